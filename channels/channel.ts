@@ -1,0 +1,168 @@
+// The one interface every channel adapter implements, and the registry adapters add
+// themselves to. The order actor only ever talks to a channel through this file's types.
+//
+// Rule (Hyperswitch): only an explicit success or failure from a provider is final. Any
+// status an adapter does not recognise is `pending` and is settled by query or recon.
+
+export type ProductName =
+  | 'WECHAT_NATIVE' | 'WECHAT_JSAPI' | 'WECHAT_APP' | 'WECHAT_H5'
+  | 'ALIPAY_QR' | 'ALIPAY_APP' | 'ALIPAY_WAP' | 'ALIPAY_PC'
+  | 'UNIONPAY_QUICK' | 'BANK_B2C' | 'BANK_B2B' | 'BARCODE';
+
+/** Payer elements, opened from their sealed form only for the channel call. */
+export interface PayerElements {
+  client_ip?: string;
+  openid?: string;
+  auth_code?: string;
+  card_token?: string;
+  bank_code?: string;
+}
+
+export type NextActionType = 'QR_CODE' | 'REDIRECT' | 'SDK_PARAMS' | 'SMS_CODE';
+
+export interface NextAction {
+  type: NextActionType;
+  /** QR_CODE: code content; REDIRECT: URL; SMS_CODE: a masked hint. */
+  value: string;
+  /** SDK_PARAMS: what the payer's app hands to the provider's SDK. */
+  params?: Record<string, string>;
+}
+
+export interface PayRequest {
+  /** The provider's out_trade_no: the channel refuses a second order with it. */
+  attempt_id: string;
+  payment_id: string;
+  product: ProductName;
+  amount_minor: bigint;
+  currency: string;
+  subject: string;
+  expires_at: Date;
+  payer: PayerElements;
+  /** Where the provider posts its asynchronous notification for this attempt. */
+  notify_url: string;
+}
+
+/** What the provider said about one attempt (from pay, query or a notification). */
+export type AttemptStatus =
+  | { kind: 'action_required'; next_action: NextAction; channel_trade_no?: string }
+  /** Accepted, result not known yet (payer not paid, USERPAYING, unknown state). */
+  | { kind: 'pending'; channel_trade_no?: string }
+  | { kind: 'succeeded'; channel_trade_no: string; amount_minor: bigint; paid_at: Date }
+  /** Explicit failure: the provider took no money on this attempt. */
+  | { kind: 'failed'; code: string; message: string }
+  /** The provider closed or revoked the order: no money taken. */
+  | { kind: 'closed' }
+  /** The provider has no order with this attempt_id. */
+  | { kind: 'not_found' };
+
+export interface AttemptRef {
+  attempt_id: string;
+  payment_id: string;
+  product: ProductName;
+  amount_minor: bigint;
+  currency: string;
+}
+
+export type CloseOutcome = { kind: 'closed' } | { kind: 'already_paid' };
+
+/** An HTTP answer in the provider's own format (callback acknowledgement). */
+export interface HttpAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface IncomingNotification {
+  /** Path after /notify/<channel_id>, e.g. '' or '/refund'. */
+  path_suffix: string;
+  /** Lower-cased header names. */
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+export interface ParsedNotification {
+  attempt_id: string;
+  status: AttemptStatus;
+}
+
+export interface StatementRow {
+  channel_id: string;
+  attempt_id: string;
+  channel_trade_no: string;
+  kind: 'payment' | 'refund';
+  amount_minor: bigint;
+  fee_minor: bigint;
+  currency: string;
+  occurred_at: Date;
+}
+
+export type ChannelErrorKind =
+  /** The adapter does not support this operation or product. */
+  | 'unsupported'
+  /** The provider refused the request before accepting it: it took no money. */
+  | 'rejected'
+  /** Timeout, connection reset after sending, 5xx, unverifiable answer: outcome unknown. */
+  | 'ambiguous'
+  /** Nothing left this process (e.g. connection refused): the provider saw nothing. */
+  | 'not_sent'
+  /** A callback or response failed signature verification or decryption. */
+  | 'bad_signature';
+
+export class ChannelError extends Error {
+  override readonly name = 'ChannelError';
+  constructor(
+    readonly kind: ChannelErrorKind,
+    /** The provider's code (e.g. 'ORDER_NOT_EXIST') or ours ('TIMEOUT', 'UNSUPPORTED'). */
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface Channel {
+  readonly channel_id: string;
+  readonly provider: string;
+  readonly products: readonly ProductName[];
+  pay(request: PayRequest): Promise<AttemptStatus>;
+  query(attempt: AttemptRef): Promise<AttemptStatus>;
+  close(attempt: AttemptRef): Promise<CloseOutcome>;
+  refund(request: { refund_id: string; attempt: AttemptRef; amount_minor: bigint; reason: string; notify_url: string }): Promise<never>;
+  queryRefund(refund_id: string): Promise<never>;
+  /** Verifies (and decrypts) a provider callback. Throws ChannelError 'bad_signature'. */
+  parseNotification(notification: IncomingNotification): ParsedNotification;
+  /** The provider's expected answer to a callback we accepted (true) or refused (false). */
+  notificationAnswer(accepted: boolean): HttpAnswer;
+  downloadStatement(date: string): Promise<StatementRow[]>;
+  close_connections(): Promise<void>;
+}
+
+export interface ChannelConfig {
+  channel_id: string;
+  provider: string;
+  products: ProductName[];
+  /** Provider-specific settings (keys, ids, base URL), validated by the factory. */
+  settings: Record<string, string>;
+}
+
+export type ChannelFactory = (config: ChannelConfig) => Channel;
+
+const factories = new Map<string, ChannelFactory>();
+
+/** Adapters call this at module load: `registerChannel('wechatpay', create)`. */
+export function registerChannel(provider: string, factory: ChannelFactory): void {
+  if (factories.has(provider)) throw new Error(`channel provider registered twice: ${provider}`);
+  factories.set(provider, factory);
+}
+
+export function createChannel(config: ChannelConfig): Channel {
+  const factory = factories.get(config.provider);
+  if (factory === undefined) {
+    throw new Error(`channel ${config.channel_id}: unknown provider '${config.provider}'`);
+  }
+  return factory(config);
+}
+
+export function unsupported(channel_id: string, operation: string): ChannelError {
+  return new ChannelError('unsupported', 'UNSUPPORTED', `channel ${channel_id} does not support ${operation}`);
+}

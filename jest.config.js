@@ -1,0 +1,11 @@
+// Tests run the TypeScript sources through swc (no type check here: `make typecheck` does it).
+// Integration tests that start worker threads or paycore processes use the compiled dist/.
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/core', '<rootDir>/workers', '<rootDir>/channels', '<rootDir>/proto', '<rootDir>/bench', '<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }] },
+  testTimeout: 60000,
+  maxWorkers: 2,
+};

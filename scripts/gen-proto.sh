@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Regenerates proto/gen from proto/ with buf (npm) and ts-proto (npm): `make proto`.
+# With --check DIR, writes into DIR instead, so a test can compare with what is committed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=proto/gen
+if [ "${1:-}" = "--check" ]; then out="$2"; fi
+rm -rf "$out.tmp" && mkdir -p "$out.tmp"
+npx --no-install buf generate --template buf.gen.yaml -o "$out.tmp"
+rm -rf "$out" && mv "$out.tmp/proto/gen" "$out" && rm -rf "$out.tmp"
