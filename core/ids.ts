@@ -1,0 +1,97 @@
+// Identifiers derived from the merchant's idempotency keys, so that every gateway computes the
+// same payment id (and so the same NATS subject and shard) for a retry without a lookup.
+//
+// Format: a one-letter kind ('p' payment, 'r' refund) + 25 characters of RFC 4648 base32 in
+// lower case (alphabet `abcdefghijklmnopqrstuvwxyz234567`, no padding) of the first 125 bits
+// of SHA-256 over a domain tag and the two keys, each prefixed by its UTF-8 byte length.
+// 26 characters: a valid NATS subject token (no '.', '*', '>' or space), and an attempt id
+// `<payment_id>a<n>` (at most 29) fits WeChat's 32-character out_trade_no.
+
+import { createHash } from 'node:crypto';
+import { assert } from './errors';
+
+const base32_alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+const digest_chars = 25;
+export const id_length = 1 + digest_chars;
+// WeChat and Alipay cap out_trade_no at 32 characters; two digits keep us at 29.
+export const attempt_no_max = 99;
+
+const payment_id_pattern = /^p[a-z2-7]{25}$/;
+const refund_id_pattern = /^r[a-z2-7]{25}$/;
+// The attempt number is canonical (no leading zero), so one attempt has exactly one id.
+const attempt_id_pattern = /^(p[a-z2-7]{25})a([1-9][0-9]?)$/;
+
+export function paymentId(merchant_id: string, merchant_order_no: string): string {
+  return 'p' + keyDigest('paycore.payment_id.v1', merchant_id, merchant_order_no);
+}
+
+export function refundId(merchant_id: string, merchant_refund_no: string): string {
+  return 'r' + keyDigest('paycore.refund_id.v1', merchant_id, merchant_refund_no);
+}
+
+export function isPaymentId(s: string): boolean {
+  return typeof s === 'string' && payment_id_pattern.test(s);
+}
+
+export function isRefundId(s: string): boolean {
+  return typeof s === 'string' && refund_id_pattern.test(s);
+}
+
+/** The provider's out_trade_no for attempt `attempt_no` (1-based) of a payment. */
+export function attemptId(payment_id: string, attempt_no: number): string {
+  assert(isPaymentId(payment_id), `attemptId: not a payment id: ${payment_id}`);
+  assert(
+    Number.isInteger(attempt_no) && attempt_no >= 1 && attempt_no <= attempt_no_max,
+    `attemptId: attempt_no ${attempt_no} outside 1..${attempt_no_max}`,
+  );
+  return `${payment_id}a${attempt_no}`;
+}
+
+/** The payment an out_trade_no belongs to; undefined when it is not one of our attempt ids. */
+export function paymentIdOfAttempt(attempt_id: string): string | undefined {
+  if (typeof attempt_id !== 'string') return undefined;
+  const match = attempt_id_pattern.exec(attempt_id);
+  return match === null ? undefined : match[1];
+}
+
+/** Stable shard of an id: FNV-1a 32-bit over its characters, modulo shard_count. */
+export function shardOf(id: string, shard_count: number): number {
+  assert(Number.isInteger(shard_count) && shard_count >= 1, `shardOf: bad shard_count ${shard_count}`);
+  assert(id.length > 0, 'shardOf: empty id');
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) {
+    hash ^= id.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % shard_count;
+}
+
+function keyDigest(domain_tag: string, first: string, second: string): string {
+  const hash = createHash('sha256');
+  for (const part of [domain_tag, first, second]) {
+    const bytes = Buffer.from(part, 'utf8');
+    const length_prefix = Buffer.alloc(4);
+    length_prefix.writeUInt32BE(bytes.length, 0);
+    hash.update(length_prefix);
+    hash.update(bytes);
+  }
+  return base32(hash.digest(), digest_chars);
+}
+
+/** The first `char_count` base32 characters of `bytes` (5 bits each, most significant first). */
+function base32(bytes: Buffer, char_count: number): string {
+  assert(bytes.length * 8 >= char_count * 5, 'base32: not enough bytes');
+  let out = '';
+  let buffer = 0;
+  let buffered_bits = 0;
+  let index = 0;
+  while (out.length < char_count) {
+    if (buffered_bits < 5) {
+      buffer = ((buffer << 8) | bytes[index++]) & 0xffff;
+      buffered_bits += 8;
+    }
+    out += base32_alphabet[(buffer >>> (buffered_bits - 5)) & 31];
+    buffered_bits -= 5;
+  }
+  return out;
+}
