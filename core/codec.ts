@@ -1,0 +1,31 @@
+// JSON for everything paycore puts on NATS (commands, replies, events). Money is bigint in
+// code; on the wire a field whose name ends in `_minor` carries a decimal string, and the
+// decoder turns exactly those fields back into bigint. No number ever holds money.
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function replacer(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value;
+}
+
+function reviver(key: string, value: unknown): unknown {
+  if (key.endsWith('_minor') && typeof value === 'string') {
+    if (!/^-?\d+$/.test(value)) throw new Error(`codec: ${key} is not an integer: ${value}`);
+    return BigInt(value);
+  }
+  return value;
+}
+
+export function encodeJson(value: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(value, replacer));
+}
+
+export function encodeJsonString(value: unknown): string {
+  return JSON.stringify(value, replacer);
+}
+
+export function decodeJson<T>(data: Uint8Array | string): T {
+  const text = typeof data === 'string' ? data : decoder.decode(data);
+  return JSON.parse(text, reviver) as T;
+}

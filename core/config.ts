@@ -1,0 +1,144 @@
+// Configuration: parsed from the environment once at boot into a typed object. A bad value
+// stops startup with a message naming the variable. Defaults are documented in README.md.
+
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import type { ChannelConfig, ProductName } from '../channels/channel';
+import { command_timeout_ms_default, expire_seconds_min_default, query_backoff_ms_default } from './constants';
+
+export interface Config {
+  nats_url: string;
+  redis_url: string;
+  /** Namespaces subjects (`<prefix>.pay.…`), stream names and Redis keys of one deployment. */
+  prefix: string;
+  grpc_host: string;
+  grpc_port: number;
+  http_host: string;
+  http_port: number;
+  /** Base URL providers reach the gateway's HTTP port at (for notify URLs). */
+  public_url: string;
+  workers: number;
+  shards: number;
+  channels: ChannelConfig[];
+  /** 32 bytes, hex in the environment: seals payer elements in events (core/seal.ts). */
+  data_key: Buffer;
+  command_timeout_ms: number;
+  query_backoff_ms: number[];
+  expire_seconds_min: number;
+  log_level: string;
+  stream_replicas: number;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+function text(env: Env, name: string, fallback?: string): string {
+  const value = env[name];
+  if (value !== undefined && value !== '') return value;
+  if (fallback === undefined) throw new ConfigError(`${name} is required`);
+  return fallback;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(`${name} must be a whole number, got '${raw}'`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function url(env: Env, name: string, fallback: string, schemes: string[]): string {
+  const value = text(env, name, fallback);
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw new ConfigError(`${name} must be a URL, got '${value}'`);
+  }
+  if (!schemes.includes(parsed.protocol)) throw new ConfigError(`${name} must use ${schemes.join(' or ')}, got '${parsed.protocol}'`);
+  return value.replace(/\/$/, '');
+}
+
+const products: readonly ProductName[] = [
+  'WECHAT_NATIVE', 'WECHAT_JSAPI', 'WECHAT_APP', 'WECHAT_H5', 'ALIPAY_QR', 'ALIPAY_APP', 'ALIPAY_WAP',
+  'ALIPAY_PC', 'UNIONPAY_QUICK', 'BANK_B2C', 'BANK_B2B', 'BARCODE',
+];
+
+/** Reads the channel file: a JSON array of {channel_id, provider, products, settings}.
+ * A setting written `file:<path>` is read from that file (relative to the channel file),
+ * so keys stay in files with their own permissions. */
+export function loadChannels(file: string): ChannelConfig[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`PAYCORE_CHANNELS_FILE ${file}: ${(error as Error).message}`);
+  }
+  if (!Array.isArray(raw)) throw new ConfigError(`PAYCORE_CHANNELS_FILE ${file}: must hold a JSON array`);
+  const seen = new Set<string>();
+  return raw.map((entry: unknown, index: number): ChannelConfig => {
+    const where = `PAYCORE_CHANNELS_FILE ${file}: entry ${index}`;
+    if (typeof entry !== 'object' || entry === null) throw new ConfigError(`${where} must be an object`);
+    const { channel_id, provider, products: served, settings } = entry as Record<string, unknown>;
+    if (typeof channel_id !== 'string' || !/^[A-Za-z0-9_-]{1,32}$/.test(channel_id)) throw new ConfigError(`${where}: channel_id must be 1-32 of [A-Za-z0-9_-]`);
+    if (seen.has(channel_id)) throw new ConfigError(`${where}: channel_id ${channel_id} appears twice`);
+    seen.add(channel_id);
+    if (typeof provider !== 'string' || provider === '') throw new ConfigError(`${where}: provider is required`);
+    if (!Array.isArray(served) || served.length === 0 || !served.every((p) => products.includes(p as ProductName))) {
+      throw new ConfigError(`${where}: products must be a non-empty list of ${products.join(', ')}`);
+    }
+    if (typeof settings !== 'object' || settings === null) throw new ConfigError(`${where}: settings must be an object`);
+    const resolved: Record<string, string> = {};
+    for (const [key, value] of Object.entries(settings as Record<string, unknown>)) {
+      if (typeof value !== 'string') throw new ConfigError(`${where}: settings.${key} must be a string`);
+      resolved[key] = value.startsWith('file:') ? readSetting(path.resolve(path.dirname(file), value.slice(5)), `${where}: settings.${key}`) : value;
+    }
+    return { channel_id, provider, products: served as ProductName[], settings: resolved };
+  });
+}
+
+function readSetting(file: string, where: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (error) {
+    throw new ConfigError(`${where}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const prefix = text(env, 'PAYCORE_PREFIX', 'paycore');
+  if (!/^[a-z][a-z0-9_]{0,31}$/.test(prefix)) throw new ConfigError(`PAYCORE_PREFIX must be 1-32 of [a-z0-9_] starting with a letter, got '${prefix}'`);
+  const data_key_hex = text(env, 'PAYCORE_DATA_KEY');
+  if (!/^[0-9a-f]{64}$/i.test(data_key_hex)) throw new ConfigError('PAYCORE_DATA_KEY must be 64 hex characters (32 bytes)');
+  const http_port = integer(env, 'PAYCORE_HTTP_PORT', 8080, 1, 65535);
+  const http_host = text(env, 'PAYCORE_HTTP_HOST', '127.0.0.1');
+  const backoff_raw = text(env, 'PAYCORE_QUERY_BACKOFF_MS', query_backoff_ms_default.join(','));
+  const query_backoff_ms = backoff_raw.split(',').map((part) => {
+    if (!/^\d+$/.test(part.trim()) || Number(part) < 10) throw new ConfigError(`PAYCORE_QUERY_BACKOFF_MS must be a comma list of milliseconds ≥ 10, got '${backoff_raw}'`);
+    return Number(part);
+  });
+  return {
+    nats_url: text(env, 'PAYCORE_NATS_URL', 'nats://127.0.0.1:4222'),
+    redis_url: url(env, 'PAYCORE_REDIS_URL', 'redis://127.0.0.1:6379/0', ['redis:', 'rediss:']),
+    prefix,
+    grpc_host: text(env, 'PAYCORE_GRPC_HOST', '127.0.0.1'),
+    grpc_port: integer(env, 'PAYCORE_GRPC_PORT', 50051, 0, 65535),
+    http_host,
+    http_port,
+    public_url: url(env, 'PAYCORE_PUBLIC_URL', `http://${http_host}:${http_port}`, ['http:', 'https:']),
+    workers: integer(env, 'PAYCORE_WORKERS', availableParallelism(), 1, 64),
+    shards: integer(env, 'PAYCORE_SHARDS', 64, 1, 4096),
+    channels: loadChannels(text(env, 'PAYCORE_CHANNELS_FILE')),
+    data_key: Buffer.from(data_key_hex, 'hex'),
+    command_timeout_ms: integer(env, 'PAYCORE_COMMAND_TIMEOUT_MS', command_timeout_ms_default, 100, 600_000),
+    query_backoff_ms,
+    expire_seconds_min: integer(env, 'PAYCORE_EXPIRE_SECONDS_MIN', expire_seconds_min_default, 1, 86_400),
+    log_level: text(env, 'PAYCORE_LOG_LEVEL', 'info'),
+    stream_replicas: integer(env, 'PAYCORE_STREAM_REPLICAS', 1, 1, 5),
+  };
+}

@@ -1,0 +1,61 @@
+// Every bound paycore runs under, with its unit and why it holds. Values that operators tune
+// per deployment are defaults here and overridable in core/config.ts.
+
+/** Commands one actor may queue before callers get OVERLOADED. A payment sees a handful of
+ * commands in its life; more than this queued at once is a retry storm, not traffic. */
+export const mailbox_depth_max = 64;
+
+/** Live actors per worker thread. An actor is ~2 KiB; evicted ones reload from one
+ * JetStream direct get, so this only trades memory for a round trip. */
+export const actors_live_max = 20_000;
+
+/** Re-decide rounds after an optimistic-concurrency conflict before giving up. Conflicts
+ * need a second writer on the same payment; three rounds means something is wrong. */
+export const append_conflict_retries_max = 3;
+
+/** Attempts per payment (channel calls with a fresh attempt id). Bounded so an id fits the
+ * providers' 32-character out_trade_no (see core/ids.ts). */
+export const attempts_per_payment_max = 9;
+
+/** How long the gateway waits for an actor's answer. Longer than a channel call's timeout
+ * plus two appends, so a slow channel is reported by the actor, not by this timer. */
+export const command_timeout_ms_default = 20_000;
+
+/** Pending-attempt queries after a channel call: 5 s, 15 s, 30 s, 1 min, 5 min, then every
+ * 30 min until the payment's expiry (DESIGN.md section 3). */
+export const query_backoff_ms_default: readonly number[] = [5_000, 15_000, 30_000, 60_000, 300_000, 1_800_000];
+
+/** Longest single nak delay of a timer message: a due time further away is reached in
+ * hops, so a timer never sleeps past a clock change by more than this. */
+export const timer_nak_delay_ms_max = 600_000;
+
+/** A due timer whose command fails (actor busy, dependency down) is retried after this. */
+export const timer_retry_delay_ms = 2_000;
+
+/** Unacknowledged timers one consumer may hold: every payment has an expiry timer waiting,
+ * so this bounds the number of payments open at once per deployment (nak-delayed messages
+ * count as pending). */
+export const timers_pending_max = 500_000;
+
+/** Timer messages fetched per pull. */
+export const timer_fetch_batch_max = 256;
+
+/** JetStream's duplicate window: a publish retried within it is deduplicated by Nats-Msg-Id. */
+export const dedupe_window_ms = 120_000;
+
+/** Time a worker thread gets to finish in-flight commands on shutdown. */
+export const worker_drain_ms_max = 10_000;
+
+/** Time the gRPC server gets to drain calls in flight on shutdown before it is forced. */
+export const grpc_drain_ms_max = 15_000;
+
+/** Largest provider callback body accepted on /notify: real ones are a few KiB. */
+export const notify_body_bytes_max = 64 * 1024;
+
+/** Payment expiry bounds (API.md): 60 s to 24 h, default 30 min. */
+export const expire_seconds_min_default = 60;
+export const expire_seconds_max = 86_400;
+export const expire_seconds_default = 1_800;
+
+/** Largest payment amount in minor units (API.md). */
+export const amount_minor_max = 1_000_000_000_000n;

@@ -1,0 +1,68 @@
+// Between the wire (ts-proto messages) and paycore's own types.
+
+import type { ProductName } from '../../channels/channel';
+import { NextActionType, PaymentStatus, Product, type CreatePaymentRequest, type Payment } from '../../proto/gen/paycore/v1/payment';
+import { currentAttempt } from '../orders/evolve';
+import type { CreateInput } from '../orders/protocol';
+import type { PaymentState } from '../orders/types';
+
+export function productName(product: Product): ProductName {
+  return Product[product] as ProductName;
+}
+
+export function toCreateInput(request: CreatePaymentRequest, expire_seconds: number, fingerprint: string): CreateInput {
+  const payer = request.payer;
+  const elements: CreateInput['payer'] = {};
+  if (payer?.clientIp) elements.client_ip = payer.clientIp;
+  if (payer?.openid) elements.openid = payer.openid;
+  if (payer?.authCode) elements.auth_code = payer.authCode;
+  if (payer?.cardToken) elements.card_token = payer.cardToken;
+  if (payer?.bankCode) elements.bank_code = payer.bankCode;
+  return {
+    merchant_id: request.merchantId,
+    merchant_order_no: request.merchantOrderNo,
+    amount_minor: request.amount,
+    currency: request.currency,
+    product: productName(request.product),
+    subject: request.subject,
+    payer: elements,
+    notify_url: request.notifyUrl,
+    expire_seconds,
+    include_channels: request.routeHints?.includeChannels ?? [],
+    exclude_channels: request.routeHints?.excludeChannels ?? [],
+    metadata: request.metadata,
+    fingerprint,
+  };
+}
+
+export function toPayment(state: PaymentState): Payment {
+  const winning = state.attempts.find((a) => a.attempt_id === state.winning_attempt_id);
+  const attempt = winning ?? currentAttempt(state);
+  return {
+    paymentId: state.payment_id,
+    merchantId: state.merchant_id,
+    merchantOrderNo: state.merchant_order_no,
+    amount: state.amount_minor,
+    currency: state.currency,
+    product: Product[state.product],
+    subject: state.subject,
+    status: PaymentStatus[state.status],
+    channelId: attempt?.channel_id ?? '',
+    channelTradeNo: attempt?.channel_trade_no ?? '',
+    nextAction:
+      state.next_action === undefined
+        ? undefined
+        : { type: NextActionType[state.next_action.type], value: state.next_action.value, params: state.next_action.params ?? {} },
+    failure: state.failure === undefined ? undefined : { code: state.failure.code, message: state.failure.message },
+    refundedAmount: state.refunded_minor,
+    fee: state.fee_minor,
+    version: BigInt(state.version),
+    createdAt: new Date(state.created_at),
+    updatedAt: new Date(state.updated_at),
+    paidAt: state.paid_at === undefined ? undefined : new Date(state.paid_at),
+    expiresAt: new Date(state.expires_at),
+    metadata: state.metadata,
+    notifyUrl: state.notify_url,
+    duplicates: state.duplicates.map((d) => ({ attemptId: d.attempt_id, channelTradeNo: d.channel_trade_no, amount: d.amount_minor })),
+  };
+}

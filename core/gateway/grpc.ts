@@ -1,0 +1,203 @@
+// The gRPC front end: validates every call at the edge, derives the payment id, and hands
+// the command to the payment's actor over NATS. Reads (Get, Watch) go to the event log
+// directly, so any gateway answers them without bothering an actor.
+
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as proto_loader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
+import type { ConsumerMessages, JetStreamClient } from '@nats-io/jetstream';
+import {
+  PaymentServiceService,
+  type CreatePaymentRequest,
+  type GetPaymentRequest,
+  type Payment,
+  type PaymentServiceServer,
+} from '../../proto/gen/paycore/v1/payment';
+import { decodeJson } from '../codec';
+import type { Config } from '../config';
+import { expire_seconds_default, expire_seconds_max } from '../constants';
+import { PaycoreError, invalidFields, toServiceError } from '../errors';
+import { paymentId } from '../ids';
+import type { Logger } from '../log';
+import type { Names } from '../names';
+import { isOpen } from '../orders/evolve';
+import type { EventStore, StoredMessage } from '../orders/store';
+import type { PaymentState } from '../orders/types';
+import type { ActorsClient } from './actors-client';
+import { toCreateInput, toPayment } from './convert';
+import { requestFingerprint, validateCreatePayment, validatePaymentRef, type PaymentRef } from './validate';
+
+export interface GrpcDeps {
+  config: Config;
+  actors: ActorsClient;
+  store: EventStore;
+  js: JetStreamClient;
+  names: Names;
+  log: Logger;
+}
+
+const proto_root = path.resolve(__dirname, '../../../proto');
+
+type Callback<T> = grpc.sendUnaryData<T>;
+
+function fail<T>(callback: Callback<T>, error: unknown, log: Logger, method: string): void {
+  if (error instanceof PaycoreError) {
+    callback(toServiceError(error) as grpc.ServiceError, null);
+    return;
+  }
+  log.error({ method, err: String(error) }, 'unexpected gateway failure');
+  callback(toServiceError(new PaycoreError('INTERNAL', 'internal error')) as grpc.ServiceError, null);
+}
+
+function unimplemented<T>(method: string): grpc.handleUnaryCall<unknown, T> {
+  return (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: `${method} is not available yet` }, null);
+}
+
+export class PaymentGateway {
+  /** Open WatchPayment streams, ended when the server shuts down. */
+  readonly #watches = new Set<() => void>();
+
+  constructor(private readonly deps: GrpcDeps) {}
+
+  service(): PaymentServiceServer {
+    return {
+      createPayment: (call, callback) => void this.#unary('CreatePayment', callback, () => this.createPayment(call.request)),
+      getPayment: (call, callback) => void this.#unary('GetPayment', callback, () => this.getPayment(call.request)),
+      closePayment: (call, callback) =>
+        void this.#unary('ClosePayment', callback, async () => toPayment(await this.deps.actors.send({ type: 'close', payment_id: this.#resolve(call.request) }))),
+      confirmPayment: unimplemented('ConfirmPayment'),
+      createRefund: unimplemented('CreateRefund'),
+      getRefund: unimplemented('GetRefund'),
+      listPaymentOptions: unimplemented('ListPaymentOptions'),
+      watchPayment: (call) => void this.watchPayment(call),
+    };
+  }
+
+  async #unary<T>(method: string, callback: Callback<T>, run: () => Promise<T>): Promise<void> {
+    try {
+      callback(null, await run());
+    } catch (error) {
+      fail(callback, error, this.deps.log, method);
+    }
+  }
+
+  async createPayment(request: CreatePaymentRequest): Promise<Payment> {
+    const rules = { expire_seconds_min: this.deps.config.expire_seconds_min, expire_seconds_max, expire_seconds_default };
+    const violations = validateCreatePayment(request, rules);
+    if (violations.length > 0) throw invalidFields(violations);
+    const expire_seconds = request.expireSeconds === 0 ? expire_seconds_default : request.expireSeconds;
+    const payment_id = paymentId(request.merchantId, request.merchantOrderNo);
+    const input = toCreateInput(request, expire_seconds, requestFingerprint(request, expire_seconds));
+    return toPayment(await this.deps.actors.send({ type: 'create', payment_id, input }));
+  }
+
+  async getPayment(request: GetPaymentRequest): Promise<Payment> {
+    return toPayment(await this.#load(request));
+  }
+
+  /** The payment id a reference names, after validating it. */
+  #resolve(ref: PaymentRef): string {
+    const violations = validatePaymentRef(ref);
+    if (violations.length > 0) throw invalidFields(violations);
+    return ref.paymentId !== '' ? ref.paymentId : paymentId(ref.merchantId, ref.merchantOrderNo);
+  }
+
+  async #load(ref: PaymentRef): Promise<PaymentState> {
+    const payment_id = this.#resolve(ref);
+    const loaded = await this.deps.store.load(payment_id);
+    // A payment id with another merchant's id is answered as absent: no probing by id.
+    if (loaded === undefined || (ref.merchantId !== '' && loaded.state.merchant_id !== ref.merchantId)) {
+      throw new PaycoreError('NOT_FOUND', `no payment ${payment_id}`);
+    }
+    return loaded.state;
+  }
+
+  async watchPayment(call: grpc.ServerWritableStream<GetPaymentRequest, Payment>): Promise<void> {
+    let messages: ConsumerMessages | undefined;
+    let ended = false;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      this.#watches.delete(end);
+      messages?.stop();
+      call.end();
+    };
+    this.#watches.add(end);
+    call.on('cancelled', end);
+    try {
+      const payment_id = this.#resolve(call.request);
+      const loaded = await this.deps.store.load(payment_id);
+      if (loaded === undefined || (call.request.merchantId !== '' && loaded.state.merchant_id !== call.request.merchantId)) {
+        throw new PaycoreError('NOT_FOUND', `no payment ${payment_id}`);
+      }
+      call.write(toPayment(loaded.state));
+      if (!isOpen(loaded.state)) return end();
+      // Every later event of this payment, in order, from the one after the snapshot sent.
+      const consumer = await this.deps.js.consumers.get(this.deps.names.events_stream, {
+        filter_subjects: this.deps.names.events(payment_id),
+        opt_start_seq: loaded.seq + 1,
+      });
+      if (ended) return;
+      messages = await consumer.consume();
+      for await (const message of messages) {
+        const stored = decodeJson<StoredMessage>(message.data);
+        call.write(toPayment(stored.state));
+        if (!isOpen(stored.state)) break;
+      }
+      end();
+    } catch (error) {
+      this.#watches.delete(end);
+      if (ended) return;
+      ended = true;
+      messages?.stop();
+      const service_error = error instanceof PaycoreError ? error : new PaycoreError('INTERNAL', 'watch failed');
+      if (!(error instanceof PaycoreError)) this.deps.log.error({ err: String(error) }, 'watch failed');
+      call.destroy(Object.assign(new Error(service_error.message), toServiceError(service_error)));
+    }
+  }
+
+  endWatches(): void {
+    for (const end of [...this.#watches]) end();
+  }
+}
+
+export interface GrpcServer {
+  port: number;
+  health: HealthImplementation;
+  shutdown(drain_ms: number): Promise<void>;
+}
+
+export async function startGrpc(deps: GrpcDeps): Promise<GrpcServer> {
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 1024 * 1024 });
+  const gateway = new PaymentGateway(deps);
+  server.addService(PaymentServiceService, gateway.service());
+  const health = new HealthImplementation({ '': 'NOT_SERVING', 'paycore.v1.PaymentService': 'NOT_SERVING' });
+  health.addToServer(server);
+  const definition = proto_loader.loadSync(['paycore/v1/payment.proto'], { includeDirs: [proto_root], keepCase: true, longs: String, enums: String, defaults: true });
+  new ReflectionService(definition).addToServer(server);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${deps.config.grpc_host}:${deps.config.grpc_port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
+      error === null ? resolve(bound) : reject(error),
+    ),
+  );
+  return {
+    port,
+    health,
+    shutdown: (drain_ms) =>
+      new Promise<void>((resolve) => {
+        health.setStatus('', 'NOT_SERVING');
+        health.setStatus('paycore.v1.PaymentService', 'NOT_SERVING');
+        gateway.endWatches();
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, drain_ms);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      }),
+  };
+}

@@ -1,0 +1,115 @@
+// The gateway's HTTP port: providers' asynchronous callbacks (`POST /notify/<channel_id>`),
+// verified by the channel's adapter, fed to the payment's actor, and answered in the
+// provider's own format only once the actor has made the result durable.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ChannelError, type Channel, type HttpAnswer } from '../../channels/channel';
+import { notify_body_bytes_max } from '../constants';
+import { PaycoreError } from '../errors';
+import { paymentIdOfAttempt } from '../ids';
+import type { Logger } from '../log';
+import { toWireStatus } from '../orders/protocol';
+import type { ActorsClient } from './actors-client';
+
+export interface HttpDeps {
+  host: string;
+  port: number;
+  channel(channel_id: string): Channel | undefined;
+  actors: ActorsClient;
+  healthy(): boolean;
+  log: Logger;
+}
+
+export interface HttpServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+const notify_path = /^\/notify\/([A-Za-z0-9_-]{1,32})(\/refund)?$/;
+
+export async function startHttp(deps: HttpDeps): Promise<HttpServer> {
+  const server: Server = createServer((request, response) => {
+    void route(deps, request, response).catch((error: unknown) => {
+      deps.log.error({ err: String(error) }, 'http handler failed');
+      if (!response.headersSent) answer(response, { status: 500, headers: {}, body: '' });
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(deps.port, deps.host, () => resolve());
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+  };
+}
+
+async function route(deps: HttpDeps, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const url = new URL(request.url ?? '/', 'http://gateway');
+  if (request.method === 'GET' && url.pathname === '/healthz') {
+    const ok = deps.healthy();
+    return answer(response, { status: ok ? 200 : 503, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ok }) });
+  }
+  const match = notify_path.exec(url.pathname);
+  if (request.method !== 'POST' || match === null) return answer(response, { status: 404, headers: {}, body: '' });
+  const channel = deps.channel(match[1]!);
+  if (channel === undefined) return answer(response, { status: 404, headers: {}, body: '' });
+  const body = await readBody(request);
+  if (body === undefined) return answer(response, channel.notificationAnswer(false));
+  answer(response, await notify(deps, channel, match[2] ?? '', request, body));
+}
+
+async function notify(deps: HttpDeps, channel: Channel, path_suffix: string, request: IncomingMessage, body: Buffer): Promise<HttpAnswer> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) if (typeof value === 'string') headers[name] = value;
+  let parsed;
+  try {
+    parsed = channel.parseNotification({ path_suffix, headers, body });
+  } catch (error) {
+    const code = error instanceof ChannelError ? error.code : 'PARSE_FAILED';
+    deps.log.warn({ channel_id: channel.channel_id, code }, 'callback refused');
+    return channel.notificationAnswer(false);
+  }
+  const payment_id = paymentIdOfAttempt(parsed.attempt_id);
+  if (payment_id === undefined) {
+    deps.log.warn({ channel_id: channel.channel_id, attempt_id: parsed.attempt_id }, 'callback for an attempt paycore did not make');
+    return channel.notificationAnswer(false);
+  }
+  try {
+    await deps.actors.send({ type: 'notification', payment_id, attempt_id: parsed.attempt_id, status: toWireStatus(parsed.status) });
+    return channel.notificationAnswer(true);
+  } catch (error) {
+    const reason = error instanceof PaycoreError ? error.reason : 'INTERNAL';
+    deps.log.warn({ channel_id: channel.channel_id, payment_id, reason }, 'callback not applied; the provider will retry');
+    return channel.notificationAnswer(false);
+  }
+}
+
+function readBody(request: IncomingMessage): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > notify_body_bytes_max) {
+        request.destroy();
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on('end', () => resolve(Buffer.concat(chunks)));
+    request.on('error', reject);
+  });
+}
+
+function answer(response: ServerResponse, reply: HttpAnswer): void {
+  response.writeHead(reply.status, reply.headers);
+  response.end(reply.body);
+}

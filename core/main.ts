@@ -1,0 +1,118 @@
+// paycore's process: the gRPC gateway and the callback HTTP port on the main thread, the
+// order actors on PAYCORE_WORKERS worker threads. `node dist/core/main.js`.
+
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { Redis } from 'ioredis';
+import '../channels';
+import { ActorPool } from '../workers/pool';
+import { ConfigError, loadConfig, type Config } from './config';
+import { grpc_drain_ms_max } from './constants';
+import { ActorsClient } from './gateway/actors-client';
+import { startGrpc } from './gateway/grpc';
+import { startHttp } from './gateway/http';
+import { createLogger, type Logger } from './log';
+import { names as namesOf } from './names';
+import { EventStore, ensureStreams } from './orders/store';
+import { StaticRouting } from './routing/static';
+
+export interface Paycore {
+  grpc_port: number;
+  http_port: number;
+  pool: ActorPool;
+  stop(): Promise<void>;
+}
+
+export async function startPaycore(config: Config, log: Logger): Promise<Paycore> {
+  const names = namesOf(config.prefix);
+  const nc = await connect({ servers: config.nats_url, name: 'paycore-gateway', maxReconnectAttempts: -1 });
+  const jsm = await jetstreamManager(nc);
+  await ensureStreams(jsm, names, config.stream_replicas);
+  const js = jetstream(nc);
+  const redis = new Redis(config.redis_url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  await redis.connect();
+
+  const pool = new ActorPool(config, nc, log);
+  await pool.start();
+  const routing = new StaticRouting(config.channels, config.public_url);
+  const actors = new ActorsClient(nc, names, config.shards, config.command_timeout_ms);
+  const store = new EventStore(js, jsm, names);
+  const grpc = await startGrpc({ config, actors, store, js, names, log });
+
+  let nats_up = true;
+  const healthy = (): boolean => nats_up && redis.status === 'ready';
+  const refreshHealth = (): void => {
+    const status = healthy() ? 'SERVING' : 'NOT_SERVING';
+    grpc.health.setStatus('', status);
+    grpc.health.setStatus('paycore.v1.PaymentService', status);
+  };
+  watchNats(nc, (up) => {
+    nats_up = up;
+    refreshHealth();
+  });
+  redis.on('ready', refreshHealth).on('end', refreshHealth).on('error', refreshHealth).on('close', refreshHealth);
+  refreshHealth();
+
+  const http = await startHttp({ host: config.http_host, port: config.http_port, channel: (id) => routing.get(id), actors, healthy, log });
+  log.info({ grpc_port: grpc.port, http_port: http.port, workers: config.workers, prefix: config.prefix }, 'paycore ready');
+
+  return {
+    grpc_port: grpc.port,
+    http_port: http.port,
+    pool,
+    async stop() {
+      await grpc.shutdown(grpc_drain_ms_max);
+      await http.close();
+      await pool.stop();
+      await routing.close();
+      redis.disconnect();
+      await nc.drain();
+    },
+  };
+}
+
+function watchNats(nc: NatsConnection, changed: (up: boolean) => void): void {
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect') changed(false);
+      if (status.type === 'reconnect') changed(true);
+    }
+  })();
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`paycore: configuration error: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const log = createLogger(config.log_level, { thread: 'main' });
+  const paycore = await startPaycore(config, log);
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'paycore stopping: draining calls in flight');
+    paycore.stop().then(
+      () => process.exit(0),
+      (error: Error) => {
+        log.error({ err: error.message }, 'unclean stop');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+if (require.main === module) {
+  main().catch((error: Error) => {
+    process.stderr.write(`paycore: failed to start: ${error.stack ?? error.message}\n`);
+    process.exit(1);
+  });
+}

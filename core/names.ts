@@ -1,0 +1,29 @@
+// Every NATS subject, stream and consumer name of one deployment, derived from its prefix so
+// that test runs and deployments sharing a server never see each other's messages.
+
+export interface Names {
+  /** Commands for one shard's actors: `<p>.pay.cmd.<shard>`. */
+  command(shard: number): string;
+  events_stream: string;
+  /** One subject per payment: `<p>.pay.evt.<payment_id>`. */
+  events(payment_id: string): string;
+  events_all: string;
+  timers_stream: string;
+  timer(kind: string): string;
+  timers_all: string;
+  timers_consumer: string;
+}
+
+export function names(prefix: string): Names {
+  const upper = prefix.toUpperCase();
+  return {
+    command: (shard) => `${prefix}.pay.cmd.${shard}`,
+    events_stream: `${upper}_PAY_EVENTS`,
+    events: (payment_id) => `${prefix}.pay.evt.${payment_id}`,
+    events_all: `${prefix}.pay.evt.>`,
+    timers_stream: `${upper}_PAY_TIMERS`,
+    timer: (kind) => `${prefix}.pay.timer.${kind}`,
+    timers_all: `${prefix}.pay.timer.>`,
+    timers_consumer: `${upper}_TIMER_PUMP`,
+  };
+}

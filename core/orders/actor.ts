@@ -1,0 +1,345 @@
+// Order actors: one per payment, one mailbox each, hosted in a bounded LRU per worker thread.
+// A turn follows one fixed order — load → route → persist intent → call the channel → apply
+// the result — and every state change goes through decide() and the event store.
+
+import { ChannelError, type AttemptStatus, type Channel, type PayerElements } from '../../channels/channel';
+import { actors_live_max, append_conflict_retries_max, mailbox_depth_max, timer_retry_delay_ms } from '../constants';
+import { PaycoreError, errorToWire } from '../errors';
+import type { Logger } from '../log';
+import type { Sealer } from '../seal';
+import { decide } from './decide';
+import { currentAttempt, isOpen } from './evolve';
+import { fromWireStatus, type ActorReply, type ActorRequest, type CreateInput } from './protocol';
+import { ConflictError, type EventStore, type Loaded } from './store';
+import { nextQueryAt, type TimerScheduler } from './timers';
+import type { Attempt, PaymentCommand, PaymentState } from './types';
+
+export interface ChannelDirectory {
+  get(channel_id: string): Channel | undefined;
+  /** The channel for a new attempt, or undefined when none can take it (NO_ROUTE). */
+  route(input: { product: CreateInput['product']; include_channels: string[]; exclude_channels: string[] }): string | undefined;
+  notifyUrl(channel_id: string): string;
+}
+
+export interface ActorDeps {
+  store: EventStore;
+  timers: TimerScheduler;
+  channels: ChannelDirectory;
+  sealer: Sealer;
+  query_backoff_ms: readonly number[];
+  log: Logger;
+  now(): Date;
+}
+
+class Actor {
+  loaded: Loaded | undefined;
+  /** Whether `loaded` reflects the stream (false until the first load). */
+  fresh = false;
+  queued = 0;
+  tail: Promise<unknown> = Promise.resolve();
+
+  constructor(readonly payment_id: string) {}
+}
+
+export class ActorSystem {
+  readonly #actors = new Map<string, Actor>();
+
+  constructor(private readonly deps: ActorDeps) {}
+
+  get live(): number {
+    return this.#actors.size;
+  }
+
+  /** Runs one request in its actor's mailbox, after every request queued before it. */
+  handle(request: ActorRequest): Promise<ActorReply> {
+    const actor = this.#actor(request.payment_id);
+    if (actor.queued >= mailbox_depth_max) {
+      return Promise.resolve(failure(new PaycoreError('OVERLOADED', `payment ${request.payment_id} has ${actor.queued} commands queued; retry with the same key`)));
+    }
+    actor.queued += 1;
+    const turn = actor.tail.then(() => this.#turn(actor, request));
+    actor.tail = turn.catch(() => undefined).finally(() => {
+      actor.queued -= 1;
+    });
+    return turn;
+  }
+
+  #actor(payment_id: string): Actor {
+    let actor = this.#actors.get(payment_id);
+    if (actor !== undefined) {
+      this.#actors.delete(payment_id); // re-insert: Map order is the LRU order
+      this.#actors.set(payment_id, actor);
+      return actor;
+    }
+    actor = new Actor(payment_id);
+    this.#actors.set(payment_id, actor);
+    this.#evict();
+    return actor;
+  }
+
+  #evict(): void {
+    if (this.#actors.size <= actors_live_max) return;
+    for (const [id, actor] of this.#actors) {
+      if (this.#actors.size <= actors_live_max) return;
+      if (actor.queued === 0) this.#actors.delete(id);
+    }
+  }
+
+  async #turn(actor: Actor, request: ActorRequest): Promise<ActorReply> {
+    try {
+      if (!actor.fresh) await this.#reload(actor);
+      const state = await this.#dispatch(actor, request);
+      return { ok: true, payment: state };
+    } catch (error) {
+      if (error instanceof PaycoreError) return failure(error);
+      // Unknown failure: our cached state may be behind the stream, so reload next turn.
+      actor.fresh = false;
+      this.deps.log.error({ payment_id: actor.payment_id, err: describe(error) }, 'actor turn failed');
+      return failure(new PaycoreError('INTERNAL', `payment ${actor.payment_id}: ${describe(error)}`));
+    }
+  }
+
+  async #reload(actor: Actor): Promise<void> {
+    actor.loaded = await this.deps.store.load(actor.payment_id);
+    actor.fresh = true;
+  }
+
+  #dispatch(actor: Actor, request: ActorRequest): Promise<PaymentState> {
+    switch (request.type) {
+      case 'create':
+        return this.#create(actor, request.input);
+      case 'get':
+        return Promise.resolve(requireState(actor));
+      case 'close':
+        return this.#close(actor, 'merchant');
+      case 'notification':
+        return this.#notification(actor, request.attempt_id, fromWireStatus(request.status));
+      case 'timer':
+        return request.kind === 'expire' ? this.#expire(actor) : this.#query(actor, request.round ?? 0);
+    }
+  }
+
+  // ---- commands -------------------------------------------------------------------------
+
+  async #create(actor: Actor, input: CreateInput): Promise<PaymentState> {
+    const now = this.deps.now();
+    const existing = actor.loaded?.state;
+    if (existing !== undefined) {
+      await this.#apply(actor, this.#createCommand(actor.payment_id, input, now, '', ''));
+      return requireState(actor);
+    }
+    const channel_id = this.deps.channels.route(input);
+    if (channel_id === undefined) throw new PaycoreError('NO_ROUTE', `no channel can take ${input.product} ${input.currency} now; retry with the same key later`);
+    const expires_at = new Date(now.getTime() + input.expire_seconds * 1000);
+    // Timers first: a payment that exists always has its expiry and its first query.
+    await Promise.all([
+      this.deps.timers.schedule({ kind: 'expire', payment_id: actor.payment_id, due_at: expires_at.toISOString() }),
+      this.#scheduleQuery(actor.payment_id, 0, now, expires_at.toISOString()),
+    ]);
+    const command = this.#createCommand(actor.payment_id, input, now, expires_at.toISOString(), channel_id);
+    const created = await this.#apply(actor, command);
+    const state = requireState(actor);
+    if (!created) return state; // another writer created it and drives its channel call
+    const attempt = currentAttempt(state);
+    if (attempt !== undefined && attempt.state === 'requested') await this.#pay(actor, attempt, input.payer);
+    return requireState(actor);
+  }
+
+  #createCommand(payment_id: string, input: CreateInput, now: Date, expires_at: string, channel_id: string): PaymentCommand {
+    return {
+      type: 'create',
+      at: now.toISOString(),
+      payment_id,
+      merchant_id: input.merchant_id,
+      merchant_order_no: input.merchant_order_no,
+      amount_minor: input.amount_minor,
+      currency: input.currency,
+      product: input.product,
+      subject: input.subject,
+      notify_url: input.notify_url,
+      metadata: input.metadata,
+      expires_at,
+      fingerprint: input.fingerprint,
+      payer_sealed: channel_id === '' ? '' : this.deps.sealer.seal(input.payer),
+      include_channels: input.include_channels,
+      exclude_channels: input.exclude_channels,
+      channel_id,
+    };
+  }
+
+  async #close(actor: Actor, reason: 'merchant' | 'expired'): Promise<PaymentState> {
+    await this.#apply(actor, { type: 'close', at: this.deps.now().toISOString(), reason });
+    await this.#driveClose(actor);
+    return requireState(actor);
+  }
+
+  async #expire(actor: Actor): Promise<PaymentState> {
+    if (actor.loaded === undefined) throw new PaycoreError('NOT_FOUND', `no payment ${actor.payment_id}`);
+    return this.#close(actor, 'expired');
+  }
+
+  async #notification(actor: Actor, attempt_id: string, status: AttemptStatus): Promise<PaymentState> {
+    await this.#apply(actor, { type: 'attempt_status', at: this.deps.now().toISOString(), attempt_id, status, source: 'notification' });
+    return requireState(actor);
+  }
+
+  /** A pending-attempt query (timer): settles what the channel knows, drives on what we
+   * left unfinished (a close, an attempt whose call died with its process), and plans the
+   * next query while the payment stays open. */
+  async #query(actor: Actor, round: number): Promise<PaymentState> {
+    const state = requireState(actor);
+    if (!isOpen(state)) return state;
+    if (state.closing !== undefined) {
+      await this.#driveClose(actor);
+    } else {
+      const attempt = currentAttempt(state);
+      if (attempt !== undefined) await this.#queryAttempt(actor, attempt);
+    }
+    const after = requireState(actor);
+    if (isOpen(after)) await this.#scheduleQuery(actor.payment_id, round + 1, this.deps.now(), after.expires_at);
+    return after;
+  }
+
+  // ---- channel effects ------------------------------------------------------------------
+
+  async #pay(actor: Actor, attempt: Attempt, payer: PayerElements): Promise<void> {
+    const state = requireState(actor);
+    const channel = this.#channel(attempt.channel_id);
+    let status: AttemptStatus | undefined;
+    try {
+      status = await channel.pay({
+        attempt_id: attempt.attempt_id,
+        payment_id: state.payment_id,
+        product: state.product,
+        amount_minor: state.amount_minor,
+        currency: state.currency,
+        subject: state.subject,
+        expires_at: new Date(state.expires_at),
+        payer,
+        notify_url: this.deps.channels.notifyUrl(attempt.channel_id),
+      });
+    } catch (error) {
+      status = this.#failedCall(actor, 'pay', error);
+    }
+    if (status !== undefined) await this.#attemptStatus(actor, attempt.attempt_id, status, 'pay');
+  }
+
+  async #queryAttempt(actor: Actor, attempt: Attempt): Promise<void> {
+    const state = requireState(actor);
+    const channel = this.#channel(attempt.channel_id);
+    let status: AttemptStatus;
+    try {
+      status = await channel.query(attemptRef(state, attempt));
+    } catch (error) {
+      this.deps.log.warn({ payment_id: actor.payment_id, attempt_id: attempt.attempt_id, err: describe(error) }, 'attempt query failed');
+      return;
+    }
+    await this.#attemptStatus(actor, attempt.attempt_id, status, 'query');
+    const after = requireState(actor);
+    const still = after.attempts.find((a) => a.attempt_id === attempt.attempt_id);
+    // The call that should have told us the next action died (crash, timeout): issue the
+    // same attempt id again. The channel refuses a second order with it, so this cannot
+    // charge twice; it only recovers the QR code, redirect or SDK parameters.
+    if (isOpen(after) && still?.state === 'requested' && (status.kind === 'pending' || status.kind === 'not_found')) {
+      await this.#pay(actor, still, this.deps.sealer.open<PayerElements>(after.payer_sealed));
+    }
+  }
+
+  async #driveClose(actor: Actor): Promise<void> {
+    const state = requireState(actor);
+    if (state.closing === undefined || !isOpen(state)) return;
+    const attempt = currentAttempt(state);
+    if (attempt === undefined) {
+      await this.#apply(actor, { type: 'close_result', at: this.deps.now().toISOString(), outcome: 'closed' });
+      return;
+    }
+    let outcome: 'closed' | 'already_paid';
+    try {
+      outcome = (await this.#channel(attempt.channel_id).close(attemptRef(state, attempt))).kind;
+    } catch (error) {
+      if (error instanceof ChannelError && error.code === 'ORDER_NOT_EXIST') {
+        outcome = 'closed'; // the channel never had the order: nothing left to close
+      } else {
+        // Left closing; the next query timer drives the close again.
+        this.deps.log.warn({ payment_id: actor.payment_id, err: describe(error) }, 'channel close failed; will retry');
+        const due_at = new Date(this.deps.now().getTime() + timer_retry_delay_ms).toISOString();
+        await this.deps.timers.schedule({ kind: 'query', payment_id: actor.payment_id, due_at, round: 0 });
+        return;
+      }
+    }
+    await this.#apply(actor, { type: 'close_result', at: this.deps.now().toISOString(), outcome });
+    if (outcome === 'already_paid') await this.#queryAttempt(actor, attempt);
+  }
+
+  /** Maps a failed channel call to what it proves: a refusal or a call that never left is a
+   * failed attempt; anything ambiguous stays unknown and is settled by query. */
+  #failedCall(actor: Actor, operation: string, error: unknown): AttemptStatus | undefined {
+    if (error instanceof ChannelError && (error.kind === 'rejected' || error.kind === 'not_sent' || error.kind === 'unsupported')) {
+      this.deps.log.info({ payment_id: actor.payment_id, operation, code: error.code, kind: error.kind }, 'channel refused the attempt');
+      return { kind: 'failed', code: error.code, message: error.message };
+    }
+    this.deps.log.warn({ payment_id: actor.payment_id, operation, err: describe(error) }, 'channel outcome unknown; will query');
+    return undefined;
+  }
+
+  async #attemptStatus(actor: Actor, attempt_id: string, status: AttemptStatus, source: 'pay' | 'query'): Promise<void> {
+    try {
+      await this.#apply(actor, { type: 'attempt_status', at: this.deps.now().toISOString(), attempt_id, status, source });
+    } catch (error) {
+      if (!(error instanceof PaycoreError) || error.reason !== 'ILLEGAL_STATE') throw error;
+      this.deps.log.error({ payment_id: actor.payment_id, attempt_id, reason: error.message }, 'channel status not applicable; left for reconciliation');
+    }
+  }
+
+  // ---- persistence ----------------------------------------------------------------------
+
+  /** decide → append, re-deciding on a fresh load when another writer moved first.
+   * Returns whether this turn appended anything. */
+  async #apply(actor: Actor, command: PaymentCommand): Promise<boolean> {
+    for (let round = 0; ; round += 1) {
+      const decision = decide(actor.loaded?.state, command);
+      if ('rejection' in decision) throw new PaycoreError(decision.rejection.reason, decision.rejection.message);
+      if (decision.events.length === 0) return false;
+      try {
+        actor.loaded = await this.deps.store.append(actor.payment_id, actor.loaded, decision.events);
+        for (const event of decision.events) {
+          this.deps.log.debug({ payment_id: actor.payment_id, event: event.type, status: actor.loaded.state.status }, 'payment event');
+        }
+        return true;
+      } catch (error) {
+        actor.fresh = false;
+        if (!(error instanceof ConflictError) || round >= append_conflict_retries_max) throw error;
+        await this.#reload(actor);
+      }
+    }
+  }
+
+  async #scheduleQuery(payment_id: string, round: number, now: Date, expires_at: string): Promise<void> {
+    const due = nextQueryAt(now, round, this.deps.query_backoff_ms, expires_at);
+    if (due !== undefined) await this.deps.timers.schedule({ kind: 'query', payment_id, due_at: due.toISOString(), round });
+  }
+
+  #channel(channel_id: string): Channel {
+    const channel = this.deps.channels.get(channel_id);
+    if (channel === undefined) throw new PaycoreError('INTERNAL', `channel ${channel_id} is not configured here`);
+    return channel;
+  }
+}
+
+function requireState(actor: Actor): PaymentState {
+  const state = actor.loaded?.state;
+  if (state === undefined) throw new PaycoreError('NOT_FOUND', `no payment ${actor.payment_id}`);
+  return state;
+}
+
+function attemptRef(state: PaymentState, attempt: Attempt) {
+  return { attempt_id: attempt.attempt_id, payment_id: state.payment_id, product: state.product, amount_minor: state.amount_minor, currency: state.currency };
+}
+
+function failure(error: PaycoreError): ActorReply {
+  return { ok: false, error: errorToWire(error) };
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

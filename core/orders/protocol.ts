@@ -1,0 +1,43 @@
+// What crosses NATS between the gateway (or the timer pump) and the actor hosts:
+// `<p>.pay.cmd.<shard>` requests and their replies, JSON via core/codec.ts.
+
+import type { AttemptStatus, PayerElements, ProductName } from '../../channels/channel';
+import type { WireError } from '../errors';
+import type { TimerKind } from './timers';
+import type { PaymentState } from './types';
+
+export interface CreateInput {
+  merchant_id: string;
+  merchant_order_no: string;
+  amount_minor: bigint;
+  currency: string;
+  product: ProductName;
+  subject: string;
+  payer: PayerElements;
+  notify_url: string;
+  expire_seconds: number;
+  include_channels: string[];
+  exclude_channels: string[];
+  metadata: Record<string, string>;
+  fingerprint: string;
+}
+
+/** An AttemptStatus as JSON carries it (dates as ISO strings). */
+export type WireAttemptStatus = Exclude<AttemptStatus, { kind: 'succeeded' }> | { kind: 'succeeded'; channel_trade_no: string; amount_minor: bigint; paid_at: string };
+
+export type ActorRequest =
+  | { type: 'create'; payment_id: string; input: CreateInput }
+  | { type: 'get'; payment_id: string }
+  | { type: 'close'; payment_id: string }
+  | { type: 'notification'; payment_id: string; attempt_id: string; status: WireAttemptStatus }
+  | { type: 'timer'; payment_id: string; kind: TimerKind; round?: number };
+
+export type ActorReply = { ok: true; payment: PaymentState } | { ok: false; error: WireError };
+
+export function toWireStatus(status: AttemptStatus): WireAttemptStatus {
+  return status.kind === 'succeeded' ? { ...status, paid_at: status.paid_at.toISOString() } : status;
+}
+
+export function fromWireStatus(status: WireAttemptStatus): AttemptStatus {
+  return status.kind === 'succeeded' ? { ...status, paid_at: new Date(status.paid_at) } : status;
+}

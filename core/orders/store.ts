@@ -1,0 +1,130 @@
+// The payment event log on JetStream. One subject per payment; every message is one event
+// plus the state after it (a derived snapshot, so loading is one direct get instead of a
+// replay). Appends name the subject's last sequence (optimistic concurrency) and carry
+// Nats-Msg-Id <payment_id>:<version>, so a retried publish is deduplicated by the server.
+
+import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { decodeJson, encodeJson } from '../codec';
+import { dedupe_window_ms, timers_pending_max } from '../constants';
+import { assert } from '../errors';
+import type { Names } from '../names';
+import { evolve } from './evolve';
+import type { PaymentEvent, PaymentState } from './types';
+
+export interface StoredMessage {
+  event: PaymentEvent;
+  state: PaymentState;
+}
+
+export interface Loaded {
+  state: PaymentState;
+  /** Stream sequence of the subject's last message: the next append's expectation. */
+  seq: number;
+}
+
+/** Another writer appended first (or our publish was a duplicate of someone else's). */
+export class ConflictError extends Error {
+  override readonly name = 'ConflictError';
+}
+
+const wrong_last_sequence = 10071;
+
+export class EventStore {
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly names: Names,
+  ) {}
+
+  async load(payment_id: string): Promise<Loaded | undefined> {
+    const message = await this.jsm.direct.getMessage(this.names.events_stream, { last_by_subj: this.names.events(payment_id) });
+    if (message === null) return undefined;
+    const stored = decodeJson<StoredMessage>(message.data);
+    assert(stored.state.payment_id === payment_id, 'store: snapshot belongs to another payment');
+    checkMoney(stored.state);
+    return { state: stored.state, seq: message.seq };
+  }
+
+  /** Appends events in order after `loaded` (undefined: the payment must not exist yet).
+   * Returns the new state and sequence; throws ConflictError if anyone else moved first. */
+  async append(payment_id: string, loaded: Loaded | undefined, events: readonly PaymentEvent[]): Promise<Loaded> {
+    let state = loaded?.state;
+    let seq = loaded?.seq ?? 0;
+    for (const event of events) {
+      const next = evolve(state, event);
+      checkMoney(next);
+      try {
+        const ack = await this.js.publish(this.names.events(payment_id), encodeJson({ event, state: next } satisfies StoredMessage), {
+          expect: { lastSubjectSequence: seq },
+          msgID: `${payment_id}:${next.version}`,
+        });
+        // A duplicate ack means a message with this version is stored already, perhaps
+        // not ours: only a reload can tell.
+        if (ack.duplicate) throw new ConflictError(`${payment_id}: version ${next.version} already stored`);
+        seq = ack.seq;
+      } catch (error) {
+        if (error instanceof JetStreamApiError && error.code === wrong_last_sequence) {
+          throw new ConflictError(`${payment_id}: another writer appended first`);
+        }
+        throw error;
+      }
+      state = next;
+    }
+    assert(state !== undefined, 'store: append needs at least one event');
+    return { state, seq };
+  }
+}
+
+/** Money invariants, checked before a state is persisted and after it is loaded. */
+export function checkMoney(state: PaymentState): void {
+  assert(typeof state.amount_minor === 'bigint' && state.amount_minor > 0n, 'payment amount must be a positive bigint');
+  assert(state.refunded_minor >= 0n && state.refunded_minor <= state.amount_minor, 'refunds must stay within the paid amount');
+  assert(state.fee_minor >= 0n, 'fee must not be negative');
+}
+
+/** Creates or updates the streams (idempotent; every process calls it at boot). */
+export async function ensureStreams(jsm: JetStreamManager, names: Names, replicas: number): Promise<void> {
+  const duplicate_window = dedupe_window_ms * 1_000_000; // nanoseconds
+  await upsertStream(jsm, {
+    name: names.events_stream,
+    subjects: [names.events_all],
+    storage: 'file',
+    retention: 'limits',
+    duplicate_window,
+    allow_direct: true,
+    num_replicas: replicas,
+  });
+  await upsertStream(jsm, {
+    name: names.timers_stream,
+    subjects: [names.timers_all],
+    storage: 'file',
+    retention: 'workqueue',
+    duplicate_window,
+    num_replicas: replicas,
+  });
+  const consumer = {
+    durable_name: names.timers_consumer,
+    ack_policy: 'explicit' as const,
+    ack_wait: 30_000_000_000, // 30 s in ns: a due timer's command must finish within it
+    max_deliver: -1,
+    max_ack_pending: timers_pending_max,
+  };
+  try {
+    await jsm.consumers.info(names.timers_stream, names.timers_consumer);
+  } catch {
+    await jsm.consumers.add(names.timers_stream, consumer as never);
+  }
+}
+
+async function upsertStream(jsm: JetStreamManager, config: Record<string, unknown> & { name: string }): Promise<void> {
+  try {
+    await jsm.streams.info(config.name);
+    await jsm.streams.update(config.name, config as never);
+  } catch (error) {
+    if (error instanceof JetStreamApiError && error.code === 10059) {
+      await jsm.streams.add(config as never);
+      return;
+    }
+    throw error;
+  }
+}

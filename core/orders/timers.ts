@@ -1,0 +1,38 @@
+// Durable timers: a message on PAY_TIMERS per timer. The timer pump (workers/timer-pump.ts)
+// holds each one with nak-delays until it is due, then turns it into an actor command.
+
+import type { JetStreamClient } from '@nats-io/jetstream';
+import { encodeJson } from '../codec';
+import type { Names } from '../names';
+
+export type TimerKind = 'expire' | 'query';
+
+export interface TimerMessage {
+  kind: TimerKind;
+  payment_id: string;
+  due_at: string;
+  /** query: the how-manieth query of this payment (index into the backoff schedule). */
+  round?: number;
+}
+
+export class TimerScheduler {
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly names: Names,
+  ) {}
+
+  async schedule(timer: TimerMessage): Promise<void> {
+    // The id makes a publish the client retries a server-side duplicate.
+    const id = `${timer.payment_id}:${timer.kind}:${timer.round ?? 0}:${timer.due_at}`;
+    await this.js.publish(this.names.timer(timer.kind), encodeJson(timer), { msgID: id });
+  }
+}
+
+/** When the next pending-attempt query is due after `round`, or undefined past expiry. */
+export function nextQueryAt(now: Date, round: number, backoff_ms: readonly number[], expires_at: string): Date | undefined {
+  const delay = backoff_ms[Math.min(round, backoff_ms.length - 1)] ?? backoff_ms[backoff_ms.length - 1] ?? 5_000;
+  const due = new Date(now.getTime() + delay);
+  // One query after expiry still runs (the close may have raced a payment); none later.
+  const last = new Date(Date.parse(expires_at) + delay);
+  return due.getTime() > last.getTime() ? undefined : due;
+}

@@ -1,0 +1,102 @@
+// An actor-host worker thread: its own NATS connection, the actors of the shards s with
+// s mod W = w (queue group, so several processes may serve the same shards), and a timer
+// pump. Loaded as compiled JavaScript by workers/pool.ts.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect, type Msg, type Subscription } from '@nats-io/transport-node';
+import { decodeJson, encodeJson } from '../core/codec';
+import { worker_drain_ms_max } from '../core/constants';
+import { createLogger } from '../core/log';
+import { names as namesOf } from '../core/names';
+import { ActorSystem } from '../core/orders/actor';
+import type { ActorRequest } from '../core/orders/protocol';
+import { EventStore } from '../core/orders/store';
+import { TimerScheduler } from '../core/orders/timers';
+import { StaticRouting } from '../core/routing/static';
+import { Sealer } from '../core/seal';
+import type { ActorHostData, FromWorker, ToWorker } from './messages';
+import { startTimerPump } from './timer-pump';
+
+const port = parentPort;
+if (port === null) throw new Error('actor-host must run as a worker thread');
+
+function post(message: FromWorker): void {
+  port!.postMessage(message);
+}
+
+async function main(): Promise<void> {
+  const data = workerData as ActorHostData;
+  const config = { ...data.config, data_key: Buffer.from(data.config.data_key) };
+  const log = createLogger(config.log_level, { thread: `actor-${data.worker_index}` });
+  const names = namesOf(config.prefix);
+  const nc = await connect({ servers: config.nats_url, name: `paycore-actor-${data.worker_index}`, maxReconnectAttempts: -1 });
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  const routing = new StaticRouting(config.channels, config.public_url);
+  const actors = new ActorSystem({
+    store: new EventStore(js, jsm, names),
+    timers: new TimerScheduler(js, names),
+    channels: routing,
+    sealer: new Sealer(config.data_key),
+    query_backoff_ms: config.query_backoff_ms,
+    log,
+    now: () => new Date(),
+  });
+
+  const inflight = new Set<Promise<void>>();
+  const serve = async (message: Msg): Promise<void> => {
+    const reply = message.reply;
+    if (reply !== undefined) post({ type: 'inflight', reply });
+    try {
+      const request = decodeJson<ActorRequest>(message.data);
+      const answer = await actors.handle(request);
+      if (reply !== undefined) message.respond(encodeJson(answer));
+    } catch (error) {
+      log.error({ err: String(error) }, 'undecodable actor request');
+      if (reply !== undefined) message.respond(encodeJson({ ok: false, error: { reason: 'INTERNAL', message: 'INTERNAL: undecodable request' } }));
+    } finally {
+      if (reply !== undefined) post({ type: 'settled', reply });
+    }
+  };
+
+  const subscriptions: Subscription[] = [];
+  for (let shard = data.worker_index; shard < config.shards; shard += data.worker_count) {
+    subscriptions.push(
+      nc.subscribe(names.command(shard), {
+        queue: 'actors',
+        callback: (error, message) => {
+          if (error !== null) {
+            log.error({ err: String(error) }, 'command subscription failed');
+            return;
+          }
+          const served = serve(message);
+          inflight.add(served);
+          void served.finally(() => inflight.delete(served));
+        },
+      }),
+    );
+  }
+  const pump = await startTimerPump({ nc, js, names, shards: config.shards, command_timeout_ms: config.command_timeout_ms, log });
+  await nc.flush();
+  log.info({ shards: subscriptions.length }, 'actor host ready');
+  post({ type: 'ready' });
+
+  port!.on('message', (message: ToWorker) => {
+    if (message.type !== 'stop') return;
+    void (async () => {
+      await Promise.all(subscriptions.map((s) => s.drain()));
+      await pump.stop();
+      await Promise.race([Promise.allSettled([...inflight]), new Promise((r) => setTimeout(r, worker_drain_ms_max))]);
+      await routing.close();
+      await nc.drain();
+      post({ type: 'stopped' });
+      process.exit(0);
+    })();
+  });
+}
+
+main().catch((error: Error) => {
+  post({ type: 'fatal', error: { name: error.name, message: error.message, stack: error.stack } });
+  process.exit(1);
+});

@@ -1,0 +1,110 @@
+// Supervises the actor-host threads. When a thread dies, every request it had in hand is
+// answered at once (DEPENDENCY_DOWN: retry with the same key) and the thread is replaced.
+
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { encodeJson } from '../core/codec';
+import type { Config } from '../core/config';
+import { worker_drain_ms_max } from '../core/constants';
+import type { Logger } from '../core/log';
+import type { ActorReply } from '../core/orders/protocol';
+import type { ActorHostData, FromWorker, ToWorker } from './messages';
+
+interface Slot {
+  worker: Worker;
+  inflight: Set<string>;
+  stopping: boolean;
+}
+
+const host_script = path.join(__dirname, 'actor-host.js');
+
+export class ActorPool {
+  readonly #slots: Slot[] = [];
+  #stopping = false;
+  /** Threads replaced after dying, for metrics and tests. */
+  restarts = 0;
+
+  constructor(
+    private readonly config: Config,
+    private readonly nc: NatsConnection,
+    private readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    await Promise.all(Array.from({ length: this.config.workers }, (_, index) => this.#spawn(index)));
+  }
+
+  get threads(): readonly Worker[] {
+    return this.#slots.map((s) => s.worker);
+  }
+
+  #spawn(index: number): Promise<void> {
+    const data: ActorHostData = { config: this.config, worker_index: index, worker_count: this.config.workers };
+    const worker = new Worker(host_script, { workerData: data });
+    const slot: Slot = { worker, inflight: new Set(), stopping: false };
+    this.#slots[index] = slot;
+    return new Promise((resolve, reject) => {
+      let ready = false;
+      worker.on('message', (message: FromWorker) => {
+        switch (message.type) {
+          case 'ready':
+            ready = true;
+            resolve();
+            return;
+          case 'inflight':
+            slot.inflight.add(message.reply);
+            return;
+          case 'settled':
+            slot.inflight.delete(message.reply);
+            return;
+          case 'fatal':
+            this.log.error({ worker: index, error: message.error }, 'actor host failed');
+            if (!ready) reject(new Error(`actor host ${index}: ${message.error.message}`));
+            return;
+          case 'stopped':
+            slot.stopping = true;
+            return;
+        }
+      });
+      worker.on('error', (error) => this.log.error({ worker: index, err: String(error) }, 'actor host error'));
+      worker.on('exit', (code) => {
+        if (!ready) reject(new Error(`actor host ${index} exited with ${code} before it was ready`));
+        this.#answerOrphans(slot);
+        if (this.#stopping || slot.stopping) return;
+        this.restarts += 1;
+        this.log.error({ worker: index, code }, 'actor host died; replacing it');
+        this.#spawn(index).catch((error: Error) => this.log.error({ worker: index, err: error.message }, 'actor host replacement failed'));
+      });
+    });
+  }
+
+  #answerOrphans(slot: Slot): void {
+    if (slot.inflight.size === 0) return;
+    const reply: ActorReply = {
+      ok: false,
+      error: { reason: 'DEPENDENCY_DOWN', message: 'DEPENDENCY_DOWN: the actor thread serving this payment died; retry with the same key' },
+    };
+    const body = encodeJson(reply);
+    for (const subject of slot.inflight) this.nc.publish(subject, body);
+    this.log.warn({ orphans: slot.inflight.size }, 'answered requests of a dead actor host');
+    slot.inflight.clear();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await Promise.all(
+      this.#slots.map(
+        (slot) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(() => void slot.worker.terminate().then(() => resolve()), worker_drain_ms_max + 1_000);
+            slot.worker.once('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            slot.worker.postMessage({ type: 'stop' } satisfies ToWorker);
+          }),
+      ),
+    );
+  }
+}

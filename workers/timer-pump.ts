@@ -1,0 +1,68 @@
+// The timer pump: holds each PAY_TIMERS message with nak-delays until it is due, then sends
+// it to the payment's actor as a command. Acked only once the actor has handled it, so a
+// timer survives any crash; the actors make repeated timers harmless.
+
+import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { decodeJson, encodeJson } from '../core/codec';
+import { timer_fetch_batch_max, timer_nak_delay_ms_max, timer_retry_delay_ms } from '../core/constants';
+import { shardOf } from '../core/ids';
+import type { Logger } from '../core/log';
+import type { Names } from '../core/names';
+import type { ActorReply, ActorRequest } from '../core/orders/protocol';
+import type { TimerMessage } from '../core/orders/timers';
+
+export interface TimerPumpOptions {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  names: Names;
+  shards: number;
+  command_timeout_ms: number;
+  log: Logger;
+}
+
+export interface TimerPump {
+  stop(): Promise<void>;
+}
+
+export async function startTimerPump(options: TimerPumpOptions): Promise<TimerPump> {
+  const consumer = await options.js.consumers.get(options.names.timers_stream, options.names.timers_consumer);
+  const messages = await consumer.consume({ max_messages: timer_fetch_batch_max });
+  const inflight = new Set<Promise<void>>();
+  const loop = (async () => {
+    for await (const message of messages) {
+      const handled = handle(options, message).catch((error: unknown) => {
+        options.log.warn({ err: String(error) }, 'timer handling failed; will retry');
+        message.nak(timer_retry_delay_ms);
+      });
+      inflight.add(handled);
+      void handled.finally(() => inflight.delete(handled));
+    }
+  })();
+  return {
+    async stop() {
+      messages.stop();
+      await loop;
+      await Promise.allSettled([...inflight]);
+    },
+  };
+}
+
+async function handle(options: TimerPumpOptions, message: JsMsg): Promise<void> {
+  const timer = decodeJson<TimerMessage>(message.data);
+  const wait_ms = Date.parse(timer.due_at) - Date.now();
+  if (wait_ms > 0) {
+    message.nak(Math.min(wait_ms, timer_nak_delay_ms_max));
+    return;
+  }
+  const request: ActorRequest = { type: 'timer', payment_id: timer.payment_id, kind: timer.kind, round: timer.round };
+  const subject = options.names.command(shardOf(timer.payment_id, options.shards));
+  const answer = await options.nc.request(subject, encodeJson(request), { timeout: options.command_timeout_ms });
+  const reply = decodeJson<ActorReply>(answer.data);
+  if (reply.ok || reply.error.reason === 'NOT_FOUND' || reply.error.reason === 'ILLEGAL_STATE') {
+    message.ack();
+    return;
+  }
+  options.log.warn({ payment_id: timer.payment_id, kind: timer.kind, reason: reply.error.reason }, 'timer command failed; will retry');
+  message.nak(timer_retry_delay_ms);
+}
