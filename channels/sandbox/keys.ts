@@ -1,0 +1,157 @@
+// Development keys shared by the sandbox PSP and paycore's channel configuration: one
+// directory, one file per value (mode 0600), created on first use and read afterwards, so
+// both sides of a local setup sign and verify with matching keys.
+
+import { generateKeyPairSync, randomBytes, randomInt } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** How long ensureDevKeys waits for another process that is creating the same directory. */
+const lock_wait_ms_max = 15_000;
+/** A lock older than this was left by a crashed process. */
+const lock_stale_ms = 30_000;
+const lock_poll_ms = 25;
+
+export const DEV_KEY_FILES = {
+  platform_private_key_pem: 'wechatpay_platform_private.pem',
+  platform_public_key_pem: 'wechatpay_platform_public.pem',
+  platform_public_key_id: 'wechatpay_platform_key_id',
+  merchant_public_key_pem: 'wechatpay_merchant_public.pem',
+  merchant_private_key_pem: 'wechatpay_merchant_private.pem',
+  merchant_serial_no: 'wechatpay_merchant_serial_no',
+  apiv3_key: 'wechatpay_apiv3_key',
+  mchid: 'wechatpay_mchid',
+  appid: 'wechatpay_appid',
+} as const;
+
+export type WechatpayDevKeys = { -readonly [K in keyof typeof DEV_KEY_FILES]: string };
+
+export interface DevKeys {
+  dir: string;
+  wechatpay: WechatpayDevKeys;
+}
+
+/** Creates the missing key files in `dir` (keeping existing ones) and returns all values. */
+export function ensureDevKeys(dir: string): DevKeys {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (!allPresent(dir)) withLock(dir, () => createMissing(dir));
+  const wechatpay = {} as WechatpayDevKeys;
+  for (const [name, file] of Object.entries(DEV_KEY_FILES) as [keyof WechatpayDevKeys, string][]) {
+    wechatpay[name] = readFileSync(join(dir, file), 'utf8').trim();
+  }
+  return { dir, wechatpay };
+}
+
+/** config.settings for a `wechatpay` channel talking to a sandbox at base_url. */
+export function wechatpayChannelSettings(keys: DevKeys, base_url: string, timeout_ms?: number): Record<string, string> {
+  const k = keys.wechatpay;
+  const settings: Record<string, string> = {
+    base_url,
+    mchid: k.mchid,
+    appid: k.appid,
+    merchant_serial_no: k.merchant_serial_no,
+    merchant_private_key_pem: k.merchant_private_key_pem,
+    apiv3_key: k.apiv3_key,
+    platform_public_key_pem: k.platform_public_key_pem,
+    platform_public_key_id: k.platform_public_key_id,
+  };
+  if (timeout_ms !== undefined) settings.timeout_ms = String(timeout_ms);
+  return settings;
+}
+
+/** The `wechatpay` part of SandboxOptions for these keys (one merchant). */
+export function sandboxWechatpayOptions(keys: DevKeys) {
+  const k = keys.wechatpay;
+  return {
+    platform_private_key_pem: k.platform_private_key_pem,
+    platform_public_key_id: k.platform_public_key_id,
+    merchants: [{
+      mchid: k.mchid,
+      appid: k.appid,
+      merchant_serial_no: k.merchant_serial_no,
+      merchant_public_key_pem: k.merchant_public_key_pem,
+      apiv3_key: k.apiv3_key,
+    }],
+  };
+}
+
+function allPresent(dir: string): boolean {
+  return Object.values(DEV_KEY_FILES).every((file) => existsSync(join(dir, file)));
+}
+
+function createMissing(dir: string): void {
+  const present = (file: string) => existsSync(join(dir, file));
+  const write = (file: string, value: string) => writeFileSync(join(dir, file), `${value}\n`, { mode: 0o600, flag: 'w' });
+  const f = DEV_KEY_FILES;
+  // A key pair is replaced as a whole: half of an old pair is useless.
+  if (!present(f.platform_private_key_pem) || !present(f.platform_public_key_pem)) {
+    const pair = rsaPair();
+    write(f.platform_private_key_pem, pair.private_pem);
+    write(f.platform_public_key_pem, pair.public_pem);
+  }
+  if (!present(f.merchant_private_key_pem) || !present(f.merchant_public_key_pem)) {
+    const pair = rsaPair();
+    write(f.merchant_private_key_pem, pair.private_pem);
+    write(f.merchant_public_key_pem, pair.public_pem);
+  }
+  if (!present(f.platform_public_key_id)) write(f.platform_public_key_id, `PUB_KEY_ID_01${digits(30)}`);
+  if (!present(f.merchant_serial_no)) write(f.merchant_serial_no, randomBytes(20).toString('hex').toUpperCase());
+  if (!present(f.apiv3_key)) write(f.apiv3_key, alphanumeric(32));
+  if (!present(f.mchid)) write(f.mchid, `19${digits(8)}`);
+  if (!present(f.appid)) write(f.appid, `wx${randomBytes(8).toString('hex')}`);
+}
+
+function rsaPair(): { private_pem: string; public_pem: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  });
+  return { private_pem: privateKey.trim(), public_pem: publicKey.trim() };
+}
+
+function digits(count: number): string {
+  let out = '';
+  for (let i = 0; i < count; i++) out += String(randomInt(10));
+  return out;
+}
+
+function alphanumeric(count: number): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  let out = '';
+  for (let i = 0; i < count; i++) out += alphabet[randomInt(alphabet.length)];
+  return out;
+}
+
+/** A lock file, so two test workers creating the same directory do not mix two key sets. */
+function withLock(dir: string, body: () => void): void {
+  const lock = join(dir, '.ensure-dev-keys.lock');
+  const deadline = Date.now() + lock_wait_ms_max;
+  for (;;) {
+    try {
+      closeSync(openSync(lock, 'wx', 0o600));
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      if (isStale(lock)) {
+        rmSync(lock, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`ensureDevKeys: ${lock} held for more than ${lock_wait_ms_max} ms`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, lock_poll_ms);
+    }
+  }
+  try {
+    if (!allPresent(dir)) body();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+function isStale(lock: string): boolean {
+  try {
+    return Date.now() - statSync(lock).mtimeMs > lock_stale_ms;
+  } catch {
+    return false;
+  }
+}
