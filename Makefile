@@ -1,0 +1,43 @@
+# paycore — the commands a newcomer needs. `make dev` runs it; `make test` tests it.
+SHELL := bash
+.DEFAULT_GOAL := help
+
+.PHONY: help setup build proto typecheck test test-unit dev sandbox bench clean
+
+help:
+	@echo "make dev        set up and run paycore with the sandbox PSP"
+	@echo "make test       run every test (installs and starts what they need)"
+	@echo "make proto      regenerate proto/gen from proto/"
+	@echo "make typecheck  type-check everything, tests included"
+
+node_modules: package-lock.json
+	npm ci --no-audit --no-fund
+	@touch node_modules
+
+setup: node_modules
+	bash scripts/ensure-services.sh
+
+build: node_modules
+	npm run --silent build
+
+proto: node_modules
+	bash scripts/gen-proto.sh
+
+typecheck: node_modules
+	npx --no-install tsc -p tsconfig.json --noEmit
+
+# Unit and integration tests against the real NATS, Redis, sandbox PSP and gRPC gateway.
+test: setup build typecheck
+	npx --no-install jest --ci
+
+test-unit: node_modules
+	npx --no-install jest --ci core channels
+
+dev:
+	bash scripts/dev.sh
+
+sandbox: build
+	node dist/channels/sandbox/main.js
+
+clean:
+	rm -rf dist .dev

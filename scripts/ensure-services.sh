@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Makes sure Redis and NATS (with JetStream) listen on 127.0.0.1: installs Debian's
+# redis-server and nats-server when missing, starts them when not listening. Idempotent.
+set -euo pipefail
+
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_updated=0
+install_pkg() {
+  if [ "$apt_updated" = 0 ]; then sudo_if_needed apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq "$@" >/dev/null
+}
+
+wait_port() {
+  for _ in $(seq 1 100); do listening "$1" && return 0; sleep 0.1; done
+  echo "ensure-services: nothing listens on 127.0.0.1:$1 after start" >&2; return 1
+}
+
+if ! listening 6379; then
+  command -v redis-server >/dev/null || install_pkg redis-server
+  mkdir -p /tmp/paycore-redis
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --dir /tmp/paycore-redis --logfile /tmp/paycore-redis/redis.log
+  wait_port 6379
+  echo "ensure-services: started redis-server on 127.0.0.1:6379"
+fi
+
+if ! listening 4222; then
+  command -v nats-server >/dev/null || [ -x /usr/sbin/nats-server ] || install_pkg nats-server
+  nats_bin=$(command -v nats-server || echo /usr/sbin/nats-server)
+  mkdir -p /tmp/paycore-nats
+  nohup "$nats_bin" -a 127.0.0.1 -p 4222 -js -sd /tmp/paycore-nats >/tmp/paycore-nats/nats.log 2>&1 &
+  wait_port 4222
+  echo "ensure-services: started nats-server (JetStream) on 127.0.0.1:4222"
+fi
