@@ -17,7 +17,8 @@ interface Slot {
   stopping: boolean;
 }
 
-const host_script = path.join(__dirname, 'actor-host.js');
+/** The compiled host script next to this file (tests running TypeScript pass dist's). */
+const host_script_default = path.join(__dirname, 'actor-host.js');
 
 export class ActorPool {
   readonly #slots: Slot[] = [];
@@ -29,6 +30,7 @@ export class ActorPool {
     private readonly config: Config,
     private readonly nc: NatsConnection,
     private readonly log: Logger,
+    private readonly host_script = host_script_default,
   ) {}
 
   async start(): Promise<void> {
@@ -41,7 +43,7 @@ export class ActorPool {
 
   #spawn(index: number): Promise<void> {
     const data: ActorHostData = { config: this.config, worker_index: index, worker_count: this.config.workers };
-    const worker = new Worker(host_script, { workerData: data });
+    const worker = new Worker(this.host_script, { workerData: data });
     const slot: Slot = { worker, inflight: new Set(), stopping: false };
     this.#slots[index] = slot;
     return new Promise((resolve, reject) => {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as proto_loader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation } from 'grpc-health-check';
+import { HealthImplementation, protoPath as health_proto } from 'grpc-health-check';
 import type { ConsumerMessages, JetStreamClient } from '@nats-io/jetstream';
 import {
   PaymentServiceService,
@@ -175,7 +175,7 @@ export async function startGrpc(deps: GrpcDeps): Promise<GrpcServer> {
   server.addService(PaymentServiceService, gateway.service());
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'paycore.v1.PaymentService': 'NOT_SERVING' });
   health.addToServer(server);
-  const definition = proto_loader.loadSync(['paycore/v1/payment.proto'], { includeDirs: [proto_root], keepCase: true, longs: String, enums: String, defaults: true });
+  const definition = proto_loader.loadSync(['paycore/v1/payment.proto', health_proto], { includeDirs: [proto_root], keepCase: true, longs: String, enums: String, defaults: true });
   new ReflectionService(definition).addToServer(server);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${deps.config.grpc_host}:${deps.config.grpc_port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>

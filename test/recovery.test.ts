@@ -1,0 +1,144 @@
+// Integration: what happens when things go wrong — expiry, lost and duplicate callbacks,
+// success after close, and the paycore process killed in the middle of a channel call.
+
+import { randomBytes } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { decodeJson } from '../core/codec';
+import { paymentId } from '../core/ids';
+import { names } from '../core/names';
+import type { StoredMessage } from '../core/orders/store';
+import { PaymentStatus, Product } from '../proto/gen/paycore/v1/payment';
+import { eventually, nats_url, startStack, type Stack } from './harness';
+
+let stack: Stack;
+
+beforeAll(async () => {
+  stack = await startStack({ env: { PAYCORE_EXPIRE_SECONDS_MIN: '1' } });
+});
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+function native(expire_seconds = 0) {
+  return {
+    merchantId: 'm_rec',
+    merchantOrderNo: `rec-${randomBytes(6).toString('hex')}`,
+    amount: 500n,
+    currency: 'CNY',
+    product: Product.WECHAT_NATIVE,
+    subject: 'recovery',
+    expireSeconds: expire_seconds,
+  };
+}
+
+async function statusOf(payment_id: string): Promise<PaymentStatus> {
+  return (await stack.client.getPayment({ paymentId: payment_id })).status;
+}
+
+function until(payment_id: string, wanted: PaymentStatus, timeout_ms: number) {
+  return eventually(async () => ((await statusOf(payment_id)) === wanted ? true : undefined), timeout_ms, `${payment_id} ${PaymentStatus[wanted]}`);
+}
+
+/** Every event stored for a payment, in order, read straight from JetStream. */
+async function events(payment_id: string): Promise<StoredMessage[]> {
+  const nc = await connect({ servers: nats_url });
+  const jsm = await jetstreamManager(nc);
+  const n = names(stack.prefix);
+  const found: StoredMessage[] = [];
+  let seq = 0;
+  for (;;) {
+    const message = await jsm.direct.getMessage(n.events_stream, { seq: seq + 1, next_by_subj: n.events(payment_id) });
+    if (message === null) break;
+    found.push(decodeJson<StoredMessage>(message.data));
+    seq = message.seq;
+  }
+  await nc.close();
+  return found;
+}
+
+test('recovery - an unpaid payment expires: closed at the channel, then CLOSED', async () => {
+  const payment = await stack.client.createPayment(native(2));
+  expect(payment.status).toBe(PaymentStatus.REQUIRES_ACTION);
+  const seen = await stack.client.watch({ paymentId: payment.paymentId }, 15_000);
+  // Every change: the close request (still REQUIRES_ACTION, one version on), then CLOSED.
+  expect(seen.map((p) => PaymentStatus[p.status])).toEqual(['REQUIRES_ACTION', 'REQUIRES_ACTION', 'CLOSED']);
+  expect(seen.map((p) => Number(p.version))).toEqual([3, 4, 5]);
+  expect((await stack.orders(`${payment.paymentId}a`))[0]!.trade_state).toBe('CLOSED');
+  const log = await events(payment.paymentId);
+  expect(log.map((m) => m.event.type)).toEqual(['PaymentCreated', 'ChannelRequested', 'AttemptActionRequired', 'CloseRequested', 'PaymentClosed']);
+  expect(log.at(-1)!.event).toMatchObject({ type: 'PaymentClosed', reason: 'expired' });
+});
+
+test('recovery - a lost callback is recovered by query', async () => {
+  const request = native();
+  const payment = await stack.client.createPayment(request);
+  await stack.fault({ scope: { out_trade_no: `${payment.paymentId}a1` }, drop_callbacks: true });
+  expect((await stack.pay(`${payment.paymentId}a1`)).status).toBe(200);
+  await until(payment.paymentId, PaymentStatus.SUCCEEDED, 10_000);
+  const callbacks = (await (await fetch(`${stack.sandbox.url}/sandbox/callbacks?out_trade_no_prefix=${payment.paymentId}`)).json()) as { callbacks: unknown[] };
+  expect(callbacks.callbacks).toHaveLength(0); // nothing reached paycore: the query did it
+});
+
+test('recovery - duplicate callbacks apply once', async () => {
+  const payment = await stack.client.createPayment(native());
+  await stack.fault({ scope: { out_trade_no: `${payment.paymentId}a1` }, duplicate_callbacks: 3 });
+  await stack.pay(`${payment.paymentId}a1`);
+  await until(payment.paymentId, PaymentStatus.SUCCEEDED, 10_000);
+  await eventually(async () => {
+    const response = await fetch(`${stack.sandbox.url}/sandbox/callbacks?out_trade_no_prefix=${payment.paymentId}`);
+    const { callbacks } = (await response.json()) as { callbacks: { status: number | null }[] };
+    return callbacks.length >= 4 && callbacks.every((c) => c.status !== null) ? callbacks : undefined;
+  }, 10_000, 'all callbacks answered');
+  const types = (await events(payment.paymentId)).map((m) => m.event.type);
+  expect(types.filter((t) => t === 'AttemptSucceeded')).toHaveLength(1);
+  expect(types).not.toContain('DuplicatePaymentDetected');
+});
+
+test('recovery - a payer paying after the close is a duplicate payment, recorded on the CLOSED payment', async () => {
+  const payment = await stack.client.createPayment(native());
+  await stack.fault({ scope: { out_trade_no: `${payment.paymentId}a1` }, success_after_close: true });
+  expect((await stack.client.closePayment({ paymentId: payment.paymentId })).status).toBe(PaymentStatus.CLOSED);
+  expect((await stack.pay(`${payment.paymentId}a1`)).status).toBe(200);
+  const after = await eventually(async () => {
+    const p = await stack.client.getPayment({ paymentId: payment.paymentId });
+    return p.duplicates.length > 0 ? p : undefined;
+  }, 10_000, 'duplicate recorded');
+  expect(after.status).toBe(PaymentStatus.CLOSED);
+  expect(after.duplicates[0]).toMatchObject({ attemptId: `${payment.paymentId}a1`, amount: 500n });
+});
+
+test('recovery - paycore killed with SIGKILL during the channel call: resolved by query after restart, one provider order', async () => {
+  const request = native();
+  const expected_id = paymentId('m_rec', request.merchantOrderNo);
+  const out_trade_no = `${expected_id}a1`;
+  // The sandbox takes the order, then sits on its answer: the call is in flight.
+  await stack.fault({ scope: { out_trade_no }, operations: ['create'], latency_ms: 10_000, times: 1 });
+  const creating = stack.client.createPayment(request).then(
+    () => 'answered',
+    (error: grpc.ServiceError) => error.code,
+  );
+  await eventually(async () => ((await stack.orders(out_trade_no)).length === 1 ? true : undefined), 10_000, 'provider order created');
+  await stack.paycore.kill('SIGKILL');
+  expect(await creating).toBe(grpc.status.UNAVAILABLE);
+
+  await stack.restart();
+  // The first pending-attempt query finds the order unpaid and re-issues the same attempt,
+  // which the provider answers with the same order: the QR code is back.
+  await until(expected_id, PaymentStatus.REQUIRES_ACTION, 15_000);
+  const replay = await stack.client.createPayment(request);
+  expect(replay.status).toBe(PaymentStatus.REQUIRES_ACTION);
+  expect(replay.nextAction?.value).toMatch(/^weixin:/);
+
+  await stack.pay(out_trade_no);
+  await until(expected_id, PaymentStatus.SUCCEEDED, 10_000);
+  const orders = await stack.orders(`${expected_id}a`);
+  expect(orders).toHaveLength(1);
+  expect(orders[0]!.trade_state).toBe('SUCCESS');
+  const types = (await events(expected_id)).map((m) => m.event.type);
+  expect(types.filter((t) => t === 'ChannelRequested')).toHaveLength(1);
+  expect(types.filter((t) => t === 'AttemptSucceeded')).toHaveLength(1);
+  expect(types.at(-1)).toBe('AttemptSucceeded');
+});
