@@ -80,10 +80,51 @@ export interface IncomingNotification {
   body: Buffer;
 }
 
-export interface ParsedNotification {
+/** A payment callback: what the provider says about one attempt. */
+export interface PaymentNotification {
+  type?: 'payment';
   attempt_id: string;
   status: AttemptStatus;
 }
+
+/** A refund callback (e.g. WeChat Pay REFUND.SUCCESS, an Alipay refund notification). */
+export interface RefundNotification {
+  type: 'refund';
+  refund_id: string;
+  /** The attempt (out_trade_no) the refund returns money from. */
+  attempt_id: string;
+  status: RefundStatus;
+}
+
+export type ParsedNotification = PaymentNotification | RefundNotification;
+
+export interface RefundRequest {
+  /** The provider's out_refund_no: the channel refuses a second refund with it. */
+  refund_id: string;
+  attempt: AttemptRef;
+  /** The provider's transaction id of the paid attempt, when known. */
+  channel_trade_no?: string;
+  amount_minor: bigint;
+  reason: string;
+  notify_url: string;
+}
+
+export interface RefundRef {
+  refund_id: string;
+  attempt: AttemptRef;
+}
+
+/** What the provider said about one refund. Only succeeded and failed are final. */
+export type RefundStatus =
+  | { kind: 'succeeded'; channel_refund_no: string; amount_minor: bigint; refunded_at: Date }
+  | { kind: 'pending'; channel_refund_no?: string }
+  /** Refused; `retryable` when trying the same refund id again later may succeed
+   * (provider busy, merchant balance insufficient for now). */
+  | { kind: 'failed'; code: string; message: string; retryable: boolean }
+  /** The original route cannot carry it (payer account closed, window passed): pay out
+   * by other means. */
+  | { kind: 'requires_manual'; code: string; message: string }
+  | { kind: 'not_found' };
 
 export interface StatementRow {
   channel_id: string;
@@ -127,8 +168,8 @@ export interface Channel {
   pay(request: PayRequest): Promise<AttemptStatus>;
   query(attempt: AttemptRef): Promise<AttemptStatus>;
   close(attempt: AttemptRef): Promise<CloseOutcome>;
-  refund(request: { refund_id: string; attempt: AttemptRef; amount_minor: bigint; reason: string; notify_url: string }): Promise<never>;
-  queryRefund(refund_id: string): Promise<never>;
+  refund(request: RefundRequest): Promise<RefundStatus>;
+  queryRefund(ref: RefundRef): Promise<RefundStatus>;
   /** Verifies (and decrypts) a provider callback. Throws ChannelError 'bad_signature'. */
   parseNotification(notification: IncomingNotification): ParsedNotification;
   /** The provider's expected answer to a callback we accepted (true) or refused (false). */

@@ -2,7 +2,6 @@
 
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
-import { HealthClient } from 'grpc-health-check/build/src/generated/grpc/health/v1/Health';
 import { decodeServiceError } from '../core/errors';
 import { paymentId } from '../core/ids';
 import { NextActionType, PaymentStatus, Product, type Payment } from '../proto/gen/paycore/v1/payment';
@@ -166,6 +165,10 @@ test('payments - grpc.health.v1 says SERVING and reflection lists PaymentService
   expect(services).toContain('grpc.health.v1.Health');
 });
 
+interface HealthClient extends grpc.Client {
+  check(request: { service: string }, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, reply?: { status: string }) => void): void;
+}
+
 function healthClient(address: string): HealthClient {
   const loader = require('@grpc/proto-loader') as typeof import('@grpc/proto-loader');
   const { protoPath } = require('grpc-health-check') as { protoPath: string };
@@ -184,8 +187,8 @@ function reflectionServices(address: string): Promise<string[]> {
   const client = new definition.grpc.reflection.v1alpha.ServerReflection(address, grpc.credentials.createInsecure());
   return new Promise((resolve, reject) => {
     const stream = client.ServerReflectionInfo();
-    stream.on('data', (reply) => {
-      resolve(reply.list_services_response?.service.map((s) => s.name) ?? []);
+    stream.on('data', (reply: { list_services_response?: { service: { name: string }[] } }) => {
+      resolve(reply.list_services_response?.service.map((entry) => entry.name) ?? []);
       stream.end();
       client.close();
     });

@@ -76,6 +76,12 @@ async function notify(deps: HttpDeps, channel: Channel, path_suffix: string, req
     deps.log.warn({ channel_id: channel.channel_id, code }, 'callback refused');
     return channel.notificationAnswer(false);
   }
+  if (parsed.type === 'refund') {
+    // Refund callbacks are accepted once refunds land (their own issue); until then the
+    // provider keeps retrying and the refund query settles it.
+    deps.log.warn({ channel_id: channel.channel_id, refund_id: parsed.refund_id }, 'refund callback not handled yet');
+    return channel.notificationAnswer(false);
+  }
   const payment_id = paymentIdOfAttempt(parsed.attempt_id);
   if (payment_id === undefined) {
     deps.log.warn({ channel_id: channel.channel_id, attempt_id: parsed.attempt_id }, 'callback for an attempt paycore did not make');
