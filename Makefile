@@ -10,8 +10,11 @@ help:
 	@echo "make proto      regenerate proto/gen from proto/"
 	@echo "make typecheck  type-check everything, tests included"
 
+# npm ci refuses a lock file that lacks some other platform's optional binaries (buf, swc),
+# which the registry reachable here does not always carry; npm install --no-save then
+# installs exactly the locked tree without rewriting the lock.
 node_modules: package-lock.json
-	npm ci --no-audit --no-fund
+	npm ci --no-audit --no-fund || npm install --no-save --no-audit --no-fund
 	@touch node_modules
 
 setup: node_modules

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-services.sh
-[ -d node_modules ] || npm ci --no-audit --no-fund
+[ -d node_modules ] || make --no-print-directory node_modules
 npm run --silent build
 export SANDBOX_PORT="${SANDBOX_PORT:-8090}"
 sandbox_url="http://127.0.0.1:${SANDBOX_PORT}"

@@ -1,0 +1,192 @@
+// Configuration: defaults from a minimal environment, and every bad value stopping startup
+// with a ConfigError that names the variable (and, for the channel file, the entry and field).
+
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import path from 'node:path';
+import { ConfigError, loadChannels, loadConfig } from './config';
+import { command_timeout_ms_default, expire_seconds_min_default, query_backoff_ms_default } from './constants';
+
+const data_key_hex = '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff';
+const channel = { channel_id: 'wx_main', provider: 'wechatpay', products: ['WECHAT_NATIVE', 'WECHAT_JSAPI'], settings: { mchid: '1900000109', base_url: 'https://api.mch.weixin.qq.com' } };
+
+let dir: string;
+let channels_file: string;
+
+beforeEach(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'paycore-config-'));
+  channels_file = writeChannels([channel]);
+});
+
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function writeChannels(entries: unknown, name = 'channels.json'): string {
+  const file = path.join(dir, name);
+  writeFileSync(file, typeof entries === 'string' ? entries : JSON.stringify(entries));
+  return file;
+}
+
+function env(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  return { PAYCORE_DATA_KEY: data_key_hex, PAYCORE_CHANNELS_FILE: channels_file, ...extra };
+}
+
+/** The ConfigError `run` throws; fails the test when it throws nothing or something else. */
+function configError(run: () => unknown): ConfigError {
+  try {
+    run();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).name).toBe('ConfigError');
+    return error as ConfigError;
+  }
+  throw new Error('expected a ConfigError, nothing was thrown');
+}
+
+describe('config', () => {
+  test('config - a minimal environment gives the documented defaults', () => {
+    const config = loadConfig(env());
+    expect(config).toEqual({
+      nats_url: 'nats://127.0.0.1:4222',
+      redis_url: 'redis://127.0.0.1:6379/0',
+      prefix: 'paycore',
+      grpc_host: '127.0.0.1',
+      grpc_port: 50051,
+      http_host: '127.0.0.1',
+      http_port: 8080,
+      public_url: 'http://127.0.0.1:8080',
+      workers: availableParallelism(),
+      shards: 64,
+      channels: [channel],
+      data_key: Buffer.from(data_key_hex, 'hex'),
+      command_timeout_ms: command_timeout_ms_default,
+      query_backoff_ms: [...query_backoff_ms_default],
+      expire_seconds_min: expire_seconds_min_default,
+      log_level: 'info',
+      stream_replicas: 1,
+    });
+    expect(config.data_key).toHaveLength(32);
+    expect(config.query_backoff_ms).toEqual([5_000, 15_000, 30_000, 60_000, 300_000, 1_800_000]);
+  });
+
+  test('config - set values are read, empty ones fall back to the default', () => {
+    const config = loadConfig(env({
+      PAYCORE_PREFIX: 'pay_eu1',
+      PAYCORE_HTTP_HOST: '0.0.0.0',
+      PAYCORE_HTTP_PORT: '9090',
+      PAYCORE_GRPC_PORT: '0',
+      PAYCORE_PUBLIC_URL: 'https://pay.example.com/',
+      PAYCORE_WORKERS: '4',
+      PAYCORE_QUERY_BACKOFF_MS: '100, 200,300',
+      PAYCORE_LOG_LEVEL: '',
+      PAYCORE_SHARDS: '',
+    }));
+    expect(config).toMatchObject({
+      prefix: 'pay_eu1', http_host: '0.0.0.0', http_port: 9090, grpc_port: 0, public_url: 'https://pay.example.com',
+      workers: 4, query_backoff_ms: [100, 200, 300], log_level: 'info', shards: 64,
+    });
+  });
+
+  test.each([
+    ['PAYCORE_HTTP_PORT', 'abc'],
+    ['PAYCORE_HTTP_PORT', '0'],
+    ['PAYCORE_HTTP_PORT', '65536'],
+    ['PAYCORE_HTTP_PORT', '-1'],
+    ['PAYCORE_HTTP_PORT', '80.5'],
+    ['PAYCORE_GRPC_PORT', '70000'],
+    ['PAYCORE_GRPC_PORT', '5005l'],
+    ['PAYCORE_WORKERS', '0'],
+    ['PAYCORE_WORKERS', '65'],
+    ['PAYCORE_SHARDS', '4097'],
+    ['PAYCORE_STREAM_REPLICAS', '6'],
+    ['PAYCORE_COMMAND_TIMEOUT_MS', '99'],
+    ['PAYCORE_PREFIX', 'PayCore'],
+    ['PAYCORE_PREFIX', '1paycore'],
+    ['PAYCORE_PREFIX', 'pay.core'],
+    ['PAYCORE_PREFIX', 'p'.repeat(33)],
+    ['PAYCORE_DATA_KEY', data_key_hex.slice(2)],
+    ['PAYCORE_DATA_KEY', `${data_key_hex}00`],
+    ['PAYCORE_DATA_KEY', `${data_key_hex.slice(1)}g`],
+    ['PAYCORE_QUERY_BACKOFF_MS', '5000,abc'],
+    ['PAYCORE_QUERY_BACKOFF_MS', '5000,,30000'],
+    ['PAYCORE_QUERY_BACKOFF_MS', '5000,9'],
+    ['PAYCORE_QUERY_BACKOFF_MS', '5000;15000'],
+    ['PAYCORE_QUERY_BACKOFF_MS', '1.5e4'],
+    ['PAYCORE_REDIS_URL', 'http://127.0.0.1:6379'],
+    ['PAYCORE_REDIS_URL', 'not a url'],
+    ['PAYCORE_PUBLIC_URL', 'ftp://pay.example.com'],
+  ])('config - %s=%j is a ConfigError naming it', (name, value) => {
+    const error = configError(() => loadConfig(env({ [name]: value })));
+    expect(error.message.startsWith(`${name} `)).toBe(true);
+  });
+
+  test.each(['PAYCORE_DATA_KEY', 'PAYCORE_CHANNELS_FILE'])('config - a missing %s is a ConfigError naming it', (name) => {
+    expect(configError(() => loadConfig(env({ [name]: undefined }))).message).toBe(`${name} is required`);
+    expect(configError(() => loadConfig(env({ [name]: '' }))).message).toBe(`${name} is required`);
+  });
+
+  test('config - a data key error does not echo the key', () => {
+    const secretish = data_key_hex.slice(0, 62);
+    expect(configError(() => loadConfig(env({ PAYCORE_DATA_KEY: secretish }))).message).not.toContain(secretish);
+  });
+
+  test('config - a channels file that does not exist is a ConfigError naming the variable and file', () => {
+    const missing = path.join(dir, 'nope.json');
+    const error = configError(() => loadConfig(env({ PAYCORE_CHANNELS_FILE: missing })));
+    expect(error.message).toContain('PAYCORE_CHANNELS_FILE');
+    expect(error.message).toContain(missing);
+  });
+
+  test.each([
+    ['not JSON', '[{"channel_id": '],
+    ['not an array', '{"channel_id": "wx_main"}'],
+  ])('config - a channels file that is %s is a ConfigError', (_what, body) => {
+    const file = writeChannels(body, 'bad.json');
+    expect(configError(() => loadConfig(env({ PAYCORE_CHANNELS_FILE: file }))).message).toContain(`PAYCORE_CHANNELS_FILE ${file}`);
+  });
+
+  const other = { channel_id: 'ali_main', provider: 'alipay', products: ['ALIPAY_QR'], settings: {} };
+  test.each([
+    ['a duplicate channel_id', [channel, other, { ...other, provider: 'alipay2' }], 2, 'channel_id ali_main appears twice'],
+    ['an unknown product', [channel, { ...other, products: ['ALIPAY_QR', 'PAYPAL'] }], 1, 'products'],
+    ['no products', [{ ...channel, products: [] }], 0, 'products'],
+    ['a non-string setting', [channel, { ...other, settings: { app_id: 2021000 } }], 1, 'settings.app_id must be a string'],
+    ['a bad channel_id', [{ ...channel, channel_id: 'wx main' }], 0, 'channel_id'],
+    ['no provider', [channel, { ...other, provider: '' }], 1, 'provider is required'],
+    ['no settings object', [{ ...channel, settings: 'x' }], 0, 'settings must be an object'],
+    ['an entry that is not an object', [channel, 'wx_main'], 1, 'must be an object'],
+  ])('config - a channels file with %s names the entry index and field', (_what, entries, index, field) => {
+    const file = writeChannels(entries, 'entries.json');
+    const message = configError(() => loadConfig(env({ PAYCORE_CHANNELS_FILE: file }))).message;
+    expect(message).toContain(`PAYCORE_CHANNELS_FILE ${file}: entry ${index}`);
+    expect(message).toContain(field);
+  });
+
+  test('config - file: settings are read relative to the channels file, trimmed', () => {
+    mkdirSync(path.join(dir, 'keys'));
+    writeFileSync(path.join(dir, 'keys', 'wx_main.pem'), '-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n\n');
+    writeFileSync(path.join(dir, 'apiv3.key'), 'secret-v3-key\n');
+    const file = writeChannels([{ ...channel, settings: { mchid: '1900000109', private_key: 'file:keys/wx_main.pem', api_v3_key: 'file:./apiv3.key' } }]);
+    // Relative to the channels file, not to the process's working directory.
+    expect(path.dirname(file)).not.toBe(process.cwd());
+    const [loaded] = loadConfig(env({ PAYCORE_CHANNELS_FILE: file })).channels;
+    expect(loaded!.settings).toEqual({
+      mchid: '1900000109',
+      private_key: '-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----',
+      api_v3_key: 'secret-v3-key',
+    });
+  });
+
+  test('config - a channels file given by a relative path resolves file: settings beside it', () => {
+    writeFileSync(path.join(dir, 'token.txt'), 'tok');
+    const file = writeChannels([{ ...channel, settings: { token: 'file:token.txt' } }]);
+    expect(loadChannels(path.relative(process.cwd(), file))[0]!.settings).toEqual({ token: 'tok' });
+  });
+
+  test('config - an unreadable file: setting names the entry and setting, not its contents', () => {
+    const file = writeChannels([channel, { ...other, settings: { private_key: 'file:keys/missing.pem' } }]);
+    const message = configError(() => loadConfig(env({ PAYCORE_CHANNELS_FILE: file }))).message;
+    expect(message).toContain(`PAYCORE_CHANNELS_FILE ${file}: entry 1: settings.private_key: cannot read ${path.join(dir, 'keys', 'missing.pem')}: ENOENT`);
+  });
+});

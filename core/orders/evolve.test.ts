@@ -1,0 +1,324 @@
+// evolve(): every event type in every status (allowed → the expected state, refused → a loud
+// AssertionError naming the status), versioning, a realistic fold, its money invariants and
+// that it never mutates the state it is given.
+
+import { attemptId, paymentId } from '../ids';
+import { event_allowed_from, evolve, fold } from './evolve';
+import type { PaymentEvent, PaymentEventType, PaymentState, PaymentStatus } from './types';
+
+const payment_id = paymentId('m_1001', 'order-0001');
+const amount_minor = 12_345n;
+const a = (n: number): string => attemptId(payment_id, n);
+
+let clock = Date.parse('2025-03-01T08:00:00.000Z');
+/** A strictly increasing event time, so `updated_at` shows which event was applied last. */
+function tick(): string {
+  clock += 1_000;
+  return new Date(clock).toISOString();
+}
+
+const ev = {
+  created: (): PaymentEvent => ({
+    type: 'PaymentCreated',
+    at: tick(),
+    payment_id,
+    merchant_id: 'm_1001',
+    merchant_order_no: 'order-0001',
+    amount_minor,
+    currency: 'CNY',
+    product: 'WECHAT_NATIVE',
+    subject: 'Coffee beans 1 kg',
+    notify_url: 'https://merchant.example/notify',
+    metadata: { cart: 'c-77' },
+    expires_at: '2025-03-01T08:30:00.000Z',
+    fingerprint: 'f'.repeat(64),
+    payer_sealed: 'k1.sealed-payer',
+    include_channels: [],
+    exclude_channels: ['bank_b'],
+  }),
+  requested: (n: number, channel_id = 'wx_main'): PaymentEvent => ({ type: 'ChannelRequested', at: tick(), attempt_id: a(n), attempt_no: n, channel_id }),
+  action: (n: number): PaymentEvent => ({
+    type: 'AttemptActionRequired',
+    at: tick(),
+    attempt_id: a(n),
+    next_action: { type: 'QR_CODE', value: `weixin://wxpay/bizpayurl?pr=${n}` },
+    channel_trade_no: `prepay-${n}`,
+  }),
+  pending: (n: number): PaymentEvent => ({ type: 'AttemptPending', at: tick(), attempt_id: a(n), channel_trade_no: `wx-pending-${n}` }),
+  succeeded: (n: number, amount = amount_minor): PaymentEvent => ({
+    type: 'AttemptSucceeded',
+    at: tick(),
+    attempt_id: a(n),
+    channel_trade_no: `4200000${n}`,
+    amount_minor: amount,
+    paid_at: '2025-03-01T08:05:00.000Z',
+  }),
+  failed: (n: number): PaymentEvent => ({ type: 'AttemptFailed', at: tick(), attempt_id: a(n), code: 'NOTENOUGH', message: 'insufficient balance' }),
+  closeRequested: (): PaymentEvent => ({ type: 'CloseRequested', at: tick(), reason: 'merchant' }),
+  closed: (): PaymentEvent => ({ type: 'PaymentClosed', at: tick(), reason: 'merchant' }),
+  duplicate: (n: number): PaymentEvent => ({ type: 'DuplicatePaymentDetected', at: tick(), attempt_id: a(n), channel_trade_no: `dup-${n}`, amount_minor }),
+};
+
+function build(...events: PaymentEvent[]): PaymentState {
+  const state = fold(events);
+  if (state === undefined) throw new Error('build: no events');
+  return state;
+}
+
+/** Deep-freezes a state so any write evolve makes to it throws (test files run in strict mode). */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
+
+type StatusOrNone = PaymentStatus | 'none';
+
+/** One state per status, each built from real events. */
+function stateOf(status: StatusOrNone): PaymentState | undefined {
+  switch (status) {
+    case 'none':
+      return undefined;
+    case 'CREATED':
+      return build(ev.created(), ev.requested(1));
+    case 'REQUIRES_ACTION':
+      return build(ev.created(), ev.requested(1), ev.action(1));
+    case 'PROCESSING':
+      return build(ev.created(), ev.requested(1), ev.pending(1));
+    // Two attempts, so a well-formed duplicate (on the losing attempt 1) exists.
+    case 'SUCCEEDED':
+      return build(ev.created(), ev.requested(1), ev.pending(1), ev.requested(2), ev.succeeded(2));
+    case 'FAILED':
+      return build(ev.created(), ev.requested(1), ev.failed(1));
+    case 'CLOSED':
+      return build(ev.created(), ev.requested(1), ev.closeRequested(), ev.closed());
+    // No refund events exist yet, so these two cannot be folded; they are a paid payment
+    // with only the status moved on, which is all evolve's status check looks at.
+    case 'PARTIALLY_REFUNDED':
+    case 'REFUNDED':
+      return { ...build(ev.created(), ev.requested(1), ev.pending(1), ev.requested(2), ev.succeeded(2)), status };
+  }
+}
+
+/** A well-formed event of `type` for `state`: it names an attempt the state has (the current
+ * one, or for a duplicate one that did not win), the next attempt number, the paid amount. */
+function wellFormed(type: PaymentEventType, state: PaymentState | undefined): PaymentEvent {
+  const attempts = state?.attempts ?? [];
+  const current_no = attempts.length === 0 ? 1 : attempts.length;
+  switch (type) {
+    case 'PaymentCreated':
+      return ev.created();
+    case 'ChannelRequested':
+      return ev.requested(attempts.length + 1, 'ali_main');
+    case 'AttemptActionRequired':
+      return ev.action(current_no);
+    case 'AttemptPending':
+      return ev.pending(current_no);
+    case 'AttemptSucceeded':
+      return ev.succeeded(current_no);
+    case 'AttemptFailed':
+      return ev.failed(current_no);
+    case 'CloseRequested':
+      return ev.closeRequested();
+    case 'PaymentClosed':
+      return ev.closed();
+    case 'DuplicatePaymentDetected': {
+      const loser = attempts.find((x) => x.attempt_id !== state?.winning_attempt_id);
+      return ev.duplicate(loser?.attempt_no ?? 1);
+    }
+  }
+}
+
+const all_statuses: readonly StatusOrNone[] = [
+  'none', 'CREATED', 'REQUIRES_ACTION', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'CLOSED', 'PARTIALLY_REFUNDED', 'REFUNDED',
+];
+const all_event_types = Object.keys(event_allowed_from) as PaymentEventType[];
+
+/** DESIGN.md section 3 written out independently, so a change to event_allowed_from is a
+ * deliberate change here too (the table-driven tests below take their cases from it). */
+const expected_allowed_from: Record<PaymentEventType, readonly StatusOrNone[]> = {
+  PaymentCreated: ['none'],
+  ChannelRequested: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING'],
+  AttemptActionRequired: ['CREATED'],
+  AttemptPending: ['CREATED', 'REQUIRES_ACTION'],
+  AttemptSucceeded: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING'],
+  AttemptFailed: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING'],
+  CloseRequested: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING'],
+  PaymentClosed: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING'],
+  DuplicatePaymentDetected: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'CLOSED', 'PARTIALLY_REFUNDED', 'REFUNDED'],
+};
+
+/** The status each event leaves the payment in; 'same' = the status it was applied in. */
+const resulting_status: Record<PaymentEventType, PaymentStatus | 'same'> = {
+  PaymentCreated: 'CREATED',
+  ChannelRequested: 'CREATED',
+  AttemptActionRequired: 'REQUIRES_ACTION',
+  AttemptPending: 'PROCESSING',
+  AttemptSucceeded: 'SUCCEEDED',
+  AttemptFailed: 'FAILED',
+  CloseRequested: 'same',
+  PaymentClosed: 'CLOSED',
+  DuplicatePaymentDetected: 'same',
+};
+
+/** The fields each event must set, beyond status and version. */
+function expectFields(before: PaymentState | undefined, event: PaymentEvent, after: PaymentState): void {
+  expect(after.updated_at).toBe(event.at);
+  const attempt = (id: string) => after.attempts.find((x) => x.attempt_id === id);
+  switch (event.type) {
+    case 'PaymentCreated':
+      expect(after).toMatchObject({
+        payment_id, merchant_id: 'm_1001', merchant_order_no: 'order-0001', amount_minor, currency: 'CNY',
+        product: 'WECHAT_NATIVE', fingerprint: event.fingerprint, payer_sealed: event.payer_sealed,
+        exclude_channels: ['bank_b'], attempts: [], duplicates: [], refunded_minor: 0n, fee_minor: 0n,
+        created_at: event.at, expires_at: event.expires_at,
+      });
+      return;
+    case 'ChannelRequested':
+      expect(after.attempts).toHaveLength((before?.attempts.length ?? 0) + 1);
+      expect(after.attempts[after.attempts.length - 1]).toEqual({ attempt_id: event.attempt_id, attempt_no: event.attempt_no, channel_id: 'ali_main', state: 'requested' });
+      expect(after.next_action).toBeUndefined();
+      return;
+    case 'AttemptActionRequired':
+      expect(attempt(event.attempt_id)).toMatchObject({ state: 'action_required', channel_trade_no: event.channel_trade_no });
+      expect(after.next_action).toEqual(event.next_action);
+      return;
+    case 'AttemptPending':
+      expect(attempt(event.attempt_id)).toMatchObject({ state: 'pending', channel_trade_no: event.channel_trade_no });
+      return;
+    case 'AttemptSucceeded':
+      expect(attempt(event.attempt_id)).toMatchObject({ state: 'succeeded', channel_trade_no: event.channel_trade_no });
+      expect(after.winning_attempt_id).toBe(event.attempt_id);
+      expect(after.paid_at).toBe(event.paid_at);
+      expect(after.next_action).toBeUndefined();
+      expect(after.closing).toBeUndefined();
+      return;
+    case 'AttemptFailed':
+      expect(attempt(event.attempt_id)?.state).toBe('failed');
+      expect(after.failure).toEqual({ code: event.code, message: event.message });
+      expect(after.next_action).toBeUndefined();
+      return;
+    case 'CloseRequested':
+      expect(after.closing).toBe(event.reason);
+      expect(after.attempts).toEqual(before?.attempts);
+      return;
+    case 'PaymentClosed':
+      expect(after.closed_reason).toBe(event.reason);
+      expect(after.closing).toBeUndefined();
+      expect(after.next_action).toBeUndefined();
+      expect(after.attempts[after.attempts.length - 1]?.state).toBe('closed');
+      return;
+    case 'DuplicatePaymentDetected':
+      expect(after.duplicates).toEqual([...(before?.duplicates ?? []), { attempt_id: event.attempt_id, channel_trade_no: event.channel_trade_no, amount_minor: event.amount_minor }]);
+      expect(attempt(event.attempt_id)).toMatchObject({ state: 'succeeded', channel_trade_no: event.channel_trade_no });
+      expect(after.winning_attempt_id).toBe(before?.winning_attempt_id);
+      return;
+  }
+}
+
+describe('evolve', () => {
+  const cases = all_event_types.flatMap((type) =>
+    all_statuses.map((status) => ({ type, status, allowed: event_allowed_from[type].includes(status) })),
+  );
+
+  test('evolve - the table covers every event type and every status', () => {
+    expect([...all_event_types].sort()).toEqual(Object.keys(resulting_status).sort());
+    expect(cases).toHaveLength(9 * 9);
+    // Each built state really is in the status it is named for.
+    for (const status of all_statuses) expect(stateOf(status)?.status ?? 'none').toBe(status);
+  });
+
+  test('evolve - each event is allowed from exactly the statuses of the design', () => {
+    for (const type of all_event_types) expect({ type, from: [...event_allowed_from[type]].sort() }).toEqual({ type, from: [...expected_allowed_from[type]].sort() });
+    // Only a payment that is still open (or none at all) moves; a final or paid one only records duplicates.
+    for (const status of ['SUCCEEDED', 'FAILED', 'CLOSED', 'PARTIALLY_REFUNDED', 'REFUNDED'] as const) {
+      expect(all_event_types.filter((type) => event_allowed_from[type].includes(status))).toEqual(['DuplicatePaymentDetected']);
+    }
+  });
+
+  test.each(cases.filter((c) => c.allowed))('evolve - $type in $status is applied', ({ type, status }) => {
+    const before = stateOf(status);
+    const event = wellFormed(type, before);
+    const after = evolve(before, event);
+    const expected = resulting_status[type];
+    expect(after.status).toBe(expected === 'same' ? status : expected);
+    expect(after.version).toBe((before?.version ?? 0) + 1);
+    expectFields(before, event, after);
+  });
+
+  test.each(cases.filter((c) => !c.allowed))('evolve - $type in $status throws', ({ type, status }) => {
+    const before = stateOf(status);
+    const event = wellFormed(type, before);
+    const where = status === 'none' ? 'no state' : status;
+    expect(() => evolve(before, event)).toThrow(expect.objectContaining({ name: 'AssertionError', message: `evolve: ${type} cannot apply in ${where}` }));
+  });
+
+  test('evolve - version counts the events applied, one per event', () => {
+    const events = [ev.created(), ev.requested(1), ev.action(1), ev.requested(2), ev.pending(2), ev.closeRequested(), ev.closed(), ev.duplicate(1)];
+    let state: PaymentState | undefined;
+    events.forEach((event, i) => {
+      state = evolve(state, event);
+      expect(state.version).toBe(i + 1);
+    });
+  });
+
+  test('evolve - a QR payment paid by the payer folds to SUCCEEDED with its winning attempt', () => {
+    const paid = ev.succeeded(1);
+    const state = build(ev.created(), ev.requested(1), ev.action(1), paid);
+    expect(state.status).toBe('SUCCEEDED');
+    expect(state.version).toBe(4);
+    expect(state.winning_attempt_id).toBe(a(1));
+    expect(state.paid_at).toBe('2025-03-01T08:05:00.000Z');
+    expect(state.next_action).toBeUndefined();
+    expect(state.updated_at).toBe(paid.at);
+    expect(state.attempts).toEqual([{ attempt_id: a(1), attempt_no: 1, channel_id: 'wx_main', state: 'succeeded', channel_trade_no: '42000001' }]);
+    expect(state.amount_minor).toBe(amount_minor);
+  });
+
+  test('evolve - an attempt keeps its channel_trade_no when a later event does not name one', () => {
+    const state = build(ev.created(), ev.requested(1), ev.action(1), ev.failed(1));
+    expect(state.attempts[0]).toMatchObject({ state: 'failed', channel_trade_no: 'prepay-1' });
+  });
+
+  test('evolve - a success while closing clears the close', () => {
+    const state = build(ev.created(), ev.requested(1), ev.action(1), ev.closeRequested(), ev.succeeded(1));
+    expect(state.status).toBe('SUCCEEDED');
+    expect(state.closing).toBeUndefined();
+  });
+
+  test('evolve - AttemptSucceeded with a different amount throws', () => {
+    const state = build(ev.created(), ev.requested(1), ev.pending(1));
+    expect(() => evolve(state, ev.succeeded(1, amount_minor - 1n))).toThrow('evolve: a success must pay the payment amount');
+    expect(() => evolve(state, ev.succeeded(1, amount_minor + 1n))).toThrow('evolve: a success must pay the payment amount');
+  });
+
+  test('evolve - DuplicatePaymentDetected on the winning attempt throws', () => {
+    const state = build(ev.created(), ev.requested(1), ev.succeeded(1));
+    expect(() => evolve(state, ev.duplicate(1))).toThrow('evolve: the winning attempt is no duplicate');
+  });
+
+  test('evolve - ChannelRequested out of order throws', () => {
+    const state = build(ev.created(), ev.requested(1));
+    expect(() => evolve(state, ev.requested(3))).toThrow('evolve: attempts are numbered in order');
+    expect(() => evolve(state, ev.requested(1))).toThrow('evolve: attempts are numbered in order');
+  });
+
+  test('evolve - an event naming an unknown attempt throws', () => {
+    const state = build(ev.created(), ev.requested(1));
+    expect(() => evolve(state, ev.pending(2))).toThrow(`evolve: unknown attempt ${a(2)}`);
+  });
+
+  test.each(all_statuses.filter((status) => status !== 'none').flatMap((status) => all_event_types.filter((type) => event_allowed_from[type].includes(status)).map((type) => ({ type, status }))))(
+    'evolve - $type in $status does not mutate its input',
+    ({ type, status }) => {
+      const before = stateOf(status);
+      const snapshot = structuredClone(before);
+      deepFreeze(before);
+      const after = evolve(before, wellFormed(type, before));
+      expect(after).not.toBe(before);
+      expect(before).toEqual(snapshot);
+    },
+  );
+});
