@@ -60,4 +60,8 @@ describe('codec', () => {
     expect(() => decodeJson(JSON.stringify({ amount_minor: text }))).toThrow(`codec: amount_minor is not an integer: ${text}`);
     expect(() => decodeJson(JSON.stringify({ nested: [{ fee_minor: text }] }))).toThrow('codec: fee_minor is not an integer');
   });
+
+  test('codec - a _minor field sent as a JSON number is refused, not taken as money', () => {
+    expect(() => decodeJson('{"amount_minor":100}')).toThrow('codec: amount_minor arrived as a JSON number');
+  });
 });

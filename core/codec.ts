@@ -10,6 +10,9 @@ function replacer(_key: string, value: unknown): unknown {
 }
 
 function reviver(key: string, value: unknown): unknown {
+  if (key.endsWith('_minor') && typeof value === 'number') {
+    throw new Error(`codec: ${key} arrived as a JSON number; money travels as a decimal string`);
+  }
   if (key.endsWith('_minor') && typeof value === 'string') {
     if (!/^-?\d+$/.test(value)) throw new Error(`codec: ${key} is not an integer: ${value}`);
     return BigInt(value);

@@ -131,7 +131,7 @@ export function loadConfig(env: Env = process.env): Config {
     http_host,
     http_port,
     public_url: url(env, 'PAYCORE_PUBLIC_URL', `http://${http_host}:${http_port}`, ['http:', 'https:']),
-    workers: integer(env, 'PAYCORE_WORKERS', availableParallelism(), 1, 64),
+    workers: integer(env, 'PAYCORE_WORKERS', Math.min(availableParallelism(), 64), 1, 64),
     shards: integer(env, 'PAYCORE_SHARDS', 64, 1, 4096),
     channels: loadChannels(text(env, 'PAYCORE_CHANNELS_FILE')),
     data_key: Buffer.from(data_key_hex, 'hex'),
