@@ -14,7 +14,7 @@ help:
 # which the registry reachable here does not always carry; npm install --no-save then
 # installs exactly the locked tree without rewriting the lock.
 node_modules: package-lock.json
-	npm ci --no-audit --no-fund || npm install --no-save --no-audit --no-fund
+	npm ci --no-audit --no-fund 2>/dev/null || { echo "npm ci refused the lock; installing it with npm install --no-save"; npm install --no-save --no-audit --no-fund; }
 	@touch node_modules
 
 setup: node_modules
