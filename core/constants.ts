@@ -59,3 +59,7 @@ export const expire_seconds_default = 1_800;
 
 /** Largest payment amount in minor units (API.md). */
 export const amount_minor_max = 1_000_000_000_000n;
+
+/** How long a /metrics scrape waits for each actor thread's metrics; a thread busier than
+ * this is left out of that scrape rather than stalling Prometheus. */
+export const metrics_collect_ms_max = 2_000;

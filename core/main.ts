@@ -7,14 +7,16 @@ import { Redis } from 'ioredis';
 import '../channels';
 import { ActorPool } from '../workers/pool';
 import { ConfigError, loadConfig, type Config } from './config';
-import { grpc_drain_ms_max } from './constants';
+import { grpc_drain_ms_max, metrics_collect_ms_max } from './constants';
 import { ActorsClient } from './gateway/actors-client';
 import { startGrpc } from './gateway/grpc';
 import { startHttp } from './gateway/http';
 import { createLogger, type Logger } from './log';
+import { createGatewayMetrics, exposition } from './metrics';
 import { names as namesOf } from './names';
 import { EventStore, ensureStreams } from './orders/store';
 import { StaticRouting } from './routing/static';
+import { initTracing } from './tracing';
 
 export interface Paycore {
   grpc_port: number;
@@ -32,16 +34,20 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
   const redis = new Redis(config.redis_url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
   await redis.connect();
 
+  const metrics = createGatewayMetrics();
   const pool = new ActorPool(config, nc, log);
+  pool.onRestart = () => metrics.gateway.worker_restarts.inc();
   await pool.start();
   const routing = new StaticRouting(config.channels, config.public_url);
   const actors = new ActorsClient(nc, names, config.shards, config.command_timeout_ms);
   const store = new EventStore(js, jsm, names);
-  const grpc = await startGrpc({ config, actors, store, js, names, log });
+  const grpc = await startGrpc({ config, actors, store, js, names, log, metrics: metrics.gateway });
 
   let nats_up = true;
   const healthy = (): boolean => nats_up && redis.status === 'ready';
   const refreshHealth = (): void => {
+    metrics.gateway.dependency_up.set({ dependency: 'nats' }, nats_up ? 1 : 0);
+    metrics.gateway.dependency_up.set({ dependency: 'redis' }, redis.status === 'ready' ? 1 : 0);
     const status = healthy() ? 'SERVING' : 'NOT_SERVING';
     grpc.health.setStatus('', status);
     grpc.health.setStatus('paycore.v1.PaymentService', status);
@@ -53,7 +59,8 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
   redis.on('ready', refreshHealth).on('end', refreshHealth).on('error', refreshHealth).on('close', refreshHealth);
   refreshHealth();
 
-  const http = await startHttp({ host: config.http_host, port: config.http_port, channel: (id) => routing.get(id), actors, healthy, log });
+  const metricsText = async (): Promise<string> => exposition(metrics.registry, await pool.collectMetrics(metrics_collect_ms_max));
+  const http = await startHttp({ host: config.http_host, port: config.http_port, channel: (id) => routing.get(id), actors, healthy, metricsText, metrics: metrics.gateway, log });
   log.info({ grpc_port: grpc.port, http_port: http.port, workers: config.workers, prefix: config.prefix }, 'paycore ready');
 
   return {
@@ -92,13 +99,14 @@ async function main(): Promise<void> {
     throw error;
   }
   const log = createLogger(config.log_level, { thread: 'main' });
+  const tracing = initTracing('paycore');
   const paycore = await startPaycore(config, log);
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'paycore stopping: draining calls in flight');
-    paycore.stop().then(
+    paycore.stop().then(() => tracing.shutdown()).then(
       () => process.exit(0),
       (error: Error) => {
         log.error({ err: error.message }, 'unclean stop');

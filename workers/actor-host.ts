@@ -8,6 +8,7 @@ import { connect, type Msg, type Subscription } from '@nats-io/transport-node';
 import { decodeJson, encodeJson } from '../core/codec';
 import { worker_drain_ms_max } from '../core/constants';
 import { createLogger } from '../core/log';
+import { createActorMetrics, type MetricsJson } from '../core/metrics';
 import { names as namesOf } from '../core/names';
 import { ActorSystem } from '../core/orders/actor';
 import type { ActorRequest } from '../core/orders/protocol';
@@ -15,6 +16,7 @@ import { EventStore } from '../core/orders/store';
 import { TimerScheduler } from '../core/orders/timers';
 import { StaticRouting } from '../core/routing/static';
 import { Sealer } from '../core/seal';
+import { SpanKind, extractFromHeaders, inSpan, initTracing } from '../core/tracing';
 import type { ActorHostData, FromWorker, ToWorker } from './messages';
 import { startTimerPump } from './timer-pump';
 
@@ -29,18 +31,21 @@ async function main(): Promise<void> {
   const data = workerData as ActorHostData;
   const config = { ...data.config, data_key: Buffer.from(data.config.data_key) };
   const log = createLogger(config.log_level, { thread: `actor-${data.worker_index}` });
+  const tracing = initTracing('paycore');
   const names = namesOf(config.prefix);
   const nc = await connect({ servers: config.nats_url, name: `paycore-actor-${data.worker_index}`, maxReconnectAttempts: -1 });
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const routing = new StaticRouting(config.channels, config.public_url);
+  const metrics = createActorMetrics();
   const actors = new ActorSystem({
-    store: new EventStore(js, jsm, names),
-    timers: new TimerScheduler(js, names),
+    store: new EventStore(js, jsm, names, metrics.actor.publish),
+    timers: new TimerScheduler(js, names, metrics.actor.publish),
     channels: routing,
     sealer: new Sealer(config.data_key),
     query_backoff_ms: config.query_backoff_ms,
     log,
+    metrics: metrics.actor,
     now: () => new Date(),
   });
 
@@ -50,7 +55,7 @@ async function main(): Promise<void> {
     if (reply !== undefined) post({ type: 'inflight', reply });
     try {
       const request = decodeJson<ActorRequest>(message.data);
-      const answer = await actors.handle(request);
+      const answer = await inSpan(`actor ${request.type}`, SpanKind.CONSUMER, extractFromHeaders(message.headers), () => actors.handle(request));
       if (reply !== undefined) message.respond(encodeJson(answer));
     } catch (error) {
       log.error({ err: String(error) }, 'undecodable actor request');
@@ -77,18 +82,23 @@ async function main(): Promise<void> {
       }),
     );
   }
-  const pump = await startTimerPump({ nc, js, names, shards: config.shards, command_timeout_ms: config.command_timeout_ms, log });
+  const pump = await startTimerPump({ nc, js, names, shards: config.shards, command_timeout_ms: config.command_timeout_ms, log, timer_lag: metrics.actor.timer_lag });
   await nc.flush();
   log.info({ shards: subscriptions.length }, 'actor host ready');
   post({ type: 'ready' });
 
   port!.on('message', (message: ToWorker) => {
+    if (message.type === 'metrics') {
+      void metrics.registry.getMetricsAsJSON().then((json) => post({ type: 'metrics', request_id: message.request_id, metrics: json as MetricsJson }));
+      return;
+    }
     if (message.type !== 'stop') return;
     void (async () => {
       await Promise.all(subscriptions.map((s) => s.drain()));
       await pump.stop();
       await Promise.race([Promise.allSettled([...inflight]), new Promise((r) => setTimeout(r, worker_drain_ms_max))]);
       await routing.close();
+      await tracing.shutdown();
       await nc.drain();
       post({ type: 'stopped' });
       process.exit(0);

@@ -2,6 +2,7 @@
 // cross as name, message and stack.
 
 import type { Config } from '../core/config';
+import type { MetricsJson } from '../core/metrics';
 
 export interface ActorHostData {
   config: Config;
@@ -9,7 +10,7 @@ export interface ActorHostData {
   worker_count: number;
 }
 
-export type ToWorker = { type: 'stop' };
+export type ToWorker = { type: 'stop' } | { type: 'metrics'; request_id: number };
 
 export type FromWorker =
   | { type: 'ready' }
@@ -17,4 +18,5 @@ export type FromWorker =
   | { type: 'inflight'; reply: string }
   | { type: 'settled'; reply: string }
   | { type: 'stopped' }
+  | { type: 'metrics'; request_id: number; metrics: MetricsJson }
   | { type: 'fatal'; error: { name: string; message: string; stack?: string } };

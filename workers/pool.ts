@@ -8,6 +8,7 @@ import { encodeJson } from '../core/codec';
 import type { Config } from '../core/config';
 import { worker_drain_ms_max } from '../core/constants';
 import type { Logger } from '../core/log';
+import type { MetricsJson } from '../core/metrics';
 import type { ActorReply } from '../core/orders/protocol';
 import type { ActorHostData, FromWorker, ToWorker } from './messages';
 
@@ -25,6 +26,9 @@ export class ActorPool {
   #stopping = false;
   /** Threads replaced after dying, for metrics and tests. */
   restarts = 0;
+  onRestart: (() => void) | undefined;
+  #metrics_request = 0;
+  readonly #metrics_waiting = new Map<number, (json: MetricsJson) => void>();
 
   constructor(
     private readonly config: Config,
@@ -67,6 +71,9 @@ export class ActorPool {
           case 'stopped':
             slot.stopping = true;
             return;
+          case 'metrics':
+            this.#metrics_waiting.get(message.request_id)?.(message.metrics);
+            return;
         }
       });
       worker.on('error', (error) => this.log.error({ worker: index, err: String(error) }, 'actor host error'));
@@ -75,6 +82,7 @@ export class ActorPool {
         this.#answerOrphans(slot);
         if (this.#stopping || slot.stopping) return;
         this.restarts += 1;
+        this.onRestart?.();
         this.log.error({ worker: index, code }, 'actor host died; replacing it');
         this.#spawn(index).catch((error: Error) => this.log.error({ worker: index, err: error.message }, 'actor host replacement failed'));
       });
@@ -91,6 +99,27 @@ export class ActorPool {
     for (const subject of slot.inflight) this.nc.publish(subject, body);
     this.log.warn({ orphans: slot.inflight.size }, 'answered requests of a dead actor host');
     slot.inflight.clear();
+  }
+
+  /** Every live thread's metrics; a thread that does not answer in time is left out. */
+  async collectMetrics(timeout_ms: number): Promise<MetricsJson[]> {
+    const answers = this.#slots.map(
+      (slot) =>
+        new Promise<MetricsJson | undefined>((resolve) => {
+          const request_id = ++this.#metrics_request;
+          const timer = setTimeout(() => {
+            this.#metrics_waiting.delete(request_id);
+            resolve(undefined);
+          }, timeout_ms);
+          this.#metrics_waiting.set(request_id, (json) => {
+            clearTimeout(timer);
+            this.#metrics_waiting.delete(request_id);
+            resolve(json);
+          });
+          slot.worker.postMessage({ type: 'metrics', request_id } satisfies ToWorker);
+        }),
+    );
+    return (await Promise.all(answers)).filter((json): json is MetricsJson => json !== undefined);
   }
 
   async stop(): Promise<void> {

@@ -8,6 +8,7 @@ import { decodeJson, encodeJson } from '../core/codec';
 import { timer_fetch_batch_max, timer_nak_delay_ms_max, timer_retry_delay_ms } from '../core/constants';
 import { shardOf } from '../core/ids';
 import type { Logger } from '../core/log';
+import type { ActorMetrics } from '../core/metrics';
 import type { Names } from '../core/names';
 import type { ActorReply, ActorRequest } from '../core/orders/protocol';
 import type { TimerMessage } from '../core/orders/timers';
@@ -19,6 +20,7 @@ export interface TimerPumpOptions {
   shards: number;
   command_timeout_ms: number;
   log: Logger;
+  timer_lag: ActorMetrics['timer_lag'];
 }
 
 export interface TimerPump {
@@ -55,6 +57,7 @@ async function handle(options: TimerPumpOptions, message: JsMsg): Promise<void> 
     message.nak(Math.min(wait_ms, timer_nak_delay_ms_max));
     return;
   }
+  options.timer_lag.observe({ kind: timer.kind }, -wait_ms / 1000);
   const request: ActorRequest = { type: 'timer', payment_id: timer.payment_id, kind: timer.kind, round: timer.round };
   const subject = options.names.command(shardOf(timer.payment_id, options.shards));
   const answer = await options.nc.request(subject, encodeJson(request), { timeout: options.command_timeout_ms });

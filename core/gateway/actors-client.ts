@@ -1,13 +1,14 @@
 // The gateway's side of `<p>.pay.cmd.<shard>`: one NATS request per command, its reply
 // turned back into a payment or a PaycoreError.
 
-import { errors as nats_errors, type NatsConnection } from '@nats-io/transport-node';
+import { errors as nats_errors, headers, type NatsConnection } from '@nats-io/transport-node';
 import { decodeJson, encodeJson } from '../codec';
 import { PaycoreError, errorFromWire } from '../errors';
 import { shardOf } from '../ids';
 import type { Names } from '../names';
 import type { ActorReply, ActorRequest } from '../orders/protocol';
 import type { PaymentState } from '../orders/types';
+import { injectInto } from '../tracing';
 
 export class ActorsClient {
   constructor(
@@ -21,7 +22,7 @@ export class ActorsClient {
     const subject = this.names.command(shardOf(request.payment_id, this.shards));
     let reply: ActorReply;
     try {
-      const message = await this.nc.request(subject, encodeJson(request), { timeout: this.timeout_ms });
+      const message = await this.nc.request(subject, encodeJson(request), { timeout: this.timeout_ms, headers: injectInto(headers()) });
       reply = decodeJson<ActorReply>(message.data);
     } catch (error) {
       if (error instanceof nats_errors.NoRespondersError) {

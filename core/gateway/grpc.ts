@@ -18,14 +18,16 @@ import {
 import { decodeJson } from '../codec';
 import type { Config } from '../config';
 import { expire_seconds_default, expire_seconds_max } from '../constants';
-import { PaycoreError, invalidFields, toServiceError } from '../errors';
+import { PaycoreError, grpcStatusOfReason, invalidFields, toServiceError } from '../errors';
 import { paymentId } from '../ids';
 import type { Logger } from '../log';
+import type { GatewayMetrics } from '../metrics';
 import type { Names } from '../names';
 import { isOpen } from '../orders/evolve';
 import type { EventStore, StoredMessage } from '../orders/store';
 import type { PaymentState } from '../orders/types';
 import type { ActorsClient } from './actors-client';
+import { SpanKind, extractFrom, inSpan } from '../tracing';
 import { toCreateInput, toPayment } from './convert';
 import { requestFingerprint, validateCreatePayment, validatePaymentRef, type PaymentRef } from './validate';
 
@@ -36,6 +38,7 @@ export interface GrpcDeps {
   js: JetStreamClient;
   names: Names;
   log: Logger;
+  metrics: GatewayMetrics;
 }
 
 const proto_root = path.resolve(__dirname, '../../../proto');
@@ -63,10 +66,10 @@ export class PaymentGateway {
 
   service(): PaymentServiceServer {
     return {
-      createPayment: (call, callback) => void this.#unary('CreatePayment', callback, () => this.createPayment(call.request)),
-      getPayment: (call, callback) => void this.#unary('GetPayment', callback, () => this.getPayment(call.request)),
+      createPayment: (call, callback) => void this.#unary('CreatePayment', call.metadata, callback, () => this.createPayment(call.request)),
+      getPayment: (call, callback) => void this.#unary('GetPayment', call.metadata, callback, () => this.getPayment(call.request)),
       closePayment: (call, callback) =>
-        void this.#unary('ClosePayment', callback, async () => toPayment(await this.deps.actors.send({ type: 'close', payment_id: this.#resolve(call.request) }))),
+        void this.#unary('ClosePayment', call.metadata, callback, async () => toPayment(await this.deps.actors.send({ type: 'close', payment_id: this.#resolve(call.request) }))),
       confirmPayment: unimplemented('ConfirmPayment'),
       createRefund: unimplemented('CreateRefund'),
       getRefund: unimplemented('GetRefund'),
@@ -75,11 +78,18 @@ export class PaymentGateway {
     };
   }
 
-  async #unary<T>(method: string, callback: Callback<T>, run: () => Promise<T>): Promise<void> {
+  async #unary<T>(method: string, metadata: grpc.Metadata, callback: Callback<T>, run: () => Promise<T>): Promise<void> {
+    const end = this.deps.metrics.grpc_duration.startTimer({ method });
+    let code: grpc.status = grpc.status.OK;
     try {
-      callback(null, await run());
+      const parent = extractFrom(metadata.getMap() as Record<string, string>);
+      callback(null, await inSpan(`paycore.v1.PaymentService/${method}`, SpanKind.SERVER, parent, run));
     } catch (error) {
+      code = error instanceof PaycoreError ? grpcStatusOfReason[error.reason] : grpc.status.INTERNAL;
       fail(callback, error, this.deps.log, method);
+    } finally {
+      end();
+      this.deps.metrics.grpc_requests.inc({ method, code: grpc.status[code] });
     }
   }
 
@@ -155,7 +165,10 @@ export class PaymentGateway {
       const service_error = error instanceof PaycoreError ? error : new PaycoreError('INTERNAL', 'watch failed');
       if (!(error instanceof PaycoreError)) this.deps.log.error({ err: String(error) }, 'watch failed');
       call.destroy(Object.assign(new Error(service_error.message), toServiceError(service_error)));
+      this.deps.metrics.grpc_requests.inc({ method: 'WatchPayment', code: grpc.status[grpcStatusOfReason[service_error.reason]] });
+      return;
     }
+    this.deps.metrics.grpc_requests.inc({ method: 'WatchPayment', code: 'OK' });
   }
 
   endWatches(): void {

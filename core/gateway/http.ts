@@ -9,6 +9,7 @@ import { notify_body_bytes_max } from '../constants';
 import { PaycoreError } from '../errors';
 import { paymentIdOfAttempt } from '../ids';
 import type { Logger } from '../log';
+import type { GatewayMetrics } from '../metrics';
 import { toWireStatus } from '../orders/protocol';
 import type { ActorsClient } from './actors-client';
 
@@ -18,6 +19,9 @@ export interface HttpDeps {
   channel(channel_id: string): Channel | undefined;
   actors: ActorsClient;
   healthy(): boolean;
+  /** The Prometheus exposition of every thread. */
+  metricsText(): Promise<string>;
+  metrics: GatewayMetrics;
   log: Logger;
 }
 
@@ -56,13 +60,18 @@ async function route(deps: HttpDeps, request: IncomingMessage, response: ServerR
     const ok = deps.healthy();
     return answer(response, { status: ok ? 200 : 503, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ok }) });
   }
+  if (request.method === 'GET' && url.pathname === '/metrics') {
+    return answer(response, { status: 200, headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }, body: await deps.metricsText() });
+  }
   const match = notify_path.exec(url.pathname);
   if (request.method !== 'POST' || match === null) return answer(response, { status: 404, headers: {}, body: '' });
   const channel = deps.channel(match[1]!);
   if (channel === undefined) return answer(response, { status: 404, headers: {}, body: '' });
   const body = await readBody(request);
   if (body === undefined) return answer(response, channel.notificationAnswer(false));
-  answer(response, await notify(deps, channel, match[2] ?? '', request, body));
+  const reply = await notify(deps, channel, match[2] ?? '', request, body);
+  deps.metrics.callbacks.inc({ channel: channel.channel_id, result: reply.status < 300 ? 'accepted' : 'refused' });
+  answer(response, reply);
 }
 
 async function notify(deps: HttpDeps, channel: Channel, path_suffix: string, request: IncomingMessage, body: Buffer): Promise<HttpAnswer> {

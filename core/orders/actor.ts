@@ -2,11 +2,14 @@
 // A turn follows one fixed order — load → route → persist intent → call the channel → apply
 // the result — and every state change goes through decide() and the event store.
 
+import { context } from '@opentelemetry/api';
 import { ChannelError, type AttemptStatus, type Channel, type PayerElements } from '../../channels/channel';
 import { actors_live_max, append_conflict_retries_max, mailbox_depth_max, timer_retry_delay_ms } from '../constants';
 import { PaycoreError, errorToWire } from '../errors';
 import type { Logger } from '../log';
+import { timed, type ActorMetrics } from '../metrics';
 import type { Sealer } from '../seal';
+import { SpanKind, inSpan } from '../tracing';
 import { decide } from './decide';
 import { currentAttempt, isOpen } from './evolve';
 import { fromWireStatus, type ActorReply, type ActorRequest, type CreateInput } from './protocol';
@@ -28,6 +31,7 @@ export interface ActorDeps {
   sealer: Sealer;
   query_backoff_ms: readonly number[];
   log: Logger;
+  metrics: ActorMetrics;
   now(): Date;
 }
 
@@ -57,10 +61,13 @@ export class ActorSystem {
       return Promise.resolve(failure(new PaycoreError('OVERLOADED', `payment ${request.payment_id} has ${actor.queued} commands queued; retry with the same key`)));
     }
     actor.queued += 1;
+    this.deps.metrics.mailbox_depth.inc();
     const turn = actor.tail.then(() => this.#turn(actor, request));
     actor.tail = turn.catch(() => undefined).finally(() => {
       actor.queued -= 1;
+      this.deps.metrics.mailbox_depth.dec();
     });
+    void turn.then((reply) => this.deps.metrics.commands.inc({ type: request.type, result: reply.ok ? 'ok' : reply.error.reason }));
     return turn;
   }
 
@@ -74,6 +81,7 @@ export class ActorSystem {
     actor = new Actor(payment_id);
     this.#actors.set(payment_id, actor);
     this.#evict();
+    this.deps.metrics.actors_live.set(this.#actors.size);
     return actor;
   }
 
@@ -129,6 +137,7 @@ export class ActorSystem {
       return requireState(actor);
     }
     const channel_id = this.deps.channels.route(input);
+    this.deps.metrics.route_decisions.inc({ product: input.product, channel: channel_id ?? 'none' });
     if (channel_id === undefined) throw new PaycoreError('NO_ROUTE', `no channel can take ${input.product} ${input.currency} now; retry with the same key later`);
     const expires_at = new Date(now.getTime() + input.expire_seconds * 1000);
     // Timers first: a payment that exists always has its expiry and its first query.
@@ -207,7 +216,7 @@ export class ActorSystem {
     const channel = this.#channel(attempt.channel_id);
     let status: AttemptStatus | undefined;
     try {
-      status = await channel.pay({
+      status = await this.#call(attempt.channel_id, 'pay', () => channel.pay({
         attempt_id: attempt.attempt_id,
         payment_id: state.payment_id,
         product: state.product,
@@ -217,7 +226,7 @@ export class ActorSystem {
         expires_at: new Date(state.expires_at),
         payer,
         notify_url: this.deps.channels.notifyUrl(attempt.channel_id),
-      });
+      }));
     } catch (error) {
       status = this.#failedCall(actor, 'pay', error);
     }
@@ -229,7 +238,7 @@ export class ActorSystem {
     const channel = this.#channel(attempt.channel_id);
     let status: AttemptStatus;
     try {
-      status = await channel.query(attemptRef(state, attempt));
+      status = await this.#call(attempt.channel_id, 'query', () => channel.query(attemptRef(state, attempt)));
     } catch (error) {
       this.deps.log.warn({ payment_id: actor.payment_id, attempt_id: attempt.attempt_id, err: describe(error) }, 'attempt query failed');
       return;
@@ -255,7 +264,8 @@ export class ActorSystem {
     }
     let outcome: 'closed' | 'already_paid';
     try {
-      outcome = (await this.#channel(attempt.channel_id).close(attemptRef(state, attempt))).kind;
+      const channel = this.#channel(attempt.channel_id);
+      outcome = (await this.#call(attempt.channel_id, 'close', () => channel.close(attemptRef(state, attempt)))).kind;
     } catch (error) {
       if (error instanceof ChannelError && error.code === 'ORDER_NOT_EXIST') {
         outcome = 'closed'; // the channel never had the order: nothing left to close
@@ -301,13 +311,16 @@ export class ActorSystem {
       if ('rejection' in decision) throw new PaycoreError(decision.rejection.reason, decision.rejection.message);
       if (decision.events.length === 0) return false;
       try {
+        const before = actor.loaded?.state.status;
         actor.loaded = await this.deps.store.append(actor.payment_id, actor.loaded, decision.events);
+        this.#countOutcome(before, actor.loaded.state);
         for (const event of decision.events) {
           this.deps.log.debug({ payment_id: actor.payment_id, event: event.type, status: actor.loaded.state.status }, 'payment event');
         }
         return true;
       } catch (error) {
         actor.fresh = false;
+        if (error instanceof ConflictError) this.deps.metrics.conflicts.inc();
         if (!(error instanceof ConflictError) || round >= append_conflict_retries_max) throw error;
         await this.#reload(actor);
       }
@@ -317,6 +330,22 @@ export class ActorSystem {
   async #scheduleQuery(payment_id: string, round: number, now: Date, expires_at: string): Promise<void> {
     const due = nextQueryAt(now, round, this.deps.query_backoff_ms, expires_at);
     if (due !== undefined) await this.deps.timers.schedule({ kind: 'query', payment_id, due_at: due.toISOString(), round });
+  }
+
+  /** A channel call, timed and labelled by what its outcome proves. */
+  #call<T>(channel_id: string, operation: string, step: () => Promise<T>): Promise<T> {
+    return inSpan(`channel ${operation}`, SpanKind.CLIENT, context.active(), (span) => {
+      span.setAttribute('paycore.channel', channel_id);
+      return timed(this.deps.metrics.channel_calls, { channel: channel_id, operation }, step, (_result, error) =>
+        error === undefined ? 'ok' : error instanceof ChannelError ? error.kind : 'error',
+      );
+    });
+  }
+
+  #countOutcome(before: PaymentState['status'] | undefined, after: PaymentState): void {
+    if (before === after.status || (after.status !== 'SUCCEEDED' && after.status !== 'FAILED' && after.status !== 'CLOSED')) return;
+    const channel = after.attempts.find((a) => a.attempt_id === after.winning_attempt_id) ?? currentAttempt(after);
+    this.deps.metrics.payments.inc({ product: after.product, channel: channel?.channel_id ?? 'none', status: after.status });
   }
 
   #channel(channel_id: string): Channel {

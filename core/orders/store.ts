@@ -8,6 +8,7 @@ import { decodeJson, encodeJson } from '../codec';
 import { dedupe_window_ms, timers_pending_max } from '../constants';
 import { assert } from '../errors';
 import type { Names } from '../names';
+import type { ActorMetrics } from '../metrics';
 import { evolve } from './evolve';
 import type { PaymentEvent, PaymentState } from './types';
 
@@ -34,6 +35,7 @@ export class EventStore {
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly names: Names,
+    private readonly publish_latency?: ActorMetrics['publish'],
   ) {}
 
   async load(payment_id: string): Promise<Loaded | undefined> {
@@ -54,10 +56,12 @@ export class EventStore {
       const next = evolve(state, event);
       checkMoney(next);
       try {
+        const started = process.hrtime.bigint();
         const ack = await this.js.publish(this.names.events(payment_id), encodeJson({ event, state: next } satisfies StoredMessage), {
           expect: { lastSubjectSequence: seq },
           msgID: `${payment_id}:${next.version}`,
         });
+        this.publish_latency?.observe({ stream: 'events' }, Number(process.hrtime.bigint() - started) / 1e9);
         // A duplicate ack means a message with this version is stored already, perhaps
         // not ours: only a reload can tell.
         if (ack.duplicate) throw new ConflictError(`${payment_id}: version ${next.version} already stored`);

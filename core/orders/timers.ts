@@ -3,6 +3,7 @@
 
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { encodeJson } from '../codec';
+import type { ActorMetrics } from '../metrics';
 import type { Names } from '../names';
 
 export type TimerKind = 'expire' | 'query';
@@ -19,12 +20,15 @@ export class TimerScheduler {
   constructor(
     private readonly js: JetStreamClient,
     private readonly names: Names,
+    private readonly publish_latency?: ActorMetrics['publish'],
   ) {}
 
   async schedule(timer: TimerMessage): Promise<void> {
     // The id makes a publish the client retries a server-side duplicate.
     const id = `${timer.payment_id}:${timer.kind}:${timer.round ?? 0}:${timer.due_at}`;
+    const started = process.hrtime.bigint();
     await this.js.publish(this.names.timer(timer.kind), encodeJson(timer), { msgID: id });
+    this.publish_latency?.observe({ stream: 'timers' }, Number(process.hrtime.bigint() - started) / 1e9);
   }
 }
 
