@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure Redis and NATS (with JetStream) listen on 127.0.0.1: installs Debian's
-# redis-server and nats-server when missing, starts them when not listening. Idempotent.
+# redis-server and nats-server when missing, starts them when not listening; installs
+# Debian's prometheus (promtool, and the server the scrape test starts). Idempotent.
 set -euo pipefail
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -34,4 +35,9 @@ if ! listening 4222; then
   nohup "$nats_bin" -a 127.0.0.1 -p 4222 -js -sd /tmp/paycore-nats >/tmp/paycore-nats/nats.log 2>&1 &
   wait_port 4222
   echo "ensure-services: started nats-server (JetStream) on 127.0.0.1:4222"
+fi
+
+if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+  install_pkg prometheus
+  echo "ensure-services: installed prometheus and promtool"
 fi

@@ -1,0 +1,95 @@
+// ops/: the alert rules pass their promtool unit tests, the scrape config is valid, every
+// metric the Grafana dashboard queries is on a live /metrics, and a real Prometheus server
+// scraping a running paycore under a short load answers the dashboard's key queries.
+
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Product } from '../proto/gen/paycore/v1/payment';
+import { eventually, freePort, startStack, type Stack } from './harness';
+
+const ops = path.resolve(__dirname, '../ops');
+const dashboard = JSON.parse(readFileSync(path.join(ops, 'grafana/paycore.json'), 'utf8')) as { panels: { title: string; targets: { expr: string }[] }[] };
+const queries = dashboard.panels.flatMap((p) => p.targets.map((t) => ({ title: p.title, expr: t.expr })));
+
+/** Metric names a PromQL expression reads (identifiers followed by { or [ or a space/paren). */
+function metricNames(expr: string): string[] {
+  const found = expr.match(/\b(paycore_[a-z_]+|nodejs_[a-z_]+)\b/g) ?? [];
+  return [...new Set(found)];
+}
+
+test('ops - alert rules pass promtool unit tests and the scrape config is valid', () => {
+  const run = (args: string[]) => execFileSync('promtool', args, { cwd: path.join(ops, 'prometheus'), encoding: 'utf8', stdio: 'pipe' });
+  expect(run(['check', 'rules', 'alerts.yml'])).toContain('SUCCESS');
+  expect(run(['test', 'rules', 'alerts.test.yml'])).toContain('SUCCESS');
+  expect(run(['check', 'config', 'prometheus.yml'])).toContain('SUCCESS');
+});
+
+describe('against a live paycore', () => {
+  let stack: Stack;
+  let prometheus: ChildProcess | undefined;
+  let scratch: string;
+
+  beforeAll(async () => {
+    stack = await startStack();
+    scratch = mkdtempSync(path.join(tmpdir(), 'paycore-prom-'));
+  });
+  afterAll(async () => {
+    prometheus?.kill('SIGTERM');
+    await stack?.stop();
+    rmSync(scratch, { recursive: true, force: true });
+  });
+
+  async function load(count: number): Promise<void> {
+    for (let i = 0; i < count; i += 1) {
+      const p = await stack.client.createPayment({ merchantId: 'm_ops', merchantOrderNo: `ops-${randomBytes(5).toString('hex')}`, amount: 100n, currency: 'CNY', product: Product.WECHAT_NATIVE, subject: 'ops' });
+      if (i % 2 === 0) await stack.pay(`${p.paymentId}a1`);
+      else await stack.client.closePayment({ paymentId: p.paymentId });
+    }
+  }
+
+  test('ops - every metric the dashboard queries is on a live /metrics', async () => {
+    await load(6);
+    const missingNow = async (): Promise<string[]> => {
+      const text = await (await fetch(`http://127.0.0.1:${stack.env.PAYCORE_HTTP_PORT}/metrics`)).text();
+      const exposed = new Set(text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).map((l) => l.split(/[{ ]/)[0]));
+      return queries.flatMap((q) => metricNames(q.expr).filter((m) => !exposed.has(m)).map((m) => `${q.title}: ${m}`));
+    };
+    // Timer metrics appear once the first query timers (500 ms in tests) have fired.
+    await eventually(async () => ((await missingNow()).length === 0 ? true : undefined), 10_000, 'every dashboard metric').catch(() => undefined);
+    expect(await missingNow()).toEqual([]);
+    expect(queries.length).toBeGreaterThanOrEqual(10);
+  });
+
+  test('ops - a real Prometheus scraping paycore answers the dashboard key queries', async () => {
+    const web_port = await freePort();
+    writeFileSync(path.join(scratch, 'prometheus.yml'), [
+      'global: { scrape_interval: 1s, evaluation_interval: 1s }',
+      'scrape_configs:',
+      '  - job_name: paycore',
+      `    static_configs: [{ targets: ['127.0.0.1:${stack.env.PAYCORE_HTTP_PORT}'] }]`,
+    ].join('\n'));
+    prometheus = spawn('prometheus', [`--config.file=${path.join(scratch, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(scratch, 'data')}`, `--web.listen-address=127.0.0.1:${web_port}`], { stdio: 'ignore' });
+    const api = `http://127.0.0.1:${web_port}/api/v1`;
+    await eventually(() => fetch(`${api}/targets`).then((r) => (r.ok ? true : undefined), () => undefined), 20_000, 'prometheus up');
+    const query = async (expr: string) => {
+      const reply = (await (await fetch(`${api}/query?query=${encodeURIComponent(expr)}`)).json()) as { status: string; data: { result: { value: [number, string] }[] } };
+      return reply.data.result;
+    };
+    await eventually(async () => ((await query('up{job="paycore"}'))[0]?.value[1] === '1' ? true : undefined), 20_000, 'first scrape');
+    await load(4);
+    await new Promise((r) => setTimeout(r, 2_500)); // two more scrapes, so rate() has two samples after the load
+    await load(4);
+    const key = queries.filter((q) => /Payments per second|CreatePayment per second|success rate by channel|gRPC latency|Routing mix/.test(q.title));
+    expect(key.length).toBeGreaterThanOrEqual(5);
+    for (const q of key) {
+      const result = await eventually(async () => {
+        const r = await query(q.expr);
+        return r.length > 0 && r.some((s) => s.value[1] !== 'NaN') ? r : undefined;
+      }, 20_000, `data for "${q.title}"`);
+      expect(result.length).toBeGreaterThan(0);
+    }
+  });
+});
