@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { ChannelConfig, ProductName } from '../channels/channel';
-import { command_timeout_ms_default, expire_seconds_min_default, query_backoff_ms_default } from './constants';
+import { command_timeout_ms_default, expire_seconds_min_default, query_backoff_ms_default, refund_backoff_ms } from './constants';
 
 export interface Config {
   nats_url: string;
@@ -25,6 +25,7 @@ export interface Config {
   data_key: Buffer;
   command_timeout_ms: number;
   query_backoff_ms: number[];
+  refund_backoff_ms: number[];
   expire_seconds_min: number;
   log_level: string;
   stream_replicas: number;
@@ -110,6 +111,14 @@ function readSetting(file: string, where: string): string {
   }
 }
 
+function backoffList(env: Env, name: string, fallback: readonly number[]): number[] {
+  const raw = text(env, name, fallback.join(','));
+  return raw.split(',').map((part) => {
+    if (!/^\d+$/.test(part.trim()) || Number(part) < 10) throw new ConfigError(`${name} must be a comma list of milliseconds ≥ 10, got '${raw}'`);
+    return Number(part);
+  });
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const prefix = text(env, 'PAYCORE_PREFIX', 'paycore');
   if (!/^[a-z][a-z0-9_]{0,31}$/.test(prefix)) throw new ConfigError(`PAYCORE_PREFIX must be 1-32 of [a-z0-9_] starting with a letter, got '${prefix}'`);
@@ -117,11 +126,7 @@ export function loadConfig(env: Env = process.env): Config {
   if (!/^[0-9a-f]{64}$/i.test(data_key_hex)) throw new ConfigError('PAYCORE_DATA_KEY must be 64 hex characters (32 bytes)');
   const http_port = integer(env, 'PAYCORE_HTTP_PORT', 8080, 1, 65535);
   const http_host = text(env, 'PAYCORE_HTTP_HOST', '127.0.0.1');
-  const backoff_raw = text(env, 'PAYCORE_QUERY_BACKOFF_MS', query_backoff_ms_default.join(','));
-  const query_backoff_ms = backoff_raw.split(',').map((part) => {
-    if (!/^\d+$/.test(part.trim()) || Number(part) < 10) throw new ConfigError(`PAYCORE_QUERY_BACKOFF_MS must be a comma list of milliseconds ≥ 10, got '${backoff_raw}'`);
-    return Number(part);
-  });
+  const query_backoff_ms = backoffList(env, 'PAYCORE_QUERY_BACKOFF_MS', query_backoff_ms_default);
   return {
     nats_url: text(env, 'PAYCORE_NATS_URL', 'nats://127.0.0.1:4222'),
     redis_url: url(env, 'PAYCORE_REDIS_URL', 'redis://127.0.0.1:6379/0', ['redis:', 'rediss:']),
@@ -137,6 +142,7 @@ export function loadConfig(env: Env = process.env): Config {
     data_key: Buffer.from(data_key_hex, 'hex'),
     command_timeout_ms: integer(env, 'PAYCORE_COMMAND_TIMEOUT_MS', command_timeout_ms_default, 100, 600_000),
     query_backoff_ms,
+    refund_backoff_ms: backoffList(env, 'PAYCORE_REFUND_BACKOFF_MS', refund_backoff_ms),
     expire_seconds_min: integer(env, 'PAYCORE_EXPIRE_SECONDS_MIN', expire_seconds_min_default, 1, 86_400),
     log_level: text(env, 'PAYCORE_LOG_LEVEL', 'info'),
     stream_replicas: integer(env, 'PAYCORE_STREAM_REPLICAS', 1, 1, 5),

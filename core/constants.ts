@@ -63,3 +63,15 @@ export const amount_minor_max = 1_000_000_000_000n;
 /** How long a /metrics scrape waits for each actor thread's metrics; a thread busier than
  * this is left out of that scrape rather than stalling Prometheus. */
 export const metrics_collect_ms_max = 2_000;
+
+/** Refund policy of a channel that declares none: WeChat Pay's (365 days, 50 refunds), the
+ * strictest of the providers paycore speaks, so a refund is never promised that fails. */
+export const refund_window_days_default = 365;
+export const refund_count_max_default = 50;
+
+/** Follow-ups of a refund (query, or resubmit of a retryable failure): 5 s, 30 s, 2 min,
+ * 10 min, 1 h, then every 6 h. */
+export const refund_backoff_ms: readonly number[] = [5_000, 30_000, 120_000, 600_000, 3_600_000, 21_600_000];
+
+/** Retryable refund failures before the refund is handed to a manual payout. */
+export const refund_retries_max = 8;

@@ -14,6 +14,7 @@ import { startHttp } from './gateway/http';
 import { createLogger, type Logger } from './log';
 import { createGatewayMetrics, exposition } from './metrics';
 import { names as namesOf } from './names';
+import { RefundIndex } from './orders/refund-index';
 import { EventStore, ensureStreams } from './orders/store';
 import { StaticRouting } from './routing/static';
 import { initTracing } from './tracing';
@@ -41,7 +42,8 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
   const routing = new StaticRouting(config.channels, config.public_url);
   const actors = new ActorsClient(nc, names, config.shards, config.command_timeout_ms);
   const store = new EventStore(js, jsm, names);
-  const grpc = await startGrpc({ config, actors, store, js, names, log, metrics: metrics.gateway });
+  const refund_index = new RefundIndex(js, jsm, names);
+  const grpc = await startGrpc({ config, actors, store, refund_index, js, names, log, metrics: metrics.gateway });
 
   let nats_up = true;
   const healthy = (): boolean => nats_up && redis.status === 'ready';
@@ -60,7 +62,7 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
   refreshHealth();
 
   const metricsText = async (): Promise<string> => exposition(metrics.registry, await pool.collectMetrics(metrics_collect_ms_max));
-  const http = await startHttp({ host: config.http_host, port: config.http_port, channel: (id) => routing.get(id), actors, healthy, metricsText, metrics: metrics.gateway, log });
+  const http = await startHttp({ host: config.http_host, port: config.http_port, channel: (id) => routing.get(id), actors, refund_index, healthy, metricsText, metrics: metrics.gateway, log });
   log.info({ grpc_port: grpc.port, http_port: http.port, workers: config.workers, prefix: config.prefix }, 'paycore ready');
 
   return {

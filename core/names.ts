@@ -12,6 +12,9 @@ export interface Names {
   timer(kind: string): string;
   timers_all: string;
   timers_consumer: string;
+  /** refund_id → payment_id, one subject per refund, written once. */
+  refund_index_stream: string;
+  refundIndex(refund_id: string): string;
 }
 
 export function names(prefix: string): Names {
@@ -25,5 +28,7 @@ export function names(prefix: string): Names {
     timer: (kind) => `${prefix}.pay.timer.${kind}`,
     timers_all: `${prefix}.pay.timer.>`,
     timers_consumer: `${upper}_TIMER_PUMP`,
+    refund_index_stream: `${upper}_REFUND_INDEX`,
+    refundIndex: (refund_id) => `${prefix}.refund.idx.${refund_id}`,
   };
 }

@@ -12,6 +12,7 @@ import { createActorMetrics, type MetricsJson } from '../core/metrics';
 import { names as namesOf } from '../core/names';
 import { ActorSystem } from '../core/orders/actor';
 import type { ActorRequest } from '../core/orders/protocol';
+import { RefundIndex } from '../core/orders/refund-index';
 import { EventStore } from '../core/orders/store';
 import { TimerScheduler } from '../core/orders/timers';
 import { StaticRouting } from '../core/routing/static';
@@ -44,6 +45,8 @@ async function main(): Promise<void> {
     channels: routing,
     sealer: new Sealer(config.data_key),
     query_backoff_ms: config.query_backoff_ms,
+    refund_backoff_ms: config.refund_backoff_ms,
+    refund_index: new RefundIndex(js, jsm, names),
     log,
     metrics: metrics.actor,
     now: () => new Date(),

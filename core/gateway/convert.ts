@@ -1,10 +1,10 @@
 // Between the wire (ts-proto messages) and paycore's own types.
 
 import type { ProductName } from '../../channels/channel';
-import { NextActionType, PaymentStatus, Product, type CreatePaymentRequest, type Payment } from '../../proto/gen/paycore/v1/payment';
+import { NextActionType, PaymentStatus, Product, Refund_Status, type CreatePaymentRequest, type Payment, type Refund as RefundMessage } from '../../proto/gen/paycore/v1/payment';
 import { currentAttempt } from '../orders/evolve';
 import type { CreateInput } from '../orders/protocol';
-import type { PaymentState } from '../orders/types';
+import type { PaymentState, Refund } from '../orders/types';
 
 export function productName(product: Product): ProductName {
   return Product[product] as ProductName;
@@ -64,5 +64,22 @@ export function toPayment(state: PaymentState): Payment {
     metadata: state.metadata,
     notifyUrl: state.notify_url,
     duplicates: state.duplicates.map((d) => ({ attemptId: d.attempt_id, channelTradeNo: d.channel_trade_no, amount: d.amount_minor })),
+  };
+}
+
+export function toRefund(state: PaymentState, refund: Refund): RefundMessage {
+  return {
+    refundId: refund.refund_id,
+    paymentId: state.payment_id,
+    merchantRefundNo: refund.merchant_refund_no,
+    amount: refund.amount_minor,
+    status: Refund_Status[refund.state],
+    channelRefundNo: refund.channel_refund_no ?? '',
+    failure: refund.failure === undefined ? undefined : { code: refund.failure.code, message: refund.failure.message },
+    createdAt: new Date(refund.created_at),
+    updatedAt: new Date(refund.updated_at),
+    merchantId: state.merchant_id,
+    reason: refund.reason,
+    currency: state.currency,
   };
 }

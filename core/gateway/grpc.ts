@@ -11,7 +11,10 @@ import type { ConsumerMessages, JetStreamClient } from '@nats-io/jetstream';
 import {
   PaymentServiceService,
   type CreatePaymentRequest,
+  type CreateRefundRequest,
   type GetPaymentRequest,
+  type GetRefundRequest,
+  type Refund,
   type Payment,
   type PaymentServiceServer,
 } from '../../proto/gen/paycore/v1/payment';
@@ -19,22 +22,26 @@ import { decodeJson } from '../codec';
 import type { Config } from '../config';
 import { expire_seconds_default, expire_seconds_max } from '../constants';
 import { PaycoreError, grpcStatusOfReason, invalidFields, toServiceError } from '../errors';
-import { paymentId } from '../ids';
+import { paymentId, refundId } from '../ids';
 import type { Logger } from '../log';
 import type { GatewayMetrics } from '../metrics';
 import type { Names } from '../names';
-import { isOpen } from '../orders/evolve';
+import { findRefund, isOpen } from '../orders/evolve';
+import type { RefundIndex } from '../orders/refund-index';
 import type { EventStore, StoredMessage } from '../orders/store';
 import type { PaymentState } from '../orders/types';
 import type { ActorsClient } from './actors-client';
 import { SpanKind, extractFrom, inSpan } from '../tracing';
-import { toCreateInput, toPayment } from './convert';
-import { requestFingerprint, validateCreatePayment, validatePaymentRef, type PaymentRef } from './validate';
+import { toCreateInput, toPayment, toRefund } from './convert';
+import {
+  refundFingerprint, requestFingerprint, validateCreatePayment, validateCreateRefund, validatePaymentRef, validateRefundRef, type PaymentRef,
+} from './validate';
 
 export interface GrpcDeps {
   config: Config;
   actors: ActorsClient;
   store: EventStore;
+  refund_index: RefundIndex;
   js: JetStreamClient;
   names: Names;
   log: Logger;
@@ -71,8 +78,8 @@ export class PaymentGateway {
       closePayment: (call, callback) =>
         void this.#unary('ClosePayment', call.metadata, callback, async () => toPayment(await this.deps.actors.send({ type: 'close', payment_id: this.#resolve(call.request) }))),
       confirmPayment: unimplemented('ConfirmPayment'),
-      createRefund: unimplemented('CreateRefund'),
-      getRefund: unimplemented('GetRefund'),
+      createRefund: (call, callback) => void this.#unary('CreateRefund', call.metadata, callback, () => this.createRefund(call.request)),
+      getRefund: (call, callback) => void this.#unary('GetRefund', call.metadata, callback, () => this.getRefund(call.request)),
       listPaymentOptions: unimplemented('ListPaymentOptions'),
       watchPayment: (call) => void this.watchPayment(call),
     };
@@ -105,6 +112,43 @@ export class PaymentGateway {
 
   async getPayment(request: GetPaymentRequest): Promise<Payment> {
     return toPayment(await this.#load(request));
+  }
+
+  async createRefund(request: CreateRefundRequest): Promise<Refund> {
+    const violations = validateCreateRefund(request);
+    if (violations.length > 0) throw invalidFields(violations);
+    const payment_id = request.paymentId !== '' ? request.paymentId : paymentId(request.merchantId, request.merchantOrderNo);
+    const refund_id = refundId(request.merchantId, request.merchantRefundNo);
+    const input = {
+      refund_id,
+      merchant_refund_no: request.merchantRefundNo,
+      amount_minor: request.amount,
+      reason: request.reason,
+      notify_url: request.notifyUrl,
+      fingerprint: refundFingerprint(request, payment_id),
+    };
+    const holder = await this.deps.refund_index.lookup(refund_id);
+    if (holder !== undefined && holder !== payment_id) {
+      throw new PaycoreError('IDEMPOTENCY_KEY_REUSED', `merchant_refund_no ${request.merchantRefundNo} is used by another payment`);
+    }
+    const state = await this.deps.actors.send({ type: 'create_refund', payment_id, input });
+    if (state.merchant_id !== request.merchantId) throw new PaycoreError('NOT_FOUND', `no payment ${payment_id}`);
+    const refund = findRefund(state, refund_id);
+    if (refund === undefined) throw new PaycoreError('INTERNAL', `refund ${refund_id} missing after its creation`);
+    return toRefund(state, refund);
+  }
+
+  async getRefund(request: GetRefundRequest): Promise<Refund> {
+    const violations = validateRefundRef(request);
+    if (violations.length > 0) throw invalidFields(violations);
+    const refund_id = request.refundId !== '' ? request.refundId : refundId(request.merchantId, request.merchantRefundNo);
+    const payment_id = await this.deps.refund_index.lookup(refund_id);
+    const loaded = payment_id === undefined ? undefined : await this.deps.store.load(payment_id);
+    const refund = loaded === undefined ? undefined : findRefund(loaded.state, refund_id);
+    if (loaded === undefined || refund === undefined || (request.merchantId !== '' && loaded.state.merchant_id !== request.merchantId)) {
+      throw new PaycoreError('NOT_FOUND', `no refund ${refund_id}`);
+    }
+    return toRefund(loaded.state, refund);
   }
 
   /** The payment id a reference names, after validating it. */

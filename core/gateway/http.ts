@@ -10,7 +10,8 @@ import { PaycoreError } from '../errors';
 import { paymentIdOfAttempt } from '../ids';
 import type { Logger } from '../log';
 import type { GatewayMetrics } from '../metrics';
-import { toWireStatus } from '../orders/protocol';
+import { toWireRefundStatus, toWireStatus } from '../orders/protocol';
+import type { RefundIndex } from '../orders/refund-index';
 import type { ActorsClient } from './actors-client';
 
 export interface HttpDeps {
@@ -18,6 +19,7 @@ export interface HttpDeps {
   port: number;
   channel(channel_id: string): Channel | undefined;
   actors: ActorsClient;
+  refund_index: RefundIndex;
   healthy(): boolean;
   /** The Prometheus exposition of every thread. */
   metricsText(): Promise<string>;
@@ -85,19 +87,17 @@ async function notify(deps: HttpDeps, channel: Channel, path_suffix: string, req
     deps.log.warn({ channel_id: channel.channel_id, code }, 'callback refused');
     return channel.notificationAnswer(false);
   }
-  if (parsed.type === 'refund') {
-    // Refund callbacks are accepted once refunds land (their own issue); until then the
-    // provider keeps retrying and the refund query settles it.
-    deps.log.warn({ channel_id: channel.channel_id, refund_id: parsed.refund_id }, 'refund callback not handled yet');
-    return channel.notificationAnswer(false);
-  }
-  const payment_id = paymentIdOfAttempt(parsed.attempt_id);
+  const payment_id = parsed.type === 'refund' ? await deps.refund_index.lookup(parsed.refund_id) : paymentIdOfAttempt(parsed.attempt_id);
   if (payment_id === undefined) {
     deps.log.warn({ channel_id: channel.channel_id, attempt_id: parsed.attempt_id }, 'callback for an attempt paycore did not make');
     return channel.notificationAnswer(false);
   }
   try {
-    await deps.actors.send({ type: 'notification', payment_id, attempt_id: parsed.attempt_id, status: toWireStatus(parsed.status) });
+    if (parsed.type === 'refund') {
+      await deps.actors.send({ type: 'refund_notification', payment_id, refund_id: parsed.refund_id, status: toWireRefundStatus(parsed.status) });
+    } else {
+      await deps.actors.send({ type: 'notification', payment_id, attempt_id: parsed.attempt_id, status: toWireStatus(parsed.status) });
+    }
     return channel.notificationAnswer(true);
   } catch (error) {
     const reason = error instanceof PaycoreError ? error.reason : 'INTERNAL';

@@ -7,10 +7,10 @@
 
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
-import { CreatePaymentRequest, Payer, Product, RouteHints } from '../../proto/gen/paycore/v1/payment';
+import { CreatePaymentRequest, CreateRefundRequest, GetRefundRequest, Payer, Product, RouteHints } from '../../proto/gen/paycore/v1/payment';
 import { amount_minor_max } from '../constants';
 import { assert, FieldViolation } from '../errors';
-import { isPaymentId, paymentId } from '../ids';
+import { isPaymentId, isRefundId, paymentId } from '../ids';
 
 export interface ExpireRules {
   expire_seconds_min: number;
@@ -157,6 +157,51 @@ export function requestFingerprint(req: CreatePaymentRequest, expire_seconds_eff
     [...(req.routeHints?.excludeChannels ?? [])],
     metadata,
   ];
+  return createHash('sha256').update(JSON.stringify(canonical), 'utf8').digest('hex');
+}
+
+const refund_reason_chars_max = 256;
+
+/** CreateRefund: the merchant key, the payment (by id or order no), amount, reason, URL. */
+export function validateCreateRefund(req: CreateRefundRequest): FieldViolation[] {
+  const violations: FieldViolation[] = [];
+  const add = (field: string, description: string | undefined): void => {
+    if (description !== undefined) violations.push({ field, description });
+  };
+  add('merchant_id', merchantIdProblem(req.merchantId));
+  add('merchant_refund_no', merchantOrderNoProblem(req.merchantRefundNo));
+  if (req.paymentId === '' && req.merchantOrderNo === '') {
+    add('payment_id', 'is required unless merchant_order_no is given');
+  } else {
+    if (req.paymentId !== '' && !isPaymentId(req.paymentId)) add('payment_id', "must be a payment id: 'p' and 25 characters of a-z or 2-7");
+    if (req.merchantOrderNo !== '') add('merchant_order_no', merchantOrderNoProblem(req.merchantOrderNo));
+    if (req.paymentId !== '' && req.merchantOrderNo !== '' && violations.length === 0 && paymentId(req.merchantId, req.merchantOrderNo) !== req.paymentId) {
+      add('payment_id', 'does not match merchant_id and merchant_order_no');
+    }
+  }
+  add('amount', amountProblem(req.amount));
+  if ([...req.reason].length > refund_reason_chars_max || control_or_lone_surrogate_pattern.test(req.reason)) {
+    add('reason', `must be at most ${refund_reason_chars_max} characters with no control characters`);
+  }
+  add('notify_url', notifyUrlProblem(req.notifyUrl));
+  return violations;
+}
+
+/** GetRefund: refund_id, or merchant_id + merchant_refund_no. */
+export function validateRefundRef(req: GetRefundRequest): FieldViolation[] {
+  if (req.refundId !== '') {
+    return isRefundId(req.refundId) ? [] : [{ field: 'refund_id', description: "must be a refund id: 'r' and 25 characters of a-z or 2-7" }];
+  }
+  const violations: FieldViolation[] = [];
+  const missing = 'is required unless refund_id is given';
+  violations.push(...refPart('merchant_id', req.merchantId, missing, merchantIdProblem));
+  violations.push(...refPart('merchant_refund_no', req.merchantRefundNo, missing, merchantOrderNoProblem));
+  return violations;
+}
+
+/** SHA-256 (hex) of every parameter of a refund request (see requestFingerprint). */
+export function refundFingerprint(req: CreateRefundRequest, payment_id: string): string {
+  const canonical = ['paycore.create_refund.v1', req.merchantId, req.merchantRefundNo, payment_id, String(req.amount), req.reason, req.notifyUrl];
   return createHash('sha256').update(JSON.stringify(canonical), 'utf8').digest('hex');
 }
 

@@ -3,19 +3,23 @@
 // the result — and every state change goes through decide() and the event store.
 
 import { context } from '@opentelemetry/api';
-import { ChannelError, type AttemptStatus, type Channel, type PayerElements } from '../../channels/channel';
-import { actors_live_max, append_conflict_retries_max, mailbox_depth_max, timer_retry_delay_ms } from '../constants';
+import { ChannelError, type AttemptStatus, type Channel, type PayerElements, type RefundStatus } from '../../channels/channel';
+import {
+  actors_live_max, append_conflict_retries_max, mailbox_depth_max, refund_count_max_default, refund_retries_max, refund_window_days_default, timer_retry_delay_ms,
+} from '../constants';
+import { refundId } from '../ids';
 import { PaycoreError, errorToWire } from '../errors';
 import type { Logger } from '../log';
 import { timed, type ActorMetrics } from '../metrics';
 import type { Sealer } from '../seal';
 import { SpanKind, inSpan } from '../tracing';
 import { decide } from './decide';
-import { currentAttempt, isOpen } from './evolve';
-import { fromWireStatus, type ActorReply, type ActorRequest, type CreateInput } from './protocol';
+import { currentAttempt, findRefund, isOpen } from './evolve';
+import { fromWireRefundStatus, fromWireStatus, type ActorReply, type ActorRequest, type CreateInput, type RefundInput } from './protocol';
+import type { RefundIndex } from './refund-index';
 import { ConflictError, type EventStore, type Loaded } from './store';
 import { nextQueryAt, type TimerScheduler } from './timers';
-import type { Attempt, PaymentCommand, PaymentState } from './types';
+import type { Attempt, PaymentCommand, PaymentState, Refund } from './types';
 
 export interface ChannelDirectory {
   get(channel_id: string): Channel | undefined;
@@ -30,6 +34,8 @@ export interface ActorDeps {
   channels: ChannelDirectory;
   sealer: Sealer;
   query_backoff_ms: readonly number[];
+  refund_backoff_ms: readonly number[];
+  refund_index: RefundIndex;
   log: Logger;
   metrics: ActorMetrics;
   now(): Date;
@@ -123,7 +129,12 @@ export class ActorSystem {
       case 'notification':
         return this.#notification(actor, request.attempt_id, fromWireStatus(request.status));
       case 'timer':
+        if (request.kind === 'refund') return this.#refundFollowUp(actor, request.refund_id ?? '', request.round ?? 0);
         return request.kind === 'expire' ? this.#expire(actor) : this.#query(actor, request.round ?? 0);
+      case 'create_refund':
+        return this.#createRefund(actor, request.input);
+      case 'refund_notification':
+        return this.#refundNotification(actor, request.refund_id, fromWireRefundStatus(request.status));
     }
   }
 
@@ -189,7 +200,117 @@ export class ActorSystem {
 
   async #notification(actor: Actor, attempt_id: string, status: AttemptStatus): Promise<PaymentState> {
     await this.#apply(actor, { type: 'attempt_status', at: this.deps.now().toISOString(), attempt_id, status, source: 'notification' });
+    await this.#refundDuplicates(actor);
     return requireState(actor);
+  }
+
+  // ---- refunds --------------------------------------------------------------------------
+
+  async #createRefund(actor: Actor, input: RefundInput): Promise<PaymentState> {
+    const state = requireState(actor);
+    const existing = findRefund(state, input.refund_id);
+    if (existing === undefined) {
+      // The refund id is the merchant's key across all its payments: claim it for this one.
+      const holder = await this.deps.refund_index.claim(input.refund_id, state.payment_id);
+      if (holder !== state.payment_id) throw new PaycoreError('IDEMPOTENCY_KEY_REUSED', `merchant_refund_no ${input.merchant_refund_no} is used by another payment`);
+    }
+    const winning = state.attempts.find((a) => a.attempt_id === state.winning_attempt_id);
+    const policy = (winning === undefined ? undefined : this.deps.channels.get(winning.channel_id)?.refund_policy) ?? {
+      window_days: refund_window_days_default,
+      count_max: refund_count_max_default,
+    };
+    const now = this.deps.now();
+    if (existing === undefined && (state.status === 'SUCCEEDED' || state.status === 'PARTIALLY_REFUNDED')) {
+      await this.#scheduleRefund(state.payment_id, input.refund_id, 0, now); // before the intent: a crash still follows up
+    }
+    const created = await this.#apply(actor, { type: 'create_refund', at: now.toISOString(), ...input, policy });
+    const refund = findRefund(requireState(actor), input.refund_id);
+    if (created && refund?.state === 'PENDING') await this.#submitRefund(actor, refund);
+    return requireState(actor);
+  }
+
+  /** Opens the automatic refund of every recorded duplicate payment that has none yet. */
+  async #refundDuplicates(actor: Actor): Promise<void> {
+    for (const duplicate of requireState(actor).duplicates) {
+      const state = requireState(actor);
+      const refund_id = refundId(state.merchant_id, `#duplicate:${duplicate.attempt_id}`);
+      if (findRefund(state, refund_id) !== undefined) continue;
+      await this.deps.refund_index.claim(refund_id, state.payment_id);
+      const now = this.deps.now();
+      await this.#scheduleRefund(state.payment_id, refund_id, 0, now);
+      await this.#apply(actor, { type: 'refund_duplicate', at: now.toISOString(), refund_id, attempt_id: duplicate.attempt_id });
+      const refund = findRefund(requireState(actor), refund_id);
+      if (refund?.state === 'PENDING') await this.#submitRefund(actor, refund);
+    }
+  }
+
+  async #submitRefund(actor: Actor, refund: Refund): Promise<void> {
+    const state = requireState(actor);
+    const attempt = state.attempts.find((a) => a.attempt_id === refund.attempt_id);
+    const channel = this.#channel(refund.channel_id);
+    let status: RefundStatus | undefined;
+    try {
+      status = await this.#call(refund.channel_id, 'refund', () =>
+        channel.refund({
+          refund_id: refund.refund_id,
+          attempt: { attempt_id: refund.attempt_id, payment_id: state.payment_id, product: state.product, amount_minor: state.amount_minor, currency: state.currency },
+          channel_trade_no: attempt?.channel_trade_no,
+          amount_minor: refund.amount_minor,
+          reason: refund.reason,
+          notify_url: `${this.deps.channels.notifyUrl(refund.channel_id)}/refund`,
+        }),
+      );
+    } catch (error) {
+      status = refundCallFailure(error);
+      if (status === undefined) this.deps.log.warn({ payment_id: state.payment_id, refund_id: refund.refund_id, err: describe(error) }, 'refund outcome unknown; will query');
+    }
+    if (status !== undefined) await this.#refundStatus(actor, refund.refund_id, status);
+  }
+
+  async #refundStatus(actor: Actor, refund_id: string, status: RefundStatus): Promise<void> {
+    try {
+      await this.#apply(actor, { type: 'refund_status', at: this.deps.now().toISOString(), refund_id, status, retries_max: refund_retries_max });
+    } catch (error) {
+      if (!(error instanceof PaycoreError) || error.reason !== 'ILLEGAL_STATE') throw error;
+      this.deps.log.error({ payment_id: actor.payment_id, refund_id, reason: error.message }, 'refund status not applicable; left for reconciliation');
+    }
+  }
+
+  async #refundNotification(actor: Actor, refund_id: string, status: RefundStatus): Promise<PaymentState> {
+    if (findRefund(requireState(actor), refund_id) === undefined) throw new PaycoreError('NOT_FOUND', `no refund ${refund_id} on payment ${actor.payment_id}`);
+    await this.#refundStatus(actor, refund_id, status);
+    return requireState(actor);
+  }
+
+  /** A refund timer: asks the channel about a refund that is not settled, submits it again
+   * when the channel never got it or a retryable failure is due, and plans the next one. */
+  async #refundFollowUp(actor: Actor, refund_id: string, round: number): Promise<PaymentState> {
+    const refund = findRefund(requireState(actor), refund_id);
+    if (refund === undefined || (refund.state !== 'PENDING' && refund.state !== 'PROCESSING')) return requireState(actor);
+    const state = requireState(actor);
+    let status: RefundStatus | undefined;
+    try {
+      const channel = this.#channel(refund.channel_id);
+      const attempt = { attempt_id: refund.attempt_id, payment_id: state.payment_id, product: state.product, amount_minor: state.amount_minor, currency: state.currency };
+      status = await this.#call(refund.channel_id, 'query_refund', () => channel.queryRefund({ refund_id, attempt }));
+    } catch (error) {
+      this.deps.log.warn({ payment_id: state.payment_id, refund_id, err: describe(error) }, 'refund query failed');
+    }
+    // Retryable failures are resubmitted with the same refund id; so is one the channel
+    // never received. The channel refuses a second refund with the id.
+    const resubmit = status?.kind === 'not_found' || (status === undefined && refund.failure !== undefined) || (status?.kind === 'failed' && status.retryable);
+    if (status !== undefined && status.kind !== 'not_found') await this.#refundStatus(actor, refund_id, status);
+    const after = findRefund(requireState(actor), refund_id);
+    if (resubmit && after !== undefined && (after.state === 'PENDING' || after.state === 'PROCESSING')) await this.#submitRefund(actor, after);
+    const settled = findRefund(requireState(actor), refund_id);
+    if (settled !== undefined && (settled.state === 'PENDING' || settled.state === 'PROCESSING')) await this.#scheduleRefund(state.payment_id, refund_id, round + 1, this.deps.now());
+    return requireState(actor);
+  }
+
+  async #scheduleRefund(payment_id: string, refund_id: string, round: number, now: Date): Promise<void> {
+    const backoff = this.deps.refund_backoff_ms;
+    const delay = backoff[Math.min(round, backoff.length - 1)] ?? 5_000;
+    await this.deps.timers.schedule({ kind: 'refund', payment_id, refund_id, round, due_at: new Date(now.getTime() + delay).toISOString() });
   }
 
   /** A pending-attempt query (timer): settles what the channel knows, drives on what we
@@ -244,6 +365,7 @@ export class ActorSystem {
       return;
     }
     await this.#attemptStatus(actor, attempt.attempt_id, status, 'query');
+    await this.#refundDuplicates(actor);
     const after = requireState(actor);
     const still = after.attempts.find((a) => a.attempt_id === attempt.attempt_id);
     // The call that should have told us the next action died (crash, timeout): issue the
@@ -363,6 +485,23 @@ function requireState(actor: Actor): PaymentState {
 
 function attemptRef(state: PaymentState, attempt: Attempt) {
   return { attempt_id: attempt.attempt_id, payment_id: state.payment_id, product: state.product, amount_minor: state.amount_minor, currency: state.currency };
+}
+
+/** What a failed refund call proves. A call that never left may be tried again; a refusal
+ * is final; a channel that cannot refund by API needs a manual payout; anything ambiguous
+ * is settled by query (undefined). */
+function refundCallFailure(error: unknown): RefundStatus | undefined {
+  if (!(error instanceof ChannelError)) return undefined;
+  switch (error.kind) {
+    case 'not_sent':
+      return { kind: 'failed', code: error.code, message: error.message, retryable: true };
+    case 'rejected':
+      return { kind: 'failed', code: error.code, message: error.message, retryable: false };
+    case 'unsupported':
+      return { kind: 'requires_manual', code: error.code, message: error.message };
+    default:
+      return undefined;
+  }
 }
 
 function failure(error: PaycoreError): ActorReply {

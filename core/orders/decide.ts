@@ -2,7 +2,7 @@
 // channel call) and hands in its result; decide says what that means for the payment.
 
 import { attemptId } from '../ids';
-import { currentAttempt, findAttempt, isOpen } from './evolve';
+import { currentAttempt, findAttempt, findRefund, isOpen, refundableMinor } from './evolve';
 import type { Decision, PaymentCommand, PaymentEvent, PaymentState, Rejection } from './types';
 import { paid_statuses } from './types';
 
@@ -25,6 +25,15 @@ export function decide(state: PaymentState | undefined, command: PaymentCommand)
     case 'attempt_status':
       if (state === undefined) return reject('NOT_FOUND', 'no such payment');
       return decideAttemptStatus(state, command);
+    case 'create_refund':
+      if (state === undefined) return reject('NOT_FOUND', 'no such payment');
+      return decideCreateRefund(state, command);
+    case 'refund_duplicate':
+      if (state === undefined) return reject('NOT_FOUND', 'no such payment');
+      return decideRefundDuplicate(state, command);
+    case 'refund_status':
+      if (state === undefined) return reject('NOT_FOUND', 'no such payment');
+      return decideRefundStatus(state, command);
   }
 }
 
@@ -117,5 +126,96 @@ function decideAttemptStatus(state: PaymentState, command: Extract<PaymentComman
       // re-issues the same attempt id, which the channel deduplicates.
       if (state.closing !== undefined) return { events: [{ type: 'PaymentClosed', at, reason: state.closing }] };
       return none;
+  }
+}
+
+const day_ms = 86_400_000;
+
+function decideCreateRefund(state: PaymentState, command: Extract<PaymentCommand, { type: 'create_refund' }>): Decision {
+  const existing = findRefund(state, command.refund_id);
+  if (existing !== undefined) {
+    if (existing.fingerprint === command.fingerprint) return none; // identical replay
+    return reject('IDEMPOTENCY_KEY_REUSED', `merchant_refund_no ${command.merchant_refund_no} was used with other parameters`);
+  }
+  if (state.status !== 'SUCCEEDED' && state.status !== 'PARTIALLY_REFUNDED') {
+    return reject('ILLEGAL_STATE', `payment is ${state.status}: only a SUCCEEDED or PARTIALLY_REFUNDED payment can be refunded`);
+  }
+  const refundable = refundableMinor(state);
+  if (command.amount_minor > refundable) {
+    return reject('REFUND_EXCEEDS_PAID', `refund of ${command.amount_minor} exceeds the ${refundable} still refundable`);
+  }
+  const winning = state.attempts.find((a) => a.attempt_id === state.winning_attempt_id);
+  if (winning === undefined) return reject('ILLEGAL_STATE', 'payment has no paid attempt');
+  const requested: PaymentEvent = {
+    type: 'RefundRequested',
+    at: command.at,
+    refund_id: command.refund_id,
+    merchant_refund_no: command.merchant_refund_no,
+    attempt_id: winning.attempt_id,
+    channel_id: winning.channel_id,
+    amount_minor: command.amount_minor,
+    reason: command.reason,
+    notify_url: command.notify_url,
+    fingerprint: command.fingerprint,
+    kind: 'merchant',
+  };
+  // The original route cannot carry it: record it and hand it to a manual payout.
+  const paid_ms = Date.parse(state.paid_at ?? state.created_at);
+  if (Date.parse(command.at) - paid_ms > command.policy.window_days * day_ms) {
+    return { events: [requested, { type: 'RefundRequiresManual', at: command.at, refund_id: command.refund_id, code: 'REFUND_WINDOW_PASSED', message: `the channel refunds within ${command.policy.window_days} days of payment` }] };
+  }
+  const merchant_refunds = state.refunds.filter((r) => r.kind === 'merchant').length;
+  if (merchant_refunds >= command.policy.count_max) {
+    return { events: [requested, { type: 'RefundRequiresManual', at: command.at, refund_id: command.refund_id, code: 'REFUND_COUNT_EXCEEDED', message: `the channel takes at most ${command.policy.count_max} refunds of one payment` }] };
+  }
+  return { events: [requested] };
+}
+
+function decideRefundDuplicate(state: PaymentState, command: Extract<PaymentCommand, { type: 'refund_duplicate' }>): Decision {
+  if (findRefund(state, command.refund_id) !== undefined) return none;
+  const duplicate = state.duplicates.find((d) => d.attempt_id === command.attempt_id);
+  const attempt = findAttempt(state, command.attempt_id);
+  if (duplicate === undefined || attempt === undefined) return reject('NOT_FOUND', `no duplicate payment on attempt ${command.attempt_id}`);
+  return {
+    events: [{
+      type: 'RefundRequested',
+      at: command.at,
+      refund_id: command.refund_id,
+      merchant_refund_no: '',
+      attempt_id: attempt.attempt_id,
+      channel_id: attempt.channel_id,
+      amount_minor: duplicate.amount_minor,
+      reason: 'duplicate payment',
+      notify_url: '',
+      fingerprint: '',
+      kind: 'duplicate',
+    }],
+  };
+}
+
+function decideRefundStatus(state: PaymentState, command: Extract<PaymentCommand, { type: 'refund_status' }>): Decision {
+  const refund = findRefund(state, command.refund_id);
+  if (refund === undefined) return reject('NOT_FOUND', `no refund ${command.refund_id} on this payment`);
+  if (refund.state !== 'PENDING' && refund.state !== 'PROCESSING') return none; // settled: a late callback or query
+  const { status, at, refund_id } = command;
+  switch (status.kind) {
+    case 'succeeded':
+      if (status.amount_minor !== refund.amount_minor) {
+        return reject('ILLEGAL_STATE', `channel reported ${status.amount_minor} refunded on a refund of ${refund.amount_minor}`);
+      }
+      return { events: [{ type: 'RefundSucceeded', at, refund_id, channel_refund_no: status.channel_refund_no, refunded_at: status.refunded_at.toISOString() }] };
+    case 'pending':
+      if (refund.state === 'PROCESSING') return none;
+      return { events: [{ type: 'RefundSubmitted', at, refund_id, channel_refund_no: status.channel_refund_no }] };
+    case 'failed':
+      if (!status.retryable) return { events: [{ type: 'RefundFailed', at, refund_id, code: status.code, message: status.message }] };
+      if (refund.retries + 1 >= command.retries_max) {
+        return { events: [{ type: 'RefundRequiresManual', at, refund_id, code: status.code, message: `still failing after ${refund.retries + 1} tries: ${status.message}` }] };
+      }
+      return { events: [{ type: 'RefundRetryScheduled', at, refund_id, code: status.code, message: status.message }] };
+    case 'requires_manual':
+      return { events: [{ type: 'RefundRequiresManual', at, refund_id, code: status.code, message: status.message }] };
+    case 'not_found':
+      return none; // the channel never got it: the actor submits the same refund id again
   }
 }

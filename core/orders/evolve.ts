@@ -3,7 +3,9 @@
 // decide() or a corrupt stream, and fails loudly.
 
 import { assert } from '../errors';
-import { open_statuses, type Attempt, type PaymentEvent, type PaymentState, type PaymentStatus } from './types';
+import { open_statuses, type Attempt, type PaymentEvent, type PaymentState, type PaymentStatus, type Refund, type RefundState } from './types';
+
+const any_status: readonly PaymentStatus[] = ['CREATED', 'REQUIRES_ACTION', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'CLOSED', 'PARTIALLY_REFUNDED', 'REFUNDED'];
 
 /** Where each event may be applied ('none' = to no state: the creation). */
 export const event_allowed_from: Record<PaymentEvent['type'], readonly (PaymentStatus | 'none')[]> = {
@@ -15,7 +17,24 @@ export const event_allowed_from: Record<PaymentEvent['type'], readonly (PaymentS
   AttemptFailed: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING'],
   CloseRequested: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING'],
   PaymentClosed: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING'],
-  DuplicatePaymentDetected: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'CLOSED', 'PARTIALLY_REFUNDED', 'REFUNDED'],
+  DuplicatePaymentDetected: any_status,
+  // A refund of the payment needs it paid; the refund of a duplicate payment returns other
+  // money and may run in any status (evolve checks which kind it is).
+  RefundRequested: any_status,
+  RefundSubmitted: any_status,
+  RefundRetryScheduled: any_status,
+  RefundSucceeded: any_status,
+  RefundFailed: any_status,
+  RefundRequiresManual: any_status,
+};
+
+/** Where each refund event may take a refund. */
+export const refund_allowed_from: Record<'RefundSubmitted' | 'RefundRetryScheduled' | 'RefundSucceeded' | 'RefundFailed' | 'RefundRequiresManual', readonly RefundState[]> = {
+  RefundSubmitted: ['PENDING', 'PROCESSING'],
+  RefundRetryScheduled: ['PENDING', 'PROCESSING'],
+  RefundSucceeded: ['PENDING', 'PROCESSING'],
+  RefundFailed: ['PENDING', 'PROCESSING'],
+  RefundRequiresManual: ['PENDING', 'PROCESSING'],
 };
 
 export function canApply(state: PaymentState | undefined, type: PaymentEvent['type']): boolean {
@@ -42,6 +61,7 @@ export function evolve(state: PaymentState | undefined, event: PaymentEvent): Pa
       status: 'CREATED',
       attempts: [],
       duplicates: [],
+      refunds: [],
       refunded_minor: 0n,
       fee_minor: 0n,
       version: 1,
@@ -110,7 +130,80 @@ export function evolve(state: PaymentState | undefined, event: PaymentEvent): Pa
         next.attempts = withAttempt(state, event.attempt_id, { state: 'succeeded', channel_trade_no: event.channel_trade_no });
       }
       return next;
+    case 'RefundRequested': {
+      assert(findRefund(state, event.refund_id) === undefined, `evolve: refund ${event.refund_id} requested twice`);
+      if (event.kind === 'merchant') {
+        assert(state.status === 'SUCCEEDED' || state.status === 'PARTIALLY_REFUNDED', `evolve: a refund needs a paid payment, not ${state.status}`);
+        assert(event.amount_minor > 0n && event.amount_minor <= refundableMinor(state), 'evolve: refunds must stay within the paid amount');
+      } else {
+        assert(state.duplicates.some((d) => d.attempt_id === event.attempt_id && d.amount_minor === event.amount_minor), 'evolve: a duplicate refund returns a recorded duplicate');
+      }
+      const refund: Refund = {
+        refund_id: event.refund_id,
+        merchant_refund_no: event.merchant_refund_no,
+        attempt_id: event.attempt_id,
+        channel_id: event.channel_id,
+        amount_minor: event.amount_minor,
+        reason: event.reason,
+        notify_url: event.notify_url,
+        fingerprint: event.fingerprint,
+        kind: event.kind,
+        state: 'PENDING',
+        retries: 0,
+        created_at: event.at,
+        updated_at: event.at,
+      };
+      next.refunds = [...state.refunds, refund];
+      return next;
+    }
+    case 'RefundSubmitted':
+      next.refunds = withRefund(state, event, { state: 'PROCESSING', channel_refund_no: event.channel_refund_no });
+      return next;
+    case 'RefundRetryScheduled': {
+      const refund = findRefund(state, event.refund_id);
+      next.refunds = withRefund(state, event, { state: 'PROCESSING', retries: (refund?.retries ?? 0) + 1, failure: { code: event.code, message: event.message } });
+      return next;
+    }
+    case 'RefundSucceeded': {
+      const refund = findRefund(state, event.refund_id);
+      next.refunds = withRefund(state, event, { state: 'SUCCEEDED', channel_refund_no: event.channel_refund_no, refunded_at: event.refunded_at, failure: undefined });
+      if (refund?.kind === 'merchant') {
+        next.refunded_minor = state.refunded_minor + refund.amount_minor;
+        next.status = next.refunded_minor === state.amount_minor ? 'REFUNDED' : 'PARTIALLY_REFUNDED';
+      }
+      return next;
+    }
+    case 'RefundFailed':
+      next.refunds = withRefund(state, event, { state: 'FAILED', failure: { code: event.code, message: event.message } });
+      return next;
+    case 'RefundRequiresManual':
+      next.refunds = withRefund(state, event, { state: 'REQUIRES_MANUAL', failure: { code: event.code, message: event.message } });
+      return next;
   }
+}
+
+export function findRefund(state: PaymentState, refund_id: string): Refund | undefined {
+  return state.refunds.find((r) => r.refund_id === refund_id);
+}
+
+/** What merchant refunds may still take: the paid amount less every refund that has not
+ * failed (pending ones hold their amount until they settle). */
+export function refundableMinor(state: PaymentState): bigint {
+  let held = 0n;
+  for (const refund of state.refunds) if (refund.kind === 'merchant' && refund.state !== 'FAILED') held += refund.amount_minor;
+  return state.amount_minor - held;
+}
+
+function withRefund(state: PaymentState, event: { type: keyof typeof refund_allowed_from; refund_id: string; at: string }, change: Partial<Refund>): Refund[] {
+  const refund = findRefund(state, event.refund_id);
+  assert(refund !== undefined, `evolve: unknown refund ${event.refund_id}`);
+  assert(refund_allowed_from[event.type].includes(refund.state), `evolve: ${event.type} cannot apply to a ${refund.state} refund`);
+  return state.refunds.map((r) => {
+    if (r !== refund) return r;
+    const merged: Refund = { ...r, ...change, updated_at: event.at };
+    if (change.channel_refund_no === undefined) merged.channel_refund_no = r.channel_refund_no;
+    return merged;
+  });
 }
 
 export function fold(events: readonly PaymentEvent[]): PaymentState | undefined {

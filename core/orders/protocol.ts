@@ -1,7 +1,7 @@
 // What crosses NATS between the gateway (or the timer pump) and the actor hosts:
 // `<p>.pay.cmd.<shard>` requests and their replies, JSON via core/codec.ts.
 
-import type { AttemptStatus, PayerElements, ProductName } from '../../channels/channel';
+import type { AttemptStatus, PayerElements, ProductName, RefundStatus } from '../../channels/channel';
 import type { WireError } from '../errors';
 import type { TimerKind } from './timers';
 import type { PaymentState } from './types';
@@ -25,12 +25,26 @@ export interface CreateInput {
 /** An AttemptStatus as JSON carries it (dates as ISO strings). */
 export type WireAttemptStatus = Exclude<AttemptStatus, { kind: 'succeeded' }> | { kind: 'succeeded'; channel_trade_no: string; amount_minor: bigint; paid_at: string };
 
+export interface RefundInput {
+  refund_id: string;
+  merchant_refund_no: string;
+  amount_minor: bigint;
+  reason: string;
+  notify_url: string;
+  fingerprint: string;
+}
+
+/** A RefundStatus as JSON carries it. */
+export type WireRefundStatus = Exclude<RefundStatus, { kind: 'succeeded' }> | { kind: 'succeeded'; channel_refund_no: string; amount_minor: bigint; refunded_at: string };
+
 export type ActorRequest =
   | { type: 'create'; payment_id: string; input: CreateInput }
   | { type: 'get'; payment_id: string }
   | { type: 'close'; payment_id: string }
   | { type: 'notification'; payment_id: string; attempt_id: string; status: WireAttemptStatus }
-  | { type: 'timer'; payment_id: string; kind: TimerKind; round?: number };
+  | { type: 'timer'; payment_id: string; kind: TimerKind; round?: number; refund_id?: string }
+  | { type: 'create_refund'; payment_id: string; input: RefundInput }
+  | { type: 'refund_notification'; payment_id: string; refund_id: string; status: WireRefundStatus };
 
 export type ActorReply = { ok: true; payment: PaymentState } | { ok: false; error: WireError };
 
@@ -40,4 +54,12 @@ export function toWireStatus(status: AttemptStatus): WireAttemptStatus {
 
 export function fromWireStatus(status: WireAttemptStatus): AttemptStatus {
   return status.kind === 'succeeded' ? { ...status, paid_at: new Date(status.paid_at) } : status;
+}
+
+export function toWireRefundStatus(status: RefundStatus): WireRefundStatus {
+  return status.kind === 'succeeded' ? { ...status, refunded_at: status.refunded_at.toISOString() } : status;
+}
+
+export function fromWireRefundStatus(status: WireRefundStatus): RefundStatus {
+  return status.kind === 'succeeded' ? { ...status, refunded_at: new Date(status.refunded_at) } : status;
 }

@@ -83,6 +83,12 @@ export class EventStore {
 export function checkMoney(state: PaymentState): void {
   assert(typeof state.amount_minor === 'bigint' && state.amount_minor > 0n, 'payment amount must be a positive bigint');
   assert(state.refunded_minor >= 0n && state.refunded_minor <= state.amount_minor, 'refunds must stay within the paid amount');
+  let held = 0n;
+  for (const refund of state.refunds) {
+    assert(typeof refund.amount_minor === 'bigint' && refund.amount_minor > 0n, 'refund amounts must be positive bigints');
+    if (refund.kind === 'merchant' && refund.state !== 'FAILED') held += refund.amount_minor;
+  }
+  assert(held <= state.amount_minor, 'refunds held must stay within the paid amount');
   assert(state.fee_minor >= 0n, 'fee must not be negative');
 }
 
@@ -104,6 +110,16 @@ export async function ensureStreams(jsm: JetStreamManager, names: Names, replica
     storage: 'file',
     retention: 'workqueue',
     duplicate_window,
+    num_replicas: replicas,
+  });
+  await upsertStream(jsm, {
+    name: names.refund_index_stream,
+    subjects: [names.refundIndex('*')],
+    storage: 'file',
+    retention: 'limits',
+    max_msgs_per_subject: 1,
+    duplicate_window,
+    allow_direct: true,
     num_replicas: replicas,
   });
   const consumer = {

@@ -6,14 +6,16 @@ import { encodeJson } from '../codec';
 import type { ActorMetrics } from '../metrics';
 import type { Names } from '../names';
 
-export type TimerKind = 'expire' | 'query';
+export type TimerKind = 'expire' | 'query' | 'refund';
 
 export interface TimerMessage {
   kind: TimerKind;
   payment_id: string;
   due_at: string;
-  /** query: the how-manieth query of this payment (index into the backoff schedule). */
+  /** query, refund: the how-manieth follow-up (index into the backoff schedule). */
   round?: number;
+  /** refund: which refund to follow up. */
+  refund_id?: string;
 }
 
 export class TimerScheduler {
@@ -25,7 +27,7 @@ export class TimerScheduler {
 
   async schedule(timer: TimerMessage): Promise<void> {
     // The id makes a publish the client retries a server-side duplicate.
-    const id = `${timer.payment_id}:${timer.kind}:${timer.round ?? 0}:${timer.due_at}`;
+    const id = `${timer.payment_id}:${timer.kind}:${timer.refund_id ?? ''}:${timer.round ?? 0}:${timer.due_at}`;
     const started = process.hrtime.bigint();
     await this.js.publish(this.names.timer(timer.kind), encodeJson(timer), { msgID: id });
     this.publish_latency?.observe({ stream: 'timers' }, Number(process.hrtime.bigint() - started) / 1e9);

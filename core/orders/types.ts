@@ -1,7 +1,7 @@
 // The payment's events, commands and state. Events are the source of truth (JetStream
 // subject pay.evt.<payment_id>); state is evolve() folded over them.
 
-import type { AttemptStatus, NextAction, ProductName } from '../../channels/channel';
+import type { AttemptStatus, NextAction, ProductName, RefundStatus } from '../../channels/channel';
 
 export type PaymentStatus =
   | 'CREATED' | 'REQUIRES_ACTION' | 'PROCESSING' | 'SUCCEEDED' | 'FAILED' | 'CLOSED'
@@ -42,6 +42,39 @@ export interface DuplicatePayment {
   amount_minor: bigint;
 }
 
+export type RefundState = 'PENDING' | 'PROCESSING' | 'SUCCEEDED' | 'FAILED' | 'REQUIRES_MANUAL';
+
+export const refund_final_states: ReadonlySet<RefundState> = new Set(['SUCCEEDED', 'FAILED', 'REQUIRES_MANUAL']);
+
+export interface Refund {
+  refund_id: string;
+  /** Empty for the automatic refund of a duplicate payment. */
+  merchant_refund_no: string;
+  /** The paid attempt the money goes back from. */
+  attempt_id: string;
+  channel_id: string;
+  amount_minor: bigint;
+  reason: string;
+  notify_url: string;
+  fingerprint: string;
+  /** 'merchant': asked for by the merchant; 'duplicate': returns a duplicate payment. */
+  kind: 'merchant' | 'duplicate';
+  state: RefundState;
+  channel_refund_no?: string;
+  failure?: Failure;
+  /** Retryable failures met so far. */
+  retries: number;
+  created_at: string;
+  updated_at: string;
+  refunded_at?: string;
+}
+
+/** What a channel allows for refunds of one payment (its refund policy). */
+export interface RefundPolicy {
+  window_days: number;
+  count_max: number;
+}
+
 /** Fields every event carries. `at` is ISO-8601 UTC, set by the actor, never by evolve. */
 interface EventBase {
   at: string;
@@ -75,7 +108,25 @@ export type PaymentEvent =
   | (EventBase & { type: 'CloseRequested'; reason: CloseReason })
   | (EventBase & { type: 'PaymentClosed'; reason: CloseReason })
   /** A success on an attempt that did not win, or after the payment closed: money to return. */
-  | (EventBase & { type: 'DuplicatePaymentDetected'; attempt_id: string; channel_trade_no: string; amount_minor: bigint });
+  | (EventBase & { type: 'DuplicatePaymentDetected'; attempt_id: string; channel_trade_no: string; amount_minor: bigint })
+  /** Write-ahead of a refund: durable before the channel is asked. */
+  | (EventBase & {
+      type: 'RefundRequested';
+      refund_id: string;
+      merchant_refund_no: string;
+      attempt_id: string;
+      channel_id: string;
+      amount_minor: bigint;
+      reason: string;
+      notify_url: string;
+      fingerprint: string;
+      kind: Refund['kind'];
+    })
+  | (EventBase & { type: 'RefundSubmitted'; refund_id: string; channel_refund_no?: string })
+  | (EventBase & { type: 'RefundRetryScheduled'; refund_id: string; code: string; message: string })
+  | (EventBase & { type: 'RefundSucceeded'; refund_id: string; channel_refund_no: string; refunded_at: string })
+  | (EventBase & { type: 'RefundFailed'; refund_id: string; code: string; message: string })
+  | (EventBase & { type: 'RefundRequiresManual'; refund_id: string; code: string; message: string });
 
 export type PaymentEventType = PaymentEvent['type'];
 
@@ -103,6 +154,8 @@ export interface PaymentState {
   closing?: CloseReason;
   closed_reason?: CloseReason;
   duplicates: DuplicatePayment[];
+  refunds: Refund[];
+  /** Sum of the merchant's SUCCEEDED refunds (duplicate refunds return other money). */
   refunded_minor: bigint;
   fee_minor: bigint;
   /** The number of events applied. */
@@ -138,9 +191,24 @@ export type PaymentCommand =
   | { type: 'close'; at: string; reason: CloseReason }
   /** What a channel said about an attempt, from our call, a query or its callback. */
   | { type: 'attempt_status'; at: string; attempt_id: string; status: AttemptStatus; source: 'pay' | 'query' | 'notification' }
-  | { type: 'close_result'; at: string; outcome: 'closed' | 'already_paid' };
+  | { type: 'close_result'; at: string; outcome: 'closed' | 'already_paid' }
+  | {
+      type: 'create_refund';
+      at: string;
+      refund_id: string;
+      merchant_refund_no: string;
+      amount_minor: bigint;
+      reason: string;
+      notify_url: string;
+      fingerprint: string;
+      policy: RefundPolicy;
+    }
+  /** Opens the automatic refund of a recorded duplicate payment. */
+  | { type: 'refund_duplicate'; at: string; refund_id: string; attempt_id: string }
+  /** What a channel said about a refund (our call, a query, its callback). */
+  | { type: 'refund_status'; at: string; refund_id: string; status: RefundStatus; retries_max: number };
 
-export type RejectionReason = 'IDEMPOTENCY_KEY_REUSED' | 'ILLEGAL_STATE' | 'NOT_FOUND';
+export type RejectionReason = 'IDEMPOTENCY_KEY_REUSED' | 'ILLEGAL_STATE' | 'NOT_FOUND' | 'REFUND_EXCEEDS_PAID';
 
 export interface Rejection {
   reason: RejectionReason;
