@@ -3,8 +3,12 @@
 // that it never mutates the state it is given.
 
 import { attemptId, paymentId } from '../ids';
-import { event_allowed_from, evolve, fold } from './evolve';
-import type { PaymentEvent, PaymentEventType, PaymentState, PaymentStatus } from './types';
+import { event_allowed_from, evolve, fold, refundableMinor } from './evolve';
+import type { PaymentEvent, PaymentEventType as AnyEventType, PaymentState, PaymentStatus } from './types';
+
+/** Events whose legality the payment's status decides. Refund events are governed by the
+ * refund's own state (refund_allowed_from) and are tested in their own block below. */
+type PaymentEventType = Exclude<AnyEventType, `Refund${string}`>;
 
 const payment_id = paymentId('m_1001', 'order-0001');
 const amount_minor = 12_345n;
@@ -57,6 +61,15 @@ const ev = {
   closeRequested: (): PaymentEvent => ({ type: 'CloseRequested', at: tick(), reason: 'merchant' }),
   closed: (): PaymentEvent => ({ type: 'PaymentClosed', at: tick(), reason: 'merchant' }),
   duplicate: (n: number): PaymentEvent => ({ type: 'DuplicatePaymentDetected', at: tick(), attempt_id: a(n), channel_trade_no: `dup-${n}`, amount_minor }),
+  refundRequested: (refund_id: string, amount: bigint, attempt_no = 2, kind: 'merchant' | 'duplicate' = 'merchant'): PaymentEvent => ({
+    type: 'RefundRequested', at: tick(), refund_id, merchant_refund_no: kind === 'merchant' ? `no-${refund_id}` : '', attempt_id: a(attempt_no),
+    channel_id: 'wx_main', amount_minor: amount, reason: 'returned', notify_url: '', fingerprint: `f-${refund_id}`, kind,
+  }),
+  refundSubmitted: (refund_id: string): PaymentEvent => ({ type: 'RefundSubmitted', at: tick(), refund_id, channel_refund_no: `cr-${refund_id}` }),
+  refundRetry: (refund_id: string): PaymentEvent => ({ type: 'RefundRetryScheduled', at: tick(), refund_id, code: 'SYSTEM_ERROR', message: 'busy' }),
+  refundSucceeded: (refund_id: string): PaymentEvent => ({ type: 'RefundSucceeded', at: tick(), refund_id, channel_refund_no: `cr-${refund_id}`, refunded_at: '2025-03-02T08:00:00.000Z' }),
+  refundFailed: (refund_id: string): PaymentEvent => ({ type: 'RefundFailed', at: tick(), refund_id, code: 'NOT_ENOUGH', message: 'balance' }),
+  refundManual: (refund_id: string): PaymentEvent => ({ type: 'RefundRequiresManual', at: tick(), refund_id, code: 'USER_ACCOUNT_ABNORMAL', message: 'account closed' }),
 };
 
 function build(...events: PaymentEvent[]): PaymentState {
@@ -94,11 +107,10 @@ function stateOf(status: StatusOrNone): PaymentState | undefined {
       return build(ev.created(), ev.requested(1), ev.failed(1));
     case 'CLOSED':
       return build(ev.created(), ev.requested(1), ev.closeRequested(), ev.closed());
-    // No refund events exist yet, so these two cannot be folded; they are a paid payment
-    // with only the status moved on, which is all evolve's status check looks at.
     case 'PARTIALLY_REFUNDED':
+      return build(ev.created(), ev.requested(1), ev.pending(1), ev.requested(2), ev.succeeded(2), ev.refundRequested('r1', 1000n), ev.refundSucceeded('r1'));
     case 'REFUNDED':
-      return { ...build(ev.created(), ev.requested(1), ev.pending(1), ev.requested(2), ev.succeeded(2)), status };
+      return build(ev.created(), ev.requested(1), ev.pending(1), ev.requested(2), ev.succeeded(2), ev.refundRequested('r1', amount_minor), ev.refundSucceeded('r1'));
   }
 }
 
@@ -134,7 +146,7 @@ function wellFormed(type: PaymentEventType, state: PaymentState | undefined): Pa
 const all_statuses: readonly StatusOrNone[] = [
   'none', 'CREATED', 'REQUIRES_ACTION', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'CLOSED', 'PARTIALLY_REFUNDED', 'REFUNDED',
 ];
-const all_event_types = Object.keys(event_allowed_from) as PaymentEventType[];
+const all_event_types = (Object.keys(event_allowed_from) as AnyEventType[]).filter((t): t is PaymentEventType => !t.startsWith('Refund'));
 
 /** DESIGN.md section 3 written out independently, so a change to event_allowed_from is a
  * deliberate change here too (the table-driven tests below take their cases from it). */
@@ -225,6 +237,9 @@ describe('evolve', () => {
 
   test('evolve - the table covers every event type and every status', () => {
     expect([...all_event_types].sort()).toEqual(Object.keys(resulting_status).sort());
+    expect(Object.keys(event_allowed_from).filter((t) => t.startsWith('Refund')).sort()).toEqual(
+      ['RefundFailed', 'RefundRequested', 'RefundRequiresManual', 'RefundRetryScheduled', 'RefundSubmitted', 'RefundSucceeded'],
+    );
     expect(cases).toHaveLength(9 * 9);
     // Each built state really is in the status it is named for.
     for (const status of all_statuses) expect(stateOf(status)?.status ?? 'none').toBe(status);
@@ -321,4 +336,63 @@ describe('evolve', () => {
       expect(before).toEqual(snapshot);
     },
   );
+});
+
+describe('evolve - refunds', () => {
+  const paid = () => build(ev.created(), ev.requested(1), ev.action(1), ev.succeeded(1));
+
+  test('evolve - a partial refund makes PARTIALLY_REFUNDED, the rest makes REFUNDED', () => {
+    let state = evolve(paid(), ev.refundRequested('r1', 1000n, 1));
+    expect(state.status).toBe('SUCCEEDED');
+    expect(state.refunds[0]).toMatchObject({ refund_id: 'r1', state: 'PENDING', amount_minor: 1000n, retries: 0 });
+    expect(refundableMinor(state)).toBe(amount_minor - 1000n);
+    state = evolve(state, ev.refundSubmitted('r1'));
+    expect(state.refunds[0]).toMatchObject({ state: 'PROCESSING', channel_refund_no: 'cr-r1' });
+    state = evolve(state, ev.refundSucceeded('r1'));
+    expect(state.status).toBe('PARTIALLY_REFUNDED');
+    expect(state.refunded_minor).toBe(1000n);
+    state = evolve(evolve(state, ev.refundRequested('r2', amount_minor - 1000n, 1)), ev.refundSucceeded('r2'));
+    expect(state.status).toBe('REFUNDED');
+    expect(state.refunded_minor).toBe(amount_minor);
+    expect(refundableMinor(state)).toBe(0n);
+  });
+
+  test('evolve - a failed refund gives its amount back; a retry keeps it held and counts', () => {
+    let state = evolve(paid(), ev.refundRequested('r1', amount_minor, 1));
+    expect(() => evolve(state, ev.refundRequested('r2', 1n, 1))).toThrow('evolve: refunds must stay within the paid amount');
+    state = evolve(state, ev.refundRetry('r1'));
+    expect(state.refunds[0]).toMatchObject({ state: 'PROCESSING', retries: 1, failure: { code: 'SYSTEM_ERROR' } });
+    expect(refundableMinor(state)).toBe(0n);
+    state = evolve(state, ev.refundFailed('r1'));
+    expect(state.refunds[0]!.state).toBe('FAILED');
+    expect(refundableMinor(state)).toBe(amount_minor);
+    expect(state.status).toBe('SUCCEEDED');
+  });
+
+  test.each(['RefundSubmitted', 'RefundRetryScheduled', 'RefundSucceeded', 'RefundFailed', 'RefundRequiresManual'] as const)(
+    'evolve - %s cannot move a settled refund',
+    (type) => {
+      const settled = evolve(evolve(paid(), ev.refundRequested('r1', 10n, 1)), ev.refundManual('r1'));
+      const event = { RefundSubmitted: ev.refundSubmitted, RefundRetryScheduled: ev.refundRetry, RefundSucceeded: ev.refundSucceeded, RefundFailed: ev.refundFailed, RefundRequiresManual: ev.refundManual }[type]('r1');
+      expect(() => evolve(settled, event)).toThrow(`evolve: ${type} cannot apply to a REQUIRES_MANUAL refund`);
+      expect(() => evolve(paid(), { ...event, refund_id: 'nope' } as PaymentEvent)).toThrow('evolve: unknown refund nope');
+    },
+  );
+
+  test('evolve - a merchant refund needs a paid payment; a duplicate refund needs a recorded duplicate', () => {
+    const open = build(ev.created(), ev.requested(1), ev.action(1));
+    expect(() => evolve(open, ev.refundRequested('r1', 10n, 1))).toThrow('evolve: a refund needs a paid payment, not REQUIRES_ACTION');
+    const closed = build(ev.created(), ev.requested(1), ev.action(1), ev.closeRequested(), ev.closed());
+    expect(() => evolve(closed, ev.refundRequested('d1', amount_minor, 1, 'duplicate'))).toThrow('evolve: a duplicate refund returns a recorded duplicate');
+    const with_duplicate = evolve(closed, ev.duplicate(1));
+    const refunded = evolve(evolve(with_duplicate, ev.refundRequested('d1', amount_minor, 1, 'duplicate')), ev.refundSucceeded('d1'));
+    expect(refunded.status).toBe('CLOSED'); // returning a duplicate is not a refund of the payment
+    expect(refunded.refunded_minor).toBe(0n);
+    expect(refunded.refunds[0]).toMatchObject({ kind: 'duplicate', state: 'SUCCEEDED' });
+  });
+
+  test('evolve - a refund id is requested once', () => {
+    const state = evolve(paid(), ev.refundRequested('r1', 10n, 1));
+    expect(() => evolve(state, ev.refundRequested('r1', 10n, 1))).toThrow('evolve: refund r1 requested twice');
+  });
 });
