@@ -1,0 +1,121 @@
+// decide() for refunds: the refundable amount, idempotency, the channel's refund policy, the
+// refund state machine (retryable failures, manual payouts) and duplicate-payment refunds.
+// States are folds of real events.
+
+import type { RefundStatus } from '../../channels/channel';
+import { attemptId, paymentId } from '../ids';
+import { decide } from './decide';
+import { evolve, fold } from './evolve';
+import type { PaymentCommand, PaymentEvent, PaymentState } from './types';
+
+const payment_id = paymentId('m_r', 'order-r');
+const a1 = attemptId(payment_id, 1);
+const amount_minor = 10_000n;
+const paid_at = '2025-03-01T08:05:00.000Z';
+const policy = { window_days: 365, count_max: 3 };
+
+const created: PaymentEvent = {
+  type: 'PaymentCreated', at: '2025-03-01T08:00:00.000Z', payment_id, merchant_id: 'm_r', merchant_order_no: 'order-r', amount_minor,
+  currency: 'CNY', product: 'WECHAT_NATIVE', subject: 's', notify_url: '', metadata: {}, expires_at: '2025-03-01T08:30:00.000Z',
+  fingerprint: 'f', payer_sealed: '', include_channels: [], exclude_channels: [],
+};
+const requested: PaymentEvent = { type: 'ChannelRequested', at: created.at, attempt_id: a1, attempt_no: 1, channel_id: 'wx_main' };
+const succeeded: PaymentEvent = { type: 'AttemptSucceeded', at: paid_at, attempt_id: a1, channel_trade_no: '4200', amount_minor, paid_at };
+
+function paid(): PaymentState {
+  return fold([created, requested, succeeded])!;
+}
+
+function refundCommand(refund_id: string, amount: bigint, at = '2025-03-02T00:00:00.000Z'): Extract<PaymentCommand, { type: 'create_refund' }> {
+  return { type: 'create_refund', at, refund_id, merchant_refund_no: `no-${refund_id}`, amount_minor: amount, reason: 'r', notify_url: '', fingerprint: `f-${refund_id}-${amount}`, policy };
+}
+
+function apply(state: PaymentState, command: PaymentCommand): PaymentState {
+  const decision = decide(state, command);
+  if (!('events' in decision)) throw new Error(`rejected: ${decision.rejection.reason}`);
+  return decision.events.reduce<PaymentState>((s, e) => evolve(s, e), state);
+}
+
+function status(refund_id: string, s: RefundStatus, retries_max = 3): PaymentCommand {
+  return { type: 'refund_status', at: '2025-03-02T00:01:00.000Z', refund_id, status: s, retries_max };
+}
+
+test('decide - a refund of a SUCCEEDED payment is requested, write-ahead, PENDING', () => {
+  const decision = decide(paid(), refundCommand('r1', 4_000n));
+  expect('events' in decision && decision.events.map((e) => e.type)).toEqual(['RefundRequested']);
+  const state = apply(paid(), refundCommand('r1', 4_000n));
+  expect(state.refunds[0]).toMatchObject({ refund_id: 'r1', attempt_id: a1, channel_id: 'wx_main', state: 'PENDING', kind: 'merchant' });
+});
+
+test('decide - refunds never exceed the paid amount: REFUND_EXCEEDS_PAID, counting pending ones', () => {
+  const one = apply(paid(), refundCommand('r1', 6_000n));
+  expect(decide(one, refundCommand('r2', 4_001n))).toEqual({ rejection: { reason: 'REFUND_EXCEEDS_PAID', message: 'refund of 4001 exceeds the 4000 still refundable' } });
+  expect('events' in decide(one, refundCommand('r2', 4_000n))).toBe(true);
+  // a failed refund gives its amount back
+  const failed = apply(one, status('r1', { kind: 'failed', code: 'X', message: 'no', retryable: false }));
+  expect('events' in decide(failed, refundCommand('r2', 10_000n))).toBe(true);
+});
+
+test('decide - an identical refund replay changes nothing; other parameters are IDEMPOTENCY_KEY_REUSED', () => {
+  const one = apply(paid(), refundCommand('r1', 1_000n));
+  expect(decide(one, refundCommand('r1', 1_000n))).toEqual({ events: [] });
+  expect(decide(one, refundCommand('r1', 2_000n))).toMatchObject({ rejection: { reason: 'IDEMPOTENCY_KEY_REUSED' } });
+});
+
+test.each([
+  ['an open payment', () => fold([created, requested])!],
+  ['a closed payment', () => fold([created, requested, { type: 'CloseRequested', at: paid_at, reason: 'merchant' }, { type: 'PaymentClosed', at: paid_at, reason: 'merchant' }])!],
+])('decide - a refund of %s is ILLEGAL_STATE', (_name, state) => {
+  expect(decide(state(), refundCommand('r1', 1n))).toMatchObject({ rejection: { reason: 'ILLEGAL_STATE' } });
+});
+
+test('decide - past the refund window the refund goes to REQUIRES_MANUAL at once', () => {
+  const late = decide(paid(), refundCommand('r1', 1n, '2026-03-02T08:05:00.000Z'));
+  expect('events' in late && late.events.map((e) => e.type)).toEqual(['RefundRequested', 'RefundRequiresManual']);
+  expect('events' in late && late.events[1]).toMatchObject({ code: 'REFUND_WINDOW_PASSED' });
+  const in_time = decide(paid(), refundCommand('r1', 1n, '2026-02-28T08:05:00.000Z'));
+  expect('events' in in_time && in_time.events.map((e) => e.type)).toEqual(['RefundRequested']);
+});
+
+test('decide - beyond the channel refund count the refund goes to REQUIRES_MANUAL', () => {
+  let state = paid();
+  for (const id of ['r1', 'r2', 'r3']) state = apply(state, refundCommand(id, 1n));
+  const fourth = decide(state, refundCommand('r4', 1n));
+  expect('events' in fourth && fourth.events.map((e) => e.type)).toEqual(['RefundRequested', 'RefundRequiresManual']);
+  expect('events' in fourth && fourth.events[1]).toMatchObject({ code: 'REFUND_COUNT_EXCEEDED' });
+});
+
+test('decide - refund status: pending submits, success settles and moves the payment, late news is ignored', () => {
+  let state = apply(paid(), refundCommand('r1', 10_000n));
+  state = apply(state, status('r1', { kind: 'pending', channel_refund_no: '5030' }));
+  expect(state.refunds[0]).toMatchObject({ state: 'PROCESSING', channel_refund_no: '5030' });
+  expect(decide(state, status('r1', { kind: 'pending' }))).toEqual({ events: [] });
+  expect(decide(state, status('r1', { kind: 'succeeded', channel_refund_no: '5030', amount_minor: 9_999n, refunded_at: new Date() }))).toMatchObject({ rejection: { reason: 'ILLEGAL_STATE' } });
+  state = apply(state, status('r1', { kind: 'succeeded', channel_refund_no: '5030', amount_minor: 10_000n, refunded_at: new Date('2025-03-02T00:02:00Z') }));
+  expect(state.status).toBe('REFUNDED');
+  expect(decide(state, status('r1', { kind: 'failed', code: 'X', message: 'late', retryable: false }))).toEqual({ events: [] });
+  expect(decide(state, status('nope', { kind: 'pending' }))).toMatchObject({ rejection: { reason: 'NOT_FOUND' } });
+});
+
+test('decide - retryable failures are scheduled until the bound, then REQUIRES_MANUAL; not_found changes nothing', () => {
+  let state = apply(paid(), refundCommand('r1', 100n));
+  const busy: RefundStatus = { kind: 'failed', code: 'SYSTEM_ERROR', message: 'busy', retryable: true };
+  expect(decide(state, status('r1', { kind: 'not_found' }))).toEqual({ events: [] });
+  state = apply(state, status('r1', busy, 3));
+  state = apply(state, status('r1', busy, 3));
+  expect(state.refunds[0]).toMatchObject({ state: 'PROCESSING', retries: 2 });
+  const third = decide(state, status('r1', busy, 3));
+  expect('events' in third && third.events.map((e) => e.type)).toEqual(['RefundRequiresManual']);
+  const manual = apply(paid(), refundCommand('r2', 100n));
+  expect(apply(manual, status('r2', { kind: 'requires_manual', code: 'USER_ACCOUNT_ABNORMAL', message: 'closed' })).refunds[0]!.state).toBe('REQUIRES_MANUAL');
+});
+
+test('decide - a duplicate payment gets its own refund, once, in any status', () => {
+  const closed = fold([created, requested, { type: 'CloseRequested', at: paid_at, reason: 'merchant' }, { type: 'PaymentClosed', at: paid_at, reason: 'merchant' }])!;
+  const command: PaymentCommand = { type: 'refund_duplicate', at: paid_at, refund_id: 'd1', attempt_id: a1 };
+  expect(decide(closed, command)).toMatchObject({ rejection: { reason: 'NOT_FOUND' } });
+  const with_duplicate = evolve(closed, { type: 'DuplicatePaymentDetected', at: paid_at, attempt_id: a1, channel_trade_no: '4201', amount_minor });
+  const state = apply(with_duplicate, command);
+  expect(state.refunds[0]).toMatchObject({ refund_id: 'd1', kind: 'duplicate', amount_minor, attempt_id: a1 });
+  expect(decide(state, command)).toEqual({ events: [] });
+});
