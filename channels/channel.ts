@@ -135,6 +135,8 @@ export interface StatementRow {
   fee_minor: bigint;
   currency: string;
   occurred_at: Date;
+  /** Refund rows: our refund id (the provider's out_refund_no / out_request_no), when listed. */
+  refund_id?: string;
 }
 
 export type ChannelErrorKind =
@@ -165,6 +167,9 @@ export interface Channel {
   readonly channel_id: string;
   readonly provider: string;
   readonly products: readonly ProductName[];
+  /** How long after payment and how many times a payment may be refunded through this
+   * channel; beyond it a refund needs a manual payout. Absent: the actor's default. */
+  readonly refund_policy?: { window_days: number; count_max: number };
   pay(request: PayRequest): Promise<AttemptStatus>;
   query(attempt: AttemptRef): Promise<AttemptStatus>;
   close(attempt: AttemptRef): Promise<CloseOutcome>;
