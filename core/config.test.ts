@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadChannels, loadConfig } from './config';
-import { command_timeout_ms_default, expire_seconds_min_default, query_backoff_ms_default } from './constants';
+import { command_timeout_ms_default, expire_seconds_min_default, query_backoff_ms_default, refund_backoff_ms } from './constants';
 
 const data_key_hex = '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff';
 const channel = { channel_id: 'wx_main', provider: 'wechatpay', products: ['WECHAT_NATIVE', 'WECHAT_JSAPI'], settings: { mchid: '1900000109', base_url: 'https://api.mch.weixin.qq.com' } };
@@ -62,6 +62,7 @@ describe('config', () => {
       data_key: Buffer.from(data_key_hex, 'hex'),
       command_timeout_ms: command_timeout_ms_default,
       query_backoff_ms: [...query_backoff_ms_default],
+      refund_backoff_ms: [...refund_backoff_ms],
       expire_seconds_min: expire_seconds_min_default,
       log_level: 'info',
       stream_replicas: 1,
