@@ -1,0 +1,109 @@
+// Routing benchmark: decisions per second and latency per decision (p50, p99) of
+// RoutingTable.route() against the real Redis, with N eligible channels, next to the Redis
+// round-trip floor (a plain GET) measured in the same run on the same connection kind.
+//
+//   npm run build && node dist/bench/routing.js [--channels 8] [--iterations 20000] [--concurrency 64]
+//
+// Keys live under a unique prefix and are deleted at the end.
+
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { RoutingTable, type RoutingChannel } from '../core/routing';
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  const value = i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} must be a positive integer`);
+  return value;
+}
+
+const channels_count = arg('channels', 8);
+const iterations = arg('iterations', 20_000);
+const concurrency = arg('concurrency', 64);
+const redis_url = process.env.PAYCORE_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
+const prefix = `bench-routing-${process.pid}-${randomBytes(3).toString('hex')}`;
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
+}
+
+interface Run {
+  per_second: number;
+  p50_ms: number;
+  p99_ms: number;
+}
+
+/** Sequential calls give the latency per call; `concurrency` callers give the throughput. */
+async function measure(op: (i: number) => Promise<unknown>): Promise<Run> {
+  for (let i = 0; i < Math.min(1_000, iterations); i += 1) await op(i); // warm-up (EVALSHA cached, JIT)
+  const latencies: number[] = [];
+  for (let i = 0; i < iterations; i += 1) {
+    const started = process.hrtime.bigint();
+    await op(i);
+    latencies.push(Number(process.hrtime.bigint() - started) / 1e6);
+  }
+  latencies.sort((a, b) => a - b);
+  let next = 0;
+  const started = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < iterations) {
+      next += 1;
+      await op(next);
+    }
+  }));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return { per_second: iterations / seconds, p50_ms: percentile(latencies, 50), p99_ms: percentile(latencies, 99) };
+}
+
+function channel(i: number): RoutingChannel {
+  return {
+    channel_id: `bench_${i}`, provider: 'wechatpay', state: 'ENABLED', products: ['WECHAT_NATIVE'], currencies: ['CNY'],
+    amount_min_minor: 1n, amount_max_minor: 1_000_000_000_000n,
+    service_windows: { time_zone: 'Asia/Shanghai', open: [], closed: [{ days: [], start: '03:00', end: '03:05' }] },
+    required_payer_elements: {},
+    limits: { day_amount_minor: 1_000_000_000_000_000n, day_count: 1_000_000_000, month_amount_minor: 1_000_000_000_000_000n },
+    fee: { rate_bp: 30 + i, fixed_minor: 0n, min_minor: 1n },
+    priority: 0, weight: 1,
+  };
+}
+
+async function main(): Promise<void> {
+  const redis = new Redis(redis_url);
+  const table = new RoutingTable(redis, prefix);
+  await table.start();
+  try {
+    for (let i = 0; i < channels_count; i += 1) await table.upsertChannel(channel(i));
+    await table.upsertMerchant({ merchant_id: 'bench', products: ['WECHAT_NATIVE'], channel_ids: Array.from({ length: channels_count }, (_, i) => `bench_${i}`), fee_rates: {}, notify_secret: 'bench-secret-0123456789' });
+    // Give every channel some health history, so the script reads real buckets.
+    for (let i = 0; i < channels_count; i += 1) {
+      for (let k = 0; k < 50; k += 1) await table.recordOutcome(`bench_${i}`, { kind: k % 10 === 0 ? 'system_error' : 'success', latency_ms: 200 + k });
+    }
+    await redis.set(`{${prefix}:floor}`, 'x');
+    const floor = await measure(() => redis.get(`{${prefix}:floor}`));
+    const route = await measure((i) => table.route({
+      payment_id: `p${i}`, merchant_id: 'bench', product: 'WECHAT_NATIVE', amount_minor: BigInt(100 + (i % 10_000)), currency: 'CNY',
+      payer_elements_present: ['client_ip'], include_channels: [], exclude_channels: [],
+    }).then((d) => {
+      if (d.chosen === undefined) throw new Error(`no route: ${JSON.stringify(d.excluded)}`);
+    }));
+    const f = (x: number) => x.toFixed(3);
+    console.log(`routing benchmark: ${channels_count} eligible channels, ${iterations} iterations, concurrency ${concurrency}, ${redis_url}`);
+    console.log(`redis GET floor : ${floor.per_second.toFixed(0)} ops/s   p50 ${f(floor.p50_ms)} ms   p99 ${f(floor.p99_ms)} ms`);
+    console.log(`route()         : ${route.per_second.toFixed(0)} decisions/s   p50 ${f(route.p50_ms)} ms   p99 ${f(route.p99_ms)} ms`);
+    console.log(`ratio route/GET : p50 ${(route.p50_ms / floor.p50_ms).toFixed(2)}x   p99 ${(route.p99_ms / floor.p99_ms).toFixed(2)}x   throughput ${(floor.per_second / route.per_second).toFixed(2)}x lower`);
+  } finally {
+    await table.stop();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}*`, 'COUNT', 1000);
+      if (keys.length > 0) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+    redis.disconnect();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

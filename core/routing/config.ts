@@ -1,0 +1,338 @@
+// The routing table's JSON form (the declarative file under ops/, and what Redis stores) and
+// its validation. Every parse collects all violations, named by path (`channels[2].fee.rate_bp`),
+// so a bad file is refused whole with every problem listed at once. Money is a decimal string
+// in JSON (`*_minor`), bigint in memory.
+
+import { createHash } from 'node:crypto';
+import type { FieldViolation } from '../errors';
+import {
+  amount_minor_max, cap_amount_minor_max, cap_count_max, channel_ids_per_merchant_max, channels_max,
+  fee_minor_max, merchants_max, service_ranges_max,
+} from './constants';
+import {
+  channel_states, limit_names, payer_element_names, product_names, weekdays,
+  type ChannelLimits, type ChannelState, type FeeRule, type Merchant, type PayerElementName, type ProductName,
+  type RoutingChannel, type ServiceWindows, type TimeRange, type Weekday,
+} from './types';
+import { isTimeZone, parseClock } from './windows';
+
+export const id_pattern = /^[A-Za-z0-9_-]{1,32}$/;
+const id_rule = "must be 1 to 32 characters of A-Z, a-z, 0-9, '_' or '-'";
+const provider_pattern = /^[a-z0-9_]{1,32}$/;
+const currency_pattern = /^[A-Z]{3}$/;
+const minor_pattern = /^(0|[1-9][0-9]{0,17})$/;
+const notify_secret_chars_min = 16;
+const notify_secret_chars_max = 256;
+
+type Json = Record<string, unknown>;
+
+class Reader {
+  constructor(readonly violations: FieldViolation[]) {}
+
+  bad(field: string, description: string): undefined {
+    this.violations.push({ field, description });
+    return undefined;
+  }
+
+  object(value: unknown, field: string, allowed: readonly string[]): Json | undefined {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return this.bad(field, 'must be an object');
+    for (const key of Object.keys(value)) {
+      if (!allowed.includes(key)) this.bad(field === '' ? key : `${field}.${key}`, 'is not a known field');
+    }
+    return value as Json;
+  }
+
+  string(value: unknown, field: string, pattern: RegExp, rule: string): string | undefined {
+    if (typeof value !== 'string' || !pattern.test(value)) return this.bad(field, rule);
+    return value;
+  }
+
+  minor(value: unknown, field: string, min: bigint, max: bigint): bigint | undefined {
+    if (typeof value !== 'string' || !minor_pattern.test(value)) return this.bad(field, 'must be a decimal string of minor units');
+    const amount = BigInt(value);
+    if (amount < min || amount > max) return this.bad(field, `must be between ${min} and ${max}`);
+    return amount;
+  }
+
+  integer(value: unknown, field: string, min: number, max: number): number | undefined {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      return this.bad(field, `must be an integer between ${min} and ${max}`);
+    }
+    return value;
+  }
+
+  list<T>(value: unknown, field: string, max: number, item: (v: unknown, f: string) => T | undefined, non_empty = false): T[] | undefined {
+    if (!Array.isArray(value)) return this.bad(field, 'must be an array');
+    if (non_empty && value.length === 0) return this.bad(field, 'must not be empty');
+    if (value.length > max) return this.bad(field, `must have at most ${max} entries`);
+    const out: T[] = [];
+    const seen = new Set<string>();
+    value.forEach((v, i) => {
+      const parsed = item(v, `${field}[${i}]`);
+      if (parsed === undefined) return;
+      const key = JSON.stringify(parsed, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
+      if (seen.has(key)) this.bad(`${field}[${i}]`, 'is listed twice');
+      seen.add(key);
+      out.push(parsed);
+    });
+    return out;
+  }
+
+  product(value: unknown, field: string): ProductName | undefined {
+    if (typeof value !== 'string' || !product_names.includes(value as ProductName)) return this.bad(field, `must be one of ${product_names.join(', ')}`);
+    return value as ProductName;
+  }
+}
+
+// ---- fee rules ----------------------------------------------------------------------------
+
+function readFee(r: Reader, value: unknown, field: string): FeeRule | undefined {
+  const o = r.object(value, field, ['rate_bp', 'fixed_minor', 'min_minor', 'max_minor']);
+  if (o === undefined) return undefined;
+  const rate_bp = r.integer(o.rate_bp, `${field}.rate_bp`, 0, 10_000);
+  const fixed_minor = o.fixed_minor === undefined ? 0n : r.minor(o.fixed_minor, `${field}.fixed_minor`, 0n, fee_minor_max);
+  const min_minor = o.min_minor === undefined ? 0n : r.minor(o.min_minor, `${field}.min_minor`, 0n, fee_minor_max);
+  const max_minor = o.max_minor === undefined ? undefined : r.minor(o.max_minor, `${field}.max_minor`, 0n, fee_minor_max);
+  if (min_minor !== undefined && max_minor !== undefined && min_minor > max_minor) r.bad(`${field}.min_minor`, 'must not exceed max_minor');
+  if (rate_bp === undefined || fixed_minor === undefined || min_minor === undefined) return undefined;
+  if (o.max_minor !== undefined && max_minor === undefined) return undefined;
+  return max_minor === undefined ? { rate_bp, fixed_minor, min_minor } : { rate_bp, fixed_minor, min_minor, max_minor };
+}
+
+export function feeToJson(fee: FeeRule): Json {
+  const out: Json = { rate_bp: fee.rate_bp, fixed_minor: fee.fixed_minor.toString(), min_minor: fee.min_minor.toString() };
+  if (fee.max_minor !== undefined) out.max_minor = fee.max_minor.toString();
+  return out;
+}
+
+// ---- service windows ----------------------------------------------------------------------
+
+function readRange(r: Reader, value: unknown, field: string): TimeRange | undefined {
+  const o = r.object(value, field, ['days', 'start', 'end']);
+  if (o === undefined) return undefined;
+  const days = o.days === undefined ? [] : r.list(o.days, `${field}.days`, 7, (v, f) =>
+    typeof v === 'string' && weekdays.includes(v as Weekday) ? (v as Weekday) : r.bad(f, `must be one of ${weekdays.join(', ')}`));
+  const start = typeof o.start === 'string' && parseClock(o.start) !== undefined ? o.start : r.bad(`${field}.start`, "must be 'HH:MM' (00:00 to 23:59)");
+  const end = typeof o.end === 'string' && parseClock(o.end, true) !== undefined ? o.end : r.bad(`${field}.end`, "must be 'HH:MM' (00:00 to 24:00)");
+  if (days === undefined || start === undefined || end === undefined) return undefined;
+  return { days, start, end };
+}
+
+function readWindows(r: Reader, value: unknown, field: string): ServiceWindows | undefined {
+  if (value === undefined) return { time_zone: 'Asia/Shanghai', open: [], closed: [] };
+  const o = r.object(value, field, ['time_zone', 'open', 'closed']);
+  if (o === undefined) return undefined;
+  const time_zone = typeof o.time_zone === 'string' && isTimeZone(o.time_zone) ? o.time_zone : r.bad(`${field}.time_zone`, 'must be an IANA time zone, e.g. Asia/Shanghai');
+  const open = o.open === undefined ? [] : r.list(o.open, `${field}.open`, service_ranges_max, (v, f) => readRange(r, v, f));
+  const closed = o.closed === undefined ? [] : r.list(o.closed, `${field}.closed`, service_ranges_max, (v, f) => readRange(r, v, f));
+  if (time_zone === undefined || open === undefined || closed === undefined) return undefined;
+  return { time_zone, open, closed };
+}
+
+// ---- channels -----------------------------------------------------------------------------
+
+const channel_fields = [
+  'channel_id', 'provider', 'state', 'products', 'currencies', 'amount_min_minor', 'amount_max_minor',
+  'service_windows', 'required_payer_elements', 'limits', 'fee', 'priority', 'weight',
+];
+
+function readLimits(r: Reader, value: unknown, field: string): ChannelLimits | undefined {
+  if (value === undefined) return {};
+  const o = r.object(value, field, limit_names);
+  if (o === undefined) return undefined;
+  const limits: ChannelLimits = {};
+  let ok = true;
+  for (const name of limit_names) {
+    const raw = o[name];
+    if (raw === undefined) continue;
+    const parsed = name.endsWith('_minor')
+      ? r.minor(raw, `${field}.${name}`, 1n, cap_amount_minor_max)
+      : r.integer(raw, `${field}.${name}`, 1, cap_count_max);
+    if (parsed === undefined) ok = false;
+    else (limits as Record<string, bigint | number>)[name] = parsed;
+  }
+  return ok ? limits : undefined;
+}
+
+function readRequiredElements(r: Reader, value: unknown, field: string, products: readonly ProductName[] | undefined): RoutingChannel['required_payer_elements'] | undefined {
+  if (value === undefined) return {};
+  const o = r.object(value, field, product_names);
+  if (o === undefined) return undefined;
+  const out: RoutingChannel['required_payer_elements'] = {};
+  let ok = true;
+  for (const [product, list] of Object.entries(o)) {
+    if (products !== undefined && !products.includes(product as ProductName)) r.bad(`${field}.${product}`, 'names a product the channel does not serve');
+    const elements = r.list(list, `${field}.${product}`, payer_element_names.length, (v, f) =>
+      typeof v === 'string' && payer_element_names.includes(v as PayerElementName) ? (v as PayerElementName) : r.bad(f, `must be one of ${payer_element_names.join(', ')}`));
+    if (elements === undefined) ok = false;
+    else out[product as ProductName] = elements;
+  }
+  return ok ? out : undefined;
+}
+
+/** A channel from its JSON form, or undefined with violations under `field`. */
+export function readChannel(value: unknown, field: string, violations: FieldViolation[]): RoutingChannel | undefined {
+  const r = new Reader(violations);
+  const before = violations.length;
+  const p = (name: string) => (field === '' ? name : `${field}.${name}`);
+  const o = r.object(value, field, channel_fields);
+  if (o === undefined) return undefined;
+  const channel_id = r.string(o.channel_id, p('channel_id'), id_pattern, id_rule);
+  const provider = r.string(o.provider, p('provider'), provider_pattern, 'must be 1 to 32 characters of a-z, 0-9 or _');
+  const state = o.state === undefined ? 'ENABLED' : channel_states.includes(o.state as ChannelState) ? (o.state as ChannelState) : r.bad(p('state'), `must be one of ${channel_states.join(', ')}`);
+  const products = r.list(o.products, p('products'), product_names.length, (v, f) => r.product(v, f), true);
+  const currencies = r.list(o.currencies, p('currencies'), 16, (v, f) => r.string(v, f, currency_pattern, 'must be an ISO 4217 code in upper case'), true);
+  const amount_min_minor = o.amount_min_minor === undefined ? 1n : r.minor(o.amount_min_minor, p('amount_min_minor'), 1n, amount_minor_max);
+  const amount_max_minor = o.amount_max_minor === undefined ? amount_minor_max : r.minor(o.amount_max_minor, p('amount_max_minor'), 1n, amount_minor_max);
+  if (amount_min_minor !== undefined && amount_max_minor !== undefined && amount_min_minor > amount_max_minor) r.bad(p('amount_min_minor'), 'must not exceed amount_max_minor');
+  const service_windows = readWindows(r, o.service_windows, p('service_windows'));
+  const required_payer_elements = readRequiredElements(r, o.required_payer_elements, p('required_payer_elements'), products);
+  const limits = readLimits(r, o.limits, p('limits'));
+  const fee = o.fee === undefined ? r.bad(p('fee'), 'is required') : readFee(r, o.fee, p('fee'));
+  const priority = o.priority === undefined ? 0 : r.integer(o.priority, p('priority'), -1_000, 1_000);
+  const weight = o.weight === undefined ? 1 : r.integer(o.weight, p('weight'), 0, 1_000);
+  // Amount bounds and caps are in minor units of one currency: summing yuan and dollars is meaningless.
+  const has_amounts = o.amount_min_minor !== undefined || o.amount_max_minor !== undefined ||
+    (limits !== undefined && limit_names.some((n) => n.endsWith('_minor') && limits[n] !== undefined));
+  if (has_amounts && currencies !== undefined && currencies.length > 1) r.bad(p('currencies'), 'must be a single currency when amount bounds or amount caps are set');
+  if (violations.length > before) return undefined;
+  return {
+    channel_id: channel_id!, provider: provider!, state: state!, products: products!, currencies: currencies!,
+    amount_min_minor: amount_min_minor!, amount_max_minor: amount_max_minor!, service_windows: service_windows!,
+    required_payer_elements: required_payer_elements!, limits: limits!, fee: fee!, priority: priority!, weight: weight!,
+  };
+}
+
+export function channelToJson(c: RoutingChannel): Json {
+  const limits: Json = {};
+  for (const name of limit_names) {
+    const v = c.limits[name];
+    if (v !== undefined) limits[name] = typeof v === 'bigint' ? v.toString() : v;
+  }
+  return {
+    channel_id: c.channel_id,
+    provider: c.provider,
+    state: c.state,
+    products: [...c.products],
+    currencies: [...c.currencies],
+    amount_min_minor: c.amount_min_minor.toString(),
+    amount_max_minor: c.amount_max_minor.toString(),
+    service_windows: {
+      time_zone: c.service_windows.time_zone,
+      open: c.service_windows.open.map((r) => ({ days: [...r.days], start: r.start, end: r.end })),
+      closed: c.service_windows.closed.map((r) => ({ days: [...r.days], start: r.start, end: r.end })),
+    },
+    required_payer_elements: Object.fromEntries(Object.entries(c.required_payer_elements).map(([k, v]) => [k, [...(v ?? [])]])),
+    limits,
+    fee: feeToJson(c.fee),
+    priority: c.priority,
+    weight: c.weight,
+  };
+}
+
+// ---- merchants ----------------------------------------------------------------------------
+
+export interface MerchantInput extends Merchant {
+  /** Write-only. Absent on update: the stored secret stays. */
+  notify_secret?: string;
+}
+
+const merchant_fields = ['merchant_id', 'products', 'channel_ids', 'fee_rates', 'notify_secret'];
+
+export function readMerchant(value: unknown, field: string, violations: FieldViolation[]): MerchantInput | undefined {
+  const r = new Reader(violations);
+  const before = violations.length;
+  const p = (name: string) => (field === '' ? name : `${field}.${name}`);
+  const o = r.object(value, field, merchant_fields);
+  if (o === undefined) return undefined;
+  const merchant_id = r.string(o.merchant_id, p('merchant_id'), id_pattern, id_rule);
+  const products = r.list(o.products, p('products'), product_names.length, (v, f) => r.product(v, f));
+  const channel_ids = r.list(o.channel_ids, p('channel_ids'), channel_ids_per_merchant_max, (v, f) => r.string(v, f, id_pattern, id_rule));
+  const fee_rates: Merchant['fee_rates'] = {};
+  const rates = o.fee_rates === undefined ? {} : r.object(o.fee_rates, p('fee_rates'), product_names);
+  for (const [product, rule] of Object.entries(rates ?? {})) {
+    const fee = readFee(r, rule, `${p('fee_rates')}.${product}`);
+    if (fee !== undefined) fee_rates[product as ProductName] = fee;
+  }
+  let notify_secret: string | undefined;
+  if (o.notify_secret !== undefined) {
+    const s = o.notify_secret;
+    if (typeof s !== 'string' || s.length < notify_secret_chars_min || s.length > notify_secret_chars_max || /[\s\p{Cc}]/u.test(s)) {
+      r.bad(p('notify_secret'), `must be ${notify_secret_chars_min} to ${notify_secret_chars_max} characters without spaces`);
+    } else {
+      notify_secret = s;
+    }
+  }
+  if (violations.length > before) return undefined;
+  const merchant: MerchantInput = { merchant_id: merchant_id!, products: products!, channel_ids: channel_ids!, fee_rates };
+  if (notify_secret !== undefined) merchant.notify_secret = notify_secret;
+  return merchant;
+}
+
+export function merchantToJson(m: Merchant): Json {
+  return {
+    merchant_id: m.merchant_id,
+    products: [...m.products],
+    channel_ids: [...m.channel_ids],
+    fee_rates: Object.fromEntries(Object.entries(m.fee_rates).map(([k, v]) => [k, feeToJson(v!)])),
+  };
+}
+
+/** Identifies a secret without revealing it: 12 hex characters of its SHA-256. */
+export function secretFingerprint(secret: string): string {
+  return createHash('sha256').update(secret, 'utf8').digest('hex').slice(0, 12);
+}
+
+// ---- the whole table ----------------------------------------------------------------------
+
+export interface ParsedTable {
+  channels: RoutingChannel[];
+  merchants: MerchantInput[];
+}
+
+/** The declarative file's content. `has_secret(merchant_id)` says whether the table already
+ * holds a notify secret for a merchant (a new merchant must bring one). */
+export function readTable(value: unknown, has_secret: (merchant_id: string) => boolean): { table?: ParsedTable; violations: FieldViolation[] } {
+  const violations: FieldViolation[] = [];
+  const r = new Reader(violations);
+  const o = r.object(value, '', ['version', 'channels', 'merchants']);
+  if (o === undefined) return { violations };
+  if (o.version !== 1) r.bad('version', 'must be 1');
+  const channels: RoutingChannel[] = [];
+  const merchants: MerchantInput[] = [];
+  if (!Array.isArray(o.channels)) r.bad('channels', 'must be an array');
+  else if (o.channels.length > channels_max) r.bad('channels', `must have at most ${channels_max} entries`);
+  else o.channels.forEach((c, i) => {
+    const parsed = readChannel(c, `channels[${i}]`, violations);
+    if (parsed !== undefined) channels.push(parsed);
+  });
+  if (!Array.isArray(o.merchants)) r.bad('merchants', 'must be an array');
+  else if (o.merchants.length > merchants_max) r.bad('merchants', `must have at most ${merchants_max} entries`);
+  else o.merchants.forEach((m, i) => {
+    const parsed = readMerchant(m, `merchants[${i}]`, violations);
+    if (parsed !== undefined) merchants.push(parsed);
+  });
+  // Cross-references, by entry: ids unique, merchants contracted only on channels in the file.
+  const channel_index = new Map<string, number>();
+  (Array.isArray(o.channels) ? o.channels : []).forEach((c: unknown, i: number) => {
+    const id = (c as Json | null)?.channel_id;
+    if (typeof id !== 'string') return;
+    if (channel_index.has(id)) r.bad(`channels[${i}].channel_id`, `repeats channels[${channel_index.get(id)}]`);
+    else channel_index.set(id, i);
+  });
+  const merchant_index = new Map<string, number>();
+  (Array.isArray(o.merchants) ? o.merchants : []).forEach((m: unknown, i: number) => {
+    const j = m as Json | null;
+    const id = j?.merchant_id;
+    if (typeof id !== 'string') return;
+    if (merchant_index.has(id)) r.bad(`merchants[${i}].merchant_id`, `repeats merchants[${merchant_index.get(id)}]`);
+    else merchant_index.set(id, i);
+    if (Array.isArray(j?.channel_ids)) {
+      (j.channel_ids as unknown[]).forEach((c, k) => {
+        if (typeof c === 'string' && !channel_index.has(c)) r.bad(`merchants[${i}].channel_ids[${k}]`, `names channel ${c}, which the file does not define`);
+      });
+    }
+    if (j?.notify_secret === undefined && !has_secret(id)) r.bad(`merchants[${i}].notify_secret`, 'is required for a new merchant');
+  });
+  return violations.length > 0 ? { violations } : { table: { channels, merchants }, violations };
+}

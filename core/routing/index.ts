@@ -1,0 +1,17 @@
+// The routing table's public surface (DESIGN.md section 4). See README.md in this folder.
+
+export { RoutingTable, cardDigest, type RoutingTableOptions } from './table';
+export { computeFee } from './fees';
+export { staticEligibility, exclusionOf, type Eligibility, type StaticCandidate } from './eligibility';
+export {
+  scoring_defaults, circuit_defaults, scoreOf, staticScore, healthScore, healthMetrics, shouldOpen, seededRandom,
+  type ScoringOptions, type CircuitOptions, type HealthMetrics,
+} from './scoring';
+export { productsForScene, scene_products, type PaymentOption } from './options';
+export { readChannel, readMerchant, readTable, channelToJson, merchantToJson, secretFingerprint, type MerchantInput } from './config';
+export type {
+  Candidate, ChannelLimits, ChannelState, CircuitState, Exclusion, ExclusionReason, FeeRule, HealthSnapshot, Merchant,
+  MerchantView, Outcome, OutcomeKind, PayerElementName, ProductName, Reservation, RouteDecision, RouteOrder, RoutingChannel,
+  ServiceWindows, TimeRange, Weekday,
+} from './types';
+export { channel_states, limit_names, product_names } from './types';

@@ -1,0 +1,456 @@
+// The routing table: configuration in Redis cached in every process, and the decision —
+// static eligibility from the cache, then ONE script call that reads live health and circuit
+// state, checks the caps, and reserves the chosen channel's limits atomically.
+//
+// Configuration lives in one hash slot (`{<prefix>:rt}`) so that applying a whole file is a
+// single MULTI even on Redis Cluster; the hot-path keys (health, circuit, usage, reservations)
+// are hash-tagged per channel (`{<prefix>:ch:<id>}`). Every change bumps `{<prefix>:rt}:version`
+// and is published on `<prefix>:rt:changed`; each instance reloads on the message, and polls the
+// version as a fallback for messages lost across a reconnect.
+
+import { createHash, randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { assert, invalidFields, PaycoreError, type FieldViolation } from '../errors';
+import {
+  amount_minor_max, day_counter_ttl_seconds, limits_time_zone_default, month_counter_ttl_seconds,
+  reservation_ttl_seconds, version_poll_ms_default,
+} from './constants';
+import { channelToJson, merchantToJson, readChannel, readMerchant, readTable, secretFingerprint, type MerchantInput } from './config';
+import { staticEligibility, type StaticCandidate } from './eligibility';
+import { commit_script, outcome_script, release_script, route_script } from './lua';
+import { productsForScene, type PaymentOption } from './options';
+import { circuit_defaults, healthMetrics, scoring_defaults, staticScore, type CircuitOptions, type ScoringOptions } from './scoring';
+import {
+  limit_names, type Candidate, type ChannelState, type CircuitState, type Exclusion, type LiveExclusion, type Merchant,
+  type MerchantView, type Outcome, type Reservation, type RouteDecision, type RouteOrder, type RoutingChannel,
+} from './types';
+import { localTime } from './windows';
+
+export interface RoutingTableOptions {
+  scoring?: Partial<ScoringOptions>;
+  circuit?: Partial<CircuitOptions>;
+  /** Calendar days and months of the caps. */
+  limits_time_zone?: string;
+  version_poll_ms?: number;
+  /** [0, 1) source of exploration; seed it in tests (scoring.ts seededRandom). */
+  random?: () => number;
+  clock?: () => Date;
+  /** Called when a background reload fails (the previous cache stays in use). */
+  on_error?: (error: unknown) => void;
+}
+
+interface Cache {
+  version: string;
+  channels: RoutingChannel[];
+  by_id: Map<string, RoutingChannel>;
+  merchants: Map<string, Merchant>;
+  /** merchant_id → fingerprint and last 4 of the notify secret; the secret itself is not cached. */
+  secret_hints: Map<string, { fingerprint: string; last4: string }>;
+}
+
+interface ScriptReply {
+  chosen: number;
+  explored: boolean;
+  c: Array<{ status: 'OK' | LiveExclusion; detail: string; score: number; probe: boolean; cb: 'C' | 'O' | 'H'; s: number; e: number; t: number; d: number; ls: number; ln: number }>;
+}
+
+type RoutingRedis = Redis & {
+  paycoreRoute(keys_count: number, ...args: (string | number)[]): Promise<string>;
+  paycoreRelease(key: string, reservation_id: string): Promise<number>;
+  paycoreCommit(key: string, reservation_id: string): Promise<number>;
+  paycoreOutcome(key: string, ...args: (string | number)[]): Promise<string>;
+};
+
+const circuit_names: Record<string, CircuitState> = { C: 'CLOSED', O: 'OPEN', H: 'HALF_OPEN' };
+const outcome_fields = { success: 's', system_error: 'e', timeout: 't', payer_decline: 'd' } as const;
+/** Longest latency recorded for one outcome: anything longer is a hung call, capped so one
+ * outlier cannot dominate a window's mean. */
+const outcome_latency_ms_max = 120_000;
+
+export class RoutingTable {
+  readonly #redis: RoutingRedis;
+  readonly #prefix: string;
+  readonly #scoring: ScoringOptions;
+  readonly #circuit: CircuitOptions;
+  readonly #limits_time_zone: string;
+  readonly #version_poll_ms: number;
+  readonly #random: () => number;
+  readonly #clock: () => Date;
+  readonly #on_error: (error: unknown) => void;
+  #cache: Cache = { version: '', channels: [], by_id: new Map(), merchants: new Map(), secret_hints: new Map() };
+  #subscriber: Redis | undefined;
+  #poll: NodeJS.Timeout | undefined;
+  #reloading: Promise<void> | undefined;
+  #reload_again = false;
+
+  constructor(redis: Redis, prefix: string, options: RoutingTableOptions = {}) {
+    assert(/^[A-Za-z0-9_.-]{1,64}$/.test(prefix), `bad routing key prefix ${prefix}`);
+    this.#redis = redis as RoutingRedis;
+    this.#prefix = prefix;
+    this.#scoring = { ...scoring_defaults, ...options.scoring };
+    this.#circuit = { ...circuit_defaults, ...options.circuit };
+    this.#limits_time_zone = options.limits_time_zone ?? limits_time_zone_default;
+    this.#version_poll_ms = options.version_poll_ms ?? version_poll_ms_default;
+    this.#random = options.random ?? Math.random;
+    this.#clock = options.clock ?? (() => new Date());
+    this.#on_error = options.on_error ?? (() => undefined);
+    assert(this.#scoring.bucket_ms > 0 && this.#scoring.window_ms >= this.#scoring.bucket_ms, 'window_ms must hold at least one bucket');
+    const r = this.#redis;
+    if (typeof r.paycoreRoute !== 'function') {
+      r.defineCommand('paycoreRoute', { lua: route_script });
+      r.defineCommand('paycoreRelease', { lua: release_script, numberOfKeys: 1 });
+      r.defineCommand('paycoreCommit', { lua: commit_script, numberOfKeys: 1 });
+      r.defineCommand('paycoreOutcome', { lua: outcome_script, numberOfKeys: 1 });
+    }
+  }
+
+  // ---- keys ---------------------------------------------------------------------------------
+
+  get #config_key(): string {
+    return `{${this.#prefix}:rt}`;
+  }
+
+  /** The pub/sub channel announcing configuration changes. */
+  get changes_channel(): string {
+    return `${this.#prefix}:rt:changed`;
+  }
+
+  channelKey(channel_id: string): string {
+    return `{${this.#prefix}:ch:${channel_id}}`;
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------------
+
+  async start(): Promise<void> {
+    await this.reload();
+    const subscriber = this.#redis.duplicate();
+    this.#subscriber = subscriber;
+    subscriber.on('error', (error) => this.#on_error(error));
+    subscriber.on('message', () => void this.#reloadSoon());
+    await subscriber.subscribe(this.changes_channel);
+    // A message published while we subscribed would be lost: read once more.
+    await this.reload();
+    this.#poll = setInterval(() => void this.#pollVersion(), this.#version_poll_ms);
+    this.#poll.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#poll !== undefined) clearInterval(this.#poll);
+    this.#poll = undefined;
+    const subscriber = this.#subscriber;
+    this.#subscriber = undefined;
+    if (subscriber !== undefined) {
+      subscriber.disconnect();
+    }
+    await this.#reloading?.catch(() => undefined);
+  }
+
+  /** The cached configuration's version (tests and health checks). */
+  get version(): string {
+    return this.#cache.version;
+  }
+
+  async #pollVersion(): Promise<void> {
+    try {
+      const version = (await this.#redis.get(`${this.#config_key}:version`)) ?? '0';
+      if (version !== this.#cache.version) await this.#reloadSoon();
+    } catch (error) {
+      this.#on_error(error);
+    }
+  }
+
+  /** Coalesces reloads: one in flight, at most one more queued behind it. */
+  #reloadSoon(): Promise<void> {
+    if (this.#reloading !== undefined) {
+      this.#reload_again = true;
+      return this.#reloading;
+    }
+    this.#reloading = (async () => {
+      try {
+        do {
+          this.#reload_again = false;
+          await this.reload();
+        } while (this.#reload_again);
+      } catch (error) {
+        this.#on_error(error);
+      } finally {
+        this.#reloading = undefined;
+      }
+    })();
+    return this.#reloading;
+  }
+
+  /** Reads the whole configuration in one MULTI and swaps the cache. */
+  async reload(): Promise<void> {
+    const k = this.#config_key;
+    const replies = await this.#redis.multi()
+      .get(`${k}:version`).hgetall(`${k}:channels`).hgetall(`${k}:states`).hgetall(`${k}:merchants`).hgetall(`${k}:secrets`)
+      .exec();
+    assert(replies !== null, 'routing reload transaction aborted');
+    for (const [error] of replies) if (error) throw error;
+    const [version, channels_raw, states, merchants_raw, secrets] = replies.map(([, v]) => v) as [string | null, Record<string, string>, Record<string, string>, Record<string, string>, Record<string, string>];
+    const violations: FieldViolation[] = [];
+    const channels: RoutingChannel[] = [];
+    for (const [id, text] of Object.entries(channels_raw)) {
+      const json = JSON.parse(text) as Record<string, unknown>;
+      json.state = states[id] ?? 'ENABLED';
+      const channel = readChannel(json, `stored channel ${id}`, violations);
+      if (channel !== undefined) channels.push(channel);
+    }
+    const merchants = new Map<string, Merchant>();
+    for (const [id, text] of Object.entries(merchants_raw)) {
+      const merchant = readMerchant(JSON.parse(text), `stored merchant ${id}`, violations);
+      if (merchant !== undefined) merchants.set(id, merchant);
+    }
+    // What we stored was validated on the way in: anything else is a bug or a hand edit.
+    assert(violations.length === 0, `routing table in Redis is invalid: ${violations.map((v) => `${v.field} ${v.description}`).join('; ')}`);
+    channels.sort((a, b) => (a.channel_id < b.channel_id ? -1 : 1));
+    const secret_hints = new Map<string, { fingerprint: string; last4: string }>();
+    for (const [id, secret] of Object.entries(secrets)) secret_hints.set(id, { fingerprint: secretFingerprint(secret), last4: secret.slice(-4) });
+    this.#cache = { version: version ?? '0', channels, by_id: new Map(channels.map((c) => [c.channel_id, c])), merchants, secret_hints };
+  }
+
+  // ---- administration -----------------------------------------------------------------------
+
+  async #commit(write: (m: ReturnType<Redis['multi']>) => void): Promise<void> {
+    const k = this.#config_key;
+    const m = this.#redis.multi();
+    write(m);
+    m.incr(`${k}:version`).publish(this.changes_channel, 'changed');
+    const replies = await m.exec();
+    assert(replies !== null, 'routing write transaction aborted');
+    for (const [error] of replies) if (error) throw error;
+    await this.reload();
+  }
+
+  async upsertChannel(channel: RoutingChannel): Promise<RoutingChannel> {
+    const violations: FieldViolation[] = [];
+    const json = channelToJson(channel);
+    const parsed = readChannel(json, 'channel', violations);
+    if (parsed === undefined) throw invalidFields(violations);
+    const { state, ...definition } = json;
+    const k = this.#config_key;
+    await this.#commit((m) => m.hset(`${k}:channels`, parsed.channel_id, JSON.stringify(definition)).hset(`${k}:states`, parsed.channel_id, String(state)));
+    return this.getChannel(parsed.channel_id);
+  }
+
+  getChannel(channel_id: string): RoutingChannel {
+    const channel = this.#cache.by_id.get(channel_id);
+    if (channel === undefined) throw new PaycoreError('NOT_FOUND', `no channel ${channel_id}`);
+    return channel;
+  }
+
+  listChannels(): RoutingChannel[] {
+    return [...this.#cache.channels];
+  }
+
+  async setChannelState(channel_id: string, state: ChannelState): Promise<RoutingChannel> {
+    const exists = await this.#redis.hexists(`${this.#config_key}:channels`, channel_id);
+    if (exists === 0) throw new PaycoreError('NOT_FOUND', `no channel ${channel_id}`);
+    await this.#commit((m) => m.hset(`${this.#config_key}:states`, channel_id, state));
+    return this.getChannel(channel_id);
+  }
+
+  /** `notify_secret` is required for a new merchant and kept when absent on an update. */
+  async upsertMerchant(input: MerchantInput): Promise<MerchantView> {
+    const violations: FieldViolation[] = [];
+    const json = { ...merchantToJson(input), ...(input.notify_secret === undefined ? {} : { notify_secret: input.notify_secret }) };
+    const merchant = readMerchant(json, 'merchant', violations);
+    await this.reload();
+    if (merchant !== undefined) {
+      merchant.channel_ids.forEach((id, i) => {
+        if (!this.#cache.by_id.has(id)) violations.push({ field: `merchant.channel_ids[${i}]`, description: `names channel ${id}, which the routing table does not have` });
+      });
+      if (merchant.notify_secret === undefined && !this.#cache.secret_hints.has(merchant.merchant_id)) {
+        violations.push({ field: 'merchant.notify_secret', description: 'is required for a new merchant' });
+      }
+    }
+    if (merchant === undefined || violations.length > 0) throw invalidFields(violations);
+    const k = this.#config_key;
+    await this.#commit((m) => {
+      m.hset(`${k}:merchants`, merchant.merchant_id, JSON.stringify(merchantToJson(merchant)));
+      if (merchant.notify_secret !== undefined) m.hset(`${k}:secrets`, merchant.merchant_id, merchant.notify_secret);
+    });
+    return this.getMerchant(merchant.merchant_id);
+  }
+
+  getMerchant(merchant_id: string): MerchantView {
+    const merchant = this.#cache.merchants.get(merchant_id);
+    if (merchant === undefined) throw new PaycoreError('NOT_FOUND', `no merchant ${merchant_id}`);
+    const hint = this.#cache.secret_hints.get(merchant_id);
+    return { ...merchant, notify_secret_fingerprint: hint?.fingerprint ?? '', notify_secret_last4: hint?.last4 ?? '' };
+  }
+
+  /** For the merchant notifier only: never put it in a reply, a log or an event. */
+  async notifySecret(merchant_id: string): Promise<string | undefined> {
+    return (await this.#redis.hget(`${this.#config_key}:secrets`, merchant_id)) ?? undefined;
+  }
+
+  /** The whole table as the declarative file (no secrets: merchants keep theirs on apply). */
+  async exportTable(): Promise<{ version: 1; channels: unknown[]; merchants: unknown[] }> {
+    await this.reload();
+    return {
+      version: 1,
+      channels: this.#cache.channels.map(channelToJson),
+      merchants: [...this.#cache.merchants.values()].sort((a, b) => (a.merchant_id < b.merchant_id ? -1 : 1)).map(merchantToJson),
+    };
+  }
+
+  /** Replaces the whole table with the file's content in one MULTI, or refuses it whole
+   * (INVALID_FIELD naming every bad entry and field). Merchants and channels absent from the
+   * file are removed; merchants without `notify_secret` keep the stored one. */
+  async applyTable(file: unknown): Promise<{ version: string; channels: number; merchants: number }> {
+    const k = this.#config_key;
+    const secret_ids = new Set(await this.#redis.hkeys(`${k}:secrets`));
+    const { table, violations } = readTable(file, (id) => secret_ids.has(id));
+    if (table === undefined) throw invalidFields(violations);
+    const keep = new Set(table.merchants.map((m) => m.merchant_id));
+    await this.#commit((m) => {
+      m.del(`${k}:channels`, `${k}:states`, `${k}:merchants`);
+      for (const channel of table.channels) {
+        const { state, ...definition } = channelToJson(channel);
+        m.hset(`${k}:channels`, channel.channel_id, JSON.stringify(definition)).hset(`${k}:states`, channel.channel_id, String(state));
+      }
+      for (const merchant of table.merchants) {
+        m.hset(`${k}:merchants`, merchant.merchant_id, JSON.stringify(merchantToJson(merchant)));
+        if (merchant.notify_secret !== undefined) m.hset(`${k}:secrets`, merchant.merchant_id, merchant.notify_secret);
+      }
+      const dropped = [...secret_ids].filter((id) => !keep.has(id));
+      if (dropped.length > 0) m.hdel(`${k}:secrets`, ...dropped);
+    });
+    return { version: this.#cache.version, channels: table.channels.length, merchants: table.merchants.length };
+  }
+
+  // ---- decisions ----------------------------------------------------------------------------
+
+  /** Chooses a channel and reserves its limits. Release the reservation when the attempt
+   * fails or the payment closes; commit it when the payment succeeds. */
+  route(order: RouteOrder): Promise<RouteDecision> {
+    return this.#decide(order, true);
+  }
+
+  /** The same decision as a dry run: nothing reserved, no circuit moved. Lists every channel. */
+  explain(order: RouteOrder): Promise<RouteDecision> {
+    return this.#decide(order, false);
+  }
+
+  async #decide(order: RouteOrder, reserve: boolean): Promise<RouteDecision> {
+    assert(order.amount_minor > 0n && order.amount_minor <= amount_minor_max, `route amount ${order.amount_minor} outside 1..${amount_minor_max}`);
+    const at = order.now ?? this.#clock();
+    const cache = this.#cache;
+    const { eligible, excluded } = staticEligibility(cache.channels, cache.merchants.get(order.merchant_id), order, at, reserve);
+    if (eligible.length === 0) return { candidates: [], excluded };
+    const local = localTime(at, this.#limits_time_zone);
+    const card_digest = order.card_token === undefined || order.card_token === '' ? '' : cardDigest(order.card_token);
+    const reservation_id = `${order.payment_id === '' ? 'explain' : order.payment_id}.${randomBytes(6).toString('hex')}`;
+    const explore_pick = reserve && this.#random() < this.#scoring.exploration_share ? this.#random() : -1;
+    const reply = await this.#runScript(eligible, order.amount_minor, at, reserve, local.day, local.month, card_digest, reservation_id, explore_pick);
+    const candidates: Candidate[] = [];
+    reply.c.forEach((r, i) => {
+      const { channel, fee_minor } = eligible[i]!;
+      const health = { successes: r.s, system_errors: r.e, timeouts: r.t, payer_declines: r.d, latency_ms_sum: r.ls, latency_count: r.ln };
+      const metrics = healthMetrics(health, this.#scoring);
+      const status = i + 1 === reply.chosen ? 'CHOSEN' : r.status === 'OK' ? 'ELIGIBLE' : r.status;
+      candidates.push({ channel_id: channel.channel_id, status, fee_minor, score: r.score, ...metrics, health, circuit: circuit_names[r.cb] ?? 'CLOSED', probe: r.probe && i + 1 === reply.chosen });
+      if (r.status !== 'OK') excluded.push({ channel_id: channel.channel_id, reason: r.status, detail: r.detail });
+    });
+    const rank = (c: Candidate) => (c.status === 'CHOSEN' ? 0 : c.status === 'ELIGIBLE' ? 1 : 2);
+    const decision: RouteDecision = { candidates: [...candidates].sort((a, b) => rank(a) - rank(b) || b.score - a.score), excluded };
+    if (reply.chosen > 0) {
+      const chosen = candidates[reply.chosen - 1]!;
+      decision.chosen = { channel_id: chosen.channel_id, fee_minor: chosen.fee_minor, probe: chosen.probe, explored: reply.explored };
+      if (reserve) {
+        decision.chosen.reservation = { reservation_id, channel_id: chosen.channel_id, amount_minor: order.amount_minor.toString(), day: local.day, month: local.month };
+        if (card_digest !== '') decision.chosen.reservation.card_digest = card_digest;
+      }
+    }
+    return decision;
+  }
+
+  async #runScript(
+    eligible: StaticCandidate[], amount_minor: bigint, at: Date, reserve: boolean,
+    day: string, month: string, card_digest: string, reservation_id: string, explore_pick: number,
+  ): Promise<ScriptReply> {
+    const s = this.#scoring;
+    const c = this.#circuit;
+    const keys = eligible.map((e) => this.channelKey(e.channel.channel_id));
+    const args: (string | number)[] = [
+      at.getTime(), reserve ? '1' : '0', amount_minor.toString(), day, month, card_digest, reservation_id, explore_pick, '',
+      s.success_rate_prior, s.prior_attempts, s.latency_ms_prior, s.bp_per_success_pct, s.bp_per_latency_second, s.bp_per_timeout_pct,
+      s.window_ms, s.bucket_ms, c.cooldown_ms, c.probes_max, c.probe_timeout_ms,
+      reservation_ttl_seconds, day_counter_ttl_seconds, month_counter_ttl_seconds,
+    ];
+    for (const e of eligible) {
+      args.push(staticScore(e.fee_minor, amount_minor, e.channel.priority, s), e.channel.weight);
+      for (const name of limit_names) {
+        const cap = e.channel.limits[name];
+        args.push(cap === undefined ? '' : cap.toString());
+      }
+    }
+    const text = await this.#redis.paycoreRoute(keys.length, ...keys, ...args);
+    const reply = JSON.parse(text) as ScriptReply;
+    if (!Array.isArray(reply.c)) reply.c = []; // cjson encodes an empty table as {}
+    assert(reply.c.length === eligible.length, `route script answered for ${reply.c.length} of ${eligible.length} candidates`);
+    return reply;
+  }
+
+  /** Returns the reservation's amounts and counts to its channel's caps. Idempotent: true
+   * only for the call that released it. */
+  async release(reservation: Reservation): Promise<boolean> {
+    return (await this.#redis.paycoreRelease(this.channelKey(reservation.channel_id), reservation.reservation_id)) === 1;
+  }
+
+  /** The payment succeeded: its usage stays counted; later releases are no-ops. */
+  async commit(reservation: Reservation): Promise<boolean> {
+    return (await this.#redis.paycoreCommit(this.channelKey(reservation.channel_id), reservation.reservation_id)) === 1;
+  }
+
+  /** One attempt's outcome for the channel's health and circuit. Payer declines are recorded
+   * (for explanation) but never count against the channel. */
+  async recordOutcome(channel_id: string, outcome: Outcome): Promise<CircuitState> {
+    assert(Number.isFinite(outcome.latency_ms) && outcome.latency_ms >= 0, `bad outcome latency ${outcome.latency_ms}`);
+    const at = outcome.at ?? this.#clock();
+    const s = this.#scoring;
+    const c = this.#circuit;
+    const latency_ms = Math.min(Math.round(outcome.latency_ms), outcome_latency_ms_max);
+    const state = await this.#redis.paycoreOutcome(
+      this.channelKey(channel_id), at.getTime(), outcome_fields[outcome.kind], latency_ms,
+      s.bucket_ms, s.window_ms, c.failure_rate_open, c.volume_min, c.probe_successes_close, c.cooldown_ms,
+    );
+    return circuit_names[state] ?? 'CLOSED';
+  }
+
+  /** Products with a channel that could take such an order now, in the scene's display order
+   * (options.ts). Payer elements are not checked: the payer supplies them after choosing. */
+  async listPaymentOptions(merchant_id: string, amount_minor: bigint, currency: string, scene: string, now?: Date): Promise<PaymentOption[]> {
+    const order_of_scene = productsForScene(scene);
+    if (order_of_scene === undefined) throw invalidFields([{ field: 'scene', description: 'is not a known scene' }]);
+    const merchant = this.#cache.merchants.get(merchant_id);
+    if (merchant === undefined) return [];
+    const at = now ?? this.#clock();
+    const all: StaticCandidate[] = [];
+    const product_of: string[] = [];
+    for (const option of order_of_scene) {
+      const order: RouteOrder = {
+        payment_id: '', merchant_id, product: option.product, amount_minor, currency,
+        payer_elements_present: ['client_ip', 'openid', 'auth_code', 'card_token', 'bank_code'], include_channels: [], exclude_channels: [],
+      };
+      for (const e of staticEligibility(this.#cache.channels, merchant, order, at, true).eligible) {
+        all.push(e);
+        product_of.push(option.product);
+      }
+    }
+    if (all.length === 0) return [];
+    const local = localTime(at, this.#limits_time_zone);
+    const reply = await this.#runScript(all, amount_minor, at, false, local.day, local.month, '', 'options', -1);
+    const open = new Set(reply.c.flatMap((r, i) => (r.status === 'OK' ? [product_of[i]] : [])));
+    return order_of_scene.filter((o) => open.has(o.product));
+  }
+}
+
+/** Card tokens never appear in keys: 16 hex characters of their SHA-256. */
+export function cardDigest(card_token: string): string {
+  return createHash('sha256').update(`paycore.card.v1:${card_token}`, 'utf8').digest('hex').slice(0, 16);
+}
+
+export type { Exclusion };
