@@ -1,5 +1,6 @@
 // Loads every channel adapter so each registers itself (registerChannel), and re-exports the
 // channel interface. Import this, not an adapter, to get a channel by its configuration.
 import './wechatpay';
+import './alipay';
 
 export * from './channel';

@@ -22,13 +22,27 @@ export const DEV_KEY_FILES = {
   apiv3_key: 'wechatpay_apiv3_key',
   mchid: 'wechatpay_mchid',
   appid: 'wechatpay_appid',
+  /** API v2 key (32 chars): signs the v2 `pay/micropay` payment-code calls. */
+  api_v2_key: 'wechatpay_api_v2_key',
+} as const;
+
+/** Alipay: the app's key pair, the platform ("Alipay public key") pair, app_id and the seller PID. */
+export const ALIPAY_DEV_KEY_FILES = {
+  app_private_key_pem: 'alipay_app_private.pem',
+  app_public_key_pem: 'alipay_app_public.pem',
+  alipay_private_key_pem: 'alipay_platform_private.pem',
+  alipay_public_key_pem: 'alipay_platform_public.pem',
+  app_id: 'alipay_app_id',
+  seller_id: 'alipay_seller_id',
 } as const;
 
 export type WechatpayDevKeys = { -readonly [K in keyof typeof DEV_KEY_FILES]: string };
+export type AlipayDevKeys = { -readonly [K in keyof typeof ALIPAY_DEV_KEY_FILES]: string };
 
 export interface DevKeys {
   dir: string;
   wechatpay: WechatpayDevKeys;
+  alipay: AlipayDevKeys;
 }
 
 /** Creates the missing key files in `dir` (keeping existing ones) and returns all values. */
@@ -39,7 +53,11 @@ export function ensureDevKeys(dir: string): DevKeys {
   for (const [name, file] of Object.entries(DEV_KEY_FILES) as [keyof WechatpayDevKeys, string][]) {
     wechatpay[name] = readFileSync(join(dir, file), 'utf8').trim();
   }
-  return { dir, wechatpay };
+  const alipay = {} as AlipayDevKeys;
+  for (const [name, file] of Object.entries(ALIPAY_DEV_KEY_FILES) as [keyof AlipayDevKeys, string][]) {
+    alipay[name] = readFileSync(join(dir, file), 'utf8').trim();
+  }
+  return { dir, wechatpay, alipay };
 }
 
 /** config.settings for a `wechatpay` channel talking to a sandbox at base_url. */
@@ -54,9 +72,33 @@ export function wechatpayChannelSettings(keys: DevKeys, base_url: string, timeou
     apiv3_key: k.apiv3_key,
     platform_public_key_pem: k.platform_public_key_pem,
     platform_public_key_id: k.platform_public_key_id,
+    api_v2_key: k.api_v2_key,
   };
   if (timeout_ms !== undefined) settings.timeout_ms = String(timeout_ms);
   return settings;
+}
+
+/** config.settings for an `alipay` channel talking to a sandbox at base_url (its /gateway.do). */
+export function alipayChannelSettings(keys: DevKeys, base_url: string, timeout_ms?: number): Record<string, string> {
+  const k = keys.alipay;
+  const settings: Record<string, string> = {
+    gateway_url: `${base_url.replace(/\/$/, '')}/gateway.do`,
+    app_id: k.app_id,
+    app_private_key_pem: k.app_private_key_pem,
+    alipay_public_key_pem: k.alipay_public_key_pem,
+    seller_id: k.seller_id,
+  };
+  if (timeout_ms !== undefined) settings.timeout_ms = String(timeout_ms);
+  return settings;
+}
+
+/** The `alipay` part of SandboxOptions for these keys (one app). */
+export function sandboxAlipayOptions(keys: DevKeys) {
+  const k = keys.alipay;
+  return {
+    alipay_private_key_pem: k.alipay_private_key_pem,
+    apps: [{ app_id: k.app_id, app_public_key_pem: k.app_public_key_pem, seller_id: k.seller_id }],
+  };
 }
 
 /** The `wechatpay` part of SandboxOptions for these keys (one merchant). */
@@ -71,12 +113,13 @@ export function sandboxWechatpayOptions(keys: DevKeys) {
       merchant_serial_no: k.merchant_serial_no,
       merchant_public_key_pem: k.merchant_public_key_pem,
       apiv3_key: k.apiv3_key,
+      api_v2_key: k.api_v2_key,
     }],
   };
 }
 
 function allPresent(dir: string): boolean {
-  return Object.values(DEV_KEY_FILES).every((file) => existsSync(join(dir, file)));
+  return [...Object.values(DEV_KEY_FILES), ...Object.values(ALIPAY_DEV_KEY_FILES)].every((file) => existsSync(join(dir, file)));
 }
 
 function createMissing(dir: string): void {
@@ -99,6 +142,20 @@ function createMissing(dir: string): void {
   if (!present(f.apiv3_key)) write(f.apiv3_key, alphanumeric(32));
   if (!present(f.mchid)) write(f.mchid, `19${digits(8)}`);
   if (!present(f.appid)) write(f.appid, `wx${randomBytes(8).toString('hex')}`);
+  if (!present(f.api_v2_key)) write(f.api_v2_key, alphanumeric(32));
+  const a = ALIPAY_DEV_KEY_FILES;
+  if (!present(a.app_private_key_pem) || !present(a.app_public_key_pem)) {
+    const pair = rsaPair();
+    write(a.app_private_key_pem, pair.private_pem);
+    write(a.app_public_key_pem, pair.public_pem);
+  }
+  if (!present(a.alipay_private_key_pem) || !present(a.alipay_public_key_pem)) {
+    const pair = rsaPair();
+    write(a.alipay_private_key_pem, pair.private_pem);
+    write(a.alipay_public_key_pem, pair.public_pem);
+  }
+  if (!present(a.app_id)) write(a.app_id, `2021${digits(12)}`);
+  if (!present(a.seller_id)) write(a.seller_id, `2088${digits(12)}`);
 }
 
 function rsaPair(): { private_pem: string; public_pem: string } {

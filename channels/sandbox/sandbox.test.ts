@@ -300,8 +300,8 @@ describe('wechatpay - against the sandbox', () => {
     expect(await rejection(nowhere.pay(payRequest(attemptId())))).toMatchObject({ kind: 'not_sent', code: 'ECONNREFUSED' });
   });
 
-  test('wechatpay - unsupported operations throw unsupported', async () => {
-    expect(await rejection(wechat.downloadStatement('2024-05-01'))).toMatchObject({ kind: 'unsupported' });
+  test('wechatpay - a statement date that is not YYYY-MM-DD is refused before any call', async () => {
+    expect(await rejection(wechat.downloadStatement('2024-02-30'))).toMatchObject({ kind: 'rejected' });
   });
 
   test('wechatpay - constructor names a missing or bad setting without its value', () => {

@@ -7,8 +7,8 @@
 // Nothing here logs, and no error message carries key material or a signature.
 
 import {
-  createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, createSign, createVerify,
-  randomBytes, type KeyObject,
+  createCipheriv, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, createSign, createVerify,
+  randomBytes, timingSafeEqual, type KeyObject,
 } from 'node:crypto';
 
 export const AUTH_SCHEMA = 'WECHATPAY2-SHA256-RSA2048';
@@ -309,4 +309,68 @@ export function appParams(
   const noncestr = options.nonce_str ?? nonceString();
   const sign = rsaSign(`${appid}\n${timestamp}\n${noncestr}\n${prepay_id}\n`, merchant_private_key);
   return { appid, partnerid: mchid, prepayid: prepay_id, package: 'Sign=WXPay', noncestr, timestamp, sign };
+}
+
+// ---------------------------------------------------------------------------------------------
+// API v2 (payment code, `pay/micropay`): XML bodies signed with the merchant's API v2 key
+
+export type V2SignType = 'HMAC-SHA256' | 'MD5';
+export const api_v2_key_bytes = 32;
+
+/**
+ * v2 `sign`: non-empty parameters except `sign`, sorted by name, `k=v&…&key=<API key>`, then
+ * HMAC-SHA256 keyed with the API key (or MD5), upper-case hex.
+ */
+export function v2Sign(params: Record<string, string | undefined>, api_v2_key: string, sign_type: V2SignType): string {
+  const content = Object.keys(params)
+    .filter((name) => name !== 'sign' && params[name] !== undefined && params[name] !== '')
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    .map((name) => `${name}=${params[name]}`)
+    .join('&');
+  const message = `${content}&key=${api_v2_key}`;
+  const digest = sign_type === 'MD5'
+    ? createHash('md5').update(message, 'utf8').digest('hex')
+    : createHmac('sha256', api_v2_key).update(message, 'utf8').digest('hex');
+  return digest.toUpperCase();
+}
+
+export function v2Verify(params: Record<string, string>, api_v2_key: string, sign_type: V2SignType): boolean {
+  const sign = params.sign;
+  if (sign === undefined || !/^[0-9A-F]{32}$|^[0-9A-F]{64}$/.test(sign)) return false;
+  const expected = Buffer.from(v2Sign(params, api_v2_key, sign_type), 'utf8');
+  const given = Buffer.from(sign, 'utf8');
+  return expected.length === given.length && timingSafeEqual(expected, given);
+}
+
+/** `<xml><name><![CDATA[value]]></name>…</xml>`; a value cannot close its CDATA section. */
+export function toXml(params: Record<string, string | undefined>): string {
+  let out = '<xml>';
+  for (const [name, value] of Object.entries(params)) {
+    if (value === undefined) continue;
+    if (!/^[a-z_0-9]+$/i.test(name) || value.includes(']]>')) throw new Error(`toXml: unsafe field ${name}`);
+    out += `<${name}><![CDATA[${value}]]></${name}>`;
+  }
+  return `${out}</xml>`;
+}
+
+/**
+ * The flat `<xml>` of v2 answers → fields. Not an XML parser: it accepts only one level of
+ * simple elements (text or CDATA), so DTDs and entities have nothing to expand.
+ */
+export function fromXml(text: string): Record<string, string> | undefined {
+  const match = /^\s*<xml>([\s\S]*)<\/xml>\s*$/.exec(text);
+  if (match === null) return undefined;
+  const fields: Record<string, string> = {};
+  const element = /\s*<([A-Za-z_][A-Za-z0-9_]*)>(?:<!\[CDATA\[([\s\S]*?)\]\]>|([^<]*))<\/\1>\s*/y;
+  const body = match[1]!;
+  let found: RegExpExecArray | null;
+  while (element.lastIndex < body.length && (found = element.exec(body)) !== null) {
+    fields[found[1]!] = found[2] ?? decodeEntities(found[3] ?? '');
+  }
+  if (element.lastIndex !== body.length && body.slice(element.lastIndex).trim() !== '') return undefined;
+  return fields;
+}
+
+function decodeEntities(text: string): string {
+  return text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
 }

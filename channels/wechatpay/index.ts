@@ -1,24 +1,32 @@
 // The WeChat Pay API v3 channel adapter (direct merchant, "WeChat Pay public key" mode):
-// native / JSAPI / APP / H5 create, query and close by out_trade_no, and TRANSACTION.*
-// callbacks. HTTP calls and their error classification live here; payload shapes and
-// status mapping are in transformers.ts, signatures and AEAD in crypto.ts.
+// native / JSAPI / APP / H5 create, query and close by out_trade_no, refunds and refund
+// queries, TRANSACTION.* and REFUND.* callbacks, and the ALL trade bill. BARCODE (payment
+// code) goes through API v2 `pay/micropay` (XML, HMAC-SHA256 with the API v2 key): v3 has no
+// payment-code API; its orders are then queried through v3 like any other. HTTP calls and
+// their error classification live here; payload shapes and status mapping are in
+// transformers.ts, signatures, AEAD and the v2 sign in crypto.ts.
 //
-// Never logged, never in an error message: key material, the Authorization header, openid.
+// Never logged, never in an error message: key material, the Authorization header, openid,
+// auth codes.
 
 import { Pool } from 'undici';
-import type { KeyObject } from 'node:crypto';
-import { inspect } from 'node:util';
+import { createHash, type KeyObject } from 'node:crypto';
 import {
   ChannelError, registerChannel, unsupported,
   type AttemptRef, type AttemptStatus, type Channel, type ChannelConfig, type CloseOutcome, type HttpAnswer,
-  type IncomingNotification, type ParsedNotification, type PayRequest, type ProductName, type StatementRow,
+  type IncomingNotification, type ParsedNotification, type PayRequest, type ProductName, type RefundRef,
+  type RefundRequest, type RefundStatus, type StatementRow,
 } from '../channel';
+import { Secret, isCalendarDate, transportError as sharedTransportError } from '../shared/http';
 import {
-  aeadDecrypt, apiv3_key_bytes, buildAuthorization, privateKey, publicKey, verifyResponse,
+  aeadDecrypt, api_v2_key_bytes, apiv3_key_bytes, buildAuthorization, fromXml, nonceString, privateKey, publicKey,
+  toXml, v2Sign, v2Verify, verifyResponse,
 } from './crypto';
 import {
-  WECHATPAY_PRODUCTS, fromPayResponse, isTransaction, mapErrorResponse, mapStatus, notificationAnswer,
-  parseErrorBody, parseNotificationBody, toCloseRequest, toPayRequest, toQueryRequest, type HttpCall,
+  MICROPAY_PATH, WECHATPAY_PRODUCTS, fromMicropayResponse, fromPayResponse, isBillResponse, isRefund, isTransaction,
+  mapErrorResponse, mapRefundError, mapRefundStatus, mapStatus, notificationAnswer, parseErrorBody, parseNotificationBody,
+  parseTradeBill, toCloseRequest, toMicropayParams, toPayRequest, toQueryRequest, toRefundQueryRequest, toRefundRequest,
+  toTradeBillRequest, type HttpCall,
 } from './transformers';
 
 export * as wechatpayCrypto from './crypto';
@@ -34,15 +42,10 @@ const keep_alive_timeout_ms = 30_000;
 /** Concurrent connections per adapter (one Pool per channel). */
 const connections_max = 64;
 
-/** Holds a secret string so that logging the holder cannot print it. */
-class Secret {
-  readonly #value: string;
-  constructor(value: string) { this.#value = value; }
-  reveal(): string { return this.#value; }
-  toString(): string { return '[secret]'; }
-  toJSON(): string { return '[secret]'; }
-  [inspect.custom](): string { return '[secret]'; }
-}
+/** A trade bill larger than this is refused (a day of a large merchant is tens of MiB). */
+export const statement_bytes_max = 256 * 1024 * 1024;
+/** Bill downloads get this budget whatever settings.timeout_ms says. */
+const statement_timeout_ms = 60_000;
 
 export interface WechatPaySettings {
   base_url: URL;
@@ -53,6 +56,8 @@ export interface WechatPaySettings {
   apiv3_key: Secret;
   platform_public_key: KeyObject;
   platform_public_key_id: string;
+  /** API v2 key: signs `pay/micropay` (BARCODE); required only when BARCODE is configured. */
+  api_v2_key: Secret | undefined;
   timeout_ms: number;
 }
 
@@ -93,6 +98,8 @@ export function parseSettings(channel_id: string, settings: Record<string, strin
       fail('timeout_ms', `must be an integer from ${timeout_ms_min} to ${timeout_ms_max}`);
     }
   }
+  const api_v2_key = settings.api_v2_key ?? '';
+  if (api_v2_key !== '' && Buffer.byteLength(api_v2_key, 'utf8') !== api_v2_key_bytes) fail('api_v2_key', `must be exactly ${api_v2_key_bytes} bytes`);
   const platform_public_key_id = required('platform_public_key_id');
   if (!platform_public_key_id.startsWith('PUB_KEY_ID_')) fail('platform_public_key_id', "must start with 'PUB_KEY_ID_'");
   return {
@@ -104,6 +111,7 @@ export function parseSettings(channel_id: string, settings: Record<string, strin
     apiv3_key: new Secret(apiv3_key),
     platform_public_key: key('platform_public_key_pem', publicKey),
     platform_public_key_id,
+    api_v2_key: api_v2_key === '' ? undefined : new Secret(api_v2_key),
     timeout_ms,
   };
 }
@@ -117,6 +125,8 @@ export class WechatPayChannel implements Channel {
   readonly channel_id: string;
   readonly provider = 'wechatpay';
   readonly products: readonly ProductName[];
+  /** WeChat refuses refunds of orders paid more than a year ago, and a 51st partial refund. */
+  readonly refund_policy = { window_days: 365, count_max: 50 };
   readonly #settings: WechatPaySettings;
   readonly #pool: Pool;
 
@@ -129,6 +139,9 @@ export class WechatPayChannel implements Channel {
     }
     this.products = [...config.products];
     this.#settings = parseSettings(config.channel_id, config.settings);
+    if (this.products.includes('BARCODE') && this.#settings.api_v2_key === undefined) {
+      throw new Error(`channel ${config.channel_id}: settings.api_v2_key is required for BARCODE`);
+    }
     this.#pool = new Pool(this.#settings.base_url.origin, {
       connections: connections_max,
       keepAliveTimeout: keep_alive_timeout_ms,
@@ -140,6 +153,7 @@ export class WechatPayChannel implements Channel {
 
   async pay(request: PayRequest): Promise<AttemptStatus> {
     if (!this.products.includes(request.product)) throw unsupported(this.channel_id, `product ${request.product}`);
+    if (request.product === 'BARCODE') return this.#micropay(request);
     const settings = this.#settings;
     const call = toPayRequest(request, settings);
     const result = await this.#send('pay', call);
@@ -180,16 +194,89 @@ export class WechatPayChannel implements Channel {
     throw mapErrorResponse('close', result.status, result.text);
   }
 
-  async refund(): Promise<never> {
-    throw unsupported(this.channel_id, 'refund');
+  async refund(request: RefundRequest): Promise<RefundStatus> {
+    const result = await this.#send('refund', toRefundRequest(request));
+    if (result.status === 200) return mapRefundStatus(this.#refundOf(result.text, request.refund_id, 'refund'));
+    return mapRefundError(result.status, result.text);
   }
 
-  async queryRefund(): Promise<never> {
-    throw unsupported(this.channel_id, 'queryRefund');
+  async queryRefund(ref: RefundRef): Promise<RefundStatus> {
+    const result = await this.#send('refund query', toRefundQueryRequest(ref.refund_id));
+    if (result.status === 200) return mapRefundStatus(this.#refundOf(result.text, ref.refund_id, 'refund query'));
+    if (result.status === 404 && parseErrorBody(result.text)?.code === 'RESOURCE_NOT_EXISTS') return { kind: 'not_found' };
+    throw mapErrorResponse('refund query', result.status, result.text);
   }
 
-  async downloadStatement(): Promise<StatementRow[]> {
-    throw unsupported(this.channel_id, 'downloadStatement');
+  #refundOf(text: string, out_refund_no: string, operation: string) {
+    const refund = parseJson(text, operation);
+    if (!isRefund(refund) || refund.out_refund_no !== out_refund_no) {
+      throw new ChannelError('ambiguous', 'BAD_RESPONSE', `wechatpay ${operation}: answer is not this refund`);
+    }
+    return refund;
+  }
+
+  /** The ALL trade bill of a date (YYYY-MM-DD, China time), checked against its SHA1. */
+  async downloadStatement(date: string): Promise<StatementRow[]> {
+    if (!isCalendarDate(date)) throw new ChannelError('rejected', 'PARAM_ERROR', 'statement date must be YYYY-MM-DD');
+    const result = await this.#send('trade bill', toTradeBillRequest(date));
+    if (result.status !== 200) {
+      // WeChat's answer for a day without a single trade.
+      if (result.status === 400 && parseErrorBody(result.text)?.code === 'NO_STATEMENT_EXIST') return [];
+      throw mapErrorResponse('trade bill', result.status, result.text);
+    }
+    const bill = parseJson(result.text, 'trade bill');
+    if (!isBillResponse(bill)) throw new ChannelError('ambiguous', 'BAD_RESPONSE', 'wechatpay trade bill: answer has no download_url');
+    let download: URL;
+    try {
+      download = new URL(bill.download_url);
+    } catch {
+      throw new ChannelError('ambiguous', 'BAD_RESPONSE', 'wechatpay trade bill: download_url is not a URL');
+    }
+    // The download is signed with our key like any call: it must go to the API origin.
+    if (download.origin !== this.#settings.base_url.origin) throw new ChannelError('ambiguous', 'BAD_RESPONSE', 'wechatpay trade bill: download_url is not on the API origin');
+    const file = await this.#send('bill download', { method: 'GET', path: `${download.pathname}${download.search}`, body: '' }, { verify: false, raw: true });
+    if (file.status !== 200) throw mapErrorResponse('bill download', file.status, file.bytes.toString('utf8'));
+    // The file is not signed; its digest came in the signed answer above.
+    if (bill.hash_type.toUpperCase() !== 'SHA1' || createHash('sha1').update(file.bytes).digest('hex') !== bill.hash_value.toLowerCase()) {
+      throw new ChannelError('ambiguous', 'BAD_STATEMENT', 'wechatpay trade bill: file does not match its SHA1');
+    }
+    return parseTradeBill(file.bytes.toString('utf8'), this.channel_id);
+  }
+
+  /** BARCODE: API v2 `pay/micropay`; a paid order is then queried through v3 like any other. */
+  async #micropay(request: PayRequest): Promise<AttemptStatus> {
+    const settings = this.#settings;
+    const api_v2_key = settings.api_v2_key;
+    if (api_v2_key === undefined) throw unsupported(this.channel_id, 'BARCODE without settings.api_v2_key');
+    const params: Record<string, string> = { ...toMicropayParams(request, settings), nonce_str: nonceString() };
+    params.sign = v2Sign(params, api_v2_key.reveal(), 'HMAC-SHA256');
+    let status: number;
+    let text: string;
+    try {
+      const response = await this.#pool.request({
+        method: 'POST', path: MICROPAY_PATH, body: toXml(params),
+        headers: { 'content-type': 'text/xml; charset=utf-8', 'user-agent': 'paycore-wechatpay/0.1' },
+        headersTimeout: settings.timeout_ms, bodyTimeout: settings.timeout_ms,
+      });
+      status = response.statusCode;
+      text = await response.body.text();
+    } catch (error) {
+      throw transportError('micropay', error);
+    }
+    if (status !== 200) throw new ChannelError('ambiguous', `HTTP_${status}`, `wechatpay micropay: HTTP ${status}`);
+    const fields = fromXml(text);
+    if (fields === undefined) throw new ChannelError('ambiguous', 'BAD_RESPONSE', 'wechatpay micropay: answer is not XML');
+    // return_code FAIL answers are not signed; everything else must be WeChat's own word.
+    if (fields.return_code === 'SUCCESS') {
+      if (!v2Verify(fields, api_v2_key.reveal(), 'HMAC-SHA256')) {
+        throw new ChannelError('ambiguous', 'BAD_RESPONSE_SIGNATURE', 'wechatpay micropay: answer failed verification');
+      }
+      if (fields.out_trade_no !== undefined && fields.out_trade_no !== request.attempt_id) {
+        throw new ChannelError('ambiguous', 'BAD_RESPONSE', 'wechatpay micropay: answer is for another out_trade_no');
+      }
+    }
+    const outcome = fromMicropayResponse(fields);
+    return outcome === 'query' ? this.query(request) : outcome;
   }
 
   parseNotification(notification: IncomingNotification): ParsedNotification {
@@ -201,7 +288,8 @@ export class WechatPayChannel implements Channel {
     }
     const body = parseNotificationBody(text);
     if (body === undefined) throw new ChannelError('bad_signature', 'MALFORMED', 'wechatpay callback is not a notification');
-    if (!body.event_type.startsWith('TRANSACTION.')) {
+    const refund_event = body.event_type.startsWith('REFUND.');
+    if (!body.event_type.startsWith('TRANSACTION.') && !refund_event) {
       throw unsupported(this.channel_id, `callback event ${body.event_type}`);
     }
     let plaintext: string;
@@ -210,7 +298,17 @@ export class WechatPayChannel implements Channel {
     } catch {
       throw new ChannelError('bad_signature', 'DECRYPT_FAILED', 'wechatpay callback resource failed to decrypt');
     }
-    const transaction = parseJsonOr(plaintext);
+    const resource = parseJsonOr(plaintext);
+    if (refund_event) {
+      if (!isRefund(resource) || typeof resource.out_trade_no !== 'string') {
+        throw new ChannelError('bad_signature', 'MALFORMED', 'wechatpay callback resource is not a refund');
+      }
+      if (resource.mchid !== undefined && resource.mchid !== settings.mchid) {
+        throw new ChannelError('bad_signature', 'MCHID_MISMATCH', 'wechatpay callback is for another merchant');
+      }
+      return { type: 'refund', refund_id: resource.out_refund_no, attempt_id: resource.out_trade_no, status: mapRefundStatus(resource) };
+    }
+    const transaction = resource;
     if (!isTransaction(transaction)) {
       throw new ChannelError('bad_signature', 'MALFORMED', 'wechatpay callback resource is not a transaction');
     }
@@ -229,7 +327,9 @@ export class WechatPayChannel implements Channel {
   }
 
   /** Signs, sends, reads and verifies one call. Classifies transport failures. */
-  async #send(operation: string, call: HttpCall): Promise<HttpResult> {
+  async #send(operation: string, call: HttpCall): Promise<HttpResult>;
+  async #send(operation: string, call: HttpCall, options: { verify: false; raw: true }): Promise<HttpResult & { bytes: Buffer }>;
+  async #send(operation: string, call: HttpCall, options: { verify: boolean; raw?: boolean } = { verify: true }): Promise<HttpResult & { bytes?: Buffer }> {
     const settings = this.#settings;
     const authorization = buildAuthorization(
       { method: call.method, path_with_query: call.path, body: call.body },
@@ -244,23 +344,31 @@ export class WechatPayChannel implements Channel {
     let status: number;
     let response_headers: Record<string, string | string[] | undefined>;
     let text: string;
+    let bytes: Buffer | undefined;
+    const timeout_ms = options.raw === true ? statement_timeout_ms : settings.timeout_ms;
     try {
       const response = await this.#pool.request({
         method: call.method,
         path: call.path,
         headers,
         body: call.method === 'POST' ? call.body : undefined,
-        headersTimeout: settings.timeout_ms,
-        bodyTimeout: settings.timeout_ms,
+        headersTimeout: timeout_ms,
+        bodyTimeout: timeout_ms,
       });
       status = response.statusCode;
       response_headers = response.headers;
-      text = await response.body.text();
+      if (options.raw === true) {
+        bytes = await readBounded(response.body, statement_bytes_max);
+        text = '';
+      } else {
+        text = await response.body.text();
+      }
     } catch (error) {
       throw transportError(operation, error);
     }
+    if (bytes !== undefined) return { status, text, bytes };
     // 5xx is ambiguous whatever its signature says; everything else must be WeChat's own word.
-    if (status < 500) {
+    if (status < 500 && options.verify) {
       const verdict = verifyResponse(response_headers, text, settings);
       if (!verdict.ok) {
         throw new ChannelError('ambiguous', 'BAD_RESPONSE_SIGNATURE',
@@ -271,31 +379,23 @@ export class WechatPayChannel implements Channel {
   }
 }
 
-/** Errors raised before a byte was written mean the provider saw nothing. */
-const not_sent_codes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
-const timeout_codes = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
-
 function transportError(operation: string, error: unknown): ChannelError {
-  if (error instanceof ChannelError) return error;
-  const code = errorCode(error);
-  if (code !== undefined && not_sent_codes.has(code)) {
-    return new ChannelError('not_sent', code, `wechatpay ${operation}: could not connect (${code})`);
-  }
-  if (code !== undefined && timeout_codes.has(code)) {
-    return new ChannelError('ambiguous', 'TIMEOUT', `wechatpay ${operation}: no answer in time (${code})`);
-  }
-  return new ChannelError('ambiguous', code ?? 'NETWORK_ERROR', `wechatpay ${operation}: transport error (${code ?? 'unknown'})`);
+  return sharedTransportError('wechatpay', operation, error);
 }
 
-function errorCode(error: unknown): string | undefined {
-  let current: unknown = error;
-  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-    const errors = (current as { errors?: unknown }).errors;
-    current = Array.isArray(errors) && errors.length > 0 ? errors[0] : (current as { cause?: unknown }).cause;
+/** Reads a response body, refusing it past `bytes_max`. */
+async function readBounded(body: AsyncIterable<unknown> & { destroy(): unknown }, bytes_max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of body) {
+    bytes += (chunk as Buffer).length;
+    if (bytes > bytes_max) {
+      body.destroy();
+      throw new ChannelError('ambiguous', 'STATEMENT_TOO_LARGE', `wechatpay: body over ${bytes_max} bytes`);
+    }
+    chunks.push(chunk as Buffer);
   }
-  return undefined;
+  return Buffer.concat(chunks);
 }
 
 function parseJson(text: string, operation: string): unknown {

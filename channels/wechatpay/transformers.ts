@@ -6,10 +6,12 @@
 import { strict as assert } from 'node:assert';
 import {
   ChannelError, type AttemptStatus, type HttpAnswer, type NextAction, type PayRequest, type ProductName,
+  type RefundRequest, type RefundStatus, type StatementRow,
 } from '../channel';
+import { parseChinaDateTime, parseYuan, splitCsvLine } from '../shared/http';
 import { appParams, jsapiParams, type KeyInput } from './crypto';
 
-export const WECHATPAY_PRODUCTS: readonly ProductName[] = ['WECHAT_NATIVE', 'WECHAT_JSAPI', 'WECHAT_APP', 'WECHAT_H5'];
+export const WECHATPAY_PRODUCTS: readonly ProductName[] = ['WECHAT_NATIVE', 'WECHAT_JSAPI', 'WECHAT_APP', 'WECHAT_H5', 'BARCODE'];
 
 /** WeChat's limit on `description` (characters). */
 export const description_chars_max = 127;
@@ -351,4 +353,281 @@ export function notificationAnswer(accepted: boolean): HttpAnswer {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ code: 'FAIL', message: 'notification not accepted' }),
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refunds (POST /v3/refund/domestic/refunds, GET …/refunds/{out_refund_no}, REFUND.* callbacks)
+
+export interface WechatRefundRequest {
+  out_trade_no?: string;
+  transaction_id?: string;
+  out_refund_no: string;
+  reason?: string;
+  notify_url: string;
+  amount: { refund: number; total: number; currency: string };
+}
+
+export type WechatRefundState = 'SUCCESS' | 'CLOSED' | 'PROCESSING' | 'ABNORMAL';
+
+/** Refund answer / query answer (`status`) and decrypted REFUND.* resource (`refund_status`). */
+export interface WechatRefund {
+  mchid?: string;
+  refund_id: string;
+  out_refund_no: string;
+  transaction_id?: string;
+  out_trade_no?: string;
+  channel?: string;
+  user_received_account?: string;
+  success_time?: string;
+  create_time?: string;
+  status?: WechatRefundState | string;
+  refund_status?: WechatRefundState | string;
+  amount?: {
+    total?: number; refund?: number; payer_total?: number; payer_refund?: number; settlement_refund?: number;
+    settlement_total?: number; discount_refund?: number; currency?: string;
+  };
+}
+
+export function toRefundRequest(request: RefundRequest): HttpCall {
+  if (request.amount_minor <= 0n) throw refusedLocally('refund amount_minor must be positive');
+  if (request.amount_minor > request.attempt.amount_minor) throw refusedLocally('refund amount exceeds the payment');
+  if (!out_trade_no_pattern.test(request.refund_id)) throw refusedLocally('refund_id must be 6 to 32 characters of [0-9A-Za-z_-|*] to be an out_refund_no');
+  const body: WechatRefundRequest = {
+    out_refund_no: request.refund_id,
+    notify_url: request.notify_url,
+    amount: { refund: toFen(request.amount_minor), total: toFen(request.attempt.amount_minor), currency: request.attempt.currency },
+  };
+  // transaction_id wins at WeChat when both are given; out_trade_no alone is enough.
+  if (request.channel_trade_no) body.transaction_id = request.channel_trade_no;
+  else body.out_trade_no = request.attempt.attempt_id;
+  if (request.reason !== '') body.reason = Array.from(request.reason).slice(0, 80).join('');
+  return { method: 'POST', path: '/v3/refund/domestic/refunds', body: JSON.stringify(body) };
+}
+
+export function toRefundQueryRequest(out_refund_no: string): HttpCall {
+  return { method: 'GET', path: `/v3/refund/domestic/refunds/${encodeURIComponent(out_refund_no)}`, body: '' };
+}
+
+export function isRefund(value: unknown): value is WechatRefund {
+  if (typeof value !== 'object' || value === null) return false;
+  const record = value as Record<string, unknown>;
+  return typeof record.out_refund_no === 'string' && typeof record.refund_id === 'string'
+    && (typeof record.status === 'string' || typeof record.refund_status === 'string');
+}
+
+/**
+ * Refund state → RefundStatus. SUCCESS is final; ABNORMAL means the payer's card or account
+ * cannot receive it (pay out by other means); CLOSED is a final refusal; PROCESSING and
+ * anything unknown are pending.
+ */
+export function mapRefundStatus(refund: WechatRefund): RefundStatus {
+  const state = refund.status ?? refund.refund_status;
+  const channel_refund_no = refund.refund_id || undefined;
+  const pending: RefundStatus = channel_refund_no === undefined ? { kind: 'pending' } : { kind: 'pending', channel_refund_no };
+  switch (state) {
+    case 'SUCCESS': {
+      const amount_minor = fromFen(refund.amount?.refund);
+      const refunded_at = parseRfc3339(refund.success_time);
+      if (channel_refund_no === undefined || amount_minor === undefined || refunded_at === undefined) return pending;
+      return { kind: 'succeeded', channel_refund_no, amount_minor, refunded_at };
+    }
+    case 'ABNORMAL':
+      return { kind: 'requires_manual', code: 'ABNORMAL', message: 'refund abnormal: the payer account cannot receive it' };
+    case 'CLOSED':
+      return { kind: 'failed', code: 'CLOSED', message: 'refund closed by WeChat Pay', retryable: false };
+    default:
+      return pending;
+  }
+}
+
+/** Refund refusals that may pass when the same out_refund_no is tried again later. */
+const retryable_refund_codes = new Set(['NOT_ENOUGH', 'SYSTEM_ERROR', 'SYSTEMERROR', 'FREQUENCY_LIMITED']);
+
+/**
+ * A non-2xx refund answer → status, or a ChannelError for refusals before acceptance. A retry
+ * of a retryable failure reuses the out_refund_no, which WeChat deduplicates, so calling a
+ * SYSTEM_ERROR 'failed, retryable' cannot refund twice.
+ */
+export function mapRefundError(status: number, text: string): RefundStatus {
+  const body = parseErrorBody(text);
+  const code = body?.code;
+  if (code !== undefined && retryable_refund_codes.has(code)) {
+    return { kind: 'failed', code, message: clip(body?.message ?? ''), retryable: true };
+  }
+  if (code === 'USER_ACCOUNT_ABNORMAL') return { kind: 'requires_manual', code, message: clip(body?.message ?? '') };
+  throw mapErrorResponse('refund', status, text);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payment code (API v2 `pay/micropay`, XML, the one WeChat payment-code API)
+
+/** WeChat payment codes: 18 digits starting 10 to 15. */
+export const wechat_auth_code_pattern = /^1[0-5]\d{16}$/;
+/** v2 `body` limit (bytes, UTF-8). */
+const micropay_body_bytes_max = 128;
+export const MICROPAY_PATH = '/pay/micropay';
+
+/** PayRequest → unsigned micropay fields (the caller adds nonce_str and sign). */
+export function toMicropayParams(request: PayRequest, merchant: { appid: string; mchid: string }): Record<string, string> {
+  if (request.product !== 'BARCODE') throw new ChannelError('unsupported', 'UNSUPPORTED', `wechatpay micropay is for BARCODE, not ${request.product}`);
+  if (request.amount_minor <= 0n) throw refusedLocally('amount_minor must be positive');
+  if (!out_trade_no_pattern.test(request.attempt_id)) throw refusedLocally('attempt_id must be 6 to 32 characters of [0-9A-Za-z_-|*] to be an out_trade_no');
+  const auth_code = request.payer.auth_code;
+  if (auth_code === undefined || !wechat_auth_code_pattern.test(auth_code)) {
+    throw refusedLocally('payer.auth_code must be a WeChat payment code (18 digits starting 10-15)');
+  }
+  return {
+    appid: merchant.appid,
+    mch_id: merchant.mchid,
+    sign_type: 'HMAC-SHA256',
+    body: truncateBytes(request.subject, micropay_body_bytes_max),
+    out_trade_no: request.attempt_id,
+    total_fee: String(toFen(request.amount_minor)),
+    fee_type: request.currency,
+    // The terminal's address; WeChat uses it for risk checks only.
+    spbill_create_ip: request.payer.client_ip ?? '127.0.0.1',
+    auth_code,
+    time_expire: compactChinaTime(request.expires_at),
+  };
+}
+
+/** Errors meaning our request was refused before WeChat tried to charge. */
+const micropay_refusals = new Set([
+  'PARAM_ERROR', 'NOAUTH', 'XML_FORMAT_ERROR', 'REQUIRE_POST_METHOD', 'SIGNERROR', 'LACK_PARAMS', 'NOT_UTF8',
+  'APPID_MCHID_NOT_MATCH', 'INVALID_REQUEST', 'OUT_TRADE_NO_USED', 'POST_DATA_EMPTY', 'APPID_NOT_EXIST', 'MCHID_NOT_EXIST',
+]);
+const micropay_unknown = new Set(['SYSTEMERROR', 'BANKERROR']);
+
+/**
+ * A verified micropay answer → status; `query` when WeChat says the order is already paid.
+ * return_code FAIL (bad signature, bad format) is a refusal; result_code FAIL with USERPAYING is
+ * pending (the payer is entering a password), SYSTEMERROR / BANKERROR unknown, ORDERCLOSED /
+ * ORDERREVERSED closed, and the remaining business codes (NOTENOUGH, AUTHCODEEXPIRE, …) failed.
+ */
+export function fromMicropayResponse(fields: Record<string, string>): AttemptStatus | 'query' {
+  if (fields.return_code !== 'SUCCESS') {
+    throw new ChannelError('rejected', 'RETURN_FAIL', `wechatpay micropay: ${clip(fields.return_msg ?? 'return_code FAIL')}`);
+  }
+  const channel_trade_no = fields.transaction_id || undefined;
+  if (fields.result_code === 'SUCCESS') {
+    const amount_minor = /^\d{1,15}$/.test(fields.total_fee ?? '') ? BigInt(fields.total_fee!) : undefined;
+    const paid_at = parseCompactChinaTime(fields.time_end);
+    if (channel_trade_no === undefined || amount_minor === undefined || paid_at === undefined) {
+      return channel_trade_no === undefined ? { kind: 'pending' } : { kind: 'pending', channel_trade_no };
+    }
+    return { kind: 'succeeded', channel_trade_no, amount_minor, paid_at };
+  }
+  const code = fields.err_code ?? 'UNKNOWN';
+  const message = `wechatpay micropay: ${code} ${clip(fields.err_code_des ?? '')}`.trim();
+  if (code === 'USERPAYING') return channel_trade_no === undefined ? { kind: 'pending' } : { kind: 'pending', channel_trade_no };
+  if (code === 'ORDERPAID') return 'query';
+  if (code === 'ORDERCLOSED' || code === 'ORDERREVERSED') return { kind: 'closed' };
+  if (micropay_unknown.has(code) || fields.result_code !== 'FAIL') throw new ChannelError('ambiguous', code, message);
+  if (micropay_refusals.has(code)) throw new ChannelError('rejected', code, message);
+  return { kind: 'failed', code, message };
+}
+
+/** yyyyMMddHHmmss in China time (v2 time fields). */
+export function compactChinaTime(date: Date): string {
+  return toChinaTime(date).slice(0, 19).replace(/[-T:]/g, '');
+}
+
+export function parseCompactChinaTime(text: string | undefined): Date | undefined {
+  const match = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/.exec(text ?? '');
+  if (match === null) return undefined;
+  return parseRfc3339(`${match[1]}-${match[2]}-${match[3]}T${match[4]}:${match[5]}:${match[6]}+08:00`);
+}
+
+function truncateBytes(text: string, bytes_max: number): string {
+  let out = '';
+  let bytes = 0;
+  for (const char of text) {
+    bytes += Buffer.byteLength(char, 'utf8');
+    if (bytes > bytes_max) break;
+    out += char;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trade bill (GET /v3/bill/tradebill, then its download_url)
+
+export const TRADE_BILL_COLUMNS = [
+  '交易时间', '公众账号ID', '商户号', '特约商户号', '设备号', '微信订单号', '商户订单号', '用户标识', '交易类型', '交易状态',
+  '付款银行', '货币种类', '应结订单金额', '代金券金额', '微信退款单号', '商户退款单号', '退款金额', '充值券退款金额', '退款类型',
+  '退款状态', '商品名称', '商户数据包', '手续费', '费率', '订单金额', '申请退款金额', '费率备注',
+] as const;
+assert(TRADE_BILL_COLUMNS.length === 27);
+export const TRADE_BILL_SUMMARY_COLUMNS = ['总交易单数', '应结订单总金额', '退款总金额', '充值券退款总金额', '手续费总金额', '订单总金额', '申请退款总金额'] as const;
+
+export function toTradeBillRequest(date: string): HttpCall {
+  return { method: 'GET', path: `/v3/bill/tradebill?bill_date=${encodeURIComponent(date)}&bill_type=ALL`, body: '' };
+}
+
+export interface WechatBillResponse {
+  hash_type: string;
+  hash_value: string;
+  download_url: string;
+}
+
+export function isBillResponse(value: unknown): value is WechatBillResponse {
+  if (typeof value !== 'object' || value === null) return false;
+  const record = value as Record<string, unknown>;
+  return typeof record.hash_type === 'string' && typeof record.hash_value === 'string' && typeof record.download_url === 'string';
+}
+
+const bill_column = (name: (typeof TRADE_BILL_COLUMNS)[number]): number => TRADE_BILL_COLUMNS.indexOf(name);
+
+/**
+ * The ALL trade bill → rows. Every value of the detail and summary rows starts with a
+ * backtick; the summary's 总交易单数 must match the rows read, or the file is not trusted.
+ * amount_minor is positive for both kinds (payments: 订单金额, refunds: 申请退款金额); fee_minor
+ * is what WeChat keeps: positive on payments, negative (returned) on refunds.
+ */
+export function parseTradeBill(text: string, channel_id: string): StatementRow[] {
+  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/).filter((line) => line.trim() !== '');
+  if (lines.length === 0 || !lines[0]!.startsWith(TRADE_BILL_COLUMNS[0])) throw badBill('no header row');
+  const header = splitCsvLine(lines[0]!);
+  if (header.length < TRADE_BILL_COLUMNS.length) throw badBill(`header has ${header.length} columns, expected ${TRADE_BILL_COLUMNS.length}`);
+  const rows: StatementRow[] = [];
+  let index = 1;
+  for (; index < lines.length && !lines[index]!.startsWith(TRADE_BILL_SUMMARY_COLUMNS[0]); index++) {
+    rows.push(tradeBillRow(unTick(lines[index]!), channel_id, index + 1));
+  }
+  const summary = lines[index + 1];
+  if (summary === undefined) throw badBill('no summary rows');
+  const count = unTick(summary)[0];
+  if (count !== String(rows.length)) throw badBill(`summary says ${count} rows, the file has ${rows.length}`);
+  return rows;
+}
+
+function unTick(line: string): string[] {
+  return splitCsvLine(line).map((field) => (field.startsWith('`') ? field.slice(1) : field).trim());
+}
+
+function tradeBillRow(fields: string[], channel_id: string, line_no: number): StatementRow {
+  if (fields.length < TRADE_BILL_COLUMNS.length) throw badBill(`line ${line_no} has ${fields.length} columns`);
+  const state = fields[bill_column('交易状态')];
+  const kind = state === 'REFUND' ? 'refund' : 'payment';
+  const amount = parseYuan(kind === 'refund' ? fields[bill_column('申请退款金额')] : fields[bill_column('订单金额')]);
+  const fee = parseYuan(fields[bill_column('手续费')] || '0');
+  const occurred_at = parseChinaDateTime(fields[bill_column('交易时间')]);
+  if (amount === undefined || fee === undefined || occurred_at === undefined) throw badBill(`line ${line_no}: unreadable amount, fee or time`);
+  const magnitude = (value: bigint) => (value < 0n ? -value : value);
+  const row: StatementRow = {
+    channel_id,
+    attempt_id: fields[bill_column('商户订单号')]!,
+    channel_trade_no: fields[bill_column('微信订单号')]!,
+    kind,
+    amount_minor: magnitude(amount),
+    fee_minor: kind === 'payment' ? magnitude(fee) : -magnitude(fee),
+    currency: fields[bill_column('货币种类')] || 'CNY',
+    occurred_at,
+  };
+  if (kind === 'refund' && fields[bill_column('商户退款单号')]) row.refund_id = fields[bill_column('商户退款单号')]!;
+  return row;
+}
+
+function badBill(message: string): ChannelError {
+  return new ChannelError('ambiguous', 'BAD_STATEMENT', `wechatpay trade bill: ${message}`);
 }

@@ -1,0 +1,263 @@
+// The Alipay open platform channel adapter (public-key mode, RSA2): ALIPAY_QR through
+// alipay.trade.precreate, BARCODE through alipay.trade.pay, and ALIPAY_APP / ALIPAY_WAP /
+// ALIPAY_PC as signed client-side orders (no server call: the trade exists at Alipay only once
+// the payer opens it, so until then query answers not_found and close answers closed). Query,
+// close, refund, refund query, the asynchronous notification (answered with plain `success`)
+// and the 业务明细 bill. HTTP and error classification live here; payload shapes and status
+// mapping in transformers.ts, signatures in crypto.ts.
+//
+// Never logged, never in an error message: key material, signatures, auth codes, buyer ids.
+
+import { Pool, request as undiciRequest } from 'undici';
+import type { KeyObject } from 'node:crypto';
+import {
+  ChannelError, registerChannel, unsupported,
+  type AttemptRef, type AttemptStatus, type Channel, type ChannelConfig, type CloseOutcome, type HttpAnswer,
+  type IncomingNotification, type ParsedNotification, type PayRequest, type ProductName, type RefundRef,
+  type RefundRequest, type RefundStatus, type StatementRow,
+} from '../channel';
+import { decodeGbk } from '../shared/gbk';
+import { isCalendarDate, settingsReader, transportError } from '../shared/http';
+import { readZip } from '../shared/zip';
+import { privateKey, publicKey, signParams, verifyNotificationParams, verifyResponse } from './crypto';
+import {
+  ALIPAY_PRODUCTS, METHODS, clientSideAction, fromCloseResponse, fromCreateResponse, fromQueryResponse,
+  fromRefundQueryResponse, fromRefundResponse, gatewayParams, isDetailEntry, notificationAnswer, parseBill, parseForm,
+  readNotification, toPayBiz, toRefundBiz, toRefundQueryBiz, type AlipayResponseBase,
+} from './transformers';
+
+export * as alipayCrypto from './crypto';
+export * as alipayTransformers from './transformers';
+
+/** Used when settings.timeout_ms is absent. */
+export const timeout_ms_default = 10_000;
+const timeout_ms_min = 50;
+const timeout_ms_max = 60_000;
+const keep_alive_timeout_ms = 30_000;
+const connections_max = 64;
+/** A bill archive larger than this is refused (a day of a large merchant is a few MiB zipped). */
+export const statement_archive_bytes_max = 64 * 1024 * 1024;
+/** The bill download URL is fetched with this budget (Alipay's URL is valid for 30 s). */
+const statement_timeout_ms = 30_000;
+
+export interface AlipaySettings {
+  gateway_url: URL;
+  app_id: string;
+  app_private_key: KeyObject;
+  alipay_public_key: KeyObject;
+  /** The seller's PID (2088…): notifications for another seller are refused. */
+  seller_id: string | undefined;
+  /** Where Alipay sends the payer back after WAP / PC payment. */
+  return_url: string | undefined;
+  timeout_ms: number;
+}
+
+/** Validates config.settings once; an error names the key, never its value. */
+export function parseSettings(channel_id: string, settings: Record<string, string>): AlipaySettings {
+  const read = settingsReader(channel_id, settings);
+  const gateway_url = read.attempt('gateway_url', 'is not a URL', () => new URL(read.required('gateway_url')));
+  if (gateway_url.protocol !== 'https:' && gateway_url.protocol !== 'http:') read.fail('gateway_url', 'must be http(s)');
+  if (gateway_url.search !== '' || gateway_url.hash !== '') read.fail('gateway_url', 'must not carry a query');
+  const seller_id = read.optional('seller_id');
+  if (seller_id !== undefined && !/^2088\d{12}$/.test(seller_id)) read.fail('seller_id', 'must be a 16-digit PID starting 2088');
+  const return_url = read.optional('return_url');
+  if (return_url !== undefined) read.attempt('return_url', 'is not a URL', () => new URL(return_url));
+  return {
+    gateway_url,
+    app_id: read.required('app_id'),
+    app_private_key: read.attempt('app_private_key_pem', 'is not a valid PEM key', () => privateKey(read.required('app_private_key_pem'))),
+    alipay_public_key: read.attempt('alipay_public_key_pem', 'is not a valid PEM key', () => publicKey(read.required('alipay_public_key_pem'))),
+    seller_id,
+    return_url,
+    timeout_ms: read.integer('timeout_ms', timeout_ms_default, timeout_ms_min, timeout_ms_max),
+  };
+}
+
+export class AlipayChannel implements Channel {
+  readonly channel_id: string;
+  readonly provider = 'alipay';
+  readonly products: readonly ProductName[];
+  readonly #settings: AlipaySettings;
+  readonly #pool: Pool;
+
+  constructor(config: ChannelConfig) {
+    this.channel_id = config.channel_id;
+    for (const product of config.products) {
+      if (!ALIPAY_PRODUCTS.includes(product)) throw new Error(`channel ${config.channel_id}: product ${product} is not an Alipay product`);
+    }
+    this.products = [...config.products];
+    this.#settings = parseSettings(config.channel_id, config.settings);
+    this.#pool = new Pool(this.#settings.gateway_url.origin, {
+      connections: connections_max,
+      keepAliveTimeout: keep_alive_timeout_ms,
+      headersTimeout: this.#settings.timeout_ms,
+      bodyTimeout: this.#settings.timeout_ms,
+      connect: { timeout: this.#settings.timeout_ms },
+    });
+  }
+
+  async pay(request: PayRequest): Promise<AttemptStatus> {
+    if (!this.products.includes(request.product)) throw unsupported(this.channel_id, `product ${request.product}`);
+    const settings = this.#settings;
+    const { method, biz } = toPayBiz(request);
+    if (request.product === 'ALIPAY_APP' || request.product === 'ALIPAY_WAP' || request.product === 'ALIPAY_PC') {
+      const return_url = request.product === 'ALIPAY_APP' ? undefined : settings.return_url;
+      const params = gatewayParams(method, biz, { app_id: settings.app_id, now: new Date() }, { notify_url: request.notify_url, return_url });
+      const signed = signParams(params, settings.app_private_key);
+      return { kind: 'action_required', next_action: clientSideAction(request.product, settings.gateway_url.href, signed) };
+    }
+    const body = await this.#call(request.product === 'BARCODE' ? 'pay' : 'precreate', method, biz, request.notify_url);
+    this.#checkTrade(body, request.attempt_id, method);
+    const status = fromCreateResponse(request.product, body);
+    return status === 'query' ? this.query(request) : status;
+  }
+
+  async query(attempt: AttemptRef): Promise<AttemptStatus> {
+    const body = await this.#call('query', METHODS.query, { out_trade_no: attempt.attempt_id });
+    this.#checkTrade(body, attempt.attempt_id, METHODS.query);
+    return fromQueryResponse(body);
+  }
+
+  async close(attempt: AttemptRef): Promise<CloseOutcome> {
+    const body = await this.#call('close', METHODS.close, { out_trade_no: attempt.attempt_id });
+    if (fromCloseResponse(body) !== 'query') return { kind: 'closed' };
+    // TRADE_STATUS_ERROR: the trade is no longer open; ask what it became.
+    const status = await this.query(attempt);
+    if (status.kind === 'succeeded') return { kind: 'already_paid' };
+    if (status.kind === 'closed' || status.kind === 'not_found') return { kind: 'closed' };
+    throw new ChannelError('ambiguous', 'TRADE_STATUS_ERROR', `alipay close: trade is in state ${status.kind} and cannot be closed`);
+  }
+
+  async refund(request: RefundRequest): Promise<RefundStatus> {
+    const body = await this.#call('refund', METHODS.refund, toRefundBiz(request));
+    const status = fromRefundResponse(body, request);
+    return status === 'query' ? this.queryRefund(request) : status;
+  }
+
+  async queryRefund(ref: RefundRef): Promise<RefundStatus> {
+    return fromRefundQueryResponse(await this.#call('refund query', METHODS.refund_query, toRefundQueryBiz(ref.attempt.attempt_id, ref.refund_id)));
+  }
+
+  parseNotification(notification: IncomingNotification): ParsedNotification {
+    const settings = this.#settings;
+    const params = parseForm(notification.body.toString('utf8'));
+    if (params === undefined) throw new ChannelError('bad_signature', 'MALFORMED', 'alipay notification is not a form');
+    if (!verifyNotificationParams(params, settings.alipay_public_key)) {
+      throw new ChannelError('bad_signature', 'BAD_SIGNATURE', 'alipay notification failed verification');
+    }
+    if (params.app_id !== settings.app_id) throw new ChannelError('bad_signature', 'APP_ID_MISMATCH', 'alipay notification is for another app');
+    if (settings.seller_id !== undefined && params.seller_id !== undefined && params.seller_id !== settings.seller_id) {
+      throw new ChannelError('bad_signature', 'SELLER_MISMATCH', 'alipay notification is for another seller');
+    }
+    const meaning = readNotification(params);
+    if (meaning.type === 'payment') return { attempt_id: meaning.attempt_id, status: meaning.status };
+    // refund_fee in a notification is the trade's cumulative refund, not this refund's amount:
+    // the notification says "look", alipay.trade.fastpay.refund.query says how much.
+    return {
+      type: 'refund',
+      refund_id: meaning.refund_id,
+      attempt_id: meaning.attempt_id,
+      status: meaning.channel_trade_no === undefined ? { kind: 'pending' } : { kind: 'pending', channel_refund_no: meaning.channel_trade_no },
+    };
+  }
+
+  notificationAnswer(accepted: boolean): HttpAnswer {
+    return notificationAnswer(accepted);
+  }
+
+  /** The 业务明细 rows of a bill date (YYYY-MM-DD, China time). */
+  async downloadStatement(date: string): Promise<StatementRow[]> {
+    if (!isCalendarDate(date)) throw new ChannelError('rejected', 'INVALID_PARAMETER', 'statement date must be YYYY-MM-DD');
+    const body = await this.#call('bill', METHODS.bill, { bill_type: 'trade', bill_date: date });
+    if (body.code === '40004' && body.sub_code === 'isp.bill_not_exist') return [];
+    if (body.code !== '10000') throw new ChannelError(body.code === '20000' ? 'ambiguous' : 'rejected', String(body.sub_code ?? body.code), `alipay bill: ${body.code} ${body.sub_msg ?? body.msg ?? ''}`);
+    if (typeof body.bill_download_url !== 'string') throw new ChannelError('ambiguous', 'BAD_RESPONSE', 'alipay bill answer has no bill_download_url');
+    const archive = await fetchBounded(body.bill_download_url, statement_archive_bytes_max);
+    let entries;
+    try {
+      entries = readZip(archive);
+    } catch (error) {
+      throw new ChannelError('ambiguous', 'BAD_STATEMENT', `alipay bill: ${(error as Error).message}`);
+    }
+    const detail = entries.find((entry) => isDetailEntry(entry.name));
+    if (detail === undefined) throw new ChannelError('ambiguous', 'BAD_STATEMENT', 'alipay bill archive has no 业务明细 file');
+    return parseBill(decodeGbk(detail.data), this.channel_id);
+  }
+
+  async close_connections(): Promise<void> {
+    await this.#pool.close();
+  }
+
+  /** A signed gateway call; returns the verified `*_response` object. */
+  async #call(
+    operation: string, method: string, biz: object, notify_url?: string,
+  ): Promise<AlipayResponseBase & Record<string, any>> {
+    const settings = this.#settings;
+    const params = signParams(gatewayParams(method, biz, { app_id: settings.app_id, now: new Date() }, { notify_url }), settings.app_private_key);
+    const form = new URLSearchParams(params).toString();
+    let status: number;
+    let text: string;
+    try {
+      const response = await this.#pool.request({
+        method: 'POST',
+        path: `${settings.gateway_url.pathname}?charset=utf-8`,
+        headers: { 'content-type': 'application/x-www-form-urlencoded;charset=utf-8', accept: 'application/json', 'user-agent': 'paycore-alipay/0.1' },
+        body: form,
+        headersTimeout: settings.timeout_ms,
+        bodyTimeout: settings.timeout_ms,
+      });
+      status = response.statusCode;
+      text = await response.body.text();
+    } catch (error) {
+      throw transportError('alipay', operation, error);
+    }
+    // Alipay answers 200 for every business outcome; anything else is a proxy or an outage.
+    if (status !== 200) throw new ChannelError('ambiguous', `HTTP_${status}`, `alipay ${operation}: HTTP ${status}`);
+    const verdict = verifyResponse(text, method, settings.alipay_public_key);
+    if (!verdict.ok) {
+      throw new ChannelError('ambiguous', 'BAD_RESPONSE_SIGNATURE', `alipay ${operation}: answer failed verification (${verdict.reason})`);
+    }
+    if (typeof verdict.body.code !== 'string') throw new ChannelError('ambiguous', 'BAD_RESPONSE', `alipay ${operation}: answer has no code`);
+    return verdict.body as AlipayResponseBase & Record<string, any>;
+  }
+
+  /** An answer about another trade is not an answer about ours. */
+  #checkTrade(body: Record<string, unknown>, out_trade_no: string, method: string): void {
+    if (body.code === '10000' && typeof body.out_trade_no === 'string' && body.out_trade_no !== out_trade_no) {
+      throw new ChannelError('ambiguous', 'BAD_RESPONSE', `alipay ${method}: answer is for another out_trade_no`);
+    }
+  }
+}
+
+/** GET of a provider's download URL, refused past `bytes_max`. */
+async function fetchBounded(url: string, bytes_max: number): Promise<Buffer> {
+  let target: URL;
+  try {
+    target = new URL(url);
+  } catch {
+    throw new ChannelError('ambiguous', 'BAD_RESPONSE', 'alipay bill_download_url is not a URL');
+  }
+  if (target.protocol !== 'https:' && target.protocol !== 'http:') throw new ChannelError('ambiguous', 'BAD_RESPONSE', 'alipay bill_download_url is not http(s)');
+  try {
+    const response = await undiciRequest(target, { method: 'GET', headersTimeout: statement_timeout_ms, bodyTimeout: statement_timeout_ms });
+    if (response.statusCode !== 200) {
+      await response.body.dump();
+      throw new ChannelError('ambiguous', `HTTP_${response.statusCode}`, `alipay bill download: HTTP ${response.statusCode}`);
+    }
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    for await (const chunk of response.body) {
+      bytes += (chunk as Buffer).length;
+      if (bytes > bytes_max) {
+        response.body.destroy();
+        throw new ChannelError('ambiguous', 'STATEMENT_TOO_LARGE', `alipay bill archive over ${bytes_max} bytes`);
+      }
+      chunks.push(chunk as Buffer);
+    }
+    return Buffer.concat(chunks);
+  } catch (error) {
+    throw transportError('alipay', 'bill download', error);
+  }
+}
+
+registerChannel('alipay', (config) => new AlipayChannel(config));

@@ -1,0 +1,161 @@
+// The sandbox's bills: which ledger entries a statement date lists (with statement faults:
+// rows missing, rows added, a wrong amount, an entry cut off into the next day's bill) and
+// how each provider writes them — the WeChat Pay ALL trade bill (backtick-prefixed CSV, 27
+// columns, summary rows) and the Alipay 业务明细 (GBK CSV with `#` comments, zipped). Pure.
+
+import { encodeGbk } from '../shared/gbk';
+import { chinaDateTime, csvField, formatYuan } from '../shared/http';
+import { writeZip } from '../shared/zip';
+import { BILL_COLUMNS as ALIPAY_COLUMNS } from '../alipay/transformers';
+import { TRADE_BILL_COLUMNS as WECHAT_COLUMNS, TRADE_BILL_SUMMARY_COLUMNS as WECHAT_SUMMARY_COLUMNS } from '../wechatpay/transformers';
+import { chinaDate, feeOf, nextDate } from './core';
+
+/** One money movement the provider would list in a bill. */
+export interface LedgerEntry {
+  /** mchid (WeChat) or app_id (Alipay): whose bill lists it. */
+  merchant: string;
+  kind: 'payment' | 'refund';
+  out_trade_no: string;
+  /** WeChat transaction_id / Alipay trade_no. */
+  trade_no: string;
+  out_refund_no?: string;
+  /** WeChat refund_id. */
+  refund_no?: string;
+  /** Payment: the order total; refund: the amount refunded. */
+  amount_fen: bigint;
+  order_total_fen: bigint;
+  at: Date;
+  /** Alipay 创建时间 of the trade. */
+  created_at: Date;
+  subject: string;
+  trade_type: string;
+  /** openid (WeChat) / masked buyer account (Alipay). */
+  payer: string;
+}
+
+export interface StatementFaultEffect {
+  missing: boolean;
+  amount_delta_fen: bigint;
+  next_day: boolean;
+}
+
+export interface BillRow extends LedgerEntry {
+  fee_fen: bigint;
+}
+
+/**
+ * The rows of `date`'s bill: entries whose China date is `date` (or the day before, when a
+ * cut-off fault pushes them into the next bill), minus missing ones, amounts shifted by the
+ * fault's delta, plus `extra_rows` phantom payments the merchant never made.
+ */
+export function billRows(
+  entries: Iterable<LedgerEntry>, date: string, fault: (entry: LedgerEntry) => StatementFaultEffect, extra_rows: number,
+): BillRow[] {
+  const rows: BillRow[] = [];
+  for (const entry of entries) {
+    const effect = fault(entry);
+    const listed_on = effect.next_day ? nextDate(chinaDate(entry.at)) : chinaDate(entry.at);
+    if (listed_on !== date || effect.missing) continue;
+    const amount_fen = entry.amount_fen + effect.amount_delta_fen;
+    rows.push({ ...entry, amount_fen, fee_fen: feeOf(amount_fen < 0n ? -amount_fen : amount_fen) });
+  }
+  const noon = new Date(`${date}T12:00:00+08:00`);
+  for (let index = 1; index <= extra_rows; index++) {
+    const amount_fen = BigInt(100 * index + 1);
+    rows.push({
+      merchant: 'sandbox', kind: 'payment', out_trade_no: `SANDBOXEXTRA${date.replace(/-/g, '')}${index}`, trade_no: `9999${date.replace(/-/g, '')}${String(index).padStart(16, '0')}`,
+      amount_fen, order_total_fen: amount_fen, at: noon, created_at: noon, subject: 'sandbox phantom row', trade_type: 'NATIVE', payer: 'sandbox',
+      fee_fen: feeOf(amount_fen),
+    });
+  }
+  return rows.sort((a, b) => a.at.getTime() - b.at.getTime());
+}
+
+// ---------------------------------------------------------------------------------------------
+// WeChat Pay trade bill (bill_type ALL)
+
+export function wechatTradeBill(rows: readonly BillRow[], merchant: { appid: string; mchid: string }): string {
+  const tick = (value: string) => `\`${csvField(value)}`;
+  const lines = [WECHAT_COLUMNS.join(',')];
+  let payments = 0n;
+  let refunds = 0n;
+  let fees = 0n;
+  for (const row of rows) {
+    const refund = row.kind === 'refund';
+    const fee = refund ? -row.fee_fen : row.fee_fen;
+    if (refund) refunds += row.amount_fen;
+    else payments += row.amount_fen;
+    fees += fee;
+    lines.push([
+      chinaDateTime(row.at), merchant.appid, merchant.mchid, '0', '', row.trade_no, row.out_trade_no, row.payer, row.trade_type,
+      refund ? 'REFUND' : 'SUCCESS', 'OTHERS', 'CNY', formatYuan(refund ? row.order_total_fen : row.amount_fen), '0.00',
+      refund ? row.refund_no ?? '' : '0', refund ? row.out_refund_no ?? '' : '0', formatYuan(refund ? row.amount_fen : 0n), '0.00',
+      refund ? 'ORIGINAL' : '', refund ? 'SUCCESS' : '', row.subject, '', formatYuan(fee), '0.60%',
+      formatYuan(refund ? row.order_total_fen : row.amount_fen), formatYuan(refund ? row.amount_fen : 0n), '',
+    ].map(tick).join(','));
+  }
+  lines.push(WECHAT_SUMMARY_COLUMNS.join(','));
+  lines.push([String(rows.length), formatYuan(payments), formatYuan(refunds), '0.00', formatYuan(fees), formatYuan(payments), formatYuan(refunds)].map(tick).join(','));
+  return `${lines.join('\r\n')}\r\n`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Alipay 业务明细 (zipped GBK CSV)
+
+export function alipayBillArchive(rows: readonly BillRow[], seller_id: string, date: string, exported_at: Date): { file_name: string; archive: Buffer } {
+  const compact = date.replace(/-/g, '');
+  const chinese = (day: string) => `${day.slice(0, 4)}年${day.slice(5, 7)}月${day.slice(8, 10)}日`;
+  const lines = [
+    '#支付宝业务明细查询',
+    `#账号：[${seller_id}0156]`,
+    `#起始日期：[${chinese(date)} 00:00:00]   终止日期：[${chinese(nextDate(date))} 00:00:00]`,
+    '#-----------------------------------------业务明细列表----------------------------------------',
+    ALIPAY_COLUMNS.join(','),
+  ];
+  let paid = 0n;
+  let refunded = 0n;
+  let paid_count = 0;
+  let refund_count = 0;
+  for (const row of rows) {
+    const refund = row.kind === 'refund';
+    if (refund) {
+      refunded += row.amount_fen;
+      refund_count += 1;
+    } else {
+      paid += row.amount_fen;
+      paid_count += 1;
+    }
+    const fields = [
+      row.trade_no, row.out_trade_no, refund ? '退款' : '交易', row.subject, chinaDateTime(row.created_at), chinaDateTime(row.at),
+      '', '', '', '', row.payer, formatYuan(refund ? row.order_total_fen : row.amount_fen),
+      formatYuan(refund ? -row.amount_fen : row.amount_fen), '0.00', '0.00', '0.00', '0.00', '0.00', '', '0.00', '0.00',
+      refund ? row.out_refund_no ?? '' : '', formatYuan(refund ? row.fee_fen : -row.fee_fen), '0.00', '',
+    ];
+    lines.push(fields.map((field) => `${csvField(field)}\t`).join(','));
+  }
+  lines.push(
+    '#-----------------------------------------业务明细列表结束------------------------------------',
+    `#交易合计：${paid_count}笔，商家实收共${formatYuan(paid)}元，商家优惠共0.00元`,
+    `#退款合计：${refund_count}笔，商家实收退款共${formatYuan(-refunded)}元，商家优惠退款共0.00元`,
+    `#导出时间：[${chineseTime(exported_at)}]`,
+  );
+  const summary = [
+    '#支付宝业务汇总查询',
+    `#账号：[${seller_id}0156]`,
+    '门店编号,门店名称,交易订单总笔数,退款订单总笔数,订单金额（元）,商家实收（元）',
+    `合计,,${paid_count},${refund_count},${formatYuan(paid)},${formatYuan(paid - refunded)}`,
+    `#导出时间：[${chineseTime(exported_at)}]`,
+  ];
+  const detail_name = `${seller_id}0156_${compact}_业务明细.csv`;
+  const summary_name = `${seller_id}0156_${compact}_业务明细(汇总).csv`;
+  const archive = writeZip([
+    { name: detail_name, data: encodeGbk(`${lines.join('\r\n')}\r\n`), gbk_name: encodeGbk(detail_name) },
+    { name: summary_name, data: encodeGbk(`${summary.join('\r\n')}\r\n`), gbk_name: encodeGbk(summary_name) },
+  ]);
+  return { file_name: `${seller_id}0156_${compact}.csv.zip`, archive };
+}
+
+function chineseTime(date: Date): string {
+  const text = chinaDateTime(date);
+  return `${text.slice(0, 4)}年${text.slice(5, 7)}月${text.slice(8, 10)}日 ${text.slice(11)}`;
+}

@@ -1,0 +1,139 @@
+// Pieces every adapter shares: transport-error classification (what the provider may have
+// seen), a holder for secrets that cannot be logged, and small money/CSV helpers.
+
+import { inspect } from 'node:util';
+import { ChannelError } from '../channel';
+
+/** Holds a secret string so that logging the holder cannot print it. */
+export class Secret {
+  readonly #value: string;
+  constructor(value: string) { this.#value = value; }
+  reveal(): string { return this.#value; }
+  toString(): string { return '[secret]'; }
+  toJSON(): string { return '[secret]'; }
+  [inspect.custom](): string { return '[secret]'; }
+}
+
+/** Errors raised before a byte was written mean the provider saw nothing. */
+const not_sent_codes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+const timeout_codes = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+
+export function transportError(provider: string, operation: string, error: unknown): ChannelError {
+  if (error instanceof ChannelError) return error;
+  const code = errorCode(error);
+  if (code !== undefined && not_sent_codes.has(code)) {
+    return new ChannelError('not_sent', code, `${provider} ${operation}: could not connect (${code})`);
+  }
+  if (code !== undefined && timeout_codes.has(code)) {
+    return new ChannelError('ambiguous', 'TIMEOUT', `${provider} ${operation}: no answer in time (${code})`);
+  }
+  return new ChannelError('ambiguous', code ?? 'NETWORK_ERROR', `${provider} ${operation}: transport error (${code ?? 'unknown'})`);
+}
+
+function errorCode(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    const errors = (current as { errors?: unknown }).errors;
+    current = Array.isArray(errors) && errors.length > 0 ? errors[0] : (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/** Settings validation shared by adapters: every error names the key, never its value. */
+export function settingsReader(channel_id: string, settings: Record<string, string>) {
+  const fail = (key: string, why: string): never => {
+    throw new Error(`channel ${channel_id}: settings.${key} ${why}`);
+  };
+  const optional = (key: string): string | undefined => {
+    const value = settings[key];
+    return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+  };
+  const required = (key: string): string => optional(key) ?? fail(key, 'is required');
+  const integer = (key: string, fallback: number, min: number, max: number): number => {
+    const text = optional(key);
+    if (text === undefined) return fallback;
+    const value = Number(text);
+    if (!Number.isInteger(value) || value < min || value > max) fail(key, `must be an integer from ${min} to ${max}`);
+    return value;
+  };
+  const attempt = <T>(key: string, why: string, load: () => T): T => {
+    try {
+      return load();
+    } catch (error) {
+      if (error instanceof Error && error.message.startsWith(`channel ${channel_id}:`)) throw error;
+      return fail(key, why);
+    }
+  };
+  return { fail, optional, required, integer, attempt };
+}
+
+/** "88.88" (yuan, at most two decimals) → 8888n fen; undefined when not exactly that shape. */
+export function parseYuan(text: string | undefined): bigint | undefined {
+  if (text === undefined) return undefined;
+  const match = /^(-?)(\d{1,15})(?:\.(\d{1,2}))?$/.exec(text.trim());
+  if (match === null) return undefined;
+  const fen = BigInt(match[2]!) * 100n + BigInt((match[3] ?? '').padEnd(2, '0'));
+  return match[1] === '-' ? -fen : fen;
+}
+
+/** 8888n fen → "88.88". */
+export function formatYuan(fen: bigint): string {
+  const negative = fen < 0n;
+  const magnitude = negative ? -fen : fen;
+  return `${negative ? '-' : ''}${magnitude / 100n}.${String(magnitude % 100n).padStart(2, '0')}`;
+}
+
+const china_offset_ms = 8 * 60 * 60 * 1000;
+
+/** "yyyy-MM-dd HH:mm:ss" in China time (Alipay timestamps, both bills' time columns). */
+export function chinaDateTime(date: Date): string {
+  return new Date(date.getTime() + china_offset_ms).toISOString().slice(0, 19).replace('T', ' ');
+}
+
+export function parseChinaDateTime(text: string | undefined): Date | undefined {
+  if (text === undefined) return undefined;
+  const match = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$/.exec(text.trim());
+  if (match === null) return undefined;
+  const date = new Date(`${match[1]}-${match[2]}-${match[3]}T${match[4]}:${match[5]}:${match[6]}+08:00`);
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+/** A calendar date 'YYYY-MM-DD' that exists. */
+export function isCalendarDate(date: string): boolean {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) return false;
+  const parsed = new Date(`${date}T00:00:00Z`);
+  return !Number.isNaN(parsed.getTime()) && parsed.toISOString().slice(0, 10) === date;
+}
+
+/**
+ * One CSV line → fields. Handles double-quoted fields with "" escapes; the bills quote
+ * nothing normally but a product name may carry a comma.
+ */
+export function splitCsvLine(line: string): string[] {
+  const fields: string[] = [];
+  let current = '';
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const char = line[i]!;
+    if (quoted) {
+      if (char === '"' && line[i + 1] === '"') {
+        current += '"';
+        i++;
+      } else if (char === '"') quoted = false;
+      else current += char;
+    } else if (char === '"' && current === '') quoted = true;
+    else if (char === ',') {
+      fields.push(current);
+      current = '';
+    } else current += char;
+  }
+  fields.push(current);
+  return fields;
+}
+
+/** Quotes a CSV field only when it must be. */
+export function csvField(value: string): string {
+  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+}
