@@ -6,6 +6,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadChannels, loadConfig } from './config';
 import { command_timeout_ms_default, expire_seconds_min_default, query_backoff_ms_default, refund_backoff_ms } from './constants';
+import { notify_schedule_ms_default, notify_timeout_ms_default } from './notify/constants';
 
 const data_key_hex = '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff';
 const channel = { channel_id: 'wx_main', provider: 'wechatpay', products: ['WECHAT_NATIVE', 'WECHAT_JSAPI'], settings: { mchid: '1900000109', base_url: 'https://api.mch.weixin.qq.com' } };
@@ -63,6 +64,9 @@ describe('config', () => {
       command_timeout_ms: command_timeout_ms_default,
       query_backoff_ms: [...query_backoff_ms_default],
       refund_backoff_ms: [...refund_backoff_ms],
+      routing_file: undefined,
+      notify_schedule_ms: [...notify_schedule_ms_default],
+      notify_timeout_ms: notify_timeout_ms_default,
       expire_seconds_min: expire_seconds_min_default,
       log_level: 'info',
       stream_replicas: 1,

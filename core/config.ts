@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { ChannelConfig, ProductName } from '../channels/channel';
+import { notify_schedule_ms_default, notify_timeout_ms_default } from './notify/constants';
 import { command_timeout_ms_default, expire_seconds_min_default, query_backoff_ms_default, refund_backoff_ms } from './constants';
 
 export interface Config {
@@ -29,6 +30,11 @@ export interface Config {
   expire_seconds_min: number;
   log_level: string;
   stream_replicas: number;
+  /** A declarative routing table (ops/routing.example.json) applied at boot, if set. */
+  routing_file: string | undefined;
+  /** Merchant notification attempts: delays in ms, the first from the outcome. */
+  notify_schedule_ms: number[];
+  notify_timeout_ms: number;
 }
 
 export class ConfigError extends Error {
@@ -111,10 +117,10 @@ function readSetting(file: string, where: string): string {
   }
 }
 
-function backoffList(env: Env, name: string, fallback: readonly number[]): number[] {
+function backoffList(env: Env, name: string, fallback: readonly number[], min_ms = 10): number[] {
   const raw = text(env, name, fallback.join(','));
   return raw.split(',').map((part) => {
-    if (!/^\d+$/.test(part.trim()) || Number(part) < 10) throw new ConfigError(`${name} must be a comma list of milliseconds ≥ 10, got '${raw}'`);
+    if (!/^\d+$/.test(part.trim()) || Number(part) < min_ms) throw new ConfigError(`${name} must be a comma list of milliseconds ≥ ${min_ms}, got '${raw}'`);
     return Number(part);
   });
 }
@@ -146,5 +152,8 @@ export function loadConfig(env: Env = process.env): Config {
     expire_seconds_min: integer(env, 'PAYCORE_EXPIRE_SECONDS_MIN', expire_seconds_min_default, 1, 86_400),
     log_level: text(env, 'PAYCORE_LOG_LEVEL', 'info'),
     stream_replicas: integer(env, 'PAYCORE_STREAM_REPLICAS', 1, 1, 5),
+    routing_file: env.PAYCORE_ROUTING_FILE === undefined || env.PAYCORE_ROUTING_FILE === '' ? undefined : env.PAYCORE_ROUTING_FILE,
+    notify_schedule_ms: backoffList(env, 'PAYCORE_NOTIFY_SCHEDULE_MS', notify_schedule_ms_default, 0),
+    notify_timeout_ms: integer(env, 'PAYCORE_NOTIFY_TIMEOUT_MS', notify_timeout_ms_default, 100, 60_000),
   };
 }

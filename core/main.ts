@@ -16,7 +16,10 @@ import { createGatewayMetrics, exposition } from './metrics';
 import { names as namesOf } from './names';
 import { RefundIndex } from './orders/refund-index';
 import { EventStore, ensureStreams } from './orders/store';
-import { StaticRouting } from './routing/static';
+import { readFileSync } from 'node:fs';
+import { ensureNotifyStreams, startNotifier } from './notify';
+import { ChannelDirectory } from './routing/directory';
+import { RoutingTable } from './routing/table';
 import { initTracing } from './tracing';
 
 export interface Paycore {
@@ -34,16 +37,32 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
   const js = jetstream(nc);
   const redis = new Redis(config.redis_url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
   await redis.connect();
+  const table = new RoutingTable(redis, config.prefix, { on_error: (error) => log.warn({ err: String(error) }, 'routing table refresh failed') });
+  if (config.routing_file !== undefined) {
+    const applied = await table.applyTable(JSON.parse(readFileSync(config.routing_file, 'utf8')));
+    log.info({ file: config.routing_file, channels: applied.channels, merchants: applied.merchants }, 'routing table applied');
+  }
+  await table.start();
+  await ensureNotifyStreams(jsm, config.prefix, { replicas: config.stream_replicas });
 
   const metrics = createGatewayMetrics();
   const pool = new ActorPool(config, nc, log);
   pool.onRestart = () => metrics.gateway.worker_restarts.inc();
   await pool.start();
-  const routing = new StaticRouting(config.channels, config.public_url);
+  const routing = new ChannelDirectory(config.channels, table, config.public_url, log);
   const actors = new ActorsClient(nc, names, config.shards, config.command_timeout_ms);
   const store = new EventStore(js, jsm, names);
   const refund_index = new RefundIndex(js, jsm, names);
-  const grpc = await startGrpc({ config, actors, store, refund_index, js, names, log, metrics: metrics.gateway });
+  const grpc = await startGrpc({ config, actors, store, refund_index, routing: table, js, names, log, metrics: metrics.gateway });
+  const notifier = await startNotifier({
+    js,
+    jsm,
+    prefix: config.prefix,
+    secretOf: (merchant_id) => table.notifySecret(merchant_id),
+    schedule_ms: config.notify_schedule_ms,
+    timeout_ms: config.notify_timeout_ms,
+    log,
+  });
 
   let nats_up = true;
   const healthy = (): boolean => nats_up && redis.status === 'ready';
@@ -72,8 +91,10 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
     async stop() {
       await grpc.shutdown(grpc_drain_ms_max);
       await http.close();
+      await notifier.stop();
       await pool.stop();
       await routing.close();
+      await table.stop();
       redis.disconnect();
       await nc.drain();
     },

@@ -15,7 +15,9 @@ import type { ActorRequest } from '../core/orders/protocol';
 import { RefundIndex } from '../core/orders/refund-index';
 import { EventStore } from '../core/orders/store';
 import { TimerScheduler } from '../core/orders/timers';
-import { StaticRouting } from '../core/routing/static';
+import { Redis } from 'ioredis';
+import { ChannelDirectory } from '../core/routing/directory';
+import { RoutingTable } from '../core/routing/table';
 import { Sealer } from '../core/seal';
 import { SpanKind, extractFromHeaders, inSpan, initTracing } from '../core/tracing';
 import type { ActorHostData, FromWorker, ToWorker } from './messages';
@@ -37,8 +39,12 @@ async function main(): Promise<void> {
   const nc = await connect({ servers: config.nats_url, name: `paycore-actor-${data.worker_index}`, maxReconnectAttempts: -1 });
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
-  const routing = new StaticRouting(config.channels, config.public_url);
   const metrics = createActorMetrics();
+  const redis = new Redis(config.redis_url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  const table = new RoutingTable(redis, config.prefix, { on_error: (error) => log.warn({ err: String(error) }, 'routing table refresh failed') });
+  await table.start();
+  const routing = new ChannelDirectory(config.channels, table, config.public_url, log, metrics.actor);
   const actors = new ActorSystem({
     store: new EventStore(js, jsm, names, metrics.actor.publish),
     timers: new TimerScheduler(js, names, metrics.actor.publish),
@@ -101,6 +107,8 @@ async function main(): Promise<void> {
       await pump.stop();
       await Promise.race([Promise.allSettled([...inflight]), new Promise((r) => setTimeout(r, worker_drain_ms_max))]);
       await routing.close();
+      await table.stop();
+      redis.disconnect();
       await tracing.shutdown();
       await nc.drain();
       post({ type: 'stopped' });

@@ -33,11 +33,50 @@ export function devSetup(dir: string, sandbox_url: string): Record<string, strin
   ];
   const channels_file = path.join(dir, 'channels.json');
   writeFileSync(channels_file, `${JSON.stringify(channels, null, 2)}\n`, { mode: 0o600 });
+  // The routing table: the sandbox channel with its fee and no caps, and two merchants
+  // contracted on it (the demo's, and m1 of the README's grpcurl example).
+  const routing = {
+    version: 1,
+    channels: [
+      {
+        channel_id: 'wxpay_sandbox',
+        provider: 'wechatpay',
+        state: 'ENABLED',
+        products: channels[0]!.products,
+        currencies: ['CNY'],
+        amount_min_minor: '1',
+        amount_max_minor: '100000000',
+        service_windows: { time_zone: 'Asia/Shanghai', open: [], closed: [] },
+        required_payer_elements: { WECHAT_JSAPI: ['openid'], WECHAT_H5: ['client_ip'] },
+        limits: {},
+        fee: { rate_bp: 38, fixed_minor: '0', min_minor: '1' },
+        priority: 0,
+        weight: 1,
+      },
+    ],
+    merchants: ['demo_merchant', 'm1'].map((merchant_id) => ({
+      merchant_id,
+      products: channels[0]!.products,
+      channel_ids: ['wxpay_sandbox'],
+      fee_rates: {},
+      notify_secret: secretOf(dir, merchant_id),
+    })),
+  };
+  const routing_file = path.join(dir, 'routing.json');
+  writeFileSync(routing_file, `${JSON.stringify(routing, null, 2)}\n`, { mode: 0o600 });
   return {
     PAYCORE_CHANNELS_FILE: channels_file,
+    PAYCORE_ROUTING_FILE: routing_file,
     PAYCORE_DATA_KEY: readFileSync(data_key_file, 'utf8').trim(),
     SANDBOX_KEYS_DIR: keys_dir,
   };
+}
+
+/** A merchant's notify secret for development, created once and kept in the dev folder. */
+function secretOf(dir: string, merchant_id: string): string {
+  const file = path.join(dir, `notify_secret_${merchant_id}`);
+  if (!existsSync(file)) writeFileSync(file, randomBytes(24).toString('hex'), { mode: 0o600 });
+  return readFileSync(file, 'utf8').trim();
 }
 
 if (require.main === module) {

@@ -14,7 +14,10 @@ import {
   type CreateRefundRequest,
   type GetPaymentRequest,
   type GetRefundRequest,
+  type ListPaymentOptionsRequest,
+  type ListPaymentOptionsResponse,
   type Refund,
+  Product,
   type Payment,
   type PaymentServiceServer,
 } from '../../proto/gen/paycore/v1/payment';
@@ -28,13 +31,15 @@ import type { GatewayMetrics } from '../metrics';
 import type { Names } from '../names';
 import { findRefund, isOpen } from '../orders/evolve';
 import type { RefundIndex } from '../orders/refund-index';
+import type { RoutingTable } from '../routing/table';
+import { adminServices, merchant_admin_service, routing_admin_service } from './admin';
 import type { EventStore, StoredMessage } from '../orders/store';
 import type { PaymentState } from '../orders/types';
 import type { ActorsClient } from './actors-client';
 import { SpanKind, extractFrom, inSpan } from '../tracing';
 import { toCreateInput, toPayment, toRefund } from './convert';
 import {
-  refundFingerprint, requestFingerprint, validateCreatePayment, validateCreateRefund, validatePaymentRef, validateRefundRef, type PaymentRef,
+  refundFingerprint, requestFingerprint, validateCreatePayment, validateCreateRefund, validatePaymentOptions, validatePaymentRef, validateRefundRef, type PaymentRef,
 } from './validate';
 
 export interface GrpcDeps {
@@ -42,6 +47,7 @@ export interface GrpcDeps {
   actors: ActorsClient;
   store: EventStore;
   refund_index: RefundIndex;
+  routing: RoutingTable;
   js: JetStreamClient;
   names: Names;
   log: Logger;
@@ -80,7 +86,7 @@ export class PaymentGateway {
       confirmPayment: unimplemented('ConfirmPayment'),
       createRefund: (call, callback) => void this.#unary('CreateRefund', call.metadata, callback, () => this.createRefund(call.request)),
       getRefund: (call, callback) => void this.#unary('GetRefund', call.metadata, callback, () => this.getRefund(call.request)),
-      listPaymentOptions: unimplemented('ListPaymentOptions'),
+      listPaymentOptions: (call, callback) => void this.#unary('ListPaymentOptions', call.metadata, callback, () => this.listPaymentOptions(call.request)),
       watchPayment: (call) => void this.watchPayment(call),
     };
   }
@@ -112,6 +118,13 @@ export class PaymentGateway {
 
   async getPayment(request: GetPaymentRequest): Promise<Payment> {
     return toPayment(await this.#load(request));
+  }
+
+  async listPaymentOptions(request: ListPaymentOptionsRequest): Promise<ListPaymentOptionsResponse> {
+    const violations = validatePaymentOptions(request);
+    if (violations.length > 0) throw invalidFields(violations);
+    const options = await this.deps.routing.listPaymentOptions(request.merchantId, request.amount, request.currency, request.scene);
+    return { options: options.map((o) => ({ product: Product[o.product], displayName: o.display_name })) };
   }
 
   async createRefund(request: CreateRefundRequest): Promise<Refund> {
@@ -230,9 +243,12 @@ export async function startGrpc(deps: GrpcDeps): Promise<GrpcServer> {
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 1024 * 1024 });
   const gateway = new PaymentGateway(deps);
   server.addService(PaymentServiceService, gateway.service());
+  const admin = adminServices(deps.routing, deps.log);
+  server.addService(routing_admin_service, admin.routing);
+  server.addService(merchant_admin_service, admin.merchants);
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'paycore.v1.PaymentService': 'NOT_SERVING' });
   health.addToServer(server);
-  const definition = proto_loader.loadSync(['paycore/v1/payment.proto', health_proto], { includeDirs: [proto_root], keepCase: true, longs: String, enums: String, defaults: true });
+  const definition = proto_loader.loadSync(['paycore/v1/payment.proto', 'paycore/v1/admin.proto', health_proto], { includeDirs: [proto_root], keepCase: true, longs: String, enums: String, defaults: true });
   new ReflectionService(definition).addToServer(server);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${deps.config.grpc_host}:${deps.config.grpc_port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>

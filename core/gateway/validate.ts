@@ -7,7 +7,7 @@
 
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
-import { CreatePaymentRequest, CreateRefundRequest, GetRefundRequest, Payer, Product, RouteHints } from '../../proto/gen/paycore/v1/payment';
+import { CreatePaymentRequest, CreateRefundRequest, GetRefundRequest, ListPaymentOptionsRequest, Payer, Product, RouteHints } from '../../proto/gen/paycore/v1/payment';
 import { amount_minor_max } from '../constants';
 import { assert, FieldViolation } from '../errors';
 import { isPaymentId, isRefundId, paymentId } from '../ids';
@@ -184,6 +184,19 @@ export function validateCreateRefund(req: CreateRefundRequest): FieldViolation[]
     add('reason', `must be at most ${refund_reason_chars_max} characters with no control characters`);
   }
   add('notify_url', notifyUrlProblem(req.notifyUrl));
+  return violations;
+}
+
+/** ListPaymentOptions: merchant, amount, currency (the scene is checked by routing). */
+export function validatePaymentOptions(req: ListPaymentOptionsRequest): FieldViolation[] {
+  const violations: FieldViolation[] = [];
+  const add = (field: string, description: string | undefined): void => {
+    if (description !== undefined) violations.push({ field, description });
+  };
+  add('merchant_id', merchantIdProblem(req.merchantId));
+  add('amount', amountProblem(req.amount));
+  add('currency', currencyProblem(req.currency));
+  if (req.scene === '') add('scene', 'is required, e.g. PC, MOBILE_BROWSER, WECHAT_BROWSER, APP or POS');
   return violations;
 }
 

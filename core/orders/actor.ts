@@ -5,7 +5,7 @@
 import { context } from '@opentelemetry/api';
 import { ChannelError, type AttemptStatus, type Channel, type PayerElements, type RefundStatus } from '../../channels/channel';
 import {
-  actors_live_max, append_conflict_retries_max, mailbox_depth_max, refund_count_max_default, refund_retries_max, refund_window_days_default, timer_retry_delay_ms,
+  actors_live_max, append_conflict_retries_max, attempts_per_payment_max, mailbox_depth_max, refund_count_max_default, refund_retries_max, refund_window_days_default, timer_retry_delay_ms,
 } from '../constants';
 import { refundId } from '../ids';
 import { PaycoreError, errorToWire } from '../errors';
@@ -17,16 +17,11 @@ import { decide } from './decide';
 import { currentAttempt, findRefund, isOpen } from './evolve';
 import { fromWireRefundStatus, fromWireStatus, type ActorReply, type ActorRequest, type CreateInput, type RefundInput } from './protocol';
 import type { RefundIndex } from './refund-index';
+import type { ChannelDirectory } from '../routing/directory';
+import type { ReservationRef } from '../routing/types';
 import { ConflictError, type EventStore, type Loaded } from './store';
 import { nextQueryAt, type TimerScheduler } from './timers';
-import type { Attempt, PaymentCommand, PaymentState, Refund } from './types';
-
-export interface ChannelDirectory {
-  get(channel_id: string): Channel | undefined;
-  /** The channel for a new attempt, or undefined when none can take it (NO_ROUTE). */
-  route(input: { product: CreateInput['product']; include_channels: string[]; exclude_channels: string[] }): string | undefined;
-  notifyUrl(channel_id: string): string;
-}
+import type { Attempt, PaymentCommand, PaymentEvent, PaymentState, Refund } from './types';
 
 export interface ActorDeps {
   store: EventStore;
@@ -147,25 +142,44 @@ export class ActorSystem {
       await this.#apply(actor, this.#createCommand(actor.payment_id, input, now, '', ''));
       return requireState(actor);
     }
-    const channel_id = this.deps.channels.route(input);
-    this.deps.metrics.route_decisions.inc({ product: input.product, channel: channel_id ?? 'none' });
-    if (channel_id === undefined) throw new PaycoreError('NO_ROUTE', `no channel can take ${input.product} ${input.currency} now; retry with the same key later`);
+    const decision = await this.deps.channels.route({
+      payment_id: actor.payment_id,
+      merchant_id: input.merchant_id,
+      product: input.product,
+      amount_minor: input.amount_minor,
+      currency: input.currency,
+      payer_elements_present: Object.keys(input.payer),
+      card_token: input.payer.card_token,
+      include_channels: input.include_channels,
+      exclude_channels: input.exclude_channels,
+      now,
+    });
+    const chosen = decision.chosen;
+    if (chosen === undefined) {
+      const reasons = [...new Set(decision.excluded.map((e) => e.reason))].join(', ') || 'no channel configured';
+      throw new PaycoreError('NO_ROUTE', `no channel can take ${input.product} ${input.currency} now (${reasons}); retry with the same key later`);
+    }
+    const reservation = chosen.reservation === undefined ? undefined : { reservation_id: chosen.reservation.reservation_id, channel_id: chosen.reservation.channel_id };
     const expires_at = new Date(now.getTime() + input.expire_seconds * 1000);
-    // Timers first: a payment that exists always has its expiry and its first query.
-    await Promise.all([
-      this.deps.timers.schedule({ kind: 'expire', payment_id: actor.payment_id, due_at: expires_at.toISOString() }),
-      this.#scheduleQuery(actor.payment_id, 0, now, expires_at.toISOString()),
-    ]);
-    const command = this.#createCommand(actor.payment_id, input, now, expires_at.toISOString(), channel_id);
-    const created = await this.#apply(actor, command);
+    let created = false;
+    try {
+      // Timers first: a payment that exists always has its expiry and its first query.
+      await Promise.all([
+        this.deps.timers.schedule({ kind: 'expire', payment_id: actor.payment_id, due_at: expires_at.toISOString() }),
+        this.#scheduleQuery(actor.payment_id, 0, now, expires_at.toISOString()),
+      ]);
+      const command = this.#createCommand(actor.payment_id, input, now, expires_at.toISOString(), chosen.channel_id, chosen.fee_minor, reservation);
+      created = await this.#apply(actor, command);
+    } finally {
+      if (!created) await this.deps.channels.release(reservation); // nothing of ours holds it
+    }
     const state = requireState(actor);
-    if (!created) return state; // another writer created it and drives its channel call
     const attempt = currentAttempt(state);
     if (attempt !== undefined && attempt.state === 'requested') await this.#pay(actor, attempt, input.payer);
     return requireState(actor);
   }
 
-  #createCommand(payment_id: string, input: CreateInput, now: Date, expires_at: string, channel_id: string): PaymentCommand {
+  #createCommand(payment_id: string, input: CreateInput, now: Date, expires_at: string, channel_id: string, fee_minor?: bigint, reservation?: ReservationRef): PaymentCommand {
     return {
       type: 'create',
       at: now.toISOString(),
@@ -184,6 +198,8 @@ export class ActorSystem {
       include_channels: input.include_channels,
       exclude_channels: input.exclude_channels,
       channel_id,
+      fee_minor,
+      reservation,
     };
   }
 
@@ -351,7 +367,38 @@ export class ActorSystem {
     } catch (error) {
       status = this.#failedCall(actor, 'pay', error);
     }
-    if (status !== undefined) await this.#attemptStatus(actor, attempt.attempt_id, status, 'pay');
+    if (status === undefined) return;
+    // A call that failed before the channel accepted anything may go to the next channel.
+    const failover = status.kind === 'failed' && status.code !== '' ? await this.#failoverRoute(actor, payer) : undefined;
+    await this.#attemptStatus(actor, attempt.attempt_id, status, 'pay', failover);
+    const next = currentAttempt(requireState(actor));
+    if (failover !== undefined && next?.channel_id !== failover.channel_id) await this.deps.channels.release(failover.reservation);
+    if (next !== undefined && next.attempt_id !== attempt.attempt_id && next.state === 'requested' && isOpen(requireState(actor))) {
+      await this.#pay(actor, next, payer);
+    }
+  }
+
+  /** The next-best channel for this payment, excluding every channel already tried. */
+  async #failoverRoute(actor: Actor, payer: PayerElements): Promise<{ channel_id: string; fee_minor: bigint; reservation?: ReservationRef } | undefined> {
+    const state = requireState(actor);
+    if (state.attempts.length >= attempts_per_payment_max) return undefined;
+    const decision = await this.deps.channels.route({
+      payment_id: state.payment_id,
+      merchant_id: state.merchant_id,
+      product: state.product,
+      amount_minor: state.amount_minor,
+      currency: state.currency,
+      payer_elements_present: Object.keys(payer),
+      card_token: payer.card_token,
+      include_channels: state.include_channels,
+      exclude_channels: state.exclude_channels,
+      exclude_attempted: state.attempts.map((a) => a.channel_id),
+      now: this.deps.now(),
+    });
+    const chosen = decision.chosen;
+    if (chosen === undefined) return undefined;
+    const reservation = chosen.reservation === undefined ? undefined : { reservation_id: chosen.reservation.reservation_id, channel_id: chosen.reservation.channel_id };
+    return { channel_id: chosen.channel_id, fee_minor: chosen.fee_minor, reservation };
   }
 
   async #queryAttempt(actor: Actor, attempt: Attempt): Promise<void> {
@@ -414,9 +461,9 @@ export class ActorSystem {
     return undefined;
   }
 
-  async #attemptStatus(actor: Actor, attempt_id: string, status: AttemptStatus, source: 'pay' | 'query'): Promise<void> {
+  async #attemptStatus(actor: Actor, attempt_id: string, status: AttemptStatus, source: 'pay' | 'query', failover?: { channel_id: string; fee_minor: bigint; reservation?: ReservationRef }): Promise<void> {
     try {
-      await this.#apply(actor, { type: 'attempt_status', at: this.deps.now().toISOString(), attempt_id, status, source });
+      await this.#apply(actor, { type: 'attempt_status', at: this.deps.now().toISOString(), attempt_id, status, source, failover });
     } catch (error) {
       if (!(error instanceof PaycoreError) || error.reason !== 'ILLEGAL_STATE') throw error;
       this.deps.log.error({ payment_id: actor.payment_id, attempt_id, reason: error.message }, 'channel status not applicable; left for reconciliation');
@@ -433,9 +480,10 @@ export class ActorSystem {
       if ('rejection' in decision) throw new PaycoreError(decision.rejection.reason, decision.rejection.message);
       if (decision.events.length === 0) return false;
       try {
-        const before = actor.loaded?.state.status;
+        const before = actor.loaded?.state;
         actor.loaded = await this.deps.store.append(actor.payment_id, actor.loaded, decision.events);
-        this.#countOutcome(before, actor.loaded.state);
+        this.#countOutcome(before?.status, actor.loaded.state);
+        await this.#settleReservations(before, actor.loaded.state, decision.events);
         for (const event of decision.events) {
           this.deps.log.debug({ payment_id: actor.payment_id, event: event.type, status: actor.loaded.state.status }, 'payment event');
         }
@@ -454,14 +502,30 @@ export class ActorSystem {
     if (due !== undefined) await this.deps.timers.schedule({ kind: 'query', payment_id, due_at: due.toISOString(), round });
   }
 
-  /** A channel call, timed and labelled by what its outcome proves. */
+  /** A channel call, timed, labelled by what its outcome proves, and fed to the channel's
+   * live health (payment calls only; not awaited, so health never slows a payment). */
   #call<T>(channel_id: string, operation: string, step: () => Promise<T>): Promise<T> {
+    const started = performance.now();
     return inSpan(`channel ${operation}`, SpanKind.CLIENT, context.active(), (span) => {
       span.setAttribute('paycore.channel', channel_id);
-      return timed(this.deps.metrics.channel_calls, { channel: channel_id, operation }, step, (_result, error) =>
-        error === undefined ? 'ok' : error instanceof ChannelError ? error.kind : 'error',
-      );
+      return timed(this.deps.metrics.channel_calls, { channel: channel_id, operation }, step, (_result, error) => {
+        const kind = healthOutcome(error);
+        if ((operation === 'pay' || operation === 'query') && kind !== undefined) {
+          void this.deps.channels.recordOutcome(channel_id, { kind, latency_ms: performance.now() - started });
+        }
+        return error === undefined ? 'ok' : error instanceof ChannelError ? error.kind : 'error';
+      });
     });
+  }
+
+  /** Caps held by an attempt are committed when it is paid and released when it fails or
+   * its payment closes. Idempotent in Redis, so a repeat after a crash does no harm. */
+  async #settleReservations(before: PaymentState | undefined, after: PaymentState, events: readonly PaymentEvent[]): Promise<void> {
+    for (const event of events) {
+      if (event.type === 'AttemptSucceeded') await this.deps.channels.commit(after.attempts.find((a) => a.attempt_id === event.attempt_id)?.reservation);
+      if (event.type === 'AttemptFailed') await this.deps.channels.release(after.attempts.find((a) => a.attempt_id === event.attempt_id)?.reservation);
+      if (event.type === 'PaymentClosed' && before !== undefined) await this.deps.channels.release(currentAttempt(before)?.reservation);
+    }
   }
 
   #countOutcome(before: PaymentState['status'] | undefined, after: PaymentState): void {
@@ -485,6 +549,26 @@ function requireState(actor: Actor): PaymentState {
 
 function attemptRef(state: PaymentState, attempt: Attempt) {
   return { attempt_id: attempt.attempt_id, payment_id: state.payment_id, product: state.product, amount_minor: state.amount_minor, currency: state.currency };
+}
+
+/** Payer-caused refusals: they say nothing about the channel's health. */
+const payer_decline_codes = new Set(['NOTENOUGH', 'INSUFFICIENT_BALANCE', 'ACQ.BUYER_BALANCE_NOT_ENOUGH', 'USER_CANCELLED', 'PAYER_CANCELLED', 'CARD_DECLINED', 'ACQ.PAYMENT_AUTH_CODE_INVALID', 'AUTH_CODE_INVALID', 'AUTHCODEEXPIRE']);
+
+/** How a channel call counts for the channel's health (undefined: not at all). */
+function healthOutcome(error: unknown): 'success' | 'payer_decline' | 'system_error' | 'timeout' | undefined {
+  if (error === undefined) return 'success';
+  if (!(error instanceof ChannelError)) return 'system_error';
+  switch (error.kind) {
+    case 'unsupported':
+    case 'bad_signature':
+      return undefined;
+    case 'ambiguous':
+      return error.code === 'TIMEOUT' ? 'timeout' : 'system_error';
+    case 'not_sent':
+      return 'system_error';
+    case 'rejected':
+      return payer_decline_codes.has(error.code) ? 'payer_decline' : 'system_error';
+  }
 }
 
 /** What a failed refund call proves. A call that never left may be tried again; a refusal

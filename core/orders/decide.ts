@@ -1,6 +1,7 @@
 // decide(state, command) → events | rejection. Pure: the actor has done the I/O (routing,
 // channel call) and hands in its result; decide says what that means for the payment.
 
+import { attempts_per_payment_max } from '../constants';
 import { attemptId } from '../ids';
 import { currentAttempt, findAttempt, findRefund, isOpen, refundableMinor } from './evolve';
 import type { Decision, PaymentCommand, PaymentEvent, PaymentState, Rejection } from './types';
@@ -66,6 +67,8 @@ function decideCreate(state: PaymentState | undefined, command: Extract<PaymentC
     attempt_no: 1,
     attempt_id: attemptId(command.payment_id, 1),
     channel_id: command.channel_id,
+    ...(command.fee_minor === undefined ? {} : { fee_minor: command.fee_minor }),
+    ...(command.reservation === undefined ? {} : { reservation: command.reservation }),
   };
   return { events: [created, requested] };
 }
@@ -117,8 +120,22 @@ function decideAttemptStatus(state: PaymentState, command: Extract<PaymentComman
       // Only our own call learns "accepted, in progress"; a query saying so changes nothing.
       if (command.source !== 'pay' || attempt.state !== 'requested') return none;
       return { events: [{ type: 'AttemptPending', at, attempt_id: attempt.attempt_id, channel_trade_no: status.channel_trade_no }] };
-    case 'failed':
+    case 'failed': {
+      const failover = command.failover;
+      if (failover !== undefined && command.source === 'pay' && attempt.state === 'requested' && state.attempts.length < attempts_per_payment_max) {
+        const attempt_no = state.attempts.length + 1;
+        return {
+          events: [
+            { type: 'AttemptFailed', at, attempt_id: attempt.attempt_id, code: status.code, message: status.message, final: false },
+            {
+              type: 'ChannelRequested', at, attempt_no, attempt_id: attemptId(state.payment_id, attempt_no), channel_id: failover.channel_id, fee_minor: failover.fee_minor,
+              ...(failover.reservation === undefined ? {} : { reservation: failover.reservation }),
+            },
+          ],
+        };
+      }
       return { events: [{ type: 'AttemptFailed', at, attempt_id: attempt.attempt_id, code: status.code, message: status.message }] };
+    }
     case 'closed':
       return { events: [{ type: 'PaymentClosed', at, reason: state.closing ?? 'channel' }] };
     case 'not_found':

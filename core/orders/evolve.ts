@@ -80,6 +80,8 @@ export function evolve(state: PaymentState | undefined, event: PaymentEvent): Pa
         channel_id: event.channel_id,
         state: 'requested',
       };
+      if (event.fee_minor !== undefined) attempt.fee_minor = event.fee_minor;
+      if (event.reservation !== undefined) attempt.reservation = event.reservation;
       assert(event.attempt_no === state.attempts.length + 1, 'evolve: attempts are numbered in order');
       next.attempts = [...state.attempts, attempt];
       next.status = 'CREATED';
@@ -100,14 +102,16 @@ export function evolve(state: PaymentState | undefined, event: PaymentEvent): Pa
       next.attempts = withAttempt(state, event.attempt_id, { state: 'succeeded', channel_trade_no: event.channel_trade_no });
       next.status = 'SUCCEEDED';
       next.winning_attempt_id = event.attempt_id;
+      next.fee_minor = state.attempts.find((a) => a.attempt_id === event.attempt_id)?.fee_minor ?? 0n;
       next.paid_at = event.paid_at;
       next.next_action = undefined;
       next.closing = undefined;
       return next;
     case 'AttemptFailed':
       next.attempts = withAttempt(state, event.attempt_id, { state: 'failed' });
-      next.status = 'FAILED';
       next.failure = { code: event.code, message: event.message };
+      if (event.final === false) return next; // the next attempt follows in the same decision
+      next.status = 'FAILED';
       next.next_action = undefined;
       next.closing = undefined;
       return next;

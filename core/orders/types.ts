@@ -2,6 +2,7 @@
 // subject pay.evt.<payment_id>); state is evolve() folded over them.
 
 import type { AttemptStatus, NextAction, ProductName, RefundStatus } from '../../channels/channel';
+import type { ReservationRef } from '../routing/types';
 
 export type PaymentStatus =
   | 'CREATED' | 'REQUIRES_ACTION' | 'PROCESSING' | 'SUCCEEDED' | 'FAILED' | 'CLOSED'
@@ -29,6 +30,10 @@ export interface Attempt {
   channel_id: string;
   state: AttemptState;
   channel_trade_no?: string;
+  /** What the channel charges for this payment (routing's fee rule). */
+  fee_minor?: bigint;
+  /** The channel's caps held for this attempt: released if it fails, committed if paid. */
+  reservation?: ReservationRef;
 }
 
 export interface Failure {
@@ -100,11 +105,12 @@ export type PaymentEvent =
       include_channels: string[];
       exclude_channels: string[];
     })
-  | (EventBase & { type: 'ChannelRequested'; attempt_id: string; attempt_no: number; channel_id: string })
+  | (EventBase & { type: 'ChannelRequested'; attempt_id: string; attempt_no: number; channel_id: string; fee_minor?: bigint; reservation?: ReservationRef })
   | (EventBase & { type: 'AttemptActionRequired'; attempt_id: string; next_action: NextAction; channel_trade_no?: string })
   | (EventBase & { type: 'AttemptPending'; attempt_id: string; channel_trade_no?: string })
   | (EventBase & { type: 'AttemptSucceeded'; attempt_id: string; channel_trade_no: string; amount_minor: bigint; paid_at: string })
-  | (EventBase & { type: 'AttemptFailed'; attempt_id: string; code: string; message: string })
+  /** `final: false` when another channel takes over (failover): the payment stays open. */
+  | (EventBase & { type: 'AttemptFailed'; attempt_id: string; code: string; message: string; final?: boolean })
   | (EventBase & { type: 'CloseRequested'; reason: CloseReason })
   | (EventBase & { type: 'PaymentClosed'; reason: CloseReason })
   /** A success on an attempt that did not win, or after the payment closed: money to return. */
@@ -185,12 +191,22 @@ export type PaymentCommand =
       payer_sealed: string;
       include_channels: string[];
       exclude_channels: string[];
-      /** The channel routing chose for the first attempt. */
+      /** The channel routing chose for the first attempt, its fee and held caps. */
       channel_id: string;
+      fee_minor?: bigint;
+      reservation?: ReservationRef;
     }
   | { type: 'close'; at: string; reason: CloseReason }
   /** What a channel said about an attempt, from our call, a query or its callback. */
-  | { type: 'attempt_status'; at: string; attempt_id: string; status: AttemptStatus; source: 'pay' | 'query' | 'notification' }
+  | {
+      type: 'attempt_status';
+      at: string;
+      attempt_id: string;
+      status: AttemptStatus;
+      source: 'pay' | 'query' | 'notification';
+      /** The next channel when the attempt failed in a way that proves no money was taken. */
+      failover?: { channel_id: string; fee_minor: bigint; reservation?: ReservationRef };
+    }
   | { type: 'close_result'; at: string; outcome: 'closed' | 'already_paid' }
   | {
       type: 'create_refund';

@@ -11,7 +11,7 @@ export { productsForScene, scene_products, type PaymentOption } from './options'
 export { readChannel, readMerchant, readTable, channelToJson, merchantToJson, secretFingerprint, type MerchantInput } from './config';
 export type {
   Candidate, ChannelLimits, ChannelState, CircuitState, Exclusion, ExclusionReason, FeeRule, HealthSnapshot, Merchant,
-  MerchantView, Outcome, OutcomeKind, PayerElementName, ProductName, Reservation, RouteDecision, RouteOrder, RoutingChannel,
+  MerchantView, Outcome, OutcomeKind, PayerElementName, ProductName, Reservation, ReservationRef, RouteDecision, RouteOrder, RoutingChannel,
   ServiceWindows, TimeRange, Weekday,
 } from './types';
 export { channel_states, limit_names, product_names } from './types';

@@ -22,7 +22,7 @@ import { productsForScene, type PaymentOption } from './options';
 import { circuit_defaults, healthMetrics, scoring_defaults, staticScore, type CircuitOptions, type ScoringOptions } from './scoring';
 import {
   limit_names, type Candidate, type ChannelState, type CircuitState, type Exclusion, type LiveExclusion, type Merchant,
-  type MerchantView, type Outcome, type Reservation, type RouteDecision, type RouteOrder, type RoutingChannel,
+  type MerchantView, type Outcome, type Reservation, type ReservationRef, type RouteDecision, type RouteOrder, type RoutingChannel,
 } from './types';
 import { localTime } from './windows';
 
@@ -123,7 +123,8 @@ export class RoutingTable {
 
   async start(): Promise<void> {
     await this.reload();
-    const subscriber = this.#redis.duplicate();
+    // Its own connection (a subscriber can do nothing else), queueing until connected.
+    const subscriber = this.#redis.duplicate({ lazyConnect: false, enableOfflineQueue: true });
     this.#subscriber = subscriber;
     subscriber.on('error', (error) => this.#on_error(error));
     subscriber.on('message', () => void this.#reloadSoon());
@@ -396,12 +397,12 @@ export class RoutingTable {
 
   /** Returns the reservation's amounts and counts to its channel's caps. Idempotent: true
    * only for the call that released it. */
-  async release(reservation: Reservation): Promise<boolean> {
+  async release(reservation: ReservationRef): Promise<boolean> {
     return (await this.#redis.paycoreRelease(this.channelKey(reservation.channel_id), reservation.reservation_id)) === 1;
   }
 
   /** The payment succeeded: its usage stays counted; later releases are no-ops. */
-  async commit(reservation: Reservation): Promise<boolean> {
+  async commit(reservation: ReservationRef): Promise<boolean> {
     return (await this.#redis.paycoreCommit(this.channelKey(reservation.channel_id), reservation.reservation_id)) === 1;
   }
 

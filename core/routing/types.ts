@@ -179,6 +179,10 @@ export interface Reservation {
   card_digest?: string;
 }
 
+/** What release and commit need: the marker in Redis holds the amounts. Payment events
+ * carry this, so any process can release or commit. */
+export type ReservationRef = Pick<Reservation, 'reservation_id' | 'channel_id'>;
+
 export interface RouteDecision {
   chosen?: { channel_id: string; fee_minor: bigint; reservation?: Reservation; probe: boolean; explored: boolean };
   /** Channels that passed static eligibility with their live data: the chosen one first,

@@ -1,0 +1,60 @@
+// The actor's view of the channels: adapters built from the channel file (credentials) and
+// the routing table in Redis (who may take an order, at what cost, within which caps).
+
+import { createChannel, type Channel, type ChannelConfig } from '../../channels';
+import type { Logger } from '../log';
+import type { ActorMetrics } from '../metrics';
+import type { Outcome, ReservationRef, RouteDecision, RouteOrder } from './types';
+import type { RoutingTable } from './table';
+
+export class ChannelDirectory {
+  readonly #channels = new Map<string, Channel>();
+
+  constructor(
+    configs: readonly ChannelConfig[],
+    private readonly table: RoutingTable,
+    private readonly public_url: string,
+    private readonly log: Logger,
+    private readonly metrics?: ActorMetrics,
+  ) {
+    for (const config of configs) this.#channels.set(config.channel_id, createChannel(config));
+  }
+
+  get(channel_id: string): Channel | undefined {
+    return this.#channels.get(channel_id);
+  }
+
+  /** A decision that reserves the chosen channel's caps. Only channels this process has an
+   * adapter for can be chosen: the others are excluded by hint. */
+  async route(order: RouteOrder): Promise<RouteDecision> {
+    const unknown = this.table.listChannels().map((c) => c.channel_id).filter((id) => !this.#channels.has(id));
+    const decision = await this.table.route({ ...order, exclude_channels: [...order.exclude_channels, ...unknown] });
+    this.metrics?.route_decisions.inc({ product: order.product, channel: decision.chosen?.channel_id ?? 'none' });
+    for (const excluded of decision.excluded) this.metrics?.route_exclusions.inc({ reason: excluded.reason });
+    return decision;
+  }
+
+  /** Releases a failed or closed attempt's reservation; a lost release only delays the cap
+   * until the marker expires, so it is logged, not retried here. */
+  async release(reservation: ReservationRef | undefined): Promise<void> {
+    if (reservation === undefined) return;
+    await this.table.release(reservation).catch((error: Error) => this.log.warn({ channel_id: reservation.channel_id, err: error.message }, 'reservation release failed'));
+  }
+
+  async commit(reservation: ReservationRef | undefined): Promise<void> {
+    if (reservation === undefined) return;
+    await this.table.commit(reservation).catch((error: Error) => this.log.warn({ channel_id: reservation.channel_id, err: error.message }, 'reservation commit failed'));
+  }
+
+  async recordOutcome(channel_id: string, outcome: Outcome): Promise<void> {
+    await this.table.recordOutcome(channel_id, outcome).catch((error: Error) => this.log.warn({ channel_id, err: error.message }, 'health update failed'));
+  }
+
+  notifyUrl(channel_id: string): string {
+    return `${this.public_url}/notify/${channel_id}`;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#channels.values()].map((c) => c.close_connections()));
+  }
+}
