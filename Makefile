@@ -42,5 +42,10 @@ dev:
 sandbox: build
 	node dist/channels/sandbox/main.js
 
+# Load benchmarks (bench/README.md): the echo ceiling and paycore's sustainable CreatePayment
+# rate, in about 3 minutes; writes bench/results/<date>-<host>.json. BENCH_ARGS=--profile DIR etc.
+bench: setup build
+	node dist/bench/run.js $(BENCH_ARGS)
+
 clean:
 	rm -rf dist .dev

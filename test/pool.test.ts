@@ -17,7 +17,9 @@ import { createLogger } from '../core/log';
 import { names } from '../core/names';
 import { ensureStreams } from '../core/orders/store';
 import { ActorPool } from '../workers/pool';
-import { deleteStreams, eventually, freePort, nats_url, uniquePrefix } from './harness';
+import { Redis } from 'ioredis';
+import { RoutingTable } from '../core/routing/table';
+import { deleteStreams, eventually, freePort, nats_url, routingTable, sandboxRoute, uniquePrefix } from './harness';
 
 const host_script = path.resolve(__dirname, '../dist/workers/actor-host.js');
 const command_timeout_ms = 20_000;
@@ -47,6 +49,9 @@ beforeAll(async () => {
   });
   nc = await connect({ servers: nats_url });
   await ensureStreams(await jetstreamManager(nc), names(config.prefix), 1);
+  const redis = new Redis(config.redis_url);
+  await new RoutingTable(redis, config.prefix).applyTable(routingTable([sandboxRoute('wx1', ['WECHAT_NATIVE'])], ['m_pool']));
+  redis.disconnect();
   pool = new ActorPool(config, nc, createLogger('silent'), host_script);
   await pool.start();
 });

@@ -1,0 +1,76 @@
+// The ceiling: a grpc-js server, in its own process, implementing PaymentService.CreatePayment
+// with no work behind it. It decodes each request and encodes a canned Payment shaped like
+// paycore's answer to a WeChat Native create (same fields, same sizes), echoing the merchant's
+// order number, so the load driver measures what grpc-js and protobuf alone cost at these
+// message sizes. `node dist/bench/echo-server.js` (ECHO_HOST, ECHO_PORT; 0 = any free port);
+// prints {"event":"echo_listening","port":N} when ready; stops on SIGTERM / SIGINT.
+
+import * as grpc from '@grpc/grpc-js';
+import {
+  NextActionType, PaymentServiceService, PaymentStatus, Product,
+  type CreatePaymentRequest, type Payment,
+} from '../proto/gen/paycore/v1/payment';
+
+/** A payment as paycore returns it after a WECHAT_NATIVE create (version 3, QR code). */
+export function cannedPayment(request: Pick<CreatePaymentRequest, 'merchantId' | 'merchantOrderNo' | 'amount' | 'subject' | 'notifyUrl' | 'metadata'>): Payment {
+  const now = new Date();
+  return {
+    paymentId: 'pabcdefghijklmnopqrstuvwxy',
+    merchantId: request.merchantId,
+    merchantOrderNo: request.merchantOrderNo,
+    amount: request.amount,
+    currency: 'CNY',
+    product: Product.WECHAT_NATIVE,
+    subject: request.subject,
+    status: PaymentStatus.REQUIRES_ACTION,
+    channelId: 'wx1',
+    channelTradeNo: '',
+    nextAction: { type: NextActionType.QR_CODE, value: 'weixin://wxpay/bizpayurl?pr=Abc1Def2Gh', params: {} },
+    failure: undefined,
+    refundedAmount: 0n,
+    fee: 0n,
+    version: 3n,
+    createdAt: now,
+    updatedAt: now,
+    paidAt: undefined,
+    expiresAt: new Date(now.getTime() + 1_800_000),
+    metadata: request.metadata,
+    notifyUrl: request.notifyUrl,
+    duplicates: [],
+  };
+}
+
+export async function startEcho(host: string, port: number): Promise<{ port: number; server: grpc.Server }> {
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 1024 * 1024 });
+  const unimplemented = (_call: unknown, callback: grpc.sendUnaryData<never>): void => callback({ code: grpc.status.UNIMPLEMENTED, details: 'echo serves CreatePayment only' });
+  server.addService(PaymentServiceService, {
+    createPayment: (call: grpc.ServerUnaryCall<CreatePaymentRequest, Payment>, callback: grpc.sendUnaryData<Payment>) => callback(null, cannedPayment(call.request)),
+    getPayment: unimplemented,
+    closePayment: unimplemented,
+    confirmPayment: unimplemented,
+    createRefund: unimplemented,
+    getRefund: unimplemented,
+    listPaymentOptions: unimplemented,
+    watchPayment: (call: grpc.ServerWritableStream<unknown, Payment>) => call.destroy(Object.assign(new Error('echo serves CreatePayment only'), { code: grpc.status.UNIMPLEMENTED })),
+  });
+  const bound = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (error, p) => (error === null ? resolve(p) : reject(error))),
+  );
+  return { port: bound, server };
+}
+
+if (require.main === module) {
+  const port = Number(process.env.ECHO_PORT ?? '0');
+  startEcho(process.env.ECHO_HOST || '127.0.0.1', port).then(
+    ({ port: bound, server }) => {
+      process.stdout.write(`${JSON.stringify({ event: 'echo_listening', port: bound })}\n`);
+      const stop = (): void => server.tryShutdown(() => process.exit(0));
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    },
+    (error: Error) => {
+      process.stderr.write(`echo server failed: ${error.message}\n`);
+      process.exit(1);
+    },
+  );
+}

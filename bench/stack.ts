@@ -1,0 +1,288 @@
+// Launches a full paycore stack on loopback for tests and benchmarks: a real sandbox PSP (HTTP,
+// in this process), a real paycore process (node dist/core/main.js) against the shared NATS and
+// Redis, and a gRPC client. Every stack gets its own subject prefix and stream names, and
+// deletes them when stopped. test/harness.ts re-exports this module; bench/run.ts uses it too,
+// which is why it lives here (compiled by `npm run build`) and not under test/.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { ensureDevKeys, sandboxWechatpayOptions, wechatpayChannelSettings } from '../channels/sandbox/keys';
+import { startSandbox, type FaultSpec, type Sandbox } from '../channels/sandbox/server';
+import { PaycoreClient } from '../core/cli/client';
+import { Redis } from 'ioredis';
+
+/** The repository root, from the sources (bench/) or from the compiled dist/bench/. */
+export const repo_root = findRoot(__dirname);
+export const nats_url = process.env.PAYCORE_NATS_URL ?? 'nats://127.0.0.1:4222';
+
+/** paycore's output kept once it is ready: enough for a crash report, bounded under load. */
+const output_tail_chars_max = 64 * 1024;
+
+function findRoot(start: string): string {
+  let dir = start;
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`no package.json above ${start}`);
+    dir = parent;
+  }
+  return dir;
+}
+
+export function uniquePrefix(): string {
+  return `t${randomBytes(5).toString('hex')}`;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
+}
+
+export interface SandboxOrder {
+  mchid: string;
+  out_trade_no: string;
+  transaction_id: string;
+  trade_state: string;
+  amount_total: number;
+  create_requests: number;
+}
+
+export class PaycoreProcess {
+  child: ChildProcess | undefined;
+  output = '';
+  grpc_port = 0;
+
+  /** `node_args` go before the script (e.g. ['--cpu-prof', '--cpu-prof-dir=...']). */
+  constructor(
+    private readonly env: Record<string, string>,
+    private readonly node_args: readonly string[] = [],
+  ) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  async start(timeout_ms = 20_000): Promise<void> {
+    this.output = '';
+    const script = path.join(repo_root, 'dist/core/main.js');
+    const child = spawn(process.execPath, [...this.node_args, script], { env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    let ready = false;
+    const append = (chunk: Buffer): void => {
+      this.output += chunk.toString();
+      if (ready && this.output.length > output_tail_chars_max) this.output = this.output.slice(-output_tail_chars_max / 2);
+    };
+    child.stderr!.on('data', append);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`paycore did not start in ${timeout_ms} ms:\n${this.output}`)), timeout_ms);
+      child.stdout!.on('data', (chunk: Buffer) => {
+        append(chunk);
+        if (ready) return;
+        const line = /"grpc_port":(\d+).*"msg":"paycore ready"/.exec(this.output);
+        if (line !== null) {
+          ready = true;
+          this.grpc_port = Number(line[1]);
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`paycore exited with ${code}:\n${this.output}`));
+      });
+    });
+  }
+
+  kill(signal: NodeJS.Signals): Promise<void> {
+    const child = this.child;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill(signal);
+    });
+  }
+}
+
+export interface Stack {
+  prefix: string;
+  sandbox: Sandbox;
+  paycore: PaycoreProcess;
+  client: PaycoreClient;
+  env: Record<string, string>;
+  /** Restarts paycore on the same ports (after a kill) and reconnects the client. */
+  restart(): Promise<void>;
+  orders(out_trade_no_prefix: string): Promise<SandboxOrder[]>;
+  pay(out_trade_no: string): Promise<Response>;
+  fault(spec: FaultSpec): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Merchants the test and bench stacks contract on their channels. */
+export const stack_merchants = ['m_it', 'm_smoke', 'm_rec', 'm_obs', 'm_ops', 'm_ref', 'm_pool', 'm_fail', 'bench', 'm_bench', 'demo_merchant'];
+
+/** A routing-table record for a sandbox channel: every product it serves, no caps. */
+export function sandboxRoute(channel_id: string, products: string[], overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    channel_id,
+    provider: 'wechatpay',
+    state: 'ENABLED',
+    products,
+    currencies: ['CNY'],
+    amount_min_minor: '1',
+    amount_max_minor: '1000000000000',
+    service_windows: { time_zone: 'Asia/Shanghai', open: [], closed: [] },
+    required_payer_elements: Object.fromEntries(Object.entries({ WECHAT_JSAPI: ['openid'], WECHAT_H5: ['client_ip'] }).filter(([product]) => products.includes(product))),
+    limits: {},
+    fee: { rate_bp: 38, fixed_minor: '0', min_minor: '1' },
+    priority: 0,
+    weight: 1,
+    ...overrides,
+  };
+}
+
+export function routingTable(channels: Record<string, unknown>[], merchants: readonly string[] = stack_merchants): Record<string, unknown> {
+  const channel_ids = channels.map((c) => c.channel_id as string);
+  const products = [...new Set(channels.flatMap((c) => c.products as string[]))];
+  return {
+    version: 1,
+    channels,
+    merchants: merchants.map((merchant_id) => ({ merchant_id, products, channel_ids, fee_rates: {}, notify_secret: `notify-secret-of-${merchant_id}` })),
+  };
+}
+
+export interface StackOptions {
+  env?: Record<string, string>;
+  /** The routing table applied at boot (default: channel wx1 for every stack merchant). */
+  routing?: Record<string, unknown>;
+  /** Extra channel-file entries (adapters), e.g. a second channel on the same sandbox. */
+  extra_channels?: (settings: Record<string, string>) => Record<string, unknown>[];
+  channel_timeout_ms?: number;
+  /** Node.js flags for the paycore process (profiling). */
+  node_args?: string[];
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const prefix = uniquePrefix();
+  const dir = mkdtempSync(path.join(tmpdir(), 'paycore-test-'));
+  const keys = ensureDevKeys(path.join(dir, 'keys'));
+  const sandbox = await startSandbox({ port: 0, wechatpay: sandboxWechatpayOptions(keys), callback_retry_delays_ms: [100, 300] });
+  const channels_file = path.join(dir, 'channels.json');
+  writeFileSync(
+    channels_file,
+    JSON.stringify([
+      {
+        channel_id: 'wx1',
+        provider: 'wechatpay',
+        products: ['WECHAT_NATIVE', 'WECHAT_JSAPI', 'WECHAT_APP', 'WECHAT_H5'],
+        settings: wechatpayChannelSettings(keys, sandbox.url, options.channel_timeout_ms ?? 5_000),
+      },
+      ...(options.extra_channels?.(wechatpayChannelSettings(keys, sandbox.url, options.channel_timeout_ms ?? 5_000)) ?? []),
+    ]),
+  );
+  const routing_file = path.join(dir, 'routing.json');
+  writeFileSync(routing_file, JSON.stringify(options.routing ?? routingTable([sandboxRoute('wx1', ['WECHAT_NATIVE', 'WECHAT_JSAPI', 'WECHAT_APP', 'WECHAT_H5'])])));
+  const http_port = await freePort();
+  const env: Record<string, string> = {
+    PAYCORE_PREFIX: prefix,
+    PAYCORE_NATS_URL: nats_url,
+    PAYCORE_GRPC_PORT: '0',
+    PAYCORE_HTTP_PORT: String(http_port),
+    PAYCORE_CHANNELS_FILE: channels_file,
+    PAYCORE_ROUTING_FILE: routing_file,
+    PAYCORE_DATA_KEY: randomBytes(32).toString('hex'),
+    PAYCORE_WORKERS: '2',
+    PAYCORE_SHARDS: '8',
+    PAYCORE_LOG_LEVEL: 'info',
+    PAYCORE_QUERY_BACKOFF_MS: '500,1000,2000',
+    ...options.env,
+  };
+  const paycore = new PaycoreProcess(env, options.node_args);
+  try {
+    await paycore.start();
+  } catch (error) {
+    await sandbox.close();
+    await deleteStreams(prefix).catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+  let grpc_port = paycore.grpc_port;
+  env.PAYCORE_GRPC_PORT = String(grpc_port); // a restart binds the same port
+  const stack: Stack = {
+    prefix,
+    sandbox,
+    paycore,
+    client: new PaycoreClient(`127.0.0.1:${grpc_port}`),
+    env,
+    async restart() {
+      stack.client.close();
+      await paycore.start();
+      grpc_port = paycore.grpc_port;
+      stack.client = new PaycoreClient(`127.0.0.1:${grpc_port}`);
+    },
+    async orders(out_trade_no_prefix) {
+      const response = await fetch(`${sandbox.url}/sandbox/wechatpay/orders?out_trade_no_prefix=${out_trade_no_prefix}`);
+      return ((await response.json()) as { orders: SandboxOrder[] }).orders;
+    },
+    pay: (out_trade_no) => fetch(`${sandbox.url}/sandbox/wechatpay/orders/${out_trade_no}/pay`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } }),
+    async fault(spec) {
+      const response = await fetch(`${sandbox.url}/sandbox/faults`, { method: 'PUT', body: JSON.stringify(spec), headers: { 'content-type': 'application/json' } });
+      if (!response.ok) throw new Error(`sandbox refused the fault: ${response.status} ${await response.text()}`);
+    },
+    async stop() {
+      stack.client.close();
+      await paycore.kill('SIGTERM');
+      await sandbox.close();
+      await deleteStreams(prefix);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return stack;
+}
+
+/** Deletes every stream of the prefix (events, timers, refund index, notifications) and
+ * every Redis key of its routing table. */
+export async function deleteStreams(prefix: string): Promise<void> {
+  const nc = await connect({ servers: nats_url });
+  const jsm = await jetstreamManager(nc);
+  const upper = `${prefix.toUpperCase()}_`;
+  const mine: string[] = [];
+  for await (const info of jsm.streams.list()) if (info.config.name.startsWith(upper)) mine.push(info.config.name);
+  for (const stream of mine) await jsm.streams.delete(stream).catch(() => undefined);
+  await nc.close();
+  const redis = new Redis(process.env.PAYCORE_REDIS_URL ?? 'redis://127.0.0.1:6379/0', { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    for (const pattern of [`{${prefix}:*`, `${prefix}:*`]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length > 0) await redis.del(...keys);
+      } while (cursor !== '0');
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Polls `probe` until it returns a value other than undefined, or fails after timeout_ms. */
+export async function eventually<T>(probe: () => Promise<T | undefined>, timeout_ms: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeout_ms;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout_ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

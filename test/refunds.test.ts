@@ -1,0 +1,132 @@
+// Integration: refunds through paycore and the sandbox's WeChat Pay refunds — partial and
+// full, concurrent refunds racing for the last amount, idempotency, the count limit, and the
+// automatic refund of a duplicate payment.
+
+import { randomBytes } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { decodeServiceError } from '../core/errors';
+import { PaymentStatus, Product, Refund_Status, type CreateRefundRequest, type Payment, type Refund } from '../proto/gen/paycore/v1/payment';
+import { eventually, startStack, type Stack } from './harness';
+
+let stack: Stack;
+
+beforeAll(async () => {
+  stack = await startStack({ env: { PAYCORE_REFUND_BACKOFF_MS: '300,600,1000' } });
+});
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const merchant = 'm_ref';
+
+function call<T>(run: (cb: (error: grpc.ServiceError | null, value?: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => run((error, value) => (error ? reject(error) : resolve(value as T))));
+}
+
+function createRefund(request: Partial<CreateRefundRequest>): Promise<Refund> {
+  const full: CreateRefundRequest = { merchantId: merchant, merchantRefundNo: '', paymentId: '', merchantOrderNo: '', amount: 0n, reason: '', notifyUrl: '', ...request };
+  return call((cb) => stack.client.raw.createRefund(full, new grpc.Metadata(), { deadline: Date.now() + 15_000 }, cb));
+}
+
+function getRefund(request: { refundId?: string; merchantId?: string; merchantRefundNo?: string }): Promise<Refund> {
+  return call((cb) => stack.client.raw.getRefund({ refundId: '', merchantId: '', merchantRefundNo: '', ...request }, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, cb));
+}
+
+async function paidPayment(amount = 5_000n): Promise<Payment> {
+  const payment = await stack.client.createPayment({ merchantId: merchant, merchantOrderNo: `ref-${randomBytes(6).toString('hex')}`, amount, currency: 'CNY', product: Product.WECHAT_NATIVE, subject: 'refunds' });
+  await stack.pay(`${payment.paymentId}a1`);
+  return eventually(async () => {
+    const p = await stack.client.getPayment({ paymentId: payment.paymentId });
+    return p.status === PaymentStatus.SUCCEEDED ? p : undefined;
+  }, 10_000, 'payment SUCCEEDED');
+}
+
+function refundNo(): string {
+  return `rf-${randomBytes(6).toString('hex')}`;
+}
+
+async function settled(refund_id: string): Promise<Refund> {
+  return eventually(async () => {
+    const r = await getRefund({ refundId: refund_id });
+    return r.status === Refund_Status.SUCCEEDED || r.status === Refund_Status.FAILED || r.status === Refund_Status.REQUIRES_MANUAL ? r : undefined;
+  }, 15_000, `refund ${refund_id} settled`);
+}
+
+test('refunds - a partial refund, then the rest: PARTIALLY_REFUNDED, then REFUNDED', async () => {
+  const payment = await paidPayment();
+  const first_no = refundNo();
+  const first = await createRefund({ merchantRefundNo: first_no, paymentId: payment.paymentId, amount: 2_000n, reason: 'one item back' });
+  expect(first.paymentId).toBe(payment.paymentId);
+  expect([Refund_Status.PENDING, Refund_Status.PROCESSING, Refund_Status.SUCCEEDED]).toContain(first.status);
+  expect((await settled(first.refundId)).status).toBe(Refund_Status.SUCCEEDED);
+  expect((await stack.client.getPayment({ paymentId: payment.paymentId })).status).toBe(PaymentStatus.PARTIALLY_REFUNDED);
+
+  const by_key = await getRefund({ merchantId: merchant, merchantRefundNo: first_no });
+  expect(by_key.refundId).toBe(first.refundId);
+  expect(by_key.channelRefundNo).not.toBe('');
+
+  const rest = await createRefund({ merchantRefundNo: refundNo(), merchantOrderNo: payment.merchantOrderNo, amount: 3_000n });
+  expect((await settled(rest.refundId)).status).toBe(Refund_Status.SUCCEEDED);
+  const after = await stack.client.getPayment({ paymentId: payment.paymentId });
+  expect(after.status).toBe(PaymentStatus.REFUNDED);
+  expect(after.refundedAmount).toBe(5_000n);
+});
+
+test('refunds - concurrent refunds racing for the last amount never overdraw', async () => {
+  const payment = await paidPayment(5_000n);
+  const outcomes = await Promise.all(
+    Array.from({ length: 10 }, () =>
+      createRefund({ merchantRefundNo: refundNo(), paymentId: payment.paymentId, amount: 1_000n }).then(
+        (refund) => ({ ok: true as const, refund }),
+        (error: grpc.ServiceError) => ({ ok: false as const, reason: decodeServiceError(error).reason }),
+      ),
+    ),
+  );
+  const accepted = outcomes.filter((o) => o.ok);
+  expect(accepted).toHaveLength(5);
+  expect(outcomes.filter((o) => !o.ok).map((o) => (o.ok ? '' : o.reason))).toEqual(Array(5).fill('REFUND_EXCEEDS_PAID'));
+  for (const o of accepted) if (o.ok) expect((await settled(o.refund.refundId)).status).toBe(Refund_Status.SUCCEEDED);
+  const after = await stack.client.getPayment({ paymentId: payment.paymentId });
+  expect(after.refundedAmount).toBe(5_000n);
+  expect(after.status).toBe(PaymentStatus.REFUNDED);
+});
+
+test('refunds - a replay returns the refund; other parameters, another payment or an unpaid one are refused', async () => {
+  const payment = await paidPayment();
+  const no = refundNo();
+  const refund = await createRefund({ merchantRefundNo: no, paymentId: payment.paymentId, amount: 100n });
+  const replay = await createRefund({ merchantRefundNo: no, paymentId: payment.paymentId, amount: 100n });
+  expect(replay.refundId).toBe(refund.refundId);
+  const reason = (p: Promise<unknown>) => p.then(() => 'ok', (e: grpc.ServiceError) => decodeServiceError(e).reason);
+  expect(await reason(createRefund({ merchantRefundNo: no, paymentId: payment.paymentId, amount: 200n }))).toBe('IDEMPOTENCY_KEY_REUSED');
+  const other = await paidPayment();
+  expect(await reason(createRefund({ merchantRefundNo: no, paymentId: other.paymentId, amount: 100n }))).toBe('IDEMPOTENCY_KEY_REUSED');
+  const unpaid = await stack.client.createPayment({ merchantId: merchant, merchantOrderNo: `ref-${randomBytes(6).toString('hex')}`, amount: 100n, currency: 'CNY', product: Product.WECHAT_NATIVE, subject: 'x' });
+  expect(await reason(createRefund({ merchantRefundNo: refundNo(), paymentId: unpaid.paymentId, amount: 100n }))).toBe('ILLEGAL_STATE');
+  expect(await reason(createRefund({ merchantRefundNo: refundNo(), paymentId: payment.paymentId, amount: 0n }))).toBe('INVALID_FIELD');
+  expect(await reason(getRefund({ merchantId: merchant, merchantRefundNo: 'never-made' }))).toBe('NOT_FOUND');
+});
+
+test('refunds - beyond the channel refund count a refund is REQUIRES_MANUAL with the reason', async () => {
+  const payment = await paidPayment(100n);
+  for (let i = 0; i < 50; i += 1) await createRefund({ merchantRefundNo: refundNo(), paymentId: payment.paymentId, amount: 1n });
+  const extra = await createRefund({ merchantRefundNo: refundNo(), paymentId: payment.paymentId, amount: 1n });
+  expect(extra.status).toBe(Refund_Status.REQUIRES_MANUAL);
+  expect(extra.failure?.code).toBe('REFUND_COUNT_EXCEEDED');
+});
+
+test('refunds - a payment after the close is refunded automatically and recorded on the payment', async () => {
+  const payment = await stack.client.createPayment({ merchantId: merchant, merchantOrderNo: `ref-${randomBytes(6).toString('hex')}`, amount: 700n, currency: 'CNY', product: Product.WECHAT_NATIVE, subject: 'dup' });
+  await stack.fault({ scope: { out_trade_no: `${payment.paymentId}a1` }, success_after_close: true });
+  expect((await stack.client.closePayment({ paymentId: payment.paymentId })).status).toBe(PaymentStatus.CLOSED);
+  await stack.pay(`${payment.paymentId}a1`);
+  const orders = await eventually(async () => {
+    const list = await stack.orders(`${payment.paymentId}a1`);
+    return list[0] !== undefined && (list[0] as unknown as { refunded_total?: number }).refunded_total === 700 ? list : undefined;
+  }, 15_000, 'the duplicate refunded at the channel');
+  expect(orders).toHaveLength(1);
+  const after = await stack.client.getPayment({ paymentId: payment.paymentId });
+  expect(after.status).toBe(PaymentStatus.CLOSED);
+  expect(after.duplicates).toHaveLength(1);
+});
