@@ -165,6 +165,9 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** The routing table applied at boot (default: channel wx1 for every stack merchant). */
   routing?: Record<string, unknown>;
+  /** More sandbox WeChat Pay merchant ids (same keys), so channels can be told apart by
+   * the sandbox's faults (scope.mchid). */
+  sandbox_mchids?: string[];
   /** Extra channel-file entries (adapters), e.g. a second channel on the same sandbox. */
   extra_channels?: (settings: Record<string, string>) => Record<string, unknown>[];
   channel_timeout_ms?: number;
@@ -176,7 +179,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const prefix = uniquePrefix();
   const dir = mkdtempSync(path.join(tmpdir(), 'paycore-test-'));
   const keys = ensureDevKeys(path.join(dir, 'keys'));
-  const sandbox = await startSandbox({ port: 0, wechatpay: sandboxWechatpayOptions(keys), callback_retry_delays_ms: [100, 300] });
+  const wechatpay = sandboxWechatpayOptions(keys);
+  const base = wechatpay.merchants[0]!;
+  wechatpay.merchants = [base, ...(options.sandbox_mchids ?? []).map((mchid) => ({ ...base, mchid }))];
+  const sandbox = await startSandbox({ port: 0, wechatpay, callback_retry_delays_ms: [100, 300] });
   const channels_file = path.join(dir, 'channels.json');
   writeFileSync(
     channels_file,

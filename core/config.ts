@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { ChannelConfig, ProductName } from '../channels/channel';
 import { notify_schedule_ms_default, notify_timeout_ms_default } from './notify/constants';
+import { circuit_defaults, scoring_defaults } from './routing/scoring';
 import { command_timeout_ms_default, expire_seconds_min_default, query_backoff_ms_default, refund_backoff_ms } from './constants';
 
 export interface Config {
@@ -35,6 +36,12 @@ export interface Config {
   /** Merchant notification attempts: delays in ms, the first from the outcome. */
   notify_schedule_ms: number[];
   notify_timeout_ms: number;
+  /** Circuit breaker: how long a channel stays open before probes, and the volume it needs
+   * in the health window before it may open (defaults in core/routing/scoring.ts). */
+  circuit_cooldown_ms: number;
+  circuit_volume_min: number;
+  /** Share of routing decisions that measure a healthy non-best channel. */
+  exploration_share: number;
 }
 
 export class ConfigError extends Error {
@@ -117,6 +124,14 @@ function readSetting(file: string, where: string): string {
   }
 }
 
+function share(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!/^(0|1|0?\.\d+)$/.test(raw) || value < 0 || value > 0.5) throw new ConfigError(`${name} must be a share between 0 and 0.5, got '${raw}'`);
+  return value;
+}
+
 function backoffList(env: Env, name: string, fallback: readonly number[], min_ms = 10): number[] {
   const raw = text(env, name, fallback.join(','));
   return raw.split(',').map((part) => {
@@ -155,5 +170,8 @@ export function loadConfig(env: Env = process.env): Config {
     routing_file: env.PAYCORE_ROUTING_FILE === undefined || env.PAYCORE_ROUTING_FILE === '' ? undefined : env.PAYCORE_ROUTING_FILE,
     notify_schedule_ms: backoffList(env, 'PAYCORE_NOTIFY_SCHEDULE_MS', notify_schedule_ms_default, 0),
     notify_timeout_ms: integer(env, 'PAYCORE_NOTIFY_TIMEOUT_MS', notify_timeout_ms_default, 100, 60_000),
+    circuit_cooldown_ms: integer(env, 'PAYCORE_CIRCUIT_COOLDOWN_MS', circuit_defaults.cooldown_ms, 100, 3_600_000),
+    circuit_volume_min: integer(env, 'PAYCORE_CIRCUIT_VOLUME_MIN', circuit_defaults.volume_min, 1, 100_000),
+    exploration_share: share(env, 'PAYCORE_EXPLORATION_SHARE', scoring_defaults.exploration_share),
   };
 }

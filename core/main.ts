@@ -19,6 +19,7 @@ import { EventStore, ensureStreams } from './orders/store';
 import { readFileSync } from 'node:fs';
 import { ensureNotifyStreams, startNotifier } from './notify';
 import { ChannelDirectory } from './routing/directory';
+import { circuitOptions, scoringOptions } from './routing/scoring';
 import { RoutingTable } from './routing/table';
 import { initTracing } from './tracing';
 
@@ -37,7 +38,7 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
   const js = jetstream(nc);
   const redis = new Redis(config.redis_url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
   await redis.connect();
-  const table = new RoutingTable(redis, config.prefix, { on_error: (error) => log.warn({ err: String(error) }, 'routing table refresh failed') });
+  const table = new RoutingTable(redis, config.prefix, { circuit: circuitOptions(config), scoring: scoringOptions(config), on_error: (error) => log.warn({ err: String(error) }, 'routing table refresh failed') });
   if (config.routing_file !== undefined) {
     const applied = await table.applyTable(JSON.parse(readFileSync(config.routing_file, 'utf8')));
     log.info({ file: config.routing_file, channels: applied.channels, merchants: applied.merchants }, 'routing table applied');

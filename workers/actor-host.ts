@@ -17,6 +17,7 @@ import { EventStore } from '../core/orders/store';
 import { TimerScheduler } from '../core/orders/timers';
 import { Redis } from 'ioredis';
 import { ChannelDirectory } from '../core/routing/directory';
+import { circuitOptions, scoringOptions } from '../core/routing/scoring';
 import { RoutingTable } from '../core/routing/table';
 import { Sealer } from '../core/seal';
 import { SpanKind, extractFromHeaders, inSpan, initTracing } from '../core/tracing';
@@ -42,7 +43,7 @@ async function main(): Promise<void> {
   const metrics = createActorMetrics();
   const redis = new Redis(config.redis_url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await redis.connect();
-  const table = new RoutingTable(redis, config.prefix, { on_error: (error) => log.warn({ err: String(error) }, 'routing table refresh failed') });
+  const table = new RoutingTable(redis, config.prefix, { circuit: circuitOptions(config), scoring: scoringOptions(config), on_error: (error) => log.warn({ err: String(error) }, 'routing table refresh failed') });
   await table.start();
   const routing = new ChannelDirectory(config.channels, table, config.public_url, log, metrics.actor);
   const actors = new ActorSystem({

@@ -85,6 +85,16 @@ export const circuit_defaults: Readonly<CircuitOptions> = Object.freeze({
   probe_timeout_ms: 30_000,
 });
 
+/** The scoring options a deployment configures (core/config.ts), the rest defaults. */
+export function scoringOptions(config: { exploration_share: number }): ScoringOptions {
+  return { ...scoring_defaults, exploration_share: config.exploration_share };
+}
+
+/** The circuit options a deployment configures (core/config.ts), the rest defaults. */
+export function circuitOptions(config: { circuit_cooldown_ms: number; circuit_volume_min: number }): CircuitOptions {
+  return { ...circuit_defaults, cooldown_ms: config.circuit_cooldown_ms, volume_min: config.circuit_volume_min };
+}
+
 export interface HealthMetrics {
   success_rate: number;
   timeout_rate: number;

@@ -1,0 +1,101 @@
+// Integration: routing through paycore with two channels on the sandbox — failover to the
+// next channel when the first refuses before accepting, and a channel degraded through the
+// sandbox losing its traffic (circuit open) and winning it back once it recovers.
+
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { paymentId } from '../core/ids';
+import { RoutingTable } from '../core/routing/table';
+import { PaymentStatus, Product, type Payment } from '../proto/gen/paycore/v1/payment';
+import { eventually, routingTable, sandboxRoute, startStack, type Stack } from './harness';
+
+const mchid_b = '1900000002';
+let stack: Stack;
+let redis: Redis;
+let table: RoutingTable;
+
+beforeAll(async () => {
+  const products = ['WECHAT_NATIVE'];
+  stack = await startStack({
+    sandbox_mchids: [mchid_b],
+    extra_channels: (settings) => [{ channel_id: 'wx_cheap', provider: 'wechatpay', products, settings: { ...settings, mchid: mchid_b } }],
+    routing: routingTable([
+      sandboxRoute('wx_cheap', products, { fee: { rate_bp: 20, fixed_minor: '0', min_minor: '0' } }),
+      sandboxRoute('wx1', products, { fee: { rate_bp: 60, fixed_minor: '0', min_minor: '0' } }),
+    ]),
+    channel_timeout_ms: 2_000,
+    // No exploration: these tests assert which channel wins.
+    env: { PAYCORE_CIRCUIT_COOLDOWN_MS: '1500', PAYCORE_CIRCUIT_VOLUME_MIN: '6', PAYCORE_EXPLORATION_SHARE: '0' },
+  });
+  redis = new Redis('redis://127.0.0.1:6379/0');
+  table = new RoutingTable(redis, stack.prefix);
+  await table.start();
+});
+
+afterAll(async () => {
+  await table?.stop();
+  redis?.disconnect();
+  await stack?.stop();
+});
+
+function create(): Promise<Payment> {
+  return stack.client.createPayment({ merchantId: 'm_it', merchantOrderNo: `rt-${randomBytes(6).toString('hex')}`, amount: 10_000n, currency: 'CNY', product: Product.WECHAT_NATIVE, subject: 'routing' });
+}
+
+test('routing - the cheaper channel wins and its fee is recorded on the payment', async () => {
+  const payment = await create();
+  expect(payment.channelId).toBe('wx_cheap');
+  await stack.pay(`${payment.paymentId}a1`);
+  const paid = await eventually(async () => {
+    const p = await stack.client.getPayment({ paymentId: payment.paymentId });
+    return p.status === PaymentStatus.SUCCEEDED ? p : undefined;
+  }, 10_000, 'paid');
+  expect(paid.fee).toBe(20n); // 10 000 × 20 bp
+});
+
+test('routing - a channel degraded through the sandbox loses its traffic, opens its circuit, and wins it back', async () => {
+  await stack.fault({ scope: { mchid: mchid_b }, operations: ['create'], fail_status: 500 });
+  const chosen: string[] = [];
+  // Each failure counts against wx_cheap's health; once the circuit opens, wx1 takes the orders.
+  await eventually(async () => {
+    chosen.push((await create()).channelId);
+    return chosen.slice(-3).every((c) => c === 'wx1') ? true : undefined;
+  }, 30_000, 'traffic moved off the degraded channel');
+  expect(chosen[0]).toBe('wx_cheap');
+  // Its pending attempts keep failing (queried, re-issued, refused) until the failure volume
+  // opens the circuit: then ExplainRoute names it.
+  const explained = await eventually(async () => {
+    const decision = await table.explain({ payment_id: 'p0', merchant_id: 'm_it', product: 'WECHAT_NATIVE', amount_minor: 10_000n, currency: 'CNY', payer_elements_present: [], include_channels: [], exclude_channels: [] });
+    return decision.excluded.some((e) => e.channel_id === 'wx_cheap' && e.reason === 'CIRCUIT_OPEN') ? decision : undefined;
+  }, 20_000, 'circuit open');
+  expect(explained.chosen?.channel_id).toBe('wx1');
+
+  // Recovery: the fault goes, the cool-down passes, probes succeed, the circuit closes.
+  await fetch(`${stack.sandbox.url}/sandbox/faults`, { method: 'DELETE' });
+  const back = await eventually(async () => {
+    const payment = await create();
+    return payment.channelId === 'wx_cheap' && payment.status === PaymentStatus.REQUIRES_ACTION ? payment : undefined;
+  }, 30_000, 'traffic back on the recovered channel');
+  expect(back.nextAction?.value).toMatch(/^weixin:/);
+  await eventually(async () => {
+    const decision = await table.explain({ payment_id: 'p1', merchant_id: 'm_it', product: 'WECHAT_NATIVE', amount_minor: 10_000n, currency: 'CNY', payer_elements_present: [], include_channels: [], exclude_channels: [] });
+    return decision.chosen?.channel_id === 'wx_cheap' && decision.excluded.length === 0 ? true : undefined;
+  }, 30_000, 'circuit closed');
+});
+
+test('routing - a refusal before acceptance fails over to the next channel within the same payment', async () => {
+  const order_no = `rt-${randomBytes(6).toString('hex')}`;
+  const payment_id = paymentId('m_it', order_no);
+  await stack.fault({ scope: { out_trade_no: `${payment_id}a1` }, operations: ['create'], reject_before_create: { status: 400, code: 'PARAM_ERROR', message: 'refused for the test' } });
+  const payment = await stack.client.createPayment({ merchantId: 'm_it', merchantOrderNo: order_no, amount: 10_000n, currency: 'CNY', product: Product.WECHAT_NATIVE, subject: 'failover' });
+  expect(payment.status).toBe(PaymentStatus.REQUIRES_ACTION);
+  expect(payment.channelId).toBe('wx1');
+  expect(await stack.orders(`${payment_id}a1`)).toHaveLength(0);
+  expect(await stack.orders(`${payment_id}a2`)).toHaveLength(1);
+  await stack.pay(`${payment_id}a2`);
+  const paid = await eventually(async () => {
+    const p = await stack.client.getPayment({ paymentId: payment_id });
+    return p.status === PaymentStatus.SUCCEEDED ? p : undefined;
+  }, 10_000, 'paid on the second channel');
+  expect(paid.fee).toBe(60n);
+});
