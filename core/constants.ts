@@ -75,3 +75,7 @@ export const refund_backoff_ms: readonly number[] = [5_000, 30_000, 120_000, 600
 
 /** Retryable refund failures before the refund is handed to a manual payout. */
 export const refund_retries_max = 8;
+
+/** How often the notification backlog gauge is read from JetStream: a backlog that matters
+ * lasts minutes, and each read is two API calls. */
+export const notify_backlog_poll_ms = 5_000;

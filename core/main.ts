@@ -1,23 +1,23 @@
 // paycore's process: the gRPC gateway and the callback HTTP port on the main thread, the
 // order actors on PAYCORE_WORKERS worker threads. `node dist/core/main.js`.
 
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import '../channels';
 import { ActorPool } from '../workers/pool';
 import { ConfigError, loadConfig, type Config } from './config';
-import { grpc_drain_ms_max, metrics_collect_ms_max } from './constants';
+import { grpc_drain_ms_max, metrics_collect_ms_max, notify_backlog_poll_ms } from './constants';
 import { ActorsClient } from './gateway/actors-client';
 import { startGrpc } from './gateway/grpc';
 import { startHttp } from './gateway/http';
 import { createLogger, type Logger } from './log';
-import { createGatewayMetrics, exposition } from './metrics';
+import { createGatewayMetrics, exposition, type GatewayMetrics } from './metrics';
 import { names as namesOf } from './names';
 import { RefundIndex } from './orders/refund-index';
 import { EventStore, ensureStreams } from './orders/store';
 import { readFileSync } from 'node:fs';
-import { ensureNotifyStreams, startNotifier } from './notify';
+import { ensureNotifyStreams, notifyNames, startNotifier } from './notify';
 import { ChannelDirectory } from './routing/directory';
 import { circuitOptions, scoringOptions } from './routing/scoring';
 import { RoutingTable } from './routing/table';
@@ -62,8 +62,10 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
     secretOf: (merchant_id) => table.notifySecret(merchant_id),
     schedule_ms: config.notify_schedule_ms,
     timeout_ms: config.notify_timeout_ms,
+    onAttempt: (result) => metrics.gateway.notify_attempts.inc({ result }),
     log,
   });
+  watchNotifyBacklog(jsm, config.prefix, metrics.gateway);
 
   let nats_up = true;
   const healthy = (): boolean => nats_up && redis.status === 'ready';
@@ -100,6 +102,19 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
       await nc.drain();
     },
   };
+}
+
+/** The notification backlog and dead letters, read from JetStream at most every few seconds. */
+function watchNotifyBacklog(jsm: JetStreamManager, prefix: string, gateway: GatewayMetrics): void {
+  const n = notifyNames(prefix);
+  const read = async (): Promise<void> => {
+    const sender = await jsm.consumers.info(n.stream, n.sender_consumer);
+    gateway.notify_backlog.set(sender.num_pending + sender.num_ack_pending);
+    gateway.notify_dead_letters.set((await jsm.streams.info(n.dead_stream)).state.messages);
+  };
+  const timer = setInterval(() => void read().catch(() => undefined), notify_backlog_poll_ms);
+  timer.unref();
+  void read().catch(() => undefined);
 }
 
 function watchNats(nc: NatsConnection, changed: (up: boolean) => void): void {

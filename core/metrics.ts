@@ -17,6 +17,9 @@ function gatewayMetrics(registry: Registry) {
     callbacks: new Counter({ name: 'paycore_channel_callbacks_total', help: 'Provider callbacks by channel and result', labelNames: ['channel', 'result'] as const, registers: [registry] }),
     dependency_up: new Gauge({ name: 'paycore_dependency_up', help: '1 while the dependency is reachable', labelNames: ['dependency'] as const, registers: [registry] }),
     worker_restarts: new Counter({ name: 'paycore_actor_thread_restarts_total', help: 'Actor-host threads replaced after dying', registers: [registry] }),
+    notify_attempts: new Counter({ name: 'paycore_notify_attempts_total', help: 'Merchant notification attempts by result (delivered, retry, dead)', labelNames: ['result'] as const, registers: [registry] }),
+    notify_backlog: new Gauge({ name: 'paycore_notify_backlog', help: 'Merchant notifications waiting for delivery or a retry', registers: [registry] }),
+    notify_dead_letters: new Gauge({ name: 'paycore_notify_dead_letters', help: 'Notifications in the dead letter, waiting for an operator', registers: [registry] }),
   };
 }
 
@@ -26,6 +29,7 @@ function actorMetrics(registry: Registry) {
     commands: new Counter({ name: 'paycore_actor_commands_total', help: 'Actor commands by type and result reason (ok or an error reason)', labelNames: ['type', 'result'] as const, registers: [registry] }),
     channel_calls: new Histogram({ name: 'paycore_channel_call_duration_seconds', help: 'Channel calls by channel, operation and outcome', labelNames: ['channel', 'operation', 'outcome'] as const, buckets: latency_buckets, registers: [registry] }),
     route_decisions: new Counter({ name: 'paycore_route_decisions_total', help: 'Routing decisions by product and chosen channel (none = NO_ROUTE)', labelNames: ['product', 'channel'] as const, registers: [registry] }),
+    circuit_open: new Gauge({ name: 'paycore_channel_circuit_open', help: '1 while a channel\'s circuit is open or half-open (last state this process saw)', labelNames: ['channel'] as const, aggregator: 'max', registers: [registry] }),
     route_exclusions: new Counter({ name: 'paycore_route_exclusions_total', help: 'Channels excluded from a decision, by reason', labelNames: ['reason'] as const, registers: [registry] }),
     mailbox_depth: new Gauge({ name: 'paycore_actor_mailbox_depth', help: 'Commands queued in actor mailboxes (sum over actors)', registers: [registry] }),
     actors_live: new Gauge({ name: 'paycore_actors_live', help: 'Actors held in memory', registers: [registry] }),

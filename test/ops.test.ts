@@ -43,8 +43,10 @@ describe('against a live paycore', () => {
   });
 
   async function load(count: number): Promise<void> {
+    // A notify URL where nothing listens: every notification attempt fails and is retried.
+    const notifyUrl = `http://127.0.0.1:${await freePort()}/notify`;
     for (let i = 0; i < count; i += 1) {
-      const p = await stack.client.createPayment({ merchantId: 'm_ops', merchantOrderNo: `ops-${randomBytes(5).toString('hex')}`, amount: 100n, currency: 'CNY', product: Product.WECHAT_NATIVE, subject: 'ops' });
+      const p = await stack.client.createPayment({ merchantId: 'm_ops', merchantOrderNo: `ops-${randomBytes(5).toString('hex')}`, amount: 100n, currency: 'CNY', product: Product.WECHAT_NATIVE, subject: 'ops', notifyUrl });
       if (i % 2 === 0) await stack.pay(`${p.paymentId}a1`);
       else await stack.client.closePayment({ paymentId: p.paymentId });
     }
@@ -57,7 +59,8 @@ describe('against a live paycore', () => {
       const exposed = new Set(text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).map((l) => l.split(/[{ ]/)[0]));
       return queries.flatMap((q) => metricNames(q.expr).filter((m) => !exposed.has(m)).map((m) => `${q.title}: ${m}`));
     };
-    // Timer metrics appear once the first query timers (500 ms in tests) have fired.
+    // Timer and notification metrics appear once the first query timers (500 ms in tests)
+    // have fired and the first notification attempts have failed.
     await eventually(async () => ((await missingNow()).length === 0 ? true : undefined), 10_000, 'every dashboard metric').catch(() => undefined);
     expect(await missingNow()).toEqual([]);
     expect(queries.length).toBeGreaterThanOrEqual(10);
@@ -82,8 +85,8 @@ describe('against a live paycore', () => {
     await load(4);
     await new Promise((r) => setTimeout(r, 2_500)); // two more scrapes, so rate() has two samples after the load
     await load(4);
-    const key = queries.filter((q) => /Payments per second|CreatePayment per second|success rate by channel|gRPC latency|Routing mix/.test(q.title));
-    expect(key.length).toBeGreaterThanOrEqual(5);
+    const key = queries.filter((q) => /Payments per second|CreatePayment per second|success rate by channel|gRPC latency|Routing mix|Notification backlog/.test(q.title));
+    expect(key.length).toBeGreaterThanOrEqual(6);
     for (const q of key) {
       const result = await eventually(async () => {
         const r = await query(q.expr);

@@ -47,6 +47,8 @@ export interface NotifierOptions {
   timeout_ms?: number;
   /** nak delay of a due notification whose merchant is at its in-flight bound. */
   busy_delay_ms?: number;
+  /** Told of every attempt's result (metrics). */
+  onAttempt?: (result: 'delivered' | 'retry' | 'dead') => void;
   log: Logger;
 }
 
@@ -67,6 +69,7 @@ interface Context {
   busy_delay_ms: number;
   bounds: InflightBounds;
   agent: ReturnType<typeof createNotifyAgent>;
+  onAttempt: (result: 'delivered' | 'retry' | 'dead') => void;
   log: Logger;
 }
 
@@ -87,6 +90,7 @@ export async function startNotifier(options: NotifierOptions): Promise<Notifier>
     busy_delay_ms: options.busy_delay_ms ?? notify_busy_delay_ms_default,
     bounds: new InflightBounds(notify_inflight_per_merchant_max, notify_inflight_max),
     agent: createNotifyAgent(timeout_ms),
+    onAttempt: options.onAttempt ?? (() => undefined),
     log: options.log.child({ component: 'notify' }),
   };
   const events = await (await options.js.consumers.get(names.events_stream, names.events_consumer)).consume({ max_messages: notify_fetch_batch_max });
@@ -217,6 +221,7 @@ async function attempt(context: Context, message: JsMsg, pending: PendingNotific
   }
   if (result.ok) {
     message.ack();
+    context.onAttempt('delivered');
     context.log.info({ ...fields, status: result.status }, 'notify: delivered');
     return;
   }
@@ -224,11 +229,13 @@ async function attempt(context: Context, message: JsMsg, pending: PendingNotific
   if (next.kind === 'retry') {
     await context.js.publish(context.names.send(pending.merchant_id), encodeJson(next.pending), { msgID: pendingMessageId(next.pending) });
     message.ack();
+    context.onAttempt('retry');
     context.log.info({ ...fields, error: result.error, next_due_at: next.pending.due_at }, 'notify: attempt failed; retry scheduled');
     return;
   }
   await context.js.publish(context.names.dead(pending.merchant_id, pending.id), encodeJson(next.dead), { msgID: deadMessageId(next.dead) });
   message.ack();
+  context.onAttempt('dead');
   context.log.warn({ ...fields, error: result.error }, 'notify: last attempt failed; dead-lettered');
 }
 

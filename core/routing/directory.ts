@@ -47,7 +47,12 @@ export class ChannelDirectory {
   }
 
   async recordOutcome(channel_id: string, outcome: Outcome): Promise<void> {
-    await this.table.recordOutcome(channel_id, outcome).catch((error: Error) => this.log.warn({ channel_id, err: error.message }, 'health update failed'));
+    try {
+      const circuit = await this.table.recordOutcome(channel_id, outcome);
+      this.metrics?.circuit_open.set({ channel: channel_id }, circuit === 'CLOSED' ? 0 : 1);
+    } catch (error) {
+      this.log.warn({ channel_id, err: (error as Error).message }, 'health update failed');
+    }
   }
 
   notifyUrl(channel_id: string): string {
