@@ -54,7 +54,6 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
   const actors = new ActorsClient(nc, names, config.shards, config.command_timeout_ms);
   const store = new EventStore(js, jsm, names);
   const refund_index = new RefundIndex(js, jsm, names);
-  const grpc = await startGrpc({ config, actors, store, refund_index, routing: table, js, names, log, metrics: metrics.gateway });
   const notifier = await startNotifier({
     js,
     jsm,
@@ -65,6 +64,7 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
     onAttempt: (result) => metrics.gateway.notify_attempts.inc({ result }),
     log,
   });
+  const grpc = await startGrpc({ config, actors, store, refund_index, routing: table, notifier, js, names, log, metrics: metrics.gateway });
   watchNotifyBacklog(jsm, config.prefix, metrics.gateway);
 
   let nats_up = true;

@@ -45,7 +45,7 @@ interface GenericMethod {
   responseStream: boolean;
 }
 
-function grpcDefinition(definition: { fullName: string; methods: Record<string, GenericMethod> }): grpc.ServiceDefinition {
+export function grpcDefinition(definition: { fullName: string; methods: Record<string, GenericMethod> }): grpc.ServiceDefinition {
   const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const [key, m] of Object.entries(definition.methods)) {
     out[key] = {
@@ -86,8 +86,9 @@ export interface AdminServices {
 
 type Callback<T> = grpc.sendUnaryData<T>;
 
-export function adminServices(table: RoutingTable, log?: Logger): AdminServices {
-  const unary = <Req, Res>(method: string, run: (request: Req) => Promise<Res> | Res) =>
+/** A unary admin handler: PaycoreErrors go out as their status, anything else as INTERNAL. */
+export function adminUnary(log: Logger | undefined) {
+  return <Req, Res>(method: string, run: (request: Req) => Promise<Res> | Res) =>
     (call: grpc.ServerUnaryCall<Req, Res>, callback: Callback<Res>): void => {
       void (async () => {
         try {
@@ -102,6 +103,10 @@ export function adminServices(table: RoutingTable, log?: Logger): AdminServices 
         }
       })();
     };
+}
+
+export function adminServices(table: RoutingTable, log?: Logger): AdminServices {
+  const unary = adminUnary(log);
   return {
     routing: {
       upsertChannel: unary('UpsertChannel', async (request) => {

@@ -32,7 +32,9 @@ import type { Names } from '../names';
 import { findRefund, isOpen } from '../orders/evolve';
 import type { RefundIndex } from '../orders/refund-index';
 import type { RoutingTable } from '../routing/table';
+import type { Notifier } from '../notify';
 import { adminServices, merchant_admin_service, routing_admin_service } from './admin';
+import { notification_admin_service, notificationAdminService } from './notify-admin';
 import type { EventStore, StoredMessage } from '../orders/store';
 import type { PaymentState } from '../orders/types';
 import type { ActorsClient } from './actors-client';
@@ -48,6 +50,7 @@ export interface GrpcDeps {
   store: EventStore;
   refund_index: RefundIndex;
   routing: RoutingTable;
+  notifier: Pick<Notifier, 'listDeadLetters' | 'resend'>;
   js: JetStreamClient;
   names: Names;
   log: Logger;
@@ -246,6 +249,7 @@ export async function startGrpc(deps: GrpcDeps): Promise<GrpcServer> {
   const admin = adminServices(deps.routing, deps.log);
   server.addService(routing_admin_service, admin.routing);
   server.addService(merchant_admin_service, admin.merchants);
+  server.addService(notification_admin_service, notificationAdminService(deps.notifier, deps.log));
   const health = new HealthImplementation({ '': 'NOT_SERVING', 'paycore.v1.PaymentService': 'NOT_SERVING' });
   health.addToServer(server);
   const definition = proto_loader.loadSync(['paycore/v1/payment.proto', 'paycore/v1/admin.proto', health_proto], { includeDirs: [proto_root], keepCase: true, longs: String, enums: String, defaults: true });

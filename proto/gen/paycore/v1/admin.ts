@@ -238,6 +238,42 @@ export interface GetMerchantRequest {
   merchantId: string;
 }
 
+export interface ListDeadLettersRequest {
+  /** Only this merchant's; empty: every merchant's. */
+  merchantId: string;
+  /** 1..1000; 0 means 100. */
+  limit: number;
+  /** Paging: the last seq of the previous page. */
+  afterSeq: bigint;
+}
+
+export interface DeadLetter {
+  seq: bigint;
+  notificationId: string;
+  type: string;
+  merchantId: string;
+  paymentId: string;
+  refundId: string;
+  url: string;
+  attempts: number;
+  resends: number;
+  lastError: string;
+  lastAttemptAt: Date | undefined;
+  deadAt: Date | undefined;
+}
+
+export interface ListDeadLettersResponse {
+  deadLetters: DeadLetter[];
+}
+
+export interface ResendNotificationRequest {
+  notificationId: string;
+}
+
+export interface ResendNotificationResponse {
+  notificationId: string;
+}
+
 function createBaseFeeRule(): FeeRule {
   return { rateBp: 0, fixed: 0n, min: 0n, max: undefined };
 }
@@ -2865,6 +2901,626 @@ export const GetMerchantRequest: MessageFns<GetMerchantRequest> = {
   },
 };
 
+function createBaseListDeadLettersRequest(): ListDeadLettersRequest {
+  return { merchantId: "", limit: 0, afterSeq: 0n };
+}
+
+export const ListDeadLettersRequest: MessageFns<ListDeadLettersRequest> = {
+  encode(message: ListDeadLettersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.merchantId !== "") {
+      writer.uint32(10).string(message.merchantId);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(16).uint32(message.limit);
+    }
+    if (message.afterSeq !== 0n) {
+      if (BigInt.asUintN(64, message.afterSeq) !== message.afterSeq) {
+        throw new globalThis.Error("value provided for field message.afterSeq of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.afterSeq);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListDeadLettersRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListDeadLettersRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.afterSeq = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListDeadLettersRequest {
+    return {
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+      afterSeq: isSet(object.afterSeq)
+        ? BigInt(object.afterSeq)
+        : isSet(object.after_seq)
+        ? BigInt(object.after_seq)
+        : 0n,
+    };
+  },
+
+  toJSON(message: ListDeadLettersRequest): unknown {
+    const obj: any = {};
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    if (message.afterSeq !== 0n) {
+      obj.afterSeq = message.afterSeq.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListDeadLettersRequest>): ListDeadLettersRequest {
+    return ListDeadLettersRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListDeadLettersRequest>): ListDeadLettersRequest {
+    const message = createBaseListDeadLettersRequest();
+    message.merchantId = object.merchantId ?? "";
+    message.limit = object.limit ?? 0;
+    message.afterSeq = (object.afterSeq !== undefined && object.afterSeq !== null) ? BigInt(object.afterSeq) : 0n;
+    return message;
+  },
+};
+
+function createBaseDeadLetter(): DeadLetter {
+  return {
+    seq: 0n,
+    notificationId: "",
+    type: "",
+    merchantId: "",
+    paymentId: "",
+    refundId: "",
+    url: "",
+    attempts: 0,
+    resends: 0,
+    lastError: "",
+    lastAttemptAt: undefined,
+    deadAt: undefined,
+  };
+}
+
+export const DeadLetter: MessageFns<DeadLetter> = {
+  encode(message: DeadLetter, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.seq !== 0n) {
+      if (BigInt.asUintN(64, message.seq) !== message.seq) {
+        throw new globalThis.Error("value provided for field message.seq of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.seq);
+    }
+    if (message.notificationId !== "") {
+      writer.uint32(18).string(message.notificationId);
+    }
+    if (message.type !== "") {
+      writer.uint32(26).string(message.type);
+    }
+    if (message.merchantId !== "") {
+      writer.uint32(34).string(message.merchantId);
+    }
+    if (message.paymentId !== "") {
+      writer.uint32(42).string(message.paymentId);
+    }
+    if (message.refundId !== "") {
+      writer.uint32(50).string(message.refundId);
+    }
+    if (message.url !== "") {
+      writer.uint32(58).string(message.url);
+    }
+    if (message.attempts !== 0) {
+      writer.uint32(64).uint32(message.attempts);
+    }
+    if (message.resends !== 0) {
+      writer.uint32(72).uint32(message.resends);
+    }
+    if (message.lastError !== "") {
+      writer.uint32(82).string(message.lastError);
+    }
+    if (message.lastAttemptAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.lastAttemptAt), writer.uint32(90).fork()).join();
+    }
+    if (message.deadAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.deadAt), writer.uint32(98).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeadLetter {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeadLetter();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.seq = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.notificationId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.paymentId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.refundId = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.url = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.attempts = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.resends = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.lastError = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.lastAttemptAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.deadAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeadLetter {
+    return {
+      seq: isSet(object.seq) ? BigInt(object.seq) : 0n,
+      notificationId: isSet(object.notificationId)
+        ? globalThis.String(object.notificationId)
+        : isSet(object.notification_id)
+        ? globalThis.String(object.notification_id)
+        : "",
+      type: isSet(object.type) ? globalThis.String(object.type) : "",
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+      paymentId: isSet(object.paymentId)
+        ? globalThis.String(object.paymentId)
+        : isSet(object.payment_id)
+        ? globalThis.String(object.payment_id)
+        : "",
+      refundId: isSet(object.refundId)
+        ? globalThis.String(object.refundId)
+        : isSet(object.refund_id)
+        ? globalThis.String(object.refund_id)
+        : "",
+      url: isSet(object.url) ? globalThis.String(object.url) : "",
+      attempts: isSet(object.attempts) ? globalThis.Number(object.attempts) : 0,
+      resends: isSet(object.resends) ? globalThis.Number(object.resends) : 0,
+      lastError: isSet(object.lastError)
+        ? globalThis.String(object.lastError)
+        : isSet(object.last_error)
+        ? globalThis.String(object.last_error)
+        : "",
+      lastAttemptAt: isSet(object.lastAttemptAt)
+        ? fromJsonTimestamp(object.lastAttemptAt)
+        : isSet(object.last_attempt_at)
+        ? fromJsonTimestamp(object.last_attempt_at)
+        : undefined,
+      deadAt: isSet(object.deadAt)
+        ? fromJsonTimestamp(object.deadAt)
+        : isSet(object.dead_at)
+        ? fromJsonTimestamp(object.dead_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: DeadLetter): unknown {
+    const obj: any = {};
+    if (message.seq !== 0n) {
+      obj.seq = message.seq.toString();
+    }
+    if (message.notificationId !== "") {
+      obj.notificationId = message.notificationId;
+    }
+    if (message.type !== "") {
+      obj.type = message.type;
+    }
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    if (message.paymentId !== "") {
+      obj.paymentId = message.paymentId;
+    }
+    if (message.refundId !== "") {
+      obj.refundId = message.refundId;
+    }
+    if (message.url !== "") {
+      obj.url = message.url;
+    }
+    if (message.attempts !== 0) {
+      obj.attempts = Math.round(message.attempts);
+    }
+    if (message.resends !== 0) {
+      obj.resends = Math.round(message.resends);
+    }
+    if (message.lastError !== "") {
+      obj.lastError = message.lastError;
+    }
+    if (message.lastAttemptAt !== undefined) {
+      obj.lastAttemptAt = message.lastAttemptAt.toISOString();
+    }
+    if (message.deadAt !== undefined) {
+      obj.deadAt = message.deadAt.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeadLetter>): DeadLetter {
+    return DeadLetter.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeadLetter>): DeadLetter {
+    const message = createBaseDeadLetter();
+    message.seq = (object.seq !== undefined && object.seq !== null) ? BigInt(object.seq) : 0n;
+    message.notificationId = object.notificationId ?? "";
+    message.type = object.type ?? "";
+    message.merchantId = object.merchantId ?? "";
+    message.paymentId = object.paymentId ?? "";
+    message.refundId = object.refundId ?? "";
+    message.url = object.url ?? "";
+    message.attempts = object.attempts ?? 0;
+    message.resends = object.resends ?? 0;
+    message.lastError = object.lastError ?? "";
+    message.lastAttemptAt = object.lastAttemptAt ?? undefined;
+    message.deadAt = object.deadAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseListDeadLettersResponse(): ListDeadLettersResponse {
+  return { deadLetters: [] };
+}
+
+export const ListDeadLettersResponse: MessageFns<ListDeadLettersResponse> = {
+  encode(message: ListDeadLettersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.deadLetters) {
+      DeadLetter.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListDeadLettersResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListDeadLettersResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.deadLetters.push(DeadLetter.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListDeadLettersResponse {
+    return {
+      deadLetters: globalThis.Array.isArray(object?.deadLetters)
+        ? object.deadLetters.map((e: any) => DeadLetter.fromJSON(e))
+        : globalThis.Array.isArray(object?.dead_letters)
+        ? object.dead_letters.map((e: any) => DeadLetter.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListDeadLettersResponse): unknown {
+    const obj: any = {};
+    if (message.deadLetters?.length) {
+      obj.deadLetters = message.deadLetters.map((e) => DeadLetter.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListDeadLettersResponse>): ListDeadLettersResponse {
+    return ListDeadLettersResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListDeadLettersResponse>): ListDeadLettersResponse {
+    const message = createBaseListDeadLettersResponse();
+    message.deadLetters = object.deadLetters?.map((e) => DeadLetter.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseResendNotificationRequest(): ResendNotificationRequest {
+  return { notificationId: "" };
+}
+
+export const ResendNotificationRequest: MessageFns<ResendNotificationRequest> = {
+  encode(message: ResendNotificationRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.notificationId !== "") {
+      writer.uint32(10).string(message.notificationId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResendNotificationRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResendNotificationRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.notificationId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResendNotificationRequest {
+    return {
+      notificationId: isSet(object.notificationId)
+        ? globalThis.String(object.notificationId)
+        : isSet(object.notification_id)
+        ? globalThis.String(object.notification_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ResendNotificationRequest): unknown {
+    const obj: any = {};
+    if (message.notificationId !== "") {
+      obj.notificationId = message.notificationId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ResendNotificationRequest>): ResendNotificationRequest {
+    return ResendNotificationRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ResendNotificationRequest>): ResendNotificationRequest {
+    const message = createBaseResendNotificationRequest();
+    message.notificationId = object.notificationId ?? "";
+    return message;
+  },
+};
+
+function createBaseResendNotificationResponse(): ResendNotificationResponse {
+  return { notificationId: "" };
+}
+
+export const ResendNotificationResponse: MessageFns<ResendNotificationResponse> = {
+  encode(message: ResendNotificationResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.notificationId !== "") {
+      writer.uint32(10).string(message.notificationId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResendNotificationResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResendNotificationResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.notificationId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResendNotificationResponse {
+    return {
+      notificationId: isSet(object.notificationId)
+        ? globalThis.String(object.notificationId)
+        : isSet(object.notification_id)
+        ? globalThis.String(object.notification_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ResendNotificationResponse): unknown {
+    const obj: any = {};
+    if (message.notificationId !== "") {
+      obj.notificationId = message.notificationId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ResendNotificationResponse>): ResendNotificationResponse {
+    return ResendNotificationResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ResendNotificationResponse>): ResendNotificationResponse {
+    const message = createBaseResendNotificationResponse();
+    message.notificationId = object.notificationId ?? "";
+    return message;
+  },
+};
+
 export type RoutingAdminServiceDefinition = typeof RoutingAdminServiceDefinition;
 export const RoutingAdminServiceDefinition = {
   name: "RoutingAdminService",
@@ -2916,6 +3572,35 @@ export const RoutingAdminServiceDefinition = {
       requestType: ExplainRouteRequest as typeof ExplainRouteRequest,
       requestStream: false,
       responseType: RouteDecision as typeof RouteDecision,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
+/**
+ * Merchant notifications that used up their attempts (the dead letter), for an operator to
+ * inspect and send again once the merchant's endpoint works.
+ */
+export type NotificationAdminServiceDefinition = typeof NotificationAdminServiceDefinition;
+export const NotificationAdminServiceDefinition = {
+  name: "NotificationAdminService",
+  fullName: "paycore.v1.NotificationAdminService",
+  methods: {
+    listDeadLetters: {
+      name: "ListDeadLetters",
+      requestType: ListDeadLettersRequest as typeof ListDeadLettersRequest,
+      requestStream: false,
+      responseType: ListDeadLettersResponse as typeof ListDeadLettersResponse,
+      responseStream: false,
+      options: {},
+    },
+    /** Queues the notification again with its attempts reset, and removes the dead letter. */
+    resendNotification: {
+      name: "ResendNotification",
+      requestType: ResendNotificationRequest as typeof ResendNotificationRequest,
+      requestStream: false,
+      responseType: ResendNotificationResponse as typeof ResendNotificationResponse,
       responseStream: false,
       options: {},
     },
