@@ -96,7 +96,10 @@ export class ActorSystem {
 
   async #turn(actor: Actor, request: ActorRequest): Promise<ActorReply> {
     try {
-      if (!actor.fresh) await this.#reload(actor);
+      // A create for a payment this thread has not seen is almost always a new payment: it
+      // appends with expected last sequence 0 straight away, and a conflict (it existed)
+      // reloads and re-decides, so the common case saves a round trip.
+      if (!actor.fresh && request.type !== 'create') await this.#reload(actor);
       const state = await this.#dispatch(actor, request);
       return { ok: true, payment: state };
     } catch (error) {
@@ -137,6 +140,7 @@ export class ActorSystem {
 
   async #create(actor: Actor, input: CreateInput): Promise<PaymentState> {
     const now = this.deps.now();
+    if (!actor.fresh) actor.loaded = undefined; // unknown: try the creation, a conflict tells
     const existing = actor.loaded?.state;
     if (existing !== undefined) {
       await this.#apply(actor, this.#createCommand(actor.payment_id, input, now, '', ''));
@@ -210,7 +214,10 @@ export class ActorSystem {
   }
 
   async #expire(actor: Actor): Promise<PaymentState> {
-    if (actor.loaded === undefined) throw new PaycoreError('NOT_FOUND', `no payment ${actor.payment_id}`);
+    const state = requireState(actor);
+    // Only the payment's own expiry closes it (a create that lost a race leaves a timer of
+    // its own, due at another time).
+    if (Date.parse(state.expires_at) > this.deps.now().getTime()) return state;
     return this.#close(actor, 'expired');
   }
 
@@ -482,6 +489,7 @@ export class ActorSystem {
       try {
         const before = actor.loaded?.state;
         actor.loaded = await this.deps.store.append(actor.payment_id, actor.loaded, decision.events);
+        actor.fresh = true; // the append named the subject's last sequence: this is the stream's state
         this.#countOutcome(before?.status, actor.loaded.state);
         await this.#settleReservations(before, actor.loaded.state, decision.events);
         for (const event of decision.events) {
