@@ -40,6 +40,9 @@ export interface PayRequest {
   payer: PayerElements;
   /** Where the provider posts its asynchronous notification for this attempt. */
   notify_url: string;
+  /** When the attempt was first sent (persisted with it). Providers that key an order by
+   * id and send time (UnionPay orderId + txnTime) need the same instant on every call. */
+  requested_at?: Date;
 }
 
 /** What the provider said about one attempt (from pay, query or a notification). */
@@ -61,6 +64,19 @@ export interface AttemptRef {
   product: ProductName;
   amount_minor: bigint;
   currency: string;
+  /** PayRequest.requested_at of this attempt, when the caller kept it. */
+  requested_at?: Date;
+}
+
+/** The payer's answer to an SMS_CODE action (UnionPay quick pay): completes the attempt. */
+export interface ConfirmRequest {
+  attempt: AttemptRef;
+  /** The code the provider texted the cardholder. */
+  verification_code: string;
+  payer: PayerElements;
+  amount_minor: bigint;
+  notify_url: string;
+  expires_at: Date;
 }
 
 export type CloseOutcome = { kind: 'closed' } | { kind: 'already_paid' };
@@ -107,11 +123,15 @@ export interface RefundRequest {
   amount_minor: bigint;
   reason: string;
   notify_url: string;
+  /** When the refund was first sent (persisted with it); see PayRequest.requested_at. */
+  requested_at?: Date;
 }
 
 export interface RefundRef {
   refund_id: string;
   attempt: AttemptRef;
+  /** RefundRequest.requested_at of this refund, when the caller kept it. */
+  requested_at?: Date;
 }
 
 /** What the provider said about one refund. Only succeeded and failed are final. */
@@ -171,6 +191,8 @@ export interface Channel {
    * channel; beyond it a refund needs a manual payout. Absent: the actor's default. */
   readonly refund_policy?: { window_days: number; count_max: number };
   pay(request: PayRequest): Promise<AttemptStatus>;
+  /** Completes an attempt left at action_required SMS_CODE (channels that have a step-up). */
+  confirm?(request: ConfirmRequest): Promise<AttemptStatus>;
   query(attempt: AttemptRef): Promise<AttemptStatus>;
   close(attempt: AttemptRef): Promise<CloseOutcome>;
   refund(request: RefundRequest): Promise<RefundStatus>;

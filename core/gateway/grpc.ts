@@ -41,7 +41,7 @@ import type { ActorsClient } from './actors-client';
 import { SpanKind, extractFrom, inSpan } from '../tracing';
 import { toCreateInput, toPayment, toRefund } from './convert';
 import {
-  refundFingerprint, requestFingerprint, validateCreatePayment, validateCreateRefund, validatePaymentOptions, validatePaymentRef, validateRefundRef, type PaymentRef,
+  refundFingerprint, requestFingerprint, validateConfirmPayment, validateCreatePayment, validateCreateRefund, validatePaymentOptions, validatePaymentRef, validateRefundRef, type PaymentRef,
 } from './validate';
 
 export interface GrpcDeps {
@@ -70,10 +70,6 @@ function fail<T>(callback: Callback<T>, error: unknown, log: Logger, method: str
   callback(toServiceError(new PaycoreError('INTERNAL', 'internal error')) as grpc.ServiceError, null);
 }
 
-function unimplemented<T>(method: string): grpc.handleUnaryCall<unknown, T> {
-  return (_call, callback) => callback({ code: grpc.status.UNIMPLEMENTED, details: `${method} is not available yet` }, null);
-}
-
 export class PaymentGateway {
   /** Open WatchPayment streams, ended when the server shuts down. */
   readonly #watches = new Set<() => void>();
@@ -86,7 +82,13 @@ export class PaymentGateway {
       getPayment: (call, callback) => void this.#unary('GetPayment', call.metadata, callback, () => this.getPayment(call.request)),
       closePayment: (call, callback) =>
         void this.#unary('ClosePayment', call.metadata, callback, async () => toPayment(await this.deps.actors.send({ type: 'close', payment_id: this.#resolve(call.request) }))),
-      confirmPayment: unimplemented('ConfirmPayment'),
+      confirmPayment: (call, callback) =>
+        void this.#unary('ConfirmPayment', call.metadata, callback, async () => {
+          const violations = validateConfirmPayment(call.request);
+          if (violations.length > 0) throw invalidFields(violations);
+          const payment_id = this.#resolve(call.request);
+          return toPayment(await this.deps.actors.send({ type: 'confirm', payment_id, verification_code: call.request.verificationCode }));
+        }),
       createRefund: (call, callback) => void this.#unary('CreateRefund', call.metadata, callback, () => this.createRefund(call.request)),
       getRefund: (call, callback) => void this.#unary('GetRefund', call.metadata, callback, () => this.getRefund(call.request)),
       listPaymentOptions: (call, callback) => void this.#unary('ListPaymentOptions', call.metadata, callback, () => this.listPaymentOptions(call.request)),

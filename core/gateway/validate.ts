@@ -187,6 +187,13 @@ export function validateCreateRefund(req: CreateRefundRequest): FieldViolation[]
   return violations;
 }
 
+/** ConfirmPayment: a payment reference and the step-up code (never echoed). */
+export function validateConfirmPayment(req: PaymentRef & { verificationCode: string }): FieldViolation[] {
+  const violations = validatePaymentRef(req);
+  if (!/^[0-9]{4,12}$/.test(req.verificationCode)) violations.push({ field: 'verification_code', description: 'must be 4 to 12 digits' });
+  return violations;
+}
+
 /** ListPaymentOptions: merchant, amount, currency (the scene is checked by routing). */
 export function validatePaymentOptions(req: ListPaymentOptionsRequest): FieldViolation[] {
   const violations: FieldViolation[] = [];

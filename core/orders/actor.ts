@@ -3,7 +3,7 @@
 // the result — and every state change goes through decide() and the event store.
 
 import { context } from '@opentelemetry/api';
-import { ChannelError, type AttemptStatus, type Channel, type PayerElements, type RefundStatus } from '../../channels/channel';
+import { ChannelError, type AttemptRef, type AttemptStatus, type Channel, type PayerElements, type RefundStatus } from '../../channels/channel';
 import {
   actors_live_max, append_conflict_retries_max, attempts_per_payment_max, mailbox_depth_max, refund_count_max_default, refund_retries_max, refund_window_days_default, timer_retry_delay_ms,
 } from '../constants';
@@ -129,6 +129,8 @@ export class ActorSystem {
       case 'timer':
         if (request.kind === 'refund') return this.#refundFollowUp(actor, request.refund_id ?? '', request.round ?? 0);
         return request.kind === 'expire' ? this.#expire(actor) : this.#query(actor, request.round ?? 0);
+      case 'confirm':
+        return this.#confirm(actor, request.verification_code);
       case 'create_refund':
         return this.#createRefund(actor, request.input);
       case 'refund_notification':
@@ -227,6 +229,35 @@ export class ActorSystem {
     return requireState(actor);
   }
 
+  /** The payer's answer to a step-up (the SMS code of UnionPay quick pay). */
+  async #confirm(actor: Actor, verification_code: string): Promise<PaymentState> {
+    const state = requireState(actor);
+    const attempt = currentAttempt(state);
+    if (state.status !== 'REQUIRES_ACTION' || state.next_action?.type !== 'SMS_CODE' || attempt?.state !== 'action_required') {
+      throw new PaycoreError('ILLEGAL_STATE', `payment is ${state.status}: only a payment waiting for an SMS code can be confirmed`);
+    }
+    const channel = this.#channel(attempt.channel_id);
+    const confirm = channel.confirm?.bind(channel);
+    if (confirm === undefined) throw new PaycoreError('ILLEGAL_STATE', `channel ${attempt.channel_id} has no step-up to confirm`);
+    let status: AttemptStatus | undefined;
+    try {
+      status = await this.#call(attempt.channel_id, 'confirm', () =>
+        confirm({
+          attempt: attemptRef(state, attempt),
+          verification_code,
+          payer: this.deps.sealer.open<PayerElements>(state.payer_sealed),
+          amount_minor: state.amount_minor,
+          notify_url: this.deps.channels.notifyUrl(attempt.channel_id),
+          expires_at: new Date(state.expires_at),
+        }),
+      );
+    } catch (error) {
+      status = this.#failedCall(actor, 'confirm', error);
+    }
+    if (status !== undefined) await this.#apply(actor, { type: 'attempt_status', at: this.deps.now().toISOString(), attempt_id: attempt.attempt_id, status, source: 'confirm' });
+    return requireState(actor);
+  }
+
   // ---- refunds --------------------------------------------------------------------------
 
   async #createRefund(actor: Actor, input: RefundInput): Promise<PaymentState> {
@@ -276,8 +307,9 @@ export class ActorSystem {
       status = await this.#call(refund.channel_id, 'refund', () =>
         channel.refund({
           refund_id: refund.refund_id,
-          attempt: { attempt_id: refund.attempt_id, payment_id: state.payment_id, product: state.product, amount_minor: state.amount_minor, currency: state.currency },
+          attempt: attempt === undefined ? { attempt_id: refund.attempt_id, payment_id: state.payment_id, product: state.product, amount_minor: state.amount_minor, currency: state.currency } : attemptRef(state, attempt),
           channel_trade_no: attempt?.channel_trade_no,
+          requested_at: new Date(refund.created_at),
           amount_minor: refund.amount_minor,
           reason: refund.reason,
           notify_url: `${this.deps.channels.notifyUrl(refund.channel_id)}/refund`,
@@ -314,8 +346,9 @@ export class ActorSystem {
     let status: RefundStatus | undefined;
     try {
       const channel = this.#channel(refund.channel_id);
-      const attempt = { attempt_id: refund.attempt_id, payment_id: state.payment_id, product: state.product, amount_minor: state.amount_minor, currency: state.currency };
-      status = await this.#call(refund.channel_id, 'query_refund', () => channel.queryRefund({ refund_id, attempt }));
+      const paid_attempt = state.attempts.find((a) => a.attempt_id === refund.attempt_id);
+      const attempt = paid_attempt === undefined ? { attempt_id: refund.attempt_id, payment_id: state.payment_id, product: state.product, amount_minor: state.amount_minor, currency: state.currency } : attemptRef(state, paid_attempt);
+      status = await this.#call(refund.channel_id, 'query_refund', () => channel.queryRefund({ refund_id, attempt, requested_at: new Date(refund.created_at) }));
     } catch (error) {
       this.deps.log.warn({ payment_id: state.payment_id, refund_id, err: describe(error) }, 'refund query failed');
     }
@@ -370,6 +403,7 @@ export class ActorSystem {
         expires_at: new Date(state.expires_at),
         payer,
         notify_url: this.deps.channels.notifyUrl(attempt.channel_id),
+        requested_at: attempt.requested_at === undefined ? undefined : new Date(attempt.requested_at),
       }));
     } catch (error) {
       status = this.#failedCall(actor, 'pay', error);
@@ -555,8 +589,10 @@ function requireState(actor: Actor): PaymentState {
   return state;
 }
 
-function attemptRef(state: PaymentState, attempt: Attempt) {
-  return { attempt_id: attempt.attempt_id, payment_id: state.payment_id, product: state.product, amount_minor: state.amount_minor, currency: state.currency };
+function attemptRef(state: PaymentState, attempt: Attempt): AttemptRef {
+  const ref: AttemptRef = { attempt_id: attempt.attempt_id, payment_id: state.payment_id, product: state.product, amount_minor: state.amount_minor, currency: state.currency };
+  if (attempt.requested_at !== undefined) ref.requested_at = new Date(attempt.requested_at);
+  return ref;
 }
 
 /** Payer-caused refusals: they say nothing about the channel's health. */

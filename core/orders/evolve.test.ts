@@ -190,7 +190,7 @@ function expectFields(before: PaymentState | undefined, event: PaymentEvent, aft
       return;
     case 'ChannelRequested':
       expect(after.attempts).toHaveLength((before?.attempts.length ?? 0) + 1);
-      expect(after.attempts[after.attempts.length - 1]).toEqual({ attempt_id: event.attempt_id, attempt_no: event.attempt_no, channel_id: 'ali_main', state: 'requested' });
+      expect(after.attempts[after.attempts.length - 1]).toEqual({ attempt_id: event.attempt_id, attempt_no: event.attempt_no, channel_id: 'ali_main', state: 'requested', requested_at: event.at });
       expect(after.next_action).toBeUndefined();
       return;
     case 'AttemptActionRequired':
@@ -288,7 +288,8 @@ describe('evolve', () => {
     expect(state.paid_at).toBe('2025-03-01T08:05:00.000Z');
     expect(state.next_action).toBeUndefined();
     expect(state.updated_at).toBe(paid.at);
-    expect(state.attempts).toEqual([{ attempt_id: a(1), attempt_no: 1, channel_id: 'wx_main', state: 'succeeded', channel_trade_no: '42000001' }]);
+    expect(state.attempts).toEqual([{ attempt_id: a(1), attempt_no: 1, channel_id: 'wx_main', state: 'succeeded', channel_trade_no: '42000001', requested_at: state.attempts[0]!.requested_at }]);
+    expect(state.attempts[0]!.requested_at).toMatch(/^2025-03-01T08:/);
     expect(state.amount_minor).toBe(amount_minor);
   });
 

@@ -79,6 +79,7 @@ export function evolve(state: PaymentState | undefined, event: PaymentEvent): Pa
         attempt_no: event.attempt_no,
         channel_id: event.channel_id,
         state: 'requested',
+        requested_at: event.at,
       };
       if (event.fee_minor !== undefined) attempt.fee_minor = event.fee_minor;
       if (event.reservation !== undefined) attempt.reservation = event.reservation;

@@ -43,6 +43,8 @@ export type ActorRequest =
   | { type: 'close'; payment_id: string }
   | { type: 'notification'; payment_id: string; attempt_id: string; status: WireAttemptStatus }
   | { type: 'timer'; payment_id: string; kind: TimerKind; round?: number; refund_id?: string }
+  /** The code crosses NATS only: it is never stored, logged or put in an event. */
+  | { type: 'confirm'; payment_id: string; verification_code: string }
   | { type: 'create_refund'; payment_id: string; input: RefundInput }
   | { type: 'refund_notification'; payment_id: string; refund_id: string; status: WireRefundStatus };
 

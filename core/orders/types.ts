@@ -34,6 +34,9 @@ export interface Attempt {
   fee_minor?: bigint;
   /** The channel's caps held for this attempt: released if it fails, committed if paid. */
   reservation?: ReservationRef;
+  /** When the attempt was written ahead (its ChannelRequested): some providers key an order
+   * by id and send time, so every call about it names this instant. */
+  requested_at?: string;
 }
 
 export interface Failure {
@@ -203,7 +206,8 @@ export type PaymentCommand =
       at: string;
       attempt_id: string;
       status: AttemptStatus;
-      source: 'pay' | 'query' | 'notification';
+      /** confirm: the answer to the payer's step-up (ConfirmPayment). */
+      source: 'pay' | 'query' | 'notification' | 'confirm';
       /** The next channel when the attempt failed in a way that proves no money was taken. */
       failover?: { channel_id: string; fee_minor: bigint; reservation?: ReservationRef };
     }
