@@ -2,5 +2,7 @@
 // channel interface. Import this, not an adapter, to get a channel by its configuration.
 import './wechatpay';
 import './alipay';
+import './unionpay';
+import './bankgw';
 
 export * from './channel';

@@ -31,9 +31,11 @@ export const statement_extra_rows_max = 1_000;
 // ---------------------------------------------------------------------------------------------
 // Faults
 
-export type Provider = 'wechatpay' | 'alipay';
-export type FaultOperation = 'create' | 'query' | 'close' | 'barcode' | 'refund' | 'refund_query' | 'statement';
-const fault_operations: readonly FaultOperation[] = ['create', 'query', 'close', 'barcode', 'refund', 'refund_query', 'statement'];
+export type Provider = 'wechatpay' | 'alipay' | 'unionpay' | 'bankgw';
+const providers: readonly Provider[] = ['wechatpay', 'alipay', 'unionpay', 'bankgw'];
+/** UnionPay: `create` is the 消费短信, `confirm` the 消费 with the SMS code. */
+export type FaultOperation = 'create' | 'confirm' | 'query' | 'close' | 'barcode' | 'refund' | 'refund_query' | 'statement';
+const fault_operations: readonly FaultOperation[] = ['create', 'confirm', 'query', 'close', 'barcode', 'refund', 'refund_query', 'statement'];
 
 export interface FaultSpec {
   scope?: { provider?: Provider; mchid?: string; app_id?: string; out_trade_no?: string; out_trade_no_prefix?: string };
@@ -69,7 +71,7 @@ export interface Fault extends FaultSpec {
 
 export interface FaultContext {
   provider: Provider;
-  /** mchid (WeChat) or app_id (Alipay). */
+  /** mchid (WeChat), app_id (Alipay), merId (UnionPay) or merchant_no (bank gateway). */
   merchant: string;
   out_trade_no: string | undefined;
   /** undefined for effects that are not tied to one API call (control pay, callbacks). */
@@ -89,7 +91,7 @@ export function inScope(fault: Fault, context: FaultContext): boolean {
 
 export function faultProblem(spec: FaultSpec): string | undefined {
   if (spec.scope !== undefined && (typeof spec.scope !== 'object' || spec.scope === null)) return 'scope must be an object';
-  if (spec.scope?.provider !== undefined && spec.scope.provider !== 'wechatpay' && spec.scope.provider !== 'alipay') return "scope.provider must be 'wechatpay' or 'alipay'";
+  if (spec.scope?.provider !== undefined && !providers.includes(spec.scope.provider)) return `scope.provider must be one of ${providers.join(', ')}`;
   const bounded = (name: keyof FaultSpec, min: number, max: number): string | undefined => {
     const value = spec[name];
     if (value === undefined) return undefined;

@@ -36,14 +36,42 @@ export const ALIPAY_DEV_KEY_FILES = {
   seller_id: 'alipay_seller_id',
 } as const;
 
+/**
+ * UnionPay: the merchant's signing pair and its certId, UnionPay's signing ("verification")
+ * pair and its certId, the 15-character merId and the 11-digit token requester id.
+ */
+export const UNIONPAY_DEV_KEY_FILES = {
+  sign_private_key_pem: 'unionpay_merchant_sign_private.pem',
+  sign_public_key_pem: 'unionpay_merchant_sign_public.pem',
+  sign_cert_id: 'unionpay_merchant_sign_cert_id',
+  verify_private_key_pem: 'unionpay_platform_private.pem',
+  verify_public_key_pem: 'unionpay_platform_public.pem',
+  verify_cert_id: 'unionpay_platform_cert_id',
+  mer_id: 'unionpay_mer_id',
+  tr_id: 'unionpay_tr_id',
+} as const;
+
+/** The bank gateway: merchant number and the shared HMAC-SHA256 key (64 chars). */
+export const BANKGW_DEV_KEY_FILES = {
+  merchant_no: 'bankgw_merchant_no',
+  hmac_key: 'bankgw_hmac_key',
+} as const;
+
 export type WechatpayDevKeys = { -readonly [K in keyof typeof DEV_KEY_FILES]: string };
 export type AlipayDevKeys = { -readonly [K in keyof typeof ALIPAY_DEV_KEY_FILES]: string };
+export type UnionpayDevKeys = { -readonly [K in keyof typeof UNIONPAY_DEV_KEY_FILES]: string };
+export type BankgwDevKeys = { -readonly [K in keyof typeof BANKGW_DEV_KEY_FILES]: string };
 
 export interface DevKeys {
   dir: string;
   wechatpay: WechatpayDevKeys;
   alipay: AlipayDevKeys;
+  unionpay: UnionpayDevKeys;
+  bankgw: BankgwDevKeys;
 }
+
+/** The banks the dev bank-gateway channel serves. */
+export const bankgw_dev_bank_codes = ['ICBC', 'CCB', 'CMB'] as const;
 
 /** Creates the missing key files in `dir` (keeping existing ones) and returns all values. */
 export function ensureDevKeys(dir: string): DevKeys {
@@ -57,7 +85,58 @@ export function ensureDevKeys(dir: string): DevKeys {
   for (const [name, file] of Object.entries(ALIPAY_DEV_KEY_FILES) as [keyof AlipayDevKeys, string][]) {
     alipay[name] = readFileSync(join(dir, file), 'utf8').trim();
   }
-  return { dir, wechatpay, alipay };
+  return { dir, wechatpay, alipay, unionpay: readSet(dir, UNIONPAY_DEV_KEY_FILES), bankgw: readSet(dir, BANKGW_DEV_KEY_FILES) };
+}
+
+function readSet<T extends Record<string, string>>(dir: string, files: T): { -readonly [K in keyof T]: string } {
+  const out = {} as { -readonly [K in keyof T]: string };
+  for (const [name, file] of Object.entries(files) as [keyof T, string][]) out[name] = readFileSync(join(dir, file), 'utf8').trim();
+  return out;
+}
+
+/** config.settings for a `unionpay` channel talking to a sandbox at base_url. */
+export function unionpayChannelSettings(keys: DevKeys, base_url: string, timeout_ms?: number): Record<string, string> {
+  const k = keys.unionpay;
+  const settings: Record<string, string> = {
+    base_url: base_url.replace(/\/$/, ''),
+    mer_id: k.mer_id,
+    tr_id: k.tr_id,
+    sign_cert_id: k.sign_cert_id,
+    sign_private_key_pem: k.sign_private_key_pem,
+    verify_cert_id: k.verify_cert_id,
+    verify_public_key_pem: k.verify_public_key_pem,
+  };
+  if (timeout_ms !== undefined) settings.timeout_ms = String(timeout_ms);
+  return settings;
+}
+
+/** config.settings for a `bankgw` channel talking to a sandbox at base_url. */
+export function bankgwChannelSettings(keys: DevKeys, base_url: string, timeout_ms?: number): Record<string, string> {
+  const k = keys.bankgw;
+  const settings: Record<string, string> = {
+    gateway_url: base_url.replace(/\/$/, ''),
+    merchant_no: k.merchant_no,
+    hmac_key: k.hmac_key,
+    bank_codes: bankgw_dev_bank_codes.join(','),
+  };
+  if (timeout_ms !== undefined) settings.timeout_ms = String(timeout_ms);
+  return settings;
+}
+
+/** The `unionpay` part of SandboxOptions for these keys (one merchant). */
+export function sandboxUnionpayOptions(keys: DevKeys) {
+  const k = keys.unionpay;
+  return {
+    verify_private_key_pem: k.verify_private_key_pem,
+    verify_cert_id: k.verify_cert_id,
+    merchants: [{ mer_id: k.mer_id, tr_id: k.tr_id, sign_cert_id: k.sign_cert_id, sign_public_key_pem: k.sign_public_key_pem }],
+  };
+}
+
+/** The `bankgw` part of SandboxOptions for these keys (one merchant). */
+export function sandboxBankgwOptions(keys: DevKeys) {
+  const k = keys.bankgw;
+  return { merchants: [{ merchant_no: k.merchant_no, hmac_key: k.hmac_key, bank_codes: [...bankgw_dev_bank_codes] }] };
 }
 
 /** config.settings for a `wechatpay` channel talking to a sandbox at base_url. */
@@ -119,7 +198,9 @@ export function sandboxWechatpayOptions(keys: DevKeys) {
 }
 
 function allPresent(dir: string): boolean {
-  return [...Object.values(DEV_KEY_FILES), ...Object.values(ALIPAY_DEV_KEY_FILES)].every((file) => existsSync(join(dir, file)));
+  return [
+    ...Object.values(DEV_KEY_FILES), ...Object.values(ALIPAY_DEV_KEY_FILES), ...Object.values(UNIONPAY_DEV_KEY_FILES), ...Object.values(BANKGW_DEV_KEY_FILES),
+  ].every((file) => existsSync(join(dir, file)));
 }
 
 function createMissing(dir: string): void {
@@ -156,6 +237,24 @@ function createMissing(dir: string): void {
   }
   if (!present(a.app_id)) write(a.app_id, `2021${digits(12)}`);
   if (!present(a.seller_id)) write(a.seller_id, `2088${digits(12)}`);
+  const u = UNIONPAY_DEV_KEY_FILES;
+  if (!present(u.sign_private_key_pem) || !present(u.sign_public_key_pem)) {
+    const pair = rsaPair();
+    write(u.sign_private_key_pem, pair.private_pem);
+    write(u.sign_public_key_pem, pair.public_pem);
+  }
+  if (!present(u.verify_private_key_pem) || !present(u.verify_public_key_pem)) {
+    const pair = rsaPair();
+    write(u.verify_private_key_pem, pair.private_pem);
+    write(u.verify_public_key_pem, pair.public_pem);
+  }
+  if (!present(u.sign_cert_id)) write(u.sign_cert_id, `6${digits(10)}`);
+  if (!present(u.verify_cert_id)) write(u.verify_cert_id, `7${digits(10)}`);
+  if (!present(u.mer_id)) write(u.mer_id, `777${digits(12)}`);
+  if (!present(u.tr_id)) write(u.tr_id, `620${digits(8)}`);
+  const b = BANKGW_DEV_KEY_FILES;
+  if (!present(b.merchant_no)) write(b.merchant_no, `BG${digits(10)}`);
+  if (!present(b.hmac_key)) write(b.hmac_key, alphanumeric(64));
 }
 
 function rsaPair(): { private_pem: string; public_pem: string } {

@@ -4,7 +4,7 @@
 // per event on stdout, the first one when listening.
 
 import { resolve } from 'node:path';
-import { ensureDevKeys, sandboxAlipayOptions, sandboxWechatpayOptions } from './keys';
+import { ensureDevKeys, sandboxAlipayOptions, sandboxBankgwOptions, sandboxUnionpayOptions, sandboxWechatpayOptions } from './keys';
 import { startSandbox } from './server';
 
 const port_default = 8090;
@@ -24,7 +24,10 @@ async function main(): Promise<void> {
   const keys_dir = resolve(process.env.SANDBOX_KEYS_DIR || '.dev/sandbox-keys');
   const keys = ensureDevKeys(keys_dir);
   const log = (line: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(line)}\n`);
-  const sandbox = await startSandbox({ host, port, wechatpay: sandboxWechatpayOptions(keys), alipay: sandboxAlipayOptions(keys), log });
+  const sandbox = await startSandbox({
+    host, port, wechatpay: sandboxWechatpayOptions(keys), alipay: sandboxAlipayOptions(keys), unionpay: sandboxUnionpayOptions(keys),
+    bankgw: sandboxBankgwOptions(keys), log,
+  });
   log({
     time: new Date().toISOString(),
     event: 'sandbox_listening',
@@ -33,6 +36,8 @@ async function main(): Promise<void> {
     keys_dir,
     wechatpay_mchid: keys.wechatpay.mchid,
     alipay_app_id: keys.alipay.app_id,
+    unionpay_mer_id: keys.unionpay.mer_id,
+    bankgw_merchant_no: keys.bankgw.merchant_no,
   });
   const stop = (signal: string) => {
     log({ time: new Date().toISOString(), event: 'sandbox_stopping', signal });

@@ -1,0 +1,253 @@
+// The China UnionPay 全渠道 无跳转 token channel adapter (UNIONPAY_QUICK, ACP 5.1.0): pay sends
+// the 消费短信 for the payer's bound card token and amount and answers SMS_CODE; confirm sends
+// the 消费 with the code; query (交易状态查询), refund (退货, with the refund query), the signed
+// backUrl notification (answered HTTP 200 `ok`). close has nothing to call: an SMS order that
+// is never confirmed takes no money, so close asks what the order became and answers closed
+// unless it was paid. No statement here (the reconciliation file is not in scope yet).
+//
+// orderId and txnTime: UnionPay identifies an order by merId + orderId + txnTime, and the
+// consume and every query must repeat the SMS request's txnTime. orderId is the attempt id
+// (refunds: the refund id); txnTime is the attempt's `requested_at` (refunds: the refund's)
+// when the caller passes it, else the time this process first sent it, remembered in a
+// bounded map. Without either (another process, a restart) query throws ambiguous
+// TXN_TIME_UNKNOWN: callers should persist and pass requested_at.
+//
+// Never logged, never in an error message: key material, signatures, card tokens, SMS codes.
+
+import { Pool } from 'undici';
+import type { KeyObject } from 'node:crypto';
+import {
+  ChannelError, registerChannel, unsupported,
+  type AttemptRef, type AttemptStatus, type Channel, type ChannelConfig, type CloseOutcome, type ConfirmRequest, type HttpAnswer,
+  type IncomingNotification, type ParsedNotification, type PayRequest, type ProductName, type RefundRef,
+  type RefundRequest, type RefundStatus, type StatementRow,
+} from '../channel';
+import { settingsReader, transportError } from '../shared/http';
+import { privateKey, publicKey, signParams, verifyParams } from './crypto';
+import {
+  ENDPOINTS, UNIONPAY_PRODUCTS, fromConsumeResponse, fromQueryResponse, fromRefundQueryResponse, fromRefundResponse, fromSmsResponse,
+  notificationAnswer, parseForm, parseResponse, readNotification, toConsumeParams, toQueryParams, toRefundParams, toSmsParams, txnTimeOf,
+  type UnionpayAnswer, type UnionpayMerchant,
+} from './transformers';
+
+export * as unionpayCrypto from './crypto';
+export * as unionpayTransformers from './transformers';
+
+/** Used when settings.timeout_ms is absent. */
+export const timeout_ms_default = 10_000;
+const timeout_ms_min = 50;
+const timeout_ms_max = 60_000;
+const keep_alive_timeout_ms = 30_000;
+const connections_max = 64;
+/** txnTimes remembered for callers that do not pass requested_at (oldest forgotten first). */
+export const txn_times_max = 100_000;
+
+export interface UnionpaySettings {
+  base_url: URL;
+  merchant: UnionpayMerchant;
+  sign_cert_id: string;
+  sign_private_key: KeyObject;
+  verify_cert_id: string;
+  verify_public_key: KeyObject;
+  timeout_ms: number;
+}
+
+/** Validates config.settings once; an error names the key, never its value. */
+export function parseSettings(channel_id: string, settings: Record<string, string>): UnionpaySettings {
+  const read = settingsReader(channel_id, settings);
+  const base_url = read.attempt('base_url', 'is not a URL', () => new URL(read.required('base_url')));
+  if (base_url.protocol !== 'https:' && base_url.protocol !== 'http:') read.fail('base_url', 'must be http(s)');
+  if (base_url.search !== '' || base_url.hash !== '') read.fail('base_url', 'must not carry a query');
+  const mer_id = read.required('mer_id');
+  if (!/^[0-9A-Za-z]{15}$/.test(mer_id)) read.fail('mer_id', 'must be the 15-character merchant code');
+  const tr_id = read.required('tr_id');
+  if (!/^\d{11}$/.test(tr_id)) read.fail('tr_id', 'must be the 11-digit token requester id');
+  const access_type = read.optional('access_type') ?? '0';
+  if (access_type !== '0' && access_type !== '2') read.fail('access_type', "must be '0' (direct merchant) or '2' (platform)");
+  const channel_type = read.optional('channel_type') ?? '07';
+  if (channel_type !== '07' && channel_type !== '08') read.fail('channel_type', "must be '07' (internet) or '08' (mobile)");
+  const cert_id = (key: string) => {
+    const value = read.required(key);
+    if (!/^\d{1,32}$/.test(value)) read.fail(key, 'must be a certificate serial number (digits)');
+    return value;
+  };
+  return {
+    base_url,
+    merchant: { mer_id, tr_id, access_type, channel_type },
+    sign_cert_id: cert_id('sign_cert_id'),
+    sign_private_key: read.attempt('sign_private_key_pem', 'is not a valid PEM key', () => privateKey(read.required('sign_private_key_pem'))),
+    verify_cert_id: cert_id('verify_cert_id'),
+    verify_public_key: read.attempt('verify_public_key_pem', 'is not a valid PEM key', () => publicKey(read.required('verify_public_key_pem'))),
+    timeout_ms: read.integer('timeout_ms', timeout_ms_default, timeout_ms_min, timeout_ms_max),
+  };
+}
+
+export class UnionpayChannel implements Channel {
+  readonly channel_id: string;
+  readonly provider = 'unionpay';
+  readonly products: readonly ProductName[];
+  /** 退货 works on consumes up to about eleven months old. */
+  readonly refund_policy = { window_days: 330, count_max: 50 };
+  readonly #settings: UnionpaySettings;
+  readonly #pool: Pool;
+  readonly #txn_times = new Map<string, string>();
+
+  constructor(config: ChannelConfig) {
+    this.channel_id = config.channel_id;
+    for (const product of config.products) {
+      if (!UNIONPAY_PRODUCTS.includes(product)) throw new Error(`channel ${config.channel_id}: product ${product} is not a UnionPay product`);
+    }
+    this.products = [...config.products];
+    this.#settings = parseSettings(config.channel_id, config.settings);
+    this.#pool = new Pool(this.#settings.base_url.origin, {
+      connections: connections_max,
+      keepAliveTimeout: keep_alive_timeout_ms,
+      headersTimeout: this.#settings.timeout_ms,
+      bodyTimeout: this.#settings.timeout_ms,
+      connect: { timeout: this.#settings.timeout_ms },
+    });
+  }
+
+  async pay(request: PayRequest): Promise<AttemptStatus> {
+    if (!this.products.includes(request.product)) throw unsupported(this.channel_id, `product ${request.product}`);
+    const txn_time = this.#txnTime(request.attempt_id, request.requested_at, true);
+    const params = toSmsParams(request, this.#settings.merchant, txn_time);
+    return fromSmsResponse(await this.#call('sms', ENDPOINTS.back_trans, params));
+  }
+
+  async confirm(request: ConfirmRequest): Promise<AttemptStatus> {
+    if (!this.products.includes(request.attempt.product)) throw unsupported(this.channel_id, `product ${request.attempt.product}`);
+    const txn_time = this.#txnTime(request.attempt.attempt_id, request.attempt.requested_at, false);
+    const answer = await this.#call('consume', ENDPOINTS.back_trans, toConsumeParams(request, this.#settings.merchant, txn_time));
+    const status = fromConsumeResponse(answer);
+    if (status !== 'query') return status;
+    // Accepted: the query says whether the money moved.
+    try {
+      const queried = await this.query(request.attempt);
+      return queried.kind === 'not_found' ? pendingWith(answer.queryId) : queried;
+    } catch (error) {
+      if (error instanceof ChannelError && error.kind !== 'unsupported') return pendingWith(answer.queryId);
+      throw error;
+    }
+  }
+
+  async query(attempt: AttemptRef): Promise<AttemptStatus> {
+    const txn_time = this.#txnTime(attempt.attempt_id, attempt.requested_at, false);
+    return fromQueryResponse(await this.#call('query', ENDPOINTS.query, toQueryParams(attempt.attempt_id, txn_time, this.#settings.merchant)));
+  }
+
+  /** Nothing to close at UnionPay: an unconfirmed SMS order expires by itself. */
+  async close(attempt: AttemptRef): Promise<CloseOutcome> {
+    const status = await this.query(attempt);
+    if (status.kind === 'succeeded') return { kind: 'already_paid' };
+    if (status.kind === 'pending') {
+      throw new ChannelError('ambiguous', 'TRADE_PROCESSING', 'unionpay close: the consume is still processing');
+    }
+    return { kind: 'closed' };
+  }
+
+  async refund(request: RefundRequest): Promise<RefundStatus> {
+    let orig_qry_id = request.channel_trade_no;
+    if (orig_qry_id === undefined || orig_qry_id === '') {
+      const paid = await this.query(request.attempt);
+      if (paid.kind !== 'succeeded') {
+        return { kind: 'failed', code: 'ORIGINAL_NOT_PAID', message: `unionpay refund: the consume is ${paid.kind}`, retryable: paid.kind === 'pending' };
+      }
+      orig_qry_id = paid.channel_trade_no;
+    }
+    const txn_time = this.#txnTime(request.refund_id, request.requested_at, true);
+    const answer = await this.#call('refund', ENDPOINTS.back_trans, toRefundParams(request, orig_qry_id, this.#settings.merchant, txn_time));
+    const status = fromRefundResponse(answer);
+    if (status !== 'query') return status;
+    try {
+      const queried = await this.queryRefund({ refund_id: request.refund_id, attempt: request.attempt, requested_at: request.requested_at });
+      return queried.kind === 'not_found' ? { kind: 'pending' } : queried;
+    } catch (error) {
+      if (error instanceof ChannelError) return answer.queryId ? { kind: 'pending', channel_refund_no: answer.queryId } : { kind: 'pending' };
+      throw error;
+    }
+  }
+
+  async queryRefund(ref: RefundRef): Promise<RefundStatus> {
+    const txn_time = this.#txnTime(ref.refund_id, ref.requested_at, false);
+    return fromRefundQueryResponse(await this.#call('refund query', ENDPOINTS.query, toQueryParams(ref.refund_id, txn_time, this.#settings.merchant)));
+  }
+
+  parseNotification(notification: IncomingNotification): ParsedNotification {
+    const settings = this.#settings;
+    const fields = parseForm(notification.body.toString('utf8'));
+    if (fields === undefined) throw new ChannelError('bad_signature', 'MALFORMED', 'unionpay notification is not a form');
+    const verdict = verifyParams(fields, settings.verify_cert_id, settings.verify_public_key);
+    if (!verdict.ok) throw new ChannelError('bad_signature', 'BAD_SIGNATURE', `unionpay notification failed verification (${verdict.reason})`);
+    if (fields.merId !== settings.merchant.mer_id) throw new ChannelError('bad_signature', 'MER_ID_MISMATCH', 'unionpay notification is for another merchant');
+    const meaning = readNotification(fields);
+    if (meaning.type === 'payment') return { attempt_id: meaning.attempt_id, status: meaning.status };
+    return { type: 'refund', refund_id: meaning.refund_id, attempt_id: meaning.attempt_id, status: meaning.status };
+  }
+
+  notificationAnswer(accepted: boolean): HttpAnswer {
+    return notificationAnswer(accepted);
+  }
+
+  async downloadStatement(_date: string): Promise<StatementRow[]> {
+    throw unsupported(this.channel_id, 'downloadStatement (UnionPay reconciliation file)');
+  }
+
+  async close_connections(): Promise<void> {
+    await this.#pool.close();
+  }
+
+  /** The txnTime of an order: the caller's requested_at, else what this process first sent. */
+  #txnTime(order_id: string, requested_at: Date | undefined, first_send: boolean): string {
+    if (requested_at !== undefined) return txnTimeOf(requested_at);
+    const known = this.#txn_times.get(order_id);
+    if (known !== undefined) return known;
+    if (!first_send) {
+      throw new ChannelError('ambiguous', 'TXN_TIME_UNKNOWN', `unionpay: the txnTime of order ${order_id} is not known here (pass requested_at)`);
+    }
+    const txn_time = txnTimeOf(new Date());
+    if (this.#txn_times.size >= txn_times_max) this.#txn_times.delete(this.#txn_times.keys().next().value!);
+    this.#txn_times.set(order_id, txn_time);
+    return txn_time;
+  }
+
+  /** A signed backTrans / query call; returns the verified answer fields. */
+  async #call(operation: string, path: string, params: Record<string, string>): Promise<UnionpayAnswer> {
+    const settings = this.#settings;
+    const signed = signParams(params, settings.sign_cert_id, settings.sign_private_key);
+    let status: number;
+    let text: string;
+    try {
+      const response = await this.#pool.request({
+        method: 'POST',
+        path: `${settings.base_url.pathname.replace(/\/$/, '')}${path}`,
+        headers: { 'content-type': 'application/x-www-form-urlencoded;charset=UTF-8', 'user-agent': 'paycore-unionpay/0.1' },
+        body: new URLSearchParams(signed).toString(),
+        headersTimeout: settings.timeout_ms,
+        bodyTimeout: settings.timeout_ms,
+      });
+      status = response.statusCode;
+      text = await response.body.text();
+    } catch (error) {
+      throw transportError('unionpay', operation, error);
+    }
+    if (status !== 200) throw new ChannelError('ambiguous', `HTTP_${status}`, `unionpay ${operation}: HTTP ${status}`);
+    const answer = parseResponse(text.trim());
+    if (answer === undefined || answer.respCode === undefined) throw new ChannelError('ambiguous', 'BAD_RESPONSE', `unionpay ${operation}: answer is not a UnionPay message`);
+    const verdict = verifyParams(answer, settings.verify_cert_id, settings.verify_public_key);
+    if (!verdict.ok) {
+      throw new ChannelError('ambiguous', 'BAD_RESPONSE_SIGNATURE', `unionpay ${operation}: answer failed verification (${verdict.reason})`);
+    }
+    // An answer about another order is not an answer about ours.
+    if ((answer.merId !== undefined && answer.merId !== settings.merchant.mer_id) || (answer.orderId !== undefined && answer.orderId !== params.orderId)) {
+      throw new ChannelError('ambiguous', 'BAD_RESPONSE', `unionpay ${operation}: answer is for another order`);
+    }
+    return answer;
+  }
+}
+
+function pendingWith(query_id: string | undefined): AttemptStatus {
+  return query_id ? { kind: 'pending', channel_trade_no: query_id } : { kind: 'pending' };
+}
+
+registerChannel('unionpay', (config) => new UnionpayChannel(config));

@@ -1,0 +1,391 @@
+// China UnionPay 全渠道 无跳转 token payment (ACP 5.1.0, bizType 000902) wire types and the
+// pure functions between them and paycore's channel types: the 消费短信 (txnType 77 / 02),
+// 消费 (01 / 01, with the SMS code), 交易状态查询 (00 / 00) and 退货 (04 / 00) messages, the
+// brace-aware `k=v&…` answer format, respCode / origRespCode mapping and the backUrl
+// notification. No I/O here; each function is unit-tested against the documented shapes.
+
+import {
+  ChannelError, type AttemptStatus, type ConfirmRequest, type HttpAnswer, type PayRequest, type ProductName,
+  type RefundRequest, type RefundStatus,
+} from '../channel';
+
+export const UNIONPAY_PRODUCTS: readonly ProductName[] = ['UNIONPAY_QUICK'];
+
+export const ENDPOINTS = {
+  /** 后台交易: 消费短信, 消费, 退货. */
+  back_trans: '/gateway/api/backTransReq.do',
+  /** 单笔查询. */
+  query: '/gateway/api/queryTrans.do',
+} as const;
+
+export const VERSION = '5.1.0';
+export const ENCODING = 'UTF-8';
+export const CURRENCY_CNY = '156';
+/** 无跳转 token payment. */
+export const BIZ_TYPE_TOKEN = '000902';
+/** Queries carry the generic bizType. */
+export const BIZ_TYPE_QUERY = '000000';
+
+export const TXN = {
+  sms: { txnType: '77', txnSubType: '02' },
+  consume: { txnType: '01', txnSubType: '01' },
+  query: { txnType: '00', txnSubType: '00' },
+  refund: { txnType: '04', txnSubType: '00' },
+} as const;
+
+/** UnionPay's rule for orderId: 8 to 32 letters or digits (no '-' or '_'). */
+export const order_id_pattern = /^[0-9A-Za-z]{8,32}$/;
+/** A card token as issued by 开通 (opaque, at most 64 characters here). */
+export const card_token_pattern = /^[0-9A-Za-z]{1,64}$/;
+/** SMS codes UnionPay sends are 6 digits. */
+export const sms_code_pattern = /^\d{6}$/;
+/** txnAmt is at most 12 digits of fen. */
+export const txn_amt_fen_max = 999_999_999_999n;
+const provider_message_chars_max = 256;
+
+// ---------------------------------------------------------------------------------------------
+// Time and money
+
+const china_offset_ms = 8 * 60 * 60 * 1000;
+
+/** YYYYMMDDhhmmss in China time: txnTime, payTimeout. */
+export function txnTimeOf(date: Date): string {
+  return new Date(date.getTime() + china_offset_ms).toISOString().slice(0, 19).replace(/[-T:]/g, '');
+}
+
+export function parseTxnTime(text: string | undefined): Date | undefined {
+  const match = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/.exec(text ?? '');
+  if (match === null) return undefined;
+  const date = new Date(`${match[1]}-${match[2]}-${match[3]}T${match[4]}:${match[5]}:${match[6]}+08:00`);
+  return Number.isNaN(date.getTime()) || txnTimeOf(date) !== text ? undefined : date;
+}
+
+/**
+ * traceTime (MMDDhhmmss, China time) of a transaction whose txnTime is known: the year is the
+ * txnTime's, or the next one when the trace is in January of a December order.
+ */
+export function parseTraceTime(trace_time: string | undefined, txn_time: string | undefined): Date | undefined {
+  if (trace_time === undefined || !/^\d{10}$/.test(trace_time) || txn_time === undefined || !/^\d{14}$/.test(txn_time)) return undefined;
+  const year = Number(txn_time.slice(0, 4)) + (trace_time.slice(0, 2) < txn_time.slice(4, 6) ? 1 : 0);
+  return parseTxnTime(`${year}${trace_time}`);
+}
+
+/** 8888n → "8888" (txnAmt is integer fen). */
+export function formatFen(fen: bigint): string {
+  if (fen <= 0n || fen > txn_amt_fen_max) throw refusedLocally(`txnAmt must be 1 to ${txn_amt_fen_max} fen`);
+  return fen.toString();
+}
+
+export function parseFen(text: string | undefined): bigint | undefined {
+  if (text === undefined || !/^\d{1,12}$/.test(text)) return undefined;
+  return BigInt(text);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+export interface UnionpayMerchant {
+  mer_id: string;
+  /** Token requester id (trId) the card tokens were issued to. */
+  tr_id: string;
+  access_type: string;
+  channel_type: string;
+}
+
+/** Fields every message carries, before certId / signMethod / signature (crypto.signParams). */
+function common(merchant: UnionpayMerchant, txn: { txnType: string; txnSubType: string }, biz_type: string): Record<string, string> {
+  return {
+    version: VERSION, encoding: ENCODING, txnType: txn.txnType, txnSubType: txn.txnSubType, bizType: biz_type,
+    accessType: merchant.access_type, channelType: merchant.channel_type, merId: merchant.mer_id,
+  };
+}
+
+/** `{trId=…&token=…}`: which bound card pays. */
+export function tokenPayData(tr_id: string, token: string): string {
+  return `{trId=${tr_id}&token=${token}}`;
+}
+
+/** customerInfo: base64 of `{name=value&…}` (here only the SMS code, which is not encrypted). */
+export function customerInfo(fields: Record<string, string>): string {
+  return Buffer.from(`{${Object.entries(fields).map(([name, value]) => `${name}=${value}`).join('&')}}`, 'utf8').toString('base64');
+}
+
+export function parseCustomerInfo(encoded: string | undefined): Record<string, string> | undefined {
+  if (encoded === undefined || encoded === '') return undefined;
+  const text = Buffer.from(encoded, 'base64').toString('utf8');
+  if (!text.startsWith('{') || !text.endsWith('}')) return undefined;
+  return parseResponse(text.slice(1, -1));
+}
+
+function checkOrder(attempt_id: string, amount_minor: bigint, currency: string): void {
+  if (!order_id_pattern.test(attempt_id)) throw refusedLocally('attempt_id must be 8 to 32 letters or digits to be a UnionPay orderId');
+  if (currency !== 'CNY') throw refusedLocally('UnionPay quick pay charges CNY only');
+  if (amount_minor <= 0n) throw refusedLocally('amount_minor must be positive');
+}
+
+function cardToken(payer: { card_token?: string }): string {
+  const token = payer.card_token;
+  if (token === undefined || !card_token_pattern.test(token)) throw refusedLocally('payer.card_token must be a bound card token');
+  return token;
+}
+
+/** 消费短信: UnionPay texts the cardholder a code for this order and amount. */
+export function toSmsParams(request: PayRequest, merchant: UnionpayMerchant, txn_time: string): Record<string, string> {
+  checkOrder(request.attempt_id, request.amount_minor, request.currency);
+  return {
+    ...common(merchant, TXN.sms, BIZ_TYPE_TOKEN),
+    orderId: request.attempt_id, txnTime: txn_time, txnAmt: formatFen(request.amount_minor), currencyCode: CURRENCY_CNY,
+    tokenPayData: tokenPayData(merchant.tr_id, cardToken(request.payer)),
+  };
+}
+
+/** 消费: the same orderId, txnTime and txnAmt as the SMS request, plus the code. */
+export function toConsumeParams(request: ConfirmRequest, merchant: UnionpayMerchant, txn_time: string): Record<string, string> {
+  checkOrder(request.attempt.attempt_id, request.amount_minor, request.attempt.currency);
+  if (!sms_code_pattern.test(request.verification_code)) throw refusedLocally('verification_code must be the 6-digit SMS code');
+  return {
+    ...common(merchant, TXN.consume, BIZ_TYPE_TOKEN),
+    orderId: request.attempt.attempt_id, txnTime: txn_time, txnAmt: formatFen(request.amount_minor), currencyCode: CURRENCY_CNY,
+    tokenPayData: tokenPayData(merchant.tr_id, cardToken(request.payer)),
+    customerInfo: customerInfo({ smsCode: request.verification_code }),
+    backUrl: request.notify_url,
+    payTimeout: txnTimeOf(request.expires_at),
+    // Echoed in the notification and the query: which attempt a message is about.
+    reqReserved: request.attempt.attempt_id,
+  };
+}
+
+/** 交易状态查询 of a consume or refund by its own orderId and txnTime. */
+export function toQueryParams(order_id: string, txn_time: string, merchant: UnionpayMerchant): Record<string, string> {
+  return { ...common(merchant, TXN.query, BIZ_TYPE_QUERY), orderId: order_id, txnTime: txn_time };
+}
+
+/** 退货: a new order (orderId = refund_id) pointing at the consume's queryId. */
+export function toRefundParams(request: RefundRequest, orig_qry_id: string, merchant: UnionpayMerchant, txn_time: string): Record<string, string> {
+  if (!order_id_pattern.test(request.refund_id)) throw refusedLocally('refund_id must be 8 to 32 letters or digits to be a UnionPay orderId');
+  return {
+    ...common(merchant, TXN.refund, BIZ_TYPE_TOKEN),
+    orderId: request.refund_id, txnTime: txn_time, txnAmt: formatFen(request.amount_minor), currencyCode: CURRENCY_CNY,
+    origQryId: orig_qry_id, backUrl: request.notify_url, reqReserved: request.attempt.attempt_id,
+  };
+}
+
+function refusedLocally(message: string): ChannelError {
+  return new ChannelError('rejected', 'INVALID_PARAMETER', message);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Answers
+
+/**
+ * `k=v&k=v` → fields. Values are not URL-encoded and may hold `&` / `=` inside `{…}` (or
+ * `[…]`), so the split only happens outside brackets; the first `=` ends a name. A repeated
+ * name or an unbalanced bracket is malformed (undefined).
+ */
+export function parseResponse(text: string): Record<string, string> | undefined {
+  const fields: Record<string, string> = {};
+  let depth = 0;
+  let start = 0;
+  const take = (part: string): boolean => {
+    if (part === '') return true;
+    const equals = part.indexOf('=');
+    if (equals <= 0) return false;
+    const name = part.slice(0, equals);
+    if (Object.hasOwn(fields, name)) return false;
+    fields[name] = part.slice(equals + 1);
+    return true;
+  };
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i];
+    if (char === '{' || char === '[') depth++;
+    else if (char === '}' || char === ']') {
+      depth--;
+      if (depth < 0) return undefined;
+    } else if (char === '&' && depth === 0) {
+      if (!take(text.slice(start, i))) return undefined;
+      start = i + 1;
+    }
+  }
+  if (depth !== 0 || !take(text.slice(start))) return undefined;
+  return fields;
+}
+
+/** The provider's side: fields → `k=v&…` (sorted, raw values). */
+export function formatResponse(fields: Record<string, string>): string {
+  return Object.keys(fields).sort().map((name) => `${name}=${fields[name]}`).join('&');
+}
+
+export interface UnionpayAnswer {
+  respCode?: string;
+  respMsg?: string;
+  orderId?: string;
+  txnTime?: string;
+  txnAmt?: string;
+  queryId?: string;
+  traceTime?: string;
+  origRespCode?: string;
+  origRespMsg?: string;
+  txnType?: string;
+  customerInfo?: string;
+  reqReserved?: string;
+  [field: string]: string | undefined;
+}
+
+const processing_codes = new Set(['03', '04', '05']);
+/** Our request was refused before UnionPay acted on it (format, signature, fields, merchant rights). */
+const refusal_codes = new Set(['10', '11', '13', '14', '31', '32', '43']);
+/**
+ * Explicit failures of a consume: the cardholder, the card or the SMS code. No money moved.
+ * (42, 74 and 75 say money moved but something else failed: not here, they stay pending.)
+ */
+const consume_failure_codes = new Set([
+  '01', '30', '33', '38', '39', '40', '44', '60', '61', '62', '63', '64', '65', '66', '67', '68', '69', '71', '73', '76', '77',
+  '78', '79', '80', '81', '84', '86',
+]);
+
+function describe(operation: string, code: string | undefined, message: string | undefined): string {
+  return `unionpay ${operation}: ${code ?? '?'} ${clip(message ?? '')}`.trim();
+}
+
+/**
+ * 消费短信 answer → the SMS_CODE action. 00: texted. Refusals are ours to fix; card errors
+ * (token expired, card state) fail the attempt; anything else leaves it unknown.
+ */
+export function fromSmsResponse(answer: UnionpayAnswer): AttemptStatus {
+  const code = answer.respCode;
+  const message = describe('sms', code, answer.respMsg);
+  if (code === '00') return { kind: 'action_required', next_action: { type: 'SMS_CODE', value: phoneHint(answer.customerInfo) } };
+  if (code !== undefined && refusal_codes.has(code)) throw new ChannelError('rejected', code, message);
+  if (code !== undefined && consume_failure_codes.has(code)) return { kind: 'failed', code, message };
+  throw new ChannelError('ambiguous', code ?? 'BAD_RESPONSE', message);
+}
+
+/** A masked phone number from the answer's customerInfo (`138****8000`), or '' when none. */
+export function phoneHint(encoded: string | undefined): string {
+  const phone = parseCustomerInfo(encoded)?.phoneNo;
+  if (phone === undefined || !/^[\d*]{7,15}$/.test(phone)) return '';
+  return phone.includes('*') ? phone : `${phone.slice(0, 3)}****${phone.slice(-4)}`;
+}
+
+/**
+ * 消费 answer → status, or `query`: a backTrans 00 means accepted ("受理成功"), the result is
+ * in the notification or the query. 03/04/05 pending; 12 (duplicate) query; explicit card /
+ * code failures failed with the code; anything else pending.
+ */
+export function fromConsumeResponse(answer: UnionpayAnswer): AttemptStatus | 'query' {
+  const code = answer.respCode;
+  const message = describe('consume', code, answer.respMsg);
+  const pending: AttemptStatus = answer.queryId ? { kind: 'pending', channel_trade_no: answer.queryId } : { kind: 'pending' };
+  if (code === '00' || code === '12') return 'query';
+  if (code !== undefined && processing_codes.has(code)) return pending;
+  if (code !== undefined && refusal_codes.has(code)) throw new ChannelError('rejected', code, message);
+  if (code !== undefined && consume_failure_codes.has(code)) return { kind: 'failed', code, message };
+  return pending;
+}
+
+/**
+ * A transaction's own result (origRespCode of a query, respCode of a notification) → status.
+ * 00 is paid, with queryId, txnAmt and a time; 03/04/05 and unknown codes pending.
+ */
+export function mapResult(code: string | undefined, answer: UnionpayAnswer, message: string): AttemptStatus {
+  const channel_trade_no = answer.queryId || undefined;
+  const pending: AttemptStatus = channel_trade_no === undefined ? { kind: 'pending' } : { kind: 'pending', channel_trade_no };
+  if (code === '00' || code === 'A6') {
+    const amount_minor = parseFen(answer.txnAmt);
+    const paid_at = parseTraceTime(answer.traceTime, answer.txnTime) ?? parseTxnTime(answer.txnTime);
+    // A success we cannot read completely is not trusted as final: query settles it.
+    if (channel_trade_no === undefined || amount_minor === undefined || paid_at === undefined) return pending;
+    return { kind: 'succeeded', channel_trade_no, amount_minor, paid_at };
+  }
+  if (code !== undefined && consume_failure_codes.has(code)) return { kind: 'failed', code, message };
+  return pending;
+}
+
+/** 交易状态查询 of a consume → status. respCode 34: no such transaction (an SMS-only order). */
+export function fromQueryResponse(answer: UnionpayAnswer): AttemptStatus {
+  const code = answer.respCode;
+  if (code === '34') return { kind: 'not_found' };
+  if (code !== undefined && processing_codes.has(code)) return { kind: 'pending' };
+  if (code !== '00') throw new ChannelError(refusal_codes.has(code ?? '') ? 'rejected' : 'ambiguous', code ?? 'BAD_RESPONSE', describe('query', code, answer.respMsg));
+  return mapResult(answer.origRespCode, answer, describe('consume', answer.origRespCode, answer.origRespMsg));
+}
+
+/** Refund refusals that may pass when the same refund is tried again later. */
+const retryable_refund_codes = new Set(['02', '06', '37', '39']);
+/** Refund refusals that will not pass: original missing or refunded, amount over, info mismatch. */
+const final_refund_codes = new Set(['01', '30', '33', '35', '36', '45', '46', '61', '63']);
+
+/** 退货 answer → status, or `query` (00 = accepted; the refund query says when it is done). */
+export function fromRefundResponse(answer: UnionpayAnswer): RefundStatus | 'query' {
+  const code = answer.respCode;
+  const message = describe('refund', code, answer.respMsg);
+  // 12: this orderId + txnTime was already sent (a retry): the refund query says how it went.
+  if (code === '00' || code === '12') return 'query';
+  if (code !== undefined && processing_codes.has(code)) return answer.queryId ? { kind: 'pending', channel_refund_no: answer.queryId } : { kind: 'pending' };
+  if (code !== undefined && retryable_refund_codes.has(code)) return { kind: 'failed', code, message, retryable: true };
+  if (code !== undefined && (final_refund_codes.has(code) || refusal_codes.has(code))) return { kind: 'failed', code, message, retryable: false };
+  return { kind: 'pending' };
+}
+
+/** A refund's result code (query origRespCode or notification respCode) → status. */
+export function mapRefundResult(code: string | undefined, answer: UnionpayAnswer, message: string): RefundStatus {
+  const channel_refund_no = answer.queryId || undefined;
+  if (code === '00') {
+    const amount_minor = parseFen(answer.txnAmt);
+    const refunded_at = parseTraceTime(answer.traceTime, answer.txnTime) ?? parseTxnTime(answer.txnTime);
+    if (channel_refund_no === undefined || amount_minor === undefined || refunded_at === undefined) return { kind: 'pending' };
+    return { kind: 'succeeded', channel_refund_no, amount_minor, refunded_at };
+  }
+  if (code !== undefined && (final_refund_codes.has(code) || consume_failure_codes.has(code))) return { kind: 'failed', code, message, retryable: false };
+  return channel_refund_no === undefined ? { kind: 'pending' } : { kind: 'pending', channel_refund_no };
+}
+
+export function fromRefundQueryResponse(answer: UnionpayAnswer): RefundStatus {
+  const code = answer.respCode;
+  if (code === '34') return { kind: 'not_found' };
+  if (code !== undefined && processing_codes.has(code)) return { kind: 'pending' };
+  if (code !== '00') throw new ChannelError(refusal_codes.has(code ?? '') ? 'rejected' : 'ambiguous', code ?? 'BAD_RESPONSE', describe('refund query', code, answer.respMsg));
+  return mapRefundResult(answer.origRespCode, answer, describe('refund', answer.origRespCode, answer.origRespMsg));
+}
+
+// ---------------------------------------------------------------------------------------------
+// backUrl notification
+
+export type UnionpayNotificationMeaning =
+  | { type: 'payment'; attempt_id: string; status: AttemptStatus }
+  | { type: 'refund'; attempt_id: string; refund_id: string; status: RefundStatus };
+
+/** Verified notification fields → what they say. Pure: verification happens before. */
+export function readNotification(fields: UnionpayAnswer): UnionpayNotificationMeaning {
+  const order_id = fields.orderId;
+  if (order_id === undefined || order_id === '') throw new ChannelError('bad_signature', 'MALFORMED', 'unionpay notification has no orderId');
+  const message = describe(fields.txnType === TXN.refund.txnType ? 'refund' : 'consume', fields.respCode, fields.respMsg);
+  if (fields.txnType === TXN.refund.txnType) {
+    const attempt_id = fields.reqReserved;
+    if (attempt_id === undefined || attempt_id === '') throw new ChannelError('bad_signature', 'MALFORMED', 'unionpay refund notification has no reqReserved');
+    return { type: 'refund', attempt_id, refund_id: order_id, status: mapRefundResult(fields.respCode, fields, message) };
+  }
+  if (fields.txnType !== TXN.consume.txnType) throw new ChannelError('bad_signature', 'MALFORMED', `unionpay notification of txnType ${fields.txnType ?? '?'}`);
+  return { type: 'payment', attempt_id: order_id, status: mapResult(fields.respCode, fields, message) };
+}
+
+/** application/x-www-form-urlencoded → fields; a repeated name is malformed. */
+export function parseForm(body: string): Record<string, string> | undefined {
+  const params: Record<string, string> = {};
+  for (const [name, value] of new URLSearchParams(body)) {
+    if (Object.hasOwn(params, name)) return undefined;
+    params[name] = value;
+  }
+  return params;
+}
+
+/** UnionPay stops re-sending once the backUrl answers HTTP 200. */
+export function notificationAnswer(accepted: boolean): HttpAnswer {
+  return accepted
+    ? { status: 200, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'ok' }
+    : { status: 400, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'fail' };
+}
+
+function clip(text: string): string {
+  return text.length <= provider_message_chars_max ? text : `${text.slice(0, provider_message_chars_max)}…`;
+}
