@@ -12,7 +12,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { ensureDevKeys, sandboxWechatpayOptions, wechatpayChannelSettings } from '../channels/sandbox/keys';
+import {
+  alipayChannelSettings, bankgwChannelSettings, ensureDevKeys, sandboxAlipayOptions, sandboxBankgwOptions, sandboxUnionpayOptions, sandboxWechatpayOptions,
+  unionpayChannelSettings, wechatpayChannelSettings,
+} from '../channels/sandbox/keys';
 import { startSandbox, type FaultSpec, type Sandbox } from '../channels/sandbox/server';
 import { PaycoreClient } from '../core/cli/client';
 import { Redis } from 'ioredis';
@@ -131,6 +134,23 @@ export interface Stack {
 /** Merchants the test and bench stacks contract on their channels. */
 export const stack_merchants = ['m_it', 'm_smoke', 'm_rec', 'm_obs', 'm_ops', 'm_ref', 'm_pool', 'm_fail', 'bench', 'm_bench', 'demo_merchant'];
 
+const payer_elements_required: Record<string, string[]> = {
+  WECHAT_JSAPI: ['openid'], WECHAT_H5: ['client_ip'], BARCODE: ['auth_code'], UNIONPAY_QUICK: ['card_token'], BANK_B2C: ['bank_code'], BANK_B2B: ['bank_code'],
+};
+
+export const wechat_products = ['WECHAT_NATIVE', 'WECHAT_JSAPI', 'WECHAT_APP', 'WECHAT_H5', 'BARCODE'];
+export const alipay_products = ['ALIPAY_QR', 'ALIPAY_APP', 'ALIPAY_WAP', 'ALIPAY_PC', 'BARCODE'];
+
+/** The default table: one sandbox channel per provider, every stack merchant on all. */
+export function defaultRouting(): Record<string, unknown> {
+  return routingTable([
+    sandboxRoute('wx1', wechat_products),
+    sandboxRoute('ali1', alipay_products, { provider: 'alipay' }),
+    sandboxRoute('up1', ['UNIONPAY_QUICK'], { provider: 'unionpay' }),
+    sandboxRoute('bank1', ['BANK_B2C', 'BANK_B2B'], { provider: 'bankgw' }),
+  ]);
+}
+
 /** A routing-table record for a sandbox channel: every product it serves, no caps. */
 export function sandboxRoute(channel_id: string, products: string[], overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -142,7 +162,7 @@ export function sandboxRoute(channel_id: string, products: string[], overrides: 
     amount_min_minor: '1',
     amount_max_minor: '1000000000000',
     service_windows: { time_zone: 'Asia/Shanghai', open: [], closed: [] },
-    required_payer_elements: Object.fromEntries(Object.entries({ WECHAT_JSAPI: ['openid'], WECHAT_H5: ['client_ip'] }).filter(([product]) => products.includes(product))),
+    required_payer_elements: Object.fromEntries(Object.entries(payer_elements_required).filter(([product]) => products.includes(product))),
     limits: {},
     fee: { rate_bp: 38, fixed_minor: '0', min_minor: '1' },
     priority: 0,
@@ -182,22 +202,28 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const wechatpay = sandboxWechatpayOptions(keys);
   const base = wechatpay.merchants[0]!;
   wechatpay.merchants = [base, ...(options.sandbox_mchids ?? []).map((mchid) => ({ ...base, mchid }))];
-  const sandbox = await startSandbox({ port: 0, wechatpay, callback_retry_delays_ms: [100, 300] });
+  const sandbox = await startSandbox({
+    port: 0,
+    wechatpay,
+    alipay: sandboxAlipayOptions(keys),
+    unionpay: sandboxUnionpayOptions(keys),
+    bankgw: sandboxBankgwOptions(keys),
+    callback_retry_delays_ms: [100, 300],
+  });
+  const timeout_ms = options.channel_timeout_ms ?? 5_000;
   const channels_file = path.join(dir, 'channels.json');
   writeFileSync(
     channels_file,
     JSON.stringify([
-      {
-        channel_id: 'wx1',
-        provider: 'wechatpay',
-        products: ['WECHAT_NATIVE', 'WECHAT_JSAPI', 'WECHAT_APP', 'WECHAT_H5'],
-        settings: wechatpayChannelSettings(keys, sandbox.url, options.channel_timeout_ms ?? 5_000),
-      },
-      ...(options.extra_channels?.(wechatpayChannelSettings(keys, sandbox.url, options.channel_timeout_ms ?? 5_000)) ?? []),
+      { channel_id: 'wx1', provider: 'wechatpay', products: wechat_products, settings: wechatpayChannelSettings(keys, sandbox.url, timeout_ms) },
+      { channel_id: 'ali1', provider: 'alipay', products: alipay_products, settings: alipayChannelSettings(keys, sandbox.url, timeout_ms) },
+      { channel_id: 'up1', provider: 'unionpay', products: ['UNIONPAY_QUICK'], settings: unionpayChannelSettings(keys, sandbox.url, timeout_ms) },
+      { channel_id: 'bank1', provider: 'bankgw', products: ['BANK_B2C', 'BANK_B2B'], settings: bankgwChannelSettings(keys, sandbox.url, timeout_ms) },
+      ...(options.extra_channels?.(wechatpayChannelSettings(keys, sandbox.url, timeout_ms)) ?? []),
     ]),
   );
   const routing_file = path.join(dir, 'routing.json');
-  writeFileSync(routing_file, JSON.stringify(options.routing ?? routingTable([sandboxRoute('wx1', ['WECHAT_NATIVE', 'WECHAT_JSAPI', 'WECHAT_APP', 'WECHAT_H5'])])));
+  writeFileSync(routing_file, JSON.stringify(options.routing ?? defaultRouting()));
   const http_port = await freePort();
   const env: Record<string, string> = {
     PAYCORE_PREFIX: prefix,

@@ -190,6 +190,9 @@ export interface Channel {
   /** How long after payment and how many times a payment may be refunded through this
    * channel; beyond it a refund needs a manual payout. Absent: the actor's default. */
   readonly refund_policy?: { window_days: number; count_max: number };
+  /** Whether this channel can take a payment with these payer elements at all (e.g. a
+   * payment code of another provider); routing skips it when false. Absent: yes. */
+  accepts?(product: ProductName, payer: PayerElements): boolean;
   pay(request: PayRequest): Promise<AttemptStatus>;
   /** Completes an attempt left at action_required SMS_CODE (channels that have a step-up). */
   confirm?(request: ConfirmRequest): Promise<AttemptStatus>;

@@ -129,9 +129,9 @@ test('payments - bad input is INVALID_ARGUMENT naming every bad field, and nothi
   expect(jsapi.violations.map((v) => v.field)).toEqual(['payer.openid']);
 });
 
-test('payments - a product no channel serves is NO_ROUTE, and nothing is stored', async () => {
+test('payments - an order no channel can take (currency, excluded channel) is NO_ROUTE, and nothing is stored', async () => {
   const no = orderNo();
-  const refused = await rejection(stack.client.createPayment({ ...native(no), product: Product.ALIPAY_QR }));
+  const refused = await rejection(stack.client.createPayment({ ...native(no), currency: 'USD' }));
   expect(refused.code).toBe(grpc.status.FAILED_PRECONDITION);
   expect(refused.reason).toBe('NO_ROUTE');
   const excluded = await rejection(stack.client.createPayment({ ...native(no), routeHints: { includeChannels: [], excludeChannels: ['wx1'] } }));

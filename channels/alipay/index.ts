@@ -14,7 +14,7 @@ import {
   ChannelError, registerChannel, unsupported,
   type AttemptRef, type AttemptStatus, type Channel, type ChannelConfig, type CloseOutcome, type HttpAnswer,
   type IncomingNotification, type ParsedNotification, type PayRequest, type ProductName, type RefundRef,
-  type RefundRequest, type RefundStatus, type StatementRow,
+  type RefundRequest, type RefundStatus, type StatementRow, type PayerElements,
 } from '../channel';
 import { decodeGbk } from '../shared/gbk';
 import { isCalendarDate, settingsReader, transportError } from '../shared/http';
@@ -23,7 +23,7 @@ import { privateKey, publicKey, signParams, verifyNotificationParams, verifyResp
 import {
   ALIPAY_PRODUCTS, METHODS, clientSideAction, fromCloseResponse, fromCreateResponse, fromQueryResponse,
   fromRefundQueryResponse, fromRefundResponse, gatewayParams, isDetailEntry, notificationAnswer, parseBill, parseForm,
-  readNotification, toPayBiz, toRefundBiz, toRefundQueryBiz, type AlipayResponseBase,
+  readNotification, toPayBiz, toRefundBiz, toRefundQueryBiz, type AlipayResponseBase, alipay_auth_code_pattern,
 } from './transformers';
 
 export * as alipayCrypto from './crypto';
@@ -77,6 +77,11 @@ export class AlipayChannel implements Channel {
   readonly channel_id: string;
   readonly provider = 'alipay';
   readonly products: readonly ProductName[];
+
+  /** A payment code is Alipay's only when it has Alipay's prefix (25-30). */
+  accepts(product: ProductName, payer: PayerElements): boolean {
+    return product !== 'BARCODE' || (payer.auth_code !== undefined && alipay_auth_code_pattern.test(payer.auth_code));
+  }
   readonly #settings: AlipaySettings;
   readonly #pool: Pool;
 

@@ -14,7 +14,7 @@ import { createHash, type KeyObject } from 'node:crypto';
 import {
   ChannelError, registerChannel, unsupported,
   type AttemptRef, type AttemptStatus, type Channel, type ChannelConfig, type CloseOutcome, type HttpAnswer,
-  type IncomingNotification, type ParsedNotification, type PayRequest, type ProductName, type RefundRef,
+  type IncomingNotification, type ParsedNotification, type PayerElements, type PayRequest, type ProductName, type RefundRef,
   type RefundRequest, type RefundStatus, type StatementRow,
 } from '../channel';
 import { Secret, isCalendarDate, transportError as sharedTransportError } from '../shared/http';
@@ -26,7 +26,7 @@ import {
   MICROPAY_PATH, WECHATPAY_PRODUCTS, fromMicropayResponse, fromPayResponse, isBillResponse, isRefund, isTransaction,
   mapErrorResponse, mapRefundError, mapRefundStatus, mapStatus, notificationAnswer, parseErrorBody, parseNotificationBody,
   parseTradeBill, toCloseRequest, toMicropayParams, toPayRequest, toQueryRequest, toRefundQueryRequest, toRefundRequest,
-  toTradeBillRequest, type HttpCall,
+  toTradeBillRequest, wechat_auth_code_pattern, type HttpCall,
 } from './transformers';
 
 export * as wechatpayCrypto from './crypto';
@@ -127,6 +127,11 @@ export class WechatPayChannel implements Channel {
   readonly products: readonly ProductName[];
   /** WeChat refuses refunds of orders paid more than a year ago, and a 51st partial refund. */
   readonly refund_policy = { window_days: 365, count_max: 50 };
+
+  /** A payment code is WeChat's only when it has WeChat's prefix (10-15). */
+  accepts(product: ProductName, payer: PayerElements): boolean {
+    return product !== 'BARCODE' || (payer.auth_code !== undefined && wechat_auth_code_pattern.test(payer.auth_code));
+  }
   readonly #settings: WechatPaySettings;
   readonly #pool: Pool;
 

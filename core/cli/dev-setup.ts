@@ -1,63 +1,64 @@
 // Prepares a local paycore against the sandbox PSP: dev keys shared by both sides, the
-// channel file, and the data key. Idempotent. Prints shell `export` lines for scripts/dev.sh.
+// channel file (one sandbox channel per provider), the routing table, and the data key.
+// Idempotent. Prints shell `export` lines for scripts/dev.sh.
 //   node dist/core/cli/dev-setup.js <dir> <sandbox_url>
 
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DEV_KEY_FILES, ensureDevKeys } from '../../channels/sandbox/keys';
+import type { ProductName } from '../../channels/channel';
+import { alipayChannelSettings, bankgwChannelSettings, ensureDevKeys, unionpayChannelSettings, wechatpayChannelSettings } from '../../channels/sandbox/keys';
+
+interface DevChannel {
+  channel_id: string;
+  provider: string;
+  products: ProductName[];
+  settings: Record<string, string>;
+}
+
+/** The payer elements a product cannot be paid without (routing's eligibility). */
+const payer_elements_required: Partial<Record<ProductName, string[]>> = {
+  WECHAT_JSAPI: ['openid'], WECHAT_H5: ['client_ip'], BARCODE: ['auth_code'], UNIONPAY_QUICK: ['card_token'], BANK_B2C: ['bank_code'], BANK_B2B: ['bank_code'],
+};
+
+/** Merchants contracted on every sandbox channel: the demo's, and m1 of the README. */
+const dev_merchants = ['demo_merchant', 'm1'];
 
 export function devSetup(dir: string, sandbox_url: string): Record<string, string> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const keys_dir = path.join(dir, 'keys');
-  ensureDevKeys(keys_dir);
+  const keys = ensureDevKeys(path.join(dir, 'keys'));
   const data_key_file = path.join(dir, 'data_key');
   if (!existsSync(data_key_file)) writeFileSync(data_key_file, randomBytes(32).toString('hex'), { mode: 0o600 });
-  const key = (name: keyof typeof DEV_KEY_FILES): string => `file:keys/${DEV_KEY_FILES[name]}`;
-  const channels = [
-    {
-      channel_id: 'wxpay_sandbox',
-      provider: 'wechatpay',
-      products: ['WECHAT_NATIVE', 'WECHAT_JSAPI', 'WECHAT_APP', 'WECHAT_H5'],
-      settings: {
-        base_url: sandbox_url,
-        mchid: key('mchid'),
-        appid: key('appid'),
-        merchant_serial_no: key('merchant_serial_no'),
-        merchant_private_key_pem: key('merchant_private_key_pem'),
-        apiv3_key: key('apiv3_key'),
-        platform_public_key_pem: key('platform_public_key_pem'),
-        platform_public_key_id: key('platform_public_key_id'),
-      },
-    },
+  const channels: DevChannel[] = [
+    { channel_id: 'wxpay_sandbox', provider: 'wechatpay', products: ['WECHAT_NATIVE', 'WECHAT_JSAPI', 'WECHAT_APP', 'WECHAT_H5', 'BARCODE'], settings: wechatpayChannelSettings(keys, sandbox_url) },
+    { channel_id: 'alipay_sandbox', provider: 'alipay', products: ['ALIPAY_QR', 'ALIPAY_APP', 'ALIPAY_WAP', 'ALIPAY_PC', 'BARCODE'], settings: alipayChannelSettings(keys, sandbox_url) },
+    { channel_id: 'unionpay_sandbox', provider: 'unionpay', products: ['UNIONPAY_QUICK'], settings: unionpayChannelSettings(keys, sandbox_url) },
+    { channel_id: 'bank_sandbox', provider: 'bankgw', products: ['BANK_B2C', 'BANK_B2B'], settings: bankgwChannelSettings(keys, sandbox_url) },
   ];
   const channels_file = path.join(dir, 'channels.json');
   writeFileSync(channels_file, `${JSON.stringify(channels, null, 2)}\n`, { mode: 0o600 });
-  // The routing table: the sandbox channel with its fee and no caps, and two merchants
-  // contracted on it (the demo's, and m1 of the README's grpcurl example).
+
   const routing = {
     version: 1,
-    channels: [
-      {
-        channel_id: 'wxpay_sandbox',
-        provider: 'wechatpay',
-        state: 'ENABLED',
-        products: channels[0]!.products,
-        currencies: ['CNY'],
-        amount_min_minor: '1',
-        amount_max_minor: '100000000',
-        service_windows: { time_zone: 'Asia/Shanghai', open: [], closed: [] },
-        required_payer_elements: { WECHAT_JSAPI: ['openid'], WECHAT_H5: ['client_ip'] },
-        limits: {},
-        fee: { rate_bp: 38, fixed_minor: '0', min_minor: '1' },
-        priority: 0,
-        weight: 1,
-      },
-    ],
-    merchants: ['demo_merchant', 'm1'].map((merchant_id) => ({
+    channels: channels.map((c) => ({
+      channel_id: c.channel_id,
+      provider: c.provider,
+      state: 'ENABLED',
+      products: c.products,
+      currencies: ['CNY'],
+      amount_min_minor: '1',
+      amount_max_minor: '100000000',
+      service_windows: { time_zone: 'Asia/Shanghai', open: [], closed: [] },
+      required_payer_elements: Object.fromEntries(c.products.flatMap((p) => (payer_elements_required[p] === undefined ? [] : [[p, payer_elements_required[p]]]))),
+      limits: {},
+      fee: { rate_bp: 38, fixed_minor: '0', min_minor: '1' },
+      priority: 0,
+      weight: 1,
+    })),
+    merchants: dev_merchants.map((merchant_id) => ({
       merchant_id,
-      products: channels[0]!.products,
-      channel_ids: ['wxpay_sandbox'],
+      products: [...new Set(channels.flatMap((c) => c.products))],
+      channel_ids: channels.map((c) => c.channel_id),
       fee_rates: {},
       notify_secret: secretOf(dir, merchant_id),
     })),
@@ -68,7 +69,7 @@ export function devSetup(dir: string, sandbox_url: string): Record<string, strin
     PAYCORE_CHANNELS_FILE: channels_file,
     PAYCORE_ROUTING_FILE: routing_file,
     PAYCORE_DATA_KEY: readFileSync(data_key_file, 'utf8').trim(),
-    SANDBOX_KEYS_DIR: keys_dir,
+    SANDBOX_KEYS_DIR: keys.dir,
   };
 }
 

@@ -159,7 +159,7 @@ export class ActorSystem {
       include_channels: input.include_channels,
       exclude_channels: input.exclude_channels,
       now,
-    });
+    }, input.payer);
     const chosen = decision.chosen;
     if (chosen === undefined) {
       const reasons = [...new Set(decision.excluded.map((e) => e.reason))].join(', ') || 'no channel configured';
@@ -435,7 +435,7 @@ export class ActorSystem {
       exclude_channels: state.exclude_channels,
       exclude_attempted: state.attempts.map((a) => a.channel_id),
       now: this.deps.now(),
-    });
+    }, payer);
     const chosen = decision.chosen;
     if (chosen === undefined) return undefined;
     const reservation = chosen.reservation === undefined ? undefined : { reservation_id: chosen.reservation.reservation_id, channel_id: chosen.reservation.channel_id };

@@ -1,7 +1,7 @@
 // The actor's view of the channels: adapters built from the channel file (credentials) and
 // the routing table in Redis (who may take an order, at what cost, within which caps).
 
-import { createChannel, type Channel, type ChannelConfig } from '../../channels';
+import { createChannel, type Channel, type ChannelConfig, type PayerElements } from '../../channels';
 import type { Logger } from '../log';
 import type { ActorMetrics } from '../metrics';
 import type { Outcome, ReservationRef, RouteDecision, RouteOrder } from './types';
@@ -25,10 +25,17 @@ export class ChannelDirectory {
   }
 
   /** A decision that reserves the chosen channel's caps. Only channels this process has an
-   * adapter for can be chosen: the others are excluded by hint. */
-  async route(order: RouteOrder): Promise<RouteDecision> {
-    const unknown = this.table.listChannels().map((c) => c.channel_id).filter((id) => !this.#channels.has(id));
-    const decision = await this.table.route({ ...order, exclude_channels: [...order.exclude_channels, ...unknown] });
+   * adapter for, and whose adapter accepts the payer's elements (a payment code of its own
+   * provider), can be chosen: the others are excluded by hint. */
+  async route(order: RouteOrder, payer: PayerElements = {}): Promise<RouteDecision> {
+    const unfit = this.table
+      .listChannels()
+      .map((c) => c.channel_id)
+      .filter((id) => {
+        const channel = this.#channels.get(id);
+        return channel === undefined || channel.accepts?.(order.product, payer) === false;
+      });
+    const decision = await this.table.route({ ...order, exclude_channels: [...order.exclude_channels, ...unfit] });
     this.metrics?.route_decisions.inc({ product: order.product, channel: decision.chosen?.channel_id ?? 'none' });
     for (const excluded of decision.excluded) this.metrics?.route_exclusions.inc({ reason: excluded.reason });
     return decision;
