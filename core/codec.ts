@@ -30,5 +30,21 @@ export function encodeJsonString(value: unknown): string {
 
 export function decodeJson<T>(data: Uint8Array | string): T {
   const text = typeof data === 'string' ? data : decoder.decode(data);
-  return JSON.parse(text, reviver) as T;
+  // A plain parse and one walk over the result: V8's JSON.parse is several times faster
+  // without a reviver (measured on payment snapshots), and the walk only looks at keys.
+  return revive(JSON.parse(text)) as T;
+}
+
+function revive(value: unknown): unknown {
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i += 1) value[i] = revive(value[i]);
+    return value;
+  }
+  if (value === null || typeof value !== 'object') return value;
+  const record = value as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    const field = record[key];
+    record[key] = typeof field === 'object' && field !== null ? revive(field) : reviver(key, field);
+  }
+  return record;
 }

