@@ -17,7 +17,7 @@ import {
   type RefundRequest, type RefundStatus, type StatementRow, type PayerElements,
 } from '../channel';
 import { decodeGbk } from '../shared/gbk';
-import { isCalendarDate, settingsReader, transportError } from '../shared/http';
+import { isCalendarDate, settingsReader, transportError, providerPool, providerProducts, timeout_ms_default, timeout_ms_max, timeout_ms_min } from '../shared/http';
 import { readZip } from '../shared/zip';
 import { privateKey, publicKey, signParams, verifyNotificationParams, verifyResponse } from './crypto';
 import {
@@ -29,12 +29,7 @@ import {
 export * as alipayCrypto from './crypto';
 export * as alipayTransformers from './transformers';
 
-/** Used when settings.timeout_ms is absent. */
-export const timeout_ms_default = 10_000;
-const timeout_ms_min = 50;
-const timeout_ms_max = 60_000;
-const keep_alive_timeout_ms = 30_000;
-const connections_max = 64;
+export { timeout_ms_default } from '../shared/http';
 /** A bill archive larger than this is refused (a day of a large merchant is a few MiB zipped). */
 export const statement_archive_bytes_max = 64 * 1024 * 1024;
 /** The bill download URL is fetched with this budget (Alipay's URL is valid for 30 s). */
@@ -87,18 +82,9 @@ export class AlipayChannel implements Channel {
 
   constructor(config: ChannelConfig) {
     this.channel_id = config.channel_id;
-    for (const product of config.products) {
-      if (!ALIPAY_PRODUCTS.includes(product)) throw new Error(`channel ${config.channel_id}: product ${product} is not an Alipay product`);
-    }
-    this.products = [...config.products];
+    this.products = providerProducts(config, ALIPAY_PRODUCTS, 'Alipay');
     this.#settings = parseSettings(config.channel_id, config.settings);
-    this.#pool = new Pool(this.#settings.gateway_url.origin, {
-      connections: connections_max,
-      keepAliveTimeout: keep_alive_timeout_ms,
-      headersTimeout: this.#settings.timeout_ms,
-      bodyTimeout: this.#settings.timeout_ms,
-      connect: { timeout: this.#settings.timeout_ms },
-    });
+    this.#pool = providerPool(this.#settings.gateway_url.origin, this.#settings.timeout_ms);
   }
 
   async pay(request: PayRequest): Promise<AttemptStatus> {

@@ -14,7 +14,7 @@ import {
   type IncomingNotification, type ParsedNotification, type PayRequest, type ProductName, type RefundRef,
   type RefundRequest, type RefundStatus, type StatementRow,
 } from '../channel';
-import { Secret, isCalendarDate, settingsReader, transportError } from '../shared/http';
+import { Secret, isCalendarDate, settingsReader, transportError, providerPool, providerProducts, timeout_ms_default, timeout_ms_max, timeout_ms_min } from '../shared/http';
 import { txnTimeOf } from '../unionpay/transformers';
 import {
   BANKGW_PRODUCTS, ENDPOINTS, STATEMENT_SIGN_HEADER, VERSION, bank_code_pattern, fromCloseAnswer, fromQueryAnswer, fromRefundAnswer,
@@ -24,12 +24,7 @@ import {
 
 export * as bankgwTransformers from './transformers';
 
-/** Used when settings.timeout_ms is absent. */
-export const timeout_ms_default = 10_000;
-const timeout_ms_min = 50;
-const timeout_ms_max = 60_000;
-const keep_alive_timeout_ms = 30_000;
-const connections_max = 64;
+export { timeout_ms_default } from '../shared/http';
 /** A statement larger than this is refused (a day of a large merchant is a few MiB). */
 export const statement_bytes_max = 64 * 1024 * 1024;
 /** The statement is fetched with this budget. */
@@ -75,18 +70,9 @@ export class BankgwChannel implements Channel {
 
   constructor(config: ChannelConfig) {
     this.channel_id = config.channel_id;
-    for (const product of config.products) {
-      if (!BANKGW_PRODUCTS.includes(product)) throw new Error(`channel ${config.channel_id}: product ${product} is not a bank gateway product`);
-    }
-    this.products = [...config.products];
+    this.products = providerProducts(config, BANKGW_PRODUCTS, 'bank gateway');
     this.#settings = parseSettings(config.channel_id, config.settings);
-    this.#pool = new Pool(this.#settings.gateway_url.origin, {
-      connections: connections_max,
-      keepAliveTimeout: keep_alive_timeout_ms,
-      headersTimeout: this.#settings.timeout_ms,
-      bodyTimeout: this.#settings.timeout_ms,
-      connect: { timeout: this.#settings.timeout_ms },
-    });
+    this.#pool = providerPool(this.#settings.gateway_url.origin, this.#settings.timeout_ms);
   }
 
   async pay(request: PayRequest): Promise<AttemptStatus> {

@@ -2,7 +2,37 @@
 // seen), a holder for secrets that cannot be logged, and small money/CSV helpers.
 
 import { inspect } from 'node:util';
-import { ChannelError } from '../channel';
+import { Pool } from 'undici';
+import { ChannelError, type ChannelConfig, type ProductName } from '../channel';
+
+/** Call timeouts every adapter accepts in its settings (timeout_ms), and the default. */
+export const timeout_ms_default = 10_000;
+export const timeout_ms_min = 50;
+export const timeout_ms_max = 60_000;
+/** Idle provider connections are kept this long: providers close theirs after about a minute. */
+const keep_alive_timeout_ms = 30_000;
+/** Connections per provider origin: enough for a busy process, bounded against a stuck provider. */
+const connections_max = 64;
+
+/** The keep-alive connection pool an adapter calls its provider through; every phase of a
+ * call (connect, headers, body) is bounded by the adapter's timeout. */
+export function providerPool(origin: string, timeout_ms: number): Pool {
+  return new Pool(origin, {
+    connections: connections_max,
+    keepAliveTimeout: keep_alive_timeout_ms,
+    headersTimeout: timeout_ms,
+    bodyTimeout: timeout_ms,
+    connect: { timeout: timeout_ms },
+  });
+}
+
+/** The configured products, refused at boot when the provider does not offer one. */
+export function providerProducts(config: ChannelConfig, offered: readonly ProductName[], provider_name: string): ProductName[] {
+  for (const product of config.products) {
+    if (!offered.includes(product)) throw new Error(`channel ${config.channel_id}: product ${product} is not a ${provider_name} product`);
+  }
+  return [...config.products];
+}
 
 /** Holds a secret string so that logging the holder cannot print it. */
 export class Secret {

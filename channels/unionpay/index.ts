@@ -22,7 +22,7 @@ import {
   type IncomingNotification, type ParsedNotification, type PayRequest, type ProductName, type RefundRef,
   type RefundRequest, type RefundStatus, type StatementRow,
 } from '../channel';
-import { settingsReader, transportError } from '../shared/http';
+import { settingsReader, transportError, providerPool, providerProducts, timeout_ms_default, timeout_ms_max, timeout_ms_min } from '../shared/http';
 import { privateKey, publicKey, signParams, verifyParams } from './crypto';
 import {
   ENDPOINTS, UNIONPAY_PRODUCTS, fromConsumeResponse, fromQueryResponse, fromRefundQueryResponse, fromRefundResponse, fromSmsResponse,
@@ -33,12 +33,7 @@ import {
 export * as unionpayCrypto from './crypto';
 export * as unionpayTransformers from './transformers';
 
-/** Used when settings.timeout_ms is absent. */
-export const timeout_ms_default = 10_000;
-const timeout_ms_min = 50;
-const timeout_ms_max = 60_000;
-const keep_alive_timeout_ms = 30_000;
-const connections_max = 64;
+export { timeout_ms_default } from '../shared/http';
 /** txnTimes remembered for callers that do not pass requested_at (oldest forgotten first). */
 export const txn_times_max = 100_000;
 
@@ -94,18 +89,9 @@ export class UnionpayChannel implements Channel {
 
   constructor(config: ChannelConfig) {
     this.channel_id = config.channel_id;
-    for (const product of config.products) {
-      if (!UNIONPAY_PRODUCTS.includes(product)) throw new Error(`channel ${config.channel_id}: product ${product} is not a UnionPay product`);
-    }
-    this.products = [...config.products];
+    this.products = providerProducts(config, UNIONPAY_PRODUCTS, 'UnionPay');
     this.#settings = parseSettings(config.channel_id, config.settings);
-    this.#pool = new Pool(this.#settings.base_url.origin, {
-      connections: connections_max,
-      keepAliveTimeout: keep_alive_timeout_ms,
-      headersTimeout: this.#settings.timeout_ms,
-      bodyTimeout: this.#settings.timeout_ms,
-      connect: { timeout: this.#settings.timeout_ms },
-    });
+    this.#pool = providerPool(this.#settings.base_url.origin, this.#settings.timeout_ms);
   }
 
   async pay(request: PayRequest): Promise<AttemptStatus> {

@@ -17,7 +17,7 @@ import {
   type IncomingNotification, type ParsedNotification, type PayerElements, type PayRequest, type ProductName, type RefundRef,
   type RefundRequest, type RefundStatus, type StatementRow,
 } from '../channel';
-import { Secret, isCalendarDate, transportError as sharedTransportError } from '../shared/http';
+import { Secret, isCalendarDate, providerPool, providerProducts, timeout_ms_default, timeout_ms_max, timeout_ms_min, transportError as sharedTransportError } from '../shared/http';
 import {
   aeadDecrypt, api_v2_key_bytes, apiv3_key_bytes, buildAuthorization, fromXml, nonceString, privateKey, publicKey,
   toXml, v2Sign, v2Verify, verifyResponse,
@@ -32,15 +32,7 @@ import {
 export * as wechatpayCrypto from './crypto';
 export * as wechatpayTransformers from './transformers';
 
-/** Used when settings.timeout_ms is absent: WeChat answers in well under a second normally. */
-export const timeout_ms_default = 10_000;
-/** Bounds on settings.timeout_ms: below 50 ms nothing succeeds, above 60 s an actor stalls. */
-const timeout_ms_min = 50;
-const timeout_ms_max = 60_000;
-/** Idle keep-alive sockets per adapter; WeChat closes idle connections after about 60 s. */
-const keep_alive_timeout_ms = 30_000;
-/** Concurrent connections per adapter (one Pool per channel). */
-const connections_max = 64;
+export { timeout_ms_default } from '../shared/http';
 
 /** A trade bill larger than this is refused (a day of a large merchant is tens of MiB). */
 export const statement_bytes_max = 256 * 1024 * 1024;
@@ -137,23 +129,12 @@ export class WechatPayChannel implements Channel {
 
   constructor(config: ChannelConfig) {
     this.channel_id = config.channel_id;
-    for (const product of config.products) {
-      if (!WECHATPAY_PRODUCTS.includes(product)) {
-        throw new Error(`channel ${config.channel_id}: product ${product} is not a WeChat Pay product`);
-      }
-    }
-    this.products = [...config.products];
+    this.products = providerProducts(config, WECHATPAY_PRODUCTS, 'WeChat Pay');
     this.#settings = parseSettings(config.channel_id, config.settings);
     if (this.products.includes('BARCODE') && this.#settings.api_v2_key === undefined) {
       throw new Error(`channel ${config.channel_id}: settings.api_v2_key is required for BARCODE`);
     }
-    this.#pool = new Pool(this.#settings.base_url.origin, {
-      connections: connections_max,
-      keepAliveTimeout: keep_alive_timeout_ms,
-      headersTimeout: this.#settings.timeout_ms,
-      bodyTimeout: this.#settings.timeout_ms,
-      connect: { timeout: this.#settings.timeout_ms },
-    });
+    this.#pool = providerPool(this.#settings.base_url.origin, this.#settings.timeout_ms);
   }
 
   async pay(request: PayRequest): Promise<AttemptStatus> {
