@@ -111,4 +111,32 @@ describe('tracing', () => {
     expect(names).toContain('paycore.v1.PaymentService/CreatePayment');
     expect(spans.every((s) => s.service === 'paycore')).toBe(true);
   });
+
+  test("observability - a closing caller's trace id reaches the merchant's notification", async () => {
+    const seen: string[] = [];
+    const merchant = createServer((req, res) => {
+      seen.push(String(req.headers.traceparent ?? ''));
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(204);
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => merchant.listen(0, '127.0.0.1', resolve));
+    try {
+      const notify_url = `http://127.0.0.1:${(merchant.address() as AddressInfo).port}/n`;
+      const payment = await stack.client.createPayment({ ...request(`trace-${randomBytes(5).toString('hex')}`), notifyUrl: notify_url });
+      const trace_id = randomBytes(16).toString('hex');
+      const metadata = new grpc.Metadata();
+      metadata.set('traceparent', `00-${trace_id}-${randomBytes(8).toString('hex')}-01`);
+      await new Promise<Payment>((resolve, reject) =>
+        stack.client.raw.closePayment({ paymentId: payment.paymentId, merchantId: '', merchantOrderNo: '' }, metadata, { deadline: Date.now() + 10_000 }, (e, v) => (e ? reject(e) : resolve(v!))),
+      );
+      const header = await eventually(async () => seen.find((h) => h !== ''), 10_000, 'the notification');
+      expect(header.split('-')[1]).toBe(trace_id);
+      await eventually(async () => (spans.some((s) => s.trace_id === trace_id && s.name === 'notify deliver') ? true : undefined), 10_000, 'the notify span');
+    } finally {
+      await new Promise((resolve) => merchant.close(resolve));
+    }
+  });
 });

@@ -12,6 +12,7 @@ import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstrea
 import { decodeJson, encodeJson } from '../codec';
 import { assert } from '../errors';
 import type { Logger } from '../log';
+import { SpanKind, extractFrom, inSpan } from '../tracing';
 import type { StoredMessage } from '../orders/store';
 import { InflightBounds } from './bounds';
 import {
@@ -156,7 +157,8 @@ async function queueEvent(context: Context, message: JsMsg): Promise<void> {
         context.log.error({ payment_id: planned.payment_id, notification_id: planned.id }, 'notify: merchant or notification id is not a subject token; skipped');
         continue;
       }
-      const pending = firstPending(planned, now, context.schedule_ms);
+      const traceparent = message.headers?.get('traceparent') ?? '';
+      const pending = { ...firstPending(planned, now, context.schedule_ms), ...(traceparent === '' ? {} : { traceparent }) };
       await context.js.publish(context.names.send(planned.merchant_id), encodeJson(pending), { msgID: pendingMessageId(pending) });
       context.log.info({ notification_id: pending.id, payment_id: pending.payment_id, merchant_id: pending.merchant_id, type: pending.type }, 'notify: queued');
     }
@@ -210,14 +212,17 @@ async function attempt(context: Context, message: JsMsg, pending: PendingNotific
     context.log.warn({ merchant_id: pending.merchant_id, notification_id: pending.id }, 'notify: merchant has no notification secret; attempt counted as failed');
     result = { ok: false, error: 'secret_missing' };
   } else {
-    result = await deliver(context.agent, {
-      url: pending.url,
-      body: pending.body,
-      notification_id: pending.id,
-      attempt_no: pending.attempt + 1,
-      secret,
-      timeout_ms: context.timeout_ms,
-    });
+    const parent = extractFrom(pending.traceparent === undefined ? {} : { traceparent: pending.traceparent });
+    result = await inSpan('notify deliver', SpanKind.CLIENT, parent, () =>
+      deliver(context.agent, {
+        url: pending.url,
+        body: pending.body,
+        notification_id: pending.id,
+        attempt_no: pending.attempt + 1,
+        secret,
+        timeout_ms: context.timeout_ms,
+      }),
+    );
   }
   if (result.ok) {
     message.ack();

@@ -98,6 +98,9 @@ export interface PendingNotification extends PlannedNotification {
   /** Why the previous attempt failed: `http_<status>`, `timeout`, a network error code. */
   last_error?: string;
   last_attempt_at?: string;
+  /** W3C trace context of the call that led to the outcome (from the event's headers), so
+   * the merchant's POST joins the payment's trace. */
+  traceparent?: string;
 }
 
 /** A notification whose schedule ran out: a message on `<p>.notify.dead.<merchant>.<id>`. */

@@ -7,7 +7,9 @@ import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from '
 import { decodeJson, encodeJson } from '../codec';
 import { dedupe_window_ms, timers_pending_max } from '../constants';
 import { assert } from '../errors';
+import { headers } from '@nats-io/transport-node';
 import type { Names } from '../names';
+import { injectInto } from '../tracing';
 import type { ActorMetrics } from '../metrics';
 import { evolve } from './evolve';
 import type { PaymentEvent, PaymentState } from './types';
@@ -60,6 +62,8 @@ export class EventStore {
         const ack = await this.js.publish(this.names.events(payment_id), encodeJson({ event, state: next } satisfies StoredMessage), {
           expect: { lastSubjectSequence: seq },
           msgID: `${payment_id}:${next.version}`,
+          // The trace of the call that caused the event travels with it to every consumer.
+          headers: injectInto(headers()),
         });
         this.publish_latency?.observe({ stream: 'events' }, Number(process.hrtime.bigint() - started) / 1e9);
         // A duplicate ack means a message with this version is stored already, perhaps
