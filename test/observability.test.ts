@@ -54,7 +54,8 @@ describe('metrics', () => {
     expect(sample(text, 'paycore_channel_callbacks_total', { channel: 'wx1', result: 'accepted' })).toBeGreaterThanOrEqual(1);
     expect(sample(text, 'paycore_route_decisions_total', { product: 'WECHAT_NATIVE', channel: 'wx1' })).toBe(2);
     expect(sample(text, 'paycore_actors_live')).toBeGreaterThanOrEqual(2); // summed over both threads
-    expect(sample(text, 'paycore_jetstream_publish_duration_seconds_count', { stream: 'events' })).toBeGreaterThanOrEqual(8);
+    // two creates (intent + answer each), the payment (1), the close (request + result)
+    expect(sample(text, 'paycore_jetstream_publish_duration_seconds_count', { stream: 'events' })).toBe(7);
     expect(sample(text, 'paycore_jetstream_publish_duration_seconds_count', { stream: 'timers' })).toBeGreaterThanOrEqual(4);
     expect(sample(text, 'paycore_dependency_up', { dependency: 'nats' })).toBe(1);
     expect(sample(text, 'paycore_dependency_up', { dependency: 'redis' })).toBe(1);

@@ -8,7 +8,7 @@ import { connect } from '@nats-io/transport-node';
 import { decodeJson } from '../core/codec';
 import { paymentId } from '../core/ids';
 import { names } from '../core/names';
-import type { StoredMessage } from '../core/orders/store';
+import { eventsOf, type StoredMessage } from '../core/orders/store';
 import { PaymentStatus, Product } from '../proto/gen/paycore/v1/payment';
 import { eventually, nats_url, startStack, type Stack } from './harness';
 
@@ -43,16 +43,16 @@ function until(payment_id: string, wanted: PaymentStatus, timeout_ms: number) {
 }
 
 /** Every event stored for a payment, in order, read straight from JetStream. */
-async function events(payment_id: string): Promise<StoredMessage[]> {
+async function events(payment_id: string): Promise<{ event: StoredMessage['event'] }[]> {
   const nc = await connect({ servers: nats_url });
   const jsm = await jetstreamManager(nc);
   const n = names(stack.prefix);
-  const found: StoredMessage[] = [];
+  const found: { event: StoredMessage['event'] }[] = [];
   let seq = 0;
   for (;;) {
     const message = await jsm.direct.getMessage(n.events_stream, { seq: seq + 1, next_by_subj: n.events(payment_id) });
     if (message === null) break;
-    found.push(decodeJson<StoredMessage>(message.data));
+    for (const event of eventsOf(decodeJson<StoredMessage>(message.data))) found.push({ event });
     seq = message.seq;
   }
   await nc.close();

@@ -14,8 +14,12 @@ import type { ActorMetrics } from '../metrics';
 import { evolve } from './evolve';
 import type { PaymentEvent, PaymentState } from './types';
 
+/** One message on a payment's subject: the events of one decision (usually one) and the
+ * state after them. `event` is the last of them; `events` lists all when there are several
+ * (an outcome, if any, is always the last). */
 export interface StoredMessage {
   event: PaymentEvent;
+  events?: PaymentEvent[];
   state: PaymentState;
 }
 
@@ -49,38 +53,45 @@ export class EventStore {
     return { state: stored.state, seq: message.seq };
   }
 
-  /** Appends events in order after `loaded` (undefined: the payment must not exist yet).
-   * Returns the new state and sequence; throws ConflictError if anyone else moved first. */
+  /** Appends the events of one decision after `loaded` (undefined: the payment must not
+   * exist yet) as ONE message: a decision's events are written together or not at all, in
+   * one round trip. Returns the new state and sequence; throws ConflictError if anyone else
+   * moved first. */
   async append(payment_id: string, loaded: Loaded | undefined, events: readonly PaymentEvent[]): Promise<Loaded> {
+    assert(events.length > 0, 'store: append needs at least one event');
     let state = loaded?.state;
-    let seq = loaded?.seq ?? 0;
     for (const event of events) {
-      const next = evolve(state, event);
-      checkMoney(next);
-      try {
-        const started = process.hrtime.bigint();
-        const ack = await this.js.publish(this.names.events(payment_id), encodeJson({ event, state: next } satisfies StoredMessage), {
-          expect: { lastSubjectSequence: seq },
-          msgID: `${payment_id}:${next.version}`,
-          // The trace of the call that caused the event travels with it to every consumer.
-          headers: injectInto(headers()),
-        });
-        this.publish_latency?.observe({ stream: 'events' }, Number(process.hrtime.bigint() - started) / 1e9);
-        // A duplicate ack means a message with this version is stored already, perhaps
-        // not ours: only a reload can tell.
-        if (ack.duplicate) throw new ConflictError(`${payment_id}: version ${next.version} already stored`);
-        seq = ack.seq;
-      } catch (error) {
-        if (error instanceof JetStreamApiError && error.code === wrong_last_sequence) {
-          throw new ConflictError(`${payment_id}: another writer appended first`);
-        }
-        throw error;
-      }
-      state = next;
+      state = evolve(state, event);
+      checkMoney(state);
     }
-    assert(state !== undefined, 'store: append needs at least one event');
-    return { state, seq };
+    assert(state !== undefined, 'store: unreachable');
+    const last = events[events.length - 1]!;
+    const message: StoredMessage = events.length === 1 ? { event: last, state } : { event: last, events: [...events], state };
+    try {
+      const started = process.hrtime.bigint();
+      const ack = await this.js.publish(this.names.events(payment_id), encodeJson(message), {
+        expect: { lastSubjectSequence: loaded?.seq ?? 0 },
+        msgID: `${payment_id}:${state.version}`,
+        // The trace of the call that caused the events travels with them to every consumer.
+        headers: injectInto(headers()),
+      });
+      this.publish_latency?.observe({ stream: 'events' }, Number(process.hrtime.bigint() - started) / 1e9);
+      // A duplicate ack means a message with this version is stored already, perhaps not
+      // ours: only a reload can tell.
+      if (ack.duplicate) throw new ConflictError(`${payment_id}: version ${state.version} already stored`);
+      return { state, seq: ack.seq };
+    } catch (error) {
+      if (error instanceof JetStreamApiError && error.code === wrong_last_sequence) {
+        throw new ConflictError(`${payment_id}: another writer appended first`);
+      }
+      throw error;
+    }
   }
+}
+
+/** Every event a stored message carries, in order. */
+export function eventsOf(message: StoredMessage): readonly PaymentEvent[] {
+  return message.events ?? [message.event];
 }
 
 /** Money invariants, checked before a state is persisted and after it is loaded. */
