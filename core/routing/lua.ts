@@ -8,14 +8,23 @@
 // string the caller passed (Lua would print 1e12 as '1e+12'), never from a Lua number.
 //
 // Sub-keys of a channel base key B:
-//   B:h:<bucket>          health bucket (hash s, e, t, d = success, system error, timeout,
-//                         payer decline counts; ls, ln = latency sum and count), PEXPIRE window+bucket
+//   B:h                   health: ONE hash for the sliding window, fields '<bucket>:<c>' where
+//                         <bucket> = floor(ms / bucket_ms) and <c> is s, e, t, d (success, system
+//                         error, timeout, payer decline counts) or ls, ln (latency sum and count).
+//                         Written by the outcome script only: PEXPIRE window + bucket on every
+//                         write, and the first write of a bucket deletes the fields of buckets
+//                         that left the window (so the hash holds at most a window and a bucket).
 //   B:cb                  circuit (hash st = C|O|H, at = opened or half-open since (ms),
 //                         pa = probes admitted, ps = probe successes); absent = closed
 //   B:u:d:<YYYYMMDD>      reserved usage of the day (hash a = amount, n = count)
 //   B:u:m:<YYYYMM>        reserved usage of the month
 //   B:k:<card>:d:<day>    the same per card digest, and B:k:<card>:m:<month>
 //   B:r:<reservation_id>  reservation marker 'amount|day|month|card', deleted by release/commit
+//
+// The decision script costs Redis a few calls per candidate: one HGETALL of the health hash, one
+// HMGET of the circuit, and one per usage key only for the caps the channel has (none for an
+// uncapped channel). Usage key suffixes are built once per decision, and the reply is one line
+// of text per candidate (cheaper than cjson on both sides).
 
 /** Arguments before the per-candidate block of the decision script. */
 export const route_head_args = 23;
@@ -38,13 +47,17 @@ local res_ttl, day_ttl, month_ttl = tonumber(ARGV[21]), tonumber(ARGV[22]), tonu
 local head, stride = ${route_head_args}, ${route_stride_args}
 local current = math.floor(now / bucket_ms)
 local buckets = math.ceil(window_ms / bucket_ms)
-local function num(v) if v then return tonumber(v) or 0 end return 0 end
+local first = current - buckets + 1
+local has_card = card ~= ''
+local day_sfx, month_sfx = ':u:d:' .. day, ':u:m:' .. month
+local card_day_sfx, card_month_sfx = '', ''
+if has_card then card_day_sfx, card_month_sfx = ':k:' .. card .. ':d:' .. day, ':k:' .. card .. ':m:' .. month end
 local function fmt(x) return string.format('%.0f', x) end
 
 local function cap_check(key, cap_a, cap_n, reason_a, reason_n)
   if cap_a == nil and cap_n == nil then return nil end
   local v = redis.call('HMGET', key, 'a', 'n')
-  local ua, un = num(v[1]), num(v[2])
+  local ua, un = tonumber(v[1] or '0') or 0, tonumber(v[2] or '0') or 0
   if cap_a ~= nil and ua + amount > cap_a then return reason_a, 'reserved ' .. fmt(ua) .. ' + ' .. amount_s .. ' > cap ' .. fmt(cap_a) end
   if cap_n ~= nil and un + 1 > cap_n then return reason_n, 'reserved count ' .. fmt(un) .. ' + 1 > cap ' .. fmt(cap_n) end
   return nil
@@ -54,9 +67,17 @@ local results = {}
 for i, base in ipairs(KEYS) do
   local at = head + (i - 1) * stride
   local s, e, t, d, ls, ln = 0, 0, 0, 0, 0, 0
-  for b = current - buckets + 1, current do
-    local v = redis.call('HMGET', base .. ':h:' .. b, 's', 'e', 't', 'd', 'ls', 'ln')
-    s = s + num(v[1]); e = e + num(v[2]); t = t + num(v[3]); d = d + num(v[4]); ls = ls + num(v[5]); ln = ln + num(v[6])
+  -- The whole hash (at most a window and a bucket of fields), summing the fields of the window.
+  local v = redis.call('HGETALL', base .. ':h')
+  for j = 1, #v, 2 do
+    local f = v[j]
+    local c = string.find(f, ':', 1, true)
+    local b = c and tonumber(string.sub(f, 1, c - 1))
+    if b and b >= first and b <= current then
+      local k, x = string.sub(f, c + 1), tonumber(v[j + 1]) or 0
+      if k == 's' then s = s + x elseif k == 'e' then e = e + x elseif k == 't' then t = t + x
+      elseif k == 'd' then d = d + x elseif k == 'ls' then ls = ls + x elseif k == 'ln' then ln = ln + x end
+    end
   end
   local n = s + e + t
   local sr = (s + prior_sr * prior_w) / (n + prior_w)
@@ -66,7 +87,7 @@ for i, base in ipairs(KEYS) do
   local status, detail, probe = 'OK', '', false
   local cbk = base .. ':cb'
   local cb = redis.call('HMGET', cbk, 'st', 'at', 'pa')
-  local st, since, pa = cb[1] or 'C', num(cb[2]), num(cb[3])
+  local st, since, pa = cb[1] or 'C', tonumber(cb[2] or '0') or 0, tonumber(cb[3] or '0') or 0
   if st == 'O' then
     if now - since >= cooldown_ms then
       st, since, pa = 'H', now, 0
@@ -87,12 +108,10 @@ for i, base in ipairs(KEYS) do
     if status == 'OK' then probe = true end
   end
   if status == 'OK' then
-    local c = {}
-    for k = 1, 8 do c[k] = tonumber(ARGV[at + 2 + k]) end
-    local r, why = cap_check(base .. ':u:d:' .. day, c[1], c[2], 'DAILY_AMOUNT_CAP', 'DAILY_COUNT_CAP')
-    if r == nil then r, why = cap_check(base .. ':u:m:' .. month, c[3], c[4], 'MONTHLY_AMOUNT_CAP', 'MONTHLY_COUNT_CAP') end
-    if r == nil and card ~= '' then r, why = cap_check(base .. ':k:' .. card .. ':d:' .. day, c[5], c[6], 'CARD_DAILY_AMOUNT_CAP', 'CARD_DAILY_COUNT_CAP') end
-    if r == nil and card ~= '' then r, why = cap_check(base .. ':k:' .. card .. ':m:' .. month, c[7], c[8], 'CARD_MONTHLY_AMOUNT_CAP', 'CARD_MONTHLY_COUNT_CAP') end
+    local r, why = cap_check(base .. day_sfx, tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4]), 'DAILY_AMOUNT_CAP', 'DAILY_COUNT_CAP')
+    if r == nil then r, why = cap_check(base .. month_sfx, tonumber(ARGV[at + 5]), tonumber(ARGV[at + 6]), 'MONTHLY_AMOUNT_CAP', 'MONTHLY_COUNT_CAP') end
+    if r == nil and has_card then r, why = cap_check(base .. card_day_sfx, tonumber(ARGV[at + 7]), tonumber(ARGV[at + 8]), 'CARD_DAILY_AMOUNT_CAP', 'CARD_DAILY_COUNT_CAP') end
+    if r == nil and has_card then r, why = cap_check(base .. card_month_sfx, tonumber(ARGV[at + 9]), tonumber(ARGV[at + 10]), 'CARD_MONTHLY_AMOUNT_CAP', 'CARD_MONTHLY_COUNT_CAP') end
     if r ~= nil then status, detail = r, why end
   end
   results[i] = { status = status, detail = detail, score = score, probe = probe, cb = st, w = tonumber(ARGV[at + 2]),
@@ -126,24 +145,29 @@ end
 
 if reserve and chosen > 0 then
   local base = KEYS[chosen]
-  local marker = base .. ':r:' .. reservation_id
-  if redis.call('EXISTS', marker) == 0 then
+  -- NX: a marker that already exists means this reservation was made (nothing added twice).
+  if redis.call('SET', base .. ':r:' .. reservation_id, amount_s .. '|' .. day .. '|' .. month .. '|' .. card, 'EX', res_ttl, 'NX') then
     local function add(key, ttl)
       redis.call('HINCRBY', key, 'a', amount_s)
       redis.call('HINCRBY', key, 'n', 1)
       redis.call('EXPIRE', key, ttl)
     end
-    add(base .. ':u:d:' .. day, day_ttl)
-    add(base .. ':u:m:' .. month, month_ttl)
-    if card ~= '' then
-      add(base .. ':k:' .. card .. ':d:' .. day, day_ttl)
-      add(base .. ':k:' .. card .. ':m:' .. month, month_ttl)
+    add(base .. day_sfx, day_ttl)
+    add(base .. month_sfx, month_ttl)
+    if has_card then
+      add(base .. card_day_sfx, day_ttl)
+      add(base .. card_month_sfx, month_ttl)
     end
-    redis.call('SET', marker, amount_s .. '|' .. day .. '|' .. month .. '|' .. card, 'EX', res_ttl)
     if results[chosen].probe then redis.call('HINCRBY', base .. ':cb', 'pa', 1) end
   end
 end
-return cjson.encode({ chosen = chosen, explored = explored, c = results })
+-- Reply: 'chosen|explored' then one line per candidate, 'status|cb|probe|score|s|e|t|d|ls|ln|detail'
+-- (numbers as Lua prints them, %.14g, as cjson did; detail last, it is free text).
+local out = { chosen .. '|' .. (explored and '1' or '0') }
+for i, r in ipairs(results) do
+  out[i + 1] = r.status .. '|' .. r.cb .. '|' .. (r.probe and '1' or '0') .. '|' .. tostring(r.score) .. '|' .. r.s .. '|' .. r.e .. '|' .. r.t .. '|' .. r.d .. '|' .. r.ls .. '|' .. r.ln .. '|' .. r.detail
+end
+return table.concat(out, '\\n')
 `;
 
 /** KEYS[1] channel base; ARGV[1] reservation id. 1 when this call released it, 0 when it was
@@ -183,10 +207,19 @@ local rate_open, volume_min = tonumber(ARGV[6]), tonumber(ARGV[7])
 local successes_close, cooldown_ms = tonumber(ARGV[8]), tonumber(ARGV[9])
 local current = math.floor(now / bucket_ms)
 local buckets = math.ceil(window_ms / bucket_ms)
-local key = base .. ':h:' .. current
-redis.call('HINCRBY', key, kind, 1)
-redis.call('HINCRBY', key, 'ls', latency)
-redis.call('HINCRBY', key, 'ln', 1)
+local key = base .. ':h'
+local p = current .. ':'
+redis.call('HINCRBY', key, p .. kind, 1)
+redis.call('HINCRBY', key, p .. 'ls', latency)
+if redis.call('HINCRBY', key, p .. 'ln', 1) == 1 then
+  -- The bucket's first outcome: forget the buckets that have left the window since.
+  local first, old = current - buckets + 1, {}
+  for _, f in ipairs(redis.call('HKEYS', key)) do
+    local b = tonumber(string.match(f, '^(%-?%d+):'))
+    if b == nil or b < first then old[#old + 1] = f end
+  end
+  if #old > 0 then redis.call('HDEL', key, unpack(old)) end
+end
 redis.call('PEXPIRE', key, window_ms + bucket_ms)
 local cbk = base .. ':cb'
 local cb = redis.call('HMGET', cbk, 'st', 'at', 'ps')
@@ -201,11 +234,16 @@ if kind == 'e' or kind == 't' then
     return 'O'
   end
   if st == 'C' then
-    local s, f = 0, 0
+    local fields = {}
     for b = current - buckets + 1, current do
-      local v = redis.call('HMGET', base .. ':h:' .. b, 's', 'e', 't')
-      s = s + (tonumber(v[1] or '0') or 0)
-      f = f + (tonumber(v[2] or '0') or 0) + (tonumber(v[3] or '0') or 0)
+      local q = b .. ':'
+      fields[#fields + 1] = q .. 's'; fields[#fields + 1] = q .. 'e'; fields[#fields + 1] = q .. 't'
+    end
+    local v = redis.call('HMGET', key, unpack(fields))
+    local s, f = 0, 0
+    for j = 1, #fields, 3 do
+      s = s + (tonumber(v[j] or '0') or 0)
+      f = f + (tonumber(v[j + 1] or '0') or 0) + (tonumber(v[j + 2] or '0') or 0)
     end
     if s + f >= volume_min and f / (s + f) >= rate_open then
       redis.call('HSET', cbk, 'st', 'O', 'at', now_s, 'pa', 0, 'ps', 0)
@@ -216,8 +254,7 @@ elseif kind == 's' and st == 'H' then
   ps = ps + 1
   if ps >= successes_close then
     -- Closed with a clean window: the failures that opened it are history, not health.
-    redis.call('DEL', cbk)
-    for b = current - buckets + 1, current do redis.call('DEL', base .. ':h:' .. b) end
+    redis.call('DEL', cbk, key)
     return 'C'
   end
   redis.call('HSET', cbk, 'ps', ps)

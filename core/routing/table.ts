@@ -389,8 +389,7 @@ export class RoutingTable {
       }
     }
     const text = await this.#redis.paycoreRoute(keys.length, ...keys, ...args);
-    const reply = JSON.parse(text) as ScriptReply;
-    if (!Array.isArray(reply.c)) reply.c = []; // cjson encodes an empty table as {}
+    const reply = parseRouteReply(text);
     assert(reply.c.length === eligible.length, `route script answered for ${reply.c.length} of ${eligible.length} candidates`);
     return reply;
   }
@@ -447,6 +446,24 @@ export class RoutingTable {
     const open = new Set(reply.c.flatMap((r, i) => (r.status === 'OK' ? [product_of[i]] : [])));
     return order_of_scene.filter((o) => open.has(o.product));
   }
+}
+
+/** The decision script's reply (lua.ts): 'chosen|explored', then per candidate
+ * 'status|cb|probe|score|s|e|t|d|ls|ln|detail'. */
+function parseRouteReply(text: string): ScriptReply {
+  const lines = text.split('\n');
+  const [chosen, explored] = lines[0]!.split('|');
+  const c: ScriptReply['c'] = [];
+  for (let i = 1; i < lines.length; i += 1) {
+    const f = lines[i]!.split('|');
+    assert(f.length >= 11, `route script reply line ${i} malformed`);
+    c.push({
+      status: f[0] as ScriptReply['c'][number]['status'], cb: f[1] as 'C' | 'O' | 'H', probe: f[2] === '1', score: Number(f[3]),
+      s: Number(f[4]), e: Number(f[5]), t: Number(f[6]), d: Number(f[7]), ls: Number(f[8]), ln: Number(f[9]),
+      detail: f.length === 11 ? f[10]! : f.slice(10).join('|'),
+    });
+  }
+  return { chosen: Number(chosen), explored: explored === '1', c };
 }
 
 /** Card tokens never appear in keys: 16 hex characters of their SHA-256. */
