@@ -396,15 +396,7 @@ export function readNotification(params: Record<string, string>): AlipayNotifica
   };
 }
 
-/** application/x-www-form-urlencoded → params; a repeated name is malformed. */
-export function parseForm(body: string): Record<string, string> | undefined {
-  const params: Record<string, string> = {};
-  for (const [name, value] of new URLSearchParams(body)) {
-    if (Object.hasOwn(params, name)) return undefined;
-    params[name] = value;
-  }
-  return params;
-}
+export { parseForm } from '../shared/http';
 
 /** Alipay stops retrying when the answer body is exactly `success`. */
 export function notificationAnswer(accepted: boolean): HttpAnswer {

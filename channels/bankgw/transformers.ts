@@ -256,15 +256,7 @@ export function parseAnswer(text: string): BankgwAnswer | undefined {
 // ---------------------------------------------------------------------------------------------
 // Notification
 
-/** application/x-www-form-urlencoded → fields; a repeated name is malformed. */
-export function parseForm(body: string): Record<string, string> | undefined {
-  const params: Record<string, string> = {};
-  for (const [name, value] of new URLSearchParams(body)) {
-    if (Object.hasOwn(params, name)) return undefined;
-    params[name] = value;
-  }
-  return params;
-}
+export { parseForm } from '../shared/http';
 
 export function readNotification(fields: BankgwAnswer): { attempt_id: string; status: AttemptStatus } {
   const attempt_id = fields.order_no;

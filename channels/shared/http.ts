@@ -167,3 +167,14 @@ export function splitCsvLine(line: string): string[] {
 export function csvField(value: string): string {
   return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
 }
+
+/** application/x-www-form-urlencoded → fields (providers' notifications and answers); a
+ * repeated name is malformed, so a tampered body cannot shadow a signed field. */
+export function parseForm(body: string): Record<string, string> | undefined {
+  const params: Record<string, string> = {};
+  for (const [name, value] of new URLSearchParams(body)) {
+    if (Object.hasOwn(params, name)) return undefined;
+    params[name] = value;
+  }
+  return params;
+}

@@ -369,15 +369,7 @@ export function readNotification(fields: UnionpayAnswer): UnionpayNotificationMe
   return { type: 'payment', attempt_id: order_id, status: mapResult(fields.respCode, fields, message) };
 }
 
-/** application/x-www-form-urlencoded → fields; a repeated name is malformed. */
-export function parseForm(body: string): Record<string, string> | undefined {
-  const params: Record<string, string> = {};
-  for (const [name, value] of new URLSearchParams(body)) {
-    if (Object.hasOwn(params, name)) return undefined;
-    params[name] = value;
-  }
-  return params;
-}
+export { parseForm } from '../shared/http';
 
 /** UnionPay stops re-sending once the backUrl answers HTTP 200. */
 export function notificationAnswer(accepted: boolean): HttpAnswer {
