@@ -43,32 +43,16 @@ function decideCreate(state: PaymentState | undefined, command: Extract<PaymentC
     if (state.fingerprint === command.fingerprint) return none; // identical replay: current payment
     return reject('IDEMPOTENCY_KEY_REUSED', `merchant_order_no ${state.merchant_order_no} was used with other parameters`);
   }
-  const created: PaymentEvent = {
-    type: 'PaymentCreated',
-    at: command.at,
-    payment_id: command.payment_id,
-    merchant_id: command.merchant_id,
-    merchant_order_no: command.merchant_order_no,
-    amount_minor: command.amount_minor,
-    currency: command.currency,
-    product: command.product,
-    subject: command.subject,
-    notify_url: command.notify_url,
-    metadata: command.metadata,
-    expires_at: command.expires_at,
-    fingerprint: command.fingerprint,
-    payer_sealed: command.payer_sealed,
-    include_channels: command.include_channels,
-    exclude_channels: command.exclude_channels,
-  };
+  const { type: _command, channel_id, fee_minor, reservation, ...recorded } = command;
+  const created: PaymentEvent = { type: 'PaymentCreated', ...recorded };
   const requested: PaymentEvent = {
     type: 'ChannelRequested',
     at: command.at,
     attempt_no: 1,
     attempt_id: attemptId(command.payment_id, 1),
-    channel_id: command.channel_id,
-    ...(command.fee_minor === undefined ? {} : { fee_minor: command.fee_minor }),
-    ...(command.reservation === undefined ? {} : { reservation: command.reservation }),
+    channel_id,
+    ...(fee_minor === undefined ? {} : { fee_minor }),
+    ...(reservation === undefined ? {} : { reservation }),
   };
   return { events: [created, requested] };
 }

@@ -177,28 +177,14 @@ export interface PaymentState {
 
 /** What the actor asks decide() to do. `at` is the actor's clock, so decide stays pure. */
 export type PaymentCommand =
-  | {
+  /** The creation: everything PaymentCreated records, plus what routing chose. */
+  | (Omit<Extract<PaymentEvent, { type: 'PaymentCreated' }>, 'type'> & {
       type: 'create';
-      at: string;
-      payment_id: string;
-      merchant_id: string;
-      merchant_order_no: string;
-      amount_minor: bigint;
-      currency: string;
-      product: ProductName;
-      subject: string;
-      notify_url: string;
-      metadata: Record<string, string>;
-      expires_at: string;
-      fingerprint: string;
-      payer_sealed: string;
-      include_channels: string[];
-      exclude_channels: string[];
       /** The channel routing chose for the first attempt, its fee and held caps. */
       channel_id: string;
       fee_minor?: bigint;
       reservation?: ReservationRef;
-    }
+    })
   | { type: 'close'; at: string; reason: CloseReason }
   /** What a channel said about an attempt, from our call, a query or its callback. */
   | {
