@@ -130,3 +130,48 @@ test('refunds - a payment after the close is refunded automatically and recorded
   expect(after.status).toBe(PaymentStatus.CLOSED);
   expect(after.duplicates).toHaveLength(1);
 });
+
+/** Opens the payer's page where the product has one, then pays at the sandbox's provider. */
+async function payAtProvider(payment: Payment, provider: 'wechatpay' | 'alipay' | 'bankgw'): Promise<void> {
+  if (provider === 'bankgw') expect((await fetch(payment.nextAction!.value)).status).toBe(200);
+  const body = provider === 'bankgw' ? { result: 'SUCCESS' } : {};
+  const response = await fetch(`${stack.sandbox.url}/sandbox/${provider}/orders/${payment.paymentId}a1/pay`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  expect(response.status).toBe(200);
+}
+
+async function sandboxRefunds(provider: 'wechatpay' | 'alipay' | 'bankgw', out_trade_no: string): Promise<Record<string, unknown>[]> {
+  const response = await fetch(`${stack.sandbox.url}/sandbox/${provider}/refunds?out_trade_no_prefix=${out_trade_no}`);
+  return ((await response.json()) as { refunds: Record<string, unknown>[] }).refunds;
+}
+
+test.each([
+  ['WeChat Pay', Product.WECHAT_NATIVE, 'wechatpay', 'amount_refund'],
+  ['Alipay', Product.ALIPAY_QR, 'alipay', 'refund_amount'],
+  ['the bank gateway', Product.BANK_B2C, 'bankgw', 'refund_amount'],
+] as const)('refunds - %s: the payer paying one attempt twice is a duplicate payment, recorded and refunded by itself', async (_name, product, provider, amount_field) => {
+  const payment = await stack.client.createPayment({
+    merchantId: merchant, merchantOrderNo: `ref-${randomBytes(6).toString('hex')}`, amount: 900n, currency: 'CNY', product, subject: 'paid twice',
+    ...(product === Product.BANK_B2C ? { payer: { clientIp: '', openid: '', authCode: '', cardToken: '', bankCode: 'ICBC' } } : {}),
+  });
+  const out_trade_no = `${payment.paymentId}a1`;
+  await stack.fault({ scope: { out_trade_no }, pay_twice: true, times: 1 });
+  await payAtProvider(payment, provider);
+  const after = await eventually(async () => {
+    const p = await stack.client.getPayment({ paymentId: payment.paymentId });
+    return p.status === PaymentStatus.SUCCEEDED && p.duplicates.length > 0 ? p : undefined;
+  }, 15_000, 'the second payment recorded as a duplicate');
+  expect(after.duplicates).toHaveLength(1);
+  expect(after.duplicates[0]).toMatchObject({ attemptId: out_trade_no, amount: 900n });
+  expect(after.duplicates[0]!.channelTradeNo).not.toBe('');
+  expect(after.duplicates[0]!.channelTradeNo).not.toBe(after.channelTradeNo);
+  // The duplicate goes back to the payer at the channel; the payment itself stays paid, untouched.
+  const refunds = await eventually(async () => {
+    const list = await sandboxRefunds(provider, out_trade_no);
+    return list.length > 0 ? list : undefined;
+  }, 15_000, 'the duplicate refunded at the channel');
+  expect(refunds).toHaveLength(1);
+  expect(String(refunds[0]![amount_field])).toMatch(/^(900|9\.00)$/);
+  const final = await stack.client.getPayment({ paymentId: payment.paymentId });
+  expect(final.status).toBe(PaymentStatus.SUCCEEDED);
+  expect(final.refundedAmount).toBe(0n);
+});

@@ -55,6 +55,9 @@ interface Trade {
   refunds: Map<string, { amount_fen: bigint; at: Date }>;
   refunded_fen: bigint;
   create_requests: number;
+  /** The payer's further payments of this trade (pay_twice): trade_no → fen refunded from
+   * it. Each is its own money, refundable by its trade_no up to the trade total. */
+  extra_payments?: Map<string, bigint>;
 }
 
 const page_methods = new Set<string>([METHODS.wap, METHODS.page, METHODS.app]);
@@ -226,7 +229,7 @@ export class AlipaySandbox {
     const trade_no = stringField(biz, 'trade_no');
     if (out_trade_no === undefined && trade_no === undefined) throw invalid('isv.missing-parameter', 'out_trade_no和trade_no不能同时为空');
     const trade = trade_no !== undefined
-      ? [...this.#trades.values()].find((t) => t.app_id === app.app_id && t.trade_no === trade_no)
+      ? [...this.#trades.values()].find((t) => t.app_id === app.app_id && (t.trade_no === trade_no || t.extra_payments?.has(trade_no) === true))
       : this.#trades.get(tradeKey(app.app_id, out_trade_no!));
     if (trade === undefined) throw business('ACQ.TRADE_NOT_EXIST', '交易不存在');
     return trade;
@@ -263,13 +266,21 @@ export class AlipaySandbox {
       return { code: '10000', msg: 'Success', ...base, fund_change: 'N', refund_fee: formatYuan(trade.refunded_fen), gmt_refund_pay: chinaDateTime(existing.at) };
     }
     if (trade.paid_at === undefined) throw business('ACQ.TRADE_STATUS_ERROR', '交易状态不合法');
-    if (trade.refunded_fen + amount_fen > trade.total_fen) throw business('ACQ.REFUND_AMT_NOT_EQUAL_TOTAL', '退款金额超限');
+    // A refund naming a further payment's trade_no returns that payment's money, not the trade's.
+    const named = stringField(biz, 'trade_no');
+    const extra_trade_no = named !== undefined && trade.extra_payments?.has(named) === true ? named : undefined;
+    const refunded_fen = extra_trade_no === undefined ? trade.refunded_fen : trade.extra_payments!.get(extra_trade_no)!;
+    if (refunded_fen + amount_fen > trade.total_fen) throw business('ACQ.REFUND_AMT_NOT_EQUAL_TOTAL', '退款金额超限');
     const at = new Date();
     trade.refunds.set(out_request_no, { amount_fen, at });
-    trade.refunded_fen += amount_fen;
-    if (trade.refunded_fen === trade.total_fen) trade.status = 'TRADE_CLOSED';
+    if (extra_trade_no === undefined) {
+      trade.refunded_fen += amount_fen;
+      if (trade.refunded_fen === trade.total_fen) trade.status = 'TRADE_CLOSED';
+    } else {
+      trade.extra_payments!.set(extra_trade_no, refunded_fen + amount_fen);
+    }
     this.#addLedger({
-      merchant: app.app_id, kind: 'refund', out_trade_no: trade.out_trade_no, trade_no: trade.trade_no, out_refund_no: out_request_no,
+      merchant: app.app_id, kind: 'refund', out_trade_no: trade.out_trade_no, trade_no: extra_trade_no ?? trade.trade_no, out_refund_no: out_request_no,
       amount_fen, order_total_fen: trade.total_fen, at, created_at: trade.created_at, subject: trade.subject, trade_type: trade.method, payer: trade.buyer_logon_id,
     });
     this.#core.log({ event: 'refund_created', provider: 'alipay', out_trade_no: trade.out_trade_no, out_request_no });
@@ -337,7 +348,10 @@ export class AlipaySandbox {
     this.#addLedger(this.#paymentEntry(trade, trade.trade_no));
     const twice = this.#core.take(context, (fault) => fault.pay_twice === true) !== undefined;
     const second_trade_no = twice ? this.#nextTradeNo() : undefined;
-    if (second_trade_no !== undefined) this.#addLedger(this.#paymentEntry(trade, second_trade_no));
+    if (second_trade_no !== undefined) {
+      this.#addLedger(this.#paymentEntry(trade, second_trade_no));
+      (trade.extra_payments ??= new Map()).set(second_trade_no, 0n);
+    }
     if (trade.notify_url === undefined) return 'none';
     const faults = this.#core.callbackFaults(context);
     if (faults.dropped) return 'dropped';

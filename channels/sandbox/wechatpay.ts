@@ -60,6 +60,9 @@ interface Order {
   create_requests: number;
   created_at: string;
   refunded_fen: number;
+  /** The payer's further payments of this order (pay_twice): transaction_id → fen refunded
+   * from it. Each is its own money, refundable by its transaction_id up to the order total. */
+  extra_transactions?: Map<string, number>;
 }
 
 interface Refund {
@@ -246,8 +249,10 @@ export class WechatSandbox {
     const transaction_id = stringField(body, 'transaction_id');
     const out_trade_no = stringField(body, 'out_trade_no');
     const order = transaction_id !== undefined
-      ? [...this.#orders.values()].find((o) => o.mchid === merchant.mchid && o.transaction_id === transaction_id && o.request !== undefined)
+      ? [...this.#orders.values()].find((o) => o.mchid === merchant.mchid && (o.transaction_id === transaction_id || o.extra_transactions?.has(transaction_id) === true) && o.request !== undefined)
       : out_trade_no === undefined ? undefined : this.#orders.get(orderKey(merchant.mchid, out_trade_no));
+    // A refund of a further payment of the order returns that payment's money, not the order's.
+    const extra_transaction_id = transaction_id !== undefined && order?.extra_transactions?.has(transaction_id) === true ? transaction_id : undefined;
     if (transaction_id === undefined && out_trade_no === undefined) throw paramError('out_trade_no', 'transaction_id和out_trade_no必须填一个');
     if (order === undefined || order.request === undefined) throw new HttpError(404, 'RESOURCE_NOT_EXISTS', '订单不存在');
     const fingerprint = canonicalJson({ out_trade_no: order.out_trade_no, refund_fen, total_fen });
@@ -259,15 +264,20 @@ export class WechatSandbox {
     }
     if (order.trade_state !== 'SUCCESS' && order.trade_state !== 'REFUND') throw new HttpError(400, 'INVALID_REQUEST', '订单未支付,不能退款');
     if (total_fen !== order.request.amount.total) throw paramError('amount.total', '订单金额与原订单不一致');
-    if (order.refunded_fen + refund_fen > total_fen) throw new HttpError(400, 'INVALID_REQUEST', '申请退款金额超过订单可退金额');
+    const refunded_fen = extra_transaction_id === undefined ? order.refunded_fen : order.extra_transactions!.get(extra_transaction_id)!;
+    if (refunded_fen + refund_fen > total_fen) throw new HttpError(400, 'INVALID_REQUEST', '申请退款金额超过订单可退金额');
     const refund: Refund = {
       mchid: merchant.mchid, out_refund_no, refund_id: `50300${Date.now()}${String(randomBytes(4).readUInt32BE() % 1e9).padStart(9, '0')}`,
-      out_trade_no: order.out_trade_no, transaction_id: order.transaction_id, refund_fen, total_fen, status: 'PROCESSING',
+      out_trade_no: order.out_trade_no, transaction_id: extra_transaction_id ?? order.transaction_id, refund_fen, total_fen, status: 'PROCESSING',
       create_time: toChinaTime(new Date()), notify_url, fingerprint,
     };
     this.#refunds.set(key, refund);
-    order.refunded_fen += refund_fen;
-    order.trade_state = 'REFUND';
+    if (extra_transaction_id === undefined) {
+      order.refunded_fen += refund_fen;
+      order.trade_state = 'REFUND';
+    } else {
+      order.extra_transactions!.set(extra_transaction_id, refunded_fen + refund_fen);
+    }
     const context: FaultContext = { provider: 'wechatpay', merchant: merchant.mchid, out_trade_no: order.out_trade_no };
     const final = this.#core.take(context, (fault) => fault.refund_status !== undefined)?.refund_status ?? 'SUCCESS';
     this.#core.log({ event: 'refund_created', provider: 'wechatpay', out_trade_no: order.out_trade_no, out_refund_no });
@@ -286,7 +296,9 @@ export class WechatSandbox {
         created_at: new Date(order.created_at), subject: order.request?.description ?? '', trade_type: order.trade_type, payer: order.payer_openid,
       });
     } else if (status === 'CLOSED') {
-      order.refunded_fen -= refund.refund_fen;
+      const extra = order.extra_transactions?.get(refund.transaction_id);
+      if (extra === undefined) order.refunded_fen -= refund.refund_fen;
+      else order.extra_transactions!.set(refund.transaction_id, extra - refund.refund_fen);
     }
     this.#core.log({ event: 'refund_settled', provider: 'wechatpay', out_refund_no: refund.out_refund_no, status });
     if (refund.notify_url !== undefined) this.#sendRefundCallback(refund);
@@ -478,7 +490,10 @@ export class WechatSandbox {
     this.#paymentLedger(order, order.transaction_id);
     const twice = this.#core.take(context, (fault) => fault.pay_twice === true) !== undefined;
     const second_transaction_id = twice ? this.#nextTransactionId() : undefined;
-    if (second_transaction_id !== undefined) this.#paymentLedger(order, second_transaction_id);
+    if (second_transaction_id !== undefined) {
+      this.#paymentLedger(order, second_transaction_id);
+      (order.extra_transactions ??= new Map()).set(second_transaction_id, 0);
+    }
     // Payment-code orders have no notify_url: the merchant learns the result by answer or query.
     if (order.request?.notify_url === '' || order.request === undefined) return 'none';
     const faults = this.#core.callbackFaults(context);

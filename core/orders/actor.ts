@@ -21,7 +21,7 @@ import type { ChannelDirectory } from '../routing/directory';
 import type { ReservationRef } from '../routing/types';
 import { ConflictError, type EventStore, type Loaded } from './store';
 import { nextQueryAt, type TimerScheduler } from './timers';
-import type { Attempt, PaymentCommand, PaymentEvent, PaymentState, Refund } from './types';
+import type { Attempt, DuplicatePayment, PaymentCommand, PaymentEvent, PaymentState, Refund } from './types';
 
 export interface ActorDeps {
   store: EventStore;
@@ -287,12 +287,13 @@ export class ActorSystem {
   async #refundDuplicates(actor: Actor): Promise<void> {
     for (const duplicate of requireState(actor).duplicates) {
       const state = requireState(actor);
-      const refund_id = refundId(state.merchant_id, `#duplicate:${duplicate.attempt_id}`);
-      if (findRefund(state, refund_id) !== undefined) continue;
+      if (duplicateRefunded(state, duplicate)) continue;
+      // One refund per provider transaction: an attempt paid twice holds two duplicates.
+      const refund_id = refundId(state.merchant_id, `#duplicate:${duplicate.attempt_id}:${duplicate.channel_trade_no}`);
       await this.deps.refund_index.claim(refund_id, state.payment_id);
       const now = this.deps.now();
       await this.#scheduleRefund(state.payment_id, refund_id, 0, now);
-      await this.#apply(actor, { type: 'refund_duplicate', at: now.toISOString(), refund_id, attempt_id: duplicate.attempt_id });
+      await this.#apply(actor, { type: 'refund_duplicate', at: now.toISOString(), refund_id, attempt_id: duplicate.attempt_id, channel_trade_no: duplicate.channel_trade_no });
       const refund = findRefund(requireState(actor), refund_id);
       if (refund?.state === 'PENDING') await this.#submitRefund(actor, refund);
     }
@@ -308,7 +309,8 @@ export class ActorSystem {
         channel.refund({
           refund_id: refund.refund_id,
           attempt: attempt === undefined ? { attempt_id: refund.attempt_id, payment_id: state.payment_id, product: state.product, amount_minor: state.amount_minor, currency: state.currency } : attemptRef(state, attempt),
-          channel_trade_no: attempt?.channel_trade_no,
+          // A duplicate's refund names its own transaction, not the attempt's first one.
+          channel_trade_no: refund.channel_trade_no ?? attempt?.channel_trade_no,
           requested_at: new Date(refund.created_at),
           amount_minor: refund.amount_minor,
           reason: refund.reason,
@@ -581,6 +583,14 @@ export class ActorSystem {
     if (channel === undefined) throw new PaycoreError('INTERNAL', `channel ${channel_id} is not configured here`);
     return channel;
   }
+}
+
+/** Whether a duplicate payment already has its refund. Refunds opened before duplicates were
+ * told apart by transaction carry no channel_trade_no and cover their attempt's first one. */
+function duplicateRefunded(state: PaymentState, duplicate: DuplicatePayment): boolean {
+  const first_on_attempt = state.duplicates.find((d) => d.attempt_id === duplicate.attempt_id);
+  return state.refunds.some((r) => r.kind === 'duplicate' && r.attempt_id === duplicate.attempt_id
+    && (r.channel_trade_no === undefined ? first_on_attempt === duplicate : r.channel_trade_no === duplicate.channel_trade_no));
 }
 
 function requireState(actor: Actor): PaymentState {

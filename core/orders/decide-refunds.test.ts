@@ -112,7 +112,7 @@ test('decide - retryable failures are scheduled until the bound, then REQUIRES_M
 
 test('decide - a duplicate payment gets its own refund, once, in any status', () => {
   const closed = fold([created, requested, { type: 'CloseRequested', at: paid_at, reason: 'merchant' }, { type: 'PaymentClosed', at: paid_at, reason: 'merchant' }])!;
-  const command: PaymentCommand = { type: 'refund_duplicate', at: paid_at, refund_id: 'd1', attempt_id: a1 };
+  const command: PaymentCommand = { type: 'refund_duplicate', at: paid_at, refund_id: 'd1', attempt_id: a1, channel_trade_no: '4201' };
   expect(decide(closed, command)).toMatchObject({ rejection: { reason: 'NOT_FOUND' } });
   const with_duplicate = evolve(closed, { type: 'DuplicatePaymentDetected', at: paid_at, attempt_id: a1, channel_trade_no: '4201', amount_minor });
   const state = apply(with_duplicate, command);

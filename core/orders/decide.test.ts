@@ -201,7 +201,9 @@ describe('decide - attempt_status', () => {
   const table: Record<Kind, Record<TableState, Cell>> = {
     succeeded: {
       'CREATED (attempt requested)': S, REQUIRES_ACTION: S, PROCESSING: S, 'closing (REQUIRES_ACTION, expiry)': S,
-      SUCCEEDED: 'none', CLOSED: D, FAILED: D,
+      // SUCCEEDED: the state was paid as 420001; this success names another transaction
+      // (4200009999): the payer paid twice. The same transaction again is 'none' (below).
+      SUCCEEDED: D, CLOSED: D, FAILED: D,
     },
     action_required: {
       'CREATED (attempt requested)': ['AttemptActionRequired'], REQUIRES_ACTION: 'none', PROCESSING: 'none', 'closing (REQUIRES_ACTION, expiry)': 'none',
@@ -291,7 +293,8 @@ describe('decide - attempt_status', () => {
     const state = states['SUCCEEDED (second attempt won)']();
     expect(state.winning_attempt_id).toBe(a2);
     expect(outcomeOf(decide(state, attemptStatus(a1, statuses.succeeded, 'notification')))).toEqual(['DuplicatePaymentDetected']);
-    expect(outcomeOf(decide(state, attemptStatus(a2, statuses.succeeded, 'notification')))).toBe('none');
+    // The winner's own transaction reported again is nothing (another transaction would be a duplicate).
+    expect(outcomeOf(decide(state, attemptStatus(a2, { ...statuses.succeeded, channel_trade_no: '420002' }, 'notification')))).toBe('none');
   });
 
   test('decide - a duplicate success reported twice is recorded once', () => {
@@ -300,6 +303,26 @@ describe('decide - attempt_status', () => {
     const after = first.reduce<PaymentState>((s, e) => evolve(s, e), state);
     expect(after.duplicates).toHaveLength(1);
     expect(outcomeOf(decide(after, attemptStatus(a1, statuses.succeeded, 'query')))).toBe('none');
+  });
+
+  test('decide - a second provider transaction on the winning attempt is a duplicate payment; the same one again is nothing', () => {
+    const state = states.SUCCEEDED(); // a1 paid as 420001
+    expect(outcomeOf(decide(state, attemptStatus(a1, { ...statuses.succeeded, channel_trade_no: '420001' }, 'notification')))).toBe('none');
+    const second = events(decide(state, attemptStatus(a1, { ...statuses.succeeded, channel_trade_no: '420001-second' }, 'notification')));
+    expect(second).toEqual([{ type: 'DuplicatePaymentDetected', at, attempt_id: a1, channel_trade_no: '420001-second', amount_minor }]);
+    const after = second.reduce<PaymentState>((s, e) => evolve(s, e), state);
+    expect(after.status).toBe('SUCCEEDED');
+    expect(after.attempts[0]!.channel_trade_no).toBe('420001'); // the payment stays the first transaction
+    expect(after.duplicates).toEqual([{ attempt_id: a1, channel_trade_no: '420001-second', amount_minor }]);
+    for (const trade_no of ['420001', '420001-second']) {
+      expect(outcomeOf(decide(after, attemptStatus(a1, { ...statuses.succeeded, channel_trade_no: trade_no }, 'query')))).toBe('none');
+    }
+  });
+
+  test('decide - a third transaction after a close-time duplicate on the same attempt is recorded too', () => {
+    const state = [{ type: 'DuplicatePaymentDetected', at, attempt_id: a1, channel_trade_no: 'T1', amount_minor } as PaymentEvent].reduce<PaymentState>((s, e) => evolve(s, e), states.CLOSED());
+    const out = events(decide(state, attemptStatus(a1, { ...statuses.succeeded, channel_trade_no: 'T2' }, 'notification')));
+    expect(out.map((e) => e.type)).toEqual(['DuplicatePaymentDetected']);
   });
 
   test('decide - a status about a superseded attempt of an open payment moves nothing', () => {

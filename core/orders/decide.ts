@@ -4,7 +4,7 @@
 import { attempts_per_payment_max } from '../constants';
 import { attemptId } from '../ids';
 import { currentAttempt, findAttempt, findRefund, isOpen, refundableMinor } from './evolve';
-import type { Decision, PaymentCommand, PaymentEvent, PaymentState, Rejection } from './types';
+import type { Attempt, Decision, PaymentCommand, PaymentEvent, PaymentState, Rejection } from './types';
 import { paid_statuses } from './types';
 
 const none: Decision = { events: [] };
@@ -80,7 +80,8 @@ function decideAttemptStatus(state: PaymentState, command: Extract<PaymentComman
   const is_current = currentAttempt(state)?.attempt_id === attempt.attempt_id;
 
   if (status.kind === 'succeeded') {
-    if (attempt.state === 'succeeded') return none; // duplicate callback or repeated query
+    // A repeated callback or query names a transaction we know; another one is money paid twice.
+    if (attempt.state === 'succeeded' && knownTransaction(state, attempt, status.channel_trade_no)) return none;
     if (is_current && isOpen(state)) {
       if (status.amount_minor !== state.amount_minor) {
         // Money we cannot match to this payment: left open for query and reconciliation.
@@ -90,7 +91,8 @@ function decideAttemptStatus(state: PaymentState, command: Extract<PaymentComman
         events: [{ type: 'AttemptSucceeded', at, attempt_id: attempt.attempt_id, channel_trade_no: status.channel_trade_no, amount_minor: status.amount_minor, paid_at: status.paid_at.toISOString() }],
       };
     }
-    // Paid after close, or on an attempt that lost: money the payer must get back.
+    // Paid after close, on an attempt that lost, or a second time on the winning attempt:
+    // money the payer must get back.
     return { events: [{ type: 'DuplicatePaymentDetected', at, attempt_id: attempt.attempt_id, channel_trade_no: status.channel_trade_no, amount_minor: status.amount_minor }] };
   }
 
@@ -130,6 +132,15 @@ function decideAttemptStatus(state: PaymentState, command: Extract<PaymentComman
       if (state.closing !== undefined) return { events: [{ type: 'PaymentClosed', at, reason: state.closing }] };
       return none;
   }
+}
+
+/** Whether a success names a provider transaction already recorded on this attempt (as its
+ * payment or as a duplicate). Policy: a success without a transaction number cannot prove a
+ * second payment, so it counts as a repeat; reconciliation against the bill catches the rest. */
+function knownTransaction(state: PaymentState, attempt: Attempt, channel_trade_no: string): boolean {
+  if (channel_trade_no === '' || attempt.channel_trade_no === undefined || attempt.channel_trade_no === '') return true;
+  if (attempt.channel_trade_no === channel_trade_no) return true;
+  return state.duplicates.some((d) => d.attempt_id === attempt.attempt_id && d.channel_trade_no === channel_trade_no);
 }
 
 const day_ms = 86_400_000;
@@ -176,7 +187,7 @@ function decideCreateRefund(state: PaymentState, command: Extract<PaymentCommand
 
 function decideRefundDuplicate(state: PaymentState, command: Extract<PaymentCommand, { type: 'refund_duplicate' }>): Decision {
   if (findRefund(state, command.refund_id) !== undefined) return none;
-  const duplicate = state.duplicates.find((d) => d.attempt_id === command.attempt_id);
+  const duplicate = state.duplicates.find((d) => d.attempt_id === command.attempt_id && d.channel_trade_no === command.channel_trade_no);
   const attempt = findAttempt(state, command.attempt_id);
   if (duplicate === undefined || attempt === undefined) return reject('NOT_FOUND', `no duplicate payment on attempt ${command.attempt_id}`);
   return {
@@ -192,6 +203,7 @@ function decideRefundDuplicate(state: PaymentState, command: Extract<PaymentComm
       notify_url: '',
       fingerprint: '',
       kind: 'duplicate',
+      channel_trade_no: duplicate.channel_trade_no,
     }],
   };
 }

@@ -310,9 +310,14 @@ describe('evolve', () => {
     expect(() => evolve(state, ev.succeeded(1, amount_minor + 1n))).toThrow('evolve: a success must pay the payment amount');
   });
 
-  test('evolve - DuplicatePaymentDetected on the winning attempt throws', () => {
+  test('evolve - DuplicatePaymentDetected of the winning transaction throws; another transaction on the winning attempt is recorded', () => {
     const state = build(ev.created(), ev.requested(1), ev.succeeded(1));
-    expect(() => evolve(state, ev.duplicate(1))).toThrow('evolve: the winning attempt is no duplicate');
+    const paid_trade_no = state.attempts[0]!.channel_trade_no!;
+    expect(() => evolve(state, { ...ev.duplicate(1), channel_trade_no: paid_trade_no } as PaymentEvent)).toThrow('evolve: the winning transaction is no duplicate');
+    const after = evolve(state, ev.duplicate(1));
+    expect(after.duplicates).toEqual([{ attempt_id: a(1), channel_trade_no: 'dup-1', amount_minor }]);
+    expect(after.attempts[0]!.channel_trade_no).toBe(paid_trade_no);
+    expect(after.status).toBe('SUCCEEDED');
   });
 
   test('evolve - ChannelRequested out of order throws', () => {

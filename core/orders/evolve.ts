@@ -129,9 +129,11 @@ export function evolve(state: PaymentState | undefined, event: PaymentEvent): Pa
       return next;
     }
     case 'DuplicatePaymentDetected':
-      assert(event.attempt_id !== state.winning_attempt_id, 'evolve: the winning attempt is no duplicate');
+      assert(!isPaidTransaction(state, event.attempt_id, event.channel_trade_no), 'evolve: the winning transaction is no duplicate');
       next.duplicates = [...state.duplicates, { attempt_id: event.attempt_id, channel_trade_no: event.channel_trade_no, amount_minor: event.amount_minor }];
-      if (state.attempts.some((a) => a.attempt_id === event.attempt_id)) {
+      // The attempt keeps the transaction it first succeeded with (the payment's, if it won).
+      const paid_attempt = findAttempt(state, event.attempt_id);
+      if (paid_attempt !== undefined && paid_attempt.state !== 'succeeded') {
         next.attempts = withAttempt(state, event.attempt_id, { state: 'succeeded', channel_trade_no: event.channel_trade_no });
       }
       return next;
@@ -141,7 +143,7 @@ export function evolve(state: PaymentState | undefined, event: PaymentEvent): Pa
         assert(state.status === 'SUCCEEDED' || state.status === 'PARTIALLY_REFUNDED', `evolve: a refund needs a paid payment, not ${state.status}`);
         assert(event.amount_minor > 0n && event.amount_minor <= refundableMinor(state), 'evolve: refunds must stay within the paid amount');
       } else {
-        assert(state.duplicates.some((d) => d.attempt_id === event.attempt_id && d.amount_minor === event.amount_minor), 'evolve: a duplicate refund returns a recorded duplicate');
+        assert(state.duplicates.some((d) => d.attempt_id === event.attempt_id && d.amount_minor === event.amount_minor && (event.channel_trade_no === undefined || d.channel_trade_no === event.channel_trade_no)), 'evolve: a duplicate refund returns a recorded duplicate');
       }
       const refund: Refund = {
         refund_id: event.refund_id,
@@ -153,6 +155,7 @@ export function evolve(state: PaymentState | undefined, event: PaymentEvent): Pa
         notify_url: event.notify_url,
         fingerprint: event.fingerprint,
         kind: event.kind,
+        ...(event.channel_trade_no === undefined ? {} : { channel_trade_no: event.channel_trade_no }),
         state: 'PENDING',
         retries: 0,
         created_at: event.at,
@@ -185,6 +188,13 @@ export function evolve(state: PaymentState | undefined, event: PaymentEvent): Pa
       next.refunds = withRefund(state, event, { state: 'REQUIRES_MANUAL', failure: { code: event.code, message: event.message } });
       return next;
   }
+}
+
+/** Whether this transaction is the payment's own: the winning attempt's. */
+function isPaidTransaction(state: PaymentState, attempt_id: string, channel_trade_no: string): boolean {
+  if (attempt_id !== state.winning_attempt_id) return false;
+  const paid = findAttempt(state, attempt_id)?.channel_trade_no;
+  return paid === undefined || paid === '' || paid === channel_trade_no;
 }
 
 export function findRefund(state: PaymentState, refund_id: string): Refund | undefined {

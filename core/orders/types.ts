@@ -65,6 +65,9 @@ export interface Refund {
   reason: string;
   notify_url: string;
   fingerprint: string;
+  /** For the refund of a duplicate payment: the provider transaction it returns (an attempt
+   * the payer paid twice holds more than one). */
+  channel_trade_no?: string;
   /** 'merchant': asked for by the merchant; 'duplicate': returns a duplicate payment. */
   kind: 'merchant' | 'duplicate';
   state: RefundState;
@@ -116,7 +119,8 @@ export type PaymentEvent =
   | (EventBase & { type: 'AttemptFailed'; attempt_id: string; code: string; message: string; final?: boolean })
   | (EventBase & { type: 'CloseRequested'; reason: CloseReason })
   | (EventBase & { type: 'PaymentClosed'; reason: CloseReason })
-  /** A success on an attempt that did not win, or after the payment closed: money to return. */
+  /** A success on an attempt that did not win, after the payment closed, or a second provider
+   * transaction on the winning attempt (the payer paid twice): money to return. */
   | (EventBase & { type: 'DuplicatePaymentDetected'; attempt_id: string; channel_trade_no: string; amount_minor: bigint })
   /** Write-ahead of a refund: durable before the channel is asked. */
   | (EventBase & {
@@ -130,6 +134,8 @@ export type PaymentEvent =
       notify_url: string;
       fingerprint: string;
       kind: Refund['kind'];
+      /** kind 'duplicate': the provider transaction whose money goes back. */
+      channel_trade_no?: string;
     })
   | (EventBase & { type: 'RefundSubmitted'; refund_id: string; channel_refund_no?: string })
   | (EventBase & { type: 'RefundRetryScheduled'; refund_id: string; code: string; message: string })
@@ -210,7 +216,7 @@ export type PaymentCommand =
       policy: RefundPolicy;
     }
   /** Opens the automatic refund of a recorded duplicate payment. */
-  | { type: 'refund_duplicate'; at: string; refund_id: string; attempt_id: string }
+  | { type: 'refund_duplicate'; at: string; refund_id: string; attempt_id: string; channel_trade_no: string }
   /** What a channel said about a refund (our call, a query, its callback). */
   | { type: 'refund_status'; at: string; refund_id: string; status: RefundStatus; retries_max: number };
 
