@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { decodeJson } from '../core/codec';
+import { stored_message_schema } from '../core/orders/schemas';
 import { paymentId } from '../core/ids';
 import { names } from '../core/names';
 import { eventsOf, type StoredMessage } from '../core/orders/store';
@@ -52,7 +53,7 @@ async function events(payment_id: string): Promise<{ event: StoredMessage['event
   for (;;) {
     const message = await jsm.direct.getMessage(n.events_stream, { seq: seq + 1, next_by_subj: n.events(payment_id) });
     if (message === null) break;
-    for (const event of eventsOf(decodeJson<StoredMessage>(message.data))) found.push({ event });
+    for (const event of eventsOf(decodeJson<StoredMessage>(message.data, stored_message_schema))) found.push({ event });
     seq = message.seq;
   }
   await nc.close();

@@ -6,6 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type Msg, type Subscription } from '@nats-io/transport-node';
 import { decodeJson, encodeJson } from '../core/codec';
+import { actor_request_schema } from '../core/orders/schemas';
 import { worker_drain_ms_max } from '../core/constants';
 import { createLogger } from '../core/log';
 import { createActorMetrics, type MetricsJson } from '../core/metrics';
@@ -64,7 +65,7 @@ async function main(): Promise<void> {
     const reply = message.reply;
     if (reply !== undefined) post({ type: 'inflight', reply });
     try {
-      const request = decodeJson<ActorRequest>(message.data);
+      const request = decodeJson<ActorRequest>(message.data, actor_request_schema);
       const answer = await inSpan(`actor ${request.type}`, SpanKind.CONSUMER, extractFromHeaders(message.headers), () => actors.handle(request));
       if (reply !== undefined) message.respond(encodeJson(answer));
     } catch (error) {

@@ -4,7 +4,8 @@
 
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { decodeJson, encodeJson } from '../core/codec';
+import { decodeJson, encodeJson, no_money } from '../core/codec';
+import { actor_reply_schema } from '../core/orders/schemas';
 import { timer_fetch_batch_max, timer_nak_delay_ms_max, timer_retry_delay_ms } from '../core/constants';
 import { shardOf } from '../core/ids';
 import type { Logger } from '../core/log';
@@ -51,7 +52,7 @@ export async function startTimerPump(options: TimerPumpOptions): Promise<TimerPu
 }
 
 async function handle(options: TimerPumpOptions, message: JsMsg): Promise<void> {
-  const timer = decodeJson<TimerMessage>(message.data);
+  const timer = decodeJson<TimerMessage>(message.data, no_money);
   const wait_ms = Date.parse(timer.due_at) - Date.now();
   if (wait_ms > 0) {
     message.nak(Math.min(wait_ms, timer_nak_delay_ms_max));
@@ -61,7 +62,7 @@ async function handle(options: TimerPumpOptions, message: JsMsg): Promise<void> 
   const request: ActorRequest = { type: 'timer', payment_id: timer.payment_id, kind: timer.kind, round: timer.round, refund_id: timer.refund_id };
   const subject = options.names.command(shardOf(timer.payment_id, options.shards));
   const answer = await options.nc.request(subject, encodeJson(request), { timeout: options.command_timeout_ms });
-  const reply = decodeJson<ActorReply>(answer.data);
+  const reply = decodeJson<ActorReply>(answer.data, actor_reply_schema);
   if (reply.ok || reply.error.reason === 'NOT_FOUND' || reply.error.reason === 'ILLEGAL_STATE') {
     message.ack();
     return;

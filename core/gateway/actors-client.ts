@@ -3,6 +3,7 @@
 
 import { errors as nats_errors, headers, type NatsConnection } from '@nats-io/transport-node';
 import { decodeJson, encodeJson } from '../codec';
+import { actor_reply_schema } from '../orders/schemas';
 import { PaycoreError, errorFromWire } from '../errors';
 import { shardOf } from '../ids';
 import type { Names } from '../names';
@@ -23,7 +24,7 @@ export class ActorsClient {
     let reply: ActorReply;
     try {
       const message = await this.nc.request(subject, encodeJson(request), { timeout: this.timeout_ms, headers: injectInto(headers()) });
-      reply = decodeJson<ActorReply>(message.data);
+      reply = decodeJson<ActorReply>(message.data, actor_reply_schema);
     } catch (error) {
       if (error instanceof nats_errors.NoRespondersError) {
         throw new PaycoreError('DEPENDENCY_DOWN', 'no actor host serves this payment now; retry with the same key');

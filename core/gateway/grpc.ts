@@ -22,6 +22,7 @@ import {
   type PaymentServiceServer,
 } from '../../proto/gen/paycore/v1/payment';
 import { decodeJson } from '../codec';
+import { stored_message_schema } from '../orders/schemas';
 import type { Config } from '../config';
 import { expire_seconds_default, expire_seconds_max } from '../constants';
 import { PaycoreError, grpcStatusOfReason, invalidFields, toServiceError } from '../errors';
@@ -214,7 +215,7 @@ export class PaymentGateway {
       if (ended) return;
       messages = await consumer.consume();
       for await (const message of messages) {
-        const stored = decodeJson<StoredMessage>(message.data);
+        const stored = decodeJson<StoredMessage>(message.data, stored_message_schema);
         call.write(toPayment(stored.state));
         if (!isOpen(stored.state)) break;
       }

@@ -2,7 +2,7 @@
 // one, which queues it from the schedule's start and removes the dead letter.
 
 import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { decodeJson, encodeJson } from '../codec';
+import { decodeJson, encodeJson, no_money } from '../codec';
 import { invalidFields, PaycoreError } from '../errors';
 import { notify_dead_letters_list_max } from './constants';
 import { isSubjectToken, type NotifyNames } from './names';
@@ -28,7 +28,7 @@ export async function listDeadLetters(jsm: JetStreamManager, names: NotifyNames,
   while (found.length < query.limit) {
     const message = await jsm.direct.getMessage(names.dead_stream, { seq, next_by_subj: filter });
     if (message === null) break;
-    found.push(summary(message.seq, decodeJson<DeadLetterMessage>(message.data)));
+    found.push(summary(message.seq, decodeJson<DeadLetterMessage>(message.data, no_money)));
     seq = message.seq + 1;
   }
   return found;
@@ -48,7 +48,7 @@ export async function resendDeadLetter(
   }
   const message = await jsm.direct.getMessage(names.dead_stream, { seq: 0, next_by_subj: names.dead_by_id(notification_id) });
   if (message === null) throw new PaycoreError('NOT_FOUND', `no dead letter ${notification_id}`);
-  const dead = decodeJson<DeadLetterMessage>(message.data);
+  const dead = decodeJson<DeadLetterMessage>(message.data, no_money);
   const pending = resentPending(dead, new Date(), schedule_ms);
   // Queued before the dead letter goes: a crash in between leaves a dead letter that a second
   // re-send queues under the same message id, which the server drops as a duplicate.

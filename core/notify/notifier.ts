@@ -9,7 +9,8 @@
 //    the dead letter) and only then acks, so every attempt survives a crash: at least once.
 
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
-import { decodeJson, encodeJson } from '../codec';
+import { decodeJson, encodeJson, no_money } from '../codec';
+import { stored_message_schema } from '../orders/schemas';
 import { assert } from '../errors';
 import type { Logger } from '../log';
 import { SpanKind, extractFrom, inSpan } from '../tracing';
@@ -139,7 +140,7 @@ export async function startNotifier(options: NotifierOptions): Promise<Notifier>
 async function queueEvent(context: Context, message: JsMsg): Promise<void> {
   let stored: StoredMessage;
   try {
-    stored = decodeJson<StoredMessage>(message.data);
+    stored = decodeJson<StoredMessage>(message.data, stored_message_schema);
   } catch (error) {
     // A message we cannot read will not read better later: set it aside loudly.
     context.log.error({ subject: message.subject, seq: message.seq, err: String(error) }, 'notify: unreadable event; skipped');
@@ -178,7 +179,7 @@ async function queueEvent(context: Context, message: JsMsg): Promise<void> {
 function dispatch(context: Context, message: JsMsg): Promise<void> | undefined {
   let pending: PendingNotification;
   try {
-    pending = decodeJson<PendingNotification>(message.data);
+    pending = decodeJson<PendingNotification>(message.data, no_money);
   } catch (error) {
     context.log.error({ subject: message.subject, seq: message.seq, err: String(error) }, 'notify: unreadable pending notification; dropped');
     message.term('unreadable');

@@ -5,6 +5,7 @@
 
 import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { decodeJson, encodeJson } from '../codec';
+import { stored_message_schema } from './schemas';
 import { dedupe_window_ms, timers_pending_max } from '../constants';
 import { assert } from '../errors';
 import { headers } from '@nats-io/transport-node';
@@ -47,7 +48,7 @@ export class EventStore {
   async load(payment_id: string): Promise<Loaded | undefined> {
     const message = await this.jsm.direct.getMessage(this.names.events_stream, { last_by_subj: this.names.events(payment_id) });
     if (message === null) return undefined;
-    const stored = decodeJson<StoredMessage>(message.data);
+    const stored = decodeJson<StoredMessage>(message.data, stored_message_schema);
     assert(stored.state.payment_id === payment_id, 'store: snapshot belongs to another payment');
     checkMoney(stored.state);
     return { state: stored.state, seq: message.seq };
