@@ -79,3 +79,15 @@ export const refund_retries_max = 8;
 /** How often the notification backlog gauge is read from JetStream: a backlog that matters
  * lasts minutes, and each read is two API calls. */
 export const notify_backlog_poll_ms = 5_000;
+
+/** Buckets (seconds) of paycore_payment_completion_seconds: from the moment the payer paid
+ * (the provider's paid_at) to paycore applying SUCCEEDED. A callback lands within seconds; a
+ * lost callback waits for the next query (5 s, 15 s, 30 s, 1 min, 5 min after the call), so
+ * the tail reaches minutes. 60 is the completion SLO's bound (ops/slo.md): keep it a bucket. */
+export const payment_completion_buckets_seconds: readonly number[] = [1, 2, 5, 10, 30, 60, 120, 300, 900, 1800];
+
+/** Buckets (seconds) of paycore_notify_delivery_delay_seconds: from the outcome (the event's
+ * time) to the merchant's 2xx. The first attempt goes at once, the second 15 s after a
+ * failure, the third a minute after that (core/notify/constants.ts). 60 is the notification
+ * SLO's bound (ops/slo.md): keep it a bucket. */
+export const notify_delivery_delay_buckets_seconds: readonly number[] = [1, 5, 10, 30, 60, 120, 300, 900, 3600, 21_600, 86_400];

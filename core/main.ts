@@ -64,6 +64,7 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
     schedule_ms: config.notify_schedule_ms,
     timeout_ms: config.notify_timeout_ms,
     onAttempt: (result) => metrics.gateway.notify_attempts.inc({ result }),
+    onDelivered: (after_outcome_ms) => metrics.gateway.notify_delivery_delay.observe(after_outcome_ms / 1000),
     log,
   });
   const grpc = await startGrpc({ config, actors, store, refund_index, routing: table, notifier, js, names, log, metrics: metrics.gateway });

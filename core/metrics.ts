@@ -4,6 +4,7 @@
 // (methods, products, channel ids, statuses, reasons): never an id of a payment or merchant.
 
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { notify_delivery_delay_buckets_seconds, payment_completion_buckets_seconds } from './constants';
 
 /** Seconds; from a cache hit to a slow provider call. */
 const latency_buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -19,6 +20,7 @@ function gatewayMetrics(registry: Registry) {
     worker_restarts: new Counter({ name: 'paycore_actor_thread_restarts_total', help: 'Actor-host threads replaced after dying', registers: [registry] }),
     notify_attempts: new Counter({ name: 'paycore_notify_attempts_total', help: 'Merchant notification attempts by result (delivered, retry, dead)', labelNames: ['result'] as const, registers: [registry] }),
     notify_backlog: new Gauge({ name: 'paycore_notify_backlog', help: 'Merchant notifications waiting for delivery or a retry', registers: [registry] }),
+    notify_delivery_delay: new Histogram({ name: 'paycore_notify_delivery_delay_seconds', help: 'From a payment or refund outcome to the merchant answering 2xx to its notification (first delivery, not re-sends)', buckets: [...notify_delivery_delay_buckets_seconds], registers: [registry] }),
     notify_dead_letters: new Gauge({ name: 'paycore_notify_dead_letters', help: 'Notifications in the dead letter, waiting for an operator', registers: [registry] }),
   };
 }
@@ -26,6 +28,7 @@ function gatewayMetrics(registry: Registry) {
 function actorMetrics(registry: Registry) {
   return {
     payments: new Counter({ name: 'paycore_payments_total', help: 'Payments reaching an outcome, by product, channel and status', labelNames: ['product', 'channel', 'status'] as const, registers: [registry] }),
+    completion: new Histogram({ name: 'paycore_payment_completion_seconds', help: 'From the payer paying (the provider\'s paid_at) to the payment reaching SUCCEEDED, by channel', labelNames: ['channel'] as const, buckets: [...payment_completion_buckets_seconds], registers: [registry] }),
     commands: new Counter({ name: 'paycore_actor_commands_total', help: 'Actor commands by type and result reason (ok or an error reason)', labelNames: ['type', 'result'] as const, registers: [registry] }),
     channel_calls: new Histogram({ name: 'paycore_channel_call_duration_seconds', help: 'Channel calls by channel, operation and outcome', labelNames: ['channel', 'operation', 'outcome'] as const, buckets: latency_buckets, registers: [registry] }),
     route_decisions: new Counter({ name: 'paycore_route_decisions_total', help: 'Routing decisions by product and chosen channel (none = NO_ROUTE)', labelNames: ['product', 'channel'] as const, registers: [registry] }),

@@ -49,6 +49,9 @@ describe('metrics', () => {
     expect(sample(text, 'paycore_grpc_request_duration_seconds_count', { method: 'ClosePayment' })).toBe(1);
     expect(sample(text, 'paycore_payments_total', { product: 'WECHAT_NATIVE', channel: 'wx1', status: 'SUCCEEDED' })).toBe(1);
     expect(sample(text, 'paycore_payments_total', { product: 'WECHAT_NATIVE', channel: 'wx1', status: 'CLOSED' })).toBe(1);
+    // The completion SLI: the payer paid moments ago (the sandbox's paid_at), well inside 60 s.
+    expect(sample(text, 'paycore_payment_completion_seconds_count', { channel: 'wx1' })).toBe(1);
+    expect(sample(text, 'paycore_payment_completion_seconds_bucket', { channel: 'wx1', le: '60' })).toBe(1);
     expect(sample(text, 'paycore_channel_call_duration_seconds_count', { channel: 'wx1', operation: 'pay', outcome: 'ok' })).toBe(2);
     expect(sample(text, 'paycore_channel_call_duration_seconds_count', { channel: 'wx1', operation: 'close', outcome: 'ok' })).toBe(1);
     expect(sample(text, 'paycore_channel_callbacks_total', { channel: 'wx1', result: 'accepted' })).toBeGreaterThanOrEqual(1);

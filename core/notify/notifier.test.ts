@@ -122,9 +122,10 @@ async function pay(merchant_id: string, merchant_order_no: string, outcome: Paym
   return payment_id;
 }
 
-async function start(options: { schedule_ms: number[]; timeout_ms?: number }): Promise<Notifier> {
+async function start(options: { schedule_ms: number[]; timeout_ms?: number; onDelivered?: (after_outcome_ms: number) => void }): Promise<Notifier> {
   const notifier = await startNotifier({
     js, jsm, prefix, log,
+    onDelivered: options.onDelivered,
     secretOf: async (merchant_id) => merchant.secrets.get(merchant_id),
     schedule_ms: options.schedule_ms,
     timeout_ms: options.timeout_ms ?? 1_000,
@@ -186,9 +187,15 @@ describe('notifier', () => {
   test('notify - posts a succeeded payment once with a signature the merchant verifies', async () => {
     merchant.secrets.set('m_once', 'whsec_once');
     const payment_id = await pay('m_once', 'o-1', 'succeeded', merchant.url('/m_once/notify'));
-    await start({ schedule_ms: [0, 100] });
+    const delivered_after_ms: number[] = [];
+    const started_ms = Date.now();
+    await start({ schedule_ms: [0, 100], onDelivered: (ms) => delivered_after_ms.push(ms) });
     await waitFor('the notification', () => merchant.of('m_once').length === 1);
     await waitFor('the queue to drain', notifyQueueEmpty);
+    // The SLI's delay runs from the outcome (the event's time, 2025-03-01T08:00:30Z here).
+    expect(delivered_after_ms).toHaveLength(1);
+    expect(delivered_after_ms[0]).toBeGreaterThanOrEqual(started_ms - Date.parse('2025-03-01T08:00:30.000Z'));
+    expect(delivered_after_ms[0]).toBeLessThanOrEqual(Date.now() - Date.parse('2025-03-01T08:00:30.000Z'));
     const [received] = merchant.of('m_once');
     expect(merchant.of('m_once')).toHaveLength(1);
     expect(received!.verified).toBe(true);
@@ -254,7 +261,8 @@ describe('notifier', () => {
     let down = true;
     merchant.behaviours.set('/m_dead/notify', () => ({ status: down ? 500 : 204 }));
     const payment_id = await pay('m_dead', 'o-1', 'succeeded', merchant.url('/m_dead/notify'));
-    const notifier = await start({ schedule_ms: [0, 50, 50] });
+    const delivered_after_ms: number[] = [];
+    const notifier = await start({ schedule_ms: [0, 50, 50], onDelivered: (ms) => delivered_after_ms.push(ms) });
     await waitFor('the dead letter', async () => (await notifier.listDeadLetters({ limit: 10 })).length === 1);
     const [dead] = await notifier.listDeadLetters({ merchant_id: 'm_dead', limit: 10 });
     expect(dead).toMatchObject({ id: `${payment_id}:4`, merchant_id: 'm_dead', payment_id, type: 'payment.succeeded', attempts: 3, resends: 0, last_error: 'http_500' });
@@ -268,6 +276,7 @@ describe('notifier', () => {
     await waitFor('the queue to drain', notifyQueueEmpty);
     const resent = merchant.of('m_dead')[3]!;
     expect(resent).toMatchObject({ notification_id: `${payment_id}:4`, attempt: 1, verified: true });
+    expect(delivered_after_ms).toEqual([]); // counted bad when it died; the re-send is not a first delivery
     expect(await notifier.listDeadLetters({ limit: 10 })).toEqual([]);
     await expect(notifier.resend(`${payment_id}:4`)).rejects.toMatchObject({ reason: 'NOT_FOUND' });
     await expect(notifier.listDeadLetters({ limit: 0 })).rejects.toBeInstanceOf(PaycoreError);

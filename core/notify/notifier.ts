@@ -32,7 +32,7 @@ import { createNotifyAgent, deliver, type DeliveryResult } from './deliver';
 import { isSubjectToken, notifyNames, type NotifyNames } from './names';
 import { isOutcomeEvent, OutcomeShapeError, plannedNotifications } from './outcomes';
 import { afterFailure, deadMessageId, firstPending, pendingMessageId, scheduleProblems } from './schedule';
-import type { DeadLetter, PendingNotification } from './types';
+import type { DeadLetter, NotificationBody, PendingNotification } from './types';
 
 /** The merchant's notification secret; undefined when the merchant has none (yet). */
 export type SecretOf = (merchant_id: string) => Promise<string | undefined>;
@@ -51,6 +51,9 @@ export interface NotifierOptions {
   busy_delay_ms?: number;
   /** Told of every attempt's result (metrics). */
   onAttempt?: (result: 'delivered' | 'retry' | 'dead') => void;
+  /** Told, when a notification is first delivered (not a re-send from the dead letters), how
+   * long after its outcome the merchant answered 2xx: the notification SLI (ops/slo.md). */
+  onDelivered?: (after_outcome_ms: number) => void;
   log: Logger;
 }
 
@@ -72,6 +75,7 @@ interface Context {
   bounds: InflightBounds;
   agent: ReturnType<typeof createNotifyAgent>;
   onAttempt: (result: 'delivered' | 'retry' | 'dead') => void;
+  onDelivered: (after_outcome_ms: number) => void;
   log: Logger;
 }
 
@@ -93,6 +97,7 @@ export async function startNotifier(options: NotifierOptions): Promise<Notifier>
     bounds: new InflightBounds(notify_inflight_per_merchant_max, notify_inflight_max),
     agent: createNotifyAgent(timeout_ms),
     onAttempt: options.onAttempt ?? (() => undefined),
+    onDelivered: options.onDelivered ?? (() => undefined),
     log: options.log.child({ component: 'notify' }),
   };
   const events = await (await options.js.consumers.get(names.events_stream, names.events_consumer)).consume({ max_messages: notify_fetch_batch_max });
@@ -228,6 +233,7 @@ async function attempt(context: Context, message: JsMsg, pending: PendingNotific
   if (result.ok) {
     message.ack();
     context.onAttempt('delivered');
+    reportDelivered(context, pending);
     context.log.info({ ...fields, status: result.status }, 'notify: delivered');
     return;
   }
@@ -243,6 +249,13 @@ async function attempt(context: Context, message: JsMsg, pending: PendingNotific
   message.ack();
   context.onAttempt('dead');
   context.log.warn({ ...fields, error: result.error }, 'notify: last attempt failed; dead-lettered');
+}
+
+/** A re-sent dead letter was already counted bad when it died: only first deliveries count. */
+function reportDelivered(context: Context, pending: PendingNotification): void {
+  if (pending.resends > 0) return;
+  const outcome_ms = Date.parse((JSON.parse(pending.body) as Partial<NotificationBody>).created_at ?? '');
+  if (Number.isFinite(outcome_ms)) context.onDelivered(Math.max(0, Date.now() - outcome_ms));
 }
 
 function withTimeout<T>(promise: Promise<T>, timeout_ms: number, what: string): Promise<T> {

@@ -576,6 +576,12 @@ export class ActorSystem {
     if (before === after.status || (after.status !== 'SUCCEEDED' && after.status !== 'FAILED' && after.status !== 'CLOSED')) return;
     const channel = after.attempts.find((a) => a.attempt_id === after.winning_attempt_id) ?? currentAttempt(after);
     this.deps.metrics.payments.inc({ product: after.product, channel: channel?.channel_id ?? 'none', status: after.status });
+    // The completion SLI (ops/slo.md): how long a payer who paid waited for SUCCEEDED. The
+    // provider's clock may run ahead of ours; a negative wait is counted as none.
+    const paid_ms = after.status === 'SUCCEEDED' && after.paid_at !== undefined ? Date.parse(after.paid_at) : NaN;
+    if (Number.isFinite(paid_ms)) {
+      this.deps.metrics.completion.observe({ channel: channel?.channel_id ?? 'none' }, Math.max(0, (this.deps.now().getTime() - paid_ms) / 1000));
+    }
   }
 
   #channel(channel_id: string): Channel {
