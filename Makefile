@@ -2,13 +2,14 @@
 SHELL := bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup build proto typecheck test test-unit dev sandbox bench clean
+.PHONY: help setup build proto typecheck test test-unit dev sandbox bench slo-rules clean
 
 help:
 	@echo "make dev        set up and run paycore with the sandbox PSP"
 	@echo "make test       run every test (installs and starts what they need)"
 	@echo "make proto      regenerate proto/gen from proto/"
 	@echo "make typecheck  type-check everything, tests included"
+	@echo "make slo-rules  regenerate ops/prometheus/slo.yml from slo-rules.js"
 
 # npm ci refuses a lock file that lacks some other platform's optional binaries (buf, swc),
 # which the registry reachable here does not always carry; npm install --no-save then
@@ -46,6 +47,10 @@ sandbox: build
 # rate, in about 3 minutes; writes bench/results/<date>-<host>.json. BENCH_ARGS=--profile DIR etc.
 bench: setup build
 	node dist/bench/run.js $(BENCH_ARGS)
+
+# ops/prometheus/slo.yml (SLO recording rules and burn-rate alerts) from slo-rules.js.
+slo-rules:
+	node ops/prometheus/slo-rules.js > ops/prometheus/slo.yml
 
 clean:
 	rm -rf dist .dev

@@ -27,6 +27,15 @@ test('ops - alert rules pass promtool unit tests and the scrape config is valid'
   expect(run(['check', 'config', 'prometheus.yml'])).toContain('SUCCESS');
 });
 
+test('ops - SLO rules are what slo-rules.js generates, and their burn-rate alerts pass promtool unit tests', () => {
+  const { sloRules } = require('../ops/prometheus/slo-rules.js') as { sloRules: () => string };
+  expect(readFileSync(path.join(ops, 'prometheus/slo.yml'), 'utf8')).toBe(sloRules()); // else: make slo-rules
+  const run = (args: string[]) => execFileSync('promtool', args, { cwd: path.join(ops, 'prometheus'), encoding: 'utf8', stdio: 'pipe' });
+  expect(run(['check', 'rules', 'slo.yml'])).toContain('SUCCESS');
+  // Fast burn pages, slow burn only tickets, no burn (and caller errors) raise nothing.
+  expect(run(['test', 'rules', 'slo.test.yml'])).toContain('SUCCESS');
+}, 180_000);
+
 describe('against a live paycore', () => {
   let stack: Stack;
   let prometheus: ChildProcess | undefined;
