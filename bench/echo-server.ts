@@ -1,5 +1,5 @@
 // The ceiling: a grpc-js server, in its own process, implementing PaymentService.CreatePayment
-// with no work behind it. It decodes each request and encodes a canned Payment shaped like
+// with no work behind it. It decodes each request and encodes a canned response shaped like
 // paycore's answer to a WeChat Native create (same fields, same sizes), echoing the merchant's
 // order number, so the load driver measures what grpc-js and protobuf alone cost at these
 // message sizes. `node dist/bench/echo-server.js` (ECHO_HOST, ECHO_PORT; 0 = any free port);
@@ -8,7 +8,7 @@
 import * as grpc from '@grpc/grpc-js';
 import {
   NextActionType, PaymentServiceService, PaymentStatus, Product,
-  type CreatePaymentRequest, type Payment,
+  type CreatePaymentRequest, type CreatePaymentResponse, type Payment, type WatchPaymentResponse,
 } from '../proto/gen/paycore/v1/payment';
 
 /** A payment as paycore returns it after a WECHAT_NATIVE create (version 3, QR code). */
@@ -20,12 +20,12 @@ export function cannedPayment(request: Pick<CreatePaymentRequest, 'merchantId' |
     merchantOrderNo: request.merchantOrderNo,
     amount: request.amount,
     currency: 'CNY',
-    product: Product.WECHAT_NATIVE,
+    product: Product.PRODUCT_WECHAT_NATIVE,
     subject: request.subject,
-    status: PaymentStatus.REQUIRES_ACTION,
+    status: PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION,
     channelId: 'wx1',
     channelTradeNo: '',
-    nextAction: { type: NextActionType.QR_CODE, value: 'weixin://wxpay/bizpayurl?pr=Abc1Def2Gh', params: {} },
+    nextAction: { type: NextActionType.NEXT_ACTION_TYPE_QR_CODE, value: 'weixin://wxpay/bizpayurl?pr=Abc1Def2Gh', params: {} },
     failure: undefined,
     refundedAmount: 0n,
     fee: 0n,
@@ -44,14 +44,15 @@ export async function startEcho(host: string, port: number): Promise<{ port: num
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 1024 * 1024 });
   const unimplemented = (_call: unknown, callback: grpc.sendUnaryData<never>): void => callback({ code: grpc.status.UNIMPLEMENTED, details: 'echo serves CreatePayment only' });
   server.addService(PaymentServiceService, {
-    createPayment: (call: grpc.ServerUnaryCall<CreatePaymentRequest, Payment>, callback: grpc.sendUnaryData<Payment>) => callback(null, cannedPayment(call.request)),
+    createPayment: (call: grpc.ServerUnaryCall<CreatePaymentRequest, CreatePaymentResponse>, callback: grpc.sendUnaryData<CreatePaymentResponse>) =>
+      callback(null, { payment: cannedPayment(call.request) }),
     getPayment: unimplemented,
     closePayment: unimplemented,
     confirmPayment: unimplemented,
     createRefund: unimplemented,
     getRefund: unimplemented,
     listPaymentOptions: unimplemented,
-    watchPayment: (call: grpc.ServerWritableStream<unknown, Payment>) => call.destroy(Object.assign(new Error('echo serves CreatePayment only'), { code: grpc.status.UNIMPLEMENTED })),
+    watchPayment: (call: grpc.ServerWritableStream<unknown, WatchPaymentResponse>) => call.destroy(Object.assign(new Error('echo serves CreatePayment only'), { code: grpc.status.UNIMPLEMENTED })),
   });
   const bound = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (error, p) => (error === null ? resolve(p) : reject(error))),

@@ -52,12 +52,12 @@ export const grpc_drain_ms_max = 15_000;
 /** Largest provider callback body accepted on /notify: real ones are a few KiB. */
 export const notify_body_bytes_max = 64 * 1024;
 
-/** Payment expiry bounds (API.md): 60 s to 24 h, default 30 min. */
+/** Payment expiry bounds (docs/api.md): 60 s to 24 h, default 30 min. */
 export const expire_seconds_min_default = 60;
 export const expire_seconds_max = 86_400;
 export const expire_seconds_default = 1_800;
 
-/** Largest payment amount in minor units (API.md). */
+/** Largest payment amount in minor units (docs/api.md). */
 export const amount_minor_max = 1_000_000_000_000n;
 
 /** How long a /metrics scrape waits for each actor thread's metrics; a thread busier than

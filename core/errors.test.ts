@@ -43,7 +43,7 @@ function statusTrailer(err: PaycoreError): Status {
 }
 
 describe('errors', () => {
-  test('errors - maps every reason to the status of the API.md table', () => {
+  test('errors - maps every reason to the status of the docs/api.md table', () => {
     expect(grpcStatusOfReason).toEqual({
       INVALID_FIELD: grpc.status.INVALID_ARGUMENT,
       IDEMPOTENCY_KEY_REUSED: grpc.status.FAILED_PRECONDITION,

@@ -1,4 +1,4 @@
-// The caller-facing error vocabulary of paycore (API.md, "Errors") and its two wire forms:
+// The caller-facing error vocabulary of paycore (docs/api.md, "Errors") and its two wire forms:
 // a gRPC status with google.rpc details for clients, and JSON for replies that cross NATS.
 //
 // Two kinds of failure, never mixed (TigerBeetle): a PaycoreError is the caller's mistake or
@@ -24,7 +24,7 @@ export type ErrorReason =
   | 'INTERNAL'
   | 'DEADLINE_EXCEEDED';
 
-/** The gRPC status each reason travels under (API.md, Errors table). */
+/** The gRPC status each reason travels under (docs/api.md, Errors table). */
 export const grpcStatusOfReason: Readonly<Record<ErrorReason, grpc.status>> = Object.freeze({
   INVALID_FIELD: grpc.status.INVALID_ARGUMENT,
   IDEMPOTENCY_KEY_REUSED: grpc.status.FAILED_PRECONDITION,

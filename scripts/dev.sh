@@ -32,7 +32,7 @@ paycore is running with its sandbox PSP:
 Make a first payment (in another terminal):
   npm run demo
 or with grpcurl, if you have it:
-  grpcurl -plaintext -d '{"merchant_id":"m1","merchant_order_no":"o-1","amount":"100","currency":"CNY","product":"WECHAT_NATIVE","subject":"tea"}' \\
+  grpcurl -plaintext -d '{"merchant_id":"m1","merchant_order_no":"o-1","amount":"100","currency":"CNY","product":"PRODUCT_WECHAT_NATIVE","subject":"tea"}' \\
     127.0.0.1:50051 paycore.v1.PaymentService/CreatePayment
   curl -X POST $sandbox_url/sandbox/wechatpay/orders/<payment_id>a1/pay
 

@@ -61,9 +61,9 @@ afterAll(async () => {
 });
 
 async function paid(notify_url: string): Promise<string> {
-  const payment = await stack.client.createPayment({ merchantId: 'm_it', merchantOrderNo: `nt-${randomBytes(6).toString('hex')}`, amount: 880n, currency: 'CNY', product: Product.WECHAT_NATIVE, subject: 'notify', notifyUrl: notify_url });
+  const payment = await stack.client.createPayment({ merchantId: 'm_it', merchantOrderNo: `nt-${randomBytes(6).toString('hex')}`, amount: 880n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'notify', notifyUrl: notify_url });
   await stack.pay(`${payment.paymentId}a1`);
-  await eventually(async () => ((await stack.client.getPayment({ paymentId: payment.paymentId })).status === PaymentStatus.SUCCEEDED ? true : undefined), 10_000, 'paid');
+  await eventually(async () => ((await stack.client.getPayment({ paymentId: payment.paymentId })).status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED ? true : undefined), 10_000, 'paid');
   return payment.paymentId;
 }
 

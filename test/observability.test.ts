@@ -11,7 +11,7 @@ import { eventually, startStack, type Stack } from './harness';
 
 function request(merchant_order_no: string): CreatePaymentRequest {
   return {
-    merchantId: 'm_obs', merchantOrderNo: merchant_order_no, amount: 300n, currency: 'CNY', product: Product.WECHAT_NATIVE,
+    merchantId: 'm_obs', merchantOrderNo: merchant_order_no, amount: 300n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE,
     subject: 'observability', payer: undefined, notifyUrl: '', expireSeconds: 0, routeHints: undefined, metadata: {},
   };
 }
@@ -105,7 +105,7 @@ describe('tracing', () => {
     const metadata = new grpc.Metadata();
     metadata.set('traceparent', `00-${trace_id}-${randomBytes(8).toString('hex')}-01`);
     const payment = await new Promise<Payment>((resolve, reject) =>
-      stack.client.raw.createPayment(request(`trace-${randomBytes(5).toString('hex')}`), metadata, { deadline: Date.now() + 10_000 }, (error, value) => (error ? reject(error) : resolve(value!))),
+      stack.client.raw.createPayment(request(`trace-${randomBytes(5).toString('hex')}`), metadata, { deadline: Date.now() + 10_000 }, (error, value) => (error ? reject(error) : resolve(value!.payment!))),
     );
     expect(payment.nextAction?.value).toBeTruthy();
     const names = await eventually(async () => {
@@ -134,7 +134,7 @@ describe('tracing', () => {
       const metadata = new grpc.Metadata();
       metadata.set('traceparent', `00-${trace_id}-${randomBytes(8).toString('hex')}-01`);
       await new Promise<Payment>((resolve, reject) =>
-        stack.client.raw.closePayment({ paymentId: payment.paymentId, merchantId: '', merchantOrderNo: '' }, metadata, { deadline: Date.now() + 10_000 }, (e, v) => (e ? reject(e) : resolve(v!))),
+        stack.client.raw.closePayment({ paymentId: payment.paymentId, merchantId: '', merchantOrderNo: '' }, metadata, { deadline: Date.now() + 10_000 }, (e, v) => (e ? reject(e) : resolve(v!.payment!))),
       );
       const header = await eventually(async () => seen.find((h) => h !== ''), 10_000, 'the notification');
       expect(header.split('-')[1]).toBe(trace_id);

@@ -55,7 +55,7 @@ describe('against a live paycore', () => {
     // A notify URL where nothing listens: every notification attempt fails and is retried.
     const notifyUrl = `http://127.0.0.1:${await freePort()}/notify`;
     for (let i = 0; i < count; i += 1) {
-      const p = await stack.client.createPayment({ merchantId: 'm_ops', merchantOrderNo: `ops-${randomBytes(5).toString('hex')}`, amount: 100n, currency: 'CNY', product: Product.WECHAT_NATIVE, subject: 'ops', notifyUrl });
+      const p = await stack.client.createPayment({ merchantId: 'm_ops', merchantOrderNo: `ops-${randomBytes(5).toString('hex')}`, amount: 100n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'ops', notifyUrl });
       if (i % 2 === 0) await stack.pay(`${p.paymentId}a1`);
       else await stack.client.closePayment({ paymentId: p.paymentId });
     }

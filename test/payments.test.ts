@@ -22,7 +22,7 @@ function orderNo(): string {
 }
 
 function native(merchant_order_no: string, amount = 1999n) {
-  return { merchantId: 'm_it', merchantOrderNo: merchant_order_no, amount, currency: 'CNY', product: Product.WECHAT_NATIVE, subject: 'integration tea' };
+  return { merchantId: 'm_it', merchantOrderNo: merchant_order_no, amount, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'integration tea' };
 }
 
 async function rejection(promise: Promise<unknown>) {
@@ -37,8 +37,8 @@ async function rejection(promise: Promise<unknown>) {
 test('payments - create, QR code, sandbox pay, callback, SUCCEEDED; WatchPayment sees every state', async () => {
   const payment = await stack.client.createPayment(native(orderNo()));
   expect(payment.paymentId).toBe(paymentId('m_it', payment.merchantOrderNo));
-  expect(payment.status).toBe(PaymentStatus.REQUIRES_ACTION);
-  expect(payment.nextAction?.type).toBe(NextActionType.QR_CODE);
+  expect(payment.status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
+  expect(payment.nextAction?.type).toBe(NextActionType.NEXT_ACTION_TYPE_QR_CODE);
   expect(payment.nextAction?.value).toMatch(/^weixin:\/\/wxpay\/bizpayurl\?pr=/);
   expect(payment.channelId).toBe('wx1');
   expect(payment.amount).toBe(1999n);
@@ -50,7 +50,7 @@ test('payments - create, QR code, sandbox pay, callback, SUCCEEDED; WatchPayment
   const paid = await stack.pay(`${payment.paymentId}a1`);
   expect(paid.status).toBe(200);
   const seen = await watching;
-  expect(seen.map((p) => PaymentStatus[p.status])).toEqual(['REQUIRES_ACTION', 'SUCCEEDED']);
+  expect(seen.map((p) => PaymentStatus[p.status])).toEqual(['PAYMENT_STATUS_REQUIRES_ACTION', 'PAYMENT_STATUS_SUCCEEDED']);
   const versions = seen.map((p) => p.version);
   expect(versions[1]! - versions[0]!).toBe(1n);
   const final = seen[1]!;
@@ -58,7 +58,7 @@ test('payments - create, QR code, sandbox pay, callback, SUCCEEDED; WatchPayment
   expect(final.paidAt).toBeInstanceOf(Date);
 
   const got = await stack.client.getPayment({ merchantId: 'm_it', merchantOrderNo: payment.merchantOrderNo });
-  expect(got.status).toBe(PaymentStatus.SUCCEEDED);
+  expect(got.status).toBe(PaymentStatus.PAYMENT_STATUS_SUCCEEDED);
   expect(got.version).toBe(final.version);
   const orders = await stack.orders(`${payment.paymentId}a`);
   expect(orders).toHaveLength(1);
@@ -88,7 +88,7 @@ test('payments - 50 concurrent identical creates make one payment and one provid
   const ids = new Set(results.map((p) => p.paymentId));
   expect(ids.size).toBe(1);
   const [payment_id] = [...ids];
-  for (const p of results) expect(p.status).toBe(PaymentStatus.REQUIRES_ACTION);
+  for (const p of results) expect(p.status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
   const orders = await stack.orders(`${payment_id}a`);
   expect(orders).toHaveLength(1);
   expect(orders[0]!.create_requests).toBe(1);
@@ -99,16 +99,16 @@ test('payments - 50 concurrent identical creates make one payment and one provid
 test('payments - close: the channel closes the order, the payment is CLOSED, and a paid one cannot be closed', async () => {
   const open = await stack.client.createPayment(native(orderNo()));
   const closed = await stack.client.closePayment({ paymentId: open.paymentId });
-  expect(closed.status).toBe(PaymentStatus.CLOSED);
+  expect(closed.status).toBe(PaymentStatus.PAYMENT_STATUS_CLOSED);
   expect((await stack.orders(`${open.paymentId}a`))[0]!.trade_state).toBe('CLOSED');
   const again = await stack.client.closePayment({ merchantId: 'm_it', merchantOrderNo: open.merchantOrderNo });
-  expect(again.status).toBe(PaymentStatus.CLOSED);
+  expect(again.status).toBe(PaymentStatus.PAYMENT_STATUS_CLOSED);
   expect(again.version).toBe(closed.version);
   expect((await stack.pay(`${open.paymentId}a1`)).status).toBe(409); // the payer can no longer pay
 
   const paid = await stack.client.createPayment(native(orderNo()));
   await stack.pay(`${paid.paymentId}a1`);
-  await eventually(async () => ((await stack.client.getPayment({ paymentId: paid.paymentId })).status === PaymentStatus.SUCCEEDED ? true : undefined), 10_000, 'SUCCEEDED');
+  await eventually(async () => ((await stack.client.getPayment({ paymentId: paid.paymentId })).status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED ? true : undefined), 10_000, 'SUCCEEDED');
   const refused = await rejection(stack.client.closePayment({ paymentId: paid.paymentId }));
   expect(refused.code).toBe(grpc.status.FAILED_PRECONDITION);
   expect(refused.reason).toBe('ILLEGAL_STATE');
@@ -125,7 +125,7 @@ test('payments - bad input is INVALID_ARGUMENT naming every bad field, and nothi
   const missing = await rejection(stack.client.getPayment({ merchantId: 'm_it', merchantOrderNo: no }));
   expect(missing.code).toBe(grpc.status.NOT_FOUND);
   expect(missing.reason).toBe('NOT_FOUND');
-  const jsapi = await rejection(stack.client.createPayment({ ...native(orderNo()), product: Product.WECHAT_JSAPI }));
+  const jsapi = await rejection(stack.client.createPayment({ ...native(orderNo()), product: Product.PRODUCT_WECHAT_JSAPI }));
   expect(jsapi.violations.map((v) => v.field)).toEqual(['payer.openid']);
 });
 
@@ -140,14 +140,14 @@ test('payments - an order no channel can take (currency, excluded channel) is NO
 });
 
 test('payments - JSAPI and APP return signed SDK parameters, H5 a redirect', async () => {
-  const jsapi: Payment = await stack.client.createPayment({ ...native(orderNo()), product: Product.WECHAT_JSAPI, payer: { openid: 'oUpF8uMuAJO_M2pxb1Q9zNjWeS6o', clientIp: '', authCode: '', cardToken: '', bankCode: '' } });
-  expect(jsapi.nextAction?.type).toBe(NextActionType.SDK_PARAMS);
+  const jsapi: Payment = await stack.client.createPayment({ ...native(orderNo()), product: Product.PRODUCT_WECHAT_JSAPI, payer: { openid: 'oUpF8uMuAJO_M2pxb1Q9zNjWeS6o', clientIp: '', authCode: '', cardToken: '', bankCode: '' } });
+  expect(jsapi.nextAction?.type).toBe(NextActionType.NEXT_ACTION_TYPE_SDK_PARAMS);
   expect(jsapi.nextAction?.params.package).toMatch(/^prepay_id=/);
   expect(jsapi.nextAction?.params.paySign).toBeTruthy();
-  const app = await stack.client.createPayment({ ...native(orderNo()), product: Product.WECHAT_APP });
+  const app = await stack.client.createPayment({ ...native(orderNo()), product: Product.PRODUCT_WECHAT_APP });
   expect(app.nextAction?.params.package).toBe('Sign=WXPay');
-  const h5 = await stack.client.createPayment({ ...native(orderNo()), product: Product.WECHAT_H5, payer: { clientIp: '203.0.113.7', openid: '', authCode: '', cardToken: '', bankCode: '' } });
-  expect(h5.nextAction?.type).toBe(NextActionType.REDIRECT);
+  const h5 = await stack.client.createPayment({ ...native(orderNo()), product: Product.PRODUCT_WECHAT_H5, payer: { clientIp: '203.0.113.7', openid: '', authCode: '', cardToken: '', bankCode: '' } });
+  expect(h5.nextAction?.type).toBe(NextActionType.NEXT_ACTION_TYPE_REDIRECT);
   expect(h5.nextAction?.value).toMatch(/^https?:\/\//);
 });
 

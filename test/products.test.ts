@@ -40,90 +40,90 @@ const control = (path: string, body: unknown = {}) =>
 function confirm(payment_id: string, verification_code: string): Promise<Payment> {
   return new Promise((resolve, reject) =>
     stack.client.raw.confirmPayment({ paymentId: payment_id, merchantId: '', merchantOrderNo: '', verificationCode: verification_code }, new grpc.Metadata(), { deadline: Date.now() + 15_000 }, (error, value) =>
-      error ? reject(error) : resolve(value!),
+      error ? reject(error) : resolve(value!.payment!),
     ),
   );
 }
 
 test('products - a WeChat payment code is charged through WeChat Pay and succeeds at once', async () => {
-  const payment = await create(Product.BARCODE, { payer: payer({ authCode: '134567890123456789' }) });
+  const payment = await create(Product.PRODUCT_BARCODE, { payer: payer({ authCode: '134567890123456789' }) });
   expect(payment.channelId).toBe('wx1');
-  expect(payment.status).toBe(PaymentStatus.SUCCEEDED);
+  expect(payment.status).toBe(PaymentStatus.PAYMENT_STATUS_SUCCEEDED);
   expect(payment.channelTradeNo).not.toBe('');
 });
 
 test('products - an Alipay payment code goes to Alipay (routing reads the code), also when the payer is still confirming', async () => {
-  const payment = await create(Product.BARCODE, { payer: payer({ authCode: '281234567890123456' }) });
+  const payment = await create(Product.PRODUCT_BARCODE, { payer: payer({ authCode: '281234567890123456' }) });
   expect(payment.channelId).toBe('ali1');
-  expect(payment.status).toBe(PaymentStatus.SUCCEEDED);
+  expect(payment.status).toBe(PaymentStatus.PAYMENT_STATUS_SUCCEEDED);
 
   const order_no = `pr-${randomBytes(6).toString('hex')}`;
   await stack.fault({ scope: { out_trade_no: `${paymentId('m_it', order_no)}a1` }, barcode_userpaying: true } as never);
-  const waiting = await create(Product.BARCODE, { merchantOrderNo: order_no, payer: payer({ authCode: '281234567890123457' }) });
-  expect(waiting.status).toBe(PaymentStatus.PROCESSING);
+  const waiting = await create(Product.PRODUCT_BARCODE, { merchantOrderNo: order_no, payer: payer({ authCode: '281234567890123457' }) });
+  expect(waiting.status).toBe(PaymentStatus.PAYMENT_STATUS_PROCESSING);
   expect((await control(`/sandbox/alipay/orders/${waiting.paymentId}a1/pay`)).status).toBe(200);
-  await settledAs(waiting.paymentId, PaymentStatus.SUCCEEDED);
+  await settledAs(waiting.paymentId, PaymentStatus.PAYMENT_STATUS_SUCCEEDED);
 });
 
 test('products - Alipay QR: precreate, the payer pays, the notification settles it', async () => {
-  const payment = await create(Product.ALIPAY_QR);
+  const payment = await create(Product.PRODUCT_ALIPAY_QR);
   expect(payment.channelId).toBe('ali1');
-  expect(payment.nextAction?.type).toBe(NextActionType.QR_CODE);
+  expect(payment.nextAction?.type).toBe(NextActionType.NEXT_ACTION_TYPE_QR_CODE);
   expect((await control(`/sandbox/alipay/orders/${payment.paymentId}a1/pay`)).status).toBe(200);
-  const paid = await settledAs(payment.paymentId, PaymentStatus.SUCCEEDED);
+  const paid = await settledAs(payment.paymentId, PaymentStatus.PAYMENT_STATUS_SUCCEEDED);
   expect(paid.channelTradeNo).not.toBe('');
 });
 
 test.each([
-  ['ALIPAY_WAP', Product.ALIPAY_WAP],
-  ['ALIPAY_PC', Product.ALIPAY_PC],
+  ['ALIPAY_WAP', Product.PRODUCT_ALIPAY_WAP],
+  ['ALIPAY_PC', Product.PRODUCT_ALIPAY_PC],
 ])('products - %s: a signed redirect, the payer opens it and pays, SUCCEEDED', async (_name, product) => {
   const payment = await create(product);
-  expect(payment.nextAction?.type).toBe(NextActionType.REDIRECT);
+  expect(payment.nextAction?.type).toBe(NextActionType.NEXT_ACTION_TYPE_REDIRECT);
   expect((await fetch(payment.nextAction!.value)).status).toBe(200); // the payer opens the cashier
   expect((await control(`/sandbox/alipay/orders/${payment.paymentId}a1/pay`)).status).toBe(200);
-  await settledAs(payment.paymentId, PaymentStatus.SUCCEEDED);
+  await settledAs(payment.paymentId, PaymentStatus.PAYMENT_STATUS_SUCCEEDED);
 });
 
 test('products - Alipay APP returns the signed order string for the SDK', async () => {
-  const payment = await create(Product.ALIPAY_APP);
-  expect(payment.nextAction?.type).toBe(NextActionType.SDK_PARAMS);
+  const payment = await create(Product.PRODUCT_ALIPAY_APP);
+  expect(payment.nextAction?.type).toBe(NextActionType.NEXT_ACTION_TYPE_SDK_PARAMS);
   expect(Object.values(payment.nextAction!.params).join('&')).toContain('sign');
 });
 
 test('products - UnionPay quick pay: SMS_CODE, the code from the cardholder, ConfirmPayment, SUCCEEDED', async () => {
-  const payment = await create(Product.UNIONPAY_QUICK, { payer: payer({ cardToken: '6222020000000001tok' }) });
+  const payment = await create(Product.PRODUCT_UNIONPAY_QUICK, { payer: payer({ cardToken: '6222020000000001tok' }) });
   expect(payment.channelId).toBe('up1');
-  expect(payment.status).toBe(PaymentStatus.REQUIRES_ACTION);
-  expect(payment.nextAction?.type).toBe(NextActionType.SMS_CODE);
+  expect(payment.status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
+  expect(payment.nextAction?.type).toBe(NextActionType.NEXT_ACTION_TYPE_SMS_CODE);
   const sms = (await (await fetch(`${stack.sandbox.url}/sandbox/unionpay/sms?order_id=${payment.paymentId}a1`)).json()) as { sms_code: string };
   const confirmed = await confirm(payment.paymentId, sms.sms_code);
-  expect([PaymentStatus.SUCCEEDED, PaymentStatus.PROCESSING]).toContain(confirmed.status);
-  await settledAs(payment.paymentId, PaymentStatus.SUCCEEDED);
+  expect([PaymentStatus.PAYMENT_STATUS_SUCCEEDED, PaymentStatus.PAYMENT_STATUS_PROCESSING]).toContain(confirmed.status);
+  await settledAs(payment.paymentId, PaymentStatus.PAYMENT_STATUS_SUCCEEDED);
   // Nothing left to confirm now.
   const again = await confirm(payment.paymentId, sms.sms_code).then(() => 'ok', (e: grpc.ServiceError) => decodeServiceError(e).reason);
   expect(again).toBe('ILLEGAL_STATE');
 });
 
 test('products - UnionPay quick pay with a wrong SMS code fails the payment', async () => {
-  const payment = await create(Product.UNIONPAY_QUICK, { payer: payer({ cardToken: '6222020000000002tok' }) });
+  const payment = await create(Product.PRODUCT_UNIONPAY_QUICK, { payer: payer({ cardToken: '6222020000000002tok' }) });
   const sms = (await (await fetch(`${stack.sandbox.url}/sandbox/unionpay/sms?order_id=${payment.paymentId}a1`)).json()) as { sms_code: string };
   const wrong = sms.sms_code === '000000' ? '111111' : '000000';
   const result = await confirm(payment.paymentId, wrong);
-  expect(result.status).toBe(PaymentStatus.FAILED);
+  expect(result.status).toBe(PaymentStatus.PAYMENT_STATUS_FAILED);
   expect(result.failure?.code).not.toBe('');
 });
 
 test.each([
-  ['BANK_B2C', Product.BANK_B2C],
-  ['BANK_B2B', Product.BANK_B2B],
+  ['BANK_B2C', Product.PRODUCT_BANK_B2C],
+  ['BANK_B2B', Product.PRODUCT_BANK_B2B],
 ])('products - %s: redirect to the bank, the payer pays there, the notification settles it', async (_name, product) => {
   const payment = await create(product, { payer: payer({ bankCode: 'ICBC' }) });
   expect(payment.channelId).toBe('bank1');
-  expect(payment.nextAction?.type).toBe(NextActionType.REDIRECT);
+  expect(payment.nextAction?.type).toBe(NextActionType.NEXT_ACTION_TYPE_REDIRECT);
   expect((await fetch(payment.nextAction!.value)).status).toBe(200);
   expect((await control(`/sandbox/bankgw/orders/${payment.paymentId}a1/pay`, { result: 'SUCCESS' })).status).toBe(200);
-  await settledAs(payment.paymentId, PaymentStatus.SUCCEEDED);
+  await settledAs(payment.paymentId, PaymentStatus.PAYMENT_STATUS_SUCCEEDED);
 });
 
 test('products - ListPaymentOptions names the products with an eligible channel, by scene', async () => {
@@ -131,6 +131,6 @@ test('products - ListPaymentOptions names the products with an eligible channel,
     stack.client.raw.listPaymentOptions({ merchantId: 'm_it', amount: 1_000n, currency: 'CNY', scene: 'PC' }, new grpc.Metadata(), { deadline: Date.now() + 5_000 }, (e, v) => (e ? reject(e) : resolve(v!))),
   );
   const products = options.options.map((o) => Product[o.product]);
-  expect(products).toEqual(expect.arrayContaining(['WECHAT_NATIVE', 'ALIPAY_QR', 'ALIPAY_PC']));
-  expect(products).not.toContain('WECHAT_JSAPI'); // not a PC payer's product
+  expect(products).toEqual(expect.arrayContaining(['PRODUCT_WECHAT_NATIVE', 'PRODUCT_ALIPAY_QR', 'PRODUCT_ALIPAY_PC']));
+  expect(products).not.toContain('PRODUCT_WECHAT_JSAPI'); // not a PC payer's product
 });

@@ -29,7 +29,7 @@ function native(expire_seconds = 0) {
     merchantOrderNo: `rec-${randomBytes(6).toString('hex')}`,
     amount: 500n,
     currency: 'CNY',
-    product: Product.WECHAT_NATIVE,
+    product: Product.PRODUCT_WECHAT_NATIVE,
     subject: 'recovery',
     expireSeconds: expire_seconds,
   };
@@ -62,10 +62,10 @@ async function events(payment_id: string): Promise<{ event: StoredMessage['event
 
 test('recovery - an unpaid payment expires: closed at the channel, then CLOSED', async () => {
   const payment = await stack.client.createPayment(native(2));
-  expect(payment.status).toBe(PaymentStatus.REQUIRES_ACTION);
+  expect(payment.status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
   const seen = await stack.client.watch({ paymentId: payment.paymentId }, 15_000);
   // Every change: the close request (still REQUIRES_ACTION, one version on), then CLOSED.
-  expect(seen.map((p) => PaymentStatus[p.status])).toEqual(['REQUIRES_ACTION', 'REQUIRES_ACTION', 'CLOSED']);
+  expect(seen.map((p) => PaymentStatus[p.status])).toEqual(['PAYMENT_STATUS_REQUIRES_ACTION', 'PAYMENT_STATUS_REQUIRES_ACTION', 'PAYMENT_STATUS_CLOSED']);
   expect(seen.map((p) => Number(p.version))).toEqual([3, 4, 5]);
   expect((await stack.orders(`${payment.paymentId}a`))[0]!.trade_state).toBe('CLOSED');
   const log = await events(payment.paymentId);
@@ -78,7 +78,7 @@ test('recovery - a lost callback is recovered by query', async () => {
   const payment = await stack.client.createPayment(request);
   await stack.fault({ scope: { out_trade_no: `${payment.paymentId}a1` }, drop_callbacks: true });
   expect((await stack.pay(`${payment.paymentId}a1`)).status).toBe(200);
-  await until(payment.paymentId, PaymentStatus.SUCCEEDED, 10_000);
+  await until(payment.paymentId, PaymentStatus.PAYMENT_STATUS_SUCCEEDED, 10_000);
   const callbacks = (await (await fetch(`${stack.sandbox.url}/sandbox/callbacks?out_trade_no_prefix=${payment.paymentId}`)).json()) as { callbacks: unknown[] };
   expect(callbacks.callbacks).toHaveLength(0); // nothing reached paycore: the query did it
 });
@@ -87,7 +87,7 @@ test('recovery - duplicate callbacks apply once', async () => {
   const payment = await stack.client.createPayment(native());
   await stack.fault({ scope: { out_trade_no: `${payment.paymentId}a1` }, duplicate_callbacks: 3 });
   await stack.pay(`${payment.paymentId}a1`);
-  await until(payment.paymentId, PaymentStatus.SUCCEEDED, 10_000);
+  await until(payment.paymentId, PaymentStatus.PAYMENT_STATUS_SUCCEEDED, 10_000);
   await eventually(async () => {
     const response = await fetch(`${stack.sandbox.url}/sandbox/callbacks?out_trade_no_prefix=${payment.paymentId}`);
     const { callbacks } = (await response.json()) as { callbacks: { status: number | null }[] };
@@ -101,13 +101,13 @@ test('recovery - duplicate callbacks apply once', async () => {
 test('recovery - a payer paying after the close is a duplicate payment, recorded on the CLOSED payment', async () => {
   const payment = await stack.client.createPayment(native());
   await stack.fault({ scope: { out_trade_no: `${payment.paymentId}a1` }, success_after_close: true });
-  expect((await stack.client.closePayment({ paymentId: payment.paymentId })).status).toBe(PaymentStatus.CLOSED);
+  expect((await stack.client.closePayment({ paymentId: payment.paymentId })).status).toBe(PaymentStatus.PAYMENT_STATUS_CLOSED);
   expect((await stack.pay(`${payment.paymentId}a1`)).status).toBe(200);
   const after = await eventually(async () => {
     const p = await stack.client.getPayment({ paymentId: payment.paymentId });
     return p.duplicates.length > 0 ? p : undefined;
   }, 10_000, 'duplicate recorded');
-  expect(after.status).toBe(PaymentStatus.CLOSED);
+  expect(after.status).toBe(PaymentStatus.PAYMENT_STATUS_CLOSED);
   expect(after.duplicates[0]).toMatchObject({ attemptId: `${payment.paymentId}a1`, amount: 500n });
 });
 
@@ -128,13 +128,13 @@ test('recovery - paycore killed with SIGKILL during the channel call: resolved b
   await stack.restart();
   // The first pending-attempt query finds the order unpaid and re-issues the same attempt,
   // which the provider answers with the same order: the QR code is back.
-  await until(expected_id, PaymentStatus.REQUIRES_ACTION, 15_000);
+  await until(expected_id, PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION, 15_000);
   const replay = await stack.client.createPayment(request);
-  expect(replay.status).toBe(PaymentStatus.REQUIRES_ACTION);
+  expect(replay.status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
   expect(replay.nextAction?.value).toMatch(/^weixin:/);
 
   await stack.pay(out_trade_no);
-  await until(expected_id, PaymentStatus.SUCCEEDED, 10_000);
+  await until(expected_id, PaymentStatus.PAYMENT_STATUS_SUCCEEDED, 10_000);
   const orders = await stack.orders(`${expected_id}a`);
   expect(orders).toHaveLength(1);
   expect(orders[0]!.trade_state).toBe('SUCCESS');

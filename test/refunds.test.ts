@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { decodeServiceError } from '../core/errors';
-import { PaymentStatus, Product, Refund_Status, type CreateRefundRequest, type Payment, type Refund } from '../proto/gen/paycore/v1/payment';
+import { PaymentStatus, Product, RefundStatus, type CreateRefundRequest, type CreateRefundResponse, type GetRefundResponse, type Payment, type Refund } from '../proto/gen/paycore/v1/payment';
 import { eventually, startStack, type Stack } from './harness';
 
 let stack: Stack;
@@ -26,19 +26,19 @@ function call<T>(run: (cb: (error: grpc.ServiceError | null, value?: T) => void)
 
 function createRefund(request: Partial<CreateRefundRequest>): Promise<Refund> {
   const full: CreateRefundRequest = { merchantId: merchant, merchantRefundNo: '', paymentId: '', merchantOrderNo: '', amount: 0n, reason: '', notifyUrl: '', ...request };
-  return call((cb) => stack.client.raw.createRefund(full, new grpc.Metadata(), { deadline: Date.now() + 15_000 }, cb));
+  return call<CreateRefundResponse>((cb) => stack.client.raw.createRefund(full, new grpc.Metadata(), { deadline: Date.now() + 15_000 }, cb)).then((r) => r.refund!);
 }
 
 function getRefund(request: { refundId?: string; merchantId?: string; merchantRefundNo?: string }): Promise<Refund> {
-  return call((cb) => stack.client.raw.getRefund({ refundId: '', merchantId: '', merchantRefundNo: '', ...request }, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, cb));
+  return call<GetRefundResponse>((cb) => stack.client.raw.getRefund({ refundId: '', merchantId: '', merchantRefundNo: '', ...request }, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, cb)).then((r) => r.refund!);
 }
 
 async function paidPayment(amount = 5_000n): Promise<Payment> {
-  const payment = await stack.client.createPayment({ merchantId: merchant, merchantOrderNo: `ref-${randomBytes(6).toString('hex')}`, amount, currency: 'CNY', product: Product.WECHAT_NATIVE, subject: 'refunds' });
+  const payment = await stack.client.createPayment({ merchantId: merchant, merchantOrderNo: `ref-${randomBytes(6).toString('hex')}`, amount, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'refunds' });
   await stack.pay(`${payment.paymentId}a1`);
   return eventually(async () => {
     const p = await stack.client.getPayment({ paymentId: payment.paymentId });
-    return p.status === PaymentStatus.SUCCEEDED ? p : undefined;
+    return p.status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED ? p : undefined;
   }, 10_000, 'payment SUCCEEDED');
 }
 
@@ -49,7 +49,7 @@ function refundNo(): string {
 async function settled(refund_id: string): Promise<Refund> {
   return eventually(async () => {
     const r = await getRefund({ refundId: refund_id });
-    return r.status === Refund_Status.SUCCEEDED || r.status === Refund_Status.FAILED || r.status === Refund_Status.REQUIRES_MANUAL ? r : undefined;
+    return r.status === RefundStatus.REFUND_STATUS_SUCCEEDED || r.status === RefundStatus.REFUND_STATUS_FAILED || r.status === RefundStatus.REFUND_STATUS_REQUIRES_MANUAL ? r : undefined;
   }, 15_000, `refund ${refund_id} settled`);
 }
 
@@ -58,18 +58,18 @@ test('refunds - a partial refund, then the rest: PARTIALLY_REFUNDED, then REFUND
   const first_no = refundNo();
   const first = await createRefund({ merchantRefundNo: first_no, paymentId: payment.paymentId, amount: 2_000n, reason: 'one item back' });
   expect(first.paymentId).toBe(payment.paymentId);
-  expect([Refund_Status.PENDING, Refund_Status.PROCESSING, Refund_Status.SUCCEEDED]).toContain(first.status);
-  expect((await settled(first.refundId)).status).toBe(Refund_Status.SUCCEEDED);
-  expect((await stack.client.getPayment({ paymentId: payment.paymentId })).status).toBe(PaymentStatus.PARTIALLY_REFUNDED);
+  expect([RefundStatus.REFUND_STATUS_PENDING, RefundStatus.REFUND_STATUS_PROCESSING, RefundStatus.REFUND_STATUS_SUCCEEDED]).toContain(first.status);
+  expect((await settled(first.refundId)).status).toBe(RefundStatus.REFUND_STATUS_SUCCEEDED);
+  expect((await stack.client.getPayment({ paymentId: payment.paymentId })).status).toBe(PaymentStatus.PAYMENT_STATUS_PARTIALLY_REFUNDED);
 
   const by_key = await getRefund({ merchantId: merchant, merchantRefundNo: first_no });
   expect(by_key.refundId).toBe(first.refundId);
   expect(by_key.channelRefundNo).not.toBe('');
 
   const rest = await createRefund({ merchantRefundNo: refundNo(), merchantOrderNo: payment.merchantOrderNo, amount: 3_000n });
-  expect((await settled(rest.refundId)).status).toBe(Refund_Status.SUCCEEDED);
+  expect((await settled(rest.refundId)).status).toBe(RefundStatus.REFUND_STATUS_SUCCEEDED);
   const after = await stack.client.getPayment({ paymentId: payment.paymentId });
-  expect(after.status).toBe(PaymentStatus.REFUNDED);
+  expect(after.status).toBe(PaymentStatus.PAYMENT_STATUS_REFUNDED);
   expect(after.refundedAmount).toBe(5_000n);
 });
 
@@ -86,10 +86,10 @@ test('refunds - concurrent refunds racing for the last amount never overdraw', a
   const accepted = outcomes.filter((o) => o.ok);
   expect(accepted).toHaveLength(5);
   expect(outcomes.filter((o) => !o.ok).map((o) => (o.ok ? '' : o.reason))).toEqual(Array(5).fill('REFUND_EXCEEDS_PAID'));
-  for (const o of accepted) if (o.ok) expect((await settled(o.refund.refundId)).status).toBe(Refund_Status.SUCCEEDED);
+  for (const o of accepted) if (o.ok) expect((await settled(o.refund.refundId)).status).toBe(RefundStatus.REFUND_STATUS_SUCCEEDED);
   const after = await stack.client.getPayment({ paymentId: payment.paymentId });
   expect(after.refundedAmount).toBe(5_000n);
-  expect(after.status).toBe(PaymentStatus.REFUNDED);
+  expect(after.status).toBe(PaymentStatus.PAYMENT_STATUS_REFUNDED);
 });
 
 test('refunds - a replay returns the refund; other parameters, another payment or an unpaid one are refused', async () => {
@@ -102,7 +102,7 @@ test('refunds - a replay returns the refund; other parameters, another payment o
   expect(await reason(createRefund({ merchantRefundNo: no, paymentId: payment.paymentId, amount: 200n }))).toBe('IDEMPOTENCY_KEY_REUSED');
   const other = await paidPayment();
   expect(await reason(createRefund({ merchantRefundNo: no, paymentId: other.paymentId, amount: 100n }))).toBe('IDEMPOTENCY_KEY_REUSED');
-  const unpaid = await stack.client.createPayment({ merchantId: merchant, merchantOrderNo: `ref-${randomBytes(6).toString('hex')}`, amount: 100n, currency: 'CNY', product: Product.WECHAT_NATIVE, subject: 'x' });
+  const unpaid = await stack.client.createPayment({ merchantId: merchant, merchantOrderNo: `ref-${randomBytes(6).toString('hex')}`, amount: 100n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'x' });
   expect(await reason(createRefund({ merchantRefundNo: refundNo(), paymentId: unpaid.paymentId, amount: 100n }))).toBe('ILLEGAL_STATE');
   expect(await reason(createRefund({ merchantRefundNo: refundNo(), paymentId: payment.paymentId, amount: 0n }))).toBe('INVALID_FIELD');
   expect(await reason(getRefund({ merchantId: merchant, merchantRefundNo: 'never-made' }))).toBe('NOT_FOUND');
@@ -112,14 +112,14 @@ test('refunds - beyond the channel refund count a refund is REQUIRES_MANUAL with
   const payment = await paidPayment(100n);
   for (let i = 0; i < 50; i += 1) await createRefund({ merchantRefundNo: refundNo(), paymentId: payment.paymentId, amount: 1n });
   const extra = await createRefund({ merchantRefundNo: refundNo(), paymentId: payment.paymentId, amount: 1n });
-  expect(extra.status).toBe(Refund_Status.REQUIRES_MANUAL);
+  expect(extra.status).toBe(RefundStatus.REFUND_STATUS_REQUIRES_MANUAL);
   expect(extra.failure?.code).toBe('REFUND_COUNT_EXCEEDED');
 });
 
 test('refunds - a payment after the close is refunded automatically and recorded on the payment', async () => {
-  const payment = await stack.client.createPayment({ merchantId: merchant, merchantOrderNo: `ref-${randomBytes(6).toString('hex')}`, amount: 700n, currency: 'CNY', product: Product.WECHAT_NATIVE, subject: 'dup' });
+  const payment = await stack.client.createPayment({ merchantId: merchant, merchantOrderNo: `ref-${randomBytes(6).toString('hex')}`, amount: 700n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'dup' });
   await stack.fault({ scope: { out_trade_no: `${payment.paymentId}a1` }, success_after_close: true });
-  expect((await stack.client.closePayment({ paymentId: payment.paymentId })).status).toBe(PaymentStatus.CLOSED);
+  expect((await stack.client.closePayment({ paymentId: payment.paymentId })).status).toBe(PaymentStatus.PAYMENT_STATUS_CLOSED);
   await stack.pay(`${payment.paymentId}a1`);
   const orders = await eventually(async () => {
     const list = await stack.orders(`${payment.paymentId}a1`);
@@ -127,7 +127,7 @@ test('refunds - a payment after the close is refunded automatically and recorded
   }, 15_000, 'the duplicate refunded at the channel');
   expect(orders).toHaveLength(1);
   const after = await stack.client.getPayment({ paymentId: payment.paymentId });
-  expect(after.status).toBe(PaymentStatus.CLOSED);
+  expect(after.status).toBe(PaymentStatus.PAYMENT_STATUS_CLOSED);
   expect(after.duplicates).toHaveLength(1);
 });
 

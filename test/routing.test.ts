@@ -39,7 +39,7 @@ afterAll(async () => {
 });
 
 function create(): Promise<Payment> {
-  return stack.client.createPayment({ merchantId: 'm_it', merchantOrderNo: `rt-${randomBytes(6).toString('hex')}`, amount: 10_000n, currency: 'CNY', product: Product.WECHAT_NATIVE, subject: 'routing' });
+  return stack.client.createPayment({ merchantId: 'm_it', merchantOrderNo: `rt-${randomBytes(6).toString('hex')}`, amount: 10_000n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'routing' });
 }
 
 test('routing - the cheaper channel wins and its fee is recorded on the payment', async () => {
@@ -48,7 +48,7 @@ test('routing - the cheaper channel wins and its fee is recorded on the payment'
   await stack.pay(`${payment.paymentId}a1`);
   const paid = await eventually(async () => {
     const p = await stack.client.getPayment({ paymentId: payment.paymentId });
-    return p.status === PaymentStatus.SUCCEEDED ? p : undefined;
+    return p.status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED ? p : undefined;
   }, 10_000, 'paid');
   expect(paid.fee).toBe(20n); // 10 000 × 20 bp
 });
@@ -74,7 +74,7 @@ test('routing - a channel degraded through the sandbox loses its traffic, opens 
   await fetch(`${stack.sandbox.url}/sandbox/faults`, { method: 'DELETE' });
   const back = await eventually(async () => {
     const payment = await create();
-    return payment.channelId === 'wx_cheap' && payment.status === PaymentStatus.REQUIRES_ACTION ? payment : undefined;
+    return payment.channelId === 'wx_cheap' && payment.status === PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION ? payment : undefined;
   }, 30_000, 'traffic back on the recovered channel');
   expect(back.nextAction?.value).toMatch(/^weixin:/);
   await eventually(async () => {
@@ -87,15 +87,15 @@ test('routing - a refusal before acceptance fails over to the next channel withi
   const order_no = `rt-${randomBytes(6).toString('hex')}`;
   const payment_id = paymentId('m_it', order_no);
   await stack.fault({ scope: { out_trade_no: `${payment_id}a1` }, operations: ['create'], reject_before_create: { status: 400, code: 'PARAM_ERROR', message: 'refused for the test' } });
-  const payment = await stack.client.createPayment({ merchantId: 'm_it', merchantOrderNo: order_no, amount: 10_000n, currency: 'CNY', product: Product.WECHAT_NATIVE, subject: 'failover' });
-  expect(payment.status).toBe(PaymentStatus.REQUIRES_ACTION);
+  const payment = await stack.client.createPayment({ merchantId: 'm_it', merchantOrderNo: order_no, amount: 10_000n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'failover' });
+  expect(payment.status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
   expect(payment.channelId).toBe('wx1');
   expect(await stack.orders(`${payment_id}a1`)).toHaveLength(0);
   expect(await stack.orders(`${payment_id}a2`)).toHaveLength(1);
   await stack.pay(`${payment_id}a2`);
   const paid = await eventually(async () => {
     const p = await stack.client.getPayment({ paymentId: payment_id });
-    return p.status === PaymentStatus.SUCCEEDED ? p : undefined;
+    return p.status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED ? p : undefined;
   }, 10_000, 'paid on the second channel');
   expect(paid.fee).toBe(60n);
 });

@@ -59,8 +59,8 @@ test('smoke load - 200 creates at 50/s and 40 paid: no error, none lost, none ch
   expect(paid.succeeded).toBe(40);
 
   const expected = new Map<string, PaymentStatus>();
-  for (const no of orderNumbers(creates, created)) expected.set(paymentId(merchant_id, no), PaymentStatus.REQUIRES_ACTION);
-  for (const no of orderNumbers(pays, paid)) expected.set(paymentId(merchant_id, no), PaymentStatus.SUCCEEDED);
+  for (const no of orderNumbers(creates, created)) expected.set(paymentId(merchant_id, no), PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
+  for (const no of orderNumbers(pays, paid)) expected.set(paymentId(merchant_id, no), PaymentStatus.PAYMENT_STATUS_SUCCEEDED);
   expect(expected.size).toBe(240);
 
   // Not lost: every payment is stored with its amount and the status its scenario left it in.
@@ -83,6 +83,6 @@ test('smoke load - 200 creates at 50/s and 40 paid: no error, none lost, none ch
     expect(expected.has(payment_id)).toBe(true);
     expect(order.create_requests).toBe(1);
     expect(order.amount_total).toBe(1999);
-    expect(order.trade_state).toBe(expected.get(payment_id) === PaymentStatus.SUCCEEDED ? 'SUCCESS' : 'NOTPAY');
+    expect(order.trade_state).toBe(expected.get(payment_id) === PaymentStatus.PAYMENT_STATUS_SUCCEEDED ? 'SUCCESS' : 'NOTPAY');
   }
 });

@@ -8,7 +8,7 @@ test('bench driver - a templated create decodes to the request it stands for, fo
     const decoded = CreatePaymentRequest.decode(template.bytes(sequence));
     expect(decoded).toEqual(createRequest(template.shape, template.orderNo(sequence)));
     expect(decoded.merchantOrderNo).toBe(`b-x1-p0-${String(sequence).padStart(10, '0')}`);
-    expect(decoded.product).toBe(Product.WECHAT_NATIVE);
+    expect(decoded.product).toBe(Product.PRODUCT_WECHAT_NATIVE);
   }
 });
 

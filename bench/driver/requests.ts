@@ -57,7 +57,7 @@ export function createRequest(shape: CreateShape, merchant_order_no: string): Cr
     merchantOrderNo: merchant_order_no,
     amount: shape.amount_minor,
     currency: 'CNY',
-    product: Product.WECHAT_NATIVE,
+    product: Product.PRODUCT_WECHAT_NATIVE,
     subject: shape.subject,
     payer: undefined,
     notifyUrl: 'https://merchant.example.com/paycore/notify',

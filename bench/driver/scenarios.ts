@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Agent, request as httpRequest } from 'node:http';
 import { decodeServiceError } from '../../core/errors';
 import { paymentId } from '../../core/ids';
-import { Payment, PaymentStatus } from '../../proto/gen/paycore/v1/payment';
+import { ClosePaymentResponse, CreatePaymentResponse, GetPaymentResponse, PaymentStatus } from '../../proto/gen/paycore/v1/payment';
 import type { ScenarioName, StepPlan } from './protocol';
 import { CreateTemplate, benchCreateShape, closeBytes, getBytes } from './requests';
 
@@ -115,9 +115,10 @@ type Step = (it: Iteration, next: Done) => void;
 const create: Step = (it, next) =>
   it.target.unary(method_create, it.template.bytes(it.sequence), (error, bytes) => {
     if (error !== null) return next(errorKey(error));
-    const payment = Payment.decode(bytes!);
+    const payment = CreatePaymentResponse.decode(bytes!).payment;
+    if (payment === undefined) return next('NO_PAYMENT_IN_RESPONSE');
     it.payment_id = payment.paymentId;
-    next(payment.status === PaymentStatus.REQUIRES_ACTION ? undefined : `UNEXPECTED_STATUS/${PaymentStatus[payment.status]}`);
+    next(payment.status === PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION ? undefined : `UNEXPECTED_STATUS/${PaymentStatus[payment.status]}`);
   });
 
 const get: Step = (it, next) =>
@@ -126,8 +127,8 @@ const get: Step = (it, next) =>
 const close: Step = (it, next) =>
   it.target.unary(method_close, closeBytes(it.payment_id), (error, bytes) => {
     if (error !== null) return next(errorKey(error));
-    const status = Payment.decode(bytes!).status;
-    next(status === PaymentStatus.CLOSED ? undefined : `UNEXPECTED_STATUS/${PaymentStatus[status]}`);
+    const status = ClosePaymentResponse.decode(bytes!).payment?.status ?? PaymentStatus.PAYMENT_STATUS_UNSPECIFIED;
+    next(status === PaymentStatus.PAYMENT_STATUS_CLOSED ? undefined : `UNEXPECTED_STATUS/${PaymentStatus[status]}`);
   });
 
 /** The payer pays attempt 1 in the sandbox (its out_trade_no is `<payment_id>a1`). */
@@ -138,9 +139,9 @@ const succeeded: Step = (it, next) => {
   const poll = (): void =>
     it.target.unary(method_get, getBytes(it.payment_id), (error, bytes) => {
       if (error !== null) return next(errorKey(error));
-      const status = Payment.decode(bytes!).status;
-      if (status === PaymentStatus.SUCCEEDED) return next(undefined);
-      if (status !== PaymentStatus.REQUIRES_ACTION && status !== PaymentStatus.PROCESSING) return next(`UNEXPECTED_STATUS/${PaymentStatus[status]}`);
+      const status = GetPaymentResponse.decode(bytes!).payment?.status ?? PaymentStatus.PAYMENT_STATUS_UNSPECIFIED;
+      if (status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED) return next(undefined);
+      if (status !== PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION && status !== PaymentStatus.PAYMENT_STATUS_PROCESSING) return next(`UNEXPECTED_STATUS/${PaymentStatus[status]}`);
       if (Date.now() > it.deadline_at) return next('TIMEOUT_WAITING_FOR_SUCCEEDED');
       setTimeout(poll, it.poll_interval_ms);
     });

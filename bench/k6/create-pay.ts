@@ -19,7 +19,7 @@ export function setup(): { run_id: string } {
 
 export default function (data: { run_id: string }): void {
   const started = Date.now();
-  const payment = call('CreatePayment', createRequest(orderNo(data.run_id)), (p) => p.status === 'REQUIRES_ACTION');
+  const payment = call('CreatePayment', createRequest(orderNo(data.run_id)), (p) => p.status === 'PAYMENT_STATUS_REQUIRES_ACTION');
   if (payment === undefined) return;
   if (!sandboxPay(payment.paymentId)) return;
   const succeeded = awaitSucceeded(payment.paymentId);

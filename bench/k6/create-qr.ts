@@ -13,7 +13,7 @@ export function setup(): { run_id: string } {
 }
 
 export default function (data: { run_id: string }): void {
-  const payment = call('CreatePayment', createRequest(orderNo(data.run_id)), (p) => p.status === 'REQUIRES_ACTION');
+  const payment = call('CreatePayment', createRequest(orderNo(data.run_id)), (p) => p.status === 'PAYMENT_STATUS_REQUIRES_ACTION');
   check(payment, {
     'REQUIRES_ACTION with a QR code': (p) => p !== undefined && p.nextAction?.type === 'QR_CODE' && p.nextAction.value.startsWith('weixin://'),
   });

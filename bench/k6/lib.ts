@@ -79,17 +79,18 @@ export function createRequest(merchant_order_no: string): Record<string, unknown
     merchant_order_no,
     amount: '1999',
     currency: 'CNY',
-    product: 'WECHAT_NATIVE',
+    product: 'PRODUCT_WECHAT_NATIVE',
     subject: 'k6: jasmine tea 250g',
     notify_url: 'https://merchant.example.com/paycore/notify',
     metadata: { shop: 'k6-shop-01' },
   };
 }
 
-/** Invokes one unary call; counts anything but OK (and a failed expectation) as an error. */
+/** Invokes one unary call and answers the Payment of its response message ({ payment });
+ * counts anything but OK (and a failed expectation) as an error. */
 export function call(method: string, request: Record<string, unknown>, expect?: (p: Payment) => boolean): Payment | undefined {
   const response = connect().invoke(`${service}/${method}`, request, { tags: { name: method }, timeout: '10s' });
-  const payment = response.message as Payment | null;
+  const payment = (response.message as { payment?: Payment } | null)?.payment ?? null;
   const ok = response.status === grpc.StatusOK && payment !== null && (expect === undefined || expect(payment));
   paycore_errors.add(!ok, { method });
   return ok ? (payment ?? undefined) : undefined;
@@ -113,8 +114,8 @@ export function awaitSucceeded(payment_id: string, interval_s = 0.05, timeout_s 
     const payment = call('GetPayment', { payment_id });
     polls.add(1);
     if (payment === undefined) return false;
-    if (payment.status === 'SUCCEEDED') return true;
-    if (payment.status !== 'REQUIRES_ACTION' && payment.status !== 'PROCESSING') break;
+    if (payment.status === 'PAYMENT_STATUS_SUCCEEDED') return true;
+    if (payment.status !== 'PAYMENT_STATUS_REQUIRES_ACTION' && payment.status !== 'PAYMENT_STATUS_PROCESSING') break;
     sleep(interval_s);
   }
   paycore_errors.add(true, { method: 'await_succeeded' });

@@ -15,7 +15,7 @@ type Step = (payment: Payment) => Payment | undefined;
 
 const steps: Step[] = [
   (p) => call('GetPayment', { payment_id: p.paymentId }, (got) => got.paymentId === p.paymentId),
-  (p) => call('ClosePayment', { payment_id: p.paymentId }, (closed) => closed.status === 'CLOSED'),
+  (p) => call('ClosePayment', { payment_id: p.paymentId }, (closed) => closed.status === 'PAYMENT_STATUS_CLOSED'),
 ];
 
 export function setup(): { run_id: string } {
@@ -23,7 +23,7 @@ export function setup(): { run_id: string } {
 }
 
 export default function (data: { run_id: string }): void {
-  let payment = call('CreatePayment', createRequest(orderNo(data.run_id)), (p) => p.status === 'REQUIRES_ACTION');
+  let payment = call('CreatePayment', createRequest(orderNo(data.run_id)), (p) => p.status === 'PAYMENT_STATUS_REQUIRES_ACTION');
   for (const step of steps) {
     if (payment === undefined) break;
     payment = step(payment);

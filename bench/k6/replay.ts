@@ -24,7 +24,7 @@ export function setup(): { keys: Key[] } {
   const created: Key[] = [];
   for (let i = 0; i < keys; i++) {
     const merchant_order_no = `${orderNo(run_id)}-${i}`;
-    const payment = call('CreatePayment', createRequest(merchant_order_no), (p) => p.status === 'REQUIRES_ACTION');
+    const payment = call('CreatePayment', createRequest(merchant_order_no), (p) => p.status === 'PAYMENT_STATUS_REQUIRES_ACTION');
     if (payment === undefined) exec.test.abort(`could not create replay key ${merchant_order_no}`);
     else created.push({ merchant_order_no, payment_id: payment.paymentId, version: payment.version });
   }

@@ -1,4 +1,5 @@
-// A small promise-based client of PaymentService for the demo, tests and benchmarks.
+// A small promise-based client of PaymentService for the demo, tests and benchmarks. Its
+// methods answer the Payment inside each RPC's response message; `raw` is the generated client.
 
 import * as grpc from '@grpc/grpc-js';
 import {
@@ -7,6 +8,8 @@ import {
   type CreatePaymentRequest,
   type GetPaymentRequest,
   type Payment,
+  type WatchPaymentRequest,
+  type WatchPaymentResponse,
 } from '../../proto/gen/paycore/v1/payment';
 
 export class PaycoreClient {
@@ -17,23 +20,24 @@ export class PaycoreClient {
   }
 
   createPayment(request: Partial<CreatePaymentRequest>, deadline_ms = 30_000): Promise<Payment> {
-    return unary((cb) => this.raw.createPayment(fillCreate(request), new grpc.Metadata(), { deadline: Date.now() + deadline_ms }, cb));
+    return unary<{ payment?: Payment }>((cb) => this.raw.createPayment(fillCreate(request), new grpc.Metadata(), { deadline: Date.now() + deadline_ms }, cb)).then(paymentOf);
   }
 
   getPayment(request: Partial<GetPaymentRequest>, deadline_ms = 10_000): Promise<Payment> {
-    return unary((cb) => this.raw.getPayment(fillRef(request), new grpc.Metadata(), { deadline: Date.now() + deadline_ms }, cb));
+    return unary<{ payment?: Payment }>((cb) => this.raw.getPayment(fillRef(request), new grpc.Metadata(), { deadline: Date.now() + deadline_ms }, cb)).then(paymentOf);
   }
 
   closePayment(request: Partial<ClosePaymentRequest>, deadline_ms = 30_000): Promise<Payment> {
-    return unary((cb) => this.raw.closePayment(fillRef(request), new grpc.Metadata(), { deadline: Date.now() + deadline_ms }, cb));
+    return unary<{ payment?: Payment }>((cb) => this.raw.closePayment(fillRef(request), new grpc.Metadata(), { deadline: Date.now() + deadline_ms }, cb)).then(paymentOf);
   }
 
   /** Collects WatchPayment until the stream ends, `until` says stop, or the deadline passes. */
-  watch(request: Partial<GetPaymentRequest>, deadline_ms: number, until?: (p: Payment) => boolean): Promise<Payment[]> {
+  watch(request: Partial<WatchPaymentRequest>, deadline_ms: number, until?: (p: Payment) => boolean): Promise<Payment[]> {
     return new Promise((resolve, reject) => {
       const seen: Payment[] = [];
       const stream = this.raw.watchPayment(fillRef(request), new grpc.Metadata(), { deadline: Date.now() + deadline_ms });
-      stream.on('data', (payment: Payment) => {
+      stream.on('data', (response: WatchPaymentResponse) => {
+        const payment = paymentOf(response);
         seen.push(payment);
         if (until?.(payment)) stream.cancel();
       });
@@ -49,6 +53,12 @@ export class PaycoreClient {
 
 function unary<T>(call: (cb: (error: grpc.ServiceError | null, value?: T) => void) => void): Promise<T> {
   return new Promise((resolve, reject) => call((error, value) => (error === null ? resolve(value as T) : reject(error))));
+}
+
+/** The payment of a response; the server always sets it, so its absence is a broken peer. */
+export function paymentOf(response: { payment?: Payment | undefined }): Payment {
+  if (response.payment === undefined) throw new Error('paycore answered without a payment');
+  return response.payment;
 }
 
 function fillRef<T extends Partial<GetPaymentRequest>>(request: T): GetPaymentRequest {

@@ -16,7 +16,7 @@ async function main(): Promise<void> {
     merchantOrderNo: order_no,
     amount: 1999n,
     currency: 'CNY',
-    product: Product.WECHAT_NATIVE,
+    product: Product.PRODUCT_WECHAT_NATIVE,
     subject: 'paycore demo: one coffee',
   });
   console.log(`created ${payment.paymentId}: ${PaymentStatus[payment.status]}, ${payment.amount} fen via ${payment.channelId}`);

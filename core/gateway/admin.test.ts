@@ -49,31 +49,32 @@ afterAll(async () => {
 });
 
 const wire_channel = (channelId: string, rateBp: number): RoutingChannel => ({
-  channelId, provider: 'wechatpay', state: ChannelState.CHANNEL_STATE_UNSPECIFIED, products: [Product.WECHAT_NATIVE], currencies: ['CNY'],
+  channelId, provider: 'wechatpay', state: ChannelState.CHANNEL_STATE_UNSPECIFIED, products: [Product.PRODUCT_WECHAT_NATIVE], currencies: ['CNY'],
   amountMin: 0n, amountMax: 0n, serviceWindows: undefined, requiredPayerElements: [], limits: { dayCount: 100 },
   fee: { rateBp, fixed: 0n, min: 1n }, priority: 0, weight: 1,
 });
 
 test('routing - admin API upserts channels and merchants, drains a channel and explains a route', async () => {
-  const a = await call<unknown, RoutingChannel>(routing, 'upsertChannel', { channel: wire_channel('wx_a', 38) });
-  expect(a).toEqual(expect.objectContaining({ channelId: 'wx_a', state: ChannelState.ENABLED, amountMin: 1n, amountMax: 1_000_000_000_000n }));
+  const a = (await call<unknown, { channel: RoutingChannel }>(routing, 'upsertChannel', { channel: wire_channel('wx_a', 38) })).channel;
+  expect(a).toEqual(expect.objectContaining({ channelId: 'wx_a', state: ChannelState.CHANNEL_STATE_ENABLED, amountMin: 1n, amountMax: 1_000_000_000_000n }));
   expect(a.limits?.dayCount).toBe(100);
   await call(routing, 'upsertChannel', { channel: wire_channel('wx_b', 60) });
-  const m = await call<unknown, { notifySecret: string; notifySecretLast4: string; channelIds: string[] }>(merchants, 'upsertMerchant', {
-    merchant: { merchantId: 'shop1', products: [Product.WECHAT_NATIVE], channelIds: ['wx_a', 'wx_b'], feeRates: [{ product: Product.WECHAT_NATIVE, fee: { rateBp: 60, fixed: 0n, min: 0n } }], notifySecret: 'shop1-secret-abcdefgh', notifySecretFingerprint: '', notifySecretLast4: '' },
+  const { merchant: m } = await call<unknown, { merchant: { notifySecret: string; notifySecretLast4: string; channelIds: string[] } }>(merchants, 'upsertMerchant', {
+    merchant: { merchantId: 'shop1', products: [Product.PRODUCT_WECHAT_NATIVE], channelIds: ['wx_a', 'wx_b'], feeRates: [{ product: Product.PRODUCT_WECHAT_NATIVE, fee: { rateBp: 60, fixed: 0n, min: 0n } }], notifySecret: 'shop1-secret-abcdefgh', notifySecretFingerprint: '', notifySecretLast4: '' },
   });
   expect(m).toEqual(expect.objectContaining({ notifySecret: '', notifySecretLast4: 'efgh', channelIds: ['wx_a', 'wx_b'] }));
-  const explain = (): Promise<{ chosenChannelId: string; fee: bigint; excluded: Array<{ channelId: string; reason: string }> }> =>
-    call(routing, 'explainRoute', { merchantId: 'shop1', product: Product.WECHAT_NATIVE, amount: 10_000n, currency: 'CNY', payerElementsPresent: [], cardToken: '', routeHints: undefined, at: undefined });
+  type Decision = { chosenChannelId: string; fee: bigint; excluded: Array<{ channelId: string; reason: string }> };
+  const explain = async (): Promise<Decision> =>
+    (await call<unknown, { decision: Decision }>(routing, 'explainRoute', { merchantId: 'shop1', product: Product.PRODUCT_WECHAT_NATIVE, amount: 10_000n, currency: 'CNY', payerElementsPresent: [], cardToken: '', routeHints: undefined, at: undefined })).decision;
   expect(await explain()).toEqual(expect.objectContaining({ chosenChannelId: 'wx_a', fee: 38n, excluded: [] }));
-  const drained = await call<unknown, RoutingChannel>(routing, 'setChannelState', { channelId: 'wx_a', state: ChannelState.DRAINING });
-  expect(drained.state).toBe(ChannelState.DRAINING);
+  const drained = (await call<unknown, { channel: RoutingChannel }>(routing, 'setChannelState', { channelId: 'wx_a', state: ChannelState.CHANNEL_STATE_DRAINING })).channel;
+  expect(drained.state).toBe(ChannelState.CHANNEL_STATE_DRAINING);
   const after = await explain();
   expect(after.chosenChannelId).toBe('wx_b');
   expect(after.excluded).toEqual([expect.objectContaining({ channelId: 'wx_a', reason: 'DRAINING' })]);
   // An upsert without a state keeps the stored one.
-  expect((await call<unknown, RoutingChannel>(routing, 'upsertChannel', { channel: wire_channel('wx_a', 40) })).state).toBe(ChannelState.DRAINING);
-  const listed = await call<unknown, { channels: RoutingChannel[] }>(routing, 'listChannels', { product: Product.WECHAT_NATIVE });
+  expect((await call<unknown, { channel: RoutingChannel }>(routing, 'upsertChannel', { channel: wire_channel('wx_a', 40) })).channel.state).toBe(ChannelState.CHANNEL_STATE_DRAINING);
+  const listed = await call<unknown, { channels: RoutingChannel[] }>(routing, 'listChannels', { product: Product.PRODUCT_WECHAT_NATIVE });
   expect(listed.channels.map((c) => c.channelId)).toEqual(['wx_a', 'wx_b']);
 });
 

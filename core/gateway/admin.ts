@@ -11,8 +11,9 @@
 
 import * as grpc from '@grpc/grpc-js';
 import {
-  ChannelState as WireChannelState,
   type ChannelLimits as WireLimits,
+  type ExplainRouteResponse, type GetChannelResponse, type GetMerchantResponse, type SetChannelStateResponse, type UpsertChannelResponse,
+  type UpsertMerchantResponse,
   type ExplainRouteRequest,
   type FeeRule as WireFee,
   type Merchant as WireMerchant,
@@ -24,11 +25,12 @@ import {
   type RoutingChannel as WireChannel,
 } from '../../proto/gen/paycore/v1/admin';
 import { Product } from '../../proto/gen/paycore/v1/payment';
+import { channelStateFromWire, channelStateToWire, productFromWire, productToWire } from './wire-enums';
 import { amount_minor_max } from '../constants';
 import { invalidFields, PaycoreError, toServiceError, type FieldViolation } from '../errors';
 import type { Logger } from '../log';
 import {
-  product_names, type ChannelLimits, type ChannelState, type FeeRule, type MerchantInput, type MerchantView, type PayerElementName,
+  type ChannelLimits, type ChannelState, type FeeRule, type MerchantInput, type MerchantView, type PayerElementName,
   type ProductName, type RouteDecision, type RouteOrder, type RoutingChannel, type RoutingTable,
 } from '../routing';
 
@@ -67,16 +69,16 @@ export const routing_admin_service = grpcDefinition(RoutingAdminServiceDefinitio
 export const merchant_admin_service = grpcDefinition(MerchantAdminServiceDefinition);
 
 export interface RoutingAdminServiceServer extends grpc.UntypedServiceImplementation {
-  upsertChannel: grpc.handleUnaryCall<UpsertChannelRequest, WireChannel>;
-  getChannel: grpc.handleUnaryCall<GetChannelRequest, WireChannel>;
+  upsertChannel: grpc.handleUnaryCall<UpsertChannelRequest, UpsertChannelResponse>;
+  getChannel: grpc.handleUnaryCall<GetChannelRequest, GetChannelResponse>;
   listChannels: grpc.handleUnaryCall<ListChannelsRequest, ListChannelsResponse>;
-  setChannelState: grpc.handleUnaryCall<SetChannelStateRequest, WireChannel>;
-  explainRoute: grpc.handleUnaryCall<ExplainRouteRequest, WireDecision>;
+  setChannelState: grpc.handleUnaryCall<SetChannelStateRequest, SetChannelStateResponse>;
+  explainRoute: grpc.handleUnaryCall<ExplainRouteRequest, ExplainRouteResponse>;
 }
 
 export interface MerchantAdminServiceServer extends grpc.UntypedServiceImplementation {
-  upsertMerchant: grpc.handleUnaryCall<UpsertMerchantRequest, WireMerchant>;
-  getMerchant: grpc.handleUnaryCall<GetMerchantRequest, WireMerchant>;
+  upsertMerchant: grpc.handleUnaryCall<UpsertMerchantRequest, UpsertMerchantResponse>;
+  getMerchant: grpc.handleUnaryCall<GetMerchantRequest, GetMerchantResponse>;
 }
 
 export interface AdminServices {
@@ -113,27 +115,27 @@ export function adminServices(table: RoutingTable, log?: Logger): AdminServices 
         const wire = request.channel;
         if (wire === undefined) throw invalidFields([{ field: 'channel', description: 'is required' }]);
         const current = table.listChannels().find((c) => c.channel_id === wire.channelId);
-        return toWireChannel(await table.upsertChannel(fromWireChannel(wire, current?.state ?? 'ENABLED')));
+        return { channel: toWireChannel(await table.upsertChannel(fromWireChannel(wire, current?.state ?? 'ENABLED'))) };
       }),
-      getChannel: unary('GetChannel', (request) => toWireChannel(table.getChannel(request.channelId))),
+      getChannel: unary('GetChannel', (request) => ({ channel: toWireChannel(table.getChannel(request.channelId)) })),
       listChannels: unary('ListChannels', (request) => {
         const product = request.product === Product.PRODUCT_UNSPECIFIED ? undefined : productOf(request.product, 'product');
         return { channels: table.listChannels().filter((c) => product === undefined || c.products.includes(product)).map(toWireChannel) };
       }),
       setChannelState: unary('SetChannelState', async (request) => {
-        const state = stateOf(request.state);
-        if (state === undefined) throw invalidFields([{ field: 'state', description: 'must be ENABLED, DISABLED or DRAINING' }]);
-        return toWireChannel(await table.setChannelState(request.channelId, state));
+        const state = channelStateFromWire(request.state);
+        if (state === undefined) throw invalidFields([{ field: 'state', description: 'must be CHANNEL_STATE_ENABLED, CHANNEL_STATE_DISABLED or CHANNEL_STATE_DRAINING' }]);
+        return { channel: toWireChannel(await table.setChannelState(request.channelId, state)) };
       }),
-      explainRoute: unary('ExplainRoute', async (request) => toWireDecision(await table.explain(fromExplainRequest(request)))),
+      explainRoute: unary('ExplainRoute', async (request) => ({ decision: toWireDecision(await table.explain(fromExplainRequest(request))) })),
     },
     merchants: {
       upsertMerchant: unary('UpsertMerchant', async (request) => {
         const wire = request.merchant;
         if (wire === undefined) throw invalidFields([{ field: 'merchant', description: 'is required' }]);
-        return toWireMerchant(await table.upsertMerchant(fromWireMerchant(wire)));
+        return { merchant: toWireMerchant(await table.upsertMerchant(fromWireMerchant(wire))) };
       }),
-      getMerchant: unary('GetMerchant', (request) => toWireMerchant(table.getMerchant(request.merchantId))),
+      getMerchant: unary('GetMerchant', (request) => ({ merchant: toWireMerchant(table.getMerchant(request.merchantId)) })),
     },
   };
 }
@@ -148,18 +150,9 @@ function renamed(error: PaycoreError): PaycoreError {
 // ---- wire → routing ---------------------------------------------------------------------
 
 function productOf(product: Product, field: string): ProductName {
-  const name = Product[product] as ProductName | undefined;
-  if (name === undefined || !product_names.includes(name)) throw invalidFields([{ field, description: 'must be a known product' }]);
+  const name = productFromWire(product);
+  if (name === undefined) throw invalidFields([{ field, description: 'must be a known product' }]);
   return name;
-}
-
-function stateOf(state: WireChannelState): ChannelState | undefined {
-  switch (state) {
-    case WireChannelState.ENABLED: return 'ENABLED';
-    case WireChannelState.DISABLED: return 'DISABLED';
-    case WireChannelState.DRAINING: return 'DRAINING';
-    default: return undefined;
-  }
 }
 
 function fromWireFee(fee: WireFee | undefined): FeeRule {
@@ -185,8 +178,8 @@ function fromWireLimits(l: WireLimits | undefined): ChannelLimits {
 export function fromWireChannel(w: WireChannel, state_default: ChannelState): RoutingChannel {
   const violations: FieldViolation[] = [];
   const product = (p: Product, field: string): ProductName | undefined => {
-    const name = Product[p] as ProductName | undefined;
-    if (name === undefined || !product_names.includes(name)) violations.push({ field, description: 'must be a known product' });
+    const name = productFromWire(p);
+    if (name === undefined) violations.push({ field, description: 'must be a known product' });
     return name;
   };
   const products = w.products.map((p, i) => product(p, `channel.products[${i}]`));
@@ -199,7 +192,7 @@ export function fromWireChannel(w: WireChannel, state_default: ChannelState): Ro
   return {
     channel_id: w.channelId,
     provider: w.provider,
-    state: stateOf(w.state) ?? state_default,
+    state: channelStateFromWire(w.state) ?? state_default,
     products: products as ProductName[],
     currencies: w.currencies,
     amount_min_minor: w.amountMin === 0n ? 1n : w.amountMin,
@@ -220,14 +213,14 @@ export function fromWireChannel(w: WireChannel, state_default: ChannelState): Ro
 function fromWireMerchant(w: WireMerchant): MerchantInput {
   const violations: FieldViolation[] = [];
   const products = w.products.map((p, i) => {
-    const name = Product[p] as ProductName | undefined;
-    if (name === undefined || !product_names.includes(name)) violations.push({ field: `merchant.products[${i}]`, description: 'must be a known product' });
+    const name = productFromWire(p);
+    if (name === undefined) violations.push({ field: `merchant.products[${i}]`, description: 'must be a known product' });
     return name as ProductName;
   });
   const fee_rates: MerchantInput['fee_rates'] = {};
   w.feeRates.forEach((r, i) => {
-    const name = Product[r.product] as ProductName | undefined;
-    if (name === undefined || !product_names.includes(name)) violations.push({ field: `merchant.fee_rates[${i}].product`, description: 'must be a known product' });
+    const name = productFromWire(r.product);
+    if (name === undefined) violations.push({ field: `merchant.fee_rates[${i}].product`, description: 'must be a known product' });
     else fee_rates[name] = fromWireFee(r.fee);
   });
   if (violations.length > 0) throw invalidFields(violations);
@@ -238,14 +231,15 @@ function fromWireMerchant(w: WireMerchant): MerchantInput {
 
 function fromExplainRequest(r: ExplainRouteRequest): RouteOrder {
   const violations: FieldViolation[] = [];
-  if (r.product === Product.PRODUCT_UNSPECIFIED || Product[r.product] === undefined) violations.push({ field: 'product', description: 'must be a known product' });
+  const product = productFromWire(r.product);
+  if (product === undefined) violations.push({ field: 'product', description: 'must be a known product' });
   if (r.amount < 1n || r.amount > amount_minor_max) violations.push({ field: 'amount', description: `must be between 1 and ${amount_minor_max} minor units` });
   if (!/^[A-Z]{3}$/.test(r.currency)) violations.push({ field: 'currency', description: 'must be an ISO 4217 code in upper case' });
   if (violations.length > 0) throw invalidFields(violations);
   const order: RouteOrder = {
     payment_id: '',
     merchant_id: r.merchantId,
-    product: Product[r.product] as ProductName,
+    product: product!,
     amount_minor: r.amount,
     currency: r.currency,
     payer_elements_present: r.payerElementsPresent,
@@ -259,8 +253,6 @@ function fromExplainRequest(r: ExplainRouteRequest): RouteOrder {
 
 // ---- routing → wire ---------------------------------------------------------------------
 
-const wire_states: Record<ChannelState, WireChannelState> = { ENABLED: WireChannelState.ENABLED, DISABLED: WireChannelState.DISABLED, DRAINING: WireChannelState.DRAINING };
-
 function toWireFee(f: FeeRule): WireFee {
   const fee: WireFee = { rateBp: f.rate_bp, fixed: f.fixed_minor, min: f.min_minor };
   if (f.max_minor !== undefined) fee.max = f.max_minor;
@@ -272,8 +264,8 @@ export function toWireChannel(c: RoutingChannel): WireChannel {
   return {
     channelId: c.channel_id,
     provider: c.provider,
-    state: wire_states[c.state],
-    products: c.products.map((p) => Product[p]),
+    state: channelStateToWire(c.state),
+    products: c.products.map(productToWire),
     currencies: [...c.currencies],
     amountMin: c.amount_min_minor,
     amountMax: c.amount_max_minor,
@@ -282,7 +274,7 @@ export function toWireChannel(c: RoutingChannel): WireChannel {
       open: c.service_windows.open.map((r) => ({ days: [...r.days], start: r.start, end: r.end })),
       closed: c.service_windows.closed.map((r) => ({ days: [...r.days], start: r.start, end: r.end })),
     },
-    requiredPayerElements: Object.entries(c.required_payer_elements).map(([p, elements]) => ({ product: Product[p as ProductName], elements: [...(elements ?? [])] })),
+    requiredPayerElements: Object.entries(c.required_payer_elements).map(([p, elements]) => ({ product: productToWire(p as ProductName), elements: [...(elements ?? [])] })),
     limits: {
       dayAmount: l.day_amount_minor, dayCount: l.day_count, monthAmount: l.month_amount_minor, monthCount: l.month_count,
       cardDayAmount: l.card_day_amount_minor, cardDayCount: l.card_day_count, cardMonthAmount: l.card_month_amount_minor, cardMonthCount: l.card_month_count,
@@ -296,9 +288,9 @@ export function toWireChannel(c: RoutingChannel): WireChannel {
 function toWireMerchant(m: MerchantView): WireMerchant {
   return {
     merchantId: m.merchant_id,
-    products: m.products.map((p) => Product[p]),
+    products: m.products.map(productToWire),
     channelIds: [...m.channel_ids],
-    feeRates: Object.entries(m.fee_rates).map(([p, fee]) => ({ product: Product[p as ProductName], fee: toWireFee(fee!) })),
+    feeRates: Object.entries(m.fee_rates).map(([p, fee]) => ({ product: productToWire(p as ProductName), fee: toWireFee(fee!) })),
     notifySecret: '',
     notifySecretFingerprint: m.notify_secret_fingerprint,
     notifySecretLast4: m.notify_secret_last4,

@@ -1,13 +1,18 @@
 // Between the wire (ts-proto messages) and paycore's own types.
 
 import type { ProductName } from '../../channels/channel';
-import { NextActionType, PaymentStatus, Product, Refund_Status, type CreatePaymentRequest, type Payment, type Refund as RefundMessage } from '../../proto/gen/paycore/v1/payment';
+import type { CreatePaymentRequest, Payment, Product, Refund as RefundMessage } from '../../proto/gen/paycore/v1/payment';
+import { PaycoreError } from '../errors';
 import { currentAttempt } from '../orders/evolve';
 import type { CreateInput } from '../orders/protocol';
 import type { PaymentState, Refund } from '../orders/types';
+import { nextActionTypeToWire, paymentStatusToWire, productFromWire, productToWire, refundStatusToWire } from './wire-enums';
 
+/** The domain name of a product the request has already been validated for. */
 export function productName(product: Product): ProductName {
-  return Product[product] as ProductName;
+  const name = productFromWire(product);
+  if (name === undefined) throw new PaycoreError('INTERNAL', `product ${product} passed validation unknown`);
+  return name;
 }
 
 export function toCreateInput(request: CreatePaymentRequest, expire_seconds: number, fingerprint: string): CreateInput {
@@ -44,15 +49,15 @@ export function toPayment(state: PaymentState): Payment {
     merchantOrderNo: state.merchant_order_no,
     amount: state.amount_minor,
     currency: state.currency,
-    product: Product[state.product],
+    product: productToWire(state.product),
     subject: state.subject,
-    status: PaymentStatus[state.status],
+    status: paymentStatusToWire(state.status),
     channelId: attempt?.channel_id ?? '',
     channelTradeNo: attempt?.channel_trade_no ?? '',
     nextAction:
       state.next_action === undefined
         ? undefined
-        : { type: NextActionType[state.next_action.type], value: state.next_action.value, params: state.next_action.params ?? {} },
+        : { type: nextActionTypeToWire(state.next_action.type), value: state.next_action.value, params: state.next_action.params ?? {} },
     failure: state.failure === undefined ? undefined : { code: state.failure.code, message: state.failure.message },
     refundedAmount: state.refunded_minor,
     fee: state.fee_minor,
@@ -73,7 +78,7 @@ export function toRefund(state: PaymentState, refund: Refund): RefundMessage {
     paymentId: state.payment_id,
     merchantRefundNo: refund.merchant_refund_no,
     amount: refund.amount_minor,
-    status: Refund_Status[refund.state],
+    status: refundStatusToWire(refund.state),
     channelRefundNo: refund.channel_refund_no ?? '',
     failure: refund.failure === undefined ? undefined : { code: refund.failure.code, message: refund.failure.message },
     createdAt: new Date(refund.created_at),

@@ -17,9 +17,10 @@ import {
   type ListPaymentOptionsRequest,
   type ListPaymentOptionsResponse,
   type Refund,
-  Product,
   type Payment,
   type PaymentServiceServer,
+  type WatchPaymentRequest,
+  type WatchPaymentResponse,
 } from '../../proto/gen/paycore/v1/payment';
 import { decodeJson } from '../codec';
 import { stored_message_schema } from '../orders/schemas';
@@ -41,6 +42,7 @@ import type { PaymentState } from '../orders/types';
 import type { ActorsClient } from './actors-client';
 import { SpanKind, extractFrom, inSpan } from '../tracing';
 import { toCreateInput, toPayment, toRefund } from './convert';
+import { productToWire } from './wire-enums';
 import {
   refundFingerprint, requestFingerprint, validateConfirmPayment, validateCreatePayment, validateCreateRefund, validatePaymentOptions, validatePaymentRef, validateRefundRef, type PaymentRef,
 } from './validate';
@@ -79,19 +81,21 @@ export class PaymentGateway {
 
   service(): PaymentServiceServer {
     return {
-      createPayment: (call, callback) => void this.#unary('CreatePayment', call.metadata, callback, () => this.createPayment(call.request)),
-      getPayment: (call, callback) => void this.#unary('GetPayment', call.metadata, callback, () => this.getPayment(call.request)),
+      createPayment: (call, callback) => void this.#unary('CreatePayment', call.metadata, callback, async () => ({ payment: await this.createPayment(call.request) })),
+      getPayment: (call, callback) => void this.#unary('GetPayment', call.metadata, callback, async () => ({ payment: await this.getPayment(call.request) })),
       closePayment: (call, callback) =>
-        void this.#unary('ClosePayment', call.metadata, callback, async () => toPayment(await this.deps.actors.send({ type: 'close', payment_id: this.#resolve(call.request) }))),
+        void this.#unary('ClosePayment', call.metadata, callback, async () => ({
+          payment: toPayment(await this.deps.actors.send({ type: 'close', payment_id: this.#resolve(call.request) })),
+        })),
       confirmPayment: (call, callback) =>
         void this.#unary('ConfirmPayment', call.metadata, callback, async () => {
           const violations = validateConfirmPayment(call.request);
           if (violations.length > 0) throw invalidFields(violations);
           const payment_id = this.#resolve(call.request);
-          return toPayment(await this.deps.actors.send({ type: 'confirm', payment_id, verification_code: call.request.verificationCode }));
+          return { payment: toPayment(await this.deps.actors.send({ type: 'confirm', payment_id, verification_code: call.request.verificationCode })) };
         }),
-      createRefund: (call, callback) => void this.#unary('CreateRefund', call.metadata, callback, () => this.createRefund(call.request)),
-      getRefund: (call, callback) => void this.#unary('GetRefund', call.metadata, callback, () => this.getRefund(call.request)),
+      createRefund: (call, callback) => void this.#unary('CreateRefund', call.metadata, callback, async () => ({ refund: await this.createRefund(call.request) })),
+      getRefund: (call, callback) => void this.#unary('GetRefund', call.metadata, callback, async () => ({ refund: await this.getRefund(call.request) })),
       listPaymentOptions: (call, callback) => void this.#unary('ListPaymentOptions', call.metadata, callback, () => this.listPaymentOptions(call.request)),
       watchPayment: (call) => void this.watchPayment(call),
     };
@@ -130,7 +134,7 @@ export class PaymentGateway {
     const violations = validatePaymentOptions(request);
     if (violations.length > 0) throw invalidFields(violations);
     const options = await this.deps.routing.listPaymentOptions(request.merchantId, request.amount, request.currency, request.scene);
-    return { options: options.map((o) => ({ product: Product[o.product], displayName: o.display_name })) };
+    return { options: options.map((o) => ({ product: productToWire(o.product), displayName: o.display_name })) };
   }
 
   async createRefund(request: CreateRefundRequest): Promise<Refund> {
@@ -187,7 +191,7 @@ export class PaymentGateway {
     return loaded.state;
   }
 
-  async watchPayment(call: grpc.ServerWritableStream<GetPaymentRequest, Payment>): Promise<void> {
+  async watchPayment(call: grpc.ServerWritableStream<WatchPaymentRequest, WatchPaymentResponse>): Promise<void> {
     let messages: ConsumerMessages | undefined;
     let ended = false;
     const end = (): void => {
@@ -205,7 +209,7 @@ export class PaymentGateway {
       if (loaded === undefined || (call.request.merchantId !== '' && loaded.state.merchant_id !== call.request.merchantId)) {
         throw new PaycoreError('NOT_FOUND', `no payment ${payment_id}`);
       }
-      call.write(toPayment(loaded.state));
+      call.write({ payment: toPayment(loaded.state) });
       if (!isOpen(loaded.state)) return end();
       // Every later event of this payment, in order, from the one after the snapshot sent.
       const consumer = await this.deps.js.consumers.get(this.deps.names.events_stream, {
@@ -216,7 +220,7 @@ export class PaymentGateway {
       messages = await consumer.consume();
       for await (const message of messages) {
         const stored = decodeJson<StoredMessage>(message.data, stored_message_schema);
-        call.write(toPayment(stored.state));
+        call.write({ payment: toPayment(stored.state) });
         if (!isOpen(stored.state)) break;
       }
       end();

@@ -17,7 +17,7 @@ function baseRequest(): CreatePaymentRequest {
     merchantOrderNo: 'order-2024|0001*A',
     amount: 100n,
     currency: 'CNY',
-    product: Product.WECHAT_NATIVE,
+    product: Product.PRODUCT_WECHAT_NATIVE,
     subject: '测试商品 Test item',
     payer: { ...emptyPayer(), clientIp: '203.0.113.7' },
     notifyUrl: 'https://merchant.example.com/notify?x=1',
@@ -74,28 +74,28 @@ const rejected: Array<{ name: string; mutate: Mutation; field: string }> = [
   { name: 'a subject with NUL', mutate: (r) => (r.subject = 'a\u0000b'), field: 'subject' },
   { name: 'a subject with DEL', mutate: (r) => (r.subject = 'a\u007fb'), field: 'subject' },
   { name: 'a subject with a lone surrogate', mutate: (r) => (r.subject = 'a\ud800b'), field: 'subject' },
-  { name: 'WECHAT_JSAPI without openid', mutate: withPayer(Product.WECHAT_JSAPI, {}), field: 'payer.openid' },
+  { name: 'WECHAT_JSAPI without openid', mutate: withPayer(Product.PRODUCT_WECHAT_JSAPI, {}), field: 'payer.openid' },
   {
     name: 'WECHAT_JSAPI without any payer',
     mutate: (r) => {
-      r.product = Product.WECHAT_JSAPI;
+      r.product = Product.PRODUCT_WECHAT_JSAPI;
       r.payer = undefined;
     },
     field: 'payer.openid',
   },
-  { name: 'an openid with a space', mutate: withPayer(Product.WECHAT_JSAPI, { openid: 'oUpF8 uMuAJO' }), field: 'payer.openid' },
-  { name: 'BARCODE without auth_code', mutate: withPayer(Product.BARCODE, {}), field: 'payer.auth_code' },
-  { name: 'an auth_code of 9 digits', mutate: withPayer(Product.BARCODE, { authCode: '134567890' }), field: 'payer.auth_code' },
-  { name: 'an auth_code of 33 digits', mutate: withPayer(Product.BARCODE, { authCode: '1'.repeat(33) }), field: 'payer.auth_code' },
-  { name: 'an auth_code with letters', mutate: withPayer(Product.BARCODE, { authCode: '13456789012345678x' }), field: 'payer.auth_code' },
-  { name: 'UNIONPAY_QUICK without card_token', mutate: withPayer(Product.UNIONPAY_QUICK, {}), field: 'payer.card_token' },
-  { name: 'a card_token with a space', mutate: withPayer(Product.UNIONPAY_QUICK, { cardToken: 'tok 123' }), field: 'payer.card_token' },
-  { name: 'BANK_B2C without bank_code', mutate: withPayer(Product.BANK_B2C, {}), field: 'payer.bank_code' },
-  { name: 'BANK_B2B without bank_code', mutate: withPayer(Product.BANK_B2B, {}), field: 'payer.bank_code' },
-  { name: 'a bank_code with a dot', mutate: withPayer(Product.BANK_B2C, { bankCode: 'ICBC.1' }), field: 'payer.bank_code' },
-  { name: 'WECHAT_H5 without client_ip', mutate: withPayer(Product.WECHAT_H5, {}), field: 'payer.client_ip' },
-  { name: 'a client_ip out of range', mutate: withPayer(Product.WECHAT_NATIVE, { clientIp: '999.1.1.1' }), field: 'payer.client_ip' },
-  { name: 'a host name as client_ip', mutate: withPayer(Product.WECHAT_H5, { clientIp: 'localhost' }), field: 'payer.client_ip' },
+  { name: 'an openid with a space', mutate: withPayer(Product.PRODUCT_WECHAT_JSAPI, { openid: 'oUpF8 uMuAJO' }), field: 'payer.openid' },
+  { name: 'BARCODE without auth_code', mutate: withPayer(Product.PRODUCT_BARCODE, {}), field: 'payer.auth_code' },
+  { name: 'an auth_code of 9 digits', mutate: withPayer(Product.PRODUCT_BARCODE, { authCode: '134567890' }), field: 'payer.auth_code' },
+  { name: 'an auth_code of 33 digits', mutate: withPayer(Product.PRODUCT_BARCODE, { authCode: '1'.repeat(33) }), field: 'payer.auth_code' },
+  { name: 'an auth_code with letters', mutate: withPayer(Product.PRODUCT_BARCODE, { authCode: '13456789012345678x' }), field: 'payer.auth_code' },
+  { name: 'UNIONPAY_QUICK without card_token', mutate: withPayer(Product.PRODUCT_UNIONPAY_QUICK, {}), field: 'payer.card_token' },
+  { name: 'a card_token with a space', mutate: withPayer(Product.PRODUCT_UNIONPAY_QUICK, { cardToken: 'tok 123' }), field: 'payer.card_token' },
+  { name: 'BANK_B2C without bank_code', mutate: withPayer(Product.PRODUCT_BANK_B2C, {}), field: 'payer.bank_code' },
+  { name: 'BANK_B2B without bank_code', mutate: withPayer(Product.PRODUCT_BANK_B2B, {}), field: 'payer.bank_code' },
+  { name: 'a bank_code with a dot', mutate: withPayer(Product.PRODUCT_BANK_B2C, { bankCode: 'ICBC.1' }), field: 'payer.bank_code' },
+  { name: 'WECHAT_H5 without client_ip', mutate: withPayer(Product.PRODUCT_WECHAT_H5, {}), field: 'payer.client_ip' },
+  { name: 'a client_ip out of range', mutate: withPayer(Product.PRODUCT_WECHAT_NATIVE, { clientIp: '999.1.1.1' }), field: 'payer.client_ip' },
+  { name: 'a host name as client_ip', mutate: withPayer(Product.PRODUCT_WECHAT_H5, { clientIp: 'localhost' }), field: 'payer.client_ip' },
   { name: 'a relative notify_url', mutate: (r) => (r.notifyUrl = '/notify'), field: 'notify_url' },
   { name: 'an ftp notify_url', mutate: (r) => (r.notifyUrl = 'ftp://merchant.example.com/n'), field: 'notify_url' },
   { name: 'a javascript: notify_url', mutate: (r) => (r.notifyUrl = 'javascript:alert(1)'), field: 'notify_url' },
@@ -156,14 +156,14 @@ const accepted: Array<{ name: string; mutate: Mutation }> = [
   { name: 'currency USD', mutate: (r) => (r.currency = 'USD') },
   { name: 'currency JPY', mutate: (r) => (r.currency = 'JPY') },
   { name: 'no payer for WECHAT_NATIVE', mutate: (r) => (r.payer = undefined) },
-  { name: 'an IPv6 client_ip', mutate: withPayer(Product.WECHAT_H5, { clientIp: '2001:db8::1' }) },
-  { name: 'WECHAT_JSAPI with openid', mutate: withPayer(Product.WECHAT_JSAPI, { openid: 'oUpF8uMuAJO_M2pxb1Q9zNjWeS6o' }) },
-  { name: 'BARCODE with an 18-digit WeChat code', mutate: withPayer(Product.BARCODE, { authCode: '134567890123456789' }) },
-  { name: 'BARCODE with a 10-digit code', mutate: withPayer(Product.BARCODE, { authCode: '1234567890' }) },
-  { name: 'BARCODE with a 32-digit code', mutate: withPayer(Product.BARCODE, { authCode: '2'.repeat(32) }) },
-  { name: 'UNIONPAY_QUICK with card_token', mutate: withPayer(Product.UNIONPAY_QUICK, { cardToken: 'tok_6222+/=AB' }) },
-  { name: 'BANK_B2B with bank_code', mutate: withPayer(Product.BANK_B2B, { bankCode: 'ICBC' }) },
-  { name: 'ALIPAY_PC with only a client_ip', mutate: withPayer(Product.ALIPAY_PC, { clientIp: '10.0.0.1' }) },
+  { name: 'an IPv6 client_ip', mutate: withPayer(Product.PRODUCT_WECHAT_H5, { clientIp: '2001:db8::1' }) },
+  { name: 'WECHAT_JSAPI with openid', mutate: withPayer(Product.PRODUCT_WECHAT_JSAPI, { openid: 'oUpF8uMuAJO_M2pxb1Q9zNjWeS6o' }) },
+  { name: 'BARCODE with an 18-digit WeChat code', mutate: withPayer(Product.PRODUCT_BARCODE, { authCode: '134567890123456789' }) },
+  { name: 'BARCODE with a 10-digit code', mutate: withPayer(Product.PRODUCT_BARCODE, { authCode: '1234567890' }) },
+  { name: 'BARCODE with a 32-digit code', mutate: withPayer(Product.PRODUCT_BARCODE, { authCode: '2'.repeat(32) }) },
+  { name: 'UNIONPAY_QUICK with card_token', mutate: withPayer(Product.PRODUCT_UNIONPAY_QUICK, { cardToken: 'tok_6222+/=AB' }) },
+  { name: 'BANK_B2B with bank_code', mutate: withPayer(Product.PRODUCT_BANK_B2B, { bankCode: 'ICBC' }) },
+  { name: 'ALIPAY_PC with only a client_ip', mutate: withPayer(Product.PRODUCT_ALIPAY_PC, { clientIp: '10.0.0.1' }) },
   { name: 'an empty notify_url', mutate: (r) => (r.notifyUrl = '') },
   { name: 'an http notify_url with a port', mutate: (r) => (r.notifyUrl = 'http://10.1.2.3:8080/cb') },
   {
@@ -211,7 +211,7 @@ describe('validate', () => {
   ];
 
   test.each(payer_for_product)('validate - accepts product %s with the payer elements it needs', (name, payer) => {
-    const product = Product[name as keyof typeof Product];
+    const product = Product[`PRODUCT_${name}` as keyof typeof Product];
     expect(validateCreatePayment(mutated(withPayer(product, payer)), rules)).toEqual([]);
   });
 
@@ -226,7 +226,7 @@ describe('validate', () => {
       r.merchantId = '';
       r.amount = 0n;
       r.currency = 'usd';
-      r.product = Product.BARCODE;
+      r.product = Product.PRODUCT_BARCODE;
       r.payer = { ...emptyPayer(), clientIp: 'nope' };
       r.subject = '';
       r.notifyUrl = 'notify';
@@ -251,7 +251,7 @@ describe('validate', () => {
 
   test('validate - never echoes a payer element value', () => {
     const secrets = { openid: 'oSECRET openid', authCode: '99887766554433221100X', cardToken: 'tokSECRET 42' };
-    const req = mutated(withPayer(Product.UNIONPAY_QUICK, secrets));
+    const req = mutated(withPayer(Product.PRODUCT_UNIONPAY_QUICK, secrets));
     const violations = validateCreatePayment(req, rules);
     expect(violations.map((v) => v.field).sort()).toEqual(['payer.auth_code', 'payer.card_token', 'payer.openid']);
     const text = JSON.stringify(violations) + invalidFields(violations).message;
@@ -260,8 +260,8 @@ describe('validate', () => {
   });
 
   test('validate - a requirement names the product', () => {
-    expect(validateCreatePayment(mutated(withPayer(Product.BARCODE, {})), rules)).toEqual([
-      { field: 'payer.auth_code', description: 'is required for product BARCODE' },
+    expect(validateCreatePayment(mutated(withPayer(Product.PRODUCT_BARCODE, {})), rules)).toEqual([
+      { field: 'payer.auth_code', description: 'is required for product PRODUCT_BARCODE' },
     ]);
   });
 
@@ -353,7 +353,7 @@ describe('validate fingerprint', () => {
     { name: 'merchant_order_no', mutate: (r) => (r.merchantOrderNo = 'order-2024|0001*B') },
     { name: 'amount', mutate: (r) => (r.amount = 101n) },
     { name: 'currency', mutate: (r) => (r.currency = 'USD') },
-    { name: 'product', mutate: (r) => (r.product = Product.WECHAT_H5) },
+    { name: 'product', mutate: (r) => (r.product = Product.PRODUCT_WECHAT_H5) },
     { name: 'subject', mutate: (r) => (r.subject += ' ') },
     { name: 'payer.client_ip', mutate: (r) => (r.payer = { ...emptyPayer(), clientIp: '203.0.113.8' }) },
     { name: 'payer.openid', mutate: (r) => (r.payer = { ...r.payer!, openid: 'o1' }) },

@@ -1,4 +1,4 @@
-// Edge validation of requests against the field rules of API.md, before anything is loaded,
+// Edge validation of requests against the field rules of docs/api.md, before anything is loaded,
 // routed or persisted. Pure: no I/O, and every violation is returned at once so a caller can
 // fix its request in one round trip. Field paths are proto snake_case (`payer.auth_code`).
 //
@@ -25,7 +25,7 @@ export interface PaymentRef {
   merchantOrderNo: string;
 }
 
-// API.md: 1 ≤ amount ≤ amount_minor_max (10^12) minor units.
+// docs/api.md: 1 ≤ amount ≤ amount_minor_max (10^12) minor units.
 const amount_minor_min = 1n;
 const subject_chars_max = 128;
 const notify_url_chars_max = 256;
@@ -52,12 +52,12 @@ type PayerElement = 'client_ip' | 'openid' | 'auth_code' | 'card_token' | 'bank_
 
 /** The payer element each product cannot be paid without. */
 const payer_element_required: ReadonlyMap<Product, PayerElement> = new Map([
-  [Product.WECHAT_JSAPI, 'openid'],
-  [Product.WECHAT_H5, 'client_ip'],
-  [Product.BARCODE, 'auth_code'],
-  [Product.UNIONPAY_QUICK, 'card_token'],
-  [Product.BANK_B2C, 'bank_code'],
-  [Product.BANK_B2B, 'bank_code'],
+  [Product.PRODUCT_WECHAT_JSAPI, 'openid'],
+  [Product.PRODUCT_WECHAT_H5, 'client_ip'],
+  [Product.PRODUCT_BARCODE, 'auth_code'],
+  [Product.PRODUCT_UNIONPAY_QUICK, 'card_token'],
+  [Product.PRODUCT_BANK_B2C, 'bank_code'],
+  [Product.PRODUCT_BANK_B2B, 'bank_code'],
 ]);
 
 /** Format of each payer element whenever it is present, needed or not. */

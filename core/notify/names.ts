@@ -44,7 +44,7 @@ export function notifyNames(prefix: string): NotifyNames {
 
 /** A merchant id or notification id is used as one subject token: it must not split or
  * wildcard a subject. Merchant ids are `[A-Za-z0-9_-]` and notification ids
- * `<payment_id>:<version>[:refund]` (API.md, core/ids.ts), so this holds for valid input. */
+ * `<payment_id>:<version>[:refund]` (docs/api.md, core/ids.ts), so this holds for valid input. */
 export function isSubjectToken(value: string): boolean {
   return /^[A-Za-z0-9_:-]{1,128}$/.test(value);
 }

@@ -15,15 +15,20 @@ export const protobufFileName = "paycore/v1/admin.proto";
 
 /**
  * paycore.v1 administration — the routing table (channels, their state, the explanation of
- * a decision) and merchants. See ../shared/API.md and core/routing/README.md.
- * Amounts are int64 minor units of the channel's currency. Never floating point.
+ * a decision), merchants, and dead-lettered merchant notifications. docs/api.md and
+ * core/routing/README.md describe them. Amounts are int64 minor units of the channel's
+ * currency, never floating point. Errors follow payment.proto's conventions.
  */
 
 export enum ChannelState {
+  /** CHANNEL_STATE_UNSPECIFIED - On upsert: keep the stored state (CHANNEL_STATE_ENABLED for a new channel). */
   CHANNEL_STATE_UNSPECIFIED = 0,
-  ENABLED = 1,
-  DISABLED = 2,
-  DRAINING = 3,
+  /** CHANNEL_STATE_ENABLED - Takes new payments. */
+  CHANNEL_STATE_ENABLED = 1,
+  /** CHANNEL_STATE_DISABLED - Takes nothing; its open attempts are still queried and settled. */
+  CHANNEL_STATE_DISABLED = 2,
+  /** CHANNEL_STATE_DRAINING - Takes no new payments; attempts in flight finish. */
+  CHANNEL_STATE_DRAINING = 3,
   UNRECOGNIZED = -1,
 }
 
@@ -33,14 +38,14 @@ export function channelStateFromJSON(object: any): ChannelState {
     case "CHANNEL_STATE_UNSPECIFIED":
       return ChannelState.CHANNEL_STATE_UNSPECIFIED;
     case 1:
-    case "ENABLED":
-      return ChannelState.ENABLED;
+    case "CHANNEL_STATE_ENABLED":
+      return ChannelState.CHANNEL_STATE_ENABLED;
     case 2:
-    case "DISABLED":
-      return ChannelState.DISABLED;
+    case "CHANNEL_STATE_DISABLED":
+      return ChannelState.CHANNEL_STATE_DISABLED;
     case 3:
-    case "DRAINING":
-      return ChannelState.DRAINING;
+    case "CHANNEL_STATE_DRAINING":
+      return ChannelState.CHANNEL_STATE_DRAINING;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -52,12 +57,12 @@ export function channelStateToJSON(object: ChannelState): string {
   switch (object) {
     case ChannelState.CHANNEL_STATE_UNSPECIFIED:
       return "CHANNEL_STATE_UNSPECIFIED";
-    case ChannelState.ENABLED:
-      return "ENABLED";
-    case ChannelState.DISABLED:
-      return "DISABLED";
-    case ChannelState.DRAINING:
-      return "DRAINING";
+    case ChannelState.CHANNEL_STATE_ENABLED:
+      return "CHANNEL_STATE_ENABLED";
+    case ChannelState.CHANNEL_STATE_DISABLED:
+      return "CHANNEL_STATE_DISABLED";
+    case ChannelState.CHANNEL_STATE_DRAINING:
+      return "CHANNEL_STATE_DRAINING";
     case ChannelState.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -130,11 +135,21 @@ export interface RoutingChannel {
 }
 
 export interface UpsertChannelRequest {
+  /** Required. */
+  channel: RoutingChannel | undefined;
+}
+
+export interface UpsertChannelResponse {
+  /** The channel as stored. */
   channel: RoutingChannel | undefined;
 }
 
 export interface GetChannelRequest {
   channelId: string;
+}
+
+export interface GetChannelResponse {
+  channel: RoutingChannel | undefined;
 }
 
 export interface ListChannelsRequest {
@@ -148,7 +163,13 @@ export interface ListChannelsResponse {
 
 export interface SetChannelStateRequest {
   channelId: string;
+  /** Required: not CHANNEL_STATE_UNSPECIFIED. */
   state: ChannelState;
+}
+
+export interface SetChannelStateResponse {
+  /** The channel with its new state. */
+  channel: RoutingChannel | undefined;
 }
 
 export interface ExplainRouteRequest {
@@ -203,6 +224,10 @@ export interface RouteExclusion {
   detail: string;
 }
 
+export interface ExplainRouteResponse {
+  decision: RouteDecision | undefined;
+}
+
 export interface RouteDecision {
   /** Empty when no channel can take the order (NO_ROUTE). */
   chosenChannelId: string;
@@ -231,11 +256,22 @@ export interface Merchant {
 }
 
 export interface UpsertMerchantRequest {
+  /** Required. */
+  merchant: Merchant | undefined;
+}
+
+export interface UpsertMerchantResponse {
+  /** The merchant as stored (notify_secret empty). */
   merchant: Merchant | undefined;
 }
 
 export interface GetMerchantRequest {
   merchantId: string;
+}
+
+export interface GetMerchantResponse {
+  /** notify_secret is always empty. */
+  merchant: Merchant | undefined;
 }
 
 export interface ListDeadLettersRequest {
@@ -1328,6 +1364,75 @@ export const UpsertChannelRequest: MessageFns<UpsertChannelRequest> = {
   },
 };
 
+function createBaseUpsertChannelResponse(): UpsertChannelResponse {
+  return { channel: undefined };
+}
+
+export const UpsertChannelResponse: MessageFns<UpsertChannelResponse> = {
+  encode(message: UpsertChannelResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.channel !== undefined) {
+      RoutingChannel.encode(message.channel, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpsertChannelResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpsertChannelResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.channel = RoutingChannel.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpsertChannelResponse {
+    return { channel: isSet(object.channel) ? RoutingChannel.fromJSON(object.channel) : undefined };
+  },
+
+  toJSON(message: UpsertChannelResponse): unknown {
+    const obj: any = {};
+    if (message.channel !== undefined) {
+      obj.channel = RoutingChannel.toJSON(message.channel);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpsertChannelResponse>): UpsertChannelResponse {
+    return UpsertChannelResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpsertChannelResponse>): UpsertChannelResponse {
+    const message = createBaseUpsertChannelResponse();
+    message.channel = (object.channel !== undefined && object.channel !== null)
+      ? RoutingChannel.fromPartial(object.channel)
+      : undefined;
+    return message;
+  },
+};
+
 function createBaseGetChannelRequest(): GetChannelRequest {
   return { channelId: "" };
 }
@@ -1397,6 +1502,75 @@ export const GetChannelRequest: MessageFns<GetChannelRequest> = {
   fromPartial(object: DeepPartial<GetChannelRequest>): GetChannelRequest {
     const message = createBaseGetChannelRequest();
     message.channelId = object.channelId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetChannelResponse(): GetChannelResponse {
+  return { channel: undefined };
+}
+
+export const GetChannelResponse: MessageFns<GetChannelResponse> = {
+  encode(message: GetChannelResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.channel !== undefined) {
+      RoutingChannel.encode(message.channel, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetChannelResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetChannelResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.channel = RoutingChannel.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetChannelResponse {
+    return { channel: isSet(object.channel) ? RoutingChannel.fromJSON(object.channel) : undefined };
+  },
+
+  toJSON(message: GetChannelResponse): unknown {
+    const obj: any = {};
+    if (message.channel !== undefined) {
+      obj.channel = RoutingChannel.toJSON(message.channel);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetChannelResponse>): GetChannelResponse {
+    return GetChannelResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetChannelResponse>): GetChannelResponse {
+    const message = createBaseGetChannelResponse();
+    message.channel = (object.channel !== undefined && object.channel !== null)
+      ? RoutingChannel.fromPartial(object.channel)
+      : undefined;
     return message;
   },
 };
@@ -1624,6 +1798,75 @@ export const SetChannelStateRequest: MessageFns<SetChannelStateRequest> = {
     const message = createBaseSetChannelStateRequest();
     message.channelId = object.channelId ?? "";
     message.state = object.state ?? 0;
+    return message;
+  },
+};
+
+function createBaseSetChannelStateResponse(): SetChannelStateResponse {
+  return { channel: undefined };
+}
+
+export const SetChannelStateResponse: MessageFns<SetChannelStateResponse> = {
+  encode(message: SetChannelStateResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.channel !== undefined) {
+      RoutingChannel.encode(message.channel, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetChannelStateResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetChannelStateResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.channel = RoutingChannel.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetChannelStateResponse {
+    return { channel: isSet(object.channel) ? RoutingChannel.fromJSON(object.channel) : undefined };
+  },
+
+  toJSON(message: SetChannelStateResponse): unknown {
+    const obj: any = {};
+    if (message.channel !== undefined) {
+      obj.channel = RoutingChannel.toJSON(message.channel);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SetChannelStateResponse>): SetChannelStateResponse {
+    return SetChannelStateResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SetChannelStateResponse>): SetChannelStateResponse {
+    const message = createBaseSetChannelStateResponse();
+    message.channel = (object.channel !== undefined && object.channel !== null)
+      ? RoutingChannel.fromPartial(object.channel)
+      : undefined;
     return message;
   },
 };
@@ -2303,6 +2546,75 @@ export const RouteExclusion: MessageFns<RouteExclusion> = {
   },
 };
 
+function createBaseExplainRouteResponse(): ExplainRouteResponse {
+  return { decision: undefined };
+}
+
+export const ExplainRouteResponse: MessageFns<ExplainRouteResponse> = {
+  encode(message: ExplainRouteResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.decision !== undefined) {
+      RouteDecision.encode(message.decision, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExplainRouteResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExplainRouteResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.decision = RouteDecision.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExplainRouteResponse {
+    return { decision: isSet(object.decision) ? RouteDecision.fromJSON(object.decision) : undefined };
+  },
+
+  toJSON(message: ExplainRouteResponse): unknown {
+    const obj: any = {};
+    if (message.decision !== undefined) {
+      obj.decision = RouteDecision.toJSON(message.decision);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExplainRouteResponse>): ExplainRouteResponse {
+    return ExplainRouteResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExplainRouteResponse>): ExplainRouteResponse {
+    const message = createBaseExplainRouteResponse();
+    message.decision = (object.decision !== undefined && object.decision !== null)
+      ? RouteDecision.fromPartial(object.decision)
+      : undefined;
+    return message;
+  },
+};
+
 function createBaseRouteDecision(): RouteDecision {
   return { chosenChannelId: "", fee: 0n, probe: false, explored: false, candidates: [], excluded: [] };
 }
@@ -2828,6 +3140,75 @@ export const UpsertMerchantRequest: MessageFns<UpsertMerchantRequest> = {
   },
 };
 
+function createBaseUpsertMerchantResponse(): UpsertMerchantResponse {
+  return { merchant: undefined };
+}
+
+export const UpsertMerchantResponse: MessageFns<UpsertMerchantResponse> = {
+  encode(message: UpsertMerchantResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.merchant !== undefined) {
+      Merchant.encode(message.merchant, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpsertMerchantResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpsertMerchantResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.merchant = Merchant.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpsertMerchantResponse {
+    return { merchant: isSet(object.merchant) ? Merchant.fromJSON(object.merchant) : undefined };
+  },
+
+  toJSON(message: UpsertMerchantResponse): unknown {
+    const obj: any = {};
+    if (message.merchant !== undefined) {
+      obj.merchant = Merchant.toJSON(message.merchant);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpsertMerchantResponse>): UpsertMerchantResponse {
+    return UpsertMerchantResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpsertMerchantResponse>): UpsertMerchantResponse {
+    const message = createBaseUpsertMerchantResponse();
+    message.merchant = (object.merchant !== undefined && object.merchant !== null)
+      ? Merchant.fromPartial(object.merchant)
+      : undefined;
+    return message;
+  },
+};
+
 function createBaseGetMerchantRequest(): GetMerchantRequest {
   return { merchantId: "" };
 }
@@ -2897,6 +3278,75 @@ export const GetMerchantRequest: MessageFns<GetMerchantRequest> = {
   fromPartial(object: DeepPartial<GetMerchantRequest>): GetMerchantRequest {
     const message = createBaseGetMerchantRequest();
     message.merchantId = object.merchantId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetMerchantResponse(): GetMerchantResponse {
+  return { merchant: undefined };
+}
+
+export const GetMerchantResponse: MessageFns<GetMerchantResponse> = {
+  encode(message: GetMerchantResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.merchant !== undefined) {
+      Merchant.encode(message.merchant, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetMerchantResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetMerchantResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.merchant = Merchant.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetMerchantResponse {
+    return { merchant: isSet(object.merchant) ? Merchant.fromJSON(object.merchant) : undefined };
+  },
+
+  toJSON(message: GetMerchantResponse): unknown {
+    const obj: any = {};
+    if (message.merchant !== undefined) {
+      obj.merchant = Merchant.toJSON(message.merchant);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetMerchantResponse>): GetMerchantResponse {
+    return GetMerchantResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetMerchantResponse>): GetMerchantResponse {
+    const message = createBaseGetMerchantResponse();
+    message.merchant = (object.merchant !== undefined && object.merchant !== null)
+      ? Merchant.fromPartial(object.merchant)
+      : undefined;
     return message;
   },
 };
@@ -3529,23 +3979,26 @@ export const RoutingAdminServiceDefinition = {
     /**
      * Creates or replaces a channel. An unspecified state keeps the stored one (ENABLED for a
      * new channel).
+     * Errors: INVALID_FIELD naming every bad field (channel.fee.rate_bp, ...).
      */
     upsertChannel: {
       name: "UpsertChannel",
       requestType: UpsertChannelRequest as typeof UpsertChannelRequest,
       requestStream: false,
-      responseType: RoutingChannel as typeof RoutingChannel,
+      responseType: UpsertChannelResponse as typeof UpsertChannelResponse,
       responseStream: false,
       options: {},
     },
+    /** Errors: NOT_FOUND. */
     getChannel: {
       name: "GetChannel",
       requestType: GetChannelRequest as typeof GetChannelRequest,
       requestStream: false,
-      responseType: RoutingChannel as typeof RoutingChannel,
+      responseType: GetChannelResponse as typeof GetChannelResponse,
       responseStream: false,
       options: {},
     },
+    /** Every channel, or those serving one product. */
     listChannels: {
       name: "ListChannels",
       requestType: ListChannelsRequest as typeof ListChannelsRequest,
@@ -3554,24 +4007,27 @@ export const RoutingAdminServiceDefinition = {
       responseStream: false,
       options: {},
     },
-    /** DRAINING takes no new payments; attempts in flight finish. */
+    /**
+     * CHANNEL_STATE_DRAINING takes no new payments; attempts in flight finish.
+     * Errors: INVALID_FIELD (state unspecified); NOT_FOUND.
+     */
     setChannelState: {
       name: "SetChannelState",
       requestType: SetChannelStateRequest as typeof SetChannelStateRequest,
       requestStream: false,
-      responseType: RoutingChannel as typeof RoutingChannel,
+      responseType: SetChannelStateResponse as typeof SetChannelStateResponse,
       responseStream: false,
       options: {},
     },
     /**
      * A dry run: the decision paycore would make now, with every channel's exclusion reason.
-     * Reserves nothing and moves no circuit.
+     * Reserves nothing and moves no circuit. Errors: INVALID_FIELD.
      */
     explainRoute: {
       name: "ExplainRoute",
       requestType: ExplainRouteRequest as typeof ExplainRouteRequest,
       requestStream: false,
-      responseType: RouteDecision as typeof RouteDecision,
+      responseType: ExplainRouteResponse as typeof ExplainRouteResponse,
       responseStream: false,
       options: {},
     },
@@ -3615,20 +4071,22 @@ export const MerchantAdminServiceDefinition = {
     /**
      * Creates or replaces a merchant. notify_secret is required for a new merchant; empty on
      * an update keeps the stored one.
+     * Errors: INVALID_FIELD.
      */
     upsertMerchant: {
       name: "UpsertMerchant",
       requestType: UpsertMerchantRequest as typeof UpsertMerchantRequest,
       requestStream: false,
-      responseType: Merchant as typeof Merchant,
+      responseType: UpsertMerchantResponse as typeof UpsertMerchantResponse,
       responseStream: false,
       options: {},
     },
+    /** Errors: NOT_FOUND. */
     getMerchant: {
       name: "GetMerchant",
       requestType: GetMerchantRequest as typeof GetMerchantRequest,
       requestStream: false,
-      responseType: Merchant as typeof Merchant,
+      responseType: GetMerchantResponse as typeof GetMerchantResponse,
       responseStream: false,
       options: {},
     },

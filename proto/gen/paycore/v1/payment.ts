@@ -28,25 +28,47 @@ export const protobufFileName = "paycore/v1/payment.proto";
 
 /**
  * paycore.v1 — the gRPC contract internal services use to take payments and refunds.
- * See ../shared/API.md: wire names there are fixed; numbers and extra fields are ours.
- * Amounts are int64 minor units of `currency` (ISO 4217). Never floating point.
+ * docs/api.md describes it as a whole (the error table, idempotency, versioning).
+ *
+ * Conventions every message follows:
+ * - Amounts are int64 minor units of `currency` (fen for CNY), never floating point.
+ * - Ids and keys are case-sensitive ASCII; an empty string means "not given".
+ * - Every error is a gRPC status whose message starts with a reason code, with a
+ *   google.rpc.ErrorInfo detail (domain "paycore.v1", reason = that code) and, for
+ *   INVALID_FIELD, a google.rpc.BadRequest naming every bad field by its proto path
+ *   (e.g. `payer.auth_code`). Details travel in the `grpc-status-details-bin` trailer.
  */
 
+/** What the payer pays with. Each product may require payer elements (see Payer). */
 export enum Product {
   PRODUCT_UNSPECIFIED = 0,
-  WECHAT_NATIVE = 1,
-  WECHAT_JSAPI = 2,
-  WECHAT_APP = 3,
-  WECHAT_H5 = 4,
-  ALIPAY_QR = 5,
-  ALIPAY_APP = 6,
-  ALIPAY_WAP = 7,
-  ALIPAY_PC = 8,
-  UNIONPAY_QUICK = 9,
-  BANK_B2C = 10,
-  BANK_B2B = 11,
-  /** BARCODE - The payer shows a WeChat or Alipay payment code (also face-pay terminals). */
-  BARCODE = 12,
+  /** PRODUCT_WECHAT_NATIVE - WeChat Pay: a QR code the payer scans (next action QR_CODE). */
+  PRODUCT_WECHAT_NATIVE = 1,
+  /** PRODUCT_WECHAT_JSAPI - WeChat Pay inside WeChat's browser or a mini program; requires payer.openid. */
+  PRODUCT_WECHAT_JSAPI = 2,
+  /** PRODUCT_WECHAT_APP - WeChat Pay from the merchant's app (next action SDK_PARAMS). */
+  PRODUCT_WECHAT_APP = 3,
+  /** PRODUCT_WECHAT_H5 - WeChat Pay from a mobile browser; requires payer.client_ip (next action REDIRECT). */
+  PRODUCT_WECHAT_H5 = 4,
+  /** PRODUCT_ALIPAY_QR - Alipay: a QR code the payer scans. */
+  PRODUCT_ALIPAY_QR = 5,
+  /** PRODUCT_ALIPAY_APP - Alipay from the merchant's app (next action SDK_PARAMS). */
+  PRODUCT_ALIPAY_APP = 6,
+  /** PRODUCT_ALIPAY_WAP - Alipay from a mobile browser (next action REDIRECT). */
+  PRODUCT_ALIPAY_WAP = 7,
+  /** PRODUCT_ALIPAY_PC - Alipay from a desktop browser (next action REDIRECT). */
+  PRODUCT_ALIPAY_PC = 8,
+  /** PRODUCT_UNIONPAY_QUICK - UnionPay quick pay with a bound card; requires payer.card_token; confirmed by SMS code. */
+  PRODUCT_UNIONPAY_QUICK = 9,
+  /** PRODUCT_BANK_B2C - Online banking, personal account; requires payer.bank_code. */
+  PRODUCT_BANK_B2C = 10,
+  /** PRODUCT_BANK_B2B - Online banking, corporate account; requires payer.bank_code. */
+  PRODUCT_BANK_B2B = 11,
+  /**
+   * PRODUCT_BARCODE - The payer shows a WeChat or Alipay payment code (also face-pay terminals); requires
+   * payer.auth_code.
+   */
+  PRODUCT_BARCODE = 12,
   UNRECOGNIZED = -1,
 }
 
@@ -56,41 +78,41 @@ export function productFromJSON(object: any): Product {
     case "PRODUCT_UNSPECIFIED":
       return Product.PRODUCT_UNSPECIFIED;
     case 1:
-    case "WECHAT_NATIVE":
-      return Product.WECHAT_NATIVE;
+    case "PRODUCT_WECHAT_NATIVE":
+      return Product.PRODUCT_WECHAT_NATIVE;
     case 2:
-    case "WECHAT_JSAPI":
-      return Product.WECHAT_JSAPI;
+    case "PRODUCT_WECHAT_JSAPI":
+      return Product.PRODUCT_WECHAT_JSAPI;
     case 3:
-    case "WECHAT_APP":
-      return Product.WECHAT_APP;
+    case "PRODUCT_WECHAT_APP":
+      return Product.PRODUCT_WECHAT_APP;
     case 4:
-    case "WECHAT_H5":
-      return Product.WECHAT_H5;
+    case "PRODUCT_WECHAT_H5":
+      return Product.PRODUCT_WECHAT_H5;
     case 5:
-    case "ALIPAY_QR":
-      return Product.ALIPAY_QR;
+    case "PRODUCT_ALIPAY_QR":
+      return Product.PRODUCT_ALIPAY_QR;
     case 6:
-    case "ALIPAY_APP":
-      return Product.ALIPAY_APP;
+    case "PRODUCT_ALIPAY_APP":
+      return Product.PRODUCT_ALIPAY_APP;
     case 7:
-    case "ALIPAY_WAP":
-      return Product.ALIPAY_WAP;
+    case "PRODUCT_ALIPAY_WAP":
+      return Product.PRODUCT_ALIPAY_WAP;
     case 8:
-    case "ALIPAY_PC":
-      return Product.ALIPAY_PC;
+    case "PRODUCT_ALIPAY_PC":
+      return Product.PRODUCT_ALIPAY_PC;
     case 9:
-    case "UNIONPAY_QUICK":
-      return Product.UNIONPAY_QUICK;
+    case "PRODUCT_UNIONPAY_QUICK":
+      return Product.PRODUCT_UNIONPAY_QUICK;
     case 10:
-    case "BANK_B2C":
-      return Product.BANK_B2C;
+    case "PRODUCT_BANK_B2C":
+      return Product.PRODUCT_BANK_B2C;
     case 11:
-    case "BANK_B2B":
-      return Product.BANK_B2B;
+    case "PRODUCT_BANK_B2B":
+      return Product.PRODUCT_BANK_B2B;
     case 12:
-    case "BARCODE":
-      return Product.BARCODE;
+    case "PRODUCT_BARCODE":
+      return Product.PRODUCT_BARCODE;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -102,46 +124,58 @@ export function productToJSON(object: Product): string {
   switch (object) {
     case Product.PRODUCT_UNSPECIFIED:
       return "PRODUCT_UNSPECIFIED";
-    case Product.WECHAT_NATIVE:
-      return "WECHAT_NATIVE";
-    case Product.WECHAT_JSAPI:
-      return "WECHAT_JSAPI";
-    case Product.WECHAT_APP:
-      return "WECHAT_APP";
-    case Product.WECHAT_H5:
-      return "WECHAT_H5";
-    case Product.ALIPAY_QR:
-      return "ALIPAY_QR";
-    case Product.ALIPAY_APP:
-      return "ALIPAY_APP";
-    case Product.ALIPAY_WAP:
-      return "ALIPAY_WAP";
-    case Product.ALIPAY_PC:
-      return "ALIPAY_PC";
-    case Product.UNIONPAY_QUICK:
-      return "UNIONPAY_QUICK";
-    case Product.BANK_B2C:
-      return "BANK_B2C";
-    case Product.BANK_B2B:
-      return "BANK_B2B";
-    case Product.BARCODE:
-      return "BARCODE";
+    case Product.PRODUCT_WECHAT_NATIVE:
+      return "PRODUCT_WECHAT_NATIVE";
+    case Product.PRODUCT_WECHAT_JSAPI:
+      return "PRODUCT_WECHAT_JSAPI";
+    case Product.PRODUCT_WECHAT_APP:
+      return "PRODUCT_WECHAT_APP";
+    case Product.PRODUCT_WECHAT_H5:
+      return "PRODUCT_WECHAT_H5";
+    case Product.PRODUCT_ALIPAY_QR:
+      return "PRODUCT_ALIPAY_QR";
+    case Product.PRODUCT_ALIPAY_APP:
+      return "PRODUCT_ALIPAY_APP";
+    case Product.PRODUCT_ALIPAY_WAP:
+      return "PRODUCT_ALIPAY_WAP";
+    case Product.PRODUCT_ALIPAY_PC:
+      return "PRODUCT_ALIPAY_PC";
+    case Product.PRODUCT_UNIONPAY_QUICK:
+      return "PRODUCT_UNIONPAY_QUICK";
+    case Product.PRODUCT_BANK_B2C:
+      return "PRODUCT_BANK_B2C";
+    case Product.PRODUCT_BANK_B2B:
+      return "PRODUCT_BANK_B2B";
+    case Product.PRODUCT_BARCODE:
+      return "PRODUCT_BARCODE";
     case Product.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
   }
 }
 
+/**
+ * A payment's lifecycle. CREATED, REQUIRES_ACTION and PROCESSING are open; FAILED and
+ * CLOSED are final; SUCCEEDED may still move to PARTIALLY_REFUNDED and REFUNDED by refunds.
+ */
 export enum PaymentStatus {
   PAYMENT_STATUS_UNSPECIFIED = 0,
-  CREATED = 1,
-  REQUIRES_ACTION = 2,
-  PROCESSING = 3,
-  SUCCEEDED = 4,
-  FAILED = 5,
-  CLOSED = 6,
-  PARTIALLY_REFUNDED = 7,
-  REFUNDED = 8,
+  /** PAYMENT_STATUS_CREATED - Accepted, not yet started at a channel. */
+  PAYMENT_STATUS_CREATED = 1,
+  /** PAYMENT_STATUS_REQUIRES_ACTION - Waiting for the payer: see Payment.next_action. */
+  PAYMENT_STATUS_REQUIRES_ACTION = 2,
+  /** PAYMENT_STATUS_PROCESSING - The channel is working on it (e.g. a payment code waiting for the payer's password). */
+  PAYMENT_STATUS_PROCESSING = 3,
+  /** PAYMENT_STATUS_SUCCEEDED - Paid; Payment.paid_at is set. */
+  PAYMENT_STATUS_SUCCEEDED = 4,
+  /** PAYMENT_STATUS_FAILED - Not paid and will not be: see Payment.failure. */
+  PAYMENT_STATUS_FAILED = 5,
+  /** PAYMENT_STATUS_CLOSED - Closed unpaid, by ClosePayment or at expires_at. */
+  PAYMENT_STATUS_CLOSED = 6,
+  /** PAYMENT_STATUS_PARTIALLY_REFUNDED - Paid, and refunds succeeded for part of the amount. */
+  PAYMENT_STATUS_PARTIALLY_REFUNDED = 7,
+  /** PAYMENT_STATUS_REFUNDED - Paid, and refunds succeeded for the whole amount. */
+  PAYMENT_STATUS_REFUNDED = 8,
   UNRECOGNIZED = -1,
 }
 
@@ -151,29 +185,29 @@ export function paymentStatusFromJSON(object: any): PaymentStatus {
     case "PAYMENT_STATUS_UNSPECIFIED":
       return PaymentStatus.PAYMENT_STATUS_UNSPECIFIED;
     case 1:
-    case "CREATED":
-      return PaymentStatus.CREATED;
+    case "PAYMENT_STATUS_CREATED":
+      return PaymentStatus.PAYMENT_STATUS_CREATED;
     case 2:
-    case "REQUIRES_ACTION":
-      return PaymentStatus.REQUIRES_ACTION;
+    case "PAYMENT_STATUS_REQUIRES_ACTION":
+      return PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION;
     case 3:
-    case "PROCESSING":
-      return PaymentStatus.PROCESSING;
+    case "PAYMENT_STATUS_PROCESSING":
+      return PaymentStatus.PAYMENT_STATUS_PROCESSING;
     case 4:
-    case "SUCCEEDED":
-      return PaymentStatus.SUCCEEDED;
+    case "PAYMENT_STATUS_SUCCEEDED":
+      return PaymentStatus.PAYMENT_STATUS_SUCCEEDED;
     case 5:
-    case "FAILED":
-      return PaymentStatus.FAILED;
+    case "PAYMENT_STATUS_FAILED":
+      return PaymentStatus.PAYMENT_STATUS_FAILED;
     case 6:
-    case "CLOSED":
-      return PaymentStatus.CLOSED;
+    case "PAYMENT_STATUS_CLOSED":
+      return PaymentStatus.PAYMENT_STATUS_CLOSED;
     case 7:
-    case "PARTIALLY_REFUNDED":
-      return PaymentStatus.PARTIALLY_REFUNDED;
+    case "PAYMENT_STATUS_PARTIALLY_REFUNDED":
+      return PaymentStatus.PAYMENT_STATUS_PARTIALLY_REFUNDED;
     case 8:
-    case "REFUNDED":
-      return PaymentStatus.REFUNDED;
+    case "PAYMENT_STATUS_REFUNDED":
+      return PaymentStatus.PAYMENT_STATUS_REFUNDED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -185,34 +219,42 @@ export function paymentStatusToJSON(object: PaymentStatus): string {
   switch (object) {
     case PaymentStatus.PAYMENT_STATUS_UNSPECIFIED:
       return "PAYMENT_STATUS_UNSPECIFIED";
-    case PaymentStatus.CREATED:
-      return "CREATED";
-    case PaymentStatus.REQUIRES_ACTION:
-      return "REQUIRES_ACTION";
-    case PaymentStatus.PROCESSING:
-      return "PROCESSING";
-    case PaymentStatus.SUCCEEDED:
-      return "SUCCEEDED";
-    case PaymentStatus.FAILED:
-      return "FAILED";
-    case PaymentStatus.CLOSED:
-      return "CLOSED";
-    case PaymentStatus.PARTIALLY_REFUNDED:
-      return "PARTIALLY_REFUNDED";
-    case PaymentStatus.REFUNDED:
-      return "REFUNDED";
+    case PaymentStatus.PAYMENT_STATUS_CREATED:
+      return "PAYMENT_STATUS_CREATED";
+    case PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION:
+      return "PAYMENT_STATUS_REQUIRES_ACTION";
+    case PaymentStatus.PAYMENT_STATUS_PROCESSING:
+      return "PAYMENT_STATUS_PROCESSING";
+    case PaymentStatus.PAYMENT_STATUS_SUCCEEDED:
+      return "PAYMENT_STATUS_SUCCEEDED";
+    case PaymentStatus.PAYMENT_STATUS_FAILED:
+      return "PAYMENT_STATUS_FAILED";
+    case PaymentStatus.PAYMENT_STATUS_CLOSED:
+      return "PAYMENT_STATUS_CLOSED";
+    case PaymentStatus.PAYMENT_STATUS_PARTIALLY_REFUNDED:
+      return "PAYMENT_STATUS_PARTIALLY_REFUNDED";
+    case PaymentStatus.PAYMENT_STATUS_REFUNDED:
+      return "PAYMENT_STATUS_REFUNDED";
     case PaymentStatus.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
   }
 }
 
+/** What the payer must do next. */
 export enum NextActionType {
   NEXT_ACTION_TYPE_UNSPECIFIED = 0,
-  QR_CODE = 1,
-  REDIRECT = 2,
-  SDK_PARAMS = 3,
-  SMS_CODE = 4,
+  /** NEXT_ACTION_TYPE_QR_CODE - Show NextAction.value as a QR code. */
+  NEXT_ACTION_TYPE_QR_CODE = 1,
+  /** NEXT_ACTION_TYPE_REDIRECT - Send the payer's browser to the URL in NextAction.value. */
+  NEXT_ACTION_TYPE_REDIRECT = 2,
+  /** NEXT_ACTION_TYPE_SDK_PARAMS - Pass NextAction.params to the provider's SDK in the payer's app. */
+  NEXT_ACTION_TYPE_SDK_PARAMS = 3,
+  /**
+   * NEXT_ACTION_TYPE_SMS_CODE - Ask the payer for the SMS code sent to NextAction.value (a masked phone number), then
+   * call ConfirmPayment.
+   */
+  NEXT_ACTION_TYPE_SMS_CODE = 4,
   UNRECOGNIZED = -1,
 }
 
@@ -222,17 +264,17 @@ export function nextActionTypeFromJSON(object: any): NextActionType {
     case "NEXT_ACTION_TYPE_UNSPECIFIED":
       return NextActionType.NEXT_ACTION_TYPE_UNSPECIFIED;
     case 1:
-    case "QR_CODE":
-      return NextActionType.QR_CODE;
+    case "NEXT_ACTION_TYPE_QR_CODE":
+      return NextActionType.NEXT_ACTION_TYPE_QR_CODE;
     case 2:
-    case "REDIRECT":
-      return NextActionType.REDIRECT;
+    case "NEXT_ACTION_TYPE_REDIRECT":
+      return NextActionType.NEXT_ACTION_TYPE_REDIRECT;
     case 3:
-    case "SDK_PARAMS":
-      return NextActionType.SDK_PARAMS;
+    case "NEXT_ACTION_TYPE_SDK_PARAMS":
+      return NextActionType.NEXT_ACTION_TYPE_SDK_PARAMS;
     case 4:
-    case "SMS_CODE":
-      return NextActionType.SMS_CODE;
+    case "NEXT_ACTION_TYPE_SMS_CODE":
+      return NextActionType.NEXT_ACTION_TYPE_SMS_CODE;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -244,49 +286,164 @@ export function nextActionTypeToJSON(object: NextActionType): string {
   switch (object) {
     case NextActionType.NEXT_ACTION_TYPE_UNSPECIFIED:
       return "NEXT_ACTION_TYPE_UNSPECIFIED";
-    case NextActionType.QR_CODE:
-      return "QR_CODE";
-    case NextActionType.REDIRECT:
-      return "REDIRECT";
-    case NextActionType.SDK_PARAMS:
-      return "SDK_PARAMS";
-    case NextActionType.SMS_CODE:
-      return "SMS_CODE";
+    case NextActionType.NEXT_ACTION_TYPE_QR_CODE:
+      return "NEXT_ACTION_TYPE_QR_CODE";
+    case NextActionType.NEXT_ACTION_TYPE_REDIRECT:
+      return "NEXT_ACTION_TYPE_REDIRECT";
+    case NextActionType.NEXT_ACTION_TYPE_SDK_PARAMS:
+      return "NEXT_ACTION_TYPE_SDK_PARAMS";
+    case NextActionType.NEXT_ACTION_TYPE_SMS_CODE:
+      return "NEXT_ACTION_TYPE_SMS_CODE";
     case NextActionType.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
   }
 }
 
+/** A refund's lifecycle. SUCCEEDED, FAILED and REQUIRES_MANUAL are final. */
+export enum RefundStatus {
+  REFUND_STATUS_UNSPECIFIED = 0,
+  /** REFUND_STATUS_PENDING - Accepted, not yet submitted to the channel. */
+  REFUND_STATUS_PENDING = 1,
+  /** REFUND_STATUS_PROCESSING - Submitted; the channel has not answered finally. */
+  REFUND_STATUS_PROCESSING = 2,
+  /** REFUND_STATUS_SUCCEEDED - The money went back to the payer. */
+  REFUND_STATUS_SUCCEEDED = 3,
+  /** REFUND_STATUS_FAILED - The channel refused it; see Refund.failure. The amount is refundable again. */
+  REFUND_STATUS_FAILED = 4,
+  /** REFUND_STATUS_REQUIRES_MANUAL - The channel cannot refund it (e.g. after its refund window); an operator pays it out. */
+  REFUND_STATUS_REQUIRES_MANUAL = 5,
+  UNRECOGNIZED = -1,
+}
+
+export function refundStatusFromJSON(object: any): RefundStatus {
+  switch (object) {
+    case 0:
+    case "REFUND_STATUS_UNSPECIFIED":
+      return RefundStatus.REFUND_STATUS_UNSPECIFIED;
+    case 1:
+    case "REFUND_STATUS_PENDING":
+      return RefundStatus.REFUND_STATUS_PENDING;
+    case 2:
+    case "REFUND_STATUS_PROCESSING":
+      return RefundStatus.REFUND_STATUS_PROCESSING;
+    case 3:
+    case "REFUND_STATUS_SUCCEEDED":
+      return RefundStatus.REFUND_STATUS_SUCCEEDED;
+    case 4:
+    case "REFUND_STATUS_FAILED":
+      return RefundStatus.REFUND_STATUS_FAILED;
+    case 5:
+    case "REFUND_STATUS_REQUIRES_MANUAL":
+      return RefundStatus.REFUND_STATUS_REQUIRES_MANUAL;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return RefundStatus.UNRECOGNIZED;
+  }
+}
+
+export function refundStatusToJSON(object: RefundStatus): string {
+  switch (object) {
+    case RefundStatus.REFUND_STATUS_UNSPECIFIED:
+      return "REFUND_STATUS_UNSPECIFIED";
+    case RefundStatus.REFUND_STATUS_PENDING:
+      return "REFUND_STATUS_PENDING";
+    case RefundStatus.REFUND_STATUS_PROCESSING:
+      return "REFUND_STATUS_PROCESSING";
+    case RefundStatus.REFUND_STATUS_SUCCEEDED:
+      return "REFUND_STATUS_SUCCEEDED";
+    case RefundStatus.REFUND_STATUS_FAILED:
+      return "REFUND_STATUS_FAILED";
+    case RefundStatus.REFUND_STATUS_REQUIRES_MANUAL:
+      return "REFUND_STATUS_REQUIRES_MANUAL";
+    case RefundStatus.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/**
+ * What paycore knows of the payer, per product. A field a product does not need may be
+ * empty; a field given is always checked against its format.
+ */
 export interface Payer {
+  /**
+   * The payer's IPv4 or IPv6 address (at most 64 characters). Required for
+   * PRODUCT_WECHAT_H5.
+   */
   clientIp: string;
-  /** WECHAT_JSAPI: the payer's openid under the merchant's app id. */
+  /**
+   * The payer's openid under the merchant's app id: 1..128 of [A-Za-z0-9_-]. Required for
+   * PRODUCT_WECHAT_JSAPI.
+   */
   openid: string;
-  /** BARCODE: the payment code the payer shows. */
+  /**
+   * The payment code the payer shows: 10..32 digits. Required for PRODUCT_BARCODE. Never
+   * logged.
+   */
   authCode: string;
-  /** UNIONPAY_QUICK: a bound card's token (never a card number). */
+  /**
+   * A bound card's token, 1..128 printable ASCII characters without spaces (never a card
+   * number). Required for PRODUCT_UNIONPAY_QUICK. Never logged.
+   */
   cardToken: string;
-  /** BANK_B2C / BANK_B2B: the payer's bank. */
+  /**
+   * The payer's bank: 1..32 of [A-Za-z0-9_-]. Required for PRODUCT_BANK_B2C and
+   * PRODUCT_BANK_B2B.
+   */
   bankCode: string;
 }
 
+/** Constraints on routing for one payment. A channel may not be in both lists. */
 export interface RouteHints {
+  /**
+   * Only these channel ids may be chosen (empty: any). At most 20 ids of 1..32 of
+   * [A-Za-z0-9_-].
+   */
   includeChannels: string[];
+  /** These channel ids are never chosen. At most 20, same format. */
   excludeChannels: string[];
 }
 
 export interface CreatePaymentRequest {
+  /** Required: 1..32 of [A-Za-z0-9_-]. */
   merchantId: string;
+  /**
+   * Required: the merchant's own order number, 1..64 of [A-Za-z0-9_-|*]. With merchant_id,
+   * the idempotency key.
+   */
   merchantOrderNo: string;
+  /** Required: minor units of currency, 1..10^12. */
   amount: bigint;
+  /** Required: an ISO 4217 alphabetic code in upper case, e.g. "CNY". */
   currency: string;
+  /** Required: not PRODUCT_UNSPECIFIED. */
   product: Product;
+  /**
+   * Required: what the payer sees on the bill, 1..128 characters (Unicode code points), no
+   * control characters.
+   */
   subject: string;
-  payer: Payer | undefined;
+  /** Payer elements; which are required depends on product (see Payer). */
+  payer:
+    | Payer
+    | undefined;
+  /**
+   * Optional: an absolute http(s) URL of at most 256 characters that paycore notifies (a
+   * signed JSON POST) when the payment or one of its refunds changes state.
+   */
   notifyUrl: string;
-  /** 60..86400; 0 means the default, 1800. */
+  /** Optional: seconds until an unpaid payment closes, 60..86400; 0 means 1800. */
   expireSeconds: number;
-  routeHints: RouteHints | undefined;
+  /** Optional routing constraints. */
+  routeHints:
+    | RouteHints
+    | undefined;
+  /**
+   * Optional: the merchant's own data, returned as given. At most 20 entries, keys 1..64
+   * characters, values at most 256 characters.
+   */
   metadata: { [key: string]: string };
 }
 
@@ -295,31 +452,84 @@ export interface CreatePaymentRequest_MetadataEntry {
   value: string;
 }
 
+export interface CreatePaymentResponse {
+  /** The payment as it is now: usually REQUIRES_ACTION with a next_action. */
+  payment: Payment | undefined;
+}
+
+/**
+ * A payment reference: payment_id alone, or merchant_id + merchant_order_no, or all three
+ * when they agree (else INVALID_FIELD on payment_id). merchant_id with payment_id scopes
+ * the lookup: another merchant's payment is NOT_FOUND.
+ */
 export interface GetPaymentRequest {
+  /** 'p' followed by 25 characters of a-z or 2-7, as returned in Payment.payment_id. */
   paymentId: string;
+  /** 1..32 of [A-Za-z0-9_-]. */
   merchantId: string;
+  /** 1..64 of [A-Za-z0-9_-|*]. */
   merchantOrderNo: string;
 }
 
+export interface GetPaymentResponse {
+  payment: Payment | undefined;
+}
+
+/** The same payment reference as GetPaymentRequest. */
 export interface ClosePaymentRequest {
+  /** 'p' followed by 25 characters of a-z or 2-7. */
   paymentId: string;
+  /** 1..32 of [A-Za-z0-9_-]. */
   merchantId: string;
+  /** 1..64 of [A-Za-z0-9_-|*]. */
   merchantOrderNo: string;
 }
 
+export interface ClosePaymentResponse {
+  /** The payment, CLOSED (or the state it had already reached at its channel). */
+  payment: Payment | undefined;
+}
+
+/** The same payment reference as GetPaymentRequest, and the payer's answer. */
 export interface ConfirmPaymentRequest {
+  /** 'p' followed by 25 characters of a-z or 2-7. */
   paymentId: string;
+  /** 1..32 of [A-Za-z0-9_-]. */
   merchantId: string;
+  /** 1..64 of [A-Za-z0-9_-|*]. */
   merchantOrderNo: string;
-  /** The step-up answer, e.g. the SMS code. Never logged. */
+  /** Required: the step-up answer, e.g. the SMS code, 4..12 digits. Never logged or echoed. */
   verificationCode: string;
+}
+
+export interface ConfirmPaymentResponse {
+  /** The payment after the step-up: PROCESSING, SUCCEEDED or FAILED. */
+  payment: Payment | undefined;
+}
+
+/** The same payment reference as GetPaymentRequest. */
+export interface WatchPaymentRequest {
+  /** 'p' followed by 25 characters of a-z or 2-7. */
+  paymentId: string;
+  /** 1..32 of [A-Za-z0-9_-]. */
+  merchantId: string;
+  /** 1..64 of [A-Za-z0-9_-|*]. */
+  merchantOrderNo: string;
+}
+
+export interface WatchPaymentResponse {
+  /** The payment after a change (the first message: as it is when the watch starts). */
+  payment: Payment | undefined;
 }
 
 export interface NextAction {
   type: NextActionType;
-  /** QR_CODE: the code content; REDIRECT: the URL; SMS_CODE: masked phone hint. */
+  /**
+   * NEXT_ACTION_TYPE_QR_CODE: the code content; NEXT_ACTION_TYPE_REDIRECT: the URL;
+   * NEXT_ACTION_TYPE_SMS_CODE: the masked phone number the code went to.
+   */
   value: string;
-  /** SDK_PARAMS: the parameters the payer's app passes to the provider's SDK. */
+  /** NEXT_ACTION_TYPE_SDK_PARAMS: the parameters the payer's app passes to the provider's SDK. */
   params: { [key: string]: string };
 }
 
@@ -329,33 +539,68 @@ export interface NextAction_ParamsEntry {
 }
 
 export interface Failure {
+  /**
+   * The channel's failure code as the provider gave it (e.g. NOTENOUGH, AUTHCODEEXPIRE), or
+   * paycore's own for a refund it cannot send (REFUND_WINDOW_PASSED, REFUND_COUNT_EXCEEDED).
+   */
   code: string;
+  /** Human-readable, for operators; never parse it. */
   message: string;
 }
 
 export interface Payment {
+  /**
+   * paycore's id: 'p' followed by 25 characters of a-z or 2-7, derived from merchant_id and
+   * merchant_order_no (the same key always gives the same id).
+   */
   paymentId: string;
   merchantId: string;
   merchantOrderNo: string;
+  /** Minor units of currency. */
   amount: bigint;
+  /** ISO 4217 alphabetic code. */
   currency: string;
   product: Product;
   subject: string;
   status: PaymentStatus;
+  /** The channel of the current (or winning) attempt; empty before routing. */
   channelId: string;
+  /** The provider's transaction id once known; empty before. */
   channelTradeNo: string;
-  nextAction: NextAction | undefined;
-  failure: Failure | undefined;
+  /** Set in PAYMENT_STATUS_REQUIRES_ACTION. */
+  nextAction:
+    | NextAction
+    | undefined;
+  /** Set in PAYMENT_STATUS_FAILED. */
+  failure:
+    | Failure
+    | undefined;
+  /** Minor units refunded successfully so far, 0..amount. */
   refundedAmount: bigint;
+  /** The channel's fee in minor units, as routing computed it (0 before routing). */
   fee: bigint;
+  /** The number of events applied: it grows with every change; compare to order updates. */
   version: bigint;
   createdAt: Date | undefined;
-  updatedAt: Date | undefined;
-  paidAt: Date | undefined;
-  expiresAt: Date | undefined;
+  updatedAt:
+    | Date
+    | undefined;
+  /** Set once SUCCEEDED: when the channel says the payer paid. */
+  paidAt:
+    | Date
+    | undefined;
+  /** When an unpaid payment closes by itself. */
+  expiresAt:
+    | Date
+    | undefined;
+  /** As given at creation. */
   metadata: { [key: string]: string };
+  /** As given at creation; empty: no notifications. */
   notifyUrl: string;
-  /** Successes on attempts that did not win (a payer paying twice, or after close). */
+  /**
+   * Successes on attempts that did not win (a payer paying twice, or after close): money
+   * the merchant holds that is not this payment's; refund it or reconcile it.
+   */
   duplicates: DuplicatePayment[];
 }
 
@@ -365,114 +610,109 @@ export interface Payment_MetadataEntry {
 }
 
 export interface DuplicatePayment {
+  /** paycore's id of the attempt at the channel (the provider's out_trade_no). */
   attemptId: string;
+  /** The provider's transaction id of that attempt. */
   channelTradeNo: string;
+  /** Minor units the payer paid on that attempt. */
   amount: bigint;
 }
 
 export interface CreateRefundRequest {
+  /** Required: 1..32 of [A-Za-z0-9_-]. */
   merchantId: string;
+  /**
+   * Required: the merchant's refund number, 1..64 of [A-Za-z0-9_-|*]. With merchant_id,
+   * the idempotency key; unique across the merchant's payments.
+   */
   merchantRefundNo: string;
+  /**
+   * The payment to refund: payment_id, or merchant_order_no (of merchant_id), or both when
+   * they agree.
+   */
   paymentId: string;
+  /** 1..64 of [A-Za-z0-9_-|*]. */
   merchantOrderNo: string;
+  /** Required: minor units, 1..10^12; with earlier refunds at most the paid amount. */
   amount: bigint;
+  /**
+   * Optional: shown to the payer by some channels; at most 256 characters, no control
+   * characters.
+   */
   reason: string;
+  /**
+   * Optional: an absolute http(s) URL of at most 256 characters notified when the refund
+   * reaches a final state.
+   */
   notifyUrl: string;
 }
 
+export interface CreateRefundResponse {
+  refund: Refund | undefined;
+}
+
+/**
+ * refund_id alone, or merchant_id + merchant_refund_no. merchant_id with refund_id scopes
+ * the lookup: another merchant's refund is NOT_FOUND.
+ */
 export interface GetRefundRequest {
+  /** 'r' followed by 25 characters of a-z or 2-7, as returned in Refund.refund_id. */
   refundId: string;
+  /** 1..32 of [A-Za-z0-9_-]. */
   merchantId: string;
+  /** 1..64 of [A-Za-z0-9_-|*]. */
   merchantRefundNo: string;
 }
 
+export interface GetRefundResponse {
+  refund: Refund | undefined;
+}
+
 export interface Refund {
+  /**
+   * paycore's id: 'r' followed by 25 characters of a-z or 2-7, derived from merchant_id and
+   * merchant_refund_no.
+   */
   refundId: string;
   paymentId: string;
   merchantRefundNo: string;
+  /** Minor units of currency. */
   amount: bigint;
-  status: Refund_Status;
+  status: RefundStatus;
+  /** The provider's refund id once known. */
   channelRefundNo: string;
+  /** Set in REFUND_STATUS_FAILED and REFUND_STATUS_REQUIRES_MANUAL. */
   failure: Failure | undefined;
   createdAt: Date | undefined;
   updatedAt: Date | undefined;
   merchantId: string;
   reason: string;
+  /** The payment's currency, ISO 4217. */
   currency: string;
-}
-
-/** Nested so that the value names match the contract without clashing with PaymentStatus. */
-export enum Refund_Status {
-  STATUS_UNSPECIFIED = 0,
-  PENDING = 1,
-  PROCESSING = 2,
-  SUCCEEDED = 3,
-  FAILED = 4,
-  REQUIRES_MANUAL = 5,
-  UNRECOGNIZED = -1,
-}
-
-export function refund_StatusFromJSON(object: any): Refund_Status {
-  switch (object) {
-    case 0:
-    case "STATUS_UNSPECIFIED":
-      return Refund_Status.STATUS_UNSPECIFIED;
-    case 1:
-    case "PENDING":
-      return Refund_Status.PENDING;
-    case 2:
-    case "PROCESSING":
-      return Refund_Status.PROCESSING;
-    case 3:
-    case "SUCCEEDED":
-      return Refund_Status.SUCCEEDED;
-    case 4:
-    case "FAILED":
-      return Refund_Status.FAILED;
-    case 5:
-    case "REQUIRES_MANUAL":
-      return Refund_Status.REQUIRES_MANUAL;
-    case -1:
-    case "UNRECOGNIZED":
-    default:
-      return Refund_Status.UNRECOGNIZED;
-  }
-}
-
-export function refund_StatusToJSON(object: Refund_Status): string {
-  switch (object) {
-    case Refund_Status.STATUS_UNSPECIFIED:
-      return "STATUS_UNSPECIFIED";
-    case Refund_Status.PENDING:
-      return "PENDING";
-    case Refund_Status.PROCESSING:
-      return "PROCESSING";
-    case Refund_Status.SUCCEEDED:
-      return "SUCCEEDED";
-    case Refund_Status.FAILED:
-      return "FAILED";
-    case Refund_Status.REQUIRES_MANUAL:
-      return "REQUIRES_MANUAL";
-    case Refund_Status.UNRECOGNIZED:
-    default:
-      return "UNRECOGNIZED";
-  }
 }
 
 export interface ListPaymentOptionsRequest {
+  /** Required: 1..32 of [A-Za-z0-9_-]. */
   merchantId: string;
+  /** Required: minor units, 1..10^12. */
   amount: bigint;
+  /** Required: ISO 4217 alphabetic code in upper case. */
   currency: string;
-  /** Where the payer is: e.g. "PC", "MOBILE_BROWSER", "WECHAT_BROWSER", "APP", "POS". */
+  /**
+   * Required: where the payer is: "PC", "MOBILE_BROWSER", "WECHAT_BROWSER", "ALIPAY_CLIENT",
+   * "APP" or "POS" (else INVALID_FIELD on scene).
+   */
   scene: string;
 }
 
 export interface PaymentOption {
   product: Product;
+  /** The product's name to show the payer, e.g. "WeChat Pay". */
   displayName: string;
 }
 
 export interface ListPaymentOptionsResponse {
+  /** In display order; empty when no product can take the payment now. */
   options: PaymentOption[];
 }
 
@@ -1099,6 +1339,75 @@ export const CreatePaymentRequest_MetadataEntry: MessageFns<CreatePaymentRequest
   },
 };
 
+function createBaseCreatePaymentResponse(): CreatePaymentResponse {
+  return { payment: undefined };
+}
+
+export const CreatePaymentResponse: MessageFns<CreatePaymentResponse> = {
+  encode(message: CreatePaymentResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.payment !== undefined) {
+      Payment.encode(message.payment, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreatePaymentResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreatePaymentResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.payment = Payment.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreatePaymentResponse {
+    return { payment: isSet(object.payment) ? Payment.fromJSON(object.payment) : undefined };
+  },
+
+  toJSON(message: CreatePaymentResponse): unknown {
+    const obj: any = {};
+    if (message.payment !== undefined) {
+      obj.payment = Payment.toJSON(message.payment);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CreatePaymentResponse>): CreatePaymentResponse {
+    return CreatePaymentResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CreatePaymentResponse>): CreatePaymentResponse {
+    const message = createBaseCreatePaymentResponse();
+    message.payment = (object.payment !== undefined && object.payment !== null)
+      ? Payment.fromPartial(object.payment)
+      : undefined;
+    return message;
+  },
+};
+
 function createBaseGetPaymentRequest(): GetPaymentRequest {
   return { paymentId: "", merchantId: "", merchantOrderNo: "" };
 }
@@ -1212,6 +1521,75 @@ export const GetPaymentRequest: MessageFns<GetPaymentRequest> = {
   },
 };
 
+function createBaseGetPaymentResponse(): GetPaymentResponse {
+  return { payment: undefined };
+}
+
+export const GetPaymentResponse: MessageFns<GetPaymentResponse> = {
+  encode(message: GetPaymentResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.payment !== undefined) {
+      Payment.encode(message.payment, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetPaymentResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetPaymentResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.payment = Payment.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetPaymentResponse {
+    return { payment: isSet(object.payment) ? Payment.fromJSON(object.payment) : undefined };
+  },
+
+  toJSON(message: GetPaymentResponse): unknown {
+    const obj: any = {};
+    if (message.payment !== undefined) {
+      obj.payment = Payment.toJSON(message.payment);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetPaymentResponse>): GetPaymentResponse {
+    return GetPaymentResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetPaymentResponse>): GetPaymentResponse {
+    const message = createBaseGetPaymentResponse();
+    message.payment = (object.payment !== undefined && object.payment !== null)
+      ? Payment.fromPartial(object.payment)
+      : undefined;
+    return message;
+  },
+};
+
 function createBaseClosePaymentRequest(): ClosePaymentRequest {
   return { paymentId: "", merchantId: "", merchantOrderNo: "" };
 }
@@ -1321,6 +1699,75 @@ export const ClosePaymentRequest: MessageFns<ClosePaymentRequest> = {
     message.paymentId = object.paymentId ?? "";
     message.merchantId = object.merchantId ?? "";
     message.merchantOrderNo = object.merchantOrderNo ?? "";
+    return message;
+  },
+};
+
+function createBaseClosePaymentResponse(): ClosePaymentResponse {
+  return { payment: undefined };
+}
+
+export const ClosePaymentResponse: MessageFns<ClosePaymentResponse> = {
+  encode(message: ClosePaymentResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.payment !== undefined) {
+      Payment.encode(message.payment, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClosePaymentResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClosePaymentResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.payment = Payment.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClosePaymentResponse {
+    return { payment: isSet(object.payment) ? Payment.fromJSON(object.payment) : undefined };
+  },
+
+  toJSON(message: ClosePaymentResponse): unknown {
+    const obj: any = {};
+    if (message.payment !== undefined) {
+      obj.payment = Payment.toJSON(message.payment);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ClosePaymentResponse>): ClosePaymentResponse {
+    return ClosePaymentResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ClosePaymentResponse>): ClosePaymentResponse {
+    const message = createBaseClosePaymentResponse();
+    message.payment = (object.payment !== undefined && object.payment !== null)
+      ? Payment.fromPartial(object.payment)
+      : undefined;
     return message;
   },
 };
@@ -1454,6 +1901,257 @@ export const ConfirmPaymentRequest: MessageFns<ConfirmPaymentRequest> = {
     message.merchantId = object.merchantId ?? "";
     message.merchantOrderNo = object.merchantOrderNo ?? "";
     message.verificationCode = object.verificationCode ?? "";
+    return message;
+  },
+};
+
+function createBaseConfirmPaymentResponse(): ConfirmPaymentResponse {
+  return { payment: undefined };
+}
+
+export const ConfirmPaymentResponse: MessageFns<ConfirmPaymentResponse> = {
+  encode(message: ConfirmPaymentResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.payment !== undefined) {
+      Payment.encode(message.payment, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConfirmPaymentResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConfirmPaymentResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.payment = Payment.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConfirmPaymentResponse {
+    return { payment: isSet(object.payment) ? Payment.fromJSON(object.payment) : undefined };
+  },
+
+  toJSON(message: ConfirmPaymentResponse): unknown {
+    const obj: any = {};
+    if (message.payment !== undefined) {
+      obj.payment = Payment.toJSON(message.payment);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ConfirmPaymentResponse>): ConfirmPaymentResponse {
+    return ConfirmPaymentResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ConfirmPaymentResponse>): ConfirmPaymentResponse {
+    const message = createBaseConfirmPaymentResponse();
+    message.payment = (object.payment !== undefined && object.payment !== null)
+      ? Payment.fromPartial(object.payment)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseWatchPaymentRequest(): WatchPaymentRequest {
+  return { paymentId: "", merchantId: "", merchantOrderNo: "" };
+}
+
+export const WatchPaymentRequest: MessageFns<WatchPaymentRequest> = {
+  encode(message: WatchPaymentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.paymentId !== "") {
+      writer.uint32(10).string(message.paymentId);
+    }
+    if (message.merchantId !== "") {
+      writer.uint32(18).string(message.merchantId);
+    }
+    if (message.merchantOrderNo !== "") {
+      writer.uint32(26).string(message.merchantOrderNo);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchPaymentRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchPaymentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.paymentId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.merchantOrderNo = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchPaymentRequest {
+    return {
+      paymentId: isSet(object.paymentId)
+        ? globalThis.String(object.paymentId)
+        : isSet(object.payment_id)
+        ? globalThis.String(object.payment_id)
+        : "",
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+      merchantOrderNo: isSet(object.merchantOrderNo)
+        ? globalThis.String(object.merchantOrderNo)
+        : isSet(object.merchant_order_no)
+        ? globalThis.String(object.merchant_order_no)
+        : "",
+    };
+  },
+
+  toJSON(message: WatchPaymentRequest): unknown {
+    const obj: any = {};
+    if (message.paymentId !== "") {
+      obj.paymentId = message.paymentId;
+    }
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    if (message.merchantOrderNo !== "") {
+      obj.merchantOrderNo = message.merchantOrderNo;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WatchPaymentRequest>): WatchPaymentRequest {
+    return WatchPaymentRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchPaymentRequest>): WatchPaymentRequest {
+    const message = createBaseWatchPaymentRequest();
+    message.paymentId = object.paymentId ?? "";
+    message.merchantId = object.merchantId ?? "";
+    message.merchantOrderNo = object.merchantOrderNo ?? "";
+    return message;
+  },
+};
+
+function createBaseWatchPaymentResponse(): WatchPaymentResponse {
+  return { payment: undefined };
+}
+
+export const WatchPaymentResponse: MessageFns<WatchPaymentResponse> = {
+  encode(message: WatchPaymentResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.payment !== undefined) {
+      Payment.encode(message.payment, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchPaymentResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchPaymentResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.payment = Payment.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchPaymentResponse {
+    return { payment: isSet(object.payment) ? Payment.fromJSON(object.payment) : undefined };
+  },
+
+  toJSON(message: WatchPaymentResponse): unknown {
+    const obj: any = {};
+    if (message.payment !== undefined) {
+      obj.payment = Payment.toJSON(message.payment);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WatchPaymentResponse>): WatchPaymentResponse {
+    return WatchPaymentResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchPaymentResponse>): WatchPaymentResponse {
+    const message = createBaseWatchPaymentResponse();
+    message.payment = (object.payment !== undefined && object.payment !== null)
+      ? Payment.fromPartial(object.payment)
+      : undefined;
     return message;
   },
 };
@@ -2678,6 +3376,75 @@ export const CreateRefundRequest: MessageFns<CreateRefundRequest> = {
   },
 };
 
+function createBaseCreateRefundResponse(): CreateRefundResponse {
+  return { refund: undefined };
+}
+
+export const CreateRefundResponse: MessageFns<CreateRefundResponse> = {
+  encode(message: CreateRefundResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.refund !== undefined) {
+      Refund.encode(message.refund, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateRefundResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateRefundResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.refund = Refund.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateRefundResponse {
+    return { refund: isSet(object.refund) ? Refund.fromJSON(object.refund) : undefined };
+  },
+
+  toJSON(message: CreateRefundResponse): unknown {
+    const obj: any = {};
+    if (message.refund !== undefined) {
+      obj.refund = Refund.toJSON(message.refund);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CreateRefundResponse>): CreateRefundResponse {
+    return CreateRefundResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CreateRefundResponse>): CreateRefundResponse {
+    const message = createBaseCreateRefundResponse();
+    message.refund = (object.refund !== undefined && object.refund !== null)
+      ? Refund.fromPartial(object.refund)
+      : undefined;
+    return message;
+  },
+};
+
 function createBaseGetRefundRequest(): GetRefundRequest {
   return { refundId: "", merchantId: "", merchantRefundNo: "" };
 }
@@ -2787,6 +3554,75 @@ export const GetRefundRequest: MessageFns<GetRefundRequest> = {
     message.refundId = object.refundId ?? "";
     message.merchantId = object.merchantId ?? "";
     message.merchantRefundNo = object.merchantRefundNo ?? "";
+    return message;
+  },
+};
+
+function createBaseGetRefundResponse(): GetRefundResponse {
+  return { refund: undefined };
+}
+
+export const GetRefundResponse: MessageFns<GetRefundResponse> = {
+  encode(message: GetRefundResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.refund !== undefined) {
+      Refund.encode(message.refund, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetRefundResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetRefundResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.refund = Refund.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetRefundResponse {
+    return { refund: isSet(object.refund) ? Refund.fromJSON(object.refund) : undefined };
+  },
+
+  toJSON(message: GetRefundResponse): unknown {
+    const obj: any = {};
+    if (message.refund !== undefined) {
+      obj.refund = Refund.toJSON(message.refund);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetRefundResponse>): GetRefundResponse {
+    return GetRefundResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetRefundResponse>): GetRefundResponse {
+    const message = createBaseGetRefundResponse();
+    message.refund = (object.refund !== undefined && object.refund !== null)
+      ? Refund.fromPartial(object.refund)
+      : undefined;
     return message;
   },
 };
@@ -2991,7 +3827,7 @@ export const Refund: MessageFns<Refund> = {
         ? globalThis.String(object.merchant_refund_no)
         : "",
       amount: isSet(object.amount) ? BigInt(object.amount) : 0n,
-      status: isSet(object.status) ? refund_StatusFromJSON(object.status) : 0,
+      status: isSet(object.status) ? refundStatusFromJSON(object.status) : 0,
       channelRefundNo: isSet(object.channelRefundNo)
         ? globalThis.String(object.channelRefundNo)
         : isSet(object.channel_refund_no)
@@ -3033,7 +3869,7 @@ export const Refund: MessageFns<Refund> = {
       obj.amount = message.amount.toString();
     }
     if (message.status !== 0) {
-      obj.status = refund_StatusToJSON(message.status);
+      obj.status = refundStatusToJSON(message.status);
     }
     if (message.channelRefundNo !== "") {
       obj.channelRefundNo = message.channelRefundNo;
@@ -3366,11 +4202,19 @@ export const ListPaymentOptionsResponse: MessageFns<ListPaymentOptionsResponse> 
   },
 };
 
+/**
+ * Payments and refunds. A retry with the same idempotency key is always safe, whatever the
+ * earlier outcome (including DEADLINE_EXCEEDED, UNAVAILABLE and RESOURCE_EXHAUSTED).
+ */
 export type PaymentServiceService = typeof PaymentServiceService;
 export const PaymentServiceService = {
   /**
-   * Idempotent on (merchant_id, merchant_order_no): an identical replay returns the
-   * current payment; the same key with other parameters fails IDEMPOTENCY_KEY_REUSED.
+   * Creates a payment and starts it at the channel routing chooses.
+   * Idempotent on (merchant_id, merchant_order_no): an identical replay returns the current
+   * payment. Errors: INVALID_FIELD (INVALID_ARGUMENT); IDEMPOTENCY_KEY_REUSED when the same
+   * key comes with other parameters, NO_ROUTE when no channel can take it now (nothing is
+   * stored; retry later with the same key) (both FAILED_PRECONDITION); OVERLOADED
+   * (RESOURCE_EXHAUSTED); DEPENDENCY_DOWN (UNAVAILABLE).
    */
   createPayment: {
     path: "/paycore.v1.PaymentService/CreatePayment" as const,
@@ -3378,30 +4222,43 @@ export const PaymentServiceService = {
     responseStream: false as const,
     requestSerialize: (value: CreatePaymentRequest): Buffer => Buffer.from(CreatePaymentRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer): CreatePaymentRequest => CreatePaymentRequest.decode(value),
-    responseSerialize: (value: Payment): Buffer => Buffer.from(Payment.encode(value).finish()),
-    responseDeserialize: (value: Buffer): Payment => Payment.decode(value),
+    responseSerialize: (value: CreatePaymentResponse): Buffer =>
+      Buffer.from(CreatePaymentResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CreatePaymentResponse => CreatePaymentResponse.decode(value),
   },
-  /** By payment_id, or by merchant_id + merchant_order_no. */
+  /**
+   * Reads a payment by payment_id, or by merchant_id + merchant_order_no.
+   * Errors: INVALID_FIELD; NOT_FOUND (also for another merchant's payment).
+   */
   getPayment: {
     path: "/paycore.v1.PaymentService/GetPayment" as const,
     requestStream: false as const,
     responseStream: false as const,
     requestSerialize: (value: GetPaymentRequest): Buffer => Buffer.from(GetPaymentRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer): GetPaymentRequest => GetPaymentRequest.decode(value),
-    responseSerialize: (value: Payment): Buffer => Buffer.from(Payment.encode(value).finish()),
-    responseDeserialize: (value: Buffer): Payment => Payment.decode(value),
+    responseSerialize: (value: GetPaymentResponse): Buffer => Buffer.from(GetPaymentResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetPaymentResponse => GetPaymentResponse.decode(value),
   },
-  /** Closes an unpaid payment at its channel. Closing a closed payment returns it. */
+  /**
+   * Closes an unpaid payment at its channel. Closing a closed payment returns it unchanged.
+   * Errors: INVALID_FIELD; NOT_FOUND; ILLEGAL_STATE (FAILED_PRECONDITION) for a paid or
+   * failed payment.
+   */
   closePayment: {
     path: "/paycore.v1.PaymentService/ClosePayment" as const,
     requestStream: false as const,
     responseStream: false as const,
     requestSerialize: (value: ClosePaymentRequest): Buffer => Buffer.from(ClosePaymentRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer): ClosePaymentRequest => ClosePaymentRequest.decode(value),
-    responseSerialize: (value: Payment): Buffer => Buffer.from(Payment.encode(value).finish()),
-    responseDeserialize: (value: Buffer): Payment => Payment.decode(value),
+    responseSerialize: (value: ClosePaymentResponse): Buffer =>
+      Buffer.from(ClosePaymentResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ClosePaymentResponse => ClosePaymentResponse.decode(value),
   },
-  /** Completes a step-up (the SMS code of UnionPay quick pay) in REQUIRES_ACTION. */
+  /**
+   * Completes a step-up (the SMS code of UnionPay quick pay) of a payment in
+   * PAYMENT_STATUS_REQUIRES_ACTION whose next action is NEXT_ACTION_TYPE_SMS_CODE.
+   * Errors: INVALID_FIELD; NOT_FOUND; ILLEGAL_STATE when no step-up is waiting.
+   */
   confirmPayment: {
     path: "/paycore.v1.PaymentService/ConfirmPayment" as const,
     requestStream: false as const,
@@ -3409,29 +4266,42 @@ export const PaymentServiceService = {
     requestSerialize: (value: ConfirmPaymentRequest): Buffer =>
       Buffer.from(ConfirmPaymentRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer): ConfirmPaymentRequest => ConfirmPaymentRequest.decode(value),
-    responseSerialize: (value: Payment): Buffer => Buffer.from(Payment.encode(value).finish()),
-    responseDeserialize: (value: Buffer): Payment => Payment.decode(value),
+    responseSerialize: (value: ConfirmPaymentResponse): Buffer =>
+      Buffer.from(ConfirmPaymentResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ConfirmPaymentResponse => ConfirmPaymentResponse.decode(value),
   },
-  /** Idempotent on (merchant_id, merchant_refund_no). */
+  /**
+   * Refunds part or all of a paid payment. Idempotent on (merchant_id, merchant_refund_no).
+   * Errors: INVALID_FIELD; NOT_FOUND; IDEMPOTENCY_KEY_REUSED; ILLEGAL_STATE for an unpaid
+   * payment; REFUND_EXCEEDS_PAID when refunds would exceed the paid amount.
+   */
   createRefund: {
     path: "/paycore.v1.PaymentService/CreateRefund" as const,
     requestStream: false as const,
     responseStream: false as const,
     requestSerialize: (value: CreateRefundRequest): Buffer => Buffer.from(CreateRefundRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer): CreateRefundRequest => CreateRefundRequest.decode(value),
-    responseSerialize: (value: Refund): Buffer => Buffer.from(Refund.encode(value).finish()),
-    responseDeserialize: (value: Buffer): Refund => Refund.decode(value),
+    responseSerialize: (value: CreateRefundResponse): Buffer =>
+      Buffer.from(CreateRefundResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CreateRefundResponse => CreateRefundResponse.decode(value),
   },
+  /**
+   * Reads a refund by refund_id, or by merchant_id + merchant_refund_no.
+   * Errors: INVALID_FIELD; NOT_FOUND.
+   */
   getRefund: {
     path: "/paycore.v1.PaymentService/GetRefund" as const,
     requestStream: false as const,
     responseStream: false as const,
     requestSerialize: (value: GetRefundRequest): Buffer => Buffer.from(GetRefundRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer): GetRefundRequest => GetRefundRequest.decode(value),
-    responseSerialize: (value: Refund): Buffer => Buffer.from(Refund.encode(value).finish()),
-    responseDeserialize: (value: Buffer): Refund => Refund.decode(value),
+    responseSerialize: (value: GetRefundResponse): Buffer => Buffer.from(GetRefundResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetRefundResponse => GetRefundResponse.decode(value),
   },
-  /** Products a payer may choose for this merchant, amount and scene, in display order. */
+  /**
+   * Products a payer may choose for this merchant, amount and scene, in display order
+   * (引导路由). Errors: INVALID_FIELD.
+   */
   listPaymentOptions: {
     path: "/paycore.v1.PaymentService/ListPaymentOptions" as const,
     requestStream: false as const,
@@ -3443,139 +4313,202 @@ export const PaymentServiceService = {
       Buffer.from(ListPaymentOptionsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListPaymentOptionsResponse => ListPaymentOptionsResponse.decode(value),
   },
-  /** The current state first, then every change until a final state. */
+  /**
+   * The payment's current state first, then one message per change while the payment is
+   * open (CREATED, REQUIRES_ACTION, PROCESSING); the stream ends after the first state that
+   * is not (paid, failed or closed). A client that reconnects gets the current state first
+   * again. Refunds are not streamed: use GetRefund. Errors: as GetPayment.
+   */
   watchPayment: {
     path: "/paycore.v1.PaymentService/WatchPayment" as const,
     requestStream: false as const,
     responseStream: true as const,
-    requestSerialize: (value: GetPaymentRequest): Buffer => Buffer.from(GetPaymentRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): GetPaymentRequest => GetPaymentRequest.decode(value),
-    responseSerialize: (value: Payment): Buffer => Buffer.from(Payment.encode(value).finish()),
-    responseDeserialize: (value: Buffer): Payment => Payment.decode(value),
+    requestSerialize: (value: WatchPaymentRequest): Buffer => Buffer.from(WatchPaymentRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WatchPaymentRequest => WatchPaymentRequest.decode(value),
+    responseSerialize: (value: WatchPaymentResponse): Buffer =>
+      Buffer.from(WatchPaymentResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WatchPaymentResponse => WatchPaymentResponse.decode(value),
   },
 } as const;
 
 export interface PaymentServiceServer extends UntypedServiceImplementation {
   /**
-   * Idempotent on (merchant_id, merchant_order_no): an identical replay returns the
-   * current payment; the same key with other parameters fails IDEMPOTENCY_KEY_REUSED.
+   * Creates a payment and starts it at the channel routing chooses.
+   * Idempotent on (merchant_id, merchant_order_no): an identical replay returns the current
+   * payment. Errors: INVALID_FIELD (INVALID_ARGUMENT); IDEMPOTENCY_KEY_REUSED when the same
+   * key comes with other parameters, NO_ROUTE when no channel can take it now (nothing is
+   * stored; retry later with the same key) (both FAILED_PRECONDITION); OVERLOADED
+   * (RESOURCE_EXHAUSTED); DEPENDENCY_DOWN (UNAVAILABLE).
    */
-  createPayment: handleUnaryCall<CreatePaymentRequest, Payment>;
-  /** By payment_id, or by merchant_id + merchant_order_no. */
-  getPayment: handleUnaryCall<GetPaymentRequest, Payment>;
-  /** Closes an unpaid payment at its channel. Closing a closed payment returns it. */
-  closePayment: handleUnaryCall<ClosePaymentRequest, Payment>;
-  /** Completes a step-up (the SMS code of UnionPay quick pay) in REQUIRES_ACTION. */
-  confirmPayment: handleUnaryCall<ConfirmPaymentRequest, Payment>;
-  /** Idempotent on (merchant_id, merchant_refund_no). */
-  createRefund: handleUnaryCall<CreateRefundRequest, Refund>;
-  getRefund: handleUnaryCall<GetRefundRequest, Refund>;
-  /** Products a payer may choose for this merchant, amount and scene, in display order. */
+  createPayment: handleUnaryCall<CreatePaymentRequest, CreatePaymentResponse>;
+  /**
+   * Reads a payment by payment_id, or by merchant_id + merchant_order_no.
+   * Errors: INVALID_FIELD; NOT_FOUND (also for another merchant's payment).
+   */
+  getPayment: handleUnaryCall<GetPaymentRequest, GetPaymentResponse>;
+  /**
+   * Closes an unpaid payment at its channel. Closing a closed payment returns it unchanged.
+   * Errors: INVALID_FIELD; NOT_FOUND; ILLEGAL_STATE (FAILED_PRECONDITION) for a paid or
+   * failed payment.
+   */
+  closePayment: handleUnaryCall<ClosePaymentRequest, ClosePaymentResponse>;
+  /**
+   * Completes a step-up (the SMS code of UnionPay quick pay) of a payment in
+   * PAYMENT_STATUS_REQUIRES_ACTION whose next action is NEXT_ACTION_TYPE_SMS_CODE.
+   * Errors: INVALID_FIELD; NOT_FOUND; ILLEGAL_STATE when no step-up is waiting.
+   */
+  confirmPayment: handleUnaryCall<ConfirmPaymentRequest, ConfirmPaymentResponse>;
+  /**
+   * Refunds part or all of a paid payment. Idempotent on (merchant_id, merchant_refund_no).
+   * Errors: INVALID_FIELD; NOT_FOUND; IDEMPOTENCY_KEY_REUSED; ILLEGAL_STATE for an unpaid
+   * payment; REFUND_EXCEEDS_PAID when refunds would exceed the paid amount.
+   */
+  createRefund: handleUnaryCall<CreateRefundRequest, CreateRefundResponse>;
+  /**
+   * Reads a refund by refund_id, or by merchant_id + merchant_refund_no.
+   * Errors: INVALID_FIELD; NOT_FOUND.
+   */
+  getRefund: handleUnaryCall<GetRefundRequest, GetRefundResponse>;
+  /**
+   * Products a payer may choose for this merchant, amount and scene, in display order
+   * (引导路由). Errors: INVALID_FIELD.
+   */
   listPaymentOptions: handleUnaryCall<ListPaymentOptionsRequest, ListPaymentOptionsResponse>;
-  /** The current state first, then every change until a final state. */
-  watchPayment: handleServerStreamingCall<GetPaymentRequest, Payment>;
+  /**
+   * The payment's current state first, then one message per change while the payment is
+   * open (CREATED, REQUIRES_ACTION, PROCESSING); the stream ends after the first state that
+   * is not (paid, failed or closed). A client that reconnects gets the current state first
+   * again. Refunds are not streamed: use GetRefund. Errors: as GetPayment.
+   */
+  watchPayment: handleServerStreamingCall<WatchPaymentRequest, WatchPaymentResponse>;
 }
 
 export interface PaymentServiceClient extends Client {
   /**
-   * Idempotent on (merchant_id, merchant_order_no): an identical replay returns the
-   * current payment; the same key with other parameters fails IDEMPOTENCY_KEY_REUSED.
+   * Creates a payment and starts it at the channel routing chooses.
+   * Idempotent on (merchant_id, merchant_order_no): an identical replay returns the current
+   * payment. Errors: INVALID_FIELD (INVALID_ARGUMENT); IDEMPOTENCY_KEY_REUSED when the same
+   * key comes with other parameters, NO_ROUTE when no channel can take it now (nothing is
+   * stored; retry later with the same key) (both FAILED_PRECONDITION); OVERLOADED
+   * (RESOURCE_EXHAUSTED); DEPENDENCY_DOWN (UNAVAILABLE).
    */
   createPayment(
     request: CreatePaymentRequest,
-    callback: (error: ServiceError | null, response: Payment) => void,
+    callback: (error: ServiceError | null, response: CreatePaymentResponse) => void,
   ): ClientUnaryCall;
   createPayment(
     request: CreatePaymentRequest,
     metadata: Metadata,
-    callback: (error: ServiceError | null, response: Payment) => void,
+    callback: (error: ServiceError | null, response: CreatePaymentResponse) => void,
   ): ClientUnaryCall;
   createPayment(
     request: CreatePaymentRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: Payment) => void,
+    callback: (error: ServiceError | null, response: CreatePaymentResponse) => void,
   ): ClientUnaryCall;
-  /** By payment_id, or by merchant_id + merchant_order_no. */
+  /**
+   * Reads a payment by payment_id, or by merchant_id + merchant_order_no.
+   * Errors: INVALID_FIELD; NOT_FOUND (also for another merchant's payment).
+   */
   getPayment(
     request: GetPaymentRequest,
-    callback: (error: ServiceError | null, response: Payment) => void,
+    callback: (error: ServiceError | null, response: GetPaymentResponse) => void,
   ): ClientUnaryCall;
   getPayment(
     request: GetPaymentRequest,
     metadata: Metadata,
-    callback: (error: ServiceError | null, response: Payment) => void,
+    callback: (error: ServiceError | null, response: GetPaymentResponse) => void,
   ): ClientUnaryCall;
   getPayment(
     request: GetPaymentRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: Payment) => void,
+    callback: (error: ServiceError | null, response: GetPaymentResponse) => void,
   ): ClientUnaryCall;
-  /** Closes an unpaid payment at its channel. Closing a closed payment returns it. */
+  /**
+   * Closes an unpaid payment at its channel. Closing a closed payment returns it unchanged.
+   * Errors: INVALID_FIELD; NOT_FOUND; ILLEGAL_STATE (FAILED_PRECONDITION) for a paid or
+   * failed payment.
+   */
   closePayment(
     request: ClosePaymentRequest,
-    callback: (error: ServiceError | null, response: Payment) => void,
+    callback: (error: ServiceError | null, response: ClosePaymentResponse) => void,
   ): ClientUnaryCall;
   closePayment(
     request: ClosePaymentRequest,
     metadata: Metadata,
-    callback: (error: ServiceError | null, response: Payment) => void,
+    callback: (error: ServiceError | null, response: ClosePaymentResponse) => void,
   ): ClientUnaryCall;
   closePayment(
     request: ClosePaymentRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: Payment) => void,
+    callback: (error: ServiceError | null, response: ClosePaymentResponse) => void,
   ): ClientUnaryCall;
-  /** Completes a step-up (the SMS code of UnionPay quick pay) in REQUIRES_ACTION. */
+  /**
+   * Completes a step-up (the SMS code of UnionPay quick pay) of a payment in
+   * PAYMENT_STATUS_REQUIRES_ACTION whose next action is NEXT_ACTION_TYPE_SMS_CODE.
+   * Errors: INVALID_FIELD; NOT_FOUND; ILLEGAL_STATE when no step-up is waiting.
+   */
   confirmPayment(
     request: ConfirmPaymentRequest,
-    callback: (error: ServiceError | null, response: Payment) => void,
+    callback: (error: ServiceError | null, response: ConfirmPaymentResponse) => void,
   ): ClientUnaryCall;
   confirmPayment(
     request: ConfirmPaymentRequest,
     metadata: Metadata,
-    callback: (error: ServiceError | null, response: Payment) => void,
+    callback: (error: ServiceError | null, response: ConfirmPaymentResponse) => void,
   ): ClientUnaryCall;
   confirmPayment(
     request: ConfirmPaymentRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: Payment) => void,
+    callback: (error: ServiceError | null, response: ConfirmPaymentResponse) => void,
   ): ClientUnaryCall;
-  /** Idempotent on (merchant_id, merchant_refund_no). */
+  /**
+   * Refunds part or all of a paid payment. Idempotent on (merchant_id, merchant_refund_no).
+   * Errors: INVALID_FIELD; NOT_FOUND; IDEMPOTENCY_KEY_REUSED; ILLEGAL_STATE for an unpaid
+   * payment; REFUND_EXCEEDS_PAID when refunds would exceed the paid amount.
+   */
   createRefund(
     request: CreateRefundRequest,
-    callback: (error: ServiceError | null, response: Refund) => void,
+    callback: (error: ServiceError | null, response: CreateRefundResponse) => void,
   ): ClientUnaryCall;
   createRefund(
     request: CreateRefundRequest,
     metadata: Metadata,
-    callback: (error: ServiceError | null, response: Refund) => void,
+    callback: (error: ServiceError | null, response: CreateRefundResponse) => void,
   ): ClientUnaryCall;
   createRefund(
     request: CreateRefundRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: Refund) => void,
+    callback: (error: ServiceError | null, response: CreateRefundResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Reads a refund by refund_id, or by merchant_id + merchant_refund_no.
+   * Errors: INVALID_FIELD; NOT_FOUND.
+   */
+  getRefund(
+    request: GetRefundRequest,
+    callback: (error: ServiceError | null, response: GetRefundResponse) => void,
   ): ClientUnaryCall;
   getRefund(
     request: GetRefundRequest,
-    callback: (error: ServiceError | null, response: Refund) => void,
-  ): ClientUnaryCall;
-  getRefund(
-    request: GetRefundRequest,
     metadata: Metadata,
-    callback: (error: ServiceError | null, response: Refund) => void,
+    callback: (error: ServiceError | null, response: GetRefundResponse) => void,
   ): ClientUnaryCall;
   getRefund(
     request: GetRefundRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: Refund) => void,
+    callback: (error: ServiceError | null, response: GetRefundResponse) => void,
   ): ClientUnaryCall;
-  /** Products a payer may choose for this merchant, amount and scene, in display order. */
+  /**
+   * Products a payer may choose for this merchant, amount and scene, in display order
+   * (引导路由). Errors: INVALID_FIELD.
+   */
   listPaymentOptions(
     request: ListPaymentOptionsRequest,
     callback: (error: ServiceError | null, response: ListPaymentOptionsResponse) => void,
@@ -3591,13 +4524,21 @@ export interface PaymentServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListPaymentOptionsResponse) => void,
   ): ClientUnaryCall;
-  /** The current state first, then every change until a final state. */
-  watchPayment(request: GetPaymentRequest, options?: Partial<CallOptions>): ClientReadableStream<Payment>;
+  /**
+   * The payment's current state first, then one message per change while the payment is
+   * open (CREATED, REQUIRES_ACTION, PROCESSING); the stream ends after the first state that
+   * is not (paid, failed or closed). A client that reconnects gets the current state first
+   * again. Refunds are not streamed: use GetRefund. Errors: as GetPayment.
+   */
   watchPayment(
-    request: GetPaymentRequest,
+    request: WatchPaymentRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WatchPaymentResponse>;
+  watchPayment(
+    request: WatchPaymentRequest,
     metadata?: Metadata,
     options?: Partial<CallOptions>,
-  ): ClientReadableStream<Payment>;
+  ): ClientReadableStream<WatchPaymentResponse>;
 }
 
 export const PaymentServiceClient = makeGenericClientConstructor(
