@@ -2,13 +2,14 @@
 SHELL := bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup build proto typecheck test test-unit dev sandbox bench slo-rules clean
+.PHONY: help setup build proto typecheck contract test test-unit dev sandbox bench slo-rules clean
 
 help:
 	@echo "make dev        set up and run paycore with the sandbox PSP"
 	@echo "make test       run every test (installs and starts what they need)"
 	@echo "make proto      regenerate proto/gen from proto/"
 	@echo "make typecheck  type-check everything, tests included"
+	@echo "make contract   lint the gRPC contract and check it for breaking changes"
 	@echo "make slo-rules  regenerate ops/prometheus/slo.yml from slo-rules.js"
 
 # npm ci refuses a lock file that lacks some other platform's optional binaries (buf, swc),
@@ -30,8 +31,13 @@ proto: node_modules
 typecheck: node_modules
 	npx --no-install tsc -p tsconfig.json --noEmit
 
+# The gRPC contract: buf lint, and buf breaking against the released baseline and the
+# merge-base with main (docs/api.md, "Compatibility and versioning").
+contract: node_modules
+	bash scripts/check-contract.sh
+
 # Unit and integration tests against the real NATS, Redis, sandbox PSP and gRPC gateway.
-test: setup build typecheck
+test: setup build typecheck contract
 	npx --no-install jest --ci
 
 test-unit: node_modules
