@@ -145,20 +145,20 @@ async function sandboxRefunds(provider: 'wechatpay' | 'alipay' | 'bankgw', out_t
 }
 
 test.each([
-  ['WeChat Pay', Product.WECHAT_NATIVE, 'wechatpay', 'amount_refund'],
-  ['Alipay', Product.ALIPAY_QR, 'alipay', 'refund_amount'],
-  ['the bank gateway', Product.BANK_B2C, 'bankgw', 'refund_amount'],
+  ['WeChat Pay', Product.PRODUCT_WECHAT_NATIVE, 'wechatpay', 'amount_refund'],
+  ['Alipay', Product.PRODUCT_ALIPAY_QR, 'alipay', 'refund_amount'],
+  ['the bank gateway', Product.PRODUCT_BANK_B2C, 'bankgw', 'refund_amount'],
 ] as const)('refunds - %s: the payer paying one attempt twice is a duplicate payment, recorded and refunded by itself', async (_name, product, provider, amount_field) => {
   const payment = await stack.client.createPayment({
     merchantId: merchant, merchantOrderNo: `ref-${randomBytes(6).toString('hex')}`, amount: 900n, currency: 'CNY', product, subject: 'paid twice',
-    ...(product === Product.BANK_B2C ? { payer: { clientIp: '', openid: '', authCode: '', cardToken: '', bankCode: 'ICBC' } } : {}),
+    ...(product === Product.PRODUCT_BANK_B2C ? { payer: { clientIp: '', openid: '', authCode: '', cardToken: '', bankCode: 'ICBC' } } : {}),
   });
   const out_trade_no = `${payment.paymentId}a1`;
   await stack.fault({ scope: { out_trade_no }, pay_twice: true, times: 1 });
   await payAtProvider(payment, provider);
   const after = await eventually(async () => {
     const p = await stack.client.getPayment({ paymentId: payment.paymentId });
-    return p.status === PaymentStatus.SUCCEEDED && p.duplicates.length > 0 ? p : undefined;
+    return p.status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED && p.duplicates.length > 0 ? p : undefined;
   }, 15_000, 'the second payment recorded as a duplicate');
   expect(after.duplicates).toHaveLength(1);
   expect(after.duplicates[0]).toMatchObject({ attemptId: out_trade_no, amount: 900n });
@@ -172,6 +172,6 @@ test.each([
   expect(refunds).toHaveLength(1);
   expect(String(refunds[0]![amount_field])).toMatch(/^(900|9\.00)$/);
   const final = await stack.client.getPayment({ paymentId: payment.paymentId });
-  expect(final.status).toBe(PaymentStatus.SUCCEEDED);
+  expect(final.status).toBe(PaymentStatus.PAYMENT_STATUS_SUCCEEDED);
   expect(final.refundedAmount).toBe(0n);
 });
