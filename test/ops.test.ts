@@ -4,7 +4,7 @@
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Product } from '../proto/gen/paycore/v1/payment';
@@ -35,6 +35,59 @@ test('ops - SLO rules are what slo-rules.js generates, and their burn-rate alert
   // Fast burn pages, slow burn only tickets, no burn (and caller errors) raise nothing.
   expect(run(['test', 'rules', 'slo.test.yml'])).toContain('SUCCESS');
 }, 180_000);
+
+/** The alerting rules of a rule file and their runbook_url, read line by line: our rule files
+ * keep one `- alert:` or `- record:` per rule and `runbook_url:` inside the alert's block;
+ * the caller compares the count with promtool's, so a rule written another way is noticed. */
+function rulesOf(file: string): { rules: number; alerts: { alert: string; runbook_url?: string }[] } {
+  const alerts: { alert: string; runbook_url?: string }[] = [];
+  let rules = 0;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const rule = /^\s*- (alert|record):\s*(\S+)/.exec(line);
+    if (rule !== null) {
+      rules += 1;
+      if (rule[1] === 'alert') alerts.push({ alert: rule[2]! });
+      continue;
+    }
+    const url = /^\s+runbook_url:\s*(\S+)\s*$/.exec(line);
+    const last = alerts[alerts.length - 1];
+    if (url !== null && last !== undefined) last.runbook_url = url[1];
+  }
+  return { rules, alerts };
+}
+
+test('ops - every alert has a runbook_url naming a runbook in ops/runbooks that says what it means, how to confirm and what to do', () => {
+  const prom = path.join(ops, 'prometheus');
+  const run = (args: string[]) => execFileSync('promtool', args, { cwd: prom, encoding: 'utf8', stdio: 'pipe' });
+  // The rule files Prometheus loads are the ones prometheus.yml names.
+  const files = [...run(['check', 'config', 'prometheus.yml']).matchAll(/^Checking (\S+\.yml)$/gm)].map((m) => m[1]!).filter((f) => f !== 'prometheus.yml');
+  expect(files).toEqual(expect.arrayContaining(['alerts.yml', 'slo.yml']));
+  const problems: string[] = [];
+  let alerts = 0;
+  for (const file of files) {
+    const parsed = rulesOf(path.join(prom, file));
+    expect(`${file}: ${parsed.rules} rules`).toBe(`${file}: ${/SUCCESS: (\d+) rules found/.exec(run(['check', 'rules', file]))?.[1]} rules`);
+    for (const { alert, runbook_url } of parsed.alerts) {
+      alerts += 1;
+      if (runbook_url !== `ops/runbooks/${alert}.md`) {
+        problems.push(`${file} ${alert}: runbook_url is ${runbook_url ?? 'missing'}, want ops/runbooks/${alert}.md`);
+        continue;
+      }
+      const runbook = path.resolve(ops, '..', runbook_url);
+      if (!existsSync(runbook)) {
+        problems.push(`${file} ${alert}: ${runbook_url} does not exist`);
+        continue;
+      }
+      const text = readFileSync(runbook, 'utf8');
+      for (const heading of [`# ${alert}`, '## What it means', '## Confirm', '## Act']) {
+        if (!text.split('\n').includes(heading)) problems.push(`${runbook_url}: no "${heading}" line`);
+      }
+      if (!/```promql\n[^`]*paycore_|```promql\n[^`]*slo:|```promql\n[^`]*up\{/.test(text)) problems.push(`${runbook_url}: no PromQL to confirm it`);
+    }
+  }
+  expect(problems).toEqual([]);
+  expect(alerts).toBeGreaterThanOrEqual(12);
+});
 
 describe('against a live paycore', () => {
   let stack: Stack;
