@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure Redis and NATS (with JetStream) listen on 127.0.0.1: installs Debian's
 # redis-server and nats-server when missing, starts them when not listening; installs
-# Debian's prometheus (promtool, and the server the scrape test starts). Idempotent.
+# Debian's prometheus (promtool, and the server the scrape test starts), and protoc with
+# python3-grpcio for the Python client test. Idempotent.
 set -euo pipefail
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -40,4 +41,11 @@ fi
 if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
   install_pkg prometheus
   echo "ensure-services: installed prometheus and promtool"
+fi
+
+# test/python-client.test.ts: a non-grpc-js client, Python grpcio with stubs protoc generates
+# at test time, all from Debian (the packages serve Debian's /usr/bin/python3).
+if ! command -v protoc >/dev/null || [ ! -x /usr/bin/grpc_python_plugin ] || ! /usr/bin/python3 -c 'import grpc, google.protobuf' 2>/dev/null; then
+  install_pkg protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf
+  echo "ensure-services: installed protoc, grpc_python_plugin, python3-grpcio and python3-protobuf"
 fi
