@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
+import { merchant_admin_service } from '../core/gateway/admin';
 import { notification_admin_service } from '../core/gateway/notify-admin';
 import { verifyNotification } from '../core/notify';
 import type { ListDeadLettersResponse } from '../proto/gen/paycore/v1/admin';
@@ -140,6 +141,35 @@ test('notify - merchant metadata whose keys end in _minor is the caller\'s text:
     const got = await eventually(async () => merchant.received.find((r) => r.type === 'payment.succeeded'), 15_000, 'the notification');
     expect(got.verified).toBe(true);
     expect(got.data.metadata).toEqual(metadata);
+  } finally {
+    await merchant.stop();
+  }
+});
+
+test('notify - the merchant is told (and GetPayment shows) the merchant\'s fee from its own rate, not what the channel costs us', async () => {
+  // m_fee pays 60 bp (min 1) on WECHAT_NATIVE; the channel wx1 costs 38 bp (bench/stack.ts).
+  const Admin = grpc.makeGenericClientConstructor(merchant_admin_service, 'MerchantAdminService');
+  const admin = new Admin(`127.0.0.1:${stack.paycore.grpc_port}`, grpc.credentials.createInsecure()) as never as grpc.Client & Record<string, (...args: unknown[]) => unknown>;
+  await call(admin, 'upsertMerchant', {
+    merchant: { merchantId: 'm_fee', products: [Product.PRODUCT_WECHAT_NATIVE], channelIds: ['wx1'], notifySecret: secret, feeRates: [{ product: Product.PRODUCT_WECHAT_NATIVE, fee: { rateBp: 60, fixed: 0n, min: 1n } }] },
+  });
+  admin.close();
+  const merchant = new Merchant(() => 200);
+  const url = await merchant.start();
+  try {
+    const order_no = `nt-${randomBytes(6).toString('hex')}`;
+    // Every actor thread learns of the new merchant when it next polls the table's version.
+    const payment = await eventually(
+      () => stack.client.createPayment({ merchantId: 'm_fee', merchantOrderNo: order_no, amount: 10_005n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'fee', notifyUrl: url }).catch(() => undefined),
+      10_000, 'the merchant known to routing',
+    );
+    await stack.pay(`${payment.paymentId}a1`);
+    const got = await eventually(async () => merchant.received.find((r) => r.type === 'payment.succeeded'), 15_000, 'the notification');
+    // 10 005 × 0.60 % = 60.03 → 60 (half-up); the channel's 38 bp would be 38.
+    expect(got.data.fee).toBe('60');
+    const paid = await stack.client.getPayment({ paymentId: payment.paymentId });
+    expect(paid.fee).toBe(60n);
+    expect(paid.updatedAt!.getTime()).toBeGreaterThan(payment.updatedAt!.getTime());
   } finally {
     await merchant.stop();
   }

@@ -3,11 +3,18 @@
 // sandbox losing its traffic (circuit open) and winning it back once it recovers.
 
 import { randomBytes } from 'node:crypto';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
+import { decodeJson } from '../core/codec';
 import { paymentId } from '../core/ids';
+import { names } from '../core/names';
+import { stored_message_schema } from '../core/orders/schemas';
+import type { StoredMessage } from '../core/orders/store';
+import type { PaymentState } from '../core/orders/types';
 import { RoutingTable } from '../core/routing/table';
 import { PaymentStatus, Product, type Payment } from '../proto/gen/paycore/v1/payment';
-import { eventually, routingTable, sandboxRoute, startStack, type Stack } from './harness';
+import { eventually, nats_url, routingTable, sandboxRoute, startStack, type Stack } from './harness';
 
 const mchid_b = '1900000002';
 let stack: Stack;
@@ -19,10 +26,10 @@ beforeAll(async () => {
   stack = await startStack({
     sandbox_mchids: [mchid_b],
     extra_channels: (settings) => [{ channel_id: 'wx_cheap', provider: 'wechatpay', products, settings: { ...settings, mchid: mchid_b } }],
-    routing: routingTable([
+    routing: withMerchantRate(routingTable([
       sandboxRoute('wx_cheap', products, { fee: { rate_bp: 20, fixed_minor: '0', min_minor: '0' } }),
       sandboxRoute('wx1', products, { fee: { rate_bp: 60, fixed_minor: '0', min_minor: '0' } }),
-    ]),
+    ])),
     channel_timeout_ms: 2_000,
     // No exploration: these tests assert which channel wins.
     env: { PAYCORE_CIRCUIT_COOLDOWN_MS: '1500', PAYCORE_CIRCUIT_VOLUME_MIN: '6', PAYCORE_EXPLORATION_SHARE: '0' },
@@ -38,11 +45,30 @@ afterAll(async () => {
   await stack?.stop();
 });
 
+/** m_it pays 100 bp on WECHAT_NATIVE, whichever channel carries it. */
+function withMerchantRate(table: Record<string, unknown>): Record<string, unknown> {
+  const merchants = (table.merchants as Record<string, unknown>[]).map((m) =>
+    m.merchant_id === 'm_it' ? { ...m, fee_rates: { WECHAT_NATIVE: { rate_bp: 100, fixed_minor: '0', min_minor: '0' } } } : m);
+  return { ...table, merchants };
+}
+
+/** The payment as the event log holds it (internal fields included). */
+async function storedState(payment_id: string): Promise<PaymentState> {
+  const nc = await connect({ servers: nats_url });
+  try {
+    const n = names(stack.prefix);
+    const message = await (await jetstreamManager(nc)).direct.getMessage(n.events_stream, { last_by_subj: n.events(payment_id) });
+    return decodeJson<StoredMessage>(message!.data, stored_message_schema).state;
+  } finally {
+    await nc.close();
+  }
+}
+
 function create(): Promise<Payment> {
   return stack.client.createPayment({ merchantId: 'm_it', merchantOrderNo: `rt-${randomBytes(6).toString('hex')}`, amount: 10_000n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'routing' });
 }
 
-test('routing - the cheaper channel wins and its fee is recorded on the payment', async () => {
+test('routing - the cheaper channel wins and its cost is recorded on the payment; the merchant sees its own fee', async () => {
   const payment = await create();
   expect(payment.channelId).toBe('wx_cheap');
   await stack.pay(`${payment.paymentId}a1`);
@@ -50,7 +76,8 @@ test('routing - the cheaper channel wins and its fee is recorded on the payment'
     const p = await stack.client.getPayment({ paymentId: payment.paymentId });
     return p.status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED ? p : undefined;
   }, 10_000, 'paid');
-  expect(paid.fee).toBe(20n); // 10 000 × 20 bp
+  expect((await storedState(payment.paymentId)).fee_minor).toBe(20n); // the channel's cost: 10 000 × 20 bp
+  expect(paid.fee).toBe(100n); // the merchant's fee: 10 000 × 100 bp
 });
 
 test('routing - a channel degraded through the sandbox loses its traffic, opens its circuit, and wins it back', async () => {
@@ -97,5 +124,6 @@ test('routing - a refusal before acceptance fails over to the next channel withi
     const p = await stack.client.getPayment({ paymentId: payment_id });
     return p.status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED ? p : undefined;
   }, 10_000, 'paid on the second channel');
-  expect(paid.fee).toBe(60n);
+  expect((await storedState(payment_id)).fee_minor).toBe(60n); // the second channel's cost
+  expect(paid.fee).toBe(100n); // the merchant's fee does not depend on the channel
 });

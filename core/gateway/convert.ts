@@ -3,7 +3,7 @@
 import type { ProductName } from '../../channels/channel';
 import type { CreatePaymentRequest, Payment, Product, Refund as RefundMessage } from '../../proto/gen/paycore/v1/payment';
 import { PaycoreError } from '../errors';
-import { currentAttempt } from '../orders/evolve';
+import { currentAttempt, merchantFeeMinor } from '../orders/evolve';
 import type { CreateInput } from '../orders/protocol';
 import type { PaymentState, Refund } from '../orders/types';
 import { nextActionTypeToWire, paymentStatusToWire, productFromWire, productToWire, refundStatusToWire } from './wire-enums';
@@ -60,7 +60,7 @@ export function toPayment(state: PaymentState): Payment {
         : { type: nextActionTypeToWire(state.next_action.type), value: state.next_action.value, params: state.next_action.params ?? {} },
     failure: state.failure === undefined ? undefined : { code: state.failure.code, message: state.failure.message },
     refundedAmount: state.refunded_minor,
-    fee: state.fee_minor,
+    fee: merchantFeeMinor(state), // the merchant's fee; what the channel costs stays internal
     version: BigInt(state.version),
     createdAt: new Date(state.created_at),
     updatedAt: new Date(state.updated_at),

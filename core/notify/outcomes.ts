@@ -6,6 +6,7 @@
 // state. Nothing else (creation, attempts, close requests, duplicate payments and their
 // automatic refunds) is sent to merchants.
 
+import { merchantFeeMinor } from '../orders/evolve';
 import type { StoredMessage } from '../orders/store';
 import type { PaymentState, PaymentStatus, Refund, RefundState } from '../orders/types';
 import type { NotificationBody, NotificationType, PaymentData, PlannedNotification, RefundData } from './types';
@@ -127,7 +128,7 @@ export function paymentData(state: PaymentState): PaymentData {
     failure: state.failure === undefined ? undefined : { code: state.failure.code, message: state.failure.message },
     closed_reason: state.closed_reason,
     refunded_amount: state.refunded_minor.toString(),
-    fee: state.fee_minor.toString(),
+    fee: merchantFeeMinor(state).toString(), // the merchant's fee, never the channel's cost
     metadata: { ...state.metadata },
     version: state.version,
     created_at: state.created_at,

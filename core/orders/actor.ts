@@ -174,7 +174,10 @@ export class ActorSystem {
         this.deps.timers.schedule({ kind: 'expire', payment_id: actor.payment_id, due_at: expires_at.toISOString() }),
         this.#scheduleQuery(actor.payment_id, 0, now, expires_at.toISOString()),
       ]);
-      const command = this.#createCommand(actor.payment_id, input, now, expires_at.toISOString(), chosen.channel_id, chosen.fee_minor, reservation);
+      const command = {
+        ...this.#createCommand(actor.payment_id, input, now, expires_at.toISOString(), chosen.channel_id, chosen.fee_minor, reservation),
+        merchant_fee_minor: this.deps.channels.merchantFee(input.merchant_id, input.product, input.amount_minor),
+      };
       created = await this.#apply(actor, command);
     } finally {
       if (!created) await this.deps.channels.release(reservation); // nothing of ours holds it

@@ -3,7 +3,7 @@
 // that it never mutates the state it is given.
 
 import { attemptId, paymentId } from '../ids';
-import { event_allowed_from, evolve, fold, refundableMinor } from './evolve';
+import { event_allowed_from, evolve, fold, merchantFeeMinor, refundableMinor } from './evolve';
 import type { PaymentEvent, PaymentEventType as AnyEventType, PaymentState, PaymentStatus } from './types';
 
 /** Events whose legality the payment's status decides. Refund events are governed by the
@@ -280,8 +280,9 @@ describe('evolve', () => {
   });
 
   test('evolve - a QR payment paid by the payer folds to SUCCEEDED with its winning attempt', () => {
+    const before = [ev.created(), ev.requested(1), ev.action(1)]; // made first: their times come first
     const paid = ev.succeeded(1);
-    const state = build(ev.created(), ev.requested(1), ev.action(1), paid);
+    const state = build(...before, paid);
     expect(state.status).toBe('SUCCEEDED');
     expect(state.version).toBe(4);
     expect(state.winning_attempt_id).toBe(a(1));
@@ -400,5 +401,35 @@ describe('evolve - refunds', () => {
   test('evolve - a refund id is requested once', () => {
     const state = evolve(paid(), ev.refundRequested('r1', 10n, 1));
     expect(() => evolve(state, ev.refundRequested('r1', 10n, 1))).toThrow('evolve: refund r1 requested twice');
+  });
+});
+
+describe('evolve - fees and updated_at', () => {
+  test('evolve - the merchant fee agreed at creation is what the merchant is charged once paid; the channel cost stays apart', () => {
+    const created = { ...ev.created(), merchant_fee_minor: 74n } as PaymentEvent;
+    const open = build(created, { ...ev.requested(1), fee_minor: 47n } as PaymentEvent);
+    expect(open.merchant_fee_minor).toBe(74n);
+    expect(merchantFeeMinor(open)).toBe(0n); // nothing charged before it is paid
+    const paid = evolve(open, ev.succeeded(1));
+    expect(paid.fee_minor).toBe(47n);
+    expect(merchantFeeMinor(paid)).toBe(74n);
+    expect(merchantFeeMinor(evolve(paid, ev.refundRequested('r1', amount_minor, 1)))).toBe(74n);
+    expect(merchantFeeMinor(build(ev.created(), ev.requested(1), ev.succeeded(1)))).toBe(0n); // none recorded: none charged
+  });
+
+  test('evolve - updated_at moves with every version, also when events share a millisecond or a writer clock is behind', () => {
+    const created = ev.created();
+    let state = evolve(undefined, created);
+    const stamps = [state.updated_at];
+    for (const event of [{ ...ev.requested(1), at: created.at }, { ...ev.action(1), at: '2000-01-01T00:00:00.000Z' }] as PaymentEvent[]) {
+      state = evolve(state, event);
+      stamps.push(state.updated_at);
+    }
+    const ms = stamps.map((s) => Date.parse(s));
+    expect(ms[1]).toBeGreaterThan(ms[0]!);
+    expect(ms[2]).toBeGreaterThan(ms[1]!);
+    const later = evolve(state, ev.pending(1)); // a later event keeps its own time
+    expect(later.updated_at).toBe(later.updated_at);
+    expect(Date.parse(later.updated_at)).toBeGreaterThan(ms[2]!);
   });
 });

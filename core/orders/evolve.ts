@@ -3,7 +3,7 @@
 // decide() or a corrupt stream, and fails loudly.
 
 import { assert } from '../errors';
-import { open_statuses, type Attempt, type PaymentEvent, type PaymentState, type PaymentStatus, type Refund, type RefundState } from './types';
+import { open_statuses, paid_statuses, type Attempt, type PaymentEvent, type PaymentState, type PaymentStatus, type Refund, type RefundState } from './types';
 
 const any_status: readonly PaymentStatus[] = ['CREATED', 'REQUIRES_ACTION', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'CLOSED', 'PARTIALLY_REFUNDED', 'REFUNDED'];
 
@@ -64,6 +64,7 @@ export function evolve(state: PaymentState | undefined, event: PaymentEvent): Pa
       refunds: [],
       refunded_minor: 0n,
       fee_minor: 0n,
+      merchant_fee_minor: event.merchant_fee_minor ?? 0n,
       version: 1,
       created_at: event.at,
       updated_at: event.at,
@@ -71,7 +72,7 @@ export function evolve(state: PaymentState | undefined, event: PaymentEvent): Pa
     };
   }
   assert(state !== undefined, 'evolve: unreachable');
-  const next: PaymentState = { ...state, version: state.version + 1, updated_at: event.at };
+  const next: PaymentState = { ...state, version: state.version + 1, updated_at: laterInstant(state.updated_at, event.at) };
   switch (event.type) {
     case 'ChannelRequested': {
       const attempt: Attempt = {
@@ -195,6 +196,20 @@ function isPaidTransaction(state: PaymentState, attempt_id: string, channel_trad
   if (attempt_id !== state.winning_attempt_id) return false;
   const paid = findAttempt(state, attempt_id)?.channel_trade_no;
   return paid === undefined || paid === '' || paid === channel_trade_no;
+}
+
+/** updated_at moves with every version: the event's time, or 1 ms past the previous one when
+ * the event is not later (several decisions in one millisecond, or a writer whose clock is
+ * behind the last one's). Readers compare updated_at to order versions. */
+function laterInstant(previous: string, at: string): string {
+  const previous_ms = Date.parse(previous);
+  return Date.parse(at) > previous_ms ? at : new Date(previous_ms + 1).toISOString();
+}
+
+/** The fee the merchant is charged: its agreed fee once the payment is paid, else nothing.
+ * Policy: the fee stays charged when the payment is later refunded. */
+export function merchantFeeMinor(state: PaymentState): bigint {
+  return paid_statuses.has(state.status) ? state.merchant_fee_minor ?? 0n : 0n;
 }
 
 export function findRefund(state: PaymentState, refund_id: string): Refund | undefined {

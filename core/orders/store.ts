@@ -106,6 +106,7 @@ export function checkMoney(state: PaymentState): void {
   }
   assert(held <= state.amount_minor, 'refunds held must stay within the paid amount');
   assert(state.fee_minor >= 0n, 'fee must not be negative');
+  assert((state.merchant_fee_minor ?? 0n) >= 0n, 'merchant fee must not be negative');
 }
 
 /** Creates or updates the streams (idempotent; every process calls it at boot). */

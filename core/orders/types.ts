@@ -110,6 +110,9 @@ export type PaymentEvent =
       payer_sealed: string;
       include_channels: string[];
       exclude_channels: string[];
+      /** What the merchant pays paycore for this payment (its fee rate for the product, agreed
+       * at creation), charged once paid. Absent in payments created before it was recorded. */
+      merchant_fee_minor?: bigint;
     })
   | (EventBase & { type: 'ChannelRequested'; attempt_id: string; attempt_no: number; channel_id: string; fee_minor?: bigint; reservation?: ReservationRef })
   | (EventBase & { type: 'AttemptActionRequired'; attempt_id: string; next_action: NextAction; channel_trade_no?: string })
@@ -172,7 +175,11 @@ export interface PaymentState {
   refunds: Refund[];
   /** Sum of the merchant's SUCCEEDED refunds (duplicate refunds return other money). */
   refunded_minor: bigint;
+  /** What the winning channel costs paycore: internal, never shown to the merchant. */
   fee_minor: bigint;
+  /** The merchant's fee for this payment (0 when its rate table has none for the product):
+   * what Payment.fee and notifications show once the payment is paid. */
+  merchant_fee_minor: bigint;
   /** The number of events applied. */
   version: number;
   created_at: string;

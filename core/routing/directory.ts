@@ -4,7 +4,8 @@
 import { createChannel, type Channel, type ChannelConfig, type PayerElements } from '../../channels';
 import type { Logger } from '../log';
 import type { ActorMetrics } from '../metrics';
-import type { Outcome, ReservationRef, RouteDecision, RouteOrder } from './types';
+import { computeFee } from './fees';
+import type { Outcome, ProductName, ReservationRef, RouteDecision, RouteOrder } from './types';
 import type { RoutingTable } from './table';
 
 export class ChannelDirectory {
@@ -60,6 +61,14 @@ export class ChannelDirectory {
     } catch (error) {
       this.log.warn({ channel_id, err: (error as Error).message }, 'health update failed');
     }
+  }
+
+  /** What the merchant pays for a payment: its fee rate for the product (core/routing/fees.ts,
+   * bigint, half-up). Policy: a merchant whose rate table has no entry for the product pays
+   * no fee — the rate table is the contract, and nothing is charged that it does not name. */
+  merchantFee(merchant_id: string, product: ProductName, amount_minor: bigint): bigint {
+    const rule = this.table.merchantFeeRule(merchant_id, product);
+    return rule === undefined ? 0n : computeFee(amount_minor, rule);
   }
 
   notifyUrl(channel_id: string): string {

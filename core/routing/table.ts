@@ -21,7 +21,7 @@ import { commit_script, outcome_script, release_script, route_script } from './l
 import { productsForScene, type PaymentOption } from './options';
 import { circuit_defaults, healthMetrics, scoring_defaults, staticScore, type CircuitOptions, type ScoringOptions } from './scoring';
 import {
-  limit_names, type Candidate, type ChannelState, type CircuitState, type Exclusion, type LiveExclusion, type Merchant,
+  limit_names, type Candidate, type ChannelState, type CircuitState, type Exclusion, type FeeRule, type LiveExclusion, type Merchant, type ProductName,
   type MerchantView, type Outcome, type Reservation, type ReservationRef, type RouteDecision, type RouteOrder, type RoutingChannel,
 } from './types';
 import { localTime } from './windows';
@@ -273,6 +273,11 @@ export class RoutingTable {
       if (merchant.notify_secret !== undefined) m.hset(`${k}:secrets`, merchant.merchant_id, merchant.notify_secret);
     });
     return this.getMerchant(merchant.merchant_id);
+  }
+
+  /** The merchant's fee rule for a product (undefined: none agreed, or no such merchant). */
+  merchantFeeRule(merchant_id: string, product: ProductName): FeeRule | undefined {
+    return this.#cache.merchants.get(merchant_id)?.fee_rates[product];
   }
 
   getMerchant(merchant_id: string): MerchantView {

@@ -577,11 +577,17 @@ export interface Payment {
     | undefined;
   /** Minor units refunded successfully so far, 0..amount. */
   refundedAmount: bigint;
-  /** The channel's fee in minor units, as routing computed it (0 before routing). */
+  /**
+   * What the merchant pays for this payment (its fee rate for the product, bigint minor units,
+   * half-up), once paid; 0 while unpaid and for payments that never were.
+   */
   fee: bigint;
   /** The number of events applied: it grows with every change; compare to order updates. */
   version: bigint;
-  createdAt: Date | undefined;
+  createdAt:
+    | Date
+    | undefined;
+  /** Moves with every version (never equal for two versions). */
   updatedAt:
     | Date
     | undefined;
