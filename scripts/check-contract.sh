@@ -39,7 +39,7 @@ if [ -z "$main_ref" ]; then
 fi
 base=$(git merge-base HEAD "$main_ref")
 if [ "$base" = "$(git rev-parse HEAD)" ]; then
-  echo "contract: HEAD is on $main_ref; the baseline is the check"
+  echo "contract: HEAD is $main_ref's tip; the baseline is the check"
   exit 0
 fi
 if ! git cat-file -e "$base:$baseline" 2>/dev/null; then

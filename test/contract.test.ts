@@ -1,5 +1,5 @@
 // The contract's rules hold and bite (docs/api.md, "Compatibility and versioning"): buf lint
-// passes, and scripts/check-contract.sh fails a breaking edit, against the released baseline and
+// passes and fails an unprefixed enum value or an undocumented field, and scripts/check-contract.sh fails a breaking edit, against the released baseline and
 // against the merge-base with main, while a compatible addition passes.
 
 import { spawnSync } from 'node:child_process';
@@ -57,7 +57,7 @@ const breaking_edits: Array<[string, string, string | RegExp, string, RegExp]> =
   ['a retyped field', payment_proto, /(message CreatePaymentRequest \{[^}]*?)int64 amount = 3;/, '$1string amount = 3;', /changed type from "int64" to "string"/],
   ['a renamed field', payment_proto, /(message Payment \{[^}]*?)string channel_trade_no = 10;/, '$1string provider_trade_no = 10;', /changed name from "channel_trade_no" to "provider_trade_no"/],
   ['a renamed enum value', payment_proto, 'PRODUCT_BARCODE = 12;', 'PRODUCT_PAYMENT_CODE = 12;', /Enum value "12" on enum "Product" changed name from "PRODUCT_BARCODE" to "PRODUCT_PAYMENT_CODE"/],
-  ['a removed RPC', admin_proto, /\s*\/\/ Errors: NOT_FOUND\.\n\s*rpc GetMerchant\(GetMerchantRequest\) returns \(GetMerchantResponse\);/, '', /RPC "GetMerchant" on service "MerchantAdminService"/],
+  ['a removed RPC', admin_proto, /\s*\/\/ Reads one merchant[^\n]*\n\s*rpc GetMerchant\(GetMerchantRequest\) returns \(GetMerchantResponse\);/, '', /RPC "GetMerchant" on service "MerchantAdminService"/],
   ['a removed enum value', payment_proto, /\s*\/\/ Online banking, corporate account; requires payer.bank_code.\n\s*PRODUCT_BANK_B2B = 11;/, '', /enum value "11" on enum "Product" was deleted/],
 ];
 
@@ -76,7 +76,7 @@ describe('contract - against the released baseline', () => {
     edit(dir, payment_proto, '  map<string, string> metadata = 11;\n}', '  map<string, string> metadata = 11;\n  // A store of the merchant.\n  string store_id = 12;\n}');
     edit(dir, payment_proto, '  PRODUCT_BARCODE = 12;', '  PRODUCT_BARCODE = 12;\n  // Digital yuan.\n  PRODUCT_ECNY = 13;');
     edit(dir, admin_proto, '  rpc GetMerchant(GetMerchantRequest) returns (GetMerchantResponse);', '  rpc GetMerchant(GetMerchantRequest) returns (GetMerchantResponse);\n  // New.\n  rpc DeleteMerchant(DeleteMerchantRequest) returns (DeleteMerchantResponse);');
-    writeFileSync(path.join(dir, admin_proto), `${readFileSync(path.join(dir, admin_proto), 'utf8')}\nmessage DeleteMerchantRequest {\n  string merchant_id = 1;\n}\n\nmessage DeleteMerchantResponse {}\n`);
+    writeFileSync(path.join(dir, admin_proto), `${readFileSync(path.join(dir, admin_proto), 'utf8')}\nmessage DeleteMerchantRequest {\n  // The merchant.\n  string merchant_id = 1;\n}\n\nmessage DeleteMerchantResponse {}\n`);
     const result = check(dir);
     expect(result.output).not.toContain('Previously');
     expect(result.status).toBe(0);
@@ -86,6 +86,13 @@ describe('contract - against the released baseline', () => {
     edit(dir, file, from, to);
     const result = check(dir);
     expect(result.output).toMatch(message);
+    expect(result.status).not.toBe(0);
+  });
+
+  test('a field without a comment fails lint (the rules must reach generated clients)', () => {
+    edit(dir, payment_proto, '  map<string, string> metadata = 11;\n}', '  map<string, string> metadata = 11;\n  string store_id = 12;\n}');
+    const result = check(dir);
+    expect(result.output).toContain('Field "store_id" should have a non-empty comment for documentation.');
     expect(result.status).not.toBe(0);
   });
 

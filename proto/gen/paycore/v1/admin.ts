@@ -20,14 +20,24 @@ export const protobufFileName = "paycore/v1/admin.proto";
  * currency, never floating point. Errors follow payment.proto's conventions.
  */
 
+/**
+ * Whether a channel takes new payments. Whatever its state, attempts already made at a
+ * channel keep settling there (queries, callbacks, refunds).
+ */
 export enum ChannelState {
-  /** CHANNEL_STATE_UNSPECIFIED - On upsert: keep the stored state (CHANNEL_STATE_ENABLED for a new channel). */
+  /**
+   * CHANNEL_STATE_UNSPECIFIED - On upsert: keep the stored state (CHANNEL_STATE_ENABLED for a new channel). Refused by
+   * SetChannelState.
+   */
   CHANNEL_STATE_UNSPECIFIED = 0,
   /** CHANNEL_STATE_ENABLED - Takes new payments. */
   CHANNEL_STATE_ENABLED = 1,
-  /** CHANNEL_STATE_DISABLED - Takes nothing; its open attempts are still queried and settled. */
+  /** CHANNEL_STATE_DISABLED - Takes no new payments (exclusion reason NOT_ENABLED): switched off. */
   CHANNEL_STATE_DISABLED = 2,
-  /** CHANNEL_STATE_DRAINING - Takes no new payments; attempts in flight finish. */
+  /**
+   * CHANNEL_STATE_DRAINING - Takes no new payments (exclusion reason DRAINING) while what it has finishes, e.g.
+   * before maintenance.
+   */
   CHANNEL_STATE_DRAINING = 3,
   UNRECOGNIZED = -1,
 }
@@ -69,99 +79,171 @@ export function channelStateToJSON(object: ChannelState): string {
   }
 }
 
-/** fee = clamp(round_half_up(amount × rate_bp / 10000) + fixed, min, max) */
+/** A fee in minor units: clamp(round_half_up(amount × rate_bp / 10000) + fixed, min, max). */
 export interface FeeRule {
+  /** Basis points of the amount, 0..10000. */
   rateBp: number;
+  /** Minor units added per payment, 0..10^12. */
   fixed: bigint;
+  /** Lowest fee in minor units, 0..10^12. */
   min: bigint;
-  /** Absent: no maximum. */
+  /** Highest fee in minor units, min..10^12; absent: no maximum. */
   max?: bigint | undefined;
 }
 
-/**
- * A daily range in the windows' time zone; end <= start spans midnight. days: MON..SUN,
- * empty = every day (the day the range starts on).
- */
+/** A daily range in the windows' time zone; end <= start spans midnight. */
 export interface TimeRange {
+  /** MON, TUE, WED, THU, FRI, SAT, SUN: the days the range starts on; empty: every day. */
   days: string[];
+  /** "HH:MM", 00:00..23:59. */
   start: string;
+  /** "HH:MM", 00:00..24:00. */
   end: string;
 }
 
-/** Eligible inside one open range (or when open is empty) and inside no closed range. */
+/**
+ * When a channel takes payments: inside one open range (or always when open is empty) and
+ * inside no closed range.
+ */
 export interface ServiceWindows {
+  /** An IANA time zone; empty: "Asia/Shanghai". */
   timeZone: string;
+  /** At most 32 ranges. */
   open: TimeRange[];
+  /** At most 32 ranges, e.g. the provider's nightly settlement. */
   closed: TimeRange[];
 }
 
-/** Caps on reserved volume per calendar day / month (Asia/Shanghai by default); absent = none. */
+/**
+ * Caps on the volume reserved at a channel per calendar day and month (in the service
+ * windows' time zone). An absent cap is no cap; a payment that would pass one is routed
+ * elsewhere (exclusion reasons DAILY_AMOUNT_CAP, ...). Amounts are minor units of the
+ * channel's single currency, 1..10^15; counts 1..10^9.
+ */
 export interface ChannelLimits {
-  dayAmount?: bigint | undefined;
-  dayCount?: number | undefined;
-  monthAmount?: bigint | undefined;
-  monthCount?: number | undefined;
-  cardDayAmount?: bigint | undefined;
-  cardDayCount?: number | undefined;
-  cardMonthAmount?: bigint | undefined;
+  /** Minor units reserved per day. */
+  dayAmount?:
+    | bigint
+    | undefined;
+  /** Payments per day. */
+  dayCount?:
+    | number
+    | undefined;
+  /** Minor units reserved per month. */
+  monthAmount?:
+    | bigint
+    | undefined;
+  /** Payments per month. */
+  monthCount?:
+    | number
+    | undefined;
+  /** Minor units per bound card (payer.card_token) per day. */
+  cardDayAmount?:
+    | bigint
+    | undefined;
+  /** Payments per bound card per day. */
+  cardDayCount?:
+    | number
+    | undefined;
+  /** Minor units per bound card per month. */
+  cardMonthAmount?:
+    | bigint
+    | undefined;
+  /** Payments per bound card per month. */
   cardMonthCount?: number | undefined;
 }
 
+/** Payer elements a channel needs for one product, beyond what the product itself needs. */
 export interface PayerElementRequirement {
+  /** One of the channel's products. */
   product: Product;
   /** Names of Payer fields: client_ip, openid, auth_code, card_token, bank_code. */
   elements: string[];
 }
 
+/** A channel: one merchant account at one provider, and the rules routing applies to it. */
 export interface RoutingChannel {
+  /** Required: 1..32 of [A-Za-z0-9_-]; also the path of its callbacks (/notify/<channel_id>). */
   channelId: string;
+  /**
+   * Required: the adapter that speaks to it: 1..32 of [a-z0-9_], e.g. "wechatpay", "alipay",
+   * "unionpay", "bankgw".
+   */
   provider: string;
+  /** On upsert, CHANNEL_STATE_UNSPECIFIED keeps the stored state. */
   state: ChannelState;
+  /** Required, not empty: the products it serves. */
   products: Product[];
+  /**
+   * Required, 1..16 ISO 4217 codes in upper case; a single one when amount bounds or amount
+   * caps are set.
+   */
   currencies: string[];
-  /** Per-order bounds, inclusive. 0 means the default (1 and 10^12). */
+  /** Smallest payment in minor units, inclusive; 0 means 1. */
   amountMin: bigint;
+  /** Largest payment in minor units, inclusive, at least amount_min; 0 means 10^12. */
   amountMax: bigint;
-  serviceWindows: ServiceWindows | undefined;
+  /** When it takes payments; absent: always. */
+  serviceWindows:
+    | ServiceWindows
+    | undefined;
+  /** Payer elements it needs per product. */
   requiredPayerElements: PayerElementRequirement[];
-  limits: ChannelLimits | undefined;
+  /** Calendar caps; absent: none. */
+  limits:
+    | ChannelLimits
+    | undefined;
+  /** Required: what the channel charges per payment, which routing minimises. */
   fee:
     | FeeRule
     | undefined;
-  /** Score bias (basis points per unit by default), -1000..1000. */
+  /**
+   * Operator bias added to the score (1 basis point of cost per unit by default),
+   * -1000..1000; 0: none.
+   */
   priority: number;
-  /** Relative share among exploration picks, 0..1000. */
+  /**
+   * Relative share among exploration picks (traffic sent to non-best healthy channels to
+   * keep their health known), 0..1000; 0: never explored.
+   */
   weight: number;
 }
 
 export interface UpsertChannelRequest {
-  /** Required. */
+  /**
+   * Required: the whole channel (fields left out take their defaults, not the stored values,
+   * except state).
+   */
   channel: RoutingChannel | undefined;
 }
 
 export interface UpsertChannelResponse {
-  /** The channel as stored. */
+  /** The channel as stored, defaults filled in. */
   channel: RoutingChannel | undefined;
 }
 
 export interface GetChannelRequest {
+  /** Required. */
   channelId: string;
 }
 
 export interface GetChannelResponse {
+  /** The channel as stored. */
   channel: RoutingChannel | undefined;
 }
 
 export interface ListChannelsRequest {
-  /** Only channels serving this product when set. */
+  /** Only channels serving this product; PRODUCT_UNSPECIFIED: every channel. */
   product: Product;
 }
 
 export interface ListChannelsResponse {
+  /** Ordered by channel_id. */
   channels: RoutingChannel[];
 }
 
 export interface SetChannelStateRequest {
+  /** Required: an existing channel. */
   channelId: string;
   /** Required: not CHANNEL_STATE_UNSPECIFIED. */
   state: ChannelState;
@@ -172,86 +254,146 @@ export interface SetChannelStateResponse {
   channel: RoutingChannel | undefined;
 }
 
+/** The order to explain, as CreatePaymentRequest would carry it. */
 export interface ExplainRouteRequest {
+  /** The merchant (channels it holds no contract with are excluded, NOT_CONTRACTED). */
   merchantId: string;
+  /** Required: not PRODUCT_UNSPECIFIED. */
   product: Product;
+  /** Required: minor units, 1..10^12. */
   amount: bigint;
+  /** Required: an ISO 4217 code in upper case. */
   currency: string;
-  /** Names of the payer elements the order would carry (client_ip, openid, ...). */
+  /**
+   * Names of the payer elements the order would carry (client_ip, openid, auth_code,
+   * card_token, bank_code).
+   */
   payerElementsPresent: string[];
   /** For per-card caps; hashed before use, never stored. */
   cardToken: string;
+  /** As in CreatePaymentRequest. */
   routeHints:
     | RouteHints
     | undefined;
-  /** The moment to evaluate (service windows, calendar caps); default now. */
+  /** The moment to evaluate (service windows, calendar caps); absent: now. */
   at: Date | undefined;
 }
 
+/** A channel's outcomes over the sliding health window (60 s by default). */
 export interface ChannelHealth {
+  /** Calls the channel served. */
   successes: number;
+  /** Calls that failed for the channel's reasons (errors, bad answers). */
   systemErrors: number;
+  /** Calls that got no answer in time. */
   timeouts: number;
+  /** Refusals for the payer's reasons (balance, limits): not held against the channel. */
   payerDeclines: number;
+  /**
+   * The success rate routing scores with, 0..1: successes over calls (payer declines left
+   * out), blended with a prior so a channel with little volume looks typical.
+   */
   successRate: number;
+  /** Timeouts over calls, with the same prior, 0..1. */
   timeoutRate: number;
+  /** Mean call latency in milliseconds, with the same prior. */
   latencyMs: number;
 }
 
+/** A channel that passed the static checks, with what the live ones found. */
 export interface RouteCandidate {
+  /** The channel. */
   channelId: string;
-  /** CHOSEN, ELIGIBLE, or the live exclusion reason (CIRCUIT_OPEN, DAILY_AMOUNT_CAP, ...). */
+  /**
+   * CHOSEN, ELIGIBLE (passed every check, scored lower or not explored), or the live
+   * exclusion reason (CIRCUIT_OPEN, DAILY_AMOUNT_CAP, ...; also in RouteDecision.excluded).
+   */
   status: string;
+  /**
+   * Higher is better: minus the fee in basis points of the amount, plus priority and health
+   * terms (core/routing/scoring.ts).
+   */
   score: number;
+  /** The fee in minor units this channel would charge. */
   fee: bigint;
+  /** Its live health. */
   health:
     | ChannelHealth
     | undefined;
-  /** CLOSED, OPEN or HALF_OPEN. */
+  /** Its circuit breaker: CLOSED, OPEN or HALF_OPEN. */
   circuit: string;
+  /** Chosen as a half-open circuit's probe. */
   probe: boolean;
 }
 
+/** Why a channel cannot take the order. */
 export interface RouteExclusion {
+  /** The channel. */
   channelId: string;
   /**
    * NOT_ENABLED, DRAINING, PRODUCT, CURRENCY, UNKNOWN_MERCHANT, MERCHANT_PRODUCT, NOT_CONTRACTED,
    * EXCLUDED_BY_HINT, NOT_IN_INCLUDE, ALREADY_ATTEMPTED, AMOUNT_BELOW_MIN, AMOUNT_ABOVE_MAX,
    * OUTSIDE_WINDOW, PAYER_ELEMENT_MISSING, CIRCUIT_OPEN, CIRCUIT_PROBES_BUSY, DAILY_AMOUNT_CAP,
-   * DAILY_COUNT_CAP, MONTHLY_AMOUNT_CAP, MONTHLY_COUNT_CAP, CARD_DAILY_AMOUNT_CAP, ...
+   * DAILY_COUNT_CAP, MONTHLY_AMOUNT_CAP, MONTHLY_COUNT_CAP, CARD_DAILY_AMOUNT_CAP,
+   * CARD_DAILY_COUNT_CAP, CARD_MONTHLY_AMOUNT_CAP, CARD_MONTHLY_COUNT_CAP. New reasons may
+   * appear: treat an unknown one as "excluded".
    */
   reason: string;
+  /** For an operator, e.g. "channel is DRAINING: no new payments"; never parse it. */
   detail: string;
 }
 
 export interface ExplainRouteResponse {
+  /** What routing would decide now. */
   decision: RouteDecision | undefined;
 }
 
+/** A routing decision and everything it weighed. */
 export interface RouteDecision {
-  /** Empty when no channel can take the order (NO_ROUTE). */
+  /** Empty when no channel can take the order (CreatePayment would fail NO_ROUTE). */
   chosenChannelId: string;
+  /** The chosen channel's fee in minor units. */
   fee: bigint;
+  /** The choice is a half-open circuit's probe. */
   probe: boolean;
+  /** The choice is an exploration pick, not the best score. */
   explored: boolean;
+  /**
+   * The chosen channel first, then the other eligible ones by score, then those the live
+   * checks excluded.
+   */
   candidates: RouteCandidate[];
+  /** Every channel that cannot take the order, with its reason. */
   excluded: RouteExclusion[];
 }
 
+/** A merchant's fee for one product (what paycore charges the merchant). */
 export interface MerchantFeeRate {
+  /** One of the merchant's products. */
   product: Product;
+  /** The fee rule. */
   fee: FeeRule | undefined;
 }
 
+/** A merchant of paycore. */
 export interface Merchant {
+  /** Required: 1..32 of [A-Za-z0-9_-]. */
   merchantId: string;
+  /** The products it may sell; a payment for another fails NO_ROUTE (MERCHANT_PRODUCT). */
   products: Product[];
+  /** The channels it holds contracts with (at most 500 ids); only these route its payments. */
   channelIds: string[];
+  /** At most one per product. */
   feeRates: MerchantFeeRate[];
-  /** Write-only: accepted on upsert, always empty in answers. */
+  /**
+   * Write-only: the secret its notifications are signed with (HMAC-SHA256), 16..256
+   * characters without spaces; required for a new merchant, empty keeps the stored one;
+   * always empty in answers.
+   */
   notifySecret: string;
-  /** First 12 hex characters of SHA-256 of the secret, and its last 4 characters. */
+  /** Identifies the secret without revealing it: the first 12 hex characters of its SHA-256. */
   notifySecretFingerprint: string;
+  /** The secret's last 4 characters. */
   notifySecretLast4: string;
 }
 
@@ -266,6 +408,7 @@ export interface UpsertMerchantResponse {
 }
 
 export interface GetMerchantRequest {
+  /** Required. */
   merchantId: string;
 }
 
@@ -277,36 +420,58 @@ export interface GetMerchantResponse {
 export interface ListDeadLettersRequest {
   /** Only this merchant's; empty: every merchant's. */
   merchantId: string;
-  /** 1..1000; 0 means 100. */
+  /** Page size, 1..1000; 0 means 100. */
   limit: number;
-  /** Paging: the last seq of the previous page. */
+  /** Paging: the last seq of the previous page; 0: from the first. */
   afterSeq: bigint;
 }
 
+/** A merchant notification that used up its attempts (its signed body is kept, not shown). */
 export interface DeadLetter {
+  /** Position in the dead-letter stream: the paging cursor. */
   seq: bigint;
+  /** The notification's id (also in its body): "<payment_id>:<version>" or with ":refund". */
   notificationId: string;
+  /**
+   * payment.succeeded, payment.failed, payment.closed, payment.partially_refunded,
+   * payment.refunded, refund.succeeded, refund.failed or refund.requires_manual
+   * (docs/events.md).
+   */
   type: string;
+  /** The merchant notified. */
   merchantId: string;
+  /** The payment it is about. */
   paymentId: string;
+  /** The refund it is about; empty for a payment notification. */
   refundId: string;
+  /** The merchant's notify_url it was sent to. */
   url: string;
+  /** Deliveries tried. */
   attempts: number;
+  /** Times an operator re-sent it before. */
   resends: number;
+  /** The last delivery's failure as a short code, e.g. "http_500", "timeout", "ECONNREFUSED". */
   lastError: string;
-  lastAttemptAt: Date | undefined;
+  /** When the last delivery was tried. */
+  lastAttemptAt:
+    | Date
+    | undefined;
+  /** When it was dead-lettered. */
   deadAt: Date | undefined;
 }
 
 export interface ListDeadLettersResponse {
+  /** Oldest first; fewer than limit on the last page. */
   deadLetters: DeadLetter[];
 }
 
 export interface ResendNotificationRequest {
+  /** Required: a DeadLetter's notification_id. */
   notificationId: string;
 }
 
 export interface ResendNotificationResponse {
+  /** The notification queued again. */
   notificationId: string;
 }
 
@@ -3971,15 +4136,19 @@ export const ResendNotificationResponse: MessageFns<ResendNotificationResponse> 
   },
 };
 
+/**
+ * The routing table: the channels paycore may send a payment to, their state, and the
+ * explanation of a decision. Changes reach every paycore process within about a second.
+ */
 export type RoutingAdminServiceDefinition = typeof RoutingAdminServiceDefinition;
 export const RoutingAdminServiceDefinition = {
   name: "RoutingAdminService",
   fullName: "paycore.v1.RoutingAdminService",
   methods: {
     /**
-     * Creates or replaces a channel. An unspecified state keeps the stored one (ENABLED for a
-     * new channel).
-     * Errors: INVALID_FIELD naming every bad field (channel.fee.rate_bp, ...).
+     * Creates or replaces a channel. An unspecified state keeps the stored one
+     * (CHANNEL_STATE_ENABLED for a new channel). Errors: INVALID_FIELD naming every bad field
+     * by its path (channel.fee.rate_bp, channel.currencies[0], ...).
      */
     upsertChannel: {
       name: "UpsertChannel",
@@ -3989,7 +4158,7 @@ export const RoutingAdminServiceDefinition = {
       responseStream: false,
       options: {},
     },
-    /** Errors: NOT_FOUND. */
+    /** Reads one channel. Errors: NOT_FOUND. */
     getChannel: {
       name: "GetChannel",
       requestType: GetChannelRequest as typeof GetChannelRequest,
@@ -4008,8 +4177,8 @@ export const RoutingAdminServiceDefinition = {
       options: {},
     },
     /**
-     * CHANNEL_STATE_DRAINING takes no new payments; attempts in flight finish.
-     * Errors: INVALID_FIELD (state unspecified); NOT_FOUND.
+     * Enables, disables or drains a channel. CHANNEL_STATE_DRAINING takes no new payments;
+     * attempts in flight finish. Errors: INVALID_FIELD (state unspecified); NOT_FOUND.
      */
     setChannelState: {
       name: "SetChannelState",
@@ -4043,6 +4212,7 @@ export const NotificationAdminServiceDefinition = {
   name: "NotificationAdminService",
   fullName: "paycore.v1.NotificationAdminService",
   methods: {
+    /** Dead letters in the order they died, a page at a time. Errors: INVALID_FIELD. */
     listDeadLetters: {
       name: "ListDeadLetters",
       requestType: ListDeadLettersRequest as typeof ListDeadLettersRequest,
@@ -4051,7 +4221,10 @@ export const NotificationAdminServiceDefinition = {
       responseStream: false,
       options: {},
     },
-    /** Queues the notification again with its attempts reset, and removes the dead letter. */
+    /**
+     * Queues the notification again with its attempts reset, and removes the dead letter.
+     * Errors: INVALID_FIELD; NOT_FOUND.
+     */
     resendNotification: {
       name: "ResendNotification",
       requestType: ResendNotificationRequest as typeof ResendNotificationRequest,
@@ -4063,6 +4236,10 @@ export const NotificationAdminServiceDefinition = {
   },
 } as const;
 
+/**
+ * Merchants: the products they may sell, the channels they hold contracts with, their fee
+ * rates, and the secret their notifications are signed with.
+ */
 export type MerchantAdminServiceDefinition = typeof MerchantAdminServiceDefinition;
 export const MerchantAdminServiceDefinition = {
   name: "MerchantAdminService",
@@ -4070,8 +4247,7 @@ export const MerchantAdminServiceDefinition = {
   methods: {
     /**
      * Creates or replaces a merchant. notify_secret is required for a new merchant; empty on
-     * an update keeps the stored one.
-     * Errors: INVALID_FIELD.
+     * an update keeps the stored one. Errors: INVALID_FIELD.
      */
     upsertMerchant: {
       name: "UpsertMerchant",
@@ -4081,7 +4257,7 @@ export const MerchantAdminServiceDefinition = {
       responseStream: false,
       options: {},
     },
-    /** Errors: NOT_FOUND. */
+    /** Reads one merchant (without its secret). Errors: NOT_FOUND. */
     getMerchant: {
       name: "GetMerchant",
       requestType: GetMerchantRequest as typeof GetMerchantRequest,

@@ -41,6 +41,7 @@ export const protobufFileName = "paycore/v1/payment.proto";
 
 /** What the payer pays with. Each product may require payer elements (see Payer). */
 export enum Product {
+  /** PRODUCT_UNSPECIFIED - Not a product: refused in requests (INVALID_FIELD); in ListChannels, any product. */
   PRODUCT_UNSPECIFIED = 0,
   /** PRODUCT_WECHAT_NATIVE - WeChat Pay: a QR code the payer scans (next action QR_CODE). */
   PRODUCT_WECHAT_NATIVE = 1,
@@ -159,6 +160,7 @@ export function productToJSON(object: Product): string {
  * CLOSED are final; SUCCEEDED may still move to PARTIALLY_REFUNDED and REFUNDED by refunds.
  */
 export enum PaymentStatus {
+  /** PAYMENT_STATUS_UNSPECIFIED - Never sent by paycore. */
   PAYMENT_STATUS_UNSPECIFIED = 0,
   /** PAYMENT_STATUS_CREATED - Accepted, not yet started at a channel. */
   PAYMENT_STATUS_CREATED = 1,
@@ -243,6 +245,7 @@ export function paymentStatusToJSON(object: PaymentStatus): string {
 
 /** What the payer must do next. */
 export enum NextActionType {
+  /** NEXT_ACTION_TYPE_UNSPECIFIED - Never sent by paycore. */
   NEXT_ACTION_TYPE_UNSPECIFIED = 0,
   /** NEXT_ACTION_TYPE_QR_CODE - Show NextAction.value as a QR code. */
   NEXT_ACTION_TYPE_QR_CODE = 1,
@@ -302,6 +305,7 @@ export function nextActionTypeToJSON(object: NextActionType): string {
 
 /** A refund's lifecycle. SUCCEEDED, FAILED and REQUIRES_MANUAL are final. */
 export enum RefundStatus {
+  /** REFUND_STATUS_UNSPECIFIED - Never sent by paycore. */
   REFUND_STATUS_UNSPECIFIED = 0,
   /** REFUND_STATUS_PENDING - Accepted, not yet submitted to the channel. */
   REFUND_STATUS_PENDING = 1,
@@ -472,6 +476,7 @@ export interface GetPaymentRequest {
 }
 
 export interface GetPaymentResponse {
+  /** The payment as it is now. */
   payment: Payment | undefined;
 }
 
@@ -522,7 +527,9 @@ export interface WatchPaymentResponse {
   payment: Payment | undefined;
 }
 
+/** What the payer must do for a payment in PAYMENT_STATUS_REQUIRES_ACTION. */
 export interface NextAction {
+  /** Which of value or params to use, and how. */
   type: NextActionType;
   /**
    * NEXT_ACTION_TYPE_QR_CODE: the code content; NEXT_ACTION_TYPE_REDIRECT: the URL;
@@ -538,6 +545,7 @@ export interface NextAction_ParamsEntry {
   value: string;
 }
 
+/** Why a payment or refund failed. */
 export interface Failure {
   /**
    * The channel's failure code as the provider gave it (e.g. NOTENOUGH, AUTHCODEEXPIRE), or
@@ -548,20 +556,26 @@ export interface Failure {
   message: string;
 }
 
+/** A payment: what was asked, and where it stands. Every change bumps version. */
 export interface Payment {
   /**
    * paycore's id: 'p' followed by 25 characters of a-z or 2-7, derived from merchant_id and
    * merchant_order_no (the same key always gives the same id).
    */
   paymentId: string;
+  /** As given at creation. */
   merchantId: string;
+  /** As given at creation. */
   merchantOrderNo: string;
   /** Minor units of currency. */
   amount: bigint;
   /** ISO 4217 alphabetic code. */
   currency: string;
+  /** As given at creation. */
   product: Product;
+  /** As given at creation. */
   subject: string;
+  /** Where the payment stands. */
   status: PaymentStatus;
   /** The channel of the current (or winning) attempt; empty before routing. */
   channelId: string;
@@ -584,10 +598,11 @@ export interface Payment {
   fee: bigint;
   /** The number of events applied: it grows with every change; compare to order updates. */
   version: bigint;
+  /** When paycore accepted it. */
   createdAt:
     | Date
     | undefined;
-  /** Moves with every version (never equal for two versions). */
+  /** When it last changed; moves with every version (never equal for two versions). */
   updatedAt:
     | Date
     | undefined;
@@ -604,8 +619,8 @@ export interface Payment {
   /** As given at creation; empty: no notifications. */
   notifyUrl: string;
   /**
-   * Successes on attempts that did not win (a payer paying twice, or after close): money
-   * the merchant holds that is not this payment's; refund it or reconcile it.
+   * Money received that is not this payment's (a payer paying twice, or after the close),
+   * refunded automatically; for reconciliation.
    */
   duplicates: DuplicatePayment[];
 }
@@ -615,6 +630,11 @@ export interface Payment_MetadataEntry {
   value: string;
 }
 
+/**
+ * Money received that is not this payment's: the payer paid twice (on another attempt, or a
+ * second transaction on the winning one), or paid after the close. paycore refunds it by
+ * itself; it never counts in refunded_amount.
+ */
 export interface DuplicatePayment {
   /** paycore's id of the attempt at the channel (the provider's out_trade_no). */
   attemptId: string;
@@ -654,6 +674,10 @@ export interface CreateRefundRequest {
 }
 
 export interface CreateRefundResponse {
+  /**
+   * The refund as it is now, usually REFUND_STATUS_PENDING or REFUND_STATUS_PROCESSING:
+   * GetRefund, or the merchant's notification, tells its outcome.
+   */
   refund: Refund | undefined;
 }
 
@@ -671,27 +695,42 @@ export interface GetRefundRequest {
 }
 
 export interface GetRefundResponse {
+  /** The refund as it is now. */
   refund: Refund | undefined;
 }
 
+/** A refund of (part of) a paid payment. */
 export interface Refund {
   /**
    * paycore's id: 'r' followed by 25 characters of a-z or 2-7, derived from merchant_id and
    * merchant_refund_no.
    */
   refundId: string;
+  /** The payment refunded. */
   paymentId: string;
+  /** As given at creation. */
   merchantRefundNo: string;
   /** Minor units of currency. */
   amount: bigint;
+  /** Where the refund stands. */
   status: RefundStatus;
   /** The provider's refund id once known. */
   channelRefundNo: string;
   /** Set in REFUND_STATUS_FAILED and REFUND_STATUS_REQUIRES_MANUAL. */
-  failure: Failure | undefined;
-  createdAt: Date | undefined;
-  updatedAt: Date | undefined;
+  failure:
+    | Failure
+    | undefined;
+  /** When paycore accepted it. */
+  createdAt:
+    | Date
+    | undefined;
+  /** When it last changed. */
+  updatedAt:
+    | Date
+    | undefined;
+  /** The payment's merchant. */
   merchantId: string;
+  /** As given at creation. */
   reason: string;
   /** The payment's currency, ISO 4217. */
   currency: string;
@@ -711,7 +750,9 @@ export interface ListPaymentOptionsRequest {
   scene: string;
 }
 
+/** One product a payer may choose. */
 export interface PaymentOption {
+  /** The product to pass to CreatePayment. */
   product: Product;
   /** The product's name to show the payer, e.g. "WeChat Pay". */
   displayName: string;
