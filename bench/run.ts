@@ -97,6 +97,7 @@ class Bench {
     readonly meter: CpuMeter,
     readonly targets: Record<'echo' | 'paycore', string>,
     readonly sandbox_url: string,
+    readonly id_key_hex: string,
   ) {}
 
   async step(target_name: 'echo' | 'paycore', scenario: ScenarioName, model: LoadModel, duration_ms: number): Promise<Step> {
@@ -107,6 +108,7 @@ class Bench {
       target: this.targets[target_name],
       sandbox_url: this.sandbox_url,
       merchant_id: 'm_bench',
+      id_key_hex: this.id_key_hex,
       order_prefix: `b${this.#run_tag}s${this.#step_no++}`,
       replay_keys: 16,
       poll_interval_ms: 5,
@@ -214,7 +216,7 @@ async function spotCheck(stack: Stack, steps: Step[]): Promise<{ checked: number
     for (const payment_id of step.payment_ids_sample) {
       checked++;
       try {
-        const payment = await stack.client.getPayment({ paymentId: payment_id });
+        const payment = await stack.client.getPayment({ paymentId: payment_id, merchantId: 'm_bench' });
         if (payment.amount !== 1999n || payment.merchantId !== 'm_bench') problems.push(`${payment_id}: wrong amount or merchant`);
         if (step.scenario === 'mix' && payment.status !== PaymentStatus.PAYMENT_STATUS_CLOSED) problems.push(`${payment_id}: mix left it ${PaymentStatus[payment.status]}`);
       } catch (error) {
@@ -282,7 +284,7 @@ async function main(): Promise<void> {
       nats: () => pidsNamed('nats-server'),
       redis: () => pidsNamed('redis-server'),
     });
-    const bench = new Bench(options, driver, meter, { echo: echo.address, paycore: `127.0.0.1:${stack.paycore.grpc_port}` }, stack.sandbox.url);
+    const bench = new Bench(options, driver, meter, { echo: echo.address, paycore: `127.0.0.1:${stack.paycore.grpc_port}` }, stack.sandbox.url, stack.env.PAYCORE_ID_KEY!);
 
     process.stdout.write('warm-up\n');
     await bench.step('echo', 'create_qr', { kind: 'closed', concurrency: 32 }, 1_000);

@@ -18,6 +18,7 @@ import {
 } from '../channels/sandbox/keys';
 import { startSandbox, type FaultSpec, type Sandbox } from '../channels/sandbox/server';
 import { PaycoreClient } from '../core/cli/client';
+import { idKey, paymentId, type IdKey } from '../core/ids';
 import { Redis } from 'ioredis';
 
 /** The repository root, from the sources (bench/) or from the compiled dist/bench/. */
@@ -123,6 +124,10 @@ export interface Stack {
   paycore: PaycoreProcess;
   client: PaycoreClient;
   env: Record<string, string>;
+  /** The stack's id key (PAYCORE_ID_KEY): tests derive expected ids with it. */
+  id_key: IdKey;
+  /** The payment id paycore derives for a merchant's order number. */
+  paymentId(merchant_id: string, merchant_order_no: string): string;
   /** Restarts paycore on the same ports (after a kill) and reconnects the client. */
   restart(): Promise<void>;
   orders(out_trade_no_prefix: string): Promise<SandboxOrder[]>;
@@ -132,7 +137,7 @@ export interface Stack {
 }
 
 /** Merchants the test and bench stacks contract on their channels. */
-export const stack_merchants = ['m_it', 'm_smoke', 'm_rec', 'm_obs', 'm_ops', 'm_ref', 'm_pool', 'm_fail', 'bench', 'm_bench', 'demo_merchant'];
+export const stack_merchants = ['m_it', 'm_sa', 'm_sb', 'm_smoke', 'm_rec', 'm_obs', 'm_ops', 'm_ref', 'm_pool', 'm_fail', 'bench', 'm_bench', 'demo_merchant'];
 
 const payer_elements_required: Record<string, string[]> = {
   WECHAT_JSAPI: ['openid'], WECHAT_H5: ['client_ip'], BARCODE: ['auth_code'], UNIONPAY_QUICK: ['card_token'], BANK_B2C: ['bank_code'], BANK_B2B: ['bank_code'],
@@ -225,6 +230,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const routing_file = path.join(dir, 'routing.json');
   writeFileSync(routing_file, JSON.stringify(options.routing ?? defaultRouting()));
   const http_port = await freePort();
+  const id_key_hex = randomBytes(32).toString('hex');
   const env: Record<string, string> = {
     PAYCORE_PREFIX: prefix,
     PAYCORE_NATS_URL: nats_url,
@@ -233,6 +239,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     PAYCORE_CHANNELS_FILE: channels_file,
     PAYCORE_ROUTING_FILE: routing_file,
     PAYCORE_DATA_KEY: randomBytes(32).toString('hex'),
+    PAYCORE_ID_KEY: id_key_hex,
     PAYCORE_WORKERS: '2',
     PAYCORE_SHARDS: '8',
     PAYCORE_LOG_LEVEL: 'info',
@@ -256,6 +263,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     paycore,
     client: new PaycoreClient(`127.0.0.1:${grpc_port}`),
     env,
+    id_key: idKey(Buffer.from(env.PAYCORE_ID_KEY!, 'hex')),
+    paymentId: (merchant_id, merchant_order_no) => paymentId(stack.id_key, merchant_id, merchant_order_no),
     async restart() {
       stack.client.close();
       await paycore.start();

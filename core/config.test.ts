@@ -9,6 +9,7 @@ import { command_timeout_ms_default, expire_seconds_min_default, query_backoff_m
 import { notify_schedule_ms_default, notify_timeout_ms_default } from './notify/constants';
 
 const data_key_hex = '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff';
+const id_key_hex = 'ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100';
 const channel = { channel_id: 'wx_main', provider: 'wechatpay', products: ['WECHAT_NATIVE', 'WECHAT_JSAPI'], settings: { mchid: '1900000109', base_url: 'https://api.mch.weixin.qq.com' } };
 
 let dir: string;
@@ -30,7 +31,7 @@ function writeChannels(entries: unknown, name = 'channels.json'): string {
 }
 
 function env(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
-  return { PAYCORE_DATA_KEY: data_key_hex, PAYCORE_CHANNELS_FILE: channels_file, ...extra };
+  return { PAYCORE_DATA_KEY: data_key_hex, PAYCORE_ID_KEY: id_key_hex, PAYCORE_CHANNELS_FILE: channels_file, ...extra };
 }
 
 /** The ConfigError `run` throws; fails the test when it throws nothing or something else. */
@@ -61,6 +62,7 @@ describe('config', () => {
       shards: 64,
       channels: [channel],
       data_key: Buffer.from(data_key_hex, 'hex'),
+      id_key: Buffer.from(id_key_hex, 'hex'),
       command_timeout_ms: command_timeout_ms_default,
       query_backoff_ms: [...query_backoff_ms_default],
       refund_backoff_ms: [...refund_backoff_ms],
@@ -116,6 +118,9 @@ describe('config', () => {
     ['PAYCORE_DATA_KEY', data_key_hex.slice(2)],
     ['PAYCORE_DATA_KEY', `${data_key_hex}00`],
     ['PAYCORE_DATA_KEY', `${data_key_hex.slice(1)}g`],
+    ['PAYCORE_ID_KEY', id_key_hex.slice(2)],
+    ['PAYCORE_ID_KEY', `${id_key_hex.slice(1)}g`],
+    ['PAYCORE_ID_KEY', data_key_hex],
     ['PAYCORE_QUERY_BACKOFF_MS', '5000,abc'],
     ['PAYCORE_QUERY_BACKOFF_MS', '5000,,30000'],
     ['PAYCORE_QUERY_BACKOFF_MS', '5000,9'],
@@ -129,7 +134,7 @@ describe('config', () => {
     expect(error.message.startsWith(`${name} `)).toBe(true);
   });
 
-  test.each(['PAYCORE_DATA_KEY', 'PAYCORE_CHANNELS_FILE'])('config - a missing %s is a ConfigError naming it', (name) => {
+  test.each(['PAYCORE_DATA_KEY', 'PAYCORE_ID_KEY', 'PAYCORE_CHANNELS_FILE'])('config - a missing %s is a ConfigError naming it', (name) => {
     expect(configError(() => loadConfig(env({ [name]: undefined }))).message).toBe(`${name} is required`);
     expect(configError(() => loadConfig(env({ [name]: '' }))).message).toBe(`${name} is required`);
   });

@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { ChannelConfig, ProductName } from '../channels/channel';
 import { notify_schedule_ms_default, notify_timeout_ms_default } from './notify/constants';
 import { circuit_defaults, scoring_defaults } from './routing/scoring';
+import { idKey, type IdKey } from './ids';
 import { command_timeout_ms_default, expire_seconds_min_default, query_backoff_ms_default, refund_backoff_ms } from './constants';
 
 export interface Config {
@@ -25,6 +26,9 @@ export interface Config {
   channels: ChannelConfig[];
   /** 32 bytes, hex in the environment: seals payer elements in events (core/seal.ts). */
   data_key: Buffer;
+  /** 32 bytes, hex in the environment: keys the derivation of payment and refund ids
+   * (core/ids.ts), so nobody without it can compute an id from a merchant's order number. */
+  id_key: IdKey;
   command_timeout_ms: number;
   query_backoff_ms: number[];
   refund_backoff_ms: number[];
@@ -145,6 +149,9 @@ export function loadConfig(env: Env = process.env): Config {
   if (!/^[a-z][a-z0-9_]{0,31}$/.test(prefix)) throw new ConfigError(`PAYCORE_PREFIX must be 1-32 of [a-z0-9_] starting with a letter, got '${prefix}'`);
   const data_key_hex = text(env, 'PAYCORE_DATA_KEY');
   if (!/^[0-9a-f]{64}$/i.test(data_key_hex)) throw new ConfigError('PAYCORE_DATA_KEY must be 64 hex characters (32 bytes)');
+  const id_key_hex = text(env, 'PAYCORE_ID_KEY');
+  if (!/^[0-9a-f]{64}$/i.test(id_key_hex)) throw new ConfigError('PAYCORE_ID_KEY must be 64 hex characters (32 bytes)');
+  if (id_key_hex.toLowerCase() === data_key_hex.toLowerCase()) throw new ConfigError('PAYCORE_ID_KEY must differ from PAYCORE_DATA_KEY');
   const http_port = integer(env, 'PAYCORE_HTTP_PORT', 8080, 1, 65535);
   const http_host = text(env, 'PAYCORE_HTTP_HOST', '127.0.0.1');
   const query_backoff_ms = backoffList(env, 'PAYCORE_QUERY_BACKOFF_MS', query_backoff_ms_default);
@@ -161,6 +168,7 @@ export function loadConfig(env: Env = process.env): Config {
     shards: integer(env, 'PAYCORE_SHARDS', 64, 1, 4096),
     channels: loadChannels(text(env, 'PAYCORE_CHANNELS_FILE')),
     data_key: Buffer.from(data_key_hex, 'hex'),
+    id_key: idKey(Buffer.from(id_key_hex, 'hex')),
     command_timeout_ms: integer(env, 'PAYCORE_COMMAND_TIMEOUT_MS', command_timeout_ms_default, 100, 600_000),
     query_backoff_ms,
     refund_backoff_ms: backoffList(env, 'PAYCORE_REFUND_BACKOFF_MS', refund_backoff_ms),

@@ -13,6 +13,10 @@ export const actors_live_max = 20_000;
  * need a second writer on the same payment; three rounds means something is wrong. */
 export const append_conflict_retries_max = 3;
 
+/** Compare-and-set rounds of a refund-id claim: each lost round means another payment
+ * released or claimed the id meanwhile; a few are plenty, more means something is wrong. */
+export const refund_claim_rounds_max = 3;
+
 /** Attempts per payment (channel calls with a fresh attempt id). Bounded so an id fits the
  * providers' 32-character out_trade_no (see core/ids.ts). */
 export const attempts_per_payment_max = 9;

@@ -1,9 +1,10 @@
 // Identifier derivation: determinism, format, unambiguous key encoding, attempt ids and shards.
 
-import { createHash } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import {
   attemptId,
   attempt_no_max,
+  idKey,
   isPaymentId,
   isRefundId,
   paymentId,
@@ -11,6 +12,7 @@ import {
   refundId,
   shardOf,
 } from './ids';
+import { test_id_key } from './ids.fixture';
 
 const id_pattern = /^[pr][a-z2-7]{25}$/;
 
@@ -22,7 +24,7 @@ function referenceId(prefix: string, tag: string, first: string, second: string)
     length.writeUInt32BE(bytes.length);
     return [length, bytes];
   });
-  const digest = createHash('sha256').update(Buffer.concat(parts)).digest();
+  const digest = createHmac('sha256', test_id_key).update(Buffer.concat(parts)).digest();
   const top_125_bits = BigInt('0x' + digest.toString('hex')) >> 131n;
   let out = '';
   for (let i = 24; i >= 0; i--) {
@@ -33,37 +35,44 @@ function referenceId(prefix: string, tag: string, first: string, second: string)
 
 describe('ids', () => {
   test('ids - payment id is deterministic, 26 characters of the documented alphabet', () => {
-    const id = paymentId('m_1001', 'order-0001');
-    expect(paymentId('m_1001', 'order-0001')).toBe(id);
+    const id = paymentId(test_id_key, 'm_1001', 'order-0001');
+    expect(paymentId(test_id_key, 'm_1001', 'order-0001')).toBe(id);
     expect(id).toHaveLength(26);
     expect(id).toMatch(/^p[a-z2-7]{25}$/);
     expect(isPaymentId(id)).toBe(true);
-    expect(id).toBe(referenceId('p', 'paycore.payment_id.v1', 'm_1001', 'order-0001'));
+    expect(id).toBe(referenceId('p', 'paycore.payment_id.v2', 'm_1001', 'order-0001'));
   });
 
   test('ids - refund id is deterministic with prefix r', () => {
-    const id = refundId('m_1001', 'refund-0001');
-    expect(refundId('m_1001', 'refund-0001')).toBe(id);
+    const id = refundId(test_id_key, 'm_1001', 'refund-0001');
+    expect(refundId(test_id_key, 'm_1001', 'refund-0001')).toBe(id);
     expect(id).toMatch(/^r[a-z2-7]{25}$/);
     expect(isRefundId(id)).toBe(true);
     expect(isPaymentId(id)).toBe(false);
-    expect(id).toBe(referenceId('r', 'paycore.refund_id.v1', 'm_1001', 'refund-0001'));
+    expect(id).toBe(referenceId('r', 'paycore.refund_id.v2', 'm_1001', 'refund-0001'));
+  });
+
+  test('ids - ids are keyed: another key gives other ids, and the unkeyed hash is not the id', () => {
+    const other = idKey(randomBytes(32));
+    expect(paymentId(other, 'm_1001', 'order-0001')).not.toBe(paymentId(test_id_key, 'm_1001', 'order-0001'));
+    expect(refundId(other, 'm_1001', 'refund-0001')).not.toBe(refundId(test_id_key, 'm_1001', 'refund-0001'));
+    expect(() => idKey(Buffer.alloc(16))).toThrow(/32 bytes/);
   });
 
   test("ids - ('a','bc') and ('ab','c') give different ids", () => {
-    expect(paymentId('a', 'bc')).not.toBe(paymentId('ab', 'c'));
-    expect(refundId('a', 'bc')).not.toBe(refundId('ab', 'c'));
-    expect(paymentId('', 'abc')).not.toBe(paymentId('abc', ''));
+    expect(paymentId(test_id_key, 'a', 'bc')).not.toBe(paymentId(test_id_key, 'ab', 'c'));
+    expect(refundId(test_id_key, 'a', 'bc')).not.toBe(refundId(test_id_key, 'ab', 'c'));
+    expect(paymentId(test_id_key, '', 'abc')).not.toBe(paymentId(test_id_key, 'abc', ''));
   });
 
   test('ids - payment and refund ids of the same keys differ beyond the prefix', () => {
-    expect(paymentId('m', 'x').slice(1)).not.toBe(refundId('m', 'x').slice(1));
+    expect(paymentId(test_id_key, 'm', 'x').slice(1)).not.toBe(refundId(test_id_key, 'm', 'x').slice(1));
   });
 
   test('ids - fixed length and charset over many keys, including non-ASCII', () => {
     const seen = new Set<string>();
     for (let i = 0; i < 2000; i++) {
-      const id = paymentId(`m${i % 7}`, `订单-${i}`);
+      const id = paymentId(test_id_key, `m${i % 7}`, `订单-${i}`);
       expect(id).toMatch(id_pattern);
       seen.add(id);
     }
@@ -71,7 +80,7 @@ describe('ids', () => {
   });
 
   test('ids - attempt id round trips to its payment id and fits 32 characters', () => {
-    const payment_id = paymentId('m_1001', 'order-0001');
+    const payment_id = paymentId(test_id_key, 'm_1001', 'order-0001');
     for (const attempt_no of [1, 2, 9, 10, 42, attempt_no_max]) {
       const attempt_id = attemptId(payment_id, attempt_no);
       expect(attempt_id).toBe(`${payment_id}a${attempt_no}`);
@@ -81,16 +90,16 @@ describe('ids', () => {
   });
 
   test('ids - attemptId asserts on attempt numbers outside 1..99 and bad payment ids', () => {
-    const payment_id = paymentId('m', 'o');
+    const payment_id = paymentId(test_id_key, 'm', 'o');
     for (const attempt_no of [0, -1, 100, 1.5, Number.NaN]) {
       expect(() => attemptId(payment_id, attempt_no)).toThrow(expect.objectContaining({ name: 'AssertionError' }));
     }
     expect(() => attemptId('not-a-payment', 1)).toThrow(expect.objectContaining({ name: 'AssertionError' }));
-    expect(() => attemptId(refundId('m', 'o'), 1)).toThrow(expect.objectContaining({ name: 'AssertionError' }));
+    expect(() => attemptId(refundId(test_id_key, 'm', 'o'), 1)).toThrow(expect.objectContaining({ name: 'AssertionError' }));
   });
 
   test('ids - malformed attempt ids give undefined', () => {
-    const payment_id = paymentId('m_1001', 'order-0001');
+    const payment_id = paymentId(test_id_key, 'm_1001', 'order-0001');
     const malformed = [
       '',
       payment_id,
@@ -104,7 +113,7 @@ describe('ids', () => {
       `${payment_id}a1x`,
       `${payment_id.toUpperCase()}a1`,
       `${payment_id.slice(0, 25)}a1`,
-      `${refundId('m', 'o')}a1`,
+      `${refundId(test_id_key, 'm', 'o')}a1`,
       `${payment_id.slice(0, 25)}1a1`,
       'wx_out_trade_no_from_elsewhere',
     ];
@@ -112,7 +121,7 @@ describe('ids', () => {
   });
 
   test('ids - isPaymentId rejects near misses', () => {
-    const id = paymentId('m', 'o');
+    const id = paymentId(test_id_key, 'm', 'o');
     for (const s of ['', id.slice(0, 25), id + 'a', 'P' + id.slice(1), id.slice(0, 25) + '1', id.slice(0, 25) + '8']) {
       expect(isPaymentId(s)).toBe(false);
     }
@@ -129,7 +138,7 @@ describe('ids', () => {
     const shard_count = 16;
     const counts = new Array<number>(shard_count).fill(0);
     for (let i = 0; i < 4000; i++) {
-      const id = paymentId('m_1001', `order-${i}`);
+      const id = paymentId(test_id_key, 'm_1001', `order-${i}`);
       const shard = shardOf(id, shard_count);
       expect(shardOf(id, shard_count)).toBe(shard);
       expect(Number.isInteger(shard)).toBe(true);
@@ -138,7 +147,7 @@ describe('ids', () => {
       counts[shard]!++;
     }
     for (const count of counts) expect(count).toBeGreaterThan(150);
-    expect(shardOf(paymentId('m', 'o'), 1)).toBe(0);
+    expect(shardOf(paymentId(test_id_key, 'm', 'o'), 1)).toBe(0);
   });
 
   test('ids - shardOf asserts on a bad shard count or an empty id', () => {

@@ -3,11 +3,15 @@
 //
 // Format: a one-letter kind ('p' payment, 'r' refund) + 25 characters of RFC 4648 base32 in
 // lower case (alphabet `abcdefghijklmnopqrstuvwxyz234567`, no padding) of the first 125 bits
-// of SHA-256 over a domain tag and the two keys, each prefixed by its UTF-8 byte length.
+// of HMAC-SHA-256, keyed with the deployment's id key (PAYCORE_ID_KEY), over a domain tag and
+// the two keys, each prefixed by its UTF-8 byte length. Keyed, so that nobody without the key
+// can compute another merchant's payment id from its order number (ids are still checked
+// against the caller's merchant everywhere; the key only takes away the free guess), and
+// still deterministic, so a retry finds its payment without a lookup.
 // 26 characters: a valid NATS subject token (no '.', '*', '>' or space), and an attempt id
 // `<payment_id>a<n>` (at most 29) fits WeChat's 32-character out_trade_no.
 
-import { createHash } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { assert } from './errors';
 
 const base32_alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
@@ -21,12 +25,22 @@ const refund_id_pattern = /^r[a-z2-7]{25}$/;
 // The attempt number is canonical (no leading zero), so one attempt has exactly one id.
 const attempt_id_pattern = /^(p[a-z2-7]{25})a([1-9][0-9]?)$/;
 
-export function paymentId(merchant_id: string, merchant_order_no: string): string {
-  return 'p' + keyDigest('paycore.payment_id.v1', merchant_id, merchant_order_no);
+/** The deployment's secret for deriving ids: 32 bytes (PAYCORE_ID_KEY, 64 hex characters). */
+export type IdKey = Buffer & { readonly __id_key: unique symbol };
+
+export const id_key_bytes = 32;
+
+export function idKey(bytes: Uint8Array): IdKey {
+  assert(bytes.length === id_key_bytes, `idKey: must be ${id_key_bytes} bytes, got ${bytes.length}`);
+  return Buffer.from(bytes) as IdKey;
 }
 
-export function refundId(merchant_id: string, merchant_refund_no: string): string {
-  return 'r' + keyDigest('paycore.refund_id.v1', merchant_id, merchant_refund_no);
+export function paymentId(key: IdKey, merchant_id: string, merchant_order_no: string): string {
+  return 'p' + keyDigest(key, 'paycore.payment_id.v2', merchant_id, merchant_order_no);
+}
+
+export function refundId(key: IdKey, merchant_id: string, merchant_refund_no: string): string {
+  return 'r' + keyDigest(key, 'paycore.refund_id.v2', merchant_id, merchant_refund_no);
 }
 
 export function isPaymentId(s: string): boolean {
@@ -66,8 +80,9 @@ export function shardOf(id: string, shard_count: number): number {
   return (hash >>> 0) % shard_count;
 }
 
-function keyDigest(domain_tag: string, first: string, second: string): string {
-  const hash = createHash('sha256');
+function keyDigest(key: IdKey, domain_tag: string, first: string, second: string): string {
+  assert(key.length === id_key_bytes, 'keyDigest: not an id key');
+  const hash = createHmac('sha256', key);
   for (const part of [domain_tag, first, second]) {
     const bytes = Buffer.from(part, 'utf8');
     const length_prefix = Buffer.alloc(4);

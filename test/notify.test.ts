@@ -64,7 +64,7 @@ afterAll(async () => {
 async function paid(notify_url: string): Promise<string> {
   const payment = await stack.client.createPayment({ merchantId: 'm_it', merchantOrderNo: `nt-${randomBytes(6).toString('hex')}`, amount: 880n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'notify', notifyUrl: notify_url });
   await stack.pay(`${payment.paymentId}a1`);
-  await eventually(async () => ((await stack.client.getPayment({ paymentId: payment.paymentId })).status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED ? true : undefined), 10_000, 'paid');
+  await eventually(async () => ((await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: 'm_it' })).status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED ? true : undefined), 10_000, 'paid');
   return payment.paymentId;
 }
 
@@ -131,13 +131,13 @@ test('notify - merchant metadata whose keys end in _minor is the caller\'s text:
     const metadata = { order_total_minor: '12.50', count_minor: '3', note: 'x' };
     const payment = await stack.client.createPayment({ merchantId: 'm_it', merchantOrderNo: `nt-${randomBytes(6).toString('hex')}`, amount: 880n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'metadata', notifyUrl: url, metadata });
     expect(payment.metadata).toEqual(metadata);
-    const watching = stack.client.watch({ paymentId: payment.paymentId }, 15_000);
+    const watching = stack.client.watch({ paymentId: payment.paymentId, merchantId: 'm_it' }, 15_000);
     await new Promise((r) => setTimeout(r, 200));
     await stack.pay(`${payment.paymentId}a1`);
     const seen = await watching;
     expect(seen.at(-1)!.status).toBe(PaymentStatus.PAYMENT_STATUS_SUCCEEDED);
     expect(seen.at(-1)!.metadata).toEqual(metadata);
-    expect((await stack.client.getPayment({ paymentId: payment.paymentId })).metadata).toEqual(metadata);
+    expect((await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: 'm_it' })).metadata).toEqual(metadata);
     const got = await eventually(async () => merchant.received.find((r) => r.type === 'payment.succeeded'), 15_000, 'the notification');
     expect(got.verified).toBe(true);
     expect(got.data.metadata).toEqual(metadata);

@@ -39,9 +39,9 @@ describe('metrics', () => {
     const paid = await stack.client.createPayment(request(`obs-${randomBytes(5).toString('hex')}`));
     await stack.pay(`${paid.paymentId}a1`);
     const closed = await stack.client.createPayment(request(`obs-${randomBytes(5).toString('hex')}`));
-    await stack.client.closePayment({ paymentId: closed.paymentId });
+    await stack.client.closePayment({ paymentId: closed.paymentId, merchantId: 'm_obs' });
     await stack.client.createPayment({ ...request('obs-bad'), amount: 0n }).catch(() => undefined);
-    await eventually(async () => ((await stack.client.getPayment({ paymentId: paid.paymentId })).status === 4 ? true : undefined), 10_000, 'paid');
+    await eventually(async () => ((await stack.client.getPayment({ paymentId: paid.paymentId, merchantId: 'm_obs' })).status === 4 ? true : undefined), 10_000, 'paid');
 
     const text = await (await fetch(`http://127.0.0.1:${stack.env.PAYCORE_HTTP_PORT}/metrics`)).text();
     expect(sample(text, 'paycore_grpc_requests_total', { method: 'CreatePayment', code: 'OK' })).toBe(2);
@@ -134,7 +134,7 @@ describe('tracing', () => {
       const metadata = new grpc.Metadata();
       metadata.set('traceparent', `00-${trace_id}-${randomBytes(8).toString('hex')}-01`);
       await new Promise<Payment>((resolve, reject) =>
-        stack.client.raw.closePayment({ paymentId: payment.paymentId, merchantId: '', merchantOrderNo: '' }, metadata, { deadline: Date.now() + 10_000 }, (e, v) => (e ? reject(e) : resolve(v!.payment!))),
+        stack.client.raw.closePayment({ paymentId: payment.paymentId, merchantId: 'm_obs', merchantOrderNo: '' }, metadata, { deadline: Date.now() + 10_000 }, (e, v) => (e ? reject(e) : resolve(v!.payment!))),
       );
       const header = await eventually(async () => seen.find((h) => h !== ''), 10_000, 'the notification');
       expect(header.split('-')[1]).toBe(trace_id);

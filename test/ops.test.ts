@@ -110,7 +110,7 @@ describe('against a live paycore', () => {
     for (let i = 0; i < count; i += 1) {
       const p = await stack.client.createPayment({ merchantId: 'm_ops', merchantOrderNo: `ops-${randomBytes(5).toString('hex')}`, amount: 100n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'ops', notifyUrl });
       if (i % 2 === 0) await stack.pay(`${p.paymentId}a1`);
-      else await stack.client.closePayment({ paymentId: p.paymentId });
+      else await stack.client.closePayment({ paymentId: p.paymentId, merchantId: 'm_ops' });
     }
   }
 

@@ -3,7 +3,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import { decodeServiceError } from '../core/errors';
-import { paymentId } from '../core/ids';
 import { NextActionType, PaymentStatus, Product, type Payment } from '../proto/gen/paycore/v1/payment';
 import { eventually, startStack, type Stack } from './harness';
 
@@ -36,16 +35,16 @@ async function rejection(promise: Promise<unknown>) {
 
 test('payments - create, QR code, sandbox pay, callback, SUCCEEDED; WatchPayment sees every state', async () => {
   const payment = await stack.client.createPayment(native(orderNo()));
-  expect(payment.paymentId).toBe(paymentId('m_it', payment.merchantOrderNo));
+  expect(payment.paymentId).toBe(stack.paymentId('m_it', payment.merchantOrderNo));
   expect(payment.status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
   expect(payment.nextAction?.type).toBe(NextActionType.NEXT_ACTION_TYPE_QR_CODE);
   expect(payment.nextAction?.value).toMatch(/^weixin:\/\/wxpay\/bizpayurl\?pr=/);
   expect(payment.channelId).toBe('wx1');
   expect(payment.amount).toBe(1999n);
 
-  const watching = stack.client.watch({ paymentId: payment.paymentId }, 15_000);
+  const watching = stack.client.watch({ paymentId: payment.paymentId, merchantId: 'm_it' }, 15_000);
   // The watch has its first message before the payer pays, so it must see the change.
-  await eventually(async () => ((await stack.client.getPayment({ paymentId: payment.paymentId })).version >= 3n ? true : undefined), 5_000, 'payment stored');
+  await eventually(async () => ((await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: 'm_it' })).version >= 3n ? true : undefined), 5_000, 'payment stored');
   await new Promise((r) => setTimeout(r, 200));
   const paid = await stack.pay(`${payment.paymentId}a1`);
   expect(paid.status).toBe(200);
@@ -92,13 +91,13 @@ test('payments - 50 concurrent identical creates make one payment and one provid
   const orders = await stack.orders(`${payment_id}a`);
   expect(orders).toHaveLength(1);
   expect(orders[0]!.create_requests).toBe(1);
-  const stored = await stack.client.getPayment({ paymentId: payment_id });
+  const stored = await stack.client.getPayment({ paymentId: payment_id, merchantId: 'm_it' });
   expect(stored.version).toBe(3n); // Created, ChannelRequested, AttemptActionRequired: nothing twice
 });
 
 test('payments - close: the channel closes the order, the payment is CLOSED, and a paid one cannot be closed', async () => {
   const open = await stack.client.createPayment(native(orderNo()));
-  const closed = await stack.client.closePayment({ paymentId: open.paymentId });
+  const closed = await stack.client.closePayment({ paymentId: open.paymentId, merchantId: 'm_it' });
   expect(closed.status).toBe(PaymentStatus.PAYMENT_STATUS_CLOSED);
   expect((await stack.orders(`${open.paymentId}a`))[0]!.trade_state).toBe('CLOSED');
   const again = await stack.client.closePayment({ merchantId: 'm_it', merchantOrderNo: open.merchantOrderNo });
@@ -108,8 +107,8 @@ test('payments - close: the channel closes the order, the payment is CLOSED, and
 
   const paid = await stack.client.createPayment(native(orderNo()));
   await stack.pay(`${paid.paymentId}a1`);
-  await eventually(async () => ((await stack.client.getPayment({ paymentId: paid.paymentId })).status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED ? true : undefined), 10_000, 'SUCCEEDED');
-  const refused = await rejection(stack.client.closePayment({ paymentId: paid.paymentId }));
+  await eventually(async () => ((await stack.client.getPayment({ paymentId: paid.paymentId, merchantId: 'm_it' })).status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED ? true : undefined), 10_000, 'SUCCEEDED');
+  const refused = await rejection(stack.client.closePayment({ paymentId: paid.paymentId, merchantId: 'm_it' }));
   expect(refused.code).toBe(grpc.status.FAILED_PRECONDITION);
   expect(refused.reason).toBe('ILLEGAL_STATE');
 });

@@ -41,6 +41,7 @@ beforeAll(async () => {
     PAYCORE_NATS_URL: nats_url,
     PAYCORE_CHANNELS_FILE: channels_file,
     PAYCORE_DATA_KEY: randomBytes(32).toString('hex'),
+    PAYCORE_ID_KEY: randomBytes(32).toString('hex'),
     PAYCORE_WORKERS: '2',
     PAYCORE_SHARDS: '4',
     PAYCORE_HTTP_PORT: String(await freePort()),
@@ -66,7 +67,7 @@ afterAll(async () => {
 
 test('pool - a dead actor thread answers its waiting request at once and is replaced', async () => {
   const merchant_order_no = `pool-${randomBytes(6).toString('hex')}`;
-  const payment_id = paymentId('m_pool', merchant_order_no);
+  const payment_id = paymentId(config.id_key, 'm_pool', merchant_order_no);
   await fetch(`${sandbox.url}/sandbox/faults`, {
     method: 'PUT',
     body: JSON.stringify({ scope: { out_trade_no: `${payment_id}a1` }, operations: ['create'], latency_ms: 10_000, times: 1 }),
@@ -93,7 +94,7 @@ test('pool - a dead actor thread answers its waiting request at once and is repl
   await eventually(async () => (pool.restarts === 1 ? true : undefined), 10_000, 'thread replaced');
   // The replacement serves the shard: the payment was written ahead, so it is there.
   const state = await eventually(
-    () => actors.send({ type: 'get', payment_id }).then((s) => s, () => undefined),
+    () => actors.send({ type: 'get', payment_id, merchant_id: 'm_pool' }).then((s) => s, () => undefined),
     10_000,
     'replacement answers',
   );

@@ -5,7 +5,6 @@
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { decodeServiceError } from '../core/errors';
-import { paymentId } from '../core/ids';
 import { NextActionType, PaymentStatus, Product, type CreatePaymentRequest, type Payer, type Payment } from '../proto/gen/paycore/v1/payment';
 import { eventually, startStack, type Stack } from './harness';
 
@@ -29,7 +28,7 @@ function create(product: Product, more: Partial<CreatePaymentRequest> = {}): Pro
 
 async function settledAs(payment_id: string, status: PaymentStatus): Promise<Payment> {
   return eventually(async () => {
-    const p = await stack.client.getPayment({ paymentId: payment_id });
+    const p = await stack.client.getPayment({ paymentId: payment_id, merchantId: 'm_it' });
     return p.status === status ? p : undefined;
   }, 10_000, `${payment_id} ${PaymentStatus[status]}`);
 }
@@ -39,7 +38,7 @@ const control = (path: string, body: unknown = {}) =>
 
 function confirm(payment_id: string, verification_code: string): Promise<Payment> {
   return new Promise((resolve, reject) =>
-    stack.client.raw.confirmPayment({ paymentId: payment_id, merchantId: '', merchantOrderNo: '', verificationCode: verification_code }, new grpc.Metadata(), { deadline: Date.now() + 15_000 }, (error, value) =>
+    stack.client.raw.confirmPayment({ paymentId: payment_id, merchantId: 'm_it', merchantOrderNo: '', verificationCode: verification_code }, new grpc.Metadata(), { deadline: Date.now() + 15_000 }, (error, value) =>
       error ? reject(error) : resolve(value!.payment!),
     ),
   );
@@ -58,7 +57,7 @@ test('products - an Alipay payment code goes to Alipay (routing reads the code),
   expect(payment.status).toBe(PaymentStatus.PAYMENT_STATUS_SUCCEEDED);
 
   const order_no = `pr-${randomBytes(6).toString('hex')}`;
-  await stack.fault({ scope: { out_trade_no: `${paymentId('m_it', order_no)}a1` }, barcode_userpaying: true } as never);
+  await stack.fault({ scope: { out_trade_no: `${stack.paymentId('m_it', order_no)}a1` }, barcode_userpaying: true } as never);
   const waiting = await create(Product.PRODUCT_BARCODE, { merchantOrderNo: order_no, payer: payer({ authCode: '281234567890123457' }) });
   expect(waiting.status).toBe(PaymentStatus.PAYMENT_STATUS_PROCESSING);
   expect((await control(`/sandbox/alipay/orders/${waiting.paymentId}a1/pay`)).status).toBe(200);

@@ -7,7 +7,6 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { decodeJson } from '../core/codec';
 import { stored_message_schema } from '../core/orders/schemas';
-import { paymentId } from '../core/ids';
 import { names } from '../core/names';
 import { eventsOf, type StoredMessage } from '../core/orders/store';
 import { PaymentStatus, Product } from '../proto/gen/paycore/v1/payment';
@@ -36,7 +35,7 @@ function native(expire_seconds = 0) {
 }
 
 async function statusOf(payment_id: string): Promise<PaymentStatus> {
-  return (await stack.client.getPayment({ paymentId: payment_id })).status;
+  return (await stack.client.getPayment({ paymentId: payment_id, merchantId: 'm_rec' })).status;
 }
 
 function until(payment_id: string, wanted: PaymentStatus, timeout_ms: number) {
@@ -63,7 +62,7 @@ async function events(payment_id: string): Promise<{ event: StoredMessage['event
 test('recovery - an unpaid payment expires: closed at the channel, then CLOSED', async () => {
   const payment = await stack.client.createPayment(native(2));
   expect(payment.status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
-  const seen = await stack.client.watch({ paymentId: payment.paymentId }, 15_000);
+  const seen = await stack.client.watch({ paymentId: payment.paymentId, merchantId: 'm_rec' }, 15_000);
   // Every change: the close request (still REQUIRES_ACTION, one version on), then CLOSED.
   expect(seen.map((p) => PaymentStatus[p.status])).toEqual(['PAYMENT_STATUS_REQUIRES_ACTION', 'PAYMENT_STATUS_REQUIRES_ACTION', 'PAYMENT_STATUS_CLOSED']);
   expect(seen.map((p) => Number(p.version))).toEqual([3, 4, 5]);
@@ -101,10 +100,10 @@ test('recovery - duplicate callbacks apply once', async () => {
 test('recovery - a payer paying after the close is a duplicate payment, recorded on the CLOSED payment', async () => {
   const payment = await stack.client.createPayment(native());
   await stack.fault({ scope: { out_trade_no: `${payment.paymentId}a1` }, success_after_close: true });
-  expect((await stack.client.closePayment({ paymentId: payment.paymentId })).status).toBe(PaymentStatus.PAYMENT_STATUS_CLOSED);
+  expect((await stack.client.closePayment({ paymentId: payment.paymentId, merchantId: 'm_rec' })).status).toBe(PaymentStatus.PAYMENT_STATUS_CLOSED);
   expect((await stack.pay(`${payment.paymentId}a1`)).status).toBe(200);
   const after = await eventually(async () => {
-    const p = await stack.client.getPayment({ paymentId: payment.paymentId });
+    const p = await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: 'm_rec' });
     return p.duplicates.length > 0 ? p : undefined;
   }, 10_000, 'duplicate recorded');
   expect(after.status).toBe(PaymentStatus.PAYMENT_STATUS_CLOSED);
@@ -113,7 +112,7 @@ test('recovery - a payer paying after the close is a duplicate payment, recorded
 
 test('recovery - paycore killed with SIGKILL during the channel call: resolved by query after restart, one provider order', async () => {
   const request = native();
-  const expected_id = paymentId('m_rec', request.merchantOrderNo);
+  const expected_id = stack.paymentId('m_rec', request.merchantOrderNo);
   const out_trade_no = `${expected_id}a1`;
   // The sandbox takes the order, then sits on its answer: the call is in flight.
   await stack.fault({ scope: { out_trade_no }, operations: ['create'], latency_ms: 10_000, times: 1 });

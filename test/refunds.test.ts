@@ -37,7 +37,7 @@ async function paidPayment(amount = 5_000n): Promise<Payment> {
   const payment = await stack.client.createPayment({ merchantId: merchant, merchantOrderNo: `ref-${randomBytes(6).toString('hex')}`, amount, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'refunds' });
   await stack.pay(`${payment.paymentId}a1`);
   return eventually(async () => {
-    const p = await stack.client.getPayment({ paymentId: payment.paymentId });
+    const p = await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: merchant });
     return p.status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED ? p : undefined;
   }, 10_000, 'payment SUCCEEDED');
 }
@@ -48,7 +48,7 @@ function refundNo(): string {
 
 async function settled(refund_id: string): Promise<Refund> {
   return eventually(async () => {
-    const r = await getRefund({ refundId: refund_id });
+    const r = await getRefund({ refundId: refund_id, merchantId: merchant });
     return r.status === RefundStatus.REFUND_STATUS_SUCCEEDED || r.status === RefundStatus.REFUND_STATUS_FAILED || r.status === RefundStatus.REFUND_STATUS_REQUIRES_MANUAL ? r : undefined;
   }, 15_000, `refund ${refund_id} settled`);
 }
@@ -60,7 +60,7 @@ test('refunds - a partial refund, then the rest: PARTIALLY_REFUNDED, then REFUND
   expect(first.paymentId).toBe(payment.paymentId);
   expect([RefundStatus.REFUND_STATUS_PENDING, RefundStatus.REFUND_STATUS_PROCESSING, RefundStatus.REFUND_STATUS_SUCCEEDED]).toContain(first.status);
   expect((await settled(first.refundId)).status).toBe(RefundStatus.REFUND_STATUS_SUCCEEDED);
-  expect((await stack.client.getPayment({ paymentId: payment.paymentId })).status).toBe(PaymentStatus.PAYMENT_STATUS_PARTIALLY_REFUNDED);
+  expect((await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: merchant })).status).toBe(PaymentStatus.PAYMENT_STATUS_PARTIALLY_REFUNDED);
 
   const by_key = await getRefund({ merchantId: merchant, merchantRefundNo: first_no });
   expect(by_key.refundId).toBe(first.refundId);
@@ -68,7 +68,7 @@ test('refunds - a partial refund, then the rest: PARTIALLY_REFUNDED, then REFUND
 
   const rest = await createRefund({ merchantRefundNo: refundNo(), merchantOrderNo: payment.merchantOrderNo, amount: 3_000n });
   expect((await settled(rest.refundId)).status).toBe(RefundStatus.REFUND_STATUS_SUCCEEDED);
-  const after = await stack.client.getPayment({ paymentId: payment.paymentId });
+  const after = await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: merchant });
   expect(after.status).toBe(PaymentStatus.PAYMENT_STATUS_REFUNDED);
   expect(after.refundedAmount).toBe(5_000n);
 });
@@ -87,7 +87,7 @@ test('refunds - concurrent refunds racing for the last amount never overdraw', a
   expect(accepted).toHaveLength(5);
   expect(outcomes.filter((o) => !o.ok).map((o) => (o.ok ? '' : o.reason))).toEqual(Array(5).fill('REFUND_EXCEEDS_PAID'));
   for (const o of accepted) if (o.ok) expect((await settled(o.refund.refundId)).status).toBe(RefundStatus.REFUND_STATUS_SUCCEEDED);
-  const after = await stack.client.getPayment({ paymentId: payment.paymentId });
+  const after = await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: merchant });
   expect(after.refundedAmount).toBe(5_000n);
   expect(after.status).toBe(PaymentStatus.PAYMENT_STATUS_REFUNDED);
 });
@@ -119,14 +119,14 @@ test('refunds - beyond the channel refund count a refund is REQUIRES_MANUAL with
 test('refunds - a payment after the close is refunded automatically and recorded on the payment', async () => {
   const payment = await stack.client.createPayment({ merchantId: merchant, merchantOrderNo: `ref-${randomBytes(6).toString('hex')}`, amount: 700n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'dup' });
   await stack.fault({ scope: { out_trade_no: `${payment.paymentId}a1` }, success_after_close: true });
-  expect((await stack.client.closePayment({ paymentId: payment.paymentId })).status).toBe(PaymentStatus.PAYMENT_STATUS_CLOSED);
+  expect((await stack.client.closePayment({ paymentId: payment.paymentId, merchantId: merchant })).status).toBe(PaymentStatus.PAYMENT_STATUS_CLOSED);
   await stack.pay(`${payment.paymentId}a1`);
   const orders = await eventually(async () => {
     const list = await stack.orders(`${payment.paymentId}a1`);
     return list[0] !== undefined && (list[0] as unknown as { refunded_total?: number }).refunded_total === 700 ? list : undefined;
   }, 15_000, 'the duplicate refunded at the channel');
   expect(orders).toHaveLength(1);
-  const after = await stack.client.getPayment({ paymentId: payment.paymentId });
+  const after = await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: merchant });
   expect(after.status).toBe(PaymentStatus.PAYMENT_STATUS_CLOSED);
   expect(after.duplicates).toHaveLength(1);
 });
@@ -157,7 +157,7 @@ test.each([
   await stack.fault({ scope: { out_trade_no }, pay_twice: true, times: 1 });
   await payAtProvider(payment, provider);
   const after = await eventually(async () => {
-    const p = await stack.client.getPayment({ paymentId: payment.paymentId });
+    const p = await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: merchant });
     return p.status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED && p.duplicates.length > 0 ? p : undefined;
   }, 15_000, 'the second payment recorded as a duplicate');
   expect(after.duplicates).toHaveLength(1);
@@ -171,7 +171,7 @@ test.each([
   }, 15_000, 'the duplicate refunded at the channel');
   expect(refunds).toHaveLength(1);
   expect(String(refunds[0]![amount_field])).toMatch(/^(900|9\.00)$/);
-  const final = await stack.client.getPayment({ paymentId: payment.paymentId });
+  const final = await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: merchant });
   expect(final.status).toBe(PaymentStatus.PAYMENT_STATUS_SUCCEEDED);
   expect(final.refundedAmount).toBe(0n);
 });

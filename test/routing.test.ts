@@ -7,7 +7,6 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { decodeJson } from '../core/codec';
-import { paymentId } from '../core/ids';
 import { names } from '../core/names';
 import { stored_message_schema } from '../core/orders/schemas';
 import type { StoredMessage } from '../core/orders/store';
@@ -73,7 +72,7 @@ test('routing - the cheaper channel wins and its cost is recorded on the payment
   expect(payment.channelId).toBe('wx_cheap');
   await stack.pay(`${payment.paymentId}a1`);
   const paid = await eventually(async () => {
-    const p = await stack.client.getPayment({ paymentId: payment.paymentId });
+    const p = await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: 'm_it' });
     return p.status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED ? p : undefined;
   }, 10_000, 'paid');
   expect((await storedState(payment.paymentId)).fee_minor).toBe(20n); // the channel's cost: 10 000 × 20 bp
@@ -112,7 +111,7 @@ test('routing - a channel degraded through the sandbox loses its traffic, opens 
 
 test('routing - a refusal before acceptance fails over to the next channel within the same payment', async () => {
   const order_no = `rt-${randomBytes(6).toString('hex')}`;
-  const payment_id = paymentId('m_it', order_no);
+  const payment_id = stack.paymentId('m_it', order_no);
   await stack.fault({ scope: { out_trade_no: `${payment_id}a1` }, operations: ['create'], reject_before_create: { status: 400, code: 'PARAM_ERROR', message: 'refused for the test' } });
   const payment = await stack.client.createPayment({ merchantId: 'm_it', merchantOrderNo: order_no, amount: 10_000n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'failover' });
   expect(payment.status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
@@ -121,7 +120,7 @@ test('routing - a refusal before acceptance fails over to the next channel withi
   expect(await stack.orders(`${payment_id}a2`)).toHaveLength(1);
   await stack.pay(`${payment_id}a2`);
   const paid = await eventually(async () => {
-    const p = await stack.client.getPayment({ paymentId: payment_id });
+    const p = await stack.client.getPayment({ paymentId: payment_id, merchantId: 'm_it' });
     return p.status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED ? p : undefined;
   }, 10_000, 'paid on the second channel');
   expect((await storedState(payment_id)).fee_minor).toBe(60n); // the second channel's cost

@@ -3,7 +3,6 @@
 // real stack. Fails on any error, a lost payment or a double charge — never on timing.
 
 import { randomBytes } from 'node:crypto';
-import { paymentId } from '../core/ids';
 import { PaymentStatus } from '../proto/gen/paycore/v1/payment';
 import { Coordinator } from '../bench/driver/coordinator';
 import type { ScenarioName, StepPlan, StepResult } from '../bench/driver/protocol';
@@ -33,6 +32,7 @@ function plan(scenario: ScenarioName, rate_per_second: number, duration_ms: numb
     target: `127.0.0.1:${stack.paycore.grpc_port}`,
     sandbox_url: stack.sandbox.url,
     merchant_id,
+    id_key_hex: stack.env.PAYCORE_ID_KEY!,
     order_prefix: `smoke${randomBytes(3).toString('hex')}${scenario === 'create_qr' ? 'q' : 'p'}`,
     replay_keys: 0,
     poll_interval_ms: 20,
@@ -59,14 +59,14 @@ test('smoke load - 200 creates at 50/s and 40 paid: no error, none lost, none ch
   expect(paid.succeeded).toBe(40);
 
   const expected = new Map<string, PaymentStatus>();
-  for (const no of orderNumbers(creates, created)) expected.set(paymentId(merchant_id, no), PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
-  for (const no of orderNumbers(pays, paid)) expected.set(paymentId(merchant_id, no), PaymentStatus.PAYMENT_STATUS_SUCCEEDED);
+  for (const no of orderNumbers(creates, created)) expected.set(stack.paymentId(merchant_id, no), PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
+  for (const no of orderNumbers(pays, paid)) expected.set(stack.paymentId(merchant_id, no), PaymentStatus.PAYMENT_STATUS_SUCCEEDED);
   expect(expected.size).toBe(240);
 
   // Not lost: every payment is stored with its amount and the status its scenario left it in.
   const wrong: string[] = [];
   for (const [payment_id, status] of expected) {
-    const payment = await stack.client.getPayment({ paymentId: payment_id });
+    const payment = await stack.client.getPayment({ paymentId: payment_id, merchantId: merchant_id });
     if (payment.amount !== 1999n || payment.status !== status || payment.merchantId !== merchant_id) {
       wrong.push(`${payment_id}: ${payment.amount} ${PaymentStatus[payment.status]}`);
     }

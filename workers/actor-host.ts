@@ -8,6 +8,7 @@ import { connect, type Msg, type Subscription } from '@nats-io/transport-node';
 import { decodeJson, encodeJson } from '../core/codec';
 import { actor_request_schema } from '../core/orders/schemas';
 import { worker_drain_ms_max } from '../core/constants';
+import { idKey } from '../core/ids';
 import { createLogger } from '../core/log';
 import { createActorMetrics, type MetricsJson } from '../core/metrics';
 import { names as namesOf } from '../core/names';
@@ -34,7 +35,8 @@ function post(message: FromWorker): void {
 
 async function main(): Promise<void> {
   const data = workerData as ActorHostData;
-  const config = { ...data.config, data_key: Buffer.from(data.config.data_key) };
+  // Buffers cross the thread boundary as plain Uint8Arrays.
+  const config = { ...data.config, data_key: Buffer.from(data.config.data_key), id_key: idKey(data.config.id_key) };
   const log = createLogger(config.log_level, { thread: `actor-${data.worker_index}` });
   const tracing = initTracing('paycore');
   const names = namesOf(config.prefix);
@@ -55,6 +57,7 @@ async function main(): Promise<void> {
     query_backoff_ms: config.query_backoff_ms,
     refund_backoff_ms: config.refund_backoff_ms,
     refund_index: new RefundIndex(js, jsm, names),
+    id_key: config.id_key,
     log,
     metrics: metrics.actor,
     now: () => new Date(),

@@ -23,6 +23,7 @@ test('bench driver - two processes drive the echo server in the open and closed 
       target: `127.0.0.1:${echo.port}`,
       sandbox_url: '',
       merchant_id: 'm_echo',
+      id_key_hex: '11'.repeat(32),
       order_prefix: 'echo-',
       replay_keys: 0,
       poll_interval_ms: 10,

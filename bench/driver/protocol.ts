@@ -19,6 +19,8 @@ export interface StepPlan {
   /** Sandbox base URL (create_pay pays through it); empty for the echo target. */
   sandbox_url: string;
   merchant_id: string;
+  /** The target's PAYCORE_ID_KEY (hex), to name the payment ids a step made. */
+  id_key_hex: string;
   /** Unique per step: merchant_order_no = `<order_prefix><process><seq>`. */
   order_prefix: string;
   /** replay: how many distinct keys the replays cycle through (created before the clock starts). */

@@ -67,10 +67,10 @@ export function createRequest(shape: CreateShape, merchant_order_no: string): Cr
   };
 }
 
-export function getBytes(payment_id: string): Buffer {
-  return Buffer.from(GetPaymentRequest.encode({ paymentId: payment_id, merchantId: '', merchantOrderNo: '' }).finish());
+export function getBytes(merchant_id: string, payment_id: string): Buffer {
+  return Buffer.from(GetPaymentRequest.encode({ paymentId: payment_id, merchantId: merchant_id, merchantOrderNo: '' }).finish());
 }
 
-export function closeBytes(payment_id: string): Buffer {
-  return Buffer.from(ClosePaymentRequest.encode({ paymentId: payment_id, merchantId: '', merchantOrderNo: '' }).finish());
+export function closeBytes(merchant_id: string, payment_id: string): Buffer {
+  return Buffer.from(ClosePaymentRequest.encode({ paymentId: payment_id, merchantId: merchant_id, merchantOrderNo: '' }).finish());
 }

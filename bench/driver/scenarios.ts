@@ -6,7 +6,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { Agent, request as httpRequest } from 'node:http';
 import { decodeServiceError } from '../../core/errors';
-import { paymentId } from '../../core/ids';
+import { idKey, paymentId } from '../../core/ids';
 import { ClosePaymentResponse, CreatePaymentResponse, GetPaymentResponse, PaymentStatus } from '../../proto/gen/paycore/v1/payment';
 import type { ScenarioName, StepPlan } from './protocol';
 import { CreateTemplate, benchCreateShape, closeBytes, getBytes } from './requests';
@@ -67,7 +67,8 @@ export class Target {
 
 export function makeScenario(name: ScenarioName, plan: StepPlan & { process_index: number }, target: Target, sandbox: SandboxClient | undefined): Scenario {
   const template = new CreateTemplate(benchCreateShape(plan.merchant_id, `${plan.order_prefix}p${plan.process_index}-`));
-  const idOf = (sequence: number): string => paymentId(plan.merchant_id, template.orderNo(sequence));
+  const id_key = idKey(Buffer.from(plan.id_key_hex, 'hex'));
+  const idOf = (sequence: number): string => paymentId(id_key, plan.merchant_id, template.orderNo(sequence));
   const noPrepare = async (): Promise<void> => undefined;
   switch (name) {
     case 'create_qr':
@@ -122,10 +123,10 @@ const create: Step = (it, next) =>
   });
 
 const get: Step = (it, next) =>
-  it.target.unary(method_get, getBytes(it.payment_id), (error) => next(error === null ? undefined : errorKey(error)));
+  it.target.unary(method_get, getBytes(it.template.shape.merchant_id, it.payment_id), (error) => next(error === null ? undefined : errorKey(error)));
 
 const close: Step = (it, next) =>
-  it.target.unary(method_close, closeBytes(it.payment_id), (error, bytes) => {
+  it.target.unary(method_close, closeBytes(it.template.shape.merchant_id, it.payment_id), (error, bytes) => {
     if (error !== null) return next(errorKey(error));
     const status = ClosePaymentResponse.decode(bytes!).payment?.status ?? PaymentStatus.PAYMENT_STATUS_UNSPECIFIED;
     next(status === PaymentStatus.PAYMENT_STATUS_CLOSED ? undefined : `UNEXPECTED_STATUS/${PaymentStatus[status]}`);
@@ -137,7 +138,7 @@ const pay: Step = (it, next) => it.sandbox!.pay(`${it.payment_id}a1`, next);
 /** GetPayment every poll_interval_ms until SUCCEEDED, a final other state, or the deadline. */
 const succeeded: Step = (it, next) => {
   const poll = (): void =>
-    it.target.unary(method_get, getBytes(it.payment_id), (error, bytes) => {
+    it.target.unary(method_get, getBytes(it.template.shape.merchant_id, it.payment_id), (error, bytes) => {
       if (error !== null) return next(errorKey(error));
       const status = GetPaymentResponse.decode(bytes!).payment?.status ?? PaymentStatus.PAYMENT_STATUS_UNSPECIFIED;
       if (status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED) return next(undefined);

@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   });
   console.log(`created ${payment.paymentId}: ${PaymentStatus[payment.status]}, ${payment.amount} fen via ${payment.channelId}`);
   console.log(`QR code for the payer: ${payment.nextAction?.value}`);
-  const watching = client.watch({ paymentId: payment.paymentId }, 60_000);
+  const watching = client.watch({ paymentId: payment.paymentId, merchantId: 'demo_merchant' }, 60_000);
   const out_trade_no = `${payment.paymentId}a1`;
   const paid = await fetch(`${sandbox}/sandbox/wechatpay/orders/${out_trade_no}/pay`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
   console.log(`sandbox: the payer paid (${paid.status})`);

@@ -1,5 +1,6 @@
 // Prepares a local paycore against the sandbox PSP: dev keys shared by both sides, the
-// channel file (one sandbox channel per provider), the routing table, and the data key.
+// channel file (one sandbox channel per provider), the routing table, the data key and the
+// id key.
 // Idempotent. Prints shell `export` lines for scripts/dev.sh.
 //   node dist/core/cli/dev-setup.js <dir> <sandbox_url>
 
@@ -29,6 +30,8 @@ export function devSetup(dir: string, sandbox_url: string): Record<string, strin
   const keys = ensureDevKeys(path.join(dir, 'keys'));
   const data_key_file = path.join(dir, 'data_key');
   if (!existsSync(data_key_file)) writeFileSync(data_key_file, randomBytes(32).toString('hex'), { mode: 0o600 });
+  const id_key_file = path.join(dir, 'id_key');
+  if (!existsSync(id_key_file)) writeFileSync(id_key_file, randomBytes(32).toString('hex'), { mode: 0o600 });
   const channels: DevChannel[] = [
     { channel_id: 'wxpay_sandbox', provider: 'wechatpay', products: ['WECHAT_NATIVE', 'WECHAT_JSAPI', 'WECHAT_APP', 'WECHAT_H5', 'BARCODE'], settings: wechatpayChannelSettings(keys, sandbox_url) },
     { channel_id: 'alipay_sandbox', provider: 'alipay', products: ['ALIPAY_QR', 'ALIPAY_APP', 'ALIPAY_WAP', 'ALIPAY_PC', 'BARCODE'], settings: alipayChannelSettings(keys, sandbox_url) },
@@ -69,6 +72,7 @@ export function devSetup(dir: string, sandbox_url: string): Record<string, strin
     PAYCORE_CHANNELS_FILE: channels_file,
     PAYCORE_ROUTING_FILE: routing_file,
     PAYCORE_DATA_KEY: readFileSync(data_key_file, 'utf8').trim(),
+    PAYCORE_ID_KEY: readFileSync(id_key_file, 'utf8').trim(),
     SANDBOX_KEYS_DIR: keys.dir,
   };
 }

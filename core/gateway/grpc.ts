@@ -85,14 +85,14 @@ export class PaymentGateway {
       getPayment: (call, callback) => void this.#unary('GetPayment', call.metadata, callback, async () => ({ payment: await this.getPayment(call.request) })),
       closePayment: (call, callback) =>
         void this.#unary('ClosePayment', call.metadata, callback, async () => ({
-          payment: toPayment(await this.deps.actors.send({ type: 'close', payment_id: this.#resolve(call.request) })),
+          payment: toPayment(await this.deps.actors.send({ type: 'close', payment_id: this.#resolve(call.request), merchant_id: call.request.merchantId })),
         })),
       confirmPayment: (call, callback) =>
         void this.#unary('ConfirmPayment', call.metadata, callback, async () => {
-          const violations = validateConfirmPayment(call.request);
+          const violations = validateConfirmPayment(call.request, this.deps.config.id_key);
           if (violations.length > 0) throw invalidFields(violations);
           const payment_id = this.#resolve(call.request);
-          return { payment: toPayment(await this.deps.actors.send({ type: 'confirm', payment_id, verification_code: call.request.verificationCode })) };
+          return { payment: toPayment(await this.deps.actors.send({ type: 'confirm', payment_id, merchant_id: call.request.merchantId, verification_code: call.request.verificationCode })) };
         }),
       createRefund: (call, callback) => void this.#unary('CreateRefund', call.metadata, callback, async () => ({ refund: await this.createRefund(call.request) })),
       getRefund: (call, callback) => void this.#unary('GetRefund', call.metadata, callback, async () => ({ refund: await this.getRefund(call.request) })),
@@ -121,7 +121,7 @@ export class PaymentGateway {
     const violations = validateCreatePayment(request, rules);
     if (violations.length > 0) throw invalidFields(violations);
     const expire_seconds = request.expireSeconds === 0 ? expire_seconds_default : request.expireSeconds;
-    const payment_id = paymentId(request.merchantId, request.merchantOrderNo);
+    const payment_id = paymentId(this.deps.config.id_key, request.merchantId, request.merchantOrderNo);
     const input = toCreateInput(request, expire_seconds, requestFingerprint(request, expire_seconds));
     return toPayment(await this.deps.actors.send({ type: 'create', payment_id, input }));
   }
@@ -138,10 +138,11 @@ export class PaymentGateway {
   }
 
   async createRefund(request: CreateRefundRequest): Promise<Refund> {
-    const violations = validateCreateRefund(request);
+    const key = this.deps.config.id_key;
+    const violations = validateCreateRefund(request, key);
     if (violations.length > 0) throw invalidFields(violations);
-    const payment_id = request.paymentId !== '' ? request.paymentId : paymentId(request.merchantId, request.merchantOrderNo);
-    const refund_id = refundId(request.merchantId, request.merchantRefundNo);
+    const payment_id = request.paymentId !== '' ? request.paymentId : paymentId(key, request.merchantId, request.merchantOrderNo);
+    const refund_id = refundId(key, request.merchantId, request.merchantRefundNo);
     const input = {
       refund_id,
       merchant_refund_no: request.merchantRefundNo,
@@ -154,8 +155,8 @@ export class PaymentGateway {
     if (holder !== undefined && holder !== payment_id) {
       throw new PaycoreError('IDEMPOTENCY_KEY_REUSED', `merchant_refund_no ${request.merchantRefundNo} is used by another payment`);
     }
-    const state = await this.deps.actors.send({ type: 'create_refund', payment_id, input });
-    if (state.merchant_id !== request.merchantId) throw new PaycoreError('NOT_FOUND', `no payment ${payment_id}`);
+    // The actor refuses another merchant's payment (NOT_FOUND) before anything happens.
+    const state = await this.deps.actors.send({ type: 'create_refund', payment_id, merchant_id: request.merchantId, input });
     const refund = findRefund(state, refund_id);
     if (refund === undefined) throw new PaycoreError('INTERNAL', `refund ${refund_id} missing after its creation`);
     return toRefund(state, refund);
@@ -164,11 +165,11 @@ export class PaymentGateway {
   async getRefund(request: GetRefundRequest): Promise<Refund> {
     const violations = validateRefundRef(request);
     if (violations.length > 0) throw invalidFields(violations);
-    const refund_id = request.refundId !== '' ? request.refundId : refundId(request.merchantId, request.merchantRefundNo);
+    const refund_id = request.refundId !== '' ? request.refundId : refundId(this.deps.config.id_key, request.merchantId, request.merchantRefundNo);
     const payment_id = await this.deps.refund_index.lookup(refund_id);
     const loaded = payment_id === undefined ? undefined : await this.deps.store.load(payment_id);
     const refund = loaded === undefined ? undefined : findRefund(loaded.state, refund_id);
-    if (loaded === undefined || refund === undefined || (request.merchantId !== '' && loaded.state.merchant_id !== request.merchantId)) {
+    if (loaded === undefined || refund === undefined || loaded.state.merchant_id !== request.merchantId) {
       throw new PaycoreError('NOT_FOUND', `no refund ${refund_id}`);
     }
     return toRefund(loaded.state, refund);
@@ -176,16 +177,16 @@ export class PaymentGateway {
 
   /** The payment id a reference names, after validating it. */
   #resolve(ref: PaymentRef): string {
-    const violations = validatePaymentRef(ref);
+    const violations = validatePaymentRef(ref, this.deps.config.id_key);
     if (violations.length > 0) throw invalidFields(violations);
-    return ref.paymentId !== '' ? ref.paymentId : paymentId(ref.merchantId, ref.merchantOrderNo);
+    return ref.paymentId !== '' ? ref.paymentId : paymentId(this.deps.config.id_key, ref.merchantId, ref.merchantOrderNo);
   }
 
   async #load(ref: PaymentRef): Promise<PaymentState> {
     const payment_id = this.#resolve(ref);
     const loaded = await this.deps.store.load(payment_id);
     // A payment id with another merchant's id is answered as absent: no probing by id.
-    if (loaded === undefined || (ref.merchantId !== '' && loaded.state.merchant_id !== ref.merchantId)) {
+    if (loaded === undefined || loaded.state.merchant_id !== ref.merchantId) {
       throw new PaycoreError('NOT_FOUND', `no payment ${payment_id}`);
     }
     return loaded.state;
@@ -206,7 +207,7 @@ export class PaymentGateway {
     try {
       const payment_id = this.#resolve(call.request);
       const loaded = await this.deps.store.load(payment_id);
-      if (loaded === undefined || (call.request.merchantId !== '' && loaded.state.merchant_id !== call.request.merchantId)) {
+      if (loaded === undefined || loaded.state.merchant_id !== call.request.merchantId) {
         throw new PaycoreError('NOT_FOUND', `no payment ${payment_id}`);
       }
       call.write({ payment: toPayment(loaded.state) });
@@ -231,7 +232,9 @@ export class PaymentGateway {
       messages?.stop();
       const service_error = error instanceof PaycoreError ? error : new PaycoreError('INTERNAL', 'watch failed');
       if (!(error instanceof PaycoreError)) this.deps.log.error({ err: String(error) }, 'watch failed');
-      call.destroy(Object.assign(new Error(service_error.message), toServiceError(service_error)));
+      // emit('error'), not destroy(): grpc-js sends the status (and its details) only for the
+      // former; a destroyed stream leaves the client waiting for its deadline.
+      call.emit('error', Object.assign(new Error(service_error.message), toServiceError(service_error)));
       this.deps.metrics.grpc_requests.inc({ method: 'WatchPayment', code: grpc.status[grpcStatusOfReason[service_error.reason]] });
       return;
     }

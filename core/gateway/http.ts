@@ -94,9 +94,10 @@ async function notify(deps: HttpDeps, channel: Channel, path_suffix: string, req
   }
   try {
     if (parsed.type === 'refund') {
-      await deps.actors.send({ type: 'refund_notification', payment_id, refund_id: parsed.refund_id, status: toWireRefundStatus(parsed.status) });
+      await deps.actors.send({ type: 'refund_notification', payment_id, channel_id: channel.channel_id, refund_id: parsed.refund_id, status: toWireRefundStatus(parsed.status) });
     } else {
-      await deps.actors.send({ type: 'notification', payment_id, attempt_id: parsed.attempt_id, status: toWireStatus(parsed.status) });
+      // The channel the callback arrived on goes along: it may only move that channel's attempts.
+      await deps.actors.send({ type: 'notification', payment_id, channel_id: channel.channel_id, attempt_id: parsed.attempt_id, status: toWireStatus(parsed.status) });
     }
     return channel.notificationAnswer(true);
   } catch (error) {

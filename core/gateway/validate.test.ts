@@ -2,8 +2,9 @@
 
 import { CreatePaymentRequest, Payer, Product } from '../../proto/gen/paycore/v1/payment';
 import { invalidFields } from '../errors';
-import { paymentId } from '../ids';
-import { requestFingerprint, validateCreatePayment, validatePaymentRef } from './validate';
+import { paymentId, refundId } from '../ids';
+import { test_id_key } from '../ids.fixture';
+import { requestFingerprint, validateCreatePayment, validatePaymentRef, validateRefundRef } from './validate';
 
 const rules = { expire_seconds_min: 60, expire_seconds_max: 86400, expire_seconds_default: 1800 };
 
@@ -274,42 +275,36 @@ describe('validate', () => {
 describe('validate payment ref', () => {
   const merchant_id = 'm_1001';
   const merchant_order_no = 'order-0001';
-  const payment_id = paymentId(merchant_id, merchant_order_no);
+  const payment_id = paymentId(test_id_key, merchant_id, merchant_order_no);
   const ref = (paymentId: string, merchantId: string, merchantOrderNo: string) => ({ paymentId, merchantId, merchantOrderNo });
-  const fieldsOf = (r: ReturnType<typeof ref>) => validatePaymentRef(r).map((v) => v.field);
+  const fieldsOf = (r: ReturnType<typeof ref>) => validatePaymentRef(r, test_id_key).map((v) => v.field);
 
-  test('validate - accepts a payment_id alone', () => {
-    expect(validatePaymentRef(ref(payment_id, '', ''))).toEqual([]);
+  test('validate - accepts payment_id scoped by merchant_id', () => {
+    expect(fieldsOf(ref(payment_id, merchant_id, ''))).toEqual([]);
   });
 
   test('validate - accepts merchant_id and merchant_order_no', () => {
-    expect(validatePaymentRef(ref('', merchant_id, merchant_order_no))).toEqual([]);
+    expect(fieldsOf(ref('', merchant_id, merchant_order_no))).toEqual([]);
   });
 
   test('validate - accepts all three when they agree', () => {
-    expect(validatePaymentRef(ref(payment_id, merchant_id, merchant_order_no))).toEqual([]);
+    expect(fieldsOf(ref(payment_id, merchant_id, merchant_order_no))).toEqual([]);
   });
 
-  test('validate - accepts payment_id scoped by merchant_id', () => {
-    expect(validatePaymentRef(ref(payment_id, merchant_id, ''))).toEqual([]);
+  test('validate - requires merchant_id with every form: the call is made for a merchant', () => {
+    expect(fieldsOf(ref(payment_id, '', ''))).toEqual(['merchant_id']);
+    expect(fieldsOf(ref('', '', merchant_order_no))).toEqual(['merchant_id']);
+    expect(fieldsOf(ref(payment_id, '', merchant_order_no))).toEqual(['merchant_id']);
   });
 
   test('validate - rejects a ref with neither form', () => {
-    expect(fieldsOf(ref('', '', ''))).toEqual(['payment_id']);
+    expect(fieldsOf(ref('', '', ''))).toEqual(['merchant_id', 'payment_id']);
+    expect(fieldsOf(ref('', merchant_id, ''))).toEqual(['payment_id']);
   });
 
   test('validate - rejects a malformed payment_id', () => {
-    expect(fieldsOf(ref('p123', '', ''))).toEqual(['payment_id']);
-    expect(fieldsOf(ref(payment_id + 'a1', '', ''))).toEqual(['payment_id']);
-  });
-
-  test('validate - rejects merchant_id without merchant_order_no', () => {
-    expect(fieldsOf(ref('', merchant_id, ''))).toEqual(['merchant_order_no']);
-  });
-
-  test('validate - rejects merchant_order_no without merchant_id', () => {
-    expect(fieldsOf(ref('', '', merchant_order_no))).toEqual(['merchant_id']);
-    expect(fieldsOf(ref(payment_id, '', merchant_order_no))).toEqual(['merchant_id']);
+    expect(fieldsOf(ref('p123', merchant_id, ''))).toEqual(['payment_id']);
+    expect(fieldsOf(ref(payment_id + 'a1', merchant_id, ''))).toEqual(['payment_id']);
   });
 
   test('validate - rejects malformed merchant keys', () => {
@@ -319,6 +314,21 @@ describe('validate payment ref', () => {
 
   test('validate - rejects a payment_id that does not match the merchant key', () => {
     expect(fieldsOf(ref(payment_id, merchant_id, 'order-0002'))).toEqual(['payment_id']);
+    expect(fieldsOf(ref(payment_id, 'm_1002', merchant_order_no))).toEqual(['payment_id']);
+  });
+});
+
+describe('validate refund ref', () => {
+  const refund_id = refundId(test_id_key, 'm_1001', 'refund-1');
+  const fieldsOf = (refundId: string, merchantId: string, merchantRefundNo: string) => validateRefundRef({ refundId, merchantId, merchantRefundNo }).map((v) => v.field);
+
+  test('validate - refund_id or merchant_refund_no, always with merchant_id', () => {
+    expect(fieldsOf(refund_id, 'm_1001', '')).toEqual([]);
+    expect(fieldsOf('', 'm_1001', 'refund-1')).toEqual([]);
+    expect(fieldsOf(refund_id, '', '')).toEqual(['merchant_id']);
+    expect(fieldsOf('', '', 'refund-1')).toEqual(['merchant_id']);
+    expect(fieldsOf('', 'm_1001', '')).toEqual(['merchant_refund_no']);
+    expect(fieldsOf('r123', 'm_1001', '')).toEqual(['refund_id']);
   });
 });
 

@@ -10,7 +10,7 @@ import { isIP } from 'node:net';
 import { CreatePaymentRequest, CreateRefundRequest, GetRefundRequest, ListPaymentOptionsRequest, Payer, Product, RouteHints } from '../../proto/gen/paycore/v1/payment';
 import { amount_minor_max } from '../constants';
 import { assert, FieldViolation } from '../errors';
-import { isPaymentId, isRefundId, paymentId } from '../ids';
+import { isPaymentId, isRefundId, paymentId, type IdKey } from '../ids';
 
 export interface ExpireRules {
   expire_seconds_min: number;
@@ -102,28 +102,22 @@ export function validateCreatePayment(req: CreatePaymentRequest, rules: ExpireRu
   return violations;
 }
 
-/** Get/Close/Watch: payment_id, or merchant_id + merchant_order_no, or both when they agree. */
-export function validatePaymentRef(req: PaymentRef): FieldViolation[] {
-  const has_payment_id = req.paymentId !== '';
-  const has_merchant_id = req.merchantId !== '';
-  const has_order_no = req.merchantOrderNo !== '';
-  if (!has_payment_id && !has_merchant_id && !has_order_no) {
-    return [{ field: 'payment_id', description: 'is required unless merchant_id and merchant_order_no are both given' }];
-  }
+/** Get/Close/Confirm/Watch: merchant_id always (every call is scoped to the merchant it is
+ * made for), and payment_id or merchant_order_no, or both when they agree. */
+export function validatePaymentRef(req: PaymentRef, key: IdKey): FieldViolation[] {
   const violations: FieldViolation[] = [];
+  violations.push(...refPart('merchant_id', req.merchantId, 'is required: the merchant the call is made for', merchantIdProblem));
+  const has_payment_id = req.paymentId !== '';
+  const has_order_no = req.merchantOrderNo !== '';
+  if (!has_payment_id && !has_order_no) {
+    violations.push({ field: 'payment_id', description: 'is required unless merchant_order_no is given' });
+    return violations;
+  }
   if (has_payment_id && !isPaymentId(req.paymentId)) {
     violations.push({ field: 'payment_id', description: "must be a payment id: 'p' and 25 characters of a-z or 2-7" });
   }
-  if (!has_payment_id || has_order_no) {
-    const missing = 'is required with the other half of the merchant key unless only payment_id is given';
-    violations.push(...refPart('merchant_id', req.merchantId, missing, merchantIdProblem));
-    violations.push(...refPart('merchant_order_no', req.merchantOrderNo, missing, merchantOrderNoProblem));
-  } else if (has_merchant_id) {
-    // payment_id with merchant_id alone: the merchant scopes the lookup.
-    violations.push(...refPart('merchant_id', req.merchantId, '', merchantIdProblem));
-  }
-  const all_given = has_payment_id && has_merchant_id && has_order_no;
-  if (all_given && violations.length === 0 && paymentId(req.merchantId, req.merchantOrderNo) !== req.paymentId) {
+  if (has_order_no) violations.push(...refPart('merchant_order_no', req.merchantOrderNo, '', merchantOrderNoProblem));
+  if (has_payment_id && has_order_no && violations.length === 0 && paymentId(key, req.merchantId, req.merchantOrderNo) !== req.paymentId) {
     violations.push({ field: 'payment_id', description: 'does not match merchant_id and merchant_order_no' });
   }
   return violations;
@@ -163,7 +157,7 @@ export function requestFingerprint(req: CreatePaymentRequest, expire_seconds_eff
 const refund_reason_chars_max = 256;
 
 /** CreateRefund: the merchant key, the payment (by id or order no), amount, reason, URL. */
-export function validateCreateRefund(req: CreateRefundRequest): FieldViolation[] {
+export function validateCreateRefund(req: CreateRefundRequest, key: IdKey): FieldViolation[] {
   const violations: FieldViolation[] = [];
   const add = (field: string, description: string | undefined): void => {
     if (description !== undefined) violations.push({ field, description });
@@ -175,7 +169,7 @@ export function validateCreateRefund(req: CreateRefundRequest): FieldViolation[]
   } else {
     if (req.paymentId !== '' && !isPaymentId(req.paymentId)) add('payment_id', "must be a payment id: 'p' and 25 characters of a-z or 2-7");
     if (req.merchantOrderNo !== '') add('merchant_order_no', merchantOrderNoProblem(req.merchantOrderNo));
-    if (req.paymentId !== '' && req.merchantOrderNo !== '' && violations.length === 0 && paymentId(req.merchantId, req.merchantOrderNo) !== req.paymentId) {
+    if (req.paymentId !== '' && req.merchantOrderNo !== '' && violations.length === 0 && paymentId(key, req.merchantId, req.merchantOrderNo) !== req.paymentId) {
       add('payment_id', 'does not match merchant_id and merchant_order_no');
     }
   }
@@ -188,8 +182,8 @@ export function validateCreateRefund(req: CreateRefundRequest): FieldViolation[]
 }
 
 /** ConfirmPayment: a payment reference and the step-up code (never echoed). */
-export function validateConfirmPayment(req: PaymentRef & { verificationCode: string }): FieldViolation[] {
-  const violations = validatePaymentRef(req);
+export function validateConfirmPayment(req: PaymentRef & { verificationCode: string }, key: IdKey): FieldViolation[] {
+  const violations = validatePaymentRef(req, key);
   if (!/^[0-9]{4,12}$/.test(req.verificationCode)) violations.push({ field: 'verification_code', description: 'must be 4 to 12 digits' });
   return violations;
 }
@@ -207,15 +201,15 @@ export function validatePaymentOptions(req: ListPaymentOptionsRequest): FieldVio
   return violations;
 }
 
-/** GetRefund: refund_id, or merchant_id + merchant_refund_no. */
+/** GetRefund: merchant_id always, and refund_id or merchant_refund_no. */
 export function validateRefundRef(req: GetRefundRequest): FieldViolation[] {
-  if (req.refundId !== '') {
-    return isRefundId(req.refundId) ? [] : [{ field: 'refund_id', description: "must be a refund id: 'r' and 25 characters of a-z or 2-7" }];
-  }
   const violations: FieldViolation[] = [];
-  const missing = 'is required unless refund_id is given';
-  violations.push(...refPart('merchant_id', req.merchantId, missing, merchantIdProblem));
-  violations.push(...refPart('merchant_refund_no', req.merchantRefundNo, missing, merchantOrderNoProblem));
+  violations.push(...refPart('merchant_id', req.merchantId, 'is required: the merchant the call is made for', merchantIdProblem));
+  if (req.refundId !== '') {
+    if (!isRefundId(req.refundId)) violations.push({ field: 'refund_id', description: "must be a refund id: 'r' and 25 characters of a-z or 2-7" });
+    return violations;
+  }
+  violations.push(...refPart('merchant_refund_no', req.merchantRefundNo, 'is required unless refund_id is given', merchantOrderNoProblem));
   return violations;
 }
 

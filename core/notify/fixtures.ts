@@ -3,6 +3,7 @@
 
 import { assert } from '../errors';
 import { attemptId, paymentId, refundId } from '../ids';
+import { test_id_key } from '../ids.fixture';
 import type { PaymentEvent, PaymentState } from '../orders/types';
 
 export interface PaymentFixture {
@@ -19,7 +20,7 @@ const at = (seconds: number): string => new Date(base_time_ms + seconds * 1000).
 
 /** The events of one payment from creation to `outcome` (its QR code shown first). */
 export function paymentEvents(fixture: PaymentFixture, outcome: PaymentOutcome): PaymentEvent[] {
-  const payment_id = paymentId(fixture.merchant_id, fixture.merchant_order_no);
+  const payment_id = paymentId(test_id_key, fixture.merchant_id, fixture.merchant_order_no);
   const amount_minor = fixture.amount_minor ?? 12_345n;
   const attempt_id = attemptId(payment_id, 1);
   const events: PaymentEvent[] = [
@@ -58,7 +59,7 @@ export type RefundOutcome = 'succeeded' | 'failed' | 'requires_manual';
 
 /** The events of one merchant refund of a paid payment, from request to `outcome`. */
 export function refundEvents(paid: PaymentState, merchant_refund_no: string, amount_minor: bigint, outcome: RefundOutcome, notify_url = ''): PaymentEvent[] {
-  const refund_id = refundId(paid.merchant_id, merchant_refund_no);
+  const refund_id = refundId(test_id_key, paid.merchant_id, merchant_refund_no);
   assert(paid.winning_attempt_id !== undefined, 'fixtures: a refund needs a paid payment');
   return [
     {
@@ -73,7 +74,7 @@ export function refundEvents(paid: PaymentState, merchant_refund_no: string, amo
 /** A duplicate payment on a second attempt, and its automatic refund to `outcome`. */
 export function duplicateRefundEvents(paid: PaymentState, outcome: RefundOutcome): PaymentEvent[] {
   const attempt_id = attemptId(paid.payment_id, 2);
-  const refund_id = refundId(paid.merchant_id, `duplicate-${attempt_id}`);
+  const refund_id = refundId(test_id_key, paid.merchant_id, `duplicate-${attempt_id}`);
   return [
     { type: 'DuplicatePaymentDetected', at: at(40), attempt_id, channel_trade_no: '4200000002', amount_minor: paid.amount_minor },
     {

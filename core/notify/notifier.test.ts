@@ -9,6 +9,7 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { PaycoreError } from '../errors';
 import { paymentId } from '../ids';
+import { test_id_key } from '../ids.fixture';
 import { createLogger } from '../log';
 import { names as coreNames } from '../names';
 import { EventStore, ensureStreams } from '../orders/store';
@@ -117,7 +118,7 @@ let merchant: TestMerchant;
 const running: Notifier[] = [];
 
 async function pay(merchant_id: string, merchant_order_no: string, outcome: PaymentOutcome, notify_url: string): Promise<string> {
-  const payment_id = paymentId(merchant_id, merchant_order_no);
+  const payment_id = paymentId(test_id_key, merchant_id, merchant_order_no);
   await store.append(payment_id, undefined, paymentEvents({ merchant_id, merchant_order_no, notify_url }, outcome));
   return payment_id;
 }

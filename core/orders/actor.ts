@@ -7,15 +7,15 @@ import { ChannelError, type AttemptRef, type AttemptStatus, type Channel, type P
 import {
   actors_live_max, append_conflict_retries_max, attempts_per_payment_max, mailbox_depth_max, refund_count_max_default, refund_retries_max, refund_window_days_default, timer_retry_delay_ms,
 } from '../constants';
-import { refundId } from '../ids';
+import { refundId, type IdKey } from '../ids';
 import { PaycoreError, errorToWire } from '../errors';
 import type { Logger } from '../log';
 import { timed, type ActorMetrics } from '../metrics';
 import type { Sealer } from '../seal';
 import { SpanKind, inSpan } from '../tracing';
-import { decide } from './decide';
+import { decide, scopeRejection } from './decide';
 import { currentAttempt, findRefund, isOpen } from './evolve';
-import { fromWireRefundStatus, fromWireStatus, type ActorReply, type ActorRequest, type CreateInput, type RefundInput } from './protocol';
+import { fromWireRefundStatus, fromWireStatus, requestMerchant, type ActorReply, type ActorRequest, type CreateInput, type RefundInput } from './protocol';
 import type { RefundIndex } from './refund-index';
 import type { ChannelDirectory } from '../routing/directory';
 import type { ReservationRef } from '../routing/types';
@@ -31,6 +31,8 @@ export interface ActorDeps {
   query_backoff_ms: readonly number[];
   refund_backoff_ms: readonly number[];
   refund_index: RefundIndex;
+  /** Derives the refund ids of duplicate payments (core/ids.ts). */
+  id_key: IdKey;
   log: Logger;
   metrics: ActorMetrics;
   now(): Date;
@@ -100,6 +102,12 @@ export class ActorSystem {
       // appends with expected last sequence 0 straight away, and a conflict (it existed)
       // reloads and re-decides, so the common case saves a round trip.
       if (!actor.fresh && request.type !== 'create') await this.#reload(actor);
+      // Before anything else: a merchant's call on a payment it does not own does nothing.
+      const merchant_id = requestMerchant(request);
+      if (merchant_id !== undefined && request.type !== 'create') {
+        const rejection = scopeRejection(actor.loaded?.state, merchant_id);
+        if (rejection !== undefined) throw new PaycoreError(rejection.reason, rejection.message);
+      }
       const state = await this.#dispatch(actor, request);
       return { ok: true, payment: state };
     } catch (error) {
@@ -123,18 +131,18 @@ export class ActorSystem {
       case 'get':
         return Promise.resolve(requireState(actor));
       case 'close':
-        return this.#close(actor, 'merchant');
+        return this.#close(actor, 'merchant', request.merchant_id);
       case 'notification':
-        return this.#notification(actor, request.attempt_id, fromWireStatus(request.status));
+        return this.#notification(actor, request.channel_id, request.attempt_id, fromWireStatus(request.status));
       case 'timer':
         if (request.kind === 'refund') return this.#refundFollowUp(actor, request.refund_id ?? '', request.round ?? 0);
         return request.kind === 'expire' ? this.#expire(actor) : this.#query(actor, request.round ?? 0);
       case 'confirm':
-        return this.#confirm(actor, request.verification_code);
+        return this.#confirm(actor, request.merchant_id, request.verification_code);
       case 'create_refund':
-        return this.#createRefund(actor, request.input);
+        return this.#createRefund(actor, request.merchant_id, request.input);
       case 'refund_notification':
-        return this.#refundNotification(actor, request.refund_id, fromWireRefundStatus(request.status));
+        return this.#refundNotification(actor, request.channel_id, request.refund_id, fromWireRefundStatus(request.status));
     }
   }
 
@@ -212,8 +220,8 @@ export class ActorSystem {
     };
   }
 
-  async #close(actor: Actor, reason: 'merchant' | 'expired'): Promise<PaymentState> {
-    await this.#apply(actor, { type: 'close', at: this.deps.now().toISOString(), reason });
+  async #close(actor: Actor, reason: 'merchant' | 'expired', merchant_id?: string): Promise<PaymentState> {
+    await this.#apply(actor, { type: 'close', at: this.deps.now().toISOString(), reason, merchant_id });
     await this.#driveClose(actor);
     return requireState(actor);
   }
@@ -226,14 +234,16 @@ export class ActorSystem {
     return this.#close(actor, 'expired');
   }
 
-  async #notification(actor: Actor, attempt_id: string, status: AttemptStatus): Promise<PaymentState> {
-    await this.#apply(actor, { type: 'attempt_status', at: this.deps.now().toISOString(), attempt_id, status, source: 'notification' });
+  /** A verified provider callback that arrived on `channel_id`: it may only move an attempt
+   * sent to that channel. */
+  async #notification(actor: Actor, channel_id: string, attempt_id: string, status: AttemptStatus): Promise<PaymentState> {
+    await this.#apply(actor, { type: 'attempt_status', at: this.deps.now().toISOString(), attempt_id, status, source: 'notification', via_channel_id: channel_id });
     await this.#refundDuplicates(actor);
     return requireState(actor);
   }
 
   /** The payer's answer to a step-up (the SMS code of UnionPay quick pay). */
-  async #confirm(actor: Actor, verification_code: string): Promise<PaymentState> {
+  async #confirm(actor: Actor, merchant_id: string, verification_code: string): Promise<PaymentState> {
     const state = requireState(actor);
     const attempt = currentAttempt(state);
     if (state.status !== 'REQUIRES_ACTION' || state.next_action?.type !== 'SMS_CODE' || attempt?.state !== 'action_required') {
@@ -257,32 +267,39 @@ export class ActorSystem {
     } catch (error) {
       status = this.#failedCall(actor, 'confirm', error);
     }
-    if (status !== undefined) await this.#apply(actor, { type: 'attempt_status', at: this.deps.now().toISOString(), attempt_id: attempt.attempt_id, status, source: 'confirm' });
+    if (status !== undefined) await this.#apply(actor, { type: 'attempt_status', at: this.deps.now().toISOString(), merchant_id, attempt_id: attempt.attempt_id, status, source: 'confirm' });
     return requireState(actor);
   }
 
   // ---- refunds --------------------------------------------------------------------------
 
-  async #createRefund(actor: Actor, input: RefundInput): Promise<PaymentState> {
+  async #createRefund(actor: Actor, merchant_id: string, input: RefundInput): Promise<PaymentState> {
     const state = requireState(actor);
-    const existing = findRefund(state, input.refund_id);
-    if (existing === undefined) {
-      // The refund id is the merchant's key across all its payments: claim it for this one.
-      const holder = await this.deps.refund_index.claim(input.refund_id, state.payment_id);
-      if (holder !== state.payment_id) throw new PaycoreError('IDEMPOTENCY_KEY_REUSED', `merchant_refund_no ${input.merchant_refund_no} is used by another payment`);
-    }
     const winning = state.attempts.find((a) => a.attempt_id === state.winning_attempt_id);
     const policy = (winning === undefined ? undefined : this.deps.channels.get(winning.channel_id)?.refund_policy) ?? {
       window_days: refund_window_days_default,
       count_max: refund_count_max_default,
     };
     const now = this.deps.now();
-    if (existing === undefined && (state.status === 'SUCCEEDED' || state.status === 'PARTIALLY_REFUNDED')) {
+    const command: PaymentCommand = { type: 'create_refund', at: now.toISOString(), merchant_id, ...input, policy };
+    // Decide first: a refund refused (foreign, above the paid amount, wrong state, ...) claims
+    // nothing, schedules nothing and sends nothing.
+    const decision = decide(state, command);
+    if ('rejection' in decision) throw new PaycoreError(decision.rejection.reason, decision.rejection.message);
+    if (decision.events.length === 0) return state; // identical replay
+    // The refund id is the merchant's key across all its payments: claim it for this one.
+    const holder = await this.deps.refund_index.claim(input.refund_id, state.payment_id);
+    if (holder !== state.payment_id) throw new PaycoreError('IDEMPOTENCY_KEY_REUSED', `merchant_refund_no ${input.merchant_refund_no} is used by another payment`);
+    let created = false;
+    try {
       await this.#scheduleRefund(state.payment_id, input.refund_id, 0, now); // before the intent: a crash still follows up
+      created = await this.#apply(actor, command);
+    } finally {
+      // Refused after all (another writer moved first): give the merchant's key back.
+      if (!created && findRefund(actor.loaded?.state ?? state, input.refund_id) === undefined) await this.deps.refund_index.release(input.refund_id, state.payment_id);
     }
-    const created = await this.#apply(actor, { type: 'create_refund', at: now.toISOString(), ...input, policy });
     const refund = findRefund(requireState(actor), input.refund_id);
-    if (created && refund?.state === 'PENDING') await this.#submitRefund(actor, refund);
+    if (refund?.state === 'PENDING') await this.#submitRefund(actor, refund);
     return requireState(actor);
   }
 
@@ -292,7 +309,7 @@ export class ActorSystem {
       const state = requireState(actor);
       if (duplicateRefunded(state, duplicate)) continue;
       // One refund per provider transaction: an attempt paid twice holds two duplicates.
-      const refund_id = refundId(state.merchant_id, `#duplicate:${duplicate.attempt_id}:${duplicate.channel_trade_no}`);
+      const refund_id = refundId(this.deps.id_key, state.merchant_id, `#duplicate:${duplicate.attempt_id}:${duplicate.channel_trade_no}`);
       await this.deps.refund_index.claim(refund_id, state.payment_id);
       const now = this.deps.now();
       await this.#scheduleRefund(state.payment_id, refund_id, 0, now);
@@ -327,18 +344,20 @@ export class ActorSystem {
     if (status !== undefined) await this.#refundStatus(actor, refund.refund_id, status);
   }
 
-  async #refundStatus(actor: Actor, refund_id: string, status: RefundStatus): Promise<void> {
+  async #refundStatus(actor: Actor, refund_id: string, status: RefundStatus, via_channel_id?: string): Promise<void> {
     try {
-      await this.#apply(actor, { type: 'refund_status', at: this.deps.now().toISOString(), refund_id, status, retries_max: refund_retries_max });
+      await this.#apply(actor, { type: 'refund_status', at: this.deps.now().toISOString(), refund_id, status, retries_max: refund_retries_max, via_channel_id });
     } catch (error) {
       if (!(error instanceof PaycoreError) || error.reason !== 'ILLEGAL_STATE') throw error;
       this.deps.log.error({ payment_id: actor.payment_id, refund_id, reason: error.message }, 'refund status not applicable; left for reconciliation');
     }
   }
 
-  async #refundNotification(actor: Actor, refund_id: string, status: RefundStatus): Promise<PaymentState> {
-    if (findRefund(requireState(actor), refund_id) === undefined) throw new PaycoreError('NOT_FOUND', `no refund ${refund_id} on payment ${actor.payment_id}`);
-    await this.#refundStatus(actor, refund_id, status);
+  async #refundNotification(actor: Actor, channel_id: string, refund_id: string, status: RefundStatus): Promise<PaymentState> {
+    const refund = findRefund(requireState(actor), refund_id);
+    // A callback speaks only for the channel it arrived on (see #notification).
+    if (refund === undefined || refund.channel_id !== channel_id) throw new PaycoreError('NOT_FOUND', `no refund ${refund_id} on payment ${actor.payment_id} via ${channel_id}`);
+    await this.#refundStatus(actor, refund_id, status, channel_id);
     return requireState(actor);
   }
 

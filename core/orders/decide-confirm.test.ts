@@ -2,11 +2,12 @@
 // attempt waiting for it, and only that attempt.
 
 import { attemptId, paymentId } from '../ids';
+import { test_id_key } from '../ids.fixture';
 import { decide } from './decide';
 import { fold } from './evolve';
 import type { PaymentCommand, PaymentEvent } from './types';
 
-const payment_id = paymentId('m_c', 'order-c');
+const payment_id = paymentId(test_id_key, 'm_c', 'order-c');
 const a1 = attemptId(payment_id, 1);
 const at = '2025-03-01T08:01:00.000Z';
 const events: PaymentEvent[] = [

@@ -4,11 +4,12 @@
 
 import type { RefundStatus } from '../../channels/channel';
 import { attemptId, paymentId } from '../ids';
+import { test_id_key } from '../ids.fixture';
 import { decide } from './decide';
 import { evolve, fold } from './evolve';
 import type { PaymentCommand, PaymentEvent, PaymentState } from './types';
 
-const payment_id = paymentId('m_r', 'order-r');
+const payment_id = paymentId(test_id_key, 'm_r', 'order-r');
 const a1 = attemptId(payment_id, 1);
 const amount_minor = 10_000n;
 const paid_at = '2025-03-01T08:05:00.000Z';
@@ -27,7 +28,7 @@ function paid(): PaymentState {
 }
 
 function refundCommand(refund_id: string, amount: bigint, at = '2025-03-02T00:00:00.000Z'): Extract<PaymentCommand, { type: 'create_refund' }> {
-  return { type: 'create_refund', at, refund_id, merchant_refund_no: `no-${refund_id}`, amount_minor: amount, reason: 'r', notify_url: '', fingerprint: `f-${refund_id}-${amount}`, policy };
+  return { type: 'create_refund', at, merchant_id: 'm_r', refund_id, merchant_refund_no: `no-${refund_id}`, amount_minor: amount, reason: 'r', notify_url: '', fingerprint: `f-${refund_id}-${amount}`, policy };
 }
 
 function apply(state: PaymentState, command: PaymentCommand): PaymentState {

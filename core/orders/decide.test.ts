@@ -3,11 +3,12 @@
 
 import type { AttemptStatus } from '../../channels/channel';
 import { attemptId, paymentId } from '../ids';
+import { test_id_key } from '../ids.fixture';
 import { decide } from './decide';
 import { evolve, fold } from './evolve';
 import type { CloseReason, Decision, PaymentCommand, PaymentEvent, PaymentEventType, PaymentState } from './types';
 
-const payment_id = paymentId('m_1001', 'order-0001');
+const payment_id = paymentId(test_id_key, 'm_1001', 'order-0001');
 const amount_minor = 12_345n;
 const fingerprint = 'a'.repeat(64);
 const a1 = attemptId(payment_id, 1);
@@ -335,7 +336,7 @@ describe('decide - attempt_status', () => {
   test.each(Object.keys(states).filter((name) => name !== 'no state') as StateName[])('decide - a status about an unknown attempt on %s is NOT_FOUND', (name) => {
     for (const kind of Object.keys(statuses) as Kind[]) {
       expect(outcomeOf(decide(states[name](), attemptStatus(attemptId(payment_id, 7), statuses[kind], 'notification')))).toBe('reject NOT_FOUND');
-      expect(outcomeOf(decide(states[name](), attemptStatus(attemptId(paymentId('m_1001', 'other'), 1), statuses[kind], 'notification')))).toBe('reject NOT_FOUND');
+      expect(outcomeOf(decide(states[name](), attemptStatus(attemptId(paymentId(test_id_key, 'm_1001', 'other'), 1), statuses[kind], 'notification')))).toBe('reject NOT_FOUND');
     }
   });
 

@@ -13,7 +13,19 @@ function reject(reason: Rejection['reason'], message: string): Decision {
   return { rejection: { reason, message } };
 }
 
+/** A merchant may only act on its own payments. Another merchant's payment is answered as
+ * absent (NOT_FOUND): the caller learns nothing about whether it exists. */
+export function scopeRejection(state: PaymentState | undefined, merchant_id: string): Rejection | undefined {
+  if (state === undefined || state.merchant_id !== merchant_id) return { reason: 'NOT_FOUND', message: 'no such payment' };
+  return undefined;
+}
+
 export function decide(state: PaymentState | undefined, command: PaymentCommand): Decision {
+  // First, for every kind: a merchant's command on a payment it does not own does nothing.
+  if (state !== undefined && 'merchant_id' in command && command.merchant_id !== undefined) {
+    const rejection = scopeRejection(state, command.merchant_id);
+    if (rejection !== undefined) return { rejection };
+  }
   switch (command.type) {
     case 'create':
       return decideCreate(state, command);
@@ -76,6 +88,11 @@ function decideCloseResult(state: PaymentState, command: Extract<PaymentCommand,
 function decideAttemptStatus(state: PaymentState, command: Extract<PaymentCommand, { type: 'attempt_status' }>): Decision {
   const attempt = findAttempt(state, command.attempt_id);
   if (attempt === undefined) return reject('NOT_FOUND', `no attempt ${command.attempt_id} on this payment`);
+  // A callback speaks only for the channel it arrived on: another channel's keys (even the
+  // same provider's) must not move this attempt.
+  if (command.via_channel_id !== undefined && command.via_channel_id !== attempt.channel_id) {
+    return reject('NOT_FOUND', `no attempt ${command.attempt_id} on channel ${command.via_channel_id}`);
+  }
   const { status, at } = command;
   const is_current = currentAttempt(state)?.attempt_id === attempt.attempt_id;
 
@@ -211,6 +228,9 @@ function decideRefundDuplicate(state: PaymentState, command: Extract<PaymentComm
 function decideRefundStatus(state: PaymentState, command: Extract<PaymentCommand, { type: 'refund_status' }>): Decision {
   const refund = findRefund(state, command.refund_id);
   if (refund === undefined) return reject('NOT_FOUND', `no refund ${command.refund_id} on this payment`);
+  if (command.via_channel_id !== undefined && command.via_channel_id !== refund.channel_id) {
+    return reject('NOT_FOUND', `no refund ${command.refund_id} on channel ${command.via_channel_id}`);
+  }
   if (refund.state !== 'PENDING' && refund.state !== 'PROCESSING') return none; // settled: a late callback or query
   const { status, at, refund_id } = command;
   switch (status.kind) {

@@ -3,6 +3,7 @@
 // that it never mutates the state it is given.
 
 import { attemptId, paymentId } from '../ids';
+import { test_id_key } from '../ids.fixture';
 import { event_allowed_from, evolve, fold, merchantFeeMinor, refundableMinor } from './evolve';
 import type { PaymentEvent, PaymentEventType as AnyEventType, PaymentState, PaymentStatus } from './types';
 
@@ -10,7 +11,7 @@ import type { PaymentEvent, PaymentEventType as AnyEventType, PaymentState, Paym
  * refund's own state (refund_allowed_from) and are tested in their own block below. */
 type PaymentEventType = Exclude<AnyEventType, `Refund${string}`>;
 
-const payment_id = paymentId('m_1001', 'order-0001');
+const payment_id = paymentId(test_id_key, 'm_1001', 'order-0001');
 const amount_minor = 12_345n;
 const a = (n: number): string => attemptId(payment_id, n);
 

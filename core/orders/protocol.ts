@@ -37,16 +37,36 @@ export interface RefundInput {
 /** A RefundStatus as JSON carries it. */
 export type WireRefundStatus = Exclude<RefundStatus, { kind: 'succeeded' }> | { kind: 'succeeded'; channel_refund_no: string; amount_minor: bigint; refunded_at: string };
 
+/** Requests a merchant's call makes carry the merchant it is made for (`merchant_id`, or
+ * `input.merchant_id` for a create): the actor refuses one whose merchant does not own the
+ * payment, as NOT_FOUND, before anything is appended, reserved or sent. Timers and provider
+ * callbacks are paycore's own; a callback names the channel it arrived on, and may only move
+ * attempts sent to that channel. */
 export type ActorRequest =
   | { type: 'create'; payment_id: string; input: CreateInput }
-  | { type: 'get'; payment_id: string }
-  | { type: 'close'; payment_id: string }
-  | { type: 'notification'; payment_id: string; attempt_id: string; status: WireAttemptStatus }
+  | { type: 'get'; payment_id: string; merchant_id: string }
+  | { type: 'close'; payment_id: string; merchant_id: string }
+  | { type: 'notification'; payment_id: string; channel_id: string; attempt_id: string; status: WireAttemptStatus }
   | { type: 'timer'; payment_id: string; kind: TimerKind; round?: number; refund_id?: string }
   /** The code crosses NATS only: it is never stored, logged or put in an event. */
-  | { type: 'confirm'; payment_id: string; verification_code: string }
-  | { type: 'create_refund'; payment_id: string; input: RefundInput }
-  | { type: 'refund_notification'; payment_id: string; refund_id: string; status: WireRefundStatus };
+  | { type: 'confirm'; payment_id: string; merchant_id: string; verification_code: string }
+  | { type: 'create_refund'; payment_id: string; merchant_id: string; input: RefundInput }
+  | { type: 'refund_notification'; payment_id: string; channel_id: string; refund_id: string; status: WireRefundStatus };
+
+/** The merchant a request acts for; undefined for paycore's own (timers, callbacks). */
+export function requestMerchant(request: ActorRequest): string | undefined {
+  switch (request.type) {
+    case 'create':
+      return request.input.merchant_id;
+    case 'get':
+    case 'close':
+    case 'confirm':
+    case 'create_refund':
+      return request.merchant_id;
+    default:
+      return undefined;
+  }
+}
 
 export type ActorReply = { ok: true; payment: PaymentState } | { ok: false; error: WireError };
 

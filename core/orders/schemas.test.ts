@@ -5,13 +5,14 @@
 
 import { decodeJson, encodeJson } from '../codec';
 import { attemptId, paymentId } from '../ids';
+import { test_id_key } from '../ids.fixture';
 import { evolve } from './evolve';
 import type { ActorReply, ActorRequest } from './protocol';
 import { actor_reply_schema, actor_request_schema, stored_message_schema } from './schemas';
 import type { StoredMessage } from './store';
 import type { PaymentEvent, PaymentState } from './types';
 
-const payment_id = paymentId('m_1', 'o-1');
+const payment_id = paymentId(test_id_key, 'm_1', 'o-1');
 const a1 = attemptId(payment_id, 1);
 const at = '2025-03-01T08:00:00.000Z';
 const metadata = { order_total_minor: '12.50', count_minor: '3', plain: 'x' };
@@ -49,9 +50,9 @@ test('schemas - actor requests and replies round-trip exactly, metadata included
         expire_seconds: 60, include_channels: [], exclude_channels: [], metadata, fingerprint: 'f',
       },
     },
-    { type: 'notification', payment_id, attempt_id: a1, status: { kind: 'succeeded', channel_trade_no: 'T1', amount_minor: 12n, paid_at: at } },
-    { type: 'create_refund', payment_id, input: { refund_id: 'r1', merchant_refund_no: 'mr1', amount_minor: 3n, reason: '', notify_url: '', fingerprint: 'g' } },
-    { type: 'refund_notification', payment_id, refund_id: 'r1', status: { kind: 'succeeded', channel_refund_no: 'R1', amount_minor: 3n, refunded_at: at } },
+    { type: 'notification', payment_id, channel_id: 'wx1', attempt_id: a1, status: { kind: 'succeeded', channel_trade_no: 'T1', amount_minor: 12n, paid_at: at } },
+    { type: 'create_refund', payment_id, merchant_id: 'm_1', input: { refund_id: 'r1', merchant_refund_no: 'mr1', amount_minor: 3n, reason: '', notify_url: '', fingerprint: 'g' } },
+    { type: 'refund_notification', payment_id, channel_id: 'wx1', refund_id: 'r1', status: { kind: 'succeeded', channel_refund_no: 'R1', amount_minor: 3n, refunded_at: at } },
   ];
   for (const request of requests) expect(decodeJson<ActorRequest>(encodeJson(request), actor_request_schema)).toEqual(request);
   const state = history.reduce<PaymentState | undefined>((s, e) => evolve(s, e), undefined)!;

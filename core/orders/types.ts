@@ -198,11 +198,17 @@ export type PaymentCommand =
       fee_minor?: bigint;
       reservation?: ReservationRef;
     })
-  | { type: 'close'; at: string; reason: CloseReason }
+  /** `merchant_id`: the merchant whose call this is (absent for paycore's own commands:
+   * expiry, queries, callbacks); decide refuses it when that merchant does not own the payment. */
+  | { type: 'close'; at: string; reason: CloseReason; merchant_id?: string }
   /** What a channel said about an attempt, from our call, a query or its callback. */
   | {
       type: 'attempt_status';
       at: string;
+      /** ConfirmPayment's merchant (source 'confirm'). */
+      merchant_id?: string;
+      /** A provider callback: the channel it arrived on (only its attempts may move). */
+      via_channel_id?: string;
       attempt_id: string;
       status: AttemptStatus;
       /** confirm: the answer to the payer's step-up (ConfirmPayment). */
@@ -214,6 +220,7 @@ export type PaymentCommand =
   | {
       type: 'create_refund';
       at: string;
+      merchant_id: string;
       refund_id: string;
       merchant_refund_no: string;
       amount_minor: bigint;
@@ -225,7 +232,7 @@ export type PaymentCommand =
   /** Opens the automatic refund of a recorded duplicate payment. */
   | { type: 'refund_duplicate'; at: string; refund_id: string; attempt_id: string; channel_trade_no: string }
   /** What a channel said about a refund (our call, a query, its callback). */
-  | { type: 'refund_status'; at: string; refund_id: string; status: RefundStatus; retries_max: number };
+  | { type: 'refund_status'; at: string; refund_id: string; status: RefundStatus; retries_max: number; via_channel_id?: string };
 
 export type RejectionReason = 'IDEMPOTENCY_KEY_REUSED' | 'ILLEGAL_STATE' | 'NOT_FOUND' | 'REFUND_EXCEEDS_PAID';
 

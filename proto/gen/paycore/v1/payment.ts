@@ -462,14 +462,14 @@ export interface CreatePaymentResponse {
 }
 
 /**
- * A payment reference: payment_id alone, or merchant_id + merchant_order_no, or all three
- * when they agree (else INVALID_FIELD on payment_id). merchant_id with payment_id scopes
- * the lookup: another merchant's payment is NOT_FOUND.
+ * A payment reference: merchant_id always (the merchant the call is made for), with
+ * payment_id, or merchant_order_no, or both when they agree (else INVALID_FIELD on
+ * payment_id). Another merchant's payment is NOT_FOUND, and nothing happens to it.
  */
 export interface GetPaymentRequest {
   /** 'p' followed by 25 characters of a-z or 2-7, as returned in Payment.payment_id. */
   paymentId: string;
-  /** 1..32 of [A-Za-z0-9_-]. */
+  /** Required: 1..32 of [A-Za-z0-9_-]. */
   merchantId: string;
   /** 1..64 of [A-Za-z0-9_-|*]. */
   merchantOrderNo: string;
@@ -484,7 +484,7 @@ export interface GetPaymentResponse {
 export interface ClosePaymentRequest {
   /** 'p' followed by 25 characters of a-z or 2-7. */
   paymentId: string;
-  /** 1..32 of [A-Za-z0-9_-]. */
+  /** Required: 1..32 of [A-Za-z0-9_-]. */
   merchantId: string;
   /** 1..64 of [A-Za-z0-9_-|*]. */
   merchantOrderNo: string;
@@ -499,7 +499,7 @@ export interface ClosePaymentResponse {
 export interface ConfirmPaymentRequest {
   /** 'p' followed by 25 characters of a-z or 2-7. */
   paymentId: string;
-  /** 1..32 of [A-Za-z0-9_-]. */
+  /** Required: 1..32 of [A-Za-z0-9_-]. */
   merchantId: string;
   /** 1..64 of [A-Za-z0-9_-|*]. */
   merchantOrderNo: string;
@@ -516,7 +516,7 @@ export interface ConfirmPaymentResponse {
 export interface WatchPaymentRequest {
   /** 'p' followed by 25 characters of a-z or 2-7. */
   paymentId: string;
-  /** 1..32 of [A-Za-z0-9_-]. */
+  /** Required: 1..32 of [A-Za-z0-9_-]. */
   merchantId: string;
   /** 1..64 of [A-Za-z0-9_-|*]. */
   merchantOrderNo: string;
@@ -654,7 +654,7 @@ export interface CreateRefundRequest {
   merchantRefundNo: string;
   /**
    * The payment to refund: payment_id, or merchant_order_no (of merchant_id), or both when
-   * they agree.
+   * they agree. Another merchant's payment is NOT_FOUND, and nothing is refunded.
    */
   paymentId: string;
   /** 1..64 of [A-Za-z0-9_-|*]. */
@@ -682,13 +682,13 @@ export interface CreateRefundResponse {
 }
 
 /**
- * refund_id alone, or merchant_id + merchant_refund_no. merchant_id with refund_id scopes
- * the lookup: another merchant's refund is NOT_FOUND.
+ * merchant_id always, with refund_id or merchant_refund_no. Another merchant's refund is
+ * NOT_FOUND.
  */
 export interface GetRefundRequest {
   /** 'r' followed by 25 characters of a-z or 2-7, as returned in Refund.refund_id. */
   refundId: string;
-  /** 1..32 of [A-Za-z0-9_-]. */
+  /** Required: 1..32 of [A-Za-z0-9_-]. */
   merchantId: string;
   /** 1..64 of [A-Za-z0-9_-|*]. */
   merchantRefundNo: string;
@@ -4274,7 +4274,7 @@ export const PaymentServiceService = {
     responseDeserialize: (value: Buffer): CreatePaymentResponse => CreatePaymentResponse.decode(value),
   },
   /**
-   * Reads a payment by payment_id, or by merchant_id + merchant_order_no.
+   * Reads a payment by payment_id or merchant_order_no, always with merchant_id.
    * Errors: INVALID_FIELD; NOT_FOUND (also for another merchant's payment).
    */
   getPayment: {
@@ -4333,8 +4333,8 @@ export const PaymentServiceService = {
     responseDeserialize: (value: Buffer): CreateRefundResponse => CreateRefundResponse.decode(value),
   },
   /**
-   * Reads a refund by refund_id, or by merchant_id + merchant_refund_no.
-   * Errors: INVALID_FIELD; NOT_FOUND.
+   * Reads a refund by refund_id or merchant_refund_no, always with merchant_id.
+   * Errors: INVALID_FIELD; NOT_FOUND (also for another merchant's refund).
    */
   getRefund: {
     path: "/paycore.v1.PaymentService/GetRefund" as const,
@@ -4389,7 +4389,7 @@ export interface PaymentServiceServer extends UntypedServiceImplementation {
    */
   createPayment: handleUnaryCall<CreatePaymentRequest, CreatePaymentResponse>;
   /**
-   * Reads a payment by payment_id, or by merchant_id + merchant_order_no.
+   * Reads a payment by payment_id or merchant_order_no, always with merchant_id.
    * Errors: INVALID_FIELD; NOT_FOUND (also for another merchant's payment).
    */
   getPayment: handleUnaryCall<GetPaymentRequest, GetPaymentResponse>;
@@ -4412,8 +4412,8 @@ export interface PaymentServiceServer extends UntypedServiceImplementation {
    */
   createRefund: handleUnaryCall<CreateRefundRequest, CreateRefundResponse>;
   /**
-   * Reads a refund by refund_id, or by merchant_id + merchant_refund_no.
-   * Errors: INVALID_FIELD; NOT_FOUND.
+   * Reads a refund by refund_id or merchant_refund_no, always with merchant_id.
+   * Errors: INVALID_FIELD; NOT_FOUND (also for another merchant's refund).
    */
   getRefund: handleUnaryCall<GetRefundRequest, GetRefundResponse>;
   /**
@@ -4455,7 +4455,7 @@ export interface PaymentServiceClient extends Client {
     callback: (error: ServiceError | null, response: CreatePaymentResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Reads a payment by payment_id, or by merchant_id + merchant_order_no.
+   * Reads a payment by payment_id or merchant_order_no, always with merchant_id.
    * Errors: INVALID_FIELD; NOT_FOUND (also for another merchant's payment).
    */
   getPayment(
@@ -4534,8 +4534,8 @@ export interface PaymentServiceClient extends Client {
     callback: (error: ServiceError | null, response: CreateRefundResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Reads a refund by refund_id, or by merchant_id + merchant_refund_no.
-   * Errors: INVALID_FIELD; NOT_FOUND.
+   * Reads a refund by refund_id or merchant_refund_no, always with merchant_id.
+   * Errors: INVALID_FIELD; NOT_FOUND (also for another merchant's refund).
    */
   getRefund(
     request: GetRefundRequest,
