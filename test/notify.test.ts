@@ -167,7 +167,7 @@ test('notify - the merchant is told (and GetPayment shows) the merchant\'s fee f
     const got = await eventually(async () => merchant.received.find((r) => r.type === 'payment.succeeded'), 15_000, 'the notification');
     // 10 005 × 0.60 % = 60.03 → 60 (half-up); the channel's 38 bp would be 38.
     expect(got.data.fee).toBe('60');
-    const paid = await stack.client.getPayment({ paymentId: payment.paymentId });
+    const paid = await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: 'm_fee' });
     expect(paid.fee).toBe(60n);
     expect(paid.updatedAt!.getTime()).toBeGreaterThan(payment.updatedAt!.getTime());
   } finally {
