@@ -145,7 +145,7 @@ def run(c, args):
         r = c.call('GetRefund', pb.GetRefundRequest(merchant_id=merchant, merchant_refund_no=refund_no)).refund
         return r if r.status in final_refund_states else None
     settled = eventually(settled_refund, 30, 'the refund to settle')
-    after = c.call('GetPayment', pb.GetPaymentRequest(payment_id=payment_id)).payment
+    after = c.call('GetPayment', pb.GetPaymentRequest(payment_id=payment_id, merchant_id=merchant)).payment
     report['refund'] = {
         'refund_id': refund.refund_id, 'created_status': pb.RefundStatus.Name(refund.status),
         'settled_refund_id': settled.refund_id, 'status': pb.RefundStatus.Name(settled.status), 'amount': settled.amount,
