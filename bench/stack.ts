@@ -20,10 +20,12 @@ import { startSandbox, type FaultSpec, type Sandbox } from '../channels/sandbox/
 import { PaycoreClient } from '../core/cli/client';
 import { idKey, paymentId, type IdKey } from '../core/ids';
 import { Redis } from 'ioredis';
+import type * as grpc_types from '@grpc/grpc-js';
 
 /** The repository root, from the sources (bench/) or from the compiled dist/bench/. */
 export const repo_root = findRoot(__dirname);
 export const nats_url = process.env.PAYCORE_NATS_URL ?? 'nats://127.0.0.1:4222';
+export const redis_url = process.env.PAYCORE_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 
 /** paycore's output kept once it is ready: enough for a crash report, bounded under load. */
 const output_tail_chars_max = 64 * 1024;
@@ -198,10 +200,14 @@ export interface StackOptions {
   channel_timeout_ms?: number;
   /** Node.js flags for the paycore process (profiling). */
   node_args?: string[];
+  /** A private NATS / Redis (fault tests, bench/deps.ts); default the shared servers. */
+  nats_url?: string;
+  redis_url?: string;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const prefix = uniquePrefix();
+  const urls = { nats_url: options.nats_url ?? nats_url, redis_url: options.redis_url ?? redis_url };
   const dir = mkdtempSync(path.join(tmpdir(), 'paycore-test-'));
   const keys = ensureDevKeys(path.join(dir, 'keys'));
   const wechatpay = sandboxWechatpayOptions(keys);
@@ -233,7 +239,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const id_key_hex = randomBytes(32).toString('hex');
   const env: Record<string, string> = {
     PAYCORE_PREFIX: prefix,
-    PAYCORE_NATS_URL: nats_url,
+    PAYCORE_NATS_URL: urls.nats_url,
+    PAYCORE_REDIS_URL: urls.redis_url,
     PAYCORE_GRPC_PORT: '0',
     PAYCORE_HTTP_PORT: String(http_port),
     PAYCORE_CHANNELS_FILE: channels_file,
@@ -251,7 +258,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await paycore.start();
   } catch (error) {
     await sandbox.close();
-    await deleteStreams(prefix).catch(() => undefined);
+    await deleteStreams(prefix, urls).catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
     throw error;
   }
@@ -284,24 +291,24 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       stack.client.close();
       await paycore.kill('SIGTERM');
       await sandbox.close();
-      await deleteStreams(prefix);
+      await deleteStreams(prefix, urls);
       rmSync(dir, { recursive: true, force: true });
     },
   };
   return stack;
 }
 
-/** Deletes every stream of the prefix (events, timers, refund index, notifications) and
- * every Redis key of its routing table. */
-export async function deleteStreams(prefix: string): Promise<void> {
-  const nc = await connect({ servers: nats_url });
+/** Deletes every stream of the prefix (events, timers, refund index, notifications, the
+ * configuration bucket) and every Redis key of its routing table. */
+export async function deleteStreams(prefix: string, urls: { nats_url: string; redis_url: string } = { nats_url, redis_url }): Promise<void> {
+  const nc = await connect({ servers: urls.nats_url });
   const jsm = await jetstreamManager(nc);
   const upper = `${prefix.toUpperCase()}_`;
   const mine: string[] = [];
-  for await (const info of jsm.streams.list()) if (info.config.name.startsWith(upper)) mine.push(info.config.name);
+  for await (const info of jsm.streams.list()) if (info.config.name.startsWith(upper) || info.config.name.startsWith(`KV_${upper}`)) mine.push(info.config.name);
   for (const stream of mine) await jsm.streams.delete(stream).catch(() => undefined);
   await nc.close();
-  const redis = new Redis(process.env.PAYCORE_REDIS_URL ?? 'redis://127.0.0.1:6379/0', { lazyConnect: true, maxRetriesPerRequest: 1 });
+  const redis = new Redis(urls.redis_url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
     await redis.connect();
     for (const pattern of [`{${prefix}:*`, `${prefix}:*`]) {
@@ -325,5 +332,24 @@ export async function eventually<T>(probe: () => Promise<T | undefined>, timeout
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeout_ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** grpc.health.v1 Check of one service at `address`: 'SERVING', 'NOT_SERVING', or the error. */
+export async function healthStatus(address: string, service = 'paycore.v1.PaymentService'): Promise<string> {
+  const grpc = await import('@grpc/grpc-js');
+  const loader = await import('@grpc/proto-loader');
+  const { protoPath } = (await import('grpc-health-check')) as unknown as { protoPath: string };
+  type Check = grpc_types.Client & { check(request: { service: string }, options: grpc_types.CallOptions, callback: (error: grpc_types.ServiceError | null, reply?: { status: string }) => void): void };
+  const definition = grpc.loadPackageDefinition(loader.loadSync(protoPath, { keepCase: true, enums: String })) as unknown as {
+    grpc: { health: { v1: { Health: new (address: string, credentials: grpc_types.ChannelCredentials) => Check } } };
+  };
+  const client = new definition.grpc.health.v1.Health(address, grpc.credentials.createInsecure());
+  try {
+    return await new Promise<string>((resolve) =>
+      client.check({ service }, { deadline: Date.now() + 5_000 }, (error, reply) => resolve(error ? `error ${error.code}` : String(reply?.status))),
+    );
+  } finally {
+    client.close();
   }
 }

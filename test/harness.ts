@@ -4,3 +4,4 @@
 // it from here.
 
 export * from '../bench/stack';
+export * from '../bench/deps';
