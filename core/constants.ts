@@ -25,6 +25,11 @@ export const attempts_per_payment_max = 9;
  * plus two appends, so a slow channel is reported by the actor, not by this timer. */
 export const command_timeout_ms_default = 20_000;
 
+/** An actor does not start a command with less than this left before its caller's deadline:
+ * covers clock skew between the gateway and actor hosts on other machines (NTP keeps it to
+ * milliseconds) and the time the reply needs to travel back. */
+export const command_start_margin_ms = 500;
+
 /** Pending-attempt queries after a channel call: 5 s, 15 s, 30 s, 1 min, 5 min, then every
  * 30 min until the payment's expiry (DESIGN.md section 3). */
 export const query_backoff_ms_default: readonly number[] = [5_000, 15_000, 30_000, 60_000, 300_000, 1_800_000];
@@ -79,6 +84,10 @@ export const refund_backoff_ms: readonly number[] = [5_000, 30_000, 120_000, 600
 
 /** Retryable refund failures before the refund is handed to a manual payout. */
 export const refund_retries_max = 8;
+
+/** How often health is re-evaluated besides on connection events (the routing table's
+ * state changes on its own reloads): as often as the table polls its version. */
+export const health_poll_ms = 250;
 
 /** How often the notification backlog gauge is read from JetStream: a backlog that matters
  * lasts minutes, and each read is two API calls. */

@@ -206,3 +206,26 @@ export function assert(condition: unknown, message: string): asserts condition {
     throw error;
   }
 }
+
+/** The dependencies whose outage a caller sees as DEPENDENCY_DOWN. */
+export type Dependency = 'NATS' | 'Redis';
+
+const dependency_roles: Readonly<Record<Dependency, string>> = {
+  NATS: 'the event log and command bus (NATS JetStream)',
+  Redis: 'the routing table (Redis)',
+};
+
+/** A failure of a dependency call as the caller sees it: UNAVAILABLE, reason DEPENDENCY_DOWN,
+ * retryable with the same key, and without the client library's text (which names hosts and
+ * internals); the original error stays on `cause` for the log. Our own errors and broken
+ * invariants pass through unchanged. */
+export function dependencyFailure(error: unknown, dependency: Dependency): unknown {
+  if (error instanceof PaycoreError) return error;
+  if (error instanceof Error && error.name === 'AssertionError') return error;
+  return Object.assign(new PaycoreError('DEPENDENCY_DOWN', `${dependency_roles[dependency]} did not answer; retry with the same key`), { cause: error });
+}
+
+/** DEPENDENCY_DOWN before a call is even tried: the dependency is known to be unreachable. */
+export function dependencyDown(dependency: Dependency): PaycoreError {
+  return new PaycoreError('DEPENDENCY_DOWN', `${dependency_roles[dependency]} is unreachable from this instance; retry with the same key`);
+}

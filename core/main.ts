@@ -2,24 +2,26 @@
 // order actors on PAYCORE_WORKERS worker threads. `node dist/core/main.js`.
 
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import '../channels';
 import { ActorPool } from '../workers/pool';
 import { ConfigError, loadConfig, type Config } from './config';
-import { grpc_drain_ms_max, metrics_collect_ms_max, notify_backlog_poll_ms } from './constants';
+import { grpc_drain_ms_max, health_poll_ms, metrics_collect_ms_max, notify_backlog_poll_ms } from './constants';
 import { ActorsClient } from './gateway/actors-client';
 import { startGrpc } from './gateway/grpc';
 import { startHttp } from './gateway/http';
 import { createLogger, type Logger } from './log';
 import { createGatewayMetrics, exposition, type GatewayMetrics } from './metrics';
 import { names as namesOf } from './names';
+import { NatsLink } from './nats-link';
 import { RefundIndex } from './orders/refund-index';
 import { EventStore, ensureStreams } from './orders/store';
 import { readFileSync } from 'node:fs';
 import { ensureNotifyStreams, notifyNames, startNotifier } from './notify';
 import { ChannelDirectory } from './routing/directory';
 import { circuitOptions, scoringOptions } from './routing/scoring';
+import { ConfigStore } from './routing/config-store';
 import { RoutingTable } from './routing/table';
 import { initTracing } from './tracing';
 
@@ -40,7 +42,8 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
   const js = jetstream(nc);
   const redis = new Redis(config.redis_url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
   await redis.connect();
-  const table = new RoutingTable(redis, config.prefix, { circuit: circuitOptions(config), scoring: scoringOptions(config), on_error: (error) => log.warn({ err: String(error) }, 'routing table refresh failed') });
+  const config_store = await ConfigStore.open(js, config.prefix, config.stream_replicas);
+  const table = new RoutingTable(redis, config.prefix, { store: config_store, circuit: circuitOptions(config), scoring: scoringOptions(config), on_error: (error) => log.warn({ err: String(error) }, 'routing table refresh failed') });
   if (config.routing_file !== undefined) {
     const applied = await table.applyTable(JSON.parse(readFileSync(config.routing_file, 'utf8')));
     log.info({ file: config.routing_file, channels: applied.channels, merchants: applied.merchants }, 'routing table applied');
@@ -53,7 +56,8 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
   pool.onRestart = () => metrics.gateway.worker_restarts.inc();
   await pool.start();
   const routing = new ChannelDirectory(config.channels, table, config.public_url, log);
-  const actors = new ActorsClient(nc, names, config.shards, config.command_timeout_ms);
+  const link = new NatsLink(nc);
+  const actors = new ActorsClient(nc, names, config.shards, config.command_timeout_ms, link);
   const store = new EventStore(js, jsm, names);
   const refund_index = new RefundIndex(js, jsm, names);
   const notifier = await startNotifier({
@@ -67,22 +71,23 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
     onDelivered: (after_outcome_ms) => metrics.gateway.notify_delivery_delay.observe(after_outcome_ms / 1000),
     log,
   });
-  const grpc = await startGrpc({ config, actors, store, refund_index, routing: table, notifier, js, names, log, metrics: metrics.gateway });
+  const dependencies = { nats: () => link.up, redis: () => redis.status === 'ready' };
+  const grpc = await startGrpc({ config, actors, store, refund_index, routing: table, notifier, js, names, log, metrics: metrics.gateway, dependencies });
   watchNotifyBacklog(jsm, config.prefix, metrics.gateway);
 
-  let nats_up = true;
-  const healthy = (): boolean => nats_up && redis.status === 'ready';
+  // SERVING only while a payment can be routed: NATS and Redis answer, and the routing table
+  // holds its configuration (after Redis comes back empty, not until it is rebuilt).
+  const healthy = (): boolean => link.up && redis.status === 'ready' && table.routable;
   const refreshHealth = (): void => {
-    metrics.gateway.dependency_up.set({ dependency: 'nats' }, nats_up ? 1 : 0);
+    metrics.gateway.dependency_up.set({ dependency: 'nats' }, link.up ? 1 : 0);
     metrics.gateway.dependency_up.set({ dependency: 'redis' }, redis.status === 'ready' ? 1 : 0);
     const status = healthy() ? 'SERVING' : 'NOT_SERVING';
     grpc.health.setStatus('', status);
     grpc.health.setStatus('paycore.v1.PaymentService', status);
   };
-  watchNats(nc, (up) => {
-    nats_up = up;
-    refreshHealth();
-  });
+  link.onChange(refreshHealth);
+  const health_poll = setInterval(refreshHealth, health_poll_ms);
+  health_poll.unref();
   redis.on('ready', refreshHealth).on('end', refreshHealth).on('error', refreshHealth).on('close', refreshHealth);
   refreshHealth();
 
@@ -95,6 +100,7 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
     http_port: http.port,
     pool,
     async stop() {
+      clearInterval(health_poll);
       await grpc.shutdown(grpc_drain_ms_max);
       await http.close();
       await notifier.stop();
@@ -118,15 +124,6 @@ function watchNotifyBacklog(jsm: JetStreamManager, prefix: string, gateway: Gate
   const timer = setInterval(() => void read().catch(() => undefined), notify_backlog_poll_ms);
   timer.unref();
   void read().catch(() => undefined);
-}
-
-function watchNats(nc: NatsConnection, changed: (up: boolean) => void): void {
-  void (async () => {
-    for await (const status of nc.status()) {
-      if (status.type === 'disconnect') changed(false);
-      if (status.type === 'reconnect') changed(true);
-    }
-  })();
 }
 
 async function main(): Promise<void> {

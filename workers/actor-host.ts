@@ -20,6 +20,7 @@ import { TimerScheduler } from '../core/orders/timers';
 import { Redis } from 'ioredis';
 import { ChannelDirectory } from '../core/routing/directory';
 import { circuitOptions, scoringOptions } from '../core/routing/scoring';
+import { ConfigStore } from '../core/routing/config-store';
 import { RoutingTable } from '../core/routing/table';
 import { Sealer } from '../core/seal';
 import { SpanKind, extractFromHeaders, inSpan, initTracing } from '../core/tracing';
@@ -44,9 +45,12 @@ async function main(): Promise<void> {
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const metrics = createActorMetrics();
-  const redis = new Redis(config.redis_url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  // No offline queue: while Redis is away a decision fails at once (DEPENDENCY_DOWN) instead of
+  // waiting for a reconnect its caller has long stopped waiting for.
+  const redis = new Redis(config.redis_url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
   await redis.connect();
-  const table = new RoutingTable(redis, config.prefix, { circuit: circuitOptions(config), scoring: scoringOptions(config), on_error: (error) => log.warn({ err: String(error) }, 'routing table refresh failed') });
+  const config_store = await ConfigStore.open(js, config.prefix, config.stream_replicas);
+  const table = new RoutingTable(redis, config.prefix, { store: config_store, circuit: circuitOptions(config), scoring: scoringOptions(config), on_error: (error) => log.warn({ err: String(error) }, 'routing table refresh failed') });
   await table.start();
   const routing = new ChannelDirectory(config.channels, table, config.public_url, log, metrics.actor);
   const actors = new ActorSystem({

@@ -59,7 +59,7 @@ async function handle(options: TimerPumpOptions, message: JsMsg): Promise<void> 
     return;
   }
   options.timer_lag.observe({ kind: timer.kind }, -wait_ms / 1000);
-  const request: ActorRequest = { type: 'timer', payment_id: timer.payment_id, kind: timer.kind, round: timer.round, refund_id: timer.refund_id };
+  const request: ActorRequest = { type: 'timer', payment_id: timer.payment_id, kind: timer.kind, round: timer.round, refund_id: timer.refund_id, deadline_at_ms: Date.now() + options.command_timeout_ms };
   const subject = options.names.command(shardOf(timer.payment_id, options.shards));
   const answer = await options.nc.request(subject, encodeJson(request), { timeout: options.command_timeout_ms });
   const reply = decodeJson<ActorReply>(answer.data, actor_reply_schema);

@@ -26,7 +26,7 @@ import { decodeJson } from '../codec';
 import { stored_message_schema } from '../orders/schemas';
 import type { Config } from '../config';
 import { expire_seconds_default, expire_seconds_max } from '../constants';
-import { PaycoreError, grpcStatusOfReason, invalidFields, toServiceError } from '../errors';
+import { PaycoreError, dependencyDown, grpcStatusOfReason, invalidFields, toServiceError, type Dependency } from '../errors';
 import { paymentId, refundId } from '../ids';
 import type { Logger } from '../log';
 import type { GatewayMetrics } from '../metrics';
@@ -58,7 +58,16 @@ export interface GrpcDeps {
   names: Names;
   log: Logger;
   metrics: GatewayMetrics;
+  /** Whether each dependency is reachable now: a call that needs one that is not is refused
+   * at once with DEPENDENCY_DOWN instead of waiting for a timeout. */
+  dependencies?: { nats(): boolean; redis(): boolean };
 }
+
+/** What each PaymentService method needs to answer. */
+const method_dependency: Readonly<Record<string, Dependency>> = {
+  CreatePayment: 'NATS', GetPayment: 'NATS', ClosePayment: 'NATS', ConfirmPayment: 'NATS', CreateRefund: 'NATS', GetRefund: 'NATS',
+  WatchPayment: 'NATS', ListPaymentOptions: 'Redis',
+};
 
 const proto_root = path.resolve(__dirname, '../../../proto');
 
@@ -105,6 +114,7 @@ export class PaymentGateway {
     const end = this.deps.metrics.grpc_duration.startTimer({ method });
     let code: grpc.status = grpc.status.OK;
     try {
+      this.#requireDependency(method);
       const parent = extractFrom(metadata.getMap() as Record<string, string>);
       callback(null, await inSpan(`paycore.v1.PaymentService/${method}`, SpanKind.SERVER, parent, run));
     } catch (error) {
@@ -114,6 +124,13 @@ export class PaymentGateway {
       end();
       this.deps.metrics.grpc_requests.inc({ method, code: grpc.status[code] });
     }
+  }
+
+  #requireDependency(method: string): void {
+    const needed = method_dependency[method];
+    const available = this.deps.dependencies;
+    if (needed === undefined || available === undefined) return;
+    if (!(needed === 'NATS' ? available.nats() : available.redis())) throw dependencyDown(needed);
   }
 
   async createPayment(request: CreatePaymentRequest): Promise<Payment> {
@@ -205,6 +222,7 @@ export class PaymentGateway {
     this.#watches.add(end);
     call.on('cancelled', end);
     try {
+      this.#requireDependency('WatchPayment');
       const payment_id = this.#resolve(call.request);
       const loaded = await this.deps.store.load(payment_id);
       if (loaded === undefined || loaded.state.merchant_id !== call.request.merchantId) {

@@ -5,7 +5,7 @@
 import { context } from '@opentelemetry/api';
 import { ChannelError, type AttemptRef, type AttemptStatus, type Channel, type PayerElements, type RefundStatus } from '../../channels/channel';
 import {
-  actors_live_max, append_conflict_retries_max, attempts_per_payment_max, mailbox_depth_max, refund_count_max_default, refund_retries_max, refund_window_days_default, timer_retry_delay_ms,
+  actors_live_max, append_conflict_retries_max, command_start_margin_ms, attempts_per_payment_max, mailbox_depth_max, refund_count_max_default, refund_retries_max, refund_window_days_default, timer_retry_delay_ms,
 } from '../constants';
 import { refundId, type IdKey } from '../ids';
 import { PaycoreError, errorToWire } from '../errors';
@@ -97,6 +97,12 @@ export class ActorSystem {
   }
 
   async #turn(actor: Actor, request: ActorRequest): Promise<ActorReply> {
+    // A command whose caller has given up (or is about to) is not started: its caller was
+    // told UNAVAILABLE, and must not find it executed later without having retried it.
+    if (request.deadline_at_ms !== undefined && this.deps.now().getTime() >= request.deadline_at_ms - command_start_margin_ms) {
+      this.deps.log.warn({ payment_id: request.payment_id, type: request.type }, 'command arrived after its deadline; not executed');
+      return failure(new PaycoreError('DEPENDENCY_DOWN', `the command reached payment ${request.payment_id} after its caller stopped waiting; not executed, retry with the same key`));
+    }
     try {
       // A create for a payment this thread has not seen is almost always a new payment: it
       // appends with expected last sequence 0 straight away, and a conflict (it existed)
@@ -111,11 +117,15 @@ export class ActorSystem {
       const state = await this.#dispatch(actor, request);
       return { ok: true, payment: state };
     } catch (error) {
-      if (error instanceof PaycoreError) return failure(error);
-      // Unknown failure: our cached state may be behind the stream, so reload next turn.
-      actor.fresh = false;
+      // Any failure may leave our cached state behind the stream: reload next turn.
+      if (!(error instanceof PaycoreError) || error.reason === 'DEPENDENCY_DOWN') actor.fresh = false;
+      if (error instanceof PaycoreError) {
+        if (error.cause !== undefined) this.deps.log.warn({ payment_id: actor.payment_id, reason: error.reason, err: describe(error.cause) }, 'dependency failed during a turn');
+        return failure(error);
+      }
+      // The caller gets no internal text (library messages name hosts and internals): the log has it.
       this.deps.log.error({ payment_id: actor.payment_id, err: describe(error) }, 'actor turn failed');
-      return failure(new PaycoreError('INTERNAL', `payment ${actor.payment_id}: ${describe(error)}`));
+      return failure(new PaycoreError('INTERNAL', `payment ${actor.payment_id}: internal error, logged; retry with the same key`));
     }
   }
 

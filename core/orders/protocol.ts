@@ -42,7 +42,7 @@ export type WireRefundStatus = Exclude<RefundStatus, { kind: 'succeeded' }> | { 
  * payment, as NOT_FOUND, before anything is appended, reserved or sent. Timers and provider
  * callbacks are paycore's own; a callback names the channel it arrived on, and may only move
  * attempts sent to that channel. */
-export type ActorRequest =
+export type ActorCommand =
   | { type: 'create'; payment_id: string; input: CreateInput }
   | { type: 'get'; payment_id: string; merchant_id: string }
   | { type: 'close'; payment_id: string; merchant_id: string }
@@ -52,6 +52,11 @@ export type ActorRequest =
   | { type: 'confirm'; payment_id: string; merchant_id: string; verification_code: string }
   | { type: 'create_refund'; payment_id: string; merchant_id: string; input: RefundInput }
   | { type: 'refund_notification'; payment_id: string; channel_id: string; refund_id: string; status: WireRefundStatus };
+
+/** Every request may carry its caller's deadline (epoch ms): an actor does not start a
+ * command past it (less command_start_margin_ms), so a command its caller gave up on —
+ * one held in a client's reconnect buffer, say — is never executed behind its back. */
+export type ActorRequest = ActorCommand & { deadline_at_ms?: number };
 
 /** The merchant a request acts for; undefined for paycore's own (timers, callbacks). */
 export function requestMerchant(request: ActorRequest): string | undefined {

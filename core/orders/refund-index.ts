@@ -10,6 +10,7 @@
 
 import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { refund_claim_rounds_max } from '../constants';
+import { dependencyFailure } from '../errors';
 import type { Names } from '../names';
 
 const wrong_last_sequence = 10071;
@@ -44,7 +45,7 @@ export class RefundIndex {
         await this.js.publish(this.names.refundIndex(refund_id), payment_id, { expect: { lastSubjectSequence: expected } });
         return payment_id;
       } catch (error) {
-        if (!isWrongLastSequence(error) || round >= refund_claim_rounds_max) throw error;
+        if (!isWrongLastSequence(error) || round >= refund_claim_rounds_max) throw dependencyFailure(error, 'NATS');
       }
       const entry = await this.#last(refund_id);
       if (entry !== undefined && entry.holder !== '') return entry.holder;
@@ -59,13 +60,17 @@ export class RefundIndex {
     try {
       await this.js.publish(this.names.refundIndex(refund_id), '', { expect: { lastSubjectSequence: entry.seq } });
     } catch (error) {
-      if (!isWrongLastSequence(error)) throw error; // moved on meanwhile: not ours to release
+      if (!isWrongLastSequence(error)) throw dependencyFailure(error, 'NATS'); // else moved on meanwhile: not ours to release
     }
   }
 
   async #last(refund_id: string): Promise<Entry | undefined> {
-    const message = await this.jsm.direct.getMessage(this.names.refund_index_stream, { last_by_subj: this.names.refundIndex(refund_id) });
-    return message === null ? undefined : { seq: message.seq, holder: message.string() };
+    try {
+      const message = await this.jsm.direct.getMessage(this.names.refund_index_stream, { last_by_subj: this.names.refundIndex(refund_id) });
+      return message === null ? undefined : { seq: message.seq, holder: message.string() };
+    } catch (error) {
+      throw dependencyFailure(error, 'NATS');
+    }
   }
 }
 

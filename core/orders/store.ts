@@ -7,7 +7,7 @@ import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from '
 import { decodeJson, encodeJson } from '../codec';
 import { stored_message_schema } from './schemas';
 import { dedupe_window_ms, timers_pending_max } from '../constants';
-import { assert } from '../errors';
+import { assert, dependencyFailure } from '../errors';
 import { headers } from '@nats-io/transport-node';
 import type { Names } from '../names';
 import { injectInto } from '../tracing';
@@ -46,7 +46,12 @@ export class EventStore {
   ) {}
 
   async load(payment_id: string): Promise<Loaded | undefined> {
-    const message = await this.jsm.direct.getMessage(this.names.events_stream, { last_by_subj: this.names.events(payment_id) });
+    let message;
+    try {
+      message = await this.jsm.direct.getMessage(this.names.events_stream, { last_by_subj: this.names.events(payment_id) });
+    } catch (error) {
+      throw dependencyFailure(error, 'NATS');
+    }
     if (message === null) return undefined;
     const stored = decodeJson<StoredMessage>(message.data, stored_message_schema);
     assert(stored.state.payment_id === payment_id, 'store: snapshot belongs to another payment');
@@ -85,7 +90,8 @@ export class EventStore {
       if (error instanceof JetStreamApiError && error.code === wrong_last_sequence) {
         throw new ConflictError(`${payment_id}: another writer appended first`);
       }
-      throw error;
+      // Ambiguous (a timeout may hide a stored message): the caller reloads before retrying.
+      throw error instanceof ConflictError ? error : dependencyFailure(error, 'NATS');
     }
   }
 }

@@ -3,6 +3,7 @@
 
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { encodeJson } from '../codec';
+import { dependencyFailure } from '../errors';
 import type { ActorMetrics } from '../metrics';
 import type { Names } from '../names';
 
@@ -29,7 +30,11 @@ export class TimerScheduler {
     // The id makes a publish the client retries a server-side duplicate.
     const id = `${timer.payment_id}:${timer.kind}:${timer.refund_id ?? ''}:${timer.round ?? 0}:${timer.due_at}`;
     const started = process.hrtime.bigint();
-    await this.js.publish(this.names.timer(timer.kind), encodeJson(timer), { msgID: id });
+    try {
+      await this.js.publish(this.names.timer(timer.kind), encodeJson(timer), { msgID: id });
+    } catch (error) {
+      throw dependencyFailure(error, 'NATS');
+    }
     this.publish_latency?.observe({ stream: 'timers' }, Number(process.hrtime.bigint() - started) / 1e9);
   }
 }

@@ -261,3 +261,35 @@ elseif kind == 's' and st == 'H' then
 end
 return st
 `;
+
+/** Applies configuration changes to the Redis cache. KEYS[1] the version key, KEYS[2..] the
+ * configuration hashes; ARGV[1] '1' to refuse (return 0) when the version key is missing —
+ * a Redis that lost its data must be rebuilt whole from the durable store, not patched —
+ * ARGV[2] the change announcement channel, then ops: 'H' key# field value, 'D' key# field,
+ * 'X' key#. Bumps the version and announces the change; returns 1. */
+export const config_apply_script = `
+if ARGV[1] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local i = 3
+while i <= #ARGV do
+  local op, key = ARGV[i], KEYS[tonumber(ARGV[i + 1])]
+  if op == 'H' then redis.call('HSET', key, ARGV[i + 2], ARGV[i + 3]); i = i + 4
+  elseif op == 'D' then redis.call('HDEL', key, ARGV[i + 2]); i = i + 3
+  else redis.call('DEL', key); i = i + 2 end
+end
+redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', ARGV[2], 'changed')
+return 1
+`;
+
+/** Rebuilds the configuration cache from a snapshot of the durable store, only if the
+ * version key is still missing (the first of several rebuilding processes wins; the others'
+ * identical work is skipped). KEYS[1] version, KEYS[2..] every configuration hash; ARGV[1]
+ * the new version, ARGV[2] the announcement channel, then triples key# field value. */
+export const config_rebuild_script = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+for i = 2, #KEYS do redis.call('DEL', KEYS[i]) end
+for i = 3, #ARGV, 3 do redis.call('HSET', KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2]) end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('PUBLISH', ARGV[2], 'changed')
+return 1
+`;

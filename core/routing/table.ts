@@ -10,14 +10,15 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { assert, invalidFields, PaycoreError, type FieldViolation } from '../errors';
+import { assert, dependencyDown, dependencyFailure, invalidFields, PaycoreError, type FieldViolation } from '../errors';
 import {
   amount_minor_max, day_counter_ttl_seconds, limits_time_zone_default, month_counter_ttl_seconds,
   reservation_ttl_seconds, version_poll_ms_default,
 } from './constants';
 import { channelToJson, merchantToJson, readChannel, readMerchant, readTable, secretFingerprint, type MerchantInput } from './config';
 import { staticEligibility, type StaticCandidate } from './eligibility';
-import { commit_script, outcome_script, release_script, route_script } from './lua';
+import { ConfigWrites, type ConfigOp, type ConfigSnapshot, type ConfigStore } from './config-store';
+import { commit_script, config_apply_script, config_rebuild_script, outcome_script, release_script, route_script } from './lua';
 import { productsForScene, type PaymentOption } from './options';
 import { circuit_defaults, healthMetrics, scoring_defaults, staticScore, type CircuitOptions, type ScoringOptions } from './scoring';
 import {
@@ -37,6 +38,10 @@ export interface RoutingTableOptions {
   clock?: () => Date;
   /** Called when a background reload fails (the previous cache stays in use). */
   on_error?: (error: unknown) => void;
+  /** The configuration's durable home (JetStream KV). Without one, Redis is the only copy
+   * (unit tests); with one, every write goes there first and an emptied Redis is rebuilt
+   * from it. */
+  store?: ConfigStore;
 }
 
 interface Cache {
@@ -59,8 +64,17 @@ type RoutingRedis = Redis & {
   paycoreRelease(key: string, reservation_id: string): Promise<number>;
   paycoreCommit(key: string, reservation_id: string): Promise<number>;
   paycoreOutcome(key: string, ...args: (string | number)[]): Promise<string>;
+  paycoreConfigApply(keys_count: number, ...args: (string | number)[]): Promise<number>;
+  paycoreConfigRebuild(keys_count: number, ...args: (string | number)[]): Promise<number>;
 };
 
+/** The configuration hashes reload reads; a rebuild clears these and any the store holds. */
+const config_hashes = ['channels', 'states', 'merchants', 'secrets'];
+
+/** ioredis connection states in which a command cannot run now. */
+const redis_down_states = new Set(['reconnecting', 'close', 'end']);
+/** Patch attempts of one configuration write racing rebuilds by other processes. */
+const config_write_rounds_max = 3;
 const circuit_names: Record<string, CircuitState> = { C: 'CLOSED', O: 'OPEN', H: 'HALF_OPEN' };
 const outcome_fields = { success: 's', system_error: 'e', timeout: 't', payer_decline: 'd' } as const;
 /** Longest latency recorded for one outcome: anything longer is a hung call, capped so one
@@ -77,6 +91,9 @@ export class RoutingTable {
   readonly #random: () => number;
   readonly #clock: () => Date;
   readonly #on_error: (error: unknown) => void;
+  readonly #store: ConfigStore | undefined;
+  /** Redis was seen without its configuration and the rebuild has not succeeded yet. */
+  #lost = false;
   #cache: Cache = { version: '', channels: [], by_id: new Map(), merchants: new Map(), secret_hints: new Map() };
   #subscriber: Redis | undefined;
   #poll: NodeJS.Timeout | undefined;
@@ -94,6 +111,7 @@ export class RoutingTable {
     this.#random = options.random ?? Math.random;
     this.#clock = options.clock ?? (() => new Date());
     this.#on_error = options.on_error ?? (() => undefined);
+    this.#store = options.store;
     assert(this.#scoring.bucket_ms > 0 && this.#scoring.window_ms >= this.#scoring.bucket_ms, 'window_ms must hold at least one bucket');
     const r = this.#redis;
     if (typeof r.paycoreRoute !== 'function') {
@@ -101,6 +119,8 @@ export class RoutingTable {
       r.defineCommand('paycoreRelease', { lua: release_script, numberOfKeys: 1 });
       r.defineCommand('paycoreCommit', { lua: commit_script, numberOfKeys: 1 });
       r.defineCommand('paycoreOutcome', { lua: outcome_script, numberOfKeys: 1 });
+      r.defineCommand('paycoreConfigApply', { lua: config_apply_script });
+      r.defineCommand('paycoreConfigRebuild', { lua: config_rebuild_script });
     }
   }
 
@@ -122,6 +142,7 @@ export class RoutingTable {
   // ---- lifecycle ----------------------------------------------------------------------------
 
   async start(): Promise<void> {
+    await this.#seedStore();
     await this.reload();
     // Its own connection (a subscriber can do nothing else), queueing until connected.
     const subscriber = this.#redis.duplicate({ lazyConnect: false, enableOfflineQueue: true });
@@ -149,6 +170,12 @@ export class RoutingTable {
   /** The cached configuration's version (tests and health checks). */
   get version(): string {
     return this.#cache.version;
+  }
+
+  /** Whether this instance can route now: it holds a configuration with channels, and Redis
+   * has not been seen without its configuration since (health says NOT_SERVING otherwise). */
+  get routable(): boolean {
+    return !this.#lost && this.#cache.channels.length > 0 && !redis_down_states.has(this.#redis.status);
   }
 
   async #pollVersion(): Promise<void> {
@@ -181,8 +208,13 @@ export class RoutingTable {
     return this.#reloading;
   }
 
-  /** Reads the whole configuration in one MULTI and swaps the cache. */
+  /** Reads the whole configuration in one MULTI and swaps the cache. A Redis without its
+   * configuration (restarted empty) is first rebuilt from the durable store. */
   async reload(): Promise<void> {
+    if (this.#store !== undefined && (await this.#redis.exists(`${this.#config_key}:version`)) === 0) {
+      this.#lost = true;
+      await this.#rebuild();
+    }
     const k = this.#config_key;
     const replies = await this.#redis.multi()
       .get(`${k}:version`).hgetall(`${k}:channels`).hgetall(`${k}:states`).hgetall(`${k}:merchants`).hgetall(`${k}:secrets`)
@@ -209,19 +241,74 @@ export class RoutingTable {
     const secret_hints = new Map<string, { fingerprint: string; last4: string }>();
     for (const [id, secret] of Object.entries(secrets)) secret_hints.set(id, { fingerprint: secretFingerprint(secret), last4: secret.slice(-4) });
     this.#cache = { version: version ?? '0', channels, by_id: new Map(channels.map((c) => [c.channel_id, c])), merchants, secret_hints };
+    if (this.#store === undefined || version !== null) this.#lost = false;
+  }
+
+  // ---- the durable store --------------------------------------------------------------------
+
+  /** Writes the store's snapshot into an empty Redis (a no-op when another process did). */
+  async #rebuild(): Promise<boolean> {
+    const snapshot = await this.#store!.snapshot();
+    const k = this.#config_key;
+    const hashes = [...new Set([...config_hashes, ...snapshot.keys()])];
+    const args: (string | number)[] = [Date.now(), this.changes_channel];
+    hashes.forEach((hash, i) => {
+      for (const [field, value] of snapshot.get(hash) ?? []) args.push(i + 2, field, value);
+    });
+    const keys = [`${k}:version`, ...hashes.map((hash) => `${k}:${hash}`)];
+    return (await this.#redis.paycoreConfigRebuild(keys.length, ...keys, ...args)) === 1;
+  }
+
+  /** A deployment from before the store: its configuration lives only in Redis. Copies it to
+   * the store once, when the store is empty and Redis holds a configuration. */
+  async #seedStore(): Promise<void> {
+    const store = this.#store;
+    if (store === undefined || !(await store.isEmpty())) return;
+    const k = this.#config_key;
+    if ((await this.#redis.exists(`${k}:version`)) === 0) return;
+    const ops: ConfigOp[] = [];
+    for (const hash of config_hashes) {
+      for (const [field, value] of Object.entries(await this.#redis.hgetall(`${k}:${hash}`))) ops.push({ op: 'hset', hash, field, value });
+    }
+    await store.write(ops);
+  }
+
+  /** Writes configuration changes: to the durable store first (the truth), then to the Redis
+   * cache — patched while it holds the configuration, rebuilt whole from the store when it
+   * lost it — and announces the change. */
+  async #writeConfig(ops: readonly ConfigOp[], current?: ConfigSnapshot): Promise<void> {
+    const k = this.#config_key;
+    if (this.#store !== undefined) await this.#store.write(ops, current);
+    const hashes = [...new Set(ops.map((o) => o.hash))];
+    const keys = [`${k}:version`, ...hashes.map((hash) => `${k}:${hash}`)];
+    const args: (string | number)[] = [this.#store === undefined ? '0' : '1', this.changes_channel];
+    for (const o of ops) {
+      const index = hashes.indexOf(o.hash) + 2;
+      if (o.op === 'hset') args.push('H', index, o.field, o.value);
+      else if (o.op === 'hdel') for (const field of o.fields) args.push('D', index, field);
+      else args.push('X', index);
+    }
+    // Patch; or, when Redis lost its configuration, rebuild it from the store (which holds
+    // these ops already). When another process's rebuild wins, it may predate our write to the
+    // store: patch again on top of it.
+    for (let round = 0; round < config_write_rounds_max; round += 1) {
+      if ((await this.#redis.paycoreConfigApply(keys.length, ...keys, ...args)) === 1) return;
+      if (await this.#rebuild()) return;
+    }
+    throw new Error(`configuration write raced ${config_write_rounds_max} rebuilds of Redis`);
   }
 
   // ---- administration -----------------------------------------------------------------------
 
-  async #commit(write: (m: ReturnType<Redis['multi']>) => void): Promise<void> {
-    const k = this.#config_key;
-    const m = this.#redis.multi();
+  async #commit(write: (m: ConfigWrites) => void, current?: ConfigSnapshot): Promise<void> {
+    const m = new ConfigWrites(this.#config_key);
     write(m);
-    m.incr(`${k}:version`).publish(this.changes_channel, 'changed');
-    const replies = await m.exec();
-    assert(replies !== null, 'routing write transaction aborted');
-    for (const [error] of replies) if (error) throw error;
-    await this.reload();
+    try {
+      await this.#writeConfig(m.ops, current);
+      await this.reload();
+    } catch (error) {
+      throw dependencyFailure(error, 'Redis');
+    }
   }
 
   async upsertChannel(channel: RoutingChannel): Promise<RoutingChannel> {
@@ -327,6 +414,17 @@ export class RoutingTable {
     return { version: this.#cache.version, channels: table.channels.length, merchants: table.merchants.length };
   }
 
+  /** A Redis call on a caller's behalf: refused at once while the connection is down (no
+   * offline queue to wait in), and any failure reported as DEPENDENCY_DOWN. */
+  async #redisCall<T>(call: () => Promise<T>): Promise<T> {
+    if (redis_down_states.has(this.#redis.status)) throw dependencyDown('Redis');
+    try {
+      return await call();
+    } catch (error) {
+      throw dependencyFailure(error, 'Redis');
+    }
+  }
+
   // ---- decisions ----------------------------------------------------------------------------
 
   /** Chooses a channel and reserves its limits. Release the reservation when the attempt
@@ -393,7 +491,7 @@ export class RoutingTable {
         args.push(cap === undefined ? '' : cap.toString());
       }
     }
-    const text = await this.#redis.paycoreRoute(keys.length, ...keys, ...args);
+    const text = await this.#redisCall(() => this.#redis.paycoreRoute(keys.length, ...keys, ...args));
     const reply = parseRouteReply(text);
     assert(reply.c.length === eligible.length, `route script answered for ${reply.c.length} of ${eligible.length} candidates`);
     return reply;

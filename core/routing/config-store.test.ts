@@ -1,0 +1,119 @@
+// Integration: the routing configuration's durable store (JetStream KV on the real NATS) under
+// the Redis cache (the real Redis): what Redis loses comes back from the store, writes made
+// while Redis is empty land whole, and a deployment from before the store is copied into it.
+
+import { randomBytes } from 'node:crypto';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { Redis } from 'ioredis';
+import { ConfigStore, configBucket } from './config-store';
+import { channel, merchant, order } from './fixtures.test-helper';
+import { RoutingTable } from './table';
+
+const nats_url = process.env.PAYCORE_NATS_URL ?? 'nats://127.0.0.1:4222';
+const redis_url = process.env.PAYCORE_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
+const run = `tcfg${process.pid}${randomBytes(3).toString('hex')}`;
+let nc: NatsConnection;
+let redis: Redis;
+let prefix_no = 0;
+const prefixes: string[] = [];
+const tables: RoutingTable[] = [];
+const connections: Redis[] = [];
+
+beforeAll(async () => {
+  nc = await connect({ servers: nats_url });
+  redis = new Redis(redis_url, { maxRetriesPerRequest: 2 });
+});
+
+afterAll(async () => {
+  for (const t of tables) await t.stop();
+  const jsm = await jetstreamManager(nc);
+  for (const prefix of prefixes) {
+    await jsm.streams.delete(`KV_${configBucket(prefix)}`).catch(() => undefined);
+    await forget(prefix);
+  }
+  redis.disconnect();
+  for (const c of connections) c.disconnect();
+  await nc.close();
+});
+
+/** What a Redis restart does to one prefix: every key gone. */
+async function forget(prefix: string): Promise<void> {
+  const keys = [...(await redis.keys(`{${prefix}:rt}:*`)), ...(await redis.keys(`{${prefix}:ch:*`))];
+  if (keys.length > 0) await redis.del(...keys);
+}
+
+async function table(prefix: string, with_store = true): Promise<RoutingTable> {
+  const store = with_store ? await ConfigStore.open(jetstream(nc), prefix) : undefined;
+  const connection = new Redis(redis_url, { maxRetriesPerRequest: 2 });
+  connections.push(connection);
+  const t = new RoutingTable(connection, prefix, { store, scoring: { exploration_share: 0 } });
+  tables.push(t);
+  await t.start();
+  return t;
+}
+
+function nextPrefix(): string {
+  prefix_no += 1;
+  const prefix = `${run}p${prefix_no}`;
+  prefixes.push(prefix);
+  return prefix;
+}
+
+test('config store - an emptied Redis is rebuilt from the store: channels, states, merchants and secrets', async () => {
+  const prefix = nextPrefix();
+  const t = await table(prefix);
+  await t.upsertChannel(channel('c1'));
+  await t.upsertChannel(channel('c2'));
+  await t.setChannelState('c2', 'DISABLED');
+  await t.upsertMerchant({ ...merchant('m1', ['c1', 'c2']), notify_secret: 'm1-secret-0123456789' });
+  await forget(prefix);
+  expect(await redis.exists(`{${prefix}:rt}:version`)).toBe(0);
+
+  await t.reload();
+  expect(t.listChannels().map((c) => [c.channel_id, c.state])).toEqual([['c1', 'ENABLED'], ['c2', 'DISABLED']]);
+  expect(t.getMerchant('m1').channel_ids).toEqual(['c1', 'c2']);
+  expect(await t.notifySecret('m1')).toBe('m1-secret-0123456789');
+  expect(t.routable).toBe(true);
+  expect((await t.route(order({ merchant_id: 'm1' }))).chosen?.channel_id).toBe('c1');
+  // Another instance, started on the rebuilt Redis, sees the same table.
+  const other = await table(prefix);
+  expect(other.listChannels().map((c) => c.channel_id)).toEqual(['c1', 'c2']);
+});
+
+test('config store - a write while Redis is empty lands together with everything else', async () => {
+  const prefix = nextPrefix();
+  const t = await table(prefix);
+  await t.upsertChannel(channel('c1'));
+  await forget(prefix);
+  await t.upsertChannel(channel('c2')); // Redis has no configuration now: rebuilt, not patched
+  expect((await t.exportTable()).channels.map((c) => (c as { channel_id: string }).channel_id)).toEqual(['c1', 'c2']);
+});
+
+test('config store - applying a table replaces the stored one (removed entries stay removed after a rebuild)', async () => {
+  const prefix = nextPrefix();
+  const t = await table(prefix);
+  const file = (ids: string[]) => ({
+    version: 1,
+    channels: ids.map((id) => ({ channel_id: id, provider: 'wechatpay', products: ['WECHAT_NATIVE'], currencies: ['CNY'], fee: { rate_bp: 10, fixed_minor: '0', min_minor: '0' } })),
+    merchants: [{ merchant_id: 'm1', products: ['WECHAT_NATIVE'], channel_ids: ids, notify_secret: 'm1-secret-0123456789' }],
+  });
+  await t.applyTable(file(['a', 'b', 'c']));
+  await t.applyTable(file(['b']));
+  await forget(prefix);
+  await t.reload();
+  expect(t.listChannels().map((c) => c.channel_id)).toEqual(['b']);
+  expect(t.getMerchant('m1').channel_ids).toEqual(['b']);
+});
+
+test('config store - a deployment from before the store is copied into it once, at start', async () => {
+  const prefix = nextPrefix();
+  const legacy = await table(prefix, false);
+  await legacy.upsertChannel(channel('old1'));
+  await legacy.upsertMerchant({ ...merchant('m1', ['old1']), notify_secret: 'm1-secret-0123456789' });
+  await table(prefix); // starts with a store: seeds it from Redis
+  await forget(prefix);
+  const after = await table(prefix);
+  expect(after.listChannels().map((c) => c.channel_id)).toEqual(['old1']);
+  expect(await after.notifySecret('m1')).toBe('m1-secret-0123456789');
+});

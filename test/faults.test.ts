@@ -1,0 +1,117 @@
+// Integration: paycore against its OWN nats-server and redis-server (started here on free
+// ports), stopped and restarted under it. What a caller sees while a dependency is down
+// (UNAVAILABLE with reason DEPENDENCY_DOWN, fast, no internal text), and that paycore comes
+// back by itself — with its routing configuration — when the dependency does.
+
+import { randomBytes } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { decodeServiceError } from '../core/errors';
+import { paymentId } from '../core/ids';
+import { PaymentStatus, Product, type Payment } from '../proto/gen/paycore/v1/payment';
+import { eventually, healthStatus, startPrivateNats, startPrivateRedis, startStack, type DependencyServer, type Stack } from './harness';
+
+let nats: DependencyServer;
+let redis: DependencyServer;
+let stack: Stack;
+
+beforeAll(async () => {
+  nats = await startPrivateNats();
+  redis = await startPrivateRedis();
+  stack = await startStack({ nats_url: nats.url, redis_url: redis.url, env: { PAYCORE_WORKERS: '2' } });
+}, 60_000);
+
+afterAll(async () => {
+  if (nats !== undefined && !nats.running) await nats.start();
+  if (redis !== undefined && !redis.running) await redis.start();
+  await stack?.stop();
+  await nats?.close();
+  await redis?.close();
+});
+
+function order(): { merchantId: string; merchantOrderNo: string; amount: bigint; currency: string; product: Product; subject: string } {
+  return { merchantId: 'm_it', merchantOrderNo: `flt-${randomBytes(6).toString('hex')}`, amount: 1_000n, currency: 'CNY', product: Product.WECHAT_NATIVE, subject: 'faults' };
+}
+
+interface Failure {
+  code: number;
+  reason?: string;
+  message: string;
+  elapsed_ms: number;
+}
+
+/** Runs a call that must fail; its status, reason, message and how long it took. */
+async function failure(call: () => Promise<unknown>): Promise<Failure> {
+  const started = Date.now();
+  try {
+    await call();
+  } catch (error) {
+    const decoded = decodeServiceError(error as grpc.ServiceError);
+    return { code: decoded.code, reason: decoded.reason, message: decoded.message, elapsed_ms: Date.now() - started };
+  }
+  throw new Error('the call succeeded');
+}
+
+function paymentOptions(merchant_id: string): Promise<unknown> {
+  return new Promise((resolve, reject) =>
+    stack.client.raw.listPaymentOptions({ merchantId: merchant_id, amount: 1_000n, currency: 'CNY', scene: 'PC' }, new grpc.Metadata(), { deadline: Date.now() + 10_000 }, (error, reply) => (error ? reject(error) : resolve(reply))),
+  );
+}
+
+const address = (): string => `127.0.0.1:${stack.paycore.grpc_port}`;
+
+/** A failure that the contract calls a dependency outage: retryable, named, no internals. */
+function expectDependencyDown(f: Failure, within_ms: number): void {
+  expect({ code: grpc.status[f.code], reason: f.reason }).toEqual({ code: 'UNAVAILABLE', reason: 'DEPENDENCY_DOWN' });
+  expect(f.message).not.toMatch(/Error|Stream isn't writeable|MaxRetries|TIMEOUT|ECONNREFUSED/);
+  expect(f.elapsed_ms).toBeLessThan(within_ms);
+}
+
+test('faults - Redis unreachable: creates and payment options answer UNAVAILABLE DEPENDENCY_DOWN at once, and serve again after', async () => {
+  await stack.client.createPayment(order()); // warm
+  await redis.kill();
+  try {
+    await eventually(async () => ((await healthStatus(address())) === 'NOT_SERVING' ? true : undefined), 10_000, 'NOT_SERVING');
+    expectDependencyDown(await failure(() => stack.client.createPayment(order())), 3_000);
+    expectDependencyDown(await failure(() => paymentOptions('m_it')), 3_000);
+  } finally {
+    await redis.start();
+  }
+  await eventually(async () => ((await healthStatus(address())) === 'SERVING' ? true : undefined), 20_000, 'SERVING again');
+  const after = await stack.client.createPayment(order());
+  expect(after.status).toBe(PaymentStatus.REQUIRES_ACTION);
+});
+
+test('faults - a Redis restart (empty) does not stop payments: the configuration comes back from its durable store', async () => {
+  await redis.kill();
+  await redis.start(); // keeps nothing on disk: an empty Redis
+  // Health is SERVING only while paycore can route: once it says so, a create must succeed.
+  await eventually(async () => ((await healthStatus(address())) === 'SERVING' ? true : undefined), 20_000, 'SERVING after the restart');
+  const payment = await stack.client.createPayment(order());
+  expect(payment.status).toBe(PaymentStatus.REQUIRES_ACTION);
+  expect(payment.channelId).toBe('wx1');
+  const options = (await paymentOptions('m_it')) as { options: unknown[] };
+  expect(options.options.length).toBeGreaterThan(0);
+});
+
+test('faults - NATS down: reads and creates answer UNAVAILABLE DEPENDENCY_DOWN fast, and a refused create is never executed later', async () => {
+  const existing: Payment = await stack.client.createPayment(order());
+  await nats.kill();
+  const refused = [order(), order(), order()];
+  try {
+    await eventually(async () => ((await healthStatus(address())) === 'NOT_SERVING' ? true : undefined), 10_000, 'NOT_SERVING');
+    expectDependencyDown(await failure(() => stack.client.getPayment({ paymentId: existing.paymentId })), 1_500);
+    for (const request of refused) expectDependencyDown(await failure(() => stack.client.createPayment(request)), 1_500);
+  } finally {
+    await nats.start();
+  }
+  await eventually(async () => ((await healthStatus(address())) === 'SERVING' ? true : undefined), 20_000, 'SERVING again');
+  // A create made after the restart works, and reaches the actors: everything before it
+  // that could still be delivered has been by now.
+  const after = await eventually(async () => stack.client.createPayment(order()).catch(() => undefined), 20_000, 'a create after NATS is back');
+  expect(after.status).toBe(PaymentStatus.REQUIRES_ACTION);
+  for (const request of refused) {
+    const lookup = await failure(() => stack.client.getPayment({ paymentId: paymentId(request.merchantId, request.merchantOrderNo) }));
+    expect(grpc.status[lookup.code]).toBe('NOT_FOUND');
+  }
+  expect((await stack.client.getPayment({ paymentId: existing.paymentId })).status).toBe(PaymentStatus.REQUIRES_ACTION);
+});
