@@ -6,7 +6,6 @@
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { decodeServiceError } from '../core/errors';
-import { paymentId } from '../core/ids';
 import { PaymentStatus, Product, type Payment } from '../proto/gen/paycore/v1/payment';
 import { eventually, healthStatus, startPrivateNats, startPrivateRedis, startStack, type DependencyServer, type Stack } from './harness';
 
@@ -29,7 +28,7 @@ afterAll(async () => {
 });
 
 function order(): { merchantId: string; merchantOrderNo: string; amount: bigint; currency: string; product: Product; subject: string } {
-  return { merchantId: 'm_it', merchantOrderNo: `flt-${randomBytes(6).toString('hex')}`, amount: 1_000n, currency: 'CNY', product: Product.WECHAT_NATIVE, subject: 'faults' };
+  return { merchantId: 'm_it', merchantOrderNo: `flt-${randomBytes(6).toString('hex')}`, amount: 1_000n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'faults' };
 }
 
 interface Failure {
@@ -78,7 +77,7 @@ test('faults - Redis unreachable: creates and payment options answer UNAVAILABLE
   }
   await eventually(async () => ((await healthStatus(address())) === 'SERVING' ? true : undefined), 20_000, 'SERVING again');
   const after = await stack.client.createPayment(order());
-  expect(after.status).toBe(PaymentStatus.REQUIRES_ACTION);
+  expect(after.status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
 });
 
 test('faults - a Redis restart (empty) does not stop payments: the configuration comes back from its durable store', async () => {
@@ -87,7 +86,7 @@ test('faults - a Redis restart (empty) does not stop payments: the configuration
   // Health is SERVING only while paycore can route: once it says so, a create must succeed.
   await eventually(async () => ((await healthStatus(address())) === 'SERVING' ? true : undefined), 20_000, 'SERVING after the restart');
   const payment = await stack.client.createPayment(order());
-  expect(payment.status).toBe(PaymentStatus.REQUIRES_ACTION);
+  expect(payment.status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
   expect(payment.channelId).toBe('wx1');
   const options = (await paymentOptions('m_it')) as { options: unknown[] };
   expect(options.options.length).toBeGreaterThan(0);
@@ -99,7 +98,7 @@ test('faults - NATS down: reads and creates answer UNAVAILABLE DEPENDENCY_DOWN f
   const refused = [order(), order(), order()];
   try {
     await eventually(async () => ((await healthStatus(address())) === 'NOT_SERVING' ? true : undefined), 10_000, 'NOT_SERVING');
-    expectDependencyDown(await failure(() => stack.client.getPayment({ paymentId: existing.paymentId })), 1_500);
+    expectDependencyDown(await failure(() => stack.client.getPayment({ merchantId: 'm_it', paymentId: existing.paymentId })), 1_500);
     for (const request of refused) expectDependencyDown(await failure(() => stack.client.createPayment(request)), 1_500);
   } finally {
     await nats.start();
@@ -108,10 +107,10 @@ test('faults - NATS down: reads and creates answer UNAVAILABLE DEPENDENCY_DOWN f
   // A create made after the restart works, and reaches the actors: everything before it
   // that could still be delivered has been by now.
   const after = await eventually(async () => stack.client.createPayment(order()).catch(() => undefined), 20_000, 'a create after NATS is back');
-  expect(after.status).toBe(PaymentStatus.REQUIRES_ACTION);
+  expect(after.status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
   for (const request of refused) {
-    const lookup = await failure(() => stack.client.getPayment({ paymentId: paymentId(request.merchantId, request.merchantOrderNo) }));
+    const lookup = await failure(() => stack.client.getPayment({ merchantId: request.merchantId, paymentId: stack.paymentId(request.merchantId, request.merchantOrderNo) }));
     expect(grpc.status[lookup.code]).toBe('NOT_FOUND');
   }
-  expect((await stack.client.getPayment({ paymentId: existing.paymentId })).status).toBe(PaymentStatus.REQUIRES_ACTION);
+  expect((await stack.client.getPayment({ merchantId: 'm_it', paymentId: existing.paymentId })).status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
 });
