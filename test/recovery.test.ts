@@ -142,3 +142,56 @@ test('recovery - paycore killed with SIGKILL during the channel call: resolved b
   expect(types.filter((t) => t === 'AttemptSucceeded')).toHaveLength(1);
   expect(types.at(-1)).toBe('AttemptSucceeded');
 });
+
+// ---- payment codes: the provider's flow (pay, query while the payer confirms, reverse / cancel) ----
+
+const payment_codes = {
+  wechatpay: { auth_code: '134567890123456789', orders: '/sandbox/wechatpay/orders', pay: '/sandbox/wechatpay/orders' },
+  alipay: { auth_code: '281234567890123456', orders: '/sandbox/alipay/orders', pay: '/sandbox/alipay/orders' },
+} as const;
+
+function barcode(provider: keyof typeof payment_codes, merchant_order_no: string, expire_seconds = 0) {
+  return {
+    merchantId: 'm_rec', merchantOrderNo: merchant_order_no, amount: 500n, currency: 'CNY', product: Product.PRODUCT_BARCODE, subject: 'payment code', expireSeconds: expire_seconds,
+    payer: { clientIp: '', openid: '', authCode: payment_codes[provider].auth_code, cardToken: '', bankCode: '' },
+  };
+}
+
+async function sandboxOrder(provider: keyof typeof payment_codes, out_trade_no: string): Promise<Record<string, unknown> | undefined> {
+  const response = await fetch(`${stack.sandbox.url}${payment_codes[provider].orders}?out_trade_no_prefix=${out_trade_no}`);
+  return ((await response.json()) as { orders: Record<string, unknown>[] }).orders[0];
+}
+
+test.each(['wechatpay', 'alipay'] as const)('recovery - %s payment code: a lost answer, then the retry refused as a duplicate order, is queried, not failed: the payer confirms, SUCCEEDED', async (provider) => {
+  const order_no = `rec-${randomBytes(6).toString('hex')}`;
+  const out_trade_no = `${stack.paymentId('m_rec', order_no)}a1`;
+  const scope = { out_trade_no };
+  // The first call takes effect (the payer is asked to confirm) but its answer is lost; the
+  // re-issued call is refused because the order exists.
+  await stack.fault({ scope, operations: ['barcode'], latency_ms: 6_000, times: 1 });
+  await stack.fault({ scope, barcode_userpaying: true, times: 1 });
+  await stack.fault({ scope, barcode_repeat_refused: true } as never);
+  const created = await stack.client.createPayment(barcode(provider, order_no));
+  expect(created.status).not.toBe(PaymentStatus.PAYMENT_STATUS_FAILED);
+  await eventually(async () => ((await sandboxOrder(provider, out_trade_no))?.create_requests as number) >= 2 ? true : undefined, 15_000, 'the payment code re-issued');
+  await until(created.paymentId, PaymentStatus.PAYMENT_STATUS_PROCESSING, 15_000);
+  const paid = await fetch(`${stack.sandbox.url}${payment_codes[provider].pay}/${out_trade_no}/pay`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+  expect(paid.status).toBe(200);
+  await until(created.paymentId, PaymentStatus.PAYMENT_STATUS_SUCCEEDED, 15_000);
+  const after = await stack.client.getPayment({ paymentId: created.paymentId, merchantId: 'm_rec' });
+  expect(after.duplicates).toHaveLength(0);
+  expect((await events(created.paymentId)).map((m) => m.event.type)).not.toContain('AttemptFailed');
+});
+
+test.each([
+  ['wechatpay', 'trade_state', 'REVOKED'],
+  ['alipay', 'cancelled', true],
+] as const)('recovery - %s payment code the payer never confirms: at expiry the order is reversed (撤销), the payment CLOSED', async (provider, field, expected) => {
+  const order_no = `rec-${randomBytes(6).toString('hex')}`;
+  const out_trade_no = `${stack.paymentId('m_rec', order_no)}a1`;
+  await stack.fault({ scope: { out_trade_no }, barcode_userpaying: true, times: 1 });
+  const created = await stack.client.createPayment(barcode(provider, order_no, 2));
+  expect(created.status).toBe(PaymentStatus.PAYMENT_STATUS_PROCESSING);
+  await until(created.paymentId, PaymentStatus.PAYMENT_STATUS_CLOSED, 15_000);
+  expect((await sandboxOrder(provider, out_trade_no))?.[field]).toBe(expected);
+});

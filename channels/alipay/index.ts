@@ -21,7 +21,7 @@ import { isCalendarDate, settingsReader, transportError, providerPool, providerP
 import { readZip } from '../shared/zip';
 import { privateKey, publicKey, signParams, verifyNotificationParams, verifyResponse } from './crypto';
 import {
-  ALIPAY_PRODUCTS, METHODS, clientSideAction, fromCloseResponse, fromCreateResponse, fromQueryResponse,
+  ALIPAY_PRODUCTS, METHODS, clientSideAction, fromCancelResponse, fromCloseResponse, fromCreateResponse, fromQueryResponse,
   fromRefundQueryResponse, fromRefundResponse, gatewayParams, isDetailEntry, notificationAnswer, parseBill, parseForm,
   readNotification, toPayBiz, toRefundBiz, toRefundQueryBiz, type AlipayResponseBase, alipay_auth_code_pattern,
 } from './transformers';
@@ -110,6 +110,7 @@ export class AlipayChannel implements Channel {
   }
 
   async close(attempt: AttemptRef): Promise<CloseOutcome> {
+    if (attempt.product === 'BARCODE') return this.#cancel(attempt);
     const body = await this.#call('close', METHODS.close, { out_trade_no: attempt.attempt_id });
     if (fromCloseResponse(body) !== 'query') return { kind: 'closed' };
     // TRADE_STATUS_ERROR: the trade is no longer open; ask what it became.
@@ -173,6 +174,18 @@ export class AlipayChannel implements Channel {
     const detail = entries.find((entry) => isDetailEntry(entry.name));
     if (detail === undefined) throw new ChannelError('ambiguous', 'BAD_STATEMENT', 'alipay bill archive has no 业务明细 file');
     return parseBill(decodeGbk(detail.data), this.channel_id);
+  }
+
+  /**
+   * Closing a payment-code trade is alipay.trade.cancel: the payer's wait is over. Policy: a
+   * trade the payer completed before it is kept (already_paid, settled by query); only an
+   * unpaid one is cancelled (should the payer pay in between, the cancel refunds it).
+   */
+  async #cancel(attempt: AttemptRef): Promise<CloseOutcome> {
+    const status = await this.query(attempt);
+    if (status.kind === 'succeeded') return { kind: 'already_paid' };
+    if (status.kind === 'not_found' || status.kind === 'closed') return { kind: 'closed' };
+    return fromCancelResponse(await this.#call('close', METHODS.cancel, { out_trade_no: attempt.attempt_id }));
   }
 
   async close_connections(): Promise<void> {

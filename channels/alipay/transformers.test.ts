@@ -6,7 +6,7 @@ import {
   extractSignedResponse, signContent, signNotificationParams, signParams, signResponse, verifyNotificationParams, verifyParams, verifyResponse,
 } from './crypto';
 import {
-  BILL_COLUMNS, clientSideAction, fromCloseResponse, fromCreateResponse, fromQueryResponse, fromRefundQueryResponse, fromRefundResponse,
+  BILL_COLUMNS, clientSideAction, fromCancelResponse, fromCloseResponse, fromCreateResponse, fromQueryResponse, fromRefundQueryResponse, fromRefundResponse,
   gatewayParams, mapTradeStatus, notificationAnswer, parseBill, readNotification, toPayBiz, toRefundBiz,
 } from './transformers';
 
@@ -109,6 +109,16 @@ describe('alipay transformers - answers', () => {
       .toMatchObject({ kind: 'failed', code: 'ACQ.PAYMENT_AUTH_CODE_INVALID' });
     expect(() => fromCreateResponse('BARCODE', { code: '40004', msg: 'Business Failed', sub_code: 'ACQ.SYSTEM_ERROR', sub_msg: '系统错误' })).toThrow(expect.objectContaining({ kind: 'ambiguous' }));
     expect(() => fromCreateResponse('BARCODE', { code: '99999', msg: '?' })).toThrow(expect.objectContaining({ kind: 'ambiguous' }));
+    // A payment code whose trade exists under our out_trade_no: ask what it became.
+    expect(fromCreateResponse('BARCODE', { code: '40004', msg: 'Business Failed', sub_code: 'ACQ.CONTEXT_INCONSISTENT', sub_msg: '交易信息被篡改' })).toBe('query');
+    expect(() => fromCreateResponse('ALIPAY_QR', { code: '40004', msg: 'Business Failed', sub_code: 'ACQ.CONTEXT_INCONSISTENT', sub_msg: '交易信息被篡改' })).toThrow(expect.objectContaining({ kind: 'rejected' }));
+  });
+
+  test('alipay cancel - closed (action close or refund), nothing to cancel, or ask again', () => {
+    expect(fromCancelResponse({ code: '10000', msg: 'Success', retry_flag: 'N' })).toEqual({ kind: 'closed' });
+    expect(fromCancelResponse({ code: '40004', msg: 'Business Failed', sub_code: 'ACQ.TRADE_NOT_EXIST' })).toEqual({ kind: 'closed' });
+    expect(() => fromCancelResponse({ code: '10000', msg: 'Success', retry_flag: 'Y' })).toThrow(expect.objectContaining({ kind: 'ambiguous' }));
+    expect(() => fromCancelResponse({ code: '40004', msg: 'Business Failed', sub_code: 'ACQ.SYSTEM_ERROR' })).toThrow(expect.objectContaining({ kind: 'ambiguous' }));
   });
 
   test('alipay - trade_status mapping; unknown stays pending; incomplete success stays pending', () => {

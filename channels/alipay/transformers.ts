@@ -30,6 +30,8 @@ export const METHODS = {
   page: 'alipay.trade.page.pay',
   query: 'alipay.trade.query',
   close: 'alipay.trade.close',
+  /** Payment codes: closes an unpaid trade, refunds and closes a paid one. */
+  cancel: 'alipay.trade.cancel',
   refund: 'alipay.trade.refund',
   refund_query: 'alipay.trade.fastpay.refund.query',
   bill: 'alipay.data.dataservice.bill.downloadurl.query',
@@ -235,6 +237,9 @@ export function fromCreateResponse(product: ProductName, body: AlipayTradePayRes
   if (outcome.kind === 'processing') return trade_no === undefined ? { kind: 'pending' } : { kind: 'pending', channel_trade_no: trade_no };
   if (outcome.kind === 'business_failure') {
     if (outcome.sub_code === 'ACQ.TRADE_HAS_SUCCESS') return 'query';
+    // A payment code refused as inconsistent with a trade under this out_trade_no: attempt ids
+    // are ours alone, so that trade is this attempt's (an earlier call whose answer was lost).
+    if (product === 'BARCODE' && outcome.sub_code === 'ACQ.CONTEXT_INCONSISTENT') return 'query';
     if (outcome.sub_code === 'ACQ.TRADE_HAS_CLOSE') return { kind: 'closed' };
     if (ambiguous_sub_codes.has(outcome.sub_code)) throw new ChannelError('ambiguous', outcome.sub_code, outcome.message);
     if (product !== 'BARCODE' || create_refusals.has(outcome.sub_code)) throw new ChannelError('rejected', outcome.sub_code, outcome.message);
@@ -251,6 +256,20 @@ export function fromCreateResponse(product: ProductName, body: AlipayTradePayRes
     return trade_no === undefined ? { kind: 'pending' } : { kind: 'pending', channel_trade_no: trade_no };
   }
   return { kind: 'succeeded', channel_trade_no: trade_no, amount_minor, paid_at };
+}
+
+/**
+ * alipay.trade.cancel → the close outcome: 10000 closes (action close) or refunds and closes
+ * (action refund) the trade; retry_flag Y or an unknown answer means ask again (ambiguous);
+ * ACQ.TRADE_NOT_EXIST: nothing to cancel.
+ */
+export function fromCancelResponse(body: AlipayResponseBase & { retry_flag?: string }): { kind: 'closed' } {
+  const outcome = classify('cancel', body);
+  if (outcome.kind === 'error') throw outcome.error;
+  if (outcome.kind === 'ok' && body.retry_flag !== 'Y') return { kind: 'closed' };
+  if (outcome.kind === 'business_failure' && outcome.sub_code === 'ACQ.TRADE_NOT_EXIST') return { kind: 'closed' };
+  const code = outcome.kind === 'business_failure' ? outcome.sub_code : 'RETRY';
+  throw new ChannelError('ambiguous', code, outcome.kind === 'business_failure' ? outcome.message : 'alipay cancel: retry_flag Y');
 }
 
 /**

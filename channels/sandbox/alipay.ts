@@ -58,12 +58,14 @@ interface Trade {
   /** The payer's further payments of this trade (pay_twice): trade_no → fen refunded from
    * it. Each is its own money, refundable by its trade_no up to the trade total. */
   extra_payments?: Map<string, bigint>;
+  /** Closed by alipay.trade.cancel (payment codes), not alipay.trade.close. */
+  cancelled?: boolean;
 }
 
 const page_methods = new Set<string>([METHODS.wap, METHODS.page, METHODS.app]);
 const operations: Record<string, FaultOperation> = {
   [METHODS.precreate]: 'create', [METHODS.wap]: 'create', [METHODS.page]: 'create', [METHODS.app]: 'create',
-  [METHODS.pay]: 'barcode', [METHODS.query]: 'query', [METHODS.close]: 'close', [METHODS.refund]: 'refund',
+  [METHODS.pay]: 'barcode', [METHODS.query]: 'query', [METHODS.close]: 'close', [METHODS.cancel]: 'close', [METHODS.refund]: 'refund',
   [METHODS.refund_query]: 'refund_query', [METHODS.bill]: 'statement',
 };
 
@@ -158,10 +160,26 @@ export class AlipaySandbox {
       case METHODS.pay: return this.#pay(app, biz, params, context);
       case METHODS.query: return this.#query(app, biz);
       case METHODS.close: return this.#close(app, biz);
+      case METHODS.cancel: return this.#cancel(app, biz);
       case METHODS.refund: return this.#refund(app, biz);
       case METHODS.refund_query: return this.#refundQuery(app, biz);
       default: return this.#bill(app, biz, host);
     }
+  }
+
+  /** alipay.trade.cancel (payment codes): an unpaid trade closes (action close); a paid one is
+   * refunded in full and closed (action refund). */
+  #cancel(app: SandboxAlipayApp, biz: Record<string, unknown>): Record<string, unknown> {
+    const trade = this.#find(app, biz);
+    let action = 'close';
+    if (trade.status === 'TRADE_SUCCESS' || trade.status === 'TRADE_FINISHED') {
+      action = 'refund';
+      trade.refunded_fen = trade.total_fen;
+    }
+    trade.status = 'TRADE_CLOSED';
+    trade.cancelled = true;
+    this.#core.log({ event: 'order_cancelled', provider: 'alipay', app_id: app.app_id, out_trade_no: trade.out_trade_no, action });
+    return { code: '10000', msg: 'Success', trade_no: trade.trade_no, out_trade_no: trade.out_trade_no, retry_flag: 'N', action };
   }
 
   #create(app: SandboxAlipayApp, method: string, biz: Record<string, unknown>, params: Record<string, string>): Record<string, unknown> {
@@ -182,6 +200,11 @@ export class AlipaySandbox {
     if (biz.scene !== 'bar_code' && biz.scene !== 'security_code') throw invalid('isv.invalid-parameter', 'scene参数错误');
     if (!alipay_auth_code_pattern.test(auth_code)) throw business('ACQ.PAYMENT_AUTH_CODE_INVALID', '支付失败，获取顾客账户信息失败，请顾客刷新付款码后重新收款');
     const fingerprint = canonicalJson({ method: METHODS.pay, out_trade_no, total_amount: formatYuan(total_fen), auth_code });
+    const known = this.#trades.get(tradeKey(app.app_id, out_trade_no));
+    if (known !== undefined && this.#core.take(context, (fault) => fault.barcode_repeat_refused === true) !== undefined) {
+      known.create_requests += 1;
+      throw business('ACQ.CONTEXT_INCONSISTENT', '交易信息被篡改');
+    }
     const existing = this.#existing(app, out_trade_no, fingerprint);
     const trade = existing ?? this.#open(app, METHODS.pay, out_trade_no, total_fen, subject, fingerprint, params, stringField(biz, 'time_expire'));
     if (existing === undefined && this.#core.take(context, (fault) => fault.barcode_userpaying === true) === undefined) {
@@ -399,7 +422,7 @@ export class AlipaySandbox {
     if (method === 'GET' && path === '/sandbox/alipay/orders') {
       const orders = [...this.#trades.values()].filter((t) => t.out_trade_no.startsWith(prefix)).map((t) => ({
         app_id: t.app_id, out_trade_no: t.out_trade_no, trade_no: t.trade_no, method: t.method, trade_status: t.status,
-        total_amount: formatYuan(t.total_fen), refunded_amount: formatYuan(t.refunded_fen), create_requests: t.create_requests,
+        total_amount: formatYuan(t.total_fen), refunded_amount: formatYuan(t.refunded_fen), create_requests: t.create_requests, cancelled: t.cancelled === true,
         created_at: t.created_at.toISOString(),
       }));
       return { status: 200, body: { orders } };

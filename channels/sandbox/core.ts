@@ -54,6 +54,9 @@ export interface FaultSpec {
   pay_twice?: boolean;
   /** A payment code answers USERPAYING (WeChat) / 10003 WAIT_BUYER_PAY (Alipay) until paid via the control API. */
   barcode_userpaying?: boolean;
+  /** A payment-code call repeated with an out_trade_no that exists is refused as a duplicate
+   * order (WeChat `OUT_TRADE_NO_USED`, Alipay `ACQ.CONTEXT_INCONSISTENT`), as the providers may. */
+  barcode_repeat_refused?: boolean;
   /** WeChat refunds settle in this state instead of SUCCESS. */
   refund_status?: 'ABNORMAL' | 'CLOSED' | 'PROCESSING';
   /** Statement faults (not used up by downloads; remove them with DELETE /sandbox/faults). */

@@ -110,6 +110,7 @@ async function route(core: SandboxCore, wechatpay: WechatSandbox, alipay: Alipay
   }
   if (url.pathname.startsWith('/v3/')) return wechatpay.handleV3(req, res, url, body);
   if (url.pathname === '/pay/micropay' && req.method === 'POST') return wechatpay.handleMicropay(res, body);
+  if (url.pathname === '/secapi/pay/reverse' && req.method === 'POST') return wechatpay.handleReverse(res, body);
   if (alipay !== undefined && url.pathname === '/gateway.do') return alipay.handleGateway(req, res, url, body);
   if (alipay !== undefined && url.pathname === '/downloadBillFile.resource' && req.method === 'GET') return alipay.downloadBill(res, url);
   if (extra.unionpay !== undefined && url.pathname.startsWith('/gateway/api/')) return extra.unionpay.handle(req, res, url, body);

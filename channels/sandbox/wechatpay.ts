@@ -42,7 +42,7 @@ const ledger_max = 4_000_000;
 /** How long a refund stays PROCESSING before it settles (unless a fault holds it). */
 export const refund_settle_ms_default = 50;
 
-type TradeState = 'NOTPAY' | 'SUCCESS' | 'REFUND' | 'CLOSED' | 'USERPAYING';
+type TradeState = 'NOTPAY' | 'SUCCESS' | 'REFUND' | 'CLOSED' | 'USERPAYING' | 'REVOKED';
 
 interface Order {
   mchid: string;
@@ -354,7 +354,34 @@ export class WechatSandbox {
 
   // API v2 payment code -----------------------------------------------------------------------
 
+  /** `secapi/pay/reverse`: the payment-code order is revoked; a paid one is refunded in full. */
+  async handleReverse(res: ServerResponse, body: Buffer): Promise<void> {
+    return this.#handleV2(res, body, 'close', (merchant, fields) => this.#reverse(merchant, fields));
+  }
+
+  #reverse(merchant: SandboxMerchant, fields: Record<string, string>): Record<string, string> {
+    const order = this.#orders.get(orderKey(merchant.mchid, fields.out_trade_no ?? ''));
+    if (order === undefined) return { result_code: 'FAIL', err_code: 'ORDERNOTEXIST', err_code_des: '订单不存在' };
+    if (order.trade_state === 'SUCCESS' || order.trade_state === 'REFUND') {
+      // The payer's money goes back in full (WeChat refunds a paid order it revokes).
+      const left_fen = (order.request?.amount.total ?? 0) - order.refunded_fen;
+      order.refunded_fen += left_fen;
+      this.#core.log({ event: 'order_reversed_refunded', provider: 'wechatpay', out_trade_no: order.out_trade_no, amount_fen: left_fen });
+    }
+    order.trade_state = 'REVOKED';
+    this.#core.log({ event: 'order_reversed', provider: 'wechatpay', mchid: merchant.mchid, out_trade_no: order.out_trade_no });
+    return { result_code: 'SUCCESS', recall: 'N' };
+  }
+
   async handleMicropay(res: ServerResponse, body: Buffer): Promise<void> {
+    return this.#handleV2(res, body, 'barcode', (merchant, fields, context) => this.#micropay(merchant, fields, context));
+  }
+
+  /** The API v2 envelope (XML, signed with the merchant's v2 key) around one v2 call. */
+  async #handleV2(
+    res: ServerResponse, body: Buffer, operation: 'barcode' | 'close',
+    call: (merchant: SandboxMerchant, fields: Record<string, string>, context: FaultContext) => Record<string, string>,
+  ): Promise<void> {
     const fields = fromXml(body.toString('utf8'));
     let answer: Record<string, string>;
     let latency_ms = 0;
@@ -365,7 +392,7 @@ export class WechatSandbox {
     else if (merchant === undefined || merchant.api_v2_key === undefined) answer = { return_code: 'FAIL', return_msg: 'mch_id参数错误' };
     else if (!v2Verify(fields, merchant.api_v2_key, sign_type)) answer = { return_code: 'FAIL', return_msg: '签名错误' };
     else {
-      const context: FaultContext = { provider: 'wechatpay', merchant: merchant.mchid, out_trade_no: fields.out_trade_no, operation: 'barcode' };
+      const context: FaultContext = { provider: 'wechatpay', merchant: merchant.mchid, out_trade_no: fields.out_trade_no, operation };
       const refusal = this.#core.refusal(context);
       if (refusal.fail_status !== undefined) {
         status = refusal.fail_status;
@@ -373,7 +400,7 @@ export class WechatSandbox {
       } else {
         const result = refusal.reject !== undefined
           ? { result_code: 'FAIL', err_code: refusal.reject.code, err_code_des: refusal.reject.message }
-          : this.#micropay(merchant, fields, context);
+          : call(merchant, fields, context);
         answer = { return_code: 'SUCCESS', return_msg: 'OK', appid: merchant.appid, mch_id: merchant.mchid, nonce_str: nonceString(), ...result };
         answer.sign = v2Sign(answer, merchant.api_v2_key, sign_type);
         latency_ms = this.#core.latency(context);
@@ -400,6 +427,8 @@ export class WechatSandbox {
     if (existing !== undefined) {
       existing.create_requests += 1;
       if (existing.fingerprint !== fingerprint) return fail('OUT_TRADE_NO_USED', '商户订单号重复');
+      if (this.#core.take(context, (fault) => fault.barcode_repeat_refused === true) !== undefined) return fail('OUT_TRADE_NO_USED', '商户订单号重复');
+      if (existing.trade_state === 'REVOKED') return fail('ORDERREVERSED', '订单已撤销');
       if (existing.trade_state === 'SUCCESS' || existing.trade_state === 'REFUND') return fail('ORDERPAID', '订单已支付');
       if (existing.trade_state === 'CLOSED') return fail('ORDERCLOSED', '订单已关闭');
       return { ...fail('USERPAYING', '需要用户输入支付密码'), transaction_id: existing.transaction_id };
@@ -672,7 +701,7 @@ function transactionOf(order: Order): WechatTransaction {
   const paid = order.trade_state === 'SUCCESS' || order.trade_state === 'REFUND';
   const transaction: WechatTransaction = {
     appid: order.appid, mchid: order.mchid, out_trade_no: order.out_trade_no, trade_state: order.trade_state,
-    trade_state_desc: paid ? '支付成功' : order.trade_state === 'CLOSED' ? '订单已关闭' : order.trade_state === 'USERPAYING' ? '需要用户输入支付密码' : '订单未支付',
+    trade_state_desc: paid ? '支付成功' : order.trade_state === 'CLOSED' ? '订单已关闭' : order.trade_state === 'USERPAYING' ? '需要用户输入支付密码' : order.trade_state === 'REVOKED' ? '已撤销' : '订单未支付',
     attach: '', amount: { total: request.amount.total, currency: request.amount.currency },
   };
   if (order.trade_type === 'MICROPAY') Object.assign(transaction, { trade_type: 'MICROPAY', transaction_id: order.transaction_id });

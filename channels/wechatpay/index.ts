@@ -23,7 +23,7 @@ import {
   toXml, v2Sign, v2Verify, verifyResponse,
 } from './crypto';
 import {
-  MICROPAY_PATH, WECHATPAY_PRODUCTS, fromMicropayResponse, fromPayResponse, isBillResponse, isRefund, isTransaction,
+  MICROPAY_PATH, REVERSE_PATH, WECHATPAY_PRODUCTS, fromMicropayResponse, fromReverseResponse, toReverseParams, fromPayResponse, isBillResponse, isRefund, isTransaction,
   mapErrorResponse, mapRefundError, mapRefundStatus, mapStatus, notificationAnswer, parseErrorBody, parseNotificationBody,
   parseTradeBill, toCloseRequest, toMicropayParams, toPayRequest, toQueryRequest, toRefundQueryRequest, toRefundRequest,
   toTradeBillRequest, wechat_auth_code_pattern, type HttpCall,
@@ -170,6 +170,7 @@ export class WechatPayChannel implements Channel {
   }
 
   async close(attempt: AttemptRef): Promise<CloseOutcome> {
+    if (attempt.product === 'BARCODE') return this.#reverse(attempt);
     const result = await this.#send('close', toCloseRequest(attempt.attempt_id, this.#settings.mchid));
     if (result.status === 204 || result.status === 200) return { kind: 'closed' };
     const code = parseErrorBody(result.text)?.code;
@@ -231,38 +232,58 @@ export class WechatPayChannel implements Channel {
 
   /** BARCODE: API v2 `pay/micropay`; a paid order is then queried through v3 like any other. */
   async #micropay(request: PayRequest): Promise<AttemptStatus> {
+    const fields = await this.#v2Call('micropay', MICROPAY_PATH, toMicropayParams(request, this.#settings), request.attempt_id);
+    const outcome = fromMicropayResponse(fields);
+    return outcome === 'query' ? this.query(request) : outcome;
+  }
+
+  /**
+   * Closing a payment-code order is WeChat's 撤销 (`secapi/pay/reverse`), not the v3 close:
+   * the payer's wait is over. Policy: a payment the payer completed before the reverse is
+   * kept (already_paid, settled by query) rather than revoked; only an unpaid order is
+   * reversed (should the payer pay in between, WeChat's reverse returns the money).
+   */
+  async #reverse(attempt: AttemptRef): Promise<CloseOutcome> {
+    const status = await this.query(attempt);
+    if (status.kind === 'succeeded') return { kind: 'already_paid' };
+    if (status.kind === 'not_found' || status.kind === 'closed') return { kind: 'closed' };
+    const fields = await this.#v2Call('reverse', REVERSE_PATH, toReverseParams(attempt, this.#settings), attempt.attempt_id);
+    return fromReverseResponse(fields);
+  }
+
+  /** One API v2 call (XML, HMAC-SHA256 with the API v2 key); the answer verified as WeChat's. */
+  async #v2Call(operation: string, path: string, unsigned: Record<string, string>, out_trade_no: string): Promise<Record<string, string>> {
     const settings = this.#settings;
     const api_v2_key = settings.api_v2_key;
     if (api_v2_key === undefined) throw unsupported(this.channel_id, 'BARCODE without settings.api_v2_key');
-    const params: Record<string, string> = { ...toMicropayParams(request, settings), nonce_str: nonceString() };
+    const params: Record<string, string> = { ...unsigned, nonce_str: nonceString() };
     params.sign = v2Sign(params, api_v2_key.reveal(), 'HMAC-SHA256');
     let status: number;
     let text: string;
     try {
       const response = await this.#pool.request({
-        method: 'POST', path: MICROPAY_PATH, body: toXml(params),
+        method: 'POST', path, body: toXml(params),
         headers: { 'content-type': 'text/xml; charset=utf-8', 'user-agent': 'paycore-wechatpay/0.1' },
         headersTimeout: settings.timeout_ms, bodyTimeout: settings.timeout_ms,
       });
       status = response.statusCode;
       text = await response.body.text();
     } catch (error) {
-      throw transportError('micropay', error);
+      throw transportError(operation, error);
     }
-    if (status !== 200) throw new ChannelError('ambiguous', `HTTP_${status}`, `wechatpay micropay: HTTP ${status}`);
+    if (status !== 200) throw new ChannelError('ambiguous', `HTTP_${status}`, `wechatpay ${operation}: HTTP ${status}`);
     const fields = fromXml(text);
-    if (fields === undefined) throw new ChannelError('ambiguous', 'BAD_RESPONSE', 'wechatpay micropay: answer is not XML');
+    if (fields === undefined) throw new ChannelError('ambiguous', 'BAD_RESPONSE', `wechatpay ${operation}: answer is not XML`);
     // return_code FAIL answers are not signed; everything else must be WeChat's own word.
     if (fields.return_code === 'SUCCESS') {
       if (!v2Verify(fields, api_v2_key.reveal(), 'HMAC-SHA256')) {
-        throw new ChannelError('ambiguous', 'BAD_RESPONSE_SIGNATURE', 'wechatpay micropay: answer failed verification');
+        throw new ChannelError('ambiguous', 'BAD_RESPONSE_SIGNATURE', `wechatpay ${operation}: answer failed verification`);
       }
-      if (fields.out_trade_no !== undefined && fields.out_trade_no !== request.attempt_id) {
-        throw new ChannelError('ambiguous', 'BAD_RESPONSE', 'wechatpay micropay: answer is for another out_trade_no');
+      if (fields.out_trade_no !== undefined && fields.out_trade_no !== out_trade_no) {
+        throw new ChannelError('ambiguous', 'BAD_RESPONSE', `wechatpay ${operation}: answer is for another out_trade_no`);
       }
     }
-    const outcome = fromMicropayResponse(fields);
-    return outcome === 'query' ? this.query(request) : outcome;
+    return fields;
   }
 
   parseNotification(notification: IncomingNotification): ParsedNotification {

@@ -3,7 +3,7 @@
 import type { RefundRequest } from '../channel';
 import { fromXml, toXml, v2Sign, v2Verify } from './crypto';
 import {
-  TRADE_BILL_COLUMNS, TRADE_BILL_SUMMARY_COLUMNS, fromMicropayResponse, mapRefundError, mapRefundStatus, parseTradeBill,
+  TRADE_BILL_COLUMNS, TRADE_BILL_SUMMARY_COLUMNS, fromMicropayResponse, fromReverseResponse, toReverseParams, mapRefundError, mapRefundStatus, parseTradeBill,
   toMicropayParams, toRefundQueryRequest, toRefundRequest, toTradeBillRequest,
 } from './transformers';
 
@@ -87,6 +87,17 @@ describe('wechatpay BARCODE - v2 micropay', () => {
     expect(() => fromMicropayResponse({ return_code: 'SUCCESS', result_code: 'FAIL', err_code: 'SYSTEMERROR' })).toThrow(expect.objectContaining({ kind: 'ambiguous' }));
     expect(() => fromMicropayResponse({ return_code: 'SUCCESS', result_code: 'FAIL', err_code: 'PARAM_ERROR' })).toThrow(expect.objectContaining({ kind: 'rejected' }));
     expect(() => fromMicropayResponse({ return_code: 'FAIL', return_msg: '签名失败' })).toThrow(expect.objectContaining({ kind: 'rejected' }));
+    // The order exists under our attempt id: ask what it became, never a refusal.
+    expect(fromMicropayResponse({ return_code: 'SUCCESS', result_code: 'FAIL', err_code: 'OUT_TRADE_NO_USED', err_code_des: '商户订单号重复' })).toBe('query');
+  });
+
+  test('wechatpay reverse - request fields, and what each answer means for the close', () => {
+    expect(toReverseParams({ attempt_id: 'pabca1' }, { appid: 'wx1', mchid: '1900000001' })).toEqual({ appid: 'wx1', mch_id: '1900000001', sign_type: 'HMAC-SHA256', out_trade_no: 'pabca1' });
+    expect(fromReverseResponse({ return_code: 'SUCCESS', result_code: 'SUCCESS', recall: 'N' })).toEqual({ kind: 'closed' });
+    expect(fromReverseResponse({ return_code: 'SUCCESS', result_code: 'FAIL', err_code: 'ORDERNOTEXIST' })).toEqual({ kind: 'closed' });
+    expect(() => fromReverseResponse({ return_code: 'SUCCESS', result_code: 'SUCCESS', recall: 'Y' })).toThrow(expect.objectContaining({ kind: 'ambiguous' }));
+    expect(() => fromReverseResponse({ return_code: 'SUCCESS', result_code: 'FAIL', err_code: 'SYSTEMERROR', recall: 'Y' })).toThrow(expect.objectContaining({ kind: 'ambiguous' }));
+    expect(() => fromReverseResponse({ return_code: 'SUCCESS', result_code: 'FAIL', err_code: 'REVERSE_EXPIRE' })).toThrow(expect.objectContaining({ kind: 'rejected', code: 'REVERSE_EXPIRE' }));
   });
 });
 

@@ -494,7 +494,7 @@ export function toMicropayParams(request: PayRequest, merchant: { appid: string;
 /** Errors meaning our request was refused before WeChat tried to charge. */
 const micropay_refusals = new Set([
   'PARAM_ERROR', 'NOAUTH', 'XML_FORMAT_ERROR', 'REQUIRE_POST_METHOD', 'SIGNERROR', 'LACK_PARAMS', 'NOT_UTF8',
-  'APPID_MCHID_NOT_MATCH', 'INVALID_REQUEST', 'OUT_TRADE_NO_USED', 'POST_DATA_EMPTY', 'APPID_NOT_EXIST', 'MCHID_NOT_EXIST',
+  'APPID_MCHID_NOT_MATCH', 'INVALID_REQUEST', 'POST_DATA_EMPTY', 'APPID_NOT_EXIST', 'MCHID_NOT_EXIST',
 ]);
 const micropay_unknown = new Set(['SYSTEMERROR', 'BANKERROR']);
 
@@ -520,11 +520,40 @@ export function fromMicropayResponse(fields: Record<string, string>): AttemptSta
   const code = fields.err_code ?? 'UNKNOWN';
   const message = `wechatpay micropay: ${code} ${clip(fields.err_code_des ?? '')}`.trim();
   if (code === 'USERPAYING') return channel_trade_no === undefined ? { kind: 'pending' } : { kind: 'pending', channel_trade_no };
-  if (code === 'ORDERPAID') return 'query';
+  // OUT_TRADE_NO_USED: an order with this out_trade_no exists. Attempt ids are ours alone, so
+  // it is this attempt's order (an earlier call whose answer was lost): ask what it became.
+  if (code === 'ORDERPAID' || code === 'OUT_TRADE_NO_USED') return 'query';
   if (code === 'ORDERCLOSED' || code === 'ORDERREVERSED') return { kind: 'closed' };
   if (micropay_unknown.has(code) || fields.result_code !== 'FAIL') throw new ChannelError('ambiguous', code, message);
   if (micropay_refusals.has(code)) throw new ChannelError('rejected', code, message);
   return { kind: 'failed', code, message };
+}
+
+export const REVERSE_PATH = '/secapi/pay/reverse';
+
+/** The unsigned `secapi/pay/reverse` fields for a payment-code attempt. */
+export function toReverseParams(attempt: { attempt_id: string }, merchant: { appid: string; mchid: string }): Record<string, string> {
+  return { appid: merchant.appid, mch_id: merchant.mchid, sign_type: 'HMAC-SHA256', out_trade_no: attempt.attempt_id };
+}
+
+/** Reverse errors after which WeChat may still revoke the order if asked again. */
+const reverse_retry_codes = new Set(['SYSTEMERROR', 'USERPAYING', 'BANKERROR']);
+
+/**
+ * A verified reverse answer → the close outcome. SUCCESS with recall N: revoked (a paid order's
+ * money went back to the payer). recall Y or a transient error: not yet, ask again later
+ * (ambiguous). ORDERNOTEXIST: nothing to revoke. Anything else is a refusal to look at.
+ */
+export function fromReverseResponse(fields: Record<string, string>): { kind: 'closed' } {
+  if (fields.return_code !== 'SUCCESS') {
+    throw new ChannelError('ambiguous', 'RETURN_FAIL', `wechatpay reverse: ${clip(fields.return_msg ?? 'return_code FAIL')}`);
+  }
+  const code = fields.err_code ?? '';
+  if (fields.result_code === 'SUCCESS' && fields.recall !== 'Y') return { kind: 'closed' };
+  if (code === 'ORDERNOTEXIST') return { kind: 'closed' };
+  const message = `wechatpay reverse: ${code || 'recall'} ${clip(fields.err_code_des ?? '')}`.trim();
+  if (fields.recall === 'Y' || reverse_retry_codes.has(code)) throw new ChannelError('ambiguous', code || 'RECALL', message);
+  throw new ChannelError('rejected', code || 'UNKNOWN', message);
 }
 
 /** yyyyMMddHHmmss in China time (v2 time fields). */
