@@ -11,6 +11,7 @@ import { CreatePaymentRequest, CreateRefundRequest, GetRefundRequest, ListPaymen
 import { amount_minor_max } from '../constants';
 import { assert, FieldViolation } from '../errors';
 import { isPaymentId, isRefundId, paymentId, type IdKey } from '../ids';
+import { wire_products } from './wire-enums';
 
 export interface ExpireRules {
   expire_seconds_min: number;
@@ -75,9 +76,9 @@ const payer_element_rules: Readonly<Record<PayerElement, { valid: (s: string) =>
 
 const payer_elements: readonly PayerElement[] = ['client_ip', 'openid', 'auth_code', 'card_token', 'bank_code'];
 
-const known_products: readonly Product[] = Object.values(Product).filter(
-  (value): value is Product => typeof value === 'number' && value !== Product.PRODUCT_UNSPECIFIED && value !== Product.UNRECOGNIZED,
-);
+// The products paycore maps to its own names (wire-enums.ts): a value the contract gains before
+// paycore serves it is refused here, not half-accepted.
+const known_products: readonly Product[] = wire_products;
 const product_rule = `must be one of ${known_products.map((p) => Product[p]).join(', ')}`;
 
 let currency_codes: ReadonlySet<string> | undefined;
