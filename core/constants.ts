@@ -41,6 +41,10 @@ export const timer_nak_delay_ms_max = 600_000;
 /** A due timer whose command fails (actor busy, dependency down) is retried after this. */
 export const timer_retry_delay_ms = 2_000;
 
+/** How long a due timer waits for every shard to have a subscriber (start, reconnect)
+ * before it is handed back to JetStream: well below the timer consumer's 30 s ack wait. */
+export const timer_gate_wait_ms_max = 10_000;
+
 /** Unacknowledged timers one consumer may hold: every payment has an expiry timer waiting,
  * so this bounds the number of payments open at once per deployment (nak-delayed messages
  * count as pending). */

@@ -114,3 +114,22 @@ test('faults - NATS down: reads and creates answer UNAVAILABLE DEPENDENCY_DOWN f
   }
   expect((await stack.client.getPayment({ merchantId: 'm_it', paymentId: existing.paymentId })).status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
 });
+
+test('faults - timer pumps fire only once every shard has a subscriber: none fails for want of a responder across a restart and a NATS reconnect', async () => {
+  // Open payments whose pending-attempt queries fall due every ~2 s (PAYCORE_QUERY_BACKOFF_MS).
+  for (let i = 0; i < 24; i += 1) await stack.client.createPayment(order());
+  const failed = (): number => (stack.paycore.output.match(/timer handling failed|timer command failed/g) ?? []).length;
+
+  await stack.paycore.kill('SIGKILL');
+  await new Promise((r) => setTimeout(r, 2_500)); // every query timer is due now
+  await stack.restart();
+  await new Promise((r) => setTimeout(r, 3_000));
+  const after_restart = failed();
+
+  await nats.kill();
+  await new Promise((r) => setTimeout(r, 2_500));
+  await nats.start();
+  await eventually(async () => ((await healthStatus(address())) === 'SERVING' ? true : undefined), 20_000, 'SERVING after NATS is back');
+  await new Promise((r) => setTimeout(r, 3_000));
+  expect({ after_restart, after_reconnect: failed() - after_restart }).toEqual({ after_restart: 0, after_reconnect: 0 });
+});

@@ -25,7 +25,8 @@ import { RoutingTable } from '../core/routing/table';
 import { Sealer } from '../core/seal';
 import { SpanKind, extractFromHeaders, inSpan, initTracing } from '../core/tracing';
 import type { ActorHostData, FromWorker, ToWorker } from './messages';
-import { startTimerPump } from './timer-pump';
+import { NatsLink } from '../core/nats-link';
+import { PumpGate, startTimerPump } from './timer-pump';
 
 const port = parentPort;
 if (port === null) throw new Error('actor-host must run as a worker thread');
@@ -100,14 +101,25 @@ async function main(): Promise<void> {
       }),
     );
   }
-  const pump = await startTimerPump({ nc, js, names, shards: config.shards, command_timeout_ms: config.command_timeout_ms, log, timer_lag: metrics.actor.timer_lag });
+  const gate = new PumpGate();
+  const pump = await startTimerPump({ gate, nc, js, names, shards: config.shards, command_timeout_ms: config.command_timeout_ms, log, timer_lag: metrics.actor.timer_lag });
   await nc.flush();
   log.info({ shards: subscriptions.length }, 'actor host ready');
   post({ type: 'ready' });
+  // After a reconnect the client re-sends its subscriptions first; a flush round trip proves
+  // the server has them before the pool hears the link is up.
+  new NatsLink(nc).onChange((up) => {
+    if (!up) post({ type: 'link', up: false });
+    else void nc.flush().then(() => post({ type: 'link', up: true }), () => undefined);
+  });
 
   port!.on('message', (message: ToWorker) => {
     if (message.type === 'metrics') {
       void metrics.registry.getMetricsAsJSON().then((json) => post({ type: 'metrics', request_id: message.request_id, metrics: json as MetricsJson }));
+      return;
+    }
+    if (message.type === 'pump') {
+      gate.set(message.open);
       return;
     }
     if (message.type !== 'stop') return;

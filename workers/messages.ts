@@ -10,7 +10,12 @@ export interface ActorHostData {
   worker_count: number;
 }
 
-export type ToWorker = { type: 'stop' } | { type: 'metrics'; request_id: number };
+export type ToWorker =
+  | { type: 'stop' }
+  | { type: 'metrics'; request_id: number }
+  /** Whether every shard has a subscriber now (every thread ready, its NATS link up and its
+   * subscriptions registered): timer pumps fire only then. */
+  | { type: 'pump'; open: boolean };
 
 export type FromWorker =
   | { type: 'ready' }
@@ -18,5 +23,7 @@ export type FromWorker =
   | { type: 'inflight'; reply: string }
   | { type: 'settled'; reply: string }
   | { type: 'stopped' }
+  /** The thread's NATS link went down, or came back with its subscriptions registered again. */
+  | { type: 'link'; up: boolean }
   | { type: 'metrics'; request_id: number; metrics: MetricsJson }
   | { type: 'fatal'; error: { name: string; message: string; stack?: string } };

@@ -16,6 +16,8 @@ interface Slot {
   worker: Worker;
   inflight: Set<string>;
   stopping: boolean;
+  /** Subscribed to its shards, with its NATS link up. */
+  serving: boolean;
 }
 
 /** The compiled host script next to this file (tests running TypeScript pass dist's). */
@@ -24,6 +26,7 @@ const host_script_default = path.join(__dirname, 'actor-host.js');
 export class ActorPool {
   readonly #slots: Slot[] = [];
   #stopping = false;
+  #pumps_open = false;
   /** Threads replaced after dying, for metrics and tests. */
   restarts = 0;
   onRestart: (() => void) | undefined;
@@ -48,7 +51,7 @@ export class ActorPool {
   #spawn(index: number): Promise<void> {
     const data: ActorHostData = { config: this.config, worker_index: index, worker_count: this.config.workers };
     const worker = new Worker(this.host_script, { workerData: data });
-    const slot: Slot = { worker, inflight: new Set(), stopping: false };
+    const slot: Slot = { worker, inflight: new Set(), stopping: false, serving: false };
     this.#slots[index] = slot;
     return new Promise((resolve, reject) => {
       let ready = false;
@@ -56,7 +59,13 @@ export class ActorPool {
         switch (message.type) {
           case 'ready':
             ready = true;
+            slot.serving = true;
+            this.#updatePumps();
             resolve();
+            return;
+          case 'link':
+            slot.serving = message.up;
+            this.#updatePumps();
             return;
           case 'inflight':
             slot.inflight.add(message.reply);
@@ -79,6 +88,8 @@ export class ActorPool {
       worker.on('error', (error) => this.log.error({ worker: index, err: String(error) }, 'actor host error'));
       worker.on('exit', (code) => {
         if (!ready) reject(new Error(`actor host ${index} exited with ${code} before it was ready`));
+        slot.serving = false;
+        this.#updatePumps();
         this.#answerOrphans(slot);
         if (this.#stopping || slot.stopping) return;
         this.restarts += 1;
@@ -87,6 +98,14 @@ export class ActorPool {
         this.#spawn(index).catch((error: Error) => this.log.error({ worker: index, err: error.message }, 'actor host replacement failed'));
       });
     });
+  }
+
+  /** Timer pumps fire only while every shard has a subscriber: every thread serving. */
+  #updatePumps(): void {
+    const open = this.#slots.length === this.config.workers && this.#slots.every((s) => s.serving);
+    if (open === this.#pumps_open) return;
+    this.#pumps_open = open;
+    for (const slot of this.#slots) if (slot.worker.threadId !== -1) slot.worker.postMessage({ type: 'pump', open } satisfies ToWorker);
   }
 
   #answerOrphans(slot: Slot): void {

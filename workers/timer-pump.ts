@@ -6,7 +6,7 @@ import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { decodeJson, encodeJson, no_money } from '../core/codec';
 import { actor_reply_schema } from '../core/orders/schemas';
-import { timer_fetch_batch_max, timer_nak_delay_ms_max, timer_retry_delay_ms } from '../core/constants';
+import { timer_fetch_batch_max, timer_gate_wait_ms_max, timer_nak_delay_ms_max, timer_retry_delay_ms } from '../core/constants';
 import { shardOf } from '../core/ids';
 import type { Logger } from '../core/log';
 import type { ActorMetrics } from '../core/metrics';
@@ -14,7 +14,43 @@ import type { Names } from '../core/names';
 import type { ActorReply, ActorRequest } from '../core/orders/protocol';
 import type { TimerMessage } from '../core/orders/timers';
 
+/** Opened by the pool once every shard has a subscriber: a timer fired before would find no
+ * responder (a thread not yet subscribed, or not yet resubscribed after a reconnect). */
+export class PumpGate {
+  #open = false;
+  #waiters: (() => void)[] = [];
+
+  get open(): boolean {
+    return this.#open;
+  }
+
+  set(open: boolean): void {
+    this.#open = open;
+    if (!open) return;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** Resolves true once open, false if still closed after timeout_ms. */
+  wait(timeout_ms: number): Promise<boolean> {
+    if (this.#open) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== wake);
+        resolve(false);
+      }, timeout_ms);
+      this.#waiters.push(wake);
+    });
+  }
+}
+
 export interface TimerPumpOptions {
+  gate: PumpGate;
   nc: NatsConnection;
   js: JetStreamClient;
   names: Names;
@@ -56,6 +92,12 @@ async function handle(options: TimerPumpOptions, message: JsMsg): Promise<void> 
   const wait_ms = Date.parse(timer.due_at) - Date.now();
   if (wait_ms > 0) {
     message.nak(Math.min(wait_ms, timer_nak_delay_ms_max));
+    return;
+  }
+  // Held (not acked) while some shard has no subscriber; handed back for a later try if that
+  // lasts, well within the consumer's ack wait.
+  if (!(await options.gate.wait(timer_gate_wait_ms_max))) {
+    message.nak(timer_retry_delay_ms);
     return;
   }
   options.timer_lag.observe({ kind: timer.kind }, -wait_ms / 1000);
