@@ -582,12 +582,15 @@ export class ActorSystem {
    * live health (payment calls only; not awaited, so health never slows a payment). */
   #call<T>(channel_id: string, operation: string, step: () => Promise<T>): Promise<T> {
     const started = performance.now();
+    const started_at = this.deps.now();
     return inSpan(`channel ${operation}`, SpanKind.CLIENT, context.active(), (span) => {
       span.setAttribute('paycore.channel', channel_id);
       return timed(this.deps.metrics.channel_calls, { channel: channel_id, operation }, step, (_result, error) => {
         const kind = healthOutcome(error);
         if ((operation === 'pay' || operation === 'query') && kind !== undefined) {
-          void this.deps.channels.recordOutcome(channel_id, { kind, latency_ms: performance.now() - started });
+          // Creates and queries are judged apart (a hung create's queries succeed), and a
+          // half-open circuit hears only of calls started after it became half-open.
+          void this.deps.channels.recordOutcome(channel_id, { kind, latency_ms: performance.now() - started, operation: operation === 'query' ? 'query' : 'create', started_at });
         }
         return error === undefined ? 'ok' : error instanceof ChannelError ? error.kind : 'error';
       });

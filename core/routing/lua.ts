@@ -197,21 +197,32 @@ return 1
 export const commit_script = `return redis.call('DEL', KEYS[1] .. ':r:' .. ARGV[1])`;
 
 /** KEYS[1] channel base; ARGV: now_ms, kind (s|e|t|d), latency_ms (integer), bucket_ms,
- * window_ms, failure_rate_open, volume_min, probe_successes_close, cooldown_ms.
- * Returns the circuit state after the outcome: C, O or H. */
+ * window_ms, failure_rate_open, volume_min, probe_successes_close, cooldown_ms,
+ * started_ms (when the call started), operation ('' create, 'q' query).
+ * Returns the circuit state after the outcome: C, O or H.
+ *
+ * Health per operation: a create's outcome counts in the fields the score reads
+ * ('<bucket>:s' …, with its latency); a query's in '<bucket>:qs', ':qe', ':qt', ':qd', which
+ * the score ignores. A closed circuit opens when either operation's own failure rate over the
+ * window reaches the threshold (timeouts are failures), so the successful queries a hung
+ * create causes cannot hide its failures. A half-open circuit is judged by creates (its
+ * probes) started after it became half-open only: a stale timeout of a call made before the
+ * cool-down ended neither re-opens it nor counts as a probe. */
 export const outcome_script = `
 local base, now_s, kind, latency = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
 local now = tonumber(now_s)
 local bucket_ms, window_ms = tonumber(ARGV[4]), tonumber(ARGV[5])
 local rate_open, volume_min = tonumber(ARGV[6]), tonumber(ARGV[7])
 local successes_close, cooldown_ms = tonumber(ARGV[8]), tonumber(ARGV[9])
+local started, op = tonumber(ARGV[10]), ARGV[11]
 local current = math.floor(now / bucket_ms)
 local buckets = math.ceil(window_ms / bucket_ms)
 local key = base .. ':h'
 local p = current .. ':'
-redis.call('HINCRBY', key, p .. kind, 1)
-redis.call('HINCRBY', key, p .. 'ls', latency)
-if redis.call('HINCRBY', key, p .. 'ln', 1) == 1 then
+redis.call('HINCRBY', key, p .. op .. kind, 1)
+if op == '' then redis.call('HINCRBY', key, p .. 'ls', latency) end
+-- The bucket's first outcome of any operation marks the bucket as started.
+if redis.call('HINCRBY', key, p .. 'n', 1) == 1 then
   -- The bucket's first outcome: forget the buckets that have left the window since.
   local first, old = current - buckets + 1, {}
   for _, f in ipairs(redis.call('HKEYS', key)) do
@@ -221,13 +232,16 @@ if redis.call('HINCRBY', key, p .. 'ln', 1) == 1 then
   if #old > 0 then redis.call('HDEL', key, unpack(old)) end
 end
 redis.call('PEXPIRE', key, window_ms + bucket_ms)
+if op == '' then redis.call('HINCRBY', key, p .. 'ln', 1) end
 local cbk = base .. ':cb'
 local cb = redis.call('HMGET', cbk, 'st', 'at', 'ps')
 local st, since, ps = cb[1] or 'C', tonumber(cb[2] or '0'), tonumber(cb[3] or '0')
 if st == 'O' and now - since >= cooldown_ms then
-  st, ps = 'H', 0
+  st, since, ps = 'H', now, 0
   redis.call('HSET', cbk, 'st', 'H', 'at', now_s, 'pa', 0, 'ps', 0)
 end
+-- Half-open: only probes (creates) started after the transition say anything.
+if st == 'H' and (op ~= '' or started < since) then return st end
 if kind == 'e' or kind == 't' then
   if st == 'H' then
     redis.call('HSET', cbk, 'st', 'O', 'at', now_s, 'pa', 0, 'ps', 0)
@@ -236,7 +250,7 @@ if kind == 'e' or kind == 't' then
   if st == 'C' then
     local fields = {}
     for b = current - buckets + 1, current do
-      local q = b .. ':'
+      local q = b .. ':' .. op
       fields[#fields + 1] = q .. 's'; fields[#fields + 1] = q .. 'e'; fields[#fields + 1] = q .. 't'
     end
     local v = redis.call('HMGET', key, unpack(fields))

@@ -148,8 +148,9 @@ test('routing - a degraded channel loses traffic, its circuit opens, and it wins
   const p2 = await pick('a5');
   const p3 = await pick('a6');
   expect([p1?.channel_id, p1?.probe, p2?.channel_id, p2?.probe, p3?.channel_id, p3?.probe]).toEqual(['cheap', true, 'cheap', true, 'dear', false]);
-  expect(await t.recordOutcome('cheap', { kind: 'success', latency_ms: 200 })).toBe('HALF_OPEN');
-  expect(await t.recordOutcome('cheap', { kind: 'success', latency_ms: 200 })).toBe('CLOSED');
+  // The probes' outcomes: calls started after the circuit became half-open.
+  expect(await t.recordOutcome('cheap', { kind: 'success', latency_ms: 200, started_at: new Date() })).toBe('HALF_OPEN');
+  expect(await t.recordOutcome('cheap', { kind: 'success', latency_ms: 200, started_at: new Date() })).toBe('CLOSED');
   const back = await pick('a7');
   expect([back?.channel_id, back?.probe]).toEqual(['cheap', false]);
 });
@@ -161,7 +162,7 @@ test('routing - a failed probe reopens the circuit', async () => {
   for (let i = 0; i < 5; i += 1) await t.recordOutcome('flaky', { kind: 'system_error', latency_ms: 100 });
   await new Promise((r) => setTimeout(r, 250));
   expect((await t.route(order({ payment_id: 'b1' }))).chosen).toEqual(expect.objectContaining({ channel_id: 'flaky', probe: true }));
-  expect(await t.recordOutcome('flaky', { kind: 'system_error', latency_ms: 100 })).toBe('OPEN');
+  expect(await t.recordOutcome('flaky', { kind: 'system_error', latency_ms: 100, started_at: new Date() })).toBe('OPEN');
   expect((await t.route(order({ payment_id: 'b2' }))).chosen?.channel_id).toBe('other');
 });
 
@@ -337,4 +338,36 @@ test('routing - a reservation is plain JSON another process can release, and com
   expect(await t.commit(d2.chosen!.reservation!)).toBe(true);
   expect(await t.release(d2.chosen!.reservation!)).toBe(false); // committed: usage stays
   expect(await usage(t, 'c1', day)).toEqual({ a: '10000', n: '1' });
+});
+
+test('routing - hanging creates open the circuit even while the queries they cause succeed (health per operation)', async () => {
+  const t = await setup([channel('hangs'), channel('other', { fee: { rate_bp: 100, fixed_minor: 0n, min_minor: 0n } })], undefined, {
+    circuit: { cooldown_ms: 60_000, volume_min: 10, failure_rate_open: 0.5 },
+  });
+  // What a provider whose create hangs produces: each hung create is followed by queries that
+  // succeed (the order is there, pending) — 43% failures overall, 100% of creates.
+  let state = 'CLOSED';
+  for (let i = 0; i < 10; i += 1) {
+    state = await t.recordOutcome('hangs', { kind: 'timeout', latency_ms: 10_000, operation: 'create' });
+    if (state !== 'CLOSED') break;
+    for (let q = 0; q < 2; q += 1) await t.recordOutcome('hangs', { kind: 'success', latency_ms: 50, operation: 'query' });
+  }
+  expect(state).toBe('OPEN');
+  expect((await t.route(order({ payment_id: 'h1' }))).chosen?.channel_id).toBe('other');
+});
+
+test('routing - a half-open circuit is judged only by calls started after it became half-open', async () => {
+  const cooldown_ms = 300;
+  const t = await setup([channel('recovering'), channel('other', { fee: { rate_bp: 100, fixed_minor: 0n, min_minor: 0n } })], undefined, {
+    circuit: { cooldown_ms, volume_min: 5, probes_max: 2, probe_successes_close: 2 },
+  });
+  const stale_start = new Date();
+  for (let i = 0; i < 5; i += 1) await t.recordOutcome('recovering', { kind: 'timeout', latency_ms: 100, operation: 'create' });
+  await new Promise((r) => setTimeout(r, cooldown_ms + 50));
+  expect((await t.route(order({ payment_id: 'r1' }))).chosen).toEqual(expect.objectContaining({ channel_id: 'recovering', probe: true }));
+  // A timeout of a call started before the cool-down ended says nothing about the recovery.
+  expect(await t.recordOutcome('recovering', { kind: 'timeout', latency_ms: 10_000, operation: 'create', started_at: stale_start })).toBe('HALF_OPEN');
+  expect(await t.recordOutcome('recovering', { kind: 'success', latency_ms: 100, operation: 'create', started_at: stale_start })).toBe('HALF_OPEN');
+  expect(await t.recordOutcome('recovering', { kind: 'success', latency_ms: 100, operation: 'create', started_at: new Date() })).toBe('HALF_OPEN');
+  expect(await t.recordOutcome('recovering', { kind: 'success', latency_ms: 100, operation: 'create', started_at: new Date() })).toBe('CLOSED');
 });

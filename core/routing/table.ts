@@ -516,9 +516,11 @@ export class RoutingTable {
     const s = this.#scoring;
     const c = this.#circuit;
     const latency_ms = Math.min(Math.round(outcome.latency_ms), outcome_latency_ms_max);
+    const started_ms = outcome.started_at?.getTime() ?? at.getTime() - Math.round(outcome.latency_ms);
     const state = await this.#redis.paycoreOutcome(
       this.channelKey(channel_id), at.getTime(), outcome_fields[outcome.kind], latency_ms,
       s.bucket_ms, s.window_ms, c.failure_rate_open, c.volume_min, c.probe_successes_close, c.cooldown_ms,
+      started_ms, outcome.operation === 'query' ? 'q' : '',
     );
     return circuit_names[state] ?? 'CLOSED';
   }

@@ -197,6 +197,13 @@ export interface Outcome {
   kind: OutcomeKind;
   latency_ms: number;
   at?: Date;
+  /** Which call: creating the provider order (pay, confirm) or asking about it (query).
+   * Each is judged on its own, so the queries a hung create causes cannot dilute its
+   * failures. Default create. */
+  operation?: 'create' | 'query';
+  /** When the call started (default: at − latency). A half-open circuit counts only calls
+   * started after it became half-open. */
+  started_at?: Date;
 }
 
 export interface RoutingTableFile {
