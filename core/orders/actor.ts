@@ -107,7 +107,9 @@ export class ActorSystem {
       // A create for a payment this thread has not seen is almost always a new payment: it
       // appends with expected last sequence 0 straight away, and a conflict (it existed)
       // reloads and re-decides, so the common case saves a round trip.
-      if (!actor.fresh && request.type !== 'create') await this.#reload(actor);
+      // "Absent" is never cached: another process may create the payment at any moment, and
+      // a timer or call for it must then find it (re-checked against the log each time).
+      if ((!actor.fresh || actor.loaded === undefined) && request.type !== 'create') await this.#reload(actor);
       // Before anything else: a merchant's call on a payment it does not own does nothing.
       const merchant_id = requestMerchant(request);
       if (merchant_id !== undefined && request.type !== 'create') {
@@ -146,7 +148,7 @@ export class ActorSystem {
         return this.#notification(actor, request.channel_id, request.attempt_id, fromWireStatus(request.status));
       case 'timer':
         if (request.kind === 'refund') return this.#refundFollowUp(actor, request.refund_id ?? '', request.round ?? 0);
-        return request.kind === 'expire' ? this.#expire(actor) : this.#query(actor, request.round ?? 0);
+        return request.kind === 'expire' ? this.#expire(actor, request.round ?? 0) : this.#query(actor, request.round ?? 0);
       case 'confirm':
         return this.#confirm(actor, request.merchant_id, request.verification_code);
       case 'create_refund':
@@ -236,11 +238,16 @@ export class ActorSystem {
     return requireState(actor);
   }
 
-  async #expire(actor: Actor): Promise<PaymentState> {
+  async #expire(actor: Actor, round: number): Promise<PaymentState> {
     const state = requireState(actor);
-    // Only the payment's own expiry closes it (a create that lost a race leaves a timer of
-    // its own, due at another time).
-    if (Date.parse(state.expires_at) > this.deps.now().getTime()) return state;
+    // Only the payment's own expiry closes it. A timer due before it (another process's clock
+    // ahead of ours, or a create that lost a race and left a timer of its own) is moved to the
+    // payment's expiry, never dropped. The next round makes it a new message: the original
+    // expiry timer has the same due time, and the stream would take this one for its duplicate.
+    if (Date.parse(state.expires_at) > this.deps.now().getTime()) {
+      await this.deps.timers.schedule({ kind: 'expire', payment_id: state.payment_id, due_at: state.expires_at, round: round + 1 });
+      return state;
+    }
     return this.#close(actor, 'expired');
   }
 
