@@ -111,7 +111,7 @@ export function sandboxPay(payment_id: string): boolean {
 export function awaitSucceeded(payment_id: string, interval_s = 0.05, timeout_s = 10): boolean {
   const deadline = Date.now() + timeout_s * 1000;
   while (Date.now() < deadline) {
-    const payment = call('GetPayment', { payment_id });
+    const payment = call('GetPayment', { merchant_id, payment_id });
     polls.add(1);
     if (payment === undefined) return false;
     if (payment.status === 'PAYMENT_STATUS_SUCCEEDED') return true;

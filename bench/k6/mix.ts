@@ -3,7 +3,7 @@
 // `steps` (after paying, as in create-pay.ts). k6 run -e PAYCORE_ADDR=... bench/k6/mix.ts
 
 import { check } from 'k6';
-import { call, createRequest, openModel, orderNo, p99_ms, runId, type Payment } from './lib.ts';
+import { call, createRequest, merchant_id, openModel, orderNo, p99_ms, runId, type Payment } from './lib.ts';
 
 export const options = openModel('mix', {
   'grpc_req_duration{name:CreatePayment}': [`p(99)<${p99_ms}`],
@@ -14,8 +14,8 @@ export const options = openModel('mix', {
 type Step = (payment: Payment) => Payment | undefined;
 
 const steps: Step[] = [
-  (p) => call('GetPayment', { payment_id: p.paymentId }, (got) => got.paymentId === p.paymentId),
-  (p) => call('ClosePayment', { payment_id: p.paymentId }, (closed) => closed.status === 'PAYMENT_STATUS_CLOSED'),
+  (p) => call('GetPayment', { merchant_id, payment_id: p.paymentId }, (got) => got.paymentId === p.paymentId),
+  (p) => call('ClosePayment', { merchant_id, payment_id: p.paymentId }, (closed) => closed.status === 'PAYMENT_STATUS_CLOSED'),
 ];
 
 export function setup(): { run_id: string } {
