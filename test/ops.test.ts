@@ -5,14 +5,19 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Product } from '../proto/gen/paycore/v1/payment';
 import { eventually, freePort, startStack, type Stack } from './harness';
 
 const ops = path.resolve(__dirname, '../ops');
-const dashboard = JSON.parse(readFileSync(path.join(ops, 'grafana/paycore.json'), 'utf8')) as { panels: { title: string; targets: { expr: string }[] }[] };
-const queries = dashboard.panels.flatMap((p) => p.targets.map((t) => ({ title: p.title, expr: t.expr })));
+const dashboard = JSON.parse(readFileSync(path.join(ops, 'grafana/paycore.json'), 'utf8')) as { panels: { type: string; title: string; targets?: { expr: string }[] }[] };
+// Row panels (the SLO rows' headers) hold no query.
+const queries = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ title: p.title, expr: t.expr })));
+/** The SLOs recorded by ops/prometheus/slo.yml; the dashboard has a row for each. */
+const slo_names = ['create-payment-availability', 'create-payment-latency', 'payment-completion', 'notification-delivery'];
 
 /** Metric names a PromQL expression reads (identifiers followed by { or [ or a space/paren). */
 function metricNames(expr: string): string[] {
@@ -92,6 +97,7 @@ test('ops - every alert has a runbook_url naming a runbook in ops/runbooks that 
 describe('against a live paycore', () => {
   let stack: Stack;
   let prometheus: ChildProcess | undefined;
+  let merchant: Server | undefined;
   let scratch: string;
 
   beforeAll(async () => {
@@ -100,13 +106,16 @@ describe('against a live paycore', () => {
   });
   afterAll(async () => {
     prometheus?.kill('SIGTERM');
+    merchant?.closeAllConnections();
+    await new Promise((resolve) => (merchant === undefined ? resolve(undefined) : merchant.close(resolve)));
     await stack?.stop();
     rmSync(scratch, { recursive: true, force: true });
   });
 
-  async function load(count: number): Promise<void> {
-    // A notify URL where nothing listens: every notification attempt fails and is retried.
-    const notifyUrl = `http://127.0.0.1:${await freePort()}/notify`;
+  /** `count` payments, half paid and half closed. Without a notify URL, one where nothing
+   * listens: every notification attempt fails and is retried. */
+  async function load(count: number, notify_url?: string): Promise<void> {
+    const notifyUrl = notify_url ?? `http://127.0.0.1:${await freePort()}/notify`;
     for (let i = 0; i < count; i += 1) {
       const p = await stack.client.createPayment({ merchantId: 'm_ops', merchantOrderNo: `ops-${randomBytes(5).toString('hex')}`, amount: 100n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'ops', notifyUrl });
       if (i % 2 === 0) await stack.pay(`${p.paymentId}a1`);
@@ -128,10 +137,16 @@ describe('against a live paycore', () => {
     expect(queries.length).toBeGreaterThanOrEqual(10);
   });
 
-  test('ops - a real Prometheus scraping paycore answers the dashboard key queries', async () => {
+  test('ops - a real Prometheus scraping paycore answers the dashboard key queries and every SLO panel', async () => {
+    // A merchant that takes every notification, so the delivery SLI has deliveries to count.
+    const server = createServer((req, res) => req.resume().on('end', () => res.writeHead(204).end()));
+    merchant = server;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const notify_url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/notify`;
     const web_port = await freePort();
     writeFileSync(path.join(scratch, 'prometheus.yml'), [
       'global: { scrape_interval: 1s, evaluation_interval: 1s }',
+      `rule_files: [${JSON.stringify(path.join(ops, 'prometheus/slo.yml'))}]`,
       'scrape_configs:',
       '  - job_name: paycore',
       `    static_configs: [{ targets: ['127.0.0.1:${stack.env.PAYCORE_HTTP_PORT}'] }]`,
@@ -144,17 +159,28 @@ describe('against a live paycore', () => {
       return reply.data.result;
     };
     await eventually(async () => ((await query('up{job="paycore"}'))[0]?.value[1] === '1' ? true : undefined), 20_000, 'first scrape');
-    await load(4);
+    await load(4, notify_url);
     await new Promise((r) => setTimeout(r, 2_500)); // two more scrapes, so rate() has two samples after the load
-    await load(4);
+    await load(4, notify_url);
+    // Every SLO has its row: the SLI, the objective, the budget left over 30 days, the burn rate.
+    const slo_queries = queries.filter((q) => q.title.startsWith('SLO '));
+    for (const slo of slo_names) {
+      const titles = slo_queries.filter((q) => q.expr.includes(`slo="${slo}"`)).map((q) => q.title);
+      expect([slo, [/: SLI$/, /vs objective$/, /error budget remaining \(30 days\)$/, /burn rate$/].every((t) => titles.some((title) => t.test(title)))]).toEqual([slo, true]);
+    }
     const key = queries.filter((q) => /Payments per second|CreatePayment per second|success rate by channel|gRPC latency|Routing mix|Notification backlog/.test(q.title));
     expect(key.length).toBeGreaterThanOrEqual(6);
-    for (const q of key) {
+    for (const q of [...key, ...slo_queries]) {
       const result = await eventually(async () => {
         const r = await query(q.expr);
         return r.length > 0 && r.some((s) => s.value[1] !== 'NaN') ? r : undefined;
       }, 20_000, `data for "${q.title}"`);
       expect(result.length).toBeGreaterThan(0);
     }
+    // The burn-rate alerts evaluate cleanly and stay quiet: nothing failed, nothing was slow.
+    const rules = (await (await fetch(`${api}/rules?type=alert`)).json()) as { data: { groups: { rules: { name: string; health: string; state: string }[] }[] } };
+    const alerts = rules.data.groups.flatMap((g) => g.rules);
+    expect(alerts.length).toBe(8);
+    expect(alerts.filter((a) => a.health !== 'ok' || a.state !== 'inactive')).toEqual([]);
   });
 });
