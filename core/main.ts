@@ -77,7 +77,7 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
 
   // SERVING only while a payment can be routed: NATS and Redis answer, and the routing table
   // holds its configuration (after Redis comes back empty, not until it is rebuilt).
-  const healthy = (): boolean => link.up && redis.status === 'ready' && table.routable;
+  const healthy = (): boolean => link.up && redis.status === 'ready' && table.routable && pool.serving;
   const refreshHealth = (): void => {
     metrics.gateway.dependency_up.set({ dependency: 'nats' }, link.up ? 1 : 0);
     metrics.gateway.dependency_up.set({ dependency: 'redis' }, redis.status === 'ready' ? 1 : 0);

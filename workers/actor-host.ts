@@ -7,7 +7,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type Msg, type Subscription } from '@nats-io/transport-node';
 import { decodeJson, encodeJson } from '../core/codec';
 import { actor_request_schema } from '../core/orders/schemas';
-import { worker_drain_ms_max } from '../core/constants';
+import { health_poll_ms, worker_drain_ms_max } from '../core/constants';
 import { idKey } from '../core/ids';
 import { createLogger } from '../core/log';
 import { createActorMetrics, type MetricsJson } from '../core/metrics';
@@ -112,6 +112,17 @@ async function main(): Promise<void> {
     if (!up) post({ type: 'link', up: false });
     else void nc.flush().then(() => post({ type: 'link', up: true }), () => undefined);
   });
+
+  // The gateway's health includes every thread's ability to route (each has its own Redis
+  // connection, which reconnects on its own schedule).
+  let routable = table.routable;
+  post({ type: 'routable', up: routable });
+  const routable_poll = setInterval(() => {
+    if (table.routable === routable) return;
+    routable = table.routable;
+    post({ type: 'routable', up: routable });
+  }, health_poll_ms);
+  routable_poll.unref();
 
   port!.on('message', (message: ToWorker) => {
     if (message.type === 'metrics') {

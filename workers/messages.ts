@@ -25,5 +25,7 @@ export type FromWorker =
   | { type: 'stopped' }
   /** The thread's NATS link went down, or came back with its subscriptions registered again. */
   | { type: 'link'; up: boolean }
+  /** Whether the thread's routing table can route (its Redis is up, its configuration loaded). */
+  | { type: 'routable'; up: boolean }
   | { type: 'metrics'; request_id: number; metrics: MetricsJson }
   | { type: 'fatal'; error: { name: string; message: string; stack?: string } };

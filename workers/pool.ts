@@ -18,6 +18,8 @@ interface Slot {
   stopping: boolean;
   /** Subscribed to its shards, with its NATS link up. */
   serving: boolean;
+  /** Its routing table can route. */
+  routable: boolean;
 }
 
 /** The compiled host script next to this file (tests running TypeScript pass dist's). */
@@ -51,7 +53,7 @@ export class ActorPool {
   #spawn(index: number): Promise<void> {
     const data: ActorHostData = { config: this.config, worker_index: index, worker_count: this.config.workers };
     const worker = new Worker(this.host_script, { workerData: data });
-    const slot: Slot = { worker, inflight: new Set(), stopping: false, serving: false };
+    const slot: Slot = { worker, inflight: new Set(), stopping: false, serving: false, routable: false };
     this.#slots[index] = slot;
     return new Promise((resolve, reject) => {
       let ready = false;
@@ -66,6 +68,9 @@ export class ActorPool {
           case 'link':
             slot.serving = message.up;
             this.#updatePumps();
+            return;
+          case 'routable':
+            slot.routable = message.up;
             return;
           case 'inflight':
             slot.inflight.add(message.reply);
@@ -89,6 +94,7 @@ export class ActorPool {
       worker.on('exit', (code) => {
         if (!ready) reject(new Error(`actor host ${index} exited with ${code} before it was ready`));
         slot.serving = false;
+        slot.routable = false;
         this.#updatePumps();
         this.#answerOrphans(slot);
         if (this.#stopping || slot.stopping) return;
@@ -98,6 +104,11 @@ export class ActorPool {
         this.#spawn(index).catch((error: Error) => this.log.error({ worker: index, err: error.message }, 'actor host replacement failed'));
       });
     });
+  }
+
+  /** Whether every thread serves its shards and can route: part of the gateway's health. */
+  get serving(): boolean {
+    return this.#slots.length === this.config.workers && this.#slots.every((s) => s.serving && s.routable);
   }
 
   /** Timer pumps fire only while every shard has a subscriber: every thread serving. */
