@@ -86,3 +86,22 @@ test('smoke load - 200 creates at 50/s and 40 paid: no error, none lost, none ch
     expect(order.trade_state).toBe(expected.get(payment_id) === PaymentStatus.PAYMENT_STATUS_SUCCEEDED ? 'SUCCESS' : 'NOTPAY');
   }
 });
+
+test('smoke load - the merchant mix (create, get, pay, SUCCEEDED, refund in full): no error, every payment REFUNDED', async () => {
+  const mix = { ...plan('mix', 10, 2_000), order_prefix: `smoke${randomBytes(3).toString('hex')}m` };
+  const result = await driver.run('paycore', mix);
+  expect(result.errors).toEqual({});
+  expect(result.issued).toBe(20);
+  expect(result.succeeded).toBe(20);
+  const ids = orderNumbers(mix, result).map((no) => stack.paymentId(merchant_id, no));
+  const pending = new Set(ids);
+  const deadline = Date.now() + 20_000;
+  while (pending.size > 0 && Date.now() < deadline) {
+    for (const payment_id of [...pending]) {
+      const payment = await stack.client.getPayment({ paymentId: payment_id, merchantId: merchant_id });
+      if (payment.status === PaymentStatus.PAYMENT_STATUS_REFUNDED && payment.refundedAmount === 1999n) pending.delete(payment_id);
+    }
+    if (pending.size > 0) await new Promise((r) => setTimeout(r, 200));
+  }
+  expect([...pending]).toEqual([]);
+});

@@ -2,7 +2,7 @@
 // number; each request copies those bytes and writes its sequence number's digits in place,
 // so the driver does no protobuf encoding and builds no objects per create.
 
-import { ClosePaymentRequest, CreatePaymentRequest, GetPaymentRequest, Product } from '../../proto/gen/paycore/v1/payment';
+import { ClosePaymentRequest, CreatePaymentRequest, CreateRefundRequest, GetPaymentRequest, Product } from '../../proto/gen/paycore/v1/payment';
 
 /** Digits of the per-request sequence number in merchant_order_no (10^10 creates per prefix). */
 export const sequence_digits = 10;
@@ -73,4 +73,12 @@ export function getBytes(merchant_id: string, payment_id: string): Buffer {
 
 export function closeBytes(merchant_id: string, payment_id: string): Buffer {
   return Buffer.from(ClosePaymentRequest.encode({ paymentId: payment_id, merchantId: merchant_id, merchantOrderNo: '' }).finish());
+}
+
+/** A refund of `amount_minor` of the payment; its merchant_refund_no is derived from the
+ * payment id, so a replayed step is the same refund. */
+export function refundBytes(merchant_id: string, payment_id: string, amount_minor: bigint): Buffer {
+  return Buffer.from(CreateRefundRequest.encode({
+    merchantId: merchant_id, merchantRefundNo: `${payment_id}-r1`, paymentId: payment_id, merchantOrderNo: '', amount: amount_minor, reason: 'bench', notifyUrl: '',
+  }).finish());
 }

@@ -7,9 +7,9 @@ import * as grpc from '@grpc/grpc-js';
 import { Agent, request as httpRequest } from 'node:http';
 import { decodeServiceError } from '../../core/errors';
 import { idKey, paymentId } from '../../core/ids';
-import { ClosePaymentResponse, CreatePaymentResponse, GetPaymentResponse, PaymentStatus } from '../../proto/gen/paycore/v1/payment';
+import { CreatePaymentResponse, CreateRefundResponse, GetPaymentResponse, PaymentStatus, RefundStatus } from '../../proto/gen/paycore/v1/payment';
 import type { ScenarioName, StepPlan } from './protocol';
-import { CreateTemplate, benchCreateShape, closeBytes, getBytes } from './requests';
+import { CreateTemplate, benchCreateShape, getBytes, refundBytes } from './requests';
 
 /** Calls the driver may have outstanding on one HTTP/2 connection before grpc-js queues. */
 const sandbox_sockets_max = 64;
@@ -18,7 +18,7 @@ const sandbox_timeout_ms = 10_000;
 
 const method_create = '/paycore.v1.PaymentService/CreatePayment';
 const method_get = '/paycore.v1.PaymentService/GetPayment';
-const method_close = '/paycore.v1.PaymentService/ClosePayment';
+const method_refund = '/paycore.v1.PaymentService/CreateRefund';
 
 const identity = (bytes: Buffer): Buffer => bytes;
 
@@ -125,15 +125,17 @@ const create: Step = (it, next) =>
 const get: Step = (it, next) =>
   it.target.unary(method_get, getBytes(it.template.shape.merchant_id, it.payment_id), (error) => next(error === null ? undefined : errorKey(error)));
 
-const close: Step = (it, next) =>
-  it.target.unary(method_close, closeBytes(it.template.shape.merchant_id, it.payment_id), (error, bytes) => {
+/** The whole amount back: accepted (PENDING / PROCESSING) or already SUCCEEDED. */
+const refund: Step = (it, next) =>
+  it.target.unary(method_refund, refundBytes(it.template.shape.merchant_id, it.payment_id, it.template.shape.amount_minor), (error, bytes) => {
     if (error !== null) return next(errorKey(error));
-    const status = ClosePaymentResponse.decode(bytes!).payment?.status ?? PaymentStatus.PAYMENT_STATUS_UNSPECIFIED;
-    next(status === PaymentStatus.PAYMENT_STATUS_CLOSED ? undefined : `UNEXPECTED_STATUS/${PaymentStatus[status]}`);
+    const status = CreateRefundResponse.decode(bytes!).refund?.status ?? RefundStatus.REFUND_STATUS_UNSPECIFIED;
+    const accepted = status === RefundStatus.REFUND_STATUS_PENDING || status === RefundStatus.REFUND_STATUS_PROCESSING || status === RefundStatus.REFUND_STATUS_SUCCEEDED;
+    next(accepted ? undefined : `UNEXPECTED_REFUND_STATUS/${RefundStatus[status]}`);
   });
 
 /** The payer pays attempt 1 in the sandbox (its out_trade_no is `<payment_id>a1`). */
-const pay: Step = (it, next) => it.sandbox!.pay(`${it.payment_id}a1`, next);
+const pay: Step = (it, next) => (it.sandbox === undefined ? next('NO_SANDBOX_URL') : it.sandbox.pay(`${it.payment_id}a1`, next));
 
 /** GetPayment every poll_interval_ms until SUCCEEDED, a final other state, or the deadline. */
 const succeeded: Step = (it, next) => {
@@ -150,9 +152,8 @@ const succeeded: Step = (it, next) => {
 };
 
 const create_pay_steps: readonly Step[] = [create, pay, succeeded];
-// Refunds are UNIMPLEMENTED today. When CreateRefund lands, the mix becomes
-// [create, get, pay, succeeded, refund] with one `refund` step written like `close`.
-const mix_steps: readonly Step[] = [create, get, close];
+/** A merchant's day: create, look it up, the payer pays, wait for SUCCEEDED, refund in full. */
+const mix_steps: readonly Step[] = [create, get, pay, succeeded, refund];
 
 function sequenceOf(steps: readonly Step[], target: Target, sandbox: SandboxClient | undefined, template: CreateTemplate, poll_interval_ms: number) {
   return (sequence: number, done: Done): void => {

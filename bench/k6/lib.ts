@@ -96,6 +96,17 @@ export function call(method: string, request: Record<string, unknown>, expect?: 
   return ok ? (payment ?? undefined) : undefined;
 }
 
+/** CreateRefund of the whole amount (merchant_refund_no derived from the payment id); true
+ * when accepted (PENDING / PROCESSING) or already SUCCEEDED. */
+export function refundFull(payment: Payment): boolean {
+  const request = { merchant_id, merchant_refund_no: `${payment.paymentId}-r1`, payment_id: payment.paymentId, amount: payment.amount, reason: 'k6' };
+  const response = connect().invoke(`${service}/CreateRefund`, request, { tags: { name: 'CreateRefund' }, timeout: '10s' });
+  const status = (response.message as { refund?: { status?: string } } | null)?.refund?.status ?? '';
+  const ok = response.status === grpc.StatusOK && ['REFUND_STATUS_PENDING', 'REFUND_STATUS_PROCESSING', 'REFUND_STATUS_SUCCEEDED'].includes(status);
+  paycore_errors.add(!ok, { method: 'CreateRefund' });
+  return ok;
+}
+
 /** The payer pays attempt 1 in the sandbox (its out_trade_no is `<payment_id>a1`). */
 export function sandboxPay(payment_id: string): boolean {
   const response = http.post(`${sandbox_url}/sandbox/wechatpay/orders/${payment_id}a1/pay`, '{}', {

@@ -1,21 +1,23 @@
-// A merchant's mix: create, query, close — one sequence per iteration.
-// Refunds answer UNIMPLEMENTED today; when CreateRefund lands, add one `refund` step to
-// `steps` (after paying, as in create-pay.ts). k6 run -e PAYCORE_ADDR=... bench/k6/mix.ts
+// A merchant's mix: create, query, the payer pays in the sandbox PSP, wait for SUCCEEDED,
+// refund the whole amount — one sequence per iteration.
+// k6 run -e PAYCORE_ADDR=... -e SANDBOX_URL=http://127.0.0.1:8090 bench/k6/mix.ts
 
 import { check } from 'k6';
-import { call, createRequest, merchant_id, openModel, orderNo, p99_ms, runId, type Payment } from './lib.ts';
+import { awaitSucceeded, call, createRequest, merchant_id, openModel, orderNo, p99_ms, refundFull, runId, sandboxPay, type Payment } from './lib.ts';
 
 export const options = openModel('mix', {
   'grpc_req_duration{name:CreatePayment}': [`p(99)<${p99_ms}`],
   'grpc_req_duration{name:GetPayment}': [`p(99)<${p99_ms}`],
-  'grpc_req_duration{name:ClosePayment}': [`p(99)<${p99_ms}`],
+  'grpc_req_duration{name:CreateRefund}': [`p(99)<${p99_ms}`],
 });
 
 type Step = (payment: Payment) => Payment | undefined;
 
 const steps: Step[] = [
-  (p) => call('GetPayment', { merchant_id, payment_id: p.paymentId }, (got) => got.paymentId === p.paymentId),
-  (p) => call('ClosePayment', { merchant_id, payment_id: p.paymentId }, (closed) => closed.status === 'PAYMENT_STATUS_CLOSED'),
+  (p) => call('GetPayment', { payment_id: p.paymentId, merchant_id }, (got) => got.paymentId === p.paymentId),
+  (p) => (sandboxPay(p.paymentId) ? p : undefined),
+  (p) => (awaitSucceeded(p.paymentId) ? p : undefined),
+  (p) => (refundFull(p) ? p : undefined),
 ];
 
 export function setup(): { run_id: string } {
