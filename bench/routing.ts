@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { RoutingTable, type RoutingChannel } from '../core/routing';
+import { Sealer } from '../core/seal';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -69,7 +70,7 @@ function channel(i: number): RoutingChannel {
 
 async function main(): Promise<void> {
   const redis = new Redis(redis_url);
-  const table = new RoutingTable(redis, prefix);
+  const table = new RoutingTable(redis, prefix, { sealer: new Sealer(randomBytes(32)) });
   await table.start();
   try {
     for (let i = 0; i < channels_count; i += 1) await table.upsertChannel(channel(i));

@@ -251,6 +251,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     PAYCORE_SHARDS: '8',
     PAYCORE_LOG_LEVEL: 'info',
     PAYCORE_QUERY_BACKOFF_MS: '500,1000,2000',
+    // Test merchants listen on loopback, which notifications otherwise never reach.
+    PAYCORE_NOTIFY_ALLOW_HOSTS: 'localhost',
+    PAYCORE_NOTIFY_ALLOW_CIDRS: '127.0.0.0/8,::1/128',
     ...options.env,
   };
   const paycore = new PaycoreProcess(env, options.node_args);

@@ -8,6 +8,7 @@ import type { ChannelConfig, ProductName } from '../channels/channel';
 import { notify_schedule_ms_default, notify_timeout_ms_default } from './notify/constants';
 import { circuit_defaults, scoring_defaults } from './routing/scoring';
 import { idKey, type IdKey } from './ids';
+import { destinationPolicy, type DestinationPolicy } from './notify/destination';
 import { command_timeout_ms_default, expire_seconds_min_default, query_backoff_ms_default, refund_backoff_ms } from './constants';
 
 export interface Config {
@@ -40,6 +41,12 @@ export interface Config {
   /** Merchant notification attempts: delays in ms, the first from the outcome. */
   notify_schedule_ms: number[];
   notify_timeout_ms: number;
+  /** Where merchant notifications may go (core/notify/destination.ts): https only when
+   * NODE_ENV=production; host names and CIDR ranges allowed although not public (development
+   * and tests deliver to 127.0.0.1). Kept as text so the config crosses to worker threads. */
+  notify_https_only: boolean;
+  notify_allow_hosts: string;
+  notify_allow_cidrs: string;
   /** Circuit breaker: how long a channel stays open before probes, and the volume it needs
    * in the health window before it may open (defaults in core/routing/scoring.ts). */
   circuit_cooldown_ms: number;
@@ -144,6 +151,23 @@ function backoffList(env: Env, name: string, fallback: readonly number[], min_ms
   });
 }
 
+function notifyDestinations(env: Env): Pick<Config, 'notify_https_only' | 'notify_allow_hosts' | 'notify_allow_cidrs'> {
+  const hosts = env.PAYCORE_NOTIFY_ALLOW_HOSTS ?? '';
+  const cidrs = env.PAYCORE_NOTIFY_ALLOW_CIDRS ?? '';
+  if (!/^[A-Za-z0-9.,:_ -]*$/.test(hosts)) throw new ConfigError('PAYCORE_NOTIFY_ALLOW_HOSTS must be a comma list of host names');
+  try {
+    destinationPolicy(false, hosts, cidrs);
+  } catch (error) {
+    throw new ConfigError(`PAYCORE_NOTIFY_ALLOW_CIDRS must be a comma list of CIDR ranges: ${(error as Error).message}`);
+  }
+  return { notify_https_only: env.NODE_ENV === 'production', notify_allow_hosts: hosts, notify_allow_cidrs: cidrs };
+}
+
+/** The notification destination policy of a configuration. */
+export function notifyPolicy(config: Pick<Config, 'notify_https_only' | 'notify_allow_hosts' | 'notify_allow_cidrs'>): DestinationPolicy {
+  return destinationPolicy(config.notify_https_only, config.notify_allow_hosts, config.notify_allow_cidrs);
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const prefix = text(env, 'PAYCORE_PREFIX', 'paycore');
   if (!/^[a-z][a-z0-9_]{0,31}$/.test(prefix)) throw new ConfigError(`PAYCORE_PREFIX must be 1-32 of [a-z0-9_] starting with a letter, got '${prefix}'`);
@@ -178,6 +202,7 @@ export function loadConfig(env: Env = process.env): Config {
     routing_file: env.PAYCORE_ROUTING_FILE === undefined || env.PAYCORE_ROUTING_FILE === '' ? undefined : env.PAYCORE_ROUTING_FILE,
     notify_schedule_ms: backoffList(env, 'PAYCORE_NOTIFY_SCHEDULE_MS', notify_schedule_ms_default, 0),
     notify_timeout_ms: integer(env, 'PAYCORE_NOTIFY_TIMEOUT_MS', notify_timeout_ms_default, 100, 60_000),
+    ...notifyDestinations(env),
     circuit_cooldown_ms: integer(env, 'PAYCORE_CIRCUIT_COOLDOWN_MS', circuit_defaults.cooldown_ms, 100, 3_600_000),
     circuit_volume_min: integer(env, 'PAYCORE_CIRCUIT_VOLUME_MIN', circuit_defaults.volume_min, 1, 100_000),
     exploration_share: share(env, 'PAYCORE_EXPLORATION_SHARE', scoring_defaults.exploration_share),

@@ -6,7 +6,7 @@ import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import '../channels';
 import { ActorPool } from '../workers/pool';
-import { ConfigError, loadConfig, type Config } from './config';
+import { ConfigError, loadConfig, notifyPolicy, type Config } from './config';
 import { grpc_drain_ms_max, health_poll_ms, metrics_collect_ms_max, notify_backlog_poll_ms } from './constants';
 import { ActorsClient } from './gateway/actors-client';
 import { startGrpc } from './gateway/grpc';
@@ -24,6 +24,7 @@ import { circuitOptions, scoringOptions } from './routing/scoring';
 import { ConfigStore } from './routing/config-store';
 import { RoutingTable } from './routing/table';
 import { initTracing } from './tracing';
+import { Sealer } from './seal';
 
 export interface Paycore {
   grpc_port: number;
@@ -43,7 +44,7 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
   const redis = new Redis(config.redis_url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
   await redis.connect();
   const config_store = await ConfigStore.open(js, config.prefix, config.stream_replicas);
-  const table = new RoutingTable(redis, config.prefix, { store: config_store, circuit: circuitOptions(config), scoring: scoringOptions(config), on_error: (error) => log.warn({ err: String(error) }, 'routing table refresh failed') });
+  const table = new RoutingTable(redis, config.prefix, { sealer: new Sealer(config.data_key), store: config_store, circuit: circuitOptions(config), scoring: scoringOptions(config), on_error: (error) => log.warn({ err: String(error) }, 'routing table refresh failed') });
   if (config.routing_file !== undefined) {
     const applied = await table.applyTable(JSON.parse(readFileSync(config.routing_file, 'utf8')));
     log.info({ file: config.routing_file, channels: applied.channels, merchants: applied.merchants }, 'routing table applied');
@@ -65,6 +66,7 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
     jsm,
     prefix: config.prefix,
     secretOf: (merchant_id) => table.notifySecret(merchant_id),
+    destinations: notifyPolicy(config),
     schedule_ms: config.notify_schedule_ms,
     timeout_ms: config.notify_timeout_ms,
     onAttempt: (result) => metrics.gateway.notify_attempts.inc({ result }),

@@ -11,6 +11,9 @@ export SANDBOX_PORT="${SANDBOX_PORT:-8090}"
 sandbox_url="http://127.0.0.1:${SANDBOX_PORT}"
 eval "$(node dist/core/cli/dev-setup.js .dev "$sandbox_url")"
 export PAYCORE_LOG_LEVEL="${PAYCORE_LOG_LEVEL:-info}"
+# Development merchants listen on this machine; notifications reach no loopback otherwise.
+export PAYCORE_NOTIFY_ALLOW_HOSTS="${PAYCORE_NOTIFY_ALLOW_HOSTS:-localhost}"
+export PAYCORE_NOTIFY_ALLOW_CIDRS="${PAYCORE_NOTIFY_ALLOW_CIDRS:-127.0.0.0/8,::1/128}"
 
 node dist/channels/sandbox/main.js > .dev/sandbox.log 2>&1 &
 sandbox_pid=$!

@@ -20,6 +20,7 @@ import { ActorPool } from '../workers/pool';
 import { Redis } from 'ioredis';
 import { RoutingTable } from '../core/routing/table';
 import { deleteStreams, eventually, freePort, nats_url, routingTable, sandboxRoute, uniquePrefix } from './harness';
+import { Sealer } from '../core/seal';
 
 const host_script = path.resolve(__dirname, '../dist/workers/actor-host.js');
 const command_timeout_ms = 20_000;
@@ -51,7 +52,7 @@ beforeAll(async () => {
   nc = await connect({ servers: nats_url });
   await ensureStreams(await jetstreamManager(nc), names(config.prefix), 1);
   const redis = new Redis(config.redis_url);
-  await new RoutingTable(redis, config.prefix).applyTable(routingTable([sandboxRoute('wx1', ['WECHAT_NATIVE'])], ['m_pool']));
+  await new RoutingTable(redis, config.prefix, { sealer: new Sealer(config.data_key) }).applyTable(routingTable([sandboxRoute('wx1', ['WECHAT_NATIVE'])], ['m_pool']));
   redis.disconnect();
   pool = new ActorPool(config, nc, createLogger('silent'), host_script);
   await pool.start();

@@ -14,6 +14,7 @@ import type { PaymentState } from '../core/orders/types';
 import { RoutingTable } from '../core/routing/table';
 import { PaymentStatus, Product, type Payment } from '../proto/gen/paycore/v1/payment';
 import { eventually, nats_url, routingTable, sandboxRoute, startStack, type Stack } from './harness';
+import { Sealer } from '../core/seal';
 
 const mchid_b = '1900000002';
 let stack: Stack;
@@ -34,7 +35,7 @@ beforeAll(async () => {
     env: { PAYCORE_CIRCUIT_COOLDOWN_MS: '1500', PAYCORE_CIRCUIT_VOLUME_MIN: '6', PAYCORE_EXPLORATION_SHARE: '0' },
   });
   redis = new Redis('redis://127.0.0.1:6379/0');
-  table = new RoutingTable(redis, stack.prefix);
+  table = new RoutingTable(redis, stack.prefix, { sealer: new Sealer(Buffer.from(stack.env.PAYCORE_DATA_KEY!, 'hex')) });
   await table.start();
 });
 

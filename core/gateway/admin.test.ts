@@ -8,6 +8,7 @@ import { Product } from '../../proto/gen/paycore/v1/payment';
 import { decodeServiceError } from '../errors';
 import { RoutingTable } from '../routing';
 import { adminServices, merchant_admin_service, routing_admin_service } from './admin';
+import { Sealer } from '../seal';
 
 const prefix = `test-admin-${process.pid}-${randomBytes(3).toString('hex')}`;
 let redis: Redis;
@@ -25,7 +26,7 @@ function call<Req, Res>(client: grpc.Client, method: string, request: Req): Prom
 
 beforeAll(async () => {
   redis = new Redis(process.env.PAYCORE_REDIS_URL ?? 'redis://127.0.0.1:6379/0');
-  table = new RoutingTable(redis, prefix, { scoring: { exploration_share: 0 } });
+  table = new RoutingTable(redis, prefix, { scoring: { exploration_share: 0 }, sealer: new Sealer(Buffer.alloc(32, 7)) });
   await table.start();
   server = new grpc.Server();
   const services = adminServices(table);

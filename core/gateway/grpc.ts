@@ -24,7 +24,8 @@ import {
 } from '../../proto/gen/paycore/v1/payment';
 import { decodeJson } from '../codec';
 import { stored_message_schema } from '../orders/schemas';
-import type { Config } from '../config';
+import { notifyPolicy, type Config } from '../config';
+import type { DestinationPolicy } from '../notify/destination';
 import { expire_seconds_default, expire_seconds_max } from '../constants';
 import { PaycoreError, dependencyDown, grpcStatusOfReason, invalidFields, toServiceError, type Dependency } from '../errors';
 import { paymentId, refundId } from '../ids';
@@ -86,7 +87,12 @@ export class PaymentGateway {
   /** Open WatchPayment streams, ended when the server shuts down. */
   readonly #watches = new Set<() => void>();
 
-  constructor(private readonly deps: GrpcDeps) {}
+  /** Where notify URLs may point (checked at the edge, and again at delivery). */
+  readonly #destinations: DestinationPolicy;
+
+  constructor(private readonly deps: GrpcDeps) {
+    this.#destinations = notifyPolicy(deps.config);
+  }
 
   service(): PaymentServiceServer {
     return {
@@ -135,7 +141,7 @@ export class PaymentGateway {
 
   async createPayment(request: CreatePaymentRequest): Promise<Payment> {
     const rules = { expire_seconds_min: this.deps.config.expire_seconds_min, expire_seconds_max, expire_seconds_default };
-    const violations = validateCreatePayment(request, rules);
+    const violations = validateCreatePayment(request, rules, this.#destinations);
     if (violations.length > 0) throw invalidFields(violations);
     const expire_seconds = request.expireSeconds === 0 ? expire_seconds_default : request.expireSeconds;
     const payment_id = paymentId(this.deps.config.id_key, request.merchantId, request.merchantOrderNo);
@@ -156,7 +162,7 @@ export class PaymentGateway {
 
   async createRefund(request: CreateRefundRequest): Promise<Refund> {
     const key = this.deps.config.id_key;
-    const violations = validateCreateRefund(request, key);
+    const violations = validateCreateRefund(request, key, this.#destinations);
     if (violations.length > 0) throw invalidFields(violations);
     const payment_id = request.paymentId !== '' ? request.paymentId : paymentId(key, request.merchantId, request.merchantOrderNo);
     const refund_id = refundId(key, request.merchantId, request.merchantRefundNo);

@@ -5,6 +5,7 @@ import { invalidFields } from '../errors';
 import { paymentId, refundId } from '../ids';
 import { test_id_key } from '../ids.fixture';
 import { requestFingerprint, validateCreatePayment, validatePaymentRef, validateRefundRef } from './validate';
+import { destinationPolicy, no_allow_list_policy, type DestinationPolicy } from '../notify/destination';
 
 const rules = { expire_seconds_min: 60, expire_seconds_max: 86400, expire_seconds_default: 1800 };
 
@@ -103,6 +104,11 @@ const rejected: Array<{ name: string; mutate: Mutation; field: string }> = [
   { name: 'a notify_url without host', mutate: (r) => (r.notifyUrl = 'https://'), field: 'notify_url' },
   { name: 'a notify_url with a space', mutate: (r) => (r.notifyUrl = 'https://merchant.example.com/a b'), field: 'notify_url' },
   { name: 'a notify_url with a tab', mutate: (r) => (r.notifyUrl = 'https://merchant.example.com/a\tb'), field: 'notify_url' },
+  ...[
+    'http://127.0.0.1:8080/n', 'http://127.1/n', 'http://[::1]/n', 'http://10.0.0.7/n', 'http://172.16.5.4/n', 'http://192.168.0.1/n',
+    'http://100.64.0.1/n', 'http://100.100.100.200/latest/meta-data', 'http://169.254.169.254/latest/meta-data', 'http://[fe80::1]/n',
+    'http://[fd00:ec2::254]/n', 'http://[::ffff:127.0.0.1]/n', 'http://0.0.0.0/n', 'http://localhost:8080/n', 'http://api.localhost/n', 'http://2130706433/n',
+  ].map((url) => ({ name: `a notify_url to ${url}`, mutate: (r: CreatePaymentRequest) => (r.notifyUrl = url), field: 'notify_url' })),
   {
     name: 'a notify_url of 257 characters',
     mutate: (r) => (r.notifyUrl = 'https://merchant.example.com/' + 'a'.repeat(257 - 29)),
@@ -166,7 +172,7 @@ const accepted: Array<{ name: string; mutate: Mutation }> = [
   { name: 'BANK_B2B with bank_code', mutate: withPayer(Product.PRODUCT_BANK_B2B, { bankCode: 'ICBC' }) },
   { name: 'ALIPAY_PC with only a client_ip', mutate: withPayer(Product.PRODUCT_ALIPAY_PC, { clientIp: '10.0.0.1' }) },
   { name: 'an empty notify_url', mutate: (r) => (r.notifyUrl = '') },
-  { name: 'an http notify_url with a port', mutate: (r) => (r.notifyUrl = 'http://10.1.2.3:8080/cb') },
+  { name: 'an http notify_url with a port', mutate: (r) => (r.notifyUrl = 'http://93.184.216.34:8080/cb') },
   {
     name: 'a notify_url of 256 characters',
     mutate: (r) => (r.notifyUrl = 'https://merchant.example.com/' + 'a'.repeat(256 - 29)),
@@ -183,17 +189,17 @@ const accepted: Array<{ name: string; mutate: Mutation }> = [
 
 describe('validate', () => {
   test('validate - a fully valid request yields no violation', () => {
-    expect(validateCreatePayment(baseRequest(), rules)).toEqual([]);
+    expect(validateCreatePayment(baseRequest(), rules, no_allow_list_policy)).toEqual([]);
   });
 
   test.each(rejected)('validate - rejects $name', ({ mutate, field }) => {
-    const violations = validateCreatePayment(mutated(mutate), rules);
+    const violations = validateCreatePayment(mutated(mutate), rules, no_allow_list_policy);
     expect(violations.map((v) => v.field)).toEqual([field]);
     expect(violations[0]!.description).toMatch(/^[a-z]/);
   });
 
   test.each(accepted)('validate - accepts $name', ({ mutate }) => {
-    expect(validateCreatePayment(mutated(mutate), rules)).toEqual([]);
+    expect(validateCreatePayment(mutated(mutate), rules, no_allow_list_policy)).toEqual([]);
   });
 
   const payer_for_product: Array<[string, Partial<Payer>]> = [
@@ -213,11 +219,11 @@ describe('validate', () => {
 
   test.each(payer_for_product)('validate - accepts product %s with the payer elements it needs', (name, payer) => {
     const product = Product[`PRODUCT_${name}` as keyof typeof Product];
-    expect(validateCreatePayment(mutated(withPayer(product, payer)), rules)).toEqual([]);
+    expect(validateCreatePayment(mutated(withPayer(product, payer)), rules, no_allow_list_policy)).toEqual([]);
   });
 
   test('validate - rejects amount above 10^12 naming the rule', () => {
-    expect(validateCreatePayment(mutated((r) => (r.amount = 10n ** 12n + 1n)), rules)).toEqual([
+    expect(validateCreatePayment(mutated((r) => (r.amount = 10n ** 12n + 1n)), rules, no_allow_list_policy)).toEqual([
       { field: 'amount', description: 'must be between 1 and 1000000000000 minor units' },
     ]);
   });
@@ -235,7 +241,7 @@ describe('validate', () => {
       r.routeHints = { includeChannels: ['a.b'], excludeChannels: [] };
       r.metadata = manyEntries(21);
     });
-    const fields = validateCreatePayment(req, rules).map((v) => v.field);
+    const fields = validateCreatePayment(req, rules, no_allow_list_policy).map((v) => v.field);
     expect(fields).toEqual([
       'merchant_id',
       'amount',
@@ -253,7 +259,7 @@ describe('validate', () => {
   test('validate - never echoes a payer element value', () => {
     const secrets = { openid: 'oSECRET openid', authCode: '99887766554433221100X', cardToken: 'tokSECRET 42' };
     const req = mutated(withPayer(Product.PRODUCT_UNIONPAY_QUICK, secrets));
-    const violations = validateCreatePayment(req, rules);
+    const violations = validateCreatePayment(req, rules, no_allow_list_policy);
     expect(violations.map((v) => v.field).sort()).toEqual(['payer.auth_code', 'payer.card_token', 'payer.openid']);
     const text = JSON.stringify(violations) + invalidFields(violations).message;
     for (const secret of Object.values(secrets)) expect(text).not.toContain(secret);
@@ -261,14 +267,14 @@ describe('validate', () => {
   });
 
   test('validate - a requirement names the product', () => {
-    expect(validateCreatePayment(mutated(withPayer(Product.PRODUCT_BARCODE, {})), rules)).toEqual([
+    expect(validateCreatePayment(mutated(withPayer(Product.PRODUCT_BARCODE, {})), rules, no_allow_list_policy)).toEqual([
       { field: 'payer.auth_code', description: 'is required for product PRODUCT_BARCODE' },
     ]);
   });
 
   test('validate - asserts on inconsistent expire rules', () => {
     const bad = { expire_seconds_min: 100, expire_seconds_max: 50, expire_seconds_default: 75 };
-    expect(() => validateCreatePayment(baseRequest(), bad)).toThrow(expect.objectContaining({ name: 'AssertionError' }));
+    expect(() => validateCreatePayment(baseRequest(), bad, no_allow_list_policy)).toThrow(expect.objectContaining({ name: 'AssertionError' }));
   });
 });
 
@@ -388,5 +394,27 @@ describe('validate fingerprint', () => {
     const changed = fingerprint(mutated(mutate));
     expect(changed).not.toBe(base_default);
     expect(changed).not.toBe(base);
+  });
+});
+
+describe('validate notify_url destinations', () => {
+  const rules = { expire_seconds_min: 60, expire_seconds_max: 86_400, expire_seconds_default: 1_800 };
+  const fields = (url: string, policy: DestinationPolicy) => validateCreatePayment({ ...baseRequest(), notifyUrl: url }, rules, policy).map((v) => v.field);
+
+  test('validate - a public name or address is fine; http only outside production', () => {
+    expect(fields('http://merchant.example.com/n', no_allow_list_policy)).toEqual([]);
+    expect(fields('https://93.184.216.34/n', no_allow_list_policy)).toEqual([]);
+    const production = destinationPolicy(true, '', '');
+    expect(fields('http://merchant.example.com/n', production)).toEqual(['notify_url']);
+    expect(fields('https://merchant.example.com/n', production)).toEqual([]);
+  });
+
+  test('validate - the allow-list lets development deliver to loopback, and nothing else', () => {
+    const dev = destinationPolicy(false, 'localhost', '127.0.0.0/8,::1/128');
+    expect(fields('http://127.0.0.1:9000/n', dev)).toEqual([]);
+    expect(fields('http://[::1]:9000/n', dev)).toEqual([]);
+    expect(fields('http://localhost:9000/n', dev)).toEqual([]);
+    expect(fields('http://169.254.169.254/n', dev)).toEqual(['notify_url']);
+    expect(fields('http://10.0.0.1/n', dev)).toEqual(['notify_url']);
   });
 });

@@ -11,6 +11,7 @@ import { CreatePaymentRequest, CreateRefundRequest, GetRefundRequest, ListPaymen
 import { amount_minor_max } from '../constants';
 import { assert, FieldViolation } from '../errors';
 import { isPaymentId, isRefundId, paymentId, type IdKey } from '../ids';
+import { urlProblem, type DestinationPolicy } from '../notify/destination';
 import { wire_products } from './wire-enums';
 
 export interface ExpireRules {
@@ -83,7 +84,7 @@ const product_rule = `must be one of ${known_products.map((p) => Product[p]).joi
 
 let currency_codes: ReadonlySet<string> | undefined;
 
-export function validateCreatePayment(req: CreatePaymentRequest, rules: ExpireRules): FieldViolation[] {
+export function validateCreatePayment(req: CreatePaymentRequest, rules: ExpireRules, destinations: DestinationPolicy): FieldViolation[] {
   assertExpireRules(rules);
   const violations: FieldViolation[] = [];
   const add = (field: string, description: string | undefined): void => {
@@ -96,7 +97,7 @@ export function validateCreatePayment(req: CreatePaymentRequest, rules: ExpireRu
   add('product', productProblem(req.product));
   add('subject', subjectProblem(req.subject));
   for (const violation of payerViolations(req.product, req.payer)) violations.push(violation);
-  add('notify_url', notifyUrlProblem(req.notifyUrl));
+  add('notify_url', notifyUrlProblem(req.notifyUrl, destinations));
   add('expire_seconds', expireSecondsProblem(req.expireSeconds, rules));
   for (const violation of routeHintViolations(req.routeHints)) violations.push(violation);
   for (const violation of metadataViolations(req.metadata)) violations.push(violation);
@@ -158,7 +159,7 @@ export function requestFingerprint(req: CreatePaymentRequest, expire_seconds_eff
 const refund_reason_chars_max = 256;
 
 /** CreateRefund: the merchant key, the payment (by id or order no), amount, reason, URL. */
-export function validateCreateRefund(req: CreateRefundRequest, key: IdKey): FieldViolation[] {
+export function validateCreateRefund(req: CreateRefundRequest, key: IdKey, destinations: DestinationPolicy): FieldViolation[] {
   const violations: FieldViolation[] = [];
   const add = (field: string, description: string | undefined): void => {
     if (description !== undefined) violations.push({ field, description });
@@ -178,7 +179,7 @@ export function validateCreateRefund(req: CreateRefundRequest, key: IdKey): Fiel
   if ([...req.reason].length > refund_reason_chars_max || control_or_lone_surrogate_pattern.test(req.reason)) {
     add('reason', `must be at most ${refund_reason_chars_max} characters with no control characters`);
   }
-  add('notify_url', notifyUrlProblem(req.notifyUrl));
+  add('notify_url', notifyUrlProblem(req.notifyUrl, destinations));
   return violations;
 }
 
@@ -279,7 +280,9 @@ function payerElement(payer: Payer | undefined, element: PayerElement): string {
   }
 }
 
-function notifyUrlProblem(notify_url: string): string | undefined {
+/** The URL's form, then the destination policy: https in production, and no loopback,
+ * private or metadata address written in it (names are checked again, resolved, at delivery). */
+function notifyUrlProblem(notify_url: string, destinations: DestinationPolicy): string | undefined {
   if (notify_url === '') return undefined;
   const rule = `must be an absolute http or https URL of at most ${notify_url_chars_max} characters`;
   if (!charCountWithin(notify_url, 1, notify_url_chars_max)) return rule;
@@ -292,7 +295,7 @@ function notifyUrlProblem(notify_url: string): string | undefined {
     return rule;
   }
   if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') return rule;
-  return undefined;
+  return urlProblem(url, destinations);
 }
 
 function expireSecondsProblem(expire_seconds: number, rules: ExpireRules): string | undefined {

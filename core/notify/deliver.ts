@@ -1,9 +1,11 @@
 // One delivery attempt: a signed JSON POST to the merchant's notify URL. Success is a 2xx
-// status within the timeout; anything else (another status, a redirect, a timeout, a network
-// error) is a failure described by a short code that never contains the response body.
+// status within the timeout; anything else (another status, a redirect — never followed —, a
+// timeout, a network error, a destination the policy forbids) is a failure described by a
+// short code that never contains the response body.
 
 import { Agent, request } from 'undici';
 import { notify_response_bytes_max } from './constants';
+import { checkedLookup, urlProblem, type DestinationPolicy, type Resolve } from './destination';
 import { signature_header, signatureHeader } from './signature';
 
 export interface DeliveryRequest {
@@ -18,12 +20,23 @@ export interface DeliveryRequest {
 
 export type DeliveryResult = { ok: true; status: number } | { ok: false; error: string };
 
-export function createNotifyAgent(timeout_ms: number): Agent {
-  // A connect or read that outlives the attempt's timeout is abandoned with it.
-  return new Agent({ connect: { timeout: timeout_ms }, headersTimeout: timeout_ms, bodyTimeout: timeout_ms, keepAliveTimeout: 10_000 });
+export function createNotifyAgent(timeout_ms: number, policy: DestinationPolicy, resolve?: Resolve): Agent {
+  // A connect or read that outlives the attempt's timeout is abandoned with it. Every
+  // connection resolves its host through checkedLookup: checked, and pinned to the address
+  // checked. No redirects (undici's request follows none unless told to).
+  return new Agent({ connect: { timeout: timeout_ms, lookup: checkedLookup(policy, resolve) }, headersTimeout: timeout_ms, bodyTimeout: timeout_ms, keepAliveTimeout: 10_000 });
 }
 
-export async function deliver(agent: Agent, delivery: DeliveryRequest): Promise<DeliveryResult> {
+export async function deliver(agent: Agent, policy: DestinationPolicy, delivery: DeliveryRequest): Promise<DeliveryResult> {
+  // Again at delivery: the URL was accepted under the policy of its time, and an address
+  // written in it is never looked up (so checkedLookup does not see it).
+  let url: URL;
+  try {
+    url = new URL(delivery.url);
+  } catch {
+    return { ok: false, error: 'invalid_url' };
+  }
+  if (urlProblem(url, policy) !== undefined) return { ok: false, error: 'FORBIDDEN_DESTINATION' };
   const signal = AbortSignal.timeout(delivery.timeout_ms);
   let status: number;
   try {

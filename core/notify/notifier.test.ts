@@ -13,6 +13,7 @@ import { test_id_key } from '../ids.fixture';
 import { createLogger } from '../log';
 import { names as coreNames } from '../names';
 import { EventStore, ensureStreams } from '../orders/store';
+import { destinationPolicy } from './destination';
 import { paymentEvents, refundEvents, type PaymentOutcome } from './fixtures';
 import { deleteNotifyStreams, ensureNotifyStreams, notifyNames, startNotifier, verifyNotification, type Notifier, type NotificationBody } from './index';
 
@@ -128,6 +129,8 @@ async function start(options: { schedule_ms: number[]; timeout_ms?: number; onDe
     js, jsm, prefix, log,
     onDelivered: options.onDelivered,
     secretOf: async (merchant_id) => merchant.secrets.get(merchant_id),
+    // The merchant under test listens on loopback.
+    destinations: destinationPolicy(false, '', '127.0.0.0/8'),
     schedule_ms: options.schedule_ms,
     timeout_ms: options.timeout_ms ?? 1_000,
     busy_delay_ms: 50,

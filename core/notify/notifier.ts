@@ -29,6 +29,7 @@ import {
 } from './constants';
 import { listDeadLetters, resendDeadLetter, type DeadLetterQuery } from './dead-letters';
 import { createNotifyAgent, deliver, type DeliveryResult } from './deliver';
+import type { DestinationPolicy } from './destination';
 import { isSubjectToken, notifyNames, type NotifyNames } from './names';
 import { isOutcomeEvent, OutcomeShapeError, plannedNotifications } from './outcomes';
 import { afterFailure, deadMessageId, firstPending, pendingMessageId, scheduleProblems } from './schedule';
@@ -42,6 +43,8 @@ export interface NotifierOptions {
   jsm: JetStreamManager;
   prefix: string;
   secretOf: SecretOf;
+  /** Which addresses notifications may go to (core/notify/destination.ts). */
+  destinations: DestinationPolicy;
   /** Delay before each attempt (default notify_schedule_ms_default); its length is the
    * number of attempts before the dead letter. */
   schedule_ms?: readonly number[];
@@ -74,6 +77,7 @@ interface Context {
   busy_delay_ms: number;
   bounds: InflightBounds;
   agent: ReturnType<typeof createNotifyAgent>;
+  destinations: DestinationPolicy;
   onAttempt: (result: 'delivered' | 'retry' | 'dead') => void;
   onDelivered: (after_outcome_ms: number) => void;
   log: Logger;
@@ -95,7 +99,8 @@ export async function startNotifier(options: NotifierOptions): Promise<Notifier>
     timeout_ms,
     busy_delay_ms: options.busy_delay_ms ?? notify_busy_delay_ms_default,
     bounds: new InflightBounds(notify_inflight_per_merchant_max, notify_inflight_max),
-    agent: createNotifyAgent(timeout_ms),
+    agent: createNotifyAgent(timeout_ms, options.destinations),
+    destinations: options.destinations,
     onAttempt: options.onAttempt ?? (() => undefined),
     onDelivered: options.onDelivered ?? (() => undefined),
     log: options.log.child({ component: 'notify' }),
@@ -220,7 +225,7 @@ async function attempt(context: Context, message: JsMsg, pending: PendingNotific
   } else {
     const parent = extractFrom(pending.traceparent === undefined ? {} : { traceparent: pending.traceparent });
     result = await inSpan('notify deliver', SpanKind.CLIENT, parent, () =>
-      deliver(context.agent, {
+      deliver(context.agent, context.destinations, {
         url: pending.url,
         body: pending.body,
         notification_id: pending.id,

@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import { ConfigStore, configBucket } from './config-store';
 import { channel, merchant, order } from './fixtures.test-helper';
 import { RoutingTable } from './table';
+import { Sealer } from '../seal';
 
 const nats_url = process.env.PAYCORE_NATS_URL ?? 'nats://127.0.0.1:4222';
 const redis_url = process.env.PAYCORE_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
@@ -47,7 +48,7 @@ async function table(prefix: string, with_store = true): Promise<RoutingTable> {
   const store = with_store ? await ConfigStore.open(jetstream(nc), prefix) : undefined;
   const connection = new Redis(redis_url, { maxRetriesPerRequest: 2 });
   connections.push(connection);
-  const t = new RoutingTable(connection, prefix, { store, scoring: { exploration_share: 0 } });
+  const t = new RoutingTable(connection, prefix, { store, scoring: { exploration_share: 0 }, sealer: new Sealer(Buffer.alloc(32, 7)) });
   tables.push(t);
   await t.start();
   return t;

@@ -10,6 +10,9 @@ import { channel, merchant, order } from './fixtures.test-helper';
 import { scoreOf, scoring_defaults, seededRandom } from './scoring';
 import { RoutingTable, type RoutingTableOptions } from './table';
 import type { Reservation, RoutingChannel } from './types';
+import { Sealer } from '../seal';
+
+const test_sealer = new Sealer(Buffer.alloc(32, 7));
 
 const redis_url = process.env.PAYCORE_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 const run = `test-routing-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -23,8 +26,8 @@ function connect(): Redis {
   return redis;
 }
 
-async function table(prefix: string, options: RoutingTableOptions = {}, redis = connect()): Promise<RoutingTable> {
-  const t = new RoutingTable(redis, prefix, { scoring: { exploration_share: 0 }, ...options });
+async function table(prefix: string, options: Partial<RoutingTableOptions> = {}, redis = connect()): Promise<RoutingTable> {
+  const t = new RoutingTable(redis, prefix, { scoring: { exploration_share: 0 }, sealer: test_sealer, ...options });
   tables.push(t);
   await t.start();
   return t;
@@ -35,7 +38,7 @@ function nextPrefix(): string {
   return `${run}-${prefix_no}`;
 }
 
-async function setup(channels: RoutingChannel[], merchant_channels = channels.map((c) => c.channel_id), options: RoutingTableOptions = {}): Promise<RoutingTable> {
+async function setup(channels: RoutingChannel[], merchant_channels = channels.map((c) => c.channel_id), options: Partial<RoutingTableOptions> = {}): Promise<RoutingTable> {
   const t = await table(nextPrefix(), options);
   for (const c of channels) await t.upsertChannel(c);
   await t.upsertMerchant({ ...merchant('m1', merchant_channels), notify_secret: 'm1-secret-0123456789' });

@@ -26,6 +26,7 @@ import {
   type MerchantView, type Outcome, type Reservation, type ReservationRef, type RouteDecision, type RouteOrder, type RoutingChannel,
 } from './types';
 import { localTime } from './windows';
+import type { Sealer } from '../seal';
 
 export interface RoutingTableOptions {
   scoring?: Partial<ScoringOptions>;
@@ -38,6 +39,9 @@ export interface RoutingTableOptions {
   clock?: () => Date;
   /** Called when a background reload fails (the previous cache stays in use). */
   on_error?: (error: unknown) => void;
+  /** Seals merchants' notify secrets (AES-256-GCM under PAYCORE_DATA_KEY, core/seal.ts):
+   * Redis and the JetStream KV copy only ever hold them sealed. */
+  sealer: Sealer;
   /** The configuration's durable home (JetStream KV). Without one, Redis is the only copy
    * (unit tests); with one, every write goes there first and an emptied Redis is rebuilt
    * from it. */
@@ -92,6 +96,7 @@ export class RoutingTable {
   readonly #clock: () => Date;
   readonly #on_error: (error: unknown) => void;
   readonly #store: ConfigStore | undefined;
+  readonly #sealer: Sealer;
   /** Redis was seen without its configuration and the rebuild has not succeeded yet. */
   #lost = false;
   #cache: Cache = { version: '', channels: [], by_id: new Map(), merchants: new Map(), secret_hints: new Map() };
@@ -100,7 +105,7 @@ export class RoutingTable {
   #reloading: Promise<void> | undefined;
   #reload_again = false;
 
-  constructor(redis: Redis, prefix: string, options: RoutingTableOptions = {}) {
+  constructor(redis: Redis, prefix: string, options: RoutingTableOptions) {
     assert(/^[A-Za-z0-9_.-]{1,64}$/.test(prefix), `bad routing key prefix ${prefix}`);
     this.#redis = redis as RoutingRedis;
     this.#prefix = prefix;
@@ -112,6 +117,7 @@ export class RoutingTable {
     this.#clock = options.clock ?? (() => new Date());
     this.#on_error = options.on_error ?? (() => undefined);
     this.#store = options.store;
+    this.#sealer = options.sealer;
     assert(this.#scoring.bucket_ms > 0 && this.#scoring.window_ms >= this.#scoring.bucket_ms, 'window_ms must hold at least one bucket');
     const r = this.#redis;
     if (typeof r.paycoreRoute !== 'function') {
@@ -239,7 +245,10 @@ export class RoutingTable {
     assert(violations.length === 0, `routing table in Redis is invalid: ${violations.map((v) => `${v.field} ${v.description}`).join('; ')}`);
     channels.sort((a, b) => (a.channel_id < b.channel_id ? -1 : 1));
     const secret_hints = new Map<string, { fingerprint: string; last4: string }>();
-    for (const [id, secret] of Object.entries(secrets)) secret_hints.set(id, { fingerprint: secretFingerprint(secret), last4: secret.slice(-4) });
+    for (const [id, sealed] of Object.entries(secrets)) {
+      const secret = this.#sealer.open<string>(sealed);
+      secret_hints.set(id, { fingerprint: secretFingerprint(secret), last4: secret.slice(-4) });
+    }
     this.#cache = { version: version ?? '0', channels, by_id: new Map(channels.map((c) => [c.channel_id, c])), merchants, secret_hints };
     if (this.#store === undefined || version !== null) this.#lost = false;
   }
@@ -357,7 +366,7 @@ export class RoutingTable {
     const k = this.#config_key;
     await this.#commit((m) => {
       m.hset(`${k}:merchants`, merchant.merchant_id, JSON.stringify(merchantToJson(merchant)));
-      if (merchant.notify_secret !== undefined) m.hset(`${k}:secrets`, merchant.merchant_id, merchant.notify_secret);
+      if (merchant.notify_secret !== undefined) m.hset(`${k}:secrets`, merchant.merchant_id, this.#sealer.seal(merchant.notify_secret));
     });
     return this.getMerchant(merchant.merchant_id);
   }
@@ -376,7 +385,8 @@ export class RoutingTable {
 
   /** For the merchant notifier only: never put it in a reply, a log or an event. */
   async notifySecret(merchant_id: string): Promise<string | undefined> {
-    return (await this.#redis.hget(`${this.#config_key}:secrets`, merchant_id)) ?? undefined;
+    const sealed = await this.#redis.hget(`${this.#config_key}:secrets`, merchant_id);
+    return sealed === null ? undefined : this.#sealer.open<string>(sealed);
   }
 
   /** The whole table as the declarative file (no secrets: merchants keep theirs on apply). */
@@ -406,7 +416,7 @@ export class RoutingTable {
       }
       for (const merchant of table.merchants) {
         m.hset(`${k}:merchants`, merchant.merchant_id, JSON.stringify(merchantToJson(merchant)));
-        if (merchant.notify_secret !== undefined) m.hset(`${k}:secrets`, merchant.merchant_id, merchant.notify_secret);
+        if (merchant.notify_secret !== undefined) m.hset(`${k}:secrets`, merchant.merchant_id, this.#sealer.seal(merchant.notify_secret));
       }
       const dropped = [...secret_ids].filter((id) => !keep.has(id));
       if (dropped.length > 0) m.hdel(`${k}:secrets`, ...dropped);
