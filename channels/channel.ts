@@ -183,6 +183,13 @@ export class ChannelError extends Error {
   }
 }
 
+/** A payer element a channel cannot take: `field` is the proto path (`payer.card_token`). The
+ * description never repeats the value (payer data stays out of errors and logs). */
+export interface PayerProblem {
+  field: string;
+  description: string;
+}
+
 export interface Channel {
   readonly channel_id: string;
   readonly provider: string;
@@ -193,6 +200,10 @@ export interface Channel {
   /** Whether this channel can take a payment with these payer elements at all (e.g. a
    * payment code of another provider); routing skips it when false. Absent: yes. */
   accepts?(product: ProductName, payer: PayerElements): boolean;
+  /** What in the payer's elements this channel cannot take for the product (its own rules,
+   * beyond the edge's generic ones): routing skips the channel, and when no channel is left
+   * the payment is refused INVALID_ARGUMENT naming the field, before anything is stored. */
+  payerProblems?(product: ProductName, payer: PayerElements): PayerProblem[];
   pay(request: PayRequest): Promise<AttemptStatus>;
   /** Completes an attempt left at action_required SMS_CODE (channels that have a step-up). */
   confirm?(request: ConfirmRequest): Promise<AttemptStatus>;

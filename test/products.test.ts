@@ -133,3 +133,20 @@ test('products - ListPaymentOptions names the products with an eligible channel,
   expect(products).toEqual(expect.arrayContaining(['PRODUCT_WECHAT_NATIVE', 'PRODUCT_ALIPAY_QR', 'PRODUCT_ALIPAY_PC']));
   expect(products).not.toContain('PRODUCT_WECHAT_JSAPI'); // not a PC payer's product
 });
+
+test.each([
+  ['a card token UnionPay cannot take', Product.PRODUCT_UNIONPAY_QUICK, { cardToken: 'tok-6222-0200' }, 'payer.card_token'],
+  ['a bank the bank gateway does not serve', Product.PRODUCT_BANK_B2C, { bankCode: 'ABC' }, 'payer.bank_code'],
+] as const)('products - %s is refused at routing with INVALID_ARGUMENT naming the field, and nothing is stored', async (_name, product, elements, field) => {
+  const order_no = `pr-${randomBytes(6).toString('hex')}`;
+  const refused = await create(product, { merchantOrderNo: order_no, payer: payer(elements) }).then(
+    (p) => ({ code: grpc.status.OK, reason: PaymentStatus[p.status], violations: [] as { field: string }[] }),
+    (e: grpc.ServiceError) => decodeServiceError(e),
+  );
+  expect(refused.code).toBe(grpc.status.INVALID_ARGUMENT);
+  expect(refused.reason).toBe('INVALID_FIELD');
+  expect(refused.violations.map((v) => v.field)).toEqual([field]);
+  const lookup = await stack.client.getPayment({ merchantId: 'm_it', merchantOrderNo: order_no }).then(() => 'found', (e: grpc.ServiceError) => decodeServiceError(e).reason);
+  expect(lookup).toBe('NOT_FOUND');
+  expect(await stack.orders(stack.paymentId('m_it', order_no))).toHaveLength(0);
+});

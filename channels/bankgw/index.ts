@@ -11,7 +11,7 @@ import { Pool } from 'undici';
 import {
   ChannelError, registerChannel, unsupported,
   type AttemptRef, type AttemptStatus, type Channel, type ChannelConfig, type CloseOutcome, type HttpAnswer,
-  type IncomingNotification, type ParsedNotification, type PayRequest, type ProductName, type RefundRef,
+  type IncomingNotification, type ParsedNotification, type PayerElements, type PayerProblem, type PayRequest, type ProductName, type RefundRef,
   type RefundRequest, type RefundStatus, type StatementRow,
 } from '../channel';
 import { Secret, isCalendarDate, settingsReader, transportError, providerPool, providerProducts, timeout_ms_default, timeout_ms_max, timeout_ms_min } from '../shared/http';
@@ -67,6 +67,14 @@ export class BankgwChannel implements Channel {
   readonly products: readonly ProductName[];
   readonly #settings: BankgwSettings;
   readonly #pool: Pool;
+
+  /** The payer's bank must be one this gateway serves (required when it serves several). */
+  payerProblems(product: ProductName, payer: PayerElements): PayerProblem[] {
+    if (!this.products.includes(product)) return [];
+    const codes = this.#settings.merchant.bank_codes;
+    if (payer.bank_code === undefined ? codes.length === 1 : codes.includes(payer.bank_code)) return [];
+    return [{ field: 'payer.bank_code', description: `must be a bank this channel serves: ${codes.join(', ')}` }];
+  }
 
   constructor(config: ChannelConfig) {
     this.channel_id = config.channel_id;

@@ -19,13 +19,13 @@ import type { KeyObject } from 'node:crypto';
 import {
   ChannelError, registerChannel, unsupported,
   type AttemptRef, type AttemptStatus, type Channel, type ChannelConfig, type CloseOutcome, type ConfirmRequest, type HttpAnswer,
-  type IncomingNotification, type ParsedNotification, type PayRequest, type ProductName, type RefundRef,
+  type IncomingNotification, type ParsedNotification, type PayerElements, type PayerProblem, type PayRequest, type ProductName, type RefundRef,
   type RefundRequest, type RefundStatus, type StatementRow,
 } from '../channel';
 import { settingsReader, transportError, providerPool, providerProducts, timeout_ms_default, timeout_ms_max, timeout_ms_min } from '../shared/http';
 import { privateKey, publicKey, signParams, verifyParams } from './crypto';
 import {
-  ENDPOINTS, UNIONPAY_PRODUCTS, fromConsumeResponse, fromQueryResponse, fromRefundQueryResponse, fromRefundResponse, fromSmsResponse,
+  ENDPOINTS, UNIONPAY_PRODUCTS, card_token_pattern, fromConsumeResponse, fromQueryResponse, fromRefundQueryResponse, fromRefundResponse, fromSmsResponse,
   notificationAnswer, parseForm, parseResponse, readNotification, toConsumeParams, toQueryParams, toRefundParams, toSmsParams, txnTimeOf,
   type UnionpayAnswer, type UnionpayMerchant,
 } from './transformers';
@@ -83,6 +83,13 @@ export class UnionpayChannel implements Channel {
   readonly products: readonly ProductName[];
   /** 退货 works on consumes up to about eleven months old. */
   readonly refund_policy = { window_days: 330, count_max: 50 };
+
+  /** 无跳转 pays with a bound card token as 开通 issued it. */
+  payerProblems(product: ProductName, payer: PayerElements): PayerProblem[] {
+    if (product !== 'UNIONPAY_QUICK' || (payer.card_token !== undefined && card_token_pattern.test(payer.card_token))) return [];
+    return [{ field: 'payer.card_token', description: 'must be a UnionPay bound card token: 1 to 64 letters and digits' }];
+  }
+
   readonly #settings: UnionpaySettings;
   readonly #pool: Pool;
   readonly #txn_times = new Map<string, string>();

@@ -8,7 +8,7 @@ import {
   actors_live_max, append_conflict_retries_max, command_start_margin_ms, attempts_per_payment_max, mailbox_depth_max, refund_count_max_default, refund_retries_max, refund_window_days_default, timer_retry_delay_ms,
 } from '../constants';
 import { refundId, type IdKey } from '../ids';
-import { PaycoreError, errorToWire } from '../errors';
+import { PaycoreError, errorToWire, invalidFields, type FieldViolation } from '../errors';
 import type { Logger } from '../log';
 import { timed, type ActorMetrics } from '../metrics';
 import type { Sealer } from '../seal';
@@ -181,6 +181,10 @@ export class ActorSystem {
       now,
     }, input.payer);
     const chosen = decision.chosen;
+    // No channel left, and a contracted one skipped only for the payer's elements: the caller's
+    // input is wrong for every channel that could take it. Refused naming the field; nothing
+    // is stored.
+    if (chosen === undefined && decision.payer_problems.length > 0) throw invalidFields(uniqueProblems(decision.payer_problems));
     if (chosen === undefined) {
       const reasons = [...new Set(decision.excluded.map((e) => e.reason))].join(', ') || 'no channel configured';
       throw new PaycoreError('NO_ROUTE', `no channel can take ${input.product} ${input.currency} now (${reasons}); retry with the same key later`);
@@ -639,6 +643,12 @@ function duplicateRefunded(state: PaymentState, duplicate: DuplicatePayment): bo
   const first_on_attempt = state.duplicates.find((d) => d.attempt_id === duplicate.attempt_id);
   return state.refunds.some((r) => r.kind === 'duplicate' && r.attempt_id === duplicate.attempt_id
     && (r.channel_trade_no === undefined ? first_on_attempt === duplicate : r.channel_trade_no === duplicate.channel_trade_no));
+}
+
+function uniqueProblems(problems: readonly FieldViolation[]): FieldViolation[] {
+  const seen = new Map<string, FieldViolation>();
+  for (const problem of problems) if (!seen.has(problem.field)) seen.set(problem.field, problem);
+  return [...seen.values()];
 }
 
 function requireState(actor: Actor): PaymentState {

@@ -1,7 +1,7 @@
 // The actor's view of the channels: adapters built from the channel file (credentials) and
 // the routing table in Redis (who may take an order, at what cost, within which caps).
 
-import { createChannel, type Channel, type ChannelConfig, type PayerElements } from '../../channels';
+import { createChannel, type Channel, type ChannelConfig, type PayerElements, type PayerProblem } from '../../channels';
 import type { Logger } from '../log';
 import type { ActorMetrics } from '../metrics';
 import { computeFee } from './fees';
@@ -28,18 +28,23 @@ export class ChannelDirectory {
   /** A decision that reserves the chosen channel's caps. Only channels this process has an
    * adapter for, and whose adapter accepts the payer's elements (a payment code of its own
    * provider), can be chosen: the others are excluded by hint. */
-  async route(order: RouteOrder, payer: PayerElements = {}): Promise<RouteDecision> {
+  async route(order: RouteOrder, payer: PayerElements = {}): Promise<RouteDecision & { payer_problems: PayerProblem[] }> {
+    const contracted = new Set(this.table.merchantChannels(order.merchant_id));
+    const payer_problems: PayerProblem[] = [];
     const unfit = this.table
       .listChannels()
       .map((c) => c.channel_id)
       .filter((id) => {
         const channel = this.#channels.get(id);
-        return channel === undefined || channel.accepts?.(order.product, payer) === false;
+        if (channel === undefined || channel.accepts?.(order.product, payer) === false) return true;
+        const problems = channel.payerProblems?.(order.product, payer) ?? [];
+        if (contracted.has(id)) payer_problems.push(...problems);
+        return problems.length > 0;
       });
     const decision = await this.table.route({ ...order, exclude_channels: [...order.exclude_channels, ...unfit] });
     this.metrics?.route_decisions.inc({ product: order.product, channel: decision.chosen?.channel_id ?? 'none' });
     for (const excluded of decision.excluded) this.metrics?.route_exclusions.inc({ reason: excluded.reason });
-    return decision;
+    return { ...decision, payer_problems };
   }
 
   /** Releases a failed or closed attempt's reservation; a lost release only delays the cap

@@ -371,6 +371,11 @@ export class RoutingTable {
     return this.getMerchant(merchant.merchant_id);
   }
 
+  /** The channels the merchant is contracted on (none when it is unknown). */
+  merchantChannels(merchant_id: string): readonly string[] {
+    return this.#cache.merchants.get(merchant_id)?.channel_ids ?? [];
+  }
+
   /** The merchant's fee rule for a product (undefined: none agreed, or no such merchant). */
   merchantFeeRule(merchant_id: string, product: ProductName): FeeRule | undefined {
     return this.#cache.merchants.get(merchant_id)?.fee_rates[product];
