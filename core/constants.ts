@@ -108,3 +108,9 @@ export const payment_completion_buckets_seconds: readonly number[] = [1, 2, 5, 1
  * failure, the third a minute after that (core/notify/constants.ts). 60 is the notification
  * SLO's bound (ops/slo.md): keep it a bucket. */
 export const notify_delivery_delay_buckets_seconds: readonly number[] = [1, 5, 10, 30, 60, 120, 300, 900, 3600, 21_600, 86_400];
+
+/** The reservation sweeper (core/orders/reservation-sweeper.ts) runs this often, and leaves
+ * alone markers younger than the grace: a create or failover in flight has routed (reserved)
+ * and not yet appended; commands give up long before this. */
+export const reservation_sweep_interval_ms = 300_000;
+export const reservation_sweep_grace_ms = 600_000;

@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import '../channels';
 import { ActorPool } from '../workers/pool';
 import { ConfigError, loadConfig, notifyPolicy, type Config } from './config';
-import { grpc_drain_ms_max, health_poll_ms, metrics_collect_ms_max, notify_backlog_poll_ms } from './constants';
+import { grpc_drain_ms_max, health_poll_ms, metrics_collect_ms_max, notify_backlog_poll_ms, reservation_sweep_grace_ms, reservation_sweep_interval_ms } from './constants';
 import { ActorsClient } from './gateway/actors-client';
 import { startGrpc } from './gateway/grpc';
 import { startHttp } from './gateway/http';
@@ -16,6 +16,7 @@ import { createGatewayMetrics, exposition, type GatewayMetrics } from './metrics
 import { names as namesOf } from './names';
 import { NatsLink } from './nats-link';
 import { RefundIndex } from './orders/refund-index';
+import { sweepReservations } from './orders/reservation-sweeper';
 import { EventStore, ensureStreams } from './orders/store';
 import { readFileSync } from 'node:fs';
 import { ensureNotifyStreams, notifyNames, startNotifier } from './notify';
@@ -76,6 +77,12 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
   const dependencies = { nats: () => link.up, redis: () => redis.status === 'ready' };
   const grpc = await startGrpc({ config, actors, store, refund_index, routing: table, notifier, js, names, log, metrics: metrics.gateway, dependencies });
   watchNotifyBacklog(jsm, config.prefix, metrics.gateway);
+  // Reservation markers the actors left behind (a process killed between route and append,
+  // a failed release) are settled from the event log.
+  const sweeping = setInterval(() => {
+    void sweepReservations({ table, store, log, grace_ms: reservation_sweep_grace_ms }).catch((error: unknown) => log.warn({ err: String(error) }, 'reservation sweep failed; next round retries'));
+  }, reservation_sweep_interval_ms);
+  sweeping.unref();
 
   // SERVING only while a payment can be routed: NATS and Redis answer, and the routing table
   // holds its configuration (after Redis comes back empty, not until it is rebuilt).
@@ -103,6 +110,7 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
     pool,
     async stop() {
       clearInterval(health_poll);
+      clearInterval(sweeping);
       await grpc.shutdown(grpc_drain_ms_max);
       await http.close();
       await notifier.stop();

@@ -7,6 +7,7 @@ import { ChannelError, type AttemptRef, type AttemptStatus, type Channel, type P
 import {
   actors_live_max, append_conflict_retries_max, command_start_margin_ms, attempts_per_payment_max, mailbox_depth_max, refund_count_max_default, refund_retries_max, refund_window_days_default, timer_retry_delay_ms,
 } from '../constants';
+import { encodeJsonString } from '../codec';
 import { refundId, type IdKey } from '../ids';
 import { PaycoreError, errorToWire, invalidFields, type FieldViolation } from '../errors';
 import type { Logger } from '../log';
@@ -14,7 +15,7 @@ import { timed, type ActorMetrics } from '../metrics';
 import type { Sealer } from '../seal';
 import { SpanKind, inSpan } from '../tracing';
 import { decide, scopeRejection } from './decide';
-import { currentAttempt, findRefund, isOpen } from './evolve';
+import { currentAttempt, evolve, findRefund, isOpen } from './evolve';
 import { fromWireRefundStatus, fromWireStatus, requestMerchant, type ActorReply, type ActorRequest, type CreateInput, type RefundInput } from './protocol';
 import type { RefundIndex } from './refund-index';
 import type { ChannelDirectory } from '../routing/directory';
@@ -203,9 +204,13 @@ export class ActorSystem {
         merchant_fee_minor: this.deps.channels.merchantFee(input.merchant_id, input.product, input.amount_minor),
       };
       created = await this.#apply(actor, command);
-    } finally {
-      if (!created) await this.deps.channels.release(reservation); // nothing of ours holds it
+    } catch (error) {
+      // Released only when the log is known not to hold it; an unknown outcome is left to the
+      // reservation sweeper, which reads the log later.
+      if (!outcome_unknown.has(error as object)) await this.deps.channels.release(reservation);
+      throw error;
     }
+    if (!created) await this.deps.channels.release(reservation); // an existing payment: nothing of ours holds it
     const state = requireState(actor);
     const attempt = currentAttempt(state);
     if (attempt !== undefined && attempt.state === 'requested') await this.#pay(actor, attempt, input.payer);
@@ -456,9 +461,17 @@ export class ActorSystem {
     if (status === undefined) return;
     // A call that failed before the channel accepted anything may go to the next channel.
     const failover = status.kind === 'failed' && status.code !== '' ? await this.#failoverRoute(actor, payer) : undefined;
-    await this.#attemptStatus(actor, attempt.attempt_id, status, 'pay', failover);
+    try {
+      await this.#attemptStatus(actor, attempt.attempt_id, status, 'pay', failover);
+    } catch (error) {
+      // The failover's caps go back unless the log holds them (or cannot be read: the sweeper).
+      if (failover !== undefined && !outcome_unknown.has(error as object) && !holdsReservation(actor.loaded?.state, failover.reservation)) {
+        await this.deps.channels.release(failover.reservation);
+      }
+      throw error;
+    }
     const next = currentAttempt(requireState(actor));
-    if (failover !== undefined && next?.channel_id !== failover.channel_id) await this.deps.channels.release(failover.reservation);
+    if (failover !== undefined && !holdsReservation(actor.loaded?.state, failover.reservation)) await this.deps.channels.release(failover.reservation);
     if (next !== undefined && next.attempt_id !== attempt.attempt_id && next.state === 'requested' && isOpen(requireState(actor))) {
       await this.#pay(actor, next, payer);
     }
@@ -565,23 +578,49 @@ export class ActorSystem {
       const decision = decide(actor.loaded?.state, command);
       if ('rejection' in decision) throw new PaycoreError(decision.rejection.reason, decision.rejection.message);
       if (decision.events.length === 0) return false;
+      const before = actor.loaded?.state;
       try {
-        const before = actor.loaded?.state;
         actor.loaded = await this.deps.store.append(actor.payment_id, actor.loaded, decision.events);
-        actor.fresh = true; // the append named the subject's last sequence: this is the stream's state
-        this.#countOutcome(before?.status, actor.loaded.state);
-        await this.#settleReservations(before, actor.loaded.state, decision.events);
-        for (const event of decision.events) {
-          this.deps.log.debug({ payment_id: actor.payment_id, event: event.type, status: actor.loaded.state.status }, 'payment event');
-        }
-        return true;
       } catch (error) {
         actor.fresh = false;
         if (error instanceof ConflictError) this.deps.metrics.conflicts.inc();
-        if (!(error instanceof ConflictError) || round >= append_conflict_retries_max) throw error;
-        await this.#reload(actor);
+        if (!(error instanceof ConflictError)) {
+          // The append's answer is lost, not necessarily the append: the log says which, and
+          // the reservations follow what it recorded.
+          const found = await this.#storedAnyway(actor, before, decision.events);
+          if (found === 'unknown') outcome_unknown.add(error as object);
+          if (found !== 'stored') throw error;
+        } else if (round >= append_conflict_retries_max) {
+          throw error;
+        } else {
+          await this.#reload(actor);
+          continue;
+        }
       }
+      actor.fresh = true; // the append named the subject's last sequence: this is the stream's state
+      const after = actor.loaded!.state;
+      this.#countOutcome(before?.status, after);
+      await this.#settleReservations(before, after, decision.events);
+      for (const event of decision.events) this.deps.log.debug({ payment_id: actor.payment_id, event: event.type, status: after.status }, 'payment event');
+      return true;
     }
+  }
+
+  /** After an append whose answer was lost: whether the log holds exactly these events after
+   * `before` ('stored'), does not ('absent'), or cannot be read now ('unknown'). */
+  async #storedAnyway(actor: Actor, before: PaymentState | undefined, events: readonly PaymentEvent[]): Promise<'stored' | 'absent' | 'unknown'> {
+    let loaded: Loaded | undefined;
+    try {
+      loaded = await this.deps.store.load(actor.payment_id);
+    } catch {
+      return 'unknown';
+    }
+    actor.loaded = loaded;
+    actor.fresh = true;
+    if (loaded === undefined) return 'absent';
+    let expected = before;
+    for (const event of events) expected = evolve(expected, event);
+    return encodeJsonString(loaded.state) === encodeJsonString(expected) ? 'stored' : 'absent';
   }
 
   async #scheduleQuery(payment_id: string, round: number, now: Date, expires_at: string): Promise<void> {
@@ -643,6 +682,15 @@ function duplicateRefunded(state: PaymentState, duplicate: DuplicatePayment): bo
   const first_on_attempt = state.duplicates.find((d) => d.attempt_id === duplicate.attempt_id);
   return state.refunds.some((r) => r.kind === 'duplicate' && r.attempt_id === duplicate.attempt_id
     && (r.channel_trade_no === undefined ? first_on_attempt === duplicate : r.channel_trade_no === duplicate.channel_trade_no));
+}
+
+/** Errors after which the log could not be read to tell whether an append was stored. */
+const outcome_unknown = new WeakSet<object>();
+
+/** Whether some attempt of the recorded payment holds this reservation. */
+function holdsReservation(state: PaymentState | undefined, reservation: ReservationRef | undefined): boolean {
+  if (reservation === undefined) return true; // nothing to release
+  return state?.attempts.some((a) => a.reservation?.reservation_id === reservation.reservation_id) === true;
 }
 
 function uniqueProblems(problems: readonly FieldViolation[]): FieldViolation[] {

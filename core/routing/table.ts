@@ -371,6 +371,25 @@ export class RoutingTable {
     return this.getMerchant(merchant.merchant_id);
   }
 
+  /** Every reservation marker of a channel with its age (from the marker's remaining TTL):
+   * what the reservation sweeper reconciles with the event log. */
+  async reservationMarkers(channel_id: string): Promise<{ reservation_id: string; age_ms: number }[]> {
+    const prefix = `${this.channelKey(channel_id)}:r:`;
+    const found: { reservation_id: string; age_ms: number }[] = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.#redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length === 0) continue;
+      const ttls = await Promise.all(keys.map((key) => this.#redis.pttl(key)));
+      keys.forEach((key, i) => {
+        const ttl_ms = ttls[i]!;
+        if (ttl_ms >= 0) found.push({ reservation_id: key.slice(prefix.length), age_ms: reservation_ttl_seconds * 1000 - ttl_ms });
+      });
+    } while (cursor !== '0');
+    return found;
+  }
+
   /** The channels the merchant is contracted on (none when it is unknown). */
   merchantChannels(merchant_id: string): readonly string[] {
     return this.#cache.merchants.get(merchant_id)?.channel_ids ?? [];

@@ -1,0 +1,164 @@
+// The actor's reservation bookkeeping against an in-memory event log and channel directory
+// (pure unit tests: no NATS, Redis or HTTP): a reservation is released exactly when the
+// recorded outcome does not hold it, also when a step throws or an append's answer is lost.
+
+import { randomBytes } from 'node:crypto';
+import { ChannelError, type AttemptStatus, type Channel } from '../../channels/channel';
+import { idKey, paymentId } from '../ids';
+import { createLogger } from '../log';
+import { createActorMetrics } from '../metrics';
+import type { ReservationRef } from '../routing/types';
+import { ActorSystem, type ActorDeps } from './actor';
+import { evolve } from './evolve';
+import type { CreateInput } from './protocol';
+import { ConflictError, type Loaded } from './store';
+import type { PaymentEvent } from './types';
+
+/** The event log: one state per payment; `fail_next` makes the next append throw, after
+ * ('stored') or instead of ('lost') storing it — a publish whose answer never came. */
+class MemoryStore {
+  readonly logs = new Map<string, Loaded>();
+  fail_next: 'stored' | 'lost' | undefined;
+
+  async load(payment_id: string): Promise<Loaded | undefined> {
+    return this.logs.get(payment_id);
+  }
+
+  async append(payment_id: string, loaded: Loaded | undefined, events: readonly PaymentEvent[]): Promise<Loaded> {
+    const current = this.logs.get(payment_id);
+    if ((current?.seq ?? 0) !== (loaded?.seq ?? 0)) throw new ConflictError('moved');
+    let state = loaded?.state;
+    for (const event of events) state = evolve(state, event);
+    const next = { state: state!, seq: (current?.seq ?? 0) + 1 };
+    const failing = this.fail_next;
+    this.fail_next = undefined;
+    if (failing !== 'lost') this.logs.set(payment_id, next);
+    if (failing !== undefined) throw new Error('publish timed out');
+    return next;
+  }
+}
+
+/** Routing and channels: each route reserves on the next channel; releases are recorded. */
+class MemoryChannels {
+  readonly released: string[] = [];
+  readonly committed: string[] = [];
+  readonly pay_results: (AttemptStatus | Error)[] = [];
+  #routes = 0;
+  readonly channels = ['ch_a', 'ch_b', 'ch_c'];
+  /** Set: the route after this many throws (an append right after it will fail, see tests). */
+  on_route: (() => void) | undefined;
+
+  get(channel_id: string): Channel {
+    const pay = async (): Promise<AttemptStatus> => {
+      const next = this.pay_results.shift() ?? { kind: 'action_required', next_action: { type: 'QR_CODE', value: 'weixin://x' } };
+      if (next instanceof Error) throw next;
+      return next;
+    };
+    return { channel_id, provider: 'memory', products: ['WECHAT_NATIVE'], pay, query: async () => ({ kind: 'not_found' }), close: async () => ({ kind: 'closed' }) } as unknown as Channel;
+  }
+
+  async route(order: { payment_id: string }) {
+    const channel_id = this.channels[this.#routes % this.channels.length]!;
+    this.#routes += 1;
+    this.on_route?.();
+    const reservation = { reservation_id: `${order.payment_id}.r${this.#routes}`, channel_id, amount_minor: '100', day: '20250301', month: '202503' };
+    return { chosen: { channel_id, fee_minor: 1n, reservation, probe: false, explored: false }, candidates: [], excluded: [], payer_problems: [] };
+  }
+
+  async release(reservation: ReservationRef | undefined) {
+    if (reservation !== undefined) this.released.push(reservation.reservation_id);
+  }
+
+  async commit(reservation: ReservationRef | undefined) {
+    if (reservation !== undefined) this.committed.push(reservation.reservation_id);
+  }
+
+  async recordOutcome() {}
+  merchantFee() {
+    return 0n;
+  }
+  notifyUrl(channel_id: string) {
+    return `http://127.0.0.1/notify/${channel_id}`;
+  }
+}
+
+function system(store: MemoryStore, channels: MemoryChannels): ActorSystem {
+  const deps: ActorDeps = {
+    store: store as never,
+    timers: { schedule: async () => undefined } as never,
+    channels: channels as never,
+    sealer: { seal: () => 'sealed', open: () => ({}) } as never,
+    query_backoff_ms: [1_000],
+    refund_backoff_ms: [1_000],
+    refund_index: { claim: async (_r: string, p: string) => p } as never,
+    id_key: idKey(randomBytes(32)),
+    log: createLogger('silent'),
+    metrics: createActorMetrics().actor,
+    now: () => new Date(),
+  };
+  return new ActorSystem(deps);
+}
+
+function input(merchant_order_no: string): CreateInput {
+  return {
+    merchant_id: 'm_1', merchant_order_no, amount_minor: 100n, currency: 'CNY', product: 'WECHAT_NATIVE', subject: 's', payer: {}, notify_url: '',
+    expire_seconds: 600, include_channels: [], exclude_channels: [], metadata: {}, fingerprint: 'f'.repeat(64),
+  };
+}
+
+const refusal = () => new ChannelError('rejected', 'NOAUTH', 'refused before accepting');
+
+test('actor - a failover reservation is released when the step recording it throws and the log does not hold it', async () => {
+  const store = new MemoryStore();
+  const channels = new MemoryChannels();
+  channels.pay_results.push(refusal());
+  // The failover route reserves ch_b; the append of AttemptFailed + ChannelRequested(ch_b) is lost.
+  let routes = 0;
+  channels.on_route = () => {
+    routes += 1;
+    if (routes === 2) store.fail_next = 'lost';
+  };
+  const payment_id = paymentId(idKey(randomBytes(32)), 'm_1', 'o-1');
+  const reply = await system(store, channels).handle({ type: 'create', payment_id, input: input('o-1') });
+  expect(reply.ok).toBe(false);
+  expect(channels.released).toContain(`${payment_id}.r2`);
+});
+
+test('actor - a failover reservation the log holds (append stored, answer lost) is kept', async () => {
+  const store = new MemoryStore();
+  const channels = new MemoryChannels();
+  channels.pay_results.push(refusal());
+  let routes = 0;
+  channels.on_route = () => {
+    routes += 1;
+    if (routes === 2) store.fail_next = 'stored';
+  };
+  const payment_id = paymentId(idKey(randomBytes(32)), 'm_1', 'o-2');
+  await system(store, channels).handle({ type: 'create', payment_id, input: input('o-2') });
+  expect(store.logs.get(payment_id)!.state.attempts[1]?.reservation?.reservation_id).toBe(`${payment_id}.r2`);
+  expect(channels.released).not.toContain(`${payment_id}.r2`);
+  expect(channels.released).toContain(`${payment_id}.r1`); // attempt 1 failed: its caps go back
+});
+
+test('actor - a create whose append was stored though its answer was lost keeps the reservation the payment holds', async () => {
+  const store = new MemoryStore();
+  const channels = new MemoryChannels();
+  store.fail_next = 'stored';
+  const payment_id = paymentId(idKey(randomBytes(32)), 'm_1', 'o-3');
+  const reply = await system(store, channels).handle({ type: 'create', payment_id, input: input('o-3') });
+  // The log shows the creation stored: the create goes on as if the answer had come.
+  expect(reply.ok && reply.payment.status).toBe('REQUIRES_ACTION');
+  expect(store.logs.get(payment_id)!.state.attempts[0]?.reservation?.reservation_id).toBe(`${payment_id}.r1`);
+  expect(channels.released).toEqual([]);
+});
+
+test('actor - a create whose append was lost releases its reservation', async () => {
+  const store = new MemoryStore();
+  const channels = new MemoryChannels();
+  store.fail_next = 'lost';
+  const payment_id = paymentId(idKey(randomBytes(32)), 'm_1', 'o-4');
+  const reply = await system(store, channels).handle({ type: 'create', payment_id, input: input('o-4') });
+  expect(reply.ok).toBe(false);
+  expect(store.logs.get(payment_id)).toBeUndefined();
+  expect(channels.released).toEqual([`${payment_id}.r1`]);
+});
