@@ -30,7 +30,6 @@ proto: node_modules
 
 typecheck: node_modules
 	npx --no-install tsc -p tsconfig.json --noEmit
-	npx --no-install tsc -p bench/k6/tsconfig.json
 
 # The gRPC contract: buf lint, and buf breaking against the released baseline and the
 # merge-base with main (docs/api.md, "Compatibility and versioning").
