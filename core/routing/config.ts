@@ -15,6 +15,7 @@ import {
   type RoutingChannel, type ServiceWindows, type TimeRange, type Weekday,
 } from './types';
 import { isTimeZone, parseClock } from './windows';
+import { readApps, type App } from './apps';
 
 export const id_pattern = /^[A-Za-z0-9_-]{1,32}$/;
 const id_rule = "must be 1 to 32 characters of A-Z, a-z, 0-9, '_' or '-'";
@@ -288,6 +289,8 @@ export function secretFingerprint(secret: string): string {
 export interface ParsedTable {
   channels: RoutingChannel[];
   merchants: MerchantInput[];
+  /** Absent when the file has no `apps`: the stored apps are then left as they are. */
+  apps?: App[];
 }
 
 /** The declarative file's content. `has_secret(merchant_id)` says whether the table already
@@ -295,7 +298,7 @@ export interface ParsedTable {
 export function readTable(value: unknown, has_secret: (merchant_id: string) => boolean): { table?: ParsedTable; violations: FieldViolation[] } {
   const violations: FieldViolation[] = [];
   const r = new Reader(violations);
-  const o = r.object(value, '', ['version', 'channels', 'merchants']);
+  const o = r.object(value, '', ['version', 'channels', 'merchants', 'apps']);
   if (o === undefined) return { violations };
   if (o.version !== 1) r.bad('version', 'must be 1');
   const channels: RoutingChannel[] = [];
@@ -334,5 +337,7 @@ export function readTable(value: unknown, has_secret: (merchant_id: string) => b
     }
     if (j?.notify_secret === undefined && !has_secret(id)) r.bad(`merchants[${i}].notify_secret`, 'is required for a new merchant');
   });
-  return violations.length > 0 ? { violations } : { table: { channels, merchants }, violations };
+  const apps = o.apps === undefined ? undefined : readApps(o.apps, violations);
+  if (violations.length > 0) return { violations };
+  return { table: apps === undefined ? { channels, merchants } : { channels, merchants, apps }, violations };
 }

@@ -34,3 +34,11 @@ export const month_counter_ttl_seconds = 32 * 86_400 + 3_600;
 /** The time zone of calendar days and months for caps: channels' contracts in China count
  * days in Beijing time. */
 export const limits_time_zone_default = 'Asia/Shanghai';
+
+/** Apps in the registry: each is a calling service, not a merchant; a few hundred is a big
+ * platform. The whole registry is cached in every gateway. */
+export const apps_max = 1_000;
+/** Merchants one app may list; a service acting for more is a platform app ('*'). */
+export const merchants_per_app_max = 10_000;
+/** App key secrets: 256 bits from the CSPRNG, the HMAC-SHA256 key size. */
+export const app_key_secret_bytes = 32;

@@ -1,6 +1,7 @@
 // The routing table's public surface (DESIGN.md section 4). See README.md in this folder.
 
-export { RoutingTable, cardDigest, type RoutingTableOptions } from './table';
+export { RoutingTable, cardDigest, type AppGrant, type RoutingTableOptions } from './table';
+export { all_merchants, app_roles, appToJson, mayActFor, readApp, type App, type AppKeyInfo, type AppRole, type AppView } from './apps';
 export { computeFee } from './fees';
 export { staticEligibility, exclusionOf, type Eligibility, type StaticCandidate } from './eligibility';
 export {

@@ -15,7 +15,9 @@ import {
   amount_minor_max, day_counter_ttl_seconds, limits_time_zone_default, month_counter_ttl_seconds,
   reservation_ttl_seconds, version_poll_ms_default,
 } from './constants';
+import { appToJson, newAppKey, readApp, type App, type AppKeyInfo, type AppView, type StoredAppKey } from './apps';
 import { channelToJson, merchantToJson, readChannel, readMerchant, readTable, secretFingerprint, type MerchantInput } from './config';
+import type { Sealer } from '../seal';
 import { staticEligibility, type StaticCandidate } from './eligibility';
 import { ConfigWrites, type ConfigOp, type ConfigSnapshot, type ConfigStore } from './config-store';
 import { commit_script, config_apply_script, config_rebuild_script, outcome_script, release_script, route_script } from './lua';
@@ -26,7 +28,6 @@ import {
   type MerchantView, type Outcome, type Reservation, type ReservationRef, type RouteDecision, type RouteOrder, type RoutingChannel,
 } from './types';
 import { localTime } from './windows';
-import type { Sealer } from '../seal';
 
 export interface RoutingTableOptions {
   scoring?: Partial<ScoringOptions>;
@@ -48,6 +49,14 @@ export interface RoutingTableOptions {
   store?: ConfigStore;
 }
 
+/** An app as the authenticator needs it: its grants and its valid key secrets. */
+export interface AppGrant {
+  app: App;
+  keys: AppKeyInfo[];
+  /** key_id → secret (opened from their sealed form). */
+  secrets: Map<string, string>;
+}
+
 interface Cache {
   version: string;
   channels: RoutingChannel[];
@@ -55,6 +64,7 @@ interface Cache {
   merchants: Map<string, Merchant>;
   /** merchant_id → fingerprint and last 4 of the notify secret; the secret itself is not cached. */
   secret_hints: Map<string, { fingerprint: string; last4: string }>;
+  apps: Map<string, AppGrant>;
 }
 
 interface ScriptReply {
@@ -73,7 +83,9 @@ type RoutingRedis = Redis & {
 };
 
 /** The configuration hashes reload reads; a rebuild clears these and any the store holds. */
-const config_hashes = ['channels', 'states', 'merchants', 'secrets'];
+const config_hashes = ['channels', 'states', 'merchants', 'secrets', 'apps', 'app_keys'];
+/** How long one app's key change may hold its lock (a crashed holder's lock expires). */
+const app_key_lock_ms = 10_000;
 
 /** ioredis connection states in which a command cannot run now. */
 const redis_down_states = new Set(['reconnecting', 'close', 'end']);
@@ -99,7 +111,7 @@ export class RoutingTable {
   readonly #sealer: Sealer;
   /** Redis was seen without its configuration and the rebuild has not succeeded yet. */
   #lost = false;
-  #cache: Cache = { version: '', channels: [], by_id: new Map(), merchants: new Map(), secret_hints: new Map() };
+  #cache: Cache = { version: '', channels: [], by_id: new Map(), merchants: new Map(), secret_hints: new Map(), apps: new Map() };
   #subscriber: Redis | undefined;
   #poll: NodeJS.Timeout | undefined;
   #reloading: Promise<void> | undefined;
@@ -224,10 +236,13 @@ export class RoutingTable {
     const k = this.#config_key;
     const replies = await this.#redis.multi()
       .get(`${k}:version`).hgetall(`${k}:channels`).hgetall(`${k}:states`).hgetall(`${k}:merchants`).hgetall(`${k}:secrets`)
+      .hgetall(`${k}:apps`).hgetall(`${k}:app_keys`)
       .exec();
     assert(replies !== null, 'routing reload transaction aborted');
     for (const [error] of replies) if (error) throw error;
-    const [version, channels_raw, states, merchants_raw, secrets] = replies.map(([, v]) => v) as [string | null, Record<string, string>, Record<string, string>, Record<string, string>, Record<string, string>];
+    const [version, channels_raw, states, merchants_raw, secrets, apps_raw, app_keys_raw] = replies.map(([, v]) => v) as [
+      string | null, Record<string, string>, Record<string, string>, Record<string, string>, Record<string, string>, Record<string, string>, Record<string, string>,
+    ];
     const violations: FieldViolation[] = [];
     const channels: RoutingChannel[] = [];
     for (const [id, text] of Object.entries(channels_raw)) {
@@ -249,8 +264,24 @@ export class RoutingTable {
       const secret = this.#sealer.open<string>(sealed);
       secret_hints.set(id, { fingerprint: secretFingerprint(secret), last4: secret.slice(-4) });
     }
-    this.#cache = { version: version ?? '0', channels, by_id: new Map(channels.map((c) => [c.channel_id, c])), merchants, secret_hints };
+    const apps = this.#readApps(apps_raw, app_keys_raw);
+    this.#cache = { version: version ?? '0', channels, by_id: new Map(channels.map((c) => [c.channel_id, c])), merchants, secret_hints, apps };
     if (this.#store === undefined || version !== null) this.#lost = false;
+  }
+
+  #readApps(apps_raw: Record<string, string>, app_keys_raw: Record<string, string>): Map<string, AppGrant> {
+    const violations: FieldViolation[] = [];
+    const apps = new Map<string, AppGrant>();
+    for (const [id, text] of Object.entries(apps_raw)) {
+      const app = readApp(JSON.parse(text), `stored app ${id}`, violations);
+      if (app === undefined) continue;
+      const stored = JSON.parse(app_keys_raw[id] ?? '[]') as StoredAppKey[];
+      const secrets = new Map<string, string>();
+      for (const key of stored) secrets.set(key.key_id, this.#sealer.open<string>(key.sealed));
+      apps.set(id, { app, keys: stored.map(({ sealed: _sealed, ...info }) => info), secrets });
+    }
+    assert(violations.length === 0, `apps in Redis are invalid: ${violations.map((v) => `${v.field} ${v.description}`).join('; ')}`);
+    return apps;
   }
 
   // ---- the durable store --------------------------------------------------------------------
@@ -413,25 +444,29 @@ export class RoutingTable {
     return sealed === null ? undefined : this.#sealer.open<string>(sealed);
   }
 
-  /** The whole table as the declarative file (no secrets: merchants keep theirs on apply). */
-  async exportTable(): Promise<{ version: 1; channels: unknown[]; merchants: unknown[] }> {
+  /** The whole table as the declarative file (no secrets: merchants and apps keep theirs on apply). */
+  async exportTable(): Promise<{ version: 1; channels: unknown[]; merchants: unknown[]; apps: unknown[] }> {
     await this.reload();
     return {
       version: 1,
       channels: this.#cache.channels.map(channelToJson),
       merchants: [...this.#cache.merchants.values()].sort((a, b) => (a.merchant_id < b.merchant_id ? -1 : 1)).map(merchantToJson),
+      apps: this.listApps().map(appToJson),
     };
   }
 
-  /** Replaces the whole table with the file's content in one MULTI, or refuses it whole
-   * (INVALID_FIELD naming every bad entry and field). Merchants and channels absent from the
-   * file are removed; merchants without `notify_secret` keep the stored one. */
-  async applyTable(file: unknown): Promise<{ version: string; channels: number; merchants: number }> {
+  /** Replaces the whole table with the file's content, or refuses it whole (INVALID_FIELD
+   * naming every bad entry and field). Merchants and channels absent from the file are
+   * removed; merchants without `notify_secret` keep the stored one. When the file lists
+   * `apps`, apps absent from it are removed with their keys; listed apps keep their keys; a
+   * file without `apps` leaves them as they are. */
+  async applyTable(file: unknown): Promise<{ version: string; channels: number; merchants: number; apps?: number }> {
     const k = this.#config_key;
     const secret_ids = new Set(await this.#redis.hkeys(`${k}:secrets`));
     const { table, violations } = readTable(file, (id) => secret_ids.has(id));
     if (table === undefined) throw invalidFields(violations);
     const keep = new Set(table.merchants.map((m) => m.merchant_id));
+    const app_ids = table.apps === undefined ? [] : await this.#redis.hkeys(`${k}:apps`);
     await this.#commit((m) => {
       m.del(`${k}:channels`, `${k}:states`, `${k}:merchants`);
       for (const channel of table.channels) {
@@ -444,8 +479,90 @@ export class RoutingTable {
       }
       const dropped = [...secret_ids].filter((id) => !keep.has(id));
       if (dropped.length > 0) m.hdel(`${k}:secrets`, ...dropped);
+      if (table.apps !== undefined) {
+        m.del(`${k}:apps`);
+        for (const app of table.apps) m.hset(`${k}:apps`, app.app_id, JSON.stringify(appToJson(app)));
+        const listed = new Set(table.apps.map((a) => a.app_id));
+        m.hdel(`${k}:app_keys`, ...app_ids.filter((id) => !listed.has(id)));
+      }
     });
-    return { version: this.#cache.version, channels: table.channels.length, merchants: table.merchants.length };
+    const applied = { version: this.#cache.version, channels: table.channels.length, merchants: table.merchants.length };
+    return table.apps === undefined ? applied : { ...applied, apps: table.apps.length };
+  }
+
+  // ---- apps ---------------------------------------------------------------------------------
+
+  /** Creates or replaces an app's merchants and roles; its keys stay. */
+  async upsertApp(input: App): Promise<AppView> {
+    const violations: FieldViolation[] = [];
+    const app = readApp(appToJson(input), 'app', violations);
+    if (app === undefined) throw invalidFields(violations);
+    await this.#commit((m) => m.hset(`${this.#config_key}:apps`, app.app_id, JSON.stringify(appToJson(app))));
+    return this.getApp(app.app_id);
+  }
+
+  getApp(app_id: string): AppView {
+    const grant = this.#cache.apps.get(app_id);
+    if (grant === undefined) throw new PaycoreError('NOT_FOUND', `no app ${app_id}`);
+    return { ...grant.app, keys: grant.keys };
+  }
+
+  listApps(): AppView[] {
+    return [...this.#cache.apps.values()].map((g) => ({ ...g.app, keys: g.keys })).sort((a, b) => (a.app_id < b.app_id ? -1 : 1));
+  }
+
+  async deleteApp(app_id: string): Promise<void> {
+    const k = this.#config_key;
+    if ((await this.#redis.hexists(`${k}:apps`, app_id)) === 0) throw new PaycoreError('NOT_FOUND', `no app ${app_id}`);
+    await this.#commit((m) => m.hdel(`${k}:apps`, app_id).hdel(`${k}:app_keys`, app_id));
+  }
+
+  /** The app's grants and key secrets, from the cache (the authenticator's hot path). */
+  appGrant(app_id: string): AppGrant | undefined {
+    return this.#cache.apps.get(app_id);
+  }
+
+  /** A new current key; the current one becomes previous. Refused while a previous key is
+   * still valid: retiring it is the operator's decision, never a side effect. */
+  async rotateAppKey(app_id: string, now_ms = this.#clock().getTime()): Promise<{ app: AppView; key_id: string; secret: string }> {
+    const sealer = this.#sealer;
+    const { info, secret } = newAppKey(now_ms);
+    await this.#changeKeys(app_id, (keys) => {
+      if (keys.some((key) => key.state === 'PREVIOUS')) {
+        throw new PaycoreError('ILLEGAL_STATE', `app ${app_id} still has a previous key: retire it first (RetireAppKey)`);
+      }
+      return [{ ...info, sealed: sealer.seal(secret) }, ...keys.map((key) => ({ ...key, state: 'PREVIOUS' as const }))];
+    });
+    return { app: this.getApp(app_id), key_id: info.key_id, secret };
+  }
+
+  /** Ends the previous key's validity. */
+  async retireAppKey(app_id: string): Promise<AppView> {
+    await this.#changeKeys(app_id, (keys) => {
+      if (!keys.some((key) => key.state === 'PREVIOUS')) throw new PaycoreError('ILLEGAL_STATE', `app ${app_id} has no previous key`);
+      return keys.filter((key) => key.state === 'CURRENT');
+    });
+    return this.getApp(app_id);
+  }
+
+  /** Read-modify-write of an app's keys under a short Redis lock, so two changes at once (two
+   * admins, two gateways) cannot both win with one new secret silently lost: the second is
+   * refused and retries. The write itself goes through the store like any configuration. */
+  async #changeKeys(app_id: string, change: (keys: StoredAppKey[]) => StoredAppKey[]): Promise<void> {
+    const k = this.#config_key;
+    const lock = `${k}:lock:app_keys:${app_id}`;
+    const token = randomBytes(8).toString('hex');
+    if ((await this.#redis.set(lock, token, 'PX', app_key_lock_ms, 'NX')) !== 'OK') {
+      throw new PaycoreError('ILLEGAL_STATE', `app ${app_id}'s keys are being changed by another call: retry`);
+    }
+    try {
+      const [exists, raw] = await Promise.all([this.#redis.hexists(`${k}:apps`, app_id), this.#redis.hget(`${k}:app_keys`, app_id)]);
+      if (exists === 0) throw new PaycoreError('NOT_FOUND', `no app ${app_id}`);
+      const next = change(raw === null ? [] : (JSON.parse(raw) as StoredAppKey[]));
+      await this.#commit((m) => m.hset(`${k}:app_keys`, app_id, JSON.stringify(next)));
+    } finally {
+      if ((await this.#redis.get(lock)) === token) await this.#redis.del(lock);
+    }
   }
 
   /** A Redis call on a caller's behalf: refused at once while the connection is down (no

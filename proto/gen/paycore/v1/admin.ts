@@ -15,9 +15,10 @@ export const protobufFileName = "paycore/v1/admin.proto";
 
 /**
  * paycore.v1 administration — the routing table (channels, their state, the explanation of
- * a decision), merchants, and dead-lettered merchant notifications. docs/api.md and
- * core/routing/README.md describe them. Amounts are int64 minor units of the channel's
- * currency, never floating point. Errors follow payment.proto's conventions.
+ * a decision), merchants, dead-lettered merchant notifications, and the apps allowed to call
+ * paycore. docs/api.md, docs/security.md and core/routing/README.md describe them. Amounts are
+ * int64 minor units of the channel's currency, never floating point. Errors follow
+ * payment.proto's conventions.
  */
 
 /**
@@ -473,6 +474,117 @@ export interface ResendNotificationRequest {
 export interface ResendNotificationResponse {
   /** The notification queued again. */
   notificationId: string;
+}
+
+/**
+ * An app allowed to call paycore. Roles: payments:write, payments:read, refunds:write,
+ * admin:routing, admin:merchants, admin:apps, admin:notifications. admin:* roles need
+ * all_merchants.
+ */
+export interface App {
+  /**
+   * 1 to 32 characters of A-Z, a-z, 0-9, '_' or '-'; its certificate's SAN URI is
+   * spiffe://paycore/app/<app_id>.
+   */
+  appId: string;
+  /** The merchants the app may act for; must be empty when all_merchants. */
+  merchantIds: string[];
+  /** A platform app: acts for every merchant, present and future. */
+  allMerchants: boolean;
+  /** The methods it may call, by role (see the message comment). */
+  roles: string[];
+  /** Output only: the app's keys, never their secrets. */
+  keys: AppKey[];
+}
+
+/** One of an app's keys (at most two: CURRENT, and PREVIOUS during a rotation). */
+export interface AppKey {
+  /** Sent as x-paycore-key-id with each signed request. */
+  keyId: string;
+  /** CURRENT or PREVIOUS. */
+  state: string;
+  /** First 12 hex characters of SHA-256 of the secret. */
+  fingerprint: string;
+  /** The secret's last 4 characters. */
+  last4: string;
+  /** When the key was made. */
+  createdAt: Date | undefined;
+}
+
+/** UpsertApp's request. */
+export interface UpsertAppRequest {
+  /** The app; keys are ignored (output only). */
+  app: App | undefined;
+}
+
+/** UpsertApp's answer. */
+export interface UpsertAppResponse {
+  /** The app as stored. */
+  app: App | undefined;
+}
+
+/** GetApp's request. */
+export interface GetAppRequest {
+  /** The app to read. */
+  appId: string;
+}
+
+/** GetApp's answer. */
+export interface GetAppResponse {
+  /** The app, its keys without secrets. */
+  app: App | undefined;
+}
+
+/** ListApps's request: every app. */
+export interface ListAppsRequest {
+}
+
+/** ListApps's answer. */
+export interface ListAppsResponse {
+  /** Every app, by app_id. */
+  apps: App[];
+}
+
+/** DeleteApp's request. */
+export interface DeleteAppRequest {
+  /** The app to remove, with its keys. */
+  appId: string;
+}
+
+/** DeleteApp's answer. */
+export interface DeleteAppResponse {
+  /** The app removed. */
+  appId: string;
+}
+
+/** RotateAppKey's request. */
+export interface RotateAppKeyRequest {
+  /** The app to give a new key. */
+  appId: string;
+}
+
+/** RotateAppKey's answer: the only time a key's secret is shown. */
+export interface RotateAppKeyResponse {
+  /** The app with its keys (the new one CURRENT, the former one PREVIOUS). */
+  app:
+    | App
+    | undefined;
+  /** The new key's id. */
+  keyId: string;
+  /** The new key's secret: shown here once, never again. */
+  secret: string;
+}
+
+/** RetireAppKey's request. */
+export interface RetireAppKeyRequest {
+  /** The app whose previous key stops working. */
+  appId: string;
+}
+
+/** RetireAppKey's answer. */
+export interface RetireAppKeyResponse {
+  /** The app with its one remaining key. */
+  app: App | undefined;
 }
 
 function createBaseFeeRule(): FeeRule {
@@ -4136,6 +4248,1149 @@ export const ResendNotificationResponse: MessageFns<ResendNotificationResponse> 
   },
 };
 
+function createBaseApp(): App {
+  return { appId: "", merchantIds: [], allMerchants: false, roles: [], keys: [] };
+}
+
+export const App: MessageFns<App> = {
+  encode(message: App, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.appId !== "") {
+      writer.uint32(10).string(message.appId);
+    }
+    for (const v of message.merchantIds) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.allMerchants !== false) {
+      writer.uint32(24).bool(message.allMerchants);
+    }
+    for (const v of message.roles) {
+      writer.uint32(34).string(v!);
+    }
+    for (const v of message.keys) {
+      AppKey.encode(v!, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): App {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApp();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.appId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.merchantIds.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.allMerchants = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.roles.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.keys.push(AppKey.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): App {
+    return {
+      appId: isSet(object.appId)
+        ? globalThis.String(object.appId)
+        : isSet(object.app_id)
+        ? globalThis.String(object.app_id)
+        : "",
+      merchantIds: globalThis.Array.isArray(object?.merchantIds)
+        ? object.merchantIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.merchant_ids)
+        ? object.merchant_ids.map((e: any) => globalThis.String(e))
+        : [],
+      allMerchants: isSet(object.allMerchants)
+        ? globalThis.Boolean(object.allMerchants)
+        : isSet(object.all_merchants)
+        ? globalThis.Boolean(object.all_merchants)
+        : false,
+      roles: globalThis.Array.isArray(object?.roles) ? object.roles.map((e: any) => globalThis.String(e)) : [],
+      keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => AppKey.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: App): unknown {
+    const obj: any = {};
+    if (message.appId !== "") {
+      obj.appId = message.appId;
+    }
+    if (message.merchantIds?.length) {
+      obj.merchantIds = message.merchantIds;
+    }
+    if (message.allMerchants !== false) {
+      obj.allMerchants = message.allMerchants;
+    }
+    if (message.roles?.length) {
+      obj.roles = message.roles;
+    }
+    if (message.keys?.length) {
+      obj.keys = message.keys.map((e) => AppKey.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<App>): App {
+    return App.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<App>): App {
+    const message = createBaseApp();
+    message.appId = object.appId ?? "";
+    message.merchantIds = object.merchantIds?.map((e) => e) || [];
+    message.allMerchants = object.allMerchants ?? false;
+    message.roles = object.roles?.map((e) => e) || [];
+    message.keys = object.keys?.map((e) => AppKey.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseAppKey(): AppKey {
+  return { keyId: "", state: "", fingerprint: "", last4: "", createdAt: undefined };
+}
+
+export const AppKey: MessageFns<AppKey> = {
+  encode(message: AppKey, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.keyId !== "") {
+      writer.uint32(10).string(message.keyId);
+    }
+    if (message.state !== "") {
+      writer.uint32(18).string(message.state);
+    }
+    if (message.fingerprint !== "") {
+      writer.uint32(26).string(message.fingerprint);
+    }
+    if (message.last4 !== "") {
+      writer.uint32(34).string(message.last4);
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AppKey {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAppKey();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.fingerprint = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.last4 = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AppKey {
+    return {
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
+      state: isSet(object.state) ? globalThis.String(object.state) : "",
+      fingerprint: isSet(object.fingerprint) ? globalThis.String(object.fingerprint) : "",
+      last4: isSet(object.last4) ? globalThis.String(object.last4) : "",
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: AppKey): unknown {
+    const obj: any = {};
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
+    if (message.state !== "") {
+      obj.state = message.state;
+    }
+    if (message.fingerprint !== "") {
+      obj.fingerprint = message.fingerprint;
+    }
+    if (message.last4 !== "") {
+      obj.last4 = message.last4;
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = message.createdAt.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AppKey>): AppKey {
+    return AppKey.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AppKey>): AppKey {
+    const message = createBaseAppKey();
+    message.keyId = object.keyId ?? "";
+    message.state = object.state ?? "";
+    message.fingerprint = object.fingerprint ?? "";
+    message.last4 = object.last4 ?? "";
+    message.createdAt = object.createdAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseUpsertAppRequest(): UpsertAppRequest {
+  return { app: undefined };
+}
+
+export const UpsertAppRequest: MessageFns<UpsertAppRequest> = {
+  encode(message: UpsertAppRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.app !== undefined) {
+      App.encode(message.app, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpsertAppRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpsertAppRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.app = App.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpsertAppRequest {
+    return { app: isSet(object.app) ? App.fromJSON(object.app) : undefined };
+  },
+
+  toJSON(message: UpsertAppRequest): unknown {
+    const obj: any = {};
+    if (message.app !== undefined) {
+      obj.app = App.toJSON(message.app);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpsertAppRequest>): UpsertAppRequest {
+    return UpsertAppRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpsertAppRequest>): UpsertAppRequest {
+    const message = createBaseUpsertAppRequest();
+    message.app = (object.app !== undefined && object.app !== null) ? App.fromPartial(object.app) : undefined;
+    return message;
+  },
+};
+
+function createBaseUpsertAppResponse(): UpsertAppResponse {
+  return { app: undefined };
+}
+
+export const UpsertAppResponse: MessageFns<UpsertAppResponse> = {
+  encode(message: UpsertAppResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.app !== undefined) {
+      App.encode(message.app, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpsertAppResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpsertAppResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.app = App.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpsertAppResponse {
+    return { app: isSet(object.app) ? App.fromJSON(object.app) : undefined };
+  },
+
+  toJSON(message: UpsertAppResponse): unknown {
+    const obj: any = {};
+    if (message.app !== undefined) {
+      obj.app = App.toJSON(message.app);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpsertAppResponse>): UpsertAppResponse {
+    return UpsertAppResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpsertAppResponse>): UpsertAppResponse {
+    const message = createBaseUpsertAppResponse();
+    message.app = (object.app !== undefined && object.app !== null) ? App.fromPartial(object.app) : undefined;
+    return message;
+  },
+};
+
+function createBaseGetAppRequest(): GetAppRequest {
+  return { appId: "" };
+}
+
+export const GetAppRequest: MessageFns<GetAppRequest> = {
+  encode(message: GetAppRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.appId !== "") {
+      writer.uint32(10).string(message.appId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetAppRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetAppRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.appId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetAppRequest {
+    return {
+      appId: isSet(object.appId)
+        ? globalThis.String(object.appId)
+        : isSet(object.app_id)
+        ? globalThis.String(object.app_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetAppRequest): unknown {
+    const obj: any = {};
+    if (message.appId !== "") {
+      obj.appId = message.appId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetAppRequest>): GetAppRequest {
+    return GetAppRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetAppRequest>): GetAppRequest {
+    const message = createBaseGetAppRequest();
+    message.appId = object.appId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetAppResponse(): GetAppResponse {
+  return { app: undefined };
+}
+
+export const GetAppResponse: MessageFns<GetAppResponse> = {
+  encode(message: GetAppResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.app !== undefined) {
+      App.encode(message.app, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetAppResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetAppResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.app = App.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetAppResponse {
+    return { app: isSet(object.app) ? App.fromJSON(object.app) : undefined };
+  },
+
+  toJSON(message: GetAppResponse): unknown {
+    const obj: any = {};
+    if (message.app !== undefined) {
+      obj.app = App.toJSON(message.app);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetAppResponse>): GetAppResponse {
+    return GetAppResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetAppResponse>): GetAppResponse {
+    const message = createBaseGetAppResponse();
+    message.app = (object.app !== undefined && object.app !== null) ? App.fromPartial(object.app) : undefined;
+    return message;
+  },
+};
+
+function createBaseListAppsRequest(): ListAppsRequest {
+  return {};
+}
+
+export const ListAppsRequest: MessageFns<ListAppsRequest> = {
+  encode(_: ListAppsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAppsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAppsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListAppsRequest {
+    return {};
+  },
+
+  toJSON(_: ListAppsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListAppsRequest>): ListAppsRequest {
+    return ListAppsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ListAppsRequest>): ListAppsRequest {
+    const message = createBaseListAppsRequest();
+    return message;
+  },
+};
+
+function createBaseListAppsResponse(): ListAppsResponse {
+  return { apps: [] };
+}
+
+export const ListAppsResponse: MessageFns<ListAppsResponse> = {
+  encode(message: ListAppsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.apps) {
+      App.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAppsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAppsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.apps.push(App.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListAppsResponse {
+    return { apps: globalThis.Array.isArray(object?.apps) ? object.apps.map((e: any) => App.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: ListAppsResponse): unknown {
+    const obj: any = {};
+    if (message.apps?.length) {
+      obj.apps = message.apps.map((e) => App.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListAppsResponse>): ListAppsResponse {
+    return ListAppsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListAppsResponse>): ListAppsResponse {
+    const message = createBaseListAppsResponse();
+    message.apps = object.apps?.map((e) => App.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseDeleteAppRequest(): DeleteAppRequest {
+  return { appId: "" };
+}
+
+export const DeleteAppRequest: MessageFns<DeleteAppRequest> = {
+  encode(message: DeleteAppRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.appId !== "") {
+      writer.uint32(10).string(message.appId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteAppRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteAppRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.appId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteAppRequest {
+    return {
+      appId: isSet(object.appId)
+        ? globalThis.String(object.appId)
+        : isSet(object.app_id)
+        ? globalThis.String(object.app_id)
+        : "",
+    };
+  },
+
+  toJSON(message: DeleteAppRequest): unknown {
+    const obj: any = {};
+    if (message.appId !== "") {
+      obj.appId = message.appId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeleteAppRequest>): DeleteAppRequest {
+    return DeleteAppRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeleteAppRequest>): DeleteAppRequest {
+    const message = createBaseDeleteAppRequest();
+    message.appId = object.appId ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteAppResponse(): DeleteAppResponse {
+  return { appId: "" };
+}
+
+export const DeleteAppResponse: MessageFns<DeleteAppResponse> = {
+  encode(message: DeleteAppResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.appId !== "") {
+      writer.uint32(10).string(message.appId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteAppResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteAppResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.appId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteAppResponse {
+    return {
+      appId: isSet(object.appId)
+        ? globalThis.String(object.appId)
+        : isSet(object.app_id)
+        ? globalThis.String(object.app_id)
+        : "",
+    };
+  },
+
+  toJSON(message: DeleteAppResponse): unknown {
+    const obj: any = {};
+    if (message.appId !== "") {
+      obj.appId = message.appId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeleteAppResponse>): DeleteAppResponse {
+    return DeleteAppResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeleteAppResponse>): DeleteAppResponse {
+    const message = createBaseDeleteAppResponse();
+    message.appId = object.appId ?? "";
+    return message;
+  },
+};
+
+function createBaseRotateAppKeyRequest(): RotateAppKeyRequest {
+  return { appId: "" };
+}
+
+export const RotateAppKeyRequest: MessageFns<RotateAppKeyRequest> = {
+  encode(message: RotateAppKeyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.appId !== "") {
+      writer.uint32(10).string(message.appId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RotateAppKeyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRotateAppKeyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.appId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RotateAppKeyRequest {
+    return {
+      appId: isSet(object.appId)
+        ? globalThis.String(object.appId)
+        : isSet(object.app_id)
+        ? globalThis.String(object.app_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RotateAppKeyRequest): unknown {
+    const obj: any = {};
+    if (message.appId !== "") {
+      obj.appId = message.appId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RotateAppKeyRequest>): RotateAppKeyRequest {
+    return RotateAppKeyRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RotateAppKeyRequest>): RotateAppKeyRequest {
+    const message = createBaseRotateAppKeyRequest();
+    message.appId = object.appId ?? "";
+    return message;
+  },
+};
+
+function createBaseRotateAppKeyResponse(): RotateAppKeyResponse {
+  return { app: undefined, keyId: "", secret: "" };
+}
+
+export const RotateAppKeyResponse: MessageFns<RotateAppKeyResponse> = {
+  encode(message: RotateAppKeyResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.app !== undefined) {
+      App.encode(message.app, writer.uint32(10).fork()).join();
+    }
+    if (message.keyId !== "") {
+      writer.uint32(18).string(message.keyId);
+    }
+    if (message.secret !== "") {
+      writer.uint32(26).string(message.secret);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RotateAppKeyResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRotateAppKeyResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.app = App.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.keyId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.secret = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RotateAppKeyResponse {
+    return {
+      app: isSet(object.app) ? App.fromJSON(object.app) : undefined,
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
+      secret: isSet(object.secret) ? globalThis.String(object.secret) : "",
+    };
+  },
+
+  toJSON(message: RotateAppKeyResponse): unknown {
+    const obj: any = {};
+    if (message.app !== undefined) {
+      obj.app = App.toJSON(message.app);
+    }
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
+    if (message.secret !== "") {
+      obj.secret = message.secret;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RotateAppKeyResponse>): RotateAppKeyResponse {
+    return RotateAppKeyResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RotateAppKeyResponse>): RotateAppKeyResponse {
+    const message = createBaseRotateAppKeyResponse();
+    message.app = (object.app !== undefined && object.app !== null) ? App.fromPartial(object.app) : undefined;
+    message.keyId = object.keyId ?? "";
+    message.secret = object.secret ?? "";
+    return message;
+  },
+};
+
+function createBaseRetireAppKeyRequest(): RetireAppKeyRequest {
+  return { appId: "" };
+}
+
+export const RetireAppKeyRequest: MessageFns<RetireAppKeyRequest> = {
+  encode(message: RetireAppKeyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.appId !== "") {
+      writer.uint32(10).string(message.appId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RetireAppKeyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRetireAppKeyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.appId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RetireAppKeyRequest {
+    return {
+      appId: isSet(object.appId)
+        ? globalThis.String(object.appId)
+        : isSet(object.app_id)
+        ? globalThis.String(object.app_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RetireAppKeyRequest): unknown {
+    const obj: any = {};
+    if (message.appId !== "") {
+      obj.appId = message.appId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RetireAppKeyRequest>): RetireAppKeyRequest {
+    return RetireAppKeyRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RetireAppKeyRequest>): RetireAppKeyRequest {
+    const message = createBaseRetireAppKeyRequest();
+    message.appId = object.appId ?? "";
+    return message;
+  },
+};
+
+function createBaseRetireAppKeyResponse(): RetireAppKeyResponse {
+  return { app: undefined };
+}
+
+export const RetireAppKeyResponse: MessageFns<RetireAppKeyResponse> = {
+  encode(message: RetireAppKeyResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.app !== undefined) {
+      App.encode(message.app, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RetireAppKeyResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRetireAppKeyResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.app = App.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RetireAppKeyResponse {
+    return { app: isSet(object.app) ? App.fromJSON(object.app) : undefined };
+  },
+
+  toJSON(message: RetireAppKeyResponse): unknown {
+    const obj: any = {};
+    if (message.app !== undefined) {
+      obj.app = App.toJSON(message.app);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RetireAppKeyResponse>): RetireAppKeyResponse {
+    return RetireAppKeyResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RetireAppKeyResponse>): RetireAppKeyResponse {
+    const message = createBaseRetireAppKeyResponse();
+    message.app = (object.app !== undefined && object.app !== null) ? App.fromPartial(object.app) : undefined;
+    return message;
+  },
+};
+
 /**
  * The routing table: the channels paycore may send a payment to, their state, and the
  * explanation of a decision. Changes reach every paycore process within about a second.
@@ -4263,6 +5518,84 @@ export const MerchantAdminServiceDefinition = {
       requestType: GetMerchantRequest as typeof GetMerchantRequest,
       requestStream: false,
       responseType: GetMerchantResponse as typeof GetMerchantResponse,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
+/**
+ * Apps (应用): the internal services that call paycore. An app is identified by its client
+ * certificate (SAN URI spiffe://paycore/app/<app_id>) or by an app key signing each request
+ * (docs/security.md); this registry says which merchants it may act for and with which roles.
+ * Every method needs the admin:apps role.
+ */
+export type AppAdminServiceDefinition = typeof AppAdminServiceDefinition;
+export const AppAdminServiceDefinition = {
+  name: "AppAdminService",
+  fullName: "paycore.v1.AppAdminService",
+  methods: {
+    /**
+     * Creates or replaces an app's merchants and roles. Keys are kept.
+     * Errors: INVALID_FIELD (app.app_id, app.roles[i], admin roles without all_merchants, ...).
+     */
+    upsertApp: {
+      name: "UpsertApp",
+      requestType: UpsertAppRequest as typeof UpsertAppRequest,
+      requestStream: false,
+      responseType: UpsertAppResponse as typeof UpsertAppResponse,
+      responseStream: false,
+      options: {},
+    },
+    /** Errors: NOT_FOUND. */
+    getApp: {
+      name: "GetApp",
+      requestType: GetAppRequest as typeof GetAppRequest,
+      requestStream: false,
+      responseType: GetAppResponse as typeof GetAppResponse,
+      responseStream: false,
+      options: {},
+    },
+    /** Every app, by app_id. */
+    listApps: {
+      name: "ListApps",
+      requestType: ListAppsRequest as typeof ListAppsRequest,
+      requestStream: false,
+      responseType: ListAppsResponse as typeof ListAppsResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Removes the app and its keys: its certificate and keys stop working at once.
+     * Errors: NOT_FOUND.
+     */
+    deleteApp: {
+      name: "DeleteApp",
+      requestType: DeleteAppRequest as typeof DeleteAppRequest,
+      requestStream: false,
+      responseType: DeleteAppResponse as typeof DeleteAppResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Creates a new current key and returns its secret, the only time it is ever shown. The
+     * former current key stays valid as the previous key until RetireAppKey.
+     * Errors: NOT_FOUND; ILLEGAL_STATE while a previous key is still valid.
+     */
+    rotateAppKey: {
+      name: "RotateAppKey",
+      requestType: RotateAppKeyRequest as typeof RotateAppKeyRequest,
+      requestStream: false,
+      responseType: RotateAppKeyResponse as typeof RotateAppKeyResponse,
+      responseStream: false,
+      options: {},
+    },
+    /** Ends the previous key's validity. Errors: NOT_FOUND; ILLEGAL_STATE without a previous key. */
+    retireAppKey: {
+      name: "RetireAppKey",
+      requestType: RetireAppKeyRequest as typeof RetireAppKeyRequest,
+      requestStream: false,
+      responseType: RetireAppKeyResponse as typeof RetireAppKeyResponse,
       responseStream: false,
       options: {},
     },
