@@ -2,10 +2,15 @@
 // with no work behind it. It decodes each request and encodes a canned response shaped like
 // paycore's answer to a WeChat Native create (same fields, same sizes), echoing the merchant's
 // order number, so the load driver measures what grpc-js and protobuf alone cost at these
-// message sizes. `node dist/bench/echo-server.js` (ECHO_HOST, ECHO_PORT; 0 = any free port);
+// message sizes. It serves TLS exactly as paycore does (core/auth/tls.ts, the same certificate
+// files, PAYCORE_GRPC_TLS_CERT / _KEY / PAYCORE_GRPC_CLIENT_CA), so the ceiling includes the
+// transport's cost; without them it serves plaintext.
+// `node dist/bench/echo-server.js` (ECHO_HOST, ECHO_PORT; 0 = any free port);
 // prints {"event":"echo_listening","port":N} when ready; stops on SIGTERM / SIGINT.
 
 import * as grpc from '@grpc/grpc-js';
+import { listenPlain, listenTls, type TlsFiles } from '../core/auth/tls';
+import { createLogger } from '../core/log';
 import {
   NextActionType, PaymentServiceService, PaymentStatus, Product,
   type CreatePaymentRequest, type CreatePaymentResponse, type Payment, type WatchPaymentResponse,
@@ -40,7 +45,7 @@ export function cannedPayment(request: Pick<CreatePaymentRequest, 'merchantId' |
   };
 }
 
-export async function startEcho(host: string, port: number): Promise<{ port: number; server: grpc.Server }> {
+export async function startEcho(host: string, port: number, tls?: TlsFiles): Promise<{ port: number; close(): Promise<void> }> {
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 1024 * 1024 });
   const unimplemented = (_call: unknown, callback: grpc.sendUnaryData<never>): void => callback({ code: grpc.status.UNIMPLEMENTED, details: 'echo serves CreatePayment only' });
   server.addService(PaymentServiceService, {
@@ -54,18 +59,25 @@ export async function startEcho(host: string, port: number): Promise<{ port: num
     listPaymentOptions: unimplemented,
     watchPayment: (call: grpc.ServerWritableStream<unknown, WatchPaymentResponse>) => call.destroy(Object.assign(new Error('echo serves CreatePayment only'), { code: grpc.status.UNIMPLEMENTED })),
   });
-  const bound = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (error, p) => (error === null ? resolve(p) : reject(error))),
-  );
-  return { port: bound, server };
+  const listener = tls === undefined ? await listenPlain(server, host, port) : await listenTls(server, host, port, tls, createLogger('warn', { thread: 'echo' }));
+  return {
+    port: listener.port,
+    close: async () => {
+      const closed = listener.close();
+      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      await closed;
+    },
+  };
 }
 
 if (require.main === module) {
   const port = Number(process.env.ECHO_PORT ?? '0');
-  startEcho(process.env.ECHO_HOST || '127.0.0.1', port).then(
-    ({ port: bound, server }) => {
+  const env = process.env;
+  const tls = env.PAYCORE_GRPC_TLS_CERT === undefined ? undefined : { cert_file: env.PAYCORE_GRPC_TLS_CERT, key_file: env.PAYCORE_GRPC_TLS_KEY ?? '', client_ca_file: env.PAYCORE_GRPC_CLIENT_CA ?? '' };
+  startEcho(env.ECHO_HOST || '127.0.0.1', port, tls).then(
+    ({ port: bound, close }) => {
       process.stdout.write(`${JSON.stringify({ event: 'echo_listening', port: bound })}\n`);
-      const stop = (): void => server.tryShutdown(() => process.exit(0));
+      const stop = (): void => void close().then(() => process.exit(0));
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
     },

@@ -98,6 +98,8 @@ class Bench {
     readonly targets: Record<'echo' | 'paycore', string>,
     readonly sandbox_url: string,
     readonly id_key_hex: string,
+    /** Both targets serve TLS with the stack's certificate and accept its app's. */
+    readonly tls: StepPlan['tls'],
   ) {}
 
   async step(target_name: 'echo' | 'paycore', scenario: ScenarioName, model: LoadModel, duration_ms: number): Promise<Step> {
@@ -106,6 +108,7 @@ class Bench {
       model,
       duration_ms,
       target: this.targets[target_name],
+      tls: this.tls,
       sandbox_url: this.sandbox_url,
       merchant_id: 'm_bench',
       id_key_hex: this.id_key_hex,
@@ -181,8 +184,9 @@ interface EchoProcess {
   address: string;
 }
 
-async function startEchoProcess(): Promise<EchoProcess> {
-  const child = spawn(process.execPath, [path.join(repo_root, 'dist/bench/echo-server.js')], { env: { ...process.env, ECHO_PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'] });
+/** The echo ceiling with paycore's TLS files (`tls_env`: the stack's PAYCORE_GRPC_TLS_*). */
+async function startEchoProcess(tls_env: Record<string, string>): Promise<EchoProcess> {
+  const child = spawn(process.execPath, [path.join(repo_root, 'dist/bench/echo-server.js')], { env: { ...process.env, ...tls_env, ECHO_PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     let output = '';
     const timer = setTimeout(() => reject(new Error(`echo server did not start: ${output}`)), 10_000);
@@ -271,7 +275,8 @@ async function main(): Promise<void> {
     const faults = (await (await fetch(`${stack.sandbox.url}/sandbox/faults`)).json()) as { faults: Array<{ latency_ms?: number; operations?: string[] }> };
     const channel_latency_ms = faults.faults.find((f) => f.operations?.includes('create'))?.latency_ms ?? 0;
     if (channel_latency_ms !== options.channel_latency_ms) throw new Error(`sandbox latency fault reads back as ${channel_latency_ms} ms`);
-    echo = await startEchoProcess();
+    const tls_env = Object.fromEntries(Object.entries(stack.env).filter(([name]) => name.startsWith('PAYCORE_GRPC_TLS_') || name === 'PAYCORE_GRPC_CLIENT_CA'));
+    echo = await startEchoProcess(tls_env);
     driver = new Coordinator(options.processes);
     await driver.start();
     const paycore_pid = stack.paycore.pid!;
@@ -284,7 +289,7 @@ async function main(): Promise<void> {
       nats: () => pidsNamed('nats-server'),
       redis: () => pidsNamed('redis-server'),
     });
-    const bench = new Bench(options, driver, meter, { echo: echo.address, paycore: `127.0.0.1:${stack.paycore.grpc_port}` }, stack.sandbox.url, stack.env.PAYCORE_ID_KEY!);
+    const bench = new Bench(options, driver, meter, { echo: echo.address, paycore: stack.address }, stack.sandbox.url, stack.env.PAYCORE_ID_KEY!, stack.tls_files);
 
     process.stdout.write('warm-up\n');
     await bench.step('echo', 'create_qr', { kind: 'closed', concurrency: 32 }, 1_000);

@@ -19,6 +19,10 @@ import {
 import { startSandbox, type FaultSpec, type Sandbox } from '../channels/sandbox/server';
 import { PaycoreClient } from '../core/cli/client';
 import { idKey, paymentId, type IdKey } from '../core/ids';
+import { ensureDevPki, type DevPki } from '../core/cli/dev-certs';
+import type * as grpc from '@grpc/grpc-js';
+import { certAuth, makeClient, type ClientAuth } from '../core/auth/client';
+import { app_roles } from '../core/routing/apps';
 import { Redis } from 'ioredis';
 import type * as grpc_types from '@grpc/grpc-js';
 
@@ -68,6 +72,7 @@ export class PaycoreProcess {
   child: ChildProcess | undefined;
   output = '';
   grpc_port = 0;
+  admin_grpc_port = 0;
 
   /** `node_args` go before the script (e.g. ['--cpu-prof', '--cpu-prof-dir=...']). */
   constructor(
@@ -95,10 +100,11 @@ export class PaycoreProcess {
       child.stdout!.on('data', (chunk: Buffer) => {
         append(chunk);
         if (ready) return;
-        const line = /"grpc_port":(\d+).*"msg":"paycore ready"/.exec(this.output);
+        const line = /"grpc_port":(\d+),"admin_grpc_port":(\d+).*"msg":"paycore ready"/.exec(this.output);
         if (line !== null) {
           ready = true;
           this.grpc_port = Number(line[1]);
+          this.admin_grpc_port = Number(line[2]);
           clearTimeout(timer);
           resolve();
         }
@@ -124,7 +130,19 @@ export interface Stack {
   prefix: string;
   sandbox: Sandbox;
   paycore: PaycoreProcess;
+  /** Authenticated as `stack_app` (every role, every merchant) with its client certificate. */
   client: PaycoreClient;
+  /** The gRPC address clients connect to. */
+  address: string;
+  /** The stack's own CA and certificates. */
+  pki: DevPki;
+  /** The CA and `stack_app`'s certificate as files, for the bench driver's processes. */
+  tls_files: { ca_file: string; cert_file: string; key_file: string };
+  /** Client credentials of an app's certificate from the stack's CA (issued on first use). */
+  auth(app_id?: string): ClientAuth;
+  /** A grpc-js client of any service (admin services, health, reflection) on the stack's
+   * address, authenticated as `auth` (default: the stack's app). Close it after use. */
+  serviceClient<T extends grpc.Client>(definition: grpc.ServiceDefinition, name: string, auth?: ClientAuth): T;
   env: Record<string, string>;
   /** The stack's id key (PAYCORE_ID_KEY): tests derive expected ids with it. */
   id_key: IdKey;
@@ -137,6 +155,9 @@ export interface Stack {
   fault(spec: FaultSpec): Promise<void>;
   stop(): Promise<void>;
 }
+
+/** The app the stack's own client (and the bench driver) calls as: every role, every merchant. */
+export const stack_app = 'it_admin';
 
 /** Merchants the test and bench stacks contract on their channels. */
 export const stack_merchants = ['m_it', 'm_sa', 'm_sb', 'm_smoke', 'm_rec', 'm_obs', 'm_ops', 'm_ref', 'm_pool', 'm_fail', 'bench', 'm_bench', 'demo_merchant'];
@@ -185,6 +206,7 @@ export function routingTable(channels: Record<string, unknown>[], merchants: rea
     version: 1,
     channels,
     merchants: merchants.map((merchant_id) => ({ merchant_id, products, channel_ids, fee_rates: {}, notify_secret: `notify-secret-of-${merchant_id}` })),
+    apps: [{ app_id: stack_app, merchants: '*', roles: [...app_roles] }],
   };
 }
 
@@ -210,6 +232,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const urls = { nats_url: options.nats_url ?? nats_url, redis_url: options.redis_url ?? redis_url };
   const dir = mkdtempSync(path.join(tmpdir(), 'paycore-test-'));
   const keys = ensureDevKeys(path.join(dir, 'keys'));
+  // Each stack its own CA: a test's certificates never work against another test's stack.
+  const pki = ensureDevPki(path.join(dir, 'tls'), [stack_app]);
+  const auth = (app_id = stack_app): ClientAuth => {
+    const files = ensureDevPki(pki.dir, [app_id]).app(app_id);
+    return certAuth(pki.ca_file, files.cert_file, files.key_file);
+  };
   const wechatpay = sandboxWechatpayOptions(keys);
   const base = wechatpay.merchants[0]!;
   wechatpay.merchants = [base, ...(options.sandbox_mchids ?? []).map((mchid) => ({ ...base, mchid }))];
@@ -245,6 +273,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     PAYCORE_HTTP_PORT: String(http_port),
     PAYCORE_CHANNELS_FILE: channels_file,
     PAYCORE_ROUTING_FILE: routing_file,
+    PAYCORE_GRPC_TLS_CERT: pki.server_cert_file,
+    PAYCORE_GRPC_TLS_KEY: pki.server_key_file,
+    PAYCORE_GRPC_CLIENT_CA: pki.ca_file,
     PAYCORE_DATA_KEY: randomBytes(32).toString('hex'),
     PAYCORE_ID_KEY: id_key_hex,
     PAYCORE_WORKERS: '2',
@@ -271,7 +302,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     prefix,
     sandbox,
     paycore,
-    client: new PaycoreClient(`127.0.0.1:${grpc_port}`),
+    client: new PaycoreClient(`127.0.0.1:${grpc_port}`, auth()),
+    address: `127.0.0.1:${grpc_port}`,
+    pki,
+    tls_files: { ca_file: pki.ca_file, ...pki.app(stack_app) },
+    auth,
+    serviceClient: (definition, name, client_auth = auth()) => makeClient(definition, name, stack.address, client_auth),
     env,
     id_key: idKey(Buffer.from(env.PAYCORE_ID_KEY!, 'hex')),
     paymentId: (merchant_id, merchant_order_no) => paymentId(stack.id_key, merchant_id, merchant_order_no),
@@ -279,7 +315,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       stack.client.close();
       await paycore.start();
       grpc_port = paycore.grpc_port;
-      stack.client = new PaycoreClient(`127.0.0.1:${grpc_port}`);
+      stack.address = `127.0.0.1:${grpc_port}`;
+      stack.client = new PaycoreClient(stack.address, auth());
     },
     async orders(out_trade_no_prefix) {
       const response = await fetch(`${sandbox.url}/sandbox/wechatpay/orders?out_trade_no_prefix=${out_trade_no_prefix}`);

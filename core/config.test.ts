@@ -5,7 +5,10 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadChannels, loadConfig } from './config';
-import { command_timeout_ms_default, expire_seconds_min_default, query_backoff_ms_default, refund_backoff_ms } from './constants';
+import {
+  command_timeout_ms_default, expire_seconds_min_default, query_backoff_ms_default, refund_backoff_ms, watch_lifetime_ms_default, watches_max_default,
+  watches_per_app_max_default,
+} from './constants';
 import { notify_schedule_ms_default, notify_timeout_ms_default } from './notify/constants';
 
 const data_key_hex = '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff';
@@ -14,10 +17,13 @@ const channel = { channel_id: 'wx_main', provider: 'wechatpay', products: ['WECH
 
 let dir: string;
 let channels_file: string;
+let tls: Record<string, string>;
 
 beforeEach(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'paycore-config-'));
   channels_file = writeChannels([channel]);
+  // loadConfig checks the files are readable; their content is read by the TLS listener.
+  tls = { PAYCORE_GRPC_TLS_CERT: writeChannels('cert', 'server.pem'), PAYCORE_GRPC_TLS_KEY: writeChannels('key', 'server.key'), PAYCORE_GRPC_CLIENT_CA: writeChannels('ca', 'ca.pem') };
 });
 
 afterEach(() => {
@@ -31,7 +37,7 @@ function writeChannels(entries: unknown, name = 'channels.json'): string {
 }
 
 function env(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
-  return { PAYCORE_DATA_KEY: data_key_hex, PAYCORE_ID_KEY: id_key_hex, PAYCORE_CHANNELS_FILE: channels_file, ...extra };
+  return { PAYCORE_DATA_KEY: data_key_hex, PAYCORE_ID_KEY: id_key_hex, PAYCORE_CHANNELS_FILE: channels_file, ...tls, ...extra };
 }
 
 /** The ConfigError `run` throws; fails the test when it throws nothing or something else. */
@@ -55,6 +61,12 @@ describe('config', () => {
       prefix: 'paycore',
       grpc_host: '127.0.0.1',
       grpc_port: 50051,
+      grpc_tls: { cert_file: tls.PAYCORE_GRPC_TLS_CERT, key_file: tls.PAYCORE_GRPC_TLS_KEY, client_ca_file: tls.PAYCORE_GRPC_CLIENT_CA },
+      admin_grpc_host: '127.0.0.1',
+      admin_grpc_port: undefined,
+      watches_per_app_max: watches_per_app_max_default,
+      watches_max: watches_max_default,
+      watch_lifetime_ms: watch_lifetime_ms_default,
       http_host: '127.0.0.1',
       http_port: 8080,
       public_url: 'http://127.0.0.1:8080',
@@ -135,6 +147,12 @@ describe('config', () => {
     ['PAYCORE_REDIS_URL', 'http://127.0.0.1:6379'],
     ['PAYCORE_REDIS_URL', 'not a url'],
     ['PAYCORE_PUBLIC_URL', 'ftp://pay.example.com'],
+    ['PAYCORE_GRPC_INSECURE', 'yes'],
+    ['PAYCORE_GRPC_TLS_CERT', '/nonexistent/server.pem'],
+    ['PAYCORE_GRPC_CLIENT_CA', '/nonexistent/ca.pem'],
+    ['PAYCORE_ADMIN_GRPC_PORT', '65536'],
+    ['PAYCORE_WATCHES_PER_APP_MAX', '0'],
+    ['PAYCORE_WATCH_LIFETIME_MS', '999'],
   ])('config - %s=%j is a ConfigError naming it', (name, value) => {
     const error = configError(() => loadConfig(env({ [name]: value })));
     expect(error.message.startsWith(`${name} `)).toBe(true);
@@ -143,6 +161,20 @@ describe('config', () => {
   test.each(['PAYCORE_DATA_KEY', 'PAYCORE_ID_KEY', 'PAYCORE_CHANNELS_FILE'])('config - a missing %s is a ConfigError naming it', (name) => {
     expect(configError(() => loadConfig(env({ [name]: undefined }))).message).toBe(`${name} is required`);
     expect(configError(() => loadConfig(env({ [name]: '' }))).message).toBe(`${name} is required`);
+  });
+
+  test.each(['PAYCORE_GRPC_TLS_CERT', 'PAYCORE_GRPC_TLS_KEY', 'PAYCORE_GRPC_CLIENT_CA'])('config - without PAYCORE_GRPC_INSECURE=1, a missing %s is a ConfigError naming it', (name) => {
+    expect(configError(() => loadConfig(env({ [name]: undefined }))).message).toBe(`${name} is required`);
+  });
+
+  test('config - PAYCORE_GRPC_INSECURE=1 serves plaintext without TLS files, and is refused when NODE_ENV=production', () => {
+    const plain = { PAYCORE_GRPC_TLS_CERT: undefined, PAYCORE_GRPC_TLS_KEY: undefined, PAYCORE_GRPC_CLIENT_CA: undefined, PAYCORE_GRPC_INSECURE: '1' };
+    expect(loadConfig(env(plain)).grpc_tls).toBeUndefined();
+    expect(loadConfig(env({ ...plain, NODE_ENV: 'development' })).grpc_tls).toBeUndefined();
+    const refused = configError(() => loadConfig(env({ ...plain, NODE_ENV: 'production' })));
+    expect(refused.message).toMatch(/^PAYCORE_GRPC_INSECURE=1 .* refused when NODE_ENV=production/);
+    // TLS files present do not make the switch acceptable in production either.
+    expect(configError(() => loadConfig(env({ PAYCORE_GRPC_INSECURE: '1', NODE_ENV: 'production' }))).message).toMatch(/^PAYCORE_GRPC_INSECURE/);
   });
 
   test('config - a data key error does not echo the key', () => {

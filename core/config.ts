@@ -9,7 +9,11 @@ import { notify_schedule_ms_default, notify_timeout_ms_default } from './notify/
 import { circuit_defaults, scoring_defaults } from './routing/scoring';
 import { idKey, type IdKey } from './ids';
 import { destinationPolicy, type DestinationPolicy } from './notify/destination';
-import { command_timeout_ms_default, expire_seconds_min_default, query_backoff_ms_default, refund_backoff_ms } from './constants';
+import {
+  command_timeout_ms_default, expire_seconds_min_default, query_backoff_ms_default, refund_backoff_ms, watch_lifetime_ms_default, watches_max_default,
+  watches_per_app_max_default,
+} from './constants';
+import type { TlsFiles } from './auth/tls';
 
 export interface Config {
   nats_url: string;
@@ -18,6 +22,15 @@ export interface Config {
   prefix: string;
   grpc_host: string;
   grpc_port: number;
+  /** TLS of the gRPC ports; undefined only with PAYCORE_GRPC_INSECURE=1 (development). */
+  grpc_tls: TlsFiles | undefined;
+  /** The admin services' own address; undefined: served on grpc_port with the rest. */
+  admin_grpc_host: string;
+  admin_grpc_port: number | undefined;
+  /** WatchPayment bounds (core/constants.ts says why). */
+  watches_per_app_max: number;
+  watches_max: number;
+  watch_lifetime_ms: number;
   http_host: string;
   http_port: number;
   /** Base URL providers reach the gateway's HTTP port at (for notify URLs). */
@@ -168,6 +181,33 @@ export function notifyPolicy(config: Pick<Config, 'notify_https_only' | 'notify_
   return destinationPolicy(config.notify_https_only, config.notify_allow_hosts, config.notify_allow_cidrs);
 }
 
+function existingFile(env: Env, name: string): string {
+  const file = text(env, name);
+  try {
+    readFileSync(file);
+  } catch (error) {
+    throw new ConfigError(`${name} names ${file}, which cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  return file;
+}
+
+/** TLS files of the gRPC ports, or undefined behind the explicit development switch, which
+ * production refuses outright: plaintext would expose every app key signature's request and
+ * every payment to the network. */
+function grpcTls(env: Env): TlsFiles | undefined {
+  const insecure = env.PAYCORE_GRPC_INSECURE;
+  if (insecure !== undefined && insecure !== '' && insecure !== '0' && insecure !== '1') throw new ConfigError(`PAYCORE_GRPC_INSECURE must be 0 or 1, got '${insecure}'`);
+  if (insecure === '1') {
+    if (env.NODE_ENV === 'production') throw new ConfigError('PAYCORE_GRPC_INSECURE=1 (plaintext gRPC) is refused when NODE_ENV=production');
+    return undefined;
+  }
+  return {
+    cert_file: existingFile(env, 'PAYCORE_GRPC_TLS_CERT'),
+    key_file: existingFile(env, 'PAYCORE_GRPC_TLS_KEY'),
+    client_ca_file: existingFile(env, 'PAYCORE_GRPC_CLIENT_CA'),
+  };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const prefix = text(env, 'PAYCORE_PREFIX', 'paycore');
   if (!/^[a-z][a-z0-9_]{0,31}$/.test(prefix)) throw new ConfigError(`PAYCORE_PREFIX must be 1-32 of [a-z0-9_] starting with a letter, got '${prefix}'`);
@@ -185,6 +225,12 @@ export function loadConfig(env: Env = process.env): Config {
     prefix,
     grpc_host: text(env, 'PAYCORE_GRPC_HOST', '127.0.0.1'),
     grpc_port: integer(env, 'PAYCORE_GRPC_PORT', 50051, 0, 65535),
+    grpc_tls: grpcTls(env),
+    admin_grpc_host: text(env, 'PAYCORE_ADMIN_GRPC_HOST', text(env, 'PAYCORE_GRPC_HOST', '127.0.0.1')),
+    admin_grpc_port: env.PAYCORE_ADMIN_GRPC_PORT === undefined || env.PAYCORE_ADMIN_GRPC_PORT === '' ? undefined : integer(env, 'PAYCORE_ADMIN_GRPC_PORT', 0, 0, 65535),
+    watches_per_app_max: integer(env, 'PAYCORE_WATCHES_PER_APP_MAX', watches_per_app_max_default, 1, 1_000_000),
+    watches_max: integer(env, 'PAYCORE_WATCHES_MAX', watches_max_default, 1, 1_000_000),
+    watch_lifetime_ms: integer(env, 'PAYCORE_WATCH_LIFETIME_MS', watch_lifetime_ms_default, 1_000, 86_400_000),
     http_host,
     http_port,
     public_url: url(env, 'PAYCORE_PUBLIC_URL', `http://${http_host}:${http_port}`, ['http:', 'https:']),

@@ -114,3 +114,20 @@ export const notify_delivery_delay_buckets_seconds: readonly number[] = [1, 5, 1
  * and not yet appended; commands give up long before this. */
 export const reservation_sweep_interval_ms = 300_000;
 export const reservation_sweep_grace_ms = 600_000;
+
+/** App-key signatures (docs/security.md): a request's timestamp may differ from the gateway's
+ * clock by at most this, either way. Wide enough for ordinary NTP drift and a retry, narrow
+ * enough that a captured request is useless soon after. */
+export const app_key_clock_skew_ms = 5 * 60_000;
+
+/** How long a used nonce is remembered: the whole span a timestamp is accepted over (skew
+ * both ways), so a replay inside the window always finds its nonce. */
+export const app_key_nonce_ttl_ms = 2 * app_key_clock_skew_ms;
+
+/** WatchPayment streams: each holds a JetStream consumer on the gateway's NATS connection.
+ * Per app, so one caller's leak cannot starve the others; in total, so the gateway's NATS
+ * connection stays small; and a lifetime after which the stream ends RESOURCE_EXHAUSTED and the
+ * client watches again (a payment lives at most expire_seconds_max, a watch need not). */
+export const watches_per_app_max_default = 500;
+export const watches_max_default = 5_000;
+export const watch_lifetime_ms_default = 30 * 60_000;

@@ -25,10 +25,12 @@ import { circuitOptions, scoringOptions } from './routing/scoring';
 import { ConfigStore } from './routing/config-store';
 import { RoutingTable } from './routing/table';
 import { initTracing } from './tracing';
+import { Authenticator } from './auth/authenticator';
 import { Sealer } from './seal';
 
 export interface Paycore {
   grpc_port: number;
+  admin_grpc_port: number;
   http_port: number;
   pool: ActorPool;
   stop(): Promise<void>;
@@ -75,7 +77,8 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
     log,
   });
   const dependencies = { nats: () => link.up, redis: () => redis.status === 'ready' };
-  const grpc = await startGrpc({ config, actors, store, refund_index, routing: table, notifier, js, names, log, metrics: metrics.gateway, dependencies });
+  const authenticator = new Authenticator(table, redis, `${config.prefix}:nonce`);
+  const grpc = await startGrpc({ config, actors, store, refund_index, routing: table, notifier, js, names, log, metrics: metrics.gateway, dependencies, authenticator });
   watchNotifyBacklog(jsm, config.prefix, metrics.gateway);
   // Reservation markers the actors left behind (a process killed between route and append,
   // a failed release) are settled from the event log.
@@ -102,10 +105,11 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
 
   const metricsText = async (): Promise<string> => exposition(metrics.registry, await pool.collectMetrics(metrics_collect_ms_max));
   const http = await startHttp({ host: config.http_host, port: config.http_port, channel: (id) => routing.get(id), actors, refund_index, healthy, metricsText, metrics: metrics.gateway, log });
-  log.info({ grpc_port: grpc.port, http_port: http.port, workers: config.workers, prefix: config.prefix }, 'paycore ready');
+  log.info({ grpc_port: grpc.port, admin_grpc_port: grpc.admin_port, http_port: http.port, workers: config.workers, prefix: config.prefix, grpc_tls: config.grpc_tls !== undefined }, 'paycore ready');
 
   return {
     grpc_port: grpc.port,
+    admin_grpc_port: grpc.admin_port,
     http_port: http.port,
     pool,
     async stop() {

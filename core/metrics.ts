@@ -14,6 +14,7 @@ export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 function gatewayMetrics(registry: Registry) {
   return {
     grpc_requests: new Counter({ name: 'paycore_grpc_requests_total', help: 'gRPC calls by method and status code', labelNames: ['method', 'code'] as const, registers: [registry] }),
+    auth_refusals: new Counter({ name: 'paycore_grpc_auth_refusals_total', help: 'gRPC calls refused before their handler, by reason (UNAUTHENTICATED, FORBIDDEN)', labelNames: ['reason'] as const, registers: [registry] }),
     grpc_duration: new Histogram({ name: 'paycore_grpc_request_duration_seconds', help: 'gRPC call latency by method', labelNames: ['method'] as const, buckets: latency_buckets, registers: [registry] }),
     callbacks: new Counter({ name: 'paycore_channel_callbacks_total', help: 'Provider callbacks by channel and result', labelNames: ['channel', 'result'] as const, registers: [registry] }),
     dependency_up: new Gauge({ name: 'paycore_dependency_up', help: '1 while the dependency is reachable', labelNames: ['dependency'] as const, registers: [registry] }),

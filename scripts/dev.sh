@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make dev`: sets up and runs paycore with its sandbox PSP on this machine.
 # Installs and starts Redis and NATS when missing, installs npm packages, builds, creates
-# dev keys under .dev/, then runs the sandbox (port 8090) and paycore (gRPC 50051, HTTP 8080).
+# dev keys and a development CA with paycore's and the demo app's certificates under .dev/,
+# then runs the sandbox (port 8090) and paycore (gRPC over TLS 50051, HTTP 8080).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-services.sh
@@ -27,15 +28,17 @@ grep -q '"paycore ready"' .dev/paycore.log || { echo "paycore did not start:"; c
 
 cat <<MSG
 paycore is running with its sandbox PSP:
-  gRPC      127.0.0.1:${PAYCORE_GRPC_PORT:-50051}  (PaymentService, health, reflection)
+  gRPC      127.0.0.1:${PAYCORE_GRPC_PORT:-50051}  TLS; callers authenticate (docs/security.md)
+            the demo app's client certificate: .dev/tls/apps/demo.pem (CA .dev/tls/ca.pem)
   callbacks http://127.0.0.1:${PAYCORE_HTTP_PORT:-8080}/notify/<channel_id>
   sandbox   $sandbox_url  (control API: channels/sandbox/README.md)
   logs      .dev/paycore.log, .dev/sandbox.log
 
 Make a first payment (in another terminal):
   npm run demo
-or with grpcurl, if you have it:
-  grpcurl -plaintext -d '{"merchant_id":"m1","merchant_order_no":"o-1","amount":"100","currency":"CNY","product":"PRODUCT_WECHAT_NATIVE","subject":"tea"}' \\
+or with grpcurl, if you have it (as the demo app, with its client certificate):
+  grpcurl -cacert .dev/tls/ca.pem -cert .dev/tls/apps/demo.pem -key .dev/tls/apps/demo.key -servername localhost \\
+    -d '{"merchant_id":"m1","merchant_order_no":"o-1","amount":"100","currency":"CNY","product":"PRODUCT_WECHAT_NATIVE","subject":"tea"}' \\
     127.0.0.1:50051 paycore.v1.PaymentService/CreatePayment
   curl -X POST $sandbox_url/sandbox/wechatpay/orders/<payment_id>a1/pay
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure Redis and NATS (with JetStream) listen on 127.0.0.1: installs Debian's
 # redis-server and nats-server when missing, starts them when not listening; installs
-# Debian's prometheus (promtool, and the server the scrape test starts), and protoc with
-# python3-grpcio for the Python client test. Idempotent.
+# Debian's prometheus (promtool, and the server the scrape test starts), protoc with
+# python3-grpcio for the Python client test, and openssl (dev certificates). Idempotent.
 set -euo pipefail
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -19,6 +19,9 @@ wait_port() {
   for _ in $(seq 1 100); do listening "$1" && return 0; sleep 0.1; done
   echo "ensure-services: nothing listens on 127.0.0.1:$1 after start" >&2; return 1
 }
+
+# openssl issues the development CA and certificates (core/cli/dev-certs.ts, the test stacks).
+command -v openssl >/dev/null || install_pkg openssl
 
 if ! listening 6379; then
   command -v redis-server >/dev/null || install_pkg redis-server

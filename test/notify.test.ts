@@ -69,8 +69,7 @@ async function paid(notify_url: string): Promise<string> {
 }
 
 function adminClient(): grpc.Client & Record<string, (...args: unknown[]) => unknown> {
-  const Client = grpc.makeGenericClientConstructor(notification_admin_service, 'NotificationAdminService');
-  return new Client(`127.0.0.1:${stack.paycore.grpc_port}`, grpc.credentials.createInsecure()) as never;
+  return stack.serviceClient(notification_admin_service, 'NotificationAdminService');
 }
 
 function call<T>(client: grpc.Client & Record<string, (...args: unknown[]) => unknown>, method: string, request: unknown): Promise<T> {
@@ -148,8 +147,7 @@ test('notify - merchant metadata whose keys end in _minor is the caller\'s text:
 
 test('notify - the merchant is told (and GetPayment shows) the merchant\'s fee from its own rate, not what the channel costs us', async () => {
   // m_fee pays 60 bp (min 1) on WECHAT_NATIVE; the channel wx1 costs 38 bp (bench/stack.ts).
-  const Admin = grpc.makeGenericClientConstructor(merchant_admin_service, 'MerchantAdminService');
-  const admin = new Admin(`127.0.0.1:${stack.paycore.grpc_port}`, grpc.credentials.createInsecure()) as never as grpc.Client & Record<string, (...args: unknown[]) => unknown>;
+  const admin = stack.serviceClient<grpc.Client & Record<string, (...args: unknown[]) => unknown>>(merchant_admin_service, 'MerchantAdminService');
   await call(admin, 'upsertMerchant', {
     merchant: { merchantId: 'm_fee', products: [Product.PRODUCT_WECHAT_NATIVE], channelIds: ['wx1'], notifySecret: secret, feeRates: [{ product: Product.PRODUCT_WECHAT_NATIVE, fee: { rateBp: 60, fixed: 0n, min: 1n } }] },
   });

@@ -151,15 +151,14 @@ test('payments - JSAPI and APP return signed SDK parameters, H5 a redirect', asy
 });
 
 test('payments - grpc.health.v1 says SERVING and reflection lists PaymentService', async () => {
-  const address = `127.0.0.1:${stack.paycore.grpc_port}`;
-  const checker = healthClient(address);
+  const checker = healthClient();
   const status = await new Promise<string>((resolve, reject) =>
     checker.check({ service: 'paycore.v1.PaymentService' }, { deadline: Date.now() + 5_000 }, (error, reply) => (error ? reject(error) : resolve(String(reply?.status)))),
   );
   expect(status).toBe('SERVING');
   checker.close();
 
-  const services = await reflectionServices(address);
+  const services = await reflectionServices();
   expect(services).toContain('paycore.v1.PaymentService');
   expect(services).toContain('grpc.health.v1.Health');
 });
@@ -168,22 +167,24 @@ interface HealthClient extends grpc.Client {
   check(request: { service: string }, options: grpc.CallOptions, callback: (error: grpc.ServiceError | null, reply?: { status: string }) => void): void;
 }
 
-function healthClient(address: string): HealthClient {
+/** Health answers over TLS without a client certificate or app key: load balancers have none. */
+function healthClient(): HealthClient {
   const loader = require('@grpc/proto-loader') as typeof import('@grpc/proto-loader');
   const { protoPath } = require('grpc-health-check') as { protoPath: string };
   const definition = grpc.loadPackageDefinition(loader.loadSync(protoPath, { keepCase: true, enums: String })) as unknown as {
-    grpc: { health: { v1: { Health: new (address: string, credentials: grpc.ChannelCredentials) => HealthClient } } };
+    grpc: { health: { v1: { Health: { service: grpc.ServiceDefinition } } } };
   };
-  return new definition.grpc.health.v1.Health(address, grpc.credentials.createInsecure());
+  return stack.serviceClient<HealthClient>(definition.grpc.health.v1.Health.service, 'Health', { ca: stack.auth().ca!, server_name: 'localhost' });
 }
 
-function reflectionServices(address: string): Promise<string[]> {
+function reflectionServices(): Promise<string[]> {
   const loader = require('@grpc/proto-loader') as typeof import('@grpc/proto-loader');
   const proto_file = require.resolve('@grpc/reflection/build/proto/grpc/reflection/v1alpha/reflection.proto');
   const definition = grpc.loadPackageDefinition(loader.loadSync(proto_file, { keepCase: true })) as unknown as {
-    grpc: { reflection: { v1alpha: { ServerReflection: new (address: string, credentials: grpc.ChannelCredentials) => grpc.Client & { ServerReflectionInfo(): grpc.ClientDuplexStream<unknown, { list_services_response?: { service: { name: string }[] } }> } } } };
+    grpc: { reflection: { v1alpha: { ServerReflection: { service: grpc.ServiceDefinition } } } };
   };
-  const client = new definition.grpc.reflection.v1alpha.ServerReflection(address, grpc.credentials.createInsecure());
+  const client = stack.serviceClient<grpc.Client & { ServerReflectionInfo(): grpc.ClientDuplexStream<unknown, { list_services_response?: { service: { name: string }[] } }> }>(
+    definition.grpc.reflection.v1alpha.ServerReflection.service, 'ServerReflection');
   return new Promise((resolve, reject) => {
     const stream = client.ServerReflectionInfo();
     stream.on('data', (reply: { list_services_response?: { service: { name: string }[] } }) => {

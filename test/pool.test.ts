@@ -43,6 +43,8 @@ beforeAll(async () => {
     PAYCORE_CHANNELS_FILE: channels_file,
     PAYCORE_DATA_KEY: randomBytes(32).toString('hex'),
     PAYCORE_ID_KEY: randomBytes(32).toString('hex'),
+    // Actor threads only: no gRPC port is opened here.
+    PAYCORE_GRPC_INSECURE: '1',
     PAYCORE_WORKERS: '2',
     PAYCORE_SHARDS: '4',
     PAYCORE_HTTP_PORT: String(await freePort()),

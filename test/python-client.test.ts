@@ -70,8 +70,12 @@ interface Report {
 }
 
 test('python client - grpcio creates, reads, watches, refunds and decodes rich errors', async () => {
-  const address = `127.0.0.1:${stack.paycore.grpc_port}`;
-  const result = await runClient(['--stubs', stubs, '--target', address, '--sandbox', stack.sandbox.url, '--merchant', 'm_it']);
+  // As the stack's app, with its client certificate (mTLS), like every caller of paycore.
+  const { ca_file, cert_file, key_file } = stack.tls_files;
+  const result = await runClient([
+    '--stubs', stubs, '--target', stack.address, '--sandbox', stack.sandbox.url, '--merchant', 'm_it',
+    '--ca', ca_file, '--cert', cert_file, '--key', key_file, '--server-name', 'localhost',
+  ]);
   if (result.code !== 0) throw new Error(`the Python client failed (${result.code}):\n${result.stderr}`);
   const report = JSON.parse(result.stdout) as Report;
 

@@ -43,6 +43,6 @@ test('bench driver - two processes drive the echo server in the open and closed 
     expect(unimplemented.errors).toEqual({ UNIMPLEMENTED: 20 });
   } finally {
     await driver.stop();
-    echo.server.forceShutdown();
+    await echo.close();
   }
 });

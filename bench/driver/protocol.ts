@@ -16,6 +16,9 @@ export interface StepPlan {
   duration_ms: number;
   /** gRPC target, host:port. */
   target: string;
+  /** The target's TLS and the driver's client certificate (PEM files); absent: plaintext
+   * (a target started with PAYCORE_GRPC_INSECURE=1). */
+  tls?: { ca_file: string; cert_file: string; key_file: string };
   /** Sandbox base URL (create_pay pays through it); empty for the echo target. */
   sandbox_url: string;
   merchant_id: string;

@@ -5,6 +5,7 @@
 
 import * as grpc from '@grpc/grpc-js';
 import { Agent, request as httpRequest } from 'node:http';
+import { certAuth, channelCredentials, clientOptions, type ClientAuth } from '../../core/auth/client';
 import { decodeServiceError } from '../../core/errors';
 import { idKey, paymentId } from '../../core/ids';
 import { CreatePaymentResponse, CreateRefundResponse, GetPaymentResponse, PaymentStatus, RefundStatus } from '../../proto/gen/paycore/v1/payment';
@@ -39,16 +40,18 @@ export function errorKey(error: grpc.ServiceError): string {
   return decoded.reason === undefined || decoded.reason === '' ? code : `${code}/${decoded.reason}`;
 }
 
-/** One client (one HTTP/2 connection) per target per driver process, kept across steps. */
+/** One client (one HTTP/2 connection) per target per driver process, kept across steps. It
+ * authenticates with a client certificate (mTLS): no per-request signing work in the driver. */
 export class Target {
   readonly client: grpc.Client;
   readonly #options: grpc.CallOptions = {};
 
-  constructor(readonly address: string, readonly deadline_ms: number) {
-    this.client = new grpc.Client(address, grpc.credentials.createInsecure(), {
+  constructor(readonly address: string, readonly deadline_ms: number, tls: StepPlan['tls']) {
+    const auth: ClientAuth = tls === undefined ? {} : certAuth(tls.ca_file, tls.cert_file, tls.key_file);
+    this.client = new grpc.Client(address, channelCredentials(auth), clientOptions(auth, {
       'grpc.use_local_subchannel_pool': 1,
       'grpc.max_receive_message_length': 4 * 1024 * 1024,
-    });
+    }));
   }
 
   ready(timeout_ms: number): Promise<void> {

@@ -32,7 +32,7 @@ async function handle(message: ToWorker): Promise<void> {
       const plan = message.plan;
       let target = targets.get(plan.target);
       if (target === undefined) {
-        target = new Target(plan.target, plan.deadline_ms);
+        target = new Target(plan.target, plan.deadline_ms, plan.tls);
         targets.set(plan.target, target);
       }
       await target.ready(connect_timeout_ms);

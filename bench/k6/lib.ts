@@ -1,7 +1,9 @@
 // Shared by the k6 scripts: the gRPC client on paycore's contract, the request shape, the
 // sandbox pay call, and the metrics their thresholds read. Configuration comes from the
 // environment (k6 -e NAME=value): PAYCORE_ADDR (127.0.0.1:50051), SANDBOX_URL
-// (http://127.0.0.1:8090), RATE (per second), DURATION (e.g. 30s), P99_MS (50), MERCHANT_ID.
+// (http://127.0.0.1:8090), RATE (per second), DURATION (e.g. 30s), P99_MS (50), MERCHANT_ID,
+// TLS_DIR (../../.dev/tls: the CA and the client certificate `make dev` issues) and APP (demo):
+// k6 calls as that app with its client certificate (mTLS), like every paycore caller.
 
 import exec from 'k6/execution';
 import http from 'k6/http';
@@ -16,6 +18,8 @@ export const merchant_id = __ENV.MERCHANT_ID || 'm_k6';
 export const rate_per_second = Number(__ENV.RATE || '50');
 export const duration = __ENV.DURATION || '30s';
 export const p99_ms = Number(__ENV.P99_MS || '50');
+const tls_dir = __ENV.TLS_DIR || '../../.dev/tls';
+const app = __ENV.APP || 'demo';
 
 export const service = 'paycore.v1.PaymentService';
 
@@ -29,12 +33,14 @@ export const polls = new Counter('succeeded_polls');
 // to this script (bench/k6/ → proto/).
 const client = new grpc.Client();
 client.load(['../../proto'], 'paycore/v1/payment.proto');
+// Also read once in the init context (open() is not available later).
+const tls = { cacerts: open(`${tls_dir}/ca.pem`), cert: open(`${tls_dir}/apps/${app}.pem`), key: open(`${tls_dir}/apps/${app}.key`) };
 
 let connected = false;
 
 export function connect(): grpc.Client {
   if (!connected) {
-    client.connect(paycore_addr, { plaintext: true, timeout: '5s' });
+    client.connect(paycore_addr, { tls, timeout: '5s' });
     connected = true;
   }
   return client;

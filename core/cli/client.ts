@@ -2,6 +2,7 @@
 // methods answer the Payment inside each RPC's response message; `raw` is the generated client.
 
 import * as grpc from '@grpc/grpc-js';
+import { channelCredentials, clientOptions, type ClientAuth } from '../auth/client';
 import {
   PaymentServiceClient,
   type ClosePaymentRequest,
@@ -15,8 +16,9 @@ import {
 export class PaycoreClient {
   readonly raw: PaymentServiceClient;
 
-  constructor(address: string, options: grpc.ClientOptions = {}) {
-    this.raw = new PaymentServiceClient(address, grpc.credentials.createInsecure(), options);
+  /** `auth`: a client certificate (mTLS) or an app key (core/auth/client.ts). */
+  constructor(address: string, auth: ClientAuth, options: grpc.ClientOptions = {}) {
+    this.raw = new PaymentServiceClient(address, channelCredentials(auth), clientOptions(auth, options));
   }
 
   createPayment(request: Partial<CreatePaymentRequest>, deadline_ms = 30_000): Promise<Payment> {

@@ -1,6 +1,6 @@
 // Prepares a local paycore against the sandbox PSP: dev keys shared by both sides, the
-// channel file (one sandbox channel per provider), the routing table, the data key and the
-// id key.
+// channel file (one sandbox channel per provider), the routing table with the demo app, the
+// data key, the id key, and a development CA with the gateway's and the demo app's certificates.
 // Idempotent. Prints shell `export` lines for scripts/dev.sh.
 //   node dist/core/cli/dev-setup.js <dir> <sandbox_url>
 
@@ -9,6 +9,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ProductName } from '../../channels/channel';
 import { alipayChannelSettings, bankgwChannelSettings, ensureDevKeys, unionpayChannelSettings, wechatpayChannelSettings } from '../../channels/sandbox/keys';
+import { app_roles } from '../routing/apps';
+import { ensureDevPki } from './dev-certs';
 
 interface DevChannel {
   channel_id: string;
@@ -25,9 +27,14 @@ const payer_elements_required: Partial<Record<ProductName, string[]>> = {
 /** Merchants contracted on every sandbox channel: the demo's, and m1 of the README. */
 const dev_merchants = ['demo_merchant', 'm1'];
 
+/** The app the demo and the CLI call as: every role (admin roles are platform-wide, so it
+ * acts for every merchant). Its client certificate is .dev/tls/apps/demo.pem. */
+const dev_app = 'demo';
+
 export function devSetup(dir: string, sandbox_url: string): Record<string, string> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const keys = ensureDevKeys(path.join(dir, 'keys'));
+  const pki = ensureDevPki(path.join(dir, 'tls'), [dev_app]);
   const data_key_file = path.join(dir, 'data_key');
   if (!existsSync(data_key_file)) writeFileSync(data_key_file, randomBytes(32).toString('hex'), { mode: 0o600 });
   const id_key_file = path.join(dir, 'id_key');
@@ -65,6 +72,7 @@ export function devSetup(dir: string, sandbox_url: string): Record<string, strin
       fee_rates: {},
       notify_secret: secretOf(dir, merchant_id),
     })),
+    apps: [{ app_id: dev_app, merchants: '*', roles: [...app_roles] }],
   };
   const routing_file = path.join(dir, 'routing.json');
   writeFileSync(routing_file, `${JSON.stringify(routing, null, 2)}\n`, { mode: 0o600 });
@@ -73,6 +81,9 @@ export function devSetup(dir: string, sandbox_url: string): Record<string, strin
     PAYCORE_ROUTING_FILE: routing_file,
     PAYCORE_DATA_KEY: readFileSync(data_key_file, 'utf8').trim(),
     PAYCORE_ID_KEY: readFileSync(id_key_file, 'utf8').trim(),
+    PAYCORE_GRPC_TLS_CERT: pki.server_cert_file,
+    PAYCORE_GRPC_TLS_KEY: pki.server_key_file,
+    PAYCORE_GRPC_CLIENT_CA: pki.ca_file,
     SANDBOX_KEYS_DIR: keys.dir,
   };
 }

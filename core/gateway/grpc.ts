@@ -37,6 +37,10 @@ import type { RefundIndex } from '../orders/refund-index';
 import type { RoutingTable } from '../routing/table';
 import type { Notifier } from '../notify';
 import { adminServices, merchant_admin_service, routing_admin_service } from './admin';
+import { app_admin_service, appAdminService } from './app-admin';
+import type { Authenticator, Caller } from '../auth/authenticator';
+import { callerOf, guardedServer } from '../auth/guard';
+import { listenPlain, listenTls, type Listener } from '../auth/tls';
 import { notification_admin_service, notificationAdminService } from './notify-admin';
 import type { EventStore, StoredMessage } from '../orders/store';
 import type { PaymentState } from '../orders/types';
@@ -62,6 +66,7 @@ export interface GrpcDeps {
   /** Whether each dependency is reachable now: a call that needs one that is not is refused
    * at once with DEPENDENCY_DOWN instead of waiting for a timeout. */
   dependencies?: { nats(): boolean; redis(): boolean };
+  authenticator: Authenticator;
 }
 
 /** What each PaymentService method needs to answer. */
@@ -85,7 +90,10 @@ function fail<T>(callback: Callback<T>, error: unknown, log: Logger, method: str
 
 export class PaymentGateway {
   /** Open WatchPayment streams, ended when the server shuts down. */
-  readonly #watches = new Set<() => void>();
+  readonly #watches = new Set<(error?: PaycoreError) => void>();
+  /** Watches held, per app and in total (the bounds are in the config). */
+  readonly #watch_counts = new Map<string, number>();
+  #watch_total = 0;
 
   /** Where notify URLs may point (checked at the edge, and again at delivery). */
   readonly #destinations: DestinationPolicy;
@@ -96,33 +104,35 @@ export class PaymentGateway {
 
   service(): PaymentServiceServer {
     return {
-      createPayment: (call, callback) => void this.#unary('CreatePayment', call.metadata, callback, async () => ({ payment: await this.createPayment(call.request) })),
-      getPayment: (call, callback) => void this.#unary('GetPayment', call.metadata, callback, async () => ({ payment: await this.getPayment(call.request) })),
+      createPayment: (call, callback) => void this.#unary('CreatePayment', call, callback, async (caller) => ({ payment: await this.createPayment(call.request, caller) })),
+      getPayment: (call, callback) => void this.#unary('GetPayment', call, callback, async (caller) => ({ payment: await this.getPayment(call.request, caller) })),
       closePayment: (call, callback) =>
-        void this.#unary('ClosePayment', call.metadata, callback, async () => ({
-          payment: toPayment(await this.deps.actors.send({ type: 'close', payment_id: this.#resolve(call.request), merchant_id: call.request.merchantId })),
-        })),
+        void this.#unary('ClosePayment', call, callback, async (caller) => {
+          const payment_id = this.#authorizeRef(call.request, caller);
+          return { payment: toPayment(await this.deps.actors.send({ type: 'close', payment_id, merchant_id: call.request.merchantId })) };
+        }),
       confirmPayment: (call, callback) =>
-        void this.#unary('ConfirmPayment', call.metadata, callback, async () => {
+        void this.#unary('ConfirmPayment', call, callback, async (caller) => {
           const violations = validateConfirmPayment(call.request, this.deps.config.id_key);
           if (violations.length > 0) throw invalidFields(violations);
-          const payment_id = this.#resolve(call.request);
+          const payment_id = this.#authorizeRef(call.request, caller);
           return { payment: toPayment(await this.deps.actors.send({ type: 'confirm', payment_id, merchant_id: call.request.merchantId, verification_code: call.request.verificationCode })) };
         }),
-      createRefund: (call, callback) => void this.#unary('CreateRefund', call.metadata, callback, async () => ({ refund: await this.createRefund(call.request) })),
-      getRefund: (call, callback) => void this.#unary('GetRefund', call.metadata, callback, async () => ({ refund: await this.getRefund(call.request) })),
-      listPaymentOptions: (call, callback) => void this.#unary('ListPaymentOptions', call.metadata, callback, () => this.listPaymentOptions(call.request)),
+      createRefund: (call, callback) => void this.#unary('CreateRefund', call, callback, async (caller) => ({ refund: await this.createRefund(call.request, caller) })),
+      getRefund: (call, callback) => void this.#unary('GetRefund', call, callback, async (caller) => ({ refund: await this.getRefund(call.request, caller) })),
+      listPaymentOptions: (call, callback) => void this.#unary('ListPaymentOptions', call, callback, (caller) => this.listPaymentOptions(call.request, caller)),
       watchPayment: (call) => void this.watchPayment(call),
     };
   }
 
-  async #unary<T>(method: string, metadata: grpc.Metadata, callback: Callback<T>, run: () => Promise<T>): Promise<void> {
+  async #unary<T>(method: string, call: grpc.ServerUnaryCall<unknown, T>, callback: Callback<T>, run: (caller: Caller) => Promise<T>): Promise<void> {
     const end = this.deps.metrics.grpc_duration.startTimer({ method });
     let code: grpc.status = grpc.status.OK;
     try {
       this.#requireDependency(method);
-      const parent = extractFrom(metadata.getMap() as Record<string, string>);
-      callback(null, await inSpan(`paycore.v1.PaymentService/${method}`, SpanKind.SERVER, parent, run));
+      const caller = callerOf(call);
+      const parent = extractFrom(call.metadata.getMap() as Record<string, string>);
+      callback(null, await inSpan(`paycore.v1.PaymentService/${method}`, SpanKind.SERVER, parent, () => run(caller)));
     } catch (error) {
       code = error instanceof PaycoreError ? grpcStatusOfReason[error.reason] : grpc.status.INTERNAL;
       fail(callback, error, this.deps.log, method);
@@ -139,31 +149,34 @@ export class PaymentGateway {
     if (!(needed === 'NATS' ? available.nats() : available.redis())) throw dependencyDown(needed);
   }
 
-  async createPayment(request: CreatePaymentRequest): Promise<Payment> {
+  async createPayment(request: CreatePaymentRequest, caller: Caller): Promise<Payment> {
     const rules = { expire_seconds_min: this.deps.config.expire_seconds_min, expire_seconds_max, expire_seconds_default };
     const violations = validateCreatePayment(request, rules, this.#destinations);
     if (violations.length > 0) throw invalidFields(violations);
+    caller.requireMerchant(request.merchantId);
     const expire_seconds = request.expireSeconds === 0 ? expire_seconds_default : request.expireSeconds;
     const payment_id = paymentId(this.deps.config.id_key, request.merchantId, request.merchantOrderNo);
     const input = toCreateInput(request, expire_seconds, requestFingerprint(request, expire_seconds));
     return toPayment(await this.deps.actors.send({ type: 'create', payment_id, input }));
   }
 
-  async getPayment(request: GetPaymentRequest): Promise<Payment> {
-    return toPayment(await this.#load(request));
+  async getPayment(request: GetPaymentRequest, caller: Caller): Promise<Payment> {
+    return toPayment((await this.#load(request, caller)).state);
   }
 
-  async listPaymentOptions(request: ListPaymentOptionsRequest): Promise<ListPaymentOptionsResponse> {
+  async listPaymentOptions(request: ListPaymentOptionsRequest, caller: Caller): Promise<ListPaymentOptionsResponse> {
     const violations = validatePaymentOptions(request);
     if (violations.length > 0) throw invalidFields(violations);
+    caller.requireMerchant(request.merchantId);
     const options = await this.deps.routing.listPaymentOptions(request.merchantId, request.amount, request.currency, request.scene);
     return { options: options.map((o) => ({ product: productToWire(o.product), displayName: o.display_name })) };
   }
 
-  async createRefund(request: CreateRefundRequest): Promise<Refund> {
+  async createRefund(request: CreateRefundRequest, caller: Caller): Promise<Refund> {
     const key = this.deps.config.id_key;
     const violations = validateCreateRefund(request, key, this.#destinations);
     if (violations.length > 0) throw invalidFields(violations);
+    caller.requireMerchant(request.merchantId);
     const payment_id = request.paymentId !== '' ? request.paymentId : paymentId(key, request.merchantId, request.merchantOrderNo);
     const refund_id = refundId(key, request.merchantId, request.merchantRefundNo);
     const input = {
@@ -185,9 +198,10 @@ export class PaymentGateway {
     return toRefund(state, refund);
   }
 
-  async getRefund(request: GetRefundRequest): Promise<Refund> {
+  async getRefund(request: GetRefundRequest, caller: Caller): Promise<Refund> {
     const violations = validateRefundRef(request);
     if (violations.length > 0) throw invalidFields(violations);
+    caller.requireMerchant(request.merchantId);
     const refund_id = request.refundId !== '' ? request.refundId : refundId(this.deps.config.id_key, request.merchantId, request.merchantRefundNo);
     const payment_id = await this.deps.refund_index.lookup(refund_id);
     const loaded = payment_id === undefined ? undefined : await this.deps.store.load(payment_id);
@@ -205,38 +219,59 @@ export class PaymentGateway {
     return ref.paymentId !== '' ? ref.paymentId : paymentId(this.deps.config.id_key, ref.merchantId, ref.merchantOrderNo);
   }
 
-  async #load(ref: PaymentRef): Promise<PaymentState> {
-    const payment_id = this.#resolve(ref);
+  /** The payment a reference names, loaded, when this caller may see it: a merchant the app
+   * may not act for is FORBIDDEN (before anything is read); a payment id of another merchant
+   * than the one named is answered as absent, so ids cannot be probed. */
+  async #load(ref: PaymentRef, caller: Caller): Promise<{ state: PaymentState; seq: number }> {
+    const payment_id = this.#authorizeRef(ref, caller);
     const loaded = await this.deps.store.load(payment_id);
-    // A payment id with another merchant's id is answered as absent: no probing by id.
     if (loaded === undefined || loaded.state.merchant_id !== ref.merchantId) {
       throw new PaycoreError('NOT_FOUND', `no payment ${payment_id}`);
     }
-    return loaded.state;
+    return loaded;
+  }
+
+  /** The payment id a reference names, once validated and the caller may act for its
+   * merchant (the actor checks the payment is that merchant's before any effect). */
+  #authorizeRef(ref: PaymentRef, caller: Caller): string {
+    const payment_id = this.#resolve(ref);
+    caller.requireMerchant(ref.merchantId);
+    return payment_id;
   }
 
   async watchPayment(call: grpc.ServerWritableStream<WatchPaymentRequest, WatchPaymentResponse>): Promise<void> {
     let messages: ConsumerMessages | undefined;
     let ended = false;
-    const end = (): void => {
+    let release = (): void => undefined;
+    let lifetime: NodeJS.Timeout | undefined;
+    const end = (error?: PaycoreError): void => {
       if (ended) return;
       ended = true;
+      clearTimeout(lifetime);
+      release();
       this.#watches.delete(end);
       messages?.stop();
-      call.end();
+      const code = error === undefined ? grpc.status.OK : grpcStatusOfReason[error.reason];
+      this.deps.metrics.grpc_requests.inc({ method: 'WatchPayment', code: grpc.status[code] });
+      // emit('error') sends the status to the client at once (destroy() sends none: the client
+      // would wait for its deadline).
+      if (error === undefined) call.end();
+      else call.emit('error', Object.assign(new Error(error.message), toServiceError(error)));
     };
-    this.#watches.add(end);
-    call.on('cancelled', end);
+    call.on('cancelled', () => end());
     try {
       this.#requireDependency('WatchPayment');
-      const payment_id = this.#resolve(call.request);
-      const loaded = await this.deps.store.load(payment_id);
-      if (loaded === undefined || loaded.state.merchant_id !== call.request.merchantId) {
-        throw new PaycoreError('NOT_FOUND', `no payment ${payment_id}`);
-      }
+      const caller = callerOf(call);
+      release = this.#admitWatch(caller.app_id);
+      this.#watches.add(end);
+      const lifetime_ms = this.deps.config.watch_lifetime_ms;
+      lifetime = setTimeout(() => end(new PaycoreError('OVERLOADED', `a watch lasts at most ${lifetime_ms} ms: watch again`)), lifetime_ms);
+      const loaded = await this.#load(call.request, caller);
+      if (ended) return;
       call.write({ payment: toPayment(loaded.state) });
       if (!isOpen(loaded.state)) return end();
       // Every later event of this payment, in order, from the one after the snapshot sent.
+      const payment_id = loaded.state.payment_id;
       const consumer = await this.deps.js.consumers.get(this.deps.names.events_stream, {
         filter_subjects: this.deps.names.events(payment_id),
         opt_start_seq: loaded.seq + 1,
@@ -250,65 +285,102 @@ export class PaymentGateway {
       }
       end();
     } catch (error) {
-      this.#watches.delete(end);
-      if (ended) return;
-      ended = true;
-      messages?.stop();
-      const service_error = error instanceof PaycoreError ? error : new PaycoreError('INTERNAL', 'watch failed');
       if (!(error instanceof PaycoreError)) this.deps.log.error({ err: String(error) }, 'watch failed');
-      // emit('error'), not destroy(): grpc-js sends the status (and its details) only for the
-      // former; a destroyed stream leaves the client waiting for its deadline.
-      call.emit('error', Object.assign(new Error(service_error.message), toServiceError(service_error)));
-      this.deps.metrics.grpc_requests.inc({ method: 'WatchPayment', code: grpc.status[grpcStatusOfReason[service_error.reason]] });
-      return;
+      end(error instanceof PaycoreError ? error : new PaycoreError('INTERNAL', 'watch failed'));
     }
-    this.deps.metrics.grpc_requests.inc({ method: 'WatchPayment', code: 'OK' });
+  }
+
+  /** Counts a watch against its app's and the gateway's bounds; the returned function gives
+   * the place back. OVERLOADED beyond either bound. */
+  #admitWatch(app_id: string): () => void {
+    const { watches_max, watches_per_app_max } = this.deps.config;
+    const mine = this.#watch_counts.get(app_id) ?? 0;
+    if (this.#watch_total >= watches_max) throw new PaycoreError('OVERLOADED', `this gateway serves at most ${watches_max} watches at once`);
+    if (mine >= watches_per_app_max) throw new PaycoreError('OVERLOADED', `app ${app_id} may hold at most ${watches_per_app_max} watches at once`);
+    this.#watch_total += 1;
+    this.#watch_counts.set(app_id, mine + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#watch_total -= 1;
+      const left = (this.#watch_counts.get(app_id) ?? 1) - 1;
+      if (left === 0) this.#watch_counts.delete(app_id);
+      else this.#watch_counts.set(app_id, left);
+    };
   }
 
   endWatches(): void {
-    for (const end of [...this.#watches]) end();
+    for (const end of [...this.#watches]) end(new PaycoreError('DEPENDENCY_DOWN', 'the gateway is shutting down: watch again'));
   }
 }
 
 export interface GrpcServer {
   port: number;
+  /** The admin services' port: the same as `port` unless PAYCORE_ADMIN_GRPC_PORT is set. */
+  admin_port: number;
   health: HealthImplementation;
   shutdown(drain_ms: number): Promise<void>;
 }
 
-export async function startGrpc(deps: GrpcDeps): Promise<GrpcServer> {
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 1024 * 1024 });
-  const gateway = new PaymentGateway(deps);
-  server.addService(PaymentServiceService, gateway.service());
-  const admin = adminServices(deps.routing, deps.log);
-  server.addService(routing_admin_service, admin.routing);
-  server.addService(merchant_admin_service, admin.merchants);
-  server.addService(notification_admin_service, notificationAdminService(deps.notifier, deps.log));
-  const health = new HealthImplementation({ '': 'NOT_SERVING', 'paycore.v1.PaymentService': 'NOT_SERVING' });
-  health.addToServer(server);
+/** Every grpc-js server paycore runs: admin services on their own server when they have their
+ * own port (a grpc-js server serves each of its services on each of its ports). */
+function servers(deps: GrpcDeps, gateway: PaymentGateway, health: HealthImplementation): { main: grpc.Server; admin: grpc.Server | undefined } {
+  const refusals = (reason: string) => deps.metrics.auth_refusals.inc({ reason });
+  const make = (): grpc.Server => new grpc.Server({ 'grpc.max_receive_message_length': 1024 * 1024 });
+  const main = make();
+  const admin = deps.config.admin_grpc_port === undefined ? undefined : make();
   const definition = proto_loader.loadSync(['paycore/v1/payment.proto', 'paycore/v1/admin.proto', health_proto], { includeDirs: [proto_root], keepCase: true, longs: String, enums: String, defaults: true });
-  new ReflectionService(definition).addToServer(server);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${deps.config.grpc_host}:${deps.config.grpc_port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
-      error === null ? resolve(bound) : reject(error),
-    ),
-  );
+  for (const server of admin === undefined ? [main] : [main, admin]) {
+    health.addToServer(server);
+    new ReflectionService(definition).addToServer(guardedServer(server, deps.authenticator, deps.log, refusals) as grpc.Server);
+  }
+  guardedServer(main, deps.authenticator, deps.log, refusals).addService(PaymentServiceService, gateway.service());
+  const admin_server = guardedServer(admin ?? main, deps.authenticator, deps.log, refusals);
+  const services = adminServices(deps.routing, deps.log);
+  admin_server.addService(routing_admin_service, services.routing);
+  admin_server.addService(merchant_admin_service, services.merchants);
+  admin_server.addService(app_admin_service, appAdminService(deps.routing, deps.log));
+  admin_server.addService(notification_admin_service, notificationAdminService(deps.notifier, deps.log));
+  return { main, admin };
+}
+
+async function listenOn(server: grpc.Server, host: string, port: number, config: Config, log: Logger): Promise<Listener> {
+  if (config.grpc_tls === undefined) return listenPlain(server, host, port);
+  return listenTls(server, host, port, config.grpc_tls, log);
+}
+
+export async function startGrpc(deps: GrpcDeps): Promise<GrpcServer> {
+  const gateway = new PaymentGateway(deps);
+  const health = new HealthImplementation({ '': 'NOT_SERVING', 'paycore.v1.PaymentService': 'NOT_SERVING' });
+  const { main, admin } = servers(deps, gateway, health);
+  const { config, log } = deps;
+  if (config.grpc_tls === undefined) log.warn('gRPC is PLAINTEXT (PAYCORE_GRPC_INSECURE=1): for development only, never in production');
+  const listeners = [await listenOn(main, config.grpc_host, config.grpc_port, config, log)];
+  if (admin !== undefined) listeners.push(await listenOn(admin, config.admin_grpc_host, config.admin_grpc_port!, config, log));
+  const drain = (server: grpc.Server, drain_ms: number) =>
+    new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, drain_ms);
+      server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
   return {
-    port,
+    port: listeners[0]!.port,
+    admin_port: listeners[listeners.length - 1]!.port,
     health,
-    shutdown: (drain_ms) =>
-      new Promise<void>((resolve) => {
-        health.setStatus('', 'NOT_SERVING');
-        health.setStatus('paycore.v1.PaymentService', 'NOT_SERVING');
-        gateway.endWatches();
-        const force = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, drain_ms);
-        server.tryShutdown(() => {
-          clearTimeout(force);
-          resolve();
-        });
-      }),
+    async shutdown(drain_ms) {
+      health.setStatus('', 'NOT_SERVING');
+      health.setStatus('paycore.v1.PaymentService', 'NOT_SERVING');
+      gateway.endWatches();
+      // Stop accepting connections, then let the calls in flight finish.
+      const closed = listeners.map((l) => l.close());
+      await Promise.all([main, ...(admin === undefined ? [] : [admin])].map((server) => drain(server, drain_ms)));
+      await Promise.all(closed);
+    },
   };
 }

@@ -1,7 +1,7 @@
 // Apps (应用): the internal services allowed to call paycore, the merchants each may act for
 // and its roles. They live with merchants in the routing table's store (same hash slot, same
 // version, same declarative file) so that both move together. An app's key secrets are sealed
-// (core/seal.ts) before they reach Redis; answers carry only a fingerprint and the last 4.
+// (core/seal.ts) before they are stored; answers carry only a fingerprint and the last 4.
 
 import { randomBytes } from 'node:crypto';
 import type { FieldViolation } from '../errors';

@@ -1,0 +1,47 @@
+// Which role each gRPC method needs. A method absent here is refused (FORBIDDEN) to every
+// caller: a new RPC is closed until someone decides who may call it (auth.test.ts checks that
+// every served method is listed).
+
+import type { AppRole } from '../routing/apps';
+
+/** `authenticated`: any known app (server reflection). */
+export type Requirement = AppRole | 'authenticated';
+
+const payment_methods: Record<string, AppRole> = {
+  CreatePayment: 'payments:write',
+  ClosePayment: 'payments:write',
+  ConfirmPayment: 'payments:write',
+  GetPayment: 'payments:read',
+  WatchPayment: 'payments:read',
+  GetRefund: 'payments:read',
+  ListPaymentOptions: 'payments:read',
+  CreateRefund: 'refunds:write',
+};
+
+/** Admin services need their role for every method. */
+const admin_services: Record<string, AppRole> = {
+  'paycore.v1.RoutingAdminService': 'admin:routing',
+  'paycore.v1.MerchantAdminService': 'admin:merchants',
+  'paycore.v1.AppAdminService': 'admin:apps',
+  'paycore.v1.NotificationAdminService': 'admin:notifications',
+};
+
+const authenticated_services = new Set(['grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection']);
+
+/** Services served without any caller identity: load balancers probe health. */
+export const open_services: ReadonlySet<string> = new Set(['grpc.health.v1.Health']);
+
+/** The requirement of a method path (`/package.Service/Method`), or undefined: refuse. */
+export function requirementOf(path: string): Requirement | undefined {
+  const match = /^\/([^/]+)\/([^/]+)$/.exec(path);
+  if (match === null) return undefined;
+  const [, service, method] = match as unknown as [string, string, string];
+  if (service === 'paycore.v1.PaymentService') return Object.hasOwn(payment_methods, method) ? payment_methods[method] : undefined;
+  if (Object.hasOwn(admin_services, service)) return admin_services[service];
+  if (authenticated_services.has(service)) return 'authenticated';
+  return undefined;
+}
+
+export function serviceOf(path: string): string {
+  return path.split('/')[1] ?? '';
+}

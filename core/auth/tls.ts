@@ -1,0 +1,88 @@
+// The gRPC ports' transport. paycore terminates TLS itself and hands each connection to
+// grpc-js, because grpc-js can either require a client certificate (then callers with an app key
+// cannot connect) or not check one at all. Here a client certificate is requested: one that
+// does not chain to the configured client CA refuses the connection during the handshake, and a
+// connection without one is served, its calls needing the app-key signature
+// (authenticator.ts). Certificates are re-read when their files change (rotation, see
+// docs/security.md), without a restart.
+
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import * as tls from 'node:tls';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../log';
+
+export interface TlsFiles {
+  cert_file: string;
+  key_file: string;
+  /** PEM bundle: every CA whose client certificates are accepted (two during a CA rotation). */
+  client_ca_file: string;
+}
+
+export interface Listener {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** How often certificate files are checked for a change (fs.watchFile polls). */
+const tls_files_poll_ms = 10_000;
+
+function secureContext(files: TlsFiles): tls.SecureContextOptions {
+  return { cert: readFileSync(files.cert_file), key: readFileSync(files.key_file), ca: readFileSync(files.client_ca_file) };
+}
+
+function listen(server: NetServer | tls.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const address = server.address();
+      resolve(typeof address === 'object' && address !== null ? address.port : port);
+    });
+  });
+}
+
+/** Serves `server` over TLS on host:port. */
+export async function listenTls(server: grpc.Server, host: string, port: number, files: TlsFiles, log: Logger): Promise<Listener> {
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const tls_server = tls.createServer(
+    { ...secureContext(files), requestCert: true, rejectUnauthorized: false, ALPNProtocols: ['h2'], minVersion: 'TLSv1.2' },
+    (socket: tls.TLSSocket) => {
+      // A certificate was presented but does not chain to our client CA: no service at all.
+      if (!socket.authorized && socket.getPeerCertificate().raw !== undefined) {
+        log.warn({ remote: socket.remoteAddress, err: String(socket.authorizationError) }, 'TLS client certificate refused');
+        socket.destroy();
+        return;
+      }
+      injector.injectConnection(socket);
+    },
+  );
+  tls_server.on('tlsClientError', (error) => log.debug({ err: error.message }, 'TLS handshake failed'));
+  const reload = (): void => {
+    try {
+      tls_server.setSecureContext(secureContext(files));
+      log.info({ cert_file: files.cert_file }, 'TLS certificates reloaded');
+    } catch (error) {
+      log.error({ err: String(error) }, 'TLS certificates unreadable: keeping the previous ones');
+    }
+  };
+  const watched = [files.cert_file, files.key_file, files.client_ca_file];
+  for (const file of watched) watchFile(file, { interval: tls_files_poll_ms, persistent: false }, reload);
+  const bound = await listen(tls_server, host, port);
+  return {
+    port: bound,
+    close: () => {
+      for (const file of watched) unwatchFile(file, reload);
+      injector.drain(0);
+      return new Promise((resolve) => tls_server.close(() => resolve()));
+    },
+  };
+}
+
+/** Plaintext, for development only (PAYCORE_GRPC_INSECURE=1; refused in production). */
+export async function listenPlain(server: grpc.Server, host: string, port: number): Promise<Listener> {
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const plain = createServer((socket: Socket) => injector.injectConnection(socket));
+  const bound = await listen(plain, host, port);
+  return { port: bound, close: () => new Promise((resolve) => plain.close(() => resolve())) };
+}
