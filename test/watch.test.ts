@@ -45,7 +45,7 @@ interface Watch {
 function watch(client: PaycoreClient, payment_id: string, deadline_ms = 60_000): Watch {
   const stream = client.raw.watchPayment({ paymentId: payment_id, merchantId: 'm_it', merchantOrderNo: '' }, new grpc.Metadata(), { deadline: Date.now() + deadline_ms });
   const first = new Promise<Payment>((resolve, reject) => {
-    stream.once('data', resolve);
+    stream.once('data', (response: { payment: Payment }) => resolve(response.payment));
     stream.once('error', reject);
   });
   const error = new Promise<{ code: number; reason?: string; message: string }>((resolve) => stream.once('error', (e: grpc.ServiceError) => resolve(decodeServiceError(e))));
