@@ -45,6 +45,9 @@ export function cannedPayment(request: Pick<CreatePaymentRequest, 'merchantId' |
   };
 }
 
+/** Calls in flight get this long when the echo server stops. */
+const echo_drain_ms = 2_000;
+
 export async function startEcho(host: string, port: number, tls?: TlsFiles): Promise<{ port: number; close(): Promise<void> }> {
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 1024 * 1024 });
   const unimplemented = (_call: unknown, callback: grpc.sendUnaryData<never>): void => callback({ code: grpc.status.UNIMPLEMENTED, details: 'echo serves CreatePayment only' });
@@ -63,7 +66,7 @@ export async function startEcho(host: string, port: number, tls?: TlsFiles): Pro
   return {
     port: listener.port,
     close: async () => {
-      const closed = listener.close();
+      const closed = listener.close(echo_drain_ms);
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       await closed;
     },

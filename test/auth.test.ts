@@ -16,7 +16,7 @@ import { merchant_admin_service, routing_admin_service } from '../core/gateway/a
 import { notification_admin_service } from '../core/gateway/notify-admin';
 import type { App, RotateAppKeyResponse } from '../proto/gen/paycore/v1/admin';
 import { CreatePaymentRequest, PaymentStatus, Product } from '../proto/gen/paycore/v1/payment';
-import { PaycoreProcess, startStack, type Stack } from './harness';
+import { PaycoreProcess, eventually, freePort, startStack, type Stack } from './harness';
 
 let stack: Stack;
 let other_ca_dir: string;
@@ -344,6 +344,35 @@ describe('authorization', () => {
 });
 
 // ---- the plaintext switch ---------------------------------------------------------------------
+
+test('auth - PAYCORE_GRPC_INSECURE=1 (development) warns at boot, serves plaintext, and still wants an app key', async () => {
+  // A second gateway on the same prefix (same registry), plaintext, on its own ports. It
+  // applies the stack's routing file at boot, so the app is registered after it started (the
+  // change reaches it through the routing table's change notification).
+  const plain = new PaycoreProcess({ ...stack.env, PAYCORE_GRPC_PORT: '0', PAYCORE_HTTP_PORT: String(await freePort()), PAYCORE_GRPC_INSECURE: '1', NODE_ENV: 'development' });
+  await plain.start();
+  await upsertApp('plain_app', ['m_it'], ['payments:read']);
+  const key = await rotate('plain_app');
+  try {
+    expect(plain.output).toMatch(/"level":"warn".*gRPC is PLAINTEXT \(PAYCORE_GRPC_INSECURE=1\): for development only/);
+    const address = `127.0.0.1:${plain.grpc_port}`;
+    const anonymous = new PaycoreClient(address, {});
+    const signed = new PaycoreClient(address, { app_key: key });
+    try {
+      expect(await refusal(anonymous.getPayment({ merchantId: 'm_it', merchantOrderNo: 'nope' }))).toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+      const known = await eventually(async () => {
+        const refused = await refusal(signed.getPayment({ merchantId: 'm_it', merchantOrderNo: 'nope' }));
+        return refused.code === grpc.status.UNAUTHENTICATED ? undefined : refused;
+      }, 10_000, 'the plaintext gateway to learn the new app');
+      expect(known).toMatchObject({ code: grpc.status.NOT_FOUND });
+    } finally {
+      anonymous.close();
+      signed.close();
+    }
+  } finally {
+    await plain.kill('SIGTERM');
+  }
+});
 
 test('auth - PAYCORE_GRPC_INSECURE=1 is refused at boot when NODE_ENV=production', async () => {
   const process_ = new PaycoreProcess({ ...stack.env, PAYCORE_GRPC_PORT: '0', PAYCORE_GRPC_INSECURE: '1', NODE_ENV: 'production' });

@@ -21,7 +21,9 @@ export interface TlsFiles {
 
 export interface Listener {
   port: number;
-  close(): Promise<void>;
+  /** Stops accepting connections; those still open after `grace_ms` (calls draining, a
+   * client stalled mid-handshake) are destroyed, so a shutdown always ends. */
+  close(grace_ms: number): Promise<void>;
 }
 
 /** How often certificate files are checked for a change (fs.watchFile polls). */
@@ -29,6 +31,30 @@ const tls_files_poll_ms = 10_000;
 
 function secureContext(files: TlsFiles): tls.SecureContextOptions {
   return { cert: readFileSync(files.cert_file), key: readFileSync(files.key_file), ca: readFileSync(files.client_ca_file) };
+}
+
+/** Closes `server`, destroying the connections still open after `grace_ms`. */
+function closeWithin(server: NetServer | tls.Server, sockets: Set<Socket>, grace_ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const force = setTimeout(() => {
+      for (const socket of sockets) socket.destroy();
+    }, grace_ms);
+    force.unref();
+    server.close(() => {
+      clearTimeout(force);
+      resolve();
+    });
+  });
+}
+
+/** The raw connections of a server, for closeWithin. */
+function tracked(server: NetServer | tls.Server): Set<Socket> {
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  return sockets;
 }
 
 function listen(server: NetServer | tls.Server, host: string, port: number): Promise<number> {
@@ -58,6 +84,7 @@ export async function listenTls(server: grpc.Server, host: string, port: number,
     },
   );
   tls_server.on('tlsClientError', (error) => log.debug({ err: error.message }, 'TLS handshake failed'));
+  const sockets = tracked(tls_server);
   const reload = (): void => {
     try {
       tls_server.setSecureContext(secureContext(files));
@@ -71,10 +98,9 @@ export async function listenTls(server: grpc.Server, host: string, port: number,
   const bound = await listen(tls_server, host, port);
   return {
     port: bound,
-    close: () => {
+    close: (grace_ms) => {
       for (const file of watched) unwatchFile(file, reload);
-      injector.drain(0);
-      return new Promise((resolve) => tls_server.close(() => resolve()));
+      return closeWithin(tls_server, sockets, grace_ms);
     },
   };
 }
@@ -83,6 +109,7 @@ export async function listenTls(server: grpc.Server, host: string, port: number,
 export async function listenPlain(server: grpc.Server, host: string, port: number): Promise<Listener> {
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const plain = createServer((socket: Socket) => injector.injectConnection(socket));
+  const sockets = tracked(plain);
   const bound = await listen(plain, host, port);
-  return { port: bound, close: () => new Promise((resolve) => plain.close(() => resolve())) };
+  return { port: bound, close: (grace_ms) => closeWithin(plain, sockets, grace_ms) };
 }

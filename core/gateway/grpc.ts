@@ -378,7 +378,7 @@ export async function startGrpc(deps: GrpcDeps): Promise<GrpcServer> {
       health.setStatus('paycore.v1.PaymentService', 'NOT_SERVING');
       gateway.endWatches();
       // Stop accepting connections, then let the calls in flight finish.
-      const closed = listeners.map((l) => l.close());
+      const closed = listeners.map((l) => l.close(drain_ms));
       await Promise.all([main, ...(admin === undefined ? [] : [admin])].map((server) => drain(server, drain_ms)));
       await Promise.all(closed);
     },
