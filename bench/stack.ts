@@ -21,7 +21,7 @@ import { PaycoreClient } from '../core/cli/client';
 import { idKey, paymentId, type IdKey } from '../core/ids';
 import { ensureDevPki, type DevPki } from '../core/cli/dev-certs';
 import type * as grpc from '@grpc/grpc-js';
-import { certAuth, makeClient, type ClientAuth } from '../core/auth/client';
+import { certAuth, channelCredentials, clientOptions, makeClient, type ClientAuth } from '../core/auth/client';
 import { app_roles } from '../core/routing/apps';
 import { Redis } from 'ioredis';
 import type * as grpc_types from '@grpc/grpc-js';
@@ -375,16 +375,17 @@ export async function eventually<T>(probe: () => Promise<T | undefined>, timeout
   }
 }
 
-/** grpc.health.v1 Check of one service at `address`: 'SERVING', 'NOT_SERVING', or the error. */
-export async function healthStatus(address: string, service = 'paycore.v1.PaymentService'): Promise<string> {
+/** grpc.health.v1 Check of one service at `address`: 'SERVING', 'NOT_SERVING', or the error.
+ * `auth`: the stack's TLS (health needs no client identity, but the port is TLS). */
+export async function healthStatus(address: string, auth: ClientAuth, service = 'paycore.v1.PaymentService'): Promise<string> {
   const grpc = await import('@grpc/grpc-js');
   const loader = await import('@grpc/proto-loader');
   const { protoPath } = (await import('grpc-health-check')) as unknown as { protoPath: string };
   type Check = grpc_types.Client & { check(request: { service: string }, options: grpc_types.CallOptions, callback: (error: grpc_types.ServiceError | null, reply?: { status: string }) => void): void };
   const definition = grpc.loadPackageDefinition(loader.loadSync(protoPath, { keepCase: true, enums: String })) as unknown as {
-    grpc: { health: { v1: { Health: new (address: string, credentials: grpc_types.ChannelCredentials) => Check } } };
+    grpc: { health: { v1: { Health: new (address: string, credentials: grpc_types.ChannelCredentials, options: grpc_types.ClientOptions) => Check } } };
   };
-  const client = new definition.grpc.health.v1.Health(address, grpc.credentials.createInsecure());
+  const client = new definition.grpc.health.v1.Health(address, channelCredentials({ ca: auth.ca, server_name: auth.server_name }), clientOptions({ server_name: auth.server_name }));
   try {
     return await new Promise<string>((resolve) =>
       client.check({ service }, { deadline: Date.now() + 5_000 }, (error, reply) => resolve(error ? `error ${error.code}` : String(reply?.status))),

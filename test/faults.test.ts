@@ -69,13 +69,13 @@ test('faults - Redis unreachable: creates and payment options answer UNAVAILABLE
   await stack.client.createPayment(order()); // warm
   await redis.kill();
   try {
-    await eventually(async () => ((await healthStatus(address())) === 'NOT_SERVING' ? true : undefined), 10_000, 'NOT_SERVING');
+    await eventually(async () => ((await healthStatus(address(), stack.auth())) === 'NOT_SERVING' ? true : undefined), 10_000, 'NOT_SERVING');
     expectDependencyDown(await failure(() => stack.client.createPayment(order())), 3_000);
     expectDependencyDown(await failure(() => paymentOptions('m_it')), 3_000);
   } finally {
     await redis.start();
   }
-  await eventually(async () => ((await healthStatus(address())) === 'SERVING' ? true : undefined), 20_000, 'SERVING again');
+  await eventually(async () => ((await healthStatus(address(), stack.auth())) === 'SERVING' ? true : undefined), 20_000, 'SERVING again');
   const after = await stack.client.createPayment(order());
   expect(after.status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
 });
@@ -84,7 +84,7 @@ test('faults - a Redis restart (empty) does not stop payments: the configuration
   await redis.kill();
   await redis.start(); // keeps nothing on disk: an empty Redis
   // Health is SERVING only while paycore can route: once it says so, a create must succeed.
-  await eventually(async () => ((await healthStatus(address())) === 'SERVING' ? true : undefined), 20_000, 'SERVING after the restart');
+  await eventually(async () => ((await healthStatus(address(), stack.auth())) === 'SERVING' ? true : undefined), 20_000, 'SERVING after the restart');
   const payment = await stack.client.createPayment(order());
   expect(payment.status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
   expect(payment.channelId).toBe('wx1');
@@ -97,13 +97,13 @@ test('faults - NATS down: reads and creates answer UNAVAILABLE DEPENDENCY_DOWN f
   await nats.kill();
   const refused = [order(), order(), order()];
   try {
-    await eventually(async () => ((await healthStatus(address())) === 'NOT_SERVING' ? true : undefined), 10_000, 'NOT_SERVING');
+    await eventually(async () => ((await healthStatus(address(), stack.auth())) === 'NOT_SERVING' ? true : undefined), 10_000, 'NOT_SERVING');
     expectDependencyDown(await failure(() => stack.client.getPayment({ merchantId: 'm_it', paymentId: existing.paymentId })), 1_500);
     for (const request of refused) expectDependencyDown(await failure(() => stack.client.createPayment(request)), 1_500);
   } finally {
     await nats.start();
   }
-  await eventually(async () => ((await healthStatus(address())) === 'SERVING' ? true : undefined), 20_000, 'SERVING again');
+  await eventually(async () => ((await healthStatus(address(), stack.auth())) === 'SERVING' ? true : undefined), 20_000, 'SERVING again');
   // A create made after the restart works, and reaches the actors: everything before it
   // that could still be delivered has been by now.
   const after = await eventually(async () => stack.client.createPayment(order()).catch(() => undefined), 20_000, 'a create after NATS is back');
@@ -129,7 +129,7 @@ test('faults - timer pumps fire only once every shard has a subscriber: none fai
   await nats.kill();
   await new Promise((r) => setTimeout(r, 2_500));
   await nats.start();
-  await eventually(async () => ((await healthStatus(address())) === 'SERVING' ? true : undefined), 20_000, 'SERVING after NATS is back');
+  await eventually(async () => ((await healthStatus(address(), stack.auth())) === 'SERVING' ? true : undefined), 20_000, 'SERVING after NATS is back');
   await new Promise((r) => setTimeout(r, 3_000));
   expect({ after_restart, after_reconnect: failed() - after_restart }).toEqual({ after_restart: 0, after_reconnect: 0 });
 });
