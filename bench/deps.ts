@@ -3,7 +3,7 @@
 // stop and start again on the same port. The shared servers on 4222/6379 are never touched.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -82,22 +82,25 @@ function serverOf(port: number, url: string, dir: string, command: string, args:
   return server;
 }
 
-/** A private nats-server with JetStream on a free port. */
-export async function startPrivateNats(): Promise<DependencyServer> {
+/** A private nats-server with JetStream on a free port; `config` (nats-server configuration
+ * text, e.g. users and permissions) is added to its configuration file. */
+export async function startPrivateNats(config = ''): Promise<DependencyServer> {
   const port = await freePort();
   const dir = mkdtempSync(path.join(tmpdir(), 'paycore-nats-'));
-  const server = serverOf(port, `nats://127.0.0.1:${port}`, dir, binary('nats-server'), ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir]);
+  const file = path.join(dir, 'nats.conf');
+  writeFileSync(file, `${config}\n`);
+  const server = serverOf(port, `nats://127.0.0.1:${port}`, dir, binary('nats-server'), ['-c', file, '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir]);
   await server.start();
   return server;
 }
 
 /** A private redis-server on a free port that keeps nothing on disk (as deployed: a
- * restart empties it). */
-export async function startPrivateRedis(): Promise<DependencyServer> {
+ * restart empties it); `extra_args` are more redis-server options (e.g. ACL users). */
+export async function startPrivateRedis(extra_args: readonly string[] = []): Promise<DependencyServer> {
   const port = await freePort();
   const dir = mkdtempSync(path.join(tmpdir(), 'paycore-redis-'));
   const server = serverOf(port, `redis://127.0.0.1:${port}/0`, dir, binary('redis-server'), [
-    '--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir,
+    '--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir, ...extra_args,
   ]);
   await server.start();
   return server;

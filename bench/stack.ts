@@ -23,6 +23,7 @@ import { ensureDevPki, type DevPki } from '../core/cli/dev-certs';
 import type * as grpc from '@grpc/grpc-js';
 import { certAuth, channelCredentials, clientOptions, makeClient, type ClientAuth } from '../core/auth/client';
 import { app_roles } from '../core/routing/apps';
+import { natsAuthOptions, readNatsAuth, redisAuthOptions, type NatsAuth, type RedisAuth } from '../core/connections';
 import { Redis } from 'ioredis';
 import type * as grpc_types from '@grpc/grpc-js';
 
@@ -222,14 +223,24 @@ export interface StackOptions {
   channel_timeout_ms?: number;
   /** Node.js flags for the paycore process (profiling). */
   node_args?: string[];
+  /** The subject/stream/key prefix (default: a fresh one); a test that configures a server
+   * for it (permissions) picks it first. */
+  prefix?: string;
   /** A private NATS / Redis (fault tests, bench/deps.ts); default the shared servers. */
   nats_url?: string;
   redis_url?: string;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
-  const prefix = uniquePrefix();
-  const urls = { nats_url: options.nats_url ?? nats_url, redis_url: options.redis_url ?? redis_url };
+  const prefix = options.prefix ?? uniquePrefix();
+  // The stack cleans up with the credentials paycore is given (core/connections.ts).
+  const auth_env = { ...process.env, ...options.env };
+  const urls: Urls = {
+    nats_url: options.nats_url ?? nats_url,
+    redis_url: options.redis_url ?? redis_url,
+    nats_auth: readNatsAuth(auth_env, 'PAYCORE_NATS_') ?? { kind: 'none' },
+    redis_auth: { username: auth_env.PAYCORE_REDIS_USERNAME || undefined, password: auth_env.PAYCORE_REDIS_PASSWORD || undefined, tls_ca_file: auth_env.PAYCORE_REDIS_TLS_CA_FILE || undefined },
+  };
   const dir = mkdtempSync(path.join(tmpdir(), 'paycore-test-'));
   const keys = ensureDevKeys(path.join(dir, 'keys'));
   // Each stack its own CA: a test's certificates never work against another test's stack.
@@ -340,15 +351,22 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
 /** Deletes every stream of the prefix (events, timers, refund index, notifications, the
  * configuration bucket) and every Redis key of its routing table. */
-export async function deleteStreams(prefix: string, urls: { nats_url: string; redis_url: string } = { nats_url, redis_url }): Promise<void> {
-  const nc = await connect({ servers: urls.nats_url });
+interface Urls {
+  nats_url: string;
+  redis_url: string;
+  nats_auth?: NatsAuth;
+  redis_auth?: RedisAuth;
+}
+
+export async function deleteStreams(prefix: string, urls: Urls = { nats_url, redis_url }): Promise<void> {
+  const nc = await connect({ servers: urls.nats_url, ...natsAuthOptions(urls.nats_auth ?? { kind: 'none' }) });
   const jsm = await jetstreamManager(nc);
   const upper = `${prefix.toUpperCase()}_`;
   const mine: string[] = [];
   for await (const info of jsm.streams.list()) if (info.config.name.startsWith(upper) || info.config.name.startsWith(`KV_${upper}`)) mine.push(info.config.name);
   for (const stream of mine) await jsm.streams.delete(stream).catch(() => undefined);
   await nc.close();
-  const redis = new Redis(urls.redis_url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  const redis = new Redis(urls.redis_url, { lazyConnect: true, maxRetriesPerRequest: 1, ...(urls.redis_auth === undefined ? {} : redisAuthOptions(urls.redis_url, urls.redis_auth)) });
   try {
     await redis.connect();
     for (const pattern of [`{${prefix}:*`, `${prefix}:*`]) {

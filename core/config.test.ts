@@ -57,7 +57,10 @@ describe('config', () => {
     const config = loadConfig(env());
     expect(config).toEqual({
       nats_url: 'nats://127.0.0.1:4222',
+      nats_auth: { kind: 'none' },
+      actor_nats_auth: { kind: 'none' },
       redis_url: 'redis://127.0.0.1:6379/0',
+      redis_auth: { username: undefined, password: undefined, tls_ca_file: undefined },
       prefix: 'paycore',
       grpc_host: '127.0.0.1',
       grpc_port: 50051,
@@ -139,6 +142,13 @@ describe('config', () => {
     ['PAYCORE_NOTIFY_ALLOW_CIDRS', '127.0.0.1/33'],
     ['PAYCORE_NOTIFY_ALLOW_CIDRS', '10.0.0.0/8,localhost'],
     ['PAYCORE_NOTIFY_ALLOW_HOSTS', 'a/b'],
+    ['PAYCORE_NATS_USER', 'paycore'],
+    ['PAYCORE_NATS_PASSWORD', 'secret-only'],
+    ['PAYCORE_NATS_CREDS_FILE', '/nonexistent/paycore.creds'],
+    ['PAYCORE_NATS_NKEY_SEED_FILE', '/nonexistent/paycore.nk'],
+    ['PAYCORE_ACTOR_NATS_USER', 'actor'],
+    ['PAYCORE_REDIS_USERNAME', 'paycore'],
+    ['PAYCORE_REDIS_TLS_CA_FILE', '/nonexistent/ca.pem'],
     ['PAYCORE_QUERY_BACKOFF_MS', '5000,abc'],
     ['PAYCORE_QUERY_BACKOFF_MS', '5000,,30000'],
     ['PAYCORE_QUERY_BACKOFF_MS', '5000,9'],
@@ -241,3 +251,37 @@ describe('config', () => {
     expect(message).toContain(`PAYCORE_CHANNELS_FILE ${file}: entry 1: settings.private_key: cannot read ${path.join(dir, 'keys', 'missing.pem')}: ENOENT`);
   });
 });
+
+test('config - NATS credentials: one kind per role, the actor host defaulting to the gateway\'s', () => {
+  const dir_ = mkdtempSync(path.join(tmpdir(), 'paycore-auth-'));
+  try {
+    const channels = path.join(dir_, 'channels.json');
+    writeFileSync(channels, JSON.stringify([channel]));
+    const base = { PAYCORE_DATA_KEY: data_key_hex, PAYCORE_ID_KEY: id_key_hex, PAYCORE_CHANNELS_FILE: channels };
+    const user = loadConfig({ ...base, PAYCORE_NATS_USER: 'gateway', PAYCORE_NATS_PASSWORD: 'pw-1' });
+    expect(user.nats_auth).toEqual({ kind: 'user', user: 'gateway', password: 'pw-1' });
+    expect(user.actor_nats_auth).toEqual(user.nats_auth);
+    const split = loadConfig({ ...base, PAYCORE_NATS_TOKEN: 't-1', PAYCORE_ACTOR_NATS_USER: 'actor', PAYCORE_ACTOR_NATS_PASSWORD: 'pw-2' });
+    expect(split.nats_auth).toEqual({ kind: 'token', token: 't-1' });
+    expect(split.actor_nats_auth).toEqual({ kind: 'user', user: 'actor', password: 'pw-2' });
+    expect(() => loadConfig({ ...base, PAYCORE_NATS_TOKEN: 't', PAYCORE_NATS_USER: 'u', PAYCORE_NATS_PASSWORD: 'p' })).toThrow(/alternatives/);
+    const seed = path.join(dir_, 'user.nk');
+    writeFileSync(seed, 'not a seed');
+    expect(() => loadConfig({ ...base, PAYCORE_NATS_NKEY_SEED_FILE: seed })).toThrow(/PAYCORE_NATS_NKEY_SEED_FILE .* user nkey seed/);
+    const redis = loadConfig({ ...base, PAYCORE_REDIS_USERNAME: 'paycore', PAYCORE_REDIS_PASSWORD: 'pw-3' });
+    expect(redis.redis_auth).toEqual({ username: 'paycore', password: 'pw-3', tls_ca_file: undefined });
+  } finally {
+    rmSync(dir_, { recursive: true, force: true });
+  }
+});
+
+test('config - a credential error names the variable, never the secret', () => {
+  try {
+    loadConfig({ PAYCORE_DATA_KEY: data_key_hex, PAYCORE_ID_KEY: id_key_hex, PAYCORE_CHANNELS_FILE: '/nonexistent', PAYCORE_NATS_PASSWORD: 'hunter2-secret' });
+  } catch (error) {
+    expect((error as Error).message).not.toContain('hunter2-secret');
+    return;
+  }
+  throw new Error('expected a ConfigError');
+});
+

@@ -14,10 +14,16 @@ import {
   watches_per_app_max_default,
 } from './constants';
 import type { TlsFiles } from './auth/tls';
+import { readNatsAuth, type NatsAuth, type RedisAuth } from './connections';
 
 export interface Config {
   nats_url: string;
+  /** How the gateway's thread authenticates to NATS (core/connections.ts). */
+  nats_auth: NatsAuth;
+  /** How the actor-host threads do (PAYCORE_ACTOR_NATS_*; default: nats_auth). */
+  actor_nats_auth: NatsAuth;
   redis_url: string;
+  redis_auth: RedisAuth;
   /** Namespaces subjects (`<prefix>.pay.…`), stream names and Redis keys of one deployment. */
   prefix: string;
   grpc_host: string;
@@ -164,6 +170,31 @@ function backoffList(env: Env, name: string, fallback: readonly number[], min_ms
   });
 }
 
+function natsAuths(env: Env): Pick<Config, 'nats_auth' | 'actor_nats_auth'> {
+  try {
+    const nats_auth = readNatsAuth(env, 'PAYCORE_NATS_') ?? { kind: 'none' };
+    return { nats_auth, actor_nats_auth: readNatsAuth(env, 'PAYCORE_ACTOR_NATS_') ?? nats_auth };
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+}
+
+function redisAuth(env: Env): RedisAuth {
+  const username = env.PAYCORE_REDIS_USERNAME || undefined;
+  const password = env.PAYCORE_REDIS_PASSWORD || undefined;
+  if (username !== undefined && password === undefined) throw new ConfigError('PAYCORE_REDIS_USERNAME needs PAYCORE_REDIS_PASSWORD');
+  const tls_ca_file = env.PAYCORE_REDIS_TLS_CA_FILE || undefined;
+  if (tls_ca_file !== undefined) {
+    if (!(env.PAYCORE_REDIS_URL ?? '').startsWith('rediss:')) throw new ConfigError('PAYCORE_REDIS_TLS_CA_FILE needs a rediss:// PAYCORE_REDIS_URL');
+    try {
+      readFileSync(tls_ca_file);
+    } catch (error) {
+      throw new ConfigError(`PAYCORE_REDIS_TLS_CA_FILE ${tls_ca_file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  }
+  return { username, password, tls_ca_file };
+}
+
 function notifyDestinations(env: Env): Pick<Config, 'notify_https_only' | 'notify_allow_hosts' | 'notify_allow_cidrs'> {
   const hosts = env.PAYCORE_NOTIFY_ALLOW_HOSTS ?? '';
   const cidrs = env.PAYCORE_NOTIFY_ALLOW_CIDRS ?? '';
@@ -221,7 +252,9 @@ export function loadConfig(env: Env = process.env): Config {
   const query_backoff_ms = backoffList(env, 'PAYCORE_QUERY_BACKOFF_MS', query_backoff_ms_default);
   return {
     nats_url: text(env, 'PAYCORE_NATS_URL', 'nats://127.0.0.1:4222'),
+    ...natsAuths(env),
     redis_url: url(env, 'PAYCORE_REDIS_URL', 'redis://127.0.0.1:6379/0', ['redis:', 'rediss:']),
+    redis_auth: redisAuth(env),
     prefix,
     grpc_host: text(env, 'PAYCORE_GRPC_HOST', '127.0.0.1'),
     grpc_port: integer(env, 'PAYCORE_GRPC_PORT', 50051, 0, 65535),

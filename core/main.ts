@@ -27,6 +27,7 @@ import { RoutingTable } from './routing/table';
 import { initTracing } from './tracing';
 import { Authenticator } from './auth/authenticator';
 import { Sealer } from './seal';
+import { natsAuthOptions, redisAuthOptions } from './connections';
 
 export interface Paycore {
   grpc_port: number;
@@ -40,11 +41,11 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
   const names = namesOf(config.prefix);
   // noAsyncTraces: no stack captured per request (a measured ~4% of CPU under load); a failed
   // request still says what failed.
-  const nc = await connect({ servers: config.nats_url, name: 'paycore-gateway', maxReconnectAttempts: -1, noAsyncTraces: true });
+  const nc = await connect({ servers: config.nats_url, name: 'paycore-gateway', maxReconnectAttempts: -1, noAsyncTraces: true, ...natsAuthOptions(config.nats_auth) });
   const jsm = await jetstreamManager(nc);
   await ensureStreams(jsm, names, config.stream_replicas);
   const js = jetstream(nc);
-  const redis = new Redis(config.redis_url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  const redis = new Redis(config.redis_url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, ...redisAuthOptions(config.redis_url, config.redis_auth) });
   await redis.connect();
   const config_store = await ConfigStore.open(js, config.prefix, config.stream_replicas);
   const table = new RoutingTable(redis, config.prefix, { sealer: new Sealer(config.data_key), store: config_store, circuit: circuitOptions(config), scoring: scoringOptions(config), on_error: (error) => log.warn({ err: String(error) }, 'routing table refresh failed') });

@@ -9,6 +9,7 @@ import { decodeJson, encodeJson } from '../core/codec';
 import { actor_request_schema } from '../core/orders/schemas';
 import { health_poll_ms, worker_drain_ms_max } from '../core/constants';
 import { idKey } from '../core/ids';
+import { natsAuthOptions, redisAuthOptions } from '../core/connections';
 import { createLogger } from '../core/log';
 import { createActorMetrics, type MetricsJson } from '../core/metrics';
 import { names as namesOf } from '../core/names';
@@ -42,13 +43,13 @@ async function main(): Promise<void> {
   const log = createLogger(config.log_level, { thread: `actor-${data.worker_index}` });
   const tracing = initTracing('paycore');
   const names = namesOf(config.prefix);
-  const nc = await connect({ servers: config.nats_url, name: `paycore-actor-${data.worker_index}`, maxReconnectAttempts: -1, noAsyncTraces: true });
+  const nc = await connect({ servers: config.nats_url, name: `paycore-actor-${data.worker_index}`, maxReconnectAttempts: -1, noAsyncTraces: true, ...natsAuthOptions(config.actor_nats_auth) });
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const metrics = createActorMetrics();
   // No offline queue: while Redis is away a decision fails at once (DEPENDENCY_DOWN) instead of
   // waiting for a reconnect its caller has long stopped waiting for.
-  const redis = new Redis(config.redis_url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  const redis = new Redis(config.redis_url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, ...redisAuthOptions(config.redis_url, config.redis_auth) });
   await redis.connect();
   const config_store = await ConfigStore.open(js, config.prefix, config.stream_replicas);
   const table = new RoutingTable(redis, config.prefix, { sealer: new Sealer(config.data_key), store: config_store, circuit: circuitOptions(config), scoring: scoringOptions(config), on_error: (error) => log.warn({ err: String(error) }, 'routing table refresh failed') });

@@ -1,0 +1,112 @@
+// Integration: paycore on a nats-server that enforces ops/nats-permissions.conf (the file
+// itself, for this run's prefix). The gateway and the actor hosts connect with their own
+// users and do a whole payment; a client without those permissions cannot publish a command
+// to the actors (permission violation, nothing happens to the payment); the gateway's user can.
+
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { connect, errors as nats_errors, type NatsConnection } from '@nats-io/transport-node';
+import { decodeJson, encodeJson } from '../core/codec';
+import { shardOf } from '../core/ids';
+import { names } from '../core/names';
+import type { ActorReply, ActorRequest } from '../core/orders/protocol';
+import { actor_reply_schema } from '../core/orders/schemas';
+import { PaymentStatus, Product } from '../proto/gen/paycore/v1/payment';
+import { startPrivateNats, type DependencyServer } from '../bench/deps';
+import { eventually, repo_root, startStack, uniquePrefix, type Stack } from './harness';
+
+const gateway_password = randomBytes(12).toString('hex');
+const actor_password = randomBytes(12).toString('hex');
+const untrusted_password = randomBytes(12).toString('hex');
+const shards = 8; // the stack's PAYCORE_SHARDS
+
+let nats: DependencyServer;
+let stack: Stack;
+let prefix: string;
+
+/** ops/nats-permissions.conf for `prefix`, with the passwords written in and one more user
+ * that may only talk to its own inbox (an internal client that is not a paycore role). */
+function serverConfig(for_prefix: string): string {
+  const documented = readFileSync(path.join(repo_root, 'ops/nats-permissions.conf'), 'utf8')
+    .replaceAll('paycore.', `${for_prefix}.`)
+    .replaceAll('$KV.PAYCORE_CONFIG', `$KV.${for_prefix.toUpperCase()}_CONFIG`)
+    .replace('$PAYCORE_GATEWAY_NATS_PASSWORD', `"${gateway_password}"`)
+    .replace('$PAYCORE_ACTOR_NATS_PASSWORD', `"${actor_password}"`);
+  const untrusted = `    { user: untrusted, password: "${untrusted_password}", permissions: { publish: { allow: ["_INBOX.>"] }, subscribe: { allow: ["_INBOX.>"] } } }\n  ]\n}`;
+  return documented.replace(/\n {2}\]\n\}\s*$/, `\n${untrusted}\n`);
+}
+
+beforeAll(async () => {
+  prefix = uniquePrefix();
+  nats = await startPrivateNats(serverConfig(prefix));
+  stack = await startStack({
+    prefix,
+    nats_url: nats.url,
+    env: {
+      PAYCORE_NATS_USER: 'paycore_gateway', PAYCORE_NATS_PASSWORD: gateway_password,
+      PAYCORE_ACTOR_NATS_USER: 'paycore_actor', PAYCORE_ACTOR_NATS_PASSWORD: actor_password,
+    },
+  });
+});
+
+afterAll(async () => {
+  await stack?.stop();
+  await nats?.close();
+});
+
+async function as(user: string, password: string): Promise<NatsConnection> {
+  return connect({ servers: nats.url, user, pass: password });
+}
+
+/** The server's permission-violation message a failed request carries (nats.js wraps it in a
+ * RequestError), or undefined when the failure was something else. */
+function permissionViolation(error: Error | undefined): string | undefined {
+  const cause = error instanceof nats_errors.RequestError ? error.cause : error;
+  return cause instanceof nats_errors.PermissionViolationError ? cause.message : undefined;
+}
+
+function command(nc: NatsConnection, request: ActorRequest): Promise<ActorReply> {
+  return nc.request(names(prefix).command(shardOf(request.payment_id, shards)), encodeJson(request), { timeout: 5_000 }).then((m) => decodeJson<ActorReply>(m.data, actor_reply_schema));
+}
+
+test('nats permissions - paycore runs a whole payment with the documented permissions', async () => {
+  const payment = await stack.client.createPayment({ merchantId: 'm_it', merchantOrderNo: `np-${randomBytes(6).toString('hex')}`, amount: 700n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'permissions' });
+  expect(payment.status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
+  await stack.pay(`${payment.paymentId}a1`);
+  await eventually(async () => ((await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: 'm_it' })).status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED ? true : undefined), 15_000, 'paid');
+});
+
+test('nats permissions - an untrusted user cannot publish a command; the gateway user can', async () => {
+  const payment = await stack.client.createPayment({ merchantId: 'm_it', merchantOrderNo: `np-${randomBytes(6).toString('hex')}`, amount: 800n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'permissions' });
+  const close: ActorRequest = { type: 'close', payment_id: payment.paymentId, merchant_id: 'm_it' };
+
+  const untrusted = await as('untrusted', untrusted_password);
+  try {
+    const refused = await command(untrusted, close).then(() => undefined, (error: Error) => error);
+    expect(permissionViolation(refused)).toMatch(new RegExp(`Permissions Violation for Publish to "${prefix}\\.pay\\.cmd\\.\\d+"`));
+  } finally {
+    await untrusted.close().catch(() => undefined);
+  }
+  const untouched = await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: 'm_it' });
+  expect(untouched.status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
+  expect(untouched.version).toBe(payment.version);
+
+  const gateway = await as('paycore_gateway', gateway_password);
+  try {
+    const reply = await command(gateway, { type: 'get', payment_id: payment.paymentId, merchant_id: 'm_it' });
+    expect(reply.ok && reply.payment.payment_id).toBe(payment.paymentId);
+  } finally {
+    await gateway.close();
+  }
+});
+
+test('nats permissions - the actor host\'s user may answer commands but not queue merchant notifications', async () => {
+  const actor = await as('paycore_actor', actor_password);
+  try {
+    const refused = await actor.request(`${prefix}.notify.send.m_it`, encodeJson({}), { timeout: 2_000 }).then(() => undefined, (error: Error) => error);
+    expect(permissionViolation(refused)).toMatch(/Permissions Violation for Publish/);
+  } finally {
+    await actor.close().catch(() => undefined);
+  }
+});
