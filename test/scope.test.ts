@@ -2,6 +2,11 @@
 // for. Merchant B holding merchant A's payment_id or refund_id gets NOT_FOUND, and nothing
 // changes — not in paycore's event log, not at the provider (the sandbox's control API).
 // A refund refused for any reason leaves its merchant_refund_no free.
+//
+// The stack's client is authenticated as an app allowed for every merchant, A and B alike, so
+// the edge lets these calls through and what is tested here is the check behind it: the
+// payment's actor (and reads of the event log) refusing a merchant that does not own the
+// payment. The edge's own refusal of an app not allowed for a merchant is tested with authn.
 
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
