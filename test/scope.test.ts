@@ -171,3 +171,17 @@ test('scope - payment ids are keyed: not the unkeyed SHA-256 of the merchant key
   expect(payment.paymentId).toMatch(/^p[a-z2-7]{25}$/);
   expect(payment.paymentId).not.toBe(unkeyed);
 });
+
+test('scope - one merchant_refund_no raced on two payments: one refund, on one payment; the other is refused and keeps nothing', async () => {
+  const [first, second] = await Promise.all([paidPayment(merchant_a), paidPayment(merchant_a)]);
+  const refund_no = no('rf');
+  const outcomes = await Promise.all([first, second].map((p) => createRefund(merchant_a, p.paymentId, refund_no, 1_000n).then((r) => r.paymentId, (e: grpc.ServiceError) => decodeServiceError(e).reason)));
+  const winner = outcomes.find((o) => o === first.paymentId || o === second.paymentId);
+  expect(winner).toBeDefined();
+  expect(outcomes.filter((o) => o === 'IDEMPOTENCY_KEY_REUSED')).toHaveLength(1);
+  const loser = winner === first.paymentId ? second : first;
+  expect((await get(loser.paymentId, merchant_a)).refundedAmount).toBe(0n);
+  expect((await get(loser.paymentId, merchant_a)).version).toBe(loser.version);
+  const { refunds } = await sandbox<{ refunds: unknown[] }>(`/sandbox/wechatpay/refunds?out_trade_no_prefix=${loser.paymentId}a`);
+  expect(refunds).toEqual([]);
+});
