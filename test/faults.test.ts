@@ -5,7 +5,9 @@
 
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import { PaycoreClient } from '../core/cli/client';
 import { decodeServiceError } from '../core/errors';
+import { app_admin_service } from '../core/gateway/app-admin';
 import { PaymentStatus, Product, type Payment } from '../proto/gen/paycore/v1/payment';
 import { eventually, healthStatus, startPrivateNats, startPrivateRedis, startStack, type DependencyServer, type Stack } from './harness';
 
@@ -78,6 +80,32 @@ test('faults - Redis unreachable: creates and payment options answer UNAVAILABLE
   await eventually(async () => ((await healthStatus(address(), stack.auth())) === 'SERVING' ? true : undefined), 20_000, 'SERVING again');
   const after = await stack.client.createPayment(order());
   expect(after.status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
+});
+
+test('faults - Redis unreachable: an app-key call is refused DEPENDENCY_DOWN (no replay check, no entry); a certificate call is not', async () => {
+  const admin = stack.serviceClient<grpc.Client & Record<string, (request: unknown, callback: (error: grpc.ServiceError | null, value: unknown) => void) => void>>(app_admin_service, 'AppAdminService');
+  const adminCall = <T>(method: string, request: unknown): Promise<T> => new Promise((resolve, reject) => admin[method]!(request, (e, v) => (e ? reject(e) : resolve(v as T))));
+  await adminCall('upsertApp', { app: { appId: 'keyed', merchantIds: ['m_it'], allMerchants: false, roles: ['payments:read'], keys: [] } });
+  const rotated = await adminCall<{ keyId: string; secret: string }>('rotateAppKey', { appId: 'keyed' });
+  admin.close();
+  const keyed = new PaycoreClient(stack.address, { ca: stack.auth().ca!, server_name: 'localhost', app_key: { app_id: 'keyed', key_id: rotated.keyId, secret: rotated.secret } });
+  const absent = { merchantId: 'm_it', merchantOrderNo: 'flt-absent' };
+  try {
+    expect((await failure(() => keyed.getPayment(absent))).code).toBe(grpc.status.NOT_FOUND);
+    await redis.kill();
+    try {
+      expectDependencyDown(await failure(() => keyed.getPayment(absent)), 3_000);
+      // Reads need NATS only, and a client certificate needs no Redis to be checked.
+      expect((await failure(() => stack.client.getPayment(absent))).code).toBe(grpc.status.NOT_FOUND);
+    } finally {
+      await redis.start();
+    }
+    await eventually(async () => ((await healthStatus(address(), stack.auth())) === 'SERVING' ? true : undefined), 20_000, 'SERVING again');
+    // The app and its key came back with the configuration (its durable store).
+    await eventually(async () => ((await failure(() => keyed.getPayment(absent))).code === grpc.status.NOT_FOUND ? true : undefined), 20_000, 'the app key accepted again');
+  } finally {
+    keyed.close();
+  }
 });
 
 test('faults - a Redis restart (empty) does not stop payments: the configuration comes back from its durable store', async () => {

@@ -6,7 +6,7 @@ import type { AuthContext } from '@grpc/grpc-js/build/src/auth-context';
 import type * as grpc from '@grpc/grpc-js';
 import type { Redis } from 'ioredis';
 import { app_key_clock_skew_ms, app_key_nonce_ttl_ms } from '../constants';
-import { PaycoreError } from '../errors';
+import { PaycoreError, dependencyFailure } from '../errors';
 import { mayActFor, type App } from '../routing/apps';
 import type { AppGrant } from '../routing/table';
 import { app_key_headers, bodyDigest, canonicalString, nonce_pattern, signature, signaturesMatch, type SignedFields } from './app-key';
@@ -100,7 +100,13 @@ export class Authenticator {
     const expected = signature(secret, canonicalString(call.path, fields, bodyDigest(call.body)));
     if (!signaturesMatch(expected, given)) throw unauthenticated('the app-key signature does not match the request');
     // Only a correctly signed request may use up a nonce, so strangers cannot fill the cache.
-    const fresh = await this.redis.set(`${this.nonce_prefix}:${fields.app_id}:${fields.nonce}`, '1', 'PX', app_key_nonce_ttl_ms, 'NX');
+    // Without Redis the replay check cannot run: the call is refused (retryable), never let in.
+    let fresh: string | null;
+    try {
+      fresh = await this.redis.set(`${this.nonce_prefix}:${fields.app_id}:${fields.nonce}`, '1', 'PX', app_key_nonce_ttl_ms, 'NX');
+    } catch (error) {
+      throw dependencyFailure(error, 'Redis');
+    }
     if (fresh !== 'OK') throw unauthenticated(`${app_key_headers.nonce} was already used (a replayed request)`);
     return new Caller(grant.app, 'app_key');
   }
