@@ -252,36 +252,24 @@ describe('config', () => {
   });
 });
 
-test('config - NATS credentials: one kind per role, the actor host defaulting to the gateway\'s', () => {
-  const dir_ = mkdtempSync(path.join(tmpdir(), 'paycore-auth-'));
-  try {
-    const channels = path.join(dir_, 'channels.json');
-    writeFileSync(channels, JSON.stringify([channel]));
-    const base = { PAYCORE_DATA_KEY: data_key_hex, PAYCORE_ID_KEY: id_key_hex, PAYCORE_CHANNELS_FILE: channels };
-    const user = loadConfig({ ...base, PAYCORE_NATS_USER: 'gateway', PAYCORE_NATS_PASSWORD: 'pw-1' });
+describe('config credentials', () => {
+  test('config - NATS credentials: one kind per role, the actor host defaulting to the gateway\'s', () => {
+    const user = loadConfig(env({ PAYCORE_NATS_USER: 'gateway', PAYCORE_NATS_PASSWORD: 'pw-1' }));
     expect(user.nats_auth).toEqual({ kind: 'user', user: 'gateway', password: 'pw-1' });
     expect(user.actor_nats_auth).toEqual(user.nats_auth);
-    const split = loadConfig({ ...base, PAYCORE_NATS_TOKEN: 't-1', PAYCORE_ACTOR_NATS_USER: 'actor', PAYCORE_ACTOR_NATS_PASSWORD: 'pw-2' });
+    const split = loadConfig(env({ PAYCORE_NATS_TOKEN: 't-1', PAYCORE_ACTOR_NATS_USER: 'actor', PAYCORE_ACTOR_NATS_PASSWORD: 'pw-2' }));
     expect(split.nats_auth).toEqual({ kind: 'token', token: 't-1' });
     expect(split.actor_nats_auth).toEqual({ kind: 'user', user: 'actor', password: 'pw-2' });
-    expect(() => loadConfig({ ...base, PAYCORE_NATS_TOKEN: 't', PAYCORE_NATS_USER: 'u', PAYCORE_NATS_PASSWORD: 'p' })).toThrow(/alternatives/);
-    const seed = path.join(dir_, 'user.nk');
+    expect(() => loadConfig(env({ PAYCORE_NATS_TOKEN: 't', PAYCORE_NATS_USER: 'u', PAYCORE_NATS_PASSWORD: 'p' }))).toThrow(/alternatives/);
+    const seed = path.join(dir, 'user.nk');
     writeFileSync(seed, 'not a seed');
-    expect(() => loadConfig({ ...base, PAYCORE_NATS_NKEY_SEED_FILE: seed })).toThrow(/PAYCORE_NATS_NKEY_SEED_FILE .* user nkey seed/);
-    const redis = loadConfig({ ...base, PAYCORE_REDIS_USERNAME: 'paycore', PAYCORE_REDIS_PASSWORD: 'pw-3' });
+    expect(() => loadConfig(env({ PAYCORE_NATS_NKEY_SEED_FILE: seed }))).toThrow(/PAYCORE_NATS_NKEY_SEED_FILE .* user nkey seed/);
+    const redis = loadConfig(env({ PAYCORE_REDIS_USERNAME: 'paycore', PAYCORE_REDIS_PASSWORD: 'pw-3' }));
     expect(redis.redis_auth).toEqual({ username: 'paycore', password: 'pw-3', tls_ca_file: undefined });
-  } finally {
-    rmSync(dir_, { recursive: true, force: true });
-  }
-});
+  });
 
-test('config - a credential error names the variable, never the secret', () => {
-  try {
-    loadConfig({ PAYCORE_DATA_KEY: data_key_hex, PAYCORE_ID_KEY: id_key_hex, PAYCORE_CHANNELS_FILE: '/nonexistent', PAYCORE_NATS_PASSWORD: 'hunter2-secret' });
-  } catch (error) {
-    expect((error as Error).message).not.toContain('hunter2-secret');
-    return;
-  }
-  throw new Error('expected a ConfigError');
+  test('config - a credential error names the variable, never the secret', () => {
+    const error = configError(() => loadConfig(env({ PAYCORE_NATS_PASSWORD: 'hunter2-secret' })));
+    expect(error.message).toBe('PAYCORE_NATS_PASSWORD needs PAYCORE_NATS_USER');
+  });
 });
-

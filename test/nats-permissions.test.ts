@@ -6,7 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { connect, errors as nats_errors, type NatsConnection } from '@nats-io/transport-node';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { connect, errors as nats_errors, nkeyAuthenticator, nkeys, type NatsConnection } from '@nats-io/transport-node';
 import { decodeJson, encodeJson } from '../core/codec';
 import { shardOf } from '../core/ids';
 import { names } from '../core/names';
@@ -17,7 +19,11 @@ import { startPrivateNats, type DependencyServer } from '../bench/deps';
 import { eventually, repo_root, startStack, uniquePrefix, type Stack } from './harness';
 
 const gateway_password = randomBytes(12).toString('hex');
-const actor_password = randomBytes(12).toString('hex');
+// The actor hosts authenticate with an nkey (the documented file's password entry replaced
+// by the nkey's public key), the gateway with a password: both kinds exercised.
+const actor_nkey = nkeys.createUser();
+const keys_dir = mkdtempSync(path.join(tmpdir(), 'paycore-nkey-'));
+const actor_seed_file = path.join(keys_dir, 'actor.nk');
 const untrusted_password = randomBytes(12).toString('hex');
 const shards = 8; // the stack's PAYCORE_SHARDS
 
@@ -32,20 +38,21 @@ function serverConfig(for_prefix: string): string {
     .replaceAll('paycore.', `${for_prefix}.`)
     .replaceAll('$KV.PAYCORE_CONFIG', `$KV.${for_prefix.toUpperCase()}_CONFIG`)
     .replace('$PAYCORE_GATEWAY_NATS_PASSWORD', `"${gateway_password}"`)
-    .replace('$PAYCORE_ACTOR_NATS_PASSWORD', `"${actor_password}"`);
+    .replace('user: paycore_actor, password: $PAYCORE_ACTOR_NATS_PASSWORD', `nkey: ${actor_nkey.getPublicKey()}`);
   const untrusted = `    { user: untrusted, password: "${untrusted_password}", permissions: { publish: { allow: ["_INBOX.>"] }, subscribe: { allow: ["_INBOX.>"] } } }\n  ]\n}`;
   return documented.replace(/\n {2}\]\n\}\s*$/, `\n${untrusted}\n`);
 }
 
 beforeAll(async () => {
   prefix = uniquePrefix();
+  writeFileSync(actor_seed_file, new TextDecoder().decode(actor_nkey.getSeed()), { mode: 0o600 });
   nats = await startPrivateNats(serverConfig(prefix));
   stack = await startStack({
     prefix,
     nats_url: nats.url,
     env: {
       PAYCORE_NATS_USER: 'paycore_gateway', PAYCORE_NATS_PASSWORD: gateway_password,
-      PAYCORE_ACTOR_NATS_USER: 'paycore_actor', PAYCORE_ACTOR_NATS_PASSWORD: actor_password,
+      PAYCORE_ACTOR_NATS_NKEY_SEED_FILE: actor_seed_file,
     },
   });
 });
@@ -53,6 +60,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.stop();
   await nats?.close();
+  rmSync(keys_dir, { recursive: true, force: true });
 });
 
 async function as(user: string, password: string): Promise<NatsConnection> {
@@ -102,7 +110,7 @@ test('nats permissions - an untrusted user cannot publish a command; the gateway
 });
 
 test('nats permissions - the actor host\'s user may answer commands but not queue merchant notifications', async () => {
-  const actor = await as('paycore_actor', actor_password);
+  const actor = await connect({ servers: nats.url, authenticator: nkeyAuthenticator(actor_nkey.getSeed()) });
   try {
     const refused = await actor.request(`${prefix}.notify.send.m_it`, encodeJson({}), { timeout: 2_000 }).then(() => undefined, (error: Error) => error);
     expect(permissionViolation(refused)).toMatch(/Permissions Violation for Publish/);
