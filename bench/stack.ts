@@ -221,6 +221,8 @@ export interface StackOptions {
   /** Extra channel-file entries (adapters), e.g. a second channel on the same sandbox. */
   extra_channels?: (settings: Record<string, string>) => Record<string, unknown>[];
   channel_timeout_ms?: number;
+  /** Every channel's create_deadline_ms (channels file); default paycore's. */
+  create_deadline_ms?: number;
   /** Node.js flags for the paycore process (profiling). */
   node_args?: string[];
   /** The subject/stream/key prefix (default: a fresh one); a test that configures a server
@@ -264,13 +266,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const channels_file = path.join(dir, 'channels.json');
   writeFileSync(
     channels_file,
-    JSON.stringify([
+    JSON.stringify(
+      [
       { channel_id: 'wx1', provider: 'wechatpay', products: wechat_products, settings: wechatpayChannelSettings(keys, sandbox.url, timeout_ms) },
       { channel_id: 'ali1', provider: 'alipay', products: alipay_products, settings: alipayChannelSettings(keys, sandbox.url, timeout_ms) },
       { channel_id: 'up1', provider: 'unionpay', products: ['UNIONPAY_QUICK'], settings: unionpayChannelSettings(keys, sandbox.url, timeout_ms) },
       { channel_id: 'bank1', provider: 'bankgw', products: ['BANK_B2C', 'BANK_B2B'], settings: bankgwChannelSettings(keys, sandbox.url, timeout_ms) },
       ...(options.extra_channels?.(wechatpayChannelSettings(keys, sandbox.url, timeout_ms)) ?? []),
-    ]),
+      ].map((c) => (options.create_deadline_ms === undefined ? c : { ...c, create_deadline_ms: options.create_deadline_ms })),
+    ),
   );
   const routing_file = path.join(dir, 'routing.json');
   writeFileSync(routing_file, JSON.stringify(options.routing ?? defaultRouting()));

@@ -225,6 +225,9 @@ export interface ChannelConfig {
   products: ProductName[];
   /** Provider-specific settings (keys, ids, base URL), validated by the factory. */
   settings: Record<string, string>;
+  /** How long CreatePayment waits for this channel's create before answering with the pending
+   * payment (next action POLL); the call goes on and its answer is applied when it comes. */
+  create_deadline_ms?: number;
 }
 
 export type ChannelFactory = (config: ChannelConfig) => Channel;

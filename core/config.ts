@@ -10,7 +10,7 @@ import { circuit_defaults, scoring_defaults } from './routing/scoring';
 import { idKey, type IdKey } from './ids';
 import { destinationPolicy, type DestinationPolicy } from './notify/destination';
 import {
-  command_timeout_ms_default, expire_seconds_min_default, query_backoff_ms_default, refund_backoff_ms, watch_lifetime_ms_default, watches_max_default,
+  command_timeout_ms_default, create_deadline_ms_max, create_deadline_ms_min, expire_seconds_min_default, query_backoff_ms_default, refund_backoff_ms, watch_lifetime_ms_default, watches_max_default,
   watches_per_app_max_default,
 } from './constants';
 import type { TlsFiles } from './auth/tls';
@@ -128,7 +128,7 @@ export function loadChannels(file: string): ChannelConfig[] {
   return raw.map((entry: unknown, index: number): ChannelConfig => {
     const where = `PAYCORE_CHANNELS_FILE ${file}: entry ${index}`;
     if (typeof entry !== 'object' || entry === null) throw new ConfigError(`${where} must be an object`);
-    const { channel_id, provider, products: served, settings } = entry as Record<string, unknown>;
+    const { channel_id, provider, products: served, settings, create_deadline_ms } = entry as Record<string, unknown>;
     if (typeof channel_id !== 'string' || !/^[A-Za-z0-9_-]{1,32}$/.test(channel_id)) throw new ConfigError(`${where}: channel_id must be 1-32 of [A-Za-z0-9_-]`);
     if (seen.has(channel_id)) throw new ConfigError(`${where}: channel_id ${channel_id} appears twice`);
     seen.add(channel_id);
@@ -142,7 +142,12 @@ export function loadChannels(file: string): ChannelConfig[] {
       if (typeof value !== 'string') throw new ConfigError(`${where}: settings.${key} must be a string`);
       resolved[key] = value.startsWith('file:') ? readSetting(path.resolve(path.dirname(file), value.slice(5)), `${where}: settings.${key}`) : value;
     }
-    return { channel_id, provider, products: served as ProductName[], settings: resolved };
+    if (create_deadline_ms !== undefined && (!Number.isInteger(create_deadline_ms) || (create_deadline_ms as number) < create_deadline_ms_min || (create_deadline_ms as number) > create_deadline_ms_max)) {
+      throw new ConfigError(`${where}: create_deadline_ms must be an integer from ${create_deadline_ms_min} to ${create_deadline_ms_max}`);
+    }
+    const config: ChannelConfig = { channel_id, provider, products: served as ProductName[], settings: resolved };
+    if (create_deadline_ms !== undefined) config.create_deadline_ms = create_deadline_ms as number;
+    return config;
   });
 }
 

@@ -30,6 +30,18 @@ export const command_timeout_ms_default = 20_000;
  * milliseconds) and the time the reply needs to travel back. */
 export const command_start_margin_ms = 500;
 
+/** How long a create waits for the channel's answer before it answers the caller with the
+ * pending payment (next action POLL) and applies the channel's answer later: a provider's
+ * create answers in well under a second when healthy. Per channel: `create_deadline_ms` in
+ * the channels file. */
+export const create_deadline_ms_default = 3_000;
+export const create_deadline_ms_min = 200;
+export const create_deadline_ms_max = 60_000;
+
+/** The poll interval a POLL next action suggests (ms): the pending-attempt queries run every
+ * few seconds, a callback may come sooner. */
+export const poll_interval_ms = 1_000;
+
 /** Pending-attempt queries after a channel call: 5 s, 15 s, 30 s, 1 min, 5 min, then every
  * 30 min until the payment's expiry (DESIGN.md section 3). */
 export const query_backoff_ms_default: readonly number[] = [5_000, 15_000, 30_000, 60_000, 300_000, 1_800_000];

@@ -115,7 +115,7 @@ async function scenario(name: string, fault: () => Promise<void>, heal: () => Pr
   const recovered = await eventually(async () => traffic.attempts.find((a) => a.sent_at >= healed_at && a.outcome === 'OK'), recover_ms_max, `${name}: a create acknowledged after the fault`);
   await sleep(plan.after_ms);
   await traffic.stop();
-  await eventually(async () => ((await healthStatus(`127.0.0.1:${stack.paycore.grpc_port}`)) === 'SERVING' ? true : undefined), recover_ms_max, 'SERVING');
+  await eventually(async () => ((await healthStatus(`127.0.0.1:${stack.paycore.grpc_port}`, stack.auth())) === 'SERVING' ? true : undefined), recover_ms_max, 'SERVING');
 
   const acknowledged = traffic.attempts.filter((a) => a.outcome === 'OK');
   let found = 0;

@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import { PaycoreClient } from '../core/cli/client';
 import { decodeServiceError } from '../core/errors';
 import { app_admin_service } from '../core/gateway/app-admin';
-import { PaymentStatus, Product, type Payment } from '../proto/gen/paycore/v1/payment';
+import { NextActionType, PaymentStatus, Product, type Payment } from '../proto/gen/paycore/v1/payment';
 import { eventually, healthStatus, startPrivateNats, startPrivateRedis, startStack, type DependencyServer, type Stack } from './harness';
 
 let nats: DependencyServer;
@@ -18,7 +18,7 @@ let stack: Stack;
 beforeAll(async () => {
   nats = await startPrivateNats();
   redis = await startPrivateRedis();
-  stack = await startStack({ nats_url: nats.url, redis_url: redis.url, env: { PAYCORE_WORKERS: '2' } });
+  stack = await startStack({ nats_url: nats.url, redis_url: redis.url, create_deadline_ms: 1_000, env: { PAYCORE_WORKERS: '2' } });
 }, 60_000);
 
 afterAll(async () => {
@@ -160,4 +160,22 @@ test('faults - timer pumps fire only once every shard has a subscriber: none fai
   await eventually(async () => ((await healthStatus(address(), stack.auth())) === 'SERVING' ? true : undefined), 20_000, 'SERVING after NATS is back');
   await new Promise((r) => setTimeout(r, 3_000));
   expect({ after_restart, after_reconnect: failed() - after_restart }).toEqual({ after_restart: 0, after_reconnect: 0 });
+});
+
+test('faults - a provider whose create hangs: the caller gets the pending payment with next action POLL within the create deadline, the action once the provider answers', async () => {
+  const request = order();
+  const payment_id = stack.paymentId(request.merchantId, request.merchantOrderNo);
+  await stack.fault({ scope: { out_trade_no_prefix: payment_id }, operations: ['create'], latency_ms: 2_500, times: 1 });
+  const started = Date.now();
+  const pending = await stack.client.createPayment(request);
+  const elapsed_ms = Date.now() - started;
+  expect({ status: PaymentStatus[pending.status], action: NextActionType[pending.nextAction?.type ?? 0] }).toEqual({ status: 'PAYMENT_STATUS_CREATED', action: 'NEXT_ACTION_TYPE_POLL' });
+  expect(elapsed_ms).toBeLessThan(2_000); // the create deadline (1 s) and some, not the provider's 2.5 s
+  // The provider's late answer (the QR code) is applied when it comes, without a new order.
+  const ready = await eventually(async () => {
+    const p = await stack.client.getPayment({ merchantId: request.merchantId, paymentId: payment_id });
+    return p.status === PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION ? p : undefined;
+  }, 15_000, 'the QR code after the late answer');
+  expect(NextActionType[ready.nextAction?.type ?? 0]).toBe('NEXT_ACTION_TYPE_QR_CODE');
+  expect((await stack.orders(`${payment_id}a`)).length).toBe(1);
 });

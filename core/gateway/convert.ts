@@ -1,7 +1,8 @@
 // Between the wire (ts-proto messages) and paycore's own types.
 
 import type { ProductName } from '../../channels/channel';
-import type { CreatePaymentRequest, Payment, Product, Refund as RefundMessage } from '../../proto/gen/paycore/v1/payment';
+import { NextActionType, type CreatePaymentRequest, type NextAction, type Payment, type Product, type Refund as RefundMessage } from '../../proto/gen/paycore/v1/payment';
+import { poll_interval_ms } from '../constants';
 import { PaycoreError } from '../errors';
 import { currentAttempt, merchantFeeMinor } from '../orders/evolve';
 import type { CreateInput } from '../orders/protocol';
@@ -40,6 +41,18 @@ export function toCreateInput(request: CreatePaymentRequest, expire_seconds: num
   };
 }
 
+/** The provider's action, or POLL while a created payment's attempt waits for the provider's
+ * answer (its create outlived the channel's create deadline, or is being re-issued). */
+function nextActionOf(state: PaymentState): NextAction | undefined {
+  if (state.next_action !== undefined) {
+    return { type: nextActionTypeToWire(state.next_action.type), value: state.next_action.value, params: state.next_action.params ?? {} };
+  }
+  if (state.status === 'CREATED' && currentAttempt(state)?.state === 'requested') {
+    return { type: NextActionType.NEXT_ACTION_TYPE_POLL, value: String(poll_interval_ms), params: {} };
+  }
+  return undefined;
+}
+
 export function toPayment(state: PaymentState): Payment {
   const winning = state.attempts.find((a) => a.attempt_id === state.winning_attempt_id);
   const attempt = winning ?? currentAttempt(state);
@@ -54,10 +67,7 @@ export function toPayment(state: PaymentState): Payment {
     status: paymentStatusToWire(state.status),
     channelId: attempt?.channel_id ?? '',
     channelTradeNo: attempt?.channel_trade_no ?? '',
-    nextAction:
-      state.next_action === undefined
-        ? undefined
-        : { type: nextActionTypeToWire(state.next_action.type), value: state.next_action.value, params: state.next_action.params ?? {} },
+    nextAction: nextActionOf(state),
     failure: state.failure === undefined ? undefined : { code: state.failure.code, message: state.failure.message },
     refundedAmount: state.refunded_minor,
     fee: merchantFeeMinor(state), // the merchant's fee; what the channel costs stays internal

@@ -16,7 +16,7 @@ import type { Sealer } from '../seal';
 import { SpanKind, inSpan } from '../tracing';
 import { decide, scopeRejection } from './decide';
 import { currentAttempt, evolve, findRefund, isOpen } from './evolve';
-import { fromWireRefundStatus, fromWireStatus, requestMerchant, type ActorReply, type ActorRequest, type CreateInput, type RefundInput } from './protocol';
+import { fromWireRefundStatus, fromWireStatus, toWireStatus, type WireAttemptStatus, requestMerchant, type ActorReply, type ActorRequest, type CreateInput, type RefundInput } from './protocol';
 import type { RefundIndex } from './refund-index';
 import type { ChannelDirectory } from '../routing/directory';
 import type { ReservationRef } from '../routing/types';
@@ -156,6 +156,8 @@ export class ActorSystem {
         return this.#createRefund(actor, request.merchant_id, request.input);
       case 'refund_notification':
         return this.#refundNotification(actor, request.channel_id, request.refund_id, fromWireRefundStatus(request.status));
+      case 'pay_outcome':
+        return this.#payOutcome(actor, request.attempt_id, request.status);
     }
   }
 
@@ -213,7 +215,7 @@ export class ActorSystem {
     if (!created) await this.deps.channels.release(reservation); // an existing payment: nothing of ours holds it
     const state = requireState(actor);
     const attempt = currentAttempt(state);
-    if (attempt !== undefined && attempt.state === 'requested') await this.#pay(actor, attempt, input.payer);
+    if (attempt !== undefined && attempt.state === 'requested') await this.#pay(actor, attempt, input.payer, this.deps.channels.createDeadlineMs(attempt.channel_id));
     return requireState(actor);
   }
 
@@ -438,12 +440,46 @@ export class ActorSystem {
 
   // ---- channel effects ------------------------------------------------------------------
 
-  async #pay(actor: Actor, attempt: Attempt, payer: PayerElements): Promise<void> {
+  /** Calls the channel's create for the attempt and applies its answer. With `deadline_ms`
+   * (a caller waits: CreatePayment), a channel that has not answered by then leaves the turn
+   * answering the pending payment (next action POLL); its answer, when it comes, is applied
+   * by a later turn of this mailbox (pay_outcome), and the pending-attempt queries settle it
+   * if it never comes. */
+  async #pay(actor: Actor, attempt: Attempt, payer: PayerElements, deadline_ms?: number): Promise<void> {
+    const call = this.#payCall(actor, attempt, payer);
+    let status: AttemptStatus | undefined;
+    if (deadline_ms === undefined) {
+      status = await call;
+    } else {
+      const answered = await withinDeadline(call, deadline_ms);
+      if (!answered.in_time) {
+        this.deps.log.warn({ payment_id: actor.payment_id, attempt_id: attempt.attempt_id, deadline_ms }, 'channel create outlived its deadline; answering the pending payment');
+        void call.then((late) =>
+          this.handle({ type: 'pay_outcome', payment_id: actor.payment_id, attempt_id: attempt.attempt_id, ...(late === undefined ? {} : { status: toWireStatus(late) }) }),
+        );
+        return;
+      }
+      status = answered.value;
+    }
+    await this.#afterPay(actor, attempt, payer, status);
+  }
+
+  /** A create's answer that came after its caller was answered (see #pay). */
+  async #payOutcome(actor: Actor, attempt_id: string, status: WireAttemptStatus | undefined): Promise<PaymentState> {
+    const state = requireState(actor);
+    const attempt = state.attempts.find((a) => a.attempt_id === attempt_id);
+    // Ambiguous, or overtaken meanwhile (a callback, a query): nothing to add.
+    if (status === undefined || attempt === undefined || attempt.state !== 'requested' || !isOpen(state)) return state;
+    await this.#afterPay(actor, attempt, this.deps.sealer.open<PayerElements>(state.payer_sealed), fromWireStatus(status));
+    return requireState(actor);
+  }
+
+  /** The channel's create: its status, or undefined when the outcome is unknown. */
+  async #payCall(actor: Actor, attempt: Attempt, payer: PayerElements): Promise<AttemptStatus | undefined> {
     const state = requireState(actor);
     const channel = this.#channel(attempt.channel_id);
-    let status: AttemptStatus | undefined;
     try {
-      status = await this.#call(attempt.channel_id, 'pay', () => channel.pay({
+      return await this.#call(attempt.channel_id, 'pay', () => channel.pay({
         attempt_id: attempt.attempt_id,
         payment_id: state.payment_id,
         product: state.product,
@@ -456,8 +492,11 @@ export class ActorSystem {
         requested_at: attempt.requested_at === undefined ? undefined : new Date(attempt.requested_at),
       }));
     } catch (error) {
-      status = this.#failedCall(actor, 'pay', error);
+      return this.#failedCall(actor, 'pay', error);
     }
+  }
+
+  async #afterPay(actor: Actor, attempt: Attempt, payer: PayerElements, status: AttemptStatus | undefined): Promise<void> {
     if (status === undefined) return;
     // A call that failed before the channel accepted anything may go to the next channel.
     const failover = status.kind === 'failed' && status.code !== '' ? await this.#failoverRoute(actor, payer) : undefined;
@@ -754,4 +793,17 @@ function failure(error: PaycoreError): ActorReply {
 
 function describe(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/** Waits for `call` at most `deadline_ms`; the call itself goes on either way. */
+async function withinDeadline<T>(call: Promise<T>, deadline_ms: number): Promise<{ in_time: true; value: T } | { in_time: false }> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<{ in_time: false }>((resolve) => {
+    timer = setTimeout(() => resolve({ in_time: false }), deadline_ms);
+  });
+  try {
+    return await Promise.race([call.then((value) => ({ in_time: true as const, value })), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

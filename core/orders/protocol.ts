@@ -51,7 +51,10 @@ export type ActorCommand =
   /** The code crosses NATS only: it is never stored, logged or put in an event. */
   | { type: 'confirm'; payment_id: string; merchant_id: string; verification_code: string }
   | { type: 'create_refund'; payment_id: string; merchant_id: string; input: RefundInput }
-  | { type: 'refund_notification'; payment_id: string; channel_id: string; refund_id: string; status: WireRefundStatus };
+  | { type: 'refund_notification'; payment_id: string; channel_id: string; refund_id: string; status: WireRefundStatus }
+  /** The actor's own: a channel create that answered after its caller was answered (no
+   * status: its outcome is unknown, the pending-attempt queries settle it). */
+  | { type: 'pay_outcome'; payment_id: string; attempt_id: string; status?: WireAttemptStatus };
 
 /** Every request may carry its caller's deadline (epoch ms): an actor does not start a
  * command past it (less command_start_margin_ms), so a command its caller gave up on —

@@ -2,6 +2,7 @@
 // the routing table in Redis (who may take an order, at what cost, within which caps).
 
 import { createChannel, type Channel, type ChannelConfig, type PayerElements, type PayerProblem } from '../../channels';
+import { create_deadline_ms_default } from '../constants';
 import type { Logger } from '../log';
 import type { ActorMetrics } from '../metrics';
 import { computeFee } from './fees';
@@ -10,6 +11,7 @@ import type { RoutingTable } from './table';
 
 export class ChannelDirectory {
   readonly #channels = new Map<string, Channel>();
+  readonly #create_deadline_ms = new Map<string, number>();
 
   constructor(
     configs: readonly ChannelConfig[],
@@ -18,7 +20,15 @@ export class ChannelDirectory {
     private readonly log: Logger,
     private readonly metrics?: ActorMetrics,
   ) {
-    for (const config of configs) this.#channels.set(config.channel_id, createChannel(config));
+    for (const config of configs) {
+      this.#channels.set(config.channel_id, createChannel(config));
+      this.#create_deadline_ms.set(config.channel_id, config.create_deadline_ms ?? create_deadline_ms_default);
+    }
+  }
+
+  /** How long a create waits for this channel before answering with the pending payment. */
+  createDeadlineMs(channel_id: string): number {
+    return this.#create_deadline_ms.get(channel_id) ?? create_deadline_ms_default;
   }
 
   get(channel_id: string): Channel | undefined {

@@ -258,6 +258,13 @@ export enum NextActionType {
    * call ConfirmPayment.
    */
   NEXT_ACTION_TYPE_SMS_CODE = 4,
+  /**
+   * NEXT_ACTION_TYPE_POLL - The provider has not answered the channel's create within its create deadline: there is
+   * nothing to show the payer yet, and nothing is charged until there is. Watch the payment
+   * (WatchPayment) or poll GetPayment until next_action has another type or the payment is
+   * final. NextAction.value is the suggested poll interval in milliseconds.
+   */
+  NEXT_ACTION_TYPE_POLL = 5,
   UNRECOGNIZED = -1,
 }
 
@@ -278,6 +285,9 @@ export function nextActionTypeFromJSON(object: any): NextActionType {
     case 4:
     case "NEXT_ACTION_TYPE_SMS_CODE":
       return NextActionType.NEXT_ACTION_TYPE_SMS_CODE;
+    case 5:
+    case "NEXT_ACTION_TYPE_POLL":
+      return NextActionType.NEXT_ACTION_TYPE_POLL;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -297,6 +307,8 @@ export function nextActionTypeToJSON(object: NextActionType): string {
       return "NEXT_ACTION_TYPE_SDK_PARAMS";
     case NextActionType.NEXT_ACTION_TYPE_SMS_CODE:
       return "NEXT_ACTION_TYPE_SMS_CODE";
+    case NextActionType.NEXT_ACTION_TYPE_POLL:
+      return "NEXT_ACTION_TYPE_POLL";
     case NextActionType.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
