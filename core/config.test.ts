@@ -81,6 +81,7 @@ describe('config', () => {
       command_timeout_ms: command_timeout_ms_default,
       query_backoff_ms: [...query_backoff_ms_default],
       refund_backoff_ms: [...refund_backoff_ms],
+      timer_retry_backoff_ms: [2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000, 256_000, 300_000, 300_000, 300_000, 300_000],
       routing_file: undefined,
       notify_schedule_ms: [...notify_schedule_ms_default],
       notify_timeout_ms: notify_timeout_ms_default,

@@ -10,7 +10,7 @@ import { circuit_defaults, scoring_defaults } from './routing/scoring';
 import { idKey, type IdKey } from './ids';
 import { destinationPolicy, type DestinationPolicy } from './notify/destination';
 import {
-  command_timeout_ms_default, create_deadline_ms_max, create_deadline_ms_min, expire_seconds_min_default, query_backoff_ms_default, refund_backoff_ms, watch_lifetime_ms_default, watches_max_default,
+  command_timeout_ms_default, create_deadline_ms_max, create_deadline_ms_min, expire_seconds_min_default, query_backoff_ms_default, refund_backoff_ms, timer_retry_backoff_ms_default, watch_lifetime_ms_default, watches_max_default,
   watches_per_app_max_default,
 } from './constants';
 import type { TlsFiles } from './auth/tls';
@@ -52,6 +52,8 @@ export interface Config {
   command_timeout_ms: number;
   query_backoff_ms: number[];
   refund_backoff_ms: number[];
+  /** Delays before each retry of a failing timer; then its dead letter. */
+  timer_retry_backoff_ms: number[];
   expire_seconds_min: number;
   log_level: string;
   stream_replicas: number;
@@ -280,6 +282,7 @@ export function loadConfig(env: Env = process.env): Config {
     command_timeout_ms: integer(env, 'PAYCORE_COMMAND_TIMEOUT_MS', command_timeout_ms_default, 100, 600_000),
     query_backoff_ms,
     refund_backoff_ms: backoffList(env, 'PAYCORE_REFUND_BACKOFF_MS', refund_backoff_ms),
+    timer_retry_backoff_ms: backoffList(env, 'PAYCORE_TIMER_RETRY_BACKOFF_MS', timer_retry_backoff_ms_default),
     expire_seconds_min: integer(env, 'PAYCORE_EXPIRE_SECONDS_MIN', expire_seconds_min_default, 1, 86_400),
     log_level: text(env, 'PAYCORE_LOG_LEVEL', 'info'),
     stream_replicas: integer(env, 'PAYCORE_STREAM_REPLICAS', 1, 1, 5),

@@ -50,8 +50,17 @@ export const query_backoff_ms_default: readonly number[] = [5_000, 15_000, 30_00
  * hops, so a timer never sleeps past a clock change by more than this. */
 export const timer_nak_delay_ms_max = 600_000;
 
-/** A due timer whose command fails (actor busy, dependency down) is retried after this. */
+/** A due timer handed back without counting as a failure (no subscriber for its shard yet,
+ * the dead-letter stream unreachable) is tried again after this. */
 export const timer_retry_delay_ms = 2_000;
+
+/** A due timer whose command fails (actor busy, dependency down, a bug) is retried after
+ * these delays (PAYCORE_TIMER_RETRY_BACKOFF_MS), doubling to a 5-minute cap, about 29 minutes
+ * in all; then it is dead-lettered with its reason for an operator (TimerAdminService). */
+export const timer_retry_backoff_ms_default: readonly number[] = [2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000, 256_000, 300_000, 300_000, 300_000, 300_000];
+
+/** Dead-lettered timers one ListDeadTimers call returns at most. */
+export const timer_dead_letters_list_max = 1_000;
 
 /** How long a due timer waits for every shard to have a subscriber (start, reconnect)
  * before it is handed back to JetStream: well below the timer consumer's 30 s ack wait. */

@@ -16,6 +16,7 @@ import { createGatewayMetrics, exposition, type GatewayMetrics } from './metrics
 import { names as namesOf } from './names';
 import { NatsLink } from './nats-link';
 import { RefundIndex } from './orders/refund-index';
+import { deadTimers } from './orders/dead-timers';
 import { sweepReservations } from './orders/reservation-sweeper';
 import { EventStore, ensureStreams } from './orders/store';
 import { readFileSync } from 'node:fs';
@@ -79,7 +80,7 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
   });
   const dependencies = { nats: () => link.up, redis: () => redis.status === 'ready' };
   const authenticator = new Authenticator(table, redis, `${config.prefix}:nonce`);
-  const grpc = await startGrpc({ config, actors, store, refund_index, routing: table, notifier, js, names, log, metrics: metrics.gateway, dependencies, authenticator });
+  const grpc = await startGrpc({ config, actors, store, refund_index, routing: table, notifier, dead_timers: deadTimers(js, jsm, names), js, names, log, metrics: metrics.gateway, dependencies, authenticator });
   watchNotifyBacklog(jsm, config.prefix, metrics.gateway);
   // Reservation markers the actors left behind (a process killed between route and append,
   // a failed release) are settled from the event log.
@@ -135,6 +136,7 @@ function watchNotifyBacklog(jsm: JetStreamManager, prefix: string, gateway: Gate
     const sender = await jsm.consumers.info(n.stream, n.sender_consumer);
     gateway.notify_backlog.set(sender.num_pending + sender.num_ack_pending);
     gateway.notify_dead_letters.set((await jsm.streams.info(n.dead_stream)).state.messages);
+    gateway.timer_dead_letters.set((await jsm.streams.info(namesOf(prefix).timers_dead_stream)).state.messages);
   };
   const timer = setInterval(() => void read().catch(() => undefined), notify_backlog_poll_ms);
   timer.unref();

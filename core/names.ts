@@ -12,6 +12,10 @@ export interface Names {
   timer(kind: string): string;
   timers_all: string;
   timers_consumer: string;
+  /** Timers that kept failing: `<p>.pay.timerdead.<kind>.<payment_id>`, for an operator. */
+  timers_dead_stream: string;
+  timerDead(kind: string, payment_id: string): string;
+  timers_dead_all: string;
   /** refund_id → payment_id, one subject per refund, written once. */
   refund_index_stream: string;
   refundIndex(refund_id: string): string;
@@ -28,6 +32,9 @@ export function names(prefix: string): Names {
     timer: (kind) => `${prefix}.pay.timer.${kind}`,
     timers_all: `${prefix}.pay.timer.>`,
     timers_consumer: `${upper}_TIMER_PUMP`,
+    timers_dead_stream: `${upper}_PAY_TIMERS_DEAD`,
+    timerDead: (kind, payment_id) => `${prefix}.pay.timerdead.${kind}.${payment_id}`,
+    timers_dead_all: `${prefix}.pay.timerdead.>`,
     refund_index_stream: `${upper}_REFUND_INDEX`,
     refundIndex: (refund_id) => `${prefix}.refund.idx.${refund_id}`,
   };

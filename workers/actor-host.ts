@@ -103,7 +103,7 @@ async function main(): Promise<void> {
     );
   }
   const gate = new PumpGate();
-  const pump = await startTimerPump({ gate, nc, js, names, shards: config.shards, command_timeout_ms: config.command_timeout_ms, log, timer_lag: metrics.actor.timer_lag });
+  const pump = await startTimerPump({ gate, nc, js, names, shards: config.shards, command_timeout_ms: config.command_timeout_ms, log, timer_lag: metrics.actor.timer_lag, retry_backoff_ms: config.timer_retry_backoff_ms });
   await nc.flush();
   log.info({ shards: subscriptions.length }, 'actor host ready');
   post({ type: 'ready' });

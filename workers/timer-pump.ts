@@ -12,7 +12,7 @@ import type { Logger } from '../core/log';
 import type { ActorMetrics } from '../core/metrics';
 import type { Names } from '../core/names';
 import type { ActorReply, ActorRequest } from '../core/orders/protocol';
-import type { TimerMessage } from '../core/orders/timers';
+import { TimerScheduler, type DeadTimerMessage, type TimerMessage } from '../core/orders/timers';
 
 /** Opened by the pool once every shard has a subscriber: a timer fired before would find no
  * responder (a thread not yet subscribed, or not yet resubscribed after a reconnect). */
@@ -58,6 +58,8 @@ export interface TimerPumpOptions {
   command_timeout_ms: number;
   log: Logger;
   timer_lag: ActorMetrics['timer_lag'];
+  /** Delays before each retry of a failing timer; once spent, the timer is dead-lettered. */
+  retry_backoff_ms: readonly number[];
 }
 
 export interface TimerPump {
@@ -71,7 +73,7 @@ export async function startTimerPump(options: TimerPumpOptions): Promise<TimerPu
   const loop = (async () => {
     for await (const message of messages) {
       const handled = handle(options, message).catch((error: unknown) => {
-        options.log.warn({ err: String(error) }, 'timer handling failed; will retry');
+        options.log.warn({ err: String(error) }, 'timer handling failed; handed back');
         message.nak(timer_retry_delay_ms);
       });
       inflight.add(handled);
@@ -88,7 +90,15 @@ export async function startTimerPump(options: TimerPumpOptions): Promise<TimerPu
 }
 
 async function handle(options: TimerPumpOptions, message: JsMsg): Promise<void> {
-  const timer = decodeJson<TimerMessage>(message.data, no_money);
+  let timer: TimerMessage;
+  try {
+    timer = decodeJson<TimerMessage>(message.data, no_money);
+  } catch (error) {
+    // It will not read better later: set aside for an operator with what it was.
+    const raw = new TextDecoder().decode(message.data).slice(0, 512);
+    await deadLetter(options, message, { kind: 'query', payment_id: 'undecodable', due_at: new Date().toISOString() }, 0, `undecodable timer: ${String(error)}: ${raw}`);
+    return;
+  }
   const wait_ms = Date.parse(timer.due_at) - Date.now();
   if (wait_ms > 0) {
     message.nak(Math.min(wait_ms, timer_nak_delay_ms_max));
@@ -103,12 +113,44 @@ async function handle(options: TimerPumpOptions, message: JsMsg): Promise<void> 
   options.timer_lag.observe({ kind: timer.kind }, -wait_ms / 1000);
   const request: ActorRequest = { type: 'timer', payment_id: timer.payment_id, kind: timer.kind, round: timer.round, refund_id: timer.refund_id, deadline_at_ms: Date.now() + options.command_timeout_ms };
   const subject = options.names.command(shardOf(timer.payment_id, options.shards));
-  const answer = await options.nc.request(subject, encodeJson(request), { timeout: options.command_timeout_ms });
-  const reply = decodeJson<ActorReply>(answer.data, actor_reply_schema);
+  let reply: ActorReply;
+  try {
+    const answer = await options.nc.request(subject, encodeJson(request), { timeout: options.command_timeout_ms });
+    reply = decodeJson<ActorReply>(answer.data, actor_reply_schema);
+  } catch (error) {
+    await retryOrDeadLetter(options, message, timer, `command failed: ${String(error)}`);
+    return;
+  }
   if (reply.ok || reply.error.reason === 'NOT_FOUND' || reply.error.reason === 'ILLEGAL_STATE') {
     message.ack();
     return;
   }
-  options.log.warn({ payment_id: timer.payment_id, kind: timer.kind, reason: reply.error.reason }, 'timer command failed; will retry');
-  message.nak(timer_retry_delay_ms);
+  await retryOrDeadLetter(options, message, timer, `${reply.error.reason}: ${reply.error.message}`);
+}
+
+/** A failed delivery: the timer again after the next backoff delay (a new message carrying
+ * its failure count), or, once the backoff is spent, its dead letter. Either is published
+ * before the original is acked; if publishing fails the original is handed back as is. */
+async function retryOrDeadLetter(options: TimerPumpOptions, message: JsMsg, timer: TimerMessage, reason: string): Promise<void> {
+  const failures = (timer.failures ?? 0) + 1;
+  const delay_ms = options.retry_backoff_ms[failures - 1];
+  if (delay_ms === undefined) {
+    await deadLetter(options, message, timer, failures, reason);
+    return;
+  }
+  options.log.warn({ payment_id: timer.payment_id, kind: timer.kind, failures, reason }, 'timer command failed; retry scheduled');
+  await new TimerScheduler(options.js, options.names).schedule({ ...timer, failures, due_at: new Date(Date.now() + delay_ms).toISOString() });
+  message.ack();
+}
+
+async function deadLetter(options: TimerPumpOptions, message: JsMsg, timer: TimerMessage, failures: number, reason: string): Promise<void> {
+  const dead: DeadTimerMessage = { timer, failures, reason: reason.slice(0, 1_000), dead_at: new Date().toISOString() };
+  const subject = options.names.timerDead(timer.kind, isSubjectToken(timer.payment_id) ? timer.payment_id : 'invalid');
+  await options.js.publish(subject, encodeJson(dead), { msgID: `dead:${message.info.stream}:${message.seq}` });
+  message.ack();
+  options.log.error({ payment_id: timer.payment_id, kind: timer.kind, failures, reason: dead.reason }, 'timer dead-lettered: kept failing; TimerAdminService lists and re-drives it');
+}
+
+function isSubjectToken(text: string): boolean {
+  return /^[A-Za-z0-9_-]{1,128}$/.test(text);
 }

@@ -42,6 +42,8 @@ import type { Authenticator, Caller } from '../auth/authenticator';
 import { callerOf, guardedServer } from '../auth/guard';
 import { listenPlain, listenTls, type Listener } from '../auth/tls';
 import { notification_admin_service, notificationAdminService } from './notify-admin';
+import { timer_admin_service, timerAdminService } from './timer-admin';
+import type { DeadTimers } from '../orders/dead-timers';
 import type { EventStore, StoredMessage } from '../orders/store';
 import type { PaymentState } from '../orders/types';
 import type { ActorsClient } from './actors-client';
@@ -59,6 +61,8 @@ export interface GrpcDeps {
   refund_index: RefundIndex;
   routing: RoutingTable;
   notifier: Pick<Notifier, 'listDeadLetters' | 'resend'>;
+  /** Timers that kept failing (TimerAdminService). */
+  dead_timers: DeadTimers;
   js: JetStreamClient;
   names: Names;
   log: Logger;
@@ -342,6 +346,7 @@ function servers(deps: GrpcDeps, gateway: PaymentGateway, health: HealthImplemen
   admin_server.addService(merchant_admin_service, services.merchants);
   admin_server.addService(app_admin_service, appAdminService(deps.routing, deps.log));
   admin_server.addService(notification_admin_service, notificationAdminService(deps.notifier, deps.log));
+  admin_server.addService(timer_admin_service, timerAdminService(deps.dead_timers, deps.log));
   return { main, admin };
 }
 

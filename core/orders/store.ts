@@ -136,6 +136,15 @@ export async function ensureStreams(jsm: JetStreamManager, names: Names, replica
     num_replicas: replicas,
   });
   await upsertStream(jsm, {
+    name: names.timers_dead_stream,
+    subjects: [names.timers_dead_all],
+    storage: 'file',
+    retention: 'limits',
+    duplicate_window,
+    allow_direct: true,
+    num_replicas: replicas,
+  });
+  await upsertStream(jsm, {
     name: names.refund_index_stream,
     subjects: [names.refundIndex('*')],
     storage: 'file',

@@ -17,6 +17,17 @@ export interface TimerMessage {
   round?: number;
   /** refund: which refund to follow up. */
   refund_id?: string;
+  /** Failed deliveries so far (the pump's retries); absent: none. */
+  failures?: number;
+}
+
+/** A timer that kept failing, on `<p>.pay.timerdead.<kind>.<payment_id>`. */
+export interface DeadTimerMessage {
+  timer: TimerMessage;
+  failures: number;
+  /** The last failure: the actor's reason and message, or what the pump could not do. */
+  reason: string;
+  dead_at: string;
 }
 
 export class TimerScheduler {
@@ -28,7 +39,8 @@ export class TimerScheduler {
 
   async schedule(timer: TimerMessage): Promise<void> {
     // The id makes a publish the client retries a server-side duplicate.
-    const id = `${timer.payment_id}:${timer.kind}:${timer.refund_id ?? ''}:${timer.round ?? 0}:${timer.due_at}`;
+    const retry = timer.failures === undefined || timer.failures === 0 ? '' : `:f${timer.failures}`;
+    const id = `${timer.payment_id}:${timer.kind}:${timer.refund_id ?? ''}:${timer.round ?? 0}:${timer.due_at}${retry}`;
     const started = process.hrtime.bigint();
     try {
       await this.js.publish(this.names.timer(timer.kind), encodeJson(timer), { msgID: id });

@@ -478,7 +478,7 @@ export interface ResendNotificationResponse {
 
 /**
  * An app allowed to call paycore. Roles: payments:write, payments:read, refunds:write,
- * admin:routing, admin:merchants, admin:apps, admin:notifications. admin:* roles need
+ * admin:routing, admin:merchants, admin:apps, admin:notifications, admin:timers. admin:* roles need
  * all_merchants.
  */
 export interface App {
@@ -585,6 +585,56 @@ export interface RetireAppKeyRequest {
 export interface RetireAppKeyResponse {
   /** The app with its one remaining key. */
   app: App | undefined;
+}
+
+/** ListDeadTimers's request. */
+export interface ListDeadTimersRequest {
+  /** Page size, 1..1000; 0 means 100. */
+  limit: number;
+  /** Paging: the last seq of the previous page; 0: from the first. */
+  afterSeq: bigint;
+}
+
+/** A timer whose command kept failing. */
+export interface DeadTimer {
+  /** Position in the dead-timer stream: the paging cursor, and what RedriveTimer takes. */
+  seq: bigint;
+  /** expire, query or refund. */
+  kind: string;
+  /** The payment the timer is for ("undecodable" when the timer itself could not be read). */
+  paymentId: string;
+  /** refund timers: the refund followed up; empty otherwise. */
+  refundId: string;
+  /** query and refund timers: the follow-up round. */
+  round: number;
+  /** When its last try was due. */
+  dueAt:
+    | Date
+    | undefined;
+  /** Failed deliveries before it was dead-lettered. */
+  failures: number;
+  /** The last failure: the actor's reason and message, or what the pump could not do. */
+  reason: string;
+  /** When it was dead-lettered. */
+  deadAt: Date | undefined;
+}
+
+/** ListDeadTimers's answer. */
+export interface ListDeadTimersResponse {
+  /** Oldest first; fewer than limit on the last page. */
+  deadTimers: DeadTimer[];
+}
+
+/** RedriveTimer's request. */
+export interface RedriveTimerRequest {
+  /** Required: a DeadTimer's seq. */
+  seq: bigint;
+}
+
+/** RedriveTimer's answer. */
+export interface RedriveTimerResponse {
+  /** The payment whose timer is scheduled again. */
+  paymentId: string;
 }
 
 function createBaseFeeRule(): FeeRule {
@@ -5391,6 +5441,540 @@ export const RetireAppKeyResponse: MessageFns<RetireAppKeyResponse> = {
   },
 };
 
+function createBaseListDeadTimersRequest(): ListDeadTimersRequest {
+  return { limit: 0, afterSeq: 0n };
+}
+
+export const ListDeadTimersRequest: MessageFns<ListDeadTimersRequest> = {
+  encode(message: ListDeadTimersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.limit !== 0) {
+      writer.uint32(8).uint32(message.limit);
+    }
+    if (message.afterSeq !== 0n) {
+      if (BigInt.asUintN(64, message.afterSeq) !== message.afterSeq) {
+        throw new globalThis.Error("value provided for field message.afterSeq of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.afterSeq);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListDeadTimersRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListDeadTimersRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.afterSeq = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListDeadTimersRequest {
+    return {
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+      afterSeq: isSet(object.afterSeq)
+        ? BigInt(object.afterSeq)
+        : isSet(object.after_seq)
+        ? BigInt(object.after_seq)
+        : 0n,
+    };
+  },
+
+  toJSON(message: ListDeadTimersRequest): unknown {
+    const obj: any = {};
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    if (message.afterSeq !== 0n) {
+      obj.afterSeq = message.afterSeq.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListDeadTimersRequest>): ListDeadTimersRequest {
+    return ListDeadTimersRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListDeadTimersRequest>): ListDeadTimersRequest {
+    const message = createBaseListDeadTimersRequest();
+    message.limit = object.limit ?? 0;
+    message.afterSeq = (object.afterSeq !== undefined && object.afterSeq !== null) ? BigInt(object.afterSeq) : 0n;
+    return message;
+  },
+};
+
+function createBaseDeadTimer(): DeadTimer {
+  return {
+    seq: 0n,
+    kind: "",
+    paymentId: "",
+    refundId: "",
+    round: 0,
+    dueAt: undefined,
+    failures: 0,
+    reason: "",
+    deadAt: undefined,
+  };
+}
+
+export const DeadTimer: MessageFns<DeadTimer> = {
+  encode(message: DeadTimer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.seq !== 0n) {
+      if (BigInt.asUintN(64, message.seq) !== message.seq) {
+        throw new globalThis.Error("value provided for field message.seq of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.seq);
+    }
+    if (message.kind !== "") {
+      writer.uint32(18).string(message.kind);
+    }
+    if (message.paymentId !== "") {
+      writer.uint32(26).string(message.paymentId);
+    }
+    if (message.refundId !== "") {
+      writer.uint32(34).string(message.refundId);
+    }
+    if (message.round !== 0) {
+      writer.uint32(40).uint32(message.round);
+    }
+    if (message.dueAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.dueAt), writer.uint32(50).fork()).join();
+    }
+    if (message.failures !== 0) {
+      writer.uint32(56).uint32(message.failures);
+    }
+    if (message.reason !== "") {
+      writer.uint32(66).string(message.reason);
+    }
+    if (message.deadAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.deadAt), writer.uint32(74).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeadTimer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeadTimer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.seq = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.paymentId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.refundId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.round = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.dueAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.failures = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.deadAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeadTimer {
+    return {
+      seq: isSet(object.seq) ? BigInt(object.seq) : 0n,
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      paymentId: isSet(object.paymentId)
+        ? globalThis.String(object.paymentId)
+        : isSet(object.payment_id)
+        ? globalThis.String(object.payment_id)
+        : "",
+      refundId: isSet(object.refundId)
+        ? globalThis.String(object.refundId)
+        : isSet(object.refund_id)
+        ? globalThis.String(object.refund_id)
+        : "",
+      round: isSet(object.round) ? globalThis.Number(object.round) : 0,
+      dueAt: isSet(object.dueAt)
+        ? fromJsonTimestamp(object.dueAt)
+        : isSet(object.due_at)
+        ? fromJsonTimestamp(object.due_at)
+        : undefined,
+      failures: isSet(object.failures) ? globalThis.Number(object.failures) : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      deadAt: isSet(object.deadAt)
+        ? fromJsonTimestamp(object.deadAt)
+        : isSet(object.dead_at)
+        ? fromJsonTimestamp(object.dead_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: DeadTimer): unknown {
+    const obj: any = {};
+    if (message.seq !== 0n) {
+      obj.seq = message.seq.toString();
+    }
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.paymentId !== "") {
+      obj.paymentId = message.paymentId;
+    }
+    if (message.refundId !== "") {
+      obj.refundId = message.refundId;
+    }
+    if (message.round !== 0) {
+      obj.round = Math.round(message.round);
+    }
+    if (message.dueAt !== undefined) {
+      obj.dueAt = message.dueAt.toISOString();
+    }
+    if (message.failures !== 0) {
+      obj.failures = Math.round(message.failures);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.deadAt !== undefined) {
+      obj.deadAt = message.deadAt.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeadTimer>): DeadTimer {
+    return DeadTimer.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeadTimer>): DeadTimer {
+    const message = createBaseDeadTimer();
+    message.seq = (object.seq !== undefined && object.seq !== null) ? BigInt(object.seq) : 0n;
+    message.kind = object.kind ?? "";
+    message.paymentId = object.paymentId ?? "";
+    message.refundId = object.refundId ?? "";
+    message.round = object.round ?? 0;
+    message.dueAt = object.dueAt ?? undefined;
+    message.failures = object.failures ?? 0;
+    message.reason = object.reason ?? "";
+    message.deadAt = object.deadAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseListDeadTimersResponse(): ListDeadTimersResponse {
+  return { deadTimers: [] };
+}
+
+export const ListDeadTimersResponse: MessageFns<ListDeadTimersResponse> = {
+  encode(message: ListDeadTimersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.deadTimers) {
+      DeadTimer.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListDeadTimersResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListDeadTimersResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.deadTimers.push(DeadTimer.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListDeadTimersResponse {
+    return {
+      deadTimers: globalThis.Array.isArray(object?.deadTimers)
+        ? object.deadTimers.map((e: any) => DeadTimer.fromJSON(e))
+        : globalThis.Array.isArray(object?.dead_timers)
+        ? object.dead_timers.map((e: any) => DeadTimer.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListDeadTimersResponse): unknown {
+    const obj: any = {};
+    if (message.deadTimers?.length) {
+      obj.deadTimers = message.deadTimers.map((e) => DeadTimer.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListDeadTimersResponse>): ListDeadTimersResponse {
+    return ListDeadTimersResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListDeadTimersResponse>): ListDeadTimersResponse {
+    const message = createBaseListDeadTimersResponse();
+    message.deadTimers = object.deadTimers?.map((e) => DeadTimer.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRedriveTimerRequest(): RedriveTimerRequest {
+  return { seq: 0n };
+}
+
+export const RedriveTimerRequest: MessageFns<RedriveTimerRequest> = {
+  encode(message: RedriveTimerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.seq !== 0n) {
+      if (BigInt.asUintN(64, message.seq) !== message.seq) {
+        throw new globalThis.Error("value provided for field message.seq of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.seq);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RedriveTimerRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRedriveTimerRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.seq = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RedriveTimerRequest {
+    return { seq: isSet(object.seq) ? BigInt(object.seq) : 0n };
+  },
+
+  toJSON(message: RedriveTimerRequest): unknown {
+    const obj: any = {};
+    if (message.seq !== 0n) {
+      obj.seq = message.seq.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RedriveTimerRequest>): RedriveTimerRequest {
+    return RedriveTimerRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RedriveTimerRequest>): RedriveTimerRequest {
+    const message = createBaseRedriveTimerRequest();
+    message.seq = (object.seq !== undefined && object.seq !== null) ? BigInt(object.seq) : 0n;
+    return message;
+  },
+};
+
+function createBaseRedriveTimerResponse(): RedriveTimerResponse {
+  return { paymentId: "" };
+}
+
+export const RedriveTimerResponse: MessageFns<RedriveTimerResponse> = {
+  encode(message: RedriveTimerResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.paymentId !== "") {
+      writer.uint32(10).string(message.paymentId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RedriveTimerResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRedriveTimerResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.paymentId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RedriveTimerResponse {
+    return {
+      paymentId: isSet(object.paymentId)
+        ? globalThis.String(object.paymentId)
+        : isSet(object.payment_id)
+        ? globalThis.String(object.payment_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RedriveTimerResponse): unknown {
+    const obj: any = {};
+    if (message.paymentId !== "") {
+      obj.paymentId = message.paymentId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RedriveTimerResponse>): RedriveTimerResponse {
+    return RedriveTimerResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RedriveTimerResponse>): RedriveTimerResponse {
+    const message = createBaseRedriveTimerResponse();
+    message.paymentId = object.paymentId ?? "";
+    return message;
+  },
+};
+
 /**
  * The routing table: the channels paycore may send a payment to, their state, and the
  * explanation of a decision. Changes reach every paycore process within about a second.
@@ -5485,6 +6069,40 @@ export const NotificationAdminServiceDefinition = {
       requestType: ResendNotificationRequest as typeof ResendNotificationRequest,
       requestStream: false,
       responseType: ResendNotificationResponse as typeof ResendNotificationResponse,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
+/**
+ * Durable timers (expiry, pending-attempt queries, refund follow-ups) whose command kept
+ * failing through the retry backoff (PAYCORE_TIMER_RETRY_BACKOFF_MS): dead-lettered with the
+ * reason, for an operator to inspect and re-drive once the cause is fixed.
+ */
+export type TimerAdminServiceDefinition = typeof TimerAdminServiceDefinition;
+export const TimerAdminServiceDefinition = {
+  name: "TimerAdminService",
+  fullName: "paycore.v1.TimerAdminService",
+  methods: {
+    /** Dead timers in the order they died, a page at a time. Errors: INVALID_FIELD. */
+    listDeadTimers: {
+      name: "ListDeadTimers",
+      requestType: ListDeadTimersRequest as typeof ListDeadTimersRequest,
+      requestStream: false,
+      responseType: ListDeadTimersResponse as typeof ListDeadTimersResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Schedules the timer again, due now with its failures reset, and removes the dead letter.
+     * Errors: INVALID_FIELD; NOT_FOUND.
+     */
+    redriveTimer: {
+      name: "RedriveTimer",
+      requestType: RedriveTimerRequest as typeof RedriveTimerRequest,
+      requestStream: false,
+      responseType: RedriveTimerResponse as typeof RedriveTimerResponse,
       responseStream: false,
       options: {},
     },
