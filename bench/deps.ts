@@ -95,12 +95,13 @@ export async function startPrivateNats(config = ''): Promise<DependencyServer> {
 }
 
 /** A private redis-server on a free port that keeps nothing on disk (as deployed: a
- * restart empties it); `extra_args` are more redis-server options (e.g. ACL users). */
-export async function startPrivateRedis(extra_args: readonly string[] = []): Promise<DependencyServer> {
+ * restart empties it); `extra_args` are more redis-server options (e.g. ACL users; a function
+ * of the port for options that name it, e.g. a TLS port instead of the plain one). */
+export async function startPrivateRedis(extra_args: readonly string[] | ((port: number) => readonly string[]) = []): Promise<DependencyServer> {
   const port = await freePort();
   const dir = mkdtempSync(path.join(tmpdir(), 'paycore-redis-'));
   const server = serverOf(port, `redis://127.0.0.1:${port}/0`, dir, binary('redis-server'), [
-    '--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir, ...extra_args,
+    '--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no', '--dir', dir, ...(typeof extra_args === 'function' ? extra_args(port) : extra_args),
   ]);
   await server.start();
   return server;
