@@ -4,6 +4,9 @@
 // to the actors (permission violation, nothing happens to the payment); the gateway's user can.
 
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,7 +17,7 @@ import { shardOf } from '../core/ids';
 import { names } from '../core/names';
 import type { ActorReply, ActorRequest } from '../core/orders/protocol';
 import { actor_reply_schema } from '../core/orders/schemas';
-import { PaymentStatus, Product } from '../proto/gen/paycore/v1/payment';
+import { PaymentStatus, Product, type CreateRefundResponse } from '../proto/gen/paycore/v1/payment';
 import { startPrivateNats, type DependencyServer } from '../bench/deps';
 import { eventually, repo_root, startStack, uniquePrefix, type Stack } from './harness';
 
@@ -78,11 +81,37 @@ function command(nc: NatsConnection, request: ActorRequest): Promise<ActorReply>
   return nc.request(names(prefix).command(shardOf(request.payment_id, shards)), encodeJson(request), { timeout: 5_000 }).then((m) => decodeJson<ActorReply>(m.data, actor_reply_schema));
 }
 
-test('nats permissions - paycore runs a whole payment with the documented permissions', async () => {
-  const payment = await stack.client.createPayment({ merchantId: 'm_it', merchantOrderNo: `np-${randomBytes(6).toString('hex')}`, amount: 700n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'permissions' });
-  expect(payment.status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
-  await stack.pay(`${payment.paymentId}a1`);
-  await eventually(async () => ((await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: 'm_it' })).status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED ? true : undefined), 15_000, 'paid');
+test('nats permissions - with the documented permissions paycore pays, notifies the merchant, refunds and closes', async () => {
+  // The merchant's notification endpoint (loopback: the stack's allow-list admits it).
+  const received: string[] = [];
+  const merchant = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => {
+      received.push((JSON.parse(body) as { type: string }).type);
+      response.writeHead(200).end();
+    });
+  });
+  const port = await new Promise<number>((resolve) => merchant.listen(0, '127.0.0.1', () => resolve((merchant.address() as AddressInfo).port)));
+  try {
+    const payment = await stack.client.createPayment({
+      merchantId: 'm_it', merchantOrderNo: `np-${randomBytes(6).toString('hex')}`, amount: 700n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'permissions', notifyUrl: `http://127.0.0.1:${port}/paycore`,
+    });
+    expect(payment.status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
+    await stack.pay(`${payment.paymentId}a1`);
+    await eventually(async () => ((await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: 'm_it' })).status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED ? true : undefined), 15_000, 'paid');
+    await eventually(async () => (received.includes('payment.succeeded') ? true : undefined), 15_000, 'the merchant notified');
+    // A refund claims its id in the refund index and appends on the payment's subject.
+    const refund = await new Promise<CreateRefundResponse>((resolve, reject) =>
+      stack.client.raw.createRefund({ merchantId: 'm_it', merchantRefundNo: `npr-${randomBytes(6).toString('hex')}`, paymentId: payment.paymentId, merchantOrderNo: '', amount: 700n, reason: '', notifyUrl: '' }, new grpc.Metadata(), { deadline: Date.now() + 15_000 }, (error, value) => (error ? reject(error) : resolve(value!))),
+    );
+    expect(refund.refund?.paymentId).toBe(payment.paymentId);
+    await eventually(async () => ((await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: 'm_it' })).status === PaymentStatus.PAYMENT_STATUS_REFUNDED ? true : undefined), 20_000, 'refunded');
+    const open = await stack.client.createPayment({ merchantId: 'm_it', merchantOrderNo: `np-${randomBytes(6).toString('hex')}`, amount: 300n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'permissions' });
+    expect((await stack.client.closePayment({ paymentId: open.paymentId, merchantId: 'm_it' })).status).toBe(PaymentStatus.PAYMENT_STATUS_CLOSED);
+  } finally {
+    await new Promise((resolve) => merchant.close(resolve));
+  }
 });
 
 test('nats permissions - an untrusted user cannot publish a command; the gateway user can', async () => {
