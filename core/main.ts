@@ -75,6 +75,7 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
     schedule_ms: config.notify_schedule_ms,
     timeout_ms: config.notify_timeout_ms,
     onAttempt: (result) => metrics.gateway.notify_attempts.inc({ result }),
+    onUnreadable: (stage) => metrics.gateway.notify_unreadable.inc({ stage }),
     onDelivered: (after_outcome_ms) => metrics.gateway.notify_delivery_delay.observe(after_outcome_ms / 1000),
     log,
   });

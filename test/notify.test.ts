@@ -6,12 +6,15 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
+import { jetstream } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { names } from '../core/names';
 import { merchant_admin_service } from '../core/gateway/admin';
 import { notification_admin_service } from '../core/gateway/notify-admin';
 import { verifyNotification } from '../core/notify';
 import type { ListDeadLettersResponse } from '../proto/gen/paycore/v1/admin';
 import { PaymentStatus, Product } from '../proto/gen/paycore/v1/payment';
-import { eventually, startStack, type Stack } from './harness';
+import { eventually, nats_url, startStack, type Stack } from './harness';
 
 const secret = 'notify-secret-of-m_it'; // what the stack's routing table gives merchant m_it
 
@@ -171,4 +174,22 @@ test('notify - the merchant is told (and GetPayment shows) the merchant\'s fee f
   } finally {
     await merchant.stop();
   }
+});
+
+test('notify - an event the notifier cannot read is set aside loudly: counted for the alert, never dropped in silence', async () => {
+  const metric = async (): Promise<number> => {
+    const text = await (await fetch(`http://127.0.0.1:${stack.env.PAYCORE_HTTP_PORT}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith('paycore_notify_unreadable_total{') && l.includes('stage="event"'));
+    return line === undefined ? 0 : Number(line.split(' ').at(-1));
+  };
+  const before = await metric();
+  const nc = await connect({ servers: nats_url });
+  try {
+    // Money as a JSON number: the codec refuses it (never a float for money).
+    const payment_id = stack.paymentId('m_it', `nt-${randomBytes(6).toString('hex')}`);
+    await jetstream(nc).publish(names(stack.prefix).events(payment_id), new TextEncoder().encode(JSON.stringify({ event: { type: 'AttemptSucceeded', amount_minor: 5 }, state: { payment_id, amount_minor: 5 } })));
+  } finally {
+    await nc.close();
+  }
+  await eventually(async () => ((await metric()) > before ? true : undefined), 15_000, 'the unreadable event counted');
 });

@@ -51,6 +51,8 @@ export const notify_nak_delay_ms_max = 600_000;
 /** A step that failed for a reason that is not the merchant's (NATS publish failed, the
  * secret store threw) is retried after this without spending an attempt. */
 export const notify_retry_delay_ms = 2_000;
+/** Cap of the doubling delay between tries to queue an outcome's notifications. */
+export const notify_retry_delay_ms_max = 300_000;
 
 /** Pending notifications one sender consumer may hold unacknowledged. Every notification
  * waiting for a retry is nak-delayed and so counts: this bounds notifications in their retry

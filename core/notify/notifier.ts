@@ -23,6 +23,7 @@ import {
   notify_inflight_per_merchant_max,
   notify_nak_delay_ms_max,
   notify_retry_delay_ms,
+  notify_retry_delay_ms_max,
   notify_schedule_ms_default,
   notify_timeout_ms_default,
   notify_timeout_ms_max,
@@ -54,6 +55,8 @@ export interface NotifierOptions {
   busy_delay_ms?: number;
   /** Told of every attempt's result (metrics). */
   onAttempt?: (result: 'delivered' | 'retry' | 'dead') => void;
+  /** A message set aside because it cannot be read or planned (the alert counts these). */
+  onUnreadable?: (stage: 'event' | 'outcome_shape' | 'pending') => void;
   /** Told, when a notification is first delivered (not a re-send from the dead letters), how
    * long after its outcome the merchant answered 2xx: the notification SLI (ops/slo.md). */
   onDelivered?: (after_outcome_ms: number) => void;
@@ -79,6 +82,7 @@ interface Context {
   agent: ReturnType<typeof createNotifyAgent>;
   destinations: DestinationPolicy;
   onAttempt: (result: 'delivered' | 'retry' | 'dead') => void;
+  onUnreadable: (stage: 'event' | 'outcome_shape' | 'pending') => void;
   onDelivered: (after_outcome_ms: number) => void;
   log: Logger;
 }
@@ -102,6 +106,7 @@ export async function startNotifier(options: NotifierOptions): Promise<Notifier>
     agent: createNotifyAgent(timeout_ms, options.destinations),
     destinations: options.destinations,
     onAttempt: options.onAttempt ?? (() => undefined),
+    onUnreadable: options.onUnreadable ?? (() => undefined),
     onDelivered: options.onDelivered ?? (() => undefined),
     log: options.log.child({ component: 'notify' }),
   };
@@ -153,7 +158,9 @@ async function queueEvent(context: Context, message: JsMsg): Promise<void> {
     stored = decodeJson<StoredMessage>(message.data, stored_message_schema);
   } catch (error) {
     // A message we cannot read will not read better later: set it aside loudly.
-    context.log.error({ subject: message.subject, seq: message.seq, err: String(error) }, 'notify: unreadable event; skipped');
+    // It stays in the event stream (only this consumer lets it go); counted for the alert.
+    context.log.error({ subject: message.subject, seq: message.seq, err: String(error) }, 'notify: unreadable event; set aside');
+    context.onUnreadable('event');
     message.term('unreadable');
     return;
   }
@@ -177,11 +184,14 @@ async function queueEvent(context: Context, message: JsMsg): Promise<void> {
   } catch (error) {
     if (error instanceof OutcomeShapeError) {
       context.log.error({ payment_id: stored.state.payment_id, event: stored.event.type, err: error.message }, 'notify: outcome event without what it needs; skipped');
+      context.onUnreadable('outcome_shape');
       message.term('outcome shape');
       return;
     }
-    context.log.warn({ payment_id: stored.state.payment_id, err: String(error) }, 'notify: queueing failed; will retry');
-    message.nak(notify_retry_delay_ms);
+    // Our own stream failing: retried on a doubling delay, capped (the outage may be long).
+    const delay_ms = Math.min(notify_retry_delay_ms * 2 ** Math.min(message.info.deliveryCount - 1, 16), notify_retry_delay_ms_max);
+    context.log.warn({ payment_id: stored.state.payment_id, err: String(error), retry_in_ms: delay_ms }, 'notify: queueing failed; will retry');
+    message.nak(delay_ms);
   }
 }
 
@@ -191,7 +201,8 @@ function dispatch(context: Context, message: JsMsg): Promise<void> | undefined {
   try {
     pending = decodeJson<PendingNotification>(message.data, no_money);
   } catch (error) {
-    context.log.error({ subject: message.subject, seq: message.seq, err: String(error) }, 'notify: unreadable pending notification; dropped');
+    context.log.error({ subject: message.subject, seq: message.seq, err: String(error) }, 'notify: unreadable pending notification; set aside');
+    context.onUnreadable('pending');
     message.term('unreadable');
     return undefined;
   }
