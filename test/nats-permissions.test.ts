@@ -138,12 +138,18 @@ test('nats permissions - an untrusted user cannot publish a command; the gateway
   }
 });
 
-test('nats permissions - the actor host\'s user may answer commands but not queue merchant notifications', async () => {
+test('nats permissions - neither role may queue what is not its own, nor delete a stream', async () => {
   const actor = await connect({ servers: nats.url, authenticator: nkeyAuthenticator(actor_nkey.getSeed()) });
+  const gateway = await as('paycore_gateway', gateway_password);
   try {
-    const refused = await actor.request(`${prefix}.notify.send.m_it`, encodeJson({}), { timeout: 2_000 }).then(() => undefined, (error: Error) => error);
-    expect(permissionViolation(refused)).toMatch(/Permissions Violation for Publish/);
+    const queued = await actor.request(`${prefix}.notify.send.m_it`, encodeJson({}), { timeout: 2_000 }).then(() => undefined, (error: Error) => error);
+    expect(permissionViolation(queued)).toMatch(/Permissions Violation for Publish/);
+    for (const nc of [actor, gateway]) {
+      const deleted = await nc.request(`$JS.API.STREAM.DELETE.${names(prefix).events_stream}`, new Uint8Array(), { timeout: 2_000 }).then(() => undefined, (error: Error) => error);
+      expect(permissionViolation(deleted)).toMatch(/Permissions Violation for Publish to "\$JS\.API\.STREAM\.DELETE/);
+    }
   } finally {
     await actor.close().catch(() => undefined);
+    await gateway.close().catch(() => undefined);
   }
 });
