@@ -118,6 +118,8 @@ test('faults - a Redis restart (empty) does not stop payments: the configuration
   expect(payment.channelId).toBe('wx1');
   const options = (await paymentOptions('m_it')) as { options: unknown[] };
   expect(options.options.length).toBeGreaterThan(0);
+  // One instance won the rebuild and re-derived what Redis lost besides the configuration.
+  await eventually(async () => (stack.paycore.output.includes('caps usage re-derived from the event log') ? true : undefined), 10_000, 'the re-derivation log line');
 });
 
 test('faults - NATS down: reads and creates answer UNAVAILABLE DEPENDENCY_DOWN fast, and a refused create is never executed later', async () => {

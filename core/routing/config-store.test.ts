@@ -8,7 +8,10 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { ConfigStore, configBucket } from './config-store';
 import { channel, merchant, order } from './fixtures.test-helper';
+import { names } from '../names';
+import { ensureStreams } from '../orders/store';
 import { RoutingTable } from './table';
+import { rederiveUsage } from './usage';
 import { Sealer } from '../seal';
 
 const nats_url = process.env.PAYCORE_NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -31,6 +34,9 @@ afterAll(async () => {
   const jsm = await jetstreamManager(nc);
   for (const prefix of prefixes) {
     await jsm.streams.delete(`KV_${configBucket(prefix)}`).catch(() => undefined);
+    await jsm.streams.delete(names(prefix).events_stream).catch(() => undefined);
+    await jsm.streams.delete(names(prefix).timers_stream).catch(() => undefined);
+    await jsm.streams.delete(names(prefix).refund_index_stream).catch(() => undefined);
     await forget(prefix);
   }
   redis.disconnect();
@@ -44,11 +50,11 @@ async function forget(prefix: string): Promise<void> {
   if (keys.length > 0) await redis.del(...keys);
 }
 
-async function table(prefix: string, with_store = true): Promise<RoutingTable> {
+async function table(prefix: string, with_store = true, on_rebuilt?: () => void): Promise<RoutingTable> {
   const store = with_store ? await ConfigStore.open(jetstream(nc), prefix) : undefined;
   const connection = new Redis(redis_url, { maxRetriesPerRequest: 2 });
   connections.push(connection);
-  const t = new RoutingTable(connection, prefix, { store, scoring: { exploration_share: 0 }, sealer: new Sealer(Buffer.alloc(32, 7)) });
+  const t = new RoutingTable(connection, prefix, { store, on_rebuilt, scoring: { exploration_share: 0 }, sealer: new Sealer(Buffer.alloc(32, 7)) });
   tables.push(t);
   await t.start();
   return t;
@@ -117,4 +123,37 @@ test('config store - a deployment from before the store is copied into it once, 
   const after = await table(prefix);
   expect(after.listChannels().map((c) => c.channel_id)).toEqual(['old1']);
   expect(await after.notifySecret('m1')).toBe('m1-secret-0123456789');
+});
+
+test('config store - one instance rebuilds an emptied Redis, and it re-derives the caps usage from the event log', async () => {
+  const prefix = nextPrefix();
+  const rebuilt: string[] = [];
+  const a = await table(prefix, true, () => rebuilt.push('a'));
+  const b = await table(prefix, true, () => rebuilt.push('b'));
+  await a.upsertChannel(channel('capped', { limits: { day_count: 100, month_amount_minor: 1_000_000n } }));
+  await a.upsertChannel(channel('free'));
+  await a.upsertMerchant({ ...merchant('m1', ['capped', 'free']), notify_secret: 'm1-secret-0123456789' });
+  // The event log: two attempts on the capped channel today, one last year, one on the free one.
+  const n = names(prefix);
+  await ensureStreams(await jetstreamManager(nc), n, 1);
+  const js = jetstream(nc);
+  const requested = (payment_id: string, channel_id: string, at: Date, amount: string) =>
+    js.publish(n.events(payment_id), JSON.stringify({ event: { type: 'ChannelRequested', at: at.toISOString(), attempt_id: `${payment_id}a1`, attempt_no: 1, channel_id }, state: { payment_id, amount_minor: amount } }));
+  const now = new Date();
+  await requested('p1', 'capped', now, '500');
+  await requested('p2', 'capped', now, '700');
+  await requested('p3', 'capped', new Date(now.getTime() - 400 * 86_400_000), '900');
+  await requested('p4', 'free', now, '300');
+
+  await forget(prefix);
+  rebuilt.length = 0;
+  await Promise.all([a.reload(), b.reload()]);
+  expect(rebuilt).toHaveLength(1); // the first rebuilder wins; the other skips
+  const added = await rederiveUsage(js, n, a, now);
+  expect([...added.keys()]).toEqual(['capped']);
+  const base = a.channelKey('capped');
+  const day = (await redis.keys(`${base}:u:d:*`))[0]!;
+  const month = (await redis.keys(`${base}:u:m:*`))[0]!;
+  expect(await redis.hgetall(day)).toEqual({ a: '1200', n: '2' });
+  expect(await redis.hgetall(month)).toEqual({ a: '1200', n: '2' });
 });

@@ -47,6 +47,9 @@ export interface RoutingTableOptions {
    * (unit tests); with one, every write goes there first and an emptied Redis is rebuilt
    * from it. */
   store?: ConfigStore;
+  /** Called after this instance rebuilt an emptied Redis from the store (it won the rebuild):
+   * live state lost with Redis, the caps' usage, is re-derived then (usage.ts). */
+  on_rebuilt?: () => void;
 }
 
 /** An app as the authenticator needs it: its grants and its valid key secrets. */
@@ -108,6 +111,7 @@ export class RoutingTable {
   readonly #clock: () => Date;
   readonly #on_error: (error: unknown) => void;
   readonly #store: ConfigStore | undefined;
+  readonly #on_rebuilt: (() => void) | undefined;
   readonly #sealer: Sealer;
   /** Redis was seen without its configuration and the rebuild has not succeeded yet. */
   #lost = false;
@@ -129,6 +133,7 @@ export class RoutingTable {
     this.#clock = options.clock ?? (() => new Date());
     this.#on_error = options.on_error ?? (() => undefined);
     this.#store = options.store;
+    this.#on_rebuilt = options.on_rebuilt;
     this.#sealer = options.sealer;
     assert(this.#scoring.bucket_ms > 0 && this.#scoring.window_ms >= this.#scoring.bucket_ms, 'window_ms must hold at least one bucket');
     const r = this.#redis;
@@ -296,7 +301,9 @@ export class RoutingTable {
       for (const [field, value] of snapshot.get(hash) ?? []) args.push(i + 2, field, value);
     });
     const keys = [`${k}:version`, ...hashes.map((hash) => `${k}:${hash}`)];
-    return (await this.#redis.paycoreConfigRebuild(keys.length, ...keys, ...args)) === 1;
+    const won = (await this.#redis.paycoreConfigRebuild(keys.length, ...keys, ...args)) === 1;
+    if (won) this.#on_rebuilt?.();
+    return won;
   }
 
   /** A deployment from before the store: its configuration lives only in Redis. Copies it to
@@ -646,6 +653,20 @@ export class RoutingTable {
     const reply = parseRouteReply(text);
     assert(reply.c.length === eligible.length, `route script answered for ${reply.c.length} of ${eligible.length} candidates`);
     return reply;
+  }
+
+  /** The time zone of the caps' calendar days and months. */
+  get limits_time_zone(): string {
+    return this.#limits_time_zone;
+  }
+
+  /** Adds usage to a channel's day and month counters (re-derived after Redis lost them). */
+  async addUsage(channel_id: string, day: string, month: string, usage: { day: { amount_minor: bigint; count: number }; month: { amount_minor: bigint; count: number } }): Promise<void> {
+    const base = this.channelKey(channel_id);
+    await this.#redis.multi()
+      .hincrby(`${base}:u:d:${day}`, 'a', usage.day.amount_minor.toString()).hincrby(`${base}:u:d:${day}`, 'n', usage.day.count).expire(`${base}:u:d:${day}`, day_counter_ttl_seconds)
+      .hincrby(`${base}:u:m:${month}`, 'a', usage.month.amount_minor.toString()).hincrby(`${base}:u:m:${month}`, 'n', usage.month.count).expire(`${base}:u:m:${month}`, month_counter_ttl_seconds)
+      .exec();
   }
 
   /** Returns the reservation's amounts and counts to its channel's caps. Idempotent: true
