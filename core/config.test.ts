@@ -91,6 +91,8 @@ describe('config', () => {
       circuit_cooldown_ms: 30_000,
       circuit_volume_min: 20,
       exploration_share: 0.02,
+      database_url: undefined,
+      ledger_timezone: 'Asia/Shanghai',
       expire_seconds_min: expire_seconds_min_default,
       log_level: 'info',
       stream_replicas: 1,
@@ -273,4 +275,14 @@ describe('config credentials', () => {
     const error = configError(() => loadConfig(env({ PAYCORE_NATS_PASSWORD: 'hunter2-secret' })));
     expect(error.message).toBe('PAYCORE_NATS_PASSWORD needs PAYCORE_NATS_USER');
   });
+});
+
+
+test('config - the books: PAYCORE_DATABASE_URL must be a postgres URL, the ledger time zone a real one', () => {
+  expect(loadConfig(env()).database_url).toBeUndefined();
+  expect(loadConfig(env({ PAYCORE_DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/books' })).database_url).toBe('postgres://postgres@127.0.0.1:5432/books');
+  expect(configError(() => loadConfig(env({ PAYCORE_DATABASE_URL: 'mysql://x/y' }))).message).toMatch(/PAYCORE_DATABASE_URL must use postgres: or postgresql:/);
+  expect(configError(() => loadConfig(env({ PAYCORE_DATABASE_URL: 'not a url' }))).message).toMatch(/PAYCORE_DATABASE_URL must be a URL/);
+  expect(loadConfig(env()).ledger_timezone).toBe('Asia/Shanghai');
+  expect(configError(() => loadConfig(env({ PAYCORE_LEDGER_TIMEZONE: 'Mars/Olympus' }))).message).toMatch(/PAYCORE_LEDGER_TIMEZONE must be an IANA time zone/);
 });

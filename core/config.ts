@@ -74,6 +74,10 @@ export interface Config {
   circuit_volume_min: number;
   /** Share of routing decisions that measure a healthy non-best channel. */
   exploration_share: number;
+  /** The books (core/ledger): PostgreSQL's URL; undefined keeps no books (no projection). */
+  database_url: string | undefined;
+  /** The time zone whose calendar days are the books' business days (日切). */
+  ledger_timezone: string;
 }
 
 export class ConfigError extends Error {
@@ -246,6 +250,22 @@ function grpcTls(env: Env): TlsFiles | undefined {
   };
 }
 
+function databaseUrl(env: Env): string | undefined {
+  const raw = env.PAYCORE_DATABASE_URL;
+  if (raw === undefined || raw === '') return undefined;
+  return url(env, 'PAYCORE_DATABASE_URL', raw, ['postgres:', 'postgresql:']);
+}
+
+function timeZone(env: Env, name: string, fallback: string): string {
+  const zone = text(env, name, fallback);
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+  } catch {
+    throw new ConfigError(`${name} must be an IANA time zone such as Asia/Shanghai, got '${zone}'`);
+  }
+  return zone;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const prefix = text(env, 'PAYCORE_PREFIX', 'paycore');
   if (!/^[a-z][a-z0-9_]{0,31}$/.test(prefix)) throw new ConfigError(`PAYCORE_PREFIX must be 1-32 of [a-z0-9_] starting with a letter, got '${prefix}'`);
@@ -293,5 +313,7 @@ export function loadConfig(env: Env = process.env): Config {
     circuit_cooldown_ms: integer(env, 'PAYCORE_CIRCUIT_COOLDOWN_MS', circuit_defaults.cooldown_ms, 100, 3_600_000),
     circuit_volume_min: integer(env, 'PAYCORE_CIRCUIT_VOLUME_MIN', circuit_defaults.volume_min, 1, 100_000),
     exploration_share: share(env, 'PAYCORE_EXPLORATION_SHARE', scoring_defaults.exploration_share),
+    database_url: databaseUrl(env),
+    ledger_timezone: timeZone(env, 'PAYCORE_LEDGER_TIMEZONE', 'Asia/Shanghai'),
   };
 }

@@ -152,3 +152,13 @@ export const app_key_nonce_ttl_ms = 2 * app_key_clock_skew_ms;
 export const watches_per_app_max_default = 500;
 export const watches_max_default = 5_000;
 export const watch_lifetime_ms_default = 30 * 60_000;
+
+/** Ledger projection: stream messages posted in one PostgreSQL transaction at most (large
+ * enough to amortise the commit, small enough to keep a transaction short). */
+export const ledger_batch_max = 200;
+/** How often the projection's lag (stream messages not yet in the books) is measured. */
+export const ledger_lag_poll_ms = 5_000;
+/** The longest wait between retries of a batch PostgreSQL refused or could not take. */
+export const ledger_retry_ms_max = 5_000;
+/** Rows of one ListPayments / ListRefunds page at most. */
+export const ledger_page_size_max = 500;

@@ -30,6 +30,8 @@ import { initTracing } from './tracing';
 import { Authenticator } from './auth/authenticator';
 import { Sealer } from './seal';
 import { natsAuthOptions, redisAuthOptions } from './connections';
+import { LedgerStore, migrate } from './ledger/store';
+import { startProjection, type Projection } from './ledger/projection';
 
 export interface Paycore {
   grpc_port: number;
@@ -86,6 +88,7 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
     onDelivered: (after_outcome_ms) => metrics.gateway.notify_delivery_delay.observe(after_outcome_ms / 1000),
     log,
   });
+  const books = await startBooks(config, js, jsm, names, metrics.gateway, log);
   const dependencies = { nats: () => link.up, redis: () => redis.status === 'ready' };
   const authenticator = new Authenticator(table, redis, `${config.prefix}:nonce`);
   const grpc = await startGrpc({ config, actors, store, refund_index, routing: table, notifier, dead_timers: deadTimers(js, jsm, names), js, names, log, metrics: metrics.gateway, dependencies, authenticator });
@@ -128,6 +131,8 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
       await grpc.shutdown(grpc_drain_ms_max);
       await http.close();
       await notifier.stop();
+      await books?.projection.stop();
+      await books?.store.close();
       await pool.stop();
       await routing.close();
       await table.stop();
@@ -135,6 +140,19 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
       await nc.drain();
     },
   };
+}
+
+/** The books: migrates PostgreSQL (versioned SQL, core/ledger/migrations) and starts the
+ * projection of the payment events into it. Without PAYCORE_DATABASE_URL, no books. */
+async function startBooks(config: Config, js: ReturnType<typeof jetstream>, jsm: JetStreamManager, names: ReturnType<typeof namesOf>, gateway: GatewayMetrics, log: Logger): Promise<{ store: LedgerStore; projection: Projection } | undefined> {
+  if (config.database_url === undefined) {
+    log.warn('PAYCORE_DATABASE_URL is not set: no books are kept (core/ledger)');
+    return undefined;
+  }
+  await migrate(config.database_url, (message) => log.debug({ message }, 'ledger migration'));
+  const store = new LedgerStore(config.database_url, config.ledger_timezone);
+  const projection = await startProjection({ js, jsm, names, prefix: config.prefix, store, log, metrics: { lag_messages: gateway.ledger_lag, entries: gateway.ledger_entries } });
+  return { store, projection };
 }
 
 /** The notification backlog and dead letters, read from JetStream at most every few seconds. */

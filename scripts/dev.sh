@@ -12,6 +12,10 @@ export SANDBOX_PORT="${SANDBOX_PORT:-8090}"
 sandbox_url="http://127.0.0.1:${SANDBOX_PORT}"
 eval "$(node dist/core/cli/dev-setup.js .dev "$sandbox_url")"
 export PAYCORE_LOG_LEVEL="${PAYCORE_LOG_LEVEL:-info}"
+# The books: a database of its own on the local PostgreSQL (migrated by paycore at boot).
+export PAYCORE_DATABASE_URL="${PAYCORE_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/paycore_dev}"
+psql "${PAYCORE_DATABASE_URL%/*}/postgres" -tAc "SELECT 1 FROM pg_database WHERE datname = '${PAYCORE_DATABASE_URL##*/}'" | grep -q 1 \
+  || psql "${PAYCORE_DATABASE_URL%/*}/postgres" -qc "CREATE DATABASE ${PAYCORE_DATABASE_URL##*/}"
 # Development merchants listen on this machine; notifications reach no loopback otherwise.
 export PAYCORE_NOTIFY_ALLOW_HOSTS="${PAYCORE_NOTIFY_ALLOW_HOSTS:-localhost}"
 export PAYCORE_NOTIFY_ALLOW_CIDRS="${PAYCORE_NOTIFY_ALLOW_CIDRS:-127.0.0.0/8,::1/128}"

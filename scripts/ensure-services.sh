@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Makes sure Redis and NATS (with JetStream) listen on 127.0.0.1: installs Debian's
-# redis-server and nats-server when missing, starts them when not listening; installs
+# Makes sure Redis, NATS (with JetStream) and PostgreSQL listen on 127.0.0.1: installs Debian's
+# redis-server, nats-server and postgresql when missing, starts them when not listening; installs
 # Debian's prometheus (promtool, and the server the scrape test starts), protoc with
 # python3-grpcio for the Python client test, and openssl (dev certificates). Idempotent.
 set -euo pipefail
@@ -39,6 +39,21 @@ if ! listening 4222; then
   nohup "$nats_bin" -a 127.0.0.1 -p 4222 -js -sd /tmp/paycore-nats >/tmp/paycore-nats/nats.log 2>&1 &
   wait_port 4222
   echo "ensure-services: started nats-server (JetStream) on 127.0.0.1:4222"
+fi
+
+# PostgreSQL: the books (core/ledger). Debian's cluster; the tests and `make dev` connect as
+# postgres over 127.0.0.1 without a password, so loopback is trusted on this development
+# machine (never do that on a shared host).
+if ! listening 5432; then
+  ls /etc/postgresql/*/main/pg_hba.conf >/dev/null 2>&1 || install_pkg postgresql
+  pg_version=$(ls /etc/postgresql | sort -V | tail -1)
+  hba="/etc/postgresql/${pg_version}/main/pg_hba.conf"
+  if ! grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
+    sudo_if_needed sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
+  fi
+  sudo_if_needed pg_ctlcluster "$pg_version" main start
+  wait_port 5432
+  echo "ensure-services: started PostgreSQL ${pg_version} on 127.0.0.1:5432"
 fi
 
 if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then

@@ -1,0 +1,201 @@
+// Posting rules: what each payment event means to the books, as a table per transaction code
+// (pure: no I/O, no clock). The store (core/ledger/store.ts) writes the postings; the
+// database refuses any entry whose debits and credits differ (migrations/), so a wrong rule
+// here fails loudly instead of skewing the books.
+
+import { assert } from '../errors';
+import type { PaymentEvent, PaymentState } from '../orders/types';
+
+/** The chart of accounts (the `chart` table holds the same codes with their normal side). */
+export type AccountCode =
+  | 'channel_receivable' // 渠道应收: what a channel collected for us and owes us
+  | 'merchant_pending' // 待结算: the merchant's money not yet past its settlement cycle
+  | 'merchant_available' // 可用: the merchant's settled money
+  | 'merchant_frozen' // 冻结: held by an operator
+  | 'fee_income' // 手续费收入: the merchant fees paycore charges
+  | 'channel_fee_expense' // 渠道成本: what the channels charge paycore
+  | 'refunds_in_transit' // 退款在途: refunds accepted, not yet confirmed by the channel
+  | 'suspense'; // 挂账: money that belongs to nobody yet (a duplicate payment)
+
+export const normal_side: Record<AccountCode, 'debit' | 'credit'> = {
+  channel_receivable: 'debit',
+  merchant_pending: 'credit',
+  merchant_available: 'credit',
+  merchant_frozen: 'credit',
+  fee_income: 'credit',
+  channel_fee_expense: 'debit',
+  refunds_in_transit: 'credit',
+  suspense: 'credit',
+};
+
+/** Whose account a leg touches. */
+type OwnerOf = 'merchant' | 'channel' | 'platform';
+/** Which amount of the transaction a leg carries. */
+type AmountOf = 'gross' | 'net' | 'merchant_fee' | 'channel_fee' | 'fee_returned';
+
+interface Leg {
+  side: 'debit' | 'credit';
+  code: AccountCode;
+  owner: OwnerOf;
+  amount: AmountOf;
+}
+
+const leg = (side: Leg['side'], code: AccountCode, owner: OwnerOf, amount: AmountOf): Leg => ({ side, code, owner, amount });
+
+/** The posting rules: one entry per transaction code, its legs in order. */
+export const posting_rules = {
+  /** A payment paid: the channel owes the gross, the merchant is owed the net (pending until
+   * its cycle), paycore earns the merchant fee. */
+  PAYMENT: [leg('debit', 'channel_receivable', 'channel', 'gross'), leg('credit', 'merchant_pending', 'merchant', 'net'), leg('credit', 'fee_income', 'platform', 'merchant_fee')],
+  /** What the channel keeps of it: paycore's cost (the margin is fee income less this). */
+  CHANNEL_FEE: [leg('debit', 'channel_fee_expense', 'channel', 'channel_fee'), leg('credit', 'channel_receivable', 'channel', 'channel_fee')],
+  /** A merchant refund accepted: the merchant pays it back, the money is on its way. */
+  REFUND: [leg('debit', 'merchant_available', 'merchant', 'gross'), leg('credit', 'refunds_in_transit', 'channel', 'gross')],
+  /** The channel confirmed the refund: it paid the payer out of what it owed us. */
+  REFUND_SETTLED: [leg('debit', 'refunds_in_transit', 'channel', 'gross'), leg('credit', 'channel_receivable', 'channel', 'gross')],
+  /** The refund failed: the merchant gets its money back. */
+  REFUND_REVERSED: [leg('debit', 'refunds_in_transit', 'channel', 'gross'), leg('credit', 'merchant_available', 'merchant', 'gross')],
+  /** Policy 'returned': the refunded share of the merchant fee goes back to the merchant. */
+  REFUND_FEE_RETURN: [leg('debit', 'fee_income', 'platform', 'fee_returned'), leg('credit', 'merchant_available', 'merchant', 'fee_returned')],
+  /** Money received twice: the channel owes it, nobody is owed it yet. */
+  DUPLICATE: [leg('debit', 'channel_receivable', 'channel', 'gross'), leg('credit', 'suspense', 'platform', 'gross')],
+  /** Its automatic refund accepted. */
+  DUPLICATE_REFUND: [leg('debit', 'suspense', 'platform', 'gross'), leg('credit', 'refunds_in_transit', 'channel', 'gross')],
+  DUPLICATE_REFUND_REVERSED: [leg('debit', 'refunds_in_transit', 'channel', 'gross'), leg('credit', 'suspense', 'platform', 'gross')],
+  /** The settlement cut-off: pending becomes available. */
+  SETTLEMENT: [leg('debit', 'merchant_pending', 'merchant', 'gross'), leg('credit', 'merchant_available', 'merchant', 'gross')],
+  /** An operator's hold, and its release. */
+  HOLD: [leg('debit', 'merchant_available', 'merchant', 'gross'), leg('credit', 'merchant_frozen', 'merchant', 'gross')],
+  RELEASE: [leg('debit', 'merchant_frozen', 'merchant', 'gross'), leg('credit', 'merchant_available', 'merchant', 'gross')],
+} as const satisfies Record<string, readonly Leg[]>;
+
+export type TxnCode = keyof typeof posting_rules;
+
+export interface Line {
+  code: AccountCode;
+  owner: string;
+  debit_minor: bigint;
+  credit_minor: bigint;
+}
+
+export interface Posting {
+  /** Unique: the database refuses a second posting with it. */
+  entry_key: string;
+  txn_code: TxnCode;
+  merchant_id: string;
+  payment_id?: string;
+  ref_id?: string;
+  currency: string;
+  /** When it happened (ISO-8601): its business date follows from it. */
+  at: string;
+  lines: Line[];
+}
+
+export interface MerchantBookSettings {
+  settlement_days: number;
+  refund_fee_policy: 'kept' | 'returned';
+  refund_funding: 'refuse' | 'overdraft';
+  overdraft_limit_minor: bigint;
+}
+
+export const default_book_settings: MerchantBookSettings = { settlement_days: 1, refund_fee_policy: 'kept', refund_funding: 'refuse', overdraft_limit_minor: 0n };
+
+export const platform_owner = 'platform';
+
+export interface Parties {
+  merchant_id: string;
+  channel_id: string;
+  currency: string;
+}
+
+/** The lines of one transaction code for these amounts: zero legs dropped, a negative amount
+ * posted on the other side (a merchant fee above the amount makes the net a debit). */
+export function linesOf(txn_code: TxnCode, parties: Parties, amounts: Partial<Record<AmountOf, bigint>>): Line[] {
+  const lines: Line[] = [];
+  for (const rule of posting_rules[txn_code] as readonly Leg[]) {
+    const amount = amounts[rule.amount] ?? 0n;
+    if (amount === 0n) continue;
+    const side = amount > 0n ? rule.side : rule.side === 'debit' ? 'credit' : 'debit';
+    const magnitude = amount > 0n ? amount : -amount;
+    const owner = rule.owner === 'merchant' ? parties.merchant_id : rule.owner === 'channel' ? parties.channel_id : platform_owner;
+    lines.push({ code: rule.code, owner, debit_minor: side === 'debit' ? magnitude : 0n, credit_minor: side === 'credit' ? magnitude : 0n });
+  }
+  return lines;
+}
+
+/** The postings one stored message of the event log causes: each of its events in order.
+ * `state` is the state after the message (refunds and attempts are found in it by id);
+ * the version of event i of n is state.version − (n − 1 − i). */
+export function postingsOf(events: readonly PaymentEvent[], state: PaymentState, settings: MerchantBookSettings): Posting[] {
+  const postings: Posting[] = [];
+  events.forEach((event, index) => {
+    const version = state.version - (events.length - 1 - index);
+    for (const posting of postingsOfEvent(event, state, settings)) {
+      postings.push({ ...posting, entry_key: `${state.payment_id}:${version}:${posting.txn_code}`, merchant_id: state.merchant_id, payment_id: state.payment_id, currency: state.currency, at: event.at });
+    }
+  });
+  return postings.filter((posting) => posting.lines.length > 0);
+}
+
+type Partial_posting = Pick<Posting, 'txn_code' | 'lines'> & { ref_id?: string };
+
+function postingsOfEvent(event: PaymentEvent, state: PaymentState, settings: MerchantBookSettings): Partial_posting[] {
+  const parties = (channel_id: string): Parties => ({ merchant_id: state.merchant_id, channel_id, currency: state.currency });
+  switch (event.type) {
+    case 'AttemptSucceeded': {
+      const channel_id = channelOfAttempt(state, event.attempt_id);
+      const merchant_fee = state.merchant_fee_minor ?? 0n;
+      return [
+        { txn_code: 'PAYMENT', ref_id: event.attempt_id, lines: linesOf('PAYMENT', parties(channel_id), { gross: event.amount_minor, net: event.amount_minor - merchant_fee, merchant_fee }) },
+        { txn_code: 'CHANNEL_FEE', ref_id: event.attempt_id, lines: linesOf('CHANNEL_FEE', parties(channel_id), { channel_fee: state.fee_minor }) },
+      ];
+    }
+    case 'DuplicatePaymentDetected':
+      return [{ txn_code: 'DUPLICATE', ref_id: event.channel_trade_no, lines: linesOf('DUPLICATE', parties(channelOfAttempt(state, event.attempt_id)), { gross: event.amount_minor }) }];
+    case 'RefundRequested': {
+      const code = event.kind === 'merchant' ? 'REFUND' : 'DUPLICATE_REFUND';
+      return [{ txn_code: code, ref_id: event.refund_id, lines: linesOf(code, parties(event.channel_id), { gross: event.amount_minor }) }];
+    }
+    case 'RefundSucceeded': {
+      const refund = refundOf(state, event.refund_id);
+      const postings: Partial_posting[] = [{ txn_code: 'REFUND_SETTLED', ref_id: refund.refund_id, lines: linesOf('REFUND_SETTLED', parties(refund.channel_id), { gross: refund.amount_minor }) }];
+      if (refund.kind === 'merchant' && settings.refund_fee_policy === 'returned') {
+        postings.push({ txn_code: 'REFUND_FEE_RETURN', ref_id: refund.refund_id, lines: linesOf('REFUND_FEE_RETURN', parties(refund.channel_id), { fee_returned: feeReturned(state, refund.amount_minor) }) });
+      }
+      return postings;
+    }
+    case 'RefundFailed': {
+      const refund = refundOf(state, event.refund_id);
+      const code = refund.kind === 'merchant' ? 'REFUND_REVERSED' : 'DUPLICATE_REFUND_REVERSED';
+      return [{ txn_code: code, ref_id: refund.refund_id, lines: linesOf(code, parties(refund.channel_id), { gross: refund.amount_minor }) }];
+    }
+    // A refund that needs a manual payout stays in transit until an operator pays it.
+    default:
+      return [];
+  }
+}
+
+/** The refunded share of the merchant fee, rounded down so that partial refunds never return
+ * more than the fee in total (one refund of the whole amount returns the whole fee). */
+export function feeReturned(state: Pick<PaymentState, 'amount_minor' | 'merchant_fee_minor'>, refund_minor: bigint): bigint {
+  return ((state.merchant_fee_minor ?? 0n) * refund_minor) / state.amount_minor;
+}
+
+function channelOfAttempt(state: PaymentState, attempt_id: string): string {
+  // Every attempt id names a ChannelRequested; a stream without it still posts (to a channel
+  // named 'unknown' that reconciliation will flag) rather than stop the books.
+  return state.attempts.find((a) => a.attempt_id === attempt_id)?.channel_id ?? 'unknown';
+}
+
+function refundOf(state: PaymentState, refund_id: string) {
+  const refund = state.refunds.find((r) => r.refund_id === refund_id);
+  assert(refund !== undefined, `ledger: ${state.payment_id} has no refund ${refund_id}`);
+  return refund;
+}
+
+/** Σ debit − Σ credit of a posting's lines: zero for every posting the rules make. */
+export function imbalance(lines: readonly Line[]): bigint {
+  let sum = 0n;
+  for (const line of lines) sum += line.debit_minor - line.credit_minor;
+  return sum;
+}

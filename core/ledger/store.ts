@@ -1,0 +1,393 @@
+// The books in PostgreSQL: postings, the projection's progress, the query side, settlement,
+// holds and the day-end close. Every write that belongs together is one transaction; the
+// database itself enforces balanced entries and balance floors (migrations/).
+
+import path from 'node:path';
+import { existsSync } from 'node:fs';
+import pg from 'pg';
+import { assert } from '../errors';
+import type { PaymentEvent, PaymentState } from '../orders/types';
+import { default_book_settings, linesOf, normal_side, platform_owner, postingsOf, type AccountCode, type MerchantBookSettings, type Posting } from './rules';
+
+const int8_oid = 20;
+const date_oid = 1082;
+
+/** int8 as bigint (never a float), a date as its 'YYYY-MM-DD' text (never a local-time Date). */
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === int8_oid) return (value: string) => BigInt(value);
+    if (oid === date_oid) return (value: string) => value;
+    return pg.types.getTypeParser(oid, format as 'text');
+  },
+} as pg.CustomTypesConfig;
+
+/** Posting transactions hold this advisory lock shared, the day-end close exclusive: a close
+ * sees no posting half-way, and nothing posts into a day being closed. */
+const close_lock_key = 0x6c656467; // 'ledg'
+
+/** Where the SQL migrations live: beside this file in the sources, and read from the sources
+ * when running the compiled dist/ (tsc copies no .sql). */
+export function migrationsDir(): string {
+  for (const candidate of [path.join(__dirname, 'migrations'), path.resolve(__dirname, '../../../core/ledger/migrations')]) {
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new Error('ledger: migrations directory not found');
+}
+
+/** Applies every pending migration (node-pg-migrate: versioned files, a lock so that two
+ * processes booting together do not both migrate, a table of what ran). */
+export async function migrate(database_url: string, log: (message: string) => void = () => undefined): Promise<void> {
+  // node-pg-migrate is an ES module: loaded with import(), which the CommonJS build keeps.
+  const { runner } = await import('node-pg-migrate');
+  await runner({ databaseUrl: database_url, dir: migrationsDir(), direction: 'up', migrationsTable: 'pgmigrations', log, noLock: false, checkOrder: true, verbose: false });
+}
+
+export interface StreamMessage {
+  seq: number;
+  events: readonly PaymentEvent[];
+  state: PaymentState;
+}
+
+export interface AccountBalance {
+  code: AccountCode;
+  owner: string;
+  currency: string;
+  balance_minor: bigint;
+}
+
+export interface TrialBalanceRow {
+  code: AccountCode;
+  currency: string;
+  debit_minor: bigint;
+  credit_minor: bigint;
+}
+
+export interface TrialBalance {
+  rows: TrialBalanceRow[];
+  debit_total_minor: bigint;
+  credit_total_minor: bigint;
+  balanced: boolean;
+}
+
+export class LedgerStore {
+  readonly pool: pg.Pool;
+  /** account key → id, only for accounts whose creating transaction committed. */
+  private readonly account_ids = new Map<string, bigint>();
+
+  constructor(database_url: string, readonly timezone = 'Asia/Shanghai', pool_max = 4) {
+    this.pool = new pg.Pool({ connectionString: database_url, max: pool_max, types });
+    // An idle client's error (the server restarting) must not crash the process: the next
+    // query reconnects.
+    this.pool.on('error', () => undefined);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  async transaction<T>(work: (client: pg.PoolClient, created: Map<string, bigint>) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    const created = new Map<string, bigint>();
+    try {
+      await client.query('BEGIN');
+      const result = await work(client, created);
+      await client.query('COMMIT');
+      for (const [key, id] of created) this.account_ids.set(key, id);
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** The last stream sequence the consumer applied (0: none). */
+  async progress(consumer: string): Promise<number> {
+    const result = await this.pool.query<{ stream_seq: bigint }>('SELECT stream_seq FROM projection_progress WHERE consumer = $1', [consumer]);
+    return result.rows.length === 0 ? 0 : Number(result.rows[0]!.stream_seq);
+  }
+
+  /** Posts a batch of stream messages and advances the consumer's progress to the last of
+   * them, in one transaction: either all of it is in the books or none, so a crash at any
+   * point neither loses nor repeats a message. Messages at or below the recorded progress are
+   * skipped (a redelivery), and each posting's key is unique besides. Returns the number of
+   * journal entries written. */
+  async applyMessages(consumer: string, messages: readonly StreamMessage[]): Promise<number> {
+    if (messages.length === 0) return 0;
+    return this.transaction(async (client, created) => {
+      await client.query('SELECT pg_advisory_xact_lock_shared($1)', [close_lock_key]);
+      const done = await client.query<{ stream_seq: bigint }>('SELECT stream_seq FROM projection_progress WHERE consumer = $1 FOR UPDATE', [consumer]);
+      const after = done.rows.length === 0 ? 0 : Number(done.rows[0]!.stream_seq);
+      const fresh = messages.filter((m) => m.seq > after);
+      if (fresh.length === 0) return 0;
+      const settings = await this.settingsOf(client, [...new Set(fresh.map((m) => m.state.merchant_id))]);
+      const open_date = await openDate(client);
+      let entries = 0;
+      for (const message of fresh) {
+        const postings = postingsOf(message.events, message.state, settings.get(message.state.merchant_id) ?? default_book_settings);
+        for (const posting of postings) if (await this.post(client, created, posting, open_date, message.seq)) entries += 1;
+        await upsertQueryRows(client, message.state);
+      }
+      const last = fresh[fresh.length - 1]!.seq;
+      await client.query(
+        `INSERT INTO projection_progress (consumer, stream_seq, updated_at) VALUES ($1, $2, now())
+         ON CONFLICT (consumer) DO UPDATE SET stream_seq = EXCLUDED.stream_seq, updated_at = now()`,
+        [consumer, last],
+      );
+      return entries;
+    });
+  }
+
+  /** Writes one posting unless its key is in the books already. True when written. */
+  async post(client: pg.PoolClient, created: Map<string, bigint>, posting: Posting, open_date: string, stream_seq?: number): Promise<boolean> {
+    const entry = await client.query<{ entry_id: bigint }>(
+      `INSERT INTO journal_entries (entry_key, txn_code, merchant_id, payment_id, ref_id, currency, business_date, stream_seq)
+       VALUES ($1, $2, $3, $4, $5, $6, GREATEST(($7::timestamptz AT TIME ZONE $8)::date, $9::date), $10)
+       ON CONFLICT (entry_key) DO NOTHING RETURNING entry_id`,
+      [posting.entry_key, posting.txn_code, posting.merchant_id, posting.payment_id ?? null, posting.ref_id ?? null, posting.currency, posting.at, this.timezone, open_date, stream_seq ?? null],
+    );
+    if (entry.rows.length === 0) return false;
+    const entry_id = entry.rows[0]!.entry_id;
+    const values: unknown[] = [];
+    const rows: string[] = [];
+    for (const [index, line] of posting.lines.entries()) {
+      const account_id = await this.accountId(client, created, line.code, line.owner, posting.currency);
+      values.push(entry_id, index + 1, account_id, line.debit_minor, line.credit_minor);
+      const base = index * 5;
+      rows.push(`($${base + 1}, $${base + 2}, $${base + 3}, $${base + 4}, $${base + 5})`);
+    }
+    await client.query(`INSERT INTO journal_lines (entry_id, line_no, account_id, debit_minor, credit_minor) VALUES ${rows.join(', ')}`, values);
+    return true;
+  }
+
+  private async accountId(client: pg.PoolClient, created: Map<string, bigint>, code: AccountCode, owner: string, currency: string): Promise<bigint> {
+    const key = `${code}|${owner}|${currency}`;
+    const known = this.account_ids.get(key) ?? created.get(key);
+    if (known !== undefined) return known;
+    const result = await client.query<{ account_id: bigint }>(
+      `WITH inserted AS (
+         INSERT INTO accounts (code, owner, currency, floor_minor)
+         SELECT $1, $2, $3, floor_minor FROM chart WHERE code = $1
+         ON CONFLICT (code, owner, currency) DO NOTHING RETURNING account_id)
+       SELECT account_id FROM inserted UNION ALL SELECT account_id FROM accounts WHERE code = $1 AND owner = $2 AND currency = $3`,
+      [code, owner, currency],
+    );
+    assert(result.rows.length > 0, `ledger: no account ${key}`);
+    const id = result.rows[0]!.account_id;
+    created.set(key, id);
+    return id;
+  }
+
+  async settingsOf(client: pg.ClientBase | pg.Pool, merchant_ids: readonly string[]): Promise<Map<string, MerchantBookSettings>> {
+    const result = await client.query<{ merchant_id: string; settlement_days: number; refund_fee_policy: 'kept' | 'returned'; refund_funding: 'refuse' | 'overdraft'; overdraft_limit_minor: bigint }>(
+      'SELECT merchant_id, settlement_days, refund_fee_policy, refund_funding, overdraft_limit_minor FROM merchant_settings WHERE merchant_id = ANY($1)',
+      [merchant_ids],
+    );
+    return new Map(result.rows.map((row) => [row.merchant_id, { settlement_days: row.settlement_days, refund_fee_policy: row.refund_fee_policy, refund_funding: row.refund_funding, overdraft_limit_minor: row.overdraft_limit_minor }]));
+  }
+
+  async setMerchantSettings(merchant_id: string, settings: MerchantBookSettings): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO merchant_settings (merchant_id, settlement_days, refund_fee_policy, refund_funding, overdraft_limit_minor) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (merchant_id) DO UPDATE SET settlement_days = $2, refund_fee_policy = $3, refund_funding = $4, overdraft_limit_minor = $5`,
+      [merchant_id, settings.settlement_days, settings.refund_fee_policy, settings.refund_funding, settings.overdraft_limit_minor],
+    );
+  }
+
+  /** Every account of an owner (a merchant, a channel, 'platform'), or every account. */
+  async balances(owner?: string): Promise<AccountBalance[]> {
+    const result = await this.pool.query<AccountBalance>(
+      'SELECT code, owner, currency, balance_minor FROM accounts WHERE $1::text IS NULL OR owner = $1 ORDER BY owner, currency, code',
+      [owner ?? null],
+    );
+    return result.rows;
+  }
+
+  /** Σ debit and Σ credit per account code and currency, up to a business date (inclusive)
+   * or over everything; balanced when the totals agree. */
+  async trialBalance(through_date?: string): Promise<TrialBalance> {
+    const result = await this.pool.query<TrialBalanceRow>(
+      `SELECT a.code, a.currency, sum(l.debit_minor)::bigint AS debit_minor, sum(l.credit_minor)::bigint AS credit_minor
+         FROM journal_lines l JOIN journal_entries e USING (entry_id) JOIN accounts a USING (account_id)
+        WHERE $1::date IS NULL OR e.business_date <= $1::date
+        GROUP BY a.code, a.currency ORDER BY a.currency, a.code`,
+      [through_date ?? null],
+    );
+    let debit_total_minor = 0n;
+    let credit_total_minor = 0n;
+    for (const row of result.rows) {
+      debit_total_minor += row.debit_minor;
+      credit_total_minor += row.credit_minor;
+    }
+    return { rows: result.rows, debit_total_minor, credit_total_minor, balanced: debit_total_minor === credit_total_minor };
+  }
+
+  /** Day-end close (日切) of a business date: snapshots every account's cumulative debits,
+   * credits and balance through that date, and records the trial balance (the table refuses
+   * one that does not balance). Later postings dated on or before it go to the next open
+   * day. Closing a date already closed, or before the last close, is refused. */
+  async closeDay(business_date: string): Promise<TrialBalance> {
+    return this.transaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock($1)', [close_lock_key]);
+      const last = await client.query<{ last: string | null }>('SELECT max(business_date)::text AS last FROM day_closes');
+      const closed = last.rows[0]!.last;
+      if (closed !== null && closed >= business_date) throw new LedgerError('FAILED_PRECONDITION', `business_date ${business_date} is closed already (last close ${closed})`);
+      const snapshot = await client.query<{ debit_minor: bigint; credit_minor: bigint }>(
+        `WITH sums AS (
+           SELECT l.account_id, sum(l.debit_minor)::bigint AS debit_minor, sum(l.credit_minor)::bigint AS credit_minor
+             FROM journal_lines l JOIN journal_entries e USING (entry_id) WHERE e.business_date <= $1::date GROUP BY l.account_id)
+         SELECT coalesce(sum(debit_minor), 0)::bigint AS debit_minor, coalesce(sum(credit_minor), 0)::bigint AS credit_minor FROM sums`,
+        [business_date],
+      );
+      const totals = snapshot.rows[0]!;
+      await client.query('INSERT INTO day_closes (business_date, debit_total_minor, credit_total_minor) VALUES ($1, $2, $3)', [business_date, totals.debit_minor, totals.credit_minor]);
+      await client.query(
+        `INSERT INTO account_day_balances (business_date, account_id, debit_minor, credit_minor, balance_minor)
+         SELECT $1::date, a.account_id, coalesce(s.debit_minor, 0), coalesce(s.credit_minor, 0),
+                CASE WHEN c.normal_side = 'debit' THEN coalesce(s.debit_minor, 0) - coalesce(s.credit_minor, 0) ELSE coalesce(s.credit_minor, 0) - coalesce(s.debit_minor, 0) END
+           FROM accounts a JOIN chart c ON c.code = a.code
+           LEFT JOIN (SELECT l.account_id, sum(l.debit_minor)::bigint AS debit_minor, sum(l.credit_minor)::bigint AS credit_minor
+                        FROM journal_lines l JOIN journal_entries e USING (entry_id) WHERE e.business_date <= $1::date GROUP BY l.account_id) s
+             ON s.account_id = a.account_id`,
+        [business_date],
+      );
+      return { rows: [], debit_total_minor: totals.debit_minor, credit_total_minor: totals.credit_minor, balanced: totals.debit_minor === totals.credit_minor };
+    });
+  }
+
+  /** The settlement cut-off of `today` (a business date): for every merchant, the pending
+   * lines of business days at least its settlement_days before today, not settled yet, move
+   * to available in one batch per merchant and currency. Each pending line is settled once
+   * (settlement_lines' key), so running it twice settles nothing twice. */
+  async settle(today: string): Promise<{ merchant_id: string; currency: string; amount_minor: bigint; batch_id: bigint }[]> {
+    const candidates = await this.pool.query<{ owner: string; currency: string }>(
+      `SELECT owner, currency FROM accounts WHERE code = 'merchant_pending' AND balance_minor > 0 ORDER BY owner, currency`,
+    );
+    const batches = [];
+    for (const { owner, currency } of candidates.rows) {
+      const batch = await this.settleMerchant(owner, currency, today);
+      if (batch !== undefined) batches.push(batch);
+    }
+    return batches;
+  }
+
+  private async settleMerchant(merchant_id: string, currency: string, today: string) {
+    return this.transaction(async (client, created) => {
+      await client.query('SELECT pg_advisory_xact_lock_shared($1)', [close_lock_key]);
+      const account = await client.query<{ account_id: bigint }>(`SELECT account_id FROM accounts WHERE code = 'merchant_pending' AND owner = $1 AND currency = $2 FOR UPDATE`, [merchant_id, currency]);
+      const settings = (await this.settingsOf(client, [merchant_id])).get(merchant_id) ?? default_book_settings;
+      const lines = await client.query<{ entry_id: bigint; line_no: number; amount_minor: bigint }>(
+        `SELECT l.entry_id, l.line_no, (l.credit_minor - l.debit_minor) AS amount_minor
+           FROM journal_lines l JOIN journal_entries e USING (entry_id)
+          WHERE l.account_id = $1 AND e.txn_code <> 'SETTLEMENT' AND e.business_date <= $2::date - $3::int
+            AND NOT EXISTS (SELECT 1 FROM settlement_lines s WHERE s.entry_id = l.entry_id AND s.line_no = l.line_no)
+          ORDER BY l.entry_id`,
+        [account.rows[0]!.account_id, today, settings.settlement_days],
+      );
+      let amount_minor = 0n;
+      for (const line of lines.rows) amount_minor += line.amount_minor;
+      if (amount_minor <= 0n) return undefined;
+      const batch = await client.query<{ batch_id: bigint }>(
+        'INSERT INTO settlement_batches (merchant_id, currency, cutoff_date, amount_minor) VALUES ($1, $2, $3::date - $4::int, $5) RETURNING batch_id',
+        [merchant_id, currency, today, settings.settlement_days, amount_minor],
+      );
+      const batch_id = batch.rows[0]!.batch_id;
+      await client.query(
+        `INSERT INTO settlement_lines (batch_id, entry_id, line_no, amount_minor) SELECT $1, * FROM unnest($2::bigint[], $3::int[], $4::bigint[])`,
+        [batch_id, lines.rows.map((l) => l.entry_id), lines.rows.map((l) => l.line_no), lines.rows.map((l) => l.amount_minor)],
+      );
+      const posting: Posting = {
+        entry_key: `settle:${batch_id}`, txn_code: 'SETTLEMENT', merchant_id, ref_id: String(batch_id), currency, at: new Date().toISOString(),
+        lines: linesOf('SETTLEMENT', { merchant_id, channel_id: platform_owner, currency }, { gross: amount_minor }),
+      };
+      await this.post(client, created, posting, await openDate(client));
+      await client.query('UPDATE settlement_batches SET entry_id = (SELECT entry_id FROM journal_entries WHERE entry_key = $1) WHERE batch_id = $2', [posting.entry_key, batch_id]);
+      return { merchant_id, currency, amount_minor, batch_id };
+    });
+  }
+
+  /** An operator's hold: available → frozen. Refused (the available balance cannot cover it)
+   * rather than driving available below zero. */
+  async placeHold(hold_id: string, merchant_id: string, currency: string, amount_minor: bigint, reason: string): Promise<void> {
+    if (amount_minor <= 0n) throw new LedgerError('INVALID_ARGUMENT', 'amount must be positive');
+    await this.transaction(async (client, created) => {
+      await client.query('SELECT pg_advisory_xact_lock_shared($1)', [close_lock_key]);
+      const available = await client.query<{ balance_minor: bigint }>(`SELECT balance_minor FROM accounts WHERE code = 'merchant_available' AND owner = $1 AND currency = $2 FOR UPDATE`, [merchant_id, currency]);
+      const balance = available.rows[0]?.balance_minor ?? 0n;
+      if (balance < amount_minor) throw new LedgerError('FAILED_PRECONDITION', `available balance ${balance} cannot cover a hold of ${amount_minor}`);
+      const inserted = await client.query('INSERT INTO holds (hold_id, merchant_id, currency, amount_minor, reason) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hold_id) DO NOTHING', [hold_id, merchant_id, currency, amount_minor, reason]);
+      if (inserted.rowCount === 0) throw new LedgerError('ALREADY_EXISTS', `hold_id ${hold_id} exists already`);
+      const lines = linesOf('HOLD', { merchant_id, channel_id: platform_owner, currency }, { gross: amount_minor });
+      await this.post(client, created, { entry_key: `hold:${hold_id}`, txn_code: 'HOLD', merchant_id, ref_id: hold_id, currency, at: new Date().toISOString(), lines }, await openDate(client));
+    });
+  }
+
+  async releaseHold(hold_id: string): Promise<void> {
+    await this.transaction(async (client, created) => {
+      await client.query('SELECT pg_advisory_xact_lock_shared($1)', [close_lock_key]);
+      const hold = await client.query<{ merchant_id: string; currency: string; amount_minor: bigint }>('UPDATE holds SET released_at = now() WHERE hold_id = $1 AND released_at IS NULL RETURNING merchant_id, currency, amount_minor', [hold_id]);
+      const row = hold.rows[0];
+      if (row === undefined) throw new LedgerError('NOT_FOUND', `no open hold ${hold_id}`);
+      const lines = linesOf('RELEASE', { merchant_id: row.merchant_id, channel_id: platform_owner, currency: row.currency }, { gross: row.amount_minor });
+      await this.post(client, created, { entry_key: `release:${hold_id}`, txn_code: 'RELEASE', merchant_id: row.merchant_id, ref_id: hold_id, currency: row.currency, at: new Date().toISOString(), lines }, await openDate(client));
+    });
+  }
+
+  /** Entries with their lines, for tests and the finance queries. */
+  async entriesOf(payment_id: string): Promise<{ entry_key: string; txn_code: string; business_date: string; lines: { code: AccountCode; owner: string; debit_minor: bigint; credit_minor: bigint }[] }[]> {
+    const result = await this.pool.query<{ entry_key: string; txn_code: string; business_date: string; code: AccountCode; owner: string; debit_minor: bigint; credit_minor: bigint }>(
+      `SELECT e.entry_key, e.txn_code, e.business_date, a.code, a.owner, l.debit_minor, l.credit_minor
+         FROM journal_entries e JOIN journal_lines l USING (entry_id) JOIN accounts a USING (account_id)
+        WHERE e.payment_id = $1 ORDER BY e.entry_id, l.line_no`,
+      [payment_id],
+    );
+    const entries = new Map<string, { entry_key: string; txn_code: string; business_date: string; lines: { code: AccountCode; owner: string; debit_minor: bigint; credit_minor: bigint }[] }>();
+    for (const row of result.rows) {
+      const entry = entries.get(row.entry_key) ?? { entry_key: row.entry_key, txn_code: row.txn_code, business_date: row.business_date, lines: [] };
+      entry.lines.push({ code: row.code, owner: row.owner, debit_minor: row.debit_minor, credit_minor: row.credit_minor });
+      entries.set(row.entry_key, entry);
+    }
+    return [...entries.values()];
+  }
+}
+
+/** The first business date still open: entries dated before it go to it. */
+async function openDate(client: pg.PoolClient): Promise<string> {
+  const result = await client.query<{ open: string }>(`SELECT coalesce((max(business_date) + 1)::text, '1970-01-01') AS open FROM day_closes`);
+  return result.rows[0]!.open;
+}
+
+async function upsertQueryRows(client: pg.PoolClient, state: PaymentState): Promise<void> {
+  const winning = state.attempts.find((a) => a.attempt_id === state.winning_attempt_id) ?? state.attempts[state.attempts.length - 1];
+  await client.query(
+    `INSERT INTO payments (payment_id, merchant_id, merchant_order_no, status, product, channel_id, currency, amount_minor, refunded_minor, merchant_fee_minor, version, created_at, updated_at, paid_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+     ON CONFLICT (payment_id) DO UPDATE SET status = EXCLUDED.status, channel_id = EXCLUDED.channel_id, refunded_minor = EXCLUDED.refunded_minor,
+       merchant_fee_minor = EXCLUDED.merchant_fee_minor, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at, paid_at = EXCLUDED.paid_at
+     WHERE payments.version < EXCLUDED.version`,
+    [state.payment_id, state.merchant_id, state.merchant_order_no, state.status, state.product, winning?.channel_id ?? null, state.currency, state.amount_minor, state.refunded_minor, state.merchant_fee_minor ?? 0n, state.version, state.created_at, state.updated_at, state.paid_at ?? null],
+  );
+  for (const refund of state.refunds) {
+    await client.query(
+      `INSERT INTO refunds (refund_id, payment_id, merchant_id, merchant_refund_no, kind, state, channel_id, currency, amount_minor, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+       ON CONFLICT (refund_id) DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at WHERE refunds.updated_at <= EXCLUDED.updated_at`,
+      [refund.refund_id, state.payment_id, state.merchant_id, refund.merchant_refund_no, refund.kind, refund.state, refund.channel_id, state.currency, refund.amount_minor, refund.created_at, refund.updated_at],
+    );
+  }
+}
+
+export type LedgerErrorReason = 'INVALID_ARGUMENT' | 'FAILED_PRECONDITION' | 'NOT_FOUND' | 'ALREADY_EXISTS';
+
+export class LedgerError extends Error {
+  override readonly name = 'LedgerError';
+  constructor(readonly reason: LedgerErrorReason, message: string) {
+    super(message);
+  }
+}
+
+/** A balance's sign: what an account's normal side makes of a line. */
+export function signedBalance(code: AccountCode, debit_minor: bigint, credit_minor: bigint): bigint {
+  return normal_side[code] === 'debit' ? debit_minor - credit_minor : credit_minor - debit_minor;
+}

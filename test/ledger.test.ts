@@ -1,0 +1,169 @@
+// Integration: the books through paycore and the sandbox PSP, on a PostgreSQL database of
+// this run's own. Pay → pending; cut-off → available; refund → the merchant is debited; a
+// duplicate payment's automatic refund nets to zero; the day-end trial balance is zero; and
+// the projection survives SIGKILL with nothing posted twice and nothing skipped.
+
+import { randomBytes } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { createTestDatabase, type TestDatabase } from '../bench/database';
+import { ledgerConsumerName } from '../core/ledger/projection';
+import { LedgerStore } from '../core/ledger/store';
+import type { AccountCode } from '../core/ledger/rules';
+import { PaymentStatus, Product, type CreateRefundRequest, type CreateRefundResponse, type Payment } from '../proto/gen/paycore/v1/payment';
+import { defaultRouting, eventually, startStack, type Stack } from './harness';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+
+const merchant = 'm_it';
+const fee_rate_bp = 60; // the merchant's fee: 0.6 %; the channel (wx1) costs 0.38 %
+
+let db: TestDatabase;
+let store: LedgerStore;
+let stack: Stack;
+
+beforeAll(async () => {
+  db = await createTestDatabase({ migrate: false }); // paycore migrates it at boot
+  const routing = defaultRouting() as { merchants: { merchant_id: string; fee_rates: Record<string, unknown> }[] };
+  for (const m of routing.merchants) if (m.merchant_id === merchant) m.fee_rates = { WECHAT_NATIVE: { rate_bp: fee_rate_bp, fixed_minor: '0', min_minor: '0' } };
+  stack = await startStack({ routing, env: { PAYCORE_DATABASE_URL: db.url, PAYCORE_REFUND_BACKOFF_MS: '300,600,1000' } });
+  store = new LedgerStore(db.url);
+});
+
+afterAll(async () => {
+  await stack?.stop();
+  await store?.close();
+  await db?.drop();
+});
+
+async function balance(code: AccountCode, owner: string): Promise<bigint> {
+  const rows = await store.balances(owner);
+  return rows.find((r) => r.code === code && r.currency === 'CNY')?.balance_minor ?? 0n;
+}
+
+async function paidPayment(amount: bigint): Promise<Payment> {
+  const payment = await stack.client.createPayment({ merchantId: merchant, merchantOrderNo: `led-${randomBytes(6).toString('hex')}`, amount, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'books' });
+  await stack.pay(`${payment.paymentId}a1`);
+  return eventually(async () => {
+    const p = await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: merchant });
+    return p.status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED ? p : undefined;
+  }, 10_000, 'payment SUCCEEDED');
+}
+
+/** Waits until the books hold every message of the event stream. */
+async function caughtUp(): Promise<void> {
+  const nc = await connect({ servers: 'nats://127.0.0.1:4222' });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const last = (await jsm.streams.info(`${stack.prefix.toUpperCase()}_PAY_EVENTS`)).state.last_seq;
+    await eventually(async () => ((await store.progress(ledgerConsumerName(stack.prefix))) >= last ? true : undefined), 20_000, `the books at stream sequence ${last}`);
+  } finally {
+    await nc.close();
+  }
+}
+
+function createRefund(request: Partial<CreateRefundRequest>): Promise<CreateRefundResponse> {
+  const full: CreateRefundRequest = { merchantId: merchant, merchantRefundNo: `rf-${randomBytes(6).toString('hex')}`, paymentId: '', merchantOrderNo: '', amount: 0n, reason: '', notifyUrl: '', ...request };
+  return new Promise((resolve, reject) => stack.client.raw.createRefund(full, new grpc.Metadata(), { deadline: Date.now() + 15_000 }, (error, value) => (error ? reject(error) : resolve(value!))));
+}
+
+test('ledger - pay → pending (net of the fee, fee income and channel cost posted); cut-off → available; refund → debits the merchant; the day closes with a zero trial balance', async () => {
+  const payment = await paidPayment(100_000n);
+  expect(payment.fee).toBe(600n); // the merchant's fee, what the books charge
+  await caughtUp();
+  const entries = await store.entriesOf(payment.paymentId);
+  expect(entries.map((e) => e.txn_code)).toEqual(['PAYMENT', 'CHANNEL_FEE']);
+  expect(await balance('merchant_pending', merchant)).toBe(99_400n);
+  expect(await balance('fee_income', 'platform')).toBe(600n);
+  expect(await balance('channel_fee_expense', 'wx1')).toBe(380n);
+  expect(await balance('channel_receivable', 'wx1')).toBe(99_620n);
+
+  // T+1: the cut-off of the payment's own day moves nothing; the next day's moves it all.
+  const day = entries[0]!.business_date;
+  expect(await store.settle(day)).toEqual([]);
+  const next_day = new Date(Date.parse(`${day}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+  const [batch] = await store.settle(next_day);
+  expect(batch).toMatchObject({ merchant_id: merchant, amount_minor: 99_400n });
+  expect(await store.settle(next_day)).toEqual([]); // settled once
+  expect(await balance('merchant_pending', merchant)).toBe(0n);
+  expect(await balance('merchant_available', merchant)).toBe(99_400n);
+
+  // A refund debits the merchant at once (in transit until the channel confirms it).
+  const refund = await createRefund({ paymentId: payment.paymentId, amount: 30_000n });
+  await eventually(async () => {
+    const p = await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: merchant });
+    return p.status === PaymentStatus.PAYMENT_STATUS_PARTIALLY_REFUNDED ? p : undefined;
+  }, 15_000, 'refund settled');
+  await caughtUp();
+  expect((await store.entriesOf(payment.paymentId)).map((e) => e.txn_code)).toEqual(['PAYMENT', 'CHANNEL_FEE', 'REFUND', 'REFUND_SETTLED']);
+  expect(refund.refund?.refundId).toBeTruthy();
+  expect(await balance('merchant_available', merchant)).toBe(69_400n);
+  expect(await balance('refunds_in_transit', 'wx1')).toBe(0n);
+  expect(await balance('channel_receivable', 'wx1')).toBe(69_620n);
+
+  // An operator's hold and its release.
+  await store.placeHold('h1', merchant, 'CNY', 1_000n, 'risk review');
+  expect(await balance('merchant_frozen', merchant)).toBe(1_000n);
+  await expect(store.placeHold('h2', merchant, 'CNY', 10_000_000n, 'too much')).rejects.toThrow(/cannot cover/);
+  await store.releaseHold('h1');
+  expect(await balance('merchant_frozen', merchant)).toBe(0n);
+
+  const closed = await store.closeDay(next_day);
+  expect(closed.balanced).toBe(true);
+  expect(closed.debit_total_minor).toBeGreaterThan(0n);
+  await expect(store.closeDay(next_day)).rejects.toThrow(/closed already/);
+  const snapshot = await store.pool.query<{ n: bigint }>('SELECT count(*) AS n FROM account_day_balances WHERE business_date = $1', [next_day]);
+  expect(snapshot.rows[0]!.n).toBeGreaterThan(0n);
+});
+
+test('ledger - a duplicate payment (paid after the close) and its automatic refund net to zero', async () => {
+  const suspense_before = await balance('suspense', 'platform');
+  const receivable_before = await balance('channel_receivable', 'wx1');
+  const payment = await stack.client.createPayment({ merchantId: merchant, merchantOrderNo: `led-${randomBytes(6).toString('hex')}`, amount: 700n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'dup' });
+  await stack.fault({ scope: { out_trade_no: `${payment.paymentId}a1` }, success_after_close: true });
+  await stack.client.closePayment({ paymentId: payment.paymentId, merchantId: merchant });
+  await stack.pay(`${payment.paymentId}a1`);
+  await eventually(async () => {
+    await caughtUp();
+    const codes = (await store.entriesOf(payment.paymentId)).map((e) => e.txn_code);
+    return codes.includes('REFUND_SETTLED') ? codes : undefined;
+  }, 20_000, 'the duplicate refunded in the books');
+  expect((await store.entriesOf(payment.paymentId)).map((e) => e.txn_code)).toEqual(['DUPLICATE', 'DUPLICATE_REFUND', 'REFUND_SETTLED']);
+  expect(await balance('suspense', 'platform')).toBe(suspense_before);
+  expect(await balance('channel_receivable', 'wx1')).toBe(receivable_before);
+  expect((await store.trialBalance()).balanced).toBe(true);
+});
+
+test('ledger - SIGKILL while the projection posts: after a restart every message is in the books once, none skipped', async () => {
+  const amounts: bigint[] = [];
+  const payments: Payment[] = [];
+  for (let i = 0; i < 30; i += 1) {
+    const amount = BigInt(1_000 + i);
+    amounts.push(amount);
+    const p = await stack.client.createPayment({ merchantId: merchant, merchantOrderNo: `kill-${randomBytes(6).toString('hex')}`, amount, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'kill' });
+    payments.push(p);
+    void stack.pay(`${p.paymentId}a1`);
+  }
+  await stack.paycore.kill('SIGKILL');
+  await stack.restart();
+  for (const p of payments) {
+    await eventually(async () => {
+      const got = await stack.client.getPayment({ paymentId: p.paymentId, merchantId: merchant });
+      return got.status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED ? got : undefined;
+    }, 20_000, 'paid after the restart');
+  }
+  await caughtUp();
+  for (const [index, p] of payments.entries()) {
+    const entries = await store.entriesOf(p.paymentId);
+    expect([p.paymentId, entries.map((e) => e.txn_code)]).toEqual([p.paymentId, ['PAYMENT', 'CHANNEL_FEE']]);
+    const fee = (amounts[index]! * BigInt(fee_rate_bp) + 5_000n) / 10_000n;
+    expect(entries[0]!.lines.find((l) => l.code === 'merchant_pending')?.credit_minor).toBe(amounts[index]! - fee);
+  }
+  // Every stream message was posted exactly once: entries per stream sequence are unique per
+  // (payment, version, code) by key, and the pending balance is exactly what the payments say.
+  const rows = await store.pool.query<{ n: bigint; keys: bigint }>('SELECT count(*) AS n, count(DISTINCT entry_key) AS keys FROM journal_entries');
+  expect(rows.rows[0]!.n).toBe(rows.rows[0]!.keys);
+  let expected_pending = 0n;
+  for (const amount of amounts) expected_pending += amount - (amount * BigInt(fee_rate_bp) + 5_000n) / 10_000n;
+  expect(await balance('merchant_pending', merchant)).toBe(expected_pending);
+  expect((await store.trialBalance()).balanced).toBe(true);
+});
