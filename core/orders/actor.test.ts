@@ -74,6 +74,10 @@ class MemoryChannels {
   }
 
   async recordOutcome() {}
+  /** Generous: these tests are about reservations, not the create deadline. */
+  createDeadlineMs() {
+    return 60_000;
+  }
   merchantFee() {
     return 0n;
   }
