@@ -388,3 +388,40 @@ test('auth - PAYCORE_GRPC_INSECURE=1 is refused at boot when NODE_ENV=production
   const process_ = new PaycoreProcess({ ...stack.env, PAYCORE_GRPC_PORT: '0', PAYCORE_GRPC_INSECURE: '1', NODE_ENV: 'production' });
   await expect(process_.start(20_000)).rejects.toThrow(/exited with 2[\s\S]*PAYCORE_GRPC_INSECURE=1 \(plaintext gRPC\) is refused when NODE_ENV=production/);
 });
+
+// ---- certificate rotation -------------------------------------------------------------------
+
+test('auth - client CA rotation without a restart: the new CA joins the bundle, then the old one leaves', async () => {
+  const { readFileSync, writeFileSync } = await import('node:fs');
+  const old_ca = readFileSync(stack.pki.ca_file);
+  // The server's certificate stays from the old CA: clients keep trusting it.
+  const trust = { ca: old_ca, server_name: 'localhost' };
+  const next = ensureDevPki(path.join(other_ca_dir, 'next'), ['it_admin']);
+  const next_files = next.app('it_admin');
+  const next_auth: ClientAuth = { ...trust, cert: readFileSync(next_files.cert_file), key: readFileSync(next_files.key_file) };
+  const old_auth: ClientAuth = { ...trust, ...certFiles(stack.auth()) };
+  const reads = async (auth: ClientAuth): Promise<number> => {
+    const client = new PaycoreClient(stack.address, auth);
+    try {
+      return (await refusal(client.getPayment({ merchantId: 'm_it', merchantOrderNo: 'rotation' }, 5_000))).code;
+    } finally {
+      client.close();
+    }
+  };
+  // NOT_FOUND: authenticated, the payment just does not exist. UNAVAILABLE: handshake refused.
+  expect(await reads(next_auth)).toBe(grpc.status.UNAVAILABLE);
+  try {
+    writeFileSync(stack.pki.ca_file, Buffer.concat([old_ca, readFileSync(next.ca_file)]));
+    await eventually(async () => ((await reads(next_auth)) === grpc.status.NOT_FOUND ? true : undefined), 40_000, 'the new CA accepted');
+    expect(await reads(old_auth)).toBe(grpc.status.NOT_FOUND);
+    writeFileSync(stack.pki.ca_file, readFileSync(next.ca_file));
+    await eventually(async () => ((await reads(old_auth)) === grpc.status.UNAVAILABLE ? true : undefined), 40_000, 'the old CA refused');
+    expect(await reads(next_auth)).toBe(grpc.status.NOT_FOUND);
+  } finally {
+    writeFileSync(stack.pki.ca_file, old_ca);
+  }
+}, 120_000);
+
+function certFiles(auth: ClientAuth): Pick<ClientAuth, 'cert' | 'key'> {
+  return { cert: auth.cert!, key: auth.key! };
+}
