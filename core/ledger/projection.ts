@@ -51,7 +51,9 @@ export async function startProjection(options: { js: JetStreamClient; jsm: JetSt
   const apply = async (batch: StreamMessage[]): Promise<void> => {
     for (let attempt = 0; ; attempt += 1) {
       try {
-        metrics?.entries.inc(await store.applyMessages(consumer, batch));
+        // Not inside `metrics?.…(…)`: without metrics that would skip the call altogether.
+        const entries = await store.applyMessages(consumer, batch);
+        metrics?.entries.inc(entries);
         applied_seq = batch[batch.length - 1]!.seq;
         return;
       } catch (error) {
