@@ -208,11 +208,12 @@ export function assert(condition: unknown, message: string): asserts condition {
 }
 
 /** The dependencies whose outage a caller sees as DEPENDENCY_DOWN. */
-export type Dependency = 'NATS' | 'Redis';
+export type Dependency = 'NATS' | 'Redis' | 'PostgreSQL';
 
 const dependency_roles: Readonly<Record<Dependency, string>> = {
   NATS: 'the event log and command bus (NATS JetStream)',
   Redis: 'the routing table (Redis)',
+  PostgreSQL: 'the books (PostgreSQL)',
 };
 
 /** A failure of a dependency call as the caller sees it: UNAVAILABLE, reason DEPENDENCY_DOWN,

@@ -91,7 +91,7 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
   const books = await startBooks(config, js, jsm, names, metrics.gateway, log);
   const dependencies = { nats: () => link.up, redis: () => redis.status === 'ready' };
   const authenticator = new Authenticator(table, redis, `${config.prefix}:nonce`);
-  const grpc = await startGrpc({ config, actors, store, refund_index, routing: table, notifier, dead_timers: deadTimers(js, jsm, names), js, names, log, metrics: metrics.gateway, dependencies, authenticator });
+  const grpc = await startGrpc({ ledger: books?.store, config, actors, store, refund_index, routing: table, notifier, dead_timers: deadTimers(js, jsm, names), js, names, log, metrics: metrics.gateway, dependencies, authenticator });
   watchNotifyBacklog(jsm, config.prefix, metrics.gateway);
   // Reservation markers the actors left behind (a process killed between route and append,
   // a failed release) are settled from the event log.

@@ -12,6 +12,9 @@ import type { AccountCode } from '../core/ledger/rules';
 import { PaymentStatus, Product, type CreateRefundRequest, type CreateRefundResponse, type Payment } from '../proto/gen/paycore/v1/payment';
 import { defaultRouting, eventually, startStack, type Stack } from './harness';
 import { connect } from '@nats-io/transport-node';
+import { ledger_service } from '../core/gateway/ledger';
+import { decodeServiceError } from '../core/errors';
+import type { GetBalancesResponse, GetTrialBalanceResponse, ListPaymentsResponse, ListRefundsResponse } from '../proto/gen/paycore/v1/ledger';
 import { jetstreamManager } from '@nats-io/jetstream';
 
 const merchant = 'm_it';
@@ -23,8 +26,10 @@ let stack: Stack;
 
 beforeAll(async () => {
   db = await createTestDatabase({ migrate: false }); // paycore migrates it at boot
-  const routing = defaultRouting() as { merchants: { merchant_id: string; fee_rates: Record<string, unknown> }[] };
+  const routing = defaultRouting() as { merchants: { merchant_id: string; fee_rates: Record<string, unknown> }[]; apps: unknown[] };
   for (const m of routing.merchants) if (m.merchant_id === merchant) m.fee_rates = { WECHAT_NATIVE: { rate_bp: fee_rate_bp, fixed_minor: '0', min_minor: '0' } };
+  // An app of another merchant only: the books must not show it m_it's.
+  routing.apps.push({ app_id: 'it_other', merchants: ['m_sa'], roles: ['payments:read', 'ledger:read', 'ledger:write'] });
   stack = await startStack({ routing, env: { PAYCORE_DATABASE_URL: db.url, PAYCORE_REFUND_BACKOFF_MS: '300,600,1000' } });
   store = new LedgerStore(db.url);
 });
@@ -104,7 +109,7 @@ test('ledger - pay → pending (net of the fee, fee income and channel cost post
   await store.placeHold('h1', merchant, 'CNY', 1_000n, 'risk review');
   expect(await balance('merchant_frozen', merchant)).toBe(1_000n);
   await expect(store.placeHold('h2', merchant, 'CNY', 10_000_000n, 'too much')).rejects.toThrow(/cannot cover/);
-  await store.releaseHold('h1');
+  await store.releaseHold('h1', merchant);
   expect(await balance('merchant_frozen', merchant)).toBe(0n);
 
   const closed = await store.closeDay(next_day);
@@ -166,4 +171,58 @@ test('ledger - SIGKILL while the projection posts: after a restart every message
   for (const amount of amounts) expected_pending += amount - (amount * BigInt(fee_rate_bp) + 5_000n) / 10_000n;
   expect(await balance('merchant_pending', merchant)).toBe(expected_pending);
   expect((await store.trialBalance()).balanced).toBe(true);
+});
+
+type LedgerClient = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
+
+function ledgerCall<T>(client: LedgerClient, method: string, request: unknown): Promise<T> {
+  return new Promise((resolve, reject) => client[method]!(request, (error: grpc.ServiceError | null, value: T) => (error ? reject(error) : resolve(value))));
+}
+
+const reasonOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: grpc.ServiceError) => decodeServiceError(e).reason);
+
+test('ledger - LedgerService: ListPayments filters and pages from the books, balances and the trial balance, each scoped to the caller', async () => {
+  await caughtUp();
+  const client = stack.serviceClient<LedgerClient>(ledger_service, 'LedgerService');
+  const other = stack.serviceClient<LedgerClient>(ledger_service, 'LedgerService', stack.auth('it_other'));
+  try {
+    const request = { merchantId: merchant, status: 0, channelId: '', product: 0, pageSize: 4, pageToken: '' };
+    const seen: string[] = [];
+    let created: number[] = [];
+    for (let token = '', pages = 0; pages === 0 || token !== ''; pages += 1) {
+      const page = await ledgerCall<ListPaymentsResponse>(client, 'listPayments', { ...request, pageToken: token });
+      expect(page.payments.length).toBeLessThanOrEqual(4);
+      seen.push(...page.payments.map((p) => p.paymentId));
+      created = [...created, ...page.payments.map((p) => p.createdAt!.getTime())];
+      token = page.nextPageToken;
+    }
+    const total = await store.pool.query<{ n: bigint }>('SELECT count(*) AS n FROM payments WHERE merchant_id = $1', [merchant]);
+    expect(seen.length).toBe(Number(total.rows[0]!.n));
+    expect(new Set(seen).size).toBe(seen.length); // no row twice across pages
+    expect(created).toEqual([...created].sort((a, b) => b - a)); // newest first
+    const closed = await ledgerCall<ListPaymentsResponse>(client, 'listPayments', { ...request, status: PaymentStatus.PAYMENT_STATUS_CLOSED, pageSize: 0 });
+    expect(closed.payments.length).toBe(1);
+    expect(closed.payments[0]!.status).toBe(PaymentStatus.PAYMENT_STATUS_CLOSED);
+    const none = await ledgerCall<ListPaymentsResponse>(client, 'listPayments', { ...request, product: Product.PRODUCT_ALIPAY_QR });
+    expect(none.payments).toEqual([]);
+    const refunds = await ledgerCall<ListRefundsResponse>(client, 'listRefunds', { merchantId: merchant, pageSize: 0, pageToken: '' });
+    expect(refunds.refunds.map((r) => r.amount)).toContain(30_000n);
+    expect(await reasonOf(ledgerCall(client, 'listPayments', { ...request, pageToken: 'not-a-token' }))).toBe('INVALID_FIELD');
+
+    const balances = await ledgerCall<GetBalancesResponse>(client, 'getBalances', { merchantId: merchant });
+    expect(balances.accounts.find((a) => a.code === 'merchant_pending')?.balance).toBe(await balance('merchant_pending', merchant));
+    const trial = await ledgerCall<GetTrialBalanceResponse>(client, 'getTrialBalance', { throughDate: '' });
+    expect(trial.balanced).toBe(true);
+    expect(trial.debitTotal).toBe(trial.creditTotal);
+
+    // Another merchant's app sees none of it, and no platform-wide call.
+    expect(await reasonOf(ledgerCall(other, 'listPayments', request))).toBe('FORBIDDEN');
+    expect(await reasonOf(ledgerCall(other, 'getBalances', { merchantId: merchant }))).toBe('FORBIDDEN');
+    expect(await reasonOf(ledgerCall(other, 'getTrialBalance', { throughDate: '' }))).toBe('FORBIDDEN');
+    expect(await reasonOf(ledgerCall(other, 'placeHold', { holdId: 'x1', merchantId: merchant, currency: 'CNY', amount: 1n, reason: 'no' }))).toBe('FORBIDDEN');
+    expect(await ledgerCall<ListPaymentsResponse>(other, 'listPayments', { ...request, merchantId: 'm_sa' })).toMatchObject({ payments: [] });
+  } finally {
+    client.close();
+    other.close();
+  }
 });

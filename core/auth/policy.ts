@@ -18,6 +18,19 @@ const payment_methods: Record<string, AppRole> = {
   CreateRefund: 'refunds:write',
 };
 
+/** LedgerService (the books): the query side is payments:read, the ledger ledger:read and
+ * ledger:write; the merchant or platform scope is checked by the handler. */
+const ledger_methods: Record<string, AppRole> = {
+  ListPayments: 'payments:read',
+  ListRefunds: 'payments:read',
+  GetBalances: 'ledger:read',
+  GetTrialBalance: 'ledger:read',
+  CloseDay: 'ledger:write',
+  RunSettlement: 'ledger:write',
+  PlaceHold: 'ledger:write',
+  ReleaseHold: 'ledger:write',
+};
+
 /** Admin services need their role for every method. */
 const admin_services: Record<string, AppRole> = {
   'paycore.v1.RoutingAdminService': 'admin:routing',
@@ -38,6 +51,7 @@ export function requirementOf(path: string): Requirement | undefined {
   if (match === null) return undefined;
   const [, service, method] = match as unknown as [string, string, string];
   if (service === 'paycore.v1.PaymentService') return Object.hasOwn(payment_methods, method) ? payment_methods[method] : undefined;
+  if (service === 'paycore.v1.LedgerService') return Object.hasOwn(ledger_methods, method) ? ledger_methods[method] : undefined;
   if (Object.hasOwn(admin_services, service)) return admin_services[service];
   if (authenticated_services.has(service)) return 'authenticated';
   return undefined;

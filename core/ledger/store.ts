@@ -323,10 +323,10 @@ export class LedgerStore {
     });
   }
 
-  async releaseHold(hold_id: string): Promise<void> {
+  async releaseHold(hold_id: string, merchant_id: string): Promise<void> {
     await this.transaction(async (client, created) => {
       await client.query('SELECT pg_advisory_xact_lock_shared($1)', [close_lock_key]);
-      const hold = await client.query<{ merchant_id: string; currency: string; amount_minor: bigint }>('UPDATE holds SET released_at = now() WHERE hold_id = $1 AND released_at IS NULL RETURNING merchant_id, currency, amount_minor', [hold_id]);
+      const hold = await client.query<{ merchant_id: string; currency: string; amount_minor: bigint }>('UPDATE holds SET released_at = now() WHERE hold_id = $1 AND merchant_id = $2 AND released_at IS NULL RETURNING merchant_id, currency, amount_minor', [hold_id, merchant_id]);
       const row = hold.rows[0];
       if (row === undefined) throw new LedgerError('NOT_FOUND', `no open hold ${hold_id}`);
       const lines = linesOf('RELEASE', { merchant_id: row.merchant_id, channel_id: platform_owner, currency: row.currency }, { gross: row.amount_minor });
@@ -350,6 +350,79 @@ export class LedgerStore {
     }
     return [...entries.values()];
   }
+}
+
+export interface PaymentFilter {
+  merchant_id: string;
+  created_from?: Date;
+  created_to?: Date;
+  status?: string;
+  channel_id?: string;
+  product?: string;
+  page_size: number;
+  /** The last row of the previous page (created_at, id): rows strictly after it. */
+  after?: PageCursor;
+}
+
+export interface PageCursor {
+  created_at: string;
+  id: string;
+}
+
+export interface PaymentRow {
+  payment_id: string;
+  merchant_order_no: string;
+  status: string;
+  product: string;
+  channel_id: string | null;
+  currency: string;
+  amount_minor: bigint;
+  refunded_minor: bigint;
+  merchant_fee_minor: bigint;
+  created_at: Date;
+  paid_at: Date | null;
+}
+
+export interface RefundRow {
+  refund_id: string;
+  payment_id: string;
+  merchant_refund_no: string;
+  state: string;
+  currency: string;
+  amount_minor: bigint;
+  created_at: Date;
+}
+
+/** A merchant's payments, newest first, keyset-paged on (created_at, payment_id) along the
+ * payments_merchant_created index: a page costs the same at any depth. */
+export async function listPayments(pool: pg.Pool, filter: PaymentFilter): Promise<PaymentRow[]> {
+  const result = await pool.query<PaymentRow>(
+    `SELECT payment_id, merchant_order_no, status, product, channel_id, currency, amount_minor, refunded_minor, merchant_fee_minor, created_at, paid_at
+       FROM payments
+      WHERE merchant_id = $1
+        AND ($2::timestamptz IS NULL OR created_at >= $2) AND ($3::timestamptz IS NULL OR created_at < $3)
+        AND ($4::text IS NULL OR status = $4) AND ($5::text IS NULL OR channel_id = $5) AND ($6::text IS NULL OR product = $6)
+        AND ($7::timestamptz IS NULL OR (created_at, payment_id) < ($7::timestamptz, $8::text))
+      ORDER BY created_at DESC, payment_id DESC
+      LIMIT $9`,
+    [filter.merchant_id, filter.created_from ?? null, filter.created_to ?? null, filter.status ?? null, filter.channel_id ?? null, filter.product ?? null, filter.after?.created_at ?? null, filter.after?.id ?? null, filter.page_size],
+  );
+  return result.rows;
+}
+
+/** A merchant's refunds, newest first, keyset-paged on (created_at, refund_id). */
+export async function listRefunds(pool: pg.Pool, filter: Pick<PaymentFilter, 'merchant_id' | 'created_from' | 'created_to' | 'page_size' | 'after'>): Promise<RefundRow[]> {
+  const result = await pool.query<RefundRow>(
+    `SELECT refund_id, payment_id, merchant_refund_no, state, currency, amount_minor, created_at
+       FROM refunds
+      WHERE merchant_id = $1
+        AND ($2::timestamptz IS NULL OR created_at >= $2) AND ($3::timestamptz IS NULL OR created_at < $3)
+        AND ($4::timestamptz IS NULL OR (created_at, refund_id) < ($4::timestamptz, $5::text))
+      ORDER BY created_at DESC, refund_id DESC
+      LIMIT $6`,
+    [filter.merchant_id, filter.created_from ?? null, filter.created_to ?? null, filter.after?.created_at ?? null, filter.after?.id ?? null, filter.page_size],
+  );
+  return result.rows;
 }
 
 /** The first business date still open: entries dated before it go to it. */

@@ -10,6 +10,7 @@ import { app_key_secret_bytes, apps_max, merchants_per_app_max } from './constan
 
 export const app_roles = [
   'payments:write', 'payments:read', 'refunds:write', 'admin:routing', 'admin:merchants', 'admin:apps', 'admin:notifications', 'admin:timers',
+  'ledger:read', 'ledger:write',
 ] as const;
 export type AppRole = (typeof app_roles)[number];
 

@@ -1,0 +1,188 @@
+// LedgerService (proto/paycore/v1/ledger.proto): finance queries and operations over the books
+// in PostgreSQL (core/ledger). Each call is scoped to the caller's merchants like every other
+// RPC; the platform-wide calls need an app whose merchants are '*'. The role each method needs
+// is in core/auth/policy.ts.
+
+import * as grpc from '@grpc/grpc-js';
+import { LedgerServiceDefinition } from '../../proto/gen/paycore/v1/ledger';
+import type * as L from '../../proto/gen/paycore/v1/ledger';
+import { PaymentStatus, Product } from '../../proto/gen/paycore/v1/payment';
+import { callerOf } from '../auth/guard';
+import type { Caller } from '../auth/authenticator';
+import { ledger_page_size_max } from '../constants';
+import { dependencyFailure, invalidFields, PaycoreError, toServiceError, type FieldViolation } from '../errors';
+import { LedgerError, listPayments, listRefunds, type LedgerStore, type PageCursor } from '../ledger/store';
+import type { Logger } from '../log';
+import type { PaymentStatus as DomainStatus } from '../orders/types';
+import { grpcDefinition } from './admin';
+import { paymentStatusToWire, productFromWire, productToWire } from './wire-enums';
+
+export const ledger_service = grpcDefinition(LedgerServiceDefinition);
+
+const page_size_default = 50;
+const id_pattern = /^[A-Za-z0-9_-]{1,32}$/;
+const hold_id_pattern = /^[A-Za-z0-9_-]{1,64}$/;
+const date_pattern = /^\d{4}-\d{2}-\d{2}$/;
+const currency_pattern = /^[A-Z]{3}$/;
+
+type Handler<Req, Res> = grpc.handleUnaryCall<Req, Res>;
+
+export function ledgerService(store: LedgerStore | undefined, log: Logger): grpc.UntypedServiceImplementation {
+  const unary = <Req, Res>(method: string, run: (request: Req, caller: Caller, books: LedgerStore) => Promise<Res>): Handler<Req, Res> =>
+    (call, callback) => {
+      void (async () => {
+        try {
+          if (store === undefined) throw new PaycoreError('ILLEGAL_STATE', 'this paycore keeps no books (PAYCORE_DATABASE_URL is not set)');
+          callback(null, await run(call.request, callerOf(call), store));
+        } catch (error) {
+          const known = asPaycoreError(error);
+          if (known === undefined) log.error({ method, err: String(error) }, 'ledger call failed');
+          callback(toServiceError(known ?? new PaycoreError('INTERNAL', 'internal error')) as grpc.ServiceError, null);
+        }
+      })();
+    };
+  return {
+    listPayments: unary('ListPayments', listPaymentsHandler),
+    listRefunds: unary('ListRefunds', listRefundsHandler),
+    getBalances: unary('GetBalances', async (request: L.GetBalancesRequest, caller, books): Promise<L.GetBalancesResponse> => {
+      requireMerchant(request.merchantId, caller);
+      const rows = await books.balances(request.merchantId);
+      return { accounts: rows.map((r) => ({ code: r.code, owner: r.owner, currency: r.currency, balance: r.balance_minor })) };
+    }),
+    getTrialBalance: unary('GetTrialBalance', async (request: L.GetTrialBalanceRequest, caller, books): Promise<L.GetTrialBalanceResponse> => {
+      requirePlatform(caller);
+      if (request.throughDate !== '') checkDate(request.throughDate, 'through_date');
+      const trial = await books.trialBalance(request.throughDate === '' ? undefined : request.throughDate);
+      return { rows: trial.rows.map((r) => ({ code: r.code, currency: r.currency, debit: r.debit_minor, credit: r.credit_minor })), debitTotal: trial.debit_total_minor, creditTotal: trial.credit_total_minor, balanced: trial.balanced };
+    }),
+    closeDay: unary('CloseDay', async (request: L.CloseDayRequest, caller, books): Promise<L.CloseDayResponse> => {
+      requirePlatform(caller);
+      checkDate(request.businessDate, 'business_date');
+      const closed = await books.closeDay(request.businessDate);
+      return { debitTotal: closed.debit_total_minor, creditTotal: closed.credit_total_minor };
+    }),
+    runSettlement: unary('RunSettlement', async (request: L.RunSettlementRequest, caller, books): Promise<L.RunSettlementResponse> => {
+      requirePlatform(caller);
+      checkDate(request.businessDate, 'business_date');
+      const batches = await books.settle(request.businessDate);
+      return { batches: batches.map((b) => ({ batchId: b.batch_id, merchantId: b.merchant_id, currency: b.currency, amount: b.amount_minor })) };
+    }),
+    placeHold: unary('PlaceHold', async (request: L.PlaceHoldRequest, caller, books): Promise<L.PlaceHoldResponse> => {
+      const violations: FieldViolation[] = [];
+      if (!hold_id_pattern.test(request.holdId)) violations.push({ field: 'hold_id', description: 'must be 1..64 of [A-Za-z0-9_-]' });
+      if (!id_pattern.test(request.merchantId)) violations.push({ field: 'merchant_id', description: 'must be 1..32 of [A-Za-z0-9_-]' });
+      if (!currency_pattern.test(request.currency)) violations.push({ field: 'currency', description: 'must be an ISO 4217 code' });
+      if (request.amount <= 0n) violations.push({ field: 'amount', description: 'must be positive' });
+      if (request.reason.length < 1 || request.reason.length > 256) violations.push({ field: 'reason', description: 'must be 1..256 characters' });
+      if (violations.length > 0) throw invalidFields(violations);
+      caller.requireMerchant(request.merchantId);
+      await books.placeHold(request.holdId, request.merchantId, request.currency, request.amount, request.reason);
+      return {};
+    }),
+    releaseHold: unary('ReleaseHold', async (request: L.ReleaseHoldRequest, caller, books): Promise<L.ReleaseHoldResponse> => {
+      requireMerchant(request.merchantId, caller);
+      if (!hold_id_pattern.test(request.holdId)) throw invalidFields([{ field: 'hold_id', description: 'must be 1..64 of [A-Za-z0-9_-]' }]);
+      await books.releaseHold(request.holdId, request.merchantId);
+      return {};
+    }),
+  };
+}
+
+async function listPaymentsHandler(request: L.ListPaymentsRequest, caller: Caller, books: LedgerStore): Promise<L.ListPaymentsResponse> {
+  requireMerchant(request.merchantId, caller);
+  const violations: FieldViolation[] = [];
+  if (request.channelId !== '' && !id_pattern.test(request.channelId)) violations.push({ field: 'channel_id', description: 'must be 1..32 of [A-Za-z0-9_-]' });
+  const product = request.product === Product.PRODUCT_UNSPECIFIED ? undefined : productFromWire(request.product);
+  if (request.product !== Product.PRODUCT_UNSPECIFIED && product === undefined) violations.push({ field: 'product', description: 'is not a known product' });
+  const status = request.status === PaymentStatus.PAYMENT_STATUS_UNSPECIFIED ? undefined : statusName(request.status);
+  if (request.status !== PaymentStatus.PAYMENT_STATUS_UNSPECIFIED && status === undefined) violations.push({ field: 'status', description: 'is not a known status' });
+  const page_size = pageSize(request.pageSize, violations);
+  const after = cursorOf(request.pageToken, violations);
+  if (violations.length > 0) throw invalidFields(violations);
+  const rows = await listPayments(books.pool, { merchant_id: request.merchantId, created_from: request.createdFrom, created_to: request.createdTo, status, channel_id: request.channelId || undefined, product, page_size: page_size + 1, after });
+  const page = rows.slice(0, page_size);
+  const last = page[page.length - 1];
+  return {
+    payments: page.map((r) => ({
+      paymentId: r.payment_id, merchantOrderNo: r.merchant_order_no, status: paymentStatusToWire(r.status as DomainStatus), product: productToWire(r.product as never), channelId: r.channel_id ?? '',
+      currency: r.currency, amount: r.amount_minor, refundedAmount: r.refunded_minor, fee: r.paid_at === null ? 0n : r.merchant_fee_minor, createdAt: r.created_at, paidAt: r.paid_at ?? undefined,
+    })),
+    nextPageToken: rows.length > page_size && last !== undefined ? tokenOf({ created_at: last.created_at.toISOString(), id: last.payment_id }) : '',
+  };
+}
+
+async function listRefundsHandler(request: L.ListRefundsRequest, caller: Caller, books: LedgerStore): Promise<L.ListRefundsResponse> {
+  requireMerchant(request.merchantId, caller);
+  const violations: FieldViolation[] = [];
+  const page_size = pageSize(request.pageSize, violations);
+  const after = cursorOf(request.pageToken, violations);
+  if (violations.length > 0) throw invalidFields(violations);
+  const rows = await listRefunds(books.pool, { merchant_id: request.merchantId, created_from: request.createdFrom, created_to: request.createdTo, page_size: page_size + 1, after });
+  const page = rows.slice(0, page_size);
+  const last = page[page.length - 1];
+  return {
+    refunds: page.map((r) => ({ refundId: r.refund_id, paymentId: r.payment_id, merchantRefundNo: r.merchant_refund_no, state: r.state, currency: r.currency, amount: r.amount_minor, createdAt: r.created_at })),
+    nextPageToken: rows.length > page_size && last !== undefined ? tokenOf({ created_at: last.created_at.toISOString(), id: last.refund_id }) : '',
+  };
+}
+
+function requireMerchant(merchant_id: string, caller: Caller): void {
+  if (!id_pattern.test(merchant_id)) throw invalidFields([{ field: 'merchant_id', description: 'is required: 1..32 of [A-Za-z0-9_-]' }]);
+  caller.requireMerchant(merchant_id);
+}
+
+function requirePlatform(caller: Caller): void {
+  if (!caller.all_merchants) throw new PaycoreError('FORBIDDEN', `app ${caller.app_id} acts for some merchants only; this call covers them all`);
+}
+
+function checkDate(value: string, field: string): void {
+  if (!date_pattern.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`))) throw invalidFields([{ field, description: 'must be a date YYYY-MM-DD' }]);
+}
+
+function pageSize(requested: number, violations: FieldViolation[]): number {
+  if (requested > ledger_page_size_max) violations.push({ field: 'page_size', description: `must be at most ${ledger_page_size_max}` });
+  return requested === 0 ? page_size_default : Math.min(requested, ledger_page_size_max);
+}
+
+function tokenOf(cursor: PageCursor): string {
+  return Buffer.from(JSON.stringify([cursor.created_at, cursor.id])).toString('base64url');
+}
+
+function cursorOf(token: string, violations: FieldViolation[]): PageCursor | undefined {
+  if (token === '') return undefined;
+  try {
+    const [created_at, id] = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown[];
+    if (typeof created_at === 'string' && !Number.isNaN(Date.parse(created_at)) && typeof id === 'string' && id.length <= 32) return { created_at, id };
+  } catch {
+    // reported below
+  }
+  violations.push({ field: 'page_token', description: 'is not a token this call returned' });
+  return undefined;
+}
+
+const wire_statuses: Record<number, DomainStatus> = {
+  [PaymentStatus.PAYMENT_STATUS_CREATED]: 'CREATED',
+  [PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION]: 'REQUIRES_ACTION',
+  [PaymentStatus.PAYMENT_STATUS_PROCESSING]: 'PROCESSING',
+  [PaymentStatus.PAYMENT_STATUS_SUCCEEDED]: 'SUCCEEDED',
+  [PaymentStatus.PAYMENT_STATUS_FAILED]: 'FAILED',
+  [PaymentStatus.PAYMENT_STATUS_CLOSED]: 'CLOSED',
+  [PaymentStatus.PAYMENT_STATUS_PARTIALLY_REFUNDED]: 'PARTIALLY_REFUNDED',
+  [PaymentStatus.PAYMENT_STATUS_REFUNDED]: 'REFUNDED',
+};
+
+function statusName(status: PaymentStatus): DomainStatus | undefined {
+  return wire_statuses[status];
+}
+
+/** The books' own refusals as paycore's error reasons; PostgreSQL unreachable is a dependency. */
+function asPaycoreError(error: unknown): PaycoreError | undefined {
+  if (error instanceof PaycoreError) return error;
+  if (error instanceof LedgerError) {
+    const reason = { INVALID_ARGUMENT: 'INVALID_FIELD', FAILED_PRECONDITION: 'ILLEGAL_STATE', NOT_FOUND: 'NOT_FOUND', ALREADY_EXISTS: 'IDEMPOTENCY_KEY_REUSED' } as const;
+    return new PaycoreError(reason[error.reason], error.message);
+  }
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|57P0[1-3]|08\d{3})$/.test(code)) return dependencyFailure(error, 'PostgreSQL') as PaycoreError;
+  return undefined;
+}
