@@ -8,7 +8,7 @@ import { Agent, request as httpRequest } from 'node:http';
 import { certAuth, channelCredentials, clientOptions, type ClientAuth } from '../../core/auth/client';
 import { decodeServiceError } from '../../core/errors';
 import { idKey, paymentId } from '../../core/ids';
-import { CreatePaymentResponse, CreateRefundResponse, GetPaymentResponse, PaymentStatus, RefundStatus } from '../../proto/gen/paycore/v1/payment';
+import { CreatePaymentResponse, CreateRefundResponse, GetPaymentResponse, NextActionType, PaymentStatus, RefundStatus } from '../../proto/gen/paycore/v1/payment';
 import type { ScenarioName, StepPlan } from './protocol';
 import { CreateTemplate, benchCreateShape, getBytes, refundBytes } from './requests';
 
@@ -122,8 +122,26 @@ const create: Step = (it, next) =>
     const payment = CreatePaymentResponse.decode(bytes!).payment;
     if (payment === undefined) return next('NO_PAYMENT_IN_RESPONSE');
     it.payment_id = payment.paymentId;
-    next(payment.status === PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION ? undefined : `UNEXPECTED_STATUS/${PaymentStatus[payment.status]}`);
+    if (payment.status === PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION) return next(undefined);
+    // The provider outlived the channel's create deadline: poll for the action, as the
+    // contract tells callers to (docs/api.md, Outages and slow providers).
+    if (payment.status === PaymentStatus.PAYMENT_STATUS_CREATED && payment.nextAction?.type === NextActionType.NEXT_ACTION_TYPE_POLL) return actionReady(it, next);
+    next(`UNEXPECTED_STATUS/${PaymentStatus[payment.status]}`);
   });
+
+/** GetPayment every poll_interval_ms until the payment has its action (REQUIRES_ACTION). */
+const actionReady: Step = (it, next) => {
+  const poll = (): void =>
+    it.target.unary(method_get, getBytes(it.template.shape.merchant_id, it.payment_id), (error, bytes) => {
+      if (error !== null) return next(errorKey(error));
+      const status = GetPaymentResponse.decode(bytes!).payment?.status ?? PaymentStatus.PAYMENT_STATUS_UNSPECIFIED;
+      if (status === PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION) return next(undefined);
+      if (status !== PaymentStatus.PAYMENT_STATUS_CREATED) return next(`UNEXPECTED_STATUS/${PaymentStatus[status]}`);
+      if (Date.now() > it.deadline_at) return next('TIMEOUT_WAITING_FOR_ACTION');
+      setTimeout(poll, it.poll_interval_ms);
+    });
+  poll();
+};
 
 const get: Step = (it, next) =>
   it.target.unary(method_get, getBytes(it.template.shape.merchant_id, it.payment_id), (error) => next(error === null ? undefined : errorKey(error)));

@@ -51,6 +51,10 @@ class Actor {
 
 export class ActorSystem {
   readonly #actors = new Map<string, Actor>();
+  /** Attempts whose channel create is still in flight after its caller was answered (see
+   * #pay): a query meanwhile must not issue it again — the provider would only see the same
+   * request twice, and a slow provider more load. */
+  readonly #creates_in_flight = new Set<string>();
 
   constructor(private readonly deps: ActorDeps) {}
 
@@ -453,10 +457,12 @@ export class ActorSystem {
     } else {
       const answered = await withinDeadline(call, deadline_ms);
       if (!answered.in_time) {
+        this.#creates_in_flight.add(attempt.attempt_id);
         this.deps.log.warn({ payment_id: actor.payment_id, attempt_id: attempt.attempt_id, deadline_ms }, 'channel create outlived its deadline; answering the pending payment');
-        void call.then((late) =>
-          this.handle({ type: 'pay_outcome', payment_id: actor.payment_id, attempt_id: attempt.attempt_id, ...(late === undefined ? {} : { status: toWireStatus(late) }) }),
-        );
+        // In flight until its answer is applied (or found ambiguous) by that later turn.
+        void call
+          .then((late) => this.handle({ type: 'pay_outcome', payment_id: actor.payment_id, attempt_id: attempt.attempt_id, ...(late === undefined ? {} : { status: toWireStatus(late) }) }))
+          .finally(() => this.#creates_in_flight.delete(attempt.attempt_id));
         return;
       }
       status = answered.value;
@@ -556,7 +562,7 @@ export class ActorSystem {
     // The call that should have told us the next action died (crash, timeout): issue the
     // same attempt id again. The channel refuses a second order with it, so this cannot
     // charge twice; it only recovers the QR code, redirect or SDK parameters.
-    if (isOpen(after) && still?.state === 'requested' && (status.kind === 'pending' || status.kind === 'not_found')) {
+    if (isOpen(after) && still?.state === 'requested' && (status.kind === 'pending' || status.kind === 'not_found') && !this.#creates_in_flight.has(still.attempt_id)) {
       await this.#pay(actor, still, this.deps.sealer.open<PayerElements>(after.payer_sealed));
     }
   }
