@@ -69,11 +69,6 @@ class MemoryChannels {
     if (reservation !== undefined) this.released.push(reservation.reservation_id);
   }
 
-  /** Memory channels answer at once: any create deadline holds. */
-  createDeadlineMs(): number {
-    return 3_000;
-  }
-
   async commit(reservation: ReservationRef | undefined) {
     if (reservation !== undefined) this.committed.push(reservation.reservation_id);
   }
