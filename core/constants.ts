@@ -162,3 +162,9 @@ export const ledger_lag_poll_ms = 5_000;
 export const ledger_retry_ms_max = 5_000;
 /** Rows of one ListPayments / ListRefunds page at most. */
 export const ledger_page_size_max = 500;
+/** How long a refund's funding reservation counts against the merchant's balance when the
+ * projection never posts the refund (its actor refused it): far above the projection's normal
+ * lag, short enough that a refused refund does not block the merchant's money for long. */
+export const refund_reservation_ttl_ms = 10 * 60_000;
+/** How long stopping the ledger projection may take before the process goes on stopping. */
+export const ledger_stop_ms_max = 3_000;

@@ -50,6 +50,7 @@ describe('errors', () => {
       NO_ROUTE: grpc.status.FAILED_PRECONDITION,
       ILLEGAL_STATE: grpc.status.FAILED_PRECONDITION,
       REFUND_EXCEEDS_PAID: grpc.status.FAILED_PRECONDITION,
+      INSUFFICIENT_BALANCE: grpc.status.FAILED_PRECONDITION,
       NOT_FOUND: grpc.status.NOT_FOUND,
       FORBIDDEN: grpc.status.PERMISSION_DENIED,
       UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,
@@ -58,7 +59,7 @@ describe('errors', () => {
       INTERNAL: grpc.status.INTERNAL,
       DEADLINE_EXCEEDED: grpc.status.DEADLINE_EXCEEDED,
     });
-    expect(all_reasons).toHaveLength(12);
+    expect(all_reasons).toHaveLength(13);
   });
 
   test.each(all_reasons)('errors - message of %s starts with the reason', (reason) => {

@@ -16,6 +16,7 @@ export type ErrorReason =
   | 'NO_ROUTE'
   | 'ILLEGAL_STATE'
   | 'REFUND_EXCEEDS_PAID'
+  | 'INSUFFICIENT_BALANCE'
   | 'NOT_FOUND'
   | 'FORBIDDEN'
   | 'UNAUTHENTICATED'
@@ -31,6 +32,7 @@ export const grpcStatusOfReason: Readonly<Record<ErrorReason, grpc.status>> = Ob
   NO_ROUTE: grpc.status.FAILED_PRECONDITION,
   ILLEGAL_STATE: grpc.status.FAILED_PRECONDITION,
   REFUND_EXCEEDS_PAID: grpc.status.FAILED_PRECONDITION,
+  INSUFFICIENT_BALANCE: grpc.status.FAILED_PRECONDITION,
   NOT_FOUND: grpc.status.NOT_FOUND,
   FORBIDDEN: grpc.status.PERMISSION_DENIED,
   UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,

@@ -27,7 +27,7 @@ let stack: Stack;
 beforeAll(async () => {
   db = await createTestDatabase({ migrate: false }); // paycore migrates it at boot
   const routing = defaultRouting() as { merchants: { merchant_id: string; fee_rates: Record<string, unknown> }[]; apps: unknown[] };
-  for (const m of routing.merchants) if (m.merchant_id === merchant) m.fee_rates = { WECHAT_NATIVE: { rate_bp: fee_rate_bp, fixed_minor: '0', min_minor: '0' } };
+  for (const m of routing.merchants) if (m.merchant_id === merchant || m.merchant_id === 'm_rec') m.fee_rates = { WECHAT_NATIVE: { rate_bp: fee_rate_bp, fixed_minor: '0', min_minor: '0' } };
   // An app of another merchant only: the books must not show it m_it's.
   routing.apps.push({ app_id: 'it_other', merchants: ['m_sa'], roles: ['payments:read', 'ledger:read', 'ledger:write'] });
   stack = await startStack({ routing, env: { PAYCORE_DATABASE_URL: db.url, PAYCORE_REFUND_BACKOFF_MS: '300,600,1000' } });
@@ -225,4 +225,31 @@ test('ledger - LedgerService: ListPayments filters and pages from the books, bal
     client.close();
     other.close();
   }
+});
+
+test('ledger - refund funding: beyond what the merchant holds a refund is refused before it is sent; the overdraft policy allows it within its limit', async () => {
+  const funded = 'm_rec';
+  const payment = await stack.client.createPayment({ merchantId: funded, merchantOrderNo: `led-${randomBytes(6).toString('hex')}`, amount: 100_000n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'funding' });
+  await stack.pay(`${payment.paymentId}a1`);
+  await eventually(async () => ((await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: funded })).status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED ? true : undefined), 10_000, 'paid');
+  await caughtUp();
+  // The merchant holds 99 400 (the fee of 600 is kept): a full refund is 600 short.
+  const refused = createRefund({ merchantId: funded, paymentId: payment.paymentId, amount: 100_000n });
+  await expect(refused).rejects.toMatchObject({ code: grpc.status.FAILED_PRECONDITION });
+  expect(decodeServiceError((await refused.catch((e: unknown) => e)) as grpc.ServiceError).reason).toBe('INSUFFICIENT_BALANCE');
+  expect(String(await refused.catch((e: Error) => e.message))).toMatch(/balance 99400 CNY cannot fund a refund of 100000 \(policy refuse\)/);
+  expect((await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: funded })).refundedAmount).toBe(0n);
+  expect((await stack.orders(`${payment.paymentId}a1`))[0]).not.toHaveProperty('refunded_total', 100_000);
+  // What it holds it may refund.
+  await createRefund({ merchantId: funded, paymentId: payment.paymentId, amount: 99_000n });
+  await expect(createRefund({ merchantId: funded, paymentId: payment.paymentId, amount: 1_000n })).rejects.toMatchObject({ code: grpc.status.FAILED_PRECONDITION });
+
+  // Overdraft within 1 000: the last 1 000 is allowed, leaving the merchant 600 below zero.
+  await store.setMerchantSettings(funded, { settlement_days: 1, refund_fee_policy: 'kept', refund_funding: 'overdraft', overdraft_limit_minor: 1_000n });
+  await createRefund({ merchantId: funded, paymentId: payment.paymentId, amount: 1_000n });
+  await eventually(async () => ((await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: funded })).status === PaymentStatus.PAYMENT_STATUS_REFUNDED ? true : undefined), 15_000, 'refunded');
+  await caughtUp();
+  expect((await balance('merchant_pending', funded)) + (await balance('merchant_available', funded))).toBe(-600n);
+  const reservations = await store.pool.query<{ n: bigint }>('SELECT count(*) AS n FROM refund_reservations WHERE merchant_id = $1', [funded]);
+  expect(reservations.rows[0]!.n).toBe(0n); // posted refunds release their reservation
 });

@@ -44,7 +44,7 @@ import { listenPlain, listenTls, type Listener } from '../auth/tls';
 import { notification_admin_service, notificationAdminService } from './notify-admin';
 import { timer_admin_service, timerAdminService } from './timer-admin';
 import { ledger_service, ledgerService } from './ledger';
-import type { LedgerStore } from '../ledger/store';
+import { LedgerError, type LedgerStore } from '../ledger/store';
 import type { DeadTimers } from '../orders/dead-timers';
 import type { EventStore, StoredMessage } from '../orders/store';
 import type { PaymentState } from '../orders/types';
@@ -199,11 +199,29 @@ export class PaymentGateway {
     if (holder !== undefined && holder !== payment_id) {
       throw new PaycoreError('IDEMPOTENCY_KEY_REUSED', `merchant_refund_no ${request.merchantRefundNo} is used by another payment`);
     }
+    if (holder === undefined) await this.#fundRefund(payment_id, refund_id, request);
     // The actor refuses another merchant's payment (NOT_FOUND) before anything happens.
     const state = await this.deps.actors.send({ type: 'create_refund', payment_id, merchant_id: request.merchantId, input });
     const refund = findRefund(state, refund_id);
     if (refund === undefined) throw new PaycoreError('INTERNAL', `refund ${refund_id} missing after its creation`);
     return toRefund(state, refund);
+  }
+
+  /** The refund funding check of the books (LedgerStore.reserveRefund), for a refund not yet
+   * recorded: refused with INSUFFICIENT_BALANCE before the actor or the channel hear of it.
+   * Skipped without books, and for a payment that is not this merchant's (the actor answers
+   * NOT_FOUND for it). */
+  async #fundRefund(payment_id: string, refund_id: string, request: CreateRefundRequest): Promise<void> {
+    const ledger = this.deps.ledger;
+    if (ledger === undefined) return;
+    const loaded = await this.deps.store.load(payment_id);
+    if (loaded === undefined || loaded.state.merchant_id !== request.merchantId) return;
+    try {
+      await ledger.reserveRefund(refund_id, request.merchantId, loaded.state.currency, request.amount);
+    } catch (error) {
+      if (error instanceof LedgerError) throw new PaycoreError('INSUFFICIENT_BALANCE', error.message);
+      throw new PaycoreError('DEPENDENCY_DOWN', 'the books (PostgreSQL) did not answer the refund funding check; retry with the same key');
+    }
   }
 
   async getRefund(request: GetRefundRequest, caller: Caller): Promise<Refund> {

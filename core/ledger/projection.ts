@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { decodeJson } from '../codec';
-import { ledger_batch_max, ledger_lag_poll_ms, ledger_retry_ms_max } from '../constants';
+import { ledger_batch_max, ledger_lag_poll_ms, ledger_retry_ms_max, ledger_stop_ms_max } from '../constants';
 import type { Logger } from '../log';
 import type { Names } from '../names';
 import { stored_message_schema } from '../orders/schemas';
@@ -93,8 +93,11 @@ export async function startProjection(options: { js: JetStreamClient; jsm: JetSt
     async stop() {
       stopping = true;
       clearInterval(poll);
-      await messages.close();
-      await running;
+      // Bounded: a stop must not hang the process's shutdown on a consumer that does not
+      // answer; whatever was not committed is read again by the next start.
+      const bounded = (work: Promise<unknown>) => Promise.race([work, new Promise((resolve) => setTimeout(resolve, ledger_stop_ms_max).unref())]);
+      await bounded(Promise.resolve(messages.close()).catch(() => undefined));
+      await bounded(running);
     },
   };
 }

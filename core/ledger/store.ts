@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import pg from 'pg';
 import { assert } from '../errors';
 import type { PaymentEvent, PaymentState } from '../orders/types';
+import { refund_reservation_ttl_ms } from '../constants';
 import { default_book_settings, linesOf, normal_side, platform_owner, postingsOf, type AccountCode, type MerchantBookSettings, type Posting } from './rules';
 
 const int8_oid = 20;
@@ -129,6 +130,9 @@ export class LedgerStore {
         for (const posting of postings) if (await this.post(client, created, posting, open_date, message.seq)) entries += 1;
         await upsertQueryRows(client, message.state);
       }
+      // Refunds now in the books no longer need their funding reservation.
+      const posted_refunds = fresh.flatMap((m) => m.events.flatMap((e) => (e.type === 'RefundRequested' && e.kind === 'merchant' ? [e.refund_id] : [])));
+      if (posted_refunds.length > 0) await client.query('DELETE FROM refund_reservations WHERE refund_id = ANY($1)', [posted_refunds]);
       const last = fresh[fresh.length - 1]!.seq;
       await client.query(
         `INSERT INTO projection_progress (consumer, stream_seq, updated_at) VALUES ($1, $2, now())
@@ -304,6 +308,40 @@ export class LedgerStore {
       await this.post(client, created, posting, await openDate(client));
       await client.query('UPDATE settlement_batches SET entry_id = (SELECT entry_id FROM journal_entries WHERE entry_key = $1) WHERE batch_id = $2', [posting.entry_key, batch_id]);
       return { merchant_id, currency, amount_minor, batch_id };
+    });
+  }
+
+  /** The refund funding check, before a refund is sent (core/gateway CreateRefund): the
+   * merchant's available and pending balance, less the refunds it accepted that the books have
+   * not posted yet, must cover the refund — or, under the 'overdraft' policy, not go below
+   * −overdraft_limit_minor. Passing reserves the amount (one row per refund_id, so a replay
+   * reserves nothing twice). The merchant's accounts are locked FOR UPDATE meanwhile, so two
+   * concurrent checks of one merchant are serialised and each sees the other's reservation.
+   * Frozen money never covers a refund. Throws LedgerError FAILED_PRECONDITION with the
+   * reason. */
+  async reserveRefund(refund_id: string, merchant_id: string, currency: string, amount_minor: bigint): Promise<void> {
+    await this.transaction(async (client) => {
+      const balances = await client.query<{ code: string; balance_minor: bigint }>(
+        `SELECT code, balance_minor FROM accounts WHERE owner = $1 AND currency = $2 AND code IN ('merchant_available', 'merchant_pending') ORDER BY code FOR UPDATE`,
+        [merchant_id, currency],
+      );
+      // A merchant without accounts has no money: serialise its checks on its settings row.
+      await client.query('INSERT INTO merchant_settings (merchant_id) VALUES ($1) ON CONFLICT (merchant_id) DO NOTHING', [merchant_id]);
+      await client.query('SELECT 1 FROM merchant_settings WHERE merchant_id = $1 FOR UPDATE', [merchant_id]);
+      const settings = (await this.settingsOf(client, [merchant_id])).get(merchant_id) ?? default_book_settings;
+      const reserved = await client.query<{ sum: bigint }>(
+        `SELECT coalesce(sum(amount_minor), 0)::bigint AS sum FROM refund_reservations
+          WHERE merchant_id = $1 AND currency = $2 AND refund_id <> $3 AND created_at > now() - make_interval(secs => $4::double precision / 1000)`,
+        [merchant_id, currency, refund_id, refund_reservation_ttl_ms],
+      );
+      let funds = -reserved.rows[0]!.sum;
+      for (const row of balances.rows) funds += row.balance_minor;
+      const floor = settings.refund_funding === 'overdraft' ? -settings.overdraft_limit_minor : 0n;
+      if (funds - amount_minor < floor) {
+        const allowance = settings.refund_funding === 'overdraft' ? ` plus its overdraft limit ${settings.overdraft_limit_minor}` : '';
+        throw new LedgerError('FAILED_PRECONDITION', `the merchant's balance ${funds} ${currency}${allowance} cannot fund a refund of ${amount_minor} (policy ${settings.refund_funding})`);
+      }
+      await client.query('INSERT INTO refund_reservations (refund_id, merchant_id, currency, amount_minor) VALUES ($1, $2, $3, $4) ON CONFLICT (refund_id) DO NOTHING', [refund_id, merchant_id, currency, amount_minor]);
     });
   }
 

@@ -4332,7 +4332,9 @@ export const PaymentServiceService = {
   /**
    * Refunds part or all of a paid payment. Idempotent on (merchant_id, merchant_refund_no).
    * Errors: INVALID_FIELD; NOT_FOUND; IDEMPOTENCY_KEY_REUSED; ILLEGAL_STATE for an unpaid
-   * payment; REFUND_EXCEEDS_PAID when refunds would exceed the paid amount.
+   * payment; REFUND_EXCEEDS_PAID when refunds would exceed the paid amount;
+   * INSUFFICIENT_BALANCE (FAILED_PRECONDITION) when the books are kept and the merchant's
+   * balance cannot fund the refund under its policy (nothing is sent).
    */
   createRefund: {
     path: "/paycore.v1.PaymentService/CreateRefund" as const,
@@ -4420,7 +4422,9 @@ export interface PaymentServiceServer extends UntypedServiceImplementation {
   /**
    * Refunds part or all of a paid payment. Idempotent on (merchant_id, merchant_refund_no).
    * Errors: INVALID_FIELD; NOT_FOUND; IDEMPOTENCY_KEY_REUSED; ILLEGAL_STATE for an unpaid
-   * payment; REFUND_EXCEEDS_PAID when refunds would exceed the paid amount.
+   * payment; REFUND_EXCEEDS_PAID when refunds would exceed the paid amount;
+   * INSUFFICIENT_BALANCE (FAILED_PRECONDITION) when the books are kept and the merchant's
+   * balance cannot fund the refund under its policy (nothing is sent).
    */
   createRefund: handleUnaryCall<CreateRefundRequest, CreateRefundResponse>;
   /**
@@ -4528,7 +4532,9 @@ export interface PaymentServiceClient extends Client {
   /**
    * Refunds part or all of a paid payment. Idempotent on (merchant_id, merchant_refund_no).
    * Errors: INVALID_FIELD; NOT_FOUND; IDEMPOTENCY_KEY_REUSED; ILLEGAL_STATE for an unpaid
-   * payment; REFUND_EXCEEDS_PAID when refunds would exceed the paid amount.
+   * payment; REFUND_EXCEEDS_PAID when refunds would exceed the paid amount;
+   * INSUFFICIENT_BALANCE (FAILED_PRECONDITION) when the books are kept and the merchant's
+   * balance cannot fund the refund under its policy (nothing is sent).
    */
   createRefund(
     request: CreateRefundRequest,
