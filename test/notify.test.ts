@@ -79,6 +79,13 @@ function call<T>(client: grpc.Client & Record<string, (...args: unknown[]) => un
   return new Promise((resolve, reject) => client[method]!(request, (error: grpc.ServiceError | null, value: T) => (error ? reject(error) : resolve(value))));
 }
 
+/** paycore_notify_attempts_total{result="delivered"} on the stack's /metrics (0 when absent). */
+async function deliveredCount(): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${stack.env.PAYCORE_HTTP_PORT}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('paycore_notify_attempts_total{result="delivered"}'));
+  return line === undefined ? 0 : Number(line.split(' ').at(-1));
+}
+
 test('notify - a merchant failing twice gets the signed notification on attempt 3, same id each time, across a restart', async () => {
   const merchant = new Merchant((n) => (n <= 2 ? 500 : 204));
   const url = await merchant.start();
@@ -89,7 +96,10 @@ test('notify - a merchant failing twice gets the signed notification on attempt 
     await stack.paycore.kill('SIGTERM');
     await stack.restart();
     await eventually(async () => (merchant.received.length >= 3 ? true : undefined), 15_000, 'third attempt');
-    await new Promise((r) => setTimeout(r, 1_000)); // nothing more may come after the 2xx
+    // Nothing more may come after the 2xx: wait until paycore has recorded the delivery (the
+    // restarted process counts it once), not for a time that must be long enough.
+    await eventually(async () => ((await deliveredCount()) >= 1 ? true : undefined), 15_000, 'the delivery recorded');
+    expect(await deliveredCount()).toBe(1);
     expect(merchant.received.map((r) => r.attempt)).toEqual(['1', '2', '3']);
     expect(new Set(merchant.received.map((r) => r.id)).size).toBe(1);
     expect(merchant.received.every((r) => r.verified)).toBe(true);
@@ -133,10 +143,10 @@ test('notify - merchant metadata whose keys end in _minor is the caller\'s text:
     const metadata = { order_total_minor: '12.50', count_minor: '3', note: 'x' };
     const payment = await stack.client.createPayment({ merchantId: 'm_it', merchantOrderNo: `nt-${randomBytes(6).toString('hex')}`, amount: 880n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'metadata', notifyUrl: url, metadata });
     expect(payment.metadata).toEqual(metadata);
-    const watching = stack.client.watch({ paymentId: payment.paymentId, merchantId: 'm_it' }, 15_000);
-    await new Promise((r) => setTimeout(r, 200));
+    const watching = stack.client.watching({ paymentId: payment.paymentId, merchantId: 'm_it' }, 15_000);
+    await watching.first; // the snapshot: every change after it is delivered
     await stack.pay(`${payment.paymentId}a1`);
-    const seen = await watching;
+    const seen = await watching.all;
     expect(seen.at(-1)!.status).toBe(PaymentStatus.PAYMENT_STATUS_SUCCEEDED);
     expect(seen.at(-1)!.metadata).toEqual(metadata);
     expect((await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: 'm_it' })).metadata).toEqual(metadata);

@@ -160,7 +160,11 @@ describe('against a live paycore', () => {
     };
     await eventually(async () => ((await query('up{job="paycore"}'))[0]?.value[1] === '1' ? true : undefined), 20_000, 'first scrape');
     await load(4, notify_url);
-    await new Promise((r) => setTimeout(r, 2_500)); // two more scrapes, so rate() has two samples after the load
+    // Two more scrapes, so rate() has two samples after the load: counted by Prometheus itself
+    // (its own samples of up), not guessed from the scrape interval.
+    const scrapes = async (): Promise<number> => Number((await query('count_over_time(up{job="paycore"}[10m])'))[0]?.value[1] ?? 0);
+    const before = await scrapes();
+    await eventually(async () => ((await scrapes()) >= before + 2 ? true : undefined), 20_000, 'two scrapes after the load');
     await load(4, notify_url);
     // Every SLO has its row: the SLI, the objective, the budget left over 30 days, the burn rate.
     const slo_queries = queries.filter((q) => q.title.startsWith('SLO '));

@@ -42,13 +42,12 @@ test('payments - create, QR code, sandbox pay, callback, SUCCEEDED; WatchPayment
   expect(payment.channelId).toBe('wx1');
   expect(payment.amount).toBe(1999n);
 
-  const watching = stack.client.watch({ paymentId: payment.paymentId, merchantId: 'm_it' }, 15_000);
-  // The watch has its first message before the payer pays, so it must see the change.
-  await eventually(async () => ((await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: 'm_it' })).version >= 3n ? true : undefined), 5_000, 'payment stored');
-  await new Promise((r) => setTimeout(r, 200));
+  const watching = stack.client.watching({ paymentId: payment.paymentId, merchantId: 'm_it' }, 15_000);
+  // The watch has its first message (the snapshot) before the payer pays, so it must see the change.
+  expect((await watching.first).status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
   const paid = await stack.pay(`${payment.paymentId}a1`);
   expect(paid.status).toBe(200);
-  const seen = await watching;
+  const seen = await watching.all;
   expect(seen.map((p) => PaymentStatus[p.status])).toEqual(['PAYMENT_STATUS_REQUIRES_ACTION', 'PAYMENT_STATUS_SUCCEEDED']);
   const versions = seen.map((p) => p.version);
   expect(versions[1]! - versions[0]!).toBe(1n);

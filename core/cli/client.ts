@@ -35,17 +35,40 @@ export class PaycoreClient {
 
   /** Collects WatchPayment until the stream ends, `until` says stop, or the deadline passes. */
   watch(request: Partial<WatchPaymentRequest>, deadline_ms: number, until?: (p: Payment) => boolean): Promise<Payment[]> {
-    return new Promise((resolve, reject) => {
+    return this.watching(request, deadline_ms, until).all;
+  }
+
+  /** watch(), and `first`: the stream's first message, the snapshot. The server follows the
+   * event log from the snapshot's sequence on, so once `first` has arrived every later change
+   * is delivered: a test waits on it instead of sleeping before it changes the payment. */
+  watching(request: Partial<WatchPaymentRequest>, deadline_ms: number, until?: (p: Payment) => boolean): { first: Promise<Payment>; all: Promise<Payment[]> } {
+    let firstSeen!: (p: Payment) => void;
+    let firstFailed!: (error: unknown) => void;
+    const first = new Promise<Payment>((resolve, reject) => {
+      firstSeen = resolve;
+      firstFailed = reject;
+    });
+    first.catch(() => undefined); // a caller that only awaits `all` sees the error there
+    const all = new Promise<Payment[]>((resolve, reject) => {
       const seen: Payment[] = [];
       const stream = this.raw.watchPayment(fillRef(request), new grpc.Metadata(), { deadline: Date.now() + deadline_ms });
       stream.on('data', (response: WatchPaymentResponse) => {
         const payment = paymentOf(response);
         seen.push(payment);
+        if (seen.length === 1) firstSeen(payment);
         if (until?.(payment)) stream.cancel();
       });
-      stream.on('end', () => resolve(seen));
-      stream.on('error', (error: grpc.ServiceError) => (error.code === grpc.status.CANCELLED ? resolve(seen) : reject(Object.assign(error, { seen }))));
+      stream.on('end', () => {
+        firstFailed(new Error('the watch ended without a message'));
+        resolve(seen);
+      });
+      stream.on('error', (error: grpc.ServiceError) => {
+        firstFailed(error);
+        if (error.code === grpc.status.CANCELLED) resolve(seen);
+        else reject(Object.assign(error, { seen }));
+      });
     });
+    return { first, all };
   }
 
   close(): void {

@@ -54,6 +54,18 @@ async function withTimeout<T>(what: string, ms: number, f: () => Promise<T>): Pr
   }
 }
 
+/** Waits (dry runs only: explain moves no circuit) until the channel's circuit has cooled down,
+ * i.e. the channel is no longer excluded as CIRCUIT_OPEN — the condition, not a sleep. */
+async function cooledDown(t: RoutingTable, channel_id: string, timeout_ms = 10_000): Promise<void> {
+  const deadline = Date.now() + timeout_ms;
+  for (;;) {
+    const decision = await t.explain(order({ payment_id: '' }));
+    if (!decision.excluded.some((e) => e.channel_id === channel_id && e.reason === 'CIRCUIT_OPEN')) return;
+    if (Date.now() > deadline) throw new Error(`${channel_id}'s circuit still open after ${timeout_ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 async function usage(t: RoutingTable, channel_id: string, day: string): Promise<{ a: string | null; n: string | null }> {
   const [a, n] = await connections[0]!.hmget(`${t.channelKey(channel_id)}:u:d:${day}`, 'a', 'n');
   return { a: a ?? null, n: n ?? null };
@@ -145,7 +157,7 @@ test('routing - a degraded channel loses traffic, its circuit opens, and it wins
   const open = await t.explain(order({ payment_id: '' }));
   expect(open.excluded).toEqual([expect.objectContaining({ channel_id: 'cheap', reason: 'CIRCUIT_OPEN' })]);
   expect(open.chosen?.channel_id).toBe('dear');
-  await new Promise((r) => setTimeout(r, cooldown_ms + 50));
+  await cooledDown(t, 'cheap');
   // Half-open: probes go to the recovering channel, at most probes_max at once.
   const p1 = await pick('a4');
   const p2 = await pick('a5');
@@ -163,7 +175,7 @@ test('routing - a failed probe reopens the circuit', async () => {
     circuit: { cooldown_ms: 200, volume_min: 5, probes_max: 1 },
   });
   for (let i = 0; i < 5; i += 1) await t.recordOutcome('flaky', { kind: 'system_error', latency_ms: 100 });
-  await new Promise((r) => setTimeout(r, 250));
+  await cooledDown(t, 'flaky');
   expect((await t.route(order({ payment_id: 'b1' }))).chosen).toEqual(expect.objectContaining({ channel_id: 'flaky', probe: true }));
   expect(await t.recordOutcome('flaky', { kind: 'system_error', latency_ms: 100, started_at: new Date() })).toBe('OPEN');
   expect((await t.route(order({ payment_id: 'b2' }))).chosen?.channel_id).toBe('other');
@@ -366,7 +378,7 @@ test('routing - a half-open circuit is judged only by calls started after it bec
   });
   const stale_start = new Date();
   for (let i = 0; i < 5; i += 1) await t.recordOutcome('recovering', { kind: 'timeout', latency_ms: 100, operation: 'create' });
-  await new Promise((r) => setTimeout(r, cooldown_ms + 50));
+  await cooledDown(t, 'recovering');
   expect((await t.route(order({ payment_id: 'r1' }))).chosen).toEqual(expect.objectContaining({ channel_id: 'recovering', probe: true }));
   // A timeout of a call started before the cool-down ended says nothing about the recovery.
   expect(await t.recordOutcome('recovering', { kind: 'timeout', latency_ms: 10_000, operation: 'create', started_at: stale_start })).toBe('HALF_OPEN');
