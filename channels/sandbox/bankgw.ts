@@ -7,9 +7,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes, randomInt } from 'node:crypto';
 import {
-  ENDPOINTS, STATEMENT_COLUMNS, STATEMENT_SIGN_HEADER, bank_code_pattern, hmacHex, order_no_pattern, signFields, verifyFields,
+  ENDPOINTS, STATEMENT_COLUMNS, STATEMENT_SIGN_HEADER, bank_code_pattern, order_no_pattern,
 } from '../bankgw/transformers';
 import { csvField, formatYuan, parseYuan } from '../shared/http';
+import { bankgwHmacHex, bankgwSign, bankgwVerify } from './protocol/bankgw';
 import { parseTxnTime, txnTimeOf } from '../unionpay/transformers';
 import { HttpError, orders_max, stringField, type FaultContext, type FaultOperation, type Reply, type SandboxCore } from './core';
 import { billRows, type BillRow, type LedgerEntry } from './statements';
@@ -100,7 +101,7 @@ export class BankgwSandbox {
     let latency_ms = 0;
     try {
       if (merchant === undefined) throw new BankError('MERCHANT_ERROR', 'unknown merchant_no');
-      if (!verifyFields(fields, merchant.hmac_key)) throw new BankError('SIGN_ERROR', 'signature does not verify');
+      if (!bankgwVerify(fields, merchant.hmac_key)) throw new BankError('SIGN_ERROR', 'signature does not verify');
       if (!page) {
         const sent_at = parseTxnTime(fields.timestamp);
         if (sent_at === undefined || Math.abs(sent_at.getTime() - Date.now()) > timestamp_skew_ms_max) throw new BankError('PARAM_ERROR', 'timestamp missing or out of range');
@@ -128,13 +129,13 @@ export class BankgwSandbox {
       return;
     }
     if (statement !== undefined) {
-      res.writeHead(200, { 'Content-Type': 'text/csv; charset=utf-8', [STATEMENT_SIGN_HEADER]: hmacHex(statement, merchant!.hmac_key) });
+      res.writeHead(200, { 'Content-Type': 'text/csv; charset=utf-8', [STATEMENT_SIGN_HEADER]: bankgwHmacHex(statement, merchant!.hmac_key) });
       res.end(statement);
       return;
     }
     const full = { merchant_no: fields.merchant_no ?? '', ...(fields.order_no ? { order_no: fields.order_no } : {}), ...answer };
     res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8' });
-    res.end(JSON.stringify(merchant === undefined ? full : signFields(full, merchant.hmac_key)));
+    res.end(JSON.stringify(merchant === undefined ? full : bankgwSign(full, merchant.hmac_key)));
   }
 
   #dispatch(merchant: SandboxBankgwMerchant, operation: FaultOperation, fields: Record<string, string>): Record<string, string> {
@@ -273,7 +274,7 @@ export class BankgwSandbox {
       provider: 'bankgw', event_id: notify_id, mchid: order.merchant_no, out_trade_no: order.order_no, kind: 'payment', notify_url: order.notify_url,
       duplicates, delay_ms,
       build: () => {
-        const signed = signFields({ notify_id, notify_time: txnTimeOf(new Date()), merchant_no: order.merchant_no, ...trade }, merchant.hmac_key);
+        const signed = bankgwSign({ notify_id, notify_time: txnTimeOf(new Date()), merchant_no: order.merchant_no, ...trade }, merchant.hmac_key);
         return { body: new URLSearchParams(signed).toString(), headers: { 'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8', 'User-Agent': 'sandbox bankgw' } };
       },
       acknowledged: (status, answer) => status === 200 && answer.trim() === 'SUCCESS',

@@ -7,7 +7,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomInt, type KeyObject } from 'node:crypto';
-import { privateKey, publicKey, signParams, verifyParams } from '../unionpay/crypto';
+import { unionpayKey, unionpaySign, unionpayVerify } from './protocol/unionpay';
 import {
   BIZ_TYPE_TOKEN, ENDPOINTS, TXN, VERSION, formatResponse, order_id_pattern, parseCustomerInfo, parseFen, parseResponse, parseTxnTime,
   txnTimeOf,
@@ -88,9 +88,9 @@ export class UnionpaySandbox {
 
   constructor(options: UnionpaySandboxOptions, core: SandboxCore) {
     this.#core = core;
-    this.#key = privateKey(options.verify_private_key_pem);
+    this.#key = unionpayKey(options.verify_private_key_pem, 'private');
     this.#cert_id = options.verify_cert_id;
-    for (const merchant of options.merchants) this.#merchants.set(merchant.mer_id, { ...merchant, sign_public_key: publicKey(merchant.sign_public_key_pem) });
+    for (const merchant of options.merchants) this.#merchants.set(merchant.mer_id, { ...merchant, sign_public_key: unionpayKey(merchant.sign_public_key_pem, 'public') });
   }
 
   reset(): void {
@@ -117,7 +117,7 @@ export class UnionpaySandbox {
     try {
       const merchant = this.#merchants.get(params.merId ?? '');
       if (merchant === undefined) throw fail('31', '商户状态不正确');
-      if (params.certId !== merchant.sign_cert_id || !verifyParams(params, merchant.sign_cert_id, merchant.sign_public_key).ok) throw fail('11', '验证签名失败');
+      if (!unionpayVerify(params, merchant.sign_cert_id, merchant.sign_public_key)) throw fail('11', '验证签名失败');
       if (params.version !== VERSION) throw fail('10', '报文格式错误 version');
       if (context.operation === undefined) throw fail('10', '报文格式错误 txnType');
       const refusal = this.#core.refusal(context);
@@ -137,7 +137,7 @@ export class UnionpaySandbox {
     if (latency_ms > 0) await this.#core.sleep(latency_ms);
     if (this.#core.shut_down || res.destroyed) return;
     res.writeHead(200, { 'Content-Type': 'text/plain;charset=UTF-8' });
-    res.end(formatResponse(signParams(answer, this.#cert_id, this.#key)));
+    res.end(formatResponse(unionpaySign(answer, this.#cert_id, this.#key)));
   }
 
   #operation(params: Record<string, string>, is_query: boolean): FaultOperation | undefined {
@@ -305,7 +305,7 @@ export class UnionpaySandbox {
       provider: 'unionpay', event_id: `${fields.queryId}`, mchid: fields.merId!, out_trade_no: order_id, kind, notify_url: back_url,
       ...(out_refund_no ? { out_refund_no } : {}), duplicates, delay_ms,
       build: () => ({
-        body: new URLSearchParams(signParams(fields, this.#cert_id, this.#key)).toString(),
+        body: new URLSearchParams(unionpaySign(fields, this.#cert_id, this.#key)).toString(),
         headers: { 'Content-Type': 'application/x-www-form-urlencoded;charset=UTF-8', 'User-Agent': 'sandbox unionpay' },
       }),
       acknowledged: (status) => status === 200,
