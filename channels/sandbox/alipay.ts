@@ -6,13 +6,11 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes, randomUUID, type KeyObject } from 'node:crypto';
-import {
-  privateKey, publicKey, responseKey, signNotificationParams, signResponse, verifyParams,
-} from '../alipay/crypto';
 import { METHODS, alipay_auth_code_pattern, out_trade_no_pattern } from '../alipay/transformers';
 import { chinaDateTime, formatYuan, isCalendarDate, parseChinaDateTime, parseYuan } from '../shared/http';
 import { HttpError, orders_max, stringField, type FaultContext, type FaultOperation, type Reply, type SandboxCore } from './core';
 import { canonicalJson } from './wechatpay';
+import { alipayKey, alipayResponseName, alipaySignNotification, alipaySignedAnswer, alipayVerifyRequest } from './protocol/alipay';
 import { alipayBillArchive, billRows, type LedgerEntry } from './statements';
 
 export interface SandboxAlipayApp {
@@ -89,8 +87,8 @@ export class AlipaySandbox {
 
   constructor(options: AlipaySandboxOptions, core: SandboxCore) {
     this.#core = core;
-    this.#alipay_private_key = privateKey(options.alipay_private_key_pem);
-    for (const app of options.apps) this.#apps.set(app.app_id, { ...app, app_public_key: publicKey(app.app_public_key_pem) });
+    this.#alipay_private_key = alipayKey(options.alipay_private_key_pem, 'private');
+    for (const app of options.apps) this.#apps.set(app.app_id, { ...app, app_public_key: alipayKey(app.app_public_key_pem, 'public') });
   }
 
   reset(): void {
@@ -114,7 +112,7 @@ export class AlipaySandbox {
     let latency_ms = 0;
     try {
       if (app === undefined) throw invalid('isv.invalid-app-id', '无效的AppID参数');
-      if (!verifyParams(params, app.app_public_key) || params.sign_type !== 'RSA2') throw invalid('isv.invalid-signature', '验签出错');
+      if (!alipayVerifyRequest(params, app.app_public_key)) throw invalid('isv.invalid-signature', '验签出错');
       const sent_at = parseChinaDateTime(params.timestamp);
       if (sent_at === undefined || Math.abs(Date.now() - sent_at.getTime()) > (page ? page_signature_age_ms_max : timestamp_skew_ms_max)) {
         throw invalid('isv.invalid-timestamp', '非法的时间戳参数');
@@ -146,9 +144,9 @@ export class AlipaySandbox {
       res.end(cashierPage(answer));
       return;
     }
-    const key = operations[method] === undefined ? 'error_response' : responseKey(method);
+    const key = operations[method] === undefined ? 'error_response' : alipayResponseName(method);
     res.writeHead(200, { 'Content-Type': 'application/json;charset=utf-8' });
-    res.end(signResponse(key, answer, this.#alipay_private_key));
+    res.end(alipaySignedAnswer(key, answer, this.#alipay_private_key));
   }
 
   #dispatch(app: SandboxAlipayApp, method: string, biz: Record<string, unknown>, params: Record<string, string>, host: string, context: FaultContext): Record<string, unknown> {
@@ -408,7 +406,7 @@ export class AlipaySandbox {
       provider: 'alipay', event_id: notify_id, mchid: trade.app_id, out_trade_no: trade.out_trade_no, kind, notify_url: trade.notify_url!,
       ...(out_refund_no ? { out_refund_no } : {}), duplicates, delay_ms,
       build: () => {
-        const signed = signNotificationParams({ ...fields, notify_time: chinaDateTime(new Date()) }, this.#alipay_private_key);
+        const signed = alipaySignNotification({ ...fields, notify_time: chinaDateTime(new Date()) }, this.#alipay_private_key);
         return { body: new URLSearchParams(signed).toString(), headers: { 'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8', 'User-Agent': 'Mozilla/4.0 (sandbox alipay)' } };
       },
       acknowledged: (status, answer) => status === 200 && answer.trim() === 'success',
