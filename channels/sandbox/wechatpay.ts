@@ -6,10 +6,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import {
-  aeadEncrypt, fromXml, nonceString, privateKey, publicKey, signResponse, toXml, v2Sign, v2Verify, verifyRequest,
-  type V2SignType,
-} from '../wechatpay/crypto';
-import {
   compactChinaTime, description_chars_max, out_trade_no_pattern, parseCompactChinaTime, parseRfc3339, toChinaTime,
   type WechatCreateOrderRequest, type WechatRefund, type WechatTradeType, type WechatTransaction,
 } from '../wechatpay/transformers';
@@ -17,6 +13,10 @@ import { isCalendarDate } from '../shared/http';
 import {
   HttpError, orders_max, parseJsonBody, stringField, type FaultContext, type FaultOperation, type Reply, type SandboxCore,
 } from './core';
+import {
+  wechatEncryptResource, wechatKey, wechatRandomString, wechatSignedHeaders, wechatV2ParseXml, wechatV2Sign, wechatV2Verify, wechatV2Xml,
+  wechatVerifyRequest, type WechatV2SignType,
+} from './protocol/wechatpay';
 import { billRows, wechatTradeBill, type LedgerEntry } from './statements';
 
 export interface SandboxMerchant {
@@ -96,11 +96,11 @@ export class WechatSandbox {
 
   constructor(options: WechatSandboxOptions, core: SandboxCore, refund_settle_ms = refund_settle_ms_default) {
     this.#core = core;
-    this.#platform_private_key = privateKey(options.platform_private_key_pem);
+    this.#platform_private_key = wechatKey(options.platform_private_key_pem, 'private');
     this.#platform_public_key_id = options.platform_public_key_id;
     for (const merchant of options.merchants) {
       if (Buffer.byteLength(merchant.apiv3_key, 'utf8') !== 32) throw new Error(`sandbox merchant ${merchant.mchid}: apiv3_key must be 32 bytes`);
-      this.#merchants.set(merchant.mchid, { ...merchant, merchant_public_key: publicKey(merchant.merchant_public_key_pem) });
+      this.#merchants.set(merchant.mchid, { ...merchant, merchant_public_key: wechatKey(merchant.merchant_public_key_pem, 'public') });
     }
     this.#refund_settle_ms = refund_settle_ms;
   }
@@ -160,7 +160,7 @@ export class WechatSandbox {
     const mchid = /mchid="([^"]*)"/.exec(authorization ?? '')?.[1];
     const merchant = mchid === undefined ? undefined : this.#merchants.get(mchid);
     if (merchant === undefined) throw new HttpError(401, 'SIGN_ERROR', '商户号不存在或Authorization缺失 (unknown mchid or no Authorization)');
-    const verdict = verifyRequest({ method, path_with_query: req.url ?? '/', body }, authorization, merchant);
+    const verdict = wechatVerifyRequest({ method, path_with_query: req.url ?? '/', body }, authorization, merchant);
     if (!verdict.ok) throw new HttpError(401, 'SIGN_ERROR', `签名错误 (${verdict.reason})`);
     return merchant;
   }
@@ -189,12 +189,12 @@ export class WechatSandbox {
     const transaction_id = this.#nextTransactionId();
     const prepay_id = `wx${compactChinaTime(new Date())}${transaction_id.slice(-18)}`;
     const result: Record<string, string> =
-      trade_type === 'NATIVE' ? { code_url: `weixin://wxpay/bizpayurl?pr=${nonceString(9)}` }
-        : trade_type === 'MWEB' ? { h5_url: `https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?prepay_id=${prepay_id}&package=${nonceString(10)}` }
+      trade_type === 'NATIVE' ? { code_url: `weixin://wxpay/bizpayurl?pr=${wechatRandomString(9)}` }
+        : trade_type === 'MWEB' ? { h5_url: `https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?prepay_id=${prepay_id}&package=${wechatRandomString(10)}` }
           : { prepay_id };
     this.#orders.set(key, {
       mchid: request.mchid, appid: request.appid, out_trade_no: request.out_trade_no, trade_type, fingerprint, request,
-      transaction_id, trade_state: 'NOTPAY', payer_openid: request.payer?.openid ?? `oSandbox${nonceString(20)}`, result,
+      transaction_id, trade_state: 'NOTPAY', payer_openid: request.payer?.openid ?? `oSandbox${wechatRandomString(20)}`, result,
       create_requests: 1, created_at: new Date().toISOString(), refunded_fen: 0,
     });
     this.#core.log({ event: 'order_created', provider: 'wechatpay', mchid: request.mchid, out_trade_no: request.out_trade_no, trade_type });
@@ -382,15 +382,15 @@ export class WechatSandbox {
     res: ServerResponse, body: Buffer, operation: 'barcode' | 'close',
     call: (merchant: SandboxMerchant, fields: Record<string, string>, context: FaultContext) => Record<string, string>,
   ): Promise<void> {
-    const fields = fromXml(body.toString('utf8'));
+    const fields = wechatV2ParseXml(body.toString('utf8'));
     let answer: Record<string, string>;
     let latency_ms = 0;
     let status = 200;
     const merchant = fields === undefined ? undefined : this.#merchants.get(fields.mch_id ?? '');
-    const sign_type: V2SignType = fields?.sign_type === 'HMAC-SHA256' ? 'HMAC-SHA256' : 'MD5';
+    const sign_type: WechatV2SignType = fields?.sign_type === 'HMAC-SHA256' ? 'HMAC-SHA256' : 'MD5';
     if (fields === undefined) answer = { return_code: 'FAIL', return_msg: 'XML格式错误' };
     else if (merchant === undefined || merchant.api_v2_key === undefined) answer = { return_code: 'FAIL', return_msg: 'mch_id参数错误' };
-    else if (!v2Verify(fields, merchant.api_v2_key, sign_type)) answer = { return_code: 'FAIL', return_msg: '签名错误' };
+    else if (!wechatV2Verify(fields, merchant.api_v2_key, sign_type)) answer = { return_code: 'FAIL', return_msg: '签名错误' };
     else {
       const context: FaultContext = { provider: 'wechatpay', merchant: merchant.mchid, out_trade_no: fields.out_trade_no, operation };
       const refusal = this.#core.refusal(context);
@@ -401,15 +401,15 @@ export class WechatSandbox {
         const result = refusal.reject !== undefined
           ? { result_code: 'FAIL', err_code: refusal.reject.code, err_code_des: refusal.reject.message }
           : call(merchant, fields, context);
-        answer = { return_code: 'SUCCESS', return_msg: 'OK', appid: merchant.appid, mch_id: merchant.mchid, nonce_str: nonceString(), ...result };
-        answer.sign = v2Sign(answer, merchant.api_v2_key, sign_type);
+        answer = { return_code: 'SUCCESS', return_msg: 'OK', appid: merchant.appid, mch_id: merchant.mchid, nonce_str: wechatRandomString(32), ...result };
+        answer.sign = wechatV2Sign(answer, merchant.api_v2_key, sign_type);
         latency_ms = this.#core.latency(context);
       }
     }
     if (latency_ms > 0) await this.#core.sleep(latency_ms);
     if (this.#core.shut_down || res.destroyed) return;
     res.writeHead(status, { 'Content-Type': 'text/xml; charset=utf-8' });
-    res.end(toXml(answer));
+    res.end(wechatV2Xml(answer));
   }
 
   #micropay(merchant: SandboxMerchant, fields: Record<string, string>, context: FaultContext): Record<string, string> {
@@ -441,7 +441,7 @@ export class WechatSandbox {
         appid: merchant.appid, mchid: merchant.mchid, description: fields.body, out_trade_no, time_expire: '', notify_url: '',
         amount: { total, currency: fields.fee_type ?? 'CNY' },
       },
-      transaction_id: this.#nextTransactionId(), trade_state: 'USERPAYING', payer_openid: `oSandbox${nonceString(20)}`, result: {},
+      transaction_id: this.#nextTransactionId(), trade_state: 'USERPAYING', payer_openid: `oSandbox${wechatRandomString(20)}`, result: {},
       create_requests: 1, created_at: new Date().toISOString(), refunded_fen: 0,
     };
     this.#orders.set(key, order);
@@ -548,7 +548,7 @@ export class WechatSandbox {
   #sendPaymentCallback(order: Order, transaction: WechatTransaction, duplicates: number, delay_ms: number): void {
     const merchant = this.#merchants.get(order.mchid)!;
     const event_id = randomUUID();
-    const resource = aeadEncrypt(JSON.stringify(transaction), merchant.apiv3_key, 'transaction');
+    const resource = wechatEncryptResource(JSON.stringify(transaction), merchant.apiv3_key, 'transaction');
     const body = JSON.stringify({
       id: event_id, create_time: toChinaTime(new Date()), resource_type: 'encrypt-resource', event_type: 'TRANSACTION.SUCCESS',
       summary: '支付成功', resource: { original_type: 'transaction', ...resource },
@@ -569,7 +569,7 @@ export class WechatSandbox {
       refund_id: refund.refund_id, refund_status: refund.status, success_time: refund.success_time,
       user_received_account: '支付用户零钱', amount: { total: refund.total_fen, refund: refund.refund_fen, payer_total: refund.total_fen, payer_refund: refund.refund_fen },
     };
-    const resource = aeadEncrypt(JSON.stringify(resource_body), merchant.apiv3_key, 'refund');
+    const resource = wechatEncryptResource(JSON.stringify(resource_body), merchant.apiv3_key, 'refund');
     const body = JSON.stringify({
       id: event_id, create_time: toChinaTime(new Date()), resource_type: 'encrypt-resource', event_type: `REFUND.${refund.status}`,
       summary: refund.status === 'SUCCESS' ? '退款成功' : refund.status === 'ABNORMAL' ? '退款异常' : '退款关闭',
@@ -585,7 +585,7 @@ export class WechatSandbox {
 
   #callbackHeaders(body: string): Record<string, string> {
     return {
-      ...signResponse(body, { platform_private_key: this.#platform_private_key, platform_public_key_id: this.#platform_public_key_id }),
+      ...wechatSignedHeaders(body, this.#platform_private_key, this.#platform_public_key_id),
       'Content-Type': 'application/json',
       'User-Agent': 'Mozilla/4.0 (sandbox wechatpay)',
     };
@@ -606,7 +606,7 @@ export class WechatSandbox {
   #sendSigned(res: ServerResponse, reply: Reply): void {
     const body = reply.body === undefined ? '' : JSON.stringify(reply.body);
     const headers: Record<string, string> = {
-      ...signResponse(body, { platform_private_key: this.#platform_private_key, platform_public_key_id: this.#platform_public_key_id }),
+      ...wechatSignedHeaders(body, this.#platform_private_key, this.#platform_public_key_id),
       'Request-ID': randomUUID(),
     };
     if (body !== '') headers['Content-Type'] = 'application/json; charset=utf-8';
