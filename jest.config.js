@@ -5,7 +5,7 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>'],
   // .stryker-tmp: mutation testing's sandboxes (a copy of the project) while it runs.
-  testPathIgnorePatterns: ['/node_modules/', '/dist/', '/.stryker-tmp/'],
+  testPathIgnorePatterns: ['/node_modules/', '/dist/', '<rootDir>/.stryker-tmp/'],
   modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/.stryker-tmp/'],
   testMatch: ['**/*.test.ts'],
   transform: {

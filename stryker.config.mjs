@@ -46,10 +46,18 @@ export default {
   },
   // Only what the unit tests load is copied into the sandbox (not dist/, bench/, ops/ ...).
   ignorePatterns: ['dist', 'bench', 'ops', '.dev', 'test', 'reports', '!test/mutation'],
-  reporters: ['clear-text', 'progress', 'json'],
+  reporters: ['clear-text', 'progress-append-only', 'json', 'html'],
+  htmlReporter: { fileName: `reports/mutation/${name}.html` },
+  // Static mutants (module-level constants) need every test re-run per mutant: excluded to
+  // keep a module to minutes; the constants they touch are bounds named in core/constants.ts.
+  ignoreStatic: true,
+  // Re-runs reuse the previous result of unchanged code and tests (reports/, git-ignored).
+  incremental: true,
+  incrementalFile: `reports/mutation/${name}-incremental.json`,
   jsonReporter: { fileName: `reports/mutation/${name}.json` },
   thresholds: { high: 90, low: 85, break: Number(process.env.MUTATION_BREAK ?? 85) },
-  timeoutMS: 10000,
+  // Generous: on a loaded machine a slow run must not pass for a mutant's endless loop.
+  timeoutMS: 30000,
   // Stryker rewrites tsconfig.json's relative paths through the TypeScript compiler API, which
   // TypeScript 7 (the native compiler) no longer has; tests run through swc and never read
   // tsconfig.json, so naming no file here skips that step.
