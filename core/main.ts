@@ -52,10 +52,11 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
   const redis = new Redis(config.redis_url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, ...redisAuthOptions(config.redis_url, config.redis_auth) });
   await redis.connect();
   const config_store = await ConfigStore.open(js, config.prefix, config.stream_replicas);
-  const table = new RoutingTable(redis, config.prefix, { sealer: new Sealer(config.data_key), store: config_store, circuit: circuitOptions(config), scoring: scoringOptions(config), on_error: (error) => log.warn({ err: String(error) }, 'routing table refresh failed'),
+  const sealer = new Sealer(config.data_key);
+  const table = new RoutingTable(redis, config.prefix, { sealer, store: config_store, circuit: circuitOptions(config), scoring: scoringOptions(config), on_error: (error) => log.warn({ err: String(error) }, 'routing table refresh failed'),
     // This instance rebuilt an emptied Redis: the caps' usage went with it.
-    on_rebuilt: () => void rederiveUsage(js, names, table).then(
-      (added) => log.warn({ channels: added.size }, 'Redis lost its data: configuration rebuilt from the store, caps usage re-derived from the event log'),
+    on_rebuilt: () => void rederiveUsage(js, names, table, (sealed) => sealer.open(sealed)).then(
+      (added) => log.warn({ channels: added.channels.size, cards: added.cards.size }, 'Redis lost its data: configuration rebuilt from the store, caps usage re-derived from the event log'),
       (error: unknown) => log.error({ err: String(error) }, 'caps usage re-derivation failed'),
     ),
   });

@@ -53,10 +53,11 @@ async function main(): Promise<void> {
   const redis = new Redis(config.redis_url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, ...redisAuthOptions(config.redis_url, config.redis_auth) });
   await redis.connect();
   const config_store = await ConfigStore.open(js, config.prefix, config.stream_replicas);
-  const table = new RoutingTable(redis, config.prefix, { sealer: new Sealer(config.data_key), store: config_store, circuit: circuitOptions(config), scoring: scoringOptions(config), on_error: (error) => log.warn({ err: String(error) }, 'routing table refresh failed'),
+  const sealer = new Sealer(config.data_key);
+  const table = new RoutingTable(redis, config.prefix, { sealer, store: config_store, circuit: circuitOptions(config), scoring: scoringOptions(config), on_error: (error) => log.warn({ err: String(error) }, 'routing table refresh failed'),
     // This instance rebuilt an emptied Redis: the caps' usage went with it.
-    on_rebuilt: () => void rederiveUsage(js, names, table).then(
-      (added) => log.warn({ channels: added.size }, 'Redis lost its data: configuration rebuilt from the store, caps usage re-derived from the event log'),
+    on_rebuilt: () => void rederiveUsage(js, names, table, (sealed) => sealer.open(sealed)).then(
+      (added) => log.warn({ channels: added.channels.size, cards: added.cards.size }, 'Redis lost its data: configuration rebuilt from the store, caps usage re-derived from the event log'),
       (error: unknown) => log.error({ err: String(error) }, 'caps usage re-derivation failed'),
     ),
   });
@@ -66,7 +67,7 @@ async function main(): Promise<void> {
     store: new EventStore(js, jsm, names, metrics.actor.publish),
     timers: new TimerScheduler(js, names, metrics.actor.publish),
     channels: routing,
-    sealer: new Sealer(config.data_key),
+    sealer,
     query_backoff_ms: config.query_backoff_ms,
     refund_backoff_ms: config.refund_backoff_ms,
     refund_index: new RefundIndex(js, jsm, names),

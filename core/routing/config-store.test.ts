@@ -10,7 +10,7 @@ import { ConfigStore, configBucket } from './config-store';
 import { channel, merchant, order } from './fixtures.test-helper';
 import { names } from '../names';
 import { ensureStreams } from '../orders/store';
-import { RoutingTable } from './table';
+import { RoutingTable, cardDigest } from './table';
 import { rederiveUsage } from './usage';
 import { Sealer } from '../seal';
 
@@ -132,28 +132,46 @@ test('config store - one instance rebuilds an emptied Redis, and it re-derives t
   const b = await table(prefix, true, () => rebuilt.push('b'));
   await a.upsertChannel(channel('capped', { limits: { day_count: 100, month_amount_minor: 1_000_000n } }));
   await a.upsertChannel(channel('free'));
-  await a.upsertMerchant({ ...merchant('m1', ['capped', 'free']), notify_secret: 'm1-secret-0123456789' });
+  await a.upsertChannel(channel('per_card', { limits: { card_day_count: 3, card_month_amount_minor: 50_000n } }));
+  await a.upsertMerchant({ ...merchant('m1', ['capped', 'free', 'per_card']), notify_secret: 'm1-secret-0123456789' });
   // The event log: two attempts on the capped channel today, one last year, one on the free one.
   const n = names(prefix);
   await ensureStreams(await jetstreamManager(nc), n, 1);
   const js = jetstream(nc);
-  const requested = (payment_id: string, channel_id: string, at: Date, amount: string) =>
-    js.publish(n.events(payment_id), JSON.stringify({ event: { type: 'ChannelRequested', at: at.toISOString(), attempt_id: `${payment_id}a1`, attempt_no: 1, channel_id }, state: { payment_id, amount_minor: amount } }));
+  const sealer = new Sealer(Buffer.alloc(32, 9));
+  const requested = (payment_id: string, channel_id: string, at: Date, amount: string, card_token?: string) =>
+    js.publish(n.events(payment_id), JSON.stringify({
+      event: { type: 'ChannelRequested', at: at.toISOString(), attempt_id: `${payment_id}a1`, attempt_no: 1, channel_id },
+      state: { payment_id, amount_minor: amount, payer_sealed: sealer.seal(card_token === undefined ? {} : { card_token }) },
+    }));
   const now = new Date();
   await requested('p1', 'capped', now, '500');
   await requested('p2', 'capped', now, '700');
   await requested('p3', 'capped', new Date(now.getTime() - 400 * 86_400_000), '900');
   await requested('p4', 'free', now, '300');
+  // Per-card caps: two payments with card A today, one with card B, one without a card.
+  await requested('p5', 'per_card', now, '100', 'tok_card_a');
+  await requested('p6', 'per_card', now, '250', 'tok_card_a');
+  await requested('p7', 'per_card', now, '400', 'tok_card_b');
+  await requested('p8', 'per_card', now, '800');
 
   await forget(prefix);
   rebuilt.length = 0;
   await Promise.all([a.reload(), b.reload()]);
   expect(rebuilt).toHaveLength(1); // the first rebuilder wins; the other skips
-  const added = await rederiveUsage(js, n, a, now);
-  expect([...added.keys()]).toEqual(['capped']);
+  const added = await rederiveUsage(js, n, a, (sealed) => sealer.open(sealed), now);
+  expect([...added.channels.keys()]).toEqual(['capped']);
   const base = a.channelKey('capped');
   const day = (await redis.keys(`${base}:u:d:*`))[0]!;
   const month = (await redis.keys(`${base}:u:m:*`))[0]!;
   expect(await redis.hgetall(day)).toEqual({ a: '1200', n: '2' });
   expect(await redis.hgetall(month)).toEqual({ a: '1200', n: '2' });
+  // Each card's counters are where the route script reads them: one card's usage is its own.
+  const card_base = (token: string) => `${a.channelKey('per_card')}:k:${cardDigest(token)}`;
+  expect((await redis.keys(`${card_base('tok_card_a')}:d:*`)).length).toBe(1);
+  expect(await redis.hgetall((await redis.keys(`${card_base('tok_card_a')}:d:*`))[0]!)).toEqual({ a: '350', n: '2' });
+  expect(await redis.hgetall((await redis.keys(`${card_base('tok_card_a')}:m:*`))[0]!)).toEqual({ a: '350', n: '2' });
+  expect(await redis.hgetall((await redis.keys(`${card_base('tok_card_b')}:d:*`))[0]!)).toEqual({ a: '400', n: '1' });
+  expect(added.cards.size).toBe(2);
+  expect(await redis.keys(`${a.channelKey('per_card')}:u:*`)).toEqual([]); // no channel-wide caps there
 });

@@ -660,12 +660,13 @@ export class RoutingTable {
     return this.#limits_time_zone;
   }
 
-  /** Adds usage to a channel's day and month counters (re-derived after Redis lost them). */
-  async addUsage(channel_id: string, day: string, month: string, usage: { day: { amount_minor: bigint; count: number }; month: { amount_minor: bigint; count: number } }): Promise<void> {
-    const base = this.channelKey(channel_id);
+  /** Adds usage to a channel's day and month counters, or to one card's on that channel when
+   * `card_digest` is given (re-derived after Redis lost them). Keys as the route script's. */
+  async addUsage(channel_id: string, day: string, month: string, usage: { day: { amount_minor: bigint; count: number }; month: { amount_minor: bigint; count: number } }, card_digest?: string): Promise<void> {
+    const base = card_digest === undefined ? `${this.channelKey(channel_id)}:u` : `${this.channelKey(channel_id)}:k:${card_digest}`;
     await this.#redis.multi()
-      .hincrby(`${base}:u:d:${day}`, 'a', usage.day.amount_minor.toString()).hincrby(`${base}:u:d:${day}`, 'n', usage.day.count).expire(`${base}:u:d:${day}`, day_counter_ttl_seconds)
-      .hincrby(`${base}:u:m:${month}`, 'a', usage.month.amount_minor.toString()).hincrby(`${base}:u:m:${month}`, 'n', usage.month.count).expire(`${base}:u:m:${month}`, month_counter_ttl_seconds)
+      .hincrby(`${base}:d:${day}`, 'a', usage.day.amount_minor.toString()).hincrby(`${base}:d:${day}`, 'n', usage.day.count).expire(`${base}:d:${day}`, day_counter_ttl_seconds)
+      .hincrby(`${base}:m:${month}`, 'a', usage.month.amount_minor.toString()).hincrby(`${base}:m:${month}`, 'n', usage.month.count).expire(`${base}:m:${month}`, month_counter_ttl_seconds)
       .exec();
   }
 
