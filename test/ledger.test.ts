@@ -179,6 +179,16 @@ function ledgerCall<T>(client: LedgerClient, method: string, request: unknown): 
   return new Promise((resolve, reject) => client[method]!(request, (error: grpc.ServiceError | null, value: T) => (error ? reject(error) : resolve(value))));
 }
 
+function exportDay(client: LedgerClient, request: unknown): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const stream = client.exportMerchantDay!(request) as grpc.ClientReadableStream<{ chunk: Uint8Array }>;
+    stream.on('data', (message) => chunks.push(Buffer.from(message.chunk)));
+    stream.on('error', reject);
+    stream.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+  });
+}
+
 const reasonOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: grpc.ServiceError) => decodeServiceError(e).reason);
 
 test('ledger - LedgerService: ListPayments filters and pages from the books, balances and the trial balance, each scoped to the caller', async () => {
@@ -221,6 +231,18 @@ test('ledger - LedgerService: ListPayments filters and pages from the books, bal
     expect(await reasonOf(ledgerCall(other, 'getTrialBalance', { throughDate: '' }))).toBe('FORBIDDEN');
     expect(await reasonOf(ledgerCall(other, 'placeHold', { holdId: 'x1', merchantId: merchant, currency: 'CNY', amount: 1n, reason: 'no' }))).toBe('FORBIDDEN');
     expect(await ledgerCall<ListPaymentsResponse>(other, 'listPayments', { ...request, merchantId: 'm_sa' })).toMatchObject({ payments: [] });
+
+    // The merchant's day as CSV: its own lines only, each entry's amounts as in the books.
+    const day = (await store.entriesOf(seen[seen.length - 1]!))[0]?.business_date ?? new Date().toISOString().slice(0, 10);
+    const csv = await exportDay(client, { merchantId: merchant, businessDate: day });
+    const [header, ...lines] = csv.trimEnd().split('\r\n');
+    expect(header).toBe('business_date,entry_id,posted_at,txn_code,payment_id,ref_id,account,currency,debit,credit');
+    const expected = await store.pool.query<{ n: bigint }>(
+      `SELECT count(*) AS n FROM journal_lines l JOIN journal_entries e USING (entry_id) JOIN accounts a USING (account_id)
+        WHERE a.owner = $1 AND a.code LIKE 'merchant_%' AND e.business_date = $2`, [merchant, day]);
+    expect(lines.length).toBe(Number(expected.rows[0]!.n));
+    expect(lines.every((line) => line.startsWith(`${day},`) && /,merchant_(pending|available|frozen),CNY,\d+,\d+$/.test(line))).toBe(true);
+    await expect(exportDay(other, { merchantId: merchant, businessDate: day })).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
   } finally {
     client.close();
     other.close();

@@ -25,6 +25,7 @@ const ledger_methods: Record<string, AppRole> = {
   ListRefunds: 'payments:read',
   GetBalances: 'ledger:read',
   GetTrialBalance: 'ledger:read',
+  ExportMerchantDay: 'ledger:read',
   CloseDay: 'ledger:write',
   RunSettlement: 'ledger:write',
   PlaceHold: 'ledger:write',

@@ -11,7 +11,7 @@ import { callerOf } from '../auth/guard';
 import type { Caller } from '../auth/authenticator';
 import { ledger_page_size_max } from '../constants';
 import { dependencyFailure, invalidFields, PaycoreError, toServiceError, type FieldViolation } from '../errors';
-import { LedgerError, listPayments, listRefunds, type LedgerStore, type PageCursor } from '../ledger/store';
+import { exportMerchantDay, LedgerError, listPayments, listRefunds, type LedgerStore, type PageCursor } from '../ledger/store';
 import type { Logger } from '../log';
 import type { PaymentStatus as DomainStatus } from '../orders/types';
 import { grpcDefinition } from './admin';
@@ -79,6 +79,7 @@ export function ledgerService(store: LedgerStore | undefined, log: Logger): grpc
       await books.placeHold(request.holdId, request.merchantId, request.currency, request.amount, request.reason);
       return {};
     }),
+    exportMerchantDay: (call: grpc.ServerWritableStream<L.ExportMerchantDayRequest, L.ExportMerchantDayResponse>) => void exportDay(call, store, log),
     releaseHold: unary('ReleaseHold', async (request: L.ReleaseHoldRequest, caller, books): Promise<L.ReleaseHoldResponse> => {
       requireMerchant(request.merchantId, caller);
       if (!hold_id_pattern.test(request.holdId)) throw invalidFields([{ field: 'hold_id', description: 'must be 1..64 of [A-Za-z0-9_-]' }]);
@@ -86,6 +87,26 @@ export function ledgerService(store: LedgerStore | undefined, log: Logger): grpc
       return {};
     }),
   };
+}
+
+/** ExportMerchantDay: the CSV in chunks, each written when the stream can take it. */
+async function exportDay(call: grpc.ServerWritableStream<L.ExportMerchantDayRequest, L.ExportMerchantDayResponse>, store: LedgerStore | undefined, log: Logger): Promise<void> {
+  try {
+    if (store === undefined) throw new PaycoreError('ILLEGAL_STATE', 'this paycore keeps no books (PAYCORE_DATABASE_URL is not set)');
+    requireMerchant(call.request.merchantId, callerOf(call));
+    checkDate(call.request.businessDate, 'business_date');
+    for await (const text of exportMerchantDay(store.pool, call.request.merchantId, call.request.businessDate)) {
+      if (call.cancelled) return;
+      if (!call.write({ chunk: Buffer.from(text, 'utf8') })) await new Promise((resolve) => call.once('drain', resolve));
+    }
+    call.end();
+  } catch (error) {
+    const known = asPaycoreError(error);
+    if (known === undefined) log.error({ method: 'ExportMerchantDay', err: String(error) }, 'ledger call failed');
+    const reported = known ?? new PaycoreError('INTERNAL', 'internal error');
+    // emit('error') sends the status at once (destroy() would leave the client waiting).
+    call.emit('error', Object.assign(new Error(reported.message), toServiceError(reported)));
+  }
 }
 
 async function listPaymentsHandler(request: L.ListPaymentsRequest, caller: Caller, books: LedgerStore): Promise<L.ListPaymentsResponse> {

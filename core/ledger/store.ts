@@ -463,6 +463,37 @@ export async function listRefunds(pool: pg.Pool, filter: Pick<PaymentFilter, 'me
   return result.rows;
 }
 
+export const export_columns = ['business_date', 'entry_id', 'posted_at', 'txn_code', 'payment_id', 'ref_id', 'account', 'currency', 'debit', 'credit'];
+
+/** A merchant's journal lines (its own accounts) of one business date as CSV text, a page of
+ * entries at a time (keyset on entry_id, so memory stays bounded on a large day; an entry is
+ * never split across chunks). The first chunk is the header. Fields are quoted as RFC 4180
+ * says when they need it (a provider's trade number could hold anything). */
+export async function* exportMerchantDay(pool: pg.Pool, merchant_id: string, business_date: string, entries_per_chunk = 500): AsyncGenerator<string> {
+  yield `${export_columns.join(',')}\r\n`;
+  let after = 0n;
+  for (;;) {
+    const result = await pool.query<{ entry_id: bigint; posted_at: Date; txn_code: string; payment_id: string | null; ref_id: string | null; code: string; currency: string; debit_minor: bigint; credit_minor: bigint }>(
+      `WITH page AS (
+         SELECT DISTINCT e.entry_id FROM journal_entries e JOIN journal_lines l USING (entry_id) JOIN accounts a USING (account_id)
+          WHERE a.owner = $1 AND a.code IN ('merchant_pending', 'merchant_available', 'merchant_frozen') AND e.business_date = $2::date AND e.entry_id > $3
+          ORDER BY e.entry_id LIMIT $4)
+       SELECT e.entry_id, e.posted_at, e.txn_code, e.payment_id, e.ref_id, a.code, a.currency, l.debit_minor, l.credit_minor
+         FROM page JOIN journal_entries e USING (entry_id) JOIN journal_lines l USING (entry_id) JOIN accounts a USING (account_id)
+        WHERE a.owner = $1 AND a.code IN ('merchant_pending', 'merchant_available', 'merchant_frozen')
+        ORDER BY e.entry_id, l.line_no`,
+      [merchant_id, business_date, after, entries_per_chunk],
+    );
+    if (result.rows.length === 0) return;
+    yield result.rows.map((r) => [business_date, String(r.entry_id), r.posted_at.toISOString(), r.txn_code, r.payment_id ?? '', r.ref_id ?? '', r.code, r.currency, String(r.debit_minor), String(r.credit_minor)].map(csvField).join(',')).join('\r\n') + '\r\n';
+    after = result.rows[result.rows.length - 1]!.entry_id;
+  }
+}
+
+function csvField(value: string): string {
+  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+}
+
 /** The first business date still open: entries dated before it go to it. */
 async function openDate(client: pg.PoolClient): Promise<string> {
   const result = await client.query<{ open: string }>(`SELECT coalesce((max(business_date) + 1)::text, '1970-01-01') AS open FROM day_closes`);

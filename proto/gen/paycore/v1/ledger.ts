@@ -246,6 +246,21 @@ export interface ReleaseHoldRequest {
 export interface ReleaseHoldResponse {
 }
 
+export interface ExportMerchantDayRequest {
+  /** Required: 1..32 of [A-Za-z0-9_-]; a merchant the calling app may act for. */
+  merchantId: string;
+  /** Required: the business date YYYY-MM-DD. */
+  businessDate: string;
+}
+
+export interface ExportMerchantDayResponse {
+  /**
+   * The next bytes of the CSV file. Columns: business_date, entry_id, posted_at (ISO-8601
+   * UTC), txn_code, payment_id, ref_id, account (code), currency, debit, credit (minor units).
+   */
+  chunk: Buffer;
+}
+
 function createBaseListPaymentsRequest(): ListPaymentsRequest {
   return {
     merchantId: "",
@@ -2646,6 +2661,166 @@ export const ReleaseHoldResponse: MessageFns<ReleaseHoldResponse> = {
   },
 };
 
+function createBaseExportMerchantDayRequest(): ExportMerchantDayRequest {
+  return { merchantId: "", businessDate: "" };
+}
+
+export const ExportMerchantDayRequest: MessageFns<ExportMerchantDayRequest> = {
+  encode(message: ExportMerchantDayRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.merchantId !== "") {
+      writer.uint32(10).string(message.merchantId);
+    }
+    if (message.businessDate !== "") {
+      writer.uint32(18).string(message.businessDate);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportMerchantDayRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportMerchantDayRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.businessDate = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportMerchantDayRequest {
+    return {
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+      businessDate: isSet(object.businessDate)
+        ? globalThis.String(object.businessDate)
+        : isSet(object.business_date)
+        ? globalThis.String(object.business_date)
+        : "",
+    };
+  },
+
+  toJSON(message: ExportMerchantDayRequest): unknown {
+    const obj: any = {};
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    if (message.businessDate !== "") {
+      obj.businessDate = message.businessDate;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportMerchantDayRequest>): ExportMerchantDayRequest {
+    return ExportMerchantDayRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportMerchantDayRequest>): ExportMerchantDayRequest {
+    const message = createBaseExportMerchantDayRequest();
+    message.merchantId = object.merchantId ?? "";
+    message.businessDate = object.businessDate ?? "";
+    return message;
+  },
+};
+
+function createBaseExportMerchantDayResponse(): ExportMerchantDayResponse {
+  return { chunk: Buffer.alloc(0) };
+}
+
+export const ExportMerchantDayResponse: MessageFns<ExportMerchantDayResponse> = {
+  encode(message: ExportMerchantDayResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.chunk.length !== 0) {
+      writer.uint32(10).bytes(message.chunk);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportMerchantDayResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportMerchantDayResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.chunk = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportMerchantDayResponse {
+    return { chunk: isSet(object.chunk) ? Buffer.from(bytesFromBase64(object.chunk)) : Buffer.alloc(0) };
+  },
+
+  toJSON(message: ExportMerchantDayResponse): unknown {
+    const obj: any = {};
+    if (message.chunk.length !== 0) {
+      obj.chunk = base64FromBytes(message.chunk);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportMerchantDayResponse>): ExportMerchantDayResponse {
+    return ExportMerchantDayResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportMerchantDayResponse>): ExportMerchantDayResponse {
+    const message = createBaseExportMerchantDayResponse();
+    message.chunk = object.chunk ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
 /**
  * Finance queries and operations on the books. Every call names a merchant the calling app may
  * act for, except the platform calls (trial balance, day-end close, settlement run), which
@@ -2737,6 +2912,19 @@ export const LedgerServiceDefinition = {
       options: {},
     },
     /**
+     * A merchant's journal lines of one business date as CSV (UTF-8, a header line, then one
+     * line per journal line, oldest entry first), in chunks; the end of the stream is the end
+     * of the file (role ledger:read).
+     */
+    exportMerchantDay: {
+      name: "ExportMerchantDay",
+      requestType: ExportMerchantDayRequest as typeof ExportMerchantDayRequest,
+      requestStream: false,
+      responseType: ExportMerchantDayResponse as typeof ExportMerchantDayResponse,
+      responseStream: true,
+      options: {},
+    },
+    /**
      * Releases a hold to the available balance. Errors: NOT_FOUND when no open hold has the id
      * for this merchant (role ledger:write).
      */
@@ -2750,6 +2938,14 @@ export const LedgerServiceDefinition = {
     },
   },
 } as const;
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 
