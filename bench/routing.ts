@@ -1,6 +1,8 @@
 // Routing benchmark: decisions per second and latency per decision (p50, p99) of
 // RoutingTable.route() against the real Redis, with N eligible channels, next to the Redis
-// round-trip floor (a plain GET) measured in the same run on the same connection kind.
+// round-trip floor (a plain GET) measured in the same run on the same connection kind; and
+// the risk decision (core/risk) that precedes routing on every create, with a rule of every
+// kind, and the Redis commands it sends per decision (one script call: one round trip).
 //
 //   npm run build && node dist/bench/routing.js [--channels 8] [--iterations 20000] [--concurrency 64]
 //
@@ -10,6 +12,9 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { RoutingTable, type RoutingChannel } from '../core/routing';
 import { Sealer } from '../core/seal';
+import type { FieldViolation } from '../core/errors';
+import { RiskEngine } from '../core/risk/engine';
+import { readRiskRule, type RiskRule } from '../core/risk/rules';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -68,6 +73,21 @@ function channel(i: number): RoutingChannel {
   };
 }
 
+/** A rule of every kind, each applying to the benchmark's payments. */
+function benchRiskRules(): RiskRule[] {
+  const violations: FieldViolation[] = [];
+  const rules = [
+    { rule_id: 'card_1m', action: 'block', kind: 'velocity', dimension: 'card_token', window_seconds: 60, count_max: 1_000 },
+    { rule_id: 'ip_1h', action: 'block', kind: 'velocity', dimension: 'client_ip', window_seconds: 3_600, count_max: 1_000, amount_max_minor: '100000000' },
+    { rule_id: 'payer_1d', action: 'block', kind: 'velocity', dimension: 'payer_id', window_seconds: 86_400, amount_max_minor: '100000000' },
+    { rule_id: 'fresh_card', action: 'block', kind: 'new_payer', dimension: 'card_token', new_for_seconds: 86_400, amount_max_minor: '100000000' },
+    { rule_id: 'big', action: 'block', kind: 'amount', amount_max_minor: '100000000' },
+    { rule_id: 'ips', action: 'block', kind: 'list', dimension: 'client_ip', values: ['192.0.2.1', '192.0.2.2'] },
+  ].map((json, i) => readRiskRule(json, `rules[${i}]`, violations)!);
+  if (violations.length > 0) throw new Error(JSON.stringify(violations));
+  return rules;
+}
+
 async function main(): Promise<void> {
   const redis = new Redis(redis_url);
   const table = new RoutingTable(redis, prefix, { sealer: new Sealer(randomBytes(32)) });
@@ -87,11 +107,25 @@ async function main(): Promise<void> {
     }).then((d) => {
       if (d.chosen === undefined) throw new Error(`no route: ${JSON.stringify(d.excluded)}`);
     }));
+    const risk_redis = new Redis(redis_url);
+    let risk_commands = 0;
+    const send = risk_redis.sendCommand.bind(risk_redis);
+    risk_redis.sendCommand = ((...args: Parameters<typeof send>) => ((risk_commands += 1), send(...args))) as typeof send;
+    const engine = new RiskEngine(risk_redis, prefix, { rules: () => benchRiskRules(), digest_key: randomBytes(32), publish: async () => undefined });
+    // 2 000 cards and IPs: each counter holds a handful of entries, as in production.
+    const risk = await measure((i) => engine.assess({
+      payment_id: `p${i}`, merchant_id: 'bench', product: 'WECHAT_NATIVE', amount_minor: BigInt(100 + (i % 10_000)),
+      payer: { card_token: `tok${i % 2_000}`, client_ip: `10.0.${(i >> 8) % 8}.${i % 256}`, openid: `o${i % 2_000}` },
+    }));
+    const commands_per_decision = risk_commands / (Math.min(1_000, iterations) + 2 * iterations);
+    risk_redis.disconnect();
     const f = (x: number) => x.toFixed(3);
     console.log(`routing benchmark: ${channels_count} eligible channels, ${iterations} iterations, concurrency ${concurrency}, ${redis_url}`);
     console.log(`redis GET floor : ${floor.per_second.toFixed(0)} ops/s   p50 ${f(floor.p50_ms)} ms   p99 ${f(floor.p99_ms)} ms`);
     console.log(`route()         : ${route.per_second.toFixed(0)} decisions/s   p50 ${f(route.p50_ms)} ms   p99 ${f(route.p99_ms)} ms`);
     console.log(`ratio route/GET : p50 ${(route.p50_ms / floor.p50_ms).toFixed(2)}x   p99 ${(route.p99_ms / floor.p99_ms).toFixed(2)}x   throughput ${(floor.per_second / route.per_second).toFixed(2)}x lower`);
+    console.log(`risk assess()   : ${risk.per_second.toFixed(0)} decisions/s   p50 ${f(risk.p50_ms)} ms   p99 ${f(risk.p99_ms)} ms   (${benchRiskRules().length} rules, ${commands_per_decision.toFixed(2)} Redis commands per decision)`);
+    console.log(`ratio risk/GET  : p50 ${(risk.p50_ms / floor.p50_ms).toFixed(2)}x   p99 ${(risk.p99_ms / floor.p99_ms).toFixed(2)}x`);
   } finally {
     await table.stop();
     let cursor = '0';

@@ -168,3 +168,18 @@ export const ledger_page_size_max = 500;
 export const refund_reservation_ttl_ms = 10 * 60_000;
 /** How long stopping the ledger projection may take before the process goes on stopping. */
 export const ledger_stop_ms_max = 3_000;
+
+/** Risk rules (core/risk). Velocity sums run in a Redis Lua script, whose numbers are
+ * doubles: exact below 2^53 (~9.0e15). A threshold is at most 1e15 minor units, so a
+ * comparison is exact — a sum large enough to round is far above every threshold. */
+export const risk_amount_minor_max = 1_000_000_000_000_000n;
+/** Longest velocity window: a day. Longer windows are settlement limits (routing's caps). */
+export const risk_window_seconds_max = 86_400;
+/** Highest count a velocity rule may allow; also how many entries a counter keeps per window. */
+export const risk_velocity_count_max = 10_000;
+/** Values in one block or allow list (a list is read whole into every process's cache). */
+export const risk_list_values_max = 10_000;
+/** Rules in the table: every one is checked on every create. */
+export const risk_rules_max = 500;
+/** How long a payer counts as new at most: 90 days; the first-seen marker lives that long. */
+export const risk_new_for_seconds_max = 7_776_000;

@@ -48,6 +48,7 @@ describe('errors', () => {
       INVALID_FIELD: grpc.status.INVALID_ARGUMENT,
       IDEMPOTENCY_KEY_REUSED: grpc.status.FAILED_PRECONDITION,
       NO_ROUTE: grpc.status.FAILED_PRECONDITION,
+      RISK_BLOCKED: grpc.status.FAILED_PRECONDITION,
       ILLEGAL_STATE: grpc.status.FAILED_PRECONDITION,
       REFUND_EXCEEDS_PAID: grpc.status.FAILED_PRECONDITION,
       INSUFFICIENT_BALANCE: grpc.status.FAILED_PRECONDITION,
@@ -59,7 +60,7 @@ describe('errors', () => {
       INTERNAL: grpc.status.INTERNAL,
       DEADLINE_EXCEEDED: grpc.status.DEADLINE_EXCEEDED,
     });
-    expect(all_reasons).toHaveLength(13);
+    expect(all_reasons).toHaveLength(14);
   });
 
   test.each(all_reasons)('errors - message of %s starts with the reason', (reason) => {

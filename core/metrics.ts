@@ -43,6 +43,8 @@ function actorMetrics(registry: Registry) {
     actors_live: new Gauge({ name: 'paycore_actors_live', help: 'Actors held in memory', registers: [registry] }),
     conflicts: new Counter({ name: 'paycore_append_conflicts_total', help: 'Optimistic-concurrency conflicts on appends (another writer moved first)', registers: [registry] }),
     timer_lag: new Histogram({ name: 'paycore_timer_lag_seconds', help: 'How late a timer fired after its due time', labelNames: ['kind'] as const, buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300], registers: [registry] }),
+    risk_decisions: new Counter({ name: 'paycore_risk_decisions_total', help: 'Risk decisions on creates, by action (allow, step_up, review, block)', labelNames: ['action'] as const, registers: [registry] }),
+    risk_rule_hits: new Counter({ name: 'paycore_risk_rule_hits_total', help: 'Risk rules that fired, by rule id (operator-named, bounded by risk_rules_max) and action', labelNames: ['rule', 'action'] as const, registers: [registry] }),
     publish: new Histogram({ name: 'paycore_jetstream_publish_duration_seconds', help: 'JetStream publish latency (until the ack) by stream', labelNames: ['stream'] as const, buckets: latency_buckets, registers: [registry] }),
   };
 }

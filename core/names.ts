@@ -19,6 +19,10 @@ export interface Names {
   /** refund_id → payment_id, one subject per refund, written once. */
   refund_index_stream: string;
   refundIndex(refund_id: string): string;
+  /** Risk decisions (core/risk): `<p>.risk.evt.<payment_id>`, one message per assessment. */
+  risk_events_stream: string;
+  riskEvents(payment_id: string): string;
+  risk_events_all: string;
 }
 
 export function names(prefix: string): Names {
@@ -37,5 +41,8 @@ export function names(prefix: string): Names {
     timers_dead_all: `${prefix}.pay.timerdead.>`,
     refund_index_stream: `${upper}_REFUND_INDEX`,
     refundIndex: (refund_id) => `${prefix}.refund.idx.${refund_id}`,
+    risk_events_stream: `${upper}_RISK_EVENTS`,
+    riskEvents: (payment_id) => `${prefix}.risk.evt.${payment_id}`,
+    risk_events_all: `${prefix}.risk.evt.>`,
   };
 }

@@ -20,6 +20,7 @@ import { EventStore } from '../core/orders/store';
 import { TimerScheduler } from '../core/orders/timers';
 import { Redis } from 'ioredis';
 import { ChannelDirectory } from '../core/routing/directory';
+import { RiskEngine, riskDigestKey } from '../core/risk/engine';
 import { circuitOptions, scoringOptions } from '../core/routing/scoring';
 import { ConfigStore } from '../core/routing/config-store';
 import { rederiveUsage } from '../core/routing/usage';
@@ -63,6 +64,12 @@ async function main(): Promise<void> {
   });
   await table.start();
   const routing = new ChannelDirectory(config.channels, table, config.public_url, log, metrics.actor);
+  const risk = new RiskEngine(redis, config.prefix, {
+    rules: () => table.riskRules(),
+    digest_key: riskDigestKey(config.data_key),
+    publish: async (event) => void (await js.publish(names.riskEvents(event.payment_id), encodeJson(event))),
+    metrics: { decisions: metrics.actor.risk_decisions, rule_hits: metrics.actor.risk_rule_hits },
+  });
   const actors = new ActorSystem({
     store: new EventStore(js, jsm, names, metrics.actor.publish),
     timers: new TimerScheduler(js, names, metrics.actor.publish),
@@ -74,6 +81,7 @@ async function main(): Promise<void> {
     id_key: config.id_key,
     log,
     metrics: metrics.actor,
+    risk,
     now: () => new Date(),
   });
 

@@ -45,6 +45,7 @@ import { notification_admin_service, notificationAdminService } from './notify-a
 import { timer_admin_service, timerAdminService } from './timer-admin';
 import { ledger_service, ledgerService } from './ledger';
 import { LedgerError, type LedgerStore } from '../ledger/store';
+import { risk_admin_service, riskAdminService } from './risk-admin';
 import type { DeadTimers } from '../orders/dead-timers';
 import type { EventStore, StoredMessage } from '../orders/store';
 import type { PaymentState } from '../orders/types';
@@ -370,6 +371,7 @@ function servers(deps: GrpcDeps, gateway: PaymentGateway, health: HealthImplemen
   admin_server.addService(app_admin_service, appAdminService(deps.routing, deps.log));
   admin_server.addService(notification_admin_service, notificationAdminService(deps.notifier, deps.log));
   admin_server.addService(timer_admin_service, timerAdminService(deps.dead_timers, deps.log));
+  admin_server.addService(risk_admin_service, riskAdminService(deps.routing, deps.log));
   return { main, admin };
 }
 

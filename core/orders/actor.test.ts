@@ -86,7 +86,7 @@ class MemoryChannels {
   }
 }
 
-function system(store: MemoryStore, channels: MemoryChannels): ActorSystem {
+function system(store: MemoryStore, channels: MemoryChannels, risk?: ActorDeps['risk']): ActorSystem {
   const deps: ActorDeps = {
     store: store as never,
     timers: { schedule: async () => undefined } as never,
@@ -98,6 +98,7 @@ function system(store: MemoryStore, channels: MemoryChannels): ActorSystem {
     id_key: idKey(randomBytes(32)),
     log: createLogger('silent'),
     metrics: createActorMetrics().actor,
+    risk,
     now: () => new Date(),
   };
   return new ActorSystem(deps);
@@ -165,4 +166,31 @@ test('actor - a create whose append was lost releases its reservation', async ()
   expect(reply.ok).toBe(false);
   expect(store.logs.get(payment_id)).toBeUndefined();
   expect(channels.released).toEqual([`${payment_id}.r1`]);
+});
+
+test('actor - a payment risk control blocks is refused RISK_BLOCKED before routing: nothing reserved, stored or sent', async () => {
+  const store = new MemoryStore();
+  const channels = new MemoryChannels();
+  let routes = 0;
+  channels.on_route = () => void (routes += 1);
+  const assessed: string[] = [];
+  const risk = { assess: async (order: { payment_id: string }) => (assessed.push(order.payment_id), { action: 'block' as const, fired: [{ rule_id: 'r', kind: 'amount' as const, action: 'block' as const }] }) };
+  const payment_id = paymentId(idKey(randomBytes(32)), 'm_1', 'o-5');
+  const reply = await system(store, channels, risk).handle({ type: 'create', payment_id, input: input('o-5') });
+  expect(reply).toEqual({ ok: false, error: expect.objectContaining({ reason: 'RISK_BLOCKED' }) });
+  expect(assessed).toEqual([payment_id]);
+  expect(routes).toBe(0);
+  expect(store.logs.get(payment_id)).toBeUndefined();
+});
+
+test('actor - a replayed create of a payment made before a blocking rule answers with the payment', async () => {
+  const store = new MemoryStore();
+  const channels = new MemoryChannels();
+  const payment_id = paymentId(idKey(randomBytes(32)), 'm_1', 'o-6');
+  const created = await system(store, channels).handle({ type: 'create', payment_id, input: input('o-6') });
+  expect(created.ok).toBe(true);
+  // Another process (a fresh actor) gets the replay after a rule that blocks it was added.
+  const risk = { assess: async () => ({ action: 'block' as const, fired: [] }) };
+  const replay = await system(store, channels, risk).handle({ type: 'create', payment_id, input: input('o-6') });
+  expect(replay.ok && replay.payment.payment_id).toBe(payment_id);
 });

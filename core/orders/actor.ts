@@ -19,6 +19,7 @@ import { currentAttempt, evolve, findRefund, isOpen } from './evolve';
 import { fromWireRefundStatus, fromWireStatus, toWireStatus, type WireAttemptStatus, requestMerchant, type ActorReply, type ActorRequest, type CreateInput, type RefundInput } from './protocol';
 import type { RefundIndex } from './refund-index';
 import type { ChannelDirectory } from '../routing/directory';
+import type { RiskEngine } from '../risk/engine';
 import type { ReservationRef } from '../routing/types';
 import { ConflictError, type EventStore, type Loaded } from './store';
 import { nextQueryAt, type TimerScheduler } from './timers';
@@ -36,6 +37,8 @@ export interface ActorDeps {
   id_key: IdKey;
   log: Logger;
   metrics: ActorMetrics;
+  /** The risk decision before routing (core/risk); absent: every payment is allowed. */
+  risk?: Pick<RiskEngine, 'assess'>;
   now(): Date;
 }
 
@@ -175,6 +178,14 @@ export class ActorSystem {
       await this.#apply(actor, this.#createCommand(actor.payment_id, input, now, '', ''));
       return requireState(actor);
     }
+    const refusal = await this.#assessRisk(actor.payment_id, input);
+    if (refusal !== undefined) {
+      // A replay of a payment created before the rules changed answers with that payment.
+      await this.#reload(actor);
+      if (actor.loaded === undefined) throw refusal;
+      await this.#apply(actor, this.#createCommand(actor.payment_id, input, now, '', ''));
+      return requireState(actor);
+    }
     const decision = await this.deps.channels.route({
       payment_id: actor.payment_id,
       merchant_id: input.merchant_id,
@@ -221,6 +232,17 @@ export class ActorSystem {
     const attempt = currentAttempt(state);
     if (attempt !== undefined && attempt.state === 'requested') await this.#pay(actor, attempt, input.payer, this.deps.channels.createDeadlineMs(attempt.channel_id));
     return requireState(actor);
+  }
+
+  /** Risk before routing: a blocked payment reserves nothing, stores nothing and reaches no
+   * channel. Its decision is an event and a metric (core/risk) either way. */
+  async #assessRisk(payment_id: string, input: CreateInput): Promise<PaycoreError | undefined> {
+    if (this.deps.risk === undefined) return undefined;
+    const decision = await this.deps.risk.assess({ payment_id, merchant_id: input.merchant_id, product: input.product, amount_minor: input.amount_minor, payer: input.payer });
+    // The rules that fired are the operator's (RiskAssessed names them); the caller learns
+    // only that risk control refused, not which limit to stay under.
+    if (decision.action === 'block') return new PaycoreError('RISK_BLOCKED', 'the payment was refused by risk control; nothing was stored or sent');
+    return undefined;
   }
 
   #createCommand(payment_id: string, input: CreateInput, now: Date, expires_at: string, channel_id: string, fee_minor?: bigint, reservation?: ReservationRef): PaymentCommand {

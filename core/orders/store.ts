@@ -154,6 +154,14 @@ export async function ensureStreams(jsm: JetStreamManager, names: Names, replica
     allow_direct: true,
     num_replicas: replicas,
   });
+  await upsertStream(jsm, {
+    name: names.risk_events_stream,
+    subjects: [names.risk_events_all],
+    storage: 'file',
+    retention: 'limits',
+    duplicate_window,
+    num_replicas: replicas,
+  });
   const consumer = {
     durable_name: names.timers_consumer,
     ack_policy: 'explicit' as const,

@@ -9,7 +9,7 @@ import { id_pattern, secretFingerprint } from './config';
 import { app_key_secret_bytes, apps_max, merchants_per_app_max } from './constants';
 
 export const app_roles = [
-  'payments:write', 'payments:read', 'refunds:write', 'admin:routing', 'admin:merchants', 'admin:apps', 'admin:notifications', 'admin:timers',
+  'payments:write', 'payments:read', 'refunds:write', 'admin:routing', 'admin:merchants', 'admin:apps', 'admin:notifications', 'admin:timers', 'admin:risk',
   'ledger:read', 'ledger:write',
 ] as const;
 export type AppRole = (typeof app_roles)[number];

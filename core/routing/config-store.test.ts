@@ -37,6 +37,7 @@ afterAll(async () => {
     await jsm.streams.delete(names(prefix).events_stream).catch(() => undefined);
     await jsm.streams.delete(names(prefix).timers_stream).catch(() => undefined);
     await jsm.streams.delete(names(prefix).refund_index_stream).catch(() => undefined);
+    await jsm.streams.delete(names(prefix).risk_events_stream).catch(() => undefined);
     await forget(prefix);
   }
   redis.disconnect();

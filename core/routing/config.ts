@@ -16,6 +16,8 @@ import {
 } from './types';
 import { isTimeZone, parseClock } from './windows';
 import { readApps, type App } from './apps';
+import { risk_rules_max } from '../constants';
+import { readRiskRule, type RiskRule } from '../risk/rules';
 
 export const id_pattern = /^[A-Za-z0-9_-]{1,32}$/;
 const id_rule = "must be 1 to 32 characters of A-Z, a-z, 0-9, '_' or '-'";
@@ -27,7 +29,7 @@ const notify_secret_chars_max = 256;
 
 type Json = Record<string, unknown>;
 
-class Reader {
+export class Reader {
   constructor(readonly violations: FieldViolation[]) {}
 
   bad(field: string, description: string): undefined {
@@ -291,6 +293,8 @@ export interface ParsedTable {
   merchants: MerchantInput[];
   /** Absent when the file has no `apps`: the stored apps are then left as they are. */
   apps?: App[];
+  /** Absent when the file has no `risk_rules`: the stored rules are then left as they are. */
+  risk_rules?: RiskRule[];
 }
 
 /** The declarative file's content. `has_secret(merchant_id)` says whether the table already
@@ -298,7 +302,7 @@ export interface ParsedTable {
 export function readTable(value: unknown, has_secret: (merchant_id: string) => boolean): { table?: ParsedTable; violations: FieldViolation[] } {
   const violations: FieldViolation[] = [];
   const r = new Reader(violations);
-  const o = r.object(value, '', ['version', 'channels', 'merchants', 'apps']);
+  const o = r.object(value, '', ['version', 'channels', 'merchants', 'apps', 'risk_rules']);
   if (o === undefined) return { violations };
   if (o.version !== 1) r.bad('version', 'must be 1');
   const channels: RoutingChannel[] = [];
@@ -338,6 +342,17 @@ export function readTable(value: unknown, has_secret: (merchant_id: string) => b
     if (j?.notify_secret === undefined && !has_secret(id)) r.bad(`merchants[${i}].notify_secret`, 'is required for a new merchant');
   });
   const apps = o.apps === undefined ? undefined : readApps(o.apps, violations);
+  const risk_rules = o.risk_rules === undefined ? undefined : readRiskRules(r, o.risk_rules);
   if (violations.length > 0) return { violations };
-  return { table: apps === undefined ? { channels, merchants } : { channels, merchants, apps }, violations };
+  return { table: { channels, merchants, ...(apps === undefined ? {} : { apps }), ...(risk_rules === undefined ? {} : { risk_rules }) }, violations };
+}
+
+function readRiskRules(r: Reader, value: unknown): RiskRule[] | undefined {
+  const rules = r.list(value, 'risk_rules', risk_rules_max, (v, f) => readRiskRule(v, f, r.violations));
+  const seen = new Map<string, number>();
+  rules?.forEach((rule, i) => {
+    if (seen.has(rule.rule_id)) r.bad(`risk_rules[${i}].rule_id`, `repeats risk_rules[${seen.get(rule.rule_id)}]`);
+    else seen.set(rule.rule_id, i);
+  });
+  return rules;
 }

@@ -454,3 +454,37 @@ test('apps - the declarative file lists apps: absent ones go with their keys, li
     .rejects.toThrow(/apps\[0\].roles admin roles need merchants '\*'; apps\[2\].app_id repeats apps\[1\]/);
   expect(t.listApps().map((a) => a.app_id)).toEqual(['checkout', 'ops_console']);
 });
+
+test('risk rules - the declarative file carries them (absent: left as they are); upserts and deletes reach another instance; a bad rule is refused whole', async () => {
+  const prefix = nextPrefix();
+  const t = await table(prefix, { sealer });
+  const other = await table(prefix, { sealer });
+  const example = JSON.parse(readFileSync(path.resolve(__dirname, '../../ops/routing.example.json'), 'utf8')) as Record<string, unknown>;
+  const applied = await t.applyTable(example);
+  expect(applied.risk_rules).toBe((example.risk_rules as unknown[]).length);
+  const exported = await t.exportTable();
+  expect(exported.risk_rules).toEqual([...(example.risk_rules as { rule_id: string }[])].sort((a, b) => (a.rule_id < b.rule_id ? -1 : 1)));
+  await t.applyTable({ ...example, risk_rules: undefined });
+  expect(t.riskRules()).toHaveLength((example.risk_rules as unknown[]).length);
+  await expect(t.applyTable({ ...example, risk_rules: [{ rule_id: 'a', action: 'block', kind: 'amount', amount_max_minor: '1' }, { rule_id: 'a', action: 'allow', kind: 'amount', amount_max_minor: '2' }] }))
+    .rejects.toThrow(/risk_rules\[1\].rule_id repeats risk_rules\[0\]/);
+  await t.applyTable({ ...example, risk_rules: [] });
+  expect(t.riskRules()).toEqual([]);
+
+  await t.upsertRiskRule({ rule_id: 'big', action: 'block', kind: 'amount', amount_max_minor: '100' });
+  await waitFor(() => other.riskRules().length === 1);
+  expect(other.riskRules()[0]).toMatchObject({ rule_id: 'big', condition: { kind: 'amount', amount_max_minor: 100n } });
+  await expect(t.upsertRiskRule({ rule_id: 'big', action: 'block', kind: 'amount' })).rejects.toThrow(/rule.amount_max_minor/);
+  await t.deleteRiskRule('big');
+  await waitFor(() => other.riskRules().length === 0);
+  await expect(t.deleteRiskRule('big')).rejects.toThrow(/no risk rule big/);
+});
+
+/** Polls a condition another instance reaches through its change subscription. */
+async function waitFor(condition: () => boolean, timeout_ms = 10_000): Promise<void> {
+  const deadline = Date.now() + timeout_ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

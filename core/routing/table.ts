@@ -18,6 +18,8 @@ import {
 import { appToJson, newAppKey, readApp, type App, type AppKeyInfo, type AppView, type StoredAppKey } from './apps';
 import { channelToJson, merchantToJson, readChannel, readMerchant, readTable, secretFingerprint, type MerchantInput } from './config';
 import type { Sealer } from '../seal';
+import { risk_rules_max } from '../constants';
+import { readRiskRule, riskRuleToJson, type RiskRule } from '../risk/rules';
 import { staticEligibility, type StaticCandidate } from './eligibility';
 import { ConfigWrites, type ConfigOp, type ConfigSnapshot, type ConfigStore } from './config-store';
 import { commit_script, config_apply_script, config_rebuild_script, outcome_script, release_script, route_script } from './lua';
@@ -68,6 +70,8 @@ interface Cache {
   /** merchant_id → fingerprint and last 4 of the notify secret; the secret itself is not cached. */
   secret_hints: Map<string, { fingerprint: string; last4: string }>;
   apps: Map<string, AppGrant>;
+  /** The risk rules (core/risk), sorted by rule id. */
+  risk_rules: RiskRule[];
 }
 
 interface ScriptReply {
@@ -86,7 +90,7 @@ type RoutingRedis = Redis & {
 };
 
 /** The configuration hashes reload reads; a rebuild clears these and any the store holds. */
-const config_hashes = ['channels', 'states', 'merchants', 'secrets', 'apps', 'app_keys'];
+const config_hashes = ['channels', 'states', 'merchants', 'secrets', 'apps', 'app_keys', 'risk_rules'];
 /** How long one app's key change may hold its lock (a crashed holder's lock expires). */
 const app_key_lock_ms = 10_000;
 
@@ -115,7 +119,7 @@ export class RoutingTable {
   readonly #sealer: Sealer;
   /** Redis was seen without its configuration and the rebuild has not succeeded yet. */
   #lost = false;
-  #cache: Cache = { version: '', channels: [], by_id: new Map(), merchants: new Map(), secret_hints: new Map(), apps: new Map() };
+  #cache: Cache = { version: '', channels: [], by_id: new Map(), merchants: new Map(), secret_hints: new Map(), apps: new Map(), risk_rules: [] };
   #subscriber: Redis | undefined;
   #poll: NodeJS.Timeout | undefined;
   #reloading: Promise<void> | undefined;
@@ -241,12 +245,12 @@ export class RoutingTable {
     const k = this.#config_key;
     const replies = await this.#redis.multi()
       .get(`${k}:version`).hgetall(`${k}:channels`).hgetall(`${k}:states`).hgetall(`${k}:merchants`).hgetall(`${k}:secrets`)
-      .hgetall(`${k}:apps`).hgetall(`${k}:app_keys`)
+      .hgetall(`${k}:apps`).hgetall(`${k}:app_keys`).hgetall(`${k}:risk_rules`)
       .exec();
     assert(replies !== null, 'routing reload transaction aborted');
     for (const [error] of replies) if (error) throw error;
-    const [version, channels_raw, states, merchants_raw, secrets, apps_raw, app_keys_raw] = replies.map(([, v]) => v) as [
-      string | null, Record<string, string>, Record<string, string>, Record<string, string>, Record<string, string>, Record<string, string>, Record<string, string>,
+    const [version, channels_raw, states, merchants_raw, secrets, apps_raw, app_keys_raw, risk_raw] = replies.map(([, v]) => v) as [
+      string | null, Record<string, string>, Record<string, string>, Record<string, string>, Record<string, string>, Record<string, string>, Record<string, string>, Record<string, string>,
     ];
     const violations: FieldViolation[] = [];
     const channels: RoutingChannel[] = [];
@@ -261,6 +265,12 @@ export class RoutingTable {
       const merchant = readMerchant(JSON.parse(text), `stored merchant ${id}`, violations);
       if (merchant !== undefined) merchants.set(id, merchant);
     }
+    const risk_rules: RiskRule[] = [];
+    for (const [id, text] of Object.entries(risk_raw)) {
+      const rule = readRiskRule(JSON.parse(text), `stored risk rule ${id}`, violations);
+      if (rule !== undefined) risk_rules.push(rule);
+    }
+    risk_rules.sort((a, b) => (a.rule_id < b.rule_id ? -1 : 1));
     // What we stored was validated on the way in: anything else is a bug or a hand edit.
     assert(violations.length === 0, `routing table in Redis is invalid: ${violations.map((v) => `${v.field} ${v.description}`).join('; ')}`);
     channels.sort((a, b) => (a.channel_id < b.channel_id ? -1 : 1));
@@ -270,7 +280,7 @@ export class RoutingTable {
       secret_hints.set(id, { fingerprint: secretFingerprint(secret), last4: secret.slice(-4) });
     }
     const apps = this.#readApps(apps_raw, app_keys_raw);
-    this.#cache = { version: version ?? '0', channels, by_id: new Map(channels.map((c) => [c.channel_id, c])), merchants, secret_hints, apps };
+    this.#cache = { version: version ?? '0', channels, by_id: new Map(channels.map((c) => [c.channel_id, c])), merchants, secret_hints, apps, risk_rules };
     if (this.#store === undefined || version !== null) this.#lost = false;
   }
 
@@ -452,13 +462,14 @@ export class RoutingTable {
   }
 
   /** The whole table as the declarative file (no secrets: merchants and apps keep theirs on apply). */
-  async exportTable(): Promise<{ version: 1; channels: unknown[]; merchants: unknown[]; apps: unknown[] }> {
+  async exportTable(): Promise<{ version: 1; channels: unknown[]; merchants: unknown[]; apps: unknown[]; risk_rules: unknown[] }> {
     await this.reload();
     return {
       version: 1,
       channels: this.#cache.channels.map(channelToJson),
       merchants: [...this.#cache.merchants.values()].sort((a, b) => (a.merchant_id < b.merchant_id ? -1 : 1)).map(merchantToJson),
       apps: this.listApps().map(appToJson),
+      risk_rules: this.#cache.risk_rules.map(riskRuleToJson),
     };
   }
 
@@ -467,7 +478,7 @@ export class RoutingTable {
    * removed; merchants without `notify_secret` keep the stored one. When the file lists
    * `apps`, apps absent from it are removed with their keys; listed apps keep their keys; a
    * file without `apps` leaves them as they are. */
-  async applyTable(file: unknown): Promise<{ version: string; channels: number; merchants: number; apps?: number }> {
+  async applyTable(file: unknown): Promise<{ version: string; channels: number; merchants: number; apps?: number; risk_rules?: number }> {
     const k = this.#config_key;
     const secret_ids = new Set(await this.#redis.hkeys(`${k}:secrets`));
     const { table, violations } = readTable(file, (id) => secret_ids.has(id));
@@ -492,9 +503,39 @@ export class RoutingTable {
         const listed = new Set(table.apps.map((a) => a.app_id));
         m.hdel(`${k}:app_keys`, ...app_ids.filter((id) => !listed.has(id)));
       }
+      if (table.risk_rules !== undefined) {
+        m.del(`${k}:risk_rules`);
+        for (const rule of table.risk_rules) m.hset(`${k}:risk_rules`, rule.rule_id, JSON.stringify(riskRuleToJson(rule)));
+      }
     });
     const applied = { version: this.#cache.version, channels: table.channels.length, merchants: table.merchants.length };
-    return table.apps === undefined ? applied : { ...applied, apps: table.apps.length };
+    return { ...applied, ...(table.apps === undefined ? {} : { apps: table.apps.length }), ...(table.risk_rules === undefined ? {} : { risk_rules: table.risk_rules.length }) };
+  }
+
+  // ---- risk rules ---------------------------------------------------------------------------
+
+  /** The risk rules in force (the cache: hot-reloaded with the rest of the table). */
+  riskRules(): readonly RiskRule[] {
+    return this.#cache.risk_rules;
+  }
+
+  /** Creates or replaces a risk rule (validated whole: INVALID_FIELD naming each bad field). */
+  async upsertRiskRule(input: unknown): Promise<RiskRule> {
+    const violations: FieldViolation[] = [];
+    const rule = readRiskRule(input, 'rule', violations);
+    if (rule === undefined) throw invalidFields(violations);
+    await this.reload();
+    if (!this.#cache.risk_rules.some((r) => r.rule_id === rule.rule_id) && this.#cache.risk_rules.length >= risk_rules_max) {
+      throw invalidFields([{ field: 'rule.rule_id', description: `the table holds ${risk_rules_max} risk rules already` }]);
+    }
+    await this.#commit((m) => m.hset(`${this.#config_key}:risk_rules`, rule.rule_id, JSON.stringify(riskRuleToJson(rule))));
+    return this.#cache.risk_rules.find((r) => r.rule_id === rule.rule_id) ?? rule;
+  }
+
+  async deleteRiskRule(rule_id: string): Promise<void> {
+    const k = this.#config_key;
+    if ((await this.#redis.hexists(`${k}:risk_rules`, rule_id)) === 0) throw new PaycoreError('NOT_FOUND', `no risk rule ${rule_id}`);
+    await this.#commit((m) => m.hdel(`${k}:risk_rules`, rule_id));
   }
 
   // ---- apps ---------------------------------------------------------------------------------

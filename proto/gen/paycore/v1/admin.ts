@@ -80,6 +80,190 @@ export function channelStateToJSON(object: ChannelState): string {
   }
 }
 
+/**
+ * What a risk rule does to a payment its condition holds for. When several rules fire, the
+ * most severe action wins; an ALLOW rule that fires (an allow list) settles the payment as
+ * allowed.
+ */
+export enum RiskAction {
+  /** RISK_ACTION_UNSPECIFIED - Refused on upsert. */
+  RISK_ACTION_UNSPECIFIED = 0,
+  /** RISK_ACTION_ALLOW - The payment goes on (an allow list: the other rules are not applied). */
+  RISK_ACTION_ALLOW = 1,
+  /** RISK_ACTION_STEP_UP - The channel's challenge (an SMS code) before paying. Not carried out yet: refused. */
+  RISK_ACTION_STEP_UP = 2,
+  /** RISK_ACTION_REVIEW - Held for an operator. Not carried out yet: refused. */
+  RISK_ACTION_REVIEW = 3,
+  /**
+   * RISK_ACTION_BLOCK - CreatePayment fails FAILED_PRECONDITION, reason RISK_BLOCKED: nothing is stored,
+   * reserved or sent to a channel.
+   */
+  RISK_ACTION_BLOCK = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function riskActionFromJSON(object: any): RiskAction {
+  switch (object) {
+    case 0:
+    case "RISK_ACTION_UNSPECIFIED":
+      return RiskAction.RISK_ACTION_UNSPECIFIED;
+    case 1:
+    case "RISK_ACTION_ALLOW":
+      return RiskAction.RISK_ACTION_ALLOW;
+    case 2:
+    case "RISK_ACTION_STEP_UP":
+      return RiskAction.RISK_ACTION_STEP_UP;
+    case 3:
+    case "RISK_ACTION_REVIEW":
+      return RiskAction.RISK_ACTION_REVIEW;
+    case 4:
+    case "RISK_ACTION_BLOCK":
+      return RiskAction.RISK_ACTION_BLOCK;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return RiskAction.UNRECOGNIZED;
+  }
+}
+
+export function riskActionToJSON(object: RiskAction): string {
+  switch (object) {
+    case RiskAction.RISK_ACTION_UNSPECIFIED:
+      return "RISK_ACTION_UNSPECIFIED";
+    case RiskAction.RISK_ACTION_ALLOW:
+      return "RISK_ACTION_ALLOW";
+    case RiskAction.RISK_ACTION_STEP_UP:
+      return "RISK_ACTION_STEP_UP";
+    case RiskAction.RISK_ACTION_REVIEW:
+      return "RISK_ACTION_REVIEW";
+    case RiskAction.RISK_ACTION_BLOCK:
+      return "RISK_ACTION_BLOCK";
+    case RiskAction.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** The kind of condition a risk rule checks. */
+export enum RiskKind {
+  /** RISK_KIND_UNSPECIFIED - Refused on upsert. */
+  RISK_KIND_UNSPECIFIED = 0,
+  /**
+   * RISK_KIND_VELOCITY - More than count_max payments, or more than amount_max_minor in total, for one value of
+   * the dimension within the last window_seconds (this payment included).
+   */
+  RISK_KIND_VELOCITY = 1,
+  /** RISK_KIND_AMOUNT - The payment's amount is above amount_max_minor. */
+  RISK_KIND_AMOUNT = 2,
+  /** RISK_KIND_LIST - The payment's value of the dimension is one of values (a block or allow list). */
+  RISK_KIND_LIST = 3,
+  /**
+   * RISK_KIND_NEW_PAYER - The dimension's value was first seen less than new_for_seconds ago and the amount is
+   * above amount_max_minor.
+   */
+  RISK_KIND_NEW_PAYER = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function riskKindFromJSON(object: any): RiskKind {
+  switch (object) {
+    case 0:
+    case "RISK_KIND_UNSPECIFIED":
+      return RiskKind.RISK_KIND_UNSPECIFIED;
+    case 1:
+    case "RISK_KIND_VELOCITY":
+      return RiskKind.RISK_KIND_VELOCITY;
+    case 2:
+    case "RISK_KIND_AMOUNT":
+      return RiskKind.RISK_KIND_AMOUNT;
+    case 3:
+    case "RISK_KIND_LIST":
+      return RiskKind.RISK_KIND_LIST;
+    case 4:
+    case "RISK_KIND_NEW_PAYER":
+      return RiskKind.RISK_KIND_NEW_PAYER;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return RiskKind.UNRECOGNIZED;
+  }
+}
+
+export function riskKindToJSON(object: RiskKind): string {
+  switch (object) {
+    case RiskKind.RISK_KIND_UNSPECIFIED:
+      return "RISK_KIND_UNSPECIFIED";
+    case RiskKind.RISK_KIND_VELOCITY:
+      return "RISK_KIND_VELOCITY";
+    case RiskKind.RISK_KIND_AMOUNT:
+      return "RISK_KIND_AMOUNT";
+    case RiskKind.RISK_KIND_LIST:
+      return "RISK_KIND_LIST";
+    case RiskKind.RISK_KIND_NEW_PAYER:
+      return "RISK_KIND_NEW_PAYER";
+    case RiskKind.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** What a velocity, list or new-payer rule keys on. */
+export enum RiskDimension {
+  /** RISK_DIMENSION_UNSPECIFIED - Refused for the kinds that need a dimension. */
+  RISK_DIMENSION_UNSPECIFIED = 0,
+  /** RISK_DIMENSION_PAYER_ID - The payer's id at the provider (payer.openid). */
+  RISK_DIMENSION_PAYER_ID = 1,
+  /** RISK_DIMENSION_CARD_TOKEN - payer.card_token. */
+  RISK_DIMENSION_CARD_TOKEN = 2,
+  /** RISK_DIMENSION_CLIENT_IP - payer.client_ip. */
+  RISK_DIMENSION_CLIENT_IP = 3,
+  /** RISK_DIMENSION_MERCHANT - The merchant (velocity and list rules only). */
+  RISK_DIMENSION_MERCHANT = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function riskDimensionFromJSON(object: any): RiskDimension {
+  switch (object) {
+    case 0:
+    case "RISK_DIMENSION_UNSPECIFIED":
+      return RiskDimension.RISK_DIMENSION_UNSPECIFIED;
+    case 1:
+    case "RISK_DIMENSION_PAYER_ID":
+      return RiskDimension.RISK_DIMENSION_PAYER_ID;
+    case 2:
+    case "RISK_DIMENSION_CARD_TOKEN":
+      return RiskDimension.RISK_DIMENSION_CARD_TOKEN;
+    case 3:
+    case "RISK_DIMENSION_CLIENT_IP":
+      return RiskDimension.RISK_DIMENSION_CLIENT_IP;
+    case 4:
+    case "RISK_DIMENSION_MERCHANT":
+      return RiskDimension.RISK_DIMENSION_MERCHANT;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return RiskDimension.UNRECOGNIZED;
+  }
+}
+
+export function riskDimensionToJSON(object: RiskDimension): string {
+  switch (object) {
+    case RiskDimension.RISK_DIMENSION_UNSPECIFIED:
+      return "RISK_DIMENSION_UNSPECIFIED";
+    case RiskDimension.RISK_DIMENSION_PAYER_ID:
+      return "RISK_DIMENSION_PAYER_ID";
+    case RiskDimension.RISK_DIMENSION_CARD_TOKEN:
+      return "RISK_DIMENSION_CARD_TOKEN";
+    case RiskDimension.RISK_DIMENSION_CLIENT_IP:
+      return "RISK_DIMENSION_CLIENT_IP";
+    case RiskDimension.RISK_DIMENSION_MERCHANT:
+      return "RISK_DIMENSION_MERCHANT";
+    case RiskDimension.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** A fee in minor units: clamp(round_half_up(amount × rate_bp / 10000) + fixed, min, max). */
 export interface FeeRule {
   /** Basis points of the amount, 0..10000. */
@@ -635,6 +819,71 @@ export interface RedriveTimerRequest {
 export interface RedriveTimerResponse {
   /** The payment whose timer is scheduled again. */
   paymentId: string;
+}
+
+/** One risk rule. Fields that do not apply to its kind must be left empty. */
+export interface RiskRule {
+  /** Required: 1..32 of [A-Za-z0-9_-]; names the rule in RiskAssessed events and metrics. */
+  ruleId: string;
+  /** Required. */
+  action: RiskAction;
+  /** Only this merchant's payments; empty: every merchant's. */
+  merchantId: string;
+  /** Only these products; empty: every product. */
+  products: Product[];
+  /** Required. */
+  kind: RiskKind;
+  /** VELOCITY, LIST, NEW_PAYER: required. */
+  dimension: RiskDimension;
+  /** VELOCITY: the sliding window, 1..86400 seconds. */
+  windowSeconds: number;
+  /** VELOCITY: most payments allowed in the window (0..10000); absent: no count limit. */
+  countMax?:
+    | number
+    | undefined;
+  /**
+   * VELOCITY: most total amount in the window; AMOUNT, NEW_PAYER: largest amount allowed.
+   * Minor units, 0..10^15; absent on VELOCITY: no amount limit.
+   */
+  amountMaxMinor?:
+    | bigint
+    | undefined;
+  /** LIST: the listed values (1..10000, each 1..128 printable ASCII characters). */
+  values: string[];
+  /** NEW_PAYER: how long a payer counts as new after first being seen, 1..7776000 seconds. */
+  newForSeconds: number;
+}
+
+/** UpsertRiskRule's request. */
+export interface UpsertRiskRuleRequest {
+  /** Required. */
+  rule: RiskRule | undefined;
+}
+
+/** UpsertRiskRule's answer. */
+export interface UpsertRiskRuleResponse {
+  /** The rule as stored. */
+  rule: RiskRule | undefined;
+}
+
+/** ListRiskRules's request. */
+export interface ListRiskRulesRequest {
+}
+
+/** ListRiskRules's answer. */
+export interface ListRiskRulesResponse {
+  /** Every rule, by rule_id. */
+  rules: RiskRule[];
+}
+
+/** DeleteRiskRule's request. */
+export interface DeleteRiskRuleRequest {
+  /** Required. */
+  ruleId: string;
+}
+
+/** DeleteRiskRule's answer. */
+export interface DeleteRiskRuleResponse {
 }
 
 function createBaseFeeRule(): FeeRule {
@@ -5975,6 +6224,670 @@ export const RedriveTimerResponse: MessageFns<RedriveTimerResponse> = {
   },
 };
 
+function createBaseRiskRule(): RiskRule {
+  return {
+    ruleId: "",
+    action: 0,
+    merchantId: "",
+    products: [],
+    kind: 0,
+    dimension: 0,
+    windowSeconds: 0,
+    countMax: undefined,
+    amountMaxMinor: undefined,
+    values: [],
+    newForSeconds: 0,
+  };
+}
+
+export const RiskRule: MessageFns<RiskRule> = {
+  encode(message: RiskRule, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ruleId !== "") {
+      writer.uint32(10).string(message.ruleId);
+    }
+    if (message.action !== 0) {
+      writer.uint32(16).int32(message.action);
+    }
+    if (message.merchantId !== "") {
+      writer.uint32(26).string(message.merchantId);
+    }
+    if (message.products.length !== 0) {
+      writer.uint32(34).fork();
+      for (const v of message.products) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    if (message.kind !== 0) {
+      writer.uint32(40).int32(message.kind);
+    }
+    if (message.dimension !== 0) {
+      writer.uint32(48).int32(message.dimension);
+    }
+    if (message.windowSeconds !== 0) {
+      writer.uint32(56).uint32(message.windowSeconds);
+    }
+    if (message.countMax !== undefined) {
+      writer.uint32(64).uint32(message.countMax);
+    }
+    if (message.amountMaxMinor !== undefined) {
+      if (BigInt.asIntN(64, message.amountMaxMinor) !== message.amountMaxMinor) {
+        throw new globalThis.Error("value provided for field message.amountMaxMinor of type int64 too large");
+      }
+      writer.uint32(72).int64(message.amountMaxMinor);
+    }
+    for (const v of message.values) {
+      writer.uint32(82).string(v!);
+    }
+    if (message.newForSeconds !== 0) {
+      writer.uint32(88).uint32(message.newForSeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RiskRule {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRiskRule();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ruleId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.action = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag === 32) {
+              message.products.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 34) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.products.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.dimension = reader.int32() as any;
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.windowSeconds = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.countMax = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.amountMaxMinor = reader.int64() as bigint;
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.values.push(reader.string());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.newForSeconds = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RiskRule {
+    return {
+      ruleId: isSet(object.ruleId)
+        ? globalThis.String(object.ruleId)
+        : isSet(object.rule_id)
+        ? globalThis.String(object.rule_id)
+        : "",
+      action: isSet(object.action) ? riskActionFromJSON(object.action) : 0,
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+      products: globalThis.Array.isArray(object?.products) ? object.products.map((e: any) => productFromJSON(e)) : [],
+      kind: isSet(object.kind) ? riskKindFromJSON(object.kind) : 0,
+      dimension: isSet(object.dimension) ? riskDimensionFromJSON(object.dimension) : 0,
+      windowSeconds: isSet(object.windowSeconds)
+        ? globalThis.Number(object.windowSeconds)
+        : isSet(object.window_seconds)
+        ? globalThis.Number(object.window_seconds)
+        : 0,
+      countMax: isSet(object.countMax)
+        ? globalThis.Number(object.countMax)
+        : isSet(object.count_max)
+        ? globalThis.Number(object.count_max)
+        : undefined,
+      amountMaxMinor: isSet(object.amountMaxMinor)
+        ? BigInt(object.amountMaxMinor)
+        : isSet(object.amount_max_minor)
+        ? BigInt(object.amount_max_minor)
+        : undefined,
+      values: globalThis.Array.isArray(object?.values)
+        ? object.values.map((e: any) => globalThis.String(e))
+        : [],
+      newForSeconds: isSet(object.newForSeconds)
+        ? globalThis.Number(object.newForSeconds)
+        : isSet(object.new_for_seconds)
+        ? globalThis.Number(object.new_for_seconds)
+        : 0,
+    };
+  },
+
+  toJSON(message: RiskRule): unknown {
+    const obj: any = {};
+    if (message.ruleId !== "") {
+      obj.ruleId = message.ruleId;
+    }
+    if (message.action !== 0) {
+      obj.action = riskActionToJSON(message.action);
+    }
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    if (message.products?.length) {
+      obj.products = message.products.map((e) => productToJSON(e));
+    }
+    if (message.kind !== 0) {
+      obj.kind = riskKindToJSON(message.kind);
+    }
+    if (message.dimension !== 0) {
+      obj.dimension = riskDimensionToJSON(message.dimension);
+    }
+    if (message.windowSeconds !== 0) {
+      obj.windowSeconds = Math.round(message.windowSeconds);
+    }
+    if (message.countMax !== undefined) {
+      obj.countMax = Math.round(message.countMax);
+    }
+    if (message.amountMaxMinor !== undefined) {
+      obj.amountMaxMinor = message.amountMaxMinor.toString();
+    }
+    if (message.values?.length) {
+      obj.values = message.values;
+    }
+    if (message.newForSeconds !== 0) {
+      obj.newForSeconds = Math.round(message.newForSeconds);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RiskRule>): RiskRule {
+    return RiskRule.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RiskRule>): RiskRule {
+    const message = createBaseRiskRule();
+    message.ruleId = object.ruleId ?? "";
+    message.action = object.action ?? 0;
+    message.merchantId = object.merchantId ?? "";
+    message.products = object.products?.map((e) => e) || [];
+    message.kind = object.kind ?? 0;
+    message.dimension = object.dimension ?? 0;
+    message.windowSeconds = object.windowSeconds ?? 0;
+    message.countMax = object.countMax ?? undefined;
+    message.amountMaxMinor = (object.amountMaxMinor !== undefined && object.amountMaxMinor !== null)
+      ? BigInt(object.amountMaxMinor)
+      : undefined;
+    message.values = object.values?.map((e) => e) || [];
+    message.newForSeconds = object.newForSeconds ?? 0;
+    return message;
+  },
+};
+
+function createBaseUpsertRiskRuleRequest(): UpsertRiskRuleRequest {
+  return { rule: undefined };
+}
+
+export const UpsertRiskRuleRequest: MessageFns<UpsertRiskRuleRequest> = {
+  encode(message: UpsertRiskRuleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rule !== undefined) {
+      RiskRule.encode(message.rule, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpsertRiskRuleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpsertRiskRuleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rule = RiskRule.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpsertRiskRuleRequest {
+    return { rule: isSet(object.rule) ? RiskRule.fromJSON(object.rule) : undefined };
+  },
+
+  toJSON(message: UpsertRiskRuleRequest): unknown {
+    const obj: any = {};
+    if (message.rule !== undefined) {
+      obj.rule = RiskRule.toJSON(message.rule);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpsertRiskRuleRequest>): UpsertRiskRuleRequest {
+    return UpsertRiskRuleRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpsertRiskRuleRequest>): UpsertRiskRuleRequest {
+    const message = createBaseUpsertRiskRuleRequest();
+    message.rule = (object.rule !== undefined && object.rule !== null) ? RiskRule.fromPartial(object.rule) : undefined;
+    return message;
+  },
+};
+
+function createBaseUpsertRiskRuleResponse(): UpsertRiskRuleResponse {
+  return { rule: undefined };
+}
+
+export const UpsertRiskRuleResponse: MessageFns<UpsertRiskRuleResponse> = {
+  encode(message: UpsertRiskRuleResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rule !== undefined) {
+      RiskRule.encode(message.rule, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpsertRiskRuleResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpsertRiskRuleResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rule = RiskRule.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpsertRiskRuleResponse {
+    return { rule: isSet(object.rule) ? RiskRule.fromJSON(object.rule) : undefined };
+  },
+
+  toJSON(message: UpsertRiskRuleResponse): unknown {
+    const obj: any = {};
+    if (message.rule !== undefined) {
+      obj.rule = RiskRule.toJSON(message.rule);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UpsertRiskRuleResponse>): UpsertRiskRuleResponse {
+    return UpsertRiskRuleResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UpsertRiskRuleResponse>): UpsertRiskRuleResponse {
+    const message = createBaseUpsertRiskRuleResponse();
+    message.rule = (object.rule !== undefined && object.rule !== null) ? RiskRule.fromPartial(object.rule) : undefined;
+    return message;
+  },
+};
+
+function createBaseListRiskRulesRequest(): ListRiskRulesRequest {
+  return {};
+}
+
+export const ListRiskRulesRequest: MessageFns<ListRiskRulesRequest> = {
+  encode(_: ListRiskRulesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListRiskRulesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListRiskRulesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListRiskRulesRequest {
+    return {};
+  },
+
+  toJSON(_: ListRiskRulesRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListRiskRulesRequest>): ListRiskRulesRequest {
+    return ListRiskRulesRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ListRiskRulesRequest>): ListRiskRulesRequest {
+    const message = createBaseListRiskRulesRequest();
+    return message;
+  },
+};
+
+function createBaseListRiskRulesResponse(): ListRiskRulesResponse {
+  return { rules: [] };
+}
+
+export const ListRiskRulesResponse: MessageFns<ListRiskRulesResponse> = {
+  encode(message: ListRiskRulesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.rules) {
+      RiskRule.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListRiskRulesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListRiskRulesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rules.push(RiskRule.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListRiskRulesResponse {
+    return { rules: globalThis.Array.isArray(object?.rules) ? object.rules.map((e: any) => RiskRule.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: ListRiskRulesResponse): unknown {
+    const obj: any = {};
+    if (message.rules?.length) {
+      obj.rules = message.rules.map((e) => RiskRule.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListRiskRulesResponse>): ListRiskRulesResponse {
+    return ListRiskRulesResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListRiskRulesResponse>): ListRiskRulesResponse {
+    const message = createBaseListRiskRulesResponse();
+    message.rules = object.rules?.map((e) => RiskRule.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseDeleteRiskRuleRequest(): DeleteRiskRuleRequest {
+  return { ruleId: "" };
+}
+
+export const DeleteRiskRuleRequest: MessageFns<DeleteRiskRuleRequest> = {
+  encode(message: DeleteRiskRuleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.ruleId !== "") {
+      writer.uint32(10).string(message.ruleId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteRiskRuleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteRiskRuleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.ruleId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteRiskRuleRequest {
+    return {
+      ruleId: isSet(object.ruleId)
+        ? globalThis.String(object.ruleId)
+        : isSet(object.rule_id)
+        ? globalThis.String(object.rule_id)
+        : "",
+    };
+  },
+
+  toJSON(message: DeleteRiskRuleRequest): unknown {
+    const obj: any = {};
+    if (message.ruleId !== "") {
+      obj.ruleId = message.ruleId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeleteRiskRuleRequest>): DeleteRiskRuleRequest {
+    return DeleteRiskRuleRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeleteRiskRuleRequest>): DeleteRiskRuleRequest {
+    const message = createBaseDeleteRiskRuleRequest();
+    message.ruleId = object.ruleId ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteRiskRuleResponse(): DeleteRiskRuleResponse {
+  return {};
+}
+
+export const DeleteRiskRuleResponse: MessageFns<DeleteRiskRuleResponse> = {
+  encode(_: DeleteRiskRuleResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteRiskRuleResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteRiskRuleResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): DeleteRiskRuleResponse {
+    return {};
+  },
+
+  toJSON(_: DeleteRiskRuleResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeleteRiskRuleResponse>): DeleteRiskRuleResponse {
+    return DeleteRiskRuleResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<DeleteRiskRuleResponse>): DeleteRiskRuleResponse {
+    const message = createBaseDeleteRiskRuleResponse();
+    return message;
+  },
+};
+
 /**
  * The routing table: the channels paycore may send a payment to, their state, and the
  * explanation of a decision. Changes reach every paycore process within about a second.
@@ -6214,6 +7127,53 @@ export const AppAdminServiceDefinition = {
       requestType: RetireAppKeyRequest as typeof RetireAppKeyRequest,
       requestStream: false,
       responseType: RetireAppKeyResponse as typeof RetireAppKeyResponse,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
+/**
+ * Risk control (core/risk): the rules every CreatePayment is checked against before routing
+ * reserves a channel. A rule is one condition (velocity, amount, list, new payer) and the
+ * action taken when it holds. Changes reach every paycore process within about a second.
+ * Every method needs the admin:risk role.
+ */
+export type RiskAdminServiceDefinition = typeof RiskAdminServiceDefinition;
+export const RiskAdminServiceDefinition = {
+  name: "RiskAdminService",
+  fullName: "paycore.v1.RiskAdminService",
+  methods: {
+    /**
+     * Creates or replaces a rule. Errors: INVALID_FIELD naming each bad field (rule.kind,
+     * rule.window_seconds, ...; an action not carried out yet is refused on rule.action).
+     */
+    upsertRiskRule: {
+      name: "UpsertRiskRule",
+      requestType: UpsertRiskRuleRequest as typeof UpsertRiskRuleRequest,
+      requestStream: false,
+      responseType: UpsertRiskRuleResponse as typeof UpsertRiskRuleResponse,
+      responseStream: false,
+      options: {},
+    },
+    /** Every rule, by rule_id. */
+    listRiskRules: {
+      name: "ListRiskRules",
+      requestType: ListRiskRulesRequest as typeof ListRiskRulesRequest,
+      requestStream: false,
+      responseType: ListRiskRulesResponse as typeof ListRiskRulesResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Removes a rule; payments created afterwards are no longer checked against it.
+     * Errors: NOT_FOUND.
+     */
+    deleteRiskRule: {
+      name: "DeleteRiskRule",
+      requestType: DeleteRiskRuleRequest as typeof DeleteRiskRuleRequest,
+      requestStream: false,
+      responseType: DeleteRiskRuleResponse as typeof DeleteRiskRuleResponse,
       responseStream: false,
       options: {},
     },

@@ -4272,7 +4272,8 @@ export const PaymentServiceService = {
    * Idempotent on (merchant_id, merchant_order_no): an identical replay returns the current
    * payment. Errors: INVALID_FIELD (INVALID_ARGUMENT); IDEMPOTENCY_KEY_REUSED when the same
    * key comes with other parameters, NO_ROUTE when no channel can take it now (nothing is
-   * stored; retry later with the same key) (both FAILED_PRECONDITION); OVERLOADED
+   * stored; retry later with the same key), RISK_BLOCKED when risk control refuses it
+   * (nothing stored, reserved or sent) (all FAILED_PRECONDITION); OVERLOADED
    * (RESOURCE_EXHAUSTED); DEPENDENCY_DOWN (UNAVAILABLE).
    */
   createPayment: {
@@ -4398,7 +4399,8 @@ export interface PaymentServiceServer extends UntypedServiceImplementation {
    * Idempotent on (merchant_id, merchant_order_no): an identical replay returns the current
    * payment. Errors: INVALID_FIELD (INVALID_ARGUMENT); IDEMPOTENCY_KEY_REUSED when the same
    * key comes with other parameters, NO_ROUTE when no channel can take it now (nothing is
-   * stored; retry later with the same key) (both FAILED_PRECONDITION); OVERLOADED
+   * stored; retry later with the same key), RISK_BLOCKED when risk control refuses it
+   * (nothing stored, reserved or sent) (all FAILED_PRECONDITION); OVERLOADED
    * (RESOURCE_EXHAUSTED); DEPENDENCY_DOWN (UNAVAILABLE).
    */
   createPayment: handleUnaryCall<CreatePaymentRequest, CreatePaymentResponse>;
@@ -4452,7 +4454,8 @@ export interface PaymentServiceClient extends Client {
    * Idempotent on (merchant_id, merchant_order_no): an identical replay returns the current
    * payment. Errors: INVALID_FIELD (INVALID_ARGUMENT); IDEMPOTENCY_KEY_REUSED when the same
    * key comes with other parameters, NO_ROUTE when no channel can take it now (nothing is
-   * stored; retry later with the same key) (both FAILED_PRECONDITION); OVERLOADED
+   * stored; retry later with the same key), RISK_BLOCKED when risk control refuses it
+   * (nothing stored, reserved or sent) (all FAILED_PRECONDITION); OVERLOADED
    * (RESOURCE_EXHAUSTED); DEPENDENCY_DOWN (UNAVAILABLE).
    */
   createPayment(

@@ -1,0 +1,97 @@
+// RiskAdminService: the risk rules (core/risk), stored in the routing table's configuration
+// (durable in the JetStream KV bucket, cached in Redis, hot-reloaded by every process).
+
+import type * as grpc from '@grpc/grpc-js';
+import {
+  RiskAction as WireRiskAction,
+  RiskAdminServiceDefinition,
+  RiskDimension as WireRiskDimension,
+  RiskKind as WireRiskKind,
+  type DeleteRiskRuleRequest,
+  type DeleteRiskRuleResponse,
+  type ListRiskRulesRequest,
+  type ListRiskRulesResponse,
+  type RiskRule as WireRiskRule,
+  type UpsertRiskRuleRequest,
+  type UpsertRiskRuleResponse,
+} from '../../proto/gen/paycore/v1/admin';
+import { invalidFields } from '../errors';
+import type { Logger } from '../log';
+import { riskRuleToJson, type RiskRule } from '../risk/rules';
+import type { ProductName } from '../routing/types';
+import type { RoutingTable } from '../routing/table';
+import { adminUnary, grpcDefinition } from './admin';
+import { productFromWire, productToWire } from './wire-enums';
+
+export const risk_admin_service = grpcDefinition(RiskAdminServiceDefinition);
+
+export interface RiskAdminServiceServer extends grpc.UntypedServiceImplementation {
+  upsertRiskRule: grpc.handleUnaryCall<UpsertRiskRuleRequest, UpsertRiskRuleResponse>;
+  listRiskRules: grpc.handleUnaryCall<ListRiskRulesRequest, ListRiskRulesResponse>;
+  deleteRiskRule: grpc.handleUnaryCall<DeleteRiskRuleRequest, DeleteRiskRuleResponse>;
+}
+
+export function riskAdminService(table: RoutingTable, log?: Logger): RiskAdminServiceServer {
+  const unary = adminUnary(log);
+  return {
+    upsertRiskRule: unary('UpsertRiskRule', async (request: UpsertRiskRuleRequest) => {
+      if (request.rule === undefined) throw invalidFields([{ field: 'rule', description: 'is required' }]);
+      return { rule: toWireRule(await table.upsertRiskRule(fromWireRule(request.rule))) };
+    }),
+    listRiskRules: unary('ListRiskRules', () => ({ rules: table.riskRules().map(toWireRule) })),
+    deleteRiskRule: unary('DeleteRiskRule', async (request: DeleteRiskRuleRequest) => {
+      if (request.ruleId === '') throw invalidFields([{ field: 'rule_id', description: 'is required' }]);
+      await table.deleteRiskRule(request.ruleId);
+      return {};
+    }),
+  };
+}
+
+/** `RISK_ACTION_BLOCK` → `block`; the zero value and unknown numbers → undefined (refused
+ * by validation, naming the field). */
+function enumName(names: Record<number, string>, prefix: string, value: number): string | undefined {
+  const name = names[value];
+  if (name === undefined || name.endsWith('_UNSPECIFIED') || name === 'UNRECOGNIZED') return undefined;
+  return name.slice(prefix.length).toLowerCase();
+}
+
+function enumValue<T>(names: Record<string, T | string>, prefix: string, name: string): T {
+  return names[`${prefix}${name.toUpperCase()}`] as T;
+}
+
+/** The JSON form core/risk/rules.ts validates: fields that do not apply are left out. */
+export function fromWireRule(w: WireRiskRule): unknown {
+  const kind = enumName(WireRiskKind, 'RISK_KIND_', w.kind);
+  const json: Record<string, unknown> = {
+    rule_id: w.ruleId,
+    action: enumName(WireRiskAction, 'RISK_ACTION_', w.action),
+    ...(w.merchantId === '' ? {} : { merchant_id: w.merchantId }),
+    products: w.products.map((p) => productFromWire(p) ?? `unknown product ${p}`),
+    kind,
+  };
+  if (w.dimension !== WireRiskDimension.RISK_DIMENSION_UNSPECIFIED || kind === 'velocity' || kind === 'list' || kind === 'new_payer') json.dimension = enumName(WireRiskDimension, 'RISK_DIMENSION_', w.dimension);
+  if (w.windowSeconds !== 0 || kind === 'velocity') json.window_seconds = w.windowSeconds;
+  if (w.countMax !== undefined) json.count_max = w.countMax;
+  if (w.amountMaxMinor !== undefined) json.amount_max_minor = w.amountMaxMinor.toString();
+  if (w.values.length > 0 || kind === 'list') json.values = w.values;
+  if (w.newForSeconds !== 0 || kind === 'new_payer') json.new_for_seconds = w.newForSeconds;
+  return json;
+}
+
+export function toWireRule(rule: RiskRule): WireRiskRule {
+  const json = riskRuleToJson(rule);
+  const c = rule.condition;
+  return {
+    ruleId: rule.rule_id,
+    action: enumValue<WireRiskAction>(WireRiskAction, 'RISK_ACTION_', rule.action),
+    merchantId: rule.merchant_id ?? '',
+    products: rule.products.map((p: ProductName) => productToWire(p)),
+    kind: enumValue<WireRiskKind>(WireRiskKind, 'RISK_KIND_', c.kind),
+    dimension: 'dimension' in c ? enumValue<WireRiskDimension>(WireRiskDimension, 'RISK_DIMENSION_', c.dimension) : WireRiskDimension.RISK_DIMENSION_UNSPECIFIED,
+    windowSeconds: c.kind === 'velocity' ? c.window_seconds : 0,
+    countMax: c.kind === 'velocity' ? c.count_max : undefined,
+    amountMaxMinor: typeof json.amount_max_minor === 'string' ? BigInt(json.amount_max_minor) : undefined,
+    values: c.kind === 'list' ? [...c.values] : [],
+    newForSeconds: c.kind === 'new_payer' ? c.new_for_seconds : 0,
+  };
+}
