@@ -93,6 +93,7 @@ describe('config', () => {
       exploration_share: 0.02,
       database_url: undefined,
       ledger_timezone: 'Asia/Shanghai',
+      ledger_cutoff_interval_ms: 300_000,
       expire_seconds_min: expire_seconds_min_default,
       log_level: 'info',
       stream_replicas: 1,

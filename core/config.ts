@@ -78,6 +78,9 @@ export interface Config {
   database_url: string | undefined;
   /** The time zone whose calendar days are the books' business days (日切). */
   ledger_timezone: string;
+  /** How often the settlement cut-off and the day-end close are attempted; 0: never (an
+   * operator runs them with LedgerService RunSettlement and CloseDay). */
+  ledger_cutoff_interval_ms: number;
 }
 
 export class ConfigError extends Error {
@@ -315,5 +318,6 @@ export function loadConfig(env: Env = process.env): Config {
     exploration_share: share(env, 'PAYCORE_EXPLORATION_SHARE', scoring_defaults.exploration_share),
     database_url: databaseUrl(env),
     ledger_timezone: timeZone(env, 'PAYCORE_LEDGER_TIMEZONE', 'Asia/Shanghai'),
+    ledger_cutoff_interval_ms: integer(env, 'PAYCORE_LEDGER_CUTOFF_INTERVAL_MS', 300_000, 0, 86_400_000),
   };
 }

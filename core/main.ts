@@ -32,6 +32,7 @@ import { Sealer } from './seal';
 import { natsAuthOptions, redisAuthOptions } from './connections';
 import { LedgerStore, migrate } from './ledger/store';
 import { startProjection, type Projection } from './ledger/projection';
+import { scheduleCutoff } from './ledger/cutoff';
 
 export interface Paycore {
   grpc_port: number;
@@ -153,7 +154,8 @@ async function startBooks(config: Config, js: ReturnType<typeof jetstream>, jsm:
   await migrate(config.database_url, (message) => log.debug({ message }, 'ledger migration'));
   const store = new LedgerStore(config.database_url, config.ledger_timezone);
   const projection = await startProjection({ js, jsm, names, prefix: config.prefix, store, log, metrics: { lag_messages: gateway.ledger_lag, entries: gateway.ledger_entries } });
-  return { store, projection };
+  const stopCutoff = config.ledger_cutoff_interval_ms === 0 ? () => undefined : scheduleCutoff(store, config.ledger_timezone, config.ledger_cutoff_interval_ms, log);
+  return { store, projection: { get applied_seq() { return projection.applied_seq; }, async stop() { stopCutoff(); await projection.stop(); } } };
 }
 
 /** The notification backlog and dead letters, read from JetStream at most every few seconds. */

@@ -30,7 +30,8 @@ beforeAll(async () => {
   for (const m of routing.merchants) if (m.merchant_id === merchant || m.merchant_id === 'm_rec') m.fee_rates = { WECHAT_NATIVE: { rate_bp: fee_rate_bp, fixed_minor: '0', min_minor: '0' } };
   // An app of another merchant only: the books must not show it m_it's.
   routing.apps.push({ app_id: 'it_other', merchants: ['m_sa'], roles: ['payments:read', 'ledger:read', 'ledger:write'] });
-  stack = await startStack({ routing, env: { PAYCORE_DATABASE_URL: db.url, PAYCORE_REFUND_BACKOFF_MS: '300,600,1000' } });
+  // The test drives the cut-offs itself.
+  stack = await startStack({ routing, env: { PAYCORE_DATABASE_URL: db.url, PAYCORE_REFUND_BACKOFF_MS: '300,600,1000', PAYCORE_LEDGER_CUTOFF_INTERVAL_MS: '0' } });
   store = new LedgerStore(db.url);
 });
 

@@ -49,9 +49,9 @@ describe('ledger store (PostgreSQL)', () => {
     await expect(store.pool.query(`INSERT INTO accounts (code, owner, currency, floor_minor, balance_minor) VALUES ('merchant_pending', 'neg', 'CNY', 0, -1)`)).rejects.toThrow(/balance_above_floor/);
   });
 
-  test('random streams, posted in random batches with redeliveries: nothing twice, nothing lost, the books match the payments, the trial balance is zero', async () => {
+  test('random streams, posted in random batches with redeliveries and settlement cut-offs between them: nothing twice, nothing lost, the books match the payments, the trial balance is zero', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(payment_plan, { minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { maxLength: 20 }), fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 10 }), async (plans, interleave, batch_sizes) => {
+      fc.asyncProperty(fc.array(payment_plan, { minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { maxLength: 20 }), fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 10 }), fc.array(fc.boolean(), { minLength: 1, maxLength: 8 }), async (plans, interleave, batch_sizes, settle_after) => {
         const stream = streamOf(plans, interleave);
         const consumer = `prop_${Math.random().toString(36).slice(2)}`;
         // Books of this run only: every property run uses fresh merchants' payments, so the
@@ -65,6 +65,9 @@ describe('ledger store (PostgreSQL)', () => {
           const from = Math.max(0, at - (round % 3));
           await store.applyMessages(consumer, stream.slice(from, at + size));
           at = Math.min(stream.length, at + size);
+          // Settlement cut-offs at random points (the fixture's payments are dated 2026-03-01,
+          // so the next day's T+1 cut-off takes them): pending moves to available, nothing else.
+          if (settle_after[round % settle_after.length]) await store.settle('2026-03-02');
           expect(await store.progress(consumer)).toBe(stream[at - 1]!.seq);
         }
         const after = await snapshot();
@@ -80,6 +83,16 @@ describe('ledger store (PostgreSQL)', () => {
         expect(delta('merchant_pending') + delta('merchant_available') + delta('merchant_frozen')).toBe(merchants);
         const trial = await store.trialBalance();
         expect(trial.balanced).toBe(true);
+        // A last cut-off leaves no pending money of a past day, and settles none twice.
+        await store.settle('2026-03-02');
+        const pending = await store.pool.query<{ n: bigint }>(
+          `SELECT count(*) AS n FROM journal_lines l JOIN journal_entries e USING (entry_id) JOIN accounts a USING (account_id)
+            WHERE a.code = 'merchant_pending' AND e.txn_code <> 'SETTLEMENT' AND NOT EXISTS (SELECT 1 FROM settlement_lines s WHERE s.entry_id = l.entry_id AND s.line_no = l.line_no)`,
+        );
+        expect(pending.rows[0]!.n).toBe(0n);
+        expect(await sumOf('merchant_pending')).toBe(0n);
+        const settled_twice = await store.pool.query<{ n: bigint }>('SELECT count(*) AS n FROM (SELECT entry_id, line_no FROM settlement_lines GROUP BY 1, 2 HAVING count(*) > 1) t');
+        expect(settled_twice.rows[0]!.n).toBe(0n);
       }),
       { numRuns: 12 },
     );
