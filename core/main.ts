@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import '../channels';
 import { ActorPool } from '../workers/pool';
 import { ConfigError, loadConfig, notifyPolicy, type Config } from './config';
-import { grpc_drain_ms_max, health_poll_ms, metrics_collect_ms_max, notify_backlog_poll_ms, reservation_sweep_grace_ms, reservation_sweep_interval_ms } from './constants';
+import { grpc_drain_ms_max, health_poll_ms, ledger_lag_poll_ms, metrics_collect_ms_max, notify_backlog_poll_ms, reservation_sweep_grace_ms, reservation_sweep_interval_ms } from './constants';
 import { ActorsClient } from './gateway/actors-client';
 import { startGrpc } from './gateway/grpc';
 import { startHttp } from './gateway/http';
@@ -154,8 +154,14 @@ async function startBooks(config: Config, js: ReturnType<typeof jetstream>, jsm:
   await migrate(config.database_url, (message) => log.debug({ message }, 'ledger migration'));
   const store = new LedgerStore(config.database_url, config.ledger_timezone);
   const projection = await startProjection({ js, jsm, names, prefix: config.prefix, store, log, metrics: { lag_messages: gateway.ledger_lag, entries: gateway.ledger_entries } });
+  // PostgreSQL's reachability as a metric only: the books being down never stops payments
+  // (the projection catches up; new refunds wait for the funding check).
+  const ping = (): void => void store.pool.query('SELECT 1').then(() => gateway.dependency_up.set({ dependency: 'postgres' }, 1), () => gateway.dependency_up.set({ dependency: 'postgres' }, 0));
+  const probe = setInterval(ping, ledger_lag_poll_ms);
+  probe.unref();
+  ping();
   const stopCutoff = config.ledger_cutoff_interval_ms === 0 ? () => undefined : scheduleCutoff(store, config.ledger_timezone, config.ledger_cutoff_interval_ms, log);
-  return { store, projection: { get applied_seq() { return projection.applied_seq; }, async stop() { stopCutoff(); await projection.stop(); } } };
+  return { store, projection: { get applied_seq() { return projection.applied_seq; }, async stop() { clearInterval(probe); stopCutoff(); await projection.stop(); } } };
 }
 
 /** The notification backlog and dead letters, read from JetStream at most every few seconds. */

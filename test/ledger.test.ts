@@ -121,6 +121,14 @@ test('ledger - pay → pending (net of the fee, fee income and channel cost post
   expect(snapshot.rows[0]!.n).toBeGreaterThan(0n);
 });
 
+test('ledger - /metrics: PostgreSQL reachable, the projection\'s lag and entries', async () => {
+  const text = await eventually(async () => {
+    const body = await (await fetch(`http://127.0.0.1:${stack.env.PAYCORE_HTTP_PORT}/metrics`)).text();
+    return /paycore_dependency_up\{dependency="postgres"\} 1/.test(body) && /paycore_ledger_projection_lag_messages 0/.test(body) ? body : undefined;
+  }, 15_000, 'the books on /metrics');
+  expect(Number(/paycore_ledger_entries_total (\d+)/.exec(text)?.[1])).toBeGreaterThan(0);
+});
+
 test('ledger - a duplicate payment (paid after the close) and its automatic refund net to zero', async () => {
   const suspense_before = await balance('suspense', 'platform');
   const receivable_before = await balance('channel_receivable', 'wx1');
