@@ -276,7 +276,18 @@ test('ledger - refund funding: beyond what the merchant holds a refund is refuse
   await expect(createRefund({ merchantId: funded, paymentId: payment.paymentId, amount: 1_000n })).rejects.toMatchObject({ code: grpc.status.FAILED_PRECONDITION });
 
   // Overdraft within 1 000: the last 1 000 is allowed, leaving the merchant 600 below zero.
-  await store.setMerchantSettings(funded, { settlement_days: 1, refund_fee_policy: 'kept', refund_funding: 'overdraft', overdraft_limit_minor: 1_000n });
+  const client = stack.serviceClient<LedgerClient>(ledger_service, 'LedgerService');
+  const other = stack.serviceClient<LedgerClient>(ledger_service, 'LedgerService', stack.auth('it_other'));
+  try {
+    const settings = { settlementDays: 1, refundReturnsFee: false, refundOverdraft: true, overdraftLimit: 1_000n };
+    expect(await reasonOf(ledgerCall(other, 'setMerchantBookSettings', { merchantId: funded, settings }))).toBe('FORBIDDEN');
+    expect(await reasonOf(ledgerCall(client, 'setMerchantBookSettings', { merchantId: funded, settings: { ...settings, settlementDays: 31 } }))).toBe('INVALID_FIELD');
+    expect(await ledgerCall(client, 'setMerchantBookSettings', { merchantId: funded, settings })).toEqual({ settings });
+    expect(await ledgerCall(client, 'getMerchantBookSettings', { merchantId: funded })).toEqual({ settings });
+  } finally {
+    client.close();
+    other.close();
+  }
   await createRefund({ merchantId: funded, paymentId: payment.paymentId, amount: 1_000n });
   await eventually(async () => ((await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: funded })).status === PaymentStatus.PAYMENT_STATUS_REFUNDED ? true : undefined), 15_000, 'refunded');
   await caughtUp();

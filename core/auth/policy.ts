@@ -26,6 +26,8 @@ const ledger_methods: Record<string, AppRole> = {
   GetBalances: 'ledger:read',
   GetTrialBalance: 'ledger:read',
   ExportMerchantDay: 'ledger:read',
+  GetMerchantBookSettings: 'ledger:read',
+  SetMerchantBookSettings: 'ledger:write',
   CloseDay: 'ledger:write',
   RunSettlement: 'ledger:write',
   PlaceHold: 'ledger:write',

@@ -13,6 +13,7 @@ import { ledger_page_size_max } from '../constants';
 import { dependencyFailure, invalidFields, PaycoreError, toServiceError, type FieldViolation } from '../errors';
 import { exportMerchantDay, LedgerError, listPayments, listRefunds, type LedgerStore, type PageCursor } from '../ledger/store';
 import type { Logger } from '../log';
+import { default_book_settings, type MerchantBookSettings } from '../ledger/rules';
 import type { PaymentStatus as DomainStatus } from '../orders/types';
 import { grpcDefinition } from './admin';
 import { paymentStatusToWire, productFromWire, productToWire } from './wire-enums';
@@ -80,6 +81,26 @@ export function ledgerService(store: LedgerStore | undefined, log: Logger): grpc
       return {};
     }),
     exportMerchantDay: (call: grpc.ServerWritableStream<L.ExportMerchantDayRequest, L.ExportMerchantDayResponse>) => void exportDay(call, store, log),
+    getMerchantBookSettings: unary('GetMerchantBookSettings', async (request: L.GetMerchantBookSettingsRequest, caller, books): Promise<L.GetMerchantBookSettingsResponse> => {
+      requireMerchant(request.merchantId, caller);
+      return { settings: toWireSettings((await books.settingsOf(books.pool, [request.merchantId])).get(request.merchantId) ?? default_book_settings) };
+    }),
+    setMerchantBookSettings: unary('SetMerchantBookSettings', async (request: L.SetMerchantBookSettingsRequest, caller, books): Promise<L.SetMerchantBookSettingsResponse> => {
+      requirePlatform(caller);
+      const wire = request.settings;
+      const violations: FieldViolation[] = [];
+      if (!id_pattern.test(request.merchantId)) violations.push({ field: 'merchant_id', description: 'is required: 1..32 of [A-Za-z0-9_-]' });
+      if (wire === undefined) violations.push({ field: 'settings', description: 'is required' });
+      else {
+        if (wire.settlementDays > 30) violations.push({ field: 'settings.settlement_days', description: 'must be 0..30' });
+        if (wire.overdraftLimit < 0n) violations.push({ field: 'settings.overdraft_limit', description: 'must not be negative' });
+        if (!wire.refundOverdraft && wire.overdraftLimit !== 0n) violations.push({ field: 'settings.overdraft_limit', description: 'needs refund_overdraft' });
+      }
+      if (violations.length > 0 || wire === undefined) throw invalidFields(violations);
+      const settings: MerchantBookSettings = { settlement_days: wire.settlementDays, refund_fee_policy: wire.refundReturnsFee ? 'returned' : 'kept', refund_funding: wire.refundOverdraft ? 'overdraft' : 'refuse', overdraft_limit_minor: wire.overdraftLimit };
+      await books.setMerchantSettings(request.merchantId, settings);
+      return { settings: toWireSettings(settings) };
+    }),
     releaseHold: unary('ReleaseHold', async (request: L.ReleaseHoldRequest, caller, books): Promise<L.ReleaseHoldResponse> => {
       requireMerchant(request.merchantId, caller);
       if (!hold_id_pattern.test(request.holdId)) throw invalidFields([{ field: 'hold_id', description: 'must be 1..64 of [A-Za-z0-9_-]' }]);
@@ -107,6 +128,10 @@ async function exportDay(call: grpc.ServerWritableStream<L.ExportMerchantDayRequ
     // emit('error') sends the status at once (destroy() would leave the client waiting).
     call.emit('error', Object.assign(new Error(reported.message), toServiceError(reported)));
   }
+}
+
+function toWireSettings(settings: MerchantBookSettings): L.MerchantBookSettings {
+  return { settlementDays: settings.settlement_days, refundReturnsFee: settings.refund_fee_policy === 'returned', refundOverdraft: settings.refund_funding === 'overdraft', overdraftLimit: settings.overdraft_limit_minor };
 }
 
 async function listPaymentsHandler(request: L.ListPaymentsRequest, caller: Caller, books: LedgerStore): Promise<L.ListPaymentsResponse> {

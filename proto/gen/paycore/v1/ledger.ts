@@ -261,6 +261,49 @@ export interface ExportMerchantDayResponse {
   chunk: Buffer;
 }
 
+/** What a merchant refunds from and when its money becomes available. */
+export interface MerchantBookSettings {
+  /**
+   * T+N: pending becomes available N business days after the payment's day; 0..30 (0: at the
+   * same day's cut-off). Default 1.
+   */
+  settlementDays: number;
+  /**
+   * true: a refund gives back the refunded share of the merchant's fee (rounded down); false
+   * (the default): the fee is kept.
+   */
+  refundReturnsFee: boolean;
+  /**
+   * true: refunds may take the balance below zero down to -overdraft_limit; false (the
+   * default): a refund the balance cannot cover is refused (INSUFFICIENT_BALANCE).
+   */
+  refundOverdraft: boolean;
+  /** Minor units, >= 0; only with refund_overdraft. */
+  overdraftLimit: bigint;
+}
+
+export interface GetMerchantBookSettingsRequest {
+  /** Required: 1..32 of [A-Za-z0-9_-]; a merchant the calling app may act for. */
+  merchantId: string;
+}
+
+export interface GetMerchantBookSettingsResponse {
+  /** The merchant's settings (the defaults when none were set). */
+  settings: MerchantBookSettings | undefined;
+}
+
+export interface SetMerchantBookSettingsRequest {
+  /** Required: 1..32 of [A-Za-z0-9_-]. */
+  merchantId: string;
+  /** Required: the whole settings (every field is written). */
+  settings: MerchantBookSettings | undefined;
+}
+
+export interface SetMerchantBookSettingsResponse {
+  /** The settings as stored. */
+  settings: MerchantBookSettings | undefined;
+}
+
 function createBaseListPaymentsRequest(): ListPaymentsRequest {
   return {
     merchantId: "",
@@ -2821,6 +2864,446 @@ export const ExportMerchantDayResponse: MessageFns<ExportMerchantDayResponse> = 
   },
 };
 
+function createBaseMerchantBookSettings(): MerchantBookSettings {
+  return { settlementDays: 0, refundReturnsFee: false, refundOverdraft: false, overdraftLimit: 0n };
+}
+
+export const MerchantBookSettings: MessageFns<MerchantBookSettings> = {
+  encode(message: MerchantBookSettings, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.settlementDays !== 0) {
+      writer.uint32(8).uint32(message.settlementDays);
+    }
+    if (message.refundReturnsFee !== false) {
+      writer.uint32(16).bool(message.refundReturnsFee);
+    }
+    if (message.refundOverdraft !== false) {
+      writer.uint32(24).bool(message.refundOverdraft);
+    }
+    if (message.overdraftLimit !== 0n) {
+      if (BigInt.asIntN(64, message.overdraftLimit) !== message.overdraftLimit) {
+        throw new globalThis.Error("value provided for field message.overdraftLimit of type int64 too large");
+      }
+      writer.uint32(32).int64(message.overdraftLimit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MerchantBookSettings {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMerchantBookSettings();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.settlementDays = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.refundReturnsFee = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.refundOverdraft = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.overdraftLimit = reader.int64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MerchantBookSettings {
+    return {
+      settlementDays: isSet(object.settlementDays)
+        ? globalThis.Number(object.settlementDays)
+        : isSet(object.settlement_days)
+        ? globalThis.Number(object.settlement_days)
+        : 0,
+      refundReturnsFee: isSet(object.refundReturnsFee)
+        ? globalThis.Boolean(object.refundReturnsFee)
+        : isSet(object.refund_returns_fee)
+        ? globalThis.Boolean(object.refund_returns_fee)
+        : false,
+      refundOverdraft: isSet(object.refundOverdraft)
+        ? globalThis.Boolean(object.refundOverdraft)
+        : isSet(object.refund_overdraft)
+        ? globalThis.Boolean(object.refund_overdraft)
+        : false,
+      overdraftLimit: isSet(object.overdraftLimit)
+        ? BigInt(object.overdraftLimit)
+        : isSet(object.overdraft_limit)
+        ? BigInt(object.overdraft_limit)
+        : 0n,
+    };
+  },
+
+  toJSON(message: MerchantBookSettings): unknown {
+    const obj: any = {};
+    if (message.settlementDays !== 0) {
+      obj.settlementDays = Math.round(message.settlementDays);
+    }
+    if (message.refundReturnsFee !== false) {
+      obj.refundReturnsFee = message.refundReturnsFee;
+    }
+    if (message.refundOverdraft !== false) {
+      obj.refundOverdraft = message.refundOverdraft;
+    }
+    if (message.overdraftLimit !== 0n) {
+      obj.overdraftLimit = message.overdraftLimit.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MerchantBookSettings>): MerchantBookSettings {
+    return MerchantBookSettings.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MerchantBookSettings>): MerchantBookSettings {
+    const message = createBaseMerchantBookSettings();
+    message.settlementDays = object.settlementDays ?? 0;
+    message.refundReturnsFee = object.refundReturnsFee ?? false;
+    message.refundOverdraft = object.refundOverdraft ?? false;
+    message.overdraftLimit = (object.overdraftLimit !== undefined && object.overdraftLimit !== null)
+      ? BigInt(object.overdraftLimit)
+      : 0n;
+    return message;
+  },
+};
+
+function createBaseGetMerchantBookSettingsRequest(): GetMerchantBookSettingsRequest {
+  return { merchantId: "" };
+}
+
+export const GetMerchantBookSettingsRequest: MessageFns<GetMerchantBookSettingsRequest> = {
+  encode(message: GetMerchantBookSettingsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.merchantId !== "") {
+      writer.uint32(10).string(message.merchantId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetMerchantBookSettingsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetMerchantBookSettingsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetMerchantBookSettingsRequest {
+    return {
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetMerchantBookSettingsRequest): unknown {
+    const obj: any = {};
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetMerchantBookSettingsRequest>): GetMerchantBookSettingsRequest {
+    return GetMerchantBookSettingsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetMerchantBookSettingsRequest>): GetMerchantBookSettingsRequest {
+    const message = createBaseGetMerchantBookSettingsRequest();
+    message.merchantId = object.merchantId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetMerchantBookSettingsResponse(): GetMerchantBookSettingsResponse {
+  return { settings: undefined };
+}
+
+export const GetMerchantBookSettingsResponse: MessageFns<GetMerchantBookSettingsResponse> = {
+  encode(message: GetMerchantBookSettingsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.settings !== undefined) {
+      MerchantBookSettings.encode(message.settings, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetMerchantBookSettingsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetMerchantBookSettingsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.settings = MerchantBookSettings.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetMerchantBookSettingsResponse {
+    return { settings: isSet(object.settings) ? MerchantBookSettings.fromJSON(object.settings) : undefined };
+  },
+
+  toJSON(message: GetMerchantBookSettingsResponse): unknown {
+    const obj: any = {};
+    if (message.settings !== undefined) {
+      obj.settings = MerchantBookSettings.toJSON(message.settings);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetMerchantBookSettingsResponse>): GetMerchantBookSettingsResponse {
+    return GetMerchantBookSettingsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetMerchantBookSettingsResponse>): GetMerchantBookSettingsResponse {
+    const message = createBaseGetMerchantBookSettingsResponse();
+    message.settings = (object.settings !== undefined && object.settings !== null)
+      ? MerchantBookSettings.fromPartial(object.settings)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSetMerchantBookSettingsRequest(): SetMerchantBookSettingsRequest {
+  return { merchantId: "", settings: undefined };
+}
+
+export const SetMerchantBookSettingsRequest: MessageFns<SetMerchantBookSettingsRequest> = {
+  encode(message: SetMerchantBookSettingsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.merchantId !== "") {
+      writer.uint32(10).string(message.merchantId);
+    }
+    if (message.settings !== undefined) {
+      MerchantBookSettings.encode(message.settings, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetMerchantBookSettingsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetMerchantBookSettingsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.settings = MerchantBookSettings.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetMerchantBookSettingsRequest {
+    return {
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+      settings: isSet(object.settings) ? MerchantBookSettings.fromJSON(object.settings) : undefined,
+    };
+  },
+
+  toJSON(message: SetMerchantBookSettingsRequest): unknown {
+    const obj: any = {};
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    if (message.settings !== undefined) {
+      obj.settings = MerchantBookSettings.toJSON(message.settings);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SetMerchantBookSettingsRequest>): SetMerchantBookSettingsRequest {
+    return SetMerchantBookSettingsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SetMerchantBookSettingsRequest>): SetMerchantBookSettingsRequest {
+    const message = createBaseSetMerchantBookSettingsRequest();
+    message.merchantId = object.merchantId ?? "";
+    message.settings = (object.settings !== undefined && object.settings !== null)
+      ? MerchantBookSettings.fromPartial(object.settings)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSetMerchantBookSettingsResponse(): SetMerchantBookSettingsResponse {
+  return { settings: undefined };
+}
+
+export const SetMerchantBookSettingsResponse: MessageFns<SetMerchantBookSettingsResponse> = {
+  encode(message: SetMerchantBookSettingsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.settings !== undefined) {
+      MerchantBookSettings.encode(message.settings, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetMerchantBookSettingsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetMerchantBookSettingsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.settings = MerchantBookSettings.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetMerchantBookSettingsResponse {
+    return { settings: isSet(object.settings) ? MerchantBookSettings.fromJSON(object.settings) : undefined };
+  },
+
+  toJSON(message: SetMerchantBookSettingsResponse): unknown {
+    const obj: any = {};
+    if (message.settings !== undefined) {
+      obj.settings = MerchantBookSettings.toJSON(message.settings);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SetMerchantBookSettingsResponse>): SetMerchantBookSettingsResponse {
+    return SetMerchantBookSettingsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SetMerchantBookSettingsResponse>): SetMerchantBookSettingsResponse {
+    const message = createBaseSetMerchantBookSettingsResponse();
+    message.settings = (object.settings !== undefined && object.settings !== null)
+      ? MerchantBookSettings.fromPartial(object.settings)
+      : undefined;
+    return message;
+  },
+};
+
 /**
  * Finance queries and operations on the books. Every call names a merchant the calling app may
  * act for, except the platform calls (trial balance, day-end close, settlement run), which
@@ -2922,6 +3405,30 @@ export const LedgerServiceDefinition = {
       requestStream: false,
       responseType: ExportMerchantDayResponse as typeof ExportMerchantDayResponse,
       responseStream: true,
+      options: {},
+    },
+    /**
+     * A merchant's book settings: settlement cycle, refund-fee and refund-funding policies
+     * (role ledger:read).
+     */
+    getMerchantBookSettings: {
+      name: "GetMerchantBookSettings",
+      requestType: GetMerchantBookSettingsRequest as typeof GetMerchantBookSettingsRequest,
+      requestStream: false,
+      responseType: GetMerchantBookSettingsResponse as typeof GetMerchantBookSettingsResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Sets a merchant's book settings; they apply to what the books post from then on (role
+     * ledger:write, platform app).
+     */
+    setMerchantBookSettings: {
+      name: "SetMerchantBookSettings",
+      requestType: SetMerchantBookSettingsRequest as typeof SetMerchantBookSettingsRequest,
+      requestStream: false,
+      responseType: SetMerchantBookSettingsResponse as typeof SetMerchantBookSettingsResponse,
+      responseStream: false,
       options: {},
     },
     /**
