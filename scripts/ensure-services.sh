@@ -51,7 +51,12 @@ if ! listening 5432; then
   if ! grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
     sudo_if_needed sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
   fi
-  sudo_if_needed pg_ctlcluster "$pg_version" main start
+  # The package may have started the cluster itself (then only the trust line needs a reload).
+  if pg_lsclusters -h 2>/dev/null | awk -v v="$pg_version" '$1 == v && $2 == "main" && $4 == "online"' | grep -q .; then
+    sudo_if_needed pg_ctlcluster "$pg_version" main reload
+  else
+    sudo_if_needed pg_ctlcluster "$pg_version" main start
+  fi
   wait_port 5432
   echo "ensure-services: started PostgreSQL ${pg_version} on 127.0.0.1:5432"
 fi
