@@ -45,6 +45,21 @@ export interface PayRequest {
   requested_at?: Date;
 }
 
+/** The card's verification elements (personal data: sealed at rest, never logged). */
+export interface CardElements {
+  card_no: string;
+  holder_name: string;
+  id_number: string;
+  phone: string;
+}
+
+/** One binding at the provider: its order id (and send time, which UnionPay keys orders by). */
+export interface BindCardRequest {
+  binding_id: string;
+  requested_at: Date;
+  card: CardElements;
+}
+
 /** What the provider said about one attempt (from pay, query or a notification). */
 export type AttemptStatus =
   | { kind: 'action_required'; next_action: NextAction; channel_trade_no?: string }
@@ -207,6 +222,14 @@ export interface Channel {
   pay(request: PayRequest): Promise<AttemptStatus>;
   /** Completes an attempt left at action_required SMS_CODE (channels that have a step-up). */
   confirm?(request: ConfirmRequest): Promise<AttemptStatus>;
+  /** Card binding (绑卡/开通, UnionPay quick pay): asks the provider to text the cardholder a
+   * code for opening the card. Throws ChannelError (rejected: the card or its elements). */
+  bindCard?(request: BindCardRequest): Promise<{ phone_hint: string }>;
+  /** Completes a binding with the cardholder's code: the card token the provider issued.
+   * A wrong code throws ChannelError rejected with code WRONG_CODE (the binding stays open). */
+  confirmBinding?(request: BindCardRequest & { verification_code: string }): Promise<{ card_token: string }>;
+  /** Deletes a card token at the provider (it can pay no more). */
+  unbindCard?(card_token: string, request: { binding_id: string; requested_at: Date }): Promise<void>;
   query(attempt: AttemptRef): Promise<AttemptStatus>;
   close(attempt: AttemptRef): Promise<CloseOutcome>;
   refund(request: RefundRequest): Promise<RefundStatus>;

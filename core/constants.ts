@@ -183,3 +183,7 @@ export const risk_list_values_max = 10_000;
 export const risk_rules_max = 500;
 /** How long a payer counts as new at most: 90 days; the first-seen marker lives that long. */
 export const risk_new_for_seconds_max = 7_776_000;
+
+/** Wrong SMS codes one card binding takes before it fails (the payer starts again with a new
+ * binding number); the provider keeps its own count too. */
+export const binding_wrong_codes_max = 5;

@@ -43,6 +43,15 @@ export function refundId(key: IdKey, merchant_id: string, merchant_refund_no: st
   return 'r' + keyDigest(key, 'paycore.refund_id.v2', merchant_id, merchant_refund_no);
 }
 
+/** A card binding (绑卡) of a merchant's payer, from the merchant's binding number. */
+export function bindingId(key: IdKey, merchant_id: string, merchant_binding_no: string): string {
+  return 'b' + keyDigest(key, 'paycore.binding_id.v1', merchant_id, merchant_binding_no);
+}
+
+export function isBindingId(s: string): boolean {
+  return typeof s === 'string' && /^b[a-z2-7]{25}$/.test(s);
+}
+
 export function isPaymentId(s: string): boolean {
   return typeof s === 'string' && payment_id_pattern.test(s);
 }

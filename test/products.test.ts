@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { decodeServiceError } from '../core/errors';
 import { NextActionType, PaymentStatus, Product, type CreatePaymentRequest, type Payer, type Payment } from '../proto/gen/paycore/v1/payment';
-import { eventually, startStack, type Stack } from './harness';
+import { bindTestCard, eventually, startStack, type Stack } from './harness';
 
 let stack: Stack;
 
@@ -91,7 +91,7 @@ test('products - Alipay APP returns the signed order string for the SDK', async 
 });
 
 test('products - UnionPay quick pay: SMS_CODE, the code from the cardholder, ConfirmPayment, SUCCEEDED', async () => {
-  const payment = await create(Product.PRODUCT_UNIONPAY_QUICK, { payer: payer({ cardToken: '6222020000000001tok' }) });
+  const payment = await create(Product.PRODUCT_UNIONPAY_QUICK, { payer: payer({ cardToken: await bindTestCard(stack, 'm_it') }) });
   expect(payment.channelId).toBe('up1');
   expect(payment.status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
   expect(payment.nextAction?.type).toBe(NextActionType.NEXT_ACTION_TYPE_SMS_CODE);
@@ -105,7 +105,7 @@ test('products - UnionPay quick pay: SMS_CODE, the code from the cardholder, Con
 });
 
 test('products - UnionPay quick pay with a wrong SMS code fails the payment', async () => {
-  const payment = await create(Product.PRODUCT_UNIONPAY_QUICK, { payer: payer({ cardToken: '6222020000000002tok' }) });
+  const payment = await create(Product.PRODUCT_UNIONPAY_QUICK, { payer: payer({ cardToken: await bindTestCard(stack, 'm_it') }) });
   const sms = (await (await fetch(`${stack.sandbox.url}/sandbox/unionpay/sms?order_id=${payment.paymentId}a1`)).json()) as { sms_code: string };
   const wrong = sms.sms_code === '000000' ? '111111' : '000000';
   const result = await confirm(payment.paymentId, wrong);

@@ -14,7 +14,7 @@ import { names } from '../core/names';
 import { risk_admin_service } from '../core/gateway/risk-admin';
 import { RiskAction, RiskDimension, RiskKind, type ListRiskRulesResponse, type UpsertRiskRuleResponse } from '../proto/gen/paycore/v1/admin';
 import { PaymentStatus, Product, type CreatePaymentRequest, type Payer, type Payment } from '../proto/gen/paycore/v1/payment';
-import { defaultRouting, eventually, freePort, nats_url, PaycoreProcess, startStack, type Stack } from './harness';
+import { bindTestCard, defaultRouting, eventually, freePort, nats_url, PaycoreProcess, startStack, type Stack } from './harness';
 
 let stack: Stack;
 let second: PaycoreProcess;
@@ -75,7 +75,7 @@ function adminCall<T>(client: Admin, method: string, body: unknown): Promise<T> 
 }
 
 test('risk - the 6th payment of one card in a minute is blocked across two paycore processes: nothing stored or sent, an event and a metric', async () => {
-  const card = payer({ cardToken: `6222${randomBytes(6).toString('hex')}` });
+  const card = payer({ cardToken: await bindTestCard(stack, 'm_it') });
   const created: Payment[] = [];
   for (let i = 0; i < 5; i += 1) created.push(await clients[i % 2]!.createPayment(request({ payer: card })));
   expect(created.map((p) => p.status)).toEqual(Array(5).fill(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION));
@@ -90,7 +90,7 @@ test('risk - the 6th payment of one card in a minute is blocked across two payco
   const sms = await fetch(`${stack.sandbox.url}/sandbox/unionpay/sms?order_id=${payment_id}a1`);
   expect(sms.status).toBe(404);
   // Another card pays on.
-  expect((await clients[1]!.createPayment(request({ payer: payer({ cardToken: `6222${randomBytes(6).toString('hex')}` }) }))).status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
+  expect((await clients[1]!.createPayment(request({ payer: payer({ cardToken: await bindTestCard(stack, 'm_it', 'payer2') }) }))).status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
 
   // The decision is an event naming the rule, with no payer element in it.
   const jsm = await jetstreamManager(nc);

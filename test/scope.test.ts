@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { decodeServiceError } from '../core/errors';
 import { PaymentStatus, Product, RefundStatus, type ConfirmPaymentResponse, type CreateRefundResponse, type GetRefundResponse, type Payer, type Payment, type Refund } from '../proto/gen/paycore/v1/payment';
-import { eventually, startStack, type Stack } from './harness';
+import { bindTestCard, eventually, startStack, type Stack } from './harness';
 
 let stack: Stack;
 
@@ -89,7 +89,7 @@ test('scope - ClosePayment for merchant B on A\'s open payment: NOT_FOUND, open 
 
 test('scope - ConfirmPayment for merchant B with A\'s right SMS code: NOT_FOUND, nothing sent to UnionPay', async () => {
   const payment = await stack.client.createPayment({
-    merchantId: merchant_a, merchantOrderNo: no('o'), amount: 1_234n, currency: 'CNY', product: Product.PRODUCT_UNIONPAY_QUICK, subject: 'scope', payer: payer({ cardToken: '6222020000000003tok' }),
+    merchantId: merchant_a, merchantOrderNo: no('o'), amount: 1_234n, currency: 'CNY', product: Product.PRODUCT_UNIONPAY_QUICK, subject: 'scope', payer: payer({ cardToken: await bindTestCard(stack, merchant_a) }),
   });
   expect(payment.status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
   const sms = await sandbox<{ sms_code: string }>(`/sandbox/unionpay/sms?order_id=${payment.paymentId}a1`);

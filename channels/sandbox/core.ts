@@ -34,8 +34,8 @@ export const statement_extra_rows_max = 1_000;
 export type Provider = 'wechatpay' | 'alipay' | 'unionpay' | 'bankgw';
 const providers: readonly Provider[] = ['wechatpay', 'alipay', 'unionpay', 'bankgw'];
 /** UnionPay: `create` is the 消费短信, `confirm` the 消费 with the SMS code. */
-export type FaultOperation = 'create' | 'confirm' | 'query' | 'close' | 'barcode' | 'refund' | 'refund_query' | 'statement';
-const fault_operations: readonly FaultOperation[] = ['create', 'confirm', 'query', 'close', 'barcode', 'refund', 'refund_query', 'statement'];
+export type FaultOperation = 'create' | 'confirm' | 'query' | 'close' | 'barcode' | 'refund' | 'refund_query' | 'statement' | 'bind' | 'bind_confirm' | 'unbind';
+const fault_operations: readonly FaultOperation[] = ['create', 'confirm', 'query', 'close', 'barcode', 'refund', 'refund_query', 'statement', 'bind', 'bind_confirm', 'unbind'];
 
 export interface FaultSpec {
   scope?: { provider?: Provider; mchid?: string; app_id?: string; out_trade_no?: string; out_trade_no_prefix?: string };

@@ -57,6 +57,23 @@ interface Order {
   created_at: Date;
 }
 
+/** A card opening (开通) in progress or done, keyed like an order. */
+interface Binding {
+  mer_id: string;
+  order_id: string;
+  txn_time: string;
+  card_no: string;
+  phone_masked: string;
+  sms_code: string;
+  sms_sends: number;
+  wrong_codes: number;
+  status: 'SMS_SENT' | 'OPENED' | 'FAILED';
+  token: string | undefined;
+}
+
+/** Wrong codes one opening takes before it fails (the cardholder must start again). */
+const binding_wrong_codes_max = 5;
+
 interface Refund {
   mer_id: string;
   order_id: string;
@@ -84,6 +101,9 @@ export class UnionpaySandbox {
   readonly #merchants = new Map<string, SandboxUnionpayMerchant & { sign_public_key: KeyObject }>();
   readonly #orders = new Map<string, Order>();
   readonly #refunds = new Map<string, Refund>();
+  readonly #bindings = new Map<string, Binding>();
+  /** Opened tokens → their merchant, card and whether they still pay. */
+  readonly #tokens = new Map<string, { mer_id: string; card_last4: string; active: boolean }>();
   #sequence = 0;
 
   constructor(options: UnionpaySandboxOptions, core: SandboxCore) {
@@ -96,6 +116,8 @@ export class UnionpaySandbox {
   reset(): void {
     this.#orders.clear();
     this.#refunds.clear();
+    this.#bindings.clear();
+    this.#tokens.clear();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -146,6 +168,9 @@ export class UnionpaySandbox {
     if (txnType === TXN.sms.txnType && txnSubType === TXN.sms.txnSubType) return 'create';
     if (txnType === TXN.consume.txnType && txnSubType === TXN.consume.txnSubType) return 'confirm';
     if (txnType === TXN.refund.txnType && txnSubType === TXN.refund.txnSubType) return 'refund';
+    if (txnType === TXN.open_sms.txnType && txnSubType === TXN.open_sms.txnSubType) return 'bind';
+    if (txnType === TXN.open.txnType && txnSubType === TXN.open.txnSubType) return 'bind_confirm';
+    if (txnType === TXN.delete_token.txnType && txnSubType === TXN.delete_token.txnSubType) return 'unbind';
     return undefined;
   }
 
@@ -162,6 +187,9 @@ export class UnionpaySandbox {
     switch (context.operation) {
       case 'create': return this.#sms(merchant, params);
       case 'confirm': return this.#consume(merchant, params, context);
+      case 'bind': return this.#openSms(merchant, params);
+      case 'bind_confirm': return this.#open(merchant, params);
+      case 'unbind': return this.#deleteToken(merchant, params);
       default: return this.#refund(merchant, params);
     }
   }
@@ -170,6 +198,8 @@ export class UnionpaySandbox {
     if (params.bizType !== BIZ_TYPE_TOKEN) throw fail('10', '报文格式错误 bizType');
     const { order_id, txn_time, amount_fen } = validateOrder(params);
     const token = tokenOf(params.tokenPayData, merchant.tr_id);
+    // Tokens this sandbox opened pay only while active; others (issued elsewhere) are taken.
+    if (this.#tokens.get(token)?.active === false) throw fail('89', 'Token状态无效');
     const key = orderKey(merchant.mer_id, order_id);
     let order = this.#orders.get(key);
     if (order !== undefined) {
@@ -189,6 +219,57 @@ export class UnionpaySandbox {
     }
     this.#core.log({ event: 'sms_sent', provider: 'unionpay', mer_id: merchant.mer_id, order_id });
     return { respCode: '00', respMsg: '成功[0000000]', customerInfo: Buffer.from(`{phoneNo=${order.phone_masked}}`, 'utf8').toString('base64') };
+  }
+
+  // 开通 (card binding) ----------------------------------------------------------------------
+
+  #openSms(merchant: SandboxUnionpayMerchant, params: Record<string, string>): Record<string, string> {
+    const { order_id, txn_time, card_no } = validateBinding(params, merchant.tr_id);
+    const key = orderKey(merchant.mer_id, order_id);
+    let binding = this.#bindings.get(key);
+    if (binding !== undefined) {
+      if (binding.txn_time !== txn_time || binding.card_no !== card_no || binding.status !== 'SMS_SENT') throw fail('12', '重复交易');
+      if (binding.sms_sends >= sms_sends_max) throw fail('86', '短信发送次数超限');
+      binding.sms_sends += 1;
+    } else {
+      if (this.#bindings.size >= orders_max) throw fail('06', `sandbox holds ${orders_max} bindings; POST /sandbox/reset`);
+      binding = {
+        mer_id: merchant.mer_id, order_id, txn_time, card_no, phone_masked: maskedPhoneOf(card_no), sms_code: String(randomInt(1_000_000)).padStart(6, '0'),
+        sms_sends: 1, wrong_codes: 0, status: 'SMS_SENT', token: undefined,
+      };
+      this.#bindings.set(key, binding);
+    }
+    this.#core.log({ event: 'open_sms_sent', provider: 'unionpay', mer_id: merchant.mer_id, order_id });
+    return { respCode: '00', respMsg: '成功[0000000]', customerInfo: Buffer.from(`{phoneNo=${binding.phone_masked}}`, 'utf8').toString('base64') };
+  }
+
+  #open(merchant: SandboxUnionpayMerchant, params: Record<string, string>): Record<string, string> {
+    const { order_id, txn_time, card_no } = validateBinding(params, merchant.tr_id);
+    const binding = this.#bindings.get(orderKey(merchant.mer_id, order_id));
+    if (binding === undefined || binding.txn_time !== txn_time) throw fail('71', '短信验证码校验失败 (no SMS was sent for this opening)');
+    if (binding.card_no !== card_no) throw fail('36', '与原交易信息不符');
+    if (binding.status === 'FAILED') throw fail('01', '交易失败 (the opening failed: too many wrong codes)');
+    if (binding.status === 'OPENED') {
+      return { respCode: '00', respMsg: '成功[0000000]', tokenPayData: `{token=${binding.token}&trId=${merchant.tr_id}&tokenType=01}` };
+    }
+    if (parseCustomerInfo(params.customerInfo)?.smsCode !== binding.sms_code) {
+      binding.wrong_codes += 1;
+      if (binding.wrong_codes >= binding_wrong_codes_max) binding.status = 'FAILED';
+      throw fail('71', '动态口令或短信验证码校验失败');
+    }
+    binding.status = 'OPENED';
+    binding.token = `62${String(randomInt(1e9)).padStart(9, '0')}${String(randomInt(1e9)).padStart(9, '0')}`;
+    this.#tokens.set(binding.token, { mer_id: merchant.mer_id, card_last4: card_no.slice(-4), active: true });
+    this.#core.log({ event: 'card_opened', provider: 'unionpay', mer_id: merchant.mer_id, order_id });
+    return { respCode: '00', respMsg: '成功[0000000]', tokenPayData: `{token=${binding.token}&trId=${merchant.tr_id}&tokenType=01}` };
+  }
+
+  #deleteToken(merchant: SandboxUnionpayMerchant, params: Record<string, string>): Record<string, string> {
+    const token = tokenOf(params.tokenPayData, merchant.tr_id);
+    const known = this.#tokens.get(token);
+    if (known === undefined || known.mer_id !== merchant.mer_id) throw fail('89', '无此Token');
+    known.active = false;
+    return { respCode: '00', respMsg: '成功[0000000]' };
   }
 
   #consume(merchant: SandboxUnionpayMerchant, params: Record<string, string>, context: FaultContext): Record<string, string> {
@@ -326,6 +407,18 @@ export class UnionpaySandbox {
         body: { order_id, mer_id: order.mer_id, phone_no: order.phone_masked, sms_code: order.sms_code, sends: order.sms_sends, sent_at: order.sms_sent_at.toISOString() },
       };
     }
+    if (method === 'GET' && path === '/sandbox/unionpay/bindings') {
+      const order_id = url.searchParams.get('order_id') ?? '';
+      const binding = [...this.#bindings.values()].find((b) => b.order_id === order_id);
+      if (binding === undefined) throw new HttpError(404, 'NOT_FOUND', `no opening ${order_id}`);
+      return {
+        status: 200,
+        body: {
+          order_id, mer_id: binding.mer_id, phone_no: binding.phone_masked, sms_code: binding.sms_code, sends: binding.sms_sends, wrong_codes: binding.wrong_codes,
+          status: binding.status, token: binding.token ?? null, token_active: binding.token === undefined ? null : this.#tokens.get(binding.token)?.active ?? null,
+        },
+      };
+    }
     if (method === 'GET' && path === '/sandbox/unionpay/orders') {
       const orders = [...this.#orders.values()].filter((o) => o.order_id.startsWith(prefix)).map((o) => ({
         mer_id: o.mer_id, order_id: o.order_id, txn_time: o.txn_time, status: o.status, resp_code: o.resp_code ?? null, query_id: o.query_id ?? null,
@@ -374,6 +467,23 @@ function validateOrder(params: Record<string, string>, new_order = true): { orde
   if (amount_fen === undefined || amount_fen < 1n) throw fail('10', '报文格式错误 txnAmt');
   if (params.currencyCode !== '156') throw fail('10', '报文格式错误 currencyCode');
   return { order_id, txn_time, amount_fen };
+}
+
+/** An opening's order, trId and card number (12 to 19 digits). */
+function validateBinding(params: Record<string, string>, tr_id: string): { order_id: string; txn_time: string; card_no: string } {
+  if (params.bizType !== BIZ_TYPE_TOKEN) throw fail('10', '报文格式错误 bizType');
+  const order_id = params.orderId ?? '';
+  if (!order_id_pattern.test(order_id)) throw fail('10', '报文格式错误 orderId');
+  const txn_time = params.txnTime ?? '';
+  if (parseTxnTime(txn_time) === undefined) throw fail('10', '报文格式错误 txnTime');
+  const card_no = params.accNo ?? '';
+  if (!/^\d{12,19}$/.test(card_no)) throw fail('13', '报文交易要素缺失 accNo');
+  const info = parseCustomerInfo(params.customerInfo);
+  if (info === undefined || !info.certifId || !info.customerNm || !info.phoneNo) throw fail('13', '报文交易要素缺失 customerInfo');
+  const token_data = params.tokenPayData ?? '';
+  const fields = token_data.startsWith('{') && token_data.endsWith('}') ? parseResponse(token_data.slice(1, -1)) : undefined;
+  if (fields?.trId !== tr_id) throw fail('40', '绑定关系检查失败');
+  return { order_id, txn_time, card_no };
 }
 
 function tokenOf(token_pay_data: string | undefined, tr_id: string): string {

@@ -19,7 +19,7 @@ import type { KeyObject } from 'node:crypto';
 import {
   ChannelError, registerChannel, unsupported,
   type AttemptRef, type AttemptStatus, type Channel, type ChannelConfig, type CloseOutcome, type ConfirmRequest, type HttpAnswer,
-  type IncomingNotification, type ParsedNotification, type PayerElements, type PayerProblem, type PayRequest, type ProductName, type RefundRef,
+  type BindCardRequest, type IncomingNotification, type ParsedNotification, type PayerElements, type PayerProblem, type PayRequest, type ProductName, type RefundRef,
   type RefundRequest, type RefundStatus, type StatementRow,
 } from '../channel';
 import { settingsReader, transportError, providerPool, providerProducts, timeout_ms_default, timeout_ms_max, timeout_ms_min } from '../shared/http';
@@ -27,6 +27,7 @@ import { privateKey, publicKey, signParams, verifyParams } from './crypto';
 import {
   ENDPOINTS, UNIONPAY_PRODUCTS, card_token_pattern, fromConsumeResponse, fromQueryResponse, fromRefundQueryResponse, fromRefundResponse, fromSmsResponse,
   notificationAnswer, parseForm, parseResponse, readNotification, toConsumeParams, toQueryParams, toRefundParams, toSmsParams, txnTimeOf,
+  bindingAnswer, phoneHint, toDeleteTokenParams, toOpenParams, toOpenSmsParams, tokenOfOpenAnswer,
   type UnionpayAnswer, type UnionpayMerchant,
 } from './transformers';
 
@@ -184,6 +185,21 @@ export class UnionpayChannel implements Channel {
 
   async downloadStatement(_date: string): Promise<StatementRow[]> {
     throw unsupported(this.channel_id, 'downloadStatement (UnionPay reconciliation file)');
+  }
+
+  async bindCard(request: BindCardRequest): Promise<{ phone_hint: string }> {
+    const txn_time = txnTimeOf(request.requested_at);
+    const answer = bindingAnswer('open sms', await this.#call('open sms', ENDPOINTS.back_trans, toOpenSmsParams(request.binding_id, request.card, this.#settings.merchant, txn_time)));
+    return { phone_hint: phoneHint(answer.customerInfo) };
+  }
+
+  async confirmBinding(request: BindCardRequest & { verification_code: string }): Promise<{ card_token: string }> {
+    const params = toOpenParams(request.binding_id, request.card, request.verification_code, this.#settings.merchant, txnTimeOf(request.requested_at));
+    return { card_token: tokenOfOpenAnswer(bindingAnswer('open', await this.#call('open', ENDPOINTS.back_trans, params))) };
+  }
+
+  async unbindCard(card_token: string, request: { binding_id: string; requested_at: Date }): Promise<void> {
+    bindingAnswer('delete token', await this.#call('delete token', ENDPOINTS.back_trans, toDeleteTokenParams(request.binding_id, card_token, this.#settings.merchant, txnTimeOf(request.requested_at))));
   }
 
   async close_connections(): Promise<void> {

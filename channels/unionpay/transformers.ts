@@ -5,7 +5,7 @@
 // notification. No I/O here; each function is unit-tested against the documented shapes.
 
 import {
-  ChannelError, type AttemptStatus, type ConfirmRequest, type HttpAnswer, type PayRequest, type ProductName,
+  ChannelError, type AttemptStatus, type CardElements, type ConfirmRequest, type HttpAnswer, type PayRequest, type ProductName,
   type RefundRequest, type RefundStatus,
 } from '../channel';
 
@@ -31,6 +31,12 @@ export const TXN = {
   consume: { txnType: '01', txnSubType: '01' },
   query: { txnType: '00', txnSubType: '00' },
   refund: { txnType: '04', txnSubType: '00' },
+  /** 开通短信: the code that opens a card for token payment. */
+  open_sms: { txnType: '77', txnSubType: '00' },
+  /** 开通 (backend, with the SMS code): issues the card's token. */
+  open: { txnType: '79', txnSubType: '00' },
+  /** 删除标记: the token can pay no more. */
+  delete_token: { txnType: '74', txnSubType: '01' },
 } as const;
 
 /** UnionPay's rule for orderId: 8 to 32 letters or digits (no '-' or '_'). */
@@ -380,4 +386,65 @@ export function notificationAnswer(accepted: boolean): HttpAnswer {
 
 function clip(text: string): string {
   return text.length <= provider_message_chars_max ? text : `${text.slice(0, provider_message_chars_max)}…`;
+}
+
+// ---- 开通 (card binding) -------------------------------------------------------------------
+
+/** The card's verification elements as UnionPay's customerInfo names them (certifTp 01: a
+ * resident identity card). Production sends these encrypted under UnionPay's encryption
+ * certificate (encryptCertId); the sandbox reads them in clear. */
+function cardInfo(card: CardElements, more: Record<string, string> = {}): string {
+  return customerInfo({ certifTp: '01', certifId: card.id_number, customerNm: card.holder_name, phoneNo: card.phone, ...more });
+}
+
+function checkBinding(binding_id: string, card: CardElements): void {
+  if (!order_id_pattern.test(binding_id)) throw refusedLocally('binding_id must be 8 to 32 letters or digits to be a UnionPay orderId');
+  if (!/^\d{12,19}$/.test(card.card_no)) throw refusedLocally('card_no must be 12 to 19 digits');
+}
+
+/** 开通短信 (77/00). */
+export function toOpenSmsParams(binding_id: string, card: CardElements, merchant: UnionpayMerchant, txn_time: string): Record<string, string> {
+  checkBinding(binding_id, card);
+  return {
+    ...common(merchant, TXN.open_sms, BIZ_TYPE_TOKEN), orderId: binding_id, txnTime: txn_time, accNo: card.card_no, customerInfo: cardInfo(card),
+    tokenPayData: `{trId=${merchant.tr_id}&tokenType=01}`,
+  };
+}
+
+/** 开通 (79/00): the same order with the cardholder's code. */
+export function toOpenParams(binding_id: string, card: CardElements, sms_code: string, merchant: UnionpayMerchant, txn_time: string): Record<string, string> {
+  checkBinding(binding_id, card);
+  if (!sms_code_pattern.test(sms_code)) throw refusedLocally('verification_code must be the 6-digit SMS code');
+  return {
+    ...common(merchant, TXN.open, BIZ_TYPE_TOKEN), orderId: binding_id, txnTime: txn_time, accNo: card.card_no, customerInfo: cardInfo(card, { smsCode: sms_code }),
+    tokenPayData: `{trId=${merchant.tr_id}&tokenType=01}`,
+  };
+}
+
+/** 删除标记 (74/01). */
+export function toDeleteTokenParams(order_id: string, token: string, merchant: UnionpayMerchant, txn_time: string): Record<string, string> {
+  return { ...common(merchant, TXN.delete_token, BIZ_TYPE_TOKEN), orderId: order_id, txnTime: txn_time, tokenPayData: tokenPayData(merchant.tr_id, token) };
+}
+
+/** Codes a binding answers with when the cardholder's code was wrong: the binding stays open. */
+export const wrong_code_codes: ReadonlySet<string> = new Set(['71']);
+
+/** An answer to 开通短信, 开通 or 删除标记: 00 goes on; a wrong code is WRONG_CODE; every other
+ * answer refuses the binding (the card, its elements or our request). */
+export function bindingAnswer(operation: string, answer: UnionpayAnswer): UnionpayAnswer {
+  const code = answer.respCode;
+  if (code === '00') return answer;
+  const message = describe(operation, code, answer.respMsg);
+  if (code !== undefined && wrong_code_codes.has(code)) throw new ChannelError('rejected', 'WRONG_CODE', message);
+  if (code !== undefined && (refusal_codes.has(code) || consume_failure_codes.has(code) || code === '12' || code === '34')) throw new ChannelError('rejected', code, message);
+  throw new ChannelError('ambiguous', code ?? 'BAD_RESPONSE', message);
+}
+
+/** The token of a 开通 answer (tokenPayData `{token=…&trId=…&…}`). */
+export function tokenOfOpenAnswer(answer: UnionpayAnswer): string {
+  const text = answer.tokenPayData ?? '';
+  const fields = text.startsWith('{') && text.endsWith('}') ? parseResponse(text.slice(1, -1)) : undefined;
+  const token = fields?.token;
+  if (token === undefined || !card_token_pattern.test(token)) throw new ChannelError('ambiguous', 'BAD_RESPONSE', 'unionpay open: the answer carries no token');
+  return token;
 }

@@ -16,6 +16,10 @@ const payment_methods: Record<string, AppRole> = {
   GetRefund: 'payments:read',
   ListPaymentOptions: 'payments:read',
   CreateRefund: 'refunds:write',
+  BindCard: 'payments:write',
+  ConfirmBinding: 'payments:write',
+  UnbindCard: 'payments:write',
+  ListCards: 'payments:read',
 };
 
 /** LedgerService (the books): the query side is payments:read, the ledger ledger:read and

@@ -11,6 +11,9 @@ import {
   type Payment,
   type WatchPaymentRequest,
   type WatchPaymentResponse,
+  type BindCardRequest,
+  type Binding,
+  type Card,
 } from '../../proto/gen/paycore/v1/payment';
 
 export class PaycoreClient {
@@ -69,6 +72,23 @@ export class PaycoreClient {
       });
     });
     return { first, all };
+  }
+
+  /** BindCard (绑卡): the binding, SMS_SENT. */
+  bindCard(request: BindCardRequest, deadline_ms = 30_000): Promise<Binding> {
+    return unary<{ binding?: Binding }>((cb) => this.raw.bindCard(request, new grpc.Metadata(), { deadline: Date.now() + deadline_ms }, cb)).then((r) => r.binding!);
+  }
+
+  confirmBinding(merchant_id: string, binding_id: string, verification_code: string, deadline_ms = 30_000): Promise<Binding> {
+    return unary<{ binding?: Binding }>((cb) => this.raw.confirmBinding({ merchantId: merchant_id, bindingId: binding_id, verificationCode: verification_code }, new grpc.Metadata(), { deadline: Date.now() + deadline_ms }, cb)).then((r) => r.binding!);
+  }
+
+  listCards(merchant_id: string, payer_id = '', deadline_ms = 10_000): Promise<Card[]> {
+    return unary<{ cards: Card[] }>((cb) => this.raw.listCards({ merchantId: merchant_id, payerId: payer_id }, new grpc.Metadata(), { deadline: Date.now() + deadline_ms }, cb)).then((r) => r.cards);
+  }
+
+  unbindCard(merchant_id: string, card_token: string, deadline_ms = 30_000): Promise<void> {
+    return unary<unknown>((cb) => this.raw.unbindCard({ merchantId: merchant_id, cardToken: card_token }, new grpc.Metadata(), { deadline: Date.now() + deadline_ms }, cb)).then(() => undefined);
   }
 
   close(): void {

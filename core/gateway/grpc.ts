@@ -11,6 +11,7 @@ import type { ConsumerMessages, JetStreamClient } from '@nats-io/jetstream';
 import {
   PaymentServiceService,
   type CreatePaymentRequest,
+  Product,
   type CreateRefundRequest,
   type GetPaymentRequest,
   type GetRefundRequest,
@@ -46,6 +47,8 @@ import { timer_admin_service, timerAdminService } from './timer-admin';
 import { ledger_service, ledgerService } from './ledger';
 import { LedgerError, type LedgerStore } from '../ledger/store';
 import { risk_admin_service, riskAdminService } from './risk-admin';
+import { bindInput, checkConfirmBinding, checkListCards, checkUnbindCard, toWireBinding, toWireCard } from './cards';
+import type { CardService } from '../cards/service';
 import type { DeadTimers } from '../orders/dead-timers';
 import type { EventStore, StoredMessage } from '../orders/store';
 import type { PaymentState } from '../orders/types';
@@ -76,12 +79,15 @@ export interface GrpcDeps {
    * at once with DEPENDENCY_DOWN instead of waiting for a timeout. */
   dependencies?: { nats(): boolean; redis(): boolean };
   authenticator: Authenticator;
+  /** Card binding for UnionPay quick pay; absent: the card calls are ILLEGAL_STATE and card
+   * tokens are not checked at the edge (unit tests). */
+  cards?: CardService;
 }
 
 /** What each PaymentService method needs to answer. */
 const method_dependency: Readonly<Record<string, Dependency>> = {
   CreatePayment: 'NATS', GetPayment: 'NATS', ClosePayment: 'NATS', ConfirmPayment: 'NATS', CreateRefund: 'NATS', GetRefund: 'NATS',
-  WatchPayment: 'NATS', ListPaymentOptions: 'Redis',
+  WatchPayment: 'NATS', ListPaymentOptions: 'Redis', BindCard: 'NATS', ConfirmBinding: 'NATS', ListCards: 'NATS', UnbindCard: 'NATS',
 };
 
 const proto_root = path.resolve(__dirname, '../../../proto');
@@ -131,7 +137,37 @@ export class PaymentGateway {
       getRefund: (call, callback) => void this.#unary('GetRefund', call, callback, async (caller) => ({ refund: await this.getRefund(call.request, caller) })),
       listPaymentOptions: (call, callback) => void this.#unary('ListPaymentOptions', call, callback, (caller) => this.listPaymentOptions(call.request, caller)),
       watchPayment: (call) => void this.watchPayment(call),
+      bindCard: (call, callback) =>
+        void this.#unary('BindCard', call, callback, async (caller) => {
+          const input = bindInput(call.request);
+          caller.requireMerchant(input.merchant_id);
+          return { binding: toWireBinding(await this.#cards().bind(input)) };
+        }),
+      confirmBinding: (call, callback) =>
+        void this.#unary('ConfirmBinding', call, callback, async (caller) => {
+          checkConfirmBinding(call.request);
+          caller.requireMerchant(call.request.merchantId);
+          return { binding: toWireBinding(await this.#cards().confirm(call.request.merchantId, call.request.bindingId, call.request.verificationCode)) };
+        }),
+      listCards: (call, callback) =>
+        void this.#unary('ListCards', call, callback, async (caller) => {
+          checkListCards(call.request);
+          caller.requireMerchant(call.request.merchantId);
+          return { cards: (await this.#cards().list(call.request.merchantId, call.request.payerId)).map(toWireCard) };
+        }),
+      unbindCard: (call, callback) =>
+        void this.#unary('UnbindCard', call, callback, async (caller) => {
+          checkUnbindCard(call.request);
+          caller.requireMerchant(call.request.merchantId);
+          await this.#cards().unbind(call.request.merchantId, call.request.cardToken);
+          return {};
+        }),
     };
+  }
+
+  #cards(): CardService {
+    if (this.deps.cards === undefined) throw new PaycoreError('ILLEGAL_STATE', 'card binding is not served here');
+    return this.deps.cards;
   }
 
   async #unary<T>(method: string, call: grpc.ServerUnaryCall<unknown, T>, callback: Callback<T>, run: (caller: Caller) => Promise<T>): Promise<void> {
@@ -163,6 +199,11 @@ export class PaymentGateway {
     const violations = validateCreatePayment(request, rules, this.#destinations);
     if (violations.length > 0) throw invalidFields(violations);
     caller.requireMerchant(request.merchantId);
+    // Quick pay takes only a card bound for this merchant (BindCard): anything else is refused
+    // here, naming the field, before anything is stored.
+    if (request.product === Product.PRODUCT_UNIONPAY_QUICK && this.deps.cards !== undefined && !(await this.deps.cards.isBound(request.merchantId, request.payer?.cardToken ?? ''))) {
+      throw invalidFields([{ field: 'payer.card_token', description: 'is not a card bound for this merchant (BindCard, ConfirmBinding)' }]);
+    }
     const expire_seconds = request.expireSeconds === 0 ? expire_seconds_default : request.expireSeconds;
     const payment_id = paymentId(this.deps.config.id_key, request.merchantId, request.merchantOrderNo);
     const input = toCreateInput(request, expire_seconds, requestFingerprint(request, expire_seconds));

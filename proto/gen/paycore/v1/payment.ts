@@ -379,6 +379,56 @@ export function refundStatusToJSON(object: RefundStatus): string {
   }
 }
 
+/** A binding's progress. */
+export enum BindingStatus {
+  /** BINDING_STATUS_UNSPECIFIED - Not a status. */
+  BINDING_STATUS_UNSPECIFIED = 0,
+  /** BINDING_STATUS_SMS_SENT - The provider texted the cardholder a code: ConfirmBinding with it. */
+  BINDING_STATUS_SMS_SENT = 1,
+  /** BINDING_STATUS_BOUND - The card is bound: card_token pays. */
+  BINDING_STATUS_BOUND = 2,
+  /** BINDING_STATUS_FAILED - The provider refused the card or its elements, or too many wrong codes (failure_code). */
+  BINDING_STATUS_FAILED = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function bindingStatusFromJSON(object: any): BindingStatus {
+  switch (object) {
+    case 0:
+    case "BINDING_STATUS_UNSPECIFIED":
+      return BindingStatus.BINDING_STATUS_UNSPECIFIED;
+    case 1:
+    case "BINDING_STATUS_SMS_SENT":
+      return BindingStatus.BINDING_STATUS_SMS_SENT;
+    case 2:
+    case "BINDING_STATUS_BOUND":
+      return BindingStatus.BINDING_STATUS_BOUND;
+    case 3:
+    case "BINDING_STATUS_FAILED":
+      return BindingStatus.BINDING_STATUS_FAILED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return BindingStatus.UNRECOGNIZED;
+  }
+}
+
+export function bindingStatusToJSON(object: BindingStatus): string {
+  switch (object) {
+    case BindingStatus.BINDING_STATUS_UNSPECIFIED:
+      return "BINDING_STATUS_UNSPECIFIED";
+    case BindingStatus.BINDING_STATUS_SMS_SENT:
+      return "BINDING_STATUS_SMS_SENT";
+    case BindingStatus.BINDING_STATUS_BOUND:
+      return "BINDING_STATUS_BOUND";
+    case BindingStatus.BINDING_STATUS_FAILED:
+      return "BINDING_STATUS_FAILED";
+    case BindingStatus.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /**
  * What paycore knows of the payer, per product. A field a product does not need may be
  * empty; a field given is always checked against its format.
@@ -773,6 +823,120 @@ export interface PaymentOption {
 export interface ListPaymentOptionsResponse {
   /** In display order; empty when no product can take the payment now. */
   options: PaymentOption[];
+}
+
+/** A card's verification elements (personal data: sealed at rest, never logged or returned). */
+export interface CardElements {
+  /** Required: the card number, 12 to 19 digits. */
+  cardNo: string;
+  /** Required: the cardholder's name, 1 to 64 characters. */
+  holderName: string;
+  /** Required: the cardholder's resident identity card number (18 characters). */
+  idNumber: string;
+  /** Required: the phone number the bank knows, 11 digits. */
+  phone: string;
+}
+
+/** BindCard's request. */
+export interface BindCardRequest {
+  /** Required. */
+  merchantId: string;
+  /** Required: the merchant's key for this binding, 1 to 64 of [A-Za-z0-9_-]. */
+  merchantBindingNo: string;
+  /** Required: the merchant's id of its payer (who owns the card token), 1 to 64 of [A-Za-z0-9_-]. */
+  payerId: string;
+  /** Required. */
+  card: CardElements | undefined;
+}
+
+/** A card binding. */
+export interface Binding {
+  /** 'b' and 25 characters of a-z or 2-7. */
+  bindingId: string;
+  /** The merchant. */
+  merchantId: string;
+  /** The payer who owns the card. */
+  payerId: string;
+  /** Where it is. */
+  status: BindingStatus;
+  /** The masked phone the code went to (e.g. 138****1234). */
+  phoneHint: string;
+  /** The card number's last four digits. */
+  cardLast4: string;
+  /** BOUND: the token that pays (payer.card_token); empty otherwise. */
+  cardToken: string;
+  /** Wrong codes so far. */
+  wrongCodes: number;
+  /** FAILED: the provider's code (or WRONG_CODE); empty otherwise. */
+  failureCode: string;
+  /** FAILED: what went wrong. */
+  failureMessage: string;
+  /** The channel that bound it. */
+  channelId: string;
+  /** When it started. */
+  createdAt: Date | undefined;
+}
+
+/** BindCard's answer. */
+export interface BindCardResponse {
+  /** The binding (SMS_SENT, or FAILED when the provider refused the card). */
+  binding: Binding | undefined;
+}
+
+/** ConfirmBinding's request. */
+export interface ConfirmBindingRequest {
+  /** Required. */
+  merchantId: string;
+  /** Required: BindCard's binding_id. */
+  bindingId: string;
+  /** Required: the 6-digit code texted to the cardholder. */
+  verificationCode: string;
+}
+
+/** ConfirmBinding's answer. */
+export interface ConfirmBindingResponse {
+  /** BOUND (with card_token) or FAILED. */
+  binding: Binding | undefined;
+}
+
+/** ListCards's request. */
+export interface ListCardsRequest {
+  /** Required. */
+  merchantId: string;
+  /** Only this payer's cards; empty: every payer's. */
+  payerId: string;
+}
+
+/** A bound card. */
+export interface Card {
+  /** What pays (payer.card_token). */
+  cardToken: string;
+  /** Its owner. */
+  payerId: string;
+  /** The card number's last four digits. */
+  cardLast4: string;
+  /** The channel that bound it. */
+  channelId: string;
+  /** When it was bound. */
+  boundAt: Date | undefined;
+}
+
+/** ListCards's answer. */
+export interface ListCardsResponse {
+  /** Oldest first. */
+  cards: Card[];
+}
+
+/** UnbindCard's request. */
+export interface UnbindCardRequest {
+  /** Required. */
+  merchantId: string;
+  /** Required. */
+  cardToken: string;
+}
+
+/** UnbindCard's answer. */
+export interface UnbindCardResponse {
 }
 
 function createBasePayer(): Payer {
@@ -4261,6 +4425,1277 @@ export const ListPaymentOptionsResponse: MessageFns<ListPaymentOptionsResponse> 
   },
 };
 
+function createBaseCardElements(): CardElements {
+  return { cardNo: "", holderName: "", idNumber: "", phone: "" };
+}
+
+export const CardElements: MessageFns<CardElements> = {
+  encode(message: CardElements, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cardNo !== "") {
+      writer.uint32(10).string(message.cardNo);
+    }
+    if (message.holderName !== "") {
+      writer.uint32(18).string(message.holderName);
+    }
+    if (message.idNumber !== "") {
+      writer.uint32(26).string(message.idNumber);
+    }
+    if (message.phone !== "") {
+      writer.uint32(34).string(message.phone);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CardElements {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCardElements();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cardNo = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.holderName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.idNumber = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.phone = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CardElements {
+    return {
+      cardNo: isSet(object.cardNo)
+        ? globalThis.String(object.cardNo)
+        : isSet(object.card_no)
+        ? globalThis.String(object.card_no)
+        : "",
+      holderName: isSet(object.holderName)
+        ? globalThis.String(object.holderName)
+        : isSet(object.holder_name)
+        ? globalThis.String(object.holder_name)
+        : "",
+      idNumber: isSet(object.idNumber)
+        ? globalThis.String(object.idNumber)
+        : isSet(object.id_number)
+        ? globalThis.String(object.id_number)
+        : "",
+      phone: isSet(object.phone) ? globalThis.String(object.phone) : "",
+    };
+  },
+
+  toJSON(message: CardElements): unknown {
+    const obj: any = {};
+    if (message.cardNo !== "") {
+      obj.cardNo = message.cardNo;
+    }
+    if (message.holderName !== "") {
+      obj.holderName = message.holderName;
+    }
+    if (message.idNumber !== "") {
+      obj.idNumber = message.idNumber;
+    }
+    if (message.phone !== "") {
+      obj.phone = message.phone;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CardElements>): CardElements {
+    return CardElements.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CardElements>): CardElements {
+    const message = createBaseCardElements();
+    message.cardNo = object.cardNo ?? "";
+    message.holderName = object.holderName ?? "";
+    message.idNumber = object.idNumber ?? "";
+    message.phone = object.phone ?? "";
+    return message;
+  },
+};
+
+function createBaseBindCardRequest(): BindCardRequest {
+  return { merchantId: "", merchantBindingNo: "", payerId: "", card: undefined };
+}
+
+export const BindCardRequest: MessageFns<BindCardRequest> = {
+  encode(message: BindCardRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.merchantId !== "") {
+      writer.uint32(10).string(message.merchantId);
+    }
+    if (message.merchantBindingNo !== "") {
+      writer.uint32(18).string(message.merchantBindingNo);
+    }
+    if (message.payerId !== "") {
+      writer.uint32(26).string(message.payerId);
+    }
+    if (message.card !== undefined) {
+      CardElements.encode(message.card, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BindCardRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBindCardRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.merchantBindingNo = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.payerId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.card = CardElements.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BindCardRequest {
+    return {
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+      merchantBindingNo: isSet(object.merchantBindingNo)
+        ? globalThis.String(object.merchantBindingNo)
+        : isSet(object.merchant_binding_no)
+        ? globalThis.String(object.merchant_binding_no)
+        : "",
+      payerId: isSet(object.payerId)
+        ? globalThis.String(object.payerId)
+        : isSet(object.payer_id)
+        ? globalThis.String(object.payer_id)
+        : "",
+      card: isSet(object.card) ? CardElements.fromJSON(object.card) : undefined,
+    };
+  },
+
+  toJSON(message: BindCardRequest): unknown {
+    const obj: any = {};
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    if (message.merchantBindingNo !== "") {
+      obj.merchantBindingNo = message.merchantBindingNo;
+    }
+    if (message.payerId !== "") {
+      obj.payerId = message.payerId;
+    }
+    if (message.card !== undefined) {
+      obj.card = CardElements.toJSON(message.card);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BindCardRequest>): BindCardRequest {
+    return BindCardRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BindCardRequest>): BindCardRequest {
+    const message = createBaseBindCardRequest();
+    message.merchantId = object.merchantId ?? "";
+    message.merchantBindingNo = object.merchantBindingNo ?? "";
+    message.payerId = object.payerId ?? "";
+    message.card = (object.card !== undefined && object.card !== null)
+      ? CardElements.fromPartial(object.card)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseBinding(): Binding {
+  return {
+    bindingId: "",
+    merchantId: "",
+    payerId: "",
+    status: 0,
+    phoneHint: "",
+    cardLast4: "",
+    cardToken: "",
+    wrongCodes: 0,
+    failureCode: "",
+    failureMessage: "",
+    channelId: "",
+    createdAt: undefined,
+  };
+}
+
+export const Binding: MessageFns<Binding> = {
+  encode(message: Binding, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.bindingId !== "") {
+      writer.uint32(10).string(message.bindingId);
+    }
+    if (message.merchantId !== "") {
+      writer.uint32(18).string(message.merchantId);
+    }
+    if (message.payerId !== "") {
+      writer.uint32(26).string(message.payerId);
+    }
+    if (message.status !== 0) {
+      writer.uint32(32).int32(message.status);
+    }
+    if (message.phoneHint !== "") {
+      writer.uint32(42).string(message.phoneHint);
+    }
+    if (message.cardLast4 !== "") {
+      writer.uint32(50).string(message.cardLast4);
+    }
+    if (message.cardToken !== "") {
+      writer.uint32(58).string(message.cardToken);
+    }
+    if (message.wrongCodes !== 0) {
+      writer.uint32(64).uint32(message.wrongCodes);
+    }
+    if (message.failureCode !== "") {
+      writer.uint32(74).string(message.failureCode);
+    }
+    if (message.failureMessage !== "") {
+      writer.uint32(82).string(message.failureMessage);
+    }
+    if (message.channelId !== "") {
+      writer.uint32(90).string(message.channelId);
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(98).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Binding {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBinding();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.bindingId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.payerId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.phoneHint = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.cardLast4 = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.cardToken = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.wrongCodes = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.failureCode = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.failureMessage = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.channelId = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Binding {
+    return {
+      bindingId: isSet(object.bindingId)
+        ? globalThis.String(object.bindingId)
+        : isSet(object.binding_id)
+        ? globalThis.String(object.binding_id)
+        : "",
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+      payerId: isSet(object.payerId)
+        ? globalThis.String(object.payerId)
+        : isSet(object.payer_id)
+        ? globalThis.String(object.payer_id)
+        : "",
+      status: isSet(object.status) ? bindingStatusFromJSON(object.status) : 0,
+      phoneHint: isSet(object.phoneHint)
+        ? globalThis.String(object.phoneHint)
+        : isSet(object.phone_hint)
+        ? globalThis.String(object.phone_hint)
+        : "",
+      cardLast4: isSet(object.cardLast4)
+        ? globalThis.String(object.cardLast4)
+        : isSet(object.card_last4)
+        ? globalThis.String(object.card_last4)
+        : "",
+      cardToken: isSet(object.cardToken)
+        ? globalThis.String(object.cardToken)
+        : isSet(object.card_token)
+        ? globalThis.String(object.card_token)
+        : "",
+      wrongCodes: isSet(object.wrongCodes)
+        ? globalThis.Number(object.wrongCodes)
+        : isSet(object.wrong_codes)
+        ? globalThis.Number(object.wrong_codes)
+        : 0,
+      failureCode: isSet(object.failureCode)
+        ? globalThis.String(object.failureCode)
+        : isSet(object.failure_code)
+        ? globalThis.String(object.failure_code)
+        : "",
+      failureMessage: isSet(object.failureMessage)
+        ? globalThis.String(object.failureMessage)
+        : isSet(object.failure_message)
+        ? globalThis.String(object.failure_message)
+        : "",
+      channelId: isSet(object.channelId)
+        ? globalThis.String(object.channelId)
+        : isSet(object.channel_id)
+        ? globalThis.String(object.channel_id)
+        : "",
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: Binding): unknown {
+    const obj: any = {};
+    if (message.bindingId !== "") {
+      obj.bindingId = message.bindingId;
+    }
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    if (message.payerId !== "") {
+      obj.payerId = message.payerId;
+    }
+    if (message.status !== 0) {
+      obj.status = bindingStatusToJSON(message.status);
+    }
+    if (message.phoneHint !== "") {
+      obj.phoneHint = message.phoneHint;
+    }
+    if (message.cardLast4 !== "") {
+      obj.cardLast4 = message.cardLast4;
+    }
+    if (message.cardToken !== "") {
+      obj.cardToken = message.cardToken;
+    }
+    if (message.wrongCodes !== 0) {
+      obj.wrongCodes = Math.round(message.wrongCodes);
+    }
+    if (message.failureCode !== "") {
+      obj.failureCode = message.failureCode;
+    }
+    if (message.failureMessage !== "") {
+      obj.failureMessage = message.failureMessage;
+    }
+    if (message.channelId !== "") {
+      obj.channelId = message.channelId;
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = message.createdAt.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Binding>): Binding {
+    return Binding.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Binding>): Binding {
+    const message = createBaseBinding();
+    message.bindingId = object.bindingId ?? "";
+    message.merchantId = object.merchantId ?? "";
+    message.payerId = object.payerId ?? "";
+    message.status = object.status ?? 0;
+    message.phoneHint = object.phoneHint ?? "";
+    message.cardLast4 = object.cardLast4 ?? "";
+    message.cardToken = object.cardToken ?? "";
+    message.wrongCodes = object.wrongCodes ?? 0;
+    message.failureCode = object.failureCode ?? "";
+    message.failureMessage = object.failureMessage ?? "";
+    message.channelId = object.channelId ?? "";
+    message.createdAt = object.createdAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseBindCardResponse(): BindCardResponse {
+  return { binding: undefined };
+}
+
+export const BindCardResponse: MessageFns<BindCardResponse> = {
+  encode(message: BindCardResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.binding !== undefined) {
+      Binding.encode(message.binding, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BindCardResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBindCardResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.binding = Binding.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BindCardResponse {
+    return { binding: isSet(object.binding) ? Binding.fromJSON(object.binding) : undefined };
+  },
+
+  toJSON(message: BindCardResponse): unknown {
+    const obj: any = {};
+    if (message.binding !== undefined) {
+      obj.binding = Binding.toJSON(message.binding);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BindCardResponse>): BindCardResponse {
+    return BindCardResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BindCardResponse>): BindCardResponse {
+    const message = createBaseBindCardResponse();
+    message.binding = (object.binding !== undefined && object.binding !== null)
+      ? Binding.fromPartial(object.binding)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseConfirmBindingRequest(): ConfirmBindingRequest {
+  return { merchantId: "", bindingId: "", verificationCode: "" };
+}
+
+export const ConfirmBindingRequest: MessageFns<ConfirmBindingRequest> = {
+  encode(message: ConfirmBindingRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.merchantId !== "") {
+      writer.uint32(10).string(message.merchantId);
+    }
+    if (message.bindingId !== "") {
+      writer.uint32(18).string(message.bindingId);
+    }
+    if (message.verificationCode !== "") {
+      writer.uint32(26).string(message.verificationCode);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConfirmBindingRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConfirmBindingRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.bindingId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.verificationCode = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConfirmBindingRequest {
+    return {
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+      bindingId: isSet(object.bindingId)
+        ? globalThis.String(object.bindingId)
+        : isSet(object.binding_id)
+        ? globalThis.String(object.binding_id)
+        : "",
+      verificationCode: isSet(object.verificationCode)
+        ? globalThis.String(object.verificationCode)
+        : isSet(object.verification_code)
+        ? globalThis.String(object.verification_code)
+        : "",
+    };
+  },
+
+  toJSON(message: ConfirmBindingRequest): unknown {
+    const obj: any = {};
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    if (message.bindingId !== "") {
+      obj.bindingId = message.bindingId;
+    }
+    if (message.verificationCode !== "") {
+      obj.verificationCode = message.verificationCode;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ConfirmBindingRequest>): ConfirmBindingRequest {
+    return ConfirmBindingRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ConfirmBindingRequest>): ConfirmBindingRequest {
+    const message = createBaseConfirmBindingRequest();
+    message.merchantId = object.merchantId ?? "";
+    message.bindingId = object.bindingId ?? "";
+    message.verificationCode = object.verificationCode ?? "";
+    return message;
+  },
+};
+
+function createBaseConfirmBindingResponse(): ConfirmBindingResponse {
+  return { binding: undefined };
+}
+
+export const ConfirmBindingResponse: MessageFns<ConfirmBindingResponse> = {
+  encode(message: ConfirmBindingResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.binding !== undefined) {
+      Binding.encode(message.binding, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ConfirmBindingResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseConfirmBindingResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.binding = Binding.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ConfirmBindingResponse {
+    return { binding: isSet(object.binding) ? Binding.fromJSON(object.binding) : undefined };
+  },
+
+  toJSON(message: ConfirmBindingResponse): unknown {
+    const obj: any = {};
+    if (message.binding !== undefined) {
+      obj.binding = Binding.toJSON(message.binding);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ConfirmBindingResponse>): ConfirmBindingResponse {
+    return ConfirmBindingResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ConfirmBindingResponse>): ConfirmBindingResponse {
+    const message = createBaseConfirmBindingResponse();
+    message.binding = (object.binding !== undefined && object.binding !== null)
+      ? Binding.fromPartial(object.binding)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListCardsRequest(): ListCardsRequest {
+  return { merchantId: "", payerId: "" };
+}
+
+export const ListCardsRequest: MessageFns<ListCardsRequest> = {
+  encode(message: ListCardsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.merchantId !== "") {
+      writer.uint32(10).string(message.merchantId);
+    }
+    if (message.payerId !== "") {
+      writer.uint32(18).string(message.payerId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListCardsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListCardsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.payerId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListCardsRequest {
+    return {
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+      payerId: isSet(object.payerId)
+        ? globalThis.String(object.payerId)
+        : isSet(object.payer_id)
+        ? globalThis.String(object.payer_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ListCardsRequest): unknown {
+    const obj: any = {};
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    if (message.payerId !== "") {
+      obj.payerId = message.payerId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListCardsRequest>): ListCardsRequest {
+    return ListCardsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListCardsRequest>): ListCardsRequest {
+    const message = createBaseListCardsRequest();
+    message.merchantId = object.merchantId ?? "";
+    message.payerId = object.payerId ?? "";
+    return message;
+  },
+};
+
+function createBaseCard(): Card {
+  return { cardToken: "", payerId: "", cardLast4: "", channelId: "", boundAt: undefined };
+}
+
+export const Card: MessageFns<Card> = {
+  encode(message: Card, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cardToken !== "") {
+      writer.uint32(10).string(message.cardToken);
+    }
+    if (message.payerId !== "") {
+      writer.uint32(18).string(message.payerId);
+    }
+    if (message.cardLast4 !== "") {
+      writer.uint32(26).string(message.cardLast4);
+    }
+    if (message.channelId !== "") {
+      writer.uint32(34).string(message.channelId);
+    }
+    if (message.boundAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.boundAt), writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Card {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCard();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cardToken = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.payerId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.cardLast4 = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.channelId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.boundAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Card {
+    return {
+      cardToken: isSet(object.cardToken)
+        ? globalThis.String(object.cardToken)
+        : isSet(object.card_token)
+        ? globalThis.String(object.card_token)
+        : "",
+      payerId: isSet(object.payerId)
+        ? globalThis.String(object.payerId)
+        : isSet(object.payer_id)
+        ? globalThis.String(object.payer_id)
+        : "",
+      cardLast4: isSet(object.cardLast4)
+        ? globalThis.String(object.cardLast4)
+        : isSet(object.card_last4)
+        ? globalThis.String(object.card_last4)
+        : "",
+      channelId: isSet(object.channelId)
+        ? globalThis.String(object.channelId)
+        : isSet(object.channel_id)
+        ? globalThis.String(object.channel_id)
+        : "",
+      boundAt: isSet(object.boundAt)
+        ? fromJsonTimestamp(object.boundAt)
+        : isSet(object.bound_at)
+        ? fromJsonTimestamp(object.bound_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: Card): unknown {
+    const obj: any = {};
+    if (message.cardToken !== "") {
+      obj.cardToken = message.cardToken;
+    }
+    if (message.payerId !== "") {
+      obj.payerId = message.payerId;
+    }
+    if (message.cardLast4 !== "") {
+      obj.cardLast4 = message.cardLast4;
+    }
+    if (message.channelId !== "") {
+      obj.channelId = message.channelId;
+    }
+    if (message.boundAt !== undefined) {
+      obj.boundAt = message.boundAt.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Card>): Card {
+    return Card.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Card>): Card {
+    const message = createBaseCard();
+    message.cardToken = object.cardToken ?? "";
+    message.payerId = object.payerId ?? "";
+    message.cardLast4 = object.cardLast4 ?? "";
+    message.channelId = object.channelId ?? "";
+    message.boundAt = object.boundAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseListCardsResponse(): ListCardsResponse {
+  return { cards: [] };
+}
+
+export const ListCardsResponse: MessageFns<ListCardsResponse> = {
+  encode(message: ListCardsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.cards) {
+      Card.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListCardsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListCardsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cards.push(Card.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListCardsResponse {
+    return { cards: globalThis.Array.isArray(object?.cards) ? object.cards.map((e: any) => Card.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: ListCardsResponse): unknown {
+    const obj: any = {};
+    if (message.cards?.length) {
+      obj.cards = message.cards.map((e) => Card.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListCardsResponse>): ListCardsResponse {
+    return ListCardsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListCardsResponse>): ListCardsResponse {
+    const message = createBaseListCardsResponse();
+    message.cards = object.cards?.map((e) => Card.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseUnbindCardRequest(): UnbindCardRequest {
+  return { merchantId: "", cardToken: "" };
+}
+
+export const UnbindCardRequest: MessageFns<UnbindCardRequest> = {
+  encode(message: UnbindCardRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.merchantId !== "") {
+      writer.uint32(10).string(message.merchantId);
+    }
+    if (message.cardToken !== "") {
+      writer.uint32(18).string(message.cardToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UnbindCardRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUnbindCardRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.cardToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UnbindCardRequest {
+    return {
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+      cardToken: isSet(object.cardToken)
+        ? globalThis.String(object.cardToken)
+        : isSet(object.card_token)
+        ? globalThis.String(object.card_token)
+        : "",
+    };
+  },
+
+  toJSON(message: UnbindCardRequest): unknown {
+    const obj: any = {};
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    if (message.cardToken !== "") {
+      obj.cardToken = message.cardToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<UnbindCardRequest>): UnbindCardRequest {
+    return UnbindCardRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<UnbindCardRequest>): UnbindCardRequest {
+    const message = createBaseUnbindCardRequest();
+    message.merchantId = object.merchantId ?? "";
+    message.cardToken = object.cardToken ?? "";
+    return message;
+  },
+};
+
+function createBaseUnbindCardResponse(): UnbindCardResponse {
+  return {};
+}
+
+export const UnbindCardResponse: MessageFns<UnbindCardResponse> = {
+  encode(_: UnbindCardResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UnbindCardResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUnbindCardResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): UnbindCardResponse {
+    return {};
+  },
+
+  toJSON(_: UnbindCardResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<UnbindCardResponse>): UnbindCardResponse {
+    return UnbindCardResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<UnbindCardResponse>): UnbindCardResponse {
+    const message = createBaseUnbindCardResponse();
+    return message;
+  },
+};
+
 /**
  * Payments and refunds. A retry with the same idempotency key is always safe, whatever the
  * earlier outcome (including DEADLINE_EXCEEDED, UNAVAILABLE and RESOURCE_EXHAUSTED).
@@ -4376,6 +5811,59 @@ export const PaymentServiceService = {
     responseDeserialize: (value: Buffer): ListPaymentOptionsResponse => ListPaymentOptionsResponse.decode(value),
   },
   /**
+   * Card binding (绑卡/开通) for UnionPay quick pay: sends the card's verification elements to
+   * the provider, which texts the cardholder a code (binding SMS_SENT). Idempotent on
+   * (merchant_id, merchant_binding_no): the same elements again text the code again; other
+   * elements fail IDEMPOTENCY_KEY_REUSED. The elements are sealed at rest and never returned.
+   * Errors: INVALID_FIELD; NO_ROUTE (no channel of the merchant binds cards); DEPENDENCY_DOWN.
+   */
+  bindCard: {
+    path: "/paycore.v1.PaymentService/BindCard" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: BindCardRequest): Buffer => Buffer.from(BindCardRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BindCardRequest => BindCardRequest.decode(value),
+    responseSerialize: (value: BindCardResponse): Buffer => Buffer.from(BindCardResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): BindCardResponse => BindCardResponse.decode(value),
+  },
+  /**
+   * The cardholder's code: the binding becomes BOUND with its card_token, which pays
+   * UNIONPAY_QUICK payments of this merchant (payer.card_token). A wrong code is INVALID_FIELD
+   * naming verification_code while tries are left, then the binding is FAILED.
+   * Errors: NOT_FOUND; ILLEGAL_STATE (a failed binding).
+   */
+  confirmBinding: {
+    path: "/paycore.v1.PaymentService/ConfirmBinding" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ConfirmBindingRequest): Buffer =>
+      Buffer.from(ConfirmBindingRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ConfirmBindingRequest => ConfirmBindingRequest.decode(value),
+    responseSerialize: (value: ConfirmBindingResponse): Buffer =>
+      Buffer.from(ConfirmBindingResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ConfirmBindingResponse => ConfirmBindingResponse.decode(value),
+  },
+  /** The merchant's bound cards, optionally of one payer. */
+  listCards: {
+    path: "/paycore.v1.PaymentService/ListCards" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListCardsRequest): Buffer => Buffer.from(ListCardsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListCardsRequest => ListCardsRequest.decode(value),
+    responseSerialize: (value: ListCardsResponse): Buffer => Buffer.from(ListCardsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListCardsResponse => ListCardsResponse.decode(value),
+  },
+  /** Deletes the card's token at the provider: it pays no more. Errors: NOT_FOUND. */
+  unbindCard: {
+    path: "/paycore.v1.PaymentService/UnbindCard" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UnbindCardRequest): Buffer => Buffer.from(UnbindCardRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UnbindCardRequest => UnbindCardRequest.decode(value),
+    responseSerialize: (value: UnbindCardResponse): Buffer => Buffer.from(UnbindCardResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UnbindCardResponse => UnbindCardResponse.decode(value),
+  },
+  /**
    * The payment's current state first, then one message per change while the payment is
    * open (CREATED, REQUIRES_ACTION, PROCESSING); the stream ends after the first state that
    * is not (paid, failed or closed). A client that reconnects gets the current state first
@@ -4439,6 +5927,25 @@ export interface PaymentServiceServer extends UntypedServiceImplementation {
    * (引导路由). Errors: INVALID_FIELD.
    */
   listPaymentOptions: handleUnaryCall<ListPaymentOptionsRequest, ListPaymentOptionsResponse>;
+  /**
+   * Card binding (绑卡/开通) for UnionPay quick pay: sends the card's verification elements to
+   * the provider, which texts the cardholder a code (binding SMS_SENT). Idempotent on
+   * (merchant_id, merchant_binding_no): the same elements again text the code again; other
+   * elements fail IDEMPOTENCY_KEY_REUSED. The elements are sealed at rest and never returned.
+   * Errors: INVALID_FIELD; NO_ROUTE (no channel of the merchant binds cards); DEPENDENCY_DOWN.
+   */
+  bindCard: handleUnaryCall<BindCardRequest, BindCardResponse>;
+  /**
+   * The cardholder's code: the binding becomes BOUND with its card_token, which pays
+   * UNIONPAY_QUICK payments of this merchant (payer.card_token). A wrong code is INVALID_FIELD
+   * naming verification_code while tries are left, then the binding is FAILED.
+   * Errors: NOT_FOUND; ILLEGAL_STATE (a failed binding).
+   */
+  confirmBinding: handleUnaryCall<ConfirmBindingRequest, ConfirmBindingResponse>;
+  /** The merchant's bound cards, optionally of one payer. */
+  listCards: handleUnaryCall<ListCardsRequest, ListCardsResponse>;
+  /** Deletes the card's token at the provider: it pays no more. Errors: NOT_FOUND. */
+  unbindCard: handleUnaryCall<UnbindCardRequest, UnbindCardResponse>;
   /**
    * The payment's current state first, then one message per change while the payment is
    * open (CREATED, REQUIRES_ACTION, PROCESSING); the stream ends after the first state that
@@ -4591,6 +6098,81 @@ export interface PaymentServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListPaymentOptionsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Card binding (绑卡/开通) for UnionPay quick pay: sends the card's verification elements to
+   * the provider, which texts the cardholder a code (binding SMS_SENT). Idempotent on
+   * (merchant_id, merchant_binding_no): the same elements again text the code again; other
+   * elements fail IDEMPOTENCY_KEY_REUSED. The elements are sealed at rest and never returned.
+   * Errors: INVALID_FIELD; NO_ROUTE (no channel of the merchant binds cards); DEPENDENCY_DOWN.
+   */
+  bindCard(
+    request: BindCardRequest,
+    callback: (error: ServiceError | null, response: BindCardResponse) => void,
+  ): ClientUnaryCall;
+  bindCard(
+    request: BindCardRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: BindCardResponse) => void,
+  ): ClientUnaryCall;
+  bindCard(
+    request: BindCardRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: BindCardResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The cardholder's code: the binding becomes BOUND with its card_token, which pays
+   * UNIONPAY_QUICK payments of this merchant (payer.card_token). A wrong code is INVALID_FIELD
+   * naming verification_code while tries are left, then the binding is FAILED.
+   * Errors: NOT_FOUND; ILLEGAL_STATE (a failed binding).
+   */
+  confirmBinding(
+    request: ConfirmBindingRequest,
+    callback: (error: ServiceError | null, response: ConfirmBindingResponse) => void,
+  ): ClientUnaryCall;
+  confirmBinding(
+    request: ConfirmBindingRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ConfirmBindingResponse) => void,
+  ): ClientUnaryCall;
+  confirmBinding(
+    request: ConfirmBindingRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ConfirmBindingResponse) => void,
+  ): ClientUnaryCall;
+  /** The merchant's bound cards, optionally of one payer. */
+  listCards(
+    request: ListCardsRequest,
+    callback: (error: ServiceError | null, response: ListCardsResponse) => void,
+  ): ClientUnaryCall;
+  listCards(
+    request: ListCardsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListCardsResponse) => void,
+  ): ClientUnaryCall;
+  listCards(
+    request: ListCardsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListCardsResponse) => void,
+  ): ClientUnaryCall;
+  /** Deletes the card's token at the provider: it pays no more. Errors: NOT_FOUND. */
+  unbindCard(
+    request: UnbindCardRequest,
+    callback: (error: ServiceError | null, response: UnbindCardResponse) => void,
+  ): ClientUnaryCall;
+  unbindCard(
+    request: UnbindCardRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UnbindCardResponse) => void,
+  ): ClientUnaryCall;
+  unbindCard(
+    request: UnbindCardRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UnbindCardResponse) => void,
   ): ClientUnaryCall;
   /**
    * The payment's current state first, then one message per change while the payment is
