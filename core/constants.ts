@@ -187,3 +187,7 @@ export const risk_new_for_seconds_max = 7_776_000;
 /** Wrong SMS codes one card binding takes before it fails (the payer starts again with a new
  * binding number); the provider keeps its own count too. */
 export const binding_wrong_codes_max = 5;
+
+/** Wrong SMS codes one quick-pay attempt takes (ConfirmPayment) before it fails: the payer
+ * may mistype without losing the payment; the provider keeps its own count too. */
+export const confirm_wrong_codes_max = 5;

@@ -104,13 +104,23 @@ test('products - UnionPay quick pay: SMS_CODE, the code from the cardholder, Con
   expect(again).toBe('ILLEGAL_STATE');
 });
 
-test('products - UnionPay quick pay with a wrong SMS code fails the payment', async () => {
-  const payment = await create(Product.PRODUCT_UNIONPAY_QUICK, { payer: payer({ cardToken: await bindTestCard(stack, 'm_it') }) });
+test('products - UnionPay quick pay: a wrong SMS code leaves the payment waiting (INVALID_FIELD naming the code) and the right one pays; five wrong codes fail it', async () => {
+  const token = await bindTestCard(stack, 'm_it');
+  const refused = (payment_id: string, code: string) => confirm(payment_id, code).then(() => undefined, (e: grpc.ServiceError) => decodeServiceError(e));
+  const payment = await create(Product.PRODUCT_UNIONPAY_QUICK, { payer: payer({ cardToken: token }) });
   const sms = (await (await fetch(`${stack.sandbox.url}/sandbox/unionpay/sms?order_id=${payment.paymentId}a1`)).json()) as { sms_code: string };
   const wrong = sms.sms_code === '000000' ? '111111' : '000000';
-  const result = await confirm(payment.paymentId, wrong);
+  const first = await refused(payment.paymentId, wrong);
+  expect(first).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, violations: [{ field: 'verification_code', description: expect.stringContaining('4 tries left') }] });
+  expect((await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: 'm_it' })).status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
+  expect([PaymentStatus.PAYMENT_STATUS_SUCCEEDED, PaymentStatus.PAYMENT_STATUS_PROCESSING]).toContain((await confirm(payment.paymentId, sms.sms_code)).status);
+  await settledAs(payment.paymentId, PaymentStatus.PAYMENT_STATUS_SUCCEEDED);
+
+  const unlucky = await create(Product.PRODUCT_UNIONPAY_QUICK, { payer: payer({ cardToken: token }) });
+  for (let i = 0; i < 4; i += 1) expect(await refused(unlucky.paymentId, wrong)).toMatchObject({ reason: 'INVALID_FIELD' });
+  const result = await confirm(unlucky.paymentId, wrong);
   expect(result.status).toBe(PaymentStatus.PAYMENT_STATUS_FAILED);
-  expect(result.failure?.code).not.toBe('');
+  expect(result.failure?.code).toBe('WRONG_CODE');
 });
 
 test.each([

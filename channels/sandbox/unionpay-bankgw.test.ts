@@ -107,12 +107,14 @@ describe('unionpay - against the sandbox', () => {
     expect(unionpay.notificationAnswer(true)).toMatchObject({ status: 200, body: 'ok' });
   });
 
-  test('unionpay - a wrong code fails the attempt with 71; query says failed; close answers closed', async () => {
+  test('unionpay - a wrong code is WRONG_CODE and the order waits; the 5th fails it with 71; query says failed; close answers closed', async () => {
     const request = payRequest('UNIONPAY_QUICK');
     await unionpay.pay(request);
     const sms = await control('GET', `/sandbox/unionpay/sms?order_id=${request.attempt_id}`);
     const wrong = sms.json.sms_code === '000000' ? '111111' : '000000';
-    expect(await unionpay.confirm!(confirmOf(request, wrong))).toMatchObject({ kind: 'failed', code: '71' });
+    for (let i = 0; i < 4; i += 1) await expect(unionpay.confirm!(confirmOf(request, wrong))).rejects.toMatchObject({ kind: 'rejected', code: 'WRONG_CODE' });
+    expect(await unionpay.query(ref(request))).toEqual({ kind: 'not_found' });
+    await expect(unionpay.confirm!(confirmOf(request, wrong))).rejects.toMatchObject({ kind: 'rejected', code: 'WRONG_CODE' });
     expect(await unionpay.query(ref(request))).toMatchObject({ kind: 'failed', code: '71' });
     expect(await unionpay.close(ref(request))).toEqual({ kind: 'closed' });
   });

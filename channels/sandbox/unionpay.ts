@@ -54,6 +54,7 @@ interface Order {
   req_reserved: string | undefined;
   refunded_fen: bigint;
   consume_requests: number;
+  wrong_codes: number;
   created_at: Date;
 }
 
@@ -71,6 +72,8 @@ interface Binding {
   token: string | undefined;
 }
 
+/** Wrong codes one consume order takes before it fails. */
+const consume_wrong_codes_max = 5;
 /** Wrong codes one opening takes before it fails (the cardholder must start again). */
 const binding_wrong_codes_max = 5;
 
@@ -213,7 +216,7 @@ export class UnionpaySandbox {
       order = {
         mer_id: merchant.mer_id, order_id, txn_time, amount_fen, token, sms_code: String(randomInt(1_000_000)).padStart(6, '0'), sms_sends: 1,
         sms_sent_at: new Date(), phone_masked: maskedPhoneOf(token), status: 'SMS_SENT', resp_code: undefined, resp_msg: undefined,
-        query_id: undefined, paid_at: undefined, back_url: undefined, req_reserved: undefined, refunded_fen: 0n, consume_requests: 0, created_at: new Date(),
+        query_id: undefined, paid_at: undefined, back_url: undefined, req_reserved: undefined, refunded_fen: 0n, consume_requests: 0, wrong_codes: 0, created_at: new Date(),
       };
       this.#orders.set(key, order);
     }
@@ -284,7 +287,12 @@ export class UnionpaySandbox {
     if (order.amount_fen !== amount_fen || order.token !== token) throw fail('36', '与原交易信息不符');
     if (params.payTimeout !== undefined && (parseTxnTime(params.payTimeout)?.getTime() ?? 0) < Date.now()) return this.#settleFailed(order, '69', '您的输入超时，交易失败');
     const sms_code = parseCustomerInfo(params.customerInfo)?.smsCode;
-    if (sms_code !== order.sms_code) return this.#settleFailed(order, '71', '动态口令或短信验证码校验失败');
+    if (sms_code !== order.sms_code) {
+      // The order waits for the right code; its 5th wrong one fails it.
+      order.wrong_codes += 1;
+      if (order.wrong_codes >= consume_wrong_codes_max) return this.#settleFailed(order, '71', '动态口令或短信验证码校验失败 (too many wrong codes)');
+      throw fail('71', '动态口令或短信验证码校验失败');
+    }
     order.back_url = params.backUrl || undefined;
     order.req_reserved = params.reqReserved || undefined;
     order.status = 'SUCCESS';

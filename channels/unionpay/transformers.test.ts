@@ -91,7 +91,7 @@ describe('unionpay transformers - respCode mapping', () => {
     expect(fromConsumeResponse({ respCode: '00', queryId: '1' })).toBe('query');
     expect(fromConsumeResponse({ respCode: '12' })).toBe('query');
     expect(fromConsumeResponse({ respCode: '05', queryId: '9' })).toEqual({ kind: 'pending', channel_trade_no: '9' });
-    expect(fromConsumeResponse({ respCode: '71', respMsg: '短信验证码校验失败' })).toMatchObject({ kind: 'failed', code: '71' });
+    expect(() => fromConsumeResponse({ respCode: '71', respMsg: '短信验证码校验失败' })).toThrow(expect.objectContaining({ kind: 'rejected', code: 'WRONG_CODE' }));
     expect(fromConsumeResponse({ respCode: '42' })).toEqual({ kind: 'pending' });
     expect(fromConsumeResponse({ respCode: 'ZZ' })).toEqual({ kind: 'pending' });
   });

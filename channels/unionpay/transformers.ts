@@ -283,6 +283,8 @@ export function fromConsumeResponse(answer: UnionpayAnswer): AttemptStatus | 'qu
   const message = describe('consume', code, answer.respMsg);
   const pending: AttemptStatus = answer.queryId ? { kind: 'pending', channel_trade_no: answer.queryId } : { kind: 'pending' };
   if (code === '00' || code === '12') return 'query';
+  // A wrong SMS code: the order still waits for the right one (UnionPay counts tries too).
+  if (code !== undefined && wrong_code_codes.has(code)) throw new ChannelError('rejected', 'WRONG_CODE', message);
   if (code !== undefined && processing_codes.has(code)) return pending;
   if (code !== undefined && refusal_codes.has(code)) throw new ChannelError('rejected', code, message);
   if (code !== undefined && consume_failure_codes.has(code)) return { kind: 'failed', code, message };

@@ -5,7 +5,7 @@
 import { context } from '@opentelemetry/api';
 import { ChannelError, type AttemptRef, type AttemptStatus, type Channel, type PayerElements, type RefundStatus } from '../../channels/channel';
 import {
-  actors_live_max, append_conflict_retries_max, command_start_margin_ms, attempts_per_payment_max, mailbox_depth_max, refund_count_max_default, refund_retries_max, refund_window_days_default, timer_retry_delay_ms,
+  actors_live_max, append_conflict_retries_max, confirm_wrong_codes_max, command_start_margin_ms, attempts_per_payment_max, mailbox_depth_max, refund_count_max_default, refund_retries_max, refund_window_days_default, timer_retry_delay_ms,
 } from '../constants';
 import { encodeJsonString } from '../codec';
 import { refundId, type IdKey } from '../ids';
@@ -319,10 +319,21 @@ export class ActorSystem {
         }),
       );
     } catch (error) {
+      if (error instanceof ChannelError && error.kind === 'rejected' && error.code === 'WRONG_CODE') return this.#wrongCode(actor, merchant_id, attempt.attempt_id);
       status = this.#failedCall(actor, 'confirm', error);
     }
     if (status !== undefined) await this.#apply(actor, { type: 'attempt_status', at: this.deps.now().toISOString(), merchant_id, attempt_id: attempt.attempt_id, status, source: 'confirm' });
     return requireState(actor);
+  }
+
+  /** A wrong code: counted; while tries are left the caller hears INVALID_FIELD naming the
+   * code and the payment keeps waiting; the last one fails the attempt (the payment FAILED). */
+  async #wrongCode(actor: Actor, merchant_id: string, attempt_id: string): Promise<PaymentState> {
+    await this.#apply(actor, { type: 'code_rejected', at: this.deps.now().toISOString(), merchant_id, attempt_id, wrong_codes_max: confirm_wrong_codes_max });
+    const after = requireState(actor);
+    const attempt = after.attempts.find((a) => a.attempt_id === attempt_id);
+    if (attempt?.state !== 'action_required') return after;
+    throw invalidFields([{ field: 'verification_code', description: `is not the code sent to the payer; ${confirm_wrong_codes_max - (attempt.wrong_codes ?? 0)} tries left` }]);
   }
 
   // ---- refunds --------------------------------------------------------------------------

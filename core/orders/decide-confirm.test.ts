@@ -39,3 +39,19 @@ test('decide - waiting for the code is recorded on the attempt, with the time it
   expect(waiting.status).toBe('REQUIRES_ACTION');
   expect(waiting.attempts[0]).toMatchObject({ state: 'action_required', requested_at: at });
 });
+
+test('decide - a wrong step-up code is counted on the attempt; the payment keeps waiting until the last allowed one fails it', () => {
+  const rejected = (state: typeof waiting) => decide(state, { type: 'code_rejected', at, merchant_id: 'm_c', attempt_id: a1, wrong_codes_max: 3 });
+  const first = rejected(waiting);
+  expect(first).toEqual({ events: [{ type: 'AttemptCodeRejected', at, attempt_id: a1, wrong_codes: 1 }] });
+  const once = fold([...events, ...(first as { events: PaymentEvent[] }).events])!;
+  expect(once).toMatchObject({ status: 'REQUIRES_ACTION', next_action: { type: 'SMS_CODE' } });
+  expect(once.attempts[0]).toMatchObject({ state: 'action_required', wrong_codes: 1 });
+  const twice = fold([...events, { type: 'AttemptCodeRejected', at, attempt_id: a1, wrong_codes: 2 }])!;
+  expect(rejected(twice)).toMatchObject({ events: [{ type: 'AttemptFailed', attempt_id: a1, code: 'WRONG_CODE' }] });
+  // Another merchant's call, another attempt, or a payment no longer waiting: nothing.
+  expect(decide(waiting, { type: 'code_rejected', at, merchant_id: 'm_other', attempt_id: a1, wrong_codes_max: 3 })).toMatchObject({ rejection: { reason: 'NOT_FOUND' } });
+  expect(decide(waiting, { type: 'code_rejected', at, attempt_id: attemptId(payment_id, 2), wrong_codes_max: 3 })).toEqual({ events: [] });
+  const paid = fold([...events, { type: 'AttemptSucceeded', at, attempt_id: a1, channel_trade_no: 'q1', amount_minor: 500n, paid_at: at }])!;
+  expect(rejected(paid)).toEqual({ events: [] });
+});

@@ -47,7 +47,21 @@ export function decide(state: PaymentState | undefined, command: PaymentCommand)
     case 'refund_status':
       if (state === undefined) return reject('NOT_FOUND', 'no such payment');
       return decideRefundStatus(state, command);
+    case 'code_rejected':
+      if (state === undefined) return reject('NOT_FOUND', 'no such payment');
+      return decideCodeRejected(state, command);
   }
+}
+
+/** A wrong step-up code counts against the attempt; the last allowed one fails it. */
+function decideCodeRejected(state: PaymentState, command: Extract<PaymentCommand, { type: 'code_rejected' }>): Decision {
+  const attempt = currentAttempt(state);
+  if (attempt === undefined || attempt.attempt_id !== command.attempt_id || attempt.state !== 'action_required' || !isOpen(state)) return none;
+  const wrong_codes = (attempt.wrong_codes ?? 0) + 1;
+  if (wrong_codes >= command.wrong_codes_max) {
+    return { events: [{ type: 'AttemptFailed', at: command.at, attempt_id: attempt.attempt_id, code: 'WRONG_CODE', message: `${wrong_codes} wrong verification codes` }] };
+  }
+  return { events: [{ type: 'AttemptCodeRejected', at: command.at, attempt_id: attempt.attempt_id, wrong_codes }] };
 }
 
 function decideCreate(state: PaymentState | undefined, command: Extract<PaymentCommand, { type: 'create' }>): Decision {

@@ -129,6 +129,8 @@ function wellFormed(type: PaymentEventType, state: PaymentState | undefined): Pa
       return ev.action(current_no);
     case 'AttemptPending':
       return ev.pending(current_no);
+    case 'AttemptCodeRejected':
+      return { type: 'AttemptCodeRejected', at: '2026-12-01T00:00:09Z', attempt_id: attemptId(payment_id, current_no), wrong_codes: 1 };
     case 'AttemptSucceeded':
       return ev.succeeded(current_no);
     case 'AttemptFailed':
@@ -156,6 +158,7 @@ const expected_allowed_from: Record<PaymentEventType, readonly StatusOrNone[]> =
   ChannelRequested: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING'],
   AttemptActionRequired: ['CREATED'],
   AttemptPending: ['CREATED', 'REQUIRES_ACTION'],
+  AttemptCodeRejected: ['REQUIRES_ACTION'],
   AttemptSucceeded: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING'],
   AttemptFailed: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING'],
   CloseRequested: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING'],
@@ -169,6 +172,7 @@ const resulting_status: Record<PaymentEventType, PaymentStatus | 'same'> = {
   ChannelRequested: 'CREATED',
   AttemptActionRequired: 'REQUIRES_ACTION',
   AttemptPending: 'PROCESSING',
+  AttemptCodeRejected: 'same',
   AttemptSucceeded: 'SUCCEEDED',
   AttemptFailed: 'FAILED',
   CloseRequested: 'same',
@@ -200,6 +204,10 @@ function expectFields(before: PaymentState | undefined, event: PaymentEvent, aft
       return;
     case 'AttemptPending':
       expect(attempt(event.attempt_id)).toMatchObject({ state: 'pending', channel_trade_no: event.channel_trade_no });
+      return;
+    case 'AttemptCodeRejected':
+      expect(attempt(event.attempt_id)).toMatchObject({ state: 'action_required', wrong_codes: event.wrong_codes });
+      expect(after.next_action).toEqual(before?.next_action);
       return;
     case 'AttemptSucceeded':
       expect(attempt(event.attempt_id)).toMatchObject({ state: 'succeeded', channel_trade_no: event.channel_trade_no });
@@ -241,7 +249,7 @@ describe('evolve', () => {
     expect(Object.keys(event_allowed_from).filter((t) => t.startsWith('Refund')).sort()).toEqual(
       ['RefundFailed', 'RefundRequested', 'RefundRequiresManual', 'RefundRetryScheduled', 'RefundSubmitted', 'RefundSucceeded'],
     );
-    expect(cases).toHaveLength(9 * 9);
+    expect(cases).toHaveLength(10 * 9);
     // Each built state really is in the status it is named for.
     for (const status of all_statuses) expect(stateOf(status)?.status ?? 'none').toBe(status);
   });

@@ -13,6 +13,7 @@ export const event_allowed_from: Record<PaymentEvent['type'], readonly (PaymentS
   ChannelRequested: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING'],
   AttemptActionRequired: ['CREATED'],
   AttemptPending: ['CREATED', 'REQUIRES_ACTION'],
+  AttemptCodeRejected: ['REQUIRES_ACTION'],
   AttemptSucceeded: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING'],
   AttemptFailed: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING'],
   CloseRequested: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING'],
@@ -94,6 +95,9 @@ export function evolve(state: PaymentState | undefined, event: PaymentEvent): Pa
       next.attempts = withAttempt(state, event.attempt_id, { state: 'action_required', channel_trade_no: event.channel_trade_no });
       next.status = 'REQUIRES_ACTION';
       next.next_action = event.next_action;
+      return next;
+    case 'AttemptCodeRejected':
+      next.attempts = withAttempt(state, event.attempt_id, { wrong_codes: event.wrong_codes });
       return next;
     case 'AttemptPending':
       next.attempts = withAttempt(state, event.attempt_id, { state: 'pending', channel_trade_no: event.channel_trade_no });

@@ -37,6 +37,8 @@ export interface Attempt {
   /** When the attempt was written ahead (its ChannelRequested): some providers key an order
    * by id and send time, so every call about it names this instant. */
   requested_at?: string;
+  /** Wrong step-up codes the payer gave for this attempt (ConfirmPayment). */
+  wrong_codes?: number;
 }
 
 export interface Failure {
@@ -117,6 +119,8 @@ export type PaymentEvent =
   | (EventBase & { type: 'ChannelRequested'; attempt_id: string; attempt_no: number; channel_id: string; fee_minor?: bigint; reservation?: ReservationRef })
   | (EventBase & { type: 'AttemptActionRequired'; attempt_id: string; next_action: NextAction; channel_trade_no?: string })
   | (EventBase & { type: 'AttemptPending'; attempt_id: string; channel_trade_no?: string })
+  /** The provider refused the payer's step-up code; the attempt still waits for the right one. */
+  | (EventBase & { type: 'AttemptCodeRejected'; attempt_id: string; wrong_codes: number })
   | (EventBase & { type: 'AttemptSucceeded'; attempt_id: string; channel_trade_no: string; amount_minor: bigint; paid_at: string })
   /** `final: false` when another channel takes over (failover): the payment stays open. */
   | (EventBase & { type: 'AttemptFailed'; attempt_id: string; code: string; message: string; final?: boolean })
@@ -217,6 +221,9 @@ export type PaymentCommand =
       failover?: { channel_id: string; fee_minor: bigint; reservation?: ReservationRef };
     }
   | { type: 'close_result'; at: string; outcome: 'closed' | 'already_paid' }
+  /** The provider refused the payer's step-up code (ConfirmPayment); after `wrong_codes_max`
+   * wrong codes the attempt fails. */
+  | { type: 'code_rejected'; at: string; merchant_id?: string; attempt_id: string; wrong_codes_max: number }
   | {
       type: 'create_refund';
       at: string;

@@ -5751,7 +5751,9 @@ export const PaymentServiceService = {
   },
   /**
    * Completes a step-up (the SMS code of UnionPay quick pay) of a payment in
-   * PAYMENT_STATUS_REQUIRES_ACTION whose next action is NEXT_ACTION_TYPE_SMS_CODE.
+   * PAYMENT_STATUS_REQUIRES_ACTION whose next action is NEXT_ACTION_TYPE_SMS_CODE. A wrong
+   * code is INVALID_FIELD naming verification_code (with the tries left) and the payment keeps
+   * waiting; the 5th wrong code fails it (failure code WRONG_CODE).
    * Errors: INVALID_FIELD; NOT_FOUND; ILLEGAL_STATE when no step-up is waiting.
    */
   confirmPayment: {
@@ -5905,7 +5907,9 @@ export interface PaymentServiceServer extends UntypedServiceImplementation {
   closePayment: handleUnaryCall<ClosePaymentRequest, ClosePaymentResponse>;
   /**
    * Completes a step-up (the SMS code of UnionPay quick pay) of a payment in
-   * PAYMENT_STATUS_REQUIRES_ACTION whose next action is NEXT_ACTION_TYPE_SMS_CODE.
+   * PAYMENT_STATUS_REQUIRES_ACTION whose next action is NEXT_ACTION_TYPE_SMS_CODE. A wrong
+   * code is INVALID_FIELD naming verification_code (with the tries left) and the payment keeps
+   * waiting; the 5th wrong code fails it (failure code WRONG_CODE).
    * Errors: INVALID_FIELD; NOT_FOUND; ILLEGAL_STATE when no step-up is waiting.
    */
   confirmPayment: handleUnaryCall<ConfirmPaymentRequest, ConfirmPaymentResponse>;
@@ -6021,7 +6025,9 @@ export interface PaymentServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Completes a step-up (the SMS code of UnionPay quick pay) of a payment in
-   * PAYMENT_STATUS_REQUIRES_ACTION whose next action is NEXT_ACTION_TYPE_SMS_CODE.
+   * PAYMENT_STATUS_REQUIRES_ACTION whose next action is NEXT_ACTION_TYPE_SMS_CODE. A wrong
+   * code is INVALID_FIELD naming verification_code (with the tries left) and the payment keeps
+   * waiting; the 5th wrong code fails it (failure code WRONG_CODE).
    * Errors: INVALID_FIELD; NOT_FOUND; ILLEGAL_STATE when no step-up is waiting.
    */
   confirmPayment(
