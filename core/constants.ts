@@ -43,7 +43,7 @@ export const create_deadline_ms_max = 60_000;
 export const poll_interval_ms = 1_000;
 
 /** Pending-attempt queries after a channel call: 5 s, 15 s, 30 s, 1 min, 5 min, then every
- * 30 min until the payment's expiry (DESIGN.md section 3). */
+ * 30 min until the payment's expiry (docs/architecture.md §3). */
 export const query_backoff_ms_default: readonly number[] = [5_000, 15_000, 30_000, 60_000, 300_000, 1_800_000];
 
 /** Longest single nak delay of a timer message: a due time further away is reached in

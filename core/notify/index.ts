@@ -1,4 +1,4 @@
-// Merchant notifications (DESIGN.md section 6, issue 5 item 3): signed POSTs of payment and
+// Merchant notifications (docs/architecture.md §6, issue 5 item 3): signed POSTs of payment and
 // refund outcomes to the merchant's notify URL, durable retries, dead letters. The format a
 // merchant receives and how it verifies the signature are in docs/events.md.
 

@@ -151,7 +151,7 @@ const all_statuses: readonly StatusOrNone[] = [
 ];
 const all_event_types = (Object.keys(event_allowed_from) as AnyEventType[]).filter((t): t is PaymentEventType => !t.startsWith('Refund'));
 
-/** DESIGN.md section 3 written out independently, so a change to event_allowed_from is a
+/** docs/architecture.md §3 written out independently, so a change to event_allowed_from is a
  * deliberate change here too (the table-driven tests below take their cases from it). */
 const expected_allowed_from: Record<PaymentEventType, readonly StatusOrNone[]> = {
   PaymentCreated: ['none'],

@@ -1,4 +1,4 @@
-// nextQueryAt: the pending-attempt query schedule (DESIGN.md section 3).
+// nextQueryAt: the pending-attempt query schedule (docs/architecture.md §3).
 
 import { query_backoff_ms_default } from '../constants';
 import { nextQueryAt } from './timers';

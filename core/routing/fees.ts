@@ -1,5 +1,5 @@
 // Fees in bigint minor units: rate in basis points plus a fixed fee, rounded half-up to the
-// minor unit, then clamped to the rule's minimum and maximum (DESIGN.md section 8).
+// minor unit, then clamped to the rule's minimum and maximum (docs/architecture.md §8).
 
 import { assert } from '../errors';
 import type { FeeRule } from './types';

@@ -1,4 +1,4 @@
-// The routing table's public surface (DESIGN.md section 4). See README.md in this folder.
+// The routing table's public surface (docs/architecture.md §4). See README.md in this folder.
 
 export { RoutingTable, cardDigest, type AppGrant, type RoutingTableOptions } from './table';
 export { all_merchants, app_roles, appToJson, mayActFor, readApp, type App, type AppKeyInfo, type AppRole, type AppView } from './apps';
