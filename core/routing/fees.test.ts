@@ -19,3 +19,26 @@ test.each<[string, bigint, FeeRule, bigint]>([
 ])('routing - fee %s', (_name, amount, fee_rule, expected) => {
   expect(computeFee(amount, fee_rule)).toBe(expected);
 });
+
+test('routing - fee bounds: a fee equal to the minimum or maximum is that fee; no maximum means none', () => {
+  expect(computeFee(10_000n, rule(60, 0n, 60n))).toBe(60n);
+  expect(computeFee(10_000n, rule(60, 0n, 0n, 60n))).toBe(60n);
+  expect(computeFee(10_000n, rule(60, 0n, 0n, 59n))).toBe(59n);
+  expect(computeFee(10_000n, rule(60, 0n, 61n))).toBe(61n);
+  expect(computeFee(10_000_000n, rule(60, 0n, 0n, undefined))).toBe(60_000n);
+});
+
+test.each<[string, bigint, FeeRule]>([
+  ['a zero amount', 0n, rule(60)],
+  ['a negative amount', -1n, rule(60)],
+  ['a negative rate', 100n, rule(-1)],
+  ['a fractional rate', 100n, rule(0.5)],
+  ['a rule that would pay the merchant (negative fee under a negative minimum)', 100n, rule(0, -10n, -20n)],
+])('routing - fee of %s is refused loudly', (_name, amount, fee_rule) => {
+  expect(() => computeFee(amount, fee_rule)).toThrow();
+});
+
+test('routing - a zero fee is allowed', () => {
+  expect(computeFee(1n, rule(0))).toBe(0n);
+  expect(computeFee(100n, rule(0, -10n, 0n))).toBe(0n); // a negative fixed fee is floored by the minimum
+});
