@@ -25,6 +25,8 @@ const name = process.env.MUTATION_MODULE ?? 'orders';
 const chosen = modules[name];
 if (chosen === undefined) throw new Error(`MUTATION_MODULE=${name}: expected one of ${Object.keys(modules).join(', ')}`);
 const mutate = process.env.MUTATE ? process.env.MUTATE.split(',') : chosen.mutate;
+// MUTATION_TESTS=<globs>: another set of test files (e.g. to measure a score before new tests).
+const tests = process.env.MUTATION_TESTS ? process.env.MUTATION_TESTS.split(',') : chosen.tests;
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
@@ -39,7 +41,7 @@ export default {
     configFile: 'jest.config.js',
     enableFindRelatedTests: false,
     config: {
-      testMatch: chosen.tests.map((glob) => `<rootDir>/${glob}`),
+      testMatch: tests.map((glob) => `<rootDir>/${glob}`),
       reporters: ['default'],
       maxWorkers: 1,
     },
