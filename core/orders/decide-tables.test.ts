@@ -335,3 +335,95 @@ describe('decide - merchant scoping of every command a merchant can send', () =>
     expect(decide(open(), { type: 'close', at, reason: 'merchant', merchant_id: '' })).toEqual({ rejection: { reason: 'NOT_FOUND', message: 'no such payment' } });
   });
 });
+
+// ---- what mutation testing found unchecked (test/mutation/equivalent.md lists the rest) ------
+
+describe('decide - details a mutant could change unnoticed', () => {
+  const no_such_payment = { rejection: { reason: 'NOT_FOUND', message: 'no such payment' } };
+
+  test('decide - every command but create on no payment is NOT_FOUND, "no such payment"', () => {
+    const commands: PaymentCommand[] = [
+      { type: 'close', at, reason: 'expired' },
+      { type: 'close_result', at, outcome: 'closed' },
+      { type: 'attempt_status', at, attempt_id: a(1), source: 'query', status: { kind: 'not_found' } },
+      refund(1n, soon),
+      { type: 'refund_duplicate', at, refund_id: 'd1', attempt_id: a(1), channel_trade_no: 'D1' },
+      { type: 'refund_status', at, refund_id: 'r1', status: { kind: 'not_found' }, retries_max: 3 },
+    ];
+    for (const command of commands) expect(decide(undefined, command)).toEqual(no_such_payment);
+  });
+
+  test('decide - paycore\'s own command carrying merchant_id: undefined is not a merchant\'s', () => {
+    expect(events(decide(onAttempt(1), { type: 'close', at, reason: 'expired', merchant_id: undefined }))).toEqual([{ type: 'CloseRequested', at, reason: 'expired' }]);
+  });
+
+  test('decide - create carries routing\'s fee and reservation onto attempt 1 when it has them', () => {
+    const reservation: ReservationRef = { reservation_id: 'rsv-1', channel_id: 'ch_1' };
+    const { type: _t, ...fields } = created as Extract<PaymentEvent, { type: 'PaymentCreated' }>;
+    const out = events(decide(undefined, { ...fields, type: 'create', channel_id: 'ch_1', fee_minor: 60n, reservation }));
+    expect(out[1]).toEqual({ type: 'ChannelRequested', at: created_at, attempt_no: 1, attempt_id: a(1), channel_id: 'ch_1', fee_minor: 60n, reservation });
+    const bare = events(decide(undefined, { ...fields, type: 'create', channel_id: 'ch_1' }));
+    expect(bare[1]).toEqual({ type: 'ChannelRequested', at: created_at, attempt_no: 1, attempt_id: a(1), channel_id: 'ch_1' });
+  });
+
+  test('decide - a merchant close of a settled payment says why, by status', () => {
+    const failed_payment = apply(onAttempt(1), failCommand(a(1), 'query'));
+    expect(decide(paid(), { type: 'close', at, reason: 'merchant' })).toEqual({ rejection: { reason: 'ILLEGAL_STATE', message: 'payment is SUCCEEDED: it cannot be closed' } });
+    expect(decide(failed_payment, { type: 'close', at, reason: 'merchant' })).toEqual({ rejection: { reason: 'ILLEGAL_STATE', message: 'payment is FAILED: only an unpaid open payment can be closed' } });
+  });
+
+  test('decide - NOT_FOUND messages name what was not found', () => {
+    expect(decide(paid(), { type: 'attempt_status', at, attempt_id: a(7), source: 'query', status: { kind: 'not_found' } })).toEqual({ rejection: { reason: 'NOT_FOUND', message: `no attempt ${a(7)} on this payment` } });
+    expect(decide(paid(), { type: 'refund_status', at, refund_id: 'r-x', status: { kind: 'not_found' }, retries_max: 3 })).toEqual({ rejection: { reason: 'NOT_FOUND', message: 'no refund r-x on this payment' } });
+    expect(decide(paid(), { type: 'refund_duplicate', at, refund_id: 'd1', attempt_id: a(1), channel_trade_no: 'D9' })).toEqual({ rejection: { reason: 'NOT_FOUND', message: `no duplicate payment on attempt ${a(1)}` } });
+    const once = apply(paid(), refund(5n, soon));
+    const r = once.refunds[0]!;
+    expect(decide(once, { ...refund(6n, soon), refund_id: r.refund_id, merchant_refund_no: r.merchant_refund_no })).toEqual({ rejection: { reason: 'IDEMPOTENCY_KEY_REUSED', message: `merchant_refund_no ${r.merchant_refund_no} was used with other parameters` } });
+  });
+
+  test('decide - only the payer\'s confirmation of a waiting step-up is news; a confirm of an attempt never asked for a code is not', () => {
+    expect(decide(onAttempt(1), { type: 'attempt_status', at, attempt_id: a(1), source: 'confirm', status: { kind: 'pending', channel_trade_no: 'q' } })).toEqual({ events: [] });
+    expect(events(decide(atStage(onAttempt(1), 'action_required'), { type: 'attempt_status', at, attempt_id: a(1), source: 'confirm', status: { kind: 'pending', channel_trade_no: 'q' } })))
+      .toEqual([{ type: 'AttemptPending', at, attempt_id: a(1), channel_trade_no: 'q' }]);
+  });
+
+  const success = (attempt_id: string, channel_trade_no: string): PaymentCommand => ({
+    type: 'attempt_status', at, attempt_id, source: 'notification', status: { kind: 'succeeded', channel_trade_no, amount_minor, paid_at: new Date(paid_at) },
+  });
+
+  test('decide - a success without a transaction number, or on a payment paid without one, counts as a repeat (reconciliation settles the rest)', () => {
+    expect(decide(paid(), success(a(1), ''))).toEqual({ events: [] });
+    const paid_without_number = fold([created, requested1, { ...succeeded1, channel_trade_no: '' } as PaymentEvent])!;
+    expect(decide(paid_without_number, success(a(1), 'T-new'))).toEqual({ events: [] });
+  });
+
+  test('decide - a transaction recorded as a duplicate on one attempt is another payment on a different attempt', () => {
+    // a1 superseded and paid late as D1 (a duplicate); a2 wins with T2; a2 then reports D1.
+    let state = apply(onAttempt(2), success(a(1), 'D1'));
+    state = apply(state, success(a(2), 'T2'));
+    expect(events(decide(state, success(a(2), 'D1')))).toEqual([{ type: 'DuplicatePaymentDetected', at, attempt_id: a(2), channel_trade_no: 'D1', amount_minor }]);
+    expect(decide(state, success(a(1), 'D1'))).toEqual({ events: [] });
+  });
+
+  test('decide - a duplicate\'s refund is matched by attempt and transaction both, and carries only what paycore knows', () => {
+    let state = apply(onAttempt(2), success(a(1), 'D1'));
+    state = apply(state, success(a(2), 'T2'));
+    expect(decide(state, { type: 'refund_duplicate', at, refund_id: 'd1', attempt_id: a(2), channel_trade_no: 'D1' })).toMatchObject({ rejection: { reason: 'NOT_FOUND' } });
+    expect(decide(state, { type: 'refund_duplicate', at, refund_id: 'd1', attempt_id: a(1), channel_trade_no: 'T2' })).toMatchObject({ rejection: { reason: 'NOT_FOUND' } });
+    expect(events(decide(state, { type: 'refund_duplicate', at, refund_id: 'd1', attempt_id: a(1), channel_trade_no: 'D1' }))).toEqual([{
+      type: 'RefundRequested', at, refund_id: 'd1', merchant_refund_no: '', attempt_id: a(1), channel_id: 'ch_1', amount_minor,
+      reason: 'duplicate payment', notify_url: '', fingerprint: '', kind: 'duplicate', channel_trade_no: 'D1',
+    }]);
+  });
+
+  test('decide - refund status messages: a wrong amount names both, the last retry counts the tries', () => {
+    const state = apply(paid(), refund(100n, soon));
+    const refund_id = state.refunds[0]!.refund_id;
+    expect(decide(state, { type: 'refund_status', at, refund_id, retries_max: 3, status: { kind: 'succeeded', channel_refund_no: 'c', amount_minor: 99n, refunded_at: new Date(soon) } }))
+      .toEqual({ rejection: { reason: 'ILLEGAL_STATE', message: 'channel reported 99 refunded on a refund of 100' } });
+    const busy = { kind: 'failed', code: 'SYSTEM_ERROR', message: 'busy', retryable: true } as const;
+    const retried = apply(state, { type: 'refund_status', at, refund_id, retries_max: 3, status: busy });
+    expect(events(decide(retried, { type: 'refund_status', at, refund_id, retries_max: 2, status: busy })))
+      .toEqual([{ type: 'RefundRequiresManual', at, refund_id, code: 'SYSTEM_ERROR', message: 'still failing after 2 tries: busy' }]);
+  });
+});
