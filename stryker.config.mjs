@@ -54,7 +54,7 @@ export default {
   // keep a module to minutes; the constants they touch are bounds named in core/constants.ts.
   ignoreStatic: true,
   // Re-runs reuse the previous result of unchanged code and tests (reports/, git-ignored).
-  incremental: true,
+  incremental: process.env.MUTATION_INCREMENTAL !== '0',
   incrementalFile: `reports/mutation/${name}-incremental.json`,
   jsonReporter: { fileName: `reports/mutation/${name}.json` },
   thresholds: { high: 90, low: 85, break: Number(process.env.MUTATION_BREAK ?? 85) },

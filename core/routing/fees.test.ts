@@ -42,3 +42,13 @@ test('routing - a zero fee is allowed', () => {
   expect(computeFee(1n, rule(0))).toBe(0n);
   expect(computeFee(100n, rule(0, -10n, 0n))).toBe(0n); // a negative fixed fee is floored by the minimum
 });
+
+test('routing - a maximum above the fee leaves it alone', () => {
+  expect(computeFee(10_000n, rule(60, 0n, 0n, 1_000n))).toBe(60n);
+});
+
+test('routing - fee refusals say what was wrong', () => {
+  expect(() => computeFee(0n, rule(60))).toThrow('fee of a non-positive amount 0');
+  expect(() => computeFee(100n, rule(-1))).toThrow('bad fee rate -1');
+  expect(() => computeFee(100n, rule(0, -10n, -20n))).toThrow('negative fee -10');
+});

@@ -82,3 +82,17 @@ test('routing - weekdays and minutes of the day in the zone', () => {
   expect(localTime(new Date('2025-01-06T00:00:00Z'), 'UTC')).toEqual({ weekday: 0, minute_of_day: 0, day: '20250106', month: '202501' });
   expect(localTime(new Date('2025-01-07T13:07:00Z'), 'UTC')).toMatchObject({ weekday: 1, minute_of_day: 787 });
 });
+
+test('routing - a window whose end equals its start spans the whole day from that time', () => {
+  const all_day: ServiceWindows = { time_zone: 'UTC', open: [], closed: [{ days: [], start: '12:00', end: '12:00' }] };
+  for (const at of ['2025-01-06T12:00:00Z', '2025-01-06T23:59:00Z', '2025-01-07T00:00:00Z', '2025-01-07T11:59:00Z']) {
+    expect(windowClosedReason(all_day, new Date(at))).toBe('inside closed window daily 12:00-12:00 UTC');
+  }
+});
+
+test('routing - any one of several open windows will do, and all are named when none is open', () => {
+  const split: ServiceWindows = { time_zone: 'UTC', open: [{ days: ['MON'], start: '09:00', end: '12:00' }, { days: ['MON'], start: '14:00', end: '17:00' }], closed: [] };
+  expect(windowClosedReason(split, new Date('2025-01-06T15:00:00Z'))).toBeUndefined();
+  expect(windowClosedReason(split, new Date('2025-01-06T10:00:00Z'))).toBeUndefined();
+  expect(windowClosedReason(split, new Date('2025-01-06T13:00:00Z'))).toBe('outside open windows MON 09:00-12:00, MON 14:00-17:00 UTC');
+});
