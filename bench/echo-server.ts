@@ -42,6 +42,7 @@ export function cannedPayment(request: Pick<CreatePaymentRequest, 'merchantId' |
     metadata: request.metadata,
     notifyUrl: request.notifyUrl,
     duplicates: [],
+  heldForReview: false,
   };
 }
 

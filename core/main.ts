@@ -24,6 +24,7 @@ import { ensureNotifyStreams, notifyNames, startNotifier } from './notify';
 import { ChannelDirectory } from './routing/directory';
 import { CardService } from './cards/service';
 import { CardStore } from './cards/store';
+import { HeldIndex } from './risk/held';
 import { circuitOptions, scoringOptions } from './routing/scoring';
 import { ConfigStore } from './routing/config-store';
 import { rederiveUsage } from './routing/usage';
@@ -98,7 +99,7 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
   const cards = new CardService({
     store: await CardStore.open(js, config.prefix, config.data_key, config.stream_replicas), channels: routing, table, sealer, id_key: config.id_key, log, now: () => new Date(),
   });
-  const grpc = await startGrpc({ cards, ledger: books?.store, config, actors, store, refund_index, routing: table, notifier, dead_timers: deadTimers(js, jsm, names), js, names, log, metrics: metrics.gateway, dependencies, authenticator });
+  const grpc = await startGrpc({ held: new HeldIndex(redis, config.prefix), cards, ledger: books?.store, config, actors, store, refund_index, routing: table, notifier, dead_timers: deadTimers(js, jsm, names), js, names, log, metrics: metrics.gateway, dependencies, authenticator });
   watchNotifyBacklog(jsm, config.prefix, metrics.gateway);
   // Reservation markers the actors left behind (a process killed between route and append,
   // a failed release) are settled from the event log.

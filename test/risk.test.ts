@@ -12,7 +12,7 @@ import { PaycoreClient } from '../core/cli/client';
 import { decodeServiceError } from '../core/errors';
 import { names } from '../core/names';
 import { risk_admin_service } from '../core/gateway/risk-admin';
-import { RiskAction, RiskDimension, RiskKind, type ListRiskRulesResponse, type UpsertRiskRuleResponse } from '../proto/gen/paycore/v1/admin';
+import { RiskAction, RiskDimension, RiskKind, type ListHeldPaymentsResponse, type ListRiskRulesResponse, type UpsertRiskRuleResponse } from '../proto/gen/paycore/v1/admin';
 import { PaymentStatus, Product, type CreatePaymentRequest, type Payer, type Payment } from '../proto/gen/paycore/v1/payment';
 import { bindTestCard, defaultRouting, eventually, freePort, nats_url, PaycoreProcess, startStack, type Stack } from './harness';
 
@@ -105,7 +105,7 @@ test('risk - the 6th payment of one card in a minute is blocked across two payco
 test('risk - rules changed through RiskAdminService reach both processes; a bad rule is refused naming its field', async () => {
   const admin = stack.serviceClient(risk_admin_service, 'RiskAdminService') as Admin;
   try {
-    const rule = { ruleId: 'big_native', action: RiskAction.RISK_ACTION_BLOCK, merchantId: 'm_it', products: [Product.PRODUCT_WECHAT_NATIVE], kind: RiskKind.RISK_KIND_AMOUNT, dimension: RiskDimension.RISK_DIMENSION_UNSPECIFIED, windowSeconds: 0, amountMaxMinor: 10_000n, values: [], newForSeconds: 0 };
+    const rule = { ruleId: 'big_native', action: RiskAction.RISK_ACTION_BLOCK, merchantId: 'm_it', products: [Product.PRODUCT_WECHAT_NATIVE], kind: RiskKind.RISK_KIND_AMOUNT, dimension: RiskDimension.RISK_DIMENSION_UNSPECIFIED, windowSeconds: 0, amountMaxMinor: 10_000n, values: [], newForSeconds: 0, reviewSeconds: 0 };
     const stored = await adminCall<UpsertRiskRuleResponse>(admin, 'upsertRiskRule', { rule });
     expect(stored.rule).toMatchObject({ ruleId: 'big_native', amountMaxMinor: 10_000n, kind: RiskKind.RISK_KIND_AMOUNT });
     const listed = await adminCall<ListRiskRulesResponse>(admin, 'listRiskRules', {});
@@ -125,3 +125,44 @@ test('risk - rules changed through RiskAdminService reach both processes; a bad 
     admin.close();
   }
 }, 60_000);
+
+test('risk - a REVIEW rule holds payments for an operator: listed, released (then sent to the channel), rejected (closed), or closed by their own timer', async () => {
+  const admin = stack.serviceClient(risk_admin_service, 'RiskAdminService') as Admin;
+  try {
+    const rule = {
+      ruleId: 'review_big_qr', action: RiskAction.RISK_ACTION_REVIEW, merchantId: 'm_it', products: [Product.PRODUCT_ALIPAY_QR], kind: RiskKind.RISK_KIND_AMOUNT,
+      dimension: RiskDimension.RISK_DIMENSION_UNSPECIFIED, windowSeconds: 0, amountMaxMinor: 50_000n, values: [], newForSeconds: 0, reviewSeconds: 3,
+    };
+    await adminCall(admin, 'upsertRiskRule', { rule });
+    const qr = () => request({ product: Product.PRODUCT_ALIPAY_QR, amount: 60_000n });
+    // Every process has the rule before the holds start (hot reload).
+    await eventually(async () => ((await clients[1]!.createPayment(qr())).heldForReview ? true : undefined), 10_000, 'the second process holds');
+    const [released, rejected, forgotten] = await Promise.all([clients[0]!.createPayment(qr()), clients[1]!.createPayment(qr()), clients[0]!.createPayment(qr())]);
+    for (const held of [released!, rejected!, forgotten!]) expect(held).toMatchObject({ status: PaymentStatus.PAYMENT_STATUS_CREATED, heldForReview: true, channelId: '' });
+    // Nothing was sent to Alipay for a held payment.
+    const alipay = async (payment_id: string) => ((await (await fetch(`${stack.sandbox.url}/sandbox/alipay/orders?out_trade_no_prefix=${payment_id}`)).json()) as { orders: unknown[] }).orders;
+    expect(await alipay(released!.paymentId)).toEqual([]);
+
+    const listed = await adminCall<ListHeldPaymentsResponse>(admin, 'listHeldPayments', {});
+    expect(listed.payments.map((p) => p.paymentId)).toEqual(expect.arrayContaining([released!.paymentId, rejected!.paymentId, forgotten!.paymentId]));
+    expect(listed.payments.find((p) => p.paymentId === released!.paymentId)).toMatchObject({ merchantId: 'm_it', amount: 60_000n, rules: ['review_big_qr'] });
+
+    const go = await adminCall<{ payment: Payment }>(admin, 'releaseHeldPayment', { paymentId: released!.paymentId });
+    expect(go.payment).toMatchObject({ status: PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION, channelId: 'ali1', heldForReview: false });
+    expect(await alipay(released!.paymentId)).toHaveLength(1);
+    const no = await adminCall<{ payment: Payment }>(admin, 'rejectHeldPayment', { paymentId: rejected!.paymentId });
+    expect(no.payment.status).toBe(PaymentStatus.PAYMENT_STATUS_CLOSED);
+    const twice = await adminCall(admin, 'releaseHeldPayment', { paymentId: released!.paymentId }).then(() => undefined, (e: grpc.ServiceError) => decodeServiceError(e).reason);
+    expect(twice).toBe('ILLEGAL_STATE');
+
+    // Nobody acts on the third: its review deadline (3 s) closes it.
+    await eventually(async () => ((await stack.client.getPayment({ paymentId: forgotten!.paymentId, merchantId: 'm_it' })).status === PaymentStatus.PAYMENT_STATUS_CLOSED ? true : undefined), 30_000, 'the held payment closes by itself');
+    await eventually(async () => {
+      const left = (await adminCall<ListHeldPaymentsResponse>(admin, 'listHeldPayments', {})).payments.map((p) => p.paymentId);
+      return [released!.paymentId, rejected!.paymentId, forgotten!.paymentId].some((id) => left.includes(id)) ? undefined : true;
+    }, 10_000, 'the decided and closed payments leave the list');
+    await adminCall(admin, 'deleteRiskRule', { ruleId: 'review_big_qr' });
+  } finally {
+    admin.close();
+  }
+}, 90_000);

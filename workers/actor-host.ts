@@ -21,6 +21,7 @@ import { TimerScheduler } from '../core/orders/timers';
 import { Redis } from 'ioredis';
 import { ChannelDirectory } from '../core/routing/directory';
 import { RiskEngine, riskDigestKey } from '../core/risk/engine';
+import { HeldIndex } from '../core/risk/held';
 import { circuitOptions, scoringOptions } from '../core/routing/scoring';
 import { ConfigStore } from '../core/routing/config-store';
 import { rederiveUsage } from '../core/routing/usage';
@@ -82,6 +83,7 @@ async function main(): Promise<void> {
     log,
     metrics: metrics.actor,
     risk,
+    held: new HeldIndex(redis, config.prefix),
     now: () => new Date(),
   });
 

@@ -79,6 +79,7 @@ export function toPayment(state: PaymentState): Payment {
     metadata: state.metadata,
     notifyUrl: state.notify_url,
     duplicates: state.duplicates.map((d) => ({ attemptId: d.attempt_id, channelTradeNo: d.channel_trade_no, amount: d.amount_minor })),
+    heldForReview: state.held !== undefined && state.status === 'CREATED' && state.closed_reason === undefined,
   };
 }
 

@@ -49,6 +49,7 @@ import { LedgerError, type LedgerStore } from '../ledger/store';
 import { risk_admin_service, riskAdminService } from './risk-admin';
 import { bindInput, checkConfirmBinding, checkListCards, checkUnbindCard, toWireBinding, toWireCard } from './cards';
 import type { CardService } from '../cards/service';
+import type { HeldIndex } from '../risk/held';
 import type { DeadTimers } from '../orders/dead-timers';
 import type { EventStore, StoredMessage } from '../orders/store';
 import type { PaymentState } from '../orders/types';
@@ -82,6 +83,8 @@ export interface GrpcDeps {
   /** Card binding for UnionPay quick pay; absent: the card calls are ILLEGAL_STATE and card
    * tokens are not checked at the edge (unit tests). */
   cards?: CardService;
+  /** Payments held for review (RiskAdminService). */
+  held?: HeldIndex;
 }
 
 /** What each PaymentService method needs to answer. */
@@ -412,7 +415,7 @@ function servers(deps: GrpcDeps, gateway: PaymentGateway, health: HealthImplemen
   admin_server.addService(app_admin_service, appAdminService(deps.routing, deps.log));
   admin_server.addService(notification_admin_service, notificationAdminService(deps.notifier, deps.log));
   admin_server.addService(timer_admin_service, timerAdminService(deps.dead_timers, deps.log));
-  admin_server.addService(risk_admin_service, riskAdminService(deps.routing, deps.log));
+  admin_server.addService(risk_admin_service, riskAdminService(deps.routing, deps.log, deps.held === undefined ? undefined : { held: deps.held, actors: deps.actors }));
   return { main, admin };
 }
 

@@ -8,6 +8,12 @@ import {
   RiskDimension as WireRiskDimension,
   RiskKind as WireRiskKind,
   type DeleteRiskRuleRequest,
+  type ListHeldPaymentsRequest,
+  type ListHeldPaymentsResponse,
+  type ReleaseHeldPaymentRequest,
+  type ReleaseHeldPaymentResponse,
+  type RejectHeldPaymentRequest,
+  type RejectHeldPaymentResponse,
   type DeleteRiskRuleResponse,
   type ListRiskRulesRequest,
   type ListRiskRulesResponse,
@@ -15,7 +21,11 @@ import {
   type UpsertRiskRuleRequest,
   type UpsertRiskRuleResponse,
 } from '../../proto/gen/paycore/v1/admin';
-import { invalidFields } from '../errors';
+import { PaycoreError, invalidFields } from '../errors';
+import { isPaymentId } from '../ids';
+import type { HeldIndex } from '../risk/held';
+import type { ActorsClient } from './actors-client';
+import { toPayment } from './convert';
 import type { Logger } from '../log';
 import { riskRuleToJson, type RiskRule } from '../risk/rules';
 import type { ProductName } from '../routing/types';
@@ -26,14 +36,39 @@ import { productFromWire, productToWire } from './wire-enums';
 export const risk_admin_service = grpcDefinition(RiskAdminServiceDefinition);
 
 export interface RiskAdminServiceServer extends grpc.UntypedServiceImplementation {
+  listHeldPayments: grpc.handleUnaryCall<ListHeldPaymentsRequest, ListHeldPaymentsResponse>;
+  releaseHeldPayment: grpc.handleUnaryCall<ReleaseHeldPaymentRequest, ReleaseHeldPaymentResponse>;
+  rejectHeldPayment: grpc.handleUnaryCall<RejectHeldPaymentRequest, RejectHeldPaymentResponse>;
   upsertRiskRule: grpc.handleUnaryCall<UpsertRiskRuleRequest, UpsertRiskRuleResponse>;
   listRiskRules: grpc.handleUnaryCall<ListRiskRulesRequest, ListRiskRulesResponse>;
   deleteRiskRule: grpc.handleUnaryCall<DeleteRiskRuleRequest, DeleteRiskRuleResponse>;
 }
 
-export function riskAdminService(table: RoutingTable, log?: Logger): RiskAdminServiceServer {
+/** What the held-payment calls need; absent (unit tests): they answer ILLEGAL_STATE. */
+export interface HeldPaymentsDeps {
+  held: Pick<HeldIndex, 'list'>;
+  actors: Pick<ActorsClient, 'send'>;
+}
+
+export function riskAdminService(table: RoutingTable, log?: Logger, holds?: HeldPaymentsDeps): RiskAdminServiceServer {
   const unary = adminUnary(log);
+  const needHolds = (): HeldPaymentsDeps => {
+    if (holds === undefined) throw new PaycoreError('ILLEGAL_STATE', 'held payments are not served here');
+    return holds;
+  };
+  const decideHold = async (type: 'release_hold' | 'reject_hold', payment_id: string) => {
+    if (!isPaymentId(payment_id)) throw invalidFields([{ field: 'payment_id', description: "must be a payment id: 'p' and 25 characters of a-z or 2-7" }]);
+    return { payment: toPayment(await needHolds().actors.send({ type, payment_id })) };
+  };
   return {
+    listHeldPayments: unary('ListHeldPayments', async () => ({
+      payments: (await needHolds().held.list()).map((h) => ({
+        paymentId: h.payment_id, merchantId: h.merchant_id, product: productToWire(h.product as ProductName), amount: BigInt(h.amount_minor), currency: h.currency,
+        rules: h.rules, heldAt: new Date(h.held_at), reviewExpiresAt: new Date(h.review_expires_at),
+      })),
+    })),
+    releaseHeldPayment: unary('ReleaseHeldPayment', (request: ReleaseHeldPaymentRequest) => decideHold('release_hold', request.paymentId)),
+    rejectHeldPayment: unary('RejectHeldPayment', (request: RejectHeldPaymentRequest) => decideHold('reject_hold', request.paymentId)),
     upsertRiskRule: unary('UpsertRiskRule', async (request: UpsertRiskRuleRequest) => {
       if (request.rule === undefined) throw invalidFields([{ field: 'rule', description: 'is required' }]);
       return { rule: toWireRule(await table.upsertRiskRule(fromWireRule(request.rule))) };
@@ -75,6 +110,7 @@ export function fromWireRule(w: WireRiskRule): unknown {
   if (w.amountMaxMinor !== undefined) json.amount_max_minor = w.amountMaxMinor.toString();
   if (w.values.length > 0 || kind === 'list') json.values = w.values;
   if (w.newForSeconds !== 0 || kind === 'new_payer') json.new_for_seconds = w.newForSeconds;
+  if (w.reviewSeconds !== 0) json.review_seconds = w.reviewSeconds;
   return json;
 }
 
@@ -93,5 +129,6 @@ export function toWireRule(rule: RiskRule): WireRiskRule {
     amountMaxMinor: typeof json.amount_max_minor === 'string' ? BigInt(json.amount_max_minor) : undefined,
     values: c.kind === 'list' ? [...c.values] : [],
     newForSeconds: c.kind === 'new_payer' ? c.new_for_seconds : 0,
+    reviewSeconds: rule.review_seconds ?? 0,
   };
 }

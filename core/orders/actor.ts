@@ -20,6 +20,7 @@ import { fromWireRefundStatus, fromWireStatus, toWireStatus, type WireAttemptSta
 import type { RefundIndex } from './refund-index';
 import type { ChannelDirectory } from '../routing/directory';
 import type { RiskEngine } from '../risk/engine';
+import type { HeldIndex } from '../risk/held';
 import type { ReservationRef } from '../routing/types';
 import { ConflictError, type EventStore, type Loaded } from './store';
 import { nextQueryAt, type TimerScheduler } from './timers';
@@ -39,6 +40,8 @@ export interface ActorDeps {
   metrics: ActorMetrics;
   /** The risk decision before routing (core/risk); absent: every payment is allowed. */
   risk?: Pick<RiskEngine, 'assess'>;
+  /** The list of payments held for review (core/risk/held.ts). */
+  held?: Pick<HeldIndex, 'add' | 'remove'>;
   now(): Date;
 }
 
@@ -165,6 +168,11 @@ export class ActorSystem {
         return this.#refundNotification(actor, request.channel_id, request.refund_id, fromWireRefundStatus(request.status));
       case 'pay_outcome':
         return this.#payOutcome(actor, request.attempt_id, request.status);
+      case 'release_hold':
+        return this.#releaseHold(actor);
+      case 'reject_hold':
+        if (requireState(actor).held === undefined) throw new PaycoreError('ILLEGAL_STATE', `payment ${actor.payment_id} is not held for review`);
+        return this.#close(actor, 'risk');
     }
   }
 
@@ -178,7 +186,9 @@ export class ActorSystem {
       await this.#apply(actor, this.#createCommand(actor.payment_id, input, now, '', ''));
       return requireState(actor);
     }
-    const refusal = await this.#assessRisk(actor.payment_id, input);
+    const risk = await this.#assessRisk(actor.payment_id, input);
+    if (risk?.review !== undefined) return this.#hold(actor, input, now, risk.review);
+    const refusal = risk?.refusal;
     if (refusal !== undefined) {
       // A replay of a payment created before the rules changed answers with that payment.
       await this.#reload(actor);
@@ -236,16 +246,65 @@ export class ActorSystem {
 
   /** Risk before routing: a blocked payment reserves nothing, stores nothing and reaches no
    * channel. Its decision is an event and a metric (core/risk) either way. */
-  async #assessRisk(payment_id: string, input: CreateInput): Promise<PaycoreError | undefined> {
+  async #assessRisk(payment_id: string, input: CreateInput): Promise<{ refusal?: PaycoreError; review?: { rules: string[]; review_seconds: number } } | undefined> {
     if (this.deps.risk === undefined) return undefined;
     const decision = await this.deps.risk.assess({ payment_id, merchant_id: input.merchant_id, product: input.product, amount_minor: input.amount_minor, payer: input.payer });
     // The rules that fired are the operator's (RiskAssessed names them); the caller learns
     // only that risk control refused, not which limit to stay under.
-    if (decision.action === 'block') return new PaycoreError('RISK_BLOCKED', 'the payment was refused by risk control; nothing was stored or sent');
+    if (decision.action === 'block') return { refusal: new PaycoreError('RISK_BLOCKED', 'the payment was refused by risk control; nothing was stored or sent') };
+    if (decision.action === 'review') return { review: { rules: decision.fired.filter((f) => f.action === 'review').map((f) => f.rule_id), review_seconds: decision.review_seconds ?? 0 } };
     return undefined;
   }
 
-  #createCommand(payment_id: string, input: CreateInput, now: Date, expires_at: string, channel_id: string, fee_minor?: bigint, reservation?: ReservationRef): PaymentCommand {
+  /** Held for an operator: stored (status CREATED, `held` set) with its expiry and its review
+   * deadline on durable timers; nothing routed, reserved or sent until it is released. */
+  async #hold(actor: Actor, input: CreateInput, now: Date, review: { rules: string[]; review_seconds: number }): Promise<PaymentState> {
+    const expires_at = new Date(now.getTime() + input.expire_seconds * 1000);
+    const review_expires_at = new Date(Math.min(expires_at.getTime(), now.getTime() + review.review_seconds * 1000));
+    await Promise.all([
+      this.deps.timers.schedule({ kind: 'expire', payment_id: actor.payment_id, due_at: expires_at.toISOString() }),
+      this.deps.timers.schedule({ kind: 'expire', payment_id: actor.payment_id, due_at: review_expires_at.toISOString() }),
+    ]);
+    const command = {
+      ...this.#createCommand(actor.payment_id, input, now, expires_at.toISOString(), '', undefined, undefined, true),
+      held: { rules: review.rules, review_expires_at: review_expires_at.toISOString() },
+      merchant_fee_minor: this.deps.channels.merchantFee(input.merchant_id, input.product, input.amount_minor),
+    };
+    if (await this.#apply(actor, command)) {
+      const state = requireState(actor);
+      await this.deps.held?.add({
+        payment_id: state.payment_id, merchant_id: state.merchant_id, product: state.product, amount_minor: state.amount_minor.toString(), currency: state.currency,
+        rules: review.rules, held_at: state.created_at, review_expires_at: review_expires_at.toISOString(),
+      }).catch((error: Error) => this.deps.log.warn({ payment_id: state.payment_id, err: error.message }, 'held-payment list not updated'));
+    }
+    return requireState(actor);
+  }
+
+  /** An operator released a held payment: routed now, and sent to its channel. */
+  async #releaseHold(actor: Actor): Promise<PaymentState> {
+    const state = requireState(actor);
+    if (state.held === undefined || !isOpen(state)) throw new PaycoreError('ILLEGAL_STATE', `payment ${state.payment_id} is ${state.status} and not held for review`);
+    const payer = this.deps.sealer.open<PayerElements>(state.payer_sealed);
+    const now = this.deps.now();
+    const decision = await this.deps.channels.route({
+      payment_id: state.payment_id, merchant_id: state.merchant_id, product: state.product, amount_minor: state.amount_minor, currency: state.currency,
+      payer_elements_present: Object.keys(payer), card_token: payer.card_token, include_channels: state.include_channels, exclude_channels: state.exclude_channels, now,
+    }, payer);
+    const chosen = decision.chosen;
+    if (chosen === undefined) throw new PaycoreError('NO_ROUTE', `no channel can take ${state.product} ${state.currency} now; the payment stays held, release it again later`);
+    const reservation = chosen.reservation === undefined ? undefined : { reservation_id: chosen.reservation.reservation_id, channel_id: chosen.reservation.channel_id };
+    try {
+      await this.#apply(actor, { type: 'release_hold', at: now.toISOString(), channel_id: chosen.channel_id, fee_minor: chosen.fee_minor, reservation });
+    } catch (error) {
+      if (!outcome_unknown.has(error as object)) await this.deps.channels.release(reservation);
+      throw error;
+    }
+    const attempt = currentAttempt(requireState(actor));
+    if (attempt !== undefined && attempt.state === 'requested') await this.#pay(actor, attempt, payer, this.deps.channels.createDeadlineMs(attempt.channel_id));
+    return requireState(actor);
+  }
+
+  #createCommand(payment_id: string, input: CreateInput, now: Date, expires_at: string, channel_id: string, fee_minor?: bigint, reservation?: ReservationRef, seal_payer = channel_id !== ''): PaymentCommand {
     return {
       type: 'create',
       at: now.toISOString(),
@@ -260,7 +319,7 @@ export class ActorSystem {
       metadata: input.metadata,
       expires_at,
       fingerprint: input.fingerprint,
-      payer_sealed: channel_id === '' ? '' : this.deps.sealer.seal(input.payer),
+      payer_sealed: seal_payer ? this.deps.sealer.seal(input.payer) : '',
       include_channels: input.include_channels,
       exclude_channels: input.exclude_channels,
       channel_id,
@@ -269,7 +328,7 @@ export class ActorSystem {
     };
   }
 
-  async #close(actor: Actor, reason: 'merchant' | 'expired', merchant_id?: string): Promise<PaymentState> {
+  async #close(actor: Actor, reason: 'merchant' | 'expired' | 'risk', merchant_id?: string): Promise<PaymentState> {
     await this.#apply(actor, { type: 'close', at: this.deps.now().toISOString(), reason, merchant_id });
     await this.#driveClose(actor);
     return requireState(actor);
@@ -277,6 +336,8 @@ export class ActorSystem {
 
   async #expire(actor: Actor, round: number): Promise<PaymentState> {
     const state = requireState(actor);
+    // A payment held for review nobody acted on closes at its review deadline.
+    if (state.held !== undefined && Date.parse(state.held.review_expires_at) <= this.deps.now().getTime()) return this.#close(actor, 'expired');
     // Only the payment's own expiry closes it. A timer due before it (another process's clock
     // ahead of ours, or a create that lost a race and left a timer of its own) is moved to the
     // payment's expiry, never dropped. The next round makes it a new message: the original
@@ -679,6 +740,9 @@ export class ActorSystem {
       const after = actor.loaded!.state;
       this.#countOutcome(before?.status, after);
       await this.#settleReservations(before, after, decision.events);
+      if (before?.held !== undefined && (after.held === undefined || after.status === 'CLOSED')) {
+        await this.deps.held?.remove(actor.payment_id).catch((error: Error) => this.deps.log.warn({ payment_id: actor.payment_id, err: error.message }, 'held-payment list not updated'));
+      }
       for (const event of decision.events) this.deps.log.debug({ payment_id: actor.payment_id, event: event.type, status: after.status }, 'payment event');
       return true;
     }

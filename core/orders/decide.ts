@@ -50,7 +50,24 @@ export function decide(state: PaymentState | undefined, command: PaymentCommand)
     case 'code_rejected':
       if (state === undefined) return reject('NOT_FOUND', 'no such payment');
       return decideCodeRejected(state, command);
+    case 'release_hold':
+      if (state === undefined) return reject('NOT_FOUND', 'no such payment');
+      return decideReleaseHold(state, command);
   }
+}
+
+/** An operator's release of a held payment: it goes to the channel routing chose. */
+function decideReleaseHold(state: PaymentState, command: Extract<PaymentCommand, { type: 'release_hold' }>): Decision {
+  if (state.held === undefined || !isOpen(state) || state.closing !== undefined) return reject('ILLEGAL_STATE', `payment is ${state.status}${state.closing === undefined ? '' : ', closing'} and not held for review`);
+  return {
+    events: [
+      { type: 'PaymentReleased', at: command.at },
+      {
+        type: 'ChannelRequested', at: command.at, attempt_no: 1, attempt_id: attemptId(state.payment_id, 1), channel_id: command.channel_id, fee_minor: command.fee_minor,
+        ...(command.reservation === undefined ? {} : { reservation: command.reservation }),
+      },
+    ],
+  };
 }
 
 /** A wrong step-up code counts against the attempt; the last allowed one fails it. */
@@ -69,8 +86,9 @@ function decideCreate(state: PaymentState | undefined, command: Extract<PaymentC
     if (state.fingerprint === command.fingerprint) return none; // identical replay: current payment
     return reject('IDEMPOTENCY_KEY_REUSED', `merchant_order_no ${state.merchant_order_no} was used with other parameters`);
   }
-  const { type: _command, channel_id, fee_minor, reservation, ...recorded } = command;
+  const { type: _command, channel_id, fee_minor, reservation, held, ...recorded } = command;
   const created: PaymentEvent = { type: 'PaymentCreated', ...recorded };
+  if (held !== undefined) return { events: [created, { type: 'PaymentHeld', at: command.at, rules: [...held.rules], review_expires_at: held.review_expires_at }] };
   const requested: PaymentEvent = {
     type: 'ChannelRequested',
     at: command.at,

@@ -129,6 +129,10 @@ function wellFormed(type: PaymentEventType, state: PaymentState | undefined): Pa
       return ev.action(current_no);
     case 'AttemptPending':
       return ev.pending(current_no);
+    case 'PaymentHeld':
+      return { type: 'PaymentHeld', at: '2026-12-01T00:00:08Z', rules: ['big'], review_expires_at: '2026-12-01T00:30:00Z' };
+    case 'PaymentReleased':
+      return { type: 'PaymentReleased', at: '2026-12-01T00:00:08Z' };
     case 'AttemptCodeRejected':
       return { type: 'AttemptCodeRejected', at: '2026-12-01T00:00:09Z', attempt_id: attemptId(payment_id, current_no), wrong_codes: 1 };
     case 'AttemptSucceeded':
@@ -159,6 +163,8 @@ const expected_allowed_from: Record<PaymentEventType, readonly StatusOrNone[]> =
   AttemptActionRequired: ['CREATED'],
   AttemptPending: ['CREATED', 'REQUIRES_ACTION'],
   AttemptCodeRejected: ['REQUIRES_ACTION'],
+  PaymentHeld: ['CREATED'],
+  PaymentReleased: ['CREATED'],
   AttemptSucceeded: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING'],
   AttemptFailed: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING'],
   CloseRequested: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING'],
@@ -173,6 +179,8 @@ const resulting_status: Record<PaymentEventType, PaymentStatus | 'same'> = {
   AttemptActionRequired: 'REQUIRES_ACTION',
   AttemptPending: 'PROCESSING',
   AttemptCodeRejected: 'same',
+  PaymentHeld: 'same',
+  PaymentReleased: 'same',
   AttemptSucceeded: 'SUCCEEDED',
   AttemptFailed: 'FAILED',
   CloseRequested: 'same',
@@ -204,6 +212,14 @@ function expectFields(before: PaymentState | undefined, event: PaymentEvent, aft
       return;
     case 'AttemptPending':
       expect(attempt(event.attempt_id)).toMatchObject({ state: 'pending', channel_trade_no: event.channel_trade_no });
+      return;
+    case 'PaymentHeld':
+      expect(after.held).toEqual({ rules: event.rules, held_at: event.at, review_expires_at: event.review_expires_at });
+      expect(after.attempts).toEqual(before?.attempts);
+      return;
+    case 'PaymentReleased':
+      expect(after.held).toBeUndefined();
+      expect(after.attempts).toEqual(before?.attempts);
       return;
     case 'AttemptCodeRejected':
       expect(attempt(event.attempt_id)).toMatchObject({ state: 'action_required', wrong_codes: event.wrong_codes });
@@ -249,7 +265,7 @@ describe('evolve', () => {
     expect(Object.keys(event_allowed_from).filter((t) => t.startsWith('Refund')).sort()).toEqual(
       ['RefundFailed', 'RefundRequested', 'RefundRequiresManual', 'RefundRetryScheduled', 'RefundSubmitted', 'RefundSucceeded'],
     );
-    expect(cases).toHaveLength(10 * 9);
+    expect(cases).toHaveLength(12 * 9);
     // Each built state really is in the status it is named for.
     for (const status of all_statuses) expect(stateOf(status)?.status ?? 'none').toBe(status);
   });

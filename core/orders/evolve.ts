@@ -10,6 +10,8 @@ const any_status: readonly PaymentStatus[] = ['CREATED', 'REQUIRES_ACTION', 'PRO
 /** Where each event may be applied ('none' = to no state: the creation). */
 export const event_allowed_from: Record<PaymentEvent['type'], readonly (PaymentStatus | 'none')[]> = {
   PaymentCreated: ['none'],
+  PaymentHeld: ['CREATED'],
+  PaymentReleased: ['CREATED'],
   ChannelRequested: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING'],
   AttemptActionRequired: ['CREATED'],
   AttemptPending: ['CREATED', 'REQUIRES_ACTION'],
@@ -95,6 +97,12 @@ export function evolve(state: PaymentState | undefined, event: PaymentEvent): Pa
       next.attempts = withAttempt(state, event.attempt_id, { state: 'action_required', channel_trade_no: event.channel_trade_no });
       next.status = 'REQUIRES_ACTION';
       next.next_action = event.next_action;
+      return next;
+    case 'PaymentHeld':
+      next.held = { rules: [...event.rules], held_at: event.at, review_expires_at: event.review_expires_at };
+      return next;
+    case 'PaymentReleased':
+      next.held = undefined;
       return next;
     case 'AttemptCodeRejected':
       next.attempts = withAttempt(state, event.attempt_id, { wrong_codes: event.wrong_codes });

@@ -54,7 +54,10 @@ export type ActorCommand =
   | { type: 'refund_notification'; payment_id: string; channel_id: string; refund_id: string; status: WireRefundStatus }
   /** The actor's own: a channel create that answered after its caller was answered (no
    * status: its outcome is unknown, the pending-attempt queries settle it). */
-  | { type: 'pay_outcome'; payment_id: string; attempt_id: string; status?: WireAttemptStatus };
+  | { type: 'pay_outcome'; payment_id: string; attempt_id: string; status?: WireAttemptStatus }
+  /** An operator's decision on a payment risk control held for review (RiskAdminService). */
+  | { type: 'release_hold'; payment_id: string }
+  | { type: 'reject_hold'; payment_id: string };
 
 /** Every request may carry its caller's deadline (epoch ms): an actor does not start a
  * command past it (less command_start_margin_ms), so a command its caller gave up on —

@@ -13,7 +13,8 @@ export const final_statuses: ReadonlySet<PaymentStatus> = new Set(['FAILED', 'CL
 export const open_statuses: ReadonlySet<PaymentStatus> = new Set(['CREATED', 'REQUIRES_ACTION', 'PROCESSING']);
 export const paid_statuses: ReadonlySet<PaymentStatus> = new Set(['SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED']);
 
-export type CloseReason = 'merchant' | 'expired' | 'channel';
+/** 'risk': an operator rejected the payment risk control held for review. */
+export type CloseReason = 'merchant' | 'expired' | 'channel' | 'risk';
 
 export type AttemptState =
   /** Write-ahead recorded; the channel's answer is not known. */
@@ -116,6 +117,11 @@ export type PaymentEvent =
        * at creation), charged once paid. Absent in payments created before it was recorded. */
       merchant_fee_minor?: bigint;
     })
+  /** Risk control held the new payment for an operator (core/risk): nothing routed, reserved
+   * or sent until it is released; closed by itself at review_expires_at. */
+  | (EventBase & { type: 'PaymentHeld'; rules: string[]; review_expires_at: string })
+  /** An operator released the held payment: its first ChannelRequested follows. */
+  | (EventBase & { type: 'PaymentReleased' })
   | (EventBase & { type: 'ChannelRequested'; attempt_id: string; attempt_no: number; channel_id: string; fee_minor?: bigint; reservation?: ReservationRef })
   | (EventBase & { type: 'AttemptActionRequired'; attempt_id: string; next_action: NextAction; channel_trade_no?: string })
   | (EventBase & { type: 'AttemptPending'; attempt_id: string; channel_trade_no?: string })
@@ -172,6 +178,8 @@ export interface PaymentState {
   winning_attempt_id?: string;
   next_action?: NextAction;
   failure?: Failure;
+  /** Set while risk control holds the payment for an operator's review. */
+  held?: { rules: string[]; held_at: string; review_expires_at: string };
   /** Set while a close is under way at the channel; cleared by its outcome. */
   closing?: CloseReason;
   closed_reason?: CloseReason;
@@ -197,8 +205,10 @@ export type PaymentCommand =
   /** The creation: everything PaymentCreated records, plus what routing chose. */
   | (Omit<Extract<PaymentEvent, { type: 'PaymentCreated' }>, 'type'> & {
       type: 'create';
-      /** The channel routing chose for the first attempt, its fee and held caps. */
+      /** The channel routing chose for the first attempt, its fee and held caps ('' when held). */
       channel_id: string;
+      /** Risk control holds it for review instead of routing it. */
+      held?: { rules: string[]; review_expires_at: string };
       fee_minor?: bigint;
       reservation?: ReservationRef;
     })
@@ -221,6 +231,8 @@ export type PaymentCommand =
       failover?: { channel_id: string; fee_minor: bigint; reservation?: ReservationRef };
     }
   | { type: 'close_result'; at: string; outcome: 'closed' | 'already_paid' }
+  /** An operator released a held payment; routing chose its first channel. */
+  | { type: 'release_hold'; at: string; channel_id: string; fee_minor: bigint; reservation?: ReservationRef }
   /** The provider refused the payer's step-up code (ConfirmPayment); after `wrong_codes_max`
    * wrong codes the attempt fails. */
   | { type: 'code_rejected'; at: string; merchant_id?: string; attempt_id: string; wrong_codes_max: number }

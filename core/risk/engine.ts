@@ -10,7 +10,7 @@ import type { PayerElements } from '../../channels/channel';
 import { dependencyFailure } from '../errors';
 import type { ProductName } from '../routing/types';
 import { risk_script } from './lua';
-import { risk_actions, ruleApplies, type RiskAction, type RiskDimension, type RiskKind, type RiskRule } from './rules';
+import { review_seconds_default, risk_actions, ruleApplies, type RiskAction, type RiskDimension, type RiskKind, type RiskRule } from './rules';
 
 export interface RiskOrder {
   payment_id: string;
@@ -29,6 +29,8 @@ export interface FiredRule {
 export interface RiskDecision {
   action: RiskAction;
   fired: FiredRule[];
+  /** review: how long the held payment waits (the shortest of the review rules that fired). */
+  review_seconds?: number;
 }
 
 /** The event of one decision (`<prefix>.risk.evt.<payment_id>`, docs/events.md). */
@@ -122,6 +124,10 @@ export class RiskEngine {
     const history = rules.filter((r) => (r.condition.kind === 'velocity' || r.condition.kind === 'new_payer') && dimensionValue(order, dimensionOf(r)) !== undefined);
     if (history.length > 0) fired.push(...(await this.#checkHistory(history, order, now, blocked, allowed)).filter(() => !allowed));
     const decision: RiskDecision = { action: combine(fired), fired };
+    if (decision.action === 'review') {
+      const seconds = fired.filter((f) => f.action === 'review').map((f) => rules.find((r) => r.rule_id === f.rule_id)?.review_seconds ?? review_seconds_default);
+      decision.review_seconds = Math.min(...seconds);
+    }
     this.#options.metrics?.decisions.inc({ action: decision.action });
     for (const f of fired) this.#options.metrics?.rule_hits.inc({ rule: f.rule_id, action: f.action });
     try {

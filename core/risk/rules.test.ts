@@ -17,6 +17,7 @@ test('risk rules - every kind reads and round-trips through its JSON form', () =
     { rule_id: 'card_1m', action: 'block', kind: 'velocity', dimension: 'card_token', window_seconds: 60, count_max: 5 },
     { rule_id: 'ip_amount', action: 'block', merchant_id: 'm1', products: ['UNIONPAY_QUICK'], kind: 'velocity', dimension: 'client_ip', window_seconds: 3600, amount_max_minor: '100000' },
     { rule_id: 'big', action: 'block', kind: 'amount', amount_max_minor: '5000000' },
+    { rule_id: 'hold_big', action: 'review', review_seconds: 600, kind: 'amount', amount_max_minor: '1000000' },
     { rule_id: 'vip', action: 'allow', kind: 'list', dimension: 'payer_id', values: ['o1', 'o2'] },
     { rule_id: 'fresh', action: 'block', kind: 'new_payer', dimension: 'card_token', new_for_seconds: 86400, amount_max_minor: '20000' },
   ];
@@ -30,7 +31,8 @@ test('risk rules - every kind reads and round-trips through its JSON form', () =
 test('risk rules - bad rules are refused naming each field; review and step up are refused until carried out', () => {
   expect(read({ rule_id: 'bad id!', action: 'block', kind: 'amount', amount_max_minor: '1' }).violations.map((v) => v.field)).toEqual(['rule.rule_id']);
   expect(read({ rule_id: 'r', action: 'maybe', kind: 'amount', amount_max_minor: '1' }).violations.map((v) => v.field)).toEqual(['rule.action']);
-  expect(read({ rule_id: 'r', action: 'review', kind: 'amount', amount_max_minor: '1' }).violations).toEqual([{ field: 'rule.action', description: expect.stringMatching(/not carried out yet/) }]);
+  expect(read({ rule_id: 'r', action: 'step_up', kind: 'amount', amount_max_minor: '1' }).violations).toEqual([{ field: 'rule.action', description: expect.stringMatching(/not carried out yet/) }]);
+  expect(read({ rule_id: 'r', action: 'block', review_seconds: 60, kind: 'amount', amount_max_minor: '1' }).violations.map((v) => v.field)).toEqual(['rule.review_seconds']);
   expect(read({ rule_id: 'r', action: 'block', kind: 'velocity', dimension: 'card_token', window_seconds: 0 }).violations.map((v) => v.field).sort()).toEqual(['rule.count_max', 'rule.window_seconds']);
   expect(read({ rule_id: 'r', action: 'block', kind: 'velocity', dimension: 'shoe_size', window_seconds: 60, count_max: 1, amount_max_minor: '1.5' }).violations.map((v) => v.field).sort()).toEqual(['rule.amount_max_minor', 'rule.dimension']);
   expect(read({ rule_id: 'r', action: 'block', kind: 'amount', amount_max_minor: '1', values: ['x'] }).violations.map((v) => v.field)).toEqual(['rule.values']);

@@ -12,9 +12,12 @@ import { risk_amount_minor_max, risk_list_values_max, risk_new_for_seconds_max, 
 export const risk_actions = ['allow', 'step_up', 'review', 'block'] as const;
 export type RiskAction = (typeof risk_actions)[number];
 
-/** The actions this build carries out. review and step_up are part of the rule language but
- * refused until paycore can hold a payment or ask a channel for a challenge on request. */
-export const risk_actions_supported: readonly RiskAction[] = ['allow', 'block'];
+/** The actions this build carries out. step_up is part of the rule language but refused until
+ * paycore can ask a channel for a challenge on request. */
+export const risk_actions_supported: readonly RiskAction[] = ['allow', 'review', 'block'];
+
+/** How long a payment held for review waits for an operator when its rule does not say. */
+export const review_seconds_default = 1_800;
 
 /** What a velocity counter, list or new-payer rule keys on. payer_id is the openid (WeChat)
  * or the card token's owner as the channel names it: the payer elements paycore holds. */
@@ -44,11 +47,13 @@ export interface RiskRule {
   /** Only these products; empty: every product. */
   products: ProductName[];
   condition: RiskCondition;
+  /** review: how long a held payment waits for an operator before it closes by itself. */
+  review_seconds?: number;
 }
 
 type Json = Record<string, unknown>;
 
-const rule_fields = ['rule_id', 'action', 'merchant_id', 'products', 'kind', 'dimension', 'window_seconds', 'count_max', 'amount_max_minor', 'values', 'new_for_seconds'];
+const rule_fields = ['rule_id', 'action', 'review_seconds', 'merchant_id', 'products', 'kind', 'dimension', 'window_seconds', 'count_max', 'amount_max_minor', 'values', 'new_for_seconds'];
 const kind_fields: Record<RiskKind, string[]> = {
   velocity: ['dimension', 'window_seconds', 'count_max', 'amount_max_minor'],
   amount: ['amount_max_minor'],
@@ -72,6 +77,8 @@ export function readRiskRule(value: unknown, field: string, violations: FieldVio
   const rule_id = r.string(o.rule_id, at('rule_id'), id_pattern, "must be 1 to 32 characters of A-Z, a-z, 0-9, '_' or '-'");
   const action = oneOf(r, o.action, at('action'), risk_actions);
   if (action !== undefined && !risk_actions_supported.includes(action)) r.bad(at('action'), `${action} is not carried out yet; use ${risk_actions_supported.join(' or ')}`);
+  const review_seconds = o.review_seconds === undefined ? undefined : r.integer(o.review_seconds, at('review_seconds'), 1, risk_window_seconds_max);
+  if (o.review_seconds !== undefined && action !== undefined && action !== 'review') r.bad(at('review_seconds'), 'applies to action review only');
   const merchant_id = o.merchant_id === undefined ? undefined : r.string(o.merchant_id, at('merchant_id'), id_pattern, 'must be a merchant id');
   const products = o.products === undefined ? [] : r.list(o.products, at('products'), product_names.length, (v, f) => r.product(v, f));
   const kind = oneOf(r, o.kind, at('kind'), risk_kinds);
@@ -82,7 +89,7 @@ export function readRiskRule(value: unknown, field: string, violations: FieldVio
   }
   const condition = kind === undefined ? undefined : readCondition(r, o, kind, at);
   if (violations.length > before || rule_id === undefined || action === undefined || products === undefined || condition === undefined) return undefined;
-  return merchant_id === undefined ? { rule_id, action, products, condition } : { rule_id, action, merchant_id, products, condition };
+  return { rule_id, action, ...(review_seconds === undefined ? {} : { review_seconds }), ...(merchant_id === undefined ? {} : { merchant_id }), products, condition };
 }
 
 function readCondition(r: Reader, o: Json, kind: RiskKind, at: (name: string) => string): RiskCondition | undefined {
@@ -120,6 +127,7 @@ function readCondition(r: Reader, o: Json, kind: RiskKind, at: (name: string) =>
 export function riskRuleToJson(rule: RiskRule): Json {
   const { condition } = rule;
   const out: Json = { rule_id: rule.rule_id, action: rule.action };
+  if (rule.review_seconds !== undefined) out.review_seconds = rule.review_seconds;
   if (rule.merchant_id !== undefined) out.merchant_id = rule.merchant_id;
   if (rule.products.length > 0) out.products = [...rule.products];
   out.kind = condition.kind;

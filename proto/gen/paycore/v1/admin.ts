@@ -7,7 +7,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../google/protobuf/timestamp";
-import { Product, productFromJSON, productToJSON, RouteHints } from "./payment";
+import { Payment, Product, productFromJSON, productToJSON, RouteHints } from "./payment";
 
 export const protobufPackage = "paycore.v1";
 
@@ -92,7 +92,10 @@ export enum RiskAction {
   RISK_ACTION_ALLOW = 1,
   /** RISK_ACTION_STEP_UP - The channel's challenge (an SMS code) before paying. Not carried out yet: refused. */
   RISK_ACTION_STEP_UP = 2,
-  /** RISK_ACTION_REVIEW - Held for an operator. Not carried out yet: refused. */
+  /**
+   * RISK_ACTION_REVIEW - Held for an operator (status CREATED, Payment.held_for_review): nothing is reserved or
+   * sent until RiskAdminService releases it; rejected or left past review_seconds, it closes.
+   */
   RISK_ACTION_REVIEW = 3,
   /**
    * RISK_ACTION_BLOCK - CreatePayment fails FAILED_PRECONDITION, reason RISK_BLOCKED: nothing is stored,
@@ -852,6 +855,11 @@ export interface RiskRule {
   values: string[];
   /** NEW_PAYER: how long a payer counts as new after first being seen, 1..7776000 seconds. */
   newForSeconds: number;
+  /**
+   * REVIEW: how long a held payment waits for an operator before it closes by itself,
+   * 1..86400 seconds; 0: 1800 (never beyond the payment's own expiry).
+   */
+  reviewSeconds: number;
 }
 
 /** UpsertRiskRule's request. */
@@ -884,6 +892,62 @@ export interface DeleteRiskRuleRequest {
 
 /** DeleteRiskRule's answer. */
 export interface DeleteRiskRuleResponse {
+}
+
+/** A payment held for review. */
+export interface HeldPayment {
+  /** The payment. */
+  paymentId: string;
+  /** Its merchant. */
+  merchantId: string;
+  /** Its product. */
+  product: Product;
+  /** Minor units. */
+  amount: bigint;
+  /** ISO 4217. */
+  currency: string;
+  /** The REVIEW rules that fired. */
+  rules: string[];
+  /** When it was held. */
+  heldAt:
+    | Date
+    | undefined;
+  /** When it closes by itself if nobody acts. */
+  reviewExpiresAt: Date | undefined;
+}
+
+/** ListHeldPayments's request. */
+export interface ListHeldPaymentsRequest {
+}
+
+/** ListHeldPayments's answer. */
+export interface ListHeldPaymentsResponse {
+  /** Oldest first. */
+  payments: HeldPayment[];
+}
+
+/** ReleaseHeldPayment's request. */
+export interface ReleaseHeldPaymentRequest {
+  /** Required. */
+  paymentId: string;
+}
+
+/** ReleaseHeldPayment's answer. */
+export interface ReleaseHeldPaymentResponse {
+  /** The payment after its channel answered. */
+  payment: Payment | undefined;
+}
+
+/** RejectHeldPayment's request. */
+export interface RejectHeldPaymentRequest {
+  /** Required. */
+  paymentId: string;
+}
+
+/** RejectHeldPayment's answer. */
+export interface RejectHeldPaymentResponse {
+  /** The payment, CLOSED. */
+  payment: Payment | undefined;
 }
 
 function createBaseFeeRule(): FeeRule {
@@ -6237,6 +6301,7 @@ function createBaseRiskRule(): RiskRule {
     amountMaxMinor: undefined,
     values: [],
     newForSeconds: 0,
+    reviewSeconds: 0,
   };
 }
 
@@ -6281,6 +6346,9 @@ export const RiskRule: MessageFns<RiskRule> = {
     }
     if (message.newForSeconds !== 0) {
       writer.uint32(88).uint32(message.newForSeconds);
+    }
+    if (message.reviewSeconds !== 0) {
+      writer.uint32(96).uint32(message.reviewSeconds);
     }
     return writer;
   },
@@ -6396,6 +6464,14 @@ export const RiskRule: MessageFns<RiskRule> = {
             message.newForSeconds = reader.uint32();
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.reviewSeconds = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -6447,6 +6523,11 @@ export const RiskRule: MessageFns<RiskRule> = {
         : isSet(object.new_for_seconds)
         ? globalThis.Number(object.new_for_seconds)
         : 0,
+      reviewSeconds: isSet(object.reviewSeconds)
+        ? globalThis.Number(object.reviewSeconds)
+        : isSet(object.review_seconds)
+        ? globalThis.Number(object.review_seconds)
+        : 0,
     };
   },
 
@@ -6485,6 +6566,9 @@ export const RiskRule: MessageFns<RiskRule> = {
     if (message.newForSeconds !== 0) {
       obj.newForSeconds = Math.round(message.newForSeconds);
     }
+    if (message.reviewSeconds !== 0) {
+      obj.reviewSeconds = Math.round(message.reviewSeconds);
+    }
     return obj;
   },
 
@@ -6506,6 +6590,7 @@ export const RiskRule: MessageFns<RiskRule> = {
       : undefined;
     message.values = object.values?.map((e) => e) || [];
     message.newForSeconds = object.newForSeconds ?? 0;
+    message.reviewSeconds = object.reviewSeconds ?? 0;
     return message;
   },
 };
@@ -6888,6 +6973,622 @@ export const DeleteRiskRuleResponse: MessageFns<DeleteRiskRuleResponse> = {
   },
 };
 
+function createBaseHeldPayment(): HeldPayment {
+  return {
+    paymentId: "",
+    merchantId: "",
+    product: 0,
+    amount: 0n,
+    currency: "",
+    rules: [],
+    heldAt: undefined,
+    reviewExpiresAt: undefined,
+  };
+}
+
+export const HeldPayment: MessageFns<HeldPayment> = {
+  encode(message: HeldPayment, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.paymentId !== "") {
+      writer.uint32(10).string(message.paymentId);
+    }
+    if (message.merchantId !== "") {
+      writer.uint32(18).string(message.merchantId);
+    }
+    if (message.product !== 0) {
+      writer.uint32(24).int32(message.product);
+    }
+    if (message.amount !== 0n) {
+      if (BigInt.asIntN(64, message.amount) !== message.amount) {
+        throw new globalThis.Error("value provided for field message.amount of type int64 too large");
+      }
+      writer.uint32(32).int64(message.amount);
+    }
+    if (message.currency !== "") {
+      writer.uint32(42).string(message.currency);
+    }
+    for (const v of message.rules) {
+      writer.uint32(50).string(v!);
+    }
+    if (message.heldAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.heldAt), writer.uint32(58).fork()).join();
+    }
+    if (message.reviewExpiresAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.reviewExpiresAt), writer.uint32(66).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HeldPayment {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeldPayment();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.paymentId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.product = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.amount = reader.int64() as bigint;
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.currency = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.rules.push(reader.string());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.heldAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.reviewExpiresAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HeldPayment {
+    return {
+      paymentId: isSet(object.paymentId)
+        ? globalThis.String(object.paymentId)
+        : isSet(object.payment_id)
+        ? globalThis.String(object.payment_id)
+        : "",
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+      product: isSet(object.product) ? productFromJSON(object.product) : 0,
+      amount: isSet(object.amount) ? BigInt(object.amount) : 0n,
+      currency: isSet(object.currency) ? globalThis.String(object.currency) : "",
+      rules: globalThis.Array.isArray(object?.rules) ? object.rules.map((e: any) => globalThis.String(e)) : [],
+      heldAt: isSet(object.heldAt)
+        ? fromJsonTimestamp(object.heldAt)
+        : isSet(object.held_at)
+        ? fromJsonTimestamp(object.held_at)
+        : undefined,
+      reviewExpiresAt: isSet(object.reviewExpiresAt)
+        ? fromJsonTimestamp(object.reviewExpiresAt)
+        : isSet(object.review_expires_at)
+        ? fromJsonTimestamp(object.review_expires_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: HeldPayment): unknown {
+    const obj: any = {};
+    if (message.paymentId !== "") {
+      obj.paymentId = message.paymentId;
+    }
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    if (message.product !== 0) {
+      obj.product = productToJSON(message.product);
+    }
+    if (message.amount !== 0n) {
+      obj.amount = message.amount.toString();
+    }
+    if (message.currency !== "") {
+      obj.currency = message.currency;
+    }
+    if (message.rules?.length) {
+      obj.rules = message.rules;
+    }
+    if (message.heldAt !== undefined) {
+      obj.heldAt = message.heldAt.toISOString();
+    }
+    if (message.reviewExpiresAt !== undefined) {
+      obj.reviewExpiresAt = message.reviewExpiresAt.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<HeldPayment>): HeldPayment {
+    return HeldPayment.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<HeldPayment>): HeldPayment {
+    const message = createBaseHeldPayment();
+    message.paymentId = object.paymentId ?? "";
+    message.merchantId = object.merchantId ?? "";
+    message.product = object.product ?? 0;
+    message.amount = (object.amount !== undefined && object.amount !== null) ? BigInt(object.amount) : 0n;
+    message.currency = object.currency ?? "";
+    message.rules = object.rules?.map((e) => e) || [];
+    message.heldAt = object.heldAt ?? undefined;
+    message.reviewExpiresAt = object.reviewExpiresAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseListHeldPaymentsRequest(): ListHeldPaymentsRequest {
+  return {};
+}
+
+export const ListHeldPaymentsRequest: MessageFns<ListHeldPaymentsRequest> = {
+  encode(_: ListHeldPaymentsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListHeldPaymentsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListHeldPaymentsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListHeldPaymentsRequest {
+    return {};
+  },
+
+  toJSON(_: ListHeldPaymentsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListHeldPaymentsRequest>): ListHeldPaymentsRequest {
+    return ListHeldPaymentsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ListHeldPaymentsRequest>): ListHeldPaymentsRequest {
+    const message = createBaseListHeldPaymentsRequest();
+    return message;
+  },
+};
+
+function createBaseListHeldPaymentsResponse(): ListHeldPaymentsResponse {
+  return { payments: [] };
+}
+
+export const ListHeldPaymentsResponse: MessageFns<ListHeldPaymentsResponse> = {
+  encode(message: ListHeldPaymentsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.payments) {
+      HeldPayment.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListHeldPaymentsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListHeldPaymentsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.payments.push(HeldPayment.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListHeldPaymentsResponse {
+    return {
+      payments: globalThis.Array.isArray(object?.payments)
+        ? object.payments.map((e: any) => HeldPayment.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListHeldPaymentsResponse): unknown {
+    const obj: any = {};
+    if (message.payments?.length) {
+      obj.payments = message.payments.map((e) => HeldPayment.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListHeldPaymentsResponse>): ListHeldPaymentsResponse {
+    return ListHeldPaymentsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListHeldPaymentsResponse>): ListHeldPaymentsResponse {
+    const message = createBaseListHeldPaymentsResponse();
+    message.payments = object.payments?.map((e) => HeldPayment.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseReleaseHeldPaymentRequest(): ReleaseHeldPaymentRequest {
+  return { paymentId: "" };
+}
+
+export const ReleaseHeldPaymentRequest: MessageFns<ReleaseHeldPaymentRequest> = {
+  encode(message: ReleaseHeldPaymentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.paymentId !== "") {
+      writer.uint32(10).string(message.paymentId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReleaseHeldPaymentRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReleaseHeldPaymentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.paymentId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReleaseHeldPaymentRequest {
+    return {
+      paymentId: isSet(object.paymentId)
+        ? globalThis.String(object.paymentId)
+        : isSet(object.payment_id)
+        ? globalThis.String(object.payment_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ReleaseHeldPaymentRequest): unknown {
+    const obj: any = {};
+    if (message.paymentId !== "") {
+      obj.paymentId = message.paymentId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReleaseHeldPaymentRequest>): ReleaseHeldPaymentRequest {
+    return ReleaseHeldPaymentRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReleaseHeldPaymentRequest>): ReleaseHeldPaymentRequest {
+    const message = createBaseReleaseHeldPaymentRequest();
+    message.paymentId = object.paymentId ?? "";
+    return message;
+  },
+};
+
+function createBaseReleaseHeldPaymentResponse(): ReleaseHeldPaymentResponse {
+  return { payment: undefined };
+}
+
+export const ReleaseHeldPaymentResponse: MessageFns<ReleaseHeldPaymentResponse> = {
+  encode(message: ReleaseHeldPaymentResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.payment !== undefined) {
+      Payment.encode(message.payment, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReleaseHeldPaymentResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReleaseHeldPaymentResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.payment = Payment.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReleaseHeldPaymentResponse {
+    return { payment: isSet(object.payment) ? Payment.fromJSON(object.payment) : undefined };
+  },
+
+  toJSON(message: ReleaseHeldPaymentResponse): unknown {
+    const obj: any = {};
+    if (message.payment !== undefined) {
+      obj.payment = Payment.toJSON(message.payment);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReleaseHeldPaymentResponse>): ReleaseHeldPaymentResponse {
+    return ReleaseHeldPaymentResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReleaseHeldPaymentResponse>): ReleaseHeldPaymentResponse {
+    const message = createBaseReleaseHeldPaymentResponse();
+    message.payment = (object.payment !== undefined && object.payment !== null)
+      ? Payment.fromPartial(object.payment)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseRejectHeldPaymentRequest(): RejectHeldPaymentRequest {
+  return { paymentId: "" };
+}
+
+export const RejectHeldPaymentRequest: MessageFns<RejectHeldPaymentRequest> = {
+  encode(message: RejectHeldPaymentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.paymentId !== "") {
+      writer.uint32(10).string(message.paymentId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RejectHeldPaymentRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRejectHeldPaymentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.paymentId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RejectHeldPaymentRequest {
+    return {
+      paymentId: isSet(object.paymentId)
+        ? globalThis.String(object.paymentId)
+        : isSet(object.payment_id)
+        ? globalThis.String(object.payment_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RejectHeldPaymentRequest): unknown {
+    const obj: any = {};
+    if (message.paymentId !== "") {
+      obj.paymentId = message.paymentId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RejectHeldPaymentRequest>): RejectHeldPaymentRequest {
+    return RejectHeldPaymentRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RejectHeldPaymentRequest>): RejectHeldPaymentRequest {
+    const message = createBaseRejectHeldPaymentRequest();
+    message.paymentId = object.paymentId ?? "";
+    return message;
+  },
+};
+
+function createBaseRejectHeldPaymentResponse(): RejectHeldPaymentResponse {
+  return { payment: undefined };
+}
+
+export const RejectHeldPaymentResponse: MessageFns<RejectHeldPaymentResponse> = {
+  encode(message: RejectHeldPaymentResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.payment !== undefined) {
+      Payment.encode(message.payment, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RejectHeldPaymentResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRejectHeldPaymentResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.payment = Payment.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RejectHeldPaymentResponse {
+    return { payment: isSet(object.payment) ? Payment.fromJSON(object.payment) : undefined };
+  },
+
+  toJSON(message: RejectHeldPaymentResponse): unknown {
+    const obj: any = {};
+    if (message.payment !== undefined) {
+      obj.payment = Payment.toJSON(message.payment);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RejectHeldPaymentResponse>): RejectHeldPaymentResponse {
+    return RejectHeldPaymentResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RejectHeldPaymentResponse>): RejectHeldPaymentResponse {
+    const message = createBaseRejectHeldPaymentResponse();
+    message.payment = (object.payment !== undefined && object.payment !== null)
+      ? Payment.fromPartial(object.payment)
+      : undefined;
+    return message;
+  },
+};
+
 /**
  * The routing table: the channels paycore may send a payment to, their state, and the
  * explanation of a decision. Changes reach every paycore process within about a second.
@@ -7174,6 +7875,39 @@ export const RiskAdminServiceDefinition = {
       requestType: DeleteRiskRuleRequest as typeof DeleteRiskRuleRequest,
       requestStream: false,
       responseType: DeleteRiskRuleResponse as typeof DeleteRiskRuleResponse,
+      responseStream: false,
+      options: {},
+    },
+    /** Payments a REVIEW rule held for an operator, oldest first. */
+    listHeldPayments: {
+      name: "ListHeldPayments",
+      requestType: ListHeldPaymentsRequest as typeof ListHeldPaymentsRequest,
+      requestStream: false,
+      responseType: ListHeldPaymentsResponse as typeof ListHeldPaymentsResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Lets a held payment go on: routed and sent to its channel now. Errors: NOT_FOUND;
+     * ILLEGAL_STATE (not held: released, rejected or closed already); NO_ROUTE (still held).
+     */
+    releaseHeldPayment: {
+      name: "ReleaseHeldPayment",
+      requestType: ReleaseHeldPaymentRequest as typeof ReleaseHeldPaymentRequest,
+      requestStream: false,
+      responseType: ReleaseHeldPaymentResponse as typeof ReleaseHeldPaymentResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Refuses a held payment: it closes (nothing was sent to a channel). Errors: NOT_FOUND;
+     * ILLEGAL_STATE (never held).
+     */
+    rejectHeldPayment: {
+      name: "RejectHeldPayment",
+      requestType: RejectHeldPaymentRequest as typeof RejectHeldPaymentRequest,
+      requestStream: false,
+      responseType: RejectHeldPaymentResponse as typeof RejectHeldPaymentResponse,
       responseStream: false,
       options: {},
     },

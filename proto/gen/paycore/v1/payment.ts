@@ -685,6 +685,8 @@ export interface Payment {
    * refunded automatically; for reconciliation.
    */
   duplicates: DuplicatePayment[];
+  /** Risk control holds it for an operator's review (status CREATED, no channel yet). */
+  heldForReview: boolean;
 }
 
 export interface Payment_MetadataEntry {
@@ -2704,6 +2706,7 @@ function createBasePayment(): Payment {
     metadata: {},
     notifyUrl: "",
     duplicates: [],
+    heldForReview: false,
   };
 }
 
@@ -2786,6 +2789,9 @@ export const Payment: MessageFns<Payment> = {
     }
     for (const v of message.duplicates) {
       DuplicatePayment.encode(v!, writer.uint32(178).fork()).join();
+    }
+    if (message.heldForReview !== false) {
+      writer.uint32(184).bool(message.heldForReview);
     }
     return writer;
   },
@@ -2982,6 +2988,14 @@ export const Payment: MessageFns<Payment> = {
             message.duplicates.push(DuplicatePayment.decode(reader, reader.uint32()));
             continue;
           }
+          case 23: {
+            if (tag !== 184) {
+              break;
+            }
+
+            message.heldForReview = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3081,6 +3095,11 @@ export const Payment: MessageFns<Payment> = {
       duplicates: globalThis.Array.isArray(object?.duplicates)
         ? object.duplicates.map((e: any) => DuplicatePayment.fromJSON(e))
         : [],
+      heldForReview: isSet(object.heldForReview)
+        ? globalThis.Boolean(object.heldForReview)
+        : isSet(object.held_for_review)
+        ? globalThis.Boolean(object.held_for_review)
+        : false,
     };
   },
 
@@ -3158,6 +3177,9 @@ export const Payment: MessageFns<Payment> = {
     if (message.duplicates?.length) {
       obj.duplicates = message.duplicates.map((e) => DuplicatePayment.toJSON(e));
     }
+    if (message.heldForReview !== false) {
+      obj.heldForReview = message.heldForReview;
+    }
     return obj;
   },
 
@@ -3202,6 +3224,7 @@ export const Payment: MessageFns<Payment> = {
     );
     message.notifyUrl = object.notifyUrl ?? "";
     message.duplicates = object.duplicates?.map((e) => DuplicatePayment.fromPartial(e)) || [];
+    message.heldForReview = object.heldForReview ?? false;
     return message;
   },
 };
