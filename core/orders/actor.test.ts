@@ -194,3 +194,19 @@ test('actor - a replayed create of a payment made before a blocking rule answers
   const replay = await system(store, channels, risk).handle({ type: 'create', payment_id, input: input('o-6') });
   expect(replay.ok && replay.payment.payment_id).toBe(payment_id);
 });
+
+test('actor - step up: quick pay goes on to its channel (it challenges every payment with an SMS code); a product without a challenge is held for review, unrouted', async () => {
+  const step_up = { assess: async () => ({ action: 'step_up' as const, fired: [{ rule_id: 'odd', kind: 'amount' as const, action: 'step_up' as const }] }) };
+  const store = new MemoryStore();
+  const channels = new MemoryChannels();
+  let routes = 0;
+  channels.on_route = () => void (routes += 1);
+  const native_id = paymentId(idKey(randomBytes(32)), 'm_1', 'o-7');
+  const native = await system(store, channels, step_up).handle({ type: 'create', payment_id: native_id, input: input('o-7') });
+  expect(native.ok && native.payment).toMatchObject({ status: 'CREATED', attempts: [], held: { rules: ['odd'] } });
+  expect(routes).toBe(0);
+  const quick_id = paymentId(idKey(randomBytes(32)), 'm_1', 'o-8');
+  const quick = await system(store, channels, step_up).handle({ type: 'create', payment_id: quick_id, input: { ...input('o-8'), product: 'UNIONPAY_QUICK' } });
+  expect(quick.ok && quick.payment.held).toBeUndefined();
+  expect(routes).toBe(1);
+});

@@ -21,6 +21,7 @@ import type { RefundIndex } from './refund-index';
 import type { ChannelDirectory } from '../routing/directory';
 import type { RiskEngine } from '../risk/engine';
 import type { HeldIndex } from '../risk/held';
+import { review_seconds_default } from '../risk/rules';
 import type { ReservationRef } from '../routing/types';
 import { ConflictError, type EventStore, type Loaded } from './store';
 import { nextQueryAt, type TimerScheduler } from './timers';
@@ -252,7 +253,13 @@ export class ActorSystem {
     // The rules that fired are the operator's (RiskAssessed names them); the caller learns
     // only that risk control refused, not which limit to stay under.
     if (decision.action === 'block') return { refusal: new PaycoreError('RISK_BLOCKED', 'the payment was refused by risk control; nothing was stored or sent') };
-    if (decision.action === 'review') return { review: { rules: decision.fired.filter((f) => f.action === 'review').map((f) => f.rule_id), review_seconds: decision.review_seconds ?? 0 } };
+    if (decision.action === 'review') return { review: { rules: decision.fired.filter((f) => f.action === 'review').map((f) => f.rule_id), review_seconds: decision.review_seconds ?? review_seconds_default } };
+    // Step up: UnionPay quick pay challenges every payment with the cardholder's SMS code
+    // already (ConfirmPayment), so it goes on; a product with no challenge to ask for is held
+    // for an operator instead — the stricter of the two, never a silent allow.
+    if (decision.action === 'step_up' && input.product !== 'UNIONPAY_QUICK') {
+      return { review: { rules: decision.fired.filter((f) => f.action === 'step_up').map((f) => f.rule_id), review_seconds: review_seconds_default } };
+    }
     return undefined;
   }
 

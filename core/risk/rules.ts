@@ -12,9 +12,9 @@ import { risk_amount_minor_max, risk_list_values_max, risk_new_for_seconds_max, 
 export const risk_actions = ['allow', 'step_up', 'review', 'block'] as const;
 export type RiskAction = (typeof risk_actions)[number];
 
-/** The actions this build carries out. step_up is part of the rule language but refused until
- * paycore can ask a channel for a challenge on request. */
-export const risk_actions_supported: readonly RiskAction[] = ['allow', 'review', 'block'];
+/** The actions this build carries out (step_up: UnionPay quick pay's SMS code, which it asks
+ * for every payment; other products, having no challenge, are held for review instead). */
+export const risk_actions_supported: readonly RiskAction[] = ['allow', 'step_up', 'review', 'block'];
 
 /** How long a payment held for review waits for an operator when its rule does not say. */
 export const review_seconds_default = 1_800;

@@ -90,7 +90,10 @@ export enum RiskAction {
   RISK_ACTION_UNSPECIFIED = 0,
   /** RISK_ACTION_ALLOW - The payment goes on (an allow list: the other rules are not applied). */
   RISK_ACTION_ALLOW = 1,
-  /** RISK_ACTION_STEP_UP - The channel's challenge (an SMS code) before paying. Not carried out yet: refused. */
+  /**
+   * RISK_ACTION_STEP_UP - The channel's challenge before paying: UNIONPAY_QUICK goes on (its SMS code challenges
+   * every payment); a product without a challenge is held for review instead.
+   */
   RISK_ACTION_STEP_UP = 2,
   /**
    * RISK_ACTION_REVIEW - Held for an operator (status CREATED, Payment.held_for_review): nothing is reserved or
