@@ -198,7 +198,9 @@ export interface CoreOptions {
 export class SandboxCore {
   #faults: Fault[] = [];
   #callback_log: CallbackLogEntry[] = [];
-  readonly #timers = new Set<NodeJS.Timeout>();
+  /** Pending sleeps: shutdown clears each timer and wakes its sleeper, so no delivery waits
+   * forever on a timer that will never fire (drain() would hang). */
+  readonly #timers = new Map<NodeJS.Timeout, () => void>();
   readonly #callback_requests = new Set<ClientRequest>();
   readonly #deliveries = new Set<Promise<void>>();
   readonly #retry_delays_ms: number[];
@@ -222,8 +224,12 @@ export class SandboxCore {
 
   shutdown(): void {
     this.#shut_down = true;
-    for (const timer of this.#timers) clearTimeout(timer);
+    const sleepers = [...this.#timers];
     this.#timers.clear();
+    for (const [timer, wake] of sleepers) {
+      clearTimeout(timer);
+      wake();
+    }
     for (const request of this.#callback_requests) request.destroy();
   }
 
@@ -377,7 +383,7 @@ export class SandboxCore {
         this.#timers.delete(timer);
         resolve();
       }, ms);
-      this.#timers.add(timer);
+      this.#timers.set(timer, resolve);
     });
   }
 }
