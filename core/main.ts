@@ -25,10 +25,7 @@ import { ChannelDirectory } from './routing/directory';
 import { CardService } from './cards/service';
 import { CardStore } from './cards/store';
 import { HeldIndex } from './risk/held';
-import { circuitOptions, scoringOptions } from './routing/scoring';
-import { ConfigStore } from './routing/config-store';
-import { rederiveUsage } from './routing/usage';
-import { RoutingTable } from './routing/table';
+import { openRoutingTable } from './routing/open';
 import { initTracing } from './tracing';
 import { Authenticator } from './auth/authenticator';
 import { Sealer } from './seal';
@@ -55,15 +52,8 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
   const js = jetstream(nc);
   const redis = new Redis(config.redis_url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, ...redisAuthOptions(config.redis_url, config.redis_auth) });
   await redis.connect();
-  const config_store = await ConfigStore.open(js, config.prefix, config.stream_replicas);
   const sealer = new Sealer(config.data_key);
-  const table = new RoutingTable(redis, config.prefix, { sealer, store: config_store, circuit: circuitOptions(config), scoring: scoringOptions(config), on_error: (error) => log.warn({ err: String(error) }, 'routing table refresh failed'),
-    // This instance rebuilt an emptied Redis: the caps' usage went with it.
-    on_rebuilt: () => void rederiveUsage(js, names, table, (sealed) => sealer.open(sealed)).then(
-      (added) => log.warn({ channels: added.channels.size, cards: added.cards.size }, 'Redis lost its data: configuration rebuilt from the store, caps usage re-derived from the event log'),
-      (error: unknown) => log.error({ err: String(error) }, 'caps usage re-derivation failed'),
-    ),
-  });
+  const table = await openRoutingTable(config, js, redis, names, sealer, log);
   if (config.routing_file !== undefined) {
     const applied = await table.applyTable(JSON.parse(readFileSync(config.routing_file, 'utf8')));
     log.info({ file: config.routing_file, channels: applied.channels, merchants: applied.merchants }, 'routing table applied');

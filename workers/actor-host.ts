@@ -22,10 +22,7 @@ import { Redis } from 'ioredis';
 import { ChannelDirectory } from '../core/routing/directory';
 import { RiskEngine, riskDigestKey } from '../core/risk/engine';
 import { HeldIndex } from '../core/risk/held';
-import { circuitOptions, scoringOptions } from '../core/routing/scoring';
-import { ConfigStore } from '../core/routing/config-store';
-import { rederiveUsage } from '../core/routing/usage';
-import { RoutingTable } from '../core/routing/table';
+import { openRoutingTable } from '../core/routing/open';
 import { Sealer } from '../core/seal';
 import { SpanKind, extractFromHeaders, inSpan, initTracing } from '../core/tracing';
 import type { ActorHostData, FromWorker, ToWorker } from './messages';
@@ -54,15 +51,8 @@ async function main(): Promise<void> {
   // waiting for a reconnect its caller has long stopped waiting for.
   const redis = new Redis(config.redis_url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, ...redisAuthOptions(config.redis_url, config.redis_auth) });
   await redis.connect();
-  const config_store = await ConfigStore.open(js, config.prefix, config.stream_replicas);
   const sealer = new Sealer(config.data_key);
-  const table = new RoutingTable(redis, config.prefix, { sealer, store: config_store, circuit: circuitOptions(config), scoring: scoringOptions(config), on_error: (error) => log.warn({ err: String(error) }, 'routing table refresh failed'),
-    // This instance rebuilt an emptied Redis: the caps' usage went with it.
-    on_rebuilt: () => void rederiveUsage(js, names, table, (sealed) => sealer.open(sealed)).then(
-      (added) => log.warn({ channels: added.channels.size, cards: added.cards.size }, 'Redis lost its data: configuration rebuilt from the store, caps usage re-derived from the event log'),
-      (error: unknown) => log.error({ err: String(error) }, 'caps usage re-derivation failed'),
-    ),
-  });
+  const table = await openRoutingTable(config, js, redis, names, sealer, log);
   await table.start();
   const routing = new ChannelDirectory(config.channels, table, config.public_url, log, metrics.actor);
   const risk = new RiskEngine(redis, config.prefix, {
