@@ -17,7 +17,7 @@ const modules = {
   },
   gateway: {
     mutate: ['core/gateway/validate.ts'],
-    tests: ['core/gateway/validate.test.ts'],
+    tests: ['core/gateway/validate*.test.ts'],
   },
 };
 
