@@ -364,6 +364,8 @@ describe('decide - details a mutant could change unnoticed', () => {
     expect(out[1]).toEqual({ type: 'ChannelRequested', at: created_at, attempt_no: 1, attempt_id: a(1), channel_id: 'ch_1', fee_minor: 60n, reservation });
     const bare = events(decide(undefined, { ...fields, type: 'create', channel_id: 'ch_1' }));
     expect(bare[1]).toEqual({ type: 'ChannelRequested', at: created_at, attempt_no: 1, attempt_id: a(1), channel_id: 'ch_1' });
+    // Absent, not present as undefined (toEqual would not tell the two apart).
+    expect(Object.keys(bare[1]!).sort()).toEqual(['at', 'attempt_id', 'attempt_no', 'channel_id', 'type']);
   });
 
   test('decide - a merchant close of a settled payment says why, by status', () => {
