@@ -9,9 +9,8 @@ import * as grpc from '@grpc/grpc-js';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { cardsBucket } from '../core/cards/store';
-import { decodeServiceError } from '../core/errors';
 import { BindingStatus, PaymentStatus, Product, type CardElements, type Payer, type Payment } from '../proto/gen/paycore/v1/payment';
-import { bindTestCard, eventually, nats_url, startStack, type Stack } from './harness';
+import { bindTestCard, eventually, nats_url, startStack, type Stack, refusal } from './harness';
 
 let stack: Stack;
 let nc: NatsConnection;
@@ -32,15 +31,6 @@ function payer(elements: Partial<Payer>): Payer {
   return { clientIp: '', openid: '', authCode: '', cardToken: '', bankCode: '', ...elements };
 }
 
-async function refusal(call: Promise<unknown>): Promise<{ code: grpc.status; reason?: string; fields: string[] }> {
-  try {
-    await call;
-  } catch (error) {
-    const decoded = decodeServiceError(error as grpc.ServiceError);
-    return { code: decoded.code, reason: decoded.reason, fields: decoded.violations.map((v) => v.field) };
-  }
-  throw new Error('the call succeeded');
-}
 
 const sandbox = async <T>(path: string): Promise<T> => (await (await fetch(`${stack.sandbox.url}${path}`)).json()) as T;
 

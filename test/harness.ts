@@ -5,3 +5,18 @@
 
 export * from '../bench/stack';
 export * from '../bench/deps';
+
+import type * as grpc from '@grpc/grpc-js';
+import { decodeServiceError } from '../core/errors';
+
+/** How a call that must be refused was refused: its status, ErrorInfo reason and the fields
+ * BadRequest names. Throws when the call succeeded. */
+export async function refusal(call: Promise<unknown>): Promise<{ code: grpc.status; reason?: string; fields: string[] }> {
+  try {
+    await call;
+  } catch (error) {
+    const decoded = decodeServiceError(error as grpc.ServiceError);
+    return { code: decoded.code, reason: decoded.reason, fields: decoded.violations.map((v) => v.field) };
+  }
+  throw new Error('the call succeeded');
+}

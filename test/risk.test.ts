@@ -14,7 +14,7 @@ import { names } from '../core/names';
 import { risk_admin_service } from '../core/gateway/risk-admin';
 import { RiskAction, RiskDimension, RiskKind, type ListHeldPaymentsResponse, type ListRiskRulesResponse, type UpsertRiskRuleResponse } from '../proto/gen/paycore/v1/admin';
 import { PaymentStatus, Product, type CreatePaymentRequest, type Payer, type Payment } from '../proto/gen/paycore/v1/payment';
-import { bindTestCard, defaultRouting, eventually, freePort, nats_url, PaycoreProcess, startStack, type Stack } from './harness';
+import { bindTestCard, defaultRouting, eventually, freePort, nats_url, PaycoreProcess, startStack, type Stack, refusal } from './harness';
 
 let stack: Stack;
 let second: PaycoreProcess;
@@ -50,15 +50,6 @@ function request(more: Partial<CreatePaymentRequest>): Partial<CreatePaymentRequ
   return { merchantId: 'm_it', merchantOrderNo: `rk-${randomBytes(6).toString('hex')}`, amount: 1_234n, currency: 'CNY', product: Product.PRODUCT_UNIONPAY_QUICK, subject: 'risk', ...more };
 }
 
-async function refusal(call: Promise<Payment>): Promise<{ code: grpc.status; reason?: string; fields: string[] }> {
-  try {
-    await call;
-  } catch (error) {
-    const decoded = decodeServiceError(error as grpc.ServiceError);
-    return { code: decoded.code, reason: decoded.reason, fields: decoded.violations.map((v) => v.field) };
-  }
-  throw new Error('the call succeeded');
-}
 
 async function metric(name: string, labels: string): Promise<number> {
   let total = 0;
