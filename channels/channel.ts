@@ -186,15 +186,27 @@ export type ChannelErrorKind =
   /** A callback or response failed signature verification or decryption. */
   | 'bad_signature';
 
+export interface ChannelErrorOptions {
+  /** A refusal ('rejected') down to the payer, not the channel: balance too low, a payment
+   * code stale or invalid, the payer cancelled. Each adapter knows its provider's codes and
+   * says so here; the order actor only reads it (a payer decline says nothing about the
+   * channel's health). Ignored for any other kind. */
+  payer_decline?: boolean;
+}
+
 export class ChannelError extends Error {
   override readonly name = 'ChannelError';
+  /** See ChannelErrorOptions.payer_decline; always false unless kind is 'rejected'. */
+  readonly payer_decline: boolean;
   constructor(
     readonly kind: ChannelErrorKind,
     /** The provider's code (e.g. 'ORDER_NOT_EXIST') or ours ('TIMEOUT', 'UNSUPPORTED'). */
     readonly code: string,
     message: string,
+    options: ChannelErrorOptions = {},
   ) {
     super(message);
+    this.payer_decline = kind === 'rejected' && options.payer_decline === true;
   }
 }
 

@@ -114,6 +114,17 @@ describe('alipay transformers - answers', () => {
     expect(() => fromCreateResponse('ALIPAY_QR', { code: '40004', msg: 'Business Failed', sub_code: 'ACQ.CONTEXT_INCONSISTENT', sub_msg: '交易信息被篡改' })).toThrow(expect.objectContaining({ kind: 'rejected' }));
   });
 
+  test('alipay - a refusal down to the payer (balance, payment code) is classified payer_decline, ours is not', () => {
+    for (const sub_code of ['ACQ.BUYER_BALANCE_NOT_ENOUGH', 'ACQ.PAYMENT_AUTH_CODE_INVALID']) {
+      expect(() => fromCreateResponse('ALIPAY_QR', { code: '40004', msg: 'Business Failed', sub_code })).toThrow(expect.objectContaining({ kind: 'rejected', code: sub_code, payer_decline: true }));
+      expect(() => fromCreateResponse('ALIPAY_QR', { code: '40002', msg: 'Invalid Arguments', sub_code })).toThrow(expect.objectContaining({ kind: 'rejected', code: sub_code, payer_decline: true }));
+    }
+    for (const sub_code of ['ACQ.CONTEXT_INCONSISTENT', 'isv.invalid-signature', 'NOTENOUGH']) {
+      expect(() => fromCreateResponse('ALIPAY_QR', { code: '40004', msg: 'Business Failed', sub_code })).toThrow(expect.objectContaining({ kind: 'rejected', code: sub_code, payer_decline: false }));
+    }
+    expect(() => fromCloseResponse({ code: '40004', msg: 'Business Failed', sub_code: 'ACQ.BUYER_BALANCE_NOT_ENOUGH' })).toThrow(expect.objectContaining({ kind: 'rejected', payer_decline: true }));
+  });
+
   test('alipay cancel - closed (action close or refund), nothing to cancel, or ask again', () => {
     expect(fromCancelResponse({ code: '10000', msg: 'Success', retry_flag: 'N' })).toEqual({ kind: 'closed' });
     expect(fromCancelResponse({ code: '40004', msg: 'Business Failed', sub_code: 'ACQ.TRADE_NOT_EXIST' })).toEqual({ kind: 'closed' });

@@ -208,6 +208,16 @@ export type Outcome =
   | { kind: 'business_failure'; sub_code: string; message: string }
   | { kind: 'error'; error: ChannelError };
 
+/** Refusals down to the payer, not the channel (balance, payment code): they say nothing about
+ * the channel's health (ChannelError.payer_decline). */
+const payer_decline_codes = new Set(['ACQ.BUYER_BALANCE_NOT_ENOUGH', 'ACQ.PAYMENT_AUTH_CODE_INVALID']);
+
+/** A refusal with Alipay's code (sub_code when there is one), classified: the payer's, or ours /
+ * the channel's. */
+export function refusal(code: string, message: string): ChannelError {
+  return new ChannelError('rejected', code, message, { payer_decline: payer_decline_codes.has(code) });
+}
+
 /** Gateway codes meaning the request was refused before Alipay acted on it. */
 const refused_codes = new Set(['20001', '40001', '40002', '40006']);
 
@@ -216,7 +226,7 @@ export function classify(operation: string, body: AlipayResponseBase): Outcome {
   if (body.code === '10000') return { kind: 'ok' };
   if (body.code === '10003') return { kind: 'processing' };
   if (body.code === '40004') return { kind: 'business_failure', sub_code: body.sub_code ?? 'UNKNOWN', message };
-  if (refused_codes.has(body.code)) return { kind: 'error', error: new ChannelError('rejected', body.sub_code ?? body.code, message) };
+  if (refused_codes.has(body.code)) return { kind: 'error', error: refusal(body.sub_code ?? body.code, message) };
   // 20000 (service unavailable) and anything unknown: the call may have taken effect.
   return { kind: 'error', error: new ChannelError('ambiguous', body.sub_code ?? body.code ?? 'UNKNOWN', message) };
 }
@@ -242,7 +252,7 @@ export function fromCreateResponse(product: ProductName, body: AlipayTradePayRes
     if (product === 'BARCODE' && outcome.sub_code === 'ACQ.CONTEXT_INCONSISTENT') return 'query';
     if (outcome.sub_code === 'ACQ.TRADE_HAS_CLOSE') return { kind: 'closed' };
     if (ambiguous_sub_codes.has(outcome.sub_code)) throw new ChannelError('ambiguous', outcome.sub_code, outcome.message);
-    if (product !== 'BARCODE' || create_refusals.has(outcome.sub_code)) throw new ChannelError('rejected', outcome.sub_code, outcome.message);
+    if (product !== 'BARCODE' || create_refusals.has(outcome.sub_code)) throw refusal(outcome.sub_code, outcome.message);
     return { kind: 'failed', code: outcome.sub_code, message: outcome.message };
   }
   if (product === 'ALIPAY_QR') {
@@ -317,7 +327,7 @@ export function fromCloseResponse(body: AlipayResponseBase): { kind: 'closed' } 
     // time_expire bounds when that can happen. A payment after this lands as a late success.
     if (outcome.sub_code === 'ACQ.TRADE_NOT_EXIST') return { kind: 'closed' };
     if (outcome.sub_code === 'ACQ.TRADE_STATUS_ERROR') return 'query';
-    throw new ChannelError(ambiguous_sub_codes.has(outcome.sub_code) ? 'ambiguous' : 'rejected', outcome.sub_code, outcome.message);
+    throw ambiguous_sub_codes.has(outcome.sub_code) ? new ChannelError('ambiguous', outcome.sub_code, outcome.message) : refusal(outcome.sub_code, outcome.message);
   }
   return { kind: 'closed' };
 }

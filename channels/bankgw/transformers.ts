@@ -141,7 +141,9 @@ export interface BankgwAnswer {
   [field: string]: string | undefined;
 }
 
-/** Error codes meaning our request was refused before the bank acted on it. */
+/** Error codes meaning our request was refused before the bank acted on it. None is the payer's
+ * (ChannelError.payer_decline stays false): a payer's failure (fail_code PAYER_CANCELLED, …)
+ * comes as trade_status FAILED, an answer rather than an error. */
 const refusal_codes = new Set(['SIGN_ERROR', 'PARAM_ERROR', 'MERCHANT_ERROR', 'NO_AUTH']);
 
 /** A FAIL answer's error as the adapter throws it: refused, or outcome unknown. */

@@ -238,7 +238,9 @@ export interface UnionpayAnswer {
 }
 
 const processing_codes = new Set(['03', '04', '05']);
-/** Our request was refused before UnionPay acted on it (format, signature, fields, merchant rights). */
+/** Our request was refused before UnionPay acted on it (format, signature, fields, merchant rights).
+ * None is the payer's (ChannelError.payer_decline stays false): the cardholder's and the card's
+ * failures are consume_failure_codes, answered as a failed attempt rather than thrown. */
 const refusal_codes = new Set(['10', '11', '13', '14', '31', '32', '43']);
 /**
  * Explicit failures of a consume: the cardholder, the card or the SMS code. No money moved.

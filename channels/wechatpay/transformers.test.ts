@@ -173,6 +173,18 @@ describe('wechatpay transformers - errors and callbacks', () => {
     expect(mapErrorResponse('pay', 400, '<html>proxy</html>')).toMatchObject({ kind: 'ambiguous' });
   });
 
+  test('wechatpay - a refusal down to the payer (balance, payment code) is classified payer_decline, ours is not', () => {
+    const body = (code: string) => JSON.stringify({ code, message: 'm' });
+    for (const code of ['NOTENOUGH', 'AUTHCODEEXPIRE', 'AUTH_CODE_INVALID']) {
+      expect(mapErrorResponse('pay', 400, body(code))).toMatchObject({ kind: 'rejected', code, payer_decline: true });
+    }
+    for (const code of ['PARAM_ERROR', 'NOAUTH', 'SIGN_ERROR', 'ACQ.BUYER_BALANCE_NOT_ENOUGH']) {
+      expect(mapErrorResponse('pay', 400, body(code))).toMatchObject({ kind: 'rejected', code, payer_decline: false });
+    }
+    // Only a refusal is ever a payer's: an unknown outcome stays unknown.
+    expect(mapErrorResponse('pay', 500, body('NOTENOUGH'))).toMatchObject({ kind: 'ambiguous', payer_decline: false });
+  });
+
   test('wechatpay - parses the documented callback envelope', () => {
     const envelope = {
       id: 'EV-2018022511223320873',

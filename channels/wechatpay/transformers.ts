@@ -291,6 +291,15 @@ export function isTransaction(value: unknown): value is WechatTransaction {
 // ---------------------------------------------------------------------------------------------
 // Errors
 
+/** Refusals down to the payer, not the channel (balance, payment code stale or invalid): they
+ * say nothing about the channel's health (ChannelError.payer_decline). */
+const payer_decline_codes = new Set(['NOTENOUGH', 'AUTHCODEEXPIRE', 'AUTH_CODE_INVALID']);
+
+/** A refusal with WeChat Pay's code, classified: the payer's, or ours / the channel's. */
+export function refusal(code: string, message: string): ChannelError {
+  return new ChannelError('rejected', code, message, { payer_decline: payer_decline_codes.has(code) });
+}
+
 /** Codes that mean "try again later" whatever the HTTP status: the request may have landed. */
 const ambiguous_codes = new Set(['SYSTEM_ERROR', 'SYSTEMERROR', 'BANK_ERROR', 'FREQUENCY_LIMITED']);
 
@@ -317,7 +326,7 @@ export function mapErrorResponse(operation: string, status: number, text: string
   const code = body?.code ?? `HTTP_${status}`;
   const message = `wechatpay ${operation}: HTTP ${status} ${code}: ${clip(body?.message ?? '')}`;
   if (status >= 500 || status === 429 || ambiguous_codes.has(code)) return new ChannelError('ambiguous', code, message);
-  if (status >= 400 && body !== undefined) return new ChannelError('rejected', code, message);
+  if (status >= 400 && body !== undefined) return refusal(code, message);
   // A 4xx without a WeChat error body (a proxy's page, say) proves nothing about the order.
   return new ChannelError('ambiguous', code, message);
 }
@@ -525,7 +534,7 @@ export function fromMicropayResponse(fields: Record<string, string>): AttemptSta
   if (code === 'ORDERPAID' || code === 'OUT_TRADE_NO_USED') return 'query';
   if (code === 'ORDERCLOSED' || code === 'ORDERREVERSED') return { kind: 'closed' };
   if (micropay_unknown.has(code) || fields.result_code !== 'FAIL') throw new ChannelError('ambiguous', code, message);
-  if (micropay_refusals.has(code)) throw new ChannelError('rejected', code, message);
+  if (micropay_refusals.has(code)) throw refusal(code, message);
   return { kind: 'failed', code, message };
 }
 
@@ -553,7 +562,7 @@ export function fromReverseResponse(fields: Record<string, string>): { kind: 'cl
   if (code === 'ORDERNOTEXIST') return { kind: 'closed' };
   const message = `wechatpay reverse: ${code || 'recall'} ${clip(fields.err_code_des ?? '')}`.trim();
   if (fields.recall === 'Y' || reverse_retry_codes.has(code)) throw new ChannelError('ambiguous', code || 'RECALL', message);
-  throw new ChannelError('rejected', code || 'UNKNOWN', message);
+  throw refusal(code || 'UNKNOWN', message);
 }
 
 /** yyyyMMddHHmmss in China time (v2 time fields). */

@@ -73,7 +73,10 @@ class MemoryChannels {
     if (reservation !== undefined) this.committed.push(reservation.reservation_id);
   }
 
-  async recordOutcome() {}
+  readonly outcomes: string[] = [];
+  async recordOutcome(_channel_id: string, outcome: { kind: string }) {
+    this.outcomes.push(outcome.kind);
+  }
   /** Generous: these tests are about reservations, not the create deadline. */
   createDeadlineMs() {
     return 60_000;
@@ -209,4 +212,15 @@ test('actor - step up: quick pay goes on to its channel (it challenges every pay
   const quick = await system(store, channels, step_up).handle({ type: 'create', payment_id: quick_id, input: { ...input('o-8'), product: 'UNIONPAY_QUICK' } });
   expect(quick.ok && quick.payment.held).toBeUndefined();
   expect(routes).toBe(1);
+});
+
+test('actor - channel health hears a payer decline as the adapter classified it, any other refusal as a system error', async () => {
+  const store = new MemoryStore();
+  const channels = new MemoryChannels();
+  // The same provider code either way: the actor reads the adapter's class, not the code.
+  channels.pay_results.push(new ChannelError('rejected', 'NOTENOUGH', 'balance', { payer_decline: true }), new ChannelError('rejected', 'NOTENOUGH', 'refused'));
+  const payment_id = paymentId(idKey(randomBytes(32)), 'm_1', 'o-health');
+  await system(store, channels).handle({ type: 'create', payment_id, input: input('o-health') });
+  // recordOutcome is called (not awaited) inside each channel call, so all are in by now.
+  expect(channels.outcomes).toEqual(['payer_decline', 'system_error', 'success']);
 });

@@ -860,9 +860,6 @@ function attemptRef(state: PaymentState, attempt: Attempt): AttemptRef {
   return ref;
 }
 
-/** Payer-caused refusals: they say nothing about the channel's health. */
-const payer_decline_codes = new Set(['NOTENOUGH', 'INSUFFICIENT_BALANCE', 'ACQ.BUYER_BALANCE_NOT_ENOUGH', 'USER_CANCELLED', 'PAYER_CANCELLED', 'CARD_DECLINED', 'ACQ.PAYMENT_AUTH_CODE_INVALID', 'AUTH_CODE_INVALID', 'AUTHCODEEXPIRE']);
-
 /** How a channel call counts for the channel's health (undefined: not at all). */
 function healthOutcome(error: unknown): 'success' | 'payer_decline' | 'system_error' | 'timeout' | undefined {
   if (error === undefined) return 'success';
@@ -876,7 +873,8 @@ function healthOutcome(error: unknown): 'success' | 'payer_decline' | 'system_er
     case 'not_sent':
       return 'system_error';
     case 'rejected':
-      return payer_decline_codes.has(error.code) ? 'payer_decline' : 'system_error';
+      // The adapter classified its provider's code: a payer's refusal says nothing of the channel.
+      return error.payer_decline ? 'payer_decline' : 'system_error';
   }
 }
 
