@@ -52,7 +52,7 @@ chaos: setup build
 	CHAOS=full npx --no-install jest --ci test/chaos.test.ts
 
 test-unit: node_modules
-	npx --no-install jest --ci core channels
+	npx --no-install jest --ci core channels testing
 
 # StrykerJS over the pure domain modules, module by module, each against its own unit tests;
 # fails below an 85 % mutation score (test/mutation/README.md). About 10-20 minutes.
@@ -63,7 +63,7 @@ dev:
 	bash scripts/dev.sh
 
 sandbox: build
-	node dist/channels/sandbox/main.js
+	node dist/testing/sandbox/main.js
 
 # Load benchmarks (bench/README.md): the echo ceiling and paycore's sustainable CreatePayment
 # rate, in about 3 minutes; writes bench/results/<date>-<host>.json. BENCH_ARGS=--profile DIR etc.

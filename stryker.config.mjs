@@ -46,8 +46,8 @@ export default {
       maxWorkers: 1,
     },
   },
-  // Only what the unit tests load is copied into the sandbox (not dist/, bench/, ops/ ...).
-  ignorePatterns: ['dist', 'bench', 'ops', '.dev', 'test', 'reports', '!test/mutation'],
+  // Only what the unit tests load is copied into the sandbox (not dist/, bench/, testing/, ops/ ...).
+  ignorePatterns: ['dist', 'bench', 'testing', 'ops', '.dev', 'test', 'reports', '!test/mutation'],
   reporters: ['clear-text', 'progress-append-only', 'json', 'html'],
   htmlReporter: { fileName: `reports/mutation/${name}.html` },
   // Static mutants (module-level constants) need every test re-run per mutant: excluded to

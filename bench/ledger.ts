@@ -19,9 +19,9 @@ import { payment_plan, streamOf } from '../core/ledger/ledger.fixture';
 import { LedgerStore, listPayments, type PageCursor } from '../core/ledger/store';
 import { names as namesOf } from '../core/names';
 import { ensureStreams } from '../core/orders/store';
-import { createTestDatabase } from './database';
+import { createTestDatabase } from '../testing/database';
 import { machineInfo } from './machine';
-import { deleteStreams, nats_url, uniquePrefix } from './stack';
+import { deleteStreams, nats_url, uniquePrefix } from '../testing/stack';
 
 function arg(name: string, fallback: number): number {
   const index = process.argv.indexOf(`--${name}`);

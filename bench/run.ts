@@ -19,7 +19,7 @@ import { round } from './driver/percentiles';
 import type { LoadModel, ScenarioName, StepPlan, StepResult } from './driver/protocol';
 import { CpuMeter, machineInfo, pidsNamed, type MachineInfo } from './machine';
 import { summarizeProfiles, type ProfileSummary } from './profile';
-import { repo_root, startStack, type Stack } from './stack';
+import { repo_root, startStack, type Stack } from '../testing/stack';
 
 interface Options {
   processes: number;

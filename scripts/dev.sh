@@ -10,7 +10,7 @@ bash scripts/ensure-services.sh
 npm run --silent build
 export SANDBOX_PORT="${SANDBOX_PORT:-8090}"
 sandbox_url="http://127.0.0.1:${SANDBOX_PORT}"
-eval "$(node dist/core/cli/dev-setup.js .dev "$sandbox_url")"
+eval "$(node dist/testing/dev/dev-setup.js .dev "$sandbox_url")"
 export PAYCORE_LOG_LEVEL="${PAYCORE_LOG_LEVEL:-info}"
 # The books: a database of its own on the local PostgreSQL (migrated by paycore at boot).
 export PAYCORE_DATABASE_URL="${PAYCORE_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/paycore_dev}"
@@ -20,7 +20,7 @@ psql "${PAYCORE_DATABASE_URL%/*}/postgres" -tAc "SELECT 1 FROM pg_database WHERE
 export PAYCORE_NOTIFY_ALLOW_HOSTS="${PAYCORE_NOTIFY_ALLOW_HOSTS:-localhost}"
 export PAYCORE_NOTIFY_ALLOW_CIDRS="${PAYCORE_NOTIFY_ALLOW_CIDRS:-127.0.0.0/8,::1/128}"
 
-node dist/channels/sandbox/main.js > .dev/sandbox.log 2>&1 &
+node dist/testing/sandbox/main.js > .dev/sandbox.log 2>&1 &
 sandbox_pid=$!
 trap 'kill $sandbox_pid $paycore_pid 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
 for _ in $(seq 1 50); do curl -fs "$sandbox_url/sandbox/health" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -35,7 +35,7 @@ paycore is running with its sandbox PSP:
   gRPC      127.0.0.1:${PAYCORE_GRPC_PORT:-50051}  TLS; callers authenticate (docs/security.md)
             the demo app's client certificate: .dev/tls/apps/demo.pem (CA .dev/tls/ca.pem)
   callbacks http://127.0.0.1:${PAYCORE_HTTP_PORT:-8080}/notify/<channel_id>
-  sandbox   $sandbox_url  (control API: channels/sandbox/README.md)
+  sandbox   $sandbox_url  (control API: testing/sandbox/README.md)
   logs      .dev/paycore.log, .dev/sandbox.log
 
 Make a first payment (in another terminal):

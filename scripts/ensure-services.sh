@@ -20,7 +20,7 @@ wait_port() {
   echo "ensure-services: nothing listens on 127.0.0.1:$1 after start" >&2; return 1
 }
 
-# openssl issues the development CA and certificates (core/cli/dev-certs.ts, the test stacks).
+# openssl issues the development CA and certificates (testing/dev/dev-certs.ts, the test stacks).
 command -v openssl >/dev/null || install_pkg openssl
 
 if ! listening 6379; then

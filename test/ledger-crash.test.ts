@@ -8,7 +8,7 @@ import path from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import fc from 'fast-check';
-import { createTestDatabase, type TestDatabase } from '../bench/database';
+import { createTestDatabase, type TestDatabase } from '../testing/database';
 import { encodeJson } from '../core/codec';
 import { ledgerConsumerName } from '../core/ledger/projection';
 import { default_book_settings, postingsOf, type AccountCode } from '../core/ledger/rules';

@@ -5,7 +5,7 @@
 
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { createTestDatabase, type TestDatabase } from '../bench/database';
+import { createTestDatabase, type TestDatabase } from '../testing/database';
 import { ledgerConsumerName } from '../core/ledger/projection';
 import { LedgerStore } from '../core/ledger/store';
 import type { AccountCode } from '../core/ledger/rules';

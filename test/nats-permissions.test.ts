@@ -18,7 +18,7 @@ import { names } from '../core/names';
 import type { ActorReply, ActorRequest } from '../core/orders/protocol';
 import { actor_reply_schema } from '../core/orders/schemas';
 import { PaymentStatus, Product, type CreateRefundResponse } from '../proto/gen/paycore/v1/payment';
-import { startPrivateNats, type DependencyServer } from '../bench/deps';
+import { startPrivateNats, type DependencyServer } from '../testing/deps';
 import { eventually, repo_root, startStack, uniquePrefix, type Stack } from './harness';
 
 const gateway_password = randomBytes(12).toString('hex');

@@ -159,7 +159,7 @@ test('notify - merchant metadata whose keys end in _minor is the caller\'s text:
 });
 
 test('notify - the merchant is told (and GetPayment shows) the merchant\'s fee from its own rate, not what the channel costs us', async () => {
-  // m_fee pays 60 bp (min 1) on WECHAT_NATIVE; the channel wx1 costs 38 bp (bench/stack.ts).
+  // m_fee pays 60 bp (min 1) on WECHAT_NATIVE; the channel wx1 costs 38 bp (testing/stack.ts).
   const admin = stack.serviceClient<grpc.Client & Record<string, (...args: unknown[]) => unknown>>(merchant_admin_service, 'MerchantAdminService');
   await call(admin, 'upsertMerchant', {
     merchant: { merchantId: 'm_fee', products: [Product.PRODUCT_WECHAT_NATIVE], channelIds: ['wx1'], notifySecret: secret, feeRates: [{ product: Product.PRODUCT_WECHAT_NATIVE, fee: { rateBp: 60, fixed: 0n, min: 1n } }] },

@@ -7,10 +7,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ensureDevPki } from '../core/cli/dev-certs';
+import { ensureDevPki } from '../testing/dev/dev-certs';
 import { Redis } from 'ioredis';
 import { PaymentStatus, Product } from '../proto/gen/paycore/v1/payment';
-import { startPrivateRedis, type DependencyServer } from '../bench/deps';
+import { startPrivateRedis, type DependencyServer } from '../testing/deps';
 import { eventually, startStack, uniquePrefix, type Stack } from './harness';
 
 const password = randomBytes(12).toString('hex');

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { PaycoreClient } from '../core/cli/client';
+import { PaycoreClient } from '../testing/client';
 import { decodeServiceError } from '../core/errors';
 import { names } from '../core/names';
 import { risk_admin_service } from '../core/gateway/risk-admin';

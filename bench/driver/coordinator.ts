@@ -3,7 +3,7 @@
 
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { repo_root } from '../stack';
+import { repo_root } from '../../testing/stack';
 import { mergeSorted, round, summarize } from './percentiles';
 import type { FromWorker, LoadModel, StepPlan, StepResult, ToWorker, WorkerPlan, WorkerResult } from './protocol';
 

@@ -1,10 +1,10 @@
 // Alipay RSA2 (public-key mode), checked against the documented rule computed here with
 // node:crypto over signing strings written out by hand — never only round-tripped through the
 // module's own helpers — for the adapter and for the sandbox's independent implementation
-// (channels/sandbox/protocol/alipay.ts).
+// (testing/sandbox/protocol/alipay.ts).
 
 import { generateKeyPairSync, sign } from 'node:crypto';
-import { alipaySignNotification, alipaySignedAnswer, alipayVerifyRequest } from '../sandbox/protocol/alipay';
+import { alipaySignNotification, alipaySignedAnswer, alipayVerifyRequest } from '../../testing/sandbox/protocol/alipay';
 import { signContent, signParams, verifyNotificationParams, verifyResponse } from './crypto';
 
 const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });

@@ -3,7 +3,7 @@
 // by hand — for the adapter and for the sandbox's independent implementation alike.
 
 import { createHmac } from 'node:crypto';
-import { bankgwSign, bankgwVerify } from '../sandbox/protocol/bankgw';
+import { bankgwSign, bankgwVerify } from '../../testing/sandbox/protocol/bankgw';
 import { signContent, signFields, verifyFields } from './transformers';
 
 const key = 'k'.repeat(16) + 'bank-gateway-shared-key';

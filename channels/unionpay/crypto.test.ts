@@ -1,10 +1,10 @@
 // UnionPay signMethod 01, checked against the ACP 5.1.0 rule computed here with node:crypto
 // over a signing string written out by hand — not round-tripped through the module's own
 // helpers, so a mistake made the same way in signing and verifying cannot pass. The same
-// checks hold the sandbox's independent implementation (channels/sandbox/protocol/unionpay.ts).
+// checks hold the sandbox's independent implementation (testing/sandbox/protocol/unionpay.ts).
 
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
-import { unionpaySign, unionpayVerify } from '../sandbox/protocol/unionpay';
+import { unionpaySign, unionpayVerify } from '../../testing/sandbox/protocol/unionpay';
 import { signContent, signParams, verifyParams } from './crypto';
 
 const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });

@@ -1,13 +1,13 @@
 // WeChat Pay's signatures against the documentation, computed here with node:crypto — for the
 // adapter (channels/wechatpay/crypto.ts) and for the sandbox's independent implementation
-// (channels/sandbox/protocol/wechatpay.ts) alike: API v2's documented signing example, a v3
+// (testing/sandbox/protocol/wechatpay.ts) alike: API v2's documented signing example, a v3
 // answer signed outside either module, and the sandbox's request check, answer signature and
 // callback encryption opened with plain node:crypto.
 
 import { createDecipheriv, generateKeyPairSync, sign, verify } from 'node:crypto';
 import {
   wechatEncryptResource, wechatSignedHeaders, wechatV2ParseXml, wechatV2Sign, wechatV2Verify, wechatV2Xml, wechatVerifyRequest,
-} from '../sandbox/protocol/wechatpay';
+} from '../../testing/sandbox/protocol/wechatpay';
 import { fromXml, toXml, v2Sign, v2Verify, verifyResponse } from './crypto';
 
 const merchant = generateKeyPairSync('rsa', { modulusLength: 2048 });

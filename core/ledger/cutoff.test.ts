@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { createTestDatabase, type TestDatabase } from '../../bench/database';
+import { createTestDatabase, type TestDatabase } from '../../testing/database';
 import { createLogger } from '../log';
 import { businessDate, previousDate, runCutoff } from './cutoff';
 import { payment_plan, streamOf } from './ledger.fixture';

@@ -1,6 +1,6 @@
-// The books on a real PostgreSQL: a database of its own per run (bench/database.ts).
+// The books on a real PostgreSQL: a database of its own per run (testing/database.ts).
 import fc from 'fast-check';
-import { createTestDatabase, type TestDatabase } from '../../bench/database';
+import { createTestDatabase, type TestDatabase } from '../../testing/database';
 import type { AccountCode } from './rules';
 import { expectedBooks, payment_plan, streamOf } from './ledger.fixture';
 import { LedgerStore, type StreamMessage } from './store';

@@ -1,13 +1,13 @@
 // A first payment, end to end: create a WeChat Native payment, show its QR code, pay it in
 // the sandbox PSP (as a payer scanning it would), and watch paycore drive it to SUCCEEDED.
-//   node dist/core/cli/demo.js   (PAYCORE_GRPC=127.0.0.1:50051, SANDBOX_URL=http://127.0.0.1:8090)
+//   node dist/testing/dev/demo.js   (PAYCORE_GRPC=127.0.0.1:50051, SANDBOX_URL=http://127.0.0.1:8090)
 // It calls as the demo app with the client certificate `make dev` issued (.dev/tls/apps/demo.*);
 // PAYCORE_TLS_CA/CERT/KEY or PAYCORE_APP_ID/KEY_ID/KEY choose other credentials.
 
 import { randomBytes } from 'node:crypto';
 import { PaymentStatus, Product } from '../../proto/gen/paycore/v1/payment';
-import { clientAuthFromEnv } from '../auth/client';
-import { PaycoreClient } from './client';
+import { clientAuthFromEnv } from '../../core/auth/client';
+import { PaycoreClient } from '../client';
 
 async function main(): Promise<void> {
   const address = process.env.PAYCORE_GRPC ?? '127.0.0.1:50051';

@@ -8,8 +8,8 @@ import { createHash, randomBytes, randomUUID, type KeyObject } from 'node:crypto
 import {
   compactChinaTime, description_chars_max, out_trade_no_pattern, parseCompactChinaTime, parseRfc3339, toChinaTime,
   type WechatCreateOrderRequest, type WechatRefund, type WechatTradeType, type WechatTransaction,
-} from '../wechatpay/transformers';
-import { isCalendarDate } from '../shared/http';
+} from '../../channels/wechatpay/transformers';
+import { isCalendarDate } from '../../channels/shared/http';
 import {
   HttpError, orders_max, parseJsonBody, stringField, type FaultContext, type FaultOperation, type Reply, type SandboxCore,
 } from './core';

@@ -4,7 +4,7 @@
 
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ChannelError } from '../channel';
+import { ChannelError } from '../../channels/channel';
 
 /** Every wait in the integration tests ends by this bound. */
 export const wait_ms_max = 5_000;

@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { ChannelError, createChannel, type Channel, type PayRequest } from '../channel';
-import '../wechatpay';
+import { ChannelError, createChannel, type Channel, type PayRequest } from '../../channels/channel';
+import '../../channels/wechatpay';
 import { ensureDevKeys, sandboxWechatpayOptions, wechatpayChannelSettings, type DevKeys } from './keys';
 import { startSandbox, type Sandbox } from './server';
 

@@ -5,9 +5,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createChannel, type Channel, type ConfirmRequest, type ParsedNotification, type PayRequest } from '../channel';
-import '../unionpay';
-import '../bankgw';
+import { createChannel, type Channel, type ConfirmRequest, type ParsedNotification, type PayRequest } from '../../channels/channel';
+import '../../channels/unionpay';
+import '../../channels/bankgw';
 import {
   bankgwChannelSettings, ensureDevKeys, sandboxBankgwOptions, sandboxUnionpayOptions, sandboxWechatpayOptions, unionpayChannelSettings, type DevKeys,
 } from './keys';

@@ -8,10 +8,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes, randomInt } from 'node:crypto';
 import {
   ENDPOINTS, STATEMENT_COLUMNS, STATEMENT_SIGN_HEADER, bank_code_pattern, order_no_pattern,
-} from '../bankgw/transformers';
-import { csvField, formatYuan, parseYuan } from '../shared/http';
+} from '../../channels/bankgw/transformers';
+import { csvField, formatYuan, parseYuan } from '../../channels/shared/http';
 import { bankgwHmacHex, bankgwSign, bankgwVerify } from './protocol/bankgw';
-import { parseTxnTime, txnTimeOf } from '../unionpay/transformers';
+import { parseTxnTime, txnTimeOf } from '../../channels/unionpay/transformers';
 import { HttpError, orders_max, stringField, type FaultContext, type FaultOperation, type Reply, type SandboxCore } from './core';
 import { billRows, type BillRow, type LedgerEntry } from './statements';
 

@@ -4,8 +4,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createChannel, type Channel, type ParsedNotification, type PayRequest } from '../channel';
-import '../wechatpay';
+import { createChannel, type Channel, type ParsedNotification, type PayRequest } from '../../channels/channel';
+import '../../channels/wechatpay';
 import { ensureDevKeys, sandboxWechatpayOptions, wechatpayChannelSettings, type DevKeys } from './keys';
 import { startSandbox, type Sandbox } from './server';
 import { call, chinaToday, rejection, startReceiver, waitFor, type Receiver } from './testkit';

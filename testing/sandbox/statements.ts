@@ -3,11 +3,11 @@
 // how each provider writes them — the WeChat Pay ALL trade bill (backtick-prefixed CSV, 27
 // columns, summary rows) and the Alipay 业务明细 (GBK CSV with `#` comments, zipped). Pure.
 
-import { encodeGbk } from '../shared/gbk';
-import { chinaDateTime, csvField, formatYuan } from '../shared/http';
-import { writeZip } from '../shared/zip';
-import { BILL_COLUMNS as ALIPAY_COLUMNS } from '../alipay/transformers';
-import { TRADE_BILL_COLUMNS as WECHAT_COLUMNS, TRADE_BILL_SUMMARY_COLUMNS as WECHAT_SUMMARY_COLUMNS } from '../wechatpay/transformers';
+import { encodeGbk } from '../../channels/shared/gbk';
+import { chinaDateTime, csvField, formatYuan } from '../../channels/shared/http';
+import { writeZip } from '../../channels/shared/zip';
+import { BILL_COLUMNS as ALIPAY_COLUMNS } from '../../channels/alipay/transformers';
+import { TRADE_BILL_COLUMNS as WECHAT_COLUMNS, TRADE_BILL_SUMMARY_COLUMNS as WECHAT_SUMMARY_COLUMNS } from '../../channels/wechatpay/transformers';
 import { chinaDate, feeOf, nextDate } from './core';
 
 /** One money movement the provider would list in a bill. */

@@ -10,7 +10,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { app_uri_prefix } from '../auth/authenticator';
+import { app_uri_prefix } from '../../core/auth/authenticator';
 
 /** Development certificates live this long: long enough not to expire under a developer. */
 const dev_cert_days = 825;

@@ -2,7 +2,7 @@
 // methods answer the Payment inside each RPC's response message; `raw` is the generated client.
 
 import * as grpc from '@grpc/grpc-js';
-import { channelCredentials, clientOptions, type ClientAuth } from '../auth/client';
+import { channelCredentials, clientOptions, type ClientAuth } from '../core/auth/client';
 import {
   PaymentServiceClient,
   type ClosePaymentRequest,
@@ -14,7 +14,7 @@ import {
   type BindCardRequest,
   type Binding,
   type Card,
-} from '../../proto/gen/paycore/v1/payment';
+} from '../proto/gen/paycore/v1/payment';
 
 export class PaycoreClient {
   readonly raw: PaymentServiceClient;

@@ -11,7 +11,7 @@ import { unionpayKey, unionpaySign, unionpayVerify } from './protocol/unionpay';
 import {
   BIZ_TYPE_TOKEN, ENDPOINTS, TXN, VERSION, formatResponse, order_id_pattern, parseCustomerInfo, parseFen, parseResponse, parseTxnTime,
   txnTimeOf,
-} from '../unionpay/transformers';
+} from '../../channels/unionpay/transformers';
 import { HttpError, orders_max, type FaultContext, type FaultOperation, type Reply, type SandboxCore } from './core';
 
 export interface SandboxUnionpayMerchant {

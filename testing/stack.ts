@@ -15,11 +15,11 @@ import { connect } from '@nats-io/transport-node';
 import {
   alipayChannelSettings, bankgwChannelSettings, ensureDevKeys, sandboxAlipayOptions, sandboxBankgwOptions, sandboxUnionpayOptions, sandboxWechatpayOptions,
   unionpayChannelSettings, wechatpayChannelSettings,
-} from '../channels/sandbox/keys';
-import { startSandbox, type FaultSpec, type Sandbox } from '../channels/sandbox/server';
-import { PaycoreClient } from '../core/cli/client';
+} from './sandbox/keys';
+import { startSandbox, type FaultSpec, type Sandbox } from './sandbox/server';
+import { PaycoreClient } from './client';
 import { idKey, paymentId, type IdKey } from '../core/ids';
-import { ensureDevPki, type DevPki } from '../core/cli/dev-certs';
+import { ensureDevPki, type DevPki } from './dev/dev-certs';
 import type * as grpc from '@grpc/grpc-js';
 import { certAuth, channelCredentials, clientOptions, makeClient, type ClientAuth } from '../core/auth/client';
 import { app_roles } from '../core/routing/apps';
@@ -243,7 +243,7 @@ export interface StackOptions {
   /** The subject/stream/key prefix (default: a fresh one); a test that configures a server
    * for it (permissions) picks it first. */
   prefix?: string;
-  /** A private NATS / Redis (fault tests, bench/deps.ts); default the shared servers. */
+  /** A private NATS / Redis (fault tests, testing/deps.ts); default the shared servers. */
   nats_url?: string;
   redis_url?: string;
 }

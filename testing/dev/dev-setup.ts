@@ -2,14 +2,14 @@
 // channel file (one sandbox channel per provider), the routing table with the demo app, the
 // data key, the id key, and a development CA with the gateway's and the demo app's certificates.
 // Idempotent. Prints shell `export` lines for scripts/dev.sh.
-//   node dist/core/cli/dev-setup.js <dir> <sandbox_url>
+//   node dist/testing/dev/dev-setup.js <dir> <sandbox_url>
 
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ProductName } from '../../channels/channel';
-import { alipayChannelSettings, bankgwChannelSettings, ensureDevKeys, unionpayChannelSettings, wechatpayChannelSettings } from '../../channels/sandbox/keys';
-import { app_roles } from '../routing/apps';
+import { alipayChannelSettings, bankgwChannelSettings, ensureDevKeys, unionpayChannelSettings, wechatpayChannelSettings } from '../sandbox/keys';
+import { app_roles } from '../../core/routing/apps';
 import { ensureDevPki } from './dev-certs';
 
 interface DevChannel {

@@ -1,4 +1,4 @@
-// CLI entry of the sandbox PSP: `node dist/channels/sandbox/main.js`.
+// CLI entry of the sandbox PSP: `node dist/testing/sandbox/main.js`.
 // Environment: SANDBOX_HOST (default 127.0.0.1), SANDBOX_PORT (default 8090), SANDBOX_KEYS_DIR
 // (default .dev/sandbox-keys; created with fresh dev keys when missing). Logs one JSON line
 // per event on stdout, the first one when listening.
