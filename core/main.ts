@@ -8,7 +8,8 @@ import '../channels';
 import { ActorPool } from '../workers/pool';
 import { ConfigError, loadConfig, notifyPolicy, type Config } from './config';
 import { grpc_drain_ms_max, health_poll_ms, ledger_lag_poll_ms, metrics_collect_ms_max, notify_backlog_poll_ms, reservation_sweep_grace_ms, reservation_sweep_interval_ms } from './constants';
-import { ActorsClient } from './gateway/actors-client';
+import { ActorsClient } from './orders/actors-client';
+import { ordersClient } from './orders/api';
 import { startGrpc } from './gateway/grpc';
 import { startHttp } from './gateway/http';
 import { createLogger, type Logger } from './log';
@@ -70,6 +71,7 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
   const actors = new ActorsClient(nc, names, config.shards, config.command_timeout_ms, link);
   const store = new EventStore(js, jsm, names);
   const refund_index = new RefundIndex(js, jsm, names);
+  const orders = ordersClient({ actors, store, refund_index, js, names });
   const notifier = await startNotifier({
     js,
     jsm,
@@ -89,7 +91,7 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
   const cards = new CardService({
     store: await CardStore.open(js, config.prefix, config.data_key, config.stream_replicas), channels: routing, table, sealer, id_key: config.id_key, log, now: () => new Date(),
   });
-  const grpc = await startGrpc({ held: new HeldIndex(redis, config.prefix), cards, ledger: books?.store, config, actors, store, refund_index, routing: table, notifier, dead_timers: deadTimers(js, jsm, names), js, names, log, metrics: metrics.gateway, dependencies, authenticator });
+  const grpc = await startGrpc({ held: new HeldIndex(redis, config.prefix), cards, ledger: books?.store, config, orders, routing: table, notifier, dead_timers: deadTimers(js, jsm, names), log, metrics: metrics.gateway, dependencies, authenticator });
   watchNotifyBacklog(jsm, config.prefix, metrics.gateway);
   // Reservation markers the actors left behind (a process killed between route and append,
   // a failed release) are settled from the event log.
@@ -115,7 +117,7 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
   refreshHealth();
 
   const metricsText = async (): Promise<string> => exposition(metrics.registry, await pool.collectMetrics(metrics_collect_ms_max));
-  const http = await startHttp({ host: config.http_host, port: config.http_port, channel: (id) => routing.get(id), actors, refund_index, healthy, metricsText, metrics: metrics.gateway, log });
+  const http = await startHttp({ host: config.http_host, port: config.http_port, channel: (id) => routing.get(id), orders, healthy, metricsText, metrics: metrics.gateway, log });
   log.info({ grpc_port: grpc.port, admin_grpc_port: grpc.admin_port, http_port: http.port, workers: config.workers, prefix: config.prefix, grpc_tls: config.grpc_tls !== undefined }, 'paycore ready');
 
   return {

@@ -11,7 +11,7 @@ import { ensureDevKeys, sandboxWechatpayOptions, wechatpayChannelSettings } from
 import { startSandbox, type Sandbox } from '../testing/sandbox/server';
 import { loadConfig, type Config } from '../core/config';
 import { PaycoreError } from '../core/errors';
-import { ActorsClient } from '../core/gateway/actors-client';
+import { ActorsClient } from '../core/orders/actors-client';
 import { paymentId, shardOf } from '../core/ids';
 import { createLogger } from '../core/log';
 import { names } from '../core/names';

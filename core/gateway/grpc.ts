@@ -1,13 +1,13 @@
 // The gRPC front end: validates every call at the edge, derives the payment id, and hands
-// the command to the payment's actor over NATS. Reads (Get, Watch) go to the event log
-// directly, so any gateway answers them without bothering an actor.
+// the command to the payment's actor. Everything about payments goes through the orders
+// module's client (core/orders/api.ts): commands to the actors; reads (Get, Watch) from the
+// event log, so any gateway answers them without bothering an actor.
 
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as proto_loader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as health_proto } from 'grpc-health-check';
-import type { ConsumerMessages, JetStreamClient } from '@nats-io/jetstream';
 import {
   PaymentServiceService,
   type CreatePaymentRequest,
@@ -23,8 +23,6 @@ import {
   type WatchPaymentRequest,
   type WatchPaymentResponse,
 } from '../../proto/gen/paycore/v1/payment';
-import { decodeJson } from '../codec';
-import { stored_message_schema } from '../orders/schemas';
 import { notifyPolicy, type Config } from '../config';
 import type { DestinationPolicy } from '../notify/destination';
 import { expire_seconds_default, expire_seconds_max } from '../constants';
@@ -32,9 +30,8 @@ import { PaycoreError, dependencyDown, grpcStatusOfReason, invalidFields, toServ
 import { paymentId, refundId } from '../ids';
 import type { Logger } from '../log';
 import type { GatewayMetrics } from '../metrics';
-import type { Names } from '../names';
 import { findRefund, isOpen } from '../orders/evolve';
-import type { RefundIndex } from '../orders/refund-index';
+import type { OrdersClient, PaymentWatch } from '../orders/api';
 import type { RoutingTable } from '../routing/table';
 import type { Notifier } from '../notify';
 import { adminServices, merchant_admin_service, routing_admin_service } from './admin';
@@ -51,9 +48,7 @@ import { bindInput, checkConfirmBinding, checkListCards, checkUnbindCard, toWire
 import type { CardService } from '../cards/service';
 import type { HeldIndex } from '../risk/held';
 import type { DeadTimers } from '../orders/dead-timers';
-import type { EventStore, StoredMessage } from '../orders/store';
-import type { PaymentState } from '../orders/types';
-import type { ActorsClient } from './actors-client';
+import type { Loaded } from '../orders/store';
 import { SpanKind, extractFrom, inSpan } from '../tracing';
 import { toCreateInput, toPayment, toRefund } from './convert';
 import { productToWire } from './wire-enums';
@@ -63,17 +58,14 @@ import {
 
 export interface GrpcDeps {
   config: Config;
-  actors: ActorsClient;
-  store: EventStore;
-  refund_index: RefundIndex;
+  /** Payments and refunds: commands, reads, watches. */
+  orders: OrdersClient;
   routing: RoutingTable;
   notifier: Pick<Notifier, 'listDeadLetters' | 'resend'>;
   /** The books (LedgerService); undefined when this paycore keeps none. */
   ledger?: LedgerStore;
   /** Timers that kept failing (TimerAdminService). */
   dead_timers: DeadTimers;
-  js: JetStreamClient;
-  names: Names;
   log: Logger;
   metrics: GatewayMetrics;
   /** Whether each dependency is reachable now: a call that needs one that is not is refused
@@ -127,14 +119,14 @@ export class PaymentGateway {
       closePayment: (call, callback) =>
         void this.#unary('ClosePayment', call, callback, async (caller) => {
           const payment_id = this.#authorizeRef(call.request, caller);
-          return { payment: toPayment(await this.deps.actors.send({ type: 'close', payment_id, merchant_id: call.request.merchantId })) };
+          return { payment: toPayment(await this.deps.orders.send({ type: 'close', payment_id, merchant_id: call.request.merchantId })) };
         }),
       confirmPayment: (call, callback) =>
         void this.#unary('ConfirmPayment', call, callback, async (caller) => {
           const violations = validateConfirmPayment(call.request, this.deps.config.id_key);
           if (violations.length > 0) throw invalidFields(violations);
           const payment_id = this.#authorizeRef(call.request, caller);
-          return { payment: toPayment(await this.deps.actors.send({ type: 'confirm', payment_id, merchant_id: call.request.merchantId, verification_code: call.request.verificationCode })) };
+          return { payment: toPayment(await this.deps.orders.send({ type: 'confirm', payment_id, merchant_id: call.request.merchantId, verification_code: call.request.verificationCode })) };
         }),
       createRefund: (call, callback) => void this.#unary('CreateRefund', call, callback, async (caller) => ({ refund: await this.createRefund(call.request, caller) })),
       getRefund: (call, callback) => void this.#unary('GetRefund', call, callback, async (caller) => ({ refund: await this.getRefund(call.request, caller) })),
@@ -210,7 +202,7 @@ export class PaymentGateway {
     const expire_seconds = request.expireSeconds === 0 ? expire_seconds_default : request.expireSeconds;
     const payment_id = paymentId(this.deps.config.id_key, request.merchantId, request.merchantOrderNo);
     const input = toCreateInput(request, expire_seconds, requestFingerprint(request, expire_seconds));
-    return toPayment(await this.deps.actors.send({ type: 'create', payment_id, input }));
+    return toPayment(await this.deps.orders.send({ type: 'create', payment_id, input }));
   }
 
   async getPayment(request: GetPaymentRequest, caller: Caller): Promise<Payment> {
@@ -240,13 +232,13 @@ export class PaymentGateway {
       notify_url: request.notifyUrl,
       fingerprint: refundFingerprint(request, payment_id),
     };
-    const holder = await this.deps.refund_index.lookup(refund_id);
+    const holder = await this.deps.orders.refundHolder(refund_id);
     if (holder !== undefined && holder !== payment_id) {
       throw new PaycoreError('IDEMPOTENCY_KEY_REUSED', `merchant_refund_no ${request.merchantRefundNo} is used by another payment`);
     }
     if (holder === undefined) await this.#fundRefund(payment_id, refund_id, request);
     // The actor refuses another merchant's payment (NOT_FOUND) before anything happens.
-    const state = await this.deps.actors.send({ type: 'create_refund', payment_id, merchant_id: request.merchantId, input });
+    const state = await this.deps.orders.send({ type: 'create_refund', payment_id, merchant_id: request.merchantId, input });
     const refund = findRefund(state, refund_id);
     if (refund === undefined) throw new PaycoreError('INTERNAL', `refund ${refund_id} missing after its creation`);
     return toRefund(state, refund);
@@ -259,7 +251,7 @@ export class PaymentGateway {
   async #fundRefund(payment_id: string, refund_id: string, request: CreateRefundRequest): Promise<void> {
     const ledger = this.deps.ledger;
     if (ledger === undefined) return;
-    const loaded = await this.deps.store.load(payment_id);
+    const loaded = await this.deps.orders.get(payment_id);
     if (loaded === undefined || loaded.state.merchant_id !== request.merchantId) return;
     try {
       await ledger.reserveRefund(refund_id, request.merchantId, loaded.state.currency, request.amount);
@@ -274,13 +266,11 @@ export class PaymentGateway {
     if (violations.length > 0) throw invalidFields(violations);
     caller.requireMerchant(request.merchantId);
     const refund_id = request.refundId !== '' ? request.refundId : refundId(this.deps.config.id_key, request.merchantId, request.merchantRefundNo);
-    const payment_id = await this.deps.refund_index.lookup(refund_id);
-    const loaded = payment_id === undefined ? undefined : await this.deps.store.load(payment_id);
-    const refund = loaded === undefined ? undefined : findRefund(loaded.state, refund_id);
-    if (loaded === undefined || refund === undefined || loaded.state.merchant_id !== request.merchantId) {
+    const found = await this.deps.orders.getRefund(refund_id);
+    if (found === undefined || found.state.merchant_id !== request.merchantId) {
       throw new PaycoreError('NOT_FOUND', `no refund ${refund_id}`);
     }
-    return toRefund(loaded.state, refund);
+    return toRefund(found.state, found.refund);
   }
 
   /** The payment id a reference names, after validating it. */
@@ -293,9 +283,9 @@ export class PaymentGateway {
   /** The payment a reference names, loaded, when this caller may see it: a merchant the app
    * may not act for is FORBIDDEN (before anything is read); a payment id of another merchant
    * than the one named is answered as absent, so ids cannot be probed. */
-  async #load(ref: PaymentRef, caller: Caller): Promise<{ state: PaymentState; seq: number }> {
+  async #load(ref: PaymentRef, caller: Caller): Promise<Loaded> {
     const payment_id = this.#authorizeRef(ref, caller);
-    const loaded = await this.deps.store.load(payment_id);
+    const loaded = await this.deps.orders.get(payment_id);
     if (loaded === undefined || loaded.state.merchant_id !== ref.merchantId) {
       throw new PaycoreError('NOT_FOUND', `no payment ${payment_id}`);
     }
@@ -311,7 +301,7 @@ export class PaymentGateway {
   }
 
   async watchPayment(call: grpc.ServerWritableStream<WatchPaymentRequest, WatchPaymentResponse>): Promise<void> {
-    let messages: ConsumerMessages | undefined;
+    let watch: PaymentWatch | undefined;
     let ended = false;
     let release = (): void => undefined;
     let lifetime: NodeJS.Timeout | undefined;
@@ -321,7 +311,7 @@ export class PaymentGateway {
       clearTimeout(lifetime);
       release();
       this.#watches.delete(end);
-      messages?.stop();
+      watch?.stop();
       const code = error === undefined ? grpc.status.OK : grpcStatusOfReason[error.reason];
       this.deps.metrics.grpc_requests.inc({ method: 'WatchPayment', code: grpc.status[code] });
       // emit('error') sends the status to the client at once (destroy() sends none: the client
@@ -341,18 +331,12 @@ export class PaymentGateway {
       if (ended) return;
       call.write({ payment: toPayment(loaded.state) });
       if (!isOpen(loaded.state)) return end();
-      // Every later event of this payment, in order, from the one after the snapshot sent.
-      const payment_id = loaded.state.payment_id;
-      const consumer = await this.deps.js.consumers.get(this.deps.names.events_stream, {
-        filter_subjects: this.deps.names.events(payment_id),
-        opt_start_seq: loaded.seq + 1,
-      });
-      if (ended) return;
-      messages = await consumer.consume();
-      for await (const message of messages) {
-        const stored = decodeJson<StoredMessage>(message.data, stored_message_schema);
-        call.write({ payment: toPayment(stored.state) });
-        if (!isOpen(stored.state)) break;
+      // Every later state of this payment, in order, from the one after the snapshot sent,
+      // until it leaves its open states.
+      watch = this.deps.orders.watch(loaded.state.payment_id, loaded.seq);
+      for await (const state of watch) {
+        if (ended) break;
+        call.write({ payment: toPayment(state) });
       }
       end();
     } catch (error) {
@@ -415,7 +399,7 @@ function servers(deps: GrpcDeps, gateway: PaymentGateway, health: HealthImplemen
   admin_server.addService(app_admin_service, appAdminService(deps.routing, deps.log));
   admin_server.addService(notification_admin_service, notificationAdminService(deps.notifier, deps.log));
   admin_server.addService(timer_admin_service, timerAdminService(deps.dead_timers, deps.log));
-  admin_server.addService(risk_admin_service, riskAdminService(deps.routing, deps.log, deps.held === undefined ? undefined : { held: deps.held, actors: deps.actors }));
+  admin_server.addService(risk_admin_service, riskAdminService(deps.routing, deps.log, deps.held === undefined ? undefined : { held: deps.held, orders: deps.orders }));
   return { main, admin };
 }
 

@@ -11,15 +11,14 @@ import { paymentIdOfAttempt } from '../ids';
 import type { Logger } from '../log';
 import type { GatewayMetrics } from '../metrics';
 import { toWireRefundStatus, toWireStatus } from '../orders/protocol';
-import type { RefundIndex } from '../orders/refund-index';
-import type { ActorsClient } from './actors-client';
+import type { OrdersClient } from '../orders/api';
 
 export interface HttpDeps {
   host: string;
   port: number;
   channel(channel_id: string): Channel | undefined;
-  actors: ActorsClient;
-  refund_index: RefundIndex;
+  /** The payments' actors (refund callbacks find their payment by the refund index). */
+  orders: Pick<OrdersClient, 'send' | 'refundHolder'>;
   healthy(): boolean;
   /** The Prometheus exposition of every thread. */
   metricsText(): Promise<string>;
@@ -87,17 +86,17 @@ async function notify(deps: HttpDeps, channel: Channel, path_suffix: string, req
     deps.log.warn({ channel_id: channel.channel_id, code }, 'callback refused');
     return channel.notificationAnswer(false);
   }
-  const payment_id = parsed.type === 'refund' ? await deps.refund_index.lookup(parsed.refund_id) : paymentIdOfAttempt(parsed.attempt_id);
+  const payment_id = parsed.type === 'refund' ? await deps.orders.refundHolder(parsed.refund_id) : paymentIdOfAttempt(parsed.attempt_id);
   if (payment_id === undefined) {
     deps.log.warn({ channel_id: channel.channel_id, attempt_id: parsed.attempt_id }, 'callback for an attempt paycore did not make');
     return channel.notificationAnswer(false);
   }
   try {
     if (parsed.type === 'refund') {
-      await deps.actors.send({ type: 'refund_notification', payment_id, channel_id: channel.channel_id, refund_id: parsed.refund_id, status: toWireRefundStatus(parsed.status) });
+      await deps.orders.send({ type: 'refund_notification', payment_id, channel_id: channel.channel_id, refund_id: parsed.refund_id, status: toWireRefundStatus(parsed.status) });
     } else {
       // The channel the callback arrived on goes along: it may only move that channel's attempts.
-      await deps.actors.send({ type: 'notification', payment_id, channel_id: channel.channel_id, attempt_id: parsed.attempt_id, status: toWireStatus(parsed.status) });
+      await deps.orders.send({ type: 'notification', payment_id, channel_id: channel.channel_id, attempt_id: parsed.attempt_id, status: toWireStatus(parsed.status) });
     }
     return channel.notificationAnswer(true);
   } catch (error) {

@@ -24,7 +24,7 @@ import {
 import { PaycoreError, invalidFields } from '../errors';
 import { isPaymentId } from '../ids';
 import type { HeldIndex } from '../risk/held';
-import type { ActorsClient } from './actors-client';
+import type { OrdersClient } from '../orders/api';
 import { toPayment } from './convert';
 import type { Logger } from '../log';
 import { riskRuleToJson, type RiskRule } from '../risk/rules';
@@ -47,7 +47,7 @@ export interface RiskAdminServiceServer extends grpc.UntypedServiceImplementatio
 /** What the held-payment calls need; absent (unit tests): they answer ILLEGAL_STATE. */
 export interface HeldPaymentsDeps {
   held: Pick<HeldIndex, 'list'>;
-  actors: Pick<ActorsClient, 'send'>;
+  orders: Pick<OrdersClient, 'send'>;
 }
 
 export function riskAdminService(table: RoutingTable, log?: Logger, holds?: HeldPaymentsDeps): RiskAdminServiceServer {
@@ -58,7 +58,7 @@ export function riskAdminService(table: RoutingTable, log?: Logger, holds?: Held
   };
   const decideHold = async (type: 'release_hold' | 'reject_hold', payment_id: string) => {
     if (!isPaymentId(payment_id)) throw invalidFields([{ field: 'payment_id', description: "must be a payment id: 'p' and 25 characters of a-z or 2-7" }]);
-    return { payment: toPayment(await needHolds().actors.send({ type, payment_id })) };
+    return { payment: toPayment(await needHolds().orders.send({ type, payment_id })) };
   };
   return {
     listHeldPayments: unary('ListHeldPayments', async () => ({

@@ -10,13 +10,13 @@
 
 import { errors as nats_errors, headers, type NatsConnection } from '@nats-io/transport-node';
 import { decodeJson, encodeJson } from '../codec';
-import { actor_reply_schema } from '../orders/schemas';
+import { actor_reply_schema } from './schemas';
 import { PaycoreError, dependencyDown, errorFromWire } from '../errors';
 import { shardOf } from '../ids';
 import type { Names } from '../names';
 import type { NatsLink } from '../nats-link';
-import type { ActorCommand, ActorReply, ActorRequest } from '../orders/protocol';
-import type { PaymentState } from '../orders/types';
+import type { ActorCommand, ActorReply, ActorRequest } from './protocol';
+import type { PaymentState } from './types';
 import { injectInto } from '../tracing';
 
 export class ActorsClient {
