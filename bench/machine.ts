@@ -102,6 +102,14 @@ export class CpuMeter {
     return { at_ms: performance.now(), cpu_ms, self_ms: (self.user + self.system) / 1000, machine_ms: machineBusyMs() };
   }
 
+  /** CPU ms per group between two snapshots, `coordinator_and_sandbox` this process. */
+  static msBetween(a: ReturnType<CpuMeter['snapshot']>, b: ReturnType<CpuMeter['snapshot']>): Record<string, number> {
+    const ms: Record<string, number> = {};
+    for (const name of Object.keys(b.cpu_ms)) ms[name] = b.cpu_ms[name]! - (a.cpu_ms[name] ?? 0);
+    ms.coordinator_and_sandbox = b.self_ms - a.self_ms;
+    return ms;
+  }
+
   /** Percent of one core per group between two snapshots; `coordinator` is this process
    * (which also hosts the sandbox PSP); `other` is every other process on the machine (a
    * busy neighbour makes a step's numbers suspect). */

@@ -13,13 +13,16 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import { PaymentStatus } from '../proto/gen/paycore/v1/payment';
+import { natsCounts, perOperation, redisCounts, type Counts, type PerOperation } from './counters';
+import { startPrivateNats, startPrivateRedis, type DependencyServer } from '../testing/deps';
 import { Coordinator } from './driver/coordinator';
 import { round } from './driver/percentiles';
 import type { LoadModel, ScenarioName, StepPlan, StepResult } from './driver/protocol';
-import { CpuMeter, machineInfo, pidsNamed, type MachineInfo } from './machine';
+import { CpuMeter, machineInfo, type MachineInfo } from './machine';
 import { summarizeProfiles, type ProfileSummary } from './profile';
-import { repo_root, startStack, type Stack } from '../testing/stack';
+import { freePort, repo_root, startStack, type Stack } from '../testing/stack';
 
 interface Options {
   processes: number;
@@ -47,6 +50,8 @@ const other_cpu_percent_noisy = 25;
 const bisections = 3;
 /** Quiet time between steps so one step's tail does not land in the next. */
 const settle_ms = 750;
+/** The counting step runs at least this long (a few hundred creates even with --quick). */
+const count_step_ms_min = 3_000;
 
 function parseOptions(argv: string[]): Options {
   const get = (name: string): string | undefined => {
@@ -76,6 +81,9 @@ function parseOptions(argv: string[]): Options {
 
 interface Step extends StepResult {
   cpu_percent: Record<string, number>;
+  /** Per operation the step completed (for create_qr: per create): NATS messages and bytes,
+   * Redis commands and Redis time, and the CPU ms of every process. */
+  per_op: PerOperation & { cpu_ms: Record<string, number> };
 }
 
 interface Search {
@@ -95,6 +103,7 @@ class Bench {
     readonly options: Options,
     readonly driver: Coordinator,
     readonly meter: CpuMeter,
+    readonly counts: () => Promise<Counts>,
     readonly targets: Record<'echo' | 'paycore', string>,
     readonly sandbox_url: string,
     readonly id_key_hex: string,
@@ -117,10 +126,15 @@ class Bench {
       poll_interval_ms: 5,
       deadline_ms: call_deadline_ms,
     };
+    const counted_before = await this.counts();
     const before = this.meter.snapshot();
     const result = await this.driver.run(target_name, plan);
     const after = this.meter.snapshot();
-    const step: Step = { ...result, cpu_percent: CpuMeter.between(before, after) };
+    const counted_after = await this.counts();
+    const cpu_ms = CpuMeter.msBetween(before, after);
+    const n = Math.max(1, result.succeeded);
+    const per_op = { ...perOperation(counted_before, counted_after, result.succeeded), cpu_ms: Object.fromEntries(Object.entries(cpu_ms).map(([k, v]) => [k, round(v / n, 3)])) };
+    const step: Step = { ...result, cpu_percent: CpuMeter.between(before, after), per_op };
     this.steps.push(step);
     process.stdout.write(`  ${describe(step)}\n`);
     await new Promise((r) => setTimeout(r, settle_ms));
@@ -175,8 +189,15 @@ function describe(step: Step): string {
   const cpu = Object.entries(step.cpu_percent).map(([k, v]) => `${k} ${v}%`).join(', ');
   return (
     `${step.target_name.padEnd(7)} ${step.scenario.padEnd(10)} ${model.padEnd(16)} ${String(step.throughput_per_second).padStart(8)}/s ` +
-    `p50 ${step.latency.p50_ms} p95 ${step.latency.p95_ms} p99 ${step.latency.p99_ms} max ${step.latency.max_ms} ms; ${errors}; send lag p99 ${step.send_lag_ms_p99} ms; cpu ${cpu}`
+    `p50 ${step.latency.p50_ms} p95 ${step.latency.p95_ms} p99 ${step.latency.p99_ms} max ${step.latency.max_ms} ms; ${errors}; send lag p99 ${step.send_lag_ms_p99} ms; cpu ${cpu}` +
+    (step.target_name === 'paycore' ? `\n          per op: ${describePerOp(step.per_op)}` : '')
   );
+}
+
+function describePerOp(p: Step['per_op']): string {
+  const cpu = Object.entries(p.cpu_ms).map(([k, v]) => `${k} ${v}`).join(', ');
+  return `NATS msgs in ${p.nats_msgs_in} out ${p.nats_msgs_out}, bytes in ${p.nats_bytes_in} out ${p.nats_bytes_out}; ` +
+    `Redis ${p.redis_commands} commands ${p.redis_us} us; CPU ms ${cpu}`;
 }
 
 interface EchoProcess {
@@ -242,6 +263,8 @@ export interface BenchReport {
   ceiling: { echo_open: Search; echo_closed_max: Step };
   paycore: Search;
   ratio: { sustainable_over_echo_open: number; sustainable_over_echo_closed: number };
+  /** The counting step (closed model, 8 loops, create_qr): per create. */
+  per_create: { step: Step; nats_msgs_in: number; nats_msgs_out: number; nats_bytes_in: number; nats_bytes_out: number; redis_commands: number; redis_us: number; cpu_ms: Record<string, number> };
   added_latency_at_half_rate: { rate_per_second: number; channel_latency_ms: number; step: Step; added_ms: { p50: number; p95: number; p99: number; max: number } };
   scenarios: Step[];
   spot_check: { checked: number; problems: string[] };
@@ -258,17 +281,35 @@ async function main(): Promise<void> {
   if (options.profile_dir !== undefined) mkdirSync(options.profile_dir, { recursive: true });
   process.stdout.write(`paycore bench: ${machine.cpu_count} x ${machine.cpu_model}, node ${machine.node_version}\n`);
 
-  const stack = await startStack({
-    env: {
-      PAYCORE_WORKERS: String(machine.cpu_count),
-      PAYCORE_SHARDS: '64',
-      // Pending-attempt queries would start 5 s after each create and mix into later steps;
-      // the bench measures creates, so the first query comes after the run.
-      PAYCORE_QUERY_BACKOFF_MS: '600000',
-      PAYCORE_LOG_LEVEL: 'info',
-    },
-    node_args,
-  });
+  // The bench's own NATS (with its monitoring port) and Redis: what they count and the CPU
+  // they burn is paycore's alone.
+  const monitor_port = await freePort();
+  const nats = await startPrivateNats(`http_port: ${monitor_port}`);
+  const redis_server = await startPrivateRedis();
+  const monitor_url = `http://127.0.0.1:${monitor_port}`;
+  const redis_stats = new Redis(redis_server.url, { maxRetriesPerRequest: 1 });
+  const counts = async (): Promise<Counts> => ({ nats: await natsCounts(monitor_url), redis: await redisCounts(redis_stats) });
+  const servers: DependencyServer[] = [nats, redis_server];
+  let stack: Stack;
+  try {
+    stack = await startStack({
+      nats_url: nats.url,
+      redis_url: redis_server.url,
+      env: {
+        PAYCORE_WORKERS: String(machine.cpu_count),
+        PAYCORE_SHARDS: '64',
+        // Pending-attempt queries would start 5 s after each create and mix into later steps;
+        // the bench measures creates, so the first query comes after the run.
+        PAYCORE_QUERY_BACKOFF_MS: '600000',
+        PAYCORE_LOG_LEVEL: 'info',
+      },
+      node_args,
+    });
+  } catch (error) {
+    redis_stats.disconnect();
+    for (const server of servers) await server.close().catch(() => undefined);
+    throw error;
+  }
   let echo: EchoProcess | undefined;
   let driver: Coordinator | undefined;
   try {
@@ -287,10 +328,10 @@ async function main(): Promise<void> {
       paycore: () => [paycore_pid],
       drivers: () => driver_pids,
       echo: () => [echo_pid],
-      nats: () => pidsNamed('nats-server'),
-      redis: () => pidsNamed('redis-server'),
+      nats: () => (nats.pid === undefined ? [] : [nats.pid]),
+      redis: () => (redis_server.pid === undefined ? [] : [redis_server.pid]),
     });
-    const bench = new Bench(options, driver, meter, { echo: echo.address, paycore: stack.address }, stack.sandbox.url, stack.env.PAYCORE_ID_KEY!, stack.tls_files);
+    const bench = new Bench(options, driver, meter, counts, { echo: echo.address, paycore: stack.address }, stack.sandbox.url, stack.env.PAYCORE_ID_KEY!, stack.tls_files);
 
     process.stdout.write('warm-up\n');
     await bench.step('echo', 'create_qr', { kind: 'closed', concurrency: 32 }, 1_000);
@@ -299,6 +340,8 @@ async function main(): Promise<void> {
     process.stdout.write('ceiling: echo server\n');
     const echo_open = await bench.search('echo', search_start_per_second.echo);
     const echo_closed_max = await bench.step('echo', 'create_qr', { kind: 'closed', concurrency: 64 }, options.step_ms);
+    process.stdout.write('paycore: counting step (closed model, 8 loops)\n');
+    const count_step = await bench.step('paycore', 'create_qr', { kind: 'closed', concurrency: 8 }, Math.max(options.scenario_ms, count_step_ms_min));
     process.stdout.write('paycore: sustainable CreatePayment rate\n');
     const paycore = await bench.search('paycore', search_start_per_second.paycore);
 
@@ -333,6 +376,7 @@ async function main(): Promise<void> {
         paycore_shards: 64,
         paycore_query_backoff_ms: 600000,
         sandbox_host: 'in the coordinator process',
+        nats_redis: 'private nats-server (JetStream, monitoring port for /varz) and redis-server started by the bench (testing/deps.ts); per-op counts are their deltas over the step',
         in_flight_max,
         call_deadline_ms,
         latency_from: 'open model: the scheduled send time; closed model: the send',
@@ -340,6 +384,16 @@ async function main(): Promise<void> {
       },
       ceiling: { echo_open, echo_closed_max },
       paycore,
+      per_create: {
+        step: count_step,
+        nats_msgs_in: count_step.per_op.nats_msgs_in,
+        nats_msgs_out: count_step.per_op.nats_msgs_out,
+        nats_bytes_in: count_step.per_op.nats_bytes_in,
+        nats_bytes_out: count_step.per_op.nats_bytes_out,
+        redis_commands: count_step.per_op.redis_commands,
+        redis_us: count_step.per_op.redis_us,
+        cpu_ms: count_step.per_op.cpu_ms,
+      },
       ratio: {
         sustainable_over_echo_open: round(paycore.sustainable_per_second / Math.max(1, echo_open.sustainable_per_second), 4),
         sustainable_over_echo_closed: round(paycore.sustainable_per_second / Math.max(1, echo_closed_max.throughput_per_second), 4),
@@ -369,6 +423,8 @@ async function main(): Promise<void> {
     if (driver !== undefined) await driver.stop().catch(() => undefined);
     if (echo !== undefined) await stopChild(echo.child);
     if (stack.paycore.child?.exitCode === null) await stack.stop().catch(() => undefined);
+    redis_stats.disconnect();
+    for (const server of servers) await server.close().catch(() => undefined);
   }
 }
 
@@ -381,6 +437,7 @@ export function printable(report: BenchReport): string {
     `ceiling (echo, ${echo.criterion}): ${echo.sustainable_per_second}/s; closed x64 max ${report.ceiling.echo_closed_max.throughput_per_second}/s`,
     `paycore sustainable CreatePayment: ${report.paycore.sustainable_per_second}/s = ${round(report.ratio.sustainable_over_echo_open * 100, 1)}% of the echo open-model ceiling (${round(report.ratio.sustainable_over_echo_closed * 100, 1)}% of echo closed max)`,
     at === undefined ? '  (no passing rate)' : `  at that rate: ${at.throughput_per_second}/s, p50 ${at.latency.p50_ms} p95 ${at.latency.p95_ms} p99 ${at.latency.p99_ms} max ${at.latency.max_ms} ms; cpu ${JSON.stringify(at.cpu_percent)}`,
+    `per create (closed x8, ${report.per_create.step.succeeded} creates): ${describePerOp(report.per_create.step.per_op)}`,
     `added latency at ${half.rate_per_second}/s (create latency - ${half.channel_latency_ms} ms fixed channel latency): p50 ${half.added_ms.p50} p95 ${half.added_ms.p95} p99 ${half.added_ms.p99} max ${half.added_ms.max} ms`,
     'scenarios:',
     ...report.scenarios.map((s) => `  ${describe(s as Step)}`),

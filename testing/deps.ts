@@ -17,6 +17,8 @@ export interface DependencyServer {
   port: number;
   /** Whether the process is running now. */
   readonly running: boolean;
+  /** The process id while it runs (the bench reads its CPU time from /proc). */
+  readonly pid: number | undefined;
   /** Starts it (again) on the same port; a NATS server keeps its JetStream store. */
   start(): Promise<void>;
   /** SIGKILL: what a crash or an OOM kill looks like to paycore. */
@@ -52,6 +54,9 @@ function serverOf(port: number, url: string, dir: string, command: string, args:
     port,
     get running() {
       return child !== undefined && child.exitCode === null && child.signalCode === null;
+    },
+    get pid() {
+      return server.running ? child?.pid : undefined;
     },
     async start() {
       if (server.running) return;

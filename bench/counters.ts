@@ -1,0 +1,97 @@
+// Counting, not only timing: what crossed a socket during a step, read from the servers the
+// bench started for itself (bench/deps.ts) so that nothing else is counted — NATS messages
+// and bytes from nats-server's monitoring port (/varz), Redis commands and the time Redis's
+// single thread spent in them from INFO commandstats. Divided by the operations a step
+// completed, they are the per-create numbers the report puts beside throughput: they move far
+// less with a noisy machine than throughput does.
+
+import type { Redis } from 'ioredis';
+
+export interface NatsCounts {
+  in_msgs: number;
+  out_msgs: number;
+  in_bytes: number;
+  out_bytes: number;
+}
+
+export interface RedisCommandCounts {
+  calls: number;
+  usec: number;
+}
+
+export interface RedisCounts {
+  /** Every command but the INFO calls the bench itself makes. */
+  calls: number;
+  usec: number;
+  by_command: Record<string, RedisCommandCounts>;
+}
+
+export interface Counts {
+  nats: NatsCounts;
+  redis: RedisCounts;
+}
+
+/** The message and byte counters of a nats-server's /varz (`monitor_url`: http://host:port). */
+export async function natsCounts(monitor_url: string): Promise<NatsCounts> {
+  const response = await fetch(`${monitor_url}/varz`);
+  if (!response.ok) throw new Error(`nats-server /varz answered ${response.status}`);
+  const varz = (await response.json()) as Partial<NatsCounts>;
+  return { in_msgs: varz.in_msgs ?? 0, out_msgs: varz.out_msgs ?? 0, in_bytes: varz.in_bytes ?? 0, out_bytes: varz.out_bytes ?? 0 };
+}
+
+/** `INFO commandstats` parsed: `cmdstat_<name>:calls=N,usec=N,...` per command. */
+export function parseCommandStats(info: string): RedisCounts {
+  const by_command: Record<string, RedisCommandCounts> = {};
+  let calls = 0;
+  let usec = 0;
+  for (const line of info.split(/\r?\n/)) {
+    const match = /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(line);
+    if (match === null) continue;
+    const name = match[1]!;
+    const entry = { calls: Number(match[2]), usec: Number(match[3]) };
+    by_command[name] = entry;
+    if (name === 'info') continue; // the bench's own reads
+    calls += entry.calls;
+    usec += entry.usec;
+  }
+  return { calls, usec, by_command };
+}
+
+export async function redisCounts(redis: Redis): Promise<RedisCounts> {
+  return parseCommandStats(await redis.info('commandstats'));
+}
+
+/** The counts of `b` minus those of `a`, per operation when `operations` > 0. */
+export function perOperation(a: Counts, b: Counts, operations: number): PerOperation {
+  const n = Math.max(1, operations);
+  const r = (x: number, digits = 2): number => Math.round((x / n) * 10 ** digits) / 10 ** digits;
+  const commands: Record<string, { calls: number; usec: number }> = {};
+  for (const [name, after] of Object.entries(b.redis.by_command)) {
+    if (name === 'info') continue;
+    const before = a.redis.by_command[name] ?? { calls: 0, usec: 0 };
+    if (after.calls > before.calls) commands[name] = { calls: r(after.calls - before.calls), usec: r(after.usec - before.usec, 1) };
+  }
+  return {
+    operations,
+    nats_msgs_in: r(b.nats.in_msgs - a.nats.in_msgs),
+    nats_msgs_out: r(b.nats.out_msgs - a.nats.out_msgs),
+    nats_bytes_in: r(b.nats.in_bytes - a.nats.in_bytes, 0),
+    nats_bytes_out: r(b.nats.out_bytes - a.nats.out_bytes, 0),
+    redis_commands: r(b.redis.calls - a.redis.calls),
+    redis_us: r(b.redis.usec - a.redis.usec, 1),
+    redis_by_command: commands,
+  };
+}
+
+export interface PerOperation {
+  /** The operations completed in the step (the divisor). */
+  operations: number;
+  nats_msgs_in: number;
+  nats_msgs_out: number;
+  nats_bytes_in: number;
+  nats_bytes_out: number;
+  redis_commands: number;
+  /** Microseconds of Redis's thread (commandstats usec), per operation. */
+  redis_us: number;
+  redis_by_command: Record<string, { calls: number; usec: number }>;
+}
