@@ -1,5 +1,5 @@
 // Counting, not only timing: what crossed a socket during a step, read from the servers the
-// bench started for itself (bench/deps.ts) so that nothing else is counted — NATS messages
+// bench started for itself (testing/deps.ts) so that nothing else is counted — NATS messages
 // and bytes from nats-server's monitoring port (/varz), Redis commands and the time Redis's
 // single thread spent in them from INFO commandstats. Divided by the operations a step
 // completed, they are the per-create numbers the report puts beside throughput: they move far
