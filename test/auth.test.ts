@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { signRequest, type AppKeyCredentials } from '../core/auth/app-key';
-import { channelCredentials, clientOptions, type ClientAuth } from '../core/auth/client';
+import { channelCredentials, clientOptions, type ClientAuth } from '../testing/auth-client';
 import { PaycoreClient } from '../testing/client';
 import { ensureDevPki } from '../testing/dev/dev-certs';
 import { decodeServiceError } from '../core/errors';

@@ -4,7 +4,7 @@
 
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { makeClient } from '../core/auth/client';
+import { makeClient } from '../testing/auth-client';
 import { PaycoreClient } from '../testing/client';
 import { decodeServiceError } from '../core/errors';
 import { app_admin_service } from '../core/gateway/app-admin';

@@ -2,7 +2,7 @@
 // methods answer the Payment inside each RPC's response message; `raw` is the generated client.
 
 import * as grpc from '@grpc/grpc-js';
-import { channelCredentials, clientOptions, type ClientAuth } from '../core/auth/client';
+import { channelCredentials, clientOptions, type ClientAuth } from './auth-client';
 import {
   PaymentServiceClient,
   type ClosePaymentRequest,
@@ -19,7 +19,7 @@ import {
 export class PaycoreClient {
   readonly raw: PaymentServiceClient;
 
-  /** `auth`: a client certificate (mTLS) or an app key (core/auth/client.ts). */
+  /** `auth`: a client certificate (mTLS) or an app key (testing/auth-client.ts). */
   constructor(address: string, auth: ClientAuth, options: grpc.ClientOptions = {}) {
     this.raw = new PaymentServiceClient(address, channelCredentials(auth), clientOptions(auth, options));
   }

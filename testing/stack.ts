@@ -21,7 +21,7 @@ import { PaycoreClient } from './client';
 import { idKey, paymentId, type IdKey } from '../core/ids';
 import { ensureDevPki, type DevPki } from './dev/dev-certs';
 import type * as grpc from '@grpc/grpc-js';
-import { certAuth, channelCredentials, clientOptions, makeClient, type ClientAuth } from '../core/auth/client';
+import { certAuth, channelCredentials, clientOptions, makeClient, type ClientAuth } from './auth-client';
 import { app_roles } from '../core/routing/apps';
 import { natsAuthOptions, readNatsAuth, redisAuthOptions, type NatsAuth, type RedisAuth } from '../core/connections';
 import { Redis } from 'ioredis';

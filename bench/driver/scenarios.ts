@@ -5,7 +5,7 @@
 
 import * as grpc from '@grpc/grpc-js';
 import { Agent, request as httpRequest } from 'node:http';
-import { certAuth, channelCredentials, clientOptions, type ClientAuth } from '../../core/auth/client';
+import { certAuth, channelCredentials, clientOptions, type ClientAuth } from '../../testing/auth-client';
 import { decodeServiceError } from '../../core/errors';
 import { idKey, paymentId } from '../../core/ids';
 import { CreatePaymentResponse, CreateRefundResponse, GetPaymentResponse, NextActionType, PaymentStatus, RefundStatus } from '../../proto/gen/paycore/v1/payment';

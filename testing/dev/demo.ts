@@ -6,7 +6,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { PaymentStatus, Product } from '../../proto/gen/paycore/v1/payment';
-import { clientAuthFromEnv } from '../../core/auth/client';
+import { clientAuthFromEnv } from '../auth-client';
 import { PaycoreClient } from '../client';
 
 async function main(): Promise<void> {

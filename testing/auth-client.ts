@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { signRequest, type AppKeyCredentials } from './app-key';
+import { signRequest, type AppKeyCredentials } from '../core/auth/app-key';
 
 export interface ClientAuth {
   /** CA bundle the server's certificate must chain to; absent = plaintext (dev only). */
