@@ -2,20 +2,17 @@
 // A turn follows one fixed order — load → route → persist intent → call the channel → apply
 // the result — and every state change goes through decide() and the event store.
 
-import { context } from '@opentelemetry/api';
-import { ChannelError, type AttemptRef, type AttemptStatus, type Channel, type PayerElements, type RefundStatus } from '../../channels/channel';
+import type { AttemptStatus, PayerElements, RefundStatus } from '../../channels/channel';
 import {
-  actors_live_max, append_conflict_retries_max, confirm_wrong_codes_max, command_start_margin_ms, attempts_per_payment_max, mailbox_depth_max, refund_count_max_default, refund_retries_max, refund_window_days_default, timer_retry_delay_ms,
+  actors_live_max, confirm_wrong_codes_max, command_start_margin_ms, attempts_per_payment_max, mailbox_depth_max, refund_count_max_default, refund_retries_max, refund_window_days_default, timer_retry_delay_ms,
 } from '../constants';
-import { encodeJsonString } from '../codec';
 import { refundId, type IdKey } from '../ids';
 import { PaycoreError, errorToWire, invalidFields, type FieldViolation } from '../errors';
 import type { Logger } from '../log';
-import { timed, type ActorMetrics } from '../metrics';
+import type { ActorMetrics } from '../metrics';
 import type { Sealer } from '../seal';
-import { SpanKind, inSpan } from '../tracing';
 import { decide, scopeRejection } from './decide';
-import { currentAttempt, evolve, findRefund, isOpen } from './evolve';
+import { currentAttempt, findRefund, isOpen } from './evolve';
 import { fromWireRefundStatus, fromWireStatus, toWireStatus, type WireAttemptStatus, requestMerchant, type ActorReply, type ActorRequest, type CreateInput, type RefundInput } from './protocol';
 import type { RefundIndex } from './refund-index';
 import type { ChannelDirectory } from '../routing/directory';
@@ -23,9 +20,12 @@ import type { RiskEngine } from '../risk/engine';
 import type { HeldIndex } from '../risk/held';
 import { review_seconds_default } from '../risk/rules';
 import type { ReservationRef } from '../routing/types';
-import { ConflictError, type EventStore, type Loaded } from './store';
+import type { EventStore } from './store';
+import { Actor, describe, requireState } from './actor-state';
+import { ChannelCalls } from './channel-calls';
+import { Journal, holdsReservation } from './journal';
 import { nextQueryAt, type TimerScheduler } from './timers';
-import type { Attempt, DuplicatePayment, PaymentCommand, PaymentEvent, PaymentState, Refund } from './types';
+import type { Attempt, DuplicatePayment, PaymentCommand, PaymentState, Refund } from './types';
 
 export interface ActorDeps {
   store: EventStore;
@@ -46,16 +46,6 @@ export interface ActorDeps {
   now(): Date;
 }
 
-class Actor {
-  loaded: Loaded | undefined;
-  /** Whether `loaded` reflects the stream (false until the first load). */
-  fresh = false;
-  queued = 0;
-  tail: Promise<unknown> = Promise.resolve();
-
-  constructor(readonly payment_id: string) {}
-}
-
 export class ActorSystem {
   readonly #actors = new Map<string, Actor>();
   /** Attempts whose channel create is still in flight after its caller was answered (see
@@ -63,7 +53,13 @@ export class ActorSystem {
    * request twice, and a slow provider more load. */
   readonly #creates_in_flight = new Set<string>();
 
-  constructor(private readonly deps: ActorDeps) {}
+  readonly #journal: Journal;
+  readonly #calls: ChannelCalls;
+
+  constructor(private readonly deps: ActorDeps) {
+    this.#journal = new Journal(deps);
+    this.#calls = new ChannelCalls(deps);
+  }
 
   get live(): number {
     return this.#actors.size;
@@ -121,7 +117,7 @@ export class ActorSystem {
       // reloads and re-decides, so the common case saves a round trip.
       // "Absent" is never cached: another process may create the payment at any moment, and
       // a timer or call for it must then find it (re-checked against the log each time).
-      if ((!actor.fresh || actor.loaded === undefined) && request.type !== 'create') await this.#reload(actor);
+      if ((!actor.fresh || actor.loaded === undefined) && request.type !== 'create') await this.#journal.reload(actor);
       // Before anything else: a merchant's call on a payment it does not own does nothing.
       const merchant_id = requestMerchant(request);
       if (merchant_id !== undefined && request.type !== 'create') {
@@ -141,11 +137,6 @@ export class ActorSystem {
       this.deps.log.error({ payment_id: actor.payment_id, err: describe(error) }, 'actor turn failed');
       return failure(new PaycoreError('INTERNAL', `payment ${actor.payment_id}: internal error, logged; retry with the same key`));
     }
-  }
-
-  async #reload(actor: Actor): Promise<void> {
-    actor.loaded = await this.deps.store.load(actor.payment_id);
-    actor.fresh = true;
   }
 
   #dispatch(actor: Actor, request: ActorRequest): Promise<PaymentState> {
@@ -184,7 +175,7 @@ export class ActorSystem {
     if (!actor.fresh) actor.loaded = undefined; // unknown: try the creation, a conflict tells
     const existing = actor.loaded?.state;
     if (existing !== undefined) {
-      await this.#apply(actor, this.#createCommand(actor.payment_id, input, now, '', ''));
+      await this.#journal.apply(actor, this.#createCommand(actor.payment_id, input, now, '', ''));
       return requireState(actor);
     }
     const risk = await this.#assessRisk(actor.payment_id, input);
@@ -192,9 +183,9 @@ export class ActorSystem {
     const refusal = risk?.refusal;
     if (refusal !== undefined) {
       // A replay of a payment created before the rules changed answers with that payment.
-      await this.#reload(actor);
+      await this.#journal.reload(actor);
       if (actor.loaded === undefined) throw refusal;
-      await this.#apply(actor, this.#createCommand(actor.payment_id, input, now, '', ''));
+      await this.#journal.apply(actor, this.#createCommand(actor.payment_id, input, now, '', ''));
       return requireState(actor);
     }
     const decision = await this.deps.channels.route({
@@ -231,11 +222,11 @@ export class ActorSystem {
         ...this.#createCommand(actor.payment_id, input, now, expires_at.toISOString(), chosen.channel_id, chosen.fee_minor, reservation),
         merchant_fee_minor: this.deps.channels.merchantFee(input.merchant_id, input.product, input.amount_minor),
       };
-      created = await this.#apply(actor, command);
+      created = await this.#journal.apply(actor, command);
     } catch (error) {
       // Released only when the log is known not to hold it; an unknown outcome is left to the
       // reservation sweeper, which reads the log later.
-      if (!outcome_unknown.has(error as object)) await this.deps.channels.release(reservation);
+      if (!this.#journal.outcomeUnknown(error)) await this.deps.channels.release(reservation);
       throw error;
     }
     if (!created) await this.deps.channels.release(reservation); // an existing payment: nothing of ours holds it
@@ -277,7 +268,7 @@ export class ActorSystem {
       held: { rules: review.rules, review_expires_at: review_expires_at.toISOString() },
       merchant_fee_minor: this.deps.channels.merchantFee(input.merchant_id, input.product, input.amount_minor),
     };
-    if (await this.#apply(actor, command)) {
+    if (await this.#journal.apply(actor, command)) {
       const state = requireState(actor);
       await this.deps.held?.add({
         payment_id: state.payment_id, merchant_id: state.merchant_id, product: state.product, amount_minor: state.amount_minor.toString(), currency: state.currency,
@@ -301,9 +292,9 @@ export class ActorSystem {
     if (chosen === undefined) throw new PaycoreError('NO_ROUTE', `no channel can take ${state.product} ${state.currency} now; the payment stays held, release it again later`);
     const reservation = chosen.reservation === undefined ? undefined : { reservation_id: chosen.reservation.reservation_id, channel_id: chosen.reservation.channel_id };
     try {
-      await this.#apply(actor, { type: 'release_hold', at: now.toISOString(), channel_id: chosen.channel_id, fee_minor: chosen.fee_minor, reservation });
+      await this.#journal.apply(actor, { type: 'release_hold', at: now.toISOString(), channel_id: chosen.channel_id, fee_minor: chosen.fee_minor, reservation });
     } catch (error) {
-      if (!outcome_unknown.has(error as object)) await this.deps.channels.release(reservation);
+      if (!this.#journal.outcomeUnknown(error)) await this.deps.channels.release(reservation);
       throw error;
     }
     const attempt = currentAttempt(requireState(actor));
@@ -336,7 +327,7 @@ export class ActorSystem {
   }
 
   async #close(actor: Actor, reason: 'merchant' | 'expired' | 'risk', merchant_id?: string): Promise<PaymentState> {
-    await this.#apply(actor, { type: 'close', at: this.deps.now().toISOString(), reason, merchant_id });
+    await this.#journal.apply(actor, { type: 'close', at: this.deps.now().toISOString(), reason, merchant_id });
     await this.#driveClose(actor);
     return requireState(actor);
   }
@@ -359,7 +350,7 @@ export class ActorSystem {
   /** A verified provider callback that arrived on `channel_id`: it may only move an attempt
    * sent to that channel. */
   async #notification(actor: Actor, channel_id: string, attempt_id: string, status: AttemptStatus): Promise<PaymentState> {
-    await this.#apply(actor, { type: 'attempt_status', at: this.deps.now().toISOString(), attempt_id, status, source: 'notification', via_channel_id: channel_id });
+    await this.#journal.apply(actor, { type: 'attempt_status', at: this.deps.now().toISOString(), attempt_id, status, source: 'notification', via_channel_id: channel_id });
     await this.#refundDuplicates(actor);
     return requireState(actor);
   }
@@ -371,33 +362,16 @@ export class ActorSystem {
     if (state.status !== 'REQUIRES_ACTION' || state.next_action?.type !== 'SMS_CODE' || attempt?.state !== 'action_required') {
       throw new PaycoreError('ILLEGAL_STATE', `payment is ${state.status}: only a payment waiting for an SMS code can be confirmed`);
     }
-    const channel = this.#channel(attempt.channel_id);
-    const confirm = channel.confirm?.bind(channel);
-    if (confirm === undefined) throw new PaycoreError('ILLEGAL_STATE', `channel ${attempt.channel_id} has no step-up to confirm`);
-    let status: AttemptStatus | undefined;
-    try {
-      status = await this.#call(attempt.channel_id, 'confirm', () =>
-        confirm({
-          attempt: attemptRef(state, attempt),
-          verification_code,
-          payer: this.deps.sealer.open<PayerElements>(state.payer_sealed),
-          amount_minor: state.amount_minor,
-          notify_url: this.deps.channels.notifyUrl(attempt.channel_id),
-          expires_at: new Date(state.expires_at),
-        }),
-      );
-    } catch (error) {
-      if (error instanceof ChannelError && error.kind === 'rejected' && error.code === 'WRONG_CODE') return this.#wrongCode(actor, merchant_id, attempt.attempt_id);
-      status = this.#failedCall(actor, 'confirm', error);
-    }
-    if (status !== undefined) await this.#apply(actor, { type: 'attempt_status', at: this.deps.now().toISOString(), merchant_id, attempt_id: attempt.attempt_id, status, source: 'confirm' });
+    const status = await this.#calls.confirm(state, attempt, verification_code);
+    if (status === 'wrong_code') return this.#wrongCode(actor, merchant_id, attempt.attempt_id);
+    if (status !== undefined) await this.#journal.apply(actor, { type: 'attempt_status', at: this.deps.now().toISOString(), merchant_id, attempt_id: attempt.attempt_id, status, source: 'confirm' });
     return requireState(actor);
   }
 
   /** A wrong code: counted; while tries are left the caller hears INVALID_FIELD naming the
    * code and the payment keeps waiting; the last one fails the attempt (the payment FAILED). */
   async #wrongCode(actor: Actor, merchant_id: string, attempt_id: string): Promise<PaymentState> {
-    await this.#apply(actor, { type: 'code_rejected', at: this.deps.now().toISOString(), merchant_id, attempt_id, wrong_codes_max: confirm_wrong_codes_max });
+    await this.#journal.apply(actor, { type: 'code_rejected', at: this.deps.now().toISOString(), merchant_id, attempt_id, wrong_codes_max: confirm_wrong_codes_max });
     const after = requireState(actor);
     const attempt = after.attempts.find((a) => a.attempt_id === attempt_id);
     if (attempt?.state !== 'action_required') return after;
@@ -426,7 +400,7 @@ export class ActorSystem {
     let created = false;
     try {
       await this.#scheduleRefund(state.payment_id, input.refund_id, 0, now); // before the intent: a crash still follows up
-      created = await this.#apply(actor, command);
+      created = await this.#journal.apply(actor, command);
     } finally {
       // Refused after all (another writer moved first): give the merchant's key back.
       if (!created && findRefund(actor.loaded?.state ?? state, input.refund_id) === undefined) await this.deps.refund_index.release(input.refund_id, state.payment_id);
@@ -446,40 +420,20 @@ export class ActorSystem {
       await this.deps.refund_index.claim(refund_id, state.payment_id);
       const now = this.deps.now();
       await this.#scheduleRefund(state.payment_id, refund_id, 0, now);
-      await this.#apply(actor, { type: 'refund_duplicate', at: now.toISOString(), refund_id, attempt_id: duplicate.attempt_id, channel_trade_no: duplicate.channel_trade_no });
+      await this.#journal.apply(actor, { type: 'refund_duplicate', at: now.toISOString(), refund_id, attempt_id: duplicate.attempt_id, channel_trade_no: duplicate.channel_trade_no });
       const refund = findRefund(requireState(actor), refund_id);
       if (refund?.state === 'PENDING') await this.#submitRefund(actor, refund);
     }
   }
 
   async #submitRefund(actor: Actor, refund: Refund): Promise<void> {
-    const state = requireState(actor);
-    const attempt = state.attempts.find((a) => a.attempt_id === refund.attempt_id);
-    const channel = this.#channel(refund.channel_id);
-    let status: RefundStatus | undefined;
-    try {
-      status = await this.#call(refund.channel_id, 'refund', () =>
-        channel.refund({
-          refund_id: refund.refund_id,
-          attempt: attempt === undefined ? { attempt_id: refund.attempt_id, payment_id: state.payment_id, product: state.product, amount_minor: state.amount_minor, currency: state.currency } : attemptRef(state, attempt),
-          // A duplicate's refund names its own transaction, not the attempt's first one.
-          channel_trade_no: refund.channel_trade_no ?? attempt?.channel_trade_no,
-          requested_at: new Date(refund.created_at),
-          amount_minor: refund.amount_minor,
-          reason: refund.reason,
-          notify_url: `${this.deps.channels.notifyUrl(refund.channel_id)}/refund`,
-        }),
-      );
-    } catch (error) {
-      status = refundCallFailure(error);
-      if (status === undefined) this.deps.log.warn({ payment_id: state.payment_id, refund_id: refund.refund_id, err: describe(error) }, 'refund outcome unknown; will query');
-    }
+    const status = await this.#calls.refund(requireState(actor), refund);
     if (status !== undefined) await this.#refundStatus(actor, refund.refund_id, status);
   }
 
   async #refundStatus(actor: Actor, refund_id: string, status: RefundStatus, via_channel_id?: string): Promise<void> {
     try {
-      await this.#apply(actor, { type: 'refund_status', at: this.deps.now().toISOString(), refund_id, status, retries_max: refund_retries_max, via_channel_id });
+      await this.#journal.apply(actor, { type: 'refund_status', at: this.deps.now().toISOString(), refund_id, status, retries_max: refund_retries_max, via_channel_id });
     } catch (error) {
       if (!(error instanceof PaycoreError) || error.reason !== 'ILLEGAL_STATE') throw error;
       this.deps.log.error({ payment_id: actor.payment_id, refund_id, reason: error.message }, 'refund status not applicable; left for reconciliation');
@@ -500,15 +454,7 @@ export class ActorSystem {
     const refund = findRefund(requireState(actor), refund_id);
     if (refund === undefined || (refund.state !== 'PENDING' && refund.state !== 'PROCESSING')) return requireState(actor);
     const state = requireState(actor);
-    let status: RefundStatus | undefined;
-    try {
-      const channel = this.#channel(refund.channel_id);
-      const paid_attempt = state.attempts.find((a) => a.attempt_id === refund.attempt_id);
-      const attempt = paid_attempt === undefined ? { attempt_id: refund.attempt_id, payment_id: state.payment_id, product: state.product, amount_minor: state.amount_minor, currency: state.currency } : attemptRef(state, paid_attempt);
-      status = await this.#call(refund.channel_id, 'query_refund', () => channel.queryRefund({ refund_id, attempt, requested_at: new Date(refund.created_at) }));
-    } catch (error) {
-      this.deps.log.warn({ payment_id: state.payment_id, refund_id, err: describe(error) }, 'refund query failed');
-    }
+    const status = await this.#calls.queryRefund(state, refund);
     // Retryable failures are resubmitted with the same refund id; so is one the channel
     // never received. The channel refuses a second refund with the id.
     const resubmit = status?.kind === 'not_found' || (status === undefined && refund.failure !== undefined) || (status?.kind === 'failed' && status.retryable);
@@ -551,7 +497,7 @@ export class ActorSystem {
    * by a later turn of this mailbox (pay_outcome), and the pending-attempt queries settle it
    * if it never comes. */
   async #pay(actor: Actor, attempt: Attempt, payer: PayerElements, deadline_ms?: number): Promise<void> {
-    const call = this.#payCall(actor, attempt, payer);
+    const call = this.#calls.pay(requireState(actor), attempt, payer);
     let status: AttemptStatus | undefined;
     if (deadline_ms === undefined) {
       status = await call;
@@ -581,28 +527,6 @@ export class ActorSystem {
     return requireState(actor);
   }
 
-  /** The channel's create: its status, or undefined when the outcome is unknown. */
-  async #payCall(actor: Actor, attempt: Attempt, payer: PayerElements): Promise<AttemptStatus | undefined> {
-    const state = requireState(actor);
-    const channel = this.#channel(attempt.channel_id);
-    try {
-      return await this.#call(attempt.channel_id, 'pay', () => channel.pay({
-        attempt_id: attempt.attempt_id,
-        payment_id: state.payment_id,
-        product: state.product,
-        amount_minor: state.amount_minor,
-        currency: state.currency,
-        subject: state.subject,
-        expires_at: new Date(state.expires_at),
-        payer,
-        notify_url: this.deps.channels.notifyUrl(attempt.channel_id),
-        requested_at: attempt.requested_at === undefined ? undefined : new Date(attempt.requested_at),
-      }));
-    } catch (error) {
-      return this.#failedCall(actor, 'pay', error);
-    }
-  }
-
   async #afterPay(actor: Actor, attempt: Attempt, payer: PayerElements, status: AttemptStatus | undefined): Promise<void> {
     if (status === undefined) return;
     // A call that failed before the channel accepted anything may go to the next channel.
@@ -611,7 +535,7 @@ export class ActorSystem {
       await this.#attemptStatus(actor, attempt.attempt_id, status, 'pay', failover);
     } catch (error) {
       // The failover's caps go back unless the log holds them (or cannot be read: the sweeper).
-      if (failover !== undefined && !outcome_unknown.has(error as object) && !holdsReservation(actor.loaded?.state, failover.reservation)) {
+      if (failover !== undefined && !this.#journal.outcomeUnknown(error) && !holdsReservation(actor.loaded?.state, failover.reservation)) {
         await this.deps.channels.release(failover.reservation);
       }
       throw error;
@@ -648,14 +572,8 @@ export class ActorSystem {
 
   async #queryAttempt(actor: Actor, attempt: Attempt): Promise<void> {
     const state = requireState(actor);
-    const channel = this.#channel(attempt.channel_id);
-    let status: AttemptStatus;
-    try {
-      status = await this.#call(attempt.channel_id, 'query', () => channel.query(attemptRef(state, attempt)));
-    } catch (error) {
-      this.deps.log.warn({ payment_id: actor.payment_id, attempt_id: attempt.attempt_id, err: describe(error) }, 'attempt query failed');
-      return;
-    }
+    const status = await this.#calls.query(state, attempt);
+    if (status === undefined) return;
     await this.#attemptStatus(actor, attempt.attempt_id, status, 'query');
     await this.#refundDuplicates(actor);
     const after = requireState(actor);
@@ -673,155 +591,32 @@ export class ActorSystem {
     if (state.closing === undefined || !isOpen(state)) return;
     const attempt = currentAttempt(state);
     if (attempt === undefined) {
-      await this.#apply(actor, { type: 'close_result', at: this.deps.now().toISOString(), outcome: 'closed' });
+      await this.#journal.apply(actor, { type: 'close_result', at: this.deps.now().toISOString(), outcome: 'closed' });
       return;
     }
-    let outcome: 'closed' | 'already_paid';
-    try {
-      const channel = this.#channel(attempt.channel_id);
-      outcome = (await this.#call(attempt.channel_id, 'close', () => channel.close(attemptRef(state, attempt)))).kind;
-    } catch (error) {
-      if (error instanceof ChannelError && error.code === 'ORDER_NOT_EXIST') {
-        outcome = 'closed'; // the channel never had the order: nothing left to close
-      } else {
-        // Left closing; the next query timer drives the close again.
-        this.deps.log.warn({ payment_id: actor.payment_id, err: describe(error) }, 'channel close failed; will retry');
-        const due_at = new Date(this.deps.now().getTime() + timer_retry_delay_ms).toISOString();
-        await this.deps.timers.schedule({ kind: 'query', payment_id: actor.payment_id, due_at, round: 0 });
-        return;
-      }
+    const outcome = await this.#calls.close(state, attempt);
+    if (outcome === undefined) {
+      // Left closing; the next query timer drives the close again.
+      const due_at = new Date(this.deps.now().getTime() + timer_retry_delay_ms).toISOString();
+      await this.deps.timers.schedule({ kind: 'query', payment_id: actor.payment_id, due_at, round: 0 });
+      return;
     }
-    await this.#apply(actor, { type: 'close_result', at: this.deps.now().toISOString(), outcome });
+    await this.#journal.apply(actor, { type: 'close_result', at: this.deps.now().toISOString(), outcome });
     if (outcome === 'already_paid') await this.#queryAttempt(actor, attempt);
-  }
-
-  /** Maps a failed channel call to what it proves: a refusal or a call that never left is a
-   * failed attempt; anything ambiguous stays unknown and is settled by query. */
-  #failedCall(actor: Actor, operation: string, error: unknown): AttemptStatus | undefined {
-    if (error instanceof ChannelError && (error.kind === 'rejected' || error.kind === 'not_sent' || error.kind === 'unsupported')) {
-      this.deps.log.info({ payment_id: actor.payment_id, operation, code: error.code, kind: error.kind }, 'channel refused the attempt');
-      return { kind: 'failed', code: error.code, message: error.message };
-    }
-    this.deps.log.warn({ payment_id: actor.payment_id, operation, err: describe(error) }, 'channel outcome unknown; will query');
-    return undefined;
   }
 
   async #attemptStatus(actor: Actor, attempt_id: string, status: AttemptStatus, source: 'pay' | 'query', failover?: { channel_id: string; fee_minor: bigint; reservation?: ReservationRef }): Promise<void> {
     try {
-      await this.#apply(actor, { type: 'attempt_status', at: this.deps.now().toISOString(), attempt_id, status, source, failover });
+      await this.#journal.apply(actor, { type: 'attempt_status', at: this.deps.now().toISOString(), attempt_id, status, source, failover });
     } catch (error) {
       if (!(error instanceof PaycoreError) || error.reason !== 'ILLEGAL_STATE') throw error;
       this.deps.log.error({ payment_id: actor.payment_id, attempt_id, reason: error.message }, 'channel status not applicable; left for reconciliation');
     }
   }
 
-  // ---- persistence ----------------------------------------------------------------------
-
-  /** decide → append, re-deciding on a fresh load when another writer moved first.
-   * Returns whether this turn appended anything. */
-  async #apply(actor: Actor, command: PaymentCommand): Promise<boolean> {
-    for (let round = 0; ; round += 1) {
-      const decision = decide(actor.loaded?.state, command);
-      if ('rejection' in decision) throw new PaycoreError(decision.rejection.reason, decision.rejection.message);
-      if (decision.events.length === 0) return false;
-      const before = actor.loaded?.state;
-      try {
-        actor.loaded = await this.deps.store.append(actor.payment_id, actor.loaded, decision.events);
-      } catch (error) {
-        actor.fresh = false;
-        if (error instanceof ConflictError) this.deps.metrics.conflicts.inc();
-        if (!(error instanceof ConflictError)) {
-          // The append's answer is lost, not necessarily the append: the log says which, and
-          // the reservations follow what it recorded.
-          const found = await this.#storedAnyway(actor, before, decision.events);
-          if (found === 'unknown') outcome_unknown.add(error as object);
-          if (found !== 'stored') throw error;
-        } else if (round >= append_conflict_retries_max) {
-          throw error;
-        } else {
-          await this.#reload(actor);
-          continue;
-        }
-      }
-      actor.fresh = true; // the append named the subject's last sequence: this is the stream's state
-      const after = actor.loaded!.state;
-      this.#countOutcome(before?.status, after);
-      await this.#settleReservations(before, after, decision.events);
-      if (before?.held !== undefined && (after.held === undefined || after.status === 'CLOSED')) {
-        await this.deps.held?.remove(actor.payment_id).catch((error: Error) => this.deps.log.warn({ payment_id: actor.payment_id, err: error.message }, 'held-payment list not updated'));
-      }
-      for (const event of decision.events) this.deps.log.debug({ payment_id: actor.payment_id, event: event.type, status: after.status }, 'payment event');
-      return true;
-    }
-  }
-
-  /** After an append whose answer was lost: whether the log holds exactly these events after
-   * `before` ('stored'), does not ('absent'), or cannot be read now ('unknown'). */
-  async #storedAnyway(actor: Actor, before: PaymentState | undefined, events: readonly PaymentEvent[]): Promise<'stored' | 'absent' | 'unknown'> {
-    let loaded: Loaded | undefined;
-    try {
-      loaded = await this.deps.store.load(actor.payment_id);
-    } catch {
-      return 'unknown';
-    }
-    actor.loaded = loaded;
-    actor.fresh = true;
-    if (loaded === undefined) return 'absent';
-    let expected = before;
-    for (const event of events) expected = evolve(expected, event);
-    return encodeJsonString(loaded.state) === encodeJsonString(expected) ? 'stored' : 'absent';
-  }
-
   async #scheduleQuery(payment_id: string, round: number, now: Date, expires_at: string): Promise<void> {
     const due = nextQueryAt(now, round, this.deps.query_backoff_ms, expires_at);
     if (due !== undefined) await this.deps.timers.schedule({ kind: 'query', payment_id, due_at: due.toISOString(), round });
-  }
-
-  /** A channel call, timed, labelled by what its outcome proves, and fed to the channel's
-   * live health (payment calls only; not awaited, so health never slows a payment). */
-  #call<T>(channel_id: string, operation: string, step: () => Promise<T>): Promise<T> {
-    const started = performance.now();
-    const started_at = this.deps.now();
-    return inSpan(`channel ${operation}`, SpanKind.CLIENT, context.active(), (span) => {
-      span.setAttribute('paycore.channel', channel_id);
-      return timed(this.deps.metrics.channel_calls, { channel: channel_id, operation }, step, (_result, error) => {
-        const kind = healthOutcome(error);
-        if ((operation === 'pay' || operation === 'query') && kind !== undefined) {
-          // Creates and queries are judged apart (a hung create's queries succeed), and a
-          // half-open circuit hears only of calls started after it became half-open.
-          void this.deps.channels.recordOutcome(channel_id, { kind, latency_ms: performance.now() - started, operation: operation === 'query' ? 'query' : 'create', started_at });
-        }
-        return error === undefined ? 'ok' : error instanceof ChannelError ? error.kind : 'error';
-      });
-    });
-  }
-
-  /** Caps held by an attempt are committed when it is paid and released when it fails or
-   * its payment closes. Idempotent in Redis, so a repeat after a crash does no harm. */
-  async #settleReservations(before: PaymentState | undefined, after: PaymentState, events: readonly PaymentEvent[]): Promise<void> {
-    for (const event of events) {
-      if (event.type === 'AttemptSucceeded') await this.deps.channels.commit(after.attempts.find((a) => a.attempt_id === event.attempt_id)?.reservation);
-      if (event.type === 'AttemptFailed') await this.deps.channels.release(after.attempts.find((a) => a.attempt_id === event.attempt_id)?.reservation);
-      if (event.type === 'PaymentClosed' && before !== undefined) await this.deps.channels.release(currentAttempt(before)?.reservation);
-    }
-  }
-
-  #countOutcome(before: PaymentState['status'] | undefined, after: PaymentState): void {
-    if (before === after.status || (after.status !== 'SUCCEEDED' && after.status !== 'FAILED' && after.status !== 'CLOSED')) return;
-    const channel = after.attempts.find((a) => a.attempt_id === after.winning_attempt_id) ?? currentAttempt(after);
-    this.deps.metrics.payments.inc({ product: after.product, channel: channel?.channel_id ?? 'none', status: after.status });
-    // The completion SLI (ops/slo.md): how long a payer who paid waited for SUCCEEDED. The
-    // provider's clock may run ahead of ours; a negative wait is counted as none.
-    const paid_ms = after.status === 'SUCCEEDED' && after.paid_at !== undefined ? Date.parse(after.paid_at) : NaN;
-    if (Number.isFinite(paid_ms)) {
-      this.deps.metrics.completion.observe({ channel: channel?.channel_id ?? 'none' }, Math.max(0, (this.deps.now().getTime() - paid_ms) / 1000));
-    }
-  }
-
-  #channel(channel_id: string): Channel {
-    const channel = this.deps.channels.get(channel_id);
-    if (channel === undefined) throw new PaycoreError('INTERNAL', `channel ${channel_id} is not configured here`);
-    return channel;
   }
 }
 
@@ -833,74 +628,14 @@ function duplicateRefunded(state: PaymentState, duplicate: DuplicatePayment): bo
     && (r.channel_trade_no === undefined ? first_on_attempt === duplicate : r.channel_trade_no === duplicate.channel_trade_no));
 }
 
-/** Errors after which the log could not be read to tell whether an append was stored. */
-const outcome_unknown = new WeakSet<object>();
-
-/** Whether some attempt of the recorded payment holds this reservation. */
-function holdsReservation(state: PaymentState | undefined, reservation: ReservationRef | undefined): boolean {
-  if (reservation === undefined) return true; // nothing to release
-  return state?.attempts.some((a) => a.reservation?.reservation_id === reservation.reservation_id) === true;
-}
-
 function uniqueProblems(problems: readonly FieldViolation[]): FieldViolation[] {
   const seen = new Map<string, FieldViolation>();
   for (const problem of problems) if (!seen.has(problem.field)) seen.set(problem.field, problem);
   return [...seen.values()];
 }
 
-function requireState(actor: Actor): PaymentState {
-  const state = actor.loaded?.state;
-  if (state === undefined) throw new PaycoreError('NOT_FOUND', `no payment ${actor.payment_id}`);
-  return state;
-}
-
-function attemptRef(state: PaymentState, attempt: Attempt): AttemptRef {
-  const ref: AttemptRef = { attempt_id: attempt.attempt_id, payment_id: state.payment_id, product: state.product, amount_minor: state.amount_minor, currency: state.currency };
-  if (attempt.requested_at !== undefined) ref.requested_at = new Date(attempt.requested_at);
-  return ref;
-}
-
-/** How a channel call counts for the channel's health (undefined: not at all). */
-function healthOutcome(error: unknown): 'success' | 'payer_decline' | 'system_error' | 'timeout' | undefined {
-  if (error === undefined) return 'success';
-  if (!(error instanceof ChannelError)) return 'system_error';
-  switch (error.kind) {
-    case 'unsupported':
-    case 'bad_signature':
-      return undefined;
-    case 'ambiguous':
-      return error.code === 'TIMEOUT' ? 'timeout' : 'system_error';
-    case 'not_sent':
-      return 'system_error';
-    case 'rejected':
-      // The adapter classified its provider's code: a payer's refusal says nothing of the channel.
-      return error.payer_decline ? 'payer_decline' : 'system_error';
-  }
-}
-
-/** What a failed refund call proves. A call that never left may be tried again; a refusal
- * is final; a channel that cannot refund by API needs a manual payout; anything ambiguous
- * is settled by query (undefined). */
-function refundCallFailure(error: unknown): RefundStatus | undefined {
-  if (!(error instanceof ChannelError)) return undefined;
-  switch (error.kind) {
-    case 'not_sent':
-      return { kind: 'failed', code: error.code, message: error.message, retryable: true };
-    case 'rejected':
-      return { kind: 'failed', code: error.code, message: error.message, retryable: false };
-    case 'unsupported':
-      return { kind: 'requires_manual', code: error.code, message: error.message };
-    default:
-      return undefined;
-  }
-}
-
 function failure(error: PaycoreError): ActorReply {
   return { ok: false, error: errorToWire(error) };
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
 /** Waits for `call` at most `deadline_ms`; the call itself goes on either way. */
