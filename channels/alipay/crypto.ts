@@ -5,10 +5,8 @@
 //
 // Nothing here logs, and no error message carries key material or a signature.
 
-import { createSign, createVerify } from 'node:crypto';
-import { privateKey, publicKey, type KeyInput } from '../wechatpay/crypto';
-
-export { privateKey, publicKey, type KeyInput };
+import { rsaSha256Sign, rsaSha256Verify, type KeyInput } from '../shared/crypto';
+import { canonicalString } from '../shared/form';
 
 export const SIGN_TYPE = 'RSA2';
 
@@ -18,28 +16,12 @@ export const SIGN_TYPE = 'RSA2';
  * `&` — values are not URL-encoded here.
  */
 export function signContent(params: Record<string, string | undefined>, exclude: readonly string[] = ['sign']): string {
-  return Object.keys(params)
-    .filter((name) => !exclude.includes(name) && params[name] !== undefined && params[name] !== '')
-    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-    .map((name) => `${name}=${params[name]}`)
-    .join('&');
+  return canonicalString(params, { exclude, drop_empty: true });
 }
 
-export function rsa2Sign(content: string, key: KeyInput): string {
-  const signer = createSign('RSA-SHA256');
-  signer.update(content, 'utf8');
-  return signer.sign(privateKey(key), 'base64');
-}
-
-export function rsa2Verify(content: string, signature_base64: string, key: KeyInput): boolean {
-  try {
-    const verifier = createVerify('RSA-SHA256');
-    verifier.update(content, 'utf8');
-    return verifier.verify(publicKey(key), Buffer.from(signature_base64, 'base64'));
-  } catch {
-    return false;
-  }
-}
+/** RSA2 is SHA256withRSA over the UTF-8 content, base64. */
+const rsa2Sign = rsaSha256Sign;
+const rsa2Verify = rsaSha256Verify;
 
 /** The request parameters plus their `sign` (sign_type is part of what is signed). */
 export function signParams(params: Record<string, string>, app_private_key: KeyInput): Record<string, string> {

@@ -16,13 +16,14 @@ import {
   type IncomingNotification, type ParsedNotification, type PayRequest, type ProductName, type RefundRef,
   type RefundRequest, type RefundStatus, type StatementRow, type PayerElements,
 } from '../channel';
+import { parseForm } from '../shared/form';
 import { decodeGbk } from '../shared/gbk';
 import { isCalendarDate, settingsReader, transportError, providerPool, providerProducts, timeout_ms_default, timeout_ms_max, timeout_ms_min } from '../shared/http';
 import { readZip } from '../shared/zip';
-import { privateKey, publicKey, signParams, verifyNotificationParams, verifyResponse } from './crypto';
+import { signParams, verifyNotificationParams, verifyResponse } from './crypto';
 import {
   ALIPAY_PRODUCTS, METHODS, clientSideAction, fromCancelResponse, fromCloseResponse, fromCreateResponse, fromQueryResponse,
-  fromRefundQueryResponse, fromRefundResponse, gatewayParams, isDetailEntry, notificationAnswer, parseBill, parseForm,
+  fromRefundQueryResponse, fromRefundResponse, gatewayParams, isDetailEntry, notificationAnswer, parseBill,
   readNotification, toPayBiz, toRefundBiz, toRefundQueryBiz, type AlipayResponseBase, alipay_auth_code_pattern,
 } from './transformers';
 
@@ -60,8 +61,8 @@ export function parseSettings(channel_id: string, settings: Record<string, strin
   return {
     gateway_url,
     app_id: read.required('app_id'),
-    app_private_key: read.attempt('app_private_key_pem', 'is not a valid PEM key', () => privateKey(read.required('app_private_key_pem'))),
-    alipay_public_key: read.attempt('alipay_public_key_pem', 'is not a valid PEM key', () => publicKey(read.required('alipay_public_key_pem'))),
+    app_private_key: read.privateKey('app_private_key_pem'),
+    alipay_public_key: read.publicKey('alipay_public_key_pem'),
     seller_id,
     return_url,
     timeout_ms: read.integer('timeout_ms', timeout_ms_default, timeout_ms_min, timeout_ms_max),

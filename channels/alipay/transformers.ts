@@ -425,8 +425,6 @@ export function readNotification(params: Record<string, string>): AlipayNotifica
   };
 }
 
-export { parseForm } from '../shared/http';
-
 /** Alipay stops retrying when the answer body is exactly `success`. */
 export function notificationAnswer(accepted: boolean): HttpAnswer {
   return { status: 200, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: accepted ? 'success' : 'failure' };

@@ -15,10 +15,11 @@ import {
   type RefundRequest, type RefundStatus, type StatementRow,
 } from '../channel';
 import { Secret, isCalendarDate, settingsReader, transportError, providerPool, providerProducts, timeout_ms_default, timeout_ms_max, timeout_ms_min } from '../shared/http';
-import { txnTimeOf } from '../unionpay/transformers';
+import { compactChinaTime } from '../shared/china-time';
+import { parseForm } from '../shared/form';
 import {
   BANKGW_PRODUCTS, ENDPOINTS, STATEMENT_SIGN_HEADER, VERSION, bank_code_pattern, fromCloseAnswer, fromQueryAnswer, fromRefundAnswer,
-  fromRefundQueryAnswer, notificationAnswer, parseAnswer, parseForm, parseStatement, readNotification, redirectAction, signFields,
+  fromRefundQueryAnswer, notificationAnswer, parseAnswer, parseStatement, readNotification, redirectAction, signFields,
   toPayFields, toRefundFields, verifyFields, verifyHex, type BankgwAnswer, type BankgwMerchant,
 } from './transformers';
 
@@ -181,7 +182,7 @@ export class BankgwChannel implements Channel {
   #signed(fields: Record<string, string>): Record<string, string> {
     const settings = this.#settings;
     return signFields({
-      version: VERSION, merchant_no: settings.merchant.merchant_no, timestamp: txnTimeOf(new Date()), ...fields,
+      version: VERSION, merchant_no: settings.merchant.merchant_no, timestamp: compactChinaTime(new Date()), ...fields,
     }, settings.hmac_key.reveal());
   }
 

@@ -3,13 +3,14 @@
 // answer mapping for query / close / refund / refund query, the asynchronous notification and
 // the statement CSV. No I/O here; each function is unit-tested against the documented shapes.
 
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import {
   ChannelError, type AttemptStatus, type HttpAnswer, type NextAction, type PayRequest, type ProductName,
   type RefundRequest, type RefundStatus, type StatementRow,
 } from '../channel';
+import { compactChinaTime, parseCompactChinaTime } from '../shared/china-time';
+import { hmacSha256Hex, sameSignature } from '../shared/crypto';
+import { canonicalString } from '../shared/form';
 import { formatYuan, parseYuan, splitCsvLine } from '../shared/http';
-import { parseTxnTime, txnTimeOf } from '../unionpay/transformers';
 
 export const BANKGW_PRODUCTS: readonly ProductName[] = ['BANK_B2C', 'BANK_B2B'];
 
@@ -38,16 +39,11 @@ const provider_message_chars_max = 256;
 
 /** Every field except `sign` with a non-empty value, sorted by name, as raw `k=v` joined by `&`. */
 export function signContent(fields: Record<string, string | undefined>): string {
-  return Object.keys(fields)
-    .filter((name) => name !== 'sign' && fields[name] !== undefined && fields[name] !== '')
-    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-    .map((name) => `${name}=${fields[name]}`)
-    .join('&');
+  return canonicalString(fields, { exclude: ['sign'], drop_empty: true });
 }
 
-export function hmacHex(content: string, key: string): string {
-  return createHmac('sha256', Buffer.from(key, 'utf8')).update(content, 'utf8').digest('hex');
-}
+/** HMAC-SHA256 of the content keyed with the merchant's key, lower-case hex. */
+export const hmacHex = hmacSha256Hex;
 
 export function signFields(fields: Record<string, string>, key: string): Record<string, string> {
   const unsigned = { ...fields, sign_type: SIGN_TYPE };
@@ -57,7 +53,7 @@ export function signFields(fields: Record<string, string>, key: string): Record<
 /** Constant-time comparison of the expected and given hex signatures. */
 export function verifyHex(content: string, sign: string | undefined, key: string): boolean {
   if (sign === undefined || !/^[0-9a-f]{64}$/.test(sign)) return false;
-  return timingSafeEqual(Buffer.from(hmacHex(content, key), 'hex'), Buffer.from(sign, 'hex'));
+  return sameSignature(hmacHex(content, key), sign);
 }
 
 export function verifyFields(fields: Record<string, string>, key: string): boolean {
@@ -101,8 +97,8 @@ export function toPayFields(request: PayRequest, merchant: BankgwMerchant, now: 
     amount: formatYuan(request.amount_minor),
     currency: 'CNY',
     subject: Array.from(request.subject).slice(0, subject_chars_max).join(''),
-    order_time: txnTimeOf(now),
-    expire_time: txnTimeOf(request.expires_at),
+    order_time: compactChinaTime(now),
+    expire_time: compactChinaTime(request.expires_at),
     notify_url: request.notify_url,
   };
   if (merchant.return_url !== undefined) fields.return_url = merchant.return_url;
@@ -163,7 +159,7 @@ export function mapTradeStatus(fields: BankgwAnswer): AttemptStatus {
   switch (fields.trade_status) {
     case 'SUCCESS': {
       const amount_minor = parseYuan(fields.amount);
-      const paid_at = parseTxnTime(fields.paid_time);
+      const paid_at = parseCompactChinaTime(fields.paid_time);
       if (channel_trade_no === undefined || amount_minor === undefined || paid_at === undefined) return pending;
       return { kind: 'succeeded', channel_trade_no, amount_minor, paid_at };
     }
@@ -214,7 +210,7 @@ export function mapRefund(answer: BankgwAnswer): RefundStatus {
   switch (answer.refund_status) {
     case 'SUCCESS': {
       const amount_minor = parseYuan(answer.refund_amount);
-      const refunded_at = parseTxnTime(answer.refund_time);
+      const refunded_at = parseCompactChinaTime(answer.refund_time);
       if (channel_refund_no === undefined || amount_minor === undefined || refunded_at === undefined) return { kind: 'pending' };
       return { kind: 'succeeded', channel_refund_no, amount_minor, refunded_at };
     }
@@ -257,8 +253,6 @@ export function parseAnswer(text: string): BankgwAnswer | undefined {
 
 // ---------------------------------------------------------------------------------------------
 // Notification
-
-export { parseForm } from '../shared/http';
 
 export function readNotification(fields: BankgwAnswer): { attempt_id: string; status: AttemptStatus } {
   const attempt_id = fields.order_no;
@@ -309,7 +303,7 @@ function statementRow(fields: string[], channel_id: string, line_no: number): St
   if (kind === undefined) throw badStatement(`line ${line_no}: unknown type ${type}`);
   const amount = parseYuan(fields[statement_column('amount')]);
   const fee = parseYuan(fields[statement_column('fee')] || '0');
-  const occurred_at = parseTxnTime(fields[statement_column('trade_time')]);
+  const occurred_at = parseCompactChinaTime(fields[statement_column('trade_time')]);
   if (amount === undefined || amount < 0n || fee === undefined || occurred_at === undefined) throw badStatement(`line ${line_no}: unreadable amount, fee or time`);
   const magnitude = (value: bigint) => (value < 0n ? -value : value);
   const row: StatementRow = {

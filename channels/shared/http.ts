@@ -1,9 +1,16 @@
 // Pieces every adapter shares: transport-error classification (what the provider may have
-// seen), a holder for secrets that cannot be logged, and small money/CSV helpers.
+// seen), a holder for secrets that cannot be logged, settings (and key) validation, and small
+// money/CSV helpers. China time is in ./china-time, key=value& bodies in ./form, signature
+// primitives in ./crypto.
 
 import { inspect } from 'node:util';
 import { Pool } from 'undici';
+import type { KeyObject } from 'node:crypto';
 import { ChannelError, type ChannelConfig, type ProductName } from '../channel';
+import { privateKey as loadPrivateKey, publicKey as loadPublicKey } from './crypto';
+
+// The sandbox PSP reads China time through this module.
+export { chinaDateTime, parseChinaDateTime } from './china-time';
 
 /** Call timeouts every adapter accepts in its settings (timeout_ms), and the default. */
 export const timeout_ms_default = 10_000;
@@ -96,7 +103,10 @@ export function settingsReader(channel_id: string, settings: Record<string, stri
       return fail(key, why);
     }
   };
-  return { fail, optional, required, integer, attempt };
+  /** A required PEM key setting, loaded; refused naming the key (never echoing it) when not one. */
+  const privateKey = (key: string): KeyObject => attempt(key, 'is not a valid PEM key', () => loadPrivateKey(required(key)));
+  const publicKey = (key: string): KeyObject => attempt(key, 'is not a valid PEM key', () => loadPublicKey(required(key)));
+  return { fail, optional, required, integer, attempt, privateKey, publicKey };
 }
 
 /** "88.88" (yuan, at most two decimals) → 8888n fen; undefined when not exactly that shape. */
@@ -113,21 +123,6 @@ export function formatYuan(fen: bigint): string {
   const negative = fen < 0n;
   const magnitude = negative ? -fen : fen;
   return `${negative ? '-' : ''}${magnitude / 100n}.${String(magnitude % 100n).padStart(2, '0')}`;
-}
-
-const china_offset_ms = 8 * 60 * 60 * 1000;
-
-/** "yyyy-MM-dd HH:mm:ss" in China time (Alipay timestamps, both bills' time columns). */
-export function chinaDateTime(date: Date): string {
-  return new Date(date.getTime() + china_offset_ms).toISOString().slice(0, 19).replace('T', ' ');
-}
-
-export function parseChinaDateTime(text: string | undefined): Date | undefined {
-  if (text === undefined) return undefined;
-  const match = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$/.exec(text.trim());
-  if (match === null) return undefined;
-  const date = new Date(`${match[1]}-${match[2]}-${match[3]}T${match[4]}:${match[5]}:${match[6]}+08:00`);
-  return Number.isNaN(date.getTime()) ? undefined : date;
 }
 
 /** A calendar date 'YYYY-MM-DD' that exists. */
@@ -166,15 +161,4 @@ export function splitCsvLine(line: string): string[] {
 /** Quotes a CSV field only when it must be. */
 export function csvField(value: string): string {
   return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
-}
-
-/** application/x-www-form-urlencoded → fields (providers' notifications and answers); a
- * repeated name is malformed, so a tampered body cannot shadow a signed field. */
-export function parseForm(body: string): Record<string, string> | undefined {
-  const params: Record<string, string> = {};
-  for (const [name, value] of new URLSearchParams(body)) {
-    if (Object.hasOwn(params, name)) return undefined;
-    params[name] = value;
-  }
-  return params;
 }

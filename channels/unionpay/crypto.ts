@@ -10,10 +10,9 @@
 //
 // Nothing here logs, and no error message carries key material or a signature.
 
-import { createHash, createSign, createVerify } from 'node:crypto';
-import { privateKey, publicKey, type KeyInput } from '../wechatpay/crypto';
-
-export { privateKey, publicKey, type KeyInput };
+import { createHash } from 'node:crypto';
+import { rsaSha256Sign, rsaSha256Verify, type KeyInput } from '../shared/crypto';
+import { canonicalString } from '../shared/form';
 
 export const SIGN_METHOD_RSA = '01';
 
@@ -22,11 +21,7 @@ export const SIGN_METHOD_RSA = '01';
  * as raw `name=value` joined by `&` (values not URL-encoded, empty values kept).
  */
 export function signContent(params: Record<string, string | undefined>): string {
-  return Object.keys(params)
-    .filter((name) => name !== 'signature' && params[name] !== undefined)
-    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-    .map((name) => `${name}=${params[name]}`)
-    .join('&');
+  return canonicalString(params, { exclude: ['signature'], drop_empty: false });
 }
 
 /** The SHA-256 of the signed string, lower-case hex: what signMethod 01 actually signs. */
@@ -35,19 +30,11 @@ export function contentDigestHex(content: string): string {
 }
 
 export function signDigest(content: string, key: KeyInput): string {
-  const signer = createSign('RSA-SHA256');
-  signer.update(contentDigestHex(content), 'utf8');
-  return signer.sign(privateKey(key), 'base64');
+  return rsaSha256Sign(contentDigestHex(content), key);
 }
 
 export function verifyDigest(content: string, signature_base64: string, key: KeyInput): boolean {
-  try {
-    const verifier = createVerify('RSA-SHA256');
-    verifier.update(contentDigestHex(content), 'utf8');
-    return verifier.verify(publicKey(key), Buffer.from(signature_base64, 'base64'));
-  } catch {
-    return false;
-  }
+  return rsaSha256Verify(contentDigestHex(content), signature_base64, key);
 }
 
 /** The message plus certId and signature (certId is part of what is signed). */

@@ -22,11 +22,12 @@ import {
   type BindCardRequest, type IncomingNotification, type ParsedNotification, type PayerElements, type PayerProblem, type PayRequest, type ProductName, type RefundRef,
   type RefundRequest, type RefundStatus, type StatementRow,
 } from '../channel';
+import { parseForm } from '../shared/form';
 import { settingsReader, transportError, providerPool, providerProducts, timeout_ms_default, timeout_ms_max, timeout_ms_min } from '../shared/http';
-import { privateKey, publicKey, signParams, verifyParams } from './crypto';
+import { signParams, verifyParams } from './crypto';
 import {
   ENDPOINTS, UNIONPAY_PRODUCTS, card_token_pattern, fromConsumeResponse, fromQueryResponse, fromRefundQueryResponse, fromRefundResponse, fromSmsResponse,
-  notificationAnswer, parseForm, parseResponse, readNotification, toConsumeParams, toQueryParams, toRefundParams, toSmsParams, txnTimeOf,
+  notificationAnswer, parseResponse, readNotification, toConsumeParams, toQueryParams, toRefundParams, toSmsParams, txnTimeOf,
   bindingAnswer, phoneHint, toDeleteTokenParams, toOpenParams, toOpenSmsParams, tokenOfOpenAnswer,
   type UnionpayAnswer, type UnionpayMerchant,
 } from './transformers';
@@ -71,9 +72,9 @@ export function parseSettings(channel_id: string, settings: Record<string, strin
     base_url,
     merchant: { mer_id, tr_id, access_type, channel_type },
     sign_cert_id: cert_id('sign_cert_id'),
-    sign_private_key: read.attempt('sign_private_key_pem', 'is not a valid PEM key', () => privateKey(read.required('sign_private_key_pem'))),
+    sign_private_key: read.privateKey('sign_private_key_pem'),
     verify_cert_id: cert_id('verify_cert_id'),
-    verify_public_key: read.attempt('verify_public_key_pem', 'is not a valid PEM key', () => publicKey(read.required('verify_public_key_pem'))),
+    verify_public_key: read.publicKey('verify_public_key_pem'),
     timeout_ms: read.integer('timeout_ms', timeout_ms_default, timeout_ms_min, timeout_ms_max),
   };
 }

@@ -8,6 +8,8 @@ import {
   ChannelError, type AttemptStatus, type CardElements, type ConfirmRequest, type HttpAnswer, type PayRequest, type ProductName,
   type RefundRequest, type RefundStatus,
 } from '../channel';
+import { compactChinaTime, parseCompactChinaTime } from '../shared/china-time';
+import { canonicalString } from '../shared/form';
 
 export const UNIONPAY_PRODUCTS: readonly ProductName[] = ['UNIONPAY_QUICK'];
 
@@ -52,19 +54,9 @@ const provider_message_chars_max = 256;
 // ---------------------------------------------------------------------------------------------
 // Time and money
 
-const china_offset_ms = 8 * 60 * 60 * 1000;
-
-/** YYYYMMDDhhmmss in China time: txnTime, payTimeout. */
-export function txnTimeOf(date: Date): string {
-  return new Date(date.getTime() + china_offset_ms).toISOString().slice(0, 19).replace(/[-T:]/g, '');
-}
-
-export function parseTxnTime(text: string | undefined): Date | undefined {
-  const match = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/.exec(text ?? '');
-  if (match === null) return undefined;
-  const date = new Date(`${match[1]}-${match[2]}-${match[3]}T${match[4]}:${match[5]}:${match[6]}+08:00`);
-  return Number.isNaN(date.getTime()) || txnTimeOf(date) !== text ? undefined : date;
-}
+/** txnTime, payTimeout: YYYYMMDDhhmmss in China time. */
+export const txnTimeOf = compactChinaTime;
+export const parseTxnTime = parseCompactChinaTime;
 
 /**
  * traceTime (MMDDhhmmss, China time) of a transaction whose txnTime is known: the year is the
@@ -218,7 +210,7 @@ export function parseResponse(text: string): Record<string, string> | undefined 
 
 /** The provider's side: fields → `k=v&…` (sorted, raw values). */
 export function formatResponse(fields: Record<string, string>): string {
-  return Object.keys(fields).sort().map((name) => `${name}=${fields[name]}`).join('&');
+  return canonicalString(fields, { exclude: [], drop_empty: false });
 }
 
 export interface UnionpayAnswer {
@@ -378,8 +370,6 @@ export function readNotification(fields: UnionpayAnswer): UnionpayNotificationMe
   if (fields.txnType !== TXN.consume.txnType) throw new ChannelError('bad_signature', 'MALFORMED', `unionpay notification of txnType ${fields.txnType ?? '?'}`);
   return { type: 'payment', attempt_id: order_id, status: mapResult(fields.respCode, fields, message) };
 }
-
-export { parseForm } from '../shared/http';
 
 /** UnionPay stops re-sending once the backUrl answers HTTP 200. */
 export function notificationAnswer(accepted: boolean): HttpAnswer {

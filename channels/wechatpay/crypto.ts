@@ -6,10 +6,9 @@
 //
 // Nothing here logs, and no error message carries key material or a signature.
 
-import {
-  createCipheriv, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, createSign, createVerify,
-  randomBytes, timingSafeEqual, type KeyObject,
-} from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { hmacSha256Hex, rsaSha256Sign as rsaSign, rsaSha256Verify as rsaVerify, sameSignature, type KeyInput } from '../shared/crypto';
+import { canonicalString } from '../shared/form';
 
 export const AUTH_SCHEMA = 'WECHATPAY2-SHA256-RSA2048';
 /** WeChat rejects (and we reject) a signed message whose clock is further off than this. */
@@ -17,16 +16,6 @@ export const signature_clock_skew_seconds_max = 5 * 60;
 export const apiv3_key_bytes = 32;
 export const aead_nonce_chars = 12;
 const gcm_tag_bytes = 16;
-
-export type KeyInput = string | KeyObject;
-
-export function privateKey(pem: KeyInput): KeyObject {
-  return typeof pem === 'string' ? createPrivateKey(pem) : pem;
-}
-
-export function publicKey(pem: KeyInput): KeyObject {
-  return typeof pem === 'string' ? createPublicKey(pem) : pem;
-}
 
 /** 32 characters from [A-Za-z0-9]: WeChat's nonce_str alphabet. */
 export function nonceString(length = 32): string {
@@ -39,22 +28,6 @@ export function nonceString(length = 32): string {
 
 export function unixSeconds(now: Date = new Date()): string {
   return String(Math.floor(now.getTime() / 1000));
-}
-
-export function rsaSign(message: string, key: KeyInput): string {
-  const signer = createSign('RSA-SHA256');
-  signer.update(message, 'utf8');
-  return signer.sign(privateKey(key), 'base64');
-}
-
-export function rsaVerify(message: string, signature_base64: string, key: KeyInput): boolean {
-  try {
-    const verifier = createVerify('RSA-SHA256');
-    verifier.update(message, 'utf8');
-    return verifier.verify(publicKey(key), Buffer.from(signature_base64, 'base64'));
-  } catch {
-    return false;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -322,24 +295,18 @@ export const api_v2_key_bytes = 32;
  * HMAC-SHA256 keyed with the API key (or MD5), upper-case hex.
  */
 export function v2Sign(params: Record<string, string | undefined>, api_v2_key: string, sign_type: V2SignType): string {
-  const content = Object.keys(params)
-    .filter((name) => name !== 'sign' && params[name] !== undefined && params[name] !== '')
-    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-    .map((name) => `${name}=${params[name]}`)
-    .join('&');
+  const content = canonicalString(params, { exclude: ['sign'], drop_empty: true });
   const message = `${content}&key=${api_v2_key}`;
   const digest = sign_type === 'MD5'
     ? createHash('md5').update(message, 'utf8').digest('hex')
-    : createHmac('sha256', api_v2_key).update(message, 'utf8').digest('hex');
+    : hmacSha256Hex(message, api_v2_key);
   return digest.toUpperCase();
 }
 
 export function v2Verify(params: Record<string, string>, api_v2_key: string, sign_type: V2SignType): boolean {
   const sign = params.sign;
   if (sign === undefined || !/^[0-9A-F]{32}$|^[0-9A-F]{64}$/.test(sign)) return false;
-  const expected = Buffer.from(v2Sign(params, api_v2_key, sign_type), 'utf8');
-  const given = Buffer.from(sign, 'utf8');
-  return expected.length === given.length && timingSafeEqual(expected, given);
+  return sameSignature(v2Sign(params, api_v2_key, sign_type), sign);
 }
 
 /** `<xml><name><![CDATA[value]]></name>…</xml>`; a value cannot close its CDATA section. */

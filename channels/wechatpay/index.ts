@@ -18,8 +18,9 @@ import {
   type RefundRequest, type RefundStatus, type StatementRow,
 } from '../channel';
 import { Secret, isCalendarDate, providerPool, providerProducts, timeout_ms_default, timeout_ms_max, timeout_ms_min, transportError as sharedTransportError } from '../shared/http';
+import { privateKey, publicKey } from '../shared/crypto';
 import {
-  aeadDecrypt, api_v2_key_bytes, apiv3_key_bytes, buildAuthorization, fromXml, nonceString, privateKey, publicKey,
+  aeadDecrypt, api_v2_key_bytes, apiv3_key_bytes, buildAuthorization, fromXml, nonceString,
   toXml, v2Sign, v2Verify, verifyResponse,
 } from './crypto';
 import {

@@ -8,8 +8,10 @@ import {
   ChannelError, type AttemptStatus, type HttpAnswer, type NextAction, type PayRequest, type ProductName,
   type RefundRequest, type RefundStatus, type StatementRow,
 } from '../channel';
-import { parseChinaDateTime, parseYuan, splitCsvLine } from '../shared/http';
-import { appParams, jsapiParams, type KeyInput } from './crypto';
+import { chinaRfc3339, compactChinaTime, parseChinaDateTime, parseCompactChinaTime } from '../shared/china-time';
+import { parseYuan, splitCsvLine } from '../shared/http';
+import type { KeyInput } from '../shared/crypto';
+import { appParams, jsapiParams } from './crypto';
 
 export const WECHATPAY_PRODUCTS: readonly ProductName[] = ['WECHAT_NATIVE', 'WECHAT_JSAPI', 'WECHAT_APP', 'WECHAT_H5', 'BARCODE'];
 
@@ -116,14 +118,9 @@ export function fromFen(total: unknown): bigint | undefined {
   return BigInt(total);
 }
 
-const china_offset_ms = 8 * 60 * 60 * 1000;
-
-/** RFC 3339 in China time, second precision: 2018-06-08T10:34:56+08:00. */
-export function toChinaTime(date: Date): string {
-  assert(!Number.isNaN(date.getTime()), 'invalid date');
-  const shifted = new Date(date.getTime() + china_offset_ms).toISOString();
-  return `${shifted.slice(0, 19)}+08:00`;
-}
+/** API v3 time fields: RFC 3339 in China time, second precision (2018-06-08T10:34:56+08:00). API v2
+ * fields (micropay time_expire, time_end) are the compact yyyyMMddHHmmss of the same time. */
+export { chinaRfc3339 as toChinaTime, compactChinaTime, parseCompactChinaTime };
 
 export function parseRfc3339(value: string | undefined): Date | undefined {
   if (value === undefined) return undefined;
@@ -171,7 +168,7 @@ export function toPayRequest(request: PayRequest, merchant: { appid: string; mch
     mchid: merchant.mchid,
     description: truncateDescription(request.subject),
     out_trade_no: request.attempt_id,
-    time_expire: toChinaTime(request.expires_at),
+    time_expire: chinaRfc3339(request.expires_at),
     notify_url: request.notify_url,
     amount: { total: toFen(request.amount_minor), currency: request.currency },
   };
@@ -563,17 +560,6 @@ export function fromReverseResponse(fields: Record<string, string>): { kind: 'cl
   const message = `wechatpay reverse: ${code || 'recall'} ${clip(fields.err_code_des ?? '')}`.trim();
   if (fields.recall === 'Y' || reverse_retry_codes.has(code)) throw new ChannelError('ambiguous', code || 'RECALL', message);
   throw refusal(code || 'UNKNOWN', message);
-}
-
-/** yyyyMMddHHmmss in China time (v2 time fields). */
-export function compactChinaTime(date: Date): string {
-  return toChinaTime(date).slice(0, 19).replace(/[-T:]/g, '');
-}
-
-export function parseCompactChinaTime(text: string | undefined): Date | undefined {
-  const match = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})$/.exec(text ?? '');
-  if (match === null) return undefined;
-  return parseRfc3339(`${match[1]}-${match[2]}-${match[3]}T${match[4]}:${match[5]}:${match[6]}+08:00`);
 }
 
 function truncateBytes(text: string, bytes_max: number): string {

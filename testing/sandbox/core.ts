@@ -136,12 +136,8 @@ export interface Reply {
   body?: unknown;
 }
 
-const china_offset_ms = 8 * 60 * 60 * 1000;
-
 /** The China calendar date (YYYY-MM-DD) of an instant: both providers cut bills at 00:00 China time. */
-export function chinaDate(date: Date): string {
-  return new Date(date.getTime() + china_offset_ms).toISOString().slice(0, 10);
-}
+export { chinaDate } from '../shared/china-time';
 
 export function nextDate(date: string): string {
   return new Date(Date.parse(`${date}T00:00:00Z`) + 24 * 60 * 60 * 1000).toISOString().slice(0, 10);
