@@ -9,7 +9,8 @@ import {
   ChannelError, type AttemptStatus, type HttpAnswer, type NextAction, type PayRequest, type ProductName,
   type RefundRequest, type RefundStatus, type StatementRow,
 } from '../channel';
-import { chinaDateTime, formatYuan, parseChinaDateTime, parseYuan, splitCsvLine } from '../shared/http';
+import { chinaDateTime, parseChinaDateTime } from '../shared/china-time';
+import { formatYuan, parseYuan, splitCsvLine } from '../shared/http';
 import { SIGN_TYPE } from './crypto';
 
 export const ALIPAY_PRODUCTS: readonly ProductName[] = ['ALIPAY_QR', 'ALIPAY_APP', 'ALIPAY_WAP', 'ALIPAY_PC', 'BARCODE'];

@@ -9,9 +9,6 @@ import type { KeyObject } from 'node:crypto';
 import { ChannelError, type ChannelConfig, type ProductName } from '../channel';
 import { privateKey as loadPrivateKey, publicKey as loadPublicKey } from './crypto';
 
-// The sandbox PSP reads China time through this module.
-export { chinaDateTime, parseChinaDateTime } from './china-time';
-
 /** Call timeouts every adapter accepts in its settings (timeout_ms), and the default. */
 export const timeout_ms_default = 10_000;
 export const timeout_ms_min = 50;

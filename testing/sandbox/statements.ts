@@ -4,7 +4,8 @@
 // columns, summary rows) and the Alipay 业务明细 (GBK CSV with `#` comments, zipped). Pure.
 
 import { encodeGbk } from '../../channels/shared/gbk';
-import { chinaDateTime, csvField, formatYuan } from '../../channels/shared/http';
+import { chinaDateTime } from '../../channels/shared/china-time';
+import { csvField, formatYuan } from '../../channels/shared/http';
 import { writeZip } from '../../channels/shared/zip';
 import { BILL_COLUMNS as ALIPAY_COLUMNS } from '../../channels/alipay/transformers';
 import { TRADE_BILL_COLUMNS as WECHAT_COLUMNS, TRADE_BILL_SUMMARY_COLUMNS as WECHAT_SUMMARY_COLUMNS } from '../../channels/wechatpay/transformers';
