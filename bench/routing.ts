@@ -1,5 +1,5 @@
 // Routing benchmark: decisions per second and latency per decision (p50, p99) of
-// RoutingTable.route() against the real Redis, with N eligible channels, next to the Redis
+// Routing.route() against the real Redis, with N eligible channels, next to the Redis
 // round-trip floor (a plain GET) measured in the same run on the same connection kind; and
 // the risk decision (core/risk) that precedes routing on every create, with a rule of every
 // kind, and the Redis commands it sends per decision (one script call: one round trip).
@@ -10,7 +10,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { RoutingTable, type RoutingChannel } from '../core/routing';
+import { createRouting, type RoutingChannel } from '../core/routing';
 import { Sealer } from '../core/seal';
 import type { FieldViolation } from '../core/errors';
 import { RiskEngine } from '../core/risk/engine';
@@ -90,18 +90,18 @@ function benchRiskRules(): RiskRule[] {
 
 async function main(): Promise<void> {
   const redis = new Redis(redis_url);
-  const table = new RoutingTable(redis, prefix, { sealer: new Sealer(randomBytes(32)) });
-  await table.start();
+  const table = createRouting(redis, prefix, { sealer: new Sealer(randomBytes(32)) });
+  await table.cache.start();
   try {
-    for (let i = 0; i < channels_count; i += 1) await table.upsertChannel(channel(i));
-    await table.upsertMerchant({ merchant_id: 'bench', products: ['WECHAT_NATIVE'], channel_ids: Array.from({ length: channels_count }, (_, i) => `bench_${i}`), fee_rates: {}, notify_secret: 'bench-secret-0123456789' });
+    for (let i = 0; i < channels_count; i += 1) await table.admin.upsertChannel(channel(i));
+    await table.merchants.upsertMerchant({ merchant_id: 'bench', products: ['WECHAT_NATIVE'], channel_ids: Array.from({ length: channels_count }, (_, i) => `bench_${i}`), fee_rates: {}, notify_secret: 'bench-secret-0123456789' });
     // Give every channel some health history, so the script reads real buckets.
     for (let i = 0; i < channels_count; i += 1) {
-      for (let k = 0; k < 50; k += 1) await table.recordOutcome(`bench_${i}`, { kind: k % 10 === 0 ? 'system_error' : 'success', latency_ms: 200 + k });
+      for (let k = 0; k < 50; k += 1) await table.health.recordOutcome(`bench_${i}`, { kind: k % 10 === 0 ? 'system_error' : 'success', latency_ms: 200 + k });
     }
     await redis.set(`{${prefix}:floor}`, 'x');
     const floor = await measure(() => redis.get(`{${prefix}:floor}`));
-    const route = await measure((i) => table.route({
+    const route = await measure((i) => table.decisions.route({
       payment_id: `p${i}`, merchant_id: 'bench', product: 'WECHAT_NATIVE', amount_minor: BigInt(100 + (i % 10_000)), currency: 'CNY',
       payer_elements_present: ['client_ip'], include_channels: [], exclude_channels: [],
     }).then((d) => {
@@ -127,7 +127,7 @@ async function main(): Promise<void> {
     console.log(`risk assess()   : ${risk.per_second.toFixed(0)} decisions/s   p50 ${f(risk.p50_ms)} ms   p99 ${f(risk.p99_ms)} ms   (${benchRiskRules().length} rules, ${commands_per_decision.toFixed(2)} Redis commands per decision)`);
     console.log(`ratio risk/GET  : p50 ${(risk.p50_ms / floor.p50_ms).toFixed(2)}x   p99 ${(risk.p99_ms / floor.p99_ms).toFixed(2)}x`);
   } finally {
-    await table.stop();
+    await table.cache.stop();
     let cursor = '0';
     do {
       const [next, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}*`, 'COUNT', 1000);

@@ -4,7 +4,7 @@
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
-import '../channels';
+import { createChannel } from '../channels';
 import { ActorPool } from '../workers/pool';
 import { ConfigError, loadConfig, notifyPolicy, type Config } from './config';
 import { grpc_drain_ms_max, health_poll_ms, ledger_lag_poll_ms, metrics_collect_ms_max, notify_backlog_poll_ms, reservation_sweep_grace_ms, reservation_sweep_interval_ms } from './constants';
@@ -26,7 +26,7 @@ import { ChannelDirectory } from './routing/directory';
 import { CardService } from './cards/service';
 import { CardStore } from './cards/store';
 import { HeldIndex } from './risk/held';
-import { openRoutingTable } from './routing/open';
+import { openRouting } from './routing/open';
 import { initTracing } from './tracing';
 import { Authenticator } from './auth/authenticator';
 import { Sealer } from './seal';
@@ -54,19 +54,19 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
   const redis = new Redis(config.redis_url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, ...redisAuthOptions(config.redis_url, config.redis_auth) });
   await redis.connect();
   const sealer = new Sealer(config.data_key);
-  const table = await openRoutingTable(config, js, redis, names, sealer, log);
+  const table = await openRouting(config, js, redis, names, sealer, log);
   if (config.routing_file !== undefined) {
-    const applied = await table.applyTable(JSON.parse(readFileSync(config.routing_file, 'utf8')));
+    const applied = await table.admin.applyTable(JSON.parse(readFileSync(config.routing_file, 'utf8')));
     log.info({ file: config.routing_file, channels: applied.channels, merchants: applied.merchants }, 'routing table applied');
   }
-  await table.start();
+  await table.cache.start();
   await ensureNotifyStreams(jsm, config.prefix, { replicas: config.stream_replicas });
 
   const metrics = createGatewayMetrics();
   const pool = new ActorPool(config, nc, log);
   pool.onRestart = () => metrics.gateway.worker_restarts.inc();
   await pool.start();
-  const routing = new ChannelDirectory(config.channels, table, config.public_url, log);
+  const routing = new ChannelDirectory(config.channels, new Map(config.channels.map((c) => [c.channel_id, createChannel(c)])), table, config.public_url, log);
   const link = new NatsLink(nc);
   const actors = new ActorsClient(nc, names, config.shards, config.command_timeout_ms, link);
   const store = new EventStore(js, jsm, names);
@@ -76,7 +76,7 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
     js,
     jsm,
     prefix: config.prefix,
-    secretOf: (merchant_id) => table.notifySecret(merchant_id),
+    secretOf: (merchant_id) => table.merchants.notifySecret(merchant_id),
     destinations: notifyPolicy(config),
     schedule_ms: config.notify_schedule_ms,
     timeout_ms: config.notify_timeout_ms,
@@ -87,22 +87,22 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
   });
   const books = await startBooks(config, js, jsm, names, metrics.gateway, log);
   const dependencies = { nats: () => link.up, redis: () => redis.status === 'ready' };
-  const authenticator = new Authenticator(table, redis, `${config.prefix}:nonce`);
+  const authenticator = new Authenticator(table.apps, redis, `${config.prefix}:nonce`);
   const cards = new CardService({
-    store: await CardStore.open(js, config.prefix, config.data_key, config.stream_replicas), channels: routing, table, sealer, id_key: config.id_key, log, now: () => new Date(),
+    store: await CardStore.open(js, config.prefix, config.data_key, config.stream_replicas), channels: routing, merchants: table.merchants, routing_channels: table.cache, sealer, id_key: config.id_key, log, now: () => new Date(),
   });
   const grpc = await startGrpc({ held: new HeldIndex(redis, config.prefix), cards, ledger: books?.store, config, orders, routing: table, notifier, dead_timers: deadTimers(js, jsm, names), log, metrics: metrics.gateway, dependencies, authenticator });
   watchNotifyBacklog(jsm, config.prefix, metrics.gateway);
   // Reservation markers the actors left behind (a process killed between route and append,
   // a failed release) are settled from the event log.
   const sweeping = setInterval(() => {
-    void sweepReservations({ table, store, log, grace_ms: reservation_sweep_grace_ms }).catch((error: unknown) => log.warn({ err: String(error) }, 'reservation sweep failed; next round retries'));
+    void sweepReservations({ channels: table.cache, reservations: table.reservations, store, log, grace_ms: reservation_sweep_grace_ms }).catch((error: unknown) => log.warn({ err: String(error) }, 'reservation sweep failed; next round retries'));
   }, reservation_sweep_interval_ms);
   sweeping.unref();
 
   // SERVING only while a payment can be routed: NATS and Redis answer, and the routing table
   // holds its configuration (after Redis comes back empty, not until it is rebuilt).
-  const healthy = (): boolean => link.up && redis.status === 'ready' && table.routable && pool.serving;
+  const healthy = (): boolean => link.up && redis.status === 'ready' && table.cache.routable && pool.serving;
   const refreshHealth = (): void => {
     metrics.gateway.dependency_up.set({ dependency: 'nats' }, link.up ? 1 : 0);
     metrics.gateway.dependency_up.set({ dependency: 'redis' }, redis.status === 'ready' ? 1 : 0);
@@ -135,7 +135,7 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
       await books?.store.close();
       await pool.stop();
       await routing.close();
-      await table.stop();
+      await table.cache.stop();
       redis.disconnect();
       await nc.drain();
     },

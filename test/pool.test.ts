@@ -18,7 +18,7 @@ import { names } from '../core/names';
 import { ensureStreams } from '../core/orders/store';
 import { ActorPool } from '../workers/pool';
 import { Redis } from 'ioredis';
-import { RoutingTable } from '../core/routing/table';
+import { createRouting, type Routing } from '../core/routing/routing';
 import { deleteStreams, eventually, freePort, nats_url, routingTable, sandboxRoute, uniquePrefix } from './harness';
 import { Sealer } from '../core/seal';
 
@@ -54,7 +54,7 @@ beforeAll(async () => {
   nc = await connect({ servers: nats_url });
   await ensureStreams(await jetstreamManager(nc), names(config.prefix), 1);
   const redis = new Redis(config.redis_url);
-  await new RoutingTable(redis, config.prefix, { sealer: new Sealer(config.data_key) }).applyTable(routingTable([sandboxRoute('wx1', ['WECHAT_NATIVE'])], ['m_pool']));
+  await createRouting(redis, config.prefix, { sealer: new Sealer(config.data_key) }).admin.applyTable(routingTable([sandboxRoute('wx1', ['WECHAT_NATIVE'])], ['m_pool']));
   redis.disconnect();
   pool = new ActorPool(config, nc, createLogger('silent'), host_script);
   await pool.start();

@@ -10,29 +10,29 @@ import { createLogger } from '../core/log';
 import { names } from '../core/names';
 import { sweepReservations } from '../core/orders/reservation-sweeper';
 import { EventStore } from '../core/orders/store';
-import { RoutingTable } from '../core/routing/table';
+import { createRouting, type Routing } from '../core/routing/routing';
 import { Sealer } from '../core/seal';
 import { PaymentStatus, Product } from '../proto/gen/paycore/v1/payment';
 import { nats_url, startStack, type Stack } from './harness';
 
 let stack: Stack;
 let redis: Redis;
-let table: RoutingTable;
+let table: Routing;
 let nc: NatsConnection;
 let store: EventStore;
 
 beforeAll(async () => {
   stack = await startStack();
   redis = new Redis(process.env.PAYCORE_REDIS_URL ?? 'redis://127.0.0.1:6379/0');
-  table = new RoutingTable(redis, stack.prefix, { sealer: new Sealer(Buffer.from(stack.env.PAYCORE_DATA_KEY!, 'hex')) });
-  await table.start();
+  table = createRouting(redis, stack.prefix, { sealer: new Sealer(Buffer.from(stack.env.PAYCORE_DATA_KEY!, 'hex')) });
+  await table.cache.start();
   nc = await connect({ servers: nats_url });
   store = new EventStore(jetstream(nc), await jetstreamManager(nc), names(stack.prefix));
 });
 
 afterAll(async () => {
   await nc?.close();
-  await table?.stop();
+  await table?.cache.stop();
   redis?.disconnect();
   await stack?.stop();
 });
@@ -42,23 +42,23 @@ const order = (payment_id: string) => ({
 });
 
 async function markers(): Promise<string[]> {
-  return (await table.reservationMarkers('wx1')).map((m) => m.reservation_id);
+  return (await table.reservations.reservationMarkers('wx1')).map((m) => m.reservation_id);
 }
 
 test('reservations - the sweeper releases a marker no recorded attempt holds, keeps an open payment\'s, and leaves young ones alone', async () => {
   const open = await stack.client.createPayment({ merchantId: 'm_it', merchantOrderNo: `rs-${randomBytes(6).toString('hex')}`, amount: 500n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'sweeper' });
   expect(open.status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
   // A reservation made for a payment the log never got (a process died between route and append).
-  const leaked = await table.route(order(stack.paymentId('m_it', `rs-${randomBytes(6).toString('hex')}`)));
+  const leaked = await table.decisions.route(order(stack.paymentId('m_it', `rs-${randomBytes(6).toString('hex')}`)));
   const leaked_id = leaked.chosen!.reservation!.reservation_id;
   expect(await markers()).toContain(leaked_id);
 
   const log = createLogger('silent');
-  const young = await sweepReservations({ table, store, log, grace_ms: 3_600_000 });
+  const young = await sweepReservations({ channels: table.cache, reservations: table.reservations, store, log, grace_ms: 3_600_000 });
   expect(young).toEqual({ released: 0, committed: 0, kept: 0 });
   expect(await markers()).toContain(leaked_id);
 
-  const swept = await sweepReservations({ table, store, log, grace_ms: 0 });
+  const swept = await sweepReservations({ channels: table.cache, reservations: table.reservations, store, log, grace_ms: 0 });
   expect(swept.released).toBe(1);
   const left = await markers();
   expect(left).not.toContain(leaked_id);

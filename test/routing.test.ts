@@ -11,7 +11,7 @@ import { names } from '../core/names';
 import { stored_message_schema } from '../core/orders/schemas';
 import type { StoredMessage } from '../core/orders/store';
 import type { PaymentState } from '../core/orders/types';
-import { RoutingTable } from '../core/routing/table';
+import { createRouting, type Routing } from '../core/routing/routing';
 import { PaymentStatus, Product, type Payment } from '../proto/gen/paycore/v1/payment';
 import { eventually, nats_url, routingTable, sandboxRoute, startStack, type Stack } from './harness';
 import { Sealer } from '../core/seal';
@@ -19,7 +19,7 @@ import { Sealer } from '../core/seal';
 const mchid_b = '1900000002';
 let stack: Stack;
 let redis: Redis;
-let table: RoutingTable;
+let table: Routing;
 
 beforeAll(async () => {
   const products = ['WECHAT_NATIVE'];
@@ -35,12 +35,12 @@ beforeAll(async () => {
     env: { PAYCORE_CIRCUIT_COOLDOWN_MS: '1500', PAYCORE_CIRCUIT_VOLUME_MIN: '6', PAYCORE_EXPLORATION_SHARE: '0' },
   });
   redis = new Redis('redis://127.0.0.1:6379/0');
-  table = new RoutingTable(redis, stack.prefix, { sealer: new Sealer(Buffer.from(stack.env.PAYCORE_DATA_KEY!, 'hex')) });
-  await table.start();
+  table = createRouting(redis, stack.prefix, { sealer: new Sealer(Buffer.from(stack.env.PAYCORE_DATA_KEY!, 'hex')) });
+  await table.cache.start();
 });
 
 afterAll(async () => {
-  await table?.stop();
+  await table?.cache.stop();
   redis?.disconnect();
   await stack?.stop();
 });
@@ -92,7 +92,7 @@ test('routing - a channel degraded through the sandbox loses its traffic, opens 
   // Its pending attempts keep failing (queried, re-issued, refused) until the failure volume
   // opens the circuit: then ExplainRoute names it.
   const explained = await eventually(async () => {
-    const decision = await table.explain({ payment_id: 'p0', merchant_id: 'm_it', product: 'WECHAT_NATIVE', amount_minor: 10_000n, currency: 'CNY', payer_elements_present: [], include_channels: [], exclude_channels: [] });
+    const decision = await table.decisions.explain({ payment_id: 'p0', merchant_id: 'm_it', product: 'WECHAT_NATIVE', amount_minor: 10_000n, currency: 'CNY', payer_elements_present: [], include_channels: [], exclude_channels: [] });
     return decision.excluded.some((e) => e.channel_id === 'wx_cheap' && e.reason === 'CIRCUIT_OPEN') ? decision : undefined;
   }, 20_000, 'circuit open');
   expect(explained.chosen?.channel_id).toBe('wx1');
@@ -105,7 +105,7 @@ test('routing - a channel degraded through the sandbox loses its traffic, opens 
   }, 30_000, 'traffic back on the recovered channel');
   expect(back.nextAction?.value).toMatch(/^weixin:/);
   await eventually(async () => {
-    const decision = await table.explain({ payment_id: 'p1', merchant_id: 'm_it', product: 'WECHAT_NATIVE', amount_minor: 10_000n, currency: 'CNY', payer_elements_present: [], include_channels: [], exclude_channels: [] });
+    const decision = await table.decisions.explain({ payment_id: 'p1', merchant_id: 'm_it', product: 'WECHAT_NATIVE', amount_minor: 10_000n, currency: 'CNY', payer_elements_present: [], include_channels: [], exclude_channels: [] });
     return decision.chosen?.channel_id === 'wx_cheap' && decision.excluded.length === 0 ? true : undefined;
   }, 30_000, 'circuit closed');
 });

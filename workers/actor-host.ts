@@ -19,10 +19,11 @@ import { RefundIndex } from '../core/orders/refund-index';
 import { EventStore } from '../core/orders/store';
 import { TimerScheduler } from '../core/orders/timers';
 import { Redis } from 'ioredis';
+import { createChannel } from '../channels';
 import { ChannelDirectory } from '../core/routing/directory';
 import { RiskEngine, riskDigestKey } from '../core/risk/engine';
 import { HeldIndex } from '../core/risk/held';
-import { openRoutingTable } from '../core/routing/open';
+import { openRouting } from '../core/routing/open';
 import { Sealer } from '../core/seal';
 import { SpanKind, extractFromHeaders, inSpan, initTracing } from '../core/tracing';
 import type { ActorHostData, FromWorker, ToWorker } from './messages';
@@ -52,11 +53,11 @@ async function main(): Promise<void> {
   const redis = new Redis(config.redis_url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, ...redisAuthOptions(config.redis_url, config.redis_auth) });
   await redis.connect();
   const sealer = new Sealer(config.data_key);
-  const table = await openRoutingTable(config, js, redis, names, sealer, log);
-  await table.start();
-  const routing = new ChannelDirectory(config.channels, table, config.public_url, log, metrics.actor);
+  const table = await openRouting(config, js, redis, names, sealer, log);
+  await table.cache.start();
+  const routing = new ChannelDirectory(config.channels, new Map(config.channels.map((c) => [c.channel_id, createChannel(c)])), table, config.public_url, log, metrics.actor);
   const risk = new RiskEngine(redis, config.prefix, {
-    rules: () => table.riskRules(),
+    rules: () => table.risk_rules.riskRules(),
     digest_key: riskDigestKey(config.data_key),
     publish: async (event) => void (await js.publish(names.riskEvents(event.payment_id), encodeJson(event))),
     metrics: { decisions: metrics.actor.risk_decisions, rule_hits: metrics.actor.risk_rule_hits },
@@ -124,11 +125,11 @@ async function main(): Promise<void> {
 
   // The gateway's health includes every thread's ability to route (each has its own Redis
   // connection, which reconnects on its own schedule).
-  let routable = table.routable;
+  let routable = table.cache.routable;
   post({ type: 'routable', up: routable });
   const routable_poll = setInterval(() => {
-    if (table.routable === routable) return;
-    routable = table.routable;
+    if (table.cache.routable === routable) return;
+    routable = table.cache.routable;
     post({ type: 'routable', up: routable });
   }, health_poll_ms);
   routable_poll.unref();
@@ -148,7 +149,7 @@ async function main(): Promise<void> {
       await pump.stop();
       await Promise.race([Promise.allSettled([...inflight]), new Promise((r) => setTimeout(r, worker_drain_ms_max))]);
       await routing.close();
-      await table.stop();
+      await table.cache.stop();
       redis.disconnect();
       await tracing.shutdown();
       await nc.drain();

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { app_key_clock_skew_ms, app_key_nonce_ttl_ms } from '../constants';
 import { PaycoreError, dependencyFailure } from '../errors';
 import { mayActFor, type App } from '../routing/apps';
-import type { AppGrant } from '../routing/table';
+import type { AppGrant } from '../routing/snapshot';
 import { app_key_headers, bodyDigest, canonicalString, nonce_pattern, signature, signaturesMatch, type SignedFields } from './app-key';
 import { requirementOf } from './policy';
 

@@ -11,14 +11,17 @@ import { PaycoreError, invalidFields } from '../errors';
 import { bindingId, type IdKey } from '../ids';
 import type { Logger } from '../log';
 import type { ChannelDirectory } from '../routing/directory';
-import type { RoutingTable } from '../routing/table';
+import type { Merchants } from '../merchants/merchants';
+import type { RoutingCache } from '../routing/cache';
 import type { Sealer } from '../seal';
 import type { Binding, BoundCard, CardStore } from './store';
 
 export interface CardServiceDeps {
   store: CardStore;
   channels: Pick<ChannelDirectory, 'get'>;
-  table: Pick<RoutingTable, 'merchantChannels' | 'listChannels'>;
+  merchants: Pick<Merchants, 'merchantChannels'>;
+  /** The routing configuration's channels. */
+  routing_channels: Pick<RoutingCache, 'listChannels'>;
   sealer: Sealer;
   id_key: IdKey;
   log: Logger;
@@ -133,8 +136,8 @@ export class CardService {
 
   /** The merchant's first enabled contracted channel that can bind cards. */
   #channelFor(merchant_id: string): Channel {
-    const contracted = new Set(this.deps.table.merchantChannels(merchant_id));
-    for (const routing of this.deps.table.listChannels()) {
+    const contracted = new Set(this.deps.merchants.merchantChannels(merchant_id));
+    for (const routing of this.deps.routing_channels.listChannels()) {
       const channel = this.deps.channels.get(routing.channel_id);
       if (contracted.has(routing.channel_id) && routing.state === 'ENABLED' && channel?.bindCard !== undefined && channel.confirmBinding !== undefined) return channel;
     }

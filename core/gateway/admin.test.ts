@@ -6,13 +6,13 @@ import { Redis } from 'ioredis';
 import { ChannelState, type RoutingChannel } from '../../proto/gen/paycore/v1/admin';
 import { Product } from '../../proto/gen/paycore/v1/payment';
 import { decodeServiceError } from '../errors';
-import { RoutingTable } from '../routing';
+import { createRouting, type Routing } from '../routing';
 import { adminServices, merchant_admin_service, routing_admin_service } from './admin';
 import { Sealer } from '../seal';
 
 const prefix = `test-admin-${process.pid}-${randomBytes(3).toString('hex')}`;
 let redis: Redis;
-let table: RoutingTable;
+let table: Routing;
 let server: grpc.Server;
 let routing: grpc.Client;
 let merchants: grpc.Client;
@@ -26,8 +26,8 @@ function call<Req, Res>(client: grpc.Client, method: string, request: Req): Prom
 
 beforeAll(async () => {
   redis = new Redis(process.env.PAYCORE_REDIS_URL ?? 'redis://127.0.0.1:6379/0');
-  table = new RoutingTable(redis, prefix, { scoring: { exploration_share: 0 }, sealer: new Sealer(Buffer.alloc(32, 7)) });
-  await table.start();
+  table = createRouting(redis, prefix, { scoring: { exploration_share: 0 }, sealer: new Sealer(Buffer.alloc(32, 7)) });
+  await table.cache.start();
   server = new grpc.Server();
   const services = adminServices(table);
   server.addService(routing_admin_service, services.routing);
@@ -43,7 +43,7 @@ afterAll(async () => {
   routing?.close();
   merchants?.close();
   server?.forceShutdown();
-  await table?.stop();
+  await table?.cache.stop();
   const keys = await redis.keys(`{${prefix}*`);
   if (keys.length > 0) await redis.del(...keys);
   redis?.disconnect();

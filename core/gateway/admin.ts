@@ -1,4 +1,4 @@
-// gRPC handlers of RoutingAdminService and MerchantAdminService over a RoutingTable. Register
+// gRPC handlers of RoutingAdminService and MerchantAdminService over routing's parts. Register
 // them with `server.addService(routing_admin_service, services.routing)` and
 // `server.addService(merchant_admin_service, services.merchants)`.
 //
@@ -30,9 +30,10 @@ import { amount_minor_max } from '../constants';
 import { invalidFields, PaycoreError, toServiceError, type FieldViolation } from '../errors';
 import type { Logger } from '../log';
 import {
-  type ChannelLimits, type ChannelState, type FeeRule, type MerchantInput, type MerchantView, type PayerElementName,
-  type ProductName, type RouteDecision, type RouteOrder, type RoutingChannel, type RoutingTable,
+  type ChannelLimits, type ChannelState, type FeeRule, type PayerElementName,
+  type ProductName, type RouteDecision, type RouteOrder, type RoutingChannel, type Routing,
 } from '../routing';
+import type { MerchantInput, MerchantView } from '../merchants/records';
 
 interface Codec<T> {
   encode(message: T): { finish(): Uint8Array };
@@ -107,35 +108,35 @@ export function adminUnary(log: Logger | undefined) {
     };
 }
 
-export function adminServices(table: RoutingTable, log?: Logger): AdminServices {
+export function adminServices(table: Pick<Routing, 'cache' | 'admin' | 'decisions' | 'merchants'>, log?: Logger): AdminServices {
   const unary = adminUnary(log);
   return {
     routing: {
       upsertChannel: unary('UpsertChannel', async (request) => {
         const wire = request.channel;
         if (wire === undefined) throw invalidFields([{ field: 'channel', description: 'is required' }]);
-        const current = table.listChannels().find((c) => c.channel_id === wire.channelId);
-        return { channel: toWireChannel(await table.upsertChannel(fromWireChannel(wire, current?.state ?? 'ENABLED'))) };
+        const current = table.cache.listChannels().find((c) => c.channel_id === wire.channelId);
+        return { channel: toWireChannel(await table.admin.upsertChannel(fromWireChannel(wire, current?.state ?? 'ENABLED'))) };
       }),
-      getChannel: unary('GetChannel', (request) => ({ channel: toWireChannel(table.getChannel(request.channelId)) })),
+      getChannel: unary('GetChannel', (request) => ({ channel: toWireChannel(table.cache.getChannel(request.channelId)) })),
       listChannels: unary('ListChannels', (request) => {
         const product = request.product === Product.PRODUCT_UNSPECIFIED ? undefined : productOf(request.product, 'product');
-        return { channels: table.listChannels().filter((c) => product === undefined || c.products.includes(product)).map(toWireChannel) };
+        return { channels: table.cache.listChannels().filter((c) => product === undefined || c.products.includes(product)).map(toWireChannel) };
       }),
       setChannelState: unary('SetChannelState', async (request) => {
         const state = channelStateFromWire(request.state);
         if (state === undefined) throw invalidFields([{ field: 'state', description: 'must be CHANNEL_STATE_ENABLED, CHANNEL_STATE_DISABLED or CHANNEL_STATE_DRAINING' }]);
-        return { channel: toWireChannel(await table.setChannelState(request.channelId, state)) };
+        return { channel: toWireChannel(await table.admin.setChannelState(request.channelId, state)) };
       }),
-      explainRoute: unary('ExplainRoute', async (request) => ({ decision: toWireDecision(await table.explain(fromExplainRequest(request))) })),
+      explainRoute: unary('ExplainRoute', async (request) => ({ decision: toWireDecision(await table.decisions.explain(fromExplainRequest(request))) })),
     },
     merchants: {
       upsertMerchant: unary('UpsertMerchant', async (request) => {
         const wire = request.merchant;
         if (wire === undefined) throw invalidFields([{ field: 'merchant', description: 'is required' }]);
-        return { merchant: toWireMerchant(await table.upsertMerchant(fromWireMerchant(wire))) };
+        return { merchant: toWireMerchant(await table.merchants.upsertMerchant(fromWireMerchant(wire))) };
       }),
-      getMerchant: unary('GetMerchant', (request) => ({ merchant: toWireMerchant(table.getMerchant(request.merchantId)) })),
+      getMerchant: unary('GetMerchant', (request) => ({ merchant: toWireMerchant(table.merchants.getMerchant(request.merchantId)) })),
     },
   };
 }

@@ -12,7 +12,7 @@ import {
 import { invalidFields } from '../errors';
 import type { Logger } from '../log';
 import { all_merchants, type App, type AppRole, type AppView } from '../routing/apps';
-import type { RoutingTable } from '../routing/table';
+import type { AppRegistry } from '../routing/app-registry';
 import { adminUnary, grpcDefinition } from './admin';
 
 export const app_admin_service = grpcDefinition(AppAdminServiceDefinition);
@@ -26,7 +26,7 @@ export interface AppAdminServiceServer extends grpc.UntypedServiceImplementation
   retireAppKey: grpc.handleUnaryCall<RetireAppKeyRequest, RetireAppKeyResponse>;
 }
 
-export function appAdminService(table: RoutingTable, log?: Logger): AppAdminServiceServer {
+export function appAdminService(table: AppRegistry, log?: Logger): AppAdminServiceServer {
   const unary = adminUnary(log);
   return {
     upsertApp: unary('UpsertApp', async (request: UpsertAppRequest): Promise<UpsertAppResponse> => {

@@ -32,7 +32,7 @@ import type { Logger } from '../log';
 import type { GatewayMetrics } from '../metrics';
 import { findRefund, isOpen } from '../orders/evolve';
 import type { OrdersClient, PaymentWatch } from '../orders/api';
-import type { RoutingTable } from '../routing/table';
+import type { Routing } from '../routing/routing';
 import type { Notifier } from '../notify';
 import { adminServices, merchant_admin_service, routing_admin_service } from './admin';
 import { app_admin_service, appAdminService } from './app-admin';
@@ -60,7 +60,7 @@ export interface GrpcDeps {
   config: Config;
   /** Payments and refunds: commands, reads, watches. */
   orders: OrdersClient;
-  routing: RoutingTable;
+  routing: Routing;
   notifier: Pick<Notifier, 'listDeadLetters' | 'resend'>;
   /** The books (LedgerService); undefined when this paycore keeps none. */
   ledger?: LedgerStore;
@@ -213,7 +213,7 @@ export class PaymentGateway {
     const violations = validatePaymentOptions(request);
     if (violations.length > 0) throw invalidFields(violations);
     caller.requireMerchant(request.merchantId);
-    const options = await this.deps.routing.listPaymentOptions(request.merchantId, request.amount, request.currency, request.scene);
+    const options = await this.deps.routing.decisions.listPaymentOptions(request.merchantId, request.amount, request.currency, request.scene);
     return { options: options.map((o) => ({ product: productToWire(o.product), displayName: o.display_name })) };
   }
 
@@ -396,10 +396,10 @@ function servers(deps: GrpcDeps, gateway: PaymentGateway, health: HealthImplemen
   const services = adminServices(deps.routing, deps.log);
   admin_server.addService(routing_admin_service, services.routing);
   admin_server.addService(merchant_admin_service, services.merchants);
-  admin_server.addService(app_admin_service, appAdminService(deps.routing, deps.log));
+  admin_server.addService(app_admin_service, appAdminService(deps.routing.apps, deps.log));
   admin_server.addService(notification_admin_service, notificationAdminService(deps.notifier, deps.log));
   admin_server.addService(timer_admin_service, timerAdminService(deps.dead_timers, deps.log));
-  admin_server.addService(risk_admin_service, riskAdminService(deps.routing, deps.log, deps.held === undefined ? undefined : { held: deps.held, orders: deps.orders }));
+  admin_server.addService(risk_admin_service, riskAdminService(deps.routing.risk_rules, deps.log, deps.held === undefined ? undefined : { held: deps.held, orders: deps.orders }));
   return { main, admin };
 }
 

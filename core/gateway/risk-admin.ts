@@ -29,7 +29,7 @@ import { toPayment } from './convert';
 import type { Logger } from '../log';
 import { riskRuleToJson, type RiskRule } from '../risk/rules';
 import type { ProductName } from '../routing/types';
-import type { RoutingTable } from '../routing/table';
+import type { RiskRuleStore } from '../risk/rule-store';
 import { adminUnary, grpcDefinition } from './admin';
 import { productFromWire, productToWire } from './wire-enums';
 
@@ -50,7 +50,7 @@ export interface HeldPaymentsDeps {
   orders: Pick<OrdersClient, 'send'>;
 }
 
-export function riskAdminService(table: RoutingTable, log?: Logger, holds?: HeldPaymentsDeps): RiskAdminServiceServer {
+export function riskAdminService(table: RiskRuleStore, log?: Logger, holds?: HeldPaymentsDeps): RiskAdminServiceServer {
   const unary = adminUnary(log);
   const needHolds = (): HeldPaymentsDeps => {
     if (holds === undefined) throw new PaycoreError('ILLEGAL_STATE', 'held payments are not served here');

@@ -31,7 +31,7 @@ test('reservation sweeper - releases what no attempt holds or a failed / closed 
   const logs: Record<string, Loaded> = {
     p1: loaded([{ reservation_id: 'p1.a', state: 'failed' }, { reservation_id: 'p1.b', state: 'succeeded' }, { reservation_id: 'p1.c', state: 'pending' }, { reservation_id: 'p1.f', state: 'closed' }]),
   };
-  const result = await sweepReservations({ table: table as never, store: { load: async (id) => logs[id] }, log: createLogger('silent'), grace_ms: 1_000 });
+  const result = await sweepReservations({ channels: table as never, reservations: table as never, store: { load: async (id) => logs[id] }, log: createLogger('silent'), grace_ms: 1_000 });
   expect(released.sort()).toEqual(['p1.a', 'p1.d', 'p1.f', 'p2.e']);
   expect(committed).toEqual(['p1.b']);
   expect(result).toEqual({ released: 4, committed: 1, kept: 1 });

@@ -5,11 +5,13 @@
 // closed attempt, is released; one held by a paid attempt is committed; an open attempt's stays.
 
 import type { Logger } from '../log';
-import type { RoutingTable } from '../routing/table';
+import type { RoutingCache } from '../routing/cache';
+import type { CapReservations } from '../routing/reservations';
 import type { Loaded } from './store';
 
 export interface SweeperDeps {
-  table: Pick<RoutingTable, 'listChannels' | 'reservationMarkers' | 'release' | 'commit'>;
+  channels: Pick<RoutingCache, 'listChannels'>;
+  reservations: Pick<CapReservations, 'reservationMarkers' | 'release' | 'commit'>;
   store: { load(payment_id: string): Promise<Loaded | undefined> };
   log: Logger;
   /** Markers younger than this are left alone (in-flight creates and failovers). */
@@ -26,16 +28,16 @@ export interface SweepResult {
  * processes sweeping at once do no harm. */
 export async function sweepReservations(deps: SweeperDeps): Promise<SweepResult> {
   const result: SweepResult = { released: 0, committed: 0, kept: 0 };
-  for (const channel of deps.table.listChannels()) {
-    for (const marker of await deps.table.reservationMarkers(channel.channel_id)) {
+  for (const channel of deps.channels.listChannels()) {
+    for (const marker of await deps.reservations.reservationMarkers(channel.channel_id)) {
       if (marker.age_ms < deps.grace_ms) continue;
       const verdict = await verdictOf(deps, marker.reservation_id);
       const ref = { reservation_id: marker.reservation_id, channel_id: channel.channel_id };
       if (verdict === 'release') {
-        await deps.table.release(ref);
+        await deps.reservations.release(ref);
         result.released += 1;
       } else if (verdict === 'commit') {
-        await deps.table.commit(ref);
+        await deps.reservations.commit(ref);
         result.committed += 1;
       } else {
         result.kept += 1;

@@ -1,7 +1,7 @@
 // The routing configuration's durable home: a JetStream KV bucket (file storage, replicated
 // like the event streams). Redis keeps nothing on disk, so the configuration there — the
 // hashes `{<prefix>:rt}:<hash>` (channels, states, merchants, secrets, and whatever the table
-// adds later) — is a cache that RoutingTable rebuilds from this bucket when Redis comes back
+// adds later) — is a cache that routing rebuilds (config-sync.ts) from this bucket when Redis comes back
 // empty. Every write goes here first, then to Redis.
 //
 // The store is generic over the table's hashes: one KV key per hash field,
@@ -13,7 +13,7 @@ import { DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { assert, dependencyFailure } from '../errors';
 
-/** One change to the configuration, as RoutingTable writes it to Redis. */
+/** One change to the configuration, as routing writes it to Redis (config-sync.ts). */
 export type ConfigOp =
   | { op: 'hset'; hash: string; field: string; value: string }
   | { op: 'hdel'; hash: string; fields: string[] }

@@ -6,26 +6,25 @@
 import { createHash } from 'node:crypto';
 import type { FieldViolation } from '../errors';
 import {
-  amount_minor_max, cap_amount_minor_max, cap_count_max, channel_ids_per_merchant_max, channels_max,
+  amount_minor_max, cap_amount_minor_max, cap_count_max, channels_max,
   fee_minor_max, merchants_max, service_ranges_max,
 } from './constants';
 import {
   channel_states, limit_names, payer_element_names, product_names, weekdays,
-  type ChannelLimits, type ChannelState, type FeeRule, type Merchant, type PayerElementName, type ProductName,
+  type ChannelLimits, type ChannelState, type FeeRule, type PayerElementName, type ProductName,
   type RoutingChannel, type ServiceWindows, type TimeRange, type Weekday,
 } from './types';
 import { isTimeZone, parseClock } from './windows';
 import { readApps, type App } from './apps';
+import { readMerchant, type MerchantInput } from '../merchants/records';
 import { risk_rules_max } from '../constants';
 import { readRiskRule, type RiskRule } from '../risk/rules';
 
 export const id_pattern = /^[A-Za-z0-9_-]{1,32}$/;
-const id_rule = "must be 1 to 32 characters of A-Z, a-z, 0-9, '_' or '-'";
+export const id_rule = "must be 1 to 32 characters of A-Z, a-z, 0-9, '_' or '-'";
 const provider_pattern = /^[a-z0-9_]{1,32}$/;
 const currency_pattern = /^[A-Z]{3}$/;
 const minor_pattern = /^(0|[1-9][0-9]{0,17})$/;
-const notify_secret_chars_min = 16;
-const notify_secret_chars_max = 256;
 
 type Json = Record<string, unknown>;
 
@@ -89,7 +88,7 @@ export class Reader {
 
 // ---- fee rules ----------------------------------------------------------------------------
 
-function readFee(r: Reader, value: unknown, field: string): FeeRule | undefined {
+export function readFee(r: Reader, value: unknown, field: string): FeeRule | undefined {
   const o = r.object(value, field, ['rate_bp', 'fixed_minor', 'min_minor', 'max_minor']);
   if (o === undefined) return undefined;
   const rate_bp = r.integer(o.rate_bp, `${field}.rate_bp`, 0, 10_000);
@@ -230,54 +229,6 @@ export function channelToJson(c: RoutingChannel): Json {
     fee: feeToJson(c.fee),
     priority: c.priority,
     weight: c.weight,
-  };
-}
-
-// ---- merchants ----------------------------------------------------------------------------
-
-export interface MerchantInput extends Merchant {
-  /** Write-only. Absent on update: the stored secret stays. */
-  notify_secret?: string;
-}
-
-const merchant_fields = ['merchant_id', 'products', 'channel_ids', 'fee_rates', 'notify_secret'];
-
-export function readMerchant(value: unknown, field: string, violations: FieldViolation[]): MerchantInput | undefined {
-  const r = new Reader(violations);
-  const before = violations.length;
-  const p = (name: string) => (field === '' ? name : `${field}.${name}`);
-  const o = r.object(value, field, merchant_fields);
-  if (o === undefined) return undefined;
-  const merchant_id = r.string(o.merchant_id, p('merchant_id'), id_pattern, id_rule);
-  const products = r.list(o.products, p('products'), product_names.length, (v, f) => r.product(v, f));
-  const channel_ids = r.list(o.channel_ids, p('channel_ids'), channel_ids_per_merchant_max, (v, f) => r.string(v, f, id_pattern, id_rule));
-  const fee_rates: Merchant['fee_rates'] = {};
-  const rates = o.fee_rates === undefined ? {} : r.object(o.fee_rates, p('fee_rates'), product_names);
-  for (const [product, rule] of Object.entries(rates ?? {})) {
-    const fee = readFee(r, rule, `${p('fee_rates')}.${product}`);
-    if (fee !== undefined) fee_rates[product as ProductName] = fee;
-  }
-  let notify_secret: string | undefined;
-  if (o.notify_secret !== undefined) {
-    const s = o.notify_secret;
-    if (typeof s !== 'string' || s.length < notify_secret_chars_min || s.length > notify_secret_chars_max || /[\s\p{Cc}]/u.test(s)) {
-      r.bad(p('notify_secret'), `must be ${notify_secret_chars_min} to ${notify_secret_chars_max} characters without spaces`);
-    } else {
-      notify_secret = s;
-    }
-  }
-  if (violations.length > before) return undefined;
-  const merchant: MerchantInput = { merchant_id: merchant_id!, products: products!, channel_ids: channel_ids!, fee_rates };
-  if (notify_secret !== undefined) merchant.notify_secret = notify_secret;
-  return merchant;
-}
-
-export function merchantToJson(m: Merchant): Json {
-  return {
-    merchant_id: m.merchant_id,
-    products: [...m.products],
-    channel_ids: [...m.channel_ids],
-    fee_rates: Object.fromEntries(Object.entries(m.fee_rates).map(([k, v]) => [k, feeToJson(v!)])),
   };
 }
 

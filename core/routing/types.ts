@@ -40,7 +40,7 @@ export interface ServiceWindows {
 }
 
 /** Caps on reserved volume; undefined means no cap. Days and months are calendar days in
- * the table's limits time zone (RoutingTableOptions.limits_time_zone). */
+ * the table's limits time zone (RoutingOptions.limits_time_zone). */
 export interface ChannelLimits {
   day_amount_minor?: bigint;
   day_count?: number;
@@ -85,20 +85,9 @@ export interface RoutingChannel {
   weight: number;
 }
 
-export interface Merchant {
-  merchant_id: string;
-  products: ProductName[];
-  /** Channels the merchant is contracted on. */
-  channel_ids: string[];
-  /** What paycore charges the merchant per product (settlement). */
-  fee_rates: Partial<Record<ProductName, FeeRule>>;
-}
-
-/** A merchant as the admin API shows it: the notify secret is write-only. */
-export interface MerchantView extends Merchant {
-  notify_secret_fingerprint: string;
-  notify_secret_last4: string;
-}
+// Merchants are their own module (core/merchants); routing reads their contracts.
+import type { Merchant, MerchantView } from '../merchants/records';
+export type { Merchant, MerchantView };
 
 export interface RouteOrder {
   payment_id: string;

@@ -6,7 +6,7 @@
 // payer elements (the data key is in every paycore process) and digested as the route script
 // keys it; nothing of the card leaves this function.
 //
-// Run once per loss, by the instance whose rebuild of the configuration won (RoutingTable
+// Run once per loss, by the instance whose rebuild of the configuration won (RoutingOptions
 // on_rebuilt), in the background: until it finishes, the counters hold only what was reserved
 // since the restart.
 
@@ -16,7 +16,8 @@ import type { Names } from '../names';
 import { stored_message_schema } from '../orders/schemas';
 import { eventsOf, type StoredMessage } from '../orders/store';
 import type { PayerElements } from '../../channels/channel';
-import { cardDigest, type RoutingTable } from './table';
+import { cardDigest } from './decision';
+import type { Routing } from './routing';
 import { localTime } from './windows';
 
 /** How far back the scan starts: a month and a day (the month's first day in any time zone). */
@@ -44,15 +45,16 @@ export interface RederivedUsage {
 
 /** Re-derives and adds the day and month usage of every capped channel, and of every card on
  * channels with per-card caps. Returns what it added. */
-export async function rederiveUsage(js: JetStreamClient, names: Names, table: RoutingTable, open_payer: OpenPayer, now = new Date()): Promise<RederivedUsage> {
-  const channels = table.listChannels();
+export async function rederiveUsage(js: JetStreamClient, names: Names, routing: Pick<Routing, 'cache' | 'decisions' | 'reservations'>, open_payer: OpenPayer, now = new Date()): Promise<RederivedUsage> {
+  const channels = routing.cache.listChannels();
+  const time_zone = routing.decisions.limits_time_zone;
   const capped = new Set(channels.filter((c) => usage_caps.some((cap) => c.limits[cap] !== undefined)).map((c) => c.channel_id));
   const card_capped = new Set(channels.filter((c) => card_caps.some((cap) => c.limits[cap] !== undefined)).map((c) => c.channel_id));
   const totals = new Map<string, UsageTotals>();
   const cards = new Map<string, UsageTotals>();
   const rederived = { channels: totals, cards };
   if (capped.size === 0 && card_capped.size === 0) return rederived;
-  const today = localTime(now, table.limits_time_zone);
+  const today = localTime(now, time_zone);
   const consumer = await js.consumers.get(names.events_stream, { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(now.getTime() - usage_scan_ms).toISOString() });
   if ((await consumer.info(true)).num_pending === 0) return rederived;
   const messages = await consumer.consume({ max_messages: usage_scan_batch_max });
@@ -63,7 +65,7 @@ export async function rederiveUsage(js: JetStreamClient, names: Names, table: Ro
       const on_channel = capped.has(event.channel_id);
       const on_card = card_capped.has(event.channel_id);
       if (!on_channel && !on_card) continue;
-      const at = localTime(new Date(event.at), table.limits_time_zone);
+      const at = localTime(new Date(event.at), time_zone);
       if (at.month !== today.month) continue;
       const is_today = at.day === today.day;
       if (on_channel) count(totals, event.channel_id, stored.state.amount_minor, is_today);
@@ -73,10 +75,10 @@ export async function rederiveUsage(js: JetStreamClient, names: Names, table: Ro
     if (message.info.pending === 0) break;
   }
   messages.stop();
-  for (const [channel_id, t] of totals) await table.addUsage(channel_id, today.day, today.month, t);
+  for (const [channel_id, t] of totals) await routing.reservations.addUsage(channel_id, today.day, today.month, t);
   for (const [key, t] of cards) {
     const [channel_id, card_digest] = key.split('/') as [string, string];
-    await table.addUsage(channel_id, today.day, today.month, t, card_digest);
+    await routing.reservations.addUsage(channel_id, today.day, today.month, t, card_digest);
   }
   return rederived;
 }

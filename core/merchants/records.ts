@@ -1,0 +1,75 @@
+// A merchant as paycore holds it: its products, the channels it is contracted on, what it pays
+// per product (settlement), and its notify secret (write-only; sealed at rest). The JSON form
+// is the routing file's `merchants[]` entry and what Redis and the store hold; every parse
+// collects all violations, named by path.
+
+import type { FieldViolation } from '../errors';
+import { Reader, feeToJson, id_pattern, id_rule, readFee } from '../routing/config';
+import { channel_ids_per_merchant_max } from '../routing/constants';
+import { product_names, type FeeRule, type ProductName } from '../routing/types';
+
+export { secretFingerprint } from '../routing/config';
+
+const notify_secret_chars_min = 16;
+const notify_secret_chars_max = 256;
+
+export interface Merchant {
+  merchant_id: string;
+  products: ProductName[];
+  /** Channels the merchant is contracted on. */
+  channel_ids: string[];
+  /** What paycore charges the merchant per product (settlement). */
+  fee_rates: Partial<Record<ProductName, FeeRule>>;
+}
+
+/** A merchant as the admin API shows it: the notify secret is write-only. */
+export interface MerchantView extends Merchant {
+  notify_secret_fingerprint: string;
+  notify_secret_last4: string;
+}
+
+export interface MerchantInput extends Merchant {
+  /** Write-only. Absent on update: the stored secret stays. */
+  notify_secret?: string;
+}
+
+const merchant_fields = ['merchant_id', 'products', 'channel_ids', 'fee_rates', 'notify_secret'];
+
+export function readMerchant(value: unknown, field: string, violations: FieldViolation[]): MerchantInput | undefined {
+  const r = new Reader(violations);
+  const before = violations.length;
+  const p = (name: string) => (field === '' ? name : `${field}.${name}`);
+  const o = r.object(value, field, merchant_fields);
+  if (o === undefined) return undefined;
+  const merchant_id = r.string(o.merchant_id, p('merchant_id'), id_pattern, id_rule);
+  const products = r.list(o.products, p('products'), product_names.length, (v, f) => r.product(v, f));
+  const channel_ids = r.list(o.channel_ids, p('channel_ids'), channel_ids_per_merchant_max, (v, f) => r.string(v, f, id_pattern, id_rule));
+  const fee_rates: Merchant['fee_rates'] = {};
+  const rates = o.fee_rates === undefined ? {} : r.object(o.fee_rates, p('fee_rates'), product_names);
+  for (const [product, rule] of Object.entries(rates ?? {})) {
+    const fee = readFee(r, rule, `${p('fee_rates')}.${product}`);
+    if (fee !== undefined) fee_rates[product as ProductName] = fee;
+  }
+  let notify_secret: string | undefined;
+  if (o.notify_secret !== undefined) {
+    const s = o.notify_secret;
+    if (typeof s !== 'string' || s.length < notify_secret_chars_min || s.length > notify_secret_chars_max || /[\s\p{Cc}]/u.test(s)) {
+      r.bad(p('notify_secret'), `must be ${notify_secret_chars_min} to ${notify_secret_chars_max} characters without spaces`);
+    } else {
+      notify_secret = s;
+    }
+  }
+  if (violations.length > before) return undefined;
+  const merchant: MerchantInput = { merchant_id: merchant_id!, products: products!, channel_ids: channel_ids!, fee_rates };
+  if (notify_secret !== undefined) merchant.notify_secret = notify_secret;
+  return merchant;
+}
+
+export function merchantToJson(m: Merchant): Record<string, unknown> {
+  return {
+    merchant_id: m.merchant_id,
+    products: [...m.products],
+    channel_ids: [...m.channel_ids],
+    fee_rates: Object.fromEntries(Object.entries(m.fee_rates).map(([k, v]) => [k, feeToJson(v!)])),
+  };
+}
