@@ -2,18 +2,18 @@
 // A turn follows one fixed order — load → route → persist intent → call the channel → apply
 // the result — and every state change goes through decide() and the event store.
 
-import type { AttemptStatus, PayerElements, RefundStatus } from '../../channels/channel';
+import type { AttemptStatus, PayerElements } from '../../channels/channel';
 import {
-  actors_live_max, confirm_wrong_codes_max, command_start_margin_ms, attempts_per_payment_max, mailbox_depth_max, refund_count_max_default, refund_retries_max, refund_window_days_default, timer_retry_delay_ms,
+  actors_live_max, confirm_wrong_codes_max, command_start_margin_ms, attempts_per_payment_max, mailbox_depth_max, timer_retry_delay_ms,
 } from '../constants';
-import { refundId, type IdKey } from '../ids';
+import type { IdKey } from '../ids';
 import { PaycoreError, errorToWire, invalidFields, type FieldViolation } from '../errors';
 import type { Logger } from '../log';
 import type { ActorMetrics } from '../metrics';
 import type { Sealer } from '../seal';
-import { decide, scopeRejection } from './decide';
-import { currentAttempt, findRefund, isOpen } from './evolve';
-import { fromWireRefundStatus, fromWireStatus, toWireStatus, type WireAttemptStatus, requestMerchant, type ActorReply, type ActorRequest, type CreateInput, type RefundInput } from './protocol';
+import { scopeRejection } from './decide';
+import { currentAttempt, isOpen } from './evolve';
+import { fromWireRefundStatus, fromWireStatus, toWireStatus, type WireAttemptStatus, requestMerchant, type ActorReply, type ActorRequest, type CreateInput } from './protocol';
 import type { RefundIndex } from './refund-index';
 import type { ChannelDirectory } from '../routing/directory';
 import type { RiskEngine } from '../risk/engine';
@@ -23,9 +23,10 @@ import type { ReservationRef } from '../routing/types';
 import type { EventStore } from './store';
 import { Actor, describe, requireState } from './actor-state';
 import { ChannelCalls } from './channel-calls';
+import { RefundFlow } from './refund-flow';
 import { Journal, holdsReservation } from './journal';
 import { nextQueryAt, type TimerScheduler } from './timers';
-import type { Attempt, DuplicatePayment, PaymentCommand, PaymentState, Refund } from './types';
+import type { Attempt, PaymentCommand, PaymentState } from './types';
 
 export interface ActorDeps {
   store: EventStore;
@@ -55,10 +56,12 @@ export class ActorSystem {
 
   readonly #journal: Journal;
   readonly #calls: ChannelCalls;
+  readonly #refunds: RefundFlow;
 
   constructor(private readonly deps: ActorDeps) {
     this.#journal = new Journal(deps);
     this.#calls = new ChannelCalls(deps);
+    this.#refunds = new RefundFlow({ ...deps, journal: this.#journal, calls: this.#calls });
   }
 
   get live(): number {
@@ -150,14 +153,14 @@ export class ActorSystem {
       case 'notification':
         return this.#notification(actor, request.channel_id, request.attempt_id, fromWireStatus(request.status));
       case 'timer':
-        if (request.kind === 'refund') return this.#refundFollowUp(actor, request.refund_id ?? '', request.round ?? 0);
+        if (request.kind === 'refund') return this.#refunds.followUp(actor, request.refund_id ?? '', request.round ?? 0);
         return request.kind === 'expire' ? this.#expire(actor, request.round ?? 0) : this.#query(actor, request.round ?? 0);
       case 'confirm':
         return this.#confirm(actor, request.merchant_id, request.verification_code);
       case 'create_refund':
-        return this.#createRefund(actor, request.merchant_id, request.input);
+        return this.#refunds.create(actor, request.merchant_id, request.input);
       case 'refund_notification':
-        return this.#refundNotification(actor, request.channel_id, request.refund_id, fromWireRefundStatus(request.status));
+        return this.#refunds.notification(actor, request.channel_id, request.refund_id, fromWireRefundStatus(request.status));
       case 'pay_outcome':
         return this.#payOutcome(actor, request.attempt_id, request.status);
       case 'release_hold':
@@ -351,7 +354,7 @@ export class ActorSystem {
    * sent to that channel. */
   async #notification(actor: Actor, channel_id: string, attempt_id: string, status: AttemptStatus): Promise<PaymentState> {
     await this.#journal.apply(actor, { type: 'attempt_status', at: this.deps.now().toISOString(), attempt_id, status, source: 'notification', via_channel_id: channel_id });
-    await this.#refundDuplicates(actor);
+    await this.#refunds.refundDuplicates(actor);
     return requireState(actor);
   }
 
@@ -376,100 +379,6 @@ export class ActorSystem {
     const attempt = after.attempts.find((a) => a.attempt_id === attempt_id);
     if (attempt?.state !== 'action_required') return after;
     throw invalidFields([{ field: 'verification_code', description: `is not the code sent to the payer; ${confirm_wrong_codes_max - (attempt.wrong_codes ?? 0)} tries left` }]);
-  }
-
-  // ---- refunds --------------------------------------------------------------------------
-
-  async #createRefund(actor: Actor, merchant_id: string, input: RefundInput): Promise<PaymentState> {
-    const state = requireState(actor);
-    const winning = state.attempts.find((a) => a.attempt_id === state.winning_attempt_id);
-    const policy = (winning === undefined ? undefined : this.deps.channels.get(winning.channel_id)?.refund_policy) ?? {
-      window_days: refund_window_days_default,
-      count_max: refund_count_max_default,
-    };
-    const now = this.deps.now();
-    const command: PaymentCommand = { type: 'create_refund', at: now.toISOString(), merchant_id, ...input, policy };
-    // Decide first: a refund refused (foreign, above the paid amount, wrong state, ...) claims
-    // nothing, schedules nothing and sends nothing.
-    const decision = decide(state, command);
-    if ('rejection' in decision) throw new PaycoreError(decision.rejection.reason, decision.rejection.message);
-    if (decision.events.length === 0) return state; // identical replay
-    // The refund id is the merchant's key across all its payments: claim it for this one.
-    const holder = await this.deps.refund_index.claim(input.refund_id, state.payment_id);
-    if (holder !== state.payment_id) throw new PaycoreError('IDEMPOTENCY_KEY_REUSED', `merchant_refund_no ${input.merchant_refund_no} is used by another payment`);
-    let created = false;
-    try {
-      await this.#scheduleRefund(state.payment_id, input.refund_id, 0, now); // before the intent: a crash still follows up
-      created = await this.#journal.apply(actor, command);
-    } finally {
-      // Refused after all (another writer moved first): give the merchant's key back.
-      if (!created && findRefund(actor.loaded?.state ?? state, input.refund_id) === undefined) await this.deps.refund_index.release(input.refund_id, state.payment_id);
-    }
-    const refund = findRefund(requireState(actor), input.refund_id);
-    if (refund?.state === 'PENDING') await this.#submitRefund(actor, refund);
-    return requireState(actor);
-  }
-
-  /** Opens the automatic refund of every recorded duplicate payment that has none yet. */
-  async #refundDuplicates(actor: Actor): Promise<void> {
-    for (const duplicate of requireState(actor).duplicates) {
-      const state = requireState(actor);
-      if (duplicateRefunded(state, duplicate)) continue;
-      // One refund per provider transaction: an attempt paid twice holds two duplicates.
-      const refund_id = refundId(this.deps.id_key, state.merchant_id, `#duplicate:${duplicate.attempt_id}:${duplicate.channel_trade_no}`);
-      await this.deps.refund_index.claim(refund_id, state.payment_id);
-      const now = this.deps.now();
-      await this.#scheduleRefund(state.payment_id, refund_id, 0, now);
-      await this.#journal.apply(actor, { type: 'refund_duplicate', at: now.toISOString(), refund_id, attempt_id: duplicate.attempt_id, channel_trade_no: duplicate.channel_trade_no });
-      const refund = findRefund(requireState(actor), refund_id);
-      if (refund?.state === 'PENDING') await this.#submitRefund(actor, refund);
-    }
-  }
-
-  async #submitRefund(actor: Actor, refund: Refund): Promise<void> {
-    const status = await this.#calls.refund(requireState(actor), refund);
-    if (status !== undefined) await this.#refundStatus(actor, refund.refund_id, status);
-  }
-
-  async #refundStatus(actor: Actor, refund_id: string, status: RefundStatus, via_channel_id?: string): Promise<void> {
-    try {
-      await this.#journal.apply(actor, { type: 'refund_status', at: this.deps.now().toISOString(), refund_id, status, retries_max: refund_retries_max, via_channel_id });
-    } catch (error) {
-      if (!(error instanceof PaycoreError) || error.reason !== 'ILLEGAL_STATE') throw error;
-      this.deps.log.error({ payment_id: actor.payment_id, refund_id, reason: error.message }, 'refund status not applicable; left for reconciliation');
-    }
-  }
-
-  async #refundNotification(actor: Actor, channel_id: string, refund_id: string, status: RefundStatus): Promise<PaymentState> {
-    const refund = findRefund(requireState(actor), refund_id);
-    // A callback speaks only for the channel it arrived on (see #notification).
-    if (refund === undefined || refund.channel_id !== channel_id) throw new PaycoreError('NOT_FOUND', `no refund ${refund_id} on payment ${actor.payment_id} via ${channel_id}`);
-    await this.#refundStatus(actor, refund_id, status, channel_id);
-    return requireState(actor);
-  }
-
-  /** A refund timer: asks the channel about a refund that is not settled, submits it again
-   * when the channel never got it or a retryable failure is due, and plans the next one. */
-  async #refundFollowUp(actor: Actor, refund_id: string, round: number): Promise<PaymentState> {
-    const refund = findRefund(requireState(actor), refund_id);
-    if (refund === undefined || (refund.state !== 'PENDING' && refund.state !== 'PROCESSING')) return requireState(actor);
-    const state = requireState(actor);
-    const status = await this.#calls.queryRefund(state, refund);
-    // Retryable failures are resubmitted with the same refund id; so is one the channel
-    // never received. The channel refuses a second refund with the id.
-    const resubmit = status?.kind === 'not_found' || (status === undefined && refund.failure !== undefined) || (status?.kind === 'failed' && status.retryable);
-    if (status !== undefined && status.kind !== 'not_found') await this.#refundStatus(actor, refund_id, status);
-    const after = findRefund(requireState(actor), refund_id);
-    if (resubmit && after !== undefined && (after.state === 'PENDING' || after.state === 'PROCESSING')) await this.#submitRefund(actor, after);
-    const settled = findRefund(requireState(actor), refund_id);
-    if (settled !== undefined && (settled.state === 'PENDING' || settled.state === 'PROCESSING')) await this.#scheduleRefund(state.payment_id, refund_id, round + 1, this.deps.now());
-    return requireState(actor);
-  }
-
-  async #scheduleRefund(payment_id: string, refund_id: string, round: number, now: Date): Promise<void> {
-    const backoff = this.deps.refund_backoff_ms;
-    const delay = backoff[Math.min(round, backoff.length - 1)] ?? 5_000;
-    await this.deps.timers.schedule({ kind: 'refund', payment_id, refund_id, round, due_at: new Date(now.getTime() + delay).toISOString() });
   }
 
   /** A pending-attempt query (timer): settles what the channel knows, drives on what we
@@ -575,7 +484,7 @@ export class ActorSystem {
     const status = await this.#calls.query(state, attempt);
     if (status === undefined) return;
     await this.#attemptStatus(actor, attempt.attempt_id, status, 'query');
-    await this.#refundDuplicates(actor);
+    await this.#refunds.refundDuplicates(actor);
     const after = requireState(actor);
     const still = after.attempts.find((a) => a.attempt_id === attempt.attempt_id);
     // The call that should have told us the next action died (crash, timeout): issue the
@@ -618,14 +527,6 @@ export class ActorSystem {
     const due = nextQueryAt(now, round, this.deps.query_backoff_ms, expires_at);
     if (due !== undefined) await this.deps.timers.schedule({ kind: 'query', payment_id, due_at: due.toISOString(), round });
   }
-}
-
-/** Whether a duplicate payment already has its refund. Refunds opened before duplicates were
- * told apart by transaction carry no channel_trade_no and cover their attempt's first one. */
-function duplicateRefunded(state: PaymentState, duplicate: DuplicatePayment): boolean {
-  const first_on_attempt = state.duplicates.find((d) => d.attempt_id === duplicate.attempt_id);
-  return state.refunds.some((r) => r.kind === 'duplicate' && r.attempt_id === duplicate.attempt_id
-    && (r.channel_trade_no === undefined ? first_on_attempt === duplicate : r.channel_trade_no === duplicate.channel_trade_no));
 }
 
 function uniqueProblems(problems: readonly FieldViolation[]): FieldViolation[] {
