@@ -21,10 +21,12 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # Read at run time: the gRPC contract (core/gateway/grpc.ts loads proto/ beside dist/) and the
-# books' SQL migrations (core/ledger/store.ts; tsc copies no .sql).
+# books' and reconciliation's SQL migrations (core/ledger/store.ts, core/recon/store.ts; tsc
+# copies no .sql).
 COPY --from=build /app/proto/paycore ./proto/paycore
 COPY --from=build /app/proto/google ./proto/google
 COPY --from=build /app/core/ledger/migrations ./dist/core/ledger/migrations
+COPY --from=build /app/core/recon/migrations ./dist/core/recon/migrations
 USER node
 EXPOSE 50051 8080
 CMD ["node", "dist/core/main.js"]

@@ -31,7 +31,8 @@ import { initTracing } from './tracing';
 import { Authenticator } from './auth/authenticator';
 import { Sealer } from './seal';
 import { natsAuthOptions, redisAuthOptions } from './connections';
-import { LedgerStore, migrate } from './ledger/store';
+import { LedgerStore } from './ledger/store';
+import { migrate } from './recon/store';
 import { startProjection, type Projection } from './ledger/projection';
 import { scheduleCutoff } from './ledger/cutoff';
 
@@ -142,7 +143,7 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
   };
 }
 
-/** The books: migrates PostgreSQL (versioned SQL, core/ledger/migrations) and starts the
+/** The books: migrates PostgreSQL (versioned SQL, core/ledger/migrations, then core/recon/migrations) and starts the
  * projection of the payment events into it. Without PAYCORE_DATABASE_URL, no books. */
 async function startBooks(config: Config, js: ReturnType<typeof jetstream>, jsm: JetStreamManager, names: ReturnType<typeof namesOf>, gateway: GatewayMetrics, log: Logger): Promise<{ store: LedgerStore; projection: Projection } | undefined> {
   if (config.database_url === undefined) {

@@ -84,11 +84,11 @@ test('production build - the image copies no test kit, benchmark or test source,
   // The runtime stage takes the compiled output and the files read at run time from the build stage.
   for (const copy of runtime_stage.copies) {
     if (copy.from_stage === undefined) expect(copy.sources).toEqual(['package.json', 'package-lock.json']);
-    else expect(copy.sources.every((source) => /^\/app\/(dist|proto\/[a-z]+|core\/ledger\/migrations)$/.test(source))).toBe(true);
+    else expect(copy.sources.every((source) => /^\/app\/(dist|proto\/[a-z]+|core\/(ledger|recon)\/migrations)$/.test(source))).toBe(true);
   }
   // What paycore reads beside dist/ at run time is there.
   const runtime_sources = runtime_stage.copies.flatMap((copy) => copy.sources);
-  expect(runtime_sources).toEqual(expect.arrayContaining(['/app/dist', '/app/proto/paycore', '/app/proto/google', '/app/core/ledger/migrations']));
+  expect(runtime_sources).toEqual(expect.arrayContaining(['/app/dist', '/app/proto/paycore', '/app/proto/google', '/app/core/ledger/migrations', '/app/core/recon/migrations']));
 });
 
 test('production build - compiles without the test kit and holds none of it', () => {

@@ -67,6 +67,13 @@ export const posting_rules = {
   /** An operator's hold, and its release. */
   HOLD: [leg('debit', 'merchant_available', 'merchant', 'gross'), leg('credit', 'merchant_frozen', 'merchant', 'gross')],
   RELEASE: [leg('debit', 'merchant_frozen', 'merchant', 'gross'), leg('credit', 'merchant_available', 'merchant', 'gross')],
+  /** Reconciliation (core/recon): the channel's figure differs from the books' (an amount, or
+   * a fee, mismatch) — the difference is held in suspense (挂账) until an operator settles it.
+   * gross = what the channel owes us by its statement less what the books say (negative: less
+   * than we booked, the legs swap). */
+  RECON_SUSPENSE: [leg('debit', 'channel_receivable', 'channel', 'gross'), leg('credit', 'suspense', 'platform', 'gross')],
+  /** Its resolution (销账): the suspense entry reversed once the operator settled it. */
+  RECON_RESOLVE: [leg('debit', 'suspense', 'platform', 'gross'), leg('credit', 'channel_receivable', 'channel', 'gross')],
 } as const satisfies Record<string, readonly Leg[]>;
 
 export type TxnCode = keyof typeof posting_rules;

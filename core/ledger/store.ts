@@ -24,7 +24,7 @@ const types = {
 
 /** Posting transactions hold this advisory lock shared, the day-end close exclusive: a close
  * sees no posting half-way, and nothing posts into a day being closed. */
-const close_lock_key = 0x6c656467; // 'ledg'
+export const close_lock_key = 0x6c656467; // 'ledg'
 
 /** Where the SQL migrations live: beside this file in the sources, and read from the sources
  * when running the compiled dist/ (tsc copies no .sql). */
@@ -128,7 +128,7 @@ export class LedgerStore {
       for (const message of fresh) {
         const postings = postingsOf(message.events, message.state, settings.get(message.state.merchant_id) ?? default_book_settings);
         for (const posting of postings) if (await this.post(client, created, posting, open_date, message.seq)) entries += 1;
-        await upsertQueryRows(client, message.state);
+        await upsertQueryRows(client, message.state, this.timezone);
       }
       // Refunds now in the books no longer need their funding reservation.
       const posted_refunds = fresh.flatMap((m) => m.events.flatMap((e) => (e.type === 'RefundRequested' && e.kind === 'merchant' ? [e.refund_id] : [])));
@@ -495,12 +495,82 @@ function csvField(value: string): string {
 }
 
 /** The first business date still open: entries dated before it go to it. */
-async function openDate(client: pg.PoolClient): Promise<string> {
+export interface Movement {
+  movement_key: string;
+  channel_id: string;
+  /** When it happened (ISO-8601): its business date is its calendar day in the books' zone. */
+  at: string;
+  kind: 'payment' | 'refund';
+  grp: string;
+  ref: string;
+  trade_no: string;
+  amount_minor: bigint;
+  fee_minor: bigint | undefined;
+  status: 'S' | 'F' | 'D';
+}
+
+/** The money movements a channel should list for this payment (channel_movements). */
+export function movementsOf(state: PaymentState): Movement[] {
+  const movements: Movement[] = [];
+  for (const attempt of state.attempts) {
+    const paid = attempt.state === 'succeeded';
+    movements.push({
+      movement_key: attempt.attempt_id, channel_id: attempt.channel_id, at: (paid ? state.paid_at : attempt.requested_at) ?? state.created_at,
+      kind: 'payment', grp: attempt.attempt_id, ref: attempt.attempt_id, trade_no: attempt.channel_trade_no ?? '',
+      amount_minor: state.amount_minor, fee_minor: attempt.fee_minor, status: paid ? 'S' : 'F',
+    });
+  }
+  for (const duplicate of state.duplicates) {
+    const channel_id = state.attempts.find((a) => a.attempt_id === duplicate.attempt_id)?.channel_id ?? 'unknown';
+    movements.push({
+      movement_key: `${duplicate.attempt_id}:${duplicate.channel_trade_no}`, channel_id, at: state.updated_at, kind: 'payment', grp: duplicate.attempt_id,
+      ref: duplicate.attempt_id, trade_no: duplicate.channel_trade_no, amount_minor: duplicate.amount_minor, fee_minor: undefined, status: 'D',
+    });
+  }
+  for (const refund of state.refunds) {
+    const done = refund.state === 'SUCCEEDED';
+    movements.push({
+      movement_key: refund.refund_id, channel_id: refund.channel_id, at: (done ? refund.refunded_at : undefined) ?? refund.created_at, kind: 'refund',
+      grp: refund.attempt_id, ref: refund.refund_id, trade_no: refund.channel_refund_no ?? '', amount_minor: refund.amount_minor, fee_minor: undefined, status: done ? 'S' : 'F',
+    });
+  }
+  return movements;
+}
+
+/** Upserts the payment's movements; a movement keeps the date it has while its status stays
+ * (a duplicate is dated when first seen). */
+async function upsertMovements(client: pg.PoolClient, state: PaymentState, timezone: string): Promise<void> {
+  const movements = movementsOf(state);
+  if (movements.length === 0) return;
+  const columns = ['movement_key', 'channel_id', 'at', 'kind', 'grp', 'ref', 'trade_no', 'amount_minor', 'fee_minor', 'status'] as const;
+  const values: unknown[] = [state.payment_id, state.merchant_id, state.currency, state.version, timezone];
+  const rows = movements.map((movement) => {
+    const placeholders = columns.map((column) => {
+      values.push(movement[column] ?? null);
+      return `$${values.length}`;
+    });
+    return `(${placeholders.join(', ')})`;
+  });
+  await client.query(
+    `INSERT INTO channel_movements (movement_key, channel_id, business_date, kind, grp, ref, trade_no, amount_minor, fee_minor, status, payment_id, merchant_id, currency, version)
+     SELECT v.movement_key, v.channel_id, (v.at::timestamptz AT TIME ZONE $5)::date, v.kind, v.grp, v.ref, v.trade_no, v.amount_minor::bigint, v.fee_minor::bigint, v.status, $1, $2, $3, $4
+       FROM (VALUES ${rows.join(', ')}) AS v (${columns.join(', ')})
+     ON CONFLICT (movement_key) DO UPDATE SET
+       business_date = CASE WHEN channel_movements.status = EXCLUDED.status THEN channel_movements.business_date ELSE EXCLUDED.business_date END,
+       channel_id = EXCLUDED.channel_id, trade_no = EXCLUDED.trade_no, amount_minor = EXCLUDED.amount_minor, fee_minor = EXCLUDED.fee_minor,
+       status = EXCLUDED.status, version = EXCLUDED.version
+     WHERE channel_movements.version < EXCLUDED.version`,
+    values,
+  );
+}
+
+export async function openDate(client: pg.PoolClient): Promise<string> {
   const result = await client.query<{ open: string }>(`SELECT coalesce((max(business_date) + 1)::text, '1970-01-01') AS open FROM day_closes`);
   return result.rows[0]!.open;
 }
 
-async function upsertQueryRows(client: pg.PoolClient, state: PaymentState): Promise<void> {
+async function upsertQueryRows(client: pg.PoolClient, state: PaymentState, timezone: string): Promise<void> {
+  await upsertMovements(client, state, timezone);
   const winning = state.attempts.find((a) => a.attempt_id === state.winning_attempt_id) ?? state.attempts[state.attempts.length - 1];
   await client.query(
     `INSERT INTO payments (payment_id, merchant_id, merchant_order_no, status, product, channel_id, currency, amount_minor, refunded_minor, merchant_fee_minor, version, created_at, updated_at, paid_at)

@@ -1,0 +1,81 @@
+// One reconciliation run: a channel's statement for a day against the books' movements of that
+// day and the pool earlier runs left, matched on the worker pool, committed at once
+// (core/recon/store.ts). Safe to repeat: the statement is stored once per content, and every
+// difference and posting the commit writes has a unique key.
+
+import { parseTradeBill } from '../../channels/wechatpay/transformers';
+import type { StatementRow } from '../../channels/channel';
+import { decodeRow, encodeRows, isRowLine, lineEnd, RowFormatError, type RowFormat } from './format';
+import type { ReconPool } from './parallel';
+import type { ReconStore } from './store';
+import type { MatchResult, ReconRow } from './types';
+
+/** How a statement's bytes are written: the pool reads bankgw and recon as they are; the
+ * others are parsed by their adapter's parser and normalised first. */
+export type StatementFormat = RowFormat | 'wechatpay';
+
+export const statement_formats: readonly StatementFormat[] = ['bankgw', 'recon', 'wechatpay'];
+
+export interface StatementInput {
+  channel_id: string;
+  /** The statement's day (YYYY-MM-DD): the day reconciled. */
+  date: string;
+  format: StatementFormat;
+  bytes: Buffer;
+}
+
+export interface RunOutcome {
+  statement_id: bigint;
+  sha256: string;
+  result: MatchResult;
+  differences_added: number;
+  postings_added: number;
+}
+
+/** A statement row an adapter parsed → the normalised row. Refunds match on our refund id: the
+ * adapters' rows carry the payment's trade number, not the refund's. */
+export function fromStatementRow(row: StatementRow, date: string): ReconRow {
+  const payment = row.kind === 'payment';
+  return {
+    side: 'C', kind: row.kind, group: row.attempt_id, ref: payment ? row.attempt_id : row.refund_id ?? '', trade_no: payment ? row.channel_trade_no : '',
+    amount_minor: row.amount_minor, fee_minor: row.fee_minor, currency: row.currency, status: 'S', date,
+  };
+}
+
+/** Every row of a statement, normalised (for storage, and for formats the pool cannot read). */
+export function statementRows(input: StatementInput): ReconRow[] {
+  if (input.format === 'wechatpay') return parseTradeBill(input.bytes.toString('utf8'), input.channel_id).map((row) => fromStatementRow(row, input.date));
+  const rows: ReconRow[] = [];
+  for (let start = 0; start < input.bytes.length; ) {
+    const end = lineEnd(input.bytes, start, input.bytes.length);
+    const trimmed = end > start && input.bytes[end - 1] === 0x0d ? end - 1 : end;
+    if (isRowLine(input.bytes, start, trimmed, input.format)) {
+      const row = decodeRow(input.bytes, start, end, input.format, input.date);
+      if (row.side !== 'C') throw new RowFormatError(`statement row at byte ${start}: side must be C (a channel's row), not ${row.side}`);
+      rows.push(row);
+    }
+    start = end + 1;
+  }
+  return rows;
+}
+
+export async function reconcileDay(
+  deps: { store: ReconStore; pool: ReconPool; pool_days: number },
+  input: StatementInput,
+  options: { crash_after_differences?: number } = {},
+): Promise<RunOutcome> {
+  let rows: ReconRow[] | undefined;
+  const rowsOnce = () => (rows ??= statementRows(input));
+  const saved = await deps.store.saveStatement(input.channel_id, input.date, input.format, input.bytes, rowsOnce);
+  const statement = input.format === 'wechatpay'
+    ? { bytes: Buffer.from(encodeRows(rowsOnce())), format: 'recon' as const, date: input.date }
+    : { bytes: input.bytes, format: input.format, date: input.date };
+  const [ours, pool] = await Promise.all([deps.store.ourRows(input.channel_id, input.date), deps.store.poolBefore(input.channel_id, input.date)]);
+  const result = await deps.pool.reconcile(input.date, [
+    statement,
+    { bytes: ours, format: 'recon', date: input.date },
+    { bytes: pool, format: 'recon', date: input.date },
+  ], deps.pool_days);
+  const committed = await deps.store.commitRun(input.channel_id, input.date, saved.statement_id, result, options);
+  return { statement_id: saved.statement_id, sha256: saved.sha256, result, ...committed };
+}
