@@ -172,6 +172,15 @@ describe('config', () => {
     expect(error.message.startsWith(`${name} `)).toBe(true);
   });
 
+  test('config - every bad variable is reported at once, each named', () => {
+    const message = configError(() => loadConfig(env({ PAYCORE_HTTP_PORT: 'abc', PAYCORE_WORKERS: '0', PAYCORE_DATA_KEY: undefined }))).message;
+    expect(message.split('; ')).toEqual([
+      'PAYCORE_DATA_KEY is required',
+      "PAYCORE_HTTP_PORT must be a whole number, got 'abc'",
+      'PAYCORE_WORKERS must be between 1 and 64, got 0',
+    ]);
+  });
+
   test.each(['PAYCORE_DATA_KEY', 'PAYCORE_ID_KEY', 'PAYCORE_CHANNELS_FILE'])('config - a missing %s is a ConfigError naming it', (name) => {
     expect(configError(() => loadConfig(env({ [name]: undefined }))).message).toBe(`${name} is required`);
     expect(configError(() => loadConfig(env({ [name]: '' }))).message).toBe(`${name} is required`);

@@ -1,5 +1,8 @@
 // Configuration: parsed from the environment once at boot into a typed object. A bad value
-// stops startup with a message naming the variable. Defaults are documented in README.md.
+// stops startup with a message naming the variable (every bad variable, not only the first).
+// Defaults are documented in README.md. The variables are a zod schema: one entry per
+// variable with its default, form and bounds; rules that span variables (the keys differ,
+// TLS unless the development switch, credentials) run once every variable is valid.
 
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -15,6 +18,7 @@ import {
 } from './constants';
 import type { TlsFiles } from './auth/tls';
 import { readNatsAuth, type NatsAuth, type RedisAuth } from './connections';
+import { z } from 'zod';
 
 export interface Config {
   nats_url: string;
@@ -89,38 +93,283 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
-function text(env: Env, name: string, fallback?: string): string {
-  const value = env[name];
-  if (value !== undefined && value !== '') return value;
-  if (fallback === undefined) throw new ConfigError(`${name} is required`);
-  return fallback;
+/** A variable as the environment gives it: unset and empty both mean "not set". */
+const unset = z.string().optional().transform((value) => (value === '' ? undefined : value));
+
+/** Text with a default. */
+function text(fallback: string) {
+  return unset.pipe(z.string().default(fallback));
 }
 
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  if (!/^\d+$/.test(raw)) throw new ConfigError(`${name} must be a whole number, got '${raw}'`);
-  const value = Number(raw);
-  if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
-  return value;
+/** Text without a default. */
+const required = unset.pipe(z.string({ error: 'is required' }));
+
+function integerIn(min: number, max: number) {
+  const bounds = { error: (issue: { input?: unknown }) => `must be between ${min} and ${max}, got ${String(issue.input)}` };
+  return z.string()
+    .regex(/^\d+$/, { error: (issue) => `must be a whole number, got '${String(issue.input)}'` })
+    .transform(Number)
+    .pipe(z.number().min(min, bounds).max(max, bounds));
 }
 
-function url(env: Env, name: string, fallback: string, schemes: string[]): string {
-  const value = text(env, name, fallback);
-  let parsed: URL;
+/** A whole number from `min` to `max`, `fallback` when unset. */
+function integer(fallback: number, min: number, max: number) {
+  return unset.pipe(integerIn(min, max).default(fallback));
+}
+
+/** A URL of one of `schemes`, without a trailing slash. */
+function urlOf(schemes: readonly string[]) {
+  return z.string()
+    .refine((value) => URL.canParse(value), { error: (issue) => `must be a URL, got '${String(issue.input)}'`, abort: true })
+    .refine((value) => schemes.includes(new URL(value).protocol), { error: (issue) => `must use ${schemes.join(' or ')}, got '${new URL(String(issue.input)).protocol}'` })
+    .transform((value) => value.replace(/\/$/, ''));
+}
+
+/** A comma list of milliseconds, each at least `min_ms`. */
+function backoffList(fallback: readonly number[], min_ms = 10) {
+  return unset.pipe(z.string()
+    .refine((raw) => raw.split(',').every((part) => /^\d+$/.test(part.trim()) && Number(part) >= min_ms), { error: (issue) => `must be a comma list of milliseconds ≥ ${min_ms}, got '${String(issue.input)}'` })
+    .transform((raw) => raw.split(',').map(Number))
+    .default([...fallback]));
+}
+
+/** A share from 0 to 0.5 (0, 1 or a decimal fraction as written). */
+function share(fallback: number) {
+  return unset.pipe(z.string()
+    .refine((raw) => /^(0|1|0?\.\d+)$/.test(raw) && Number(raw) <= 0.5, { error: (issue) => `must be a share between 0 and 0.5, got '${String(issue.input)}'` })
+    .transform(Number)
+    .default(fallback));
+}
+
+const hex_key = required.pipe(z.string().regex(/^[0-9a-f]{64}$/i, { error: 'must be 64 hex characters (32 bytes)' }));
+
+function timeZone(fallback: string) {
+  return unset.pipe(z.string()
+    .refine((zone) => {
+      try {
+        new Intl.DateTimeFormat('en', { timeZone: zone });
+        return true;
+      } catch {
+        return false;
+      }
+    }, { error: (issue) => `must be an IANA time zone such as Asia/Shanghai, got '${String(issue.input)}'` })
+    .default(fallback));
+}
+
+/** The error code of reading `file`, or undefined when it can be read. */
+function unreadable(file: string): string | undefined {
   try {
-    parsed = new URL(value);
-  } catch {
-    throw new ConfigError(`${name} must be a URL, got '${value}'`);
+    readFileSync(file);
+    return undefined;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code ?? 'error';
   }
-  if (!schemes.includes(parsed.protocol)) throw new ConfigError(`${name} must use ${schemes.join(' or ')}, got '${parsed.protocol}'`);
-  return value.replace(/\/$/, '');
+}
+
+/** Every variable paycore reads, with its default, form and bounds. */
+const variables = z.object({
+  NODE_ENV: unset,
+  PAYCORE_PREFIX: text('paycore').pipe(z.string().regex(/^[a-z][a-z0-9_]{0,31}$/, { error: (issue) => `must be 1-32 of [a-z0-9_] starting with a letter, got '${String(issue.input)}'` })),
+  PAYCORE_DATA_KEY: hex_key,
+  PAYCORE_ID_KEY: hex_key,
+  PAYCORE_NATS_URL: text('nats://127.0.0.1:4222'),
+  PAYCORE_REDIS_URL: text('redis://127.0.0.1:6379/0').pipe(urlOf(['redis:', 'rediss:'])),
+  PAYCORE_REDIS_USERNAME: unset,
+  PAYCORE_REDIS_PASSWORD: unset,
+  PAYCORE_REDIS_TLS_CA_FILE: unset,
+  PAYCORE_GRPC_HOST: text('127.0.0.1'),
+  PAYCORE_GRPC_PORT: integer(50051, 0, 65535),
+  PAYCORE_GRPC_INSECURE: unset.pipe(z.enum(['0', '1'], { error: (issue) => `must be 0 or 1, got '${String(issue.input)}'` }).optional()),
+  PAYCORE_GRPC_TLS_CERT: unset,
+  PAYCORE_GRPC_TLS_KEY: unset,
+  PAYCORE_GRPC_CLIENT_CA: unset,
+  PAYCORE_ADMIN_GRPC_HOST: unset,
+  PAYCORE_ADMIN_GRPC_PORT: unset.pipe(integerIn(0, 65535).optional()),
+  PAYCORE_WATCHES_PER_APP_MAX: integer(watches_per_app_max_default, 1, 1_000_000),
+  PAYCORE_WATCHES_MAX: integer(watches_max_default, 1, 1_000_000),
+  PAYCORE_WATCH_LIFETIME_MS: integer(watch_lifetime_ms_default, 1_000, 86_400_000),
+  PAYCORE_HTTP_HOST: text('127.0.0.1'),
+  PAYCORE_HTTP_PORT: integer(8080, 1, 65535),
+  PAYCORE_PUBLIC_URL: unset.pipe(urlOf(['http:', 'https:']).optional()),
+  PAYCORE_WORKERS: integer(Math.min(availableParallelism(), 64), 1, 64),
+  PAYCORE_SHARDS: integer(64, 1, 4096),
+  PAYCORE_CHANNELS_FILE: required,
+  PAYCORE_COMMAND_TIMEOUT_MS: integer(command_timeout_ms_default, 100, 600_000),
+  PAYCORE_QUERY_BACKOFF_MS: backoffList(query_backoff_ms_default),
+  PAYCORE_REFUND_BACKOFF_MS: backoffList(refund_backoff_ms),
+  PAYCORE_TIMER_RETRY_BACKOFF_MS: backoffList(timer_retry_backoff_ms_default),
+  PAYCORE_EXPIRE_SECONDS_MIN: integer(expire_seconds_min_default, 1, 86_400),
+  PAYCORE_LOG_LEVEL: text('info'),
+  PAYCORE_STREAM_REPLICAS: integer(1, 1, 5),
+  PAYCORE_ROUTING_FILE: unset,
+  PAYCORE_NOTIFY_SCHEDULE_MS: backoffList(notify_schedule_ms_default, 0),
+  PAYCORE_NOTIFY_TIMEOUT_MS: integer(notify_timeout_ms_default, 100, 60_000),
+  // Kept as written (an empty list is ''): the text crosses to worker threads.
+  PAYCORE_NOTIFY_ALLOW_HOSTS: z.string().default('').pipe(z.string().regex(/^[A-Za-z0-9.,:_ -]*$/, { error: 'must be a comma list of host names' })),
+  PAYCORE_NOTIFY_ALLOW_CIDRS: z.string().default('').superRefine((cidrs, context) => {
+    try {
+      destinationPolicy(false, '', cidrs);
+    } catch (error) {
+      context.addIssue({ code: 'custom', message: `must be a comma list of CIDR ranges: ${(error as Error).message}` });
+    }
+  }),
+  PAYCORE_CIRCUIT_COOLDOWN_MS: integer(circuit_defaults.cooldown_ms, 100, 3_600_000),
+  PAYCORE_CIRCUIT_VOLUME_MIN: integer(circuit_defaults.volume_min, 1, 100_000),
+  PAYCORE_EXPLORATION_SHARE: share(scoring_defaults.exploration_share),
+  PAYCORE_DATABASE_URL: unset.pipe(urlOf(['postgres:', 'postgresql:']).optional()),
+  PAYCORE_LEDGER_TIMEZONE: timeZone('Asia/Shanghai'),
+  PAYCORE_LEDGER_CUTOFF_INTERVAL_MS: integer(300_000, 0, 86_400_000),
+});
+
+type Variables = z.infer<typeof variables>;
+type Context = z.RefinementCtx<Variables>;
+
+/** An issue naming `variable`: `message` follows its name (or already starts with it). */
+function fail(context: Context, variable: string | undefined, message: string): void {
+  context.addIssue({ code: 'custom', path: variable === undefined ? [] : [variable], message });
+}
+
+function natsAuths(env: Env, context: Context): Pick<Config, 'nats_auth' | 'actor_nats_auth'> | undefined {
+  try {
+    const nats_auth = readNatsAuth(env, 'PAYCORE_NATS_') ?? { kind: 'none' };
+    return { nats_auth, actor_nats_auth: readNatsAuth(env, 'PAYCORE_ACTOR_NATS_') ?? nats_auth };
+  } catch (error) {
+    // readNatsAuth's messages name the variable (and never the secret).
+    fail(context, undefined, (error as Error).message);
+    return undefined;
+  }
+}
+
+function redisAuth(v: Variables, context: Context): RedisAuth {
+  const { PAYCORE_REDIS_USERNAME: username, PAYCORE_REDIS_PASSWORD: password, PAYCORE_REDIS_TLS_CA_FILE: tls_ca_file } = v;
+  if (username !== undefined && password === undefined) fail(context, 'PAYCORE_REDIS_USERNAME', 'needs PAYCORE_REDIS_PASSWORD');
+  if (tls_ca_file !== undefined) {
+    if (!v.PAYCORE_REDIS_URL.startsWith('rediss:')) fail(context, 'PAYCORE_REDIS_TLS_CA_FILE', 'needs a rediss:// PAYCORE_REDIS_URL');
+    else {
+      const code = unreadable(tls_ca_file);
+      if (code !== undefined) fail(context, 'PAYCORE_REDIS_TLS_CA_FILE', `${tls_ca_file} cannot be read: ${code}`);
+    }
+  }
+  return { username, password, tls_ca_file };
+}
+
+/** TLS files of the gRPC ports, or undefined behind the explicit development switch, which
+ * production refuses outright: plaintext would expose every app key signature's request and
+ * every payment to the network. */
+function grpcTls(v: Variables, context: Context): TlsFiles | undefined {
+  if (v.PAYCORE_GRPC_INSECURE === '1') {
+    if (v.NODE_ENV === 'production') fail(context, 'PAYCORE_GRPC_INSECURE', 'PAYCORE_GRPC_INSECURE=1 (plaintext gRPC) is refused when NODE_ENV=production');
+    return undefined;
+  }
+  const file = (name: 'PAYCORE_GRPC_TLS_CERT' | 'PAYCORE_GRPC_TLS_KEY' | 'PAYCORE_GRPC_CLIENT_CA'): string => {
+    const value = v[name];
+    if (value === undefined) fail(context, name, 'is required');
+    else {
+      const code = unreadable(value);
+      if (code !== undefined) fail(context, name, `names ${value}, which cannot be read (${code})`);
+    }
+    return value ?? '';
+  };
+  return { cert_file: file('PAYCORE_GRPC_TLS_CERT'), key_file: file('PAYCORE_GRPC_TLS_KEY'), client_ca_file: file('PAYCORE_GRPC_CLIENT_CA') };
+}
+
+/** The configuration from the variables once each is valid: defaults that follow other
+ * variables, rules that span several, and the channel file. */
+function configOf(env: Env, v: Variables, context: Context): Config {
+  if (v.PAYCORE_ID_KEY.toLowerCase() === v.PAYCORE_DATA_KEY.toLowerCase()) fail(context, 'PAYCORE_ID_KEY', 'must differ from PAYCORE_DATA_KEY');
+  const public_url = v.PAYCORE_PUBLIC_URL ?? `http://${v.PAYCORE_HTTP_HOST}:${v.PAYCORE_HTTP_PORT}`;
+  if (v.PAYCORE_PUBLIC_URL === undefined && !URL.canParse(public_url)) fail(context, 'PAYCORE_PUBLIC_URL', `must be a URL, got '${public_url}'`);
+  let channels: ChannelConfig[] = [];
+  try {
+    channels = loadChannels(v.PAYCORE_CHANNELS_FILE);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    fail(context, undefined, error.message);
+  }
+  const nats = natsAuths(env, context) ?? { nats_auth: { kind: 'none' }, actor_nats_auth: { kind: 'none' } };
+  return {
+    nats_url: v.PAYCORE_NATS_URL,
+    ...nats,
+    redis_url: v.PAYCORE_REDIS_URL,
+    redis_auth: redisAuth(v, context),
+    prefix: v.PAYCORE_PREFIX,
+    grpc_host: v.PAYCORE_GRPC_HOST,
+    grpc_port: v.PAYCORE_GRPC_PORT,
+    grpc_tls: grpcTls(v, context),
+    admin_grpc_host: v.PAYCORE_ADMIN_GRPC_HOST ?? v.PAYCORE_GRPC_HOST,
+    admin_grpc_port: v.PAYCORE_ADMIN_GRPC_PORT,
+    watches_per_app_max: v.PAYCORE_WATCHES_PER_APP_MAX,
+    watches_max: v.PAYCORE_WATCHES_MAX,
+    watch_lifetime_ms: v.PAYCORE_WATCH_LIFETIME_MS,
+    http_host: v.PAYCORE_HTTP_HOST,
+    http_port: v.PAYCORE_HTTP_PORT,
+    public_url,
+    workers: v.PAYCORE_WORKERS,
+    shards: v.PAYCORE_SHARDS,
+    channels,
+    data_key: Buffer.from(v.PAYCORE_DATA_KEY, 'hex'),
+    id_key: idKey(Buffer.from(v.PAYCORE_ID_KEY, 'hex')),
+    command_timeout_ms: v.PAYCORE_COMMAND_TIMEOUT_MS,
+    query_backoff_ms: v.PAYCORE_QUERY_BACKOFF_MS,
+    refund_backoff_ms: v.PAYCORE_REFUND_BACKOFF_MS,
+    timer_retry_backoff_ms: v.PAYCORE_TIMER_RETRY_BACKOFF_MS,
+    expire_seconds_min: v.PAYCORE_EXPIRE_SECONDS_MIN,
+    log_level: v.PAYCORE_LOG_LEVEL,
+    stream_replicas: v.PAYCORE_STREAM_REPLICAS,
+    routing_file: v.PAYCORE_ROUTING_FILE,
+    notify_schedule_ms: v.PAYCORE_NOTIFY_SCHEDULE_MS,
+    notify_timeout_ms: v.PAYCORE_NOTIFY_TIMEOUT_MS,
+    notify_https_only: v.NODE_ENV === 'production',
+    notify_allow_hosts: v.PAYCORE_NOTIFY_ALLOW_HOSTS,
+    notify_allow_cidrs: v.PAYCORE_NOTIFY_ALLOW_CIDRS,
+    circuit_cooldown_ms: v.PAYCORE_CIRCUIT_COOLDOWN_MS,
+    circuit_volume_min: v.PAYCORE_CIRCUIT_VOLUME_MIN,
+    exploration_share: v.PAYCORE_EXPLORATION_SHARE,
+    database_url: v.PAYCORE_DATABASE_URL,
+    ledger_timezone: v.PAYCORE_LEDGER_TIMEZONE,
+    ledger_cutoff_interval_ms: v.PAYCORE_LEDGER_CUTOFF_INTERVAL_MS,
+  };
+}
+
+/** One line per problem, each starting with the variable's name. */
+function describe(issues: readonly z.core.$ZodIssue[]): string {
+  return issues.map((issue) => {
+    const variable = issue.path.map(String).join('.');
+    return variable === '' || issue.message.startsWith(variable) ? issue.message : `${variable} ${issue.message}`;
+  }).join('; ');
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const parsed = variables.transform((v, context) => configOf(env, v, context)).safeParse(env);
+  if (!parsed.success) throw new ConfigError(describe(parsed.error.issues));
+  return parsed.data;
 }
 
 const products: readonly ProductName[] = [
   'WECHAT_NATIVE', 'WECHAT_JSAPI', 'WECHAT_APP', 'WECHAT_H5', 'ALIPAY_QR', 'ALIPAY_APP', 'ALIPAY_WAP',
   'ALIPAY_PC', 'UNIONPAY_QUICK', 'BANK_B2C', 'BANK_B2B', 'BARCODE',
 ];
+
+const products_message = `must be a non-empty list of ${products.join(', ')}`;
+const deadline_message = `must be an integer from ${create_deadline_ms_min} to ${create_deadline_ms_max}`;
+
+/** One entry of the channel file. */
+const channel_entry = z.object({
+  channel_id: z.string({ error: 'must be 1-32 of [A-Za-z0-9_-]' }).regex(/^[A-Za-z0-9_-]{1,32}$/, { error: 'must be 1-32 of [A-Za-z0-9_-]' }),
+  provider: z.string({ error: 'is required' }).min(1, { error: 'is required' }),
+  products: z.array(z.enum(products, { error: products_message }), { error: products_message }).min(1, { error: products_message }),
+  // Any object; an array's indices are its keys (as JSON objects' would be).
+  settings: z.preprocess((value) => (Array.isArray(value) ? { ...value } : value), z.record(z.string(), z.string({ error: 'must be a string' }), { error: 'must be an object' })),
+  create_deadline_ms: z.number({ error: deadline_message }).int({ error: deadline_message }).min(create_deadline_ms_min, { error: deadline_message }).max(create_deadline_ms_max, { error: deadline_message }).optional(),
+}, { error: 'must be an object' });
+
+const channel_file = z.array(z.unknown(), { error: 'must hold a JSON array' });
+
+/** `<where>: <field> <message>` for an issue of an entry (array indices inside it left out). */
+function entryProblem(where: string, issue: z.core.$ZodIssue): string {
+  const field = issue.path.filter((key) => typeof key === 'string').join('.');
+  return field === '' ? `${where} ${issue.message}` : `${where}: ${field} ${issue.message}`;
+}
 
 /** Reads the channel file: a JSON array of {channel_id, provider, products, settings}.
  * A setting written `file:<path>` is read from that file (relative to the channel file),
@@ -132,30 +381,22 @@ export function loadChannels(file: string): ChannelConfig[] {
   } catch (error) {
     throw new ConfigError(`PAYCORE_CHANNELS_FILE ${file}: ${(error as Error).message}`);
   }
-  if (!Array.isArray(raw)) throw new ConfigError(`PAYCORE_CHANNELS_FILE ${file}: must hold a JSON array`);
+  const list = channel_file.safeParse(raw);
+  if (!list.success) throw new ConfigError(`PAYCORE_CHANNELS_FILE ${file}: ${list.error.issues[0]!.message}`);
   const seen = new Set<string>();
-  return raw.map((entry: unknown, index: number): ChannelConfig => {
+  return list.data.map((value, index): ChannelConfig => {
     const where = `PAYCORE_CHANNELS_FILE ${file}: entry ${index}`;
-    if (typeof entry !== 'object' || entry === null) throw new ConfigError(`${where} must be an object`);
-    const { channel_id, provider, products: served, settings, create_deadline_ms } = entry as Record<string, unknown>;
-    if (typeof channel_id !== 'string' || !/^[A-Za-z0-9_-]{1,32}$/.test(channel_id)) throw new ConfigError(`${where}: channel_id must be 1-32 of [A-Za-z0-9_-]`);
+    const entry = channel_entry.safeParse(value);
+    if (!entry.success) throw new ConfigError(entry.error.issues.map((issue) => entryProblem(where, issue)).join('; '));
+    const { channel_id, provider, products: served, settings, create_deadline_ms } = entry.data;
     if (seen.has(channel_id)) throw new ConfigError(`${where}: channel_id ${channel_id} appears twice`);
     seen.add(channel_id);
-    if (typeof provider !== 'string' || provider === '') throw new ConfigError(`${where}: provider is required`);
-    if (!Array.isArray(served) || served.length === 0 || !served.every((p) => products.includes(p as ProductName))) {
-      throw new ConfigError(`${where}: products must be a non-empty list of ${products.join(', ')}`);
-    }
-    if (typeof settings !== 'object' || settings === null) throw new ConfigError(`${where}: settings must be an object`);
     const resolved: Record<string, string> = {};
-    for (const [key, value] of Object.entries(settings as Record<string, unknown>)) {
-      if (typeof value !== 'string') throw new ConfigError(`${where}: settings.${key} must be a string`);
-      resolved[key] = value.startsWith('file:') ? readSetting(path.resolve(path.dirname(file), value.slice(5)), `${where}: settings.${key}`) : value;
+    for (const [key, setting] of Object.entries(settings)) {
+      resolved[key] = setting.startsWith('file:') ? readSetting(path.resolve(path.dirname(file), setting.slice(5)), `${where}: settings.${key}`) : setting;
     }
-    if (create_deadline_ms !== undefined && (!Number.isInteger(create_deadline_ms) || (create_deadline_ms as number) < create_deadline_ms_min || (create_deadline_ms as number) > create_deadline_ms_max)) {
-      throw new ConfigError(`${where}: create_deadline_ms must be an integer from ${create_deadline_ms_min} to ${create_deadline_ms_max}`);
-    }
-    const config: ChannelConfig = { channel_id, provider, products: served as ProductName[], settings: resolved };
-    if (create_deadline_ms !== undefined) config.create_deadline_ms = create_deadline_ms as number;
+    const config: ChannelConfig = { channel_id, provider, products: served, settings: resolved };
+    if (create_deadline_ms !== undefined) config.create_deadline_ms = create_deadline_ms;
     return config;
   });
 }
@@ -168,156 +409,7 @@ function readSetting(file: string, where: string): string {
   }
 }
 
-function share(env: Env, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!/^(0|1|0?\.\d+)$/.test(raw) || value < 0 || value > 0.5) throw new ConfigError(`${name} must be a share between 0 and 0.5, got '${raw}'`);
-  return value;
-}
-
-function backoffList(env: Env, name: string, fallback: readonly number[], min_ms = 10): number[] {
-  const raw = text(env, name, fallback.join(','));
-  return raw.split(',').map((part) => {
-    if (!/^\d+$/.test(part.trim()) || Number(part) < min_ms) throw new ConfigError(`${name} must be a comma list of milliseconds ≥ ${min_ms}, got '${raw}'`);
-    return Number(part);
-  });
-}
-
-function natsAuths(env: Env): Pick<Config, 'nats_auth' | 'actor_nats_auth'> {
-  try {
-    const nats_auth = readNatsAuth(env, 'PAYCORE_NATS_') ?? { kind: 'none' };
-    return { nats_auth, actor_nats_auth: readNatsAuth(env, 'PAYCORE_ACTOR_NATS_') ?? nats_auth };
-  } catch (error) {
-    throw new ConfigError((error as Error).message);
-  }
-}
-
-function redisAuth(env: Env): RedisAuth {
-  const username = env.PAYCORE_REDIS_USERNAME || undefined;
-  const password = env.PAYCORE_REDIS_PASSWORD || undefined;
-  if (username !== undefined && password === undefined) throw new ConfigError('PAYCORE_REDIS_USERNAME needs PAYCORE_REDIS_PASSWORD');
-  const tls_ca_file = env.PAYCORE_REDIS_TLS_CA_FILE || undefined;
-  if (tls_ca_file !== undefined) {
-    if (!(env.PAYCORE_REDIS_URL ?? '').startsWith('rediss:')) throw new ConfigError('PAYCORE_REDIS_TLS_CA_FILE needs a rediss:// PAYCORE_REDIS_URL');
-    try {
-      readFileSync(tls_ca_file);
-    } catch (error) {
-      throw new ConfigError(`PAYCORE_REDIS_TLS_CA_FILE ${tls_ca_file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
-    }
-  }
-  return { username, password, tls_ca_file };
-}
-
-function notifyDestinations(env: Env): Pick<Config, 'notify_https_only' | 'notify_allow_hosts' | 'notify_allow_cidrs'> {
-  const hosts = env.PAYCORE_NOTIFY_ALLOW_HOSTS ?? '';
-  const cidrs = env.PAYCORE_NOTIFY_ALLOW_CIDRS ?? '';
-  if (!/^[A-Za-z0-9.,:_ -]*$/.test(hosts)) throw new ConfigError('PAYCORE_NOTIFY_ALLOW_HOSTS must be a comma list of host names');
-  try {
-    destinationPolicy(false, hosts, cidrs);
-  } catch (error) {
-    throw new ConfigError(`PAYCORE_NOTIFY_ALLOW_CIDRS must be a comma list of CIDR ranges: ${(error as Error).message}`);
-  }
-  return { notify_https_only: env.NODE_ENV === 'production', notify_allow_hosts: hosts, notify_allow_cidrs: cidrs };
-}
-
 /** The notification destination policy of a configuration. */
 export function notifyPolicy(config: Pick<Config, 'notify_https_only' | 'notify_allow_hosts' | 'notify_allow_cidrs'>): DestinationPolicy {
   return destinationPolicy(config.notify_https_only, config.notify_allow_hosts, config.notify_allow_cidrs);
-}
-
-function existingFile(env: Env, name: string): string {
-  const file = text(env, name);
-  try {
-    readFileSync(file);
-  } catch (error) {
-    throw new ConfigError(`${name} names ${file}, which cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-  return file;
-}
-
-/** TLS files of the gRPC ports, or undefined behind the explicit development switch, which
- * production refuses outright: plaintext would expose every app key signature's request and
- * every payment to the network. */
-function grpcTls(env: Env): TlsFiles | undefined {
-  const insecure = env.PAYCORE_GRPC_INSECURE;
-  if (insecure !== undefined && insecure !== '' && insecure !== '0' && insecure !== '1') throw new ConfigError(`PAYCORE_GRPC_INSECURE must be 0 or 1, got '${insecure}'`);
-  if (insecure === '1') {
-    if (env.NODE_ENV === 'production') throw new ConfigError('PAYCORE_GRPC_INSECURE=1 (plaintext gRPC) is refused when NODE_ENV=production');
-    return undefined;
-  }
-  return {
-    cert_file: existingFile(env, 'PAYCORE_GRPC_TLS_CERT'),
-    key_file: existingFile(env, 'PAYCORE_GRPC_TLS_KEY'),
-    client_ca_file: existingFile(env, 'PAYCORE_GRPC_CLIENT_CA'),
-  };
-}
-
-function databaseUrl(env: Env): string | undefined {
-  const raw = env.PAYCORE_DATABASE_URL;
-  if (raw === undefined || raw === '') return undefined;
-  return url(env, 'PAYCORE_DATABASE_URL', raw, ['postgres:', 'postgresql:']);
-}
-
-function timeZone(env: Env, name: string, fallback: string): string {
-  const zone = text(env, name, fallback);
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: zone });
-  } catch {
-    throw new ConfigError(`${name} must be an IANA time zone such as Asia/Shanghai, got '${zone}'`);
-  }
-  return zone;
-}
-
-export function loadConfig(env: Env = process.env): Config {
-  const prefix = text(env, 'PAYCORE_PREFIX', 'paycore');
-  if (!/^[a-z][a-z0-9_]{0,31}$/.test(prefix)) throw new ConfigError(`PAYCORE_PREFIX must be 1-32 of [a-z0-9_] starting with a letter, got '${prefix}'`);
-  const data_key_hex = text(env, 'PAYCORE_DATA_KEY');
-  if (!/^[0-9a-f]{64}$/i.test(data_key_hex)) throw new ConfigError('PAYCORE_DATA_KEY must be 64 hex characters (32 bytes)');
-  const id_key_hex = text(env, 'PAYCORE_ID_KEY');
-  if (!/^[0-9a-f]{64}$/i.test(id_key_hex)) throw new ConfigError('PAYCORE_ID_KEY must be 64 hex characters (32 bytes)');
-  if (id_key_hex.toLowerCase() === data_key_hex.toLowerCase()) throw new ConfigError('PAYCORE_ID_KEY must differ from PAYCORE_DATA_KEY');
-  const http_port = integer(env, 'PAYCORE_HTTP_PORT', 8080, 1, 65535);
-  const http_host = text(env, 'PAYCORE_HTTP_HOST', '127.0.0.1');
-  const query_backoff_ms = backoffList(env, 'PAYCORE_QUERY_BACKOFF_MS', query_backoff_ms_default);
-  return {
-    nats_url: text(env, 'PAYCORE_NATS_URL', 'nats://127.0.0.1:4222'),
-    ...natsAuths(env),
-    redis_url: url(env, 'PAYCORE_REDIS_URL', 'redis://127.0.0.1:6379/0', ['redis:', 'rediss:']),
-    redis_auth: redisAuth(env),
-    prefix,
-    grpc_host: text(env, 'PAYCORE_GRPC_HOST', '127.0.0.1'),
-    grpc_port: integer(env, 'PAYCORE_GRPC_PORT', 50051, 0, 65535),
-    grpc_tls: grpcTls(env),
-    admin_grpc_host: text(env, 'PAYCORE_ADMIN_GRPC_HOST', text(env, 'PAYCORE_GRPC_HOST', '127.0.0.1')),
-    admin_grpc_port: env.PAYCORE_ADMIN_GRPC_PORT === undefined || env.PAYCORE_ADMIN_GRPC_PORT === '' ? undefined : integer(env, 'PAYCORE_ADMIN_GRPC_PORT', 0, 0, 65535),
-    watches_per_app_max: integer(env, 'PAYCORE_WATCHES_PER_APP_MAX', watches_per_app_max_default, 1, 1_000_000),
-    watches_max: integer(env, 'PAYCORE_WATCHES_MAX', watches_max_default, 1, 1_000_000),
-    watch_lifetime_ms: integer(env, 'PAYCORE_WATCH_LIFETIME_MS', watch_lifetime_ms_default, 1_000, 86_400_000),
-    http_host,
-    http_port,
-    public_url: url(env, 'PAYCORE_PUBLIC_URL', `http://${http_host}:${http_port}`, ['http:', 'https:']),
-    workers: integer(env, 'PAYCORE_WORKERS', Math.min(availableParallelism(), 64), 1, 64),
-    shards: integer(env, 'PAYCORE_SHARDS', 64, 1, 4096),
-    channels: loadChannels(text(env, 'PAYCORE_CHANNELS_FILE')),
-    data_key: Buffer.from(data_key_hex, 'hex'),
-    id_key: idKey(Buffer.from(id_key_hex, 'hex')),
-    command_timeout_ms: integer(env, 'PAYCORE_COMMAND_TIMEOUT_MS', command_timeout_ms_default, 100, 600_000),
-    query_backoff_ms,
-    refund_backoff_ms: backoffList(env, 'PAYCORE_REFUND_BACKOFF_MS', refund_backoff_ms),
-    timer_retry_backoff_ms: backoffList(env, 'PAYCORE_TIMER_RETRY_BACKOFF_MS', timer_retry_backoff_ms_default),
-    expire_seconds_min: integer(env, 'PAYCORE_EXPIRE_SECONDS_MIN', expire_seconds_min_default, 1, 86_400),
-    log_level: text(env, 'PAYCORE_LOG_LEVEL', 'info'),
-    stream_replicas: integer(env, 'PAYCORE_STREAM_REPLICAS', 1, 1, 5),
-    routing_file: env.PAYCORE_ROUTING_FILE === undefined || env.PAYCORE_ROUTING_FILE === '' ? undefined : env.PAYCORE_ROUTING_FILE,
-    notify_schedule_ms: backoffList(env, 'PAYCORE_NOTIFY_SCHEDULE_MS', notify_schedule_ms_default, 0),
-    notify_timeout_ms: integer(env, 'PAYCORE_NOTIFY_TIMEOUT_MS', notify_timeout_ms_default, 100, 60_000),
-    ...notifyDestinations(env),
-    circuit_cooldown_ms: integer(env, 'PAYCORE_CIRCUIT_COOLDOWN_MS', circuit_defaults.cooldown_ms, 100, 3_600_000),
-    circuit_volume_min: integer(env, 'PAYCORE_CIRCUIT_VOLUME_MIN', circuit_defaults.volume_min, 1, 100_000),
-    exploration_share: share(env, 'PAYCORE_EXPLORATION_SHARE', scoring_defaults.exploration_share),
-    database_url: databaseUrl(env),
-    ledger_timezone: timeZone(env, 'PAYCORE_LEDGER_TIMEZONE', 'Asia/Shanghai'),
-    ledger_cutoff_interval_ms: integer(env, 'PAYCORE_LEDGER_CUTOFF_INTERVAL_MS', 300_000, 0, 86_400_000),
-  };
 }
