@@ -168,7 +168,7 @@ export class AlipayChannel implements Channel {
     const archive = await fetchBounded(body.bill_download_url, statement_archive_bytes_max);
     let entries;
     try {
-      entries = readZip(archive);
+      entries = await readZip(archive);
     } catch (error) {
       throw new ChannelError('ambiguous', 'BAD_STATEMENT', `alipay bill: ${(error as Error).message}`);
     }

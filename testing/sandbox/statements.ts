@@ -6,7 +6,7 @@
 import { encodeGbk } from '../../channels/shared/gbk';
 import { chinaDateTime } from '../../channels/shared/china-time';
 import { csvField, formatYuan } from '../../channels/shared/http';
-import { writeZip } from '../../channels/shared/zip';
+import { writeZip } from './zip-writer';
 import { BILL_COLUMNS as ALIPAY_COLUMNS } from '../../channels/alipay/transformers';
 import { TRADE_BILL_COLUMNS as WECHAT_COLUMNS, TRADE_BILL_SUMMARY_COLUMNS as WECHAT_SUMMARY_COLUMNS } from '../../channels/wechatpay/transformers';
 import { chinaDate, feeOf, nextDate } from './core';
