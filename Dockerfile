@@ -29,4 +29,4 @@ COPY --from=build /app/core/ledger/migrations ./dist/core/ledger/migrations
 COPY --from=build /app/core/recon/migrations ./dist/core/recon/migrations
 USER node
 EXPOSE 50051 8080
-CMD ["node", "dist/core/main.js"]
+CMD ["node", "dist/workers/main.js"]

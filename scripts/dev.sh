@@ -25,7 +25,7 @@ sandbox_pid=$!
 trap 'kill $sandbox_pid $paycore_pid 2>/dev/null; wait 2>/dev/null' EXIT INT TERM
 for _ in $(seq 1 50); do curl -fs "$sandbox_url/sandbox/health" >/dev/null 2>&1 && break; sleep 0.1; done
 
-node dist/core/main.js > .dev/paycore.log 2>&1 &
+node dist/workers/main.js > .dev/paycore.log 2>&1 &
 paycore_pid=$!
 for _ in $(seq 1 100); do grep -q '"paycore ready"' .dev/paycore.log 2>/dev/null && break; sleep 0.1; done
 grep -q '"paycore ready"' .dev/paycore.log || { echo "paycore did not start:"; cat .dev/paycore.log; exit 1; }

@@ -94,7 +94,7 @@ test('production build - the image copies no test kit, benchmark or test source,
 test('production build - compiles without the test kit and holds none of it', () => {
   const files = filesUnder(output);
   // The product is there: the entry points the image and its deployments run.
-  expect(files).toEqual(expect.arrayContaining(['core/main.js', 'workers/actor-host.js', 'workers/timer-pump.js', 'core/cli/ledger-projection.js', 'channels/index.js']));
+  expect(files).toEqual(expect.arrayContaining(['workers/main.js', 'workers/root/gateway.js', 'workers/root/actor-host.js', 'workers/actor-host.js', 'workers/timer-pump.js', 'core/cli/ledger-projection.js', 'channels/index.js']));
   expect(files.filter((file) => test_kit_file.test(file))).toEqual([]);
   expect(files.filter((file) => file.startsWith('channels/sandbox') || file.startsWith('testing') || file.startsWith('bench'))).toEqual([]);
 });

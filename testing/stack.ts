@@ -1,5 +1,5 @@
 // Launches a full paycore stack on loopback for tests and benchmarks: a real sandbox PSP (HTTP,
-// in this process), a real paycore process (node dist/core/main.js) against the shared NATS and
+// in this process), a real paycore process (node dist/workers/main.js) against the shared NATS and
 // Redis, and a gRPC client. Every stack gets its own subject prefix and stream names, and
 // deletes them when stopped. test/harness.ts re-exports this module; bench/run.ts uses it too,
 // which is why it lives here (compiled by `npm run build`) and not under test/.
@@ -87,7 +87,7 @@ export class PaycoreProcess {
 
   async start(timeout_ms = 20_000): Promise<void> {
     this.output = '';
-    const script = path.join(repo_root, 'dist/core/main.js');
+    const script = path.join(repo_root, 'dist/workers/main.js');
     const child = spawn(process.execPath, [...this.node_args, script], { env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     let ready = false;

@@ -31,7 +31,7 @@ import { paymentId, refundId } from '../ids';
 import type { Logger } from '../log';
 import type { GatewayMetrics } from '../metrics';
 import { findRefund, isOpen } from '../orders/evolve';
-import type { OrdersClient, PaymentWatch } from '../orders/api';
+import type { Loaded, OrdersClient, PaymentWatch } from '../orders/api';
 import type { Routing } from '../routing/routing';
 import type { Notifier } from '../notify';
 import { adminServices, merchant_admin_service, routing_admin_service } from './admin';
@@ -48,7 +48,6 @@ import { bindInput, checkConfirmBinding, checkListCards, checkUnbindCard, toWire
 import type { CardService } from '../cards/service';
 import type { HeldIndex } from '../risk/held';
 import type { DeadTimers } from '../orders/dead-timers';
-import type { Loaded } from '../orders/store';
 import { SpanKind, extractFrom, inSpan } from '../tracing';
 import { toCreateInput, toPayment, toRefund } from './convert';
 import { productToWire } from './wire-enums';

@@ -12,6 +12,8 @@ import type { ActorCommand } from './protocol';
 import type { RefundIndex } from './refund-index';
 import { stored_message_schema } from './schemas';
 import type { EventStore, Loaded, StoredMessage } from './store';
+
+export type { Loaded } from './store';
 import type { PaymentState, Refund } from './types';
 
 /** A payment's states after a given one, in order, ending after the first that is no longer

@@ -1,8 +1,8 @@
 // Routing's parts wired together on one Redis connection and key prefix: the configuration
 // cache and its sync, its administration, the decision, the caps' reservations, channel
 // health — and the configuration kept with routing's but owned elsewhere (merchants, apps,
-// risk rules). Each part takes what it needs; a composition root (core/main.ts, the actor
-// host) hands each consumer only the parts it uses.
+// risk rules). Each part takes what it needs; the composition root (workers/root/, for the
+// gateway and the actor-host threads) hands each consumer only the parts it uses.
 
 import type { Redis } from 'ioredis';
 import { assert } from '../errors';

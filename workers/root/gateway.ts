@@ -1,40 +1,37 @@
-// paycore's process: the gRPC gateway and the callback HTTP port on the main thread, the
-// order actors on PAYCORE_WORKERS worker threads. `node dist/core/main.js`.
+// The composition root (workers/root/), main thread: its connections, the routing table, the
+// actor-host pool, then `buildGateway` (orders client, notifier, books, card binding,
+// authentication, gRPC and the callback HTTP port, health). Every module it builds gets what
+// it needs passed in. Entered from workers/main.ts; docs/architecture.md §10.
 
-import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
-import { Redis } from 'ioredis';
-import { createChannel } from '../channels';
-import { ActorPool } from '../workers/pool';
-import { ConfigError, loadConfig, notifyPolicy, type Config } from './config';
-import { grpc_drain_ms_max, health_poll_ms, ledger_lag_poll_ms, metrics_collect_ms_max, notify_backlog_poll_ms, reservation_sweep_grace_ms, reservation_sweep_interval_ms } from './constants';
-import { ActorsClient } from './orders/actors-client';
-import { ordersClient } from './orders/api';
-import { startGrpc } from './gateway/grpc';
-import { startHttp } from './gateway/http';
-import { createLogger, type Logger } from './log';
-import { createGatewayMetrics, exposition, type GatewayMetrics } from './metrics';
-import { names as namesOf } from './names';
-import { NatsLink } from './nats-link';
-import { RefundIndex } from './orders/refund-index';
-import { deadTimers } from './orders/dead-timers';
-import { sweepReservations } from './orders/reservation-sweeper';
-import { EventStore, ensureStreams } from './orders/store';
 import { readFileSync } from 'node:fs';
-import { ensureNotifyStreams, notifyNames, startNotifier } from './notify';
-import { ChannelDirectory } from './routing/directory';
-import { CardService } from './cards/service';
-import { CardStore } from './cards/store';
-import { HeldIndex } from './risk/held';
-import { openRouting } from './routing/open';
-import { initTracing } from './tracing';
-import { Authenticator } from './auth/authenticator';
-import { Sealer } from './seal';
-import { natsAuthOptions, redisAuthOptions } from './connections';
-import { LedgerStore } from './ledger/store';
-import { migrate } from './recon/store';
-import { startProjection, type Projection } from './ledger/projection';
-import { scheduleCutoff } from './ledger/cutoff';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import { createChannel } from '../../channels';
+import { Authenticator } from '../../core/auth/authenticator';
+import { CardService } from '../../core/cards/service';
+import { CardStore } from '../../core/cards/store';
+import { notifyPolicy, type Config } from '../../core/config';
+import { grpc_drain_ms_max, health_poll_ms, ledger_lag_poll_ms, metrics_collect_ms_max, notify_backlog_poll_ms, reservation_sweep_grace_ms, reservation_sweep_interval_ms } from '../../core/constants';
+import { startGrpc } from '../../core/gateway/grpc';
+import { startHttp } from '../../core/gateway/http';
+import { scheduleCutoff } from '../../core/ledger/cutoff';
+import { startProjection, type Projection } from '../../core/ledger/projection';
+import { LedgerStore } from '../../core/ledger/store';
+import { migrate } from '../../core/recon/store';
+import type { Logger } from '../../core/log';
+import { createGatewayMetrics, exposition, type GatewayMetrics } from '../../core/metrics';
+import { names as namesOf, type Names } from '../../core/names';
+import { NatsLink } from '../../core/nats-link';
+import { ensureNotifyStreams, notifyNames, startNotifier } from '../../core/notify';
+import { ActorsClient } from '../../core/orders/actors-client';
+import { ordersClient } from '../../core/orders/api';
+import { deadTimers } from '../../core/orders/dead-timers';
+import { RefundIndex } from '../../core/orders/refund-index';
+import { sweepReservations } from '../../core/orders/reservation-sweeper';
+import { EventStore, ensureStreams } from '../../core/orders/store';
+import { HeldIndex } from '../../core/risk/held';
+import { ChannelDirectory } from '../../core/routing/directory';
+import { ActorPool } from '../pool';
+import { openConnections, type Connections } from './connections';
 
 export interface Paycore {
   grpc_port: number;
@@ -45,34 +42,63 @@ export interface Paycore {
 }
 
 export async function startPaycore(config: Config, log: Logger): Promise<Paycore> {
-  const names = namesOf(config.prefix);
-  // noAsyncTraces: no stack captured per request (a measured ~4% of CPU under load); a failed
-  // request still says what failed.
-  const nc = await connect({ servers: config.nats_url, name: 'paycore-gateway', maxReconnectAttempts: -1, noAsyncTraces: true, ...natsAuthOptions(config.nats_auth) });
-  const jsm = await jetstreamManager(nc);
-  await ensureStreams(jsm, names, config.stream_replicas);
-  const js = jetstream(nc);
-  const redis = new Redis(config.redis_url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, ...redisAuthOptions(config.redis_url, config.redis_auth) });
-  await redis.connect();
-  const sealer = new Sealer(config.data_key);
-  const table = await openRouting(config, js, redis, names, sealer, log);
+  const c = await openConnections(config, { name: 'paycore-gateway', auth: config.nats_auth }, log, ({ jsm, names }) => ensureStreams(jsm, names, config.stream_replicas));
   if (config.routing_file !== undefined) {
-    const applied = await table.admin.applyTable(JSON.parse(readFileSync(config.routing_file, 'utf8')));
+    const applied = await c.table.admin.applyTable(JSON.parse(readFileSync(config.routing_file, 'utf8')));
     log.info({ file: config.routing_file, channels: applied.channels, merchants: applied.merchants }, 'routing table applied');
   }
-  await table.cache.start();
-  await ensureNotifyStreams(jsm, config.prefix, { replicas: config.stream_replicas });
+  await c.table.cache.start();
+  await ensureNotifyStreams(c.jsm, config.prefix, { replicas: config.stream_replicas });
 
   const metrics = createGatewayMetrics();
-  const pool = new ActorPool(config, nc, log);
+  const pool = new ActorPool(config, c.nc, log);
   pool.onRestart = () => metrics.gateway.worker_restarts.inc();
   await pool.start();
+  const gateway = await buildGateway({ config, log, connections: c, metrics, pool });
+  return {
+    grpc_port: gateway.grpc_port,
+    admin_grpc_port: gateway.admin_grpc_port,
+    http_port: gateway.http_port,
+    pool,
+    async stop() {
+      await gateway.stop();
+      await pool.stop();
+      await gateway.close();
+      await c.table.cache.stop();
+      c.redis.disconnect();
+      await c.nc.drain();
+    },
+  };
+}
+
+export interface GatewayDeps {
+  config: Config;
+  log: Logger;
+  connections: Connections;
+  metrics: ReturnType<typeof createGatewayMetrics>;
+  /** The actor-host threads: their health and metrics are the gateway's too. */
+  pool: Pick<ActorPool, 'serving' | 'collectMetrics'>;
+}
+
+export interface Gateway {
+  grpc_port: number;
+  admin_grpc_port: number;
+  http_port: number;
+  /** Stops serving: health polls, gRPC (drained), the HTTP port, the notifier, the books. */
+  stop(): Promise<void>;
+  /** Closes the channel adapters (after the actor threads stopped). */
+  close(): Promise<void>;
+}
+
+/** The main thread's object graph on its connections: the orders client, the notifier, the
+ * books, card binding, authentication, the gRPC and HTTP servers and their health. */
+export async function buildGateway(deps: GatewayDeps): Promise<Gateway> {
+  const { config, log, metrics, pool } = deps;
+  const { names, nc, js, jsm, redis, sealer, table } = deps.connections;
   const routing = new ChannelDirectory(config.channels, new Map(config.channels.map((c) => [c.channel_id, createChannel(c)])), table, config.public_url, log);
   const link = new NatsLink(nc);
-  const actors = new ActorsClient(nc, names, config.shards, config.command_timeout_ms, link);
   const store = new EventStore(js, jsm, names);
-  const refund_index = new RefundIndex(js, jsm, names);
-  const orders = ordersClient({ actors, store, refund_index, js, names });
+  const orders = ordersClient({ actors: new ActorsClient(nc, names, config.shards, config.command_timeout_ms, link), store, refund_index: new RefundIndex(js, jsm, names), js, names });
   const notifier = await startNotifier({
     js,
     jsm,
@@ -125,7 +151,6 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
     grpc_port: grpc.port,
     admin_grpc_port: grpc.admin_port,
     http_port: http.port,
-    pool,
     async stop() {
       clearInterval(health_poll);
       clearInterval(sweeping);
@@ -134,18 +159,14 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
       await notifier.stop();
       await books?.projection.stop();
       await books?.store.close();
-      await pool.stop();
-      await routing.close();
-      await table.cache.stop();
-      redis.disconnect();
-      await nc.drain();
     },
+    close: () => routing.close(),
   };
 }
 
 /** The books: migrates PostgreSQL (versioned SQL, core/ledger/migrations, then core/recon/migrations) and starts the
  * projection of the payment events into it. Without PAYCORE_DATABASE_URL, no books. */
-async function startBooks(config: Config, js: ReturnType<typeof jetstream>, jsm: JetStreamManager, names: ReturnType<typeof namesOf>, gateway: GatewayMetrics, log: Logger): Promise<{ store: LedgerStore; projection: Projection } | undefined> {
+async function startBooks(config: Config, js: JetStreamClient, jsm: JetStreamManager, names: Names, gateway: GatewayMetrics, log: Logger): Promise<{ store: LedgerStore; projection: Projection } | undefined> {
   if (config.database_url === undefined) {
     log.warn('PAYCORE_DATABASE_URL is not set: no books are kept (core/ledger)');
     return undefined;
@@ -175,42 +196,4 @@ function watchNotifyBacklog(jsm: JetStreamManager, prefix: string, gateway: Gate
   const timer = setInterval(() => void read().catch(() => undefined), notify_backlog_poll_ms);
   timer.unref();
   void read().catch(() => undefined);
-}
-
-async function main(): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`paycore: configuration error: ${error.message}\n`);
-      process.exit(2);
-    }
-    throw error;
-  }
-  const log = createLogger(config.log_level, { thread: 'main' });
-  const tracing = initTracing('paycore');
-  const paycore = await startPaycore(config, log);
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'paycore stopping: draining calls in flight');
-    paycore.stop().then(() => tracing.shutdown()).then(
-      () => process.exit(0),
-      (error: Error) => {
-        log.error({ err: error.message }, 'unclean stop');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-}
-
-if (require.main === module) {
-  main().catch((error: Error) => {
-    process.stderr.write(`paycore: failed to start: ${error.stack ?? error.message}\n`);
-    process.exit(1);
-  });
 }
