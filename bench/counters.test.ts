@@ -31,6 +31,7 @@ describe('bench counters', () => {
     expect(counts.by_command.info).toEqual({ calls: 9, usec: 900 });
     expect(counts.calls).toBe(11);
     expect(counts.usec).toBe(550);
+    expect(parseCommandStats(`${info}used_cpu_sys:1.500000\r\nused_cpu_user:0.250001\r\n`).cpu_us).toBe(1_750_001);
   });
 
   test('bench counters - the deltas of a real NATS and Redis count what a client sent, per operation', async () => {

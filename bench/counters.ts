@@ -20,10 +20,14 @@ export interface RedisCommandCounts {
 }
 
 export interface RedisCounts {
-  /** Every command but the INFO calls the bench itself makes. */
+  /** Every command but the INFO calls the bench itself makes — the commands scripts run
+   * included (commandstats counts them, and their time is also inside the script's). */
   calls: number;
   usec: number;
   by_command: Record<string, RedisCommandCounts>;
+  /** redis-server's own CPU time (INFO cpu: used_cpu_user + used_cpu_sys), µs: what the
+   * commands cost its thread, network I/O included, nothing counted twice. */
+  cpu_us: number;
 }
 
 export interface Counts {
@@ -54,11 +58,13 @@ export function parseCommandStats(info: string): RedisCounts {
     calls += entry.calls;
     usec += entry.usec;
   }
-  return { calls, usec, by_command };
+  const cpu = (name: string): number => Number(new RegExp(`^${name}:([0-9.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return { calls, usec, by_command, cpu_us: Math.round((cpu('used_cpu_user') + cpu('used_cpu_sys')) * 1e6) };
 }
 
 export async function redisCounts(redis: Redis): Promise<RedisCounts> {
-  return parseCommandStats(await redis.info('commandstats'));
+  const [stats, cpu] = await Promise.all([redis.info('commandstats'), redis.info('cpu')]);
+  return parseCommandStats(`${stats}\n${cpu}`);
 }
 
 /** The counts of `b` minus those of `a`, per operation when `operations` > 0. */
@@ -79,6 +85,7 @@ export function perOperation(a: Counts, b: Counts, operations: number): PerOpera
     nats_bytes_out: r(b.nats.out_bytes - a.nats.out_bytes, 0),
     redis_commands: r(b.redis.calls - a.redis.calls),
     redis_us: r(b.redis.usec - a.redis.usec, 1),
+    redis_cpu_us: r(b.redis.cpu_us - a.redis.cpu_us, 1),
     redis_by_command: commands,
   };
 }
@@ -93,5 +100,7 @@ export interface PerOperation {
   redis_commands: number;
   /** Microseconds of Redis's thread (commandstats usec), per operation. */
   redis_us: number;
+  /** redis-server's CPU (INFO cpu), µs per operation. */
+  redis_cpu_us: number;
   redis_by_command: Record<string, { calls: number; usec: number }>;
 }

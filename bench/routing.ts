@@ -1,12 +1,13 @@
 // Routing benchmark: decisions per second and latency per decision (p50, p99) of
-// Routing.route() against the real Redis, with N eligible channels, next to the Redis
-// round-trip floor (a plain GET) measured in the same run on the same connection kind; and
-// the risk decision (core/risk) that precedes routing on every create, with a rule of every
-// kind, and the Redis commands it sends per decision (one script call: one round trip).
+// Routing.route() against a real Redis of its own (testing/deps.ts, so INFO commandstats
+// counts only this run), with N eligible channels — all capped (every decision reserves: one
+// script call on the chosen channel's keys) and all uncapped (no Redis call) — next to the
+// Redis round-trip floor (a plain GET) measured in the same run on the same connection; per
+// decision the Redis commands, the microseconds of Redis's thread (commandstats) and this
+// process's CPU. Then the risk decision (core/risk) that precedes routing on every create, with
+// a rule of every kind.
 //
 //   npm run build && node dist/bench/routing.js [--channels 8] [--iterations 20000] [--concurrency 64]
-//
-// Keys live under a unique prefix and are deleted at the end.
 
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -15,6 +16,8 @@ import { Sealer } from '../core/seal';
 import type { FieldViolation } from '../core/errors';
 import { RiskEngine } from '../core/risk/engine';
 import { readRiskRule, type RiskRule } from '../core/risk/rules';
+import { startPrivateRedis } from '../testing/deps';
+import { redisCounts } from './counters';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -26,7 +29,6 @@ function arg(name: string, fallback: number): number {
 const channels_count = arg('channels', 8);
 const iterations = arg('iterations', 20_000);
 const concurrency = arg('concurrency', 64);
-const redis_url = process.env.PAYCORE_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
 const prefix = `bench-routing-${process.pid}-${randomBytes(3).toString('hex')}`;
 
 function percentile(sorted: number[], p: number): number {
@@ -37,10 +39,21 @@ interface Run {
   per_second: number;
   p50_ms: number;
   p99_ms: number;
+  /** Per operation, over the whole measurement (warm-up included). */
+  redis_commands: number;
+  redis_us: number;
+  /** Of which the scripts (EVALSHA: their time includes the commands they run). */
+  evalsha_us: number;
+  redis_cpu_us: number;
+  cpu_us: number;
 }
+
+let stats: Redis;
 
 /** Sequential calls give the latency per call; `concurrency` callers give the throughput. */
 async function measure(op: (i: number) => Promise<unknown>): Promise<Run> {
+  const counted_before = await redisCounts(stats);
+  const cpu_before = process.cpuUsage();
   for (let i = 0; i < Math.min(1_000, iterations); i += 1) await op(i); // warm-up (EVALSHA cached, JIT)
   const latencies: number[] = [];
   for (let i = 0; i < iterations; i += 1) {
@@ -58,16 +71,24 @@ async function measure(op: (i: number) => Promise<unknown>): Promise<Run> {
     }
   }));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { per_second: iterations / seconds, p50_ms: percentile(latencies, 50), p99_ms: percentile(latencies, 99) };
+  const cpu = process.cpuUsage(cpu_before);
+  const counted_after = await redisCounts(stats);
+  const ops = Math.min(1_000, iterations) + 2 * iterations;
+  return {
+    per_second: iterations / seconds, p50_ms: percentile(latencies, 50), p99_ms: percentile(latencies, 99),
+    redis_commands: (counted_after.calls - counted_before.calls) / ops, redis_us: (counted_after.usec - counted_before.usec) / ops,
+    evalsha_us: ((counted_after.by_command.evalsha?.usec ?? 0) - (counted_before.by_command.evalsha?.usec ?? 0)) / ops,
+    redis_cpu_us: (counted_after.cpu_us - counted_before.cpu_us) / ops, cpu_us: (cpu.user + cpu.system) / ops,
+  };
 }
 
-function channel(i: number): RoutingChannel {
+function channel(i: number, capped = true): RoutingChannel {
   return {
-    channel_id: `bench_${i}`, provider: 'wechatpay', state: 'ENABLED', products: ['WECHAT_NATIVE'], currencies: ['CNY'],
+    channel_id: capped ? `bench_${i}` : `free_${i}`, provider: 'wechatpay', state: 'ENABLED', products: ['WECHAT_NATIVE'], currencies: ['CNY'],
     amount_min_minor: 1n, amount_max_minor: 1_000_000_000_000n,
     service_windows: { time_zone: 'Asia/Shanghai', open: [], closed: [{ days: [], start: '03:00', end: '03:05' }] },
     required_payer_elements: {},
-    limits: { day_amount_minor: 1_000_000_000_000_000n, day_count: 1_000_000_000, month_amount_minor: 1_000_000_000_000_000n },
+    limits: capped ? { day_amount_minor: 1_000_000_000_000_000n, day_count: 1_000_000_000, month_amount_minor: 1_000_000_000_000_000n } : {},
     fee: { rate_bp: 30 + i, fixed_minor: 0n, min_minor: 1n },
     priority: 0, weight: 1,
   };
@@ -89,24 +110,36 @@ function benchRiskRules(): RiskRule[] {
 }
 
 async function main(): Promise<void> {
+  const server = await startPrivateRedis();
+  const redis_url = server.url;
   const redis = new Redis(redis_url);
+  stats = new Redis(redis_url);
   const table = createRouting(redis, prefix, { sealer: new Sealer(randomBytes(32)) });
   await table.cache.start();
   try {
     for (let i = 0; i < channels_count; i += 1) await table.admin.upsertChannel(channel(i));
+    for (let i = 0; i < channels_count; i += 1) await table.admin.upsertChannel(channel(i, false));
     await table.merchants.upsertMerchant({ merchant_id: 'bench', products: ['WECHAT_NATIVE'], channel_ids: Array.from({ length: channels_count }, (_, i) => `bench_${i}`), fee_rates: {}, notify_secret: 'bench-secret-0123456789' });
-    // Give every channel some health history, so the script reads real buckets.
+    await table.merchants.upsertMerchant({ merchant_id: 'bench_free', products: ['WECHAT_NATIVE'], channel_ids: Array.from({ length: channels_count }, (_, i) => `free_${i}`), fee_rates: {}, notify_secret: 'bench-secret-0123456789' });
+    // Give every channel some health history, so decisions read real windows.
     for (let i = 0; i < channels_count; i += 1) {
-      for (let k = 0; k < 50; k += 1) await table.health.recordOutcome(`bench_${i}`, { kind: k % 10 === 0 ? 'system_error' : 'success', latency_ms: 200 + k });
+      for (let k = 0; k < 50; k += 1) {
+        await table.health.recordOutcome(`bench_${i}`, { kind: k % 10 === 0 ? 'system_error' : 'success', latency_ms: 200 + k });
+        await table.health.recordOutcome(`free_${i}`, { kind: k % 10 === 0 ? 'system_error' : 'success', latency_ms: 200 + k });
+      }
     }
     await redis.set(`{${prefix}:floor}`, 'x');
     const floor = await measure(() => redis.get(`{${prefix}:floor}`));
-    const route = await measure((i) => table.decisions.route({
-      payment_id: `p${i}`, merchant_id: 'bench', product: 'WECHAT_NATIVE', amount_minor: BigInt(100 + (i % 10_000)), currency: 'CNY',
+    const routeOf = (merchant_id: string) => (i: number) => table.decisions.route({
+      payment_id: `p${i}`, merchant_id, product: 'WECHAT_NATIVE', amount_minor: BigInt(100 + (i % 10_000)), currency: 'CNY',
       payer_elements_present: ['client_ip'], include_channels: [], exclude_channels: [],
     }).then((d) => {
       if (d.chosen === undefined) throw new Error(`no route: ${JSON.stringify(d.excluded)}`);
-    }));
+      // Each decision's outcome, counted as the actor counts it (flushed in batches).
+      table.health.count(d.chosen.channel_id, { kind: 'success', latency_ms: 200 });
+    });
+    const route = await measure(routeOf('bench'));
+    const free = await measure(routeOf('bench_free'));
     const risk_redis = new Redis(redis_url);
     let risk_commands = 0;
     const send = risk_redis.sendCommand.bind(risk_redis);
@@ -122,19 +155,18 @@ async function main(): Promise<void> {
     const f = (x: number) => x.toFixed(3);
     console.log(`routing benchmark: ${channels_count} eligible channels, ${iterations} iterations, concurrency ${concurrency}, ${redis_url}`);
     console.log(`redis GET floor : ${floor.per_second.toFixed(0)} ops/s   p50 ${f(floor.p50_ms)} ms   p99 ${f(floor.p99_ms)} ms`);
-    console.log(`route()         : ${route.per_second.toFixed(0)} decisions/s   p50 ${f(route.p50_ms)} ms   p99 ${f(route.p99_ms)} ms`);
+    const per = (r: Run) => `per decision: ${r.redis_commands.toFixed(2)} Redis commands ${r.redis_us.toFixed(1)} us (EVALSHA ${r.evalsha_us.toFixed(1)} us), redis-server CPU ${r.redis_cpu_us.toFixed(1)} us, this process CPU ${r.cpu_us.toFixed(1)} us`;
+    console.log(`route() capped  : ${route.per_second.toFixed(0)} decisions/s   p50 ${f(route.p50_ms)} ms   p99 ${f(route.p99_ms)} ms   ${per(route)}`);
     console.log(`ratio route/GET : p50 ${(route.p50_ms / floor.p50_ms).toFixed(2)}x   p99 ${(route.p99_ms / floor.p99_ms).toFixed(2)}x   throughput ${(floor.per_second / route.per_second).toFixed(2)}x lower`);
+    console.log(`route() uncapped: ${free.per_second.toFixed(0)} decisions/s   p50 ${f(free.p50_ms)} ms   p99 ${f(free.p99_ms)} ms   ${per(free)}`);
     console.log(`risk assess()   : ${risk.per_second.toFixed(0)} decisions/s   p50 ${f(risk.p50_ms)} ms   p99 ${f(risk.p99_ms)} ms   (${benchRiskRules().length} rules, ${commands_per_decision.toFixed(2)} Redis commands per decision)`);
     console.log(`ratio risk/GET  : p50 ${(risk.p50_ms / floor.p50_ms).toFixed(2)}x   p99 ${(risk.p99_ms / floor.p99_ms).toFixed(2)}x`);
   } finally {
     await table.cache.stop();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `{${prefix}*`, 'COUNT', 1000);
-      if (keys.length > 0) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    await table.health.stop();
     redis.disconnect();
+    stats.disconnect();
+    await server.close();
   }
 }
 

@@ -197,7 +197,7 @@ function describe(step: Step): string {
 function describePerOp(p: Step['per_op']): string {
   const cpu = Object.entries(p.cpu_ms).map(([k, v]) => `${k} ${v}`).join(', ');
   return `NATS msgs in ${p.nats_msgs_in} out ${p.nats_msgs_out}, bytes in ${p.nats_bytes_in} out ${p.nats_bytes_out}; ` +
-    `Redis ${p.redis_commands} commands ${p.redis_us} us; CPU ms ${cpu}`;
+    `Redis ${p.redis_commands} commands ${p.redis_us} us (evalsha ${p.redis_by_command.evalsha?.calls ?? 0} x, ${p.redis_by_command.evalsha?.usec ?? 0} us), redis-server CPU ${p.redis_cpu_us} us; CPU ms ${cpu}`;
 }
 
 interface EchoProcess {

@@ -13,7 +13,7 @@ import { EventStore } from '../core/orders/store';
 import { createRouting, type Routing } from '../core/routing/routing';
 import { Sealer } from '../core/seal';
 import { PaymentStatus, Product } from '../proto/gen/paycore/v1/payment';
-import { nats_url, startStack, type Stack } from './harness';
+import { nats_url, routingTable, sandboxRoute, startStack, wechat_products, type Stack } from './harness';
 
 let stack: Stack;
 let redis: Redis;
@@ -22,7 +22,8 @@ let nc: NatsConnection;
 let store: EventStore;
 
 beforeAll(async () => {
-  stack = await startStack();
+  // Only a capped channel reserves anything (a channel without caps is routed from memory).
+  stack = await startStack({ routing: routingTable([sandboxRoute('wx1', wechat_products, { limits: { day_count: 1_000_000 } })]) });
   redis = new Redis(process.env.PAYCORE_REDIS_URL ?? 'redis://127.0.0.1:6379/0');
   table = createRouting(redis, stack.prefix, { sealer: new Sealer(Buffer.from(stack.env.PAYCORE_DATA_KEY!, 'hex')) });
   await table.cache.start();

@@ -73,9 +73,11 @@ export class ChannelDirectory {
     await this.routing.reservations.commit(reservation).catch((error: Error) => this.log.warn({ channel_id: reservation.channel_id, err: error.message }, 'reservation commit failed'));
   }
 
+  /** Counts a call's outcome for the channel's health: in memory, flushed to the fleet's
+   * window in batches (routing/health.ts), so a provider's answer costs no Redis call. */
   async recordOutcome(channel_id: string, outcome: Outcome): Promise<void> {
     try {
-      const circuit = await this.routing.health.recordOutcome(channel_id, outcome);
+      const circuit = this.routing.health.count(channel_id, outcome);
       this.metrics?.circuit_open.set({ channel: channel_id }, circuit === 'CLOSED' ? 0 : 1);
     } catch (error) {
       this.log.warn({ channel_id, err: (error as Error).message }, 'health update failed');
@@ -93,6 +95,7 @@ export class ChannelDirectory {
   }
 
   async close(): Promise<void> {
+    await this.routing.health.stop().catch((error: Error) => this.log.warn({ err: error.message }, 'health flush at close failed'));
     await Promise.all([...this.adapters.values()].map((c) => c.close_connections()));
   }
 }

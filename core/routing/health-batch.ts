@@ -44,6 +44,8 @@ interface Pending {
   fail_started_ms: number | undefined;
   /** Starts of successful creates, newest last (at most probe_successes_close kept). */
   success_started_ms: number[];
+  /** The latest outcome's time: the flush's "now" (its window and its circuit's clock). */
+  latest_at_ms: number;
 }
 
 export interface HealthBatcherOptions {
@@ -105,7 +107,8 @@ export class HealthBatcher {
     const query = outcome.operation === 'query';
     const code = outcome_fields[outcome.kind];
     let pending = this.#pending.get(channel_id);
-    if (pending === undefined) this.#pending.set(channel_id, (pending = { fields: new Map(), fail_started_ms: undefined, success_started_ms: [] }));
+    if (pending === undefined) this.#pending.set(channel_id, (pending = { fields: new Map(), fail_started_ms: undefined, success_started_ms: [], latest_at_ms: at }));
+    pending.latest_at_ms = Math.max(pending.latest_at_ms, at);
     const add = (field: string, by: number): void => void pending.fields.set(`${bucket}:${field}`, (pending.fields.get(`${bucket}:${field}`) ?? 0) + by);
     add(query ? `q${code}` : code, 1);
     add('n', 1);
@@ -180,15 +183,18 @@ export class HealthBatcher {
     await Promise.all([...channels].map(async (channel_id) => {
       const batch = pending.get(channel_id);
       const base = this.#options.key(channel_id);
+      // A batch is judged at its latest outcome's time (as one outcome was at its own), a
+      // refresh at the clock's.
+      const at = batch?.latest_at_ms ?? now;
       const args: (string | number)[] = [
-        now, s.bucket_ms, s.window_ms, c.failure_rate_open, c.volume_min, c.probe_successes_close, c.cooldown_ms,
+        at, s.bucket_ms, s.window_ms, c.failure_rate_open, c.volume_min, c.probe_successes_close, c.cooldown_ms,
         batch?.fail_started_ms ?? '', batch === undefined ? '' : [...batch.success_started_ms].reverse().join(','),
       ];
       assert(args.length === health_flush_head_args, 'health flush arguments out of step with the script');
       for (const [field, by] of batch?.fields ?? []) args.push(field, by);
       try {
         const reply = await this.#redis.paycoreHealthFlush(`${base}:h`, `${base}:cb`, ...args);
-        this.#fleet.set(channel_id, parseFlushReply(reply, now));
+        this.#fleet.set(channel_id, parseFlushReply(reply, at));
       } catch (error) {
         if (batch !== undefined) this.#merge(channel_id, batch);
         this.#watched.add(channel_id);
@@ -209,6 +215,7 @@ export class HealthBatcher {
     const fail = [batch.fail_started_ms, now.fail_started_ms].filter((x): x is number => x !== undefined);
     batch.fail_started_ms = fail.length === 0 ? undefined : Math.max(...fail);
     batch.success_started_ms = [...batch.success_started_ms, ...now.success_started_ms].sort((a, b) => a - b).slice(-this.#options.circuit.probe_successes_close);
+    batch.latest_at_ms = Math.max(batch.latest_at_ms, now.latest_at_ms);
     this.#pending.set(channel_id, batch);
   }
 }

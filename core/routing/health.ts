@@ -1,41 +1,35 @@
 // Channel health: each attempt's outcome feeds the channel's sliding window and its circuit
-// breaker, in one script call (lua.ts outcome_script) on the channel's hash-tagged keys. The
-// decision (decision.ts) reads both in its own script call.
+// breaker. On the hot path (`count`) an outcome is only counted in memory; the batcher
+// (health-batch.ts) flushes every channel's batch at most every 250 ms, one script call per
+// channel on its hash-tagged keys, and keeps the process's view of the fleet's window and
+// circuit that the decision (decision.ts) reads. `recordOutcome` counts and flushes at once
+// (tests, and callers that need the circuit the outcome leads to).
 
-import { assert } from '../errors';
-import type { RoutingKeys, RoutingRedis } from './keys';
-import type { CircuitOptions, ScoringOptions } from './scoring';
+import type { HealthBatcher } from './health-batch';
 import type { CircuitState, Outcome } from './types';
 
 export const circuit_names: Readonly<Record<string, CircuitState>> = { C: 'CLOSED', O: 'OPEN', H: 'HALF_OPEN' };
-const outcome_fields = { success: 's', system_error: 'e', timeout: 't', payer_decline: 'd' } as const;
-/** Longest latency recorded for one outcome: anything longer is a hung call, capped so one
- * outlier cannot dominate a window's mean. */
-const outcome_latency_ms_max = 120_000;
 
 export class ChannelHealth {
-  constructor(
-    private readonly redis: RoutingRedis,
-    private readonly keys: RoutingKeys,
-    private readonly scoring: ScoringOptions,
-    private readonly circuit: CircuitOptions,
-    private readonly clock: () => Date,
-  ) {}
+  constructor(readonly batcher: HealthBatcher) {}
 
-  /** One attempt's outcome for the channel's health and circuit. Payer declines are recorded
-   * (for explanation) but never count against the channel. */
+  /** Counts one call's outcome, flushed with the next batch (≤ 250 ms). Payer declines are
+   * recorded (for explanation) but never count against the channel. Answers the circuit as
+   * this process last saw it. */
+  count(channel_id: string, outcome: Outcome): CircuitState {
+    this.batcher.record(channel_id, outcome);
+    return this.batcher.view(channel_id).circuit;
+  }
+
+  /** Counts one outcome and flushes now: the circuit the fleet's window leads to. */
   async recordOutcome(channel_id: string, outcome: Outcome): Promise<CircuitState> {
-    assert(Number.isFinite(outcome.latency_ms) && outcome.latency_ms >= 0, `bad outcome latency ${outcome.latency_ms}`);
-    const at = outcome.at ?? this.clock();
-    const s = this.scoring;
-    const c = this.circuit;
-    const latency_ms = Math.min(Math.round(outcome.latency_ms), outcome_latency_ms_max);
-    const started_ms = outcome.started_at?.getTime() ?? at.getTime() - Math.round(outcome.latency_ms);
-    const state = await this.redis.paycoreOutcome(
-      this.keys.channel(channel_id), at.getTime(), outcome_fields[outcome.kind], latency_ms,
-      s.bucket_ms, s.window_ms, c.failure_rate_open, c.volume_min, c.probe_successes_close, c.cooldown_ms,
-      started_ms, outcome.operation === 'query' ? 'q' : '',
-    );
-    return circuit_names[state] ?? 'CLOSED';
+    this.batcher.record(channel_id, outcome);
+    await this.batcher.flush();
+    return this.batcher.view(channel_id).circuit;
+  }
+
+  /** Flushes what is counted and stops the batcher's timer (shutdown). */
+  stop(): Promise<void> {
+    return this.batcher.stop();
   }
 }

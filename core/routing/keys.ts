@@ -7,13 +7,11 @@
 
 import type { Redis } from 'ioredis';
 import { assert, dependencyDown, dependencyFailure } from '../errors';
-import { commit_script, config_apply_script, config_rebuild_script, outcome_script, release_script, route_script } from './lua';
+import { commit_script, config_apply_script, config_rebuild_script, release_script } from './lua';
 
 export type RoutingRedis = Redis & {
-  paycoreRoute(keys_count: number, ...args: (string | number)[]): Promise<string>;
   paycoreRelease(key: string, reservation_id: string): Promise<number>;
   paycoreCommit(key: string, reservation_id: string): Promise<number>;
-  paycoreOutcome(key: string, ...args: (string | number)[]): Promise<string>;
   paycoreConfigApply(keys_count: number, ...args: (string | number)[]): Promise<number>;
   paycoreConfigRebuild(keys_count: number, ...args: (string | number)[]): Promise<number>;
 };
@@ -21,11 +19,9 @@ export type RoutingRedis = Redis & {
 /** The connection with routing's scripts defined on it (once per connection). */
 export function routingRedis(redis: Redis): RoutingRedis {
   const r = redis as RoutingRedis;
-  if (typeof r.paycoreRoute !== 'function') {
-    r.defineCommand('paycoreRoute', { lua: route_script });
+  if (typeof r.paycoreRelease !== 'function') {
     r.defineCommand('paycoreRelease', { lua: release_script, numberOfKeys: 1 });
     r.defineCommand('paycoreCommit', { lua: commit_script, numberOfKeys: 1 });
-    r.defineCommand('paycoreOutcome', { lua: outcome_script, numberOfKeys: 1 });
     r.defineCommand('paycoreConfigApply', { lua: config_apply_script });
     r.defineCommand('paycoreConfigRebuild', { lua: config_rebuild_script });
   }

@@ -1,174 +1,32 @@
 // The routing table's Redis scripts, registered with ioredis defineCommand (EVALSHA, falling
 // back to EVAL once per connection after a SCRIPT FLUSH).
 //
-// Every key of one channel shares the hash tag `{<prefix>:ch:<channel_id>}`; each script gets
-// channels' base keys as KEYS and derives the sub-keys (same slot). Lua numbers are doubles:
-// amounts stay exact because a counter never exceeds its cap plus one order, below 2^53
-// (constants.ts, cap_amount_minor_max); amounts are written with HINCRBY from the decimal
-// string the caller passed (Lua would print 1e12 as '1e+12'), never from a Lua number.
+// Every key of one channel shares the hash tag `{<prefix>:ch:<channel_id>}`, so a script on one
+// channel touches one slot (Redis Cluster-ready); the hot-path scripts (reservation, health
+// flush) name every key they touch in KEYS. Lua numbers are doubles: amounts stay exact because
+// a counter never exceeds its cap plus one order, below 2^53 (constants.ts,
+// cap_amount_minor_max); amounts are written with HINCRBY from the decimal string the caller
+// passed (Lua would print 1e12 as '1e+12'), never from a Lua number.
 //
 // Sub-keys of a channel base key B:
 //   B:h                   health: ONE hash for the sliding window, fields '<bucket>:<c>' where
 //                         <bucket> = floor(ms / bucket_ms) and <c> is s, e, t, d (success, system
-//                         error, timeout, payer decline counts) or ls, ln (latency sum and count).
-//                         Written by the outcome script only: PEXPIRE window + bucket on every
-//                         write, and the first write of a bucket deletes the fields of buckets
-//                         that left the window (so the hash holds at most a window and a bucket).
+//                         error, timeout, payer decline counts of creates), qs, qe, qt, qd (of
+//                         queries), ls, ln (create latency sum and count), n (outcomes).
+//                         Written by the health flush script only: PEXPIRE window + bucket on
+//                         every write, and the first write of a bucket deletes the fields of
+//                         buckets that left the window (at most a window and a bucket).
 //   B:cb                  circuit (hash st = C|O|H, at = opened or half-open since (ms),
 //                         pa = probes admitted, ps = probe successes); absent = closed
-//   B:u:d:<YYYYMMDD>      reserved usage of the day (hash a = amount, n = count)
+//   B:u:d:<YYYYMMDD>      reserved usage of the day (hash a = amount, n = count), capped
+//                         channels only
 //   B:u:m:<YYYYMM>        reserved usage of the month
-//   B:k:<card>:d:<day>    the same per card digest, and B:k:<card>:m:<month>
+//   B:k:<card>:d:<day>    the same per card digest, and B:k:<card>:m:<month> (per-card caps)
 //   B:r:<reservation_id>  reservation marker 'amount|day|month|card', deleted by release/commit
 //
-// The decision script costs Redis a few calls per candidate: one HGETALL of the health hash, one
-// HMGET of the circuit, and one per usage key only for the caps the channel has (none for an
-// uncapped channel). Usage key suffixes are built once per decision, and the reply is one line
-// of text per candidate (cheaper than cjson on both sides).
-
-/** Arguments before the per-candidate block of the decision script. */
-export const route_head_args = 23;
-/** Per candidate: static score, weight, then the 8 caps ('' = none) in limit_names order. */
-export const route_stride_args = 10;
-
-export const route_script = `
-local now_s = ARGV[1]
-local now = tonumber(now_s)
-local reserve = ARGV[2] == '1'
-local amount_s = ARGV[3]
-local amount = tonumber(amount_s)
-local day, month, card, reservation_id = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local explore_pick = tonumber(ARGV[8])
-local prior_sr, prior_w, lat_prior = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
-local bp_succ, bp_lat, bp_to = tonumber(ARGV[13]), tonumber(ARGV[14]), tonumber(ARGV[15])
-local window_ms, bucket_ms = tonumber(ARGV[16]), tonumber(ARGV[17])
-local cooldown_ms, probes_max, probe_timeout_ms = tonumber(ARGV[18]), tonumber(ARGV[19]), tonumber(ARGV[20])
-local res_ttl, day_ttl, month_ttl = tonumber(ARGV[21]), tonumber(ARGV[22]), tonumber(ARGV[23])
-local head, stride = ${route_head_args}, ${route_stride_args}
-local current = math.floor(now / bucket_ms)
-local buckets = math.ceil(window_ms / bucket_ms)
-local first = current - buckets + 1
-local has_card = card ~= ''
-local day_sfx, month_sfx = ':u:d:' .. day, ':u:m:' .. month
-local card_day_sfx, card_month_sfx = '', ''
-if has_card then card_day_sfx, card_month_sfx = ':k:' .. card .. ':d:' .. day, ':k:' .. card .. ':m:' .. month end
-local function fmt(x) return string.format('%.0f', x) end
-
-local function cap_check(key, cap_a, cap_n, reason_a, reason_n)
-  if cap_a == nil and cap_n == nil then return nil end
-  local v = redis.call('HMGET', key, 'a', 'n')
-  local ua, un = tonumber(v[1] or '0') or 0, tonumber(v[2] or '0') or 0
-  if cap_a ~= nil and ua + amount > cap_a then return reason_a, 'reserved ' .. fmt(ua) .. ' + ' .. amount_s .. ' > cap ' .. fmt(cap_a) end
-  if cap_n ~= nil and un + 1 > cap_n then return reason_n, 'reserved count ' .. fmt(un) .. ' + 1 > cap ' .. fmt(cap_n) end
-  return nil
-end
-
-local results = {}
-for i, base in ipairs(KEYS) do
-  local at = head + (i - 1) * stride
-  local s, e, t, d, ls, ln = 0, 0, 0, 0, 0, 0
-  -- The whole hash (at most a window and a bucket of fields), summing the fields of the window.
-  local v = redis.call('HGETALL', base .. ':h')
-  for j = 1, #v, 2 do
-    local f = v[j]
-    local c = string.find(f, ':', 1, true)
-    local b = c and tonumber(string.sub(f, 1, c - 1))
-    if b and b >= first and b <= current then
-      local k, x = string.sub(f, c + 1), tonumber(v[j + 1]) or 0
-      if k == 's' then s = s + x elseif k == 'e' then e = e + x elseif k == 't' then t = t + x
-      elseif k == 'd' then d = d + x elseif k == 'ls' then ls = ls + x elseif k == 'ln' then ln = ln + x end
-    end
-  end
-  local n = s + e + t
-  local sr = (s + prior_sr * prior_w) / (n + prior_w)
-  local tr = t / (n + prior_w)
-  local lat = (ls + lat_prior * prior_w) / (ln + prior_w)
-  local score = tonumber(ARGV[at + 1]) + (-(bp_succ * 100 * (1 - sr)) - bp_lat * lat / 1000 - bp_to * 100 * tr)
-  local status, detail, probe = 'OK', '', false
-  local cbk = base .. ':cb'
-  local cb = redis.call('HMGET', cbk, 'st', 'at', 'pa')
-  local st, since, pa = cb[1] or 'C', tonumber(cb[2] or '0') or 0, tonumber(cb[3] or '0') or 0
-  if st == 'O' then
-    if now - since >= cooldown_ms then
-      st, since, pa = 'H', now, 0
-      if reserve then redis.call('HSET', cbk, 'st', 'H', 'at', now_s, 'pa', 0, 'ps', 0) end
-    else
-      status, detail = 'CIRCUIT_OPEN', 'open for ' .. fmt(now - since) .. ' ms of a ' .. fmt(cooldown_ms) .. ' ms cool-down'
-    end
-  end
-  if st == 'H' and status == 'OK' then
-    if pa >= probes_max then
-      if now - since >= probe_timeout_ms then
-        pa = 0
-        if reserve then redis.call('HSET', cbk, 'at', now_s, 'pa', 0) end
-      else
-        status, detail = 'CIRCUIT_PROBES_BUSY', 'half-open with ' .. fmt(pa) .. ' probes in flight'
-      end
-    end
-    if status == 'OK' then probe = true end
-  end
-  if status == 'OK' then
-    local r, why = cap_check(base .. day_sfx, tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4]), 'DAILY_AMOUNT_CAP', 'DAILY_COUNT_CAP')
-    if r == nil then r, why = cap_check(base .. month_sfx, tonumber(ARGV[at + 5]), tonumber(ARGV[at + 6]), 'MONTHLY_AMOUNT_CAP', 'MONTHLY_COUNT_CAP') end
-    if r == nil and has_card then r, why = cap_check(base .. card_day_sfx, tonumber(ARGV[at + 7]), tonumber(ARGV[at + 8]), 'CARD_DAILY_AMOUNT_CAP', 'CARD_DAILY_COUNT_CAP') end
-    if r == nil and has_card then r, why = cap_check(base .. card_month_sfx, tonumber(ARGV[at + 9]), tonumber(ARGV[at + 10]), 'CARD_MONTHLY_AMOUNT_CAP', 'CARD_MONTHLY_COUNT_CAP') end
-    if r ~= nil then status, detail = r, why end
-  end
-  results[i] = { status = status, detail = detail, score = score, probe = probe, cb = st, w = tonumber(ARGV[at + 2]),
-    s = s, e = e, t = t, d = d, ls = ls, ln = ln }
-end
-
--- Half-open probes first (a few payments measure a recovering channel), then the best score;
--- an exploration pick replaces the best with another healthy candidate, weighted.
-local chosen, explored = 0, false
-for i, r in ipairs(results) do
-  if r.status == 'OK' and r.probe and (chosen == 0 or r.score > results[chosen].score) then chosen = i end
-end
-if chosen == 0 then
-  for i, r in ipairs(results) do
-    if r.status == 'OK' and (chosen == 0 or r.score > results[chosen].score) then chosen = i end
-  end
-  if chosen > 0 and explore_pick >= 0 then
-    local total = 0
-    for i, r in ipairs(results) do if i ~= chosen and r.status == 'OK' and r.cb == 'C' then total = total + r.w end end
-    if total > 0 then
-      local target = explore_pick * total
-      for i, r in ipairs(results) do
-        if i ~= chosen and r.status == 'OK' and r.cb == 'C' then
-          target = target - r.w
-          if target < 0 then chosen, explored = i, true; break end
-        end
-      end
-    end
-  end
-end
-
-if reserve and chosen > 0 then
-  local base = KEYS[chosen]
-  -- NX: a marker that already exists means this reservation was made (nothing added twice).
-  if redis.call('SET', base .. ':r:' .. reservation_id, amount_s .. '|' .. day .. '|' .. month .. '|' .. card, 'EX', res_ttl, 'NX') then
-    local function add(key, ttl)
-      redis.call('HINCRBY', key, 'a', amount_s)
-      redis.call('HINCRBY', key, 'n', 1)
-      redis.call('EXPIRE', key, ttl)
-    end
-    add(base .. day_sfx, day_ttl)
-    add(base .. month_sfx, month_ttl)
-    if has_card then
-      add(base .. card_day_sfx, day_ttl)
-      add(base .. card_month_sfx, month_ttl)
-    end
-    if results[chosen].probe then redis.call('HINCRBY', base .. ':cb', 'pa', 1) end
-  end
-end
--- Reply: 'chosen|explored' then one line per candidate, 'status|cb|probe|score|s|e|t|d|ls|ln|detail'
--- (numbers as Lua prints them, %.14g, as cjson did; detail last, it is free text).
-local out = { chosen .. '|' .. (explored and '1' or '0') }
-for i, r in ipairs(results) do
-  out[i + 1] = r.status .. '|' .. r.cb .. '|' .. (r.probe and '1' or '0') .. '|' .. tostring(r.score) .. '|' .. r.s .. '|' .. r.e .. '|' .. r.t .. '|' .. r.d .. '|' .. r.ls .. '|' .. r.ln .. '|' .. r.detail
-end
-return table.concat(out, '\\n')
-`;
+// A create's decision runs in the process (decision.ts); Redis sees one reservation script call
+// only for a chosen channel with caps or a circuit that is not closed, and the health of every
+// provider answer arrives in batches (health-batch.ts).
 
 /** KEYS[1] channel base; ARGV[1] reservation id. 1 when this call released it, 0 when it was
  * already released, committed or expired. */
@@ -195,86 +53,6 @@ return 1
 
 /** KEYS[1] channel base; ARGV[1] reservation id. Keeps the usage, forgets the marker. */
 export const commit_script = `return redis.call('DEL', KEYS[1] .. ':r:' .. ARGV[1])`;
-
-/** KEYS[1] channel base; ARGV: now_ms, kind (s|e|t|d), latency_ms (integer), bucket_ms,
- * window_ms, failure_rate_open, volume_min, probe_successes_close, cooldown_ms,
- * started_ms (when the call started), operation ('' create, 'q' query).
- * Returns the circuit state after the outcome: C, O or H.
- *
- * Health per operation: a create's outcome counts in the fields the score reads
- * ('<bucket>:s' …, with its latency); a query's in '<bucket>:qs', ':qe', ':qt', ':qd', which
- * the score ignores. A closed circuit opens when either operation's own failure rate over the
- * window reaches the threshold (timeouts are failures), so the successful queries a hung
- * create causes cannot hide its failures. A half-open circuit is judged by creates (its
- * probes) started after it became half-open only: a stale timeout of a call made before the
- * cool-down ended neither re-opens it nor counts as a probe. */
-export const outcome_script = `
-local base, now_s, kind, latency = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
-local now = tonumber(now_s)
-local bucket_ms, window_ms = tonumber(ARGV[4]), tonumber(ARGV[5])
-local rate_open, volume_min = tonumber(ARGV[6]), tonumber(ARGV[7])
-local successes_close, cooldown_ms = tonumber(ARGV[8]), tonumber(ARGV[9])
-local started, op = tonumber(ARGV[10]), ARGV[11]
-local current = math.floor(now / bucket_ms)
-local buckets = math.ceil(window_ms / bucket_ms)
-local key = base .. ':h'
-local p = current .. ':'
-redis.call('HINCRBY', key, p .. op .. kind, 1)
-if op == '' then redis.call('HINCRBY', key, p .. 'ls', latency) end
--- The bucket's first outcome of any operation marks the bucket as started.
-if redis.call('HINCRBY', key, p .. 'n', 1) == 1 then
-  -- The bucket's first outcome: forget the buckets that have left the window since.
-  local first, old = current - buckets + 1, {}
-  for _, f in ipairs(redis.call('HKEYS', key)) do
-    local b = tonumber(string.match(f, '^(%-?%d+):'))
-    if b == nil or b < first then old[#old + 1] = f end
-  end
-  if #old > 0 then redis.call('HDEL', key, unpack(old)) end
-end
-redis.call('PEXPIRE', key, window_ms + bucket_ms)
-if op == '' then redis.call('HINCRBY', key, p .. 'ln', 1) end
-local cbk = base .. ':cb'
-local cb = redis.call('HMGET', cbk, 'st', 'at', 'ps')
-local st, since, ps = cb[1] or 'C', tonumber(cb[2] or '0'), tonumber(cb[3] or '0')
-if st == 'O' and now - since >= cooldown_ms then
-  st, since, ps = 'H', now, 0
-  redis.call('HSET', cbk, 'st', 'H', 'at', now_s, 'pa', 0, 'ps', 0)
-end
--- Half-open: only probes (creates) started after the transition say anything.
-if st == 'H' and (op ~= '' or started < since) then return st end
-if kind == 'e' or kind == 't' then
-  if st == 'H' then
-    redis.call('HSET', cbk, 'st', 'O', 'at', now_s, 'pa', 0, 'ps', 0)
-    return 'O'
-  end
-  if st == 'C' then
-    local fields = {}
-    for b = current - buckets + 1, current do
-      local q = b .. ':' .. op
-      fields[#fields + 1] = q .. 's'; fields[#fields + 1] = q .. 'e'; fields[#fields + 1] = q .. 't'
-    end
-    local v = redis.call('HMGET', key, unpack(fields))
-    local s, f = 0, 0
-    for j = 1, #fields, 3 do
-      s = s + (tonumber(v[j] or '0') or 0)
-      f = f + (tonumber(v[j + 1] or '0') or 0) + (tonumber(v[j + 2] or '0') or 0)
-    end
-    if s + f >= volume_min and f / (s + f) >= rate_open then
-      redis.call('HSET', cbk, 'st', 'O', 'at', now_s, 'pa', 0, 'ps', 0)
-      return 'O'
-    end
-  end
-elseif kind == 's' and st == 'H' then
-  ps = ps + 1
-  if ps >= successes_close then
-    -- Closed with a clean window: the failures that opened it are history, not health.
-    redis.call('DEL', cbk, key)
-    return 'C'
-  end
-  redis.call('HSET', cbk, 'ps', ps)
-end
-return st
-`;
 
 /** Applies configuration changes to the Redis cache. KEYS[1] the version key, KEYS[2..] the
  * configuration hashes; ARGV[1] '1' to refuse (return 0) when the version key is missing —
@@ -383,8 +161,8 @@ if not reserve then return 'OK|' .. st .. '|' .. (probe and '1' or '0') .. '|' e
 if #KEYS >= 3 and redis.call('SET', KEYS[1], ARGV[4], 'EX', res_ttl, 'NX') then
   local function add(key, ttl)
     redis.call('HINCRBY', key, 'a', amount_s)
-    redis.call('HINCRBY', key, 'n', 1)
-    redis.call('EXPIRE', key, ttl)
+    -- The counter's first reservation sets its lifetime (a later one would only repeat it).
+    if redis.call('HINCRBY', key, 'n', 1) == 1 then redis.call('EXPIRE', key, ttl) end
   end
   add(KEYS[3], day_ttl)
   add(KEYS[4], month_ttl)

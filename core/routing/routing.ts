@@ -17,6 +17,7 @@ import { ConfigSync } from './config-sync';
 import { limits_time_zone_default, version_poll_ms_default } from './constants';
 import { RoutingDecisions } from './decision';
 import { ChannelHealth } from './health';
+import { HealthBatcher } from './health-batch';
 import { RoutingKeys, routingRedis } from './keys';
 import { CapReservations } from './reservations';
 import { circuit_defaults, scoring_defaults, type CircuitOptions, type ScoringOptions } from './scoring';
@@ -67,7 +68,9 @@ export function createRouting(redis: Redis, prefix: string, options: RoutingOpti
   const cache = new RoutingCache(r, keys, {
     sealer: options.sealer, sync, version_poll_ms: options.version_poll_ms ?? version_poll_ms_default, on_error: options.on_error ?? (() => undefined),
   });
-  const decisions = new RoutingDecisions(r, keys, cache, {
+  const batcher = new HealthBatcher(r, { scoring, circuit, clock, key: (channel_id) => keys.channel(channel_id), on_error: options.on_error });
+  batcher.start();
+  const decisions = new RoutingDecisions(r, keys, cache, batcher, {
     scoring, circuit, clock, limits_time_zone: options.limits_time_zone ?? limits_time_zone_default, random: options.random ?? Math.random,
   });
   return {
@@ -75,7 +78,7 @@ export function createRouting(redis: Redis, prefix: string, options: RoutingOpti
     admin: new RoutingAdmin(cache, options.sealer),
     decisions,
     reservations: new CapReservations(r, keys),
-    health: new ChannelHealth(r, keys, scoring, circuit, clock),
+    health: new ChannelHealth(batcher),
     merchants: new Merchants(cache, options.sealer),
     apps: new AppRegistry(cache, options.sealer, clock),
     risk_rules: new RiskRuleStore(cache),

@@ -38,7 +38,21 @@ export function isTimeZone(time_zone: string): boolean {
   }
 }
 
+/** The last answer per zone: every decision of the same minute asks the same question
+ * (Intl's formatToParts is the costliest step of an in-process decision). Zone offsets change
+ * on whole minutes, so one minute has one answer. */
+const last_minute = new Map<string, { minute: number; local: LocalTime }>();
+
 export function localTime(at: Date, time_zone: string): LocalTime {
+  const minute = Math.floor(at.getTime() / 60_000);
+  const cached = last_minute.get(time_zone);
+  if (cached !== undefined && cached.minute === minute) return cached.local;
+  const local = Object.freeze(formatLocalTime(at, time_zone));
+  last_minute.set(time_zone, { minute, local });
+  return local;
+}
+
+function formatLocalTime(at: Date, time_zone: string): LocalTime {
   const parts: Record<string, string> = {};
   for (const p of formatter(time_zone).formatToParts(at)) parts[p.type] = p.value;
   return {
