@@ -217,6 +217,28 @@ export interface PayerProblem {
   description: string;
 }
 
+/** A payout (代付) to a bank account. `payout_no` is ours and the provider's key: submitting
+ * the same payout_no again is the same payout, never a second one. The account is personal
+ * data: sent to the provider, never logged. */
+export interface PayoutRequest {
+  payout_no: string;
+  amount_minor: bigint;
+  currency: string;
+  bank_code: string;
+  account_no: string;
+  account_name: string;
+  purpose: string;
+}
+
+/** What the provider said about a payout. `returned`: paid, then sent back by the receiving
+ * bank. `not_found`: the provider has no payout with this number. */
+export type PayoutOutcome =
+  | { kind: 'processing' }
+  | { kind: 'succeeded'; channel_payout_no: string; paid_at: Date }
+  | { kind: 'failed'; code: string; message: string }
+  | { kind: 'returned'; code: string; channel_payout_no: string }
+  | { kind: 'not_found' };
+
 export interface Channel {
   readonly channel_id: string;
   readonly provider: string;
@@ -251,6 +273,10 @@ export interface Channel {
   /** The provider's expected answer to a callback we accepted (true) or refused (false). */
   notificationAnswer(accepted: boolean): HttpAnswer;
   downloadStatement(date: string): Promise<StatementRow[]>;
+  /** A payout to a bank account (channels with a payout product). Throws ChannelError:
+   * rejected (nothing done) or ambiguous (query it). */
+  payout?(request: PayoutRequest): Promise<PayoutOutcome>;
+  queryPayout?(payout_no: string): Promise<PayoutOutcome>;
   close_connections(): Promise<void>;
 }
 

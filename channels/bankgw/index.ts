@@ -12,13 +12,13 @@ import {
   ChannelError, registerChannel, unsupported,
   type AttemptRef, type AttemptStatus, type Channel, type ChannelConfig, type CloseOutcome, type HttpAnswer,
   type IncomingNotification, type ParsedNotification, type PayerElements, type PayerProblem, type PayRequest, type ProductName, type RefundRef,
-  type RefundRequest, type RefundStatus, type StatementRow,
+  type PayoutOutcome, type PayoutRequest, type RefundRequest, type RefundStatus, type StatementRow,
 } from '../channel';
 import { Secret, isCalendarDate, settingsReader, transportError, providerPool, providerProducts, timeout_ms_default, timeout_ms_max, timeout_ms_min } from '../shared/http';
 import { compactChinaTime } from '../shared/china-time';
 import { parseForm } from '../shared/form';
 import {
-  BANKGW_PRODUCTS, ENDPOINTS, STATEMENT_SIGN_HEADER, VERSION, bank_code_pattern, fromCloseAnswer, fromQueryAnswer, fromRefundAnswer,
+  BANKGW_PRODUCTS, ENDPOINTS, fromPayoutAnswer, toPayoutFields, STATEMENT_SIGN_HEADER, VERSION, bank_code_pattern, fromCloseAnswer, fromQueryAnswer, fromRefundAnswer,
   fromRefundQueryAnswer, notificationAnswer, parseAnswer, parseStatement, readNotification, redirectAction, signFields,
   toPayFields, toRefundFields, verifyFields, verifyHex, type BankgwAnswer, type BankgwMerchant,
 } from './transformers';
@@ -114,6 +114,16 @@ export class BankgwChannel implements Channel {
     return fromRefundQueryAnswer(await this.#call('refund query', ENDPOINTS.refund_query, { order_no: ref.attempt.attempt_id, refund_no: ref.refund_id }, ref.attempt.attempt_id));
   }
 
+  /** A payout to a bank account (README.md, "Payouts"): the same payout_no is the same payout. */
+  async payout(request: PayoutRequest): Promise<PayoutOutcome> {
+    const answer = await this.#call('payout', ENDPOINTS.payout, toPayoutFields(request), undefined);
+    return fromPayoutAnswer('payout', request.payout_no, answer);
+  }
+
+  async queryPayout(payout_no: string): Promise<PayoutOutcome> {
+    return fromPayoutAnswer('payout query', payout_no, await this.#call('payout query', ENDPOINTS.payout_query, { payout_no }, undefined));
+  }
+
   parseNotification(notification: IncomingNotification): ParsedNotification {
     const settings = this.#settings;
     const fields = parseForm(notification.body.toString('utf8'));
@@ -187,7 +197,7 @@ export class BankgwChannel implements Channel {
   }
 
   /** A signed form POST; returns the verified JSON answer. */
-  async #call(operation: string, endpoint: string, fields: Record<string, string>, order_no: string): Promise<BankgwAnswer> {
+  async #call(operation: string, endpoint: string, fields: Record<string, string>, order_no: string | undefined): Promise<BankgwAnswer> {
     const settings = this.#settings;
     let status: number;
     let text: string;

@@ -3,7 +3,7 @@
 import { ChannelError, type PayRequest } from '../channel';
 import {
   STATEMENT_COLUMNS, chooseBank, fromCloseAnswer, fromQueryAnswer, fromRefundAnswer, hmacHex, mapTradeStatus, parseStatement, redirectAction, signContent,
-  signFields, toPayFields, verifyFields,
+  signFields, toPayFields, verifyFields, fromPayoutAnswer, toPayoutFields,
 } from './transformers';
 
 const key = 'k'.repeat(64);
@@ -70,5 +70,32 @@ describe('bankgw transformers', () => {
     ]);
     expect(() => parseStatement('a,b\n', 'bank')).toThrow(/header/);
     expect(() => parseStatement(`${STATEMENT_COLUMNS.join(',')}\n20240501120003,X,o,BK1,,,1.00,0,CNY,ICBC,B2C`, 'bank')).toThrow(/unknown type/);
+  });
+});
+
+describe('payouts', () => {
+  const payout = { payout_no: 'opayout000000000000000000001', amount_minor: 12_345n, currency: 'CNY', bank_code: 'ICBC', account_no: '6222020200112233', account_name: 'Zhang San', purpose: 'settlement' };
+  const answer = (fields: Record<string, string>) => ({ result_code: 'SUCCESS', payout_no: payout.payout_no, ...fields });
+
+  test('the request carries the documented fields, the amount in yuan', () => {
+    expect(toPayoutFields(payout)).toEqual({ payout_no: payout.payout_no, amount: '123.45', currency: 'CNY', bank_code: 'ICBC', account_no: '6222020200112233', account_name: 'Zhang San', purpose: 'settlement' });
+    expect(() => toPayoutFields({ ...payout, payout_no: 'a.b' })).toThrow(ChannelError);
+    expect(() => toPayoutFields({ ...payout, currency: 'USD' })).toThrow(/CNY/);
+  });
+
+  test('answers map to outcomes; SUCCESS needs bank_payout_no and paid_time', () => {
+    expect(fromPayoutAnswer('payout', payout.payout_no, answer({ payout_status: 'SUCCESS', bank_payout_no: 'BP1', paid_time: '20240501123000' })))
+      .toEqual({ kind: 'succeeded', channel_payout_no: 'BP1', paid_at: new Date('2024-05-01T04:30:00Z') });
+    expect(() => fromPayoutAnswer('payout', payout.payout_no, answer({ payout_status: 'SUCCESS', bank_payout_no: 'BP1' }))).toThrow(expect.objectContaining({ kind: 'ambiguous' }));
+    expect(fromPayoutAnswer('payout', payout.payout_no, answer({ payout_status: 'FAILED', fail_code: 'ACCOUNT_FROZEN' }))).toEqual({ kind: 'failed', code: 'ACCOUNT_FROZEN', message: '' });
+    expect(fromPayoutAnswer('payout', payout.payout_no, answer({ payout_status: 'RETURNED', fail_code: 'ACCOUNT_CLOSED', bank_payout_no: 'BP1' }))).toEqual({ kind: 'returned', code: 'ACCOUNT_CLOSED', channel_payout_no: 'BP1' });
+    expect(fromPayoutAnswer('payout', payout.payout_no, answer({ payout_status: 'PROCESSING' }))).toEqual({ kind: 'processing' });
+    expect(fromPayoutAnswer('payout query', payout.payout_no, { result_code: 'FAIL', error_code: 'PAYOUT_NOT_EXIST' })).toEqual({ kind: 'not_found' });
+  });
+
+  test('refusals are final, anything else unknown; an answer for another payout is not believed', () => {
+    expect(() => fromPayoutAnswer('payout', payout.payout_no, { result_code: 'FAIL', error_code: 'PAYOUT_NO_CONFLICT' })).toThrow(expect.objectContaining({ kind: 'rejected' }));
+    expect(() => fromPayoutAnswer('payout', payout.payout_no, { result_code: 'FAIL', error_code: 'SYSTEM_ERROR' })).toThrow(expect.objectContaining({ kind: 'ambiguous' }));
+    expect(() => fromPayoutAnswer('payout', payout.payout_no, { ...answer({ payout_status: 'SUCCESS' }), payout_no: 'other' })).toThrow(expect.objectContaining({ code: 'BAD_RESPONSE' }));
   });
 });

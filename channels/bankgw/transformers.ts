@@ -4,7 +4,7 @@
 // the statement CSV. No I/O here; each function is unit-tested against the documented shapes.
 
 import {
-  ChannelError, type AttemptStatus, type HttpAnswer, type NextAction, type PayRequest, type ProductName,
+  ChannelError, type AttemptStatus, type HttpAnswer, type NextAction, type PayoutOutcome, type PayoutRequest, type PayRequest, type ProductName,
   type RefundRequest, type RefundStatus, type StatementRow,
 } from '../channel';
 import { compactChinaTime, parseCompactChinaTime } from '../shared/china-time';
@@ -22,6 +22,8 @@ export const ENDPOINTS = {
   refund: '/gateway/refund',
   refund_query: '/gateway/refund/query',
   statement: '/gateway/statement',
+  payout: '/gateway/payout',
+  payout_query: '/gateway/payout/query',
 } as const;
 
 export const VERSION = '1.0';
@@ -140,7 +142,7 @@ export interface BankgwAnswer {
 /** Error codes meaning our request was refused before the bank acted on it. None is the payer's
  * (ChannelError.payer_decline stays false): a payer's failure (fail_code PAYER_CANCELLED, …)
  * comes as trade_status FAILED, an answer rather than an error. */
-const refusal_codes = new Set(['SIGN_ERROR', 'PARAM_ERROR', 'MERCHANT_ERROR', 'NO_AUTH']);
+const refusal_codes = new Set(['SIGN_ERROR', 'PARAM_ERROR', 'MERCHANT_ERROR', 'NO_AUTH', 'PAYOUT_NO_CONFLICT', 'ACCOUNT_INVALID', 'BALANCE_NOT_ENOUGH']);
 
 /** A FAIL answer's error as the adapter throws it: refused, or outcome unknown. */
 export function answerError(operation: string, answer: BankgwAnswer): ChannelError {
@@ -326,4 +328,43 @@ function badStatement(message: string): ChannelError {
 
 function clip(text: string): string {
   return text.length <= provider_message_chars_max ? text : `${text.slice(0, provider_message_chars_max)}…`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payouts (README.md, "Payouts")
+
+export const payout_no_pattern = /^[0-9A-Za-z]{6,32}$/;
+
+export function toPayoutFields(request: PayoutRequest): Record<string, string> {
+  if (!payout_no_pattern.test(request.payout_no)) throw refusedLocally('payout_no must be 6-32 letters or digits');
+  if (request.currency !== 'CNY') throw refusedLocally('bankgw pays out CNY only');
+  if (!bank_code_pattern.test(request.bank_code)) throw refusedLocally('bank_code');
+  return {
+    payout_no: request.payout_no, amount: formatYuan(request.amount_minor), currency: request.currency, bank_code: request.bank_code,
+    account_no: request.account_no, account_name: request.account_name, purpose: request.purpose,
+  };
+}
+
+/** A payout answer (submit or query) → PayoutOutcome; PAYOUT_NOT_EXIST → not_found; other
+ * FAIL answers throw (refused, or outcome unknown). */
+export function fromPayoutAnswer(operation: string, payout_no: string, answer: BankgwAnswer): PayoutOutcome {
+  if (answer.result_code !== 'SUCCESS') {
+    if (answer.error_code === 'PAYOUT_NOT_EXIST') return { kind: 'not_found' };
+    throw answerError(operation, answer);
+  }
+  if (answer.payout_no !== payout_no) throw new ChannelError('ambiguous', 'BAD_RESPONSE', `bankgw ${operation}: answer is for another payout`);
+  const channel_payout_no = answer.bank_payout_no ?? '';
+  switch (answer.payout_status) {
+    case 'SUCCESS': {
+      const paid_at = parseCompactChinaTime(answer.paid_time);
+      if (channel_payout_no === '' || paid_at === undefined) throw new ChannelError('ambiguous', 'BAD_RESPONSE', `bankgw ${operation}: SUCCESS without bank_payout_no or paid_time`);
+      return { kind: 'succeeded', channel_payout_no, paid_at };
+    }
+    case 'FAILED':
+      return { kind: 'failed', code: answer.fail_code || 'PAYOUT_FAILED', message: clip(answer.fail_message ?? '') };
+    case 'RETURNED':
+      return { kind: 'returned', code: answer.fail_code || 'RETURNED', channel_payout_no };
+    default:
+      return { kind: 'processing' };
+  }
 }

@@ -50,6 +50,24 @@ interface Order {
   open_requests: number;
 }
 
+type PayoutStatus = 'PROCESSING' | 'SUCCESS' | 'FAILED' | 'RETURNED';
+
+interface Payout {
+  merchant_no: string;
+  payout_no: string;
+  bank_payout_no: string;
+  fingerprint: string;
+  amount_fen: bigint;
+  bank_code: string;
+  status: PayoutStatus;
+  /** What the next query turns a PROCESSING payout into; RETURNED: a SUCCESS payout. */
+  next?: PayoutStatus;
+  fail_code?: string;
+  paid_at?: Date;
+  created_at: Date;
+  submissions: number;
+}
+
 class BankError extends Error {
   constructor(readonly code: string, message: string) {
     super(message);
@@ -59,6 +77,7 @@ class BankError extends Error {
 const operations: Record<string, FaultOperation> = {
   [ENDPOINTS.pay]: 'create', [ENDPOINTS.query]: 'query', [ENDPOINTS.close]: 'close', [ENDPOINTS.refund]: 'refund',
   [ENDPOINTS.refund_query]: 'refund_query', [ENDPOINTS.statement]: 'statement',
+  [ENDPOINTS.payout]: 'payout', [ENDPOINTS.payout_query]: 'payout_query',
 };
 
 export class BankgwSandbox {
@@ -67,6 +86,7 @@ export class BankgwSandbox {
   readonly #orders = new Map<string, Order>();
   /** Orders closed before the payer opened them: a later open is refused. */
   readonly #closed_markers = new Set<string>();
+  readonly #payouts = new Map<string, Payout>();
   #ledger: LedgerEntry[] = [];
   #sequence = 0;
 
@@ -78,6 +98,7 @@ export class BankgwSandbox {
   reset(): void {
     this.#orders.clear();
     this.#closed_markers.clear();
+    this.#payouts.clear();
     this.#ledger = [];
   }
 
@@ -95,7 +116,7 @@ export class BankgwSandbox {
     const fields: Record<string, string> = {};
     for (const [name, value] of page ? url.searchParams : new URLSearchParams(body.toString('utf8'))) fields[name] = value;
     const merchant = this.#merchants.get(fields.merchant_no ?? '');
-    const context: FaultContext = { provider: 'bankgw', merchant: fields.merchant_no ?? '', out_trade_no: fields.order_no, operation };
+    const context: FaultContext = { provider: 'bankgw', merchant: fields.merchant_no ?? '', out_trade_no: fields.order_no ?? fields.payout_no, operation };
     let answer: Record<string, string>;
     let statement: string | undefined;
     let latency_ms = 0;
@@ -144,6 +165,8 @@ export class BankgwSandbox {
       case 'query': return tradeFields(this.#find(merchant, fields.order_no));
       case 'close': return this.#close(merchant, fields);
       case 'refund': return this.#refund(merchant, fields);
+      case 'payout': return this.#payout(merchant, fields);
+      case 'payout_query': return this.#payoutQuery(merchant, fields);
       default: return this.#refundQuery(merchant, fields);
     }
   }
@@ -229,6 +252,63 @@ export class BankgwSandbox {
     return refundFields(refund_no, refund);
   }
 
+  // Payouts ------------------------------------------------------------------------------------
+
+  /** A payout: answered at once (SUCCESS) unless a fault holds it PROCESSING until the next
+   * query. The same payout_no again answers the same payout (another amount or account:
+   * PAYOUT_NO_CONFLICT), so a repeat never pays twice. */
+  #payout(merchant: SandboxBankgwMerchant, fields: Record<string, string>): Record<string, string> {
+    const payout_no = fields.payout_no ?? '';
+    if (!/^[0-9A-Za-z]{6,32}$/.test(payout_no)) throw new BankError('PARAM_ERROR', 'payout_no');
+    const amount_fen = parseYuan(fields.amount);
+    if (amount_fen === undefined || amount_fen < 1n) throw new BankError('PARAM_ERROR', 'amount');
+    if (fields.currency !== 'CNY') throw new BankError('PARAM_ERROR', 'currency');
+    const bank_code = fields.bank_code ?? '';
+    if (!bank_code_pattern.test(bank_code)) throw new BankError('PARAM_ERROR', 'bank_code');
+    if (!/^[0-9]{8,32}$/.test(fields.account_no ?? '')) throw new BankError('ACCOUNT_INVALID', 'account_no must be 8-32 digits');
+    if (!fields.account_name) throw new BankError('ACCOUNT_INVALID', 'account_name');
+    const key = orderKey(merchant.merchant_no, payout_no);
+    const fingerprint = [amount_fen, bank_code, fields.account_no, fields.account_name].join('|');
+    const existing = this.#payouts.get(key);
+    if (existing !== undefined) {
+      existing.submissions += 1;
+      if (existing.fingerprint !== fingerprint) throw new BankError('PAYOUT_NO_CONFLICT', 'payout_no reused with other fields');
+      return payoutFields(existing);
+    }
+    if (this.#payouts.size >= orders_max) throw new BankError('SYSTEM_ERROR', `sandbox holds ${orders_max} payouts; POST /sandbox/reset`);
+    const context: FaultContext = { provider: 'bankgw', merchant: merchant.merchant_no, out_trade_no: payout_no };
+    const late_failure = this.#core.take(context, (f) => f.payout_late_failure === true) !== undefined;
+    const processing = late_failure || this.#core.take(context, (f) => f.payout_processing === true) !== undefined;
+    const returned = !processing && this.#core.take(context, (f) => f.payout_return === true) !== undefined;
+    const payout: Payout = {
+      merchant_no: merchant.merchant_no, payout_no, bank_payout_no: this.#nextTradeNo(), fingerprint, amount_fen, bank_code,
+      status: processing ? 'PROCESSING' : 'SUCCESS', next: late_failure ? 'FAILED' : processing ? 'SUCCESS' : returned ? 'RETURNED' : undefined,
+      created_at: new Date(), submissions: 1,
+    };
+    if (payout.status === 'SUCCESS') payout.paid_at = new Date();
+    this.#payouts.set(key, payout);
+    this.#core.log({ event: 'payout_created', provider: 'bankgw', merchant_no: merchant.merchant_no, payout_no });
+    return payoutFields(payout);
+  }
+
+  #payoutQuery(merchant: SandboxBankgwMerchant, fields: Record<string, string>): Record<string, string> {
+    const payout = this.#payouts.get(orderKey(merchant.merchant_no, fields.payout_no ?? ''));
+    if (payout === undefined) throw new BankError('PAYOUT_NOT_EXIST', 'no such payout');
+    if (payout.next !== undefined) {
+      this.#settlePayout(payout, payout.next);
+      payout.next = undefined;
+    }
+    return payoutFields(payout);
+  }
+
+  #settlePayout(payout: Payout, status: PayoutStatus): void {
+    payout.status = status;
+    if (status === 'SUCCESS') payout.paid_at = new Date();
+    if (status === 'FAILED') payout.fail_code = 'ACCOUNT_FROZEN';
+    if (status === 'RETURNED') payout.fail_code = 'ACCOUNT_CLOSED';
+    this.#core.log({ event: `payout_${status.toLowerCase()}`, provider: 'bankgw', payout_no: payout.payout_no });
+  }
+
   #statement(merchant: SandboxBankgwMerchant, fields: Record<string, string>): string {
     const compact = fields.bill_date ?? '';
     if (!/^\d{8}$/.test(compact)) throw new BankError('PARAM_ERROR', 'bill_date must be YYYYMMDD');
@@ -311,6 +391,15 @@ export class BankgwSandbox {
         })));
       return { status: 200, body: { refunds } };
     }
+    if (method === 'GET' && path === '/sandbox/bankgw/payouts') {
+      const payouts = [...this.#payouts.values()].filter((p) => p.payout_no.startsWith(prefix)).map((p) => ({
+        merchant_no: p.merchant_no, payout_no: p.payout_no, bank_payout_no: p.bank_payout_no, payout_status: p.status, amount: formatYuan(p.amount_fen),
+        bank_code: p.bank_code, submissions: p.submissions, created_at: p.created_at.toISOString(),
+      }));
+      return { status: 200, body: { payouts } };
+    }
+    const returned = /^\/sandbox\/bankgw\/payouts\/([^/]+)\/return$/.exec(path);
+    if (method === 'POST' && returned !== null) return this.#controlReturn(decodeURIComponent(returned[1]!));
     const pay = /^\/sandbox\/bankgw\/orders\/([^/]+)\/pay$/.exec(path);
     if (method === 'POST' && pay !== null) {
       const result = stringField(body, 'result') ?? 'SUCCESS';
@@ -336,6 +425,15 @@ export class BankgwSandbox {
     return { status: 200, body: { order_no, bank_trade_no: order.bank_trade_no, trade_status: order.status, callback } };
   }
 
+  /** The receiving bank sends a paid payout back: its next query answers RETURNED. */
+  #controlReturn(payout_no: string): Reply {
+    const payout = [...this.#payouts.values()].find((p) => p.payout_no === payout_no);
+    if (payout === undefined) throw new HttpError(404, 'NOT_FOUND', `no payout ${payout_no}`);
+    if (payout.status !== 'SUCCESS') throw new HttpError(409, 'PAYOUT_NOT_PAID', `payout ${payout_no} is ${payout.status}`);
+    this.#settlePayout(payout, 'RETURNED');
+    return { status: 200, body: { payout_no, payout_status: payout.status } };
+  }
+
   #nextTradeNo(): string {
     this.#sequence += 1;
     return `BK${txnTimeOf(new Date())}${String(this.#sequence % 1e6).padStart(6, '0')}${String(randomInt(1000)).padStart(3, '0')}`;
@@ -355,6 +453,13 @@ function tradeFields(order: Order): Record<string, string> {
     currency: 'CNY', bank_code: order.bank_code, product: order.product,
     ...(order.paid_at ? { paid_time: txnTimeOf(order.paid_at) } : {}),
     ...(order.status === 'FAILED' ? { fail_code: 'PAYER_CANCELLED' } : {}),
+  };
+}
+
+function payoutFields(payout: Payout): Record<string, string> {
+  return {
+    result_code: 'SUCCESS', payout_no: payout.payout_no, payout_status: payout.status, bank_payout_no: payout.bank_payout_no, amount: formatYuan(payout.amount_fen),
+    currency: 'CNY', ...(payout.paid_at ? { paid_time: txnTimeOf(payout.paid_at) } : {}), ...(payout.fail_code ? { fail_code: payout.fail_code } : {}),
   };
 }
 

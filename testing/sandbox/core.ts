@@ -34,8 +34,8 @@ export const statement_extra_rows_max = 1_000;
 export type Provider = 'wechatpay' | 'alipay' | 'unionpay' | 'bankgw';
 const providers: readonly Provider[] = ['wechatpay', 'alipay', 'unionpay', 'bankgw'];
 /** UnionPay: `create` is the 消费短信, `confirm` the 消费 with the SMS code. */
-export type FaultOperation = 'create' | 'confirm' | 'query' | 'close' | 'barcode' | 'refund' | 'refund_query' | 'statement' | 'bind' | 'bind_confirm' | 'unbind';
-const fault_operations: readonly FaultOperation[] = ['create', 'confirm', 'query', 'close', 'barcode', 'refund', 'refund_query', 'statement', 'bind', 'bind_confirm', 'unbind'];
+export type FaultOperation = 'create' | 'confirm' | 'query' | 'close' | 'barcode' | 'refund' | 'refund_query' | 'statement' | 'bind' | 'bind_confirm' | 'unbind' | 'payout' | 'payout_query';
+const fault_operations: readonly FaultOperation[] = ['create', 'confirm', 'query', 'close', 'barcode', 'refund', 'refund_query', 'statement', 'bind', 'bind_confirm', 'unbind', 'payout', 'payout_query'];
 
 export interface FaultSpec {
   scope?: { provider?: Provider; mchid?: string; app_id?: string; out_trade_no?: string; out_trade_no_prefix?: string };
@@ -64,6 +64,12 @@ export interface FaultSpec {
   statement_amount_delta_minor?: number;
   statement_next_day?: boolean;
   statement_extra_rows?: number;
+  /** Bank gateway payouts (scope.out_trade_no names the payout_no): accepted PROCESSING and
+   * settled by the next query instead of at once — SUCCESS, or FAILED (a late failure). */
+  payout_processing?: boolean;
+  payout_late_failure?: boolean;
+  /** Paid at once, then returned by the receiving bank: the next query answers RETURNED. */
+  payout_return?: boolean;
   times?: number;
 }
 
