@@ -43,6 +43,15 @@ export function refundId(key: IdKey, merchant_id: string, merchant_refund_no: st
   return 'r' + keyDigest(key, 'paycore.refund_id.v2', merchant_id, merchant_refund_no);
 }
 
+/** A payout (代付), from the merchant's payout number. */
+export function payoutId(key: IdKey, merchant_id: string, merchant_payout_no: string): string {
+  return 'o' + keyDigest(key, 'paycore.payout_id.v1', merchant_id, merchant_payout_no);
+}
+
+export function isPayoutId(s: string): boolean {
+  return typeof s === 'string' && /^o[a-z2-7]{25}$/.test(s);
+}
+
 /** A card binding (绑卡) of a merchant's payer, from the merchant's binding number. */
 export function bindingId(key: IdKey, merchant_id: string, merchant_binding_no: string): string {
   return 'b' + keyDigest(key, 'paycore.binding_id.v1', merchant_id, merchant_binding_no);

@@ -74,6 +74,15 @@ export const posting_rules = {
   RECON_SUSPENSE: [leg('debit', 'channel_receivable', 'channel', 'gross'), leg('credit', 'suspense', 'platform', 'gross')],
   /** Its resolution (销账): the suspense entry reversed once the operator settled it. */
   RECON_RESOLVE: [leg('debit', 'suspense', 'platform', 'gross'), leg('credit', 'channel_receivable', 'channel', 'gross')],
+  /** A payout (core/payouts) in flight: the amount leaves available for frozen until the
+   * provider answers. */
+  PAYOUT_FREEZE: [leg('debit', 'merchant_available', 'merchant', 'gross'), leg('credit', 'merchant_frozen', 'merchant', 'gross')],
+  /** It failed: the frozen amount is available again. */
+  PAYOUT_RELEASE: [leg('debit', 'merchant_frozen', 'merchant', 'gross'), leg('credit', 'merchant_available', 'merchant', 'gross')],
+  /** The channel paid it out of what it holds for us. */
+  PAYOUT_SENT: [leg('debit', 'merchant_frozen', 'merchant', 'gross'), leg('credit', 'channel_receivable', 'channel', 'gross')],
+  /** The receiving bank sent it back: the channel holds it again, the merchant has it again. */
+  PAYOUT_RETURNED: [leg('debit', 'channel_receivable', 'channel', 'gross'), leg('credit', 'merchant_available', 'merchant', 'gross')],
 } as const satisfies Record<string, readonly Leg[]>;
 
 export type TxnCode = keyof typeof posting_rules;

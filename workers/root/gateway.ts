@@ -16,6 +16,7 @@ import { startHttp } from '../../core/gateway/http';
 import { scheduleCutoff } from '../../core/ledger/cutoff';
 import { startProjection, type Projection } from '../../core/ledger/projection';
 import { LedgerStore } from '../../core/ledger/store';
+import { startPayouts } from '../../core/payouts';
 import { migrate } from '../../core/recon/store';
 import type { Logger } from '../../core/log';
 import { createGatewayMetrics, exposition, type GatewayMetrics } from '../../core/metrics';
@@ -113,6 +114,8 @@ export async function buildGateway(deps: GatewayDeps): Promise<Gateway> {
     log,
   });
   const books = await startBooks(config, js, jsm, names, metrics.gateway, log);
+  // Payouts freeze their funds in the books: none without them.
+  const payouts = books === undefined ? undefined : await startPayouts({ js, jsm, prefix: config.prefix, replicas: config.stream_replicas, ledger: books.store, adapters: config.channels.flatMap((c) => routing.get(c.channel_id) ?? []), sealer, id_key: config.id_key, log });
   const dependencies = { nats: () => link.up, redis: () => redis.status === 'ready' };
   const authenticator = new Authenticator(table.apps, redis, `${config.prefix}:nonce`);
   const cards = new CardService({
@@ -157,6 +160,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<Gateway> {
       await grpc.shutdown(grpc_drain_ms_max);
       await http.close();
       await notifier.stop();
+      await payouts?.stop();
       await books?.projection.stop();
       await books?.store.close();
     },

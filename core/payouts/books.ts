@@ -1,0 +1,106 @@
+// The books' side of a payout (core/ledger): the amount frozen before the provider hears of
+// it (refused when the merchant's available balance cannot cover it), released when it fails,
+// posted as sent when paid and back to available when returned. Every posting is keyed
+// `payout:<payout_id>:<txn_code>`, so repeating any step (after a crash, a redelivered timer)
+// posts nothing twice. The query row (payouts) is written in the same transaction.
+
+import type pg from 'pg';
+import { close_lock_key, openDate, type LedgerStore, type PageCursor } from '../ledger/store';
+import { linesOf, type TxnCode } from '../ledger/rules';
+import type { PayoutState } from './types';
+
+export type FreezeResult = { frozen: true } | { frozen: false; message: string };
+
+export interface PayoutRow {
+  payout_id: string;
+  merchant_payout_no: string;
+  status: string;
+  channel_id: string;
+  bank_code: string;
+  payee_last4: string;
+  currency: string;
+  amount_minor: bigint;
+  failure_code: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export class PayoutBooks {
+  constructor(private readonly ledger: LedgerStore) {}
+
+  /** available → frozen, unless the available balance is short. Already frozen: true. */
+  async freeze(state: PayoutState): Promise<FreezeResult> {
+    return this.ledger.transaction(async (client, created) => {
+      await client.query('SELECT pg_advisory_xact_lock_shared($1)', [close_lock_key]);
+      const available = await client.query<{ balance_minor: bigint }>(
+        `SELECT balance_minor FROM accounts WHERE code = 'merchant_available' AND owner = $1 AND currency = $2 FOR UPDATE`,
+        [state.merchant_id, state.currency],
+      );
+      const done = await client.query('SELECT 1 FROM journal_entries WHERE entry_key = $1', [entryKey(state, 'PAYOUT_FREEZE')]);
+      if (done.rows.length > 0) return { frozen: true };
+      const balance = available.rows[0]?.balance_minor ?? 0n;
+      if (balance < state.amount_minor) {
+        return { frozen: false, message: `the available balance ${balance} ${state.currency} cannot cover a payout of ${state.amount_minor}` };
+      }
+      await this.#post(client, created, state, 'PAYOUT_FREEZE');
+      await upsertRow(client, state);
+      return { frozen: true };
+    });
+  }
+
+  /** Posts what the payout's state implies (release, sent, returned) and writes its row. */
+  async sync(state: PayoutState): Promise<void> {
+    await this.ledger.transaction(async (client, created) => {
+      await client.query('SELECT pg_advisory_xact_lock_shared($1)', [close_lock_key]);
+      for (const code of postingsOf(state)) await this.#post(client, created, state, code);
+      await upsertRow(client, state);
+    });
+  }
+
+  async #post(client: pg.PoolClient, created: Map<string, bigint>, state: PayoutState, txn_code: TxnCode): Promise<void> {
+    const lines = linesOf(txn_code, { merchant_id: state.merchant_id, channel_id: state.channel_id, currency: state.currency }, { gross: state.amount_minor });
+    await this.ledger.post(client, created, { entry_key: entryKey(state, txn_code), txn_code, merchant_id: state.merchant_id, ref_id: state.payout_id, currency: state.currency, at: state.updated_at, lines }, await openDate(client));
+  }
+
+  /** A merchant's payouts, newest first, keyset-paged on (created_at, payout_id). */
+  async list(merchant_id: string, page_size: number, after?: PageCursor, status?: string): Promise<PayoutRow[]> {
+    const result = await this.ledger.pool.query<PayoutRow>(
+      `SELECT payout_id, merchant_payout_no, status, channel_id, bank_code, payee_last4, currency, amount_minor, failure_code, created_at, updated_at
+         FROM payouts
+        WHERE merchant_id = $1 AND ($2::text IS NULL OR status = $2)
+          AND ($3::timestamptz IS NULL OR (created_at, payout_id) < ($3::timestamptz, $4::text))
+        ORDER BY created_at DESC, payout_id DESC LIMIT $5`,
+      [merchant_id, status ?? null, after?.created_at ?? null, after?.id ?? null, page_size],
+    );
+    return result.rows;
+  }
+}
+
+/** The transaction codes a payout's state implies beyond its freeze (pure). */
+export function postingsOf(state: PayoutState): TxnCode[] {
+  if (!state.frozen) return [];
+  switch (state.status) {
+    case 'FAILED':
+      return ['PAYOUT_RELEASE'];
+    case 'SUCCEEDED':
+      return ['PAYOUT_SENT'];
+    case 'RETURNED':
+      return ['PAYOUT_SENT', 'PAYOUT_RETURNED'];
+    default:
+      return [];
+  }
+}
+
+function entryKey(state: PayoutState, txn_code: TxnCode): string {
+  return `payout:${state.payout_id}:${txn_code}`;
+}
+
+async function upsertRow(client: pg.PoolClient, state: PayoutState): Promise<void> {
+  await client.query(
+    `INSERT INTO payouts (payout_id, merchant_id, merchant_payout_no, status, channel_id, bank_code, payee_last4, currency, amount_minor, failure_code, version, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+     ON CONFLICT (payout_id) DO UPDATE SET status = EXCLUDED.status, failure_code = EXCLUDED.failure_code, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
+     WHERE payouts.version < EXCLUDED.version`,
+    [state.payout_id, state.merchant_id, state.merchant_payout_no, state.status, state.channel_id, state.bank_code, state.payee_last4, state.currency, state.amount_minor, state.failure?.code ?? null, state.version, state.created_at, state.updated_at],
+  );
+}

@@ -1,0 +1,57 @@
+// Payouts (core/payouts/README.md), wired once by the composition root (workers/root/gateway.ts) from
+// what it already holds: the JetStream client, the books, the channel adapters, the data key.
+
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { Channel } from '../../channels/channel';
+import type { IdKey } from '../ids';
+import type { LedgerStore } from '../ledger/store';
+import type { Logger } from '../log';
+import type { Sealer } from '../seal';
+import { PayoutBooks } from './books';
+import { PayoutService, type PayoutChannel } from './service';
+import { ensurePayoutStreams, PayoutStore, payoutNames } from './store';
+import { startPayoutTimerPump } from './timer-pump';
+
+/** Follow-ups of an open payout (a bank may take hours): about two days, then REQUIRES_MANUAL. */
+export const payout_follow_up_ms: readonly number[] = [5_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 1_800_000, 3_600_000, 7_200_000, 21_600_000, 43_200_000, 86_400_000];
+/** After success: when to ask whether the receiving bank sent it back. */
+export const payout_return_watch_ms: readonly number[] = [3_600_000, 86_400_000, 259_200_000];
+
+export interface PayoutsOptions {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  prefix: string;
+  replicas: number;
+  ledger: LedgerStore;
+  /** Every configured adapter; those with a payout API pay out. */
+  adapters: Iterable<Channel>;
+  sealer: Sealer;
+  id_key: IdKey;
+  log: Logger;
+  follow_up_ms?: readonly number[];
+  return_watch_ms?: readonly number[];
+}
+
+export interface Payouts {
+  service: PayoutService;
+  books: PayoutBooks;
+  stop(): Promise<void>;
+}
+
+export async function startPayouts(options: PayoutsOptions): Promise<Payouts> {
+  const names = payoutNames(options.prefix);
+  await ensurePayoutStreams(options.jsm, names, options.replicas);
+  const channels = new Map<string, PayoutChannel>();
+  for (const adapter of options.adapters) {
+    if (adapter.payout !== undefined && adapter.queryPayout !== undefined) {
+      channels.set(adapter.channel_id, { payout: (request) => adapter.payout!(request), queryPayout: (payout_no) => adapter.queryPayout!(payout_no) });
+    }
+  }
+  const books = new PayoutBooks(options.ledger);
+  const service = new PayoutService({
+    store: new PayoutStore(options.js, options.jsm, names), books, channels, sealer: options.sealer, id_key: options.id_key,
+    query_backoff_ms: options.follow_up_ms ?? payout_follow_up_ms, return_watch_ms: options.return_watch_ms ?? payout_return_watch_ms, log: options.log, now: () => new Date(),
+  });
+  const pump = await startPayoutTimerPump(options.js, names, service, options.log);
+  return { service, books, stop: () => pump.stop() };
+}
