@@ -186,7 +186,7 @@ test('a crash between the write-ahead and the provider call: the follow-up sends
   // its funds frozen, its follow-up timer, and nothing at the bank.
   const crashed = new PayoutService({
     store: { load: (id) => store.load(id), schedule: (timer) => store.schedule(timer), append: (id, loaded, events) => store.append(id, loaded, events) },
-    books: new PayoutBooks(ledger), sealer, id_key, query_backoff_ms: [150, 150, 150], return_watch_ms: [], log: createLogger('silent'), now: () => new Date(),
+    books: new PayoutBooks(ledger), sealer, id_key, query_backoff_ms: [2_000, 150, 150], return_watch_ms: [], log: createLogger('silent'), now: () => new Date(),
     channels: new Map<string, PayoutChannel>([[channel_id, { payout: () => new Promise(() => undefined), queryPayout: () => new Promise(() => undefined) }]]),
   });
   void crashed.create(request(merchant_id, 'po-7', 1_500n));
