@@ -147,6 +147,20 @@ test('recovery - paycore killed with SIGKILL during the channel call: resolved b
   expect(types.at(-1)).toBe('AttemptSucceeded');
 });
 
+test('recovery - paycore killed with SIGKILL right after a create: the payment still expires (its creation holds its timers)', async () => {
+  const payment = await stack.client.createPayment(native(3));
+  expect(payment.status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
+  // No timer was published for it: the creation message on the event log carries them.
+  await stack.paycore.kill('SIGKILL');
+  await stack.restart();
+  await until(payment.paymentId, PaymentStatus.PAYMENT_STATUS_CLOSED, 30_000);
+  const closed = await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: 'm_rec' });
+  expect(closed.updatedAt!.getTime()).toBeGreaterThanOrEqual(closed.expiresAt!.getTime());
+  const log = await events(payment.paymentId);
+  expect(log.at(-1)!.event).toMatchObject({ type: 'PaymentClosed', reason: 'expired' });
+  expect((await stack.orders(`${payment.paymentId}a`))[0]!.trade_state).toBe('CLOSED');
+});
+
 // ---- payment codes: the provider's flow (pay, query while the payer confirms, reverse / cancel) ----
 
 const payment_codes = {

@@ -25,7 +25,7 @@ type Review = { rules: string[]; review_seconds: number };
 
 export interface CreateFlowDeps {
   journal: Journal;
-  payments: Pick<PaymentFlow, 'pay' | 'scheduleQuery'>;
+  payments: Pick<PaymentFlow, 'pay'>;
   channels: Pick<ChannelDirectory, 'route' | 'release' | 'merchantFee' | 'createDeadlineMs'>;
   timers: Pick<TimerScheduler, 'schedule'>;
   sealer: Pick<Sealer, 'seal' | 'open'>;
@@ -116,18 +116,16 @@ export class CreateFlow {
     return chosen;
   }
 
-  /** Timers first, then the payment and its first attempt (the write-ahead of the channel's
-   * create); the reservation goes back unless the log holds it. */
+  /** The payment and its first attempt (the write-ahead of the channel's create) in one
+   * append; the reservation goes back unless the log holds it. No timer is published: the
+   * expiry and the first query are facts of the creation message, which the creation timers'
+   * consumer holds until they are due (workers/timer-pump.ts startEventTimers) — a payment that
+   * exists always has them. */
   async #record(actor: Actor, input: CreateInput, now: Date, chosen: Chosen): Promise<void> {
     const reservation = reservationOf(chosen);
     const expires_at = new Date(now.getTime() + input.expire_seconds * 1000);
     let created = false;
     try {
-      // Timers first: a payment that exists always has its expiry and its first query.
-      await Promise.all([
-        this.deps.timers.schedule({ kind: 'expire', payment_id: actor.payment_id, due_at: expires_at.toISOString() }),
-        this.deps.payments.scheduleQuery(actor.payment_id, 0, now, expires_at.toISOString()),
-      ]);
       const command = {
         ...this.#createCommand(actor.payment_id, input, now, expires_at.toISOString(), chosen.channel_id, chosen.fee_minor, reservation),
         merchant_fee_minor: this.deps.channels.merchantFee(input.merchant_id, input.product, input.amount_minor),

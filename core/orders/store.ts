@@ -13,6 +13,7 @@ import type { Names } from '../names';
 import { injectInto } from '../tracing';
 import type { ActorMetrics } from '../metrics';
 import { evolve } from './evolve';
+import { ensureEventTimers } from './timers';
 import type { PaymentEvent, PaymentState } from './types';
 
 /** One message on a payment's subject: the events of one decision (usually one) and the
@@ -174,6 +175,7 @@ export async function ensureStreams(jsm: JetStreamManager, names: Names, replica
   } catch {
     await jsm.consumers.add(names.timers_stream, consumer as never);
   }
+  await ensureEventTimers(jsm, names);
 }
 
 async function upsertStream(jsm: JetStreamManager, config: Record<string, unknown> & { name: string }): Promise<void> {

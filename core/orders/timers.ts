@@ -1,7 +1,10 @@
 // Durable timers: a message on PAY_TIMERS per timer. The timer pump (workers/timer-pump.ts)
-// holds each one with nak-delays until it is due, then turns it into an actor command.
+// holds each one with nak-delays until it is due, then turns it into an actor command. A
+// payment's creation needs none: its expiry and first query are read from its creation message
+// on PAY_EVENTS by a consumer of their own (`<PREFIX>_EVENT_TIMERS`, ensureEventTimers).
 
-import type { JetStreamClient } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import { timers_pending_max } from '../constants';
 import { encodeJson } from '../codec';
 import { dependencyFailure } from '../errors';
 import type { ActorMetrics } from '../metrics';
@@ -58,4 +61,29 @@ export function nextQueryAt(now: Date, round: number, backoff_ms: readonly numbe
   // One query after expiry still runs (the close may have raced a payment); none later.
   const last = new Date(Date.parse(expires_at) + delay);
   return due.getTime() > last.getTime() ? undefined : due;
+}
+
+/** The durable consumer on PAY_EVENTS whose messages the creation timers hold. */
+export function eventTimersConsumer(names: Names): string {
+  return `${names.events_stream.slice(0, -'_PAY_EVENTS'.length)}_EVENT_TIMERS`;
+}
+
+/** Adds the creation timers' consumer if missing. It starts at the stream's new messages: a
+ * payment created before it existed has its timers on PAY_TIMERS. Held creation messages count
+ * against max_ack_pending like the PAY_TIMERS messages they replace. */
+export async function ensureEventTimers(jsm: JetStreamManager, names: Names): Promise<void> {
+  const durable_name = eventTimersConsumer(names);
+  try {
+    await jsm.consumers.info(names.events_stream, durable_name);
+  } catch {
+    await jsm.consumers.add(names.events_stream, {
+      durable_name,
+      filter_subject: names.events_all,
+      deliver_policy: 'new',
+      ack_policy: 'explicit',
+      ack_wait: 30_000_000_000, // 30 s in ns: a due timer's command must finish within it
+      max_deliver: -1,
+      max_ack_pending: timers_pending_max,
+    } as never);
+  }
 }

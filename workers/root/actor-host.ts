@@ -20,7 +20,7 @@ import { ChannelDirectory } from '../../core/routing/directory';
 import { initTracing } from '../../core/tracing';
 import { serveActorHost } from '../host';
 import type { ActorHostData, FromWorker } from '../messages';
-import { startTimerPump } from '../timer-pump';
+import { startTimerPumps } from '../timer-pump';
 import { openConnections, type Connections } from './connections';
 
 export interface ActorHostDeps {
@@ -80,7 +80,7 @@ export async function runActorHost(port: MessagePort, data: ActorHostData): Prom
     names: c.names,
     log,
     handle: (request) => host.actors.handle(request),
-    startPump: (gate) => startTimerPump({ gate, nc: c.nc, js: c.js, names: c.names, shards: config.shards, command_timeout_ms: config.command_timeout_ms, log, timer_lag: metrics.actor.timer_lag, retry_backoff_ms: config.timer_retry_backoff_ms }),
+    startPump: (gate) => startTimerPumps({ gate, nc: c.nc, js: c.js, names: c.names, shards: config.shards, command_timeout_ms: config.command_timeout_ms, log, timer_lag: metrics.actor.timer_lag, retry_backoff_ms: config.timer_retry_backoff_ms, query_backoff_ms: config.query_backoff_ms }),
     routable: () => c.table.cache.routable,
     metrics: async () => (await metrics.registry.getMetricsAsJSON()) as MetricsJson,
     async close() {
