@@ -161,6 +161,11 @@ export type RefundStatus =
   | { kind: 'requires_manual'; code: string; message: string }
   | { kind: 'not_found' };
 
+export interface StatementFile {
+  format: 'wechatpay';
+  bytes: Buffer;
+}
+
 export interface StatementRow {
   channel_id: string;
   attempt_id: string;
@@ -277,6 +282,10 @@ export interface Channel {
    * rejected (nothing done) or ambiguous (query it). */
   payout?(request: PayoutRequest): Promise<PayoutOutcome>;
   queryPayout?(payout_no: string): Promise<PayoutOutcome>;
+  /** The statement of a date as the provider sent it, checked (digest, signature) but not
+   * parsed: reconciliation keeps the file with its hash (core/recon). `format` names the parser
+   * that reads it; an empty `bytes` is a day without a single trade. */
+  downloadStatementFile?(date: string): Promise<StatementFile>;
   close_connections(): Promise<void>;
 }
 

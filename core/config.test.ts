@@ -94,6 +94,7 @@ describe('config', () => {
       database_url: undefined,
       ledger_timezone: 'Asia/Shanghai',
       ledger_cutoff_interval_ms: 300_000,
+      recon_interval_ms: 0,
       expire_seconds_min: expire_seconds_min_default,
       log_level: 'info',
       stream_replicas: 1,

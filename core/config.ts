@@ -85,6 +85,9 @@ export interface Config {
   /** How often the settlement cut-off and the day-end close are attempted; 0: never (an
    * operator runs them with LedgerService RunSettlement and CloseDay). */
   ledger_cutoff_interval_ms: number;
+  /** How often the reconciliation schedule looks for a day to pull and reconcile (core/recon);
+   * 0: never (an operator runs days with ReconService RerunDay). */
+  recon_interval_ms: number;
 }
 
 export class ConfigError extends Error {
@@ -219,6 +222,7 @@ const variables = z.object({
   PAYCORE_DATABASE_URL: unset.pipe(urlOf(['postgres:', 'postgresql:']).optional()),
   PAYCORE_LEDGER_TIMEZONE: timeZone('Asia/Shanghai'),
   PAYCORE_LEDGER_CUTOFF_INTERVAL_MS: integer(300_000, 0, 86_400_000),
+  PAYCORE_RECON_INTERVAL_MS: integer(0, 0, 86_400_000),
 });
 
 type Variables = z.infer<typeof variables>;
@@ -328,6 +332,7 @@ function configOf(env: Env, v: Variables, context: Context): Config {
     database_url: v.PAYCORE_DATABASE_URL,
     ledger_timezone: v.PAYCORE_LEDGER_TIMEZONE,
     ledger_cutoff_interval_ms: v.PAYCORE_LEDGER_CUTOFF_INTERVAL_MS,
+    recon_interval_ms: v.PAYCORE_RECON_INTERVAL_MS,
   };
 }
 

@@ -23,6 +23,7 @@ function gatewayMetrics(registry: Registry) {
     notify_backlog: new Gauge({ name: 'paycore_notify_backlog', help: 'Merchant notifications waiting for delivery or a retry', registers: [registry] }),
     notify_delivery_delay: new Histogram({ name: 'paycore_notify_delivery_delay_seconds', help: 'From a payment or refund outcome to the merchant answering 2xx to its notification (first delivery, not re-sends)', buckets: [...notify_delivery_delay_buckets_seconds], registers: [registry] }),
     ledger_lag: new Gauge({ name: 'paycore_ledger_projection_lag_messages', help: 'Payment event stream messages not yet posted to the books (PostgreSQL)', registers: [registry] }),
+    recon_unresolved: new Gauge({ name: 'paycore_recon_unresolved_differences', help: 'Reconciliation differences not yet resolved, by channel and class (core/recon)', labelNames: ['channel', 'class'] as const, registers: [registry] }),
     ledger_entries: new Counter({ name: 'paycore_ledger_entries_total', help: 'Journal entries the ledger projection posted', registers: [registry] }),
     notify_dead_letters: new Gauge({ name: 'paycore_notify_dead_letters', help: 'Notifications in the dead letter, waiting for an operator', registers: [registry] }),
     notify_unreadable: new Counter({ name: 'paycore_notify_unreadable_total', help: 'Messages the notifier set aside because it cannot read or plan them, by stage (event, outcome_shape, pending)', labelNames: ['stage'] as const, registers: [registry] }),

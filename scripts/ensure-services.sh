@@ -2,7 +2,8 @@
 # Makes sure Redis, NATS (with JetStream) and PostgreSQL listen on 127.0.0.1: installs Debian's
 # redis-server, nats-server and postgresql when missing, starts them when not listening; installs
 # Debian's prometheus (promtool, and the server the scrape test starts), protoc with
-# python3-grpcio for the Python client test, and openssl (dev certificates). Idempotent.
+# python3-grpcio for the Python client test, chromium (the reconciliation report test) and
+# openssl (dev certificates). Idempotent.
 set -euo pipefail
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -64,6 +65,13 @@ fi
 if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
   install_pkg prometheus
   echo "ensure-services: installed prometheus and promtool"
+fi
+
+# core/recon's day-end report is checked in a real browser (test/recon-report.test.ts):
+# Debian's headless Chromium, driven by puppeteer-core.
+if ! command -v chromium >/dev/null; then
+  install_pkg chromium
+  echo "ensure-services: installed chromium"
 fi
 
 # test/python-client.test.ts: a non-grpc-js client, Python grpcio with stubs protoc generates

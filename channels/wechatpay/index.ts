@@ -15,7 +15,7 @@ import {
   ChannelError, registerChannel, unsupported,
   type AttemptRef, type AttemptStatus, type Channel, type ChannelConfig, type CloseOutcome, type HttpAnswer,
   type IncomingNotification, type ParsedNotification, type PayerElements, type PayRequest, type ProductName, type RefundRef,
-  type RefundRequest, type RefundStatus, type StatementRow,
+  type RefundRequest, type RefundStatus, type StatementFile, type StatementRow,
 } from '../channel';
 import { Secret, isCalendarDate, providerPool, providerProducts, timeout_ms_default, timeout_ms_max, timeout_ms_min, transportError as sharedTransportError } from '../shared/http';
 import { privateKey, publicKey } from '../shared/crypto';
@@ -205,11 +205,18 @@ export class WechatPayChannel implements Channel {
 
   /** The ALL trade bill of a date (YYYY-MM-DD, China time), checked against its SHA1. */
   async downloadStatement(date: string): Promise<StatementRow[]> {
+    const file = await this.downloadStatementFile(date);
+    return file.bytes.length === 0 ? [] : parseTradeBill(file.bytes.toString('utf8'), this.channel_id);
+  }
+
+  /** The ALL trade bill file of a date, checked against the SHA1 of the signed answer; empty
+   * for a day without a trade (NO_STATEMENT_EXIST). */
+  async downloadStatementFile(date: string): Promise<StatementFile> {
     if (!isCalendarDate(date)) throw new ChannelError('rejected', 'PARAM_ERROR', 'statement date must be YYYY-MM-DD');
     const result = await this.#send('trade bill', toTradeBillRequest(date));
     if (result.status !== 200) {
       // WeChat's answer for a day without a single trade.
-      if (result.status === 400 && parseErrorBody(result.text)?.code === 'NO_STATEMENT_EXIST') return [];
+      if (result.status === 400 && parseErrorBody(result.text)?.code === 'NO_STATEMENT_EXIST') return { format: 'wechatpay', bytes: Buffer.alloc(0) };
       throw mapErrorResponse('trade bill', result.status, result.text);
     }
     const bill = parseJson(result.text, 'trade bill');
@@ -228,7 +235,7 @@ export class WechatPayChannel implements Channel {
     if (bill.hash_type.toUpperCase() !== 'SHA1' || createHash('sha1').update(file.bytes).digest('hex') !== bill.hash_value.toLowerCase()) {
       throw new ChannelError('ambiguous', 'BAD_STATEMENT', 'wechatpay trade bill: file does not match its SHA1');
     }
-    return parseTradeBill(file.bytes.toString('utf8'), this.channel_id);
+    return { format: 'wechatpay', bytes: file.bytes };
   }
 
   /** BARCODE: API v2 `pay/micropay`; a paid order is then queried through v3 like any other. */

@@ -38,6 +38,15 @@ const ledger_methods: Record<string, AppRole> = {
   ReleaseHold: 'ledger:write',
 };
 
+/** ReconService (reconciliation): reading is ledger:read, changing ledger:write; the handler
+ * also requires a platform app (merchants '*'). */
+const recon_methods: Record<string, AppRole> = {
+  ListDifferences: 'ledger:read',
+  GetDayReport: 'ledger:read',
+  ResolveDifference: 'ledger:write',
+  RerunDay: 'ledger:write',
+};
+
 /** Admin services need their role for every method. */
 const admin_services: Record<string, AppRole> = {
   'paycore.v1.RoutingAdminService': 'admin:routing',
@@ -60,6 +69,7 @@ export function requirementOf(path: string): Requirement | undefined {
   const [, service, method] = match as unknown as [string, string, string];
   if (service === 'paycore.v1.PaymentService') return Object.hasOwn(payment_methods, method) ? payment_methods[method] : undefined;
   if (service === 'paycore.v1.LedgerService') return Object.hasOwn(ledger_methods, method) ? ledger_methods[method] : undefined;
+  if (service === 'paycore.v1.ReconService') return Object.hasOwn(recon_methods, method) ? recon_methods[method] : undefined;
   if (Object.hasOwn(admin_services, service)) return admin_services[service];
   if (authenticated_services.has(service)) return 'authenticated';
   return undefined;

@@ -42,6 +42,7 @@ import { listenPlain, listenTls, type Listener } from '../auth/tls';
 import { notification_admin_service, notificationAdminService } from './notify-admin';
 import { timer_admin_service, timerAdminService } from './timer-admin';
 import { ledger_service, ledgerService } from './ledger';
+import { recon_service, reconService, type ReconRuntime } from './recon';
 import { LedgerError, type LedgerStore } from '../ledger/store';
 import { risk_admin_service, riskAdminService } from './risk-admin';
 import { bindInput, checkConfirmBinding, checkListCards, checkUnbindCard, toWireBinding, toWireCard } from './cards';
@@ -63,6 +64,8 @@ export interface GrpcDeps {
   notifier: Pick<Notifier, 'listDeadLetters' | 'resend'>;
   /** The books (LedgerService); undefined when this paycore keeps none. */
   ledger?: LedgerStore;
+  /** Reconciliation (ReconService); undefined when this paycore keeps no books. */
+  recon?: ReconRuntime;
   /** Timers that kept failing (TimerAdminService). */
   dead_timers: DeadTimers;
   log: Logger;
@@ -384,13 +387,14 @@ function servers(deps: GrpcDeps, gateway: PaymentGateway, health: HealthImplemen
   const make = (): grpc.Server => new grpc.Server({ 'grpc.max_receive_message_length': 1024 * 1024 });
   const main = make();
   const admin = deps.config.admin_grpc_port === undefined ? undefined : make();
-  const definition = proto_loader.loadSync(['paycore/v1/payment.proto', 'paycore/v1/admin.proto', 'paycore/v1/ledger.proto', health_proto], { includeDirs: [proto_root], keepCase: true, longs: String, enums: String, defaults: true });
+  const definition = proto_loader.loadSync(['paycore/v1/payment.proto', 'paycore/v1/admin.proto', 'paycore/v1/ledger.proto', 'paycore/v1/recon.proto', health_proto], { includeDirs: [proto_root], keepCase: true, longs: String, enums: String, defaults: true });
   for (const server of admin === undefined ? [main] : [main, admin]) {
     health.addToServer(server);
     new ReflectionService(definition).addToServer(guardedServer(server, deps.authenticator, deps.log, refusals) as grpc.Server);
   }
   guardedServer(main, deps.authenticator, deps.log, refusals).addService(PaymentServiceService, gateway.service());
   guardedServer(main, deps.authenticator, deps.log, refusals).addService(ledger_service, ledgerService(deps.ledger, deps.log));
+  guardedServer(main, deps.authenticator, deps.log, refusals).addService(recon_service, reconService(deps.recon, deps.log));
   const admin_server = guardedServer(admin ?? main, deps.authenticator, deps.log, refusals);
   const services = adminServices(deps.routing, deps.log);
   admin_server.addService(routing_admin_service, services.routing);

@@ -39,6 +39,8 @@ function workerFile(): string {
 /** Decoding allocates a few short-lived strings per row: a young generation larger than
  * V8's default keeps most of them from being copied before they die. */
 const young_generation_mb = 64;
+/** Threads start with the first run and end after a minute without one (a run a day). */
+const thread_idle_ms = 60_000;
 
 export class ReconPool {
   readonly threads: number;
@@ -49,7 +51,7 @@ export class ReconPool {
     this.threads = options.threads ?? availableParallelism();
     assert(Number.isInteger(this.threads) && this.threads >= 1, `recon: threads ${this.threads}`);
     this.shards = this.threads * (options.shards_per_thread ?? 4);
-    this.#piscina = new Piscina({ filename: workerFile(), minThreads: this.threads, maxThreads: this.threads, idleTimeout: 60_000, resourceLimits: { maxYoungGenerationSizeMb: young_generation_mb } });
+    this.#piscina = new Piscina({ filename: workerFile(), minThreads: 0, maxThreads: this.threads, idleTimeout: thread_idle_ms, resourceLimits: { maxYoungGenerationSizeMb: young_generation_mb } });
   }
 
   async close(): Promise<void> {

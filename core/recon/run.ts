@@ -16,6 +16,10 @@ export type StatementFormat = RowFormat | 'wechatpay';
 
 export const statement_formats: readonly StatementFormat[] = ['bankgw', 'recon', 'wechatpay'];
 
+/** Days an unmatched row waits in the pool before it is 长款 or 短款: a statement cut at
+ * another hour than ours, or a day late, resolves within them. */
+export const pool_days_default = 3;
+
 export interface StatementInput {
   channel_id: string;
   /** The statement's day (YYYY-MM-DD): the day reconciled. */
@@ -44,6 +48,7 @@ export function fromStatementRow(row: StatementRow, date: string): ReconRow {
 
 /** Every row of a statement, normalised (for storage, and for formats the pool cannot read). */
 export function statementRows(input: StatementInput): ReconRow[] {
+  if (input.bytes.length === 0) return [];
   if (input.format === 'wechatpay') return parseTradeBill(input.bytes.toString('utf8'), input.channel_id).map((row) => fromStatementRow(row, input.date));
   const rows: ReconRow[] = [];
   for (let start = 0; start < input.bytes.length; ) {

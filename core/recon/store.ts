@@ -317,6 +317,16 @@ export class ReconStore {
     return result.rows;
   }
 
+  /** The statement a day last ran on (else the latest stored for it). */
+  async statementOf(channel_id: string, date: string): Promise<{ format: string; bytes: Buffer } | undefined> {
+    const result = await this.pool.query<{ format: string; bytes: Buffer }>(
+      `SELECT s.format, s.bytes FROM recon_statements s LEFT JOIN recon_runs r ON r.statement_id = s.statement_id
+        WHERE s.channel_id = $1 AND s.statement_date = $2 ORDER BY (r.statement_id IS NOT NULL) DESC, s.statement_id DESC LIMIT 1`,
+      [channel_id, date],
+    );
+    return result.rows[0];
+  }
+
   async run(channel_id: string, date: string): Promise<RunRecord | undefined> {
     const result = await this.pool.query<RunRecord>('SELECT * FROM recon_runs WHERE channel_id = $1 AND business_date = $2', [channel_id, date]);
     return result.rows[0];

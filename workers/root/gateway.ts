@@ -17,7 +17,13 @@ import { scheduleCutoff } from '../../core/ledger/cutoff';
 import { startProjection, type Projection } from '../../core/ledger/projection';
 import { LedgerStore } from '../../core/ledger/store';
 import { startPayouts } from '../../core/payouts';
-import { migrate } from '../../core/recon/store';
+import { migrate, ReconStore } from '../../core/recon/store';
+import { ReconPool } from '../../core/recon/parallel';
+import { pool_days_default } from '../../core/recon/run';
+import { scheduleRecon } from '../../core/recon/schedule';
+import type { ReconRuntime } from '../../core/gateway/recon';
+import type { Channel } from '../../channels/channel';
+import type { OrdersClient } from '../../core/orders/api';
 import type { Logger } from '../../core/log';
 import { createGatewayMetrics, exposition, type GatewayMetrics } from '../../core/metrics';
 import { names as namesOf, type Names } from '../../core/names';
@@ -96,7 +102,8 @@ export interface Gateway {
 export async function buildGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config, log, metrics, pool } = deps;
   const { names, nc, js, jsm, redis, sealer, table } = deps.connections;
-  const routing = new ChannelDirectory(config.channels, new Map(config.channels.map((c) => [c.channel_id, createChannel(c)])), table, config.public_url, log);
+  const adapters = new Map(config.channels.map((c) => [c.channel_id, createChannel(c)]));
+  const routing = new ChannelDirectory(config.channels, adapters, table, config.public_url, log);
   const link = new NatsLink(nc);
   const store = new EventStore(js, jsm, names);
   const orders = ordersClient({ actors: new ActorsClient(nc, names, config.shards, config.command_timeout_ms, link), store, refund_index: new RefundIndex(js, jsm, names), js, names });
@@ -116,12 +123,14 @@ export async function buildGateway(deps: GatewayDeps): Promise<Gateway> {
   const books = await startBooks(config, js, jsm, names, metrics.gateway, log);
   // Payouts freeze their funds in the books: none without them.
   const payouts = books === undefined ? undefined : await startPayouts({ js, jsm, prefix: config.prefix, replicas: config.stream_replicas, ledger: books.store, adapters: config.channels.flatMap((c) => routing.get(c.channel_id) ?? []), sealer, id_key: config.id_key, log });
+  // Reconciliation pulls statements through the adapters and acts through the orders module.
+  const stopRecon = books === undefined ? () => undefined : startRecon(books.recon, adapters, orders, config, log);
   const dependencies = { nats: () => link.up, redis: () => redis.status === 'ready' };
   const authenticator = new Authenticator(table.apps, redis, `${config.prefix}:nonce`);
   const cards = new CardService({
     store: await CardStore.open(js, config.prefix, config.data_key, config.stream_replicas), channels: routing, merchants: table.merchants, routing_channels: table.cache, sealer, id_key: config.id_key, log, now: () => new Date(),
   });
-  const grpc = await startGrpc({ held: new HeldIndex(redis, config.prefix), cards, ledger: books?.store, config, orders, routing: table, notifier, dead_timers: deadTimers(js, jsm, names), log, metrics: metrics.gateway, dependencies, authenticator });
+  const grpc = await startGrpc({ held: new HeldIndex(redis, config.prefix), cards, ledger: books?.store, recon: books?.recon, config, orders, routing: table, notifier, dead_timers: deadTimers(js, jsm, names), log, metrics: metrics.gateway, dependencies, authenticator });
   watchNotifyBacklog(jsm, config.prefix, metrics.gateway);
   // Reservation markers the actors left behind (a process killed between route and append,
   // a failed release) are settled from the event log.
@@ -161,6 +170,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<Gateway> {
       await http.close();
       await notifier.stop();
       await payouts?.stop();
+      stopRecon();
       await books?.projection.stop();
       await books?.store.close();
     },
@@ -170,7 +180,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<Gateway> {
 
 /** The books: migrates PostgreSQL (versioned SQL, core/ledger/migrations, then core/recon/migrations) and starts the
  * projection of the payment events into it. Without PAYCORE_DATABASE_URL, no books. */
-async function startBooks(config: Config, js: JetStreamClient, jsm: JetStreamManager, names: Names, gateway: GatewayMetrics, log: Logger): Promise<{ store: LedgerStore; projection: Projection } | undefined> {
+async function startBooks(config: Config, js: JetStreamClient, jsm: JetStreamManager, names: Names, gateway: GatewayMetrics, log: Logger): Promise<{ store: LedgerStore; projection: Projection; recon: ReconRuntime } | undefined> {
   if (config.database_url === undefined) {
     log.warn('PAYCORE_DATABASE_URL is not set: no books are kept (core/ledger)');
     return undefined;
@@ -181,11 +191,32 @@ async function startBooks(config: Config, js: JetStreamClient, jsm: JetStreamMan
   // PostgreSQL's reachability as a metric only: the books being down never stops payments
   // (the projection catches up; new refunds wait for the funding check).
   const ping = (): void => void store.pool.query('SELECT 1').then(() => gateway.dependency_up.set({ dependency: 'postgres' }, 1), () => gateway.dependency_up.set({ dependency: 'postgres' }, 0));
-  const probe = setInterval(ping, ledger_lag_poll_ms);
+  // Reconciliation (core/recon): its worker threads start with the first run.
+  const recon: ReconRuntime = { store: new ReconStore(store), pool: new ReconPool(), pool_days: pool_days_default };
+  const countUnresolved = (): void => void recon.store.unresolvedCounts().then((counts) => {
+    gateway.recon_unresolved.reset();
+    for (const [key, count] of counts) {
+      const [channel, found] = key.split('|') as [string, string];
+      gateway.recon_unresolved.set({ channel, class: found }, count);
+    }
+  }, () => undefined);
+  const probe = setInterval(() => {
+    ping();
+    countUnresolved();
+  }, ledger_lag_poll_ms);
   probe.unref();
   ping();
+  countUnresolved();
   const stopCutoff = config.ledger_cutoff_interval_ms === 0 ? () => undefined : scheduleCutoff(store, config.ledger_timezone, config.ledger_cutoff_interval_ms, log);
-  return { store, projection: { get applied_seq() { return projection.applied_seq; }, async stop() { clearInterval(probe); stopCutoff(); await projection.stop(); } } };
+  return { store, recon, projection: { get applied_seq() { return projection.applied_seq; }, async stop() { clearInterval(probe); stopCutoff(); await projection.stop(); await recon.pool.close(); } } };
+}
+
+/** Reconciliation's daily pull (core/recon/schedule.ts), when PAYCORE_RECON_INTERVAL_MS is set. */
+function startRecon(recon: ReconRuntime, adapters: ReadonlyMap<string, Channel>, orders: OrdersClient, config: Config, log: Logger): () => void {
+  recon.channels = adapters;
+  recon.act = { orders };
+  if (config.recon_interval_ms === 0) return () => undefined;
+  return scheduleRecon({ ...recon, channels: adapters, time_zone: config.ledger_timezone, log }, config.recon_interval_ms);
 }
 
 /** The notification backlog and dead letters, read from JetStream at most every few seconds. */

@@ -1,0 +1,175 @@
+// Integration: reconciliation through paycore and the sandbox PSP, on a PostgreSQL database of
+// this run's own. Each statement fault of the sandbox (missing, extra, wrong amount, shifted
+// past the cut-off, paid twice) ends in its class and its action; a re-run changes nothing;
+// the day-end report is rendered by paycore and read in headless Chromium; the unresolved
+// differences are on /metrics.
+
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import puppeteer from 'puppeteer-core';
+import { createTestDatabase, type TestDatabase } from '../testing/database';
+import { recon_service } from '../core/gateway/recon';
+import { LedgerStore } from '../core/ledger/store';
+import { businessDate } from '../core/ledger/cutoff';
+import { addDays } from '../core/recon/match';
+import { PaymentStatus, Product, type Payment } from '../proto/gen/paycore/v1/payment';
+import {
+  DifferenceClass, DifferenceState, type GetDayReportRequest, type GetDayReportResponse, type ListDifferencesRequest, type ListDifferencesResponse,
+  type RerunDayRequest, type RerunDayResponse,
+} from '../proto/gen/paycore/v1/recon';
+import { defaultRouting, eventually, refusal, startStack, type Stack } from './harness';
+
+const merchant = 'm_rec';
+const channel_id = 'wx1';
+
+let db: TestDatabase;
+let books: LedgerStore;
+let stack: Stack;
+let client: grpc.Client;
+
+interface ReconClient extends grpc.Client {
+  listDifferences(request: Partial<ListDifferencesRequest>, metadata: grpc.Metadata, callback: grpc.requestCallback<ListDifferencesResponse>): void;
+  rerunDay(request: RerunDayRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<RerunDayResponse>): void;
+  getDayReport(request: GetDayReportRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<GetDayReportResponse>): void;
+}
+
+const call = <T>(run: (callback: grpc.requestCallback<T>) => void): Promise<T> => new Promise((resolve, reject) => run((error, value) => (error ? reject(error) : resolve(value!))));
+const rerun = (date: string) => call<RerunDayResponse>((cb) => (client as ReconClient).rerunDay({ channelId: channel_id, businessDate: date }, new grpc.Metadata(), { deadline: Date.now() + 60_000 }, cb));
+const list = (request: Partial<ListDifferencesRequest>) => call<ListDifferencesResponse>((cb) => (client as ReconClient).listDifferences({ channelId: channel_id, businessDate: '', state: DifferenceState.DIFFERENCE_STATE_UNSPECIFIED, differenceClass: DifferenceClass.DIFFERENCE_CLASS_UNSPECIFIED, pageSize: 100, pageToken: '', ...request }, new grpc.Metadata(), cb));
+
+beforeAll(async () => {
+  db = await createTestDatabase({ migrate: false }); // paycore migrates it at boot
+  const routing = defaultRouting() as { channels: { channel_id: string; fee: unknown }[] };
+  // The books expect the fee the sandbox charges (0.6 %, half up): only injected fees differ.
+  for (const channel of routing.channels) if (channel.channel_id === channel_id) channel.fee = { rate_bp: 60, fixed_minor: '0', min_minor: '0' };
+  stack = await startStack({ routing, env: { PAYCORE_DATABASE_URL: db.url, PAYCORE_LEDGER_CUTOFF_INTERVAL_MS: '0' } });
+  books = new LedgerStore(db.url);
+  client = stack.serviceClient<ReconClient>(recon_service, 'ReconService');
+}, 120_000);
+
+afterAll(async () => {
+  client?.close();
+  await stack?.stop();
+  await books?.close();
+  await db?.drop();
+});
+
+async function paid(order: string, amount: bigint, before_pay?: (attempt_id: string) => Promise<void>): Promise<Payment> {
+  const payment = await stack.client.createPayment({ merchantId: merchant, merchantOrderNo: order, amount, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'recon' });
+  const attempt_id = `${payment.paymentId}a1`;
+  await before_pay?.(attempt_id);
+  await stack.pay(attempt_id);
+  return eventually(async () => {
+    const p = await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: merchant });
+    return p.status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED ? p : undefined;
+  }, 15_000, `${order} SUCCEEDED`);
+}
+
+const classes = (response: ListDifferencesResponse) => response.differences.map((d) => `${DifferenceClass[d.differenceClass].replace("DIFFERENCE_CLASS_", "")}:${d.group}`).sort();
+
+test('recon - each statement fault of the sandbox ends in its class and action; a re-run changes nothing; the report reads in a browser', async () => {
+  const tag = randomBytes(4).toString('hex');
+  const clean = await paid(`rc-${tag}-0`, 10_000n);
+  const missing = await paid(`rc-${tag}-1`, 10_100n, (a) => stack.fault({ scope: { out_trade_no: a }, statement_missing: true }));
+  const wrong = await paid(`rc-${tag}-2`, 10_200n, (a) => stack.fault({ scope: { out_trade_no: a }, statement_amount_delta_minor: -7 }));
+  const shifted = await paid(`rc-${tag}-3`, 10_300n, (a) => stack.fault({ scope: { out_trade_no: a }, statement_next_day: true }));
+  // Paid twice, both callbacks lost: paycore learns the first payment by its own query; only
+  // the statement shows the second.
+  const twice = await paid(`rc-${tag}-4`, 10_400n, async (a) => {
+    await stack.fault({ scope: { out_trade_no: a }, pay_twice: true });
+    await stack.fault({ scope: { out_trade_no: a }, drop_callbacks: true });
+  });
+  await stack.fault({ scope: { provider: 'wechatpay' }, statement_extra_rows: 1 });
+  const today = businessDate(new Date(), 'Asia/Shanghai');
+  // The books hold every payment (the projection writes the movements reconciliation reads).
+  await eventually(async () => {
+    const rows = await books.pool.query<{ n: bigint }>(`SELECT count(*) AS n FROM channel_movements WHERE channel_id = $1 AND status = 'S' AND kind = 'payment'`, [channel_id]);
+    return rows.rows[0]!.n >= 5n ? true : undefined;
+  }, 20_000, 'the movements in the books');
+
+  const first = await rerun(today);
+  expect(first.report!.matchedCount).toBe(2n); // the clean payment and the first of the one paid twice
+  const day = await list({ businessDate: today });
+  expect(classes(day)).toEqual([`AMOUNT_MISMATCH:${wrong.paymentId}a1`, `PAID_TWICE:${twice.paymentId}a1`].sort());
+  const amount = day.differences.find((d) => d.differenceClass === DifferenceClass.DIFFERENCE_CLASS_AMOUNT_MISMATCH)!;
+  expect({ state: amount.state, action: amount.action, suspense: amount.suspenseAmount, channel: amount.channelAmount, ours: amount.oursAmount })
+    .toEqual({ state: DifferenceState.DIFFERENCE_STATE_SUSPENSE, action: 'suspense', suspense: -7n, channel: 10_193n, ours: 10_200n });
+  // Paid twice: handed to the orders module, which refunded the second payment as a duplicate.
+  const second = day.differences.find((d) => d.differenceClass === DifferenceClass.DIFFERENCE_CLASS_PAID_TWICE)!;
+  expect(second.state).toBe(DifferenceState.DIFFERENCE_STATE_RESOLVED);
+  expect(second.resolution).toMatch(/refunded as a duplicate by the orders module/);
+  const after = await stack.client.getPayment({ paymentId: twice.paymentId, merchantId: merchant });
+  expect(after.status).toBe(PaymentStatus.PAYMENT_STATUS_SUCCEEDED);
+  const suspense = await books.pool.query<{ n: bigint }>(`SELECT count(*) AS n FROM journal_entries WHERE txn_code = 'RECON_SUSPENSE'`);
+  expect(suspense.rows[0]!.n).toBe(1n);
+
+  // The duplicate's refund settles and reaches the books (a day is reconciled once it is
+  // over; this test runs today's while it is still happening).
+  await eventually(async () => {
+    const rows = await books.pool.query<{ n: bigint }>(`SELECT count(*) AS n FROM channel_movements WHERE grp = $1 AND kind = 'refund' AND status = 'S'`, [`${twice.paymentId}a1`]);
+    return rows.rows[0]!.n === 1n ? true : undefined;
+  }, 20_000, 'the duplicate refund settled in the books');
+  // A re-run changes nothing: no difference, no posting.
+  const again = await rerun(today);
+  expect({ differences: again.differencesAdded, postings: again.postingsAdded }).toEqual({ differences: 0, postings: 0 });
+  expect(classes(await list({ businessDate: today }))).toEqual(classes(day));
+  expect((await books.pool.query<{ n: bigint }>(`SELECT count(*) AS n FROM journal_entries WHERE txn_code = 'RECON_SUSPENSE'`)).rows[0]!.n).toBe(1n);
+
+  // The next day's statement lists the shifted payment: a cut-off shift, resolved by itself.
+  await rerun(addDays(today, 1));
+  expect(classes(await list({ businessDate: addDays(today, 1) }))).toEqual([`CUTOFF_SHIFT:${shifted.paymentId}a1`]);
+  // Three days on, what never matched: 短款 (the missing row) and 长款 (the sandbox's phantom).
+  await rerun(addDays(today, 2));
+  await rerun(addDays(today, 3));
+  const late = await list({ businessDate: addDays(today, 3) });
+  const today_compact = today.replace(/-/g, '');
+  expect(classes(late)).toEqual([`CHANNEL_ONLY:SANDBOXEXTRA${today_compact}1`, `OURS_ONLY:${missing.paymentId}a1`].sort());
+  const phantom = late.differences.find((d) => d.differenceClass === DifferenceClass.DIFFERENCE_CLASS_CHANNEL_ONLY)!;
+  expect({ state: phantom.state, action: phantom.action }).toEqual({ state: DifferenceState.DIFFERENCE_STATE_OPEN, action: 'apply' });
+  const short = late.differences.find((d) => d.differenceClass === DifferenceClass.DIFFERENCE_CLASS_OURS_ONLY)!;
+  expect({ state: short.state, action: short.action }).toEqual({ state: DifferenceState.DIFFERENCE_STATE_OPEN, action: 'reverse' });
+  expect(clean.status).toBe(PaymentStatus.PAYMENT_STATUS_SUCCEEDED);
+
+  // The unresolved differences on /metrics.
+  await eventually(async () => {
+    const body = await (await fetch(`http://127.0.0.1:${stack.env.PAYCORE_HTTP_PORT}/metrics`)).text();
+    return /paycore_recon_unresolved_differences\{channel="wx1",class="OURS_ONLY"\} 1/.test(body) && /class="AMOUNT_MISMATCH"\} 1/.test(body) ? true : undefined;
+  }, 20_000, 'the unresolved differences on /metrics');
+
+  // The day-end report, as paycore renders it, read in a real browser.
+  const report = await call<GetDayReportResponse>((cb) => (client as ReconClient).getDayReport({ channelId: channel_id, businessDate: today }, new grpc.Metadata(), cb));
+  // After the re-run: the second payment and its duplicate refund match too (the statement
+  // lists both, the books hold both).
+  expect(report.csv).toContain('matched,count,4\nmatched,channel_minor,41200\n');
+  expect(report.csv).toContain('differences,AMOUNT_MISMATCH_count,1\n');
+  const dir = mkdtempSync(path.join(tmpdir(), 'paycore-recon-report-'));
+  const browser = await puppeteer.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
+  try {
+    const file = path.join(dir, 'report.html');
+    writeFileSync(file, report.html);
+    const page = await browser.newPage();
+    await page.goto(`file://${file}`);
+    const figure = (name: string) => page.$eval(`[data-figure="${name}"]`, (element) => (element.textContent ?? '').trim());
+    expect(await page.title()).toBe(`Reconciliation wx1 ${today}`);
+    expect(await figure('matched_count')).toBe('4');
+    expect(await figure('matched_channel')).toBe('412.00');
+    expect(await figure('AMOUNT_MISMATCH_count')).toBe('1');
+    expect(await figure('PAID_TWICE_unresolved')).toBe('0');
+    expect(await figure('suspense_opened')).toBe('0.07');
+    expect(await figure('differences')).toBe('2');
+    expect(await page.$eval('h1', (element) => element.textContent ?? '')).toContain(today);
+  } finally {
+    await browser.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 180_000);
+
+test('recon - ReconService refuses a bad day, and a day not reconciled', async () => {
+  const bad = await refusal(call((cb) => (client as ReconClient).getDayReport({ channelId: channel_id, businessDate: '2026-13-40' }, new grpc.Metadata(), cb)));
+  expect(bad).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, fields: ['business_date'] });
+  const none = await refusal(call((cb) => (client as ReconClient).getDayReport({ channelId: 'nochannel', businessDate: '2026-01-01' }, new grpc.Metadata(), cb)));
+  expect(none).toMatchObject({ code: grpc.status.NOT_FOUND, reason: 'NOT_FOUND' });
+});
