@@ -5,7 +5,7 @@
 // differences are on /metrics.
 
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -21,6 +21,12 @@ import {
   type RerunDayRequest, type RerunDayResponse,
 } from '../proto/gen/paycore/v1/recon';
 import { defaultRouting, eventually, refusal, startStack, type Stack } from './harness';
+import { createChannel, type ChannelConfig } from '../channels/channel';
+import '../channels';
+import { createLogger } from '../core/log';
+import { ReconPool } from '../core/recon/parallel';
+import { runDue } from '../core/recon/schedule';
+import { ReconStore } from '../core/recon/store';
 
 const merchant = 'm_rec';
 const channel_id = 'wx1';
@@ -173,3 +179,40 @@ test('recon - ReconService refuses a bad day, and a day not reconciled', async (
   const none = await refusal(call((cb) => (client as ReconClient).getDayReport({ channelId: 'nochannel', businessDate: '2026-01-01' }, new grpc.Metadata(), cb)));
   expect(none).toMatchObject({ code: grpc.status.NOT_FOUND, reason: 'NOT_FOUND' });
 });
+
+test('recon - the daily pull: a statement not published yet is retried after its backoff, and the schedule continues from PostgreSQL after a restart', async () => {
+  const configs = JSON.parse(readFileSync(stack.env.PAYCORE_CHANNELS_FILE!, 'utf8')) as ChannelConfig[];
+  const adapter = createChannel(configs.find((c) => c.channel_id === channel_id)!);
+  const log = createLogger('error');
+  // The schedule's clock: five days on, so its first day (yesterday) is one no other test ran.
+  const now = new Date(Date.now() + 5 * 86_400_000);
+  const first_day = addDays(businessDate(now, 'Asia/Shanghai'), -1);
+  const open = () => {
+    const ledger = new LedgerStore(db.url);
+    return { ledger, deps: { store: new ReconStore(ledger), pool: new ReconPool({ threads: 1 }), pool_days: 3, channels: new Map([[channel_id, adapter]]), time_zone: 'Asia/Shanghai', log, retry_ms_base: 1_000 } };
+  };
+  const schedule = async () => (await books.pool.query<{ next_date: string; attempts: number; last_error: string | null }>('SELECT next_date, attempts, last_error FROM recon_schedule WHERE channel_id = $1', [channel_id])).rows[0];
+  // The provider has not published: its statement call fails once.
+  await stack.fault({ scope: { provider: 'wechatpay' }, operations: ['statement'], fail_status: 500, times: 1 });
+  const before = open();
+  try {
+    expect(await runDue(before.deps, now)).toBe(0);
+    expect(await schedule()).toMatchObject({ next_date: first_day, attempts: 1 });
+    // Not due again before its backoff.
+    expect(await runDue(before.deps, now)).toBe(0);
+  } finally {
+    await before.deps.pool.close();
+    await before.ledger.close();
+  }
+  // Another process (a restart): the schedule is in PostgreSQL.
+  const after = open();
+  try {
+    expect(await runDue(after.deps, new Date(now.getTime() + 1_500))).toBe(1);
+    expect(await schedule()).toMatchObject({ next_date: addDays(first_day, 1), attempts: 0, last_error: null });
+    expect(await after.deps.store.run(channel_id, first_day)).toMatchObject({ runs: 1 });
+    expect(await runDue(after.deps, new Date(now.getTime() + 3_000))).toBe(0);
+  } finally {
+    await after.deps.pool.close();
+    await after.ledger.close();
+  }
+}, 60_000);
