@@ -132,6 +132,7 @@ test('ledger - /metrics: PostgreSQL reachable, the projection\'s lag and entries
 test('ledger - a duplicate payment (paid after the close) and its automatic refund net to zero', async () => {
   const suspense_before = await balance('suspense', 'platform');
   const receivable_before = await balance('channel_receivable', 'wx1');
+  const expense_before = await balance('channel_fee_expense', 'wx1');
   const payment = await stack.client.createPayment({ merchantId: merchant, merchantOrderNo: `led-${randomBytes(6).toString('hex')}`, amount: 700n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'dup' });
   await stack.fault({ scope: { out_trade_no: `${payment.paymentId}a1` }, success_after_close: true });
   await stack.client.closePayment({ paymentId: payment.paymentId, merchantId: merchant });
@@ -141,9 +142,18 @@ test('ledger - a duplicate payment (paid after the close) and its automatic refu
     const codes = (await store.entriesOf(payment.paymentId)).map((e) => e.txn_code);
     return codes.includes('REFUND_SETTLED') ? codes : undefined;
   }, 20_000, 'the duplicate refunded in the books');
-  expect((await store.entriesOf(payment.paymentId)).map((e) => e.txn_code)).toEqual(['DUPLICATE', 'DUPLICATE_REFUND', 'REFUND_SETTLED']);
+  const entries = await store.entriesOf(payment.paymentId);
+  expect(entries.map((e) => e.txn_code)).toEqual(['DUPLICATE', 'DUPLICATE_CHANNEL_FEE', 'DUPLICATE_REFUND', 'REFUND_SETTLED', 'DUPLICATE_CHANNEL_FEE_RETURN']);
+  // The channel's cost of the duplicate (wx1: 0.38 %, at least 1) is paycore's, and comes back
+  // with the refund.
+  const charged = entries.find((e) => e.txn_code === 'DUPLICATE_CHANNEL_FEE')!.lines;
+  const fee = charged[0]!.debit_minor;
+  expect(fee).toBeGreaterThan(0n);
+  expect(charged).toEqual([{ code: 'channel_fee_expense', owner: 'wx1', debit_minor: fee, credit_minor: 0n }, { code: 'channel_receivable', owner: 'wx1', debit_minor: 0n, credit_minor: fee }]);
+  expect(entries.find((e) => e.txn_code === 'DUPLICATE_CHANNEL_FEE_RETURN')!.lines).toEqual([{ code: 'channel_receivable', owner: 'wx1', debit_minor: fee, credit_minor: 0n }, { code: 'channel_fee_expense', owner: 'wx1', debit_minor: 0n, credit_minor: fee }]);
   expect(await balance('suspense', 'platform')).toBe(suspense_before);
   expect(await balance('channel_receivable', 'wx1')).toBe(receivable_before);
+  expect(await balance('channel_fee_expense', 'wx1')).toBe(expense_before);
   expect((await store.trialBalance()).balanced).toBe(true);
 });
 

@@ -62,6 +62,12 @@ export const posting_rules = {
   /** Its automatic refund accepted. */
   DUPLICATE_REFUND: [leg('debit', 'suspense', 'platform', 'gross'), leg('credit', 'refunds_in_transit', 'channel', 'gross')],
   DUPLICATE_REFUND_REVERSED: [leg('debit', 'refunds_in_transit', 'channel', 'gross'), leg('credit', 'suspense', 'platform', 'gross')],
+  /** The channel's cost of the duplicate: it charges its fee on every transaction it takes,
+   * the duplicate included (paycore's cost, never the merchant's). */
+  DUPLICATE_CHANNEL_FEE: [leg('debit', 'channel_fee_expense', 'channel', 'channel_fee'), leg('credit', 'channel_receivable', 'channel', 'channel_fee')],
+  /** The duplicate's refund confirmed: the channel returns the fee with it, so a refunded
+   * duplicate nets to zero on every account. */
+  DUPLICATE_CHANNEL_FEE_RETURN: [leg('debit', 'channel_receivable', 'channel', 'channel_fee'), leg('credit', 'channel_fee_expense', 'channel', 'channel_fee')],
   /** The settlement cut-off: pending becomes available. */
   SETTLEMENT: [leg('debit', 'merchant_pending', 'merchant', 'gross'), leg('credit', 'merchant_available', 'merchant', 'gross')],
   /** An operator's hold, and its release. */
@@ -166,8 +172,13 @@ function postingsOfEvent(event: PaymentEvent, state: PaymentState, settings: Mer
         { txn_code: 'CHANNEL_FEE', ref_id: event.attempt_id, lines: linesOf('CHANNEL_FEE', parties(channel_id), { channel_fee: state.fee_minor }) },
       ];
     }
-    case 'DuplicatePaymentDetected':
-      return [{ txn_code: 'DUPLICATE', ref_id: event.channel_trade_no, lines: linesOf('DUPLICATE', parties(channelOfAttempt(state, event.attempt_id)), { gross: event.amount_minor }) }];
+    case 'DuplicatePaymentDetected': {
+      const channel = parties(channelOfAttempt(state, event.attempt_id));
+      return [
+        { txn_code: 'DUPLICATE', ref_id: event.channel_trade_no, lines: linesOf('DUPLICATE', channel, { gross: event.amount_minor }) },
+        { txn_code: 'DUPLICATE_CHANNEL_FEE', ref_id: event.channel_trade_no, lines: linesOf('DUPLICATE_CHANNEL_FEE', channel, { channel_fee: channelFeeOf(state, event.attempt_id, event.amount_minor) }) },
+      ];
+    }
     case 'RefundRequested': {
       const code = event.kind === 'merchant' ? 'REFUND' : 'DUPLICATE_REFUND';
       return [{ txn_code: code, ref_id: event.refund_id, lines: linesOf(code, parties(event.channel_id), { gross: event.amount_minor }) }];
@@ -175,6 +186,9 @@ function postingsOfEvent(event: PaymentEvent, state: PaymentState, settings: Mer
     case 'RefundSucceeded': {
       const refund = refundOf(state, event.refund_id);
       const postings: Partial_posting[] = [{ txn_code: 'REFUND_SETTLED', ref_id: refund.refund_id, lines: linesOf('REFUND_SETTLED', parties(refund.channel_id), { gross: refund.amount_minor }) }];
+      if (refund.kind === 'duplicate') {
+        postings.push({ txn_code: 'DUPLICATE_CHANNEL_FEE_RETURN', ref_id: refund.refund_id, lines: linesOf('DUPLICATE_CHANNEL_FEE_RETURN', parties(refund.channel_id), { channel_fee: channelFeeOf(state, refund.attempt_id, refund.amount_minor) }) });
+      }
       if (refund.kind === 'merchant' && settings.refund_fee_policy === 'returned') {
         postings.push({ txn_code: 'REFUND_FEE_RETURN', ref_id: refund.refund_id, lines: linesOf('REFUND_FEE_RETURN', parties(refund.channel_id), { fee_returned: feeReturned(state, refund.amount_minor) }) });
       }
@@ -195,6 +209,14 @@ function postingsOfEvent(event: PaymentEvent, state: PaymentState, settings: Mer
  * more than the fee in total (one refund of the whole amount returns the whole fee). */
 export function feeReturned(state: Pick<PaymentState, 'amount_minor' | 'merchant_fee_minor'>, refund_minor: bigint): bigint {
   return ((state.merchant_fee_minor ?? 0n) * refund_minor) / state.amount_minor;
+}
+
+/** The channel's fee on `amount_minor` taken on an attempt: the attempt's fee (its
+ * ChannelRequested.fee_minor, on the payment's amount) pro rata, rounded down — the same
+ * figure for a duplicate and for its refund, so the two cancel exactly. */
+export function channelFeeOf(state: Pick<PaymentState, 'amount_minor' | 'attempts'>, attempt_id: string, amount_minor: bigint): bigint {
+  const fee = state.attempts.find((a) => a.attempt_id === attempt_id)?.fee_minor ?? 0n;
+  return state.amount_minor === 0n ? 0n : (fee * amount_minor) / state.amount_minor;
 }
 
 function channelOfAttempt(state: PaymentState, attempt_id: string): string {
