@@ -215,7 +215,7 @@ test('ledger - LedgerService: ListPayments filters and pages from the books, bal
   const client = stack.serviceClient<LedgerClient>(ledger_service, 'LedgerService');
   const other = stack.serviceClient<LedgerClient>(ledger_service, 'LedgerService', stack.auth('it_other'));
   try {
-    const request = { merchantId: merchant, status: 0, channelId: '', product: 0, pageSize: 4, pageToken: '' };
+    const request = { merchantId: merchant, status: 0, channelId: '', product: 0, pageSize: 4, pageToken: '', merchantOrderNo: '' };
     const seen: string[] = [];
     let created: number[] = [];
     for (let token = '', pages = 0; pages === 0 || token !== ''; pages += 1) {
@@ -234,7 +234,7 @@ test('ledger - LedgerService: ListPayments filters and pages from the books, bal
     expect(closed.payments[0]!.status).toBe(PaymentStatus.PAYMENT_STATUS_CLOSED);
     const none = await ledgerCall<ListPaymentsResponse>(client, 'listPayments', { ...request, product: Product.PRODUCT_ALIPAY_QR });
     expect(none.payments).toEqual([]);
-    const refunds = await ledgerCall<ListRefundsResponse>(client, 'listRefunds', { merchantId: merchant, pageSize: 0, pageToken: '' });
+    const refunds = await ledgerCall<ListRefundsResponse>(client, 'listRefunds', { merchantId: merchant, pageSize: 0, pageToken: '', state: '', merchantOrderNo: '' });
     expect(refunds.refunds.map((r) => r.amount)).toContain(30_000n);
     expect(await reasonOf(ledgerCall(client, 'listPayments', { ...request, pageToken: 'not-a-token' }))).toBe('INVALID_FIELD');
 

@@ -28,6 +28,7 @@ const ledger_methods: Record<string, AppRole> = {
   ListPayments: 'payments:read',
   ListRefunds: 'payments:read',
   GetBalances: 'ledger:read',
+  ListAccountEntries: 'ledger:read',
   GetTrialBalance: 'ledger:read',
   ExportMerchantDay: 'ledger:read',
   GetMerchantBookSettings: 'ledger:read',

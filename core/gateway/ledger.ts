@@ -11,7 +11,7 @@ import { callerOf } from '../auth/guard';
 import type { Caller } from '../auth/authenticator';
 import { ledger_page_size_max } from '../constants';
 import { dependencyFailure, invalidFields, PaycoreError, toServiceError, type FieldViolation } from '../errors';
-import { exportMerchantDay, LedgerError, listPayments, listRefunds, type LedgerStore, type PageCursor } from '../ledger/store';
+import { exportMerchantDay, LedgerError, listAccountEntries, listPayments, listRefunds, type AccountEntryFilter, type LedgerStore, type PageCursor } from '../ledger/store';
 import type { Logger } from '../log';
 import { default_book_settings, type MerchantBookSettings } from '../ledger/rules';
 import type { PaymentStatus as DomainStatus } from '../orders/types';
@@ -45,6 +45,7 @@ export function ledgerService(store: LedgerStore | undefined, log: Logger): grpc
   return {
     listPayments: unary('ListPayments', listPaymentsHandler),
     listRefunds: unary('ListRefunds', listRefundsHandler),
+    listAccountEntries: unary('ListAccountEntries', listAccountEntriesHandler),
     getBalances: unary('GetBalances', async (request: L.GetBalancesRequest, caller, books): Promise<L.GetBalancesResponse> => {
       requireMerchant(request.merchantId, caller);
       const rows = await books.balances(request.merchantId);
@@ -142,10 +143,14 @@ async function listPaymentsHandler(request: L.ListPaymentsRequest, caller: Calle
   if (request.product !== Product.PRODUCT_UNSPECIFIED && product === undefined) violations.push({ field: 'product', description: 'is not a known product' });
   const status = request.status === PaymentStatus.PAYMENT_STATUS_UNSPECIFIED ? undefined : statusName(request.status);
   if (request.status !== PaymentStatus.PAYMENT_STATUS_UNSPECIFIED && status === undefined) violations.push({ field: 'status', description: 'is not a known status' });
+  checkOrderNo(request.merchantOrderNo, violations);
   const page_size = pageSize(request.pageSize, violations);
   const after = cursorOf(request.pageToken, violations);
   if (violations.length > 0) throw invalidFields(violations);
-  const rows = await listPayments(books.pool, { merchant_id: request.merchantId, created_from: request.createdFrom, created_to: request.createdTo, status, channel_id: request.channelId || undefined, product, page_size: page_size + 1, after });
+  const rows = await listPayments(books.pool, {
+    merchant_id: request.merchantId, created_from: request.createdFrom, created_to: request.createdTo, status, channel_id: request.channelId || undefined, product,
+    merchant_order_no: request.merchantOrderNo || undefined, page_size: page_size + 1, after,
+  });
   const page = rows.slice(0, page_size);
   const last = page[page.length - 1];
   return {
@@ -160,16 +165,62 @@ async function listPaymentsHandler(request: L.ListPaymentsRequest, caller: Calle
 async function listRefundsHandler(request: L.ListRefundsRequest, caller: Caller, books: LedgerStore): Promise<L.ListRefundsResponse> {
   requireMerchant(request.merchantId, caller);
   const violations: FieldViolation[] = [];
+  if (request.state !== '' && !refund_states.has(request.state)) violations.push({ field: 'state', description: `must be one of ${[...refund_states].join(', ')}` });
+  checkOrderNo(request.merchantOrderNo, violations);
   const page_size = pageSize(request.pageSize, violations);
   const after = cursorOf(request.pageToken, violations);
   if (violations.length > 0) throw invalidFields(violations);
-  const rows = await listRefunds(books.pool, { merchant_id: request.merchantId, created_from: request.createdFrom, created_to: request.createdTo, page_size: page_size + 1, after });
+  const rows = await listRefunds(books.pool, {
+    merchant_id: request.merchantId, created_from: request.createdFrom, created_to: request.createdTo, state: request.state || undefined,
+    merchant_order_no: request.merchantOrderNo || undefined, page_size: page_size + 1, after,
+  });
   const page = rows.slice(0, page_size);
   const last = page[page.length - 1];
   return {
     refunds: page.map((r) => ({ refundId: r.refund_id, paymentId: r.payment_id, merchantRefundNo: r.merchant_refund_no, state: r.state, currency: r.currency, amount: r.amount_minor, createdAt: r.created_at })),
     nextPageToken: rows.length > page_size && last !== undefined ? tokenOf({ created_at: last.created_at.toISOString(), id: last.refund_id }) : '',
   };
+}
+
+const refund_states = new Set(['PENDING', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'REQUIRES_MANUAL']);
+const merchant_accounts = new Set<AccountEntryFilter['code']>(['merchant_pending', 'merchant_available', 'merchant_frozen']);
+
+function checkOrderNo(value: string, violations: FieldViolation[]): void {
+  if (value.length > 64) violations.push({ field: 'merchant_order_no', description: 'must be at most 64 characters' });
+}
+
+async function listAccountEntriesHandler(request: L.ListAccountEntriesRequest, caller: Caller, books: LedgerStore): Promise<L.ListAccountEntriesResponse> {
+  requireMerchant(request.merchantId, caller);
+  const violations: FieldViolation[] = [];
+  const code = request.accountCode as AccountEntryFilter['code'];
+  if (!merchant_accounts.has(code)) violations.push({ field: 'account_code', description: `must be one of ${[...merchant_accounts].join(', ')}` });
+  if (!currency_pattern.test(request.currency)) violations.push({ field: 'currency', description: 'must be an ISO 4217 code' });
+  for (const [field, value] of [['from_date', request.fromDate], ['to_date', request.toDate]] as const) {
+    if (value !== '' && !isDate(value)) violations.push({ field, description: 'must be a date YYYY-MM-DD' });
+  }
+  if (violations.length === 0 && request.fromDate !== '' && request.toDate !== '' && request.fromDate > request.toDate) violations.push({ field: 'to_date', description: 'must not be before from_date' });
+  const page_size = pageSize(request.pageSize, violations);
+  const after = entryCursorOf(request.pageToken, violations);
+  if (violations.length > 0) throw invalidFields(violations);
+  const rows = await listAccountEntries(books.pool, { merchant_id: request.merchantId, code, currency: request.currency, from_date: request.fromDate || undefined, to_date: request.toDate || undefined, page_size: page_size + 1, after });
+  const page = rows.slice(0, page_size);
+  const last = page[page.length - 1];
+  return {
+    entries: page.map((r) => ({ entryId: r.entry_id, lineNo: r.line_no, txnCode: r.txn_code, businessDate: r.business_date, postedAt: r.posted_at, paymentId: r.payment_id ?? '', refId: r.ref_id ?? '', debit: r.debit_minor, credit: r.credit_minor })),
+    nextPageToken: rows.length > page_size && last !== undefined ? Buffer.from(JSON.stringify([String(last.entry_id), last.line_no])).toString('base64url') : '',
+  };
+}
+
+function entryCursorOf(token: string, violations: FieldViolation[]): AccountEntryFilter['after'] {
+  if (token === '') return undefined;
+  try {
+    const [entry_id, line_no] = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown[];
+    if (typeof entry_id === 'string' && /^\d{1,18}$/.test(entry_id) && typeof line_no === 'number' && Number.isInteger(line_no) && line_no >= 0 && line_no < 2 ** 31) return { entry_id: BigInt(entry_id), line_no };
+  } catch {
+    // reported below
+  }
+  violations.push({ field: 'page_token', description: 'is not a token this call returned' });
+  return undefined;
 }
 
 function requireMerchant(merchant_id: string, caller: Caller): void {
@@ -181,8 +232,12 @@ function requirePlatform(caller: Caller): void {
   if (!caller.all_merchants) throw new PaycoreError('FORBIDDEN', `app ${caller.app_id} acts for some merchants only; this call covers them all`);
 }
 
+function isDate(value: string): boolean {
+  return date_pattern.test(value) && !Number.isNaN(Date.parse(`${value}T00:00:00Z`));
+}
+
 function checkDate(value: string, field: string): void {
-  if (!date_pattern.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`))) throw invalidFields([{ field, description: 'must be a date YYYY-MM-DD' }]);
+  if (!isDate(value)) throw invalidFields([{ field, description: 'must be a date YYYY-MM-DD' }]);
 }
 
 function pageSize(requested: number, violations: FieldViolation[]): number {
@@ -222,7 +277,7 @@ function statusName(status: PaymentStatus): DomainStatus | undefined {
 }
 
 /** The books' own refusals as paycore's error reasons; PostgreSQL unreachable is a dependency. */
-function asPaycoreError(error: unknown): PaycoreError | undefined {
+export function asPaycoreError(error: unknown): PaycoreError | undefined {
   if (error instanceof PaycoreError) return error;
   if (error instanceof LedgerError) {
     const reason = { INVALID_ARGUMENT: 'INVALID_FIELD', FAILED_PRECONDITION: 'ILLEGAL_STATE', NOT_FOUND: 'NOT_FOUND', ALREADY_EXISTS: 'IDEMPOTENCY_KEY_REUSED' } as const;

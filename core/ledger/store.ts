@@ -4,6 +4,7 @@
 
 import path from 'node:path';
 import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { assert } from '../errors';
 import type { PaymentEvent, PaymentState } from '../orders/types';
@@ -397,6 +398,7 @@ export interface PaymentFilter {
   status?: string;
   channel_id?: string;
   product?: string;
+  merchant_order_no?: string;
   page_size: number;
   /** The last row of the previous page (created_at, id): rows strictly after it. */
   after?: PageCursor;
@@ -433,34 +435,120 @@ export interface RefundRow {
 
 /** A merchant's payments, newest first, keyset-paged on (created_at, payment_id) along the
  * payments_merchant_created index: a page costs the same at any depth. */
-export async function listPayments(pool: pg.Pool, filter: PaymentFilter): Promise<PaymentRow[]> {
-  const result = await pool.query<PaymentRow>(
+export async function listPayments(db: Queryable, filter: PaymentFilter): Promise<PaymentRow[]> {
+  const where = new Where([filter.merchant_id], 'merchant_id = $1');
+  where.add('created_at >= $?', filter.created_from);
+  where.add('created_at < $?', filter.created_to);
+  where.add('status = $?', filter.status);
+  where.add('channel_id = $?', filter.channel_id);
+  where.add('product = $?', filter.product);
+  where.add('merchant_order_no = $?', filter.merchant_order_no);
+  if (filter.after !== undefined) where.add('(created_at, payment_id) < ($?::timestamptz, $?::text)', filter.after.created_at, filter.after.id);
+  return where.run<PaymentRow>(
+    db,
+    'ledger_list_payments',
     `SELECT payment_id, merchant_order_no, status, product, channel_id, currency, amount_minor, refunded_minor, merchant_fee_minor, created_at, paid_at
-       FROM payments
-      WHERE merchant_id = $1
-        AND ($2::timestamptz IS NULL OR created_at >= $2) AND ($3::timestamptz IS NULL OR created_at < $3)
-        AND ($4::text IS NULL OR status = $4) AND ($5::text IS NULL OR channel_id = $5) AND ($6::text IS NULL OR product = $6)
-        AND ($7::timestamptz IS NULL OR (created_at, payment_id) < ($7::timestamptz, $8::text))
-      ORDER BY created_at DESC, payment_id DESC
-      LIMIT $9`,
-    [filter.merchant_id, filter.created_from ?? null, filter.created_to ?? null, filter.status ?? null, filter.channel_id ?? null, filter.product ?? null, filter.after?.created_at ?? null, filter.after?.id ?? null, filter.page_size],
+       FROM payments WHERE %WHERE% ORDER BY created_at DESC, payment_id DESC LIMIT %LIMIT%`,
+    filter.page_size,
   );
-  return result.rows;
 }
 
-/** A merchant's refunds, newest first, keyset-paged on (created_at, refund_id). */
-export async function listRefunds(pool: pg.Pool, filter: Pick<PaymentFilter, 'merchant_id' | 'created_from' | 'created_to' | 'page_size' | 'after'>): Promise<RefundRow[]> {
-  const result = await pool.query<RefundRow>(
+export interface RefundFilter extends Pick<PaymentFilter, 'merchant_id' | 'created_from' | 'created_to' | 'page_size' | 'after' | 'merchant_order_no'> {
+  state?: string;
+}
+
+/** A merchant's refunds, newest first, keyset-paged on (created_at, refund_id) along the
+ * refunds_merchant_created index; by the merchant order number, the refunds of the payments
+ * that carry it (payments_merchant_order_no, refunds_payment). */
+export async function listRefunds(db: Queryable, filter: RefundFilter): Promise<RefundRow[]> {
+  const where = new Where([filter.merchant_id], 'merchant_id = $1');
+  where.add('created_at >= $?', filter.created_from);
+  where.add('created_at < $?', filter.created_to);
+  where.add('state = $?', filter.state);
+  where.add('payment_id IN (SELECT payment_id FROM payments WHERE merchant_id = $1 AND merchant_order_no = $?)', filter.merchant_order_no);
+  if (filter.after !== undefined) where.add('(created_at, refund_id) < ($?::timestamptz, $?::text)', filter.after.created_at, filter.after.id);
+  return where.run<RefundRow>(
+    db,
+    'ledger_list_refunds',
     `SELECT refund_id, payment_id, merchant_refund_no, state, currency, amount_minor, created_at
-       FROM refunds
-      WHERE merchant_id = $1
-        AND ($2::timestamptz IS NULL OR created_at >= $2) AND ($3::timestamptz IS NULL OR created_at < $3)
-        AND ($4::timestamptz IS NULL OR (created_at, refund_id) < ($4::timestamptz, $5::text))
-      ORDER BY created_at DESC, refund_id DESC
-      LIMIT $6`,
-    [filter.merchant_id, filter.created_from ?? null, filter.created_to ?? null, filter.after?.created_at ?? null, filter.after?.id ?? null, filter.page_size],
+       FROM refunds WHERE %WHERE% ORDER BY created_at DESC, refund_id DESC LIMIT %LIMIT%`,
+    filter.page_size,
   );
-  return result.rows;
+}
+
+export type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.ClientBase, 'query'>;
+
+/** A WHERE clause of only the filters given, each a parameter. The statement is prepared
+ * under a name per combination of filters (the text is the same for every call of one
+ * combination), so PostgreSQL parses and plans it once per connection and each page only
+ * executes; every combination keeps the merchant and keyset conditions as index conditions,
+ * so the generic plan is as good as a custom one. */
+class Where {
+  private readonly clauses: string[];
+  private readonly key: string[] = [];
+  constructor(readonly values: unknown[], first: string) {
+    this.clauses = [first];
+  }
+
+  add(clause: string, ...values: (unknown | undefined)[]): void {
+    if (values[0] === undefined) return;
+    let text = clause;
+    for (const value of values) {
+      this.values.push(value);
+      text = text.replace('$?', `$${this.values.length}`);
+    }
+    this.clauses.push(text);
+    this.key.push(clause);
+  }
+
+  async run<R extends pg.QueryResultRow>(db: Queryable, name: string, sql: string, limit: number): Promise<R[]> {
+    this.values.push(limit);
+    const text = sql.replace('%WHERE%', this.clauses.join(' AND ')).replace('%LIMIT%', `$${this.values.length}`);
+    const digest = createHash('sha1').update(text).digest('hex').slice(0, 12);
+    const result = await db.query<R>({ name: `${name}_${digest}`, text, values: this.values });
+    return result.rows;
+  }
+}
+
+export interface AccountEntryRow {
+  entry_id: bigint;
+  line_no: number;
+  txn_code: string;
+  business_date: string;
+  posted_at: Date;
+  payment_id: string | null;
+  ref_id: string | null;
+  debit_minor: bigint;
+  credit_minor: bigint;
+}
+
+export interface AccountEntryFilter {
+  merchant_id: string;
+  code: 'merchant_pending' | 'merchant_available' | 'merchant_frozen';
+  currency: string;
+  from_date?: string;
+  to_date?: string;
+  page_size: number;
+  /** The last line of the previous page: lines strictly before it. */
+  after?: { entry_id: bigint; line_no: number };
+}
+
+/** The journal lines of one of a merchant's accounts, newest first, keyset-paged on
+ * (entry_id, line_no) along journal_lines_account; a range of business dates filters the
+ * entries. */
+export async function listAccountEntries(db: Queryable, filter: AccountEntryFilter): Promise<AccountEntryRow[]> {
+  const where = new Where([filter.code, filter.merchant_id, filter.currency], 'l.account_id = (SELECT account_id FROM accounts WHERE code = $1 AND owner = $2 AND currency = $3)');
+  where.add('e.business_date >= $?::date', filter.from_date);
+  where.add('e.business_date <= $?::date', filter.to_date);
+  if (filter.after !== undefined) where.add('(l.entry_id, l.line_no) < ($?::bigint, $?::int)', filter.after.entry_id, filter.after.line_no);
+  return where.run<AccountEntryRow>(
+    db,
+    'ledger_account_entries',
+    `SELECT l.entry_id, l.line_no, e.txn_code, e.business_date, e.posted_at, e.payment_id, e.ref_id, l.debit_minor, l.credit_minor
+       FROM journal_lines l JOIN journal_entries e USING (entry_id)
+      WHERE %WHERE% ORDER BY l.entry_id DESC, l.line_no DESC LIMIT %LIMIT%`,
+    filter.page_size,
+  );
 }
 
 export const export_columns = ['business_date', 'entry_id', 'posted_at', 'txn_code', 'payment_id', 'ref_id', 'account', 'currency', 'debit', 'credit'];

@@ -51,6 +51,8 @@ export interface ListPaymentsRequest {
    * valid with the same filters.
    */
   pageToken: string;
+  /** Only the payments with this merchant order number: 1..64 characters; empty: any. */
+  merchantOrderNo: string;
 }
 
 export interface ListPaymentsResponse {
@@ -101,8 +103,21 @@ export interface ListRefundsRequest {
     | undefined;
   /** 1..500 rows; 0: 50. */
   pageSize: number;
-  /** next_page_token of the previous page, unchanged; empty: the first page. */
+  /**
+   * next_page_token of the previous page, unchanged; empty: the first page. A token is only
+   * valid with the same filters.
+   */
   pageToken: string;
+  /**
+   * Only refunds in this state: PENDING, PROCESSING, SUCCEEDED, FAILED or REQUIRES_MANUAL;
+   * empty: any.
+   */
+  state: string;
+  /**
+   * Only the refunds of the payments with this merchant order number: 1..64 characters;
+   * empty: any.
+   */
+  merchantOrderNo: string;
 }
 
 export interface ListRefundsResponse {
@@ -304,6 +319,57 @@ export interface SetMerchantBookSettingsResponse {
   settings: MerchantBookSettings | undefined;
 }
 
+export interface ListAccountEntriesRequest {
+  /** Required: 1..32 of [A-Za-z0-9_-]; a merchant the calling app may act for. */
+  merchantId: string;
+  /** Required: the account's code: merchant_pending, merchant_available or merchant_frozen. */
+  accountCode: string;
+  /** Required: ISO 4217 code. */
+  currency: string;
+  /** Entries of business dates on or after this date (YYYY-MM-DD); empty: no lower bound. */
+  fromDate: string;
+  /** Entries of business dates on or before this date (YYYY-MM-DD); empty: no upper bound. */
+  toDate: string;
+  /** 1..500 lines; 0: 50. */
+  pageSize: number;
+  /**
+   * next_page_token of the previous page, unchanged; empty: the first page. A token is only
+   * valid with the same filters.
+   */
+  pageToken: string;
+}
+
+export interface ListAccountEntriesResponse {
+  /** Newest first (by entry, then line, descending); none when the account does not exist yet. */
+  entries: AccountEntry[];
+  /** Pass as page_token for the next page; empty on the last page. */
+  nextPageToken: string;
+}
+
+/** One journal line on the account, with the entry it belongs to. */
+export interface AccountEntry {
+  /** The journal entry's id (increasing in posting order). */
+  entryId: bigint;
+  /** The line's number within the entry. */
+  lineNo: number;
+  /** The entry's transaction code (core/ledger/README.md: PAYMENT, REFUND, SETTLEMENT, HOLD, ...). */
+  txnCode: string;
+  /** The entry's business date (YYYY-MM-DD). */
+  businessDate: string;
+  /** When the entry was posted. */
+  postedAt:
+    | Date
+    | undefined;
+  /** The payment that caused it; empty for settlement and holds. */
+  paymentId: string;
+  /** What it refers to: the attempt, refund, settlement batch or hold id; empty when none. */
+  refId: string;
+  /** Minor units debited to the account (0 when credited). */
+  debit: bigint;
+  /** Minor units credited to the account (0 when debited). */
+  credit: bigint;
+}
+
 function createBaseListPaymentsRequest(): ListPaymentsRequest {
   return {
     merchantId: "",
@@ -314,6 +380,7 @@ function createBaseListPaymentsRequest(): ListPaymentsRequest {
     product: 0,
     pageSize: 0,
     pageToken: "",
+    merchantOrderNo: "",
   };
 }
 
@@ -342,6 +409,9 @@ export const ListPaymentsRequest: MessageFns<ListPaymentsRequest> = {
     }
     if (message.pageToken !== "") {
       writer.uint32(66).string(message.pageToken);
+    }
+    if (message.merchantOrderNo !== "") {
+      writer.uint32(74).string(message.merchantOrderNo);
     }
     return writer;
   },
@@ -423,6 +493,14 @@ export const ListPaymentsRequest: MessageFns<ListPaymentsRequest> = {
             message.pageToken = reader.string();
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.merchantOrderNo = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -469,6 +547,11 @@ export const ListPaymentsRequest: MessageFns<ListPaymentsRequest> = {
         : isSet(object.page_token)
         ? globalThis.String(object.page_token)
         : "",
+      merchantOrderNo: isSet(object.merchantOrderNo)
+        ? globalThis.String(object.merchantOrderNo)
+        : isSet(object.merchant_order_no)
+        ? globalThis.String(object.merchant_order_no)
+        : "",
     };
   },
 
@@ -498,6 +581,9 @@ export const ListPaymentsRequest: MessageFns<ListPaymentsRequest> = {
     if (message.pageToken !== "") {
       obj.pageToken = message.pageToken;
     }
+    if (message.merchantOrderNo !== "") {
+      obj.merchantOrderNo = message.merchantOrderNo;
+    }
     return obj;
   },
 
@@ -514,6 +600,7 @@ export const ListPaymentsRequest: MessageFns<ListPaymentsRequest> = {
     message.product = object.product ?? 0;
     message.pageSize = object.pageSize ?? 0;
     message.pageToken = object.pageToken ?? "";
+    message.merchantOrderNo = object.merchantOrderNo ?? "";
     return message;
   },
 };
@@ -886,7 +973,15 @@ export const PaymentSummary: MessageFns<PaymentSummary> = {
 };
 
 function createBaseListRefundsRequest(): ListRefundsRequest {
-  return { merchantId: "", createdFrom: undefined, createdTo: undefined, pageSize: 0, pageToken: "" };
+  return {
+    merchantId: "",
+    createdFrom: undefined,
+    createdTo: undefined,
+    pageSize: 0,
+    pageToken: "",
+    state: "",
+    merchantOrderNo: "",
+  };
 }
 
 export const ListRefundsRequest: MessageFns<ListRefundsRequest> = {
@@ -905,6 +1000,12 @@ export const ListRefundsRequest: MessageFns<ListRefundsRequest> = {
     }
     if (message.pageToken !== "") {
       writer.uint32(42).string(message.pageToken);
+    }
+    if (message.state !== "") {
+      writer.uint32(50).string(message.state);
+    }
+    if (message.merchantOrderNo !== "") {
+      writer.uint32(58).string(message.merchantOrderNo);
     }
     return writer;
   },
@@ -962,6 +1063,22 @@ export const ListRefundsRequest: MessageFns<ListRefundsRequest> = {
             message.pageToken = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.merchantOrderNo = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1001,6 +1118,12 @@ export const ListRefundsRequest: MessageFns<ListRefundsRequest> = {
         : isSet(object.page_token)
         ? globalThis.String(object.page_token)
         : "",
+      state: isSet(object.state) ? globalThis.String(object.state) : "",
+      merchantOrderNo: isSet(object.merchantOrderNo)
+        ? globalThis.String(object.merchantOrderNo)
+        : isSet(object.merchant_order_no)
+        ? globalThis.String(object.merchant_order_no)
+        : "",
     };
   },
 
@@ -1021,6 +1144,12 @@ export const ListRefundsRequest: MessageFns<ListRefundsRequest> = {
     if (message.pageToken !== "") {
       obj.pageToken = message.pageToken;
     }
+    if (message.state !== "") {
+      obj.state = message.state;
+    }
+    if (message.merchantOrderNo !== "") {
+      obj.merchantOrderNo = message.merchantOrderNo;
+    }
     return obj;
   },
 
@@ -1034,6 +1163,8 @@ export const ListRefundsRequest: MessageFns<ListRefundsRequest> = {
     message.createdTo = object.createdTo ?? undefined;
     message.pageSize = object.pageSize ?? 0;
     message.pageToken = object.pageToken ?? "";
+    message.state = object.state ?? "";
+    message.merchantOrderNo = object.merchantOrderNo ?? "";
     return message;
   },
 };
@@ -3304,6 +3435,526 @@ export const SetMerchantBookSettingsResponse: MessageFns<SetMerchantBookSettings
   },
 };
 
+function createBaseListAccountEntriesRequest(): ListAccountEntriesRequest {
+  return { merchantId: "", accountCode: "", currency: "", fromDate: "", toDate: "", pageSize: 0, pageToken: "" };
+}
+
+export const ListAccountEntriesRequest: MessageFns<ListAccountEntriesRequest> = {
+  encode(message: ListAccountEntriesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.merchantId !== "") {
+      writer.uint32(10).string(message.merchantId);
+    }
+    if (message.accountCode !== "") {
+      writer.uint32(18).string(message.accountCode);
+    }
+    if (message.currency !== "") {
+      writer.uint32(26).string(message.currency);
+    }
+    if (message.fromDate !== "") {
+      writer.uint32(34).string(message.fromDate);
+    }
+    if (message.toDate !== "") {
+      writer.uint32(42).string(message.toDate);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(48).uint32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(58).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAccountEntriesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAccountEntriesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.accountCode = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.currency = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.fromDate = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.toDate = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.pageSize = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListAccountEntriesRequest {
+    return {
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+      accountCode: isSet(object.accountCode)
+        ? globalThis.String(object.accountCode)
+        : isSet(object.account_code)
+        ? globalThis.String(object.account_code)
+        : "",
+      currency: isSet(object.currency) ? globalThis.String(object.currency) : "",
+      fromDate: isSet(object.fromDate)
+        ? globalThis.String(object.fromDate)
+        : isSet(object.from_date)
+        ? globalThis.String(object.from_date)
+        : "",
+      toDate: isSet(object.toDate)
+        ? globalThis.String(object.toDate)
+        : isSet(object.to_date)
+        ? globalThis.String(object.to_date)
+        : "",
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListAccountEntriesRequest): unknown {
+    const obj: any = {};
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    if (message.accountCode !== "") {
+      obj.accountCode = message.accountCode;
+    }
+    if (message.currency !== "") {
+      obj.currency = message.currency;
+    }
+    if (message.fromDate !== "") {
+      obj.fromDate = message.fromDate;
+    }
+    if (message.toDate !== "") {
+      obj.toDate = message.toDate;
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListAccountEntriesRequest>): ListAccountEntriesRequest {
+    return ListAccountEntriesRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListAccountEntriesRequest>): ListAccountEntriesRequest {
+    const message = createBaseListAccountEntriesRequest();
+    message.merchantId = object.merchantId ?? "";
+    message.accountCode = object.accountCode ?? "";
+    message.currency = object.currency ?? "";
+    message.fromDate = object.fromDate ?? "";
+    message.toDate = object.toDate ?? "";
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseListAccountEntriesResponse(): ListAccountEntriesResponse {
+  return { entries: [], nextPageToken: "" };
+}
+
+export const ListAccountEntriesResponse: MessageFns<ListAccountEntriesResponse> = {
+  encode(message: ListAccountEntriesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.entries) {
+      AccountEntry.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListAccountEntriesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListAccountEntriesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.entries.push(AccountEntry.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListAccountEntriesResponse {
+    return {
+      entries: globalThis.Array.isArray(object?.entries)
+        ? object.entries.map((e: any) => AccountEntry.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListAccountEntriesResponse): unknown {
+    const obj: any = {};
+    if (message.entries?.length) {
+      obj.entries = message.entries.map((e) => AccountEntry.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListAccountEntriesResponse>): ListAccountEntriesResponse {
+    return ListAccountEntriesResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListAccountEntriesResponse>): ListAccountEntriesResponse {
+    const message = createBaseListAccountEntriesResponse();
+    message.entries = object.entries?.map((e) => AccountEntry.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseAccountEntry(): AccountEntry {
+  return {
+    entryId: 0n,
+    lineNo: 0,
+    txnCode: "",
+    businessDate: "",
+    postedAt: undefined,
+    paymentId: "",
+    refId: "",
+    debit: 0n,
+    credit: 0n,
+  };
+}
+
+export const AccountEntry: MessageFns<AccountEntry> = {
+  encode(message: AccountEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.entryId !== 0n) {
+      if (BigInt.asIntN(64, message.entryId) !== message.entryId) {
+        throw new globalThis.Error("value provided for field message.entryId of type int64 too large");
+      }
+      writer.uint32(8).int64(message.entryId);
+    }
+    if (message.lineNo !== 0) {
+      writer.uint32(16).uint32(message.lineNo);
+    }
+    if (message.txnCode !== "") {
+      writer.uint32(26).string(message.txnCode);
+    }
+    if (message.businessDate !== "") {
+      writer.uint32(34).string(message.businessDate);
+    }
+    if (message.postedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.postedAt), writer.uint32(42).fork()).join();
+    }
+    if (message.paymentId !== "") {
+      writer.uint32(50).string(message.paymentId);
+    }
+    if (message.refId !== "") {
+      writer.uint32(58).string(message.refId);
+    }
+    if (message.debit !== 0n) {
+      if (BigInt.asIntN(64, message.debit) !== message.debit) {
+        throw new globalThis.Error("value provided for field message.debit of type int64 too large");
+      }
+      writer.uint32(64).int64(message.debit);
+    }
+    if (message.credit !== 0n) {
+      if (BigInt.asIntN(64, message.credit) !== message.credit) {
+        throw new globalThis.Error("value provided for field message.credit of type int64 too large");
+      }
+      writer.uint32(72).int64(message.credit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AccountEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAccountEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.entryId = reader.int64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.lineNo = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.txnCode = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.businessDate = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.postedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.paymentId = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.refId = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.debit = reader.int64() as bigint;
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.credit = reader.int64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AccountEntry {
+    return {
+      entryId: isSet(object.entryId) ? BigInt(object.entryId) : isSet(object.entry_id) ? BigInt(object.entry_id) : 0n,
+      lineNo: isSet(object.lineNo)
+        ? globalThis.Number(object.lineNo)
+        : isSet(object.line_no)
+        ? globalThis.Number(object.line_no)
+        : 0,
+      txnCode: isSet(object.txnCode)
+        ? globalThis.String(object.txnCode)
+        : isSet(object.txn_code)
+        ? globalThis.String(object.txn_code)
+        : "",
+      businessDate: isSet(object.businessDate)
+        ? globalThis.String(object.businessDate)
+        : isSet(object.business_date)
+        ? globalThis.String(object.business_date)
+        : "",
+      postedAt: isSet(object.postedAt)
+        ? fromJsonTimestamp(object.postedAt)
+        : isSet(object.posted_at)
+        ? fromJsonTimestamp(object.posted_at)
+        : undefined,
+      paymentId: isSet(object.paymentId)
+        ? globalThis.String(object.paymentId)
+        : isSet(object.payment_id)
+        ? globalThis.String(object.payment_id)
+        : "",
+      refId: isSet(object.refId)
+        ? globalThis.String(object.refId)
+        : isSet(object.ref_id)
+        ? globalThis.String(object.ref_id)
+        : "",
+      debit: isSet(object.debit) ? BigInt(object.debit) : 0n,
+      credit: isSet(object.credit) ? BigInt(object.credit) : 0n,
+    };
+  },
+
+  toJSON(message: AccountEntry): unknown {
+    const obj: any = {};
+    if (message.entryId !== 0n) {
+      obj.entryId = message.entryId.toString();
+    }
+    if (message.lineNo !== 0) {
+      obj.lineNo = Math.round(message.lineNo);
+    }
+    if (message.txnCode !== "") {
+      obj.txnCode = message.txnCode;
+    }
+    if (message.businessDate !== "") {
+      obj.businessDate = message.businessDate;
+    }
+    if (message.postedAt !== undefined) {
+      obj.postedAt = message.postedAt.toISOString();
+    }
+    if (message.paymentId !== "") {
+      obj.paymentId = message.paymentId;
+    }
+    if (message.refId !== "") {
+      obj.refId = message.refId;
+    }
+    if (message.debit !== 0n) {
+      obj.debit = message.debit.toString();
+    }
+    if (message.credit !== 0n) {
+      obj.credit = message.credit.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AccountEntry>): AccountEntry {
+    return AccountEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AccountEntry>): AccountEntry {
+    const message = createBaseAccountEntry();
+    message.entryId = (object.entryId !== undefined && object.entryId !== null) ? BigInt(object.entryId) : 0n;
+    message.lineNo = object.lineNo ?? 0;
+    message.txnCode = object.txnCode ?? "";
+    message.businessDate = object.businessDate ?? "";
+    message.postedAt = object.postedAt ?? undefined;
+    message.paymentId = object.paymentId ?? "";
+    message.refId = object.refId ?? "";
+    message.debit = (object.debit !== undefined && object.debit !== null) ? BigInt(object.debit) : 0n;
+    message.credit = (object.credit !== undefined && object.credit !== null) ? BigInt(object.credit) : 0n;
+    return message;
+  },
+};
+
 /**
  * Finance queries and operations on the books. Every call names a merchant the calling app may
  * act for, except the platform calls (trial balance, day-end close, settlement run), which
@@ -3326,7 +3977,7 @@ export const LedgerServiceDefinition = {
       responseStream: false,
       options: {},
     },
-    /** A merchant's refunds, newest first, a page at a time (role payments:read). */
+    /** A merchant's refunds, newest first, filtered, a page at a time (role payments:read). */
     listRefunds: {
       name: "ListRefunds",
       requestType: ListRefundsRequest as typeof ListRefundsRequest,
@@ -3440,6 +4091,18 @@ export const LedgerServiceDefinition = {
       requestType: ReleaseHoldRequest as typeof ReleaseHoldRequest,
       requestStream: false,
       responseType: ReleaseHoldResponse as typeof ReleaseHoldResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * The journal lines of one of a merchant's accounts (pending, available or frozen), newest
+     * first, within a range of business dates, a page at a time (role ledger:read).
+     */
+    listAccountEntries: {
+      name: "ListAccountEntries",
+      requestType: ListAccountEntriesRequest as typeof ListAccountEntriesRequest,
+      requestStream: false,
+      responseType: ListAccountEntriesResponse as typeof ListAccountEntriesResponse,
       responseStream: false,
       options: {},
     },
