@@ -402,7 +402,7 @@ function servers(deps: GrpcDeps, gateway: PaymentGateway, health: HealthImplemen
   admin_server.addService(app_admin_service, appAdminService(deps.routing.apps, deps.log));
   admin_server.addService(notification_admin_service, notificationAdminService(deps.notifier, deps.log));
   admin_server.addService(timer_admin_service, timerAdminService(deps.dead_timers, deps.log));
-  admin_server.addService(risk_admin_service, riskAdminService(deps.routing.risk_rules, deps.log, deps.held === undefined ? undefined : { held: deps.held, orders: deps.orders }));
+  admin_server.addService(risk_admin_service, riskAdminService(deps.routing.risk_rules, deps.log, deps.held === undefined ? undefined : { held: deps.held, orders: deps.orders }, deps.ledger));
   return { main, admin };
 }
 

@@ -78,7 +78,7 @@ export function ledgerService(store: LedgerStore | undefined, log: Logger): grpc
       if (request.reason.length < 1 || request.reason.length > 256) violations.push({ field: 'reason', description: 'must be 1..256 characters' });
       if (violations.length > 0) throw invalidFields(violations);
       caller.requireMerchant(request.merchantId);
-      await books.placeHold(request.holdId, request.merchantId, request.currency, request.amount, request.reason);
+      await books.placeHold(request.holdId, request.merchantId, request.currency, request.amount, request.reason, { source: 'operator' });
       return {};
     }),
     exportMerchantDay: (call: grpc.ServerWritableStream<L.ExportMerchantDayRequest, L.ExportMerchantDayResponse>) => void exportDay(call, store, log),

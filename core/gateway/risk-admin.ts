@@ -8,6 +8,13 @@ import {
   RiskDimension as WireRiskDimension,
   RiskKind as WireRiskKind,
   type DeleteRiskRuleRequest,
+  type HoldMerchantRequest,
+  type HoldMerchantResponse,
+  type ListMerchantHoldsRequest,
+  type ListMerchantHoldsResponse,
+  type MerchantHold,
+  type ReleaseMerchantHoldRequest,
+  type ReleaseMerchantHoldResponse,
   type ListHeldPaymentsRequest,
   type ListHeldPaymentsResponse,
   type ReleaseHeldPaymentRequest,
@@ -21,7 +28,9 @@ import {
   type UpsertRiskRuleRequest,
   type UpsertRiskRuleResponse,
 } from '../../proto/gen/paycore/v1/admin';
-import { PaycoreError, invalidFields } from '../errors';
+import { PaycoreError, invalidFields, type FieldViolation } from '../errors';
+import type { Hold, LedgerStore } from '../ledger/store';
+import { asPaycoreError } from './ledger';
 import { isPaymentId } from '../ids';
 import type { HeldIndex } from '../risk/held';
 import type { OrdersClient } from '../orders/api';
@@ -42,6 +51,9 @@ export interface RiskAdminServiceServer extends grpc.UntypedServiceImplementatio
   upsertRiskRule: grpc.handleUnaryCall<UpsertRiskRuleRequest, UpsertRiskRuleResponse>;
   listRiskRules: grpc.handleUnaryCall<ListRiskRulesRequest, ListRiskRulesResponse>;
   deleteRiskRule: grpc.handleUnaryCall<DeleteRiskRuleRequest, DeleteRiskRuleResponse>;
+  holdMerchant: grpc.handleUnaryCall<HoldMerchantRequest, HoldMerchantResponse>;
+  releaseMerchantHold: grpc.handleUnaryCall<ReleaseMerchantHoldRequest, ReleaseMerchantHoldResponse>;
+  listMerchantHolds: grpc.handleUnaryCall<ListMerchantHoldsRequest, ListMerchantHoldsResponse>;
 }
 
 /** What the held-payment calls need; absent (unit tests): they answer ILLEGAL_STATE. */
@@ -50,8 +62,17 @@ export interface HeldPaymentsDeps {
   orders: Pick<OrdersClient, 'send'>;
 }
 
-export function riskAdminService(table: RiskRuleStore, log?: Logger, holds?: HeldPaymentsDeps): RiskAdminServiceServer {
+export function riskAdminService(table: RiskRuleStore, log?: Logger, holds?: HeldPaymentsDeps, books?: LedgerStore): RiskAdminServiceServer {
   const unary = adminUnary(log);
+  /** A call on the books: their refusals (and PostgreSQL down) as paycore's reasons. */
+  const onBooks = async <T>(run: (store: LedgerStore) => Promise<T>): Promise<T> => {
+    if (books === undefined) throw new PaycoreError('ILLEGAL_STATE', 'this paycore keeps no books (PAYCORE_DATABASE_URL is not set): merchant holds need them');
+    try {
+      return await run(books);
+    } catch (error) {
+      throw asPaycoreError(error) ?? error;
+    }
+  };
   const needHolds = (): HeldPaymentsDeps => {
     if (holds === undefined) throw new PaycoreError('ILLEGAL_STATE', 'held payments are not served here');
     return holds;
@@ -79,6 +100,41 @@ export function riskAdminService(table: RiskRuleStore, log?: Logger, holds?: Hel
       await table.deleteRiskRule(request.ruleId);
       return {};
     }),
+    holdMerchant: unary('HoldMerchant', async (request: HoldMerchantRequest) => {
+      const violations: FieldViolation[] = [];
+      if (!hold_id_pattern.test(request.holdId)) violations.push({ field: 'hold_id', description: 'must be 1..64 of [A-Za-z0-9_-]' });
+      if (!merchant_id_pattern.test(request.merchantId)) violations.push({ field: 'merchant_id', description: 'must be 1..32 of [A-Za-z0-9_-]' });
+      if (!/^[A-Z]{3}$/.test(request.currency)) violations.push({ field: 'currency', description: 'must be an ISO 4217 code' });
+      if (request.amount !== undefined && request.amount <= 0n) violations.push({ field: 'amount', description: 'must be positive (absent: the whole available balance)' });
+      if (request.reason.length < 1 || request.reason.length > 256) violations.push({ field: 'reason', description: 'must be 1..256 characters' });
+      if (violations.length > 0) throw invalidFields(violations);
+      const hold = await onBooks((store) => store.placeHold(request.holdId, request.merchantId, request.currency, request.amount, request.reason, { source: 'risk', blocks_settlement: true }));
+      log?.info({ hold_id: hold.hold_id, merchant_id: hold.merchant_id, amount_minor: String(hold.amount_minor) }, 'merchant held by risk');
+      return { hold: toWireHold(hold) };
+    }),
+    releaseMerchantHold: unary('ReleaseMerchantHold', async (request: ReleaseMerchantHoldRequest) => {
+      const violations: FieldViolation[] = [];
+      if (!hold_id_pattern.test(request.holdId)) violations.push({ field: 'hold_id', description: 'must be 1..64 of [A-Za-z0-9_-]' });
+      if (!merchant_id_pattern.test(request.merchantId)) violations.push({ field: 'merchant_id', description: 'must be 1..32 of [A-Za-z0-9_-]' });
+      if (violations.length > 0) throw invalidFields(violations);
+      const hold = await onBooks((store) => store.releaseHold(request.holdId, request.merchantId));
+      log?.info({ hold_id: hold.hold_id, merchant_id: hold.merchant_id }, 'merchant hold released');
+      return { hold: toWireHold(hold) };
+    }),
+    listMerchantHolds: unary('ListMerchantHolds', async (request: ListMerchantHoldsRequest) => {
+      if (!merchant_id_pattern.test(request.merchantId)) throw invalidFields([{ field: 'merchant_id', description: 'must be 1..32 of [A-Za-z0-9_-]' }]);
+      return { holds: (await onBooks((store) => store.holdsOf(request.merchantId))).map(toWireHold) };
+    }),
+  };
+}
+
+const hold_id_pattern = /^[A-Za-z0-9_-]{1,64}$/;
+const merchant_id_pattern = /^[A-Za-z0-9_-]{1,32}$/;
+
+function toWireHold(hold: Hold): MerchantHold {
+  return {
+    holdId: hold.hold_id, merchantId: hold.merchant_id, currency: hold.currency, amount: hold.amount_minor, reason: hold.reason, source: hold.source,
+    blocksSettlement: hold.blocks_settlement, placedAt: hold.placed_at, releasedAt: hold.released_at ?? undefined,
   };
 }
 

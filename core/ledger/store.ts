@@ -50,6 +50,20 @@ export interface StreamMessage {
   state: PaymentState;
 }
 
+export interface Hold {
+  hold_id: string;
+  merchant_id: string;
+  currency: string;
+  amount_minor: bigint;
+  reason: string;
+  source: 'operator' | 'risk';
+  blocks_settlement: boolean;
+  placed_at: Date;
+  released_at: Date | null;
+}
+type HoldRow = Hold;
+const hold_columns = 'hold_id, merchant_id, currency, amount_minor, reason, source, blocks_settlement, placed_at, released_at';
+
 export interface AccountBalance {
   code: AccountCode;
   owner: string;
@@ -281,6 +295,9 @@ export class LedgerStore {
     return this.transaction(async (client, created) => {
       await client.query('SELECT pg_advisory_xact_lock_shared($1)', [close_lock_key]);
       const account = await client.query<{ account_id: bigint }>(`SELECT account_id FROM accounts WHERE code = 'merchant_pending' AND owner = $1 AND currency = $2 FOR UPDATE`, [merchant_id, currency]);
+      // A risk hold stops the merchant's settlement: its pending money waits for the release.
+      const held = await client.query('SELECT 1 FROM holds WHERE merchant_id = $1 AND currency = $2 AND released_at IS NULL AND blocks_settlement LIMIT 1', [merchant_id, currency]);
+      if (held.rows.length > 0) return undefined;
       const settings = (await this.settingsOf(client, [merchant_id])).get(merchant_id) ?? default_book_settings;
       const lines = await client.query<{ entry_id: bigint; line_no: number; amount_minor: bigint }>(
         `SELECT l.entry_id, l.line_no, (l.credit_minor - l.debit_minor) AS amount_minor
@@ -346,31 +363,55 @@ export class LedgerStore {
     });
   }
 
-  /** An operator's hold: available → frozen. Refused (the available balance cannot cover it)
+  /** A hold: available → frozen. An operator's (LedgerService PlaceHold) is of an amount;
+   * a risk hold (RiskAdminService HoldMerchant) may take the whole available balance
+   * (`amount_minor` undefined: what it is now, possibly nothing) and stops the merchant's
+   * settlement in that currency while open. Refused (the available balance cannot cover it)
    * rather than driving available below zero. */
-  async placeHold(hold_id: string, merchant_id: string, currency: string, amount_minor: bigint, reason: string): Promise<void> {
-    if (amount_minor <= 0n) throw new LedgerError('INVALID_ARGUMENT', 'amount must be positive');
-    await this.transaction(async (client, created) => {
+  async placeHold(hold_id: string, merchant_id: string, currency: string, amount_minor: bigint | undefined, reason: string, options: { source?: Hold['source']; blocks_settlement?: boolean } = {}): Promise<Hold> {
+    if (amount_minor !== undefined && amount_minor <= 0n) throw new LedgerError('INVALID_ARGUMENT', 'amount must be positive');
+    const blocks_settlement = options.blocks_settlement ?? false;
+    return this.transaction(async (client, created) => {
       await client.query('SELECT pg_advisory_xact_lock_shared($1)', [close_lock_key]);
+      // A hold that stops settlement takes the pending account's lock that a settlement run
+      // takes first: a run either finished before the hold or sees it.
+      if (blocks_settlement) await client.query(`SELECT 1 FROM accounts WHERE code = 'merchant_pending' AND owner = $1 AND currency = $2 FOR UPDATE`, [merchant_id, currency]);
       const available = await client.query<{ balance_minor: bigint }>(`SELECT balance_minor FROM accounts WHERE code = 'merchant_available' AND owner = $1 AND currency = $2 FOR UPDATE`, [merchant_id, currency]);
       const balance = available.rows[0]?.balance_minor ?? 0n;
-      if (balance < amount_minor) throw new LedgerError('FAILED_PRECONDITION', `available balance ${balance} cannot cover a hold of ${amount_minor}`);
-      const inserted = await client.query('INSERT INTO holds (hold_id, merchant_id, currency, amount_minor, reason) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (hold_id) DO NOTHING', [hold_id, merchant_id, currency, amount_minor, reason]);
-      if (inserted.rowCount === 0) throw new LedgerError('ALREADY_EXISTS', `hold_id ${hold_id} exists already`);
-      const lines = linesOf('HOLD', { merchant_id, channel_id: platform_owner, currency }, { gross: amount_minor });
-      await this.post(client, created, { entry_key: `hold:${hold_id}`, txn_code: 'HOLD', merchant_id, ref_id: hold_id, currency, at: new Date().toISOString(), lines }, await openDate(client));
+      const amount = amount_minor ?? (balance > 0n ? balance : 0n);
+      if (balance < amount) throw new LedgerError('FAILED_PRECONDITION', `available balance ${balance} cannot cover a hold of ${amount}`);
+      const inserted = await client.query<HoldRow>(
+        `INSERT INTO holds (hold_id, merchant_id, currency, amount_minor, reason, source, blocks_settlement) VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (hold_id) DO NOTHING RETURNING ${hold_columns}`,
+        [hold_id, merchant_id, currency, amount, reason, options.source ?? 'operator', blocks_settlement],
+      );
+      if (inserted.rows.length === 0) throw new LedgerError('ALREADY_EXISTS', `hold_id ${hold_id} exists already`);
+      if (amount > 0n) {
+        const lines = linesOf('HOLD', { merchant_id, channel_id: platform_owner, currency }, { gross: amount });
+        await this.post(client, created, { entry_key: `hold:${hold_id}`, txn_code: 'HOLD', merchant_id, ref_id: hold_id, currency, at: new Date().toISOString(), lines }, await openDate(client));
+      }
+      return inserted.rows[0]!;
     });
   }
 
-  async releaseHold(hold_id: string, merchant_id: string): Promise<void> {
-    await this.transaction(async (client, created) => {
+  async releaseHold(hold_id: string, merchant_id: string): Promise<Hold> {
+    return this.transaction(async (client, created) => {
       await client.query('SELECT pg_advisory_xact_lock_shared($1)', [close_lock_key]);
-      const hold = await client.query<{ merchant_id: string; currency: string; amount_minor: bigint }>('UPDATE holds SET released_at = now() WHERE hold_id = $1 AND merchant_id = $2 AND released_at IS NULL RETURNING merchant_id, currency, amount_minor', [hold_id, merchant_id]);
+      const hold = await client.query<HoldRow>(`UPDATE holds SET released_at = now() WHERE hold_id = $1 AND merchant_id = $2 AND released_at IS NULL RETURNING ${hold_columns}`, [hold_id, merchant_id]);
       const row = hold.rows[0];
       if (row === undefined) throw new LedgerError('NOT_FOUND', `no open hold ${hold_id}`);
-      const lines = linesOf('RELEASE', { merchant_id: row.merchant_id, channel_id: platform_owner, currency: row.currency }, { gross: row.amount_minor });
-      await this.post(client, created, { entry_key: `release:${hold_id}`, txn_code: 'RELEASE', merchant_id: row.merchant_id, ref_id: hold_id, currency: row.currency, at: new Date().toISOString(), lines }, await openDate(client));
+      if (row.amount_minor > 0n) {
+        const lines = linesOf('RELEASE', { merchant_id: row.merchant_id, channel_id: platform_owner, currency: row.currency }, { gross: row.amount_minor });
+        await this.post(client, created, { entry_key: `release:${hold_id}`, txn_code: 'RELEASE', merchant_id: row.merchant_id, ref_id: hold_id, currency: row.currency, at: new Date().toISOString(), lines }, await openDate(client));
+      }
+      return row;
     });
+  }
+
+  /** A merchant's holds, newest first. */
+  async holdsOf(merchant_id: string): Promise<Hold[]> {
+    const result = await this.pool.query<HoldRow>(`SELECT ${hold_columns} FROM holds WHERE merchant_id = $1 ORDER BY placed_at DESC, hold_id DESC`, [merchant_id]);
+    return result.rows;
   }
 
   /** Entries with their lines, for tests and the finance queries. */

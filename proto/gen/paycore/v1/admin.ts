@@ -953,6 +953,81 @@ export interface RejectHeldPaymentResponse {
   payment: Payment | undefined;
 }
 
+/** HoldMerchant's request. */
+export interface HoldMerchantRequest {
+  /** Required: 1..64 of [A-Za-z0-9_-]; the hold's id, unique among every hold of the books. */
+  holdId: string;
+  /** Required: 1..32 of [A-Za-z0-9_-]. */
+  merchantId: string;
+  /** Required: ISO 4217 code. */
+  currency: string;
+  /**
+   * Minor units, > 0 and at most the available balance; absent: the whole available balance
+   * (nothing when it has none — the hold still stops settlement).
+   */
+  amount?:
+    | bigint
+    | undefined;
+  /** Required: 1..256 characters, why (kept with the hold). */
+  reason: string;
+}
+
+/** HoldMerchant's answer. */
+export interface HoldMerchantResponse {
+  /** The hold as placed. */
+  hold: MerchantHold | undefined;
+}
+
+/** ReleaseMerchantHold's request. */
+export interface ReleaseMerchantHoldRequest {
+  /** Required: the hold's id. */
+  holdId: string;
+  /** Required: the merchant the hold is on. */
+  merchantId: string;
+}
+
+/** ReleaseMerchantHold's answer. */
+export interface ReleaseMerchantHoldResponse {
+  /** The hold, released. */
+  hold: MerchantHold | undefined;
+}
+
+/** ListMerchantHolds's request. */
+export interface ListMerchantHoldsRequest {
+  /** Required: 1..32 of [A-Za-z0-9_-]. */
+  merchantId: string;
+}
+
+/** ListMerchantHolds's answer. */
+export interface ListMerchantHoldsResponse {
+  /** Newest first. */
+  holds: MerchantHold[];
+}
+
+/** A hold on a merchant's available balance. */
+export interface MerchantHold {
+  /** The hold's id. */
+  holdId: string;
+  /** The merchant held. */
+  merchantId: string;
+  /** ISO 4217 code. */
+  currency: string;
+  /** Minor units frozen. */
+  amount: bigint;
+  /** Why. */
+  reason: string;
+  /** Who placed it: 'risk' (HoldMerchant) or 'operator' (LedgerService PlaceHold). */
+  source: string;
+  /** While open, the merchant's pending money stays pending (true for risk holds). */
+  blocksSettlement: boolean;
+  /** When it was placed. */
+  placedAt:
+    | Date
+    | undefined;
+  /** When it was released; absent while open. */
+  releasedAt: Date | undefined;
+}
+
 function createBaseFeeRule(): FeeRule {
   return { rateBp: 0, fixed: 0n, min: 0n, max: undefined };
 }
@@ -7592,6 +7667,753 @@ export const RejectHeldPaymentResponse: MessageFns<RejectHeldPaymentResponse> = 
   },
 };
 
+function createBaseHoldMerchantRequest(): HoldMerchantRequest {
+  return { holdId: "", merchantId: "", currency: "", amount: undefined, reason: "" };
+}
+
+export const HoldMerchantRequest: MessageFns<HoldMerchantRequest> = {
+  encode(message: HoldMerchantRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.holdId !== "") {
+      writer.uint32(10).string(message.holdId);
+    }
+    if (message.merchantId !== "") {
+      writer.uint32(18).string(message.merchantId);
+    }
+    if (message.currency !== "") {
+      writer.uint32(26).string(message.currency);
+    }
+    if (message.amount !== undefined) {
+      if (BigInt.asIntN(64, message.amount) !== message.amount) {
+        throw new globalThis.Error("value provided for field message.amount of type int64 too large");
+      }
+      writer.uint32(32).int64(message.amount);
+    }
+    if (message.reason !== "") {
+      writer.uint32(42).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HoldMerchantRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHoldMerchantRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.holdId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.currency = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.amount = reader.int64() as bigint;
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HoldMerchantRequest {
+    return {
+      holdId: isSet(object.holdId)
+        ? globalThis.String(object.holdId)
+        : isSet(object.hold_id)
+        ? globalThis.String(object.hold_id)
+        : "",
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+      currency: isSet(object.currency) ? globalThis.String(object.currency) : "",
+      amount: isSet(object.amount) ? BigInt(object.amount) : undefined,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: HoldMerchantRequest): unknown {
+    const obj: any = {};
+    if (message.holdId !== "") {
+      obj.holdId = message.holdId;
+    }
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    if (message.currency !== "") {
+      obj.currency = message.currency;
+    }
+    if (message.amount !== undefined) {
+      obj.amount = message.amount.toString();
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<HoldMerchantRequest>): HoldMerchantRequest {
+    return HoldMerchantRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<HoldMerchantRequest>): HoldMerchantRequest {
+    const message = createBaseHoldMerchantRequest();
+    message.holdId = object.holdId ?? "";
+    message.merchantId = object.merchantId ?? "";
+    message.currency = object.currency ?? "";
+    message.amount = (object.amount !== undefined && object.amount !== null) ? BigInt(object.amount) : undefined;
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseHoldMerchantResponse(): HoldMerchantResponse {
+  return { hold: undefined };
+}
+
+export const HoldMerchantResponse: MessageFns<HoldMerchantResponse> = {
+  encode(message: HoldMerchantResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hold !== undefined) {
+      MerchantHold.encode(message.hold, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HoldMerchantResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHoldMerchantResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hold = MerchantHold.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HoldMerchantResponse {
+    return { hold: isSet(object.hold) ? MerchantHold.fromJSON(object.hold) : undefined };
+  },
+
+  toJSON(message: HoldMerchantResponse): unknown {
+    const obj: any = {};
+    if (message.hold !== undefined) {
+      obj.hold = MerchantHold.toJSON(message.hold);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<HoldMerchantResponse>): HoldMerchantResponse {
+    return HoldMerchantResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<HoldMerchantResponse>): HoldMerchantResponse {
+    const message = createBaseHoldMerchantResponse();
+    message.hold = (object.hold !== undefined && object.hold !== null)
+      ? MerchantHold.fromPartial(object.hold)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseReleaseMerchantHoldRequest(): ReleaseMerchantHoldRequest {
+  return { holdId: "", merchantId: "" };
+}
+
+export const ReleaseMerchantHoldRequest: MessageFns<ReleaseMerchantHoldRequest> = {
+  encode(message: ReleaseMerchantHoldRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.holdId !== "") {
+      writer.uint32(10).string(message.holdId);
+    }
+    if (message.merchantId !== "") {
+      writer.uint32(18).string(message.merchantId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReleaseMerchantHoldRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReleaseMerchantHoldRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.holdId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReleaseMerchantHoldRequest {
+    return {
+      holdId: isSet(object.holdId)
+        ? globalThis.String(object.holdId)
+        : isSet(object.hold_id)
+        ? globalThis.String(object.hold_id)
+        : "",
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ReleaseMerchantHoldRequest): unknown {
+    const obj: any = {};
+    if (message.holdId !== "") {
+      obj.holdId = message.holdId;
+    }
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReleaseMerchantHoldRequest>): ReleaseMerchantHoldRequest {
+    return ReleaseMerchantHoldRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReleaseMerchantHoldRequest>): ReleaseMerchantHoldRequest {
+    const message = createBaseReleaseMerchantHoldRequest();
+    message.holdId = object.holdId ?? "";
+    message.merchantId = object.merchantId ?? "";
+    return message;
+  },
+};
+
+function createBaseReleaseMerchantHoldResponse(): ReleaseMerchantHoldResponse {
+  return { hold: undefined };
+}
+
+export const ReleaseMerchantHoldResponse: MessageFns<ReleaseMerchantHoldResponse> = {
+  encode(message: ReleaseMerchantHoldResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hold !== undefined) {
+      MerchantHold.encode(message.hold, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReleaseMerchantHoldResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReleaseMerchantHoldResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hold = MerchantHold.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReleaseMerchantHoldResponse {
+    return { hold: isSet(object.hold) ? MerchantHold.fromJSON(object.hold) : undefined };
+  },
+
+  toJSON(message: ReleaseMerchantHoldResponse): unknown {
+    const obj: any = {};
+    if (message.hold !== undefined) {
+      obj.hold = MerchantHold.toJSON(message.hold);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReleaseMerchantHoldResponse>): ReleaseMerchantHoldResponse {
+    return ReleaseMerchantHoldResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReleaseMerchantHoldResponse>): ReleaseMerchantHoldResponse {
+    const message = createBaseReleaseMerchantHoldResponse();
+    message.hold = (object.hold !== undefined && object.hold !== null)
+      ? MerchantHold.fromPartial(object.hold)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListMerchantHoldsRequest(): ListMerchantHoldsRequest {
+  return { merchantId: "" };
+}
+
+export const ListMerchantHoldsRequest: MessageFns<ListMerchantHoldsRequest> = {
+  encode(message: ListMerchantHoldsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.merchantId !== "") {
+      writer.uint32(10).string(message.merchantId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListMerchantHoldsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListMerchantHoldsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListMerchantHoldsRequest {
+    return {
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ListMerchantHoldsRequest): unknown {
+    const obj: any = {};
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListMerchantHoldsRequest>): ListMerchantHoldsRequest {
+    return ListMerchantHoldsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListMerchantHoldsRequest>): ListMerchantHoldsRequest {
+    const message = createBaseListMerchantHoldsRequest();
+    message.merchantId = object.merchantId ?? "";
+    return message;
+  },
+};
+
+function createBaseListMerchantHoldsResponse(): ListMerchantHoldsResponse {
+  return { holds: [] };
+}
+
+export const ListMerchantHoldsResponse: MessageFns<ListMerchantHoldsResponse> = {
+  encode(message: ListMerchantHoldsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.holds) {
+      MerchantHold.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListMerchantHoldsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListMerchantHoldsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.holds.push(MerchantHold.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListMerchantHoldsResponse {
+    return {
+      holds: globalThis.Array.isArray(object?.holds) ? object.holds.map((e: any) => MerchantHold.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ListMerchantHoldsResponse): unknown {
+    const obj: any = {};
+    if (message.holds?.length) {
+      obj.holds = message.holds.map((e) => MerchantHold.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListMerchantHoldsResponse>): ListMerchantHoldsResponse {
+    return ListMerchantHoldsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListMerchantHoldsResponse>): ListMerchantHoldsResponse {
+    const message = createBaseListMerchantHoldsResponse();
+    message.holds = object.holds?.map((e) => MerchantHold.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseMerchantHold(): MerchantHold {
+  return {
+    holdId: "",
+    merchantId: "",
+    currency: "",
+    amount: 0n,
+    reason: "",
+    source: "",
+    blocksSettlement: false,
+    placedAt: undefined,
+    releasedAt: undefined,
+  };
+}
+
+export const MerchantHold: MessageFns<MerchantHold> = {
+  encode(message: MerchantHold, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.holdId !== "") {
+      writer.uint32(10).string(message.holdId);
+    }
+    if (message.merchantId !== "") {
+      writer.uint32(18).string(message.merchantId);
+    }
+    if (message.currency !== "") {
+      writer.uint32(26).string(message.currency);
+    }
+    if (message.amount !== 0n) {
+      if (BigInt.asIntN(64, message.amount) !== message.amount) {
+        throw new globalThis.Error("value provided for field message.amount of type int64 too large");
+      }
+      writer.uint32(32).int64(message.amount);
+    }
+    if (message.reason !== "") {
+      writer.uint32(42).string(message.reason);
+    }
+    if (message.source !== "") {
+      writer.uint32(50).string(message.source);
+    }
+    if (message.blocksSettlement !== false) {
+      writer.uint32(56).bool(message.blocksSettlement);
+    }
+    if (message.placedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.placedAt), writer.uint32(66).fork()).join();
+    }
+    if (message.releasedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.releasedAt), writer.uint32(74).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MerchantHold {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMerchantHold();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.holdId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.currency = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.amount = reader.int64() as bigint;
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.blocksSettlement = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.placedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.releasedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MerchantHold {
+    return {
+      holdId: isSet(object.holdId)
+        ? globalThis.String(object.holdId)
+        : isSet(object.hold_id)
+        ? globalThis.String(object.hold_id)
+        : "",
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+      currency: isSet(object.currency) ? globalThis.String(object.currency) : "",
+      amount: isSet(object.amount) ? BigInt(object.amount) : 0n,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+      blocksSettlement: isSet(object.blocksSettlement)
+        ? globalThis.Boolean(object.blocksSettlement)
+        : isSet(object.blocks_settlement)
+        ? globalThis.Boolean(object.blocks_settlement)
+        : false,
+      placedAt: isSet(object.placedAt)
+        ? fromJsonTimestamp(object.placedAt)
+        : isSet(object.placed_at)
+        ? fromJsonTimestamp(object.placed_at)
+        : undefined,
+      releasedAt: isSet(object.releasedAt)
+        ? fromJsonTimestamp(object.releasedAt)
+        : isSet(object.released_at)
+        ? fromJsonTimestamp(object.released_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: MerchantHold): unknown {
+    const obj: any = {};
+    if (message.holdId !== "") {
+      obj.holdId = message.holdId;
+    }
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    if (message.currency !== "") {
+      obj.currency = message.currency;
+    }
+    if (message.amount !== 0n) {
+      obj.amount = message.amount.toString();
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    if (message.blocksSettlement !== false) {
+      obj.blocksSettlement = message.blocksSettlement;
+    }
+    if (message.placedAt !== undefined) {
+      obj.placedAt = message.placedAt.toISOString();
+    }
+    if (message.releasedAt !== undefined) {
+      obj.releasedAt = message.releasedAt.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MerchantHold>): MerchantHold {
+    return MerchantHold.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MerchantHold>): MerchantHold {
+    const message = createBaseMerchantHold();
+    message.holdId = object.holdId ?? "";
+    message.merchantId = object.merchantId ?? "";
+    message.currency = object.currency ?? "";
+    message.amount = (object.amount !== undefined && object.amount !== null) ? BigInt(object.amount) : 0n;
+    message.reason = object.reason ?? "";
+    message.source = object.source ?? "";
+    message.blocksSettlement = object.blocksSettlement ?? false;
+    message.placedAt = object.placedAt ?? undefined;
+    message.releasedAt = object.releasedAt ?? undefined;
+    return message;
+  },
+};
+
 /**
  * The routing table: the channels paycore may send a payment to, their state, and the
  * explanation of a decision. Changes reach every paycore process within about a second.
@@ -7911,6 +8733,44 @@ export const RiskAdminServiceDefinition = {
       requestType: RejectHeldPaymentRequest as typeof RejectHeldPaymentRequest,
       requestStream: false,
       responseType: RejectHeldPaymentResponse as typeof RejectHeldPaymentResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Holds a merchant on the books (core/risk/README.md, "Merchant holds"): the amount, or
+     * the whole available balance, moves from available to frozen (a HOLD entry), and while
+     * the hold is open no settlement cut-off makes the merchant's pending money available.
+     * Frozen money never funds a refund. Errors: INVALID_FIELD; ILLEGAL_STATE when the
+     * available balance cannot cover the amount, or this paycore keeps no books;
+     * IDEMPOTENCY_KEY_REUSED when hold_id exists.
+     */
+    holdMerchant: {
+      name: "HoldMerchant",
+      requestType: HoldMerchantRequest as typeof HoldMerchantRequest,
+      requestStream: false,
+      responseType: HoldMerchantResponse as typeof HoldMerchantResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Releases a merchant hold: its amount back to available (a RELEASE entry), and the next
+     * cut-off settles what waited. Errors: NOT_FOUND when no open hold has the id for the
+     * merchant.
+     */
+    releaseMerchantHold: {
+      name: "ReleaseMerchantHold",
+      requestType: ReleaseMerchantHoldRequest as typeof ReleaseMerchantHoldRequest,
+      requestStream: false,
+      responseType: ReleaseMerchantHoldResponse as typeof ReleaseMerchantHoldResponse,
+      responseStream: false,
+      options: {},
+    },
+    /** A merchant's holds (risk and operator), newest first, open and released. */
+    listMerchantHolds: {
+      name: "ListMerchantHolds",
+      requestType: ListMerchantHoldsRequest as typeof ListMerchantHoldsRequest,
+      requestStream: false,
+      responseType: ListMerchantHoldsResponse as typeof ListMerchantHoldsResponse,
       responseStream: false,
       options: {},
     },
