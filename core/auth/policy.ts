@@ -48,6 +48,13 @@ const recon_methods: Record<string, AppRole> = {
   RerunDay: 'ledger:write',
 };
 
+/** PayoutService (core/payouts): the merchant scope is checked by the handler. */
+const payout_methods: Record<string, AppRole> = {
+  CreatePayout: 'payouts:write',
+  GetPayout: 'payouts:read',
+  ListPayouts: 'payouts:read',
+};
+
 /** Admin services need their role for every method. */
 const admin_services: Record<string, AppRole> = {
   'paycore.v1.RoutingAdminService': 'admin:routing',
@@ -71,6 +78,7 @@ export function requirementOf(path: string): Requirement | undefined {
   if (service === 'paycore.v1.PaymentService') return Object.hasOwn(payment_methods, method) ? payment_methods[method] : undefined;
   if (service === 'paycore.v1.LedgerService') return Object.hasOwn(ledger_methods, method) ? ledger_methods[method] : undefined;
   if (service === 'paycore.v1.ReconService') return Object.hasOwn(recon_methods, method) ? recon_methods[method] : undefined;
+  if (service === 'paycore.v1.PayoutService') return Object.hasOwn(payout_methods, method) ? payout_methods[method] : undefined;
   if (Object.hasOwn(admin_services, service)) return admin_services[service];
   if (authenticated_services.has(service)) return 'authenticated';
   return undefined;

@@ -43,6 +43,7 @@ import { notification_admin_service, notificationAdminService } from './notify-a
 import { timer_admin_service, timerAdminService } from './timer-admin';
 import { ledger_service, ledgerService } from './ledger';
 import { recon_service, reconService, type ReconRuntime } from './recon';
+import { payout_service, payoutService, type PayoutsDeps } from './payouts';
 import { LedgerError, type LedgerStore } from '../ledger/store';
 import { risk_admin_service, riskAdminService } from './risk-admin';
 import { bindInput, checkConfirmBinding, checkListCards, checkUnbindCard, toWireBinding, toWireCard } from './cards';
@@ -79,6 +80,8 @@ export interface GrpcDeps {
   cards?: CardService;
   /** Payments held for review (RiskAdminService). */
   held?: HeldIndex;
+  /** Payouts (PayoutService); undefined when this paycore keeps no books. */
+  payouts?: PayoutsDeps;
 }
 
 /** What each PaymentService method needs to answer. */
@@ -395,6 +398,7 @@ function servers(deps: GrpcDeps, gateway: PaymentGateway, health: HealthImplemen
   guardedServer(main, deps.authenticator, deps.log, refusals).addService(PaymentServiceService, gateway.service());
   guardedServer(main, deps.authenticator, deps.log, refusals).addService(ledger_service, ledgerService(deps.ledger, deps.log));
   guardedServer(main, deps.authenticator, deps.log, refusals).addService(recon_service, reconService(deps.recon, deps.log));
+  guardedServer(main, deps.authenticator, deps.log, refusals).addService(payout_service, payoutService(deps.payouts, deps.log));
   const admin_server = guardedServer(admin ?? main, deps.authenticator, deps.log, refusals);
   const services = adminServices(deps.routing, deps.log);
   admin_server.addService(routing_admin_service, services.routing);

@@ -130,7 +130,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<Gateway> {
   const cards = new CardService({
     store: await CardStore.open(js, config.prefix, config.data_key, config.stream_replicas), channels: routing, merchants: table.merchants, routing_channels: table.cache, sealer, id_key: config.id_key, log, now: () => new Date(),
   });
-  const grpc = await startGrpc({ held: new HeldIndex(redis, config.prefix), cards, ledger: books?.store, recon: books?.recon, config, orders, routing: table, notifier, dead_timers: deadTimers(js, jsm, names), log, metrics: metrics.gateway, dependencies, authenticator });
+  const grpc = await startGrpc({ held: new HeldIndex(redis, config.prefix), cards, ledger: books?.store, recon: books?.recon, config, orders, routing: table, notifier, dead_timers: deadTimers(js, jsm, names), log, metrics: metrics.gateway, dependencies, authenticator, payouts });
   watchNotifyBacklog(jsm, config.prefix, metrics.gateway);
   // Reservation markers the actors left behind (a process killed between route and append,
   // a failed release) are settled from the event log.

@@ -1,0 +1,152 @@
+// PayoutService (proto/paycore/v1/payout.proto): create, get and list payouts (core/payouts).
+// Every call names a merchant the caller may act for (checked before anything is read or
+// written); another merchant's payout is NOT_FOUND like one that does not exist. Roles in
+// core/auth/policy.ts.
+
+import * as grpc from '@grpc/grpc-js';
+import { PayoutServiceDefinition, PayoutStatus as WireStatus } from '../../proto/gen/paycore/v1/payout';
+import type * as P from '../../proto/gen/paycore/v1/payout';
+import { callerOf } from '../auth/guard';
+import type { Caller } from '../auth/authenticator';
+import { ledger_page_size_max } from '../constants';
+import { dependencyFailure, invalidFields, PaycoreError, toServiceError, type FieldViolation } from '../errors';
+import { isPayoutId } from '../ids';
+import type { PageCursor } from '../ledger/store';
+import type { Logger } from '../log';
+import type { PayoutBooks, PayoutRow } from '../payouts/books';
+import type { PayoutService } from '../payouts/service';
+import type { PayoutState, PayoutStatus } from '../payouts/types';
+import { grpcDefinition } from './admin';
+
+export const payout_service = grpcDefinition(PayoutServiceDefinition);
+
+export interface PayoutsDeps {
+  service: Pick<PayoutService, 'create' | 'get'>;
+  books: Pick<PayoutBooks, 'list'>;
+}
+
+const id_pattern = /^[A-Za-z0-9_-]{1,32}$/;
+const payout_no_pattern = /^[A-Za-z0-9_-]{1,64}$/;
+const page_size_default = 50;
+
+const to_wire: Record<PayoutStatus, WireStatus> = {
+  PENDING: WireStatus.PAYOUT_STATUS_PENDING,
+  PROCESSING: WireStatus.PAYOUT_STATUS_PROCESSING,
+  SUCCEEDED: WireStatus.PAYOUT_STATUS_SUCCEEDED,
+  FAILED: WireStatus.PAYOUT_STATUS_FAILED,
+  REQUIRES_MANUAL: WireStatus.PAYOUT_STATUS_REQUIRES_MANUAL,
+  RETURNED: WireStatus.PAYOUT_STATUS_RETURNED,
+};
+const from_wire = new Map<WireStatus, PayoutStatus>(Object.entries(to_wire).map(([domain, wire]) => [wire, domain as PayoutStatus]));
+
+type Handler<Req, Res> = grpc.handleUnaryCall<Req, Res>;
+
+export function payoutService(payouts: PayoutsDeps | undefined, log: Logger): grpc.UntypedServiceImplementation {
+  const unary = <Req, Res>(method: string, run: (request: Req, caller: Caller, deps: PayoutsDeps) => Promise<Res>): Handler<Req, Res> =>
+    (call, callback) => {
+      void (async () => {
+        try {
+          if (payouts === undefined) throw new PaycoreError('ILLEGAL_STATE', 'this paycore keeps no books (PAYCORE_DATABASE_URL is not set): payouts freeze their funds there');
+          callback(null, await run(call.request, callerOf(call), payouts));
+        } catch (error) {
+          const known = asPaycoreError(error);
+          if (known === undefined) log.error({ method, err: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }, 'payout call failed');
+          callback(toServiceError(known ?? new PaycoreError('INTERNAL', 'internal error')) as grpc.ServiceError, null);
+        }
+      })();
+    };
+  return {
+    createPayout: unary('CreatePayout', async (request: P.CreatePayoutRequest, caller, deps): Promise<P.CreatePayoutResponse> => {
+      checkCreate(request);
+      caller.requireMerchant(request.merchantId);
+      const payee = request.payee!;
+      const state = await deps.service.create({
+        merchant_id: request.merchantId, merchant_payout_no: request.merchantPayoutNo, amount_minor: request.amount, currency: request.currency, bank_code: payee.bankCode,
+        payee: { account_no: payee.accountNo, account_name: payee.accountName }, purpose: request.purpose === '' ? 'payout' : request.purpose,
+        channel_id: request.channelId === '' ? undefined : request.channelId,
+      });
+      return { payout: toWire(state) };
+    }),
+    getPayout: unary('GetPayout', async (request: P.GetPayoutRequest, caller, deps): Promise<P.GetPayoutResponse> => {
+      const violations: FieldViolation[] = [];
+      if (!id_pattern.test(request.merchantId)) violations.push({ field: 'merchant_id', description: 'is required: 1..32 of [A-Za-z0-9_-]' });
+      if (!isPayoutId(request.payoutId)) violations.push({ field: 'payout_id', description: "must be a payout id ('o' and 25 of a-z, 2-7)" });
+      if (violations.length > 0) throw invalidFields(violations);
+      caller.requireMerchant(request.merchantId);
+      return { payout: toWire(await deps.service.get(request.merchantId, request.payoutId)) };
+    }),
+    listPayouts: unary('ListPayouts', async (request: P.ListPayoutsRequest, caller, deps): Promise<P.ListPayoutsResponse> => {
+      const violations: FieldViolation[] = [];
+      if (!id_pattern.test(request.merchantId)) violations.push({ field: 'merchant_id', description: 'is required: 1..32 of [A-Za-z0-9_-]' });
+      if (request.pageSize > ledger_page_size_max) violations.push({ field: 'page_size', description: `must be at most ${ledger_page_size_max}` });
+      const status = request.status === WireStatus.PAYOUT_STATUS_UNSPECIFIED ? undefined : from_wire.get(request.status);
+      if (request.status !== WireStatus.PAYOUT_STATUS_UNSPECIFIED && status === undefined) violations.push({ field: 'status', description: 'is not a PayoutStatus' });
+      const after = cursorOf(request.pageToken, violations);
+      if (violations.length > 0) throw invalidFields(violations);
+      caller.requireMerchant(request.merchantId);
+      const page_size = request.pageSize === 0 ? page_size_default : request.pageSize;
+      const rows = await deps.books.list(request.merchantId, page_size + 1, after, status);
+      const page = rows.slice(0, page_size);
+      const last = page[page.length - 1];
+      return {
+        payouts: page.map((row) => rowToWire(request.merchantId, row)),
+        nextPageToken: rows.length > page_size && last !== undefined ? Buffer.from(JSON.stringify([last.created_at.toISOString(), last.payout_id])).toString('base64url') : '',
+      };
+    }),
+  };
+}
+
+function checkCreate(request: P.CreatePayoutRequest): void {
+  const violations: FieldViolation[] = [];
+  if (!id_pattern.test(request.merchantId)) violations.push({ field: 'merchant_id', description: 'is required: 1..32 of [A-Za-z0-9_-]' });
+  if (!payout_no_pattern.test(request.merchantPayoutNo)) violations.push({ field: 'merchant_payout_no', description: 'is required: 1..64 of [A-Za-z0-9_-]' });
+  if (request.amount <= 0n) violations.push({ field: 'amount', description: 'must be a positive number of minor units' });
+  if (!/^[A-Z]{3}$/.test(request.currency)) violations.push({ field: 'currency', description: 'must be an ISO 4217 code' });
+  const payee = request.payee;
+  if (payee === undefined) violations.push({ field: 'payee', description: 'is required' });
+  else {
+    if (!/^[0-9]{8,32}$/.test(payee.accountNo)) violations.push({ field: 'payee.account_no', description: 'must be 8..32 digits' });
+    if (payee.accountName.trim() === '' || [...payee.accountName].length > 64) violations.push({ field: 'payee.account_name', description: 'must be 1..64 characters' });
+    if (!/^[A-Z0-9]{2,16}$/.test(payee.bankCode)) violations.push({ field: 'payee.bank_code', description: 'must be 2..16 of A-Z and 0-9' });
+  }
+  if ([...request.purpose].length > 64) violations.push({ field: 'purpose', description: 'must be at most 64 characters' });
+  if (request.channelId !== '' && !id_pattern.test(request.channelId)) violations.push({ field: 'channel_id', description: 'must be 1..32 of [A-Za-z0-9_-]' });
+  if (violations.length > 0) throw invalidFields(violations);
+}
+
+function toWire(state: PayoutState): P.Payout {
+  return {
+    payoutId: state.payout_id, merchantId: state.merchant_id, merchantPayoutNo: state.merchant_payout_no, status: to_wire[state.status], amount: state.amount_minor,
+    currency: state.currency, channelId: state.channel_id, bankCode: state.bank_code, accountLast4: state.payee_last4, purpose: state.purpose,
+    failureCode: state.failure?.code ?? '', failureMessage: state.failure?.message ?? '', channelPayoutNo: state.channel_payout_no ?? '',
+    createdAt: new Date(state.created_at), updatedAt: new Date(state.updated_at), paidAt: state.paid_at === undefined ? undefined : new Date(state.paid_at),
+  };
+}
+
+function rowToWire(merchant_id: string, row: PayoutRow): P.Payout {
+  return {
+    payoutId: row.payout_id, merchantId: merchant_id, merchantPayoutNo: row.merchant_payout_no, status: to_wire[row.status as PayoutStatus] ?? WireStatus.PAYOUT_STATUS_UNSPECIFIED,
+    amount: row.amount_minor, currency: row.currency, channelId: row.channel_id, bankCode: row.bank_code, accountLast4: row.payee_last4, purpose: '',
+    failureCode: row.failure_code ?? '', failureMessage: '', channelPayoutNo: '', createdAt: row.created_at, updatedAt: row.updated_at, paidAt: undefined,
+  };
+}
+
+function cursorOf(token: string, violations: FieldViolation[]): PageCursor | undefined {
+  if (token === '') return undefined;
+  try {
+    const [created_at, id] = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown[];
+    if (typeof created_at === 'string' && !Number.isNaN(Date.parse(created_at)) && typeof id === 'string' && id.length <= 32) return { created_at, id };
+  } catch {
+    // reported below
+  }
+  violations.push({ field: 'page_token', description: 'is not a token this call returned' });
+  return undefined;
+}
+
+/** PostgreSQL unreachable is a dependency failure; paycore's own errors pass as they are. */
+function asPaycoreError(error: unknown): PaycoreError | undefined {
+  if (error instanceof PaycoreError) return error;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|57P0[1-3]|08\d{3})$/.test(code)) return dependencyFailure(error, 'PostgreSQL') as PaycoreError;
+  return undefined;
+}

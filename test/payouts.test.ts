@@ -1,0 +1,122 @@
+// Integration: PayoutService through paycore (node dist/workers/main.js) with its books in a
+// PostgreSQL database of this run's own and the bank gateway sandbox behind channel bank1 —
+// create, get, list, the merchant scope (another merchant's payout is NOT_FOUND), validation
+// naming the field, idempotency, and the funds frozen then posted in the books.
+
+import { randomBytes } from 'node:crypto';
+import type * as grpc from '@grpc/grpc-js';
+import { createTestDatabase, type TestDatabase } from '../testing/database';
+import { LedgerStore, openDate } from '../core/ledger/store';
+import { linesOf, platform_owner } from '../core/ledger/rules';
+import { payoutId } from '../core/ids';
+import { payout_service } from '../core/gateway/payouts';
+import { PayoutStatus, type CreatePayoutResponse, type GetPayoutResponse, type ListPayoutsResponse } from '../proto/gen/paycore/v1/payout';
+import { defaultRouting, eventually, refusal, startStack, type Stack } from './harness';
+
+type PayoutClient = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
+
+const merchant = 'm_it';
+let db: TestDatabase;
+let store: LedgerStore;
+let stack: Stack;
+let client: PayoutClient;
+let other: PayoutClient;
+
+beforeAll(async () => {
+  db = await createTestDatabase({ migrate: false });
+  const routing = defaultRouting() as { apps: unknown[] };
+  routing.apps.push({ app_id: 'po_other', merchants: ['m_sa'], roles: ['payouts:read', 'payouts:write'] });
+  routing.apps.push({ app_id: 'po_reader', merchants: [merchant], roles: ['payouts:read'] });
+  stack = await startStack({ routing, env: { PAYCORE_DATABASE_URL: db.url, PAYCORE_LEDGER_CUTOFF_INTERVAL_MS: '0' } });
+  store = new LedgerStore(db.url);
+  client = stack.serviceClient<PayoutClient>(payout_service, 'PayoutService');
+  other = stack.serviceClient<PayoutClient>(payout_service, 'PayoutService', stack.auth('po_other'));
+});
+
+afterAll(async () => {
+  client?.close();
+  other?.close();
+  await stack?.stop();
+  await store?.close();
+  await db?.drop();
+});
+
+function call<T>(on: PayoutClient, method: string, request: unknown): Promise<T> {
+  return new Promise((resolve, reject) => on[method]!(request, (error: grpc.ServiceError | null, value: T) => (error ? reject(error) : resolve(value))));
+}
+
+/** Settled money for the merchant, as if paid through bank1 and settled. */
+async function fund(amount: bigint): Promise<void> {
+  const key = randomBytes(4).toString('hex');
+  await store.transaction(async (pg, created) => {
+    const at = new Date().toISOString();
+    const open = await openDate(pg);
+    await store.post(pg, created, { entry_key: `fund:${key}`, txn_code: 'PAYMENT', merchant_id: merchant, currency: 'CNY', at, lines: linesOf('PAYMENT', { merchant_id: merchant, channel_id: 'bank1', currency: 'CNY' }, { gross: amount, net: amount }) }, open);
+    await store.post(pg, created, { entry_key: `fund-settle:${key}`, txn_code: 'SETTLEMENT', merchant_id: merchant, currency: 'CNY', at, lines: linesOf('SETTLEMENT', { merchant_id: merchant, channel_id: platform_owner, currency: 'CNY' }, { gross: amount }) }, open);
+  });
+}
+
+async function available(): Promise<bigint> {
+  return (await store.balances(merchant)).find((row) => row.code === 'merchant_available')?.balance_minor ?? 0n;
+}
+
+const create = (overrides: Record<string, unknown> = {}) => ({
+  merchantId: merchant, merchantPayoutNo: `po-${randomBytes(5).toString('hex')}`, amount: 1_200n, currency: 'CNY',
+  payee: { accountNo: '6222020200112233', accountName: 'Zhang San', bankCode: 'ICBC' }, purpose: '', channelId: '', ...overrides,
+});
+
+test('payouts - CreatePayout pays through bank1 and moves the money out of available; GetPayout and ListPayouts show it; the same key again answers the same payout', async () => {
+  await fund(10_000n);
+  const before = await available();
+  const request = create();
+  const created = await call<CreatePayoutResponse>(client, 'createPayout', request);
+  expect(created.payout).toMatchObject({ payoutId: payoutId(stack.id_key, merchant, request.merchantPayoutNo), status: PayoutStatus.PAYOUT_STATUS_SUCCEEDED, amount: 1_200n, channelId: 'bank1', accountLast4: '2233', purpose: 'payout' });
+  expect(created.payout!.channelPayoutNo).not.toBe('');
+  expect(await available()).toBe(before - 1_200n);
+  const again = await call<CreatePayoutResponse>(client, 'createPayout', request);
+  expect(again.payout).toMatchObject({ payoutId: created.payout!.payoutId, status: PayoutStatus.PAYOUT_STATUS_SUCCEEDED });
+  expect(await available()).toBe(before - 1_200n);
+  const sandbox = await fetch(`${stack.sandbox.url}/sandbox/bankgw/payouts?out_trade_no_prefix=${created.payout!.payoutId}`).then((r) => r.json() as Promise<{ payouts: { submissions: number }[] }>);
+  expect(sandbox.payouts).toEqual([expect.objectContaining({ submissions: 1 })]);
+  const got = await call<GetPayoutResponse>(client, 'getPayout', { merchantId: merchant, payoutId: created.payout!.payoutId });
+  expect(got.payout).toMatchObject({ payoutId: created.payout!.payoutId, status: PayoutStatus.PAYOUT_STATUS_SUCCEEDED });
+  const listed = await eventually(async () => {
+    const page = await call<ListPayoutsResponse>(client, 'listPayouts', { merchantId: merchant, status: PayoutStatus.PAYOUT_STATUS_SUCCEEDED, pageSize: 0, pageToken: '' });
+    return page.payouts.some((p) => p.payoutId === created.payout!.payoutId) ? page : undefined;
+  }, 5_000, 'the payout listed');
+  expect(listed.payouts.find((p) => p.payoutId === created.payout!.payoutId)).toMatchObject({ amount: 1_200n, accountLast4: '2233' });
+  expect(await refusal(call(client, 'createPayout', { ...request, amount: 1_300n }))).toMatchObject({ reason: 'IDEMPOTENCY_KEY_REUSED' });
+});
+
+test('payouts - beyond the available balance: FAILED INSUFFICIENT_BALANCE, nothing moved', async () => {
+  const before = await available();
+  const created = await call<CreatePayoutResponse>(client, 'createPayout', create({ amount: before + 1n }));
+  expect(created.payout).toMatchObject({ status: PayoutStatus.PAYOUT_STATUS_FAILED, failureCode: 'INSUFFICIENT_BALANCE' });
+  expect(await available()).toBe(before);
+});
+
+test("payouts - scoped by merchant: another merchant's app gets NOT_FOUND for the payout and FORBIDDEN for the merchant; a reader cannot create", async () => {
+  await fund(5_000n);
+  const created = await call<CreatePayoutResponse>(client, 'createPayout', create({ amount: 100n }));
+  const payout_id = created.payout!.payoutId;
+  expect(await refusal(call(other, 'getPayout', { merchantId: 'm_sa', payoutId: payout_id }))).toMatchObject({ reason: 'NOT_FOUND' });
+  expect(await refusal(call(other, 'getPayout', { merchantId: merchant, payoutId: payout_id }))).toMatchObject({ reason: 'FORBIDDEN' });
+  expect(await refusal(call(other, 'listPayouts', { merchantId: merchant, status: 0, pageSize: 0, pageToken: '' }))).toMatchObject({ reason: 'FORBIDDEN' });
+  expect(await refusal(call(other, 'createPayout', create()))).toMatchObject({ reason: 'FORBIDDEN' });
+  const reader = stack.serviceClient<PayoutClient>(payout_service, 'PayoutService', stack.auth('po_reader'));
+  try {
+    expect(await refusal(call(reader, 'createPayout', create()))).toMatchObject({ reason: 'FORBIDDEN' });
+    expect((await call<GetPayoutResponse>(reader, 'getPayout', { merchantId: merchant, payoutId: payout_id })).payout?.payoutId).toBe(payout_id);
+  } finally {
+    reader.close();
+  }
+});
+
+test('payouts - bad input is refused naming each field, and nothing is created', async () => {
+  const bad = await refusal(call(client, 'createPayout', create({ merchantPayoutNo: 'no spaces', amount: 0n, currency: 'cny', payee: { accountNo: '12ab', accountName: '', bankCode: 'icbc' } })));
+  expect(bad).toMatchObject({ reason: 'INVALID_FIELD' });
+  expect(bad.fields.sort()).toEqual(['amount', 'currency', 'merchant_payout_no', 'payee.account_name', 'payee.account_no', 'payee.bank_code']);
+  expect((await refusal(call(client, 'createPayout', create({ payee: undefined })))).fields).toEqual(['payee']);
+  expect((await refusal(call(client, 'getPayout', { merchantId: merchant, payoutId: 'p123' }))).fields).toEqual(['payout_id']);
+  expect((await refusal(call(client, 'listPayouts', { merchantId: merchant, status: 0, pageSize: 501, pageToken: 'zz' }))).fields.sort()).toEqual(['page_size', 'page_token']);
+});
