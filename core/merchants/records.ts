@@ -4,11 +4,11 @@
 // collects all violations, named by path.
 
 import type { FieldViolation } from '../errors';
-import { Reader, feeToJson, id_pattern, id_rule, readFee } from '../routing/config';
+import { Reader, feeToJson, id_pattern, id_rule, readFee } from '../routing/reader';
 import { channel_ids_per_merchant_max } from '../routing/constants';
 import { product_names, type FeeRule, type ProductName } from '../routing/types';
 
-export { secretFingerprint } from '../routing/config';
+export { secretFingerprint } from '../routing/reader';
 
 const notify_secret_chars_min = 16;
 const notify_secret_chars_max = 256;

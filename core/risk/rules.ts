@@ -3,7 +3,7 @@
 // the payment and its payer, and the action taken when the condition holds.
 
 import type { FieldViolation } from '../errors';
-import { id_pattern, Reader } from '../routing/config';
+import { id_pattern, Reader } from '../routing/reader';
 import { product_names, type ProductName } from '../routing/types';
 import { risk_amount_minor_max, risk_list_values_max, risk_new_for_seconds_max, risk_velocity_count_max, risk_window_seconds_max } from '../constants';
 

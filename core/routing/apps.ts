@@ -5,7 +5,7 @@
 
 import { randomBytes } from 'node:crypto';
 import type { FieldViolation } from '../errors';
-import { id_pattern, secretFingerprint } from './config';
+import { id_pattern, secretFingerprint } from './reader';
 import { app_key_secret_bytes, apps_max, merchants_per_app_max } from './constants';
 
 export const app_roles = [

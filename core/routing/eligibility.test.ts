@@ -1,6 +1,7 @@
 import { exclusionOf, staticEligibility } from './eligibility';
 import { channel, merchant, order } from './fixtures.test-helper';
-import type { ExclusionReason, Merchant, RouteOrder, RoutingChannel } from './types';
+import type { ExclusionReason, RouteOrder, RoutingChannel } from './types';
+import type { Merchant } from '../merchants/records';
 
 const monday_noon_shanghai = new Date('2025-01-06T04:00:00Z');
 const monday_2345_shanghai = new Date('2025-01-06T15:45:00Z');

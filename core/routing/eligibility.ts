@@ -3,7 +3,9 @@
 // Checks run in a fixed order and the first failing one is the channel's reason.
 
 import { computeFee } from './fees';
-import type { Exclusion, Merchant, RouteOrder, RoutingChannel } from './types';
+import type { Exclusion, RouteOrder, RoutingChannel } from './types';
+// Merchants are their own module (core/merchants); routing reads their contracts.
+import type { Merchant } from '../merchants/records';
 import { windowClosedReason } from './windows';
 
 export interface StaticCandidate {

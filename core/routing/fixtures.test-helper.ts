@@ -1,6 +1,7 @@
 // Builders shared by the routing tests (not a test file itself).
 
-import type { Merchant, RouteOrder, RoutingChannel } from './types';
+import type { RouteOrder, RoutingChannel } from './types';
+import type { Merchant } from '../merchants/records';
 
 export function channel(channel_id: string, overrides: Partial<RoutingChannel> = {}): RoutingChannel {
   return {

@@ -16,7 +16,8 @@ export {
   type ScoringOptions, type CircuitOptions, type HealthMetrics,
 } from './scoring';
 export { productsForScene, scene_products, type PaymentOption } from './options';
-export { readChannel, readTable, channelToJson, secretFingerprint } from './config';
+export { readChannel, readTable, channelToJson } from './config';
+export { secretFingerprint } from './reader';
 export type {
   Candidate, ChannelLimits, ChannelState, CircuitState, Exclusion, ExclusionReason, FeeRule, HealthSnapshot,
   Outcome, OutcomeKind, PayerElementName, ProductName, Reservation, ReservationRef, RouteDecision, RouteOrder, RoutingChannel,

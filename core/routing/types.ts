@@ -85,10 +85,6 @@ export interface RoutingChannel {
   weight: number;
 }
 
-// Merchants are their own module (core/merchants); routing reads their contracts.
-import type { Merchant, MerchantView } from '../merchants/records';
-export type { Merchant, MerchantView };
-
 export interface RouteOrder {
   payment_id: string;
   merchant_id: string;
