@@ -85,6 +85,6 @@ function readable(name: string, file: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (error) {
-    throw new Error(`${name} ${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+    throw new Error(`${name} ${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, { cause: error });
   }
 }

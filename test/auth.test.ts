@@ -308,7 +308,7 @@ describe('authorization', () => {
       [app_admin_service, 'AppAdminService'], [notification_admin_service, 'NotificationAdminService'],
     ];
     let checked = 0;
-    for (const [definition, name] of services) {
+    for (const [definition] of services) {
       for (const method of Object.values(definition)) {
         // An empty message: every field at its default, the role is checked before anything.
         const refused = await refusal(raw(method.path, Buffer.alloc(0), new grpc.Metadata(), stack.auth('shop_a')));

@@ -18,7 +18,7 @@ import { names } from '../core/names';
 import { ensureStreams } from '../core/orders/store';
 import { ActorPool } from '../workers/pool';
 import { Redis } from 'ioredis';
-import { createRouting, type Routing } from '../core/routing/routing';
+import { createRouting } from '../core/routing/routing';
 import { deleteStreams, eventually, freePort, nats_url, routingTable, sandboxRoute, uniquePrefix } from './harness';
 import { Sealer } from '../core/seal';
 

@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { decodeServiceError } from '../core/errors';
-import { PaymentStatus, Product, RefundStatus, type ConfirmPaymentResponse, type CreateRefundResponse, type GetRefundResponse, type Payer, type Payment, type Refund } from '../proto/gen/paycore/v1/payment';
+import { PaymentStatus, Product, RefundStatus, type ConfirmPaymentResponse, type CreateRefundResponse, type GetRefundResponse, type Payer, type Payment } from '../proto/gen/paycore/v1/payment';
 import { bindTestCard, eventually, startStack, type Stack } from './harness';
 
 let stack: Stack;

@@ -196,6 +196,7 @@ export class AlipayChannel implements Channel {
   /** A signed gateway call; returns the verified `*_response` object. */
   async #call(
     operation: string, method: string, biz: object, notify_url?: string,
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each operation's answer has its own fields, read by its caller
   ): Promise<AlipayResponseBase & Record<string, any>> {
     const settings = this.#settings;
     const params = signParams(gatewayParams(method, biz, { app_id: settings.app_id, now: new Date() }, { notify_url }), settings.app_private_key);
@@ -223,7 +224,7 @@ export class AlipayChannel implements Channel {
       throw new ChannelError('ambiguous', 'BAD_RESPONSE_SIGNATURE', `alipay ${operation}: answer failed verification (${verdict.reason})`);
     }
     if (typeof verdict.body.code !== 'string') throw new ChannelError('ambiguous', 'BAD_RESPONSE', `alipay ${operation}: answer has no code`);
-    return verdict.body as AlipayResponseBase & Record<string, any>;
+    return verdict.body as AlipayResponseBase & Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- see #call's type
   }
 
   /** An answer about another trade is not an answer about ours. */

@@ -124,7 +124,7 @@ export class CreateFlow {
   async #record(actor: Actor, input: CreateInput, now: Date, chosen: Chosen): Promise<void> {
     const reservation = reservationOf(chosen);
     const expires_at = new Date(now.getTime() + input.expire_seconds * 1000);
-    let created = false;
+    let created: boolean;
     try {
       const command = {
         ...this.#createCommand(actor.payment_id, input, now, expires_at.toISOString(), chosen.channel_id, chosen.fee_minor, reservation),

@@ -374,7 +374,7 @@ describe('decide - property', () => {
         try {
           for (const event of decision.events) next = evolve(next, event);
         } catch (error) {
-          throw new Error(`${name}, ${JSON.stringify(command, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))}: ${(error as Error).message}`);
+          throw new Error(`${name}, ${JSON.stringify(command, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))}: ${(error as Error).message}`, { cause: error });
         }
         if (decision.events.length > 0) expect(next!.version).toBe((state?.version ?? 0) + decision.events.length);
       }

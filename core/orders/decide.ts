@@ -151,12 +151,13 @@ function decideAttemptStatus(state: PaymentState, command: Extract<PaymentComman
     case 'action_required':
       if (attempt.state !== 'requested') return none; // a re-issued pay answering the same code
       return { events: [{ type: 'AttemptActionRequired', at, attempt_id: attempt.attempt_id, next_action: status.next_action, channel_trade_no: status.channel_trade_no }] };
-    case 'pending':
+    case 'pending': {
       // Only our own call learns "accepted, in progress" (the pay call, or the payer's
       // confirmation of a step-up); a query saying so changes nothing.
       const accepted = (command.source === 'pay' && attempt.state === 'requested') || (command.source === 'confirm' && attempt.state === 'action_required');
       if (!accepted) return none;
       return { events: [{ type: 'AttemptPending', at, attempt_id: attempt.attempt_id, channel_trade_no: status.channel_trade_no }] };
+    }
     case 'failed': {
       const failover = command.failover;
       if (failover !== undefined && command.source === 'pay' && attempt.state === 'requested' && state.attempts.length < attempts_per_payment_max) {

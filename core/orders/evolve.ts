@@ -141,7 +141,7 @@ export function evolve(state: PaymentState | undefined, event: PaymentEvent): Pa
       next.next_action = undefined;
       return next;
     }
-    case 'DuplicatePaymentDetected':
+    case 'DuplicatePaymentDetected': {
       assert(!isPaidTransaction(state, event.attempt_id, event.channel_trade_no), 'evolve: the winning transaction is no duplicate');
       next.duplicates = [...state.duplicates, { attempt_id: event.attempt_id, channel_trade_no: event.channel_trade_no, amount_minor: event.amount_minor }];
       // The attempt keeps the transaction it first succeeded with (the payment's, if it won).
@@ -150,6 +150,7 @@ export function evolve(state: PaymentState | undefined, event: PaymentEvent): Pa
         next.attempts = withAttempt(state, event.attempt_id, { state: 'succeeded', channel_trade_no: event.channel_trade_no });
       }
       return next;
+    }
     case 'RefundRequested': {
       assert(findRefund(state, event.refund_id) === undefined, `evolve: refund ${event.refund_id} requested twice`);
       if (event.kind === 'merchant') {

@@ -5,7 +5,7 @@
 // rows a side that is most of reconciliation's time.
 
 import { assert } from '../errors';
-import type { ReconRow, RowStatus, Side } from './types';
+import type { ReconRow } from './types';
 
 export type RowFormat = 'recon' | 'bankgw';
 
@@ -186,7 +186,7 @@ function bankgwRow(fields: string[], date: string, at: number): ReconRow {
 /** "-123" → -123n. Digits accumulate in a number while that is exact (below 2^53), then one
  * BigInt: the same value BigInt(text) gives, without its cost per row. */
 export function integerMinor(text: string, field: string, at: number): bigint {
-  let index = text.charCodeAt(0) === 0x2d ? 1 : 0;
+  const index = text.charCodeAt(0) === 0x2d ? 1 : 0;
   if (index === text.length || text.length - index > 18) throw new RowFormatError(`row at byte ${at}: ${field} is not an integer of at most 18 digits: ${JSON.stringify(text)}`);
   let value = 0;
   for (let digit = index; digit < text.length; digit++) {

@@ -4,7 +4,6 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Sealer } from '../seal';
-import { merchant } from './fixtures.test-helper';
 import { cleanup, connections, nextPrefix, table } from './routing.test-helper';
 
 afterAll(cleanup);

@@ -1,7 +1,7 @@
 // Integration: channel health and the circuit breaker against the real Redis.
 
 import { channel, order } from './fixtures.test-helper';
-import { at, cleanup, cooledDown, setup } from './routing.test-helper';
+import { cleanup, cooledDown, setup } from './routing.test-helper';
 
 afterAll(cleanup);
 

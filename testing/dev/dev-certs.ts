@@ -30,8 +30,8 @@ function openssl(args: string[]): void {
     execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (error) {
     const e = error as NodeJS.ErrnoException & { stderr?: Buffer };
-    if (e.code === 'ENOENT') throw new Error('openssl is not installed (apt-get install openssl; scripts/ensure-services.sh does it)');
-    throw new Error(`openssl ${args[0]} failed: ${e.stderr?.toString() ?? e.message}`);
+    if (e.code === 'ENOENT') throw new Error('openssl is not installed (apt-get install openssl; scripts/ensure-services.sh does it)', { cause: error });
+    throw new Error(`openssl ${args[0]} failed: ${e.stderr?.toString() ?? e.message}`, { cause: error });
   }
 }
 

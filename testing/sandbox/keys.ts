@@ -293,7 +293,7 @@ function withLock(dir: string, body: () => void): void {
         rmSync(lock, { force: true });
         continue;
       }
-      if (Date.now() > deadline) throw new Error(`ensureDevKeys: ${lock} held for more than ${lock_wait_ms_max} ms`);
+      if (Date.now() > deadline) throw new Error(`ensureDevKeys: ${lock} held for more than ${lock_wait_ms_max} ms`, { cause: error });
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, lock_poll_ms);
     }
   }

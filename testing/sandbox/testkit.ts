@@ -51,6 +51,7 @@ function flatten(headers: IncomingHttpHeaders): Record<string, string> {
   return out;
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read the sandbox's JSON answers loosely
 export async function call(base_url: string, method: string, path: string, body?: unknown): Promise<{ status: number; text: string; json: any }> {
   const text = body === undefined ? '' : JSON.stringify(body);
   return new Promise((resolve, reject) => {

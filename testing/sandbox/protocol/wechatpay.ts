@@ -54,7 +54,7 @@ export function wechatVerifyRequest(
   if (serial !== merchant.merchant_serial_no) return { ok: false, reason: 'serial_mismatch' };
   if (Math.abs(Number(timestamp) * 1000 - now_ms) > request_skew_seconds_max * 1000) return { ok: false, reason: 'timestamp_skew' };
   const text = `${request.method}\n${request.path_with_query}\n${timestamp}\n${nonce}\n${request.body}\n`;
-  let valid = false;
+  let valid: boolean;
   try {
     valid = verify('sha256', Buffer.from(text, 'utf8'), merchant.merchant_public_key, Buffer.from(signature, 'base64'));
   } catch {
