@@ -2,13 +2,15 @@
 SHELL := bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup build proto typecheck contract test test-unit chaos mutation dev sandbox bench slo-rules clean
+.PHONY: help setup build proto typecheck lint graph contract test test-unit chaos mutation dev sandbox bench slo-rules clean
 
 help:
 	@echo "make dev        set up and run paycore with the sandbox PSP"
 	@echo "make test       run every test (installs and starts what they need)"
 	@echo "make proto      regenerate proto/gen from proto/"
 	@echo "make typecheck  type-check everything, tests included"
+	@echo "make lint       ESLint (layers, cycles, sizes) and knip (dead code); part of make test"
+	@echo "make graph      print the module graph's cycles and layers (madge)"
 	@echo "make chaos      the full fault-injection run (test/chaos.test.ts at full length)"
 	@echo "make mutation   mutation-test the pure domain modules (decide, evolve, routing, validate)"
 	@echo "make contract   lint the gRPC contract and check it for breaking changes"
@@ -33,6 +35,24 @@ proto: node_modules
 typecheck: node_modules
 	npx --no-install tsc -p tsconfig.json --noEmit
 
+# The linters live in tools/lint with their own lock: typescript-eslint and madge read sources
+# through TypeScript 6's compiler API, which the root's TypeScript 7 does not have.
+tools/lint/node_modules: tools/lint/package-lock.json
+	npm ci --prefix tools/lint --no-audit --no-fund
+	@touch tools/lint/node_modules
+
+# docs/style.md, "Rules a machine checks": the layers and no cycles (docs/architecture.md),
+# sizes, typescript-eslint's recommended rules.
+lint: node_modules tools/lint/node_modules
+	tools/lint/node_modules/.bin/eslint core workers channels testing bench test
+	tools/lint/node_modules/.bin/madge --circular --no-spinner --extensions ts core workers channels
+
+# The module graph: which layer imports which, every upward import (scripts/layers.mjs), then
+# the cycles (type-only imports included; none expected).
+graph: tools/lint/node_modules
+	tools/lint/node_modules/.bin/madge --json --no-spinner --extensions ts core workers channels | node scripts/layers.mjs
+	tools/lint/node_modules/.bin/madge --circular --no-spinner --extensions ts core workers channels
+
 # The gRPC contract: buf lint, and buf breaking against the released baseline and the
 # merge-base with main (docs/api.md, "Compatibility and versioning").
 contract: node_modules
@@ -41,7 +61,7 @@ contract: node_modules
 # Unit and integration tests against the real NATS, Redis, sandbox PSP and gRPC gateway.
 # Then mutation testing of the lines of the pure domain modules changed since main (none on
 # main itself: skipped at once); `make mutation` runs every module in full.
-test: setup build typecheck contract
+test: setup build typecheck lint contract
 	npx --no-install jest --ci
 	bash test/mutation/run.sh changed
 
