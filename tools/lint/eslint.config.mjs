@@ -11,7 +11,7 @@ import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescrip
 const layers = [
   { name: 'entry (composition root)', files: ['core/main.ts', 'workers/main.ts', 'workers/actor-host.ts', 'workers/root/**'] },
   { name: 'gateway/workers', files: ['core/gateway/**', 'core/auth/**', 'core/cli/**', 'workers/!(main|actor-host).ts'] },
-  { name: 'orders', files: ['core/orders/**', 'core/ledger/**', 'core/cards/**', 'core/recon/**'] },
+  { name: 'orders', files: ['core/orders/**', 'core/payouts/**', 'core/ledger/**', 'core/cards/**', 'core/recon/**'] },
   { name: 'routing/notify', files: ['core/routing/**', 'core/merchants/**', 'core/notify/**', 'core/risk/**'] },
   { name: 'channels', files: ['channels/**'] },
   { name: 'shared', files: ['core/!(main).ts', 'proto/gen/**'] },
