@@ -162,7 +162,8 @@ export type RefundStatus =
   | { kind: 'not_found' };
 
 export interface StatementFile {
-  format: 'wechatpay';
+  /** wechatpay: the ALL trade bill; bankgw: the bank's statement CSV. */
+  format: 'wechatpay' | 'bankgw';
   bytes: Buffer;
 }
 

@@ -216,3 +216,29 @@ test('recon - the daily pull: a statement not published yet is retried after its
     await after.ledger.close();
   }
 }, 60_000);
+
+test('recon - the bank gateway: its statement CSV is stored and read by the pool as the bank sent it; a wrong amount is held in suspense', async () => {
+  const payment = await stack.client.createPayment({
+    merchantId: merchant, merchantOrderNo: `rcb-${randomBytes(4).toString('hex')}`, amount: 50_000n, currency: 'CNY', product: Product.PRODUCT_BANK_B2C, subject: 'recon',
+    payer: { clientIp: '', openid: '', authCode: '', cardToken: '', bankCode: 'ICBC' },
+  });
+  const attempt_id = `${payment.paymentId}a1`;
+  await stack.fault({ scope: { out_trade_no: attempt_id }, statement_amount_delta_minor: 3 });
+  // The payer opens the bank's page, then pays there.
+  expect((await fetch(payment.nextAction!.value)).status).toBe(200);
+  const paid_answer = await fetch(`${stack.sandbox.url}/sandbox/bankgw/orders/${attempt_id}/pay`, { method: 'POST', body: JSON.stringify({ result: 'SUCCESS' }), headers: { 'content-type': 'application/json' } });
+  expect(paid_answer.status).toBe(200);
+  await eventually(async () => {
+    const rows = await books.pool.query<{ n: bigint }>(`SELECT count(*) AS n FROM channel_movements WHERE grp = $1 AND status = 'S'`, [attempt_id]);
+    return rows.rows[0]!.n === 1n ? true : undefined;
+  }, 20_000, 'the bank payment in the books');
+  const today = businessDate(new Date(), 'Asia/Shanghai');
+  await call<RerunDayResponse>((cb) => (client as ReconClient).rerunDay({ channelId: 'bank1', businessDate: today }, new grpc.Metadata(), { deadline: Date.now() + 60_000 }, cb));
+  const found = await list({ channelId: 'bank1', businessDate: today });
+  expect(found.differences.map((d) => [d.differenceClass, d.group, d.suspenseAmount, d.state])).toEqual([
+    [DifferenceClass.DIFFERENCE_CLASS_AMOUNT_MISMATCH, attempt_id, 3n, DifferenceState.DIFFERENCE_STATE_SUSPENSE],
+  ]);
+  const stored = await books.pool.query<{ format: string; text: string }>(`SELECT format, convert_from(bytes, 'UTF8') AS text FROM recon_statements WHERE channel_id = 'bank1'`);
+  expect(stored.rows.map((r) => r.format)).toEqual(['bankgw']);
+  expect(stored.rows[0]!.text).toContain(attempt_id);
+}, 60_000);

@@ -12,7 +12,7 @@ import {
   ChannelError, registerChannel, unsupported,
   type AttemptRef, type AttemptStatus, type Channel, type ChannelConfig, type CloseOutcome, type HttpAnswer,
   type IncomingNotification, type ParsedNotification, type PayerElements, type PayerProblem, type PayRequest, type ProductName, type RefundRef,
-  type PayoutOutcome, type PayoutRequest, type RefundRequest, type RefundStatus, type StatementRow,
+  type PayoutOutcome, type PayoutRequest, type RefundRequest, type RefundStatus, type StatementFile, type StatementRow,
 } from '../channel';
 import { Secret, isCalendarDate, settingsReader, transportError, providerPool, providerProducts, timeout_ms_default, timeout_ms_max, timeout_ms_min } from '../shared/http';
 import { compactChinaTime } from '../shared/china-time';
@@ -139,6 +139,13 @@ export class BankgwChannel implements Channel {
 
   /** The statement of a date (YYYY-MM-DD, China time): the CSV of README.md. */
   async downloadStatement(date: string): Promise<StatementRow[]> {
+    const file = await this.downloadStatementFile(date);
+    return file.bytes.length === 0 ? [] : parseStatement(file.bytes.toString('utf8'), this.channel_id);
+  }
+
+  /** The statement CSV of a date as the bank sent it, its HMAC verified; empty for a day the
+   * bank has no statement of (STATEMENT_NOT_EXIST). */
+  async downloadStatementFile(date: string): Promise<StatementFile> {
     if (!isCalendarDate(date)) throw new ChannelError('rejected', 'INVALID_PARAMETER', 'statement date must be YYYY-MM-DD');
     const settings = this.#settings;
     const form = new URLSearchParams(this.#signed({ bill_date: date.replace(/-/g, '') })).toString();
@@ -171,14 +178,14 @@ export class BankgwChannel implements Channel {
     const text = body.toString('utf8');
     if (String(headers['content-type'] ?? '').startsWith('application/json')) {
       const answer = this.#verifiedAnswer('statement', text);
-      if (answer.error_code === 'STATEMENT_NOT_EXIST') return [];
+      if (answer.error_code === 'STATEMENT_NOT_EXIST') return { format: 'bankgw', bytes: Buffer.alloc(0) };
       throw new ChannelError('ambiguous', answer.error_code ?? 'UNKNOWN', `bankgw statement: ${answer.error_code ?? 'UNKNOWN'}`);
     }
     const sign = headers[STATEMENT_SIGN_HEADER];
     if (!verifyHex(text, typeof sign === 'string' ? sign : undefined, settings.hmac_key.reveal())) {
       throw new ChannelError('ambiguous', 'BAD_RESPONSE_SIGNATURE', 'bankgw statement: body failed verification');
     }
-    return parseStatement(text, this.channel_id);
+    return { format: 'bankgw', bytes: body };
   }
 
   async close_connections(): Promise<void> {
