@@ -333,27 +333,31 @@ export class LedgerStore {
    * merchant's available and pending balance, less the refunds it accepted that the books have
    * not posted yet, must cover the refund — or, under the 'overdraft' policy, not go below
    * −overdraft_limit_minor. Passing reserves the amount (one row per refund_id, so a replay
-   * reserves nothing twice). The merchant's accounts are locked FOR UPDATE meanwhile, so two
-   * concurrent checks of one merchant are serialised and each sees the other's reservation.
-   * Frozen money never covers a refund. Throws LedgerError FAILED_PRECONDITION with the
-   * reason. */
+   * reserves nothing twice). The merchant's accounts and settings row are locked FOR UPDATE
+   * meanwhile, so two concurrent checks of one merchant are serialised and each sees the
+   * other's reservation, and no posting changes an account that existed at the lock. An
+   * account a posting opens after the lock is not locked: the balances and the reservations
+   * are therefore read in one statement, one snapshot, so a refund the projection posts
+   * meanwhile counts exactly once — as its reservation before its commit, as its posting after
+   * (read apart, a commit between the two reads counted it as neither). Frozen money never
+   * covers a refund. Throws LedgerError FAILED_PRECONDITION with the reason. */
   async reserveRefund(refund_id: string, merchant_id: string, currency: string, amount_minor: bigint): Promise<void> {
     await this.transaction(async (client) => {
-      const balances = await client.query<{ code: string; balance_minor: bigint }>(
-        `SELECT code, balance_minor FROM accounts WHERE owner = $1 AND currency = $2 AND code IN ('merchant_available', 'merchant_pending') ORDER BY code FOR UPDATE`,
+      await client.query(
+        `SELECT 1 FROM accounts WHERE owner = $1 AND currency = $2 AND code IN ('merchant_available', 'merchant_pending') ORDER BY code FOR UPDATE`,
         [merchant_id, currency],
       );
       // A merchant without accounts has no money: serialise its checks on its settings row.
       await client.query('INSERT INTO merchant_settings (merchant_id) VALUES ($1) ON CONFLICT (merchant_id) DO NOTHING', [merchant_id]);
       await client.query('SELECT 1 FROM merchant_settings WHERE merchant_id = $1 FOR UPDATE', [merchant_id]);
       const settings = (await this.settingsOf(client, [merchant_id])).get(merchant_id) ?? default_book_settings;
-      const reserved = await client.query<{ sum: bigint }>(
-        `SELECT coalesce(sum(amount_minor), 0)::bigint AS sum FROM refund_reservations
-          WHERE merchant_id = $1 AND currency = $2 AND refund_id <> $3 AND created_at > now() - make_interval(secs => $4::double precision / 1000)`,
+      const held = await client.query<{ funds: bigint }>(
+        `SELECT ((SELECT coalesce(sum(balance_minor), 0) FROM accounts WHERE owner = $1 AND currency = $2 AND code IN ('merchant_available', 'merchant_pending'))
+               - (SELECT coalesce(sum(amount_minor), 0) FROM refund_reservations
+                   WHERE merchant_id = $1 AND currency = $2 AND refund_id <> $3 AND created_at > now() - make_interval(secs => $4::double precision / 1000)))::bigint AS funds`,
         [merchant_id, currency, refund_id, refund_reservation_ttl_ms],
       );
-      let funds = -reserved.rows[0]!.sum;
-      for (const row of balances.rows) funds += row.balance_minor;
+      const funds = held.rows[0]!.funds;
       const floor = settings.refund_funding === 'overdraft' ? -settings.overdraft_limit_minor : 0n;
       if (funds - amount_minor < floor) {
         const allowance = settings.refund_funding === 'overdraft' ? ` plus its overdraft limit ${settings.overdraft_limit_minor}` : '';
