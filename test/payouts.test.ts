@@ -19,7 +19,7 @@ const merchant = 'm_it';
 let db: TestDatabase;
 let store: LedgerStore;
 let stack: Stack;
-let client: PayoutClient;
+let client: PayoutClient; // replaced after a restart
 let other: PayoutClient;
 
 beforeAll(async () => {
@@ -119,4 +119,31 @@ test('payouts - bad input is refused naming each field, and nothing is created',
   expect((await refusal(call(client, 'createPayout', create({ payee: undefined })))).fields).toEqual(['payee']);
   expect((await refusal(call(client, 'getPayout', { merchantId: merchant, payoutId: 'p123' }))).fields).toEqual(['payout_id']);
   expect((await refusal(call(client, 'listPayouts', { merchantId: merchant, status: 0, pageSize: 501, pageToken: 'zz' }))).fields.sort()).toEqual(['page_size', 'page_token']);
+});
+
+test('payouts - paycore killed with SIGKILL while the bank holds its answer: after a restart the follow-up settles it, one payout at the bank, the books balanced', async () => {
+  await fund(3_000n);
+  const before = await available();
+  const request = create({ amount: 700n });
+  const payout_id = payoutId(stack.id_key, merchant, request.merchantPayoutNo);
+  // The bank makes the payout, then sits on its answer: the call is in flight.
+  await stack.fault({ scope: { provider: 'bankgw', out_trade_no: payout_id }, operations: ['payout'], latency_ms: 10_000, times: 1 });
+  const creating = call(client, 'createPayout', request).then(() => 'answered', () => 'refused');
+  const atBank = async () => (await fetch(`${stack.sandbox.url}/sandbox/bankgw/payouts?out_trade_no_prefix=${payout_id}`).then((r) => r.json() as Promise<{ payouts: { payout_status: string; submissions: number }[] }>)).payouts;
+  await eventually(async () => ((await atBank()).length === 1 ? true : undefined), 10_000, 'the payout made at the bank');
+  await stack.paycore.kill('SIGKILL');
+  expect(await creating).toBe('refused');
+  client.close();
+  await stack.restart();
+  client = stack.serviceClient<PayoutClient>(payout_service, 'PayoutService');
+  const paid = await eventually(async () => {
+    const got = await call<GetPayoutResponse>(client, 'getPayout', { merchantId: merchant, payoutId: payout_id });
+    return got.payout?.status === PayoutStatus.PAYOUT_STATUS_SUCCEEDED ? got.payout : undefined;
+  }, 30_000, 'the payout SUCCEEDED after the restart');
+  expect(paid.channelPayoutNo).not.toBe('');
+  expect(await atBank()).toEqual([expect.objectContaining({ payout_status: 'SUCCESS', submissions: 1 })]);
+  await eventually(async () => ((await available()) === before - 700n ? true : undefined), 10_000, 'the payout posted as sent');
+  const frozen = (await store.balances(merchant)).find((row) => row.code === 'merchant_frozen')?.balance_minor ?? 0n;
+  expect(frozen).toBe(0n);
+  expect((await store.trialBalance()).balanced).toBe(true);
 });
