@@ -168,7 +168,7 @@ test('config store - one instance rebuilds an emptied Redis, and it re-derives t
   const month = (await redis.keys(`${base}:u:m:*`))[0]!;
   expect(await redis.hgetall(day)).toEqual({ a: '1200', n: '2' });
   expect(await redis.hgetall(month)).toEqual({ a: '1200', n: '2' });
-  // Each card's counters are where the route script reads them: one card's usage is its own.
+  // Each card's counters are where the reservation script reads them: one card's usage is its own.
   const card_base = (token: string) => `${a.cache.keys.channel('per_card')}:k:${cardDigest(token)}`;
   expect((await redis.keys(`${card_base('tok_card_a')}:d:*`)).length).toBe(1);
   expect(await redis.hgetall((await redis.keys(`${card_base('tok_card_a')}:d:*`))[0]!)).toEqual({ a: '350', n: '2' });

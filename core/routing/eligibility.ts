@@ -1,5 +1,5 @@
 // Static eligibility: what the cached configuration alone says about each channel for one
-// order. Pure and synchronous; the live checks (circuit, caps) follow in the decision script.
+// order. Pure and synchronous; the live checks (circuit, caps) follow in the decision (decision.ts, reserve.ts).
 // Checks run in a fixed order and the first failing one is the channel's reason.
 
 import { computeFee } from './fees';

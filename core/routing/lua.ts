@@ -191,7 +191,7 @@ export const health_flush_head_args = 9;
  * pairs field, increment: '<bucket>:<c>' with c = s, e, t, d (creates), qs, qe, qt, qd
  * (queries), ls, ln (create latency sum and count), n (every outcome: the bucket's start).
  *
- * The circuit rules are the outcome script's, applied to the batch: a closed circuit opens when
+ * The circuit rules, applied to the batch: a closed circuit opens when
  * the batch held failures and either operation's failure rate over the window reaches the
  * threshold with the volume; a half-open one re-opens when a create started after it became
  * half-open failed, and closes (with a clean window) once enough such creates succeeded.

@@ -1,6 +1,6 @@
-// The caps' reservations after the decision: the route script (lua.ts) reserves the chosen
-// channel's limits in the same call that chooses it (decision.ts); here they are released,
-// committed, listed for the sweeper, and the counters re-derived after Redis lost them.
+// The caps' reservations after the decision: the reservation script (reserve.ts) reserves the
+// chosen channel's limits when the decision (decision.ts) takes a capped channel; here they are
+// released, committed, listed for the sweeper, and the counters re-derived after Redis lost them.
 
 import { day_counter_ttl_seconds, month_counter_ttl_seconds, reservation_ttl_seconds } from './constants';
 import type { RoutingKeys, RoutingRedis } from './keys';
@@ -48,7 +48,7 @@ export class CapReservations {
   }
 
   /** Adds usage to a channel's day and month counters, or to one card's on that channel when
-   * `card_digest` is given (re-derived after Redis lost them). Keys as the route script's. */
+   * `card_digest` is given (re-derived after Redis lost them). Keys as the reservation script's. */
   async addUsage(channel_id: string, day: string, month: string, usage: UsageAmounts, card_digest?: string): Promise<void> {
     const base = card_digest === undefined ? `${this.keys.channel(channel_id)}:u` : `${this.keys.channel(channel_id)}:k:${card_digest}`;
     await this.redis.multi()

@@ -1,8 +1,8 @@
 // Scoring and circuit-breaker parameters: every default lives here, named, with its reason;
-// README.md in this folder explains the formula in prose. The decision script (lua.ts) computes
-// the live half of the score with these same parameters (passed in as arguments, so Lua holds
-// no defaults of its own); `scoreOf` below is the same formula in TypeScript, for explanation
-// and tests (scoring.test.ts and the integration test check that both agree).
+// README.md in this folder explains the formula in prose. The decision (decision.ts) scores each
+// candidate with staticScore + healthScore below, in process; the health flush script (lua.ts)
+// opens circuits by shouldOpen's rule with the same parameters passed in (Lua holds no
+// defaults of its own).
 //
 // Score, in basis points of the order amount (higher is better):
 //
@@ -116,7 +116,7 @@ export function staticScore(fee_minor: bigint, amount_minor: bigint, priority: n
   return -cost_bp + o.bp_per_priority * priority;
 }
 
-/** The live part, from health. Same arithmetic, in the same order, as the decision script. */
+/** The live part, from health: what the decision (decision.ts) adds to the static score. */
 export function healthScore(h: HealthSnapshot, o: ScoringOptions): number {
   const m = healthMetrics(h, o);
   return -(o.bp_per_success_pct * 100 * (1 - m.success_rate)) - o.bp_per_latency_second * m.latency_ms / 1000 - o.bp_per_timeout_pct * 100 * m.timeout_rate;
@@ -126,7 +126,7 @@ export function scoreOf(fee_minor: bigint, amount_minor: bigint, priority: numbe
   return staticScore(fee_minor, amount_minor, priority, o) + healthScore(h, o);
 }
 
-/** Whether a circuit should open on this window (the outcome script applies the same rule). */
+/** Whether a circuit should open on this window (the health flush script applies the same rule). */
 export function shouldOpen(h: HealthSnapshot, c: CircuitOptions): boolean {
   const failures = h.system_errors + h.timeouts;
   const n = h.successes + failures;

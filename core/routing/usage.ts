@@ -3,7 +3,7 @@
 // attempt requested on the channel this day / this month counts, including those released
 // since (failed, closed), so a cap can only be reached early, never exceeded. Per-card caps
 // likewise, for channels that have them: the card token is opened from the payment's sealed
-// payer elements (the data key is in every paycore process) and digested as the route script
+// payer elements (the data key is in every paycore process) and digested as the reservation script
 // keys it; nothing of the card leaves this function.
 //
 // Run once per loss, by the instance whose rebuild of the configuration won (RoutingOptions
