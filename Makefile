@@ -42,10 +42,11 @@ tools/lint/node_modules: tools/lint/package-lock.json
 	@touch tools/lint/node_modules
 
 # docs/style.md, "Rules a machine checks": the layers and no cycles (docs/architecture.md),
-# sizes, typescript-eslint's recommended rules.
+# sizes, typescript-eslint's recommended rules; knip: no export, type or file nothing uses.
 lint: node_modules tools/lint/node_modules
 	tools/lint/node_modules/.bin/eslint core workers channels testing bench test
 	tools/lint/node_modules/.bin/madge --circular --no-spinner --extensions ts core workers channels
+	tools/lint/node_modules/.bin/knip --no-progress --include exports,types,files,duplicates
 
 # The module graph: which layer imports which, every upward import (scripts/layers.mjs), then
 # the cycles (type-only imports included; none expected).

@@ -112,14 +112,14 @@ export interface IncomingNotification {
 }
 
 /** A payment callback: what the provider says about one attempt. */
-export interface PaymentNotification {
+interface PaymentNotification {
   type?: 'payment';
   attempt_id: string;
   status: AttemptStatus;
 }
 
 /** A refund callback (e.g. WeChat Pay REFUND.SUCCESS, an Alipay refund notification). */
-export interface RefundNotification {
+interface RefundNotification {
   type: 'refund';
   refund_id: string;
   /** The attempt (out_trade_no) the refund returns money from. */

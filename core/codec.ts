@@ -11,7 +11,7 @@ const decoder = new TextDecoder();
 /** Where money sits in a message: 'minor' is a bigint carried as a decimal string; a nested
  * schema describes an object field; `[rule]` describes every element of an array field.
  * Fields the schema does not name are never looked at. */
-export type MoneyRule = 'minor' | MoneySchema | readonly [MoneyRule];
+type MoneyRule = 'minor' | MoneySchema | readonly [MoneyRule];
 export interface MoneySchema {
   readonly [field: string]: MoneyRule;
 }

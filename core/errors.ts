@@ -48,7 +48,7 @@ export function isErrorReason(value: unknown): value is ErrorReason {
   return typeof value === 'string' && Object.prototype.hasOwnProperty.call(grpcStatusOfReason, value);
 }
 
-export const error_domain = 'paycore.v1';
+const error_domain = 'paycore.v1';
 export const error_info_type_url = 'type.googleapis.com/google.rpc.ErrorInfo';
 export const bad_request_type_url = 'type.googleapis.com/google.rpc.BadRequest';
 const status_details_metadata_key = 'grpc-status-details-bin';

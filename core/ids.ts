@@ -16,7 +16,6 @@ import { assert } from './errors';
 
 const base32_alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
 const digest_chars = 25;
-export const id_length = 1 + digest_chars;
 // WeChat and Alipay cap out_trade_no at 32 characters; two digits keep us at 29.
 export const attempt_no_max = 99;
 
@@ -28,7 +27,7 @@ const attempt_id_pattern = /^(p[a-z2-7]{25})a([1-9][0-9]?)$/;
 /** The deployment's secret for deriving ids: 32 bytes (PAYCORE_ID_KEY, 64 hex characters). */
 export type IdKey = Buffer & { readonly __id_key: unique symbol };
 
-export const id_key_bytes = 32;
+const id_key_bytes = 32;
 
 export function idKey(bytes: Uint8Array): IdKey {
   assert(bytes.length === id_key_bytes, `idKey: must be ${id_key_bytes} bytes, got ${bytes.length}`);

@@ -19,7 +19,7 @@ export interface Tracing {
   shutdown(): Promise<void>;
 }
 
-export function tracingEnabled(env: Record<string, string | undefined> = process.env): boolean {
+function tracingEnabled(env: Record<string, string | undefined> = process.env): boolean {
   if (env.OTEL_SDK_DISABLED === 'true') return false;
   if (env.OTEL_TRACES_EXPORTER !== undefined) return env.OTEL_TRACES_EXPORTER.split(',').includes('otlp');
   return env.OTEL_EXPORTER_OTLP_ENDPOINT !== undefined || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT !== undefined;
@@ -48,7 +48,7 @@ function injectIntoOutgoingHttp(): void {
   });
 }
 
-export function tracer() {
+function tracer() {
   return trace.getTracer(tracer_name);
 }
 

@@ -51,7 +51,7 @@ export class PumpGate {
   }
 }
 
-export interface TimerPumpOptions {
+interface TimerPumpOptions {
   gate: PumpGate;
   nc: NatsConnection;
   js: JetStreamClient;
@@ -74,7 +74,7 @@ export async function startTimerPumps(options: EventTimersOptions): Promise<Time
   return { stop: async () => void (await Promise.all(pumps.map((p) => p.stop()))) };
 }
 
-export async function startTimerPump(options: TimerPumpOptions): Promise<TimerPump> {
+async function startTimerPump(options: TimerPumpOptions): Promise<TimerPump> {
   const consumer = await options.js.consumers.get(options.names.timers_stream, options.names.timers_consumer);
   const messages = await consumer.consume({ max_messages: timer_fetch_batch_max });
   const inflight = new Set<Promise<void>>();
@@ -179,7 +179,7 @@ export interface EventTimersOptions extends TimerPumpOptions {
   query_backoff_ms: readonly number[];
 }
 
-export async function startEventTimers(options: EventTimersOptions): Promise<TimerPump> {
+async function startEventTimers(options: EventTimersOptions): Promise<TimerPump> {
   const consumer = await options.js.consumers.get(options.names.events_stream, eventTimersConsumer(options.names));
   const messages = await consumer.consume({ max_messages: timer_fetch_batch_max });
   const inflight = new Set<Promise<void>>();
@@ -205,7 +205,7 @@ export async function startEventTimers(options: EventTimersOptions): Promise<Tim
 /** The creation's timers: the first query (if the payment went to a channel and the query
  * falls before its expiry's last step) and the expiry. undefined: not a creation, or one the
  * actor gave timers of its own (a payment held for review). */
-export function creationTimers(stored: StoredMessage, query_backoff_ms: readonly number[]): { query_at?: number; expire_at: number } | undefined {
+function creationTimers(stored: StoredMessage, query_backoff_ms: readonly number[]): { query_at?: number; expire_at: number } | undefined {
   if (!eventsOf(stored).some((e) => e.type === 'PaymentCreated')) return undefined;
   const state = stored.state;
   if (state.held !== undefined || state.expires_at === '') return undefined;

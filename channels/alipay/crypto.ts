@@ -49,7 +49,7 @@ export function signNotificationParams(params: Record<string, string>, alipay_pr
 }
 
 /** `alipay.trade.precreate` → `alipay_trade_precreate_response`. */
-export function responseKey(method: string): string {
+function responseKey(method: string): string {
   return `${method.replace(/\./g, '_')}_response`;
 }
 

@@ -30,13 +30,12 @@ import {
 export * as alipayCrypto from './crypto';
 export * as alipayTransformers from './transformers';
 
-export { timeout_ms_default } from '../shared/http';
 /** A bill archive larger than this is refused (a day of a large merchant is a few MiB zipped). */
-export const statement_archive_bytes_max = 64 * 1024 * 1024;
+const statement_archive_bytes_max = 64 * 1024 * 1024;
 /** The bill download URL is fetched with this budget (Alipay's URL is valid for 30 s). */
 const statement_timeout_ms = 30_000;
 
-export interface AlipaySettings {
+interface AlipaySettings {
   gateway_url: URL;
   app_id: string;
   app_private_key: KeyObject;
@@ -49,7 +48,7 @@ export interface AlipaySettings {
 }
 
 /** Validates config.settings once; an error names the key, never its value. */
-export function parseSettings(channel_id: string, settings: Record<string, string>): AlipaySettings {
+function parseSettings(channel_id: string, settings: Record<string, string>): AlipaySettings {
   const read = settingsReader(channel_id, settings);
   const gateway_url = read.attempt('gateway_url', 'is not a URL', () => new URL(read.required('gateway_url')));
   if (gateway_url.protocol !== 'https:' && gateway_url.protocol !== 'http:') read.fail('gateway_url', 'must be http(s)');
@@ -69,7 +68,7 @@ export function parseSettings(channel_id: string, settings: Record<string, strin
   };
 }
 
-export class AlipayChannel implements Channel {
+class AlipayChannel implements Channel {
   readonly channel_id: string;
   readonly provider = 'alipay';
   readonly products: readonly ProductName[];

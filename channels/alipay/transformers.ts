@@ -18,7 +18,7 @@ export const ALIPAY_PRODUCTS: readonly ProductName[] = ['ALIPAY_QR', 'ALIPAY_APP
 /** Alipay's rule for out_trade_no / out_request_no: up to 64 letters, digits and underscores. */
 export const out_trade_no_pattern = /^[0-9A-Za-z_]{1,64}$/;
 /** Alipay's limit on `subject` (characters). */
-export const subject_chars_max = 256;
+const subject_chars_max = 256;
 /** Alipay payment codes: 25–30 followed by 14–22 digits (16 to 24 digits in all). */
 export const alipay_auth_code_pattern = /^(2[5-9]|30)\d{14,22}$/;
 const provider_message_chars_max = 256;
@@ -137,7 +137,7 @@ export function gatewayParams(
   return params;
 }
 
-export function productMethod(product: ProductName): { method: string; product_code: string } {
+function productMethod(product: ProductName): { method: string; product_code: string } {
   const found = product_methods[product];
   if (found === undefined) throw new ChannelError('unsupported', 'UNSUPPORTED', `alipay does not support product ${product}`);
   return found;
@@ -173,7 +173,7 @@ function refusedLocally(message: string): ChannelError {
   return new ChannelError('rejected', 'INVALID_PARAMETER', message);
 }
 
-export function truncateSubject(subject: string): string {
+function truncateSubject(subject: string): string {
   const chars = Array.from(subject);
   return chars.length <= subject_chars_max ? subject : chars.slice(0, subject_chars_max).join('');
 }
@@ -182,7 +182,7 @@ export function truncateSubject(subject: string): string {
  * Signed parameters → the URL-encoded query the APP SDK takes as its order string and the
  * WAP / PC pages take as the gateway query (GET form): sorted, each value percent-encoded.
  */
-export function encodeSignedParams(signed: Record<string, string>): string {
+function encodeSignedParams(signed: Record<string, string>): string {
   return Object.keys(signed)
     .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
     .map((name) => `${name}=${encodeURIComponent(signed[name]!)}`)
@@ -201,7 +201,7 @@ export function clientSideAction(product: ProductName, gateway_url: string, sign
 // Answers
 
 /** What an answer means before its method-specific fields are read. */
-export type Outcome =
+type Outcome =
   | { kind: 'ok' }
   /** 10003: accepted, the payer has not confirmed yet (payment codes). */
   | { kind: 'processing' }
@@ -215,14 +215,14 @@ const payer_decline_codes = new Set(['ACQ.BUYER_BALANCE_NOT_ENOUGH', 'ACQ.PAYMEN
 
 /** A refusal with Alipay's code (sub_code when there is one), classified: the payer's, or ours /
  * the channel's. */
-export function refusal(code: string, message: string): ChannelError {
+function refusal(code: string, message: string): ChannelError {
   return new ChannelError('rejected', code, message, { payer_decline: payer_decline_codes.has(code) });
 }
 
 /** Gateway codes meaning the request was refused before Alipay acted on it. */
 const refused_codes = new Set(['20001', '40001', '40002', '40006']);
 
-export function classify(operation: string, body: AlipayResponseBase): Outcome {
+function classify(operation: string, body: AlipayResponseBase): Outcome {
   const message = `alipay ${operation}: ${body.code} ${body.sub_code ?? ''} ${clip(body.sub_msg ?? body.msg ?? '')}`.replace(/\s+/g, ' ').trim();
   if (body.code === '10000') return { kind: 'ok' };
   if (body.code === '10003') return { kind: 'processing' };

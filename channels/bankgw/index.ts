@@ -25,15 +25,14 @@ import {
 
 export * as bankgwTransformers from './transformers';
 
-export { timeout_ms_default } from '../shared/http';
 /** A statement larger than this is refused (a day of a large merchant is a few MiB). */
-export const statement_bytes_max = 64 * 1024 * 1024;
+const statement_bytes_max = 64 * 1024 * 1024;
 /** The statement is fetched with this budget. */
 const statement_timeout_ms = 30_000;
 /** HMAC keys shorter than this are refused: a guessable key signs anyone's notification. */
 const hmac_key_chars_min = 32;
 
-export interface BankgwSettings {
+interface BankgwSettings {
   gateway_url: URL;
   merchant: BankgwMerchant;
   hmac_key: Secret;
@@ -41,7 +40,7 @@ export interface BankgwSettings {
 }
 
 /** Validates config.settings once; an error names the key, never its value. */
-export function parseSettings(channel_id: string, settings: Record<string, string>): BankgwSettings {
+function parseSettings(channel_id: string, settings: Record<string, string>): BankgwSettings {
   const read = settingsReader(channel_id, settings);
   const gateway_url = read.attempt('gateway_url', 'is not a URL', () => new URL(read.required('gateway_url')));
   if (gateway_url.protocol !== 'https:' && gateway_url.protocol !== 'http:') read.fail('gateway_url', 'must be http(s)');
@@ -62,7 +61,7 @@ export function parseSettings(channel_id: string, settings: Record<string, strin
   };
 }
 
-export class BankgwChannel implements Channel {
+class BankgwChannel implements Channel {
   readonly channel_id: string;
   readonly provider = 'bankgw';
   readonly products: readonly ProductName[];

@@ -27,7 +27,7 @@ export const ENDPOINTS = {
 } as const;
 
 export const VERSION = '1.0';
-export const SIGN_TYPE = 'HMAC-SHA256';
+const SIGN_TYPE = 'HMAC-SHA256';
 /** The statement body's signature travels in this header. */
 export const STATEMENT_SIGN_HEADER = 'x-bankgw-sign';
 /** order_no / refund_no: 6 to 32 letters or digits. */
@@ -145,7 +145,7 @@ export interface BankgwAnswer {
 const refusal_codes = new Set(['SIGN_ERROR', 'PARAM_ERROR', 'MERCHANT_ERROR', 'NO_AUTH', 'PAYOUT_NO_CONFLICT', 'ACCOUNT_INVALID', 'BALANCE_NOT_ENOUGH']);
 
 /** A FAIL answer's error as the adapter throws it: refused, or outcome unknown. */
-export function answerError(operation: string, answer: BankgwAnswer): ChannelError {
+function answerError(operation: string, answer: BankgwAnswer): ChannelError {
   const code = answer.error_code ?? 'UNKNOWN';
   const message = `bankgw ${operation}: ${code} ${clip(answer.error_message ?? '')}`.trim();
   return new ChannelError(refusal_codes.has(code) ? 'rejected' : 'ambiguous', code, message);
@@ -207,7 +207,7 @@ const retryable_refund_codes = new Set(['BALANCE_NOT_ENOUGH', 'FREQUENCY_LIMITED
 /** Refund refusals that will not pass. */
 const final_refund_codes = new Set(['REFUND_AMOUNT_EXCEEDED', 'ORDER_NOT_PAID', 'ORDER_NOT_EXIST', 'REFUND_NO_CONFLICT', 'REFUND_WINDOW_PASSED']);
 
-export function mapRefund(answer: BankgwAnswer): RefundStatus {
+function mapRefund(answer: BankgwAnswer): RefundStatus {
   const channel_refund_no = answer.bank_refund_no || undefined;
   switch (answer.refund_status) {
     case 'SUCCESS': {
@@ -333,7 +333,7 @@ function clip(text: string): string {
 // ---------------------------------------------------------------------------------------------
 // Payouts (README.md, "Payouts")
 
-export const payout_no_pattern = /^[0-9A-Za-z]{6,32}$/;
+const payout_no_pattern = /^[0-9A-Za-z]{6,32}$/;
 
 export function toPayoutFields(request: PayoutRequest): Record<string, string> {
   if (!payout_no_pattern.test(request.payout_no)) throw refusedLocally('payout_no must be 6-32 letters or digits');

@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { rsaSha256Sign, rsaSha256Verify, type KeyInput } from '../shared/crypto';
 import { canonicalString } from '../shared/form';
 
-export const SIGN_METHOD_RSA = '01';
+const SIGN_METHOD_RSA = '01';
 
 /**
  * The string UnionPay signs: every field except `signature`, sorted by name in byte order,
@@ -29,11 +29,11 @@ export function contentDigestHex(content: string): string {
   return createHash('sha256').update(content, 'utf8').digest('hex');
 }
 
-export function signDigest(content: string, key: KeyInput): string {
+function signDigest(content: string, key: KeyInput): string {
   return rsaSha256Sign(contentDigestHex(content), key);
 }
 
-export function verifyDigest(content: string, signature_base64: string, key: KeyInput): boolean {
+function verifyDigest(content: string, signature_base64: string, key: KeyInput): boolean {
   return rsaSha256Verify(contentDigestHex(content), signature_base64, key);
 }
 

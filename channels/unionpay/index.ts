@@ -35,11 +35,10 @@ import {
 export * as unionpayCrypto from './crypto';
 export * as unionpayTransformers from './transformers';
 
-export { timeout_ms_default } from '../shared/http';
 /** txnTimes remembered for callers that do not pass requested_at (oldest forgotten first). */
-export const txn_times_max = 100_000;
+const txn_times_max = 100_000;
 
-export interface UnionpaySettings {
+interface UnionpaySettings {
   base_url: URL;
   merchant: UnionpayMerchant;
   sign_cert_id: string;
@@ -50,7 +49,7 @@ export interface UnionpaySettings {
 }
 
 /** Validates config.settings once; an error names the key, never its value. */
-export function parseSettings(channel_id: string, settings: Record<string, string>): UnionpaySettings {
+function parseSettings(channel_id: string, settings: Record<string, string>): UnionpaySettings {
   const read = settingsReader(channel_id, settings);
   const base_url = read.attempt('base_url', 'is not a URL', () => new URL(read.required('base_url')));
   if (base_url.protocol !== 'https:' && base_url.protocol !== 'http:') read.fail('base_url', 'must be http(s)');
@@ -79,7 +78,7 @@ export function parseSettings(channel_id: string, settings: Record<string, strin
   };
 }
 
-export class UnionpayChannel implements Channel {
+class UnionpayChannel implements Channel {
   readonly channel_id: string;
   readonly provider = 'unionpay';
   readonly products: readonly ProductName[];

@@ -21,12 +21,12 @@ export const ENDPOINTS = {
 } as const;
 
 export const VERSION = '5.1.0';
-export const ENCODING = 'UTF-8';
-export const CURRENCY_CNY = '156';
+const ENCODING = 'UTF-8';
+const CURRENCY_CNY = '156';
 /** 无跳转 token payment. */
 export const BIZ_TYPE_TOKEN = '000902';
 /** Queries carry the generic bizType. */
-export const BIZ_TYPE_QUERY = '000000';
+const BIZ_TYPE_QUERY = '000000';
 
 export const TXN = {
   sms: { txnType: '77', txnSubType: '02' },
@@ -46,9 +46,9 @@ export const order_id_pattern = /^[0-9A-Za-z]{8,32}$/;
 /** A card token as issued by 开通 (opaque, at most 64 characters here). */
 export const card_token_pattern = /^[0-9A-Za-z]{1,64}$/;
 /** SMS codes UnionPay sends are 6 digits. */
-export const sms_code_pattern = /^\d{6}$/;
+const sms_code_pattern = /^\d{6}$/;
 /** txnAmt is at most 12 digits of fen. */
-export const txn_amt_fen_max = 999_999_999_999n;
+const txn_amt_fen_max = 999_999_999_999n;
 const provider_message_chars_max = 256;
 
 // ---------------------------------------------------------------------------------------------
@@ -99,7 +99,7 @@ function common(merchant: UnionpayMerchant, txn: { txnType: string; txnSubType: 
 }
 
 /** `{trId=…&token=…}`: which bound card pays. */
-export function tokenPayData(tr_id: string, token: string): string {
+function tokenPayData(tr_id: string, token: string): string {
   return `{trId=${tr_id}&token=${token}}`;
 }
 
@@ -289,7 +289,7 @@ export function fromConsumeResponse(answer: UnionpayAnswer): AttemptStatus | 'qu
  * A transaction's own result (origRespCode of a query, respCode of a notification) → status.
  * 00 is paid, with queryId, txnAmt and a time; 03/04/05 and unknown codes pending.
  */
-export function mapResult(code: string | undefined, answer: UnionpayAnswer, message: string): AttemptStatus {
+function mapResult(code: string | undefined, answer: UnionpayAnswer, message: string): AttemptStatus {
   const channel_trade_no = answer.queryId || undefined;
   const pending: AttemptStatus = channel_trade_no === undefined ? { kind: 'pending' } : { kind: 'pending', channel_trade_no };
   if (code === '00' || code === 'A6') {
@@ -330,7 +330,7 @@ export function fromRefundResponse(answer: UnionpayAnswer): RefundStatus | 'quer
 }
 
 /** A refund's result code (query origRespCode or notification respCode) → status. */
-export function mapRefundResult(code: string | undefined, answer: UnionpayAnswer, message: string): RefundStatus {
+function mapRefundResult(code: string | undefined, answer: UnionpayAnswer, message: string): RefundStatus {
   const channel_refund_no = answer.queryId || undefined;
   if (code === '00') {
     const amount_minor = parseFen(answer.txnAmt);
@@ -421,7 +421,7 @@ export function toDeleteTokenParams(order_id: string, token: string, merchant: U
 }
 
 /** Codes a binding answers with when the cardholder's code was wrong: the binding stays open. */
-export const wrong_code_codes: ReadonlySet<string> = new Set(['71']);
+const wrong_code_codes: ReadonlySet<string> = new Set(['71']);
 
 /** An answer to 开通短信, 开通 or 删除标记: 00 goes on; a wrong code is WRONG_CODE; every other
  * answer refuses the binding (the card, its elements or our request). */

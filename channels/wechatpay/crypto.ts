@@ -10,11 +10,11 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import { hmacSha256Hex, rsaSha256Sign as rsaSign, rsaSha256Verify as rsaVerify, sameSignature, type KeyInput } from '../shared/crypto';
 import { canonicalString } from '../shared/form';
 
-export const AUTH_SCHEMA = 'WECHATPAY2-SHA256-RSA2048';
+const AUTH_SCHEMA = 'WECHATPAY2-SHA256-RSA2048';
 /** WeChat rejects (and we reject) a signed message whose clock is further off than this. */
-export const signature_clock_skew_seconds_max = 5 * 60;
+const signature_clock_skew_seconds_max = 5 * 60;
 export const apiv3_key_bytes = 32;
-export const aead_nonce_chars = 12;
+const aead_nonce_chars = 12;
 const gcm_tag_bytes = 16;
 
 /** 32 characters from [A-Za-z0-9]: WeChat's nonce_str alphabet. */
@@ -26,7 +26,7 @@ export function nonceString(length = 32): string {
   return out;
 }
 
-export function unixSeconds(now: Date = new Date()): string {
+function unixSeconds(now: Date = new Date()): string {
   return String(Math.floor(now.getTime() / 1000));
 }
 
@@ -123,12 +123,12 @@ function timestampFresh(timestamp: string, now: Date): boolean {
 // ---------------------------------------------------------------------------------------------
 // Response / callback signature (WeChat → merchant)
 
-export const HEADER_TIMESTAMP = 'wechatpay-timestamp';
-export const HEADER_NONCE = 'wechatpay-nonce';
-export const HEADER_SIGNATURE = 'wechatpay-signature';
-export const HEADER_SERIAL = 'wechatpay-serial';
+const HEADER_TIMESTAMP = 'wechatpay-timestamp';
+const HEADER_NONCE = 'wechatpay-nonce';
+const HEADER_SIGNATURE = 'wechatpay-signature';
+const HEADER_SERIAL = 'wechatpay-serial';
 
-export function responseMessage(timestamp: string, nonce: string, body: string): string {
+function responseMessage(timestamp: string, nonce: string, body: string): string {
   return `${timestamp}\n${nonce}\n${body}\n`;
 }
 
@@ -196,7 +196,7 @@ export interface EncryptedResource {
   nonce: string;
 }
 
-export function assertApiv3Key(apiv3_key: string): void {
+function assertApiv3Key(apiv3_key: string): void {
   if (Buffer.byteLength(apiv3_key, 'utf8') !== apiv3_key_bytes) {
     throw new Error(`apiv3_key must be exactly ${apiv3_key_bytes} bytes`);
   }

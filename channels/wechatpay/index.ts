@@ -33,14 +33,13 @@ import {
 export * as wechatpayCrypto from './crypto';
 export * as wechatpayTransformers from './transformers';
 
-export { timeout_ms_default } from '../shared/http';
 
 /** A trade bill larger than this is refused (a day of a large merchant is tens of MiB). */
-export const statement_bytes_max = 256 * 1024 * 1024;
+const statement_bytes_max = 256 * 1024 * 1024;
 /** Bill downloads get this budget whatever settings.timeout_ms says. */
 const statement_timeout_ms = 60_000;
 
-export interface WechatPaySettings {
+interface WechatPaySettings {
   base_url: URL;
   mchid: string;
   appid: string;
@@ -55,7 +54,7 @@ export interface WechatPaySettings {
 }
 
 /** Validates config.settings once; an error names the key, never its value. */
-export function parseSettings(channel_id: string, settings: Record<string, string>): WechatPaySettings {
+function parseSettings(channel_id: string, settings: Record<string, string>): WechatPaySettings {
   const fail = (key: string, why: string): never => {
     throw new Error(`channel ${channel_id}: settings.${key} ${why}`);
   };
@@ -114,7 +113,7 @@ interface HttpResult {
   text: string;
 }
 
-export class WechatPayChannel implements Channel {
+class WechatPayChannel implements Channel {
   readonly channel_id: string;
   readonly provider = 'wechatpay';
   readonly products: readonly ProductName[];

@@ -25,7 +25,7 @@ const provider_message_chars_max = 256;
 // ---------------------------------------------------------------------------------------------
 // Wire types
 
-export interface WechatAmountRequest {
+interface WechatAmountRequest {
   /** Fen, an integer. */
   total: number;
   currency: string;
@@ -45,12 +45,12 @@ export interface WechatCreateOrderRequest {
 
 export type WechatTradeType = 'NATIVE' | 'JSAPI' | 'APP' | 'MWEB';
 
-export interface WechatNativeResponse { code_url: string }
-export interface WechatPrepayResponse { prepay_id: string }
-export interface WechatH5Response { h5_url: string }
-export type WechatCreateOrderResponse = Partial<WechatNativeResponse & WechatPrepayResponse & WechatH5Response>;
+interface WechatNativeResponse { code_url: string }
+interface WechatPrepayResponse { prepay_id: string }
+interface WechatH5Response { h5_url: string }
+type WechatCreateOrderResponse = Partial<WechatNativeResponse & WechatPrepayResponse & WechatH5Response>;
 
-export type WechatTradeState =
+type WechatTradeState =
   | 'SUCCESS' | 'REFUND' | 'NOTPAY' | 'CLOSED' | 'REVOKED' | 'USERPAYING' | 'PAYERROR';
 
 /** Query answer and decrypted TRANSACTION.* callback resource. */
@@ -76,7 +76,7 @@ export interface WechatErrorBody {
   detail?: unknown;
 }
 
-export interface WechatNotificationResource {
+interface WechatNotificationResource {
   algorithm: string;
   ciphertext: string;
   associated_data?: string;
@@ -145,7 +145,7 @@ const product_paths: Record<string, string> = {
   WECHAT_H5: '/v3/pay/transactions/h5',
 };
 
-export function productPath(product: ProductName): string {
+function productPath(product: ProductName): string {
   const path = product_paths[product];
   if (path === undefined) {
     throw new ChannelError('unsupported', 'UNSUPPORTED', `wechatpay does not support product ${product}`);
@@ -293,7 +293,7 @@ export function isTransaction(value: unknown): value is WechatTransaction {
 const payer_decline_codes = new Set(['NOTENOUGH', 'AUTHCODEEXPIRE', 'AUTH_CODE_INVALID']);
 
 /** A refusal with WeChat Pay's code, classified: the payer's, or ours / the channel's. */
-export function refusal(code: string, message: string): ChannelError {
+function refusal(code: string, message: string): ChannelError {
   return new ChannelError('rejected', code, message, { payer_decline: payer_decline_codes.has(code) });
 }
 
@@ -364,7 +364,7 @@ export function notificationAnswer(accepted: boolean): HttpAnswer {
 // ---------------------------------------------------------------------------------------------
 // Refunds (POST /v3/refund/domestic/refunds, GET …/refunds/{out_refund_no}, REFUND.* callbacks)
 
-export interface WechatRefundRequest {
+interface WechatRefundRequest {
   out_trade_no?: string;
   transaction_id?: string;
   out_refund_no: string;
@@ -373,7 +373,7 @@ export interface WechatRefundRequest {
   amount: { refund: number; total: number; currency: string };
 }
 
-export type WechatRefundState = 'SUCCESS' | 'CLOSED' | 'PROCESSING' | 'ABNORMAL';
+type WechatRefundState = 'SUCCESS' | 'CLOSED' | 'PROCESSING' | 'ABNORMAL';
 
 /** Refund answer / query answer (`status`) and decrypted REFUND.* resource (`refund_status`). */
 export interface WechatRefund {

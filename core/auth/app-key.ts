@@ -15,7 +15,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
 
-export const app_key_scheme = 'PAYCORE-HMAC-SHA256';
+const app_key_scheme = 'PAYCORE-HMAC-SHA256';
 export const app_key_headers = {
   app_id: 'x-paycore-app-id',
   key_id: 'x-paycore-key-id',

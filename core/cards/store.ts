@@ -11,7 +11,7 @@ import type { JetStreamClient } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { dependencyFailure } from '../errors';
 
-export type BindingStatus = 'SMS_SENT' | 'BOUND' | 'FAILED';
+type BindingStatus = 'SMS_SENT' | 'BOUND' | 'FAILED';
 
 export interface Binding {
   binding_id: string;

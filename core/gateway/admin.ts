@@ -69,7 +69,7 @@ export function grpcDefinition(definition: { fullName: string; methods: Record<s
 export const routing_admin_service = grpcDefinition(RoutingAdminServiceDefinition);
 export const merchant_admin_service = grpcDefinition(MerchantAdminServiceDefinition);
 
-export interface RoutingAdminServiceServer extends grpc.UntypedServiceImplementation {
+interface RoutingAdminServiceServer extends grpc.UntypedServiceImplementation {
   upsertChannel: grpc.handleUnaryCall<UpsertChannelRequest, UpsertChannelResponse>;
   getChannel: grpc.handleUnaryCall<GetChannelRequest, GetChannelResponse>;
   listChannels: grpc.handleUnaryCall<ListChannelsRequest, ListChannelsResponse>;
@@ -77,7 +77,7 @@ export interface RoutingAdminServiceServer extends grpc.UntypedServiceImplementa
   explainRoute: grpc.handleUnaryCall<ExplainRouteRequest, ExplainRouteResponse>;
 }
 
-export interface MerchantAdminServiceServer extends grpc.UntypedServiceImplementation {
+interface MerchantAdminServiceServer extends grpc.UntypedServiceImplementation {
   upsertMerchant: grpc.handleUnaryCall<UpsertMerchantRequest, UpsertMerchantResponse>;
   getMerchant: grpc.handleUnaryCall<GetMerchantRequest, GetMerchantResponse>;
 }
@@ -176,7 +176,7 @@ function fromWireLimits(l: WireLimits | undefined): ChannelLimits {
   return out;
 }
 
-export function fromWireChannel(w: WireChannel, state_default: ChannelState): RoutingChannel {
+function fromWireChannel(w: WireChannel, state_default: ChannelState): RoutingChannel {
   const violations: FieldViolation[] = [];
   const product = (p: Product, field: string): ProductName | undefined => {
     const name = productFromWire(p);
@@ -260,7 +260,7 @@ function toWireFee(f: FeeRule): WireFee {
   return fee;
 }
 
-export function toWireChannel(c: RoutingChannel): WireChannel {
+function toWireChannel(c: RoutingChannel): WireChannel {
   const l = c.limits;
   return {
     channelId: c.channel_id,
@@ -298,7 +298,7 @@ function toWireMerchant(m: MerchantView): WireMerchant {
   };
 }
 
-export function toWireDecision(d: RouteDecision): WireDecision {
+function toWireDecision(d: RouteDecision): WireDecision {
   return {
     chosenChannelId: d.chosen?.channel_id ?? '',
     fee: d.chosen?.fee_minor ?? 0n,

@@ -10,7 +10,7 @@ import type { PaymentState, Refund } from '../orders/types';
 import { nextActionTypeToWire, paymentStatusToWire, productFromWire, productToWire, refundStatusToWire } from './wire-enums';
 
 /** The domain name of a product the request has already been validated for. */
-export function productName(product: Product): ProductName {
+function productName(product: Product): ProductName {
   const name = productFromWire(product);
   if (name === undefined) throw new PaycoreError('INTERNAL', `product ${product} passed validation unknown`);
   return name;

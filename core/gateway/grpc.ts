@@ -103,7 +103,7 @@ function fail<T>(callback: Callback<T>, error: unknown, log: Logger, method: str
   callback(toServiceError(new PaycoreError('INTERNAL', 'internal error')) as grpc.ServiceError, null);
 }
 
-export class PaymentGateway {
+class PaymentGateway {
   /** Open WatchPayment streams, ended when the server shuts down. */
   readonly #watches = new Set<(error?: PaycoreError) => void>();
   /** Watches held, per app and in total (the bounds are in the config). */

@@ -151,7 +151,7 @@ function enumValue<T>(names: Record<string, T | string>, prefix: string, name: s
 }
 
 /** The JSON form core/risk/rules.ts validates: fields that do not apply are left out. */
-export function fromWireRule(w: WireRiskRule): unknown {
+function fromWireRule(w: WireRiskRule): unknown {
   const kind = enumName(WireRiskKind, 'RISK_KIND_', w.kind);
   const json: Record<string, unknown> = {
     rule_id: w.ruleId,
@@ -170,7 +170,7 @@ export function fromWireRule(w: WireRiskRule): unknown {
   return json;
 }
 
-export function toWireRule(rule: RiskRule): WireRiskRule {
+function toWireRule(rule: RiskRule): WireRiskRule {
   const json = riskRuleToJson(rule);
   const c = rule.condition;
   return {

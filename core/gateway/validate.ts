@@ -221,11 +221,11 @@ export function refundFingerprint(req: CreateRefundRequest, payment_id: string):
   return createHash('sha256').update(JSON.stringify(canonical), 'utf8').digest('hex');
 }
 
-export function merchantIdProblem(merchant_id: string): string | undefined {
+function merchantIdProblem(merchant_id: string): string | undefined {
   return merchant_id_pattern.test(merchant_id) ? undefined : merchant_id_rule;
 }
 
-export function merchantOrderNoProblem(merchant_order_no: string): string | undefined {
+function merchantOrderNoProblem(merchant_order_no: string): string | undefined {
   return merchant_order_no_pattern.test(merchant_order_no) ? undefined : merchant_order_no_rule;
 }
 

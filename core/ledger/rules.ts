@@ -43,7 +43,7 @@ interface Leg {
 const leg = (side: Leg['side'], code: AccountCode, owner: OwnerOf, amount: AmountOf): Leg => ({ side, code, owner, amount });
 
 /** The posting rules: one entry per transaction code, its legs in order. */
-export const posting_rules = {
+const posting_rules = {
   /** A payment paid: the channel owes the gross, the merchant is owed the net (pending until
    * its cycle), paycore earns the merchant fee. */
   PAYMENT: [leg('debit', 'channel_receivable', 'channel', 'gross'), leg('credit', 'merchant_pending', 'merchant', 'net'), leg('credit', 'fee_income', 'platform', 'merchant_fee')],
@@ -214,7 +214,7 @@ export function feeReturned(state: Pick<PaymentState, 'amount_minor' | 'merchant
 /** The channel's fee on `amount_minor` taken on an attempt: the attempt's fee (its
  * ChannelRequested.fee_minor, on the payment's amount) pro rata, rounded down — the same
  * figure for a duplicate and for its refund, so the two cancel exactly. */
-export function channelFeeOf(state: Pick<PaymentState, 'amount_minor' | 'attempts'>, attempt_id: string, amount_minor: bigint): bigint {
+function channelFeeOf(state: Pick<PaymentState, 'amount_minor' | 'attempts'>, attempt_id: string, amount_minor: bigint): bigint {
   const fee = state.attempts.find((a) => a.attempt_id === attempt_id)?.fee_minor ?? 0n;
   return state.amount_minor === 0n ? 0n : (fee * amount_minor) / state.amount_minor;
 }

@@ -29,7 +29,7 @@ export const close_lock_key = 0x6c656467; // 'ledg'
 
 /** Where the SQL migrations live: beside this file in the sources, and read from the sources
  * when running the compiled dist/ (tsc copies no .sql). */
-export function migrationsDir(): string {
+function migrationsDir(): string {
   for (const candidate of [path.join(__dirname, 'migrations'), path.resolve(__dirname, '../../../core/ledger/migrations')]) {
     if (existsSync(candidate)) return candidate;
   }
@@ -71,7 +71,7 @@ export interface AccountBalance {
   balance_minor: bigint;
 }
 
-export interface TrialBalanceRow {
+interface TrialBalanceRow {
   code: AccountCode;
   currency: string;
   debit_minor: bigint;
@@ -596,7 +596,7 @@ export async function listAccountEntries(db: Queryable, filter: AccountEntryFilt
   );
 }
 
-export const export_columns = ['business_date', 'entry_id', 'posted_at', 'txn_code', 'payment_id', 'ref_id', 'account', 'currency', 'debit', 'credit'];
+const export_columns = ['business_date', 'entry_id', 'posted_at', 'txn_code', 'payment_id', 'ref_id', 'account', 'currency', 'debit', 'credit'];
 
 /** A merchant's journal lines (its own accounts) of one business date as CSV text, a page of
  * entries at a time (keyset on entry_id, so memory stays bounded on a large day; an entry is
@@ -628,7 +628,7 @@ function csvField(value: string): string {
 }
 
 /** The first business date still open: entries dated before it go to it. */
-export interface Movement {
+interface Movement {
   movement_key: string;
   channel_id: string;
   /** When it happened (ISO-8601): its business date is its calendar day in the books' zone. */
@@ -643,7 +643,7 @@ export interface Movement {
 }
 
 /** The money movements a channel should list for this payment (channel_movements). */
-export function movementsOf(state: PaymentState): Movement[] {
+function movementsOf(state: PaymentState): Movement[] {
   const movements: Movement[] = [];
   for (const attempt of state.attempts) {
     const paid = attempt.state === 'succeeded';
@@ -732,7 +732,3 @@ export class LedgerError extends Error {
   }
 }
 
-/** A balance's sign: what an account's normal side makes of a line. */
-export function signedBalance(code: AccountCode, debit_minor: bigint, credit_minor: bigint): bigint {
-  return normal_side[code] === 'debit' ? debit_minor - credit_minor : credit_minor - debit_minor;
-}

@@ -81,11 +81,11 @@ export function urlProblem(url: URL, policy: DestinationPolicy): string | undefi
 }
 
 /** The URL's host as net and ipaddr.js read it: lower case, no IPv6 brackets, no final dot. */
-export function hostOf(url: URL): string {
+function hostOf(url: URL): string {
   return url.hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '');
 }
 
-export class ForbiddenDestination extends Error {
+class ForbiddenDestination extends Error {
   override readonly name = 'ForbiddenDestination';
   readonly code = 'FORBIDDEN_DESTINATION';
 }

@@ -2,17 +2,11 @@
 // refund outcomes to the merchant's notify URL, durable retries, dead letters. The format a
 // merchant receives and how it verifies the signature are in docs/events.md.
 
-export { ensureNotifyStreams, deleteNotifyStreams, type EventsStart, type NotifyStreamOptions } from './streams';
-export { startNotifier, type Notifier, type NotifierOptions, type SecretOf } from './notifier';
-export type { DeadLetterQuery } from './dead-letters';
-export { notifyNames, type NotifyNames } from './names';
-export { parseScheduleMs } from './schedule';
-export { signature_header, signature_tolerance_s_default, signatureHeader, verifyNotification } from './signature';
-export { notify_schedule_ms_default, notify_timeout_ms_default } from './constants';
+export { ensureNotifyStreams, deleteNotifyStreams } from './streams';
+export { startNotifier, type Notifier } from './notifier';
+export { notifyNames } from './names';
+export { verifyNotification } from './signature';
 export type {
   DeadLetter,
   NotificationBody,
-  NotificationType,
-  PaymentData,
-  RefundData,
 } from './types';

@@ -37,7 +37,7 @@ import { afterFailure, deadMessageId, firstPending, pendingMessageId, schedulePr
 import type { DeadLetter, NotificationBody, PendingNotification } from './types';
 
 /** The merchant's notification secret; undefined when the merchant has none (yet). */
-export type SecretOf = (merchant_id: string) => Promise<string | undefined>;
+type SecretOf = (merchant_id: string) => Promise<string | undefined>;
 
 export interface NotifierOptions {
   js: JetStreamClient;

@@ -111,7 +111,7 @@ function refundNotification(state: PaymentState, refund: Refund, at: string): Pl
 }
 
 /** The merchant's view of a payment: no payer elements, fingerprint or routing internals. */
-export function paymentData(state: PaymentState): PaymentData {
+function paymentData(state: PaymentState): PaymentData {
   const attempt = state.attempts.find((a) => a.attempt_id === state.winning_attempt_id) ?? state.attempts[state.attempts.length - 1];
   return {
     object: 'payment',
@@ -137,7 +137,7 @@ export function paymentData(state: PaymentState): PaymentData {
   };
 }
 
-export function refundData(state: PaymentState, refund: Refund): RefundData {
+function refundData(state: PaymentState, refund: Refund): RefundData {
   return {
     object: 'refund',
     refund_id: refund.refund_id,

@@ -11,9 +11,9 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 export const signature_header = 'Paycore-Signature';
 
 /** How far a notification's timestamp may be from the merchant's clock, by default. */
-export const signature_tolerance_s_default = 300;
+const signature_tolerance_s_default = 300;
 
-export function signatureOf(secret: string, timestamp_s: number, raw_body: string | Uint8Array): string {
+function signatureOf(secret: string, timestamp_s: number, raw_body: string | Uint8Array): string {
   const hmac = createHmac('sha256', secret);
   hmac.update(`${timestamp_s}.`);
   hmac.update(raw_body);

@@ -20,7 +20,7 @@ import { notifyNames } from './names';
  * position): every stored event, only events stored from now on, or from a point. A
  * deployment that already has payment history and turns the notifier on starts at 'new'
  * or at a time, or every old outcome is notified again. */
-export type EventsStart = 'all' | 'new' | { time: Date } | { seq: number };
+type EventsStart = 'all' | 'new' | { time: Date } | { seq: number };
 
 export interface NotifyStreamOptions {
   replicas?: number;

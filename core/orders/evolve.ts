@@ -32,7 +32,7 @@ export const event_allowed_from: Record<PaymentEvent['type'], readonly (PaymentS
 };
 
 /** Where each refund event may take a refund. */
-export const refund_allowed_from: Record<'RefundSubmitted' | 'RefundRetryScheduled' | 'RefundSucceeded' | 'RefundFailed' | 'RefundRequiresManual', readonly RefundState[]> = {
+const refund_allowed_from: Record<'RefundSubmitted' | 'RefundRetryScheduled' | 'RefundSucceeded' | 'RefundFailed' | 'RefundRequiresManual', readonly RefundState[]> = {
   RefundSubmitted: ['PENDING', 'PROCESSING'],
   RefundRetryScheduled: ['PENDING', 'PROCESSING'],
   RefundSucceeded: ['PENDING', 'PROCESSING'],
@@ -40,7 +40,7 @@ export const refund_allowed_from: Record<'RefundSubmitted' | 'RefundRetrySchedul
   RefundRequiresManual: ['PENDING', 'PROCESSING'],
 };
 
-export function canApply(state: PaymentState | undefined, type: PaymentEvent['type']): boolean {
+function canApply(state: PaymentState | undefined, type: PaymentEvent['type']): boolean {
   return event_allowed_from[type].includes(state === undefined ? 'none' : state.status);
 }
 

@@ -7,7 +7,7 @@ import type { MoneySchema } from '../codec';
 /** Every event's money fields (the union over event types: each names a subset). */
 const event: MoneySchema = { amount_minor: 'minor', fee_minor: 'minor', merchant_fee_minor: 'minor' };
 
-export const payment_state_schema: MoneySchema = {
+const payment_state_schema: MoneySchema = {
   amount_minor: 'minor',
   refunded_minor: 'minor',
   fee_minor: 'minor',

@@ -103,7 +103,7 @@ export function eventsOf(message: StoredMessage): readonly PaymentEvent[] {
 }
 
 /** Money invariants, checked before a state is persisted and after it is loaded. */
-export function checkMoney(state: PaymentState): void {
+function checkMoney(state: PaymentState): void {
   assert(typeof state.amount_minor === 'bigint' && state.amount_minor > 0n, 'payment amount must be a positive bigint');
   assert(state.refunded_minor >= 0n && state.refunded_minor <= state.amount_minor, 'refunds must stay within the paid amount');
   let held = 0n;

@@ -8,7 +8,6 @@ export type PaymentStatus =
   | 'CREATED' | 'REQUIRES_ACTION' | 'PROCESSING' | 'SUCCEEDED' | 'FAILED' | 'CLOSED'
   | 'PARTIALLY_REFUNDED' | 'REFUNDED';
 
-export const final_statuses: ReadonlySet<PaymentStatus> = new Set(['FAILED', 'CLOSED', 'REFUNDED']);
 /** Statuses in which the payer may still pay this payment. */
 export const open_statuses: ReadonlySet<PaymentStatus> = new Set(['CREATED', 'REQUIRES_ACTION', 'PROCESSING']);
 export const paid_statuses: ReadonlySet<PaymentStatus> = new Set(['SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED']);
@@ -42,7 +41,7 @@ export interface Attempt {
   wrong_codes?: number;
 }
 
-export interface Failure {
+interface Failure {
   code: string;
   message: string;
 }
@@ -55,7 +54,6 @@ export interface DuplicatePayment {
 
 export type RefundState = 'PENDING' | 'PROCESSING' | 'SUCCEEDED' | 'FAILED' | 'REQUIRES_MANUAL';
 
-export const refund_final_states: ReadonlySet<RefundState> = new Set(['SUCCEEDED', 'FAILED', 'REQUIRES_MANUAL']);
 
 export interface Refund {
   refund_id: string;
@@ -253,7 +251,7 @@ export type PaymentCommand =
   /** What a channel said about a refund (our call, a query, its callback). */
   | { type: 'refund_status'; at: string; refund_id: string; status: RefundStatus; retries_max: number; via_channel_id?: string };
 
-export type RejectionReason = 'IDEMPOTENCY_KEY_REUSED' | 'ILLEGAL_STATE' | 'NOT_FOUND' | 'REFUND_EXCEEDS_PAID';
+type RejectionReason = 'IDEMPOTENCY_KEY_REUSED' | 'ILLEGAL_STATE' | 'NOT_FOUND' | 'REFUND_EXCEEDS_PAID';
 
 export interface Rejection {
   reason: RejectionReason;

@@ -77,7 +77,7 @@ export class PayoutBooks {
 }
 
 /** The transaction codes a payout's state implies beyond its freeze (pure). */
-export function postingsOf(state: PayoutState): TxnCode[] {
+function postingsOf(state: PayoutState): TxnCode[] {
   if (!state.frozen) return [];
   switch (state.status) {
     case 'FAILED':

@@ -13,9 +13,9 @@ import { ensurePayoutStreams, PayoutStore, payoutNames } from './store';
 import { startPayoutTimerPump } from './timer-pump';
 
 /** Follow-ups of an open payout (a bank may take hours): about two days, then REQUIRES_MANUAL. */
-export const payout_follow_up_ms: readonly number[] = [5_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 1_800_000, 3_600_000, 7_200_000, 21_600_000, 43_200_000, 86_400_000];
+const payout_follow_up_ms: readonly number[] = [5_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 1_800_000, 3_600_000, 7_200_000, 21_600_000, 43_200_000, 86_400_000];
 /** After success: when to ask whether the receiving bank sent it back. */
-export const payout_return_watch_ms: readonly number[] = [3_600_000, 86_400_000, 259_200_000];
+const payout_return_watch_ms: readonly number[] = [3_600_000, 86_400_000, 259_200_000];
 
 export interface PayoutsOptions {
   js: JetStreamClient;

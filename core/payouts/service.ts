@@ -15,7 +15,7 @@ import { ConflictError, type LoadedPayout, type PayoutStore, type PayoutTimer } 
 import type { PayoutCommand, PayoutInput, PayoutState, ProviderPayoutStatus } from './types';
 
 /** The payee as sealed into the event: personal data, opened only for the provider call. */
-export interface Payee {
+interface Payee {
   account_no: string;
   account_name: string;
 }

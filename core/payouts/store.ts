@@ -36,7 +36,7 @@ export function payoutNames(prefix: string): PayoutNames {
 }
 
 const event_schema: MoneySchema = { amount_minor: 'minor' };
-export const payout_state_schema: MoneySchema = { amount_minor: 'minor' };
+const payout_state_schema: MoneySchema = { amount_minor: 'minor' };
 const stored_schema: MoneySchema = { events: [event_schema], state: payout_state_schema };
 
 interface StoredPayoutMessage {

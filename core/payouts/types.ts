@@ -9,7 +9,6 @@
  * frozen). RETURNED: paid, then the receiving bank sent it back (funds back to available). */
 export type PayoutStatus = 'PENDING' | 'PROCESSING' | 'SUCCEEDED' | 'FAILED' | 'REQUIRES_MANUAL' | 'RETURNED';
 
-export const payout_terminal: ReadonlySet<PayoutStatus> = new Set(['FAILED', 'REQUIRES_MANUAL', 'RETURNED']);
 
 export interface PayoutInput {
   merchant_id: string;
@@ -67,7 +66,7 @@ export type PayoutCommand =
   /** The provider refused the submit before accepting it (nothing paid). */
   | { type: 'refused'; code: string; message: string; at: string };
 
-export interface PayoutRejection {
+interface PayoutRejection {
   reason: 'IDEMPOTENCY_KEY_REUSED' | 'ILLEGAL_STATE' | 'NOT_FOUND';
   message: string;
 }

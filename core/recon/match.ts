@@ -163,7 +163,7 @@ class MatchContext {
 }
 
 /** Days since 1970-01-01 of a YYYY-MM-DD date. */
-export function dayNumber(date: string): number {
+function dayNumber(date: string): number {
   const at = Date.parse(`${date}T00:00:00Z`);
   assert(/^\d{4}-\d{2}-\d{2}$/.test(date) && Number.isFinite(at), `recon: not a date: ${date}`);
   return at / day_ms;

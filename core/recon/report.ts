@@ -5,7 +5,7 @@
 import { difference_classes, type DifferenceClass } from './types';
 import type { ReconStore } from './store';
 
-export interface ClassFigures {
+interface ClassFigures {
   class: DifferenceClass;
   count: number;
   unresolved: number;
@@ -61,7 +61,7 @@ export async function dayReport(store: ReconStore, channel_id: string, business_
 }
 
 /** Minor units as a decimal with two places (every currency the channels settle has two). */
-export function formatMinor(minor: bigint): string {
+function formatMinor(minor: bigint): string {
   const negative = minor < 0n;
   const magnitude = negative ? -minor : minor;
   return `${negative ? '-' : ''}${magnitude / 100n}.${String(magnitude % 100n).padStart(2, '0')}`;

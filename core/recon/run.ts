@@ -38,7 +38,7 @@ export interface RunOutcome {
 
 /** A statement row an adapter parsed → the normalised row. Refunds match on our refund id: the
  * adapters' rows carry the payment's trade number, not the refund's. */
-export function fromStatementRow(row: StatementRow, date: string): ReconRow {
+function fromStatementRow(row: StatementRow, date: string): ReconRow {
   const payment = row.kind === 'payment';
   return {
     side: 'C', kind: row.kind, group: row.attempt_id, ref: payment ? row.attempt_id : row.refund_id ?? '', trade_no: payment ? row.channel_trade_no : '',
@@ -47,7 +47,7 @@ export function fromStatementRow(row: StatementRow, date: string): ReconRow {
 }
 
 /** Every row of a statement, normalised (for storage, and for formats the pool cannot read). */
-export function statementRows(input: StatementInput): ReconRow[] {
+function statementRows(input: StatementInput): ReconRow[] {
   if (input.bytes.length === 0) return [];
   if (input.format === 'wechatpay') return parseTradeBill(input.bytes.toString('utf8'), input.channel_id).map((row) => fromStatementRow(row, input.date));
   const rows: ReconRow[] = [];

@@ -14,7 +14,7 @@ import { close_lock_key, migrate as migrateBooks, openDate, type LedgerStore } f
 import { encodeRows } from './format';
 import type { Difference, DifferenceClass, MatchResult, ReconRow } from './types';
 
-export function reconMigrationsDir(): string {
+function reconMigrationsDir(): string {
   for (const candidate of [path.join(__dirname, 'migrations'), path.resolve(__dirname, '../../../core/recon/migrations')]) {
     if (existsSync(candidate)) return candidate;
   }
@@ -29,10 +29,10 @@ export async function migrate(database_url: string, log: (message: string) => vo
 }
 
 export type DifferenceState = 'open' | 'suspense' | 'resolved';
-export type DifferenceAction = 'none' | 'suspense' | 'apply' | 'refund_duplicate' | 'reverse' | 'investigate';
+type DifferenceAction = 'none' | 'suspense' | 'apply' | 'refund_duplicate' | 'reverse' | 'investigate';
 
 /** What each class of difference starts as, and what is to be done about it. */
-export function policyOf(found: DifferenceClass): { state: DifferenceState; action: DifferenceAction; note: string } {
+function policyOf(found: DifferenceClass): { state: DifferenceState; action: DifferenceAction; note: string } {
   switch (found) {
     case 'CUTOFF_SHIFT': return { state: 'resolved', action: 'none', note: 'listed past the cut-off on one side; matched within the pool' };
     case 'AMOUNT_MISMATCH': return { state: 'suspense', action: 'suspense', note: 'amounts differ: the difference is held in suspense' };
@@ -107,13 +107,13 @@ export class ReconError extends Error {
   }
 }
 
-export const differenceKey = (channel_id: string, date: string, difference: Difference) => `${channel_id}:${date}:${difference.class}:${difference.kind}:${difference.group}`;
+const differenceKey = (channel_id: string, date: string, difference: Difference) => `${channel_id}:${date}:${difference.class}:${difference.kind}:${difference.group}`;
 
 const sum = (rows: readonly ReconRow[], field: 'amount_minor' | 'fee_minor') => rows.reduce((total, row) => total + (row[field] ?? 0n), 0n);
 
 /** What the channel's figure says less what the books say, in channel_receivable's terms:
  * an amount the channel owes beyond ours (positive), a fee it keeps beyond ours (negative). */
-export function suspenseOf(difference: Difference): bigint {
+function suspenseOf(difference: Difference): bigint {
   if (difference.class === 'AMOUNT_MISMATCH') return sum(difference.channel, 'amount_minor') - sum(difference.ours, 'amount_minor');
   if (difference.class === 'FEE_MISMATCH') return -(sum(difference.channel, 'fee_minor') - sum(difference.ours, 'fee_minor'));
   return 0n;

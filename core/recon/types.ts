@@ -2,14 +2,14 @@
 // of difference, and what a day's matching returns. Pure types; see core/recon/README.md.
 
 /** Whose record a row is: the channel's statement (C) or our books (O). */
-export type Side = 'C' | 'O';
+type Side = 'C' | 'O';
 
 /**
  * What a row says happened, as far as reconciliation cares:
  * S — succeeded (a bill lists only these); F — we recorded the attempt or refund as failed or
  * closed; D — a second payment of one order we know about (DuplicatePaymentDetected).
  */
-export type RowStatus = 'S' | 'F' | 'D';
+type RowStatus = 'S' | 'F' | 'D';
 
 export interface ReconRow {
   side: Side;

@@ -45,7 +45,7 @@ export interface RiskAssessed {
   fired: FiredRule[];
 }
 
-export interface RiskMetrics {
+interface RiskMetrics {
   decisions: { inc(labels: { action: string }): void };
   rule_hits: { inc(labels: { rule: string; action: string }): void };
 }

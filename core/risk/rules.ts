@@ -14,20 +14,20 @@ export type RiskAction = (typeof risk_actions)[number];
 
 /** The actions this build carries out (step_up: UnionPay quick pay's SMS code, which it asks
  * for every payment; other products, having no challenge, are held for review instead). */
-export const risk_actions_supported: readonly RiskAction[] = ['allow', 'step_up', 'review', 'block'];
+const risk_actions_supported: readonly RiskAction[] = ['allow', 'step_up', 'review', 'block'];
 
 /** How long a payment held for review waits for an operator when its rule does not say. */
 export const review_seconds_default = 1_800;
 
 /** What a velocity counter, list or new-payer rule keys on. payer_id is the openid (WeChat)
  * or the card token's owner as the channel names it: the payer elements paycore holds. */
-export const risk_dimensions = ['payer_id', 'card_token', 'client_ip', 'merchant'] as const;
+const risk_dimensions = ['payer_id', 'card_token', 'client_ip', 'merchant'] as const;
 export type RiskDimension = (typeof risk_dimensions)[number];
 
-export const risk_kinds = ['velocity', 'amount', 'list', 'new_payer'] as const;
+const risk_kinds = ['velocity', 'amount', 'list', 'new_payer'] as const;
 export type RiskKind = (typeof risk_kinds)[number];
 
-export type RiskCondition =
+type RiskCondition =
   /** Fires when this payment would make more than count_max payments, or more than
    * amount_max_minor in total, for one value of the dimension within the sliding window. */
   | { kind: 'velocity'; dimension: RiskDimension; window_seconds: number; count_max?: number; amount_max_minor?: bigint }

@@ -24,7 +24,7 @@ export interface App {
   roles: AppRole[];
 }
 
-export type AppKeyState = 'CURRENT' | 'PREVIOUS';
+type AppKeyState = 'CURRENT' | 'PREVIOUS';
 
 /** A key's description: what answers and the cache hold. */
 export interface AppKeyInfo {

@@ -18,7 +18,7 @@ import type { CircuitOptions, ScoringOptions } from './scoring';
 import type { CircuitState, HealthSnapshot, Outcome } from './types';
 
 /** The longest a batch of outcomes waits before it is flushed (issue 13: ≤ 250 ms). */
-export const health_flush_ms_max = 250;
+const health_flush_ms_max = 250;
 /** Longest latency recorded for one outcome (a hung call is capped, not averaged in whole). */
 const outcome_latency_ms_max = 120_000;
 const outcome_fields = { success: 's', system_error: 'e', timeout: 't', payer_decline: 'd' } as const;
@@ -221,7 +221,7 @@ export class HealthBatcher {
 }
 
 /** 'st|since|pa|s|e|t|d|ls|ln' (lua.ts health_flush_script). */
-export function parseFlushReply(reply: string, read_at_ms: number): ChannelView {
+function parseFlushReply(reply: string, read_at_ms: number): ChannelView {
   const f = reply.split('|');
   assert(f.length === 9, `health flush reply malformed: ${reply}`);
   return {

@@ -8,7 +8,6 @@
 import type { HealthBatcher } from './health-batch';
 import type { CircuitState, Outcome } from './types';
 
-export const circuit_names: Readonly<Record<string, CircuitState>> = { C: 'CLOSED', O: 'OPEN', H: 'HALF_OPEN' };
 
 export class ChannelHealth {
   constructor(readonly batcher: HealthBatcher) {}

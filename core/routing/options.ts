@@ -23,7 +23,7 @@ const display_names: Readonly<Record<ProductName, string>> = {
   UNIONPAY_QUICK: 'UnionPay quick pay', BANK_B2C: 'Online banking', BANK_B2B: 'Corporate online banking', BARCODE: 'Payment code',
 };
 
-export const scene_products: Readonly<Record<string, readonly ProductName[]>> = {
+const scene_products: Readonly<Record<string, readonly ProductName[]>> = {
   PC: ['WECHAT_NATIVE', 'ALIPAY_QR', 'ALIPAY_PC', 'UNIONPAY_QUICK', 'BANK_B2C', 'BANK_B2B'],
   MOBILE_BROWSER: ['ALIPAY_WAP', 'WECHAT_H5', 'UNIONPAY_QUICK', 'BANK_B2C'],
   WECHAT_BROWSER: ['WECHAT_JSAPI', 'UNIONPAY_QUICK'],

@@ -17,11 +17,11 @@ const channel_caps = ['day_amount_minor', 'day_count', 'month_amount_minor', 'mo
 const card_caps = ['card_day_amount_minor', 'card_day_count', 'card_month_amount_minor', 'card_month_count'] as const;
 const circuit_names: Record<string, CircuitState> = { C: 'CLOSED', O: 'OPEN', H: 'HALF_OPEN' };
 
-export function hasCaps(limits: ChannelLimits): boolean {
+function hasCaps(limits: ChannelLimits): boolean {
   return channel_caps.some((c) => limits[c] !== undefined) || card_caps.some((c) => limits[c] !== undefined);
 }
 
-export function hasCardCaps(limits: ChannelLimits): boolean {
+function hasCardCaps(limits: ChannelLimits): boolean {
   return card_caps.some((c) => limits[c] !== undefined);
 }
 

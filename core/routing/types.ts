@@ -104,7 +104,7 @@ export interface RouteOrder {
 
 /** Why a channel cannot take an order. Static ones come from the cached configuration;
  * the rest from Redis in the decision's round trip. */
-export type StaticExclusion =
+type StaticExclusion =
   | 'NOT_ENABLED' | 'DRAINING' | 'PRODUCT' | 'CURRENCY' | 'NOT_CONTRACTED' | 'MERCHANT_PRODUCT'
   | 'EXCLUDED_BY_HINT' | 'NOT_IN_INCLUDE' | 'ALREADY_ATTEMPTED'
   | 'AMOUNT_BELOW_MIN' | 'AMOUNT_ABOVE_MAX' | 'OUTSIDE_WINDOW' | 'PAYER_ELEMENT_MISSING';
@@ -176,7 +176,7 @@ export interface RouteDecision {
   excluded: Exclusion[];
 }
 
-export type OutcomeKind = 'success' | 'payer_decline' | 'system_error' | 'timeout';
+type OutcomeKind = 'success' | 'payer_decline' | 'system_error' | 'timeout';
 
 export interface Outcome {
   kind: OutcomeKind;
@@ -189,10 +189,4 @@ export interface Outcome {
   /** When the call started (default: at − latency). A half-open circuit counts only calls
    * started after it became half-open. */
   started_at?: Date;
-}
-
-export interface RoutingTableFile {
-  version: 1;
-  channels: unknown[];
-  merchants: unknown[];
 }

@@ -28,7 +28,7 @@ const usage_scan_batch_max = 1_000;
 const usage_caps = ['day_amount_minor', 'day_count', 'month_amount_minor', 'month_count'] as const;
 const card_caps = ['card_day_amount_minor', 'card_day_count', 'card_month_amount_minor', 'card_month_count'] as const;
 
-export interface UsageTotals {
+interface UsageTotals {
   day: { amount_minor: bigint; count: number };
   month: { amount_minor: bigint; count: number };
 }

@@ -78,7 +78,7 @@ function onDay(range: TimeRange, weekday: number): boolean {
 
 /** Whether `local` falls in the range. A range whose end is not after its start spans
  * midnight and belongs to the day it starts on. */
-export function inRange(range: TimeRange, local: LocalTime): boolean {
+function inRange(range: TimeRange, local: LocalTime): boolean {
   const start = parseClock(range.start)!;
   const end = parseClock(range.end, true)!;
   const m = local.minute_of_day;

@@ -23,7 +23,7 @@ import type { ActorHostData, FromWorker } from '../messages';
 import { startTimerPumps } from '../timer-pump';
 import { openConnections, type Connections } from './connections';
 
-export interface ActorHostDeps {
+interface ActorHostDeps {
   config: Config;
   log: Logger;
   connections: Connections;
@@ -32,7 +32,7 @@ export interface ActorHostDeps {
 
 /** One thread's actors on its connections: the channel directory, the risk engine, the event
  * store, the timers and the ActorSystem; `close` closes the channel adapters. */
-export function buildActorHost(deps: ActorHostDeps): { actors: ActorSystem; close(): Promise<void> } {
+function buildActorHost(deps: ActorHostDeps): { actors: ActorSystem; close(): Promise<void> } {
   const { config, log, metrics } = deps;
   const { names, js, jsm, redis, sealer, table } = deps.connections;
   const routing = new ChannelDirectory(config.channels, new Map(config.channels.map((c) => [c.channel_id, createChannel(c)])), table, config.public_url, log, metrics.actor);

@@ -78,7 +78,7 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
   };
 }
 
-export interface GatewayDeps {
+interface GatewayDeps {
   config: Config;
   log: Logger;
   connections: Connections;
@@ -87,7 +87,7 @@ export interface GatewayDeps {
   pool: Pick<ActorPool, 'serving' | 'collectMetrics'>;
 }
 
-export interface Gateway {
+interface Gateway {
   grpc_port: number;
   admin_grpc_port: number;
   http_port: number;
@@ -99,7 +99,7 @@ export interface Gateway {
 
 /** The main thread's object graph on its connections: the orders client, the notifier, the
  * books, card binding, authentication, the gRPC and HTTP servers and their health. */
-export async function buildGateway(deps: GatewayDeps): Promise<Gateway> {
+async function buildGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config, log, metrics, pool } = deps;
   const { names, nc, js, jsm, redis, sealer, table } = deps.connections;
   const adapters = new Map(config.channels.map((c) => [c.channel_id, createChannel(c)]));
