@@ -9,7 +9,7 @@ import pg from 'pg';
 import { assert } from '../errors';
 import type { PaymentEvent, PaymentState } from '../orders/types';
 import { refund_reservation_ttl_ms } from '../constants';
-import { default_book_settings, linesOf, normal_side, platform_owner, postingsOf, type AccountCode, type MerchantBookSettings, type Posting } from './rules';
+import { default_book_settings, linesOf, platform_owner, postingsOf, type AccountCode, type MerchantBookSettings, type Posting } from './rules';
 
 const int8_oid = 20;
 const date_oid = 1082;
