@@ -17,7 +17,7 @@ import { ledger_service } from '../core/gateway/ledger';
 import { risk_admin_service } from '../core/gateway/risk-admin';
 import { decodeServiceError } from '../core/errors';
 import { PaymentStatus, Product, type CreateRefundRequest, type CreateRefundResponse, type Payment } from '../proto/gen/paycore/v1/payment';
-import type { AccountEntry, ListAccountEntriesResponse, ListRefundsResponse, RunSettlementResponse } from '../proto/gen/paycore/v1/ledger';
+import type { AccountEntry, ListAccountEntriesResponse, ListPaymentsResponse, ListRefundsResponse, RunSettlementResponse } from '../proto/gen/paycore/v1/ledger';
 import type { HoldMerchantResponse, ListMerchantHoldsResponse, ReleaseMerchantHoldResponse } from '../proto/gen/paycore/v1/admin';
 import { defaultRouting, eventually, startStack, type Stack } from './harness';
 
@@ -187,6 +187,9 @@ test('ledger holds - ListAccountEntries pages an account\'s lines by token withi
     expect(failed.refunds).toEqual([]);
     expect((await refusal(call(ledger, 'listRefunds', { ...refunds, state: 'DONE' })))?.violations.map((v) => v.field)).toEqual(['state']);
     expect((await refusal(call(other, 'listRefunds', refunds)))?.reason).toBe('FORBIDDEN');
+    const payments = { merchantId: merchant, status: 0, channelId: '', product: 0, pageSize: 0, pageToken: '', merchantOrderNo: order_no };
+    expect((await call<ListPaymentsResponse>(ledger, 'listPayments', payments)).payments.map((p) => [p.paymentId, p.refundedAmount])).toEqual([[payment.paymentId, 3_000n]]);
+    expect((await refusal(call(ledger, 'listPayments', { ...payments, merchantOrderNo: 'x'.repeat(65) })))?.violations.map((v) => v.field)).toEqual(['merchant_order_no']);
   } finally {
     ledger.close();
     other.close();
