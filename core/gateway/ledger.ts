@@ -28,8 +28,10 @@ const currency_pattern = /^[A-Z]{3}$/;
 
 type Handler<Req, Res> = grpc.handleUnaryCall<Req, Res>;
 
-export function ledgerService(store: LedgerStore | undefined, log: Logger): grpc.UntypedServiceImplementation {
-  const unary = <Req, Res>(method: string, run: (request: Req, caller: Caller, books: LedgerStore) => Promise<Res>): Handler<Req, Res> =>
+/** A unary method over the books: refused when this paycore keeps none; a PaycoreError crosses
+ * as its code, anything else is logged and answered INTERNAL. */
+function unaryOver(store: LedgerStore | undefined, log: Logger) {
+  return <Req, Res>(method: string, run: (request: Req, caller: Caller, books: LedgerStore) => Promise<Res>): Handler<Req, Res> =>
     (call, callback) => {
       void (async () => {
         try {
@@ -42,6 +44,10 @@ export function ledgerService(store: LedgerStore | undefined, log: Logger): grpc
         }
       })();
     };
+}
+
+export function ledgerService(store: LedgerStore | undefined, log: Logger): grpc.UntypedServiceImplementation {
+  const unary = unaryOver(store, log);
   return {
     listPayments: unary('ListPayments', listPaymentsHandler),
     listRefunds: unary('ListRefunds', listRefundsHandler),

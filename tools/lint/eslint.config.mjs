@@ -91,11 +91,17 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_', ignoreRestSiblings: true }],
       'import-x/no-cycle': 'error',
       'import-x/no-restricted-paths': ['error', { zones: [...layer_zones, ...boundary_zones].map((zone) => ({ ...zone, target: globs(zone.target), from: globs(zone.from) })) }],
-      // Warnings until the existing long lines and functions are split (docs/style.md).
+      // A warning until the existing long lines are wrapped (docs/style.md).
       'max-len': ['warn', { code: 160, ignoreUrls: true, ignoreStrings: true, ignoreTemplateLiterals: true, ignoreRegExpLiterals: true }],
-      'max-lines-per-function': ['warn', { max: 80, skipBlankLines: true, skipComments: true }],
+      'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true }],
       'max-lines': ['error', { max: 700, skipBlankLines: true, skipComments: true }],
     },
+  },
+  {
+    // Functions over the limit that exist and are known (issue 14): split them, then drop the file
+    // from this list. Never add to it.
+    files: ['core/orders/evolve.ts', 'testing/stack.ts', 'bench/run.ts', 'bench/recon.ts'],
+    rules: { 'max-lines-per-function': 'off' },
   },
   {
     // Tests and their fixtures may reach anything they test; a describe block is long by nature.
