@@ -1,6 +1,7 @@
 // The layer graph of paycore's modules (docs/architecture.md §10), from madge's JSON:
 //   npx --yes madge@8 --json --extensions ts core workers channels | node scripts/layers.mjs
 // Prints which layer imports which (files counted) and every import that points upward.
+// The same table as tools/lint/eslint.config.mjs, which make lint enforces; `make graph` runs this.
 // Tests and fixtures are left out: they may reach anything they test.
 
 import { readFileSync } from 'node:fs';
@@ -8,7 +9,7 @@ import { readFileSync } from 'node:fs';
 const layers = [
   ['entry', ['workers/main.ts', 'workers/actor-host.ts', 'workers/root/']],
   ['gateway/workers', ['core/gateway/', 'core/auth/', 'core/cli/', 'workers/']],
-  ['orders', ['core/orders/', 'core/ledger/', 'core/cards/', 'core/recon/']],
+  ['orders', ['core/orders/', 'core/payouts/', 'core/ledger/', 'core/cards/', 'core/recon/']],
   ['routing/notify', ['core/routing/', 'core/merchants/', 'core/notify/', 'core/risk/']],
   ['channels', ['channels/']],
   ['shared', ['core/', 'proto/']],
