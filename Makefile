@@ -12,7 +12,7 @@ help:
 	@echo "make lint       ESLint (layers, cycles, sizes) and knip (dead code); part of make test"
 	@echo "make graph      print the module graph's cycles and layers (madge)"
 	@echo "make chaos      the full fault-injection run (test/chaos.test.ts at full length)"
-	@echo "make mutation   mutation-test the pure domain modules (decide, evolve, routing, validate)"
+	@echo "make mutation   mutation-test the pure domain modules (orders, routing, validate, recon, payouts, ledger rules)"
 	@echo "make contract   lint the gRPC contract and check it for breaking changes"
 	@echo "make slo-rules  regenerate ops/prometheus/slo.yml from slo-rules.js"
 

@@ -1,5 +1,5 @@
 // Mutation testing of the pure domain modules (StrykerJS + its jest runner). One module at a
-// time (MUTATION_MODULE=orders|routing|gateway, or MUTATE=<files> for an ad-hoc set): each
+// time (MUTATION_MODULE=orders|routing|gateway|recon|payouts|ledger, or MUTATE=<files> for an ad-hoc set): each
 // module's mutants run only against that module's own unit tests, which is both what the
 // score should measure (the unit tests, not an integration test that happens to pass through)
 // and what keeps a run to minutes on a 2-core machine. `make mutation` runs every module;
@@ -18,6 +18,21 @@ const modules = {
   gateway: {
     mutate: ['core/gateway/validate.ts'],
     tests: ['core/gateway/validate*.test.ts'],
+  },
+  // The reconciliation matcher and classifier (match.ts), the statement row format and the
+  // fast path over bytes: pure (no I/O, no clock); parallel.ts, run.ts and store.ts are not.
+  recon: {
+    mutate: ['core/recon/match.ts', 'core/recon/format.ts', 'core/recon/fast.ts'],
+    tests: ['core/recon/match.test.ts', 'core/recon/fast.test.ts'],
+  },
+  payouts: {
+    mutate: ['core/payouts/decide.ts', 'core/payouts/evolve.ts'],
+    tests: ['core/payouts/decide*.test.ts'],
+  },
+  // The posting rules (events -> balanced postings); the store and projection are not pure.
+  ledger: {
+    mutate: ['core/ledger/rules.ts'],
+    tests: ['core/ledger/rules.test.ts'],
   },
 };
 

@@ -13,8 +13,11 @@ declare -A module_files=(
   [orders]="core/orders/decide.ts core/orders/evolve.ts"
   [routing]="core/routing/eligibility.ts core/routing/scoring.ts core/routing/fees.ts core/routing/windows.ts"
   [gateway]="core/gateway/validate.ts"
+  [recon]="core/recon/match.ts core/recon/format.ts core/recon/fast.ts"
+  [payouts]="core/payouts/decide.ts core/payouts/evolve.ts"
+  [ledger]="core/ledger/rules.ts"
 )
-modules=(orders routing gateway)
+modules=(orders routing gateway recon payouts ledger)
 
 stryker() {
   local module=$1 mutate=${2:-}
