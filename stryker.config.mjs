@@ -9,7 +9,7 @@
 const modules = {
   orders: {
     mutate: ['core/orders/decide.ts', 'core/orders/evolve.ts'],
-    tests: ['core/orders/decide*.test.ts', 'core/orders/evolve.test.ts'],
+    tests: ['core/orders/decide*.test.ts', 'core/orders/evolve*.test.ts'],
   },
   routing: {
     mutate: ['core/routing/eligibility.ts', 'core/routing/scoring.ts', 'core/routing/fees.ts', 'core/routing/windows.ts'],
