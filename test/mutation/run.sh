@@ -3,8 +3,8 @@
 #   test/mutation/run.sh full      every module, one after the other (make mutation)
 #   test/mutation/run.sh changed   only the lines of those modules changed since the merge-base
 #                                  with main (make test); nothing changed → skipped at once
-# Each run fails below an 85 % mutation score. Equivalent mutants are excused in the source
-# with `// Stryker disable next-line <mutator>: <why>` and listed in test/mutation/equivalent.md.
+# Each run fails below an 85 % mutation score. Surviving mutants judged equivalent are listed
+# with the reason in test/mutation/equivalent.md (they still count against the score).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -18,6 +18,10 @@ declare -A module_files=(
   [ledger]="core/ledger/rules.ts"
 )
 modules=(orders routing gateway recon payouts ledger)
+# The modules `changed` (make test) runs: those measured at ≥ 85 % in full, so that a branch
+# touching one is held to the bar its module already meets. recon and ledger run in `full`
+# (make mutation) only until they are measured there (test/mutation/equivalent.md).
+changed_modules=(orders routing gateway payouts)
 
 stryker() {
   local module=$1 mutate=${2:-}
@@ -45,7 +49,7 @@ case "${1:-changed}" in
     if [[ -z "$base_ref" ]]; then echo "mutation: no main branch to compare with; skipped (make mutation runs it all)"; exit 0; fi
     base=$(git merge-base HEAD "$base_ref")
     ran=0
-    for module in "${modules[@]}"; do
+    for module in "${changed_modules[@]}"; do
       ranges=""
       for file in ${module_files[$module]}; do
         r=$(changed_ranges "$base" "$file")
