@@ -46,6 +46,9 @@ export class ReconPool {
   readonly threads: number;
   readonly shards: number;
   readonly #piscina: Piscina<ReconTask, Uint32Array[] | MatchResult>;
+  readonly #runs = new Set<Promise<MatchResult>>();
+  #in_flight = 0;
+  #closing = false;
 
   constructor(options: ReconPoolOptions = {}) {
     this.threads = options.threads ?? availableParallelism();
@@ -54,21 +57,41 @@ export class ReconPool {
     this.#piscina = new Piscina({ filename: workerFile(), minThreads: 0, maxThreads: this.threads, idleTimeout: thread_idle_ms, resourceLimits: { maxYoungGenerationSizeMb: young_generation_mb } });
   }
 
+  /** Tasks of this pool queued or running on a thread (0 whenever no run is under way). */
+  get tasks_in_flight(): number {
+    return this.#in_flight;
+  }
+
+  /** Waits for the runs under way to settle, then ends the threads. Destroying piscina with a
+   * task in flight fails it, and a result the thread had already posted then reaches a pool
+   * that no longer knows the task: an 'error' event ("Unexpected message from Worker"). */
   async close(): Promise<void> {
+    this.#closing = true;
+    await Promise.allSettled(this.#runs);
     await this.#piscina.destroy();
   }
 
-  /** Matches the sources for `day`; the result is merged over every shard. */
-  async reconcile(day: string, sources: readonly RowSource[], pool_days: number): Promise<MatchResult> {
+  /** Matches the sources for `day`; the result is merged over every shard. It settles only once
+   * every task it started has settled (a failed shard fails the run after its siblings end). */
+  reconcile(day: string, sources: readonly RowSource[], pool_days: number): Promise<MatchResult> {
+    const run = this.#reconcile(day, sources, pool_days);
+    this.#runs.add(run);
+    const forget = () => this.#runs.delete(run);
+    run.then(forget, forget);
+    return run;
+  }
+
+  async #reconcile(day: string, sources: readonly RowSource[], pool_days: number): Promise<MatchResult> {
+    assert(!this.#closing, 'recon: the pool is closed');
     const shared = sources.map((source) => ({ ...source, bytes: toShared(source.bytes) }));
-    const offsets = await Promise.all(shared.map((source) => this.#split(source.bytes, source.format)));
-    const results = await Promise.all(
+    const offsets = await allSettled(shared.map((source) => this.#split(source.bytes, source.format)));
+    const results = await allSettled(
       Array.from({ length: this.shards }, (_, shard) => {
         const task: MatchTask = {
           type: 'match', day, pool_days,
           sources: shared.map((source, index): ShardSource => ({ bytes: source.bytes, format: source.format, date: source.date, offsets: offsets[index]![shard]! })),
         };
-        return this.#piscina.run(task, { transferList: task.sources.map((s) => s.offsets.buffer as ArrayBuffer) }) as Promise<MatchResult>;
+        return this.#run(task, task.sources.map((s) => s.offsets.buffer as ArrayBuffer)) as Promise<MatchResult>;
       }),
     );
     const merged: MatchResult = { totals: emptyTotals(), differences: [], pool: [] };
@@ -84,7 +107,7 @@ export class ReconPool {
   async #split(bytes: SharedArrayBuffer, format: RowFormat): Promise<Uint32Array[]> {
     assert(bytes.byteLength < 2 ** 32, 'recon: a source over 4 GiB');
     const ranges = lineRanges(new Uint8Array(bytes), this.threads * 2);
-    const parts = await Promise.all(ranges.map(([start, end]) => this.#piscina.run({ type: 'split', bytes, start, end, format, shards: this.shards } satisfies SplitTask) as Promise<Uint32Array[]>));
+    const parts = await allSettled(ranges.map(([start, end]) => this.#run({ type: 'split', bytes, start, end, format, shards: this.shards } satisfies SplitTask) as Promise<Uint32Array[]>));
     return Array.from({ length: this.shards }, (_, shard) => {
       const lists = parts.map((part) => part[shard]!);
       const joined = new Uint32Array(lists.reduce((n, list) => n + list.length, 0));
@@ -96,6 +119,24 @@ export class ReconPool {
       return joined;
     });
   }
+
+  async #run(task: ReconTask, transferList?: ArrayBuffer[]): Promise<Uint32Array[] | MatchResult> {
+    this.#in_flight++;
+    try {
+      return await this.#piscina.run(task, { transferList });
+    } finally {
+      this.#in_flight--;
+    }
+  }
+}
+
+/** Promise.all that waits for every promise to settle before it rejects (with the first
+ * failure in order), so that no task of a failed run is left on a thread. */
+async function allSettled<T>(promises: readonly Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(promises);
+  const failed = settled.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((outcome) => (outcome as PromiseFulfilledResult<T>).value);
 }
 
 function toShared(bytes: Uint8Array | SharedArrayBuffer): SharedArrayBuffer {
