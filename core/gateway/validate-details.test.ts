@@ -7,7 +7,8 @@ import { CreatePaymentRequest, Product } from '../../proto/gen/paycore/v1/paymen
 import { paymentId } from '../ids';
 import { test_id_key } from '../ids.fixture';
 import { no_allow_list_policy } from '../notify/destination';
-import { requestFingerprint, validateCreatePayment, validatePaymentRef } from './validate';
+import { CreateRefundRequest } from '../../proto/gen/paycore/v1/payment';
+import { refundFingerprint, requestFingerprint, validateConfirmPayment, validateCreatePayment, validatePaymentOptions, validatePaymentRef, validateRefundRef } from './validate';
 
 const rules = { expire_seconds_min: 60, expire_seconds_max: 86400, expire_seconds_default: 1800 };
 
@@ -86,5 +87,42 @@ describe('validate details - request fingerprint', () => {
     empty.routeHints = { includeChannels: [], excludeChannels: [] };
     expect(requestFingerprint(bare, 1800)).toBe(requestFingerprint(empty, 1800));
     expect(requestFingerprint(bare, 1800)).toBe(expected(empty, 1800, [['shop', 'sh-01'], ['till', '7']]));
+  });
+});
+
+describe('validate details - confirm, payment options, refund reference', () => {
+  const merchant_id = 'm_1001';
+  const payment_id = paymentId(test_id_key, merchant_id, 'order-1');
+  const confirm = (verificationCode: string) => validateConfirmPayment({ paymentId: payment_id, merchantId: merchant_id, merchantOrderNo: '', verificationCode }, test_id_key);
+  const code_violation = [{ field: 'verification_code', description: 'must be 4 to 12 digits' }];
+
+  test('a step-up code is 4 to 12 digits, nothing else', () => {
+    expect([confirm('1234'), confirm('123456789012')]).toEqual([[], []]);
+    for (const code of ['123', '1234567890123', 'a1234', '1234a', '12 34', '']) expect({ code, violations: confirm(code) }).toEqual({ code, violations: code_violation });
+  });
+
+  test('the confirm checks the payment reference too', () => {
+    expect(validateConfirmPayment({ paymentId: payment_id, merchantId: '', merchantOrderNo: '', verificationCode: '1234' }, test_id_key)).toEqual([
+      { field: 'merchant_id', description: 'is required: the merchant the call is made for' },
+    ]);
+  });
+
+  test('payment options: a valid request passes; each bad field is named, the scene with examples', () => {
+    expect(validatePaymentOptions({ merchantId: merchant_id, amount: 100n, currency: 'CNY', scene: 'PC' })).toEqual([]);
+    const violations = validatePaymentOptions({ merchantId: '', amount: 0n, currency: 'cny', scene: '' });
+    expect(violations.map((v) => v.field)).toEqual(['merchant_id', 'amount', 'currency', 'scene']);
+    expect(violations[3]).toEqual({ field: 'scene', description: 'is required, e.g. PC, MOBILE_BROWSER, WECHAT_BROWSER, APP or POS' });
+  });
+
+  test('refund reference descriptions', () => {
+    expect(validateRefundRef({ refundId: 'r1', merchantId: merchant_id, merchantRefundNo: '' })).toEqual([{ field: 'refund_id', description: "must be a refund id: 'r' and 25 characters of a-z or 2-7" }]);
+    expect(validateRefundRef({ refundId: '', merchantId: merchant_id, merchantRefundNo: '' })).toEqual([{ field: 'merchant_refund_no', description: 'is required unless refund_id is given' }]);
+    expect(validateRefundRef({ refundId: '', merchantId: '', merchantRefundNo: 'rf-1' })).toEqual([{ field: 'merchant_id', description: 'is required: the merchant the call is made for' }]);
+  });
+
+  test('the refund fingerprint is the SHA-256 of its documented encoding', () => {
+    const req = { merchantId: merchant_id, merchantRefundNo: 'rf-1', paymentId: payment_id, merchantOrderNo: '', amount: 250n, reason: '退货', notifyUrl: 'https://m.example/n' } as CreateRefundRequest;
+    const canonical = ['paycore.create_refund.v1', merchant_id, 'rf-1', payment_id, '250', '退货', 'https://m.example/n'];
+    expect(refundFingerprint(req, payment_id)).toBe(createHash('sha256').update(JSON.stringify(canonical), 'utf8').digest('hex'));
   });
 });
