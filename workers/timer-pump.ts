@@ -5,7 +5,8 @@
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { decodeJson, encodeJson, no_money } from '../core/codec';
-import { timer_fetch_batch_max, timer_gate_wait_ms_max, timer_nak_delay_ms_max, timer_retry_delay_ms } from '../core/constants';
+import { consumeEach } from '../core/consume';
+import { timer_gate_wait_ms_max, timer_nak_delay_ms_max, timer_retry_delay_ms } from '../core/constants';
 import { shardOf } from '../core/ids';
 import type { Logger } from '../core/log';
 import type { ActorMetrics } from '../core/metrics';
@@ -75,26 +76,8 @@ export async function startTimerPumps(options: EventTimersOptions): Promise<Time
 }
 
 async function startTimerPump(options: TimerPumpOptions): Promise<TimerPump> {
-  const consumer = await options.js.consumers.get(options.names.timers_stream, options.names.timers_consumer);
-  const messages = await consumer.consume({ max_messages: timer_fetch_batch_max });
-  const inflight = new Set<Promise<void>>();
-  const loop = (async () => {
-    for await (const message of messages) {
-      const handled = handle(options, message).catch((error: unknown) => {
-        options.log.warn({ err: String(error) }, 'timer handling failed; handed back');
-        message.nak(timer_retry_delay_ms);
-      });
-      inflight.add(handled);
-      void handled.finally(() => inflight.delete(handled));
-    }
-  })();
-  return {
-    async stop() {
-      messages.stop();
-      await loop;
-      await Promise.allSettled([...inflight]);
-    },
-  };
+  const { js, names, log } = options;
+  return consumeEach(js, names.timers_stream, names.timers_consumer, (message) => handle(options, message), log, 'timer handling failed; handed back');
 }
 
 async function handle(options: TimerPumpOptions, message: JsMsg): Promise<void> {
@@ -180,26 +163,9 @@ export interface EventTimersOptions extends TimerPumpOptions {
 }
 
 async function startEventTimers(options: EventTimersOptions): Promise<TimerPump> {
-  const consumer = await options.js.consumers.get(options.names.events_stream, eventTimersConsumer(options.names));
-  const messages = await consumer.consume({ max_messages: timer_fetch_batch_max });
-  const inflight = new Set<Promise<void>>();
-  const loop = (async () => {
-    for await (const message of messages) {
-      const handled = handleEvent(options, message).catch((error: unknown) => {
-        options.log.warn({ err: String(error) }, 'creation timer handling failed; handed back');
-        message.nak(timer_retry_delay_ms);
-      });
-      inflight.add(handled);
-      void handled.finally(() => inflight.delete(handled));
-    }
-  })();
-  return {
-    async stop() {
-      messages.stop();
-      await loop;
-      await Promise.allSettled([...inflight]);
-    },
-  };
+  const { js, names, log } = options;
+  const failure = 'creation timer handling failed; handed back';
+  return consumeEach(js, names.events_stream, eventTimersConsumer(names), (message) => handleEvent(options, message), log, failure);
 }
 
 /** The creation's timers: the first query (if the payment went to a channel and the query

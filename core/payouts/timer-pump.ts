@@ -4,7 +4,8 @@
 
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import { decodeJson, no_money } from '../codec';
-import { timer_fetch_batch_max, timer_nak_delay_ms_max, timer_retry_delay_ms } from '../constants';
+import { consumeEach } from '../consume';
+import { timer_nak_delay_ms_max } from '../constants';
 import type { Logger } from '../log';
 import type { PayoutService } from './service';
 import type { PayoutNames, PayoutTimer } from './store';
@@ -14,26 +15,8 @@ export interface PayoutTimerPump {
 }
 
 export async function startPayoutTimerPump(js: JetStreamClient, names: PayoutNames, service: Pick<PayoutService, 'followUp'>, log: Logger): Promise<PayoutTimerPump> {
-  const consumer = await js.consumers.get(names.timers_stream, names.timers_consumer);
-  const messages = await consumer.consume({ max_messages: timer_fetch_batch_max });
-  const inflight = new Set<Promise<void>>();
-  const loop = (async () => {
-    for await (const message of messages) {
-      const handled = handle(message, service).catch((error: unknown) => {
-        log.warn({ err: String(error) }, 'payout timer failed; handed back');
-        message.nak(timer_retry_delay_ms);
-      });
-      inflight.add(handled);
-      void handled.finally(() => inflight.delete(handled));
-    }
-  })();
-  return {
-    async stop() {
-      messages.stop();
-      await loop;
-      await Promise.allSettled([...inflight]);
-    },
-  };
+  const failure = 'payout timer failed; handed back';
+  return consumeEach(js, names.timers_stream, names.timers_consumer, (message) => handle(message, service), log, failure);
 }
 
 async function handle(message: JsMsg, service: Pick<PayoutService, 'followUp'>): Promise<void> {
