@@ -52,7 +52,10 @@ async function benchProjection(store: LedgerStore, histories: number): Promise<R
     for (let i = 0; i < stream.length; i += 256) {
       await Promise.all(stream.slice(i, i + 256).map((m) => {
         const last = m.events[m.events.length - 1]!;
-        return js.publish(names.events(m.state.payment_id), encodeJson(m.events.length === 1 ? { event: last, state: m.state } : { event: last, events: m.events, state: m.state }));
+        return js.publish(
+          names.events(m.state.payment_id),
+          encodeJson(m.events.length === 1 ? { event: last, state: m.state } : { event: last, events: m.events, state: m.state }),
+        );
       }));
     }
     const backends_before = await backendCpu(store.pool);
@@ -110,7 +113,10 @@ function cpuDelta(before: Map<number, number>, after: Map<number, number>): numb
 
 /** The ListPayments query before this change: every filter as `$n IS NULL OR …`, sent
  * unprepared (parsed and planned on every page). The baseline of the same run. */
-async function formerListPayments(client: pg.Client, filter: { merchant_id: string; status?: string; page_size: number; after?: PageCursor }): Promise<{ payment_id: string; created_at: Date }[]> {
+async function formerListPayments(
+  client: pg.Client,
+  filter: { merchant_id: string; status?: string; page_size: number; after?: PageCursor },
+): Promise<{ payment_id: string; created_at: Date }[]> {
   const result = await client.query<{ payment_id: string; created_at: Date }>(
     `SELECT payment_id, merchant_order_no, status, product, channel_id, currency, amount_minor, refunded_minor, merchant_fee_minor, created_at, paid_at
        FROM payments
@@ -125,18 +131,26 @@ async function formerListPayments(client: pg.Client, filter: { merchant_id: stri
   return result.rows;
 }
 
-type PageQuery = (client: pg.Client, filter: { merchant_id: string; status?: string; page_size: number; after?: PageCursor }) => Promise<{ payment_id: string; created_at: Date }[]>;
+type PageQuery = (
+  client: pg.Client,
+  filter: { merchant_id: string; status?: string; page_size: number; after?: PageCursor },
+) => Promise<{ payment_id: string; created_at: Date }[]>;
 
 /** `pages` pages of 50 with each query, interleaved page by page (so that neither runs on a
  * colder cache or a busier minute than the other), each on a connection of its own, walking
  * deeper with the keyset cursor: latency per page and CPU per page (this thread around the
  * call + that query's backend). */
-async function benchPages(database_url: string, pages: number, queries: Record<string, PageQuery>, status?: string): Promise<Record<string, Record<string, number>>> {
+async function benchPages(
+  database_url: string, pages: number, queries: Record<string, PageQuery>, status?: string,
+): Promise<Record<string, Record<string, number>>> {
   const runs = await Promise.all(Object.entries(queries).map(async ([name, query]) => {
     const client = new pg.Client({ connectionString: database_url });
     await client.connect();
     const backend = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
-    return { name, query, client, backend, backend_before: cpuMsOf(backend) ?? 0, timings: [] as number[], cpu_us: 0, after: undefined as PageCursor | undefined, depth: 0, deepest: 0 };
+    return {
+      name, query, client, backend, backend_before: cpuMsOf(backend) ?? 0, timings: [] as number[], cpu_us: 0, after: undefined as PageCursor | undefined,
+      depth: 0, deepest: 0,
+    };
   }));
   try {
     for (let i = 0; i < pages; i += 1) {
@@ -161,7 +175,8 @@ async function benchPages(database_url: string, pages: number, queries: Record<s
       const q = (p: number) => timings[Math.min(timings.length - 1, Math.floor(p * timings.length))]!;
       report[run.name] = {
         pages, p50_ms: q(0.5), p99_ms: q(0.99), max_ms: timings[timings.length - 1]!, deepest_row: run.deepest,
-        cpu_ms_per_page: (run.cpu_us / 1000 + backend_ms) / pages, client_cpu_ms_per_page: run.cpu_us / 1000 / pages, postgres_cpu_ms_per_page: backend_ms / pages,
+        cpu_ms_per_page: (run.cpu_us / 1000 + backend_ms) / pages, client_cpu_ms_per_page: run.cpu_us / 1000 / pages,
+        postgres_cpu_ms_per_page: backend_ms / pages,
       };
     }
     return report;
@@ -199,7 +214,15 @@ async function benchCreates(seconds: number, in_flight: number): Promise<Record<
     const paycore_ms = (cpuMsOf(pid) ?? 0) - paycore_before;
     const messages = (await jsm.streams.info(stream)).state.last_seq - seq_before;
     await nc.close();
-    return { creates: done, failed, seconds: elapsed_s, in_flight, creates_per_s: done / elapsed_s, messages_per_create: messages / Math.max(1, done), paycore_cpu_ms_per_create: paycore_ms / Math.max(1, done) };
+    return {
+      creates: done,
+      failed,
+      seconds: elapsed_s,
+      in_flight,
+      creates_per_s: done / elapsed_s,
+      messages_per_create: messages / Math.max(1, done),
+      paycore_cpu_ms_per_create: paycore_ms / Math.max(1, done),
+    };
   } finally {
     await stack.stop();
   }
@@ -230,7 +253,8 @@ async function main(): Promise<void> {
       projection_messages_per_s_over_create_messages_per_s: projection.messages_per_s! / (creates.creates_per_s! * creates.messages_per_create!),
       projection_entries_per_s_over_creates_per_s: projection.entries_per_s! / creates.creates_per_s!,
       // The same in CPU: what one create's messages cost the projection, against what the create cost paycore.
-      paycore_cpu_ms_per_create_over_projection_cpu_ms_per_create: creates.paycore_cpu_ms_per_create! / (projection.cpu_ms_per_message! * creates.messages_per_create!),
+      paycore_cpu_ms_per_create_over_projection_cpu_ms_per_create:
+        creates.paycore_cpu_ms_per_create! / (projection.cpu_ms_per_message! * creates.messages_per_create!),
     };
     const report = {
       machine: machineInfo(), command: `node dist/bench/ledger.js ${process.argv.slice(2).join(' ')}`.trim(), load_average_before: load_before, load_average_after: os.loadavg(),

@@ -133,7 +133,10 @@ class Bench {
     const counted_after = await this.counts();
     const cpu_ms = CpuMeter.msBetween(before, after);
     const n = Math.max(1, result.succeeded);
-    const per_op = { ...perOperation(counted_before, counted_after, result.succeeded), cpu_ms: Object.fromEntries(Object.entries(cpu_ms).map(([k, v]) => [k, round(v / n, 3)])) };
+    const per_op = {
+      ...perOperation(counted_before, counted_after, result.succeeded),
+      cpu_ms: Object.fromEntries(Object.entries(cpu_ms).map(([k, v]) => [k, round(v / n, 3)])),
+    };
     const step: Step = { ...result, cpu_percent: CpuMeter.between(before, after), per_op };
     this.steps.push(step);
     process.stdout.write(`  ${describe(step)}\n`);
@@ -264,8 +267,22 @@ export interface BenchReport {
   paycore: Search;
   ratio: { sustainable_over_echo_open: number; sustainable_over_echo_closed: number };
   /** The counting step (closed model, 8 loops, create_qr): per create. */
-  per_create: { step: Step; nats_msgs_in: number; nats_msgs_out: number; nats_bytes_in: number; nats_bytes_out: number; redis_commands: number; redis_us: number; cpu_ms: Record<string, number> };
-  added_latency_at_half_rate: { rate_per_second: number; channel_latency_ms: number; step: Step; added_ms: { p50: number; p95: number; p99: number; max: number } };
+  per_create: {
+    step: Step;
+    nats_msgs_in: number;
+    nats_msgs_out: number;
+    nats_bytes_in: number;
+    nats_bytes_out: number;
+    redis_commands: number;
+    redis_us: number;
+    cpu_ms: Record<string, number>;
+  };
+  added_latency_at_half_rate: {
+    rate_per_second: number;
+    channel_latency_ms: number;
+    step: Step;
+    added_ms: { p50: number; p95: number; p99: number; max: number };
+  };
   scenarios: Step[];
   spot_check: { checked: number; problems: string[] };
   noisy_steps: number;
@@ -331,7 +348,16 @@ async function main(): Promise<void> {
       nats: () => (nats.pid === undefined ? [] : [nats.pid]),
       redis: () => (redis_server.pid === undefined ? [] : [redis_server.pid]),
     });
-    const bench = new Bench(options, driver, meter, counts, { echo: echo.address, paycore: stack.address }, stack.sandbox.url, stack.env.PAYCORE_ID_KEY!, stack.tls_files);
+    const bench = new Bench(
+      options,
+      driver,
+      meter,
+      counts,
+      { echo: echo.address, paycore: stack.address },
+      stack.sandbox.url,
+      stack.env.PAYCORE_ID_KEY!,
+      stack.tls_files,
+    );
 
     process.stdout.write('warm-up\n');
     await bench.step('echo', 'create_qr', { kind: 'closed', concurrency: 32 }, 1_000);
@@ -402,7 +428,12 @@ async function main(): Promise<void> {
         rate_per_second: half,
         channel_latency_ms,
         step: half_step,
-        added_ms: { p50: added(half_step.latency.p50_ms), p95: added(half_step.latency.p95_ms), p99: added(half_step.latency.p99_ms), max: added(half_step.latency.max_ms) },
+        added_ms: {
+          p50: added(half_step.latency.p50_ms),
+          p95: added(half_step.latency.p95_ms),
+          p99: added(half_step.latency.p99_ms),
+          max: added(half_step.latency.max_ms),
+        },
       },
       scenarios,
       spot_check,

@@ -13,7 +13,15 @@ import { circuit_defaults, scoring_defaults } from './routing/scoring';
 import { idKey, type IdKey } from './ids';
 import { destinationPolicy, type DestinationPolicy } from './notify/destination';
 import {
-  command_timeout_ms_default, create_deadline_ms_max, create_deadline_ms_min, expire_seconds_min_default, query_backoff_ms_default, refund_backoff_ms, timer_retry_backoff_ms_default, watch_lifetime_ms_default, watches_max_default,
+  command_timeout_ms_default,
+  create_deadline_ms_max,
+  create_deadline_ms_min,
+  expire_seconds_min_default,
+  query_backoff_ms_default,
+  refund_backoff_ms,
+  timer_retry_backoff_ms_default,
+  watch_lifetime_ms_default,
+  watches_max_default,
   watches_per_app_max_default,
 } from './constants';
 import type { TlsFiles } from './auth/tls';
@@ -365,7 +373,8 @@ const channel_entry = z.object({
   products: z.array(z.enum(products, { error: products_message }), { error: products_message }).min(1, { error: products_message }),
   // Any object; an array's indices are its keys (as JSON objects' would be).
   settings: z.preprocess((value) => (Array.isArray(value) ? { ...value } : value), z.record(z.string(), z.string({ error: 'must be a string' }), { error: 'must be an object' })),
-  create_deadline_ms: z.number({ error: deadline_message }).int({ error: deadline_message }).min(create_deadline_ms_min, { error: deadline_message }).max(create_deadline_ms_max, { error: deadline_message }).optional(),
+  create_deadline_ms: z.number({ error: deadline_message }).int({ error: deadline_message })
+    .min(create_deadline_ms_min, { error: deadline_message }).max(create_deadline_ms_max, { error: deadline_message }).optional(),
 }, { error: 'must be an object' });
 
 const channel_file = z.array(z.unknown(), { error: 'must hold a JSON array' });

@@ -57,7 +57,9 @@ export const timer_retry_delay_ms = 2_000;
 /** A due timer whose command fails (actor busy, dependency down, a bug) is retried after
  * these delays (PAYCORE_TIMER_RETRY_BACKOFF_MS), doubling to a 5-minute cap, about 29 minutes
  * in all; then it is dead-lettered with its reason for an operator (TimerAdminService). */
-export const timer_retry_backoff_ms_default: readonly number[] = [2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000, 256_000, 300_000, 300_000, 300_000, 300_000];
+export const timer_retry_backoff_ms_default: readonly number[] = [
+  2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000, 256_000, 300_000, 300_000, 300_000, 300_000,
+];
 
 /** Dead-lettered timers one ListDeadTimers call returns at most. */
 export const timer_dead_letters_list_max = 1_000;

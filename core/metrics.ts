@@ -80,7 +80,12 @@ export async function exposition(main: Registry, threads: MetricsJson[]): Promis
 }
 
 /** Times an async step into a histogram, labelling the outcome the step reports. */
-export async function timed<T>(histogram: Histogram<string>, labels: Record<string, string>, step: () => Promise<T>, outcome: (result: T | undefined, error: unknown) => string): Promise<T> {
+export async function timed<T>(
+  histogram: Histogram<string>,
+  labels: Record<string, string>,
+  step: () => Promise<T>,
+  outcome: (result: T | undefined, error: unknown) => string,
+): Promise<T> {
   const started = process.hrtime.bigint();
   try {
     const result = await step();

@@ -143,7 +143,12 @@ function stack_app_name(): string {
 // ---- app keys ------------------------------------------------------------------------------
 
 /** One CreatePayment with hand-made app-key headers, so each header can be spoiled. */
-function signedCreate(request: CreatePaymentRequest, key: AppKeyCredentials, spoil: (m: grpc.Metadata) => void = () => undefined, now_ms = Date.now()): Promise<unknown> {
+function signedCreate(
+  request: CreatePaymentRequest,
+  key: AppKeyCredentials,
+  spoil: (m: grpc.Metadata) => void = () => undefined,
+  now_ms = Date.now(),
+): Promise<unknown> {
   const path_ = '/paycore.v1.PaymentService/CreatePayment';
   const bytes = Buffer.from(CreatePaymentRequest.encode(request).finish());
   const metadata = new grpc.Metadata();

@@ -84,7 +84,8 @@ test('faults - Redis unreachable: creates and payment options answer UNAVAILABLE
 
 test('faults - Redis unreachable: an app-key call is refused DEPENDENCY_DOWN (no replay check, no entry); a certificate call is not', async () => {
   const admin = stack.serviceClient<grpc.Client & Record<string, (request: unknown, callback: (error: grpc.ServiceError | null, value: unknown) => void) => void>>(app_admin_service, 'AppAdminService');
-  const adminCall = <T>(method: string, request: unknown): Promise<T> => new Promise((resolve, reject) => admin[method]!(request, (e, v) => (e ? reject(e) : resolve(v as T))));
+  const adminCall = <T>(method: string, request: unknown): Promise<T> =>
+    new Promise((resolve, reject) => admin[method]!(request, (e, v) => (e ? reject(e) : resolve(v as T))));
   await adminCall('upsertApp', { app: { appId: 'keyed', merchantIds: ['m_it'], allMerchants: false, roles: ['payments:read'], keys: [] } });
   const rotated = await adminCall<{ keyId: string; secret: string }>('rotateAppKey', { appId: 'keyed' });
   admin.close();
@@ -139,7 +140,9 @@ test('faults - NATS down: reads and creates answer UNAVAILABLE DEPENDENCY_DOWN f
   const after = await eventually(async () => stack.client.createPayment(order()).catch(() => undefined), 20_000, 'a create after NATS is back');
   expect(after.status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
   for (const request of refused) {
-    const lookup = await failure(() => stack.client.getPayment({ merchantId: request.merchantId, paymentId: stack.paymentId(request.merchantId, request.merchantOrderNo) }));
+    const lookup = await failure(() =>
+      stack.client.getPayment({ merchantId: request.merchantId, paymentId: stack.paymentId(request.merchantId, request.merchantOrderNo) }),
+    );
     expect(grpc.status[lookup.code]).toBe('NOT_FOUND');
   }
   expect((await stack.client.getPayment({ merchantId: 'm_it', paymentId: existing.paymentId })).status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);

@@ -73,7 +73,12 @@ test('ledger crash - SIGKILL mid-stream, three times: nothing posted twice, noth
   const js = jetstream(nc);
   for (const message of stream) {
     const last = message.events[message.events.length - 1]!;
-    await js.publish(names.events(message.state.payment_id), encodeJson(message.events.length === 1 ? { event: last, state: message.state } : { event: last, events: message.events, state: message.state }));
+    await js.publish(
+      names.events(message.state.payment_id),
+      encodeJson(
+        message.events.length === 1 ? { event: last, state: message.state } : { event: last, events: message.events, state: message.state },
+      ),
+    );
   }
   const last_seq = stream.length;
 

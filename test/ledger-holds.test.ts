@@ -73,7 +73,11 @@ async function caughtUp(): Promise<void> {
 
 function createRefund(payment_id: string, amount: bigint): Promise<CreateRefundResponse> {
   const full: CreateRefundRequest = { merchantId: merchant, merchantRefundNo: `rf-${randomBytes(6).toString('hex')}`, paymentId: payment_id, merchantOrderNo: '', amount, reason: '', notifyUrl: '' };
-  return new Promise((resolve, reject) => stack.client.raw.createRefund(full, new grpc.Metadata(), { deadline: Date.now() + 15_000 }, (error, value) => (error ? reject(error) : resolve(value!))));
+  return new Promise((resolve, reject) =>
+    stack.client.raw.createRefund(full, new grpc.Metadata(), { deadline: Date.now() + 15_000 }, (error, value) =>
+      error ? reject(error) : resolve(value!),
+    ),
+  );
 }
 
 const dayAfter = (date: string, days: number): string => new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);

@@ -69,7 +69,11 @@ async function caughtUp(): Promise<void> {
 
 function createRefund(request: Partial<CreateRefundRequest>): Promise<CreateRefundResponse> {
   const full: CreateRefundRequest = { merchantId: merchant, merchantRefundNo: `rf-${randomBytes(6).toString('hex')}`, paymentId: '', merchantOrderNo: '', amount: 0n, reason: '', notifyUrl: '', ...request };
-  return new Promise((resolve, reject) => stack.client.raw.createRefund(full, new grpc.Metadata(), { deadline: Date.now() + 15_000 }, (error, value) => (error ? reject(error) : resolve(value!))));
+  return new Promise((resolve, reject) =>
+    stack.client.raw.createRefund(full, new grpc.Metadata(), { deadline: Date.now() + 15_000 }, (error, value) =>
+      error ? reject(error) : resolve(value!),
+    ),
+  );
 }
 
 test('ledger - pay → pending (net of the fee, fee income and channel cost posted); cut-off → available; refund → debits the merchant; the day closes with a zero trial balance', async () => {
@@ -283,7 +287,9 @@ test('ledger - refund funding: beyond what the merchant holds a refund is refuse
   expect((await stack.orders(`${payment.paymentId}a1`))[0]).not.toHaveProperty('refunded_total', 100_000);
   // What it holds it may refund.
   await createRefund({ merchantId: funded, paymentId: payment.paymentId, amount: 99_000n });
-  await expect(createRefund({ merchantId: funded, paymentId: payment.paymentId, amount: 1_000n })).rejects.toMatchObject({ code: grpc.status.FAILED_PRECONDITION });
+  await expect(createRefund({ merchantId: funded, paymentId: payment.paymentId, amount: 1_000n })).rejects.toMatchObject({
+    code: grpc.status.FAILED_PRECONDITION,
+  });
 
   // Overdraft within 1 000: the last 1 000 is allowed, leaving the merchant 600 below zero.
   const client = stack.serviceClient<LedgerClient>(ledger_service, 'LedgerService');

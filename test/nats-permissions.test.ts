@@ -78,7 +78,9 @@ function permissionViolation(error: Error | undefined): string | undefined {
 }
 
 function command(nc: NatsConnection, request: ActorRequest): Promise<ActorReply> {
-  return nc.request(names(prefix).command(shardOf(request.payment_id, shards)), encodeJson(request), { timeout: 5_000 }).then((m) => decodeJson<ActorReply>(m.data, actor_reply_schema));
+  return nc
+    .request(names(prefix).command(shardOf(request.payment_id, shards)), encodeJson(request), { timeout: 5_000 })
+    .then((m) => decodeJson<ActorReply>(m.data, actor_reply_schema));
 }
 
 test('nats permissions - with the documented permissions paycore pays, notifies the merchant, refunds and closes', async () => {

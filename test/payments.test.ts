@@ -182,7 +182,9 @@ function reflectionServices(): Promise<string[]> {
   const definition = grpc.loadPackageDefinition(loader.loadSync(proto_file, { keepCase: true })) as unknown as {
     grpc: { reflection: { v1alpha: { ServerReflection: { service: grpc.ServiceDefinition } } } };
   };
-  const client = stack.serviceClient<grpc.Client & { ServerReflectionInfo(): grpc.ClientDuplexStream<unknown, { list_services_response?: { service: { name: string }[] } }> }>(
+  const client = stack.serviceClient<
+    grpc.Client & { ServerReflectionInfo(): grpc.ClientDuplexStream<unknown, { list_services_response?: { service: { name: string }[] } }> }
+  >(
     definition.grpc.reflection.v1alpha.ServerReflection.service, 'ServerReflection');
   return new Promise((resolve, reject) => {
     const stream = client.ServerReflectionInfo();

@@ -58,12 +58,30 @@ interface DecodedError {
 }
 
 interface Report {
-  create: { payment_id: string; status: string; product: string; amount: number; currency: string; metadata: Record<string, string>; next_action: string; qr_code: string; created_at_s: number };
+  create: {
+    payment_id: string;
+    status: string;
+    product: string;
+    amount: number;
+    currency: string;
+    metadata: Record<string, string>;
+    next_action: string;
+    qr_code: string;
+    created_at_s: number;
+  };
   replay_payment_id: string;
   get: { payment_id: string; status: string; version: number };
   sandbox_pay_http: number;
   watch: string[];
-  refund: { refund_id: string; created_status: string; settled_refund_id: string; status: string; amount: number; payment_status: string; refunded_amount: number };
+  refund: {
+    refund_id: string;
+    created_status: string;
+    settled_refund_id: string;
+    status: string;
+    amount: number;
+    payment_status: string;
+    refunded_amount: number;
+  };
   invalid: DecodedError;
   not_found: DecodedError;
   exceeds: DecodedError;

@@ -42,8 +42,17 @@ interface ReconClient extends grpc.Client {
   getDayReport(request: GetDayReportRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<GetDayReportResponse>): void;
 }
 
-const call = <T>(run: (callback: grpc.requestCallback<T>) => void): Promise<T> => new Promise((resolve, reject) => run((error, value) => (error ? reject(error) : resolve(value!))));
-const rerun = (date: string) => call<RerunDayResponse>((cb) => (client as ReconClient).rerunDay({ channelId: channel_id, businessDate: date }, new grpc.Metadata(), { deadline: Date.now() + 60_000 }, cb));
+const call = <T>(run: (callback: grpc.requestCallback<T>) => void): Promise<T> =>
+  new Promise((resolve, reject) => run((error, value) => (error ? reject(error) : resolve(value!))));
+const rerun = (date: string) =>
+  call<RerunDayResponse>((cb) =>
+    (client as ReconClient).rerunDay(
+      { channelId: channel_id, businessDate: date },
+      new grpc.Metadata(),
+      { deadline: Date.now() + 60_000 },
+      cb,
+    ),
+  );
 const list = (request: Partial<ListDifferencesRequest>) => call<ListDifferencesResponse>((cb) => (client as ReconClient).listDifferences({ channelId: channel_id, businessDate: '', state: DifferenceState.DIFFERENCE_STATE_UNSPECIFIED, differenceClass: DifferenceClass.DIFFERENCE_CLASS_UNSPECIFIED, pageSize: 100, pageToken: '', ...request }, new grpc.Metadata(), cb));
 
 beforeAll(async () => {
@@ -146,7 +155,9 @@ test('recon - each statement fault of the sandbox ends in its class and action; 
   }, 20_000, 'the unresolved differences on /metrics');
 
   // The day-end report, as paycore renders it, read in a real browser.
-  const report = await call<GetDayReportResponse>((cb) => (client as ReconClient).getDayReport({ channelId: channel_id, businessDate: today }, new grpc.Metadata(), cb));
+  const report = await call<GetDayReportResponse>((cb) =>
+    (client as ReconClient).getDayReport({ channelId: channel_id, businessDate: today }, new grpc.Metadata(), cb),
+  );
   // After the re-run: the second payment and its duplicate refund match too (the statement
   // lists both, the books hold both).
   expect(report.csv).toContain('matched,count,4\nmatched,channel_minor,41200\n');

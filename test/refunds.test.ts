@@ -26,7 +26,9 @@ function call<T>(run: (cb: (error: grpc.ServiceError | null, value?: T) => void)
 
 function createRefund(request: Partial<CreateRefundRequest>): Promise<Refund> {
   const full: CreateRefundRequest = { merchantId: merchant, merchantRefundNo: '', paymentId: '', merchantOrderNo: '', amount: 0n, reason: '', notifyUrl: '', ...request };
-  return call<CreateRefundResponse>((cb) => stack.client.raw.createRefund(full, new grpc.Metadata(), { deadline: Date.now() + 15_000 }, cb)).then((r) => r.refund!);
+  return call<CreateRefundResponse>((cb) =>
+    stack.client.raw.createRefund(full, new grpc.Metadata(), { deadline: Date.now() + 15_000 }, cb),
+  ).then((r) => r.refund!);
 }
 
 function getRefund(request: { refundId?: string; merchantId?: string; merchantRefundNo?: string }): Promise<Refund> {
@@ -49,7 +51,11 @@ function refundNo(): string {
 async function settled(refund_id: string): Promise<Refund> {
   return eventually(async () => {
     const r = await getRefund({ refundId: refund_id, merchantId: merchant });
-    return r.status === RefundStatus.REFUND_STATUS_SUCCEEDED || r.status === RefundStatus.REFUND_STATUS_FAILED || r.status === RefundStatus.REFUND_STATUS_REQUIRES_MANUAL ? r : undefined;
+    return r.status === RefundStatus.REFUND_STATUS_SUCCEEDED ||
+      r.status === RefundStatus.REFUND_STATUS_FAILED ||
+      r.status === RefundStatus.REFUND_STATUS_REQUIRES_MANUAL
+      ? r
+      : undefined;
   }, 15_000, `refund ${refund_id} settled`);
 }
 

@@ -128,7 +128,11 @@ test('risk - a REVIEW rule holds payments for an operator: listed, released (the
     const qr = () => request({ product: Product.PRODUCT_ALIPAY_QR, amount: 60_000n });
     // Every process has the rule before the holds start (hot reload).
     await eventually(async () => ((await clients[1]!.createPayment(qr())).heldForReview ? true : undefined), 10_000, 'the second process holds');
-    const [released, rejected, forgotten] = await Promise.all([clients[0]!.createPayment(qr()), clients[1]!.createPayment(qr()), clients[0]!.createPayment(qr())]);
+    const [released, rejected, forgotten] = await Promise.all([
+      clients[0]!.createPayment(qr()),
+      clients[1]!.createPayment(qr()),
+      clients[0]!.createPayment(qr()),
+    ]);
     for (const held of [released!, rejected!, forgotten!]) expect(held).toMatchObject({ status: PaymentStatus.PAYMENT_STATUS_CREATED, heldForReview: true, channelId: '' });
     // Nothing was sent to Alipay for a held payment.
     const alipay = async (payment_id: string) => ((await (await fetch(`${stack.sandbox.url}/sandbox/alipay/orders?out_trade_no_prefix=${payment_id}`)).json()) as { orders: unknown[] }).orders;

@@ -100,7 +100,9 @@ test('scope - ConfirmPayment for merchant B with A\'s right SMS code: NOT_FOUND,
   const { orders } = await sandbox<{ orders: { status: string; consume_requests: number }[] }>(`/sandbox/unionpay/orders?out_trade_no_prefix=${payment.paymentId}a`);
   expect(orders.map((o) => o.status)).toEqual(['SMS_SENT']);
   // A itself can still complete it: the foreign call used nothing up.
-  expect([PaymentStatus.PAYMENT_STATUS_SUCCEEDED, PaymentStatus.PAYMENT_STATUS_PROCESSING]).toContain((await confirm(payment.paymentId, merchant_a, sms.sms_code)).status);
+  expect([PaymentStatus.PAYMENT_STATUS_SUCCEEDED, PaymentStatus.PAYMENT_STATUS_PROCESSING]).toContain(
+    (await confirm(payment.paymentId, merchant_a, sms.sms_code)).status,
+  );
 });
 
 test('scope - CreateRefund for merchant B on A\'s paid payment: NOT_FOUND, no refund here or at the provider, the refund no stays free', async () => {
@@ -175,7 +177,14 @@ test('scope - payment ids are keyed: not the unkeyed SHA-256 of the merchant key
 test('scope - one merchant_refund_no raced on two payments: one refund, on one payment; the other is refused and keeps nothing', async () => {
   const [first, second] = await Promise.all([paidPayment(merchant_a), paidPayment(merchant_a)]);
   const refund_no = no('rf');
-  const outcomes = await Promise.all([first, second].map((p) => createRefund(merchant_a, p.paymentId, refund_no, 1_000n).then((r) => r.paymentId, (e: grpc.ServiceError) => decodeServiceError(e).reason)));
+  const outcomes = await Promise.all(
+    [first, second].map((p) =>
+      createRefund(merchant_a, p.paymentId, refund_no, 1_000n).then(
+        (r) => r.paymentId,
+        (e: grpc.ServiceError) => decodeServiceError(e).reason,
+      ),
+    ),
+  );
   const winner = outcomes.find((o) => o === first.paymentId || o === second.paymentId);
   expect(winner).toBeDefined();
   expect(outcomes.filter((o) => o === 'IDEMPOTENCY_KEY_REUSED')).toHaveLength(1);

@@ -59,7 +59,13 @@ export function clientOptions(auth: ClientAuth, options: grpc.ClientOptions = {}
 }
 
 /** A generic grpc-js client of any service definition, authenticated. */
-export function makeClient<T extends grpc.Client>(definition: grpc.ServiceDefinition, name: string, address: string, auth: ClientAuth, options: grpc.ClientOptions = {}): T {
+export function makeClient<T extends grpc.Client>(
+  definition: grpc.ServiceDefinition,
+  name: string,
+  address: string,
+  auth: ClientAuth,
+  options: grpc.ClientOptions = {},
+): T {
   const Client = grpc.makeGenericClientConstructor(definition, name);
   return new Client(address, channelCredentials(auth), clientOptions(auth, options)) as unknown as T;
 }

@@ -25,15 +25,21 @@ export class PaycoreClient {
   }
 
   createPayment(request: Partial<CreatePaymentRequest>, deadline_ms = 30_000): Promise<Payment> {
-    return unary<{ payment?: Payment }>((cb) => this.raw.createPayment(fillCreate(request), new grpc.Metadata(), { deadline: Date.now() + deadline_ms }, cb)).then(paymentOf);
+    return unary<{ payment?: Payment }>((cb) =>
+      this.raw.createPayment(fillCreate(request), new grpc.Metadata(), { deadline: Date.now() + deadline_ms }, cb),
+    ).then(paymentOf);
   }
 
   getPayment(request: Partial<GetPaymentRequest>, deadline_ms = 10_000): Promise<Payment> {
-    return unary<{ payment?: Payment }>((cb) => this.raw.getPayment(fillRef(request), new grpc.Metadata(), { deadline: Date.now() + deadline_ms }, cb)).then(paymentOf);
+    return unary<{ payment?: Payment }>((cb) =>
+      this.raw.getPayment(fillRef(request), new grpc.Metadata(), { deadline: Date.now() + deadline_ms }, cb),
+    ).then(paymentOf);
   }
 
   closePayment(request: Partial<ClosePaymentRequest>, deadline_ms = 30_000): Promise<Payment> {
-    return unary<{ payment?: Payment }>((cb) => this.raw.closePayment(fillRef(request), new grpc.Metadata(), { deadline: Date.now() + deadline_ms }, cb)).then(paymentOf);
+    return unary<{ payment?: Payment }>((cb) =>
+      this.raw.closePayment(fillRef(request), new grpc.Metadata(), { deadline: Date.now() + deadline_ms }, cb),
+    ).then(paymentOf);
   }
 
   /** Collects WatchPayment until the stream ends, `until` says stop, or the deadline passes. */
@@ -76,19 +82,37 @@ export class PaycoreClient {
 
   /** BindCard (绑卡): the binding, SMS_SENT. */
   bindCard(request: BindCardRequest, deadline_ms = 30_000): Promise<Binding> {
-    return unary<{ binding?: Binding }>((cb) => this.raw.bindCard(request, new grpc.Metadata(), { deadline: Date.now() + deadline_ms }, cb)).then((r) => r.binding!);
+    return unary<{ binding?: Binding }>((cb) =>
+      this.raw.bindCard(request, new grpc.Metadata(), { deadline: Date.now() + deadline_ms }, cb),
+    ).then((r) => r.binding!);
   }
 
   confirmBinding(merchant_id: string, binding_id: string, verification_code: string, deadline_ms = 30_000): Promise<Binding> {
-    return unary<{ binding?: Binding }>((cb) => this.raw.confirmBinding({ merchantId: merchant_id, bindingId: binding_id, verificationCode: verification_code }, new grpc.Metadata(), { deadline: Date.now() + deadline_ms }, cb)).then((r) => r.binding!);
+    return unary<{ binding?: Binding }>((cb) =>
+      this.raw.confirmBinding(
+        { merchantId: merchant_id, bindingId: binding_id, verificationCode: verification_code },
+        new grpc.Metadata(),
+        { deadline: Date.now() + deadline_ms },
+        cb,
+      ),
+    ).then((r) => r.binding!);
   }
 
   listCards(merchant_id: string, payer_id = '', deadline_ms = 10_000): Promise<Card[]> {
-    return unary<{ cards: Card[] }>((cb) => this.raw.listCards({ merchantId: merchant_id, payerId: payer_id }, new grpc.Metadata(), { deadline: Date.now() + deadline_ms }, cb)).then((r) => r.cards);
+    return unary<{ cards: Card[] }>((cb) =>
+      this.raw.listCards({ merchantId: merchant_id, payerId: payer_id }, new grpc.Metadata(), { deadline: Date.now() + deadline_ms }, cb),
+    ).then((r) => r.cards);
   }
 
   unbindCard(merchant_id: string, card_token: string, deadline_ms = 30_000): Promise<void> {
-    return unary<unknown>((cb) => this.raw.unbindCard({ merchantId: merchant_id, cardToken: card_token }, new grpc.Metadata(), { deadline: Date.now() + deadline_ms }, cb)).then(() => undefined);
+    return unary<unknown>((cb) =>
+      this.raw.unbindCard(
+        { merchantId: merchant_id, cardToken: card_token },
+        new grpc.Metadata(),
+        { deadline: Date.now() + deadline_ms },
+        cb,
+      ),
+    ).then(() => undefined);
   }
 
   close(): void {

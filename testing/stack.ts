@@ -256,7 +256,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     nats_url: options.nats_url ?? nats_url,
     redis_url: options.redis_url ?? redis_url,
     nats_auth: readNatsAuth(auth_env, 'PAYCORE_NATS_') ?? { kind: 'none' },
-    redis_auth: { username: auth_env.PAYCORE_REDIS_USERNAME || undefined, password: auth_env.PAYCORE_REDIS_PASSWORD || undefined, tls_ca_file: auth_env.PAYCORE_REDIS_TLS_CA_FILE || undefined },
+    redis_auth: {
+      username: auth_env.PAYCORE_REDIS_USERNAME || undefined,
+      password: auth_env.PAYCORE_REDIS_PASSWORD || undefined,
+      tls_ca_file: auth_env.PAYCORE_REDIS_TLS_CA_FILE || undefined,
+    },
   };
   const dir = mkdtempSync(path.join(tmpdir(), 'paycore-test-'));
   const keys = ensureDevKeys(path.join(dir, 'keys'));
@@ -385,7 +389,11 @@ export async function deleteStreams(prefix: string, urls: Urls = { nats_url, red
   for await (const info of jsm.streams.list()) if (info.config.name.startsWith(upper) || info.config.name.startsWith(`KV_${upper}`)) mine.push(info.config.name);
   for (const stream of mine) await jsm.streams.delete(stream).catch(() => undefined);
   await nc.close();
-  const redis = new Redis(urls.redis_url, { lazyConnect: true, maxRetriesPerRequest: 1, ...(urls.redis_auth === undefined ? {} : redisAuthOptions(urls.redis_url, urls.redis_auth)) });
+  const redis = new Redis(urls.redis_url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    ...(urls.redis_auth === undefined ? {} : redisAuthOptions(urls.redis_url, urls.redis_auth)),
+  });
   try {
     await redis.connect();
     for (const pattern of [`{${prefix}:*`, `${prefix}:*`]) {
@@ -418,11 +426,21 @@ export async function healthStatus(address: string, auth: ClientAuth, service = 
   const grpc = await import('@grpc/grpc-js');
   const loader = await import('@grpc/proto-loader');
   const { protoPath } = (await import('grpc-health-check')) as unknown as { protoPath: string };
-  type Check = grpc_types.Client & { check(request: { service: string }, options: grpc_types.CallOptions, callback: (error: grpc_types.ServiceError | null, reply?: { status: string }) => void): void };
+  type Check = grpc_types.Client & {
+    check(
+      request: { service: string },
+      options: grpc_types.CallOptions,
+      callback: (error: grpc_types.ServiceError | null, reply?: { status: string }) => void,
+    ): void;
+  };
   const definition = grpc.loadPackageDefinition(loader.loadSync(protoPath, { keepCase: true, enums: String })) as unknown as {
     grpc: { health: { v1: { Health: new (address: string, credentials: grpc_types.ChannelCredentials, options: grpc_types.ClientOptions) => Check } } };
   };
-  const client = new definition.grpc.health.v1.Health(address, channelCredentials({ ca: auth.ca, server_name: auth.server_name }), clientOptions({ server_name: auth.server_name }));
+  const client = new definition.grpc.health.v1.Health(
+    address,
+    channelCredentials({ ca: auth.ca, server_name: auth.server_name }),
+    clientOptions({ server_name: auth.server_name }),
+  );
   try {
     return await new Promise<string>((resolve) =>
       client.check({ service }, { deadline: Date.now() + 5_000 }, (error, reply) => resolve(error ? `error ${error.code}` : String(reply?.status))),

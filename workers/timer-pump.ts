@@ -215,7 +215,9 @@ async function handleEvent(options: EventTimersOptions, message: JsMsg): Promise
   const request: ActorRequest = { type: 'timer', payment_id, kind, round: 0, deadline_at_ms: Date.now() + options.command_timeout_ms };
   let reply: ActorReply;
   try {
-    const answer = await options.nc.request(options.names.command(shardOf(payment_id, options.shards)), encodeJson(request), { timeout: options.command_timeout_ms });
+    const answer = await options.nc.request(options.names.command(shardOf(payment_id, options.shards)), encodeJson(request), {
+      timeout: options.command_timeout_ms,
+    });
     reply = decodeJson<ActorReply>(answer.data, actor_reply_schema);
   } catch (error) {
     // Handed to PAY_TIMERS with its retries and dead letter, the expiry with it.

@@ -125,7 +125,8 @@ const create: Step = (it, next) =>
     if (payment.status === PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION) return next(undefined);
     // The provider outlived the channel's create deadline: poll for the action, as the
     // contract tells callers to (docs/api.md, Outages and slow providers).
-    if (payment.status === PaymentStatus.PAYMENT_STATUS_CREATED && payment.nextAction?.type === NextActionType.NEXT_ACTION_TYPE_POLL) return actionReady(it, next);
+    if (payment.status === PaymentStatus.PAYMENT_STATUS_CREATED && payment.nextAction?.type === NextActionType.NEXT_ACTION_TYPE_POLL)
+      return actionReady(it, next);
     next(`UNEXPECTED_STATUS/${PaymentStatus[payment.status]}`);
   });
 
@@ -151,7 +152,10 @@ const refund: Step = (it, next) =>
   it.target.unary(method_refund, refundBytes(it.template.shape.merchant_id, it.payment_id, it.template.shape.amount_minor), (error, bytes) => {
     if (error !== null) return next(errorKey(error));
     const status = CreateRefundResponse.decode(bytes!).refund?.status ?? RefundStatus.REFUND_STATUS_UNSPECIFIED;
-    const accepted = status === RefundStatus.REFUND_STATUS_PENDING || status === RefundStatus.REFUND_STATUS_PROCESSING || status === RefundStatus.REFUND_STATUS_SUCCEEDED;
+    const accepted =
+      status === RefundStatus.REFUND_STATUS_PENDING ||
+      status === RefundStatus.REFUND_STATUS_PROCESSING ||
+      status === RefundStatus.REFUND_STATUS_SUCCEEDED;
     next(accepted ? undefined : `UNEXPECTED_REFUND_STATUS/${RefundStatus[status]}`);
   });
 

@@ -97,7 +97,13 @@ async function runStep(plan: WorkerPlan, scenario: Scenario): Promise<WorkerResu
   const cpu_before = process.cpuUsage();
   const tally: Tally =
     plan.model.kind === 'open'
-      ? { latencies: new Samples((plan.model.rate_per_second * plan.duration_ms) / 1000), lags: new Samples((plan.model.rate_per_second * plan.duration_ms) / 1000), errors: {}, issued: 0, last_done_at: t0 }
+      ? {
+          latencies: new Samples((plan.model.rate_per_second * plan.duration_ms) / 1000),
+          lags: new Samples((plan.model.rate_per_second * plan.duration_ms) / 1000),
+          errors: {},
+          issued: 0,
+          last_done_at: t0,
+        }
       : { latencies: new Samples(1024), lags: new Samples(16), errors: {}, issued: 0, last_done_at: t0 };
   if (plan.model.kind === 'open') await runOpen(plan, plan.model.rate_per_second, plan.model.in_flight_max, t0, scenario, tally);
   else await runClosed(plan, plan.model.concurrency, t0, scenario, tally);

@@ -422,7 +422,12 @@ export function readNotification(params: Record<string, string>): AlipayNotifica
   return {
     type: 'payment',
     attempt_id,
-    status: mapTradeStatus({ trade_status: params.trade_status, trade_no: params.trade_no, total_amount: params.total_amount, paid_at_text: params.gmt_payment }),
+    status: mapTradeStatus({
+      trade_status: params.trade_status,
+      trade_no: params.trade_no,
+      total_amount: params.total_amount,
+      paid_at_text: params.gmt_payment,
+    }),
   };
 }
 

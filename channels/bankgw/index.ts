@@ -18,7 +18,8 @@ import { Secret, isCalendarDate, settingsReader, transportError, providerPool, p
 import { compactChinaTime } from '../shared/china-time';
 import { parseForm } from '../shared/form';
 import {
-  BANKGW_PRODUCTS, ENDPOINTS, fromPayoutAnswer, toPayoutFields, STATEMENT_SIGN_HEADER, VERSION, bank_code_pattern, fromCloseAnswer, fromQueryAnswer, fromRefundAnswer,
+  BANKGW_PRODUCTS, ENDPOINTS, fromPayoutAnswer, toPayoutFields, STATEMENT_SIGN_HEADER, VERSION, bank_code_pattern, fromCloseAnswer, fromQueryAnswer,
+  fromRefundAnswer,
   fromRefundQueryAnswer, notificationAnswer, parseAnswer, parseStatement, readNotification, redirectAction, signFields,
   toPayFields, toRefundFields, verifyFields, verifyHex, type BankgwAnswer, type BankgwMerchant,
 } from './transformers';

@@ -19,7 +19,8 @@ import type { KeyObject } from 'node:crypto';
 import {
   ChannelError, registerChannel, unsupported,
   type AttemptRef, type AttemptStatus, type Channel, type ChannelConfig, type CloseOutcome, type ConfirmRequest, type HttpAnswer,
-  type BindCardRequest, type IncomingNotification, type ParsedNotification, type PayerElements, type PayerProblem, type PayRequest, type ProductName, type RefundRef,
+  type BindCardRequest, type IncomingNotification, type ParsedNotification, type PayerElements, type PayerProblem, type PayRequest, type ProductName,
+  type RefundRef,
   type RefundRequest, type RefundStatus, type StatementRow,
 } from '../channel';
 import { parseForm } from '../shared/form';

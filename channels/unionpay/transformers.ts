@@ -410,7 +410,11 @@ export function toOpenParams(binding_id: string, card: CardElements, sms_code: s
   checkBinding(binding_id, card);
   if (!sms_code_pattern.test(sms_code)) throw refusedLocally('verification_code must be the 6-digit SMS code');
   return {
-    ...common(merchant, TXN.open, BIZ_TYPE_TOKEN), orderId: binding_id, txnTime: txn_time, accNo: card.card_no, customerInfo: cardInfo(card, { smsCode: sms_code }),
+    ...common(merchant, TXN.open, BIZ_TYPE_TOKEN),
+    orderId: binding_id,
+    txnTime: txn_time,
+    accNo: card.card_no,
+    customerInfo: cardInfo(card, { smsCode: sms_code }),
     tokenPayData: `{trId=${merchant.tr_id}&tokenType=01}`,
   };
 }

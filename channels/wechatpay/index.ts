@@ -24,7 +24,8 @@ import {
   toXml, v2Sign, v2Verify, verifyResponse,
 } from './crypto';
 import {
-  MICROPAY_PATH, REVERSE_PATH, WECHATPAY_PRODUCTS, fromMicropayResponse, fromReverseResponse, toReverseParams, fromPayResponse, isBillResponse, isRefund, isTransaction,
+  MICROPAY_PATH, REVERSE_PATH, WECHATPAY_PRODUCTS, fromMicropayResponse, fromReverseResponse, toReverseParams, fromPayResponse, isBillResponse, isRefund,
+  isTransaction,
   mapErrorResponse, mapRefundError, mapRefundStatus, mapStatus, notificationAnswer, parseErrorBody, parseNotificationBody,
   parseTradeBill, toCloseRequest, toMicropayParams, toPayRequest, toQueryRequest, toRefundQueryRequest, toRefundRequest,
   toTradeBillRequest, wechat_auth_code_pattern, type HttpCall,

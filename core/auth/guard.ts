@@ -44,7 +44,11 @@ function keepRawRequests(definition: grpc.ServiceDefinition): grpc.ServiceDefini
   return out as grpc.ServiceDefinition;
 }
 
-type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown> | grpc.ServerReadableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>;
+type AnyCall =
+  | grpc.ServerUnaryCall<unknown, unknown>
+  | grpc.ServerWritableStream<unknown, unknown>
+  | grpc.ServerReadableStream<unknown, unknown>
+  | grpc.ServerDuplexStream<unknown, unknown>;
 
 function serviceError(error: unknown, log: Logger, path: string): grpc.ServiceError {
   if (error instanceof PaycoreError) return Object.assign(new Error(error.message), toServiceError(error)) as grpc.ServiceError;
@@ -52,7 +56,13 @@ function serviceError(error: unknown, log: Logger, path: string): grpc.ServiceEr
   return Object.assign(new Error('internal error'), toServiceError(new PaycoreError('INTERNAL', 'internal error'))) as grpc.ServiceError;
 }
 
-function guardHandler(method: grpc.MethodDefinition<unknown, unknown>, handler: (...args: never[]) => void, auth: Authenticator, log: Logger, on_refusal: OnRefusal): (...args: never[]) => void {
+function guardHandler(
+  method: grpc.MethodDefinition<unknown, unknown>,
+  handler: (...args: never[]) => void,
+  auth: Authenticator,
+  log: Logger,
+  on_refusal: OnRefusal,
+): (...args: never[]) => void {
   const path = method.path;
   const admit = async (call: AnyCall): Promise<void> => {
     const body = method.requestStream ? no_body : (raw_requests.get((call as grpc.ServerUnaryCall<object, unknown>).request) ?? no_body);

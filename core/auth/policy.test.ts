@@ -19,7 +19,8 @@ test('policy - every PaymentService and admin method has a role; admin services 
     [app_admin_service, 'admin:apps'], [notification_admin_service, 'admin:notifications'], [timer_admin_service, 'admin:timers'],
     [risk_admin_service, 'admin:risk'],
   ];
-  for (const [definition, role] of admin) for (const method of Object.values(definition)) expect([method.path, requirementOf(method.path)]).toEqual([method.path, role]);
+  for (const [definition, role] of admin)
+    for (const method of Object.values(definition)) expect([method.path, requirementOf(method.path)]).toEqual([method.path, role]);
   expect(requirementOf('/paycore.v1.PaymentService/CreatePayment')).toBe('payments:write');
   expect(requirementOf('/paycore.v1.PaymentService/GetPayment')).toBe('payments:read');
   expect(requirementOf('/paycore.v1.PaymentService/CreateRefund')).toBe('refunds:write');

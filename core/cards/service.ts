@@ -61,7 +61,11 @@ export class CardService {
     if (binding.status !== 'SMS_SENT') return binding;
     const channel = this.#channel(binding.channel_id);
     try {
-      const sent = await channel.bindCard!({ binding_id, requested_at: new Date(binding.requested_at), card: this.deps.sealer.open<CardElements>(binding.card_sealed) });
+      const sent = await channel.bindCard!({
+        binding_id,
+        requested_at: new Date(binding.requested_at),
+        card: this.deps.sealer.open<CardElements>(binding.card_sealed),
+      });
       return await this.#save({ ...binding, phone_hint: sent.phone_hint }, revision);
     } catch (error) {
       if (error instanceof ChannelError && error.kind === 'rejected') {

@@ -275,7 +275,10 @@ function toWireChannel(c: RoutingChannel): WireChannel {
       open: c.service_windows.open.map((r) => ({ days: [...r.days], start: r.start, end: r.end })),
       closed: c.service_windows.closed.map((r) => ({ days: [...r.days], start: r.start, end: r.end })),
     },
-    requiredPayerElements: Object.entries(c.required_payer_elements).map(([p, elements]) => ({ product: productToWire(p as ProductName), elements: [...(elements ?? [])] })),
+    requiredPayerElements: Object.entries(c.required_payer_elements).map(([p, elements]) => ({
+      product: productToWire(p as ProductName),
+      elements: [...(elements ?? [])],
+    })),
     limits: {
       dayAmount: l.day_amount_minor, dayCount: l.day_count, monthAmount: l.month_amount_minor, monthCount: l.month_count,
       cardDayAmount: l.card_day_amount_minor, cardDayCount: l.card_day_count, cardMonthAmount: l.card_month_amount_minor, cardMonthCount: l.card_month_count,

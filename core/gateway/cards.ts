@@ -3,7 +3,13 @@
 // wire form of bindings and cards.
 
 import {
-  BindingStatus, type BindCardRequest, type Binding as WireBinding, type Card as WireCard, type ConfirmBindingRequest, type ListCardsRequest, type UnbindCardRequest,
+  BindingStatus,
+  type BindCardRequest,
+  type Binding as WireBinding,
+  type Card as WireCard,
+  type ConfirmBindingRequest,
+  type ListCardsRequest,
+  type UnbindCardRequest,
 } from '../../proto/gen/paycore/v1/payment';
 import { invalidFields, type FieldViolation } from '../errors';
 import { isBindingId } from '../ids';
@@ -60,7 +66,11 @@ export function checkUnbindCard(req: UnbindCardRequest): void {
   if (v.length > 0) throw invalidFields(v);
 }
 
-const statuses = { SMS_SENT: BindingStatus.BINDING_STATUS_SMS_SENT, BOUND: BindingStatus.BINDING_STATUS_BOUND, FAILED: BindingStatus.BINDING_STATUS_FAILED } as const;
+const statuses = {
+  SMS_SENT: BindingStatus.BINDING_STATUS_SMS_SENT,
+  BOUND: BindingStatus.BINDING_STATUS_BOUND,
+  FAILED: BindingStatus.BINDING_STATUS_FAILED,
+} as const;
 
 export function toWireBinding(b: Binding): WireBinding {
   return {

@@ -54,7 +54,15 @@ import { SpanKind, extractFrom, inSpan } from '../tracing';
 import { toCreateInput, toPayment, toRefund } from './convert';
 import { productToWire } from './wire-enums';
 import {
-  refundFingerprint, requestFingerprint, validateConfirmPayment, validateCreatePayment, validateCreateRefund, validatePaymentOptions, validatePaymentRef, validateRefundRef, type PaymentRef,
+  refundFingerprint,
+  requestFingerprint,
+  validateConfirmPayment,
+  validateCreatePayment,
+  validateCreateRefund,
+  validatePaymentOptions,
+  validatePaymentRef,
+  validateRefundRef,
+  type PaymentRef,
 } from './validate';
 
 export interface GrpcDeps {
@@ -406,7 +414,15 @@ function servers(deps: GrpcDeps, gateway: PaymentGateway, health: HealthImplemen
   admin_server.addService(app_admin_service, appAdminService(deps.routing.apps, deps.log));
   admin_server.addService(notification_admin_service, notificationAdminService(deps.notifier, deps.log));
   admin_server.addService(timer_admin_service, timerAdminService(deps.dead_timers, deps.log));
-  admin_server.addService(risk_admin_service, riskAdminService(deps.routing.risk_rules, deps.log, deps.held === undefined ? undefined : { held: deps.held, orders: deps.orders }, deps.ledger));
+  admin_server.addService(
+    risk_admin_service,
+    riskAdminService(
+      deps.routing.risk_rules,
+      deps.log,
+      deps.held === undefined ? undefined : { held: deps.held, orders: deps.orders },
+      deps.ledger,
+    ),
+  );
   return { main, admin };
 }
 

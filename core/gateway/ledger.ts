@@ -61,7 +61,12 @@ export function ledgerService(store: LedgerStore | undefined, log: Logger): grpc
       requirePlatform(caller);
       if (request.throughDate !== '') checkDate(request.throughDate, 'through_date');
       const trial = await books.trialBalance(request.throughDate === '' ? undefined : request.throughDate);
-      return { rows: trial.rows.map((r) => ({ code: r.code, currency: r.currency, debit: r.debit_minor, credit: r.credit_minor })), debitTotal: trial.debit_total_minor, creditTotal: trial.credit_total_minor, balanced: trial.balanced };
+      return {
+        rows: trial.rows.map((r) => ({ code: r.code, currency: r.currency, debit: r.debit_minor, credit: r.credit_minor })),
+        debitTotal: trial.debit_total_minor,
+        creditTotal: trial.credit_total_minor,
+        balanced: trial.balanced,
+      };
     }),
     closeDay: unary('CloseDay', async (request: L.CloseDayRequest, caller, books): Promise<L.CloseDayResponse> => {
       requirePlatform(caller);
@@ -118,7 +123,11 @@ export function ledgerService(store: LedgerStore | undefined, log: Logger): grpc
 }
 
 /** ExportMerchantDay: the CSV in chunks, each written when the stream can take it. */
-async function exportDay(call: grpc.ServerWritableStream<L.ExportMerchantDayRequest, L.ExportMerchantDayResponse>, store: LedgerStore | undefined, log: Logger): Promise<void> {
+async function exportDay(
+  call: grpc.ServerWritableStream<L.ExportMerchantDayRequest, L.ExportMerchantDayResponse>,
+  store: LedgerStore | undefined,
+  log: Logger,
+): Promise<void> {
   try {
     if (store === undefined) throw new PaycoreError('ILLEGAL_STATE', 'this paycore keeps no books (PAYCORE_DATABASE_URL is not set)');
     requireMerchant(call.request.merchantId, callerOf(call));
@@ -154,7 +163,8 @@ async function listPaymentsHandler(request: L.ListPaymentsRequest, caller: Calle
   const after = cursorOf(request.pageToken, violations);
   if (violations.length > 0) throw invalidFields(violations);
   const rows = await listPayments(books.pool, {
-    merchant_id: request.merchantId, created_from: request.createdFrom, created_to: request.createdTo, status, channel_id: request.channelId || undefined, product,
+    merchant_id: request.merchantId, created_from: request.createdFrom, created_to: request.createdTo, status, channel_id: request.channelId || undefined,
+    product,
     merchant_order_no: request.merchantOrderNo || undefined, page_size: page_size + 1, after,
   });
   const page = rows.slice(0, page_size);
@@ -162,7 +172,8 @@ async function listPaymentsHandler(request: L.ListPaymentsRequest, caller: Calle
   return {
     payments: page.map((r) => ({
       paymentId: r.payment_id, merchantOrderNo: r.merchant_order_no, status: paymentStatusToWire(r.status as DomainStatus), product: productToWire(r.product as never), channelId: r.channel_id ?? '',
-      currency: r.currency, amount: r.amount_minor, refundedAmount: r.refunded_minor, fee: r.paid_at === null ? 0n : r.merchant_fee_minor, createdAt: r.created_at, paidAt: r.paid_at ?? undefined,
+      currency: r.currency, amount: r.amount_minor, refundedAmount: r.refunded_minor, fee: r.paid_at === null ? 0n : r.merchant_fee_minor,
+      createdAt: r.created_at, paidAt: r.paid_at ?? undefined,
     })),
     nextPageToken: rows.length > page_size && last !== undefined ? tokenOf({ created_at: last.created_at.toISOString(), id: last.payment_id }) : '',
   };
@@ -183,7 +194,10 @@ async function listRefundsHandler(request: L.ListRefundsRequest, caller: Caller,
   const page = rows.slice(0, page_size);
   const last = page[page.length - 1];
   return {
-    refunds: page.map((r) => ({ refundId: r.refund_id, paymentId: r.payment_id, merchantRefundNo: r.merchant_refund_no, state: r.state, currency: r.currency, amount: r.amount_minor, createdAt: r.created_at })),
+    refunds: page.map((r) => ({
+      refundId: r.refund_id, paymentId: r.payment_id, merchantRefundNo: r.merchant_refund_no, state: r.state, currency: r.currency, amount: r.amount_minor,
+      createdAt: r.created_at,
+    })),
     nextPageToken: rows.length > page_size && last !== undefined ? tokenOf({ created_at: last.created_at.toISOString(), id: last.refund_id }) : '',
   };
 }
@@ -208,7 +222,15 @@ async function listAccountEntriesHandler(request: L.ListAccountEntriesRequest, c
   const page_size = pageSize(request.pageSize, violations);
   const after = entryCursorOf(request.pageToken, violations);
   if (violations.length > 0) throw invalidFields(violations);
-  const rows = await listAccountEntries(books.pool, { merchant_id: request.merchantId, code, currency: request.currency, from_date: request.fromDate || undefined, to_date: request.toDate || undefined, page_size: page_size + 1, after });
+  const rows = await listAccountEntries(books.pool, {
+    merchant_id: request.merchantId,
+    code,
+    currency: request.currency,
+    from_date: request.fromDate || undefined,
+    to_date: request.toDate || undefined,
+    page_size: page_size + 1,
+    after,
+  });
   const page = rows.slice(0, page_size);
   const last = page[page.length - 1];
   return {

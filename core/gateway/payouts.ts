@@ -61,7 +61,8 @@ export function payoutService(payouts: PayoutsDeps | undefined, log: Logger): gr
       caller.requireMerchant(request.merchantId);
       const payee = request.payee!;
       const state = await deps.service.create({
-        merchant_id: request.merchantId, merchant_payout_no: request.merchantPayoutNo, amount_minor: request.amount, currency: request.currency, bank_code: payee.bankCode,
+        merchant_id: request.merchantId, merchant_payout_no: request.merchantPayoutNo, amount_minor: request.amount, currency: request.currency,
+        bank_code: payee.bankCode,
         payee: { account_no: payee.accountNo, account_name: payee.accountName }, purpose: request.purpose === '' ? 'payout' : request.purpose,
         channel_id: request.channelId === '' ? undefined : request.channelId,
       });
@@ -116,7 +117,8 @@ function checkCreate(request: P.CreatePayoutRequest): void {
 
 function toWire(state: PayoutState): P.Payout {
   return {
-    payoutId: state.payout_id, merchantId: state.merchant_id, merchantPayoutNo: state.merchant_payout_no, status: to_wire[state.status], amount: state.amount_minor,
+    payoutId: state.payout_id, merchantId: state.merchant_id, merchantPayoutNo: state.merchant_payout_no, status: to_wire[state.status],
+    amount: state.amount_minor,
     currency: state.currency, channelId: state.channel_id, bankCode: state.bank_code, accountLast4: state.payee_last4, purpose: state.purpose,
     failureCode: state.failure?.code ?? '', failureMessage: state.failure?.message ?? '', channelPayoutNo: state.channel_payout_no ?? '',
     createdAt: new Date(state.created_at), updatedAt: new Date(state.updated_at), paidAt: state.paid_at === undefined ? undefined : new Date(state.paid_at),
@@ -125,7 +127,8 @@ function toWire(state: PayoutState): P.Payout {
 
 function rowToWire(merchant_id: string, row: PayoutRow): P.Payout {
   return {
-    payoutId: row.payout_id, merchantId: merchant_id, merchantPayoutNo: row.merchant_payout_no, status: to_wire[row.status as PayoutStatus] ?? WireStatus.PAYOUT_STATUS_UNSPECIFIED,
+    payoutId: row.payout_id, merchantId: merchant_id, merchantPayoutNo: row.merchant_payout_no,
+    status: to_wire[row.status as PayoutStatus] ?? WireStatus.PAYOUT_STATUS_UNSPECIFIED,
     amount: row.amount_minor, currency: row.currency, channelId: row.channel_id, bankCode: row.bank_code, accountLast4: row.payee_last4, purpose: '',
     failureCode: row.failure_code ?? '', failureMessage: '', channelPayoutNo: '', createdAt: row.created_at, updatedAt: row.updated_at, paidAt: undefined,
   };

@@ -94,10 +94,19 @@ export function reconService(runtime: ReconRuntime | undefined, log: Logger): gr
       } else {
         const statement = await recon.store.statementOf(request.channelId, request.businessDate);
         if (statement === undefined) throw new PaycoreError('NOT_FOUND', `no statement of ${request.channelId} for ${request.businessDate} is stored`);
-        outcome = await reconcileDay(recon, { channel_id: request.channelId, date: request.businessDate, format: formatOf(statement.format), bytes: statement.bytes });
+        outcome = await reconcileDay(recon, {
+          channel_id: request.channelId,
+          date: request.businessDate,
+          format: formatOf(statement.format),
+          bytes: statement.bytes,
+        });
       }
       const report = await dayReport(recon.store, request.channelId, request.businessDate);
-      return { differencesAdded: outcome.differences_added, postingsAdded: outcome.postings_added, report: report === undefined ? undefined : reportToWire(report) };
+      return {
+        differencesAdded: outcome.differences_added,
+        postingsAdded: outcome.postings_added,
+        report: report === undefined ? undefined : reportToWire(report),
+      };
     }),
     getDayReport: unary('GetDayReport', async (request: R.GetDayReportRequest, recon): Promise<R.GetDayReportResponse> => {
       checkDay(request.channelId, request.businessDate);
@@ -130,7 +139,8 @@ async function listDifferences(request: R.ListDifferencesRequest, recon: ReconRu
 
 function toWire(d: StoredDifference): R.Difference {
   return {
-    differenceId: String(d.difference_id), channelId: d.channel_id, businessDate: d.business_date, differenceClass: classes[d.class], kind: d.kind, group: d.grp,
+    differenceId: String(d.difference_id), channelId: d.channel_id, businessDate: d.business_date, differenceClass: classes[d.class], kind: d.kind,
+    group: d.grp,
     merchantId: d.merchant_id ?? '', paymentId: d.payment_id ?? '', currency: d.currency, channelAmount: d.channel_minor, oursAmount: d.ours_minor,
     suspenseAmount: d.suspense_minor, state: states[d.state], action: d.action, createdAt: d.created_at, updatedAt: d.updated_at, resolution: d.resolution ?? '',
   };

@@ -84,7 +84,8 @@ export function riskAdminService(table: RiskRuleStore, log?: Logger, holds?: Hel
   return {
     listHeldPayments: unary('ListHeldPayments', async () => ({
       payments: (await needHolds().held.list()).map((h) => ({
-        paymentId: h.payment_id, merchantId: h.merchant_id, product: productToWire(h.product as ProductName), amount: BigInt(h.amount_minor), currency: h.currency,
+        paymentId: h.payment_id, merchantId: h.merchant_id, product: productToWire(h.product as ProductName), amount: BigInt(h.amount_minor),
+        currency: h.currency,
         rules: h.rules, heldAt: new Date(h.held_at), reviewExpiresAt: new Date(h.review_expires_at),
       })),
     })),

@@ -326,7 +326,8 @@ describe('validate payment ref', () => {
 
 describe('validate refund ref', () => {
   const refund_id = refundId(test_id_key, 'm_1001', 'refund-1');
-  const fieldsOf = (refundId: string, merchantId: string, merchantRefundNo: string) => validateRefundRef({ refundId, merchantId, merchantRefundNo }).map((v) => v.field);
+  const fieldsOf = (refundId: string, merchantId: string, merchantRefundNo: string) =>
+    validateRefundRef({ refundId, merchantId, merchantRefundNo }).map((v) => v.field);
 
   test('validate - refund_id or merchant_refund_no, always with merchant_id', () => {
     expect(fieldsOf(refund_id, 'm_1001', '')).toEqual([]);

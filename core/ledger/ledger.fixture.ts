@@ -134,7 +134,8 @@ export function expectedBooks(finals: readonly PaymentState[], fee_returned: (st
     }
     // The channel charges its fee on a duplicate (the attempt's fee, pro rata) and returns it
     // when the duplicate's refund succeeds.
-    const channel_fee = (attempt_id: string, amount_minor: bigint): bigint => ((state.attempts.find((a) => a.attempt_id === attempt_id)?.fee_minor ?? 0n) * amount_minor) / state.amount_minor;
+    const channel_fee = (attempt_id: string, amount_minor: bigint): bigint =>
+      ((state.attempts.find((a) => a.attempt_id === attempt_id)?.fee_minor ?? 0n) * amount_minor) / state.amount_minor;
     for (const duplicate of state.duplicates) {
       books.suspense += duplicate.amount_minor;
       books.channel_receivable += duplicate.amount_minor - channel_fee(duplicate.attempt_id, duplicate.amount_minor);

@@ -30,7 +30,16 @@ export function ledgerConsumerName(prefix: string): string {
   return `${prefix.toUpperCase()}_LEDGER`;
 }
 
-export async function startProjection(options: { js: JetStreamClient; jsm: JetStreamManager; names: Names; prefix: string; store: LedgerStore; log: Logger; metrics?: ProjectionMetrics; batch_max?: number }): Promise<Projection> {
+export async function startProjection(options: {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  names: Names;
+  prefix: string;
+  store: LedgerStore;
+  log: Logger;
+  metrics?: ProjectionMetrics;
+  batch_max?: number;
+}): Promise<Projection> {
   const { js, jsm, names, store, log, metrics } = options;
   const consumer = ledgerConsumerName(options.prefix);
   const batch_max = options.batch_max ?? ledger_batch_max;

@@ -83,7 +83,10 @@ describe('ledger queries (PostgreSQL)', () => {
     for (const merchant_id of ['m_a', 'm_b', 'm_c']) {
       for (const state of [...states, undefined]) {
         const expected = refunds.rows.filter((r) => r.merchant_id === merchant_id && (state === undefined || r.state === state)).map(strip);
-        const rows = await walk<RefundRow>((after) => listRefunds(store.pool, { merchant_id, state, page_size: 2, after: after === undefined ? undefined : cursor(after) }), 2);
+        const rows = await walk<RefundRow>(
+          (after) => listRefunds(store.pool, { merchant_id, state, page_size: 2, after: after === undefined ? undefined : cursor(after) }),
+          2,
+        );
         expect(rows).toEqual(expected);
       }
     }
@@ -93,7 +96,14 @@ describe('ledger queries (PostgreSQL)', () => {
     expect(of_order).toEqual(refunds.rows.filter((r) => r.payment_id === refunded.payment_id).map(strip));
     expect(await listRefunds(store.pool, { merchant_id: refunded.merchant_id === 'm_a' ? 'm_b' : 'm_a', merchant_order_no: refunded.merchant_order_no, page_size: 50 })).toEqual([]);
     const first = of_order[0]!;
-    expect(await listRefunds(store.pool, { merchant_id: refunded.merchant_id, merchant_order_no: refunded.merchant_order_no, state: first.state, page_size: 50 })).toEqual(of_order.filter((r) => r.state === first.state));
+    expect(
+      await listRefunds(store.pool, {
+        merchant_id: refunded.merchant_id,
+        merchant_order_no: refunded.merchant_order_no,
+        state: first.state,
+        page_size: 50,
+      }),
+    ).toEqual(of_order.filter((r) => r.state === first.state));
     const payments = await listPayments(store.pool, { merchant_id: refunded.merchant_id, merchant_order_no: refunded.merchant_order_no, page_size: 50 });
     expect(payments.map((p) => p.payment_id)).toEqual([refunded.payment_id]);
     expect(await listPayments(store.pool, { merchant_id: refunded.merchant_id, merchant_order_no: 'o-nothing', page_size: 50 })).toEqual([]);

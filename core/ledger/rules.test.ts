@@ -75,7 +75,10 @@ describe('posting rules', () => {
 
   test('a payment: channel owes the gross, the merchant is owed the net, fee income and channel cost both posted', () => {
     const [plan] = fc.sample(payment_plan, { numRuns: 1, seed: 1 });
-    const stream = streamOf([{ ...plan!, amount_minor: 10_000n, merchant_fee_minor: 60n, channel_fee_minor: 25n, paid: true, duplicates: [], refunds: [] }], []);
+    const stream = streamOf(
+      [{ ...plan!, amount_minor: 10_000n, merchant_fee_minor: 60n, channel_fee_minor: 25n, paid: true, duplicates: [], refunds: [] }],
+      [],
+    );
     const postings = stream.flatMap((m) => postingsOf(m.events, m.state, default_book_settings));
     expect(postings.map((p) => p.txn_code)).toEqual(['PAYMENT', 'CHANNEL_FEE']);
     expect(postings[0]!.lines.map((l) => [l.code, l.debit_minor, l.credit_minor])).toEqual([

@@ -51,7 +51,9 @@ describe('ledger store (PostgreSQL)', () => {
 
   test('random streams, posted in random batches with redeliveries and settlement cut-offs between them: nothing twice, nothing lost, the books match the payments, the trial balance is zero', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(payment_plan, { minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { maxLength: 20 }), fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 10 }), fc.array(fc.boolean(), { minLength: 1, maxLength: 8 }), async (plans, interleave, batch_sizes, settle_after) => {
+      fc.asyncProperty(fc.array(payment_plan, { minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { maxLength: 20 }),
+        fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 10 }), fc.array(fc.boolean(), { minLength: 1, maxLength: 8 }),
+        async (plans, interleave, batch_sizes, settle_after) => {
         const stream = streamOf(plans, interleave);
         const consumer = `prop_${Math.random().toString(36).slice(2)}`;
         // Books of this run only: every property run uses fresh merchants' payments, so the

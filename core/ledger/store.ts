@@ -164,7 +164,18 @@ export class LedgerStore {
       `INSERT INTO journal_entries (entry_key, txn_code, merchant_id, payment_id, ref_id, currency, business_date, stream_seq)
        VALUES ($1, $2, $3, $4, $5, $6, GREATEST(($7::timestamptz AT TIME ZONE $8)::date, $9::date), $10)
        ON CONFLICT (entry_key) DO NOTHING RETURNING entry_id`,
-      [posting.entry_key, posting.txn_code, posting.merchant_id, posting.payment_id ?? null, posting.ref_id ?? null, posting.currency, posting.at, this.timezone, open_date, stream_seq ?? null],
+      [
+        posting.entry_key,
+        posting.txn_code,
+        posting.merchant_id,
+        posting.payment_id ?? null,
+        posting.ref_id ?? null,
+        posting.currency,
+        posting.at,
+        this.timezone,
+        open_date,
+        stream_seq ?? null,
+      ],
     );
     if (entry.rows.length === 0) return false;
     const entry_id = entry.rows[0]!.entry_id;
@@ -203,7 +214,17 @@ export class LedgerStore {
       'SELECT merchant_id, settlement_days, refund_fee_policy, refund_funding, overdraft_limit_minor FROM merchant_settings WHERE merchant_id = ANY($1)',
       [merchant_ids],
     );
-    return new Map(result.rows.map((row) => [row.merchant_id, { settlement_days: row.settlement_days, refund_fee_policy: row.refund_fee_policy, refund_funding: row.refund_funding, overdraft_limit_minor: row.overdraft_limit_minor }]));
+    return new Map(
+      result.rows.map((row) => [
+        row.merchant_id,
+        {
+          settlement_days: row.settlement_days,
+          refund_fee_policy: row.refund_fee_policy,
+          refund_funding: row.refund_funding,
+          overdraft_limit_minor: row.overdraft_limit_minor,
+        },
+      ]),
+    );
   }
 
   async setMerchantSettings(merchant_id: string, settings: MerchantBookSettings): Promise<void> {
@@ -419,14 +440,39 @@ export class LedgerStore {
   }
 
   /** Entries with their lines, for tests and the finance queries. */
-  async entriesOf(payment_id: string): Promise<{ entry_key: string; txn_code: string; business_date: string; lines: { code: AccountCode; owner: string; debit_minor: bigint; credit_minor: bigint }[] }[]> {
-    const result = await this.pool.query<{ entry_key: string; txn_code: string; business_date: string; code: AccountCode; owner: string; debit_minor: bigint; credit_minor: bigint }>(
+  async entriesOf(
+    payment_id: string,
+  ): Promise<
+    {
+      entry_key: string;
+      txn_code: string;
+      business_date: string;
+      lines: { code: AccountCode; owner: string; debit_minor: bigint; credit_minor: bigint }[];
+    }[]
+  > {
+    const result = await this.pool.query<{
+      entry_key: string;
+      txn_code: string;
+      business_date: string;
+      code: AccountCode;
+      owner: string;
+      debit_minor: bigint;
+      credit_minor: bigint;
+    }>(
       `SELECT e.entry_key, e.txn_code, e.business_date, a.code, a.owner, l.debit_minor, l.credit_minor
          FROM journal_entries e JOIN journal_lines l USING (entry_id) JOIN accounts a USING (account_id)
         WHERE e.payment_id = $1 ORDER BY e.entry_id, l.line_no`,
       [payment_id],
     );
-    const entries = new Map<string, { entry_key: string; txn_code: string; business_date: string; lines: { code: AccountCode; owner: string; debit_minor: bigint; credit_minor: bigint }[] }>();
+    const entries = new Map<
+      string,
+      {
+        entry_key: string;
+        txn_code: string;
+        business_date: string;
+        lines: { code: AccountCode; owner: string; debit_minor: bigint; credit_minor: bigint }[];
+      }
+    >();
     for (const row of result.rows) {
       const entry = entries.get(row.entry_key) ?? { entry_key: row.entry_key, txn_code: row.txn_code, business_date: row.business_date, lines: [] };
       entry.lines.push({ code: row.code, owner: row.owner, debit_minor: row.debit_minor, credit_minor: row.credit_minor });
@@ -606,7 +652,17 @@ export async function* exportMerchantDay(pool: pg.Pool, merchant_id: string, bus
   yield `${export_columns.join(',')}\r\n`;
   let after = 0n;
   for (;;) {
-    const result = await pool.query<{ entry_id: bigint; posted_at: Date; txn_code: string; payment_id: string | null; ref_id: string | null; code: string; currency: string; debit_minor: bigint; credit_minor: bigint }>(
+    const result = await pool.query<{
+      entry_id: bigint;
+      posted_at: Date;
+      txn_code: string;
+      payment_id: string | null;
+      ref_id: string | null;
+      code: string;
+      currency: string;
+      debit_minor: bigint;
+      credit_minor: bigint;
+    }>(
       `WITH page AS (
          SELECT DISTINCT e.entry_id FROM journal_entries e JOIN journal_lines l USING (entry_id) JOIN accounts a USING (account_id)
           WHERE a.owner = $1 AND a.code IN ('merchant_pending', 'merchant_available', 'merchant_frozen') AND e.business_date = $2::date AND e.entry_id > $3
@@ -711,14 +767,41 @@ async function upsertQueryRows(client: pg.PoolClient, state: PaymentState, timez
      ON CONFLICT (payment_id) DO UPDATE SET status = EXCLUDED.status, channel_id = EXCLUDED.channel_id, refunded_minor = EXCLUDED.refunded_minor,
        merchant_fee_minor = EXCLUDED.merchant_fee_minor, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at, paid_at = EXCLUDED.paid_at
      WHERE payments.version < EXCLUDED.version`,
-    [state.payment_id, state.merchant_id, state.merchant_order_no, state.status, state.product, winning?.channel_id ?? null, state.currency, state.amount_minor, state.refunded_minor, state.merchant_fee_minor ?? 0n, state.version, state.created_at, state.updated_at, state.paid_at ?? null],
+    [
+      state.payment_id,
+      state.merchant_id,
+      state.merchant_order_no,
+      state.status,
+      state.product,
+      winning?.channel_id ?? null,
+      state.currency,
+      state.amount_minor,
+      state.refunded_minor,
+      state.merchant_fee_minor ?? 0n,
+      state.version,
+      state.created_at,
+      state.updated_at,
+      state.paid_at ?? null,
+    ],
   );
   for (const refund of state.refunds) {
     await client.query(
       `INSERT INTO refunds (refund_id, payment_id, merchant_id, merchant_refund_no, kind, state, channel_id, currency, amount_minor, created_at, updated_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
        ON CONFLICT (refund_id) DO UPDATE SET state = EXCLUDED.state, updated_at = EXCLUDED.updated_at WHERE refunds.updated_at <= EXCLUDED.updated_at`,
-      [refund.refund_id, state.payment_id, state.merchant_id, refund.merchant_refund_no, refund.kind, refund.state, refund.channel_id, state.currency, refund.amount_minor, refund.created_at, refund.updated_at],
+      [
+        refund.refund_id,
+        state.payment_id,
+        state.merchant_id,
+        refund.merchant_refund_no,
+        refund.kind,
+        refund.state,
+        refund.channel_id,
+        state.currency,
+        refund.amount_minor,
+        refund.created_at,
+        refund.updated_at,
+      ],
     );
   }
 }

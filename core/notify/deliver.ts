@@ -24,7 +24,12 @@ export function createNotifyAgent(timeout_ms: number, policy: DestinationPolicy,
   // A connect or read that outlives the attempt's timeout is abandoned with it. Every
   // connection resolves its host through checkedLookup: checked, and pinned to the address
   // checked. No redirects (undici's request follows none unless told to).
-  return new Agent({ connect: { timeout: timeout_ms, lookup: checkedLookup(policy, resolve) }, headersTimeout: timeout_ms, bodyTimeout: timeout_ms, keepAliveTimeout: 10_000 });
+  return new Agent({
+    connect: { timeout: timeout_ms, lookup: checkedLookup(policy, resolve) },
+    headersTimeout: timeout_ms,
+    bodyTimeout: timeout_ms,
+    keepAliveTimeout: 10_000,
+  });
 }
 
 export async function deliver(agent: Agent, policy: DestinationPolicy, delivery: DeliveryRequest): Promise<DeliveryResult> {

@@ -225,7 +225,13 @@ function dispatch(context: Context, message: JsMsg): Promise<void> | undefined {
 
 /** One attempt: POST, then ack on success, or queue what follows the failure and ack. */
 async function attempt(context: Context, message: JsMsg, pending: PendingNotification): Promise<void> {
-  const fields = { notification_id: pending.id, payment_id: pending.payment_id, merchant_id: pending.merchant_id, type: pending.type, attempt: pending.attempt + 1 };
+  const fields = {
+    notification_id: pending.id,
+    payment_id: pending.payment_id,
+    merchant_id: pending.merchant_id,
+    type: pending.type,
+    attempt: pending.attempt + 1,
+  };
   // A secret store that throws or hangs is our dependency failing, not the merchant: no
   // attempt is spent (the caller naks and retries).
   const secret = await withTimeout(context.secretOf(pending.merchant_id), context.timeout_ms, 'secret lookup');

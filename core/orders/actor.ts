@@ -186,7 +186,17 @@ function wireFlows(deps: ActorDeps, enqueue: (request: ActorRequest) => Promise<
   const now = (): Date => deps.now();
   const journal = new Journal({ store, channels, held: deps.held, log, metrics, now });
   const calls = new ChannelCalls({ channels, sealer, log, metrics, now });
-  const refunds = new RefundFlow({ journal, calls, channels, timers, refund_index: deps.refund_index, id_key: deps.id_key, refund_backoff_ms: deps.refund_backoff_ms, log, now });
+  const refunds = new RefundFlow({
+    journal,
+    calls,
+    channels,
+    timers,
+    refund_index: deps.refund_index,
+    id_key: deps.id_key,
+    refund_backoff_ms: deps.refund_backoff_ms,
+    log,
+    now,
+  });
   const payments = new PaymentFlow({ journal, calls, refunds, channels, timers, sealer, query_backoff_ms: deps.query_backoff_ms, log, now, enqueue });
   const creates = new CreateFlow({ journal, payments, channels, timers, sealer, risk: deps.risk, held: deps.held, log, now });
   return { journal, creates, payments, refunds };

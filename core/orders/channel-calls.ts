@@ -167,7 +167,13 @@ export class ChannelCalls {
 }
 
 function attemptRef(state: PaymentState, attempt: Attempt): AttemptRef {
-  const ref: AttemptRef = { attempt_id: attempt.attempt_id, payment_id: state.payment_id, product: state.product, amount_minor: state.amount_minor, currency: state.currency };
+  const ref: AttemptRef = {
+    attempt_id: attempt.attempt_id,
+    payment_id: state.payment_id,
+    product: state.product,
+    amount_minor: state.amount_minor,
+    currency: state.currency,
+  };
   if (attempt.requested_at !== undefined) ref.requested_at = new Date(attempt.requested_at);
   return ref;
 }
@@ -175,7 +181,15 @@ function attemptRef(state: PaymentState, attempt: Attempt): AttemptRef {
 /** The attempt a refund pays back (a refund of an attempt no longer recorded names it bare). */
 function refundedAttemptRef(state: PaymentState, refund: Refund): AttemptRef {
   const attempt = state.attempts.find((a) => a.attempt_id === refund.attempt_id);
-  return attempt === undefined ? { attempt_id: refund.attempt_id, payment_id: state.payment_id, product: state.product, amount_minor: state.amount_minor, currency: state.currency } : attemptRef(state, attempt);
+  return attempt === undefined
+    ? {
+        attempt_id: refund.attempt_id,
+        payment_id: state.payment_id,
+        product: state.product,
+        amount_minor: state.amount_minor,
+        currency: state.currency,
+      }
+    : attemptRef(state, attempt);
 }
 
 /** How a channel call counts for the channel's health (undefined: not at all). */

@@ -68,7 +68,8 @@ export class CreateFlow {
     const now = this.deps.now();
     const decision = await this.deps.channels.route({
       payment_id: state.payment_id, merchant_id: state.merchant_id, product: state.product, amount_minor: state.amount_minor, currency: state.currency,
-      payer_elements_present: Object.keys(payer), card_token: payer.card_token, include_channels: state.include_channels, exclude_channels: state.exclude_channels, now,
+      payer_elements_present: Object.keys(payer), card_token: payer.card_token, include_channels: state.include_channels,
+      exclude_channels: state.exclude_channels, now,
     }, payer);
     const chosen = decision.chosen;
     if (chosen === undefined) throw new PaycoreError('NO_ROUTE', `no channel can take ${state.product} ${state.currency} now; the payment stays held, release it again later`);
@@ -144,7 +145,13 @@ export class CreateFlow {
    * channel. Its decision is an event and a metric (core/risk) either way. */
   async #assessRisk(payment_id: string, input: CreateInput): Promise<{ refusal?: PaycoreError; review?: Review } | undefined> {
     if (this.deps.risk === undefined) return undefined;
-    const decision = await this.deps.risk.assess({ payment_id, merchant_id: input.merchant_id, product: input.product, amount_minor: input.amount_minor, payer: input.payer });
+    const decision = await this.deps.risk.assess({
+      payment_id,
+      merchant_id: input.merchant_id,
+      product: input.product,
+      amount_minor: input.amount_minor,
+      payer: input.payer,
+    });
     // The rules that fired are the operator's (RiskAssessed names them); the caller learns
     // only that risk control refused, not which limit to stay under.
     if (decision.action === 'block') return { refusal: new PaycoreError('RISK_BLOCKED', 'the payment was refused by risk control; nothing was stored or sent') };
@@ -175,7 +182,8 @@ export class CreateFlow {
     if (await this.deps.journal.apply(actor, command)) {
       const state = requireState(actor);
       await this.deps.held?.add({
-        payment_id: state.payment_id, merchant_id: state.merchant_id, product: state.product, amount_minor: state.amount_minor.toString(), currency: state.currency,
+        payment_id: state.payment_id, merchant_id: state.merchant_id, product: state.product, amount_minor: state.amount_minor.toString(),
+        currency: state.currency,
         rules: review.rules, held_at: state.created_at, review_expires_at: review_expires_at.toISOString(),
       }).catch((error: Error) => this.deps.log.warn({ payment_id: state.payment_id, err: error.message }, 'held-payment list not updated'));
     }

@@ -248,7 +248,10 @@ function expectFields(before: PaymentState | undefined, event: PaymentEvent, aft
       expect(after.attempts[after.attempts.length - 1]?.state).toBe('closed');
       return;
     case 'DuplicatePaymentDetected':
-      expect(after.duplicates).toEqual([...(before?.duplicates ?? []), { attempt_id: event.attempt_id, channel_trade_no: event.channel_trade_no, amount_minor: event.amount_minor }]);
+      expect(after.duplicates).toEqual([
+        ...(before?.duplicates ?? []),
+        { attempt_id: event.attempt_id, channel_trade_no: event.channel_trade_no, amount_minor: event.amount_minor },
+      ]);
       expect(attempt(event.attempt_id)).toMatchObject({ state: 'succeeded', channel_trade_no: event.channel_trade_no });
       expect(after.winning_attempt_id).toBe(before?.winning_attempt_id);
       return;
@@ -271,7 +274,8 @@ describe('evolve', () => {
   });
 
   test('evolve - each event is allowed from exactly the statuses of the design', () => {
-    for (const type of all_event_types) expect({ type, from: [...event_allowed_from[type]].sort() }).toEqual({ type, from: [...expected_allowed_from[type]].sort() });
+    for (const type of all_event_types)
+      expect({ type, from: [...event_allowed_from[type]].sort() }).toEqual({ type, from: [...expected_allowed_from[type]].sort() });
     // Only a payment that is still open (or none at all) moves; a final or paid one only records duplicates.
     for (const status of ['SUCCEEDED', 'FAILED', 'CLOSED', 'PARTIALLY_REFUNDED', 'REFUNDED'] as const) {
       expect(all_event_types.filter((type) => event_allowed_from[type].includes(status))).toEqual(['DuplicatePaymentDetected']);

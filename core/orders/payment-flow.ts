@@ -192,7 +192,10 @@ export class PaymentFlow {
     }, payer);
     const chosen = decision.chosen;
     if (chosen === undefined) return undefined;
-    const reservation = chosen.reservation === undefined ? undefined : { reservation_id: chosen.reservation.reservation_id, channel_id: chosen.reservation.channel_id };
+    const reservation =
+      chosen.reservation === undefined
+        ? undefined
+        : { reservation_id: chosen.reservation.reservation_id, channel_id: chosen.reservation.channel_id };
     return { channel_id: chosen.channel_id, fee_minor: chosen.fee_minor, reservation };
   }
 

@@ -57,7 +57,8 @@ export class RefundFlow {
       created = await this.deps.journal.apply(actor, command);
     } finally {
       // Refused after all (another writer moved first): give the merchant's key back.
-      if (!created && findRefund(actor.loaded?.state ?? state, input.refund_id) === undefined) await this.deps.refund_index.release(input.refund_id, state.payment_id);
+      if (!created && findRefund(actor.loaded?.state ?? state, input.refund_id) === undefined)
+        await this.deps.refund_index.release(input.refund_id, state.payment_id);
     }
     const refund = findRefund(requireState(actor), input.refund_id);
     if (refund?.state === 'PENDING') await this.#submit(actor, refund);

@@ -59,7 +59,20 @@ export class PayoutBooks {
 
   async #post(client: pg.PoolClient, created: Map<string, bigint>, state: PayoutState, txn_code: TxnCode): Promise<void> {
     const lines = linesOf(txn_code, { merchant_id: state.merchant_id, channel_id: state.channel_id, currency: state.currency }, { gross: state.amount_minor });
-    await this.ledger.post(client, created, { entry_key: entryKey(state, txn_code), txn_code, merchant_id: state.merchant_id, ref_id: state.payout_id, currency: state.currency, at: state.updated_at, lines }, await openDate(client));
+    await this.ledger.post(
+      client,
+      created,
+      {
+        entry_key: entryKey(state, txn_code),
+        txn_code,
+        merchant_id: state.merchant_id,
+        ref_id: state.payout_id,
+        currency: state.currency,
+        at: state.updated_at,
+        lines,
+      },
+      await openDate(client),
+    );
   }
 
   /** A merchant's payouts, newest first, keyset-paged on (created_at, payout_id). */
@@ -101,6 +114,20 @@ async function upsertRow(client: pg.PoolClient, state: PayoutState): Promise<voi
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
      ON CONFLICT (payout_id) DO UPDATE SET status = EXCLUDED.status, failure_code = EXCLUDED.failure_code, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
      WHERE payouts.version < EXCLUDED.version`,
-    [state.payout_id, state.merchant_id, state.merchant_payout_no, state.status, state.channel_id, state.bank_code, state.payee_last4, state.currency, state.amount_minor, state.failure?.code ?? null, state.version, state.created_at, state.updated_at],
+    [
+      state.payout_id,
+      state.merchant_id,
+      state.merchant_payout_no,
+      state.status,
+      state.channel_id,
+      state.bank_code,
+      state.payee_last4,
+      state.currency,
+      state.amount_minor,
+      state.failure?.code ?? null,
+      state.version,
+      state.created_at,
+      state.updated_at,
+    ],
   );
 }

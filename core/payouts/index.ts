@@ -13,7 +13,9 @@ import { ensurePayoutStreams, PayoutStore, payoutNames } from './store';
 import { startPayoutTimerPump } from './timer-pump';
 
 /** Follow-ups of an open payout (a bank may take hours): about two days, then REQUIRES_MANUAL. */
-const payout_follow_up_ms: readonly number[] = [5_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 1_800_000, 3_600_000, 7_200_000, 21_600_000, 43_200_000, 86_400_000];
+const payout_follow_up_ms: readonly number[] = [
+  5_000, 15_000, 30_000, 60_000, 120_000, 300_000, 600_000, 1_800_000, 3_600_000, 7_200_000, 21_600_000, 43_200_000, 86_400_000,
+];
 /** After success: when to ask whether the receiving bank sent it back. */
 const payout_return_watch_ms: readonly number[] = [3_600_000, 86_400_000, 259_200_000];
 
@@ -50,7 +52,8 @@ export async function startPayouts(options: PayoutsOptions): Promise<Payouts> {
   const books = new PayoutBooks(options.ledger);
   const service = new PayoutService({
     store: new PayoutStore(options.js, options.jsm, names), books, channels, sealer: options.sealer, id_key: options.id_key,
-    query_backoff_ms: options.follow_up_ms ?? payout_follow_up_ms, return_watch_ms: options.return_watch_ms ?? payout_return_watch_ms, log: options.log, now: () => new Date(),
+    query_backoff_ms: options.follow_up_ms ?? payout_follow_up_ms, return_watch_ms: options.return_watch_ms ?? payout_return_watch_ms, log: options.log,
+    now: () => new Date(),
   });
   const pump = await startPayoutTimerPump(options.js, names, service, options.log);
   return { service, books, stop: () => pump.stop() };

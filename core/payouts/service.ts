@@ -72,7 +72,8 @@ export class PayoutService {
     const payout_id = payoutId(this.deps.id_key, request.merchant_id, request.merchant_payout_no);
     const input: PayoutInput = {
       merchant_id: request.merchant_id, merchant_payout_no: request.merchant_payout_no, amount_minor: request.amount_minor, currency: request.currency,
-      channel_id, bank_code: request.bank_code, payee_sealed: this.deps.sealer.seal(request.payee), payee_last4: request.payee.account_no.slice(-4), purpose: request.purpose,
+      channel_id, bank_code: request.bank_code, payee_sealed: this.deps.sealer.seal(request.payee), payee_last4: request.payee.account_no.slice(-4),
+      purpose: request.purpose,
     };
     return this.#serial(payout_id, async () => {
       let loaded = await this.deps.store.load(payout_id);
@@ -163,7 +164,15 @@ export class PayoutService {
 
   #request(state: PayoutState): PayoutRequest {
     const payee = this.deps.sealer.open<Payee>(state.payee_sealed);
-    return { payout_no: state.payout_id, amount_minor: state.amount_minor, currency: state.currency, bank_code: state.bank_code, account_no: payee.account_no, account_name: payee.account_name, purpose: state.purpose };
+    return {
+      payout_no: state.payout_id,
+      amount_minor: state.amount_minor,
+      currency: state.currency,
+      bank_code: state.bank_code,
+      account_no: payee.account_no,
+      account_name: payee.account_name,
+      purpose: state.purpose,
+    };
   }
 
   /** decide → append, re-deciding on a fresh load when another writer moved first. */

@@ -63,7 +63,9 @@ describe('recon - fast path and formats', () => {
         const [offset] = offsetsOf(bytes, 'bankgw');
         const row = decodeRow(bytes, offset!, lineEnd(bytes, offset!, bytes.length), 'bankgw', day);
         expect({ amount: row.amount_minor, fee: row.fee_minor, currency: row.currency, kind: row.kind, group: row.group })
-          .toEqual({ amount: expected!.amount_minor, fee: expected!.fee_minor, currency: expected!.currency, kind: expected!.kind, group: expected!.attempt_id });
+          .toEqual({
+            amount: expected!.amount_minor, fee: expected!.fee_minor, currency: expected!.currency, kind: expected!.kind, group: expected!.attempt_id,
+          });
         expect(row.ref).toBe(l.type === 'PAY' ? expected!.attempt_id : expected!.refund_id ?? '');
       }),
     );

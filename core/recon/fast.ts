@@ -177,10 +177,15 @@ function cleanPair(a: Digest, b: Digest): boolean {
   if (channel.side !== 0x43 || ours.side !== 0x4f) return false;
   if (!channel.succeeded || ours.failed || channel.amount !== ours.amount) return false;
   if (!Number.isNaN(ours.fee) && (Number.isNaN(channel.fee) || channel.fee !== ours.fee)) return false;
-  const trade = channel.trade_end > channel.trade_start && sameBytes(channel.buffer, channel.trade_start, channel.trade_end, ours.buffer, ours.trade_start, ours.trade_end);
+  const trade =
+    channel.trade_end > channel.trade_start &&
+    sameBytes(channel.buffer, channel.trade_start, channel.trade_end, ours.buffer, ours.trade_start, ours.trade_end);
   const ref = channel.ref_end > channel.ref_start && sameBytes(channel.buffer, channel.ref_start, channel.ref_end, ours.buffer, ours.ref_start, ours.ref_end);
   if (!trade && !ref) return false;
-  return sameBytes(channel.buffer, channel.currency_start, channel.currency_end, ours.buffer, ours.currency_start, ours.currency_end) && sameDate(channel, ours);
+  return (
+    sameBytes(channel.buffer, channel.currency_start, channel.currency_end, ours.buffer, ours.currency_start, ours.currency_end) &&
+    sameDate(channel, ours)
+  );
 }
 
 /** Exact sums of numbers below 2^53, carried into a bigint before they could lose a unit. */

@@ -88,7 +88,8 @@ export function shardOf(bytes: Uint8Array, start: number, end: number, shards: n
 const fields_max = 16;
 
 /** Buffer's own latin1 slice (what toString('latin1', …) calls after checking its arguments). */
-export const latin1 = (buffer: Buffer, start: number, end: number): string => (buffer as unknown as { latin1Slice(start: number, end: number): string }).latin1Slice(start, end);
+export const latin1 = (buffer: Buffer, start: number, end: number): string =>
+  (buffer as unknown as { latin1Slice(start: number, end: number): string }).latin1Slice(start, end);
 
 /**
  * The fields of the line [start, end). Identifiers, codes and amounts are ASCII; they are read
@@ -142,7 +143,18 @@ export function decodeRow(buffer: Buffer, start: number, end: number, format: Ro
 
 function reconRow(fields: string[], at: number): ReconRow {
   if (fields.length !== RECON_COLUMNS.length) throw new RowFormatError(`recon row at byte ${at}: ${fields.length} fields, expected ${RECON_COLUMNS.length}`);
-  const [side, kind, group, ref, trade_no, amount, fee, currency, status, date] = fields as [string, string, string, string, string, string, string, string, string, string];
+  const [side, kind, group, ref, trade_no, amount, fee, currency, status, date] = fields as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
   if (side !== 'C' && side !== 'O') throw new RowFormatError(`recon row at byte ${at}: side must be C or O, not ${JSON.stringify(side)}`);
   if (kind !== 'payment' && kind !== 'refund') throw new RowFormatError(`recon row at byte ${at}: kind must be payment or refund, not ${JSON.stringify(kind)}`);
   if (status !== 'S' && status !== 'F' && status !== 'D') throw new RowFormatError(`recon row at byte ${at}: status must be S, F or D, not ${JSON.stringify(status)}`);

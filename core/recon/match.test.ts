@@ -30,7 +30,12 @@ describe('recon - matcher', () => {
       fc.property(fc.array(case_arbitrary, { maxLength: 30 }), fc.integer({ min: 1, max: 5 }), (specs, shards) => {
         const rows = specs.flatMap((spec, index) => caseOf(`g${index}`, spec.injection, spec.amount_minor, spec.fee_minor, spec.delta, spec.age_days).rows);
         const whole = matchRows(rows, { day, pool_days });
-        const parts = Array.from({ length: shards }, (_, shard) => matchRows(rows.filter((r) => Number(r.group.slice(1)) % shards === shard), { day, pool_days }));
+        const parts = Array.from({ length: shards }, (_, shard) =>
+          matchRows(
+            rows.filter((r) => Number(r.group.slice(1)) % shards === shard),
+            { day, pool_days },
+          ),
+        );
         expect(parts.flatMap(differencesOf).sort()).toEqual(differencesOf(whole));
         expect(parts.reduce((n, p) => n + p.totals.matched_count, 0)).toBe(whole.totals.matched_count);
         expect(parts.reduce((n, p) => n + p.totals.matched_channel_minor, 0n)).toBe(whole.totals.matched_channel_minor);

@@ -54,7 +54,13 @@ export class ReconPool {
     this.threads = options.threads ?? availableParallelism();
     assert(Number.isInteger(this.threads) && this.threads >= 1, `recon: threads ${this.threads}`);
     this.shards = this.threads * (options.shards_per_thread ?? 4);
-    this.#piscina = new Piscina({ filename: workerFile(), minThreads: 0, maxThreads: this.threads, idleTimeout: thread_idle_ms, resourceLimits: { maxYoungGenerationSizeMb: young_generation_mb } });
+    this.#piscina = new Piscina({
+      filename: workerFile(),
+      minThreads: 0,
+      maxThreads: this.threads,
+      idleTimeout: thread_idle_ms,
+      resourceLimits: { maxYoungGenerationSizeMb: young_generation_mb },
+    });
   }
 
   /** Tasks of this pool queued or running on a thread (0 whenever no run is under way). */
@@ -89,7 +95,9 @@ export class ReconPool {
       Array.from({ length: this.shards }, (_, shard) => {
         const task: MatchTask = {
           type: 'match', day, pool_days,
-          sources: shared.map((source, index): ShardSource => ({ bytes: source.bytes, format: source.format, date: source.date, offsets: offsets[index]![shard]! })),
+          sources: shared.map((source, index): ShardSource => ({
+            bytes: source.bytes, format: source.format, date: source.date, offsets: offsets[index]![shard]!,
+          })),
         };
         return this.#run(task, task.sources.map((s) => s.offsets.buffer as ArrayBuffer)) as Promise<MatchResult>;
       }),

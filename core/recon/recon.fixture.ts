@@ -27,7 +27,15 @@ const injections: Injection[] = [
 ];
 
 /** Pairs or groups each case matches cleanly besides its difference. */
-export const matched_of: Partial<Record<Injection, number>> = { clean: 1, twice: 1, twice_known: 2, combined: 1, refunds_merged: 2, refund_amount: 1, refund_missing: 1 };
+export const matched_of: Partial<Record<Injection, number>> = {
+  clean: 1,
+  twice: 1,
+  twice_known: 2,
+  combined: 1,
+  refunds_merged: 2,
+  refund_amount: 1,
+  refund_missing: 1,
+};
 
 export function caseOf(group: string, injection: Injection, amount_minor: bigint, fee_minor: bigint, delta: bigint, age_days: number): Case {
   const channel = row({ side: 'C', group, amount_minor, fee_minor });

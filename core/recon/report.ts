@@ -29,7 +29,15 @@ export interface DayReport {
 
 /** The report of a day that ran; undefined when it has not. */
 export async function dayReport(store: ReconStore, channel_id: string, business_date: string): Promise<DayReport | undefined> {
-  const run = await store.pool.query<{ runs: number; channel_rows: bigint; ours_rows: bigint; matched_count: bigint; matched_channel_minor: bigint; matched_ours_minor: bigint; sha256: string }>(
+  const run = await store.pool.query<{
+    runs: number;
+    channel_rows: bigint;
+    ours_rows: bigint;
+    matched_count: bigint;
+    matched_channel_minor: bigint;
+    matched_ours_minor: bigint;
+    sha256: string;
+  }>(
     `SELECT r.runs, r.channel_rows, r.ours_rows, r.matched_count, r.matched_channel_minor, r.matched_ours_minor, s.sha256
        FROM recon_runs r JOIN recon_statements s USING (statement_id) WHERE r.channel_id = $1 AND r.business_date = $2`,
     [channel_id, business_date],

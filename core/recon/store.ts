@@ -119,7 +119,11 @@ function suspenseOf(difference: Difference): bigint {
   return 0n;
 }
 
-const jsonRow = (row: ReconRow): JsonRow => ({ ...row, amount_minor: String(row.amount_minor), fee_minor: row.fee_minor === undefined ? null : String(row.fee_minor) });
+const jsonRow = (row: ReconRow): JsonRow => ({
+  ...row,
+  amount_minor: String(row.amount_minor),
+  fee_minor: row.fee_minor === undefined ? null : String(row.fee_minor),
+});
 
 export class ReconStore {
   readonly pool: pg.Pool;
@@ -130,7 +134,13 @@ export class ReconStore {
 
   /** Stores a statement as downloaded (once per content: the hash is part of its key) with its
    * normalised rows. Returns its id and hash. */
-  async saveStatement(channel_id: string, date: string, format: string, bytes: Buffer, rows: () => ReconRow[]): Promise<{ statement_id: bigint; sha256: string; stored: boolean }> {
+  async saveStatement(
+    channel_id: string,
+    date: string,
+    format: string,
+    bytes: Buffer,
+    rows: () => ReconRow[],
+  ): Promise<{ statement_id: bigint; sha256: string; stored: boolean }> {
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     return this.books.transaction(async (client) => {
       const inserted = await client.query<{ statement_id: bigint }>(
@@ -149,8 +159,8 @@ export class ReconStore {
         await client.query(
           `INSERT INTO recon_statement_rows (statement_id, line_no, kind, grp, ref, trade_no, amount_minor, fee_minor, currency)
            SELECT $1, * FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::text[])`,
-          [statement_id, batch.map((_, index) => from + index + 1), batch.map((r) => r.kind), batch.map((r) => r.group), batch.map((r) => r.ref), batch.map((r) => r.trade_no),
-            batch.map((r) => r.amount_minor), batch.map((r) => r.fee_minor ?? null), batch.map((r) => r.currency)],
+          [statement_id, batch.map((_, index) => from + index + 1), batch.map((r) => r.kind), batch.map((r) => r.group), batch.map((r) => r.ref),
+            batch.map((r) => r.trade_no), batch.map((r) => r.amount_minor), batch.map((r) => r.fee_minor ?? null), batch.map((r) => r.currency)],
         );
       }
       return { statement_id, sha256, stored: true };
@@ -173,7 +183,22 @@ export class ReconStore {
         WHERE channel_id = $1 AND after_date = (SELECT max(after_date) FROM recon_pool WHERE channel_id = $1 AND after_date < $2)`,
       [channel_id, date],
     );
-    return Buffer.from(encodeRows(result.rows.map((r) => ({ side: r.side, kind: r.kind, group: r.grp, ref: r.ref, trade_no: r.trade_no, amount_minor: r.amount_minor, fee_minor: r.fee_minor ?? undefined, currency: r.currency, status: r.status, date: r.row_date }))));
+    return Buffer.from(
+      encodeRows(
+        result.rows.map((r) => ({
+          side: r.side,
+          kind: r.kind,
+          group: r.grp,
+          ref: r.ref,
+          trade_no: r.trade_no,
+          amount_minor: r.amount_minor,
+          fee_minor: r.fee_minor ?? undefined,
+          currency: r.currency,
+          status: r.status,
+          date: r.row_date,
+        })),
+      ),
+    );
   }
 
   /**
@@ -182,7 +207,13 @@ export class ReconStore {
    * and the run record. Differences and postings have unique keys: a re-run adds nothing.
    * `crash_after_differences` (tests only) throws inside the transaction after that many.
    */
-  async commitRun(channel_id: string, date: string, statement_id: bigint, result: MatchResult, options: { crash_after_differences?: number } = {}): Promise<{ differences_added: number; postings_added: number }> {
+  async commitRun(
+    channel_id: string,
+    date: string,
+    statement_id: bigint,
+    result: MatchResult,
+    options: { crash_after_differences?: number } = {},
+  ): Promise<{ differences_added: number; postings_added: number }> {
     return this.books.transaction(async (client, created) => {
       await client.query('SELECT pg_advisory_xact_lock_shared($1)', [close_lock_key]);
       // One run of a channel and day at a time: a second waits, then finds the first's keys.
@@ -194,8 +225,20 @@ export class ReconStore {
         await client.query(
           `INSERT INTO recon_pool (channel_id, after_date, side, kind, grp, ref, trade_no, amount_minor, fee_minor, currency, status, row_date)
            SELECT $1, $2, * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::bigint[], $10::text[], $11::text[], $12::date[])`,
-          [channel_id, date, batch.map((r) => r.side), batch.map((r) => r.kind), batch.map((r) => r.group), batch.map((r) => r.ref), batch.map((r) => r.trade_no),
-            batch.map((r) => r.amount_minor), batch.map((r) => r.fee_minor ?? null), batch.map((r) => r.currency), batch.map((r) => r.status), batch.map((r) => r.date)],
+          [
+            channel_id,
+            date,
+            batch.map((r) => r.side),
+            batch.map((r) => r.kind),
+            batch.map((r) => r.group),
+            batch.map((r) => r.ref),
+            batch.map((r) => r.trade_no),
+            batch.map((r) => r.amount_minor),
+            batch.map((r) => r.fee_minor ?? null),
+            batch.map((r) => r.currency),
+            batch.map((r) => r.status),
+            batch.map((r) => r.date),
+          ],
         );
       }
       const owners = await ownersOf(client, [...new Set(result.differences.map((d) => d.group))]);

@@ -40,7 +40,10 @@ function engines(rules: RiskRule[], count: number, clock?: () => Date): { engine
   const prefix = `risk-${randomBytes(4).toString('hex')}`;
   prefixes.push(prefix);
   const events: RiskAssessed[] = [];
-  const made = Array.from({ length: count }, () => new RiskEngine(connect(), prefix, { rules: () => rules, digest_key, publish: async (e) => void events.push(e), clock }));
+  const made = Array.from(
+    { length: count },
+    () => new RiskEngine(connect(), prefix, { rules: () => rules, digest_key, publish: async (e) => void events.push(e), clock }),
+  );
   return { engines: made, events, prefix };
 }
 

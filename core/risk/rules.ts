@@ -89,7 +89,14 @@ export function readRiskRule(value: unknown, field: string, violations: FieldVio
   }
   const condition = kind === undefined ? undefined : readCondition(r, o, kind, at);
   if (violations.length > before || rule_id === undefined || action === undefined || products === undefined || condition === undefined) return undefined;
-  return { rule_id, action, ...(review_seconds === undefined ? {} : { review_seconds }), ...(merchant_id === undefined ? {} : { merchant_id }), products, condition };
+  return {
+    rule_id,
+    action,
+    ...(review_seconds === undefined ? {} : { review_seconds }),
+    ...(merchant_id === undefined ? {} : { merchant_id }),
+    products,
+    condition,
+  };
 }
 
 function readCondition(r: Reader, o: Json, kind: RiskKind, at: (name: string) => string): RiskCondition | undefined {
@@ -107,7 +114,13 @@ function readCondition(r: Reader, o: Json, kind: RiskKind, at: (name: string) =>
       if (o.count_max === undefined && o.amount_max_minor === undefined) return r.bad(at('count_max'), 'a velocity rule needs count_max, amount_max_minor or both');
       if (dimension === undefined || window_seconds === undefined) return undefined;
       if ((o.count_max !== undefined && count_max === undefined) || (o.amount_max_minor !== undefined && amount_max_minor === undefined)) return undefined;
-      return { kind, dimension, window_seconds, ...(count_max === undefined ? {} : { count_max }), ...(amount_max_minor === undefined ? {} : { amount_max_minor }) };
+      return {
+        kind,
+        dimension,
+        window_seconds,
+        ...(count_max === undefined ? {} : { count_max }),
+        ...(amount_max_minor === undefined ? {} : { amount_max_minor }),
+      };
     }
     case 'list': {
       const dimension = oneOf(r, o.dimension, at('dimension'), risk_dimensions);
@@ -118,7 +131,9 @@ function readCondition(r: Reader, o: Json, kind: RiskKind, at: (name: string) =>
       const dimension = oneOf(r, o.dimension, at('dimension'), risk_dimensions.filter((d) => d !== 'merchant'));
       const new_for_seconds = r.integer(o.new_for_seconds, at('new_for_seconds'), 1, risk_new_for_seconds_max);
       const amount_max_minor = amount(true);
-      return dimension === undefined || new_for_seconds === undefined || amount_max_minor === undefined ? undefined : { kind, dimension, new_for_seconds, amount_max_minor };
+      return dimension === undefined || new_for_seconds === undefined || amount_max_minor === undefined
+        ? undefined
+        : { kind, dimension, new_for_seconds, amount_max_minor };
     }
   }
 }

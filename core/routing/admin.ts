@@ -73,7 +73,11 @@ export class RoutingAdmin {
     const app_ids = table.apps === undefined ? [] : await this.cache.redis.hkeys(`${k}:apps`);
     await this.cache.commit((m) => this.#writeTable(m, table, secret_ids, app_ids));
     const applied = { version: this.cache.version, channels: table.channels.length, merchants: table.merchants.length };
-    return { ...applied, ...(table.apps === undefined ? {} : { apps: table.apps.length }), ...(table.risk_rules === undefined ? {} : { risk_rules: table.risk_rules.length }) };
+    return {
+      ...applied,
+      ...(table.apps === undefined ? {} : { apps: table.apps.length }),
+      ...(table.risk_rules === undefined ? {} : { risk_rules: table.risk_rules.length }),
+    };
   }
 
   #writeTable(m: ConfigWrites, table: ParsedTable, secret_ids: ReadonlySet<string>, app_ids: readonly string[]): void {

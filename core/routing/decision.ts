@@ -124,7 +124,16 @@ export class RoutingDecisions {
     const candidates: Candidate[] = lives.map((l) => {
       const metrics = healthMetrics(l.view.health, this.options.scoring);
       const status = l === chosen ? 'CHOSEN' : l.status === 'OK' ? 'ELIGIBLE' : l.status;
-      return { channel_id: l.e.channel.channel_id, status, fee_minor: l.e.fee_minor, score: l.score, ...metrics, health: l.view.health, circuit: l.circuit, probe: l.probe && l === chosen };
+      return {
+        channel_id: l.e.channel.channel_id,
+        status,
+        fee_minor: l.e.fee_minor,
+        score: l.score,
+        ...metrics,
+        health: l.view.health,
+        circuit: l.circuit,
+        probe: l.probe && l === chosen,
+      };
     });
     for (const l of lives) if (l.status !== 'OK') excluded.push({ channel_id: l.e.channel.channel_id, reason: l.status, detail: l.detail });
     const rank = (c: Candidate) => (c.status === 'CHOSEN' ? 0 : c.status === 'ELIGIBLE' ? 1 : 2);

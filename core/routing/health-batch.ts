@@ -107,7 +107,11 @@ export class HealthBatcher {
     const query = outcome.operation === 'query';
     const code = outcome_fields[outcome.kind];
     let pending = this.#pending.get(channel_id);
-    if (pending === undefined) this.#pending.set(channel_id, (pending = { fields: new Map(), fail_started_ms: undefined, success_started_ms: [], latest_at_ms: at }));
+    if (pending === undefined)
+      this.#pending.set(
+        channel_id,
+        (pending = { fields: new Map(), fail_started_ms: undefined, success_started_ms: [], latest_at_ms: at }),
+      );
     pending.latest_at_ms = Math.max(pending.latest_at_ms, at);
     const add = (field: string, by: number): void => void pending.fields.set(`${bucket}:${field}`, (pending.fields.get(`${bucket}:${field}`) ?? 0) + by);
     add(query ? `q${code}` : code, 1);
@@ -214,7 +218,9 @@ export class HealthBatcher {
     for (const [field, by] of now.fields) batch.fields.set(field, (batch.fields.get(field) ?? 0) + by);
     const fail = [batch.fail_started_ms, now.fail_started_ms].filter((x): x is number => x !== undefined);
     batch.fail_started_ms = fail.length === 0 ? undefined : Math.max(...fail);
-    batch.success_started_ms = [...batch.success_started_ms, ...now.success_started_ms].sort((a, b) => a - b).slice(-this.#options.circuit.probe_successes_close);
+    batch.success_started_ms = [...batch.success_started_ms, ...now.success_started_ms]
+      .sort((a, b) => a - b)
+      .slice(-this.#options.circuit.probe_successes_close);
     batch.latest_at_ms = Math.max(batch.latest_at_ms, now.latest_at_ms);
     this.#pending.set(channel_id, batch);
   }
@@ -228,7 +234,14 @@ function parseFlushReply(reply: string, read_at_ms: number): ChannelView {
     circuit: circuit_names[f[0]!] ?? 'CLOSED',
     circuit_since_ms: Number(f[1]),
     probes_admitted: Number(f[2]),
-    health: { successes: Number(f[3]), system_errors: Number(f[4]), timeouts: Number(f[5]), payer_declines: Number(f[6]), latency_ms_sum: Number(f[7]), latency_count: Number(f[8]) },
+    health: {
+      successes: Number(f[3]),
+      system_errors: Number(f[4]),
+      timeouts: Number(f[5]),
+      payer_declines: Number(f[6]),
+      latency_ms_sum: Number(f[7]),
+      latency_count: Number(f[8]),
+    },
     read_at_ms,
   };
 }

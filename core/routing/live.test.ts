@@ -114,7 +114,14 @@ describe('routing live state', () => {
     await health.flush();
     const view = health.view('c1');
     expect(view.circuit).toBe('OPEN');
-    expect(view.health).toEqual({ successes: 10, system_errors: 15, timeouts: 0, payer_declines: 1, latency_ms_sum: 10 * 100 + 15 * 300 + 50, latency_count: 26 });
+    expect(view.health).toEqual({
+      successes: 10,
+      system_errors: 15,
+      timeouts: 0,
+      payer_declines: 1,
+      latency_ms_sum: 10 * 100 + 15 * 300 + 50,
+      latency_count: 26,
+    });
     expect(await redis.hget(`${b}:cb`, 'st')).toBe('O');
     const refused = await new ChannelReserver(redis, fast).reserve(request(b, {}));
     expect(refused).toMatchObject({ ok: false, reason: 'CIRCUIT_OPEN', circuit: 'OPEN' });

@@ -83,7 +83,13 @@ export class ChannelReserver {
     if (status !== 'OK') return { ok: false, circuit, reason: status as LiveExclusion, detail: rest.join('|') };
     const answer: ReserveAnswer = { ok: true, circuit, probe: probe === '1' };
     if (capped && request.reserve) {
-      answer.reservation = { reservation_id: request.reservation_id, channel_id: request.channel_id, amount_minor: amount, day: request.day, month: request.month };
+      answer.reservation = {
+        reservation_id: request.reservation_id,
+        channel_id: request.channel_id,
+        amount_minor: amount,
+        day: request.day,
+        month: request.month,
+      };
       if (card !== '') answer.reservation.card_digest = card;
     }
     return answer;

@@ -34,7 +34,11 @@ export function nextPrefix(): string {
   return `${run}-${prefix_no}`;
 }
 
-export async function setup(channels: RoutingChannel[], merchant_channels = channels.map((c) => c.channel_id), options: Partial<RoutingOptions> = {}): Promise<Routing> {
+export async function setup(
+  channels: RoutingChannel[],
+  merchant_channels = channels.map((c) => c.channel_id),
+  options: Partial<RoutingOptions> = {},
+): Promise<Routing> {
   const t = await table(nextPrefix(), options);
   for (const c of channels) await t.admin.upsertChannel(c);
   await t.merchants.upsertMerchant({ ...merchant('m1', merchant_channels), notify_secret: 'm1-secret-0123456789' });

@@ -51,7 +51,16 @@ export async function loadSnapshot(redis: Redis, config_key: string, sealer: Sea
     .exec();
   assert(replies !== null, 'routing reload transaction aborted');
   for (const [error] of replies) if (error) throw error;
-  const [version, channels_raw, states, merchants_raw, secrets, apps_raw, app_keys_raw, risk_raw] = replies.map(([, v]) => v) as [string | null, Raw, Raw, Raw, Raw, Raw, Raw, Raw];
+  const [version, channels_raw, states, merchants_raw, secrets, apps_raw, app_keys_raw, risk_raw] = replies.map(([, v]) => v) as [
+    string | null,
+    Raw,
+    Raw,
+    Raw,
+    Raw,
+    Raw,
+    Raw,
+    Raw,
+  ];
   const violations: FieldViolation[] = [];
   const channels = readChannels(channels_raw, states, violations);
   const merchants = readEach(merchants_raw, (json, id) => readMerchant(json, `stored merchant ${id}`, violations));

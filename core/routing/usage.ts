@@ -55,7 +55,10 @@ export async function rederiveUsage(js: JetStreamClient, names: Names, routing: 
   const rederived = { channels: totals, cards };
   if (capped.size === 0 && card_capped.size === 0) return rederived;
   const today = localTime(now, time_zone);
-  const consumer = await js.consumers.get(names.events_stream, { deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(now.getTime() - usage_scan_ms).toISOString() });
+  const consumer = await js.consumers.get(names.events_stream, {
+    deliver_policy: DeliverPolicy.StartTime,
+    opt_start_time: new Date(now.getTime() - usage_scan_ms).toISOString(),
+  });
   if ((await consumer.info(true)).num_pending === 0) return rederived;
   const messages = await consumer.consume({ max_messages: usage_scan_batch_max });
   for await (const message of messages) {

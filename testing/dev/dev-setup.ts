@@ -59,7 +59,9 @@ export function devSetup(dir: string, sandbox_url: string): Record<string, strin
       amount_min_minor: '1',
       amount_max_minor: '100000000',
       service_windows: { time_zone: 'Asia/Shanghai', open: [], closed: [] },
-      required_payer_elements: Object.fromEntries(c.products.flatMap((p) => (payer_elements_required[p] === undefined ? [] : [[p, payer_elements_required[p]]]))),
+      required_payer_elements: Object.fromEntries(
+        c.products.flatMap((p) => (payer_elements_required[p] === undefined ? [] : [[p, payer_elements_required[p]]])),
+      ),
       limits: {},
       fee: { rate_bp: 38, fixed_minor: '0', min_minor: '1' },
       priority: 0,

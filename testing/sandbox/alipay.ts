@@ -150,7 +150,14 @@ export class AlipaySandbox {
     res.end(alipaySignedAnswer(key, answer, this.#alipay_private_key));
   }
 
-  #dispatch(app: SandboxAlipayApp, method: string, biz: Record<string, unknown>, params: Record<string, string>, host: string, context: FaultContext): Record<string, unknown> {
+  #dispatch(
+    app: SandboxAlipayApp,
+    method: string,
+    biz: Record<string, unknown>,
+    params: Record<string, string>,
+    host: string,
+    context: FaultContext,
+  ): Record<string, unknown> {
     switch (method) {
       case METHODS.precreate:
       case METHODS.wap:
@@ -263,7 +270,9 @@ export class AlipaySandbox {
     return {
       code: '10000', msg: 'Success', trade_no: trade.trade_no, out_trade_no: trade.out_trade_no, buyer_logon_id: trade.buyer_logon_id,
       trade_status: trade.status, total_amount: formatYuan(trade.total_fen), buyer_user_id: trade.buyer_id,
-      ...(paid ? { send_pay_date: chinaDateTime(trade.paid_at!), receipt_amount: formatYuan(trade.total_fen), buyer_pay_amount: formatYuan(trade.total_fen) } : {}),
+      ...(paid
+        ? { send_pay_date: chinaDateTime(trade.paid_at!), receipt_amount: formatYuan(trade.total_fen), buyer_pay_amount: formatYuan(trade.total_fen) }
+        : {}),
     };
   }
 
@@ -303,7 +312,8 @@ export class AlipaySandbox {
     }
     this.#addLedger({
       merchant: app.app_id, kind: 'refund', out_trade_no: trade.out_trade_no, trade_no: extra_trade_no ?? trade.trade_no, out_refund_no: out_request_no,
-      amount_fen, order_total_fen: trade.total_fen, at, created_at: trade.created_at, subject: trade.subject, trade_type: trade.method, payer: trade.buyer_logon_id,
+      amount_fen, order_total_fen: trade.total_fen, at, created_at: trade.created_at, subject: trade.subject, trade_type: trade.method,
+      payer: trade.buyer_logon_id,
     });
     this.#core.log({ event: 'refund_created', provider: 'alipay', out_trade_no: trade.out_trade_no, out_request_no });
     if (trade.notify_url !== undefined) {
@@ -331,7 +341,12 @@ export class AlipaySandbox {
     if (!isCalendarDate(date)) throw invalid('isv.invalid-parameter', 'bill_date格式错误 (yyyy-MM-dd)');
     const context: FaultContext = { provider: 'alipay', merchant: app.app_id, out_trade_no: undefined };
     const extra = this.#core.peek(context, (f) => (f.statement_extra_rows ?? 0) > 0)?.statement_extra_rows ?? 0;
-    const rows = billRows(this.#ledger.filter((entry) => entry.merchant === app.app_id), date, (entry) => this.#statementFault(app.app_id, entry.out_trade_no), extra);
+    const rows = billRows(
+      this.#ledger.filter((entry) => entry.merchant === app.app_id),
+      date,
+      (entry) => this.#statementFault(app.app_id, entry.out_trade_no),
+      extra,
+    );
     const { file_name, archive } = alipayBillArchive(rows, app.seller_id, date, new Date());
     if (this.#bills.size >= bills_max) this.#bills.delete(this.#bills.keys().next().value!);
     const file_id = randomUUID().replace(/-/g, '');

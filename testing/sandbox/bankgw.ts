@@ -315,7 +315,12 @@ export class BankgwSandbox {
     const date = `${compact.slice(0, 4)}-${compact.slice(4, 6)}-${compact.slice(6, 8)}`;
     const context: FaultContext = { provider: 'bankgw', merchant: merchant.merchant_no, out_trade_no: undefined };
     const extra = this.#core.peek(context, (f) => (f.statement_extra_rows ?? 0) > 0)?.statement_extra_rows ?? 0;
-    const rows = billRows(this.#ledger.filter((entry) => entry.merchant === merchant.merchant_no), date, (entry) => this.#statementFault(merchant.merchant_no, entry.out_trade_no), extra);
+    const rows = billRows(
+      this.#ledger.filter((entry) => entry.merchant === merchant.merchant_no),
+      date,
+      (entry) => this.#statementFault(merchant.merchant_no, entry.out_trade_no),
+      extra,
+    );
     return statementCsv(rows);
   }
 
@@ -387,7 +392,8 @@ export class BankgwSandbox {
     if (method === 'GET' && path === '/sandbox/bankgw/refunds') {
       const refunds = [...this.#orders.values()].filter((o) => o.order_no.startsWith(prefix)).flatMap((o) =>
         [...o.refunds.entries()].map(([refund_no, r]) => ({
-          merchant_no: o.merchant_no, order_no: o.order_no, refund_no, bank_refund_no: r.bank_refund_no, refund_amount: formatYuan(r.amount_fen), refund_time: txnTimeOf(r.at),
+          merchant_no: o.merchant_no, order_no: o.order_no, refund_no, bank_refund_no: r.bank_refund_no, refund_amount: formatYuan(r.amount_fen),
+          refund_time: txnTimeOf(r.at),
         })));
       return { status: 200, body: { refunds } };
     }

@@ -64,7 +64,13 @@ function payRequest(attempt_id: string, overrides: Partial<PayRequest> = {}): Pa
 }
 
 function ref(request: PayRequest) {
-  return { attempt_id: request.attempt_id, payment_id: request.payment_id, product: request.product, amount_minor: request.amount_minor, currency: request.currency };
+  return {
+    attempt_id: request.attempt_id,
+    payment_id: request.payment_id,
+    product: request.product,
+    amount_minor: request.amount_minor,
+    currency: request.currency,
+  };
 }
 
 async function control(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {

@@ -95,7 +95,14 @@ interface Extra {
   bankgw: BankgwSandbox | undefined;
 }
 
-async function route(core: SandboxCore, wechatpay: WechatSandbox, alipay: AlipaySandbox | undefined, extra: Extra, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function route(
+  core: SandboxCore,
+  wechatpay: WechatSandbox,
+  alipay: AlipaySandbox | undefined,
+  extra: Extra,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://sandbox');
   let body: Buffer;
   try {

@@ -45,7 +45,14 @@ function ref(request: PayRequest) {
 }
 
 function confirmOf(request: PayRequest, verification_code: string): ConfirmRequest {
-  return { attempt: ref(request), verification_code, payer: request.payer, amount_minor: request.amount_minor, notify_url: request.notify_url, expires_at: request.expires_at };
+  return {
+    attempt: ref(request),
+    verification_code,
+    payer: request.payer,
+    amount_minor: request.amount_minor,
+    notify_url: request.notify_url,
+    expires_at: request.expires_at,
+  };
 }
 
 const control = (method: string, path: string, body?: unknown) => call(sandbox.url, method, path, body);

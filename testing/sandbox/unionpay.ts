@@ -216,7 +216,8 @@ export class UnionpaySandbox {
       order = {
         mer_id: merchant.mer_id, order_id, txn_time, amount_fen, token, sms_code: String(randomInt(1_000_000)).padStart(6, '0'), sms_sends: 1,
         sms_sent_at: new Date(), phone_masked: maskedPhoneOf(token), status: 'SMS_SENT', resp_code: undefined, resp_msg: undefined,
-        query_id: undefined, paid_at: undefined, back_url: undefined, req_reserved: undefined, refunded_fen: 0n, consume_requests: 0, wrong_codes: 0, created_at: new Date(),
+        query_id: undefined, paid_at: undefined, back_url: undefined, req_reserved: undefined, refunded_fen: 0n, consume_requests: 0, wrong_codes: 0,
+        created_at: new Date(),
       };
       this.#orders.set(key, order);
     }
@@ -372,7 +373,16 @@ export class UnionpaySandbox {
     if (order.back_url === undefined) return 'none';
     const faults = this.#core.callbackFaults(context);
     if (faults.dropped) return 'dropped';
-    const fields = this.#baseNotification(order.mer_id, TXN.consume, order.order_id, order.txn_time, order.amount_fen, order.query_id!, order.paid_at!, order.req_reserved);
+    const fields = this.#baseNotification(
+      order.mer_id,
+      TXN.consume,
+      order.order_id,
+      order.txn_time,
+      order.amount_fen,
+      order.query_id!,
+      order.paid_at!,
+      order.req_reserved,
+    );
     this.#deliver(order.order_id, 'payment', order.back_url, fields, faults.duplicates, faults.delay_ms);
     return 'scheduled';
   }
@@ -412,7 +422,14 @@ export class UnionpaySandbox {
       const order = matches[matches.length - 1]!;
       return {
         status: 200,
-        body: { order_id, mer_id: order.mer_id, phone_no: order.phone_masked, sms_code: order.sms_code, sends: order.sms_sends, sent_at: order.sms_sent_at.toISOString() },
+        body: {
+          order_id,
+          mer_id: order.mer_id,
+          phone_no: order.phone_masked,
+          sms_code: order.sms_code,
+          sends: order.sms_sends,
+          sent_at: order.sms_sent_at.toISOString(),
+        },
       };
     }
     if (method === 'GET' && path === '/sandbox/unionpay/bindings') {
@@ -422,8 +439,15 @@ export class UnionpaySandbox {
       return {
         status: 200,
         body: {
-          order_id, mer_id: binding.mer_id, phone_no: binding.phone_masked, sms_code: binding.sms_code, sends: binding.sms_sends, wrong_codes: binding.wrong_codes,
-          status: binding.status, token: binding.token ?? null, token_active: binding.token === undefined ? null : this.#tokens.get(binding.token)?.active ?? null,
+          order_id,
+          mer_id: binding.mer_id,
+          phone_no: binding.phone_masked,
+          sms_code: binding.sms_code,
+          sends: binding.sms_sends,
+          wrong_codes: binding.wrong_codes,
+          status: binding.status,
+          token: binding.token ?? null,
+          token_active: binding.token === undefined ? null : (this.#tokens.get(binding.token)?.active ?? null),
         },
       };
     }

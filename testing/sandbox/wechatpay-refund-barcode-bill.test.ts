@@ -39,7 +39,13 @@ function payRequest(overrides: Partial<PayRequest> = {}): PayRequest {
 }
 
 function ref(request: PayRequest) {
-  return { attempt_id: request.attempt_id, payment_id: request.payment_id, product: request.product, amount_minor: request.amount_minor, currency: request.currency };
+  return {
+    attempt_id: request.attempt_id,
+    payment_id: request.payment_id,
+    product: request.product,
+    amount_minor: request.amount_minor,
+    currency: request.currency,
+  };
 }
 
 const control = (method: string, path: string, body?: unknown) => call(sandbox.url, method, path, body);

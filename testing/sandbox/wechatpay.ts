@@ -249,7 +249,8 @@ export class WechatSandbox {
     const transaction_id = stringField(body, 'transaction_id');
     const out_trade_no = stringField(body, 'out_trade_no');
     const order = transaction_id !== undefined
-      ? [...this.#orders.values()].find((o) => o.mchid === merchant.mchid && (o.transaction_id === transaction_id || o.extra_transactions?.has(transaction_id) === true) && o.request !== undefined)
+      ? [...this.#orders.values()].find((o) =>
+        o.mchid === merchant.mchid && (o.transaction_id === transaction_id || o.extra_transactions?.has(transaction_id) === true) && o.request !== undefined)
       : out_trade_no === undefined ? undefined : this.#orders.get(orderKey(merchant.mchid, out_trade_no));
     // A refund of a further payment of the order returns that payment's money, not the order's.
     const extra_transaction_id = transaction_id !== undefined && order?.extra_transactions?.has(transaction_id) === true ? transaction_id : undefined;

@@ -35,7 +35,14 @@ interface ActorHostDeps {
 function buildActorHost(deps: ActorHostDeps): { actors: ActorSystem; close(): Promise<void> } {
   const { config, log, metrics } = deps;
   const { names, js, jsm, redis, sealer, table } = deps.connections;
-  const routing = new ChannelDirectory(config.channels, new Map(config.channels.map((c) => [c.channel_id, createChannel(c)])), table, config.public_url, log, metrics.actor);
+  const routing = new ChannelDirectory(
+    config.channels,
+    new Map(config.channels.map((c) => [c.channel_id, createChannel(c)])),
+    table,
+    config.public_url,
+    log,
+    metrics.actor,
+  );
   const risk = new RiskEngine(redis, config.prefix, {
     rules: () => table.risk_rules.riskRules(),
     digest_key: riskDigestKey(config.data_key),
@@ -80,7 +87,19 @@ export async function runActorHost(port: MessagePort, data: ActorHostData): Prom
     names: c.names,
     log,
     handle: (request) => host.actors.handle(request),
-    startPump: (gate) => startTimerPumps({ gate, nc: c.nc, js: c.js, names: c.names, shards: config.shards, command_timeout_ms: config.command_timeout_ms, log, timer_lag: metrics.actor.timer_lag, retry_backoff_ms: config.timer_retry_backoff_ms, query_backoff_ms: config.query_backoff_ms }),
+    startPump: (gate) =>
+      startTimerPumps({
+        gate,
+        nc: c.nc,
+        js: c.js,
+        names: c.names,
+        shards: config.shards,
+        command_timeout_ms: config.command_timeout_ms,
+        log,
+        timer_lag: metrics.actor.timer_lag,
+        retry_backoff_ms: config.timer_retry_backoff_ms,
+        query_backoff_ms: config.query_backoff_ms,
+      }),
     routable: () => c.table.cache.routable,
     metrics: async () => (await metrics.registry.getMetricsAsJSON()) as MetricsJson,
     async close() {

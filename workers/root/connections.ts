@@ -34,7 +34,12 @@ export async function openConnections(config: Config, nats: { name: string; auth
   await before_table?.({ names, nc, js, jsm });
   // No offline queue: while Redis is away a call fails at once (DEPENDENCY_DOWN) instead of
   // waiting for a reconnect its caller has long stopped waiting for.
-  const redis = new Redis(config.redis_url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, ...redisAuthOptions(config.redis_url, config.redis_auth) });
+  const redis = new Redis(config.redis_url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    ...redisAuthOptions(config.redis_url, config.redis_auth),
+  });
   await redis.connect();
   const sealer = new Sealer(config.data_key);
   const table = await openRouting(config, js, redis, names, sealer, log);

@@ -106,7 +106,9 @@ async function buildGateway(deps: GatewayDeps): Promise<Gateway> {
   const routing = new ChannelDirectory(config.channels, adapters, table, config.public_url, log);
   const link = new NatsLink(nc);
   const store = new EventStore(js, jsm, names);
-  const orders = ordersClient({ actors: new ActorsClient(nc, names, config.shards, config.command_timeout_ms, link), store, refund_index: new RefundIndex(js, jsm, names), js, names });
+  const orders = ordersClient({
+    actors: new ActorsClient(nc, names, config.shards, config.command_timeout_ms, link), store, refund_index: new RefundIndex(js, jsm, names), js, names,
+  });
   const notifier = await startNotifier({
     js,
     jsm,
@@ -122,15 +124,22 @@ async function buildGateway(deps: GatewayDeps): Promise<Gateway> {
   });
   const books = await startBooks(config, js, jsm, names, metrics.gateway, log);
   // Payouts freeze their funds in the books: none without them.
-  const payouts = books === undefined ? undefined : await startPayouts({ js, jsm, prefix: config.prefix, replicas: config.stream_replicas, ledger: books.store, adapters: config.channels.flatMap((c) => routing.get(c.channel_id) ?? []), sealer, id_key: config.id_key, log });
+  const payouts = books === undefined ? undefined : await startPayouts({
+    js, jsm, prefix: config.prefix, replicas: config.stream_replicas, ledger: books.store,
+    adapters: config.channels.flatMap((c) => routing.get(c.channel_id) ?? []), sealer, id_key: config.id_key, log,
+  });
   // Reconciliation pulls statements through the adapters and acts through the orders module.
   const stopRecon = books === undefined ? () => undefined : startRecon(books.recon, adapters, orders, config, log);
   const dependencies = { nats: () => link.up, redis: () => redis.status === 'ready' };
   const authenticator = new Authenticator(table.apps, redis, `${config.prefix}:nonce`);
   const cards = new CardService({
-    store: await CardStore.open(js, config.prefix, config.data_key, config.stream_replicas), channels: routing, merchants: table.merchants, routing_channels: table.cache, sealer, id_key: config.id_key, log, now: () => new Date(),
+    store: await CardStore.open(js, config.prefix, config.data_key, config.stream_replicas), channels: routing, merchants: table.merchants,
+    routing_channels: table.cache, sealer, id_key: config.id_key, log, now: () => new Date(),
   });
-  const grpc = await startGrpc({ held: new HeldIndex(redis, config.prefix), cards, ledger: books?.store, recon: books?.recon, config, orders, routing: table, notifier, dead_timers: deadTimers(js, jsm, names), log, metrics: metrics.gateway, dependencies, authenticator, payouts });
+  const grpc = await startGrpc({
+    held: new HeldIndex(redis, config.prefix), cards, ledger: books?.store, recon: books?.recon, config, orders, routing: table, notifier,
+    dead_timers: deadTimers(js, jsm, names), log, metrics: metrics.gateway, dependencies, authenticator, payouts,
+  });
   watchNotifyBacklog(jsm, config.prefix, metrics.gateway);
   // Reservation markers the actors left behind (a process killed between route and append,
   // a failed release) are settled from the event log.
@@ -156,7 +165,9 @@ async function buildGateway(deps: GatewayDeps): Promise<Gateway> {
   refreshHealth();
 
   const metricsText = async (): Promise<string> => exposition(metrics.registry, await pool.collectMetrics(metrics_collect_ms_max));
-  const http = await startHttp({ host: config.http_host, port: config.http_port, channel: (id) => routing.get(id), orders, healthy, metricsText, metrics: metrics.gateway, log });
+  const http = await startHttp({
+    host: config.http_host, port: config.http_port, channel: (id) => routing.get(id), orders, healthy, metricsText, metrics: metrics.gateway, log,
+  });
   log.info({ grpc_port: grpc.port, admin_grpc_port: grpc.admin_port, http_port: http.port, workers: config.workers, prefix: config.prefix, grpc_tls: config.grpc_tls !== undefined }, 'paycore ready');
 
   return {
@@ -180,14 +191,18 @@ async function buildGateway(deps: GatewayDeps): Promise<Gateway> {
 
 /** The books: migrates PostgreSQL (versioned SQL, core/ledger/migrations, then core/recon/migrations) and starts the
  * projection of the payment events into it. Without PAYCORE_DATABASE_URL, no books. */
-async function startBooks(config: Config, js: JetStreamClient, jsm: JetStreamManager, names: Names, gateway: GatewayMetrics, log: Logger): Promise<{ store: LedgerStore; projection: Projection; recon: ReconRuntime } | undefined> {
+async function startBooks(
+  config: Config, js: JetStreamClient, jsm: JetStreamManager, names: Names, gateway: GatewayMetrics, log: Logger,
+): Promise<{ store: LedgerStore; projection: Projection; recon: ReconRuntime } | undefined> {
   if (config.database_url === undefined) {
     log.warn('PAYCORE_DATABASE_URL is not set: no books are kept (core/ledger)');
     return undefined;
   }
   await migrate(config.database_url, (message) => log.debug({ message }, 'ledger migration'));
   const store = new LedgerStore(config.database_url, config.ledger_timezone);
-  const projection = await startProjection({ js, jsm, names, prefix: config.prefix, store, log, metrics: { lag_messages: gateway.ledger_lag, entries: gateway.ledger_entries } });
+  const projection = await startProjection({
+    js, jsm, names, prefix: config.prefix, store, log, metrics: { lag_messages: gateway.ledger_lag, entries: gateway.ledger_entries },
+  });
   // PostgreSQL's reachability as a metric only: the books being down never stops payments
   // (the projection catches up; new refunds wait for the funding check).
   const ping = (): void => void store.pool.query('SELECT 1').then(() => gateway.dependency_up.set({ dependency: 'postgres' }, 1), () => gateway.dependency_up.set({ dependency: 'postgres' }, 0));
@@ -207,8 +222,16 @@ async function startBooks(config: Config, js: JetStreamClient, jsm: JetStreamMan
   probe.unref();
   ping();
   countUnresolved();
-  const stopCutoff = config.ledger_cutoff_interval_ms === 0 ? () => undefined : scheduleCutoff(store, config.ledger_timezone, config.ledger_cutoff_interval_ms, log);
-  return { store, recon, projection: { get applied_seq() { return projection.applied_seq; }, async stop() { clearInterval(probe); stopCutoff(); await projection.stop(); await recon.pool.close(); } } };
+  const stopCutoff = config.ledger_cutoff_interval_ms === 0
+    ? () => undefined
+    : scheduleCutoff(store, config.ledger_timezone, config.ledger_cutoff_interval_ms, log);
+  return {
+    store, recon,
+    projection: {
+      get applied_seq() { return projection.applied_seq; },
+      async stop() { clearInterval(probe); stopCutoff(); await projection.stop(); await recon.pool.close(); },
+    },
+  };
 }
 
 /** Reconciliation's daily pull (core/recon/schedule.ts), when PAYCORE_RECON_INTERVAL_MS is set. */
