@@ -104,11 +104,15 @@ test('ledger - pay → pending (net of the fee, fee income and channel cost post
     return p.status === PaymentStatus.PAYMENT_STATUS_PARTIALLY_REFUNDED ? p : undefined;
   }, 15_000, 'refund settled');
   await caughtUp();
-  expect((await store.entriesOf(payment.paymentId)).map((e) => e.txn_code)).toEqual(['PAYMENT', 'CHANNEL_FEE', 'REFUND', 'REFUND_SETTLED']);
+  const refunded = await store.entriesOf(payment.paymentId);
+  expect(refunded.map((e) => e.txn_code)).toEqual(['PAYMENT', 'CHANNEL_FEE', 'REFUND', 'REFUND_SETTLED', 'CHANNEL_FEE_RETURN']);
   expect(refund.refund?.refundId).toBeTruthy();
   expect(await balance('merchant_available', merchant)).toBe(69_400n);
   expect(await balance('refunds_in_transit', 'wx1')).toBe(0n);
-  expect(await balance('channel_receivable', 'wx1')).toBe(69_620n);
+  // The channel returns its fee on the refunded share: ⌊380 × 30 000 / 100 000⌋ = 114.
+  expect(refunded.at(-1)!.lines).toEqual([{ code: 'channel_receivable', owner: 'wx1', debit_minor: 114n, credit_minor: 0n }, { code: 'channel_fee_expense', owner: 'wx1', debit_minor: 0n, credit_minor: 114n }]);
+  expect(await balance('channel_fee_expense', 'wx1')).toBe(266n);
+  expect(await balance('channel_receivable', 'wx1')).toBe(69_734n);
 
   // An operator's hold and its release.
   await store.placeHold('h1', merchant, 'CNY', 1_000n, 'risk review');
@@ -275,9 +279,11 @@ test('ledger - LedgerService: ListPayments filters and pages from the books, bal
 test('ledger - refund funding: beyond what the merchant holds a refund is refused before it is sent; the overdraft policy allows it within its limit', async () => {
   const funded = 'm_rec';
   const payment = await stack.client.createPayment({ merchantId: funded, merchantOrderNo: `led-${randomBytes(6).toString('hex')}`, amount: 100_000n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'funding' });
+  const expense_before = await balance('channel_fee_expense', 'wx1');
   await stack.pay(`${payment.paymentId}a1`);
   await eventually(async () => ((await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: funded })).status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED ? true : undefined), 10_000, 'paid');
   await caughtUp();
+  expect(await balance('channel_fee_expense', 'wx1')).toBe(expense_before + 380n);
   // The merchant holds 99 400 (the fee of 600 is kept): a full refund is 600 short.
   const refused = createRefund({ merchantId: funded, paymentId: payment.paymentId, amount: 100_000n });
   await expect(refused).rejects.toMatchObject({ code: grpc.status.FAILED_PRECONDITION });
@@ -286,12 +292,12 @@ test('ledger - refund funding: beyond what the merchant holds a refund is refuse
   expect((await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: funded })).refundedAmount).toBe(0n);
   expect((await stack.orders(`${payment.paymentId}a1`))[0]).not.toHaveProperty('refunded_total', 100_000);
   // What it holds it may refund.
-  await createRefund({ merchantId: funded, paymentId: payment.paymentId, amount: 99_000n });
-  await expect(createRefund({ merchantId: funded, paymentId: payment.paymentId, amount: 1_000n })).rejects.toMatchObject({
+  await createRefund({ merchantId: funded, paymentId: payment.paymentId, amount: 95_000n });
+  await expect(createRefund({ merchantId: funded, paymentId: payment.paymentId, amount: 5_000n })).rejects.toMatchObject({
     code: grpc.status.FAILED_PRECONDITION,
   });
 
-  // Overdraft within 1 000: the last 1 000 is allowed, leaving the merchant 600 below zero.
+  // Overdraft within 1 000: the last 5 000 is allowed, leaving the merchant 600 below zero.
   const client = stack.serviceClient<LedgerClient>(ledger_service, 'LedgerService');
   const other = stack.serviceClient<LedgerClient>(ledger_service, 'LedgerService', stack.auth('it_other'));
   try {
@@ -304,10 +310,12 @@ test('ledger - refund funding: beyond what the merchant holds a refund is refuse
     client.close();
     other.close();
   }
-  await createRefund({ merchantId: funded, paymentId: payment.paymentId, amount: 1_000n });
+  await createRefund({ merchantId: funded, paymentId: payment.paymentId, amount: 5_000n });
   await eventually(async () => ((await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: funded })).status === PaymentStatus.PAYMENT_STATUS_REFUNDED ? true : undefined), 15_000, 'refunded');
   await caughtUp();
   expect((await balance('merchant_pending', funded)) + (await balance('merchant_available', funded))).toBe(-600n);
+  // Refunded in full, the payment costs no channel fee: the channel returned it all (361 + 19).
+  expect(await balance('channel_fee_expense', 'wx1')).toBe(expense_before);
   const reservations = await store.pool.query<{ n: bigint }>('SELECT count(*) AS n FROM refund_reservations WHERE merchant_id = $1', [funded]);
   expect(reservations.rows[0]!.n).toBe(0n); // posted refunds release their reservation
 });

@@ -132,8 +132,8 @@ export function expectedBooks(finals: readonly PaymentState[], fee_returned: (st
       books.channel_fee_expense += state.fee_minor;
       books.channel_receivable += state.amount_minor - state.fee_minor;
     }
-    // The channel charges its fee on a duplicate (the attempt's fee, pro rata) and returns it
-    // when the duplicate's refund succeeds.
+    // The channel charges its fee on a duplicate (the attempt's fee, pro rata) and returns it,
+    // pro rata, when a refund (a duplicate's or a merchant's) succeeds.
     const channel_fee = (attempt_id: string, amount_minor: bigint): bigint =>
       ((state.attempts.find((a) => a.attempt_id === attempt_id)?.fee_minor ?? 0n) * amount_minor) / state.amount_minor;
     for (const duplicate of state.duplicates) {
@@ -147,10 +147,8 @@ export function expectedBooks(finals: readonly PaymentState[], fee_returned: (st
       else books.suspense -= refund.amount_minor;
       if (refund.state === 'SUCCEEDED') {
         books.channel_receivable -= refund.amount_minor;
-        if (refund.kind === 'duplicate') {
-          books.channel_receivable += channel_fee(refund.attempt_id, refund.amount_minor);
-          books.channel_fee_expense -= channel_fee(refund.attempt_id, refund.amount_minor);
-        }
+        books.channel_receivable += channel_fee(refund.attempt_id, refund.amount_minor);
+        books.channel_fee_expense -= channel_fee(refund.attempt_id, refund.amount_minor);
         if (refund.kind === 'merchant') {
           const returned = fee_returned(state, refund.amount_minor);
           add(state.merchant_id, returned);

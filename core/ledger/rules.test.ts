@@ -1,7 +1,8 @@
 import fc from 'fast-check';
-import { default_book_settings, feeReturned, imbalance, normal_side, postingsOf, type AccountCode, type MerchantBookSettings } from './rules';
+import { channelFeeOf, default_book_settings, feeReturned, imbalance, normal_side, postingsOf, type AccountCode, type MerchantBookSettings } from './rules';
 import { expectedBooks, payment_plan, streamOf, type Expected } from './ledger.fixture';
 import type { StreamMessage } from './store';
+import type { Attempt } from '../orders/types';
 
 /** A ledger in memory: balances per account, on each account's normal side. */
 function post(stream: readonly StreamMessage[], settings: MerchantBookSettings) {
@@ -90,16 +91,23 @@ describe('posting rules', () => {
   test('partial refunds never return more than the fee; one full refund returns all of it', () => {
     fc.assert(fc.property(fc.bigInt({ min: 1n, max: 1n << 40n }), fc.array(fc.nat({ max: 1000 }), { maxLength: 6 }), (amount_minor, shares) => {
       const merchant_fee_minor = amount_minor / 100n;
+      // The channel's fee (0.6 %, as the sandbox charges) comes back by the same rule.
+      const channel_fee_minor = (amount_minor * 6n) / 1000n;
+      const attempts: Attempt[] = [{ attempt_id: 'a1', attempt_no: 1, channel_id: 'wx1', state: 'succeeded', fee_minor: channel_fee_minor }];
       let left = amount_minor;
       let returned = 0n;
+      let channel_returned = 0n;
       for (const share of shares) {
         const refund = (left * BigInt(share)) / 1000n;
         if (refund === 0n) continue;
         left -= refund;
         returned += feeReturned({ amount_minor, merchant_fee_minor }, refund);
+        channel_returned += channelFeeOf({ amount_minor, attempts }, 'a1', refund);
       }
       expect(returned <= merchant_fee_minor).toBe(true);
+      expect(channel_returned <= channel_fee_minor).toBe(true);
       expect(feeReturned({ amount_minor, merchant_fee_minor }, amount_minor)).toBe(merchant_fee_minor);
+      expect(channelFeeOf({ amount_minor, attempts }, 'a1', amount_minor)).toBe(channel_fee_minor);
     }));
   });
 });

@@ -55,6 +55,9 @@ const posting_rules = {
   REFUND_SETTLED: [leg('debit', 'refunds_in_transit', 'channel', 'gross'), leg('credit', 'channel_receivable', 'channel', 'gross')],
   /** The refund failed: the merchant gets its money back. */
   REFUND_REVERSED: [leg('debit', 'refunds_in_transit', 'channel', 'gross'), leg('credit', 'merchant_available', 'merchant', 'gross')],
+  /** The merchant refund confirmed: the channel returns its fee on the refunded share (pro
+   * rata, rounded down), so a fully refunded payment costs paycore no channel fee. */
+  CHANNEL_FEE_RETURN: [leg('debit', 'channel_receivable', 'channel', 'channel_fee'), leg('credit', 'channel_fee_expense', 'channel', 'channel_fee')],
   /** Policy 'returned': the refunded share of the merchant fee goes back to the merchant. */
   REFUND_FEE_RETURN: [leg('debit', 'fee_income', 'platform', 'fee_returned'), leg('credit', 'merchant_available', 'merchant', 'fee_returned')],
   /** Money received twice: the channel owes it, nobody is owed it yet. */
@@ -186,9 +189,10 @@ function postingsOfEvent(event: PaymentEvent, state: PaymentState, settings: Mer
     case 'RefundSucceeded': {
       const refund = refundOf(state, event.refund_id);
       const postings: Partial_posting[] = [{ txn_code: 'REFUND_SETTLED', ref_id: refund.refund_id, lines: linesOf('REFUND_SETTLED', parties(refund.channel_id), { gross: refund.amount_minor }) }];
-      if (refund.kind === 'duplicate') {
-        postings.push({ txn_code: 'DUPLICATE_CHANNEL_FEE_RETURN', ref_id: refund.refund_id, lines: linesOf('DUPLICATE_CHANNEL_FEE_RETURN', parties(refund.channel_id), { channel_fee: channelFeeOf(state, refund.attempt_id, refund.amount_minor) }) });
-      }
+      // The channel returns its fee on the refunded amount, for a merchant refund as for a duplicate's.
+      const fee_code = refund.kind === 'merchant' ? 'CHANNEL_FEE_RETURN' : 'DUPLICATE_CHANNEL_FEE_RETURN';
+      const channel_fee = channelFeeOf(state, refund.attempt_id, refund.amount_minor);
+      postings.push({ txn_code: fee_code, ref_id: refund.refund_id, lines: linesOf(fee_code, parties(refund.channel_id), { channel_fee }) });
       if (refund.kind === 'merchant' && settings.refund_fee_policy === 'returned') {
         postings.push({ txn_code: 'REFUND_FEE_RETURN', ref_id: refund.refund_id, lines: linesOf('REFUND_FEE_RETURN', parties(refund.channel_id), { fee_returned: feeReturned(state, refund.amount_minor) }) });
       }
@@ -213,8 +217,9 @@ export function feeReturned(state: Pick<PaymentState, 'amount_minor' | 'merchant
 
 /** The channel's fee on `amount_minor` taken on an attempt: the attempt's fee (its
  * ChannelRequested.fee_minor, on the payment's amount) pro rata, rounded down — the same
- * figure for a duplicate and for its refund, so the two cancel exactly. */
-function channelFeeOf(state: Pick<PaymentState, 'amount_minor' | 'attempts'>, attempt_id: string, amount_minor: bigint): bigint {
+ * figure for a duplicate and for its refund, so the two cancel exactly, and for a merchant
+ * refund's share, so partial refunds never return more than the fee in total. */
+export function channelFeeOf(state: Pick<PaymentState, 'amount_minor' | 'attempts'>, attempt_id: string, amount_minor: bigint): bigint {
   const fee = state.attempts.find((a) => a.attempt_id === attempt_id)?.fee_minor ?? 0n;
   return state.amount_minor === 0n ? 0n : (fee * amount_minor) / state.amount_minor;
 }
