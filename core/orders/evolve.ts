@@ -46,36 +46,57 @@ function canApply(state: PaymentState | undefined, type: PaymentEvent['type']): 
 
 export function evolve(state: PaymentState | undefined, event: PaymentEvent): PaymentState {
   assert(canApply(state, event.type), `evolve: ${event.type} cannot apply in ${state?.status ?? 'no state'}`);
-  if (event.type === 'PaymentCreated') {
-    return {
-      payment_id: event.payment_id,
-      merchant_id: event.merchant_id,
-      merchant_order_no: event.merchant_order_no,
-      amount_minor: event.amount_minor,
-      currency: event.currency,
-      product: event.product,
-      subject: event.subject,
-      notify_url: event.notify_url,
-      metadata: event.metadata,
-      fingerprint: event.fingerprint,
-      payer_sealed: event.payer_sealed,
-      include_channels: event.include_channels,
-      exclude_channels: event.exclude_channels,
-      status: 'CREATED',
-      attempts: [],
-      duplicates: [],
-      refunds: [],
-      refunded_minor: 0n,
-      fee_minor: 0n,
-      merchant_fee_minor: event.merchant_fee_minor ?? 0n,
-      version: 1,
-      created_at: event.at,
-      updated_at: event.at,
-      expires_at: event.expires_at,
-    };
-  }
+  if (event.type === 'PaymentCreated') return created(event);
   assert(state !== undefined, 'evolve: unreachable');
   const next: PaymentState = { ...state, version: state.version + 1, updated_at: laterInstant(state.updated_at, event.at) };
+  switch (event.type) {
+    case 'RefundRequested':
+    case 'RefundSubmitted':
+    case 'RefundRetryScheduled':
+    case 'RefundSucceeded':
+    case 'RefundFailed':
+    case 'RefundRequiresManual':
+      return evolveRefund(state, next, event);
+    default:
+      return evolvePayment(state, next, event);
+  }
+}
+
+type RefundEvent = Extract<PaymentEvent, { type: keyof typeof refund_allowed_from | 'RefundRequested' }>;
+type AfterCreation = Exclude<PaymentEvent, { type: 'PaymentCreated' }>;
+
+/** The state a payment starts in. */
+function created(event: Extract<PaymentEvent, { type: 'PaymentCreated' }>): PaymentState {
+  return {
+    payment_id: event.payment_id,
+    merchant_id: event.merchant_id,
+    merchant_order_no: event.merchant_order_no,
+    amount_minor: event.amount_minor,
+    currency: event.currency,
+    product: event.product,
+    subject: event.subject,
+    notify_url: event.notify_url,
+    metadata: event.metadata,
+    fingerprint: event.fingerprint,
+    payer_sealed: event.payer_sealed,
+    include_channels: event.include_channels,
+    exclude_channels: event.exclude_channels,
+    status: 'CREATED',
+    attempts: [],
+    duplicates: [],
+    refunds: [],
+    refunded_minor: 0n,
+    fee_minor: 0n,
+    merchant_fee_minor: event.merchant_fee_minor ?? 0n,
+    version: 1,
+    created_at: event.at,
+    updated_at: event.at,
+    expires_at: event.expires_at,
+  };
+}
+
+/** The attempts, holds and closing: `next` is `state` one version on. */
+function evolvePayment(state: PaymentState, next: PaymentState, event: Exclude<AfterCreation, RefundEvent>): PaymentState {
   switch (event.type) {
     case 'ChannelRequested': {
       const attempt: Attempt = {
@@ -151,6 +172,12 @@ export function evolve(state: PaymentState | undefined, event: PaymentEvent): Pa
       }
       return next;
     }
+  }
+}
+
+/** The refunds: `next` is `state` one version on. */
+function evolveRefund(state: PaymentState, next: PaymentState, event: RefundEvent): PaymentState {
+  switch (event.type) {
     case 'RefundRequested': {
       assert(findRefund(state, event.refund_id) === undefined, `evolve: refund ${event.refund_id} requested twice`);
       if (event.kind === 'merchant') {
