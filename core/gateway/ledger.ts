@@ -9,9 +9,9 @@ import type * as L from '../../proto/gen/paycore/v1/ledger';
 import { PaymentStatus, Product } from '../../proto/gen/paycore/v1/payment';
 import { callerOf } from '../auth/guard';
 import type { Caller } from '../auth/authenticator';
-import { ledger_page_size_max } from '../constants';
 import { dependencyFailure, invalidFields, PaycoreError, toServiceError, type FieldViolation } from '../errors';
-import { exportMerchantDay, LedgerError, listAccountEntries, listPayments, listRefunds, type AccountEntryFilter, type LedgerStore, type PageCursor } from '../ledger/store';
+import { exportMerchantDay, LedgerError, listAccountEntries, listPayments, listRefunds, type AccountEntryFilter, type LedgerStore } from '../ledger/store';
+import { pageCursor, pageSize, pageToken } from './page-token';
 import type { Logger } from '../log';
 import { default_book_settings, type MerchantBookSettings } from '../ledger/rules';
 import type { PaymentStatus as DomainStatus } from '../orders/types';
@@ -20,7 +20,6 @@ import { paymentStatusToWire, productFromWire, productToWire } from './wire-enum
 
 export const ledger_service = grpcDefinition(LedgerServiceDefinition);
 
-const page_size_default = 50;
 const id_pattern = /^[A-Za-z0-9_-]{1,32}$/;
 const hold_id_pattern = /^[A-Za-z0-9_-]{1,64}$/;
 const date_pattern = /^\d{4}-\d{2}-\d{2}$/;
@@ -160,7 +159,7 @@ async function listPaymentsHandler(request: L.ListPaymentsRequest, caller: Calle
   if (request.status !== PaymentStatus.PAYMENT_STATUS_UNSPECIFIED && status === undefined) violations.push({ field: 'status', description: 'is not a known status' });
   checkOrderNo(request.merchantOrderNo, violations);
   const page_size = pageSize(request.pageSize, violations);
-  const after = cursorOf(request.pageToken, violations);
+  const after = pageCursor(request.pageToken, violations);
   if (violations.length > 0) throw invalidFields(violations);
   const rows = await listPayments(books.pool, {
     merchant_id: request.merchantId, created_from: request.createdFrom, created_to: request.createdTo, status, channel_id: request.channelId || undefined,
@@ -175,7 +174,7 @@ async function listPaymentsHandler(request: L.ListPaymentsRequest, caller: Calle
       currency: r.currency, amount: r.amount_minor, refundedAmount: r.refunded_minor, fee: r.paid_at === null ? 0n : r.merchant_fee_minor,
       createdAt: r.created_at, paidAt: r.paid_at ?? undefined,
     })),
-    nextPageToken: rows.length > page_size && last !== undefined ? tokenOf({ created_at: last.created_at.toISOString(), id: last.payment_id }) : '',
+    nextPageToken: rows.length > page_size && last !== undefined ? pageToken({ created_at: last.created_at.toISOString(), id: last.payment_id }) : '',
   };
 }
 
@@ -185,7 +184,7 @@ async function listRefundsHandler(request: L.ListRefundsRequest, caller: Caller,
   if (request.state !== '' && !refund_states.has(request.state)) violations.push({ field: 'state', description: `must be one of ${[...refund_states].join(', ')}` });
   checkOrderNo(request.merchantOrderNo, violations);
   const page_size = pageSize(request.pageSize, violations);
-  const after = cursorOf(request.pageToken, violations);
+  const after = pageCursor(request.pageToken, violations);
   if (violations.length > 0) throw invalidFields(violations);
   const rows = await listRefunds(books.pool, {
     merchant_id: request.merchantId, created_from: request.createdFrom, created_to: request.createdTo, state: request.state || undefined,
@@ -198,7 +197,7 @@ async function listRefundsHandler(request: L.ListRefundsRequest, caller: Caller,
       refundId: r.refund_id, paymentId: r.payment_id, merchantRefundNo: r.merchant_refund_no, state: r.state, currency: r.currency, amount: r.amount_minor,
       createdAt: r.created_at,
     })),
-    nextPageToken: rows.length > page_size && last !== undefined ? tokenOf({ created_at: last.created_at.toISOString(), id: last.refund_id }) : '',
+    nextPageToken: rows.length > page_size && last !== undefined ? pageToken({ created_at: last.created_at.toISOString(), id: last.refund_id }) : '',
   };
 }
 
@@ -266,27 +265,6 @@ function isDate(value: string): boolean {
 
 function checkDate(value: string, field: string): void {
   if (!isDate(value)) throw invalidFields([{ field, description: 'must be a date YYYY-MM-DD' }]);
-}
-
-function pageSize(requested: number, violations: FieldViolation[]): number {
-  if (requested > ledger_page_size_max) violations.push({ field: 'page_size', description: `must be at most ${ledger_page_size_max}` });
-  return requested === 0 ? page_size_default : Math.min(requested, ledger_page_size_max);
-}
-
-function tokenOf(cursor: PageCursor): string {
-  return Buffer.from(JSON.stringify([cursor.created_at, cursor.id])).toString('base64url');
-}
-
-function cursorOf(token: string, violations: FieldViolation[]): PageCursor | undefined {
-  if (token === '') return undefined;
-  try {
-    const [created_at, id] = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown[];
-    if (typeof created_at === 'string' && !Number.isNaN(Date.parse(created_at)) && typeof id === 'string' && id.length <= 32) return { created_at, id };
-  } catch {
-    // reported below
-  }
-  violations.push({ field: 'page_token', description: 'is not a token this call returned' });
-  return undefined;
 }
 
 const wire_statuses: Record<number, DomainStatus> = {

@@ -8,10 +8,9 @@ import { PayoutServiceDefinition, PayoutStatus as WireStatus } from '../../proto
 import type * as P from '../../proto/gen/paycore/v1/payout';
 import { callerOf } from '../auth/guard';
 import type { Caller } from '../auth/authenticator';
-import { ledger_page_size_max } from '../constants';
 import { dependencyFailure, invalidFields, PaycoreError, toServiceError, type FieldViolation } from '../errors';
 import { isPayoutId } from '../ids';
-import type { PageCursor } from '../ledger/store';
+import { pageCursor, pageSize, pageToken } from './page-token';
 import type { Logger } from '../log';
 import type { PayoutBooks, PayoutRow } from '../payouts/books';
 import type { PayoutService } from '../payouts/service';
@@ -27,7 +26,6 @@ export interface PayoutsDeps {
 
 const id_pattern = /^[A-Za-z0-9_-]{1,32}$/;
 const payout_no_pattern = /^[A-Za-z0-9_-]{1,64}$/;
-const page_size_default = 50;
 
 const to_wire: Record<PayoutStatus, WireStatus> = {
   PENDING: WireStatus.PAYOUT_STATUS_PENDING,
@@ -79,19 +77,18 @@ export function payoutService(payouts: PayoutsDeps | undefined, log: Logger): gr
     listPayouts: unary('ListPayouts', async (request: P.ListPayoutsRequest, caller, deps): Promise<P.ListPayoutsResponse> => {
       const violations: FieldViolation[] = [];
       if (!id_pattern.test(request.merchantId)) violations.push({ field: 'merchant_id', description: 'is required: 1..32 of [A-Za-z0-9_-]' });
-      if (request.pageSize > ledger_page_size_max) violations.push({ field: 'page_size', description: `must be at most ${ledger_page_size_max}` });
+      const page_size = pageSize(request.pageSize, violations);
       const status = request.status === WireStatus.PAYOUT_STATUS_UNSPECIFIED ? undefined : from_wire.get(request.status);
       if (request.status !== WireStatus.PAYOUT_STATUS_UNSPECIFIED && status === undefined) violations.push({ field: 'status', description: 'is not a PayoutStatus' });
-      const after = cursorOf(request.pageToken, violations);
+      const after = pageCursor(request.pageToken, violations);
       if (violations.length > 0) throw invalidFields(violations);
       caller.requireMerchant(request.merchantId);
-      const page_size = request.pageSize === 0 ? page_size_default : request.pageSize;
       const rows = await deps.books.list(request.merchantId, page_size + 1, after, status);
       const page = rows.slice(0, page_size);
       const last = page[page.length - 1];
       return {
         payouts: page.map((row) => rowToWire(request.merchantId, row)),
-        nextPageToken: rows.length > page_size && last !== undefined ? Buffer.from(JSON.stringify([last.created_at.toISOString(), last.payout_id])).toString('base64url') : '',
+        nextPageToken: rows.length > page_size && last !== undefined ? pageToken({ created_at: last.created_at.toISOString(), id: last.payout_id }) : '',
       };
     }),
   };
@@ -132,18 +129,6 @@ function rowToWire(merchant_id: string, row: PayoutRow): P.Payout {
     amount: row.amount_minor, currency: row.currency, channelId: row.channel_id, bankCode: row.bank_code, accountLast4: row.payee_last4, purpose: '',
     failureCode: row.failure_code ?? '', failureMessage: '', channelPayoutNo: '', createdAt: row.created_at, updatedAt: row.updated_at, paidAt: undefined,
   };
-}
-
-function cursorOf(token: string, violations: FieldViolation[]): PageCursor | undefined {
-  if (token === '') return undefined;
-  try {
-    const [created_at, id] = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown[];
-    if (typeof created_at === 'string' && !Number.isNaN(Date.parse(created_at)) && typeof id === 'string' && id.length <= 32) return { created_at, id };
-  } catch {
-    // reported below
-  }
-  violations.push({ field: 'page_token', description: 'is not a token this call returned' });
-  return undefined;
 }
 
 /** PostgreSQL unreachable is a dependency failure; paycore's own errors pass as they are. */
