@@ -11,6 +11,7 @@ const layers = [
   ['gateway/workers', ['core/gateway/', 'core/auth/', 'core/cli/', 'workers/']],
   ['orders', ['core/orders/', 'core/payouts/', 'core/ledger/', 'core/cards/', 'core/recon/']],
   ['routing/notify', ['core/routing/', 'core/merchants/', 'core/notify/', 'core/risk/']],
+  ['events', ['core/events/']],
   ['channels', ['channels/']],
   ['shared', ['core/', 'proto/']],
 ];

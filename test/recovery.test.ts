@@ -6,9 +6,8 @@ import * as grpc from '@grpc/grpc-js';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { decodeJson } from '../core/codec';
-import { stored_message_schema } from '../core/orders/schemas';
 import { names } from '../core/names';
-import { eventsOf, type StoredMessage } from '../core/orders/store';
+import { eventsOf, stored_message_schema, type StoredMessage } from '../core/events/stored';
 import { PaymentStatus, Product } from '../proto/gen/paycore/v1/payment';
 import { eventually, nats_url, startStack, type Stack } from './harness';
 

@@ -13,8 +13,8 @@ import type { ActorMetrics } from '../core/metrics';
 import type { Names } from '../core/names';
 import type { ActorReply, ActorRequest } from '../core/orders/protocol';
 import { isOpen } from '../core/orders/evolve';
-import { actor_reply_schema, stored_message_schema } from '../core/orders/schemas';
-import { eventsOf, type StoredMessage } from '../core/orders/store';
+import { actor_reply_schema } from '../core/orders/schemas';
+import { eventsOf, stored_message_schema, type StoredMessage } from '../core/events/stored';
 import { eventTimersConsumer, nextQueryAt, TimerScheduler, type DeadTimerMessage, type TimerMessage } from '../core/orders/timers';
 
 /** Opened by the pool once every shard has a subscriber: a timer fired before would find no

@@ -10,8 +10,7 @@ import { decodeJson } from '../codec';
 import { ledger_batch_max, ledger_lag_poll_ms, ledger_retry_ms_max, ledger_stop_ms_max } from '../constants';
 import type { Logger } from '../log';
 import type { Names } from '../names';
-import { stored_message_schema } from '../orders/schemas';
-import { eventsOf, type StoredMessage } from '../orders/store';
+import { eventsOf, stored_message_schema, type StoredMessage } from '../events/stored';
 import type { LedgerStore, StreamMessage } from './store';
 
 export interface ProjectionMetrics {

@@ -4,7 +4,7 @@
 import { assert } from '../errors';
 import { attemptId, paymentId, refundId } from '../ids';
 import { test_id_key } from '../ids.fixture';
-import type { PaymentEvent, PaymentState } from '../orders/types';
+import type { PaymentEvent, PaymentState } from '../events/types';
 
 export interface PaymentFixture {
   merchant_id: string;

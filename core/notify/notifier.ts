@@ -10,11 +10,10 @@
 
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream';
 import { decodeJson, encodeJson, no_money } from '../codec';
-import { stored_message_schema } from '../orders/schemas';
 import { assert } from '../errors';
 import type { Logger } from '../log';
 import { SpanKind, extractFrom, inSpan } from '../tracing';
-import type { StoredMessage } from '../orders/store';
+import { stored_message_schema, type StoredMessage } from '../events/stored';
 import { InflightBounds } from './bounds';
 import {
   notify_busy_delay_ms_default,

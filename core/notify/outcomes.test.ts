@@ -2,8 +2,8 @@
 // Every message is built as the store writes it: the event and evolve's state after it.
 
 import { evolve, fold } from '../orders/evolve';
-import type { StoredMessage } from '../orders/store';
-import type { PaymentEvent, PaymentState } from '../orders/types';
+import type { StoredMessage } from '../events/stored';
+import type { PaymentEvent, PaymentState } from '../events/types';
 import { duplicateRefundEvents, paymentEvents, refundEvents, type PaymentOutcome } from './fixtures';
 import { isOutcomeEvent, OutcomeShapeError, plannedNotifications } from './outcomes';
 import type { NotificationBody } from './types';

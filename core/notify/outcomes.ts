@@ -6,9 +6,8 @@
 // state. Nothing else (creation, attempts, close requests, duplicate payments and their
 // automatic refunds) is sent to merchants.
 
-import { merchantFeeMinor } from '../orders/evolve';
-import type { StoredMessage } from '../orders/store';
-import type { PaymentState, PaymentStatus, Refund, RefundState } from '../orders/types';
+import type { StoredMessage } from '../events/stored';
+import { merchantFeeMinor, type PaymentState, type PaymentStatus, type Refund, type RefundState } from '../events/types';
 import type { NotificationBody, NotificationType, PaymentData, PlannedNotification, RefundData } from './types';
 
 /** A message that claims an outcome but does not carry what it needs: a bug upstream. */

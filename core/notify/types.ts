@@ -2,7 +2,7 @@
 // merchant-facing contract (docs/events.md); the queue shapes are internal but durable, so a
 // field is only ever added, never renamed.
 
-import type { PaymentStatus, RefundState } from '../orders/types';
+import type { PaymentStatus, RefundState } from '../events/types';
 
 export type NotificationType =
   | 'payment.succeeded'

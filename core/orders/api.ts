@@ -10,8 +10,8 @@ import type { ActorsClient } from './actors-client';
 import { findRefund, isOpen } from './evolve';
 import type { ActorCommand } from './protocol';
 import type { RefundIndex } from './refund-index';
-import { stored_message_schema } from './schemas';
-import type { EventStore, Loaded, StoredMessage } from './store';
+import { stored_message_schema, type StoredMessage } from '../events/stored';
+import type { EventStore, Loaded } from './store';
 
 export type { Loaded } from './store';
 import type { PaymentState, Refund } from './types';

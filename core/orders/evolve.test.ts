@@ -4,7 +4,8 @@
 
 import { attemptId, paymentId } from '../ids';
 import { test_id_key } from '../ids.fixture';
-import { event_allowed_from, evolve, fold, merchantFeeMinor, refundableMinor } from './evolve';
+import { merchantFeeMinor } from '../events/types';
+import { event_allowed_from, evolve, fold, refundableMinor } from './evolve';
 import type { PaymentEvent, PaymentEventType as AnyEventType, PaymentState, PaymentStatus } from './types';
 
 /** Events whose legality the payment's status decides. Refund events are governed by the

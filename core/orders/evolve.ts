@@ -3,7 +3,7 @@
 // decide() or a corrupt stream, and fails loudly.
 
 import { assert } from '../errors';
-import { open_statuses, paid_statuses, type Attempt, type PaymentEvent, type PaymentState, type PaymentStatus, type Refund, type RefundState } from './types';
+import { open_statuses, type Attempt, type PaymentEvent, type PaymentState, type PaymentStatus, type Refund, type RefundState } from './types';
 
 const any_status: readonly PaymentStatus[] = ['CREATED', 'REQUIRES_ACTION', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'CLOSED', 'PARTIALLY_REFUNDED', 'REFUNDED'];
 
@@ -244,12 +244,6 @@ function isPaidTransaction(state: PaymentState, attempt_id: string, channel_trad
 function laterInstant(previous: string, at: string): string {
   const previous_ms = Date.parse(previous);
   return Date.parse(at) > previous_ms ? at : new Date(previous_ms + 1).toISOString();
-}
-
-/** The fee the merchant is charged: its agreed fee once the payment is paid, else nothing.
- * Policy: the fee stays charged when the payment is later refunded. */
-export function merchantFeeMinor(state: PaymentState): bigint {
-  return paid_statuses.has(state.status) ? state.merchant_fee_minor ?? 0n : 0n;
 }
 
 export function findRefund(state: PaymentState, refund_id: string): Refund | undefined {

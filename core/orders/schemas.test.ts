@@ -8,8 +8,8 @@ import { attemptId, paymentId } from '../ids';
 import { test_id_key } from '../ids.fixture';
 import { evolve } from './evolve';
 import type { ActorReply, ActorRequest } from './protocol';
-import { actor_reply_schema, actor_request_schema, stored_message_schema } from './schemas';
-import type { StoredMessage } from './store';
+import { stored_message_schema, type StoredMessage } from '../events/stored';
+import { actor_reply_schema, actor_request_schema } from './schemas';
 import type { PaymentEvent, PaymentState } from './types';
 
 const payment_id = paymentId(test_id_key, 'm_1', 'o-1');

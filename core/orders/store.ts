@@ -5,7 +5,7 @@
 
 import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { decodeJson, encodeJson } from '../codec';
-import { stored_message_schema } from './schemas';
+import { stored_message_schema, type StoredMessage } from '../events/stored';
 import { dedupe_window_ms, timers_pending_max } from '../constants';
 import { assert, dependencyFailure } from '../errors';
 import { headers } from '@nats-io/transport-node';
@@ -15,15 +15,6 @@ import type { ActorMetrics } from '../metrics';
 import { evolve } from './evolve';
 import { ensureEventTimers } from './timers';
 import type { PaymentEvent, PaymentState } from './types';
-
-/** One message on a payment's subject: the events of one decision (usually one) and the
- * state after them. `event` is the last of them; `events` lists all when there are several
- * (an outcome, if any, is always the last). */
-export interface StoredMessage {
-  event: PaymentEvent;
-  events?: PaymentEvent[];
-  state: PaymentState;
-}
 
 export interface Loaded {
   state: PaymentState;
@@ -95,11 +86,6 @@ export class EventStore {
       throw error instanceof ConflictError ? error : dependencyFailure(error, 'NATS');
     }
   }
-}
-
-/** Every event a stored message carries, in order. */
-export function eventsOf(message: StoredMessage): readonly PaymentEvent[] {
-  return message.events ?? [message.event];
 }
 
 /** Money invariants, checked before a state is persisted and after it is loaded. */

@@ -2,6 +2,7 @@
 // memory (money as bigint minor units), the order a decision is made for, and the decision.
 
 import type { ProductName } from '../../channels/channel';
+import type { ReservationRef } from '../events/types';
 
 export type { ProductName };
 
@@ -164,9 +165,8 @@ export interface Reservation {
   card_digest?: string;
 }
 
-/** What release and commit need: the marker in Redis holds the amounts. Payment events
- * carry this, so any process can release or commit. */
-export type ReservationRef = Pick<Reservation, 'reservation_id' | 'channel_id'>;
+/** What release and commit need (core/events/types.ts: payment events carry it). */
+export type { ReservationRef };
 
 export interface RouteDecision {
   chosen?: { channel_id: string; fee_minor: bigint; reservation?: Reservation; probe: boolean; explored: boolean };

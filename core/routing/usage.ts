@@ -13,8 +13,7 @@
 import { DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream';
 import { decodeJson } from '../codec';
 import type { Names } from '../names';
-import { stored_message_schema } from '../orders/schemas';
-import { eventsOf, type StoredMessage } from '../orders/store';
+import { eventsOf, stored_message_schema, type StoredMessage } from '../events/stored';
 import type { PayerElements } from '../../channels/channel';
 import { cardDigest } from './decision';
 import type { Routing } from './routing';

@@ -13,6 +13,7 @@ const layers = [
   { name: 'gateway/workers', files: ['core/gateway/**', 'core/auth/**', 'core/cli/**', 'workers/!(main|actor-host).ts'] },
   { name: 'orders', files: ['core/orders/**', 'core/payouts/**', 'core/ledger/**', 'core/cards/**', 'core/recon/**'] },
   { name: 'routing/notify', files: ['core/routing/**', 'core/merchants/**', 'core/notify/**', 'core/risk/**'] },
+  { name: 'events', files: ['core/events/**'] },
   { name: 'channels', files: ['channels/**'] },
   { name: 'shared', files: ['core/!(main).ts', 'proto/gen/**'] },
 ];
@@ -20,11 +21,6 @@ const layers = [
 // Upward imports that exist and are known (issue 14, docs/architecture.md "Layers"): the
 // importing layer, and the files above it that it may still reach. Shrink this list; never grow it.
 const known_upward = {
-  'routing/notify': [
-    // core/notify's durable consumer and routing's cap re-derivation read the stored payment
-    // events: their types, schemas and the store's reader live in core/orders.
-    'core/orders/types.ts', 'core/orders/schemas.ts', 'core/orders/store.ts', 'core/orders/evolve.ts',
-  ],
   shared: [
     // core/config.ts reads the defaults of the modules it configures.
     'channels/channel.ts', 'core/auth/tls.ts', 'core/notify/constants.ts', 'core/notify/destination.ts', 'core/routing/scoring.ts',
