@@ -10,7 +10,11 @@ import { LedgerStore, openDate } from '../core/ledger/store';
 import { linesOf, platform_owner } from '../core/ledger/rules';
 import { payoutId } from '../core/ids';
 import { payout_service } from '../core/gateway/payouts';
-import { PayoutStatus, type CreatePayoutResponse, type GetPayoutResponse, type ListPayoutsResponse } from '../proto/gen/paycore/v1/payout';
+import { payout_admin_service } from '../core/gateway/payout-admin';
+import {
+  PayoutStatus, type CreatePayoutResponse, type GetPayoutResponse, type GetSettlementAccountResponse, type ListDeadPayoutTimersResponse,
+  type ListPayoutsResponse, type SetSettlementAccountResponse,
+} from '../proto/gen/paycore/v1/payout';
 import { defaultRouting, eventually, refusal, startStack, type Stack } from './harness';
 
 type PayoutClient = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
@@ -147,4 +151,28 @@ test('payouts - paycore killed with SIGKILL while the bank holds its answer: aft
   await eventually(async () => ((await frozen()) === 0n ? true : undefined), 10_000, 'the payout posted as sent');
   expect(await available()).toBe(before - 700n);
   expect((await store.trialBalance()).balanced).toBe(true);
+});
+
+test('payouts - PayoutAdminService: a settlement account set and read back (payee as its last four digits), no dead timers, each bad field named, and no access without admin:payouts', async () => {
+  const admin = stack.serviceClient<PayoutClient>(payout_admin_service, 'PayoutAdminService');
+  const merchant_scoped = stack.serviceClient<PayoutClient>(payout_admin_service, 'PayoutAdminService', stack.auth('po_other'));
+  try {
+    const payee = { accountNo: '6222020200115566', accountName: 'Zhao Liu', bankCode: 'ICBC' };
+    const set = await call<SetSettlementAccountResponse>(admin, 'setSettlementAccount', { merchantId: merchant, payee, channelId: 'bank1' });
+    expect(set.account).toMatchObject({ merchantId: merchant, channelId: 'bank1', bankCode: 'ICBC', accountLast4: '5566' });
+    expect(JSON.stringify(set, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))).not.toContain('6222020200115566');
+    const got = await call<GetSettlementAccountResponse>(admin, 'getSettlementAccount', { merchantId: merchant });
+    expect(got.account).toMatchObject({ accountLast4: '5566', channelId: 'bank1' });
+    expect(await refusal(call(admin, 'getSettlementAccount', { merchantId: 'm_none' }))).toMatchObject({ reason: 'NOT_FOUND' });
+    const bad = await refusal(call(admin, 'setSettlementAccount', { merchantId: 'bad id', payee: { ...payee, accountNo: 'x' }, channelId: '' }));
+    expect(bad.fields.sort()).toEqual(['channel_id', 'merchant_id', 'payee.account_no']);
+    expect((await refusal(call(admin, 'setSettlementAccount', { merchantId: merchant, payee, channelId: 'wx1' }))).fields).toEqual(['channel_id']);
+    expect((await call<ListDeadPayoutTimersResponse>(admin, 'listDeadPayoutTimers', { limit: 0, afterSeq: 0n })).deadTimers).toEqual([]);
+    expect(await refusal(call(admin, 'redrivePayoutTimer', { seq: 999n }))).toMatchObject({ reason: 'NOT_FOUND' });
+    expect((await refusal(call(admin, 'listDeadPayoutTimers', { limit: 5_000, afterSeq: 0n }))).fields).toEqual(['limit']);
+    expect(await refusal(call(merchant_scoped, 'getSettlementAccount', { merchantId: 'm_sa' }))).toMatchObject({ reason: 'FORBIDDEN' });
+  } finally {
+    admin.close();
+    merchant_scoped.close();
+  }
 });

@@ -7,6 +7,7 @@ import { app_admin_service } from '../gateway/app-admin';
 import { notification_admin_service } from '../gateway/notify-admin';
 import { timer_admin_service } from '../gateway/timer-admin';
 import { risk_admin_service } from '../gateway/risk-admin';
+import { payout_admin_service } from '../gateway/payout-admin';
 import { appOfCertificate } from './authenticator';
 import { requirementOf } from './policy';
 
@@ -17,7 +18,7 @@ test('policy - every PaymentService and admin method has a role; admin services 
   const admin: Array<[Record<string, { path: string }>, string]> = [
     [routing_admin_service, 'admin:routing'], [merchant_admin_service, 'admin:merchants'],
     [app_admin_service, 'admin:apps'], [notification_admin_service, 'admin:notifications'], [timer_admin_service, 'admin:timers'],
-    [risk_admin_service, 'admin:risk'],
+    [risk_admin_service, 'admin:risk'], [payout_admin_service, 'admin:payouts'],
   ];
   for (const [definition, role] of admin)
     for (const method of Object.values(definition)) expect([method.path, requirementOf(method.path)]).toEqual([method.path, role]);

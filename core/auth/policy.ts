@@ -63,6 +63,7 @@ const admin_services: Record<string, AppRole> = {
   'paycore.v1.NotificationAdminService': 'admin:notifications',
   'paycore.v1.TimerAdminService': 'admin:timers',
   'paycore.v1.RiskAdminService': 'admin:risk',
+  'paycore.v1.PayoutAdminService': 'admin:payouts',
 };
 
 const authenticated_services = new Set(['grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection']);

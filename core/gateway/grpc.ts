@@ -44,6 +44,7 @@ import { timer_admin_service, timerAdminService } from './timer-admin';
 import { ledger_service, ledgerService } from './ledger';
 import { recon_service, reconService, type ReconRuntime } from './recon';
 import { payout_service, payoutService, type PayoutsDeps } from './payouts';
+import { payout_admin_service, payoutAdminService, type PayoutAdminDeps } from './payout-admin';
 import { LedgerError, type LedgerStore } from '../ledger/store';
 import { risk_admin_service, riskAdminService } from './risk-admin';
 import { bindInput, checkConfirmBinding, checkListCards, checkUnbindCard, toWireBinding, toWireCard } from './cards';
@@ -88,8 +89,8 @@ export interface GrpcDeps {
   cards?: CardService;
   /** Payments held for review (RiskAdminService). */
   held?: HeldIndex;
-  /** Payouts (PayoutService); undefined when this paycore keeps no books. */
-  payouts?: PayoutsDeps;
+  /** Payouts (PayoutService, PayoutAdminService); undefined when this paycore keeps no books. */
+  payouts?: PayoutsDeps & PayoutAdminDeps;
 }
 
 /** What each PaymentService method needs to answer. */
@@ -414,6 +415,7 @@ function servers(deps: GrpcDeps, gateway: PaymentGateway, health: HealthImplemen
   admin_server.addService(app_admin_service, appAdminService(deps.routing.apps, deps.log));
   admin_server.addService(notification_admin_service, notificationAdminService(deps.notifier, deps.log));
   admin_server.addService(timer_admin_service, timerAdminService(deps.dead_timers, deps.log));
+  admin_server.addService(payout_admin_service, payoutAdminService(deps.payouts, deps.log));
   admin_server.addService(
     risk_admin_service,
     riskAdminService(

@@ -100,16 +100,21 @@ function checkCreate(request: P.CreatePayoutRequest): void {
   if (!payout_no_pattern.test(request.merchantPayoutNo)) violations.push({ field: 'merchant_payout_no', description: 'is required: 1..64 of [A-Za-z0-9_-]' });
   if (request.amount <= 0n) violations.push({ field: 'amount', description: 'must be a positive number of minor units' });
   if (!/^[A-Z]{3}$/.test(request.currency)) violations.push({ field: 'currency', description: 'must be an ISO 4217 code' });
-  const payee = request.payee;
-  if (payee === undefined) violations.push({ field: 'payee', description: 'is required' });
-  else {
-    if (!/^[0-9]{8,32}$/.test(payee.accountNo)) violations.push({ field: 'payee.account_no', description: 'must be 8..32 digits' });
-    if (payee.accountName.trim() === '' || [...payee.accountName].length > 64) violations.push({ field: 'payee.account_name', description: 'must be 1..64 characters' });
-    if (!/^[A-Z0-9]{2,16}$/.test(payee.bankCode)) violations.push({ field: 'payee.bank_code', description: 'must be 2..16 of A-Z and 0-9' });
-  }
+  checkPayee(request.payee, violations);
   if ([...request.purpose].length > 64) violations.push({ field: 'purpose', description: 'must be at most 64 characters' });
   if (request.channelId !== '' && !id_pattern.test(request.channelId)) violations.push({ field: 'channel_id', description: 'must be 1..32 of [A-Za-z0-9_-]' });
   if (violations.length > 0) throw invalidFields(violations);
+}
+
+/** The payee's fields, each violation named. */
+export function checkPayee(payee: P.Payee | undefined, violations: FieldViolation[]): void {
+  if (payee === undefined) {
+    violations.push({ field: 'payee', description: 'is required' });
+    return;
+  }
+  if (!/^[0-9]{8,32}$/.test(payee.accountNo)) violations.push({ field: 'payee.account_no', description: 'must be 8..32 digits' });
+  if (payee.accountName.trim() === '' || [...payee.accountName].length > 64) violations.push({ field: 'payee.account_name', description: 'must be 1..64 characters' });
+  if (!/^[A-Z0-9]{2,16}$/.test(payee.bankCode)) violations.push({ field: 'payee.bank_code', description: 'must be 2..16 of A-Z and 0-9' });
 }
 
 function toWire(state: PayoutState): P.Payout {
@@ -132,7 +137,7 @@ function rowToWire(merchant_id: string, row: PayoutRow): P.Payout {
 }
 
 /** PostgreSQL unreachable is a dependency failure; paycore's own errors pass as they are. */
-function asPaycoreError(error: unknown): PaycoreError | undefined {
+export function asPaycoreError(error: unknown): PaycoreError | undefined {
   if (error instanceof PaycoreError) return error;
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|57P0[1-3]|08\d{3})$/.test(code)) return dependencyFailure(error, 'PostgreSQL') as PaycoreError;

@@ -7,6 +7,7 @@
 import type pg from 'pg';
 import { close_lock_key, openDate, type LedgerStore, type PageCursor } from '../ledger/store';
 import { linesOf, type TxnCode } from '../ledger/rules';
+import { refund_reservation_ttl_ms } from '../constants';
 import type { PayoutState } from './types';
 
 export type FreezeResult = { frozen: true } | { frozen: false; message: string };
@@ -39,8 +40,10 @@ export class PayoutBooks {
       const done = await client.query('SELECT 1 FROM journal_entries WHERE entry_key = $1', [entryKey(state, 'PAYOUT_FREEZE')]);
       if (done.rows.length > 0) return { frozen: true };
       const balance = available.rows[0]?.balance_minor ?? 0n;
-      if (balance < state.amount_minor) {
-        return { frozen: false, message: `the available balance ${balance} ${state.currency} cannot cover a payout of ${state.amount_minor}` };
+      const reserved = await reservedForRefunds(client, state.merchant_id, state.currency);
+      if (balance - reserved < state.amount_minor) {
+        const less = reserved > 0n ? ` less ${reserved} reserved for refunds not yet posted` : '';
+        return { frozen: false, message: `the available balance ${balance} ${state.currency}${less} cannot cover a payout of ${state.amount_minor}` };
       }
       await this.#post(client, created, state, 'PAYOUT_FREEZE');
       await upsertRow(client, state);
@@ -87,6 +90,18 @@ export class PayoutBooks {
     );
     return result.rows;
   }
+}
+
+/** Refunds the merchant was allowed (LedgerStore.reserveRefund) that the books have not posted
+ * yet: they will take the available balance, so money out may not count on it. Read after the
+ * available account's lock, which reserveRefund takes too: neither passes the other unseen. */
+async function reservedForRefunds(client: pg.PoolClient, merchant_id: string, currency: string): Promise<bigint> {
+  const result = await client.query<{ reserved: bigint }>(
+    `SELECT coalesce(sum(amount_minor), 0)::bigint AS reserved FROM refund_reservations
+      WHERE merchant_id = $1 AND currency = $2 AND created_at > now() - make_interval(secs => $3::double precision / 1000)`,
+    [merchant_id, currency, refund_reservation_ttl_ms],
+  );
+  return result.rows[0]!.reserved;
 }
 
 /** The transaction codes a payout's state implies beyond its freeze (pure). */

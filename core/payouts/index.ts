@@ -7,8 +7,11 @@ import type { IdKey } from '../ids';
 import type { LedgerStore } from '../ledger/store';
 import type { Logger } from '../log';
 import type { Sealer } from '../seal';
+import { timer_retry_backoff_ms_default } from '../constants';
 import { PayoutBooks } from './books';
+import { PayoutDeadLetters } from './dead-letters';
 import { PayoutService, type PayoutChannel } from './service';
+import { SettlementPayouts } from './settlement';
 import { ensurePayoutStreams, PayoutStore, payoutNames } from './store';
 import { startPayoutTimerPump } from './timer-pump';
 
@@ -32,11 +35,17 @@ export interface PayoutsOptions {
   log: Logger;
   follow_up_ms?: readonly number[];
   return_watch_ms?: readonly number[];
+  /** A failing timer's retry delays; past the last, its dead letter. */
+  retry_backoff_ms?: readonly number[];
+  /** How often settlement batches are looked for to pay out (0: never; tests call openBatches). */
+  settlement_scan_ms: number;
 }
 
 export interface Payouts {
   service: PayoutService;
   books: PayoutBooks;
+  settlement: SettlementPayouts;
+  dead_letters: PayoutDeadLetters;
   stop(): Promise<void>;
 }
 
@@ -50,11 +59,28 @@ export async function startPayouts(options: PayoutsOptions): Promise<Payouts> {
     }
   }
   const books = new PayoutBooks(options.ledger);
+  const store = new PayoutStore(options.js, options.jsm, names);
+  const follow_up_ms = options.follow_up_ms ?? payout_follow_up_ms;
   const service = new PayoutService({
-    store: new PayoutStore(options.js, options.jsm, names), books, channels, sealer: options.sealer, id_key: options.id_key,
-    query_backoff_ms: options.follow_up_ms ?? payout_follow_up_ms, return_watch_ms: options.return_watch_ms ?? payout_return_watch_ms, log: options.log,
+    store, books, channels, sealer: options.sealer, id_key: options.id_key,
+    query_backoff_ms: follow_up_ms, return_watch_ms: options.return_watch_ms ?? payout_return_watch_ms, log: options.log,
     now: () => new Date(),
   });
-  const pump = await startPayoutTimerPump(options.js, names, service, options.log);
-  return { service, books, stop: () => pump.stop() };
+  const settlement = new SettlementPayouts({
+    ledger: options.ledger, payouts: service, store, sealer: options.sealer, check_ms: follow_up_ms, now: () => new Date(),
+  });
+  const retry_backoff_ms = options.retry_backoff_ms ?? timer_retry_backoff_ms_default;
+  const pump = await startPayoutTimerPump({ js: options.js, names, store, handlers: { service, settlement }, retry_backoff_ms, log: options.log });
+  const scan = (): void => void settlement.openBatches().catch((error: unknown) => {
+    options.log.warn({ err: String(error) }, 'settlement payouts: scan failed; the next round retries');
+  });
+  const scanning = options.settlement_scan_ms > 0 ? setInterval(scan, options.settlement_scan_ms) : undefined;
+  scanning?.unref();
+  return {
+    service, books, settlement, dead_letters: new PayoutDeadLetters(options.jsm, names, store),
+    async stop() {
+      clearInterval(scanning);
+      await pump.stop();
+    },
+  };
 }

@@ -62,12 +62,12 @@ beforeAll(async () => {
     store, books: new PayoutBooks(ledger), channels: new Map<string, PayoutChannel>([[channel_id, bankgw as PayoutChannel]]), sealer, id_key,
     query_backoff_ms: [150, 150, 150, 150, 150, 150], return_watch_ms: [150, 150], log: createLogger('silent'), now: () => new Date(),
   });
-  pump = await startPayoutTimerPump(jetstream(nc), names, service, createLogger('silent'));
+  pump = await startPayoutTimerPump({ js: jetstream(nc), names, store, handlers: { service }, retry_backoff_ms: [200, 200, 200], log: createLogger('silent') });
 });
 
 afterAll(async () => {
   await pump?.stop();
-  for (const stream of [names.events_stream, names.timers_stream]) await jsm?.streams.delete(stream).catch(() => undefined);
+  for (const stream of [names.events_stream, names.timers_stream, names.timers_dead_stream]) await jsm?.streams.delete(stream).catch(() => undefined);
   await nc?.close();
   await ledger?.close();
   await db?.drop();
@@ -198,4 +198,14 @@ test('a crash between the write-ahead and the provider call: the follow-up sends
   expect(await sandboxPayouts(payout_id)).toEqual([expect.objectContaining({ payout_status: 'SUCCESS', submissions: 1 })]);
   await waitFor('the payout posted as sent', async () => ((await balances(merchant_id)).merchant_frozen === 0n ? true : undefined));
   expect(await balances(merchant_id)).toMatchObject({ merchant_available: 8_500n, merchant_frozen: 0n });
+});
+
+test('refunds allowed but not yet posted count against a payout: the freeze leaves them their money', async () => {
+  const merchant_id = await fundedMerchant(10_000n);
+  await ledger.reserveRefund(`r-${merchant_id}`, merchant_id, 'CNY', 9_000n);
+  const refused = await service.create(request(merchant_id, 'po-8', 2_000n));
+  expect(refused).toMatchObject({ status: 'FAILED', frozen: false, failure: { code: 'INSUFFICIENT_BALANCE' } });
+  expect(refused.failure?.message).toContain('9000 reserved for refunds');
+  expect(await service.create(request(merchant_id, 'po-9', 1_000n))).toMatchObject({ status: 'SUCCEEDED' });
+  expect(await balances(merchant_id)).toMatchObject({ merchant_available: 9_000n, merchant_frozen: 0n });
 });

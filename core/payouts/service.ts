@@ -11,7 +11,7 @@ import type { Sealer } from '../seal';
 import { ChannelError, type PayoutOutcome, type PayoutRequest } from '../../channels/channel';
 import type { FreezeResult } from './books';
 import { decidePayout } from './decide';
-import { ConflictError, type LoadedPayout, type PayoutStore, type PayoutTimer } from './store';
+import { ConflictError, type LoadedPayout, type PayoutStore, type PayoutFollowUp } from './store';
 import type { PayoutCommand, PayoutInput, PayoutState, ProviderPayoutStatus } from './types';
 
 /** The payee as sealed into the event: personal data, opened only for the provider call. */
@@ -92,7 +92,7 @@ export class PayoutService {
   }
 
   /** A due timer: drives the payout one step on. */
-  followUp(timer: Omit<PayoutTimer, 'due_at'>): Promise<void> {
+  followUp(timer: Pick<PayoutFollowUp, 'payout_id' | 'kind' | 'round'>): Promise<void> {
     return this.#serial(timer.payout_id, async () => {
       const loaded = await this.deps.store.load(timer.payout_id);
       if (loaded === undefined) return; // its create never got recorded: nothing to do
@@ -190,7 +190,7 @@ export class PayoutService {
     }
   }
 
-  async #schedule(timer: Omit<PayoutTimer, 'due_at'>): Promise<void> {
+  async #schedule(timer: Pick<PayoutFollowUp, 'payout_id' | 'kind' | 'round'>): Promise<void> {
     const delays = timer.kind === 'return_watch' ? this.deps.return_watch_ms : this.deps.query_backoff_ms;
     const delay = delays[Math.min(timer.round, delays.length - 1)] ?? 5_000;
     await this.deps.store.schedule({ ...timer, due_at: new Date(this.deps.now().getTime() + delay).toISOString() });

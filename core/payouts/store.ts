@@ -21,6 +21,10 @@ export interface PayoutNames {
   timers_stream: string;
   timer: string;
   timers_consumer: string;
+  /** Timers that kept failing (dead letters), one subject per kind. */
+  timers_dead_stream: string;
+  timerDead(kind: PayoutTimer['kind']): string;
+  timers_dead_all: string;
 }
 
 export function payoutNames(prefix: string): PayoutNames {
@@ -32,6 +36,9 @@ export function payoutNames(prefix: string): PayoutNames {
     timers_stream: `${upper}_PAYOUT_TIMERS`,
     timer: `${prefix}.payout.timer`,
     timers_consumer: `${upper}_PAYOUT_TIMER_PUMP`,
+    timers_dead_stream: `${upper}_PAYOUT_TIMERS_DEAD`,
+    timerDead: (kind) => `${prefix}.payout.timerdead.${kind}`,
+    timers_dead_all: `${prefix}.payout.timerdead.>`,
   };
 }
 
@@ -49,13 +56,44 @@ export interface LoadedPayout {
   seq: number;
 }
 
-/** A durable follow-up: `round` counts the queries (or return checks) made so far. */
-export interface PayoutTimer {
+/** A durable follow-up of one payout: `round` counts the queries (or return checks) made so far. */
+export interface PayoutFollowUp {
   payout_id: string;
   /** follow_up: an open payout's next step or query; return_watch: whether a paid one came back. */
   kind: 'follow_up' | 'return_watch';
   round: number;
   due_at: string;
+  /** Failed deliveries so far (the pump's retries); absent: none. */
+  failures?: number;
+}
+
+/** A settlement batch's payout (settlement.ts): `round` counts the checks of an attempt in
+ * flight; a failed attempt counts as a failure of the timer, so the retries' backoff spaces
+ * the attempts and the dead letter ends them. */
+export interface SettlementTimer {
+  kind: 'settlement';
+  batch_id: string;
+  /** The attempt this timer drives (1, 2, ...): payout `settle:<batch_id>:<attempt>`. */
+  attempt: number;
+  round: number;
+  due_at: string;
+  failures?: number;
+}
+
+export type PayoutTimer = PayoutFollowUp | SettlementTimer;
+
+/** A timer that kept failing, on `<p>.payout.timerdead.<kind>`. */
+export interface DeadPayoutTimer {
+  timer: PayoutTimer;
+  failures: number;
+  /** The last failure. */
+  reason: string;
+  dead_at: string;
+}
+
+/** What a timer is about: the payout, or the settlement batch. */
+export function timerSubject(timer: PayoutTimer): string {
+  return timer.kind === 'settlement' ? `batch:${timer.batch_id}:${timer.attempt}` : timer.payout_id;
 }
 
 const wrong_last_sequence = 10071;
@@ -98,7 +136,8 @@ export class PayoutStore {
 
   async schedule(timer: PayoutTimer): Promise<void> {
     try {
-      await this.js.publish(this.names.timer, encodeJson(timer), { msgID: `${timer.payout_id}:${timer.kind}:${timer.round}:${timer.due_at}` });
+      const retry = timer.failures === undefined || timer.failures === 0 ? '' : `:f${timer.failures}`;
+      await this.js.publish(this.names.timer, encodeJson(timer), { msgID: `${timerSubject(timer)}:${timer.kind}:${timer.round}:${timer.due_at}${retry}` });
     } catch (error) {
       throw dependencyFailure(error, 'NATS');
     }
@@ -110,6 +149,7 @@ export async function ensurePayoutStreams(jsm: JetStreamManager, names: PayoutNa
   const duplicate_window = dedupe_window_ms * 1_000_000;
   await upsertStream(jsm, { name: names.events_stream, subjects: [names.events_all], storage: 'file', retention: 'limits', duplicate_window, allow_direct: true, num_replicas: replicas });
   await upsertStream(jsm, { name: names.timers_stream, subjects: [names.timer], storage: 'file', retention: 'workqueue', duplicate_window, num_replicas: replicas });
+  await upsertStream(jsm, { name: names.timers_dead_stream, subjects: [names.timers_dead_all], storage: 'file', retention: 'limits', duplicate_window, allow_direct: true, num_replicas: replicas });
   try {
     await jsm.consumers.info(names.timers_stream, names.timers_consumer);
   } catch {

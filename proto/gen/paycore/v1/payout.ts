@@ -192,6 +192,90 @@ export interface Payout {
   paidAt: Date | undefined;
 }
 
+export interface SettlementAccount {
+  /** The merchant. */
+  merchantId: string;
+  /** The channel its settlements are paid through. */
+  channelId: string;
+  /** The receiving bank. */
+  bankCode: string;
+  /** The last four digits of the account number. */
+  accountLast4: string;
+  /** Batches made from this instant on are paid out. */
+  since:
+    | Date
+    | undefined;
+  /** When it was last set. */
+  updatedAt: Date | undefined;
+}
+
+export interface SetSettlementAccountRequest {
+  /** Required: 1..32 of [A-Za-z0-9_-]. */
+  merchantId: string;
+  /** Required: where the money goes (sealed at rest). */
+  payee:
+    | Payee
+    | undefined;
+  /** Required: a channel that pays out. */
+  channelId: string;
+}
+
+export interface SetSettlementAccountResponse {
+  /** The account as stored. */
+  account: SettlementAccount | undefined;
+}
+
+export interface GetSettlementAccountRequest {
+  /** Required: 1..32 of [A-Za-z0-9_-]. */
+  merchantId: string;
+}
+
+export interface GetSettlementAccountResponse {
+  /** The account as stored. */
+  account: SettlementAccount | undefined;
+}
+
+export interface ListDeadPayoutTimersRequest {
+  /** 1..1000; 0: 100. */
+  limit: number;
+  /** The seq of the last dead timer of the previous page; 0: from the first. */
+  afterSeq: bigint;
+}
+
+export interface DeadPayoutTimer {
+  /** Its position in the dead-letter stream: pass it to RedrivePayoutTimer. */
+  seq: bigint;
+  /** follow_up, return_watch (a payout's) or settlement (a settlement batch's). */
+  kind: string;
+  /** follow_up, return_watch: the payout. */
+  payoutId: string;
+  /** settlement: the settlement batch. */
+  batchId: string;
+  /** settlement: the attempt a re-drive starts. */
+  attempt: number;
+  /** How often it failed. */
+  failures: number;
+  /** The last failure. */
+  reason: string;
+  /** When it was dead-lettered. */
+  deadAt: Date | undefined;
+}
+
+export interface ListDeadPayoutTimersResponse {
+  /** Oldest first; fewer than limit: the last page. */
+  deadTimers: DeadPayoutTimer[];
+}
+
+export interface RedrivePayoutTimerRequest {
+  /** Required: a DeadPayoutTimer's seq. */
+  seq: bigint;
+}
+
+export interface RedrivePayoutTimerResponse {
+  /** The timer scheduled again (seq 0: it is no longer a dead letter). */
+  timer: DeadPayoutTimer | undefined;
+}
+
 function createBasePayee(): Payee {
   return { accountNo: "", accountName: "", bankCode: "" };
 }
@@ -1319,6 +1403,995 @@ export const Payout: MessageFns<Payout> = {
   },
 };
 
+function createBaseSettlementAccount(): SettlementAccount {
+  return { merchantId: "", channelId: "", bankCode: "", accountLast4: "", since: undefined, updatedAt: undefined };
+}
+
+export const SettlementAccount: MessageFns<SettlementAccount> = {
+  encode(message: SettlementAccount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.merchantId !== "") {
+      writer.uint32(10).string(message.merchantId);
+    }
+    if (message.channelId !== "") {
+      writer.uint32(18).string(message.channelId);
+    }
+    if (message.bankCode !== "") {
+      writer.uint32(26).string(message.bankCode);
+    }
+    if (message.accountLast4 !== "") {
+      writer.uint32(34).string(message.accountLast4);
+    }
+    if (message.since !== undefined) {
+      Timestamp.encode(toTimestamp(message.since), writer.uint32(42).fork()).join();
+    }
+    if (message.updatedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.updatedAt), writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SettlementAccount {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSettlementAccount();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.channelId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.bankCode = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.accountLast4 = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.since = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.updatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SettlementAccount {
+    return {
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+      channelId: isSet(object.channelId)
+        ? globalThis.String(object.channelId)
+        : isSet(object.channel_id)
+        ? globalThis.String(object.channel_id)
+        : "",
+      bankCode: isSet(object.bankCode)
+        ? globalThis.String(object.bankCode)
+        : isSet(object.bank_code)
+        ? globalThis.String(object.bank_code)
+        : "",
+      accountLast4: isSet(object.accountLast4)
+        ? globalThis.String(object.accountLast4)
+        : isSet(object.account_last4)
+        ? globalThis.String(object.account_last4)
+        : "",
+      since: isSet(object.since) ? fromJsonTimestamp(object.since) : undefined,
+      updatedAt: isSet(object.updatedAt)
+        ? fromJsonTimestamp(object.updatedAt)
+        : isSet(object.updated_at)
+        ? fromJsonTimestamp(object.updated_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: SettlementAccount): unknown {
+    const obj: any = {};
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    if (message.channelId !== "") {
+      obj.channelId = message.channelId;
+    }
+    if (message.bankCode !== "") {
+      obj.bankCode = message.bankCode;
+    }
+    if (message.accountLast4 !== "") {
+      obj.accountLast4 = message.accountLast4;
+    }
+    if (message.since !== undefined) {
+      obj.since = message.since.toISOString();
+    }
+    if (message.updatedAt !== undefined) {
+      obj.updatedAt = message.updatedAt.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SettlementAccount>): SettlementAccount {
+    return SettlementAccount.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SettlementAccount>): SettlementAccount {
+    const message = createBaseSettlementAccount();
+    message.merchantId = object.merchantId ?? "";
+    message.channelId = object.channelId ?? "";
+    message.bankCode = object.bankCode ?? "";
+    message.accountLast4 = object.accountLast4 ?? "";
+    message.since = object.since ?? undefined;
+    message.updatedAt = object.updatedAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseSetSettlementAccountRequest(): SetSettlementAccountRequest {
+  return { merchantId: "", payee: undefined, channelId: "" };
+}
+
+export const SetSettlementAccountRequest: MessageFns<SetSettlementAccountRequest> = {
+  encode(message: SetSettlementAccountRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.merchantId !== "") {
+      writer.uint32(10).string(message.merchantId);
+    }
+    if (message.payee !== undefined) {
+      Payee.encode(message.payee, writer.uint32(18).fork()).join();
+    }
+    if (message.channelId !== "") {
+      writer.uint32(26).string(message.channelId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetSettlementAccountRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetSettlementAccountRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.payee = Payee.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.channelId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetSettlementAccountRequest {
+    return {
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+      payee: isSet(object.payee) ? Payee.fromJSON(object.payee) : undefined,
+      channelId: isSet(object.channelId)
+        ? globalThis.String(object.channelId)
+        : isSet(object.channel_id)
+        ? globalThis.String(object.channel_id)
+        : "",
+    };
+  },
+
+  toJSON(message: SetSettlementAccountRequest): unknown {
+    const obj: any = {};
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    if (message.payee !== undefined) {
+      obj.payee = Payee.toJSON(message.payee);
+    }
+    if (message.channelId !== "") {
+      obj.channelId = message.channelId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SetSettlementAccountRequest>): SetSettlementAccountRequest {
+    return SetSettlementAccountRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SetSettlementAccountRequest>): SetSettlementAccountRequest {
+    const message = createBaseSetSettlementAccountRequest();
+    message.merchantId = object.merchantId ?? "";
+    message.payee = (object.payee !== undefined && object.payee !== null) ? Payee.fromPartial(object.payee) : undefined;
+    message.channelId = object.channelId ?? "";
+    return message;
+  },
+};
+
+function createBaseSetSettlementAccountResponse(): SetSettlementAccountResponse {
+  return { account: undefined };
+}
+
+export const SetSettlementAccountResponse: MessageFns<SetSettlementAccountResponse> = {
+  encode(message: SetSettlementAccountResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.account !== undefined) {
+      SettlementAccount.encode(message.account, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetSettlementAccountResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetSettlementAccountResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.account = SettlementAccount.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetSettlementAccountResponse {
+    return { account: isSet(object.account) ? SettlementAccount.fromJSON(object.account) : undefined };
+  },
+
+  toJSON(message: SetSettlementAccountResponse): unknown {
+    const obj: any = {};
+    if (message.account !== undefined) {
+      obj.account = SettlementAccount.toJSON(message.account);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SetSettlementAccountResponse>): SetSettlementAccountResponse {
+    return SetSettlementAccountResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SetSettlementAccountResponse>): SetSettlementAccountResponse {
+    const message = createBaseSetSettlementAccountResponse();
+    message.account = (object.account !== undefined && object.account !== null)
+      ? SettlementAccount.fromPartial(object.account)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseGetSettlementAccountRequest(): GetSettlementAccountRequest {
+  return { merchantId: "" };
+}
+
+export const GetSettlementAccountRequest: MessageFns<GetSettlementAccountRequest> = {
+  encode(message: GetSettlementAccountRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.merchantId !== "") {
+      writer.uint32(10).string(message.merchantId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetSettlementAccountRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetSettlementAccountRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetSettlementAccountRequest {
+    return {
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetSettlementAccountRequest): unknown {
+    const obj: any = {};
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetSettlementAccountRequest>): GetSettlementAccountRequest {
+    return GetSettlementAccountRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetSettlementAccountRequest>): GetSettlementAccountRequest {
+    const message = createBaseGetSettlementAccountRequest();
+    message.merchantId = object.merchantId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetSettlementAccountResponse(): GetSettlementAccountResponse {
+  return { account: undefined };
+}
+
+export const GetSettlementAccountResponse: MessageFns<GetSettlementAccountResponse> = {
+  encode(message: GetSettlementAccountResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.account !== undefined) {
+      SettlementAccount.encode(message.account, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetSettlementAccountResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetSettlementAccountResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.account = SettlementAccount.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetSettlementAccountResponse {
+    return { account: isSet(object.account) ? SettlementAccount.fromJSON(object.account) : undefined };
+  },
+
+  toJSON(message: GetSettlementAccountResponse): unknown {
+    const obj: any = {};
+    if (message.account !== undefined) {
+      obj.account = SettlementAccount.toJSON(message.account);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetSettlementAccountResponse>): GetSettlementAccountResponse {
+    return GetSettlementAccountResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetSettlementAccountResponse>): GetSettlementAccountResponse {
+    const message = createBaseGetSettlementAccountResponse();
+    message.account = (object.account !== undefined && object.account !== null)
+      ? SettlementAccount.fromPartial(object.account)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListDeadPayoutTimersRequest(): ListDeadPayoutTimersRequest {
+  return { limit: 0, afterSeq: 0n };
+}
+
+export const ListDeadPayoutTimersRequest: MessageFns<ListDeadPayoutTimersRequest> = {
+  encode(message: ListDeadPayoutTimersRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.limit !== 0) {
+      writer.uint32(8).uint32(message.limit);
+    }
+    if (message.afterSeq !== 0n) {
+      if (BigInt.asUintN(64, message.afterSeq) !== message.afterSeq) {
+        throw new globalThis.Error("value provided for field message.afterSeq of type uint64 too large");
+      }
+      writer.uint32(16).uint64(message.afterSeq);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListDeadPayoutTimersRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListDeadPayoutTimersRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.afterSeq = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListDeadPayoutTimersRequest {
+    return {
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+      afterSeq: isSet(object.afterSeq)
+        ? BigInt(object.afterSeq)
+        : isSet(object.after_seq)
+        ? BigInt(object.after_seq)
+        : 0n,
+    };
+  },
+
+  toJSON(message: ListDeadPayoutTimersRequest): unknown {
+    const obj: any = {};
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    if (message.afterSeq !== 0n) {
+      obj.afterSeq = message.afterSeq.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListDeadPayoutTimersRequest>): ListDeadPayoutTimersRequest {
+    return ListDeadPayoutTimersRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListDeadPayoutTimersRequest>): ListDeadPayoutTimersRequest {
+    const message = createBaseListDeadPayoutTimersRequest();
+    message.limit = object.limit ?? 0;
+    message.afterSeq = (object.afterSeq !== undefined && object.afterSeq !== null) ? BigInt(object.afterSeq) : 0n;
+    return message;
+  },
+};
+
+function createBaseDeadPayoutTimer(): DeadPayoutTimer {
+  return { seq: 0n, kind: "", payoutId: "", batchId: "", attempt: 0, failures: 0, reason: "", deadAt: undefined };
+}
+
+export const DeadPayoutTimer: MessageFns<DeadPayoutTimer> = {
+  encode(message: DeadPayoutTimer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.seq !== 0n) {
+      if (BigInt.asUintN(64, message.seq) !== message.seq) {
+        throw new globalThis.Error("value provided for field message.seq of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.seq);
+    }
+    if (message.kind !== "") {
+      writer.uint32(18).string(message.kind);
+    }
+    if (message.payoutId !== "") {
+      writer.uint32(26).string(message.payoutId);
+    }
+    if (message.batchId !== "") {
+      writer.uint32(34).string(message.batchId);
+    }
+    if (message.attempt !== 0) {
+      writer.uint32(40).uint32(message.attempt);
+    }
+    if (message.failures !== 0) {
+      writer.uint32(48).uint32(message.failures);
+    }
+    if (message.reason !== "") {
+      writer.uint32(58).string(message.reason);
+    }
+    if (message.deadAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.deadAt), writer.uint32(66).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeadPayoutTimer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeadPayoutTimer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.seq = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.payoutId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.batchId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.attempt = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.failures = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.deadAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeadPayoutTimer {
+    return {
+      seq: isSet(object.seq) ? BigInt(object.seq) : 0n,
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      payoutId: isSet(object.payoutId)
+        ? globalThis.String(object.payoutId)
+        : isSet(object.payout_id)
+        ? globalThis.String(object.payout_id)
+        : "",
+      batchId: isSet(object.batchId)
+        ? globalThis.String(object.batchId)
+        : isSet(object.batch_id)
+        ? globalThis.String(object.batch_id)
+        : "",
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
+      failures: isSet(object.failures) ? globalThis.Number(object.failures) : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      deadAt: isSet(object.deadAt)
+        ? fromJsonTimestamp(object.deadAt)
+        : isSet(object.dead_at)
+        ? fromJsonTimestamp(object.dead_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: DeadPayoutTimer): unknown {
+    const obj: any = {};
+    if (message.seq !== 0n) {
+      obj.seq = message.seq.toString();
+    }
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.payoutId !== "") {
+      obj.payoutId = message.payoutId;
+    }
+    if (message.batchId !== "") {
+      obj.batchId = message.batchId;
+    }
+    if (message.attempt !== 0) {
+      obj.attempt = Math.round(message.attempt);
+    }
+    if (message.failures !== 0) {
+      obj.failures = Math.round(message.failures);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.deadAt !== undefined) {
+      obj.deadAt = message.deadAt.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeadPayoutTimer>): DeadPayoutTimer {
+    return DeadPayoutTimer.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeadPayoutTimer>): DeadPayoutTimer {
+    const message = createBaseDeadPayoutTimer();
+    message.seq = (object.seq !== undefined && object.seq !== null) ? BigInt(object.seq) : 0n;
+    message.kind = object.kind ?? "";
+    message.payoutId = object.payoutId ?? "";
+    message.batchId = object.batchId ?? "";
+    message.attempt = object.attempt ?? 0;
+    message.failures = object.failures ?? 0;
+    message.reason = object.reason ?? "";
+    message.deadAt = object.deadAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseListDeadPayoutTimersResponse(): ListDeadPayoutTimersResponse {
+  return { deadTimers: [] };
+}
+
+export const ListDeadPayoutTimersResponse: MessageFns<ListDeadPayoutTimersResponse> = {
+  encode(message: ListDeadPayoutTimersResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.deadTimers) {
+      DeadPayoutTimer.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListDeadPayoutTimersResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListDeadPayoutTimersResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.deadTimers.push(DeadPayoutTimer.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListDeadPayoutTimersResponse {
+    return {
+      deadTimers: globalThis.Array.isArray(object?.deadTimers)
+        ? object.deadTimers.map((e: any) => DeadPayoutTimer.fromJSON(e))
+        : globalThis.Array.isArray(object?.dead_timers)
+        ? object.dead_timers.map((e: any) => DeadPayoutTimer.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListDeadPayoutTimersResponse): unknown {
+    const obj: any = {};
+    if (message.deadTimers?.length) {
+      obj.deadTimers = message.deadTimers.map((e) => DeadPayoutTimer.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListDeadPayoutTimersResponse>): ListDeadPayoutTimersResponse {
+    return ListDeadPayoutTimersResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListDeadPayoutTimersResponse>): ListDeadPayoutTimersResponse {
+    const message = createBaseListDeadPayoutTimersResponse();
+    message.deadTimers = object.deadTimers?.map((e) => DeadPayoutTimer.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRedrivePayoutTimerRequest(): RedrivePayoutTimerRequest {
+  return { seq: 0n };
+}
+
+export const RedrivePayoutTimerRequest: MessageFns<RedrivePayoutTimerRequest> = {
+  encode(message: RedrivePayoutTimerRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.seq !== 0n) {
+      if (BigInt.asUintN(64, message.seq) !== message.seq) {
+        throw new globalThis.Error("value provided for field message.seq of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.seq);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RedrivePayoutTimerRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRedrivePayoutTimerRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.seq = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RedrivePayoutTimerRequest {
+    return { seq: isSet(object.seq) ? BigInt(object.seq) : 0n };
+  },
+
+  toJSON(message: RedrivePayoutTimerRequest): unknown {
+    const obj: any = {};
+    if (message.seq !== 0n) {
+      obj.seq = message.seq.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RedrivePayoutTimerRequest>): RedrivePayoutTimerRequest {
+    return RedrivePayoutTimerRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RedrivePayoutTimerRequest>): RedrivePayoutTimerRequest {
+    const message = createBaseRedrivePayoutTimerRequest();
+    message.seq = (object.seq !== undefined && object.seq !== null) ? BigInt(object.seq) : 0n;
+    return message;
+  },
+};
+
+function createBaseRedrivePayoutTimerResponse(): RedrivePayoutTimerResponse {
+  return { timer: undefined };
+}
+
+export const RedrivePayoutTimerResponse: MessageFns<RedrivePayoutTimerResponse> = {
+  encode(message: RedrivePayoutTimerResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.timer !== undefined) {
+      DeadPayoutTimer.encode(message.timer, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RedrivePayoutTimerResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRedrivePayoutTimerResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.timer = DeadPayoutTimer.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RedrivePayoutTimerResponse {
+    return { timer: isSet(object.timer) ? DeadPayoutTimer.fromJSON(object.timer) : undefined };
+  },
+
+  toJSON(message: RedrivePayoutTimerResponse): unknown {
+    const obj: any = {};
+    if (message.timer !== undefined) {
+      obj.timer = DeadPayoutTimer.toJSON(message.timer);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RedrivePayoutTimerResponse>): RedrivePayoutTimerResponse {
+    return RedrivePayoutTimerResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RedrivePayoutTimerResponse>): RedrivePayoutTimerResponse {
+    const message = createBaseRedrivePayoutTimerResponse();
+    message.timer = (object.timer !== undefined && object.timer !== null)
+      ? DeadPayoutTimer.fromPartial(object.timer)
+      : undefined;
+    return message;
+  },
+};
+
 /**
  * Payouts of the merchants the calling app may act for; another merchant's payout is
  * NOT_FOUND, exactly like one that does not exist. Errors common to every RPC: INVALID_FIELD
@@ -1366,6 +2439,68 @@ export const PayoutServiceDefinition = {
       requestType: ListPayoutsRequest as typeof ListPayoutsRequest,
       requestStream: false,
       responseType: ListPayoutsResponse as typeof ListPayoutsResponse,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
+/**
+ * Operating money out (role admin:payouts, which only platform apps hold; served on the admin
+ * port like the other admin services): where each merchant's settlements are paid, and the
+ * payout timers that kept failing (a settlement batch whose payouts the bank kept refusing, a
+ * payout follow-up that could not run), listed and re-driven. Errors: INVALID_FIELD
+ * (INVALID_ARGUMENT) naming the field; NOT_FOUND; ILLEGAL_STATE (FAILED_PRECONDITION) when this
+ * paycore keeps no books; DEPENDENCY_DOWN (UNAVAILABLE) when NATS or PostgreSQL does not answer.
+ */
+export type PayoutAdminServiceDefinition = typeof PayoutAdminServiceDefinition;
+export const PayoutAdminServiceDefinition = {
+  name: "PayoutAdminService",
+  fullName: "paycore.v1.PayoutAdminService",
+  methods: {
+    /**
+     * Sets (or replaces) the bank account a merchant's settlement batches are paid to: from
+     * then on, each batch the settlement cut-off makes for it is paid out (one payout per
+     * attempt, `settle:<batch_id>:<attempt>`). Batches made before its first account are not.
+     */
+    setSettlementAccount: {
+      name: "SetSettlementAccount",
+      requestType: SetSettlementAccountRequest as typeof SetSettlementAccountRequest,
+      requestStream: false,
+      responseType: SetSettlementAccountResponse as typeof SetSettlementAccountResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * The merchant's settlement account (the payee shown as its last four digits). NOT_FOUND:
+     * it has none.
+     */
+    getSettlementAccount: {
+      name: "GetSettlementAccount",
+      requestType: GetSettlementAccountRequest as typeof GetSettlementAccountRequest,
+      requestStream: false,
+      responseType: GetSettlementAccountResponse as typeof GetSettlementAccountResponse,
+      responseStream: false,
+      options: {},
+    },
+    /** Payout timers that kept failing, in the order they died. */
+    listDeadPayoutTimers: {
+      name: "ListDeadPayoutTimers",
+      requestType: ListDeadPayoutTimersRequest as typeof ListDeadPayoutTimersRequest,
+      requestStream: false,
+      responseType: ListDeadPayoutTimersResponse as typeof ListDeadPayoutTimersResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Schedules a dead payout timer again, due now with its failures reset, and removes its dead
+     * letter; a settlement batch's starts its next attempt. NOT_FOUND: no dead timer at seq.
+     */
+    redrivePayoutTimer: {
+      name: "RedrivePayoutTimer",
+      requestType: RedrivePayoutTimerRequest as typeof RedrivePayoutTimerRequest,
+      requestStream: false,
+      responseType: RedrivePayoutTimerResponse as typeof RedrivePayoutTimerResponse,
       responseStream: false,
       options: {},
     },

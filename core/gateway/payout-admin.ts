@@ -1,0 +1,78 @@
+// PayoutAdminService (proto/paycore/v1/payout.proto): settlement accounts and the payout timers
+// that kept failing (core/payouts settlement.ts, dead-letters.ts). Role admin:payouts for every
+// method (core/auth/policy.ts), which only platform apps hold.
+
+import type * as grpc from '@grpc/grpc-js';
+import { PayoutAdminServiceDefinition } from '../../proto/gen/paycore/v1/payout';
+import type * as P from '../../proto/gen/paycore/v1/payout';
+import { invalidFields, PaycoreError, type FieldViolation } from '../errors';
+import type { Logger } from '../log';
+import type { PayoutDeadLetters } from '../payouts/dead-letters';
+import type { SettlementAccount, SettlementPayouts } from '../payouts/settlement';
+import type { DeadPayoutTimer, PayoutTimer } from '../payouts/store';
+import { adminUnary, grpcDefinition } from './admin';
+import { asPaycoreError, checkPayee } from './payouts';
+
+export const payout_admin_service = grpcDefinition(PayoutAdminServiceDefinition);
+
+export interface PayoutAdminDeps {
+  settlement: Pick<SettlementPayouts, 'setAccount' | 'getAccount'>;
+  dead_letters: Pick<PayoutDeadLetters, 'list' | 'redrive'>;
+}
+
+const id_pattern = /^[A-Za-z0-9_-]{1,32}$/;
+const dead_timers_page_default = 100;
+
+export function payoutAdminService(deps: PayoutAdminDeps | undefined, log: Logger): grpc.UntypedServiceImplementation {
+  const unary = adminUnary(log);
+  const run = <Req, Res>(method: string, work: (request: Req, deps: PayoutAdminDeps) => Promise<Res>) =>
+    unary(method, async (request: Req) => {
+      if (deps === undefined) throw new PaycoreError('ILLEGAL_STATE', 'this paycore keeps no books (PAYCORE_DATABASE_URL is not set): payouts freeze their funds there');
+      try {
+        return await work(request, deps);
+      } catch (error) {
+        throw asPaycoreError(error) ?? error;
+      }
+    });
+  return {
+    setSettlementAccount: run('SetSettlementAccount', async (request: P.SetSettlementAccountRequest, d): Promise<P.SetSettlementAccountResponse> => {
+      const violations: FieldViolation[] = [];
+      if (!id_pattern.test(request.merchantId)) violations.push({ field: 'merchant_id', description: 'is required: 1..32 of [A-Za-z0-9_-]' });
+      checkPayee(request.payee, violations);
+      if (!id_pattern.test(request.channelId)) violations.push({ field: 'channel_id', description: 'is required: 1..32 of [A-Za-z0-9_-]' });
+      if (violations.length > 0) throw invalidFields(violations);
+      const payee = request.payee!;
+      const account = await d.settlement.setAccount(request.merchantId, {
+        channel_id: request.channelId, bank_code: payee.bankCode, payee: { account_no: payee.accountNo, account_name: payee.accountName },
+      });
+      return { account: accountToWire(account) };
+    }),
+    getSettlementAccount: run('GetSettlementAccount', async (request: P.GetSettlementAccountRequest, d): Promise<P.GetSettlementAccountResponse> => {
+      if (!id_pattern.test(request.merchantId)) throw invalidFields([{ field: 'merchant_id', description: 'is required: 1..32 of [A-Za-z0-9_-]' }]);
+      return { account: accountToWire(await d.settlement.getAccount(request.merchantId)) };
+    }),
+    listDeadPayoutTimers: run('ListDeadPayoutTimers', async (request: P.ListDeadPayoutTimersRequest, d): Promise<P.ListDeadPayoutTimersResponse> => {
+      const dead = await d.dead_letters.list({ limit: request.limit === 0 ? dead_timers_page_default : request.limit, after_seq: Number(request.afterSeq) });
+      return { deadTimers: dead.map((letter) => deadToWire(letter.seq, letter)) };
+    }),
+    redrivePayoutTimer: run('RedrivePayoutTimer', async (request: P.RedrivePayoutTimerRequest, d): Promise<P.RedrivePayoutTimerResponse> => {
+      const timer = await d.dead_letters.redrive(Number(request.seq));
+      return { timer: deadToWire(0, { timer, failures: 0, reason: '', dead_at: '' }) };
+    }),
+  };
+}
+
+function accountToWire(account: SettlementAccount): P.SettlementAccount {
+  return {
+    merchantId: account.merchant_id, channelId: account.channel_id, bankCode: account.bank_code, accountLast4: account.payee_last4,
+    since: account.since, updatedAt: account.updated_at,
+  };
+}
+
+function deadToWire(seq: number, dead: DeadPayoutTimer): P.DeadPayoutTimer {
+  const timer: PayoutTimer = dead.timer;
+  return {
+    seq: BigInt(seq), kind: timer.kind, payoutId: timer.kind === 'settlement' ? '' : timer.payout_id, batchId: timer.kind === 'settlement' ? timer.batch_id : '',
+    attempt: timer.kind === 'settlement' ? timer.attempt : 0, failures: dead.failures, reason: dead.reason, deadAt: dead.dead_at === '' ? undefined : new Date(dead.dead_at),
+  };
+}
