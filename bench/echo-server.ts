@@ -9,7 +9,8 @@
 // prints {"event":"echo_listening","port":N} when ready; stops on SIGTERM / SIGINT.
 
 import * as grpc from '@grpc/grpc-js';
-import { listenPlain, listenTls, type TlsFiles } from '../core/auth/tls';
+import { listenPlain, listenTls } from '../core/auth/tls';
+import type { TlsFiles } from '../core/config';
 import { createLogger } from '../core/log';
 import {
   NextActionType, PaymentServiceService, PaymentStatus, Product,

@@ -9,7 +9,7 @@ import {
   command_timeout_ms_default, expire_seconds_min_default, query_backoff_ms_default, refund_backoff_ms, watch_lifetime_ms_default, watches_max_default,
   watches_per_app_max_default,
 } from './constants';
-import { notify_schedule_ms_default, notify_timeout_ms_default } from './notify/constants';
+import { notify_schedule_ms_default, notify_timeout_ms_default } from './constants';
 
 const data_key_hex = '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff';
 const id_key_hex = 'ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100';

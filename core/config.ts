@@ -2,21 +2,25 @@
 // stops startup with a message naming the variable (every bad variable, not only the first).
 // Defaults are documented in README.md. The variables are a zod schema: one entry per
 // variable with its default, form and bounds; rules that span variables (the keys differ,
-// TLS unless the development switch, credentials) run once every variable is valid.
+// TLS unless the development switch, credentials) run once every variable is valid. It sits in
+// the shared layer and imports nothing above it: the defaults it offers are core/constants.ts's,
+// and the modules it configures read its values.
 
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import type { ChannelConfig, ProductName } from '../channels/channel';
-import { notify_schedule_ms_default, notify_timeout_ms_default } from './notify/constants';
-import { circuit_defaults, scoring_defaults } from './routing/scoring';
 import { idKey, type IdKey } from './ids';
-import { destinationPolicy, type DestinationPolicy } from './notify/destination';
+import { cidrRanges } from './cidr';
 import {
+  circuit_cooldown_ms_default,
+  circuit_volume_min_default,
   command_timeout_ms_default,
   create_deadline_ms_max,
   create_deadline_ms_min,
   expire_seconds_min_default,
+  exploration_share_default,
+  notify_schedule_ms_default,
+  notify_timeout_ms_default,
   query_backoff_ms_default,
   refund_backoff_ms,
   timer_retry_backoff_ms_default,
@@ -24,7 +28,6 @@ import {
   watches_max_default,
   watches_per_app_max_default,
 } from './constants';
-import type { TlsFiles } from './auth/tls';
 import { readNatsAuth, type NatsAuth, type RedisAuth } from './connections';
 import { z } from 'zod';
 
@@ -55,7 +58,7 @@ export interface Config {
   public_url: string;
   workers: number;
   shards: number;
-  channels: ChannelConfig[];
+  channels: ChannelEntry[];
   /** 32 bytes, hex in the environment: seals payer elements in events (core/seal.ts). */
   data_key: Buffer;
   /** 32 bytes, hex in the environment: keys the derivation of payment and refund ids
@@ -96,6 +99,14 @@ export interface Config {
   /** How often the reconciliation schedule looks for a day to pull and reconcile (core/recon);
    * 0: never (an operator runs days with ReconService RerunDay). */
   recon_interval_ms: number;
+}
+
+/** The gRPC ports' certificate files (core/auth/tls.ts serves them). */
+export interface TlsFiles {
+  cert_file: string;
+  key_file: string;
+  /** PEM bundle: every CA whose client certificates are accepted (two during a CA rotation). */
+  client_ca_file: string;
 }
 
 export class ConfigError extends Error {
@@ -219,14 +230,14 @@ const variables = z.object({
   PAYCORE_NOTIFY_ALLOW_HOSTS: z.string().default('').pipe(z.string().regex(/^[A-Za-z0-9.,:_ -]*$/, { error: 'must be a comma list of host names' })),
   PAYCORE_NOTIFY_ALLOW_CIDRS: z.string().default('').superRefine((cidrs, context) => {
     try {
-      destinationPolicy(false, '', cidrs);
+      cidrRanges(cidrs);
     } catch (error) {
       context.addIssue({ code: 'custom', message: `must be a comma list of CIDR ranges: ${(error as Error).message}` });
     }
   }),
-  PAYCORE_CIRCUIT_COOLDOWN_MS: integer(circuit_defaults.cooldown_ms, 100, 3_600_000),
-  PAYCORE_CIRCUIT_VOLUME_MIN: integer(circuit_defaults.volume_min, 1, 100_000),
-  PAYCORE_EXPLORATION_SHARE: share(scoring_defaults.exploration_share),
+  PAYCORE_CIRCUIT_COOLDOWN_MS: integer(circuit_cooldown_ms_default, 100, 3_600_000),
+  PAYCORE_CIRCUIT_VOLUME_MIN: integer(circuit_volume_min_default, 1, 100_000),
+  PAYCORE_EXPLORATION_SHARE: share(exploration_share_default),
   PAYCORE_DATABASE_URL: unset.pipe(urlOf(['postgres:', 'postgresql:']).optional()),
   PAYCORE_LEDGER_TIMEZONE: timeZone('Asia/Shanghai'),
   PAYCORE_LEDGER_CUTOFF_INTERVAL_MS: integer(300_000, 0, 86_400_000),
@@ -291,7 +302,7 @@ function configOf(env: Env, v: Variables, context: Context): Config {
   if (v.PAYCORE_ID_KEY.toLowerCase() === v.PAYCORE_DATA_KEY.toLowerCase()) fail(context, 'PAYCORE_ID_KEY', 'must differ from PAYCORE_DATA_KEY');
   const public_url = v.PAYCORE_PUBLIC_URL ?? `http://${v.PAYCORE_HTTP_HOST}:${v.PAYCORE_HTTP_PORT}`;
   if (v.PAYCORE_PUBLIC_URL === undefined && !URL.canParse(public_url)) fail(context, 'PAYCORE_PUBLIC_URL', `must be a URL, got '${public_url}'`);
-  let channels: ChannelConfig[] = [];
+  let channels: ChannelEntry[] = [];
   try {
     channels = loadChannels(v.PAYCORE_CHANNELS_FILE);
   } catch (error) {
@@ -358,10 +369,27 @@ export function loadConfig(env: Env = process.env): Config {
   return parsed.data;
 }
 
-const products: readonly ProductName[] = [
+/** The payment products a channel may serve: the channel interface's ProductName
+ * (channels/channel.ts) written again below it; the composition root hands these entries to
+ * the adapters (workers/root/adapters.ts), where the compiler checks that the two agree. */
+const products = [
   'WECHAT_NATIVE', 'WECHAT_JSAPI', 'WECHAT_APP', 'WECHAT_H5', 'ALIPAY_QR', 'ALIPAY_APP', 'ALIPAY_WAP',
   'ALIPAY_PC', 'UNIONPAY_QUICK', 'BANK_B2C', 'BANK_B2B', 'BARCODE',
-];
+] as const;
+
+export type ChannelProduct = (typeof products)[number];
+
+/** One entry of the channel file: what the composition root creates a channel adapter from
+ * (the shape of channels/channel.ts ChannelConfig). */
+export interface ChannelEntry {
+  channel_id: string;
+  provider: string;
+  products: ChannelProduct[];
+  /** Provider-specific settings (keys, ids, base URL), validated by the adapter's factory. */
+  settings: Record<string, string>;
+  /** How long CreatePayment waits for this channel's create (channels/channel.ts). */
+  create_deadline_ms?: number;
+}
 
 const products_message = `must be a non-empty list of ${products.join(', ')}`;
 const deadline_message = `must be an integer from ${create_deadline_ms_min} to ${create_deadline_ms_max}`;
@@ -388,7 +416,7 @@ function entryProblem(where: string, issue: z.core.$ZodIssue): string {
 /** Reads the channel file: a JSON array of {channel_id, provider, products, settings}.
  * A setting written `file:<path>` is read from that file (relative to the channel file),
  * so keys stay in files with their own permissions. */
-export function loadChannels(file: string): ChannelConfig[] {
+export function loadChannels(file: string): ChannelEntry[] {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
@@ -398,7 +426,7 @@ export function loadChannels(file: string): ChannelConfig[] {
   const list = channel_file.safeParse(raw);
   if (!list.success) throw new ConfigError(`PAYCORE_CHANNELS_FILE ${file}: ${list.error.issues[0]!.message}`);
   const seen = new Set<string>();
-  return list.data.map((value, index): ChannelConfig => {
+  return list.data.map((value, index): ChannelEntry => {
     const where = `PAYCORE_CHANNELS_FILE ${file}: entry ${index}`;
     const entry = channel_entry.safeParse(value);
     if (!entry.success) throw new ConfigError(entry.error.issues.map((issue) => entryProblem(where, issue)).join('; '));
@@ -409,7 +437,7 @@ export function loadChannels(file: string): ChannelConfig[] {
     for (const [key, setting] of Object.entries(settings)) {
       resolved[key] = setting.startsWith('file:') ? readSetting(path.resolve(path.dirname(file), setting.slice(5)), `${where}: settings.${key}`) : setting;
     }
-    const config: ChannelConfig = { channel_id, provider, products: served, settings: resolved };
+    const config: ChannelEntry = { channel_id, provider, products: served, settings: resolved };
     if (create_deadline_ms !== undefined) config.create_deadline_ms = create_deadline_ms;
     return config;
   });
@@ -423,7 +451,3 @@ function readSetting(file: string, where: string): string {
   }
 }
 
-/** The notification destination policy of a configuration. */
-export function notifyPolicy(config: Pick<Config, 'notify_https_only' | 'notify_allow_hosts' | 'notify_allow_cidrs'>): DestinationPolicy {
-  return destinationPolicy(config.notify_https_only, config.notify_allow_hosts, config.notify_allow_cidrs);
-}

@@ -193,3 +193,29 @@ export const binding_wrong_codes_max = 5;
 /** Wrong SMS codes one quick-pay attempt takes (ConfirmPayment) before it fails: the payer
  * may mistype without losing the payment; the provider keeps its own count too. */
 export const confirm_wrong_codes_max = 5;
+
+// Merchant notifications as a deployment configures them (core/config.ts; the notifier's other
+// bounds are core/notify/constants.ts).
+
+/** Delay before each delivery attempt, measured from the previous attempt's failure (the
+ * first from the moment the event is seen). Ten attempts over 48 h 21 min:
+ * 0 s, 15 s, 1 min, 5 min, 15 min, 1 h, 2 h, 6 h, 15 h, 24 h.
+ * The first five (within 21 min) ride out a merchant's deploy, restart or load-balancer blip;
+ * the gaps then grow about threefold so that a merchant down for a working day or a night is
+ * still reached the next day, and the last one, two days after the payment, outlives a
+ * weekend outage's first day without hammering a dead endpoint (WeChat Pay gives up after
+ * 24 h, Alipay after 25 h; a merchant who needs longer re-sends from the dead letters). */
+export const notify_schedule_ms_default: readonly number[] = [
+  0, 15_000, 60_000, 300_000, 900_000, 3_600_000, 7_200_000, 21_600_000, 54_000_000, 86_400_000,
+];
+
+/** How long a merchant has to answer 2xx (API contract: 5 s). */
+export const notify_timeout_ms_default = 5_000;
+
+/** Routing's circuit breaker and exploration as a deployment configures them (core/config.ts;
+ * the rest of the options and why they hold: core/routing/scoring.ts). A channel's circuit stays
+ * open this long before probes; it needs this many outcomes in the health window before it may
+ * open; this share of decisions measures a healthy channel other than the best. */
+export const circuit_cooldown_ms_default = 30_000;
+export const circuit_volume_min_default = 20;
+export const exploration_share_default = 0.02;

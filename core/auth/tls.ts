@@ -10,14 +10,8 @@ import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
+import type { TlsFiles } from '../config';
 import type { Logger } from '../log';
-
-export interface TlsFiles {
-  cert_file: string;
-  key_file: string;
-  /** PEM bundle: every CA whose client certificates are accepted (two during a CA rotation). */
-  client_ca_file: string;
-}
 
 export interface Listener {
   port: number;

@@ -23,7 +23,8 @@ import {
   type WatchPaymentRequest,
   type WatchPaymentResponse,
 } from '../../proto/gen/paycore/v1/payment';
-import { notifyPolicy, type Config } from '../config';
+import type { Config } from '../config';
+import { notifyPolicy } from '../notify/destination';
 import type { DestinationPolicy } from '../notify/destination';
 import { expire_seconds_default, expire_seconds_max } from '../constants';
 import { PaycoreError, dependencyDown, grpcStatusOfReason, invalidFields, toServiceError, type Dependency } from '../errors';

@@ -1,24 +1,10 @@
-// Every bound the merchant notifier runs under, with its unit and why it holds. They live
-// here while core/notify is new; they belong in core/constants.ts once it is wired in.
-
-/** Delay before each delivery attempt, measured from the previous attempt's failure (the
- * first from the moment the event is seen). Ten attempts over 48 h 21 min:
- * 0 s, 15 s, 1 min, 5 min, 15 min, 1 h, 2 h, 6 h, 15 h, 24 h.
- * The first five (within 21 min) ride out a merchant's deploy, restart or load-balancer blip;
- * the gaps then grow about threefold so that a merchant down for a working day or a night is
- * still reached the next day, and the last one, two days after the payment, outlives a
- * weekend outage's first day without hammering a dead endpoint (WeChat Pay gives up after
- * 24 h, Alipay after 25 h; a merchant who needs longer re-sends from the dead letters). */
-export const notify_schedule_ms_default: readonly number[] = [
-  0, 15_000, 60_000, 300_000, 900_000, 3_600_000, 7_200_000, 21_600_000, 54_000_000, 86_400_000,
-];
+// Every bound the merchant notifier runs under, with its unit and why it holds. The two a
+// deployment configures (the schedule and the timeout) have their defaults in core/constants.ts
+// with the configuration's others (core/config.ts reads them there, below this module).
 
 /** Attempts in any schedule: the default has 10; a longer list is a configuration mistake
  * (the merchant-facing contract says "at most 10 attempts"), not a tuning knob. */
 export const notify_attempts_max = 10;
-
-/** How long a merchant has to answer 2xx (API contract: 5 s). */
-export const notify_timeout_ms_default = 5_000;
 
 /** Longest configurable delivery timeout: it must stay well inside the sender consumer's
  * ack wait, or a slow merchant would make JetStream redeliver a message still in flight. */

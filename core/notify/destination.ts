@@ -18,6 +18,8 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
+import { cidrRanges, type CidrRange } from '../cidr';
+import type { Config } from '../config';
 
 export interface DestinationPolicy {
   /** Production: only https URLs. */
@@ -25,7 +27,7 @@ export interface DestinationPolicy {
   /** Host names (lower case) delivered to whatever they resolve to. */
   allow_hosts: ReadonlySet<string>;
   /** Address ranges delivered to although not public. */
-  allow_cidrs: readonly [ipaddr.IPv4 | ipaddr.IPv6, number][];
+  allow_cidrs: readonly CidrRange[];
 }
 
 /** http allowed, nothing but public addresses: unit tests' policy, and the default's shape. */
@@ -34,14 +36,12 @@ export const no_allow_list_policy: DestinationPolicy = { https_only: false, allo
 /** Parses the allow-lists of the configuration; throws naming the bad entry. */
 export function destinationPolicy(https_only: boolean, hosts: string, cidrs: string): DestinationPolicy {
   const allow_hosts = new Set(list(hosts).map((h) => h.toLowerCase()));
-  const allow_cidrs = list(cidrs).map((cidr) => {
-    try {
-      return ipaddr.parseCIDR(cidr);
-    } catch {
-      throw new Error(`'${cidr}' is not a CIDR range (e.g. 127.0.0.0/8, ::1/128)`);
-    }
-  });
-  return { https_only, allow_hosts, allow_cidrs };
+  return { https_only, allow_hosts, allow_cidrs: cidrRanges(cidrs) };
+}
+
+/** The notification destination policy of a configuration. */
+export function notifyPolicy(config: Pick<Config, 'notify_https_only' | 'notify_allow_hosts' | 'notify_allow_cidrs'>): DestinationPolicy {
+  return destinationPolicy(config.notify_https_only, config.notify_allow_hosts, config.notify_allow_cidrs);
 }
 
 function list(raw: string): string[] {

@@ -23,10 +23,9 @@ import {
   notify_nak_delay_ms_max,
   notify_retry_delay_ms,
   notify_retry_delay_ms_max,
-  notify_schedule_ms_default,
-  notify_timeout_ms_default,
   notify_timeout_ms_max,
 } from './constants';
+import { notify_schedule_ms_default, notify_timeout_ms_default } from '../constants';
 import { listDeadLetters, resendDeadLetter, type DeadLetterQuery } from './dead-letters';
 import { createNotifyAgent, deliver, type DeliveryResult } from './deliver';
 import type { DestinationPolicy } from './destination';

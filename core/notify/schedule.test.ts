@@ -1,7 +1,7 @@
 // The retry schedule and the per-merchant in-flight bound, as pure functions.
 
 import { InflightBounds } from './bounds';
-import { notify_schedule_ms_default } from './constants';
+import { notify_schedule_ms_default } from '../constants';
 import { afterFailure, firstPending, parseScheduleMs, pendingMessageId, resentPending, scheduleProblems } from './schedule';
 import type { PlannedNotification } from './types';
 

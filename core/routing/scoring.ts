@@ -1,4 +1,6 @@
-// Scoring and circuit-breaker parameters: every default lives here, named, with its reason;
+// Scoring and circuit-breaker parameters: every default lives here, named, with its reason (the
+// three a deployment configures take their values from core/constants.ts, which core/config.ts
+// reads too);
 // README.md in this folder explains the formula in prose. The decision (decision.ts) scores each
 // candidate with staticScore + healthScore below, in process; the health flush script (lua.ts)
 // opens circuits by shouldOpen's rule with the same parameters passed in (Lua holds no
@@ -21,6 +23,7 @@
 // The prior makes a new (or just recovered) channel look "typical" until it has volume, so
 // one early failure does not bury it and one early success does not crown it.
 
+import { circuit_cooldown_ms_default, circuit_volume_min_default, exploration_share_default } from '../constants';
 import type { HealthSnapshot } from './types';
 
 export interface ScoringOptions {
@@ -71,15 +74,15 @@ export const scoring_defaults: Readonly<ScoringOptions> = Object.freeze({
   bp_per_latency_second: 5,
   bp_per_timeout_pct: 5,
   bp_per_priority: 1,
-  exploration_share: 0.02,
+  exploration_share: exploration_share_default,
   window_ms: 60_000,
   bucket_ms: 10_000,
 });
 
 export const circuit_defaults: Readonly<CircuitOptions> = Object.freeze({
   failure_rate_open: 0.5,
-  volume_min: 20,
-  cooldown_ms: 30_000,
+  volume_min: circuit_volume_min_default,
+  cooldown_ms: circuit_cooldown_ms_default,
   probes_max: 3,
   probe_successes_close: 2,
   probe_timeout_ms: 30_000,

@@ -4,7 +4,7 @@
 // workers/actor-host.ts; it loads none of the gateway's modules. docs/architecture.md §10.
 
 import type { MessagePort } from 'node:worker_threads';
-import { createChannel } from '../../channels';
+import { createAdapters } from './adapters';
 import { encodeJson } from '../../core/codec';
 import type { Config } from '../../core/config';
 import { idKey } from '../../core/ids';
@@ -37,7 +37,7 @@ function buildActorHost(deps: ActorHostDeps): { actors: ActorSystem; close(): Pr
   const { names, js, jsm, redis, sealer, table } = deps.connections;
   const routing = new ChannelDirectory(
     config.channels,
-    new Map(config.channels.map((c) => [c.channel_id, createChannel(c)])),
+    createAdapters(config.channels),
     table,
     config.public_url,
     log,

@@ -5,11 +5,12 @@
 
 import { readFileSync } from 'node:fs';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
-import { createChannel } from '../../channels';
+import { createAdapters } from './adapters';
 import { Authenticator } from '../../core/auth/authenticator';
 import { CardService } from '../../core/cards/service';
 import { CardStore } from '../../core/cards/store';
-import { notifyPolicy, type Config } from '../../core/config';
+import type { Config } from '../../core/config';
+import { notifyPolicy } from '../../core/notify/destination';
 import { grpc_drain_ms_max, health_poll_ms, ledger_lag_poll_ms, metrics_collect_ms_max, notify_backlog_poll_ms, reservation_sweep_grace_ms, reservation_sweep_interval_ms } from '../../core/constants';
 import { startGrpc } from '../../core/gateway/grpc';
 import { startHttp } from '../../core/gateway/http';
@@ -102,7 +103,7 @@ interface Gateway {
 async function buildGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config, log, metrics, pool } = deps;
   const { names, nc, js, jsm, redis, sealer, table } = deps.connections;
-  const adapters = new Map(config.channels.map((c) => [c.channel_id, createChannel(c)]));
+  const adapters = createAdapters(config.channels);
   const routing = new ChannelDirectory(config.channels, adapters, table, config.public_url, log);
   const link = new NatsLink(nc);
   const store = new EventStore(js, jsm, names);
