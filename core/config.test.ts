@@ -60,6 +60,7 @@ describe('config', () => {
       nats_auth: { kind: 'none' },
       actor_nats_auth: { kind: 'none' },
       redis_url: 'redis://127.0.0.1:6379/0',
+      redis_cluster_nodes: undefined,
       redis_auth: { username: undefined, password: undefined, tls_ca_file: undefined },
       prefix: 'paycore',
       grpc_host: '127.0.0.1',
@@ -161,6 +162,9 @@ describe('config', () => {
     ['PAYCORE_QUERY_BACKOFF_MS', '1.5e4'],
     ['PAYCORE_REDIS_URL', 'http://127.0.0.1:6379'],
     ['PAYCORE_REDIS_URL', 'not a url'],
+    ['PAYCORE_REDIS_CLUSTER_NODES', 'redis://127.0.0.1:7000,127.0.0.1:7001'],
+    ['PAYCORE_REDIS_CLUSTER_NODES', 'redis://127.0.0.1:7000,http://127.0.0.1:7001'],
+    ['PAYCORE_REDIS_CLUSTER_NODES', 'redis://127.0.0.1:7000,rediss://127.0.0.1:7001'],
     ['PAYCORE_PUBLIC_URL', 'ftp://pay.example.com'],
     ['PAYCORE_GRPC_INSECURE', 'yes'],
     ['PAYCORE_GRPC_TLS_CERT', '/nonexistent/server.pem'],
@@ -280,6 +284,13 @@ describe('config credentials', () => {
     expect(() => loadConfig(env({ PAYCORE_NATS_NKEY_SEED_FILE: seed }))).toThrow(/PAYCORE_NATS_NKEY_SEED_FILE .* user nkey seed/);
     const redis = loadConfig(env({ PAYCORE_REDIS_USERNAME: 'paycore', PAYCORE_REDIS_PASSWORD: 'pw-3' }));
     expect(redis.redis_auth).toEqual({ username: 'paycore', password: 'pw-3', tls_ca_file: undefined });
+  });
+
+  test('config - PAYCORE_REDIS_CLUSTER_NODES: the seed URLs of a Redis Cluster, instead of PAYCORE_REDIS_URL', () => {
+    const config = loadConfig(env({ PAYCORE_REDIS_CLUSTER_NODES: 'redis://10.0.0.1:7000, redis://10.0.0.2:7000/' }));
+    expect(config.redis_cluster_nodes).toEqual(['redis://10.0.0.1:7000', 'redis://10.0.0.2:7000']);
+    const both = configError(() => loadConfig(env({ PAYCORE_REDIS_CLUSTER_NODES: 'redis://10.0.0.1:7000', PAYCORE_REDIS_URL: 'redis://10.0.0.9:6379' })));
+    expect(both.message).toBe('PAYCORE_REDIS_CLUSTER_NODES and PAYCORE_REDIS_URL are alternatives: set one');
   });
 
   test('config - a credential error names the variable, never the secret', () => {

@@ -38,6 +38,9 @@ export interface Config {
   /** How the actor-host threads do (PAYCORE_ACTOR_NATS_*; default: nats_auth). */
   actor_nats_auth: NatsAuth;
   redis_url: string;
+  /** Seed URLs of a Redis Cluster (PAYCORE_REDIS_CLUSTER_NODES); set: the cluster client,
+   * and redis_url is not used. */
+  redis_cluster_nodes: string[] | undefined;
   redis_auth: RedisAuth;
   /** Namespaces subjects (`<prefix>.pay.…`), stream names and Redis keys of one deployment. */
   prefix: string;
@@ -147,6 +150,15 @@ function urlOf(schemes: readonly string[]) {
     .transform((value) => value.replace(/\/$/, ''));
 }
 
+const redis_schemes = ['redis:', 'rediss:'];
+
+/** A comma list of redis:// or rediss:// URLs (a cluster's seed nodes). */
+const redis_url_list = z.string()
+  .refine((raw) => raw.split(',').every((url) => URL.canParse(url.trim()) && redis_schemes.includes(new URL(url.trim()).protocol)), {
+    error: (issue) => `must be a comma list of redis:// or rediss:// URLs, got '${String(issue.input)}'`,
+  })
+  .transform((raw) => raw.split(',').map((url) => url.trim().replace(/\/$/, '')));
+
 /** A comma list of milliseconds, each at least `min_ms`. */
 function backoffList(fallback: readonly number[], min_ms = 10) {
   return unset.pipe(z.string()
@@ -195,7 +207,8 @@ const variables = z.object({
   PAYCORE_DATA_KEY: hex_key,
   PAYCORE_ID_KEY: hex_key,
   PAYCORE_NATS_URL: text('nats://127.0.0.1:4222'),
-  PAYCORE_REDIS_URL: text('redis://127.0.0.1:6379/0').pipe(urlOf(['redis:', 'rediss:'])),
+  PAYCORE_REDIS_URL: text('redis://127.0.0.1:6379/0').pipe(urlOf(redis_schemes)),
+  PAYCORE_REDIS_CLUSTER_NODES: unset.pipe(redis_url_list.optional()),
   PAYCORE_REDIS_USERNAME: unset,
   PAYCORE_REDIS_PASSWORD: unset,
   PAYCORE_REDIS_TLS_CA_FILE: unset,
@@ -263,11 +276,21 @@ function natsAuths(env: Env, context: Context): Pick<Config, 'nats_auth' | 'acto
   }
 }
 
+/** A Redis Cluster's seed nodes: one scheme for all, and not as well as a single server's URL. */
+function redisClusterNodes(env: Env, v: Variables, context: Context): string[] | undefined {
+  const nodes = v.PAYCORE_REDIS_CLUSTER_NODES;
+  if (nodes === undefined) return undefined;
+  if (env.PAYCORE_REDIS_URL !== undefined && env.PAYCORE_REDIS_URL !== '') fail(context, 'PAYCORE_REDIS_CLUSTER_NODES', 'and PAYCORE_REDIS_URL are alternatives: set one');
+  if (new Set(nodes.map((url) => new URL(url).protocol)).size > 1) fail(context, 'PAYCORE_REDIS_CLUSTER_NODES', 'must all be redis:// or all rediss://');
+  return nodes;
+}
+
 function redisAuth(v: Variables, context: Context): RedisAuth {
   const { PAYCORE_REDIS_USERNAME: username, PAYCORE_REDIS_PASSWORD: password, PAYCORE_REDIS_TLS_CA_FILE: tls_ca_file } = v;
   if (username !== undefined && password === undefined) fail(context, 'PAYCORE_REDIS_USERNAME', 'needs PAYCORE_REDIS_PASSWORD');
   if (tls_ca_file !== undefined) {
-    if (!v.PAYCORE_REDIS_URL.startsWith('rediss:')) fail(context, 'PAYCORE_REDIS_TLS_CA_FILE', 'needs a rediss:// PAYCORE_REDIS_URL');
+    const url = v.PAYCORE_REDIS_CLUSTER_NODES?.[0] ?? v.PAYCORE_REDIS_URL;
+    if (!url.startsWith('rediss:')) fail(context, 'PAYCORE_REDIS_TLS_CA_FILE', 'needs a rediss:// PAYCORE_REDIS_URL or PAYCORE_REDIS_CLUSTER_NODES');
     else {
       const code = unreadable(tls_ca_file);
       if (code !== undefined) fail(context, 'PAYCORE_REDIS_TLS_CA_FILE', `${tls_ca_file} cannot be read: ${code}`);
@@ -314,6 +337,7 @@ function configOf(env: Env, v: Variables, context: Context): Config {
     nats_url: v.PAYCORE_NATS_URL,
     ...nats,
     redis_url: v.PAYCORE_REDIS_URL,
+    redis_cluster_nodes: redisClusterNodes(env, v, context),
     redis_auth: redisAuth(v, context),
     prefix: v.PAYCORE_PREFIX,
     grpc_host: v.PAYCORE_GRPC_HOST,

@@ -6,11 +6,13 @@
 // NATS: user/password, token, an nkey seed file or a JWT creds file — one of them, or none.
 // The actor-host threads may use their own credentials (PAYCORE_ACTOR_NATS_*), so each role
 // holds only the subject permissions it needs (ops/nats-permissions.conf).
-// Redis: an ACL user and password, and TLS (rediss://, with a CA file for a private CA).
+// Redis: an ACL user and password, and TLS (rediss://, with a CA file for a private CA); one
+// server, or a Redis Cluster through ioredis's cluster client (every key one script or MULTI
+// touches shares a hash tag, so each call lands on one slot).
 
 import { readFileSync } from 'node:fs';
 import { credsAuthenticator, nkeyAuthenticator, type ConnectionOptions } from '@nats-io/transport-node';
-import type { RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 
 export type NatsAuth =
   | { kind: 'none' }
@@ -43,7 +45,7 @@ export function natsAuthOptions(auth: NatsAuth): Partial<ConnectionOptions> {
 }
 
 /** ioredis options for `auth`, merged over the caller's (URL-borne credentials also work). */
-export function redisAuthOptions(redis_url: string, auth: RedisAuth): Partial<RedisOptions> {
+function redisAuthOptions(redis_url: string, auth: RedisAuth): Partial<RedisOptions> {
   const options: Partial<RedisOptions> = {};
   if (auth.username !== undefined) options.username = auth.username;
   if (auth.password !== undefined) options.password = auth.password;
@@ -87,4 +89,56 @@ function readable(name: string, file: string): string {
   } catch (error) {
     throw new Error(`${name} ${file} cannot be read: ${(error as NodeJS.ErrnoException).code ?? 'error'}`, { cause: error });
   }
+}
+
+/** A single Redis or a Redis Cluster: paycore's Redis code takes either (the commands it
+ * sends are the same; only SCAN and a subscriber's duplicate differ, see scanKeys and
+ * subscriberOf). */
+export type RedisClient = Redis | Cluster;
+
+/** Where paycore's Redis is: one server's URL, or a cluster's seed URLs (same scheme). */
+export type RedisTarget = { kind: 'single'; url: string } | { kind: 'cluster'; nodes: readonly string[] };
+
+/** A client of `target`, not yet connected (`connect()` it). `options` apply to every node's
+ * connection; `enableOfflineQueue` is the cluster's as well. */
+export function redisClient(target: RedisTarget, auth: RedisAuth, options: Partial<RedisOptions>): RedisClient {
+  if (target.kind === 'single') return new Redis(target.url, { ...options, ...redisAuthOptions(target.url, auth) });
+  const nodes = target.nodes.map((url) => {
+    const parsed = new URL(url);
+    return { host: parsed.hostname, port: Number(parsed.port || 6379) };
+  });
+  const { enableOfflineQueue, lazyConnect, ...node_options } = options;
+  const cluster_options: ClusterOptions = {
+    lazyConnect,
+    enableOfflineQueue,
+    redisOptions: { ...node_options, ...redisAuthOptions(target.nodes[0]!, auth) },
+    // A moved slot (failover, resharding) is followed at once; a cluster that is down for a
+    // slot answers at once, so a caller is told DEPENDENCY_DOWN instead of waiting.
+    retryDelayOnFailover: 100,
+    retryDelayOnClusterDown: 100,
+    maxRedirections: 4,
+    slotsRefreshInterval: 2_000,
+  };
+  return new Cluster(nodes, cluster_options);
+}
+
+/** Every key matching `pattern` (SCAN on each master of a cluster: a key lives on one). */
+export async function scanKeys(redis: RedisClient, pattern: string, count = 500): Promise<string[]> {
+  const found: string[] = [];
+  for (const node of redis instanceof Cluster ? redis.nodes('master') : [redis]) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', count);
+      cursor = next;
+      found.push(...keys);
+    } while (cursor !== '0');
+  }
+  return found;
+}
+
+/** A second connection for SUBSCRIBE (a subscribed connection can do nothing else), queueing
+ * until connected. On a cluster a PUBLISH reaches every node, so one subscription suffices. */
+export function subscriberOf(redis: RedisClient): RedisClient {
+  const overrides = { lazyConnect: false, enableOfflineQueue: true };
+  return redis instanceof Cluster ? redis.duplicate(undefined, { ...redis.options, ...overrides }) : redis.duplicate(overrides);
 }

@@ -27,7 +27,8 @@ export interface DependencyServer {
   close(): Promise<void>;
 }
 
-function binary(name: string): string {
+/** The path of a server's binary (Debian puts some under /usr/sbin). */
+export function binary(name: string): string {
   for (const dir of ['/usr/sbin', '/usr/bin', '/usr/local/bin']) {
     const candidate = path.join(dir, name);
     if (existsSync(candidate)) return candidate;
@@ -46,7 +47,8 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
-function serverOf(port: number, url: string, dir: string, command: string, args: string[]): DependencyServer {
+/** A server process on `port` that can be started, SIGKILLed and started again. */
+export function serverOf(port: number, url: string, dir: string, command: string, args: string[]): DependencyServer {
   let child: ChildProcess | undefined;
   let log = '';
   const server: DependencyServer = {

@@ -23,8 +23,7 @@ import { ensureDevPki, type DevPki } from './dev/dev-certs';
 import type * as grpc from '@grpc/grpc-js';
 import { certAuth, channelCredentials, clientOptions, makeClient, type ClientAuth } from './auth-client';
 import { app_roles } from '../core/routing/apps';
-import { natsAuthOptions, readNatsAuth, redisAuthOptions, type NatsAuth, type RedisAuth } from '../core/connections';
-import { Redis } from 'ioredis';
+import { natsAuthOptions, readNatsAuth, redisClient, scanKeys, type NatsAuth, type RedisAuth, type RedisTarget } from '../core/connections';
 import type * as grpc_types from '@grpc/grpc-js';
 
 /** The repository root, from the sources (bench/) or from the compiled dist/bench/. */
@@ -97,7 +96,11 @@ export class PaycoreProcess {
     };
     child.stderr!.on('data', append);
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`paycore did not start in ${timeout_ms} ms:\n${this.output}`)), timeout_ms);
+      // A process that did not get ready is killed: nobody else would stop it.
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`paycore did not start in ${timeout_ms} ms:\n${this.output}`));
+      }, timeout_ms);
       child.stdout!.on('data', (chunk: Buffer) => {
         append(chunk);
         if (ready) return;
@@ -243,9 +246,12 @@ export interface StackOptions {
   /** The subject/stream/key prefix (default: a fresh one); a test that configures a server
    * for it (permissions) picks it first. */
   prefix?: string;
-  /** A private NATS / Redis (fault tests, testing/deps.ts); default the shared servers. */
+  /** A private NATS / Redis (fault tests, testing/deps.ts); default the shared servers.
+   * nats_url may be a comma list (a cluster's seeds). */
   nats_url?: string;
   redis_url?: string;
+  /** A Redis Cluster's seed URLs (testing/cluster.ts) instead of redis_url. */
+  redis_cluster_nodes?: readonly string[];
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -255,6 +261,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const urls: Urls = {
     nats_url: options.nats_url ?? nats_url,
     redis_url: options.redis_url ?? redis_url,
+    redis_cluster_nodes: options.redis_cluster_nodes,
     nats_auth: readNatsAuth(auth_env, 'PAYCORE_NATS_') ?? { kind: 'none' },
     redis_auth: {
       username: auth_env.PAYCORE_REDIS_USERNAME || undefined,
@@ -302,7 +309,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const env: Record<string, string> = {
     PAYCORE_PREFIX: prefix,
     PAYCORE_NATS_URL: urls.nats_url,
-    PAYCORE_REDIS_URL: urls.redis_url,
+    ...(urls.redis_cluster_nodes === undefined ? { PAYCORE_REDIS_URL: urls.redis_url } : { PAYCORE_REDIS_URL: '', PAYCORE_REDIS_CLUSTER_NODES: urls.redis_cluster_nodes.join(',') }),
     PAYCORE_GRPC_PORT: '0',
     PAYCORE_HTTP_PORT: String(http_port),
     PAYCORE_CHANNELS_FILE: channels_file,
@@ -377,33 +384,27 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 interface Urls {
   nats_url: string;
   redis_url: string;
+  /** A Redis Cluster's seed URLs instead of redis_url. */
+  redis_cluster_nodes?: readonly string[];
   nats_auth?: NatsAuth;
   redis_auth?: RedisAuth;
 }
 
 export async function deleteStreams(prefix: string, urls: Urls = { nats_url, redis_url }): Promise<void> {
-  const nc = await connect({ servers: urls.nats_url, ...natsAuthOptions(urls.nats_auth ?? { kind: 'none' }) });
+  const nc = await connect({ servers: urls.nats_url.split(','), ...natsAuthOptions(urls.nats_auth ?? { kind: 'none' }) });
   const jsm = await jetstreamManager(nc);
   const upper = `${prefix.toUpperCase()}_`;
   const mine: string[] = [];
   for await (const info of jsm.streams.list()) if (info.config.name.startsWith(upper) || info.config.name.startsWith(`KV_${upper}`)) mine.push(info.config.name);
   for (const stream of mine) await jsm.streams.delete(stream).catch(() => undefined);
   await nc.close();
-  const redis = new Redis(urls.redis_url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    ...(urls.redis_auth === undefined ? {} : redisAuthOptions(urls.redis_url, urls.redis_auth)),
-  });
+  const target: RedisTarget = urls.redis_cluster_nodes === undefined ? { kind: 'single', url: urls.redis_url } : { kind: 'cluster', nodes: urls.redis_cluster_nodes };
+  const auth = urls.redis_auth ?? { username: undefined, password: undefined, tls_ca_file: undefined };
+  const redis = redisClient(target, auth, { lazyConnect: true, maxRetriesPerRequest: 1 });
   try {
     await redis.connect();
-    for (const pattern of [`{${prefix}:*`, `${prefix}:*`]) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) await redis.del(...keys);
-      } while (cursor !== '0');
-    }
+    // One key per DEL: on a cluster the keys of one call must share a slot.
+    for (const pattern of [`{${prefix}:*`, `${prefix}:*`]) for (const key of await scanKeys(redis, pattern, 1000)) await redis.del(key);
   } finally {
     redis.disconnect();
   }

@@ -4,7 +4,7 @@
 
 import type { AuthContext } from '@grpc/grpc-js/build/src/auth-context';
 import type * as grpc from '@grpc/grpc-js';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connections';
 import { app_key_clock_skew_ms, app_key_nonce_ttl_ms } from '../constants';
 import { PaycoreError, dependencyFailure } from '../errors';
 import { mayActFor, type App } from '../routing/apps';
@@ -56,7 +56,7 @@ export interface CallFacts {
 export class Authenticator {
   constructor(
     private readonly apps: AppDirectory,
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly nonce_prefix: string,
     private readonly clock: () => number = Date.now,
   ) {}

@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   const batch_max = Number(process.env.PAYCORE_LEDGER_BATCH_MAX ?? ledger_batch_max);
   if (!Number.isInteger(batch_max) || batch_max < 1 || batch_max > 10_000) throw new Error('PAYCORE_LEDGER_BATCH_MAX must be a whole number between 1 and 10000');
   await migrate(database_url);
-  const nc = await connect({ servers: process.env.PAYCORE_NATS_URL ?? 'nats://127.0.0.1:4222', name: 'paycore-ledger', maxReconnectAttempts: -1 });
+  const nc = await connect({ servers: (process.env.PAYCORE_NATS_URL ?? 'nats://127.0.0.1:4222').split(','), name: 'paycore-ledger', maxReconnectAttempts: -1 });
   const store = new LedgerStore(database_url, process.env.PAYCORE_LEDGER_TIMEZONE ?? 'Asia/Shanghai');
   const projection = await startProjection({ js: jetstream(nc), jsm: await jetstreamManager(nc), names: namesOf(prefix), prefix, store, log, batch_max });
   const stop = (): void => {

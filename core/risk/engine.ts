@@ -5,7 +5,7 @@
 // elements appear in neither (counters are keyed by a keyed digest of the value).
 
 import { createHmac } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connections';
 import type { PayerElements } from '../../channels/channel';
 import { dependencyFailure } from '../errors';
 import type { ProductName } from '../routing/types';
@@ -66,7 +66,7 @@ export function riskDigestKey(data_key: Buffer): Buffer {
   return createHmac('sha256', data_key).update('paycore risk counter digests v1').digest();
 }
 
-type RiskRedis = Redis & { paycoreRisk(keys_count: number, ...args: (string | number)[]): Promise<number[]> };
+type RiskRedis = RedisClient & { paycoreRisk(keys_count: number, ...args: (string | number)[]): Promise<number[]> };
 
 /** The payer's value of a dimension, or undefined when the payment has none. */
 export function dimensionValue(order: RiskOrder, dimension: RiskDimension): string | undefined {
@@ -105,7 +105,7 @@ export class RiskEngine {
   readonly #options: RiskEngineOptions;
   readonly #clock: () => Date;
 
-  constructor(redis: Redis, private readonly prefix: string, options: RiskEngineOptions) {
+  constructor(redis: RedisClient, private readonly prefix: string, options: RiskEngineOptions) {
     this.#redis = redis as RiskRedis;
     this.#options = options;
     this.#clock = options.clock ?? (() => new Date());

@@ -4,7 +4,7 @@
 // the truth (a held payment expires by its own timer whatever this list says); a Redis that
 // lost the list loses only the listing of payments held before.
 
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connections';
 import { dependencyFailure } from '../errors';
 
 export interface HeldPayment {
@@ -19,7 +19,7 @@ export interface HeldPayment {
 }
 
 export class HeldIndex {
-  constructor(private readonly redis: Redis, private readonly prefix: string) {}
+  constructor(private readonly redis: RedisClient, private readonly prefix: string) {}
 
   get #key(): string {
     return `{${this.prefix}:risk}:held`;

@@ -4,7 +4,7 @@
 // from the durable store first (config-sync.ts). Writers — routing admin, merchants, apps,
 // risk rules — change the configuration through commit(), which writes through and reloads.
 
-import type { Redis } from 'ioredis';
+import { subscriberOf, type RedisClient } from '../connections';
 import { dependencyFailure, PaycoreError } from '../errors';
 import type { Sealer } from '../seal';
 import { ConfigWrites, type ConfigSnapshot } from './config-store';
@@ -27,14 +27,14 @@ export class RoutingCache {
   /** Redis was seen without its configuration and the rebuild has not succeeded yet. */
   #lost = false;
   #current: ConfigSnapshotInMemory = empty_snapshot;
-  #subscriber: Redis | undefined;
+  #subscriber: RedisClient | undefined;
   #poll: NodeJS.Timeout | undefined;
   #reloading: Promise<void> | undefined;
   #reload_again = false;
 
   constructor(
     /** Readers of single configuration fields (existence checks, the notify secret) use it. */
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     readonly keys: RoutingKeys,
     options: RoutingCacheOptions,
   ) {
@@ -45,7 +45,7 @@ export class RoutingCache {
     await this.#options.sync.seedStore();
     await this.reload();
     // Its own connection (a subscriber can do nothing else), queueing until connected.
-    const subscriber = this.redis.duplicate({ lazyConnect: false, enableOfflineQueue: true });
+    const subscriber = subscriberOf(this.redis);
     this.#subscriber = subscriber;
     subscriber.on('error', (error) => this.#options.on_error(error));
     subscriber.on('message', () => void this.#reloadSoon());

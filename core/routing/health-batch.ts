@@ -11,7 +11,7 @@
 // channel nobody routes to costs nothing; a view read after a quiet spell is as old as the
 // spell (`read_at_ms` says how old) and is refreshed within one flush.
 
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connections';
 import { assert } from '../errors';
 import { health_flush_head_args, health_flush_script } from './lua';
 import type { CircuitOptions, ScoringOptions } from './scoring';
@@ -35,7 +35,7 @@ export interface ChannelView {
   read_at_ms: number;
 }
 
-type HealthRedis = Redis & { paycoreHealthFlush(health_key: string, circuit_key: string, ...args: (string | number)[]): Promise<string> };
+type HealthRedis = RedisClient & { paycoreHealthFlush(health_key: string, circuit_key: string, ...args: (string | number)[]): Promise<string> };
 
 interface Pending {
   /** field → increment, fields as the flush script names them. */
@@ -73,7 +73,7 @@ export class HealthBatcher {
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
 
-  constructor(redis: Redis, options: HealthBatcherOptions) {
+  constructor(redis: RedisClient, options: HealthBatcherOptions) {
     this.#redis = redis as HealthRedis;
     this.#options = options;
     this.#flush_ms = options.flush_ms ?? health_flush_ms_max;

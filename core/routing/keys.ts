@@ -5,11 +5,11 @@
 // are hash-tagged per channel (`{<prefix>:ch:<id>}`). Every change bumps `{<prefix>:rt}:version`
 // and is published on `<prefix>:rt:changed`.
 
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connections';
 import { assert, dependencyDown, dependencyFailure } from '../errors';
 import { commit_script, config_apply_script, config_rebuild_script, release_script } from './lua';
 
-export type RoutingRedis = Redis & {
+export type RoutingRedis = RedisClient & {
   paycoreRelease(key: string, reservation_id: string): Promise<number>;
   paycoreCommit(key: string, reservation_id: string): Promise<number>;
   paycoreConfigApply(keys_count: number, ...args: (string | number)[]): Promise<number>;
@@ -17,7 +17,7 @@ export type RoutingRedis = Redis & {
 };
 
 /** The connection with routing's scripts defined on it (once per connection). */
-export function routingRedis(redis: Redis): RoutingRedis {
+export function routingRedis(redis: RedisClient): RoutingRedis {
   const r = redis as RoutingRedis;
   if (typeof r.paycoreRelease !== 'function') {
     r.defineCommand('paycoreRelease', { lua: release_script, numberOfKeys: 1 });
@@ -54,7 +54,7 @@ export const redis_down_states: ReadonlySet<string> = new Set(['reconnecting', '
 
 /** A Redis call on a caller's behalf: refused at once while the connection is down (no
  * offline queue to wait in), and any failure reported as DEPENDENCY_DOWN. */
-export async function redisCall<T>(redis: Redis, call: () => Promise<T>): Promise<T> {
+export async function redisCall<T>(redis: RedisClient, call: () => Promise<T>): Promise<T> {
   if (redis_down_states.has(redis.status)) throw dependencyDown('Redis');
   try {
     return await call();

@@ -3,7 +3,7 @@
 // one that rebuilt an emptied Redis — the caps' usage re-derived from the log.
 
 import type { JetStreamClient } from '@nats-io/jetstream';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connections';
 import type { Config } from '../config';
 import type { Logger } from '../log';
 import type { Names } from '../names';
@@ -13,7 +13,7 @@ import { createRouting, type Routing } from './routing';
 import { circuitOptions, scoringOptions } from './scoring';
 import { rederiveUsage } from './usage';
 
-export async function openRouting(config: Config, js: JetStreamClient, redis: Redis, names: Names, sealer: Sealer, log: Logger): Promise<Routing> {
+export async function openRouting(config: Config, js: JetStreamClient, redis: RedisClient, names: Names, sealer: Sealer, log: Logger): Promise<Routing> {
   const store = await ConfigStore.open(js, config.prefix, config.stream_replicas);
   const routing: Routing = createRouting(redis, config.prefix, {
     sealer, store, circuit: circuitOptions(config), scoring: scoringOptions(config),

@@ -2,6 +2,7 @@
 // chosen channel's limits when the decision (decision.ts) takes a capped channel; here they are
 // released, committed, listed for the sweeper, and the counters re-derived after Redis lost them.
 
+import { scanKeys } from '../connections';
 import { day_counter_ttl_seconds, month_counter_ttl_seconds, reservation_ttl_seconds } from './constants';
 import type { RoutingKeys, RoutingRedis } from './keys';
 import type { ReservationRef } from './types';
@@ -33,17 +34,12 @@ export class CapReservations {
   async reservationMarkers(channel_id: string): Promise<{ reservation_id: string; age_ms: number }[]> {
     const prefix = `${this.keys.channel(channel_id)}:r:`;
     const found: { reservation_id: string; age_ms: number }[] = [];
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length === 0) continue;
-      const ttls = await Promise.all(keys.map((key) => this.redis.pttl(key)));
-      keys.forEach((key, i) => {
-        const ttl_ms = ttls[i]!;
-        if (ttl_ms >= 0) found.push({ reservation_id: key.slice(prefix.length), age_ms: reservation_ttl_seconds * 1000 - ttl_ms });
-      });
-    } while (cursor !== '0');
+    const keys = await scanKeys(this.redis, `${prefix}*`);
+    const ttls = await Promise.all(keys.map((key) => this.redis.pttl(key)));
+    keys.forEach((key, i) => {
+      const ttl_ms = ttls[i]!;
+      if (ttl_ms >= 0) found.push({ reservation_id: key.slice(prefix.length), age_ms: reservation_ttl_seconds * 1000 - ttl_ms });
+    });
     return found;
   }
 

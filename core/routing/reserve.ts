@@ -4,14 +4,14 @@
 // slot: every key named in KEYS, all hash-tagged `{<prefix>:ch:<channel_id>}`). A refusal
 // names the cap or the circuit, so the decision can move on to the next candidate.
 
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connections';
 import { assert } from '../errors';
 import { day_counter_ttl_seconds, month_counter_ttl_seconds, reservation_ttl_seconds } from './constants';
 import { reserve_head_args, reserve_script } from './lua';
 import type { CircuitOptions } from './scoring';
 import { limit_names, type ChannelLimits, type CircuitState, type LiveExclusion, type Reservation } from './types';
 
-type ReserveRedis = Redis & { paycoreReserve(keys_count: number, ...args: (string | number)[]): Promise<string> };
+type ReserveRedis = RedisClient & { paycoreReserve(keys_count: number, ...args: (string | number)[]): Promise<string> };
 
 const channel_caps = ['day_amount_minor', 'day_count', 'month_amount_minor', 'month_count'] as const;
 const card_caps = ['card_day_amount_minor', 'card_day_count', 'card_month_amount_minor', 'card_month_count'] as const;
@@ -56,7 +56,7 @@ export type ReserveAnswer =
 export class ChannelReserver {
   readonly #redis: ReserveRedis;
 
-  constructor(redis: Redis, private readonly circuit: CircuitOptions) {
+  constructor(redis: RedisClient, private readonly circuit: CircuitOptions) {
     this.#redis = redis as ReserveRedis;
     if (typeof this.#redis.paycoreReserve !== 'function') this.#redis.defineCommand('paycoreReserve', { lua: reserve_script });
   }

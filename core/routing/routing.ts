@@ -4,7 +4,7 @@
 // risk rules). Each part takes what it needs; the composition root (workers/root/, for the
 // gateway and the actor-host threads) hands each consumer only the parts it uses.
 
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connections';
 import { assert } from '../errors';
 import { Merchants } from '../merchants/merchants';
 import { RiskRuleStore } from '../risk/rule-store';
@@ -57,7 +57,7 @@ export interface Routing {
   risk_rules: RiskRuleStore;
 }
 
-export function createRouting(redis: Redis, prefix: string, options: RoutingOptions): Routing {
+export function createRouting(redis: RedisClient, prefix: string, options: RoutingOptions): Routing {
   const keys = new RoutingKeys(prefix);
   const scoring = { ...scoring_defaults, ...options.scoring };
   const circuit = { ...circuit_defaults, ...options.circuit };

@@ -2,7 +2,7 @@
 // and validated (what was stored was validated on the way in: anything else is a bug or a
 // hand edit). RoutingCache (cache.ts) swaps one of these in whole on every reload.
 
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../connections';
 import { assert, type FieldViolation } from '../errors';
 import { readMerchant, secretFingerprint, type Merchant } from '../merchants/records';
 import { readRiskRule, type RiskRule } from '../risk/rules';
@@ -43,7 +43,7 @@ export const config_hashes = ['channels', 'states', 'merchants', 'secrets', 'app
 type Raw = Record<string, string>;
 
 /** Reads the whole configuration under `config_key` in one MULTI. */
-export async function loadSnapshot(redis: Redis, config_key: string, sealer: Sealer): Promise<ConfigSnapshotInMemory> {
+export async function loadSnapshot(redis: RedisClient, config_key: string, sealer: Sealer): Promise<ConfigSnapshotInMemory> {
   const k = config_key;
   const replies = await redis.multi()
     .get(`${k}:version`).hgetall(`${k}:channels`).hgetall(`${k}:states`).hgetall(`${k}:merchants`).hgetall(`${k}:secrets`)

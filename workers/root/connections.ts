@@ -3,9 +3,8 @@
 
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { Redis } from 'ioredis';
 import type { Config } from '../../core/config';
-import { natsAuthOptions, redisAuthOptions, type NatsAuth } from '../../core/connections';
+import { natsAuthOptions, redisClient, type NatsAuth, type RedisClient } from '../../core/connections';
 import type { Logger } from '../../core/log';
 import { names as namesOf, type Names } from '../../core/names';
 import { openRouting } from '../../core/routing/open';
@@ -19,7 +18,7 @@ export interface Connections {
   nc: NatsConnection;
   js: JetStreamClient;
   jsm: JetStreamManager;
-  redis: Redis;
+  redis: RedisClient;
   sealer: Sealer;
   table: Routing;
 }
@@ -28,18 +27,15 @@ export async function openConnections(config: Config, nats: { name: string; auth
   const names = namesOf(config.prefix);
   // noAsyncTraces: no stack captured per request (a measured ~4% of CPU under load); a failed
   // request still says what failed.
-  const nc = await connect({ servers: config.nats_url, name: nats.name, maxReconnectAttempts: -1, noAsyncTraces: true, ...natsAuthOptions(nats.auth) });
+  // A comma list of URLs seeds a NATS cluster's client (it learns the other servers anyway).
+  const nc = await connect({ servers: config.nats_url.split(','), name: nats.name, maxReconnectAttempts: -1, noAsyncTraces: true, ...natsAuthOptions(nats.auth) });
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   await before_table?.({ names, nc, js, jsm });
   // No offline queue: while Redis is away a call fails at once (DEPENDENCY_DOWN) instead of
   // waiting for a reconnect its caller has long stopped waiting for.
-  const redis = new Redis(config.redis_url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    enableOfflineQueue: false,
-    ...redisAuthOptions(config.redis_url, config.redis_auth),
-  });
+  const target = config.redis_cluster_nodes === undefined ? { kind: 'single' as const, url: config.redis_url } : { kind: 'cluster' as const, nodes: config.redis_cluster_nodes };
+  const redis = redisClient(target, config.redis_auth, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
   await redis.connect();
   const sealer = new Sealer(config.data_key);
   const table = await openRouting(config, js, redis, names, sealer, log);
