@@ -2,7 +2,7 @@
 SHELL := bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup build proto typecheck lint graph contract test test-unit chaos mutation dev sandbox bench slo-rules clean
+.PHONY: help setup build proto typecheck lint graph contract test test-unit chaos cluster cluster-test mutation dev sandbox bench slo-rules clean
 
 help:
 	@echo "make dev        set up and run paycore with the sandbox PSP"
@@ -12,6 +12,8 @@ help:
 	@echo "make lint       ESLint (layers, cycles, sizes) and knip (dead code); part of make test"
 	@echo "make graph      print the module graph's cycles and layers (madge)"
 	@echo "make chaos      the full fault-injection run (test/chaos.test.ts at full length)"
+	@echo "make cluster    3 NATS nodes, a 3-master Redis Cluster, the sandbox and 2 paycore processes (Ctrl-C stops them)"
+	@echo "make cluster-test  the cluster chaos suite at full length (test/cluster.test.ts)"
 	@echo "make mutation   mutation-test the pure domain modules (orders, routing, validate, recon, payouts, ledger rules)"
 	@echo "make contract   lint the gRPC contract and check it for breaking changes"
 	@echo "make slo-rules  regenerate ops/prometheus/slo.yml from slo-rules.js"
@@ -71,6 +73,18 @@ test: setup build typecheck lint contract
 # short form of the same file.
 chaos: setup build
 	CHAOS=full npx --no-install jest --ci test/chaos.test.ts
+
+# paycore as a deployment on clustered engines, on this machine (testing/cluster.ts): a 3-node
+# NATS JetStream cluster, a 3-master Redis Cluster, the sandbox PSP and two paycore processes,
+# all on free ports; Ctrl-C stops every one of them (ops/topology.md).
+cluster: setup build
+	node dist/testing/cluster-main.js
+
+# The cluster chaos suite at full length: one paycore process SIGKILLed, one NATS node and the
+# Redis master of the routing configuration restarted, under load (about 3 minutes). `make
+# test` runs its short form (one kill, one restart).
+cluster-test: setup build
+	CLUSTER=full npx --no-install jest --ci test/cluster.test.ts
 
 test-unit: node_modules
 	npx --no-install jest --ci core channels testing
