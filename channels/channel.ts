@@ -167,6 +167,12 @@ export interface StatementFile {
   bytes: Buffer;
 }
 
+/** Reads a statement file of one format (StatementFile.format) into rows; throws when the file
+ * is not one it can trust. The adapter that downloads a format reconciliation cannot read as
+ * it is registers its parser (registerStatementParser); the composition root hands them to
+ * core/recon, which never imports an adapter. */
+export type StatementParser = (bytes: Buffer, channel_id: string) => StatementRow[];
+
 export interface StatementRow {
   channel_id: string;
   attempt_id: string;
@@ -309,6 +315,19 @@ const factories = new Map<string, ChannelFactory>();
 export function registerChannel(provider: string, factory: ChannelFactory): void {
   if (factories.has(provider)) throw new Error(`channel provider registered twice: ${provider}`);
   factories.set(provider, factory);
+}
+
+const statement_parsers = new Map<string, StatementParser>();
+
+/** Adapters call this at module load for a statement format they download: `registerStatementParser('wechatpay', parse)`. */
+export function registerStatementParser(format: string, parser: StatementParser): void {
+  if (statement_parsers.has(format)) throw new Error(`statement parser registered twice: ${format}`);
+  statement_parsers.set(format, parser);
+}
+
+/** The registered statement parsers by format (a copy). */
+export function statementParsers(): ReadonlyMap<string, StatementParser> {
+  return new Map(statement_parsers);
 }
 
 export function createChannel(config: ChannelConfig): Channel {

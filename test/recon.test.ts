@@ -21,7 +21,7 @@ import {
   type RerunDayRequest, type RerunDayResponse,
 } from '../proto/gen/paycore/v1/recon';
 import { defaultRouting, eventually, refusal, startStack, type Stack } from './harness';
-import { createChannel, type ChannelConfig } from '../channels/channel';
+import { createChannel, statementParsers, type ChannelConfig } from '../channels/channel';
 import '../channels';
 import { createLogger } from '../core/log';
 import { ReconPool } from '../core/recon/parallel';
@@ -200,7 +200,7 @@ test('recon - the daily pull: a statement not published yet is retried after its
   const first_day = addDays(businessDate(now, 'Asia/Shanghai'), -1);
   const open = () => {
     const ledger = new LedgerStore(db.url);
-    return { ledger, deps: { store: new ReconStore(ledger), pool: new ReconPool({ threads: 1 }), pool_days: 3, channels: new Map([[channel_id, adapter]]), time_zone: 'Asia/Shanghai', log, retry_ms_base: 1_000 } };
+    return { ledger, deps: { store: new ReconStore(ledger), pool: new ReconPool({ threads: 1 }), pool_days: 3, parsers: statementParsers(), channels: new Map([[channel_id, adapter]]), time_zone: 'Asia/Shanghai', log, retry_ms_base: 1_000 } };
   };
   const schedule = async () => (await books.pool.query<{ next_date: string; attempts: number; last_error: string | null }>('SELECT next_date, attempts, last_error FROM recon_schedule WHERE channel_id = $1', [channel_id])).rows[0];
   // The provider has not published: its statement call fails once.

@@ -12,7 +12,7 @@
 import { Pool } from 'undici';
 import { createHash, type KeyObject } from 'node:crypto';
 import {
-  ChannelError, registerChannel, unsupported,
+  ChannelError, registerChannel, registerStatementParser, unsupported,
   type AttemptRef, type AttemptStatus, type Channel, type ChannelConfig, type CloseOutcome, type HttpAnswer,
   type IncomingNotification, type ParsedNotification, type PayerElements, type PayRequest, type ProductName, type RefundRef,
   type RefundRequest, type RefundStatus, type StatementFile, type StatementRow,
@@ -431,3 +431,4 @@ function parseJsonOr(text: string): unknown {
 }
 
 registerChannel('wechatpay', (config) => new WechatPayChannel(config));
+registerStatementParser('wechatpay', (bytes, channel_id) => parseTradeBill(bytes.toString('utf8'), channel_id));

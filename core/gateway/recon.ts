@@ -11,7 +11,7 @@ import { ledger_page_size_max } from '../constants';
 import { dependencyFailure, invalidFields, PaycoreError, toServiceError, type FieldViolation } from '../errors';
 import type { Logger } from '../log';
 import { dayReport, reportCsv, reportHtml, type DayReport } from '../recon/report';
-import { reconcileDay, statement_formats, type StatementFormat } from '../recon/run';
+import { readsFormat, reconcileDay, type StatementParsers } from '../recon/run';
 import { ReconError, type DifferenceState as StoreState, type ReconStore, type StoredDifference } from '../recon/store';
 import type { ReconPool } from '../recon/parallel';
 import { RowFormatError } from '../recon/format';
@@ -29,6 +29,8 @@ export interface ReconRuntime {
   store: ReconStore;
   pool: ReconPool;
   pool_days: number;
+  /** The adapters' statement parsers (a stored statement is read again by its format's). */
+  parsers: StatementParsers;
   /** The adapters: RerunDay downloads the statement again from a channel that can. */
   channels?: ReadonlyMap<string, Channel>;
   /** The automatic actions after a run; absent: none. */
@@ -97,7 +99,7 @@ export function reconService(runtime: ReconRuntime | undefined, log: Logger): gr
         outcome = await reconcileDay(recon, {
           channel_id: request.channelId,
           date: request.businessDate,
-          format: formatOf(statement.format),
+          format: formatOf(statement.format, recon.parsers),
           bytes: statement.bytes,
         });
       }
@@ -167,10 +169,9 @@ function checkDay(channel_id: string, business_date: string): void {
   if (violations.length > 0) throw invalidFields(violations);
 }
 
-function formatOf(stored: string): StatementFormat {
-  const format = statement_formats.find((known) => known === stored);
-  if (format === undefined) throw new PaycoreError('ILLEGAL_STATE', `the stored statement's format ${stored} is not one this paycore reads`);
-  return format;
+function formatOf(stored: string, parsers: StatementParsers): string {
+  if (!readsFormat(stored, parsers)) throw new PaycoreError('ILLEGAL_STATE', `the stored statement's format ${stored} is not one this paycore reads`);
+  return stored;
 }
 
 function asPaycoreError(error: unknown): PaycoreError | undefined {

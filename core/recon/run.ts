@@ -3,18 +3,28 @@
 // (core/recon/store.ts). Safe to repeat: the statement is stored once per content, and every
 // difference and posting the commit writes has a unique key.
 
-import { parseTradeBill } from '../../channels/wechatpay/transformers';
-import type { StatementRow } from '../../channels/channel';
+import type { StatementParser, StatementRow } from '../../channels/channel';
 import { decodeRow, encodeRows, isRowLine, lineEnd, RowFormatError, type RowFormat } from './format';
 import type { ReconPool } from './parallel';
 import type { ReconStore } from './store';
 import type { MatchResult, ReconRow } from './types';
 
-/** How a statement's bytes are written: the pool reads bankgw and recon as they are; the
- * others are parsed by their adapter's parser and normalised first. */
-export type StatementFormat = RowFormat | 'wechatpay';
+/** The statement parsers of the adapters by format (channels/channel.ts StatementParser),
+ * handed in by the composition root. */
+export type StatementParsers = ReadonlyMap<string, StatementParser>;
 
-export const statement_formats: readonly StatementFormat[] = ['bankgw', 'recon', 'wechatpay'];
+/** The formats the pool reads as they are; any other is parsed by its adapter's parser and
+ * normalised first. */
+const row_formats: readonly string[] = ['bankgw', 'recon'] satisfies RowFormat[];
+
+function isRowFormat(format: string): format is RowFormat {
+  return row_formats.includes(format);
+}
+
+/** Whether this paycore reads statements written in `format`. */
+export function readsFormat(format: string, parsers: StatementParsers): boolean {
+  return isRowFormat(format) || parsers.has(format);
+}
 
 /** Days an unmatched row waits in the pool before it is 长款 or 短款: a statement cut at
  * another hour than ours, or a day late, resolves within them. */
@@ -24,7 +34,8 @@ export interface StatementInput {
   channel_id: string;
   /** The statement's day (YYYY-MM-DD): the day reconciled. */
   date: string;
-  format: StatementFormat;
+  /** A row format, or one of `parsers`. */
+  format: string;
   bytes: Buffer;
 }
 
@@ -47,15 +58,20 @@ function fromStatementRow(row: StatementRow, date: string): ReconRow {
 }
 
 /** Every row of a statement, normalised (for storage, and for formats the pool cannot read). */
-function statementRows(input: StatementInput): ReconRow[] {
+function statementRows(input: StatementInput, parsers: StatementParsers): ReconRow[] {
   if (input.bytes.length === 0) return [];
-  if (input.format === 'wechatpay') return parseTradeBill(input.bytes.toString('utf8'), input.channel_id).map((row) => fromStatementRow(row, input.date));
+  const format = input.format;
+  if (!isRowFormat(format)) {
+    const parse = parsers.get(format);
+    if (parse === undefined) throw new RowFormatError(`statement format ${format}: no adapter parses it`);
+    return parse(input.bytes, input.channel_id).map((row) => fromStatementRow(row, input.date));
+  }
   const rows: ReconRow[] = [];
   for (let start = 0; start < input.bytes.length; ) {
     const end = lineEnd(input.bytes, start, input.bytes.length);
     const trimmed = end > start && input.bytes[end - 1] === 0x0d ? end - 1 : end;
-    if (isRowLine(input.bytes, start, trimmed, input.format)) {
-      const row = decodeRow(input.bytes, start, end, input.format, input.date);
+    if (isRowLine(input.bytes, start, trimmed, format)) {
+      const row = decodeRow(input.bytes, start, end, format, input.date);
       if (row.side !== 'C') throw new RowFormatError(`statement row at byte ${start}: side must be C (a channel's row), not ${row.side}`);
       rows.push(row);
     }
@@ -65,16 +81,16 @@ function statementRows(input: StatementInput): ReconRow[] {
 }
 
 export async function reconcileDay(
-  deps: { store: ReconStore; pool: ReconPool; pool_days: number },
+  deps: { store: ReconStore; pool: ReconPool; pool_days: number; parsers: StatementParsers },
   input: StatementInput,
   options: { crash_after_differences?: number } = {},
 ): Promise<RunOutcome> {
   let rows: ReconRow[] | undefined;
-  const rowsOnce = () => (rows ??= statementRows(input));
+  const rowsOnce = () => (rows ??= statementRows(input, deps.parsers));
   const saved = await deps.store.saveStatement(input.channel_id, input.date, input.format, input.bytes, rowsOnce);
-  const statement = input.format === 'wechatpay'
-    ? { bytes: Buffer.from(encodeRows(rowsOnce())), format: 'recon' as const, date: input.date }
-    : { bytes: input.bytes, format: input.format, date: input.date };
+  const statement = isRowFormat(input.format)
+    ? { bytes: input.bytes, format: input.format, date: input.date }
+    : { bytes: Buffer.from(encodeRows(rowsOnce())), format: 'recon' as const, date: input.date };
   const [ours, pool] = await Promise.all([deps.store.ourRows(input.channel_id, input.date), deps.store.poolBefore(input.channel_id, input.date)]);
   const result = await deps.pool.reconcile(input.date, [
     statement,

@@ -13,13 +13,14 @@ import type { Logger } from '../log';
 import { actOnDay, type ActDeps } from './act';
 import { addDays } from './match';
 import type { ReconPool } from './parallel';
-import { reconcileDay, type RunOutcome } from './run';
+import { reconcileDay, type RunOutcome, type StatementParsers } from './run';
 import type { ReconStore } from './store';
 
 export interface ScheduleDeps {
   store: ReconStore;
   pool: ReconPool;
   pool_days: number;
+  parsers: StatementParsers;
   channels: ReadonlyMap<string, Channel>;
   time_zone: string;
   log: Logger;
@@ -33,7 +34,7 @@ export interface ScheduleDeps {
 const days_per_round_max = 7;
 
 /** Downloads and reconciles the statement of a channel and day (RerunDay, the schedule). */
-export async function pullDay(deps: Pick<ScheduleDeps, 'store' | 'pool' | 'pool_days' | 'act'>, channel: Channel, date: string): Promise<RunOutcome> {
+export async function pullDay(deps: Pick<ScheduleDeps, 'store' | 'pool' | 'pool_days' | 'parsers' | 'act'>, channel: Channel, date: string): Promise<RunOutcome> {
   if (channel.downloadStatementFile === undefined) throw new Error(`channel ${channel.channel_id} cannot download its statement file`);
   const file = await channel.downloadStatementFile(date);
   const outcome = await reconcileDay(deps, { channel_id: channel.channel_id, date, format: file.format, bytes: file.bytes });

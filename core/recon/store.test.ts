@@ -1,5 +1,6 @@
 // Reconciliation runs on a real PostgreSQL (a database of its own) with the books' projection
 // writing the movements, and the compiled worker pool (build first).
+import type { StatementParser } from '../../channels/channel';
 import { createTestDatabase, type TestDatabase } from '../../testing/database';
 import { payment_plan, streamOf, type PaymentPlan } from '../ledger/ledger.fixture';
 import { LedgerStore } from '../ledger/store';
@@ -76,7 +77,7 @@ describe('recon - runs in PostgreSQL', () => {
       r === amount ? { ...r, amount_minor: r.amount_minor + 5n } : r === fee ? { ...r, fee_minor: r.fee_minor! + 2n } : r);
     day_rows.push({ ...twice!, trade_no: `${twice!.trade_no}-again` });
     day_rows.push({ side: 'C', kind: 'payment', group: 'PHANTOM1', ref: 'PHANTOM1', trade_no: 'X1', amount_minor: 101n, fee_minor: 1n, currency: 'CNY', status: 'S', date: day });
-    const deps = { store, pool, pool_days };
+    const deps = { store, pool, pool_days, parsers: new Map() };
 
     const first = await reconcileDay(deps, statement('wx1', day, day_rows));
     expect(first.result.differences.map((d) => `${d.class}:${d.group}`).sort()).toEqual([`AMOUNT_MISMATCH:${amount!.group}`, `FEE_MISMATCH:${fee!.group}`, `PAID_TWICE:${twice!.group}`].sort());
@@ -132,7 +133,7 @@ describe('recon - runs in PostgreSQL', () => {
 
   test('recon - a run that dies before its commit leaves nothing; run again, everything is there once', async () => {
     const rows = (await channelRows('ali1')).map((r) => ({ ...r, amount_minor: r.amount_minor + 1n }));
-    const deps = { store, pool, pool_days };
+    const deps = { store, pool, pool_days, parsers: new Map() };
     await expect(reconcileDay(deps, statement('ali1', day, rows), { crash_after_differences: 2 })).rejects.toThrow('crash injected');
     const empty = await snapshot('ali1');
     expect(empty.differences).toEqual([]);
@@ -145,5 +146,19 @@ describe('recon - runs in PostgreSQL', () => {
     expect((await snapshot('ali1')).postings).toHaveLength(3);
     const record = await store.run('ali1', day);
     expect(record).toMatchObject({ runs: 2, channel_rows: 3n, ours_rows: 3n, matched_count: 0n });
+  });
+
+  test('recon - a statement in a format the pool cannot read is read by the parser handed in for it; a format without one is refused', async () => {
+    const seen: string[] = [];
+    const parse: StatementParser = (bytes, channel_id) => {
+      seen.push(`${channel_id}:${bytes.toString('utf8')}`);
+      return [{ channel_id, attempt_id: 'PX1a1', channel_trade_no: 'PXT1', kind: 'payment', amount_minor: 300n, fee_minor: 2n, currency: 'CNY', occurred_at: new Date(`${day}T04:00:00Z`) }];
+    };
+    const deps = { store, pool, pool_days, parsers: new Map([['provider_bill', parse]]) };
+    const run = await reconcileDay(deps, { channel_id: 'px1', date: day, format: 'provider_bill', bytes: Buffer.from('one row') });
+    expect(seen).toEqual(['px1:one row']);
+    expect(run.result.pool).toMatchObject([{ side: 'C', kind: 'payment', group: 'PX1a1', trade_no: 'PXT1', amount_minor: 300n, fee_minor: 2n, date: day }]);
+    expect(await store.run('px1', day)).toMatchObject({ channel_rows: 1n, ours_rows: 0n, matched_count: 0n });
+    await expect(reconcileDay(deps, { channel_id: 'px1', date: addDays(day, 1), format: 'other_bill', bytes: Buffer.from('x') })).rejects.toThrow('statement format other_bill: no adapter parses it');
   });
 });

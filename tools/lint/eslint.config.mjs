@@ -55,7 +55,6 @@ const boundary_zones = [
   {
     target: ['core/!(main).ts', 'core/*/**', 'workers/!(main|actor-host).ts'],
     from: providers.map((provider) => `channels/${provider}/**`),
-    except: ['**/channels/wechatpay/transformers.ts'], // core/recon/run.ts parses WeChat Pay's bill (issue 14, known)
     message: 'only the composition root imports a channel adapter; use channels/channel.ts',
   },
 ];

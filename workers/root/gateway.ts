@@ -23,7 +23,7 @@ import { ReconPool } from '../../core/recon/parallel';
 import { pool_days_default } from '../../core/recon/run';
 import { scheduleRecon } from '../../core/recon/schedule';
 import type { ReconRuntime } from '../../core/gateway/recon';
-import type { Channel } from '../../channels/channel';
+import { statementParsers, type Channel } from '../../channels';
 import type { OrdersClient } from '../../core/orders/api';
 import type { Logger } from '../../core/log';
 import { createGatewayMetrics, exposition, type GatewayMetrics } from '../../core/metrics';
@@ -208,7 +208,7 @@ async function startBooks(
   // (the projection catches up; new refunds wait for the funding check).
   const ping = (): void => void store.pool.query('SELECT 1').then(() => gateway.dependency_up.set({ dependency: 'postgres' }, 1), () => gateway.dependency_up.set({ dependency: 'postgres' }, 0));
   // Reconciliation (core/recon): its worker threads start with the first run.
-  const recon: ReconRuntime = { store: new ReconStore(store), pool: new ReconPool(), pool_days: pool_days_default };
+  const recon: ReconRuntime = { store: new ReconStore(store), pool: new ReconPool(), pool_days: pool_days_default, parsers: statementParsers() };
   const countUnresolved = (): void => void recon.store.unresolvedCounts().then((counts) => {
     gateway.recon_unresolved.reset();
     for (const [key, count] of counts) {
