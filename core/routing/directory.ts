@@ -18,7 +18,7 @@ export class ChannelDirectory {
   constructor(
     /** The channel file's entries (their create deadlines). */
     configs: readonly Pick<ChannelConfig, 'channel_id' | 'create_deadline_ms'>[],
-    /** channel_id → adapter (channels/createChannel), closed by close(). */
+    /** channel_id → adapter: the composition root creates and closes them (workers/root/adapters.ts). */
     private readonly adapters: ReadonlyMap<string, Channel>,
     private readonly routing: DirectoryRouting,
     private readonly public_url: string,
@@ -92,10 +92,5 @@ export class ChannelDirectory {
 
   notifyUrl(channel_id: string): string {
     return `${this.public_url}/notify/${channel_id}`;
-  }
-
-  async close(): Promise<void> {
-    await this.routing.health.stop().catch((error: Error) => this.log.warn({ err: error.message }, 'health flush at close failed'));
-    await Promise.all([...this.adapters.values()].map((c) => c.close_connections()));
   }
 }

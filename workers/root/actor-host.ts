@@ -4,7 +4,7 @@
 // workers/actor-host.ts; it loads none of the gateway's modules. docs/architecture.md §10.
 
 import type { MessagePort } from 'node:worker_threads';
-import { createAdapters } from './adapters';
+import { closeAdapters, createAdapters } from './adapters';
 import { encodeJson } from '../../core/codec';
 import type { Config } from '../../core/config';
 import { idKey } from '../../core/ids';
@@ -35,9 +35,10 @@ interface ActorHostDeps {
 function buildActorHost(deps: ActorHostDeps): { actors: ActorSystem; close(): Promise<void> } {
   const { config, log, metrics } = deps;
   const { names, js, jsm, redis, sealer, table } = deps.connections;
+  const adapters = createAdapters(config.channels);
   const routing = new ChannelDirectory(
     config.channels,
-    createAdapters(config.channels),
+    adapters,
     table,
     config.public_url,
     log,
@@ -64,7 +65,7 @@ function buildActorHost(deps: ActorHostDeps): { actors: ActorSystem; close(): Pr
     held: new HeldIndex(redis, config.prefix),
     now: () => new Date(),
   });
-  return { actors, close: () => routing.close() };
+  return { actors, close: () => closeAdapters(adapters, table.health, log) };
 }
 
 /** The body of an actor-host thread: `port` and `data` are the thread's parentPort and

@@ -5,7 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
-import { createAdapters } from './adapters';
+import { closeAdapters, createAdapters } from './adapters';
 import { Authenticator } from '../../core/auth/authenticator';
 import { CardService } from '../../core/cards/service';
 import { CardStore } from '../../core/cards/store';
@@ -186,7 +186,7 @@ async function buildGateway(deps: GatewayDeps): Promise<Gateway> {
       await books?.projection.stop();
       await books?.store.close();
     },
-    close: () => routing.close(),
+    close: () => closeAdapters(adapters, table.health, log),
   };
 }
 
