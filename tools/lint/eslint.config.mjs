@@ -1,25 +1,15 @@
 // paycore's lint rules (docs/style.md, "Rules a machine checks"; the layers are
-// docs/architecture.md, "Layers"). The root eslint.config.mjs re-exports this file, which lives
-// here so that its packages resolve from tools/lint/node_modules (see package.json there).
+// docs/architecture.md, "Layers", their table layers.mjs here). The root eslint.config.mjs
+// re-exports this file, which lives here so that its packages resolve from
+// tools/lint/node_modules (see package.json there).
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import { importX } from 'eslint-plugin-import-x';
 import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
-
-// Top to bottom. An import points down or within its layer, never up. Globs are from the
-// repository root; the first layer that matches a file owns it.
-const layers = [
-  { name: 'entry (composition root)', files: ['core/main.ts', 'workers/main.ts', 'workers/actor-host.ts', 'workers/root/**'] },
-  { name: 'gateway/workers', files: ['core/gateway/**', 'core/auth/**', 'core/cli/**', 'workers/!(main|actor-host).ts'] },
-  { name: 'orders', files: ['core/orders/**', 'core/payouts/**', 'core/ledger/**', 'core/cards/**', 'core/recon/**'] },
-  { name: 'routing/notify', files: ['core/routing/**', 'core/merchants/**', 'core/notify/**', 'core/risk/**'] },
-  { name: 'events', files: ['core/events/**'] },
-  { name: 'channels', files: ['channels/**'] },
-  { name: 'shared', files: ['core/!(main).ts', 'proto/gen/**'] },
-];
+import { layers } from './layers.mjs';
 
 // import-x/no-restricted-paths wants a zone's paths all globs or none: a plain file name becomes
-// a one-file glob ('core/main.ts' -> 'core/main.t[s]').
+// a one-file glob ('workers/main.ts' -> 'workers/main.t[s]').
 const glob = (path) => (/[*?[{!(]/.test(path) ? path : path.replace(/s$/, '[s]'));
 const globs = (paths) => paths.map(glob);
 
@@ -53,7 +43,7 @@ const boundary_zones = [
   },
   // Only the composition root picks adapters; the rest of core sees channels/channel.ts.
   {
-    target: ['core/!(main).ts', 'core/*/**', 'workers/!(main|actor-host).ts'],
+    target: ['core/*.ts', 'core/*/**', 'workers/!(main|actor-host).ts'],
     from: providers.map((provider) => `channels/${provider}/**`),
     message: 'only the composition root imports a channel adapter; use channels/channel.ts',
   },
