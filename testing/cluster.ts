@@ -20,6 +20,9 @@ const run = promisify(execFile);
 
 /** How long a cluster gets to elect its leaders / cover its slots after a start. */
 const cluster_ready_ms_max = 30_000;
+/** How long a paycore process gets to be ready: its streams and buckets are created at R3,
+ * each a round of the cluster's consensus (slow on a loaded machine). */
+const paycore_start_ms_max = 60_000;
 
 export interface ServerCluster {
   nodes: DependencyServer[];
@@ -162,7 +165,7 @@ function member(stack: Stack, process: PaycoreProcess, env: Record<string, strin
     },
     async restart() {
       m.client.close();
-      await process.start();
+      await process.start(paycore_start_ms_max);
       env.PAYCORE_GRPC_PORT = String(process.grpc_port);
       m.client = new PaycoreClient(m.address, stack.auth());
     },
@@ -187,14 +190,14 @@ export async function startClusterStack(processes = 2, options: StackOptions = {
   };
   try {
     redis = await startRedisCluster();
-    stack = await startStack({ ...options, nats_url: nats.urls.join(','), redis_cluster_nodes: redis.urls, env: { PAYCORE_STREAM_REPLICAS: '3', ...options.env } });
+    stack = await startStack({ ...options, nats_url: nats.urls.join(','), redis_cluster_nodes: redis.urls, start_timeout_ms: paycore_start_ms_max, env: { PAYCORE_STREAM_REPLICAS: '3', ...options.env } });
     stack.env.PAYCORE_GRPC_PORT = String(stack.paycore.grpc_port);
     const members = [member(stack, stack.paycore, stack.env)];
     for (let i = 1; i < processes; i += 1) {
       const env = { ...stack.env, PAYCORE_GRPC_PORT: '0', PAYCORE_HTTP_PORT: String(await freePort()) };
       const process = new PaycoreProcess(env);
       extra.push(process);
-      await process.start();
+      await process.start(paycore_start_ms_max);
       env.PAYCORE_GRPC_PORT = String(process.grpc_port);
       members.push(member(stack, process, env));
     }

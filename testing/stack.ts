@@ -252,6 +252,8 @@ export interface StackOptions {
   redis_url?: string;
   /** A Redis Cluster's seed URLs (testing/cluster.ts) instead of redis_url. */
   redis_cluster_nodes?: readonly string[];
+  /** How long paycore gets to be ready (default 20 s; creating R3 streams takes longer). */
+  start_timeout_ms?: number;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
@@ -330,7 +332,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   };
   const paycore = new PaycoreProcess(env, options.node_args);
   try {
-    await paycore.start();
+    await paycore.start(options.start_timeout_ms);
   } catch (error) {
     await sandbox.close();
     await deleteStreams(prefix, urls).catch(() => undefined);
@@ -354,7 +356,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     paymentId: (merchant_id, merchant_order_no) => paymentId(stack.id_key, merchant_id, merchant_order_no),
     async restart() {
       stack.client.close();
-      await paycore.start();
+      await paycore.start(options.start_timeout_ms);
       grpc_port = paycore.grpc_port;
       stack.address = `127.0.0.1:${grpc_port}`;
       stack.client = new PaycoreClient(stack.address, auth());
