@@ -162,8 +162,9 @@ export type RefundStatus =
   | { kind: 'not_found' };
 
 export interface StatementFile {
-  /** wechatpay: the ALL trade bill; bankgw: the bank's statement CSV. */
-  format: 'wechatpay' | 'bankgw';
+  /** wechatpay: the ALL trade bill; bankgw: the bank's statement CSV; alipay: the bill archive
+   * (a ZIP of GBK CSVs, 业务明细 among them). */
+  format: 'wechatpay' | 'bankgw' | 'alipay';
   bytes: Buffer;
 }
 
@@ -171,7 +172,7 @@ export interface StatementFile {
  * is not one it can trust. The adapter that downloads a format reconciliation cannot read as
  * it is registers its parser (registerStatementParser); the composition root hands them to
  * core/recon, which never imports an adapter. */
-export type StatementParser = (bytes: Buffer, channel_id: string) => StatementRow[];
+export type StatementParser = (bytes: Buffer, channel_id: string) => StatementRow[] | Promise<StatementRow[]>;
 
 export interface StatementRow {
   channel_id: string;

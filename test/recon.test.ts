@@ -59,7 +59,7 @@ beforeAll(async () => {
   db = await createTestDatabase({ migrate: false }); // paycore migrates it at boot
   const routing = defaultRouting() as { channels: { channel_id: string; fee: unknown }[] };
   // The books expect the fee the sandbox charges (0.6 %, half up): only injected fees differ.
-  for (const channel of routing.channels) if (channel.channel_id === channel_id) channel.fee = { rate_bp: 60, fixed_minor: '0', min_minor: '0' };
+  for (const channel of routing.channels) if (channel.channel_id === channel_id || channel.channel_id === 'ali1') channel.fee = { rate_bp: 60, fixed_minor: '0', min_minor: '0' };
   stack = await startStack({ routing, env: { PAYCORE_DATABASE_URL: db.url, PAYCORE_LEDGER_CUTOFF_INTERVAL_MS: '0' } });
   books = new LedgerStore(db.url);
   client = stack.serviceClient<ReconClient>(recon_service, 'ReconService');
@@ -97,12 +97,16 @@ test('recon - each statement fault of the sandbox ends in its class and action; 
     await stack.fault({ scope: { out_trade_no: a }, pay_twice: true });
     await stack.fault({ scope: { out_trade_no: a }, drop_callbacks: true });
   });
+  // Paid by our records, never taken by the channel: on no statement, and once paid, the
+  // channel's query answers ORDER_NOT_EXIST.
+  const never = await paid(`rc-${tag}-5`, 10_500n, (a) => stack.fault({ scope: { out_trade_no: a }, statement_missing: true }));
+  await stack.fault({ scope: { out_trade_no: `${never.paymentId}a1` }, operations: ['query'], reject_before_create: { status: 404, code: 'ORDER_NOT_EXIST', message: '订单不存在' } });
   await stack.fault({ scope: { provider: 'wechatpay' }, statement_extra_rows: 1 });
   const today = businessDate(new Date(), 'Asia/Shanghai');
   // The books hold every payment (the projection writes the movements reconciliation reads).
   await eventually(async () => {
     const rows = await books.pool.query<{ n: bigint }>(`SELECT count(*) AS n FROM channel_movements WHERE channel_id = $1 AND status = 'S' AND kind = 'payment'`, [channel_id]);
-    return rows.rows[0]!.n >= 5n ? true : undefined;
+    return rows.rows[0]!.n >= 6n ? true : undefined;
   }, 20_000, 'the movements in the books');
 
   const first = await rerun(today);
@@ -136,22 +140,44 @@ test('recon - each statement fault of the sandbox ends in its class and action; 
   // The next day's statement lists the shifted payment: a cut-off shift, resolved by itself.
   await rerun(addDays(today, 1));
   expect(classes(await list({ businessDate: addDays(today, 1) }))).toEqual([`CUTOFF_SHIFT:${shifted.paymentId}a1`]);
-  // Three days on, what never matched: 短款 (the missing row) and 长款 (the sandbox's phantom).
+  // Three days on, what never matched: 长款 (the sandbox's phantom) and two 短款. The short
+  // whose trade the channel's query says paid is UNLISTED (the channel has it, no statement
+  // listed it): an operator's. The one the channel never took is reversed.
   await rerun(addDays(today, 2));
   await rerun(addDays(today, 3));
   const late = await list({ businessDate: addDays(today, 3) });
   const today_compact = today.replace(/-/g, '');
-  expect(classes(late)).toEqual([`CHANNEL_ONLY:SANDBOXEXTRA${today_compact}1`, `OURS_ONLY:${missing.paymentId}a1`].sort());
+  expect(classes(late)).toEqual([`CHANNEL_ONLY:SANDBOXEXTRA${today_compact}1`, `OURS_ONLY:${never.paymentId}a1`, `UNLISTED:${missing.paymentId}a1`].sort());
   const phantom = late.differences.find((d) => d.differenceClass === DifferenceClass.DIFFERENCE_CLASS_CHANNEL_ONLY)!;
   expect({ state: phantom.state, action: phantom.action }).toEqual({ state: DifferenceState.DIFFERENCE_STATE_OPEN, action: 'apply' });
+  const unlisted = late.differences.find((d) => d.differenceClass === DifferenceClass.DIFFERENCE_CLASS_UNLISTED)!;
+  expect({ state: unlisted.state, action: unlisted.action }).toEqual({ state: DifferenceState.DIFFERENCE_STATE_OPEN, action: 'investigate' });
+  expect((await stack.client.getPayment({ paymentId: missing.paymentId, merchantId: merchant })).status).toBe(PaymentStatus.PAYMENT_STATUS_SUCCEEDED);
   const short = late.differences.find((d) => d.differenceClass === DifferenceClass.DIFFERENCE_CLASS_OURS_ONLY)!;
-  expect({ state: short.state, action: short.action }).toEqual({ state: DifferenceState.DIFFERENCE_STATE_OPEN, action: 'reverse' });
+  expect({ state: short.state, action: short.action, payment: short.paymentId }).toEqual({ state: DifferenceState.DIFFERENCE_STATE_RESOLVED, action: 'reverse', payment: never.paymentId });
+  expect(short.resolution).toMatch(/短款 reversed: the channel's query answers not_found/);
+  expect((await stack.client.getPayment({ paymentId: never.paymentId, merchantId: merchant })).status).toBe(PaymentStatus.PAYMENT_STATUS_REVERSED);
+  // The books reverse the capture once: the channel owes nothing for it, the merchant is owed nothing.
+  const reversed = async () => (await books.pool.query<{ txn_code: string; n: bigint }>(
+    `SELECT txn_code, count(*) AS n FROM journal_entries WHERE payment_id = $1 GROUP BY txn_code ORDER BY txn_code`, [never.paymentId])).rows.map((r) => `${r.txn_code}:${r.n}`);
+  await eventually(async () => ((await reversed()).includes('PAYMENT_REVERSED:1') ? true : undefined), 20_000, 'PAYMENT_REVERSED in the books');
+  expect(await reversed()).toEqual(['CHANNEL_FEE:1', 'PAYMENT:1', 'PAYMENT_REVERSED:1', 'PAYMENT_REVERSED_CHANNEL_FEE:1']);
+  const receivable = await books.pool.query<{ net: bigint }>(
+    `SELECT coalesce(sum(l.debit_minor - l.credit_minor), 0)::bigint AS net FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id JOIN accounts a ON a.account_id = l.account_id
+      WHERE e.payment_id = $1 AND a.code = 'channel_receivable'`, [never.paymentId]);
+  expect(receivable.rows[0]!.net).toBe(0n);
+  // The day run again: nothing added, nothing reversed twice.
+  const rerun_late = await rerun(addDays(today, 3));
+  expect({ differences: rerun_late.differencesAdded, postings: rerun_late.postingsAdded }).toEqual({ differences: 0, postings: 0 });
+  expect(classes(await list({ businessDate: addDays(today, 3) }))).toEqual(classes(late));
+  expect(await reversed()).toEqual(['CHANNEL_FEE:1', 'PAYMENT:1', 'PAYMENT_REVERSED:1', 'PAYMENT_REVERSED_CHANNEL_FEE:1']);
   expect(clean.status).toBe(PaymentStatus.PAYMENT_STATUS_SUCCEEDED);
 
   // The unresolved differences on /metrics.
   await eventually(async () => {
     const body = await (await fetch(`http://127.0.0.1:${stack.env.PAYCORE_HTTP_PORT}/metrics`)).text();
-    return /paycore_recon_unresolved_differences\{channel="wx1",class="OURS_ONLY"\} 1/.test(body) && /class="AMOUNT_MISMATCH"\} 1/.test(body) ? true : undefined;
+    return /paycore_recon_unresolved_differences\{channel="wx1",class="UNLISTED"\} 1/.test(body) && /class="AMOUNT_MISMATCH"\} 1/.test(body)
+      && !/channel="wx1",class="OURS_ONLY"/.test(body) ? true : undefined;
   }, 20_000, 'the unresolved differences on /metrics');
 
   // The day-end report, as paycore renders it, read in a real browser.
@@ -253,3 +279,58 @@ test('recon - the bank gateway: its statement CSV is stored and read by the pool
   expect(stored.rows.map((r) => r.format)).toEqual(['bankgw']);
   expect(stored.rows[0]!.text).toContain(attempt_id);
 }, 60_000);
+
+test('recon - Alipay: the 业务明细 archive is pulled, stored as Alipay served it and read by the adapter; each statement fault ends in its class and action', async () => {
+  const tag = randomBytes(4).toString('hex');
+  const alipayPaid = async (order: string, amount: bigint, before_pay?: (attempt_id: string) => Promise<void>): Promise<Payment> => {
+    const payment = await stack.client.createPayment({ merchantId: merchant, merchantOrderNo: order, amount, currency: 'CNY', product: Product.PRODUCT_ALIPAY_QR, subject: 'recon', routeHints: { includeChannels: ['ali1'], excludeChannels: [] } });
+    const attempt_id = `${payment.paymentId}a1`;
+    await before_pay?.(attempt_id);
+    const answer = await fetch(`${stack.sandbox.url}/sandbox/alipay/orders/${attempt_id}/pay`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    expect(answer.status).toBe(200);
+    return eventually(async () => {
+      const p = await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: merchant });
+      return p.status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED ? p : undefined;
+    }, 15_000, `${order} SUCCEEDED`);
+  };
+  await alipayPaid(`ra-${tag}-0`, 20_000n);
+  const missing = await alipayPaid(`ra-${tag}-1`, 20_100n, (a) => stack.fault({ scope: { out_trade_no: a }, statement_missing: true }));
+  const wrong = await alipayPaid(`ra-${tag}-2`, 20_200n, (a) => stack.fault({ scope: { out_trade_no: a }, statement_amount_delta_minor: 11 }));
+  const shifted = await alipayPaid(`ra-${tag}-3`, 20_300n, (a) => stack.fault({ scope: { out_trade_no: a }, statement_next_day: true }));
+  const twice = await alipayPaid(`ra-${tag}-4`, 20_400n, async (a) => {
+    await stack.fault({ scope: { out_trade_no: a }, pay_twice: true });
+    await stack.fault({ scope: { out_trade_no: a }, drop_callbacks: true });
+  });
+  await stack.fault({ scope: { provider: 'alipay' }, statement_extra_rows: 1 });
+  const today = businessDate(new Date(), 'Asia/Shanghai');
+  await eventually(async () => {
+    const rows = await books.pool.query<{ n: bigint }>(`SELECT count(*) AS n FROM channel_movements WHERE channel_id = 'ali1' AND status = 'S' AND kind = 'payment'`);
+    return rows.rows[0]!.n >= 5n ? true : undefined;
+  }, 20_000, 'the Alipay movements in the books');
+  const alipayRerun = (date: string) => call<RerunDayResponse>((cb) => (client as ReconClient).rerunDay({ channelId: 'ali1', businessDate: date }, new grpc.Metadata(), { deadline: Date.now() + 60_000 }, cb));
+  const aliList = (date: string) => list({ channelId: 'ali1', businessDate: date });
+
+  const first = await alipayRerun(today);
+  expect(first.report!.matchedCount).toBe(2n);
+  const day = await aliList(today);
+  expect(classes(day)).toEqual([`AMOUNT_MISMATCH:${wrong.paymentId}a1`, `PAID_TWICE:${twice.paymentId}a1`].sort());
+  const amount = day.differences.find((d) => d.differenceClass === DifferenceClass.DIFFERENCE_CLASS_AMOUNT_MISMATCH)!;
+  expect({ state: amount.state, suspense: amount.suspenseAmount, channel: amount.channelAmount, ours: amount.oursAmount })
+    .toEqual({ state: DifferenceState.DIFFERENCE_STATE_SUSPENSE, suspense: 11n, channel: 20_211n, ours: 20_200n });
+  const second = day.differences.find((d) => d.differenceClass === DifferenceClass.DIFFERENCE_CLASS_PAID_TWICE)!;
+  expect({ state: second.state, resolution: second.resolution }).toEqual({ state: DifferenceState.DIFFERENCE_STATE_RESOLVED, resolution: expect.stringMatching(/refunded as a duplicate/) });
+  // Stored as Alipay served it: the ZIP archive (local file header PK\x03\x04) with its hash.
+  const stored = await books.pool.query<{ format: string; head: string; sha256: string; ok: boolean }>(
+    `SELECT format, encode(substring(bytes from 1 for 4), 'hex') AS head, sha256, sha256 = encode(sha256(bytes), 'hex') AS ok FROM recon_statements WHERE channel_id = 'ali1' AND statement_date = $1`, [today]);
+  expect(stored.rows.map((r) => [r.format, r.head, r.ok])).toEqual([['alipay', '504b0304', true]]);
+  const again = await alipayRerun(today);
+  expect({ differences: again.differencesAdded, postings: again.postingsAdded }).toEqual({ differences: 0, postings: 0 });
+
+  await alipayRerun(addDays(today, 1));
+  expect(classes(await aliList(addDays(today, 1)))).toEqual([`CUTOFF_SHIFT:${shifted.paymentId}a1`]);
+  await alipayRerun(addDays(today, 2));
+  await alipayRerun(addDays(today, 3));
+  const late = await aliList(addDays(today, 3));
+  // The phantom row: 长款. The missing row the channel's query says paid: UNLISTED.
+  expect(classes(late)).toEqual([`CHANNEL_ONLY:SANDBOXEXTRA${today.replace(/-/g, '')}1`, `UNLISTED:${missing.paymentId}a1`].sort());
+}, 180_000);

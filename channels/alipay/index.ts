@@ -11,10 +11,10 @@
 import { Pool, request as undiciRequest } from 'undici';
 import type { KeyObject } from 'node:crypto';
 import {
-  ChannelError, registerChannel, unsupported,
+  ChannelError, registerChannel, registerStatementParser, unsupported,
   type AttemptRef, type AttemptStatus, type Channel, type ChannelConfig, type CloseOutcome, type HttpAnswer,
   type IncomingNotification, type ParsedNotification, type PayRequest, type ProductName, type RefundRef,
-  type RefundRequest, type RefundStatus, type StatementRow, type PayerElements,
+  type RefundRequest, type RefundStatus, type StatementFile, type StatementRow, type PayerElements,
 } from '../channel';
 import { parseForm } from '../shared/form';
 import { decodeGbk } from '../shared/gbk';
@@ -159,21 +159,19 @@ class AlipayChannel implements Channel {
 
   /** The 业务明细 rows of a bill date (YYYY-MM-DD, China time). */
   async downloadStatement(date: string): Promise<StatementRow[]> {
+    return parseBillArchive((await this.downloadStatementFile(date)).bytes, this.channel_id);
+  }
+
+  /** The bill archive of a date as Alipay serves it (alipay.data.dataservice.bill.downloadurl.query,
+   * bill_type trade: a short-lived URL to a ZIP of GBK CSVs); empty for a day without a bill
+   * (isp.bill_not_exist). The archive is not signed: its URL came in the signed answer. */
+  async downloadStatementFile(date: string): Promise<StatementFile> {
     if (!isCalendarDate(date)) throw new ChannelError('rejected', 'INVALID_PARAMETER', 'statement date must be YYYY-MM-DD');
     const body = await this.#call('bill', METHODS.bill, { bill_type: 'trade', bill_date: date });
-    if (body.code === '40004' && body.sub_code === 'isp.bill_not_exist') return [];
+    if (body.code === '40004' && body.sub_code === 'isp.bill_not_exist') return { format: 'alipay', bytes: Buffer.alloc(0) };
     if (body.code !== '10000') throw new ChannelError(body.code === '20000' ? 'ambiguous' : 'rejected', String(body.sub_code ?? body.code), `alipay bill: ${body.code} ${body.sub_msg ?? body.msg ?? ''}`);
     if (typeof body.bill_download_url !== 'string') throw new ChannelError('ambiguous', 'BAD_RESPONSE', 'alipay bill answer has no bill_download_url');
-    const archive = await fetchBounded(body.bill_download_url, statement_archive_bytes_max);
-    let entries;
-    try {
-      entries = await readZip(archive);
-    } catch (error) {
-      throw new ChannelError('ambiguous', 'BAD_STATEMENT', `alipay bill: ${(error as Error).message}`);
-    }
-    const detail = entries.find((entry) => isDetailEntry(entry.name));
-    if (detail === undefined) throw new ChannelError('ambiguous', 'BAD_STATEMENT', 'alipay bill archive has no 业务明细 file');
-    return parseBill(decodeGbk(detail.data), this.channel_id);
+    return { format: 'alipay', bytes: await fetchBounded(body.bill_download_url, statement_archive_bytes_max) };
   }
 
   /**
@@ -265,4 +263,20 @@ async function fetchBounded(url: string, bytes_max: number): Promise<Buffer> {
   }
 }
 
+/** A bill archive's 业务明细 file (not its 汇总 summary), decoded from GBK, as rows; an empty
+ * archive is a day without a bill. */
+async function parseBillArchive(archive: Buffer, channel_id: string): Promise<StatementRow[]> {
+  if (archive.length === 0) return [];
+  let entries;
+  try {
+    entries = await readZip(archive);
+  } catch (error) {
+    throw new ChannelError('ambiguous', 'BAD_STATEMENT', `alipay bill: ${(error as Error).message}`);
+  }
+  const detail = entries.find((entry) => isDetailEntry(entry.name));
+  if (detail === undefined) throw new ChannelError('ambiguous', 'BAD_STATEMENT', 'alipay bill archive has no 业务明细 file');
+  return parseBill(decodeGbk(detail.data), channel_id);
+}
+
 registerChannel('alipay', (config) => new AlipayChannel(config));
+registerStatementParser('alipay', parseBillArchive);

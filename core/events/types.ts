@@ -15,7 +15,10 @@ export interface ReservationRef {
 
 export type PaymentStatus =
   | 'CREATED' | 'REQUIRES_ACTION' | 'PROCESSING' | 'SUCCEEDED' | 'FAILED' | 'CLOSED'
-  | 'PARTIALLY_REFUNDED' | 'REFUNDED';
+  | 'PARTIALLY_REFUNDED' | 'REFUNDED'
+  /** Paid by our records, and the channel never took it (reconciliation's 短款, confirmed by a
+   * query): our side reversed. Final. */
+  | 'REVERSED';
 
 /** Statuses in which the payer may still pay this payment. */
 export const open_statuses: ReadonlySet<PaymentStatus> = new Set(['CREATED', 'REQUIRES_ACTION', 'PROCESSING']);
@@ -136,6 +139,10 @@ export type PaymentEvent =
   /** A success on an attempt that did not win, after the payment closed, or a second provider
    * transaction on the winning attempt (the payer paid twice): money to return. */
   | (EventBase & { type: 'DuplicatePaymentDetected'; attempt_id: string; channel_trade_no: string; amount_minor: bigint })
+  /** Our success reversed: reconciliation found it on no statement and the channel's query
+   * says the trade does not exist or was never paid (core/recon/act.ts). `reason_code` is
+   * recon's; `reference` names its difference. The books reverse the capture. */
+  | (EventBase & { type: 'PaymentReversed'; attempt_id: string; reason_code: string; reference: string })
   /** Write-ahead of a refund: durable before the channel is asked. */
   | (EventBase & {
       type: 'RefundRequested';
@@ -193,6 +200,8 @@ export interface PaymentState {
   /** The merchant's fee for this payment (0 when its rate table has none for the product):
    * what Payment.fee and notifications show once the payment is paid. */
   merchant_fee_minor: bigint;
+  /** Set once the payment is REVERSED. */
+  reversal?: { reason_code: string; reference: string; reversed_at: string };
   /** The number of events applied. */
   version: number;
   created_at: string;

@@ -276,6 +276,7 @@ const wire_statuses: Record<number, DomainStatus> = {
   [PaymentStatus.PAYMENT_STATUS_CLOSED]: 'CLOSED',
   [PaymentStatus.PAYMENT_STATUS_PARTIALLY_REFUNDED]: 'PARTIALLY_REFUNDED',
   [PaymentStatus.PAYMENT_STATUS_REFUNDED]: 'REFUNDED',
+  [PaymentStatus.PAYMENT_STATUS_REVERSED]: 'REVERSED',
 };
 
 function statusName(status: PaymentStatus): DomainStatus | undefined {

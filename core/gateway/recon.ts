@@ -52,6 +52,7 @@ const classes: Record<DomainClass, DifferenceClass> = {
   STATUS_MISMATCH: DifferenceClass.DIFFERENCE_CLASS_STATUS_MISMATCH,
   CUTOFF_SHIFT: DifferenceClass.DIFFERENCE_CLASS_CUTOFF_SHIFT,
   PAID_TWICE: DifferenceClass.DIFFERENCE_CLASS_PAID_TWICE,
+  UNLISTED: DifferenceClass.DIFFERENCE_CLASS_UNLISTED,
 };
 const states: Record<StoreState, DifferenceState> = {
   open: DifferenceState.DIFFERENCE_STATE_OPEN,

@@ -11,7 +11,7 @@ function wireNames(enumeration: Record<string, string | number>): string[] {
   return Object.keys(enumeration).filter((k) => Number.isNaN(Number(k)) && !k.endsWith('_UNSPECIFIED') && k !== 'UNRECOGNIZED');
 }
 
-const payment_statuses: DomainPaymentStatus[] = ['CREATED', 'REQUIRES_ACTION', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'CLOSED', 'PARTIALLY_REFUNDED', 'REFUNDED'];
+const payment_statuses: DomainPaymentStatus[] = ['CREATED', 'REQUIRES_ACTION', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'CLOSED', 'PARTIALLY_REFUNDED', 'REFUNDED', 'REVERSED'];
 const refund_states: RefundState[] = ['PENDING', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'REQUIRES_MANUAL'];
 
 test('wire enums - each domain name maps to the wire value of the same name with its prefix, and back', () => {

@@ -34,6 +34,7 @@ const payment_statuses: Readonly<Record<DomainPaymentStatus, PaymentStatus>> = {
   CLOSED: PaymentStatus.PAYMENT_STATUS_CLOSED,
   PARTIALLY_REFUNDED: PaymentStatus.PAYMENT_STATUS_PARTIALLY_REFUNDED,
   REFUNDED: PaymentStatus.PAYMENT_STATUS_REFUNDED,
+  REVERSED: PaymentStatus.PAYMENT_STATUS_REVERSED,
 };
 
 const next_action_types: Readonly<Record<DomainNextActionType, NextActionType>> = {

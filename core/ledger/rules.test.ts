@@ -88,6 +88,27 @@ describe('posting rules', () => {
     expect(postings[1]!.lines.map((l) => [l.code, l.debit_minor, l.credit_minor])).toEqual([['channel_fee_expense', 25n, 0n], ['channel_receivable', 0n, 25n]]);
   });
 
+  test('a reversed payment (短款 the channel never took): PAYMENT and CHANNEL_FEE undone, every account back to zero', () => {
+    const [plan] = fc.sample(payment_plan, { numRuns: 1, seed: 1 });
+    const plan_paid = { ...plan!, amount_minor: 10_000n, merchant_fee_minor: 60n, channel_fee_minor: 25n, paid: true, duplicates: [], refunds: [] };
+    const stream = streamOf([plan_paid], []);
+    const paid = stream[stream.length - 1]!;
+    const winning = paid.state.winning_attempt_id!;
+    const reversal = { type: 'PaymentReversed' as const, at: '2026-12-04T00:00:00.000Z', attempt_id: winning, reason_code: 'RECON_NOT_AT_CHANNEL', reference: 'd1' };
+    const reversed: StreamMessage = { ...paid, events: [reversal], state: { ...paid.state, status: 'REVERSED', version: paid.state.version + 1 } };
+    const postings = postingsOf(reversed.events, reversed.state, default_book_settings);
+    expect(postings.map((p) => [p.txn_code, p.entry_key])).toEqual([
+      ['PAYMENT_REVERSED', `${paid.state.payment_id}:${reversed.state.version}:PAYMENT_REVERSED`],
+      ['PAYMENT_REVERSED_CHANNEL_FEE', `${paid.state.payment_id}:${reversed.state.version}:PAYMENT_REVERSED_CHANNEL_FEE`],
+    ]);
+    expect(postings[0]!.lines.map((l) => [l.code, l.debit_minor, l.credit_minor])).toEqual([
+      ['channel_receivable', 0n, 10_000n], ['merchant_available', 9_940n, 0n], ['fee_income', 60n, 0n],
+    ]);
+    const balances = post([...stream, reversed], default_book_settings);
+    for (const code of ['channel_receivable', 'fee_income', 'channel_fee_expense', 'suspense'] as const) expect({ code, balance: sumOf(balances, code) }).toEqual({ code, balance: 0n });
+    expect(sumOf(balances, 'merchant_pending') + sumOf(balances, 'merchant_available')).toBe(0n);
+  });
+
   test('partial refunds never return more than the fee; one full refund returns all of it', () => {
     fc.assert(fc.property(fc.bigInt({ min: 1n, max: 1n << 40n }), fc.array(fc.nat({ max: 1000 }), { maxLength: 6 }), (amount_minor, shares) => {
       const merchant_fee_minor = amount_minor / 100n;

@@ -49,6 +49,13 @@ const posting_rules = {
   PAYMENT: [leg('debit', 'channel_receivable', 'channel', 'gross'), leg('credit', 'merchant_pending', 'merchant', 'net'), leg('credit', 'fee_income', 'platform', 'merchant_fee')],
   /** What the channel keeps of it: paycore's cost (the margin is fee income less this). */
   CHANNEL_FEE: [leg('debit', 'channel_fee_expense', 'channel', 'channel_fee'), leg('credit', 'channel_receivable', 'channel', 'channel_fee')],
+  /** Reconciliation reversed the payment (PaymentReversed: the channel never took it): PAYMENT
+   * undone — the channel owes nothing, the merchant is owed nothing (taken from available,
+   * where the net is by the time a 短款 is confirmed, or soon after its settlement), no fee
+   * earned. */
+  PAYMENT_REVERSED: [leg('credit', 'channel_receivable', 'channel', 'gross'), leg('debit', 'merchant_available', 'merchant', 'net'), leg('debit', 'fee_income', 'platform', 'merchant_fee')],
+  /** CHANNEL_FEE undone: a channel that took no payment charges no fee. */
+  PAYMENT_REVERSED_CHANNEL_FEE: [leg('debit', 'channel_receivable', 'channel', 'channel_fee'), leg('credit', 'channel_fee_expense', 'channel', 'channel_fee')],
   /** A merchant refund accepted: the merchant pays it back, the money is on its way. */
   REFUND: [leg('debit', 'merchant_available', 'merchant', 'gross'), leg('credit', 'refunds_in_transit', 'channel', 'gross')],
   /** The channel confirmed the refund: it paid the payer out of what it owed us. */
@@ -173,6 +180,14 @@ function postingsOfEvent(event: PaymentEvent, state: PaymentState, settings: Mer
       return [
         { txn_code: 'PAYMENT', ref_id: event.attempt_id, lines: linesOf('PAYMENT', parties(channel_id), { gross: event.amount_minor, net: event.amount_minor - merchant_fee, merchant_fee }) },
         { txn_code: 'CHANNEL_FEE', ref_id: event.attempt_id, lines: linesOf('CHANNEL_FEE', parties(channel_id), { channel_fee: state.fee_minor }) },
+      ];
+    }
+    case 'PaymentReversed': {
+      const channel_id = channelOfAttempt(state, event.attempt_id);
+      const merchant_fee = state.merchant_fee_minor ?? 0n;
+      return [
+        { txn_code: 'PAYMENT_REVERSED', ref_id: event.attempt_id, lines: linesOf('PAYMENT_REVERSED', parties(channel_id), { gross: state.amount_minor, net: state.amount_minor - merchant_fee, merchant_fee }) },
+        { txn_code: 'PAYMENT_REVERSED_CHANNEL_FEE', ref_id: event.attempt_id, lines: linesOf('PAYMENT_REVERSED_CHANNEL_FEE', parties(channel_id), { channel_fee: state.fee_minor }) },
       ];
     }
     case 'DuplicatePaymentDetected': {

@@ -2,7 +2,7 @@
 // PAY_EVENTS message ({event, state after it}) to the notifications it calls for.
 //
 // A payment notification goes out when an event moves the payment into SUCCEEDED, FAILED,
-// CLOSED, PARTIALLY_REFUNDED or REFUNDED; a refund notification when a refund reaches a final
+// CLOSED, PARTIALLY_REFUNDED, REFUNDED or REVERSED; a refund notification when a refund reaches a final
 // state. Nothing else (creation, attempts, close requests, duplicate payments and their
 // automatic refunds) is sent to merchants.
 
@@ -21,6 +21,7 @@ const payment_type_of_status: Partial<Record<PaymentStatus, NotificationType>> =
   CLOSED: 'payment.closed',
   PARTIALLY_REFUNDED: 'payment.partially_refunded',
   REFUNDED: 'payment.refunded',
+  REVERSED: 'payment.reversed',
 };
 
 /** Refund events that end a refund, and the refund state each leaves. */
@@ -40,7 +41,7 @@ const refund_type_of_state: Readonly<Record<RefundState, NotificationType | unde
 
 /** Payment events that set the payment's status (evolve.ts), each allowed only from an open
  * status, so the status they leave is always new. */
-const payment_outcome_events: ReadonlySet<string> = new Set(['AttemptSucceeded', 'AttemptFailed', 'PaymentClosed']);
+const payment_outcome_events: ReadonlySet<string> = new Set(['AttemptSucceeded', 'AttemptFailed', 'PaymentClosed', 'PaymentReversed']);
 
 export function isOutcomeEvent(type: string): boolean {
   return payment_outcome_events.has(type) || Object.prototype.hasOwnProperty.call(refund_outcome_events, type);
@@ -53,6 +54,7 @@ export function plannedNotifications(stored: StoredMessage): PlannedNotification
     case 'AttemptSucceeded':
     case 'AttemptFailed':
     case 'PaymentClosed':
+    case 'PaymentReversed':
       return present(paymentNotification(state, event.at));
     case 'RefundSucceeded':
     case 'RefundFailed':

@@ -10,6 +10,7 @@ export type NotificationType =
   | 'payment.closed'
   | 'payment.partially_refunded'
   | 'payment.refunded'
+  | 'payment.reversed'
   | 'refund.succeeded'
   | 'refund.failed'
   | 'refund.requires_manual';

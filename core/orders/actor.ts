@@ -176,6 +176,8 @@ export class ActorSystem {
       case 'reject_hold':
         if (requireState(actor).held === undefined) throw new PaycoreError('ILLEGAL_STATE', `payment ${actor.payment_id} is not held for review`);
         return payments.close(actor, 'risk');
+      case 'reverse':
+        return payments.reverse(actor, request.reason_code, request.reference);
     }
   }
 }

@@ -53,7 +53,25 @@ export function decide(state: PaymentState | undefined, command: PaymentCommand)
     case 'release_hold':
       if (state === undefined) return reject('NOT_FOUND', 'no such payment');
       return decideReleaseHold(state, command);
+    case 'reverse':
+      if (state === undefined) return reject('NOT_FOUND', 'no such payment');
+      return decideReverse(state, command);
   }
+}
+
+/** Reconciliation's reversal of a success the channel never took. Only a SUCCEEDED payment
+ * with no refund of the merchant's under way (money it cannot have sent back) is reversed; a
+ * repeat of the same reversal (a re-run, a retry after a crash) changes nothing. */
+function decideReverse(state: PaymentState, command: Extract<PaymentCommand, { type: 'reverse' }>): Decision {
+  if (state.status === 'REVERSED') {
+    if (state.reversal?.reference === command.reference) return none;
+    return reject('ILLEGAL_STATE', `payment is reversed already (${state.reversal?.reference ?? 'no reference'})`);
+  }
+  if (state.status !== 'SUCCEEDED') return reject('ILLEGAL_STATE', `payment is ${state.status}: only a SUCCEEDED payment can be reversed`);
+  if (state.refunds.some((r) => r.kind === 'merchant' && r.state !== 'FAILED')) return reject('ILLEGAL_STATE', 'payment has a refund of the merchant\'s: it cannot be reversed');
+  const attempt_id = state.winning_attempt_id;
+  if (attempt_id === undefined) return reject('ILLEGAL_STATE', 'payment has no paid attempt');
+  return { events: [{ type: 'PaymentReversed', at: command.at, attempt_id, reason_code: command.reason_code, reference: command.reference }] };
 }
 
 /** An operator's release of a held payment: it goes to the channel routing chose. */

@@ -62,6 +62,7 @@ const ev = {
   failed: (n: number): PaymentEvent => ({ type: 'AttemptFailed', at: tick(), attempt_id: a(n), code: 'NOTENOUGH', message: 'insufficient balance' }),
   closeRequested: (): PaymentEvent => ({ type: 'CloseRequested', at: tick(), reason: 'merchant' }),
   closed: (): PaymentEvent => ({ type: 'PaymentClosed', at: tick(), reason: 'merchant' }),
+  reversed: (n: number): PaymentEvent => ({ type: 'PaymentReversed', at: tick(), attempt_id: a(n), reason_code: 'RECON_NOT_AT_CHANNEL', reference: 'wx_main:2025-03-01:OURS_ONLY:payment:x' }),
   duplicate: (n: number): PaymentEvent => ({ type: 'DuplicatePaymentDetected', at: tick(), attempt_id: a(n), channel_trade_no: `dup-${n}`, amount_minor }),
   refundRequested: (refund_id: string, amount: bigint, attempt_no = 2, kind: 'merchant' | 'duplicate' = 'merchant'): PaymentEvent => ({
     type: 'RefundRequested', at: tick(), refund_id, merchant_refund_no: kind === 'merchant' ? `no-${refund_id}` : '', attempt_id: a(attempt_no),
@@ -113,6 +114,8 @@ function stateOf(status: StatusOrNone): PaymentState | undefined {
       return build(ev.created(), ev.requested(1), ev.pending(1), ev.requested(2), ev.succeeded(2), ev.refundRequested('r1', 1000n), ev.refundSucceeded('r1'));
     case 'REFUNDED':
       return build(ev.created(), ev.requested(1), ev.pending(1), ev.requested(2), ev.succeeded(2), ev.refundRequested('r1', amount_minor), ev.refundSucceeded('r1'));
+    case 'REVERSED':
+      return build(ev.created(), ev.requested(1), ev.pending(1), ev.requested(2), ev.succeeded(2), ev.reversed(2));
   }
 }
 
@@ -148,11 +151,13 @@ function wellFormed(type: PaymentEventType, state: PaymentState | undefined): Pa
       const loser = attempts.find((x) => x.attempt_id !== state?.winning_attempt_id);
       return ev.duplicate(loser?.attempt_no ?? 1);
     }
+    case 'PaymentReversed':
+      return ev.reversed(attempts.find((x) => x.attempt_id === state?.winning_attempt_id)?.attempt_no ?? current_no);
   }
 }
 
 const all_statuses: readonly StatusOrNone[] = [
-  'none', 'CREATED', 'REQUIRES_ACTION', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'CLOSED', 'PARTIALLY_REFUNDED', 'REFUNDED',
+  'none', 'CREATED', 'REQUIRES_ACTION', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'CLOSED', 'PARTIALLY_REFUNDED', 'REFUNDED', 'REVERSED',
 ];
 const all_event_types = (Object.keys(event_allowed_from) as AnyEventType[]).filter((t): t is PaymentEventType => !t.startsWith('Refund'));
 
@@ -170,7 +175,8 @@ const expected_allowed_from: Record<PaymentEventType, readonly StatusOrNone[]> =
   AttemptFailed: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING'],
   CloseRequested: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING'],
   PaymentClosed: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING'],
-  DuplicatePaymentDetected: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'CLOSED', 'PARTIALLY_REFUNDED', 'REFUNDED'],
+  DuplicatePaymentDetected: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'CLOSED', 'PARTIALLY_REFUNDED', 'REFUNDED', 'REVERSED'],
+  PaymentReversed: ['SUCCEEDED'],
 };
 
 /** The status each event leaves the payment in; 'same' = the status it was applied in. */
@@ -187,6 +193,7 @@ const resulting_status: Record<PaymentEventType, PaymentStatus | 'same'> = {
   CloseRequested: 'same',
   PaymentClosed: 'CLOSED',
   DuplicatePaymentDetected: 'same',
+  PaymentReversed: 'REVERSED',
 };
 
 /** The fields each event must set, beyond status and version. */
@@ -256,6 +263,11 @@ function expectFields(before: PaymentState | undefined, event: PaymentEvent, aft
       expect(attempt(event.attempt_id)).toMatchObject({ state: 'succeeded', channel_trade_no: event.channel_trade_no });
       expect(after.winning_attempt_id).toBe(before?.winning_attempt_id);
       return;
+    case 'PaymentReversed':
+      expect(after.reversal).toEqual({ reason_code: event.reason_code, reference: event.reference, reversed_at: event.at });
+      expect(after.attempts).toEqual(before?.attempts);
+      expect(after.winning_attempt_id).toBe(before?.winning_attempt_id);
+      return;
   }
 }
 
@@ -269,7 +281,7 @@ describe('evolve', () => {
     expect(Object.keys(event_allowed_from).filter((t) => t.startsWith('Refund')).sort()).toEqual(
       ['RefundFailed', 'RefundRequested', 'RefundRequiresManual', 'RefundRetryScheduled', 'RefundSubmitted', 'RefundSucceeded'],
     );
-    expect(cases).toHaveLength(12 * 9);
+    expect(cases).toHaveLength(13 * 10);
     // Each built state really is in the status it is named for.
     for (const status of all_statuses) expect(stateOf(status)?.status ?? 'none').toBe(status);
   });
@@ -278,9 +290,11 @@ describe('evolve', () => {
     for (const type of all_event_types)
       expect({ type, from: [...event_allowed_from[type]].sort() }).toEqual({ type, from: [...expected_allowed_from[type]].sort() });
     // Only a payment that is still open (or none at all) moves; a final or paid one only records duplicates.
-    for (const status of ['SUCCEEDED', 'FAILED', 'CLOSED', 'PARTIALLY_REFUNDED', 'REFUNDED'] as const) {
+    for (const status of ['FAILED', 'CLOSED', 'PARTIALLY_REFUNDED', 'REFUNDED', 'REVERSED'] as const) {
       expect(all_event_types.filter((type) => event_allowed_from[type].includes(status))).toEqual(['DuplicatePaymentDetected']);
     }
+    // A SUCCEEDED payment records duplicates, and reconciliation may reverse it.
+    expect(all_event_types.filter((type) => event_allowed_from[type].includes('SUCCEEDED')).sort()).toEqual(['DuplicatePaymentDetected', 'PaymentReversed']);
   });
 
   test.each(cases.filter((c) => c.allowed))('evolve - $type in $status is applied', ({ type, status }) => {

@@ -5,7 +5,7 @@
 import { assert } from '../errors';
 import { open_statuses, type Attempt, type PaymentEvent, type PaymentState, type PaymentStatus, type Refund, type RefundState } from './types';
 
-const any_status: readonly PaymentStatus[] = ['CREATED', 'REQUIRES_ACTION', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'CLOSED', 'PARTIALLY_REFUNDED', 'REFUNDED'];
+const any_status: readonly PaymentStatus[] = ['CREATED', 'REQUIRES_ACTION', 'PROCESSING', 'SUCCEEDED', 'FAILED', 'CLOSED', 'PARTIALLY_REFUNDED', 'REFUNDED', 'REVERSED'];
 
 /** Where each event may be applied ('none' = to no state: the creation). */
 export const event_allowed_from: Record<PaymentEvent['type'], readonly (PaymentStatus | 'none')[]> = {
@@ -21,6 +21,7 @@ export const event_allowed_from: Record<PaymentEvent['type'], readonly (PaymentS
   CloseRequested: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING'],
   PaymentClosed: ['CREATED', 'REQUIRES_ACTION', 'PROCESSING'],
   DuplicatePaymentDetected: any_status,
+  PaymentReversed: ['SUCCEEDED'],
   // A refund of the payment needs it paid; the refund of a duplicate payment returns other
   // money and may run in any status (evolve checks which kind it is).
   RefundRequested: any_status,
@@ -57,6 +58,12 @@ export function evolve(state: PaymentState | undefined, event: PaymentEvent): Pa
     case 'RefundFailed':
     case 'RefundRequiresManual':
       return evolveRefund(state, next, event);
+    case 'PaymentReversed':
+      // Reconciliation's reversal of a success the channel never took (decide's decideReverse).
+      assert(event.attempt_id === state.winning_attempt_id, 'evolve: a reversal names the winning attempt');
+      next.status = 'REVERSED';
+      next.reversal = { reason_code: event.reason_code, reference: event.reference, reversed_at: event.at };
+      return next;
     default:
       return evolvePayment(state, next, event);
   }
@@ -96,7 +103,7 @@ function created(event: Extract<PaymentEvent, { type: 'PaymentCreated' }>): Paym
 }
 
 /** The attempts, holds and closing: `next` is `state` one version on. */
-function evolvePayment(state: PaymentState, next: PaymentState, event: Exclude<AfterCreation, RefundEvent>): PaymentState {
+function evolvePayment(state: PaymentState, next: PaymentState, event: Exclude<AfterCreation, RefundEvent | { type: 'PaymentReversed' }>): PaymentState {
   switch (event.type) {
     case 'ChannelRequested': {
       const attempt: Attempt = {

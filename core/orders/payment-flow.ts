@@ -85,6 +85,12 @@ export class PaymentFlow {
     return requireState(actor);
   }
 
+  /** Reconciliation's reversal of a success the channel never took (decide says when). */
+  async reverse(actor: Actor, reason_code: string, reference: string): Promise<PaymentState> {
+    await this.deps.journal.apply(actor, { type: 'reverse', at: this.deps.now().toISOString(), reason_code, reference });
+    return requireState(actor);
+  }
+
   async expire(actor: Actor, round: number): Promise<PaymentState> {
     const state = requireState(actor);
     // A payment held for review nobody acted on closes at its review deadline.

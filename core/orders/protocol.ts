@@ -57,7 +57,9 @@ export type ActorCommand =
   | { type: 'pay_outcome'; payment_id: string; attempt_id: string; status?: WireAttemptStatus }
   /** An operator's decision on a payment risk control held for review (RiskAdminService). */
   | { type: 'release_hold'; payment_id: string }
-  | { type: 'reject_hold'; payment_id: string };
+  | { type: 'reject_hold'; payment_id: string }
+  /** Reconciliation's (core/recon/act.ts): reverse a success the channel never took. */
+  | { type: 'reverse'; payment_id: string; reason_code: string; reference: string };
 
 /** Every request may carry its caller's deadline (epoch ms): an actor does not start a
  * command past it (less command_start_margin_ms), so a command its caller gave up on —

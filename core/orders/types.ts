@@ -66,6 +66,8 @@ export type PaymentCommand =
     }
   /** Opens the automatic refund of a recorded duplicate payment. */
   | { type: 'refund_duplicate'; at: string; refund_id: string; attempt_id: string; channel_trade_no: string }
+  /** Reconciliation's reversal of a success the channel never took (legal from SUCCEEDED only). */
+  | { type: 'reverse'; at: string; reason_code: string; reference: string }
   /** What a channel said about a refund (our call, a query, its callback). */
   | { type: 'refund_status'; at: string; refund_id: string; status: RefundStatus; retries_max: number; via_channel_id?: string };
 

@@ -78,6 +78,7 @@ function formatMinor(minor: bigint): string {
 const class_names: Record<DifferenceClass, string> = {
   CHANNEL_ONLY: '长款 channel only', OURS_ONLY: '短款 ours only', AMOUNT_MISMATCH: 'amount mismatch', FEE_MISMATCH: 'fee mismatch',
   STATUS_MISMATCH: 'status mismatch', CUTOFF_SHIFT: 'shifted past the cut-off', PAID_TWICE: 'paid twice',
+  UNLISTED: 'paid at the channel, on no statement',
 };
 
 /** One figure a line: `section,item,value` (amounts in minor units, exact). */

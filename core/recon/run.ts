@@ -57,15 +57,18 @@ function fromStatementRow(row: StatementRow, date: string): ReconRow {
   };
 }
 
-/** Every row of a statement, normalised (for storage, and for formats the pool cannot read). */
-function statementRows(input: StatementInput, parsers: StatementParsers): ReconRow[] {
+/** A provider's statement file, read by its adapter's parser (an archive is read
+ * asynchronously), normalised. */
+async function parsedRows(input: StatementInput, parsers: StatementParsers): Promise<ReconRow[]> {
   if (input.bytes.length === 0) return [];
-  const format = input.format;
-  if (!isRowFormat(format)) {
-    const parse = parsers.get(format);
-    if (parse === undefined) throw new RowFormatError(`statement format ${format}: no adapter parses it`);
-    return parse(input.bytes, input.channel_id).map((row) => fromStatementRow(row, input.date));
-  }
+  const parse = parsers.get(input.format);
+  if (parse === undefined) throw new RowFormatError(`statement format ${input.format}: no adapter parses it`);
+  return (await parse(input.bytes, input.channel_id)).map((row) => fromStatementRow(row, input.date));
+}
+
+/** Every row of a statement in a row format, normalised (for storage). */
+function statementRows(input: StatementInput, format: RowFormat): ReconRow[] {
+  if (input.bytes.length === 0) return [];
   const rows: ReconRow[] = [];
   for (let start = 0; start < input.bytes.length; ) {
     const end = lineEnd(input.bytes, start, input.bytes.length);
@@ -85,12 +88,15 @@ export async function reconcileDay(
   input: StatementInput,
   options: { crash_after_differences?: number } = {},
 ): Promise<RunOutcome> {
-  let rows: ReconRow[] | undefined;
-  const rowsOnce = () => (rows ??= statementRows(input, deps.parsers));
-  const saved = await deps.store.saveStatement(input.channel_id, input.date, input.format, input.bytes, rowsOnce);
-  const statement = isRowFormat(input.format)
-    ? { bytes: input.bytes, format: input.format, date: input.date }
-    : { bytes: Buffer.from(encodeRows(rowsOnce())), format: 'recon' as const, date: input.date };
+  const format = input.format;
+  // A provider's file is read by its parser before anything is stored: one it cannot read is not kept.
+  const parsed = isRowFormat(format) ? undefined : await parsedRows(input, deps.parsers);
+  let rows = parsed;
+  const rowsOnce = () => (rows ??= isRowFormat(format) ? statementRows(input, format) : []);
+  const saved = await deps.store.saveStatement(input.channel_id, input.date, format, input.bytes, rowsOnce);
+  const statement = parsed === undefined && isRowFormat(format)
+    ? { bytes: input.bytes, format, date: input.date }
+    : { bytes: Buffer.from(encodeRows(parsed ?? [])), format: 'recon' as const, date: input.date };
   const [ours, pool] = await Promise.all([deps.store.ourRows(input.channel_id, input.date), deps.store.poolBefore(input.channel_id, input.date)]);
   const result = await deps.pool.reconcile(input.date, [
     statement,

@@ -29,7 +29,7 @@ export async function migrate(database_url: string, log: (message: string) => vo
 }
 
 export type DifferenceState = 'open' | 'suspense' | 'resolved';
-type DifferenceAction = 'none' | 'suspense' | 'apply' | 'refund_duplicate' | 'reverse' | 'investigate';
+export type DifferenceAction = 'none' | 'suspense' | 'apply' | 'refund_duplicate' | 'reverse' | 'investigate';
 
 /** What each class of difference starts as, and what is to be done about it. */
 function policyOf(found: DifferenceClass): { state: DifferenceState; action: DifferenceAction; note: string } {
@@ -41,6 +41,8 @@ function policyOf(found: DifferenceClass): { state: DifferenceState; action: Dif
     case 'STATUS_MISMATCH': return { state: 'open', action: 'apply', note: 'the channel took it, the books do not hold it paid: query the channel and apply it' };
     case 'PAID_TWICE': return { state: 'open', action: 'refund_duplicate', note: 'paid twice: refund the second payment as a duplicate' };
     case 'OURS_ONLY': return { state: 'open', action: 'reverse', note: '短款: query the channel; reverse ours if it never took it' };
+    // Never found by matching: only the 短款 action moves a difference here (act.ts).
+    case 'UNLISTED': return { state: 'open', action: 'investigate', note: 'the channel has it and no statement lists it: an operator must look' };
   }
 }
 
@@ -329,13 +331,22 @@ export class ReconStore {
     });
   }
 
-  /** Records what an automatic action did (state may stay): one trail event. */
-  async record(difference_id: bigint, actor: string, to_state: DifferenceState, note: string): Promise<void> {
+  /** Records what an automatic action did (state may stay): one trail event. `reclass`: what
+   * the action learnt makes it another class of difference with another action (its key, what
+   * a re-run finds, stays). */
+  async record(
+    difference_id: bigint, actor: string, to_state: DifferenceState, note: string, reclass?: { class: DifferenceClass; action: DifferenceAction },
+  ): Promise<void> {
     await this.books.transaction(async (client) => {
-      const found = await client.query<{ state: DifferenceState }>('SELECT state FROM recon_differences WHERE difference_id = $1 FOR UPDATE', [difference_id]);
+      const found = await client.query<{ state: DifferenceState; class: DifferenceClass }>('SELECT state, class FROM recon_differences WHERE difference_id = $1 FOR UPDATE', [difference_id]);
       if (found.rows.length === 0) throw new ReconError('NOT_FOUND', `difference ${difference_id} not found`);
-      await client.query(`UPDATE recon_differences SET state = $2, updated_at = now(), resolved_at = CASE WHEN $2 = 'resolved' THEN now() ELSE resolved_at END, resolution = CASE WHEN $2 = 'resolved' THEN $3 ELSE resolution END WHERE difference_id = $1`, [difference_id, to_state, note]);
-      await trail(client, difference_id, actor, found.rows[0]!.state, to_state, note);
+      await client.query(
+        `UPDATE recon_differences SET state = $2, updated_at = now(), resolved_at = CASE WHEN $2 = 'resolved' THEN now() ELSE resolved_at END,
+           resolution = CASE WHEN $2 = 'resolved' THEN $3 ELSE resolution END, class = coalesce($4, class), action = coalesce($5, action) WHERE difference_id = $1`,
+        [difference_id, to_state, note, reclass?.class ?? null, reclass?.action ?? null],
+      );
+      const moved = reclass === undefined || reclass.class === found.rows[0]!.class ? '' : ` [${found.rows[0]!.class} -> ${reclass.class}, action ${reclass.action}]`;
+      await trail(client, difference_id, actor, found.rows[0]!.state, to_state, `${note}${moved}`);
     });
   }
 

@@ -44,6 +44,10 @@ export const difference_classes = [
   'CUTOFF_SHIFT',
   /** The channel lists a second payment of an order we know only one of. */
   'PAID_TWICE',
+  /** Was 短款 (OURS_ONLY): the channel's query says it took the payment, yet no statement
+   * within the pool's days lists it — a cut-off past the pool, or an omission in the
+   * statement. Never found by matching: the 短款 action reclassifies it (core/recon/act.ts). */
+  'UNLISTED',
 ] as const;
 export type DifferenceClass = (typeof difference_classes)[number];
 

@@ -157,7 +157,8 @@ export function productToJSON(object: Product): string {
 
 /**
  * A payment's lifecycle. CREATED, REQUIRES_ACTION and PROCESSING are open; FAILED and
- * CLOSED are final; SUCCEEDED may still move to PARTIALLY_REFUNDED and REFUNDED by refunds.
+ * CLOSED are final; SUCCEEDED may still move to PARTIALLY_REFUNDED and REFUNDED by refunds,
+ * or to REVERSED by reconciliation.
  */
 export enum PaymentStatus {
   /** PAYMENT_STATUS_UNSPECIFIED - Never sent by paycore. */
@@ -178,6 +179,12 @@ export enum PaymentStatus {
   PAYMENT_STATUS_PARTIALLY_REFUNDED = 7,
   /** PAYMENT_STATUS_REFUNDED - Paid, and refunds succeeded for the whole amount. */
   PAYMENT_STATUS_REFUNDED = 8,
+  /**
+   * PAYMENT_STATUS_REVERSED - Was SUCCEEDED; reconciliation found the payment on no statement of its channel and the
+   * channel's query says the trade does not exist or was never paid: our side is reversed (no
+   * money was taken, the merchant is not owed it). Final.
+   */
+  PAYMENT_STATUS_REVERSED = 9,
   UNRECOGNIZED = -1,
 }
 
@@ -210,6 +217,9 @@ export function paymentStatusFromJSON(object: any): PaymentStatus {
     case 8:
     case "PAYMENT_STATUS_REFUNDED":
       return PaymentStatus.PAYMENT_STATUS_REFUNDED;
+    case 9:
+    case "PAYMENT_STATUS_REVERSED":
+      return PaymentStatus.PAYMENT_STATUS_REVERSED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -237,6 +247,8 @@ export function paymentStatusToJSON(object: PaymentStatus): string {
       return "PAYMENT_STATUS_PARTIALLY_REFUNDED";
     case PaymentStatus.PAYMENT_STATUS_REFUNDED:
       return "PAYMENT_STATUS_REFUNDED";
+    case PaymentStatus.PAYMENT_STATUS_REVERSED:
+      return "PAYMENT_STATUS_REVERSED";
     case PaymentStatus.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

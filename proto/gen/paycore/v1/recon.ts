@@ -36,6 +36,12 @@ export enum DifferenceClass {
   DIFFERENCE_CLASS_CUTOFF_SHIFT = 6,
   /** DIFFERENCE_CLASS_PAID_TWICE - The channel lists a second payment of an order the books know one payment of. */
   DIFFERENCE_CLASS_PAID_TWICE = 7,
+  /**
+   * DIFFERENCE_CLASS_UNLISTED - Found as 短款 (OURS_ONLY); the channel's query says it took the payment, yet no statement
+   * within the pool's days listed it: a cut-off past the pool or an omission in the
+   * statement. Open, action investigate (never reversed).
+   */
+  DIFFERENCE_CLASS_UNLISTED = 8,
   UNRECOGNIZED = -1,
 }
 
@@ -65,6 +71,9 @@ export function differenceClassFromJSON(object: any): DifferenceClass {
     case 7:
     case "DIFFERENCE_CLASS_PAID_TWICE":
       return DifferenceClass.DIFFERENCE_CLASS_PAID_TWICE;
+    case 8:
+    case "DIFFERENCE_CLASS_UNLISTED":
+      return DifferenceClass.DIFFERENCE_CLASS_UNLISTED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -90,6 +99,8 @@ export function differenceClassToJSON(object: DifferenceClass): string {
       return "DIFFERENCE_CLASS_CUTOFF_SHIFT";
     case DifferenceClass.DIFFERENCE_CLASS_PAID_TWICE:
       return "DIFFERENCE_CLASS_PAID_TWICE";
+    case DifferenceClass.DIFFERENCE_CLASS_UNLISTED:
+      return "DIFFERENCE_CLASS_UNLISTED";
     case DifferenceClass.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
