@@ -51,6 +51,15 @@ export function isPayoutId(s: string): boolean {
   return typeof s === 'string' && /^o[a-z2-7]{25}$/.test(s);
 }
 
+/** A transfer between two merchants of one group, from the paying merchant's transfer number. */
+export function transferId(key: IdKey, merchant_id: string, merchant_transfer_no: string): string {
+  return 't' + keyDigest(key, 'paycore.transfer_id.v1', merchant_id, merchant_transfer_no);
+}
+
+export function isTransferId(s: string): boolean {
+  return typeof s === 'string' && /^t[a-z2-7]{25}$/.test(s);
+}
+
 /** A card binding (绑卡) of a merchant's payer, from the merchant's binding number. */
 export function bindingId(key: IdKey, merchant_id: string, merchant_binding_no: string): string {
   return 'b' + keyDigest(key, 'paycore.binding_id.v1', merchant_id, merchant_binding_no);

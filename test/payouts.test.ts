@@ -13,7 +13,7 @@ import { payout_service } from '../core/gateway/payouts';
 import { payout_admin_service } from '../core/gateway/payout-admin';
 import {
   PayoutStatus, type CreatePayoutResponse, type GetPayoutResponse, type GetSettlementAccountResponse, type ListDeadPayoutTimersResponse,
-  type ListPayoutsResponse, type SetSettlementAccountResponse,
+  type ListPayoutsResponse, type SetSettlementAccountResponse, type CreateTransferResponse, type GetTransferResponse,
 } from '../proto/gen/paycore/v1/payout';
 import { defaultRouting, eventually, refusal, startStack, type Stack } from './harness';
 
@@ -28,7 +28,9 @@ let other: PayoutClient;
 
 beforeAll(async () => {
   db = await createTestDatabase({ migrate: false });
-  const routing = defaultRouting() as { apps: unknown[] };
+  const routing = defaultRouting() as { apps: unknown[]; merchants: { merchant_id: string; group_id?: string }[] };
+  // m_it and m_sb form a group (transfers); m_sa is in none.
+  for (const entry of routing.merchants) if (entry.merchant_id === merchant || entry.merchant_id === 'm_sb') entry.group_id = 'g_it';
   routing.apps.push({ app_id: 'po_other', merchants: ['m_sa'], roles: ['payouts:read', 'payouts:write'] });
   routing.apps.push({ app_id: 'po_reader', merchants: [merchant], roles: ['payouts:read'] });
   stack = await startStack({ routing, env: { PAYCORE_DATABASE_URL: db.url, PAYCORE_LEDGER_CUTOFF_INTERVAL_MS: '0' } });
@@ -175,4 +177,26 @@ test('payouts - PayoutAdminService: a settlement account set and read back (paye
     admin.close();
     merchant_scoped.close();
   }
+});
+
+test('payouts - CreateTransfer moves available money to a merchant of the same group at once; a repeat finds it; the payee sees it; outside the group, bad fields and other apps are refused', async () => {
+  await fund(2_000n);
+  const payer_before = await available();
+  const payee_available = async () => (await store.balances('m_sb')).find((row) => row.code === 'merchant_available')?.balance_minor ?? 0n;
+  const payee_before = await payee_available();
+  const request = { merchantId: merchant, merchantTransferNo: `tr-${randomBytes(4).toString('hex')}`, toMerchantId: 'm_sb', amount: 600n, currency: 'CNY', memo: 'group funds' };
+  const created = await call<CreateTransferResponse>(client, 'createTransfer', request);
+  expect(created.transfer).toMatchObject({ merchantId: merchant, toMerchantId: 'm_sb', amount: 600n, memo: 'group funds' });
+  expect(created.transfer!.transferId).toMatch(/^t[a-z2-7]{25}$/);
+  expect((await call<CreateTransferResponse>(client, 'createTransfer', request)).transfer).toEqual(created.transfer);
+  expect(await available()).toBe(payer_before - 600n);
+  expect(await payee_available()).toBe(payee_before + 600n);
+  expect((await call<GetTransferResponse>(client, 'getTransfer', { merchantId: 'm_sb', transferId: created.transfer!.transferId })).transfer).toEqual(created.transfer);
+  expect(await refusal(call(other, 'getTransfer', { merchantId: 'm_sa', transferId: created.transfer!.transferId }))).toMatchObject({ reason: 'NOT_FOUND' });
+  expect(await refusal(call(client, 'createTransfer', { ...request, merchantTransferNo: 'tr-out', toMerchantId: 'm_sa' }))).toMatchObject({ reason: 'ILLEGAL_STATE' });
+  expect(await refusal(call(client, 'createTransfer', { ...request, merchantTransferNo: 'tr-big', amount: payer_before + 1n }))).toMatchObject({ reason: 'INSUFFICIENT_BALANCE' });
+  expect(await refusal(call(other, 'createTransfer', { ...request, merchantTransferNo: 'tr-other' }))).toMatchObject({ reason: 'FORBIDDEN' });
+  const bad = await refusal(call(client, 'createTransfer', { merchantId: merchant, merchantTransferNo: 'x y', toMerchantId: merchant, amount: 0n, currency: 'cny', memo: '' }));
+  expect(bad.fields.sort()).toEqual(['amount', 'currency', 'merchant_transfer_no', 'to_merchant_id']);
+  expect((await store.trialBalance()).balanced).toBe(true);
 });

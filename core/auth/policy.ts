@@ -53,6 +53,8 @@ const payout_methods: Record<string, AppRole> = {
   CreatePayout: 'payouts:write',
   GetPayout: 'payouts:read',
   ListPayouts: 'payouts:read',
+  CreateTransfer: 'payouts:write',
+  GetTransfer: 'payouts:read',
 };
 
 /** Admin services need their role for every method. */

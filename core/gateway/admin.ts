@@ -227,6 +227,7 @@ function fromWireMerchant(w: WireMerchant): MerchantInput {
   if (violations.length > 0) throw invalidFields(violations);
   const merchant: MerchantInput = { merchant_id: w.merchantId, products, channel_ids: w.channelIds, fee_rates };
   if (w.notifySecret !== '') merchant.notify_secret = w.notifySecret;
+  if (w.groupId !== '') merchant.group_id = w.groupId;
   return merchant;
 }
 
@@ -298,6 +299,7 @@ function toWireMerchant(m: MerchantView): WireMerchant {
     notifySecret: '',
     notifySecretFingerprint: m.notify_secret_fingerprint,
     notifySecretLast4: m.notify_secret_last4,
+    groupId: m.group_id ?? '',
   };
 }
 

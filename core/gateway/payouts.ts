@@ -9,12 +9,13 @@ import type * as P from '../../proto/gen/paycore/v1/payout';
 import { callerOf } from '../auth/guard';
 import type { Caller } from '../auth/authenticator';
 import { dependencyFailure, invalidFields, PaycoreError, toServiceError, type FieldViolation } from '../errors';
-import { isPayoutId } from '../ids';
+import { isPayoutId, isTransferId } from '../ids';
 import { pageCursor, pageSize, pageToken } from './page-token';
 import type { Logger } from '../log';
 import type { PayoutBooks, PayoutRow } from '../payouts/books';
 import type { PayoutService } from '../payouts/service';
 import type { PayoutState, PayoutStatus } from '../payouts/types';
+import type { Transfer, Transfers } from '../payouts/transfers';
 import { grpcDefinition } from './admin';
 
 export const payout_service = grpcDefinition(PayoutServiceDefinition);
@@ -22,6 +23,7 @@ export const payout_service = grpcDefinition(PayoutServiceDefinition);
 export interface PayoutsDeps {
   service: Pick<PayoutService, 'create' | 'get'>;
   books: Pick<PayoutBooks, 'list'>;
+  transfers: Pick<Transfers, 'create' | 'get'>;
 }
 
 const id_pattern = /^[A-Za-z0-9_-]{1,32}$/;
@@ -91,6 +93,43 @@ export function payoutService(payouts: PayoutsDeps | undefined, log: Logger): gr
         nextPageToken: rows.length > page_size && last !== undefined ? pageToken({ created_at: last.created_at.toISOString(), id: last.payout_id }) : '',
       };
     }),
+    createTransfer: unary('CreateTransfer', async (request: P.CreateTransferRequest, caller, deps): Promise<P.CreateTransferResponse> => {
+      checkTransfer(request);
+      caller.requireMerchant(request.merchantId);
+      const transfer = await deps.transfers.create({
+        merchant_id: request.merchantId, merchant_transfer_no: request.merchantTransferNo, to_merchant_id: request.toMerchantId, amount_minor: request.amount,
+        currency: request.currency, memo: request.memo,
+      });
+      return { transfer: transferToWire(transfer) };
+    }),
+    getTransfer: unary('GetTransfer', async (request: P.GetTransferRequest, caller, deps): Promise<P.GetTransferResponse> => {
+      const violations: FieldViolation[] = [];
+      if (!id_pattern.test(request.merchantId)) violations.push({ field: 'merchant_id', description: 'is required: 1..32 of [A-Za-z0-9_-]' });
+      if (!isTransferId(request.transferId)) violations.push({ field: 'transfer_id', description: "must be a transfer id ('t' and 25 of a-z, 2-7)" });
+      if (violations.length > 0) throw invalidFields(violations);
+      caller.requireMerchant(request.merchantId);
+      return { transfer: transferToWire(await deps.transfers.get(request.merchantId, request.transferId)) };
+    }),
+  };
+}
+
+function checkTransfer(request: P.CreateTransferRequest): void {
+  const violations: FieldViolation[] = [];
+  if (!id_pattern.test(request.merchantId)) violations.push({ field: 'merchant_id', description: 'is required: 1..32 of [A-Za-z0-9_-]' });
+  if (!payout_no_pattern.test(request.merchantTransferNo)) violations.push({ field: 'merchant_transfer_no', description: 'is required: 1..64 of [A-Za-z0-9_-]' });
+  if (!id_pattern.test(request.toMerchantId)) violations.push({ field: 'to_merchant_id', description: 'is required: 1..32 of [A-Za-z0-9_-]' });
+  else if (request.toMerchantId === request.merchantId) violations.push({ field: 'to_merchant_id', description: 'must be another merchant than merchant_id' });
+  if (request.amount <= 0n) violations.push({ field: 'amount', description: 'must be a positive number of minor units' });
+  if (!/^[A-Z]{3}$/.test(request.currency)) violations.push({ field: 'currency', description: 'must be an ISO 4217 code' });
+  if ([...request.memo].length > 64) violations.push({ field: 'memo', description: 'must be at most 64 characters' });
+  if (violations.length > 0) throw invalidFields(violations);
+}
+
+function transferToWire(transfer: Transfer): P.Transfer {
+  return {
+    transferId: transfer.transfer_id, merchantId: transfer.merchant_id, merchantTransferNo: transfer.merchant_transfer_no,
+    toMerchantId: transfer.to_merchant_id, amount: transfer.amount_minor, currency: transfer.currency, memo: transfer.memo,
+    businessDate: transfer.business_date, createdAt: transfer.created_at,
   };
 }
 

@@ -28,8 +28,8 @@ export const normal_side: Record<AccountCode, 'debit' | 'credit'> = {
   suspense: 'credit',
 };
 
-/** Whose account a leg touches. */
-type OwnerOf = 'merchant' | 'channel' | 'platform';
+/** Whose account a leg touches (counterparty: the other merchant of a transfer). */
+type OwnerOf = 'merchant' | 'channel' | 'platform' | 'counterparty';
 /** Which amount of the transaction a leg carries. */
 type AmountOf = 'gross' | 'net' | 'merchant_fee' | 'channel_fee' | 'fee_returned';
 
@@ -99,6 +99,8 @@ const posting_rules = {
   PAYOUT_SENT: [leg('debit', 'merchant_frozen', 'merchant', 'gross'), leg('credit', 'channel_receivable', 'channel', 'gross')],
   /** The receiving bank sent it back: the channel holds it again, the merchant has it again. */
   PAYOUT_RETURNED: [leg('debit', 'channel_receivable', 'channel', 'gross'), leg('credit', 'merchant_available', 'merchant', 'gross')],
+  /** A transfer (core/payouts/transfers.ts) between two merchants of one group. */
+  TRANSFER: [leg('debit', 'merchant_available', 'merchant', 'gross'), leg('credit', 'merchant_available', 'counterparty', 'gross')],
 } as const satisfies Record<string, readonly Leg[]>;
 
 export type TxnCode = keyof typeof posting_rules;
@@ -138,6 +140,8 @@ export interface Parties {
   merchant_id: string;
   channel_id: string;
   currency: string;
+  /** TRANSFER: the merchant receiving it. */
+  counterparty_id?: string;
 }
 
 /** The lines of one transaction code for these amounts: zero legs dropped, a negative amount
@@ -149,10 +153,24 @@ export function linesOf(txn_code: TxnCode, parties: Parties, amounts: Partial<Re
     if (amount === 0n) continue;
     const side = amount > 0n ? rule.side : rule.side === 'debit' ? 'credit' : 'debit';
     const magnitude = amount > 0n ? amount : -amount;
-    const owner = rule.owner === 'merchant' ? parties.merchant_id : rule.owner === 'channel' ? parties.channel_id : platform_owner;
+    const owner = ownerOf(rule.owner, parties);
     lines.push({ code: rule.code, owner, debit_minor: side === 'debit' ? magnitude : 0n, credit_minor: side === 'credit' ? magnitude : 0n });
   }
   return lines;
+}
+
+function ownerOf(owner: OwnerOf, parties: Parties): string {
+  switch (owner) {
+    case 'merchant':
+      return parties.merchant_id;
+    case 'channel':
+      return parties.channel_id;
+    case 'platform':
+      return platform_owner;
+    case 'counterparty':
+      assert(parties.counterparty_id !== undefined, 'ledger rules: a counterparty leg needs counterparty_id');
+      return parties.counterparty_id;
+  }
 }
 
 /** The postings one stored message of the event log causes: each of its events in order.

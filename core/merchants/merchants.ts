@@ -55,6 +55,11 @@ export class Merchants {
     return this.cache.current.merchants.get(merchant_id)?.channel_ids ?? [];
   }
 
+  /** The merchant's group (undefined: in none, or no such merchant). */
+  groupOf(merchant_id: string): string | undefined {
+    return this.cache.current.merchants.get(merchant_id)?.group_id;
+  }
+
   /** The merchant's fee rule for a product (undefined: none agreed, or no such merchant). */
   merchantFeeRule(merchant_id: string, product: ProductName): FeeRule | undefined {
     return this.cache.current.merchants.get(merchant_id)?.fee_rates[product];

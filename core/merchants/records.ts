@@ -20,6 +20,9 @@ export interface Merchant {
   channel_ids: string[];
   /** What paycore charges the merchant per product (settlement). */
   fee_rates: Partial<Record<ProductName, FeeRule>>;
+  /** Its group (集团): merchants of one group may transfer money to each other
+   * (core/payouts/transfers.ts). Absent: in none. */
+  group_id?: string;
 }
 
 /** A merchant as the admin API shows it: the notify secret is write-only. */
@@ -33,7 +36,7 @@ export interface MerchantInput extends Merchant {
   notify_secret?: string;
 }
 
-const merchant_fields = ['merchant_id', 'products', 'channel_ids', 'fee_rates', 'notify_secret'];
+const merchant_fields = ['merchant_id', 'products', 'channel_ids', 'fee_rates', 'notify_secret', 'group_id'];
 
 export function readMerchant(value: unknown, field: string, violations: FieldViolation[]): MerchantInput | undefined {
   const r = new Reader(violations);
@@ -59,8 +62,10 @@ export function readMerchant(value: unknown, field: string, violations: FieldVio
       notify_secret = s;
     }
   }
+  const group_id = o.group_id === undefined ? undefined : r.string(o.group_id, p('group_id'), id_pattern, id_rule);
   if (violations.length > before) return undefined;
   const merchant: MerchantInput = { merchant_id: merchant_id!, products: products!, channel_ids: channel_ids!, fee_rates };
+  if (group_id !== undefined) merchant.group_id = group_id;
   if (notify_secret !== undefined) merchant.notify_secret = notify_secret;
   return merchant;
 }
@@ -71,5 +76,6 @@ export function merchantToJson(m: Merchant): Record<string, unknown> {
     products: [...m.products],
     channel_ids: [...m.channel_ids],
     fee_rates: Object.fromEntries(Object.entries(m.fee_rates).map(([k, v]) => [k, feeToJson(v!)])),
+    ...(m.group_id === undefined ? {} : { group_id: m.group_id }),
   };
 }

@@ -95,7 +95,7 @@ export class PayoutBooks {
 /** Refunds the merchant was allowed (LedgerStore.reserveRefund) that the books have not posted
  * yet: they will take the available balance, so money out may not count on it. Read after the
  * available account's lock, which reserveRefund takes too: neither passes the other unseen. */
-async function reservedForRefunds(client: pg.PoolClient, merchant_id: string, currency: string): Promise<bigint> {
+export async function reservedForRefunds(client: pg.PoolClient, merchant_id: string, currency: string): Promise<bigint> {
   const result = await client.query<{ reserved: bigint }>(
     `SELECT coalesce(sum(amount_minor), 0)::bigint AS reserved FROM refund_reservations
       WHERE merchant_id = $1 AND currency = $2 AND created_at > now() - make_interval(secs => $3::double precision / 1000)`,

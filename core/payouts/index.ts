@@ -14,6 +14,7 @@ import { PayoutService, type PayoutChannel } from './service';
 import { SettlementPayouts } from './settlement';
 import { ensurePayoutStreams, PayoutStore, payoutNames } from './store';
 import { startPayoutTimerPump } from './timer-pump';
+import { transfer_limits_default, Transfers, type TransferLimits } from './transfers';
 
 /** Follow-ups of an open payout (a bank may take hours): about two days, then REQUIRES_MANUAL. */
 const payout_follow_up_ms: readonly number[] = [
@@ -39,6 +40,9 @@ export interface PayoutsOptions {
   retry_backoff_ms?: readonly number[];
   /** How often settlement batches are looked for to pay out (0: never; tests call openBatches). */
   settlement_scan_ms: number;
+  /** The merchant's group (merchants configuration): transfers stay inside one. */
+  groupOf(merchant_id: string): string | undefined;
+  transfer_limits?: TransferLimits;
 }
 
 export interface Payouts {
@@ -46,6 +50,7 @@ export interface Payouts {
   books: PayoutBooks;
   settlement: SettlementPayouts;
   dead_letters: PayoutDeadLetters;
+  transfers: Transfers;
   stop(): Promise<void>;
 }
 
@@ -78,6 +83,9 @@ export async function startPayouts(options: PayoutsOptions): Promise<Payouts> {
   scanning?.unref();
   return {
     service, books, settlement, dead_letters: new PayoutDeadLetters(options.jsm, names, store),
+    transfers: new Transfers({
+      ledger: options.ledger, groupOf: options.groupOf, id_key: options.id_key, limits: options.transfer_limits ?? transfer_limits_default,
+    }),
     async stop() {
       clearInterval(scanning);
       await pump.stop();

@@ -127,7 +127,7 @@ async function buildGateway(deps: GatewayDeps): Promise<Gateway> {
   // Payouts freeze their funds in the books: none without them.
   const payouts = books === undefined ? undefined : await startPayouts({
     js, jsm, prefix: config.prefix, replicas: config.stream_replicas, ledger: books.store, settlement_scan_ms: config.ledger_cutoff_interval_ms,
-    adapters: config.channels.flatMap((c) => routing.get(c.channel_id) ?? []), sealer, id_key: config.id_key, log,
+    adapters: config.channels.flatMap((c) => routing.get(c.channel_id) ?? []), sealer, id_key: config.id_key, log, groupOf: (id) => table.merchants.groupOf(id),
   });
   // Reconciliation pulls statements through the adapters and acts through the orders module.
   const stopRecon = books === undefined ? () => undefined : startRecon(books.recon, adapters, orders, config, log);

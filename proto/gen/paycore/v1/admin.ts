@@ -586,6 +586,11 @@ export interface Merchant {
   notifySecretFingerprint: string;
   /** The secret's last 4 characters. */
   notifySecretLast4: string;
+  /**
+   * Optional: its group (集团), 1..32 of [A-Za-z0-9_-]; merchants of one group may transfer
+   * money to each other (PayoutService CreateTransfer). Empty: in none.
+   */
+  groupId: string;
 }
 
 export interface UpsertMerchantRequest {
@@ -3587,6 +3592,7 @@ function createBaseMerchant(): Merchant {
     notifySecret: "",
     notifySecretFingerprint: "",
     notifySecretLast4: "",
+    groupId: "",
   };
 }
 
@@ -3616,6 +3622,9 @@ export const Merchant: MessageFns<Merchant> = {
     }
     if (message.notifySecretLast4 !== "") {
       writer.uint32(58).string(message.notifySecretLast4);
+    }
+    if (message.groupId !== "") {
+      writer.uint32(66).string(message.groupId);
     }
     return writer;
   },
@@ -3699,6 +3708,14 @@ export const Merchant: MessageFns<Merchant> = {
             message.notifySecretLast4 = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.groupId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3744,6 +3761,11 @@ export const Merchant: MessageFns<Merchant> = {
         : isSet(object.notify_secret_last4)
         ? globalThis.String(object.notify_secret_last4)
         : "",
+      groupId: isSet(object.groupId)
+        ? globalThis.String(object.groupId)
+        : isSet(object.group_id)
+        ? globalThis.String(object.group_id)
+        : "",
     };
   },
 
@@ -3770,6 +3792,9 @@ export const Merchant: MessageFns<Merchant> = {
     if (message.notifySecretLast4 !== "") {
       obj.notifySecretLast4 = message.notifySecretLast4;
     }
+    if (message.groupId !== "") {
+      obj.groupId = message.groupId;
+    }
     return obj;
   },
 
@@ -3785,6 +3810,7 @@ export const Merchant: MessageFns<Merchant> = {
     message.notifySecret = object.notifySecret ?? "";
     message.notifySecretFingerprint = object.notifySecretFingerprint ?? "";
     message.notifySecretLast4 = object.notifySecretLast4 ?? "";
+    message.groupId = object.groupId ?? "";
     return message;
   },
 };

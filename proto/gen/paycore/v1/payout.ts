@@ -192,6 +192,60 @@ export interface Payout {
   paidAt: Date | undefined;
 }
 
+export interface CreateTransferRequest {
+  /** Required: the paying merchant, 1..32 of [A-Za-z0-9_-]; one the calling app may act for. */
+  merchantId: string;
+  /** Required: the payer's idempotency key, 1..64 of [A-Za-z0-9_-]. */
+  merchantTransferNo: string;
+  /** Required: the receiving merchant, of the payer's group. */
+  toMerchantId: string;
+  /** Required: minor units, positive, at most the per-transfer limit. */
+  amount: bigint;
+  /** Required: ISO 4217 code. */
+  currency: string;
+  /** Optional: up to 64 characters kept with it. */
+  memo: string;
+}
+
+export interface CreateTransferResponse {
+  /** The transfer, posted. */
+  transfer: Transfer | undefined;
+}
+
+export interface GetTransferRequest {
+  /** Required: the payer or the payee; a merchant the calling app may act for. */
+  merchantId: string;
+  /** Required: the transfer's id ('t' followed by 25 characters of a-z or 2-7). */
+  transferId: string;
+}
+
+export interface GetTransferResponse {
+  /** The transfer. */
+  transfer: Transfer | undefined;
+}
+
+/** Money moved between two merchants of one group: done once it exists. */
+export interface Transfer {
+  /** paycore's id ('t' followed by 25 characters of a-z or 2-7), derived from the payer's key. */
+  transferId: string;
+  /** The paying merchant. */
+  merchantId: string;
+  /** The payer's idempotency key. */
+  merchantTransferNo: string;
+  /** The receiving merchant. */
+  toMerchantId: string;
+  /** Minor units of currency. */
+  amount: bigint;
+  /** ISO 4217 code. */
+  currency: string;
+  /** What the payer wrote with it. */
+  memo: string;
+  /** The business date (YYYY-MM-DD) it counts against the daily limit on. */
+  businessDate: string;
+  /** When it was posted. */
+  createdAt: Date | undefined;
+}
+
 export interface SettlementAccount {
   /** The merchant. */
   merchantId: string;
@@ -1403,6 +1457,635 @@ export const Payout: MessageFns<Payout> = {
   },
 };
 
+function createBaseCreateTransferRequest(): CreateTransferRequest {
+  return { merchantId: "", merchantTransferNo: "", toMerchantId: "", amount: 0n, currency: "", memo: "" };
+}
+
+export const CreateTransferRequest: MessageFns<CreateTransferRequest> = {
+  encode(message: CreateTransferRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.merchantId !== "") {
+      writer.uint32(10).string(message.merchantId);
+    }
+    if (message.merchantTransferNo !== "") {
+      writer.uint32(18).string(message.merchantTransferNo);
+    }
+    if (message.toMerchantId !== "") {
+      writer.uint32(26).string(message.toMerchantId);
+    }
+    if (message.amount !== 0n) {
+      if (BigInt.asIntN(64, message.amount) !== message.amount) {
+        throw new globalThis.Error("value provided for field message.amount of type int64 too large");
+      }
+      writer.uint32(32).int64(message.amount);
+    }
+    if (message.currency !== "") {
+      writer.uint32(42).string(message.currency);
+    }
+    if (message.memo !== "") {
+      writer.uint32(50).string(message.memo);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateTransferRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateTransferRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.merchantTransferNo = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.toMerchantId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.amount = reader.int64() as bigint;
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.currency = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.memo = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateTransferRequest {
+    return {
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+      merchantTransferNo: isSet(object.merchantTransferNo)
+        ? globalThis.String(object.merchantTransferNo)
+        : isSet(object.merchant_transfer_no)
+        ? globalThis.String(object.merchant_transfer_no)
+        : "",
+      toMerchantId: isSet(object.toMerchantId)
+        ? globalThis.String(object.toMerchantId)
+        : isSet(object.to_merchant_id)
+        ? globalThis.String(object.to_merchant_id)
+        : "",
+      amount: isSet(object.amount) ? BigInt(object.amount) : 0n,
+      currency: isSet(object.currency) ? globalThis.String(object.currency) : "",
+      memo: isSet(object.memo) ? globalThis.String(object.memo) : "",
+    };
+  },
+
+  toJSON(message: CreateTransferRequest): unknown {
+    const obj: any = {};
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    if (message.merchantTransferNo !== "") {
+      obj.merchantTransferNo = message.merchantTransferNo;
+    }
+    if (message.toMerchantId !== "") {
+      obj.toMerchantId = message.toMerchantId;
+    }
+    if (message.amount !== 0n) {
+      obj.amount = message.amount.toString();
+    }
+    if (message.currency !== "") {
+      obj.currency = message.currency;
+    }
+    if (message.memo !== "") {
+      obj.memo = message.memo;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CreateTransferRequest>): CreateTransferRequest {
+    return CreateTransferRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CreateTransferRequest>): CreateTransferRequest {
+    const message = createBaseCreateTransferRequest();
+    message.merchantId = object.merchantId ?? "";
+    message.merchantTransferNo = object.merchantTransferNo ?? "";
+    message.toMerchantId = object.toMerchantId ?? "";
+    message.amount = (object.amount !== undefined && object.amount !== null) ? BigInt(object.amount) : 0n;
+    message.currency = object.currency ?? "";
+    message.memo = object.memo ?? "";
+    return message;
+  },
+};
+
+function createBaseCreateTransferResponse(): CreateTransferResponse {
+  return { transfer: undefined };
+}
+
+export const CreateTransferResponse: MessageFns<CreateTransferResponse> = {
+  encode(message: CreateTransferResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.transfer !== undefined) {
+      Transfer.encode(message.transfer, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateTransferResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateTransferResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.transfer = Transfer.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateTransferResponse {
+    return { transfer: isSet(object.transfer) ? Transfer.fromJSON(object.transfer) : undefined };
+  },
+
+  toJSON(message: CreateTransferResponse): unknown {
+    const obj: any = {};
+    if (message.transfer !== undefined) {
+      obj.transfer = Transfer.toJSON(message.transfer);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CreateTransferResponse>): CreateTransferResponse {
+    return CreateTransferResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CreateTransferResponse>): CreateTransferResponse {
+    const message = createBaseCreateTransferResponse();
+    message.transfer = (object.transfer !== undefined && object.transfer !== null)
+      ? Transfer.fromPartial(object.transfer)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseGetTransferRequest(): GetTransferRequest {
+  return { merchantId: "", transferId: "" };
+}
+
+export const GetTransferRequest: MessageFns<GetTransferRequest> = {
+  encode(message: GetTransferRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.merchantId !== "") {
+      writer.uint32(10).string(message.merchantId);
+    }
+    if (message.transferId !== "") {
+      writer.uint32(18).string(message.transferId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetTransferRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetTransferRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.transferId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetTransferRequest {
+    return {
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+      transferId: isSet(object.transferId)
+        ? globalThis.String(object.transferId)
+        : isSet(object.transfer_id)
+        ? globalThis.String(object.transfer_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetTransferRequest): unknown {
+    const obj: any = {};
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    if (message.transferId !== "") {
+      obj.transferId = message.transferId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetTransferRequest>): GetTransferRequest {
+    return GetTransferRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetTransferRequest>): GetTransferRequest {
+    const message = createBaseGetTransferRequest();
+    message.merchantId = object.merchantId ?? "";
+    message.transferId = object.transferId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetTransferResponse(): GetTransferResponse {
+  return { transfer: undefined };
+}
+
+export const GetTransferResponse: MessageFns<GetTransferResponse> = {
+  encode(message: GetTransferResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.transfer !== undefined) {
+      Transfer.encode(message.transfer, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetTransferResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetTransferResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.transfer = Transfer.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetTransferResponse {
+    return { transfer: isSet(object.transfer) ? Transfer.fromJSON(object.transfer) : undefined };
+  },
+
+  toJSON(message: GetTransferResponse): unknown {
+    const obj: any = {};
+    if (message.transfer !== undefined) {
+      obj.transfer = Transfer.toJSON(message.transfer);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetTransferResponse>): GetTransferResponse {
+    return GetTransferResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetTransferResponse>): GetTransferResponse {
+    const message = createBaseGetTransferResponse();
+    message.transfer = (object.transfer !== undefined && object.transfer !== null)
+      ? Transfer.fromPartial(object.transfer)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseTransfer(): Transfer {
+  return {
+    transferId: "",
+    merchantId: "",
+    merchantTransferNo: "",
+    toMerchantId: "",
+    amount: 0n,
+    currency: "",
+    memo: "",
+    businessDate: "",
+    createdAt: undefined,
+  };
+}
+
+export const Transfer: MessageFns<Transfer> = {
+  encode(message: Transfer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.transferId !== "") {
+      writer.uint32(10).string(message.transferId);
+    }
+    if (message.merchantId !== "") {
+      writer.uint32(18).string(message.merchantId);
+    }
+    if (message.merchantTransferNo !== "") {
+      writer.uint32(26).string(message.merchantTransferNo);
+    }
+    if (message.toMerchantId !== "") {
+      writer.uint32(34).string(message.toMerchantId);
+    }
+    if (message.amount !== 0n) {
+      if (BigInt.asIntN(64, message.amount) !== message.amount) {
+        throw new globalThis.Error("value provided for field message.amount of type int64 too large");
+      }
+      writer.uint32(40).int64(message.amount);
+    }
+    if (message.currency !== "") {
+      writer.uint32(50).string(message.currency);
+    }
+    if (message.memo !== "") {
+      writer.uint32(58).string(message.memo);
+    }
+    if (message.businessDate !== "") {
+      writer.uint32(66).string(message.businessDate);
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(74).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Transfer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTransfer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.transferId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.merchantTransferNo = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.toMerchantId = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.amount = reader.int64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.currency = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.memo = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.businessDate = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Transfer {
+    return {
+      transferId: isSet(object.transferId)
+        ? globalThis.String(object.transferId)
+        : isSet(object.transfer_id)
+        ? globalThis.String(object.transfer_id)
+        : "",
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+      merchantTransferNo: isSet(object.merchantTransferNo)
+        ? globalThis.String(object.merchantTransferNo)
+        : isSet(object.merchant_transfer_no)
+        ? globalThis.String(object.merchant_transfer_no)
+        : "",
+      toMerchantId: isSet(object.toMerchantId)
+        ? globalThis.String(object.toMerchantId)
+        : isSet(object.to_merchant_id)
+        ? globalThis.String(object.to_merchant_id)
+        : "",
+      amount: isSet(object.amount) ? BigInt(object.amount) : 0n,
+      currency: isSet(object.currency) ? globalThis.String(object.currency) : "",
+      memo: isSet(object.memo) ? globalThis.String(object.memo) : "",
+      businessDate: isSet(object.businessDate)
+        ? globalThis.String(object.businessDate)
+        : isSet(object.business_date)
+        ? globalThis.String(object.business_date)
+        : "",
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: Transfer): unknown {
+    const obj: any = {};
+    if (message.transferId !== "") {
+      obj.transferId = message.transferId;
+    }
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    if (message.merchantTransferNo !== "") {
+      obj.merchantTransferNo = message.merchantTransferNo;
+    }
+    if (message.toMerchantId !== "") {
+      obj.toMerchantId = message.toMerchantId;
+    }
+    if (message.amount !== 0n) {
+      obj.amount = message.amount.toString();
+    }
+    if (message.currency !== "") {
+      obj.currency = message.currency;
+    }
+    if (message.memo !== "") {
+      obj.memo = message.memo;
+    }
+    if (message.businessDate !== "") {
+      obj.businessDate = message.businessDate;
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = message.createdAt.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<Transfer>): Transfer {
+    return Transfer.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Transfer>): Transfer {
+    const message = createBaseTransfer();
+    message.transferId = object.transferId ?? "";
+    message.merchantId = object.merchantId ?? "";
+    message.merchantTransferNo = object.merchantTransferNo ?? "";
+    message.toMerchantId = object.toMerchantId ?? "";
+    message.amount = (object.amount !== undefined && object.amount !== null) ? BigInt(object.amount) : 0n;
+    message.currency = object.currency ?? "";
+    message.memo = object.memo ?? "";
+    message.businessDate = object.businessDate ?? "";
+    message.createdAt = object.createdAt ?? undefined;
+    return message;
+  },
+};
+
 function createBaseSettlementAccount(): SettlementAccount {
   return { merchantId: "", channelId: "", bankCode: "", accountLast4: "", since: undefined, updatedAt: undefined };
 }
@@ -2439,6 +3122,32 @@ export const PayoutServiceDefinition = {
       requestType: ListPayoutsRequest as typeof ListPayoutsRequest,
       requestStream: false,
       responseType: ListPayoutsResponse as typeof ListPayoutsResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Moves money from merchant_id's available balance to to_merchant_id's, both merchants of one
+     * group (the merchants configuration's group_id), posted in the books at once (TRANSFER; no
+     * bank, nothing in flight), idempotent on (merchant_id, merchant_transfer_no) (role
+     * payouts:write). Errors: ILLEGAL_STATE when the two are not in one group or the payer's
+     * transfers of the business day would pass the daily limit; INVALID_FIELD (amount) above the
+     * per-transfer limit; INSUFFICIENT_BALANCE when the available balance, less refunds allowed and
+     * not yet posted, cannot cover it; IDEMPOTENCY_KEY_REUSED when the key names another transfer.
+     */
+    createTransfer: {
+      name: "CreateTransfer",
+      requestType: CreateTransferRequest as typeof CreateTransferRequest,
+      requestStream: false,
+      responseType: CreateTransferResponse as typeof CreateTransferResponse,
+      responseStream: false,
+      options: {},
+    },
+    /** A transfer its payer or its payee asks for (role payouts:read); NOT_FOUND otherwise. */
+    getTransfer: {
+      name: "GetTransfer",
+      requestType: GetTransferRequest as typeof GetTransferRequest,
+      requestStream: false,
+      responseType: GetTransferResponse as typeof GetTransferResponse,
       responseStream: false,
       options: {},
     },
