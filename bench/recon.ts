@@ -91,122 +91,170 @@ class Lines {
   }
 }
 
-function generate(dir: string, rows: number, per_class: number): Expected {
-  const random = mulberry32(17);
-  const channel = new Lines(path.join(dir, 'channel.csv'), STATEMENT_COLUMNS.join(','));
-  const ours = new Lines(path.join(dir, 'ours.csv'), RECON_COLUMNS.join(','));
-  const pool = new Lines(path.join(dir, 'pool.csv'), RECON_COLUMNS.join(','));
-  const expected: Expected = { differences: [], pooled: [], matched_count: 0, channel_rows: 0, ours_rows: 0 };
-  let next = 0;
-  let pool_channel = 0;
-  const amount = () => BigInt(1 + Math.floor(random() * 10_000_000));
-  const feeOf = (minor: bigint) => (minor * 6n + 500n) / 1000n;
-  const bank = (kind: 'payment' | 'refund', group: string, trade_no: string, minor: bigint, fee: bigint, refund_no = '') => {
-    channel.add([
+const feeOf = (minor: bigint) => (minor * 6n + 500n) / 1000n;
+
+/** The day's three files and what reconciling them must find, written row by row from one seeded
+ * random sequence (the same files every run). */
+class DayWriter {
+  readonly #random = mulberry32(17);
+  readonly channel: Lines;
+  readonly ours: Lines;
+  readonly pool: Lines;
+  readonly expected: Expected = { differences: [], pooled: [], matched_count: 0, channel_rows: 0, ours_rows: 0 };
+  #next = 0;
+  #pool_channel = 0;
+
+  constructor(dir: string) {
+    this.channel = new Lines(path.join(dir, 'channel.csv'), STATEMENT_COLUMNS.join(','));
+    this.ours = new Lines(path.join(dir, 'ours.csv'), RECON_COLUMNS.join(','));
+    this.pool = new Lines(path.join(dir, 'pool.csv'), RECON_COLUMNS.join(','));
+  }
+
+  amount(): bigint {
+    return BigInt(1 + Math.floor(this.#random() * 10_000_000));
+  }
+
+  group(): string {
+    return `P${String(this.#next++).padStart(12, '0')}a1`;
+  }
+
+  bank(kind: 'payment' | 'refund', group: string, trade_no: string, minor: bigint, fee: bigint, refund_no = ''): void {
+    this.channel.add([
       `${day.replace(/-/g, '')}120000`, kind === 'payment' ? 'PAY' : 'REFUND', group, kind === 'payment' ? trade_no : `B${group}`, refund_no,
       kind === 'refund' ? trade_no : '', formatYuan(minor), formatYuan(kind === 'refund' ? -fee : fee), 'CNY', 'ICBC', 'B2C',
     ].join(','));
-  };
-  const our = (into: Lines, row: Partial<ReconRow> & Pick<ReconRow, 'group' | 'amount_minor'>) => {
+  }
+
+  our(into: Lines, row: Partial<ReconRow> & Pick<ReconRow, 'group' | 'amount_minor'>): void {
     into.add(encodeRow({ side: 'O', kind: 'payment', ref: row.group, trade_no: `B${row.group}`, fee_minor: feeOf(row.amount_minor), currency: 'CNY', status: 'S', date: day, ...row }));
-  };
-  const group = () => `P${String(next++).padStart(12, '0')}a1`;
-  const differ = (g: string, found: string, kind = 'payment') => expected.differences.push(`${g}|${found}|${kind}`);
-  const clean = () => {
-    const g = group();
-    const minor = amount();
-    bank('payment', g, `B${g}`, minor, feeOf(minor));
-    our(ours, { group: g, amount_minor: minor });
-    expected.matched_count += 1;
-  };
-  for (let k = 0; k < per_class; k++) {
-    let g = group();
-    let minor = amount();
-    bank('payment', g, `B${g}`, minor + 1n + BigInt(k % 7), feeOf(minor));
-    our(ours, { group: g, amount_minor: minor });
-    differ(g, 'AMOUNT_MISMATCH');
-    g = group();
-    minor = amount();
-    bank('payment', g, `B${g}`, minor, feeOf(minor) + 1n);
-    our(ours, { group: g, amount_minor: minor });
-    differ(g, 'FEE_MISMATCH');
-    g = group();
-    minor = amount();
-    bank('payment', g, `B${g}`, minor, feeOf(minor));
-    our(ours, { group: g, amount_minor: minor, status: 'F', trade_no: '' });
-    differ(g, 'STATUS_MISMATCH');
-    g = group();
-    minor = amount();
-    bank('payment', g, `B${g}`, minor, feeOf(minor));
-    bank('payment', g, `B${g}x`, minor, feeOf(minor));
-    our(ours, { group: g, amount_minor: minor });
-    differ(g, 'PAID_TWICE');
-    expected.matched_count += 1;
-    g = group();
-    minor = amount();
-    bank('payment', g, `B${g}`, minor, feeOf(minor));
-    our(pool, { group: g, amount_minor: minor, date: addDays(day, -1) });
-    differ(g, 'CUTOFF_SHIFT');
-    g = group();
-    pool_channel += 1;
-    pool.add(encodeRow({ side: 'C', kind: 'payment', group: g, ref: g, trade_no: `B${g}`, amount_minor: 500n, fee_minor: 3n, currency: 'CNY', status: 'S', date: addDays(day, -pool_days) }));
-    differ(g, 'CHANNEL_ONLY');
-    g = group();
-    our(pool, { group: g, amount_minor: 700n, date: addDays(day, -pool_days) });
-    differ(g, 'OURS_ONLY');
+  }
+
+  differ(group: string, found: string, kind = 'payment'): void {
+    this.expected.differences.push(`${group}|${found}|${kind}`);
+  }
+
+  /** A payment both sides list alike. */
+  clean(): void {
+    const g = this.group();
+    const minor = this.amount();
+    this.bank('payment', g, `B${g}`, minor, feeOf(minor));
+    this.our(this.ours, { group: g, amount_minor: minor });
+    this.expected.matched_count += 1;
+  }
+
+  /** One of each difference class; `k` varies the amount mismatch. */
+  differences(k: number): void {
+    let g = this.group();
+    let minor = this.amount();
+    this.bank('payment', g, `B${g}`, minor + 1n + BigInt(k % 7), feeOf(minor));
+    this.our(this.ours, { group: g, amount_minor: minor });
+    this.differ(g, 'AMOUNT_MISMATCH');
+    g = this.group();
+    minor = this.amount();
+    this.bank('payment', g, `B${g}`, minor, feeOf(minor) + 1n);
+    this.our(this.ours, { group: g, amount_minor: minor });
+    this.differ(g, 'FEE_MISMATCH');
+    g = this.group();
+    minor = this.amount();
+    this.bank('payment', g, `B${g}`, minor, feeOf(minor));
+    this.our(this.ours, { group: g, amount_minor: minor, status: 'F', trade_no: '' });
+    this.differ(g, 'STATUS_MISMATCH');
+    g = this.group();
+    minor = this.amount();
+    this.bank('payment', g, `B${g}`, minor, feeOf(minor));
+    this.bank('payment', g, `B${g}x`, minor, feeOf(minor));
+    this.our(this.ours, { group: g, amount_minor: minor });
+    this.differ(g, 'PAID_TWICE');
+    this.expected.matched_count += 1;
+    g = this.group();
+    minor = this.amount();
+    this.bank('payment', g, `B${g}`, minor, feeOf(minor));
+    this.our(this.pool, { group: g, amount_minor: minor, date: addDays(day, -1) });
+    this.differ(g, 'CUTOFF_SHIFT');
+    g = this.group();
+    this.#pool_channel += 1;
+    this.pool.add(encodeRow({ side: 'C', kind: 'payment', group: g, ref: g, trade_no: `B${g}`, amount_minor: 500n, fee_minor: 3n, currency: 'CNY', status: 'S', date: addDays(day, -pool_days) }));
+    this.differ(g, 'CHANNEL_ONLY');
+    g = this.group();
+    this.our(this.pool, { group: g, amount_minor: 700n, date: addDays(day, -pool_days) });
+    this.differ(g, 'OURS_ONLY');
+  }
+
+  /** Rows that match without a difference though not one to one, and rows left to the pool. */
+  unevenMatches(): void {
     // Today's rows without their other side: to the pool, no difference yet.
-    g = group();
-    bank('payment', g, `B${g}`, 900n, feeOf(900n));
-    expected.pooled.push(`${g}|C`);
-    g = group();
-    our(ours, { group: g, amount_minor: 800n });
-    expected.pooled.push(`${g}|O`);
+    let g = this.group();
+    this.bank('payment', g, `B${g}`, 900n, feeOf(900n));
+    this.expected.pooled.push(`${g}|C`);
+    g = this.group();
+    this.our(this.ours, { group: g, amount_minor: 800n });
+    this.expected.pooled.push(`${g}|O`);
     // Partial refunds the bank lists merged into one row without our refund numbers (N:N).
-    g = group();
-    minor = amount() + 10n;
-    bank('payment', g, `B${g}`, minor, feeOf(minor));
-    our(ours, { group: g, amount_minor: minor });
-    bank('refund', g, `R${g}`, minor, 0n);
-    our(ours, { group: g, kind: 'refund', ref: `${g}r1`, trade_no: '', amount_minor: minor / 2n, fee_minor: undefined });
-    our(ours, { group: g, kind: 'refund', ref: `${g}r2`, trade_no: '', amount_minor: minor - minor / 2n, fee_minor: undefined });
-    expected.matched_count += 2;
+    g = this.group();
+    let minor = this.amount() + 10n;
+    this.bank('payment', g, `B${g}`, minor, feeOf(minor));
+    this.our(this.ours, { group: g, amount_minor: minor });
+    this.bank('refund', g, `R${g}`, minor, 0n);
+    this.our(this.ours, { group: g, kind: 'refund', ref: `${g}r1`, trade_no: '', amount_minor: minor / 2n, fee_minor: undefined });
+    this.our(this.ours, { group: g, kind: 'refund', ref: `${g}r2`, trade_no: '', amount_minor: minor - minor / 2n, fee_minor: undefined });
+    this.expected.matched_count += 2;
     // A combined payment: one bank row, two attempts of ours under its trade number.
-    g = group();
-    minor = amount() + 10n;
-    bank('payment', g, `B${g}`, minor, feeOf(minor));
-    our(ours, { group: g, ref: `${g}x`, amount_minor: minor / 3n, fee_minor: undefined });
-    our(ours, { group: g, ref: `${g}y`, amount_minor: minor - minor / 3n, fee_minor: undefined });
-    expected.matched_count += 1;
+    g = this.group();
+    minor = this.amount() + 10n;
+    this.bank('payment', g, `B${g}`, minor, feeOf(minor));
+    this.our(this.ours, { group: g, ref: `${g}x`, amount_minor: minor / 3n, fee_minor: undefined });
+    this.our(this.ours, { group: g, ref: `${g}y`, amount_minor: minor - minor / 3n, fee_minor: undefined });
+    this.expected.matched_count += 1;
     // An attempt of ours that failed, which the bank never lists.
-    our(ours, { group: group(), amount_minor: 100n, status: 'F', trade_no: '' });
+    this.our(this.ours, { group: this.group(), amount_minor: 100n, status: 'F', trade_no: '' });
   }
-  // Partial refunds listed one by one (1:1 on the refund number), 2 % of the day.
-  for (let k = 0; k < rows / 50; k++) {
-    const g = group();
-    const minor = amount() + 10n;
-    bank('payment', g, `B${g}`, minor, feeOf(minor));
-    our(ours, { group: g, amount_minor: minor });
-    bank('refund', g, `R${g}`, minor / 4n, 0n, `${g}r1`);
-    our(ours, { group: g, kind: 'refund', ref: `${g}r1`, trade_no: `R${g}`, amount_minor: minor / 4n, fee_minor: 0n });
-    expected.matched_count += 2;
+
+  /** A partial refund listed on its own (1:1 on the refund number). */
+  refundOneByOne(): void {
+    const g = this.group();
+    const minor = this.amount() + 10n;
+    this.bank('payment', g, `B${g}`, minor, feeOf(minor));
+    this.our(this.ours, { group: g, amount_minor: minor });
+    this.bank('refund', g, `R${g}`, minor / 4n, 0n, `${g}r1`);
+    this.our(this.ours, { group: g, kind: 'refund', ref: `${g}r1`, trade_no: `R${g}`, amount_minor: minor / 4n, fee_minor: 0n });
+    this.expected.matched_count += 2;
   }
-  while (channel.count < rows && ours.count < rows) clean();
-  while (channel.count < rows) {
-    const g = group();
-    bank('payment', g, `B${g}`, 900n, feeOf(900n));
-    expected.pooled.push(`${g}|C`);
+
+  /** Clean payments until each side has `rows`; the longer side's rest goes to the pool. */
+  fill(rows: number): void {
+    while (this.channel.count < rows && this.ours.count < rows) this.clean();
+    while (this.channel.count < rows) {
+      const g = this.group();
+      this.bank('payment', g, `B${g}`, 900n, feeOf(900n));
+      this.expected.pooled.push(`${g}|C`);
+    }
+    while (this.ours.count < rows) {
+      const g = this.group();
+      this.our(this.ours, { group: g, amount_minor: 800n });
+      this.expected.pooled.push(`${g}|O`);
+    }
   }
-  while (ours.count < rows) {
-    const g = group();
-    our(ours, { group: g, amount_minor: 800n });
-    expected.pooled.push(`${g}|O`);
+
+  close(): Expected {
+    this.expected.channel_rows = this.channel.count + this.#pool_channel;
+    this.expected.ours_rows = this.ours.count + this.pool.count - this.#pool_channel;
+    this.channel.close(`#total,${this.channel.count}`);
+    this.ours.close();
+    this.pool.close();
+    return this.expected;
   }
-  expected.channel_rows = channel.count + pool_channel;
-  expected.ours_rows = ours.count + pool.count - pool_channel;
-  channel.close(`#total,${channel.count}`);
-  ours.close();
-  pool.close();
-  return expected;
+}
+
+function generate(dir: string, rows: number, per_class: number): Expected {
+  const writer = new DayWriter(dir);
+  for (let k = 0; k < per_class; k++) {
+    writer.differences(k);
+    writer.unevenMatches();
+  }
+  // Partial refunds listed one by one, 2 % of the day.
+  for (let k = 0; k < rows / 50; k++) writer.refundOneByOne();
+  writer.fill(rows);
+  return writer.close();
 }
 
 function readShared(file: string): SharedArrayBuffer {

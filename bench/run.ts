@@ -290,16 +290,9 @@ export interface BenchReport {
   all_steps: Step[];
 }
 
-async function main(): Promise<void> {
-  const options = parseOptions(process.argv.slice(2));
-  const started_at = new Date().toISOString();
-  const machine = machineInfo();
-  const node_args = options.profile_dir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.profile_dir}`];
-  if (options.profile_dir !== undefined) mkdirSync(options.profile_dir, { recursive: true });
-  process.stdout.write(`paycore bench: ${machine.cpu_count} x ${machine.cpu_model}, node ${machine.node_version}\n`);
-
-  // The bench's own NATS (with its monitoring port) and Redis: what they count and the CPU
-  // they burn is paycore's alone.
+/** The bench's own NATS (with its monitoring port) and Redis, and paycore on them: what they
+ * count and the CPU they burn is paycore's alone. */
+async function startBenchStack(machine: MachineInfo, node_args: string[]) {
   const monitor_port = await freePort();
   const nats = await startPrivateNats(`http_port: ${monitor_port}`);
   const redis_server = await startPrivateRedis();
@@ -307,9 +300,8 @@ async function main(): Promise<void> {
   const redis_stats = new Redis(redis_server.url, { maxRetriesPerRequest: 1 });
   const counts = async (): Promise<Counts> => ({ nats: await natsCounts(monitor_url), redis: await redisCounts(redis_stats) });
   const servers: DependencyServer[] = [nats, redis_server];
-  let stack: Stack;
   try {
-    stack = await startStack({
+    const stack = await startStack({
       nats_url: nats.url,
       redis_url: redis_server.url,
       env: {
@@ -322,11 +314,126 @@ async function main(): Promise<void> {
       },
       node_args,
     });
+    return { nats, redis_server, redis_stats, counts, servers, stack };
   } catch (error) {
     redis_stats.disconnect();
     for (const server of servers) await server.close().catch(() => undefined);
     throw error;
   }
+}
+
+/** What the steps measured, in the order they ran. */
+interface Measured {
+  echo_open: Search;
+  echo_closed_max: Step;
+  count_step: Step;
+  paycore: Search;
+  half: number;
+  half_step: Step;
+  scenarios: Step[];
+}
+
+async function measure(bench: Bench, options: Options): Promise<Measured> {
+  process.stdout.write('warm-up\n');
+  await bench.step('echo', 'create_qr', { kind: 'closed', concurrency: 32 }, 1_000);
+  await bench.step('paycore', 'create_qr', { kind: 'open', rate_per_second: 100, in_flight_max }, 2_000);
+
+  process.stdout.write('ceiling: echo server\n');
+  const echo_open = await bench.search('echo', search_start_per_second.echo);
+  const echo_closed_max = await bench.step('echo', 'create_qr', { kind: 'closed', concurrency: 64 }, options.step_ms);
+  process.stdout.write('paycore: counting step (closed model, 8 loops)\n');
+  const count_step = await bench.step('paycore', 'create_qr', { kind: 'closed', concurrency: 8 }, Math.max(options.scenario_ms, count_step_ms_min));
+  process.stdout.write('paycore: sustainable CreatePayment rate\n');
+  const paycore = await bench.search('paycore', search_start_per_second.paycore);
+
+  const half = Math.max(1, Math.round(paycore.sustainable_per_second / 2));
+  process.stdout.write(`paycore: added latency at half the sustainable rate (${half}/s)\n`);
+  const half_step = await bench.step('paycore', 'create_qr', { kind: 'open', rate_per_second: half, in_flight_max }, options.scenario_ms);
+
+  process.stdout.write(`scenarios at ${half}/s (open) and 16 loops (closed)\n`);
+  const scenarios: Step[] = [half_step];
+  for (const scenario of ['create_pay', 'mix', 'replay'] as const) {
+    scenarios.push(await bench.step('paycore', scenario, { kind: 'open', rate_per_second: half, in_flight_max }, options.scenario_ms));
+  }
+  for (const scenario of ['create_qr', 'create_pay'] as const) {
+    scenarios.push(await bench.step('paycore', scenario, { kind: 'closed', concurrency: 16 }, options.scenario_ms));
+  }
+  return { echo_open, echo_closed_max, count_step, paycore, half, half_step, scenarios };
+}
+
+function reportOf(
+  run: { options: Options; started_at: string; machine: MachineInfo; channel_latency_ms: number; steps: Step[] },
+  measured: Measured,
+  spot_check: BenchReport['spot_check'],
+): BenchReport {
+  const { options, machine, channel_latency_ms } = run;
+  const { echo_open, echo_closed_max, count_step, paycore, half, half_step, scenarios } = measured;
+  const added = (ms: number): number => round(Math.max(0, ms - channel_latency_ms));
+  return {
+    schema: 'paycore.bench.v1',
+    started_at: run.started_at,
+    command: `node dist/bench/run.js ${process.argv.slice(2).join(' ')}`.trim(),
+    machine,
+    setup: {
+      driver_processes: options.processes,
+      step_ms: options.step_ms,
+      scenario_ms: options.scenario_ms,
+      p99_bound_ms: options.p99_bound_ms,
+      channel_latency_ms,
+      channel_latency_how: 'sandbox latency fault on create (PUT /sandbox/faults), read back from GET /sandbox/faults; the sandbox does not report its own call time, so added latency = create latency - this fixed delay (it still includes the sandbox\'s signing and HTTP time)',
+      paycore_workers: machine.cpu_count,
+      paycore_shards: 64,
+      paycore_query_backoff_ms: 600000,
+      sandbox_host: 'in the coordinator process',
+      nats_redis: 'private nats-server (JetStream, monitoring port for /varz) and redis-server started by the bench (testing/deps.ts); per-op counts are their deltas over the step',
+      in_flight_max,
+      call_deadline_ms,
+      latency_from: 'open model: the scheduled send time; closed model: the send',
+      profiled: options.profile_dir !== undefined,
+    },
+    ceiling: { echo_open, echo_closed_max },
+    paycore,
+    per_create: {
+      step: count_step,
+      nats_msgs_in: count_step.per_op.nats_msgs_in,
+      nats_msgs_out: count_step.per_op.nats_msgs_out,
+      nats_bytes_in: count_step.per_op.nats_bytes_in,
+      nats_bytes_out: count_step.per_op.nats_bytes_out,
+      redis_commands: count_step.per_op.redis_commands,
+      redis_us: count_step.per_op.redis_us,
+      cpu_ms: count_step.per_op.cpu_ms,
+    },
+    ratio: {
+      sustainable_over_echo_open: round(paycore.sustainable_per_second / Math.max(1, echo_open.sustainable_per_second), 4),
+      sustainable_over_echo_closed: round(paycore.sustainable_per_second / Math.max(1, echo_closed_max.throughput_per_second), 4),
+    },
+    added_latency_at_half_rate: {
+      rate_per_second: half,
+      channel_latency_ms,
+      step: half_step,
+      added_ms: {
+        p50: added(half_step.latency.p50_ms),
+        p95: added(half_step.latency.p95_ms),
+        p99: added(half_step.latency.p99_ms),
+        max: added(half_step.latency.max_ms),
+      },
+    },
+    scenarios,
+    spot_check,
+    noisy_steps: run.steps.filter((s) => (s.cpu_percent.other ?? 0) > other_cpu_percent_noisy).length,
+    all_steps: run.steps,
+  };
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const started_at = new Date().toISOString();
+  const machine = machineInfo();
+  const node_args = options.profile_dir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.profile_dir}`];
+  if (options.profile_dir !== undefined) mkdirSync(options.profile_dir, { recursive: true });
+  process.stdout.write(`paycore bench: ${machine.cpu_count} x ${machine.cpu_model}, node ${machine.node_version}\n`);
+
+  const { nats, redis_server, redis_stats, counts, servers, stack } = await startBenchStack(machine, node_args);
   let echo: EchoProcess | undefined;
   let driver: Coordinator | undefined;
   try {
@@ -358,88 +465,9 @@ async function main(): Promise<void> {
       stack.env.PAYCORE_ID_KEY!,
       stack.tls_files,
     );
-
-    process.stdout.write('warm-up\n');
-    await bench.step('echo', 'create_qr', { kind: 'closed', concurrency: 32 }, 1_000);
-    await bench.step('paycore', 'create_qr', { kind: 'open', rate_per_second: 100, in_flight_max }, 2_000);
-
-    process.stdout.write('ceiling: echo server\n');
-    const echo_open = await bench.search('echo', search_start_per_second.echo);
-    const echo_closed_max = await bench.step('echo', 'create_qr', { kind: 'closed', concurrency: 64 }, options.step_ms);
-    process.stdout.write('paycore: counting step (closed model, 8 loops)\n');
-    const count_step = await bench.step('paycore', 'create_qr', { kind: 'closed', concurrency: 8 }, Math.max(options.scenario_ms, count_step_ms_min));
-    process.stdout.write('paycore: sustainable CreatePayment rate\n');
-    const paycore = await bench.search('paycore', search_start_per_second.paycore);
-
-    const half = Math.max(1, Math.round(paycore.sustainable_per_second / 2));
-    process.stdout.write(`paycore: added latency at half the sustainable rate (${half}/s)\n`);
-    const half_step = await bench.step('paycore', 'create_qr', { kind: 'open', rate_per_second: half, in_flight_max }, options.scenario_ms);
-    const added = (ms: number): number => round(Math.max(0, ms - channel_latency_ms));
-
-    process.stdout.write(`scenarios at ${half}/s (open) and 16 loops (closed)\n`);
-    const scenarios: Step[] = [half_step];
-    for (const scenario of ['create_pay', 'mix', 'replay'] as const) {
-      scenarios.push(await bench.step('paycore', scenario, { kind: 'open', rate_per_second: half, in_flight_max }, options.scenario_ms));
-    }
-    for (const scenario of ['create_qr', 'create_pay'] as const) {
-      scenarios.push(await bench.step('paycore', scenario, { kind: 'closed', concurrency: 16 }, options.scenario_ms));
-    }
+    const measured = await measure(bench, options);
     const spot_check = await spotCheck(stack, bench.steps);
-
-    const report: BenchReport = {
-      schema: 'paycore.bench.v1',
-      started_at,
-      command: `node dist/bench/run.js ${process.argv.slice(2).join(' ')}`.trim(),
-      machine,
-      setup: {
-        driver_processes: options.processes,
-        step_ms: options.step_ms,
-        scenario_ms: options.scenario_ms,
-        p99_bound_ms: options.p99_bound_ms,
-        channel_latency_ms,
-        channel_latency_how: 'sandbox latency fault on create (PUT /sandbox/faults), read back from GET /sandbox/faults; the sandbox does not report its own call time, so added latency = create latency - this fixed delay (it still includes the sandbox\'s signing and HTTP time)',
-        paycore_workers: machine.cpu_count,
-        paycore_shards: 64,
-        paycore_query_backoff_ms: 600000,
-        sandbox_host: 'in the coordinator process',
-        nats_redis: 'private nats-server (JetStream, monitoring port for /varz) and redis-server started by the bench (testing/deps.ts); per-op counts are their deltas over the step',
-        in_flight_max,
-        call_deadline_ms,
-        latency_from: 'open model: the scheduled send time; closed model: the send',
-        profiled: options.profile_dir !== undefined,
-      },
-      ceiling: { echo_open, echo_closed_max },
-      paycore,
-      per_create: {
-        step: count_step,
-        nats_msgs_in: count_step.per_op.nats_msgs_in,
-        nats_msgs_out: count_step.per_op.nats_msgs_out,
-        nats_bytes_in: count_step.per_op.nats_bytes_in,
-        nats_bytes_out: count_step.per_op.nats_bytes_out,
-        redis_commands: count_step.per_op.redis_commands,
-        redis_us: count_step.per_op.redis_us,
-        cpu_ms: count_step.per_op.cpu_ms,
-      },
-      ratio: {
-        sustainable_over_echo_open: round(paycore.sustainable_per_second / Math.max(1, echo_open.sustainable_per_second), 4),
-        sustainable_over_echo_closed: round(paycore.sustainable_per_second / Math.max(1, echo_closed_max.throughput_per_second), 4),
-      },
-      added_latency_at_half_rate: {
-        rate_per_second: half,
-        channel_latency_ms,
-        step: half_step,
-        added_ms: {
-          p50: added(half_step.latency.p50_ms),
-          p95: added(half_step.latency.p95_ms),
-          p99: added(half_step.latency.p99_ms),
-          max: added(half_step.latency.max_ms),
-        },
-      },
-      scenarios,
-      spot_check,
-      noisy_steps: bench.steps.filter((s) => (s.cpu_percent.other ?? 0) > other_cpu_percent_noisy).length,
-      all_steps: bench.steps,
-    };
+    const report = reportOf({ options, started_at, machine, channel_latency_ms, steps: bench.steps }, measured, spot_check);
     await driver.stop();
     driver = undefined;
     await stopChild(echo.child);
