@@ -14,7 +14,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import {
   alipayChannelSettings, bankgwChannelSettings, ensureDevKeys, sandboxAlipayOptions, sandboxBankgwOptions, sandboxUnionpayOptions, sandboxWechatpayOptions,
-  unionpayChannelSettings, wechatpayChannelSettings,
+  unionpayChannelSettings, wechatpayChannelSettings, type DevKeys,
 } from './sandbox/keys';
 import { startSandbox, type FaultSpec, type Sandbox } from './sandbox/server';
 import { PaycoreClient } from './client';
@@ -256,11 +256,11 @@ export interface StackOptions {
   start_timeout_ms?: number;
 }
 
-export async function startStack(options: StackOptions = {}): Promise<Stack> {
-  const prefix = options.prefix ?? uniquePrefix();
-  // The stack cleans up with the credentials paycore is given (core/connections.ts).
+/** The servers a stack's paycore uses, with the credentials it is given (the stack cleans up
+ * with them too, core/connections.ts). */
+function stackUrls(options: StackOptions): Urls {
   const auth_env = { ...process.env, ...options.env };
-  const urls: Urls = {
+  return {
     nats_url: options.nats_url ?? nats_url,
     redis_url: options.redis_url ?? redis_url,
     redis_cluster_nodes: options.redis_cluster_nodes,
@@ -271,18 +271,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       tls_ca_file: auth_env.PAYCORE_REDIS_TLS_CA_FILE || undefined,
     },
   };
-  const dir = mkdtempSync(path.join(tmpdir(), 'paycore-test-'));
-  const keys = ensureDevKeys(path.join(dir, 'keys'));
-  // Each stack its own CA: a test's certificates never work against another test's stack.
-  const pki = ensureDevPki(path.join(dir, 'tls'), [stack_app]);
-  const auth = (app_id = stack_app): ClientAuth => {
-    const files = ensureDevPki(pki.dir, [app_id]).app(app_id);
-    return certAuth(pki.ca_file, files.cert_file, files.key_file);
-  };
+}
+
+/** The sandbox PSP with every provider on the stack's keys. */
+function startStackSandbox(keys: DevKeys, options: StackOptions): Promise<Sandbox> {
   const wechatpay = sandboxWechatpayOptions(keys);
   const base = wechatpay.merchants[0]!;
   wechatpay.merchants = [base, ...(options.sandbox_mchids ?? []).map((mchid) => ({ ...base, mchid }))];
-  const sandbox = await startSandbox({
+  return startSandbox({
     port: 0,
     wechatpay,
     alipay: sandboxAlipayOptions(keys),
@@ -290,37 +286,47 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     bankgw: sandboxBankgwOptions(keys),
     callback_retry_delays_ms: [100, 300],
   });
+}
+
+/** The channel file (one channel per provider on the sandbox, and the test's extra ones) and the
+ * routing file, in `dir`. */
+function writeStackFiles(dir: string, keys: DevKeys, sandbox_url: string, options: StackOptions): { channels_file: string; routing_file: string } {
   const timeout_ms = options.channel_timeout_ms ?? 5_000;
   const channels_file = path.join(dir, 'channels.json');
   writeFileSync(
     channels_file,
     JSON.stringify(
       [
-      { channel_id: 'wx1', provider: 'wechatpay', products: wechat_products, settings: wechatpayChannelSettings(keys, sandbox.url, timeout_ms) },
-      { channel_id: 'ali1', provider: 'alipay', products: alipay_products, settings: alipayChannelSettings(keys, sandbox.url, timeout_ms) },
-      { channel_id: 'up1', provider: 'unionpay', products: ['UNIONPAY_QUICK'], settings: unionpayChannelSettings(keys, sandbox.url, timeout_ms) },
-      { channel_id: 'bank1', provider: 'bankgw', products: ['BANK_B2C', 'BANK_B2B'], settings: bankgwChannelSettings(keys, sandbox.url, timeout_ms) },
-      ...(options.extra_channels?.(wechatpayChannelSettings(keys, sandbox.url, timeout_ms)) ?? []),
+      { channel_id: 'wx1', provider: 'wechatpay', products: wechat_products, settings: wechatpayChannelSettings(keys, sandbox_url, timeout_ms) },
+      { channel_id: 'ali1', provider: 'alipay', products: alipay_products, settings: alipayChannelSettings(keys, sandbox_url, timeout_ms) },
+      { channel_id: 'up1', provider: 'unionpay', products: ['UNIONPAY_QUICK'], settings: unionpayChannelSettings(keys, sandbox_url, timeout_ms) },
+      { channel_id: 'bank1', provider: 'bankgw', products: ['BANK_B2C', 'BANK_B2B'], settings: bankgwChannelSettings(keys, sandbox_url, timeout_ms) },
+      ...(options.extra_channels?.(wechatpayChannelSettings(keys, sandbox_url, timeout_ms)) ?? []),
       ].map((c) => (options.create_deadline_ms === undefined ? c : { ...c, create_deadline_ms: options.create_deadline_ms })),
     ),
   );
   const routing_file = path.join(dir, 'routing.json');
   writeFileSync(routing_file, JSON.stringify(options.routing ?? defaultRouting()));
-  const http_port = await freePort();
-  const id_key_hex = randomBytes(32).toString('hex');
-  const env: Record<string, string> = {
+  return { channels_file, routing_file };
+}
+
+/** paycore's environment in a stack: its own prefix, files, certificates and keys. */
+function stackEnv(
+  prefix: string, urls: Urls, files: { channels_file: string; routing_file: string }, pki: DevPki, http_port: number, options: StackOptions,
+): Record<string, string> {
+  return {
     PAYCORE_PREFIX: prefix,
     PAYCORE_NATS_URL: urls.nats_url,
     ...(urls.redis_cluster_nodes === undefined ? { PAYCORE_REDIS_URL: urls.redis_url } : { PAYCORE_REDIS_URL: '', PAYCORE_REDIS_CLUSTER_NODES: urls.redis_cluster_nodes.join(',') }),
     PAYCORE_GRPC_PORT: '0',
     PAYCORE_HTTP_PORT: String(http_port),
-    PAYCORE_CHANNELS_FILE: channels_file,
-    PAYCORE_ROUTING_FILE: routing_file,
+    PAYCORE_CHANNELS_FILE: files.channels_file,
+    PAYCORE_ROUTING_FILE: files.routing_file,
     PAYCORE_GRPC_TLS_CERT: pki.server_cert_file,
     PAYCORE_GRPC_TLS_KEY: pki.server_key_file,
     PAYCORE_GRPC_CLIENT_CA: pki.ca_file,
     PAYCORE_DATA_KEY: randomBytes(32).toString('hex'),
-    PAYCORE_ID_KEY: id_key_hex,
+    PAYCORE_ID_KEY: randomBytes(32).toString('hex'),
     PAYCORE_WORKERS: '2',
     PAYCORE_SHARDS: '8',
     PAYCORE_LOG_LEVEL: 'info',
@@ -330,6 +336,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     PAYCORE_NOTIFY_ALLOW_CIDRS: '127.0.0.0/8,::1/128',
     ...options.env,
   };
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const prefix = options.prefix ?? uniquePrefix();
+  const urls = stackUrls(options);
+  const dir = mkdtempSync(path.join(tmpdir(), 'paycore-test-'));
+  const keys = ensureDevKeys(path.join(dir, 'keys'));
+  // Each stack its own CA: a test's certificates never work against another test's stack.
+  const pki = ensureDevPki(path.join(dir, 'tls'), [stack_app]);
+  const sandbox = await startStackSandbox(keys, options);
+  const files = writeStackFiles(dir, keys, sandbox.url, options);
+  const env = stackEnv(prefix, urls, files, pki, await freePort(), options);
   const paycore = new PaycoreProcess(env, options.node_args);
   try {
     await paycore.start(options.start_timeout_ms);
@@ -339,8 +357,28 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     rmSync(dir, { recursive: true, force: true });
     throw error;
   }
+  env.PAYCORE_GRPC_PORT = String(paycore.grpc_port); // a restart binds the same port
+  return stackHandle({ prefix, urls, dir, pki, sandbox, paycore, env });
+}
+
+/** The running stack as a test sees it: clients, the sandbox's controls, restart and stop. */
+interface StackParts {
+  prefix: string;
+  urls: Urls;
+  dir: string;
+  pki: DevPki;
+  sandbox: Sandbox;
+  paycore: PaycoreProcess;
+  env: Record<string, string>;
+}
+
+function stackHandle(parts: StackParts): Stack {
+  const { prefix, urls, dir, pki, sandbox, paycore, env } = parts;
+  const auth = (app_id = stack_app): ClientAuth => {
+    const files = ensureDevPki(pki.dir, [app_id]).app(app_id);
+    return certAuth(pki.ca_file, files.cert_file, files.key_file);
+  };
   let grpc_port = paycore.grpc_port;
-  env.PAYCORE_GRPC_PORT = String(grpc_port); // a restart binds the same port
   const stack: Stack = {
     prefix,
     sandbox,

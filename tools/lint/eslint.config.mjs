@@ -72,12 +72,6 @@ export default tseslint.config(
     },
   },
   {
-    // Functions over the limit that exist and are known (issue 14): split them, then drop the file
-    // from this list. Never add to it.
-    files: ['testing/stack.ts', 'bench/run.ts', 'bench/recon.ts'],
-    rules: { 'max-lines-per-function': 'off' },
-  },
-  {
     // Tests and their fixtures may reach anything they test; a describe block is long by nature.
     files: test_files,
     // They load optional modules lazily (require) and read loosely typed JSON answers (any).
