@@ -358,7 +358,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     throw error;
   }
   env.PAYCORE_GRPC_PORT = String(paycore.grpc_port); // a restart binds the same port
-  return stackHandle({ prefix, urls, dir, pki, sandbox, paycore, env });
+  return stackHandle({ prefix, urls, dir, pki, sandbox, paycore, env, start_timeout_ms: options.start_timeout_ms });
 }
 
 /** The running stack as a test sees it: clients, the sandbox's controls, restart and stop. */
@@ -370,10 +370,11 @@ interface StackParts {
   sandbox: Sandbox;
   paycore: PaycoreProcess;
   env: Record<string, string>;
+  start_timeout_ms: number | undefined;
 }
 
 function stackHandle(parts: StackParts): Stack {
-  const { prefix, urls, dir, pki, sandbox, paycore, env } = parts;
+  const { prefix, urls, dir, pki, sandbox, paycore, env, start_timeout_ms } = parts;
   const auth = (app_id = stack_app): ClientAuth => {
     const files = ensureDevPki(pki.dir, [app_id]).app(app_id);
     return certAuth(pki.ca_file, files.cert_file, files.key_file);
@@ -394,7 +395,7 @@ function stackHandle(parts: StackParts): Stack {
     paymentId: (merchant_id, merchant_order_no) => paymentId(stack.id_key, merchant_id, merchant_order_no),
     async restart() {
       stack.client.close();
-      await paycore.start(options.start_timeout_ms);
+      await paycore.start(start_timeout_ms);
       grpc_port = paycore.grpc_port;
       stack.address = `127.0.0.1:${grpc_port}`;
       stack.client = new PaycoreClient(stack.address, auth());
