@@ -4,7 +4,7 @@
 // primitives in ./crypto.
 
 import { inspect } from 'node:util';
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import type { KeyObject } from 'node:crypto';
 import { ChannelError, type ChannelConfig, type ProductName } from '../channel';
 import { privateKey as loadPrivateKey, publicKey as loadPublicKey } from './crypto';
@@ -18,10 +18,29 @@ const keep_alive_timeout_ms = 30_000;
 /** Connections per provider origin: enough for a busy process, bounded against a stuck provider. */
 const connections_max = 64;
 
+/** Calls that may wait for a free connection to one provider origin, beyond the running ones.
+ * undici's pool queues without limit: a provider that hangs would hold every connection and
+ * let calls pile up behind them. Past this, a call is refused at once, unsent (a waiting call
+ * waits at most for a running one, itself bounded by the timeouts). */
+export const provider_queued_max = connections_max;
+const queue_full_code = 'PAYCORE_PROVIDER_QUEUE_FULL';
+
+/** undici's Pool whose queue of calls waiting for a connection is bounded. */
+class BoundedPool extends Pool {
+  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    if (this.stats.queued >= provider_queued_max) {
+      // Thrown here, the call's promise rejects with it (undici's request catches it).
+      throw Object.assign(new Error(`${provider_queued_max} calls already wait for a connection`), { code: queue_full_code });
+    }
+    return super.dispatch(options, handler);
+  }
+}
+
 /** The keep-alive connection pool an adapter calls its provider through; every phase of a
- * call (connect, headers, body) is bounded by the adapter's timeout. */
+ * call (connect, headers, body) is bounded by the adapter's timeout, and so is the queue of
+ * calls waiting for a connection (provider_queued_max). */
 export function providerPool(origin: string, timeout_ms: number): Pool {
-  return new Pool(origin, {
+  return new BoundedPool(origin, {
     connections: connections_max,
     keepAliveTimeout: keep_alive_timeout_ms,
     headersTimeout: timeout_ms,
@@ -55,6 +74,9 @@ const timeout_codes = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'
 export function transportError(provider: string, operation: string, error: unknown): ChannelError {
   if (error instanceof ChannelError) return error;
   const code = errorCode(error);
+  if (code === queue_full_code) {
+    return new ChannelError('not_sent', 'OVERLOADED', `${provider} ${operation}: ${provider_queued_max} calls already wait for a connection (not sent)`);
+  }
   if (code !== undefined && not_sent_codes.has(code)) {
     return new ChannelError('not_sent', code, `${provider} ${operation}: could not connect (${code})`);
   }
