@@ -60,6 +60,15 @@ export function isTransferId(s: string): boolean {
   return typeof s === 'string' && /^t[a-z2-7]{25}$/.test(s);
 }
 
+/** A split (分账), from the merchant's split number. */
+export function splitId(key: IdKey, merchant_id: string, merchant_split_no: string): string {
+  return 's' + keyDigest(key, 'paycore.split_id.v1', merchant_id, merchant_split_no);
+}
+
+export function isSplitId(s: string): boolean {
+  return typeof s === 'string' && /^s[a-z2-7]{25}$/.test(s);
+}
+
 /** A card binding (绑卡) of a merchant's payer, from the merchant's binding number. */
 export function bindingId(key: IdKey, merchant_id: string, merchant_binding_no: string): string {
   return 'b' + keyDigest(key, 'paycore.binding_id.v1', merchant_id, merchant_binding_no);

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 out=proto/gen
 if [ "${1:-}" = "--check" ]; then out="$2"; fi
 rm -rf "$out.tmp" && mkdir -p "$out.tmp"
-npx --no-install buf generate --template buf.gen.yaml --exclude-path proto/paycore/v1/admin.proto --exclude-path proto/paycore/v1/ledger.proto --exclude-path proto/paycore/v1/recon.proto --exclude-path proto/paycore/v1/payout.proto -o "$out.tmp"
+npx --no-install buf generate --template buf.gen.yaml --exclude-path proto/paycore/v1/admin.proto --exclude-path proto/paycore/v1/ledger.proto --exclude-path proto/paycore/v1/recon.proto --exclude-path proto/paycore/v1/payout.proto --exclude-path proto/paycore/v1/split.proto -o "$out.tmp"
 # admin.proto: generic service definitions instead of grpc-js classes (buf.gen.admin.yaml says why).
 rm -rf "$out.admin.tmp" && mkdir -p "$out.admin.tmp"
 npx --no-install buf generate --template buf.gen.admin.yaml --path proto/paycore/v1/admin.proto -o "$out.admin.tmp"
@@ -23,4 +23,8 @@ cp "$out.admin.tmp/proto/gen/paycore/v1/recon.ts" "$out.tmp/proto/gen/paycore/v1
 mkdir -p "$out.admin.tmp"
 npx --no-install buf generate --template buf.gen.admin.yaml --path proto/paycore/v1/payout.proto -o "$out.admin.tmp"
 cp "$out.admin.tmp/proto/gen/paycore/v1/payout.ts" "$out.tmp/proto/gen/paycore/v1/payout.ts" && rm -rf "$out.admin.tmp"
+# split.proto likewise (core/gateway/splits.ts).
+mkdir -p "$out.admin.tmp"
+npx --no-install buf generate --template buf.gen.admin.yaml --path proto/paycore/v1/split.proto -o "$out.admin.tmp"
+cp "$out.admin.tmp/proto/gen/paycore/v1/split.ts" "$out.tmp/proto/gen/paycore/v1/split.ts" && rm -rf "$out.admin.tmp"
 rm -rf "$out" && mv "$out.tmp/proto/gen" "$out" && rm -rf "$out.tmp"

@@ -57,6 +57,13 @@ const payout_methods: Record<string, AppRole> = {
   GetTransfer: 'payouts:read',
 };
 
+/** SplitService (core/splits): the merchant scope is checked by the handler. */
+const split_methods: Record<string, AppRole> = {
+  CreateSplit: 'splits:write',
+  GetSplit: 'splits:read',
+  ListSplits: 'splits:read',
+};
+
 /** Admin services need their role for every method. */
 const admin_services: Record<string, AppRole> = {
   'paycore.v1.RoutingAdminService': 'admin:routing',
@@ -82,6 +89,7 @@ export function requirementOf(path: string): Requirement | undefined {
   if (service === 'paycore.v1.LedgerService') return Object.hasOwn(ledger_methods, method) ? ledger_methods[method] : undefined;
   if (service === 'paycore.v1.ReconService') return Object.hasOwn(recon_methods, method) ? recon_methods[method] : undefined;
   if (service === 'paycore.v1.PayoutService') return Object.hasOwn(payout_methods, method) ? payout_methods[method] : undefined;
+  if (service === 'paycore.v1.SplitService') return Object.hasOwn(split_methods, method) ? split_methods[method] : undefined;
   if (Object.hasOwn(admin_services, service)) return admin_services[service];
   if (authenticated_services.has(service)) return 'authenticated';
   return undefined;

@@ -46,6 +46,7 @@ import { ledger_service, ledgerService } from './ledger';
 import { recon_service, reconService, type ReconRuntime } from './recon';
 import { payout_service, payoutService, type PayoutsDeps } from './payouts';
 import { payout_admin_service, payoutAdminService, type PayoutAdminDeps } from './payout-admin';
+import { split_service, splitService, type SplitsDeps } from './splits';
 import { LedgerError, type LedgerStore } from '../ledger/store';
 import { risk_admin_service, riskAdminService } from './risk-admin';
 import { bindInput, checkConfirmBinding, checkListCards, checkUnbindCard, toWireBinding, toWireCard } from './cards';
@@ -92,6 +93,8 @@ export interface GrpcDeps {
   held?: HeldIndex;
   /** Payouts (PayoutService, PayoutAdminService); undefined when this paycore keeps no books. */
   payouts?: PayoutsDeps & PayoutAdminDeps;
+  /** Splits (SplitService); undefined when this paycore keeps no books. */
+  splits?: SplitsDeps;
 }
 
 /** What each PaymentService method needs to answer. */
@@ -269,7 +272,7 @@ class PaymentGateway {
     const loaded = await this.deps.orders.get(payment_id);
     if (loaded === undefined || loaded.state.merchant_id !== request.merchantId) return;
     try {
-      await ledger.reserveRefund(refund_id, request.merchantId, loaded.state.currency, request.amount);
+      await ledger.reserveRefund(refund_id, request.merchantId, loaded.state.currency, request.amount, payment_id);
     } catch (error) {
       if (error instanceof LedgerError) throw new PaycoreError('INSUFFICIENT_BALANCE', error.message);
       throw new PaycoreError('DEPENDENCY_DOWN', 'the books (PostgreSQL) did not answer the refund funding check; retry with the same key');
@@ -409,6 +412,7 @@ function servers(deps: GrpcDeps, gateway: PaymentGateway, health: HealthImplemen
   guardedServer(main, deps.authenticator, deps.log, refusals).addService(ledger_service, ledgerService(deps.ledger, deps.log));
   guardedServer(main, deps.authenticator, deps.log, refusals).addService(recon_service, reconService(deps.recon, deps.log));
   guardedServer(main, deps.authenticator, deps.log, refusals).addService(payout_service, payoutService(deps.payouts, deps.log));
+  guardedServer(main, deps.authenticator, deps.log, refusals).addService(split_service, splitService(deps.splits, deps.log));
   const admin_server = guardedServer(admin ?? main, deps.authenticator, deps.log, refusals);
   const services = adminServices(deps.routing, deps.log);
   admin_server.addService(routing_admin_service, services.routing);

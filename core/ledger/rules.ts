@@ -15,7 +15,8 @@ export type AccountCode =
   | 'fee_income' // 手续费收入: the merchant fees paycore charges
   | 'channel_fee_expense' // 渠道成本: what the channels charge paycore
   | 'refunds_in_transit' // 退款在途: refunds accepted, not yet confirmed by the channel
-  | 'suspense'; // 挂账: money that belongs to nobody yet (a duplicate payment)
+  | 'suspense' // 挂账: money that belongs to nobody yet (a duplicate payment)
+  | 'split_receiver'; // 分账接收方: a receiver's share of a merchant's payments (core/splits)
 
 export const normal_side: Record<AccountCode, 'debit' | 'credit'> = {
   channel_receivable: 'debit',
@@ -26,10 +27,11 @@ export const normal_side: Record<AccountCode, 'debit' | 'credit'> = {
   channel_fee_expense: 'debit',
   refunds_in_transit: 'credit',
   suspense: 'credit',
+  split_receiver: 'credit',
 };
 
-/** Whose account a leg touches (counterparty: the other merchant of a transfer). */
-type OwnerOf = 'merchant' | 'channel' | 'platform' | 'counterparty';
+/** Whose account a leg touches (counterparty: the other merchant of a transfer; receiver: a split's). */
+type OwnerOf = 'merchant' | 'channel' | 'platform' | 'counterparty' | 'receiver';
 /** Which amount of the transaction a leg carries. */
 type AmountOf = 'gross' | 'net' | 'merchant_fee' | 'channel_fee' | 'fee_returned';
 
@@ -101,6 +103,12 @@ const posting_rules = {
   PAYOUT_RETURNED: [leg('debit', 'channel_receivable', 'channel', 'gross'), leg('credit', 'merchant_available', 'merchant', 'gross')],
   /** A transfer (core/payouts/transfers.ts) between two merchants of one group. */
   TRANSFER: [leg('debit', 'merchant_available', 'merchant', 'gross'), leg('credit', 'merchant_available', 'counterparty', 'gross')],
+  /** A split (分账, core/splits): a receiver's share of a paid payment leaves the merchant. */
+  SPLIT: [leg('debit', 'merchant_available', 'merchant', 'gross'), leg('credit', 'split_receiver', 'receiver', 'gross')],
+  /** A refund of a split payment takes the receivers' shares back first (分账回退). */
+  SPLIT_RETURN: [leg('debit', 'split_receiver', 'receiver', 'gross'), leg('credit', 'merchant_available', 'merchant', 'gross')],
+  /** That refund failed: the returned share goes back to its receiver. */
+  SPLIT_RETURN_REVERSED: [leg('debit', 'merchant_available', 'merchant', 'gross'), leg('credit', 'split_receiver', 'receiver', 'gross')],
 } as const satisfies Record<string, readonly Leg[]>;
 
 export type TxnCode = keyof typeof posting_rules;
@@ -142,6 +150,8 @@ export interface Parties {
   currency: string;
   /** TRANSFER: the merchant receiving it. */
   counterparty_id?: string;
+  /** The split receiver's account owner (splits only). */
+  receiver?: string;
 }
 
 /** The lines of one transaction code for these amounts: zero legs dropped, a negative amount
@@ -170,6 +180,9 @@ function ownerOf(owner: OwnerOf, parties: Parties): string {
     case 'counterparty':
       assert(parties.counterparty_id !== undefined, 'ledger rules: a counterparty leg needs counterparty_id');
       return parties.counterparty_id;
+    case 'receiver':
+      assert(parties.receiver !== undefined, 'ledger: a split leg needs its receiver');
+      return parties.receiver;
   }
 }
 

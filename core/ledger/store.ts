@@ -9,6 +9,7 @@ import pg from 'pg';
 import { assert } from '../errors';
 import type { PaymentEvent, PaymentState } from '../orders/types';
 import { refund_reservation_ttl_ms } from '../constants';
+import { applySplitReturns, returnable_sql } from './splits';
 import { default_book_settings, linesOf, platform_owner, postingsOf, type AccountCode, type MerchantBookSettings, type Posting } from './rules';
 
 const int8_oid = 20;
@@ -142,8 +143,11 @@ export class LedgerStore {
       let entries = 0;
       for (const message of fresh) {
         const postings = postingsOf(message.events, message.state, settings.get(message.state.merchant_id) ?? default_book_settings);
-        for (const posting of postings) if (await this.post(client, created, posting, open_date, message.seq)) entries += 1;
+        const post = (posting: Posting): Promise<boolean> => this.post(client, created, posting, open_date, message.seq);
+        for (const posting of postings) if (await post(posting)) entries += 1;
         await upsertQueryRows(client, message.state, this.timezone);
+        // Splits (分账): a refund takes the receivers' shares back first (core/ledger/splits.ts).
+        await applySplitReturns({ client, post }, message.state, message.events);
       }
       // Refunds now in the books no longer need their funding reservation.
       const posted_refunds = fresh.flatMap((m) => m.events.flatMap((e) => (e.type === 'RefundRequested' && e.kind === 'merchant' ? [e.refund_id] : [])));
@@ -361,8 +365,10 @@ export class LedgerStore {
    * are therefore read in one statement, one snapshot, so a refund the projection posts
    * meanwhile counts exactly once — as its reservation before its commit, as its posting after
    * (read apart, a commit between the two reads counted it as neither). Frozen money never
-   * covers a refund. Throws LedgerError FAILED_PRECONDITION with the reason. */
-  async reserveRefund(refund_id: string, merchant_id: string, currency: string, amount_minor: bigint): Promise<void> {
+   * covers a refund. The receivers' shares of the payment's splits count too: the refund
+   * takes them back first (core/ledger/splits.ts). Throws LedgerError FAILED_PRECONDITION
+   * with the reason. */
+  async reserveRefund(refund_id: string, merchant_id: string, currency: string, amount_minor: bigint, payment_id = ''): Promise<void> {
     await this.transaction(async (client) => {
       await client.query(
         `SELECT 1 FROM accounts WHERE owner = $1 AND currency = $2 AND code IN ('merchant_available', 'merchant_pending') ORDER BY code FOR UPDATE`,
@@ -375,8 +381,9 @@ export class LedgerStore {
       const held = await client.query<{ funds: bigint }>(
         `SELECT ((SELECT coalesce(sum(balance_minor), 0) FROM accounts WHERE owner = $1 AND currency = $2 AND code IN ('merchant_available', 'merchant_pending'))
                - (SELECT coalesce(sum(amount_minor), 0) FROM refund_reservations
-                   WHERE merchant_id = $1 AND currency = $2 AND refund_id <> $3 AND created_at > now() - make_interval(secs => $4::double precision / 1000)))::bigint AS funds`,
-        [merchant_id, currency, refund_id, refund_reservation_ttl_ms],
+                   WHERE merchant_id = $1 AND currency = $2 AND refund_id <> $3 AND created_at > now() - make_interval(secs => $4::double precision / 1000))
+               + ${returnable_sql})::bigint AS funds`,
+        [merchant_id, currency, refund_id, refund_reservation_ttl_ms, payment_id],
       );
       const funds = held.rows[0]!.funds;
       const floor = settings.refund_funding === 'overdraft' ? -settings.overdraft_limit_minor : 0n;

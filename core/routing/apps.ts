@@ -11,6 +11,7 @@ import { app_key_secret_bytes, apps_max, merchants_per_app_max } from './constan
 export const app_roles = [
   'payments:write', 'payments:read', 'refunds:write', 'admin:routing', 'admin:merchants', 'admin:apps', 'admin:notifications', 'admin:timers', 'admin:risk',
   'ledger:read', 'ledger:write', 'payouts:read', 'payouts:write', 'admin:payouts',
+  'splits:read', 'splits:write',
 ] as const;
 export type AppRole = (typeof app_roles)[number];
 

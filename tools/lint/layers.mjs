@@ -7,7 +7,7 @@ import { minimatch } from 'minimatch';
 export const layers = [
   { name: 'entry (composition root)', files: ['workers/main.ts', 'workers/actor-host.ts', 'workers/root/**'] },
   { name: 'gateway/workers', files: ['core/gateway/**', 'core/auth/**', 'core/cli/**', 'workers/!(main|actor-host).ts'] },
-  { name: 'orders', files: ['core/orders/**', 'core/payouts/**', 'core/ledger/**', 'core/cards/**', 'core/recon/**'] },
+  { name: 'orders', files: ['core/orders/**', 'core/payouts/**', 'core/splits/**', 'core/ledger/**', 'core/cards/**', 'core/recon/**'] },
   { name: 'routing/notify', files: ['core/routing/**', 'core/merchants/**', 'core/notify/**', 'core/risk/**'] },
   { name: 'events', files: ['core/events/**'] },
   { name: 'channels', files: ['channels/**'] },

@@ -18,6 +18,7 @@ import { scheduleCutoff } from '../../core/ledger/cutoff';
 import { startProjection, type Projection } from '../../core/ledger/projection';
 import { LedgerStore } from '../../core/ledger/store';
 import { startPayouts } from '../../core/payouts';
+import { startSplits } from '../../core/splits';
 import { migrate, ReconStore } from '../../core/recon/store';
 import { ReconPool } from '../../core/recon/parallel';
 import { pool_days_default } from '../../core/recon/run';
@@ -124,11 +125,7 @@ async function buildGateway(deps: GatewayDeps): Promise<Gateway> {
     log,
   });
   const books = await startBooks(config, js, jsm, names, metrics.gateway, log);
-  // Payouts freeze their funds in the books: none without them.
-  const payouts = books === undefined ? undefined : await startPayouts({
-    js, jsm, prefix: config.prefix, replicas: config.stream_replicas, ledger: books.store, settlement_scan_ms: config.ledger_cutoff_interval_ms,
-    adapters: config.channels.flatMap((c) => routing.get(c.channel_id) ?? []), sealer, id_key: config.id_key, log, groupOf: (id) => table.merchants.groupOf(id),
-  });
+  const { payouts, splits } = await startMoneyOut(deps, books?.store, routing, orders);
   // Reconciliation pulls statements through the adapters and acts through the orders module.
   const stopRecon = books === undefined ? () => undefined : startRecon(books.recon, adapters, orders, config, log);
   const dependencies = { nats: () => link.up, redis: () => redis.status === 'ready' };
@@ -139,7 +136,7 @@ async function buildGateway(deps: GatewayDeps): Promise<Gateway> {
   });
   const grpc = await startGrpc({
     held: new HeldIndex(redis, config.prefix), cards, ledger: books?.store, recon: books?.recon, config, orders, routing: table, notifier,
-    dead_timers: deadTimers(js, jsm, names), log, metrics: metrics.gateway, dependencies, authenticator, payouts,
+    dead_timers: deadTimers(js, jsm, names), log, metrics: metrics.gateway, dependencies, authenticator, payouts, splits,
   });
   watchNotifyBacklog(jsm, config.prefix, metrics.gateway);
   // Reservation markers the actors left behind (a process killed between route and append,
@@ -182,12 +179,30 @@ async function buildGateway(deps: GatewayDeps): Promise<Gateway> {
       await http.close();
       await notifier.stop();
       await payouts?.stop();
+      await splits?.stop();
       stopRecon();
       await books?.projection.stop();
       await books?.store.close();
     },
     close: () => closeAdapters(adapters, table.health, log),
   };
+}
+
+/** Money out of a merchant's balance (payouts, splits): each keeps its funds in the books, so
+ * none runs without them. */
+async function startMoneyOut(deps: GatewayDeps, ledger: LedgerStore | undefined, routing: ChannelDirectory, orders: OrdersClient) {
+  if (ledger === undefined) return { payouts: undefined, splits: undefined };
+  const { config, log } = deps;
+  const { js, jsm, sealer, table } = deps.connections;
+  const payouts = await startPayouts({
+    js, jsm, prefix: config.prefix, replicas: config.stream_replicas, ledger, settlement_scan_ms: config.ledger_cutoff_interval_ms,
+    adapters: config.channels.flatMap((c) => routing.get(c.channel_id) ?? []), sealer, id_key: config.id_key, log, groupOf: (id) => table.merchants.groupOf(id),
+  });
+  const splits = await startSplits({
+    js, jsm, prefix: config.prefix, replicas: config.stream_replicas, ledger, id_key: config.id_key, log,
+    payment: async (payment_id) => (await orders.get(payment_id))?.state,
+  });
+  return { payouts, splits };
 }
 
 /** The books: migrates PostgreSQL (versioned SQL, core/ledger/migrations, then core/recon/migrations) and starts the

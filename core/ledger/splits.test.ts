@@ -1,0 +1,154 @@
+// Splits in the books on a real PostgreSQL (a database of its own per run): random paid
+// payments with refunds of every outcome, projected one message at a time, and splits of
+// random sizes allocated between the messages. Whatever the order, the shares kept by the
+// receivers plus the refunds never exceed the payment, a split that would is refused, every
+// refund took the shares back first (and a failed one gave them back), and the books balance.
+
+import fc from 'fast-check';
+import { createTestDatabase, type TestDatabase } from '../../testing/database';
+import { expectedBooks, historyOf, payment_plan } from './ledger.fixture';
+import { allocateSplit, receiverOwner, type AllocateResult } from './splits';
+import { close_lock_key, LedgerStore, openDate } from './store';
+
+let db: TestDatabase;
+let store: LedgerStore;
+let seq = 0;
+let counter = 0;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  store = new LedgerStore(db.url);
+});
+afterAll(async () => {
+  await store?.close();
+  await db?.drop();
+});
+
+const consumer = 'SPLIT_TEST';
+
+type Receivers = { receiver_id: string; amount_minor: bigint }[];
+
+function allocate(split_id: string, merchant_id: string, payment_id: string, receivers: Receivers): Promise<AllocateResult> {
+  return store.transaction(async (client, created) => {
+    await client.query('SELECT pg_advisory_xact_lock_shared($1)', [close_lock_key]);
+    const open_date = await openDate(client);
+    const post = (posting: Parameters<LedgerStore['post']>[2]) => store.post(client, created, posting, open_date);
+    return allocateSplit({ client, post }, { split_id, merchant_id, payment_id, currency: 'CNY', receivers, at: new Date().toISOString() });
+  });
+}
+
+async function merchantTotal(merchant_id: string): Promise<bigint> {
+  const result = await store.pool.query<{ sum: bigint }>(
+    `SELECT coalesce(sum(balance_minor), 0)::bigint AS sum FROM accounts WHERE owner = $1 AND code IN ('merchant_pending', 'merchant_available', 'merchant_frozen')`,
+    [merchant_id],
+  );
+  return result.rows[0]!.sum;
+}
+
+async function receiverBalance(owner: string): Promise<bigint> {
+  const result = await store.pool.query<{ balance_minor: bigint }>(`SELECT balance_minor FROM accounts WHERE code = 'split_receiver' AND owner = $1`, [owner]);
+  return result.rows[0]?.balance_minor ?? 0n;
+}
+
+const split_plan = fc.array(
+  fc.record({ after_pm: fc.integer({ min: 0, max: 1000 }), share_pm: fc.integer({ min: 1, max: 800 }), receivers: fc.integer({ min: 1, max: 3 }) }),
+  { minLength: 1, maxLength: 4 },
+);
+
+test('splits between any messages of a paid payment: kept shares + refunds ≤ paid, refunds return the shares first, the books balance', async () => {
+  await fc.assert(
+    fc.asyncProperty(payment_plan.map((plan) => ({ ...plan, paid: true, duplicates: [] })), split_plan, async (plan, splits) => {
+      const payment_id = `ps${String((counter += 1)).padStart(8, '0')}`;
+      const history = historyOf(plan, payment_id);
+      const paid_index = history.findIndex((m) => m.events.some((e) => e.type === 'AttemptSucceeded'));
+      const before = await merchantTotal(plan.merchant_id);
+      const allocated: { split_id: string; receivers: { owner: string; amount_minor: bigint }[] }[] = [];
+      for (const [index, message] of history.entries()) {
+        await store.applyMessages(consumer, [{ seq: (seq += 1), events: message.events, state: message.state }]);
+        for (const [n, split] of splits.entries()) {
+          const at = paid_index + Math.floor((split.after_pm * (history.length - paid_index)) / 1001);
+          if (at !== index) continue;
+          const each = (plan.amount_minor * BigInt(split.share_pm)) / 1000n / BigInt(split.receivers) + 1n;
+          const receivers = Array.from({ length: split.receivers }, (_, r) => ({ receiver_id: `r${counter}x${n}x${r}`, amount_minor: each }));
+          const split_id = `s-${payment_id}-${n}`;
+          const result = await allocate(split_id, plan.merchant_id, payment_id, receivers);
+          expect(['allocated', 'refused']).toContain(result.kind);
+          if (result.kind === 'refused') expect(result.code).toBe('EXCEEDS_SPLITTABLE');
+          else {
+            const owners = receivers.map((r) => ({ owner: receiverOwner(plan.merchant_id, r.receiver_id), amount_minor: r.amount_minor }));
+            allocated.push({ split_id, receivers: owners });
+          }
+          // Allocating again posts nothing twice.
+          if (result.kind === 'allocated') expect(await allocate(split_id, plan.merchant_id, payment_id, receivers)).toEqual({ kind: 'allocated' });
+        }
+      }
+      const final = history[history.length - 1]!.state;
+      let refunds = 0n;
+      let requested = 0n;
+      for (const r of final.refunds) if (r.kind === 'merchant' && r.state !== 'FAILED') refunds += r.amount_minor;
+      for (const r of final.refunds) if (r.kind === 'merchant') requested += r.amount_minor;
+      const rows = await store.pool.query<{ amount_minor: bigint; returned_minor: bigint }>('SELECT amount_minor, returned_minor FROM split_receivers WHERE payment_id = $1', [payment_id]);
+      let kept = 0n;
+      let split_total = 0n;
+      for (const row of rows.rows) {
+        kept += row.amount_minor - row.returned_minor;
+        split_total += row.amount_minor;
+      }
+      // Never more out than paid; the receivers' balances are their shares less what refunds took back.
+      expect(kept + refunds).toBeLessThanOrEqual(plan.amount_minor);
+      expect(kept).toBeGreaterThanOrEqual(0n);
+      let balances = 0n;
+      for (const split of allocated) for (const r of split.receivers) balances += await receiverBalance(r.owner);
+      expect(balances).toBe(kept);
+      expect(split_total).toBe(allocated.reduce((sum, s) => sum + s.receivers.reduce((t, r) => t + r.amount_minor, 0n), 0n));
+      // A refund returns shares only while any are held, and no more than itself; a failed one gave them back.
+      const returns = await store.pool.query<{ refund_id: string; amount_minor: bigint; reversed: boolean }>(
+        'SELECT t.refund_id, t.amount_minor, t.reversed FROM split_returns t JOIN split_receivers r USING (split_id, line_no) WHERE r.payment_id = $1', [payment_id],
+      );
+      let returned = 0n;
+      let ever_returned = 0n;
+      for (const t of returns.rows) {
+        const refund = final.refunds.find((r) => r.refund_id === t.refund_id)!;
+        expect(t.reversed).toBe(refund.state === 'FAILED');
+        if (!t.reversed) returned += t.amount_minor;
+        ever_returned += t.amount_minor;
+      }
+      expect(returned).toBe(split_total - kept);
+      expect(ever_returned).toBeLessThanOrEqual(requested);
+      // The merchant holds what the payment's final state says, less the shares kept by receivers.
+      const expected = expectedBooks([final], () => 0n).merchant_total.get(plan.merchant_id)!;
+      expect((await merchantTotal(plan.merchant_id)) - before).toBe(expected - kept);
+      expect((await store.trialBalance()).balanced).toBe(true);
+    }),
+    { numRuns: 40 },
+  );
+}, 120_000);
+
+test('a refund while the shares are held takes them back first, in the order they were split; its failure gives them back', async () => {
+  const plan = { merchant_id: 'm_fix', channel_id: 'wx1', amount_minor: 10_000n, merchant_fee_minor: 0n, channel_fee_minor: 0n, paid: true, duplicates: [], refunds: [{ share_pm: 500, outcome: 'FAILED' as const }] };
+  const history = historyOf(plan, 'pfixed0001');
+  await store.applyMessages(consumer, history.slice(0, 2).map((m) => ({ seq: (seq += 1), ...m })));
+  expect(await allocate('s-fixed-1', 'm_fix', 'pfixed0001', [{ receiver_id: 'ann', amount_minor: 3_000n }, { receiver_id: 'ben', amount_minor: 4_000n }])).toEqual({ kind: 'allocated' });
+  // 10_000 − 7_000 left: 3_001 does not fit.
+  expect(await allocate('s-fixed-2', 'm_fix', 'pfixed0001', [{ receiver_id: 'cat', amount_minor: 3_001n }])).toMatchObject({ kind: 'refused', code: 'EXCEEDS_SPLITTABLE' });
+  // The refund of 5_000: ann's 3_000, then 2_000 of ben's.
+  await store.applyMessages(consumer, [{ seq: (seq += 1), ...history[2]! }]);
+  expect(await receiverBalance(receiverOwner('m_fix', 'ann'))).toBe(0n);
+  expect(await receiverBalance(receiverOwner('m_fix', 'ben'))).toBe(2_000n);
+  // While the refund is pending: 10_000 − 5_000 refunding − 2_000 still split = 3_000 left.
+  expect(await allocate('s-fixed-3', 'm_fix', 'pfixed0001', [{ receiver_id: 'cat', amount_minor: 3_001n }])).toMatchObject({ kind: 'refused' });
+  // It fails: the shares go back to ann and ben.
+  await store.applyMessages(consumer, [{ seq: (seq += 1), ...history[3]! }]);
+  expect(await receiverBalance(receiverOwner('m_fix', 'ann'))).toBe(3_000n);
+  expect(await receiverBalance(receiverOwner('m_fix', 'ben'))).toBe(4_000n);
+  expect(await allocate('s-fixed-4', 'm_fix', 'pfixed0001', [{ receiver_id: 'cat', amount_minor: 3_000n }])).toEqual({ kind: 'allocated' });
+  expect((await store.trialBalance()).balanced).toBe(true);
+});
+
+test('the books refuse or defer a split of a payment they cannot split', async () => {
+  expect(await allocate('s-none', 'm_fix', 'pnothere', [{ receiver_id: 'ann', amount_minor: 1n }])).toMatchObject({ kind: 'not_yet' });
+  expect(await allocate('s-other', 'm_other', 'pfixed0001', [{ receiver_id: 'ann', amount_minor: 1n }])).toMatchObject({ kind: 'refused', code: 'PAYMENT_NOT_PAID' });
+  const unpaid = historyOf({ merchant_id: 'm_fix', channel_id: 'wx1', amount_minor: 500n, merchant_fee_minor: 0n, channel_fee_minor: 0n, paid: false, duplicates: [], refunds: [] }, 'punpaid001');
+  await store.applyMessages(consumer, unpaid.map((m) => ({ seq: (seq += 1), ...m })));
+  expect(await allocate('s-unpaid', 'm_fix', 'punpaid001', [{ receiver_id: 'ann', amount_minor: 1n }])).toMatchObject({ kind: 'refused', code: 'PAYMENT_NOT_PAID' });
+});

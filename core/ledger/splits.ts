@@ -1,0 +1,148 @@
+// The books' side of splits (分账, core/splits/README.md): a split's shares posted from the
+// merchant to its receivers only while they fit in what the payment has left, and the
+// receivers' shares taken back first when the payment is refunded (分账回退, in the projection's
+// transaction, so a refund and a split of one payment are never both unaware of each other).
+//
+// The limit: Σ shares (net of returns) ≤ paid − the merchant's fee − merchant refunds not
+// failed. A split locks the payment's query row (payments, FOR UPDATE); the projection writes
+// that row in the transaction that posts a refund and takes the shares back: whichever commits
+// second sees the other.
+
+import type pg from 'pg';
+import type { PaymentEvent, PaymentState } from '../orders/types';
+import { linesOf, type Posting } from './rules';
+
+/** A transaction's client and how it posts (LedgerStore.post with the open date bound). */
+export interface PostingTx {
+  client: pg.PoolClient;
+  post(posting: Posting): Promise<boolean>;
+}
+
+export interface SplitShares {
+  split_id: string;
+  merchant_id: string;
+  payment_id: string;
+  currency: string;
+  receivers: readonly { receiver_id: string; amount_minor: bigint }[];
+  /** When the split was decided (ISO-8601): the business date of its postings. */
+  at: string;
+}
+
+export type AllocateResult =
+  | { kind: 'allocated' }
+  /** Never will be: the payment is not paid, not this merchant's, or too little is left. */
+  | { kind: 'refused'; code: 'EXCEEDS_SPLITTABLE' | 'PAYMENT_NOT_PAID' | 'CURRENCY_MISMATCH'; message: string }
+  /** Not yet: the books have not seen the payment paid (the projection lags the event log). */
+  | { kind: 'not_yet'; message: string };
+
+/** The split_receiver account of a merchant's receiver: receivers are named by the merchant. */
+export function receiverOwner(merchant_id: string, receiver_id: string): string {
+  return `${merchant_id}/${receiver_id}`;
+}
+
+const paid_statuses = new Set(['SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED']);
+const final_unpaid = new Set(['FAILED', 'CLOSED']);
+
+/** What is left to split of a payment (its row locked by the caller). */
+async function splittable(client: pg.PoolClient, payment_id: string, amount_minor: bigint, fee_minor: bigint): Promise<bigint> {
+  const used = await client.query<{ refunds: bigint; shares: bigint }>(
+    `SELECT (SELECT coalesce(sum(amount_minor), 0) FROM refunds WHERE payment_id = $1 AND kind = 'merchant' AND state <> 'FAILED')::bigint AS refunds,
+            (SELECT coalesce(sum(amount_minor - returned_minor), 0) FROM split_receivers WHERE payment_id = $1)::bigint AS shares`,
+    [payment_id],
+  );
+  const row = used.rows[0]!;
+  return amount_minor - fee_minor - row.refunds - row.shares;
+}
+
+/** Posts the split's shares (SPLIT, merchant_available → split_receiver) when they fit; a
+ * split already allocated answers allocated and posts nothing again. */
+export async function allocateSplit(tx: PostingTx, split: SplitShares): Promise<AllocateResult> {
+  const { client } = tx;
+  const done = await client.query('SELECT 1 FROM split_receivers WHERE split_id = $1 LIMIT 1', [split.split_id]);
+  if (done.rows.length > 0) return { kind: 'allocated' };
+  const payment = await client.query<{ merchant_id: string; status: string; currency: string; amount_minor: bigint; merchant_fee_minor: bigint }>(
+    'SELECT merchant_id, status, currency, amount_minor, merchant_fee_minor FROM payments WHERE payment_id = $1 FOR UPDATE',
+    [split.payment_id],
+  );
+  const row = payment.rows[0];
+  if (row === undefined || (!paid_statuses.has(row.status) && !final_unpaid.has(row.status))) {
+    return { kind: 'not_yet', message: `the books have not seen payment ${split.payment_id} paid yet` };
+  }
+  if (row.merchant_id !== split.merchant_id || final_unpaid.has(row.status)) {
+    return { kind: 'refused', code: 'PAYMENT_NOT_PAID', message: `payment ${split.payment_id} is not a paid payment of this merchant` };
+  }
+  if (row.currency !== split.currency) return { kind: 'refused', code: 'CURRENCY_MISMATCH', message: `the payment is in ${row.currency}` };
+  const left = await splittable(client, split.payment_id, row.amount_minor, row.merchant_fee_minor);
+  let total = 0n;
+  for (const receiver of split.receivers) total += receiver.amount_minor;
+  if (total > left) {
+    return { kind: 'refused', code: 'EXCEEDS_SPLITTABLE', message: `${total} ${split.currency} exceeds what is left to split of the payment (${left > 0n ? left : 0n}: paid less fee, refunds and splits)` };
+  }
+  for (const [index, receiver] of split.receivers.entries()) {
+    await client.query('INSERT INTO split_receivers (split_id, line_no, payment_id, receiver_id, amount_minor) VALUES ($1, $2, $3, $4, $5)', [
+      split.split_id, index + 1, split.payment_id, receiver.receiver_id, receiver.amount_minor,
+    ]);
+    const parties = { merchant_id: split.merchant_id, channel_id: '', currency: split.currency, receiver: receiverOwner(split.merchant_id, receiver.receiver_id) };
+    await tx.post({
+      entry_key: `split:${split.split_id}:${index + 1}`, txn_code: 'SPLIT', merchant_id: split.merchant_id, payment_id: split.payment_id, ref_id: split.split_id,
+      currency: split.currency, at: split.at, lines: linesOf('SPLIT', parties, { gross: receiver.amount_minor }),
+    });
+  }
+  return { kind: 'allocated' };
+}
+
+/** The projection's part (LedgerStore.applyMessages, after the payment's row is written): a
+ * merchant refund takes the receivers' shares back first, up to its amount, in the order they
+ * were split (SPLIT_RETURN); a merchant refund that fails gives them back (SPLIT_RETURN_REVERSED). */
+export async function applySplitReturns(tx: PostingTx, state: PaymentState, events: readonly PaymentEvent[]): Promise<void> {
+  for (const event of events) {
+    if (event.type === 'RefundRequested' && event.kind === 'merchant') await returnShares(tx, state, event.refund_id, event.amount_minor, event.at);
+    if (event.type === 'RefundFailed' && state.refunds.some((r) => r.refund_id === event.refund_id && r.kind === 'merchant')) await reverseReturns(tx, state, event.refund_id, event.at);
+  }
+}
+
+async function returnShares(tx: PostingTx, state: PaymentState, refund_id: string, amount_minor: bigint, at: string): Promise<void> {
+  const shares = await tx.client.query<{ split_id: string; line_no: number; receiver_id: string; left_minor: bigint }>(
+    `SELECT split_id, line_no, receiver_id, (amount_minor - returned_minor)::bigint AS left_minor FROM split_receivers
+      WHERE payment_id = $1 AND returned_minor < amount_minor ORDER BY allocated_at, split_id, line_no FOR UPDATE`,
+    [state.payment_id],
+  );
+  let due = amount_minor;
+  for (const share of shares.rows) {
+    if (due === 0n) break;
+    const take = share.left_minor < due ? share.left_minor : due;
+    due -= take;
+    const posted = await tx.post(sharePosting('SPLIT_RETURN', state, share, refund_id, take, at));
+    if (!posted) continue;
+    await tx.client.query('INSERT INTO split_returns (refund_id, split_id, line_no, amount_minor) VALUES ($1, $2, $3, $4)', [refund_id, share.split_id, share.line_no, take]);
+    await tx.client.query('UPDATE split_receivers SET returned_minor = returned_minor + $3 WHERE split_id = $1 AND line_no = $2', [share.split_id, share.line_no, take]);
+  }
+}
+
+async function reverseReturns(tx: PostingTx, state: PaymentState, refund_id: string, at: string): Promise<void> {
+  const returns = await tx.client.query<{ split_id: string; line_no: number; receiver_id: string; amount_minor: bigint }>(
+    `SELECT t.split_id, t.line_no, r.receiver_id, t.amount_minor FROM split_returns t JOIN split_receivers r USING (split_id, line_no)
+      WHERE t.refund_id = $1 AND NOT t.reversed ORDER BY t.split_id, t.line_no FOR UPDATE`,
+    [refund_id],
+  );
+  for (const back of returns.rows) {
+    if (!(await tx.post(sharePosting('SPLIT_RETURN_REVERSED', state, back, refund_id, back.amount_minor, at)))) continue;
+    await tx.client.query('UPDATE split_returns SET reversed = true WHERE refund_id = $1 AND split_id = $2 AND line_no = $3', [refund_id, back.split_id, back.line_no]);
+    await tx.client.query('UPDATE split_receivers SET returned_minor = returned_minor - $3 WHERE split_id = $1 AND line_no = $2', [back.split_id, back.line_no, back.amount_minor]);
+  }
+}
+
+function sharePosting(
+  txn_code: 'SPLIT_RETURN' | 'SPLIT_RETURN_REVERSED', state: PaymentState, share: { split_id: string; line_no: number; receiver_id: string },
+  refund_id: string, amount_minor: bigint, at: string,
+): Posting {
+  const parties = { merchant_id: state.merchant_id, channel_id: '', currency: state.currency, receiver: receiverOwner(state.merchant_id, share.receiver_id) };
+  return {
+    entry_key: `${txn_code === 'SPLIT_RETURN' ? 'split-return' : 'split-return-reversed'}:${refund_id}:${share.split_id}:${share.line_no}`,
+    txn_code, merchant_id: state.merchant_id, payment_id: state.payment_id, ref_id: refund_id, currency: state.currency, at,
+    lines: linesOf(txn_code, parties, { gross: amount_minor }),
+  };
+}
+
+/** What the merchant can still fund of a refund of this payment from its receivers' shares. */
+export const returnable_sql = '(SELECT coalesce(sum(amount_minor - returned_minor), 0) FROM split_receivers WHERE payment_id = $5)';

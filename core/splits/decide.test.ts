@@ -1,0 +1,65 @@
+// The split state machine as a table: each row a history, a command, and what must follow.
+
+import { decideSplit, evolveSplit } from './decide';
+import type { SplitCommand, SplitEvent, SplitInput, SplitState, SplitStatus } from './types';
+
+const at = '2026-12-01T02:00:00.000Z';
+const later = '2026-12-01T02:00:05.000Z';
+const input: SplitInput = {
+  merchant_id: 'm1', merchant_split_no: 'sp-1', payment_id: 'p1', currency: 'CNY', description: 'courier',
+  receivers: [{ receiver_id: 'alice', amount_minor: 300n }, { receiver_id: 'bob', amount_minor: 200n }],
+};
+
+function replay(events: SplitEvent[]): SplitState | undefined {
+  return events.reduce<SplitState | undefined>((state, event) => evolveSplit(state, event), undefined);
+}
+
+const created: SplitEvent = { type: 'SplitCreated', split_id: 's1', at, ...input };
+const succeeded: SplitEvent = { type: 'SplitSucceeded', at: later };
+const failed: SplitEvent = { type: 'SplitFailed', code: 'EXCEEDS_SPLITTABLE', message: 'too much', at: later };
+const create: SplitCommand = { type: 'create', split_id: 's1', input, at };
+const allocated: SplitCommand = { type: 'allocated', at: later };
+const refused: SplitCommand = { type: 'refused', code: 'EXCEEDS_SPLITTABLE', message: 'too much', at: later };
+
+type Row = [name: string, history: SplitEvent[], command: SplitCommand, events: SplitEvent['type'][], status: SplitStatus | undefined];
+
+const rows: Row[] = [
+  ['create a new split', [], create, ['SplitCreated'], 'PENDING'],
+  ['a retry of the create changes nothing', [created], create, [], 'PENDING'],
+  ['a retry after success changes nothing', [created, succeeded], create, [], 'SUCCEEDED'],
+  ['the books posted the shares', [created], allocated, ['SplitSucceeded'], 'SUCCEEDED'],
+  ['the books refused them', [created], refused, ['SplitFailed'], 'FAILED'],
+  ['a second answer after success changes nothing', [created, succeeded], refused, [], 'SUCCEEDED'],
+  ['a second answer after failure changes nothing', [created, failed], allocated, [], 'FAILED'],
+];
+
+test.each(rows)('%s', (_name, history, command, events, status) => {
+  const state = replay(history);
+  const decision = decideSplit(state, command);
+  if ('rejection' in decision) throw new Error(decision.rejection.message);
+  expect(decision.events.map((e) => e.type)).toEqual(events);
+  expect(replay([...history, ...decision.events])?.status).toBe(status);
+});
+
+test('the same key with other fields is refused; a command for no split is NOT_FOUND', () => {
+  const state = replay([created]);
+  const other = (change: Partial<SplitInput>) => decideSplit(state, { ...create, input: { ...input, ...change } });
+  for (const change of [
+    { payment_id: 'p2' }, { currency: 'USD' }, { description: 'other' }, { merchant_id: 'm2' },
+    { receivers: [input.receivers[0]!] }, { receivers: [{ receiver_id: 'alice', amount_minor: 301n }, input.receivers[1]!] },
+    { receivers: [{ receiver_id: 'carol', amount_minor: 300n }, input.receivers[1]!] },
+  ]) {
+    expect(other(change)).toMatchObject({ rejection: { reason: 'IDEMPOTENCY_KEY_REUSED' } });
+  }
+  expect(decideSplit(undefined, allocated)).toMatchObject({ rejection: { reason: 'NOT_FOUND' } });
+});
+
+test('the state: the total of the shares, the version and times, the failure', () => {
+  expect(replay([created])).toMatchObject({ split_id: 's1', amount_minor: 500n, status: 'PENDING', version: 1, created_at: at, updated_at: at });
+  expect(replay([created])?.finished_at).toBeUndefined();
+  expect(replay([created, succeeded])).toMatchObject({ status: 'SUCCEEDED', version: 2, created_at: at, updated_at: later, finished_at: later });
+  expect(replay([created, succeeded])?.failure).toBeUndefined();
+  expect(replay([created, failed])).toMatchObject({ status: 'FAILED', version: 2, failure: { code: 'EXCEEDS_SPLITTABLE', message: 'too much' } });
+  expect(() => evolveSplit(undefined, succeeded)).toThrow();
+  expect(() => evolveSplit(replay([created]), created)).toThrow();
+});
