@@ -120,6 +120,11 @@ export type PaymentEvent =
       /** What the merchant pays paycore for this payment (its fee rate for the product, agreed
        * at creation), charged once paid. Absent in payments created before it was recorded. */
       merchant_fee_minor?: bigint;
+      /** Risk control's decision that let the payment be created (allow, step_up or review:
+       * core/risk RiskAssessed without what PaymentCreated already says), written with it in
+       * one append instead of a publish of its own. Absent when no risk engine ran, and in
+       * payments created before it was recorded here (their decision is on <prefix>.risk.evt). */
+      risk?: { action: 'allow' | 'step_up' | 'review' | 'block'; fired: { rule_id: string; kind: string; action: string }[] };
     })
   /** Risk control held the new payment for an operator (core/risk): nothing routed, reserved
    * or sent until it is released; closed by itself at review_expires_at. */

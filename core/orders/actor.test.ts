@@ -7,6 +7,8 @@ import { ChannelError, type AttemptStatus, type Channel } from '../../channels/c
 import { idKey, paymentId } from '../ids';
 import { createLogger } from '../log';
 import { createActorMetrics } from '../metrics';
+import type { RiskAssessed } from '../risk/engine';
+import type { RiskAction } from '../risk/rules';
 import type { ReservationRef } from '../routing/types';
 import { ActorSystem, type ActorDeps } from './actor';
 import { evolve } from './evolve';
@@ -18,6 +20,8 @@ import type { PaymentEvent } from './types';
  * ('stored') or instead of ('lost') storing it — a publish whose answer never came. */
 class MemoryStore {
   readonly logs = new Map<string, Loaded>();
+  /** Every message stored: the events of each append. */
+  readonly appended: PaymentEvent[][] = [];
   fail_next: 'stored' | 'lost' | undefined;
 
   async load(payment_id: string): Promise<Loaded | undefined> {
@@ -32,7 +36,10 @@ class MemoryStore {
     const next = { state: state!, seq: (current?.seq ?? 0) + 1 };
     const failing = this.fail_next;
     this.fail_next = undefined;
-    if (failing !== 'lost') this.logs.set(payment_id, next);
+    if (failing !== 'lost') {
+      this.logs.set(payment_id, next);
+      this.appended.push([...events]);
+    }
     if (failing !== undefined) throw new Error('publish timed out');
     return next;
   }
@@ -114,6 +121,24 @@ function input(merchant_order_no: string): CreateInput {
   };
 }
 
+type Fired = { rule_id: string; kind: 'amount'; action: RiskAction };
+
+/** A risk engine that decides `action`; `published` lists the decisions it published on their
+ * own subject (record), `decided` the payments it assessed. */
+function fakeRisk(action: RiskAction, fired: Fired[] = []) {
+  const published: RiskAssessed[] = [];
+  const decided: string[] = [];
+  const risk = {
+    decide: async (order: { payment_id: string; merchant_id: string }) => {
+      decided.push(order.payment_id);
+      const event: RiskAssessed = { type: 'RiskAssessed', at: 'now', payment_id: order.payment_id, merchant_id: order.merchant_id, product: 'WECHAT_NATIVE', amount_minor: 100n, action, fired };
+      return { action, fired, event };
+    },
+    record: async (event: RiskAssessed) => void published.push(event),
+  };
+  return { risk, published, decided };
+}
+
 const refusal = () => new ChannelError('rejected', 'NOAUTH', 'refused before accepting');
 
 test('actor - a failover reservation is released when the step recording it throws and the log does not hold it', async () => {
@@ -176,12 +201,13 @@ test('actor - a payment risk control blocks is refused RISK_BLOCKED before routi
   const channels = new MemoryChannels();
   let routes = 0;
   channels.on_route = () => void (routes += 1);
-  const assessed: string[] = [];
-  const risk = { assess: async (order: { payment_id: string }) => (assessed.push(order.payment_id), { action: 'block' as const, fired: [{ rule_id: 'r', kind: 'amount' as const, action: 'block' as const }] }) };
+  const { risk, decided, published } = fakeRisk('block', [{ rule_id: 'r', kind: 'amount', action: 'block' }]);
   const payment_id = paymentId(idKey(randomBytes(32)), 'm_1', 'o-5');
   const reply = await system(store, channels, risk).handle({ type: 'create', payment_id, input: input('o-5') });
   expect(reply).toEqual({ ok: false, error: expect.objectContaining({ reason: 'RISK_BLOCKED' }) });
-  expect(assessed).toEqual([payment_id]);
+  expect(decided).toEqual([payment_id]);
+  // The refusal is on record, on the risk subject (there is no payment to carry it).
+  expect(published).toMatchObject([{ payment_id, action: 'block', fired: [{ rule_id: 'r' }] }]);
   expect(routes).toBe(0);
   expect(store.logs.get(payment_id)).toBeUndefined();
 });
@@ -193,13 +219,13 @@ test('actor - a replayed create of a payment made before a blocking rule answers
   const created = await system(store, channels).handle({ type: 'create', payment_id, input: input('o-6') });
   expect(created.ok).toBe(true);
   // Another process (a fresh actor) gets the replay after a rule that blocks it was added.
-  const risk = { assess: async () => ({ action: 'block' as const, fired: [] }) };
+  const { risk } = fakeRisk('block');
   const replay = await system(store, channels, risk).handle({ type: 'create', payment_id, input: input('o-6') });
   expect(replay.ok && replay.payment.payment_id).toBe(payment_id);
 });
 
 test('actor - step up: quick pay goes on to its channel (it challenges every payment with an SMS code); a product without a challenge is held for review, unrouted', async () => {
-  const step_up = { assess: async () => ({ action: 'step_up' as const, fired: [{ rule_id: 'odd', kind: 'amount' as const, action: 'step_up' as const }] }) };
+  const { risk: step_up, published } = fakeRisk('step_up', [{ rule_id: 'odd', kind: 'amount', action: 'step_up' }]);
   const store = new MemoryStore();
   const channels = new MemoryChannels();
   let routes = 0;
@@ -212,6 +238,35 @@ test('actor - step up: quick pay goes on to its channel (it challenges every pay
   const quick = await system(store, channels, step_up).handle({ type: 'create', payment_id: quick_id, input: { ...input('o-8'), product: 'UNIONPAY_QUICK' } });
   expect(quick.ok && quick.payment.held).toBeUndefined();
   expect(routes).toBe(1);
+  // Both decisions travel in their creation message, none on a publish of its own.
+  const creations = store.appended.filter((events) => events[0]?.type === 'PaymentCreated');
+  expect(creations.map((events) => events.map((e) => e.type))).toEqual([['PaymentCreated', 'PaymentHeld'], ['PaymentCreated', 'ChannelRequested']]);
+  for (const events of creations) expect(events[0]).toMatchObject({ risk: { action: 'step_up', fired: [{ rule_id: 'odd', kind: 'amount', action: 'step_up' }] } });
+  expect(published).toEqual([]);
+});
+
+test('actor - an allowed create carries its risk decision in the creation append; a decision no creation of ours carries is published by itself', async () => {
+  const store = new MemoryStore();
+  const channels = new MemoryChannels();
+  const allowed = fakeRisk('allow');
+  const payment_id = paymentId(idKey(randomBytes(32)), 'm_1', 'o-9');
+  const reply = await system(store, channels, allowed.risk).handle({ type: 'create', payment_id, input: input('o-9') });
+  expect(reply.ok && reply.payment.status).toBe('REQUIRES_ACTION');
+  expect(store.appended[0]).toMatchObject([{ type: 'PaymentCreated', risk: { action: 'allow', fired: [] } }, { type: 'ChannelRequested' }]);
+  expect(allowed.published).toEqual([]);
+  // A fresh actor (another process) gets the same create: the payment exists, so its creation
+  // is not ours and the decision goes on the risk subject.
+  const again = fakeRisk('allow');
+  const replay = await system(store, channels, again.risk).handle({ type: 'create', payment_id, input: input('o-9') });
+  expect(replay.ok && replay.payment.payment_id).toBe(payment_id);
+  expect(again.published).toMatchObject([{ payment_id, action: 'allow' }]);
+  // The creation append is lost: nothing stored, and the decision is published by itself.
+  const lost = fakeRisk('allow');
+  store.fail_next = 'lost';
+  const lost_id = paymentId(idKey(randomBytes(32)), 'm_1', 'o-10');
+  expect((await system(store, channels, lost.risk).handle({ type: 'create', payment_id: lost_id, input: input('o-10') })).ok).toBe(false);
+  expect(store.logs.get(lost_id)).toBeUndefined();
+  expect(lost.published).toMatchObject([{ payment_id: lost_id, action: 'allow' }]);
 });
 
 test('actor - channel health hears a payer decline as the adapter classified it, any other refusal as a system error', async () => {

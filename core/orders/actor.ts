@@ -44,7 +44,7 @@ export interface ActorDeps {
   log: Logger;
   metrics: ActorMetrics;
   /** The risk decision before routing (core/risk); absent: every payment is allowed. */
-  risk?: Pick<RiskEngine, 'assess'>;
+  risk?: Pick<RiskEngine, 'decide' | 'record'>;
   /** The list of payments held for review (core/risk/held.ts). */
   held?: Pick<HeldIndex, 'add' | 'remove'>;
   now(): Date;

@@ -114,6 +114,15 @@ export class RiskEngine {
 
   /** Decides, counts (unless blocked), publishes the decision and counts it in the metrics. */
   async assess(order: RiskOrder): Promise<RiskDecision> {
+    const { event, ...decision } = await this.decide(order);
+    await this.record(event);
+    return decision;
+  }
+
+  /** Decides and counts (unless blocked) like assess, without publishing: the caller puts
+   * `event` on record, either in the message that carries what the decision let happen (the
+   * creation of an allowed or held payment: core/orders/create-flow.ts) or by record(). */
+  async decide(order: RiskOrder): Promise<RiskDecision & { event: RiskAssessed }> {
     const now = this.#clock();
     const rules = this.#options.rules().filter((r) => ruleApplies(r, order.merchant_id, order.product));
     const fired = firedInMemory(rules, order);
@@ -130,16 +139,21 @@ export class RiskEngine {
     }
     this.#options.metrics?.decisions.inc({ action: decision.action });
     for (const f of fired) this.#options.metrics?.rule_hits.inc({ rule: f.rule_id, action: f.action });
+    const event: RiskAssessed = {
+      type: 'RiskAssessed', at: now.toISOString(), payment_id: order.payment_id, merchant_id: order.merchant_id,
+      product: order.product, amount_minor: order.amount_minor, action: decision.action, fired,
+    };
+    return { ...decision, event };
+  }
+
+  /** Publishes a decision on its own subject (<prefix>.risk.evt.<payment_id>). */
+  async record(event: RiskAssessed): Promise<void> {
     try {
-      await this.#options.publish({
-        type: 'RiskAssessed', at: now.toISOString(), payment_id: order.payment_id, merchant_id: order.merchant_id,
-        product: order.product, amount_minor: order.amount_minor, action: decision.action, fired,
-      });
+      await this.#options.publish(event);
     } catch (error) {
       // A decision nobody can audit is not taken: the caller retries with the same key.
       throw dependencyFailure(error, 'NATS');
     }
-    return decision;
   }
 
   /** Redis key of a counter or first-seen marker: the value itself never reaches Redis. */
