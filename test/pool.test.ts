@@ -104,3 +104,56 @@ test('pool - a dead actor thread answers its waiting request at once and is repl
   expect(state.payment_id).toBe(payment_id);
   expect(state.attempts).toHaveLength(1);
 });
+
+test('pool - a command of this process reaches the thread serving its shard over the port: the same answer, no NATS message', async () => {
+  const merchant_order_no = `pool-${randomBytes(6).toString('hex')}`;
+  const payment_id = paymentId(config.id_key, 'm_pool', merchant_order_no);
+  const seen: string[] = [];
+  const watcher = nc.subscribe(`${config.prefix}.pay.cmd.*`, { callback: (_error, message) => void seen.push(message.subject) });
+  await nc.flush();
+  const local = new ActorsClient(nc, names(config.prefix), config.shards, command_timeout_ms, undefined, pool);
+  const input = {
+    merchant_id: 'm_pool', merchant_order_no, amount_minor: 100n, currency: 'CNY', product: 'WECHAT_NATIVE' as const, subject: 'pool',
+    payer: {}, notify_url: '', expire_seconds: 600, include_channels: [], exclude_channels: [], metadata: {}, fingerprint: 'f2',
+  };
+  const created = await local.send({ type: 'create', payment_id, input });
+  expect({ status: created.status, amount_minor: created.amount_minor }).toEqual({ status: 'REQUIRES_ACTION', amount_minor: 100n });
+  await nc.flush();
+  expect(seen).toEqual([]);
+  // The same payment over NATS (another process's gateway): the same state, one request seen.
+  const remote = new ActorsClient(nc, names(config.prefix), config.shards, command_timeout_ms);
+  expect(await remote.send({ type: 'get', payment_id, merchant_id: 'm_pool' })).toEqual(created);
+  await nc.flush();
+  expect(seen).toEqual([names(config.prefix).command(shardOf(payment_id, config.shards))]);
+  watcher.unsubscribe();
+});
+
+test('pool - a dead actor thread answers a command handed over its port at once', async () => {
+  const merchant_order_no = `pool-${randomBytes(6).toString('hex')}`;
+  const payment_id = paymentId(config.id_key, 'm_pool', merchant_order_no);
+  await fetch(`${sandbox.url}/sandbox/faults`, {
+    method: 'PUT',
+    body: JSON.stringify({ scope: { out_trade_no: `${payment_id}a1` }, operations: ['create'], latency_ms: 10_000, times: 1 }),
+  });
+  const restarts = pool.restarts;
+  const actors = new ActorsClient(nc, names(config.prefix), config.shards, command_timeout_ms, undefined, pool);
+  const input = {
+    merchant_id: 'm_pool', merchant_order_no, amount_minor: 100n, currency: 'CNY', product: 'WECHAT_NATIVE' as const, subject: 'pool',
+    payer: {}, notify_url: '', expire_seconds: 600, include_channels: [], exclude_channels: [], metadata: {}, fingerprint: 'f3',
+  };
+  const started = Date.now();
+  const creating = actors.send({ type: 'create', payment_id, input }).then(
+    () => undefined,
+    (error: PaycoreError) => ({ reason: error.reason, after_ms: Date.now() - started }),
+  );
+  const orders_url = `${sandbox.url}/sandbox/wechatpay/orders?out_trade_no_prefix=${payment_id}`;
+  await eventually(async () => (((await (await fetch(orders_url)).json()) as { orders: unknown[] }).orders.length === 1 ? true : undefined), 10_000, 'the channel call in flight');
+  await pool.threads[shardOf(payment_id, config.shards) % config.workers]!.terminate();
+  const outcome = await creating;
+  expect(outcome?.reason).toBe('DEPENDENCY_DOWN');
+  expect(outcome!.after_ms).toBeLessThan(command_timeout_ms / 2);
+  await eventually(async () => (pool.restarts === restarts + 1 ? true : undefined), 10_000, 'thread replaced');
+  // The replacement takes the payment's commands over its port again.
+  const state = await eventually(() => actors.send({ type: 'get', payment_id, merchant_id: 'm_pool' }).then((s) => s, () => undefined), 10_000, 'replacement answers');
+  expect(state.attempts).toHaveLength(1);
+});

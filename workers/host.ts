@@ -13,7 +13,7 @@ import type { Names } from '../core/names';
 import { NatsLink } from '../core/nats-link';
 import type { ActorReply, ActorRequest } from '../core/orders/protocol';
 import { actor_request_schema } from '../core/orders/schemas';
-import { SpanKind, extractFromHeaders, inSpan } from '../core/tracing';
+import { SpanKind, extractFrom, extractFromHeaders, inSpan } from '../core/tracing';
 import type { FromWorker, ToWorker } from './messages';
 import { PumpGate, type TimerPump } from './timer-pump';
 
@@ -38,10 +38,16 @@ export interface HostDeps {
   close(): Promise<void>;
 }
 
-export async function serveActorHost(deps: HostDeps): Promise<void> {
-  const { port, nc, names, log } = deps;
-  const post = (message: FromWorker): void => port.postMessage(message);
+/** How the thread serves a command: one from NATS (answered on its reply subject, which the
+ * pool answers if the thread dies), or one of its own process handed over the port (answered
+ * on the port); `inflight` holds both until they are answered. */
+function commandServer(deps: HostDeps, post: (message: FromWorker) => void) {
+  const { log } = deps;
   const inflight = new Set<Promise<void>>();
+  const track = (served: Promise<void>): void => {
+    inflight.add(served);
+    void served.finally(() => inflight.delete(served));
+  };
   const serve = async (message: Msg): Promise<void> => {
     const reply = message.reply;
     if (reply !== undefined) post({ type: 'inflight', reply });
@@ -56,6 +62,23 @@ export async function serveActorHost(deps: HostDeps): Promise<void> {
       if (reply !== undefined) post({ type: 'settled', reply });
     }
   };
+  const serveLocal = async (message: Extract<ToWorker, { type: 'command' }>): Promise<void> => {
+    let reply: ActorReply;
+    try {
+      reply = await inSpan(`actor ${message.request.type}`, SpanKind.CONSUMER, extractFrom(message.trace), () => deps.handle(message.request));
+    } catch (error) {
+      log.error({ err: String(error) }, 'actor command failed');
+      reply = { ok: false, error: { reason: 'INTERNAL', message: 'INTERNAL: the command failed' } };
+    }
+    post({ type: 'answer', id: message.id, reply });
+  };
+  return { inflight, serve: (message: Msg) => track(serve(message)), serveLocal: (message: Extract<ToWorker, { type: 'command' }>) => track(serveLocal(message)) };
+}
+
+export async function serveActorHost(deps: HostDeps): Promise<void> {
+  const { port, nc, names, log } = deps;
+  const post = (message: FromWorker): void => port.postMessage(message);
+  const { inflight, serve, serveLocal } = commandServer(deps, post);
 
   const subscriptions: Subscription[] = [];
   for (let shard = deps.worker_index; shard < deps.shards; shard += deps.worker_count) {
@@ -67,9 +90,7 @@ export async function serveActorHost(deps: HostDeps): Promise<void> {
             log.error({ err: String(error) }, 'command subscription failed');
             return;
           }
-          const served = serve(message);
-          inflight.add(served);
-          void served.finally(() => inflight.delete(served));
+          serve(message);
         },
       }),
     );
@@ -98,6 +119,10 @@ export async function serveActorHost(deps: HostDeps): Promise<void> {
   routable_poll.unref();
 
   port.on('message', (message: ToWorker) => {
+    if (message.type === 'command') {
+      serveLocal(message);
+      return;
+    }
     if (message.type === 'metrics') {
       void deps.metrics().then((json) => post({ type: 'metrics', request_id: message.request_id, metrics: json }));
       return;

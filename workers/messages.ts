@@ -3,6 +3,7 @@
 
 import type { Config } from '../core/config';
 import type { MetricsJson } from '../core/metrics';
+import type { ActorReply, ActorRequest } from '../core/orders/protocol';
 
 export interface ActorHostData {
   config: Config;
@@ -15,7 +16,10 @@ export type ToWorker =
   | { type: 'metrics'; request_id: number }
   /** Whether every shard has a subscriber now (every thread ready, its NATS link up and its
    * subscriptions registered): timer pumps fire only then. */
-  | { type: 'pump'; open: boolean };
+  | { type: 'pump'; open: boolean }
+  /** A command of this process's gateway for one of the thread's shards, handed over the
+   * thread's port instead of a NATS request (`trace`: the caller's trace context). */
+  | { type: 'command'; id: number; request: ActorRequest; trace: Record<string, string> };
 
 export type FromWorker =
   | { type: 'ready' }
@@ -28,4 +32,6 @@ export type FromWorker =
   /** Whether the thread's routing table can route (its Redis is up, its configuration loaded). */
   | { type: 'routable'; up: boolean }
   | { type: 'metrics'; request_id: number; metrics: MetricsJson }
+  /** The reply to a `command` handed over the port. */
+  | { type: 'answer'; id: number; reply: ActorReply }
   | { type: 'fatal'; error: { name: string; message: string; stack?: string } };

@@ -1,5 +1,8 @@
 // Supervises the actor-host threads. When a thread dies, every request it had in hand is
 // answered at once (DEPENDENCY_DOWN: retry with the same key) and the thread is replaced.
+// It also hands this process's own commands to the thread that serves their shard over the
+// thread's port (dispatch): the same actors a NATS request could reach through the queue
+// group, without the two messages and two socket writes of a request and its reply.
 
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -9,7 +12,8 @@ import type { Config } from '../core/config';
 import { worker_drain_ms_max } from '../core/constants';
 import type { Logger } from '../core/log';
 import type { MetricsJson } from '../core/metrics';
-import type { ActorReply } from '../core/orders/protocol';
+import { shardOf } from '../core/ids';
+import type { ActorReply, ActorRequest } from '../core/orders/protocol';
 import type { ActorHostData, FromWorker, ToWorker } from './messages';
 
 interface Slot {
@@ -20,6 +24,8 @@ interface Slot {
   serving: boolean;
   /** Its routing table can route. */
   routable: boolean;
+  /** Commands handed over its port and not answered yet, by id. */
+  commands: Map<number, (reply: ActorReply) => void>;
 }
 
 /** The compiled host script next to this file (tests running TypeScript pass dist's). */
@@ -34,6 +40,7 @@ export class ActorPool {
   onRestart: (() => void) | undefined;
   #metrics_request = 0;
   readonly #metrics_waiting = new Map<number, (json: MetricsJson) => void>();
+  #command_id = 0;
 
   constructor(
     private readonly config: Config,
@@ -53,7 +60,7 @@ export class ActorPool {
   #spawn(index: number): Promise<void> {
     const data: ActorHostData = { config: this.config, worker_index: index, worker_count: this.config.workers };
     const worker = new Worker(this.host_script, { workerData: data });
-    const slot: Slot = { worker, inflight: new Set(), stopping: false, serving: false, routable: false };
+    const slot: Slot = { worker, inflight: new Set(), stopping: false, serving: false, routable: false, commands: new Map() };
     this.#slots[index] = slot;
     return new Promise((resolve, reject) => {
       let ready = false;
@@ -88,6 +95,10 @@ export class ActorPool {
           case 'metrics':
             this.#metrics_waiting.get(message.request_id)?.(message.metrics);
             return;
+          case 'answer':
+            slot.commands.get(message.id)?.(message.reply);
+            slot.commands.delete(message.id);
+            return;
         }
       });
       worker.on('error', (error) => this.log.error({ worker: index, err: String(error) }, 'actor host error'));
@@ -119,12 +130,28 @@ export class ActorPool {
     for (const slot of this.#slots) if (slot.worker.threadId !== -1) slot.worker.postMessage({ type: 'pump', open } satisfies ToWorker);
   }
 
+  /** Hands a command to the thread serving its shard, which answers over its port; undefined
+   * when that thread does not serve now (starting, replaced, link down, stopping): the caller
+   * sends it over NATS, where another process's thread may take it. */
+  dispatch(request: ActorRequest, trace: Record<string, string>): Promise<ActorReply> | undefined {
+    if (this.#stopping) return undefined;
+    const slot = this.#slots[shardOf(request.payment_id, this.config.shards) % this.config.workers];
+    if (slot === undefined || !slot.serving || slot.stopping) return undefined;
+    const id = ++this.#command_id;
+    return new Promise((resolve) => {
+      slot.commands.set(id, resolve);
+      slot.worker.postMessage({ type: 'command', id, request, trace } satisfies ToWorker);
+    });
+  }
+
   #answerOrphans(slot: Slot): void {
-    if (slot.inflight.size === 0) return;
     const reply: ActorReply = {
       ok: false,
       error: { reason: 'DEPENDENCY_DOWN', message: 'DEPENDENCY_DOWN: the actor thread serving this payment died; retry with the same key' },
     };
+    for (const answer of slot.commands.values()) answer(reply);
+    slot.commands.clear();
+    if (slot.inflight.size === 0) return;
     const body = encodeJson(reply);
     for (const subject of slot.inflight) this.nc.publish(subject, body);
     this.log.warn({ orphans: slot.inflight.size }, 'answered requests of a dead actor host');

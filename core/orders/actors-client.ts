@@ -1,5 +1,7 @@
 // The gateway's side of `<p>.pay.cmd.<shard>`: one NATS request per command, its reply
-// turned back into a payment or a PaycoreError.
+// turned back into a payment or a PaycoreError. When this process's own actor threads serve
+// the payment's shard (`local`, workers/pool.ts), the command goes to them over the thread's
+// port instead: the same actors the queue group could pick, with no NATS message.
 //
 // While NATS is down a command is refused at once (DEPENDENCY_DOWN), never published into the
 // client's reconnect buffer. A command published just before the link dropped may sit in that
@@ -19,6 +21,12 @@ import type { ActorCommand, ActorReply, ActorRequest } from './protocol';
 import type { PaymentState } from './types';
 import { injectInto } from '../tracing';
 
+/** This process's actor threads: a reply, or undefined when the thread serving the
+ * payment's shard cannot take it now (then the command goes over NATS). */
+export interface LocalActors {
+  dispatch(request: ActorRequest, trace: Record<string, string>): Promise<ActorReply> | undefined;
+}
+
 export class ActorsClient {
   constructor(
     private readonly nc: NatsConnection,
@@ -26,16 +34,40 @@ export class ActorsClient {
     private readonly shards: number,
     private readonly timeout_ms: number,
     private readonly link?: NatsLink,
+    private readonly local?: LocalActors,
   ) {}
 
   async send(command: ActorCommand): Promise<PaymentState> {
+    // The actors need NATS for everything they do: refused at once while it is down.
     if (this.link !== undefined && !this.link.up) throw dependencyDown('NATS');
-    const subject = this.names.command(shardOf(command.payment_id, this.shards));
     const request: ActorRequest = { ...command, deadline_at_ms: Date.now() + this.timeout_ms };
-    let reply: ActorReply;
+    const reply = (await this.#sendLocal(request)) ?? (await this.#sendOverNats(request));
+    if (!reply.ok) throw errorFromWire(reply.error);
+    return reply.payment;
+  }
+
+  async #sendLocal(request: ActorRequest): Promise<ActorReply | undefined> {
+    if (this.local === undefined) return undefined;
+    const trace: Record<string, string> = {};
+    injectInto({ set: (key: string, value: string) => void (trace[key] = value) });
+    const answer = this.local.dispatch(request, trace);
+    if (answer === undefined) return undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new PaycoreError('DEPENDENCY_DOWN', `the payment's actor did not answer within ${this.timeout_ms} ms; retry with the same key`)), this.timeout_ms);
+    });
+    try {
+      return await Promise.race([answer, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #sendOverNats(request: ActorRequest): Promise<ActorReply> {
+    const subject = this.names.command(shardOf(request.payment_id, this.shards));
     try {
       const message = await this.nc.request(subject, encodeJson(request), { timeout: this.timeout_ms, headers: injectInto(headers()) });
-      reply = decodeJson<ActorReply>(message.data, actor_reply_schema);
+      return decodeJson<ActorReply>(message.data, actor_reply_schema);
     } catch (error) {
       if (error instanceof nats_errors.NoRespondersError) {
         throw new PaycoreError('DEPENDENCY_DOWN', 'no actor host serves this payment now; retry with the same key');
@@ -45,7 +77,5 @@ export class ActorsClient {
       }
       throw new PaycoreError('DEPENDENCY_DOWN', 'the command bus (NATS) failed the request; retry with the same key');
     }
-    if (!reply.ok) throw errorFromWire(reply.error);
-    return reply.payment;
   }
 }

@@ -86,7 +86,7 @@ interface GatewayDeps {
   connections: Connections;
   metrics: ReturnType<typeof createGatewayMetrics>;
   /** The actor-host threads: their health and metrics are the gateway's too. */
-  pool: Pick<ActorPool, 'serving' | 'collectMetrics'>;
+  pool: Pick<ActorPool, 'serving' | 'collectMetrics' | 'dispatch'>;
 }
 
 interface Gateway {
@@ -109,7 +109,7 @@ async function buildGateway(deps: GatewayDeps): Promise<Gateway> {
   const link = new NatsLink(nc);
   const store = new EventStore(js, jsm, names);
   const orders = ordersClient({
-    actors: new ActorsClient(nc, names, config.shards, config.command_timeout_ms, link), store, refund_index: new RefundIndex(js, jsm, names), js, names,
+    actors: new ActorsClient(nc, names, config.shards, config.command_timeout_ms, link, pool), store, refund_index: new RefundIndex(js, jsm, names), js, names,
   });
   const notifier = await startNotifier({
     js,
