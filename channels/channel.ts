@@ -163,8 +163,9 @@ export type RefundStatus =
 
 export interface StatementFile {
   /** wechatpay: the ALL trade bill; bankgw: the bank's statement CSV; alipay: the bill archive
-   * (a ZIP of GBK CSVs, 业务明细 among them). */
-  format: 'wechatpay' | 'bankgw' | 'alipay';
+   * (a ZIP of GBK CSVs, 业务明细 among them); unionpay: the 对账文件 archive of the file transfer
+   * (a ZIP, its ZM file the day's transactions). */
+  format: 'wechatpay' | 'bankgw' | 'alipay' | 'unionpay';
   bytes: Buffer;
 }
 

@@ -20,7 +20,7 @@ import {
   DifferenceClass, DifferenceState, type GetDayReportRequest, type GetDayReportResponse, type ListDifferencesRequest, type ListDifferencesResponse,
   type RerunDayRequest, type RerunDayResponse,
 } from '../proto/gen/paycore/v1/recon';
-import { defaultRouting, eventually, refusal, startStack, type Stack } from './harness';
+import { bindTestCard, defaultRouting, eventually, refusal, startStack, type Stack } from './harness';
 import { createChannel, statementParsers, type ChannelConfig } from '../channels/channel';
 import '../channels';
 import { createLogger } from '../core/log';
@@ -59,7 +59,7 @@ beforeAll(async () => {
   db = await createTestDatabase({ migrate: false }); // paycore migrates it at boot
   const routing = defaultRouting() as { channels: { channel_id: string; fee: unknown }[] };
   // The books expect the fee the sandbox charges (0.6 %, half up): only injected fees differ.
-  for (const channel of routing.channels) if (channel.channel_id === channel_id || channel.channel_id === 'ali1') channel.fee = { rate_bp: 60, fixed_minor: '0', min_minor: '0' };
+  for (const channel of routing.channels) if ([channel_id, 'ali1', 'up1'].includes(channel.channel_id)) channel.fee = { rate_bp: 60, fixed_minor: '0', min_minor: '0' };
   stack = await startStack({ routing, env: { PAYCORE_DATABASE_URL: db.url, PAYCORE_LEDGER_CUTOFF_INTERVAL_MS: '0' } });
   books = new LedgerStore(db.url);
   client = stack.serviceClient<ReconClient>(recon_service, 'ReconService');
@@ -332,5 +332,62 @@ test('recon - Alipay: the 业务明细 archive is pulled, stored as Alipay serve
   await alipayRerun(addDays(today, 3));
   const late = await aliList(addDays(today, 3));
   // The phantom row: 长款. The missing row the channel's query says paid: UNLISTED.
+  expect(classes(late)).toEqual([`CHANNEL_ONLY:SANDBOXEXTRA${today.replace(/-/g, '')}1`, `UNLISTED:${missing.paymentId}a1`].sort());
+}, 180_000);
+
+test('recon - UnionPay: the 对账文件 comes through the file transfer, stored as the archive UnionPay packed and read from its ZM file; each statement fault ends in its class and action', async () => {
+  const tag = randomBytes(4).toString('hex');
+  const token = await bindTestCard(stack, merchant);
+  const quickPaid = async (order: string, amount: bigint, before_pay?: (attempt_id: string) => Promise<void>): Promise<Payment> => {
+    const payment = await stack.client.createPayment({
+      merchantId: merchant, merchantOrderNo: order, amount, currency: 'CNY', product: Product.PRODUCT_UNIONPAY_QUICK, subject: 'recon',
+      payer: { clientIp: '', openid: '', authCode: '', cardToken: token, bankCode: '' },
+    });
+    const attempt_id = `${payment.paymentId}a1`;
+    await before_pay?.(attempt_id);
+    const sms = (await (await fetch(`${stack.sandbox.url}/sandbox/unionpay/sms?order_id=${attempt_id}`)).json()) as { sms_code: string };
+    await new Promise((resolve, reject) =>
+      stack.client.raw.confirmPayment({ paymentId: payment.paymentId, merchantId: merchant, merchantOrderNo: '', verificationCode: sms.sms_code }, new grpc.Metadata(), { deadline: Date.now() + 15_000 },
+        (error, value) => (error ? reject(error) : resolve(value))),
+    );
+    return eventually(async () => {
+      const p = await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: merchant });
+      return p.status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED ? p : undefined;
+    }, 15_000, `${order} SUCCEEDED`);
+  };
+  await quickPaid(`ru-${tag}-0`, 30_000n);
+  const missing = await quickPaid(`ru-${tag}-1`, 30_100n, (a) => stack.fault({ scope: { out_trade_no: a }, statement_missing: true }));
+  const wrong = await quickPaid(`ru-${tag}-2`, 30_200n, (a) => stack.fault({ scope: { out_trade_no: a }, statement_amount_delta_minor: -5 }));
+  const shifted = await quickPaid(`ru-${tag}-3`, 30_300n, (a) => stack.fault({ scope: { out_trade_no: a }, statement_next_day: true }));
+  const twice = await quickPaid(`ru-${tag}-4`, 30_400n, (a) => stack.fault({ scope: { out_trade_no: a }, pay_twice: true }));
+  await stack.fault({ scope: { provider: 'unionpay' }, statement_extra_rows: 1 });
+  const today = businessDate(new Date(), 'Asia/Shanghai');
+  await eventually(async () => {
+    const rows = await books.pool.query<{ n: bigint }>(`SELECT count(*) AS n FROM channel_movements WHERE channel_id = 'up1' AND status = 'S' AND kind = 'payment'`);
+    return rows.rows[0]!.n >= 5n ? true : undefined;
+  }, 20_000, 'the UnionPay movements in the books');
+  const upRerun = (date: string) => call<RerunDayResponse>((cb) => (client as ReconClient).rerunDay({ channelId: 'up1', businessDate: date }, new grpc.Metadata(), { deadline: Date.now() + 60_000 }, cb));
+  const upList = (date: string) => list({ channelId: 'up1', businessDate: date });
+
+  const first = await upRerun(today);
+  expect(first.report!.matchedCount).toBe(2n);
+  const day = await upList(today);
+  expect(classes(day)).toEqual([`AMOUNT_MISMATCH:${wrong.paymentId}a1`, `PAID_TWICE:${twice.paymentId}a1`].sort());
+  const amount = day.differences.find((d) => d.differenceClass === DifferenceClass.DIFFERENCE_CLASS_AMOUNT_MISMATCH)!;
+  expect({ state: amount.state, suspense: amount.suspenseAmount, channel: amount.channelAmount, ours: amount.oursAmount })
+    .toEqual({ state: DifferenceState.DIFFERENCE_STATE_SUSPENSE, suspense: -5n, channel: 30_195n, ours: 30_200n });
+  const second = day.differences.find((d) => d.differenceClass === DifferenceClass.DIFFERENCE_CLASS_PAID_TWICE)!;
+  expect({ state: second.state, resolution: second.resolution }).toEqual({ state: DifferenceState.DIFFERENCE_STATE_RESOLVED, resolution: expect.stringMatching(/refunded as a duplicate/) });
+  const stored = await books.pool.query<{ format: string; head: string; ok: boolean }>(
+    `SELECT format, encode(substring(bytes from 1 for 4), 'hex') AS head, sha256 = encode(sha256(bytes), 'hex') AS ok FROM recon_statements WHERE channel_id = 'up1' AND statement_date = $1`, [today]);
+  expect(stored.rows.map((r) => [r.format, r.head, r.ok])).toEqual([['unionpay', '504b0304', true]]);
+  const again = await upRerun(today);
+  expect({ differences: again.differencesAdded, postings: again.postingsAdded }).toEqual({ differences: 0, postings: 0 });
+
+  await upRerun(addDays(today, 1));
+  expect(classes(await upList(addDays(today, 1)))).toEqual([`CUTOFF_SHIFT:${shifted.paymentId}a1`]);
+  await upRerun(addDays(today, 2));
+  await upRerun(addDays(today, 3));
+  const late = await upList(addDays(today, 3));
   expect(classes(late)).toEqual([`CHANNEL_ONLY:SANDBOXEXTRA${today.replace(/-/g, '')}1`, `UNLISTED:${missing.paymentId}a1`].sort());
 }, 180_000);

@@ -3,7 +3,8 @@
 // the 消费 with the code; query (交易状态查询), refund (退货, with the refund query), the signed
 // backUrl notification (answered HTTP 200 `ok`). close has nothing to call: an SMS order that
 // is never confirmed takes no money, so close asks what the order became and answers closed
-// unless it was paid. No statement here (the reconciliation file is not in scope yet).
+// unless it was paid. The 对账文件 comes through the file transfer (settings.file_transfer_url,
+// UnionPay's file host by default) and is read from its ZM file.
 //
 // orderId and txnTime: UnionPay identifies an order by merId + orderId + txnTime, and the
 // consume and every query must repeat the SMS request's txnTime. orderId is the attempt id
@@ -14,27 +15,36 @@
 //
 // Never logged, never in an error message: key material, signatures, card tokens, SMS codes.
 
-import { Pool } from 'undici';
+import { Pool, request as undiciRequest } from 'undici';
 import type { KeyObject } from 'node:crypto';
 import {
-  ChannelError, registerChannel, unsupported,
+  ChannelError, registerChannel, registerStatementParser, unsupported,
   type AttemptRef, type AttemptStatus, type Channel, type ChannelConfig, type CloseOutcome, type ConfirmRequest, type HttpAnswer,
   type BindCardRequest, type IncomingNotification, type ParsedNotification, type PayerElements, type PayerProblem, type PayRequest, type ProductName,
   type RefundRef,
-  type RefundRequest, type RefundStatus, type StatementRow,
+  type RefundRequest, type RefundStatus, type StatementFile, type StatementRow,
 } from '../channel';
+import { inflateSync } from 'node:zlib';
+import { readZip } from '../shared/zip';
 import { parseForm } from '../shared/form';
-import { settingsReader, transportError, providerPool, providerProducts, timeout_ms_default, timeout_ms_max, timeout_ms_min } from '../shared/http';
+import { isCalendarDate, settingsReader, transportError, providerPool, providerProducts, timeout_ms_default, timeout_ms_max, timeout_ms_min } from '../shared/http';
 import { signParams, verifyParams } from './crypto';
 import {
   ENDPOINTS, UNIONPAY_PRODUCTS, card_token_pattern, fromConsumeResponse, fromQueryResponse, fromRefundQueryResponse, fromRefundResponse, fromSmsResponse,
   notificationAnswer, parseResponse, readNotification, toConsumeParams, toQueryParams, toRefundParams, toSmsParams, txnTimeOf,
-  bindingAnswer, phoneHint, toDeleteTokenParams, toOpenParams, toOpenSmsParams, tokenOfOpenAnswer,
+  bindingAnswer, phoneHint, toDeleteTokenParams, toOpenParams, toOpenSmsParams, tokenOfOpenAnswer, toFileTransferParams, zmEntryDate, parseZmFile,
   type UnionpayAnswer, type UnionpayMerchant,
 } from './transformers';
 
 export * as unionpayCrypto from './crypto';
 export * as unionpayTransformers from './transformers';
+
+/** A 对账文件 archive larger than this is refused. */
+const statement_archive_bytes_max = 256 * 1024 * 1024;
+/** The file transfer gets this budget whatever settings.timeout_ms says. */
+const statement_timeout_ms = 60_000;
+/** Where UnionPay's file transfer answers (its own host, not the gateway's). */
+const file_transfer_url_default = 'https://filedownload.95516.com/';
 
 /** txnTimes remembered for callers that do not pass requested_at (oldest forgotten first). */
 const txn_times_max = 100_000;
@@ -47,6 +57,7 @@ interface UnionpaySettings {
   verify_cert_id: string;
   verify_public_key: KeyObject;
   timeout_ms: number;
+  file_transfer_url: URL;
 }
 
 /** Validates config.settings once; an error names the key, never its value. */
@@ -76,6 +87,11 @@ function parseSettings(channel_id: string, settings: Record<string, string>): Un
     verify_cert_id: cert_id('verify_cert_id'),
     verify_public_key: read.publicKey('verify_public_key_pem'),
     timeout_ms: read.integer('timeout_ms', timeout_ms_default, timeout_ms_min, timeout_ms_max),
+    file_transfer_url: read.attempt('file_transfer_url', 'is not an http(s) URL', () => {
+      const url = new URL(read.optional('file_transfer_url') ?? file_transfer_url_default);
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('not http(s)');
+      return url;
+    }),
   };
 }
 
@@ -184,8 +200,25 @@ class UnionpayChannel implements Channel {
     return notificationAnswer(accepted);
   }
 
-  async downloadStatement(_date: string): Promise<StatementRow[]> {
-    throw unsupported(this.channel_id, 'downloadStatement (UnionPay reconciliation file)');
+  /** The transactions of a clearing date (YYYY-MM-DD): the 对账文件's ZM records. */
+  async downloadStatement(date: string): Promise<StatementRow[]> {
+    return parseFileArchive((await this.downloadStatementFile(date)).bytes, this.channel_id);
+  }
+
+  /** The 对账文件 of a clearing date through the file transfer (txnType 76 / 01, bizType 000000,
+   * fileType 00): the archive as UnionPay packed it (a ZIP), taken from the signed answer's
+   * fileContent (Base64 of its deflated bytes); empty when UnionPay has no file for the day (98). */
+  async downloadStatementFile(date: string): Promise<StatementFile> {
+    if (!isCalendarDate(date)) throw new ChannelError('rejected', 'INVALID_PARAMETER', 'statement date must be YYYY-MM-DD');
+    const answer = await this.#send('file transfer', this.#settings.file_transfer_url, toFileTransferParams(date, this.#settings.merchant, txnTimeOf(new Date())));
+    if (answer.respCode === '98') return { format: 'unionpay', bytes: Buffer.alloc(0) };
+    if (answer.respCode !== '00') throw new ChannelError(answer.respCode === '03' || answer.respCode === '04' ? 'ambiguous' : 'rejected', answer.respCode ?? 'UNKNOWN', `unionpay file transfer: ${answer.respCode} ${answer.respMsg ?? ''}`);
+    if (answer.fileContent === undefined || answer.fileContent === '') throw new ChannelError('ambiguous', 'BAD_RESPONSE', 'unionpay file transfer: answer has no fileContent');
+    try {
+      return { format: 'unionpay', bytes: inflateSync(Buffer.from(answer.fileContent, 'base64'), { maxOutputLength: statement_archive_bytes_max }) };
+    } catch (error) {
+      throw new ChannelError('ambiguous', 'BAD_STATEMENT', `unionpay file transfer: fileContent does not inflate (${(error as Error).message})`);
+    }
   }
 
   async bindCard(request: BindCardRequest): Promise<{ phone_hint: string }> {
@@ -222,20 +255,28 @@ class UnionpayChannel implements Channel {
   }
 
   /** A signed backTrans / query call; returns the verified answer fields. */
-  async #call(operation: string, path: string, params: Record<string, string>): Promise<UnionpayAnswer> {
+  #call(operation: string, path: string, params: Record<string, string>): Promise<UnionpayAnswer> {
+    return this.#send(operation, undefined, params, path);
+  }
+
+  /** Sends a signed message to the gateway (`path`) or to another host (`url`: the file
+   * transfer's), and verifies the answer. */
+  async #send(operation: string, url: URL | undefined, params: Record<string, string>, path = ''): Promise<UnionpayAnswer> {
     const settings = this.#settings;
     const signed = signParams(params, settings.sign_cert_id, settings.sign_private_key);
     let status: number;
     let text: string;
     try {
-      const response = await this.#pool.request({
-        method: 'POST',
-        path: `${settings.base_url.pathname.replace(/\/$/, '')}${path}`,
+      const request = {
+        method: 'POST' as const,
         headers: { 'content-type': 'application/x-www-form-urlencoded;charset=UTF-8', 'user-agent': 'paycore-unionpay/0.1' },
         body: new URLSearchParams(signed).toString(),
-        headersTimeout: settings.timeout_ms,
-        bodyTimeout: settings.timeout_ms,
-      });
+        headersTimeout: url === undefined ? settings.timeout_ms : statement_timeout_ms,
+        bodyTimeout: url === undefined ? settings.timeout_ms : statement_timeout_ms,
+      };
+      const response = url === undefined
+        ? await this.#pool.request({ ...request, path: `${settings.base_url.pathname.replace(/\/$/, '')}${path}` })
+        : await undiciRequest(url, request);
       status = response.statusCode;
       text = await response.body.text();
     } catch (error) {
@@ -260,4 +301,19 @@ function pendingWith(query_id: string | undefined): AttemptStatus {
   return query_id ? { kind: 'pending', channel_trade_no: query_id } : { kind: 'pending' };
 }
 
+/** The ZM file of a 对账文件 archive, as rows; an empty archive is a day without a file. */
+async function parseFileArchive(archive: Buffer, channel_id: string): Promise<StatementRow[]> {
+  if (archive.length === 0) return [];
+  let entries;
+  try {
+    entries = await readZip(archive);
+  } catch (error) {
+    throw new ChannelError('ambiguous', 'BAD_STATEMENT', `unionpay 对账文件: ${(error as Error).message}`);
+  }
+  const zm = entries.map((entry) => ({ entry, date: zmEntryDate(entry.name) })).find((found) => found.date !== undefined);
+  if (zm === undefined) throw new ChannelError('ambiguous', 'BAD_STATEMENT', 'unionpay 对账文件: the archive has no ZM file');
+  return parseZmFile(zm.entry.data.toString('latin1'), zm.date!, channel_id);
+}
+
 registerChannel('unionpay', (config) => new UnionpayChannel(config));
+registerStatementParser('unionpay', parseFileArchive);

@@ -6,6 +6,7 @@ import { contentDigestHex, signContent, signParams, verifyParams } from './crypt
 import {
   customerInfo, formatFen, fromConsumeResponse, fromQueryResponse, fromRefundResponse, fromSmsResponse, parseCustomerInfo, parseFen, parseResponse,
   parseTraceTime, parseTxnTime, phoneHint, readNotification, toConsumeParams, toQueryParams, toSmsParams, txnTimeOf,
+  parseZmFile, zmEntryDate, toFileTransferParams,
 } from './transformers';
 
 const pair = () => generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
@@ -121,5 +122,47 @@ describe('unionpay transformers - respCode mapping', () => {
     expect(readNotification({ ...common, txnType: '04', orderId: 'refund0001', reqReserved: 'order0001' }))
       .toMatchObject({ type: 'refund', attempt_id: 'order0001', refund_id: 'refund0001', status: { kind: 'succeeded', amount_minor: 1_000n } });
     expect(() => readNotification({ ...common, txnType: '04', orderId: 'refund0001' })).toThrow(expect.objectContaining({ kind: 'bad_signature' }));
+  });
+});
+
+describe('对账文件 (ZM file)', () => {
+  // One record as UnionPay's file interface lays it out: 29 fixed-width fields, one space apart.
+  const record = (fields: { code: string; time: string; amount: string; query_id: string; order_id: string; fee: string; orig_query_id: string }) => [
+    fields.code, '00010000   ', '00010000   ', '000001', fields.time, '6222********0000   ', fields.amount, '5999', '07', fields.query_id.padEnd(21), '  ',
+    fields.order_id.padEnd(32), '01', '      ', '          ', fields.fee, 'C000000000000', '0000', ' '.repeat(15), '01', '01', '000902', '01', '    ', ' '.repeat(32), '1',
+    fields.orig_query_id.padEnd(21), '777290058110048', ' ',
+  ].join(' ');
+  const payment = record({ code: 'S22', time: '1201103000', amount: '000000010000', query_id: '512012010300000000001', order_id: 'PAY123456789a1', fee: 'D000000000060', orig_query_id: '' });
+  const refund = record({ code: 'S30', time: '1201113000', amount: '000000002500', query_id: '512012011300000000002', order_id: 'REF123456789', fee: 'C000000000015', orig_query_id: '512012010300000000001' });
+
+  test('unionpay - the ZM file: a consume and its refund, fees signed by C/D, the refund grouped under the payment the file lists', () => {
+    expect(payment.length).toBe(282 + 28); // the widths, and 28 separators
+    const rows = parseZmFile(`${payment}\r\n${refund}\r\n`, '2026-12-01', 'up1');
+    expect(rows).toEqual([
+      { channel_id: 'up1', attempt_id: 'PAY123456789a1', channel_trade_no: '512012010300000000001', kind: 'payment', amount_minor: 10_000n, fee_minor: 60n, currency: 'CNY', occurred_at: new Date('2026-12-01T10:30:00+08:00') },
+      {
+        channel_id: 'up1', attempt_id: 'PAY123456789a1', channel_trade_no: '512012010300000000001', kind: 'refund', amount_minor: 2_500n, fee_minor: -15n, currency: 'CNY',
+        occurred_at: new Date('2026-12-01T11:30:00+08:00'), refund_id: 'REF123456789',
+      },
+    ]);
+    // A refund of a payment of another day: grouped by the original queryId.
+    expect(parseZmFile(refund, '2026-12-01', 'up1')[0]).toMatchObject({ attempt_id: 'qid:512012010300000000001', refund_id: 'REF123456789' });
+  });
+
+  test('unionpay - the ZM file: a short record, an unknown 交易代码 or an unreadable amount is refused naming the line', () => {
+    expect(() => parseZmFile(`${payment}\n${payment.slice(0, 100)}`, '2026-12-01', 'up1')).toThrow(/line 2: 100 characters/);
+    expect(() => parseZmFile(payment.replace('S22', 'S31'), '2026-12-01', 'up1')).toThrow(/line 1: 交易代码 S31/);
+    expect(() => parseZmFile(payment.replace('D000000000060', 'X000000000060'), '2026-12-01', 'up1')).toThrow(/line 1: unreadable/);
+  });
+
+  test('unionpay - the archive\'s ZM file is named INN<yyMMdd>88ZM_<merId>; the request names the clearing date MMDD', () => {
+    expect(zmEntryDate('INN26120188ZM_777290058110048')).toBe('2026-12-01');
+    expect(zmEntryDate('INN26120188ZME_777290058110048')).toBeUndefined();
+    expect(zmEntryDate('INN26120188ZM_7772900581100')).toBeUndefined();
+    const params = toFileTransferParams('2026-12-01', { mer_id: '777290058110048', tr_id: '99988877766', access_type: '0', channel_type: '07' }, '20261202090000');
+    expect(params).toEqual({
+      version: '5.1.0', encoding: 'UTF-8', txnType: '76', txnSubType: '01', bizType: '000000', accessType: '0', merId: '777290058110048', txnTime: '20261202090000',
+      fileType: '00', settleDate: '1201',
+    });
   });
 });

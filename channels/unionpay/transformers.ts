@@ -6,7 +6,7 @@
 
 import {
   ChannelError, type AttemptStatus, type CardElements, type ConfirmRequest, type HttpAnswer, type PayRequest, type ProductName,
-  type RefundRequest, type RefundStatus,
+  type RefundRequest, type RefundStatus, type StatementRow,
 } from '../channel';
 import { compactChinaTime, parseCompactChinaTime } from '../shared/china-time';
 import { canonicalString } from '../shared/form';
@@ -39,6 +39,8 @@ export const TXN = {
   open: { txnType: '79', txnSubType: '00' },
   /** 删除标记: the token can pay no more. */
   delete_token: { txnType: '74', txnSubType: '01' },
+  /** 文件传输: 对账文件下载 (bizType 000000). */
+  file_transfer: { txnType: '76', txnSubType: '01' },
 } as const;
 
 /** UnionPay's rule for orderId: 8 to 32 letters or digits (no '-' or '_'). */
@@ -445,4 +447,75 @@ export function tokenOfOpenAnswer(answer: UnionpayAnswer): string {
   const token = fields?.token;
   if (token === undefined || !card_token_pattern.test(token)) throw new ChannelError('ambiguous', 'BAD_RESPONSE', 'unionpay open: the answer carries no token');
   return token;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 对账文件 (file transfer, bizType 000000, fileType 00): the answer's fileContent is the day's
+// archive, deflated and Base64-encoded; the archive's ZM file (INN<yyMMdd>88ZM_<merId>) lists
+// the day's transactions one per line, fixed-width fields separated by one space.
+
+/** 文件传输 of the 对账文件 of a clearing date (YYYY-MM-DD; the request names it MMDD). */
+export function toFileTransferParams(date: string, merchant: UnionpayMerchant, txn_time: string): Record<string, string> {
+  const { channelType: _channel, ...base } = common(merchant, TXN.file_transfer, BIZ_TYPE_QUERY);
+  return { ...base, txnTime: txn_time, fileType: '00', settleDate: `${date.slice(5, 7)}${date.slice(8, 10)}` };
+}
+
+/** The ZM file's leading fields and their widths (the rest of a line is not read). */
+const ZM_FIELDS = [
+  ['交易代码', 3], ['代理机构标识码', 11], ['发送机构标识码', 11], ['系统跟踪号', 6], ['交易传输时间', 10], ['帐号', 19], ['交易金额', 12],
+  ['商户类别', 4], ['终端类型', 2], ['查询流水号', 21], ['支付方式（旧）', 2], ['商户订单号', 32], ['支付卡类型', 2], ['原始交易的系统跟踪号', 6],
+  ['原始交易日期时间', 10], ['商户手续费', 13], ['结算金额', 13], ['支付方式', 4], ['集团商户代码', 15], ['交易类型', 2], ['交易子类', 2],
+  ['业务类型', 6], ['帐号类型', 2], ['账单类型', 4], ['账单号码', 32], ['交互方式', 1], ['原交易查询流水号', 21], ['商户代码', 15], ['分账入账方式', 1],
+] as const;
+type ZmField = (typeof ZM_FIELDS)[number][0];
+const zm_offsets = new Map<ZmField, { start: number; width: number }>();
+let zm_line_min = 0;
+for (const [name, width] of ZM_FIELDS) {
+  zm_offsets.set(name, { start: zm_line_min, width });
+  zm_line_min += width + 1;
+}
+zm_line_min -= 1;
+
+/** 交易代码 of the transactions a 无跳转 merchant's file lists: 消费 and 退货. */
+const ZM_PAYMENT = 'S22';
+const ZM_REFUND = 'S30';
+
+/** The ZM file of a 对账文件 archive: INN<yyMMdd>88ZM_<merId>. Returns its clearing date. */
+export function zmEntryDate(name: string): string | undefined {
+  const match = /^INN(\d{2})(\d{2})(\d{2})\d{2}ZM_[0-9A-Za-z]{15}$/.exec(name);
+  return match === null ? undefined : `20${match[1]}-${match[2]}-${match[3]}`;
+}
+
+function zmField(line: string, name: ZmField): string {
+  const at = zm_offsets.get(name)!;
+  return line.slice(at.start, at.start + at.width).trim();
+}
+
+/** A ZM file → rows. amount_minor positive for both kinds; fee_minor what UnionPay keeps
+ * (商户手续费 'D' debited: positive; 'C' credited back on a refund: negative). A refund names its
+ * payment by the original queryId only: it is grouped under the payment's orderId when the same
+ * file lists that payment, else under `qid:<origQryId>`. */
+export function parseZmFile(text: string, clearing_date: string, channel_id: string): StatementRow[] {
+  const lines = text.split(/\r?\n/).filter((line) => line.trim() !== '');
+  const order_of_query = new Map<string, string>();
+  for (const line of lines) if (zmField(line, '交易代码') === ZM_PAYMENT) order_of_query.set(zmField(line, '查询流水号'), zmField(line, '商户订单号'));
+  return lines.map((line, index) => {
+    const bad = (what: string) => new ChannelError('ambiguous', 'BAD_STATEMENT', `unionpay 对账文件 line ${index + 1}: ${what}`);
+    if (line.length < zm_line_min) throw bad(`${line.length} characters, a ZM record has at least ${zm_line_min}`);
+    const code = zmField(line, '交易代码');
+    if (code !== ZM_PAYMENT && code !== ZM_REFUND) throw bad(`交易代码 ${code} is not 消费 (${ZM_PAYMENT}) or 退货 (${ZM_REFUND})`);
+    const amount = /^\d{12}$/.test(zmField(line, '交易金额')) ? BigInt(zmField(line, '交易金额')) : undefined;
+    const fee_text = zmField(line, '商户手续费');
+    const fee = /^[CD]\d{12}$/.test(fee_text) ? (fee_text[0] === 'D' ? 1n : -1n) * BigInt(fee_text.slice(1)) : undefined;
+    const time = zmField(line, '交易传输时间');
+    const occurred_at = /^\d{10}$/.test(time) ? parseCompactChinaTime(`${clearing_date.slice(0, 4)}${time}`) : undefined;
+    if (amount === undefined || fee === undefined || occurred_at === undefined) throw bad('unreadable 交易金额, 商户手续费 or 交易传输时间');
+    const order_id = zmField(line, '商户订单号');
+    if (code === ZM_PAYMENT) return { channel_id, attempt_id: order_id, channel_trade_no: zmField(line, '查询流水号'), kind: 'payment', amount_minor: amount, fee_minor: fee, currency: 'CNY', occurred_at };
+    const original = zmField(line, '原交易查询流水号');
+    return {
+      channel_id, attempt_id: order_of_query.get(original) ?? `qid:${original}`, channel_trade_no: original, kind: 'refund', amount_minor: amount, fee_minor: fee,
+      currency: 'CNY', occurred_at, refund_id: order_id,
+    };
+  });
 }

@@ -105,6 +105,7 @@ export function unionpayChannelSettings(keys: DevKeys, base_url: string, timeout
     sign_private_key_pem: k.sign_private_key_pem,
     verify_cert_id: k.verify_cert_id,
     verify_public_key_pem: k.verify_public_key_pem,
+    file_transfer_url: `${base_url.replace(/\/$/, '')}/unionpay/filedownload/`,
   };
   if (timeout_ms !== undefined) settings.timeout_ms = String(timeout_ms);
   return settings;

@@ -121,6 +121,8 @@ async function route(
   if (alipay !== undefined && url.pathname === '/gateway.do') return alipay.handleGateway(req, res, url, body);
   if (alipay !== undefined && url.pathname === '/downloadBillFile.resource' && req.method === 'GET') return alipay.downloadBill(res, url);
   if (extra.unionpay !== undefined && url.pathname.startsWith('/gateway/api/')) return extra.unionpay.handle(req, res, url, body);
+  // UnionPay's file transfer answers on its own host; here under a path of its own.
+  if (extra.unionpay !== undefined && url.pathname === '/unionpay/filedownload/') return extra.unionpay.handleFile(req, res, body);
   if (extra.bankgw !== undefined && url.pathname.startsWith('/gateway/')) return extra.bankgw.handle(req, res, url, body);
   return sendJson(res, 404, { code: 'NOT_FOUND', message: `no route ${req.method} ${url.pathname}` });
 }

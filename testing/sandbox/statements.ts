@@ -160,3 +160,46 @@ function chineseTime(date: Date): string {
   const text = chinaDateTime(date);
   return `${text.slice(0, 4)}年${text.slice(5, 7)}月${text.slice(8, 10)}日 ${text.slice(11)}`;
 }
+
+// ---------------------------------------------------------------------------------------------
+// UnionPay 对账文件 (the file transfer's archive): the ZM file INN<yyMMdd>88ZM_<merId>, one
+// transaction a line, fixed-width fields separated by one space (written here from the
+// sandbox's own table, as UnionPay's file interface lays them out).
+
+/** [width, numeric (zero-filled on the left) or text (space-filled on the right)]. */
+const zm_layout: readonly [string, number, 'n' | 'a'][] = [
+  ['交易代码', 3, 'a'], ['代理机构标识码', 11, 'n'], ['发送机构标识码', 11, 'n'], ['系统跟踪号', 6, 'n'], ['交易传输时间', 10, 'n'], ['帐号', 19, 'a'],
+  ['交易金额', 12, 'n'], ['商户类别', 4, 'n'], ['终端类型', 2, 'n'], ['查询流水号', 21, 'a'], ['支付方式（旧）', 2, 'a'], ['商户订单号', 32, 'a'],
+  ['支付卡类型', 2, 'n'], ['原始交易的系统跟踪号', 6, 'a'], ['原始交易日期时间', 10, 'a'], ['商户手续费', 13, 'a'], ['结算金额', 13, 'a'], ['支付方式', 4, 'a'],
+  ['集团商户代码', 15, 'a'], ['交易类型', 2, 'n'], ['交易子类', 2, 'n'], ['业务类型', 6, 'n'], ['帐号类型', 2, 'n'], ['账单类型', 4, 'a'], ['账单号码', 32, 'a'],
+  ['交互方式', 1, 'n'], ['原交易查询流水号', 21, 'a'], ['商户代码', 15, 'a'], ['分账入账方式', 1, 'a'],
+];
+
+function zmLine(values: Record<string, string>): string {
+  return zm_layout.map(([name, width, kind]) => {
+    const value = values[name] ?? '';
+    if (value.length > width) throw new Error(`sandbox ZM field ${name}: ${value.length} characters, at most ${width}`);
+    return kind === 'n' ? value.padStart(width, '0') : value.padEnd(width, ' ');
+  }).join(' ');
+}
+
+/** MMDDhhmmss, China time. */
+function transmissionTime(at: Date): string {
+  return chinaDateTime(at).replace(/[-: ]/g, '').slice(4, 14);
+}
+
+export function unionpayFileArchive(rows: readonly BillRow[], mer_id: string, date: string): Buffer {
+  const compact = date.replace(/-/g, '').slice(2);
+  const lines = rows.map((row, index) => {
+    const refund = row.kind === 'refund';
+    const fen = (value: bigint) => value.toString().padStart(12, '0');
+    return zmLine({
+      交易代码: refund ? 'S30' : 'S22', 代理机构标识码: '00010000', 发送机构标识码: '00010000', 系统跟踪号: String(index + 1), 交易传输时间: transmissionTime(row.at),
+      帐号: row.payer, 交易金额: fen(row.amount_fen), 商户类别: '5999', 终端类型: '07', 查询流水号: (refund ? row.refund_no ?? '' : row.trade_no).slice(-21), 商户订单号: refund ? row.out_refund_no ?? '' : row.out_trade_no,
+      支付卡类型: '01', 商户手续费: `${refund ? 'C' : 'D'}${fen(row.fee_fen)}`, 结算金额: `${refund ? 'D' : 'C'}${fen(row.amount_fen - row.fee_fen)}`, 支付方式: '0000',
+      交易类型: refund ? '04' : '01', 交易子类: refund ? '00' : '01', 业务类型: '000902', 帐号类型: '01', 交互方式: '1', 原交易查询流水号: refund ? row.trade_no.slice(-21) : '', 商户代码: mer_id,
+    });
+  });
+  const zm = Buffer.from(lines.length === 0 ? '' : `${lines.join('\r\n')}\r\n`, 'latin1');
+  return writeZip([{ name: `INN${compact}88ZM_${mer_id}`, data: zm }]);
+}

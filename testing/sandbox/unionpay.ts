@@ -12,6 +12,8 @@ import {
   BIZ_TYPE_TOKEN, ENDPOINTS, TXN, VERSION, formatResponse, order_id_pattern, parseCustomerInfo, parseFen, parseResponse, parseTxnTime,
   txnTimeOf,
 } from '../../channels/unionpay/transformers';
+import { deflateSync } from 'node:zlib';
+import { billRows, unionpayFileArchive, type LedgerEntry, type StatementFaultEffect } from './statements';
 import { HttpError, orders_max, type FaultContext, type FaultOperation, type Reply, type SandboxCore } from './core';
 
 export interface SandboxUnionpayMerchant {
@@ -53,6 +55,8 @@ interface Order {
   back_url: string | undefined;
   req_reserved: string | undefined;
   refunded_fen: bigint;
+  /** Further transactions of this order (pay_twice): listed in the 对账文件, refundable. */
+  extra_query_ids: string[];
   consume_requests: number;
   wrong_codes: number;
   created_at: Date;
@@ -82,6 +86,8 @@ interface Refund {
   order_id: string;
   txn_time: string;
   orig: Order;
+  /** The transaction it returns (the order's, or a second one of a payer who paid twice). */
+  orig_query_id: string;
   amount_fen: bigint;
   query_id: string;
   at: Date;
@@ -121,6 +127,77 @@ export class UnionpaySandbox {
     this.#refunds.clear();
     this.#bindings.clear();
     this.#tokens.clear();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // File transfer (文件传输, txnType 76 / 01, bizType 000000, fileType 00): the 对账文件 of a
+  // clearing date (settleDate MMDD), its archive deflated and Base64-encoded in fileContent of
+  // the signed answer. The archive lists the day's consumes and refunds (China calendar day),
+  // with the statement faults of FaultSpec.
+
+  async handleFile(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
+    const params: Record<string, string> = {};
+    for (const [name, value] of new URLSearchParams(body.toString('utf8'))) params[name] = value;
+    const context: FaultContext = { provider: 'unionpay', merchant: params.merId ?? '', out_trade_no: undefined, operation: 'statement' };
+    const echo = pick(params, ['version', 'encoding', 'bizType', 'txnType', 'txnSubType', 'accessType', 'merId', 'txnTime', 'fileType', 'settleDate']);
+    let answer: Record<string, string>;
+    try {
+      if (req.method !== 'POST') throw fail('10', '报文格式错误 method');
+      const merchant = this.#merchants.get(params.merId ?? '');
+      if (merchant === undefined) throw fail('31', '商户状态不正确');
+      if (!unionpayVerify(params, merchant.sign_cert_id, merchant.sign_public_key)) throw fail('11', '验证签名失败');
+      if (params.txnType !== '76' || params.txnSubType !== '01' || params.bizType !== '000000') throw fail('10', '报文格式错误 txnType/txnSubType/bizType');
+      if (params.fileType !== '00' || !/^(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$/.test(params.settleDate ?? '')) throw fail('10', '报文格式错误 fileType/settleDate');
+      const refusal = this.#core.refusal(context);
+      if (refusal.fail_status !== undefined) {
+        res.writeHead(refusal.fail_status, { 'Content-Type': 'text/html; charset=utf-8' });
+        res.end('<html><body>502 Bad Gateway (injected fault)</body></html>');
+        return;
+      }
+      if (refusal.reject !== undefined) throw fail(refusal.reject.code, refusal.reject.message);
+      const date = clearingDate(params.settleDate!, new Date());
+      const extra = this.#core.peek(context, (f) => (f.statement_extra_rows ?? 0) > 0)?.statement_extra_rows ?? 0;
+      const rows = billRows(this.#ledger(merchant.mer_id), date, (entry) => this.#statementFault(merchant.mer_id, entry.out_trade_no), extra);
+      const archive = unionpayFileArchive(rows, merchant.mer_id, date);
+      answer = { ...echo, respCode: '00', respMsg: '成功[0000000]', fileName: `${merchant.mer_id}_${date.replace(/-/g, '')}.zip`, fileContent: deflateSync(archive).toString('base64') };
+    } catch (error) {
+      if (!(error instanceof UnionpayError)) throw error;
+      answer = { ...echo, respCode: error.resp_code, respMsg: error.resp_msg };
+    }
+    if (this.#core.shut_down || res.destroyed) return;
+    res.writeHead(200, { 'Content-Type': 'text/plain;charset=UTF-8' });
+    res.end(formatResponse(unionpaySign(answer, this.#cert_id, this.#key)));
+  }
+
+  /** Every money movement of a merchant: each transaction of a paid order, each refund. */
+  #ledger(mer_id: string): LedgerEntry[] {
+    const entries: LedgerEntry[] = [];
+    for (const order of this.#orders.values()) {
+      if (order.mer_id !== mer_id || order.status !== 'SUCCESS') continue;
+      for (const query_id of [order.query_id!, ...order.extra_query_ids]) {
+        entries.push({
+          merchant: mer_id, kind: 'payment', out_trade_no: order.order_id, trade_no: query_id, amount_fen: order.amount_fen, order_total_fen: order.amount_fen,
+          at: order.paid_at!, created_at: order.created_at, subject: '', trade_type: 'TOKEN', payer: '6222********0000',
+        });
+      }
+    }
+    for (const refund of this.#refunds.values()) {
+      if (refund.mer_id !== mer_id) continue;
+      entries.push({
+        merchant: mer_id, kind: 'refund', out_trade_no: refund.orig.order_id, trade_no: refund.orig_query_id, out_refund_no: refund.order_id, refund_no: refund.query_id,
+        amount_fen: refund.amount_fen, order_total_fen: refund.orig.amount_fen, at: refund.at, created_at: refund.at, subject: '', trade_type: 'TOKEN', payer: '6222********0000',
+      });
+    }
+    return entries;
+  }
+
+  #statementFault(mer_id: string, order_id: string): StatementFaultEffect {
+    const context: FaultContext = { provider: 'unionpay', merchant: mer_id, out_trade_no: order_id, operation: 'statement' };
+    return {
+      missing: this.#core.peek(context, (f) => f.statement_missing === true) !== undefined,
+      amount_delta_fen: BigInt(this.#core.peek(context, (f) => (f.statement_amount_delta_minor ?? 0) !== 0)?.statement_amount_delta_minor ?? 0),
+      next_day: this.#core.peek(context, (f) => f.statement_next_day === true) !== undefined,
+    };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -216,7 +293,8 @@ export class UnionpaySandbox {
       order = {
         mer_id: merchant.mer_id, order_id, txn_time, amount_fen, token, sms_code: String(randomInt(1_000_000)).padStart(6, '0'), sms_sends: 1,
         sms_sent_at: new Date(), phone_masked: maskedPhoneOf(token), status: 'SMS_SENT', resp_code: undefined, resp_msg: undefined,
-        query_id: undefined, paid_at: undefined, back_url: undefined, req_reserved: undefined, refunded_fen: 0n, consume_requests: 0, wrong_codes: 0,
+        query_id: undefined, paid_at: undefined, back_url: undefined, req_reserved: undefined, refunded_fen: 0n, extra_query_ids: [],
+        consume_requests: 0, wrong_codes: 0,
         created_at: new Date(),
       };
       this.#orders.set(key, order);
@@ -301,6 +379,8 @@ export class UnionpaySandbox {
     order.resp_msg = '成功[0000000]';
     order.paid_at = new Date();
     order.query_id = this.#nextQueryId();
+    // The payer paid twice: a second transaction UnionPay only lists in the 对账文件.
+    if (this.#core.take(context, (fault) => fault.pay_twice === true) !== undefined) order.extra_query_ids.push(this.#nextQueryId());
     this.#core.log({ event: 'order_paid', provider: 'unionpay', mer_id: merchant.mer_id, order_id });
     this.#notifyPayment(order, { ...context, operation: undefined });
     return { respCode: '00', respMsg: '成功[0000000]', queryId: order.query_id };
@@ -343,9 +423,9 @@ export class UnionpaySandbox {
     if (this.#orders.has(orderKey(merchant.mer_id, order_id))) throw fail('12', '重复交易');
     const orig = this.#byQueryId(merchant.mer_id, params.origQryId ?? '');
     if (orig === undefined || orig.status !== 'SUCCESS') throw fail('35', '原交易不存在或状态不正确');
-    if (orig.refunded_fen + amount_fen > orig.amount_fen) throw fail('33', '交易金额超限');
+    if (orig.refunded_fen + amount_fen > orig.amount_fen * BigInt(1 + orig.extra_query_ids.length)) throw fail('33', '交易金额超限');
     const refund: Refund = {
-      mer_id: merchant.mer_id, order_id, txn_time, orig, amount_fen, query_id: this.#nextQueryId(), at: new Date(),
+      mer_id: merchant.mer_id, order_id, txn_time, orig, orig_query_id: params.origQryId ?? '', amount_fen, query_id: this.#nextQueryId(), at: new Date(),
       back_url: params.backUrl || undefined, req_reserved: params.reqReserved || undefined,
     };
     orig.refunded_fen += amount_fen;
@@ -363,7 +443,9 @@ export class UnionpaySandbox {
 
   #byQueryId(mer_id: string, query_id: string): Order | undefined {
     if (query_id === '') return undefined;
-    for (const order of this.#orders.values()) if (order.mer_id === mer_id && order.query_id === query_id) return order;
+    for (const order of this.#orders.values()) {
+      if (order.mer_id === mer_id && (order.query_id === query_id || order.extra_query_ids.includes(query_id))) return order;
+    }
     return undefined;
   }
 
@@ -536,4 +618,12 @@ function maskedPhoneOf(token: string): string {
 /** MMDDhhmmss, China time. */
 function traceTimeOf(date: Date): string {
   return txnTimeOf(date).slice(4);
+}
+
+/** The date (YYYY-MM-DD) a clearing date MMDD names: the one of that month and day nearest to now. */
+function clearingDate(mmdd: string, now: Date): string {
+  const year = now.getUTCFullYear();
+  const candidates = [year - 1, year, year + 1].map((y) => `${y}-${mmdd.slice(0, 2)}-${mmdd.slice(2, 4)}`);
+  const distance = (date: string) => Math.abs(Date.parse(`${date}T00:00:00+08:00`) - now.getTime());
+  return candidates.reduce((best, date) => (distance(date) < distance(best) ? date : best));
 }
