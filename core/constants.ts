@@ -219,3 +219,12 @@ export const notify_timeout_ms_default = 5_000;
 export const circuit_cooldown_ms_default = 30_000;
 export const circuit_volume_min_default = 20;
 export const exploration_share_default = 0.02;
+
+/** Commands one gateway process may have waiting on actors at once. Each waits at most the
+ * command timeout; past this the actors are not keeping up (or a NATS node or a process is
+ * failing over), and a caller told OVERLOADED at once, with a retry hint, does better than
+ * one queued behind thousands of others until its deadline. */
+export const gateway_commands_in_flight_max = 4_096;
+
+/** The retry hint an OVERLOADED refusal carries (ErrorInfo metadata retry_after_ms). */
+export const overloaded_retry_after_ms = 1_000;

@@ -11,8 +11,9 @@ import { CardService } from '../../core/cards/service';
 import { CardStore } from '../../core/cards/store';
 import type { Config } from '../../core/config';
 import { notifyPolicy } from '../../core/notify/destination';
-import { grpc_drain_ms_max, health_poll_ms, ledger_lag_poll_ms, metrics_collect_ms_max, notify_backlog_poll_ms, reservation_sweep_grace_ms, reservation_sweep_interval_ms } from '../../core/constants';
+import { gateway_commands_in_flight_max, grpc_drain_ms_max, health_poll_ms, ledger_lag_poll_ms, metrics_collect_ms_max, notify_backlog_poll_ms, reservation_sweep_grace_ms, reservation_sweep_interval_ms } from '../../core/constants';
 import { startGrpc } from '../../core/gateway/grpc';
+import { boundInFlight } from '../../core/gateway/in-flight';
 import { startHttp } from '../../core/gateway/http';
 import { scheduleCutoff } from '../../core/ledger/cutoff';
 import { startProjection, type Projection } from '../../core/ledger/projection';
@@ -108,9 +109,9 @@ async function buildGateway(deps: GatewayDeps): Promise<Gateway> {
   const routing = new ChannelDirectory(config.channels, adapters, table, config.public_url, log);
   const link = new NatsLink(nc);
   const store = new EventStore(js, jsm, names);
-  const orders = ordersClient({
-    actors: new ActorsClient(nc, names, config.shards, config.command_timeout_ms, link, pool), store, refund_index: new RefundIndex(js, jsm, names), js, names,
-  });
+  // Back-pressure: commands waiting on the actors are bounded per gateway (core/gateway/in-flight.ts).
+  const actors = boundInFlight(new ActorsClient(nc, names, config.shards, config.command_timeout_ms, link, pool), gateway_commands_in_flight_max);
+  const orders = ordersClient({ actors, store, refund_index: new RefundIndex(js, jsm, names), js, names });
   const notifier = await startNotifier({
     js,
     jsm,
