@@ -91,6 +91,9 @@ export interface Refund {
   created_at: string;
   updated_at: string;
   refunded_at?: string;
+  /** Paid by a payout (代付退款, core/payouts) after the channel's window or count had passed:
+   * the payout; channel_refund_no is then the bank's number for it. */
+  payout_id?: string;
 }
 
 /** Fields every event carries. `at` is ISO-8601 UTC, set by the actor, never by evolve. */
@@ -165,7 +168,9 @@ export type PaymentEvent =
     })
   | (EventBase & { type: 'RefundSubmitted'; refund_id: string; channel_refund_no?: string })
   | (EventBase & { type: 'RefundRetryScheduled'; refund_id: string; code: string; message: string })
-  | (EventBase & { type: 'RefundSucceeded'; refund_id: string; channel_refund_no: string; refunded_at: string })
+  /** `payout`: paid by a payout (an operator's, of a refund REQUIRES_MANUAL because the channel's
+   * window or count had passed) through channel_id, not by the refund's channel. */
+  | (EventBase & { type: 'RefundSucceeded'; refund_id: string; channel_refund_no: string; refunded_at: string; payout?: { payout_id: string; channel_id: string } })
   | (EventBase & { type: 'RefundFailed'; refund_id: string; code: string; message: string })
   | (EventBase & { type: 'RefundRequiresManual'; refund_id: string; code: string; message: string });
 

@@ -92,6 +92,7 @@ export function toRefund(state: PaymentState, refund: Refund): RefundMessage {
     amount: refund.amount_minor,
     status: refundStatusToWire(refund.state),
     channelRefundNo: refund.channel_refund_no ?? '',
+    payoutId: refund.payout_id ?? '',
     failure: refund.failure === undefined ? undefined : { code: refund.failure.code, message: refund.failure.message },
     createdAt: new Date(refund.created_at),
     updatedAt: new Date(refund.updated_at),

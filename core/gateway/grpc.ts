@@ -420,7 +420,7 @@ function servers(deps: GrpcDeps, gateway: PaymentGateway, health: HealthImplemen
   admin_server.addService(app_admin_service, appAdminService(deps.routing.apps, deps.log));
   admin_server.addService(notification_admin_service, notificationAdminService(deps.notifier, deps.log));
   admin_server.addService(timer_admin_service, timerAdminService(deps.dead_timers, deps.log));
-  admin_server.addService(payout_admin_service, payoutAdminService(deps.payouts, deps.log));
+  admin_server.addService(payout_admin_service, payoutAdminService(deps.payouts, deps.orders, deps.log));
   admin_server.addService(
     risk_admin_service,
     riskAdminService(

@@ -11,19 +11,25 @@ import type { PayoutDeadLetters } from '../payouts/dead-letters';
 import type { SettlementAccount, SettlementPayouts } from '../payouts/settlement';
 import type { DeadPayoutTimer, PayoutTimer } from '../payouts/store';
 import { adminUnary, grpcDefinition } from './admin';
-import { asPaycoreError, checkPayee } from './payouts';
+import { asPaycoreError, checkPayee, toWire as payoutToWire } from './payouts';
+import { toRefund } from './convert';
+import { isRefundId } from '../ids';
+import type { OrdersClient } from '../orders/api';
+import { refund_codes_paid_by_payout } from '../orders/decide';
+import type { PayoutService } from '../payouts/service';
 
 export const payout_admin_service = grpcDefinition(PayoutAdminServiceDefinition);
 
 export interface PayoutAdminDeps {
   settlement: Pick<SettlementPayouts, 'setAccount' | 'getAccount'>;
   dead_letters: Pick<PayoutDeadLetters, 'list' | 'redrive'>;
+  service: Pick<PayoutService, 'create'>;
 }
 
 const id_pattern = /^[A-Za-z0-9_-]{1,32}$/;
 const dead_timers_page_default = 100;
 
-export function payoutAdminService(deps: PayoutAdminDeps | undefined, log: Logger): grpc.UntypedServiceImplementation {
+export function payoutAdminService(deps: PayoutAdminDeps | undefined, orders: Pick<OrdersClient, 'getRefund'>, log: Logger): grpc.UntypedServiceImplementation {
   const unary = adminUnary(log);
   const run = <Req, Res>(method: string, work: (request: Req, deps: PayoutAdminDeps) => Promise<Res>) =>
     unary(method, async (request: Req) => {
@@ -55,11 +61,37 @@ export function payoutAdminService(deps: PayoutAdminDeps | undefined, log: Logge
       const dead = await d.dead_letters.list({ limit: request.limit === 0 ? dead_timers_page_default : request.limit, after_seq: Number(request.afterSeq) });
       return { deadTimers: dead.map((letter) => deadToWire(letter.seq, letter)) };
     }),
+    payRefundByPayout: run('PayRefundByPayout', (request: P.PayRefundByPayoutRequest, d) => payRefundByPayout(request, d, orders)),
     redrivePayoutTimer: run('RedrivePayoutTimer', async (request: P.RedrivePayoutTimerRequest, d): Promise<P.RedrivePayoutTimerResponse> => {
       const timer = await d.dead_letters.redrive(Number(request.seq));
       return { timer: deadToWire(0, { timer, failures: 0, reason: '', dead_at: '' }) };
     }),
   };
+}
+
+/** A refund past its channel's window or count, paid by a payout to the account supplied. */
+async function payRefundByPayout(request: P.PayRefundByPayoutRequest, deps: PayoutAdminDeps, orders: Pick<OrdersClient, 'getRefund'>): Promise<P.PayRefundByPayoutResponse> {
+  const violations: FieldViolation[] = [];
+  if (!id_pattern.test(request.merchantId)) violations.push({ field: 'merchant_id', description: 'is required: 1..32 of [A-Za-z0-9_-]' });
+  if (!isRefundId(request.refundId)) violations.push({ field: 'refund_id', description: "must be a refund id ('r' and 25 of a-z, 2-7)" });
+  checkPayee(request.payee, violations);
+  if (request.channelId !== '' && !id_pattern.test(request.channelId)) violations.push({ field: 'channel_id', description: 'must be 1..32 of [A-Za-z0-9_-]' });
+  if (violations.length > 0) throw invalidFields(violations);
+  const found = await orders.getRefund(request.refundId);
+  if (found === undefined || found.state.merchant_id !== request.merchantId) throw new PaycoreError('NOT_FOUND', `no refund ${request.refundId}`);
+  const { state, refund } = found;
+  const payable = refund.state === 'REQUIRES_MANUAL' && refund_codes_paid_by_payout.has(refund.failure?.code ?? '');
+  if (!payable && refund.payout_id === undefined) {
+    throw new PaycoreError('ILLEGAL_STATE', `refund ${refund.refund_id} is ${refund.state}${refund.failure === undefined ? '' : ` (${refund.failure.code})`}: only a refund past its channel's window or count is paid by payout`);
+  }
+  const payee = request.payee!;
+  const payout = await deps.service.create({
+    merchant_id: state.merchant_id, merchant_payout_no: `refund:${refund.refund_id}`, amount_minor: refund.amount_minor, currency: state.currency,
+    bank_code: payee.bankCode, payee: { account_no: payee.accountNo, account_name: payee.accountName }, purpose: 'refund',
+    channel_id: request.channelId === '' ? undefined : request.channelId, refund: { payment_id: state.payment_id, refund_id: refund.refund_id },
+  });
+  const after = (await orders.getRefund(request.refundId)) ?? found;
+  return { payout: payoutToWire(payout), refund: toRefund(after.state, after.refund) };
 }
 
 function accountToWire(account: SettlementAccount): P.SettlementAccount {

@@ -156,7 +156,7 @@ export function checkPayee(payee: P.Payee | undefined, violations: FieldViolatio
   if (!/^[A-Z0-9]{2,16}$/.test(payee.bankCode)) violations.push({ field: 'payee.bank_code', description: 'must be 2..16 of A-Z and 0-9' });
 }
 
-function toWire(state: PayoutState): P.Payout {
+export function toWire(state: PayoutState): P.Payout {
   return {
     payoutId: state.payout_id, merchantId: state.merchant_id, merchantPayoutNo: state.merchant_payout_no, status: to_wire[state.status],
     amount: state.amount_minor,

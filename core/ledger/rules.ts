@@ -101,6 +101,9 @@ const posting_rules = {
   PAYOUT_SENT: [leg('debit', 'merchant_frozen', 'merchant', 'gross'), leg('credit', 'channel_receivable', 'channel', 'gross')],
   /** The receiving bank sent it back: the channel holds it again, the merchant has it again. */
   PAYOUT_RETURNED: [leg('debit', 'channel_receivable', 'channel', 'gross'), leg('credit', 'merchant_available', 'merchant', 'gross')],
+  /** A refund paid by a payout (core/payouts), the refund's channel no longer able to: refunds
+   * in transit (the refund's channel) clear against the payout channel's (counterparty) receivable. */
+  REFUND_PAYOUT_SETTLED: [leg('debit', 'refunds_in_transit', 'channel', 'gross'), leg('credit', 'channel_receivable', 'counterparty', 'gross')],
   /** A transfer (core/payouts/transfers.ts) between two merchants of one group. */
   TRANSFER: [leg('debit', 'merchant_available', 'merchant', 'gross'), leg('credit', 'merchant_available', 'counterparty', 'gross')],
   /** A split (分账, core/splits): a receiver's share of a paid payment leaves the merchant. */
@@ -148,7 +151,7 @@ export interface Parties {
   merchant_id: string;
   channel_id: string;
   currency: string;
-  /** TRANSFER: the merchant receiving it. */
+  /** TRANSFER: the merchant receiving it; REFUND_PAYOUT_SETTLED: the payout's channel. */
   counterparty_id?: string;
   /** The split receiver's account owner (splits only). */
   receiver?: string;
@@ -234,6 +237,7 @@ function postingsOfEvent(event: PaymentEvent, state: PaymentState, settings: Mer
     }
     case 'RefundSucceeded': {
       const refund = refundOf(state, event.refund_id);
+      if (event.payout !== undefined) return refundPaidOut(refund, event.payout.channel_id, state, settings);
       const postings: Partial_posting[] = [{ txn_code: 'REFUND_SETTLED', ref_id: refund.refund_id, lines: linesOf('REFUND_SETTLED', parties(refund.channel_id), { gross: refund.amount_minor }) }];
       // The channel returns its fee on the refunded amount, for a merchant refund as for a duplicate's.
       const fee_code = refund.kind === 'merchant' ? 'CHANNEL_FEE_RETURN' : 'DUPLICATE_CHANNEL_FEE_RETURN';
@@ -254,6 +258,20 @@ function postingsOfEvent(event: PaymentEvent, state: PaymentState, settings: Mer
       return [];
   }
 }
+
+/** A refund paid by a payout (core/payouts): the payout's channel paid it out of what it holds
+ * for us, so refunds in transit clear against that channel's receivable; the refund's channel
+ * refunded nothing and returns no fee. */
+function refundPaidOut(refund: RefundOf, payout_channel_id: string, state: PaymentState, settings: MerchantBookSettings): Partial_posting[] {
+  const parties: Parties = { merchant_id: state.merchant_id, channel_id: refund.channel_id, counterparty_id: payout_channel_id, currency: state.currency };
+  const postings: Partial_posting[] = [{ txn_code: 'REFUND_PAYOUT_SETTLED', ref_id: refund.refund_id, lines: linesOf('REFUND_PAYOUT_SETTLED', parties, { gross: refund.amount_minor }) }];
+  if (refund.kind === 'merchant' && settings.refund_fee_policy === 'returned') {
+    postings.push({ txn_code: 'REFUND_FEE_RETURN', ref_id: refund.refund_id, lines: linesOf('REFUND_FEE_RETURN', parties, { fee_returned: feeReturned(state, refund.amount_minor) }) });
+  }
+  return postings;
+}
+
+type RefundOf = PaymentState['refunds'][number];
 
 /** The refunded share of the merchant fee, rounded down so that partial refunds never return
  * more than the fee in total (one refund of the whole amount returns the whole fee). */

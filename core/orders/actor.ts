@@ -178,6 +178,8 @@ export class ActorSystem {
         return payments.close(actor, 'risk');
       case 'reverse':
         return payments.reverse(actor, request.reason_code, request.reference);
+      case 'refund_paid_out':
+        return refunds.paidOut(actor, request);
     }
   }
 }

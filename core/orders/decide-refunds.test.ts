@@ -120,3 +120,26 @@ test('decide - a duplicate payment gets its own refund, once, in any status', ()
   expect(state.refunds[0]).toMatchObject({ refund_id: 'd1', kind: 'duplicate', amount_minor, attempt_id: a1 });
   expect(decide(state, command)).toEqual({ events: [] });
 });
+
+test('decide - a refund past the channel\'s window, paid by payout: SUCCEEDED with the payout recorded, once; any other refund refused', () => {
+  const late = '2026-06-01T00:00:00.000Z'; // past the 365-day window
+  const manual = apply(paid(), refundCommand('r1', 4_000n, late));
+  expect(manual.refunds[0]).toMatchObject({ state: 'REQUIRES_MANUAL', failure: { code: 'REFUND_WINDOW_PASSED' } });
+  const paid_out: PaymentCommand = { type: 'refund_paid_out', at: late, refund_id: 'r1', payout_id: 'o1', channel_id: 'bank1', channel_payout_no: 'B77', paid_at: late };
+  const decision = decide(manual, paid_out);
+  expect(decision).toEqual({ events: [{ type: 'RefundSucceeded', at: late, refund_id: 'r1', channel_refund_no: 'B77', refunded_at: late, payout: { payout_id: 'o1', channel_id: 'bank1' } }] });
+  const done = apply(manual, paid_out);
+  expect(done.refunds[0]).toMatchObject({ state: 'SUCCEEDED', payout_id: 'o1', channel_refund_no: 'B77', refunded_at: late });
+  expect(done.refunds[0]!.failure).toBeUndefined();
+  expect(done).toMatchObject({ status: 'PARTIALLY_REFUNDED', refunded_minor: 4_000n });
+  expect(decide(done, paid_out)).toEqual({ events: [] });
+  expect(decide(done, { ...paid_out, payout_id: 'o2' })).toMatchObject({ rejection: { reason: 'ILLEGAL_STATE' } });
+  // A refund the channel still carries, or one REQUIRES_MANUAL for another reason, is not paid by payout.
+  const pending = apply(paid(), refundCommand('r2', 1_000n));
+  expect(decide(pending, { ...paid_out, refund_id: 'r2' })).toMatchObject({ rejection: { reason: 'ILLEGAL_STATE' } });
+  const stuck = apply(pending, status('r2', { kind: 'failed', code: 'ACCOUNT_CLOSED', message: 'closed', retryable: false }, 0));
+  expect(decide(stuck, { ...paid_out, refund_id: 'r2' })).toMatchObject({ rejection: { reason: 'ILLEGAL_STATE' } });
+  expect(decide(manual, { ...paid_out, refund_id: 'nope' })).toMatchObject({ rejection: { reason: 'NOT_FOUND' } });
+  // A payout event only completes a REQUIRES_MANUAL refund.
+  expect(() => evolve(pending, { type: 'RefundSucceeded', at: late, refund_id: 'r2', channel_refund_no: 'B', refunded_at: late, payout: { payout_id: 'o3', channel_id: 'bank1' } })).toThrow(/cannot apply to a PENDING refund/);
+});

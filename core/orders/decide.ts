@@ -53,6 +53,9 @@ export function decide(state: PaymentState | undefined, command: PaymentCommand)
     case 'release_hold':
       if (state === undefined) return reject('NOT_FOUND', 'no such payment');
       return decideReleaseHold(state, command);
+    case 'refund_paid_out':
+      if (state === undefined) return reject('NOT_FOUND', 'no such payment');
+      return decideRefundPaidOut(state, command);
     case 'reverse':
       if (state === undefined) return reject('NOT_FOUND', 'no such payment');
       return decideReverse(state, command);
@@ -72,6 +75,25 @@ function decideReverse(state: PaymentState, command: Extract<PaymentCommand, { t
   const attempt_id = state.winning_attempt_id;
   if (attempt_id === undefined) return reject('ILLEGAL_STATE', 'payment has no paid attempt');
   return { events: [{ type: 'PaymentReversed', at: command.at, attempt_id, reason_code: command.reason_code, reference: command.reference }] };
+}
+
+/** Refunds a payout may complete: the channel could no longer carry them, so it never will. */
+export const refund_codes_paid_by_payout: ReadonlySet<string> = new Set(['REFUND_WINDOW_PASSED', 'REFUND_COUNT_EXCEEDED']);
+
+/** A payout paid a refund the channel could not carry: the refund succeeds, recording it. */
+function decideRefundPaidOut(state: PaymentState, command: Extract<PaymentCommand, { type: 'refund_paid_out' }>): Decision {
+  const refund = findRefund(state, command.refund_id);
+  if (refund === undefined) return reject('NOT_FOUND', `no refund ${command.refund_id}`);
+  if (refund.state === 'SUCCEEDED' && refund.payout_id === command.payout_id) return none; // recorded already
+  if (refund.state !== 'REQUIRES_MANUAL' || !refund_codes_paid_by_payout.has(refund.failure?.code ?? '')) {
+    return reject('ILLEGAL_STATE', `refund ${refund.refund_id} is ${refund.state}${refund.failure === undefined ? '' : ` (${refund.failure.code})`}: only a refund past the channel's window or count is paid by payout`);
+  }
+  return {
+    events: [{
+      type: 'RefundSucceeded', at: command.at, refund_id: refund.refund_id, channel_refund_no: command.channel_payout_no, refunded_at: command.paid_at,
+      payout: { payout_id: command.payout_id, channel_id: command.channel_id },
+    }],
+  };
 }
 
 /** An operator's release of a held payment: it goes to the channel routing chose. */

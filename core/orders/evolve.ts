@@ -222,7 +222,10 @@ function evolveRefund(state: PaymentState, next: PaymentState, event: RefundEven
     }
     case 'RefundSucceeded': {
       const refund = findRefund(state, event.refund_id);
-      next.refunds = withRefund(state, event, { state: 'SUCCEEDED', channel_refund_no: event.channel_refund_no, refunded_at: event.refunded_at, failure: undefined });
+      // Paid by a payout: only a refund the channel could no longer carry (REQUIRES_MANUAL).
+      const paid_out = event.payout === undefined ? {} : { payout_id: event.payout.payout_id };
+      const change = { state: 'SUCCEEDED' as const, channel_refund_no: event.channel_refund_no, refunded_at: event.refunded_at, failure: undefined, ...paid_out };
+      next.refunds = withRefund(state, event, change, event.payout === undefined ? undefined : ['REQUIRES_MANUAL']);
       if (refund?.kind === 'merchant') {
         next.refunded_minor = state.refunded_minor + refund.amount_minor;
         next.status = next.refunded_minor === state.amount_minor ? 'REFUNDED' : 'PARTIALLY_REFUNDED';
@@ -265,10 +268,15 @@ export function refundableMinor(state: PaymentState): bigint {
   return state.amount_minor - held;
 }
 
-function withRefund(state: PaymentState, event: { type: keyof typeof refund_allowed_from; refund_id: string; at: string }, change: Partial<Refund>): Refund[] {
+function withRefund(
+  state: PaymentState,
+  event: { type: keyof typeof refund_allowed_from; refund_id: string; at: string },
+  change: Partial<Refund>,
+  allowed_from: readonly RefundState[] = refund_allowed_from[event.type],
+): Refund[] {
   const refund = findRefund(state, event.refund_id);
   assert(refund !== undefined, `evolve: unknown refund ${event.refund_id}`);
-  assert(refund_allowed_from[event.type].includes(refund.state), `evolve: ${event.type} cannot apply to a ${refund.state} refund`);
+  assert(allowed_from.includes(refund.state), `evolve: ${event.type} cannot apply to a ${refund.state} refund`);
   return state.refunds.map((r) => {
     if (r !== refund) return r;
     const merged: Refund = { ...r, ...change, updated_at: event.at };

@@ -58,6 +58,8 @@ export type ActorCommand =
   /** An operator's decision on a payment risk control held for review (RiskAdminService). */
   | { type: 'release_hold'; payment_id: string }
   | { type: 'reject_hold'; payment_id: string }
+  /** A payout (core/payouts) paid a refund the channel could no longer carry. */
+  | { type: 'refund_paid_out'; payment_id: string; refund_id: string; payout_id: string; channel_id: string; channel_payout_no: string; paid_at: string }
   /** Reconciliation's (core/recon/act.ts): reverse a success the channel never took. */
   | { type: 'reverse'; payment_id: string; reason_code: string; reference: string };
 

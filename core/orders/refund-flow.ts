@@ -81,6 +81,13 @@ export class RefundFlow {
     }
   }
 
+  /** A payout paid a refund the channel could no longer carry (core/payouts): recorded. */
+  async paidOut(actor: Actor, paid: Omit<Extract<PaymentCommand, { type: 'refund_paid_out' }>, 'type' | 'at'>): Promise<PaymentState> {
+    const { refund_id, payout_id, channel_id, channel_payout_no, paid_at } = paid;
+    await this.deps.journal.apply(actor, { type: 'refund_paid_out', at: this.deps.now().toISOString(), refund_id, payout_id, channel_id, channel_payout_no, paid_at });
+    return requireState(actor);
+  }
+
   async notification(actor: Actor, channel_id: string, refund_id: string, status: RefundStatus): Promise<PaymentState> {
     const refund = findRefund(requireState(actor), refund_id);
     // A callback speaks only for the channel it arrived on (see PaymentFlow.notification).

@@ -68,6 +68,9 @@ export type PaymentCommand =
   | { type: 'refund_duplicate'; at: string; refund_id: string; attempt_id: string; channel_trade_no: string }
   /** Reconciliation's reversal of a success the channel never took (legal from SUCCEEDED only). */
   | { type: 'reverse'; at: string; reason_code: string; reference: string }
+  /** A refund REQUIRES_MANUAL because the channel's window or count had passed, paid by a
+   * payout (core/payouts) through channel_id: it ends SUCCEEDED with the payout recorded. */
+  | { type: 'refund_paid_out'; at: string; refund_id: string; payout_id: string; channel_id: string; channel_payout_no: string; paid_at: string }
   /** What a channel said about a refund (our call, a query, its callback). */
   | { type: 'refund_status'; at: string; refund_id: string; status: RefundStatus; retries_max: number; via_channel_id?: string };
 

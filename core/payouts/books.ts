@@ -31,6 +31,11 @@ export class PayoutBooks {
 
   /** available → frozen, unless the available balance is short. Already frozen: true. */
   async freeze(state: PayoutState): Promise<FreezeResult> {
+    // A refund's payout pays money already held for the refund (refunds_in_transit).
+    if (state.refund !== undefined) {
+      await this.sync(state);
+      return { frozen: true };
+    }
     return this.ledger.transaction(async (client, created) => {
       await client.query('SELECT pg_advisory_xact_lock_shared($1)', [close_lock_key]);
       const available = await client.query<{ balance_minor: bigint }>(
@@ -106,7 +111,8 @@ export async function reservedForRefunds(client: pg.PoolClient, merchant_id: str
 
 /** The transaction codes a payout's state implies beyond its freeze (pure). */
 function postingsOf(state: PayoutState): TxnCode[] {
-  if (!state.frozen) return [];
+  // A refund's payout is posted as the refund's settlement, by the orders projection.
+  if (!state.frozen || state.refund !== undefined) return [];
   switch (state.status) {
     case 'FAILED':
       return ['PAYOUT_RELEASE'];

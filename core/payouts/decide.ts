@@ -65,5 +65,5 @@ function sameInput(state: PayoutState, input: PayoutInput): boolean {
   // stand for it.
   return state.merchant_id === input.merchant_id && state.amount_minor === input.amount_minor && state.currency === input.currency
     && state.bank_code === input.bank_code && state.payee_last4 === input.payee_last4 && state.purpose === input.purpose
-    && state.channel_id === input.channel_id;
+    && state.channel_id === input.channel_id && state.refund?.refund_id === input.refund?.refund_id;
 }

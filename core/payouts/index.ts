@@ -14,6 +14,7 @@ import { PayoutService, type PayoutChannel } from './service';
 import { SettlementPayouts } from './settlement';
 import { ensurePayoutStreams, PayoutStore, payoutNames } from './store';
 import { startPayoutTimerPump } from './timer-pump';
+import type { PayoutState } from './types';
 import { transfer_limits_default, Transfers, type TransferLimits } from './transfers';
 
 /** Follow-ups of an open payout (a bank may take hours): about two days, then REQUIRES_MANUAL. */
@@ -43,6 +44,8 @@ export interface PayoutsOptions {
   /** The merchant's group (merchants configuration): transfers stay inside one. */
   groupOf(merchant_id: string): string | undefined;
   transfer_limits?: TransferLimits;
+  /** Records a refund's payout on the refund (the orders module). */
+  onRefundPaid?(state: PayoutState): Promise<void>;
 }
 
 export interface Payouts {
@@ -69,7 +72,7 @@ export async function startPayouts(options: PayoutsOptions): Promise<Payouts> {
   const service = new PayoutService({
     store, books, channels, sealer: options.sealer, id_key: options.id_key,
     query_backoff_ms: follow_up_ms, return_watch_ms: options.return_watch_ms ?? payout_return_watch_ms, log: options.log,
-    now: () => new Date(),
+    now: () => new Date(), onRefundPaid: options.onRefundPaid,
   });
   const settlement = new SettlementPayouts({
     ledger: options.ledger, payouts: service, store, sealer: options.sealer, check_ms: follow_up_ms, now: () => new Date(),

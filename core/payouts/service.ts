@@ -30,6 +30,8 @@ export interface CreatePayout {
   purpose: string;
   /** Absent: the first channel that pays out. */
   channel_id?: string;
+  /** The refund this payout pays (PayoutInput.refund). */
+  refund?: PayoutInput['refund'];
 }
 
 export interface PayoutChannel {
@@ -50,6 +52,9 @@ export interface PayoutServiceDeps {
   return_watch_ms: readonly number[];
   log: Logger;
   now(): Date;
+  /** A refund's payout succeeded: record it on the refund (the orders module). Repeated after
+   * every step that finds it SUCCEEDED, so a crash before it is repaired by the follow-up. */
+  onRefundPaid?(state: PayoutState): Promise<void>;
 }
 
 const conflict_retries_max = 3;
@@ -74,6 +79,7 @@ export class PayoutService {
       merchant_id: request.merchant_id, merchant_payout_no: request.merchant_payout_no, amount_minor: request.amount_minor, currency: request.currency,
       channel_id, bank_code: request.bank_code, payee_sealed: this.deps.sealer.seal(request.payee), payee_last4: request.payee.account_no.slice(-4),
       purpose: request.purpose,
+      ...(request.refund === undefined ? {} : { refund: request.refund }),
     };
     return this.#serial(payout_id, async () => {
       let loaded = await this.deps.store.load(payout_id);
@@ -113,7 +119,7 @@ export class PayoutService {
         if (after.state.status === 'SUCCEEDED') await this.#watch(state.payout_id);
         return;
       }
-      await this.deps.books.sync(state);
+      await this.#settled(state);
       if (state.status === 'SUCCEEDED') await this.#watch(state.payout_id);
     });
   }
@@ -136,8 +142,17 @@ export class PayoutService {
     } else if (loaded.state.status === 'PROCESSING' || (loaded.state.status === 'SUCCEEDED' && mode === 'query')) {
       loaded = await this.#call(loaded, 'query', exhausted);
     }
-    await this.deps.books.sync(loaded.state);
+    await this.#settled(loaded.state);
     return loaded;
+  }
+
+  /** The books brought in line with the state; a refund's payout, once paid, recorded on the refund. */
+  async #settled(state: PayoutState): Promise<void> {
+    await this.deps.books.sync(state);
+    if (state.status === 'SUCCEEDED' && state.refund !== undefined) {
+      if (this.deps.onRefundPaid === undefined) throw new PaycoreError('ILLEGAL_STATE', `payout ${state.payout_id} paid refund ${state.refund.refund_id}, and nothing here records it`);
+      await this.deps.onRefundPaid(state);
+    }
   }
 
   /** One provider call and what its answer means. A query that finds no payout after the

@@ -22,6 +22,11 @@ export interface PayoutInput {
   /** The account number's last four digits, for display. */
   payee_last4: string;
   purpose: string;
+  /** A refund paid by this payout (PayoutAdminService PayRefundByPayout): the money is the
+   * refund's, already in refunds_in_transit, so nothing is frozen from the merchant's balance
+   * and the books post it as the refund's settlement (core/ledger REFUND_PAYOUT_SETTLED) once
+   * the orders module records the payout on the refund. */
+  refund?: { payment_id: string; refund_id: string };
 }
 
 export interface PayoutState extends PayoutInput {

@@ -20,6 +20,7 @@ import { startProjection, type Projection } from '../../core/ledger/projection';
 import { LedgerStore } from '../../core/ledger/store';
 import { startPayouts } from '../../core/payouts';
 import { startSplits } from '../../core/splits';
+import type { PayoutState } from '../../core/payouts/types';
 import { migrate, ReconStore } from '../../core/recon/store';
 import { ReconPool } from '../../core/recon/parallel';
 import { pool_days_default } from '../../core/recon/run';
@@ -198,12 +199,24 @@ async function startMoneyOut(deps: GatewayDeps, ledger: LedgerStore | undefined,
   const payouts = await startPayouts({
     js, jsm, prefix: config.prefix, replicas: config.stream_replicas, ledger, settlement_scan_ms: config.ledger_cutoff_interval_ms,
     adapters: config.channels.flatMap((c) => routing.get(c.channel_id) ?? []), sealer, id_key: config.id_key, log, groupOf: (id) => table.merchants.groupOf(id),
+    onRefundPaid: recordRefundPayout(orders),
   });
   const splits = await startSplits({
     js, jsm, prefix: config.prefix, replicas: config.stream_replicas, ledger, id_key: config.id_key, log,
     payment: async (payment_id) => (await orders.get(payment_id))?.state,
   });
   return { payouts, splits };
+}
+
+/** A refund's payout paid (core/payouts): the refund's actor records it (idempotent). */
+function recordRefundPayout(orders: OrdersClient): (state: PayoutState) => Promise<void> {
+  return async (state) => {
+    const refund = state.refund!;
+    await orders.send({
+      type: 'refund_paid_out', payment_id: refund.payment_id, refund_id: refund.refund_id, payout_id: state.payout_id, channel_id: state.channel_id,
+      channel_payout_no: state.channel_payout_no ?? '', paid_at: state.paid_at ?? state.updated_at,
+    });
+  };
 }
 
 /** The books: migrates PostgreSQL (versioned SQL, core/ledger/migrations, then core/recon/migrations) and starts the

@@ -810,6 +810,11 @@ export interface Refund {
   reason: string;
   /** The payment's currency, ISO 4217. */
   currency: string;
+  /**
+   * Set when a payout paid it (PayoutAdminService PayRefundByPayout: the channel's refund window
+   * or count had passed): the payout's id; channel_refund_no is then the bank's number for it.
+   */
+  payoutId: string;
 }
 
 export interface ListPaymentOptionsRequest {
@@ -3899,6 +3904,7 @@ function createBaseRefund(): Refund {
     merchantId: "",
     reason: "",
     currency: "",
+    payoutId: "",
   };
 }
 
@@ -3942,6 +3948,9 @@ export const Refund: MessageFns<Refund> = {
     }
     if (message.currency !== "") {
       writer.uint32(98).string(message.currency);
+    }
+    if (message.payoutId !== "") {
+      writer.uint32(106).string(message.payoutId);
     }
     return writer;
   },
@@ -4055,6 +4064,14 @@ export const Refund: MessageFns<Refund> = {
             message.currency = reader.string();
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.payoutId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4109,6 +4126,11 @@ export const Refund: MessageFns<Refund> = {
         : "",
       reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
       currency: isSet(object.currency) ? globalThis.String(object.currency) : "",
+      payoutId: isSet(object.payoutId)
+        ? globalThis.String(object.payoutId)
+        : isSet(object.payout_id)
+        ? globalThis.String(object.payout_id)
+        : "",
     };
   },
 
@@ -4150,6 +4172,9 @@ export const Refund: MessageFns<Refund> = {
     if (message.currency !== "") {
       obj.currency = message.currency;
     }
+    if (message.payoutId !== "") {
+      obj.payoutId = message.payoutId;
+    }
     return obj;
   },
 
@@ -4172,6 +4197,7 @@ export const Refund: MessageFns<Refund> = {
     message.merchantId = object.merchantId ?? "";
     message.reason = object.reason ?? "";
     message.currency = object.currency ?? "";
+    message.payoutId = object.payoutId ?? "";
     return message;
   },
 };

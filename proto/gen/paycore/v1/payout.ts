@@ -7,6 +7,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../google/protobuf/timestamp";
+import { Refund } from "./payment";
 
 export const protobufPackage = "paycore.v1";
 
@@ -328,6 +329,28 @@ export interface RedrivePayoutTimerRequest {
 export interface RedrivePayoutTimerResponse {
   /** The timer scheduled again (seq 0: it is no longer a dead letter). */
   timer: DeadPayoutTimer | undefined;
+}
+
+export interface PayRefundByPayoutRequest {
+  /** Required: the refunded payment's merchant. */
+  merchantId: string;
+  /** Required: the refund ('r' followed by 25 characters of a-z or 2-7). */
+  refundId: string;
+  /** Required: the payer's account (sealed at rest). */
+  payee:
+    | Payee
+    | undefined;
+  /** Optional: the channel to pay through; empty: the first channel that pays out. */
+  channelId: string;
+}
+
+export interface PayRefundByPayoutResponse {
+  /** The refund's payout. */
+  payout:
+    | Payout
+    | undefined;
+  /** The refund after it: REFUND_STATUS_SUCCEEDED once the payout is paid. */
+  refund: Refund | undefined;
 }
 
 function createBasePayee(): Payee {
@@ -3075,6 +3098,224 @@ export const RedrivePayoutTimerResponse: MessageFns<RedrivePayoutTimerResponse> 
   },
 };
 
+function createBasePayRefundByPayoutRequest(): PayRefundByPayoutRequest {
+  return { merchantId: "", refundId: "", payee: undefined, channelId: "" };
+}
+
+export const PayRefundByPayoutRequest: MessageFns<PayRefundByPayoutRequest> = {
+  encode(message: PayRefundByPayoutRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.merchantId !== "") {
+      writer.uint32(10).string(message.merchantId);
+    }
+    if (message.refundId !== "") {
+      writer.uint32(18).string(message.refundId);
+    }
+    if (message.payee !== undefined) {
+      Payee.encode(message.payee, writer.uint32(26).fork()).join();
+    }
+    if (message.channelId !== "") {
+      writer.uint32(34).string(message.channelId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PayRefundByPayoutRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePayRefundByPayoutRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.refundId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.payee = Payee.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.channelId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PayRefundByPayoutRequest {
+    return {
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+      refundId: isSet(object.refundId)
+        ? globalThis.String(object.refundId)
+        : isSet(object.refund_id)
+        ? globalThis.String(object.refund_id)
+        : "",
+      payee: isSet(object.payee) ? Payee.fromJSON(object.payee) : undefined,
+      channelId: isSet(object.channelId)
+        ? globalThis.String(object.channelId)
+        : isSet(object.channel_id)
+        ? globalThis.String(object.channel_id)
+        : "",
+    };
+  },
+
+  toJSON(message: PayRefundByPayoutRequest): unknown {
+    const obj: any = {};
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    if (message.refundId !== "") {
+      obj.refundId = message.refundId;
+    }
+    if (message.payee !== undefined) {
+      obj.payee = Payee.toJSON(message.payee);
+    }
+    if (message.channelId !== "") {
+      obj.channelId = message.channelId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PayRefundByPayoutRequest>): PayRefundByPayoutRequest {
+    return PayRefundByPayoutRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PayRefundByPayoutRequest>): PayRefundByPayoutRequest {
+    const message = createBasePayRefundByPayoutRequest();
+    message.merchantId = object.merchantId ?? "";
+    message.refundId = object.refundId ?? "";
+    message.payee = (object.payee !== undefined && object.payee !== null) ? Payee.fromPartial(object.payee) : undefined;
+    message.channelId = object.channelId ?? "";
+    return message;
+  },
+};
+
+function createBasePayRefundByPayoutResponse(): PayRefundByPayoutResponse {
+  return { payout: undefined, refund: undefined };
+}
+
+export const PayRefundByPayoutResponse: MessageFns<PayRefundByPayoutResponse> = {
+  encode(message: PayRefundByPayoutResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.payout !== undefined) {
+      Payout.encode(message.payout, writer.uint32(10).fork()).join();
+    }
+    if (message.refund !== undefined) {
+      Refund.encode(message.refund, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PayRefundByPayoutResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePayRefundByPayoutResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.payout = Payout.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.refund = Refund.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PayRefundByPayoutResponse {
+    return {
+      payout: isSet(object.payout) ? Payout.fromJSON(object.payout) : undefined,
+      refund: isSet(object.refund) ? Refund.fromJSON(object.refund) : undefined,
+    };
+  },
+
+  toJSON(message: PayRefundByPayoutResponse): unknown {
+    const obj: any = {};
+    if (message.payout !== undefined) {
+      obj.payout = Payout.toJSON(message.payout);
+    }
+    if (message.refund !== undefined) {
+      obj.refund = Refund.toJSON(message.refund);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PayRefundByPayoutResponse>): PayRefundByPayoutResponse {
+    return PayRefundByPayoutResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PayRefundByPayoutResponse>): PayRefundByPayoutResponse {
+    const message = createBasePayRefundByPayoutResponse();
+    message.payout = (object.payout !== undefined && object.payout !== null)
+      ? Payout.fromPartial(object.payout)
+      : undefined;
+    message.refund = (object.refund !== undefined && object.refund !== null)
+      ? Refund.fromPartial(object.refund)
+      : undefined;
+    return message;
+  },
+};
+
 /**
  * Payouts of the merchants the calling app may act for; another merchant's payout is
  * NOT_FOUND, exactly like one that does not exist. Errors common to every RPC: INVALID_FIELD
@@ -3210,6 +3451,25 @@ export const PayoutAdminServiceDefinition = {
       requestType: RedrivePayoutTimerRequest as typeof RedrivePayoutTimerRequest,
       requestStream: false,
       responseType: RedrivePayoutTimerResponse as typeof RedrivePayoutTimerResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Pays a refund the channel can no longer carry (REFUND_STATUS_REQUIRES_MANUAL with
+     * failure REFUND_WINDOW_PASSED or REFUND_COUNT_EXCEEDED) by a payout (代付退款) to the payer's
+     * account the operator supplies: one payout per refund (`refund:<refund_id>`), of the
+     * refund's amount, from the money the refund already holds (nothing more leaves the
+     * merchant's balance). Once the bank pays it, the refund ends REFUND_STATUS_SUCCEEDED with
+     * payout_id and channel_refund_no (the bank's number) set, and the books clear the refund
+     * against the payout channel (REFUND_PAYOUT_SETTLED). Answers the payout and the refund as they
+     * are; the same request again answers the same payout. Errors: NOT_FOUND (no such refund of
+     * merchant_id); ILLEGAL_STATE (the refund is not past its channel's window or count).
+     */
+    payRefundByPayout: {
+      name: "PayRefundByPayout",
+      requestType: PayRefundByPayoutRequest as typeof PayRefundByPayoutRequest,
+      requestStream: false,
+      responseType: PayRefundByPayoutResponse as typeof PayRefundByPayoutResponse,
       responseStream: false,
       options: {},
     },
