@@ -177,6 +177,9 @@ export type StatementParser = (bytes: Buffer, channel_id: string) => StatementRo
 
 export interface StatementRow {
   channel_id: string;
+  /** Our attempt id (the order on the channel). '' on a refund row whose statement names its
+   * payment only by the channel's trade number (UnionPay's 原交易查询流水号): reconciliation
+   * finds the attempt from `channel_trade_no`. */
   attempt_id: string;
   channel_trade_no: string;
   kind: 'payment' | 'refund';

@@ -146,7 +146,7 @@ describe('对账文件 (ZM file)', () => {
       },
     ]);
     // A refund of a payment of another day: grouped by the original queryId.
-    expect(parseZmFile(refund, '2026-12-01', 'up1')[0]).toMatchObject({ attempt_id: 'qid:512012010300000000001', refund_id: 'REF123456789' });
+    expect(parseZmFile(refund, '2026-12-01', 'up1')[0]).toMatchObject({ attempt_id: '', channel_trade_no: '512012010300000000001', refund_id: 'REF123456789' });
   });
 
   test('unionpay - the ZM file: a short record, an unknown 交易代码 or an unreadable amount is refused naming the line', () => {

@@ -493,8 +493,9 @@ function zmField(line: string, name: ZmField): string {
 
 /** A ZM file → rows. amount_minor positive for both kinds; fee_minor what UnionPay keeps
  * (商户手续费 'D' debited: positive; 'C' credited back on a refund: negative). A refund names its
- * payment by the original queryId only: it is grouped under the payment's orderId when the same
- * file lists that payment, else under `qid:<origQryId>`. */
+ * payment by the original queryId only: its attempt_id is the payment's orderId when the same
+ * file lists that payment, else '' (reconciliation finds the attempt by the queryId, its
+ * channel_trade_no). */
 export function parseZmFile(text: string, clearing_date: string, channel_id: string): StatementRow[] {
   const lines = text.split(/\r?\n/).filter((line) => line.trim() !== '');
   const order_of_query = new Map<string, string>();
@@ -514,7 +515,7 @@ export function parseZmFile(text: string, clearing_date: string, channel_id: str
     if (code === ZM_PAYMENT) return { channel_id, attempt_id: order_id, channel_trade_no: zmField(line, '查询流水号'), kind: 'payment', amount_minor: amount, fee_minor: fee, currency: 'CNY', occurred_at };
     const original = zmField(line, '原交易查询流水号');
     return {
-      channel_id, attempt_id: order_of_query.get(original) ?? `qid:${original}`, channel_trade_no: original, kind: 'refund', amount_minor: amount, fee_minor: fee,
+      channel_id, attempt_id: order_of_query.get(original) ?? '', channel_trade_no: original, kind: 'refund', amount_minor: amount, fee_minor: fee,
       currency: 'CNY', occurred_at, refund_id: order_id,
     };
   });

@@ -58,12 +58,21 @@ function fromStatementRow(row: StatementRow, date: string): ReconRow {
 }
 
 /** A provider's statement file, read by its adapter's parser (an archive is read
- * asynchronously), normalised. */
-async function parsedRows(input: StatementInput, parsers: StatementParsers): Promise<ReconRow[]> {
+ * asynchronously), normalised. A refund row that names its payment only by the channel's trade
+ * number (attempt_id '') takes the attempt the books know by that number, so it matches our
+ * refund even when its payment was on an earlier day's statement; one the books do not know
+ * waits in the pool under `trade:<number>`. */
+async function parsedRows(input: StatementInput, parsers: StatementParsers, store: ReconStore): Promise<ReconRow[]> {
   if (input.bytes.length === 0) return [];
   const parse = parsers.get(input.format);
   if (parse === undefined) throw new RowFormatError(`statement format ${input.format}: no adapter parses it`);
-  return (await parse(input.bytes, input.channel_id)).map((row) => fromStatementRow(row, input.date));
+  const rows = await parse(input.bytes, input.channel_id);
+  const unnamed = rows.filter((row) => row.attempt_id === '');
+  if (unnamed.length > 0) {
+    const attempts = await store.attemptsByTradeNo(input.channel_id, [...new Set(unnamed.map((row) => row.channel_trade_no))]);
+    for (const row of unnamed) row.attempt_id = attempts.get(row.channel_trade_no) ?? `trade:${row.channel_trade_no}`;
+  }
+  return rows.map((row) => fromStatementRow(row, input.date));
 }
 
 /** Every row of a statement in a row format, normalised (for storage). */
@@ -90,7 +99,7 @@ export async function reconcileDay(
 ): Promise<RunOutcome> {
   const format = input.format;
   // A provider's file is read by its parser before anything is stored: one it cannot read is not kept.
-  const parsed = isRowFormat(format) ? undefined : await parsedRows(input, deps.parsers);
+  const parsed = isRowFormat(format) ? undefined : await parsedRows(input, deps.parsers, deps.store);
   let rows = parsed;
   const rowsOnce = () => (rows ??= isRowFormat(format) ? statementRows(input, format) : []);
   const saved = await deps.store.saveStatement(input.channel_id, input.date, format, input.bytes, rowsOnce);

@@ -58,6 +58,7 @@ beforeAll(async () => {
     plan('wx1', { duplicates: ['SUCCEEDED'] }),
     plan('wx1', { paid: false }),
     plan('ali1'), plan('ali1'), plan('ali1'),
+    plan('up1', { refunds: [{ share_pm: 400, outcome: 'SUCCEEDED' }] }),
   ], [0]);
   await books.applyMessages('test', stream);
 });
@@ -160,5 +161,22 @@ describe('recon - runs in PostgreSQL', () => {
     expect(run.result.pool).toMatchObject([{ side: 'C', kind: 'payment', group: 'PX1a1', trade_no: 'PXT1', amount_minor: 300n, fee_minor: 2n, date: day }]);
     expect(await store.run('px1', day)).toMatchObject({ channel_rows: 1n, ours_rows: 0n, matched_count: 0n });
     await expect(reconcileDay(deps, { channel_id: 'px1', date: addDays(day, 1), format: 'other_bill', bytes: Buffer.from('x') })).rejects.toThrow('statement format other_bill: no adapter parses it');
+  });
+
+  test('recon - a refund row that names its payment only by the channel trade number matches our refund through the books', async () => {
+    const rows = await channelRows('up1');
+    const payment = rows.find((r) => r.kind === 'payment')!;
+    const refund = rows.find((r) => r.kind === 'refund')!;
+    // As UnionPay lists a refund whose payment is on another day's file: 原交易查询流水号 only.
+    const parse: StatementParser = (_bytes, channel_id) => [
+      { channel_id, attempt_id: payment.group, channel_trade_no: payment.trade_no, kind: 'payment', amount_minor: payment.amount_minor, fee_minor: payment.fee_minor!, currency: 'CNY', occurred_at: new Date(`${day}T04:00:00Z`) },
+      { channel_id, attempt_id: '', channel_trade_no: payment.trade_no, kind: 'refund', refund_id: refund.ref, amount_minor: refund.amount_minor, fee_minor: refund.fee_minor!, currency: 'CNY', occurred_at: new Date(`${day}T05:00:00Z`) },
+      { channel_id, attempt_id: '', channel_trade_no: 'UNKNOWN-QID', kind: 'refund', refund_id: 'R-NONE', amount_minor: 7n, fee_minor: 0n, currency: 'CNY', occurred_at: new Date(`${day}T06:00:00Z`) },
+    ];
+    const deps = { store, pool, pool_days, parsers: new Map([['up_file', parse]]) };
+    const run = await reconcileDay(deps, { channel_id: 'up1', date: day, format: 'up_file', bytes: Buffer.from('file') });
+    expect(run.result.differences).toEqual([]);
+    // Our payment and refund matched; only the refund of a payment the books do not know waits.
+    expect(run.result.pool.map((r) => `${r.side}:${r.kind}:${r.group}`)).toEqual(['C:refund:trade:UNKNOWN-QID']);
   });
 });

@@ -178,6 +178,16 @@ export class ReconStore {
     return Buffer.from(encodeRows(result.rows.map((r) => ({ side: 'O', kind: r.kind, group: r.grp, ref: r.ref, trade_no: r.trade_no, amount_minor: r.amount_minor, fee_minor: r.fee_minor ?? undefined, currency: r.currency, status: r.status, date }))));
   }
 
+  /** Our attempt ids of this channel's payments by the channel's trade number (the books'
+   * movements, any day): for a statement's refund row that names its payment only by that number. */
+  async attemptsByTradeNo(channel_id: string, trade_nos: string[]): Promise<Map<string, string>> {
+    const result = await this.pool.query<{ trade_no: string; grp: string }>(
+      `SELECT trade_no, grp FROM channel_movements WHERE channel_id = $1 AND kind = 'payment' AND status = 'S' AND trade_no = ANY($2::text[])`,
+      [channel_id, trade_nos],
+    );
+    return new Map(result.rows.map((r) => [r.trade_no, r.grp]));
+  }
+
   /** The pool the latest run of this channel before `date` left. */
   async poolBefore(channel_id: string, date: string): Promise<Buffer> {
     const result = await this.pool.query<{ side: 'C' | 'O'; kind: 'payment' | 'refund'; grp: string; ref: string; trade_no: string; amount_minor: bigint; fee_minor: bigint | null; currency: string; status: 'S' | 'F' | 'D'; row_date: string }>(
