@@ -7,8 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { METHODS, alipay_auth_code_pattern, out_trade_no_pattern } from '../../channels/alipay/transformers';
-import { chinaDateTime, parseChinaDateTime } from '../../channels/shared/china-time';
-import { formatYuan, isCalendarDate, parseYuan } from '../../channels/shared/http';
+import { chinaDateTime, formatYuan, isCalendarDate, parseChinaDateTime, parseYuan } from './protocol/formats';
 import { HttpError, orders_max, stringField, type FaultContext, type FaultOperation, type Reply, type SandboxCore } from './core';
 import { canonicalJson } from './wechatpay';
 import { alipayKey, alipayResponseName, alipaySignNotification, alipaySignedAnswer, alipayVerifyRequest } from './protocol/alipay';

@@ -4,12 +4,24 @@
 // columns, summary rows) and the Alipay 业务明细 (GBK CSV with `#` comments, zipped). Pure.
 
 import { encodeGbk } from '../../channels/shared/gbk';
-import { chinaDateTime } from '../../channels/shared/china-time';
-import { csvField, formatYuan } from '../../channels/shared/http';
+import { chinaDateTime, csvField, formatYuan } from './protocol/formats';
 import { writeZip } from './zip-writer';
-import { BILL_COLUMNS as ALIPAY_COLUMNS } from '../../channels/alipay/transformers';
-import { TRADE_BILL_COLUMNS as WECHAT_COLUMNS, TRADE_BILL_SUMMARY_COLUMNS as WECHAT_SUMMARY_COLUMNS } from '../../channels/wechatpay/transformers';
 import { chinaDate, feeOf, nextDate } from './core';
+
+// The bills' header rows as the providers document them (the sandbox's own copy: the adapters
+// read the same files by these names, so a mistake in their lists is not repeated here).
+// WeChat Pay 交易账单 (ALL), its summary; Alipay 业务明细.
+const WECHAT_COLUMNS = [
+  '交易时间', '公众账号ID', '商户号', '特约商户号', '设备号', '微信订单号', '商户订单号', '用户标识', '交易类型', '交易状态',
+  '付款银行', '货币种类', '应结订单金额', '代金券金额', '微信退款单号', '商户退款单号', '退款金额', '充值券退款金额', '退款类型',
+  '退款状态', '商品名称', '商户数据包', '手续费', '费率', '订单金额', '申请退款金额', '费率备注',
+];
+const WECHAT_SUMMARY_COLUMNS = ['总交易单数', '应结订单总金额', '退款总金额', '充值券退款总金额', '手续费总金额', '订单总金额', '申请退款总金额'];
+const ALIPAY_COLUMNS = [
+  '支付宝交易号', '商户订单号', '业务类型', '商品名称', '创建时间', '完成时间', '门店编号', '门店名称', '操作员', '终端号',
+  '对方账户', '订单金额（元）', '商家实收（元）', '支付宝红包（元）', '集分宝（元）', '支付宝优惠（元）', '商家优惠（元）',
+  '券核销金额（元）', '券名称', '商家红包消费金额（元）', '卡消费金额（元）', '退款批次号/请求号', '服务费（元）', '分润（元）', '备注',
+];
 
 /** One money movement the provider would list in a bill. */
 export interface LedgerEntry {

@@ -6,10 +6,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import {
-  compactChinaTime, description_chars_max, out_trade_no_pattern, parseCompactChinaTime, parseRfc3339, toChinaTime,
-  type WechatCreateOrderRequest, type WechatRefund, type WechatTradeType, type WechatTransaction,
+  description_chars_max, out_trade_no_pattern, type WechatCreateOrderRequest, type WechatRefund, type WechatTradeType, type WechatTransaction,
 } from '../../channels/wechatpay/transformers';
-import { isCalendarDate } from '../../channels/shared/http';
+import { compactChinaTime, isCalendarDate, parseCompactChinaTime, parseRfc3339, toChinaTime } from './protocol/formats';
 import {
   HttpError, orders_max, parseJsonBody, stringField, type FaultContext, type FaultOperation, type Reply, type SandboxCore,
 } from './core';
