@@ -32,7 +32,7 @@ interface Received {
 }
 
 /** What the merchant does with its n-th request (1-based) on a path. */
-type Behaviour = (n: number) => { status: number; delay_ms?: number; gate?: Promise<void> };
+type Behaviour = (n: number) => { status: number; gate?: Promise<void> };
 
 const answerOk: Behaviour = () => ({ status: 200 });
 
@@ -91,7 +91,6 @@ class TestMerchant {
     this.bump(this.inflight, merchant_id, 1);
     this.inflight_max.set(merchant_id, Math.max(this.inflight_max.get(merchant_id) ?? 0, this.inflight.get(merchant_id)!));
     if (behaviour.gate !== undefined) await behaviour.gate;
-    if (behaviour.delay_ms !== undefined) await new Promise((resolve) => setTimeout(resolve, behaviour.delay_ms));
     this.bump(this.inflight, merchant_id, -1);
     this.bump(this.completed, merchant_id, 1);
     if (!res.destroyed) res.writeHead(behaviour.status, { 'content-type': 'text/plain' }).end('ok');
@@ -225,11 +224,18 @@ describe('notifier', () => {
 
   test('notify - retries a failing merchant and delivers on attempt 4', async () => {
     merchant.secrets.set('m_flaky', 'whsec_flaky');
-    // Two 500s, then a merchant too slow for the 300 ms timeout, then a 200.
-    merchant.behaviours.set('/m_flaky/notify', (n) => (n <= 2 ? { status: 500 } : n === 3 ? { status: 200, delay_ms: 1_500 } : { status: 200 }));
+    // Two 500s, then a merchant that answers only after the 300 ms timeout (once the fourth
+    // attempt has arrived), then a 200.
+    let answer_late!: () => void;
+    const late = new Promise<void>((resolve) => (answer_late = resolve));
+    merchant.behaviours.set('/m_flaky/notify', (n) => (n <= 2 ? { status: 500 } : n === 3 ? { status: 200, gate: late } : { status: 200 }));
     const payment_id = await pay('m_flaky', 'o-1', 'succeeded', merchant.url('/m_flaky/notify'));
     const notifier = await start({ schedule_ms: [0, 100, 200, 300, 400], timeout_ms: 300 });
-    await waitFor('four attempts', () => merchant.of('m_flaky').length === 4);
+    try {
+      await waitFor('four attempts', () => merchant.of('m_flaky').length === 4);
+    } finally {
+      answer_late();
+    }
     await waitFor('the queue to drain', notifyQueueEmpty);
     const received = merchant.of('m_flaky');
     expect(received).toHaveLength(4);
