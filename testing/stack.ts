@@ -84,7 +84,8 @@ export class PaycoreProcess {
     return this.child?.pid;
   }
 
-  async start(timeout_ms = 20_000): Promise<void> {
+  // Generous: a loaded machine (a whole suite on two cores) can take well over 20 s to start.
+  async start(timeout_ms = 45_000): Promise<void> {
     this.output = '';
     const script = path.join(repo_root, 'dist/workers/main.js');
     const child = spawn(process.execPath, [...this.node_args, script], { env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
