@@ -176,8 +176,3 @@ export function splitCsvLine(line: string): string[] {
   fields.push(current);
   return fields;
 }
-
-/** Quotes a CSV field only when it must be. */
-export function csvField(value: string): string {
-  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
-}

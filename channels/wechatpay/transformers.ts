@@ -120,9 +120,9 @@ export function fromFen(total: unknown): bigint | undefined {
 
 /** API v3 time fields: RFC 3339 in China time, second precision (2018-06-08T10:34:56+08:00). API v2
  * fields (micropay time_expire, time_end) are the compact yyyyMMddHHmmss of the same time. */
-export { chinaRfc3339 as toChinaTime, compactChinaTime, parseCompactChinaTime };
+export { chinaRfc3339 as toChinaTime };
 
-export function parseRfc3339(value: string | undefined): Date | undefined {
+function parseRfc3339(value: string | undefined): Date | undefined {
   if (value === undefined) return undefined;
   if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(value)) return undefined;
   const date = new Date(value);

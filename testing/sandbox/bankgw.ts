@@ -9,7 +9,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import {
   ENDPOINTS, STATEMENT_COLUMNS, STATEMENT_SIGN_HEADER, bank_code_pattern, order_no_pattern,
 } from '../../channels/bankgw/transformers';
-import { csvField, formatYuan, parseTxnTime, parseYuan, txnTimeOf } from './protocol/formats';
+import { compactChinaTime as txnTimeOf, csvField, formatYuan, parseCompactChinaTime as parseTxnTime, parseYuan } from './protocol/formats';
 import { bankgwHmacHex, bankgwSign, bankgwVerify } from './protocol/bankgw';
 import { HttpError, orders_max, stringField, type FaultContext, type FaultOperation, type Reply, type SandboxCore } from './core';
 import { billRows, type BillRow, type LedgerEntry } from './statements';

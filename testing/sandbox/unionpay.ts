@@ -10,7 +10,7 @@ import { randomInt, type KeyObject } from 'node:crypto';
 import { unionpayKey, unionpaySign, unionpayVerify } from './protocol/unionpay';
 import { BIZ_TYPE_TOKEN, ENDPOINTS, TXN, VERSION, order_id_pattern } from '../../channels/unionpay/transformers';
 import { deflateSync } from 'node:zlib';
-import { formatResponse, parseCustomerInfo, parseFen, parseResponse, parseTxnTime, txnTimeOf } from './protocol/formats';
+import { compactChinaTime as txnTimeOf, formatResponse, parseCompactChinaTime as parseTxnTime, parseCustomerInfo, parseFen, parseResponse } from './protocol/formats';
 import { billRows, unionpayFileArchive, type LedgerEntry, type StatementFaultEffect } from './statements';
 import { HttpError, orders_max, type FaultContext, type FaultOperation, type Reply, type SandboxCore } from './core';
 

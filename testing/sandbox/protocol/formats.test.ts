@@ -75,7 +75,7 @@ describe('sandbox formats - the same values as the adapters\' code, written apar
       expect(own.chinaDateTime(at)).toBe(adapterTime.chinaDateTime(at));
       expect(own.compactChinaTime(at)).toBe(adapterUnionpay.txnTimeOf(at));
       expect(own.toChinaTime(at)).toBe(adapterWechat.toChinaTime(at));
-      expect(own.parseTxnTime(adapterUnionpay.txnTimeOf(at))).toEqual(seconds);
+      expect(own.parseCompactChinaTime(adapterUnionpay.txnTimeOf(at))).toEqual(seconds);
       expect(own.parseChinaDateTime(adapterTime.chinaDateTime(at))).toEqual(seconds);
       expect(own.parseRfc3339(adapterWechat.toChinaTime(at))).toEqual(seconds);
     }));

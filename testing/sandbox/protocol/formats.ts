@@ -77,9 +77,6 @@ export function parseCompactChinaTime(text: string | undefined): Date | undefine
   return m === null ? undefined : fromChina(m[1]!, m[2]!, m[3]!, m[4]!, m[5]!, m[6]!);
 }
 
-export const txnTimeOf = compactChinaTime;
-export const parseTxnTime = parseCompactChinaTime;
-
 /** RFC 3339 at China's offset, whole seconds (WeChat Pay v3): "2018-06-08T10:34:56+08:00". */
 export function toChinaTime(date: Date): string {
   const f = chinaFields(date);
