@@ -32,11 +32,13 @@ interface ChartRow {
 
 const chart = new Map<string, ChartRow>(tableAfter('## Chart of accounts').map(([code, , side, , owner]) => [unquote(code!), { side: side as ChartRow['side'], owner: owner as ChartRow['owner'] }]));
 
-/** Accounts named in a debit or credit cell: the descriptions in parentheses dropped. */
-const accountsOf = (cell: string): string[] => cell.replace(/\([^)]*\)/g, '').split(',').map((account) => account.trim()).filter((account) => account !== '');
+/** Accounts named in a debit or credit cell, each with the description in its parentheses
+ * (a transfer's "(payee)" names the other merchant as the owner). */
+const accountsOf = (cell: string): Array<{ account: string; note: string }> =>
+  [...cell.matchAll(/([a-z_]+)\s*(?:\(([^)]*)\))?/g)].map((m) => ({ account: m[1]!, note: m[2] ?? '' })).filter((a) => chart.has(a.account));
 
 /** code → [debited accounts, credited accounts]; a row naming two codes (`HOLD` / `RELEASE`) gives each its half. */
-const documented = new Map<string, { debit: string[]; credit: string[] }>();
+const documented = new Map<string, { debit: ReturnType<typeof accountsOf>; credit: ReturnType<typeof accountsOf> }>();
 for (const [codes, , debit, credit] of tableAfter('## Posting rules (per transaction code)')) {
   const names = codes!.split('/').map(unquote);
   const debits = names.length === 1 ? [debit!] : debit!.split(' / ');
@@ -45,10 +47,13 @@ for (const [codes, , debit, credit] of tableAfter('## Posting rules (per transac
 }
 
 // Every transaction code the rules know (the compiler holds this list to TxnCode), and the
-// amount its legs carry. PAYMENT's legs carry three: the gross, the net and the merchant fee.
+// amount its legs carry. PAYMENT's legs carry three: the gross on its one side, the net and the
+// merchant fee on the other (PAYMENT_REVERSED the same, sides swapped).
 const carried: Record<TxnCode, 'gross' | 'channel_fee' | 'fee_returned' | 'payment'> = {
   PAYMENT: 'payment',
   CHANNEL_FEE: 'channel_fee',
+  PAYMENT_REVERSED: 'payment',
+  PAYMENT_REVERSED_CHANNEL_FEE: 'channel_fee',
   REFUND: 'gross',
   REFUND_SETTLED: 'gross',
   REFUND_REVERSED: 'gross',
@@ -68,27 +73,30 @@ const carried: Record<TxnCode, 'gross' | 'channel_fee' | 'fee_returned' | 'payme
   PAYOUT_RELEASE: 'gross',
   PAYOUT_SENT: 'gross',
   PAYOUT_RETURNED: 'gross',
+  TRANSFER: 'gross',
 };
 
 // Distinct amounts, so a leg carrying the wrong one shows.
 const amounts = { gross: 10_000n, net: 9_940n, merchant_fee: 60n, channel_fee: 25n, fee_returned: 3n };
-const parties = { merchant_id: 'm_1', channel_id: 'wx_1', currency: 'CNY' };
+const parties = { merchant_id: 'm_1', channel_id: 'wx_1', currency: 'CNY', counterparty_id: 'm_2' };
 const owners = { merchant: parties.merchant_id, channel: parties.channel_id, platform: platform_owner };
 
-const show = (lines: readonly Line[]) => lines.map((l) => `${l.code}@${l.owner} D${l.debit_minor} C${l.credit_minor}`);
+/** A posting's lines, in no particular order (the order of legs carries no meaning). */
+const show = (lines: readonly Line[]) => lines.map((l) => `${l.code}@${l.owner} D${l.debit_minor} C${l.credit_minor}`).sort();
 
 function expectedLines(code: TxnCode): string[] {
-  const { debit, credit } = documented.get(code)!;
+  const legs = documented.get(code)!;
   const amount = (side: 'debit' | 'credit', index: number): bigint => {
     if (carried[code] !== 'payment') return amounts[carried[code]];
-    return side === 'debit' ? amounts.gross : index === 0 ? amounts.net : amounts.merchant_fee;
+    if (legs[side].length === 1) return amounts.gross;
+    return index === 0 ? amounts.net : amounts.merchant_fee;
   };
-  const line = (side: 'debit' | 'credit') => (account: string, index: number): string => {
-    const owner = owners[chart.get(account)!.owner];
+  const line = (side: 'debit' | 'credit') => ({ account, note }: { account: string; note: string }, index: number): string => {
+    const owner = note === 'payee' ? parties.counterparty_id : owners[chart.get(account)!.owner];
     const minor = amount(side, index);
     return `${account}@${owner} D${side === 'debit' ? minor : 0n} C${side === 'credit' ? minor : 0n}`;
   };
-  return [...debit.map(line('debit')), ...credit.map(line('credit'))];
+  return [...legs.debit.map(line('debit')), ...legs.credit.map(line('credit'))].sort();
 }
 
 describe('posting rules against core/ledger/README.md', () => {
@@ -107,12 +115,12 @@ describe('posting rules against core/ledger/README.md', () => {
 
   test('a negative amount posts on the other side; a zero amount posts no line', () => {
     // Reconciliation: the channel says less than the books (gross < 0) — the legs swap.
-    expect(show(linesOf('RECON_SUSPENSE', parties, { gross: -7n }))).toEqual(['channel_receivable@wx_1 D0 C7', 'suspense@platform D7 C0']);
+    expect(show(linesOf('RECON_SUSPENSE', parties, { gross: -7n }))).toEqual(['channel_receivable@wx_1 D0 C7', 'suspense@platform D7 C0'].sort());
     // A merchant fee above the amount makes the net a debit of the merchant.
     expect(show(linesOf('PAYMENT', parties, { gross: 5n, net: -1n, merchant_fee: 6n }))).toEqual([
       'channel_receivable@wx_1 D5 C0', 'merchant_pending@m_1 D1 C0', 'fee_income@platform D0 C6',
-    ]);
-    expect(show(linesOf('PAYMENT', parties, { gross: 5n, net: 5n, merchant_fee: 0n }))).toEqual(['channel_receivable@wx_1 D5 C0', 'merchant_pending@m_1 D0 C5']);
+    ].sort());
+    expect(show(linesOf('PAYMENT', parties, { gross: 5n, net: 5n, merchant_fee: 0n }))).toEqual(['channel_receivable@wx_1 D5 C0', 'merchant_pending@m_1 D0 C5'].sort());
     expect(linesOf('CHANNEL_FEE', parties, {})).toEqual([]);
   });
 
