@@ -35,7 +35,7 @@ beforeAll(async () => {
   routing.apps.push({ app_id: scoped_app, merchants: [merchant_a], roles: merchant_roles });
   routing.apps.push({ app_id: platform_app, merchants: '*', roles: merchant_roles });
   stack = await startStack({ routing, env: { PAYCORE_DATABASE_URL: db.url, PAYCORE_LEDGER_CUTOFF_INTERVAL_MS: '0' } });
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   await stack?.stop();
@@ -126,6 +126,12 @@ const table: Record<string, { scope: Scope; request: (merchant_id: string) => un
   },
   '/paycore.v1.PayoutService/GetPayout': { scope: 'merchant', request: (m) => ({ merchantId: m, payoutId: `o${'a'.repeat(25)}` }) },
   '/paycore.v1.PayoutService/ListPayouts': { scope: 'merchant', request: (m) => ({ merchantId: m }) },
+  // A transfer is paid by merchant_id (to another merchant of its group): the payer's scope.
+  '/paycore.v1.PayoutService/CreateTransfer': {
+    scope: 'merchant',
+    request: (m) => ({ merchantId: m, merchantTransferNo: no('t'), toMerchantId: m === merchant_a ? merchant_b : merchant_a, amount: 100n, currency: 'CNY', memo: '' }),
+  },
+  '/paycore.v1.PayoutService/GetTransfer': { scope: 'merchant', request: (m) => ({ merchantId: m, transferId: `t${'a'.repeat(25)}` }) },
   '/paycore.v1.ReconService/ListDifferences': { scope: 'platform', request: () => ({ channelId: 'bank1', businessDate: day }) },
   '/paycore.v1.ReconService/GetDayReport': { scope: 'platform', request: () => ({ channelId: 'bank1', businessDate: day }) },
   '/paycore.v1.ReconService/ResolveDifference': { scope: 'platform', request: () => ({ differenceId: '1', reason: 'scope' }) },
