@@ -12,7 +12,7 @@ import { eventually, startStack, type Stack } from './harness';
 function request(merchant_order_no: string): CreatePaymentRequest {
   return {
     merchantId: 'm_obs', merchantOrderNo: merchant_order_no, amount: 300n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE,
-    subject: 'observability', payer: undefined, notifyUrl: '', expireSeconds: 0, routeHints: undefined, metadata: {},
+    subject: 'observability', payer: undefined, notifyUrl: '', expireSeconds: 0, routeHints: undefined, metadata: {}, splitRules: [],
   };
 }
 

@@ -252,3 +252,39 @@ async function race(mode: 'burst' | 'interleaved'): Promise<void> {
 test('splits - concurrent splits and refunds racing on one payment (all at once) never exceed the paid amount; every share and return is in the books once, and they balance', () => race('burst'), 90_000);
 
 test('splits - splits and refunds interleaved on one payment never exceed the paid amount; the books balance', () => race('interleaved'), 90_000);
+
+test('splits - split rules on CreatePayment: once paid, the receivers get their fixed amounts and ratios of what is left, the merchant the rest; the same key with other rules is refused; bad rules are named', async () => {
+  const order = `spl-${randomBytes(6).toString('hex')}`;
+  const create = (split_rules: { receiverId: string; amount: bigint; ratioBp: number }[]) => stack.client.createPayment({
+    merchantId: merchant, merchantOrderNo: order, amount: 20_000n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'rules', splitRules: split_rules,
+  });
+  const rules = [{ receiverId: 'hub', amount: 1_000n, ratioBp: 0 }, { receiverId: 'rider', amount: 0n, ratioBp: 2_500 }];
+  const payment = await create(rules);
+  expect((await create(rules)).paymentId).toBe(payment.paymentId);
+  expect(await refusal(create([{ receiverId: 'hub', amount: 1_001n, ratioBp: 0 }]))).toMatchObject({ reason: 'IDEMPOTENCY_KEY_REUSED' });
+  const hub = await receiverBalance('hub');
+  const rider = await receiverBalance('rider');
+  await stack.pay(`${payment.paymentId}a1`);
+  const listed = await eventually(async () => {
+    const page = await call<ListSplitsResponse>(client, 'listSplits', { merchantId: merchant, paymentId: payment.paymentId, pageSize: 0, pageToken: '' });
+    return page.splits.find((s) => s.status === SplitStatus.SPLIT_STATUS_SUCCEEDED);
+  }, 20_000, 'the rules applied');
+  expect(listed.merchantSplitNo).toBe(`rules:${payment.paymentId}`);
+  // Fee 120: the net 19_880 less the fixed 1_000 leaves 18_880, of which 25 % is the rider's.
+  const got = (await call<GetSplitResponse>(client, 'getSplit', { merchantId: merchant, splitId: listed.splitId })).split!;
+  expect(got.receivers.map((r) => [r.receiverId, r.amount])).toEqual([['hub', 1_000n], ['rider', 4_720n]]);
+  expect(await receiverBalance('hub')).toBe(hub + 1_000n);
+  expect(await receiverBalance('rider')).toBe(rider + 4_720n);
+
+  const bad = await refusal(stack.client.createPayment({
+    merchantId: merchant, merchantOrderNo: `spl-${randomBytes(6).toString('hex')}`, amount: 1_000n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'bad',
+    splitRules: [
+      { receiverId: 'a', amount: 600n, ratioBp: 0 }, { receiverId: 'a', amount: 500n, ratioBp: 0 }, { receiverId: 'b', amount: 1n, ratioBp: 10 },
+      { receiverId: 'c', amount: 0n, ratioBp: 10_001 }, { receiverId: 'no spaces', amount: 0n, ratioBp: 0 },
+    ],
+  }));
+  expect(bad).toMatchObject({ reason: 'INVALID_FIELD' });
+  expect(bad.fields.sort()).toEqual([
+    'split_rules', 'split_rules', 'split_rules[1].receiver_id', 'split_rules[2].amount', 'split_rules[3].ratio_bp', 'split_rules[4].amount', 'split_rules[4].receiver_id',
+  ]);
+});

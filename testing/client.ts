@@ -147,6 +147,7 @@ function fillCreate(request: Partial<CreatePaymentRequest>): CreatePaymentReques
     expireSeconds: 0,
     routeHints: undefined,
     metadata: {},
+    splitRules: [],
     ...request,
   };
 }

@@ -64,6 +64,7 @@ export function createRequest(shape: CreateShape, merchant_order_no: string): Cr
     expireSeconds: 0,
     routeHints: undefined,
     metadata: { shop: 'bench-shop-01', cart: 'c-000123' },
+    splitRules: [],
   };
 }
 

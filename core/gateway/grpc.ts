@@ -46,7 +46,7 @@ import { ledger_service, ledgerService } from './ledger';
 import { recon_service, reconService, type ReconRuntime } from './recon';
 import { payout_service, payoutService, type PayoutsDeps } from './payouts';
 import { payout_admin_service, payoutAdminService, type PayoutAdminDeps } from './payout-admin';
-import { split_service, splitService, type SplitsDeps } from './splits';
+import { split_service, splitRulesOf, splitService, validateSplitRules, type SplitsDeps } from './splits';
 import { LedgerError, type LedgerStore } from '../ledger/store';
 import { risk_admin_service, riskAdminService } from './risk-admin';
 import { bindInput, checkConfirmBinding, checkListCards, checkUnbindCard, toWireBinding, toWireCard } from './cards';
@@ -209,7 +209,7 @@ class PaymentGateway {
 
   async createPayment(request: CreatePaymentRequest, caller: Caller): Promise<Payment> {
     const rules = { expire_seconds_min: this.deps.config.expire_seconds_min, expire_seconds_max, expire_seconds_default };
-    const violations = validateCreatePayment(request, rules, this.#destinations);
+    const violations = [...validateCreatePayment(request, rules, this.#destinations), ...validateSplitRules(request.splitRules, request.amount)];
     if (violations.length > 0) throw invalidFields(violations);
     caller.requireMerchant(request.merchantId);
     // Quick pay takes only a card bound for this merchant (BindCard): anything else is refused
@@ -220,7 +220,20 @@ class PaymentGateway {
     const expire_seconds = request.expireSeconds === 0 ? expire_seconds_default : request.expireSeconds;
     const payment_id = paymentId(this.deps.config.id_key, request.merchantId, request.merchantOrderNo);
     const input = toCreateInput(request, expire_seconds, requestFingerprint(request, expire_seconds));
+    if (request.splitRules.length > 0) await this.#keepSplitRules(payment_id, request);
     return toPayment(await this.deps.orders.send({ type: 'create', payment_id, input }));
+  }
+
+  /** Split rules are kept in the books before the payment exists (core/splits/rules.ts). */
+  async #keepSplitRules(payment_id: string, request: CreatePaymentRequest): Promise<void> {
+    const splits = this.deps.splits;
+    if (splits === undefined) throw new PaycoreError('ILLEGAL_STATE', 'split_rules: this paycore keeps no books (PAYCORE_DATABASE_URL is not set)');
+    try {
+      await splits.rules.save(payment_id, request.merchantId, splitRulesOf(request.splitRules));
+    } catch (error) {
+      if (error instanceof PaycoreError) throw error;
+      throw new PaycoreError('DEPENDENCY_DOWN', 'the books (PostgreSQL) did not keep the split rules; retry with the same key');
+    }
   }
 
   async getPayment(request: GetPaymentRequest, caller: Caller): Promise<Payment> {

@@ -13,16 +13,20 @@ import { isPaymentId, isSplitId } from '../ids';
 import { pageCursor, pageSize, pageToken } from './page-token';
 import type { Logger } from '../log';
 import type { SplitBooks, SplitRow } from '../splits/books';
+import type { SplitRule as Rule, SplitRules } from '../splits/rules';
 import type { SplitService } from '../splits/service';
 import type { SplitState, SplitStatus } from '../splits/types';
 import { grpcDefinition } from './admin';
 import { asPaycoreError } from './payouts';
+import type { SplitRule as S_Rule } from '../../proto/gen/paycore/v1/payment';
 
 export const split_service = grpcDefinition(SplitServiceDefinition);
 
 export interface SplitsDeps {
   service: Pick<SplitService, 'create' | 'get'>;
   books: Pick<SplitBooks, 'list' | 'returned'>;
+  /** Split rules given with CreatePayment. */
+  rules: Pick<SplitRules, 'save'>;
 }
 
 const id_pattern = /^[A-Za-z0-9_-]{1,32}$/;
@@ -106,6 +110,35 @@ function checkCreate(request: S.CreateSplitRequest): void {
   });
   if ([...request.description].length > description_chars_max) violations.push({ field: 'description', description: `must be at most ${description_chars_max} characters` });
   if (violations.length > 0) throw invalidFields(violations);
+}
+
+/** CreatePayment's split_rules: each receiver once, a fixed amount or a ratio (never both);
+ * the fixed amounts within the payment's amount, the ratios within 10000 basis points. */
+export function validateSplitRules(rules: readonly S_Rule[], amount: bigint): FieldViolation[] {
+  const violations: FieldViolation[] = [];
+  if (rules.length > receivers_max) violations.push({ field: 'split_rules', description: `must hold at most ${receivers_max} rules` });
+  const seen = new Set<string>();
+  let fixed = 0n;
+  let ratio = 0;
+  rules.slice(0, receivers_max).forEach((rule, i) => {
+    const field = (name: string) => `split_rules[${i}].${name}`;
+    if (!key_pattern.test(rule.receiverId)) violations.push({ field: field('receiver_id'), description: 'is required: 1..64 of [A-Za-z0-9_-]' });
+    else if (seen.has(rule.receiverId)) violations.push({ field: field('receiver_id'), description: 'names a receiver listed before' });
+    seen.add(rule.receiverId);
+    if (rule.amount < 0n) violations.push({ field: field('amount'), description: 'must not be negative' });
+    if (rule.ratioBp > 10_000) violations.push({ field: field('ratio_bp'), description: 'must be at most 10000' });
+    if ((rule.amount > 0n) === (rule.ratioBp > 0)) violations.push({ field: field('amount'), description: 'set exactly one of amount and ratio_bp' });
+    if (rule.amount > 0n) fixed += rule.amount;
+    ratio += rule.ratioBp;
+  });
+  if (fixed > amount) violations.push({ field: 'split_rules', description: 'the fixed amounts together exceed the amount' });
+  if (ratio > 10_000) violations.push({ field: 'split_rules', description: 'the ratios together exceed 10000 basis points' });
+  return violations;
+}
+
+/** The rules as the split module keeps them. */
+export function splitRulesOf(rules: readonly S_Rule[]): Rule[] {
+  return rules.map((r) => ({ receiver_id: r.receiverId, amount_minor: r.amount, ratio_bp: r.ratioBp }));
 }
 
 function toWire(state: SplitState, returned: ReadonlyMap<number, bigint>): S.Split {

@@ -22,6 +22,7 @@ function request(): CreatePaymentRequest {
     expireSeconds: 0,
     routeHints: undefined,
     metadata: {},
+    splitRules: [],
   };
 }
 

@@ -25,6 +25,7 @@ function request(): CreatePaymentRequest {
     expireSeconds: 0,
     routeHints: { includeChannels: ['wx_main'], excludeChannels: ['wx_b'] },
     metadata: { till: '7', shop: 'sh-01' },
+    splitRules: [],
   };
 }
 

@@ -26,6 +26,7 @@ function baseRequest(): CreatePaymentRequest {
     expireSeconds: 0,
     routeHints: { includeChannels: ['wx_main'], excludeChannels: ['wx-backup'] },
     metadata: { shop: 'sh-01', till: '7' },
+    splitRules: [],
   };
 }
 

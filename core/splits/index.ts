@@ -8,10 +8,13 @@ import type { Logger } from '../log';
 import { SplitBooks } from './books';
 import { SplitService, type PaymentFacts } from './service';
 import { ensureSplitStreams, SplitStore, splitNames } from './store';
+import { SplitRules } from './rules';
 import { startSplitTimerPump } from './timer-pump';
 
 /** Follow-ups of a pending split (the books catching up with its payment): about ten minutes. */
 const split_follow_up_ms: readonly number[] = [1_000, 2_000, 5_000, 10_000, 30_000, 60_000, 120_000, 300_000];
+
+const split_rules_sweep_ms = 1_000;
 
 export interface SplitsOptions {
   js: JetStreamClient;
@@ -23,11 +26,14 @@ export interface SplitsOptions {
   id_key: IdKey;
   log: Logger;
   follow_up_ms?: readonly number[];
+  /** How often the split rules of paid payments are looked for (core/splits/rules.ts). */
+  rules_sweep_ms?: number;
 }
 
 export interface Splits {
   service: SplitService;
   books: SplitBooks;
+  rules: SplitRules;
   stop(): Promise<void>;
 }
 
@@ -40,5 +46,18 @@ export async function startSplits(options: SplitsOptions): Promise<Splits> {
     follow_up_ms: options.follow_up_ms ?? split_follow_up_ms, log: options.log, now: () => new Date(),
   });
   const pump = await startSplitTimerPump(options.js, names, service, options.log);
-  return { service, books, stop: () => pump.stop() };
+  const rules = new SplitRules(options.ledger);
+  let sweeping: Promise<unknown> = Promise.resolve();
+  const sweep = setInterval(() => {
+    sweeping = sweeping.then(() => rules.sweep((request) => service.create(request), options.log)).catch((error: unknown) => options.log.warn({ err: String(error) }, 'split rules sweep failed; next round retries'));
+  }, options.rules_sweep_ms ?? split_rules_sweep_ms);
+  sweep.unref();
+  return {
+    service, books, rules,
+    async stop() {
+      clearInterval(sweep);
+      await sweeping;
+      await pump.stop();
+    },
+  };
 }

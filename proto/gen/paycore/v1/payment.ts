@@ -523,11 +523,35 @@ export interface CreatePaymentRequest {
    * characters, values at most 256 characters.
    */
   metadata: { [key: string]: string };
+  /**
+   * Optional: split rules (分账), at most 50, each receiver once: once the payment is paid, its
+   * receivers get these shares (a split with merchant_split_no "rules:<payment_id>", see
+   * SplitService) and the remainder stays with the merchant. Kept with the payment's key: the
+   * same request with other rules is IDEMPOTENCY_KEY_REUSED. Needs the books (else
+   * ILLEGAL_STATE).
+   */
+  splitRules: SplitRule[];
 }
 
 export interface CreatePaymentRequest_MetadataEntry {
   key: string;
   value: string;
+}
+
+/** One receiver's share of a payment once paid: a fixed amount or a ratio, never both. */
+export interface SplitRule {
+  /** Required: the merchant's name for the receiver, 1..64 of [A-Za-z0-9_-]. */
+  receiverId: string;
+  /**
+   * A fixed share in minor units (positive), or 0 when ratio_bp is set. The fixed shares
+   * together are at most the payment's amount.
+   */
+  amount: bigint;
+  /**
+   * A share of the payment's amount less the merchant's fee and the fixed shares, in basis
+   * points (1..10000, rounded down), or 0 when amount is set. Together at most 10000.
+   */
+  ratioBp: number;
 }
 
 export interface CreatePaymentResponse {
@@ -1213,6 +1237,7 @@ function createBaseCreatePaymentRequest(): CreatePaymentRequest {
     expireSeconds: 0,
     routeHints: undefined,
     metadata: {},
+    splitRules: [],
   };
 }
 
@@ -1254,6 +1279,9 @@ export const CreatePaymentRequest: MessageFns<CreatePaymentRequest> = {
     globalThis.Object.entries(message.metadata).forEach(([key, value]: [string, string]) => {
       CreatePaymentRequest_MetadataEntry.encode({ key: key as any, value }, writer.uint32(90).fork()).join();
     });
+    for (const v of message.splitRules) {
+      SplitRule.encode(v!, writer.uint32(98).fork()).join();
+    }
     return writer;
   },
 
@@ -1361,6 +1389,14 @@ export const CreatePaymentRequest: MessageFns<CreatePaymentRequest> = {
             }
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.splitRules.push(SplitRule.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1419,6 +1455,11 @@ export const CreatePaymentRequest: MessageFns<CreatePaymentRequest> = {
           {},
         )
         : {},
+      splitRules: globalThis.Array.isArray(object?.splitRules)
+        ? object.splitRules.map((e: any) => SplitRule.fromJSON(e))
+        : globalThis.Array.isArray(object?.split_rules)
+        ? object.split_rules.map((e: any) => SplitRule.fromJSON(e))
+        : [],
     };
   },
 
@@ -1463,6 +1504,9 @@ export const CreatePaymentRequest: MessageFns<CreatePaymentRequest> = {
         });
       }
     }
+    if (message.splitRules?.length) {
+      obj.splitRules = message.splitRules.map((e) => SplitRule.toJSON(e));
+    }
     return obj;
   },
 
@@ -1492,6 +1536,7 @@ export const CreatePaymentRequest: MessageFns<CreatePaymentRequest> = {
       },
       {},
     );
+    message.splitRules = object.splitRules?.map((e) => SplitRule.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1577,6 +1622,118 @@ export const CreatePaymentRequest_MetadataEntry: MessageFns<CreatePaymentRequest
     const message = createBaseCreatePaymentRequest_MetadataEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseSplitRule(): SplitRule {
+  return { receiverId: "", amount: 0n, ratioBp: 0 };
+}
+
+export const SplitRule: MessageFns<SplitRule> = {
+  encode(message: SplitRule, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.receiverId !== "") {
+      writer.uint32(10).string(message.receiverId);
+    }
+    if (message.amount !== 0n) {
+      if (BigInt.asIntN(64, message.amount) !== message.amount) {
+        throw new globalThis.Error("value provided for field message.amount of type int64 too large");
+      }
+      writer.uint32(16).int64(message.amount);
+    }
+    if (message.ratioBp !== 0) {
+      writer.uint32(24).uint32(message.ratioBp);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SplitRule {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSplitRule();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.receiverId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.amount = reader.int64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ratioBp = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SplitRule {
+    return {
+      receiverId: isSet(object.receiverId)
+        ? globalThis.String(object.receiverId)
+        : isSet(object.receiver_id)
+        ? globalThis.String(object.receiver_id)
+        : "",
+      amount: isSet(object.amount) ? BigInt(object.amount) : 0n,
+      ratioBp: isSet(object.ratioBp)
+        ? globalThis.Number(object.ratioBp)
+        : isSet(object.ratio_bp)
+        ? globalThis.Number(object.ratio_bp)
+        : 0,
+    };
+  },
+
+  toJSON(message: SplitRule): unknown {
+    const obj: any = {};
+    if (message.receiverId !== "") {
+      obj.receiverId = message.receiverId;
+    }
+    if (message.amount !== 0n) {
+      obj.amount = message.amount.toString();
+    }
+    if (message.ratioBp !== 0) {
+      obj.ratioBp = Math.round(message.ratioBp);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SplitRule>): SplitRule {
+    return SplitRule.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SplitRule>): SplitRule {
+    const message = createBaseSplitRule();
+    message.receiverId = object.receiverId ?? "";
+    message.amount = (object.amount !== undefined && object.amount !== null) ? BigInt(object.amount) : 0n;
+    message.ratioBp = object.ratioBp ?? 0;
     return message;
   },
 };

@@ -1,0 +1,75 @@
+// Split rules given with CreatePayment (分账规则): kept in the books by payment id before the
+// payment is created (the same key with other rules is refused), and applied once the books
+// see the payment paid — as a split through the split actor (merchant_split_no
+// `rules:<payment_id>`, a number CreateSplit cannot take), so it has the same limit, log and
+// follow-ups as any split. A sweep finds the paid payments whose rules are not applied yet;
+// it is safe to run in every process and to repeat (the split is idempotent on its number).
+
+import { PaycoreError } from '../errors';
+import type { LedgerStore } from '../ledger/store';
+import type { Logger } from '../log';
+import type { CreateSplit } from './service';
+import type { SplitState } from './types';
+
+/** One receiver's share: a fixed amount, or basis points of the amount less the fee and the fixed shares. */
+export interface SplitRule {
+  receiver_id: string;
+  amount_minor: bigint;
+  ratio_bp: number;
+}
+
+const sweep_batch_max = 100;
+
+const rulesSplitNo = (payment_id: string): string => `rules:${payment_id}`;
+
+const encode = (rules: readonly SplitRule[]): string => JSON.stringify(rules.map((r) => [r.receiver_id, r.amount_minor.toString(), r.ratio_bp]));
+
+export class SplitRules {
+  constructor(private readonly ledger: LedgerStore) {}
+
+  /** Keeps the payment's rules; the same rules again change nothing, other rules are refused. */
+  async save(payment_id: string, merchant_id: string, rules: readonly SplitRule[]): Promise<void> {
+    const text = encode(rules);
+    await this.ledger.pool.query('INSERT INTO split_rules (payment_id, merchant_id, rules) VALUES ($1, $2, $3::jsonb) ON CONFLICT (payment_id) DO NOTHING', [payment_id, merchant_id, text]);
+    const kept = await this.ledger.pool.query<{ same: boolean }>('SELECT rules = $2::jsonb AS same FROM split_rules WHERE payment_id = $1', [payment_id, text]);
+    if (kept.rows[0]?.same !== true) throw new PaycoreError('IDEMPOTENCY_KEY_REUSED', 'merchant_order_no names a payment created with other split_rules');
+  }
+
+  /** Applies the rules of paid payments not applied yet: one split each. */
+  async sweep(create: (request: CreateSplit) => Promise<SplitState>, log: Logger): Promise<number> {
+    type Due = { payment_id: string; merchant_id: string; rules: [string, string, number][]; amount_minor: bigint; merchant_fee_minor: bigint };
+    const due = await this.ledger.pool.query<Due>(
+      `SELECT r.payment_id, r.merchant_id, r.rules, p.amount_minor, p.merchant_fee_minor FROM split_rules r JOIN payments p USING (payment_id)
+        WHERE r.split_id IS NULL AND p.status IN ('SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED') ORDER BY r.created_at LIMIT $1`,
+      [sweep_batch_max],
+    );
+    for (const row of due.rows) {
+      const rules = row.rules.map(([receiver_id, amount, ratio_bp]) => ({ receiver_id, amount_minor: BigInt(amount), ratio_bp }));
+      const receivers = sharesOf(rules, row.amount_minor - row.merchant_fee_minor);
+      let split_id = '-';
+      try {
+        if (receivers.length > 0) {
+          const request = { merchant_id: row.merchant_id, merchant_split_no: rulesSplitNo(row.payment_id), payment_id: row.payment_id, receivers, description: 'split_rules' };
+          split_id = (await create(request)).split_id;
+        }
+      } catch (error) {
+        log.warn({ payment_id: row.payment_id, err: String(error) }, 'split rules not applied; the next sweep retries');
+        continue;
+      }
+      await this.ledger.pool.query('UPDATE split_rules SET split_id = $2 WHERE payment_id = $1', [row.payment_id, split_id]);
+    }
+    return due.rows.length;
+  }
+}
+
+/** The shares the rules give of a paid payment whose net (amount − merchant fee) is `net`:
+ * fixed amounts as given, ratios of what the net leaves after them (rounded down); a share
+ * that rounds to nothing is left out. The split's own limit decides whether they fit. */
+function sharesOf(rules: readonly SplitRule[], net: bigint): { receiver_id: string; amount_minor: bigint }[] {
+  let fixed = 0n;
+  for (const rule of rules) fixed += rule.amount_minor;
+  const base = net - fixed > 0n ? net - fixed : 0n;
+  return rules
+    .map((rule) => ({ receiver_id: rule.receiver_id, amount_minor: rule.ratio_bp > 0 ? (base * BigInt(rule.ratio_bp)) / 10_000n : rule.amount_minor }))
+    .filter((share) => share.amount_minor > 0n);
+}
