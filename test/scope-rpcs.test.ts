@@ -24,7 +24,7 @@ const merchant_a = 'm_sa';
 const merchant_b = 'm_sb';
 const scoped_app = 'scope_a';
 const platform_app = 'scope_all';
-const merchant_roles = ['payments:read', 'payments:write', 'refunds:write', 'ledger:read', 'ledger:write', 'payouts:read', 'payouts:write'];
+const merchant_roles = ['payments:read', 'payments:write', 'refunds:write', 'ledger:read', 'ledger:write', 'payouts:read', 'payouts:write', 'splits:read', 'splits:write'];
 
 let db: TestDatabase;
 let stack: Stack;
@@ -132,6 +132,12 @@ const table: Record<string, { scope: Scope; request: (merchant_id: string) => un
     request: (m) => ({ merchantId: m, merchantTransferNo: no('t'), toMerchantId: m === merchant_a ? merchant_b : merchant_a, amount: 100n, currency: 'CNY', memo: '' }),
   },
   '/paycore.v1.PayoutService/GetTransfer': { scope: 'merchant', request: (m) => ({ merchantId: m, transferId: `t${'a'.repeat(25)}` }) },
+  '/paycore.v1.SplitService/CreateSplit': {
+    scope: 'merchant',
+    request: (m) => ({ merchantId: m, merchantSplitNo: no('s'), paymentId: payment_id(m), receivers: [{ receiverId: 'recv1', amount: 1n }], description: '' }),
+  },
+  '/paycore.v1.SplitService/GetSplit': { scope: 'merchant', request: (m) => ({ merchantId: m, splitId: `s${'a'.repeat(25)}` }) },
+  '/paycore.v1.SplitService/ListSplits': { scope: 'merchant', request: (m) => ({ merchantId: m }) },
   '/paycore.v1.ReconService/ListDifferences': { scope: 'platform', request: () => ({ channelId: 'bank1', businessDate: day }) },
   '/paycore.v1.ReconService/GetDayReport': { scope: 'platform', request: () => ({ channelId: 'bank1', businessDate: day }) },
   '/paycore.v1.ReconService/ResolveDifference': { scope: 'platform', request: () => ({ differenceId: '1', reason: 'scope' }) },
