@@ -6,6 +6,8 @@
 
 import fc from 'fast-check';
 import { createTestDatabase, type TestDatabase } from '../../testing/database';
+import { evolve } from '../orders/evolve';
+import type { PaymentEvent } from '../orders/types';
 import { expectedBooks, historyOf, payment_plan } from './ledger.fixture';
 import { allocateSplit, receiverOwner, type AllocateResult } from './splits';
 import { close_lock_key, LedgerStore, openDate } from './store';
@@ -151,4 +153,18 @@ test('the books refuse or defer a split of a payment they cannot split', async (
   const unpaid = historyOf({ merchant_id: 'm_fix', channel_id: 'wx1', amount_minor: 500n, merchant_fee_minor: 0n, channel_fee_minor: 0n, paid: false, duplicates: [], refunds: [] }, 'punpaid001');
   await store.applyMessages(consumer, unpaid.map((m) => ({ seq: (seq += 1), ...m })));
   expect(await allocate('s-unpaid', 'm_fix', 'punpaid001', [{ receiver_id: 'ann', amount_minor: 1n }])).toMatchObject({ kind: 'refused', code: 'PAYMENT_NOT_PAID' });
+});
+
+test('a payment reconciliation reverses (the channel never took it) takes every share back, and is split no more', async () => {
+  const plan = { merchant_id: 'm_rev', channel_id: 'wx1', amount_minor: 8_000n, merchant_fee_minor: 0n, channel_fee_minor: 0n, paid: true, duplicates: [], refunds: [] };
+  const history = historyOf(plan, 'prevers001');
+  await store.applyMessages(consumer, history.map((m) => ({ seq: (seq += 1), ...m })));
+  expect(await allocate('s-rev-1', 'm_rev', 'prevers001', [{ receiver_id: 'ann', amount_minor: 2_500n }, { receiver_id: 'ben', amount_minor: 1_500n }])).toEqual({ kind: 'allocated' });
+  const paid = history[history.length - 1]!.state;
+  const reversal: PaymentEvent = { type: 'PaymentReversed', at: new Date().toISOString(), attempt_id: paid.winning_attempt_id!, reason_code: 'SHORT', reference: 'd1' };
+  await store.applyMessages(consumer, [{ seq: (seq += 1), events: [reversal], state: evolve(paid, reversal) }]);
+  expect(await receiverBalance(receiverOwner('m_rev', 'ann'))).toBe(0n);
+  expect(await receiverBalance(receiverOwner('m_rev', 'ben'))).toBe(0n);
+  expect(await allocate('s-rev-2', 'm_rev', 'prevers001', [{ receiver_id: 'ann', amount_minor: 1n }])).toMatchObject({ kind: 'refused', code: 'PAYMENT_NOT_PAID' });
+  expect((await store.trialBalance()).balanced).toBe(true);
 });

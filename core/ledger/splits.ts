@@ -41,7 +41,7 @@ export function receiverOwner(merchant_id: string, receiver_id: string): string 
 }
 
 const paid_statuses = new Set(['SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED']);
-const final_unpaid = new Set(['FAILED', 'CLOSED']);
+const final_unpaid = new Set(['FAILED', 'CLOSED', 'REVERSED']);
 
 /** What is left to split of a payment (its row locked by the caller). */
 async function splittable(client: pg.PoolClient, payment_id: string, amount_minor: bigint, fee_minor: bigint): Promise<bigint> {
@@ -93,11 +93,14 @@ export async function allocateSplit(tx: PostingTx, split: SplitShares): Promise<
 
 /** The projection's part (LedgerStore.applyMessages, after the payment's row is written): a
  * merchant refund takes the receivers' shares back first, up to its amount, in the order they
- * were split (SPLIT_RETURN); a merchant refund that fails gives them back (SPLIT_RETURN_REVERSED). */
+ * were split (SPLIT_RETURN); a merchant refund that fails gives them back (SPLIT_RETURN_REVERSED);
+ * a payment reversed by reconciliation takes every share back. */
 export async function applySplitReturns(tx: PostingTx, state: PaymentState, events: readonly PaymentEvent[]): Promise<void> {
   for (const event of events) {
     if (event.type === 'RefundRequested' && event.kind === 'merchant') await returnShares(tx, state, event.refund_id, event.amount_minor, event.at);
     if (event.type === 'RefundFailed' && state.refunds.some((r) => r.refund_id === event.refund_id && r.kind === 'merchant')) await reverseReturns(tx, state, event.refund_id, event.at);
+    // Reconciliation reversed the payment (the channel never took it): every share comes back.
+    if (event.type === 'PaymentReversed') await returnShares(tx, state, `reversed:${event.attempt_id}`, state.amount_minor, event.at);
   }
 }
 
