@@ -6,6 +6,7 @@
 
 import { JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream';
 import { dedupe_window_ms } from '../constants';
+import { upsertStream } from '../snapshot-log';
 import {
   notify_ack_wait_ms_default,
   notify_dead_letter_age_ms_max,
@@ -89,19 +90,6 @@ function deliverFrom(start: EventsStart): Record<string, unknown> {
   if (start === 'new') return { deliver_policy: 'new' };
   if ('time' in start) return { deliver_policy: 'by_start_time', opt_start_time: start.time.toISOString() };
   return { deliver_policy: 'by_start_sequence', opt_start_seq: start.seq };
-}
-
-async function upsertStream(jsm: JetStreamManager, config: Record<string, unknown> & { name: string }): Promise<void> {
-  try {
-    await jsm.streams.info(config.name);
-    await jsm.streams.update(config.name, config as never);
-  } catch (error) {
-    if (error instanceof JetStreamApiError && error.code === stream_not_found) {
-      await jsm.streams.add(config as never);
-      return;
-    }
-    throw error;
-  }
 }
 
 /** Adds a durable consumer if missing; `update` holds settings re-applied to an existing one

@@ -11,6 +11,7 @@ import { assert, dependencyFailure } from '../errors';
 import { headers } from '@nats-io/transport-node';
 import type { Names } from '../names';
 import { injectInto } from '../tracing';
+import { ConflictError, upsertStream } from '../snapshot-log';
 import type { ActorMetrics } from '../metrics';
 import { evolve } from './evolve';
 import { ensureEventTimers } from './timers';
@@ -22,10 +23,7 @@ export interface Loaded {
   seq: number;
 }
 
-/** Another writer appended first (or our publish was a duplicate of someone else's). */
-export class ConflictError extends Error {
-  override readonly name = 'ConflictError';
-}
+export { ConflictError };
 
 const wrong_last_sequence = 10071;
 
@@ -162,17 +160,4 @@ export async function ensureStreams(jsm: JetStreamManager, names: Names, replica
     await jsm.consumers.add(names.timers_stream, consumer as never);
   }
   await ensureEventTimers(jsm, names);
-}
-
-async function upsertStream(jsm: JetStreamManager, config: Record<string, unknown> & { name: string }): Promise<void> {
-  try {
-    await jsm.streams.info(config.name);
-    await jsm.streams.update(config.name, config as never);
-  } catch (error) {
-    if (error instanceof JetStreamApiError && error.code === 10059) {
-      await jsm.streams.add(config as never);
-      return;
-    }
-    throw error;
-  }
 }

@@ -4,11 +4,11 @@
 // the events of one decision and the state after them, an append names the subject's last
 // sequence (optimistic concurrency) and carries Nats-Msg-Id <payout_id>:<version>.
 
-import { JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { decodeJson, encodeJson, type MoneySchema } from '../codec';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import { encodeJson, type MoneySchema } from '../codec';
 import { dedupe_window_ms } from '../constants';
 import { assert, dependencyFailure } from '../errors';
-import { ConflictError } from '../orders/store';
+import { ConflictError, SnapshotLog, upsertStream, type Loaded } from '../snapshot-log';
 import { evolvePayout } from './evolve';
 import type { PayoutEvent, PayoutState } from './types';
 
@@ -46,15 +46,7 @@ const event_schema: MoneySchema = { amount_minor: 'minor' };
 const payout_state_schema: MoneySchema = { amount_minor: 'minor' };
 const stored_schema: MoneySchema = { events: [event_schema], state: payout_state_schema };
 
-interface StoredPayoutMessage {
-  events: PayoutEvent[];
-  state: PayoutState;
-}
-
-export interface LoadedPayout {
-  state: PayoutState;
-  seq: number;
-}
+export type LoadedPayout = Loaded<PayoutState>;
 
 /** A durable follow-up of one payout: `round` counts the queries (or return checks) made so far. */
 export interface PayoutFollowUp {
@@ -96,42 +88,24 @@ export function timerSubject(timer: PayoutTimer): string {
   return timer.kind === 'settlement' ? `batch:${timer.batch_id}:${timer.attempt}` : timer.payout_id;
 }
 
-const wrong_last_sequence = 10071;
-
 export class PayoutStore {
-  constructor(private readonly js: JetStreamClient, private readonly jsm: JetStreamManager, readonly names: PayoutNames) {}
+  readonly #log: SnapshotLog<PayoutEvent, PayoutState>;
 
-  async load(payout_id: string): Promise<LoadedPayout | undefined> {
-    let message;
-    try {
-      message = await this.jsm.direct.getMessage(this.names.events_stream, { last_by_subj: this.names.events(payout_id) });
-    } catch (error) {
-      throw dependencyFailure(error, 'NATS');
-    }
-    if (message === null) return undefined;
-    const stored = decodeJson<StoredPayoutMessage>(message.data, stored_schema);
-    assert(stored.state.payout_id === payout_id, 'payout store: snapshot belongs to another payout');
-    return { state: stored.state, seq: message.seq };
+  constructor(private readonly js: JetStreamClient, jsm: JetStreamManager, readonly names: PayoutNames) {
+    this.#log = new SnapshotLog(js, jsm, {
+      label: 'payout', stream: names.events_stream, subject: names.events, evolve: evolvePayout, schema: stored_schema, idOf: (state) => state.payout_id,
+      check: (state) => assert(state.amount_minor > 0n, 'payout store: a payout needs a positive amount'),
+    });
+  }
+
+  load(payout_id: string): Promise<LoadedPayout | undefined> {
+    return this.#log.load(payout_id);
   }
 
   /** The events of one decision as one message after `loaded`; ConflictError when another
    * writer moved first. */
-  async append(payout_id: string, loaded: LoadedPayout | undefined, events: readonly PayoutEvent[]): Promise<LoadedPayout> {
-    assert(events.length > 0, 'payout store: append needs at least one event');
-    let state = loaded?.state;
-    for (const event of events) state = evolvePayout(state, event);
-    assert(state !== undefined && state.amount_minor > 0n, 'payout store: a payout needs a positive amount');
-    try {
-      const ack = await this.js.publish(this.names.events(payout_id), encodeJson({ events, state }), {
-        expect: { lastSubjectSequence: loaded?.seq ?? 0 },
-        msgID: `${payout_id}:${state.version}`,
-      });
-      if (ack.duplicate) throw new ConflictError(`${payout_id}: version ${state.version} already stored`);
-      return { state, seq: ack.seq };
-    } catch (error) {
-      if (error instanceof JetStreamApiError && error.code === wrong_last_sequence) throw new ConflictError(`${payout_id}: another writer appended first`);
-      throw error instanceof ConflictError ? error : dependencyFailure(error, 'NATS');
-    }
+  append(payout_id: string, loaded: LoadedPayout | undefined, events: readonly PayoutEvent[]): Promise<LoadedPayout> {
+    return this.#log.append(payout_id, loaded, events);
   }
 
   async schedule(timer: PayoutTimer): Promise<void> {
@@ -154,18 +128,5 @@ export async function ensurePayoutStreams(jsm: JetStreamManager, names: PayoutNa
     await jsm.consumers.info(names.timers_stream, names.timers_consumer);
   } catch {
     await jsm.consumers.add(names.timers_stream, { durable_name: names.timers_consumer, ack_policy: 'explicit', ack_wait: 60_000_000_000, max_deliver: -1 } as never);
-  }
-}
-
-async function upsertStream(jsm: JetStreamManager, config: Record<string, unknown> & { name: string }): Promise<void> {
-  try {
-    await jsm.streams.info(config.name);
-    await jsm.streams.update(config.name, config as never);
-  } catch (error) {
-    if (error instanceof JetStreamApiError && error.code === 10059) {
-      await jsm.streams.add(config as never);
-      return;
-    }
-    throw error;
   }
 }
