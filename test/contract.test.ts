@@ -73,7 +73,7 @@ describe('contract - against the released baseline', () => {
   });
 
   test('a compatible addition (new field, enum value, RPC) passes', () => {
-    edit(dir, payment_proto, '  map<string, string> metadata = 11;\n}', '  map<string, string> metadata = 11;\n  // A store of the merchant.\n  string store_id = 12;\n}');
+    edit(dir, payment_proto, '  repeated SplitRule split_rules = 12;\n}', '  repeated SplitRule split_rules = 12;\n  // A store of the merchant.\n  string store_id = 13;\n}');
     edit(dir, payment_proto, '  PRODUCT_BARCODE = 12;', '  PRODUCT_BARCODE = 12;\n  // Digital yuan.\n  PRODUCT_ECNY = 13;');
     edit(dir, admin_proto, '  rpc GetMerchant(GetMerchantRequest) returns (GetMerchantResponse);', '  rpc GetMerchant(GetMerchantRequest) returns (GetMerchantResponse);\n  // New.\n  rpc DeleteMerchant(DeleteMerchantRequest) returns (DeleteMerchantResponse);');
     writeFileSync(path.join(dir, admin_proto), `${readFileSync(path.join(dir, admin_proto), 'utf8')}\nmessage DeleteMerchantRequest {\n  // The merchant.\n  string merchant_id = 1;\n}\n\nmessage DeleteMerchantResponse {}\n`);
@@ -90,7 +90,7 @@ describe('contract - against the released baseline', () => {
   });
 
   test('a field without a comment fails lint (the rules must reach generated clients)', () => {
-    edit(dir, payment_proto, '  map<string, string> metadata = 11;\n}', '  map<string, string> metadata = 11;\n  string store_id = 12;\n}');
+    edit(dir, payment_proto, '  repeated SplitRule split_rules = 12;\n}', '  repeated SplitRule split_rules = 12;\n  string store_id = 13;\n}');
     const result = check(dir);
     expect(result.output).toContain('Field "store_id" should have a non-empty comment for documentation.');
     expect(result.status).not.toBe(0);
@@ -118,14 +118,14 @@ describe('contract - against the merge-base with main', () => {
     git('add', '-A');
     git('commit', '-q', '-m', 'released contract');
     // On main since the release: a compatible addition, not in the baseline yet.
-    edit(dir, payment_proto, '  map<string, string> metadata = 11;\n}', '  map<string, string> metadata = 11;\n  // A store of the merchant.\n  string store_id = 12;\n}');
+    edit(dir, payment_proto, '  repeated SplitRule split_rules = 12;\n}', '  repeated SplitRule split_rules = 12;\n  // A store of the merchant.\n  string store_id = 13;\n}');
     git('commit', '-q', '-am', 'store_id');
     git('checkout', '-q', '-b', 'feature');
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   test('a branch breaking what main added since the release fails, though the baseline lacks it', () => {
-    edit(dir, payment_proto, 'string store_id = 12;', 'string shop_id = 12;');
+    edit(dir, payment_proto, 'string store_id = 13;', 'string shop_id = 13;');
     git('commit', '-q', '-am', 'rename store_id');
     const result = check(dir);
     expect(result.output).toContain('no breaking change against proto/released/paycore-v1.json');
@@ -134,7 +134,7 @@ describe('contract - against the merge-base with main', () => {
   });
 
   test('a branch adding compatibly passes both checks', () => {
-    edit(dir, payment_proto, 'string store_id = 12;', 'string store_id = 12;\n  // The till.\n  string terminal_id = 13;');
+    edit(dir, payment_proto, 'string store_id = 13;', 'string store_id = 13;\n  // The till.\n  string terminal_id = 14;');
     git('commit', '-q', '-am', 'terminal_id');
     const result = check(dir);
     expect(result.output).toMatch(/no breaking change against the merge-base with main/);
