@@ -6,7 +6,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -48,15 +48,41 @@ export function uniquePrefix(): string {
   return `t${randomBytes(5).toString('hex')}`;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** The kernel's ephemeral range (source ports of outgoing connections), read once. */
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (low !== undefined && high !== undefined && low > 0 && high >= low) return [low, high];
+  } catch {
+    // not Linux: the IANA dynamic range
+  }
+  return [49152, 65535];
+}
+
+/** Whether a listener can bind `port` on 127.0.0.1 now. */
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+/**
+ * A port for a process this kit starts, to listen on once it is up. Picked at random below the
+ * kernel's ephemeral range: a port from listen(0) lies inside it, and an outgoing connection of
+ * any process (NATS, Redis, PostgreSQL clients by the hundred in a suite) may take it as its
+ * source port before the child binds it (EADDRINUSE, seen in CI).
+ */
+export async function freePort(): Promise<number> {
+  const [low] = ephemeralRange();
+  const floor = 10_000;
+  const top = Math.max(floor + 1_000, low);
+  for (let tries = 0; tries < 200; tries++) {
+    const port = floor + Math.floor(Math.random() * (top - floor));
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`freePort: no bindable port in ${floor}..${top - 1} after 200 tries`);
 }
 
 export interface SandboxOrder {
