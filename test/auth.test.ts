@@ -345,6 +345,28 @@ describe('authorization', () => {
     expect(await refusal(admin(app_admin_service, 'AppAdminService', 'getApp', { appId: 'half_admin' }))).toMatchObject({ code: grpc.status.NOT_FOUND });
   });
 
+  test('auth - each connection is known by its own certificate: a new connection with another certificate is checked anew, in between calls of the first', async () => {
+    // The certificate is read once per connection (core/auth/tls.ts): nothing of one
+    // connection's may stand for another's.
+    await upsertApp('shop_b', ['m_ref'], ['payments:write', 'payments:read']);
+    const shop_b = new PaycoreClient(stack.address, stack.auth('shop_b'));
+    const stranger = new PaycoreClient(stack.address, stack.auth('not_registered_either'));
+    try {
+      const mine = await shop_a.createPayment(createRequest('m_it'));
+      expect(await refusal(shop_b.getPayment({ paymentId: mine.paymentId, merchantId: 'm_it' }))).toMatchObject(forbidden);
+      const theirs = await shop_b.createPayment(createRequest('m_ref'));
+      expect(theirs.merchantId).toBe('m_ref');
+      expect(await refusal(shop_a.getPayment({ paymentId: theirs.paymentId, merchantId: 'm_ref' }))).toMatchObject(forbidden);
+      expect(await refusal(stranger.getPayment({ paymentId: mine.paymentId, merchantId: 'm_it' }))).toMatchObject({ code: grpc.status.UNAUTHENTICATED, reason: 'UNAUTHENTICATED' });
+      // The first connection is still its own app, and so is the second.
+      expect((await shop_a.getPayment({ paymentId: mine.paymentId, merchantId: 'm_it' })).paymentId).toBe(mine.paymentId);
+      expect((await shop_b.getPayment({ paymentId: theirs.paymentId, merchantId: 'm_ref' })).paymentId).toBe(theirs.paymentId);
+    } finally {
+      shop_b.close();
+      stranger.close();
+    }
+  });
+
   test('auth - a deleted app is UNAUTHENTICATED at once, certificate and all', async () => {
     await upsertApp('leaver', ['m_it'], ['payments:read']);
     const leaver = new PaycoreClient(stack.address, stack.auth('leaver'));

@@ -62,14 +62,32 @@ function listen(server: NetServer | tls.Server, host: string, port: number): Pro
   });
 }
 
+/** Reads the client's certificate once per connection and answers every later plain
+ * `getPeerCertificate()` with it: grpc-js asks on every call (getAuthContext), and each read
+ * builds the certificate object anew (about 0.1 ms). Renegotiation is refused, so the
+ * certificate cannot change while the connection lives; the copy lives and dies with this
+ * socket, and a new connection is checked from its own handshake. */
+function peerCertificateOnce(socket: tls.TLSSocket): tls.PeerCertificate {
+  socket.disableRenegotiation();
+  const read = socket.getPeerCertificate.bind(socket);
+  const certificate = read();
+  Object.defineProperty(socket, 'getPeerCertificate', {
+    value: (detailed?: boolean) => (detailed === true ? read(true) : certificate),
+    configurable: true,
+    writable: true,
+  });
+  return certificate;
+}
+
 /** Serves `server` over TLS on host:port. */
 export async function listenTls(server: grpc.Server, host: string, port: number, files: TlsFiles, log: Logger): Promise<Listener> {
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const tls_server = tls.createServer(
     { ...secureContext(files), requestCert: true, rejectUnauthorized: false, ALPNProtocols: ['h2'], minVersion: 'TLSv1.2' },
     (socket: tls.TLSSocket) => {
+      const certificate = peerCertificateOnce(socket);
       // A certificate was presented but does not chain to our client CA: no service at all.
-      if (!socket.authorized && socket.getPeerCertificate().raw !== undefined) {
+      if (!socket.authorized && certificate.raw !== undefined) {
         log.warn({ remote: socket.remoteAddress, err: String(socket.authorizationError) }, 'TLS client certificate refused');
         socket.destroy();
         return;
