@@ -7,7 +7,7 @@ import path from 'node:path';
 import { ConfigError, loadChannels, loadConfig } from './config';
 import {
   command_timeout_ms_default, expire_seconds_min_default, query_backoff_ms_default, refund_backoff_ms, watch_lifetime_ms_default, watches_max_default,
-  watches_per_app_max_default,
+  watches_per_app_max_default, actor_thread_commands_max_default,
 } from './constants';
 import { notify_schedule_ms_default, notify_timeout_ms_default } from './constants';
 
@@ -71,6 +71,7 @@ describe('config', () => {
       watches_per_app_max: watches_per_app_max_default,
       watches_max: watches_max_default,
       watch_lifetime_ms: watch_lifetime_ms_default,
+      actor_commands_max: actor_thread_commands_max_default,
       http_host: '127.0.0.1',
       http_port: 8080,
       public_url: 'http://127.0.0.1:8080',
@@ -172,6 +173,7 @@ describe('config', () => {
     ['PAYCORE_ADMIN_GRPC_PORT', '65536'],
     ['PAYCORE_WATCHES_PER_APP_MAX', '0'],
     ['PAYCORE_WATCH_LIFETIME_MS', '999'],
+    ['PAYCORE_ACTOR_COMMANDS_MAX', '0'],
   ])('config - %s=%j is a ConfigError naming it', (name, value) => {
     const error = configError(() => loadConfig(env({ [name]: value })));
     expect(error.message.startsWith(`${name} `)).toBe(true);

@@ -27,6 +27,7 @@ import {
   watch_lifetime_ms_default,
   watches_max_default,
   watches_per_app_max_default,
+  actor_thread_commands_max_default,
 } from './constants';
 import { readNatsAuth, type NatsAuth, type RedisAuth } from './connections';
 import { z } from 'zod';
@@ -55,6 +56,8 @@ export interface Config {
   watches_per_app_max: number;
   watches_max: number;
   watch_lifetime_ms: number;
+  /** Commands one actor-host thread holds at once (core/constants.ts says why). */
+  actor_commands_max: number;
   http_host: string;
   http_port: number;
   /** Base URL providers reach the gateway's HTTP port at (for notify URLs). */
@@ -223,6 +226,7 @@ const variables = z.object({
   PAYCORE_WATCHES_PER_APP_MAX: integer(watches_per_app_max_default, 1, 1_000_000),
   PAYCORE_WATCHES_MAX: integer(watches_max_default, 1, 1_000_000),
   PAYCORE_WATCH_LIFETIME_MS: integer(watch_lifetime_ms_default, 1_000, 86_400_000),
+  PAYCORE_ACTOR_COMMANDS_MAX: integer(actor_thread_commands_max_default, 1, 1_000_000),
   PAYCORE_HTTP_HOST: text('127.0.0.1'),
   PAYCORE_HTTP_PORT: integer(8080, 1, 65535),
   PAYCORE_PUBLIC_URL: unset.pipe(urlOf(['http:', 'https:']).optional()),
@@ -348,6 +352,7 @@ function configOf(env: Env, v: Variables, context: Context): Config {
     watches_per_app_max: v.PAYCORE_WATCHES_PER_APP_MAX,
     watches_max: v.PAYCORE_WATCHES_MAX,
     watch_lifetime_ms: v.PAYCORE_WATCH_LIFETIME_MS,
+    actor_commands_max: v.PAYCORE_ACTOR_COMMANDS_MAX,
     http_host: v.PAYCORE_HTTP_HOST,
     http_port: v.PAYCORE_HTTP_PORT,
     public_url,

@@ -226,5 +226,14 @@ export const exploration_share_default = 0.02;
  * one queued behind thousands of others until its deadline. */
 export const gateway_commands_in_flight_max = 4_096;
 
+/** Commands one actor-host thread may hold at once, every mailbox together (queued or
+ * running; they arrive from every gateway of the deployment and from the timer pumps). Past it
+ * a command is refused at once OVERLOADED with the retry hint, before its actor is loaded: a
+ * thread whose actors fall behind (a slow store, a provider answering slowly) holds a bounded
+ * amount of work and memory instead of a queue that grows until the callers' deadlines. It also
+ * bounds the actor cache: an actor with commands is never evicted, so at most this many are
+ * live beyond actors_live_max. Per deployment: PAYCORE_ACTOR_COMMANDS_MAX. */
+export const actor_thread_commands_max_default = 4_096;
+
 /** The retry hint an OVERLOADED refusal carries (ErrorInfo metadata retry_after_ms). */
 export const overloaded_retry_after_ms = 1_000;

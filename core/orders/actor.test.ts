@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { ChannelError, type AttemptStatus, type Channel } from '../../channels/channel';
 import { idKey, paymentId } from '../ids';
 import { createLogger } from '../log';
+import { overloaded_retry_after_ms } from '../constants';
 import { createActorMetrics } from '../metrics';
 import type { RiskAssessed } from '../risk/engine';
 import type { RiskAction } from '../risk/rules';
@@ -96,7 +97,7 @@ class MemoryChannels {
   }
 }
 
-function system(store: MemoryStore, channels: MemoryChannels, risk?: ActorDeps['risk']): ActorSystem {
+function system(store: MemoryStore, channels: MemoryChannels, risk?: ActorDeps['risk'], bounds?: ActorDeps['bounds']): ActorSystem {
   const deps: ActorDeps = {
     store: store as never,
     timers: { schedule: async () => undefined } as never,
@@ -109,6 +110,7 @@ function system(store: MemoryStore, channels: MemoryChannels, risk?: ActorDeps['
     log: createLogger('silent'),
     metrics: createActorMetrics().actor,
     risk,
+    bounds,
     now: () => new Date(),
   };
   return new ActorSystem(deps);
@@ -278,4 +280,80 @@ test('actor - channel health hears a payer decline as the adapter classified it,
   await system(store, channels).handle({ type: 'create', payment_id, input: input('o-health') });
   // recordOutcome is called (not awaited) inside each channel call, so all are in by now.
   expect(channels.outcomes).toEqual(['payer_decline', 'system_error', 'success']);
+});
+
+/** Channels whose create hangs until the test lets it answer; `sent` counts creates sent. */
+class HangingChannels extends MemoryChannels {
+  readonly #waiting: (() => void)[] = [];
+  sent = 0;
+
+  override get(channel_id: string): Channel {
+    const channel = super.get(channel_id);
+    return {
+      ...channel,
+      pay: async (...args: Parameters<Channel['pay']>) => {
+        this.sent += 1;
+        await new Promise<void>((resolve) => this.#waiting.push(resolve));
+        return channel.pay(...args);
+      },
+    } as Channel;
+  }
+
+  /** Resolves once `n` creates were sent in all (each turn reaches its channel call after a
+   * few appends and lookups). */
+  async sending(n: number): Promise<void> {
+    while (this.sent < n) await new Promise((r) => setImmediate(r));
+  }
+
+  /** Lets every create sent so far answer. */
+  answerAll(): void {
+    for (const answer of this.#waiting.splice(0)) answer();
+  }
+}
+
+describe('thread bounds', () => {
+  const create = (actors: ActorSystem, n: number) => {
+    const payment_id = paymentId(idKey(randomBytes(32)), 'm_1', `b-${n}`);
+    return actors.handle({ type: 'create', payment_id, input: input(`b-${n}`) });
+  };
+
+  test('actor - past the thread bound a command is refused OVERLOADED with a retry hint, its actor not loaded, nothing sent; a finished command frees its place', async () => {
+    const channels = new HangingChannels();
+    const actors = system(new MemoryStore(), channels, undefined, { commands_max: 3 });
+    const held = [1, 2, 3].map((n) => create(actors, n));
+    expect(actors.commands).toBe(3);
+    const refused = await create(actors, 4);
+    expect(refused).toEqual({ ok: false, error: { reason: 'OVERLOADED', message: expect.stringMatching(/holds 3 commands, its bound/), metadata: { retry_after_ms: String(overloaded_retry_after_ms) } } });
+    expect(actors.live).toBe(3);
+    // A read is refused too: the bound is the thread's, whatever the command.
+    expect((await actors.handle({ type: 'get', payment_id: 'p_any', merchant_id: 'm_1' })).ok).toBe(false);
+    await channels.sending(3);
+    channels.answerAll();
+    for (const reply of await Promise.all(held)) expect(reply.ok).toBe(true);
+    expect(actors.commands).toBe(0);
+    const admitted = create(actors, 5);
+    await channels.sending(4);
+    channels.answerAll();
+    expect((await admitted).ok).toBe(true);
+    expect(channels.sent).toBe(4);
+  });
+
+  test('actor - when every cached actor is busy a new one is kept (one mailbox per payment) and the cache grows only up to the thread bound', async () => {
+    const channels = new HangingChannels();
+    const actors = system(new MemoryStore(), channels, undefined, { commands_max: 4, live_max: 2 });
+    const held = [1, 2, 3, 4].map((n) => create(actors, n));
+    // Four busy actors over a cache of two: none evicted, the fourth included.
+    expect(actors.live).toBe(4);
+    expect((await create(actors, 5)).ok).toBe(false);
+    expect(actors.live).toBe(4);
+    await channels.sending(4);
+    channels.answerAll();
+    await Promise.all(held);
+    // Idle again: the next actor brings the cache back to its size.
+    const next = create(actors, 6);
+    expect(actors.live).toBe(2);
+    await channels.sending(5);
+    channels.answerAll();
+    expect((await next).ok).toBe(true);
+  });
 });

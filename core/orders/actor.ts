@@ -9,7 +9,7 @@
 //   channel-calls.ts the channel-call step (request, timing, health, what a failure proves)
 //   journal.ts       the append step (decide → append with OCC, then what the log recorded)
 
-import { actors_live_max, command_start_margin_ms, mailbox_depth_max } from '../constants';
+import { actor_thread_commands_max_default, actors_live_max, command_start_margin_ms, mailbox_depth_max, overloaded_retry_after_ms } from '../constants';
 import type { IdKey } from '../ids';
 import { PaycoreError, errorToWire } from '../errors';
 import type { Logger } from '../log';
@@ -47,6 +47,9 @@ export interface ActorDeps {
   risk?: Pick<RiskEngine, 'decide' | 'record'>;
   /** The list of payments held for review (core/risk/held.ts). */
   held?: Pick<HeldIndex, 'add' | 'remove'>;
+  /** Commands this thread holds at once, every mailbox together (default
+   * actor_thread_commands_max_default), and idle actors kept cached (default actors_live_max). */
+  bounds?: { commands_max?: number; live_max?: number };
   now(): Date;
 }
 
@@ -61,26 +64,50 @@ interface Flows {
 export class ActorSystem {
   readonly #actors = new Map<string, Actor>();
   readonly #flows: Flows;
+  readonly #commands_max: number;
+  readonly #live_max: number;
+  /** Commands queued or running in every mailbox of this system. */
+  #commands = 0;
 
   constructor(private readonly deps: ActorDeps) {
-    this.#flows = wireFlows(deps, (request) => this.handle(request));
+    // A late channel answer (pay_outcome) is work this thread already holds: never refused.
+    this.#flows = wireFlows(deps, (request) => this.#enqueue(request, false));
+    this.#commands_max = deps.bounds?.commands_max ?? actor_thread_commands_max_default;
+    this.#live_max = deps.bounds?.live_max ?? actors_live_max;
   }
 
+  /** Actors cached (idle or busy). */
   get live(): number {
     return this.#actors.size;
   }
 
-  /** Runs one request in its actor's mailbox, after every request queued before it. */
+  /** Commands queued or running, every mailbox together. */
+  get commands(): number {
+    return this.#commands;
+  }
+
+  /** Runs one request in its actor's mailbox, after every request queued before it. Refused
+   * at once (OVERLOADED, with a retry hint) when the thread or the mailbox is full. */
   handle(request: ActorRequest): Promise<ActorReply> {
+    return this.#enqueue(request, true);
+  }
+
+  #enqueue(request: ActorRequest, refusable: boolean): Promise<ActorReply> {
+    // Checked before the actor is looked up: a refused command loads and caches nothing.
+    if (refusable && this.#commands >= this.#commands_max) {
+      return Promise.resolve(overloaded(`this actor thread holds ${this.#commands} commands, its bound; retry with the same key`));
+    }
     const actor = this.#actor(request.payment_id);
-    if (actor.queued >= mailbox_depth_max) {
-      return Promise.resolve(failure(new PaycoreError('OVERLOADED', `payment ${request.payment_id} has ${actor.queued} commands queued; retry with the same key`)));
+    if (refusable && actor.queued >= mailbox_depth_max) {
+      return Promise.resolve(overloaded(`payment ${request.payment_id} has ${actor.queued} commands queued; retry with the same key`));
     }
     actor.queued += 1;
+    this.#commands += 1;
     this.deps.metrics.mailbox_depth.inc();
     const turn = actor.tail.then(() => this.#turn(actor, request));
     actor.tail = turn.catch(() => undefined).finally(() => {
       actor.queued -= 1;
+      this.#commands -= 1;
       this.deps.metrics.mailbox_depth.dec();
     });
     void turn.then((reply) => this.deps.metrics.commands.inc({ type: request.type, result: reply.ok ? 'ok' : reply.error.reason }));
@@ -94,17 +121,23 @@ export class ActorSystem {
       this.#actors.set(payment_id, actor);
       return actor;
     }
+    // Room is made before the new actor goes in: evicting after would find it idle (its
+    // command is not queued yet) and drop it when every older actor is busy, and a second
+    // command for the payment would then open a second mailbox beside the first.
+    this.#evict(this.#live_max - 1);
     actor = new Actor(payment_id);
     this.#actors.set(payment_id, actor);
-    this.#evict();
     this.deps.metrics.actors_live.set(this.#actors.size);
     return actor;
   }
 
-  #evict(): void {
-    if (this.#actors.size <= actors_live_max) return;
+  /** Drops idle actors, least recently used first, down to `keep`. An actor with commands
+   * stays (its mailbox is its order), so the cache holds at most max(live_max, commands
+   * held) actors: the thread's command bound bounds it when every actor is busy. */
+  #evict(keep: number): void {
+    if (this.#actors.size <= keep) return;
     for (const [id, actor] of this.#actors) {
-      if (this.#actors.size <= actors_live_max) return;
+      if (this.#actors.size <= keep) return;
       if (actor.queued === 0) this.#actors.delete(id);
     }
   }
@@ -204,6 +237,10 @@ function wireFlows(deps: ActorDeps, enqueue: (request: ActorRequest) => Promise<
   const payments = new PaymentFlow({ journal, calls, refunds, channels, timers, sealer, query_backoff_ms: deps.query_backoff_ms, log, now, enqueue });
   const creates = new CreateFlow({ journal, payments, channels, timers, sealer, risk: deps.risk, held: deps.held, log, now });
   return { journal, creates, payments, refunds };
+}
+
+function overloaded(message: string): ActorReply {
+  return failure(new PaycoreError('OVERLOADED', message, [], { retry_after_ms: String(overloaded_retry_after_ms) }));
 }
 
 function failure(error: PaycoreError): ActorReply {

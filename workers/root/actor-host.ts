@@ -63,6 +63,7 @@ function buildActorHost(deps: ActorHostDeps): { actors: ActorSystem; close(): Pr
     metrics: metrics.actor,
     risk,
     held: new HeldIndex(redis, config.prefix),
+    bounds: { commands_max: config.actor_commands_max },
     now: () => new Date(),
   });
   return { actors, close: () => closeAdapters(adapters, table.health, log) };
