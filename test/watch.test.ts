@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import { makeClient } from '../testing/auth-client';
 import { PaycoreClient } from '../testing/client';
 import { decodeServiceError } from '../core/errors';
+import { overloaded_retry_after_ms } from '../core/constants';
 import { app_admin_service } from '../core/gateway/app-admin';
 import type { App } from '../proto/gen/paycore/v1/admin';
 import { Product, type Payment } from '../proto/gen/paycore/v1/payment';
@@ -37,7 +38,7 @@ interface Watch {
   /** Resolves with the stream's final status. */
   status: Promise<grpc.StatusObject>;
   /** Rejects with the stream's error, decoded. */
-  error: Promise<{ code: number; reason?: string; message: string }>;
+  error: Promise<{ code: number; reason?: string; message: string; metadata: Record<string, string> }>;
   cancel(): void;
 }
 
@@ -48,7 +49,7 @@ function watch(client: PaycoreClient, payment_id: string, deadline_ms = 60_000):
     stream.once('data', (response: { payment: Payment }) => resolve(response.payment));
     stream.once('error', reject);
   });
-  const error = new Promise<{ code: number; reason?: string; message: string }>((resolve) => stream.once('error', (e: grpc.ServiceError) => resolve(decodeServiceError(e))));
+  const error = new Promise<{ code: number; reason?: string; message: string; metadata: Record<string, string> }>((resolve) => stream.once('error', (e: grpc.ServiceError) => resolve(decodeServiceError(e))));
   const status = new Promise<grpc.StatusObject>((resolve) => stream.once('status', resolve));
   first.catch(() => undefined);
   return { first, status, error, cancel: () => stream.cancel() };
@@ -88,7 +89,8 @@ describe('bounds', () => {
   });
 
   test('watch - beyond the bound per app and the bound in total: RESOURCE_EXHAUSTED OVERLOADED; a place given back is used again', async () => {
-    const overloaded = { code: grpc.status.RESOURCE_EXHAUSTED, reason: 'OVERLOADED' };
+    // Refused with the retry hint every OVERLOADED refusal carries (docs/api.md).
+    const overloaded = { code: grpc.status.RESOURCE_EXHAUSTED, reason: 'OVERLOADED', metadata: { retry_after_ms: String(overloaded_retry_after_ms) } };
     const a = as('watcher_a');
     const payments = await Promise.all([0, 1, 2, 3].map(() => openPayment(stack)));
     const a1 = watch(a, payments[0]!.paymentId);

@@ -26,7 +26,7 @@ import {
 import type { Config } from '../config';
 import { notifyPolicy } from '../notify/destination';
 import type { DestinationPolicy } from '../notify/destination';
-import { expire_seconds_default, expire_seconds_max } from '../constants';
+import { expire_seconds_default, expire_seconds_max, overloaded_retry_after_ms } from '../constants';
 import { PaycoreError, dependencyDown, grpcStatusOfReason, invalidFields, toServiceError, type Dependency } from '../errors';
 import { paymentId, refundId } from '../ids';
 import type { Logger } from '../log';
@@ -377,12 +377,13 @@ class PaymentGateway {
   }
 
   /** Counts a watch against its app's and the gateway's bounds; the returned function gives
-   * the place back. OVERLOADED beyond either bound. */
+   * the place back. OVERLOADED with the retry hint beyond either bound. */
   #admitWatch(app_id: string): () => void {
     const { watches_max, watches_per_app_max } = this.deps.config;
     const mine = this.#watch_counts.get(app_id) ?? 0;
-    if (this.#watch_total >= watches_max) throw new PaycoreError('OVERLOADED', `this gateway serves at most ${watches_max} watches at once`);
-    if (mine >= watches_per_app_max) throw new PaycoreError('OVERLOADED', `app ${app_id} may hold at most ${watches_per_app_max} watches at once`);
+    const hint = { retry_after_ms: String(overloaded_retry_after_ms) };
+    if (this.#watch_total >= watches_max) throw new PaycoreError('OVERLOADED', `this gateway serves at most ${watches_max} watches at once`, [], hint);
+    if (mine >= watches_per_app_max) throw new PaycoreError('OVERLOADED', `app ${app_id} may hold at most ${watches_per_app_max} watches at once`, [], hint);
     this.#watch_total += 1;
     this.#watch_counts.set(app_id, mine + 1);
     let released = false;
