@@ -44,6 +44,9 @@ class TestMerchant {
   readonly inflight = new Map<string, number>();
   readonly inflight_max = new Map<string, number>();
   readonly completed = new Map<string, number>();
+  /** Requests open now and at most at once, every merchant together. */
+  open = 0;
+  open_max = 0;
   private server: Server | undefined;
   private base = '';
 
@@ -89,8 +92,11 @@ class TestMerchant {
     const n = this.on(path).length;
     const behaviour = (this.behaviours.get(path) ?? answerOk)(n);
     this.bump(this.inflight, merchant_id, 1);
+    this.open += 1;
+    this.open_max = Math.max(this.open_max, this.open);
     this.inflight_max.set(merchant_id, Math.max(this.inflight_max.get(merchant_id) ?? 0, this.inflight.get(merchant_id)!));
     if (behaviour.gate !== undefined) await behaviour.gate;
+    this.open -= 1;
     this.bump(this.inflight, merchant_id, -1);
     this.bump(this.completed, merchant_id, 1);
     if (!res.destroyed) res.writeHead(behaviour.status, { 'content-type': 'text/plain' }).end('ok');
@@ -123,9 +129,17 @@ async function pay(merchant_id: string, merchant_order_no: string, outcome: Paym
   return payment_id;
 }
 
-async function start(options: { schedule_ms: number[]; timeout_ms?: number; onDelivered?: (after_outcome_ms: number) => void }): Promise<Notifier> {
+interface StartOptions {
+  schedule_ms: number[];
+  timeout_ms?: number;
+  onDelivered?: (after_outcome_ms: number) => void;
+  inflight_max?: { per_merchant: number; total: number };
+}
+
+async function start(options: StartOptions): Promise<Notifier> {
   const notifier = await startNotifier({
     js, jsm, prefix, log,
+    inflight_max: options.inflight_max,
     onDelivered: options.onDelivered,
     secretOf: async (merchant_id) => merchant.secrets.get(merchant_id),
     // The merchant under test listens on loopback.
@@ -331,6 +345,33 @@ describe('notifier', () => {
     expect(merchant.of('m_slow')).toHaveLength(8);
     expect(merchant.inflight_max.get('m_slow')).toBeLessThanOrEqual(4);
     expect(merchant.of('m_slow').every((r) => r.verified && r.attempt === 1)).toBe(true);
+  });
+
+  test('notify - deliveries in flight are bounded per process: past the bound a due notification goes back to the stream, and no merchant sees more', async () => {
+    await ensureNotifyStreams(jsm, prefix, { ack_wait_ms: 60_000 });
+    merchant.open_max = merchant.open; // the merchant endpoint is shared with earlier tests
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const merchants = ['m_b1', 'm_b2', 'm_b3'];
+    for (const m of merchants) {
+      merchant.secrets.set(m, `whsec_${m}`);
+      merchant.behaviours.set(`/${m}/notify`, () => ({ status: 200, gate }));
+      for (let i = 0; i < 2; i += 1) await pay(m, `o-${i}`, 'succeeded', merchant.url(`/${m}/notify`));
+    }
+    // Two per merchant would let all six through; three in all holds the third merchant's second.
+    await start({ schedule_ms: [0, 100], timeout_ms: 20_000, inflight_max: { per_merchant: 2, total: 3 } });
+    const names = notifyNames(prefix);
+    try {
+      // Three open, and a due notification was refused and put back (redelivered later).
+      await waitFor('three deliveries open and a refusal', async () => merchant.open === 3 && (await jsm.consumers.info(names.stream, names.sender_consumer)).num_redelivered > 0);
+      expect(merchant.open_max).toBe(3);
+      expect(merchants.reduce((n, m) => n + (merchant.completed.get(m) ?? 0), 0)).toBe(0);
+    } finally {
+      release();
+    }
+    await waitFor('every notification', () => merchants.every((m) => new Set(merchant.of(m).map((r) => r.notification_id)).size === 2));
+    await waitFor('the queue to drain', notifyQueueEmpty);
+    expect(merchant.open_max).toBe(3);
   });
 
   test('notify - events without notify_url or without an outcome produce no request', async () => {

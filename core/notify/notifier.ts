@@ -51,6 +51,9 @@ export interface NotifierOptions {
   timeout_ms?: number;
   /** nak delay of a due notification whose merchant is at its in-flight bound. */
   busy_delay_ms?: number;
+  /** Deliveries in flight per merchant and in all (default notify_inflight_per_merchant_max,
+   * notify_inflight_max); past either a due notification goes back to the stream. */
+  inflight_max?: { per_merchant: number; total: number };
   /** Told of every attempt's result (metrics). */
   onAttempt?: (result: 'delivered' | 'retry' | 'dead') => void;
   /** A message set aside because it cannot be read or planned (the alert counts these). */
@@ -100,7 +103,7 @@ export async function startNotifier(options: NotifierOptions): Promise<Notifier>
     schedule_ms,
     timeout_ms,
     busy_delay_ms: options.busy_delay_ms ?? notify_busy_delay_ms_default,
-    bounds: new InflightBounds(notify_inflight_per_merchant_max, notify_inflight_max),
+    bounds: new InflightBounds(options.inflight_max?.per_merchant ?? notify_inflight_per_merchant_max, options.inflight_max?.total ?? notify_inflight_max),
     agent: createNotifyAgent(timeout_ms, options.destinations),
     destinations: options.destinations,
     onAttempt: options.onAttempt ?? (() => undefined),
