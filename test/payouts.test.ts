@@ -13,7 +13,7 @@ import { payout_service } from '../core/gateway/payouts';
 import { payout_admin_service } from '../core/gateway/payout-admin';
 import {
   PayoutStatus, type CreatePayoutResponse, type GetPayoutResponse, type GetSettlementAccountResponse, type ListDeadPayoutTimersResponse,
-  type ListPayoutsResponse, type SetSettlementAccountResponse, type CreateTransferResponse, type GetTransferResponse,
+  type ListPayoutsResponse, type SetSettlementAccountResponse, type CreateTransferResponse, type GetTransferResponse, type GetMemberWalletResponse,
 } from '../proto/gen/paycore/v1/payout';
 import { defaultRouting, eventually, refusal, startStack, type Stack } from './harness';
 
@@ -198,5 +198,36 @@ test('payouts - CreateTransfer moves available money to a merchant of the same g
   expect(await refusal(call(other, 'createTransfer', { ...request, merchantTransferNo: 'tr-other' }))).toMatchObject({ reason: 'FORBIDDEN' });
   const bad = await refusal(call(client, 'createTransfer', { merchantId: merchant, merchantTransferNo: 'x y', toMerchantId: merchant, amount: 0n, currency: 'cny', memo: '' }));
   expect(bad.fields.sort()).toEqual(['amount', 'currency', 'merchant_transfer_no', 'to_merchant_id']);
+  expect((await store.trialBalance()).balanced).toBe(true);
+});
+
+test('payouts - member wallets: CreateTransfer with to_member_id credits a member, CreatePayout with member_id withdraws from its wallet, GetMemberWallet shows it; the wallet and the limits hold; other apps and bad fields are refused', async () => {
+  await fund(5_000n);
+  const member = `u${randomBytes(4).toString('hex')}`;
+  const payer_before = await available();
+  const credit = { merchantId: merchant, merchantTransferNo: `mc-${member}`, toMerchantId: '', toMemberId: member, amount: 3_000n, currency: 'CNY', memo: 'cashback' };
+  const credited = await call<CreateTransferResponse>(client, 'createTransfer', credit);
+  expect(credited.transfer).toMatchObject({ merchantId: merchant, toMerchantId: merchant, toMemberId: member, amount: 3_000n });
+  expect(await available()).toBe(payer_before - 3_000n);
+  const withdrawal = create({ memberId: member, amount: 1_000n });
+  const paid = await call<CreatePayoutResponse>(client, 'createPayout', withdrawal);
+  expect(paid.payout).toMatchObject({ status: PayoutStatus.PAYOUT_STATUS_SUCCEEDED, memberId: member, amount: 1_000n });
+  expect(await available()).toBe(payer_before - 3_000n);
+  const short = await call<CreatePayoutResponse>(client, 'createPayout', create({ memberId: member, amount: 2_001n }));
+  expect(short.payout).toMatchObject({ status: PayoutStatus.PAYOUT_STATUS_FAILED, failureCode: 'INSUFFICIENT_BALANCE', memberId: member });
+  const got = await call<GetMemberWalletResponse>(client, 'getMemberWallet', { merchantId: merchant, memberId: member, currency: 'CNY' });
+  expect(got.wallet).toMatchObject({ merchantId: merchant, memberId: member, currency: 'CNY', balance: 2_000n, frozen: 0n, withdrawnToday: 1_000n });
+  expect(got.wallet!.withdrawalMax).toBeGreaterThan(0n);
+  expect(await refusal(call(client, 'createPayout', create({ memberId: member, amount: got.wallet!.withdrawalMax + 1n })))).toMatchObject({ reason: 'INVALID_FIELD', fields: ['amount'] });
+  const listed = await eventually(async () => {
+    const page = await call<ListPayoutsResponse>(client, 'listPayouts', { merchantId: merchant, status: 0, pageSize: 0, pageToken: '', memberId: member });
+    return page.payouts.length === 2 ? page : undefined;
+  }, 5_000, "the member's withdrawals listed");
+  expect(listed.payouts.every((p) => p.memberId === member)).toBe(true);
+  expect(await refusal(call(other, 'getMemberWallet', { merchantId: merchant, memberId: member, currency: 'CNY' }))).toMatchObject({ reason: 'FORBIDDEN' });
+  const bad = await refusal(call(client, 'getMemberWallet', { merchantId: merchant, memberId: 'a b', currency: 'cny' }));
+  expect(bad.fields.sort()).toEqual(['currency', 'member_id']);
+  const bad_credit = await refusal(call(client, 'createTransfer', { ...credit, merchantTransferNo: 'mc-bad', toMerchantId: 'm_sb', toMemberId: 'a/b' }));
+  expect(bad_credit.fields.sort()).toEqual(['to_member_id', 'to_merchant_id']);
   expect((await store.trialBalance()).balanced).toBe(true);
 });

@@ -132,6 +132,7 @@ const table: Record<string, { scope: Scope; request: (merchant_id: string) => un
     request: (m) => ({ merchantId: m, merchantTransferNo: no('t'), toMerchantId: m === merchant_a ? merchant_b : merchant_a, amount: 100n, currency: 'CNY', memo: '' }),
   },
   '/paycore.v1.PayoutService/GetTransfer': { scope: 'merchant', request: (m) => ({ merchantId: m, transferId: `t${'a'.repeat(25)}` }) },
+  '/paycore.v1.PayoutService/GetMemberWallet': { scope: 'merchant', request: (m) => ({ merchantId: m, memberId: 'member1', currency: 'CNY' }) },
   '/paycore.v1.SplitService/CreateSplit': {
     scope: 'merchant',
     request: (m) => ({ merchantId: m, merchantSplitNo: no('s'), paymentId: payment_id(m), receivers: [{ receiverId: 'recv1', amount: 1n }], description: '' }),

@@ -55,6 +55,7 @@ const payout_methods: Record<string, AppRole> = {
   ListPayouts: 'payouts:read',
   CreateTransfer: 'payouts:write',
   GetTransfer: 'payouts:read',
+  GetMemberWallet: 'payouts:read',
 };
 
 /** SplitService (core/splits): the merchant scope is checked by the handler. */

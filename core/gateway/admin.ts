@@ -38,6 +38,7 @@ import type { MerchantInput, MerchantView } from '../merchants/records';
 interface Codec<T> {
   encode(message: T): { finish(): Uint8Array };
   decode(input: Uint8Array): T;
+  fromPartial(object: unknown): T;
 }
 
 interface GenericMethod {
@@ -55,7 +56,9 @@ export function grpcDefinition(definition: { fullName: string; methods: Record<s
       path: `/${definition.fullName}/${m.name}`,
       requestStream: m.requestStream,
       responseStream: m.responseStream,
-      requestSerialize: (v: unknown) => Buffer.from(m.requestType.encode(v).finish()),
+      // A client's request through fromPartial: a field the caller's object lacks (one added to
+      // the contract after the caller was written) is sent unset, never as the text "undefined".
+      requestSerialize: (v: unknown) => Buffer.from(m.requestType.encode(m.requestType.fromPartial(v)).finish()),
       requestDeserialize: (b: Buffer) => m.requestType.decode(b),
       responseSerialize: (v: unknown) => Buffer.from(m.responseType.encode(v).finish()),
       responseDeserialize: (b: Buffer) => m.responseType.decode(b),

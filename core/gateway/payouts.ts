@@ -16,6 +16,7 @@ import type { PayoutBooks, PayoutRow } from '../payouts/books';
 import type { PayoutService } from '../payouts/service';
 import type { PayoutState, PayoutStatus } from '../payouts/types';
 import type { Transfer, Transfers } from '../payouts/transfers';
+import type { MemberWallet } from '../payouts/wallets';
 import { grpcDefinition } from './admin';
 
 export const payout_service = grpcDefinition(PayoutServiceDefinition);
@@ -24,6 +25,8 @@ export interface PayoutsDeps {
   service: Pick<PayoutService, 'create' | 'get'>;
   books: Pick<PayoutBooks, 'list'>;
   transfers: Pick<Transfers, 'create' | 'get'>;
+  /** GetMemberWallet (core/payouts/wallets.ts). */
+  wallet(merchant_id: string, member_id: string, currency: string): Promise<MemberWallet>;
 }
 
 const id_pattern = /^[A-Za-z0-9_-]{1,32}$/;
@@ -65,6 +68,7 @@ export function payoutService(payouts: PayoutsDeps | undefined, log: Logger): gr
         bank_code: payee.bankCode,
         payee: { account_no: payee.accountNo, account_name: payee.accountName }, purpose: request.purpose === '' ? 'payout' : request.purpose,
         channel_id: request.channelId === '' ? undefined : request.channelId,
+        ...(request.memberId === '' ? {} : { member_id: request.memberId }),
       });
       return { payout: toWire(state) };
     }),
@@ -83,9 +87,10 @@ export function payoutService(payouts: PayoutsDeps | undefined, log: Logger): gr
       const status = request.status === WireStatus.PAYOUT_STATUS_UNSPECIFIED ? undefined : from_wire.get(request.status);
       if (request.status !== WireStatus.PAYOUT_STATUS_UNSPECIFIED && status === undefined) violations.push({ field: 'status', description: 'is not a PayoutStatus' });
       const after = pageCursor(request.pageToken, violations);
+      if (request.memberId !== '' && !id_pattern.test(request.memberId)) violations.push({ field: 'member_id', description: 'must be 1..32 of [A-Za-z0-9_-]' });
       if (violations.length > 0) throw invalidFields(violations);
       caller.requireMerchant(request.merchantId);
-      const rows = await deps.books.list(request.merchantId, page_size + 1, after, status);
+      const rows = await deps.books.list(request.merchantId, page_size + 1, after, status, request.memberId === '' ? undefined : request.memberId);
       const page = rows.slice(0, page_size);
       const last = page[page.length - 1];
       return {
@@ -96,9 +101,11 @@ export function payoutService(payouts: PayoutsDeps | undefined, log: Logger): gr
     createTransfer: unary('CreateTransfer', async (request: P.CreateTransferRequest, caller, deps): Promise<P.CreateTransferResponse> => {
       checkTransfer(request);
       caller.requireMerchant(request.merchantId);
+      const to_member = request.toMemberId !== '';
       const transfer = await deps.transfers.create({
-        merchant_id: request.merchantId, merchant_transfer_no: request.merchantTransferNo, to_merchant_id: request.toMerchantId, amount_minor: request.amount,
-        currency: request.currency, memo: request.memo,
+        merchant_id: request.merchantId, merchant_transfer_no: request.merchantTransferNo,
+        to_merchant_id: to_member ? request.merchantId : request.toMerchantId,
+        amount_minor: request.amount, currency: request.currency, memo: request.memo, ...(to_member ? { to_member_id: request.toMemberId } : {}),
       });
       return { transfer: transferToWire(transfer) };
     }),
@@ -110,6 +117,23 @@ export function payoutService(payouts: PayoutsDeps | undefined, log: Logger): gr
       caller.requireMerchant(request.merchantId);
       return { transfer: transferToWire(await deps.transfers.get(request.merchantId, request.transferId)) };
     }),
+    getMemberWallet: unary('GetMemberWallet', getMemberWallet),
+  };
+}
+
+async function getMemberWallet(request: P.GetMemberWalletRequest, caller: Caller, deps: PayoutsDeps): Promise<P.GetMemberWalletResponse> {
+  const violations: FieldViolation[] = [];
+  if (!id_pattern.test(request.merchantId)) violations.push({ field: 'merchant_id', description: 'is required: 1..32 of [A-Za-z0-9_-]' });
+  if (!id_pattern.test(request.memberId)) violations.push({ field: 'member_id', description: 'is required: 1..32 of [A-Za-z0-9_-]' });
+  if (!/^[A-Z]{3}$/.test(request.currency)) violations.push({ field: 'currency', description: 'must be an ISO 4217 code' });
+  if (violations.length > 0) throw invalidFields(violations);
+  caller.requireMerchant(request.merchantId);
+  const wallet = await deps.wallet(request.merchantId, request.memberId, request.currency);
+  return {
+    wallet: {
+      merchantId: wallet.merchant_id, memberId: wallet.member_id, currency: wallet.currency, balance: wallet.balance_minor, frozen: wallet.frozen_minor,
+      withdrawnToday: wallet.withdrawn_today_minor, withdrawalMax: wallet.limits.withdrawal_max_minor, dailyMax: wallet.limits.daily_max_minor,
+    },
   };
 }
 
@@ -117,7 +141,10 @@ function checkTransfer(request: P.CreateTransferRequest): void {
   const violations: FieldViolation[] = [];
   if (!id_pattern.test(request.merchantId)) violations.push({ field: 'merchant_id', description: 'is required: 1..32 of [A-Za-z0-9_-]' });
   if (!payout_no_pattern.test(request.merchantTransferNo)) violations.push({ field: 'merchant_transfer_no', description: 'is required: 1..64 of [A-Za-z0-9_-]' });
-  if (!id_pattern.test(request.toMerchantId)) violations.push({ field: 'to_merchant_id', description: 'is required: 1..32 of [A-Za-z0-9_-]' });
+  if (request.toMemberId !== '') {
+    if (!id_pattern.test(request.toMemberId)) violations.push({ field: 'to_member_id', description: 'must be 1..32 of [A-Za-z0-9_-]' });
+    if (request.toMerchantId !== '' && request.toMerchantId !== request.merchantId) violations.push({ field: 'to_merchant_id', description: 'must be empty or merchant_id when to_member_id is set' });
+  } else if (!id_pattern.test(request.toMerchantId)) violations.push({ field: 'to_merchant_id', description: 'is required: 1..32 of [A-Za-z0-9_-]' });
   else if (request.toMerchantId === request.merchantId) violations.push({ field: 'to_merchant_id', description: 'must be another merchant than merchant_id' });
   if (request.amount <= 0n) violations.push({ field: 'amount', description: 'must be a positive number of minor units' });
   if (!/^[A-Z]{3}$/.test(request.currency)) violations.push({ field: 'currency', description: 'must be an ISO 4217 code' });
@@ -129,7 +156,7 @@ function transferToWire(transfer: Transfer): P.Transfer {
   return {
     transferId: transfer.transfer_id, merchantId: transfer.merchant_id, merchantTransferNo: transfer.merchant_transfer_no,
     toMerchantId: transfer.to_merchant_id, amount: transfer.amount_minor, currency: transfer.currency, memo: transfer.memo,
-    businessDate: transfer.business_date, createdAt: transfer.created_at,
+    businessDate: transfer.business_date, createdAt: transfer.created_at, toMemberId: transfer.to_member_id ?? '',
   };
 }
 
@@ -142,6 +169,7 @@ function checkCreate(request: P.CreatePayoutRequest): void {
   checkPayee(request.payee, violations);
   if ([...request.purpose].length > 64) violations.push({ field: 'purpose', description: 'must be at most 64 characters' });
   if (request.channelId !== '' && !id_pattern.test(request.channelId)) violations.push({ field: 'channel_id', description: 'must be 1..32 of [A-Za-z0-9_-]' });
+  if (request.memberId !== '' && !id_pattern.test(request.memberId)) violations.push({ field: 'member_id', description: 'must be 1..32 of [A-Za-z0-9_-]' });
   if (violations.length > 0) throw invalidFields(violations);
 }
 
@@ -163,6 +191,7 @@ export function toWire(state: PayoutState): P.Payout {
     currency: state.currency, channelId: state.channel_id, bankCode: state.bank_code, accountLast4: state.payee_last4, purpose: state.purpose,
     failureCode: state.failure?.code ?? '', failureMessage: state.failure?.message ?? '', channelPayoutNo: state.channel_payout_no ?? '',
     createdAt: new Date(state.created_at), updatedAt: new Date(state.updated_at), paidAt: state.paid_at === undefined ? undefined : new Date(state.paid_at),
+    memberId: state.member_id ?? '',
   };
 }
 
@@ -172,6 +201,7 @@ function rowToWire(merchant_id: string, row: PayoutRow): P.Payout {
     status: to_wire[row.status as PayoutStatus] ?? WireStatus.PAYOUT_STATUS_UNSPECIFIED,
     amount: row.amount_minor, currency: row.currency, channelId: row.channel_id, bankCode: row.bank_code, accountLast4: row.payee_last4, purpose: '',
     failureCode: row.failure_code ?? '', failureMessage: '', channelPayoutNo: '', createdAt: row.created_at, updatedAt: row.updated_at, paidAt: undefined,
+    memberId: row.member_id ?? '',
   };
 }
 

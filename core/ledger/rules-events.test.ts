@@ -140,7 +140,7 @@ describe('postingsOf, event by event', () => {
     const parties = { merchant_id: 'm_e', channel_id: 'wx1', currency: 'CNY' };
     expect(() => linesOf('TRANSFER', parties, { gross: 1n })).toThrow('ledger rules: a counterparty leg needs counterparty_id');
     expect(() => linesOf('REFUND_PAYOUT_SETTLED', parties, { gross: 1n })).toThrow('ledger rules: a counterparty leg needs counterparty_id');
-    expect(() => linesOf('SPLIT', parties, { gross: 1n })).toThrow('ledger: a split leg needs its receiver');
+    expect(() => linesOf('SPLIT', parties, { gross: 1n })).toThrow('ledger: a split or member leg needs its receiver');
   });
 
   test('imbalance: Σ debit − Σ credit, so an unbalanced posting shows by how much and on which side', () => {

@@ -79,6 +79,11 @@ const carried: Record<TxnCode, 'gross' | 'channel_fee' | 'fee_returned' | 'payme
   SPLIT: 'gross',
   SPLIT_RETURN: 'gross',
   SPLIT_RETURN_REVERSED: 'gross',
+  MEMBER_CREDIT: 'gross',
+  MEMBER_WITHDRAW_FREEZE: 'gross',
+  MEMBER_WITHDRAW_RELEASE: 'gross',
+  MEMBER_WITHDRAW_SENT: 'gross',
+  MEMBER_WITHDRAW_RETURNED: 'gross',
 };
 
 // Distinct amounts, so a leg carrying the wrong one shows.

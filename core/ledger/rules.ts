@@ -16,7 +16,9 @@ export type AccountCode =
   | 'channel_fee_expense' // 渠道成本: what the channels charge paycore
   | 'refunds_in_transit' // 退款在途: refunds accepted, not yet confirmed by the channel
   | 'suspense' // 挂账: money that belongs to nobody yet (a duplicate payment)
-  | 'split_receiver'; // 分账接收方: a receiver's share of a merchant's payments (core/splits)
+  | 'split_receiver' // 分账接收方: a receiver's share of a merchant's payments (core/splits)
+  | 'member_wallet' // 会员钱包: a member's money, held for it by its merchant (core/payouts)
+  | 'member_frozen'; // 会员冻结: a member's withdrawal in flight
 
 export const normal_side: Record<AccountCode, 'debit' | 'credit'> = {
   channel_receivable: 'debit',
@@ -28,9 +30,12 @@ export const normal_side: Record<AccountCode, 'debit' | 'credit'> = {
   refunds_in_transit: 'credit',
   suspense: 'credit',
   split_receiver: 'credit',
+  member_wallet: 'credit',
+  member_frozen: 'credit',
 };
 
-/** Whose account a leg touches (counterparty: the other merchant of a transfer; receiver: a split's). */
+/** Whose account a leg touches (counterparty: the other merchant of a transfer; receiver: a
+ * split's receiver, or the member of a member wallet). */
 type OwnerOf = 'merchant' | 'channel' | 'platform' | 'counterparty' | 'receiver';
 /** Which amount of the transaction a leg carries. */
 type AmountOf = 'gross' | 'net' | 'merchant_fee' | 'channel_fee' | 'fee_returned';
@@ -112,6 +117,16 @@ const posting_rules = {
   SPLIT_RETURN: [leg('debit', 'split_receiver', 'receiver', 'gross'), leg('credit', 'merchant_available', 'merchant', 'gross')],
   /** That refund failed: the returned share goes back to its receiver. */
   SPLIT_RETURN_REVERSED: [leg('debit', 'merchant_available', 'merchant', 'gross'), leg('credit', 'split_receiver', 'receiver', 'gross')],
+  /** A transfer from a merchant to one of its members' wallets (core/payouts/transfers.ts). */
+  MEMBER_CREDIT: [leg('debit', 'merchant_available', 'merchant', 'gross'), leg('credit', 'member_wallet', 'receiver', 'gross')],
+  /** A member's withdrawal (a payout from its wallet) in flight. */
+  MEMBER_WITHDRAW_FREEZE: [leg('debit', 'member_wallet', 'receiver', 'gross'), leg('credit', 'member_frozen', 'receiver', 'gross')],
+  /** It failed: the wallet is refilled. */
+  MEMBER_WITHDRAW_RELEASE: [leg('debit', 'member_frozen', 'receiver', 'gross'), leg('credit', 'member_wallet', 'receiver', 'gross')],
+  /** The channel paid it out of what it holds for us. */
+  MEMBER_WITHDRAW_SENT: [leg('debit', 'member_frozen', 'receiver', 'gross'), leg('credit', 'channel_receivable', 'channel', 'gross')],
+  /** The receiving bank sent it back: the wallet is refilled. */
+  MEMBER_WITHDRAW_RETURNED: [leg('debit', 'channel_receivable', 'channel', 'gross'), leg('credit', 'member_wallet', 'receiver', 'gross')],
 } as const satisfies Record<string, readonly Leg[]>;
 
 export type TxnCode = keyof typeof posting_rules;
@@ -153,7 +168,7 @@ export interface Parties {
   currency: string;
   /** TRANSFER: the merchant receiving it; REFUND_PAYOUT_SETTLED: the payout's channel. */
   counterparty_id?: string;
-  /** The split receiver's account owner (splits only). */
+  /** The split receiver's account owner (splits), or the member's (member wallets). */
   receiver?: string;
 }
 
@@ -184,7 +199,7 @@ function ownerOf(owner: OwnerOf, parties: Parties): string {
       assert(parties.counterparty_id !== undefined, 'ledger rules: a counterparty leg needs counterparty_id');
       return parties.counterparty_id;
     case 'receiver':
-      assert(parties.receiver !== undefined, 'ledger: a split leg needs its receiver');
+      assert(parties.receiver !== undefined, 'ledger: a split or member leg needs its receiver');
       return parties.receiver;
   }
 }

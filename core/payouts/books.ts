@@ -9,8 +9,9 @@ import { close_lock_key, openDate, type LedgerStore, type PageCursor } from '../
 import { linesOf, type TxnCode } from '../ledger/rules';
 import { refund_reservation_ttl_ms } from '../constants';
 import type { PayoutState } from './types';
+import { checkMemberFreeze, member_limits_default, memberOwner, type MemberLimits } from './wallets';
 
-export type FreezeResult = { frozen: true } | { frozen: false; message: string };
+export type FreezeResult = { frozen: true } | { frozen: false; code?: string; message: string };
 
 export interface PayoutRow {
   payout_id: string;
@@ -22,12 +23,13 @@ export interface PayoutRow {
   currency: string;
   amount_minor: bigint;
   failure_code: string | null;
+  member_id: string | null;
   created_at: Date;
   updated_at: Date;
 }
 
 export class PayoutBooks {
-  constructor(private readonly ledger: LedgerStore) {}
+  constructor(private readonly ledger: LedgerStore, readonly member_limits: MemberLimits = member_limits_default) {}
 
   /** available → frozen, unless the available balance is short. Already frozen: true. */
   async freeze(state: PayoutState): Promise<FreezeResult> {
@@ -38,6 +40,7 @@ export class PayoutBooks {
     }
     return this.ledger.transaction(async (client, created) => {
       await client.query('SELECT pg_advisory_xact_lock_shared($1)', [close_lock_key]);
+      if (state.member_id !== undefined) return this.#freezeMember(client, created, state, state.member_id);
       const available = await client.query<{ balance_minor: bigint }>(
         `SELECT balance_minor FROM accounts WHERE code = 'merchant_available' AND owner = $1 AND currency = $2 FOR UPDATE`,
         [state.merchant_id, state.currency],
@@ -56,6 +59,17 @@ export class PayoutBooks {
     });
   }
 
+  /** A member's withdrawal: its wallet (locked) must cover it, within the daily limit. */
+  async #freezeMember(client: pg.PoolClient, created: Map<string, bigint>, state: PayoutState, member_id: string): Promise<FreezeResult> {
+    const done = await client.query('SELECT 1 FROM journal_entries WHERE entry_key = $1', [entryKey(state, 'MEMBER_WITHDRAW_FREEZE')]);
+    if (done.rows.length > 0) return { frozen: true };
+    const check = await checkMemberFreeze(client, this.ledger.timezone, this.member_limits, { ...state, member_id });
+    if (!check.ok) return { frozen: false, code: check.code, message: check.message };
+    await this.#post(client, created, state, 'MEMBER_WITHDRAW_FREEZE');
+    await upsertRow(client, state);
+    return { frozen: true };
+  }
+
   /** Posts what the payout's state implies (release, sent, returned) and writes its row. */
   async sync(state: PayoutState): Promise<void> {
     await this.ledger.transaction(async (client, created) => {
@@ -66,7 +80,9 @@ export class PayoutBooks {
   }
 
   async #post(client: pg.PoolClient, created: Map<string, bigint>, state: PayoutState, txn_code: TxnCode): Promise<void> {
-    const lines = linesOf(txn_code, { merchant_id: state.merchant_id, channel_id: state.channel_id, currency: state.currency }, { gross: state.amount_minor });
+    const receiver = state.member_id === undefined ? undefined : memberOwner(state.merchant_id, state.member_id);
+    const parties = { merchant_id: state.merchant_id, channel_id: state.channel_id, currency: state.currency, receiver };
+    const lines = linesOf(txn_code, parties, { gross: state.amount_minor });
     await this.ledger.post(
       client,
       created,
@@ -83,15 +99,15 @@ export class PayoutBooks {
     );
   }
 
-  /** A merchant's payouts, newest first, keyset-paged on (created_at, payout_id). */
-  async list(merchant_id: string, page_size: number, after?: PageCursor, status?: string): Promise<PayoutRow[]> {
+  /** A merchant's payouts (one member's withdrawals, with member_id), newest first, keyset-paged on (created_at, payout_id). */
+  async list(merchant_id: string, page_size: number, after?: PageCursor, status?: string, member_id?: string): Promise<PayoutRow[]> {
     const result = await this.ledger.pool.query<PayoutRow>(
-      `SELECT payout_id, merchant_payout_no, status, channel_id, bank_code, payee_last4, currency, amount_minor, failure_code, created_at, updated_at
+      `SELECT payout_id, merchant_payout_no, status, channel_id, bank_code, payee_last4, currency, amount_minor, failure_code, member_id, created_at, updated_at
          FROM payouts
-        WHERE merchant_id = $1 AND ($2::text IS NULL OR status = $2)
+        WHERE merchant_id = $1 AND ($2::text IS NULL OR status = $2) AND ($6::text IS NULL OR member_id = $6)
           AND ($3::timestamptz IS NULL OR (created_at, payout_id) < ($3::timestamptz, $4::text))
         ORDER BY created_at DESC, payout_id DESC LIMIT $5`,
-      [merchant_id, status ?? null, after?.created_at ?? null, after?.id ?? null, page_size],
+      [merchant_id, status ?? null, after?.created_at ?? null, after?.id ?? null, page_size, member_id ?? null],
     );
     return result.rows;
   }
@@ -113,6 +129,13 @@ export async function reservedForRefunds(client: pg.PoolClient, merchant_id: str
 function postingsOf(state: PayoutState): TxnCode[] {
   // A refund's payout is posted as the refund's settlement, by the orders projection.
   if (!state.frozen || state.refund !== undefined) return [];
+  // A member's withdrawal: from the wallet, refilled on failure and on a return.
+  if (state.member_id !== undefined) {
+    const member: Partial<Record<PayoutState['status'], TxnCode[]>> = {
+      FAILED: ['MEMBER_WITHDRAW_RELEASE'], SUCCEEDED: ['MEMBER_WITHDRAW_SENT'], RETURNED: ['MEMBER_WITHDRAW_SENT', 'MEMBER_WITHDRAW_RETURNED'],
+    };
+    return member[state.status] ?? [];
+  }
   switch (state.status) {
     case 'FAILED':
       return ['PAYOUT_RELEASE'];
@@ -131,8 +154,8 @@ function entryKey(state: PayoutState, txn_code: TxnCode): string {
 
 async function upsertRow(client: pg.PoolClient, state: PayoutState): Promise<void> {
   await client.query(
-    `INSERT INTO payouts (payout_id, merchant_id, merchant_payout_no, status, channel_id, bank_code, payee_last4, currency, amount_minor, failure_code, version, created_at, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+    `INSERT INTO payouts (payout_id, merchant_id, merchant_payout_no, status, channel_id, bank_code, payee_last4, currency, amount_minor, failure_code, version, created_at, updated_at, member_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
      ON CONFLICT (payout_id) DO UPDATE SET status = EXCLUDED.status, failure_code = EXCLUDED.failure_code, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
      WHERE payouts.version < EXCLUDED.version`,
     [
@@ -149,6 +172,7 @@ async function upsertRow(client: pg.PoolClient, state: PayoutState): Promise<voi
       state.version,
       state.created_at,
       state.updated_at,
+      state.member_id ?? null,
     ],
   );
 }

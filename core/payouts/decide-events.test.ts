@@ -42,6 +42,17 @@ describe('payout events carry what the command said', () => {
     expect(events(decidePayout(replay([created]), { type: 'freeze_result', frozen: false, at: t1 }))).toEqual([
       { type: 'PayoutFailed', code: 'INSUFFICIENT_BALANCE', message: 'the available balance cannot cover the payout', at: t1 },
     ]);
+    // A member's withdrawal past its daily limit: the books' code.
+    expect(events(decidePayout(replay([created]), { type: 'freeze_result', frozen: false, code: 'DAILY_LIMIT_EXCEEDED', message: 'over', at: t1 }))).toEqual([
+      { type: 'PayoutFailed', code: 'DAILY_LIMIT_EXCEEDED', message: 'over', at: t1 },
+    ]);
+  });
+
+  test('the same key for a withdrawal of another member is another payout', () => {
+    const mine = replay([{ type: 'PayoutCreated', payout_id: 'o9', at: t0, ...input, member_id: 'u1' }]);
+    expect(decidePayout(mine, { type: 'create', payout_id: 'o9', input: { ...input, member_id: 'u1' }, at: t1 })).toEqual({ events: [] });
+    expect(decidePayout(mine, { type: 'create', payout_id: 'o9', input: { ...input, member_id: 'u2' }, at: t1 })).toMatchObject({ rejection: { reason: 'IDEMPOTENCY_KEY_REUSED' } });
+    expect(decidePayout(mine, { type: 'create', payout_id: 'o9', input, at: t1 })).toMatchObject({ rejection: { reason: 'IDEMPOTENCY_KEY_REUSED' } });
   });
 
   test('freeze and write-ahead at the command time', () => {

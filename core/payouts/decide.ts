@@ -23,7 +23,7 @@ export function decidePayout(state: PayoutState | undefined, command: PayoutComm
       if (state.status !== 'PENDING' || state.frozen) return none;
       return command.frozen
         ? emit({ type: 'PayoutFundsFrozen', at: command.at })
-        : emit({ type: 'PayoutFailed', code: 'INSUFFICIENT_BALANCE', message: command.message ?? 'the available balance cannot cover the payout', at: command.at });
+        : emit({ type: 'PayoutFailed', code: command.code ?? 'INSUFFICIENT_BALANCE', message: command.message ?? 'the available balance cannot cover the payout', at: command.at });
     case 'submit':
       if (state.status === 'PENDING' && state.frozen) return emit({ type: 'PayoutSubmitted', at: command.at });
       if (state.status === 'PENDING') return { rejection: { reason: 'ILLEGAL_STATE', message: `payout ${state.payout_id}: funds not frozen yet` } };
@@ -65,5 +65,5 @@ function sameInput(state: PayoutState, input: PayoutInput): boolean {
   // stand for it.
   return state.merchant_id === input.merchant_id && state.amount_minor === input.amount_minor && state.currency === input.currency
     && state.bank_code === input.bank_code && state.payee_last4 === input.payee_last4 && state.purpose === input.purpose
-    && state.channel_id === input.channel_id && state.refund?.refund_id === input.refund?.refund_id;
+    && state.channel_id === input.channel_id && state.refund?.refund_id === input.refund?.refund_id && state.member_id === input.member_id;
 }

@@ -16,6 +16,7 @@ import { ensurePayoutStreams, PayoutStore, payoutNames } from './store';
 import { startPayoutTimerPump } from './timer-pump';
 import type { PayoutState } from './types';
 import { transfer_limits_default, Transfers, type TransferLimits } from './transfers';
+import { member_limits_default, memberWallet, type MemberLimits, type MemberWallet } from './wallets';
 
 /** Follow-ups of an open payout (a bank may take hours): about two days, then REQUIRES_MANUAL. */
 const payout_follow_up_ms: readonly number[] = [
@@ -44,6 +45,8 @@ export interface PayoutsOptions {
   /** The merchant's group (merchants configuration): transfers stay inside one. */
   groupOf(merchant_id: string): string | undefined;
   transfer_limits?: TransferLimits;
+  /** A member's withdrawals: per withdrawal and per day (wallets.ts). */
+  member_limits?: MemberLimits;
   /** Records a refund's payout on the refund (the orders module). */
   onRefundPaid?(state: PayoutState): Promise<void>;
 }
@@ -54,6 +57,8 @@ export interface Payouts {
   settlement: SettlementPayouts;
   dead_letters: PayoutDeadLetters;
   transfers: Transfers;
+  /** A member's wallet (GetMemberWallet). */
+  wallet(merchant_id: string, member_id: string, currency: string): Promise<MemberWallet>;
   stop(): Promise<void>;
 }
 
@@ -66,7 +71,8 @@ export async function startPayouts(options: PayoutsOptions): Promise<Payouts> {
       channels.set(adapter.channel_id, { payout: (request) => adapter.payout!(request), queryPayout: (payout_no) => adapter.queryPayout!(payout_no) });
     }
   }
-  const books = new PayoutBooks(options.ledger);
+  const member_limits = options.member_limits ?? member_limits_default;
+  const books = new PayoutBooks(options.ledger, member_limits);
   const store = new PayoutStore(options.js, options.jsm, names);
   const follow_up_ms = options.follow_up_ms ?? payout_follow_up_ms;
   const service = new PayoutService({
@@ -89,6 +95,7 @@ export async function startPayouts(options: PayoutsOptions): Promise<Payouts> {
     transfers: new Transfers({
       ledger: options.ledger, groupOf: options.groupOf, id_key: options.id_key, limits: options.transfer_limits ?? transfer_limits_default,
     }),
+    wallet: (merchant_id, member_id, currency) => memberWallet(options.ledger, member_limits, merchant_id, member_id, currency),
     async stop() {
       clearInterval(scanning);
       await pump.stop();

@@ -13,6 +13,7 @@ import type { FreezeResult } from './books';
 import { decidePayout } from './decide';
 import { ConflictError, type LoadedPayout, type PayoutStore, type PayoutFollowUp } from './store';
 import type { PayoutCommand, PayoutInput, PayoutState, ProviderPayoutStatus } from './types';
+import { checkWithdrawal, member_limits_default, type MemberLimits } from './wallets';
 
 /** The payee as sealed into the event: personal data, opened only for the provider call. */
 interface Payee {
@@ -32,6 +33,8 @@ export interface CreatePayout {
   channel_id?: string;
   /** The refund this payout pays (PayoutInput.refund). */
   refund?: PayoutInput['refund'];
+  /** A member's withdrawal: from this member's wallet (PayoutInput.member_id). */
+  member_id?: string;
 }
 
 export interface PayoutChannel {
@@ -41,7 +44,7 @@ export interface PayoutChannel {
 
 export interface PayoutServiceDeps {
   store: Pick<PayoutStore, 'load' | 'append' | 'schedule'>;
-  books: { freeze(state: PayoutState): Promise<FreezeResult>; sync(state: PayoutState): Promise<void> };
+  books: { freeze(state: PayoutState): Promise<FreezeResult>; sync(state: PayoutState): Promise<void>; readonly member_limits?: MemberLimits };
   /** The channels that pay out, by id, in the order a default is picked. */
   channels: ReadonlyMap<string, PayoutChannel>;
   sealer: Sealer;
@@ -69,17 +72,19 @@ export class PayoutService {
   }
 
   /** CreatePayout: idempotent on (merchant_id, merchant_payout_no). */
-  create(request: CreatePayout): Promise<PayoutState> {
+  async create(request: CreatePayout): Promise<PayoutState> {
     const channel_id = request.channel_id ?? this.channel_ids[0];
     if (channel_id === undefined || !this.deps.channels.has(channel_id)) {
       throw new PaycoreError('INVALID_FIELD', `channel_id: ${channel_id === undefined ? 'no channel of this paycore pays out' : `${channel_id} does not pay out`}`, [{ field: 'channel_id', description: 'must name a channel that pays out' }]);
     }
+    if (request.member_id !== undefined) checkWithdrawal(this.deps.books.member_limits ?? member_limits_default, request.amount_minor);
     const payout_id = payoutId(this.deps.id_key, request.merchant_id, request.merchant_payout_no);
     const input: PayoutInput = {
       merchant_id: request.merchant_id, merchant_payout_no: request.merchant_payout_no, amount_minor: request.amount_minor, currency: request.currency,
       channel_id, bank_code: request.bank_code, payee_sealed: this.deps.sealer.seal(request.payee), payee_last4: request.payee.account_no.slice(-4),
       purpose: request.purpose,
       ...(request.refund === undefined ? {} : { refund: request.refund }),
+      ...(request.member_id === undefined ? {} : { member_id: request.member_id }),
     };
     return this.#serial(payout_id, async () => {
       let loaded = await this.deps.store.load(payout_id);
@@ -134,7 +139,7 @@ export class PayoutService {
     const id = loaded.state.payout_id;
     if (loaded.state.status === 'PENDING' && !loaded.state.frozen) {
       const freeze = await this.deps.books.freeze(loaded.state);
-      loaded = await this.#apply(id, loaded, { type: 'freeze_result', frozen: freeze.frozen, message: freeze.frozen ? undefined : freeze.message, at: this.#at() });
+      loaded = await this.#apply(id, loaded, { type: 'freeze_result', frozen: freeze.frozen, ...(freeze.frozen ? {} : { code: freeze.code, message: freeze.message }), at: this.#at() });
     }
     if (loaded.state.status === 'PENDING' && loaded.state.frozen) {
       loaded = await this.#apply(id, loaded, { type: 'submit', at: this.#at() });

@@ -15,6 +15,7 @@ import { transferId, type IdKey } from '../ids';
 import { close_lock_key, openDate, type LedgerStore } from '../ledger/store';
 import { linesOf, platform_owner } from '../ledger/rules';
 import { reservedForRefunds } from './books';
+import { memberOwner } from './wallets';
 
 export interface TransferInput {
   merchant_id: string;
@@ -23,9 +24,13 @@ export interface TransferInput {
   amount_minor: bigint;
   currency: string;
   memo: string;
+  /** A member of the payer to credit (its member wallet, MEMBER_CREDIT): to_merchant_id is then
+   * the payer itself. */
+  to_member_id?: string;
 }
 
-export interface Transfer extends TransferInput {
+export interface Transfer extends Omit<TransferInput, 'to_member_id'> {
+  to_member_id: string | null;
   transfer_id: string;
   /** The business date it counts against the daily limit on. */
   business_date: string;
@@ -50,14 +55,18 @@ export interface TransfersDeps {
   limits: TransferLimits;
 }
 
-const transfer_columns = 'transfer_id, merchant_id, merchant_transfer_no, to_merchant_id, currency, amount_minor, memo, business_date, created_at';
+const transfer_columns = 'transfer_id, merchant_id, merchant_transfer_no, to_merchant_id, to_member_id, currency, amount_minor, memo, business_date, created_at';
 
 export class Transfers {
   constructor(private readonly deps: TransfersDeps) {}
 
   async create(input: TransferInput): Promise<Transfer> {
+    const to_member = input.to_member_id !== undefined;
+    if (to_member && input.to_merchant_id !== input.merchant_id) {
+      throw new PaycoreError('INVALID_FIELD', 'to_merchant_id: a transfer to a member goes to a member of merchant_id', [{ field: 'to_merchant_id', description: 'must be empty or merchant_id when to_member_id is set' }]);
+    }
     const group = this.deps.groupOf(input.merchant_id);
-    if (group === undefined || this.deps.groupOf(input.to_merchant_id) !== group) {
+    if (!to_member && (group === undefined || this.deps.groupOf(input.to_merchant_id) !== group)) {
       throw new PaycoreError('ILLEGAL_STATE', `merchants ${input.merchant_id} and ${input.to_merchant_id} are not in one group: only merchants of one group transfer to each other`);
     }
     if (input.amount_minor > this.deps.limits.amount_max_minor) {
@@ -84,18 +93,22 @@ export class Transfers {
       const open_date = await openDate(client);
       await this.#checkDaily(client, input, open_date);
       const inserted = await client.query<Transfer>(
-        `INSERT INTO transfers (transfer_id, merchant_id, merchant_transfer_no, to_merchant_id, currency, amount_minor, memo, business_date)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, GREATEST((now() AT TIME ZONE $8)::date, $9::date)) RETURNING ${transfer_columns}`,
+        `INSERT INTO transfers (transfer_id, merchant_id, merchant_transfer_no, to_merchant_id, to_member_id, currency, amount_minor, memo, business_date)
+         VALUES ($1, $2, $3, $4, $10, $5, $6, $7, GREATEST((now() AT TIME ZONE $8)::date, $9::date)) RETURNING ${transfer_columns}`,
         [
           transfer_id, input.merchant_id, input.merchant_transfer_no, input.to_merchant_id, input.currency, input.amount_minor, input.memo,
-          this.deps.ledger.timezone, open_date,
+          this.deps.ledger.timezone, open_date, input.to_member_id ?? null,
         ],
       );
       const transfer = inserted.rows[0]!;
-      const parties = { merchant_id: input.merchant_id, counterparty_id: input.to_merchant_id, channel_id: platform_owner, currency: input.currency };
-      const lines = linesOf('TRANSFER', parties, { gross: input.amount_minor });
+      const txn_code = to_member ? 'MEMBER_CREDIT' : 'TRANSFER';
+      const parties = {
+        merchant_id: input.merchant_id, counterparty_id: input.to_merchant_id, channel_id: platform_owner, currency: input.currency,
+        receiver: to_member ? memberOwner(input.merchant_id, input.to_member_id!) : undefined,
+      };
+      const lines = linesOf(txn_code, parties, { gross: input.amount_minor });
       await this.deps.ledger.post(client, created, {
-        entry_key: `transfer:${transfer_id}`, txn_code: 'TRANSFER', merchant_id: input.merchant_id, ref_id: transfer_id, currency: input.currency, at: transfer.created_at.toISOString(), lines,
+        entry_key: `transfer:${transfer_id}`, txn_code, merchant_id: input.merchant_id, ref_id: transfer_id, currency: input.currency, at: transfer.created_at.toISOString(), lines,
       }, open_date);
       return transfer;
     });
@@ -127,7 +140,8 @@ export class Transfers {
 
 /** A repeated request finds its transfer; the same number for another transfer is refused. */
 function sameTransfer(stored: Transfer, input: TransferInput): Transfer {
-  const same = stored.to_merchant_id === input.to_merchant_id && stored.amount_minor === input.amount_minor && stored.currency === input.currency
+  const same = stored.to_merchant_id === input.to_merchant_id && stored.to_member_id === (input.to_member_id ?? null)
+    && stored.amount_minor === input.amount_minor && stored.currency === input.currency
     && stored.memo === input.memo;
   if (!same) {
     throw new PaycoreError('IDEMPOTENCY_KEY_REUSED', `merchant_transfer_no ${input.merchant_transfer_no} names another transfer (${stored.transfer_id})`);

@@ -27,6 +27,9 @@ export interface PayoutInput {
    * and the books post it as the refund's settlement (core/ledger REFUND_PAYOUT_SETTLED) once
    * the orders module records the payout on the refund. */
   refund?: { payment_id: string; refund_id: string };
+  /** A member's withdrawal (提现): paid from the wallet of this member of the merchant
+   * (member_wallet '<merchant_id>/<member_id>') instead of the merchant's available balance. */
+  member_id?: string;
 }
 
 export interface PayoutState extends PayoutInput {
@@ -63,8 +66,9 @@ export type ProviderPayoutStatus =
 
 export type PayoutCommand =
   | { type: 'create'; payout_id: string; input: PayoutInput; at: string }
-  /** The books froze the amount (or refused: the merchant's available balance is short). */
-  | { type: 'freeze_result'; frozen: boolean; message?: string; at: string }
+  /** The books froze the amount (or refused: the balance is short, INSUFFICIENT_BALANCE, or a
+   * member's withdrawals of the day would pass its daily limit, DAILY_LIMIT_EXCEEDED). */
+  | { type: 'freeze_result'; frozen: boolean; code?: string; message?: string; at: string }
   | { type: 'submit'; at: string }
   /** What the provider answered; `exhausted`: the last query round. */
   | { type: 'provider'; status: ProviderPayoutStatus; exhausted: boolean; at: string }

@@ -117,6 +117,14 @@ export interface CreatePayoutRequest {
   purpose: string;
   /** Optional: the channel to pay through; empty: the first channel that pays out. */
   channelId: string;
+  /**
+   * Optional: a member's withdrawal (提现), 1..32 of [A-Za-z0-9_-]: paid from this member's
+   * wallet instead of the merchant's available balance, at most the per-withdrawal limit
+   * (INVALID_FIELD amount above it); FAILED with failure_code INSUFFICIENT_BALANCE when the
+   * wallet cannot cover it, DAILY_LIMIT_EXCEEDED when the member's withdrawals of the day would
+   * pass the daily limit. A failed or returned withdrawal refills the wallet.
+   */
+  memberId: string;
 }
 
 export interface CreatePayoutResponse {
@@ -145,6 +153,8 @@ export interface ListPayoutsRequest {
   pageSize: number;
   /** next_page_token of the previous page, unchanged; empty: the first page. */
   pageToken: string;
+  /** Only this member's withdrawals; empty: every payout. */
+  memberId: string;
 }
 
 export interface ListPayoutsResponse {
@@ -190,7 +200,11 @@ export interface Payout {
     | Date
     | undefined;
   /** When the bank paid it. */
-  paidAt: Date | undefined;
+  paidAt:
+    | Date
+    | undefined;
+  /** A member's withdrawal: the member whose wallet pays it; empty: the merchant's payout. */
+  memberId: string;
 }
 
 export interface CreateTransferRequest {
@@ -198,7 +212,10 @@ export interface CreateTransferRequest {
   merchantId: string;
   /** Required: the payer's idempotency key, 1..64 of [A-Za-z0-9_-]. */
   merchantTransferNo: string;
-  /** Required: the receiving merchant, of the payer's group. */
+  /**
+   * The receiving merchant, of the payer's group. Required unless to_member_id is set; then
+   * empty or merchant_id.
+   */
   toMerchantId: string;
   /** Required: minor units, positive, at most the per-transfer limit. */
   amount: bigint;
@@ -206,6 +223,11 @@ export interface CreateTransferRequest {
   currency: string;
   /** Optional: up to 64 characters kept with it. */
   memo: string;
+  /**
+   * Optional: a member of merchant_id (1..32 of [A-Za-z0-9_-]) whose wallet receives it
+   * (MEMBER_CREDIT): no group needed; the balance check and the limits are a transfer's.
+   */
+  toMemberId: string;
 }
 
 export interface CreateTransferResponse {
@@ -244,7 +266,45 @@ export interface Transfer {
   /** The business date (YYYY-MM-DD) it counts against the daily limit on. */
   businessDate: string;
   /** When it was posted. */
-  createdAt: Date | undefined;
+  createdAt:
+    | Date
+    | undefined;
+  /** Set when it credited a member of merchant_id (to_merchant_id is then merchant_id). */
+  toMemberId: string;
+}
+
+export interface GetMemberWalletRequest {
+  /** Required: the member's merchant, 1..32 of [A-Za-z0-9_-]; one the calling app may act for. */
+  merchantId: string;
+  /** Required: the member, 1..32 of [A-Za-z0-9_-]. */
+  memberId: string;
+  /** Required: ISO 4217 code. */
+  currency: string;
+}
+
+export interface GetMemberWalletResponse {
+  /** The wallet as the books hold it now. */
+  wallet: MemberWallet | undefined;
+}
+
+/** A member's money, held for it by its merchant (member_wallet in the books). */
+export interface MemberWallet {
+  /** The member's merchant. */
+  merchantId: string;
+  /** The member. */
+  memberId: string;
+  /** ISO 4217 code. */
+  currency: string;
+  /** What the member can withdraw (minor units). */
+  balance: bigint;
+  /** Withdrawals in flight (minor units). */
+  frozen: bigint;
+  /** Withdrawals of today (the books' zone), not failed nor returned (minor units). */
+  withdrawnToday: bigint;
+  /** One withdrawal at most (minor units). */
+  withdrawalMax: bigint;
+  /** A day's withdrawals at most (minor units). */
+  dailyMax: bigint;
 }
 
 export interface SettlementAccount {
@@ -475,6 +535,7 @@ function createBaseCreatePayoutRequest(): CreatePayoutRequest {
     payee: undefined,
     purpose: "",
     channelId: "",
+    memberId: "",
   };
 }
 
@@ -503,6 +564,9 @@ export const CreatePayoutRequest: MessageFns<CreatePayoutRequest> = {
     }
     if (message.channelId !== "") {
       writer.uint32(58).string(message.channelId);
+    }
+    if (message.memberId !== "") {
+      writer.uint32(66).string(message.memberId);
     }
     return writer;
   },
@@ -576,6 +640,14 @@ export const CreatePayoutRequest: MessageFns<CreatePayoutRequest> = {
             message.channelId = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.memberId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -609,6 +681,11 @@ export const CreatePayoutRequest: MessageFns<CreatePayoutRequest> = {
         : isSet(object.channel_id)
         ? globalThis.String(object.channel_id)
         : "",
+      memberId: isSet(object.memberId)
+        ? globalThis.String(object.memberId)
+        : isSet(object.member_id)
+        ? globalThis.String(object.member_id)
+        : "",
     };
   },
 
@@ -635,6 +712,9 @@ export const CreatePayoutRequest: MessageFns<CreatePayoutRequest> = {
     if (message.channelId !== "") {
       obj.channelId = message.channelId;
     }
+    if (message.memberId !== "") {
+      obj.memberId = message.memberId;
+    }
     return obj;
   },
 
@@ -650,6 +730,7 @@ export const CreatePayoutRequest: MessageFns<CreatePayoutRequest> = {
     message.payee = (object.payee !== undefined && object.payee !== null) ? Payee.fromPartial(object.payee) : undefined;
     message.purpose = object.purpose ?? "";
     message.channelId = object.channelId ?? "";
+    message.memberId = object.memberId ?? "";
     return message;
   },
 };
@@ -886,7 +967,7 @@ export const GetPayoutResponse: MessageFns<GetPayoutResponse> = {
 };
 
 function createBaseListPayoutsRequest(): ListPayoutsRequest {
-  return { merchantId: "", status: 0, pageSize: 0, pageToken: "" };
+  return { merchantId: "", status: 0, pageSize: 0, pageToken: "", memberId: "" };
 }
 
 export const ListPayoutsRequest: MessageFns<ListPayoutsRequest> = {
@@ -902,6 +983,9 @@ export const ListPayoutsRequest: MessageFns<ListPayoutsRequest> = {
     }
     if (message.pageToken !== "") {
       writer.uint32(34).string(message.pageToken);
+    }
+    if (message.memberId !== "") {
+      writer.uint32(42).string(message.memberId);
     }
     return writer;
   },
@@ -951,6 +1035,14 @@ export const ListPayoutsRequest: MessageFns<ListPayoutsRequest> = {
             message.pageToken = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.memberId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -981,6 +1073,11 @@ export const ListPayoutsRequest: MessageFns<ListPayoutsRequest> = {
         : isSet(object.page_token)
         ? globalThis.String(object.page_token)
         : "",
+      memberId: isSet(object.memberId)
+        ? globalThis.String(object.memberId)
+        : isSet(object.member_id)
+        ? globalThis.String(object.member_id)
+        : "",
     };
   },
 
@@ -998,6 +1095,9 @@ export const ListPayoutsRequest: MessageFns<ListPayoutsRequest> = {
     if (message.pageToken !== "") {
       obj.pageToken = message.pageToken;
     }
+    if (message.memberId !== "") {
+      obj.memberId = message.memberId;
+    }
     return obj;
   },
 
@@ -1010,6 +1110,7 @@ export const ListPayoutsRequest: MessageFns<ListPayoutsRequest> = {
     message.status = object.status ?? 0;
     message.pageSize = object.pageSize ?? 0;
     message.pageToken = object.pageToken ?? "";
+    message.memberId = object.memberId ?? "";
     return message;
   },
 };
@@ -1121,6 +1222,7 @@ function createBasePayout(): Payout {
     createdAt: undefined,
     updatedAt: undefined,
     paidAt: undefined,
+    memberId: "",
   };
 }
 
@@ -1176,6 +1278,9 @@ export const Payout: MessageFns<Payout> = {
     }
     if (message.paidAt !== undefined) {
       Timestamp.encode(toTimestamp(message.paidAt), writer.uint32(130).fork()).join();
+    }
+    if (message.memberId !== "") {
+      writer.uint32(138).string(message.memberId);
     }
     return writer;
   },
@@ -1321,6 +1426,14 @@ export const Payout: MessageFns<Payout> = {
             message.paidAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.memberId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1399,6 +1512,11 @@ export const Payout: MessageFns<Payout> = {
         : isSet(object.paid_at)
         ? fromJsonTimestamp(object.paid_at)
         : undefined,
+      memberId: isSet(object.memberId)
+        ? globalThis.String(object.memberId)
+        : isSet(object.member_id)
+        ? globalThis.String(object.member_id)
+        : "",
     };
   },
 
@@ -1452,6 +1570,9 @@ export const Payout: MessageFns<Payout> = {
     if (message.paidAt !== undefined) {
       obj.paidAt = message.paidAt.toISOString();
     }
+    if (message.memberId !== "") {
+      obj.memberId = message.memberId;
+    }
     return obj;
   },
 
@@ -1476,12 +1597,21 @@ export const Payout: MessageFns<Payout> = {
     message.createdAt = object.createdAt ?? undefined;
     message.updatedAt = object.updatedAt ?? undefined;
     message.paidAt = object.paidAt ?? undefined;
+    message.memberId = object.memberId ?? "";
     return message;
   },
 };
 
 function createBaseCreateTransferRequest(): CreateTransferRequest {
-  return { merchantId: "", merchantTransferNo: "", toMerchantId: "", amount: 0n, currency: "", memo: "" };
+  return {
+    merchantId: "",
+    merchantTransferNo: "",
+    toMerchantId: "",
+    amount: 0n,
+    currency: "",
+    memo: "",
+    toMemberId: "",
+  };
 }
 
 export const CreateTransferRequest: MessageFns<CreateTransferRequest> = {
@@ -1506,6 +1636,9 @@ export const CreateTransferRequest: MessageFns<CreateTransferRequest> = {
     }
     if (message.memo !== "") {
       writer.uint32(50).string(message.memo);
+    }
+    if (message.toMemberId !== "") {
+      writer.uint32(58).string(message.toMemberId);
     }
     return writer;
   },
@@ -1571,6 +1704,14 @@ export const CreateTransferRequest: MessageFns<CreateTransferRequest> = {
             message.memo = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.toMemberId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1603,6 +1744,11 @@ export const CreateTransferRequest: MessageFns<CreateTransferRequest> = {
       amount: isSet(object.amount) ? BigInt(object.amount) : 0n,
       currency: isSet(object.currency) ? globalThis.String(object.currency) : "",
       memo: isSet(object.memo) ? globalThis.String(object.memo) : "",
+      toMemberId: isSet(object.toMemberId)
+        ? globalThis.String(object.toMemberId)
+        : isSet(object.to_member_id)
+        ? globalThis.String(object.to_member_id)
+        : "",
     };
   },
 
@@ -1626,6 +1772,9 @@ export const CreateTransferRequest: MessageFns<CreateTransferRequest> = {
     if (message.memo !== "") {
       obj.memo = message.memo;
     }
+    if (message.toMemberId !== "") {
+      obj.toMemberId = message.toMemberId;
+    }
     return obj;
   },
 
@@ -1640,6 +1789,7 @@ export const CreateTransferRequest: MessageFns<CreateTransferRequest> = {
     message.amount = (object.amount !== undefined && object.amount !== null) ? BigInt(object.amount) : 0n;
     message.currency = object.currency ?? "";
     message.memo = object.memo ?? "";
+    message.toMemberId = object.toMemberId ?? "";
     return message;
   },
 };
@@ -1886,6 +2036,7 @@ function createBaseTransfer(): Transfer {
     memo: "",
     businessDate: "",
     createdAt: undefined,
+    toMemberId: "",
   };
 }
 
@@ -1920,6 +2071,9 @@ export const Transfer: MessageFns<Transfer> = {
     }
     if (message.createdAt !== undefined) {
       Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(74).fork()).join();
+    }
+    if (message.toMemberId !== "") {
+      writer.uint32(82).string(message.toMemberId);
     }
     return writer;
   },
@@ -2009,6 +2163,14 @@ export const Transfer: MessageFns<Transfer> = {
             message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.toMemberId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2056,6 +2218,11 @@ export const Transfer: MessageFns<Transfer> = {
         : isSet(object.created_at)
         ? fromJsonTimestamp(object.created_at)
         : undefined,
+      toMemberId: isSet(object.toMemberId)
+        ? globalThis.String(object.toMemberId)
+        : isSet(object.to_member_id)
+        ? globalThis.String(object.to_member_id)
+        : "",
     };
   },
 
@@ -2088,6 +2255,9 @@ export const Transfer: MessageFns<Transfer> = {
     if (message.createdAt !== undefined) {
       obj.createdAt = message.createdAt.toISOString();
     }
+    if (message.toMemberId !== "") {
+      obj.toMemberId = message.toMemberId;
+    }
     return obj;
   },
 
@@ -2105,6 +2275,414 @@ export const Transfer: MessageFns<Transfer> = {
     message.memo = object.memo ?? "";
     message.businessDate = object.businessDate ?? "";
     message.createdAt = object.createdAt ?? undefined;
+    message.toMemberId = object.toMemberId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetMemberWalletRequest(): GetMemberWalletRequest {
+  return { merchantId: "", memberId: "", currency: "" };
+}
+
+export const GetMemberWalletRequest: MessageFns<GetMemberWalletRequest> = {
+  encode(message: GetMemberWalletRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.merchantId !== "") {
+      writer.uint32(10).string(message.merchantId);
+    }
+    if (message.memberId !== "") {
+      writer.uint32(18).string(message.memberId);
+    }
+    if (message.currency !== "") {
+      writer.uint32(26).string(message.currency);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetMemberWalletRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetMemberWalletRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.memberId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.currency = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetMemberWalletRequest {
+    return {
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+      memberId: isSet(object.memberId)
+        ? globalThis.String(object.memberId)
+        : isSet(object.member_id)
+        ? globalThis.String(object.member_id)
+        : "",
+      currency: isSet(object.currency) ? globalThis.String(object.currency) : "",
+    };
+  },
+
+  toJSON(message: GetMemberWalletRequest): unknown {
+    const obj: any = {};
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    if (message.memberId !== "") {
+      obj.memberId = message.memberId;
+    }
+    if (message.currency !== "") {
+      obj.currency = message.currency;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetMemberWalletRequest>): GetMemberWalletRequest {
+    return GetMemberWalletRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetMemberWalletRequest>): GetMemberWalletRequest {
+    const message = createBaseGetMemberWalletRequest();
+    message.merchantId = object.merchantId ?? "";
+    message.memberId = object.memberId ?? "";
+    message.currency = object.currency ?? "";
+    return message;
+  },
+};
+
+function createBaseGetMemberWalletResponse(): GetMemberWalletResponse {
+  return { wallet: undefined };
+}
+
+export const GetMemberWalletResponse: MessageFns<GetMemberWalletResponse> = {
+  encode(message: GetMemberWalletResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.wallet !== undefined) {
+      MemberWallet.encode(message.wallet, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetMemberWalletResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetMemberWalletResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.wallet = MemberWallet.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetMemberWalletResponse {
+    return { wallet: isSet(object.wallet) ? MemberWallet.fromJSON(object.wallet) : undefined };
+  },
+
+  toJSON(message: GetMemberWalletResponse): unknown {
+    const obj: any = {};
+    if (message.wallet !== undefined) {
+      obj.wallet = MemberWallet.toJSON(message.wallet);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetMemberWalletResponse>): GetMemberWalletResponse {
+    return GetMemberWalletResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetMemberWalletResponse>): GetMemberWalletResponse {
+    const message = createBaseGetMemberWalletResponse();
+    message.wallet = (object.wallet !== undefined && object.wallet !== null)
+      ? MemberWallet.fromPartial(object.wallet)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseMemberWallet(): MemberWallet {
+  return {
+    merchantId: "",
+    memberId: "",
+    currency: "",
+    balance: 0n,
+    frozen: 0n,
+    withdrawnToday: 0n,
+    withdrawalMax: 0n,
+    dailyMax: 0n,
+  };
+}
+
+export const MemberWallet: MessageFns<MemberWallet> = {
+  encode(message: MemberWallet, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.merchantId !== "") {
+      writer.uint32(10).string(message.merchantId);
+    }
+    if (message.memberId !== "") {
+      writer.uint32(18).string(message.memberId);
+    }
+    if (message.currency !== "") {
+      writer.uint32(26).string(message.currency);
+    }
+    if (message.balance !== 0n) {
+      if (BigInt.asIntN(64, message.balance) !== message.balance) {
+        throw new globalThis.Error("value provided for field message.balance of type int64 too large");
+      }
+      writer.uint32(32).int64(message.balance);
+    }
+    if (message.frozen !== 0n) {
+      if (BigInt.asIntN(64, message.frozen) !== message.frozen) {
+        throw new globalThis.Error("value provided for field message.frozen of type int64 too large");
+      }
+      writer.uint32(40).int64(message.frozen);
+    }
+    if (message.withdrawnToday !== 0n) {
+      if (BigInt.asIntN(64, message.withdrawnToday) !== message.withdrawnToday) {
+        throw new globalThis.Error("value provided for field message.withdrawnToday of type int64 too large");
+      }
+      writer.uint32(48).int64(message.withdrawnToday);
+    }
+    if (message.withdrawalMax !== 0n) {
+      if (BigInt.asIntN(64, message.withdrawalMax) !== message.withdrawalMax) {
+        throw new globalThis.Error("value provided for field message.withdrawalMax of type int64 too large");
+      }
+      writer.uint32(56).int64(message.withdrawalMax);
+    }
+    if (message.dailyMax !== 0n) {
+      if (BigInt.asIntN(64, message.dailyMax) !== message.dailyMax) {
+        throw new globalThis.Error("value provided for field message.dailyMax of type int64 too large");
+      }
+      writer.uint32(64).int64(message.dailyMax);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MemberWallet {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMemberWallet();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.memberId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.currency = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.balance = reader.int64() as bigint;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.frozen = reader.int64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.withdrawnToday = reader.int64() as bigint;
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.withdrawalMax = reader.int64() as bigint;
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.dailyMax = reader.int64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MemberWallet {
+    return {
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+      memberId: isSet(object.memberId)
+        ? globalThis.String(object.memberId)
+        : isSet(object.member_id)
+        ? globalThis.String(object.member_id)
+        : "",
+      currency: isSet(object.currency) ? globalThis.String(object.currency) : "",
+      balance: isSet(object.balance) ? BigInt(object.balance) : 0n,
+      frozen: isSet(object.frozen) ? BigInt(object.frozen) : 0n,
+      withdrawnToday: isSet(object.withdrawnToday)
+        ? BigInt(object.withdrawnToday)
+        : isSet(object.withdrawn_today)
+        ? BigInt(object.withdrawn_today)
+        : 0n,
+      withdrawalMax: isSet(object.withdrawalMax)
+        ? BigInt(object.withdrawalMax)
+        : isSet(object.withdrawal_max)
+        ? BigInt(object.withdrawal_max)
+        : 0n,
+      dailyMax: isSet(object.dailyMax)
+        ? BigInt(object.dailyMax)
+        : isSet(object.daily_max)
+        ? BigInt(object.daily_max)
+        : 0n,
+    };
+  },
+
+  toJSON(message: MemberWallet): unknown {
+    const obj: any = {};
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    if (message.memberId !== "") {
+      obj.memberId = message.memberId;
+    }
+    if (message.currency !== "") {
+      obj.currency = message.currency;
+    }
+    if (message.balance !== 0n) {
+      obj.balance = message.balance.toString();
+    }
+    if (message.frozen !== 0n) {
+      obj.frozen = message.frozen.toString();
+    }
+    if (message.withdrawnToday !== 0n) {
+      obj.withdrawnToday = message.withdrawnToday.toString();
+    }
+    if (message.withdrawalMax !== 0n) {
+      obj.withdrawalMax = message.withdrawalMax.toString();
+    }
+    if (message.dailyMax !== 0n) {
+      obj.dailyMax = message.dailyMax.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MemberWallet>): MemberWallet {
+    return MemberWallet.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MemberWallet>): MemberWallet {
+    const message = createBaseMemberWallet();
+    message.merchantId = object.merchantId ?? "";
+    message.memberId = object.memberId ?? "";
+    message.currency = object.currency ?? "";
+    message.balance = (object.balance !== undefined && object.balance !== null) ? BigInt(object.balance) : 0n;
+    message.frozen = (object.frozen !== undefined && object.frozen !== null) ? BigInt(object.frozen) : 0n;
+    message.withdrawnToday = (object.withdrawnToday !== undefined && object.withdrawnToday !== null)
+      ? BigInt(object.withdrawnToday)
+      : 0n;
+    message.withdrawalMax = (object.withdrawalMax !== undefined && object.withdrawalMax !== null)
+      ? BigInt(object.withdrawalMax)
+      : 0n;
+    message.dailyMax = (object.dailyMax !== undefined && object.dailyMax !== null) ? BigInt(object.dailyMax) : 0n;
     return message;
   },
 };
@@ -3389,6 +3967,19 @@ export const PayoutServiceDefinition = {
       requestType: GetTransferRequest as typeof GetTransferRequest,
       requestStream: false,
       responseType: GetTransferResponse as typeof GetTransferResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * A member's wallet (会员钱包) in one currency: what it can withdraw, what is in flight, what it
+     * withdrew today, and the limits (role payouts:read). A member with nothing yet has zeros.
+     * Credited by CreateTransfer with to_member_id, withdrawn by CreatePayout with member_id.
+     */
+    getMemberWallet: {
+      name: "GetMemberWallet",
+      requestType: GetMemberWalletRequest as typeof GetMemberWalletRequest,
+      requestStream: false,
+      responseType: GetMemberWalletResponse as typeof GetMemberWalletResponse,
       responseStream: false,
       options: {},
     },
