@@ -81,6 +81,7 @@ describe('config', () => {
       data_key: Buffer.from(data_key_hex, 'hex'),
       id_key: Buffer.from(id_key_hex, 'hex'),
       command_timeout_ms: command_timeout_ms_default,
+      lease_ttl_ms: 5_000,
       query_backoff_ms: [...query_backoff_ms_default],
       refund_backoff_ms: [...refund_backoff_ms],
       timer_retry_backoff_ms: [2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000, 256_000, 300_000, 300_000, 300_000, 300_000],

@@ -15,6 +15,7 @@ import {
   circuit_cooldown_ms_default,
   circuit_volume_min_default,
   command_timeout_ms_default,
+  lease_ttl_ms_default,
   create_deadline_ms_max,
   create_deadline_ms_min,
   expire_seconds_min_default,
@@ -71,6 +72,9 @@ export interface Config {
    * (core/ids.ts), so nobody without it can compute an id from a merchant's order number. */
   id_key: IdKey;
   command_timeout_ms: number;
+  /** A shard lease's time to live (workers/leases.ts): renewed every fifth of it; a dead
+   * process's shards are claimed by another within about this plus a fifth. */
+  lease_ttl_ms: number;
   query_backoff_ms: number[];
   refund_backoff_ms: number[];
   /** Delays before each retry of a failing timer; then its dead letter. */
@@ -234,6 +238,7 @@ const variables = z.object({
   PAYCORE_SHARDS: integer(64, 1, 4096),
   PAYCORE_CHANNELS_FILE: required,
   PAYCORE_COMMAND_TIMEOUT_MS: integer(command_timeout_ms_default, 100, 600_000),
+  PAYCORE_LEASE_TTL_MS: integer(lease_ttl_ms_default, 1_000, 60_000),
   PAYCORE_QUERY_BACKOFF_MS: backoffList(query_backoff_ms_default),
   PAYCORE_REFUND_BACKOFF_MS: backoffList(refund_backoff_ms),
   PAYCORE_TIMER_RETRY_BACKOFF_MS: backoffList(timer_retry_backoff_ms_default),
@@ -362,6 +367,7 @@ function configOf(env: Env, v: Variables, context: Context): Config {
     data_key: Buffer.from(v.PAYCORE_DATA_KEY, 'hex'),
     id_key: idKey(Buffer.from(v.PAYCORE_ID_KEY, 'hex')),
     command_timeout_ms: v.PAYCORE_COMMAND_TIMEOUT_MS,
+    lease_ttl_ms: v.PAYCORE_LEASE_TTL_MS,
     query_backoff_ms: v.PAYCORE_QUERY_BACKOFF_MS,
     refund_backoff_ms: v.PAYCORE_REFUND_BACKOFF_MS,
     timer_retry_backoff_ms: v.PAYCORE_TIMER_RETRY_BACKOFF_MS,

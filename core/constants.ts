@@ -25,6 +25,13 @@ export const attempts_per_payment_max = 9;
  * plus two appends, so a slow channel is reported by the actor, not by this timer. */
 export const command_timeout_ms_default = 20_000;
 
+/** Waits before sending again a command whose shard has no holder at the moment (a lease
+ * changing hands, workers/leases.ts); the last repeats until the command's deadline. */
+export const unowned_retry_ms: readonly number[] = [10, 25, 50, 100, 200];
+
+/** A shard lease's time to live (PAYCORE_LEASE_TTL_MS, workers/leases.ts). */
+export const lease_ttl_ms_default = 5_000;
+
 /** An actor does not start a command with less than this left before its caller's deadline:
  * covers clock skew between the gateway and actor hosts on other machines (NTP keeps it to
  * milliseconds) and the time the reply needs to travel back. */

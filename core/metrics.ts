@@ -19,6 +19,8 @@ function gatewayMetrics(registry: Registry) {
     callbacks: new Counter({ name: 'paycore_channel_callbacks_total', help: 'Provider callbacks by channel and result', labelNames: ['channel', 'result'] as const, registers: [registry] }),
     dependency_up: new Gauge({ name: 'paycore_dependency_up', help: '1 while the dependency is reachable', labelNames: ['dependency'] as const, registers: [registry] }),
     worker_restarts: new Counter({ name: 'paycore_actor_thread_restarts_total', help: 'Actor-host threads replaced after dying', registers: [registry] }),
+    shards_held: new Gauge({ name: 'paycore_shards_held', help: 'Command shards whose lease this process holds (workers/leases.ts)', registers: [registry] }),
+    shard_handovers: new Counter({ name: 'paycore_shard_handovers_total', help: 'Shard leases this process claimed, released (rebalance, stop) or lost (not renewed in time)', labelNames: ['event'] as const, registers: [registry] }),
     notify_attempts: new Counter({ name: 'paycore_notify_attempts_total', help: 'Merchant notification attempts by result (delivered, retry, dead)', labelNames: ['result'] as const, registers: [registry] }),
     notify_backlog: new Gauge({ name: 'paycore_notify_backlog', help: 'Merchant notifications waiting for delivery or a retry', registers: [registry] }),
     notify_delivery_delay: new Histogram({ name: 'paycore_notify_delivery_delay_seconds', help: 'From a payment or refund outcome to the merchant answering 2xx to its notification (first delivery, not re-sends)', buckets: [...notify_delivery_delay_buckets_seconds], registers: [registry] }),

@@ -3,7 +3,12 @@
 // buffered there could be delivered after its caller was told UNAVAILABLE; see ActorRequest's
 // deadline_at_ms for the requests already in flight when the link drops).
 
-import type { NatsConnection } from '@nats-io/transport-node';
+import { errors, type NatsConnection } from '@nats-io/transport-node';
+
+/** A request no subscriber took (the client reports it either bare or inside a RequestError). */
+export function isNoResponders(error: unknown): boolean {
+  return error instanceof errors.NoRespondersError || (error instanceof errors.RequestError && error.isNoResponders());
+}
 
 export class NatsLink {
   #up = true;

@@ -39,7 +39,7 @@ let prefix: string;
 function serverConfig(for_prefix: string): string {
   const documented = readFileSync(path.join(repo_root, 'ops/nats-permissions.conf'), 'utf8')
     .replaceAll('paycore.', `${for_prefix}.`)
-    .replaceAll('$KV.PAYCORE_CONFIG', `$KV.${for_prefix.toUpperCase()}_CONFIG`)
+    .replaceAll('$KV.PAYCORE_', `$KV.${for_prefix.toUpperCase()}_`)
     .replace('$PAYCORE_GATEWAY_NATS_PASSWORD', `"${gateway_password}"`)
     .replace('user: paycore_actor, password: $PAYCORE_ACTOR_NATS_PASSWORD', `nkey: ${actor_nkey.getPublicKey()}`);
   const untrusted = `    { user: untrusted, password: "${untrusted_password}", permissions: { publish: { allow: ["_INBOX.>"] }, subscribe: { allow: ["_INBOX.>"] } } }\n  ]\n}`;

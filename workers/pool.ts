@@ -1,11 +1,14 @@
 // Supervises the actor-host threads. When a thread dies, every request it had in hand is
 // answered at once (DEPENDENCY_DOWN: retry with the same key) and the thread is replaced.
-// It also hands this process's own commands to the thread that serves their shard over the
-// thread's port (dispatch): the same actors a NATS request could reach through the queue
-// group, without the two messages and two socket writes of a request and its reply.
+// It holds the process's shard leases (workers/leases.ts) and tells each thread which of its
+// shards (s mod W = w) the process holds now. It also hands this process's own commands for
+// a shard it holds to the thread that serves it over the thread's port (dispatch), without
+// the two messages and two socket writes of a NATS request and its reply; a command for a
+// shard another process holds goes over NATS to that process.
 
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { encodeJson } from '../core/codec';
 import type { Config } from '../core/config';
@@ -14,14 +17,19 @@ import type { Logger } from '../core/log';
 import type { MetricsJson } from '../core/metrics';
 import { shardOf } from '../core/ids';
 import type { ActorReply, ActorRequest } from '../core/orders/protocol';
+import { ShardLeases, type LeaseEvent } from './leases';
 import type { ActorHostData, FromWorker, ToWorker } from './messages';
 
 interface Slot {
   worker: Worker;
   inflight: Set<string>;
   stopping: boolean;
-  /** Subscribed to its shards, with its NATS link up. */
+  /** Said `ready`: takes messages. */
+  ready: boolean;
+  /** Ready, with its NATS link up. */
   serving: boolean;
+  /** Shards being released, waiting for the thread's `drained`. */
+  drains: Map<number, () => void>;
   /** Its routing table can route. */
   routable: boolean;
   /** Commands handed over its port and not answered yet, by id. */
@@ -38,6 +46,9 @@ export class ActorPool {
   /** Threads replaced after dying, for metrics and tests. */
   restarts = 0;
   onRestart: (() => void) | undefined;
+  /** A shard claimed, released or lost (metrics). */
+  onLease: ((event: LeaseEvent, held: number) => void) | undefined;
+  #leases: ShardLeases | undefined;
   #metrics_request = 0;
   readonly #metrics_waiting = new Map<number, (json: MetricsJson) => void>();
   #command_id = 0;
@@ -49,8 +60,56 @@ export class ActorPool {
     private readonly host_script = host_script_default,
   ) {}
 
+  /** The threads, then the leases: the free shards of this process's fair share are claimed
+   * (all of them when it runs alone) before this returns. */
   async start(): Promise<void> {
     await Promise.all(Array.from({ length: this.config.workers }, (_, index) => this.#spawn(index)));
+    const leases = new ShardLeases({
+      js: jetstream(this.nc),
+      prefix: this.config.prefix,
+      shards: this.config.shards,
+      ttl_ms: this.config.lease_ttl_ms,
+      replicas: this.config.stream_replicas,
+      log: this.log,
+      onChange: () => this.#postShards(),
+      drain: (shard) => this.#drain(shard),
+      onEvent: (event, shard) => {
+        this.log.info({ shard, event, held: leases.count }, 'shard lease');
+        this.onLease?.(event, leases.count);
+      },
+    });
+    this.#leases = leases;
+    await leases.start();
+  }
+
+  /** The process's shard leases (undefined before start). */
+  get leases(): ShardLeases | undefined {
+    return this.#leases;
+  }
+
+  #postShards(): void {
+    const held = this.#leases?.held() ?? [];
+    this.#slots.forEach((slot, index) => {
+      if (!slot.ready || slot.worker.threadId === -1) return;
+      slot.worker.postMessage({ type: 'shards', shards: held.filter((l) => l.shard % this.config.workers === index) } satisfies ToWorker);
+    });
+  }
+
+  /** Resolves once the shard's thread answered the commands it had for it (or died, or the
+   * drain bound passed: the lease is deleted anyway, and OCC keeps a late append safe). */
+  #drain(shard: number): Promise<void> {
+    const slot = this.#slots[shard % this.config.workers];
+    if (slot === undefined || slot.worker.threadId === -1) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, worker_drain_ms_max);
+      function done(): void {
+        clearTimeout(timer);
+        slot!.drains.delete(shard);
+        resolve();
+      }
+      slot.drains.get(shard)?.();
+      slot.drains.set(shard, done);
+    });
   }
 
   get threads(): readonly Worker[] {
@@ -60,7 +119,7 @@ export class ActorPool {
   #spawn(index: number): Promise<void> {
     const data: ActorHostData = { config: this.config, worker_index: index, worker_count: this.config.workers };
     const worker = new Worker(this.host_script, { workerData: data });
-    const slot: Slot = { worker, inflight: new Set(), stopping: false, serving: false, routable: false, commands: new Map() };
+    const slot: Slot = { worker, inflight: new Set(), stopping: false, ready: false, serving: false, routable: false, commands: new Map(), drains: new Map() };
     this.#slots[index] = slot;
     return new Promise((resolve, reject) => {
       let ready = false;
@@ -68,9 +127,14 @@ export class ActorPool {
         switch (message.type) {
           case 'ready':
             ready = true;
+            slot.ready = true;
             slot.serving = true;
+            this.#postShards();
             this.#updatePumps();
             resolve();
+            return;
+          case 'drained':
+            slot.drains.get(message.shard)?.();
             return;
           case 'link':
             slot.serving = message.up;
@@ -104,10 +168,12 @@ export class ActorPool {
       worker.on('error', (error) => this.log.error({ worker: index, err: String(error) }, 'actor host error'));
       worker.on('exit', (code) => {
         if (!ready) reject(new Error(`actor host ${index} exited with ${code} before it was ready`));
+        slot.ready = false;
         slot.serving = false;
         slot.routable = false;
         this.#updatePumps();
         this.#answerOrphans(slot);
+        for (const done of [...slot.drains.values()]) done();
         if (this.#stopping || slot.stopping) return;
         this.restarts += 1;
         this.onRestart?.();
@@ -117,12 +183,13 @@ export class ActorPool {
     });
   }
 
-  /** Whether every thread serves its shards and can route: part of the gateway's health. */
+  /** Whether every thread is up and can route, and the process holds its leases or waits for
+   * its share (in touch with the lease bucket): part of the gateway's health. */
   get serving(): boolean {
-    return this.#slots.length === this.config.workers && this.#slots.every((s) => s.serving && s.routable);
+    return this.#slots.length === this.config.workers && this.#slots.every((s) => s.serving && s.routable) && this.#leases?.ready === true;
   }
 
-  /** Timer pumps fire only while every shard has a subscriber: every thread serving. */
+  /** Timer pumps fire only while every thread is up with its NATS link. */
   #updatePumps(): void {
     const open = this.#slots.length === this.config.workers && this.#slots.every((s) => s.serving);
     if (open === this.#pumps_open) return;
@@ -131,11 +198,14 @@ export class ActorPool {
   }
 
   /** Hands a command to the thread serving its shard, which answers over its port; undefined
-   * when that thread does not serve now (starting, replaced, link down, stopping): the caller
-   * sends it over NATS, where another process's thread may take it. */
+   * when this process does not take the shard's commands now (another process holds it, it is
+   * being released) or that thread does not serve now (starting, replaced, link down,
+   * stopping): the caller sends it over NATS, to the process holding the shard. */
   dispatch(request: ActorRequest, trace: Record<string, string>): Promise<ActorReply> | undefined {
     if (this.#stopping) return undefined;
-    const slot = this.#slots[shardOf(request.payment_id, this.config.shards) % this.config.workers];
+    const shard = shardOf(request.payment_id, this.config.shards);
+    if (this.#leases?.accepting(shard) !== true) return undefined;
+    const slot = this.#slots[shard % this.config.workers];
     if (slot === undefined || !slot.serving || slot.stopping) return undefined;
     const id = ++this.#command_id;
     return new Promise((resolve) => {
@@ -179,6 +249,8 @@ export class ActorPool {
     return (await Promise.all(answers)).filter((json): json is MetricsJson => json !== undefined);
   }
 
+  /** The threads stop (their subscriptions drained, their commands in hand answered), then
+   * the leases are deleted for the other processes to claim at once. */
   async stop(): Promise<void> {
     this.#stopping = true;
     await Promise.all(
@@ -194,5 +266,6 @@ export class ActorPool {
           }),
       ),
     );
+    await this.#leases?.stop();
   }
 }

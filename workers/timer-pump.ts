@@ -4,6 +4,7 @@
 
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { isNoResponders } from '../core/nats-link';
 import { decodeJson, encodeJson, no_money } from '../core/codec';
 import { consumeEach } from '../core/consume';
 import { timer_gate_wait_ms_max, timer_nak_delay_ms_max, timer_retry_delay_ms } from '../core/constants';
@@ -11,14 +12,15 @@ import { shardOf } from '../core/ids';
 import type { Logger } from '../core/log';
 import type { ActorMetrics } from '../core/metrics';
 import type { Names } from '../core/names';
-import type { ActorReply, ActorRequest } from '../core/orders/protocol';
+import { isUnowned, type ActorReply, type ActorRequest } from '../core/orders/protocol';
 import { isOpen } from '../core/orders/evolve';
 import { actor_reply_schema } from '../core/orders/schemas';
 import { eventsOf, stored_message_schema, type StoredMessage } from '../core/events/stored';
 import { eventTimersConsumer, nextQueryAt, TimerScheduler, type DeadTimerMessage, type TimerMessage } from '../core/orders/timers';
 
-/** Opened by the pool once every shard has a subscriber: a timer fired before would find no
- * responder (a thread not yet subscribed, or not yet resubscribed after a reconnect). */
+/** Opened by the pool once every thread of the process is up with its NATS link. A shard with
+ * no holder at the moment (workers/leases.ts) is the pump's own wait: such a timer is handed
+ * back and tried again, not counted as a failure. */
 export class PumpGate {
   #open = false;
   #waiters: (() => void)[] = [];
@@ -95,8 +97,8 @@ async function handle(options: TimerPumpOptions, message: JsMsg): Promise<void> 
     message.nak(Math.min(wait_ms, timer_nak_delay_ms_max));
     return;
   }
-  // Held (not acked) while some shard has no subscriber; handed back for a later try if that
-  // lasts, well within the consumer's ack wait.
+  // Held (not acked) while this process's threads are not all up; handed back for a later try
+  // if that lasts, well within the consumer's ack wait.
   if (!(await options.gate.wait(timer_gate_wait_ms_max))) {
     message.nak(timer_retry_delay_ms);
     return;
@@ -104,12 +106,15 @@ async function handle(options: TimerPumpOptions, message: JsMsg): Promise<void> 
   options.timer_lag.observe({ kind: timer.kind }, -wait_ms / 1000);
   const request: ActorRequest = { type: 'timer', payment_id: timer.payment_id, kind: timer.kind, round: timer.round, refund_id: timer.refund_id, deadline_at_ms: Date.now() + options.command_timeout_ms };
   const subject = options.names.command(shardOf(timer.payment_id, options.shards));
-  let reply: ActorReply;
+  let reply: ActorReply | undefined;
   try {
-    const answer = await options.nc.request(subject, encodeJson(request), { timeout: options.command_timeout_ms });
-    reply = decodeJson<ActorReply>(answer.data, actor_reply_schema);
+    reply = await sendToShard(options, subject, request);
   } catch (error) {
     await retryOrDeadLetter(options, message, timer, `command failed: ${String(error)}`);
+    return;
+  }
+  if (reply === undefined) {
+    message.nak(timer_retry_delay_ms);
     return;
   }
   if (reply.ok || reply.error.reason === 'NOT_FOUND' || reply.error.reason === 'ILLEGAL_STATE') {
@@ -117,6 +122,21 @@ async function handle(options: TimerPumpOptions, message: JsMsg): Promise<void> 
     return;
   }
   await retryOrDeadLetter(options, message, timer, `${reply.error.reason}: ${reply.error.message}`);
+}
+
+/** The timer's command to the process holding the payment's shard; undefined when no process
+ * holds it this moment (a lease changing hands, workers/leases.ts): not executed, and not a
+ * failure of the timer — handed back and tried again shortly, never dead-lettered for it. */
+async function sendToShard(options: TimerPumpOptions, subject: string, request: ActorRequest): Promise<ActorReply | undefined> {
+  let reply: ActorReply;
+  try {
+    const answer = await options.nc.request(subject, encodeJson(request), { timeout: options.command_timeout_ms });
+    reply = decodeJson<ActorReply>(answer.data, actor_reply_schema);
+  } catch (error) {
+    if (isNoResponders(error)) return undefined;
+    throw error;
+  }
+  return isUnowned(reply) ? undefined : reply;
 }
 
 /** A failed delivery: the timer again after the next backoff delay (a new message carrying
@@ -213,16 +233,17 @@ async function handleEvent(options: EventTimersOptions, message: JsMsg): Promise
   const scheduler = new TimerScheduler(options.js, options.names);
   const expiry: TimerMessage = { kind: 'expire', payment_id, due_at: new Date(timers.expire_at).toISOString() };
   const request: ActorRequest = { type: 'timer', payment_id, kind, round: 0, deadline_at_ms: Date.now() + options.command_timeout_ms };
-  let reply: ActorReply;
+  let reply: ActorReply | undefined;
   try {
-    const answer = await options.nc.request(options.names.command(shardOf(payment_id, options.shards)), encodeJson(request), {
-      timeout: options.command_timeout_ms,
-    });
-    reply = decodeJson<ActorReply>(answer.data, actor_reply_schema);
+    reply = await sendToShard(options, options.names.command(shardOf(payment_id, options.shards)), request);
   } catch (error) {
     // Handed to PAY_TIMERS with its retries and dead letter, the expiry with it.
     if (kind === 'query') await scheduler.schedule(expiry);
     await retryOrDeadLetter(options, message, { kind, payment_id, due_at: new Date(due_at).toISOString(), round: 0 }, `command failed: ${String(error)}`);
+    return;
+  }
+  if (reply === undefined) {
+    message.nak(timer_retry_delay_ms);
     return;
   }
   // After the first query the expiry waits on PAY_TIMERS (unless the payment is over).

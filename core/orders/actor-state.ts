@@ -12,6 +12,8 @@ export class Actor {
   /** Whether `loaded` reflects the stream (false until the first load). */
   fresh = false;
   queued = 0;
+  /** The shard's lease epoch `loaded` was read under (ActorDeps.owner). */
+  epoch = 0;
   tail: Promise<unknown> = Promise.resolve();
 
   constructor(readonly payment_id: string) {}

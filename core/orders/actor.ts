@@ -24,7 +24,7 @@ import { CreateFlow } from './create-flow';
 import { scopeRejection } from './decide';
 import { Journal } from './journal';
 import { PaymentFlow } from './payment-flow';
-import { fromWireRefundStatus, fromWireStatus, requestMerchant, type ActorReply, type ActorRequest } from './protocol';
+import { fromWireRefundStatus, fromWireStatus, requestMerchant, unownedReply, type ActorReply, type ActorRequest } from './protocol';
 import { RefundFlow } from './refund-flow';
 import type { RefundIndex } from './refund-index';
 import type { EventStore } from './store';
@@ -51,6 +51,10 @@ export interface ActorDeps {
    * actor_thread_commands_max_default), and idle actors kept cached (default actors_live_max). */
   bounds?: { commands_max?: number; live_max?: number };
   now(): Date;
+  /** The lease epoch of the payment's shard while this thread may run its commands, undefined
+   * once it may not (workers/leases.ts). An actor cached under another epoch is reloaded: the
+   * shard was held elsewhere in between. Absent: every shard is this thread's. */
+  owner?(payment_id: string): number | undefined;
 }
 
 /** The flows a turn dispatches to, wired once from the system's dependencies. */
@@ -114,6 +118,12 @@ export class ActorSystem {
     return turn;
   }
 
+  /** Drops the idle cached actors `match` selects (a shard this thread no longer holds). */
+  forget(match: (payment_id: string) => boolean): void {
+    for (const [id, actor] of this.#actors) if (actor.queued === 0 && match(id)) this.#actors.delete(id);
+    this.deps.metrics.actors_live.set(this.#actors.size);
+  }
+
   #actor(payment_id: string): Actor {
     let actor = this.#actors.get(payment_id);
     if (actor !== undefined) {
@@ -148,6 +158,15 @@ export class ActorSystem {
     if (request.deadline_at_ms !== undefined && this.deps.now().getTime() >= request.deadline_at_ms - command_start_margin_ms) {
       this.deps.log.warn({ payment_id: request.payment_id, type: request.type }, 'command arrived after its deadline; not executed');
       return failure(new PaycoreError('DEPENDENCY_DOWN', `the command reached payment ${request.payment_id} after its caller stopped waiting; not executed, retry with the same key`));
+    }
+    // A command queued while the shard's lease was lost (or its release drained) is not run.
+    if (this.deps.owner !== undefined) {
+      const epoch = this.deps.owner(request.payment_id);
+      if (epoch === undefined) return unownedReply(request.payment_id);
+      if (epoch !== actor.epoch) {
+        actor.epoch = epoch;
+        actor.fresh = false;
+      }
     }
     try {
       // A create for a payment this thread has not seen is almost always a new payment: it

@@ -1,7 +1,9 @@
 // The gateway's side of `<p>.pay.cmd.<shard>`: one NATS request per command, its reply
-// turned back into a payment or a PaycoreError. When this process's own actor threads serve
-// the payment's shard (`local`, workers/pool.ts), the command goes to them over the thread's
-// port instead: the same actors the queue group could pick, with no NATS message.
+// turned back into a payment or a PaycoreError. When this process holds the payment's shard
+// (`local`, workers/pool.ts), the command goes to its thread over the port instead, with no
+// NATS message. Only the process holding the shard's lease runs it (workers/leases.ts); while
+// the shard has no holder (no responder, or a process answering it does not hold it: not
+// executed) the command is sent again after a short wait, until its deadline.
 //
 // While NATS is down a command is refused at once (DEPENDENCY_DOWN), never published into the
 // client's reconnect buffer. A command published just before the link dropped may sit in that
@@ -16,8 +18,9 @@ import { actor_reply_schema } from './schemas';
 import { PaycoreError, dependencyDown, errorFromWire } from '../errors';
 import { shardOf } from '../ids';
 import type { Names } from '../names';
-import type { NatsLink } from '../nats-link';
-import type { ActorCommand, ActorReply, ActorRequest } from './protocol';
+import { isNoResponders, type NatsLink } from '../nats-link';
+import { command_start_margin_ms, unowned_retry_ms } from '../constants';
+import { isUnowned, unownedReply, type ActorCommand, type ActorReply, type ActorRequest } from './protocol';
 import type { PaymentState } from './types';
 import { injectInto } from '../tracing';
 
@@ -41,9 +44,20 @@ export class ActorsClient {
     // The actors need NATS for everything they do: refused at once while it is down.
     if (this.link !== undefined && !this.link.up) throw dependencyDown('NATS');
     const request: ActorRequest = { ...command, deadline_at_ms: Date.now() + this.timeout_ms };
-    const reply = (await this.#sendLocal(request)) ?? (await this.#sendOverNats(request));
-    if (!reply.ok) throw errorFromWire(reply.error);
-    return reply.payment;
+    // A shard changing hands (released, its holder dead, not claimed yet) has no holder for a
+    // moment: the command, not executed, is sent again until the deadline.
+    for (let attempt = 0; ; attempt++) {
+      const reply = (await this.#sendLocal(request)) ?? (await this.#sendOverNats(request));
+      if (isUnowned(reply)) {
+        const wait_ms = unowned_retry_ms[Math.min(attempt, unowned_retry_ms.length - 1)]!;
+        if (Date.now() + wait_ms < request.deadline_at_ms! - command_start_margin_ms) {
+          await new Promise((resolve) => setTimeout(resolve, wait_ms));
+          continue;
+        }
+      }
+      if (!reply.ok) throw errorFromWire(reply.error);
+      return reply.payment;
+    }
   }
 
   async #sendLocal(request: ActorRequest): Promise<ActorReply | undefined> {
@@ -66,12 +80,11 @@ export class ActorsClient {
   async #sendOverNats(request: ActorRequest): Promise<ActorReply> {
     const subject = this.names.command(shardOf(request.payment_id, this.shards));
     try {
-      const message = await this.nc.request(subject, encodeJson(request), { timeout: this.timeout_ms, headers: injectInto(headers()) });
+      const timeout = Math.max(1, request.deadline_at_ms! - Date.now());
+      const message = await this.nc.request(subject, encodeJson(request), { timeout, headers: injectInto(headers()) });
       return decodeJson<ActorReply>(message.data, actor_reply_schema);
     } catch (error) {
-      if (error instanceof nats_errors.NoRespondersError) {
-        throw new PaycoreError('DEPENDENCY_DOWN', 'no actor host serves this payment now; retry with the same key');
-      }
+      if (isNoResponders(error)) return unownedReply(request.payment_id);
       if (error instanceof nats_errors.TimeoutError) {
         throw new PaycoreError('DEPENDENCY_DOWN', `the payment's actor did not answer within ${this.timeout_ms} ms; retry with the same key`);
       }

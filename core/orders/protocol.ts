@@ -85,6 +85,19 @@ export function requestMerchant(request: ActorRequest): string | undefined {
 
 export type ActorReply = { ok: true; payment: PaymentState } | { ok: false; error: WireError };
 
+/** The reply of a process that does not hold the payment's shard (workers/leases.ts): the
+ * command was not executed; the caller sends it again (the shard is changing hands). */
+export function unownedReply(payment_id: string): ActorReply {
+  return {
+    ok: false,
+    error: { reason: 'DEPENDENCY_DOWN', message: `DEPENDENCY_DOWN: no actor host holds the shard of payment ${payment_id} now; not executed, retry with the same key`, metadata: { shard: 'unowned' } },
+  };
+}
+
+export function isUnowned(reply: ActorReply): boolean {
+  return !reply.ok && reply.error.metadata?.shard === 'unowned';
+}
+
 export function toWireStatus(status: AttemptStatus): WireAttemptStatus {
   return status.kind === 'succeeded' ? { ...status, paid_at: status.paid_at.toISOString() } : status;
 }

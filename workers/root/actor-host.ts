@@ -1,6 +1,7 @@
 // The composition root (workers/root/), one actor-host thread: its connections, the routing
 // table, then `buildActorHost` (channel directory, risk engine, event store, timers,
-// ActorSystem), served by workers/host.ts with the timer pump. Entered from
+// ActorSystem, which runs commands only for the shards the thread holds), served by
+// workers/host.ts with the timer pump. Entered from
 // workers/actor-host.ts; it loads none of the gateway's modules. docs/architecture.md §10.
 
 import type { MessagePort } from 'node:worker_threads';
@@ -18,7 +19,7 @@ import { RiskEngine, riskDigestKey } from '../../core/risk/engine';
 import { HeldIndex } from '../../core/risk/held';
 import { ChannelDirectory } from '../../core/routing/directory';
 import { initTracing } from '../../core/tracing';
-import { serveActorHost } from '../host';
+import { HeldShards, serveActorHost } from '../host';
 import type { ActorHostData, FromWorker } from '../messages';
 import { startTimerPumps } from '../timer-pump';
 import { openConnections, type Connections } from './connections';
@@ -28,6 +29,7 @@ interface ActorHostDeps {
   log: Logger;
   connections: Connections;
   metrics: ThreadMetrics;
+  held: HeldShards;
 }
 
 /** One thread's actors on its connections: the channel directory, the risk engine, the event
@@ -65,6 +67,7 @@ function buildActorHost(deps: ActorHostDeps): { actors: ActorSystem; close(): Pr
     held: new HeldIndex(redis, config.prefix),
     bounds: { commands_max: config.actor_commands_max },
     now: () => new Date(),
+    owner: (payment_id) => deps.held.epochOf(payment_id),
   });
   return { actors, close: () => closeAdapters(adapters, table.health, log) };
 }
@@ -79,16 +82,16 @@ export async function runActorHost(port: MessagePort, data: ActorHostData): Prom
   const c = await openConnections(config, { name: `paycore-actor-${data.worker_index}`, auth: config.actor_nats_auth }, log);
   const metrics = createActorMetrics();
   await c.table.cache.start();
-  const host = buildActorHost({ config, log, connections: c, metrics });
+  const held = new HeldShards(config.shards);
+  const host = buildActorHost({ config, log, connections: c, metrics, held });
   await serveActorHost({
     port,
-    worker_index: data.worker_index,
-    worker_count: data.worker_count,
-    shards: config.shards,
+    held,
     nc: c.nc,
     names: c.names,
     log,
     handle: (request) => host.actors.handle(request),
+    forget: (shard) => host.actors.forget((payment_id) => held.shardOf(payment_id) === shard),
     startPump: (gate) =>
       startTimerPumps({
         gate,

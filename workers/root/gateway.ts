@@ -64,6 +64,10 @@ export async function startPaycore(config: Config, log: Logger): Promise<Paycore
   const metrics = createGatewayMetrics();
   const pool = new ActorPool(config, c.nc, log);
   pool.onRestart = () => metrics.gateway.worker_restarts.inc();
+  pool.onLease = (event, held) => {
+    metrics.gateway.shard_handovers.inc({ event });
+    metrics.gateway.shards_held.set(held);
+  };
   await pool.start();
   const gateway = await buildGateway({ config, log, connections: c, metrics, pool });
   return {
