@@ -16,7 +16,7 @@ import { SIGN_TYPE } from './crypto';
 export const ALIPAY_PRODUCTS: readonly ProductName[] = ['ALIPAY_QR', 'ALIPAY_APP', 'ALIPAY_WAP', 'ALIPAY_PC', 'BARCODE'];
 
 /** Alipay's rule for out_trade_no / out_request_no: up to 64 letters, digits and underscores. */
-export const out_trade_no_pattern = /^[0-9A-Za-z_]{1,64}$/;
+const out_trade_no_pattern = /^[0-9A-Za-z_]{1,64}$/;
 /** Alipay's limit on `subject` (characters). */
 const subject_chars_max = 256;
 /** Alipay payment codes: 25–30 followed by 14–22 digits (16 to 24 digits in all). */

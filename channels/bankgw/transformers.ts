@@ -31,7 +31,7 @@ const SIGN_TYPE = 'HMAC-SHA256';
 /** The statement body's signature travels in this header. */
 export const STATEMENT_SIGN_HEADER = 'x-bankgw-sign';
 /** order_no / refund_no: 6 to 32 letters or digits. */
-export const order_no_pattern = /^[0-9A-Za-z]{6,32}$/;
+const order_no_pattern = /^[0-9A-Za-z]{6,32}$/;
 export const bank_code_pattern = /^[A-Z0-9]{2,16}$/;
 const subject_chars_max = 128;
 const provider_message_chars_max = 256;

@@ -20,15 +20,15 @@ export const ENDPOINTS = {
   query: '/gateway/api/queryTrans.do',
 } as const;
 
-export const VERSION = '5.1.0';
+const VERSION = '5.1.0';
 const ENCODING = 'UTF-8';
 const CURRENCY_CNY = '156';
 /** 无跳转 token payment. */
-export const BIZ_TYPE_TOKEN = '000902';
+const BIZ_TYPE_TOKEN = '000902';
 /** Queries carry the generic bizType. */
 const BIZ_TYPE_QUERY = '000000';
 
-export const TXN = {
+const TXN = {
   sms: { txnType: '77', txnSubType: '02' },
   consume: { txnType: '01', txnSubType: '01' },
   query: { txnType: '00', txnSubType: '00' },
@@ -44,7 +44,7 @@ export const TXN = {
 } as const;
 
 /** UnionPay's rule for orderId: 8 to 32 letters or digits (no '-' or '_'). */
-export const order_id_pattern = /^[0-9A-Za-z]{8,32}$/;
+const order_id_pattern = /^[0-9A-Za-z]{8,32}$/;
 /** A card token as issued by 开通 (opaque, at most 64 characters here). */
 export const card_token_pattern = /^[0-9A-Za-z]{1,64}$/;
 /** SMS codes UnionPay sends are 6 digits. */

@@ -16,9 +16,9 @@ import { appParams, jsapiParams } from './crypto';
 export const WECHATPAY_PRODUCTS: readonly ProductName[] = ['WECHAT_NATIVE', 'WECHAT_JSAPI', 'WECHAT_APP', 'WECHAT_H5', 'BARCODE'];
 
 /** WeChat's limit on `description` (characters). */
-export const description_chars_max = 127;
+const description_chars_max = 127;
 /** WeChat's rule for out_trade_no (6 to 32 of digits, letters, _-|*); the sandbox enforces it too. */
-export const out_trade_no_pattern = /^[0-9A-Za-z_\-|*]{6,32}$/;
+const out_trade_no_pattern = /^[0-9A-Za-z_\-|*]{6,32}$/;
 /** Provider messages are copied into our errors; keep them bounded. */
 const provider_message_chars_max = 256;
 
@@ -31,7 +31,7 @@ interface WechatAmountRequest {
   currency: string;
 }
 
-export interface WechatCreateOrderRequest {
+interface WechatCreateOrderRequest {
   appid: string;
   mchid: string;
   description: string;
@@ -43,7 +43,7 @@ export interface WechatCreateOrderRequest {
   scene_info?: { payer_client_ip: string; h5_info?: { type: 'Wap' | 'iOS' | 'Android' } };
 }
 
-export type WechatTradeType = 'NATIVE' | 'JSAPI' | 'APP' | 'MWEB';
+type WechatTradeType = 'NATIVE' | 'JSAPI' | 'APP' | 'MWEB';
 
 interface WechatNativeResponse { code_url: string }
 interface WechatPrepayResponse { prepay_id: string }

@@ -6,7 +6,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes, randomUUID, type KeyObject } from 'node:crypto';
-import { METHODS, alipay_auth_code_pattern, out_trade_no_pattern } from '../../channels/alipay/transformers';
+import { ALIPAY_METHODS as METHODS, alipay_auth_code_pattern, alipay_out_trade_no_pattern as out_trade_no_pattern } from './protocol/wire';
 import { chinaDateTime, formatYuan, isCalendarDate, parseChinaDateTime, parseYuan } from './protocol/formats';
 import { HttpError, orders_max, stringField, type FaultContext, type FaultOperation, type Reply, type SandboxCore } from './core';
 import { canonicalJson } from './wechatpay';

@@ -7,8 +7,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes, randomInt } from 'node:crypto';
 import {
-  ENDPOINTS, STATEMENT_COLUMNS, STATEMENT_SIGN_HEADER, bank_code_pattern, order_no_pattern,
-} from '../../channels/bankgw/transformers';
+  BANKGW_ENDPOINTS as ENDPOINTS, BANKGW_STATEMENT_COLUMNS as STATEMENT_COLUMNS, BANKGW_STATEMENT_SIGN_HEADER as STATEMENT_SIGN_HEADER,
+  bankgw_bank_code_pattern as bank_code_pattern, bankgw_order_no_pattern as order_no_pattern,
+} from './protocol/wire';
 import { compactChinaTime as txnTimeOf, csvField, formatYuan, parseCompactChinaTime as parseTxnTime, parseYuan } from './protocol/formats';
 import { bankgwHmacHex, bankgwSign, bankgwVerify } from './protocol/bankgw';
 import { HttpError, orders_max, stringField, type FaultContext, type FaultOperation, type Reply, type SandboxCore } from './core';

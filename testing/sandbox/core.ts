@@ -142,9 +142,6 @@ export interface Reply {
   body?: unknown;
 }
 
-/** The China calendar date (YYYY-MM-DD) of an instant: both providers cut bills at 00:00 China time. */
-export { chinaDate } from '../../channels/shared/china-time';
-
 export function nextDate(date: string): string {
   return new Date(Date.parse(`${date}T00:00:00Z`) + 24 * 60 * 60 * 1000).toISOString().slice(0, 10);
 }

@@ -3,10 +3,14 @@
 // how each provider writes them — the WeChat Pay ALL trade bill (backtick-prefixed CSV, 27
 // columns, summary rows) and the Alipay 业务明细 (GBK CSV with `#` comments, zipped). Pure.
 
-import { encodeGbk } from '../../channels/shared/gbk';
-import { chinaDateTime, csvField, formatYuan } from './protocol/formats';
+import { encode } from 'iconv-lite';
+import { chinaDate, chinaDateTime, csvField, formatYuan } from './protocol/formats';
 import { writeZip } from './zip-writer';
-import { chinaDate, feeOf, nextDate } from './core';
+import { feeOf, nextDate } from './core';
+
+/** GBK as Alipay writes its bill (a character GBK lacks becomes '?', as Windows tools write
+ * it), with iconv-lite: the sandbox's own encoder, not the adapter's decoder inverted. */
+const encodeGbk = (text: string): Buffer => encode(text, 'gbk');
 
 // The bills' header rows as the providers document them (the sandbox's own copy: the adapters
 // read the same files by these names, so a mistake in their lists is not repeated here).

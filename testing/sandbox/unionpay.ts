@@ -8,7 +8,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomInt, type KeyObject } from 'node:crypto';
 import { unionpayKey, unionpaySign, unionpayVerify } from './protocol/unionpay';
-import { BIZ_TYPE_TOKEN, ENDPOINTS, TXN, VERSION, order_id_pattern } from '../../channels/unionpay/transformers';
+import {
+  UNIONPAY_BIZ_TYPE_TOKEN as BIZ_TYPE_TOKEN, UNIONPAY_ENDPOINTS as ENDPOINTS, UNIONPAY_TXN as TXN, UNIONPAY_VERSION as VERSION,
+  unionpay_order_id_pattern as order_id_pattern,
+} from './protocol/wire';
 import { deflateSync } from 'node:zlib';
 import { compactChinaTime as txnTimeOf, formatResponse, parseCompactChinaTime as parseTxnTime, parseCustomerInfo, parseFen, parseResponse } from './protocol/formats';
 import { billRows, unionpayFileArchive, type LedgerEntry, type StatementFaultEffect } from './statements';

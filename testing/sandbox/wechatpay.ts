@@ -6,8 +6,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import {
-  description_chars_max, out_trade_no_pattern, type WechatCreateOrderRequest, type WechatRefund, type WechatTradeType, type WechatTransaction,
-} from '../../channels/wechatpay/transformers';
+  wechat_description_chars_max as description_chars_max, wechat_out_trade_no_pattern as out_trade_no_pattern,
+  type WechatCreateOrderRequest, type WechatRefund, type WechatTradeType, type WechatTransaction,
+} from './protocol/wire';
 import { compactChinaTime, isCalendarDate, parseCompactChinaTime, parseRfc3339, toChinaTime } from './protocol/formats';
 import {
   HttpError, orders_max, parseJsonBody, stringField, type FaultContext, type FaultOperation, type Reply, type SandboxCore,

@@ -41,6 +41,15 @@ const boundary_zones = [
     from: ['channels/index.ts', ...providers.map((provider) => `channels/${provider}/**`)],
     message: 'channels/channel.ts and channels/shared are below the adapters',
   },
+  // The sandbox PSP implements its side of each protocol from the providers' documentation,
+  // never with the adapters' code (their crypto, conversions, GBK, names and rules): a mistake
+  // made the same way on both sides would pass every test (issue 20). Its tests, and the
+  // helpers they share (testkit.ts), drive the adapters against it and may import them.
+  {
+    target: ['testing/sandbox/!(testkit).ts', 'testing/sandbox/protocol/**'],
+    from: ['channels/**'],
+    message: 'the sandbox PSP never imports the adapters (channels/): write its side from the provider\'s documentation (testing/sandbox/protocol/)',
+  },
   // Only the composition root picks adapters; the rest of core sees channels/channel.ts.
   {
     target: ['core/*.ts', 'core/*/**', 'workers/!(main|actor-host).ts'],

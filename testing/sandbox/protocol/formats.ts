@@ -55,6 +55,12 @@ function fromChina(year: string, month: string, day: string, hour: string, minut
   return same ? at : undefined;
 }
 
+/** The China calendar date (YYYY-MM-DD) of an instant: the providers cut bills at 00:00 China time. */
+export function chinaDate(date: Date): string {
+  const f = chinaFields(date);
+  return `${f.year}-${f.month}-${f.day}`;
+}
+
 /** "yyyy-MM-dd HH:mm:ss" (Alipay's timestamp, gmt_payment; the bills' time columns). */
 export function chinaDateTime(date: Date): string {
   const f = chinaFields(date);
