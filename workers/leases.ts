@@ -90,8 +90,10 @@ export class ShardLeases {
   /** Creates the bucket, joins and claims the fair share of the free shards before returning. */
   async start(): Promise<void> {
     this.#kv = await new Kvm(this.o.js).create(leasesBucket(this.o.prefix), { history: 1, storage: 'file', replicas: this.o.replicas, ttl: this.o.ttl_ms });
+    const started = performance.now();
     await this.#renewAll();
     await this.#balance();
+    this.o.log.info({ held: this.#held.size, members: this.members, ms: Math.round(performance.now() - started) }, 'shard leases: joined');
     this.#renew_timer = setInterval(() => {
       void this.#renewAll();
       void this.#balance();
@@ -177,12 +179,7 @@ export class ShardLeases {
     if (kv === undefined || this.#balancing || this.#stopped) return;
     this.#balancing = true;
     try {
-      const members = new Set<string>([this.member]);
-      const taken = new Set<number>();
-      for await (const key of await kv.keys()) {
-        if (key.startsWith('m.')) members.add(key.slice(2));
-        else if (key.startsWith('s.')) taken.add(Number(key.slice(2)));
-      }
+      const { members, taken } = await within(this.#listKeys(kv), this.o.ttl_ms, 'listing the lease bucket');
       this.members = members.size;
       const share = Math.ceil(this.o.shards / members.size);
       const serving = [...this.#held].filter(([, h]) => h.accepting).map(([shard]) => shard);
@@ -197,6 +194,16 @@ export class ShardLeases {
     } finally {
       this.#balancing = false;
     }
+  }
+
+  async #listKeys(kv: KV): Promise<{ members: Set<string>; taken: Set<number> }> {
+    const members = new Set<string>([this.member]);
+    const taken = new Set<number>();
+    for await (const key of await kv.keys()) {
+      if (key.startsWith('m.')) members.add(key.slice(2));
+      else if (key.startsWith('s.')) taken.add(Number(key.slice(2)));
+    }
+    return { members, taken };
   }
 
   async #claim(kv: KV, shard: number): Promise<void> {
@@ -247,6 +254,15 @@ export class ShardLeases {
 function isWrongRevision(error: Error): boolean {
   if (!(error instanceof JetStreamApiError)) return false;
   return error.code === JetStreamApiCodes.StreamWrongLastSequence || error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown;
+}
+
+/** `work`, or a rejection once `ms` passed (a round stuck on the bucket does not stop the next). */
+function within<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 function shuffle<T>(items: T[]): T[] {

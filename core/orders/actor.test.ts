@@ -98,7 +98,11 @@ class MemoryChannels {
 }
 
 function system(store: MemoryStore, channels: MemoryChannels, risk?: ActorDeps['risk'], bounds?: ActorDeps['bounds']): ActorSystem {
-  const deps: ActorDeps = {
+  return new ActorSystem(systemDeps(store, channels, risk, bounds));
+}
+
+function systemDeps(store: MemoryStore, channels: MemoryChannels, risk?: ActorDeps['risk'], bounds?: ActorDeps['bounds']): ActorDeps {
+  return {
     store: store as never,
     timers: { schedule: async () => undefined } as never,
     channels: channels as never,
@@ -113,7 +117,6 @@ function system(store: MemoryStore, channels: MemoryChannels, risk?: ActorDeps['
     bounds,
     now: () => new Date(),
   };
-  return new ActorSystem(deps);
 }
 
 function input(merchant_order_no: string): CreateInput {
@@ -355,5 +358,39 @@ describe('thread bounds', () => {
     await channels.sending(5);
     channels.answerAll();
     expect((await next).ok).toBe(true);
+  });
+});
+
+// ---- shard leases (workers/leases.ts): what the actor caches across holders ----------------
+
+describe('shard ownership', () => {
+  test('actor - "absent" is never cached: a payment another process creates after a miss is found by the next command, a timer included', async () => {
+    const store = new MemoryStore();
+    const here = system(store, new MemoryChannels());
+    const there = system(store, new MemoryChannels());
+    const payment_id = paymentId(idKey(randomBytes(32)), 'm_1', 'absent-1');
+    const miss = await here.handle({ type: 'get', payment_id, merchant_id: 'm_1' });
+    expect(miss).toMatchObject({ ok: false, error: { reason: 'NOT_FOUND' } });
+    expect((await there.handle({ type: 'create', payment_id, input: input('absent-1') })).ok).toBe(true);
+    const timer = await here.handle({ type: 'timer', payment_id, kind: 'query', round: 0 });
+    expect(timer).toMatchObject({ ok: true, payment: { payment_id } });
+  });
+
+  test('actor - a command for a shard the thread does not hold is answered unowned, nothing loaded; an actor cached under another lease epoch reloads', async () => {
+    const store = new MemoryStore();
+    const channels = new MemoryChannels();
+    let epoch: number | undefined;
+    const here = new ActorSystem({ ...systemDeps(store, channels), owner: () => epoch });
+    const there = system(store, channels);
+    const payment_id = paymentId(idKey(randomBytes(32)), 'm_1', 'epoch-1');
+    const refused = await here.handle({ type: 'create', payment_id, input: input('epoch-1') });
+    expect(refused).toMatchObject({ ok: false, error: { reason: 'DEPENDENCY_DOWN', metadata: { shard: 'unowned' } } });
+    expect(store.logs.size).toBe(0);
+    epoch = 1;
+    expect(await here.handle({ type: 'create', payment_id, input: input('epoch-1') })).toMatchObject({ ok: true, payment: { status: 'REQUIRES_ACTION' } });
+    // Another holder moves it meanwhile (the lease went there and came back).
+    expect(await there.handle({ type: 'close', payment_id, merchant_id: 'm_1' })).toMatchObject({ ok: true, payment: { status: 'CLOSED' } });
+    epoch = 2;
+    expect(await here.handle({ type: 'get', payment_id, merchant_id: 'm_1' })).toMatchObject({ ok: true, payment: { status: 'CLOSED' } });
   });
 });
