@@ -11,7 +11,7 @@ import { PaycoreClient } from '../testing/client';
 import { decodeServiceError } from '../core/errors';
 import { app_admin_service } from '../core/gateway/app-admin';
 import { names } from '../core/names';
-import { eventTimersConsumer } from '../core/orders/timers';
+import { notifyNames } from '../core/notify';
 import { NextActionType, PaymentStatus, Product, type Payment } from '../proto/gen/paycore/v1/payment';
 import { eventually, healthStatus, startPrivateNats, startPrivateRedis, startStack, type DependencyServer, type PaycoreProcess, type Stack } from './harness';
 
@@ -199,11 +199,11 @@ async function chainsMovedOn(payment_ids: ReadonlySet<string>, after: number): P
   return [...payment_ids].every((payment_id) => moved_on.has(payment_id));
 }
 
-/** Whether the creation timers' consumer has acked the event log up to `seq` (each creation's
- * first query sent and answered). */
+/** Whether the event reader's consumer (the notifier's, which holds the creations' timers) has
+ * acked the event log up to `seq` (each creation's first query sent and answered). */
 function creationsHandled(seq: number): Promise<boolean> {
-  const n = names(stack.prefix);
-  return withJetStream(async (jsm) => (await jsm.consumers.info(n.events_stream, eventTimersConsumer(n))).ack_floor.stream_seq >= seq);
+  const n = notifyNames(stack.prefix);
+  return withJetStream(async (jsm) => (await jsm.consumers.info(n.events_stream, n.events_consumer)).ack_floor.stream_seq >= seq);
 }
 
 const lastTimerSeq = (): Promise<number> => withJetStream(async (jsm) => (await jsm.streams.info(names(stack.prefix).timers_stream)).state.last_seq);

@@ -19,6 +19,7 @@ import { shardOf } from '../core/ids';
 import type { ActorReply, ActorRequest } from '../core/orders/protocol';
 import { ShardLeases, type LeaseEvent } from './leases';
 import type { ActorHostData, FromWorker, ToWorker } from './messages';
+import { PumpGate } from './timer-pump';
 
 interface Slot {
   worker: Worker;
@@ -52,6 +53,9 @@ export class ActorPool {
   #metrics_request = 0;
   readonly #metrics_waiting = new Map<number, (json: MetricsJson) => void>();
   #command_id = 0;
+  /** Open while every thread is up with its NATS link: the timer pumps fire only then (the threads'
+   * and the main thread's creation timers, workers/event-reader.ts). */
+  readonly gate = new PumpGate();
 
   constructor(
     private readonly config: Config,
@@ -194,6 +198,7 @@ export class ActorPool {
     const open = this.#slots.length === this.config.workers && this.#slots.every((s) => s.serving);
     if (open === this.#pumps_open) return;
     this.#pumps_open = open;
+    this.gate.set(open);
     for (const slot of this.#slots) if (slot.worker.threadId !== -1) slot.worker.postMessage({ type: 'pump', open } satisfies ToWorker);
   }
 

@@ -13,10 +13,8 @@ import type { Logger } from '../core/log';
 import type { ActorMetrics } from '../core/metrics';
 import type { Names } from '../core/names';
 import { isUnowned, type ActorReply, type ActorRequest } from '../core/orders/protocol';
-import { isOpen } from '../core/orders/evolve';
 import { actor_reply_schema } from '../core/orders/schemas';
-import { eventsOf, stored_message_schema, type StoredMessage } from '../core/events/stored';
-import { eventTimersConsumer, nextQueryAt, TimerScheduler, type DeadTimerMessage, type TimerMessage } from '../core/orders/timers';
+import { TimerScheduler, type DeadTimerMessage, type TimerMessage } from '../core/orders/timers';
 
 /** Opened by the pool once every thread of the process is up with its NATS link. A shard with
  * no holder at the moment (workers/leases.ts) is the pump's own wait: such a timer is handed
@@ -71,13 +69,9 @@ export interface TimerPump {
   stop(): Promise<void>;
 }
 
-/** Both pumps of a thread: PAY_TIMERS, and the creations' timers on PAY_EVENTS. */
-export async function startTimerPumps(options: EventTimersOptions): Promise<TimerPump> {
-  const pumps = [await startTimerPump(options), await startEventTimers(options)];
-  return { stop: async () => void (await Promise.all(pumps.map((p) => p.stop()))) };
-}
-
-async function startTimerPump(options: TimerPumpOptions): Promise<TimerPump> {
+/** A thread's pump of PAY_TIMERS. The creations' timers are read from the event log by the
+ * main thread (workers/event-reader.ts). */
+export async function startTimerPump(options: TimerPumpOptions): Promise<TimerPump> {
   const { js, names, log } = options;
   return consumeEach(js, names.timers_stream, names.timers_consumer, (message) => handle(options, message), log, 'timer handling failed; handed back');
 }
@@ -164,94 +158,4 @@ async function deadLetter(options: TimerPumpOptions, message: JsMsg, timer: Time
 
 function isSubjectToken(text: string): boolean {
   return /^[A-Za-z0-9_-]{1,128}$/.test(text);
-}
-
-// ---- the creation's timers, read from the event log --------------------------------------
-//
-// A payment's expiry and its first pending-attempt query are facts of its creation message
-// (expires_at, created_at + the first query step): a create publishes no timer. This pump reads
-// PAY_EVENTS on a durable consumer of its own (`<PREFIX>_EVENT_TIMERS`, shared by every thread
-// of every process), acks every other message at once, and holds each creation message with
-// nak-delays until its first timer is due — the same durability as a PAY_TIMERS message: the
-// creation is in the stream before the create is answered, and it is acked only once its timer
-// was handled. At the first query's time it sends the query, then (the payment still open)
-// hands the expiry to PAY_TIMERS and acks; when the expiry comes first it sends the expiry.
-
-export interface EventTimersOptions extends TimerPumpOptions {
-  /** The pending-attempt query schedule (PAYCORE_QUERY_BACKOFF_MS): its first step. */
-  query_backoff_ms: readonly number[];
-}
-
-async function startEventTimers(options: EventTimersOptions): Promise<TimerPump> {
-  const { js, names, log } = options;
-  const failure = 'creation timer handling failed; handed back';
-  return consumeEach(js, names.events_stream, eventTimersConsumer(names), (message) => handleEvent(options, message), log, failure);
-}
-
-/** The creation's timers: the first query (if the payment went to a channel and the query
- * falls before its expiry's last step) and the expiry. undefined: not a creation, or one the
- * actor gave timers of its own (a payment held for review). */
-function creationTimers(stored: StoredMessage, query_backoff_ms: readonly number[]): { query_at?: number; expire_at: number } | undefined {
-  if (!eventsOf(stored).some((e) => e.type === 'PaymentCreated')) return undefined;
-  const state = stored.state;
-  if (state.held !== undefined || state.expires_at === '') return undefined;
-  const expire_at = Date.parse(state.expires_at);
-  const attempt = state.attempts[state.attempts.length - 1];
-  const query = attempt === undefined ? undefined : nextQueryAt(new Date(state.created_at), 0, query_backoff_ms, state.expires_at);
-  const query_at = query?.getTime();
-  return query_at === undefined || query_at >= expire_at ? { expire_at } : { query_at, expire_at };
-}
-
-async function handleEvent(options: EventTimersOptions, message: JsMsg): Promise<void> {
-  let stored: StoredMessage;
-  try {
-    stored = decodeJson<StoredMessage>(message.data, stored_message_schema);
-  } catch (error) {
-    // Not ours to keep: the event log holds it, and the notifier sets it aside loudly.
-    options.log.error({ subject: message.subject, seq: message.seq, err: String(error) }, 'creation timers: unreadable event; skipped');
-    message.term('unreadable');
-    return;
-  }
-  const timers = creationTimers(stored, options.query_backoff_ms);
-  if (timers === undefined) {
-    message.ack();
-    return;
-  }
-  const due_at = timers.query_at ?? timers.expire_at;
-  const wait_ms = due_at - Date.now();
-  if (wait_ms > 0) {
-    message.nak(Math.min(wait_ms, timer_nak_delay_ms_max));
-    return;
-  }
-  if (!(await options.gate.wait(timer_gate_wait_ms_max))) {
-    message.nak(timer_retry_delay_ms);
-    return;
-  }
-  const payment_id = stored.state.payment_id;
-  const kind = timers.query_at === undefined ? 'expire' : 'query';
-  options.timer_lag.observe({ kind }, -wait_ms / 1000);
-  const scheduler = new TimerScheduler(options.js, options.names);
-  const expiry: TimerMessage = { kind: 'expire', payment_id, due_at: new Date(timers.expire_at).toISOString() };
-  const request: ActorRequest = { type: 'timer', payment_id, kind, round: 0, deadline_at_ms: Date.now() + options.command_timeout_ms };
-  let reply: ActorReply | undefined;
-  try {
-    reply = await sendToShard(options, options.names.command(shardOf(payment_id, options.shards)), request);
-  } catch (error) {
-    // Handed to PAY_TIMERS with its retries and dead letter, the expiry with it.
-    if (kind === 'query') await scheduler.schedule(expiry);
-    await retryOrDeadLetter(options, message, { kind, payment_id, due_at: new Date(due_at).toISOString(), round: 0 }, `command failed: ${String(error)}`);
-    return;
-  }
-  if (reply === undefined) {
-    message.nak(timer_retry_delay_ms);
-    return;
-  }
-  // After the first query the expiry waits on PAY_TIMERS (unless the payment is over).
-  const over = reply.ok ? !isOpen(reply.payment) : reply.error.reason === 'NOT_FOUND';
-  if (kind === 'query' && !over) await scheduler.schedule(expiry);
-  if (reply.ok || reply.error.reason === 'NOT_FOUND' || reply.error.reason === 'ILLEGAL_STATE') {
-    message.ack();
-    return;
-  }
-  await retryOrDeadLetter(options, message, { kind, payment_id, due_at: new Date(due_at).toISOString(), round: 0 }, `${reply.error.reason}: ${reply.error.message}`);
 }

@@ -59,9 +59,12 @@ export const notify_dead_letter_age_ms_max = 30 * 86_400_000;
 /** Dead letters one listDeadLetters call returns (a page; the caller passes after_seq). */
 export const notify_dead_letters_list_max = 1_000;
 
-/** PAY_EVENTS messages the events consumer may hold unacknowledged, and per pull. Events
- * are turned into queued notifications one at a time, so a small window is enough. */
-export const notify_events_pending_max = 1_024;
+/** PAY_EVENTS messages the events consumer may hold unacknowledged. Outcomes are turned
+ * into queued notifications one at a time, but paycore's event reader (workers/event-reader.ts)
+ * also holds each creation message on this consumer until its first timer is due, so it
+ * bounds the payments waiting on their first query or expiry, as timers_pending_max does for
+ * PAY_TIMERS. Applied on creation and on every boot. */
+export const notify_events_pending_max = 500_000;
 export const notify_fetch_batch_max = 256;
 
 /** Response body bytes read (and discarded) from a merchant before the connection is

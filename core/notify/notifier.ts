@@ -3,6 +3,9 @@
 // 1. The events loop reads PAY_EVENTS with the durable consumer <PREFIX>_NOTIFIER and, for an
 //    outcome event with a notify URL, queues a pending delivery on <PREFIX>_NOTIFY (message id
 //    = notification id + attempt, so re-reading an event queues nothing twice), then acks.
+//    With `events: 'fed'` it opens no consumer: the caller reads <PREFIX>_NOTIFIER and hands
+//    it the messages that are the notifier's (paycore's event reader, workers/event-reader.ts,
+//    which also fires the creations' timers from the same deliveries).
 // 2. The sender loop reads <PREFIX>_NOTIFY: a message not yet due is nak-delayed until it is
 //    (like the timer pump); a due one whose merchant has its in-flight slots taken waits a
 //    short nak; otherwise it is POSTed. Success acks it; a failure queues the next attempt (or
@@ -61,6 +64,9 @@ export interface NotifierOptions {
   /** Told, when a notification is first delivered (not a re-send from the dead letters), how
    * long after its outcome the merchant answered 2xx: the notification SLI (ops/slo.md). */
   onDelivered?: (after_outcome_ms: number) => void;
+  /** 'consume' (default): the notifier reads <PREFIX>_NOTIFIER itself. 'fed': the caller
+   * reads it and hands each message to `handleEvent`. */
+  events?: 'consume' | 'fed';
   log: Logger;
 }
 
@@ -70,6 +76,11 @@ export interface Notifier {
   listDeadLetters(query: DeadLetterQuery): Promise<DeadLetter[]>;
   /** Re-queues a dead letter with its attempts reset and removes it; NOT_FOUND if none. */
   resend(notification_id: string): Promise<void>;
+  /** One PAY_EVENTS message of the notifier's consumer (`events: 'fed'`): queues the
+   * notifications it calls for, then acks it (or naks / terms it). Messages are handled one at
+   * a time in the order handed over, like the notifier's own loop; `stored` is the message
+   * already decoded (decoded here when absent). */
+  handleEvent(message: JsMsg, stored?: StoredMessage): Promise<void>;
 }
 
 interface Context {
@@ -111,12 +122,15 @@ export async function startNotifier(options: NotifierOptions): Promise<Notifier>
     onDelivered: options.onDelivered ?? (() => undefined),
     log: options.log.child({ component: 'notify' }),
   };
-  const events = await (await options.js.consumers.get(names.events_stream, names.events_consumer)).consume({ max_messages: notify_fetch_batch_max });
+  const events = options.events === 'fed' ? undefined : await (await options.js.consumers.get(names.events_stream, names.events_consumer)).consume({ max_messages: notify_fetch_batch_max });
   const sends = await (await options.js.consumers.get(names.stream, names.sender_consumer)).consume({ max_messages: notify_fetch_batch_max });
   let stopping = false;
   const inflight = new Set<Promise<void>>();
+  // Fed events, one at a time in the order handed over.
+  let fed: Promise<void> = Promise.resolve();
 
   const events_loop = (async () => {
+    if (events === undefined) return;
     for await (const message of events) {
       if (stopping) {
         message.nak();
@@ -141,22 +155,30 @@ export async function startNotifier(options: NotifierOptions): Promise<Notifier>
   return {
     async stop() {
       stopping = true;
-      events.stop();
+      events?.stop();
       sends.stop();
-      await Promise.all([events_loop, sends_loop]);
+      await Promise.all([events_loop, sends_loop, fed]);
       await Promise.allSettled([...inflight]);
       await context.agent.close();
     },
     listDeadLetters: (query) => listDeadLetters(options.jsm, names, query),
     resend: (notification_id) => resendDeadLetter(options.js, options.jsm, names, notification_id, schedule_ms),
+    handleEvent(message, stored) {
+      const handled = fed.then(() => {
+        if (stopping) message.nak();
+        else return queueEvent(context, message, stored);
+      });
+      fed = handled.catch(() => undefined);
+      return handled;
+    },
   };
 }
 
 /** Queues the notifications one PAY_EVENTS message calls for, then acks it. */
-async function queueEvent(context: Context, message: JsMsg): Promise<void> {
+async function queueEvent(context: Context, message: JsMsg, decoded?: StoredMessage): Promise<void> {
   let stored: StoredMessage;
   try {
-    stored = decodeJson<StoredMessage>(message.data, stored_message_schema);
+    stored = decoded ?? decodeJson<StoredMessage>(message.data, stored_message_schema);
   } catch (error) {
     // A message we cannot read will not read better later: set it aside loudly.
     // It stays in the event stream (only this consumer lets it go); counted for the alert.

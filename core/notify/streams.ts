@@ -65,15 +65,16 @@ export async function ensureNotifyStreams(jsm: JetStreamManager, prefix: string,
   });
   const sender_editable = { ack_wait: (options.ack_wait_ms ?? notify_ack_wait_ms_default) * ns_per_ms, max_ack_pending: notify_pending_max };
   await upsertConsumer(jsm, names.stream, { durable_name: names.sender_consumer, ack_policy: 'explicit', max_deliver: -1, ...sender_editable }, sender_editable);
+  const events_editable = { max_ack_pending: notify_events_pending_max };
   await upsertConsumer(jsm, names.events_stream, {
     durable_name: names.events_consumer,
     filter_subject: names.events_all,
     ack_policy: 'explicit',
-    ack_wait: 30_000 * ns_per_ms, // one event is one publish or two: far below this
+    ack_wait: 30_000 * ns_per_ms, // an outcome's publishes, or a due creation timer's command: far below this
     max_deliver: -1,
-    max_ack_pending: notify_events_pending_max,
+    ...events_editable,
     ...deliverFrom(options.events_start ?? 'all'),
-  });
+  }, events_editable);
 }
 
 /** Deletes the notifier's streams and its PAY_EVENTS consumer (tests, decommissioning). */
@@ -93,7 +94,7 @@ function deliverFrom(start: EventsStart): Record<string, unknown> {
 }
 
 /** Adds a durable consumer if missing; `update` holds settings re-applied to an existing one
- * (the events consumer has none: its start position is fixed at creation, never moved). */
+ * (never the events consumer's start position: fixed at creation, never moved). */
 async function upsertConsumer(
   jsm: JetStreamManager,
   stream: string,

@@ -41,6 +41,15 @@ export class ActorsClient {
   ) {}
 
   async send(command: ActorCommand): Promise<PaymentState> {
+    const reply = await this.reply(command);
+    if (!reply.ok) throw errorFromWire(reply.error);
+    return reply.payment;
+  }
+
+  /** The actor's reply as it came (a refusal is a reply; unowned, isUnowned, when no process
+   * held the shard until the deadline); a PaycoreError (DEPENDENCY_DOWN) when no actor answered.
+   * For paycore's own commands that act on the reason (the creation timers). */
+  async reply(command: ActorCommand): Promise<ActorReply> {
     // The actors need NATS for everything they do: refused at once while it is down.
     if (this.link !== undefined && !this.link.up) throw dependencyDown('NATS');
     const request: ActorRequest = { ...command, deadline_at_ms: Date.now() + this.timeout_ms };
@@ -55,8 +64,7 @@ export class ActorsClient {
           continue;
         }
       }
-      if (!reply.ok) throw errorFromWire(reply.error);
-      return reply.payment;
+      return reply;
     }
   }
 

@@ -14,7 +14,6 @@ import { injectInto } from '../tracing';
 import { ConflictError, upsertStream } from '../snapshot-log';
 import type { ActorMetrics } from '../metrics';
 import { evolve } from './evolve';
-import { ensureEventTimers } from './timers';
 import type { PaymentEvent, PaymentState } from './types';
 
 export interface Loaded {
@@ -159,5 +158,4 @@ export async function ensureStreams(jsm: JetStreamManager, names: Names, replica
   } catch {
     await jsm.consumers.add(names.timers_stream, consumer as never);
   }
-  await ensureEventTimers(jsm, names);
 }

@@ -1,10 +1,9 @@
 // Durable timers: a message on PAY_TIMERS per timer. The timer pump (workers/timer-pump.ts)
 // holds each one with nak-delays until it is due, then turns it into an actor command. A
 // payment's creation needs none: its expiry and first query are read from its creation message
-// on PAY_EVENTS by a consumer of their own (`<PREFIX>_EVENT_TIMERS`, ensureEventTimers).
+// on PAY_EVENTS by the main thread's event reader (workers/event-reader.ts).
 
-import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
-import { timers_pending_max } from '../constants';
+import type { JetStreamClient } from '@nats-io/jetstream';
 import { encodeJson } from '../codec';
 import { dependencyFailure } from '../errors';
 import type { ActorMetrics } from '../metrics';
@@ -63,27 +62,9 @@ export function nextQueryAt(now: Date, round: number, backoff_ms: readonly numbe
   return due.getTime() > last.getTime() ? undefined : due;
 }
 
-/** The durable consumer on PAY_EVENTS whose messages the creation timers hold. */
+/** The durable consumer on PAY_EVENTS that held the creations' timers before the main
+ * thread's event reader (workers/event-reader.ts) read them from the notifier's deliveries:
+ * no longer created; one left by an earlier version is drained, then deleted. */
 export function eventTimersConsumer(names: Names): string {
   return `${names.events_stream.slice(0, -'_PAY_EVENTS'.length)}_EVENT_TIMERS`;
-}
-
-/** Adds the creation timers' consumer if missing. It starts at the stream's new messages: a
- * payment created before it existed has its timers on PAY_TIMERS. Held creation messages count
- * against max_ack_pending like the PAY_TIMERS messages they replace. */
-export async function ensureEventTimers(jsm: JetStreamManager, names: Names): Promise<void> {
-  const durable_name = eventTimersConsumer(names);
-  try {
-    await jsm.consumers.info(names.events_stream, durable_name);
-  } catch {
-    await jsm.consumers.add(names.events_stream, {
-      durable_name,
-      filter_subject: names.events_all,
-      deliver_policy: 'new',
-      ack_policy: 'explicit',
-      ack_wait: 30_000_000_000, // 30 s in ns: a due timer's command must finish within it
-      max_deliver: -1,
-      max_ack_pending: timers_pending_max,
-    } as never);
-  }
 }

@@ -21,7 +21,7 @@ import { ChannelDirectory } from '../../core/routing/directory';
 import { initTracing } from '../../core/tracing';
 import { HeldShards, serveActorHost } from '../host';
 import type { ActorHostData, FromWorker } from '../messages';
-import { startTimerPumps } from '../timer-pump';
+import { startTimerPump } from '../timer-pump';
 import { openConnections, type Connections } from './connections';
 
 interface ActorHostDeps {
@@ -93,7 +93,7 @@ export async function runActorHost(port: MessagePort, data: ActorHostData): Prom
     handle: (request) => host.actors.handle(request),
     forget: (shard) => host.actors.forget((payment_id) => held.shardOf(payment_id) === shard),
     startPump: (gate) =>
-      startTimerPumps({
+      startTimerPump({
         gate,
         nc: c.nc,
         js: c.js,
@@ -103,7 +103,6 @@ export async function runActorHost(port: MessagePort, data: ActorHostData): Prom
         log,
         timer_lag: metrics.actor.timer_lag,
         retry_backoff_ms: config.timer_retry_backoff_ms,
-        query_backoff_ms: config.query_backoff_ms,
       }),
     routable: () => c.table.cache.routable,
     metrics: async () => (await metrics.registry.getMetricsAsJSON()) as MetricsJson,

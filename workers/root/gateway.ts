@@ -41,6 +41,7 @@ import { sweepReservations } from '../../core/orders/reservation-sweeper';
 import { EventStore, ensureStreams } from '../../core/orders/store';
 import { HeldIndex } from '../../core/risk/held';
 import { ChannelDirectory } from '../../core/routing/directory';
+import { startEventReader } from '../event-reader';
 import { ActorPool } from '../pool';
 import { openConnections, type Connections } from './connections';
 
@@ -92,14 +93,14 @@ interface GatewayDeps {
   connections: Connections;
   metrics: ReturnType<typeof createGatewayMetrics>;
   /** The actor-host threads: their health and metrics are the gateway's too. */
-  pool: Pick<ActorPool, 'serving' | 'collectMetrics' | 'dispatch'>;
+  pool: Pick<ActorPool, 'serving' | 'collectMetrics' | 'dispatch' | 'gate'>;
 }
 
 interface Gateway {
   grpc_port: number;
   admin_grpc_port: number;
   http_port: number;
-  /** Stops serving: health polls, gRPC (drained), the HTTP port, the notifier, the books. */
+  /** Stops serving: health polls, gRPC (drained), the HTTP port, the event reader, the notifier, the books. */
   stop(): Promise<void>;
   /** Closes the channel adapters (after the actor threads stopped). */
   close(): Promise<void>;
@@ -115,20 +116,21 @@ async function buildGateway(deps: GatewayDeps): Promise<Gateway> {
   const link = new NatsLink(nc);
   const store = new EventStore(js, jsm, names);
   // Back-pressure: commands waiting on the actors are bounded per gateway (core/gateway/in-flight.ts).
-  const actors = boundInFlight(new ActorsClient(nc, names, config.shards, config.command_timeout_ms, link, pool), gateway_commands_in_flight_max);
+  const actors_client = new ActorsClient(nc, names, config.shards, config.command_timeout_ms, link, pool);
+  const actors = boundInFlight(actors_client, gateway_commands_in_flight_max);
   const orders = ordersClient({ actors, store, refund_index: new RefundIndex(js, jsm, names), js, names });
   const notifier = await startNotifier({
-    js,
-    jsm,
-    prefix: config.prefix,
-    secretOf: (merchant_id) => table.merchants.notifySecret(merchant_id),
-    destinations: notifyPolicy(config),
-    schedule_ms: config.notify_schedule_ms,
-    timeout_ms: config.notify_timeout_ms,
+    js, jsm, prefix: config.prefix, secretOf: (merchant_id) => table.merchants.notifySecret(merchant_id), destinations: notifyPolicy(config),
+    schedule_ms: config.notify_schedule_ms, timeout_ms: config.notify_timeout_ms,
     onAttempt: (result) => metrics.gateway.notify_attempts.inc({ result }),
     onUnreadable: (stage) => metrics.gateway.notify_unreadable.inc({ stage }),
     onDelivered: (after_outcome_ms) => metrics.gateway.notify_delivery_delay.observe(after_outcome_ms / 1000),
-    log,
+    events: 'fed', log,
+  });
+  // The event log read once for the notifier and the creations' timers (workers/event-reader.ts).
+  const events = await startEventReader({
+    js, jsm, names, notifier, consumer: notifyNames(config.prefix).events_consumer, gate: pool.gate, command: (command) => actors_client.reply(command),
+    query_backoff_ms: config.query_backoff_ms, retry_backoff_ms: config.timer_retry_backoff_ms, timer_lag: metrics.gateway.timer_lag, log,
   });
   const books = await startBooks(config, js, jsm, names, metrics.gateway, log);
   const { payouts, splits } = await startMoneyOut(deps, books?.store, routing, orders);
@@ -183,6 +185,7 @@ async function buildGateway(deps: GatewayDeps): Promise<Gateway> {
       clearInterval(sweeping);
       await grpc.shutdown(grpc_drain_ms_max);
       await http.close();
+      await events.stop();
       await notifier.stop();
       await payouts?.stop();
       await splits?.stop();
