@@ -12,7 +12,8 @@ import { payoutId } from '../core/ids';
 import { payout_service } from '../core/gateway/payouts';
 import { payout_admin_service } from '../core/gateway/payout-admin';
 import {
-  PayoutStatus, type CreatePayoutResponse, type GetPayoutResponse, type GetSettlementAccountResponse, type ListDeadPayoutTimersResponse,
+  PayoutResolutionOutcome, PayoutStatus, type CreatePayoutResponse, type GetPayoutResponse, type GetSettlementAccountResponse,
+  type ListDeadPayoutTimersResponse,
   type ListPayoutsResponse, type SetSettlementAccountResponse, type CreateTransferResponse, type GetTransferResponse, type GetMemberWalletResponse,
 } from '../proto/gen/paycore/v1/payout';
 import { defaultRouting, eventually, refusal, startStack, type Stack } from './harness';
@@ -173,6 +174,16 @@ test('payouts - PayoutAdminService: a settlement account set and read back (paye
     expect(await refusal(call(admin, 'redrivePayoutTimer', { seq: 999n }))).toMatchObject({ reason: 'NOT_FOUND' });
     expect((await refusal(call(admin, 'listDeadPayoutTimers', { limit: 5_000, afterSeq: 0n }))).fields).toEqual(['limit']);
     expect(await refusal(call(merchant_scoped, 'getSettlementAccount', { merchantId: 'm_sa' }))).toMatchObject({ reason: 'FORBIDDEN' });
+    // ResolvePayout: only a REQUIRES_MANUAL payout (core/payouts/payouts.test.ts resolves them); each bad field named.
+    await fund(1_000n);
+    const paid = (await call<CreatePayoutResponse>(client, 'createPayout', create({ amount: 100n }))).payout!;
+    const resolve = { merchantId: merchant, payoutId: paid.payoutId, outcome: PayoutResolutionOutcome.PAYOUT_RESOLUTION_OUTCOME_FAILED, channelPayoutNo: '', reason: 'bank says no' };
+    expect(await refusal(call(admin, 'resolvePayout', resolve))).toMatchObject({ reason: 'ILLEGAL_STATE' });
+    expect(await refusal(call(admin, 'resolvePayout', { ...resolve, merchantId: 'm_sb' }))).toMatchObject({ reason: 'NOT_FOUND' });
+    const bad_resolve = await refusal(call(admin, 'resolvePayout', { ...resolve, payoutId: 'x', outcome: PayoutResolutionOutcome.PAYOUT_RESOLUTION_OUTCOME_SUCCEEDED, reason: ' ' }));
+    expect(bad_resolve.fields.sort()).toEqual(['channel_payout_no', 'payout_id', 'reason']);
+    expect((await refusal(call(admin, 'resolvePayout', { ...resolve, outcome: PayoutResolutionOutcome.PAYOUT_RESOLUTION_OUTCOME_UNSPECIFIED }))).fields).toEqual(['outcome']);
+    expect(await refusal(call(merchant_scoped, 'resolvePayout', resolve))).toMatchObject({ reason: 'FORBIDDEN' });
   } finally {
     admin.close();
     merchant_scoped.close();

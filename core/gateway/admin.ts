@@ -94,11 +94,11 @@ type Callback<T> = grpc.sendUnaryData<T>;
 
 /** A unary admin handler: PaycoreErrors go out as their status, anything else as INTERNAL. */
 export function adminUnary(log: Logger | undefined) {
-  return <Req, Res>(method: string, run: (request: Req) => Promise<Res> | Res) =>
+  return <Req, Res>(method: string, run: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res> | Res) =>
     (call: grpc.ServerUnaryCall<Req, Res>, callback: Callback<Res>): void => {
       void (async () => {
         try {
-          callback(null, await run(call.request));
+          callback(null, await run(call.request, call));
         } catch (error) {
           if (error instanceof PaycoreError) {
             callback(toServiceError(renamed(error)) as grpc.ServiceError, null);

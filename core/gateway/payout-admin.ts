@@ -3,7 +3,8 @@
 // method (core/auth/policy.ts), which only platform apps hold.
 
 import type * as grpc from '@grpc/grpc-js';
-import { PayoutAdminServiceDefinition } from '../../proto/gen/paycore/v1/payout';
+import { PayoutAdminServiceDefinition, PayoutResolutionOutcome } from '../../proto/gen/paycore/v1/payout';
+import { callerOf } from '../auth/guard';
 import type * as P from '../../proto/gen/paycore/v1/payout';
 import { invalidFields, PaycoreError, type FieldViolation } from '../errors';
 import type { Logger } from '../log';
@@ -13,7 +14,7 @@ import type { DeadPayoutTimer, PayoutTimer } from '../payouts/store';
 import { adminUnary, grpcDefinition } from './admin';
 import { asPaycoreError, checkPayee, toWire as payoutToWire } from './payouts';
 import { toRefund } from './convert';
-import { isRefundId } from '../ids';
+import { isPayoutId, isRefundId } from '../ids';
 import type { OrdersClient } from '../orders/api';
 import { refund_codes_paid_by_payout } from '../orders/decide';
 import type { PayoutService } from '../payouts/service';
@@ -23,7 +24,7 @@ export const payout_admin_service = grpcDefinition(PayoutAdminServiceDefinition)
 export interface PayoutAdminDeps {
   settlement: Pick<SettlementPayouts, 'setAccount' | 'getAccount'>;
   dead_letters: Pick<PayoutDeadLetters, 'list' | 'redrive'>;
-  service: Pick<PayoutService, 'create'>;
+  service: Pick<PayoutService, 'create' | 'resolve'>;
 }
 
 const id_pattern = /^[A-Za-z0-9_-]{1,32}$/;
@@ -31,11 +32,11 @@ const dead_timers_page_default = 100;
 
 export function payoutAdminService(deps: PayoutAdminDeps | undefined, orders: Pick<OrdersClient, 'getRefund'>, log: Logger): grpc.UntypedServiceImplementation {
   const unary = adminUnary(log);
-  const run = <Req, Res>(method: string, work: (request: Req, deps: PayoutAdminDeps) => Promise<Res>) =>
-    unary(method, async (request: Req) => {
+  const run = <Req, Res>(method: string, work: (request: Req, deps: PayoutAdminDeps, call: object) => Promise<Res>) =>
+    unary(method, async (request: Req, call) => {
       if (deps === undefined) throw new PaycoreError('ILLEGAL_STATE', 'this paycore keeps no books (PAYCORE_DATABASE_URL is not set): payouts freeze their funds there');
       try {
-        return await work(request, deps);
+        return await work(request, deps, call);
       } catch (error) {
         throw asPaycoreError(error) ?? error;
       }
@@ -62,12 +63,38 @@ export function payoutAdminService(deps: PayoutAdminDeps | undefined, orders: Pi
       return { deadTimers: dead.map((letter) => deadToWire(letter.seq, letter)) };
     }),
     payRefundByPayout: run('PayRefundByPayout', (request: P.PayRefundByPayoutRequest, d) => payRefundByPayout(request, d, orders)),
+    resolvePayout: run('ResolvePayout', (request: P.ResolvePayoutRequest, d, call) => resolvePayout(request, d, `app:${callerOf(call).app_id}`)),
     redrivePayoutTimer: run('RedrivePayoutTimer', async (request: P.RedrivePayoutTimerRequest, d): Promise<P.RedrivePayoutTimerResponse> => {
       const timer = await d.dead_letters.redrive(Number(request.seq));
       return { timer: deadToWire(0, { timer, failures: 0, reason: '', dead_at: '' }) };
     }),
   };
 }
+
+/** A REQUIRES_MANUAL payout settled by an operator, who is recorded with the reason. */
+async function resolvePayout(request: P.ResolvePayoutRequest, deps: PayoutAdminDeps, actor: string): Promise<P.ResolvePayoutResponse> {
+  const violations: FieldViolation[] = [];
+  if (!id_pattern.test(request.merchantId)) violations.push({ field: 'merchant_id', description: 'is required: 1..32 of [A-Za-z0-9_-]' });
+  if (!isPayoutId(request.payoutId)) violations.push({ field: 'payout_id', description: "must be a payout id ('o' and 25 of a-z, 2-7)" });
+  const outcome = outcomes.get(request.outcome);
+  if (outcome === undefined) violations.push({ field: 'outcome', description: 'must be SUCCEEDED or FAILED' });
+  if (outcome === 'succeeded' && !/^[A-Za-z0-9_-]{1,64}$/.test(request.channelPayoutNo)) {
+    violations.push({ field: 'channel_payout_no', description: "is required for SUCCEEDED: the bank's reference, 1..64 of [A-Za-z0-9_-]" });
+  }
+  if (outcome === 'failed' && request.channelPayoutNo !== '') violations.push({ field: 'channel_payout_no', description: 'must be empty for FAILED' });
+  const reason = request.reason.trim();
+  if (reason === '' || [...reason].length > 256) violations.push({ field: 'reason', description: 'is required: 1..256 characters' });
+  if (violations.length > 0 || outcome === undefined) throw invalidFields(violations);
+  const state = await deps.service.resolve(request.merchantId, request.payoutId, {
+    outcome, reason, actor, ...(outcome === 'succeeded' ? { channel_payout_no: request.channelPayoutNo } : {}),
+  });
+  return { payout: payoutToWire(state) };
+}
+
+const outcomes = new Map<PayoutResolutionOutcome, 'succeeded' | 'failed'>([
+  [PayoutResolutionOutcome.PAYOUT_RESOLUTION_OUTCOME_SUCCEEDED, 'succeeded'],
+  [PayoutResolutionOutcome.PAYOUT_RESOLUTION_OUTCOME_FAILED, 'failed'],
+]);
 
 /** A refund past its channel's window or count, paid by a payout to the account supplied. */
 async function payRefundByPayout(request: P.PayRefundByPayoutRequest, deps: PayoutAdminDeps, orders: Pick<OrdersClient, 'getRefund'>): Promise<P.PayRefundByPayoutResponse> {

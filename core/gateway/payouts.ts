@@ -191,7 +191,7 @@ export function toWire(state: PayoutState): P.Payout {
     currency: state.currency, channelId: state.channel_id, bankCode: state.bank_code, accountLast4: state.payee_last4, purpose: state.purpose,
     failureCode: state.failure?.code ?? '', failureMessage: state.failure?.message ?? '', channelPayoutNo: state.channel_payout_no ?? '',
     createdAt: new Date(state.created_at), updatedAt: new Date(state.updated_at), paidAt: state.paid_at === undefined ? undefined : new Date(state.paid_at),
-    memberId: state.member_id ?? '',
+    memberId: state.member_id ?? '', resolvedBy: state.resolution?.actor ?? '', resolutionReason: state.resolution?.reason ?? '',
   };
 }
 
@@ -201,7 +201,7 @@ function rowToWire(merchant_id: string, row: PayoutRow): P.Payout {
     status: to_wire[row.status as PayoutStatus] ?? WireStatus.PAYOUT_STATUS_UNSPECIFIED,
     amount: row.amount_minor, currency: row.currency, channelId: row.channel_id, bankCode: row.bank_code, accountLast4: row.payee_last4, purpose: '',
     failureCode: row.failure_code ?? '', failureMessage: '', channelPayoutNo: '', createdAt: row.created_at, updatedAt: row.updated_at, paidAt: undefined,
-    memberId: row.member_id ?? '',
+    memberId: row.member_id ?? '', resolvedBy: '', resolutionReason: '',
   };
 }
 

@@ -16,6 +16,10 @@ const frozen: PayoutEvent = { type: 'PayoutFundsFrozen', at };
 const submitted: PayoutEvent = { type: 'PayoutSubmitted', at };
 const succeeded: PayoutEvent = { type: 'PayoutSucceeded', channel_payout_no: 'BP1', paid_at: at, at };
 const failed: PayoutEvent = { type: 'PayoutFailed', code: 'ACCOUNT_FROZEN', message: 'frozen', at };
+const manual: PayoutEvent = { type: 'PayoutRequiresManual', message: 'unknown', at };
+const paid_by_hand: PayoutCommand = { type: 'resolve', outcome: 'succeeded', channel_payout_no: 'BANK-77', reason: 'bank statement line 12', actor: 'app:ops', at };
+const not_paid: PayoutCommand = { type: 'resolve', outcome: 'failed', reason: 'the bank confirmed it never paid', actor: 'app:ops', at };
+const resolved_paid: PayoutEvent = { type: 'PayoutResolved', outcome: 'succeeded', channel_payout_no: 'BANK-77', reason: 'r', actor: 'app:ops', at };
 
 const provider = (status: ProviderPayoutStatus, exhausted = false): PayoutCommand => ({ type: 'provider', status, exhausted, at });
 const ok: ProviderPayoutStatus = { kind: 'succeeded', channel_payout_no: 'BP1', paid_at: at };
@@ -43,6 +47,10 @@ const rows: Row[] = [
   ['success repeated after success changes nothing', [created, frozen, submitted, succeeded], provider(ok), [], 'SUCCEEDED'],
   ['a late failure after success is ignored (only a return reverses it)', [created, frozen, submitted, succeeded], provider(bad), [], 'SUCCEEDED'],
   ['a late success after failure is ignored', [created, frozen, submitted, failed], provider(ok), [], 'FAILED'],
+  ['an operator resolves a manual payout as paid', [created, frozen, submitted, manual], paid_by_hand, ['PayoutResolved'], 'SUCCEEDED'],
+  ['an operator resolves a manual payout as not paid', [created, frozen, submitted, manual], not_paid, ['PayoutResolved'], 'FAILED'],
+  ['the same resolution again changes nothing', [created, frozen, submitted, manual, resolved_paid], paid_by_hand, [], 'SUCCEEDED'],
+  ['a return after a manual success reverses it', [created, frozen, submitted, manual, resolved_paid], provider(back), ['PayoutReturned'], 'RETURNED'],
   ['a refusal after success changes nothing', [created, frozen, submitted, succeeded], { type: 'refused', code: 'X', message: 'x', at }, [], 'SUCCEEDED'],
 ];
 
@@ -64,6 +72,23 @@ describe('decidePayout', () => {
 
   test('no submit before the funds are frozen', () => {
     expect(decidePayout(replay([created]), { type: 'submit', at })).toEqual({ rejection: expect.objectContaining({ reason: 'ILLEGAL_STATE' }) });
+  });
+
+  test('only a REQUIRES_MANUAL payout is resolved; another resolution of a resolved one is refused', () => {
+    for (const history of [[created], [created, frozen, submitted], [created, frozen, submitted, succeeded], [created, frozen, submitted, failed]]) {
+      expect(decidePayout(replay(history), not_paid)).toEqual({ rejection: expect.objectContaining({ reason: 'ILLEGAL_STATE' }) });
+    }
+    expect(decidePayout(replay([created, frozen, submitted, manual, resolved_paid]), not_paid)).toEqual({ rejection: expect.objectContaining({ reason: 'ILLEGAL_STATE' }) });
+    expect(decidePayout(replay([created, frozen, submitted, manual, resolved_paid]), { ...paid_by_hand, channel_payout_no: 'OTHER' })).toEqual({ rejection: expect.objectContaining({ reason: 'ILLEGAL_STATE' }) });
+  });
+
+  test('a resolution records who, why and the bank reference; failed ones say RESOLVED_FAILED', () => {
+    const paid = replay([created, frozen, submitted, manual, resolved_paid])!;
+    expect(paid).toMatchObject({ status: 'SUCCEEDED', channel_payout_no: 'BANK-77', paid_at: at, resolution: { outcome: 'succeeded', actor: 'app:ops', reason: 'r' } });
+    expect(paid.failure).toBeUndefined();
+    const decision = decidePayout(replay([created, frozen, submitted, manual]), not_paid);
+    const after = 'events' in decision ? decision.events.reduce<PayoutState | undefined>((s, e) => evolvePayout(s, e), replay([created, frozen, submitted, manual])) : undefined;
+    expect(after).toMatchObject({ status: 'FAILED', failure: { code: 'RESOLVED_FAILED', message: 'the bank confirmed it never paid' }, resolution: { outcome: 'failed', actor: 'app:ops' } });
   });
 
   test('a command for a payout that does not exist is NOT_FOUND', () => {

@@ -32,7 +32,20 @@ export function decidePayout(state: PayoutState | undefined, command: PayoutComm
       return state.status === 'PROCESSING' ? emit({ type: 'PayoutFailed', code: command.code, message: command.message, at: command.at }) : none;
     case 'provider':
       return fromProvider(state, command);
+    case 'resolve':
+      return resolve(state, command);
   }
+}
+
+/** Only a REQUIRES_MANUAL payout is resolved by an operator; the same resolution again is a no-op. */
+function resolve(state: PayoutState, command: Extract<PayoutCommand, { type: 'resolve' }>): PayoutDecision {
+  const { type: _type, ...resolution } = command;
+  if (state.status !== 'REQUIRES_MANUAL') {
+    const done = state.resolution;
+    if (done !== undefined && done.outcome === command.outcome && (command.outcome === 'failed' || state.channel_payout_no === command.channel_payout_no)) return none;
+    return { rejection: { reason: 'ILLEGAL_STATE', message: `payout ${state.payout_id} is ${state.status}: only a REQUIRES_MANUAL payout is resolved by an operator` } };
+  }
+  return emit({ type: 'PayoutResolved', ...resolution });
 }
 
 function fromProvider(state: PayoutState, command: Extract<PayoutCommand, { type: 'provider' }>): PayoutDecision {

@@ -22,6 +22,14 @@ export function evolvePayout(state: PayoutState | undefined, event: PayoutEvent)
       return { ...next, status: 'FAILED', failure: { code: event.code, message: event.message } };
     case 'PayoutRequiresManual':
       return { ...next, status: 'REQUIRES_MANUAL', failure: { code: 'OUTCOME_UNKNOWN', message: event.message } };
+    case 'PayoutResolved': {
+      const resolution = { outcome: event.outcome, reason: event.reason, actor: event.actor, at: event.at };
+      if (event.outcome === 'succeeded') {
+        const { failure: _failure, ...paid } = next;
+        return { ...paid, status: 'SUCCEEDED', channel_payout_no: event.channel_payout_no, paid_at: event.at, resolution };
+      }
+      return { ...next, status: 'FAILED', failure: { code: 'RESOLVED_FAILED', message: event.reason }, resolution };
+    }
     case 'PayoutReturned':
       return { ...next, status: 'RETURNED', failure: { code: event.code, message: 'returned by the receiving bank after it was paid' } };
   }

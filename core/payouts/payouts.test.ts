@@ -209,3 +209,37 @@ test('refunds allowed but not yet posted count against a payout: the freeze leav
   expect(await service.create(request(merchant_id, 'po-9', 1_000n))).toMatchObject({ status: 'SUCCEEDED' });
   expect(await balances(merchant_id)).toMatchObject({ merchant_available: 9_000n, merchant_frozen: 0n });
 });
+
+/** A payout the bank accepted PROCESSING and whose every query fails (5xx): REQUIRES_MANUAL. */
+async function manualPayout(merchant_id: string, no: string, amount_minor: bigint): Promise<string> {
+  const payout_id = payoutId(id_key, merchant_id, no);
+  await control('PUT', '/sandbox/faults', { scope: { provider: 'bankgw', out_trade_no: payout_id }, payout_processing: true, times: 1 });
+  await control('PUT', '/sandbox/faults', { scope: { provider: 'bankgw', out_trade_no: payout_id }, operations: ['payout_query'], fail_status: 500, times: 1_000 });
+  expect(await service.create(request(merchant_id, no, amount_minor))).toMatchObject({ status: 'PROCESSING' });
+  await settled(merchant_id, payout_id, 'REQUIRES_MANUAL');
+  return payout_id;
+}
+
+test('REQUIRES_MANUAL resolved by an operator: failed releases the frozen funds, succeeded posts them sent with the bank reference; audited; only from REQUIRES_MANUAL', async () => {
+  const merchant_id = await fundedMerchant(10_000n);
+  const lost = await manualPayout(merchant_id, 'po-m1', 3_000n);
+  const kept = await manualPayout(merchant_id, 'po-m2', 2_000n);
+  expect(await balances(merchant_id)).toMatchObject({ merchant_available: 5_000n, merchant_frozen: 5_000n });
+  // Only this merchant's payout; only from REQUIRES_MANUAL.
+  await expect(service.resolve('someone-else', lost, { outcome: 'failed', reason: 'r', actor: 'app:ops' })).rejects.toMatchObject({ reason: 'NOT_FOUND' });
+  const failed = await service.resolve(merchant_id, lost, { outcome: 'failed', reason: 'the bank confirmed it never paid', actor: 'app:ops' });
+  expect(failed).toMatchObject({ status: 'FAILED', failure: { code: 'RESOLVED_FAILED' }, resolution: { outcome: 'failed', actor: 'app:ops', reason: 'the bank confirmed it never paid' } });
+  expect(await balances(merchant_id)).toMatchObject({ merchant_available: 8_000n, merchant_frozen: 2_000n });
+  const paid = await service.resolve(merchant_id, kept, { outcome: 'succeeded', channel_payout_no: 'BANK-REF-9', reason: 'statement line 12', actor: 'app:ops' });
+  expect(paid).toMatchObject({ status: 'SUCCEEDED', channel_payout_no: 'BANK-REF-9', resolution: { outcome: 'succeeded', actor: 'app:ops' } });
+  expect(await balances(merchant_id)).toMatchObject({ merchant_available: 8_000n, merchant_frozen: 0n });
+  // The same resolution again changes nothing; another is refused; so is any payout not REQUIRES_MANUAL.
+  expect(await service.resolve(merchant_id, kept, { outcome: 'succeeded', channel_payout_no: 'BANK-REF-9', reason: 'again', actor: 'app:ops' })).toMatchObject({ version: paid.version });
+  await expect(service.resolve(merchant_id, kept, { outcome: 'failed', reason: 'changed my mind', actor: 'app:ops' })).rejects.toMatchObject({ reason: 'ILLEGAL_STATE' });
+  const normal = await service.create(request(merchant_id, 'po-m3', 1_000n));
+  await expect(service.resolve(merchant_id, normal.payout_id, { outcome: 'failed', reason: 'r', actor: 'app:ops' })).rejects.toMatchObject({ reason: 'ILLEGAL_STATE' });
+  // The audit record: the event, in the payout's log, with who and why.
+  const events = await jsm.streams.getMessage(names.events_stream, { last_by_subj: names.events(kept) });
+  expect(new TextDecoder().decode(events!.data)).toContain('"actor":"app:ops"');
+  await trialBalanced();
+});

@@ -102,6 +102,23 @@ export class PayoutService {
     return loaded.state;
   }
 
+  /** ResolvePayout: an operator settles a REQUIRES_MANUAL payout — paid (with the bank's
+   * reference: the books post it sent, a refund's payout is recorded on the refund) or not
+   * (the frozen funds released). The PayoutResolved event is the audit record. */
+  resolve(merchant_id: string, payout_id: string, resolution: Omit<Extract<PayoutCommand, { type: 'resolve' }>, 'type' | 'at'>): Promise<PayoutState> {
+    return this.#serial(payout_id, async () => {
+      const loaded = await this.deps.store.load(payout_id);
+      if (loaded === undefined || loaded.state.merchant_id !== merchant_id) throw new PaycoreError('NOT_FOUND', `no payout ${payout_id}`);
+      const after = await this.#apply(payout_id, loaded, { type: 'resolve', ...resolution, at: this.#at() });
+      if (after.state.version !== loaded.state.version) {
+        this.deps.log.info({ payout_id, outcome: resolution.outcome, actor: resolution.actor }, 'payout resolved by an operator');
+      }
+      await this.#settled(after.state);
+      if (after.state.status === 'SUCCEEDED' && after.state.version !== loaded.state.version) await this.#watch(payout_id);
+      return after.state;
+    });
+  }
+
   /** A due timer: drives the payout one step on. */
   followUp(timer: Pick<PayoutFollowUp, 'payout_id' | 'kind' | 'round'>): Promise<void> {
     return this.#serial(timer.payout_id, async () => {

@@ -32,6 +32,16 @@ export interface PayoutInput {
   member_id?: string;
 }
 
+/** An operator's settlement of a REQUIRES_MANUAL payout (PayoutAdminService ResolvePayout). */
+export interface PayoutResolution {
+  /** succeeded: the bank paid it (channel_payout_no, its reference); failed: it did not (funds released). */
+  outcome: 'succeeded' | 'failed';
+  reason: string;
+  /** Who resolved it: `app:<app_id>`. */
+  actor: string;
+  at: string;
+}
+
 export interface PayoutState extends PayoutInput {
   payout_id: string;
   status: PayoutStatus;
@@ -44,6 +54,8 @@ export interface PayoutState extends PayoutInput {
   updated_at: string;
   submitted_at?: string;
   paid_at?: string;
+  /** Set when an operator resolved it from REQUIRES_MANUAL. */
+  resolution?: PayoutResolution;
 }
 
 export type PayoutEvent =
@@ -54,7 +66,9 @@ export type PayoutEvent =
   | { type: 'PayoutSucceeded'; channel_payout_no: string; paid_at: string; at: string }
   | { type: 'PayoutFailed'; code: string; message: string; at: string }
   | { type: 'PayoutRequiresManual'; message: string; at: string }
-  | { type: 'PayoutReturned'; code: string; at: string };
+  | { type: 'PayoutReturned'; code: string; at: string }
+  /** An operator settled a REQUIRES_MANUAL payout (the audit record: who, why, what the bank said). */
+  | ({ type: 'PayoutResolved'; channel_payout_no?: string } & PayoutResolution);
 
 /** What the provider said about a payout (submit or query). */
 export type ProviderPayoutStatus =
@@ -73,7 +87,9 @@ export type PayoutCommand =
   /** What the provider answered; `exhausted`: the last query round. */
   | { type: 'provider'; status: ProviderPayoutStatus; exhausted: boolean; at: string }
   /** The provider refused the submit before accepting it (nothing paid). */
-  | { type: 'refused'; code: string; message: string; at: string };
+  | { type: 'refused'; code: string; message: string; at: string }
+  /** An operator's resolution of a REQUIRES_MANUAL payout; succeeded needs the bank's reference. */
+  | ({ type: 'resolve'; channel_payout_no?: string } & PayoutResolution);
 
 interface PayoutRejection {
   reason: 'IDEMPOTENCY_KEY_REUSED' | 'ILLEGAL_STATE' | 'NOT_FOUND';

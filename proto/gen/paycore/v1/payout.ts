@@ -90,6 +90,49 @@ export function payoutStatusToJSON(object: PayoutStatus): string {
   }
 }
 
+/** What the operator learned from the bank about a REQUIRES_MANUAL payout. */
+export enum PayoutResolutionOutcome {
+  /** PAYOUT_RESOLUTION_OUTCOME_UNSPECIFIED - Never valid. */
+  PAYOUT_RESOLUTION_OUTCOME_UNSPECIFIED = 0,
+  /** PAYOUT_RESOLUTION_OUTCOME_SUCCEEDED - The bank paid it: channel_payout_no is required. */
+  PAYOUT_RESOLUTION_OUTCOME_SUCCEEDED = 1,
+  /** PAYOUT_RESOLUTION_OUTCOME_FAILED - The bank did not pay it: the funds are released. */
+  PAYOUT_RESOLUTION_OUTCOME_FAILED = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function payoutResolutionOutcomeFromJSON(object: any): PayoutResolutionOutcome {
+  switch (object) {
+    case 0:
+    case "PAYOUT_RESOLUTION_OUTCOME_UNSPECIFIED":
+      return PayoutResolutionOutcome.PAYOUT_RESOLUTION_OUTCOME_UNSPECIFIED;
+    case 1:
+    case "PAYOUT_RESOLUTION_OUTCOME_SUCCEEDED":
+      return PayoutResolutionOutcome.PAYOUT_RESOLUTION_OUTCOME_SUCCEEDED;
+    case 2:
+    case "PAYOUT_RESOLUTION_OUTCOME_FAILED":
+      return PayoutResolutionOutcome.PAYOUT_RESOLUTION_OUTCOME_FAILED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return PayoutResolutionOutcome.UNRECOGNIZED;
+  }
+}
+
+export function payoutResolutionOutcomeToJSON(object: PayoutResolutionOutcome): string {
+  switch (object) {
+    case PayoutResolutionOutcome.PAYOUT_RESOLUTION_OUTCOME_UNSPECIFIED:
+      return "PAYOUT_RESOLUTION_OUTCOME_UNSPECIFIED";
+    case PayoutResolutionOutcome.PAYOUT_RESOLUTION_OUTCOME_SUCCEEDED:
+      return "PAYOUT_RESOLUTION_OUTCOME_SUCCEEDED";
+    case PayoutResolutionOutcome.PAYOUT_RESOLUTION_OUTCOME_FAILED:
+      return "PAYOUT_RESOLUTION_OUTCOME_FAILED";
+    case PayoutResolutionOutcome.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** Where the money goes. Personal data: kept sealed, shown back only as the last four digits. */
 export interface Payee {
   /** Required: the bank account number, 8..32 digits. */
@@ -205,6 +248,10 @@ export interface Payout {
     | undefined;
   /** A member's withdrawal: the member whose wallet pays it; empty: the merchant's payout. */
   memberId: string;
+  /** Set when an operator resolved it from REQUIRES_MANUAL (ResolvePayout): who (app:<app_id>). */
+  resolvedBy: string;
+  /** And why. */
+  resolutionReason: string;
 }
 
 export interface CreateTransferRequest {
@@ -305,6 +352,24 @@ export interface MemberWallet {
   withdrawalMax: bigint;
   /** A day's withdrawals at most (minor units). */
   dailyMax: bigint;
+}
+
+export interface ResolvePayoutRequest {
+  /** Required: the payout's merchant, 1..32 of [A-Za-z0-9_-]. */
+  merchantId: string;
+  /** Required: the payout ('o' followed by 25 characters of a-z or 2-7). */
+  payoutId: string;
+  /** Required: SUCCEEDED or FAILED. */
+  outcome: PayoutResolutionOutcome;
+  /** SUCCEEDED: required, the bank's reference for the payment, 1..64 of [A-Za-z0-9_-]; FAILED: empty. */
+  channelPayoutNo: string;
+  /** Required: why, 1..256 characters (kept with the payout, for the audit). */
+  reason: string;
+}
+
+export interface ResolvePayoutResponse {
+  /** The payout after it. */
+  payout: Payout | undefined;
 }
 
 export interface SettlementAccount {
@@ -1223,6 +1288,8 @@ function createBasePayout(): Payout {
     updatedAt: undefined,
     paidAt: undefined,
     memberId: "",
+    resolvedBy: "",
+    resolutionReason: "",
   };
 }
 
@@ -1281,6 +1348,12 @@ export const Payout: MessageFns<Payout> = {
     }
     if (message.memberId !== "") {
       writer.uint32(138).string(message.memberId);
+    }
+    if (message.resolvedBy !== "") {
+      writer.uint32(146).string(message.resolvedBy);
+    }
+    if (message.resolutionReason !== "") {
+      writer.uint32(154).string(message.resolutionReason);
     }
     return writer;
   },
@@ -1434,6 +1507,22 @@ export const Payout: MessageFns<Payout> = {
             message.memberId = reader.string();
             continue;
           }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.resolvedBy = reader.string();
+            continue;
+          }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.resolutionReason = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1517,6 +1606,16 @@ export const Payout: MessageFns<Payout> = {
         : isSet(object.member_id)
         ? globalThis.String(object.member_id)
         : "",
+      resolvedBy: isSet(object.resolvedBy)
+        ? globalThis.String(object.resolvedBy)
+        : isSet(object.resolved_by)
+        ? globalThis.String(object.resolved_by)
+        : "",
+      resolutionReason: isSet(object.resolutionReason)
+        ? globalThis.String(object.resolutionReason)
+        : isSet(object.resolution_reason)
+        ? globalThis.String(object.resolution_reason)
+        : "",
     };
   },
 
@@ -1573,6 +1672,12 @@ export const Payout: MessageFns<Payout> = {
     if (message.memberId !== "") {
       obj.memberId = message.memberId;
     }
+    if (message.resolvedBy !== "") {
+      obj.resolvedBy = message.resolvedBy;
+    }
+    if (message.resolutionReason !== "") {
+      obj.resolutionReason = message.resolutionReason;
+    }
     return obj;
   },
 
@@ -1598,6 +1703,8 @@ export const Payout: MessageFns<Payout> = {
     message.updatedAt = object.updatedAt ?? undefined;
     message.paidAt = object.paidAt ?? undefined;
     message.memberId = object.memberId ?? "";
+    message.resolvedBy = object.resolvedBy ?? "";
+    message.resolutionReason = object.resolutionReason ?? "";
     return message;
   },
 };
@@ -2683,6 +2790,220 @@ export const MemberWallet: MessageFns<MemberWallet> = {
       ? BigInt(object.withdrawalMax)
       : 0n;
     message.dailyMax = (object.dailyMax !== undefined && object.dailyMax !== null) ? BigInt(object.dailyMax) : 0n;
+    return message;
+  },
+};
+
+function createBaseResolvePayoutRequest(): ResolvePayoutRequest {
+  return { merchantId: "", payoutId: "", outcome: 0, channelPayoutNo: "", reason: "" };
+}
+
+export const ResolvePayoutRequest: MessageFns<ResolvePayoutRequest> = {
+  encode(message: ResolvePayoutRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.merchantId !== "") {
+      writer.uint32(10).string(message.merchantId);
+    }
+    if (message.payoutId !== "") {
+      writer.uint32(18).string(message.payoutId);
+    }
+    if (message.outcome !== 0) {
+      writer.uint32(24).int32(message.outcome);
+    }
+    if (message.channelPayoutNo !== "") {
+      writer.uint32(34).string(message.channelPayoutNo);
+    }
+    if (message.reason !== "") {
+      writer.uint32(42).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResolvePayoutRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResolvePayoutRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.payoutId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.outcome = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.channelPayoutNo = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResolvePayoutRequest {
+    return {
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+      payoutId: isSet(object.payoutId)
+        ? globalThis.String(object.payoutId)
+        : isSet(object.payout_id)
+        ? globalThis.String(object.payout_id)
+        : "",
+      outcome: isSet(object.outcome) ? payoutResolutionOutcomeFromJSON(object.outcome) : 0,
+      channelPayoutNo: isSet(object.channelPayoutNo)
+        ? globalThis.String(object.channelPayoutNo)
+        : isSet(object.channel_payout_no)
+        ? globalThis.String(object.channel_payout_no)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: ResolvePayoutRequest): unknown {
+    const obj: any = {};
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    if (message.payoutId !== "") {
+      obj.payoutId = message.payoutId;
+    }
+    if (message.outcome !== 0) {
+      obj.outcome = payoutResolutionOutcomeToJSON(message.outcome);
+    }
+    if (message.channelPayoutNo !== "") {
+      obj.channelPayoutNo = message.channelPayoutNo;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ResolvePayoutRequest>): ResolvePayoutRequest {
+    return ResolvePayoutRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ResolvePayoutRequest>): ResolvePayoutRequest {
+    const message = createBaseResolvePayoutRequest();
+    message.merchantId = object.merchantId ?? "";
+    message.payoutId = object.payoutId ?? "";
+    message.outcome = object.outcome ?? 0;
+    message.channelPayoutNo = object.channelPayoutNo ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseResolvePayoutResponse(): ResolvePayoutResponse {
+  return { payout: undefined };
+}
+
+export const ResolvePayoutResponse: MessageFns<ResolvePayoutResponse> = {
+  encode(message: ResolvePayoutResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.payout !== undefined) {
+      Payout.encode(message.payout, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResolvePayoutResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResolvePayoutResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.payout = Payout.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResolvePayoutResponse {
+    return { payout: isSet(object.payout) ? Payout.fromJSON(object.payout) : undefined };
+  },
+
+  toJSON(message: ResolvePayoutResponse): unknown {
+    const obj: any = {};
+    if (message.payout !== undefined) {
+      obj.payout = Payout.toJSON(message.payout);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ResolvePayoutResponse>): ResolvePayoutResponse {
+    return ResolvePayoutResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ResolvePayoutResponse>): ResolvePayoutResponse {
+    const message = createBaseResolvePayoutResponse();
+    message.payout = (object.payout !== undefined && object.payout !== null)
+      ? Payout.fromPartial(object.payout)
+      : undefined;
     return message;
   },
 };
@@ -4061,6 +4382,23 @@ export const PayoutAdminServiceDefinition = {
       requestType: PayRefundByPayoutRequest as typeof PayRefundByPayoutRequest,
       requestStream: false,
       responseType: PayRefundByPayoutResponse as typeof PayRefundByPayoutResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Settles a payout that ended PAYOUT_STATUS_REQUIRES_MANUAL (the bank's answer stayed unknown
+     * after every query) from what the operator learned from the bank: SUCCEEDED with the bank's
+     * reference (the books post it sent; a refund's payout completes its refund) or FAILED (the
+     * frozen funds are available again; a member's wallet is refilled). Audited: the resolution
+     * (who, why) is an event in the payout's log and is shown on the payout. The same resolution
+     * again answers the payout unchanged. Errors: NOT_FOUND (no such payout of merchant_id);
+     * ILLEGAL_STATE (not REQUIRES_MANUAL, or resolved otherwise before).
+     */
+    resolvePayout: {
+      name: "ResolvePayout",
+      requestType: ResolvePayoutRequest as typeof ResolvePayoutRequest,
+      requestStream: false,
+      responseType: ResolvePayoutResponse as typeof ResolvePayoutResponse,
       responseStream: false,
       options: {},
     },
