@@ -17,6 +17,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { decodeServiceError } from '../core/errors';
 import { PaymentStatus, Product } from '../proto/gen/paycore/v1/payment';
@@ -195,16 +196,64 @@ test('cluster - every stream and bucket of the deployment has three replicas on 
     // Whatever paycore created, it created at R3 (the payout streams come with the books,
     // which this deployment does not keep; they take the same setting).
     const expected = ['PAY_EVENTS', 'PAY_TIMERS', 'PAY_TIMERS_DEAD', 'REFUND_INDEX', 'RISK_EVENTS', 'NOTIFY', 'NOTIFY_DLQ'].map((s) => `${upper}${s}`);
-    expect(Object.keys(replicas)).toEqual(expect.arrayContaining([...expected, expect.stringMatching(/^KV_.*_CONFIG$/), expect.stringMatching(/^KV_.*_CARDS$/)]));
+    expect(Object.keys(replicas)).toEqual(expect.arrayContaining([
+      ...expected, expect.stringMatching(/^KV_.*_CONFIG$/), expect.stringMatching(/^KV_.*_CARDS$/), expect.stringMatching(/^KV_.*_SHARD_LEASES$/),
+    ]));
     expect(Object.entries(replicas).filter(([, r]) => r !== 3)).toEqual([]);
   } finally {
     await nc.close();
   }
 });
 
-test('cluster - one paycore process SIGKILLed under load: the other serves its shards, nothing lost', async () => {
+// ---- shard handover (workers/leases.ts) -----------------------------------------------------
+
+/** The shard leases' holders now (shard → member id), read from the deployment's bucket. */
+async function leaseHolders(): Promise<Map<number, string>> {
+  const nc = await connect({ servers: cluster.nats.urls });
+  try {
+    const kv = await new Kvm(nc).open(`${cluster.stack.prefix.toUpperCase()}_SHARD_LEASES`);
+    const holders = new Map<number, string>();
+    for (let shard = 0; shard < Number(cluster.stack.env.PAYCORE_SHARDS); shard++) {
+      const entry = await kv.get(`s.${shard}`);
+      if (entry !== null && entry.operation === 'PUT') holders.set(shard, entry.string());
+    }
+    return holders;
+  } finally {
+    await nc.close();
+  }
+}
+
+/** The member id a process's leases carry (its 'shard leases: joined' log line). */
+function memberOf(output: string): string {
+  const member = /"member":"([0-9a-f]+)"[^\n]*"msg":"shard leases: joined"/.exec(output)?.[1];
+  if (member === undefined) throw new Error('the process logged no lease membership');
+  return member;
+}
+
+// Read at once: a process's output kept by the kit is only its tail.
+let victim_member: string;
+beforeAll(() => {
+  victim_member = memberOf(cluster.members[1]!.process.output);
+});
+
+test('cluster - one paycore process SIGKILLed under load: the other claims its shards within the lease TTL, nothing lost', async () => {
   const victim = cluster.members[1]!;
-  const report = await scenario('paycore-sigkill', () => victim.process.kill('SIGKILL'), () => victim.restart());
+  const dead = victim_member;
+  let handover: Promise<{ ms: number; shards: number }> | undefined;
+  const report = await scenario('paycore-sigkill', async () => {
+    const held = [...(await leaseHolders())].filter(([, member]) => member === dead).map(([shard]) => shard);
+    await victim.process.kill('SIGKILL');
+    const killed_at = Date.now();
+    // Every shard the dead process held is held by a live process again (the survivor, or the
+    // victim restarted, which is a new member).
+    handover = eventually(async () => {
+      const now = await leaseHolders();
+      return held.every((shard) => now.has(shard) && now.get(shard) !== dead) ? { ms: Date.now() - killed_at, shards: held.length } : undefined;
+    }, recover_ms_max, 'the dead process\'s shards claimed again');
+  }, () => victim.restart());
+  const { ms, shards } = await handover!;
+  process.stdout.write(`cluster paycore-sigkill: shard_handover_ms=${ms} shards=${shards} lease_ttl_ms=${cluster.stack.env.PAYCORE_LEASE_TTL_MS ?? 5_000}\n`);
+  expect(shards).toBeGreaterThan(0);
   expectNothingLost(report);
 });
 

@@ -93,7 +93,7 @@ export class ShardLeases {
     const started = performance.now();
     await this.#renewAll();
     await this.#balance();
-    this.o.log.info({ held: this.#held.size, members: this.members, ms: Math.round(performance.now() - started) }, 'shard leases: joined');
+    this.o.log.info({ member: this.member, held: this.#held.size, members: this.members, ms: Math.round(performance.now() - started) }, 'shard leases: joined');
     this.#renew_timer = setInterval(() => {
       void this.#renewAll();
       void this.#balance();
