@@ -241,7 +241,7 @@ function timerFailureLines(process: PaycoreProcess): string[] {
   return lines;
 }
 
-test('faults - timer pumps fire only once every shard has a subscriber: none fails for want of a responder across a restart and a NATS reconnect', async () => {
+test('faults - no timer fails for want of a responder across a restart (its shards unheld until the dead process\'s leases expire) and a NATS reconnect', async () => {
   // Open payments whose pending-attempt queries fall due every ~2 s (PAYCORE_QUERY_BACKOFF_MS).
   for (let i = 0; i < 24; i += 1) await stack.client.createPayment(order());
   // The last creation's first query is due by the backoff's first step after this instant.

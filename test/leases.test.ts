@@ -2,13 +2,14 @@
 // deployment (one prefix) against the real NATS: each pool is what one paycore process runs
 // behind its gateway. One holder per shard at every moment while pools join and leave; a
 // joining pool takes its share while creates keep going, none failing; a payment read through
-// a process whose actor had it cached before another process moved it shows the new state.
+// a process whose actor had it cached before another process moved it shows the new state; a
+// holder cut off from NATS stops serving before another can claim.
 
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 import { ensureDevKeys, sandboxWechatpayOptions, wechatpayChannelSettings } from '../testing/sandbox/keys';
@@ -22,6 +23,7 @@ import type { CreateInput } from '../core/orders/protocol';
 import { ensureStreams } from '../core/orders/store';
 import { createRouting } from '../core/routing/routing';
 import { Sealer } from '../core/seal';
+import { ShardLeases } from '../workers/leases';
 import { ActorPool } from '../workers/pool';
 import { deleteStreams, eventually, freePort, nats_url, routingTable, sandboxRoute, uniquePrefix } from './harness';
 
@@ -179,4 +181,39 @@ test('leases - a payment moved by another process reads its new state through a 
   await stopPool(b);
   await eventually(async () => (a.leases!.accepting(shardOf(moved, shards)) ? true : undefined), 20_000, 'A holds the shard again');
   expect((await gatewayOf(a).send({ type: 'get', payment_id: moved, merchant_id: 'm_lease' })).status).toBe('CLOSED');
+});
+
+test('leases - a holder cut off from NATS stops serving every shard before another process can claim it (fenced by its own clock)', async () => {
+  while (pools.length > 0) await stopPool(pools[0]!);
+  const ttl_ms = 2_000;
+  const lonely_nc = await connect({ servers: nats_url });
+  const other_nc = await connect({ servers: nats_url });
+  const options = (conn: NatsConnection) => ({
+    js: jetstream(conn), prefix: config.prefix, shards, ttl_ms, replicas: 1, log: createLogger('silent'), onChange: () => undefined, drain: async () => undefined,
+  });
+  const cut_off = new ShardLeases(options(lonely_nc));
+  await cut_off.start();
+  expect(cut_off.count).toBe(shards);
+  const last_served = new Map<number, bigint>();
+  const first_claimed = new Map<number, bigint>();
+  let other: ShardLeases | undefined;
+  let watching = true;
+  const watch = (): void => {
+    const now = process.hrtime.bigint();
+    for (let shard = 0; shard < shards; shard++) {
+      if (cut_off.accepting(shard)) last_served.set(shard, now);
+      if (!first_claimed.has(shard) && other?.held().some((l) => l.shard === shard) === true) first_claimed.set(shard, now);
+    }
+    if (watching) setImmediate(watch);
+  };
+  watch();
+  await lonely_nc.close(); // no renewal reaches the bucket any more
+  other = new ShardLeases(options(other_nc));
+  await other.start();
+  await eventually(async () => (other!.count === shards ? true : undefined), 20_000, 'the other process holds every shard');
+  watching = false;
+  for (let shard = 0; shard < shards; shard++) expect(last_served.get(shard)! < first_claimed.get(shard)!).toBe(true);
+  await cut_off.stop();
+  await other.stop();
+  await other_nc.close();
 });
