@@ -10,6 +10,7 @@ import { createTestDatabase, type TestDatabase } from '../testing/database';
 import { LedgerStore } from '../core/ledger/store';
 import type { AccountCode } from '../core/ledger/rules';
 import { payout_admin_service } from '../core/gateway/payout-admin';
+import { payoutId } from '../core/ids';
 import { PaymentStatus, Product, RefundStatus, type CreateRefundRequest, type CreateRefundResponse, type GetRefundResponse, type Payment, type Refund } from '../proto/gen/paycore/v1/payment';
 import { PayoutStatus, type PayRefundByPayoutResponse } from '../proto/gen/paycore/v1/payout';
 import { eventually, refusal, startStack, type Stack } from './harness';
@@ -120,4 +121,37 @@ test('refund by payout - a refund past the channel\'s count, paid by payout: SUC
   expect(await refusal(call('payRefundByPayout', { ...request, merchantId: 'm_sa' }))).toMatchObject({ reason: 'NOT_FOUND' });
   const bad = await refusal(call('payRefundByPayout', { merchantId: merchant, refundId: 'r1', payee: { ...payee, bankCode: 'x' }, channelId: '' }));
   expect(bad.fields.sort()).toEqual(['payee.bank_code', 'refund_id']);
+});
+
+test('refund by payout - a refund payout the bank refuses can be paid again by a new attempt (refund:<id>:2) to a corrected account: exactly one payout paid, the refund SUCCEEDED with it', async () => {
+  const payment = await paidPayment(5_000n);
+  for (let i = 0; i < 50; i += 1) await createRefund(payment.paymentId, 1n);
+  const manual = await createRefund(payment.paymentId, 200n);
+  expect(manual).toMatchObject({ status: RefundStatus.REFUND_STATUS_REQUIRES_MANUAL, failure: { code: 'REFUND_COUNT_EXCEEDED' } });
+  const first_id = payoutId(stack.id_key, merchant, `refund:${manual.refundId}`);
+  await fetch(`${stack.sandbox.url}/sandbox/faults`, {
+    method: 'PUT', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ scope: { provider: 'bankgw', out_trade_no: first_id }, operations: ['payout'], reject_before_create: { status: 400, code: 'ACCOUNT_INVALID', message: 'no such account' }, times: 1 }),
+  });
+  const request = { merchantId: merchant, refundId: manual.refundId, payee: { ...payee, accountNo: '6222020200110000' }, channelId: '' };
+  const refused = await call<PayRefundByPayoutResponse>('payRefundByPayout', request);
+  expect(refused.payout).toMatchObject({ payoutId: first_id, status: PayoutStatus.PAYOUT_STATUS_FAILED });
+  expect(refused.refund).toMatchObject({ status: RefundStatus.REFUND_STATUS_REQUIRES_MANUAL });
+
+  // The operator corrects the account: a new attempt, paid.
+  const corrected = { ...request, payee };
+  const paid = await call<PayRefundByPayoutResponse>('payRefundByPayout', corrected);
+  expect(paid.payout).toMatchObject({ status: PayoutStatus.PAYOUT_STATUS_SUCCEEDED, merchantPayoutNo: `refund:${manual.refundId}:2`, accountLast4: '7788', amount: 200n });
+  expect(paid.refund).toMatchObject({ status: RefundStatus.REFUND_STATUS_SUCCEEDED, payoutId: paid.payout!.payoutId });
+  // Once paid: the same payout again, whichever account; never a third attempt.
+  expect((await call<PayRefundByPayoutResponse>('payRefundByPayout', corrected)).payout!.payoutId).toBe(paid.payout!.payoutId);
+  expect(await refusal(call('payRefundByPayout', request))).toMatchObject({ reason: 'IDEMPOTENCY_KEY_REUSED' });
+  const at_bank = await fetch(`${stack.sandbox.url}/sandbox/bankgw/payouts?out_trade_no_prefix=${paid.payout!.payoutId}`).then((r) => r.json() as Promise<{ payouts: { payout_status: string }[] }>);
+  expect(at_bank.payouts).toEqual([expect.objectContaining({ payout_status: 'SUCCESS' })]);
+  const first_at_bank = await fetch(`${stack.sandbox.url}/sandbox/bankgw/payouts?out_trade_no_prefix=${first_id}`).then((r) => r.json() as Promise<{ payouts: unknown[] }>);
+  expect(first_at_bank.payouts).toEqual([]);
+  await eventually(async () => ((await store.entriesOf(payment.paymentId)).some((e) => e.txn_code === 'REFUND_PAYOUT_SETTLED') ? true : undefined), 15_000, 'the refund posted as paid out');
+  await eventually(async () => ((await balance('refunds_in_transit', 'wx1')) === 0n ? true : undefined), 15_000, 'no refund left in transit');
+  expect(await balance('merchant_frozen', merchant)).toBe(0n);
+  expect((await store.trialBalance()).balanced).toBe(true);
 });

@@ -24,7 +24,7 @@ export const payout_admin_service = grpcDefinition(PayoutAdminServiceDefinition)
 export interface PayoutAdminDeps {
   settlement: Pick<SettlementPayouts, 'setAccount' | 'getAccount'>;
   dead_letters: Pick<PayoutDeadLetters, 'list' | 'redrive'>;
-  service: Pick<PayoutService, 'create' | 'resolve'>;
+  service: Pick<PayoutService, 'create' | 'resolve' | 'find'>;
 }
 
 const id_pattern = /^[A-Za-z0-9_-]{1,32}$/;
@@ -112,13 +112,33 @@ async function payRefundByPayout(request: P.PayRefundByPayoutRequest, deps: Payo
     throw new PaycoreError('ILLEGAL_STATE', `refund ${refund.refund_id} is ${refund.state}${refund.failure === undefined ? '' : ` (${refund.failure.code})`}: only a refund past its channel's window or count is paid by payout`);
   }
   const payee = request.payee!;
+  const attempt = await refundAttempt(deps, state.merchant_id, refund.refund_id, payable);
   const payout = await deps.service.create({
-    merchant_id: state.merchant_id, merchant_payout_no: `refund:${refund.refund_id}`, amount_minor: refund.amount_minor, currency: state.currency,
+    merchant_id: state.merchant_id, merchant_payout_no: refundPayoutNo(refund.refund_id, attempt), amount_minor: refund.amount_minor, currency: state.currency,
     bank_code: payee.bankCode, payee: { account_no: payee.accountNo, account_name: payee.accountName }, purpose: 'refund',
     channel_id: request.channelId === '' ? undefined : request.channelId, refund: { payment_id: state.payment_id, refund_id: refund.refund_id },
   });
   const after = (await orders.getRefund(request.refundId)) ?? found;
   return { payout: payoutToWire(payout), refund: toRefund(after.state, after.refund) };
+}
+
+/** A refund's payout attempts: `refund:<refund_id>`, then `refund:<refund_id>:<n>`. */
+const refundPayoutNo = (refund_id: string, attempt: number): string => (attempt === 1 ? `refund:${refund_id}` : `refund:${refund_id}:${attempt}`);
+
+/** The attempt this request makes or answers: the latest one, unless it FAILED and the refund
+ * still waits to be paid — then the next. A new attempt only after the previous one failed
+ * (final: nothing paid), so at most one attempt is ever in flight or paid. Two operators racing
+ * both name the same next attempt: one payout (the other, with another account, is refused). */
+async function refundAttempt(deps: PayoutAdminDeps, merchant_id: string, refund_id: string, payable: boolean): Promise<number> {
+  let attempt = 1;
+  let latest = await deps.service.find(merchant_id, refundPayoutNo(refund_id, attempt));
+  while (latest?.status === 'FAILED') {
+    const next = await deps.service.find(merchant_id, refundPayoutNo(refund_id, attempt + 1));
+    if (next === undefined) return payable ? attempt + 1 : attempt;
+    attempt += 1;
+    latest = next;
+  }
+  return attempt;
 }
 
 function accountToWire(account: SettlementAccount): P.SettlementAccount {

@@ -95,6 +95,11 @@ export class PayoutService {
     });
   }
 
+  /** The payout under a merchant's key, if there is one. */
+  async find(merchant_id: string, merchant_payout_no: string): Promise<PayoutState | undefined> {
+    return (await this.deps.store.load(payoutId(this.deps.id_key, merchant_id, merchant_payout_no)))?.state;
+  }
+
   /** GetPayout: another merchant's payout is NOT_FOUND, like a payout that does not exist. */
   async get(merchant_id: string, payout_id: string): Promise<PayoutState> {
     const loaded = await this.deps.store.load(payout_id);

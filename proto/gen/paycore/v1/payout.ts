@@ -4369,7 +4369,8 @@ export const PayoutAdminServiceDefinition = {
     /**
      * Pays a refund the channel can no longer carry (REFUND_STATUS_REQUIRES_MANUAL with
      * failure REFUND_WINDOW_PASSED or REFUND_COUNT_EXCEEDED) by a payout (代付退款) to the payer's
-     * account the operator supplies: one payout per refund (`refund:<refund_id>`), of the
+     * account the operator supplies: one payout paid per refund (`refund:<refund_id>`; after an
+     * attempt that ended FAILED the same call makes the next, `refund:<refund_id>:2`, ...), of the
      * refund's amount, from the money the refund already holds (nothing more leaves the
      * merchant's balance). Once the bank pays it, the refund ends REFUND_STATUS_SUCCEEDED with
      * payout_id and channel_refund_no (the bank's number) set, and the books clear the refund
