@@ -196,21 +196,20 @@ test('leases - a holder cut off from NATS stops serving every shard before anoth
   expect(cut_off.count).toBe(shards);
   const last_served = new Map<number, bigint>();
   const first_claimed = new Map<number, bigint>();
-  let other: ShardLeases | undefined;
+  const other = new ShardLeases(options(other_nc)); // started once the first is cut off
   let watching = true;
   const watch = (): void => {
     const now = process.hrtime.bigint();
     for (let shard = 0; shard < shards; shard++) {
       if (cut_off.accepting(shard)) last_served.set(shard, now);
-      if (!first_claimed.has(shard) && other?.held().some((l) => l.shard === shard) === true) first_claimed.set(shard, now);
+      if (!first_claimed.has(shard) && other.held().some((l) => l.shard === shard)) first_claimed.set(shard, now);
     }
     if (watching) setImmediate(watch);
   };
   watch();
   await lonely_nc.close(); // no renewal reaches the bucket any more
-  other = new ShardLeases(options(other_nc));
   await other.start();
-  await eventually(async () => (other!.count === shards ? true : undefined), 20_000, 'the other process holds every shard');
+  await eventually(async () => (other.count === shards ? true : undefined), 20_000, 'the other process holds every shard');
   watching = false;
   for (let shard = 0; shard < shards; shard++) expect(last_served.get(shard)! < first_claimed.get(shard)!).toBe(true);
   await cut_off.stop();
