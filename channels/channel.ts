@@ -256,6 +256,63 @@ export type PayoutOutcome =
   | { kind: 'returned'; code: string; channel_payout_no: string }
   | { kind: 'not_found' };
 
+/** One receiver of a profit-sharing order (分账): `account` is the receiver's account at the
+ * provider (WeChat: a mchid or openid; Alipay: the bound user or login id). */
+interface ShareReceiver {
+  account: string;
+  amount_minor: bigint;
+  description: string;
+}
+
+/** A profit-sharing order at the provider for one paid attempt. `share_no` is ours and the
+ * provider's key (WeChat out_order_no, Alipay out_request_no): sending the same share_no again
+ * is the same order, never a second one. */
+export interface ShareRequest {
+  share_no: string;
+  attempt: AttemptRef;
+  /** The provider's transaction id of the paid attempt (WeChat transaction_id, Alipay trade_no). */
+  channel_trade_no: string;
+  receivers: readonly ShareReceiver[];
+  description: string;
+}
+
+/** What the provider said about a profit-sharing order. `finished`: each receiver's result in
+ * the order of the request (true: the share reached it; false: closed, it stays with the
+ * merchant). */
+export type ShareOutcome =
+  | { kind: 'processing' }
+  | { kind: 'finished'; channel_share_no: string; received: boolean[] }
+  | { kind: 'not_found' };
+
+/** A return of part of one receiver's share (分账回退), before a refund of the payment.
+ * `return_no` is ours and the provider's key (WeChat out_return_no). */
+export interface ShareReturnRequest {
+  return_no: string;
+  share_no: string;
+  /** The share's order at the provider, as finished answered. */
+  channel_share_no: string;
+  account: string;
+  amount_minor: bigint;
+  description: string;
+}
+
+export type ShareReturnOutcome =
+  | { kind: 'processing' }
+  | { kind: 'succeeded' }
+  | { kind: 'failed'; code: string; message: string }
+  | { kind: 'not_found' };
+
+/** A provider's profit sharing (WeChat Pay 分账), offered by an adapter whose channel is
+ * configured for it; payments on other channels are split inside the ledger (core/splits).
+ * Every method throws ChannelError: rejected (nothing done) or ambiguous (query it). */
+export interface ProfitSharing {
+  share(request: ShareRequest): Promise<ShareOutcome>;
+  /** The order `request` made (its receivers are how the answer is read). */
+  queryShare(request: ShareRequest): Promise<ShareOutcome>;
+  returnShare(request: ShareReturnRequest): Promise<ShareReturnOutcome>;
+  queryReturn(return_no: string, share_no: string): Promise<ShareReturnOutcome>;
+}
+
 export interface Channel {
   readonly channel_id: string;
   readonly provider: string;
@@ -294,6 +351,8 @@ export interface Channel {
    * rejected (nothing done) or ambiguous (query it). */
   payout?(request: PayoutRequest): Promise<PayoutOutcome>;
   queryPayout?(payout_no: string): Promise<PayoutOutcome>;
+  /** The provider's profit sharing, when this channel is configured for it (core/splits). */
+  readonly profit_sharing?: ProfitSharing;
   /** The statement of a date as the provider sent it, checked (digest, signature) but not
    * parsed: reconciliation keeps the file with its hash (core/recon). `format` names the parser
    * that reads it; an empty `bytes` is a day without a single trade. */

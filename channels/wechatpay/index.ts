@@ -15,7 +15,8 @@ import {
   ChannelError, registerChannel, registerStatementParser, unsupported,
   type AttemptRef, type AttemptStatus, type Channel, type ChannelConfig, type CloseOutcome, type HttpAnswer,
   type IncomingNotification, type ParsedNotification, type PayerElements, type PayRequest, type ProductName, type RefundRef,
-  type RefundRequest, type RefundStatus, type StatementFile, type StatementRow,
+  type ProfitSharing, type RefundRequest, type RefundStatus, type ShareOutcome, type ShareRequest, type ShareReturnOutcome, type ShareReturnRequest,
+  type StatementFile, type StatementRow,
 } from '../channel';
 import { Secret, isCalendarDate, providerPool, providerProducts, timeout_ms_default, timeout_ms_max, timeout_ms_min, transportError as sharedTransportError } from '../shared/http';
 import { privateKey, publicKey } from '../shared/crypto';
@@ -30,6 +31,10 @@ import {
   parseTradeBill, toCloseRequest, toMicropayParams, toPayRequest, toQueryRequest, toRefundQueryRequest, toRefundRequest,
   toTradeBillRequest, wechat_auth_code_pattern, type HttpCall,
 } from './transformers';
+import {
+  isReturnOrder, isShareOrder, mapReturnOrder, mapShareOrder, toAddReceiverRequest, toReturnOrderRequest, toReturnQueryRequest,
+  toShareOrderRequest, toShareQueryRequest, type WechatReceiverType,
+} from './profitsharing';
 
 export * as wechatpayCrypto from './crypto';
 export * as wechatpayTransformers from './transformers';
@@ -52,6 +57,9 @@ interface WechatPaySettings {
   /** API v2 key: signs `pay/micropay` (BARCODE); required only when BARCODE is configured. */
   api_v2_key: Secret | undefined;
   timeout_ms: number;
+  /** Profit sharing (分账): payments are created with settle_info.profit_sharing and split
+   * through WeChat; receivers are of this type, their account the split's receiver_id. */
+  profit_sharing: { receiver_type: WechatReceiverType } | undefined;
 }
 
 /** Validates config.settings once; an error names the key, never its value. */
@@ -93,6 +101,10 @@ function parseSettings(channel_id: string, settings: Record<string, string>): We
   }
   const api_v2_key = settings.api_v2_key ?? '';
   if (api_v2_key !== '' && Buffer.byteLength(api_v2_key, 'utf8') !== api_v2_key_bytes) fail('api_v2_key', `must be exactly ${api_v2_key_bytes} bytes`);
+  const profit_sharing = settings.profit_sharing ?? '';
+  if (profit_sharing !== '' && profit_sharing !== 'true' && profit_sharing !== 'false') fail('profit_sharing', "must be 'true' or 'false'");
+  const receiver_type = settings.profit_sharing_receiver_type ?? 'MERCHANT_ID';
+  if (receiver_type !== 'MERCHANT_ID' && receiver_type !== 'PERSONAL_OPENID') fail('profit_sharing_receiver_type', 'must be MERCHANT_ID or PERSONAL_OPENID');
   const platform_public_key_id = required('platform_public_key_id');
   if (!platform_public_key_id.startsWith('PUB_KEY_ID_')) fail('platform_public_key_id', "must start with 'PUB_KEY_ID_'");
   return {
@@ -106,6 +118,7 @@ function parseSettings(channel_id: string, settings: Record<string, string>): We
     platform_public_key_id,
     api_v2_key: api_v2_key === '' ? undefined : new Secret(api_v2_key),
     timeout_ms,
+    profit_sharing: profit_sharing === 'true' ? { receiver_type: receiver_type as WechatReceiverType } : undefined,
   };
 }
 
@@ -127,6 +140,9 @@ class WechatPayChannel implements Channel {
   }
   readonly #settings: WechatPaySettings;
   readonly #pool: Pool;
+  readonly profit_sharing: ProfitSharing | undefined;
+  /** Receivers added at WeChat by this process (adding one again is harmless, just a call). */
+  readonly #receivers_added = new Set<string>();
 
   constructor(config: ChannelConfig) {
     this.channel_id = config.channel_id;
@@ -136,13 +152,65 @@ class WechatPayChannel implements Channel {
       throw new Error(`channel ${config.channel_id}: settings.api_v2_key is required for BARCODE`);
     }
     this.#pool = providerPool(this.#settings.base_url.origin, this.#settings.timeout_ms);
+    this.profit_sharing = this.#settings.profit_sharing === undefined ? undefined : {
+      share: (request) => this.#share(request),
+      queryShare: (request) => this.#queryShare(request),
+      returnShare: (request) => this.#returnShare(request),
+      queryReturn: (return_no, share_no) => this.#queryReturn(return_no, share_no),
+    };
+  }
+
+  /** Adds the receivers WeChat may not know yet, then asks for the split (out_order_no = share_no). */
+  async #share(request: ShareRequest): Promise<ShareOutcome> {
+    const type = this.#settings.profit_sharing!.receiver_type;
+    for (const receiver of request.receivers) {
+      if (this.#receivers_added.has(receiver.account)) continue;
+      const added = await this.#send('profit-sharing receiver', toAddReceiverRequest(this.#settings.appid, type, receiver.account));
+      if (added.status !== 200) throw mapErrorResponse('profit-sharing receiver', added.status, added.text);
+      this.#receivers_added.add(receiver.account);
+    }
+    const result = await this.#send('profit sharing', toShareOrderRequest(request, this.#settings.appid, type));
+    if (result.status === 200) return this.#shareOf(result.text, request, 'profit sharing');
+    throw mapErrorResponse('profit sharing', result.status, result.text);
+  }
+
+  async #queryShare(request: ShareRequest): Promise<ShareOutcome> {
+    const result = await this.#send('profit-sharing query', toShareQueryRequest(request.share_no, request.channel_trade_no));
+    if (result.status === 200) return this.#shareOf(result.text, request, 'profit-sharing query');
+    if (result.status === 404 && parseErrorBody(result.text)?.code === 'RESOURCE_NOT_EXISTS') return { kind: 'not_found' };
+    throw mapErrorResponse('profit-sharing query', result.status, result.text);
+  }
+
+  #shareOf(text: string, request: ShareRequest, operation: string): ShareOutcome {
+    const order = parseJson(text, operation);
+    if (!isShareOrder(order) || order.out_order_no !== request.share_no) throw new ChannelError('ambiguous', 'BAD_RESPONSE', `wechatpay ${operation}: answer is not this order`);
+    return mapShareOrder(order, request);
+  }
+
+  async #returnShare(request: ShareReturnRequest): Promise<ShareReturnOutcome> {
+    const result = await this.#send('profit-sharing return', toReturnOrderRequest(request));
+    if (result.status === 200) return this.#returnOf(result.text, request.return_no, 'profit-sharing return');
+    throw mapErrorResponse('profit-sharing return', result.status, result.text);
+  }
+
+  async #queryReturn(return_no: string, share_no: string): Promise<ShareReturnOutcome> {
+    const result = await this.#send('profit-sharing return query', toReturnQueryRequest(return_no, share_no));
+    if (result.status === 200) return this.#returnOf(result.text, return_no, 'profit-sharing return query');
+    if (result.status === 404 && parseErrorBody(result.text)?.code === 'RESOURCE_NOT_EXISTS') return { kind: 'not_found' };
+    throw mapErrorResponse('profit-sharing return query', result.status, result.text);
+  }
+
+  #returnOf(text: string, return_no: string, operation: string): ShareReturnOutcome {
+    const order = parseJson(text, operation);
+    if (!isReturnOrder(order) || order.out_return_no !== return_no) throw new ChannelError('ambiguous', 'BAD_RESPONSE', `wechatpay ${operation}: answer is not this return`);
+    return mapReturnOrder(order);
   }
 
   async pay(request: PayRequest): Promise<AttemptStatus> {
     if (!this.products.includes(request.product)) throw unsupported(this.channel_id, `product ${request.product}`);
     if (request.product === 'BARCODE') return this.#micropay(request);
     const settings = this.#settings;
-    const call = toPayRequest(request, settings);
+    const call = toPayRequest(request, { appid: settings.appid, mchid: settings.mchid, profit_sharing: settings.profit_sharing !== undefined });
     const result = await this.#send('pay', call);
     if (result.status === 200) {
       return fromPayResponse(request.product, parseJson(result.text, 'pay'), {

@@ -41,6 +41,8 @@ interface WechatCreateOrderRequest {
   amount: WechatAmountRequest;
   payer?: { openid: string };
   scene_info?: { payer_client_ip: string; h5_info?: { type: 'Wap' | 'iOS' | 'Android' } };
+  /** profit_sharing: the paid amount stays frozen for profit sharing (分账) until split or unfrozen. */
+  settle_info?: { profit_sharing: boolean };
 }
 
 type WechatTradeType = 'NATIVE' | 'JSAPI' | 'APP' | 'MWEB';
@@ -157,7 +159,7 @@ function productPath(product: ProductName): string {
  * PayRequest → the create-order call. A caller mistake WeChat would refuse anyway (no openid
  * for JSAPI, no client IP for H5) is refused here as 'rejected' without a round trip.
  */
-export function toPayRequest(request: PayRequest, merchant: { appid: string; mchid: string }): HttpCall {
+export function toPayRequest(request: PayRequest, merchant: { appid: string; mchid: string; profit_sharing?: boolean }): HttpCall {
   const path = productPath(request.product);
   if (request.amount_minor <= 0n) throw refusedLocally('amount_minor must be positive');
   if (!out_trade_no_pattern.test(request.attempt_id)) {
@@ -180,6 +182,7 @@ export function toPayRequest(request: PayRequest, merchant: { appid: string; mch
     if (!request.payer.client_ip) throw refusedLocally('payer.client_ip is required for WECHAT_H5');
     body.scene_info = { payer_client_ip: request.payer.client_ip, h5_info: { type: 'Wap' } };
   }
+  if (merchant.profit_sharing === true) body.settle_info = { profit_sharing: true };
   return { method: 'POST', path, body: JSON.stringify(body) };
 }
 

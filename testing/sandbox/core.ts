@@ -34,8 +34,13 @@ export const statement_extra_rows_max = 1_000;
 export type Provider = 'wechatpay' | 'alipay' | 'unionpay' | 'bankgw';
 const providers: readonly Provider[] = ['wechatpay', 'alipay', 'unionpay', 'bankgw'];
 /** UnionPay: `create` is the 消费短信, `confirm` the 消费 with the SMS code. */
-export type FaultOperation = 'create' | 'confirm' | 'query' | 'close' | 'barcode' | 'refund' | 'refund_query' | 'statement' | 'bind' | 'bind_confirm' | 'unbind' | 'payout' | 'payout_query';
-const fault_operations: readonly FaultOperation[] = ['create', 'confirm', 'query', 'close', 'barcode', 'refund', 'refund_query', 'statement', 'bind', 'bind_confirm', 'unbind', 'payout', 'payout_query'];
+export type FaultOperation = 'create' | 'confirm' | 'query' | 'close' | 'barcode' | 'refund' | 'refund_query' | 'statement' | 'bind' | 'bind_confirm' | 'unbind' | 'payout' | 'payout_query'
+  /** WeChat profit sharing: a split order, its query (and receivers/add), a return and its query. */
+  | 'share' | 'share_query' | 'share_return';
+const fault_operations: readonly FaultOperation[] = [
+  'create', 'confirm', 'query', 'close', 'barcode', 'refund', 'refund_query', 'statement', 'bind', 'bind_confirm', 'unbind', 'payout', 'payout_query',
+  'share', 'share_query', 'share_return',
+];
 
 export interface FaultSpec {
   scope?: { provider?: Provider; mchid?: string; app_id?: string; out_trade_no?: string; out_trade_no_prefix?: string };

@@ -18,6 +18,7 @@ import {
   wechatVerifyRequest, type WechatV2SignType,
 } from './protocol/wechatpay';
 import { billRows, wechatTradeBill, type LedgerEntry } from './statements';
+import { WechatProfitSharing } from './wechatpay-profitsharing';
 
 export interface SandboxMerchant {
   mchid: string;
@@ -93,6 +94,7 @@ export class WechatSandbox {
   readonly #bills = new Map<string, { mchid: string; bytes: Buffer }>();
   readonly #refund_settle_ms: number;
   #transaction_sequence = 0;
+  readonly #sharing: WechatProfitSharing;
 
   constructor(options: WechatSandboxOptions, core: SandboxCore, refund_settle_ms = refund_settle_ms_default) {
     this.#core = core;
@@ -103,9 +105,17 @@ export class WechatSandbox {
       this.#merchants.set(merchant.mchid, { ...merchant, merchant_public_key: wechatKey(merchant.merchant_public_key_pem, 'public') });
     }
     this.#refund_settle_ms = refund_settle_ms;
+    this.#sharing = new WechatProfitSharing(core, (mchid, transaction_id) => {
+      const order = [...this.#orders.values()].find((o) => o.mchid === mchid && o.transaction_id === transaction_id && o.request !== undefined);
+      return order === undefined ? undefined : {
+        mchid, out_trade_no: order.out_trade_no, transaction_id, paid: order.trade_state === 'SUCCESS' || order.trade_state === 'REFUND',
+        profit_sharing: order.request!.settle_info?.profit_sharing === true, total_fen: order.request!.amount.total, refunded_fen: order.refunded_fen,
+      };
+    }, refund_settle_ms);
   }
 
   reset(): void {
+    this.#sharing.reset();
     this.#orders.clear();
     this.#refunds.clear();
     this.#ledger = [];
@@ -118,6 +128,7 @@ export class WechatSandbox {
   async handleV3(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer): Promise<void> {
     const method = req.method ?? 'GET';
     const text = body.toString('utf8');
+    if (url.pathname.startsWith('/v3/profitsharing/')) return this.#handleProfitSharing(req, res, url, text);
     let reply: Reply;
     let latency_ms = 0;
     let raw: Buffer | undefined;
@@ -152,6 +163,29 @@ export class WechatSandbox {
       res.end(raw);
       return;
     }
+    this.#sendSigned(res, reply);
+  }
+
+  /** Profit sharing (wechatpay-profitsharing.ts), with the same signing and faults as any call. */
+  async #handleProfitSharing(req: IncomingMessage, res: ServerResponse, url: URL, text: string): Promise<void> {
+    const method = req.method ?? 'GET';
+    let reply: Reply | undefined;
+    let latency_ms = 0;
+    try {
+      const merchant = this.#authenticate(req, method, text);
+      const json = method === 'GET' ? undefined : parseJsonBody(text);
+      const operation = url.pathname.includes('/return-orders') ? 'share_return' : method === 'GET' || url.pathname.endsWith('/receivers/add') ? 'share_query' : 'share';
+      const context: FaultContext = { provider: 'wechatpay', merchant: merchant.mchid, out_trade_no: this.#sharing.outTradeNo(merchant.mchid, url.pathname, json, url), operation };
+      this.#applyRefusalFaults(context);
+      reply = this.#sharing.handle(merchant.mchid, merchant.appid, method, url.pathname, json, url);
+      if (reply === undefined) throw new HttpError(404, 'NOT_FOUND', `no such API ${method} ${url.pathname}`);
+      latency_ms = this.#core.latency(context);
+    } catch (error) {
+      if (!(error instanceof HttpError)) throw error;
+      reply = { status: error.status, body: { code: error.code, message: error.message, ...(error.detail ? { detail: error.detail } : {}) } };
+    }
+    if (latency_ms > 0) await this.#core.sleep(latency_ms);
+    if (this.#core.shut_down || res.destroyed) return;
     this.#sendSigned(res, reply);
   }
 
@@ -267,6 +301,10 @@ export class WechatSandbox {
     if (total_fen !== order.request.amount.total) throw paramError('amount.total', '订单金额与原订单不一致');
     const refunded_fen = extra_transaction_id === undefined ? order.refunded_fen : order.extra_transactions!.get(extra_transaction_id)!;
     if (refunded_fen + refund_fen > total_fen) throw new HttpError(400, 'INVALID_REQUEST', '申请退款金额超过订单可退金额');
+    // A split order's shares are no longer the merchant's: they come back (分账回退) before the refund.
+    if (extra_transaction_id === undefined && refunded_fen + refund_fen + this.#sharing.outstanding(merchant.mchid, order.out_trade_no) > total_fen) {
+      throw new HttpError(403, 'NOT_ENOUGH', '订单可退金额不足 (the order\'s shares are with its receivers: return them first)');
+    }
     const refund: Refund = {
       mchid: merchant.mchid, out_refund_no, refund_id: `50300${Date.now()}${String(randomBytes(4).readUInt32BE() % 1e9).padStart(9, '0')}`,
       out_trade_no: order.out_trade_no, transaction_id: extra_transaction_id ?? order.transaction_id, refund_fen, total_fen, status: 'PROCESSING',
@@ -462,6 +500,7 @@ export class WechatSandbox {
 
   control(method: string, path: string, url: URL, body: unknown): Reply | undefined {
     const prefix = url.searchParams.get('out_trade_no_prefix') ?? '';
+    if (method === 'GET' && path === '/sandbox/wechatpay/profitsharing') return this.#sharing.control(prefix);
     if (method === 'GET' && path === '/sandbox/wechatpay/orders') {
       const orders = [...this.#orders.values()].filter((order) => order.out_trade_no.startsWith(prefix)).map((order) => ({
         mchid: order.mchid, out_trade_no: order.out_trade_no, transaction_id: order.transaction_id, trade_type: order.trade_type,
@@ -684,6 +723,9 @@ function validateCreate(json: unknown, trade_type: WechatTradeType): WechatCreat
     if (typeof openid !== 'string' || openid === '') throw paramError('payer.openid', '缺少参数payer.openid');
     request.payer = { openid };
   }
+  const settle = body.settle_info as Record<string, unknown> | undefined;
+  if (settle !== undefined && typeof settle.profit_sharing !== 'boolean') throw paramError('settle_info.profit_sharing', 'settle_info.profit_sharing必须是布尔值');
+  if (settle?.profit_sharing === true) request.settle_info = { profit_sharing: true };
   const scene = body.scene_info as Record<string, unknown> | undefined;
   if (trade_type === 'MWEB') {
     const ip = scene?.payer_client_ip;

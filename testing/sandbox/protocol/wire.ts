@@ -25,6 +25,8 @@ export interface WechatCreateOrderRequest {
   amount: { total: number; currency: string };
   payer?: { openid: string };
   scene_info?: { payer_client_ip: string; h5_info?: { type: 'Wap' | 'iOS' | 'Android' } };
+  /** profit_sharing: the paid amount stays frozen for profit sharing (分账). */
+  settle_info?: { profit_sharing: boolean };
 }
 
 /** The query answer and the decrypted TRANSACTION.* callback resource. */

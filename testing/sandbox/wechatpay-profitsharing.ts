@@ -1,0 +1,276 @@
+// The sandbox's WeChat Pay profit sharing (分账, API v3, direct merchant): receivers added, split
+// orders on a paid transaction created with settle_info.profit_sharing (deduplicated by
+// out_order_no: the same number again is the same order), each PROCESSING until it settles
+// (FINISHED, every receiver SUCCESS), returns from a merchant receiver (分账回退) and their
+// queries. It keeps what a split leaves of the order: a refund of the order must fit in paid −
+// refunded − (shared − returned), as WeChat refuses a refund the merchant's funds of the order
+// cannot cover. Written from WeChat's documentation, not from the adapter (issue 20).
+
+import { HttpError, stringField, type Reply, type SandboxCore } from './core';
+import { toChinaTime } from './protocol/formats';
+
+/** What the sandbox knows of a paid order (owned by WechatSandbox). */
+export interface ShareableOrder {
+  mchid: string;
+  out_trade_no: string;
+  transaction_id: string;
+  paid: boolean;
+  profit_sharing: boolean;
+  total_fen: number;
+  refunded_fen: number;
+}
+
+interface ShareReceiver {
+  type: string;
+  account: string;
+  amount: number;
+  description: string;
+  result: 'PENDING' | 'SUCCESS' | 'CLOSED';
+  detail_id: string;
+  create_time: string;
+  finish_time?: string;
+  returned: number;
+}
+
+interface ShareOrder {
+  mchid: string;
+  transaction_id: string;
+  out_trade_no: string;
+  out_order_no: string;
+  order_id: string;
+  state: 'PROCESSING' | 'FINISHED';
+  receivers: ShareReceiver[];
+  fingerprint: string;
+  requests: number;
+}
+
+interface ReturnOrder {
+  mchid: string;
+  out_order_no: string;
+  order_id: string;
+  out_return_no: string;
+  return_id: string;
+  return_mchid: string;
+  amount: number;
+  description: string;
+  result: 'SUCCESS' | 'FAILED';
+  fail_reason?: string;
+  create_time: string;
+  finish_time: string;
+  fingerprint: string;
+  requests: number;
+}
+
+const no_pattern = /^[0-9A-Za-z_\-|*@]{1,64}$/;
+const receiver_types = new Set(['MERCHANT_ID', 'PERSONAL_OPENID']);
+/** Split orders and returns kept (bounded like everything the sandbox keeps). */
+const kept_max = 200_000;
+
+export class WechatProfitSharing {
+  readonly #receivers = new Set<string>();
+  readonly #orders = new Map<string, ShareOrder>();
+  readonly #returns = new Map<string, ReturnOrder>();
+  #sequence = 0;
+
+  constructor(
+    private readonly core: SandboxCore,
+    /** The paid order of a transaction_id of this merchant. */
+    private readonly orderOf: (mchid: string, transaction_id: string) => ShareableOrder | undefined,
+    private readonly settle_ms: number,
+  ) {}
+
+  reset(): void {
+    this.#receivers.clear();
+    this.#orders.clear();
+    this.#returns.clear();
+  }
+
+  /** The out_trade_no a profit-sharing call concerns (for fault scopes), when it names one. */
+  outTradeNo(mchid: string, path: string, json: unknown, url: URL): string | undefined {
+    const transaction_id = stringField(json, 'transaction_id') ?? url.searchParams.get('transaction_id') ?? undefined;
+    if (transaction_id !== undefined) return this.orderOf(mchid, transaction_id)?.out_trade_no;
+    const out_order_no = stringField(json, 'out_order_no') ?? url.searchParams.get('out_order_no') ?? undefined;
+    return out_order_no === undefined ? undefined : this.#orders.get(key(mchid, out_order_no))?.out_trade_no;
+  }
+
+  /** What is shared of an order and not returned (fen): the merchant no longer holds it. */
+  outstanding(mchid: string, out_trade_no: string): number {
+    let sum = 0;
+    for (const order of this.#orders.values()) {
+      if (order.mchid !== mchid || order.out_trade_no !== out_trade_no) continue;
+      for (const r of order.receivers) if (r.result !== 'CLOSED') sum += r.amount - r.returned;
+    }
+    return sum;
+  }
+
+  handle(mchid: string, appid: string, method: string, path: string, json: unknown, url: URL): Reply | undefined {
+    if (method === 'POST' && path === '/v3/profitsharing/receivers/add') return this.#addReceiver(mchid, appid, json);
+    if (method === 'POST' && path === '/v3/profitsharing/orders') return this.#share(mchid, appid, json);
+    const query = /^\/v3\/profitsharing\/orders\/([^/]+)$/.exec(path);
+    if (method === 'GET' && query !== null) return this.#query(mchid, decodeURIComponent(query[1]!), url.searchParams.get('transaction_id'));
+    if (method === 'POST' && path === '/v3/profitsharing/return-orders') return this.#return(mchid, json);
+    const return_query = /^\/v3\/profitsharing\/return-orders\/([^/]+)$/.exec(path);
+    if (method === 'GET' && return_query !== null) return this.#returnQuery(mchid, decodeURIComponent(return_query[1]!), url.searchParams.get('out_order_no'));
+    return undefined;
+  }
+
+  #addReceiver(mchid: string, appid: string, json: unknown): Reply {
+    const type = stringField(json, 'type');
+    const account = stringField(json, 'account');
+    if (stringField(json, 'appid') !== appid) throw paramError('appid', 'appid和mchid不匹配');
+    if (type === undefined || !receiver_types.has(type)) throw paramError('type', 'type必须是MERCHANT_ID或PERSONAL_OPENID');
+    if (account === undefined || account.length > 64) throw paramError('account', '缺少参数account');
+    if (stringField(json, 'relation_type') === undefined) throw paramError('relation_type', '缺少参数relation_type');
+    this.#receivers.add(key(mchid, `${type}/${account}`));
+    return { status: 200, body: { type, account, relation_type: stringField(json, 'relation_type') } };
+  }
+
+  #share(mchid: string, appid: string, json: unknown): Reply {
+    const body = (typeof json === 'object' && json !== null ? json : {}) as Record<string, unknown>;
+    const out_order_no = stringField(body, 'out_order_no');
+    const transaction_id = stringField(body, 'transaction_id');
+    if (out_order_no === undefined || !no_pattern.test(out_order_no)) throw paramError('out_order_no', 'out_order_no格式错误');
+    if (transaction_id === undefined) throw paramError('transaction_id', '缺少参数transaction_id');
+    if (stringField(body, 'appid') !== appid) throw paramError('appid', 'appid和mchid不匹配');
+    if (typeof body.unfreeze_unsplit !== 'boolean') throw paramError('unfreeze_unsplit', '缺少参数unfreeze_unsplit');
+    const receivers = parseReceivers(body.receivers);
+    const fingerprint = JSON.stringify({ transaction_id, receivers: receivers.map((r) => [r.type, r.account, r.amount]) });
+    const existing = this.#orders.get(key(mchid, out_order_no));
+    if (existing !== undefined) {
+      // WeChat: the same out_order_no again is the same request (重入), answered as it stands.
+      if (existing.fingerprint !== fingerprint) throw new HttpError(400, 'INVALID_REQUEST', '商户分账单号重复,请求参数与原分账单不一致');
+      existing.requests += 1;
+      return { status: 200, body: orderView(existing) };
+    }
+    const order = this.orderOf(mchid, transaction_id);
+    if (order === undefined) throw new HttpError(404, 'RESOURCE_NOT_EXISTS', '微信订单不存在');
+    if (!order.paid) throw new HttpError(400, 'INVALID_REQUEST', '订单未支付,不能分账');
+    if (!order.profit_sharing) throw new HttpError(400, 'INVALID_REQUEST', '该笔订单不支持分账 (settle_info.profit_sharing)');
+    for (const r of receivers) {
+      if (!this.#receivers.has(key(mchid, `${r.type}/${r.account}`))) throw new HttpError(400, 'RECEIVER_INVALID', `分账接收方未添加 (${r.type})`);
+    }
+    const asked = receivers.reduce((sum, r) => sum + r.amount, 0);
+    const left = order.total_fen - order.refunded_fen - this.outstanding(mchid, order.out_trade_no);
+    if (asked > left) throw new HttpError(400, 'NOT_ENOUGH', '分账金额不足 (more than the order has left to split)');
+    if (this.#orders.size + this.#returns.size >= kept_max) throw new HttpError(500, 'SYSTEM_ERROR', 'sandbox: too many profit-sharing orders kept (POST /sandbox/reset)');
+    const now = toChinaTime(new Date());
+    const created: ShareOrder = {
+      mchid, transaction_id, out_trade_no: order.out_trade_no, out_order_no, order_id: this.#nextId('3008'), state: 'PROCESSING', fingerprint, requests: 1,
+      receivers: receivers.map((r) => ({ ...r, result: 'PENDING', detail_id: this.#nextId('3601'), create_time: now, returned: 0 })),
+    };
+    this.#orders.set(key(mchid, out_order_no), created);
+    this.core.log({ event: 'profit_sharing_created', provider: 'wechatpay', out_trade_no: order.out_trade_no, out_order_no });
+    this.core.later(this.settle_ms, () => {
+      const at = toChinaTime(new Date());
+      created.state = 'FINISHED';
+      for (const r of created.receivers) Object.assign(r, { result: 'SUCCESS', finish_time: at });
+    });
+    return { status: 200, body: orderView(created) };
+  }
+
+  #query(mchid: string, out_order_no: string, transaction_id: string | null): Reply {
+    if (transaction_id === null || transaction_id === '') throw paramError('transaction_id', '缺少参数transaction_id', 'query');
+    const order = this.#orders.get(key(mchid, out_order_no));
+    if (order === undefined || order.transaction_id !== transaction_id) throw new HttpError(404, 'RESOURCE_NOT_EXISTS', '记录不存在');
+    return { status: 200, body: orderView(order) };
+  }
+
+  #return(mchid: string, json: unknown): Reply {
+    const out_order_no = stringField(json, 'out_order_no');
+    const out_return_no = stringField(json, 'out_return_no');
+    const return_mchid = stringField(json, 'return_mchid');
+    const amount = (json as Record<string, unknown> | undefined)?.amount;
+    if (out_order_no === undefined) throw paramError('out_order_no', 'out_order_no和order_id必须填一个');
+    if (out_return_no === undefined || !no_pattern.test(out_return_no)) throw paramError('out_return_no', 'out_return_no格式错误');
+    if (return_mchid === undefined) throw paramError('return_mchid', '缺少参数return_mchid');
+    if (typeof amount !== 'number' || !Number.isSafeInteger(amount) || amount <= 0) throw paramError('amount', 'amount必须是正整数 (分)');
+    const description = stringField(json, 'description');
+    if (description === undefined) throw paramError('description', '缺少参数description');
+    const fingerprint = JSON.stringify({ out_order_no, return_mchid, amount });
+    const existing = this.#returns.get(key(mchid, out_return_no));
+    if (existing !== undefined) {
+      if (existing.fingerprint !== fingerprint) throw new HttpError(400, 'INVALID_REQUEST', '商户回退单号重复,请求参数与原回退单不一致');
+      existing.requests += 1;
+      return { status: 200, body: returnView(existing) };
+    }
+    const order = this.#orders.get(key(mchid, out_order_no));
+    if (order === undefined) throw new HttpError(404, 'RESOURCE_NOT_EXISTS', '分账单不存在');
+    // Only a share that reached a merchant receiver is returned, and never more than it.
+    const receiver = order.receivers.find((r) => r.type === 'MERCHANT_ID' && r.account === return_mchid && r.result === 'SUCCESS');
+    if (receiver === undefined) throw new HttpError(400, 'INVALID_REQUEST', '回退方不是该分账单成功分账的商户接收方');
+    if (receiver.returned + amount > receiver.amount) throw new HttpError(400, 'NOT_ENOUGH', '回退金额超过分给该接收方的金额');
+    receiver.returned += amount;
+    const now = toChinaTime(new Date());
+    const created: ReturnOrder = {
+      mchid, out_order_no, order_id: order.order_id, out_return_no, return_id: this.#nextId('3008'), return_mchid, amount, description,
+      result: 'SUCCESS', create_time: now, finish_time: now, fingerprint, requests: 1,
+    };
+    this.#returns.set(key(mchid, out_return_no), created);
+    this.core.log({ event: 'profit_sharing_returned', provider: 'wechatpay', out_trade_no: order.out_trade_no, out_return_no });
+    return { status: 200, body: returnView(created) };
+  }
+
+  #returnQuery(mchid: string, out_return_no: string, out_order_no: string | null): Reply {
+    const found = this.#returns.get(key(mchid, out_return_no));
+    if (found === undefined || found.out_order_no !== out_order_no) throw new HttpError(404, 'RESOURCE_NOT_EXISTS', '记录不存在');
+    return { status: 200, body: returnView(found) };
+  }
+
+  /** GET /sandbox/wechatpay/profitsharing?out_trade_no_prefix=: every split order and return. */
+  control(prefix: string): Reply {
+    const orders = [...this.#orders.values()].filter((o) => o.out_trade_no.startsWith(prefix))
+      .map((o) => ({ ...orderView(o), out_trade_no: o.out_trade_no, requests: o.requests }));
+    const returns = [...this.#returns.values()].filter((r) => (this.#orders.get(key(r.mchid, r.out_order_no))?.out_trade_no ?? '').startsWith(prefix))
+      .map((r) => ({ ...returnView(r), requests: r.requests }));
+    return { status: 200, body: { orders, returns } };
+  }
+
+  #nextId(head: string): string {
+    this.#sequence += 1;
+    return `${head}${Date.now()}${String(this.#sequence).padStart(8, '0')}`;
+  }
+}
+
+function parseReceivers(value: unknown): Omit<ShareReceiver, 'result' | 'detail_id' | 'create_time' | 'returned'>[] {
+  if (!Array.isArray(value) || value.length === 0 || value.length > 50) throw paramError('receivers', 'receivers必须是1到50个分账接收方');
+  const seen = new Set<string>();
+  return value.map((item: unknown, i) => {
+    const type = stringField(item, 'type');
+    const account = stringField(item, 'account');
+    const amount = (item as Record<string, unknown> | undefined)?.amount;
+    const description = stringField(item, 'description');
+    if (type === undefined || !receiver_types.has(type)) throw paramError(`receivers[${i}].type`, 'type必须是MERCHANT_ID或PERSONAL_OPENID');
+    if (account === undefined) throw paramError(`receivers[${i}].account`, '缺少参数account');
+    if (typeof amount !== 'number' || !Number.isSafeInteger(amount) || amount <= 0) throw paramError(`receivers[${i}].amount`, 'amount必须是正整数 (分)');
+    if (description === undefined || Array.from(description).length > 80) throw paramError(`receivers[${i}].description`, 'description必填且不超过80字');
+    if (seen.has(`${type}/${account}`)) throw paramError(`receivers[${i}].account`, '分账接收方重复');
+    seen.add(`${type}/${account}`);
+    return { type, account, amount, description };
+  });
+}
+
+function orderView(order: ShareOrder): Record<string, unknown> {
+  return {
+    transaction_id: order.transaction_id, out_order_no: order.out_order_no, order_id: order.order_id, state: order.state,
+    receivers: order.receivers.map((r) => ({
+      amount: r.amount, description: r.description, type: r.type, account: r.account, result: r.result, fail_reason: r.result === 'CLOSED' ? 'ACCOUNT_ABNORMAL' : undefined,
+      detail_id: r.detail_id, create_time: r.create_time, ...(r.finish_time === undefined ? {} : { finish_time: r.finish_time }),
+    })),
+  };
+}
+
+function returnView(found: ReturnOrder): Record<string, unknown> {
+  return {
+    order_id: found.order_id, out_order_no: found.out_order_no, out_return_no: found.out_return_no, return_id: found.return_id,
+    return_mchid: found.return_mchid,
+    amount: found.amount, description: found.description, result: found.result, create_time: found.create_time, finish_time: found.finish_time,
+  };
+}
+
+function paramError(field: string, message: string, location: 'body' | 'query' = 'body'): HttpError {
+  return new HttpError(400, 'PARAM_ERROR', message, { field, location });
+}
+
+function key(mchid: string, no: string): string {
+  return `${mchid}\u0000${no}`;
+}
