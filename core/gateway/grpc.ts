@@ -267,7 +267,12 @@ class PaymentGateway {
     if (holder !== undefined && holder !== payment_id) {
       throw new PaycoreError('IDEMPOTENCY_KEY_REUSED', `merchant_refund_no ${request.merchantRefundNo} is used by another payment`);
     }
-    if (holder === undefined) await this.#fundRefund(payment_id, refund_id, request);
+    if (holder === undefined) {
+      await this.#fundRefund(payment_id, refund_id, request);
+      // A payment split at its channel: the receivers' shares come back through the provider
+      // first (分账回退, core/splits/README.md), or the refund is not made.
+      await this.deps.splits?.service.returnForRefund(request.merchantId, payment_id, refund_id, request.amount);
+    }
     // The actor refuses another merchant's payment (NOT_FOUND) before anything happens.
     const state = await this.deps.orders.send({ type: 'create_refund', payment_id, merchant_id: request.merchantId, input });
     const refund = findRefund(state, refund_id);

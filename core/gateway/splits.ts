@@ -23,7 +23,7 @@ import type { SplitRule as S_Rule } from '../../proto/gen/paycore/v1/payment';
 export const split_service = grpcDefinition(SplitServiceDefinition);
 
 export interface SplitsDeps {
-  service: Pick<SplitService, 'create' | 'get'>;
+  service: Pick<SplitService, 'create' | 'get' | 'returnForRefund'>;
   books: Pick<SplitBooks, 'list' | 'returned'>;
   /** Split rules given with CreatePayment. */
   rules: Pick<SplitRules, 'save'>;
@@ -36,6 +36,7 @@ const description_chars_max = 80;
 
 const to_wire: Record<SplitStatus, WireStatus> = {
   PENDING: WireStatus.SPLIT_STATUS_PENDING,
+  PROCESSING: WireStatus.SPLIT_STATUS_PROCESSING,
   SUCCEEDED: WireStatus.SPLIT_STATUS_SUCCEEDED,
   FAILED: WireStatus.SPLIT_STATUS_FAILED,
 };
@@ -147,6 +148,7 @@ function toWire(state: SplitState, returned: ReadonlyMap<number, bigint>): S.Spl
     status: to_wire[state.status], amount: state.amount_minor, currency: state.currency, description: state.description,
     receivers: state.receivers.map((r, i) => ({ receiverId: r.receiver_id, amount: r.amount_minor, returnedAmount: returned.get(i + 1) ?? 0n })),
     failureCode: state.failure?.code ?? '', failureMessage: state.failure?.message ?? '', createdAt: new Date(state.created_at), updatedAt: new Date(state.updated_at),
+    channelId: state.channel?.channel_id ?? '', channelSplitNo: state.channel_split_no ?? '',
   };
 }
 
@@ -154,6 +156,6 @@ function rowToWire(merchant_id: string, row: SplitRow): S.Split {
   return {
     splitId: row.split_id, merchantId: merchant_id, merchantSplitNo: row.merchant_split_no, paymentId: row.payment_id,
     status: to_wire[row.status as SplitStatus] ?? WireStatus.SPLIT_STATUS_UNSPECIFIED, amount: row.amount_minor, currency: row.currency, receivers: [],
-    description: '', failureCode: row.failure_code ?? '', failureMessage: '', createdAt: row.created_at, updatedAt: row.updated_at,
+    description: '', failureCode: row.failure_code ?? '', failureMessage: '', createdAt: row.created_at, updatedAt: row.updated_at, channelId: '', channelSplitNo: '',
   };
 }

@@ -26,6 +26,9 @@ export interface SplitShares {
   receivers: readonly { receiver_id: string; amount_minor: bigint }[];
   /** When the split was decided (ISO-8601): the business date of its postings. */
   at: string;
+  /** The channel making the split (its provider's profit sharing): the shares are in flight
+   * until confirmSplit. Absent: split in the books only. */
+  channel_id?: string;
 }
 
 export type AllocateResult =
@@ -46,7 +49,9 @@ const final_unpaid = new Set(['FAILED', 'CLOSED', 'REVERSED']);
 /** What is left to split of a payment (its row locked by the caller). */
 async function splittable(client: pg.PoolClient, payment_id: string, amount_minor: bigint, fee_minor: bigint): Promise<bigint> {
   const used = await client.query<{ refunds: bigint; shares: bigint }>(
-    `SELECT (SELECT coalesce(sum(amount_minor), 0) FROM refunds WHERE payment_id = $1 AND kind = 'merchant' AND state <> 'FAILED')::bigint AS refunds,
+    `SELECT ((SELECT coalesce(sum(amount_minor), 0) FROM refunds WHERE payment_id = $1 AND kind = 'merchant' AND state <> 'FAILED')
+           + (SELECT coalesce(sum(c.amount_minor), 0) FROM channel_refund_claims c
+               WHERE c.payment_id = $1 AND NOT EXISTS (SELECT 1 FROM refunds f WHERE f.refund_id = c.refund_id)))::bigint AS refunds,
             (SELECT coalesce(sum(amount_minor - returned_minor), 0) FROM split_receivers WHERE payment_id = $1)::bigint AS shares`,
     [payment_id],
   );
@@ -79,8 +84,8 @@ export async function allocateSplit(tx: PostingTx, split: SplitShares): Promise<
     return { kind: 'refused', code: 'EXCEEDS_SPLITTABLE', message: `${total} ${split.currency} exceeds what is left to split of the payment (${left > 0n ? left : 0n}: paid less fee, refunds and splits)` };
   }
   for (const [index, receiver] of split.receivers.entries()) {
-    await client.query('INSERT INTO split_receivers (split_id, line_no, payment_id, receiver_id, amount_minor) VALUES ($1, $2, $3, $4, $5)', [
-      split.split_id, index + 1, split.payment_id, receiver.receiver_id, receiver.amount_minor,
+    await client.query('INSERT INTO split_receivers (split_id, line_no, payment_id, receiver_id, amount_minor, channel_id, in_flight) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
+      split.split_id, index + 1, split.payment_id, receiver.receiver_id, receiver.amount_minor, split.channel_id ?? null, split.channel_id !== undefined,
     ]);
     const parties = { merchant_id: split.merchant_id, channel_id: '', currency: split.currency, receiver: receiverOwner(split.merchant_id, receiver.receiver_id) };
     await tx.post({
@@ -107,7 +112,7 @@ export async function applySplitReturns(tx: PostingTx, state: PaymentState, even
 async function returnShares(tx: PostingTx, state: PaymentState, refund_id: string, amount_minor: bigint, at: string): Promise<void> {
   const shares = await tx.client.query<{ split_id: string; line_no: number; receiver_id: string; left_minor: bigint }>(
     `SELECT split_id, line_no, receiver_id, (amount_minor - returned_minor)::bigint AS left_minor FROM split_receivers
-      WHERE payment_id = $1 AND returned_minor < amount_minor ORDER BY allocated_at, split_id, line_no FOR UPDATE`,
+      WHERE payment_id = $1 AND returned_minor < amount_minor AND channel_id IS NULL ORDER BY allocated_at, split_id, line_no FOR UPDATE`,
     [state.payment_id],
   );
   let due = amount_minor;
@@ -125,7 +130,7 @@ async function returnShares(tx: PostingTx, state: PaymentState, refund_id: strin
 async function reverseReturns(tx: PostingTx, state: PaymentState, refund_id: string, at: string): Promise<void> {
   const returns = await tx.client.query<{ split_id: string; line_no: number; receiver_id: string; amount_minor: bigint }>(
     `SELECT t.split_id, t.line_no, r.receiver_id, t.amount_minor FROM split_returns t JOIN split_receivers r USING (split_id, line_no)
-      WHERE t.refund_id = $1 AND NOT t.reversed ORDER BY t.split_id, t.line_no FOR UPDATE`,
+      WHERE t.refund_id = $1 AND NOT t.reversed AND r.channel_id IS NULL ORDER BY t.split_id, t.line_no FOR UPDATE`,
     [refund_id],
   );
   for (const back of returns.rows) {
@@ -136,7 +141,7 @@ async function reverseReturns(tx: PostingTx, state: PaymentState, refund_id: str
 }
 
 function sharePosting(
-  txn_code: 'SPLIT_RETURN' | 'SPLIT_RETURN_REVERSED', state: PaymentState, share: { split_id: string; line_no: number; receiver_id: string },
+  txn_code: 'SPLIT_RETURN' | 'SPLIT_RETURN_REVERSED', state: Pick<PaymentState, 'merchant_id' | 'payment_id' | 'currency'>, share: { split_id: string; line_no: number; receiver_id: string },
   refund_id: string, amount_minor: bigint, at: string,
 ): Posting {
   const parties = { merchant_id: state.merchant_id, channel_id: '', currency: state.currency, receiver: receiverOwner(state.merchant_id, share.receiver_id) };
@@ -145,6 +150,89 @@ function sharePosting(
     txn_code, merchant_id: state.merchant_id, payment_id: state.payment_id, ref_id: refund_id, currency: state.currency, at,
     lines: linesOf(txn_code, parties, { gross: amount_minor }),
   };
+}
+
+type PaymentOf = Pick<PaymentState, 'merchant_id' | 'payment_id' | 'currency'>;
+
+/** The provider answered a channel split (core/splits): its shares are no longer in flight, and
+ * those of the receivers the provider closed (`received[i]` false, or every one when
+ * `received` is 'none') go back to the merchant (SPLIT_RETURN keyed `closed:<split_id>`).
+ * Repeatable. */
+export async function confirmSplit(tx: PostingTx, split: PaymentOf & { split_id: string; at: string }, received: readonly boolean[] | 'none'): Promise<void> {
+  const lines = await tx.client.query<{ split_id: string; line_no: number; receiver_id: string; left_minor: bigint }>(
+    `SELECT split_id, line_no, receiver_id, (amount_minor - returned_minor)::bigint AS left_minor FROM split_receivers
+      WHERE split_id = $1 AND in_flight ORDER BY line_no FOR UPDATE`,
+    [split.split_id],
+  );
+  const closed_id = `closed:${split.split_id}`;
+  for (const line of lines.rows) {
+    const kept = received !== 'none' && received[line.line_no - 1] === true;
+    if (!kept && line.left_minor > 0n && (await tx.post(sharePosting('SPLIT_RETURN', split, line, closed_id, line.left_minor, split.at)))) {
+      await tx.client.query('INSERT INTO split_returns (refund_id, split_id, line_no, amount_minor) VALUES ($1, $2, $3, $4)', [closed_id, line.split_id, line.line_no, line.left_minor]);
+      await tx.client.query('UPDATE split_receivers SET returned_minor = returned_minor + $3 WHERE split_id = $1 AND line_no = $2', [line.split_id, line.line_no, line.left_minor]);
+    }
+    await tx.client.query('UPDATE split_receivers SET in_flight = false WHERE split_id = $1 AND line_no = $2', [line.split_id, line.line_no]);
+  }
+}
+
+/** One share to take back through the provider before a refund. */
+interface ChannelReturn {
+  split_id: string;
+  line_no: number;
+  receiver_id: string;
+  amount_minor: bigint;
+}
+
+export type ReturnPlan = { kind: 'planned'; returns: ChannelReturn[] } | { kind: 'in_flight'; split_id: string };
+
+/** The receivers' shares first (分账回退) for a refund of a payment split at its channel: under
+ * the payment's row lock, the channel shares still with receivers are taken back in the order
+ * they were split, up to the refund's amount (SPLIT_RETURN now; the provider is asked next,
+ * core/splits). The same refund again answers the returns it already has. A share the provider
+ * is still making (in flight) cannot be returned yet: `in_flight`. */
+export async function planChannelReturns(tx: PostingTx, payment: PaymentOf, refund_id: string, amount_minor: bigint, at: string): Promise<ReturnPlan> {
+  await tx.client.query('SELECT 1 FROM payments WHERE payment_id = $1 FOR UPDATE', [payment.payment_id]);
+  const done = await tx.client.query<ChannelReturn>(
+    `SELECT t.split_id, t.line_no, r.receiver_id, t.amount_minor FROM split_returns t JOIN split_receivers r USING (split_id, line_no)
+      WHERE t.refund_id = $1 AND r.channel_id IS NOT NULL ORDER BY r.allocated_at, t.split_id, t.line_no`,
+    [refund_id],
+  );
+  if (done.rows.length > 0) return { kind: 'planned', returns: done.rows };
+  // Counted by a split's limit until the refund itself is in the books (splittable).
+  await tx.client.query('INSERT INTO channel_refund_claims (refund_id, payment_id, amount_minor) VALUES ($1, $2, $3) ON CONFLICT (refund_id) DO NOTHING', [refund_id, payment.payment_id, amount_minor]);
+  const shares = await tx.client.query<{ split_id: string; line_no: number; receiver_id: string; left_minor: bigint; in_flight: boolean }>(
+    `SELECT split_id, line_no, receiver_id, (amount_minor - returned_minor)::bigint AS left_minor, in_flight FROM split_receivers
+      WHERE payment_id = $1 AND channel_id IS NOT NULL AND (in_flight OR returned_minor < amount_minor) ORDER BY allocated_at, split_id, line_no FOR UPDATE`,
+    [payment.payment_id],
+  );
+  const flying = shares.rows.find((share) => share.in_flight);
+  if (flying !== undefined) return { kind: 'in_flight', split_id: flying.split_id };
+  const returns: ChannelReturn[] = [];
+  let due = amount_minor;
+  for (const share of shares.rows) {
+    if (due === 0n) break;
+    const take = share.left_minor < due ? share.left_minor : due;
+    due -= take;
+    if (!(await tx.post(sharePosting('SPLIT_RETURN', payment, share, refund_id, take, at)))) continue;
+    await tx.client.query('INSERT INTO split_returns (refund_id, split_id, line_no, amount_minor) VALUES ($1, $2, $3, $4)', [refund_id, share.split_id, share.line_no, take]);
+    await tx.client.query('UPDATE split_receivers SET returned_minor = returned_minor + $3 WHERE split_id = $1 AND line_no = $2', [share.split_id, share.line_no, take]);
+    returns.push({ split_id: share.split_id, line_no: share.line_no, receiver_id: share.receiver_id, amount_minor: take });
+  }
+  return { kind: 'planned', returns };
+}
+
+/** The provider refused a return (core/splits): the share is the receiver's again in the books
+ * too (SPLIT_RETURN_REVERSED). Repeatable. */
+export async function reverseChannelReturn(tx: PostingTx, payment: PaymentOf, refund_id: string, split_id: string, line_no: number, at: string): Promise<void> {
+  const found = await tx.client.query<{ split_id: string; line_no: number; receiver_id: string; amount_minor: bigint }>(
+    `SELECT t.split_id, t.line_no, r.receiver_id, t.amount_minor FROM split_returns t JOIN split_receivers r USING (split_id, line_no)
+      WHERE t.refund_id = $1 AND t.split_id = $2 AND t.line_no = $3 AND NOT t.reversed FOR UPDATE`,
+    [refund_id, split_id, line_no],
+  );
+  const back = found.rows[0];
+  if (back === undefined || !(await tx.post(sharePosting('SPLIT_RETURN_REVERSED', payment, back, refund_id, back.amount_minor, at)))) return;
+  await tx.client.query('UPDATE split_returns SET reversed = true WHERE refund_id = $1 AND split_id = $2 AND line_no = $3', [refund_id, split_id, line_no]);
+  await tx.client.query('UPDATE split_receivers SET returned_minor = returned_minor - $3 WHERE split_id = $1 AND line_no = $2', [split_id, line_no, back.amount_minor]);
 }
 
 /** What the merchant can still fund of a refund of this payment from its receivers' shares. */

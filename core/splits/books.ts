@@ -5,7 +5,7 @@
 
 import type pg from 'pg';
 import { close_lock_key, openDate, type LedgerStore, type PageCursor } from '../ledger/store';
-import { allocateSplit, type AllocateResult } from '../ledger/splits';
+import { allocateSplit, confirmSplit, planChannelReturns, reverseChannelReturn, type AllocateResult, type PostingTx, type ReturnPlan } from '../ledger/splits';
 import type { Posting } from '../ledger/rules';
 import type { SplitState } from './types';
 
@@ -35,8 +35,10 @@ export class SplitBooks {
           const open_date = await openDate(client);
           const { split_id, merchant_id, payment_id, currency, receivers } = state;
           const post = (posting: Posting): Promise<boolean> => this.ledger.post(client, created, posting, open_date);
-          const result = await allocateSplit({ client, post }, { split_id, merchant_id, payment_id, currency, receivers, at: state.updated_at });
-          if (result.kind === 'allocated') await upsertRow(client, { ...state, status: 'SUCCEEDED' });
+          const channel_id = state.channel?.channel_id;
+          const shares = { split_id, merchant_id, payment_id, currency, receivers, at: state.updated_at, ...(channel_id === undefined ? {} : { channel_id }) };
+          const result = await allocateSplit({ client, post }, shares);
+          if (result.kind === 'allocated') await upsertRow(client, { ...state, status: state.channel === undefined ? 'SUCCEEDED' : 'PROCESSING' });
           return result;
         });
       } catch (error) {
@@ -45,9 +47,47 @@ export class SplitBooks {
     }
   }
 
-  /** Writes the split's query row as the state says. */
+  /** Writes the split's query row as the state says; for a channel split, what the provider
+   * answered: the in-flight shares confirmed (those it closed, and every one of a failed split,
+   * back to the merchant) and each return it refused given back to its receiver. Repeatable. */
   async sync(state: SplitState): Promise<void> {
-    await this.ledger.transaction((client) => upsertRow(client, state));
+    const finished = state.status === 'SUCCEEDED' || state.status === 'FAILED';
+    const refused = state.returns.filter((r) => r.status === 'FAILED');
+    if (state.channel === undefined || (!finished && refused.length === 0)) {
+      await this.ledger.transaction((client) => upsertRow(client, state));
+      return;
+    }
+    await this.#posting(async (tx) => {
+      const at = state.updated_at;
+      if (finished) await confirmSplit(tx, { ...state, at }, state.status === 'FAILED' ? 'none' : state.received ?? state.receivers.map(() => true));
+      for (const r of refused) await reverseChannelReturn(tx, state, r.refund_id, state.split_id, r.line_no, at);
+      await upsertRow(tx.client, state);
+    });
+  }
+
+  /** The channel shares a refund takes back first (core/ledger/splits.ts planChannelReturns). */
+  planReturns(payment_id: string, refund_id: string, amount_minor: bigint): Promise<ReturnPlan> {
+    return this.#posting(async (tx) => {
+      const payment = await tx.client.query<{ merchant_id: string; currency: string }>('SELECT merchant_id, currency FROM payments WHERE payment_id = $1', [payment_id]);
+      const row = payment.rows[0];
+      if (row === undefined) return { kind: 'planned', returns: [] };
+      return planChannelReturns(tx, { payment_id, ...row }, refund_id, amount_minor, new Date().toISOString());
+    });
+  }
+
+  /** One posting transaction (under the close lock, on the open date), retried on a deadlock. */
+  async #posting<T>(work: (tx: PostingTx) => Promise<T>): Promise<T> {
+    for (let round = 0; ; round += 1) {
+      try {
+        return await this.ledger.transaction(async (client, created) => {
+          await client.query('SELECT pg_advisory_xact_lock_shared($1)', [close_lock_key]);
+          const open_date = await openDate(client);
+          return work({ client, post: (posting: Posting) => this.ledger.post(client, created, posting, open_date) });
+        });
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== '40P01' || round >= deadlock_retries_max) throw error;
+      }
+    }
   }
 
   /** Each receiver's returned amount (by line, 1-based), for GetSplit. */

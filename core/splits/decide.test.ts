@@ -63,3 +63,46 @@ test('the state: the total of the shares, the version and times, the failure', (
   expect(() => evolveSplit(undefined, succeeded)).toThrow();
   expect(() => evolveSplit(replay([created]), created)).toThrow();
 });
+
+// A split made at the payment's channel (WeChat Pay 分账).
+const channel = { channel_id: 'wxps', attempt_id: 'p1a1', channel_trade_no: '4200000001', product: 'WECHAT_NATIVE', amount_minor: 1_000n };
+const at_channel: SplitEvent = { type: 'SplitCreated', split_id: 's1', at, ...input, channel };
+const submitted: SplitEvent = { type: 'SplitSubmitted', at: later };
+const shared = (received: boolean[]): SplitCommand => ({ type: 'shared', channel_split_no: '3008', received, at: later });
+const channel_done: SplitEvent = { type: 'SplitSucceeded', at: later, channel_split_no: '3008' };
+const ask_return: SplitCommand = { type: 'return', return_no: 'r1_s1_1', refund_id: 'r1', line_no: 1, amount_minor: 100n, at: later };
+const return_asked: SplitEvent = { type: 'SplitReturnRequested', return_no: 'r1_s1_1', refund_id: 'r1', line_no: 1, amount_minor: 100n, at: later };
+
+const channel_rows: Row[] = [
+  ['a channel split allocated is written ahead (PROCESSING), not succeeded', [at_channel], allocated, ['SplitSubmitted'], 'PROCESSING'],
+  ['the provider finished it: every receiver reached', [at_channel, submitted], shared([true, true]), ['SplitSucceeded'], 'SUCCEEDED'],
+  ['the provider reached one receiver of two', [at_channel, submitted], shared([true, false]), ['SplitSucceeded'], 'SUCCEEDED'],
+  ['the provider closed every share', [at_channel, submitted], shared([false, false]), ['SplitFailed'], 'FAILED'],
+  ['the provider refused the order', [at_channel, submitted], refused, ['SplitFailed'], 'FAILED'],
+  ['a second allocation answer while at the provider changes nothing', [at_channel, submitted], allocated, [], 'PROCESSING'],
+  ['a provider answer before the write-ahead changes nothing', [at_channel], shared([true, true]), [], 'PENDING'],
+  ['a return of a finished channel split is written ahead', [at_channel, submitted, channel_done], ask_return, ['SplitReturnRequested'], 'SUCCEEDED'],
+  ['the same return again changes nothing', [at_channel, submitted, channel_done, return_asked], ask_return, [], 'SUCCEEDED'],
+  ['the return settled', [at_channel, submitted, channel_done, return_asked], { type: 'return_settled', return_no: 'r1_s1_1', succeeded: true, at: later }, ['SplitReturnSettled'], 'SUCCEEDED'],
+];
+
+test.each(channel_rows)('%s', (_name, history, command, events, status) => {
+  const state = replay(history);
+  const decision = decideSplit(state, command);
+  if ('rejection' in decision) throw new Error(decision.rejection.message);
+  expect(decision.events.map((e) => e.type)).toEqual(events);
+  expect(replay([...history, ...decision.events])?.status).toBe(status);
+});
+
+test('a channel split: the receivers the provider closed are kept on the state; returns only of a finished channel split; a refused return says why', () => {
+  const decision = decideSplit(replay([at_channel, submitted]), shared([true, false]));
+  const state = replay([at_channel, submitted, ...('events' in decision ? decision.events : [])]);
+  expect(state).toMatchObject({ status: 'SUCCEEDED', channel_split_no: '3008', received: [true, false] });
+  expect(replay([at_channel, submitted, channel_done])?.received).toBeUndefined();
+  expect(decideSplit(replay([at_channel, submitted]), ask_return)).toMatchObject({ rejection: { reason: 'ILLEGAL_STATE' } });
+  expect(decideSplit(replay([created, succeeded]), ask_return)).toMatchObject({ rejection: { reason: 'ILLEGAL_STATE' } });
+  const refused_return = replay([at_channel, submitted, channel_done, return_asked, { type: 'SplitReturnSettled', return_no: 'r1_s1_1', succeeded: false, code: 'ACCOUNT_ABNORMAL', message: 'no', at: later }]);
+  expect(refused_return?.returns).toEqual([{ return_no: 'r1_s1_1', refund_id: 'r1', line_no: 1, amount_minor: 100n, status: 'FAILED', failure: { code: 'ACCOUNT_ABNORMAL', message: 'no' } }]);
+  // A settled return is not settled again.
+  expect(decideSplit(refused_return, { type: 'return_settled', return_no: 'r1_s1_1', succeeded: true, at: later })).toEqual({ events: [] });
+});

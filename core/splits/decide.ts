@@ -15,10 +15,33 @@ export function decideSplit(state: SplitState | undefined, command: SplitCommand
     return none;
   }
   if (state === undefined) return { rejection: { reason: 'NOT_FOUND', message: 'no such split' } };
-  if (state.status !== 'PENDING') return none;
-  return command.type === 'allocated'
-    ? { events: [{ type: 'SplitSucceeded', at: command.at }] }
-    : { events: [{ type: 'SplitFailed', code: command.code, message: command.message, at: command.at }] };
+  if (command.type === 'return' || command.type === 'return_settled') return decideReturn(state, command);
+  const open = state.status === 'PENDING' || state.status === 'PROCESSING';
+  if (!open) return none;
+  if (command.type === 'allocated') {
+    if (state.status !== 'PENDING') return none;
+    // A channel split: the shares are held in flight; the provider is asked after this event.
+    return { events: [state.channel === undefined ? { type: 'SplitSucceeded', at: command.at } : { type: 'SplitSubmitted', at: command.at }] };
+  }
+  if (command.type === 'shared') {
+    if (state.status !== 'PROCESSING') return none;
+    if (!command.received.some((r) => r)) return { events: [{ type: 'SplitFailed', code: 'CHANNEL_CLOSED', message: 'the provider closed every share of the split', at: command.at }] };
+    return { events: [{ type: 'SplitSucceeded', at: command.at, channel_split_no: command.channel_split_no, ...(command.received.every((r) => r) ? {} : { received: command.received }) }] };
+  }
+  return { events: [{ type: 'SplitFailed', code: command.code, message: command.message, at: command.at }] };
+}
+
+function decideReturn(state: SplitState, command: Extract<SplitCommand, { type: 'return' | 'return_settled' }>): SplitDecision {
+  const existing = state.returns.find((r) => r.return_no === command.return_no);
+  if (command.type === 'return') {
+    if (existing !== undefined) return none;
+    if (state.status !== 'SUCCEEDED' || state.channel === undefined) return { rejection: { reason: 'ILLEGAL_STATE', message: `split ${state.split_id} is ${state.status}: nothing to return at the channel` } };
+    const { type: _type, ...rest } = command;
+    return { events: [{ type: 'SplitReturnRequested', ...rest }] };
+  }
+  if (existing === undefined || existing.status !== 'PROCESSING') return none;
+  const { type: _type, ...rest } = command;
+  return { events: [{ type: 'SplitReturnSettled', ...rest }] };
 }
 
 export function evolveSplit(state: SplitState | undefined, event: SplitEvent): SplitState {
@@ -26,11 +49,28 @@ export function evolveSplit(state: SplitState | undefined, event: SplitEvent): S
     assert(state === undefined, 'split: created twice');
     const { type: _type, at, ...rest } = event;
     const amount_minor = rest.receivers.reduce((sum, r) => sum + r.amount_minor, 0n);
-    return { ...rest, amount_minor, status: 'PENDING', version: 1, created_at: at, updated_at: at };
+    return { ...rest, amount_minor, status: 'PENDING', returns: [], version: 1, created_at: at, updated_at: at };
   }
   assert(state !== undefined, `split: ${event.type} before SplitCreated`);
-  const next = { ...state, version: state.version + 1, updated_at: event.at, finished_at: event.at };
-  return event.type === 'SplitSucceeded' ? { ...next, status: 'SUCCEEDED' } : { ...next, status: 'FAILED', failure: { code: event.code, message: event.message } };
+  const next: SplitState = { ...state, returns: state.returns ?? [], version: state.version + 1, updated_at: event.at };
+  switch (event.type) {
+    case 'SplitSubmitted': return { ...next, status: 'PROCESSING' };
+    case 'SplitSucceeded': {
+      const { channel_split_no, received } = event;
+      return { ...next, status: 'SUCCEEDED', finished_at: event.at, ...(channel_split_no === undefined ? {} : { channel_split_no }), ...(received === undefined ? {} : { received }) };
+    }
+    case 'SplitFailed': return { ...next, status: 'FAILED', finished_at: event.at, failure: { code: event.code, message: event.message } };
+    case 'SplitReturnRequested': {
+      const { return_no, refund_id, line_no, amount_minor } = event;
+      return { ...next, returns: [...next.returns, { return_no, refund_id, line_no, amount_minor, status: 'PROCESSING' }] };
+    }
+    case 'SplitReturnSettled':
+      return {
+        ...next,
+        returns: next.returns.map((r) => (r.return_no !== event.return_no ? r : event.succeeded ? { ...r, status: 'SUCCEEDED' }
+          : { ...r, status: 'FAILED', failure: { code: event.code ?? 'FAILED', message: event.message ?? '' } })),
+      };
+  }
 }
 
 function sameInput(state: SplitState, input: SplitInput): boolean {

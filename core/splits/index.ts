@@ -2,6 +2,7 @@
 // from what it already holds: the JetStream client, the books, the orders client.
 
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { Channel, ProfitSharing } from '../../channels/channel';
 import type { IdKey } from '../ids';
 import type { LedgerStore } from '../ledger/store';
 import type { Logger } from '../log';
@@ -23,6 +24,8 @@ export interface SplitsOptions {
   replicas: number;
   ledger: LedgerStore;
   payment(payment_id: string): Promise<PaymentFacts | undefined>;
+  /** Every configured adapter; those offering profit sharing make the splits of their payments. */
+  adapters: Iterable<Channel>;
   id_key: IdKey;
   log: Logger;
   follow_up_ms?: readonly number[];
@@ -41,8 +44,10 @@ export async function startSplits(options: SplitsOptions): Promise<Splits> {
   const names = splitNames(options.prefix);
   await ensureSplitStreams(options.jsm, names, options.replicas);
   const books = new SplitBooks(options.ledger);
+  const channels = new Map<string, ProfitSharing>();
+  for (const adapter of options.adapters) if (adapter.profit_sharing !== undefined) channels.set(adapter.channel_id, adapter.profit_sharing);
   const service = new SplitService({
-    store: new SplitStore(options.js, options.jsm, names), books, payment: options.payment, id_key: options.id_key,
+    store: new SplitStore(options.js, options.jsm, names), books, payment: options.payment, channels, id_key: options.id_key,
     follow_up_ms: options.follow_up_ms ?? split_follow_up_ms, log: options.log, now: () => new Date(),
   });
   const pump = await startSplitTimerPump(options.js, names, service, options.log);

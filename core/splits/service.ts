@@ -8,11 +8,13 @@
 import { PaycoreError } from '../errors';
 import { splitId, type IdKey } from '../ids';
 import type { Logger } from '../log';
-import type { AllocateResult } from '../ledger/splits';
+import type { AllocateResult, ReturnPlan } from '../ledger/splits';
+import type { PaymentState } from '../events/types';
 import { decideSplit } from './decide';
 import { ConflictError } from '../orders/store';
+import { ChannelError, type ProductName, type ProfitSharing, type ShareOutcome, type ShareRequest, type ShareReturnOutcome } from '../../channels/channel';
 import type { LoadedSplit, SplitStore, SplitTimer } from './store';
-import type { SplitCommand, SplitInput, SplitState } from './types';
+import type { SplitChannel, SplitCommand, SplitInput, SplitReturn, SplitState } from './types';
 
 export interface CreateSplit {
   merchant_id: string;
@@ -22,17 +24,25 @@ export interface CreateSplit {
   description: string;
 }
 
-/** The payment as the event log has it now (the orders module), for the checks at creation. */
-export interface PaymentFacts {
-  merchant_id: string;
-  status: string;
-  currency: string;
+/** The payment as the event log has it now (the orders module), for the checks at creation and
+ * the channel that made it. */
+export type PaymentFacts = Pick<PaymentState, 'merchant_id' | 'status' | 'currency' | 'amount_minor' | 'product' | 'attempts' | 'winning_attempt_id'>;
+
+/** The books' side (books.ts). */
+interface SplitBooksPort {
+  allocate(state: SplitState): Promise<AllocateResult>;
+  /** The query row, and for a channel split the provider's answer in the books (in-flight
+   * shares confirmed or released, refused returns given back). */
+  sync(state: SplitState): Promise<void>;
+  planReturns(payment_id: string, refund_id: string, amount_minor: bigint): Promise<ReturnPlan>;
 }
 
 export interface SplitServiceDeps {
   store: Pick<SplitStore, 'load' | 'append' | 'schedule'>;
-  books: { allocate(state: SplitState): Promise<AllocateResult>; sync(state: SplitState): Promise<void> };
+  books: SplitBooksPort;
   payment(payment_id: string): Promise<PaymentFacts | undefined>;
+  /** The channels whose provider makes splits (profit sharing), by id. */
+  channels: ReadonlyMap<string, ProfitSharing>;
   id_key: IdKey;
   /** Delay before each follow-up of a pending split; past the last, FAILED. */
   follow_up_ms: readonly number[];
@@ -63,7 +73,8 @@ export class SplitService {
       }
     }
     const currency = existing?.state.currency ?? payment!.currency;
-    const input: SplitInput = { ...request, currency };
+    const channel = existing === undefined ? this.#channelOf(payment!) : existing.state.channel;
+    const input: SplitInput = { ...request, currency, ...(channel === undefined ? {} : { channel }) };
     return this.#serial(split_id, async () => {
       let loaded = await this.deps.store.load(split_id);
       // The follow-up first: whatever happens next, the split is driven to an end.
@@ -80,28 +91,136 @@ export class SplitService {
     return loaded.state;
   }
 
-  /** A due timer: drives a pending split one step on. */
+  /** A due timer: drives an open split (or its open returns) one step on. */
   followUp(timer: Omit<SplitTimer, 'due_at'>): Promise<void> {
     return this.#serial(timer.split_id, async () => {
       const loaded = await this.deps.store.load(timer.split_id);
       if (loaded === undefined) return; // its create never got recorded: nothing to do
       const exhausted = timer.round + 1 >= this.deps.follow_up_ms.length;
       const after = await this.#advance(loaded, exhausted);
-      if (after.state.status === 'PENDING') await this.#schedule({ split_id: timer.split_id, round: timer.round + 1 });
+      if (isOpen(after.state)) await this.#schedule({ split_id: timer.split_id, round: timer.round + 1 });
     });
   }
 
-  /** Asks the books to post the shares (unless finished) and records their answer. */
+  /** Returns through the provider the shares the books took back for a refund of a payment
+   * split at its channel (分账回退, before the refund). Answers once every return succeeded;
+   * refuses the refund when one failed or the provider is still making a split of the
+   * payment; DEPENDENCY_DOWN while a return is open (its follow-up settles it: retry the
+   * refund with the same key). Nothing to do for a payment split in the books only. */
+  async returnForRefund(merchant_id: string, payment_id: string, refund_id: string, amount_minor: bigint): Promise<void> {
+    if (this.deps.channels.size === 0) return; // no channel makes splits here: nothing to load
+    const payment = await this.deps.payment(payment_id);
+    if (payment === undefined || payment.merchant_id !== merchant_id || this.#channelOf(payment) === undefined) return;
+    const plan = await this.deps.books.planReturns(payment_id, refund_id, amount_minor);
+    if (plan.kind === 'in_flight') {
+      throw new PaycoreError('ILLEGAL_STATE', `split ${plan.split_id} of the payment is still being made at the channel; retry the refund with the same merchant_refund_no once it finished`);
+    }
+    const by_split = new Map<string, { line_no: number; amount_minor: bigint }[]>();
+    for (const line of plan.returns) {
+      by_split.set(line.split_id, [...(by_split.get(line.split_id) ?? []), { line_no: line.line_no, amount_minor: line.amount_minor }]);
+    }
+    for (const [split_id, lines] of by_split) {
+      const state = await this.#returnShares(split_id, refund_id, lines);
+      for (const line of lines) {
+        const done = state.returns.find((r) => r.return_no === returnNo(refund_id, split_id, line.line_no));
+        if (done?.status === 'FAILED') throw new PaycoreError('ILLEGAL_STATE', `the channel refused to return receiver ${line.line_no} of split ${split_id} (${done.failure?.code ?? 'FAILED'}): the refund is not made`);
+        if (done?.status !== 'SUCCEEDED') throw new PaycoreError('DEPENDENCY_DOWN', `the channel has not answered the return of split ${split_id} yet; retry the refund with the same merchant_refund_no`);
+      }
+    }
+  }
+
+  #returnShares(split_id: string, refund_id: string, lines: readonly { line_no: number; amount_minor: bigint }[]): Promise<SplitState> {
+    return this.#serial(split_id, async () => {
+      let loaded = await this.deps.store.load(split_id);
+      if (loaded === undefined) throw new PaycoreError('INTERNAL', `split ${split_id} has shares in the books and no event log`);
+      // The follow-up first: whatever happens next, the returns are driven to an end.
+      await this.#schedule({ split_id, round: 0 });
+      for (const line of lines) {
+        loaded = await this.#apply(split_id, loaded, { type: 'return', return_no: returnNo(refund_id, split_id, line.line_no), refund_id, line_no: line.line_no, amount_minor: line.amount_minor, at: this.#at() });
+      }
+      return (await this.#advance(loaded, false)).state;
+    });
+  }
+
+  /** From where the split stands: allocate in the books, write ahead and ask the provider (a
+   * channel split), query it, settle open returns; then the books brought in line. */
   async #advance(loaded: LoadedSplit, exhausted: boolean): Promise<LoadedSplit> {
     const id = loaded.state.split_id;
+    let submitted = false;
     if (loaded.state.status === 'PENDING') {
       const result = await this.deps.books.allocate(loaded.state);
-      if (result.kind === 'allocated') loaded = await this.#apply(id, loaded, { type: 'allocated', at: this.#at() });
-      else if (result.kind === 'refused') loaded = await this.#apply(id, loaded, { type: 'refused', code: result.code, message: result.message, at: this.#at() });
+      if (result.kind === 'allocated') {
+        loaded = await this.#apply(id, loaded, { type: 'allocated', at: this.#at() });
+        submitted = loaded.state.status === 'PROCESSING';
+      } else if (result.kind === 'refused') loaded = await this.#apply(id, loaded, { type: 'refused', code: result.code, message: result.message, at: this.#at() });
       else if (exhausted) loaded = await this.#apply(id, loaded, { type: 'refused', code: 'PAYMENT_NOT_SETTLED', message: result.message, at: this.#at() });
     }
+    if (loaded.state.status === 'PROCESSING') loaded = await this.#share(loaded, submitted);
+    for (const open of loaded.state.returns.filter((r) => r.status === 'PROCESSING')) loaded = await this.#settleReturn(loaded, open);
     await this.deps.books.sync(loaded.state);
     return loaded;
+  }
+
+  /** The provider call of a channel split after its write-ahead: the order (out_order_no = the
+   * split id, so a resend is the same order), or a query; a query that finds no order sends it. */
+  async #share(loaded: LoadedSplit, submit: boolean): Promise<LoadedSplit> {
+    const state = loaded.state;
+    const sharing = this.#sharing(state);
+    const request = shareRequest(state);
+    let outcome: ShareOutcome;
+    try {
+      outcome = submit ? await sharing.share(request) : await sharing.queryShare(request);
+      if (outcome.kind === 'not_found') outcome = await sharing.share(request);
+    } catch (error) {
+      if (error instanceof ChannelError && (error.kind === 'rejected' || error.kind === 'unsupported')) {
+        return this.#apply(state.split_id, loaded, { type: 'refused', code: error.code, message: error.message, at: this.#at() });
+      }
+      // Outcome unknown (timeout, 5xx): the follow-up asks again.
+      this.deps.log.warn({ split_id: state.split_id, err: describe(error) }, 'split: the channel left its outcome open');
+      return loaded;
+    }
+    if (outcome.kind !== 'finished') return loaded;
+    return this.#apply(state.split_id, loaded, { type: 'shared', channel_split_no: outcome.channel_share_no, received: outcome.received, at: this.#at() });
+  }
+
+  /** One open return: asked (again: the provider keys it by out_return_no) or queried. */
+  async #settleReturn(loaded: LoadedSplit, open: SplitReturn): Promise<LoadedSplit> {
+    const state = loaded.state;
+    const sharing = this.#sharing(state);
+    const receiver = state.receivers[open.line_no - 1]!;
+    let outcome: ShareReturnOutcome;
+    try {
+      outcome = await sharing.queryReturn(open.return_no, state.split_id);
+      if (outcome.kind === 'not_found') {
+        outcome = await sharing.returnShare({
+          return_no: open.return_no, share_no: state.split_id, channel_share_no: state.channel_split_no ?? '', account: receiver.receiver_id,
+          amount_minor: open.amount_minor, description: 'refund',
+        });
+      }
+    } catch (error) {
+      if (error instanceof ChannelError && (error.kind === 'rejected' || error.kind === 'unsupported')) outcome = { kind: 'failed', code: error.code, message: error.message };
+      else {
+        this.deps.log.warn({ split_id: state.split_id, return_no: open.return_no, err: describe(error) }, 'split return: the channel left its outcome open');
+        return loaded;
+      }
+    }
+    if (outcome.kind === 'processing' || outcome.kind === 'not_found') return loaded;
+    const settled = outcome.kind === 'succeeded' ? { succeeded: true } : { succeeded: false, code: outcome.code, message: outcome.message };
+    return this.#apply(state.split_id, loaded, { type: 'return_settled', return_no: open.return_no, ...settled, at: this.#at() });
+  }
+
+  #sharing(state: SplitState): ProfitSharing {
+    const sharing = this.deps.channels.get(state.channel!.channel_id);
+    if (sharing === undefined) throw new PaycoreError('ILLEGAL_STATE', `split ${state.split_id}: channel ${state.channel!.channel_id} makes no splits here`);
+    return sharing;
+  }
+
+  /** The paid attempt's channel, when its provider makes splits. */
+  #channelOf(payment: PaymentFacts): SplitChannel | undefined {
+    const attempt = payment.attempts.find((a) => a.attempt_id === payment.winning_attempt_id);
+    if (attempt === undefined || attempt.channel_trade_no === undefined || !this.deps.channels.has(attempt.channel_id)) return undefined;
+    const { channel_id, attempt_id, channel_trade_no } = attempt;
+    return { channel_id, attempt_id, channel_trade_no, product: payment.product, amount_minor: payment.amount_minor };
   }
 
   /** decide → append, re-deciding on a fresh load when another writer moved first. */
@@ -140,4 +259,29 @@ export class SplitService {
     });
     return turn;
   }
+}
+
+function isOpen(state: SplitState): boolean {
+  return state.status === 'PENDING' || state.status === 'PROCESSING' || state.returns.some((r) => r.status === 'PROCESSING');
+}
+
+/** out_return_no: one return per refund, split and receiver line (at most 55 characters). */
+function returnNo(refund_id: string, split_id: string, line_no: number): string {
+  return `${refund_id}_${split_id}_${line_no}`;
+}
+
+function shareRequest(state: SplitState): ShareRequest {
+  const channel = state.channel!;
+  return {
+    share_no: state.split_id, channel_trade_no: channel.channel_trade_no, description: state.description,
+    attempt: {
+      attempt_id: channel.attempt_id, payment_id: state.payment_id, product: channel.product as ProductName,
+      amount_minor: channel.amount_minor, currency: state.currency,
+    },
+    receivers: state.receivers.map((r) => ({ account: r.receiver_id, amount_minor: r.amount_minor, description: state.description || 'split' })),
+  };
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

@@ -33,9 +33,11 @@ export function splitNames(prefix: string): SplitNames {
   };
 }
 
-const receivers_schema: MoneySchema = { receivers: [{ amount_minor: 'minor' }] };
-const state_schema: MoneySchema = { ...receivers_schema, amount_minor: 'minor' };
-const stored_schema: MoneySchema = { events: [receivers_schema], state: state_schema };
+const receivers_schema: MoneySchema = { receivers: [{ amount_minor: 'minor' }], channel: { amount_minor: 'minor' } };
+// An event's own amount_minor: a return's (SplitReturnRequested).
+const event_schema: MoneySchema = { ...receivers_schema, amount_minor: 'minor' };
+const state_schema: MoneySchema = { ...receivers_schema, amount_minor: 'minor', returns: [{ amount_minor: 'minor' }] };
+const stored_schema: MoneySchema = { events: [event_schema], state: state_schema };
 
 export type LoadedSplit = Loaded<SplitState>;
 
@@ -56,8 +58,10 @@ export class SplitStore {
     });
   }
 
-  load(split_id: string): Promise<LoadedSplit | undefined> {
-    return this.#log.load(split_id);
+  async load(split_id: string): Promise<LoadedSplit | undefined> {
+    const loaded = await this.#log.load(split_id);
+    // Splits recorded before returns through the provider existed have none.
+    return loaded === undefined || loaded.state.returns !== undefined ? loaded : { ...loaded, state: { ...loaded.state, returns: [] } };
   }
 
   /** The events of one decision as one message after `loaded`; ConflictError when another

@@ -3,9 +3,32 @@
 // (core/splits/README.md); the books post the shares (core/ledger/splits.ts, SPLIT) only
 // while they fit in what the payment has left, and a refund takes them back first.
 
-/** PENDING: recorded, the shares not posted yet. SUCCEEDED: the shares are the receivers'.
- * FAILED: nothing moved (failure says why). */
-export type SplitStatus = 'PENDING' | 'SUCCEEDED' | 'FAILED';
+/** PENDING: recorded, the shares not posted yet. PROCESSING: a channel split, its shares held
+ * in flight in the books and the provider asked (written ahead of the call). SUCCEEDED: the
+ * shares are the receivers'. FAILED: nothing moved (failure says why). */
+export type SplitStatus = 'PENDING' | 'PROCESSING' | 'SUCCEEDED' | 'FAILED';
+
+/** Where a split is made: the paid attempt's channel, when it offers profit sharing (分账). */
+export interface SplitChannel {
+  channel_id: string;
+  attempt_id: string;
+  /** The provider's transaction id of the paid attempt. */
+  channel_trade_no: string;
+  product: string;
+  amount_minor: bigint;
+}
+
+/** A return of part of one share through the provider, before a refund (分账回退). */
+export interface SplitReturn {
+  /** Ours and the provider's key (out_return_no): `<refund_id>_<split_id>_<line>`. */
+  return_no: string;
+  refund_id: string;
+  /** 1-based receiver line. */
+  line_no: number;
+  amount_minor: bigint;
+  status: 'PROCESSING' | 'SUCCEEDED' | 'FAILED';
+  failure?: { code: string; message: string };
+}
 
 interface SplitReceiver {
   /** The merchant's name for the receiver: its account is `<merchant_id>/<receiver_id>`. */
@@ -20,6 +43,8 @@ export interface SplitInput {
   currency: string;
   receivers: SplitReceiver[];
   description: string;
+  /** Set when the payment's channel makes the split (from the payment, not the request). */
+  channel?: SplitChannel;
 }
 
 export interface SplitState extends SplitInput {
@@ -28,6 +53,12 @@ export interface SplitState extends SplitInput {
   /** Σ receivers' amounts. */
   amount_minor: bigint;
   failure?: { code: string; message: string };
+  /** The provider's number of the split order (WeChat order_id), once finished. */
+  channel_split_no?: string;
+  /** Per receiver line: whether the provider's split reached it (absent: every one did). */
+  received?: boolean[];
+  /** Returns through the provider, in the order asked. */
+  returns: SplitReturn[];
   version: number;
   created_at: string;
   updated_at: string;
@@ -36,17 +67,26 @@ export interface SplitState extends SplitInput {
 
 export type SplitEvent =
   | ({ type: 'SplitCreated'; split_id: string; at: string } & SplitInput)
-  | { type: 'SplitSucceeded'; at: string }
-  | { type: 'SplitFailed'; code: string; message: string; at: string };
+  /** Write-ahead: the books hold the shares in flight; the provider is asked next. */
+  | { type: 'SplitSubmitted'; at: string }
+  | { type: 'SplitSucceeded'; at: string; channel_split_no?: string; received?: boolean[] }
+  | { type: 'SplitFailed'; code: string; message: string; at: string }
+  /** Write-ahead of a return: durable before the provider is asked. */
+  | { type: 'SplitReturnRequested'; return_no: string; refund_id: string; line_no: number; amount_minor: bigint; at: string }
+  | { type: 'SplitReturnSettled'; return_no: string; succeeded: boolean; code?: string; message?: string; at: string };
 
 /** What the books answered (core/ledger/splits.ts AllocateResult), or the last follow-up. */
 export type SplitCommand =
   | { type: 'create'; split_id: string; input: SplitInput; at: string }
   | { type: 'allocated'; at: string }
-  | { type: 'refused'; code: string; message: string; at: string };
+  | { type: 'refused'; code: string; message: string; at: string }
+  /** The provider finished the split (received: per line). */
+  | { type: 'shared'; channel_split_no: string; received: boolean[]; at: string }
+  | { type: 'return'; return_no: string; refund_id: string; line_no: number; amount_minor: bigint; at: string }
+  | { type: 'return_settled'; return_no: string; succeeded: boolean; code?: string; message?: string; at: string };
 
 interface SplitRejection {
-  reason: 'IDEMPOTENCY_KEY_REUSED' | 'NOT_FOUND';
+  reason: 'IDEMPOTENCY_KEY_REUSED' | 'NOT_FOUND' | 'ILLEGAL_STATE';
   message: string;
 }
 

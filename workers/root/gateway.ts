@@ -210,6 +210,7 @@ async function startMoneyOut(deps: GatewayDeps, ledger: LedgerStore | undefined,
   });
   const splits = await startSplits({
     js, jsm, prefix: config.prefix, replicas: config.stream_replicas, ledger, id_key: config.id_key, log,
+    adapters: config.channels.flatMap((c) => routing.get(c.channel_id) ?? []),
     payment: async (payment_id) => (await orders.get(payment_id))?.state,
   });
   return { payouts, splits };

@@ -28,6 +28,11 @@ export enum SplitStatus {
   SPLIT_STATUS_SUCCEEDED = 2,
   /** SPLIT_STATUS_FAILED - Nothing moved (failure_code says why). */
   SPLIT_STATUS_FAILED = 3,
+  /**
+   * SPLIT_STATUS_PROCESSING - A split made at the payment's channel (WeChat Pay 分账): the provider has been asked and
+   * has not finished it; the shares are held for the receivers meanwhile.
+   */
+  SPLIT_STATUS_PROCESSING = 4,
   UNRECOGNIZED = -1,
 }
 
@@ -45,6 +50,9 @@ export function splitStatusFromJSON(object: any): SplitStatus {
     case 3:
     case "SPLIT_STATUS_FAILED":
       return SplitStatus.SPLIT_STATUS_FAILED;
+    case 4:
+    case "SPLIT_STATUS_PROCESSING":
+      return SplitStatus.SPLIT_STATUS_PROCESSING;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -62,6 +70,8 @@ export function splitStatusToJSON(object: SplitStatus): string {
       return "SPLIT_STATUS_SUCCEEDED";
     case SplitStatus.SPLIT_STATUS_FAILED:
       return "SPLIT_STATUS_FAILED";
+    case SplitStatus.SPLIT_STATUS_PROCESSING:
+      return "SPLIT_STATUS_PROCESSING";
     case SplitStatus.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -151,7 +161,10 @@ export interface Split {
   receivers: SplitReceiver[];
   /** What the merchant noted. */
   description: string;
-  /** FAILED: why (EXCEEDS_SPLITTABLE, PAYMENT_NOT_PAID, PAYMENT_NOT_SETTLED, CURRENCY_MISMATCH). */
+  /**
+   * FAILED: why (EXCEEDS_SPLITTABLE, PAYMENT_NOT_PAID, PAYMENT_NOT_SETTLED, CURRENCY_MISMATCH;
+   * at a channel: CHANNEL_CLOSED, or the provider's refusal code).
+   */
   failureCode: string;
   /** A short text for people; never parse it. */
   failureMessage: string;
@@ -160,7 +173,16 @@ export interface Split {
     | Date
     | undefined;
   /** When it last changed. */
-  updatedAt: Date | undefined;
+  updatedAt:
+    | Date
+    | undefined;
+  /**
+   * The channel that made the split (its provider's profit sharing); empty when the split is
+   * kept in the books only.
+   */
+  channelId: string;
+  /** The provider's number of the split order (WeChat order_id), once it finished. */
+  channelSplitNo: string;
 }
 
 function createBaseSplitReceiver(): SplitReceiver {
@@ -891,6 +913,8 @@ function createBaseSplit(): Split {
     failureMessage: "",
     createdAt: undefined,
     updatedAt: undefined,
+    channelId: "",
+    channelSplitNo: "",
   };
 }
 
@@ -937,6 +961,12 @@ export const Split: MessageFns<Split> = {
     }
     if (message.updatedAt !== undefined) {
       Timestamp.encode(toTimestamp(message.updatedAt), writer.uint32(106).fork()).join();
+    }
+    if (message.channelId !== "") {
+      writer.uint32(114).string(message.channelId);
+    }
+    if (message.channelSplitNo !== "") {
+      writer.uint32(122).string(message.channelSplitNo);
     }
     return writer;
   },
@@ -1058,6 +1088,22 @@ export const Split: MessageFns<Split> = {
             message.updatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.channelId = reader.string();
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.channelSplitNo = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1119,6 +1165,16 @@ export const Split: MessageFns<Split> = {
         : isSet(object.updated_at)
         ? fromJsonTimestamp(object.updated_at)
         : undefined,
+      channelId: isSet(object.channelId)
+        ? globalThis.String(object.channelId)
+        : isSet(object.channel_id)
+        ? globalThis.String(object.channel_id)
+        : "",
+      channelSplitNo: isSet(object.channelSplitNo)
+        ? globalThis.String(object.channelSplitNo)
+        : isSet(object.channel_split_no)
+        ? globalThis.String(object.channel_split_no)
+        : "",
     };
   },
 
@@ -1163,6 +1219,12 @@ export const Split: MessageFns<Split> = {
     if (message.updatedAt !== undefined) {
       obj.updatedAt = message.updatedAt.toISOString();
     }
+    if (message.channelId !== "") {
+      obj.channelId = message.channelId;
+    }
+    if (message.channelSplitNo !== "") {
+      obj.channelSplitNo = message.channelSplitNo;
+    }
     return obj;
   },
 
@@ -1184,6 +1246,8 @@ export const Split: MessageFns<Split> = {
     message.failureMessage = object.failureMessage ?? "";
     message.createdAt = object.createdAt ?? undefined;
     message.updatedAt = object.updatedAt ?? undefined;
+    message.channelId = object.channelId ?? "";
+    message.channelSplitNo = object.channelSplitNo ?? "";
     return message;
   },
 };
