@@ -33,7 +33,7 @@ export interface PayoutInput {
 }
 
 /** An operator's settlement of a REQUIRES_MANUAL payout (PayoutAdminService ResolvePayout). */
-export interface PayoutResolution {
+interface PayoutResolution {
   /** succeeded: the bank paid it (channel_payout_no, its reference); failed: it did not (funds released). */
   outcome: 'succeeded' | 'failed';
   reason: string;
