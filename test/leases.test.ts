@@ -113,10 +113,20 @@ test('leases - one holder per shard while processes join and leave; a joining pr
   expect(first.leases?.count).toBe(shards); // alone: every shard at once
   // The invariant, checked at every turn of the event loop during the churn below.
   const violations: string[] = [];
+  // How long a shard went without a holder (a graceful handover: drained, deleted, claimed).
+  const unheld_since = new Map<number, bigint>();
+  let unheld_ns_max = 0n;
   let watching = true;
   const watch = (): void => {
+    const now = process.hrtime.bigint();
     holders().forEach((h, shard) => {
       if (h.length > 1) violations.push(`shard ${shard} held by pools ${h.join(',')}`);
+      const since = unheld_since.get(shard);
+      if (h.length === 0 && since === undefined) unheld_since.set(shard, now);
+      if (h.length > 0 && since !== undefined) {
+        unheld_since.delete(shard);
+        if (now - since > unheld_ns_max) unheld_ns_max = now - since;
+      }
     });
     if (watching) setImmediate(watch);
   };
@@ -153,6 +163,7 @@ test('leases - one holder per shard while processes join and leave; a joining pr
   await Promise.all(lanes);
   watching = false;
 
+  process.stdout.write(`leases churn: created=${created} failed=${failures.length} longest_unheld_ms=${Number(unheld_ns_max / 1_000_000n)}\n`);
   expect(violations).toEqual([]);
   expect(failures).toEqual([]);
   expect(created).toBeGreaterThan(10);

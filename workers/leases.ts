@@ -15,11 +15,13 @@
 //
 // Fair share: each process aims at ceil(shards / live members); one above it releases the
 // surplus gracefully (stops taking new commands for the shard, lets those in hand finish,
-// deletes the lease); one below claims free shards.
+// deletes the lease); one below claims free shards, at once when it sees a lease deleted (a
+// watch on the bucket), else at its next round (an expired lease makes no event).
 
 import { randomBytes } from 'node:crypto';
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamClient } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
+import { KvWatchInclude, Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
+import type { QueuedIterator } from '@nats-io/transport-node';
 import type { Logger } from '../core/log';
 
 export interface ShardLease {
@@ -76,6 +78,9 @@ export class ShardLeases {
   #epoch = 0;
   #renew_timer: NodeJS.Timeout | undefined;
   #balancing = false;
+  /** A release was seen during a round: another round follows it. */
+  #balance_again = false;
+  #watch: QueuedIterator<KvWatchEntry> | undefined;
   #renewing = false;
   #stopped = false;
   /** When the last renewal round (membership included) succeeded, monotonic ns. */
@@ -94,6 +99,7 @@ export class ShardLeases {
     await this.#renewAll();
     await this.#balance();
     this.o.log.info({ member: this.member, held: this.#held.size, members: this.members, ms: Math.round(performance.now() - started) }, 'shard leases: joined');
+    void this.#watchReleases(this.#kv);
     this.#renew_timer = setInterval(() => {
       void this.#renewAll();
       void this.#balance();
@@ -174,10 +180,25 @@ export class ShardLeases {
     this.o.onChange();
   }
 
+  /** A lease deleted (released by its holder) is claimed at once, not at the next round. */
+  async #watchReleases(kv: KV): Promise<void> {
+    try {
+      this.#watch = await kv.watch({ key: 's.*', include: KvWatchInclude.UpdatesOnly });
+      for await (const entry of this.#watch) if (entry.operation !== 'PUT' && !this.#stopped) void this.#balance();
+    } catch (error) {
+      this.o.log.warn({ err: String(error) }, 'lease release watch ended; releases are claimed at the next round');
+    }
+  }
+
   async #balance(): Promise<void> {
     const kv = this.#kv;
-    if (kv === undefined || this.#balancing || this.#stopped) return;
+    if (kv === undefined || this.#stopped) return;
+    if (this.#balancing) {
+      this.#balance_again = true;
+      return;
+    }
     this.#balancing = true;
+    this.#balance_again = false;
     try {
       const { members, taken } = await within(this.#listKeys(kv), this.o.ttl_ms, 'listing the lease bucket');
       this.members = members.size;
@@ -193,6 +214,7 @@ export class ShardLeases {
       this.o.log.warn({ err: String(error) }, 'shard balancing failed; next round retries');
     } finally {
       this.#balancing = false;
+      if (this.#balance_again) void this.#balance();
     }
   }
 
@@ -239,15 +261,17 @@ export class ShardLeases {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#renew_timer);
+    this.#watch?.stop();
     const kv = this.#kv;
     if (kv === undefined) return;
     const held = [...this.#held];
     this.#held.clear();
+    // The membership first: the others, woken by the leases' deletes, count one member fewer.
+    await kv.delete(`m.${this.member}`).catch(() => undefined);
     await Promise.all(held.map(async ([shard, h]) => {
       await h.renewing;
       await kv.delete(this.#key(shard), { previousSeq: h.revision }).catch(() => undefined);
     }));
-    await kv.delete(`m.${this.member}`).catch(() => undefined);
   }
 }
 
