@@ -2,18 +2,21 @@
 // JetStream cluster with every stream and bucket at R3, a 3-master Redis Cluster reached with
 // the cluster client, the sandbox PSP and two paycore processes (testing/cluster.ts). Under a
 // steady stream of creates spread over both processes it SIGKILLs one process (then restarts
-// it), restarts one NATS node, and restarts the Redis master holding the channel's caps and
-// circuit (it comes back empty). Half the acknowledged payments are paid at the
-// provider, the rest expire. Every scenario prints:
+// it), restarts one NATS node, restarts the Redis master holding the channel's caps and
+// circuit (it comes back empty), and makes one channel's provider hang (its circuit opens, the
+// other channel keeps its latency, memory stays bounded). Half the acknowledged payments are
+// paid at the provider, the rest expire. Every scenario prints:
 //
 //   cluster <scenario>: acknowledged=N final=N lost=0 not_final=0 double_provider_orders=0 recover_ms=…
 //
 // and fails on any acknowledged payment lost or left open, or any second provider order.
-// `make test` runs the short form (one SIGKILL, one Redis master restart); `make cluster-test`
-// the full one (CLUSTER=full: longer load, and a NATS node restarted as well).
+// `make test` runs the short form (one SIGKILL, one Redis master restart, the hanging
+// provider); `make cluster-test` the full one (CLUSTER=full: longer load, and a NATS node
+// restarted as well).
 
 import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { jetstreamManager } from '@nats-io/jetstream';
@@ -43,12 +46,19 @@ beforeAll(async () => {
     // Caps (the reservation script) and a velocity rule (the risk script): both run on the
     // Redis Cluster on every create, each on one hash slot.
     sandboxRoute('wx1', wechat_products, { limits: { day_amount_minor: '100000000000', day_count: 1_000_000, month_amount_minor: '1000000000000' } }),
+    // The channel whose provider hangs in the hanging-provider scenario (only it sells ALIPAY_QR).
+    sandboxRoute('ali1', ['ALIPAY_QR'], { provider: 'alipay' }),
   ]);
   table.risk_rules = [{ rule_id: 'merchant_velocity', action: 'block', kind: 'velocity', dimension: 'merchant', window_seconds: 60, count_max: 10_000 }];
   cluster = await startClusterStack(2, {
     routing: table,
     channel_timeout_ms: 2_000,
-    env: { PAYCORE_WORKERS: '1', PAYCORE_EXPIRE_SECONDS_MIN: '1', PAYCORE_EXPLORATION_SHARE: '0' },
+    env: {
+      PAYCORE_WORKERS: '1', PAYCORE_EXPIRE_SECONDS_MIN: '1', PAYCORE_EXPLORATION_SHARE: '0',
+      // The hanging-provider scenario: its channel's circuit opens after a few seconds of
+      // timeouts and probes again soon after the provider answers again.
+      PAYCORE_CIRCUIT_VOLUME_MIN: '10', PAYCORE_CIRCUIT_COOLDOWN_MS: '3000',
+    },
   });
 }, 200_000);
 
@@ -284,4 +294,171 @@ test("cluster - the Redis master holding the channel's caps and circuit restarte
   expectNothingLost(report);
   // While the master was away its slots' calls were refused at once, never left hanging.
   expect(Object.keys(report.outcomes).filter((o) => o !== 'OK' && o !== 'UNAVAILABLE DEPENDENCY_DOWN')).toEqual([]);
+});
+
+// ---- A provider that hangs (issue 18 items 4 and 5) ----------------------------------------
+// Alipay (channel ali1) takes every call and answers none (the sandbox holds each answer for
+// 120 s, after the call took effect: the order exists, paycore cannot know). Creates alternate
+// between ALIPAY_QR (ali1) and WECHAT_NATIVE (wx1, healthy) and between the processes. The
+// hang lasts until ali1's circuit is open (seen in Redis), then `outage_ms` more; then the
+// provider answers again. Prints the usual line and:
+//
+//   cluster provider-hangs: other_channel creates before=N during=N p50_ms before=… during=… p99_ms before=… during=…
+//     rss_mib before=…/… during=…/… after=…/…   (one figure per process)
+//
+// and fails on anything lost, a second provider order, a WeChat create refused while Alipay
+// hangs or their p99 past the channel timeout (they waited on the hanging provider), a circuit
+// that never opens, or a process whose memory grew by more than rss_growth_mib_max.
+
+/** How long the hanging channel's circuit may take to open once the hang started. */
+const circuit_open_ms_max = 60_000;
+/** The channel call's timeout the cluster stack runs with (startClusterStack above). */
+const channel_timeout_ms = 2_000;
+/** How much a process's resident memory may grow across the hang. */
+const rss_growth_mib_max = 200;
+
+interface HangAttempt extends Attempt {
+  channel: 'ali1' | 'wx1';
+}
+
+/** Creates at a steady rate, alternating products (so channels) and processes; every other
+ * acknowledged payment of each channel is paid at its provider, the rest expire. */
+function mixedLoad(rate_per_s: number): { attempts: HangAttempt[]; stop(): Promise<void> } {
+  const attempts: HangAttempt[] = [];
+  const pending = new Set<Promise<unknown>>();
+  let n = 0;
+  const timer = setInterval(() => {
+    n += 1;
+    const member = cluster.members[Math.floor(n / 2) % cluster.members.length]!;
+    const channel = n % 2 === 0 ? 'wx1' : 'ali1';
+    const merchant_order_no = `ch-${randomBytes(6).toString('hex')}`;
+    const attempt: HangAttempt = { channel, merchant_order_no, payment_id: cluster.stack.paymentId('m_it', merchant_order_no), sent_at: Date.now() };
+    attempts.push(attempt);
+    const pay = Math.floor(n / 2) % 2 === 0;
+    const product = channel === 'wx1' ? Product.PRODUCT_WECHAT_NATIVE : Product.PRODUCT_ALIPAY_QR;
+    const call = member.client
+      .createPayment({ merchantId: 'm_it', merchantOrderNo: merchant_order_no, amount: 1_000n, currency: 'CNY', product, subject: 'cluster', expireSeconds: expire_seconds }, 20_000)
+      .then(
+        async () => {
+          attempt.answered_at = Date.now();
+          attempt.outcome = 'OK';
+          if (!pay) return;
+          const provider = channel === 'wx1' ? 'wechatpay' : 'alipay';
+          await fetch(`${cluster.stack.sandbox.url}/sandbox/${provider}/orders/${attempt.payment_id}a1/pay`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } }).catch(() => undefined);
+        },
+        (error: grpc.ServiceError) => {
+          const decoded = decodeServiceError(error);
+          attempt.outcome = decoded.code === undefined ? 'NO_CONNECTION' : `${grpc.status[decoded.code] ?? decoded.code} ${decoded.reason ?? ''}`.trim();
+        },
+      )
+      .finally(() => {
+        attempt.answered_at ??= Date.now();
+        pending.delete(call);
+      });
+    pending.add(call);
+  }, 1_000 / rate_per_s);
+  return {
+    attempts,
+    async stop() {
+      clearInterval(timer);
+      await Promise.allSettled([...pending]);
+    },
+  };
+}
+
+/** Resident memory of every paycore process, MiB (the gateway and its actor threads). */
+function rssMib(): number[] {
+  return cluster.members.map((m) => {
+    const status = readFileSync(`/proc/${m.process.pid}/status`, 'utf8');
+    return Math.round(Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024);
+  });
+}
+
+function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+}
+
+/** The provider's orders of a payment, any attempt (`<payment_id>a<n>`). */
+async function providerOrders(a: HangAttempt): Promise<number> {
+  const provider = a.channel === 'wx1' ? 'wechatpay' : 'alipay';
+  const response = await fetch(`${cluster.stack.sandbox.url}/sandbox/${provider}/orders?out_trade_no_prefix=${a.payment_id}a`);
+  return ((await response.json()) as { orders: unknown[] }).orders.length;
+}
+
+/** ali1's circuit as Redis holds it: 'O' open, 'H' half-open, absent or 'C' closed. */
+async function circuitOf(channel_id: string): Promise<string> {
+  const port = cluster.redis.nodes.find((n) => n.running)!.port;
+  return redisCli(port, '-c', 'hget', `{${cluster.stack.prefix}:ch:${channel_id}}:cb`, 'st');
+}
+
+test('cluster - a provider that hangs: its circuit opens, the other channel keeps its latency, memory stays bounded, nothing lost', async () => {
+  const traffic = mixedLoad(plan.rate_per_s);
+  await sleep(plan.before_ms);
+  const rss_before = rssMib();
+  const hang_at = Date.now();
+  await cluster.stack.fault({ scope: { provider: 'alipay' }, latency_ms: 120_000 });
+  let opened_at: number | undefined;
+  try {
+    await eventually(async () => ((await circuitOf('ali1')) === 'O' ? true : undefined), circuit_open_ms_max, "ali1's circuit to open");
+    opened_at = Date.now();
+    await sleep(plan.outage_ms);
+  } finally {
+    await fetch(`${cluster.stack.sandbox.url}/sandbox/faults`, { method: 'DELETE' });
+  }
+  const rss_during = rssMib();
+  const healed_at = Date.now();
+  const recovered = await eventually(
+    async () => traffic.attempts.find((a) => a.channel === 'ali1' && a.sent_at >= healed_at && a.outcome === 'OK'),
+    recover_ms_max,
+    'an Alipay create acknowledged after the provider answers again',
+  );
+  await sleep(plan.after_ms);
+  await traffic.stop();
+
+  const acknowledged = traffic.attempts.filter((a) => a.outcome === 'OK');
+  const waited_from = Date.now();
+  let last = await statuses(acknowledged);
+  const deadline = Date.now() + final_ms_max;
+  while (last.some((s) => s === undefined || !final_statuses.has(s)) && Date.now() < deadline) {
+    await sleep(1_000);
+    last = await statuses(acknowledged);
+  }
+  const rss_after = rssMib();
+  let double_provider_orders = 0;
+  for (const a of traffic.attempts) if ((await providerOrders(a)) > 1) double_provider_orders += 1;
+  const outcomes: Record<string, number> = {};
+  for (const a of traffic.attempts) {
+    const key = `${a.outcome ?? 'none'} ${a.channel}`;
+    outcomes[key] = (outcomes[key] ?? 0) + 1;
+  }
+  const found = last.filter((s) => s !== undefined).length;
+  const final = last.filter((s) => s !== undefined && final_statuses.has(s)).length;
+  const report: Report = {
+    acknowledged: acknowledged.length, final, lost: acknowledged.length - found, not_final: found - final, double_provider_orders,
+    recover_ms: recovered.answered_at! - healed_at, final_ms: Date.now() - waited_from, outcomes,
+  };
+  const other = (from: number, to: number) => traffic.attempts.filter((a) => a.channel === 'wx1' && a.sent_at >= from && a.sent_at < to);
+  const before = other(0, hang_at);
+  const during = other(hang_at, healed_at);
+  const latency = (attempts: HangAttempt[]) => attempts.map((a) => a.answered_at! - a.sent_at);
+  process.stdout.write(
+    `cluster provider-hangs: acknowledged=${report.acknowledged} final=${report.final} lost=${report.lost} not_final=${report.not_final} ` +
+      `double_provider_orders=${report.double_provider_orders} recover_ms=${report.recover_ms} all_final_after_ms=${report.final_ms} ` +
+      `circuit_open_after_ms=${opened_at! - hang_at} outcomes=${JSON.stringify(outcomes)}\n` +
+      `cluster provider-hangs: other_channel creates before=${before.length} during=${during.length} ` +
+      `p50_ms before=${percentile(latency(before), 50)} during=${percentile(latency(during), 50)} ` +
+      `p99_ms before=${percentile(latency(before), 99)} during=${percentile(latency(during), 99)} ` +
+      `rss_mib before=${rss_before.join('/')} during=${rss_during.join('/')} after=${rss_after.join('/')}\n`,
+  );
+  expectNothingLost(report);
+  // The healthy channel never waited on the hanging one: every WeChat create while Alipay hung
+  // was acknowledged, within the channel timeout a hung call would have cost (p99: one
+  // outlier is the shared machine's, not the hang's).
+  expect(during.length).toBeGreaterThan(0);
+  expect(during.filter((a) => a.outcome !== 'OK')).toEqual([]);
+  expect(percentile(latency(during), 99)).toBeLessThan(channel_timeout_ms);
+  // Hung calls and the creates refused while the circuit was open held no memory beyond the bounds.
+  rss_during.forEach((rss, i) => expect(rss - rss_before[i]!).toBeLessThan(rss_growth_mib_max));
+  rss_after.forEach((rss, i) => expect(rss - rss_before[i]!).toBeLessThan(rss_growth_mib_max));
 });
