@@ -249,3 +249,48 @@ async function failedRefunds(payment_id: string): Promise<bigint> {
   const result = await store.pool.query<{ sum: bigint }>("SELECT coalesce(sum(amount_minor), 0)::bigint AS sum FROM refunds WHERE payment_id = $1 AND state = 'FAILED'", [payment_id]);
   return result.rows[0]!.sum;
 }
+
+test('profit sharing - a refund while WeChat is still making a split of the payment is refused ILLEGAL_STATE, nothing returned; once it finished, the same refund is made', async () => {
+  const payment = await paidPayment(10_000n);
+  const attempt_id = `${payment.paymentId}a1`;
+  // WeChat sits on its answer: the split stays PROCESSING, its share in flight.
+  await stack.fault({ scope: { provider: 'wechatpay', out_trade_no: attempt_id }, operations: ['share', 'share_query'], latency_ms: 3_000, times: 2 });
+  const creating = call<CreateSplitResponse>(client, 'createSplit', split(payment.paymentId, [['1900000211', 2_000n]]));
+  await eventually(async () => ((await inFlight(payment.paymentId)) === 1 ? true : undefined), 10_000, 'the share in flight');
+  const merchantRefundNo = `rf-${randomBytes(6).toString('hex')}`;
+  expect(await refusal(createRefund({ paymentId: payment.paymentId, amount: 9_000n, merchantRefundNo }))).toMatchObject({ reason: 'ILLEGAL_STATE' });
+  expect((await atSandbox(attempt_id)).returns).toEqual([]);
+  const done = await finished((await creating).split!.splitId);
+  expect(done.status).toBe(SplitStatus.SPLIT_STATUS_SUCCEEDED);
+  await settledInBooks(payment.paymentId);
+  await createRefund({ paymentId: payment.paymentId, amount: 9_000n, merchantRefundNo });
+  expect((await atSandbox(attempt_id)).returns.map((r) => [r.return_mchid, r.amount, r.result])).toEqual([['1900000211', 2_000, 'SUCCESS']]);
+}, 60_000);
+
+test("profit sharing - WeChat refuses a return: the share is the receiver's again in the books and the refund is not made", async () => {
+  const payment = await paidPayment(10_000n);
+  const attempt_id = `${payment.paymentId}a1`;
+  const done = await finished((await call<CreateSplitResponse>(client, 'createSplit', split(payment.paymentId, [['1900000212', 3_000n]]))).split!.splitId);
+  await settledInBooks(payment.paymentId);
+  await stack.fault({ scope: { provider: 'wechatpay', out_trade_no: attempt_id }, operations: ['share_return'], reject_before_create: { status: 400, code: 'ACCOUNT_ABNORMAL', message: '原分账接收方账户异常' }, times: 1 });
+  const refused = await refusal(createRefund({ paymentId: payment.paymentId, amount: 9_000n }));
+  expect(refused).toMatchObject({ reason: 'ILLEGAL_STATE' });
+  const got = (await call<GetSplitResponse>(client, 'getSplit', { merchantId: merchant, splitId: done.splitId })).split!;
+  expect(got.receivers.map((r) => r.returnedAmount)).toEqual([0n]);
+  expect(await receiverBalance('1900000212')).toBe(3_000n);
+  const p = await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: merchant });
+  expect(p.status).toBe(PaymentStatus.PAYMENT_STATUS_SUCCEEDED); // no refund made
+  expect((await store.trialBalance()).balanced).toBe(true);
+});
+
+test('profit sharing - split rules on CreatePayment of a payment on a profit-sharing channel are made at WeChat too', async () => {
+  const payment = await stack.client.createPayment({
+    merchantId: merchant, merchantOrderNo: `ps-${randomBytes(6).toString('hex')}`, amount: 20_000n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE,
+    subject: 'rules', splitRules: [{ receiverId: '1900000213', amount: 1_000n, ratioBp: 0 }],
+  });
+  await stack.pay(`${payment.paymentId}a1`);
+  const order = await eventually(async () => (await atSandbox(`${payment.paymentId}a1`)).orders.find((o) => o.state === 'FINISHED'), 30_000, 'the rules split at WeChat');
+  expect(order.receivers.map((r) => [r.account, r.amount])).toEqual([['1900000213', 1_000]]);
+  const got = await finished(order.out_order_no);
+  expect(got).toMatchObject({ status: SplitStatus.SPLIT_STATUS_SUCCEEDED, merchantSplitNo: `rules:${payment.paymentId}`, channelId: 'wxps' });
+});
