@@ -150,8 +150,8 @@ test('refund by payout - a refund payout the bank refuses can be paid again by a
   expect(at_bank.payouts).toEqual([expect.objectContaining({ payout_status: 'SUCCESS' })]);
   const first_at_bank = await fetch(`${stack.sandbox.url}/sandbox/bankgw/payouts?out_trade_no_prefix=${first_id}`).then((r) => r.json() as Promise<{ payouts: unknown[] }>);
   expect(first_at_bank.payouts).toEqual([]);
-  await eventually(async () => ((await store.entriesOf(payment.paymentId)).some((e) => e.txn_code === 'REFUND_PAYOUT_SETTLED') ? true : undefined), 15_000, 'the refund posted as paid out');
-  await eventually(async () => ((await balance('refunds_in_transit', 'wx1')) === 0n ? true : undefined), 15_000, 'no refund left in transit');
+  await eventually(async () => ((await store.entriesOf(payment.paymentId)).some((e) => e.txn_code === 'REFUND_PAYOUT_SETTLED') ? true : undefined), 60_000, 'the refund posted as paid out');
+  await eventually(async () => ((await balance('refunds_in_transit', 'wx1')) === 0n ? true : undefined), 60_000, 'no refund left in transit');
   expect(await balance('merchant_frozen', merchant)).toBe(0n);
   expect((await store.trialBalance()).balanced).toBe(true);
 });

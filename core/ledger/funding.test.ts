@@ -4,7 +4,9 @@
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../../testing/database';
 import { historyOf } from './ledger.fixture';
-import { LedgerStore, type StreamMessage } from './store';
+import { close_lock_key, LedgerStore, openDate, type StreamMessage } from './store';
+import { allocateSplit } from './splits';
+import { fundingCover } from './funding';
 
 let db: TestDatabase;
 let store: LedgerStore;
@@ -64,4 +66,61 @@ test('a refund checked while the projection posts an earlier refund that opens t
   expect(await late).toMatch(/^FAILED_PRECONDITION: the merchant's balance 400 CNY cannot fund a refund of 1000 \(policy refuse\)/);
   const reservations = await store.pool.query<{ refund_id: string }>('SELECT refund_id FROM refund_reservations WHERE merchant_id = $1', [merchant_id]);
   expect(reservations.rows).toEqual([]);
+});
+
+/** A paid payment of `amount` (no fee), projected: its net in merchant_pending, its row paid. */
+async function paidPayment(merchant_id: string, payment_id: string, amount_minor: bigint): Promise<void> {
+  const history = historyOf({ merchant_id, channel_id: 'wx1', amount_minor, merchant_fee_minor: 0n, channel_fee_minor: 0n, paid: true, duplicates: [], refunds: [] }, payment_id);
+  await store.applyMessages('funding', history.map((m) => ({ seq: (seq += 1), ...m })));
+}
+let seq = 1_000;
+
+function split(split_id: string, merchant_id: string, payment_id: string, amount_minor: bigint): Promise<string> {
+  return store.transaction(async (client, created) => {
+    await client.query('SELECT pg_advisory_xact_lock_shared($1)', [close_lock_key]);
+    const open_date = await openDate(client);
+    const post = (posting: Parameters<LedgerStore['post']>[2]) => store.post(client, created, posting, open_date);
+    const result = await allocateSplit({ client, post }, { split_id, merchant_id, payment_id, currency: 'CNY', receivers: [{ receiver_id: 'r1', amount_minor }], at: new Date().toISOString() });
+    return result.kind === 'refused' ? `refused ${result.code}` : result.kind;
+  });
+}
+
+const refund = (refund_id: string, merchant_id: string, payment_id: string, amount_minor: bigint): Promise<string> =>
+  store.reserveRefund(refund_id, merchant_id, 'CNY', amount_minor, payment_id).then(() => 'reserved', (error: { reason?: string }) => `refused ${error.reason}`);
+
+/** What the merchant's refunds can draw on once every reservation is posted: available + pending
+ * − reserved + the shares those refunds take back (never below 0 under the refuse policy). */
+async function coverOf(merchant_id: string): Promise<bigint> {
+  return store.transaction((client) => fundingCover(client, { merchant_id, currency: 'CNY' }));
+}
+
+test('a refund and a split racing on one merchant (concurrent transactions): never both when together they would overdraw it', async () => {
+  for (let round = 0; round < 6; round += 1) {
+    const merchant_id = `m_race${round}`;
+    // An old payment (p_old, its money gone: 0 left of it) is refunded 5 000 while the only
+    // money, a new payment's 5 000, is split to a receiver: one of the two, not both.
+    await paidPayment(merchant_id, `p_new${round}`, 5_000n);
+    const outcomes = await Promise.all([
+      refund(`r_race${round}`, merchant_id, `p_old${round}`, 5_000n),
+      split(`s_race${round}`, merchant_id, `p_new${round}`, 5_000n),
+    ]);
+    expect(outcomes.filter((o) => o === 'reserved' || o === 'allocated')).toHaveLength(1);
+    expect(outcomes.filter((o) => o.startsWith('refused'))).toEqual([expect.stringMatching(/refused (FAILED_PRECONDITION|INSUFFICIENT_BALANCE)/)]);
+    expect(await coverOf(merchant_id)).toBeGreaterThanOrEqual(0n);
+  }
+});
+
+test("a refund funded by its payment's shares and a split of that payment both go through (the refund takes the shares back); refunds of one payment never count its shares twice", async () => {
+  const merchant_id = 'm_share';
+  await paidPayment(merchant_id, 'p_sh1', 5_000n);
+  // The whole payment split and refunded at once: the refund takes the shares back.
+  expect(await Promise.all([refund('r_sh1', merchant_id, 'p_sh1', 5_000n), split('s_sh1', merchant_id, 'p_sh1', 5_000n)])).toEqual(['reserved', 'allocated']);
+  expect(await coverOf(merchant_id)).toBe(0n);
+  // Another payment, 3 000 of it split: its refunds draw on 3 000 of shares and 0 of the merchant's own.
+  await paidPayment(merchant_id, 'p_sh2', 3_000n);
+  expect(await split('s_sh2', merchant_id, 'p_sh2', 3_000n)).toBe('allocated');
+  const racing = await Promise.all([refund('r_sh2a', merchant_id, 'p_sh2', 2_000n), refund('r_sh2b', merchant_id, 'p_sh2', 2_000n)]);
+  expect(racing.sort()).toEqual(['refused FAILED_PRECONDITION', 'reserved']);
+  expect(await refund('r_sh2c', merchant_id, 'p_sh2', 1_000n)).toBe('reserved');
+  expect(await coverOf(merchant_id)).toBe(0n);
 });

@@ -10,6 +10,7 @@
 
 import type pg from 'pg';
 import type { PaymentEvent, PaymentState } from '../orders/types';
+import { fundingCover, fundingFloor, lockFunds } from './funding';
 import { linesOf, type Posting } from './rules';
 
 /** A transaction's client and how it posts (LedgerStore.post with the open date bound). */
@@ -34,7 +35,7 @@ export interface SplitShares {
 export type AllocateResult =
   | { kind: 'allocated' }
   /** Never will be: the payment is not paid, not this merchant's, or too little is left. */
-  | { kind: 'refused'; code: 'EXCEEDS_SPLITTABLE' | 'PAYMENT_NOT_PAID' | 'CURRENCY_MISMATCH'; message: string }
+  | { kind: 'refused'; code: 'EXCEEDS_SPLITTABLE' | 'PAYMENT_NOT_PAID' | 'CURRENCY_MISMATCH' | 'INSUFFICIENT_BALANCE'; message: string }
   /** Not yet: the books have not seen the payment paid (the projection lags the event log). */
   | { kind: 'not_yet'; message: string };
 
@@ -65,6 +66,8 @@ export async function allocateSplit(tx: PostingTx, split: SplitShares): Promise<
   const { client } = tx;
   const done = await client.query('SELECT 1 FROM split_receivers WHERE split_id = $1 LIMIT 1', [split.split_id]);
   if (done.rows.length > 0) return { kind: 'allocated' };
+  // The refund check's locks first (funding.ts), then the payment's row: the projection's order.
+  await lockFunds(client, split.merchant_id, split.currency);
   const payment = await client.query<{ merchant_id: string; status: string; currency: string; amount_minor: bigint; merchant_fee_minor: bigint }>(
     'SELECT merchant_id, status, currency, amount_minor, merchant_fee_minor FROM payments WHERE payment_id = $1 FOR UPDATE',
     [split.payment_id],
@@ -82,6 +85,13 @@ export async function allocateSplit(tx: PostingTx, split: SplitShares): Promise<
   for (const receiver of split.receivers) total += receiver.amount_minor;
   if (total > left) {
     return { kind: 'refused', code: 'EXCEEDS_SPLITTABLE', message: `${total} ${split.currency} exceeds what is left to split of the payment (${left > 0n ? left : 0n}: paid less fee, refunds and splits)` };
+  }
+  // Refunds accepted and not yet posted keep their funding: the merchant's cover after the split.
+  const moved = { payment_id: split.payment_id, amount_minor: total };
+  const cover = await fundingCover(client, { merchant_id: split.merchant_id, currency: split.currency, split: moved });
+  const floor = await fundingFloor(client, split.merchant_id);
+  if (cover < floor) {
+    return { kind: 'refused', code: 'INSUFFICIENT_BALANCE', message: `the merchant's balance, less refunds accepted and not yet posted, cannot cover a split of ${total} ${split.currency}` };
   }
   for (const [index, receiver] of split.receivers.entries()) {
     await client.query('INSERT INTO split_receivers (split_id, line_no, payment_id, receiver_id, amount_minor, channel_id, in_flight) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
@@ -234,6 +244,3 @@ export async function reverseChannelReturn(tx: PostingTx, payment: PaymentOf, re
   await tx.client.query('UPDATE split_returns SET reversed = true WHERE refund_id = $1 AND split_id = $2 AND line_no = $3', [refund_id, split_id, line_no]);
   await tx.client.query('UPDATE split_receivers SET returned_minor = returned_minor - $3 WHERE split_id = $1 AND line_no = $2', [split_id, line_no, back.amount_minor]);
 }
-
-/** What the merchant can still fund of a refund of this payment from its receivers' shares. */
-export const returnable_sql = '(SELECT coalesce(sum(amount_minor - returned_minor), 0) FROM split_receivers WHERE payment_id = $5)';

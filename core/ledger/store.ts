@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { assert } from '../errors';
 import type { PaymentEvent, PaymentState } from '../orders/types';
-import { refund_reservation_ttl_ms } from '../constants';
-import { applySplitReturns, returnable_sql } from './splits';
+import { applySplitReturns } from './splits';
+import { fundingCover, lockFunds } from './funding';
 import { default_book_settings, linesOf, platform_owner, postingsOf, type AccountCode, type MerchantBookSettings, type Posting } from './rules';
 
 const int8_oid = 20;
@@ -365,33 +365,25 @@ export class LedgerStore {
    * are therefore read in one statement, one snapshot, so a refund the projection posts
    * meanwhile counts exactly once — as its reservation before its commit, as its posting after
    * (read apart, a commit between the two reads counted it as neither). Frozen money never
-   * covers a refund. The receivers' shares of the payment's splits count too: the refund
-   * takes them back first (core/ledger/splits.ts). Throws LedgerError FAILED_PRECONDITION
+   * covers a refund. The receivers' shares of a payment's splits fund that payment's refunds,
+   * up to what they reserve (the refund takes them back first: the cover, funding.ts, which a
+   * split's allocation keeps under the same locks). Throws LedgerError FAILED_PRECONDITION
    * with the reason. */
   async reserveRefund(refund_id: string, merchant_id: string, currency: string, amount_minor: bigint, payment_id = ''): Promise<void> {
     await this.transaction(async (client) => {
-      await client.query(
-        `SELECT 1 FROM accounts WHERE owner = $1 AND currency = $2 AND code IN ('merchant_available', 'merchant_pending') ORDER BY code FOR UPDATE`,
-        [merchant_id, currency],
-      );
-      // A merchant without accounts has no money: serialise its checks on its settings row.
-      await client.query('INSERT INTO merchant_settings (merchant_id) VALUES ($1) ON CONFLICT (merchant_id) DO NOTHING', [merchant_id]);
-      await client.query('SELECT 1 FROM merchant_settings WHERE merchant_id = $1 FOR UPDATE', [merchant_id]);
+      await lockFunds(client, merchant_id, currency);
       const settings = (await this.settingsOf(client, [merchant_id])).get(merchant_id) ?? default_book_settings;
-      const held = await client.query<{ funds: bigint }>(
-        `SELECT ((SELECT coalesce(sum(balance_minor), 0) FROM accounts WHERE owner = $1 AND currency = $2 AND code IN ('merchant_available', 'merchant_pending'))
-               - (SELECT coalesce(sum(amount_minor), 0) FROM refund_reservations
-                   WHERE merchant_id = $1 AND currency = $2 AND refund_id <> $3 AND created_at > now() - make_interval(secs => $4::double precision / 1000))
-               + ${returnable_sql})::bigint AS funds`,
-        [merchant_id, currency, refund_id, refund_reservation_ttl_ms, payment_id],
-      );
-      const funds = held.rows[0]!.funds;
+      // What is left with this refund counted: its payment's shares fund it first (funding.ts).
+      const funds = (await fundingCover(client, { merchant_id, currency, refund: { refund_id, payment_id, amount_minor } })) + amount_minor;
       const floor = settings.refund_funding === 'overdraft' ? -settings.overdraft_limit_minor : 0n;
       if (funds - amount_minor < floor) {
         const allowance = settings.refund_funding === 'overdraft' ? ` plus its overdraft limit ${settings.overdraft_limit_minor}` : '';
         throw new LedgerError('FAILED_PRECONDITION', `the merchant's balance ${funds} ${currency}${allowance} cannot fund a refund of ${amount_minor} (policy ${settings.refund_funding})`);
       }
-      await client.query('INSERT INTO refund_reservations (refund_id, merchant_id, currency, amount_minor) VALUES ($1, $2, $3, $4) ON CONFLICT (refund_id) DO NOTHING', [refund_id, merchant_id, currency, amount_minor]);
+      await client.query(
+        'INSERT INTO refund_reservations (refund_id, merchant_id, currency, amount_minor, payment_id) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (refund_id) DO NOTHING',
+        [refund_id, merchant_id, currency, amount_minor, payment_id],
+      );
     });
   }
 
