@@ -115,7 +115,19 @@ async function handle(options: TimerPumpOptions, message: JsMsg): Promise<void> 
     message.ack();
     return;
   }
+  // Back-pressure (the actor thread or the payment's mailbox full) is not the timer failing:
+  // handed back for the refusal's retry hint, never counted toward its dead letter.
+  if (reply.error.reason === 'OVERLOADED') {
+    message.nak(retryAfterMs(reply.error.metadata));
+    return;
+  }
   await retryOrDeadLetter(options, message, timer, `${reply.error.reason}: ${reply.error.message}`);
+}
+
+/** An OVERLOADED refusal's retry hint (ErrorInfo metadata retry_after_ms), else the default. */
+function retryAfterMs(metadata: Record<string, string> | undefined): number {
+  const hint = Number(metadata?.retry_after_ms);
+  return Number.isInteger(hint) && hint > 0 && hint <= timer_nak_delay_ms_max ? hint : timer_retry_delay_ms;
 }
 
 /** The timer's command to the process holding the payment's shard; undefined when no process

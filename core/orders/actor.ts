@@ -99,11 +99,11 @@ export class ActorSystem {
   #enqueue(request: ActorRequest, refusable: boolean): Promise<ActorReply> {
     // Checked before the actor is looked up: a refused command loads and caches nothing.
     if (refusable && this.#commands >= this.#commands_max) {
-      return Promise.resolve(overloaded(`this actor thread holds ${this.#commands} commands, its bound; retry with the same key`));
+      return this.#refuse(request, `this actor thread holds ${this.#commands} commands, its bound; retry with the same key`);
     }
     const actor = this.#actor(request.payment_id);
     if (refusable && actor.queued >= mailbox_depth_max) {
-      return Promise.resolve(overloaded(`payment ${request.payment_id} has ${actor.queued} commands queued; retry with the same key`));
+      return this.#refuse(request, `payment ${request.payment_id} has ${actor.queued} commands queued; retry with the same key`);
     }
     actor.queued += 1;
     this.#commands += 1;
@@ -122,6 +122,12 @@ export class ActorSystem {
   forget(match: (payment_id: string) => boolean): void {
     for (const [id, actor] of this.#actors) if (actor.queued === 0 && match(id)) this.#actors.delete(id);
     this.deps.metrics.actors_live.set(this.#actors.size);
+  }
+
+  /** OVERLOADED with the retry hint, counted like a turn's result (commands_total). */
+  #refuse(request: ActorRequest, message: string): Promise<ActorReply> {
+    this.deps.metrics.commands.inc({ type: request.type, result: 'OVERLOADED' });
+    return Promise.resolve(failure(new PaycoreError('OVERLOADED', message, [], { retry_after_ms: String(overloaded_retry_after_ms) })));
   }
 
   #actor(payment_id: string): Actor {
@@ -256,10 +262,6 @@ function wireFlows(deps: ActorDeps, enqueue: (request: ActorRequest) => Promise<
   const payments = new PaymentFlow({ journal, calls, refunds, channels, timers, sealer, query_backoff_ms: deps.query_backoff_ms, log, now, enqueue });
   const creates = new CreateFlow({ journal, payments, channels, timers, sealer, risk: deps.risk, held: deps.held, log, now });
   return { journal, creates, payments, refunds };
-}
-
-function overloaded(message: string): ActorReply {
-  return failure(new PaycoreError('OVERLOADED', message, [], { retry_after_ms: String(overloaded_retry_after_ms) }));
 }
 
 function failure(error: PaycoreError): ActorReply {
