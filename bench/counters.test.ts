@@ -3,7 +3,7 @@
 
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
-import { natsCounts, parseCommandStats, perOperation, redisCounts, type Counts } from './counters';
+import { natsCounts, netOfRest, parseCommandStats, perOperation, redisCounts, type Counts } from './counters';
 import { startPrivateNats, startPrivateRedis, type DependencyServer } from '../testing/deps';
 import { freePort } from '../testing/stack';
 
@@ -32,6 +32,16 @@ describe('bench counters', () => {
     expect(counts.calls).toBe(11);
     expect(counts.usec).toBe(550);
     expect(parseCommandStats(`${info}used_cpu_sys:1.500000\r\nused_cpu_user:0.250001\r\n`).cpu_us).toBe(1_750_001);
+  });
+
+  test('bench counters - netOfRest takes off what the stack does at rest over the step, shared among its operations, never below 0', () => {
+    const zero = { operations: 0, nats_bytes_in: 0, nats_bytes_out: 0, redis_commands: 0, redis_us: 0, redis_cpu_us: 0, redis_by_command: {} };
+    // 100 creates in 4 s: 6 messages in each, 5 of them at rest (50/s over 4 s = 200, 2 per create).
+    const per_op = { ...zero, operations: 100, nats_msgs_in: 6, nats_msgs_out: 7, nats_bytes_in: 3_400, redis_commands: 1, cpu_ms: { paycore: 4, nats: 0.5 } };
+    const rest = { ...zero, nats_msgs_in: 50, nats_msgs_out: 75, nats_bytes_in: 5_000, redis_commands: 100, cpu_ms: { paycore: 25, nats: 10 } };
+    expect(netOfRest(per_op, rest, 4, 100)).toEqual({
+      nats_msgs_in: 4, nats_msgs_out: 4, nats_bytes_in: 3_200, nats_bytes_out: 0, redis_commands: 0, cpu_ms: { paycore: 3, nats: 0.1 },
+    });
   });
 
   test('bench counters - the deltas of a real NATS and Redis count what a client sent, per operation', async () => {

@@ -104,3 +104,27 @@ export interface PerOperation {
   redis_cpu_us: number;
   redis_by_command: Record<string, { calls: number; usec: number }>;
 }
+
+export type NetPerOperation = Pick<PerOperation, 'nats_msgs_in' | 'nats_msgs_out' | 'nats_bytes_in' | 'nats_bytes_out' | 'redis_commands'> & { cpu_ms: Record<string, number> };
+
+/** Per-operation numbers less what the stack does at rest (`rest`: per second, e.g. lease
+ * renewals, health flushes, configuration polls) over the step's `seconds`, shared among its
+ * `operations`: what the operations themselves cost. Never below 0. */
+export function netOfRest(
+  per_op: PerOperation & { cpu_ms: Record<string, number> },
+  rest: PerOperation & { cpu_ms: Record<string, number> },
+  seconds: number,
+  operations: number,
+): NetPerOperation {
+  const share = seconds / Math.max(1, operations);
+  const net = (value: number, per_second: number | undefined, digits = 2): number =>
+    Math.round(Math.max(0, value - (per_second ?? 0) * share) * 10 ** digits) / 10 ** digits;
+  return {
+    nats_msgs_in: net(per_op.nats_msgs_in, rest.nats_msgs_in),
+    nats_msgs_out: net(per_op.nats_msgs_out, rest.nats_msgs_out),
+    nats_bytes_in: net(per_op.nats_bytes_in, rest.nats_bytes_in, 0),
+    nats_bytes_out: net(per_op.nats_bytes_out, rest.nats_bytes_out, 0),
+    redis_commands: net(per_op.redis_commands, rest.redis_commands),
+    cpu_ms: Object.fromEntries(Object.entries(per_op.cpu_ms).map(([k, v]) => [k, net(v, rest.cpu_ms[k], 3)])),
+  };
+}

@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { PaymentStatus } from '../proto/gen/paycore/v1/payment';
-import { natsCounts, perOperation, redisCounts, type Counts, type PerOperation } from './counters';
+import { natsCounts, netOfRest, perOperation, redisCounts, type Counts, type NetPerOperation, type PerOperation } from './counters';
 import { startPrivateNats, startPrivateRedis, type DependencyServer } from '../testing/deps';
 import { Coordinator } from './driver/coordinator';
 import { round } from './driver/percentiles';
@@ -52,6 +52,8 @@ const bisections = 3;
 const settle_ms = 750;
 /** The counting step runs at least this long (a few hundred creates even with --quick). */
 const count_step_ms_min = 3_000;
+/** How long the stack is watched at rest before the counting step. */
+const idle_ms = 3_000;
 
 function parseOptions(argv: string[]): Options {
   const get = (name: string): string | undefined => {
@@ -81,9 +83,22 @@ function parseOptions(argv: string[]): Options {
 
 interface Step extends StepResult {
   cpu_percent: Record<string, number>;
+  /** Wall time between the step's counter readings. */
+  wall_ms: number;
   /** Per operation the step completed (for create_qr: per create): NATS messages and bytes,
    * Redis commands and Redis time, and the CPU ms of every process. */
   per_op: PerOperation & { cpu_ms: Record<string, number> };
+}
+
+/** The stack at rest (no calls): what it does per second by itself — lease renewals, health
+ * flushes, configuration polls. */
+interface Idle {
+  seconds: number;
+  per_second: PerOperation & { cpu_ms: Record<string, number> };
+}
+
+function netOfIdle(step: Step, idle: Idle): NetPerOperation {
+  return netOfRest(step.per_op, idle.per_second, step.wall_ms / 1000, step.succeeded);
 }
 
 interface Search {
@@ -137,11 +152,29 @@ class Bench {
       ...perOperation(counted_before, counted_after, result.succeeded),
       cpu_ms: Object.fromEntries(Object.entries(cpu_ms).map(([k, v]) => [k, round(v / n, 3)])),
     };
-    const step: Step = { ...result, cpu_percent: CpuMeter.between(before, after), per_op };
+    const step: Step = { ...result, cpu_percent: CpuMeter.between(before, after), wall_ms: after.at_ms - before.at_ms, per_op };
     this.steps.push(step);
     process.stdout.write(`  ${describe(step)}\n`);
     await new Promise((r) => setTimeout(r, settle_ms));
     return step;
+  }
+
+  /** The stack at rest for `duration_ms`, per second. */
+  async idle(duration_ms: number): Promise<Idle> {
+    const counted_before = await this.counts();
+    const before = this.meter.snapshot();
+    await new Promise((r) => setTimeout(r, duration_ms));
+    const after = this.meter.snapshot();
+    const counted_after = await this.counts();
+    const seconds = (after.at_ms - before.at_ms) / 1000;
+    const cpu_ms = CpuMeter.msBetween(before, after);
+    return {
+      seconds: round(seconds, 2),
+      per_second: {
+        ...perOperation(counted_before, counted_after, seconds),
+        cpu_ms: Object.fromEntries(Object.entries(cpu_ms).map(([k, v]) => [k, round(v / seconds, 3)])),
+      },
+    };
   }
 
   passes(step: Step): boolean {
@@ -201,6 +234,11 @@ function describePerOp(p: Step['per_op']): string {
   const cpu = Object.entries(p.cpu_ms).map(([k, v]) => `${k} ${v}`).join(', ');
   return `NATS msgs in ${p.nats_msgs_in} out ${p.nats_msgs_out}, bytes in ${p.nats_bytes_in} out ${p.nats_bytes_out}; ` +
     `Redis ${p.redis_commands} commands ${p.redis_us} us (evalsha ${p.redis_by_command.evalsha?.calls ?? 0} x, ${p.redis_by_command.evalsha?.usec ?? 0} us), redis-server CPU ${p.redis_cpu_us} us; CPU ms ${cpu}`;
+}
+
+function describeNet(n: NetPerOperation): string {
+  const cpu = Object.entries(n.cpu_ms).map(([k, v]) => `${k} ${v}`).join(', ');
+  return `NATS msgs in ${n.nats_msgs_in} out ${n.nats_msgs_out}, bytes in ${n.nats_bytes_in} out ${n.nats_bytes_out}; Redis ${n.redis_commands} commands; CPU ms ${cpu}`;
 }
 
 interface EchoProcess {
@@ -276,6 +314,10 @@ export interface BenchReport {
     redis_commands: number;
     redis_us: number;
     cpu_ms: Record<string, number>;
+    /** The stack at rest just before the counting step, per second. */
+    idle: Idle;
+    /** The counting step's numbers less the rest rate over its wall time. */
+    net_of_idle: NetPerOperation;
   };
   added_latency_at_half_rate: {
     rate_per_second: number;
@@ -326,6 +368,7 @@ async function startBenchStack(machine: MachineInfo, node_args: string[]) {
 interface Measured {
   echo_open: Search;
   echo_closed_max: Step;
+  idle: Idle;
   count_step: Step;
   paycore: Search;
   half: number;
@@ -341,6 +384,9 @@ async function measure(bench: Bench, options: Options): Promise<Measured> {
   process.stdout.write('ceiling: echo server\n');
   const echo_open = await bench.search('echo', search_start_per_second.echo);
   const echo_closed_max = await bench.step('echo', 'create_qr', { kind: 'closed', concurrency: 64 }, options.step_ms);
+  process.stdout.write('paycore: at rest (no calls)\n');
+  const idle = await bench.idle(idle_ms);
+  process.stdout.write(`  per second: ${describePerOp(idle.per_second)}\n`);
   process.stdout.write('paycore: counting step (closed model, 8 loops)\n');
   const count_step = await bench.step('paycore', 'create_qr', { kind: 'closed', concurrency: 8 }, Math.max(options.scenario_ms, count_step_ms_min));
   process.stdout.write('paycore: sustainable CreatePayment rate\n');
@@ -358,7 +404,7 @@ async function measure(bench: Bench, options: Options): Promise<Measured> {
   for (const scenario of ['create_qr', 'create_pay'] as const) {
     scenarios.push(await bench.step('paycore', scenario, { kind: 'closed', concurrency: 16 }, options.scenario_ms));
   }
-  return { echo_open, echo_closed_max, count_step, paycore, half, half_step, scenarios };
+  return { echo_open, echo_closed_max, idle, count_step, paycore, half, half_step, scenarios };
 }
 
 function reportOf(
@@ -367,7 +413,7 @@ function reportOf(
   spot_check: BenchReport['spot_check'],
 ): BenchReport {
   const { options, machine, channel_latency_ms } = run;
-  const { echo_open, echo_closed_max, count_step, paycore, half, half_step, scenarios } = measured;
+  const { echo_open, echo_closed_max, idle, count_step, paycore, half, half_step, scenarios } = measured;
   const added = (ms: number): number => round(Math.max(0, ms - channel_latency_ms));
   return {
     schema: 'paycore.bench.v1',
@@ -402,6 +448,8 @@ function reportOf(
       redis_commands: count_step.per_op.redis_commands,
       redis_us: count_step.per_op.redis_us,
       cpu_ms: count_step.per_op.cpu_ms,
+      idle,
+      net_of_idle: netOfIdle(count_step, idle),
     },
     ratio: {
       sustainable_over_echo_open: round(paycore.sustainable_per_second / Math.max(1, echo_open.sustainable_per_second), 4),
@@ -497,6 +545,7 @@ export function printable(report: BenchReport): string {
     `paycore sustainable CreatePayment: ${report.paycore.sustainable_per_second}/s = ${round(report.ratio.sustainable_over_echo_open * 100, 1)}% of the echo open-model ceiling (${round(report.ratio.sustainable_over_echo_closed * 100, 1)}% of echo closed max)`,
     at === undefined ? '  (no passing rate)' : `  at that rate: ${at.throughput_per_second}/s, p50 ${at.latency.p50_ms} p95 ${at.latency.p95_ms} p99 ${at.latency.p99_ms} max ${at.latency.max_ms} ms; cpu ${JSON.stringify(at.cpu_percent)}`,
     `per create (closed x8, ${report.per_create.step.succeeded} creates): ${describePerOp(report.per_create.step.per_op)}`,
+    `  net of the stack at rest: ${describeNet(report.per_create.net_of_idle)}`,
     `added latency at ${half.rate_per_second}/s (create latency - ${half.channel_latency_ms} ms fixed channel latency): p50 ${half.added_ms.p50} p95 ${half.added_ms.p95} p99 ${half.added_ms.p99} max ${half.added_ms.max} ms`,
     'scenarios:',
     ...report.scenarios.map((s) => `  ${describe(s as Step)}`),
