@@ -193,10 +193,8 @@ function shardSubscriptions(deps: HostDeps, server: ReturnType<typeof commandSer
     for (const lease of leases) {
       if (lease.accepting && !subscriptions.has(lease.shard)) subscribe(lease.shard);
       if (lease.accepting) continue;
-      const draining = subscriptions.has(lease.shard);
-      void stop(lease.shard).then(() => server.per_shard.idle(lease.shard)).then(() => {
-        if (draining) post({ type: 'drained', shard: lease.shard });
-      });
+      // Said again at every round while the release lasts: the pool listens only while it waits.
+      void stop(lease.shard).then(() => server.per_shard.idle(lease.shard)).then(() => post({ type: 'drained', shard: lease.shard }));
     }
     for (const shard of [...subscriptions.keys()]) if (!held.has(shard)) void stop(shard);
   };

@@ -76,7 +76,8 @@ export class ActorsClient {
     if (answer === undefined) return undefined;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new PaycoreError('DEPENDENCY_DOWN', `the payment's actor did not answer within ${this.timeout_ms} ms; retry with the same key`)), this.timeout_ms);
+      const message = `the payment's actor did not answer within ${this.timeout_ms} ms; retry with the same key`;
+      timer = setTimeout(() => reject(new PaycoreError('DEPENDENCY_DOWN', message)), Math.max(1, request.deadline_at_ms! - Date.now()));
     });
     try {
       return await Promise.race([answer, late]);
