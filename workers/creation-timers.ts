@@ -19,7 +19,7 @@ import type { Names } from '../core/names';
 import { isOpen } from '../core/orders/evolve';
 import { isUnowned, type ActorCommand, type ActorReply } from '../core/orders/protocol';
 import { eventTimersConsumer, nextQueryAt, TimerScheduler, type TimerMessage } from '../core/orders/timers';
-import type { PumpGate } from './timer-pump';
+import { retryAfterMs, type PumpGate } from './timer-pump';
 
 export interface CreationTimersOptions {
   js: JetStreamClient;
@@ -90,6 +90,12 @@ export async function fireWhenDue(options: CreationTimersOptions, message: JsMsg
   // not executed and not a failure of the timer, handed back and tried again shortly.
   if (isUnowned(reply)) {
     message.nak(timer_retry_delay_ms);
+    return;
+  }
+  // Back-pressure (the actor thread or the payment's mailbox full) is not the timer failing:
+  // the creation is handed back for the refusal's retry hint and handled whole then.
+  if (!reply.ok && reply.error.reason === 'OVERLOADED') {
+    message.nak(retryAfterMs(reply.error.metadata));
     return;
   }
   // After the first query the expiry waits on PAY_TIMERS (unless the payment is over).

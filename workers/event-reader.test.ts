@@ -160,6 +160,24 @@ test('event reader - a creation timer no actor answered goes to PAY_TIMERS as th
   expect(Date.parse(retry.due_at)).toBeGreaterThan(Date.now() + 30_000); // the first retry delay (60 s)
 });
 
+test('event reader - a creation timer refused OVERLOADED (a full actor thread) is handed back for the refusal\'s hint and handled whole later, not retried as a failure', async () => {
+  const payment_id = await pay('o-busy', 'requires_action');
+  let refusals = 1;
+  await start(async (command) => {
+    if (refusals-- > 0) return { ok: false, error: { reason: 'OVERLOADED', message: 'OVERLOADED: the actor thread holds 4096 commands', metadata: { retry_after_ms: '300' } } };
+    return stillOpen(command);
+  });
+  await waitFor('the creation acked', async () => (await readerConsumer()).ack_floor.stream_seq >= 1);
+  expect(commands).toEqual([
+    { type: 'timer', payment_id, kind: 'query', round: 0 },
+    { type: 'timer', payment_id, kind: 'query', round: 0 },
+  ]);
+  // Only the expiry after the query that went through: no failed query retried on PAY_TIMERS.
+  const timers = await timersQueued();
+  expect(timers).toEqual([expect.objectContaining({ kind: 'expire', payment_id })]);
+  expect((await readerConsumer()).delivered.consumer_seq).toBe(2);
+});
+
 test('event reader - the former creation-timer consumer is drained up to where the reader took over, then deleted', async () => {
   // An earlier version's consumer, which had delivered the first creation (held, not acked).
   await jsm.consumers.add(names.events_stream, {

@@ -125,7 +125,7 @@ async function handle(options: TimerPumpOptions, message: JsMsg): Promise<void> 
 }
 
 /** An OVERLOADED refusal's retry hint (ErrorInfo metadata retry_after_ms), else the default. */
-function retryAfterMs(metadata: Record<string, string> | undefined): number {
+export function retryAfterMs(metadata: Record<string, string> | undefined): number {
   const hint = Number(metadata?.retry_after_ms);
   return Number.isInteger(hint) && hint > 0 && hint <= timer_nak_delay_ms_max ? hint : timer_retry_delay_ms;
 }
