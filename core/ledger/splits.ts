@@ -11,6 +11,7 @@
 import type pg from 'pg';
 import type { PaymentEvent, PaymentState } from '../orders/types';
 import { fundingCover, fundingFloor, lockFunds } from './funding';
+import { returnsOf } from '../splits/shares';
 import { linesOf, type Posting } from './rules';
 
 /** A transaction's client and how it posts (LedgerStore.post with the open date bound). */
@@ -125,11 +126,7 @@ async function returnShares(tx: PostingTx, state: PaymentState, refund_id: strin
       WHERE payment_id = $1 AND returned_minor < amount_minor AND channel_id IS NULL ORDER BY allocated_at, split_id, line_no FOR UPDATE`,
     [state.payment_id],
   );
-  let due = amount_minor;
-  for (const share of shares.rows) {
-    if (due === 0n) break;
-    const take = share.left_minor < due ? share.left_minor : due;
-    due -= take;
+  for (const { share, amount_minor: take } of returnsOf(shares.rows, amount_minor)) {
     const posted = await tx.post(sharePosting('SPLIT_RETURN', state, share, refund_id, take, at));
     if (!posted) continue;
     await tx.client.query('INSERT INTO split_returns (refund_id, split_id, line_no, amount_minor) VALUES ($1, $2, $3, $4)', [refund_id, share.split_id, share.line_no, take]);
@@ -218,11 +215,7 @@ export async function planChannelReturns(tx: PostingTx, payment: PaymentOf, refu
   const flying = shares.rows.find((share) => share.in_flight);
   if (flying !== undefined) return { kind: 'in_flight', split_id: flying.split_id };
   const returns: ChannelReturn[] = [];
-  let due = amount_minor;
-  for (const share of shares.rows) {
-    if (due === 0n) break;
-    const take = share.left_minor < due ? share.left_minor : due;
-    due -= take;
+  for (const { share, amount_minor: take } of returnsOf(shares.rows, amount_minor)) {
     if (!(await tx.post(sharePosting('SPLIT_RETURN', payment, share, refund_id, take, at)))) continue;
     await tx.client.query('INSERT INTO split_returns (refund_id, split_id, line_no, amount_minor) VALUES ($1, $2, $3, $4)', [refund_id, share.split_id, share.line_no, take]);
     await tx.client.query('UPDATE split_receivers SET returned_minor = returned_minor + $3 WHERE split_id = $1 AND line_no = $2', [share.split_id, share.line_no, take]);

@@ -49,9 +49,10 @@ test('the same key with other fields is refused; a command for no split is NOT_F
     { receivers: [input.receivers[0]!] }, { receivers: [{ receiver_id: 'alice', amount_minor: 301n }, input.receivers[1]!] },
     { receivers: [{ receiver_id: 'carol', amount_minor: 300n }, input.receivers[1]!] },
   ]) {
-    expect(other(change)).toMatchObject({ rejection: { reason: 'IDEMPOTENCY_KEY_REUSED' } });
+    expect(other(change)).toEqual({ rejection: { reason: 'IDEMPOTENCY_KEY_REUSED', message: 'merchant_split_no sp-1 names another split (s1)' } });
   }
-  expect(decideSplit(undefined, allocated)).toMatchObject({ rejection: { reason: 'NOT_FOUND' } });
+  expect(decideSplit(undefined, allocated)).toEqual({ rejection: { reason: 'NOT_FOUND', message: 'no such split' } });
+  expect(decideSplit(undefined, refused)).toEqual({ rejection: { reason: 'NOT_FOUND', message: 'no such split' } });
 });
 
 test('the state: the total of the shares, the version and times, the failure', () => {
@@ -60,8 +61,9 @@ test('the state: the total of the shares, the version and times, the failure', (
   expect(replay([created, succeeded])).toMatchObject({ status: 'SUCCEEDED', version: 2, created_at: at, updated_at: later, finished_at: later });
   expect(replay([created, succeeded])?.failure).toBeUndefined();
   expect(replay([created, failed])).toMatchObject({ status: 'FAILED', version: 2, failure: { code: 'EXCEEDS_SPLITTABLE', message: 'too much' } });
-  expect(() => evolveSplit(undefined, succeeded)).toThrow();
-  expect(() => evolveSplit(replay([created]), created)).toThrow();
+  expect(() => evolveSplit(undefined, succeeded)).toThrow('split: SplitSucceeded before SplitCreated');
+  expect(() => evolveSplit(undefined, failed)).toThrow('split: SplitFailed before SplitCreated');
+  expect(() => evolveSplit(replay([created]), created)).toThrow('split: created twice');
 });
 
 // A split made at the payment's channel (WeChat Pay 分账).

@@ -9,14 +9,8 @@ import { PaycoreError } from '../errors';
 import type { LedgerStore } from '../ledger/store';
 import type { Logger } from '../log';
 import type { CreateSplit } from './service';
+import { sharesOf, type SplitRule } from './shares';
 import type { SplitState } from './types';
-
-/** One receiver's share: a fixed amount, or basis points of the amount less the fee and the fixed shares. */
-export interface SplitRule {
-  receiver_id: string;
-  amount_minor: bigint;
-  ratio_bp: number;
-}
 
 const sweep_batch_max = 100;
 
@@ -60,16 +54,4 @@ export class SplitRules {
     }
     return due.rows.length;
   }
-}
-
-/** The shares the rules give of a paid payment whose net (amount − merchant fee) is `net`:
- * fixed amounts as given, ratios of what the net leaves after them (rounded down); a share
- * that rounds to nothing is left out. The split's own limit decides whether they fit. */
-function sharesOf(rules: readonly SplitRule[], net: bigint): { receiver_id: string; amount_minor: bigint }[] {
-  let fixed = 0n;
-  for (const rule of rules) fixed += rule.amount_minor;
-  const base = net - fixed > 0n ? net - fixed : 0n;
-  return rules
-    .map((rule) => ({ receiver_id: rule.receiver_id, amount_minor: rule.ratio_bp > 0 ? (base * BigInt(rule.ratio_bp)) / 10_000n : rule.amount_minor }))
-    .filter((share) => share.amount_minor > 0n);
 }
