@@ -49,16 +49,14 @@ class MatchContext {
     assert(Number.isInteger(options.pool_days) && options.pool_days >= 0, `recon: pool_days ${options.pool_days}`);
   }
 
-  /** Two rows, one each side, same kind and number: the common case without any map. */
+  /** Two rows, one each side, of one kind: the common case without any map. Whatever their
+   * numbers, matchGroup would compare exactly these two (paired 1:1 on a number, or else as
+   * what is left on both sides), so this only spares it the work. */
   pairFast(members: ReconRow[]): boolean {
     if (members.length !== 2) return false;
     const [a, b] = members as [ReconRow, ReconRow];
     if (a.side === b.side || a.kind !== b.kind) return false;
-    const channel = a.side === 'C' ? a : b;
-    const ours = a.side === 'C' ? b : a;
-    const same = (channel.trade_no !== '' && channel.trade_no === ours.trade_no) || (channel.ref !== '' && channel.ref === ours.ref);
-    if (!same) return false;
-    this.#judge([channel], [ours]);
+    this.#judge(a.side === 'C' ? [a] : [b], a.side === 'C' ? [b] : [a]);
     return true;
   }
 
@@ -66,7 +64,6 @@ class MatchContext {
     for (const kind of ['payment', 'refund'] as const) {
       const channel = members.filter((row) => row.kind === kind && row.side === 'C');
       const ours = members.filter((row) => row.kind === kind && row.side === 'O');
-      if (channel.length + ours.length === 0) continue;
       const matched_ours: ReconRow[] = [];
       this.#oneToOne(channel, ours, (row) => row.trade_no, matched_ours);
       if (kind === 'payment') this.#paidTwice(channel, matched_ours);
