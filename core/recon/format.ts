@@ -222,7 +222,8 @@ export function yuanMinor(text: string, field: string, at: number): bigint {
   for (let index = negative ? 1 : 0; index < trimmed.length; index++) {
     const code = trimmed.charCodeAt(index);
     if (code === 0x2e) {
-      if (decimals !== -1 || whole_digits === 0) throw bad();
+      // A second point; a point with no digit before it is refused below (whole_digits 0).
+      if (decimals !== -1) throw bad();
       decimals = 0;
       continue;
     }
