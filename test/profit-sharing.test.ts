@@ -183,6 +183,11 @@ test("profit sharing - a refund after a split returns the receivers' shares thro
   const attempt_id = `${payment.paymentId}a1`;
   const done = await finished((await call<CreateSplitResponse>(client, 'createSplit', split(payment.paymentId, [['1900000209', 6_000n], ['1900000210', 4_000n]]))).split!.splitId);
   expect(done.status).toBe(SplitStatus.SPLIT_STATUS_SUCCEEDED);
+  // A refund the order actor refuses (more than paid: the merchant's balance, with another
+  // payment's, would fund it) takes no share back.
+  await paidPayment(30_000n);
+  expect(await refusal(createRefund({ paymentId: payment.paymentId, amount: 20_001n }))).toMatchObject({ reason: 'REFUND_EXCEEDS_PAID' });
+  expect((await atSandbox(attempt_id)).returns).toEqual([]);
   // 15_000 + the 10_000 shared > 20_000: WeChat refunds it only once the shares are back.
   const refund = (await createRefund({ paymentId: payment.paymentId, amount: 15_000n })).refund!;
   const returns = (await atSandbox(attempt_id)).returns;

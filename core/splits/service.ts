@@ -26,7 +26,7 @@ export interface CreateSplit {
 
 /** The payment as the event log has it now (the orders module), for the checks at creation and
  * the channel that made it. */
-export type PaymentFacts = Pick<PaymentState, 'merchant_id' | 'status' | 'currency' | 'amount_minor' | 'product' | 'attempts' | 'winning_attempt_id'>;
+export type PaymentFacts = Pick<PaymentState, 'merchant_id' | 'status' | 'currency' | 'amount_minor' | 'product' | 'attempts' | 'winning_attempt_id' | 'refunds'>;
 
 /** The books' side (books.ts). */
 interface SplitBooksPort {
@@ -111,6 +111,8 @@ export class SplitService {
     if (this.deps.channels.size === 0) return; // no channel makes splits here: nothing to load
     const payment = await this.deps.payment(payment_id);
     if (payment === undefined || payment.merchant_id !== merchant_id || this.#channelOf(payment) === undefined) return;
+    // A refund the order actor will refuse (not refundable, more than is left) takes nothing back.
+    if (!refundable(payment, amount_minor)) return;
     const plan = await this.deps.books.planReturns(payment_id, refund_id, amount_minor);
     if (plan.kind === 'in_flight') {
       throw new PaycoreError('ILLEGAL_STATE', `split ${plan.split_id} of the payment is still being made at the channel; retry the refund with the same merchant_refund_no once it finished`);
@@ -259,6 +261,15 @@ export class SplitService {
     });
     return turn;
   }
+}
+
+/** The order actor's own rule (core/orders decideCreateRefund): a paid payment, and no more than
+ * the amount less its merchant refunds not failed. */
+function refundable(payment: PaymentFacts, amount_minor: bigint): boolean {
+  if (payment.status !== 'SUCCEEDED' && payment.status !== 'PARTIALLY_REFUNDED') return false;
+  let held = 0n;
+  for (const refund of payment.refunds) if (refund.kind === 'merchant' && refund.state !== 'FAILED') held += refund.amount_minor;
+  return amount_minor <= payment.amount_minor - held;
 }
 
 function isOpen(state: SplitState): boolean {
