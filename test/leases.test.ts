@@ -223,6 +223,8 @@ test('leases - a holder cut off from NATS stops serving every shard before anoth
   await eventually(async () => (other.count === shards ? true : undefined), 20_000, 'the other process holds every shard');
   watching = false;
   for (let shard = 0; shard < shards; shard++) expect(last_served.get(shard)! < first_claimed.get(shard)!).toBe(true);
+  // Readiness (part of the gateway's health): in touch with the bucket, or not.
+  expect({ cut_off: cut_off.ready, other: other.ready }).toEqual({ cut_off: false, other: true });
   await cut_off.stop();
   await other.stop();
   await other_nc.close();
