@@ -274,6 +274,9 @@ export interface ShareRequest {
   channel_trade_no: string;
   receivers: readonly ShareReceiver[];
   description: string;
+  /** The last order of the payment: the provider unfreezes what it leaves unsplit to the
+   * merchant (WeChat unfreeze_unsplit) and takes no later order of the payment. */
+  finish: boolean;
 }
 
 /** What the provider said about a profit-sharing order. `finished`: each receiver's result in

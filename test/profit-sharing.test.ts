@@ -20,7 +20,7 @@ type SplitClient = grpc.Client & Record<string, (...args: unknown[]) => unknown>
 
 interface SandboxShares {
   orders: {
-    out_trade_no: string; out_order_no: string; order_id: string; state: string; requests: number;
+    out_trade_no: string; out_order_no: string; order_id: string; state: string; requests: number; finishes: boolean; unfrozen?: number;
     receivers: { type: string; account: string; amount: number; result: string }[];
   }[];
   returns: { out_order_no: string; out_return_no: string; return_mchid: string; amount: number; result: string; requests: number }[];
@@ -126,6 +126,23 @@ test('profit sharing - a WeChat-paid payment splits through WeChat: written ahea
   await settledInBooks(payment.paymentId);
   // The same key again: the same split, no second order.
   expect((await call<CreateSplitResponse>(client, 'createSplit', request)).split!.status).toBe(SplitStatus.SPLIT_STATUS_SUCCEEDED);
+  expect((await atSandbox(attempt_id)).orders).toHaveLength(1);
+  expect((await store.trialBalance()).balanced).toBe(true);
+});
+
+test('profit sharing - the merchant\'s last split (finish) is sent with unfreeze_unsplit: WeChat unfreezes what it leaves to the merchant; a later split is refused at WeChat and moves nothing', async () => {
+  const payment = await paidPayment(100_000n);
+  const attempt_id = `${payment.paymentId}a1`;
+  const last = (await call<CreateSplitResponse>(client, 'createSplit', { ...split(payment.paymentId, [['1900000213', 40_000n]]), finish: true })).split!;
+  expect(last.finish).toBe(true);
+  expect((await finished(last.splitId)).status).toBe(SplitStatus.SPLIT_STATUS_SUCCEEDED);
+  const order = (await atSandbox(attempt_id)).orders.find((o) => o.out_order_no === last.splitId);
+  expect(order).toMatchObject({ state: 'FINISHED', finishes: true, unfrozen: 60_000 });
+  const later = (await call<CreateSplitResponse>(client, 'createSplit', split(payment.paymentId, [['1900000214', 1_000n]]))).split!;
+  expect(later.finish).toBe(false);
+  expect(await finished(later.splitId)).toMatchObject({ status: SplitStatus.SPLIT_STATUS_FAILED, failureCode: 'INVALID_REQUEST' });
+  await settledInBooks(payment.paymentId);
+  expect(await receiverBalance('1900000214')).toBe(0n);
   expect((await atSandbox(attempt_id)).orders).toHaveLength(1);
   expect((await store.trialBalance()).balanced).toBe(true);
 });

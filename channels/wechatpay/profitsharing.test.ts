@@ -4,7 +4,7 @@ import { ChannelError } from '../channel';
 import { mapReturnOrder, mapShareOrder, toReturnOrderRequest, toShareOrderRequest, toShareQueryRequest } from './profitsharing';
 
 const request = {
-  share_no: 'sabcdefghijklmnopqrstuvwxy', channel_trade_no: '4200000001202612010000001', description: 'courier',
+  share_no: 'sabcdefghijklmnopqrstuvwxy', channel_trade_no: '4200000001202612010000001', description: 'courier', finish: false,
   attempt: { attempt_id: 'p1a1', payment_id: 'p1', product: 'WECHAT_NATIVE' as const, amount_minor: 10_000n, currency: 'CNY' },
   receivers: [{ account: '1900000201', amount_minor: 300n, description: 'courier' }, { account: '1900000202', amount_minor: 200n, description: 'courier' }],
 };
@@ -19,6 +19,8 @@ test('the order: out_order_no is the share number, amounts in fen, the rest left
       { type: 'MERCHANT_ID', account: '1900000202', amount: 200, description: 'courier' },
     ],
   });
+  // The merchant's last split: the rest is unfrozen to the merchant with it.
+  expect(JSON.parse(toShareOrderRequest({ ...request, finish: true }, 'wx123', 'MERCHANT_ID').body)).toMatchObject({ unfreeze_unsplit: true });
   expect(toShareQueryRequest('s1', '42')).toEqual({ method: 'GET', path: '/v3/profitsharing/orders/s1?transaction_id=42', body: '' });
   expect(() => toShareOrderRequest({ ...request, share_no: 'no spaces' }, 'wx123', 'MERCHANT_ID')).toThrow(ChannelError);
   expect(() => toShareOrderRequest({ ...request, receivers: [] }, 'wx123', 'MERCHANT_ID')).toThrow(ChannelError);

@@ -89,12 +89,13 @@ export function toAddReceiverRequest(appid: string, type: WechatReceiverType, ac
 }
 
 /** Receivers are shares of this order only: the rest stays frozen for later splits
- * (unfreeze_unsplit false), so a payment can be split more than once. */
+ * (unfreeze_unsplit false), so a payment can be split more than once, until the merchant's
+ * last split (finish: unfreeze_unsplit true, the rest unfrozen to the merchant). */
 export function toShareOrderRequest(request: ShareRequest, appid: string, type: WechatReceiverType): HttpCall {
   if (!share_no_pattern.test(request.share_no)) throw refusedLocally('share_no must be 1 to 64 of [0-9A-Za-z_-|*@] to be an out_order_no');
   if (request.receivers.length === 0 || request.receivers.length > 50) throw refusedLocally('a profit-sharing order has 1 to 50 receivers');
   const body: WechatShareOrderRequest = {
-    appid, transaction_id: request.channel_trade_no, out_order_no: request.share_no, unfreeze_unsplit: false,
+    appid, transaction_id: request.channel_trade_no, out_order_no: request.share_no, unfreeze_unsplit: request.finish,
     receivers: request.receivers.map((r) => ({ type, account: r.account, amount: fen(r.amount_minor, 'a receiver amount'), description: clipText(r.description) })),
   };
   return { method: 'POST', path: '/v3/profitsharing/orders', body: JSON.stringify(body) };

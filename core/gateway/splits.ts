@@ -64,7 +64,7 @@ export function splitService(splits: SplitsDeps | undefined, log: Logger): grpc.
       caller.requireMerchant(request.merchantId);
       const state = await deps.service.create({
         merchant_id: request.merchantId, merchant_split_no: request.merchantSplitNo, payment_id: request.paymentId, description: request.description,
-        receivers: request.receivers.map((r) => ({ receiver_id: r.receiverId, amount_minor: r.amount })),
+        receivers: request.receivers.map((r) => ({ receiver_id: r.receiverId, amount_minor: r.amount })), finish: request.finish,
       });
       return { split: toWire(state, await deps.books.returned(state.split_id)) };
     }),
@@ -149,7 +149,7 @@ function toWire(state: SplitState, returned: ReadonlyMap<number, bigint>): S.Spl
     status: to_wire[state.status], amount: state.amount_minor, currency: state.currency, description: state.description,
     receivers: state.receivers.map((r, i) => ({ receiverId: r.receiver_id, amount: r.amount_minor, returnedAmount: returned.get(i + 1) ?? 0n })),
     failureCode: state.failure?.code ?? '', failureMessage: state.failure?.message ?? '', createdAt: new Date(state.created_at), updatedAt: new Date(state.updated_at),
-    channelId: state.channel?.channel_id ?? '', channelSplitNo: state.channel_split_no ?? '',
+    channelId: state.channel?.channel_id ?? '', channelSplitNo: state.channel_split_no ?? '', finish: state.finish === true,
   };
 }
 
@@ -157,6 +157,6 @@ function rowToWire(merchant_id: string, row: SplitRow): S.Split {
   return {
     splitId: row.split_id, merchantId: merchant_id, merchantSplitNo: row.merchant_split_no, paymentId: row.payment_id,
     status: to_wire[row.status as SplitStatus] ?? WireStatus.SPLIT_STATUS_UNSPECIFIED, amount: row.amount_minor, currency: row.currency, receivers: [],
-    description: '', failureCode: row.failure_code ?? '', failureMessage: '', createdAt: row.created_at, updatedAt: row.updated_at, channelId: '', channelSplitNo: '',
+    description: '', failureCode: row.failure_code ?? '', failureMessage: '', createdAt: row.created_at, updatedAt: row.updated_at, channelId: '', channelSplitNo: '', finish: false,
   };
 }

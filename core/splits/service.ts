@@ -22,6 +22,8 @@ export interface CreateSplit {
   payment_id: string;
   receivers: SplitInput['receivers'];
   description: string;
+  /** The last split of the payment: the channel unfreezes what it leaves unsplit. */
+  finish?: boolean;
 }
 
 /** The payment as the event log has it now (the orders module), for the checks at creation and
@@ -74,7 +76,8 @@ export class SplitService {
     }
     const currency = existing?.state.currency ?? payment!.currency;
     const channel = existing === undefined ? this.#channelOf(payment!) : existing.state.channel;
-    const input: SplitInput = { ...request, currency, ...(channel === undefined ? {} : { channel }) };
+    const { finish, ...rest } = request;
+    const input: SplitInput = { ...rest, currency, ...(channel === undefined ? {} : { channel }), ...(finish === true ? { finish } : {}) };
     return this.#serial(split_id, async () => {
       let loaded = await this.deps.store.load(split_id);
       // The follow-up first: whatever happens next, the split is driven to an end.
@@ -284,7 +287,7 @@ function returnNo(refund_id: string, split_id: string, line_no: number): string 
 function shareRequest(state: SplitState): ShareRequest {
   const channel = state.channel!;
   return {
-    share_no: state.split_id, channel_trade_no: channel.channel_trade_no, description: state.description,
+    share_no: state.split_id, channel_trade_no: channel.channel_trade_no, description: state.description, finish: state.finish === true,
     attempt: {
       attempt_id: channel.attempt_id, payment_id: state.payment_id, product: channel.product as ProductName,
       amount_minor: channel.amount_minor, currency: state.currency,

@@ -45,6 +45,9 @@ export interface SplitInput {
   description: string;
   /** Set when the payment's channel makes the split (from the payment, not the request). */
   channel?: SplitChannel;
+  /** The merchant's last split of the payment (分账完结): at the channel, what is left unsplit
+   * is unfrozen to the merchant with it. Absent: false. */
+  finish?: true;
 }
 
 export interface SplitState extends SplitInput {

@@ -4,7 +4,11 @@
 // (FINISHED, every receiver SUCCESS), returns from a merchant receiver (分账回退) and their
 // queries. It keeps what a split leaves of the order: a refund of the order must fit in paid −
 // refunded − (shared − returned), as WeChat refuses a refund the merchant's funds of the order
-// cannot cover. Written from WeChat's documentation, not from the adapter (issue 20).
+// cannot cover. An order with unfreeze_unsplit true, or an unfreeze (`POST
+// /v3/profitsharing/orders/unfreeze`, an order of no receivers, queried like any), ends the
+// transaction's profit sharing: once it settles, what is left unsplit is unfrozen to the merchant
+// (`unfrozen` in the control view) and WeChat takes no later order of the transaction. Written
+// from WeChat's documentation, not from the adapter (issue 20).
 
 import { HttpError, stringField, type Reply, type SandboxCore } from './core';
 import { toChinaTime } from './protocol/formats';
@@ -42,6 +46,10 @@ interface ShareOrder {
   receivers: ShareReceiver[];
   fingerprint: string;
   requests: number;
+  /** unfreeze_unsplit true, or an unfreeze: the rest is unfrozen to the merchant once FINISHED. */
+  finishes: boolean;
+  /** Fen unfrozen to the merchant when it settled (finishes only). */
+  unfrozen?: number;
 }
 
 interface ReturnOrder {
@@ -106,6 +114,7 @@ export class WechatProfitSharing {
   handle(mchid: string, appid: string, method: string, path: string, json: unknown, url: URL): Reply | undefined {
     if (method === 'POST' && path === '/v3/profitsharing/receivers/add') return this.#addReceiver(mchid, appid, json);
     if (method === 'POST' && path === '/v3/profitsharing/orders') return this.#share(mchid, appid, json);
+    if (method === 'POST' && path === '/v3/profitsharing/orders/unfreeze') return this.#share(mchid, appid, json, true);
     const query = /^\/v3\/profitsharing\/orders\/([^/]+)$/.exec(path);
     if (method === 'GET' && query !== null) return this.#query(mchid, decodeURIComponent(query[1]!), url.searchParams.get('transaction_id'));
     if (method === 'POST' && path === '/v3/profitsharing/return-orders') return this.#return(mchid, json);
@@ -125,16 +134,23 @@ export class WechatProfitSharing {
     return { status: 200, body: { type, account, relation_type: stringField(json, 'relation_type') } };
   }
 
-  #share(mchid: string, appid: string, json: unknown): Reply {
+  /** A split order, or (unfreeze) an unfreeze of what is left: an order of no receivers. */
+  #share(mchid: string, appid: string, json: unknown, unfreeze = false): Reply {
     const body = (typeof json === 'object' && json !== null ? json : {}) as Record<string, unknown>;
     const out_order_no = stringField(body, 'out_order_no');
     const transaction_id = stringField(body, 'transaction_id');
     if (out_order_no === undefined || !no_pattern.test(out_order_no)) throw paramError('out_order_no', 'out_order_no格式错误');
     if (transaction_id === undefined) throw paramError('transaction_id', '缺少参数transaction_id');
-    if (stringField(body, 'appid') !== appid) throw paramError('appid', 'appid和mchid不匹配');
-    if (typeof body.unfreeze_unsplit !== 'boolean') throw paramError('unfreeze_unsplit', '缺少参数unfreeze_unsplit');
-    const receivers = parseReceivers(body.receivers);
-    const fingerprint = JSON.stringify({ transaction_id, receivers: receivers.map((r) => [r.type, r.account, r.amount]) });
+    if (unfreeze) {
+      const description = stringField(body, 'description');
+      if (description === undefined || description === '' || Array.from(description).length > 80) throw paramError('description', 'description必填且不超过80字');
+    } else {
+      if (stringField(body, 'appid') !== appid) throw paramError('appid', 'appid和mchid不匹配');
+      if (typeof body.unfreeze_unsplit !== 'boolean') throw paramError('unfreeze_unsplit', '缺少参数unfreeze_unsplit');
+    }
+    const receivers = unfreeze ? [] : parseReceivers(body.receivers);
+    const finishes = unfreeze || body.unfreeze_unsplit === true;
+    const fingerprint = JSON.stringify({ transaction_id, unfreeze, receivers: receivers.map((r) => [r.type, r.account, r.amount]) });
     const existing = this.#orders.get(key(mchid, out_order_no));
     if (existing !== undefined) {
       // WeChat: the same out_order_no again is the same request (重入), answered as it stands.
@@ -146,6 +162,7 @@ export class WechatProfitSharing {
     if (order === undefined) throw new HttpError(404, 'RESOURCE_NOT_EXISTS', '微信订单不存在');
     if (!order.paid) throw new HttpError(400, 'INVALID_REQUEST', '订单未支付,不能分账');
     if (!order.profit_sharing) throw new HttpError(400, 'INVALID_REQUEST', '该笔订单不支持分账 (settle_info.profit_sharing)');
+    if (this.#finished(mchid, order.out_trade_no)) throw new HttpError(400, 'INVALID_REQUEST', '该笔订单已完结分账,剩余资金已解冻 (the rest was unfrozen: no more orders)');
     for (const r of receivers) {
       if (!this.#receivers.has(key(mchid, `${r.type}/${r.account}`))) throw new HttpError(400, 'RECEIVER_INVALID', `分账接收方未添加 (${r.type})`);
     }
@@ -155,17 +172,24 @@ export class WechatProfitSharing {
     if (this.#orders.size + this.#returns.size >= kept_max) throw new HttpError(500, 'SYSTEM_ERROR', 'sandbox: too many profit-sharing orders kept (POST /sandbox/reset)');
     const now = toChinaTime(new Date());
     const created: ShareOrder = {
-      mchid, transaction_id, out_trade_no: order.out_trade_no, out_order_no, order_id: this.#nextId('3008'), state: 'PROCESSING', fingerprint, requests: 1,
+      mchid, transaction_id, out_trade_no: order.out_trade_no, out_order_no, order_id: this.#nextId('3008'), state: 'PROCESSING', fingerprint, requests: 1, finishes,
       receivers: receivers.map((r) => ({ ...r, result: 'PENDING', detail_id: this.#nextId('3601'), create_time: now, returned: 0 })),
     };
     this.#orders.set(key(mchid, out_order_no), created);
-    this.core.log({ event: 'profit_sharing_created', provider: 'wechatpay', out_trade_no: order.out_trade_no, out_order_no });
+    this.core.log({ event: unfreeze ? 'profit_sharing_unfreeze' : 'profit_sharing_created', provider: 'wechatpay', out_trade_no: order.out_trade_no, out_order_no });
     this.core.later(this.settle_ms, () => {
       const at = toChinaTime(new Date());
       created.state = 'FINISHED';
       for (const r of created.receivers) Object.assign(r, { result: 'SUCCESS', finish_time: at });
+      if (finishes) created.unfrozen = order.total_fen - order.refunded_fen - this.outstanding(mchid, order.out_trade_no);
     });
     return { status: 200, body: orderView(created) };
+  }
+
+  /** Whether an order ending the transaction's profit sharing was taken. */
+  #finished(mchid: string, out_trade_no: string): boolean {
+    for (const order of this.#orders.values()) if (order.finishes && order.mchid === mchid && order.out_trade_no === out_trade_no) return true;
+    return false;
   }
 
   #query(mchid: string, out_order_no: string, transaction_id: string | null): Reply {
@@ -216,10 +240,15 @@ export class WechatProfitSharing {
     return { status: 200, body: returnView(found) };
   }
 
-  /** GET /sandbox/wechatpay/profitsharing?out_trade_no_prefix=: every split order and return. */
+  /** GET /sandbox/wechatpay/profitsharing?out_trade_no_prefix=: every split order (finishes:
+   * it ends the transaction's profit sharing; unfrozen: the fen it unfroze once settled) and
+   * return. */
   control(prefix: string): Reply {
     const orders = [...this.#orders.values()].filter((o) => o.out_trade_no.startsWith(prefix))
-      .map((o) => ({ ...orderView(o), out_trade_no: o.out_trade_no, requests: o.requests }));
+      .map((o) => ({
+        ...orderView(o), out_trade_no: o.out_trade_no, requests: o.requests, finishes: o.finishes,
+        ...(o.unfrozen === undefined ? {} : { unfrozen: o.unfrozen }),
+      }));
     const returns = [...this.#returns.values()].filter((r) => (this.#orders.get(key(r.mchid, r.out_order_no))?.out_trade_no ?? '').startsWith(prefix))
       .map((r) => ({ ...returnView(r), requests: r.requests }));
     return { status: 200, body: { orders, returns } };

@@ -105,6 +105,13 @@ export interface CreateSplitRequest {
   receivers: SplitReceiver[];
   /** Optional: up to 80 characters for the merchant's records. */
   description: string;
+  /**
+   * Optional: the merchant's last split of the payment (分账完结). At a channel that freezes
+   * profit-sharing payments (WeChat Pay), the order is sent with unfreeze_unsplit: what it
+   * leaves unsplit is unfrozen to the merchant, and the channel refuses any later split of the
+   * payment (it ends FAILED with the channel's code). In the books only, no effect.
+   */
+  finish: boolean;
 }
 
 export interface CreateSplitResponse {
@@ -183,6 +190,8 @@ export interface Split {
   channelId: string;
   /** The provider's number of the split order (WeChat order_id), once it finished. */
   channelSplitNo: string;
+  /** CreateSplitRequest.finish as given (GetSplit and CreateSplit; false in ListSplits). */
+  finish: boolean;
 }
 
 function createBaseSplitReceiver(): SplitReceiver {
@@ -303,7 +312,7 @@ export const SplitReceiver: MessageFns<SplitReceiver> = {
 };
 
 function createBaseCreateSplitRequest(): CreateSplitRequest {
-  return { merchantId: "", merchantSplitNo: "", paymentId: "", receivers: [], description: "" };
+  return { merchantId: "", merchantSplitNo: "", paymentId: "", receivers: [], description: "", finish: false };
 }
 
 export const CreateSplitRequest: MessageFns<CreateSplitRequest> = {
@@ -322,6 +331,9 @@ export const CreateSplitRequest: MessageFns<CreateSplitRequest> = {
     }
     if (message.description !== "") {
       writer.uint32(42).string(message.description);
+    }
+    if (message.finish !== false) {
+      writer.uint32(48).bool(message.finish);
     }
     return writer;
   },
@@ -379,6 +391,14 @@ export const CreateSplitRequest: MessageFns<CreateSplitRequest> = {
             message.description = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.finish = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -412,6 +432,7 @@ export const CreateSplitRequest: MessageFns<CreateSplitRequest> = {
         ? object.receivers.map((e: any) => SplitReceiver.fromJSON(e))
         : [],
       description: isSet(object.description) ? globalThis.String(object.description) : "",
+      finish: isSet(object.finish) ? globalThis.Boolean(object.finish) : false,
     };
   },
 
@@ -432,6 +453,9 @@ export const CreateSplitRequest: MessageFns<CreateSplitRequest> = {
     if (message.description !== "") {
       obj.description = message.description;
     }
+    if (message.finish !== false) {
+      obj.finish = message.finish;
+    }
     return obj;
   },
 
@@ -445,6 +469,7 @@ export const CreateSplitRequest: MessageFns<CreateSplitRequest> = {
     message.paymentId = object.paymentId ?? "";
     message.receivers = object.receivers?.map((e) => SplitReceiver.fromPartial(e)) || [];
     message.description = object.description ?? "";
+    message.finish = object.finish ?? false;
     return message;
   },
 };
@@ -915,6 +940,7 @@ function createBaseSplit(): Split {
     updatedAt: undefined,
     channelId: "",
     channelSplitNo: "",
+    finish: false,
   };
 }
 
@@ -967,6 +993,9 @@ export const Split: MessageFns<Split> = {
     }
     if (message.channelSplitNo !== "") {
       writer.uint32(122).string(message.channelSplitNo);
+    }
+    if (message.finish !== false) {
+      writer.uint32(128).bool(message.finish);
     }
     return writer;
   },
@@ -1104,6 +1133,14 @@ export const Split: MessageFns<Split> = {
             message.channelSplitNo = reader.string();
             continue;
           }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.finish = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1175,6 +1212,7 @@ export const Split: MessageFns<Split> = {
         : isSet(object.channel_split_no)
         ? globalThis.String(object.channel_split_no)
         : "",
+      finish: isSet(object.finish) ? globalThis.Boolean(object.finish) : false,
     };
   },
 
@@ -1225,6 +1263,9 @@ export const Split: MessageFns<Split> = {
     if (message.channelSplitNo !== "") {
       obj.channelSplitNo = message.channelSplitNo;
     }
+    if (message.finish !== false) {
+      obj.finish = message.finish;
+    }
     return obj;
   },
 
@@ -1248,6 +1289,7 @@ export const Split: MessageFns<Split> = {
     message.updatedAt = object.updatedAt ?? undefined;
     message.channelId = object.channelId ?? "";
     message.channelSplitNo = object.channelSplitNo ?? "";
+    message.finish = object.finish ?? false;
     return message;
   },
 };
