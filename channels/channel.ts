@@ -275,7 +275,8 @@ export interface ShareRequest {
   receivers: readonly ShareReceiver[];
   description: string;
   /** The last order of the payment: the provider unfreezes what it leaves unsplit to the
-   * merchant (WeChat unfreeze_unsplit) and takes no later order of the payment. */
+   * merchant (WeChat unfreeze_unsplit) and takes no later order of the payment. With no
+   * receivers, an unfreeze only (WeChat /v3/profitsharing/orders/unfreeze). */
   finish: boolean;
 }
 

@@ -13,7 +13,7 @@ import { LedgerStore } from '../core/ledger/store';
 import { splitId } from '../core/ids';
 import { split_service } from '../core/gateway/splits';
 import { PaymentStatus, Product, type CreateRefundRequest, type CreateRefundResponse, type Payment } from '../proto/gen/paycore/v1/payment';
-import { SplitStatus, type CreateSplitResponse, type GetSplitResponse, type Split } from '../proto/gen/paycore/v1/split';
+import { SplitStatus, type CreateSplitResponse, type GetSplitResponse, type ListSplitsResponse, type Split } from '../proto/gen/paycore/v1/split';
 import { eventually, refusal, routingTable, sandboxRoute, startStack, type Stack } from './harness';
 
 type SplitClient = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
@@ -144,6 +144,32 @@ test('profit sharing - the merchant\'s last split (finish) is sent with unfreeze
   await settledInBooks(payment.paymentId);
   expect(await receiverBalance('1900000214')).toBe(0n);
   expect((await atSandbox(attempt_id)).orders).toHaveLength(1);
+  expect((await store.trialBalance()).balanced).toBe(true);
+});
+
+test('profit sharing - an unfreeze (finish, no receivers) is an order at /v3/profitsharing/orders/unfreeze: WeChat unfreezes all that is left, nothing moves in the books; ListSplits shows the channel and its order number', async () => {
+  const payment = await paidPayment(20_000n);
+  const attempt_id = `${payment.paymentId}a1`;
+  const first = (await call<CreateSplitResponse>(client, 'createSplit', split(payment.paymentId, [['1900000215', 5_000n]]))).split!;
+  expect((await finished(first.splitId)).status).toBe(SplitStatus.SPLIT_STATUS_SUCCEEDED);
+  const unfreeze = (await call<CreateSplitResponse>(client, 'createSplit', { ...split(payment.paymentId, []), finish: true })).split!;
+  const done = await finished(unfreeze.splitId);
+  expect(done).toMatchObject({ status: SplitStatus.SPLIT_STATUS_SUCCEEDED, amount: 0n, finish: true, channelId: 'wxps' });
+  const order = (await atSandbox(attempt_id)).orders.find((o) => o.out_order_no === unfreeze.splitId);
+  expect(order).toMatchObject({ state: 'FINISHED', finishes: true, unfrozen: 15_000, receivers: [], order_id: done.channelSplitNo });
+  // ListSplits reads the books' row: the channel, its order number and finish as GetSplit has them.
+  await settledInBooks(payment.paymentId);
+  const listed = await eventually(async () => {
+    const page = await call<ListSplitsResponse>(client, 'listSplits', { merchantId: merchant, paymentId: payment.paymentId, pageSize: 0, pageToken: '' });
+    return page.splits.every((s) => s.status === SplitStatus.SPLIT_STATUS_SUCCEEDED) ? page.splits : undefined;
+  }, 10_000, 'both listed SUCCEEDED');
+  const got = (await finished(first.splitId));
+  expect(listed.map((s) => [s.splitId, s.channelId, s.channelSplitNo, s.finish]).sort()).toEqual(
+    [[first.splitId, 'wxps', got.channelSplitNo, false], [unfreeze.splitId, 'wxps', done.channelSplitNo, true]].sort(),
+  );
+  expect(got.channelSplitNo).not.toBe('');
+  // No receivers without finish: refused naming the field.
+  expect(await refusal(call(client, 'createSplit', split(payment.paymentId, [])))).toMatchObject({ reason: 'INVALID_FIELD', fields: ['receivers'] });
   expect((await store.trialBalance()).balanced).toBe(true);
 });
 

@@ -33,7 +33,7 @@ import {
 } from './transformers';
 import {
   isReturnOrder, isShareOrder, mapReturnOrder, mapShareOrder, toAddReceiverRequest, toReturnOrderRequest, toReturnQueryRequest,
-  toShareOrderRequest, toShareQueryRequest, type WechatReceiverType,
+  toShareOrderRequest, toShareQueryRequest, toUnfreezeRequest, type WechatReceiverType,
 } from './profitsharing';
 
 export * as wechatpayCrypto from './crypto';
@@ -162,6 +162,11 @@ class WechatPayChannel implements Channel {
 
   /** Adds the receivers WeChat may not know yet, then asks for the split (out_order_no = share_no). */
   async #share(request: ShareRequest): Promise<ShareOutcome> {
+    if (request.receivers.length === 0 && request.finish) {
+      const result = await this.#send('profit-sharing unfreeze', toUnfreezeRequest(request));
+      if (result.status === 200) return this.#shareOf(result.text, request, 'profit-sharing unfreeze');
+      throw mapErrorResponse('profit-sharing unfreeze', result.status, result.text);
+    }
     const type = this.#settings.profit_sharing!.receiver_type;
     for (const receiver of request.receivers) {
       if (this.#receivers_added.has(receiver.account)) continue;

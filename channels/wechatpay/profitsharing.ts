@@ -101,6 +101,14 @@ export function toShareOrderRequest(request: ShareRequest, appid: string, type: 
   return { method: 'POST', path: '/v3/profitsharing/orders', body: JSON.stringify(body) };
 }
 
+/** An unfreeze (分账完结 without shares): what the transaction has left unsplit goes to the
+ * merchant; WeChat answers an order (queried like any) and takes no later one. */
+export function toUnfreezeRequest(request: ShareRequest): HttpCall {
+  if (!share_no_pattern.test(request.share_no)) throw refusedLocally('share_no must be 1 to 64 of [0-9A-Za-z_-|*@] to be an out_order_no');
+  const body = { transaction_id: request.channel_trade_no, out_order_no: request.share_no, description: clipText(request.description || '解冻剩余资金') };
+  return { method: 'POST', path: '/v3/profitsharing/orders/unfreeze', body: JSON.stringify(body) };
+}
+
 export function toShareQueryRequest(share_no: string, transaction_id: string): HttpCall {
   return { method: 'GET', path: `/v3/profitsharing/orders/${encodeURIComponent(share_no)}?transaction_id=${encodeURIComponent(transaction_id)}`, body: '' };
 }

@@ -101,7 +101,9 @@ function checkCreate(request: S.CreateSplitRequest): void {
   if (!id_pattern.test(request.merchantId)) violations.push({ field: 'merchant_id', description: 'is required: 1..32 of [A-Za-z0-9_-]' });
   if (!key_pattern.test(request.merchantSplitNo)) violations.push({ field: 'merchant_split_no', description: 'is required: 1..64 of [A-Za-z0-9_-]' });
   if (!isPaymentId(request.paymentId)) violations.push({ field: 'payment_id', description: "must be a payment id ('p' and 25 of a-z, 2-7)" });
-  if (request.receivers.length === 0 || request.receivers.length > receivers_max) violations.push({ field: 'receivers', description: `must hold 1..${receivers_max} receivers` });
+  if ((request.receivers.length === 0 && !request.finish) || request.receivers.length > receivers_max) {
+    violations.push({ field: 'receivers', description: `must hold 1..${receivers_max} receivers (none only with finish: an unfreeze)` });
+  }
   const seen = new Set<string>();
   request.receivers.slice(0, receivers_max).forEach((receiver, i) => {
     if (!key_pattern.test(receiver.receiverId)) violations.push({ field: `receivers[${i}].receiver_id`, description: 'is required: 1..64 of [A-Za-z0-9_-]' });
@@ -157,6 +159,7 @@ function rowToWire(merchant_id: string, row: SplitRow): S.Split {
   return {
     splitId: row.split_id, merchantId: merchant_id, merchantSplitNo: row.merchant_split_no, paymentId: row.payment_id,
     status: to_wire[row.status as SplitStatus] ?? WireStatus.SPLIT_STATUS_UNSPECIFIED, amount: row.amount_minor, currency: row.currency, receivers: [],
-    description: '', failureCode: row.failure_code ?? '', failureMessage: '', createdAt: row.created_at, updatedAt: row.updated_at, channelId: '', channelSplitNo: '', finish: false,
+    description: '', failureCode: row.failure_code ?? '', failureMessage: '', createdAt: row.created_at, updatedAt: row.updated_at,
+    channelId: row.channel_id ?? '', channelSplitNo: row.channel_split_no ?? '', finish: row.finish,
   };
 }

@@ -81,6 +81,8 @@ export async function allocateSplit(tx: PostingTx, split: SplitShares): Promise<
     return { kind: 'refused', code: 'PAYMENT_NOT_PAID', message: `payment ${split.payment_id} is not a paid payment of this merchant` };
   }
   if (row.currency !== split.currency) return { kind: 'refused', code: 'CURRENCY_MISMATCH', message: `the payment is in ${row.currency}` };
+  // An unfreeze (a finishing split of no receivers) moves nothing in the books.
+  if (split.receivers.length === 0) return { kind: 'allocated' };
   const left = await splittable(client, split.payment_id, row.amount_minor, row.merchant_fee_minor);
   let total = 0n;
   for (const receiver of split.receivers) total += receiver.amount_minor;

@@ -19,6 +19,9 @@ export interface SplitRow {
   failure_code: string | null;
   created_at: Date;
   updated_at: Date;
+  finish: boolean;
+  channel_id: string | null;
+  channel_split_no: string | null;
 }
 
 const deadlock_retries_max = 5;
@@ -100,7 +103,7 @@ export class SplitBooks {
    * when payment_id is given. */
   async list(merchant_id: string, page_size: number, after?: PageCursor, payment_id?: string): Promise<SplitRow[]> {
     const result = await this.ledger.pool.query<SplitRow>(
-      `SELECT split_id, merchant_split_no, payment_id, status, currency, amount_minor, failure_code, created_at, updated_at
+      `SELECT split_id, merchant_split_no, payment_id, status, currency, amount_minor, failure_code, created_at, updated_at, finish, channel_id, channel_split_no
          FROM splits
         WHERE merchant_id = $1 AND ($2::text IS NULL OR payment_id = $2)
           AND ($3::timestamptz IS NULL OR (created_at, split_id) < ($3::timestamptz, $4::text))
@@ -113,13 +116,16 @@ export class SplitBooks {
 
 async function upsertRow(client: pg.PoolClient, state: SplitState): Promise<void> {
   await client.query(
-    `INSERT INTO splits (split_id, merchant_id, merchant_split_no, payment_id, status, currency, amount_minor, failure_code, version, created_at, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-     ON CONFLICT (split_id) DO UPDATE SET status = EXCLUDED.status, failure_code = EXCLUDED.failure_code, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
+    `INSERT INTO splits (split_id, merchant_id, merchant_split_no, payment_id, status, currency, amount_minor, failure_code, version, created_at, updated_at,
+                         finish, channel_id, channel_split_no)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+     ON CONFLICT (split_id) DO UPDATE SET status = EXCLUDED.status, failure_code = EXCLUDED.failure_code, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at,
+       channel_split_no = EXCLUDED.channel_split_no
      WHERE splits.version <= EXCLUDED.version`,
     [
       state.split_id, state.merchant_id, state.merchant_split_no, state.payment_id, state.status, state.currency, state.amount_minor,
-      state.failure?.code ?? null, state.version, state.created_at, state.updated_at,
+      state.failure?.code ?? null, state.version, state.created_at, state.updated_at, state.finish === true, state.channel?.channel_id ?? null,
+      state.channel_split_no ?? null,
     ],
   );
 }

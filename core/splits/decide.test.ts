@@ -47,7 +47,7 @@ test('the same key with other fields is refused; a command for no split is NOT_F
   for (const change of [
     { payment_id: 'p2' }, { currency: 'USD' }, { description: 'other' }, { merchant_id: 'm2' },
     { receivers: [input.receivers[0]!] }, { receivers: [{ receiver_id: 'alice', amount_minor: 301n }, input.receivers[1]!] },
-    { receivers: [{ receiver_id: 'carol', amount_minor: 300n }, input.receivers[1]!] },
+    { receivers: [{ receiver_id: 'carol', amount_minor: 300n }, input.receivers[1]!] }, { finish: true as const },
   ]) {
     expect(other(change)).toEqual({ rejection: { reason: 'IDEMPOTENCY_KEY_REUSED', message: 'merchant_split_no sp-1 names another split (s1)' } });
   }
@@ -70,6 +70,7 @@ test('the state: the total of the shares, the version and times, the failure', (
 const channel = { channel_id: 'wxps', attempt_id: 'p1a1', channel_trade_no: '4200000001', product: 'WECHAT_NATIVE', amount_minor: 1_000n };
 const at_channel: SplitEvent = { type: 'SplitCreated', split_id: 's1', at, ...input, channel };
 const submitted: SplitEvent = { type: 'SplitSubmitted', at: later };
+const unfreeze: SplitEvent = { type: 'SplitCreated', split_id: 's1', at, ...input, receivers: [], finish: true, channel };
 const shared = (received: boolean[]): SplitCommand => ({ type: 'shared', channel_split_no: '3008', received, at: later });
 const channel_done: SplitEvent = { type: 'SplitSucceeded', at: later, channel_split_no: '3008' };
 const ask_return: SplitCommand = { type: 'return', return_no: 'r1_s1_1', refund_id: 'r1', line_no: 1, amount_minor: 100n, at: later };
@@ -80,6 +81,7 @@ const channel_rows: Row[] = [
   ['the provider finished it: every receiver reached', [at_channel, submitted], shared([true, true]), ['SplitSucceeded'], 'SUCCEEDED'],
   ['the provider reached one receiver of two', [at_channel, submitted], shared([true, false]), ['SplitSucceeded'], 'SUCCEEDED'],
   ['the provider closed every share', [at_channel, submitted], shared([false, false]), ['SplitFailed'], 'FAILED'],
+  ['an unfreeze (finish, no receivers) the provider finished', [unfreeze, submitted], shared([]), ['SplitSucceeded'], 'SUCCEEDED'],
   ['the provider refused the order', [at_channel, submitted], refused, ['SplitFailed'], 'FAILED'],
   ['a second allocation answer while at the provider changes nothing', [at_channel, submitted], allocated, [], 'PROCESSING'],
   ['a provider answer before the write-ahead changes nothing', [at_channel], shared([true, true]), [], 'PENDING'],

@@ -25,7 +25,7 @@ export function decideSplit(state: SplitState | undefined, command: SplitCommand
   }
   if (command.type === 'shared') {
     if (state.status !== 'PROCESSING') return none;
-    if (!command.received.some((r) => r)) return { events: [{ type: 'SplitFailed', code: 'CHANNEL_CLOSED', message: 'the provider closed every share of the split', at: command.at }] };
+    if (command.received.length > 0 && !command.received.some((r) => r)) return { events: [{ type: 'SplitFailed', code: 'CHANNEL_CLOSED', message: 'the provider closed every share of the split', at: command.at }] };
     return { events: [{ type: 'SplitSucceeded', at: command.at, channel_split_no: command.channel_split_no, ...(command.received.every((r) => r) ? {} : { received: command.received }) }] };
   }
   return { events: [{ type: 'SplitFailed', code: command.code, message: command.message, at: command.at }] };

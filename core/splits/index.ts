@@ -11,11 +11,17 @@ import { SplitService, type PaymentFacts } from './service';
 import { ensureSplitStreams, SplitStore, splitNames } from './store';
 import { SplitRules } from './rules';
 import { startSplitTimerPump } from './timer-pump';
+import { sweepUnfreezes } from './unfreeze';
 
 /** Follow-ups of a pending split (the books catching up with its payment): about ten minutes. */
 const split_follow_up_ms: readonly number[] = [1_000, 2_000, 5_000, 10_000, 30_000, 60_000, 120_000, 300_000];
 
 const split_rules_sweep_ms = 1_000;
+
+/** Paid this long ago with no finishing split, a payment on a profit-sharing channel is unfrozen
+ * by paycore: 28 days, before WeChat's own 30 (direct merchants), so paycore records it. */
+const unfreeze_after_ms_default = 28 * 24 * 3600 * 1000;
+const unfreeze_sweep_ms = 60_000;
 
 export interface SplitsOptions {
   js: JetStreamClient;
@@ -31,6 +37,10 @@ export interface SplitsOptions {
   follow_up_ms?: readonly number[];
   /** How often the split rules of paid payments are looked for (core/splits/rules.ts). */
   rules_sweep_ms?: number;
+  /** The unfreeze period (core/splits/unfreeze.ts); default 28 days. */
+  unfreeze_after_ms?: number;
+  /** How often payments due an unfreeze are looked for; default 60 s. */
+  unfreeze_sweep_ms?: number;
 }
 
 export interface Splits {
@@ -57,11 +67,20 @@ export async function startSplits(options: SplitsOptions): Promise<Splits> {
     sweeping = sweeping.then(() => rules.sweep((request) => service.create(request), options.log)).catch((error: unknown) => options.log.warn({ err: String(error) }, 'split rules sweep failed; next round retries'));
   }, options.rules_sweep_ms ?? split_rules_sweep_ms);
   sweep.unref();
+  const after_ms = options.unfreeze_after_ms ?? unfreeze_after_ms_default;
+  let unfreezing: Promise<unknown> = Promise.resolve();
+  const unfreeze = setInterval(() => {
+    unfreezing = unfreezing.then(() => sweepUnfreezes(options.ledger, [...channels.keys()], after_ms, (request) => service.create(request), options.log))
+      .catch((error: unknown) => options.log.warn({ err: String(error) }, 'unfreeze sweep failed; next round retries'));
+  }, options.unfreeze_sweep_ms ?? unfreeze_sweep_ms);
+  unfreeze.unref();
   return {
     service, books, rules,
     async stop() {
       clearInterval(sweep);
+      clearInterval(unfreeze);
       await sweeping;
+      await unfreezing;
       await pump.stop();
     },
   };

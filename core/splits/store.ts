@@ -54,7 +54,7 @@ export class SplitStore {
   constructor(private readonly js: JetStreamClient, jsm: JetStreamManager, readonly names: SplitNames) {
     this.#log = new SnapshotLog(js, jsm, {
       label: 'split', stream: names.events_stream, subject: names.events, evolve: evolveSplit, schema: stored_schema, idOf: (state) => state.split_id,
-      check: (state) => assert(state.amount_minor > 0n, 'split store: a split needs a positive amount'),
+      check: (state) => assert(state.amount_minor > 0n || (state.finish === true && state.receivers.length === 0), 'split store: a split needs a positive amount (only an unfreeze has none)'),
     });
   }
 

@@ -100,7 +100,8 @@ export interface CreateSplitRequest {
   paymentId: string;
   /**
    * Required: 1..50 receivers, each named once; the amount of each is in minor units of the
-   * payment's currency.
+   * payment's currency. None only with finish: an unfreeze (WeChat
+   * /v3/profitsharing/orders/unfreeze), all the payment has left unsplit to the merchant.
    */
   receivers: SplitReceiver[];
   /** Optional: up to 80 characters for the merchant's records. */
@@ -109,7 +110,9 @@ export interface CreateSplitRequest {
    * Optional: the merchant's last split of the payment (分账完结). At a channel that freezes
    * profit-sharing payments (WeChat Pay), the order is sent with unfreeze_unsplit: what it
    * leaves unsplit is unfrozen to the merchant, and the channel refuses any later split of the
-   * payment (it ends FAILED with the channel's code). In the books only, no effect.
+   * payment (it ends FAILED with the channel's code). In the books only, no effect. paycore
+   * itself unfreezes a payment paid PAYCORE_SPLIT_UNFREEZE_AFTER_MS ago (28 days) with no
+   * finishing split: merchant_split_no `unfreeze:<payment_id>`, finish, no receivers.
    */
   finish: boolean;
 }
@@ -143,7 +146,10 @@ export interface ListSplitsRequest {
 }
 
 export interface ListSplitsResponse {
-  /** Newest first (created_at, then split_id, descending); receivers left empty. */
+  /**
+   * Newest first (created_at, then split_id, descending); receivers left empty (channel_id,
+   * channel_split_no and finish as GetSplit has them).
+   */
   splits: Split[];
   /** Pass as page_token for the next page; empty on the last page. */
   nextPageToken: string;
@@ -190,7 +196,7 @@ export interface Split {
   channelId: string;
   /** The provider's number of the split order (WeChat order_id), once it finished. */
   channelSplitNo: string;
-  /** CreateSplitRequest.finish as given (GetSplit and CreateSplit; false in ListSplits). */
+  /** CreateSplitRequest.finish as given. */
   finish: boolean;
 }
 
