@@ -4,7 +4,7 @@
 // `payout:<payout_id>:<txn_code>`, so repeating any step (after a crash, a redelivered timer)
 // posts nothing twice. The query row (payouts) is written in the same transaction.
 
-import type pg from 'pg';
+import pg from 'pg';
 import { close_lock_key, openDate, type LedgerStore, type PageCursor } from '../ledger/store';
 import { linesOf, type TxnCode } from '../ledger/rules';
 import { refund_reservation_ttl_ms } from '../constants';
@@ -28,8 +28,41 @@ export interface PayoutRow {
   updated_at: Date;
 }
 
+/** Provider calls of payouts in flight at once in one process, each holding its payout's lock. */
+const payout_locks_max = 16;
+
 export class PayoutBooks {
+  #locks: pg.Pool | undefined;
+
   constructor(private readonly ledger: LedgerStore, readonly member_limits: MemberLimits = member_limits_default) {}
+
+  /** Runs `work` holding the payout's lock (a PostgreSQL advisory lock, on a pool of its own so
+   * that a slow bank holds no connection the books need): the provider calls of one payout —
+   * a submit and what its refusal means, a query's resubmission — are never made by two
+   * gateways at once. */
+  async exclusive<T>(payout_id: string, work: () => Promise<T>): Promise<T> {
+    if (this.#locks === undefined) {
+      this.#locks = new pg.Pool({ ...(this.ledger.pool as unknown as { options: pg.PoolConfig }).options, max: payout_locks_max });
+      // An idle client's error (the server restarting) must not crash the process, as the books' pool.
+      this.#locks.on('error', () => undefined);
+    }
+    const client = await this.#locks.connect();
+    const key = `payout:${payout_id}`;
+    try {
+      await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [key]);
+      try {
+        return await work();
+      } finally {
+        await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [key]);
+      }
+    } finally {
+      client.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#locks?.end();
+  }
 
   /** available → frozen, unless the available balance is short. Already frozen: true. */
   async freeze(state: PayoutState): Promise<FreezeResult> {

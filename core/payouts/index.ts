@@ -99,6 +99,7 @@ export async function startPayouts(options: PayoutsOptions): Promise<Payouts> {
     async stop() {
       clearInterval(scanning);
       await pump.stop();
+      await books.close();
     },
   };
 }

@@ -184,9 +184,12 @@ test('a crash between the write-ahead and the provider call: the follow-up sends
   const payout_id = payoutId(id_key, merchant_id, 'po-7');
   // What a process that died right after the write-ahead leaves: the payout PROCESSING with
   // its funds frozen, its follow-up timer, and nothing at the bank.
+  const crash_books = new PayoutBooks(ledger);
   const crashed = new PayoutService({
     store: { load: (id) => store.load(id), schedule: (timer) => store.schedule(timer), append: (id, loaded, events) => store.append(id, loaded, events) },
-    books: new PayoutBooks(ledger), sealer, id_key, query_backoff_ms: [2_000, 150, 150], return_watch_ms: [], log: createLogger('silent'), now: () => new Date(),
+    // A dead process holds no payout lock (its PostgreSQL session ended with it): no `exclusive`.
+    books: { freeze: (state) => crash_books.freeze(state), sync: (state) => crash_books.sync(state) },
+    sealer, id_key, query_backoff_ms: [2_000, 150, 150], return_watch_ms: [], log: createLogger('silent'), now: () => new Date(),
     channels: new Map<string, PayoutChannel>([[channel_id, { payout: () => new Promise(() => undefined), queryPayout: () => new Promise(() => undefined) }]]),
   });
   void crashed.create(request(merchant_id, 'po-7', 1_500n));

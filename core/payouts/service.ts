@@ -44,7 +44,13 @@ export interface PayoutChannel {
 
 export interface PayoutServiceDeps {
   store: Pick<PayoutStore, 'load' | 'append' | 'schedule'>;
-  books: { freeze(state: PayoutState): Promise<FreezeResult>; sync(state: PayoutState): Promise<void>; readonly member_limits?: MemberLimits };
+  books: {
+    freeze(state: PayoutState): Promise<FreezeResult>;
+    sync(state: PayoutState): Promise<void>;
+    readonly member_limits?: MemberLimits;
+    /** The payout's cross-process lock around its provider calls (PayoutBooks.exclusive). */
+    exclusive?<T>(payout_id: string, work: () => Promise<T>): Promise<T>;
+  };
   /** The channels that pay out, by id, in the order a default is picked. */
   channels: ReadonlyMap<string, PayoutChannel>;
   sealer: Sealer;
@@ -185,15 +191,37 @@ export class PayoutService {
   /** One provider call and what its answer means. A query that finds no payout after the
    * write-ahead resubmits it (the provider keys it by payout_no: never a second payout). */
   async #call(loaded: LoadedPayout, how: 'submit' | 'query', exhausted: boolean): Promise<LoadedPayout> {
+    if (loaded.state.status !== 'PROCESSING' || this.deps.books.exclusive === undefined) return this.#callUnlocked(loaded, how, exhausted);
+    // Under the payout's lock, from the log as it is now: another gateway may have moved it on.
+    return this.deps.books.exclusive(loaded.state.payout_id, async () => {
+      const fresh = (await this.deps.store.load(loaded.state.payout_id)) ?? loaded;
+      if (fresh.state.version !== loaded.state.version) return fresh;
+      return this.#callUnlocked(fresh, how, exhausted);
+    });
+  }
+
+  async #callUnlocked(loaded: LoadedPayout, how: 'submit' | 'query', exhausted: boolean): Promise<LoadedPayout> {
     const state = loaded.state;
     const channel = this.deps.channels.get(state.channel_id);
     if (channel === undefined) throw new PaycoreError('ILLEGAL_STATE', `payout ${state.payout_id}: channel ${state.channel_id} does not pay out here`);
     let outcome: PayoutOutcome;
     try {
       outcome = how === 'query' ? await channel.queryPayout(state.payout_id) : await channel.payout(this.#request(state));
-      if (outcome.kind === 'not_found' && state.status === 'PROCESSING') outcome = await channel.payout(this.#request(state));
+      if (outcome.kind === 'not_found' && state.status === 'PROCESSING') {
+        // Resubmitted only while it is still PROCESSING in the log: another gateway may have
+        // just recorded its refusal (then a resubmission could be the one the bank pays).
+        const fresh = await this.deps.store.load(state.payout_id);
+        if (fresh !== undefined && fresh.state.status !== 'PROCESSING') return fresh;
+        outcome = await channel.payout(this.#request(state));
+      }
     } catch (error) {
       if (error instanceof ChannelError && (error.kind === 'rejected' || error.kind === 'unsupported') && state.status === 'PROCESSING' && how === 'submit') {
+        // Refused — unless another gateway's resubmission of the same payout_no got through
+        // meanwhile (a follow-up racing this submit): the bank knows it then, and says how it stands.
+        const known = await channel.queryPayout(state.payout_id).catch(() => undefined);
+        if (known !== undefined && known.kind !== 'not_found') {
+          return this.#apply(state.payout_id, loaded, { type: 'provider', status: toProviderStatus(known), exhausted, at: this.#at() });
+        }
         return this.#apply(state.payout_id, loaded, { type: 'refused', code: error.code, message: error.message, at: this.#at() });
       }
       // Outcome unknown (timeout, 5xx, a refused query): the follow-up timer asks again.
