@@ -110,3 +110,32 @@ test('a channel split: the receivers the provider closed are kept on the state; 
   // A settled return is not settled again.
   expect(decideSplit(refused_return, { type: 'return_settled', return_no: 'r1_s1_1', succeeded: true, at: later })).toEqual({ events: [] });
 });
+
+test('a channel split: what the decisions carry — the closed split\'s failure, a full success without a received list, returns told apart by their number', () => {
+  const all_closed = decideSplit(replay([at_channel, submitted]), shared([false, false]));
+  expect(all_closed).toEqual({ events: [{ type: 'SplitFailed', code: 'CHANNEL_CLOSED', message: 'the provider closed every share of the split', at: later }] });
+  expect(decideSplit(replay([at_channel, submitted]), shared([true, true]))).toEqual({ events: [{ type: 'SplitSucceeded', at: later, channel_split_no: '3008' }] });
+  expect(decideSplit(replay([created]), ask_return)).toEqual({ rejection: { reason: 'ILLEGAL_STATE', message: 'split s1 is PENDING: nothing to return at the channel' } });
+
+  // A second return (another refund) of the same split is its own; settling one leaves the other.
+  const done = [at_channel, submitted, channel_done, return_asked];
+  const second: SplitCommand = { ...ask_return, return_no: 'r2_s1_1', refund_id: 'r2' };
+  const asked_second = decideSplit(replay(done), second);
+  expect(asked_second).toEqual({ events: [{ type: 'SplitReturnRequested', return_no: 'r2_s1_1', refund_id: 'r2', line_no: 1, amount_minor: 100n, at: later }] });
+  const both = [...done, ...('events' in asked_second ? asked_second.events : [])];
+  const settled: SplitEvent = { type: 'SplitReturnSettled', return_no: 'r1_s1_1', succeeded: true, at: later };
+  expect(replay([...both, settled])?.returns).toEqual([
+    { return_no: 'r1_s1_1', refund_id: 'r1', line_no: 1, amount_minor: 100n, status: 'SUCCEEDED' },
+    { return_no: 'r2_s1_1', refund_id: 'r2', line_no: 1, amount_minor: 100n, status: 'PROCESSING' },
+  ]);
+  // A provider answer for a return the split never asked changes nothing.
+  expect(decideSplit(replay(done), { type: 'return_settled', return_no: 'r9_s1_1', succeeded: true, at: later })).toEqual({ events: [] });
+  // A refused return without the provider's code or message.
+  const bare = replay([...done, { type: 'SplitReturnSettled', return_no: 'r1_s1_1', succeeded: false, at: later }]);
+  expect(bare?.returns[0]).toEqual({ return_no: 'r1_s1_1', refund_id: 'r1', line_no: 1, amount_minor: 100n, status: 'FAILED', failure: { code: 'FAILED', message: '' } });
+});
+
+test('a split recorded before returns existed (its state has none) evolves with an empty list', () => {
+  const legacy = { ...replay([created])!, returns: undefined } as unknown as SplitState;
+  expect(evolveSplit(legacy, succeeded).returns).toEqual([]);
+});
