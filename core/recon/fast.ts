@@ -23,6 +23,11 @@ const space = 0x20;
 const tab = 0x09;
 const carriage_return = 0x0d;
 const fields_max = 16;
+/** The row types and kinds, compared whole: a row the formats refuse never takes the fast path. */
+const PAY = Buffer.from('PAY');
+const REFUND = Buffer.from('REFUND');
+const PAYMENT = Buffer.from('payment');
+const REFUND_KIND = Buffer.from('refund');
 
 /** What the fast path reads of one row; NaN amounts mean "not exactly readable here". */
 class Digest {
@@ -47,8 +52,9 @@ class Digest {
   date_text: string | undefined;
 }
 
-/** Field i of the digested line: [commas[i-1]+1, commas[i]). */
-const fieldStart = (d: Digest, start: number, field: number) => (field === 0 ? start : d.commas[field - 1]! + 1);
+/** Field i (from 1: the first field is only ever read through its length) of the digested
+ * line: [commas[i-1]+1, commas[i]). */
+const fieldStart = (d: Digest, field: number) => d.commas[field - 1]! + 1;
 
 /** Splits the line's commas into d.commas; false on a quote, whitespace or too many fields. */
 function scan(d: Digest, start: number, end: number, expected_fields: number): boolean {
@@ -67,7 +73,6 @@ function scan(d: Digest, start: number, end: number, expected_fields: number): b
 
 /** An unsigned integer (recon) or yuan with at most 2 decimals (bankgw) → minor units, or NaN. */
 function minorOf(buffer: Buffer, start: number, end: number, yuan: boolean): number {
-  if (start >= end) return Number.NaN;
   let negative = false;
   if (buffer[start] === 0x2d) {
     negative = true;
@@ -78,7 +83,8 @@ function minorOf(buffer: Buffer, start: number, end: number, yuan: boolean): num
   let decimals = -1;
   for (let index = start; index < end; index++) {
     const byte = buffer[index]!;
-    if (byte === 0x2e && yuan && decimals === -1 && digits > 0) {
+    // A point with no digit before it, or a second one, is refused below (digits, decimals).
+    if (byte === 0x2e && yuan && decimals === -1) {
       decimals = 0;
       continue;
     }
@@ -97,26 +103,25 @@ function minorOf(buffer: Buffer, start: number, end: number, yuan: boolean): num
 function digestBankgw(d: Digest, start: number, end: number, date: string): boolean {
   if (!scan(d, start, end, 11)) return false;
   const buffer = d.buffer;
-  const type_start = fieldStart(d, start, 1);
-  const type_length = d.commas[1]! - type_start;
-  if (type_length === 3 && buffer[type_start] === 0x50) d.payment = true; // PAY
-  else if (type_length === 6 && buffer[type_start] === 0x52) d.payment = false; // REFUND
+  const type_start = fieldStart(d, 1);
+  if (sameBytes(buffer, type_start, d.commas[1]!, PAY, 0, PAY.length)) d.payment = true;
+  else if (sameBytes(buffer, type_start, d.commas[1]!, REFUND, 0, REFUND.length)) d.payment = false;
   else return false;
   d.side = 0x43;
   d.succeeded = true;
   d.failed = false;
-  d.amount = minorOf(buffer, fieldStart(d, start, 6), d.commas[6]!, true);
+  d.amount = minorOf(buffer, fieldStart(d, 6), d.commas[6]!, true);
   if (!(d.amount >= 0)) return false;
-  const fee = minorOf(buffer, fieldStart(d, start, 7), d.commas[7]!, true);
+  const fee = minorOf(buffer, fieldStart(d, 7), d.commas[7]!, true);
   if (Number.isNaN(fee)) return false;
   d.fee = d.payment ? Math.abs(fee) : -Math.abs(fee);
   const ref = d.payment ? 2 : 4;
   const trade = d.payment ? 3 : 5;
-  d.ref_start = fieldStart(d, start, ref);
+  d.ref_start = fieldStart(d, ref);
   d.ref_end = d.commas[ref]!;
-  d.trade_start = fieldStart(d, start, trade);
+  d.trade_start = fieldStart(d, trade);
   d.trade_end = d.commas[trade]!;
-  d.currency_start = fieldStart(d, start, 8);
+  d.currency_start = fieldStart(d, 8);
   d.currency_end = d.commas[8]!;
   d.date_text = date;
   return d.currency_end > d.currency_start;
@@ -127,28 +132,27 @@ function digestRecon(d: Digest, start: number, end: number): boolean {
   const buffer = d.buffer;
   if (d.commas[0]! - start !== 1) return false;
   d.side = buffer[start]!;
-  const kind_start = fieldStart(d, start, 1);
-  const kind_length = d.commas[1]! - kind_start;
-  if (kind_length === 7 && buffer[kind_start] === 0x70) d.payment = true; // payment
-  else if (kind_length === 6 && buffer[kind_start] === 0x72) d.payment = false; // refund
+  const kind_start = fieldStart(d, 1);
+  if (sameBytes(buffer, kind_start, d.commas[1]!, PAYMENT, 0, PAYMENT.length)) d.payment = true;
+  else if (sameBytes(buffer, kind_start, d.commas[1]!, REFUND_KIND, 0, REFUND_KIND.length)) d.payment = false;
   else return false;
-  const status_start = fieldStart(d, start, 8);
+  const status_start = fieldStart(d, 8);
   if (d.commas[8]! - status_start !== 1) return false;
   const status = buffer[status_start];
   d.succeeded = status === 0x53; // S
   d.failed = status === 0x46; // F
-  d.amount = minorOf(buffer, fieldStart(d, start, 5), d.commas[5]!, false);
+  d.amount = minorOf(buffer, fieldStart(d, 5), d.commas[5]!, false);
   if (!(d.amount >= 0)) return false;
-  const fee_start = fieldStart(d, start, 6);
+  const fee_start = fieldStart(d, 6);
   d.fee = fee_start === d.commas[6] ? Number.NaN : minorOf(buffer, fee_start, d.commas[6]!, false);
   if (fee_start !== d.commas[6] && Number.isNaN(d.fee)) return false;
-  d.ref_start = fieldStart(d, start, 3);
+  d.ref_start = fieldStart(d, 3);
   d.ref_end = d.commas[3]!;
-  d.trade_start = fieldStart(d, start, 4);
+  d.trade_start = fieldStart(d, 4);
   d.trade_end = d.commas[4]!;
-  d.currency_start = fieldStart(d, start, 7);
+  d.currency_start = fieldStart(d, 7);
   d.currency_end = d.commas[7]!;
-  d.date_start = fieldStart(d, start, 9);
+  d.date_start = fieldStart(d, 9);
   d.date_end = d.commas[9]!;
   d.date_text = undefined;
   return true;
@@ -204,8 +208,9 @@ class ExactSum {
   }
 }
 
-/** Matches one shard: the clean pairs from the bytes, everything else through matchRows. */
-export function matchShard(inputs: readonly ShardInput[], options: MatchOptions): MatchResult {
+/** Matches one shard: the clean pairs from the bytes, everything else through matchRows.
+ * `fast_matched`: how many of its matches the fast path made (the rest were decoded). */
+export function matchShard(inputs: readonly ShardInput[], options: MatchOptions): MatchResult & { fast_matched: number } {
   const total = inputs.reduce((n, input) => n + input.offsets.length, 0);
   const row_input = new Uint8Array(total);
   const row_start = new Uint32Array(total);
@@ -265,5 +270,5 @@ export function matchShard(inputs: readonly ShardInput[], options: MatchOptions)
   result.totals.ours_rows += fast_ours_rows;
   result.totals.matched_channel_minor += channel_sum.value;
   result.totals.matched_ours_minor += ours_sum.value;
-  return result;
+  return { ...result, fast_matched };
 }
