@@ -38,6 +38,7 @@ const description_chars_max = 80;
 const to_wire: Record<SplitStatus, WireStatus> = {
   PENDING: WireStatus.SPLIT_STATUS_PENDING,
   PROCESSING: WireStatus.SPLIT_STATUS_PROCESSING,
+  REQUIRES_MANUAL: WireStatus.SPLIT_STATUS_REQUIRES_MANUAL,
   SUCCEEDED: WireStatus.SPLIT_STATUS_SUCCEEDED,
   FAILED: WireStatus.SPLIT_STATUS_FAILED,
 };

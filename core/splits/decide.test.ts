@@ -70,6 +70,7 @@ test('the state: the total of the shares, the version and times, the failure', (
 const channel = { channel_id: 'wxps', attempt_id: 'p1a1', channel_trade_no: '4200000001', product: 'WECHAT_NATIVE', amount_minor: 1_000n };
 const at_channel: SplitEvent = { type: 'SplitCreated', split_id: 's1', at, ...input, channel };
 const submitted: SplitEvent = { type: 'SplitSubmitted', at: later };
+const stalled: SplitCommand = { type: 'stalled', queries: 20, at: later };
 const unfreeze: SplitEvent = { type: 'SplitCreated', split_id: 's1', at, ...input, receivers: [], finish: true, channel };
 const shared = (received: boolean[]): SplitCommand => ({ type: 'shared', channel_split_no: '3008', received, at: later });
 const channel_done: SplitEvent = { type: 'SplitSucceeded', at: later, channel_split_no: '3008' };
@@ -81,6 +82,11 @@ const channel_rows: Row[] = [
   ['the provider finished it: every receiver reached', [at_channel, submitted], shared([true, true]), ['SplitSucceeded'], 'SUCCEEDED'],
   ['the provider reached one receiver of two', [at_channel, submitted], shared([true, false]), ['SplitSucceeded'], 'SUCCEEDED'],
   ['the provider closed every share', [at_channel, submitted], shared([false, false]), ['SplitFailed'], 'FAILED'],
+  ['still PROCESSING past the bound of queries: REQUIRES_MANUAL', [at_channel, submitted], stalled, ['SplitStalled'], 'REQUIRES_MANUAL'],
+  ['stalled again changes nothing', [at_channel, submitted, { type: 'SplitStalled', queries: 20, at: later }], stalled, [], 'REQUIRES_MANUAL'],
+  ['REQUIRES_MANUAL finished by the provider', [at_channel, submitted, { type: 'SplitStalled', queries: 20, at: later }], shared([true, true]), ['SplitSucceeded'], 'SUCCEEDED'],
+  ['REQUIRES_MANUAL refused by the provider', [at_channel, submitted, { type: 'SplitStalled', queries: 20, at: later }], refused, ['SplitFailed'], 'FAILED'],
+  ['a split not at the provider is never stalled', [at_channel], stalled, [], 'PENDING'],
   ['an unfreeze (finish, no receivers) the provider finished', [unfreeze, submitted], shared([]), ['SplitSucceeded'], 'SUCCEEDED'],
   ['the provider refused the order', [at_channel, submitted], refused, ['SplitFailed'], 'FAILED'],
   ['a second allocation answer while at the provider changes nothing', [at_channel, submitted], allocated, [], 'PROCESSING'],

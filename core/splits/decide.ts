@@ -16,15 +16,16 @@ export function decideSplit(state: SplitState | undefined, command: SplitCommand
   }
   if (state === undefined) return { rejection: { reason: 'NOT_FOUND', message: 'no such split' } };
   if (command.type === 'return' || command.type === 'return_settled') return decideReturn(state, command);
-  const open = state.status === 'PENDING' || state.status === 'PROCESSING';
-  if (!open) return none;
+  const at_channel = state.status === 'PROCESSING' || state.status === 'REQUIRES_MANUAL';
+  if (state.status !== 'PENDING' && !at_channel) return none;
+  if (command.type === 'stalled') return state.status === 'PROCESSING' ? { events: [{ type: 'SplitStalled', queries: command.queries, at: command.at }] } : none;
   if (command.type === 'allocated') {
     if (state.status !== 'PENDING') return none;
     // A channel split: the shares are held in flight; the provider is asked after this event.
     return { events: [state.channel === undefined ? { type: 'SplitSucceeded', at: command.at } : { type: 'SplitSubmitted', at: command.at }] };
   }
   if (command.type === 'shared') {
-    if (state.status !== 'PROCESSING') return none;
+    if (!at_channel) return none;
     if (command.received.length > 0 && !command.received.some((r) => r)) return { events: [{ type: 'SplitFailed', code: 'CHANNEL_CLOSED', message: 'the provider closed every share of the split', at: command.at }] };
     return { events: [{ type: 'SplitSucceeded', at: command.at, channel_split_no: command.channel_split_no, ...(command.received.every((r) => r) ? {} : { received: command.received }) }] };
   }
@@ -55,6 +56,7 @@ export function evolveSplit(state: SplitState | undefined, event: SplitEvent): S
   const next: SplitState = { ...state, returns: state.returns ?? [], version: state.version + 1, updated_at: event.at };
   switch (event.type) {
     case 'SplitSubmitted': return { ...next, status: 'PROCESSING' };
+    case 'SplitStalled': return { ...next, status: 'REQUIRES_MANUAL' };
     case 'SplitSucceeded': {
       const { channel_split_no, received } = event;
       return { ...next, status: 'SUCCEEDED', finished_at: event.at, ...(channel_split_no === undefined ? {} : { channel_split_no }), ...(received === undefined ? {} : { received }) };

@@ -18,6 +18,9 @@ const split_follow_up_ms: readonly number[] = [1_000, 2_000, 5_000, 10_000, 30_0
 
 const split_rules_sweep_ms = 1_000;
 
+/** The follow-ups above (about 9 minutes) and 12 more at their last delay: about an hour. */
+const split_stall_queries_default = 20;
+
 /** Paid this long ago with no finishing split, a payment on a profit-sharing channel is unfrozen
  * by paycore: 28 days, before WeChat's own 30 (direct merchants), so paycore records it. */
 const unfreeze_after_ms_default = 28 * 24 * 3600 * 1000;
@@ -35,6 +38,8 @@ export interface SplitsOptions {
   id_key: IdKey;
   log: Logger;
   follow_up_ms?: readonly number[];
+  /** Follow-up queries of a split at the channel still PROCESSING before REQUIRES_MANUAL; default 20 (about an hour). */
+  stall_queries?: number;
   /** How often the split rules of paid payments are looked for (core/splits/rules.ts). */
   rules_sweep_ms?: number;
   /** The unfreeze period (core/splits/unfreeze.ts); default 28 days. */
@@ -58,7 +63,8 @@ export async function startSplits(options: SplitsOptions): Promise<Splits> {
   for (const adapter of options.adapters) if (adapter.profit_sharing !== undefined) channels.set(adapter.channel_id, adapter.profit_sharing);
   const service = new SplitService({
     store: new SplitStore(options.js, options.jsm, names), books, payment: options.payment, channels, id_key: options.id_key,
-    follow_up_ms: options.follow_up_ms ?? split_follow_up_ms, log: options.log, now: () => new Date(),
+    follow_up_ms: options.follow_up_ms ?? split_follow_up_ms, stall_queries: options.stall_queries ?? split_stall_queries_default,
+    log: options.log, now: () => new Date(),
   });
   const pump = await startSplitTimerPump(options.js, names, service, options.log);
   const rules = new SplitRules(options.ledger);

@@ -46,8 +46,11 @@ export interface SplitServiceDeps {
   /** The channels whose provider makes splits (profit sharing), by id. */
   channels: ReadonlyMap<string, ProfitSharing>;
   id_key: IdKey;
-  /** Delay before each follow-up of a pending split; past the last, FAILED. */
+  /** Delay before each follow-up of a pending split; past the last, FAILED. A split at the
+   * channel is queried on at the last delay. */
   follow_up_ms: readonly number[];
+  /** Follow-up queries of a split the provider keeps PROCESSING before it is REQUIRES_MANUAL. */
+  stall_queries: number;
   log: Logger;
   now(): Date;
 }
@@ -100,7 +103,12 @@ export class SplitService {
       const loaded = await this.deps.store.load(timer.split_id);
       if (loaded === undefined) return; // its create never got recorded: nothing to do
       const exhausted = timer.round + 1 >= this.deps.follow_up_ms.length;
-      const after = await this.#advance(loaded, exhausted);
+      let after = await this.#advance(loaded, exhausted);
+      if (after.state.status === 'PROCESSING' && timer.round + 1 >= this.deps.stall_queries) {
+        after = await this.#apply(timer.split_id, after, { type: 'stalled', queries: timer.round + 1, at: this.#at() });
+        await this.deps.books.sync(after.state);
+        this.deps.log.error({ split_id: timer.split_id, queries: timer.round + 1 }, 'split REQUIRES_MANUAL: the channel left it PROCESSING through the bound of queries; still queried');
+      }
       if (isOpen(after.state)) await this.#schedule({ split_id: timer.split_id, round: timer.round + 1 });
     });
   }
@@ -160,7 +168,7 @@ export class SplitService {
       } else if (result.kind === 'refused') loaded = await this.#apply(id, loaded, { type: 'refused', code: result.code, message: result.message, at: this.#at() });
       else if (exhausted) loaded = await this.#apply(id, loaded, { type: 'refused', code: 'PAYMENT_NOT_SETTLED', message: result.message, at: this.#at() });
     }
-    if (loaded.state.status === 'PROCESSING') loaded = await this.#share(loaded, submitted);
+    if (loaded.state.status === 'PROCESSING' || loaded.state.status === 'REQUIRES_MANUAL') loaded = await this.#share(loaded, submitted);
     for (const open of loaded.state.returns.filter((r) => r.status === 'PROCESSING')) loaded = await this.#settleReturn(loaded, open);
     await this.deps.books.sync(loaded.state);
     return loaded;
@@ -276,7 +284,7 @@ function refundable(payment: PaymentFacts, amount_minor: bigint): boolean {
 }
 
 function isOpen(state: SplitState): boolean {
-  return state.status === 'PENDING' || state.status === 'PROCESSING' || state.returns.some((r) => r.status === 'PROCESSING');
+  return state.status === 'PENDING' || state.status === 'PROCESSING' || state.status === 'REQUIRES_MANUAL' || state.returns.some((r) => r.status === 'PROCESSING');
 }
 
 /** out_return_no: one return per refund, split and receiver line (at most 55 characters). */

@@ -5,8 +5,10 @@
 
 /** PENDING: recorded, the shares not posted yet. PROCESSING: a channel split, its shares held
  * in flight in the books and the provider asked (written ahead of the call). SUCCEEDED: the
- * shares are the receivers'. FAILED: nothing moved (failure says why). */
-export type SplitStatus = 'PENDING' | 'PROCESSING' | 'SUCCEEDED' | 'FAILED';
+ * shares are the receivers'. FAILED: nothing moved (failure says why). REQUIRES_MANUAL: a
+ * channel split the provider left PROCESSING through the bound of follow-up queries, for an
+ * operator; still queried, and finished like PROCESSING once the provider answers. */
+export type SplitStatus = 'PENDING' | 'PROCESSING' | 'REQUIRES_MANUAL' | 'SUCCEEDED' | 'FAILED';
 
 /** Where a split is made: the paid attempt's channel, when it offers profit sharing (分账). */
 export interface SplitChannel {
@@ -74,6 +76,8 @@ export type SplitEvent =
   | { type: 'SplitSubmitted'; at: string }
   | { type: 'SplitSucceeded'; at: string; channel_split_no?: string; received?: boolean[] }
   | { type: 'SplitFailed'; code: string; message: string; at: string }
+  /** The provider left it PROCESSING through `queries` follow-ups: REQUIRES_MANUAL. */
+  | { type: 'SplitStalled'; queries: number; at: string }
   /** Write-ahead of a return: durable before the provider is asked. */
   | { type: 'SplitReturnRequested'; return_no: string; refund_id: string; line_no: number; amount_minor: bigint; at: string }
   | { type: 'SplitReturnSettled'; return_no: string; succeeded: boolean; code?: string; message?: string; at: string };
@@ -85,6 +89,8 @@ export type SplitCommand =
   | { type: 'refused'; code: string; message: string; at: string }
   /** The provider finished the split (received: per line). */
   | { type: 'shared'; channel_split_no: string; received: boolean[]; at: string }
+  /** The last follow-up query within the bound found it still PROCESSING. */
+  | { type: 'stalled'; queries: number; at: string }
   | { type: 'return'; return_no: string; refund_id: string; line_no: number; amount_minor: bigint; at: string }
   | { type: 'return_settled'; return_no: string; succeeded: boolean; code?: string; message?: string; at: string };
 

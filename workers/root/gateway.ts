@@ -213,6 +213,7 @@ async function startMoneyOut(deps: GatewayDeps, ledger: LedgerStore | undefined,
     adapters: config.channels.flatMap((c) => routing.get(c.channel_id) ?? []),
     payment: async (payment_id) => (await orders.get(payment_id))?.state,
     unfreeze_after_ms: config.split_unfreeze_after_ms, unfreeze_sweep_ms: Math.min(60_000, Math.max(1_000, config.split_unfreeze_after_ms)),
+    stall_queries: config.split_stall_queries,
   });
   return { payouts, splits };
 }

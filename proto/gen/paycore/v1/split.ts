@@ -33,6 +33,13 @@ export enum SplitStatus {
    * has not finished it; the shares are held for the receivers meanwhile.
    */
   SPLIT_STATUS_PROCESSING = 4,
+  /**
+   * SPLIT_STATUS_REQUIRES_MANUAL - A split at the channel the provider left PROCESSING through PAYCORE_SPLIT_STALL_QUERIES
+   * follow-up queries (about an hour by default): for an operator to look at with the
+   * provider. Its shares stay held; paycore keeps querying (every 5 minutes) and it ends
+   * SUCCEEDED or FAILED by itself once the provider answers.
+   */
+  SPLIT_STATUS_REQUIRES_MANUAL = 5,
   UNRECOGNIZED = -1,
 }
 
@@ -53,6 +60,9 @@ export function splitStatusFromJSON(object: any): SplitStatus {
     case 4:
     case "SPLIT_STATUS_PROCESSING":
       return SplitStatus.SPLIT_STATUS_PROCESSING;
+    case 5:
+    case "SPLIT_STATUS_REQUIRES_MANUAL":
+      return SplitStatus.SPLIT_STATUS_REQUIRES_MANUAL;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -72,6 +82,8 @@ export function splitStatusToJSON(object: SplitStatus): string {
       return "SPLIT_STATUS_FAILED";
     case SplitStatus.SPLIT_STATUS_PROCESSING:
       return "SPLIT_STATUS_PROCESSING";
+    case SplitStatus.SPLIT_STATUS_REQUIRES_MANUAL:
+      return "SPLIT_STATUS_REQUIRES_MANUAL";
     case SplitStatus.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
