@@ -145,3 +145,9 @@ test('a split recorded before returns existed (its state has none) evolves with 
   const legacy = { ...replay([created])!, returns: undefined } as unknown as SplitState;
   expect(evolveSplit(legacy, succeeded).returns).toEqual([]);
 });
+
+test('a retry of a split that finishes the payment\'s splitting (finish), with finish again, changes nothing', () => {
+  const finishing: SplitInput = { ...input, finish: true };
+  const state = replay([{ type: 'SplitCreated', split_id: 's1', at, ...finishing }]);
+  expect(decideSplit(state, { ...create, input: finishing })).toEqual({ events: [] });
+});
