@@ -51,6 +51,10 @@ test('the same key with other fields is refused; a command for no split is NOT_F
   ]) {
     expect(other(change)).toEqual({ rejection: { reason: 'IDEMPOTENCY_KEY_REUSED', message: 'merchant_split_no sp-1 names another split (s1)' } });
   }
+  // The merchant's last split (finish) again is the same split; without finish it names another.
+  const last = replay([{ ...created, finish: true }]);
+  expect(decideSplit(last, { ...create, input: { ...input, finish: true } })).toEqual({ events: [] });
+  expect(decideSplit(last, create)).toMatchObject({ rejection: { reason: 'IDEMPOTENCY_KEY_REUSED' } });
   expect(decideSplit(undefined, allocated)).toEqual({ rejection: { reason: 'NOT_FOUND', message: 'no such split' } });
   expect(decideSplit(undefined, refused)).toEqual({ rejection: { reason: 'NOT_FOUND', message: 'no such split' } });
 });
