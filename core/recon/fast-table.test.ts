@@ -126,6 +126,11 @@ const table: Row[] = [
   ['a channel row of a side neither C nor O', C(recon({ side: 'X' })), [recon({})], -1],
   ['ours with a date one character longer than the statement\'s', B(bank()), [recon({ date: '2026-11-20x' })], -1],
   ['no bank fee', B(bank({ fee: '' })), [recon({ fee: '0' })], 0],
+  // A line of 16 or more commas fills the digest's field slots: refused there, whatever its first fields say.
+  ['sixteen commas in a normalised row whose first ten fields pair', C(`${recon({ side: 'C' })},x,x,x,x,x,x,x`), [recon({})], -1],
+  ['sixteen commas in a bank row whose first eleven fields pair', B(`${bank()},x,x,x,x,x,x`), [recon({})], -1],
+  // A bank line the scan refuses (twelve fields) is never read from the bytes of the row before it.
+  ['twelve fields in a bank row', B(`${bank()},x`), [recon({})], -1],
 ];
 
 /** A clean pair of another group whose rows carry the numbers of the case's rows (T1), shard
