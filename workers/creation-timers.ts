@@ -17,9 +17,9 @@ import type { Logger } from '../core/log';
 import type { ActorMetrics } from '../core/metrics';
 import type { Names } from '../core/names';
 import { isOpen } from '../core/orders/evolve';
-import { isUnowned, type ActorCommand, type ActorReply } from '../core/orders/protocol';
+import { type ActorCommand, type ActorReply } from '../core/orders/protocol';
 import { eventTimersConsumer, nextQueryAt, TimerScheduler, type TimerMessage } from '../core/orders/timers';
-import { retryAfterMs, type PumpGate } from './timer-pump';
+import { handBackDelayMs, type PumpGate } from './timer-pump';
 
 export interface CreationTimersOptions {
   js: JetStreamClient;
@@ -86,16 +86,11 @@ export async function fireWhenDue(options: CreationTimersOptions, message: JsMsg
     await retryOnPump(options, scheduler, message, timer, `command failed: ${String(error)}`);
     return;
   }
-  // No process held the shard until the deadline (a lease changing hands, workers/leases.ts):
-  // not executed and not a failure of the timer, handed back and tried again shortly.
-  if (isUnowned(reply)) {
-    message.nak(timer_retry_delay_ms);
-    return;
-  }
-  // Back-pressure (the actor thread or the payment's mailbox full) is not the timer failing:
-  // the creation is handed back for the refusal's retry hint and handled whole then.
-  if (!reply.ok && reply.error.reason === 'OVERLOADED') {
-    message.nak(retryAfterMs(reply.error.metadata));
+  // Not executed, and not the timer failing (no process held the shard, or back-pressure): the
+  // creation is handed back and handled whole later.
+  const hand_back_ms = handBackDelayMs(reply);
+  if (hand_back_ms !== undefined) {
+    message.nak(hand_back_ms);
     return;
   }
   // After the first query the expiry waits on PAY_TIMERS (unless the payment is over).

@@ -107,25 +107,31 @@ async function handle(options: TimerPumpOptions, message: JsMsg): Promise<void> 
     await retryOrDeadLetter(options, message, timer, `command failed: ${String(error)}`);
     return;
   }
-  if (reply === undefined) {
-    message.nak(timer_retry_delay_ms);
+  const hand_back_ms = handBackDelayMs(reply);
+  if (hand_back_ms !== undefined || reply === undefined) {
+    message.nak(hand_back_ms ?? timer_retry_delay_ms);
     return;
   }
   if (reply.ok || reply.error.reason === 'NOT_FOUND' || reply.error.reason === 'ILLEGAL_STATE') {
     message.ack();
     return;
   }
-  // Back-pressure (the actor thread or the payment's mailbox full) is not the timer failing:
-  // handed back for the refusal's retry hint, never counted toward its dead letter.
-  if (reply.error.reason === 'OVERLOADED') {
-    message.nak(retryAfterMs(reply.error.metadata));
-    return;
-  }
   await retryOrDeadLetter(options, message, timer, `${reply.error.reason}: ${reply.error.message}`);
 }
 
+/** When a timer's command was not executed and that is not the timer failing, how long until
+ * it is handed to the actor again: no process held the shard (undefined or an unowned reply: a
+ * lease changing hands, workers/leases.ts), shortly; back-pressure (the actor thread or the
+ * payment's mailbox full, OVERLOADED), after the refusal's retry hint. Neither counts toward the
+ * timer's dead letter. Otherwise undefined: the reply is the timer's outcome. */
+export function handBackDelayMs(reply: ActorReply | undefined): number | undefined {
+  if (reply === undefined || isUnowned(reply)) return timer_retry_delay_ms;
+  if (!reply.ok && reply.error.reason === 'OVERLOADED') return retryAfterMs(reply.error.metadata);
+  return undefined;
+}
+
 /** An OVERLOADED refusal's retry hint (ErrorInfo metadata retry_after_ms), else the default. */
-export function retryAfterMs(metadata: Record<string, string> | undefined): number {
+function retryAfterMs(metadata: Record<string, string> | undefined): number {
   const hint = Number(metadata?.retry_after_ms);
   return Number.isInteger(hint) && hint > 0 && hint <= timer_nak_delay_ms_max ? hint : timer_retry_delay_ms;
 }
