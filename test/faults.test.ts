@@ -13,7 +13,7 @@ import { app_admin_service } from '../core/gateway/app-admin';
 import { names } from '../core/names';
 import { notifyNames } from '../core/notify';
 import { NextActionType, PaymentStatus, Product, type Payment } from '../proto/gen/paycore/v1/payment';
-import { eventually, healthStatus, startPrivateNats, startPrivateRedis, startStack, type DependencyServer, type PaycoreProcess, type Stack } from './harness';
+import { eventually, healthStatus, shardsHeld, startPrivateNats, startPrivateRedis, startStack, type DependencyServer, type PaycoreProcess, type Stack } from './harness';
 
 let nats: DependencyServer;
 let redis: DependencyServer;
@@ -286,6 +286,10 @@ test('faults - a provider whose create hangs: the caller gets the pending paymen
   const request = order();
   const payment_id = stack.paymentId(request.merchantId, request.merchantOrderNo);
   await stack.fault({ scope: { out_trade_no_prefix: payment_id }, operations: ['create'], latency_ms: 2_500, times: 1 });
+  // Held by this process again (after the NATS restart above its leases were fenced and had to
+  // expire before being claimed anew): a create meanwhile waits for a holder, which is not what
+  // this test measures.
+  await eventually(async () => ((await shardsHeld(Number(stack.env.PAYCORE_HTTP_PORT))) === Number(stack.env.PAYCORE_SHARDS) ? true : undefined), 30_000, 'every shard held');
   const started = Date.now();
   const pending = await stack.client.createPayment(request);
   const elapsed_ms = Date.now() - started;

@@ -20,3 +20,11 @@ export async function refusal(call: Promise<unknown>): Promise<{ code: grpc.stat
   }
   throw new Error('the call succeeded');
 }
+
+/** `paycore_shards_held` on a process's /metrics (undefined while it does not answer): how many
+ * command shards it holds the lease of (workers/leases.ts). */
+export async function shardsHeld(http_port: number): Promise<number | undefined> {
+  const text = await fetch(`http://127.0.0.1:${http_port}/metrics`).then((r) => r.text(), () => undefined);
+  const line = text?.split('\n').find((l) => l.startsWith('paycore_shards_held '));
+  return line === undefined ? undefined : Number(line.split(' ')[1]);
+}

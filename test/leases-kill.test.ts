@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { PaymentStatus, Product } from '../proto/gen/paycore/v1/payment';
 import { PaycoreClient } from '../testing/client';
-import { eventually, freePort, PaycoreProcess, startStack, type Stack } from './harness';
+import { eventually, freePort, PaycoreProcess, shardsHeld, startStack, type Stack } from './harness';
 
 const ttl_ms = 3_000;
 const shards = 8;
@@ -32,13 +32,6 @@ afterAll(async () => {
   await other?.kill('SIGKILL');
   await stack?.stop();
 });
-
-/** `paycore_shards_held` on a process's /metrics (undefined while it does not answer). */
-async function shardsHeld(http_port: number): Promise<number | undefined> {
-  const text = await fetch(`http://127.0.0.1:${http_port}/metrics`).then((r) => r.text(), () => undefined);
-  const line = text?.split('\n').find((l) => l.startsWith('paycore_shards_held '));
-  return line === undefined ? undefined : Number(line.split(' ')[1]);
-}
 
 test('leases - a SIGKILLed process: the other claims its shards within the TTL and a renewal round; every acknowledged payment ends final', async () => {
   const stack_http_port = Number(stack.env.PAYCORE_HTTP_PORT);
