@@ -1,12 +1,15 @@
-// Integration: a split WeChat keeps PROCESSING is not queried forever unseen (core/splits
-// README.md, "Splits at the channel"): after PAYCORE_SPLIT_STALL_QUERIES follow-ups (2 here) it
-// is REQUIRES_MANUAL — an operator sees it so in ListSplits — and is still queried, so it finishes
+// Integration: a split WeChat keeps PROCESSING, or a return (分账回退) WeChat leaves open, is not
+// queried forever unseen (core/splits README.md, "Splits at the channel"): after
+// PAYCORE_SPLIT_STALL_QUERIES follow-ups (2 here; a return: the time they take) it is
+// REQUIRES_MANUAL — an operator sees it so in ListSplits (a return: on GetSplit's receiver) — and is still queried, so it finishes
 // by itself once WeChat answers. Through paycore (node dist/workers/main.js) and the sandbox PSP
 // over HTTP, the books in a PostgreSQL database of this run's own.
 
 import { randomBytes } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
 import { SplitStatus, type CreateSplitResponse, type GetSplitResponse, type ListSplitsResponse, type Split } from '../proto/gen/paycore/v1/split';
-import { eventually } from './harness';
+import { PaymentStatus, type CreateRefundRequest, type CreateRefundResponse } from '../proto/gen/paycore/v1/payment';
+import { eventually, refusal } from './harness';
 import { startProfitSharingStack, type ProfitSharingStack } from './profit-sharing-kit';
 
 let kit: ProfitSharingStack;
@@ -56,4 +59,57 @@ test('stall - WeChat answers nothing about a split for the bound of queries: REQ
   expect(done.channelSplitNo).not.toBe('');
   expect((await kit.ordersAtSandbox(attempt_id)).map((o) => o.out_order_no)).toEqual([created.splitId]);
   expect((await kit.store.trialBalance()).balanced).toBe(true);
+});
+
+function createRefund(request: Pick<CreateRefundRequest, 'paymentId' | 'amount' | 'merchantRefundNo'>): Promise<CreateRefundResponse> {
+  const full: CreateRefundRequest = { merchantId: merchant, merchantOrderNo: '', reason: '', notifyUrl: '', ...request };
+  return new Promise((resolve, reject) =>
+    kit.stack.client.raw.createRefund(full, new grpc.Metadata(), { deadline: Date.now() + 20_000 }, (error, value) => {
+      if (error) reject(error);
+      else resolve(value!);
+    }),
+  );
+}
+
+async function receiverOf(split_id: string): Promise<NonNullable<Split['receivers'][number]>> {
+  return (await call<GetSplitResponse>('getSplit', { merchantId: merchant, splitId: split_id })).split!.receivers[0]!;
+}
+
+test('stall - WeChat answers nothing about a return for the bound: the return is REQUIRES_MANUAL (on GetSplit\'s receiver) and the refund is refused ILLEGAL_STATE saying so, not DEPENDENCY_DOWN for ever; queried on, WeChat\'s late answer settles it and the same refund is made', async () => {
+  const payment = await kit.paidPayment(10_000n);
+  const attempt_id = `${payment.paymentId}a1`;
+  const created = (await call<CreateSplitResponse>('createSplit', {
+    merchantId: merchant, merchantSplitNo: `rt-${randomBytes(4).toString('hex')}`, paymentId: payment.paymentId, description: 'courier', finish: false,
+    receivers: [{ receiverId: '1900000502', amount: 3_000n, returnedAmount: 0n }],
+  })).split!;
+  await reaches(created.splitId, SplitStatus.SPLIT_STATUS_SUCCEEDED);
+  await eventually(async () => ((await kit.store.pool.query('SELECT 1 FROM split_receivers WHERE payment_id = $1 AND in_flight', [payment.paymentId])).rows.length === 0 ? true : undefined), 10_000, 'no share in flight');
+  // Every return call (the return and its query) fails until WeChat answers again below.
+  await kit.stack.fault({ scope: { provider: 'wechatpay', out_trade_no: attempt_id }, operations: ['share_return'], fail_status: 503 });
+  // 9_000 + the 3_000 shared > 10_000: the share comes back first.
+  const refund_no = `rf-${randomBytes(6).toString('hex')}`;
+  const ask = () => createRefund({ paymentId: payment.paymentId, amount: 9_000n, merchantRefundNo: refund_no });
+  expect(await refusal(ask())).toMatchObject({ reason: 'DEPENDENCY_DOWN' });
+  expect((await receiverOf(created.splitId)).returnRequiresManual).toBe(false);
+  await eventually(async () => ((await receiverOf(created.splitId)).returnRequiresManual ? true : undefined), 30_000, 'the return REQUIRES_MANUAL');
+  const refused = await ask().then(() => undefined, (error: grpc.ServiceError) => error);
+  expect(refused?.code).toBe(grpc.status.FAILED_PRECONDITION);
+  expect(await refusal(ask())).toMatchObject({ reason: 'ILLEGAL_STATE' });
+  expect(refused?.details).toContain('REQUIRES_MANUAL');
+  // WeChat answers again: the follow-up's query (not a retry of the refund) settles the return.
+  expect((await fetch(`${kit.stack.sandbox.url}/sandbox/faults`, { method: 'DELETE' })).ok).toBe(true);
+  const settled = await eventually(async () => {
+    const receiver = await receiverOf(created.splitId);
+    return !receiver.returnRequiresManual ? receiver : undefined;
+  }, 60_000, 'the return settled by a follow-up');
+  expect(settled.returnedAmount).toBe(3_000n);
+  const made = (await ask()).refund!;
+  expect(made.merchantRefundNo).toBe(refund_no);
+  await eventually(async () => {
+    const p = await kit.stack.client.getPayment({ paymentId: payment.paymentId, merchantId: merchant });
+    return p.status === PaymentStatus.PAYMENT_STATUS_PARTIALLY_REFUNDED ? p : undefined;
+  }, 20_000, 'refund settled');
+  const returns = ((await (await fetch(`${kit.stack.sandbox.url}/sandbox/wechatpay/profitsharing?out_trade_no_prefix=${attempt_id}`)).json()) as { returns: { out_return_no: string; result: string }[] }).returns;
+  expect(returns.map((r) => [r.out_return_no, r.result])).toEqual([[`${made.refundId}_${created.splitId}_1`, 'SUCCESS']]);
+  await eventually(async () => ((await kit.store.trialBalance()).balanced ? true : undefined), 10_000, 'the books balanced');
 });

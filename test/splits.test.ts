@@ -108,7 +108,9 @@ test('splits - CreateSplit posts the shares from the merchant to its receivers; 
   expect(created.splitId).toBe(splitId(stack.id_key, merchant, request.merchantSplitNo));
   const done = await decided(created);
   expect(done).toMatchObject({ status: SplitStatus.SPLIT_STATUS_SUCCEEDED, amount: 50_000n, currency: 'CNY', paymentId: payment.paymentId, description: 'shop and courier' });
-  expect(done.receivers).toEqual([{ receiverId: 'alice', amount: 30_000n, returnedAmount: 0n }, { receiverId: 'bob', amount: 20_000n, returnedAmount: 0n }]);
+  expect(done.receivers).toEqual([
+    { receiverId: 'alice', amount: 30_000n, returnedAmount: 0n, returnRequiresManual: false }, { receiverId: 'bob', amount: 20_000n, returnedAmount: 0n, returnRequiresManual: false },
+  ]);
   expect(await receiverBalance('alice')).toBe(30_000n);
   expect(await receiverBalance('bob')).toBe(20_000n);
   expect(await merchantFunds()).toBe(funds - 50_000n);
@@ -188,6 +190,9 @@ test("splits - scoped by merchant: another merchant's app gets NOT_FOUND for the
   expect(bad).toMatchObject({ reason: 'INVALID_FIELD' });
   expect(bad.fields.sort()).toEqual(['description', 'merchant_split_no', 'payment_id', 'receivers[0].amount', 'receivers[1].receiver_id', 'receivers[2].receiver_id']);
   expect((await refusal(call(client, 'createSplit', split(payment.paymentId, [])))).fields).toEqual(['receivers']);
+  const output_only = split(payment.paymentId, [['ok', 1n]]);
+  const set_by_caller = { ...output_only, receivers: [{ ...output_only.receivers[0]!, returnedAmount: 1n, returnRequiresManual: true }] };
+  expect((await refusal(call(client, 'createSplit', set_by_caller))).fields.sort()).toEqual(['receivers[0].return_requires_manual', 'receivers[0].returned_amount']);
   expect((await refusal(call(client, 'getSplit', { merchantId: merchant, splitId: 'o123' }))).fields).toEqual(['split_id']);
   expect((await refusal(call(client, 'listSplits', { merchantId: merchant, paymentId: 'x', pageSize: 501, pageToken: 'zz' }))).fields.sort()).toEqual(['page_size', 'page_token', 'payment_id']);
   // A payment not paid is not split, and nothing is recorded.

@@ -112,6 +112,7 @@ function checkCreate(request: S.CreateSplitRequest): void {
     seen.add(receiver.receiverId);
     if (receiver.amount <= 0n) violations.push({ field: `receivers[${i}].amount`, description: 'must be a positive number of minor units' });
     if (receiver.returnedAmount !== 0n) violations.push({ field: `receivers[${i}].returned_amount`, description: 'is output only: leave it 0' });
+    if (receiver.returnRequiresManual) violations.push({ field: `receivers[${i}].return_requires_manual`, description: 'is output only: leave it false' });
   });
   if ([...request.description].length > description_chars_max) violations.push({ field: 'description', description: `must be at most ${description_chars_max} characters` });
   if (violations.length > 0) throw invalidFields(violations);
@@ -150,7 +151,10 @@ function toWire(state: SplitState, returned: ReadonlyMap<number, bigint>): S.Spl
   return {
     splitId: state.split_id, merchantId: state.merchant_id, merchantSplitNo: state.merchant_split_no, paymentId: state.payment_id,
     status: to_wire[state.status], amount: state.amount_minor, currency: state.currency, description: state.description,
-    receivers: state.receivers.map((r, i) => ({ receiverId: r.receiver_id, amount: r.amount_minor, returnedAmount: returned.get(i + 1) ?? 0n })),
+    receivers: state.receivers.map((r, i) => ({
+      receiverId: r.receiver_id, amount: r.amount_minor, returnedAmount: returned.get(i + 1) ?? 0n,
+      returnRequiresManual: state.returns.some((x) => x.line_no === i + 1 && x.status === 'REQUIRES_MANUAL'),
+    })),
     failureCode: state.failure?.code ?? '', failureMessage: state.failure?.message ?? '', createdAt: new Date(state.created_at), updatedAt: new Date(state.updated_at),
     channelId: state.channel?.channel_id ?? '', channelSplitNo: state.channel_split_no ?? '', finish: state.finish === true,
   };

@@ -116,7 +116,7 @@ test('a channel split: the receivers the provider closed are kept on the state; 
   expect(decideSplit(replay([at_channel, submitted]), ask_return)).toMatchObject({ rejection: { reason: 'ILLEGAL_STATE' } });
   expect(decideSplit(replay([created, succeeded]), ask_return)).toMatchObject({ rejection: { reason: 'ILLEGAL_STATE' } });
   const refused_return = replay([at_channel, submitted, channel_done, return_asked, { type: 'SplitReturnSettled', return_no: 'r1_s1_1', succeeded: false, code: 'ACCOUNT_ABNORMAL', message: 'no', at: later }]);
-  expect(refused_return?.returns).toEqual([{ return_no: 'r1_s1_1', refund_id: 'r1', line_no: 1, amount_minor: 100n, status: 'FAILED', failure: { code: 'ACCOUNT_ABNORMAL', message: 'no' } }]);
+  expect(refused_return?.returns).toEqual([{ return_no: 'r1_s1_1', refund_id: 'r1', line_no: 1, amount_minor: 100n, status: 'FAILED', requested_at: later, failure: { code: 'ACCOUNT_ABNORMAL', message: 'no' } }]);
   // A settled return is not settled again.
   expect(decideSplit(refused_return, { type: 'return_settled', return_no: 'r1_s1_1', succeeded: true, at: later })).toEqual({ events: [] });
 });
@@ -135,14 +135,32 @@ test('a channel split: what the decisions carry — the closed split\'s failure,
   const both = [...done, ...('events' in asked_second ? asked_second.events : [])];
   const settled: SplitEvent = { type: 'SplitReturnSettled', return_no: 'r1_s1_1', succeeded: true, at: later };
   expect(replay([...both, settled])?.returns).toEqual([
-    { return_no: 'r1_s1_1', refund_id: 'r1', line_no: 1, amount_minor: 100n, status: 'SUCCEEDED' },
-    { return_no: 'r2_s1_1', refund_id: 'r2', line_no: 1, amount_minor: 100n, status: 'PROCESSING' },
+    { return_no: 'r1_s1_1', refund_id: 'r1', line_no: 1, amount_minor: 100n, status: 'SUCCEEDED', requested_at: later },
+    { return_no: 'r2_s1_1', refund_id: 'r2', line_no: 1, amount_minor: 100n, status: 'PROCESSING', requested_at: later },
   ]);
   // A provider answer for a return the split never asked changes nothing.
   expect(decideSplit(replay(done), { type: 'return_settled', return_no: 'r9_s1_1', succeeded: true, at: later })).toEqual({ events: [] });
   // A refused return without the provider's code or message.
   const bare = replay([...done, { type: 'SplitReturnSettled', return_no: 'r1_s1_1', succeeded: false, at: later }]);
-  expect(bare?.returns[0]).toEqual({ return_no: 'r1_s1_1', refund_id: 'r1', line_no: 1, amount_minor: 100n, status: 'FAILED', failure: { code: 'FAILED', message: '' } });
+  expect(bare?.returns[0]).toEqual({ return_no: 'r1_s1_1', refund_id: 'r1', line_no: 1, amount_minor: 100n, status: 'FAILED', requested_at: later, failure: { code: 'FAILED', message: '' } });
+});
+
+test('a return the provider left open past the bound of queries: REQUIRES_MANUAL (once), then settled by the provider\'s late answer either way; a settled or unknown return is not stalled', () => {
+  const done = [at_channel, submitted, channel_done, return_asked];
+  const stall: SplitCommand = { type: 'return_stalled', return_no: 'r1_s1_1', at: later };
+  const stalled_return: SplitEvent = { type: 'SplitReturnStalled', return_no: 'r1_s1_1', at: later };
+  expect(decideSplit(replay(done), stall)).toEqual({ events: [stalled_return] });
+  const manual = replay([...done, stalled_return]);
+  expect(manual).toMatchObject({ status: 'SUCCEEDED', returns: [{ return_no: 'r1_s1_1', status: 'REQUIRES_MANUAL', requested_at: later }] });
+  expect(decideSplit(manual, stall)).toEqual({ events: [] });
+  expect(decideSplit(replay(done), { ...stall, return_no: 'r9_s1_1' })).toEqual({ events: [] });
+  const late_success = decideSplit(manual, { type: 'return_settled', return_no: 'r1_s1_1', succeeded: true, at: later });
+  expect(late_success).toEqual({ events: [{ type: 'SplitReturnSettled', return_no: 'r1_s1_1', succeeded: true, at: later }] });
+  expect(replay([...done, stalled_return, ...('events' in late_success ? late_success.events : [])])?.returns[0]?.status).toBe('SUCCEEDED');
+  const late_refusal = decideSplit(manual, { type: 'return_settled', return_no: 'r1_s1_1', succeeded: false, code: 'ACCOUNT_ABNORMAL', message: 'no', at: later });
+  expect(replay([...done, stalled_return, ...('events' in late_refusal ? late_refusal.events : [])])?.returns[0]?.status).toBe('FAILED');
+  const settled = replay([...done, { type: 'SplitReturnSettled', return_no: 'r1_s1_1', succeeded: true, at: later }]);
+  expect(decideSplit(settled, stall)).toEqual({ events: [] });
 });
 
 test('a split recorded before returns existed (its state has none) evolves with an empty list', () => {

@@ -15,7 +15,7 @@ export function decideSplit(state: SplitState | undefined, command: SplitCommand
     return none;
   }
   if (state === undefined) return { rejection: { reason: 'NOT_FOUND', message: 'no such split' } };
-  if (command.type === 'return' || command.type === 'return_settled') return decideReturn(state, command);
+  if (command.type === 'return' || command.type === 'return_settled' || command.type === 'return_stalled') return decideReturn(state, command);
   const at_channel = state.status === 'PROCESSING' || state.status === 'REQUIRES_MANUAL';
   if (state.status !== 'PENDING' && !at_channel) return none;
   if (command.type === 'stalled') return state.status === 'PROCESSING' ? { events: [{ type: 'SplitStalled', queries: command.queries, at: command.at }] } : none;
@@ -32,7 +32,7 @@ export function decideSplit(state: SplitState | undefined, command: SplitCommand
   return { events: [{ type: 'SplitFailed', code: command.code, message: command.message, at: command.at }] };
 }
 
-function decideReturn(state: SplitState, command: Extract<SplitCommand, { type: 'return' | 'return_settled' }>): SplitDecision {
+function decideReturn(state: SplitState, command: Extract<SplitCommand, { type: 'return' | 'return_settled' | 'return_stalled' }>): SplitDecision {
   const existing = state.returns.find((r) => r.return_no === command.return_no);
   if (command.type === 'return') {
     if (existing !== undefined) return none;
@@ -40,7 +40,10 @@ function decideReturn(state: SplitState, command: Extract<SplitCommand, { type: 
     const { type: _type, ...rest } = command;
     return { events: [{ type: 'SplitReturnRequested', ...rest }] };
   }
-  if (existing === undefined || existing.status !== 'PROCESSING') return none;
+  if (command.type === 'return_stalled') {
+    return existing?.status === 'PROCESSING' ? { events: [{ type: 'SplitReturnStalled', return_no: command.return_no, at: command.at }] } : none;
+  }
+  if (existing === undefined || (existing.status !== 'PROCESSING' && existing.status !== 'REQUIRES_MANUAL')) return none;
   const { type: _type, ...rest } = command;
   return { events: [{ type: 'SplitReturnSettled', ...rest }] };
 }
@@ -64,8 +67,10 @@ export function evolveSplit(state: SplitState | undefined, event: SplitEvent): S
     case 'SplitFailed': return { ...next, status: 'FAILED', finished_at: event.at, failure: { code: event.code, message: event.message } };
     case 'SplitReturnRequested': {
       const { return_no, refund_id, line_no, amount_minor } = event;
-      return { ...next, returns: [...next.returns, { return_no, refund_id, line_no, amount_minor, status: 'PROCESSING' }] };
+      return { ...next, returns: [...next.returns, { return_no, refund_id, line_no, amount_minor, status: 'PROCESSING', requested_at: event.at }] };
     }
+    case 'SplitReturnStalled':
+      return { ...next, returns: next.returns.map((r) => (r.return_no === event.return_no ? { ...r, status: 'REQUIRES_MANUAL' } : r)) };
     case 'SplitReturnSettled':
       return {
         ...next,

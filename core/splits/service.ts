@@ -49,7 +49,8 @@ export interface SplitServiceDeps {
   /** Delay before each follow-up of a pending split; past the last, FAILED. A split at the
    * channel is queried on at the last delay. */
   follow_up_ms: readonly number[];
-  /** Follow-up queries of a split the provider keeps PROCESSING before it is REQUIRES_MANUAL. */
+  /** Follow-up queries of a split the provider keeps PROCESSING before it is REQUIRES_MANUAL;
+   * a return, the time that many follow-ups take (returns of one split share its timers). */
   stall_queries: number;
   log: Logger;
   now(): Date;
@@ -109,6 +110,7 @@ export class SplitService {
         await this.deps.books.sync(after.state);
         this.deps.log.error({ split_id: timer.split_id, queries: timer.round + 1 }, 'split REQUIRES_MANUAL: the channel left it PROCESSING through the bound of queries; still queried');
       }
+      after = await this.#stallReturns(after);
       if (isOpen(after.state)) await this.#schedule({ split_id: timer.split_id, round: timer.round + 1 });
     });
   }
@@ -137,9 +139,27 @@ export class SplitService {
       for (const line of lines) {
         const done = state.returns.find((r) => r.return_no === returnNo(refund_id, split_id, line.line_no));
         if (done?.status === 'FAILED') throw new PaycoreError('ILLEGAL_STATE', `the channel refused to return receiver ${line.line_no} of split ${split_id} (${done.failure?.code ?? 'FAILED'}): the refund is not made`);
+        if (done?.status === 'REQUIRES_MANUAL') {
+          throw new PaycoreError('ILLEGAL_STATE', `the return of receiver ${line.line_no} of split ${split_id} is REQUIRES_MANUAL: the channel has not answered it through the bound of queries (an operator looks at it with the channel; paycore still queries it). The refund is not made until the channel answers; then retry it with the same merchant_refund_no`);
+        }
         if (done?.status !== 'SUCCEEDED') throw new PaycoreError('DEPENDENCY_DOWN', `the channel has not answered the return of split ${split_id} yet; retry the refund with the same merchant_refund_no`);
       }
     }
+  }
+
+  /** The returns still open when the follow-ups of the bound would have been made since each was
+   * asked: REQUIRES_MANUAL, logged at error level (still queried). */
+  async #stallReturns(loaded: LoadedSplit): Promise<LoadedSplit> {
+    const delays = this.deps.follow_up_ms;
+    let bound_ms = 0;
+    for (let round = 0; round < this.deps.stall_queries; round += 1) bound_ms += delays[Math.min(round, delays.length - 1)] ?? 0;
+    const now = this.deps.now().getTime();
+    for (const open of loaded.state.returns) {
+      if (open.status !== 'PROCESSING' || open.requested_at === undefined || now < Date.parse(open.requested_at) + bound_ms) continue;
+      loaded = await this.#apply(loaded.state.split_id, loaded, { type: 'return_stalled', return_no: open.return_no, at: this.#at() });
+      this.deps.log.error({ split_id: loaded.state.split_id, return_no: open.return_no, refund_id: open.refund_id }, 'split return REQUIRES_MANUAL: the channel left it open through the bound of queries; its refund is refused until it answers; still queried');
+    }
+    return loaded;
   }
 
   #returnShares(split_id: string, refund_id: string, lines: readonly { line_no: number; amount_minor: bigint }[]): Promise<SplitState> {
@@ -169,7 +189,7 @@ export class SplitService {
       else if (exhausted) loaded = await this.#apply(id, loaded, { type: 'refused', code: 'PAYMENT_NOT_SETTLED', message: result.message, at: this.#at() });
     }
     if (loaded.state.status === 'PROCESSING' || loaded.state.status === 'REQUIRES_MANUAL') loaded = await this.#share(loaded, submitted);
-    for (const open of loaded.state.returns.filter((r) => r.status === 'PROCESSING')) loaded = await this.#settleReturn(loaded, open);
+    for (const open of loaded.state.returns.filter(isOpenReturn)) loaded = await this.#settleReturn(loaded, open);
     await this.deps.books.sync(loaded.state);
     return loaded;
   }
@@ -284,7 +304,11 @@ function refundable(payment: PaymentFacts, amount_minor: bigint): boolean {
 }
 
 function isOpen(state: SplitState): boolean {
-  return state.status === 'PENDING' || state.status === 'PROCESSING' || state.status === 'REQUIRES_MANUAL' || state.returns.some((r) => r.status === 'PROCESSING');
+  return state.status === 'PENDING' || state.status === 'PROCESSING' || state.status === 'REQUIRES_MANUAL' || state.returns.some(isOpenReturn);
+}
+
+function isOpenReturn(r: SplitReturn): boolean {
+  return r.status === 'PROCESSING' || r.status === 'REQUIRES_MANUAL';
 }
 
 /** out_return_no: one return per refund, split and receiver line (at most 55 characters). */

@@ -28,8 +28,12 @@ export interface SplitReturn {
   /** 1-based receiver line. */
   line_no: number;
   amount_minor: bigint;
-  status: 'PROCESSING' | 'SUCCEEDED' | 'FAILED';
+  /** REQUIRES_MANUAL: the provider left it open through the bound of follow-up queries (still
+   * queried; settled like PROCESSING once the provider answers). */
+  status: 'PROCESSING' | 'REQUIRES_MANUAL' | 'SUCCEEDED' | 'FAILED';
   failure?: { code: string; message: string };
+  /** When it was written ahead (absent in states from before the bound). */
+  requested_at?: string;
 }
 
 interface SplitReceiver {
@@ -80,7 +84,9 @@ export type SplitEvent =
   | { type: 'SplitStalled'; queries: number; at: string }
   /** Write-ahead of a return: durable before the provider is asked. */
   | { type: 'SplitReturnRequested'; return_no: string; refund_id: string; line_no: number; amount_minor: bigint; at: string }
-  | { type: 'SplitReturnSettled'; return_no: string; succeeded: boolean; code?: string; message?: string; at: string };
+  | { type: 'SplitReturnSettled'; return_no: string; succeeded: boolean; code?: string; message?: string; at: string }
+  /** The provider left the return open through the bound of follow-up queries: REQUIRES_MANUAL. */
+  | { type: 'SplitReturnStalled'; return_no: string; at: string };
 
 /** What the books answered (core/ledger/splits.ts AllocateResult), or the last follow-up. */
 export type SplitCommand =
@@ -92,7 +98,9 @@ export type SplitCommand =
   /** The last follow-up query within the bound found it still PROCESSING. */
   | { type: 'stalled'; queries: number; at: string }
   | { type: 'return'; return_no: string; refund_id: string; line_no: number; amount_minor: bigint; at: string }
-  | { type: 'return_settled'; return_no: string; succeeded: boolean; code?: string; message?: string; at: string };
+  | { type: 'return_settled'; return_no: string; succeeded: boolean; code?: string; message?: string; at: string }
+  /** An open return past the bound of follow-up queries. */
+  | { type: 'return_stalled'; return_no: string; at: string };
 
 interface SplitRejection {
   reason: 'IDEMPOTENCY_KEY_REUSED' | 'NOT_FOUND' | 'ILLEGAL_STATE';

@@ -101,6 +101,14 @@ export interface SplitReceiver {
   amount: bigint;
   /** Output only: what refunds of the payment took back of this share (分账回退). */
   returnedAmount: bigint;
+  /**
+   * Output only: a return of this share through the channel (WeChat return-orders) that the
+   * channel left open through PAYCORE_SPLIT_STALL_QUERIES follow-up queries' time (about an
+   * hour by default), for an operator to look at with the provider. Its refund is refused
+   * ILLEGAL_STATE meanwhile; paycore keeps querying and the provider's answer settles it (then
+   * false again).
+   */
+  returnRequiresManual: boolean;
 }
 
 export interface CreateSplitRequest {
@@ -213,7 +221,7 @@ export interface Split {
 }
 
 function createBaseSplitReceiver(): SplitReceiver {
-  return { receiverId: "", amount: 0n, returnedAmount: 0n };
+  return { receiverId: "", amount: 0n, returnedAmount: 0n, returnRequiresManual: false };
 }
 
 export const SplitReceiver: MessageFns<SplitReceiver> = {
@@ -232,6 +240,9 @@ export const SplitReceiver: MessageFns<SplitReceiver> = {
         throw new globalThis.Error("value provided for field message.returnedAmount of type int64 too large");
       }
       writer.uint32(24).int64(message.returnedAmount);
+    }
+    if (message.returnRequiresManual !== false) {
+      writer.uint32(32).bool(message.returnRequiresManual);
     }
     return writer;
   },
@@ -273,6 +284,14 @@ export const SplitReceiver: MessageFns<SplitReceiver> = {
             message.returnedAmount = reader.int64() as bigint;
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.returnRequiresManual = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -298,6 +317,11 @@ export const SplitReceiver: MessageFns<SplitReceiver> = {
         : isSet(object.returned_amount)
         ? BigInt(object.returned_amount)
         : 0n,
+      returnRequiresManual: isSet(object.returnRequiresManual)
+        ? globalThis.Boolean(object.returnRequiresManual)
+        : isSet(object.return_requires_manual)
+        ? globalThis.Boolean(object.return_requires_manual)
+        : false,
     };
   },
 
@@ -312,6 +336,9 @@ export const SplitReceiver: MessageFns<SplitReceiver> = {
     if (message.returnedAmount !== 0n) {
       obj.returnedAmount = message.returnedAmount.toString();
     }
+    if (message.returnRequiresManual !== false) {
+      obj.returnRequiresManual = message.returnRequiresManual;
+    }
     return obj;
   },
 
@@ -325,6 +352,7 @@ export const SplitReceiver: MessageFns<SplitReceiver> = {
     message.returnedAmount = (object.returnedAmount !== undefined && object.returnedAmount !== null)
       ? BigInt(object.returnedAmount)
       : 0n;
+    message.returnRequiresManual = object.returnRequiresManual ?? false;
     return message;
   },
 };
