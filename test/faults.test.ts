@@ -290,11 +290,11 @@ test('faults - a provider whose create hangs: the caller gets the pending paymen
   // expire before being claimed anew): a create meanwhile waits for a holder, which is not what
   // this test measures.
   await eventually(async () => ((await shardsHeld(Number(stack.env.PAYCORE_HTTP_PORT))) === Number(stack.env.PAYCORE_SHARDS) ? true : undefined), 30_000, 'every shard held');
-  const started = Date.now();
   const pending = await stack.client.createPayment(request);
-  const elapsed_ms = Date.now() - started;
+  // Answered at the create deadline (1 s), not after the provider's 2.5 s: had it waited, the
+  // answer would carry the QR code (REQUIRES_ACTION). No clock is read: under load the answer
+  // itself can take seconds to travel, which says nothing about the deadline.
   expect({ status: PaymentStatus[pending.status], action: NextActionType[pending.nextAction?.type ?? 0] }).toEqual({ status: 'PAYMENT_STATUS_CREATED', action: 'NEXT_ACTION_TYPE_POLL' });
-  expect(elapsed_ms).toBeLessThan(2_000); // the create deadline (1 s) and some, not the provider's 2.5 s
   // The provider's late answer (the QR code) is applied when it comes, without a new order.
   const ready = await eventually(async () => {
     const p = await stack.client.getPayment({ merchantId: request.merchantId, paymentId: payment_id });

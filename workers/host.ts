@@ -35,6 +35,8 @@ export interface HostDeps {
   startPump(gate: PumpGate): Promise<TimerPump>;
   /** Whether the thread's routing table can route now. */
   routable(): boolean;
+  /** Calls `listener` whenever the thread's Redis connection changes state. */
+  onRedisChange(listener: () => void): void;
   /** The thread's metrics, for the pool's /metrics. */
   metrics(): Promise<MetricsJson>;
   /** Closes what the thread opened (after its subscriptions, pump and requests are done),
@@ -238,13 +240,19 @@ export async function serveActorHost(deps: HostDeps): Promise<void> {
 
   // The gateway's health includes every thread's ability to route (each has its own Redis
   // connection, which reconnects on its own schedule).
+  // Said at once when its Redis connection changes state (a poll alone left the gateway
+  // SERVING for up to two poll rounds while a thread was still reconnecting after a Redis
+  // restart), and polled for what changes without a connection event (the configuration
+  // lost with an empty Redis, then rebuilt).
   let routable = deps.routable();
   post({ type: 'routable', up: routable });
-  const routable_poll = setInterval(() => {
+  const checkRoutable = (): void => {
     if (deps.routable() === routable) return;
     routable = deps.routable();
     post({ type: 'routable', up: routable });
-  }, health_poll_ms);
+  };
+  deps.onRedisChange(checkRoutable);
+  const routable_poll = setInterval(checkRoutable, health_poll_ms);
   routable_poll.unref();
 
   port.on('message', (message: ToWorker) => {

@@ -49,6 +49,8 @@ export class ActorPool {
   onRestart: (() => void) | undefined;
   /** A shard claimed, released or lost (metrics). */
   onLease: ((event: LeaseEvent, held: number) => void) | undefined;
+  /** A thread's ability to serve changed (its NATS link, its routing table): health is read anew. */
+  onServingChange: (() => void) | undefined;
   #leases: ShardLeases | undefined;
   #metrics_request = 0;
   readonly #metrics_waiting = new Map<number, (json: MetricsJson) => void>();
@@ -143,9 +145,11 @@ export class ActorPool {
           case 'link':
             slot.serving = message.up;
             this.#updatePumps();
+            this.onServingChange?.();
             return;
           case 'routable':
             slot.routable = message.up;
+            this.onServingChange?.();
             return;
           case 'inflight':
             slot.inflight.add(message.reply);

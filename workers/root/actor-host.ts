@@ -105,6 +105,9 @@ export async function runActorHost(port: MessagePort, data: ActorHostData): Prom
         retry_backoff_ms: config.timer_retry_backoff_ms,
       }),
     routable: () => c.table.cache.routable,
+    onRedisChange: (listener) => {
+      for (const event of ['ready', 'close', 'reconnecting', 'end']) c.redis.on(event, listener);
+    },
     metrics: async () => (await metrics.registry.getMetricsAsJSON()) as MetricsJson,
     async close() {
       await host.close();

@@ -93,7 +93,7 @@ interface GatewayDeps {
   connections: Connections;
   metrics: ReturnType<typeof createGatewayMetrics>;
   /** The actor-host threads: their health and metrics are the gateway's too. */
-  pool: Pick<ActorPool, 'serving' | 'collectMetrics' | 'dispatch' | 'gate'>;
+  pool: Pick<ActorPool, 'serving' | 'collectMetrics' | 'dispatch' | 'gate' | 'onServingChange'>;
 }
 
 interface Gateway {
@@ -165,6 +165,7 @@ async function buildGateway(deps: GatewayDeps): Promise<Gateway> {
     grpc.health.setStatus('paycore.v1.PaymentService', status);
   };
   link.onChange(refreshHealth);
+  pool.onServingChange = refreshHealth;
   const health_poll = setInterval(refreshHealth, health_poll_ms);
   health_poll.unref();
   redis.on('ready', refreshHealth).on('end', refreshHealth).on('error', refreshHealth).on('close', refreshHealth);
