@@ -67,6 +67,8 @@ afterAll(async () => {
 });
 
 interface Attempt {
+  /** The channel its product routes to (wx1: WeChat Pay Native, ali1: Alipay QR). */
+  channel: 'ali1' | 'wx1';
   merchant_order_no: string;
   payment_id: string;
   sent_at: number;
@@ -74,26 +76,32 @@ interface Attempt {
   outcome?: string;
 }
 
-/** Creates at a steady rate, alternating between the processes; every other acknowledged
- * payment is paid at the provider at once (its callback or a query makes it SUCCEEDED), the
- * others expire (CLOSED). */
-function load(rate_per_s: number): { attempts: Attempt[]; stop(): Promise<void> } {
+/** Creates at a steady rate, alternating the channels given (their products) and, each round
+ * of them, the processes; every other acknowledged payment of each channel is paid at its
+ * provider at once (its callback or a query makes it SUCCEEDED), the others expire (CLOSED). */
+function load(rate_per_s: number, channels: readonly Attempt['channel'][] = ['wx1']): { attempts: Attempt[]; stop(): Promise<void> } {
   const attempts: Attempt[] = [];
   const pending = new Set<Promise<unknown>>();
   let n = 0;
   const timer = setInterval(() => {
     n += 1;
-    const member = cluster.members[n % cluster.members.length]!;
+    const round = Math.floor(n / channels.length);
+    const member = cluster.members[round % cluster.members.length]!;
+    const channel = channels[n % channels.length]!;
     const merchant_order_no = `cl-${randomBytes(6).toString('hex')}`;
-    const attempt: Attempt = { merchant_order_no, payment_id: cluster.stack.paymentId('m_it', merchant_order_no), sent_at: Date.now() };
+    const attempt: Attempt = { channel, merchant_order_no, payment_id: cluster.stack.paymentId('m_it', merchant_order_no), sent_at: Date.now() };
     attempts.push(attempt);
-    const pay = n % 2 === 0;
+    const pay = round % 2 === 0;
+    const product = channel === 'wx1' ? Product.PRODUCT_WECHAT_NATIVE : Product.PRODUCT_ALIPAY_QR;
     const call = member.client
-      .createPayment({ merchantId: 'm_it', merchantOrderNo: merchant_order_no, amount: 1_000n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'cluster', expireSeconds: expire_seconds }, 20_000)
+      .createPayment({ merchantId: 'm_it', merchantOrderNo: merchant_order_no, amount: 1_000n, currency: 'CNY', product, subject: 'cluster', expireSeconds: expire_seconds }, 20_000)
       .then(
         async () => {
+          attempt.answered_at = Date.now();
           attempt.outcome = 'OK';
-          if (pay) await cluster.stack.pay(`${attempt.payment_id}a1`).catch(() => undefined);
+          if (!pay) return;
+          const provider = channel === 'wx1' ? 'wechatpay' : 'alipay';
+          await fetch(`${cluster.stack.sandbox.url}/sandbox/${provider}/orders/${attempt.payment_id}a1/pay`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } }).catch(() => undefined);
         },
         (error: grpc.ServiceError) => {
           const decoded = decodeServiceError(error);
@@ -320,54 +328,6 @@ const channel_timeout_ms = 2_000;
 /** How much a process's resident memory may grow across the hang. */
 const rss_growth_mib_max = 200;
 
-interface HangAttempt extends Attempt {
-  channel: 'ali1' | 'wx1';
-}
-
-/** Creates at a steady rate, alternating products (so channels) and processes; every other
- * acknowledged payment of each channel is paid at its provider, the rest expire. */
-function mixedLoad(rate_per_s: number): { attempts: HangAttempt[]; stop(): Promise<void> } {
-  const attempts: HangAttempt[] = [];
-  const pending = new Set<Promise<unknown>>();
-  let n = 0;
-  const timer = setInterval(() => {
-    n += 1;
-    const member = cluster.members[Math.floor(n / 2) % cluster.members.length]!;
-    const channel = n % 2 === 0 ? 'wx1' : 'ali1';
-    const merchant_order_no = `ch-${randomBytes(6).toString('hex')}`;
-    const attempt: HangAttempt = { channel, merchant_order_no, payment_id: cluster.stack.paymentId('m_it', merchant_order_no), sent_at: Date.now() };
-    attempts.push(attempt);
-    const pay = Math.floor(n / 2) % 2 === 0;
-    const product = channel === 'wx1' ? Product.PRODUCT_WECHAT_NATIVE : Product.PRODUCT_ALIPAY_QR;
-    const call = member.client
-      .createPayment({ merchantId: 'm_it', merchantOrderNo: merchant_order_no, amount: 1_000n, currency: 'CNY', product, subject: 'cluster', expireSeconds: expire_seconds }, 20_000)
-      .then(
-        async () => {
-          attempt.answered_at = Date.now();
-          attempt.outcome = 'OK';
-          if (!pay) return;
-          const provider = channel === 'wx1' ? 'wechatpay' : 'alipay';
-          await fetch(`${cluster.stack.sandbox.url}/sandbox/${provider}/orders/${attempt.payment_id}a1/pay`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } }).catch(() => undefined);
-        },
-        (error: grpc.ServiceError) => {
-          const decoded = decodeServiceError(error);
-          attempt.outcome = decoded.code === undefined ? 'NO_CONNECTION' : `${grpc.status[decoded.code] ?? decoded.code} ${decoded.reason ?? ''}`.trim();
-        },
-      )
-      .finally(() => {
-        attempt.answered_at ??= Date.now();
-        pending.delete(call);
-      });
-    pending.add(call);
-  }, 1_000 / rate_per_s);
-  return {
-    attempts,
-    async stop() {
-      clearInterval(timer);
-      await Promise.allSettled([...pending]);
-    },
-  };
-}
 
 /** Resident memory of every paycore process, MiB (the gateway and its actor threads). */
 function rssMib(): number[] {
@@ -383,7 +343,7 @@ function percentile(values: readonly number[], p: number): number {
 }
 
 /** The provider's orders of a payment, any attempt (`<payment_id>a<n>`). */
-async function providerOrders(a: HangAttempt): Promise<number> {
+async function providerOrders(a: Attempt): Promise<number> {
   const provider = a.channel === 'wx1' ? 'wechatpay' : 'alipay';
   const response = await fetch(`${cluster.stack.sandbox.url}/sandbox/${provider}/orders?out_trade_no_prefix=${a.payment_id}a`);
   return ((await response.json()) as { orders: unknown[] }).orders.length;
@@ -396,7 +356,7 @@ async function circuitOf(channel_id: string): Promise<string> {
 }
 
 test('cluster - a provider that hangs: its circuit opens, the other channel keeps its latency, memory stays bounded, nothing lost', async () => {
-  const traffic = mixedLoad(plan.rate_per_s);
+  const traffic = load(plan.rate_per_s, ['wx1', 'ali1']);
   await sleep(plan.before_ms);
   const rss_before = rssMib();
   const hang_at = Date.now();
@@ -444,7 +404,7 @@ test('cluster - a provider that hangs: its circuit opens, the other channel keep
   const other = (from: number, to: number) => traffic.attempts.filter((a) => a.channel === 'wx1' && a.sent_at >= from && a.sent_at < to);
   const before = other(0, hang_at);
   const during = other(hang_at, healed_at);
-  const latency = (attempts: HangAttempt[]) => attempts.map((a) => a.answered_at! - a.sent_at);
+  const latency = (attempts: Attempt[]) => attempts.map((a) => a.answered_at! - a.sent_at);
   process.stdout.write(
     `cluster provider-hangs: acknowledged=${report.acknowledged} final=${report.final} lost=${report.lost} not_final=${report.not_final} ` +
       `double_provider_orders=${report.double_provider_orders} recover_ms=${report.recover_ms} all_final_after_ms=${report.final_ms} ` +
