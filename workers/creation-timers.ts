@@ -11,7 +11,7 @@
 import { JetStreamApiError, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import { decodeJson } from '../core/codec';
 import { consumeEach, type Consuming } from '../core/consume';
-import { timer_gate_wait_ms_max, timer_nak_delay_ms_max, timer_retry_delay_ms } from '../core/constants';
+import { timer_retry_delay_ms } from '../core/constants';
 import { eventsOf, stored_message_schema, type StoredMessage } from '../core/events/stored';
 import type { Logger } from '../core/log';
 import type { ActorMetrics } from '../core/metrics';
@@ -19,7 +19,7 @@ import type { Names } from '../core/names';
 import { isOpen } from '../core/orders/evolve';
 import { type ActorCommand, type ActorReply } from '../core/orders/protocol';
 import { eventTimersConsumer, nextQueryAt, TimerScheduler, type TimerMessage } from '../core/orders/timers';
-import { handBackDelayMs, type PumpGate } from './timer-pump';
+import { dueAndOpen, handBackDelayMs, type PumpGate } from './timer-pump';
 
 export interface CreationTimersOptions {
   js: JetStreamClient;
@@ -61,16 +61,7 @@ export function creationTimersOf(stored: StoredMessage, query_backoff_ms: readon
 export async function fireWhenDue(options: CreationTimersOptions, message: JsMsg, stored: StoredMessage, due: Due): Promise<void> {
   const due_at = due.query_at ?? due.expire_at;
   const wait_ms = due_at - Date.now();
-  if (wait_ms > 0) {
-    message.nak(Math.min(wait_ms, timer_nak_delay_ms_max));
-    return;
-  }
-  // Held (not acked) while some shard has no serving thread; handed back for a later try if
-  // that lasts, well within the consumer's ack wait.
-  if (!(await options.gate.wait(timer_gate_wait_ms_max))) {
-    message.nak(timer_retry_delay_ms);
-    return;
-  }
+  if (!(await dueAndOpen(message, wait_ms, options.gate))) return;
   const payment_id = stored.state.payment_id;
   const kind = due.query_at === undefined ? 'expire' : 'query';
   options.timer_lag.observe({ kind }, -wait_ms / 1000);

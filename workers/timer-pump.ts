@@ -87,16 +87,7 @@ async function handle(options: TimerPumpOptions, message: JsMsg): Promise<void> 
     return;
   }
   const wait_ms = Date.parse(timer.due_at) - Date.now();
-  if (wait_ms > 0) {
-    message.nak(Math.min(wait_ms, timer_nak_delay_ms_max));
-    return;
-  }
-  // Held (not acked) while this process's threads are not all up; handed back for a later try
-  // if that lasts, well within the consumer's ack wait.
-  if (!(await options.gate.wait(timer_gate_wait_ms_max))) {
-    message.nak(timer_retry_delay_ms);
-    return;
-  }
+  if (!(await dueAndOpen(message, wait_ms, options.gate))) return;
   options.timer_lag.observe({ kind: timer.kind }, -wait_ms / 1000);
   const request: ActorRequest = { type: 'timer', payment_id: timer.payment_id, kind: timer.kind, round: timer.round, refund_id: timer.refund_id, deadline_at_ms: Date.now() + options.command_timeout_ms };
   const subject = options.names.command(shardOf(timer.payment_id, options.shards));
@@ -117,6 +108,21 @@ async function handle(options: TimerPumpOptions, message: JsMsg): Promise<void> 
     return;
   }
   await retryOrDeadLetter(options, message, timer, `${reply.error.reason}: ${reply.error.message}`);
+}
+
+/** Whether a timer message may fire now: due (else handed back until it is, capped) and this
+ * process's threads all up (held, not acked, while they are not; handed back for a later try
+ * if that lasts, well within the consumer's ack wait). */
+export async function dueAndOpen(message: JsMsg, wait_ms: number, gate: Pick<PumpGate, 'wait'>): Promise<boolean> {
+  if (wait_ms > 0) {
+    message.nak(Math.min(wait_ms, timer_nak_delay_ms_max));
+    return false;
+  }
+  if (!(await gate.wait(timer_gate_wait_ms_max))) {
+    message.nak(timer_retry_delay_ms);
+    return false;
+  }
+  return true;
 }
 
 /** When a timer's command was not executed and that is not the timer failing, how long until
