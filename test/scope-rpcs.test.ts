@@ -8,12 +8,18 @@
 //
 // Every method of every service the main port serves is in the table (the generated service
 // definitions are read from proto/gen): a new RPC fails here until its scope is decided.
+//
+// The admin services (served on the admin port when PAYCORE_ADMIN_GRPC_PORT is set; here on the
+// one port) have a table of their own: each method and the admin role it needs. A platform app
+// holding every role but that one is FORBIDDEN on it, and so is the merchant-scoped app; an app
+// holding the role is let past the check. A new admin RPC fails here until its role is decided.
 
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { requirementOf } from '../core/auth/policy';
+import { app_roles, type AppRole } from '../core/routing/apps';
 import { grpcDefinition } from '../core/gateway/admin';
 import { decodeServiceError } from '../core/errors';
 import { PaymentServiceService, Product } from '../proto/gen/paycore/v1/payment';
@@ -26,6 +32,10 @@ const scoped_app = 'scope_a';
 const platform_app = 'scope_all';
 const merchant_roles = ['payments:read', 'payments:write', 'refunds:write', 'ledger:read', 'ledger:write', 'payouts:read', 'payouts:write', 'splits:read', 'splits:write'];
 
+const admin_roles = app_roles.filter((role) => role.startsWith('admin:'));
+/** A platform app holding every role but `role`. */
+const allBut = (role: AppRole): string => `all_but_${role.slice('admin:'.length)}`;
+
 let db: TestDatabase;
 let stack: Stack;
 
@@ -34,6 +44,7 @@ beforeAll(async () => {
   const routing = defaultRouting() as { apps: unknown[] };
   routing.apps.push({ app_id: scoped_app, merchants: [merchant_a], roles: merchant_roles });
   routing.apps.push({ app_id: platform_app, merchants: '*', roles: merchant_roles });
+  for (const role of admin_roles) routing.apps.push({ app_id: allBut(role), merchants: '*', roles: app_roles.filter((r) => r !== role) });
   stack = await startStack({ routing, env: { PAYCORE_DATABASE_URL: db.url, PAYCORE_LEDGER_CUTOFF_INTERVAL_MS: '0' } });
 }, 120_000);
 
@@ -55,8 +66,17 @@ type Message = { fromPartial(partial: unknown): unknown };
  * whose methods need no admin role (those are on the admin port, and an admin role is only
  * given to an app acting for every merchant). */
 function servedServices(): Served[] {
+  return generatedServices(false);
+}
+
+/** The services on the admin port: every generated `…ServiceDefinition` whose methods all need an admin role. */
+function adminServices(): Served[] {
+  return generatedServices(true);
+}
+
+function generatedServices(admin: boolean): Served[] {
   const payment = require('../proto/gen/paycore/v1/payment') as Record<string, Message>;
-  const services: Served[] = [{
+  const services: Served[] = admin ? [] : [{
     name: 'paycore.v1.PaymentService',
     definition: PaymentServiceService as unknown as grpc.ServiceDefinition,
     complete: (key, partial) => payment[`${key[0]!.toUpperCase()}${key.slice(1)}Request`]!.fromPartial(partial),
@@ -68,7 +88,7 @@ function servedServices(): Served[] {
       if (!name.endsWith('ServiceDefinition')) continue;
       const generated = value as Parameters<typeof grpcDefinition>[0] & { methods: Record<string, { name: string; requestType: Message }> };
       const admin_only = Object.values(generated.methods).every((m) => requirementOf(`/${generated.fullName}/${m.name}`)?.startsWith('admin:'));
-      if (admin_only) continue;
+      if (admin_only !== admin) continue;
       const complete = (key: string, partial: unknown): unknown => generated.methods[key]!.requestType.fromPartial(partial);
       services.push({ name: generated.fullName, definition: grpcDefinition(generated), complete });
     }
@@ -144,6 +164,21 @@ const table: Record<string, { scope: Scope; request: (merchant_id: string) => un
   '/paycore.v1.ReconService/ResolveDifference': { scope: 'platform', request: () => ({ differenceId: '1', reason: 'scope' }) },
   '/paycore.v1.ReconService/RerunDay': { scope: 'platform', request: () => ({ channelId: 'bank1', businessDate: day }) },
 };
+
+/** Per admin method path: the role it needs. Requests are empty (every field at its default):
+ * the role is checked before any field, so a refusal is the role's, and an app with the role
+ * is answered by the handler (INVALID_FIELD, NOT_FOUND, an empty list: past the check). */
+const admin_table: Record<string, AppRole> = Object.fromEntries([
+  ...['UpsertChannel', 'GetChannel', 'ListChannels', 'SetChannelState', 'ExplainRoute'].map((m) => [`/paycore.v1.RoutingAdminService/${m}`, 'admin:routing']),
+  ...['ListDeadLetters', 'ResendNotification'].map((m) => [`/paycore.v1.NotificationAdminService/${m}`, 'admin:notifications']),
+  ...['ListDeadTimers', 'RedriveTimer'].map((m) => [`/paycore.v1.TimerAdminService/${m}`, 'admin:timers']),
+  ...['UpsertMerchant', 'GetMerchant'].map((m) => [`/paycore.v1.MerchantAdminService/${m}`, 'admin:merchants']),
+  ...['UpsertApp', 'GetApp', 'ListApps', 'DeleteApp', 'RotateAppKey', 'RetireAppKey'].map((m) => [`/paycore.v1.AppAdminService/${m}`, 'admin:apps']),
+  ...['UpsertRiskRule', 'ListRiskRules', 'DeleteRiskRule', 'ListHeldPayments', 'ReleaseHeldPayment', 'RejectHeldPayment', 'HoldMerchant', 'ReleaseMerchantHold', 'ListMerchantHolds']
+    .map((m) => [`/paycore.v1.RiskAdminService/${m}`, 'admin:risk']),
+  ...['SetSettlementAccount', 'GetSettlementAccount', 'ListDeadPayoutTimers', 'RedrivePayoutTimer', 'PayRefundByPayout', 'ResolvePayout']
+    .map((m) => [`/paycore.v1.PayoutAdminService/${m}`, 'admin:payouts']),
+]) as Record<string, AppRole>;
 
 type AnyClient = grpc.Client & Record<string, (request: unknown, ...rest: unknown[]) => unknown>;
 
@@ -229,5 +264,42 @@ describe('scope - every RPC', () => {
     }
     expect(seen).toEqual(expected);
     expect(Object.keys(seen).length).toBeGreaterThanOrEqual(8);
+  });
+
+  test('scope - the admin table names every admin method, each with the role policy.ts gives it', () => {
+    const served = adminServices().flatMap(({ definition }) => Object.values(definition).map((m) => m.path)).sort();
+    expect(Object.keys(admin_table).sort()).toEqual(served);
+    expect(Object.fromEntries(served.map((p) => [p, requirementOf(p)]))).toEqual(admin_table);
+  });
+
+  test('scope - every admin RPC is FORBIDDEN without its role (to a platform app holding every other role, and to a merchant-scoped app) and served with it', async () => {
+    const seen: Record<string, { without_role: string; scoped: string; with_role: string }> = {};
+    const expected: typeof seen = {};
+    const past = (result: string): string => (result === 'FORBIDDEN' || result === 'UNAUTHENTICATED' ? result : 'past the check');
+    for (const { name, definition, complete } of adminServices()) {
+      const holder = stack.serviceClient(definition, name) as unknown as AnyClient;
+      const scoped = stack.serviceClient(definition, name, stack.auth(scoped_app)) as unknown as AnyClient;
+      try {
+        for (const [key, method] of Object.entries(definition)) {
+          const role = admin_table[method.path]!;
+          const lacking = stack.serviceClient(definition, name, stack.auth(allBut(role))) as unknown as AnyClient;
+          try {
+            seen[method.path] = {
+              without_role: await outcome(lacking, method, key, complete(key, {})),
+              scoped: await outcome(scoped, method, key, complete(key, {})),
+              with_role: past(await outcome(holder, method, key, complete(key, {}))),
+            };
+          } finally {
+            lacking.close();
+          }
+          expected[method.path] = { without_role: 'FORBIDDEN', scoped: 'FORBIDDEN', with_role: 'past the check' };
+        }
+      } finally {
+        holder.close();
+        scoped.close();
+      }
+    }
+    expect(seen).toEqual(expected);
+    expect(seen['/paycore.v1.PayoutAdminService/ResolvePayout']).toEqual({ without_role: 'FORBIDDEN', scoped: 'FORBIDDEN', with_role: 'past the check' });
   });
 });
