@@ -25,6 +25,7 @@ import { connect } from '@nats-io/transport-node';
 import { decodeServiceError } from '../core/errors';
 import { PaymentStatus, Product } from '../proto/gen/paycore/v1/payment';
 import { startClusterStack, type ClusterStack } from '../testing/cluster';
+import { leaseBuckets } from '../workers/leases';
 import { binary, eventually, routingTable, sandboxRoute, wechat_products } from './harness';
 
 const full = process.env.CLUSTER === 'full';
@@ -215,7 +216,7 @@ test('cluster - every stream and bucket of the deployment has three replicas on 
     // which this deployment does not keep; they take the same setting).
     const expected = ['PAY_EVENTS', 'PAY_TIMERS', 'PAY_TIMERS_DEAD', 'REFUND_INDEX', 'RISK_EVENTS', 'NOTIFY', 'NOTIFY_DLQ'].map((s) => `${upper}${s}`);
     expect(Object.keys(replicas)).toEqual(expect.arrayContaining([
-      ...expected, expect.stringMatching(/^KV_.*_CONFIG$/), expect.stringMatching(/^KV_.*_CARDS$/), expect.stringMatching(/^KV_.*_SHARD_LEASES$/),
+      ...expected, expect.stringMatching(/^KV_.*_CONFIG$/), expect.stringMatching(/^KV_.*_CARDS$/), expect.stringMatching(/^KV_.*_SHARD_OWNERS$/), expect.stringMatching(/^KV_.*_SHARD_MEMBERS$/),
     ]));
     expect(Object.entries(replicas).filter(([, r]) => r !== 3)).toEqual([]);
   } finally {
@@ -229,7 +230,7 @@ test('cluster - every stream and bucket of the deployment has three replicas on 
 async function leaseHolders(): Promise<Map<number, string>> {
   const nc = await connect({ servers: cluster.nats.urls });
   try {
-    const kv = await new Kvm(nc).open(`${cluster.stack.prefix.toUpperCase()}_SHARD_LEASES`);
+    const kv = await new Kvm(nc).open(leaseBuckets(cluster.stack.prefix).owners);
     const holders = new Map<number, string>();
     for (let shard = 0; shard < Number(cluster.stack.env.PAYCORE_SHARDS); shard++) {
       const entry = await kv.get(`s.${shard}`);
