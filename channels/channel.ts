@@ -127,7 +127,19 @@ interface RefundNotification {
   status: RefundStatus;
 }
 
-export type ParsedNotification = PaymentNotification | RefundNotification;
+/** A profit-sharing callback (WeChat Pay 分账动账通知, PROFITSHARING.*): which order or return
+ * it concerns, verified as the provider's. Only a trigger to query that order (core/splits):
+ * it carries one receiver's movement, never the order's result. */
+interface ProfitSharingNotification {
+  type: 'profit_sharing';
+  /** Ours and the provider's number of what moved: a share_no (WeChat out_order_no) or a
+   * return's return_no (WeChat sends the out_return_no in out_order_no). */
+  share_no: string;
+  /** The provider's transaction id of the paid attempt the order splits. */
+  channel_trade_no: string;
+}
+
+export type ParsedNotification = PaymentNotification | RefundNotification | ProfitSharingNotification;
 
 export interface RefundRequest {
   /** The provider's out_refund_no: the channel refuses a second refund with it. */

@@ -24,6 +24,7 @@ import {
   notify_timeout_ms_default,
   query_backoff_ms_default,
   refund_backoff_ms,
+  split_follow_up_ms_default,
   timer_retry_backoff_ms_default,
   watch_lifetime_ms_default,
   watches_max_default,
@@ -81,6 +82,8 @@ export interface Config {
   split_unfreeze_after_ms: number;
   /** Follow-up queries of a split at the channel still PROCESSING before it is REQUIRES_MANUAL (core/splits). */
   split_stall_queries: number;
+  /** Delays before each follow-up of a split (core/splits); the last repeats for one at the channel. */
+  split_follow_up_ms: number[];
   /** Delays before each retry of a failing timer; then its dead letter. */
   timer_retry_backoff_ms: number[];
   expire_seconds_min: number;
@@ -247,6 +250,7 @@ const variables = z.object({
   PAYCORE_REFUND_BACKOFF_MS: backoffList(refund_backoff_ms),
   PAYCORE_SPLIT_UNFREEZE_AFTER_MS: integer(28 * 24 * 3600 * 1000, 0, 180 * 24 * 3600 * 1000),
   PAYCORE_SPLIT_STALL_QUERIES: integer(20, 1, 10_000),
+  PAYCORE_SPLIT_FOLLOW_UP_MS: backoffList(split_follow_up_ms_default),
   PAYCORE_TIMER_RETRY_BACKOFF_MS: backoffList(timer_retry_backoff_ms_default),
   PAYCORE_EXPIRE_SECONDS_MIN: integer(expire_seconds_min_default, 1, 86_400),
   PAYCORE_LOG_LEVEL: text('info'),
@@ -378,6 +382,7 @@ function configOf(env: Env, v: Variables, context: Context): Config {
     refund_backoff_ms: v.PAYCORE_REFUND_BACKOFF_MS,
     split_unfreeze_after_ms: v.PAYCORE_SPLIT_UNFREEZE_AFTER_MS,
     split_stall_queries: v.PAYCORE_SPLIT_STALL_QUERIES,
+    split_follow_up_ms: v.PAYCORE_SPLIT_FOLLOW_UP_MS,
     timer_retry_backoff_ms: v.PAYCORE_TIMER_RETRY_BACKOFF_MS,
     expire_seconds_min: v.PAYCORE_EXPIRE_SECONDS_MIN,
     log_level: v.PAYCORE_LOG_LEVEL,

@@ -116,6 +116,10 @@ export const refund_count_max_default = 50;
  * 10 min, 1 h, then every 6 h. */
 export const refund_backoff_ms: readonly number[] = [5_000, 30_000, 120_000, 600_000, 3_600_000, 21_600_000];
 
+/** Follow-ups of a split (core/splits): a pending one (the books catching up with its
+ * payment) for about ten minutes, then FAILED; one at the channel is queried on at the last. */
+export const split_follow_up_ms_default: readonly number[] = [1_000, 2_000, 5_000, 10_000, 30_000, 60_000, 120_000, 300_000];
+
 /** Retryable refund failures before the refund is handed to a manual payout. */
 export const refund_retries_max = 8;
 

@@ -1,6 +1,6 @@
 // The WeChat Pay API v3 channel adapter (direct merchant, "WeChat Pay public key" mode):
 // native / JSAPI / APP / H5 create, query and close by out_trade_no, refunds and refund
-// queries, TRANSACTION.* and REFUND.* callbacks, and the ALL trade bill. BARCODE (payment
+// queries, TRANSACTION.*, REFUND.* and PROFITSHARING.* callbacks, and the ALL trade bill. BARCODE (payment
 // code) goes through API v2 `pay/micropay` (XML, HMAC-SHA256 with the API v2 key): v3 has no
 // payment-code API; its orders are then queried through v3 like any other. HTTP calls and
 // their error classification live here; payload shapes and status mapping are in
@@ -32,7 +32,7 @@ import {
   toTradeBillRequest, wechat_auth_code_pattern, type HttpCall,
 } from './transformers';
 import {
-  isReturnOrder, isShareOrder, mapReturnOrder, mapShareOrder, toAddReceiverRequest, toReturnOrderRequest, toReturnQueryRequest,
+  isReturnOrder, isShareNotice, isShareOrder, mapReturnOrder, mapShareOrder, toAddReceiverRequest, toReturnOrderRequest, toReturnQueryRequest,
   toShareOrderRequest, toShareQueryRequest, toUnfreezeRequest, type WechatReceiverType,
 } from './profitsharing';
 
@@ -377,7 +377,8 @@ class WechatPayChannel implements Channel {
     const body = parseNotificationBody(text);
     if (body === undefined) throw new ChannelError('bad_signature', 'MALFORMED', 'wechatpay callback is not a notification');
     const refund_event = body.event_type.startsWith('REFUND.');
-    if (!body.event_type.startsWith('TRANSACTION.') && !refund_event) {
+    const sharing_event = body.event_type.startsWith('PROFITSHARING.');
+    if (!body.event_type.startsWith('TRANSACTION.') && !refund_event && !sharing_event) {
       throw unsupported(this.channel_id, `callback event ${body.event_type}`);
     }
     let plaintext: string;
@@ -387,6 +388,16 @@ class WechatPayChannel implements Channel {
       throw new ChannelError('bad_signature', 'DECRYPT_FAILED', 'wechatpay callback resource failed to decrypt');
     }
     const resource = parseJsonOr(plaintext);
+    // 分账动账通知: PROFITSHARING.SUCCESS / CLOSED / RETURN, or (as WeChat has sent them) under
+    // TRANSACTION.SUCCESS with a profit-sharing resource. Only a trigger to query the order.
+    if (sharing_event || isShareNotice(resource)) {
+      if (settings.profit_sharing === undefined) throw unsupported(this.channel_id, `callback event ${body.event_type} (profit sharing is not configured)`);
+      if (!isShareNotice(resource)) throw new ChannelError('bad_signature', 'MALFORMED', 'wechatpay callback resource is not a profit-sharing movement');
+      if (resource.mchid !== undefined && resource.mchid !== settings.mchid) {
+        throw new ChannelError('bad_signature', 'MCHID_MISMATCH', 'wechatpay callback is for another merchant');
+      }
+      return { type: 'profit_sharing', share_no: resource.out_order_no, channel_trade_no: resource.transaction_id };
+    }
     if (refund_event) {
       if (!isRefund(resource) || typeof resource.out_trade_no !== 'string') {
         throw new ChannelError('bad_signature', 'MALFORMED', 'wechatpay callback resource is not a refund');

@@ -4,7 +4,8 @@
 // out_order_no = our share_no, so WeChat dedupes a resend) and query it
 // (`GET /v3/profitsharing/orders/{out_order_no}?transaction_id=`), return part of a receiver's
 // share before a refund (`POST /v3/profitsharing/return-orders`) and query the return
-// (`GET /v3/profitsharing/return-orders/{out_return_no}?out_order_no=`). No I/O here.
+// (`GET /v3/profitsharing/return-orders/{out_return_no}?out_order_no=`); the resource of its
+// callbacks (分账动账通知, isShareNotice). No I/O here.
 //
 // States: an order is PROCESSING or FINISHED; each receiver PENDING, SUCCESS or CLOSED (the
 // share stays with the merchant). A return is PROCESSING, SUCCESS or FAILED.
@@ -154,6 +155,27 @@ export function mapShareOrder(order: WechatShareOrder, request: Pick<ShareReques
     received.push(got.result === 'SUCCESS');
   }
   return final ? { kind: 'finished', channel_share_no: order.order_id, received } : { kind: 'processing' };
+}
+
+/** The decrypted resource of a profit-sharing callback (分账动账通知): one receiver's movement in
+ * an order (PROFITSHARING.SUCCESS; CLOSED taken alike) or a return (PROFITSHARING.RETURN, its
+ * out_return_no in out_order_no). */
+export interface WechatShareNotice {
+  mchid?: string;
+  transaction_id: string;
+  order_id?: string;
+  out_order_no: string;
+  receiver: { type?: string; account?: string; amount?: number; description?: string };
+  success_time?: string;
+}
+
+/** A profit-sharing callback's resource: an out_order_no and a receiver, and no out_trade_no
+ * (WeChat has been seen to send these under event_type TRANSACTION.SUCCESS too). */
+export function isShareNotice(value: unknown): value is WechatShareNotice {
+  if (typeof value !== 'object' || value === null) return false;
+  const record = value as Record<string, unknown>;
+  return typeof record.out_order_no === 'string' && typeof record.transaction_id === 'string' && record.out_trade_no === undefined
+    && typeof record.receiver === 'object' && record.receiver !== null;
 }
 
 export function mapReturnOrder(order: WechatReturnOrder): ShareReturnOutcome {

@@ -1,6 +1,7 @@
 // The gateway's HTTP port: providers' asynchronous callbacks (`POST /notify/<channel_id>`),
-// verified by the channel's adapter, fed to the payment's actor, and answered in the
-// provider's own format only once the actor has made the result durable.
+// verified by the channel's adapter, fed to the payment's actor (a profit-sharing callback: to
+// its split, core/splits), and answered in the provider's own format only once the result is
+// durable.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,6 +13,7 @@ import type { Logger } from '../log';
 import type { GatewayMetrics } from '../metrics';
 import { toWireRefundStatus, toWireStatus } from '../orders/protocol';
 import type { OrdersClient } from '../orders/api';
+import type { SplitService } from '../splits/service';
 
 export interface HttpDeps {
   host: string;
@@ -19,6 +21,8 @@ export interface HttpDeps {
   channel(channel_id: string): Channel | undefined;
   /** The payments' actors (refund callbacks find their payment by the refund index). */
   orders: Pick<OrdersClient, 'send' | 'refundHolder'>;
+  /** The splits (profit-sharing callbacks); absent where the gateway keeps no books. */
+  splits?: Pick<SplitService, 'notified'>;
   healthy(): boolean;
   /** The Prometheus exposition of every thread. */
   metricsText(): Promise<string>;
@@ -86,6 +90,7 @@ async function notify(deps: HttpDeps, channel: Channel, path_suffix: string, req
     deps.log.warn({ channel_id: channel.channel_id, code }, 'callback refused');
     return channel.notificationAnswer(false);
   }
+  if (parsed.type === 'profit_sharing') return notifySplit(deps, channel, parsed.share_no, parsed.channel_trade_no);
   const payment_id = parsed.type === 'refund' ? await deps.orders.refundHolder(parsed.refund_id) : paymentIdOfAttempt(parsed.attempt_id);
   if (payment_id === undefined) {
     deps.log.warn({ channel_id: channel.channel_id, attempt_id: parsed.attempt_id }, 'callback for an attempt paycore did not make');
@@ -104,6 +109,23 @@ async function notify(deps: HttpDeps, channel: Channel, path_suffix: string, req
     deps.log.warn({ channel_id: channel.channel_id, payment_id, reason }, 'callback not applied; the provider will retry');
     return channel.notificationAnswer(false);
   }
+}
+
+/** A profit-sharing callback (verified): the split is queried now and the answer recorded
+ * before the callback is acknowledged; one paycore did not make on this channel is refused. */
+async function notifySplit(deps: HttpDeps, channel: Channel, share_no: string, channel_trade_no: string): Promise<HttpAnswer> {
+  if (deps.splits === undefined) {
+    deps.log.warn({ channel_id: channel.channel_id }, 'profit-sharing callback refused: this gateway keeps no books (PAYCORE_DATABASE_URL)');
+    return channel.notificationAnswer(false);
+  }
+  try {
+    if (await deps.splits.notified(channel.channel_id, share_no, channel_trade_no)) return channel.notificationAnswer(true);
+    deps.log.warn({ channel_id: channel.channel_id, share_no }, 'profit-sharing callback for a split paycore did not make on this channel');
+  } catch (error) {
+    const reason = error instanceof PaycoreError ? error.reason : 'INTERNAL';
+    deps.log.warn({ channel_id: channel.channel_id, share_no, reason }, 'profit-sharing callback not applied; the provider will retry');
+  }
+  return channel.notificationAnswer(false);
 }
 
 function readBody(request: IncomingMessage): Promise<Buffer | undefined> {

@@ -4,6 +4,7 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { Channel, ProfitSharing } from '../../channels/channel';
 import type { IdKey } from '../ids';
+import { split_follow_up_ms_default } from '../constants';
 import type { LedgerStore } from '../ledger/store';
 import type { Logger } from '../log';
 import { SplitBooks } from './books';
@@ -13,8 +14,6 @@ import { SplitRules } from './rules';
 import { startSplitTimerPump } from './timer-pump';
 import { sweepUnfreezes } from './unfreeze';
 
-/** Follow-ups of a pending split (the books catching up with its payment): about ten minutes. */
-const split_follow_up_ms: readonly number[] = [1_000, 2_000, 5_000, 10_000, 30_000, 60_000, 120_000, 300_000];
 
 const split_rules_sweep_ms = 1_000;
 
@@ -63,7 +62,7 @@ export async function startSplits(options: SplitsOptions): Promise<Splits> {
   for (const adapter of options.adapters) if (adapter.profit_sharing !== undefined) channels.set(adapter.channel_id, adapter.profit_sharing);
   const service = new SplitService({
     store: new SplitStore(options.js, options.jsm, names), books, payment: options.payment, channels, id_key: options.id_key,
-    follow_up_ms: options.follow_up_ms ?? split_follow_up_ms, stall_queries: options.stall_queries ?? split_stall_queries_default,
+    follow_up_ms: options.follow_up_ms ?? split_follow_up_ms_default, stall_queries: options.stall_queries ?? split_stall_queries_default,
     log: options.log, now: () => new Date(),
   });
   const pump = await startSplitTimerPump(options.js, names, service, options.log);

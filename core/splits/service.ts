@@ -6,7 +6,7 @@
 // seen its payment paid) is tried again on each follow-up, and refused after the last.
 
 import { PaycoreError } from '../errors';
-import { splitId, type IdKey } from '../ids';
+import { isSplitId, splitId, type IdKey } from '../ids';
 import type { Logger } from '../log';
 import type { AllocateResult, ReturnPlan } from '../ledger/splits';
 import type { PaymentState } from '../events/types';
@@ -112,6 +112,24 @@ export class SplitService {
       }
       after = await this.#stallReturns(after);
       if (isOpen(after.state)) await this.#schedule({ split_id: timer.split_id, round: timer.round + 1 });
+    });
+  }
+
+  /** A verified profit-sharing callback of the split's channel (WeChat 分账动账通知) about
+   * `share_no`: a split id, or a return's number `<refund_id>_<split_id>_<line>`. A trigger only,
+   * never the result (it tells one receiver's movement): the split at the channel, or its open
+   * returns, are queried now, as a follow-up would, and recorded; a finished split is not asked
+   * again (a duplicate changes nothing). False when the split is not one paycore made on that
+   * channel and transaction: the callback is refused. The follow-up timers go on regardless. */
+  async notified(channel_id: string, share_no: string, channel_trade_no: string): Promise<boolean> {
+    const split_id = isSplitId(share_no) ? share_no : return_no_pattern.exec(share_no)?.[1];
+    if (split_id === undefined) return false;
+    return this.#serial(split_id, async () => {
+      const loaded = await this.deps.store.load(split_id);
+      const channel = loaded?.state.channel;
+      if (loaded === undefined || channel === undefined || channel.channel_id !== channel_id || channel.channel_trade_no !== channel_trade_no) return false;
+      if (loaded.state.status !== 'PENDING' && isOpen(loaded.state)) await this.#advance(loaded, false);
+      return true;
     });
   }
 
@@ -310,6 +328,9 @@ function isOpen(state: SplitState): boolean {
 function isOpenReturn(r: SplitReturn): boolean {
   return r.status === 'PROCESSING' || r.status === 'REQUIRES_MANUAL';
 }
+
+/** A return's number (below): the split id is its middle part. */
+const return_no_pattern = /^[A-Za-z0-9]+_(s[a-z2-7]{25})_[0-9]+$/;
 
 /** out_return_no: one return per refund, split and receiver line (at most 55 characters). */
 function returnNo(refund_id: string, split_id: string, line_no: number): string {

@@ -11,6 +11,9 @@ import { alipayChannelSettings, ensureDevKeys, sandboxAlipayOptions, sandboxWech
 import { startSandbox, type Sandbox } from './server';
 import { call, chinaToday, rejection, startReceiver, waitFor, type Receiver } from './testkit';
 
+/** A payment's or a refund's callback (not a profit-sharing one). */
+type ProviderNotification = Exclude<ParsedNotification, { type: 'profit_sharing' }>;
+
 let keys_dir: string;
 let keys: DevKeys;
 let sandbox: Sandbox;
@@ -57,12 +60,12 @@ function ref(request: PayRequest) {
 const control = (method: string, path: string, body?: unknown) => call(sandbox.url, method, path, body);
 
 /** Every verified notification about this out_trade_no, in arrival order. */
-function notificationsFor(attempt_id: string, using: Channel = alipay): ParsedNotification[] {
-  const out: ParsedNotification[] = [];
+function notificationsFor(attempt_id: string, using: Channel = alipay): ProviderNotification[] {
+  const out: ProviderNotification[] = [];
   for (const callback of receiver.received) {
     try {
       const parsed = using.parseNotification({ path_suffix: '', headers: callback.headers, body: callback.body });
-      if (parsed.attempt_id === attempt_id) out.push(parsed);
+      if (parsed.type !== 'profit_sharing' && parsed.attempt_id === attempt_id) out.push(parsed);
     } catch {
       // not ours or not verifiable
     }

@@ -165,7 +165,8 @@ export interface CallbackLogEntry {
   /** mchid (WeChat) or app_id (Alipay). */
   mchid: string;
   out_trade_no: string;
-  kind: 'payment' | 'refund';
+  /** profit_sharing: a WeChat 分账动账通知 (PROFITSHARING.*). */
+  kind: 'payment' | 'refund' | 'profit_sharing';
   out_refund_no?: string;
   notify_url: string;
   attempt: number;
@@ -182,7 +183,7 @@ export interface Delivery {
   event_id: string;
   mchid: string;
   out_trade_no: string;
-  kind: 'payment' | 'refund';
+  kind: 'payment' | 'refund' | 'profit_sharing';
   out_refund_no?: string;
   notify_url: string;
   /** Builds the body and headers of one attempt (signed afresh each time, as providers do). */

@@ -14,6 +14,9 @@ import {
 import { startSandbox, type Sandbox } from './server';
 import { call, chinaToday, rejection, startReceiver, waitFor, type Receiver } from './testkit';
 
+/** A payment's or a refund's callback (not a profit-sharing one). */
+type ProviderNotification = Exclude<ParsedNotification, { type: 'profit_sharing' }>;
+
 let keys_dir: string;
 let keys: DevKeys;
 let sandbox: Sandbox;
@@ -57,12 +60,12 @@ function confirmOf(request: PayRequest, verification_code: string): ConfirmReque
 
 const control = (method: string, path: string, body?: unknown) => call(sandbox.url, method, path, body);
 
-function notificationsFor(attempt_id: string, using: Channel): ParsedNotification[] {
-  const out: ParsedNotification[] = [];
+function notificationsFor(attempt_id: string, using: Channel): ProviderNotification[] {
+  const out: ProviderNotification[] = [];
   for (const callback of receiver.received) {
     try {
       const parsed = using.parseNotification({ path_suffix: '', headers: callback.headers, body: callback.body });
-      if (parsed.attempt_id === attempt_id) out.push(parsed);
+      if (parsed.type !== 'profit_sharing' && parsed.attempt_id === attempt_id) out.push(parsed);
     } catch {
       // another provider's, or not verifiable
     }

@@ -7,11 +7,15 @@
 // cannot cover. An order with unfreeze_unsplit true, or an unfreeze (`POST
 // /v3/profitsharing/orders/unfreeze`, an order of no receivers, queried like any), ends the
 // transaction's profit sharing: once it settles, what is left unsplit is unfrozen to the merchant
-// (`unfrozen` in the control view) and WeChat takes no later order of the transaction. Written
-// from WeChat's documentation, not from the adapter (issue 20).
+// (`unfrozen` in the control view) and WeChat takes no later order of the transaction. Each
+// settled order and return is told by callbacks (分账动账通知: PROFITSHARING.SUCCESS per
+// receiver, PROFITSHARING.RETURN per return), sent by the owner (wechatpay.ts). Written from
+// WeChat's documentation, not from the adapter (issue 20).
 
+import { randomUUID } from 'node:crypto';
 import { HttpError, stringField, type Reply, type SandboxCore } from './core';
 import { toChinaTime } from './protocol/formats';
+import { wechatEncryptResource } from './protocol/wechatpay';
 
 /** What the sandbox knows of a paid order (owned by WechatSandbox). */
 export interface ShareableOrder {
@@ -22,6 +26,27 @@ export interface ShareableOrder {
   profit_sharing: boolean;
   total_fen: number;
   refunded_fen: number;
+  /** Where its callbacks go (profit-sharing ones too: standing in for the merchant platform's setting). */
+  notify_url: string;
+}
+
+/** What sending profit-sharing callbacks takes from the sandbox's WeChat Pay. */
+interface ShareCallbackPort {
+  apiv3_key(mchid: string): string;
+  /** The signed callback headers of a body. */
+  headers(body: string): Record<string, string>;
+}
+
+/** One profit-sharing callback (分账动账通知) to send: its event type and resource. */
+interface ShareNotice {
+  mchid: string;
+  out_trade_no: string;
+  event_type: 'PROFITSHARING.SUCCESS' | 'PROFITSHARING.CLOSED' | 'PROFITSHARING.RETURN';
+  resource: {
+    mchid: string; transaction_id: string; order_id: string; out_order_no: string;
+    receiver: { type: string; account: string; amount: number; description: string };
+    success_time: string;
+  };
 }
 
 interface ShareReceiver {
@@ -85,6 +110,8 @@ export class WechatProfitSharing {
     /** The paid order of a transaction_id of this merchant. */
     private readonly orderOf: (mchid: string, transaction_id: string) => ShareableOrder | undefined,
     private readonly settle_ms: number,
+    /** What the callbacks need of the owner (wechatpay.ts); without it none are sent. */
+    private readonly callbacks?: ShareCallbackPort,
   ) {}
 
   reset(): void {
@@ -182,6 +209,7 @@ export class WechatProfitSharing {
       created.state = 'FINISHED';
       for (const r of created.receivers) Object.assign(r, { result: 'SUCCESS', finish_time: at });
       if (finishes) created.unfrozen = order.total_fen - order.refunded_fen - this.outstanding(mchid, order.out_trade_no);
+      this.#notify(order.notify_url, settledNotices(created, at));
     });
     return { status: 200, body: orderView(created) };
   }
@@ -231,6 +259,14 @@ export class WechatProfitSharing {
     };
     this.#returns.set(key(mchid, out_return_no), created);
     this.core.log({ event: 'profit_sharing_returned', provider: 'wechatpay', out_trade_no: order.out_trade_no, out_return_no });
+    // PROFITSHARING.RETURN: the return's out_return_no goes in out_order_no.
+    this.#notify(this.orderOf(mchid, order.transaction_id)?.notify_url ?? '', [{
+      mchid, out_trade_no: order.out_trade_no, event_type: 'PROFITSHARING.RETURN',
+      resource: {
+        mchid, transaction_id: order.transaction_id, order_id: created.return_id, out_order_no: out_return_no,
+        receiver: { type: 'MERCHANT_ID', account: return_mchid, amount, description }, success_time: now,
+      },
+    }]);
     return { status: 200, body: returnView(created) };
   }
 
@@ -238,6 +274,34 @@ export class WechatProfitSharing {
     const found = this.#returns.get(key(mchid, out_return_no));
     if (found === undefined || found.out_order_no !== out_order_no) throw new HttpError(404, 'RESOURCE_NOT_EXISTS', '记录不存在');
     return { status: 200, body: returnView(found) };
+  }
+
+  /** 分账动账通知 of one settled order or return, to the paid transaction's notify_url, signed and
+   * encrypted like the payment callback. Callback faults apply with operation `share`:
+   * drop_callbacks suppresses them, duplicate_callbacks sends each that many times more. */
+  #notify(notify_url: string, notices: ShareNotice[]): void {
+    const first = notices[0];
+    if (first === undefined || this.callbacks === undefined || notify_url === '') return;
+    const faults = this.core.callbackFaults({ provider: 'wechatpay', merchant: first.mchid, out_trade_no: first.out_trade_no, operation: 'share' });
+    if (faults.dropped) {
+      this.core.log({ event: 'profit_sharing_callbacks_dropped', provider: 'wechatpay', out_trade_no: first.out_trade_no });
+      return;
+    }
+    const port = this.callbacks;
+    for (const notice of notices) {
+      const event_id = randomUUID();
+      const resource = wechatEncryptResource(JSON.stringify(notice.resource), port.apiv3_key(notice.mchid), 'profitsharing');
+      const body = JSON.stringify({
+        id: event_id, create_time: toChinaTime(new Date()), resource_type: 'encrypt-resource', event_type: notice.event_type,
+        summary: notice.event_type === 'PROFITSHARING.RETURN' ? '分账回退' : '分账', resource: { original_type: 'profitsharing', ...resource },
+      });
+      this.core.deliver({
+        provider: 'wechatpay', event_id, mchid: notice.mchid, out_trade_no: notice.out_trade_no, kind: 'profit_sharing',
+        notify_url, duplicates: faults.duplicates, delay_ms: faults.delay_ms,
+        build: () => ({ body, headers: port.headers(body) }),
+        acknowledged: (status) => status !== null && status >= 200 && status < 300,
+      });
+    }
   }
 
   /** GET /sandbox/wechatpay/profitsharing?out_trade_no_prefix=: every split order (finishes:
@@ -258,6 +322,24 @@ export class WechatProfitSharing {
     this.#sequence += 1;
     return `${head}${Date.now()}${String(this.#sequence).padStart(8, '0')}`;
   }
+}
+
+/** The callbacks of a settled order: one per receiver (PROFITSHARING.SUCCESS, or CLOSED for a
+ * share that did not reach it); an order ending the profit sharing, one more for what it unfroze
+ * to the merchant itself (as WeChat's 解冻给分账方). */
+function settledNotices(order: ShareOrder, at: string): ShareNotice[] {
+  const base = { mchid: order.mchid, transaction_id: order.transaction_id, order_id: order.order_id, out_order_no: order.out_order_no, success_time: at };
+  const notices: ShareNotice[] = order.receivers.map((r) => ({
+    mchid: order.mchid, out_trade_no: order.out_trade_no, event_type: r.result === 'CLOSED' ? 'PROFITSHARING.CLOSED' : 'PROFITSHARING.SUCCESS',
+    resource: { ...base, receiver: { type: r.type, account: r.account, amount: r.amount, description: r.description } },
+  }));
+  if ((order.unfrozen ?? 0) > 0) {
+    notices.push({
+      mchid: order.mchid, out_trade_no: order.out_trade_no, event_type: 'PROFITSHARING.SUCCESS',
+      resource: { ...base, receiver: { type: 'MERCHANT_ID', account: order.mchid, amount: order.unfrozen!, description: '解冻给分账方' } },
+    });
+  }
+  return notices;
 }
 
 function parseReceivers(value: unknown): Omit<ShareReceiver, 'result' | 'detail_id' | 'create_time' | 'returned'>[] {

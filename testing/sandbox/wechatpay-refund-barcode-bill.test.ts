@@ -10,6 +10,9 @@ import { ensureDevKeys, sandboxWechatpayOptions, wechatpayChannelSettings, type 
 import { startSandbox, type Sandbox } from './server';
 import { call, chinaToday, rejection, startReceiver, waitFor, type Receiver } from './testkit';
 
+/** A payment's or a refund's callback (not a profit-sharing one). */
+type ProviderNotification = Exclude<ParsedNotification, { type: 'profit_sharing' }>;
+
 let keys_dir: string;
 let keys: DevKeys;
 let sandbox: Sandbox;
@@ -50,12 +53,12 @@ function ref(request: PayRequest) {
 
 const control = (method: string, path: string, body?: unknown) => call(sandbox.url, method, path, body);
 
-function parsedFor(attempt_id: string): ParsedNotification[] {
-  const out: ParsedNotification[] = [];
+function parsedFor(attempt_id: string): ProviderNotification[] {
+  const out: ProviderNotification[] = [];
   for (const callback of receiver.received) {
     try {
       const parsed = wechat.parseNotification({ path_suffix: '', headers: callback.headers, body: callback.body });
-      if (parsed.attempt_id === attempt_id) out.push(parsed);
+      if (parsed.type !== 'profit_sharing' && parsed.attempt_id === attempt_id) out.push(parsed);
     } catch {
       // not verifiable: not ours
     }

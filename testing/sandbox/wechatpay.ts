@@ -1,5 +1,5 @@
 // The sandbox's WeChat Pay: API v3 create / query / close, refunds and refund queries, the
-// trade bill and its download, TRANSACTION.SUCCESS and REFUND.* callbacks (signed with the
+// trade bill and its download, TRANSACTION.SUCCESS, REFUND.* and PROFITSHARING.* callbacks (signed with the
 // platform key, AEAD-encrypted with the merchant's APIv3 key), and the API v2 payment-code
 // call `pay/micropay` (XML, HMAC-SHA256 / MD5 with the merchant's API v2 key).
 
@@ -108,10 +108,10 @@ export class WechatSandbox {
     this.#sharing = new WechatProfitSharing(core, (mchid, transaction_id) => {
       const order = [...this.#orders.values()].find((o) => o.mchid === mchid && o.transaction_id === transaction_id && o.request !== undefined);
       return order === undefined ? undefined : {
-        mchid, out_trade_no: order.out_trade_no, transaction_id, paid: order.trade_state === 'SUCCESS' || order.trade_state === 'REFUND',
+        mchid, out_trade_no: order.out_trade_no, transaction_id, paid: ['SUCCESS', 'REFUND'].includes(order.trade_state), notify_url: order.request!.notify_url,
         profit_sharing: order.request!.settle_info?.profit_sharing === true, total_fen: order.request!.amount.total, refunded_fen: order.refunded_fen,
       };
-    }, refund_settle_ms);
+    }, refund_settle_ms, { apiv3_key: (mchid) => this.#merchants.get(mchid)!.apiv3_key, headers: (body) => this.#callbackHeaders(body) });
   }
 
   reset(): void {

@@ -174,6 +174,7 @@ async function buildGateway(deps: GatewayDeps): Promise<Gateway> {
   const metricsText = async (): Promise<string> => exposition(metrics.registry, await pool.collectMetrics(metrics_collect_ms_max));
   const http = await startHttp({
     host: config.http_host, port: config.http_port, channel: (id) => routing.get(id), orders, healthy, metricsText, metrics: metrics.gateway, log,
+    ...(splits === undefined ? {} : { splits: splits.service }),
   });
   log.info({ grpc_port: grpc.port, admin_grpc_port: grpc.admin_port, http_port: http.port, workers: config.workers, prefix: config.prefix, grpc_tls: config.grpc_tls !== undefined }, 'paycore ready');
 
@@ -214,7 +215,7 @@ async function startMoneyOut(deps: GatewayDeps, ledger: LedgerStore | undefined,
     adapters: config.channels.flatMap((c) => routing.get(c.channel_id) ?? []),
     payment: async (payment_id) => (await orders.get(payment_id))?.state,
     unfreeze_after_ms: config.split_unfreeze_after_ms, unfreeze_sweep_ms: Math.min(60_000, Math.max(1_000, config.split_unfreeze_after_ms)),
-    stall_queries: config.split_stall_queries,
+    stall_queries: config.split_stall_queries, follow_up_ms: config.split_follow_up_ms,
   });
   return { payouts, splits };
 }
