@@ -139,7 +139,10 @@ export class ShardLeases {
     this.#owners_kv = owners;
     this.#members_kv = members;
     const started = performance.now();
-    await Promise.all([this.#follow(buckets.owners, owners, (e) => this.#ownerChanged(e)), this.#follow(buckets.members, members, (e) => this.#memberChanged(e))]);
+    await Promise.all([
+      this.#follow(buckets.owners, owners, (e) => this.#ownerChanged(e)),
+      this.#follow(buckets.members, members, (e) => this.#memberChanged(e)),
+    ]);
     await this.#join(members);
     this.#joined = true;
     await this.#checkMembers(members);
