@@ -242,3 +242,25 @@ test('payouts - member wallets: CreateTransfer with to_member_id credits a membe
   expect(bad_credit.fields.sort()).toEqual(['to_member_id', 'to_merchant_id']);
   expect((await store.trialBalance()).balanced).toBe(true);
 });
+
+test('payouts - a member pays its merchant: CreateTransfer with from_member_id moves wallet money to the merchant at once; a repeat finds it; beyond the wallet, another app and bad fields are refused', async () => {
+  await fund(4_000n);
+  const member = `u${randomBytes(4).toString('hex')}`;
+  await call<CreateTransferResponse>(client, 'createTransfer', { merchantId: merchant, merchantTransferNo: `mc-${member}`, toMerchantId: '', toMemberId: member, amount: 2_500n, currency: 'CNY', memo: 'top-up' });
+  const before = await available();
+  const pay = { merchantId: merchant, merchantTransferNo: `mp-${member}`, toMerchantId: '', fromMemberId: member, amount: 900n, currency: 'CNY', memo: 'order 7' };
+  const paid = await call<CreateTransferResponse>(client, 'createTransfer', pay);
+  expect(paid.transfer).toMatchObject({ merchantId: merchant, toMerchantId: merchant, fromMemberId: member, toMemberId: '', amount: 900n });
+  expect((await call<CreateTransferResponse>(client, 'createTransfer', pay)).transfer).toEqual(paid.transfer);
+  expect(await available()).toBe(before + 900n);
+  const wallet = await call<GetMemberWalletResponse>(client, 'getMemberWallet', { merchantId: merchant, memberId: member, currency: 'CNY' });
+  expect(wallet.wallet).toMatchObject({ balance: 1_600n });
+  expect((await call<GetTransferResponse>(client, 'getTransfer', { merchantId: merchant, transferId: paid.transfer!.transferId })).transfer).toEqual(paid.transfer);
+  expect(await refusal(call(client, 'createTransfer', { ...pay, merchantTransferNo: `mp2-${member}`, amount: 1_601n }))).toMatchObject({ reason: 'INSUFFICIENT_BALANCE' });
+  // Scoped like every transfer: the payer's merchant (the member is one of its own).
+  expect(await refusal(call(other, 'createTransfer', { ...pay, merchantTransferNo: `mp3-${member}` }))).toMatchObject({ reason: 'FORBIDDEN' });
+  const bad = await refusal(call(client, 'createTransfer', { ...pay, merchantTransferNo: 'mp-bad', toMerchantId: 'm_sb', toMemberId: 'u2', fromMemberId: 'a b' }));
+  expect(bad.fields.sort()).toEqual(['from_member_id', 'to_member_id', 'to_merchant_id']);
+  expect(await available()).toBe(before + 900n);
+  expect((await store.trialBalance()).balanced).toBe(true);
+});

@@ -102,10 +102,12 @@ export function payoutService(payouts: PayoutsDeps | undefined, log: Logger): gr
       checkTransfer(request);
       caller.requireMerchant(request.merchantId);
       const to_member = request.toMemberId !== '';
+      const from_member = request.fromMemberId !== '';
       const transfer = await deps.transfers.create({
         merchant_id: request.merchantId, merchant_transfer_no: request.merchantTransferNo,
-        to_merchant_id: to_member ? request.merchantId : request.toMerchantId,
+        to_merchant_id: to_member || from_member ? request.merchantId : request.toMerchantId,
         amount_minor: request.amount, currency: request.currency, memo: request.memo, ...(to_member ? { to_member_id: request.toMemberId } : {}),
+        ...(from_member ? { from_member_id: request.fromMemberId } : {}),
       });
       return { transfer: transferToWire(transfer) };
     }),
@@ -141,7 +143,11 @@ function checkTransfer(request: P.CreateTransferRequest): void {
   const violations: FieldViolation[] = [];
   if (!id_pattern.test(request.merchantId)) violations.push({ field: 'merchant_id', description: 'is required: 1..32 of [A-Za-z0-9_-]' });
   if (!payout_no_pattern.test(request.merchantTransferNo)) violations.push({ field: 'merchant_transfer_no', description: 'is required: 1..64 of [A-Za-z0-9_-]' });
-  if (request.toMemberId !== '') {
+  if (request.fromMemberId !== '') {
+    if (!id_pattern.test(request.fromMemberId)) violations.push({ field: 'from_member_id', description: 'must be 1..32 of [A-Za-z0-9_-]' });
+    if (request.toMemberId !== '') violations.push({ field: 'to_member_id', description: 'must be empty when from_member_id is set (a member pays its merchant)' });
+    if (request.toMerchantId !== '' && request.toMerchantId !== request.merchantId) violations.push({ field: 'to_merchant_id', description: 'must be empty or merchant_id when from_member_id is set' });
+  } else if (request.toMemberId !== '') {
     if (!id_pattern.test(request.toMemberId)) violations.push({ field: 'to_member_id', description: 'must be 1..32 of [A-Za-z0-9_-]' });
     if (request.toMerchantId !== '' && request.toMerchantId !== request.merchantId) violations.push({ field: 'to_merchant_id', description: 'must be empty or merchant_id when to_member_id is set' });
   } else if (!id_pattern.test(request.toMerchantId)) violations.push({ field: 'to_merchant_id', description: 'is required: 1..32 of [A-Za-z0-9_-]' });
@@ -157,6 +163,7 @@ function transferToWire(transfer: Transfer): P.Transfer {
     transferId: transfer.transfer_id, merchantId: transfer.merchant_id, merchantTransferNo: transfer.merchant_transfer_no,
     toMerchantId: transfer.to_merchant_id, amount: transfer.amount_minor, currency: transfer.currency, memo: transfer.memo,
     businessDate: transfer.business_date, createdAt: transfer.created_at, toMemberId: transfer.to_member_id ?? '',
+    fromMemberId: transfer.from_member_id ?? '',
   };
 }
 

@@ -80,6 +80,7 @@ const carried: Record<TxnCode, 'gross' | 'channel_fee' | 'fee_returned' | 'payme
   SPLIT_RETURN: 'gross',
   SPLIT_RETURN_REVERSED: 'gross',
   MEMBER_CREDIT: 'gross',
+  MEMBER_DEBIT: 'gross',
   MEMBER_WITHDRAW_FREEZE: 'gross',
   MEMBER_WITHDRAW_RELEASE: 'gross',
   MEMBER_WITHDRAW_SENT: 'gross',

@@ -119,6 +119,8 @@ const posting_rules = {
   SPLIT_RETURN_REVERSED: [leg('debit', 'merchant_available', 'merchant', 'gross'), leg('credit', 'split_receiver', 'receiver', 'gross')],
   /** A transfer from a merchant to one of its members' wallets (core/payouts/transfers.ts). */
   MEMBER_CREDIT: [leg('debit', 'merchant_available', 'merchant', 'gross'), leg('credit', 'member_wallet', 'receiver', 'gross')],
+  /** A member paying its merchant from its wallet (core/payouts/transfers.ts, from_member_id). */
+  MEMBER_DEBIT: [leg('debit', 'member_wallet', 'receiver', 'gross'), leg('credit', 'merchant_available', 'merchant', 'gross')],
   /** A member's withdrawal (a payout from its wallet) in flight. */
   MEMBER_WITHDRAW_FREEZE: [leg('debit', 'member_wallet', 'receiver', 'gross'), leg('credit', 'member_frozen', 'receiver', 'gross')],
   /** It failed: the wallet is refilled. */

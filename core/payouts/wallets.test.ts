@@ -206,3 +206,40 @@ test('a transfer to a member: once per key, only to a member of the payer, withi
   expect(await available(who.merchant_id)).toBe(2_000n);
   await balanced();
 });
+
+test('a member pays its merchant from its wallet: once per key, within the wallet, the merchant credited, the books balanced', async () => {
+  const who = await memberOf(5_000n, 3_000n);
+  const pay = { merchant_id: who.merchant_id, merchant_transfer_no: 'p1', to_merchant_id: who.merchant_id, from_member_id: who.member_id, amount_minor: 1_200n, currency: 'CNY', memo: 'order 42' };
+  const first = await transfers.create(pay);
+  expect(first).toMatchObject({ from_member_id: who.member_id, to_member_id: null, to_merchant_id: who.merchant_id, amount_minor: 1_200n });
+  expect(await transfers.create(pay)).toEqual(first);
+  await expect(transfers.create({ ...pay, amount_minor: 1_201n })).rejects.toMatchObject({ reason: 'IDEMPOTENCY_KEY_REUSED' });
+  // The same number for a merchant → member credit is another transfer.
+  await expect(transfers.create({ ...pay, from_member_id: undefined, to_member_id: who.member_id })).rejects.toMatchObject({ reason: 'IDEMPOTENCY_KEY_REUSED' });
+  expect(await wallet(who)).toMatchObject({ balance_minor: 1_800n });
+  expect(await available(who.merchant_id)).toBe(2_000n + 1_200n);
+  // Beyond the wallet: refused, nothing posted, though the merchant has money.
+  await expect(transfers.create({ ...pay, merchant_transfer_no: 'p2', amount_minor: 1_801n })).rejects.toMatchObject({ reason: 'INSUFFICIENT_BALANCE' });
+  await expect(transfers.create({ ...pay, merchant_transfer_no: 'p3', to_merchant_id: 'someone-else' })).rejects.toMatchObject({ reason: 'INVALID_FIELD' });
+  await expect(transfers.create({ ...pay, merchant_transfer_no: 'p4', to_member_id: 'u9' })).rejects.toMatchObject({ reason: 'INVALID_FIELD' });
+  // A member with no wallet at all.
+  await expect(transfers.create({ ...pay, merchant_transfer_no: 'p5', from_member_id: 'nobody', amount_minor: 1n })).rejects.toMatchObject({ reason: 'INSUFFICIENT_BALANCE' });
+  expect(await wallet(who)).toMatchObject({ balance_minor: 1_800n });
+  expect(await transfers.get(who.merchant_id, first.transfer_id)).toEqual(first);
+  await balanced();
+});
+
+test('payments to the merchant racing withdrawals on one wallet never overdraw it: exactly what it covers goes through', async () => {
+  const who = await memberOf(10_000n, 7_000n);
+  // Ten of 1,500 against 7,000, half payments to the merchant, half withdrawals: four fit.
+  const outcomes = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 === 0
+    ? transfers.create({ merchant_id: who.merchant_id, merchant_transfer_no: `race-p${i}`, to_merchant_id: who.merchant_id, from_member_id: who.member_id, amount_minor: 1_500n, currency: 'CNY', memo: '' })
+      .then(() => 'paid', (error: { reason?: string }) => `refused ${error.reason}`)
+    : payouts.create(withdrawal(who, `race-w${i}`, 1_500n)).then((s) => `withdrawal ${s.status} ${s.failure?.code ?? ''}`.trim()))));
+  expect(outcomes.filter((o) => o === 'paid' || o === 'withdrawal SUCCEEDED')).toHaveLength(4);
+  for (const outcome of outcomes) expect(['paid', 'withdrawal SUCCEEDED', 'refused INSUFFICIENT_BALANCE', 'withdrawal FAILED INSUFFICIENT_BALANCE']).toContain(outcome);
+  const paid = BigInt(outcomes.filter((o) => o === 'paid').length);
+  expect(await wallet(who)).toMatchObject({ balance_minor: 1_000n, frozen_minor: 0n });
+  expect(await available(who.merchant_id)).toBe(3_000n + 1_500n * paid);
+  await balanced();
+});

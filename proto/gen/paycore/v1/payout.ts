@@ -275,6 +275,14 @@ export interface CreateTransferRequest {
    * (MEMBER_CREDIT): no group needed; the balance check and the limits are a transfer's.
    */
   toMemberId: string;
+  /**
+   * Optional: a member of merchant_id (1..32 of [A-Za-z0-9_-]) paying merchant_id from its
+   * wallet (MEMBER_DEBIT; to_merchant_id empty or merchant_id, to_member_id empty): checked
+   * under the wallet's lock, which withdrawals take too (INSUFFICIENT_BALANCE when the wallet
+   * cannot cover it); the per-transfer limit, and the member's payments of the business day
+   * against the daily limit.
+   */
+  fromMemberId: string;
 }
 
 export interface CreateTransferResponse {
@@ -318,6 +326,8 @@ export interface Transfer {
     | undefined;
   /** Set when it credited a member of merchant_id (to_merchant_id is then merchant_id). */
   toMemberId: string;
+  /** Set when a member of merchant_id paid merchant_id from its wallet (to_merchant_id is then merchant_id). */
+  fromMemberId: string;
 }
 
 export interface GetMemberWalletRequest {
@@ -1718,6 +1728,7 @@ function createBaseCreateTransferRequest(): CreateTransferRequest {
     currency: "",
     memo: "",
     toMemberId: "",
+    fromMemberId: "",
   };
 }
 
@@ -1746,6 +1757,9 @@ export const CreateTransferRequest: MessageFns<CreateTransferRequest> = {
     }
     if (message.toMemberId !== "") {
       writer.uint32(58).string(message.toMemberId);
+    }
+    if (message.fromMemberId !== "") {
+      writer.uint32(66).string(message.fromMemberId);
     }
     return writer;
   },
@@ -1819,6 +1833,14 @@ export const CreateTransferRequest: MessageFns<CreateTransferRequest> = {
             message.toMemberId = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.fromMemberId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1856,6 +1878,11 @@ export const CreateTransferRequest: MessageFns<CreateTransferRequest> = {
         : isSet(object.to_member_id)
         ? globalThis.String(object.to_member_id)
         : "",
+      fromMemberId: isSet(object.fromMemberId)
+        ? globalThis.String(object.fromMemberId)
+        : isSet(object.from_member_id)
+        ? globalThis.String(object.from_member_id)
+        : "",
     };
   },
 
@@ -1882,6 +1909,9 @@ export const CreateTransferRequest: MessageFns<CreateTransferRequest> = {
     if (message.toMemberId !== "") {
       obj.toMemberId = message.toMemberId;
     }
+    if (message.fromMemberId !== "") {
+      obj.fromMemberId = message.fromMemberId;
+    }
     return obj;
   },
 
@@ -1897,6 +1927,7 @@ export const CreateTransferRequest: MessageFns<CreateTransferRequest> = {
     message.currency = object.currency ?? "";
     message.memo = object.memo ?? "";
     message.toMemberId = object.toMemberId ?? "";
+    message.fromMemberId = object.fromMemberId ?? "";
     return message;
   },
 };
@@ -2144,6 +2175,7 @@ function createBaseTransfer(): Transfer {
     businessDate: "",
     createdAt: undefined,
     toMemberId: "",
+    fromMemberId: "",
   };
 }
 
@@ -2181,6 +2213,9 @@ export const Transfer: MessageFns<Transfer> = {
     }
     if (message.toMemberId !== "") {
       writer.uint32(82).string(message.toMemberId);
+    }
+    if (message.fromMemberId !== "") {
+      writer.uint32(90).string(message.fromMemberId);
     }
     return writer;
   },
@@ -2278,6 +2313,14 @@ export const Transfer: MessageFns<Transfer> = {
             message.toMemberId = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.fromMemberId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2330,6 +2373,11 @@ export const Transfer: MessageFns<Transfer> = {
         : isSet(object.to_member_id)
         ? globalThis.String(object.to_member_id)
         : "",
+      fromMemberId: isSet(object.fromMemberId)
+        ? globalThis.String(object.fromMemberId)
+        : isSet(object.from_member_id)
+        ? globalThis.String(object.from_member_id)
+        : "",
     };
   },
 
@@ -2365,6 +2413,9 @@ export const Transfer: MessageFns<Transfer> = {
     if (message.toMemberId !== "") {
       obj.toMemberId = message.toMemberId;
     }
+    if (message.fromMemberId !== "") {
+      obj.fromMemberId = message.fromMemberId;
+    }
     return obj;
   },
 
@@ -2383,6 +2434,7 @@ export const Transfer: MessageFns<Transfer> = {
     message.businessDate = object.businessDate ?? "";
     message.createdAt = object.createdAt ?? undefined;
     message.toMemberId = object.toMemberId ?? "";
+    message.fromMemberId = object.fromMemberId ?? "";
     return message;
   },
 };
@@ -4267,7 +4319,8 @@ export const PayoutServiceDefinition = {
     },
     /**
      * Moves money from merchant_id's available balance to to_merchant_id's, both merchants of one
-     * group (the merchants configuration's group_id), posted in the books at once (TRANSFER; no
+     * group (or to a member's wallet with to_member_id; or, with from_member_id, from a member's
+     * wallet to merchant_id) (the merchants configuration's group_id), posted in the books at once (TRANSFER; no
      * bank, nothing in flight), idempotent on (merchant_id, merchant_transfer_no) (role
      * payouts:write). Errors: ILLEGAL_STATE when the two are not in one group or the payer's
      * transfers of the business day would pass the daily limit; INVALID_FIELD (amount) above the
