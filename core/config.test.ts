@@ -9,7 +9,7 @@ import {
   command_timeout_ms_default, expire_seconds_min_default, query_backoff_ms_default, refund_backoff_ms, watch_lifetime_ms_default, watches_max_default,
   watches_per_app_max_default, actor_thread_commands_max_default,
 } from './constants';
-import { notify_schedule_ms_default, notify_timeout_ms_default } from './constants';
+import { notify_schedule_ms_default, notify_timeout_ms_default, payout_limits_default } from './constants';
 
 const data_key_hex = '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff';
 const id_key_hex = 'ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100';
@@ -72,6 +72,7 @@ describe('config', () => {
       watches_max: watches_max_default,
       watch_lifetime_ms: watch_lifetime_ms_default,
       actor_commands_max: actor_thread_commands_max_default,
+      payout_limits: payout_limits_default,
       http_host: '127.0.0.1',
       http_port: 8080,
       public_url: 'http://127.0.0.1:8080',
@@ -313,4 +314,30 @@ test('config - the books: PAYCORE_DATABASE_URL must be a postgres URL, the ledge
   expect(configError(() => loadConfig(env({ PAYCORE_DATABASE_URL: 'not a url' }))).message).toMatch(/PAYCORE_DATABASE_URL must be a URL/);
   expect(loadConfig(env()).ledger_timezone).toBe('Asia/Shanghai');
   expect(configError(() => loadConfig(env({ PAYCORE_LEDGER_TIMEZONE: 'Mars/Olympus' }))).message).toMatch(/PAYCORE_LEDGER_TIMEZONE must be an IANA time zone/);
+});
+
+test('config - the money-out limits: the deployment defaults from the environment (minor units), each bad one named, a per-item limit never above its daily one', () => {
+  expect(payout_limits_default).toEqual({
+    member_withdrawal_max_minor: 5_000_000n, member_withdrawal_daily_max_minor: 20_000_000n,
+    transfer_max_minor: 100_000_000n, transfer_daily_max_minor: 500_000_000n,
+  });
+  const config = loadConfig(env({
+    PAYCORE_MEMBER_WITHDRAWAL_MAX_MINOR: '100000', PAYCORE_MEMBER_WITHDRAWAL_DAILY_MAX_MINOR: '300000',
+    PAYCORE_TRANSFER_MAX_MINOR: '9223372036854775807', PAYCORE_TRANSFER_DAILY_MAX_MINOR: '9223372036854775807',
+  }));
+  expect(config.payout_limits).toEqual({
+    member_withdrawal_max_minor: 100_000n, member_withdrawal_daily_max_minor: 300_000n,
+    transfer_max_minor: 9_223_372_036_854_775_807n, transfer_daily_max_minor: 9_223_372_036_854_775_807n,
+  });
+  expect(loadConfig(env({ PAYCORE_TRANSFER_MAX_MINOR: '' })).payout_limits.transfer_max_minor).toBe(payout_limits_default.transfer_max_minor);
+  const bad = configError(() => loadConfig(env({ PAYCORE_MEMBER_WITHDRAWAL_MAX_MINOR: '0', PAYCORE_TRANSFER_MAX_MINOR: '1.5', PAYCORE_TRANSFER_DAILY_MAX_MINOR: '9223372036854775808' }))).message;
+  expect(bad.split('; ')).toEqual([
+    "PAYCORE_MEMBER_WITHDRAWAL_MAX_MINOR must be a whole number of minor units from 1 to 9223372036854775807, got '0'",
+    "PAYCORE_TRANSFER_MAX_MINOR must be a whole number of minor units from 1 to 9223372036854775807, got '1.5'",
+    "PAYCORE_TRANSFER_DAILY_MAX_MINOR must be a whole number of minor units from 1 to 9223372036854775807, got '9223372036854775808'",
+  ]);
+  expect(configError(() => loadConfig(env({ PAYCORE_MEMBER_WITHDRAWAL_MAX_MINOR: '300001', PAYCORE_MEMBER_WITHDRAWAL_DAILY_MAX_MINOR: '300000' }))).message)
+    .toBe('PAYCORE_MEMBER_WITHDRAWAL_MAX_MINOR must not exceed PAYCORE_MEMBER_WITHDRAWAL_DAILY_MAX_MINOR (300000)');
+  expect(configError(() => loadConfig(env({ PAYCORE_TRANSFER_DAILY_MAX_MINOR: '99999999' }))).message)
+    .toBe('PAYCORE_TRANSFER_MAX_MINOR must not exceed PAYCORE_TRANSFER_DAILY_MAX_MINOR (99999999)');
 });

@@ -30,6 +30,9 @@ import {
   watches_max_default,
   watches_per_app_max_default,
   actor_thread_commands_max_default,
+  minor_max,
+  payout_limits_default,
+  type PayoutLimits,
 } from './constants';
 import { readNatsAuth, type NatsAuth, type RedisAuth } from './connections';
 import { z } from 'zod';
@@ -60,6 +63,8 @@ export interface Config {
   watch_lifetime_ms: number;
   /** Commands one actor-host thread holds at once (core/constants.ts says why). */
   actor_commands_max: number;
+  /** The deployment's money-out limits; a merchant's payout_limits override them (core/payouts). */
+  payout_limits: PayoutLimits;
   http_host: string;
   http_port: number;
   /** Base URL providers reach the gateway's HTTP port at (for notify URLs). */
@@ -154,6 +159,15 @@ function integerIn(min: number, max: number) {
 /** A whole number from `min` to `max`, `fallback` when unset. */
 function integer(fallback: number, min: number, max: number) {
   return unset.pipe(integerIn(min, max).default(fallback));
+}
+
+/** An amount in minor units, 1 to PostgreSQL's bigint, `fallback` when unset. */
+function minorUnits(fallback: bigint) {
+  const rule = (issue: { input?: unknown }) => `must be a whole number of minor units from 1 to ${minor_max}, got '${String(issue.input)}'`;
+  return unset.pipe(z.string()
+    .refine((raw) => /^[1-9][0-9]{0,18}$/.test(raw) && BigInt(raw) <= minor_max, { error: rule })
+    .transform(BigInt)
+    .default(fallback));
 }
 
 /** A URL of one of `schemes`, without a trailing slash. */
@@ -274,6 +288,10 @@ const variables = z.object({
   PAYCORE_LEDGER_TIMEZONE: timeZone('Asia/Shanghai'),
   PAYCORE_LEDGER_CUTOFF_INTERVAL_MS: integer(300_000, 0, 86_400_000),
   PAYCORE_RECON_INTERVAL_MS: integer(0, 0, 86_400_000),
+  PAYCORE_MEMBER_WITHDRAWAL_MAX_MINOR: minorUnits(payout_limits_default.member_withdrawal_max_minor),
+  PAYCORE_MEMBER_WITHDRAWAL_DAILY_MAX_MINOR: minorUnits(payout_limits_default.member_withdrawal_daily_max_minor),
+  PAYCORE_TRANSFER_MAX_MINOR: minorUnits(payout_limits_default.transfer_max_minor),
+  PAYCORE_TRANSFER_DAILY_MAX_MINOR: minorUnits(payout_limits_default.transfer_daily_max_minor),
 });
 
 type Variables = z.infer<typeof variables>;
@@ -321,6 +339,18 @@ function redisAuth(v: Variables, context: Context): RedisAuth {
 /** TLS files of the gRPC ports, or undefined behind the explicit development switch, which
  * production refuses outright: plaintext would expose every app key signature's request and
  * every payment to the network. */
+/** The money-out limits; a per-item limit above its daily one is refused, naming it. */
+function payoutLimits(v: Variables, context: Context): PayoutLimits {
+  const pairs = [['PAYCORE_MEMBER_WITHDRAWAL_MAX_MINOR', 'PAYCORE_MEMBER_WITHDRAWAL_DAILY_MAX_MINOR'], ['PAYCORE_TRANSFER_MAX_MINOR', 'PAYCORE_TRANSFER_DAILY_MAX_MINOR']] as const;
+  for (const [item, daily] of pairs) {
+    if (v[item] > v[daily]) fail(context, item, `must not exceed ${daily} (${v[daily]})`);
+  }
+  return {
+    member_withdrawal_max_minor: v.PAYCORE_MEMBER_WITHDRAWAL_MAX_MINOR, member_withdrawal_daily_max_minor: v.PAYCORE_MEMBER_WITHDRAWAL_DAILY_MAX_MINOR,
+    transfer_max_minor: v.PAYCORE_TRANSFER_MAX_MINOR, transfer_daily_max_minor: v.PAYCORE_TRANSFER_DAILY_MAX_MINOR,
+  };
+}
+
 function grpcTls(v: Variables, context: Context): TlsFiles | undefined {
   if (v.PAYCORE_GRPC_INSECURE === '1') {
     if (v.NODE_ENV === 'production') fail(context, 'PAYCORE_GRPC_INSECURE', 'PAYCORE_GRPC_INSECURE=1 (plaintext gRPC) is refused when NODE_ENV=production');
@@ -368,6 +398,7 @@ function configOf(env: Env, v: Variables, context: Context): Config {
     watches_max: v.PAYCORE_WATCHES_MAX,
     watch_lifetime_ms: v.PAYCORE_WATCH_LIFETIME_MS,
     actor_commands_max: v.PAYCORE_ACTOR_COMMANDS_MAX,
+    payout_limits: payoutLimits(v, context),
     http_host: v.PAYCORE_HTTP_HOST,
     http_port: v.PAYCORE_HTTP_PORT,
     public_url,

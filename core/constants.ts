@@ -248,3 +248,29 @@ export const actor_thread_commands_max_default = 4_096;
 
 /** The retry hint an OVERLOADED refusal carries (ErrorInfo metadata retry_after_ms). */
 export const overloaded_retry_after_ms = 1_000;
+
+/** Money-out limits (core/payouts: member withdrawals, transfers), in minor units. The
+ * deployment's defaults are PAYCORE_MEMBER_WITHDRAWAL_MAX_MINOR and its three siblings; a
+ * merchant's `payout_limits` (the merchants configuration, core/merchants) overrides any of them. */
+export interface PayoutLimits {
+  /** One member withdrawal at most. */
+  member_withdrawal_max_minor: bigint;
+  /** A member's withdrawals of one calendar day (the books' zone), in one currency, at most. */
+  member_withdrawal_daily_max_minor: bigint;
+  /** One transfer at most. */
+  transfer_max_minor: bigint;
+  /** A payer's transfers of one business day (in one currency) at most. */
+  transfer_daily_max_minor: bigint;
+}
+
+/** 50,000.00 per member withdrawal, 200,000.00 per member and day; 1,000,000.00 per transfer,
+ * 5,000,000.00 per payer and business day. */
+export const payout_limits_default: PayoutLimits = {
+  member_withdrawal_max_minor: 5_000_000n,
+  member_withdrawal_daily_max_minor: 20_000_000n,
+  transfer_max_minor: 100_000_000n,
+  transfer_daily_max_minor: 500_000_000n,
+};
+
+/** The largest amount a limit may be: PostgreSQL's bigint. */
+export const minor_max = 9_223_372_036_854_775_807n;

@@ -11,6 +11,8 @@ import { linesOf, platform_owner } from '../core/ledger/rules';
 import { payoutId } from '../core/ids';
 import { payout_service } from '../core/gateway/payouts';
 import { payout_admin_service } from '../core/gateway/payout-admin';
+import { merchant_admin_service } from '../core/gateway/admin';
+import type { GetMerchantResponse, UpsertMerchantResponse } from '../proto/gen/paycore/v1/admin';
 import {
   PayoutResolutionOutcome, PayoutStatus, type CreatePayoutResponse, type GetPayoutResponse, type GetSettlementAccountResponse,
   type ListDeadPayoutTimersResponse,
@@ -21,6 +23,7 @@ import { defaultRouting, eventually, refusal, startStack, type Stack } from './h
 type PayoutClient = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 
 const merchant = 'm_it';
+const sb_limits = { member_withdrawal_max_minor: '1000', member_withdrawal_daily_max_minor: '1500', transfer_max_minor: '700' };
 let db: TestDatabase;
 let store: LedgerStore;
 let stack: Stack;
@@ -29,12 +32,13 @@ let other: PayoutClient;
 
 beforeAll(async () => {
   db = await createTestDatabase({ migrate: false });
-  const routing = defaultRouting() as { apps: unknown[]; merchants: { merchant_id: string; group_id?: string }[] };
-  // m_it and m_sb form a group (transfers); m_sa is in none.
+  const routing = defaultRouting() as { apps: unknown[]; merchants: { merchant_id: string; group_id?: string; payout_limits?: unknown }[] };
+  // m_it and m_sb form a group (transfers); m_sa is in none. m_sb has limits of its own.
   for (const entry of routing.merchants) if (entry.merchant_id === merchant || entry.merchant_id === 'm_sb') entry.group_id = 'g_it';
+  routing.merchants.find((entry) => entry.merchant_id === 'm_sb')!.payout_limits = sb_limits;
   routing.apps.push({ app_id: 'po_other', merchants: ['m_sa'], roles: ['payouts:read', 'payouts:write'] });
   routing.apps.push({ app_id: 'po_reader', merchants: [merchant], roles: ['payouts:read'] });
-  stack = await startStack({ routing, env: { PAYCORE_DATABASE_URL: db.url, PAYCORE_LEDGER_CUTOFF_INTERVAL_MS: '0' } });
+  stack = await startStack({ routing, env: { PAYCORE_DATABASE_URL: db.url, PAYCORE_LEDGER_CUTOFF_INTERVAL_MS: '0', PAYCORE_MEMBER_WITHDRAWAL_MAX_MINOR: '4000000' } });
   store = new LedgerStore(db.url);
   client = stack.serviceClient<PayoutClient>(payout_service, 'PayoutService');
   other = stack.serviceClient<PayoutClient>(payout_service, 'PayoutService', stack.auth('po_other'));
@@ -53,7 +57,8 @@ function call<T>(on: PayoutClient, method: string, request: unknown): Promise<T>
 }
 
 /** Settled money for the merchant, as if paid through bank1 and settled. */
-async function fund(amount: bigint): Promise<void> {
+async function fund(amount: bigint, merchant_id = merchant): Promise<void> {
+  const merchant = merchant_id;
   const key = randomBytes(4).toString('hex');
   await store.transaction(async (pg, created) => {
     const at = new Date().toISOString();
@@ -262,5 +267,39 @@ test('payouts - a member pays its merchant: CreateTransfer with from_member_id m
   const bad = await refusal(call(client, 'createTransfer', { ...pay, merchantTransferNo: 'mp-bad', toMerchantId: 'm_sb', toMemberId: 'u2', fromMemberId: 'a b' }));
   expect(bad.fields.sort()).toEqual(['from_member_id', 'to_member_id', 'to_merchant_id']);
   expect(await available()).toBe(before + 900n);
+  expect((await store.trialBalance()).balanced).toBe(true);
+});
+
+test('payouts - the limits are settings: the deployment default from PAYCORE_MEMBER_WITHDRAWAL_MAX_MINOR, a merchant\'s own payout_limits over it (routing file, MerchantAdminService), each enforced and shown; a bad one named', async () => {
+  const wallet = async (merchant_id: string, member: string) => (await call<GetMemberWalletResponse>(client, 'getMemberWallet', { merchantId: merchant_id, memberId: member, currency: 'CNY' })).wallet!;
+  // m_it: the environment's per-withdrawal limit, the code's daily one.
+  expect(await wallet(merchant, 'u_limits')).toMatchObject({ withdrawalMax: 4_000_000n, dailyMax: 20_000_000n });
+  // m_sb: its own, from the routing file.
+  expect(await wallet('m_sb', 'u_limits')).toMatchObject({ withdrawalMax: 1_000n, dailyMax: 1_500n });
+  await fund(5_000n, 'm_sb');
+  const credit = (no: string, amount: bigint) => call<CreateTransferResponse>(client, 'createTransfer', { merchantId: 'm_sb', merchantTransferNo: no, toMerchantId: '', toMemberId: 'u_limits', amount, currency: 'CNY', memo: '' });
+  expect(await refusal(credit('lim-c0', 701n))).toMatchObject({ reason: 'INVALID_FIELD', fields: ['amount'] });
+  for (const no of ['lim-c1', 'lim-c2', 'lim-c3']) await credit(no, 700n);
+  expect(await refusal(call(client, 'createPayout', create({ merchantId: 'm_sb', memberId: 'u_limits', amount: 1_001n })))).toMatchObject({ reason: 'INVALID_FIELD', fields: ['amount'] });
+  expect((await call<CreatePayoutResponse>(client, 'createPayout', create({ merchantId: 'm_sb', memberId: 'u_limits', amount: 1_000n }))).payout).toMatchObject({ status: PayoutStatus.PAYOUT_STATUS_SUCCEEDED });
+  expect((await call<CreatePayoutResponse>(client, 'createPayout', create({ merchantId: 'm_sb', memberId: 'u_limits', amount: 600n }))).payout)
+    .toMatchObject({ status: PayoutStatus.PAYOUT_STATUS_FAILED, failureCode: 'DAILY_LIMIT_EXCEEDED' });
+  // Changed through MerchantAdminService: in force at once, shown back; 0 leaves a limit to the deployment's default.
+  const admin = stack.serviceClient<PayoutClient>(merchant_admin_service, 'MerchantAdminService');
+  try {
+    const current = (await call<GetMerchantResponse>(admin, 'getMerchant', { merchantId: 'm_sb' })).merchant!;
+    expect(current.payoutLimits).toEqual({ memberWithdrawalMax: 1_000n, memberWithdrawalDailyMax: 1_500n, transferMax: 700n, transferDailyMax: 0n });
+    const limits = { memberWithdrawalMax: 0n, memberWithdrawalDailyMax: 3_000n, transferMax: 2_000n, transferDailyMax: 0n };
+    const upserted = await call<UpsertMerchantResponse>(admin, 'upsertMerchant', { merchant: { ...current, payoutLimits: limits } });
+    expect(upserted.merchant!.payoutLimits).toEqual(limits);
+    expect(await wallet('m_sb', 'u_limits')).toMatchObject({ withdrawalMax: 4_000_000n, dailyMax: 3_000n, withdrawnToday: 1_000n });
+    expect((await call<CreatePayoutResponse>(client, 'createPayout', create({ merchantId: 'm_sb', memberId: 'u_limits', amount: 1_100n }))).payout).toMatchObject({ status: PayoutStatus.PAYOUT_STATUS_SUCCEEDED });
+    await credit('lim-c4', 2_000n);
+    const bad = await refusal(call(admin, 'upsertMerchant', { merchant: { ...current, payoutLimits: { ...limits, transferMax: -5n, memberWithdrawalMax: 4_000n } } }));
+    expect(bad).toMatchObject({ reason: 'INVALID_FIELD' });
+    expect(bad.fields.sort()).toEqual(['merchant.payout_limits.member_withdrawal_max', 'merchant.payout_limits.transfer_max']);
+  } finally {
+    admin.close();
+  }
   expect((await store.trialBalance()).balanced).toBe(true);
 });

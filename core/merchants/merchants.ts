@@ -8,6 +8,7 @@ import type { RoutingCache } from '../routing/cache';
 import { computeFee } from '../routing/fees';
 import type { FeeRule, ProductName } from '../routing/types';
 import type { Sealer } from '../seal';
+import type { PayoutLimits } from '../constants';
 import { merchantToJson, readMerchant, type MerchantInput, type MerchantView } from './records';
 
 export class Merchants {
@@ -58,6 +59,11 @@ export class Merchants {
   /** The merchant's group (undefined: in none, or no such merchant). */
   groupOf(merchant_id: string): string | undefined {
     return this.cache.current.merchants.get(merchant_id)?.group_id;
+  }
+
+  /** The merchant's own money-out limits (absent ones: the deployment's defaults). */
+  payoutLimitsOf(merchant_id: string): Partial<PayoutLimits> {
+    return this.cache.current.merchants.get(merchant_id)?.payout_limits ?? {};
   }
 
   /** The merchant's fee rule for a product (undefined: none agreed, or no such merchant). */

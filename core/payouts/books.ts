@@ -9,7 +9,7 @@ import { close_lock_key, openDate, type LedgerStore, type PageCursor } from '../
 import { linesOf, type TxnCode } from '../ledger/rules';
 import { refund_reservation_ttl_ms } from '../constants';
 import type { PayoutState } from './types';
-import { checkMemberFreeze, member_limits_default, memberOwner, type MemberLimits } from './wallets';
+import { checkMemberFreeze, limitsFor, member_limits_default, memberOwner, type LimitsOf, type MemberLimits } from './wallets';
 
 export type FreezeResult = { frozen: true } | { frozen: false; code?: string; message: string };
 
@@ -34,7 +34,12 @@ const payout_locks_max = 16;
 export class PayoutBooks {
   #locks: pg.Pool | undefined;
 
-  constructor(private readonly ledger: LedgerStore, readonly member_limits: MemberLimits = member_limits_default) {}
+  constructor(private readonly ledger: LedgerStore, private readonly member_limits: LimitsOf<MemberLimits> = member_limits_default) {}
+
+  /** A member's withdrawal limits: its merchant's. */
+  memberLimits(merchant_id: string): MemberLimits {
+    return limitsFor(this.member_limits, merchant_id);
+  }
 
   /** Runs `work` holding the payout's lock (a PostgreSQL advisory lock, on a pool of its own so
    * that a slow bank holds no connection the books need): the provider calls of one payout —
@@ -96,7 +101,7 @@ export class PayoutBooks {
   async #freezeMember(client: pg.PoolClient, created: Map<string, bigint>, state: PayoutState, member_id: string): Promise<FreezeResult> {
     const done = await client.query('SELECT 1 FROM journal_entries WHERE entry_key = $1', [entryKey(state, 'MEMBER_WITHDRAW_FREEZE')]);
     if (done.rows.length > 0) return { frozen: true };
-    const check = await checkMemberFreeze(client, this.ledger.timezone, this.member_limits, { ...state, member_id });
+    const check = await checkMemberFreeze(client, this.ledger.timezone, this.memberLimits(state.merchant_id), { ...state, member_id });
     if (!check.ok) return { frozen: false, code: check.code, message: check.message };
     await this.#post(client, created, state, 'MEMBER_WITHDRAW_FREEZE');
     await upsertRow(client, state);

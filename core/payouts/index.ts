@@ -15,8 +15,9 @@ import { SettlementPayouts } from './settlement';
 import { ensurePayoutStreams, PayoutStore, payoutNames } from './store';
 import { startPayoutTimerPump } from './timer-pump';
 import type { PayoutState } from './types';
-import { transfer_limits_default, Transfers, type TransferLimits } from './transfers';
-import { member_limits_default, memberWallet, type MemberLimits, type MemberWallet } from './wallets';
+import { transferLimitsOf, Transfers } from './transfers';
+import { memberLimitsOf, memberWallet, type MemberWallet } from './wallets';
+import { payout_limits_default, type PayoutLimits } from '../constants';
 
 /** Follow-ups of an open payout (a bank may take hours): about two days, then REQUIRES_MANUAL. */
 const payout_follow_up_ms: readonly number[] = [
@@ -44,9 +45,9 @@ export interface PayoutsOptions {
   settlement_scan_ms: number;
   /** The merchant's group (merchants configuration): transfers stay inside one. */
   groupOf(merchant_id: string): string | undefined;
-  transfer_limits?: TransferLimits;
-  /** A member's withdrawals: per withdrawal and per day (wallets.ts). */
-  member_limits?: MemberLimits;
+  /** A merchant's money-out limits (the deployment's defaults under its own payout_limits);
+   * absent: core/constants.ts payout_limits_default for every merchant. */
+  limitsOf?(merchant_id: string): PayoutLimits;
   /** Records a refund's payout on the refund (the orders module). */
   onRefundPaid?(state: PayoutState): Promise<void>;
 }
@@ -71,7 +72,8 @@ export async function startPayouts(options: PayoutsOptions): Promise<Payouts> {
       channels.set(adapter.channel_id, { payout: (request) => adapter.payout!(request), queryPayout: (payout_no) => adapter.queryPayout!(payout_no) });
     }
   }
-  const member_limits = options.member_limits ?? member_limits_default;
+  const limitsOf = (merchant_id: string): PayoutLimits => options.limitsOf?.(merchant_id) ?? payout_limits_default;
+  const member_limits = (merchant_id: string) => memberLimitsOf(limitsOf(merchant_id));
   const books = new PayoutBooks(options.ledger, member_limits);
   const store = new PayoutStore(options.js, options.jsm, names);
   const follow_up_ms = options.follow_up_ms ?? payout_follow_up_ms;
@@ -93,9 +95,9 @@ export async function startPayouts(options: PayoutsOptions): Promise<Payouts> {
   return {
     service, books, settlement, dead_letters: new PayoutDeadLetters(options.jsm, names, store),
     transfers: new Transfers({
-      ledger: options.ledger, groupOf: options.groupOf, id_key: options.id_key, limits: options.transfer_limits ?? transfer_limits_default,
+      ledger: options.ledger, groupOf: options.groupOf, id_key: options.id_key, limits: (merchant_id) => transferLimitsOf(limitsOf(merchant_id)),
     }),
-    wallet: (merchant_id, member_id, currency) => memberWallet(options.ledger, member_limits, merchant_id, member_id, currency),
+    wallet: (merchant_id, member_id, currency) => memberWallet(options.ledger, member_limits(merchant_id), merchant_id, member_id, currency),
     async stop() {
       clearInterval(scanning);
       await pump.stop();

@@ -47,7 +47,8 @@ export interface PayoutServiceDeps {
   books: {
     freeze(state: PayoutState): Promise<FreezeResult>;
     sync(state: PayoutState): Promise<void>;
-    readonly member_limits?: MemberLimits;
+    /** A member's withdrawal limits, its merchant's (PayoutBooks.memberLimits); absent: the defaults. */
+    memberLimits?(merchant_id: string): MemberLimits;
     /** The payout's cross-process lock around its provider calls (PayoutBooks.exclusive). */
     exclusive?<T>(payout_id: string, work: () => Promise<T>): Promise<T>;
   };
@@ -83,7 +84,7 @@ export class PayoutService {
     if (channel_id === undefined || !this.deps.channels.has(channel_id)) {
       throw new PaycoreError('INVALID_FIELD', `channel_id: ${channel_id === undefined ? 'no channel of this paycore pays out' : `${channel_id} does not pay out`}`, [{ field: 'channel_id', description: 'must name a channel that pays out' }]);
     }
-    if (request.member_id !== undefined) checkWithdrawal(this.deps.books.member_limits ?? member_limits_default, request.amount_minor);
+    if (request.member_id !== undefined) checkWithdrawal(this.deps.books.memberLimits?.(request.merchant_id) ?? member_limits_default, request.amount_minor);
     const payout_id = payoutId(this.deps.id_key, request.merchant_id, request.merchant_payout_no);
     const input: PayoutInput = {
       merchant_id: request.merchant_id, merchant_payout_no: request.merchant_payout_no, amount_minor: request.amount_minor, currency: request.currency,

@@ -21,7 +21,8 @@ import { transferId, type IdKey } from '../ids';
 import { close_lock_key, openDate, type LedgerStore } from '../ledger/store';
 import { linesOf, platform_owner } from '../ledger/rules';
 import { reservedForRefunds } from './books';
-import { memberOwner } from './wallets';
+import { limitsFor, memberOwner, type LimitsOf } from './wallets';
+import type { PayoutLimits } from '../constants';
 
 export interface TransferInput {
   merchant_id: string;
@@ -54,15 +55,19 @@ export interface TransferLimits {
   daily_max_minor: bigint;
 }
 
-/** 1,000,000.00 per transfer, 5,000,000.00 per payer and business day. */
-export const transfer_limits_default: TransferLimits = { amount_max_minor: 100_000_000n, daily_max_minor: 500_000_000n };
+/** A transfer's limits out of the money-out limits (the deployment's, or a merchant's). */
+export function transferLimitsOf(limits: PayoutLimits): TransferLimits {
+  return { amount_max_minor: limits.transfer_max_minor, daily_max_minor: limits.transfer_daily_max_minor };
+}
+
 
 export interface TransfersDeps {
   ledger: LedgerStore;
   /** The merchant's group (merchants configuration), undefined: in none. */
   groupOf(merchant_id: string): string | undefined;
   id_key: IdKey;
-  limits: TransferLimits;
+  /** For every merchant alike, or each paying merchant's own (a member's payment: its merchant's). */
+  limits: LimitsOf<TransferLimits>;
 }
 
 const transfer_columns = 'transfer_id, merchant_id, merchant_transfer_no, to_merchant_id, to_member_id, from_member_id, currency, amount_minor, memo, business_date, created_at';
@@ -84,8 +89,9 @@ export class Transfers {
     if (!to_member && !from_member && (group === undefined || this.deps.groupOf(input.to_merchant_id) !== group)) {
       throw new PaycoreError('ILLEGAL_STATE', `merchants ${input.merchant_id} and ${input.to_merchant_id} are not in one group: only merchants of one group transfer to each other`);
     }
-    if (input.amount_minor > this.deps.limits.amount_max_minor) {
-      throw new PaycoreError('INVALID_FIELD', `amount: a transfer is at most ${this.deps.limits.amount_max_minor}`, [{ field: 'amount', description: `must be at most ${this.deps.limits.amount_max_minor} (the per-transfer limit)` }]);
+    const limits = limitsFor(this.deps.limits, input.merchant_id);
+    if (input.amount_minor > limits.amount_max_minor) {
+      throw new PaycoreError('INVALID_FIELD', `amount: a transfer is at most ${limits.amount_max_minor}`, [{ field: 'amount', description: `must be at most ${limits.amount_max_minor} (the per-transfer limit)` }]);
     }
     const transfer_id = transferId(this.deps.id_key, input.merchant_id, input.merchant_transfer_no);
     return this.deps.ledger.transaction(async (client, created) => {
@@ -120,7 +126,7 @@ export class Transfers {
         }
       }
       const open_date = await openDate(client);
-      await this.#checkDaily(client, input, open_date);
+      await this.#checkDaily(client, input, open_date, limits);
       const inserted = await client.query<Transfer>(
         `INSERT INTO transfers (transfer_id, merchant_id, merchant_transfer_no, to_merchant_id, to_member_id, from_member_id, currency, amount_minor, memo, business_date)
          VALUES ($1, $2, $3, $4, $10, $11, $5, $6, $7, GREATEST((now() AT TIME ZONE $8)::date, $9::date)) RETURNING ${transfer_columns}`,
@@ -156,7 +162,7 @@ export class Transfers {
   }
 
   /** The payer's transfers of the business day: the merchant's own, or one member's payments. */
-  async #checkDaily(client: pg.PoolClient, input: TransferInput, open_date: string): Promise<void> {
+  async #checkDaily(client: pg.PoolClient, input: TransferInput, open_date: string, limits: TransferLimits): Promise<void> {
     const today = await client.query<{ total: bigint }>(
       `SELECT coalesce(sum(amount_minor), 0)::bigint AS total FROM transfers
         WHERE merchant_id = $1 AND currency = $2 AND business_date = GREATEST((now() AT TIME ZONE $3)::date, $4::date)
@@ -164,8 +170,8 @@ export class Transfers {
       [input.merchant_id, input.currency, this.deps.ledger.timezone, open_date, input.from_member_id ?? null],
     );
     const total = today.rows[0]!.total;
-    if (total + input.amount_minor > this.deps.limits.daily_max_minor) {
-      throw new PaycoreError('ILLEGAL_STATE', `the daily transfer limit ${this.deps.limits.daily_max_minor} ${input.currency}: ${total} transferred today, ${input.amount_minor} more would pass it`);
+    if (total + input.amount_minor > limits.daily_max_minor) {
+      throw new PaycoreError('ILLEGAL_STATE', `the daily transfer limit ${limits.daily_max_minor} ${input.currency}: ${total} transferred today, ${input.amount_minor} more would pass it`);
     }
   }
 }

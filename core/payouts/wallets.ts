@@ -10,6 +10,7 @@
 import type pg from 'pg';
 import { PaycoreError } from '../errors';
 import type { LedgerStore } from '../ledger/store';
+import { payout_limits_default, type PayoutLimits } from '../constants';
 
 export interface MemberLimits {
   /** One withdrawal at most. */
@@ -18,8 +19,20 @@ export interface MemberLimits {
   daily_max_minor: bigint;
 }
 
-/** 50,000.00 per withdrawal, 200,000.00 per member and day. */
-export const member_limits_default: MemberLimits = { withdrawal_max_minor: 5_000_000n, daily_max_minor: 20_000_000n };
+/** A member's limits out of the money-out limits (the deployment's, or a merchant's). */
+export function memberLimitsOf(limits: PayoutLimits): MemberLimits {
+  return { withdrawal_max_minor: limits.member_withdrawal_max_minor, daily_max_minor: limits.member_withdrawal_daily_max_minor };
+}
+
+/** 50,000.00 per withdrawal, 200,000.00 per member and day (core/constants.ts payout_limits_default). */
+export const member_limits_default: MemberLimits = memberLimitsOf(payout_limits_default);
+
+/** Limits for all merchants alike, or each merchant's own. */
+export type LimitsOf<Limits> = Limits | ((merchant_id: string) => Limits);
+
+export function limitsFor<Limits extends object>(limits: LimitsOf<Limits>, merchant_id: string): Limits {
+  return typeof limits === 'function' ? limits(merchant_id) : limits;
+}
 
 export interface MemberWallet {
   merchant_id: string;

@@ -208,6 +208,8 @@ async function startMoneyOut(deps: GatewayDeps, ledger: LedgerStore | undefined,
   const payouts = await startPayouts({
     js, jsm, prefix: config.prefix, replicas: config.stream_replicas, ledger, settlement_scan_ms: config.ledger_cutoff_interval_ms,
     adapters: config.channels.flatMap((c) => routing.get(c.channel_id) ?? []), sealer, id_key: config.id_key, log, groupOf: (id) => table.merchants.groupOf(id),
+    // The deployment's limits (PAYCORE_*_MAX_MINOR), each under the merchant's own where it has one.
+    limitsOf: (id) => ({ ...config.payout_limits, ...table.merchants.payoutLimitsOf(id) }),
     onRefundPaid: recordRefundPayout(orders),
   });
   const splits = await startSplits({

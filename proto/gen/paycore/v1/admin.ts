@@ -591,6 +591,31 @@ export interface Merchant {
    * money to each other (PayoutService CreateTransfer). Empty: in none.
    */
   groupId: string;
+  /**
+   * Optional: its own money-out limits, each over the deployment's default (README.md,
+   * PAYCORE_MEMBER_WITHDRAWAL_MAX_MINOR and its siblings). Unset: the defaults.
+   */
+  payoutLimits: MerchantPayoutLimits | undefined;
+}
+
+/**
+ * A merchant's money-out limits in minor units (PayoutService): each 0 leaves that limit to
+ * the deployment's default; set, it is positive, and a per-item limit is at most its daily one
+ * (INVALID_FIELD naming merchant.payout_limits.<field> otherwise). In force for the next
+ * request once upserted; GetMemberWallet shows a member's.
+ */
+export interface MerchantPayoutLimits {
+  /** One member withdrawal (CreatePayout with member_id) at most. */
+  memberWithdrawalMax: bigint;
+  /** A member's withdrawals of one day (the books' zone), not failed nor returned, at most. */
+  memberWithdrawalDailyMax: bigint;
+  /** One transfer (CreateTransfer, any kind) at most. */
+  transferMax: bigint;
+  /**
+   * A payer's transfers of one business day at most (the merchant's own; a member's payments
+   * to it count for that member).
+   */
+  transferDailyMax: bigint;
 }
 
 export interface UpsertMerchantRequest {
@@ -3593,6 +3618,7 @@ function createBaseMerchant(): Merchant {
     notifySecretFingerprint: "",
     notifySecretLast4: "",
     groupId: "",
+    payoutLimits: undefined,
   };
 }
 
@@ -3625,6 +3651,9 @@ export const Merchant: MessageFns<Merchant> = {
     }
     if (message.groupId !== "") {
       writer.uint32(66).string(message.groupId);
+    }
+    if (message.payoutLimits !== undefined) {
+      MerchantPayoutLimits.encode(message.payoutLimits, writer.uint32(74).fork()).join();
     }
     return writer;
   },
@@ -3716,6 +3745,14 @@ export const Merchant: MessageFns<Merchant> = {
             message.groupId = reader.string();
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.payoutLimits = MerchantPayoutLimits.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3766,6 +3803,11 @@ export const Merchant: MessageFns<Merchant> = {
         : isSet(object.group_id)
         ? globalThis.String(object.group_id)
         : "",
+      payoutLimits: isSet(object.payoutLimits)
+        ? MerchantPayoutLimits.fromJSON(object.payoutLimits)
+        : isSet(object.payout_limits)
+        ? MerchantPayoutLimits.fromJSON(object.payout_limits)
+        : undefined,
     };
   },
 
@@ -3795,6 +3837,9 @@ export const Merchant: MessageFns<Merchant> = {
     if (message.groupId !== "") {
       obj.groupId = message.groupId;
     }
+    if (message.payoutLimits !== undefined) {
+      obj.payoutLimits = MerchantPayoutLimits.toJSON(message.payoutLimits);
+    }
     return obj;
   },
 
@@ -3811,6 +3856,163 @@ export const Merchant: MessageFns<Merchant> = {
     message.notifySecretFingerprint = object.notifySecretFingerprint ?? "";
     message.notifySecretLast4 = object.notifySecretLast4 ?? "";
     message.groupId = object.groupId ?? "";
+    message.payoutLimits = (object.payoutLimits !== undefined && object.payoutLimits !== null)
+      ? MerchantPayoutLimits.fromPartial(object.payoutLimits)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseMerchantPayoutLimits(): MerchantPayoutLimits {
+  return { memberWithdrawalMax: 0n, memberWithdrawalDailyMax: 0n, transferMax: 0n, transferDailyMax: 0n };
+}
+
+export const MerchantPayoutLimits: MessageFns<MerchantPayoutLimits> = {
+  encode(message: MerchantPayoutLimits, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.memberWithdrawalMax !== 0n) {
+      if (BigInt.asIntN(64, message.memberWithdrawalMax) !== message.memberWithdrawalMax) {
+        throw new globalThis.Error("value provided for field message.memberWithdrawalMax of type int64 too large");
+      }
+      writer.uint32(8).int64(message.memberWithdrawalMax);
+    }
+    if (message.memberWithdrawalDailyMax !== 0n) {
+      if (BigInt.asIntN(64, message.memberWithdrawalDailyMax) !== message.memberWithdrawalDailyMax) {
+        throw new globalThis.Error("value provided for field message.memberWithdrawalDailyMax of type int64 too large");
+      }
+      writer.uint32(16).int64(message.memberWithdrawalDailyMax);
+    }
+    if (message.transferMax !== 0n) {
+      if (BigInt.asIntN(64, message.transferMax) !== message.transferMax) {
+        throw new globalThis.Error("value provided for field message.transferMax of type int64 too large");
+      }
+      writer.uint32(24).int64(message.transferMax);
+    }
+    if (message.transferDailyMax !== 0n) {
+      if (BigInt.asIntN(64, message.transferDailyMax) !== message.transferDailyMax) {
+        throw new globalThis.Error("value provided for field message.transferDailyMax of type int64 too large");
+      }
+      writer.uint32(32).int64(message.transferDailyMax);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MerchantPayoutLimits {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMerchantPayoutLimits();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.memberWithdrawalMax = reader.int64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.memberWithdrawalDailyMax = reader.int64() as bigint;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.transferMax = reader.int64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.transferDailyMax = reader.int64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MerchantPayoutLimits {
+    return {
+      memberWithdrawalMax: isSet(object.memberWithdrawalMax)
+        ? BigInt(object.memberWithdrawalMax)
+        : isSet(object.member_withdrawal_max)
+        ? BigInt(object.member_withdrawal_max)
+        : 0n,
+      memberWithdrawalDailyMax: isSet(object.memberWithdrawalDailyMax)
+        ? BigInt(object.memberWithdrawalDailyMax)
+        : isSet(object.member_withdrawal_daily_max)
+        ? BigInt(object.member_withdrawal_daily_max)
+        : 0n,
+      transferMax: isSet(object.transferMax)
+        ? BigInt(object.transferMax)
+        : isSet(object.transfer_max)
+        ? BigInt(object.transfer_max)
+        : 0n,
+      transferDailyMax: isSet(object.transferDailyMax)
+        ? BigInt(object.transferDailyMax)
+        : isSet(object.transfer_daily_max)
+        ? BigInt(object.transfer_daily_max)
+        : 0n,
+    };
+  },
+
+  toJSON(message: MerchantPayoutLimits): unknown {
+    const obj: any = {};
+    if (message.memberWithdrawalMax !== 0n) {
+      obj.memberWithdrawalMax = message.memberWithdrawalMax.toString();
+    }
+    if (message.memberWithdrawalDailyMax !== 0n) {
+      obj.memberWithdrawalDailyMax = message.memberWithdrawalDailyMax.toString();
+    }
+    if (message.transferMax !== 0n) {
+      obj.transferMax = message.transferMax.toString();
+    }
+    if (message.transferDailyMax !== 0n) {
+      obj.transferDailyMax = message.transferDailyMax.toString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MerchantPayoutLimits>): MerchantPayoutLimits {
+    return MerchantPayoutLimits.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MerchantPayoutLimits>): MerchantPayoutLimits {
+    const message = createBaseMerchantPayoutLimits();
+    message.memberWithdrawalMax = (object.memberWithdrawalMax !== undefined && object.memberWithdrawalMax !== null)
+      ? BigInt(object.memberWithdrawalMax)
+      : 0n;
+    message.memberWithdrawalDailyMax =
+      (object.memberWithdrawalDailyMax !== undefined && object.memberWithdrawalDailyMax !== null)
+        ? BigInt(object.memberWithdrawalDailyMax)
+        : 0n;
+    message.transferMax = (object.transferMax !== undefined && object.transferMax !== null)
+      ? BigInt(object.transferMax)
+      : 0n;
+    message.transferDailyMax = (object.transferDailyMax !== undefined && object.transferDailyMax !== null)
+      ? BigInt(object.transferDailyMax)
+      : 0n;
     return message;
   },
 };
