@@ -152,6 +152,18 @@ export interface RefundRequest {
   notify_url: string;
   /** When the refund was first sent (persisted with it); see PayRequest.requested_at. */
   requested_at?: Date;
+  /** The receivers' shares this refund takes back at the provider, inside the refund request
+   * (Alipay refund_royalty_parameters), for a channel whose profit sharing has
+   * `returns_in_refund`: written ahead with the refund (RefundRequested), the same on every
+   * resend. Absent or empty: the refund takes nothing back from receivers. */
+  share_returns?: readonly ShareReturnLine[];
+}
+
+/** One receiver's share a refund takes back inside itself (分账回退 with the refund). */
+export interface ShareReturnLine {
+  /** The receiver's account at the provider (as it was split to). */
+  account: string;
+  amount_minor: bigint;
 }
 
 export interface RefundRef {
@@ -269,7 +281,7 @@ export type PayoutOutcome =
   | { kind: 'not_found' };
 
 /** One receiver of a profit-sharing order (分账): `account` is the receiver's account at the
- * provider (WeChat: a mchid or openid; Alipay: the bound user or login id). */
+ * provider (WeChat: a mchid or openid; Alipay: the bound userId (2088…) or logon id). */
 interface ShareReceiver {
   account: string;
   amount_minor: bigint;
@@ -287,8 +299,9 @@ export interface ShareRequest {
   receivers: readonly ShareReceiver[];
   description: string;
   /** The last order of the payment: the provider unfreezes what it leaves unsplit to the
-   * merchant (WeChat unfreeze_unsplit) and takes no later order of the payment. With no
-   * receivers, an unfreeze only (WeChat /v3/profitsharing/orders/unfreeze). */
+   * merchant (WeChat unfreeze_unsplit, Alipay extend_params.royalty_finish) and takes no later
+   * order of the payment. With no receivers, an unfreeze only (WeChat
+   * /v3/profitsharing/orders/unfreeze, Alipay a settle of no royalty_parameters with royalty_finish). */
   finish: boolean;
 }
 
@@ -318,10 +331,15 @@ export type ShareReturnOutcome =
   | { kind: 'failed'; code: string; message: string }
   | { kind: 'not_found' };
 
-/** A provider's profit sharing (WeChat Pay 分账), offered by an adapter whose channel is
- * configured for it; payments on other channels are split inside the ledger (core/splits).
- * Every method throws ChannelError: rejected (nothing done) or ambiguous (query it). */
+/** A provider's profit sharing (WeChat Pay 分账, Alipay 交易分账), offered by an adapter whose
+ * channel is configured for it; payments on other channels are split inside the ledger
+ * (core/splits). Every method throws ChannelError: rejected (nothing done) or ambiguous (query it). */
 export interface ProfitSharing {
+  /** The provider takes receivers' shares back inside the refund request (Alipay
+   * refund_royalty_parameters), not by separate returns: the refund carries them
+   * (RefundRequest.share_returns) and returnShare / queryReturn are not used. Absent: separate
+   * returns before the refund (WeChat return-orders). */
+  readonly returns_in_refund?: boolean;
   share(request: ShareRequest): Promise<ShareOutcome>;
   /** The order `request` made (its receivers are how the answer is read). */
   queryShare(request: ShareRequest): Promise<ShareOutcome>;

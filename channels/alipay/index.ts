@@ -3,7 +3,9 @@
 // ALIPAY_PC as signed client-side orders (no server call: the trade exists at Alipay only once
 // the payer opens it, so until then query answers not_found and close answers closed). Query,
 // close, refund, refund query, the asynchronous notification (answered with plain `success`)
-// and the 业务明细 bill. HTTP and error classification live here; payload shapes and status
+// and the 业务明细 bill; with the setting profit_sharing 'true', 交易分账 (royalty.ts: payments
+// created with royalty_freeze, receivers bound, alipay.trade.order.settle and its query, shares
+// taken back inside the refund). HTTP and error classification live here; payload shapes and status
 // mapping in transformers.ts, signatures in crypto.ts.
 //
 // Never logged, never in an error message: key material, signatures, auth codes, buyer ids.
@@ -15,6 +17,7 @@ import {
   type AttemptRef, type AttemptStatus, type Channel, type ChannelConfig, type CloseOutcome, type HttpAnswer,
   type IncomingNotification, type ParsedNotification, type PayRequest, type ProductName, type RefundRef,
   type RefundRequest, type RefundStatus, type StatementFile, type StatementRow, type PayerElements,
+  type ProfitSharing, type ShareOutcome, type ShareRequest,
 } from '../channel';
 import { parseForm } from '../shared/form';
 import { decodeGbk } from '../shared/gbk';
@@ -27,7 +30,12 @@ import {
   readNotification, toPayBiz, toRefundBiz, toRefundQueryBiz, type AlipayResponseBase, alipay_auth_code_pattern,
 } from './transformers';
 
+import {
+  ROYALTY_METHODS, fromBindResponse, fromSettleQueryResponse, fromSettleResponse, toBindBiz, toSettleBiz, toSettleQueryBiz, type AlipayReceiverType,
+} from './royalty';
+
 export * as alipayCrypto from './crypto';
+export * as alipayRoyalty from './royalty';
 export * as alipayTransformers from './transformers';
 
 /** A bill archive larger than this is refused (a day of a large merchant is a few MiB zipped). */
@@ -45,6 +53,9 @@ interface AlipaySettings {
   /** Where Alipay sends the payer back after WAP / PC payment. */
   return_url: string | undefined;
   timeout_ms: number;
+  /** 交易分账 (royalty.ts): payments are created with extend_params.royalty_freeze and split at
+   * Alipay; receivers are named as `receiver_type`. Undefined: split in the books only. */
+  profit_sharing: { receiver_type: AlipayReceiverType } | undefined;
 }
 
 /** Validates config.settings once; an error names the key, never its value. */
@@ -57,6 +68,10 @@ function parseSettings(channel_id: string, settings: Record<string, string>): Al
   if (seller_id !== undefined && !/^2088\d{12}$/.test(seller_id)) read.fail('seller_id', 'must be a 16-digit PID starting 2088');
   const return_url = read.optional('return_url');
   if (return_url !== undefined) read.attempt('return_url', 'is not a URL', () => new URL(return_url));
+  const profit_sharing = read.optional('profit_sharing') ?? 'false';
+  if (profit_sharing !== 'true' && profit_sharing !== 'false') read.fail('profit_sharing', "must be 'true' or 'false'");
+  const receiver_type = read.optional('royalty_receiver_type') ?? 'userId';
+  if (receiver_type !== 'userId' && receiver_type !== 'loginName') read.fail('royalty_receiver_type', 'must be userId or loginName');
   return {
     gateway_url,
     app_id: read.required('app_id'),
@@ -65,6 +80,7 @@ function parseSettings(channel_id: string, settings: Record<string, string>): Al
     seller_id,
     return_url,
     timeout_ms: read.integer('timeout_ms', timeout_ms_default, timeout_ms_min, timeout_ms_max),
+    profit_sharing: profit_sharing === 'true' ? { receiver_type: receiver_type as AlipayReceiverType } : undefined,
   };
 }
 
@@ -79,18 +95,57 @@ class AlipayChannel implements Channel {
   }
   readonly #settings: AlipaySettings;
   readonly #pool: Pool;
+  readonly profit_sharing: ProfitSharing | undefined;
+  /** Receivers bound at Alipay by this process (binding one again is harmless, just a call). */
+  readonly #receivers_bound = new Set<string>();
+  /** settle_no of the settles this process sent, by out_request_no (the query does not answer it). */
+  readonly #settle_nos = new Map<string, string>();
 
   constructor(config: ChannelConfig) {
     this.channel_id = config.channel_id;
     this.products = providerProducts(config, ALIPAY_PRODUCTS, 'Alipay');
     this.#settings = parseSettings(config.channel_id, config.settings);
     this.#pool = providerPool(this.#settings.gateway_url.origin, this.#settings.timeout_ms);
+    this.profit_sharing = this.#settings.profit_sharing === undefined ? undefined : {
+      returns_in_refund: true,
+      share: (request) => this.#settle(request),
+      queryShare: (request) => this.#querySettle(request),
+      // Alipay takes shares back inside the refund (refund_royalty_parameters): no return call.
+      returnShare: () => Promise.reject(unsupported(this.channel_id, 'profit-sharing returns apart from a refund (Alipay returns shares inside alipay.trade.refund)')),
+      queryReturn: () => Promise.reject(unsupported(this.channel_id, 'profit-sharing return queries')),
+    };
+  }
+
+  /** Binds the receivers this process has not bound yet, then asks for the settle
+   * (out_request_no = share_no, so a resend is the same settle). */
+  async #settle(request: ShareRequest): Promise<ShareOutcome> {
+    const type = this.#settings.profit_sharing!.receiver_type;
+    const biz = toSettleBiz(request, type);
+    for (const receiver of request.receivers) {
+      if (this.#receivers_bound.has(receiver.account)) continue;
+      fromBindResponse(await this.#call('royalty relation bind', ROYALTY_METHODS.bind, toBindBiz(type, receiver.account)));
+      this.#receivers_bound.add(receiver.account);
+    }
+    const { settle_no } = fromSettleResponse(await this.#call('order settle', ROYALTY_METHODS.settle, biz));
+    if (settle_no !== undefined) this.#rememberSettle(request.share_no, settle_no);
+    // royalty_mode async: the details are settled later; the query says how they ended.
+    return { kind: 'processing' };
+  }
+
+  async #querySettle(request: ShareRequest): Promise<ShareOutcome> {
+    const body = await this.#call('order settle query', ROYALTY_METHODS.settle_query, toSettleQueryBiz(request.share_no, request.channel_trade_no));
+    return fromSettleQueryResponse(body, request, this.#settle_nos.get(request.share_no) ?? request.share_no);
+  }
+
+  #rememberSettle(share_no: string, settle_no: string): void {
+    if (this.#settle_nos.size >= 10_000) this.#settle_nos.delete(this.#settle_nos.keys().next().value!);
+    this.#settle_nos.set(share_no, settle_no);
   }
 
   async pay(request: PayRequest): Promise<AttemptStatus> {
     if (!this.products.includes(request.product)) throw unsupported(this.channel_id, `product ${request.product}`);
     const settings = this.#settings;
-    const { method, biz } = toPayBiz(request);
+    const { method, biz } = toPayBiz(request, settings.profit_sharing !== undefined);
     if (request.product === 'ALIPAY_APP' || request.product === 'ALIPAY_WAP' || request.product === 'ALIPAY_PC') {
       const return_url = request.product === 'ALIPAY_APP' ? undefined : settings.return_url;
       const params = gatewayParams(method, biz, { app_id: settings.app_id, now: new Date() }, { notify_url: request.notify_url, return_url });
@@ -121,7 +176,7 @@ class AlipayChannel implements Channel {
   }
 
   async refund(request: RefundRequest): Promise<RefundStatus> {
-    const body = await this.#call('refund', METHODS.refund, toRefundBiz(request));
+    const body = await this.#call('refund', METHODS.refund, toRefundBiz(request, this.#settings.profit_sharing?.receiver_type));
     const status = fromRefundResponse(body, request);
     return status === 'query' ? this.queryRefund(request) : status;
   }

@@ -60,6 +60,8 @@ export interface AlipayTradeCreateBiz {
   scene?: 'bar_code';
   auth_code?: string;
   quit_url?: string;
+  /** A profit-sharing channel's payment: its money frozen for royalty (royalty.ts). */
+  extend_params?: { royalty_freeze: 'true' };
 }
 
 /** Common answer fields of every `*_response`. */
@@ -143,8 +145,9 @@ function productMethod(product: ProductName): { method: string; product_code: st
   return found;
 }
 
-/** PayRequest → the method and biz_content; caller mistakes Alipay would refuse are 'rejected' here. */
-export function toPayBiz(request: PayRequest): { method: string; biz: AlipayTradeCreateBiz } {
+/** PayRequest → the method and biz_content; caller mistakes Alipay would refuse are 'rejected' here.
+ * `royalty_freeze`: the channel splits its payments at Alipay (extend_params.royalty_freeze). */
+export function toPayBiz(request: PayRequest, royalty_freeze = false): { method: string; biz: AlipayTradeCreateBiz } {
   const { method, product_code } = productMethod(request.product);
   if (request.amount_minor <= 0n) throw refusedLocally('amount_minor must be positive');
   if (request.currency !== 'CNY') throw refusedLocally('alipay.trade.* charges CNY only');
@@ -166,6 +169,7 @@ export function toPayBiz(request: PayRequest): { method: string; biz: AlipayTrad
     biz.scene = 'bar_code';
     biz.auth_code = auth_code;
   }
+  if (royalty_freeze) biz.extend_params = { royalty_freeze: 'true' };
   return { method, biz };
 }
 
@@ -222,7 +226,7 @@ function refusal(code: string, message: string): ChannelError {
 /** Gateway codes meaning the request was refused before Alipay acted on it. */
 const refused_codes = new Set(['20001', '40001', '40002', '40006']);
 
-function classify(operation: string, body: AlipayResponseBase): Outcome {
+export function classify(operation: string, body: AlipayResponseBase): Outcome {
   const message = `alipay ${operation}: ${body.code} ${body.sub_code ?? ''} ${clip(body.sub_msg ?? body.msg ?? '')}`.replace(/\s+/g, ' ').trim();
   if (body.code === '10000') return { kind: 'ok' };
   if (body.code === '10003') return { kind: 'processing' };
@@ -336,15 +340,28 @@ export function fromCloseResponse(body: AlipayResponseBase): { kind: 'closed' } 
 // ---------------------------------------------------------------------------------------------
 // Refunds
 
+/** One receiver's share the refund takes back (退分账明细). */
+interface RefundRoyaltyParameter {
+  royalty_type: 'transfer';
+  trans_out_type: string;
+  trans_out: string;
+  amount: string;
+  desc: string;
+}
+
 export interface AlipayRefundBiz {
   out_trade_no: string;
   trade_no?: string;
   refund_amount: string;
   refund_reason?: string;
   out_request_no: string;
+  /** The receivers' shares this refund takes back (分账回退 inside the refund). */
+  refund_royalty_parameters?: RefundRoyaltyParameter[];
 }
 
-export function toRefundBiz(request: RefundRequest): AlipayRefundBiz {
+/** `receiver_type`: how the channel names receivers at Alipay (royalty.ts), for the shares the
+ * refund takes back (RefundRequest.share_returns), each at most the refund's amount in all. */
+export function toRefundBiz(request: RefundRequest, receiver_type = 'userId'): AlipayRefundBiz {
   if (request.amount_minor <= 0n) throw refusedLocally('refund amount_minor must be positive');
   if (!out_trade_no_pattern.test(request.refund_id)) throw refusedLocally('refund_id must be 1 to 64 letters, digits or _ to be an out_request_no');
   const biz: AlipayRefundBiz = {
@@ -354,6 +371,17 @@ export function toRefundBiz(request: RefundRequest): AlipayRefundBiz {
   };
   if (request.channel_trade_no) biz.trade_no = request.channel_trade_no;
   if (request.reason !== '') biz.refund_reason = Array.from(request.reason).slice(0, 256).join('');
+  const returns = request.share_returns ?? [];
+  if (returns.length > 0) {
+    let total = 0n;
+    biz.refund_royalty_parameters = returns.map((line, i) => {
+      if (line.amount_minor <= 0n) throw refusedLocally(`share_returns[${i}] amount must be positive`);
+      if (line.account === '') throw refusedLocally(`share_returns[${i}] names no receiver account`);
+      total += line.amount_minor;
+      return { royalty_type: 'transfer', trans_out_type: receiver_type, trans_out: line.account, amount: formatYuan(line.amount_minor), desc: '退分账' };
+    });
+    if (total > request.amount_minor) throw refusedLocally('share_returns take back more than the refund amount');
+  }
   return biz;
 }
 
