@@ -12,6 +12,7 @@ import { HttpError, orders_max, stringField, type FaultContext, type FaultOperat
 import { canonicalJson } from './wechatpay';
 import { alipayKey, alipayResponseName, alipaySignNotification, alipaySignedAnswer, alipayVerifyRequest } from './protocol/alipay';
 import { alipayBillArchive, billRows, type LedgerEntry } from './statements';
+import { AlipayRoyalty, RoyaltyRefusal, type RefundRoyalty, type RoyaltyTrade } from './alipay-royalty';
 
 export interface SandboxAlipayApp {
   app_id: string;
@@ -50,7 +51,9 @@ interface Trade {
   paid_at?: Date;
   buyer_id: string;
   buyer_logon_id: string;
-  refunds: Map<string, { amount_fen: bigint; at: Date }>;
+  refunds: Map<string, { amount_fen: bigint; at: Date; royalty: RefundRoyalty[] }>;
+  /** Created with extend_params.royalty_freeze "true": its money is frozen for 交易分账. */
+  royalty_freeze: boolean;
   refunded_fen: bigint;
   create_requests: number;
   /** The payer's further payments of this trade (pay_twice): trade_no → fen refunded from
@@ -65,7 +68,10 @@ const operations: Record<string, FaultOperation> = {
   [METHODS.precreate]: 'create', [METHODS.wap]: 'create', [METHODS.page]: 'create', [METHODS.app]: 'create',
   [METHODS.pay]: 'barcode', [METHODS.query]: 'query', [METHODS.close]: 'close', [METHODS.cancel]: 'close', [METHODS.refund]: 'refund',
   [METHODS.refund_query]: 'refund_query', [METHODS.bill]: 'statement',
+  // 交易分账: a settle is `share`; its query and a relation bind are `share_query`.
+  [METHODS.settle]: 'share', [METHODS.settle_query]: 'share_query', [METHODS.royalty_bind]: 'share_query',
 };
+const royalty_methods = new Set<string>([METHODS.settle, METHODS.settle_query, METHODS.royalty_bind]);
 
 class AlipayError extends Error {
   constructor(readonly code: string, readonly msg: string, readonly sub_code: string, readonly sub_msg: string) {
@@ -83,15 +89,29 @@ export class AlipaySandbox {
   readonly #trades = new Map<string, Trade>();
   #ledger: LedgerEntry[] = [];
   readonly #bills = new Map<string, { file_name: string; archive: Buffer }>();
+  readonly #royalty: AlipayRoyalty;
   #sequence = 0;
 
-  constructor(options: AlipaySandboxOptions, core: SandboxCore) {
+  /** `settle_ms`: how long an async settle (royalty_mode async) stays PROCESSING. */
+  constructor(options: AlipaySandboxOptions, core: SandboxCore, settle_ms = 50) {
     this.#core = core;
     this.#alipay_private_key = alipayKey(options.alipay_private_key_pem, 'private');
     for (const app of options.apps) this.#apps.set(app.app_id, { ...app, app_public_key: alipayKey(app.app_public_key_pem, 'public') });
+    this.#royalty = new AlipayRoyalty(core, (app_id, trade_no) => {
+      const trade = [...this.#trades.values()].find((t) => t.app_id === app_id && t.trade_no === trade_no);
+      return trade === undefined ? undefined : this.#royaltyTrade(trade);
+    }, settle_ms);
+  }
+
+  #royaltyTrade(trade: Trade): RoyaltyTrade {
+    return {
+      app_id: trade.app_id, seller_id: this.#apps.get(trade.app_id)?.seller_id ?? '', out_trade_no: trade.out_trade_no, trade_no: trade.trade_no,
+      paid: trade.paid_at !== undefined && !trade.cancelled, royalty_freeze: trade.royalty_freeze, total_fen: trade.total_fen, refunded_fen: trade.refunded_fen,
+    };
   }
 
   reset(): void {
+    this.#royalty.reset();
     this.#trades.clear();
     this.#ledger = [];
     this.#bills.clear();
@@ -107,7 +127,10 @@ export class AlipaySandbox {
     const method = params.method ?? '';
     const page = page_methods.has(method);
     const app = this.#apps.get(params.app_id ?? '');
-    const context: FaultContext = { provider: 'alipay', merchant: params.app_id ?? '', out_trade_no: outTradeNoOf(params.biz_content), operation: operations[method] };
+    const out_trade_no = royalty_methods.has(method) && app !== undefined
+      ? this.#royalty.outTradeNo(app.app_id, parseBizQuietly(params.biz_content))
+      : outTradeNoOf(params.biz_content);
+    const context: FaultContext = { provider: 'alipay', merchant: params.app_id ?? '', out_trade_no, operation: operations[method] };
     let answer: Record<string, unknown>;
     let latency_ms = 0;
     try {
@@ -134,8 +157,12 @@ export class AlipaySandbox {
       answer = this.#dispatch(app, method, biz, params, req.headers.host ?? '127.0.0.1', context);
       latency_ms = this.#core.latency(context);
     } catch (error) {
-      if (!(error instanceof AlipayError)) throw error;
-      answer = { code: error.code, msg: error.msg, sub_code: error.sub_code, sub_msg: error.sub_msg };
+      if (error instanceof RoyaltyRefusal) {
+        answer = { code: error.code, msg: error.code === '40002' ? 'Invalid Arguments' : 'Business Failed', sub_code: error.sub_code, sub_msg: error.sub_msg };
+      } else {
+        if (!(error instanceof AlipayError)) throw error;
+        answer = { code: error.code, msg: error.msg, sub_code: error.sub_code, sub_msg: error.sub_msg };
+      }
     }
     if (latency_ms > 0) await this.#core.sleep(latency_ms);
     if (this.#core.shut_down || res.destroyed) return;
@@ -168,6 +195,9 @@ export class AlipaySandbox {
       case METHODS.cancel: return this.#cancel(app, biz);
       case METHODS.refund: return this.#refund(app, biz);
       case METHODS.refund_query: return this.#refundQuery(app, biz);
+      case METHODS.royalty_bind: return this.#royalty.bind(app.app_id, biz);
+      case METHODS.settle: return this.#royalty.settle(app.app_id, biz);
+      case METHODS.settle_query: return this.#royalty.query(app.app_id, biz);
       default: return this.#bill(app, biz, host);
     }
   }
@@ -245,7 +275,7 @@ export class AlipaySandbox {
     const trade: Trade = {
       app_id: app.app_id, out_trade_no, trade_no: this.#nextTradeNo(), method, fingerprint, status: 'WAIT_BUYER_PAY', total_fen, subject,
       notify_url: params.notify_url || undefined, time_expire, created_at: new Date(), buyer_id: `2088${String(randomBytes(6).readUIntBE(0, 6)).padStart(12, '0').slice(0, 12)}`,
-      buyer_logon_id: 'san***@sandbox.com', refunds: new Map(), refunded_fen: 0n, create_requests: 1,
+      buyer_logon_id: 'san***@sandbox.com', refunds: new Map(), refunded_fen: 0n, create_requests: 1, royalty_freeze: royaltyFreeze(params.biz_content),
     };
     this.#trades.set(tradeKey(app.app_id, out_trade_no), trade);
     this.#core.log({ event: 'order_created', provider: 'alipay', app_id: app.app_id, out_trade_no, method });
@@ -292,7 +322,7 @@ export class AlipaySandbox {
     const base = { trade_no: trade.trade_no, out_trade_no: trade.out_trade_no, buyer_logon_id: trade.buyer_logon_id, buyer_user_id: trade.buyer_id };
     const existing = trade.refunds.get(out_request_no);
     if (existing !== undefined) {
-      if (existing.amount_fen !== amount_fen) throw business('ACQ.DISCORDANT_REPEAT_REQUEST', '请求信息不一致');
+      if (existing.amount_fen !== amount_fen || !sameRoyalty(biz.refund_royalty_parameters ?? [], existing.royalty)) throw business('ACQ.DISCORDANT_REPEAT_REQUEST', '请求信息不一致');
       return { code: '10000', msg: 'Success', ...base, fund_change: 'N', refund_fee: formatYuan(trade.refunded_fen), gmt_refund_pay: chinaDateTime(existing.at) };
     }
     if (trade.paid_at === undefined) throw business('ACQ.TRADE_STATUS_ERROR', '交易状态不合法');
@@ -301,8 +331,12 @@ export class AlipaySandbox {
     const extra_trade_no = named !== undefined && trade.extra_payments?.has(named) === true ? named : undefined;
     const refunded_fen = extra_trade_no === undefined ? trade.refunded_fen : trade.extra_payments!.get(extra_trade_no)!;
     if (refunded_fen + amount_fen > trade.total_fen) throw business('ACQ.REFUND_AMT_NOT_EQUAL_TOTAL', '退款金额超限');
+    // 交易分账: what the receivers hold of the trade is not the merchant's; the refund takes it
+    // back (refund_royalty_parameters) or the merchant's part must cover it.
+    const royalty = extra_trade_no === undefined ? this.#royalty.checkRefund(this.#royaltyTrade(trade), amount_fen, biz.refund_royalty_parameters) : [];
     const at = new Date();
-    trade.refunds.set(out_request_no, { amount_fen, at });
+    this.#royalty.applyRefund(this.#royaltyTrade(trade), royalty);
+    trade.refunds.set(out_request_no, { amount_fen, at, royalty });
     if (extra_trade_no === undefined) {
       trade.refunded_fen += amount_fen;
       if (trade.refunded_fen === trade.total_fen) trade.status = 'TRADE_CLOSED';
@@ -436,6 +470,7 @@ export class AlipaySandbox {
       const orders = [...this.#trades.values()].filter((t) => t.out_trade_no.startsWith(prefix)).map((t) => ({
         app_id: t.app_id, out_trade_no: t.out_trade_no, trade_no: t.trade_no, method: t.method, trade_status: t.status,
         total_amount: formatYuan(t.total_fen), refunded_amount: formatYuan(t.refunded_fen), create_requests: t.create_requests, cancelled: t.cancelled === true,
+        royalty_freeze: t.royalty_freeze,
         created_at: t.created_at.toISOString(),
       }));
       return { status: 200, body: { orders } };
@@ -445,9 +480,11 @@ export class AlipaySandbox {
         [...t.refunds.entries()].map(([out_request_no, refund]) => ({
           app_id: t.app_id, out_trade_no: t.out_trade_no, trade_no: t.trade_no, out_request_no,
           refund_amount: formatYuan(refund.amount_fen), gmt_refund_pay: chinaDateTime(refund.at),
+          refund_royalty_parameters: refund.royalty.map((r) => ({ trans_out: r.trans_out, amount: formatYuan(r.amount_fen) })),
         })));
       return { status: 200, body: { refunds } };
     }
+    if (method === 'GET' && path === '/sandbox/alipay/royalty') return this.#royalty.control(prefix);
     const pay = /^\/sandbox\/alipay\/orders\/([^/]+)\/pay$/.exec(path);
     if (method === 'POST' && pay !== null) return this.#controlPay(decodeURIComponent(pay[1]!), stringField(body, 'app_id'));
     return undefined;
@@ -494,6 +531,28 @@ function outTradeNoOf(biz_content: string | undefined): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** biz_content as an object, or {} when it is none (for fault scopes, before validation). */
+function parseBizQuietly(biz_content: string | undefined): Record<string, unknown> {
+  try {
+    return parseBiz(biz_content);
+  } catch {
+    return {};
+  }
+}
+
+/** extend_params.royalty_freeze "true" on a create: the trade's money is frozen for royalty. */
+function royaltyFreeze(biz_content: string | undefined): boolean {
+  const extend = parseBizQuietly(biz_content).extend_params;
+  const freeze = typeof extend === 'object' && extend !== null ? (extend as Record<string, unknown>).royalty_freeze : undefined;
+  return freeze === 'true' || freeze === true;
+}
+
+/** A refund's refund_royalty_parameters again: the same shares as the first time. */
+function sameRoyalty(value: unknown, then: readonly RefundRoyalty[]): boolean {
+  if (!Array.isArray(value) || value.length !== then.length) return false;
+  return value.every((item: unknown, i) => stringField(item, 'trans_out') === then[i]!.trans_out && parseYuan(stringField(item, 'amount')) === then[i]!.amount_fen);
 }
 
 function parseBiz(biz_content: string | undefined): Record<string, unknown> {

@@ -35,7 +35,8 @@ export type Provider = 'wechatpay' | 'alipay' | 'unionpay' | 'bankgw';
 const providers: readonly Provider[] = ['wechatpay', 'alipay', 'unionpay', 'bankgw'];
 /** UnionPay: `create` is the 消费短信, `confirm` the 消费 with the SMS code. */
 export type FaultOperation = 'create' | 'confirm' | 'query' | 'close' | 'barcode' | 'refund' | 'refund_query' | 'statement' | 'bind' | 'bind_confirm' | 'unbind' | 'payout' | 'payout_query'
-  /** WeChat profit sharing: a split order, its query (and receivers/add), a return and its query. */
+  /** Profit sharing: a split order (WeChat orders, Alipay alipay.trade.order.settle), its query
+   * (and WeChat receivers/add, Alipay relation bind), a WeChat return and its query. */
   | 'share' | 'share_query' | 'share_return';
 const fault_operations: readonly FaultOperation[] = [
   'create', 'confirm', 'query', 'close', 'barcode', 'refund', 'refund_query', 'statement', 'bind', 'bind_confirm', 'unbind', 'payout', 'payout_query',

@@ -32,7 +32,8 @@ export interface SandboxOptions {
   /** Delays before callback retries; attempts = 1 + length. Default [200, 1000, 3000]. */
   callback_retry_delays_ms?: number[];
   callback_timeout_ms?: number;
-  /** How long a WeChat refund stays PROCESSING before it settles; default 50. */
+  /** How long a WeChat refund, a WeChat profit-sharing order and an Alipay async settle stay
+   * PROCESSING before they settle; default 50. */
   refund_settle_ms?: number;
   /** One JSON object per notable event; default: silent. */
   log?: (line: Record<string, unknown>) => void;
@@ -47,7 +48,7 @@ export interface Sandbox {
 export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const core = new SandboxCore(options);
   const wechatpay = new WechatSandbox(options.wechatpay, core, options.refund_settle_ms);
-  const alipay = options.alipay === undefined ? undefined : new AlipaySandbox(options.alipay, core);
+  const alipay = options.alipay === undefined ? undefined : new AlipaySandbox(options.alipay, core, options.refund_settle_ms);
   const extra: Extra = {
     unionpay: options.unionpay === undefined ? undefined : new UnionpaySandbox(options.unionpay, core),
     bankgw: options.bankgw === undefined ? undefined : new BankgwSandbox(options.bankgw, core),

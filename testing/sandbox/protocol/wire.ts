@@ -86,6 +86,10 @@ export const ALIPAY_METHODS = {
   refund: 'alipay.trade.refund',
   refund_query: 'alipay.trade.fastpay.refund.query',
   bill: 'alipay.data.dataservice.bill.downloadurl.query',
+  /** 交易分账 (alipay-royalty.ts). */
+  royalty_bind: 'alipay.trade.royalty.relation.bind',
+  settle: 'alipay.trade.order.settle',
+  settle_query: 'alipay.trade.order.settle.query',
 } as const;
 
 // ---- UnionPay (全渠道, 无跳转 token payment) ---------------------------------------------------
