@@ -263,8 +263,9 @@ export interface StackOptions {
   /** More sandbox WeChat Pay merchant ids (same keys), so channels can be told apart by
    * the sandbox's faults (scope.mchid). */
   sandbox_mchids?: string[];
-  /** Extra channel-file entries (adapters), e.g. a second channel on the same sandbox. */
-  extra_channels?: (settings: Record<string, string>) => Record<string, unknown>[];
+  /** Extra channel-file entries (adapters), e.g. a second channel on the same sandbox: given the
+   * sandbox's WeChat Pay settings, and every provider's. */
+  extra_channels?: (settings: Record<string, string>, providers: { alipay: Record<string, string> }) => Record<string, unknown>[];
   channel_timeout_ms?: number;
   /** Every channel's create_deadline_ms (channels file); default paycore's. */
   create_deadline_ms?: number;
@@ -328,7 +329,9 @@ function writeStackFiles(dir: string, keys: DevKeys, sandbox_url: string, option
       { channel_id: 'ali1', provider: 'alipay', products: alipay_products, settings: alipayChannelSettings(keys, sandbox_url, timeout_ms) },
       { channel_id: 'up1', provider: 'unionpay', products: ['UNIONPAY_QUICK'], settings: unionpayChannelSettings(keys, sandbox_url, timeout_ms) },
       { channel_id: 'bank1', provider: 'bankgw', products: ['BANK_B2C', 'BANK_B2B'], settings: bankgwChannelSettings(keys, sandbox_url, timeout_ms) },
-      ...(options.extra_channels?.(wechatpayChannelSettings(keys, sandbox_url, timeout_ms)) ?? []),
+      ...(options.extra_channels?.(wechatpayChannelSettings(keys, sandbox_url, timeout_ms), {
+        alipay: alipayChannelSettings(keys, sandbox_url, timeout_ms),
+      }) ?? []),
       ].map((c) => (options.create_deadline_ms === undefined ? c : { ...c, create_deadline_ms: options.create_deadline_ms })),
     ),
   );

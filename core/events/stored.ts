@@ -24,7 +24,7 @@ export function eventsOf(message: StoredMessage): readonly PaymentEvent[] {
 // core/orders/schemas.test.ts fail when one is missed.
 
 /** Every event's money fields (the union over event types: each names a subset). */
-const event: MoneySchema = { amount_minor: 'minor', fee_minor: 'minor', merchant_fee_minor: 'minor' };
+const event: MoneySchema = { amount_minor: 'minor', fee_minor: 'minor', merchant_fee_minor: 'minor', share_returns: [{ amount_minor: 'minor' }] };
 
 /** A PaymentState's money fields. */
 export const payment_state_schema: MoneySchema = {
@@ -34,7 +34,7 @@ export const payment_state_schema: MoneySchema = {
   merchant_fee_minor: 'minor',
   attempts: [{ fee_minor: 'minor' }],
   duplicates: [{ amount_minor: 'minor' }],
-  refunds: [{ amount_minor: 'minor' }],
+  refunds: [{ amount_minor: 'minor', share_returns: [{ amount_minor: 'minor' }] }],
 };
 
 /** A StoredMessage's money fields. */

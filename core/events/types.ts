@@ -3,7 +3,7 @@
 // orders module writes them, and the books, the merchant notifier and routing's cap
 // re-derivation read them, each importing this module downward (docs/architecture.md §10).
 
-import type { NextAction, ProductName } from '../../channels/channel';
+import type { NextAction, ProductName, ShareReturnLine } from '../../channels/channel';
 
 /** What release and commit need of a reservation of a channel's caps (core/routing): the
  * marker in Redis holds the amounts. Payment events carry this, so any process can release
@@ -83,6 +83,10 @@ export interface Refund {
   channel_trade_no?: string;
   /** 'merchant': asked for by the merchant; 'duplicate': returns a duplicate payment. */
   kind: 'merchant' | 'duplicate';
+  /** The receivers' shares the refund takes back at its channel inside the refund request
+   * (Alipay refund_royalty_parameters; core/splits/README.md): written ahead with it, sent
+   * with every call of it. Absent: none. */
+  share_returns?: ShareReturnLine[];
   state: RefundState;
   channel_refund_no?: string;
   failure?: Failure;
@@ -165,6 +169,8 @@ export type PaymentEvent =
       kind: Refund['kind'];
       /** kind 'duplicate': the provider transaction whose money goes back. */
       channel_trade_no?: string;
+      /** Refund.share_returns. */
+      share_returns?: ShareReturnLine[];
     })
   | (EventBase & { type: 'RefundSubmitted'; refund_id: string; channel_refund_no?: string })
   | (EventBase & { type: 'RefundRetryScheduled'; refund_id: string; code: string; message: string })

@@ -33,6 +33,8 @@ import type { Logger } from '../log';
 import type { GatewayMetrics } from '../metrics';
 import { findRefund, isOpen } from '../orders/evolve';
 import type { Loaded, OrdersClient, PaymentWatch } from '../orders/api';
+import type { RefundInput } from '../orders/protocol';
+import type { PaymentState } from '../orders/types';
 import type { Routing } from '../routing/routing';
 import type { Notifier } from '../notify';
 import { adminServices, merchant_admin_service, routing_admin_service } from './admin';
@@ -98,6 +100,9 @@ export interface GrpcDeps {
 }
 
 /** What each PaymentService method needs to answer. */
+/** The order actor's refusals of a create_refund after which the refund does not exist. */
+const refused_refund_reasons: ReadonlySet<string> = new Set(['REFUND_EXCEEDS_PAID', 'ILLEGAL_STATE', 'NOT_FOUND']);
+
 const method_dependency: Readonly<Record<string, Dependency>> = {
   CreatePayment: 'NATS', GetPayment: 'NATS', ClosePayment: 'NATS', ConfirmPayment: 'NATS', CreateRefund: 'NATS', GetRefund: 'NATS',
   WatchPayment: 'NATS', ListPaymentOptions: 'Redis', BindCard: 'NATS', ConfirmBinding: 'NATS', ListCards: 'NATS', UnbindCard: 'NATS',
@@ -255,7 +260,7 @@ class PaymentGateway {
     caller.requireMerchant(request.merchantId);
     const payment_id = request.paymentId !== '' ? request.paymentId : paymentId(key, request.merchantId, request.merchantOrderNo);
     const refund_id = refundId(key, request.merchantId, request.merchantRefundNo);
-    const input = {
+    const input: RefundInput = {
       refund_id,
       merchant_refund_no: request.merchantRefundNo,
       amount_minor: request.amount,
@@ -270,14 +275,28 @@ class PaymentGateway {
     if (holder === undefined) {
       await this.#fundRefund(payment_id, refund_id, request);
       // A payment split at its channel: the receivers' shares come back through the provider
-      // first (分账回退, core/splits/README.md), or the refund is not made.
-      await this.deps.splits?.service.returnForRefund(request.merchantId, payment_id, refund_id, request.amount);
+      // first (分账回退, core/splits/README.md), or the refund is not made; a channel that takes
+      // them back inside the refund (Alipay) gets them to carry.
+      const carried = await this.deps.splits?.service.returnForRefund(request.merchantId, payment_id, refund_id, request.amount);
+      if (carried !== undefined && carried.length > 0) input.share_returns = carried;
     }
     // The actor refuses another merchant's payment (NOT_FOUND) before anything happens.
-    const state = await this.deps.orders.send({ type: 'create_refund', payment_id, merchant_id: request.merchantId, input });
+    const state = await this.#sendRefund(payment_id, request.merchantId, input);
     const refund = findRefund(state, refund_id);
     if (refund === undefined) throw new PaycoreError('INTERNAL', `refund ${refund_id} missing after its creation`);
     return toRefund(state, refund);
+  }
+
+  /** create_refund to the order actor. A refund that was to carry shares back and that the actor
+   * refused for good (so it does not exist) gives them back to their receivers in the books. */
+  async #sendRefund(payment_id: string, merchant_id: string, input: RefundInput): Promise<PaymentState> {
+    try {
+      return await this.deps.orders.send({ type: 'create_refund', payment_id, merchant_id, input });
+    } catch (error) {
+      const refused = error instanceof PaycoreError && refused_refund_reasons.has(error.reason);
+      if (refused && input.share_returns !== undefined) await this.deps.splits?.service.releaseCarried(payment_id, input.refund_id);
+      throw error;
+    }
   }
 
   /** The refund funding check of the books (LedgerStore.reserveRefund), for a refund not yet

@@ -24,7 +24,7 @@ import type { SplitRule as S_Rule } from '../../proto/gen/paycore/v1/payment';
 export const split_service = grpcDefinition(SplitServiceDefinition);
 
 export interface SplitsDeps {
-  service: Pick<SplitService, 'create' | 'get' | 'returnForRefund'>;
+  service: Pick<SplitService, 'create' | 'get' | 'returnForRefund' | 'releaseCarried'>;
   books: Pick<SplitBooks, 'list' | 'returned'>;
   /** Split rules given with CreatePayment. */
   rules: Pick<SplitRules, 'save'>;

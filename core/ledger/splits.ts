@@ -117,6 +117,12 @@ export async function applySplitReturns(tx: PostingTx, state: PaymentState, even
   for (const event of events) {
     if (event.type === 'RefundRequested' && event.kind === 'merchant') await returnShares(tx, state, event.refund_id, event.amount_minor, event.at);
     if (event.type === 'RefundFailed' && state.refunds.some((r) => r.refund_id === event.refund_id && r.kind === 'merchant')) await reverseReturns(tx, state, event.refund_id, event.at);
+    // A refund that carried channel shares back inside itself (Alipay refund_royalty_parameters)
+    // and failed, or that its channel will not carry (REQUIRES_MANUAL: paid out by other means):
+    // the provider returned nothing, so the shares are the receivers' again.
+    if ((event.type === 'RefundFailed' || event.type === 'RefundRequiresManual') && carriesShares(state, event.refund_id)) {
+      await releaseChannelReturns(tx, state, event.refund_id, event.at);
+    }
     // Reconciliation reversed the payment (the channel never took it): every share comes back.
     if (event.type === 'PaymentReversed') await returnShares(tx, state, `reversed:${event.attempt_id}`, state.amount_minor, event.at);
   }
@@ -224,6 +230,23 @@ export async function planChannelReturns(tx: PostingTx, payment: PaymentOf, refu
     returns.push({ split_id: share.split_id, line_no: share.line_no, receiver_id: share.receiver_id, amount_minor: take });
   }
   return { kind: 'planned', returns };
+}
+
+function carriesShares(state: PaymentState, refund_id: string): boolean {
+  return (state.refunds.find((r) => r.refund_id === refund_id)?.share_returns?.length ?? 0) > 0;
+}
+
+/** The channel shares taken back for a refund that carries them (planChannelReturns) go back to
+ * their receivers (SPLIT_RETURN_REVERSED): the refund failed, will not be carried by its channel,
+ * or was never created (its claim dropped too). Repeatable. */
+export async function releaseChannelReturns(tx: PostingTx, payment: PaymentOf, refund_id: string, at: string): Promise<void> {
+  const taken = await tx.client.query<{ split_id: string; line_no: number }>(
+    `SELECT t.split_id, t.line_no FROM split_returns t JOIN split_receivers r USING (split_id, line_no)
+      WHERE t.refund_id = $1 AND r.payment_id = $2 AND r.channel_id IS NOT NULL AND NOT t.reversed ORDER BY t.split_id, t.line_no`,
+    [refund_id, payment.payment_id],
+  );
+  for (const line of taken.rows) await reverseChannelReturn(tx, payment, refund_id, line.split_id, line.line_no, at);
+  await tx.client.query('DELETE FROM channel_refund_claims c WHERE c.refund_id = $1 AND c.payment_id = $2 AND NOT EXISTS (SELECT 1 FROM refunds f WHERE f.refund_id = c.refund_id)', [refund_id, payment.payment_id]);
 }
 
 /** The provider refused a return (core/splits): the share is the receiver's again in the books

@@ -108,6 +108,8 @@ export class ChannelCalls {
           amount_minor: refund.amount_minor,
           reason: refund.reason,
           notify_url: `${this.deps.channels.notifyUrl(refund.channel_id)}/refund`,
+          // Written ahead with the refund: every resend carries the same returns.
+          ...(refund.share_returns === undefined ? {} : { share_returns: refund.share_returns }),
         }),
       );
     } catch (error) {

@@ -262,6 +262,7 @@ function decideCreateRefund(state: PaymentState, command: Extract<PaymentCommand
     notify_url: command.notify_url,
     fingerprint: command.fingerprint,
     kind: 'merchant',
+    ...(command.share_returns === undefined || command.share_returns.length === 0 ? {} : { share_returns: command.share_returns }),
   };
   // The original route cannot carry it: record it and hand it to a manual payout.
   const paid_ms = Date.parse(state.paid_at ?? state.created_at);

@@ -204,6 +204,7 @@ function evolveRefund(state: PaymentState, next: PaymentState, event: RefundEven
         fingerprint: event.fingerprint,
         kind: event.kind,
         ...(event.channel_trade_no === undefined ? {} : { channel_trade_no: event.channel_trade_no }),
+        ...(event.share_returns === undefined ? {} : { share_returns: event.share_returns }),
         state: 'PENDING',
         retries: 0,
         created_at: event.at,

@@ -1,7 +1,7 @@
 // What crosses NATS between the gateway (or the timer pump) and the actor hosts:
 // `<p>.pay.cmd.<shard>` requests and their replies, JSON via core/codec.ts.
 
-import type { AttemptStatus, PayerElements, ProductName, RefundStatus } from '../../channels/channel';
+import type { AttemptStatus, PayerElements, ProductName, RefundStatus, ShareReturnLine } from '../../channels/channel';
 import type { WireError } from '../errors';
 import type { TimerKind } from './timers';
 import type { PaymentState } from './types';
@@ -32,6 +32,9 @@ export interface RefundInput {
   reason: string;
   notify_url: string;
   fingerprint: string;
+  /** The receivers' shares the refund carries back at its channel (Refund.share_returns),
+   * planned by the books before the refund is created (core/splits returnForRefund). */
+  share_returns?: ShareReturnLine[];
 }
 
 /** A RefundStatus as JSON carries it. */

@@ -25,7 +25,10 @@ const history: PaymentEvent[] = [
   { type: 'ChannelRequested', at, attempt_id: a1, attempt_no: 1, channel_id: 'wx1', fee_minor: 7n, reservation: { reservation_id: 'res1', channel_id: 'wx1' } },
   { type: 'AttemptSucceeded', at, attempt_id: a1, channel_trade_no: 'T1', amount_minor: 2n ** 53n + 1n, paid_at: at },
   { type: 'DuplicatePaymentDetected', at, attempt_id: a1, channel_trade_no: 'T2', amount_minor: 2n ** 53n + 1n },
-  { type: 'RefundRequested', at, refund_id: 'r1', merchant_refund_no: 'mr1', attempt_id: a1, channel_id: 'wx1', amount_minor: 5n, reason: '', notify_url: '', fingerprint: 'g', kind: 'merchant' },
+  {
+    type: 'RefundRequested', at, refund_id: 'r1', merchant_refund_no: 'mr1', attempt_id: a1, channel_id: 'wx1', amount_minor: 5n, reason: '', notify_url: '', fingerprint: 'g', kind: 'merchant',
+    share_returns: [{ account: '2088000000000001', amount_minor: 2n ** 53n + 3n }],
+  },
   { type: 'RefundRequested', at, refund_id: 'r2', merchant_refund_no: '', attempt_id: a1, channel_id: 'wx1', amount_minor: 2n ** 53n + 1n, reason: '', notify_url: '', fingerprint: '', kind: 'duplicate', channel_trade_no: 'T2' },
   { type: 'RefundSucceeded', at, refund_id: 'r1', channel_refund_no: 'R1', refunded_at: at },
 ];
@@ -51,7 +54,7 @@ test('schemas - actor requests and replies round-trip exactly, metadata included
       },
     },
     { type: 'notification', payment_id, channel_id: 'wx1', attempt_id: a1, status: { kind: 'succeeded', channel_trade_no: 'T1', amount_minor: 12n, paid_at: at } },
-    { type: 'create_refund', payment_id, merchant_id: 'm_1', input: { refund_id: 'r1', merchant_refund_no: 'mr1', amount_minor: 3n, reason: '', notify_url: '', fingerprint: 'g' } },
+    { type: 'create_refund', payment_id, merchant_id: 'm_1', input: { refund_id: 'r1', merchant_refund_no: 'mr1', amount_minor: 3n, reason: '', notify_url: '', fingerprint: 'g', share_returns: [{ account: '2088000000000001', amount_minor: 2n ** 53n + 3n }] } },
     { type: 'refund_notification', payment_id, channel_id: 'wx1', refund_id: 'r1', status: { kind: 'succeeded', channel_refund_no: 'R1', amount_minor: 3n, refunded_at: at } },
   ];
   for (const request of requests) expect(decodeJson<ActorRequest>(encodeJson(request), actor_request_schema)).toEqual(request);

@@ -7,7 +7,7 @@ import type { MoneySchema } from '../codec';
 import { payment_state_schema } from '../events/stored';
 
 /** An ActorRequest: a create's or refund's input, a channel's status. */
-export const actor_request_schema: MoneySchema = { input: { amount_minor: 'minor' }, status: { amount_minor: 'minor' } };
+export const actor_request_schema: MoneySchema = { input: { amount_minor: 'minor', share_returns: [{ amount_minor: 'minor' }] }, status: { amount_minor: 'minor' } };
 
 /** An ActorReply. */
 export const actor_reply_schema: MoneySchema = { payment: payment_state_schema };

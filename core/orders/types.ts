@@ -1,7 +1,7 @@
 // The orders module's commands and decisions (decide.ts). The events and the state they fold
 // into are core/events/types.ts, re-exported here for the module's own files.
 
-import type { AttemptStatus, RefundStatus } from '../../channels/channel';
+import type { AttemptStatus, RefundStatus, ShareReturnLine } from '../../channels/channel';
 import type { CloseReason, PaymentEvent, ReservationRef } from '../events/types';
 
 export {
@@ -63,6 +63,8 @@ export type PaymentCommand =
       notify_url: string;
       fingerprint: string;
       policy: RefundPolicy;
+      /** RefundInput.share_returns. */
+      share_returns?: ShareReturnLine[];
     }
   /** Opens the automatic refund of a recorded duplicate payment. */
   | { type: 'refund_duplicate'; at: string; refund_id: string; attempt_id: string; channel_trade_no: string }

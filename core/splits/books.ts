@@ -5,7 +5,7 @@
 
 import type pg from 'pg';
 import { close_lock_key, openDate, type LedgerStore, type PageCursor } from '../ledger/store';
-import { allocateSplit, confirmSplit, planChannelReturns, reverseChannelReturn, type AllocateResult, type PostingTx, type ReturnPlan } from '../ledger/splits';
+import { allocateSplit, confirmSplit, planChannelReturns, releaseChannelReturns, reverseChannelReturn, type AllocateResult, type PostingTx, type ReturnPlan } from '../ledger/splits';
 import type { Posting } from '../ledger/rules';
 import type { SplitState } from './types';
 
@@ -75,6 +75,17 @@ export class SplitBooks {
       const row = payment.rows[0];
       if (row === undefined) return { kind: 'planned', returns: [] };
       return planChannelReturns(tx, { payment_id, ...row }, refund_id, amount_minor, new Date().toISOString());
+    });
+  }
+
+  /** The channel shares taken back for a refund that was never created go back to their
+   * receivers (core/ledger/splits.ts releaseChannelReturns), under the payment's row lock. */
+  releaseReturns(payment_id: string, refund_id: string): Promise<void> {
+    return this.#posting(async (tx) => {
+      const payment = await tx.client.query<{ merchant_id: string; currency: string }>('SELECT merchant_id, currency FROM payments WHERE payment_id = $1 FOR UPDATE', [payment_id]);
+      const row = payment.rows[0];
+      if (row === undefined) return;
+      await releaseChannelReturns(tx, { payment_id, ...row }, refund_id, new Date().toISOString());
     });
   }
 

@@ -12,7 +12,7 @@ import type { AllocateResult, ReturnPlan } from '../ledger/splits';
 import type { PaymentState } from '../events/types';
 import { decideSplit } from './decide';
 import { ConflictError } from '../orders/store';
-import { ChannelError, type ProductName, type ProfitSharing, type ShareOutcome, type ShareRequest, type ShareReturnOutcome } from '../../channels/channel';
+import { ChannelError, type ProductName, type ProfitSharing, type ShareOutcome, type ShareRequest, type ShareReturnLine, type ShareReturnOutcome } from '../../channels/channel';
 import type { LoadedSplit, SplitStore, SplitTimer } from './store';
 import type { SplitChannel, SplitCommand, SplitInput, SplitReturn, SplitState } from './types';
 
@@ -37,6 +37,8 @@ interface SplitBooksPort {
    * shares confirmed or released, refused returns given back). */
   sync(state: SplitState): Promise<void>;
   planReturns(payment_id: string, refund_id: string, amount_minor: bigint): Promise<ReturnPlan>;
+  /** Gives back the channel shares taken for a refund that was never created. */
+  releaseReturns(payment_id: string, refund_id: string): Promise<void>;
 }
 
 export interface SplitServiceDeps {
@@ -137,17 +139,24 @@ export class SplitService {
    * split at its channel (分账回退, before the refund). Answers once every return succeeded;
    * refuses the refund when one failed or the provider is still making a split of the
    * payment; DEPENDENCY_DOWN while a return is open (its follow-up settles it: retry the
-   * refund with the same key). Nothing to do for a payment split in the books only. */
-  async returnForRefund(merchant_id: string, payment_id: string, refund_id: string, amount_minor: bigint): Promise<void> {
-    if (this.deps.channels.size === 0) return; // no channel makes splits here: nothing to load
+   * refund with the same key). Nothing to do for a payment split in the books only.
+   *
+   * A channel that takes shares back inside the refund (ProfitSharing.returns_in_refund,
+   * Alipay): no return call here; the shares the books took back are answered, one line per
+   * receiver account, for the refund to carry (RefundInput.share_returns). The same refund
+   * again answers the same lines. */
+  async returnForRefund(merchant_id: string, payment_id: string, refund_id: string, amount_minor: bigint): Promise<ShareReturnLine[] | undefined> {
+    if (this.deps.channels.size === 0) return undefined; // no channel makes splits here: nothing to load
     const payment = await this.deps.payment(payment_id);
-    if (payment === undefined || payment.merchant_id !== merchant_id || this.#channelOf(payment) === undefined) return;
+    const channel = payment === undefined ? undefined : this.#channelOf(payment);
+    if (payment === undefined || payment.merchant_id !== merchant_id || channel === undefined) return undefined;
     // A refund the order actor will refuse (not refundable, more than is left) takes nothing back.
-    if (!refundable(payment, amount_minor)) return;
+    if (!refundable(payment, amount_minor)) return undefined;
     const plan = await this.deps.books.planReturns(payment_id, refund_id, amount_minor);
     if (plan.kind === 'in_flight') {
       throw new PaycoreError('ILLEGAL_STATE', `split ${plan.split_id} of the payment is still being made at the channel; retry the refund with the same merchant_refund_no once it finished`);
     }
+    if (this.deps.channels.get(channel.channel_id)?.returns_in_refund === true) return carriedLines(plan.returns);
     const by_split = new Map<string, { line_no: number; amount_minor: bigint }[]>();
     for (const line of plan.returns) {
       by_split.set(line.split_id, [...(by_split.get(line.split_id) ?? []), { line_no: line.line_no, amount_minor: line.amount_minor }]);
@@ -163,6 +172,14 @@ export class SplitService {
         if (done?.status !== 'SUCCEEDED') throw new PaycoreError('DEPENDENCY_DOWN', `the channel has not answered the return of split ${split_id} yet; retry the refund with the same merchant_refund_no`);
       }
     }
+    return undefined;
+  }
+
+  /** The order actor refused a refund that was to carry shares back (returns_in_refund): the
+   * refund does not exist, so the shares the books took back for it are the receivers' again
+   * (SPLIT_RETURN_REVERSED) and its claim is dropped. Repeatable. */
+  async releaseCarried(payment_id: string, refund_id: string): Promise<void> {
+    await this.deps.books.releaseReturns(payment_id, refund_id);
   }
 
   /** The returns still open when the follow-ups of the bound would have been made since each was
@@ -331,6 +348,14 @@ function isOpenReturn(r: SplitReturn): boolean {
 
 /** A return's number (below): the split id is its middle part. */
 const return_no_pattern = /^[A-Za-z0-9]+_(s[a-z2-7]{25})_[0-9]+$/;
+
+/** The shares a refund carries (returns_in_refund): one line per receiver account, in the
+ * order the books took them, summed across splits (the provider names a receiver once). */
+function carriedLines(returns: readonly { receiver_id: string; amount_minor: bigint }[]): ShareReturnLine[] {
+  const lines = new Map<string, bigint>();
+  for (const r of returns) lines.set(r.receiver_id, (lines.get(r.receiver_id) ?? 0n) + r.amount_minor);
+  return [...lines].map(([account, amount_minor]) => ({ account, amount_minor }));
+}
 
 /** out_return_no: one return per refund, split and receiver line (at most 55 characters). */
 function returnNo(refund_id: string, split_id: string, line_no: number): string {
