@@ -1,7 +1,8 @@
 // Integration: splits made at the payment's channel through Alipay 交易分账, by paycore (node
 // dist/workers/main.js) and the sandbox PSP over HTTP, the books in a PostgreSQL database of this
 // run's own. Channel alips is an Alipay channel configured for profit sharing and the only route
-// of ALIPAY_QR here: its payments are created with extend_params.royalty_freeze, a split is
+// of ALIPAY_PC here (profit sharing takes no 当面付 product: Alipay returns their royalty pro rata
+// by itself): its payments are created with extend_params.royalty_freeze, a split is
 // written ahead (PROCESSING), sent as alipay.trade.order.settle whose out_request_no is the split
 // id, settled by its query, and posted for good once Alipay processed it. A refund takes the
 // receivers' shares back inside itself (refund_royalty_parameters), written ahead with it.
@@ -35,11 +36,11 @@ let client: SplitClient;
 beforeAll(async () => {
   db = await createTestDatabase({ migrate: false }); // paycore migrates it at boot
   stack = await startStack({
-    routing: routingTable([sandboxRoute('alips', ['ALIPAY_QR'], { provider: 'alipay' })]),
+    routing: routingTable([sandboxRoute('alips', ['ALIPAY_PC'], { provider: 'alipay' })]),
     // A short channel timeout: an answer held past it is ambiguous (the scenario below).
     channel_timeout_ms: 2_000,
     env: { PAYCORE_DATABASE_URL: db.url, PAYCORE_REFUND_BACKOFF_MS: '300,600,1000', PAYCORE_LEDGER_CUTOFF_INTERVAL_MS: '0' },
-    extra_channels: (_wechat, { alipay }) => [{ channel_id: 'alips', provider: 'alipay', products: ['ALIPAY_QR'], settings: { ...alipay, profit_sharing: 'true' } }],
+    extra_channels: (_wechat, { alipay }) => [{ channel_id: 'alips', provider: 'alipay', products: ['ALIPAY_PC'], settings: { ...alipay, profit_sharing: 'true' } }],
   });
   store = new LedgerStore(db.url);
   client = stack.serviceClient<SplitClient>(split_service, 'SplitService');
@@ -59,7 +60,9 @@ function call<T>(method: string, request: unknown): Promise<T> {
 const sandbox = async <T>(path: string): Promise<T> => (await fetch(`${stack.sandbox.url}${path}`)).json() as Promise<T>;
 
 async function paidPayment(amount: bigint): Promise<Payment> {
-  const payment = await stack.client.createPayment({ merchantId: merchant, merchantOrderNo: `ar-${randomBytes(6).toString('hex')}`, amount, currency: 'CNY', product: Product.PRODUCT_ALIPAY_QR, subject: 'royalty' });
+  const payment = await stack.client.createPayment({ merchantId: merchant, merchantOrderNo: `ar-${randomBytes(6).toString('hex')}`, amount, currency: 'CNY', product: Product.PRODUCT_ALIPAY_PC, subject: 'royalty' });
+  // The payer opens the signed page: the trade exists at Alipay from then on.
+  expect((await fetch(payment.nextAction!.value)).status).toBe(200);
   const paid = await fetch(`${stack.sandbox.url}/sandbox/alipay/orders/${payment.paymentId}a1/pay`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
   expect(paid.status).toBe(200);
   const got = await eventually(async () => {

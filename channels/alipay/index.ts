@@ -105,6 +105,14 @@ class AlipayChannel implements Channel {
     this.channel_id = config.channel_id;
     this.products = providerProducts(config, ALIPAY_PRODUCTS, 'Alipay');
     this.#settings = parseSettings(config.channel_id, config.settings);
+    // Alipay takes a 当面付 trade's royalty back pro rata by itself on refund (outside 直付通 it
+    // takes no refund_royalty_parameters); paycore takes the receivers' shares first and tells
+    // Alipay which: only the products where Alipay takes them as told (APP, WAP, PC).
+    const face_to_face = this.products.filter((p) => p === 'ALIPAY_QR' || p === 'BARCODE');
+    if (this.#settings.profit_sharing !== undefined && face_to_face.length > 0) {
+      throw new Error(`channel ${config.channel_id}: settings.profit_sharing: Alipay returns the royalty of 当面付 products (${face_to_face.join(', ')}) `
+        + 'pro rata by itself, which paycore does not model; a profit-sharing channel lists only ALIPAY_APP, ALIPAY_WAP, ALIPAY_PC');
+    }
     this.#pool = providerPool(this.#settings.gateway_url.origin, this.#settings.timeout_ms);
     this.profit_sharing = this.#settings.profit_sharing === undefined ? undefined : {
       returns_in_refund: true,

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createChannel, type Channel, type PayRequest, type ProfitSharing, type RefundRequest, type ShareRequest } from '../../channels/channel';
+import { createChannel, type Channel, type PayRequest, type ProductName, type ProfitSharing, type RefundRequest, type ShareRequest } from '../../channels/channel';
 import '../../channels/alipay';
 import { alipayChannelSettings, ensureDevKeys, sandboxAlipayOptions, sandboxWechatpayOptions, type DevKeys } from './keys';
 import { startSandbox, type Sandbox } from './server';
@@ -31,24 +31,26 @@ interface RoyaltyView {
   bindings: { app_id: string; type: string; account: string }[];
 }
 
-function channel(settings: Record<string, string>): Channel {
+function channel(settings: Record<string, string>, products: ProductName[] = ['ALIPAY_APP', 'ALIPAY_WAP', 'ALIPAY_PC']): Channel {
   return createChannel({
-    channel_id: `ali_royalty_${++sequence}`, provider: 'alipay', products: ['ALIPAY_QR', 'ALIPAY_APP', 'ALIPAY_WAP', 'ALIPAY_PC', 'BARCODE'],
+    channel_id: `ali_royalty_${++sequence}`, provider: 'alipay', products,
     settings: { ...alipayChannelSettings(keys, sandbox.url, 3_000), ...settings },
   });
 }
 
 const control = (method: string, path: string, body?: unknown) => call(sandbox.url, method, path, body);
 
-/** A QR payment of `amount` on `using`, paid at the sandbox: its request and trade_no. */
+/** A PC payment of `amount` on `using`, its page opened and paid at the sandbox: its request and trade_no. */
 async function paid(amount: bigint, using: Channel = alipay): Promise<{ request: PayRequest; trade_no: string }> {
   sequence += 1;
   const attempt_id = `R${process.pid}${Date.now().toString(36)}N${sequence}`;
   const request: PayRequest = {
-    attempt_id, payment_id: `pay_${attempt_id}`, product: 'ALIPAY_QR', amount_minor: amount, currency: 'CNY', subject: 'royalty',
+    attempt_id, payment_id: `pay_${attempt_id}`, product: 'ALIPAY_PC', amount_minor: amount, currency: 'CNY', subject: 'royalty',
     expires_at: new Date(Date.now() + 15 * 60_000), payer: {}, notify_url: 'http://127.0.0.1:9/notify',
   };
-  await using.pay(request);
+  const action = await using.pay(request);
+  if (action.kind !== 'action_required') throw new Error(`expected a redirect, got ${action.kind}`);
+  expect((await call(action.next_action.value, 'GET', '')).status).toBe(200); // the payer opens the page: the trade exists
   const payment = await control('POST', `/sandbox/alipay/orders/${attempt_id}/pay`, {});
   expect(payment.status).toBe(200);
   return { request, trade_no: payment.json.trade_no as string };
@@ -89,7 +91,7 @@ beforeAll(async () => {
   sandbox = await startSandbox({ port: 0, wechatpay: sandboxWechatpayOptions(keys), alipay: sandboxAlipayOptions(keys), callback_retry_delays_ms: [50] });
   alipay = channel({ profit_sharing: 'true' });
   sharing = alipay.profit_sharing!;
-  plain = channel({});
+  plain = channel({}, ['ALIPAY_QR', 'ALIPAY_PC']);
 });
 
 afterAll(async () => {
@@ -99,11 +101,14 @@ afterAll(async () => {
   rmSync(keys_dir, { recursive: true, force: true });
 });
 
-test('alipay royalty - the channel offers profit sharing only when configured; its shares come back inside the refund', () => {
+test('alipay royalty - the channel offers profit sharing only when configured, never for 当面付 products (Alipay returns their royalty pro rata by itself); its shares come back inside the refund', () => {
   expect(plain.profit_sharing).toBeUndefined();
   expect(sharing.returns_in_refund).toBe(true);
   expect(() => channel({ profit_sharing: 'yes' })).toThrow(/profit_sharing/);
   expect(() => channel({ profit_sharing: 'true', royalty_receiver_type: 'openId' })).toThrow(/royalty_receiver_type/);
+  expect(() => channel({ profit_sharing: 'true' }, ['ALIPAY_PC', 'ALIPAY_QR'])).toThrow(/profit_sharing.*ALIPAY_QR/);
+  expect(() => channel({ profit_sharing: 'true' }, ['BARCODE'])).toThrow(/profit_sharing.*BARCODE/);
+  expect(channel({}, ['ALIPAY_QR', 'BARCODE']).profit_sharing).toBeUndefined();
 });
 
 test('alipay royalty - a frozen payment is settled: receivers bound, one settle (out_request_no = share_no) PROCESSING then SUCCESS; the same share_no again is the same settle', async () => {
