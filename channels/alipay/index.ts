@@ -125,14 +125,20 @@ class AlipayChannel implements Channel {
   }
 
   /** Binds the receivers this process has not bound yet, then asks for the settle
-   * (out_request_no = share_no, so a resend is the same settle). */
+   * (out_request_no = share_no, so a resend is the same settle). A bind Alipay refuses does not
+   * stop the settle (the receiver may be bound already, by another process or the merchant):
+   * the settle is the authority, and Alipay refuses it for a receiver that is not bound. */
   async #settle(request: ShareRequest): Promise<ShareOutcome> {
     const type = this.#settings.profit_sharing!.receiver_type;
     const biz = toSettleBiz(request, type);
     for (const receiver of request.receivers) {
       if (this.#receivers_bound.has(receiver.account)) continue;
-      fromBindResponse(await this.#call('royalty relation bind', ROYALTY_METHODS.bind, toBindBiz(type, receiver.account)));
-      this.#receivers_bound.add(receiver.account);
+      try {
+        fromBindResponse(await this.#call('royalty relation bind', ROYALTY_METHODS.bind, toBindBiz(type, receiver.account)));
+        this.#receivers_bound.add(receiver.account);
+      } catch (error) {
+        if (!(error instanceof ChannelError) || error.kind !== 'rejected') throw error;
+      }
     }
     const { settle_no } = fromSettleResponse(await this.#call('order settle', ROYALTY_METHODS.settle, biz));
     if (settle_no !== undefined) this.#rememberSettle(request.share_no, settle_no);

@@ -183,3 +183,21 @@ test('alipay royalty - the sandbox\'s faults: a settle answered 20000 is ambiguo
   expect(await sharing.share(request)).toEqual({ kind: 'processing' });
   expect(await settled(request)).toMatchObject({ received: [true] });
 });
+
+test('alipay royalty - a bind Alipay refuses does not stop the settle: a receiver bound already (here by another process) is settled to; one never bound is refused by the settle', async () => {
+  const pay = await paid(10_000n);
+  const bound_elsewhere = '2088000000000301';
+  const other = channel({ profit_sharing: 'true' });
+  try {
+    await other.profit_sharing!.share(share(await paid(1_000n), `O${pay.request.attempt_id}`, [[bound_elsewhere, 100n]]));
+  } finally {
+    await other.close_connections();
+  }
+  await control('PUT', '/sandbox/faults', { scope: { provider: 'alipay' }, operations: ['share_query'], reject_before_create: { status: 400, code: 'ACQ.INVALID_PARAMETER', message: 'refused' }, times: 1 });
+  const request = share(pay, `S${pay.request.attempt_id}`, [[bound_elsewhere, 1_000n]]);
+  expect(await sharing.share(request)).toEqual({ kind: 'processing' });
+  expect(await settled(request)).toMatchObject({ received: [true] });
+  await control('PUT', '/sandbox/faults', { scope: { provider: 'alipay' }, operations: ['share_query'], reject_before_create: { status: 400, code: 'ACQ.INVALID_PARAMETER', message: 'refused' }, times: 1 });
+  expect(await rejection(sharing.share(share(pay, `N${pay.request.attempt_id}`, [['2088000000000302', 1_000n]])))).toMatchObject({ kind: 'rejected', code: 'ACQ.INVALID_PARAMETER' });
+  expect((await view(pay.request.attempt_id)).settles.map((s) => s.out_request_no)).toEqual([request.share_no]);
+});
