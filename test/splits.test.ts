@@ -13,8 +13,10 @@ import { ledgerConsumerName } from '../core/ledger/projection';
 import { LedgerStore } from '../core/ledger/store';
 import { splitId } from '../core/ids';
 import { split_service } from '../core/gateway/splits';
+import { payout_service } from '../core/gateway/payouts';
+import { PayoutStatus, type CreatePayoutResponse, type GetMemberWalletResponse } from '../proto/gen/paycore/v1/payout';
 import { PaymentStatus, Product, type CreateRefundRequest, type CreateRefundResponse, type Payment } from '../proto/gen/paycore/v1/payment';
-import { SplitStatus, type CreateSplitResponse, type GetSplitResponse, type ListSplitsResponse, type Split } from '../proto/gen/paycore/v1/split';
+import { SplitReceiverType, SplitStatus, type CreateSplitResponse, type GetSplitResponse, type ListSplitsResponse, type Split } from '../proto/gen/paycore/v1/split';
 import { defaultRouting, eventually, refusal, startStack, type Stack } from './harness';
 
 type SplitClient = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
@@ -109,7 +111,8 @@ test('splits - CreateSplit posts the shares from the merchant to its receivers; 
   const done = await decided(created);
   expect(done).toMatchObject({ status: SplitStatus.SPLIT_STATUS_SUCCEEDED, amount: 50_000n, currency: 'CNY', paymentId: payment.paymentId, description: 'shop and courier' });
   expect(done.receivers).toEqual([
-    { receiverId: 'alice', amount: 30_000n, returnedAmount: 0n, returnRequiresManual: false }, { receiverId: 'bob', amount: 20_000n, returnedAmount: 0n, returnRequiresManual: false },
+    { receiverId: 'alice', amount: 30_000n, returnedAmount: 0n, returnRequiresManual: false, type: SplitReceiverType.SPLIT_RECEIVER_TYPE_UNSPECIFIED },
+    { receiverId: 'bob', amount: 20_000n, returnedAmount: 0n, returnRequiresManual: false, type: SplitReceiverType.SPLIT_RECEIVER_TYPE_UNSPECIFIED },
   ]);
   expect(await receiverBalance('alice')).toBe(30_000n);
   expect(await receiverBalance('bob')).toBe(20_000n);
@@ -292,4 +295,53 @@ test('splits - split rules on CreatePayment: once paid, the receivers get their 
   expect(bad.fields.sort()).toEqual([
     'split_rules', 'split_rules', 'split_rules[1].receiver_id', 'split_rules[2].amount', 'split_rules[3].ratio_bp', 'split_rules[4].amount', 'split_rules[4].receiver_id',
   ]);
+});
+
+test("splits - a share to a member wallet (receiver type MEMBER): credited to the member's wallet in the books, withdrawable; a refund takes back what the wallet still holds, the merchant pays the rest; the books balance", async () => {
+  const payouts = stack.serviceClient<SplitClient>(payout_service, 'PayoutService');
+  const member = `mem${randomBytes(3).toString('hex')}`;
+  const wallet = async () => (await call<GetMemberWalletResponse>(payouts, 'getMemberWallet', { merchantId: merchant, memberId: member, currency: 'CNY' })).wallet!;
+  try {
+    const payment = await paidPayment(20_000n);
+    await caughtUp();
+    const request = split(payment.paymentId, [[member, 8_000n], ['gina', 2_000n]]);
+    request.receivers[0] = { ...request.receivers[0]!, type: SplitReceiverType.SPLIT_RECEIVER_TYPE_MEMBER } as (typeof request.receivers)[number];
+    const done = await decided((await call<CreateSplitResponse>(client, 'createSplit', request)).split!);
+    expect(done).toMatchObject({ status: SplitStatus.SPLIT_STATUS_SUCCEEDED, amount: 10_000n });
+    expect(done.receivers.map((r) => [r.receiverId, r.type])).toEqual([[member, SplitReceiverType.SPLIT_RECEIVER_TYPE_MEMBER], ['gina', SplitReceiverType.SPLIT_RECEIVER_TYPE_UNSPECIFIED]]);
+    expect(await wallet()).toMatchObject({ balance: 8_000n });
+    expect(await receiverBalance(member)).toBe(0n);
+    // The same key with the member as a plain receiver is another split.
+    const plain = { ...request, receivers: request.receivers.map((r) => ({ ...r, type: SplitReceiverType.SPLIT_RECEIVER_TYPE_UNSPECIFIED })) };
+    expect(await refusal(call(client, 'createSplit', plain))).toMatchObject({ reason: 'IDEMPOTENCY_KEY_REUSED' });
+    // The member withdraws 5_000 of it.
+    const withdrawal = {
+      merchantId: merchant, merchantPayoutNo: `w-${member}`, amount: 5_000n, currency: 'CNY', memberId: member,
+      payee: { accountNo: '6222020200445566', accountName: 'Li Si', bankCode: 'ICBC' }, purpose: '', channelId: '',
+    };
+    expect((await call<CreatePayoutResponse>(payouts, 'createPayout', withdrawal)).payout).toMatchObject({ status: PayoutStatus.PAYOUT_STATUS_SUCCEEDED });
+    expect(await wallet()).toMatchObject({ balance: 3_000n });
+    const funds = await merchantFunds();
+    // A refund of 12_000: the wallet gives what it holds (3_000), gina her 2_000, the merchant the other 7_000.
+    await createRefund({ paymentId: payment.paymentId, amount: 12_000n });
+    await eventually(async () => {
+      const p = await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: merchant });
+      return p.status === PaymentStatus.PAYMENT_STATUS_PARTIALLY_REFUNDED ? p : undefined;
+    }, 15_000, 'refund settled');
+    await caughtUp();
+    const after = (await call<GetSplitResponse>(client, 'getSplit', { merchantId: merchant, splitId: done.splitId })).split!;
+    expect(after.receivers.map((r) => [r.receiverId, r.returnedAmount])).toEqual([[member, 3_000n], ['gina', 2_000n]]);
+    expect(await wallet()).toMatchObject({ balance: 0n, frozen: 0n });
+    expect(await merchantFunds()).toBe(funds - 7_000n);
+    expect((await store.entriesOf(payment.paymentId)).map((e) => e.txn_code).filter((c) => c.startsWith('SPLIT')).sort())
+      .toEqual(['SPLIT', 'SPLIT_RETURN', 'SPLIT_RETURN_MEMBER', 'SPLIT_TO_MEMBER']);
+    // Each bad field named: a type that is none, a member id longer than a member's.
+    const bad = split(payment.paymentId, [['x'.repeat(33), 1n], ['y', 1n]]);
+    bad.receivers[0] = { ...bad.receivers[0]!, type: SplitReceiverType.SPLIT_RECEIVER_TYPE_MEMBER } as (typeof bad.receivers)[number];
+    bad.receivers[1] = { ...bad.receivers[1]!, type: 7 } as (typeof bad.receivers)[number];
+    expect((await refusal(call(client, 'createSplit', bad))).fields.sort()).toEqual(['receivers[0].receiver_id', 'receivers[1].type']);
+    expect((await store.trialBalance()).balanced).toBe(true);
+  } finally {
+    payouts.close();
+  }
 });

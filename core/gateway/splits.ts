@@ -4,7 +4,7 @@
 // core/auth/policy.ts.
 
 import * as grpc from '@grpc/grpc-js';
-import { SplitServiceDefinition, SplitStatus as WireStatus } from '../../proto/gen/paycore/v1/split';
+import { SplitReceiverType, SplitServiceDefinition, SplitStatus as WireStatus } from '../../proto/gen/paycore/v1/split';
 import type * as S from '../../proto/gen/paycore/v1/split';
 import { callerOf } from '../auth/guard';
 import type { Caller } from '../auth/authenticator';
@@ -65,7 +65,10 @@ export function splitService(splits: SplitsDeps | undefined, log: Logger): grpc.
       caller.requireMerchant(request.merchantId);
       const state = await deps.service.create({
         merchant_id: request.merchantId, merchant_split_no: request.merchantSplitNo, payment_id: request.paymentId, description: request.description,
-        receivers: request.receivers.map((r) => ({ receiver_id: r.receiverId, amount_minor: r.amount })), finish: request.finish,
+        receivers: request.receivers.map((r) => ({
+          receiver_id: r.receiverId, amount_minor: r.amount, ...(r.type === SplitReceiverType.SPLIT_RECEIVER_TYPE_MEMBER ? { member: true as const } : {}),
+        })),
+        finish: request.finish,
       });
       return { split: toWire(state, await deps.books.returned(state.split_id)) };
     }),
@@ -107,7 +110,10 @@ function checkCreate(request: S.CreateSplitRequest): void {
   }
   const seen = new Set<string>();
   request.receivers.slice(0, receivers_max).forEach((receiver, i) => {
-    if (!key_pattern.test(receiver.receiverId)) violations.push({ field: `receivers[${i}].receiver_id`, description: 'is required: 1..64 of [A-Za-z0-9_-]' });
+    const member = receiver.type === SplitReceiverType.SPLIT_RECEIVER_TYPE_MEMBER;
+    if (receiver.type !== SplitReceiverType.SPLIT_RECEIVER_TYPE_UNSPECIFIED && !member) violations.push({ field: `receivers[${i}].type`, description: 'is not a SplitReceiverType' });
+    if (member && !id_pattern.test(receiver.receiverId)) violations.push({ field: `receivers[${i}].receiver_id`, description: "is a member's id: 1..32 of [A-Za-z0-9_-]" });
+    else if (!key_pattern.test(receiver.receiverId)) violations.push({ field: `receivers[${i}].receiver_id`, description: 'is required: 1..64 of [A-Za-z0-9_-]' });
     else if (seen.has(receiver.receiverId)) violations.push({ field: `receivers[${i}].receiver_id`, description: 'names a receiver listed before' });
     seen.add(receiver.receiverId);
     if (receiver.amount <= 0n) violations.push({ field: `receivers[${i}].amount`, description: 'must be a positive number of minor units' });
@@ -154,6 +160,7 @@ function toWire(state: SplitState, returned: ReadonlyMap<number, bigint>): S.Spl
     receivers: state.receivers.map((r, i) => ({
       receiverId: r.receiver_id, amount: r.amount_minor, returnedAmount: returned.get(i + 1) ?? 0n,
       returnRequiresManual: state.returns.some((x) => x.line_no === i + 1 && x.status === 'REQUIRES_MANUAL'),
+      type: r.member === true ? SplitReceiverType.SPLIT_RECEIVER_TYPE_MEMBER : SplitReceiverType.SPLIT_RECEIVER_TYPE_UNSPECIFIED,
     })),
     failureCode: state.failure?.code ?? '', failureMessage: state.failure?.message ?? '', createdAt: new Date(state.created_at), updatedAt: new Date(state.updated_at),
     channelId: state.channel?.channel_id ?? '', channelSplitNo: state.channel_split_no ?? '', finish: state.finish === true,

@@ -7,7 +7,9 @@
 //         − the refunds accepted and not yet posted (refund_reservations, unexpired)
 //         + Σ over the payments those refunds are of: min(reserved of it, its shares still with
 //           receivers) — a refund takes its payment's shares back first (分账回退), but never
-//           more than itself, and one payment's shares fund only that payment's refunds.
+//           more than itself, and one payment's shares fund only that payment's refunds. A share
+//           to a member wallet counts only as far as the wallet still holds it (the member may
+//           have withdrawn it: a refund takes back no more than that, splits.ts).
 //
 // A new refund is checked with itself among the reservations; a split with its shares moved
 // from the merchant to its payment's receivers.
@@ -60,7 +62,10 @@ export async function fundingCover(client: pg.PoolClient, query: CoverQuery): Pr
            - $8::bigint
            - (SELECT coalesce(sum(amount), 0) FROM reserved)
            + (SELECT coalesce(sum(LEAST(r.amount,
-                 (SELECT coalesce(sum(s.amount_minor - s.returned_minor), 0) FROM split_receivers s WHERE s.payment_id = r.payment_id)
+                 (SELECT coalesce(sum(CASE WHEN NOT s.member THEN s.amount_minor - s.returned_minor
+                    ELSE LEAST(s.amount_minor - s.returned_minor, greatest(0, (SELECT coalesce(sum(w.balance_minor), 0) FROM accounts w
+                      WHERE w.code = 'member_wallet' AND w.owner = $1 || '/' || s.receiver_id AND w.currency = $2))) END), 0)
+                    FROM split_receivers s WHERE s.payment_id = r.payment_id)
                  + CASE WHEN r.payment_id = $7 THEN $8::bigint ELSE 0 END)), 0)
                 FROM reserved r WHERE r.payment_id <> ''))::bigint AS cover`,
     [

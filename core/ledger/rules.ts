@@ -117,6 +117,12 @@ const posting_rules = {
   SPLIT_RETURN: [leg('debit', 'split_receiver', 'receiver', 'gross'), leg('credit', 'merchant_available', 'merchant', 'gross')],
   /** That refund failed: the returned share goes back to its receiver. */
   SPLIT_RETURN_REVERSED: [leg('debit', 'merchant_available', 'merchant', 'gross'), leg('credit', 'split_receiver', 'receiver', 'gross')],
+  /** A split's share to a member of the merchant (core/splits, receiver type MEMBER): its wallet. */
+  SPLIT_TO_MEMBER: [leg('debit', 'merchant_available', 'merchant', 'gross'), leg('credit', 'member_wallet', 'receiver', 'gross')],
+  /** A refund takes that share back first — only what the wallet still holds. */
+  SPLIT_RETURN_MEMBER: [leg('debit', 'member_wallet', 'receiver', 'gross'), leg('credit', 'merchant_available', 'merchant', 'gross')],
+  /** That refund failed: what was taken goes back to the wallet. */
+  SPLIT_RETURN_MEMBER_REVERSED: [leg('debit', 'merchant_available', 'merchant', 'gross'), leg('credit', 'member_wallet', 'receiver', 'gross')],
   /** A transfer from a merchant to one of its members' wallets (core/payouts/transfers.ts). */
   MEMBER_CREDIT: [leg('debit', 'merchant_available', 'merchant', 'gross'), leg('credit', 'member_wallet', 'receiver', 'gross')],
   /** A member paying its merchant from its wallet (core/payouts/transfers.ts, from_member_id). */

@@ -28,7 +28,7 @@ afterAll(async () => {
 
 const consumer = 'SPLIT_TEST';
 
-type Receivers = { receiver_id: string; amount_minor: bigint }[];
+type Receivers = { receiver_id: string; amount_minor: bigint; member?: true }[];
 
 function allocate(split_id: string, merchant_id: string, payment_id: string, receivers: Receivers): Promise<AllocateResult> {
   return store.transaction(async (client, created) => {
@@ -166,5 +166,46 @@ test('a payment reconciliation reverses (the channel never took it) takes every 
   expect(await receiverBalance(receiverOwner('m_rev', 'ann'))).toBe(0n);
   expect(await receiverBalance(receiverOwner('m_rev', 'ben'))).toBe(0n);
   expect(await allocate('s-rev-2', 'm_rev', 'prevers001', [{ receiver_id: 'ann', amount_minor: 1n }])).toMatchObject({ kind: 'refused', code: 'PAYMENT_NOT_PAID' });
+  expect((await store.trialBalance()).balanced).toBe(true);
+});
+
+async function walletOf(owner: string): Promise<{ wallet: bigint; frozen: bigint }> {
+  const result = await store.pool.query<{ code: string; balance_minor: bigint }>(`SELECT code, balance_minor FROM accounts WHERE owner = $1 AND code IN ('member_wallet', 'member_frozen')`, [owner]);
+  const of = (code: string) => result.rows.find((row) => row.code === code)?.balance_minor ?? 0n;
+  return { wallet: of('member_wallet'), frozen: of('member_frozen') };
+}
+
+test('a share to a member wallet: the wallet credited; a refund takes back what the wallet still holds and the merchant pays the rest; the funding check counts only that; a failed refund gives back what was taken', async () => {
+  const plan = { merchant_id: 'm_mem', channel_id: 'wx1', amount_minor: 10_000n, merchant_fee_minor: 0n, channel_fee_minor: 0n, paid: true, duplicates: [], refunds: [{ share_pm: 800, outcome: 'FAILED' as const }] };
+  const history = historyOf(plan, 'pmember001');
+  await store.applyMessages(consumer, history.slice(0, 2).map((m) => ({ seq: (seq += 1), ...m })));
+  const member = receiverOwner('m_mem', 'u1');
+  expect(await allocate('s-mem-1', 'm_mem', 'pmember001', [{ receiver_id: 'u1', amount_minor: 6_000n, member: true }, { receiver_id: 'ann', amount_minor: 1_000n }])).toEqual({ kind: 'allocated' });
+  expect(await walletOf(member)).toEqual({ wallet: 6_000n, frozen: 0n });
+  expect(await receiverBalance(member)).toBe(0n);
+  expect(await receiverBalance(receiverOwner('m_mem', 'ann'))).toBe(1_000n);
+  // The member withdraws 4_000 (in flight: frozen, no longer the wallet's to give back).
+  await store.transaction(async (client, created) => {
+    await store.post(client, created, {
+      entry_key: 'w-mem-1', txn_code: 'MEMBER_WITHDRAW_FREEZE', merchant_id: 'm_mem', currency: 'CNY', at: new Date().toISOString(),
+      lines: [{ code: 'member_wallet', owner: member, debit_minor: 4_000n, credit_minor: 0n }, { code: 'member_frozen', owner: member, debit_minor: 0n, credit_minor: 4_000n }],
+    }, await openDate(client));
+  });
+  // The funding check counts of the member's share only what its wallet holds (2_000), not the
+  // 6_000 split: 3_000 with the merchant + 2_000 + ann's 1_000 cover 6_000, not 8_000.
+  await expect(store.reserveRefund('r-mem-big', 'm_mem', 'CNY', 6_001n, 'pmember001')).rejects.toMatchObject({ reason: 'FAILED_PRECONDITION' });
+  await store.reserveRefund('r-mem-ok', 'm_mem', 'CNY', 6_000n, 'pmember001');
+  await store.pool.query(`DELETE FROM refund_reservations WHERE refund_id = 'r-mem-ok'`);
+  // The refund of 8_000: the member's wallet gives what it holds (2_000), ann her 1_000, the merchant the rest.
+  await store.applyMessages(consumer, [{ seq: (seq += 1), ...history[2]! }]);
+  expect(await walletOf(member)).toEqual({ wallet: 0n, frozen: 4_000n });
+  expect(await receiverBalance(receiverOwner('m_mem', 'ann'))).toBe(0n);
+  const returned = await store.pool.query<{ receiver_id: string; returned_minor: bigint }>(`SELECT receiver_id, returned_minor FROM split_receivers WHERE split_id = 's-mem-1' ORDER BY line_no`);
+  expect(returned.rows).toEqual([{ receiver_id: 'u1', returned_minor: 2_000n }, { receiver_id: 'ann', returned_minor: 1_000n }]);
+  expect((await store.trialBalance()).balanced).toBe(true);
+  // It fails: what was taken goes back, to the wallet and to ann.
+  await store.applyMessages(consumer, [{ seq: (seq += 1), ...history[3]! }]);
+  expect(await walletOf(member)).toEqual({ wallet: 2_000n, frozen: 4_000n });
+  expect(await receiverBalance(receiverOwner('m_mem', 'ann'))).toBe(1_000n);
   expect((await store.trialBalance()).balanced).toBe(true);
 });

@@ -25,7 +25,9 @@ export interface SplitShares {
   merchant_id: string;
   payment_id: string;
   currency: string;
-  receivers: readonly { receiver_id: string; amount_minor: bigint }[];
+  /** member: the receiver is a member of the merchant, its share posted to its member wallet
+   * (SPLIT_TO_MEMBER; in the books only, never with channel_id). */
+  receivers: readonly { receiver_id: string; amount_minor: bigint; member?: true }[];
   /** When the split was decided (ISO-8601): the business date of its postings. */
   at: string;
   /** The channel making the split (its provider's profit sharing): the shares are in flight
@@ -97,13 +99,18 @@ export async function allocateSplit(tx: PostingTx, split: SplitShares): Promise<
     return { kind: 'refused', code: 'INSUFFICIENT_BALANCE', message: `the merchant's balance, less refunds accepted and not yet posted, cannot cover a split of ${total} ${split.currency}` };
   }
   for (const [index, receiver] of split.receivers.entries()) {
-    await client.query('INSERT INTO split_receivers (split_id, line_no, payment_id, receiver_id, amount_minor, channel_id, in_flight) VALUES ($1, $2, $3, $4, $5, $6, $7)', [
-      split.split_id, index + 1, split.payment_id, receiver.receiver_id, receiver.amount_minor, split.channel_id ?? null, split.channel_id !== undefined,
+    const member = receiver.member === true;
+    await client.query(`INSERT INTO split_receivers (split_id, line_no, payment_id, receiver_id, amount_minor, channel_id, in_flight, member)
+                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, [
+      split.split_id, index + 1, split.payment_id, receiver.receiver_id, receiver.amount_minor,
+      split.channel_id ?? null, split.channel_id !== undefined, member,
     ]);
+    // A member's share: its wallet ('<merchant_id>/<member_id>', core/payouts/wallets.ts), the same owner form.
     const parties = { merchant_id: split.merchant_id, channel_id: '', currency: split.currency, receiver: receiverOwner(split.merchant_id, receiver.receiver_id) };
+    const txn_code = member ? 'SPLIT_TO_MEMBER' : 'SPLIT';
     await tx.post({
-      entry_key: `split:${split.split_id}:${index + 1}`, txn_code: 'SPLIT', merchant_id: split.merchant_id, payment_id: split.payment_id, ref_id: split.split_id,
-      currency: split.currency, at: split.at, lines: linesOf('SPLIT', parties, { gross: receiver.amount_minor }),
+      entry_key: `split:${split.split_id}:${index + 1}`, txn_code, merchant_id: split.merchant_id, payment_id: split.payment_id, ref_id: split.split_id,
+      currency: split.currency, at: split.at, lines: linesOf(txn_code, parties, { gross: receiver.amount_minor }),
     });
   }
   return { kind: 'allocated' };
@@ -129,12 +136,29 @@ export async function applySplitReturns(tx: PostingTx, state: PaymentState, even
 }
 
 async function returnShares(tx: PostingTx, state: PaymentState, refund_id: string, amount_minor: bigint, at: string): Promise<void> {
-  const shares = await tx.client.query<{ split_id: string; line_no: number; receiver_id: string; left_minor: bigint }>(
-    `SELECT split_id, line_no, receiver_id, (amount_minor - returned_minor)::bigint AS left_minor FROM split_receivers
+  const shares = await tx.client.query<{ split_id: string; line_no: number; receiver_id: string; left_minor: bigint; member: boolean }>(
+    `SELECT split_id, line_no, receiver_id, (amount_minor - returned_minor)::bigint AS left_minor, member FROM split_receivers
       WHERE payment_id = $1 AND returned_minor < amount_minor AND channel_id IS NULL ORDER BY allocated_at, split_id, line_no FOR UPDATE`,
     [state.payment_id],
   );
-  for (const { share, amount_minor: take } of returnsOf(shares.rows, amount_minor)) {
+  // A member's share can be taken back only as far as its wallet still holds it (the member may
+  // have withdrawn or spent it): the wallet's lock, then at most its balance; the merchant pays
+  // the rest of the refund (policy: core/splits/README.md, "Shares to member wallets").
+  const rows = [];
+  const wallets = new Map<string, bigint>();
+  for (const share of shares.rows) {
+    if (!share.member) {
+      rows.push(share);
+      continue;
+    }
+    const owner = receiverOwner(state.merchant_id, share.receiver_id);
+    if (!wallets.has(owner)) wallets.set(owner, await walletBalance(tx.client, owner, state.currency));
+    const held = wallets.get(owner)!;
+    const left = share.left_minor < held ? share.left_minor : held;
+    rows.push({ ...share, left_minor: left });
+    wallets.set(owner, held - left);
+  }
+  for (const { share, amount_minor: take } of returnsOf(rows, amount_minor)) {
     const posted = await tx.post(sharePosting('SPLIT_RETURN', state, share, refund_id, take, at));
     if (!posted) continue;
     await tx.client.query('INSERT INTO split_returns (refund_id, split_id, line_no, amount_minor) VALUES ($1, $2, $3, $4)', [refund_id, share.split_id, share.line_no, take]);
@@ -142,9 +166,18 @@ async function returnShares(tx: PostingTx, state: PaymentState, refund_id: strin
   }
 }
 
+/** A member wallet's balance, its account locked (the lock a withdrawal's freeze takes). */
+async function walletBalance(client: pg.PoolClient, owner: string, currency: string): Promise<bigint> {
+  const wallet = await client.query<{ balance_minor: bigint }>(
+    `SELECT balance_minor FROM accounts WHERE code = 'member_wallet' AND owner = $1 AND currency = $2 FOR UPDATE`,
+    [owner, currency],
+  );
+  return wallet.rows[0]?.balance_minor ?? 0n;
+}
+
 async function reverseReturns(tx: PostingTx, state: PaymentState, refund_id: string, at: string): Promise<void> {
-  const returns = await tx.client.query<{ split_id: string; line_no: number; receiver_id: string; amount_minor: bigint }>(
-    `SELECT t.split_id, t.line_no, r.receiver_id, t.amount_minor FROM split_returns t JOIN split_receivers r USING (split_id, line_no)
+  const returns = await tx.client.query<{ split_id: string; line_no: number; receiver_id: string; amount_minor: bigint; member: boolean }>(
+    `SELECT t.split_id, t.line_no, r.receiver_id, t.amount_minor, r.member FROM split_returns t JOIN split_receivers r USING (split_id, line_no)
       WHERE t.refund_id = $1 AND NOT t.reversed AND r.channel_id IS NULL ORDER BY t.split_id, t.line_no FOR UPDATE`,
     [refund_id],
   );
@@ -155,13 +188,16 @@ async function reverseReturns(tx: PostingTx, state: PaymentState, refund_id: str
   }
 }
 
+/** A return (or its reversal) of one share: a member's share from (to) its wallet. */
 function sharePosting(
-  txn_code: 'SPLIT_RETURN' | 'SPLIT_RETURN_REVERSED', state: Pick<PaymentState, 'merchant_id' | 'payment_id' | 'currency'>, share: { split_id: string; line_no: number; receiver_id: string },
+  kind: 'SPLIT_RETURN' | 'SPLIT_RETURN_REVERSED', state: Pick<PaymentState, 'merchant_id' | 'payment_id' | 'currency'>,
+  share: { split_id: string; line_no: number; receiver_id: string; member?: boolean },
   refund_id: string, amount_minor: bigint, at: string,
 ): Posting {
   const parties = { merchant_id: state.merchant_id, channel_id: '', currency: state.currency, receiver: receiverOwner(state.merchant_id, share.receiver_id) };
+  const txn_code = share.member !== true ? kind : kind === 'SPLIT_RETURN' ? 'SPLIT_RETURN_MEMBER' : 'SPLIT_RETURN_MEMBER_REVERSED';
   return {
-    entry_key: `${txn_code === 'SPLIT_RETURN' ? 'split-return' : 'split-return-reversed'}:${refund_id}:${share.split_id}:${share.line_no}`,
+    entry_key: `${kind === 'SPLIT_RETURN' ? 'split-return' : 'split-return-reversed'}:${refund_id}:${share.split_id}:${share.line_no}`,
     txn_code, merchant_id: state.merchant_id, payment_id: state.payment_id, ref_id: refund_id, currency: state.currency, at,
     lines: linesOf(txn_code, parties, { gross: amount_minor }),
   };

@@ -48,6 +48,7 @@ test('the same key with other fields is refused; a command for no split is NOT_F
     { payment_id: 'p2' }, { currency: 'USD' }, { description: 'other' }, { merchant_id: 'm2' },
     { receivers: [input.receivers[0]!] }, { receivers: [{ receiver_id: 'alice', amount_minor: 301n }, input.receivers[1]!] },
     { receivers: [{ receiver_id: 'carol', amount_minor: 300n }, input.receivers[1]!] }, { finish: true as const },
+    { receivers: [{ ...input.receivers[0]!, member: true as const }, input.receivers[1]!] },
   ]) {
     expect(other(change)).toEqual({ rejection: { reason: 'IDEMPOTENCY_KEY_REUSED', message: 'merchant_split_no sp-1 names another split (s1)' } });
   }
@@ -55,6 +56,10 @@ test('the same key with other fields is refused; a command for no split is NOT_F
   const last = replay([{ ...created, finish: true }]);
   expect(decideSplit(last, { ...create, input: { ...input, finish: true } })).toEqual({ events: [] });
   expect(decideSplit(last, create)).toMatchObject({ rejection: { reason: 'IDEMPOTENCY_KEY_REUSED' } });
+  // A share to a member wallet again is the same split; the same receiver not as a member names another.
+  const to_member = { ...input, receivers: [{ ...input.receivers[0]!, member: true as const }, input.receivers[1]!] };
+  expect(decideSplit(replay([{ ...created, ...to_member }]), { ...create, input: to_member })).toEqual({ events: [] });
+  expect(decideSplit(replay([{ ...created, ...to_member }]), create)).toMatchObject({ rejection: { reason: 'IDEMPOTENCY_KEY_REUSED' } });
   expect(decideSplit(undefined, allocated)).toEqual({ rejection: { reason: 'NOT_FOUND', message: 'no such split' } });
   expect(decideSplit(undefined, refused)).toEqual({ rejection: { reason: 'NOT_FOUND', message: 'no such split' } });
 });

@@ -83,5 +83,6 @@ export function evolveSplit(state: SplitState | undefined, event: SplitEvent): S
 function sameInput(state: SplitState, input: SplitInput): boolean {
   return state.merchant_id === input.merchant_id && state.payment_id === input.payment_id && state.currency === input.currency
     && state.description === input.description && (state.finish === true) === (input.finish === true) && state.receivers.length === input.receivers.length
-    && state.receivers.every((r, i) => r.receiver_id === input.receivers[i]!.receiver_id && r.amount_minor === input.receivers[i]!.amount_minor);
+    && state.receivers.every((r, i) => r.receiver_id === input.receivers[i]!.receiver_id && r.amount_minor === input.receivers[i]!.amount_minor
+      && (r.member === true) === (input.receivers[i]!.member === true));
 }

@@ -81,7 +81,19 @@ export class SplitService {
       }
     }
     const currency = existing?.state.currency ?? payment!.currency;
-    const channel = existing === undefined ? this.#channelOf(payment!) : existing.state.channel;
+    const members = request.receivers.filter((r) => r.member === true).length;
+    // Shares to member wallets are made in the books only: on a payment split at its channel, a
+    // split naming members names only members and is not the channel's last (finish).
+    let channel = existing === undefined ? this.#channelOf(payment!) : existing.state.channel;
+    if (existing === undefined && members > 0 && channel !== undefined) {
+      if (members < request.receivers.length) {
+        throw new PaycoreError('INVALID_FIELD', 'receivers: a split of a payment split at its channel names members only or no members', [{ field: 'receivers', description: 'must not mix members (in the books) with receivers at the channel: make two splits' }]);
+      }
+      if (request.finish === true) {
+        throw new PaycoreError('INVALID_FIELD', 'finish: a split to members is made in the books; finish the payment at its channel with a split of no receivers', [{ field: 'finish', description: 'must be false when the receivers are members' }]);
+      }
+      channel = undefined;
+    }
     const { finish, ...rest } = request;
     const input: SplitInput = { ...rest, currency, ...(channel === undefined ? {} : { channel }), ...(finish === true ? { finish } : {}) };
     return this.#serial(split_id, async () => {

@@ -40,6 +40,9 @@ interface SplitReceiver {
   /** The merchant's name for the receiver: its account is `<merchant_id>/<receiver_id>`. */
   receiver_id: string;
   amount_minor: bigint;
+  /** A member of the merchant (receiver_id its member_id): the share goes to its member wallet
+   * (core/payouts/wallets.ts), in the books only. Absent: the merchant's receiver. */
+  member?: true;
 }
 
 export interface SplitInput {

@@ -90,11 +90,58 @@ export function splitStatusToJSON(object: SplitStatus): string {
   }
 }
 
+/** What a receiver is. */
+export enum SplitReceiverType {
+  /**
+   * SPLIT_RECEIVER_TYPE_UNSPECIFIED - The merchant's receiver: its own account in the books (split_receiver), or its account at
+   * the channel when the payment is split there (WeChat Pay 分账).
+   */
+  SPLIT_RECEIVER_TYPE_UNSPECIFIED = 0,
+  /**
+   * SPLIT_RECEIVER_TYPE_MEMBER - A member of the merchant (receiver_id is its member_id, 1..32 of [A-Za-z0-9_-]): the share
+   * is credited to its member wallet (PayoutService GetMemberWallet; withdrawn by CreatePayout
+   * with member_id), in the books only, no provider call. A refund of the payment takes the
+   * share back first, but only as far as the wallet still holds it: what the member withdrew
+   * or spent the merchant pays (the refund funding check counts the wallet's balance, not the
+   * share). On a payment split at its channel a split naming members names only members, and
+   * may not finish (finish the payment with a split of no receivers).
+   */
+  SPLIT_RECEIVER_TYPE_MEMBER = 1,
+  UNRECOGNIZED = -1,
+}
+
+export function splitReceiverTypeFromJSON(object: any): SplitReceiverType {
+  switch (object) {
+    case 0:
+    case "SPLIT_RECEIVER_TYPE_UNSPECIFIED":
+      return SplitReceiverType.SPLIT_RECEIVER_TYPE_UNSPECIFIED;
+    case 1:
+    case "SPLIT_RECEIVER_TYPE_MEMBER":
+      return SplitReceiverType.SPLIT_RECEIVER_TYPE_MEMBER;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return SplitReceiverType.UNRECOGNIZED;
+  }
+}
+
+export function splitReceiverTypeToJSON(object: SplitReceiverType): string {
+  switch (object) {
+    case SplitReceiverType.SPLIT_RECEIVER_TYPE_UNSPECIFIED:
+      return "SPLIT_RECEIVER_TYPE_UNSPECIFIED";
+    case SplitReceiverType.SPLIT_RECEIVER_TYPE_MEMBER:
+      return "SPLIT_RECEIVER_TYPE_MEMBER";
+    case SplitReceiverType.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** One receiver's share. */
 export interface SplitReceiver {
   /**
    * Required: the merchant's name for the receiver, 1..64 of [A-Za-z0-9_-]; its balance is
-   * kept in the books under the merchant.
+   * kept in the books under the merchant. type MEMBER: the member's id, 1..32 of [A-Za-z0-9_-].
    */
   receiverId: string;
   /** Required: minor units, positive. */
@@ -109,6 +156,8 @@ export interface SplitReceiver {
    * false again).
    */
   returnRequiresManual: boolean;
+  /** Optional: what the receiver is; unspecified: the merchant's receiver. */
+  type: SplitReceiverType;
 }
 
 export interface CreateSplitRequest {
@@ -221,7 +270,7 @@ export interface Split {
 }
 
 function createBaseSplitReceiver(): SplitReceiver {
-  return { receiverId: "", amount: 0n, returnedAmount: 0n, returnRequiresManual: false };
+  return { receiverId: "", amount: 0n, returnedAmount: 0n, returnRequiresManual: false, type: 0 };
 }
 
 export const SplitReceiver: MessageFns<SplitReceiver> = {
@@ -243,6 +292,9 @@ export const SplitReceiver: MessageFns<SplitReceiver> = {
     }
     if (message.returnRequiresManual !== false) {
       writer.uint32(32).bool(message.returnRequiresManual);
+    }
+    if (message.type !== 0) {
+      writer.uint32(40).int32(message.type);
     }
     return writer;
   },
@@ -292,6 +344,14 @@ export const SplitReceiver: MessageFns<SplitReceiver> = {
             message.returnRequiresManual = reader.bool();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.type = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -322,6 +382,7 @@ export const SplitReceiver: MessageFns<SplitReceiver> = {
         : isSet(object.return_requires_manual)
         ? globalThis.Boolean(object.return_requires_manual)
         : false,
+      type: isSet(object.type) ? splitReceiverTypeFromJSON(object.type) : 0,
     };
   },
 
@@ -339,6 +400,9 @@ export const SplitReceiver: MessageFns<SplitReceiver> = {
     if (message.returnRequiresManual !== false) {
       obj.returnRequiresManual = message.returnRequiresManual;
     }
+    if (message.type !== 0) {
+      obj.type = splitReceiverTypeToJSON(message.type);
+    }
     return obj;
   },
 
@@ -353,6 +417,7 @@ export const SplitReceiver: MessageFns<SplitReceiver> = {
       ? BigInt(object.returnedAmount)
       : 0n;
     message.returnRequiresManual = object.returnRequiresManual ?? false;
+    message.type = object.type ?? 0;
     return message;
   },
 };
