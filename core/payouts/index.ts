@@ -97,7 +97,9 @@ export async function startPayouts(options: PayoutsOptions): Promise<Payouts> {
     transfers: new Transfers({
       ledger: options.ledger, groupOf: options.groupOf, id_key: options.id_key, limits: (merchant_id) => transferLimitsOf(limitsOf(merchant_id)),
     }),
-    wallet: (merchant_id, member_id, currency) => memberWallet(options.ledger, member_limits(merchant_id), merchant_id, member_id, currency),
+    wallet: (merchant_id, member_id, currency) => memberWallet(
+      options.ledger, member_limits(merchant_id), merchant_id, member_id, currency, async (payout_id) => (await store.load(payout_id))?.state.status,
+    ),
     async stop() {
       clearInterval(scanning);
       await pump.stop();

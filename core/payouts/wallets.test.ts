@@ -243,3 +243,36 @@ test('payments to the merchant racing withdrawals on one wallet never overdraw i
   expect(await available(who.merchant_id)).toBe(3_000n + 1_500n * paid);
   await balanced();
 });
+
+test("GetMemberWallet's withdrawn today leaves out a withdrawal the log has FAILED while the books still show it in flight", async () => {
+  const who = await memberOf(10_000n, 6_000n);
+  // A payout service whose books stop short of the failure (the books behind the log), and whose timers nobody pumps.
+  const lagging_names = payoutNames(`${prefix}lag`);
+  const lag_key = idKey(randomBytes(32));
+  await ensurePayoutStreams(jsm, lagging_names, 1);
+  const lagging_store = new PayoutStore(jetstream(nc), jsm, lagging_names);
+  const books = new PayoutBooks(ledger, limits);
+  const lagging = new PayoutService({
+    store: lagging_store,
+    books: { freeze: (state) => books.freeze(state), sync: (state) => (state.status === 'FAILED' ? Promise.resolve() : books.sync(state)), memberLimits: (m) => books.memberLimits(m) },
+    channels: new Map<string, PayoutChannel>([[channel_id, bankgw as PayoutChannel]]), sealer: new Sealer(randomBytes(32)), id_key: lag_key,
+    query_backoff_ms: [60_000, 60_000], return_watch_ms: [], log: createLogger('silent'), now: () => new Date(),
+  });
+  try {
+    expect((await lagging.create(withdrawal(who, 'lag-1', 2_500n))).status).toBe('SUCCEEDED');
+    await call(sandbox.url, 'PUT', '/sandbox/faults', { scope: { provider: 'bankgw', out_trade_no: payoutId(lag_key, who.merchant_id, 'lag-2') }, payout_late_failure: true, times: 1 });
+    const failing = await lagging.create(withdrawal(who, 'lag-2', 1_500n));
+    expect(failing.status).toBe('PROCESSING');
+    await lagging.followUp({ payout_id: failing.payout_id, kind: 'follow_up', round: 0 });
+    expect((await lagging.get(who.merchant_id, failing.payout_id)).status).toBe('FAILED');
+    const row = await ledger.pool.query<{ status: string }>('SELECT status FROM payouts WHERE payout_id = $1', [failing.payout_id]);
+    expect(row.rows[0]!.status).toBe('PROCESSING');
+    const statusOf = async (payout_id: string) => (await lagging_store.load(payout_id))?.state.status;
+    const shown = await memberWallet(ledger, limits, who.merchant_id, who.member_id, 'CNY', statusOf);
+    expect(shown).toMatchObject({ withdrawn_today_minor: 2_500n });
+  } finally {
+    for (const stream of [lagging_names.events_stream, lagging_names.timers_stream, lagging_names.timers_dead_stream]) {
+      await jsm.streams.delete(stream).catch(() => undefined);
+    }
+  }
+});

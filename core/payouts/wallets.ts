@@ -98,15 +98,40 @@ async function withdrawnToday(client: pg.ClientBase | pg.Pool, timezone: string,
   return result.rows[0]!.total;
 }
 
-/** GetMemberWallet: what a member holds, has in flight and withdrew today. */
-export async function memberWallet(ledger: Pick<LedgerStore, 'pool' | 'timezone'>, limits: MemberLimits, merchant_id: string, member_id: string, currency: string): Promise<MemberWallet> {
+/** A payout's status as its event log has it now (the books' row may lag it). */
+export type PayoutStatusOf = (payout_id: string) => Promise<string | undefined>;
+
+/** GetMemberWallet: what a member holds, has in flight and withdrew today. The books' rows
+ * follow the payouts' event log a moment behind: a withdrawal the log already has FAILED (or
+ * RETURNED) can still be in flight in its row until its release is posted. Today's total asks
+ * the log (`statusOf`) about each such row, so a failed withdrawal is never counted as
+ * withdrawn; the freeze's own daily check reads the rows alone (stricter, never looser). */
+export async function memberWallet(
+  ledger: Pick<LedgerStore, 'pool' | 'timezone'>, limits: MemberLimits, merchant_id: string, member_id: string, currency: string, statusOf?: PayoutStatusOf,
+): Promise<MemberWallet> {
   const accounts = await ledger.pool.query<{ code: string; balance_minor: bigint }>(
     `SELECT code, balance_minor FROM accounts WHERE owner = $1 AND currency = $2 AND code IN ('member_wallet', 'member_frozen')`,
     [memberOwner(merchant_id, member_id), currency],
   );
   const of = (code: string): bigint => accounts.rows.find((row) => row.code === code)?.balance_minor ?? 0n;
-  return {
-    merchant_id, member_id, currency, balance_minor: of('member_wallet'), frozen_minor: of('member_frozen'),
-    withdrawn_today_minor: await withdrawnToday(ledger.pool, ledger.timezone, { merchant_id, member_id, currency }), limits,
-  };
+  const member = { merchant_id, member_id, currency };
+  let withdrawn = await withdrawnToday(ledger.pool, ledger.timezone, member);
+  if (statusOf !== undefined) {
+    for (const open of await openToday(ledger.pool, ledger.timezone, member)) {
+      const status = await statusOf(open.payout_id);
+      if (status === 'FAILED' || status === 'RETURNED') withdrawn -= open.amount_minor;
+    }
+  }
+  return { ...member, balance_minor: of('member_wallet'), frozen_minor: of('member_frozen'), withdrawn_today_minor: withdrawn, limits };
+}
+
+/** The member's withdrawals of today whose rows are not final yet. */
+async function openToday(pool: pg.Pool, timezone: string, member: MemberOf): Promise<{ payout_id: string; amount_minor: bigint }[]> {
+  const result = await pool.query<{ payout_id: string; amount_minor: bigint }>(
+    `SELECT payout_id, amount_minor FROM payouts
+      WHERE merchant_id = $1 AND member_id = $2 AND currency = $3 AND status IN ('PENDING', 'PROCESSING', 'REQUIRES_MANUAL')
+        AND created_at >= (date_trunc('day', now() AT TIME ZONE $4) AT TIME ZONE $4)`,
+    [member.merchant_id, member.member_id, member.currency, timezone],
+  );
+  return result.rows;
 }
