@@ -286,6 +286,9 @@ interface ShareReceiver {
   account: string;
   amount_minor: bigint;
   description: string;
+  /** The receiver's name as the provider registered it (WeChat: a MERCHANT_ID receiver's full
+   * merchant name, required when it is added). Personal data: never logged. */
+  name?: string;
 }
 
 /** A profit-sharing order at the provider for one paid attempt. `share_no` is ours and the
@@ -340,6 +343,8 @@ export interface ProfitSharing {
    * (RefundRequest.share_returns) and returnShare / queryReturn are not used. Absent: separate
    * returns before the refund (WeChat return-orders). */
   readonly returns_in_refund?: boolean;
+  /** The provider needs each receiver's name (ShareReceiver.name) to take a split. */
+  readonly receiver_name_required?: boolean;
   share(request: ShareRequest): Promise<ShareOutcome>;
   /** The order `request` made (its receivers are how the answer is read). */
   queryShare(request: ShareRequest): Promise<ShareOutcome>;

@@ -37,7 +37,7 @@ async function sharingCallbacks(attempt_id: string): Promise<LoggedCallback[]> {
 function createSplit(payment_id: string, receivers: [string, bigint][]): Promise<Split> {
   return kit.call<CreateSplitResponse>('createSplit', {
     merchantId: kit.merchant, merchantSplitNo: `nt-${randomBytes(4).toString('hex')}`, paymentId: payment_id, description: 'courier', finish: false,
-    receivers: receivers.map(([receiverId, amount]) => ({ receiverId, amount, returnedAmount: 0n })),
+    receivers: receivers.map(([receiverId, amount]) => ({ receiverId, amount, returnedAmount: 0n, name: '分账接收方有限公司' })),
   }).then((answer) => answer.split!);
 }
 

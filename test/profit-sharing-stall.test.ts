@@ -42,7 +42,7 @@ test('stall - WeChat answers nothing about a split for the bound of queries: REQ
   await kit.stack.fault({ scope: { provider: 'wechatpay', out_trade_no: attempt_id }, operations: ['share_query'], fail_status: 503 });
   const created = (await call<CreateSplitResponse>('createSplit', {
     merchantId: merchant, merchantSplitNo: `st-${randomBytes(4).toString('hex')}`, paymentId: payment.paymentId, description: 'courier', finish: false,
-    receivers: [{ receiverId: '1900000501', amount: 2_000n, returnedAmount: 0n }],
+    receivers: [{ receiverId: '1900000501', amount: 2_000n, returnedAmount: 0n, name: '分账接收方有限公司' }],
   })).split!;
   expect(created.status).toBe(SplitStatus.SPLIT_STATUS_PROCESSING);
   await reaches(created.splitId, SplitStatus.SPLIT_STATUS_REQUIRES_MANUAL);
@@ -80,7 +80,7 @@ test('stall - WeChat answers nothing about a return for the bound: the return is
   const attempt_id = `${payment.paymentId}a1`;
   const created = (await call<CreateSplitResponse>('createSplit', {
     merchantId: merchant, merchantSplitNo: `rt-${randomBytes(4).toString('hex')}`, paymentId: payment.paymentId, description: 'courier', finish: false,
-    receivers: [{ receiverId: '1900000502', amount: 3_000n, returnedAmount: 0n }],
+    receivers: [{ receiverId: '1900000502', amount: 3_000n, returnedAmount: 0n, name: '分账接收方有限公司' }],
   })).split!;
   await reaches(created.splitId, SplitStatus.SPLIT_STATUS_SUCCEEDED);
   await eventually(async () => ((await kit.store.pool.query('SELECT 1 FROM split_receivers WHERE payment_id = $1 AND in_flight', [payment.paymentId])).rows.length === 0 ? true : undefined), 10_000, 'no share in flight');

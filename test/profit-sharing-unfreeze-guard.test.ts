@@ -49,7 +49,7 @@ test('unfreeze guard - no unfreeze while a split of the payment is PROCESSING at
   await kit.stack.fault({ scope: { provider: 'wechatpay', out_trade_no: held_attempt }, operations: ['share', 'share_query'], fail_status: 503 });
   const request = {
     merchantId: merchant, merchantSplitNo: `ug-${randomBytes(4).toString('hex')}`, paymentId: held.paymentId, description: 'courier', finish: false,
-    receivers: [{ receiverId: '1900000601', amount: 2_000n, returnedAmount: 0n }],
+    receivers: [{ receiverId: '1900000601', amount: 2_000n, returnedAmount: 0n, name: '分账接收方有限公司' }],
   };
   const split = (await call<CreateSplitResponse>('createSplit', request)).split!;
   expect(split.status).toBe(SplitStatus.SPLIT_STATUS_PROCESSING);

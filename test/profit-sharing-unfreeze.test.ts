@@ -53,7 +53,7 @@ test('unfreeze - a payment paid on a profit-sharing channel and never finished i
   expect(listed.splits.map((s) => s.splitId)).toEqual([split_id]);
   const later = (await call<CreateSplitResponse>('createSplit', {
     merchantId: merchant, merchantSplitNo: `late-${randomBytes(4).toString('hex')}`, paymentId: payment.paymentId, description: '', finish: false,
-    receivers: [{ receiverId: '1900000401', amount: 1_000n, returnedAmount: 0n }],
+    receivers: [{ receiverId: '1900000401', amount: 1_000n, returnedAmount: 0n, name: '分账接收方有限公司' }],
   })).split!;
   expect(await finished(later.splitId)).toMatchObject({ status: SplitStatus.SPLIT_STATUS_FAILED, failureCode: 'INVALID_REQUEST' });
   expect((await kit.ordersAtSandbox(attempt_id)).filter((o) => o.finishes)).toHaveLength(1);

@@ -77,7 +77,7 @@ function createRefund(request: Partial<CreateRefundRequest>): Promise<CreateRefu
 
 const split = (payment_id: string, receivers: [string, bigint][]) => ({
   merchantId: merchant, merchantSplitNo: `sp-${randomBytes(5).toString('hex')}`, paymentId: payment_id, description: 'courier',
-  receivers: receivers.map(([receiverId, amount]) => ({ receiverId, amount, returnedAmount: 0n })),
+  receivers: receivers.map(([receiverId, amount]) => ({ receiverId, amount, returnedAmount: 0n, name: '分账接收方有限公司' })),
 });
 
 async function finished(split_id: string): Promise<Split> {
@@ -128,6 +128,24 @@ test('profit sharing - a WeChat-paid payment splits through WeChat: written ahea
   expect((await call<CreateSplitResponse>(client, 'createSplit', request)).split!.status).toBe(SplitStatus.SPLIT_STATUS_SUCCEEDED);
   expect((await atSandbox(attempt_id)).orders).toHaveLength(1);
   expect((await store.trialBalance()).balanced).toBe(true);
+});
+
+test('profit sharing - a MERCHANT_ID receiver needs its full name: without one CreateSplit is INVALID_ARGUMENT naming receivers[i].name and nothing is recorded; with one WeChat gets it encrypted (the sandbox opens it), GetSplit never returns it', async () => {
+  const payment = await paidPayment(10_000n);
+  const unnamed = { ...split(payment.paymentId, [['1900000216', 1_000n], ['1900000217', 1_000n]]) };
+  unnamed.receivers[1] = { ...unnamed.receivers[1]!, name: '' };
+  expect(await refusal(call(client, 'createSplit', unnamed))).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, fields: ['receivers[1].name'] });
+  expect(await refusal(call(client, 'getSplit', { merchantId: merchant, splitId: splitId(stack.id_key, merchant, unnamed.merchantSplitNo) }))).toMatchObject({ reason: 'NOT_FOUND' });
+  const too_long = split(payment.paymentId, [['1900000216', 1_000n]]);
+  too_long.receivers[0] = { ...too_long.receivers[0]!, name: '名'.repeat(72) };
+  expect(await refusal(call(client, 'createSplit', too_long))).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, fields: ['receivers[0].name'] });
+  const named = split(payment.paymentId, [['1900000216', 1_000n]]);
+  named.receivers[0] = { ...named.receivers[0]!, name: '杭州某某配送服务有限公司' };
+  const done = await finished((await call<CreateSplitResponse>(client, 'createSplit', named)).split!.splitId);
+  expect(done.status).toBe(SplitStatus.SPLIT_STATUS_SUCCEEDED);
+  expect(done.receivers.map((r) => r.name)).toEqual(['']);
+  const added = (await (await fetch(`${stack.sandbox.url}/sandbox/wechatpay/profitsharing/receivers`)).json()) as { receivers: { account: string; name?: string }[] };
+  expect(added.receivers.find((r) => r.account === '1900000216')?.name).toBe('杭州某某配送服务有限公司');
 });
 
 test('profit sharing - the merchant\'s last split (finish) is sent with unfreeze_unsplit: WeChat unfreezes what it leaves to the merchant; a later split is refused at WeChat and moves nothing', async () => {
@@ -334,7 +352,7 @@ test("profit sharing - WeChat refuses a return: the share is the receiver's agai
 test('profit sharing - split rules on CreatePayment of a payment on a profit-sharing channel are made at WeChat too', async () => {
   const payment = await stack.client.createPayment({
     merchantId: merchant, merchantOrderNo: `ps-${randomBytes(6).toString('hex')}`, amount: 20_000n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE,
-    subject: 'rules', splitRules: [{ receiverId: '1900000213', amount: 1_000n, ratioBp: 0 }],
+    subject: 'rules', splitRules: [{ receiverId: '1900000213', amount: 1_000n, ratioBp: 0, name: '分账接收方有限公司' }],
   });
   await stack.pay(`${payment.paymentId}a1`);
   const order = await eventually(async () => (await atSandbox(`${payment.paymentId}a1`)).orders.find((o) => o.state === 'FINISHED'), 30_000, 'the rules split at WeChat');

@@ -111,8 +111,8 @@ test('splits - CreateSplit posts the shares from the merchant to its receivers; 
   const done = await decided(created);
   expect(done).toMatchObject({ status: SplitStatus.SPLIT_STATUS_SUCCEEDED, amount: 50_000n, currency: 'CNY', paymentId: payment.paymentId, description: 'shop and courier' });
   expect(done.receivers).toEqual([
-    { receiverId: 'alice', amount: 30_000n, returnedAmount: 0n, returnRequiresManual: false, type: SplitReceiverType.SPLIT_RECEIVER_TYPE_UNSPECIFIED },
-    { receiverId: 'bob', amount: 20_000n, returnedAmount: 0n, returnRequiresManual: false, type: SplitReceiverType.SPLIT_RECEIVER_TYPE_UNSPECIFIED },
+    { receiverId: 'alice', amount: 30_000n, returnedAmount: 0n, returnRequiresManual: false, type: SplitReceiverType.SPLIT_RECEIVER_TYPE_UNSPECIFIED, name: '' },
+    { receiverId: 'bob', amount: 20_000n, returnedAmount: 0n, returnRequiresManual: false, type: SplitReceiverType.SPLIT_RECEIVER_TYPE_UNSPECIFIED, name: '' },
   ]);
   expect(await receiverBalance('alice')).toBe(30_000n);
   expect(await receiverBalance('bob')).toBe(20_000n);
@@ -263,13 +263,13 @@ test('splits - splits and refunds interleaved on one payment never exceed the pa
 
 test('splits - split rules on CreatePayment: once paid, the receivers get their fixed amounts and ratios of what is left, the merchant the rest; the same key with other rules is refused; bad rules are named', async () => {
   const order = `spl-${randomBytes(6).toString('hex')}`;
-  const create = (split_rules: { receiverId: string; amount: bigint; ratioBp: number }[]) => stack.client.createPayment({
+  const create = (split_rules: { receiverId: string; amount: bigint; ratioBp: number; name: string }[]) => stack.client.createPayment({
     merchantId: merchant, merchantOrderNo: order, amount: 20_000n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'rules', splitRules: split_rules,
   });
-  const rules = [{ receiverId: 'hub', amount: 1_000n, ratioBp: 0 }, { receiverId: 'rider', amount: 0n, ratioBp: 2_500 }];
+  const rules = [{ receiverId: 'hub', amount: 1_000n, ratioBp: 0, name: '' }, { receiverId: 'rider', amount: 0n, ratioBp: 2_500, name: '' }];
   const payment = await create(rules);
   expect((await create(rules)).paymentId).toBe(payment.paymentId);
-  expect(await refusal(create([{ receiverId: 'hub', amount: 1_001n, ratioBp: 0 }]))).toMatchObject({ reason: 'IDEMPOTENCY_KEY_REUSED' });
+  expect(await refusal(create([{ receiverId: 'hub', amount: 1_001n, ratioBp: 0, name: '' }]))).toMatchObject({ reason: 'IDEMPOTENCY_KEY_REUSED' });
   const hub = await receiverBalance('hub');
   const rider = await receiverBalance('rider');
   await stack.pay(`${payment.paymentId}a1`);
@@ -287,8 +287,8 @@ test('splits - split rules on CreatePayment: once paid, the receivers get their 
   const bad = await refusal(stack.client.createPayment({
     merchantId: merchant, merchantOrderNo: `spl-${randomBytes(6).toString('hex')}`, amount: 1_000n, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'bad',
     splitRules: [
-      { receiverId: 'a', amount: 600n, ratioBp: 0 }, { receiverId: 'a', amount: 500n, ratioBp: 0 }, { receiverId: 'b', amount: 1n, ratioBp: 10 },
-      { receiverId: 'c', amount: 0n, ratioBp: 10_001 }, { receiverId: 'no spaces', amount: 0n, ratioBp: 0 },
+      { receiverId: 'a', amount: 600n, ratioBp: 0, name: '' }, { receiverId: 'a', amount: 500n, ratioBp: 0, name: '' }, { receiverId: 'b', amount: 1n, ratioBp: 10, name: '' },
+      { receiverId: 'c', amount: 0n, ratioBp: 10_001, name: '' }, { receiverId: 'no spaces', amount: 0n, ratioBp: 0, name: '' },
     ],
   }));
   expect(bad).toMatchObject({ reason: 'INVALID_FIELD' });

@@ -6,7 +6,7 @@
 //
 // Nothing here logs, and no error message carries key material or a signature.
 
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { constants, createCipheriv, createDecipheriv, createHash, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto';
 import { hmacSha256Hex, rsaSha256Sign as rsaSign, rsaSha256Verify as rsaVerify, sameSignature, type KeyInput } from '../shared/crypto';
 import { canonicalString } from '../shared/form';
 
@@ -340,4 +340,11 @@ export function fromXml(text: string): Record<string, string> | undefined {
 
 function decodeEntities(text: string): string {
   return text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+}
+
+/** A sensitive field for WeChat (a profit-sharing receiver's name): RSA-OAEP (SHA-1, MGF1) to
+ * the WeChat Pay public key, base64 — WeChat's RSA/ECB/OAEPWithSHA-1AndMGF1Padding. The call
+ * names the key in Wechatpay-Serial. */
+export function encryptToPlatform(plaintext: string, platform_public_key: KeyObject): string {
+  return publicEncrypt({ key: platform_public_key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, Buffer.from(plaintext, 'utf8')).toString('base64');
 }

@@ -7,7 +7,7 @@
 // transformers.ts, signatures, AEAD and the v2 sign in crypto.ts.
 //
 // Never logged, never in an error message: key material, the Authorization header, openid,
-// auth codes.
+// auth codes, a profit-sharing receiver's name (sent only RSA-OAEP-encrypted).
 
 import { Pool } from 'undici';
 import { createHash, type KeyObject } from 'node:crypto';
@@ -21,7 +21,7 @@ import {
 import { Secret, isCalendarDate, providerPool, providerProducts, timeout_ms_default, timeout_ms_max, timeout_ms_min, transportError as sharedTransportError } from '../shared/http';
 import { privateKey, publicKey } from '../shared/crypto';
 import {
-  aeadDecrypt, api_v2_key_bytes, apiv3_key_bytes, buildAuthorization, fromXml, nonceString,
+  aeadDecrypt, api_v2_key_bytes, apiv3_key_bytes, buildAuthorization, encryptToPlatform, fromXml, nonceString,
   toXml, v2Sign, v2Verify, verifyResponse,
 } from './crypto';
 import {
@@ -153,6 +153,7 @@ class WechatPayChannel implements Channel {
     }
     this.#pool = providerPool(this.#settings.base_url.origin, this.#settings.timeout_ms);
     this.profit_sharing = this.#settings.profit_sharing === undefined ? undefined : {
+      receiver_name_required: this.#settings.profit_sharing.receiver_type === 'MERCHANT_ID',
       share: (request) => this.#share(request),
       queryShare: (request) => this.#queryShare(request),
       returnShare: (request) => this.#returnShare(request),
@@ -170,7 +171,8 @@ class WechatPayChannel implements Channel {
     const type = this.#settings.profit_sharing!.receiver_type;
     for (const receiver of request.receivers) {
       if (this.#receivers_added.has(receiver.account)) continue;
-      const added = await this.#send('profit-sharing receiver', toAddReceiverRequest(this.#settings.appid, type, receiver.account));
+      const call = toAddReceiverRequest(this.#settings.appid, type, receiver, (name) => encryptToPlatform(name, this.#settings.platform_public_key));
+      const added = await this.#send('profit-sharing receiver', call);
       if (added.status !== 200) throw mapErrorResponse('profit-sharing receiver', added.status, added.text);
       this.#receivers_added.add(receiver.account);
     }
@@ -440,6 +442,8 @@ class WechatPayChannel implements Channel {
       'user-agent': 'paycore-wechatpay/0.1',
     };
     if (call.method === 'POST') headers['content-type'] = 'application/json';
+    // A field encrypted to the WeChat Pay public key: WeChat must know which key.
+    if (call.encrypted === true) headers['wechatpay-serial'] = settings.platform_public_key_id;
     let status: number;
     let response_headers: Record<string, string | string[] | undefined>;
     let text: string;

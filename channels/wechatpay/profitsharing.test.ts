@@ -1,7 +1,9 @@
 // WeChat Pay profit sharing wire mapping, against the documented payload shapes.
 
 import { ChannelError } from '../channel';
-import { mapReturnOrder, mapShareOrder, toReturnOrderRequest, toShareOrderRequest, toShareQueryRequest } from './profitsharing';
+import { constants, generateKeyPairSync, privateDecrypt } from 'node:crypto';
+import { encryptToPlatform } from './crypto';
+import { isShareNotice, mapReturnOrder, mapShareOrder, toAddReceiverRequest, toReturnOrderRequest, toShareOrderRequest, toShareQueryRequest } from './profitsharing';
 
 const request = {
   share_no: 'sabcdefghijklmnopqrstuvwxy', channel_trade_no: '4200000001202612010000001', description: 'courier', finish: false,
@@ -43,4 +45,29 @@ test('a return: out_return_no, the receiving merchant, the amount; its result', 
   expect(mapReturnOrder({ ...answer, result: 'SUCCESS' })).toEqual({ kind: 'succeeded' });
   expect(mapReturnOrder({ ...answer, result: 'PROCESSING' })).toEqual({ kind: 'processing' });
   expect(mapReturnOrder({ ...answer, result: 'FAILED', fail_reason: 'ACCOUNT_ABNORMAL' })).toMatchObject({ kind: 'failed', code: 'ACCOUNT_ABNORMAL' });
+});
+
+test('adding a receiver: a MERCHANT_ID one needs its full name, sent RSA-OAEP (SHA-1) encrypted to the platform key and marked for Wechatpay-Serial; a person may go without', () => {
+  const platform = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const encrypt = (name: string) => encryptToPlatform(name, platform.publicKey);
+  const call = toAddReceiverRequest('wx123', 'MERCHANT_ID', { account: '1900000201', name: '深圳市某某物流有限公司' }, encrypt);
+  expect(call).toMatchObject({ method: 'POST', path: '/v3/profitsharing/receivers/add', encrypted: true });
+  const body = JSON.parse(call.body) as Record<string, string>;
+  expect(body).toMatchObject({ appid: 'wx123', type: 'MERCHANT_ID', account: '1900000201', relation_type: 'PARTNER' });
+  expect(call.body).not.toContain('物流');
+  const opened = privateDecrypt({ key: platform.privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, Buffer.from(body.name!, 'base64')).toString('utf8');
+  expect(opened).toBe('深圳市某某物流有限公司');
+  expect(() => toAddReceiverRequest('wx123', 'MERCHANT_ID', { account: '1900000201' }, encrypt)).toThrow(expect.objectContaining({ kind: 'rejected', code: 'PARAM_ERROR' }));
+  expect(() => toAddReceiverRequest('wx123', 'MERCHANT_ID', { account: '1900000201', name: '名'.repeat(72) }, encrypt)).toThrow(ChannelError);
+  const personal = toAddReceiverRequest('wx123', 'PERSONAL_OPENID', { account: 'oUser' }, encrypt);
+  expect(JSON.parse(personal.body)).toEqual({ appid: 'wx123', type: 'PERSONAL_OPENID', account: 'oUser', relation_type: 'PARTNER' });
+  expect(personal.encrypted).toBeUndefined();
+});
+
+test('a profit-sharing callback resource: an out_order_no, a transaction and a receiver, no out_trade_no', () => {
+  const notice = { mchid: '1900000100', transaction_id: '42', order_id: '3008', out_order_no: 's1', receiver: { type: 'MERCHANT_ID', account: '1900000109', amount: 100, description: 'x' }, success_time: '2026-12-01T10:00:00+08:00' };
+  expect(isShareNotice(notice)).toBe(true);
+  expect(isShareNotice({ ...notice, out_trade_no: 'p1a1' })).toBe(false);
+  expect(isShareNotice({ ...notice, receiver: undefined })).toBe(false);
+  expect(isShareNotice({ ...notice, transaction_id: 42 })).toBe(false);
 });

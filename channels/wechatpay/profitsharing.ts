@@ -51,6 +51,8 @@ interface WechatAddReceiverRequest {
   appid: string;
   type: WechatReceiverType;
   account: string;
+  /** RSA-OAEP ciphertext (base64) of the receiver's name, to the WeChat Pay public key. */
+  name?: string;
   relation_type: string;
 }
 
@@ -84,9 +86,21 @@ function refusedLocally(message: string): ChannelError {
   return new ChannelError('rejected', 'PARAM_ERROR', message);
 }
 
-export function toAddReceiverRequest(appid: string, type: WechatReceiverType, account: string): HttpCall {
-  const body: WechatAddReceiverRequest = { appid, type, account, relation_type: 'PARTNER' };
-  return { method: 'POST', path: '/v3/profitsharing/receivers/add', body: JSON.stringify(body) };
+/** WeChat's bound on a receiver's name (bytes of UTF-8): RSA-OAEP (SHA-1) with a 2048-bit key
+ * carries at most 214. */
+export const receiver_name_bytes_max = 214;
+
+/** Adds a receiver. `encryptName` seals its name to the WeChat Pay public key (the call then
+ * names that key in Wechatpay-Serial): WeChat requires it for a MERCHANT_ID receiver (the
+ * merchant's full name) and checks it when given for a person. */
+export function toAddReceiverRequest(
+  appid: string, type: WechatReceiverType, receiver: { account: string; name?: string }, encryptName: (name: string) => string,
+): HttpCall {
+  const name = receiver.name ?? '';
+  if (type === 'MERCHANT_ID' && name === '') throw refusedLocally('receivers[].name: WeChat requires the full name of a MERCHANT_ID receiver (商户全称)');
+  if (Buffer.byteLength(name, 'utf8') > receiver_name_bytes_max) throw refusedLocally(`receivers[].name must be at most ${receiver_name_bytes_max} bytes of UTF-8`);
+  const body: WechatAddReceiverRequest = { appid, type, account: receiver.account, ...(name === '' ? {} : { name: encryptName(name) }), relation_type: 'PARTNER' };
+  return { method: 'POST', path: '/v3/profitsharing/receivers/add', body: JSON.stringify(body), ...(name === '' ? {} : { encrypted: true as const }) };
 }
 
 /** Receivers are shares of this order only: the rest stays frozen for later splits

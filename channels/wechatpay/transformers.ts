@@ -101,6 +101,8 @@ export interface HttpCall {
   path: string;
   /** Serialised JSON ('' for GET): the exact bytes signed. */
   body: string;
+  /** A body with a field encrypted to the WeChat Pay public key: its id goes in Wechatpay-Serial. */
+  encrypted?: true;
 }
 
 // ---------------------------------------------------------------------------------------------

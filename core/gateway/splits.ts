@@ -34,6 +34,8 @@ const id_pattern = /^[A-Za-z0-9_-]{1,32}$/;
 const key_pattern = /^[A-Za-z0-9_-]{1,64}$/;
 const receivers_max = 50;
 const description_chars_max = 80;
+/** A receiver's name: what RSA-OAEP (SHA-1) with a 2048-bit key carries to WeChat. */
+const name_bytes_max = 214;
 
 const to_wire: Record<SplitStatus, WireStatus> = {
   PENDING: WireStatus.SPLIT_STATUS_PENDING,
@@ -67,6 +69,7 @@ export function splitService(splits: SplitsDeps | undefined, log: Logger): grpc.
         merchant_id: request.merchantId, merchant_split_no: request.merchantSplitNo, payment_id: request.paymentId, description: request.description,
         receivers: request.receivers.map((r) => ({
           receiver_id: r.receiverId, amount_minor: r.amount, ...(r.type === SplitReceiverType.SPLIT_RECEIVER_TYPE_MEMBER ? { member: true as const } : {}),
+          ...(r.name === '' ? {} : { name: r.name }),
         })),
         finish: request.finish,
       });
@@ -119,6 +122,7 @@ function checkCreate(request: S.CreateSplitRequest): void {
     if (receiver.amount <= 0n) violations.push({ field: `receivers[${i}].amount`, description: 'must be a positive number of minor units' });
     if (receiver.returnedAmount !== 0n) violations.push({ field: `receivers[${i}].returned_amount`, description: 'is output only: leave it 0' });
     if (receiver.returnRequiresManual) violations.push({ field: `receivers[${i}].return_requires_manual`, description: 'is output only: leave it false' });
+    if (Buffer.byteLength(receiver.name, 'utf8') > name_bytes_max) violations.push({ field: `receivers[${i}].name`, description: `must be at most ${name_bytes_max} bytes of UTF-8` });
   });
   if ([...request.description].length > description_chars_max) violations.push({ field: 'description', description: `must be at most ${description_chars_max} characters` });
   if (violations.length > 0) throw invalidFields(violations);
@@ -139,6 +143,7 @@ export function validateSplitRules(rules: readonly S_Rule[], amount: bigint): Fi
     seen.add(rule.receiverId);
     if (rule.amount < 0n) violations.push({ field: field('amount'), description: 'must not be negative' });
     if (rule.ratioBp > 10_000) violations.push({ field: field('ratio_bp'), description: 'must be at most 10000' });
+    if (Buffer.byteLength(rule.name, 'utf8') > name_bytes_max) violations.push({ field: field('name'), description: `must be at most ${name_bytes_max} bytes of UTF-8` });
     if ((rule.amount > 0n) === (rule.ratioBp > 0)) violations.push({ field: field('amount'), description: 'set exactly one of amount and ratio_bp' });
     if (rule.amount > 0n) fixed += rule.amount;
     ratio += rule.ratioBp;
@@ -150,7 +155,7 @@ export function validateSplitRules(rules: readonly S_Rule[], amount: bigint): Fi
 
 /** The rules as the split module keeps them. */
 export function splitRulesOf(rules: readonly S_Rule[]): Rule[] {
-  return rules.map((r) => ({ receiver_id: r.receiverId, amount_minor: r.amount, ratio_bp: r.ratioBp }));
+  return rules.map((r) => ({ receiver_id: r.receiverId, amount_minor: r.amount, ratio_bp: r.ratioBp, ...(r.name === '' ? {} : { name: r.name }) }));
 }
 
 function toWire(state: SplitState, returned: ReadonlyMap<number, bigint>): S.Split {
@@ -161,6 +166,8 @@ function toWire(state: SplitState, returned: ReadonlyMap<number, bigint>): S.Spl
       receiverId: r.receiver_id, amount: r.amount_minor, returnedAmount: returned.get(i + 1) ?? 0n,
       returnRequiresManual: state.returns.some((x) => x.line_no === i + 1 && x.status === 'REQUIRES_MANUAL'),
       type: r.member === true ? SplitReceiverType.SPLIT_RECEIVER_TYPE_MEMBER : SplitReceiverType.SPLIT_RECEIVER_TYPE_UNSPECIFIED,
+      // Input only: never returned.
+      name: '',
     })),
     failureCode: state.failure?.code ?? '', failureMessage: state.failure?.message ?? '', createdAt: new Date(state.created_at), updatedAt: new Date(state.updated_at),
     channelId: state.channel?.channel_id ?? '', channelSplitNo: state.channel_split_no ?? '', finish: state.finish === true,

@@ -7,6 +7,7 @@ import type { IdKey } from '../ids';
 import { split_follow_up_ms_default } from '../constants';
 import type { LedgerStore } from '../ledger/store';
 import type { Logger } from '../log';
+import type { Sealer } from '../seal';
 import { SplitBooks } from './books';
 import { SplitService, type PaymentFacts } from './service';
 import { ensureSplitStreams, SplitStore, splitNames } from './store';
@@ -35,6 +36,8 @@ export interface SplitsOptions {
   /** Every configured adapter; those offering profit sharing make the splits of their payments. */
   adapters: Iterable<Channel>;
   id_key: IdKey;
+  /** Seals receivers' names in the split log (core/seal.ts). */
+  sealer: Sealer;
   log: Logger;
   follow_up_ms?: readonly number[];
   /** Follow-up queries of a split at the channel still PROCESSING before REQUIRES_MANUAL; default 20 (about an hour). */
@@ -63,13 +66,13 @@ export async function startSplits(options: SplitsOptions): Promise<Splits> {
   const service = new SplitService({
     store: new SplitStore(options.js, options.jsm, names), books, payment: options.payment, channels, id_key: options.id_key,
     follow_up_ms: options.follow_up_ms ?? split_follow_up_ms_default, stall_queries: options.stall_queries ?? split_stall_queries_default,
-    log: options.log, now: () => new Date(),
+    log: options.log, now: () => new Date(), sealer: options.sealer,
   });
   const pump = await startSplitTimerPump(options.js, names, service, options.log);
-  const rules = new SplitRules(options.ledger);
+  const rules = new SplitRules(options.ledger, options.sealer);
   let sweeping: Promise<unknown> = Promise.resolve();
   const sweep = setInterval(() => {
-    sweeping = sweeping.then(() => rules.sweep((request) => service.create(request), options.log)).catch((error: unknown) => options.log.warn({ err: String(error) }, 'split rules sweep failed; next round retries'));
+    sweeping = sweeping.then(() => rules.sweep((request) => service.create(request, { require_names: false }), options.log)).catch((error: unknown) => options.log.warn({ err: String(error) }, 'split rules sweep failed; next round retries'));
   }, options.rules_sweep_ms ?? split_rules_sweep_ms);
   sweep.unref();
   const after_ms = options.unfreeze_after_ms ?? unfreeze_after_ms_default;

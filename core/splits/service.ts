@@ -5,7 +5,8 @@
 // shares fit (core/ledger/splits.ts); a split the books cannot judge yet (the projection has not
 // seen its payment paid) is tried again on each follow-up, and refused after the last.
 
-import { PaycoreError } from '../errors';
+import { invalidFields, PaycoreError } from '../errors';
+import type { Sealer } from '../seal';
 import { isSplitId, splitId, type IdKey } from '../ids';
 import type { Logger } from '../log';
 import type { AllocateResult, ReturnPlan } from '../ledger/splits';
@@ -20,7 +21,8 @@ export interface CreateSplit {
   merchant_id: string;
   merchant_split_no: string;
   payment_id: string;
-  receivers: SplitInput['receivers'];
+  /** name: the receiver's registered name at the channel, in clear (sealed before it is recorded). */
+  receivers: (Omit<SplitInput['receivers'][number], 'name_sealed'> & { name?: string })[];
   description: string;
   /** The last split of the payment: the channel unfreezes what it leaves unsplit. */
   finish?: boolean;
@@ -56,6 +58,8 @@ export interface SplitServiceDeps {
   stall_queries: number;
   log: Logger;
   now(): Date;
+  /** Seals receivers' names before they are recorded, and opens them for the provider. */
+  sealer: Sealer;
 }
 
 const conflict_retries_max = 3;
@@ -68,7 +72,7 @@ export class SplitService {
 
   /** CreateSplit: idempotent on (merchant_id, merchant_split_no). Another merchant's payment is
    * NOT_FOUND; a payment not paid is refused before anything is recorded. */
-  async create(request: CreateSplit): Promise<SplitState> {
+  async create(request: CreateSplit, options: { require_names?: boolean } = {}): Promise<SplitState> {
     const split_id = splitId(this.deps.id_key, request.merchant_id, request.merchant_split_no);
     const existing = await this.deps.store.load(split_id);
     const payment = existing === undefined ? await this.deps.payment(request.payment_id) : undefined;
@@ -94,8 +98,15 @@ export class SplitService {
       }
       channel = undefined;
     }
-    const { finish, ...rest } = request;
-    const input: SplitInput = { ...rest, currency, ...(channel === undefined ? {} : { channel }), ...(finish === true ? { finish } : {}) };
+    const names_required = channel !== undefined && this.deps.channels.get(channel.channel_id)?.receiver_name_required === true;
+    if (existing === undefined && names_required && options.require_names !== false) {
+      const why = `is required: channel ${channel!.channel_id} needs each receiver's registered name (WeChat: the merchant's full name)`;
+      const unnamed = request.receivers.flatMap((r, i) => ((r.name ?? '') === '' ? [{ field: `receivers[${i}].name`, description: why }] : []));
+      if (unnamed.length > 0) throw invalidFields(unnamed);
+    }
+    const { finish, receivers, ...rest } = request;
+    const sealed = receivers.map(({ name, ...r }) => ((name ?? '') === '' ? r : { ...r, name_sealed: this.deps.sealer.seal(name) }));
+    const input: SplitInput = { ...rest, receivers: sealed, currency, ...(channel === undefined ? {} : { channel }), ...(finish === true ? { finish } : {}) };
     return this.#serial(split_id, async () => {
       let loaded = await this.deps.store.load(split_id);
       // The follow-up first: whatever happens next, the split is driven to an end.
@@ -246,7 +257,7 @@ export class SplitService {
   async #share(loaded: LoadedSplit, submit: boolean): Promise<LoadedSplit> {
     const state = loaded.state;
     const sharing = this.#sharing(state);
-    const request = shareRequest(state);
+    const request = shareRequest(state, this.deps.sealer);
     let outcome: ShareOutcome;
     try {
       outcome = submit ? await sharing.share(request) : await sharing.queryShare(request);
@@ -374,7 +385,7 @@ function returnNo(refund_id: string, split_id: string, line_no: number): string 
   return `${refund_id}_${split_id}_${line_no}`;
 }
 
-function shareRequest(state: SplitState): ShareRequest {
+function shareRequest(state: SplitState, sealer: Sealer): ShareRequest {
   const channel = state.channel!;
   return {
     share_no: state.split_id, channel_trade_no: channel.channel_trade_no, description: state.description, finish: state.finish === true,
@@ -382,7 +393,10 @@ function shareRequest(state: SplitState): ShareRequest {
       attempt_id: channel.attempt_id, payment_id: state.payment_id, product: channel.product as ProductName,
       amount_minor: channel.amount_minor, currency: state.currency,
     },
-    receivers: state.receivers.map((r) => ({ account: r.receiver_id, amount_minor: r.amount_minor, description: state.description || 'split' })),
+    receivers: state.receivers.map((r) => ({
+      account: r.receiver_id, amount_minor: r.amount_minor, description: state.description || 'split',
+      ...(r.name_sealed === undefined ? {} : { name: sealer.open<string>(r.name_sealed) }),
+    })),
   };
 }
 

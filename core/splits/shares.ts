@@ -7,6 +7,8 @@ export interface SplitRule {
   receiver_id: string;
   amount_minor: bigint;
   ratio_bp: number;
+  /** The receiver's registered name at the channel (in clear here; sealed where kept). */
+  name?: string;
 }
 
 const basis_points = 10_000n;
@@ -14,14 +16,17 @@ const basis_points = 10_000n;
 /** The shares the rules give of a paid payment whose net (amount − merchant fee) is `net`:
  * fixed amounts as given, ratios of what the net leaves after them (rounded down); a share
  * that rounds to nothing is left out. The split's own limit decides whether they fit. */
-export function sharesOf(rules: readonly SplitRule[], net: bigint): { receiver_id: string; amount_minor: bigint }[] {
+export function sharesOf(rules: readonly SplitRule[], net: bigint): { receiver_id: string; amount_minor: bigint; name?: string }[] {
   let fixed = 0n;
   for (const rule of rules) fixed += rule.amount_minor;
   // Below nothing when the fixed amounts exceed the net: every ratio's share is then at most
   // nothing (bigint division rounds toward zero) and left out with the other empty shares.
   const base = net - fixed;
   return rules
-    .map((rule) => ({ receiver_id: rule.receiver_id, amount_minor: rule.ratio_bp > 0 ? (base * BigInt(rule.ratio_bp)) / basis_points : rule.amount_minor }))
+    .map((rule) => ({
+      receiver_id: rule.receiver_id, amount_minor: rule.ratio_bp > 0 ? (base * BigInt(rule.ratio_bp)) / basis_points : rule.amount_minor,
+      ...(rule.name === undefined || rule.name === '' ? {} : { name: rule.name }),
+    }))
     .filter((share) => share.amount_minor > 0n);
 }
 

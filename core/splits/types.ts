@@ -43,6 +43,9 @@ interface SplitReceiver {
   /** A member of the merchant (receiver_id its member_id): the share goes to its member wallet
    * (core/payouts/wallets.ts), in the books only. Absent: the merchant's receiver. */
   member?: true;
+  /** The receiver's registered name for the channel (WeChat: a MERCHANT_ID receiver's full
+   * merchant name), sealed (core/seal.ts): personal data never in clear in the log. */
+  name_sealed?: string;
 }
 
 export interface SplitInput {

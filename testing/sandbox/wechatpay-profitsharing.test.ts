@@ -1,12 +1,15 @@
 // Integration: the real WeChat Pay adapter's profit sharing (分账) against the sandbox over HTTP:
 // the callbacks (分账动账通知) the sandbox sends when an order or a return settles, as the
-// adapter reads them, and the callback faults that suppress or repeat them.
+// adapter reads them, and the callback faults that suppress or repeat them; the receiver's name
+// (required for a MERCHANT_ID receiver) RSA-OAEP-encrypted to the platform key.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createChannel, type Channel, type ParsedNotification, type PayRequest, type ShareRequest } from '../../channels/channel';
 import '../../channels/wechatpay';
+import { buildAuthorization, encryptToPlatform } from '../../channels/wechatpay/crypto';
+import { privateKey, publicKey } from '../../channels/shared/crypto';
 import { ensureDevKeys, sandboxWechatpayOptions, wechatpayChannelSettings, type DevKeys } from './keys';
 import { startSandbox, type Sandbox } from './server';
 import { call, rejection, startReceiver, waitFor, type Receiver } from './testkit';
@@ -49,7 +52,7 @@ function shareRequest(request: PayRequest, transaction_id: string, share_no: str
     attempt: {
       attempt_id: request.attempt_id, payment_id: request.payment_id, product: request.product, amount_minor: request.amount_minor, currency: request.currency,
     },
-    receivers: receivers.map(([account, amount_minor]) => ({ account, amount_minor, description: 'courier' })),
+    receivers: receivers.map(([account, amount_minor]) => ({ account, amount_minor, description: 'courier', name: `接收方${account}有限公司` })),
   };
 }
 
@@ -168,4 +171,62 @@ describe('wechatpay profit-sharing callbacks - against the sandbox', () => {
       .toMatchObject({ kind: 'rejected', code: 'NOT_ENOUGH' });
     expect(await sandboxCallbacks(request.attempt_id)).toEqual([]);
   });
+});
+
+describe('wechatpay profit-sharing receiver names - against the sandbox', () => {
+  async function receiversAtSandbox(): Promise<{ type: string; account: string; name?: string }[]> {
+    return (await control('GET', '/sandbox/wechatpay/profitsharing/receivers')).json.receivers;
+  }
+
+  test('a MERCHANT_ID receiver is added with its full name, encrypted to the platform key: the sandbox opens it; a PERSONAL_OPENID one may go without', async () => {
+    const { request, transaction_id } = await paidOrder();
+    await wechat.profit_sharing!.share({
+      ...shareRequest(request, transaction_id, `S${request.attempt_id}`, []),
+      receivers: [{ account: '1900000111', amount_minor: 500n, description: 'courier', name: '深圳市某某物流有限公司' }],
+    });
+    expect((await receiversAtSandbox()).find((r) => r.account === '1900000111')).toEqual({ mchid: keys.wechatpay.mchid, type: 'MERCHANT_ID', account: '1900000111', name: '深圳市某某物流有限公司' });
+    const personal = channel({ profit_sharing_receiver_type: 'PERSONAL_OPENID' });
+    expect(personal.profit_sharing!.receiver_name_required).toBe(false);
+    expect(wechat.profit_sharing!.receiver_name_required).toBe(true);
+    const second = await paidOrder();
+    await personal.profit_sharing!.share({
+      ...shareRequest(second.request, second.transaction_id, `S${second.request.attempt_id}`, []),
+      receivers: [{ account: 'oPersonal0001', amount_minor: 300n, description: 'tip' }],
+    });
+    expect((await receiversAtSandbox()).find((r) => r.account === 'oPersonal0001')).toEqual({ mchid: keys.wechatpay.mchid, type: 'PERSONAL_OPENID', account: 'oPersonal0001' });
+  });
+
+  test('without a name a MERCHANT_ID receiver is refused: by the adapter before any call, and by the sandbox (PARAM_ERROR name)', async () => {
+    const { request, transaction_id } = await paidOrder();
+    const share = { ...shareRequest(request, transaction_id, `S${request.attempt_id}`, []), receivers: [{ account: '1900000112', amount_minor: 500n, description: 'courier' }] };
+    expect(await rejection(wechat.profit_sharing!.share(share))).toMatchObject({ kind: 'rejected', code: 'PARAM_ERROR', message: expect.stringContaining('name') });
+    expect((await receiversAtSandbox()).some((r) => r.account === '1900000112')).toBe(false);
+    const refused = await addReceiverRaw({ type: 'MERCHANT_ID', account: '1900000112' }, undefined);
+    expect(refused.status).toBe(400);
+    expect(refused.json).toMatchObject({ code: 'PARAM_ERROR', detail: { field: 'name' } });
+  });
+
+  test('an encrypted name under a Wechatpay-Serial that is not the platform key\'s, or none, is refused; under the right one it is taken', async () => {
+    const name = encryptToPlatform('深圳市某某科技有限公司', publicKey(keys.wechatpay.platform_public_key_pem));
+    for (const serial of ['PUB_KEY_ID_0000000000000000000000000000', undefined]) {
+      const refused = await addReceiverRaw({ type: 'MERCHANT_ID', account: '1900000113', name }, serial);
+      expect(refused.status).toBe(400);
+      expect(refused.json).toMatchObject({ code: 'PARAM_ERROR', detail: { field: 'Wechatpay-Serial' } });
+    }
+    expect((await addReceiverRaw({ type: 'MERCHANT_ID', account: '1900000113', name }, keys.wechatpay.platform_public_key_id)).status).toBe(200);
+    expect((await receiversAtSandbox()).find((r) => r.account === '1900000113')?.name).toBe('深圳市某某科技有限公司');
+  });
+
+  /** receivers/add signed as the merchant, with this Wechatpay-Serial header (or none). */
+  async function addReceiverRaw(fields: Record<string, string>, serial: string | undefined): Promise<{ status: number; json: Record<string, unknown> }> {
+    const k = keys.wechatpay;
+    const path = '/v3/profitsharing/receivers/add';
+    const body = JSON.stringify({ appid: k.appid, relation_type: 'PARTNER', ...fields });
+    const authorization = buildAuthorization({ method: 'POST', path_with_query: path, body }, { mchid: k.mchid, merchant_serial_no: k.merchant_serial_no, merchant_private_key: privateKey(k.merchant_private_key_pem) });
+    const response = await fetch(`${sandbox.url}${path}`, {
+      method: 'POST', body,
+      headers: { authorization, 'content-type': 'application/json', accept: 'application/json', ...(serial === undefined ? {} : { 'wechatpay-serial': serial }) },
+    });
+    return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+  }
 });

@@ -35,6 +35,10 @@ interface ShareCallbackPort {
   apiv3_key(mchid: string): string;
   /** The signed callback headers of a body. */
   headers(body: string): Record<string, string>;
+  /** The platform key's id (what Wechatpay-Serial must name for an encrypted field). */
+  platform_serial: string;
+  /** An RSA-OAEP (SHA-1) field to the platform key opened; undefined when it does not open. */
+  decrypt(ciphertext: string): string | undefined;
 }
 
 /** One profit-sharing callback (分账动账通知) to send: its event type and resource. */
@@ -100,7 +104,8 @@ const receiver_types = new Set(['MERCHANT_ID', 'PERSONAL_OPENID']);
 const kept_max = 200_000;
 
 export class WechatProfitSharing {
-  readonly #receivers = new Set<string>();
+  /** Added receivers (mchid, type/account) → the name given when added (never logged). */
+  readonly #receivers = new Map<string, string | undefined>();
   readonly #orders = new Map<string, ShareOrder>();
   readonly #returns = new Map<string, ReturnOrder>();
   #sequence = 0;
@@ -109,7 +114,8 @@ export class WechatProfitSharing {
     private readonly core: SandboxCore,
     /** The paid order of a transaction_id of this merchant. */
     private readonly orderOf: (mchid: string, transaction_id: string) => ShareableOrder | undefined,
-    private readonly settle_ms: number,
+    /** How long an order (and the owner's refunds) stays PROCESSING before it settles. */
+    readonly settle_ms: number,
     /** What the callbacks need of the owner (wechatpay.ts); without it none are sent. */
     private readonly callbacks?: ShareCallbackPort,
   ) {}
@@ -138,8 +144,9 @@ export class WechatProfitSharing {
     return sum;
   }
 
-  handle(mchid: string, appid: string, method: string, path: string, json: unknown, url: URL): Reply | undefined {
-    if (method === 'POST' && path === '/v3/profitsharing/receivers/add') return this.#addReceiver(mchid, appid, json);
+  /** `serial`: the call's Wechatpay-Serial header. */
+  handle(mchid: string, appid: string, method: string, path: string, json: unknown, url: URL, serial?: string): Reply | undefined {
+    if (method === 'POST' && path === '/v3/profitsharing/receivers/add') return this.#addReceiver(mchid, appid, json, serial);
     if (method === 'POST' && path === '/v3/profitsharing/orders') return this.#share(mchid, appid, json);
     if (method === 'POST' && path === '/v3/profitsharing/orders/unfreeze') return this.#share(mchid, appid, json, true);
     const query = /^\/v3\/profitsharing\/orders\/([^/]+)$/.exec(path);
@@ -150,15 +157,38 @@ export class WechatProfitSharing {
     return undefined;
   }
 
-  #addReceiver(mchid: string, appid: string, json: unknown): Reply {
+  /** A receiver: `name` RSA-OAEP-encrypted to the platform key (Wechatpay-Serial naming it),
+   * required for MERCHANT_ID (the merchant's full name), optional for a person. */
+  #addReceiver(mchid: string, appid: string, json: unknown, serial: string | undefined): Reply {
     const type = stringField(json, 'type');
     const account = stringField(json, 'account');
     if (stringField(json, 'appid') !== appid) throw paramError('appid', 'appid和mchid不匹配');
     if (type === undefined || !receiver_types.has(type)) throw paramError('type', 'type必须是MERCHANT_ID或PERSONAL_OPENID');
     if (account === undefined || account.length > 64) throw paramError('account', '缺少参数account');
     if (stringField(json, 'relation_type') === undefined) throw paramError('relation_type', '缺少参数relation_type');
-    this.#receivers.add(key(mchid, `${type}/${account}`));
+    const sealed = stringField(json, 'name');
+    if (sealed === undefined && type === 'MERCHANT_ID') throw paramError('name', '分账接收方类型为MERCHANT_ID时,name(商户全称)必填');
+    let name: string | undefined;
+    if (sealed !== undefined) {
+      if (serial === undefined || serial !== this.callbacks?.platform_serial) {
+        throw new HttpError(400, 'PARAM_ERROR', 'Wechatpay-Serial 未指定或与加密敏感信息所用的平台证书/公钥不符', { field: 'Wechatpay-Serial', location: 'header' });
+      }
+      name = this.callbacks.decrypt(sealed);
+      if (name === undefined || name === '') throw paramError('name', 'name解密失败,请使用平台证书/公钥以RSA-OAEP加密');
+    }
+    this.#receivers.set(key(mchid, `${type}/${account}`), name);
     return { status: 200, body: { type, account, relation_type: stringField(json, 'relation_type') } };
+  }
+
+  /** GET /sandbox/wechatpay/profitsharing/receivers: the receivers added, with the name each was
+   * added with as the sandbox decrypted it (what tests check the encryption by). */
+  receiversView(): Reply {
+    const receivers = [...this.#receivers.entries()].map(([k, name]) => {
+      const [mchid, rest] = k.split('\u0000') as [string, string];
+      const [type, account] = rest.split('/') as [string, string];
+      return { mchid, type, account, ...(name === undefined ? {} : { name }) };
+    });
+    return { status: 200, body: { receivers } };
   }
 
   /** A split order, or (unfreeze) an unfreeze of what is left: an order of no receivers. */

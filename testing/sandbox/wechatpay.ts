@@ -14,7 +14,7 @@ import {
   HttpError, orders_max, parseJsonBody, stringField, type FaultContext, type FaultOperation, type Reply, type SandboxCore,
 } from './core';
 import {
-  wechatEncryptResource, wechatKey, wechatRandomString, wechatSignedHeaders, wechatV2ParseXml, wechatV2Sign, wechatV2Verify, wechatV2Xml,
+  wechatDecryptField, wechatEncryptResource, wechatKey, wechatRandomString, wechatSignedHeaders, wechatV2ParseXml, wechatV2Sign, wechatV2Verify, wechatV2Xml,
   wechatVerifyRequest, type WechatV2SignType,
 } from './protocol/wechatpay';
 import { billRows, wechatTradeBill, type LedgerEntry } from './statements';
@@ -92,7 +92,6 @@ export class WechatSandbox {
   readonly #refunds = new Map<string, Refund>();
   #ledger: LedgerEntry[] = [];
   readonly #bills = new Map<string, { mchid: string; bytes: Buffer }>();
-  readonly #refund_settle_ms: number;
   #transaction_sequence = 0;
   readonly #sharing: WechatProfitSharing;
 
@@ -104,14 +103,14 @@ export class WechatSandbox {
       if (Buffer.byteLength(merchant.apiv3_key, 'utf8') !== 32) throw new Error(`sandbox merchant ${merchant.mchid}: apiv3_key must be 32 bytes`);
       this.#merchants.set(merchant.mchid, { ...merchant, merchant_public_key: wechatKey(merchant.merchant_public_key_pem, 'public') });
     }
-    this.#refund_settle_ms = refund_settle_ms;
     this.#sharing = new WechatProfitSharing(core, (mchid, transaction_id) => {
       const order = [...this.#orders.values()].find((o) => o.mchid === mchid && o.transaction_id === transaction_id && o.request !== undefined);
       return order === undefined ? undefined : {
         mchid, out_trade_no: order.out_trade_no, transaction_id, paid: ['SUCCESS', 'REFUND'].includes(order.trade_state), notify_url: order.request!.notify_url,
         profit_sharing: order.request!.settle_info?.profit_sharing === true, total_fen: order.request!.amount.total, refunded_fen: order.refunded_fen,
       };
-    }, refund_settle_ms, { apiv3_key: (mchid) => this.#merchants.get(mchid)!.apiv3_key, headers: (body) => this.#callbackHeaders(body) });
+    }, refund_settle_ms, { apiv3_key: (mchid) => this.#merchants.get(mchid)!.apiv3_key, headers: (body) => this.#callbackHeaders(body),
+      platform_serial: options.platform_public_key_id, decrypt: (text) => wechatDecryptField(text, this.#platform_private_key) });
   }
 
   reset(): void {
@@ -177,7 +176,7 @@ export class WechatSandbox {
       const operation = url.pathname.includes('/return-orders') ? 'share_return' : method === 'GET' || url.pathname.endsWith('/receivers/add') ? 'share_query' : 'share';
       const context: FaultContext = { provider: 'wechatpay', merchant: merchant.mchid, out_trade_no: this.#sharing.outTradeNo(merchant.mchid, url.pathname, json, url), operation };
       this.#applyRefusalFaults(context);
-      reply = this.#sharing.handle(merchant.mchid, merchant.appid, method, url.pathname, json, url);
+      reply = this.#sharing.handle(merchant.mchid, merchant.appid, method, url.pathname, json, url, stringField(req.headers, 'wechatpay-serial'));
       if (reply === undefined) throw new HttpError(404, 'NOT_FOUND', `no such API ${method} ${url.pathname}`);
       latency_ms = this.#core.latency(context);
     } catch (error) {
@@ -320,7 +319,7 @@ export class WechatSandbox {
     const context: FaultContext = { provider: 'wechatpay', merchant: merchant.mchid, out_trade_no: order.out_trade_no };
     const final = this.#core.take(context, (fault) => fault.refund_status !== undefined)?.refund_status ?? 'SUCCESS';
     this.#core.log({ event: 'refund_created', provider: 'wechatpay', out_trade_no: order.out_trade_no, out_refund_no });
-    if (final !== 'PROCESSING') this.#core.later(this.#refund_settle_ms, () => this.#settleRefund(refund, final, order));
+    if (final !== 'PROCESSING') this.#core.later(this.#sharing.settle_ms, () => this.#settleRefund(refund, final, order));
     return { status: 200, body: refundOf(refund, order) };
   }
 
@@ -501,6 +500,7 @@ export class WechatSandbox {
   control(method: string, path: string, url: URL, body: unknown): Reply | undefined {
     const prefix = url.searchParams.get('out_trade_no_prefix') ?? '';
     if (method === 'GET' && path === '/sandbox/wechatpay/profitsharing') return this.#sharing.control(prefix);
+    if (method === 'GET' && path === '/sandbox/wechatpay/profitsharing/receivers') return this.#sharing.receiversView();
     if (method === 'GET' && path === '/sandbox/wechatpay/orders') {
       const orders = [...this.#orders.values()].filter((order) => order.out_trade_no.startsWith(prefix)).map((order) => ({
         mchid: order.mchid, out_trade_no: order.out_trade_no, transaction_id: order.transaction_id, trade_type: order.trade_type,

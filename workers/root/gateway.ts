@@ -213,7 +213,7 @@ async function startMoneyOut(deps: GatewayDeps, ledger: LedgerStore | undefined,
     onRefundPaid: recordRefundPayout(orders),
   });
   const splits = await startSplits({
-    js, jsm, prefix: config.prefix, replicas: config.stream_replicas, ledger, id_key: config.id_key, log,
+    js, jsm, prefix: config.prefix, replicas: config.stream_replicas, ledger, id_key: config.id_key, sealer, log,
     adapters: config.channels.flatMap((c) => routing.get(c.channel_id) ?? []),
     payment: async (payment_id) => (await orders.get(payment_id))?.state,
     unfreeze_after_ms: config.split_unfreeze_after_ms, unfreeze_sweep_ms: Math.min(60_000, Math.max(1_000, config.split_unfreeze_after_ms)),

@@ -12,7 +12,10 @@
 //     HMAC-SHA256 (keyed with the API key) over the non-empty fields but `sign`, sorted by
 //     name, as `k=v` joined by `&`, then `&key=<API key>`.
 
-import { createCipheriv, createHash, createHmac, createPrivateKey, createPublicKey, randomInt, sign, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
+import {
+  constants, createCipheriv, createHash, createHmac, createPrivateKey, createPublicKey, privateDecrypt, randomInt, sign, timingSafeEqual, verify,
+  type KeyObject,
+} from 'node:crypto';
 
 /** A request more than this far from the sandbox's clock is refused (WeChat allows 5 min). */
 const request_skew_seconds_max = 300;
@@ -129,4 +132,14 @@ export function wechatV2ParseXml(text: string): Record<string, string> | undefin
 function unescapeText(text: string): string {
   const entities: Record<string, string> = { lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' };
   return text.replace(/&(lt|gt|quot|apos|amp);/g, (_m, name: string) => entities[name]!);
+}
+
+/** A sensitive field a merchant encrypted to the platform key (RSA-OAEP, SHA-1 and MGF1, base64),
+ * opened; undefined when it does not open. */
+export function wechatDecryptField(ciphertext: string, platform_private_key: KeyObject): string | undefined {
+  try {
+    return privateDecrypt({ key: platform_private_key, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, Buffer.from(ciphertext, 'base64')).toString('utf8');
+  } catch {
+    return undefined;
+  }
 }

@@ -552,6 +552,12 @@ export interface SplitRule {
    * points (1..10000, rounded down), or 0 when amount is set. Together at most 10000.
    */
   ratioBp: number;
+  /**
+   * The receiver's name as registered at the channel, as SplitReceiver.name (split.proto): required
+   * for the split of these rules to be taken by a WeChat Pay channel whose receivers are
+   * MERCHANT_ID. Kept sealed, never logged or returned; not part of the rules' idempotency.
+   */
+  name: string;
 }
 
 export interface CreatePaymentResponse {
@@ -1627,7 +1633,7 @@ export const CreatePaymentRequest_MetadataEntry: MessageFns<CreatePaymentRequest
 };
 
 function createBaseSplitRule(): SplitRule {
-  return { receiverId: "", amount: 0n, ratioBp: 0 };
+  return { receiverId: "", amount: 0n, ratioBp: 0, name: "" };
 }
 
 export const SplitRule: MessageFns<SplitRule> = {
@@ -1643,6 +1649,9 @@ export const SplitRule: MessageFns<SplitRule> = {
     }
     if (message.ratioBp !== 0) {
       writer.uint32(24).uint32(message.ratioBp);
+    }
+    if (message.name !== "") {
+      writer.uint32(34).string(message.name);
     }
     return writer;
   },
@@ -1684,6 +1693,14 @@ export const SplitRule: MessageFns<SplitRule> = {
             message.ratioBp = reader.uint32();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1709,6 +1726,7 @@ export const SplitRule: MessageFns<SplitRule> = {
         : isSet(object.ratio_bp)
         ? globalThis.Number(object.ratio_bp)
         : 0,
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
     };
   },
 
@@ -1723,6 +1741,9 @@ export const SplitRule: MessageFns<SplitRule> = {
     if (message.ratioBp !== 0) {
       obj.ratioBp = Math.round(message.ratioBp);
     }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
     return obj;
   },
 
@@ -1734,6 +1755,7 @@ export const SplitRule: MessageFns<SplitRule> = {
     message.receiverId = object.receiverId ?? "";
     message.amount = (object.amount !== undefined && object.amount !== null) ? BigInt(object.amount) : 0n;
     message.ratioBp = object.ratioBp ?? 0;
+    message.name = object.name ?? "";
     return message;
   },
 };

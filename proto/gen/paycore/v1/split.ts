@@ -158,6 +158,14 @@ export interface SplitReceiver {
   returnRequiresManual: boolean;
   /** Optional: what the receiver is; unspecified: the merchant's receiver. */
   type: SplitReceiverType;
+  /**
+   * Input only (never returned): the receiver's name as registered at the payment's channel,
+   * at most 214 bytes of UTF-8. Required on a WeChat Pay channel whose receivers are MERCHANT_ID
+   * (the merchant's full name, 商户全称, which WeChat checks when it adds the receiver); checked
+   * by WeChat when given for a PERSONAL_OPENID receiver; unused for a split in the books only.
+   * Sent to WeChat only RSA-OAEP-encrypted to the WeChat Pay public key; kept sealed, never logged.
+   */
+  name: string;
 }
 
 export interface CreateSplitRequest {
@@ -270,7 +278,7 @@ export interface Split {
 }
 
 function createBaseSplitReceiver(): SplitReceiver {
-  return { receiverId: "", amount: 0n, returnedAmount: 0n, returnRequiresManual: false, type: 0 };
+  return { receiverId: "", amount: 0n, returnedAmount: 0n, returnRequiresManual: false, type: 0, name: "" };
 }
 
 export const SplitReceiver: MessageFns<SplitReceiver> = {
@@ -295,6 +303,9 @@ export const SplitReceiver: MessageFns<SplitReceiver> = {
     }
     if (message.type !== 0) {
       writer.uint32(40).int32(message.type);
+    }
+    if (message.name !== "") {
+      writer.uint32(50).string(message.name);
     }
     return writer;
   },
@@ -352,6 +363,14 @@ export const SplitReceiver: MessageFns<SplitReceiver> = {
             message.type = reader.int32() as any;
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -383,6 +402,7 @@ export const SplitReceiver: MessageFns<SplitReceiver> = {
         ? globalThis.Boolean(object.return_requires_manual)
         : false,
       type: isSet(object.type) ? splitReceiverTypeFromJSON(object.type) : 0,
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
     };
   },
 
@@ -403,6 +423,9 @@ export const SplitReceiver: MessageFns<SplitReceiver> = {
     if (message.type !== 0) {
       obj.type = splitReceiverTypeToJSON(message.type);
     }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
     return obj;
   },
 
@@ -418,6 +441,7 @@ export const SplitReceiver: MessageFns<SplitReceiver> = {
       : 0n;
     message.returnRequiresManual = object.returnRequiresManual ?? false;
     message.type = object.type ?? 0;
+    message.name = object.name ?? "";
     return message;
   },
 };
