@@ -9,7 +9,7 @@ import { createTestDatabase, type TestDatabase } from '../../testing/database';
 import { evolve } from '../orders/evolve';
 import type { PaymentEvent } from '../orders/types';
 import { expectedBooks, historyOf, payment_plan } from './ledger.fixture';
-import { allocateSplit, receiverOwner, type AllocateResult } from './splits';
+import { allocateSplit, confirmSplit, planChannelReturns, receiverOwner, type AllocateResult, type PostingTx } from './splits';
 import { close_lock_key, LedgerStore, openDate } from './store';
 
 let db: TestDatabase;
@@ -207,5 +207,60 @@ test('a share to a member wallet: the wallet credited; a refund takes back what 
   await store.applyMessages(consumer, [{ seq: (seq += 1), ...history[3]! }]);
   expect(await walletOf(member)).toEqual({ wallet: 2_000n, frozen: 4_000n });
   expect(await receiverBalance(receiverOwner('m_mem', 'ann'))).toBe(1_000n);
+  expect((await store.trialBalance()).balanced).toBe(true);
+});
+
+/** A payment paid on a channel that carries shares back inside its refunds (Alipay), split at it
+ * (allocated in flight, then confirmed), and a refund planned in the books to carry them. */
+async function carriedRefund(payment_id: string, receiver_id: string, share: bigint, refund_amount: bigint) {
+  const plan = { merchant_id: 'm_ali', channel_id: 'ali1', amount_minor: 10_000n, merchant_fee_minor: 0n, channel_fee_minor: 0n, paid: true, duplicates: [], refunds: [] };
+  const history = historyOf(plan, payment_id);
+  await store.applyMessages(consumer, history.map((m) => ({ seq: (seq += 1), ...m })));
+  const split_id = `s-${payment_id}`;
+  const posting = <T>(work: (tx: PostingTx) => Promise<T>) => store.transaction(async (client, created) => {
+    await client.query('SELECT pg_advisory_xact_lock_shared($1)', [close_lock_key]);
+    const open_date = await openDate(client);
+    return work({ client, post: (p: Parameters<LedgerStore['post']>[2]) => store.post(client, created, p, open_date) });
+  });
+  const of = { merchant_id: 'm_ali', payment_id, currency: 'CNY' };
+  const at = new Date().toISOString();
+  expect(await posting((tx) => allocateSplit(tx, { split_id, ...of, receivers: [{ receiver_id, amount_minor: share }], at, channel_id: 'ali1' }))).toEqual({ kind: 'allocated' });
+  await posting((tx) => confirmSplit(tx, { ...of, split_id, at }, [true]));
+  const refund_id = `r-${payment_id}`;
+  const planned = await posting((tx) => planChannelReturns(tx, of, refund_id, refund_amount, at));
+  expect(planned).toMatchObject({ kind: 'planned', returns: [{ receiver_id, amount_minor: share }] });
+  const paid = history[history.length - 1]!.state;
+  const requested: PaymentEvent = {
+    type: 'RefundRequested', at, refund_id, merchant_refund_no: `rn-${payment_id}`, attempt_id: paid.winning_attempt_id!, channel_id: 'ali1', amount_minor: refund_amount,
+    reason: '', notify_url: '', fingerprint: 'g', kind: 'merchant', share_returns: [{ account: receiver_id, amount_minor: share }],
+  };
+  let state = evolve(paid, requested);
+  await store.applyMessages(consumer, [{ seq: (seq += 1), events: [requested], state }]);
+  const next = async (event: PaymentEvent) => {
+    state = evolve(state, event);
+    await store.applyMessages(consumer, [{ seq: (seq += 1), events: [event], state }]);
+  };
+  return { refund_id, split_id, next };
+}
+
+test("a refund carrying shares (Alipay) that goes REQUIRES_MANUAL after reaching its channel keeps them taken back, in doubt: neither the receiver's nor splittable again", async () => {
+  const { refund_id, next } = await carriedRefund('palimanual', '2088000000000301', 4_000n, 6_000n);
+  expect(await receiverBalance(receiverOwner('m_ali', '2088000000000301'))).toBe(0n);
+  await next({ type: 'RefundSubmitted', at: new Date().toISOString(), refund_id, channel_refund_no: '' });
+  // The channel's answer is unknown (retries exhausted on an ambiguous outcome): Alipay may have refunded it, shares and all.
+  await next({ type: 'RefundRequiresManual', at: new Date().toISOString(), refund_id, code: 'SYSTEM_ERROR', message: 'still failing after 3 tries' });
+  expect(await receiverBalance(receiverOwner('m_ali', '2088000000000301'))).toBe(0n);
+  // 10_000 − the 6_000 refund in doubt = 4_000; nothing of the share the refund carried is split again.
+  expect(await allocate('s-palimanual-2', 'm_ali', 'palimanual', [{ receiver_id: 'x', amount_minor: 4_001n }])).toMatchObject({ kind: 'refused', code: 'EXCEEDS_SPLITTABLE' });
+  expect((await store.pool.query('SELECT 1 FROM split_returns WHERE refund_id = $1 AND NOT reversed', [refund_id])).rows).toHaveLength(1);
+  expect((await store.trialBalance()).balanced).toBe(true);
+});
+
+test('a refund carrying shares that goes REQUIRES_MANUAL before any call (past the channel\'s window) gives them back at once; paid by payout, they stay the receiver\'s', async () => {
+  const { refund_id, next } = await carriedRefund('paliwindow', '2088000000000302', 4_000n, 6_000n);
+  await next({ type: 'RefundRequiresManual', at: new Date().toISOString(), refund_id, code: 'REFUND_WINDOW_PASSED', message: 'the channel refunds within 90 days of payment' });
+  expect(await receiverBalance(receiverOwner('m_ali', '2088000000000302'))).toBe(4_000n);
+  await next({ type: 'RefundSucceeded', at: new Date().toISOString(), refund_id, channel_refund_no: 'b1', refunded_at: new Date().toISOString(), payout: { payout_id: 'po1', channel_id: 'bank1' } });
+  expect(await receiverBalance(receiverOwner('m_ali', '2088000000000302'))).toBe(4_000n);
   expect((await store.trialBalance()).balanced).toBe(true);
 });

@@ -9,6 +9,7 @@
 // second sees the other.
 
 import type pg from 'pg';
+import { refund_codes_paid_by_payout } from '../orders/decide';
 import type { PaymentEvent, PaymentState } from '../orders/types';
 import { fundingCover, fundingFloor, lockFunds } from './funding';
 import { returnsOf } from '../splits/shares';
@@ -125,9 +126,15 @@ export async function applySplitReturns(tx: PostingTx, state: PaymentState, even
     if (event.type === 'RefundRequested' && event.kind === 'merchant') await returnShares(tx, state, event.refund_id, event.amount_minor, event.at);
     if (event.type === 'RefundFailed' && state.refunds.some((r) => r.refund_id === event.refund_id && r.kind === 'merchant')) await reverseReturns(tx, state, event.refund_id, event.at);
     // A refund that carried channel shares back inside itself (Alipay refund_royalty_parameters)
-    // and failed, or that its channel will not carry (REQUIRES_MANUAL: paid out by other means):
-    // the provider returned nothing, so the shares are the receivers' again.
-    if ((event.type === 'RefundFailed' || event.type === 'RefundRequiresManual') && carriesShares(state, event.refund_id)) {
+    // and failed, or that its channel never got (REQUIRES_MANUAL decided before any call: past
+    // the channel's window or count, paid out by other means): the provider returned nothing, so
+    // the shares are the receivers' again. A refund REQUIRES_MANUAL after it reached its channel
+    // is in doubt (the channel may have made it, shares and all): its shares stay taken back,
+    // counted with the refund (not failed) by a split's limit, so neither the receivers' nor
+    // split again, until the refund's outcome is known (core/splits/README.md).
+    if (event.type === 'RefundFailed' && carriesShares(state, event.refund_id)) await releaseChannelReturns(tx, state, event.refund_id, event.at);
+    // (refund_codes_paid_by_payout: the codes of a REQUIRES_MANUAL decided before any call.)
+    if (event.type === 'RefundRequiresManual' && refund_codes_paid_by_payout.has(event.code) && carriesShares(state, event.refund_id)) {
       await releaseChannelReturns(tx, state, event.refund_id, event.at);
     }
     // Reconciliation reversed the payment (the channel never took it): every share comes back.
