@@ -88,7 +88,7 @@ function refusedLocally(message: string): ChannelError {
 
 /** WeChat's bound on a receiver's name (bytes of UTF-8): RSA-OAEP (SHA-1) with a 2048-bit key
  * carries at most 214. */
-export const receiver_name_bytes_max = 214;
+const receiver_name_bytes_max = 214;
 
 /** Adds a receiver. `encryptName` seals its name to the WeChat Pay public key (the call then
  * names that key in Wechatpay-Serial): WeChat requires it for a MERCHANT_ID receiver (the
