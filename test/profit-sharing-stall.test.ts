@@ -7,7 +7,8 @@
 
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { SplitStatus, type CreateSplitResponse, type GetSplitResponse, type ListSplitsResponse, type Split } from '../proto/gen/paycore/v1/split';
+import { SplitReturnResolutionOutcome, SplitStatus, type CreateSplitResponse, type GetSplitResponse, type ListSplitsResponse, type ResolveSplitReturnResponse, type Split } from '../proto/gen/paycore/v1/split';
+import { split_admin_service } from '../core/gateway/split-admin';
 import { PaymentStatus, type CreateRefundRequest, type CreateRefundResponse } from '../proto/gen/paycore/v1/payment';
 import { eventually, refusal } from './harness';
 import { startProfitSharingStack, type ProfitSharingStack } from './profit-sharing-kit';
@@ -113,3 +114,87 @@ test('stall - WeChat answers nothing about a return for the bound: the return is
   expect(returns.map((r) => [r.out_return_no, r.result])).toEqual([[`${made.refundId}_${created.splitId}_1`, 'SUCCESS']]);
   await eventually(async () => ((await kit.store.trialBalance()).balanced ? true : undefined), 10_000, 'the books balanced');
 });
+
+type AdminClient = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
+
+/** A split whose return for a refund WeChat leaves open until it is REQUIRES_MANUAL. */
+interface StalledReturn { split_id: string; payment_id: string; attempt_id: string; ask: () => Promise<CreateRefundResponse>; refund_no: string }
+
+async function stalledReturn(receiver_id: string): Promise<StalledReturn> {
+  const payment = await kit.paidPayment(10_000n);
+  const attempt_id = `${payment.paymentId}a1`;
+  const created = (await call<CreateSplitResponse>('createSplit', {
+    merchantId: merchant, merchantSplitNo: `mr-${randomBytes(4).toString('hex')}`, paymentId: payment.paymentId, description: 'courier', finish: false,
+    receivers: [{ receiverId: receiver_id, amount: 3_000n, returnedAmount: 0n, name: '分账接收方有限公司' }],
+  })).split!;
+  await reaches(created.splitId, SplitStatus.SPLIT_STATUS_SUCCEEDED);
+  await eventually(async () => ((await kit.store.pool.query('SELECT 1 FROM split_receivers WHERE payment_id = $1 AND in_flight', [payment.paymentId])).rows.length === 0 ? true : undefined), 10_000, 'no share in flight');
+  await kit.stack.fault({ scope: { provider: 'wechatpay', out_trade_no: attempt_id }, operations: ['share_return'], fail_status: 503 });
+  const refund_no = `rf-${randomBytes(6).toString('hex')}`;
+  const ask = () => createRefund({ paymentId: payment.paymentId, amount: 9_000n, merchantRefundNo: refund_no });
+  expect(await refusal(ask())).toMatchObject({ reason: 'DEPENDENCY_DOWN' });
+  await eventually(async () => ((await receiverOf(created.splitId)).returnRequiresManual ? true : undefined), 30_000, 'the return REQUIRES_MANUAL');
+  // WeChat stays silent about the return (the fault holds until the test clears it): only the
+  // operator settles it.
+  return { split_id: created.splitId, payment_id: payment.paymentId, attempt_id, ask, refund_no };
+}
+
+async function refundIdOf(split_id: string): Promise<string> {
+  const row = await kit.store.pool.query<{ refund_id: string }>('SELECT refund_id FROM split_returns WHERE split_id = $1', [split_id]);
+  return row.rows[0]!.refund_id;
+}
+
+test('manual - an operator resolves a REQUIRES_MANUAL return NOT_RETURNED (SplitAdminService, admin:payouts): audited, the share is the receiver\'s again in the books, the refund waiting on it is refused; the same resolution again changes nothing, the other is ILLEGAL_STATE', async () => {
+  const admin = kit.stack.serviceClient<AdminClient>(split_admin_service, 'SplitAdminService');
+  try {
+    const adminCall = <T>(request: unknown) => new Promise<T>((resolve, reject) => admin.resolveSplitReturn!(
+      request, (error: grpc.ServiceError | null, value: T) => (error ? reject(error) : resolve(value)),
+    ));
+    const stalled = await stalledReturn('1900000511');
+    const refund_id = await refundIdOf(stalled.split_id);
+    const resolve = {
+      merchantId: merchant, splitId: stalled.split_id, refundId: refund_id, lineNo: 1,
+      outcome: SplitReturnResolutionOutcome.SPLIT_RETURN_RESOLUTION_OUTCOME_NOT_RETURNED, reason: 'WeChat support: the return was never made',
+    };
+    expect(await refusal(adminCall({ ...resolve, reason: ' ', lineNo: 0, outcome: 0 }))).toMatchObject({ code: grpc.status.INVALID_ARGUMENT, fields: ['line_no', 'outcome', 'reason'] });
+    expect(await refusal(adminCall({ ...resolve, merchantId: 'm_other' }))).toMatchObject({ reason: 'NOT_FOUND' });
+    const after = (await adminCall<ResolveSplitReturnResponse>(resolve)).split!;
+    expect(after.receivers[0]).toMatchObject({ returnRequiresManual: false, returnedAmount: 0n });
+    const refused = await ask(stalled.ask);
+    expect(refused).toMatchObject({ reason: 'ILLEGAL_STATE' });
+    expect((await adminCall<ResolveSplitReturnResponse>(resolve)).split!.receivers[0]!.returnedAmount).toBe(0n);
+    expect(await refusal(adminCall({ ...resolve, outcome: SplitReturnResolutionOutcome.SPLIT_RETURN_RESOLUTION_OUTCOME_RETURNED }))).toMatchObject({ reason: 'ILLEGAL_STATE' });
+    const balance = (await kit.store.balances(`${merchant}/1900000511`)).find((row) => row.code === 'split_receiver')?.balance_minor;
+    expect(balance).toBe(3_000n);
+    await eventually(async () => ((await kit.store.trialBalance()).balanced ? true : undefined), 10_000, 'the books balanced');
+  } finally {
+    admin.close();
+    await fetch(`${kit.stack.sandbox.url}/sandbox/faults`, { method: 'DELETE' });
+  }
+});
+
+test('manual - an operator resolves a REQUIRES_MANUAL return RETURNED: the refund retried with the same key is made', async () => {
+  const admin = kit.stack.serviceClient<AdminClient>(split_admin_service, 'SplitAdminService');
+  try {
+    const stalled = await stalledReturn('1900000512');
+    const refund_id = await refundIdOf(stalled.split_id);
+    const resolved = await new Promise<ResolveSplitReturnResponse>((resolve, reject) => admin.resolveSplitReturn!(
+      {
+        merchantId: merchant, splitId: stalled.split_id, refundId: refund_id, lineNo: 1,
+        outcome: SplitReturnResolutionOutcome.SPLIT_RETURN_RESOLUTION_OUTCOME_RETURNED, reason: 'WeChat support confirmed the return',
+      },
+      (error: grpc.ServiceError | null, value: ResolveSplitReturnResponse) => (error ? reject(error) : resolve(value)),
+    ));
+    expect(resolved.split!.receivers[0]).toMatchObject({ returnRequiresManual: false, returnedAmount: 3_000n });
+    const made = (await stalled.ask()).refund!;
+    expect(made.merchantRefundNo).toBe(stalled.refund_no);
+    await eventually(async () => ((await kit.store.trialBalance()).balanced ? true : undefined), 10_000, 'the books balanced');
+  } finally {
+    admin.close();
+    await fetch(`${kit.stack.sandbox.url}/sandbox/faults`, { method: 'DELETE' });
+  }
+});
+
+async function ask(make: () => Promise<unknown>): Promise<{ code: grpc.status; reason?: string; fields: string[] }> {
+  return refusal(make());
+}

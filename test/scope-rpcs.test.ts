@@ -178,6 +178,7 @@ const admin_table: Record<string, AppRole> = Object.fromEntries([
     .map((m) => [`/paycore.v1.RiskAdminService/${m}`, 'admin:risk']),
   ...['SetSettlementAccount', 'GetSettlementAccount', 'ListDeadPayoutTimers', 'RedrivePayoutTimer', 'PayRefundByPayout', 'ResolvePayout']
     .map((m) => [`/paycore.v1.PayoutAdminService/${m}`, 'admin:payouts']),
+  ['/paycore.v1.SplitAdminService/ResolveSplitReturn', 'admin:payouts'],
 ]) as Record<string, AppRole>;
 
 type AnyClient = grpc.Client & Record<string, (request: unknown, ...rest: unknown[]) => unknown>;

@@ -74,6 +74,8 @@ const admin_services: Record<string, AppRole> = {
   'paycore.v1.TimerAdminService': 'admin:timers',
   'paycore.v1.RiskAdminService': 'admin:risk',
   'paycore.v1.PayoutAdminService': 'admin:payouts',
+  // Money out like payouts: settling what a channel left unanswered in a split.
+  'paycore.v1.SplitAdminService': 'admin:payouts',
 };
 
 const authenticated_services = new Set(['grpc.reflection.v1.ServerReflection', 'grpc.reflection.v1alpha.ServerReflection']);

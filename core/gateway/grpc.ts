@@ -48,6 +48,7 @@ import { ledger_service, ledgerService } from './ledger';
 import { recon_service, reconService, type ReconRuntime } from './recon';
 import { payout_service, payoutService, type PayoutsDeps } from './payouts';
 import { payout_admin_service, payoutAdminService, type PayoutAdminDeps } from './payout-admin';
+import { split_admin_service, splitAdminService } from './split-admin';
 import { split_service, splitRulesOf, splitService, validateSplitRules, type SplitsDeps } from './splits';
 import { LedgerError, type LedgerStore } from '../ledger/store';
 import { risk_admin_service, riskAdminService } from './risk-admin';
@@ -459,6 +460,7 @@ function servers(deps: GrpcDeps, gateway: PaymentGateway, health: HealthImplemen
   admin_server.addService(notification_admin_service, notificationAdminService(deps.notifier, deps.log));
   admin_server.addService(timer_admin_service, timerAdminService(deps.dead_timers, deps.log));
   admin_server.addService(payout_admin_service, payoutAdminService(deps.payouts, deps.orders, deps.log));
+  admin_server.addService(split_admin_service, splitAdminService(deps.splits, deps.log));
   admin_server.addService(
     risk_admin_service,
     riskAdminService(

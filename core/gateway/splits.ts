@@ -24,7 +24,7 @@ import type { SplitRule as S_Rule } from '../../proto/gen/paycore/v1/payment';
 export const split_service = grpcDefinition(SplitServiceDefinition);
 
 export interface SplitsDeps {
-  service: Pick<SplitService, 'create' | 'get' | 'returnForRefund' | 'releaseCarried'>;
+  service: Pick<SplitService, 'create' | 'get' | 'returnForRefund' | 'releaseCarried' | 'resolveReturn'>;
   books: Pick<SplitBooks, 'list' | 'returned'>;
   /** Split rules given with CreatePayment. */
   rules: Pick<SplitRules, 'save'>;
@@ -73,7 +73,7 @@ export function splitService(splits: SplitsDeps | undefined, log: Logger): grpc.
         })),
         finish: request.finish,
       });
-      return { split: toWire(state, await deps.books.returned(state.split_id)) };
+      return { split: splitToWire(state, await deps.books.returned(state.split_id)) };
     }),
     getSplit: unary('GetSplit', async (request: S.GetSplitRequest, caller, deps): Promise<S.GetSplitResponse> => {
       const violations: FieldViolation[] = [];
@@ -82,7 +82,7 @@ export function splitService(splits: SplitsDeps | undefined, log: Logger): grpc.
       if (violations.length > 0) throw invalidFields(violations);
       caller.requireMerchant(request.merchantId);
       const state = await deps.service.get(request.merchantId, request.splitId);
-      return { split: toWire(state, await deps.books.returned(state.split_id)) };
+      return { split: splitToWire(state, await deps.books.returned(state.split_id)) };
     }),
     listSplits: unary('ListSplits', async (request: S.ListSplitsRequest, caller, deps): Promise<S.ListSplitsResponse> => {
       const violations: FieldViolation[] = [];
@@ -158,7 +158,8 @@ export function splitRulesOf(rules: readonly S_Rule[]): Rule[] {
   return rules.map((r) => ({ receiver_id: r.receiverId, amount_minor: r.amount, ratio_bp: r.ratioBp, ...(r.name === '' ? {} : { name: r.name }) }));
 }
 
-function toWire(state: SplitState, returned: ReadonlyMap<number, bigint>): S.Split {
+/** A split on the wire (SplitService, SplitAdminService). */
+export function splitToWire(state: SplitState, returned: ReadonlyMap<number, bigint>): S.Split {
   return {
     splitId: state.split_id, merchantId: state.merchant_id, merchantSplitNo: state.merchant_split_no, paymentId: state.payment_id,
     status: to_wire[state.status], amount: state.amount_minor, currency: state.currency, description: state.description,

@@ -168,6 +168,28 @@ test('a return the provider left open past the bound of queries: REQUIRES_MANUAL
   expect(decideSplit(settled, stall)).toEqual({ events: [] });
 });
 
+test('an operator resolves a REQUIRES_MANUAL return: returned (SUCCEEDED) or not (FAILED RESOLVED_NOT_RETURNED), with who and why; the same again is nothing, the other or an open return ILLEGAL_STATE, an unknown one NOT_FOUND; the provider\'s late answer is not applied', () => {
+  const done = [at_channel, submitted, channel_done, return_asked];
+  const stalled_return: SplitEvent = { type: 'SplitReturnStalled', return_no: 'r1_s1_1', at: later };
+  const manual = replay([...done, stalled_return]);
+  const resolve = (returned: boolean): Extract<SplitCommand, { type: 'return_resolved' }> => ({ type: 'return_resolved', return_no: 'r1_s1_1', returned, actor: 'app:ops', reason: 'asked WeChat', at: later });
+  const not_returned: SplitEvent = { type: 'SplitReturnResolved', return_no: 'r1_s1_1', returned: false, actor: 'app:ops', reason: 'asked WeChat', at: later };
+  expect(decideSplit(manual, resolve(false))).toEqual({ events: [not_returned] });
+  const refused = replay([...done, stalled_return, not_returned]);
+  expect(refused?.returns[0]).toMatchObject({ status: 'FAILED', failure: { code: 'RESOLVED_NOT_RETURNED', message: 'asked WeChat' }, resolved: { actor: 'app:ops', reason: 'asked WeChat' } });
+  expect(decideSplit(refused, resolve(false))).toEqual({ events: [] });
+  expect(decideSplit(refused, resolve(true))).toMatchObject({ rejection: { reason: 'ILLEGAL_STATE' } });
+  expect(decideSplit(refused, { type: 'return_settled', return_no: 'r1_s1_1', succeeded: true, at: later })).toEqual({ events: [] });
+  const returned = replay([...done, stalled_return, { ...not_returned, returned: true }]);
+  expect(returned?.returns[0]).toMatchObject({ status: 'SUCCEEDED', resolved: { actor: 'app:ops' } });
+  expect(decideSplit(returned, resolve(true))).toEqual({ events: [] });
+  expect(decideSplit(returned, resolve(false))).toMatchObject({ rejection: { reason: 'ILLEGAL_STATE' } });
+  expect(decideSplit(replay(done), resolve(true))).toMatchObject({ rejection: { reason: 'ILLEGAL_STATE' } });
+  const settled = replay([...done, { type: 'SplitReturnSettled', return_no: 'r1_s1_1', succeeded: true, at: later }]);
+  expect(decideSplit(settled, resolve(true))).toMatchObject({ rejection: { reason: 'ILLEGAL_STATE' } });
+  expect(decideSplit(manual, { ...resolve(true), return_no: 'r9_s1_1' })).toMatchObject({ rejection: { reason: 'NOT_FOUND' } });
+});
+
 test('a split recorded before returns existed (its state has none) evolves with an empty list', () => {
   const legacy = { ...replay([created])!, returns: undefined } as unknown as SplitState;
   expect(evolveSplit(legacy, succeeded).returns).toEqual([]);

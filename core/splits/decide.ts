@@ -15,7 +15,7 @@ export function decideSplit(state: SplitState | undefined, command: SplitCommand
     return none;
   }
   if (state === undefined) return { rejection: { reason: 'NOT_FOUND', message: 'no such split' } };
-  if (command.type === 'return' || command.type === 'return_settled' || command.type === 'return_stalled') return decideReturn(state, command);
+  if (command.type === 'return' || command.type === 'return_settled' || command.type === 'return_stalled' || command.type === 'return_resolved') return decideReturn(state, command);
   const at_channel = state.status === 'PROCESSING' || state.status === 'REQUIRES_MANUAL';
   if (state.status !== 'PENDING' && !at_channel) return none;
   if (command.type === 'stalled') return state.status === 'PROCESSING' ? { events: [{ type: 'SplitStalled', queries: command.queries, at: command.at }] } : none;
@@ -32,8 +32,18 @@ export function decideSplit(state: SplitState | undefined, command: SplitCommand
   return { events: [{ type: 'SplitFailed', code: command.code, message: command.message, at: command.at }] };
 }
 
-function decideReturn(state: SplitState, command: Extract<SplitCommand, { type: 'return' | 'return_settled' | 'return_stalled' }>): SplitDecision {
+function decideReturn(state: SplitState, command: Extract<SplitCommand, { type: 'return' | 'return_settled' | 'return_stalled' | 'return_resolved' }>): SplitDecision {
   const existing = state.returns.find((r) => r.return_no === command.return_no);
+  if (command.type === 'return_resolved') {
+    if (existing === undefined) return { rejection: { reason: 'NOT_FOUND', message: `split ${state.split_id} has no return ${command.return_no}` } };
+    if (existing.status === 'REQUIRES_MANUAL') {
+      const { type: _type, ...rest } = command;
+      return { events: [{ type: 'SplitReturnResolved', ...rest }] };
+    }
+    // The same resolution again: nothing more.
+    if (existing.resolved !== undefined && (existing.status === 'SUCCEEDED') === command.returned) return none;
+    return { rejection: { reason: 'ILLEGAL_STATE', message: `return ${command.return_no} is ${existing.status}${existing.resolved === undefined ? '' : ' (resolved otherwise)'}: only a REQUIRES_MANUAL return is resolved` } };
+  }
   if (command.type === 'return') {
     if (existing !== undefined) return none;
     if (state.status !== 'SUCCEEDED' || state.channel === undefined) return { rejection: { reason: 'ILLEGAL_STATE', message: `split ${state.split_id} is ${state.status}: nothing to return at the channel` } };
@@ -71,6 +81,14 @@ export function evolveSplit(state: SplitState | undefined, event: SplitEvent): S
     }
     case 'SplitReturnStalled':
       return { ...next, returns: next.returns.map((r) => (r.return_no === event.return_no ? { ...r, status: 'REQUIRES_MANUAL' } : r)) };
+    case 'SplitReturnResolved': {
+      const resolved = { actor: event.actor, reason: event.reason };
+      return {
+        ...next,
+        returns: next.returns.map((r) => (r.return_no !== event.return_no ? r : event.returned ? { ...r, status: 'SUCCEEDED', resolved }
+          : { ...r, status: 'FAILED', resolved, failure: { code: 'RESOLVED_NOT_RETURNED', message: event.reason } })),
+      };
+    }
     case 'SplitReturnSettled':
       return {
         ...next,

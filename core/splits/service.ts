@@ -158,6 +158,24 @@ export class SplitService {
     });
   }
 
+  /** ResolveSplitReturn: an operator settles a REQUIRES_MANUAL return from what the provider
+   * said — returned (the books already have the share back) or not (the share is the
+   * receiver's again: the books follow) — recorded with who and why. Final: no more queries.
+   * Another merchant's split is NOT_FOUND. */
+  resolveReturn(
+    merchant_id: string, split_id: string, refund_id: string, line_no: number, resolution: { returned: boolean; actor: string; reason: string },
+  ): Promise<SplitState> {
+    return this.#serial(split_id, async () => {
+      const loaded = await this.deps.store.load(split_id);
+      if (loaded === undefined || loaded.state.merchant_id !== merchant_id) throw new PaycoreError('NOT_FOUND', `no split ${split_id}`);
+      const return_no = returnNo(refund_id, split_id, line_no);
+      const after = await this.#apply(split_id, loaded, { type: 'return_resolved', return_no, ...resolution, at: this.#at() });
+      await this.deps.books.sync(after.state);
+      if (after !== loaded) this.deps.log.warn({ split_id, return_no, refund_id, returned: resolution.returned, actor: resolution.actor }, 'split return resolved by an operator');
+      return after.state;
+    });
+  }
+
   /** Returns through the provider the shares the books took back for a refund of a payment
    * split at its channel (分账回退, before the refund). Answers once every return succeeded;
    * refuses the refund when one failed or the provider is still making a split of the
@@ -188,6 +206,9 @@ export class SplitService {
       const state = await this.#returnShares(split_id, refund_id, lines);
       for (const line of lines) {
         const done = state.returns.find((r) => r.return_no === returnNo(refund_id, split_id, line.line_no));
+        if (done?.status === 'FAILED' && done.resolved !== undefined) {
+          throw new PaycoreError('ILLEGAL_STATE', `an operator resolved the return of receiver ${line.line_no} of split ${split_id} as not returned (${done.failure?.code ?? 'FAILED'}): the refund is not made`);
+        }
         if (done?.status === 'FAILED') throw new PaycoreError('ILLEGAL_STATE', `the channel refused to return receiver ${line.line_no} of split ${split_id} (${done.failure?.code ?? 'FAILED'}): the refund is not made`);
         if (done?.status === 'REQUIRES_MANUAL') {
           throw new PaycoreError('ILLEGAL_STATE', `the return of receiver ${line.line_no} of split ${split_id} is REQUIRES_MANUAL: the channel has not answered it through the bound of queries (an operator looks at it with the channel; paycore still queries it). The refund is not made until the channel answers; then retry it with the same merchant_refund_no`);

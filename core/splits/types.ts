@@ -34,6 +34,8 @@ export interface SplitReturn {
   failure?: { code: string; message: string };
   /** When it was written ahead (absent in states from before the bound). */
   requested_at?: string;
+  /** An operator settled it from REQUIRES_MANUAL (SplitAdminService ResolveSplitReturn). */
+  resolved?: { actor: string; reason: string };
 }
 
 interface SplitReceiver {
@@ -92,7 +94,9 @@ export type SplitEvent =
   | { type: 'SplitReturnRequested'; return_no: string; refund_id: string; line_no: number; amount_minor: bigint; at: string }
   | { type: 'SplitReturnSettled'; return_no: string; succeeded: boolean; code?: string; message?: string; at: string }
   /** The provider left the return open through the bound of follow-up queries: REQUIRES_MANUAL. */
-  | { type: 'SplitReturnStalled'; return_no: string; at: string };
+  | { type: 'SplitReturnStalled'; return_no: string; at: string }
+  /** An operator settled a REQUIRES_MANUAL return: returned or not, who (`app:<app_id>`) and why. */
+  | { type: 'SplitReturnResolved'; return_no: string; returned: boolean; actor: string; reason: string; at: string };
 
 /** What the books answered (core/ledger/splits.ts AllocateResult), or the last follow-up. */
 export type SplitCommand =
@@ -106,7 +110,9 @@ export type SplitCommand =
   | { type: 'return'; return_no: string; refund_id: string; line_no: number; amount_minor: bigint; at: string }
   | { type: 'return_settled'; return_no: string; succeeded: boolean; code?: string; message?: string; at: string }
   /** An open return past the bound of follow-up queries. */
-  | { type: 'return_stalled'; return_no: string; at: string };
+  | { type: 'return_stalled'; return_no: string; at: string }
+  /** An operator's settlement of a REQUIRES_MANUAL return. */
+  | { type: 'return_resolved'; return_no: string; returned: boolean; actor: string; reason: string; at: string };
 
 interface SplitRejection {
   reason: 'IDEMPOTENCY_KEY_REUSED' | 'NOT_FOUND' | 'ILLEGAL_STATE';

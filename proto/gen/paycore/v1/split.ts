@@ -18,6 +18,49 @@ export const protobufFileName = "paycore/v1/split.proto";
  * the states, the limit and what a refund does to a split.
  */
 
+/** What the operator learned from the provider about a REQUIRES_MANUAL return. */
+export enum SplitReturnResolutionOutcome {
+  /** SPLIT_RETURN_RESOLUTION_OUTCOME_UNSPECIFIED - Never valid. */
+  SPLIT_RETURN_RESOLUTION_OUTCOME_UNSPECIFIED = 0,
+  /** SPLIT_RETURN_RESOLUTION_OUTCOME_RETURNED - The provider returned the share to the merchant. */
+  SPLIT_RETURN_RESOLUTION_OUTCOME_RETURNED = 1,
+  /** SPLIT_RETURN_RESOLUTION_OUTCOME_NOT_RETURNED - The provider did not return it: the share stays the receiver's. */
+  SPLIT_RETURN_RESOLUTION_OUTCOME_NOT_RETURNED = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function splitReturnResolutionOutcomeFromJSON(object: any): SplitReturnResolutionOutcome {
+  switch (object) {
+    case 0:
+    case "SPLIT_RETURN_RESOLUTION_OUTCOME_UNSPECIFIED":
+      return SplitReturnResolutionOutcome.SPLIT_RETURN_RESOLUTION_OUTCOME_UNSPECIFIED;
+    case 1:
+    case "SPLIT_RETURN_RESOLUTION_OUTCOME_RETURNED":
+      return SplitReturnResolutionOutcome.SPLIT_RETURN_RESOLUTION_OUTCOME_RETURNED;
+    case 2:
+    case "SPLIT_RETURN_RESOLUTION_OUTCOME_NOT_RETURNED":
+      return SplitReturnResolutionOutcome.SPLIT_RETURN_RESOLUTION_OUTCOME_NOT_RETURNED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return SplitReturnResolutionOutcome.UNRECOGNIZED;
+  }
+}
+
+export function splitReturnResolutionOutcomeToJSON(object: SplitReturnResolutionOutcome): string {
+  switch (object) {
+    case SplitReturnResolutionOutcome.SPLIT_RETURN_RESOLUTION_OUTCOME_UNSPECIFIED:
+      return "SPLIT_RETURN_RESOLUTION_OUTCOME_UNSPECIFIED";
+    case SplitReturnResolutionOutcome.SPLIT_RETURN_RESOLUTION_OUTCOME_RETURNED:
+      return "SPLIT_RETURN_RESOLUTION_OUTCOME_RETURNED";
+    case SplitReturnResolutionOutcome.SPLIT_RETURN_RESOLUTION_OUTCOME_NOT_RETURNED:
+      return "SPLIT_RETURN_RESOLUTION_OUTCOME_NOT_RETURNED";
+    case SplitReturnResolutionOutcome.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** Where a split stands. */
 export enum SplitStatus {
   /** SPLIT_STATUS_UNSPECIFIED - Never set on a split. */
@@ -135,6 +178,26 @@ export function splitReceiverTypeToJSON(object: SplitReceiverType): string {
     default:
       return "UNRECOGNIZED";
   }
+}
+
+export interface ResolveSplitReturnRequest {
+  /** Required: the split's merchant, 1..32 of [A-Za-z0-9_-]. */
+  merchantId: string;
+  /** Required: the split ('s' followed by 25 characters of a-z or 2-7). */
+  splitId: string;
+  /** Required: the refund the return was made for ('r' followed by 25 characters of a-z or 2-7). */
+  refundId: string;
+  /** Required: the receiver's line in the split, 1-based. */
+  lineNo: number;
+  /** Required: RETURNED or NOT_RETURNED. */
+  outcome: SplitReturnResolutionOutcome;
+  /** Required: why, 1..256 characters (kept in the split's log, for the audit). */
+  reason: string;
+}
+
+export interface ResolveSplitReturnResponse {
+  /** The split after it. */
+  split: Split | undefined;
 }
 
 /** One receiver's share. */
@@ -276,6 +339,238 @@ export interface Split {
   /** CreateSplitRequest.finish as given. */
   finish: boolean;
 }
+
+function createBaseResolveSplitReturnRequest(): ResolveSplitReturnRequest {
+  return { merchantId: "", splitId: "", refundId: "", lineNo: 0, outcome: 0, reason: "" };
+}
+
+export const ResolveSplitReturnRequest: MessageFns<ResolveSplitReturnRequest> = {
+  encode(message: ResolveSplitReturnRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.merchantId !== "") {
+      writer.uint32(10).string(message.merchantId);
+    }
+    if (message.splitId !== "") {
+      writer.uint32(18).string(message.splitId);
+    }
+    if (message.refundId !== "") {
+      writer.uint32(26).string(message.refundId);
+    }
+    if (message.lineNo !== 0) {
+      writer.uint32(32).uint32(message.lineNo);
+    }
+    if (message.outcome !== 0) {
+      writer.uint32(40).int32(message.outcome);
+    }
+    if (message.reason !== "") {
+      writer.uint32(50).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResolveSplitReturnRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResolveSplitReturnRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.splitId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.refundId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.lineNo = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.outcome = reader.int32() as any;
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResolveSplitReturnRequest {
+    return {
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+      splitId: isSet(object.splitId)
+        ? globalThis.String(object.splitId)
+        : isSet(object.split_id)
+        ? globalThis.String(object.split_id)
+        : "",
+      refundId: isSet(object.refundId)
+        ? globalThis.String(object.refundId)
+        : isSet(object.refund_id)
+        ? globalThis.String(object.refund_id)
+        : "",
+      lineNo: isSet(object.lineNo)
+        ? globalThis.Number(object.lineNo)
+        : isSet(object.line_no)
+        ? globalThis.Number(object.line_no)
+        : 0,
+      outcome: isSet(object.outcome) ? splitReturnResolutionOutcomeFromJSON(object.outcome) : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: ResolveSplitReturnRequest): unknown {
+    const obj: any = {};
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    if (message.splitId !== "") {
+      obj.splitId = message.splitId;
+    }
+    if (message.refundId !== "") {
+      obj.refundId = message.refundId;
+    }
+    if (message.lineNo !== 0) {
+      obj.lineNo = Math.round(message.lineNo);
+    }
+    if (message.outcome !== 0) {
+      obj.outcome = splitReturnResolutionOutcomeToJSON(message.outcome);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ResolveSplitReturnRequest>): ResolveSplitReturnRequest {
+    return ResolveSplitReturnRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ResolveSplitReturnRequest>): ResolveSplitReturnRequest {
+    const message = createBaseResolveSplitReturnRequest();
+    message.merchantId = object.merchantId ?? "";
+    message.splitId = object.splitId ?? "";
+    message.refundId = object.refundId ?? "";
+    message.lineNo = object.lineNo ?? 0;
+    message.outcome = object.outcome ?? 0;
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseResolveSplitReturnResponse(): ResolveSplitReturnResponse {
+  return { split: undefined };
+}
+
+export const ResolveSplitReturnResponse: MessageFns<ResolveSplitReturnResponse> = {
+  encode(message: ResolveSplitReturnResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.split !== undefined) {
+      Split.encode(message.split, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResolveSplitReturnResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResolveSplitReturnResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.split = Split.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResolveSplitReturnResponse {
+    return { split: isSet(object.split) ? Split.fromJSON(object.split) : undefined };
+  },
+
+  toJSON(message: ResolveSplitReturnResponse): unknown {
+    const obj: any = {};
+    if (message.split !== undefined) {
+      obj.split = Split.toJSON(message.split);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ResolveSplitReturnResponse>): ResolveSplitReturnResponse {
+    return ResolveSplitReturnResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ResolveSplitReturnResponse>): ResolveSplitReturnResponse {
+    const message = createBaseResolveSplitReturnResponse();
+    message.split = (object.split !== undefined && object.split !== null) ? Split.fromPartial(object.split) : undefined;
+    return message;
+  },
+};
 
 function createBaseSplitReceiver(): SplitReceiver {
   return { receiverId: "", amount: 0n, returnedAmount: 0n, returnRequiresManual: false, type: 0, name: "" };
@@ -1481,6 +1776,38 @@ export const SplitServiceDefinition = {
       requestType: ListSplitsRequest as typeof ListSplitsRequest,
       requestStream: false,
       responseType: ListSplitsResponse as typeof ListSplitsResponse,
+      responseStream: false,
+      options: {},
+    },
+  },
+} as const;
+
+/**
+ * Operators' way out of what a channel left unanswered in a split (role admin:payouts: money
+ * out; core/auth/policy.ts). Served on the admin port.
+ */
+export type SplitAdminServiceDefinition = typeof SplitAdminServiceDefinition;
+export const SplitAdminServiceDefinition = {
+  name: "SplitAdminService",
+  fullName: "paycore.v1.SplitAdminService",
+  methods: {
+    /**
+     * Settles a return of a receiver's share through the channel (分账回退) that ended
+     * REQUIRES_MANUAL (GetSplit: return_requires_manual) from what the operator learned from the
+     * provider: RETURNED (the share is back with the merchant, as the books already have it; the
+     * refund waiting on it is made when the merchant retries it with the same merchant_refund_no)
+     * or NOT_RETURNED (the share is the receiver's again in the books; that refund is refused
+     * ILLEGAL_STATE). Final: paycore stops querying the return and a later answer of the provider
+     * is not applied. Audited: a SplitReturnResolved event in the split's log with who
+     * (app:<app_id>) and why, logged with them. The same resolution again answers the split
+     * unchanged. Errors: NOT_FOUND (no such split of merchant_id, or no return of that refund and
+     * line); ILLEGAL_STATE (the return is not REQUIRES_MANUAL, or was resolved otherwise).
+     */
+    resolveSplitReturn: {
+      name: "ResolveSplitReturn",
+      requestType: ResolveSplitReturnRequest as typeof ResolveSplitReturnRequest,
+      requestStream: false,
+      responseType: ResolveSplitReturnResponse as typeof ResolveSplitReturnResponse,
       responseStream: false,
       options: {},
     },
