@@ -86,6 +86,7 @@ describe('config', () => {
       query_backoff_ms: [...query_backoff_ms_default],
       refund_backoff_ms: [...refund_backoff_ms],
       split_unfreeze_after_ms: 28 * 24 * 3600 * 1000,
+      split_claim_orphan_after_ms: 3600 * 1000,
       split_stall_queries: 20,
       split_follow_up_ms: [1_000, 2_000, 5_000, 10_000, 30_000, 60_000, 120_000, 300_000],
       timer_retry_backoff_ms: [2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 128_000, 256_000, 300_000, 300_000, 300_000, 300_000],

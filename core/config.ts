@@ -85,6 +85,8 @@ export interface Config {
   refund_backoff_ms: number[];
   /** A payment on a profit-sharing channel paid this long ago with no finishing split is unfrozen (core/splits/unfreeze.ts). */
   split_unfreeze_after_ms: number;
+  /** A refund's claim on a channel-split payment whose refund never came to exist is given back this long after (core/splits). */
+  split_claim_orphan_after_ms: number;
   /** Follow-up queries of a split at the channel still PROCESSING before it is REQUIRES_MANUAL (core/splits). */
   split_stall_queries: number;
   /** Delays before each follow-up of a split (core/splits); the last repeats for one at the channel. */
@@ -263,6 +265,7 @@ const variables = z.object({
   PAYCORE_QUERY_BACKOFF_MS: backoffList(query_backoff_ms_default),
   PAYCORE_REFUND_BACKOFF_MS: backoffList(refund_backoff_ms),
   PAYCORE_SPLIT_UNFREEZE_AFTER_MS: integer(28 * 24 * 3600 * 1000, 0, 180 * 24 * 3600 * 1000),
+  PAYCORE_SPLIT_CLAIM_ORPHAN_AFTER_MS: integer(3600 * 1000, 0, 30 * 24 * 3600 * 1000),
   PAYCORE_SPLIT_STALL_QUERIES: integer(20, 1, 10_000),
   PAYCORE_SPLIT_FOLLOW_UP_MS: backoffList(split_follow_up_ms_default),
   PAYCORE_TIMER_RETRY_BACKOFF_MS: backoffList(timer_retry_backoff_ms_default),
@@ -412,6 +415,7 @@ function configOf(env: Env, v: Variables, context: Context): Config {
     query_backoff_ms: v.PAYCORE_QUERY_BACKOFF_MS,
     refund_backoff_ms: v.PAYCORE_REFUND_BACKOFF_MS,
     split_unfreeze_after_ms: v.PAYCORE_SPLIT_UNFREEZE_AFTER_MS,
+    split_claim_orphan_after_ms: v.PAYCORE_SPLIT_CLAIM_ORPHAN_AFTER_MS,
     split_stall_queries: v.PAYCORE_SPLIT_STALL_QUERIES,
     split_follow_up_ms: v.PAYCORE_SPLIT_FOLLOW_UP_MS,
     timer_retry_backoff_ms: v.PAYCORE_TIMER_RETRY_BACKOFF_MS,

@@ -11,6 +11,8 @@ import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { createTestDatabase, type TestDatabase } from '../testing/database';
 import { LedgerStore } from '../core/ledger/store';
+import { refundId } from '../core/ids';
+import { SplitBooks } from '../core/splits/books';
 import { split_service } from '../core/gateway/splits';
 import { PaymentStatus, Product, RefundStatus, type CreateRefundRequest, type CreateRefundResponse, type GetRefundResponse, type Payment } from '../proto/gen/paycore/v1/payment';
 import { SplitStatus, type CreateSplitResponse, type GetSplitResponse, type Split } from '../proto/gen/paycore/v1/split';
@@ -39,7 +41,8 @@ beforeAll(async () => {
     routing: routingTable([sandboxRoute('alips', ['ALIPAY_PC'], { provider: 'alipay' })]),
     // A short channel timeout: an answer held past it is ambiguous (the scenario below).
     channel_timeout_ms: 2_000,
-    env: { PAYCORE_DATABASE_URL: db.url, PAYCORE_REFUND_BACKOFF_MS: '300,600,1000', PAYCORE_LEDGER_CUTOFF_INTERVAL_MS: '0' },
+    // A short orphan bound: a claim whose refund never came to exist is given back in seconds.
+    env: { PAYCORE_DATABASE_URL: db.url, PAYCORE_REFUND_BACKOFF_MS: '300,600,1000', PAYCORE_LEDGER_CUTOFF_INTERVAL_MS: '0', PAYCORE_SPLIT_CLAIM_ORPHAN_AFTER_MS: '1500' },
     extra_channels: (_wechat, { alipay }) => [{ channel_id: 'alips', provider: 'alipay', products: ['ALIPAY_PC'], settings: { ...alipay, profit_sharing: 'true' } }],
   });
   store = new LedgerStore(db.url);
@@ -223,5 +226,35 @@ test("alipay royalty - a refund Alipay refuses for good gives the shares it carr
   const again = (await createRefund({ paymentId: payment.paymentId, amount: 8_000n })).refund!;
   expect(await refundState(payment.paymentId, again.refundId)).toBe(RefundStatus.REFUND_STATUS_SUCCEEDED);
   expect(await receiverBalance('2088000000000209')).toBe(0n);
+  await balanced();
+});
+
+test("alipay royalty - shares taken back for a refund that never reached the order actor (the gateway stopped in between, no retry) are given back by the orphan sweep; the same refund retried later takes them once and Alipay carries them; a refund that exists is never swept", async () => {
+  const payment = await paidPayment(10_000n);
+  const attempt_id = `${payment.paymentId}a1`;
+  const done = await finished((await call<CreateSplitResponse>('createSplit', split(payment.paymentId, [['2088000000000210', 5_000n]]))).split!.splitId);
+  expect(done.status).toBe(SplitStatus.SPLIT_STATUS_SUCCEEDED);
+  await settledInBooks(payment.paymentId);
+  // The crash point: the books took the share back and claimed the refund (what CreateRefund does
+  // before create_refund), and the refund was never created.
+  const merchant_refund_no = `rf-orphan-${randomBytes(5).toString('hex')}`;
+  const refund_id = refundId(stack.id_key, merchant, merchant_refund_no);
+  expect(await new SplitBooks(store).planReturns(payment.paymentId, refund_id, 8_000n)).toMatchObject({ kind: 'planned', returns: [{ receiver_id: '2088000000000210', amount_minor: 5_000n }] });
+  expect(await receiverBalance('2088000000000210')).toBe(0n);
+  // The sweep reads the order's log (no such refund) and gives the share back; the claim no longer holds the payment.
+  await eventually(async () => ((await receiverBalance('2088000000000210')) === 5_000n ? true : undefined), 20_000, 'the orphan claim given back');
+  expect((await store.pool.query('SELECT released FROM channel_refund_claims WHERE refund_id = $1', [refund_id])).rows).toEqual([{ released: true }]);
+  expect((await call<GetSplitResponse>('getSplit', { merchantId: merchant, splitId: done.splitId })).split!.receivers.map((r) => r.returnedAmount)).toEqual([0n]);
+  // The merchant retries the same refund after all: the share is taken back once more, once, and carried.
+  const refund = (await createRefund({ paymentId: payment.paymentId, amount: 8_000n, merchantRefundNo: merchant_refund_no })).refund!;
+  expect(refund.refundId).toBe(refund_id);
+  expect(await refundState(payment.paymentId, refund_id)).toBe(RefundStatus.REFUND_STATUS_SUCCEEDED);
+  const refunds = (await sandbox<{ refunds: AlipayRefundView[] }>(`/sandbox/alipay/refunds?out_trade_no_prefix=${attempt_id}`)).refunds;
+  expect(refunds).toEqual([expect.objectContaining({ out_request_no: refund_id, refund_royalty_parameters: [{ trans_out: '2088000000000210', amount: '50.00' }] })]);
+  await eventually(async () => ((await store.pool.query('SELECT 1 FROM refunds WHERE refund_id = $1', [refund_id])).rows.length > 0 ? true : undefined), 10_000, 'the refund in the books');
+  // The refund exists: its claim is no orphan, its share stays returned.
+  expect(await new SplitBooks(store).orphanClaims(0, 1_000)).not.toContainEqual(expect.objectContaining({ refund_id }));
+  expect(await receiverBalance('2088000000000210')).toBe(0n);
+  expect((await store.pool.query('SELECT amount_minor, generation FROM split_returns WHERE refund_id = $1 AND NOT reversed', [refund_id])).rows).toEqual([{ amount_minor: 5_000n, generation: 2 }]);
   await balanced();
 });

@@ -9,7 +9,7 @@ import { createTestDatabase, type TestDatabase } from '../../testing/database';
 import { evolve } from '../orders/evolve';
 import type { PaymentEvent } from '../orders/types';
 import { expectedBooks, historyOf, payment_plan } from './ledger.fixture';
-import { allocateSplit, confirmSplit, planChannelReturns, receiverOwner, type AllocateResult, type PostingTx } from './splits';
+import { allocateSplit, confirmSplit, orphanClaims, planChannelReturns, receiverOwner, releaseOrphanClaim, type AllocateResult, type PostingTx } from './splits';
 import { close_lock_key, LedgerStore, openDate } from './store';
 
 let db: TestDatabase;
@@ -254,7 +254,7 @@ test("a refund carrying shares (Alipay) that goes REQUIRES_MANUAL after reaching
   expect(await allocate('s-palimanual-2', 'm_ali', 'palimanual', [{ receiver_id: 'x', amount_minor: 4_001n }])).toMatchObject({ kind: 'refused', code: 'EXCEEDS_SPLITTABLE' });
   expect((await store.pool.query('SELECT 1 FROM split_returns WHERE refund_id = $1 AND NOT reversed', [refund_id])).rows).toHaveLength(1);
   expect((await store.trialBalance()).balanced).toBe(true);
-});
+}, 30_000);
 
 test('a refund carrying shares that goes REQUIRES_MANUAL before any call (past the channel\'s window) gives them back at once; paid by payout, they stay the receiver\'s', async () => {
   const { refund_id, next } = await carriedRefund('paliwindow', '2088000000000302', 4_000n, 6_000n);
@@ -263,4 +263,59 @@ test('a refund carrying shares that goes REQUIRES_MANUAL before any call (past t
   await next({ type: 'RefundSucceeded', at: new Date().toISOString(), refund_id, channel_refund_no: 'b1', refunded_at: new Date().toISOString(), payout: { payout_id: 'po1', channel_id: 'bank1' } });
   expect(await receiverBalance(receiverOwner('m_ali', '2088000000000302'))).toBe(4_000n);
   expect((await store.trialBalance()).balanced).toBe(true);
-});
+}, 30_000);
+
+test('an orphan claim is given back only as read: a retry renewing it meanwhile keeps it; given back, a retry of the same refund takes the shares again once, and a refund reaching the books after its claim was given back takes them again', async () => {
+  const payment_id = 'paliorphan';
+  const plan = { merchant_id: 'm_ali', channel_id: 'ali1', amount_minor: 10_000n, merchant_fee_minor: 0n, channel_fee_minor: 0n, paid: true, duplicates: [], refunds: [] };
+  const history = historyOf(plan, payment_id);
+  await store.applyMessages(consumer, history.map((m) => ({ seq: (seq += 1), ...m })));
+  const posting = <T>(work: (tx: PostingTx) => Promise<T>) => store.transaction(async (client, created) => {
+    await client.query('SELECT pg_advisory_xact_lock_shared($1)', [close_lock_key]);
+    const open_date = await openDate(client);
+    return work({ client, post: (p: Parameters<LedgerStore['post']>[2]) => store.post(client, created, p, open_date) });
+  });
+  const of = { merchant_id: 'm_ali', payment_id, currency: 'CNY' };
+  const at = new Date().toISOString();
+  const ann = receiverOwner('m_ali', '2088000000000311');
+  await posting((tx) => allocateSplit(tx, { split_id: 's-orphan', ...of, receivers: [{ receiver_id: '2088000000000311', amount_minor: 3_000n }], at, channel_id: 'ali1' }));
+  await posting((tx) => confirmSplit(tx, { ...of, split_id: 's-orphan', at }, [true]));
+  const refund_id = 'r-orphan';
+  await posting((tx) => planChannelReturns(tx, of, refund_id, 5_000n, at));
+  const read = (await orphanClaims(store.pool, 0, 1_000)).find((c) => c.refund_id === refund_id)!;
+  expect(read).toMatchObject({ payment_id, generation: 1, returns: [{ split_id: 's-orphan', line_no: 1 }] });
+  // A retry renews the claim after the sweep read it: the sweep gives nothing back.
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  expect(await posting((tx) => planChannelReturns(tx, of, refund_id, 5_000n, at))).toMatchObject({ kind: 'planned', returns: [{ amount_minor: 3_000n }] });
+  expect(await posting((tx) => releaseOrphanClaim(tx, of, read, read.returns, at))).toBe(false);
+  expect(await receiverBalance(ann)).toBe(0n);
+  // While claimed, the refund's 5_000 is held out of splits: 10_000 − 5_000 (the share is taken back) = 5_000.
+  expect(await allocate('s-orphan-probe-1', 'm_ali', payment_id, [{ receiver_id: 'x', amount_minor: 5_001n }])).toMatchObject({ kind: 'refused', code: 'EXCEEDS_SPLITTABLE' });
+  // Read again and given back: the share is the receiver's, the claim holds the payment no more (10_000 − 3_000 split).
+  const again = (await orphanClaims(store.pool, 0, 1_000)).find((c) => c.refund_id === refund_id)!;
+  expect(await posting((tx) => releaseOrphanClaim(tx, of, again, again.returns, at))).toBe(true);
+  expect(await posting((tx) => releaseOrphanClaim(tx, of, again, again.returns, at))).toBe(false);
+  expect(await receiverBalance(ann)).toBe(3_000n);
+  expect((await orphanClaims(store.pool, 0, 1_000)).map((c) => c.refund_id)).not.toContain(refund_id);
+  expect(await allocate('s-orphan-probe-2', 'm_ali', payment_id, [{ receiver_id: 'x', amount_minor: 7_001n }])).toMatchObject({ kind: 'refused', code: 'EXCEEDS_SPLITTABLE' });
+  expect(await allocate('s-orphan-probe-3', 'm_ali', payment_id, [{ receiver_id: 'x', amount_minor: 5_001n }])).toEqual({ kind: 'allocated' });
+  // The same refund retried: taken again (generation 2), once however often it is retried.
+  expect(await posting((tx) => planChannelReturns(tx, of, refund_id, 5_000n, at))).toEqual({ kind: 'planned', returns: [{ split_id: 's-orphan', line_no: 1, receiver_id: '2088000000000311', amount_minor: 3_000n }] });
+  expect(await posting((tx) => planChannelReturns(tx, of, refund_id, 5_000n, at))).toEqual({ kind: 'planned', returns: [{ split_id: 's-orphan', line_no: 1, receiver_id: '2088000000000311', amount_minor: 3_000n }] });
+  expect(await receiverBalance(ann)).toBe(0n);
+  // Given back once more (the retry never got to the order actor either), and then the refund reaches the books after all
+  // (a gateway slower than the bound): the projection takes the share again, since the refund carries it.
+  const third = (await orphanClaims(store.pool, 0, 1_000)).find((c) => c.refund_id === refund_id)!;
+  expect(third.generation).toBe(2);
+  expect(await posting((tx) => releaseOrphanClaim(tx, of, third, third.returns, at))).toBe(true);
+  expect(await receiverBalance(ann)).toBe(3_000n);
+  const paid = history[history.length - 1]!.state;
+  const requested: PaymentEvent = {
+    type: 'RefundRequested', at, refund_id, merchant_refund_no: 'rn-orphan', attempt_id: paid.winning_attempt_id!, channel_id: 'ali1', amount_minor: 5_000n,
+    reason: '', notify_url: '', fingerprint: 'g', kind: 'merchant', share_returns: [{ account: '2088000000000311', amount_minor: 3_000n }],
+  };
+  await store.applyMessages(consumer, [{ seq: (seq += 1), events: [requested], state: evolve(paid, requested) }]);
+  expect(await receiverBalance(ann)).toBe(0n);
+  expect((await store.pool.query("SELECT amount_minor, generation FROM split_returns WHERE refund_id = $1 AND split_id = 's-orphan' AND NOT reversed", [refund_id])).rows).toEqual([{ amount_minor: 3_000n, generation: 3 }]);
+  expect((await store.trialBalance()).balanced).toBe(true);
+}, 30_000);

@@ -56,7 +56,7 @@ async function splittable(client: pg.PoolClient, payment_id: string, amount_mino
   const used = await client.query<{ refunds: bigint; shares: bigint }>(
     `SELECT ((SELECT coalesce(sum(amount_minor), 0) FROM refunds WHERE payment_id = $1 AND kind = 'merchant' AND state <> 'FAILED')
            + (SELECT coalesce(sum(c.amount_minor), 0) FROM channel_refund_claims c
-               WHERE c.payment_id = $1 AND NOT EXISTS (SELECT 1 FROM refunds f WHERE f.refund_id = c.refund_id)))::bigint AS refunds,
+               WHERE c.payment_id = $1 AND NOT c.released AND NOT EXISTS (SELECT 1 FROM refunds f WHERE f.refund_id = c.refund_id)))::bigint AS refunds,
             (SELECT coalesce(sum(amount_minor - returned_minor), 0) FROM split_receivers WHERE payment_id = $1)::bigint AS shares`,
     [payment_id],
   );
@@ -132,6 +132,10 @@ export async function applySplitReturns(tx: PostingTx, state: PaymentState, even
     // is in doubt (the channel may have made it, shares and all): its shares stay taken back,
     // counted with the refund (not failed) by a split's limit, so neither the receivers' nor
     // split again, until the refund's outcome is known (core/splits/README.md).
+    // The order's log has the refund carrying shares: the books hold them taken back for it. A
+    // claim given back meanwhile (the orphan sweep read the log before the refund got there, a
+    // gateway past every deadline) is taken again, as a retry would.
+    if (event.type === 'RefundRequested' && (event.share_returns?.length ?? 0) > 0) await retakeReleased(tx, state, event.refund_id, event.amount_minor, event.at);
     if (event.type === 'RefundFailed' && carriesShares(state, event.refund_id)) await releaseChannelReturns(tx, state, event.refund_id, event.at);
     // (refund_codes_paid_by_payout: the codes of a REQUIRES_MANUAL decided before any call.)
     if (event.type === 'RefundRequiresManual' && refund_codes_paid_by_payout.has(event.code) && carriesShares(state, event.refund_id)) {
@@ -199,12 +203,15 @@ async function reverseReturns(tx: PostingTx, state: PaymentState, refund_id: str
 function sharePosting(
   kind: 'SPLIT_RETURN' | 'SPLIT_RETURN_REVERSED', state: Pick<PaymentState, 'merchant_id' | 'payment_id' | 'currency'>,
   share: { split_id: string; line_no: number; receiver_id: string; member?: boolean },
-  refund_id: string, amount_minor: bigint, at: string,
+  refund_id: string, amount_minor: bigint, at: string, generation = 1,
 ): Posting {
   const parties = { merchant_id: state.merchant_id, channel_id: '', currency: state.currency, receiver: receiverOwner(state.merchant_id, share.receiver_id) };
   const txn_code = share.member !== true ? kind : kind === 'SPLIT_RETURN' ? 'SPLIT_RETURN_MEMBER' : 'SPLIT_RETURN_MEMBER_REVERSED';
+  // A refund's returns planned anew after its claim was given back (planChannelReturns) are
+  // keyed apart from the earlier ones: `<refund_id>#<generation>`.
+  const key = generation === 1 ? refund_id : `${refund_id}#${generation}`;
   return {
-    entry_key: `${kind === 'SPLIT_RETURN' ? 'split-return' : 'split-return-reversed'}:${refund_id}:${share.split_id}:${share.line_no}`,
+    entry_key: `${kind === 'SPLIT_RETURN' ? 'split-return' : 'split-return-reversed'}:${key}:${share.split_id}:${share.line_no}`,
     txn_code, merchant_id: state.merchant_id, payment_id: state.payment_id, ref_id: refund_id, currency: state.currency, at,
     lines: linesOf(txn_code, parties, { gross: amount_minor }),
   };
@@ -246,18 +253,35 @@ export type ReturnPlan = { kind: 'planned'; returns: ChannelReturn[] } | { kind:
 /** The receivers' shares first (分账回退) for a refund of a payment split at its channel: under
  * the payment's row lock, the channel shares still with receivers are taken back in the order
  * they were split, up to the refund's amount (SPLIT_RETURN now; the provider is asked next,
- * core/splits). The same refund again answers the returns it already has. A share the provider
- * is still making (in flight) cannot be returned yet: `in_flight`. */
+ * core/splits). The same refund again answers the returns it already has and renews its claim
+ * (claimed_at: the orphan sweep gives back only a claim unchanged since it read the order's
+ * log). A refund whose claim was given back (released: the sweep found no refund, or the order
+ * actor refused it) plans anew as the claim's next generation: the returns it still holds are
+ * kept, the ones given back are taken again where the shares still are. A share the provider is
+ * still making (in flight) cannot be returned yet: `in_flight`. */
 export async function planChannelReturns(tx: PostingTx, payment: PaymentOf, refund_id: string, amount_minor: bigint, at: string): Promise<ReturnPlan> {
   await tx.client.query('SELECT 1 FROM payments WHERE payment_id = $1 FOR UPDATE', [payment.payment_id]);
-  const done = await tx.client.query<ChannelReturn>(
-    `SELECT t.split_id, t.line_no, r.receiver_id, t.amount_minor FROM split_returns t JOIN split_receivers r USING (split_id, line_no)
+  const claim = (await tx.client.query<{ released: boolean; generation: number }>('SELECT released, generation FROM channel_refund_claims WHERE refund_id = $1 FOR UPDATE', [refund_id])).rows[0];
+  const done = await tx.client.query<ChannelReturn & { reversed: boolean }>(
+    `SELECT t.split_id, t.line_no, r.receiver_id, t.amount_minor, t.reversed FROM split_returns t JOIN split_receivers r USING (split_id, line_no)
       WHERE t.refund_id = $1 AND r.channel_id IS NOT NULL ORDER BY r.allocated_at, t.split_id, t.line_no`,
     [refund_id],
   );
-  if (done.rows.length > 0) return { kind: 'planned', returns: done.rows };
+  // Given back: released, or (before claims were kept released) dropped with its returns reversed.
+  const given_back = claim?.released === true || (claim === undefined && done.rows.length > 0);
+  if (!given_back && done.rows.length > 0) {
+    await tx.client.query('UPDATE channel_refund_claims SET claimed_at = now() WHERE refund_id = $1', [refund_id]);
+    return { kind: 'planned', returns: done.rows.map(({ reversed: _reversed, ...line }) => line) };
+  }
+  const generation = given_back ? (claim?.generation ?? 1) + 1 : 1;
   // Counted by a split's limit until the refund itself is in the books (splittable).
-  await tx.client.query('INSERT INTO channel_refund_claims (refund_id, payment_id, amount_minor) VALUES ($1, $2, $3) ON CONFLICT (refund_id) DO NOTHING', [refund_id, payment.payment_id, amount_minor]);
+  await tx.client.query(
+    `INSERT INTO channel_refund_claims (refund_id, payment_id, amount_minor, generation) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (refund_id) DO UPDATE SET claimed_at = now(), released = false, generation = EXCLUDED.generation, amount_minor = EXCLUDED.amount_minor`,
+    [refund_id, payment.payment_id, amount_minor, generation],
+  );
+  const kept = done.rows.filter((line) => !line.reversed).map(({ reversed: _reversed, ...line }) => line);
+  if (given_back) await tx.client.query('DELETE FROM split_returns WHERE refund_id = $1 AND reversed', [refund_id]);
   const shares = await tx.client.query<{ split_id: string; line_no: number; receiver_id: string; left_minor: bigint; in_flight: boolean }>(
     `SELECT split_id, line_no, receiver_id, (amount_minor - returned_minor)::bigint AS left_minor, in_flight FROM split_receivers
       WHERE payment_id = $1 AND channel_id IS NOT NULL AND (in_flight OR returned_minor < amount_minor) ORDER BY allocated_at, split_id, line_no FOR UPDATE`,
@@ -265,14 +289,23 @@ export async function planChannelReturns(tx: PostingTx, payment: PaymentOf, refu
   );
   const flying = shares.rows.find((share) => share.in_flight);
   if (flying !== undefined) return { kind: 'in_flight', split_id: flying.split_id };
-  const returns: ChannelReturn[] = [];
-  for (const { share, amount_minor: take } of returnsOf(shares.rows, amount_minor)) {
-    if (!(await tx.post(sharePosting('SPLIT_RETURN', payment, share, refund_id, take, at)))) continue;
-    await tx.client.query('INSERT INTO split_returns (refund_id, split_id, line_no, amount_minor) VALUES ($1, $2, $3, $4)', [refund_id, share.split_id, share.line_no, take]);
+  let need = amount_minor;
+  for (const line of kept) need -= line.amount_minor;
+  const open = shares.rows.filter((share) => !kept.some((line) => line.split_id === share.split_id && line.line_no === share.line_no));
+  const returns: ChannelReturn[] = [...kept];
+  for (const { share, amount_minor: take } of returnsOf(open, need > 0n ? need : 0n)) {
+    if (!(await tx.post(sharePosting('SPLIT_RETURN', payment, share, refund_id, take, at, generation)))) continue;
+    await tx.client.query('INSERT INTO split_returns (refund_id, split_id, line_no, amount_minor, generation) VALUES ($1, $2, $3, $4, $5)', [refund_id, share.split_id, share.line_no, take, generation]);
     await tx.client.query('UPDATE split_receivers SET returned_minor = returned_minor + $3 WHERE split_id = $1 AND line_no = $2', [share.split_id, share.line_no, take]);
     returns.push({ split_id: share.split_id, line_no: share.line_no, receiver_id: share.receiver_id, amount_minor: take });
   }
   return { kind: 'planned', returns };
+}
+
+async function retakeReleased(tx: PostingTx, state: PaymentState, refund_id: string, amount_minor: bigint, at: string): Promise<void> {
+  const claim = await tx.client.query<{ released: boolean }>('SELECT released FROM channel_refund_claims WHERE refund_id = $1', [refund_id]);
+  if (claim.rows[0]?.released !== true) return;
+  await planChannelReturns(tx, state, refund_id, amount_minor, at);
 }
 
 function carriesShares(state: PaymentState, refund_id: string): boolean {
@@ -289,19 +322,67 @@ export async function releaseChannelReturns(tx: PostingTx, payment: PaymentOf, r
     [refund_id, payment.payment_id],
   );
   for (const line of taken.rows) await reverseChannelReturn(tx, payment, refund_id, line.split_id, line.line_no, at);
-  await tx.client.query('DELETE FROM channel_refund_claims c WHERE c.refund_id = $1 AND c.payment_id = $2 AND NOT EXISTS (SELECT 1 FROM refunds f WHERE f.refund_id = c.refund_id)', [refund_id, payment.payment_id]);
+  await tx.client.query('UPDATE channel_refund_claims c SET released = true WHERE c.refund_id = $1 AND c.payment_id = $2 AND NOT EXISTS (SELECT 1 FROM refunds f WHERE f.refund_id = c.refund_id)', [refund_id, payment.payment_id]);
 }
 
 /** The provider refused a return (core/splits): the share is the receiver's again in the books
  * too (SPLIT_RETURN_REVERSED). Repeatable. */
 export async function reverseChannelReturn(tx: PostingTx, payment: PaymentOf, refund_id: string, split_id: string, line_no: number, at: string): Promise<void> {
-  const found = await tx.client.query<{ split_id: string; line_no: number; receiver_id: string; amount_minor: bigint }>(
-    `SELECT t.split_id, t.line_no, r.receiver_id, t.amount_minor FROM split_returns t JOIN split_receivers r USING (split_id, line_no)
+  const found = await tx.client.query<{ split_id: string; line_no: number; receiver_id: string; amount_minor: bigint; generation: number }>(
+    `SELECT t.split_id, t.line_no, r.receiver_id, t.amount_minor, t.generation FROM split_returns t JOIN split_receivers r USING (split_id, line_no)
       WHERE t.refund_id = $1 AND t.split_id = $2 AND t.line_no = $3 AND NOT t.reversed FOR UPDATE`,
     [refund_id, split_id, line_no],
   );
   const back = found.rows[0];
-  if (back === undefined || !(await tx.post(sharePosting('SPLIT_RETURN_REVERSED', payment, back, refund_id, back.amount_minor, at)))) return;
+  if (back === undefined || !(await tx.post(sharePosting('SPLIT_RETURN_REVERSED', payment, back, refund_id, back.amount_minor, at, back.generation)))) return;
   await tx.client.query('UPDATE split_returns SET reversed = true WHERE refund_id = $1 AND split_id = $2 AND line_no = $3', [refund_id, split_id, line_no]);
   await tx.client.query('UPDATE split_receivers SET returned_minor = returned_minor - $3 WHERE split_id = $1 AND line_no = $2', [split_id, line_no, back.amount_minor]);
+}
+
+/** A claim whose refund is not in the books, claimed longer ago than the orphan bound, with the
+ * returns it holds (core/splits orphan sweep). claimed_at is PostgreSQL's text of it, compared
+ * exactly when the claim is given back. */
+export interface OrphanClaim {
+  refund_id: string;
+  payment_id: string;
+  claimed_at: string;
+  generation: number;
+  returns: { split_id: string; line_no: number }[];
+}
+
+/** The claims not given back, of no refund in the books, last claimed more than after_ms ago. */
+export async function orphanClaims(client: pg.PoolClient | pg.Pool, after_ms: number, limit: number): Promise<OrphanClaim[]> {
+  const claims = await client.query<Omit<OrphanClaim, 'returns'>>(
+    `SELECT c.refund_id, c.payment_id, c.claimed_at::text AS claimed_at, c.generation FROM channel_refund_claims c
+      WHERE NOT c.released AND c.claimed_at <= now() - make_interval(secs => $1::double precision / 1000)
+        AND NOT EXISTS (SELECT 1 FROM refunds f WHERE f.refund_id = c.refund_id)
+      ORDER BY c.claimed_at LIMIT $2`,
+    [after_ms, limit],
+  );
+  const out: OrphanClaim[] = [];
+  for (const claim of claims.rows) {
+    const returns = await client.query<{ split_id: string; line_no: number }>(
+      'SELECT split_id, line_no FROM split_returns WHERE refund_id = $1 AND NOT reversed ORDER BY split_id, line_no', [claim.refund_id],
+    );
+    out.push({ ...claim, returns: returns.rows });
+  }
+  return out;
+}
+
+/** Gives back a claim whose refund the order's log does not have (the orphan sweep): under the
+ * payment's row lock, and only when the claim is as the sweep read it (not released, not
+ * renewed by a retry since, its refund still not in the books), the returns named go back to
+ * their receivers (SPLIT_RETURN_REVERSED: never made at the channel) and the claim is released.
+ * False when the claim changed meanwhile (nothing done). */
+export async function releaseOrphanClaim(tx: PostingTx, payment: PaymentOf, claim: Pick<OrphanClaim, 'refund_id' | 'claimed_at' | 'generation'>, give_back: readonly { split_id: string; line_no: number }[], at: string): Promise<boolean> {
+  await tx.client.query('SELECT 1 FROM payments WHERE payment_id = $1 FOR UPDATE', [payment.payment_id]);
+  const same = await tx.client.query(
+    `SELECT 1 FROM channel_refund_claims c WHERE c.refund_id = $1 AND c.payment_id = $2 AND NOT c.released AND c.claimed_at::text = $3 AND c.generation = $4
+        AND NOT EXISTS (SELECT 1 FROM refunds f WHERE f.refund_id = c.refund_id) FOR UPDATE`,
+    [claim.refund_id, payment.payment_id, claim.claimed_at, claim.generation],
+  );
+  if (same.rows.length === 0) return false;
+  for (const line of give_back) await reverseChannelReturn(tx, payment, claim.refund_id, line.split_id, line.line_no, at);
+  await tx.client.query('UPDATE channel_refund_claims SET released = true WHERE refund_id = $1', [claim.refund_id]);
+  return true;
 }

@@ -5,7 +5,7 @@
 
 import type pg from 'pg';
 import { close_lock_key, openDate, type LedgerStore, type PageCursor } from '../ledger/store';
-import { allocateSplit, confirmSplit, planChannelReturns, releaseChannelReturns, reverseChannelReturn, type AllocateResult, type PostingTx, type ReturnPlan } from '../ledger/splits';
+import { allocateSplit, confirmSplit, orphanClaims, planChannelReturns, releaseChannelReturns, releaseOrphanClaim, reverseChannelReturn, type AllocateResult, type OrphanClaim, type PostingTx, type ReturnPlan } from '../ledger/splits';
 import type { Posting } from '../ledger/rules';
 import type { SplitState } from './types';
 
@@ -86,6 +86,22 @@ export class SplitBooks {
       const row = payment.rows[0];
       if (row === undefined) return;
       await releaseChannelReturns(tx, { payment_id, ...row }, refund_id, new Date().toISOString());
+    });
+  }
+
+  /** Claims of refunds not in the books, last claimed more than after_ms ago (the orphan sweep). */
+  orphanClaims(after_ms: number, limit: number): Promise<OrphanClaim[]> {
+    return orphanClaims(this.ledger.pool, after_ms, limit);
+  }
+
+  /** Gives back an orphan claim as read (core/ledger/splits.ts releaseOrphanClaim); false when
+   * it changed meanwhile. */
+  releaseOrphan(payment_id: string, claim: OrphanClaim, give_back: readonly { split_id: string; line_no: number }[]): Promise<boolean> {
+    return this.#posting(async (tx) => {
+      const payment = await tx.client.query<{ merchant_id: string; currency: string }>('SELECT merchant_id, currency FROM payments WHERE payment_id = $1', [payment_id]);
+      const row = payment.rows[0];
+      if (row === undefined) return false;
+      return releaseOrphanClaim(tx, { payment_id, ...row }, claim, give_back, new Date().toISOString());
     });
   }
 

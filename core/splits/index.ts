@@ -26,6 +26,10 @@ const split_stall_queries_default = 20;
 const unfreeze_after_ms_default = 28 * 24 * 3600 * 1000;
 const unfreeze_sweep_ms = 60_000;
 
+/** A refund's claim on a channel-split payment whose refund never came to exist is given back
+ * this long after it was last claimed: an hour, far past any request's deadline. */
+const claim_orphan_after_ms_default = 3600 * 1000;
+
 export interface SplitsOptions {
   js: JetStreamClient;
   jsm: JetStreamManager;
@@ -48,6 +52,10 @@ export interface SplitsOptions {
   unfreeze_after_ms?: number;
   /** How often payments due an unfreeze are looked for; default 60 s. */
   unfreeze_sweep_ms?: number;
+  /** The orphan bound of a refund's claim (SplitService.sweepOrphanClaims); default an hour. */
+  claim_orphan_after_ms?: number;
+  /** How often orphan claims are looked for; default 60 s. */
+  claim_sweep_ms?: number;
 }
 
 export interface Splits {
@@ -82,13 +90,22 @@ export async function startSplits(options: SplitsOptions): Promise<Splits> {
       .catch((error: unknown) => options.log.warn({ err: String(error) }, 'unfreeze sweep failed; next round retries'));
   }, options.unfreeze_sweep_ms ?? unfreeze_sweep_ms);
   unfreeze.unref();
+  const orphan_after_ms = options.claim_orphan_after_ms ?? claim_orphan_after_ms_default;
+  let claiming: Promise<unknown> = Promise.resolve();
+  const claims = setInterval(() => {
+    claiming = claiming.then(() => service.sweepOrphanClaims(orphan_after_ms))
+      .catch((error: unknown) => options.log.warn({ err: String(error) }, 'orphan claim sweep failed; next round retries'));
+  }, options.claim_sweep_ms ?? unfreeze_sweep_ms);
+  claims.unref();
   return {
     service, books, rules,
     async stop() {
       clearInterval(sweep);
       clearInterval(unfreeze);
+      clearInterval(claims);
       await sweeping;
       await unfreezing;
+      await claiming;
       await pump.stop();
     },
   };

@@ -9,7 +9,7 @@ import { invalidFields, PaycoreError } from '../errors';
 import type { Sealer } from '../seal';
 import { isSplitId, splitId, type IdKey } from '../ids';
 import type { Logger } from '../log';
-import type { AllocateResult, ReturnPlan } from '../ledger/splits';
+import type { AllocateResult, OrphanClaim, ReturnPlan } from '../ledger/splits';
 import type { PaymentState } from '../events/types';
 import { decideSplit } from './decide';
 import { ConflictError } from '../orders/store';
@@ -41,6 +41,8 @@ interface SplitBooksPort {
   planReturns(payment_id: string, refund_id: string, amount_minor: bigint): Promise<ReturnPlan>;
   /** Gives back the channel shares taken for a refund that was never created. */
   releaseReturns(payment_id: string, refund_id: string): Promise<void>;
+  orphanClaims(after_ms: number, limit: number): Promise<OrphanClaim[]>;
+  releaseOrphan(payment_id: string, claim: OrphanClaim, give_back: readonly { split_id: string; line_no: number }[]): Promise<boolean>;
 }
 
 export interface SplitServiceDeps {
@@ -63,6 +65,8 @@ export interface SplitServiceDeps {
 }
 
 const conflict_retries_max = 3;
+/** Orphan claims looked at per sweep. */
+const orphan_batch_max = 100;
 const paid_statuses = new Set(['SUCCEEDED', 'PARTIALLY_REFUNDED', 'REFUNDED']);
 
 export class SplitService {
@@ -224,6 +228,46 @@ export class SplitService {
    * (SPLIT_RETURN_REVERSED) and its claim is dropped. Repeatable. */
   async releaseCarried(payment_id: string, refund_id: string): Promise<void> {
     await this.deps.books.releaseReturns(payment_id, refund_id);
+  }
+
+  /** The orphan sweep (README.md, "Orphan return claims"): a refund's claim on a payment split at
+   * its channel, last claimed more than after_ms ago, whose refund the order's log does not have
+   * (the gateway stopped between the books' returns and the order actor, and the merchant never
+   * retried) is given back. Shares a channel takes back inside the refund (Alipay) were never
+   * taken at the channel: all go back to their receivers. Shares returned by separate calls
+   * (WeChat): one never asked goes back, one the channel returned stays returned (the money is
+   * the merchant's there), one refused is the receiver's; while one is still open the
+   * claim waits. The claim then no longer holds the amount out of later splits; a retry of the
+   * same refund plans anew. Safe in every gateway: the books give back only a claim unchanged
+   * since it was read, under the payment's row lock. Answers how many were given back. */
+  async sweepOrphanClaims(after_ms: number): Promise<number> {
+    let released = 0;
+    for (const claim of await this.deps.books.orphanClaims(after_ms, orphan_batch_max)) {
+      const payment = await this.deps.payment(claim.payment_id);
+      // The refund exists (the books have not seen it yet): not an orphan.
+      if (payment === undefined || payment.refunds.some((r) => r.refund_id === claim.refund_id)) continue;
+      const channel = this.#channelOf(payment);
+      const in_refund = channel !== undefined && this.deps.channels.get(channel.channel_id)?.returns_in_refund === true;
+      const give_back: { split_id: string; line_no: number }[] = [];
+      let open = false;
+      for (const line of claim.returns) {
+        if (in_refund) {
+          give_back.push(line);
+          continue;
+        }
+        const state = (await this.deps.store.load(line.split_id))?.state;
+        const asked = state?.returns.find((r) => r.return_no === returnNo(claim.refund_id, line.split_id, line.line_no));
+        // Never asked, or refused (given back by the split's own sync too; repeatable): the receiver's.
+        if (asked === undefined || asked.status === 'FAILED') give_back.push(line);
+        else if (asked.status !== 'SUCCEEDED') open = true;
+      }
+      if (open) continue; // its follow-ups settle the return first
+      if (await this.deps.books.releaseOrphan(claim.payment_id, claim, give_back)) {
+        released += 1;
+        this.deps.log.warn({ payment_id: claim.payment_id, refund_id: claim.refund_id, given_back: give_back.length }, 'refund claim given back: its refund was never created');
+      }
+    }
+    return released;
   }
 
   /** The returns still open when the follow-ups of the bound would have been made since each was

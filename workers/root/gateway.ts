@@ -218,6 +218,7 @@ async function startMoneyOut(deps: GatewayDeps, ledger: LedgerStore | undefined,
     payment: async (payment_id) => (await orders.get(payment_id))?.state,
     unfreeze_after_ms: config.split_unfreeze_after_ms, unfreeze_sweep_ms: Math.min(60_000, Math.max(1_000, config.split_unfreeze_after_ms)),
     stall_queries: config.split_stall_queries, follow_up_ms: config.split_follow_up_ms,
+    claim_orphan_after_ms: config.split_claim_orphan_after_ms, claim_sweep_ms: Math.min(60_000, Math.max(1_000, config.split_claim_orphan_after_ms)),
   });
   return { payouts, splits };
 }
