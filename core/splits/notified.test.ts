@@ -44,7 +44,8 @@ function setup(events: SplitEvent[]) {
       schedule: () => Promise.resolve(),
     },
     books: { allocate: () => Promise.reject(new Error('not asked here')), sync: () => Promise.resolve(), planReturns: () => Promise.reject(new Error('not asked here')),
-      releaseReturns: () => Promise.reject(new Error('not asked here')) },
+      releaseReturns: () => Promise.reject(new Error('not asked here')), orphanClaims: () => Promise.reject(new Error('not asked here')),
+      releaseOrphan: () => Promise.reject(new Error('not asked here')) },
     payment: () => Promise.resolve(undefined), channels: new Map([['wxps', sharing]]), id_key: test_id_key,
     follow_up_ms: [1_000], stall_queries: 20, log: createLogger('silent'), now: () => new Date(at), sealer: new Sealer(Buffer.alloc(32, 7)),
   });
