@@ -203,7 +203,7 @@ export class SandboxClient {
     this.#url = new URL(base_url);
   }
 
-  pay(out_trade_no: string, done: Done): void {
+  pay(out_trade_no: string, done: Done, retried = false): void {
     let answered = false;
     const answer: Done = (error_key) => {
       if (answered) return;
@@ -225,8 +225,17 @@ export class SandboxClient {
         response.once('end', () => answer(response.statusCode === 200 ? undefined : `SANDBOX_PAY/${response.statusCode}`));
       },
     );
-    request.once('timeout', () => request.destroy(new Error('timeout')));
-    request.once('error', () => answer('SANDBOX_PAY/NETWORK'));
+    request.once('timeout', () => request.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
+    request.once('error', (error: NodeJS.ErrnoException) => {
+      // A kept-alive socket the sandbox closed as idle just as this request went out on it:
+      // the request never reached it (Node's documented reuse race); paying is idempotent.
+      if (!retried && request.reusedSocket && error.code === 'ECONNRESET') {
+        answered = true;
+        this.pay(out_trade_no, done, true);
+        return;
+      }
+      answer(`SANDBOX_PAY/NETWORK_${error.code ?? 'ERROR'}`);
+    });
     request.end('{}');
   }
 
