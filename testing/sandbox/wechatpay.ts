@@ -324,7 +324,8 @@ export class WechatSandbox {
   }
 
   #settleRefund(refund: Refund, status: 'SUCCESS' | 'ABNORMAL' | 'CLOSED', order: Order): void {
-    if (refund.status !== 'PROCESSING') return;
+    // PROCESSING settles; so does ABNORMAL once the merchant handled it (异常退款), to SUCCESS or CLOSED.
+    if (refund.status !== 'PROCESSING' && !(refund.status === 'ABNORMAL' && status !== 'ABNORMAL')) return;
     refund.status = status;
     if (status === 'SUCCESS') {
       refund.success_time = toChinaTime(new Date());
@@ -524,7 +525,7 @@ export class WechatSandbox {
       if (refund === undefined) throw new HttpError(404, 'NOT_FOUND', `no refund ${out_refund_no}`);
       const status = stringField(body, 'status') ?? 'SUCCESS';
       if (status !== 'SUCCESS' && status !== 'ABNORMAL' && status !== 'CLOSED') throw new HttpError(400, 'PARAM_ERROR', 'status must be SUCCESS, ABNORMAL or CLOSED');
-      if (refund.status !== 'PROCESSING') throw new HttpError(409, 'NOT_PROCESSING', `refund is ${refund.status}`);
+      if (refund.status !== 'PROCESSING' && !(refund.status === 'ABNORMAL' && status !== 'ABNORMAL')) throw new HttpError(409, 'NOT_PROCESSING', `refund is ${refund.status}`);
       this.#settleRefund(refund, status, this.#orders.get(orderKey(refund.mchid, refund.out_trade_no))!);
       return { status: 200, body: { out_refund_no, status } };
     }
