@@ -176,7 +176,7 @@ const admin_table: Record<string, AppRole> = Object.fromEntries([
   ...['UpsertApp', 'GetApp', 'ListApps', 'DeleteApp', 'RotateAppKey', 'RetireAppKey'].map((m) => [`/paycore.v1.AppAdminService/${m}`, 'admin:apps']),
   ...['UpsertRiskRule', 'ListRiskRules', 'DeleteRiskRule', 'ListHeldPayments', 'ReleaseHeldPayment', 'RejectHeldPayment', 'HoldMerchant', 'ReleaseMerchantHold', 'ListMerchantHolds']
     .map((m) => [`/paycore.v1.RiskAdminService/${m}`, 'admin:risk']),
-  ...['SetSettlementAccount', 'GetSettlementAccount', 'ListDeadPayoutTimers', 'RedrivePayoutTimer', 'PayRefundByPayout', 'ResolvePayout']
+  ...['SetSettlementAccount', 'GetSettlementAccount', 'ListDeadPayoutTimers', 'RedrivePayoutTimer', 'PayRefundByPayout', 'ResolvePayout', 'RecheckRefund']
     .map((m) => [`/paycore.v1.PayoutAdminService/${m}`, 'admin:payouts']),
   ['/paycore.v1.SplitAdminService/ResolveSplitReturn', 'admin:payouts'],
 ]) as Record<string, AppRole>;

@@ -98,6 +98,8 @@ export interface Refund {
   /** Paid by a payout (代付退款, core/payouts) after the channel's window or count had passed:
    * the payout; channel_refund_no is then the bank's number for it. */
   payout_id?: string;
+  /** The latest operator's re-check (RefundRechecked): who, why and what the channel said. */
+  recheck?: { at: string; operator: string; reason: string; answer: string };
 }
 
 /** Fields every event carries. `at` is ISO-8601 UTC, set by the actor, never by evolve. */
@@ -175,9 +177,15 @@ export type PaymentEvent =
   | (EventBase & { type: 'RefundSubmitted'; refund_id: string; channel_refund_no?: string })
   | (EventBase & { type: 'RefundRetryScheduled'; refund_id: string; code: string; message: string })
   /** `payout`: paid by a payout (an operator's, of a refund REQUIRES_MANUAL because the channel's
-   * window or count had passed) through channel_id, not by the refund's channel. */
-  | (EventBase & { type: 'RefundSucceeded'; refund_id: string; channel_refund_no: string; refunded_at: string; payout?: { payout_id: string; channel_id: string } })
-  | (EventBase & { type: 'RefundFailed'; refund_id: string; code: string; message: string })
+   * window or count had passed) through channel_id, not by the refund's channel.
+   * `rechecked`: settled by an operator's re-check of a refund REQUIRES_MANUAL after it reached
+   * its channel (RefundRechecked, just before it in the same write). */
+  | (EventBase & { type: 'RefundSucceeded'; refund_id: string; channel_refund_no: string; refunded_at: string; payout?: { payout_id: string; channel_id: string }; rechecked?: true })
+  | (EventBase & { type: 'RefundFailed'; refund_id: string; code: string; message: string; rechecked?: true })
+  /** An operator's re-check (PayoutAdminService RecheckRefund) of a refund REQUIRES_MANUAL after
+   * it reached its channel: who (`operator`), why, and what the channel answered. Audit only;
+   * a final answer follows as RefundSucceeded / RefundFailed with `rechecked`. */
+  | (EventBase & { type: 'RefundRechecked'; refund_id: string; operator: string; reason: string; answer: string })
   | (EventBase & { type: 'RefundRequiresManual'; refund_id: string; code: string; message: string });
 
 export type PaymentEventType = PaymentEvent['type'];

@@ -17,6 +17,7 @@ import { toRefund } from './convert';
 import { isPayoutId, isRefundId } from '../ids';
 import type { OrdersClient } from '../orders/api';
 import { refund_codes_paid_by_payout } from '../orders/decide';
+import { findRefund } from '../orders/evolve';
 import type { PayoutService } from '../payouts/service';
 
 export const payout_admin_service = grpcDefinition(PayoutAdminServiceDefinition);
@@ -30,7 +31,7 @@ export interface PayoutAdminDeps {
 const id_pattern = /^[A-Za-z0-9_-]{1,32}$/;
 const dead_timers_page_default = 100;
 
-export function payoutAdminService(deps: PayoutAdminDeps | undefined, orders: Pick<OrdersClient, 'getRefund'>, log: Logger): grpc.UntypedServiceImplementation {
+export function payoutAdminService(deps: PayoutAdminDeps | undefined, orders: Pick<OrdersClient, 'getRefund' | 'send'>, log: Logger): grpc.UntypedServiceImplementation {
   const unary = adminUnary(log);
   const run = <Req, Res>(method: string, work: (request: Req, deps: PayoutAdminDeps, call: object) => Promise<Res>) =>
     unary(method, async (request: Req, call) => {
@@ -64,6 +65,8 @@ export function payoutAdminService(deps: PayoutAdminDeps | undefined, orders: Pi
     }),
     payRefundByPayout: run('PayRefundByPayout', (request: P.PayRefundByPayoutRequest, d) => payRefundByPayout(request, d, orders)),
     resolvePayout: run('ResolvePayout', (request: P.ResolvePayoutRequest, d, call) => resolvePayout(request, d, `app:${callerOf(call).app_id}`)),
+    // Needs no books: the refund's payment actor queries the channel and records the answer.
+    recheckRefund: unary('RecheckRefund', (request: P.RecheckRefundRequest, call) => recheckRefund(request, orders, `app:${callerOf(call).app_id}`)),
     redrivePayoutTimer: run('RedrivePayoutTimer', async (request: P.RedrivePayoutTimerRequest, d): Promise<P.RedrivePayoutTimerResponse> => {
       const timer = await d.dead_letters.redrive(Number(request.seq));
       return { timer: deadToWire(0, { timer, failures: 0, reason: '', dead_at: '' }) };
@@ -95,6 +98,23 @@ const outcomes = new Map<PayoutResolutionOutcome, 'succeeded' | 'failed'>([
   [PayoutResolutionOutcome.PAYOUT_RESOLUTION_OUTCOME_SUCCEEDED, 'succeeded'],
   [PayoutResolutionOutcome.PAYOUT_RESOLUTION_OUTCOME_FAILED, 'failed'],
 ]);
+
+/** A refund REQUIRES_MANUAL after it reached its channel, re-checked there by an operator, who
+ * is recorded with the reason (the payment's actor refuses one that may not be re-checked). */
+async function recheckRefund(request: P.RecheckRefundRequest, orders: Pick<OrdersClient, 'getRefund' | 'send'>, operator: string): Promise<P.RecheckRefundResponse> {
+  const violations: FieldViolation[] = [];
+  if (!id_pattern.test(request.merchantId)) violations.push({ field: 'merchant_id', description: 'is required: 1..32 of [A-Za-z0-9_-]' });
+  if (!isRefundId(request.refundId)) violations.push({ field: 'refund_id', description: "must be a refund id ('r' and 25 of a-z, 2-7)" });
+  const reason = request.reason.trim();
+  if (reason === '' || [...reason].length > 256) violations.push({ field: 'reason', description: 'is required: 1..256 characters' });
+  if (violations.length > 0) throw invalidFields(violations);
+  const found = await orders.getRefund(request.refundId);
+  if (found === undefined || found.state.merchant_id !== request.merchantId) throw new PaycoreError('NOT_FOUND', `no refund ${request.refundId}`);
+  const state = await orders.send({ type: 'recheck_refund', payment_id: found.state.payment_id, merchant_id: request.merchantId, refund_id: request.refundId, operator, reason });
+  const refund = findRefund(state, request.refundId);
+  if (refund === undefined) throw new PaycoreError('INTERNAL', `refund ${request.refundId} missing after its re-check`);
+  return { refund: toRefund(state, refund), providerAnswer: refund.recheck?.answer ?? '' };
+}
 
 /** A refund past its channel's window or count, paid by a payout to the account supplied. */
 async function payRefundByPayout(request: P.PayRefundByPayoutRequest, deps: PayoutAdminDeps, orders: Pick<OrdersClient, 'getRefund'>): Promise<P.PayRefundByPayoutResponse> {

@@ -238,6 +238,8 @@ export class ActorSystem {
         return payments.reverse(actor, request.reason_code, request.reference);
       case 'refund_paid_out':
         return refunds.paidOut(actor, request);
+      case 'recheck_refund':
+        return refunds.recheck(actor, request);
     }
   }
 }

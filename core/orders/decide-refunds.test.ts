@@ -143,3 +143,42 @@ test('decide - a refund past the channel\'s window, paid by payout: SUCCEEDED wi
   // A payout event only completes a REQUIRES_MANUAL refund.
   expect(() => evolve(pending, { type: 'RefundSucceeded', at: late, refund_id: 'r2', channel_refund_no: 'B', refunded_at: late, payout: { payout_id: 'o3', channel_id: 'bank1' } })).toThrow(/cannot apply to a PENDING refund/);
 });
+
+test('decide - an operator\'s re-check of a refund REQUIRES_MANUAL after it reached the channel: always audited; a final answer settles it, any other leaves it', () => {
+  const at = '2025-03-03T00:00:00.000Z';
+  const abnormal = apply(apply(paid(), refundCommand('r1', 4_000n)), status('r1', { kind: 'requires_manual', code: 'ABNORMAL', message: 'payer account abnormal' }));
+  const recheck = (s?: RefundStatus): Extract<PaymentCommand, { type: 'refund_recheck' }> => ({ type: 'refund_recheck', at, merchant_id: 'm_r', refund_id: 'r1', operator: 'app:ops', reason: 'support says paid', ...(s === undefined ? {} : { status: s }) });
+  const audit = { type: 'RefundRechecked', at, refund_id: 'r1', operator: 'app:ops', reason: 'support says paid' };
+  // No final answer: recorded, the refund stays REQUIRES_MANUAL with what the channel said.
+  for (const [answer, s] of [
+    ['unknown: no answer could be read (see the log)', undefined],
+    ['processing', { kind: 'pending' }],
+    ['requires_manual: ABNORMAL still', { kind: 'requires_manual', code: 'ABNORMAL', message: 'still' }],
+    ['failed: SYSTEM_ERROR busy (retryable)', { kind: 'failed', code: 'SYSTEM_ERROR', message: 'busy', retryable: true }],
+    ['not_found', { kind: 'not_found' }],
+  ] as const) {
+    expect(decide(abnormal, recheck(s))).toEqual({ events: [{ ...audit, answer }] });
+    expect(apply(abnormal, recheck(s)).refunds[0]).toMatchObject({ state: 'REQUIRES_MANUAL', recheck: { at, operator: 'app:ops', reason: 'support says paid', answer } });
+  }
+  // Paid: SUCCEEDED, the payment refunded.
+  const done = apply(abnormal, recheck({ kind: 'succeeded', channel_refund_no: '5031', amount_minor: 4_000n, refunded_at: new Date(at) }));
+  expect(done.refunds[0]).toMatchObject({ state: 'SUCCEEDED', channel_refund_no: '5031', refunded_at: at, recheck: { answer: 'succeeded: 5031' } });
+  expect(done.refunds[0]!.failure).toBeUndefined();
+  expect(done).toMatchObject({ status: 'PARTIALLY_REFUNDED', refunded_minor: 4_000n });
+  // Another amount than the refund's: recorded only, left for reconciliation.
+  const odd = decide(abnormal, recheck({ kind: 'succeeded', channel_refund_no: '5031', amount_minor: 1n, refunded_at: new Date(at) }));
+  expect('events' in odd && odd.events.map((e) => e.type)).toEqual(['RefundRechecked']);
+  // Closed: FAILED, its amount refundable again.
+  const closed = apply(abnormal, recheck({ kind: 'failed', code: 'CLOSED', message: 'closed', retryable: false }));
+  expect(closed.refunds[0]).toMatchObject({ state: 'FAILED', failure: { code: 'CLOSED' } });
+  expect(closed.refunded_minor).toBe(0n);
+  // Refused: settled, still in flight, REQUIRES_MANUAL before any call, another merchant's, unknown.
+  expect(decide(done, recheck())).toMatchObject({ rejection: { reason: 'ILLEGAL_STATE' } });
+  expect(decide(apply(paid(), refundCommand('r1', 1n)), recheck())).toMatchObject({ rejection: { reason: 'ILLEGAL_STATE' } });
+  const late = apply(paid(), refundCommand('r1', 1n, '2026-06-01T00:00:00.000Z'));
+  expect(decide(late, recheck())).toMatchObject({ rejection: { reason: 'ILLEGAL_STATE', message: expect.stringContaining('PayRefundByPayout') } });
+  expect(decide(abnormal, { ...recheck(), merchant_id: 'm_other' })).toMatchObject({ rejection: { reason: 'NOT_FOUND' } });
+  expect(decide(abnormal, { ...recheck(), refund_id: 'nope' })).toMatchObject({ rejection: { reason: 'NOT_FOUND' } });
+  // Only a re-check's settlement moves a REQUIRES_MANUAL refund.
+  expect(() => evolve(abnormal, { type: 'RefundFailed', at, refund_id: 'r1', code: 'X', message: 'x' })).toThrow(/cannot apply to a REQUIRES_MANUAL refund/);
+});

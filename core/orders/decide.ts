@@ -4,6 +4,7 @@
 import { attempts_per_payment_max } from '../constants';
 import { attemptId } from '../ids';
 import { currentAttempt, findAttempt, findRefund, isOpen, refundableMinor } from './evolve';
+import type { RefundStatus } from '../../channels/channel';
 import type { Attempt, Decision, PaymentCommand, PaymentEvent, PaymentState, Rejection } from './types';
 import { paid_statuses } from './types';
 
@@ -59,7 +60,58 @@ export function decide(state: PaymentState | undefined, command: PaymentCommand)
     case 'reverse':
       if (state === undefined) return reject('NOT_FOUND', 'no such payment');
       return decideReverse(state, command);
+    case 'refund_recheck':
+      if (state === undefined) return reject('NOT_FOUND', 'no such payment');
+      return decideRefundRecheck(state, command);
   }
+}
+
+/** Why a refund cannot be re-checked at its channel; undefined when it can: REQUIRES_MANUAL
+ * after it reached the channel (not past the channel's window or count: never sent). */
+export function recheckRejection(state: PaymentState, refund_id: string): Rejection | undefined {
+  const refund = findRefund(state, refund_id);
+  if (refund === undefined) return { reason: 'NOT_FOUND', message: `no refund ${refund_id}` };
+  if (refund.state !== 'REQUIRES_MANUAL') return { reason: 'ILLEGAL_STATE', message: `refund ${refund_id} is ${refund.state}: only a REQUIRES_MANUAL refund is re-checked` };
+  if (refund_codes_paid_by_payout.has(refund.failure?.code ?? '')) {
+    return { reason: 'ILLEGAL_STATE', message: `refund ${refund_id} is REQUIRES_MANUAL (${refund.failure?.code}) before any call to its channel: it is paid by payout (PayRefundByPayout), not re-checked` };
+  }
+  return undefined;
+}
+
+/** What a channel's answer to a re-check says, as the audit records it and the operator reads it. */
+function recheckAnswer(status: RefundStatus | undefined): string {
+  if (status === undefined) return 'unknown: no answer could be read (see the log)';
+  switch (status.kind) {
+    case 'succeeded':
+      return `succeeded: ${status.channel_refund_no}`;
+    case 'pending':
+      return 'processing';
+    case 'failed':
+      return `failed: ${status.code} ${status.message}${status.retryable ? ' (retryable)' : ''}`;
+    case 'requires_manual':
+      return `requires_manual: ${status.code} ${status.message}`;
+    case 'not_found':
+      return 'not_found';
+  }
+}
+
+/** An operator's re-check: always recorded (who, why, the answer); a final answer settles the
+ * refund — succeeded (of its amount) SUCCEEDED, a definite refusal or close FAILED. Anything
+ * else (in progress, retryable, needing handling, unknown, not found) leaves it REQUIRES_MANUAL. */
+function decideRefundRecheck(state: PaymentState, command: Extract<PaymentCommand, { type: 'refund_recheck' }>): Decision {
+  const rejection = recheckRejection(state, command.refund_id);
+  if (rejection !== undefined) return { rejection };
+  const { at, refund_id, status } = command;
+  const refund = findRefund(state, refund_id)!;
+  const audit: PaymentEvent = { type: 'RefundRechecked', at, refund_id, operator: command.operator, reason: command.reason, answer: recheckAnswer(status) };
+  if (status?.kind === 'succeeded') {
+    if (status.amount_minor !== refund.amount_minor) {
+      return { events: [{ ...audit, answer: `${audit.answer} of ${status.amount_minor} on a refund of ${refund.amount_minor}: left for reconciliation` }] };
+    }
+    return { events: [audit, { type: 'RefundSucceeded', at, refund_id, channel_refund_no: status.channel_refund_no, refunded_at: status.refunded_at.toISOString(), rechecked: true }] };
+  }
+  if (status?.kind === 'failed' && !status.retryable) return { events: [audit, { type: 'RefundFailed', at, refund_id, code: status.code, message: status.message, rechecked: true }] };
+  return { events: [audit] };
 }
 
 /** Reconciliation's reversal of a success the channel never took. Only a SUCCEEDED payment

@@ -279,7 +279,7 @@ describe('evolve', () => {
   test('evolve - the table covers every event type and every status', () => {
     expect([...all_event_types].sort()).toEqual(Object.keys(resulting_status).sort());
     expect(Object.keys(event_allowed_from).filter((t) => t.startsWith('Refund')).sort()).toEqual(
-      ['RefundFailed', 'RefundRequested', 'RefundRequiresManual', 'RefundRetryScheduled', 'RefundSubmitted', 'RefundSucceeded'],
+      ['RefundFailed', 'RefundRechecked', 'RefundRequested', 'RefundRequiresManual', 'RefundRetryScheduled', 'RefundSubmitted', 'RefundSucceeded'],
     );
     expect(cases).toHaveLength(13 * 10);
     // Each built state really is in the status it is named for.

@@ -30,6 +30,7 @@ export const event_allowed_from: Record<PaymentEvent['type'], readonly (PaymentS
   RefundSucceeded: any_status,
   RefundFailed: any_status,
   RefundRequiresManual: any_status,
+  RefundRechecked: any_status,
 };
 
 /** Where each refund event may take a refund. */
@@ -57,6 +58,7 @@ export function evolve(state: PaymentState | undefined, event: PaymentEvent): Pa
     case 'RefundSucceeded':
     case 'RefundFailed':
     case 'RefundRequiresManual':
+    case 'RefundRechecked':
       return evolveRefund(state, next, event);
     case 'PaymentReversed':
       // Reconciliation's reversal of a success the channel never took (decide's decideReverse).
@@ -69,7 +71,7 @@ export function evolve(state: PaymentState | undefined, event: PaymentEvent): Pa
   }
 }
 
-type RefundEvent = Extract<PaymentEvent, { type: keyof typeof refund_allowed_from | 'RefundRequested' }>;
+type RefundEvent = Extract<PaymentEvent, { type: keyof typeof refund_allowed_from | 'RefundRequested' | 'RefundRechecked' }>;
 type AfterCreation = Exclude<PaymentEvent, { type: 'PaymentCreated' }>;
 
 /** The state a payment starts in. */
@@ -226,7 +228,8 @@ function evolveRefund(state: PaymentState, next: PaymentState, event: RefundEven
       // Paid by a payout: only a refund the channel could no longer carry (REQUIRES_MANUAL).
       const paid_out = event.payout === undefined ? {} : { payout_id: event.payout.payout_id };
       const change = { state: 'SUCCEEDED' as const, channel_refund_no: event.channel_refund_no, refunded_at: event.refunded_at, failure: undefined, ...paid_out };
-      next.refunds = withRefund(state, event, change, event.payout === undefined ? undefined : ['REQUIRES_MANUAL']);
+      // Or settled by an operator's re-check of a refund REQUIRES_MANUAL after it reached the channel.
+      next.refunds = withRefund(state, event, change, event.payout === undefined && event.rechecked !== true ? undefined : ['REQUIRES_MANUAL']);
       if (refund?.kind === 'merchant') {
         next.refunded_minor = state.refunded_minor + refund.amount_minor;
         next.status = next.refunded_minor === state.amount_minor ? 'REFUNDED' : 'PARTIALLY_REFUNDED';
@@ -234,8 +237,15 @@ function evolveRefund(state: PaymentState, next: PaymentState, event: RefundEven
       return next;
     }
     case 'RefundFailed':
-      next.refunds = withRefund(state, event, { state: 'FAILED', failure: { code: event.code, message: event.message } });
+      next.refunds = withRefund(state, event, { state: 'FAILED', failure: { code: event.code, message: event.message } }, event.rechecked === true ? ['REQUIRES_MANUAL'] : undefined);
       return next;
+    case 'RefundRechecked': {
+      const refund = findRefund(state, event.refund_id);
+      assert(refund !== undefined && refund.state === 'REQUIRES_MANUAL', `evolve: RefundRechecked needs a REQUIRES_MANUAL refund`);
+      const recheck = { at: event.at, operator: event.operator, reason: event.reason, answer: event.answer };
+      next.refunds = state.refunds.map((r) => (r === refund ? { ...r, recheck, updated_at: event.at } : r));
+      return next;
+    }
     case 'RefundRequiresManual':
       next.refunds = withRefund(state, event, { state: 'REQUIRES_MANUAL', failure: { code: event.code, message: event.message } });
       return next;

@@ -63,6 +63,9 @@ export type ActorCommand =
   | { type: 'reject_hold'; payment_id: string }
   /** A payout (core/payouts) paid a refund the channel could no longer carry. */
   | { type: 'refund_paid_out'; payment_id: string; refund_id: string; payout_id: string; channel_id: string; channel_payout_no: string; paid_at: string }
+  /** An operator's re-check of a refund REQUIRES_MANUAL after it reached its channel
+   * (PayoutAdminService RecheckRefund): one query now, a final answer applied. */
+  | { type: 'recheck_refund'; payment_id: string; merchant_id: string; refund_id: string; operator: string; reason: string }
   /** Reconciliation's (core/recon/act.ts): reverse a success the channel never took. */
   | { type: 'reverse'; payment_id: string; reason_code: string; reference: string };
 
@@ -80,6 +83,7 @@ export function requestMerchant(request: ActorRequest): string | undefined {
     case 'close':
     case 'confirm':
     case 'create_refund':
+    case 'recheck_refund':
       return request.merchant_id;
     default:
       return undefined;

@@ -10,7 +10,7 @@ import type { Logger } from '../log';
 import type { ChannelDirectory } from '../routing/directory';
 import { requireState, type Actor } from './actor-state';
 import type { ChannelCalls } from './channel-calls';
-import { decide } from './decide';
+import { decide, recheckRejection, scopeRejection } from './decide';
 import { findRefund } from './evolve';
 import type { Journal } from './journal';
 import type { RefundInput } from './protocol';
@@ -85,6 +85,19 @@ export class RefundFlow {
   async paidOut(actor: Actor, paid: Omit<Extract<PaymentCommand, { type: 'refund_paid_out' }>, 'type' | 'at'>): Promise<PaymentState> {
     const { refund_id, payout_id, channel_id, channel_payout_no, paid_at } = paid;
     await this.deps.journal.apply(actor, { type: 'refund_paid_out', at: this.deps.now().toISOString(), refund_id, payout_id, channel_id, channel_payout_no, paid_at });
+    return requireState(actor);
+  }
+
+  /** An operator's re-check of a refund REQUIRES_MANUAL after it reached its channel: refused
+   * before any call when it may not be re-checked; else one query now, and the answer recorded
+   * (decide: a final one settles the refund). */
+  async recheck(actor: Actor, request: { merchant_id: string; refund_id: string; operator: string; reason: string }): Promise<PaymentState> {
+    const { merchant_id, refund_id, operator, reason } = request;
+    const state = requireState(actor);
+    const rejection = scopeRejection(state, merchant_id) ?? recheckRejection(state, refund_id);
+    if (rejection !== undefined) throw new PaycoreError(rejection.reason, rejection.message);
+    const status = await this.deps.calls.queryRefund(state, findRefund(state, refund_id)!);
+    await this.deps.journal.apply(actor, { type: 'refund_recheck', at: this.deps.now().toISOString(), merchant_id, refund_id, operator, reason, status });
     return requireState(actor);
   }
 

@@ -73,6 +73,9 @@ export type PaymentCommand =
   /** A refund REQUIRES_MANUAL because the channel's window or count had passed, paid by a
    * payout (core/payouts) through channel_id: it ends SUCCEEDED with the payout recorded. */
   | { type: 'refund_paid_out'; at: string; refund_id: string; payout_id: string; channel_id: string; channel_payout_no: string; paid_at: string }
+  /** An operator's re-check of a refund REQUIRES_MANUAL after it reached its channel: what the
+   * channel answered to one query now (undefined: no answer could be read). */
+  | { type: 'refund_recheck'; at: string; merchant_id: string; refund_id: string; operator: string; reason: string; status?: RefundStatus }
   /** What a channel said about a refund (our call, a query, its callback). */
   | { type: 'refund_status'; at: string; refund_id: string; status: RefundStatus; retries_max: number; via_channel_id?: string };
 

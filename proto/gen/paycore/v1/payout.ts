@@ -479,6 +479,27 @@ export interface PayRefundByPayoutRequest {
   channelId: string;
 }
 
+export interface RecheckRefundRequest {
+  /** Required: the refunded payment's merchant. */
+  merchantId: string;
+  /** Required: the refund ('r' followed by 25 characters of a-z or 2-7). */
+  refundId: string;
+  /** Required: why the operator re-checks it, 1..256 characters (recorded with who did). */
+  reason: string;
+}
+
+export interface RecheckRefundResponse {
+  /** The refund after the re-check. */
+  refund:
+    | Refund
+    | undefined;
+  /**
+   * What the channel said: "succeeded", "failed: <code> ...", "processing",
+   * "requires_manual: <code> ...", "not_found", or "unknown" (no answer could be read).
+   */
+  providerAnswer: string;
+}
+
 export interface PayRefundByPayoutResponse {
   /** The refund's payout. */
   payout:
@@ -4178,6 +4199,206 @@ export const PayRefundByPayoutRequest: MessageFns<PayRefundByPayoutRequest> = {
   },
 };
 
+function createBaseRecheckRefundRequest(): RecheckRefundRequest {
+  return { merchantId: "", refundId: "", reason: "" };
+}
+
+export const RecheckRefundRequest: MessageFns<RecheckRefundRequest> = {
+  encode(message: RecheckRefundRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.merchantId !== "") {
+      writer.uint32(10).string(message.merchantId);
+    }
+    if (message.refundId !== "") {
+      writer.uint32(18).string(message.refundId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecheckRefundRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecheckRefundRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.refundId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecheckRefundRequest {
+    return {
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+      refundId: isSet(object.refundId)
+        ? globalThis.String(object.refundId)
+        : isSet(object.refund_id)
+        ? globalThis.String(object.refund_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: RecheckRefundRequest): unknown {
+    const obj: any = {};
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    if (message.refundId !== "") {
+      obj.refundId = message.refundId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RecheckRefundRequest>): RecheckRefundRequest {
+    return RecheckRefundRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RecheckRefundRequest>): RecheckRefundRequest {
+    const message = createBaseRecheckRefundRequest();
+    message.merchantId = object.merchantId ?? "";
+    message.refundId = object.refundId ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseRecheckRefundResponse(): RecheckRefundResponse {
+  return { refund: undefined, providerAnswer: "" };
+}
+
+export const RecheckRefundResponse: MessageFns<RecheckRefundResponse> = {
+  encode(message: RecheckRefundResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.refund !== undefined) {
+      Refund.encode(message.refund, writer.uint32(10).fork()).join();
+    }
+    if (message.providerAnswer !== "") {
+      writer.uint32(18).string(message.providerAnswer);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecheckRefundResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecheckRefundResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.refund = Refund.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.providerAnswer = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecheckRefundResponse {
+    return {
+      refund: isSet(object.refund) ? Refund.fromJSON(object.refund) : undefined,
+      providerAnswer: isSet(object.providerAnswer)
+        ? globalThis.String(object.providerAnswer)
+        : isSet(object.provider_answer)
+        ? globalThis.String(object.provider_answer)
+        : "",
+    };
+  },
+
+  toJSON(message: RecheckRefundResponse): unknown {
+    const obj: any = {};
+    if (message.refund !== undefined) {
+      obj.refund = Refund.toJSON(message.refund);
+    }
+    if (message.providerAnswer !== "") {
+      obj.providerAnswer = message.providerAnswer;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RecheckRefundResponse>): RecheckRefundResponse {
+    return RecheckRefundResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RecheckRefundResponse>): RecheckRefundResponse {
+    const message = createBaseRecheckRefundResponse();
+    message.refund = (object.refund !== undefined && object.refund !== null)
+      ? Refund.fromPartial(object.refund)
+      : undefined;
+    message.providerAnswer = object.providerAnswer ?? "";
+    return message;
+  },
+};
+
 function createBasePayRefundByPayoutResponse(): PayRefundByPayoutResponse {
   return { payout: undefined, refund: undefined };
 }
@@ -4453,6 +4674,27 @@ export const PayoutAdminServiceDefinition = {
       requestType: ResolvePayoutRequest as typeof ResolvePayoutRequest,
       requestStream: false,
       responseType: ResolvePayoutResponse as typeof ResolvePayoutResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Re-checks a refund that went REFUND_STATUS_REQUIRES_MANUAL after it reached its channel
+     * (its tries ran out, or the channel answered that it needs handling, e.g. WeChat Pay ABNORMAL)
+     * once the operator has reason to think the channel settled it: paycore queries the channel
+     * for the refund once, now, and applies a final answer — succeeded: REFUND_STATUS_SUCCEEDED
+     * (the books post it; shares in doubt stay with the refund); refused or closed:
+     * REFUND_STATUS_FAILED (the books give them back). Any other answer (still in progress, still
+     * needing handling, unknown, no answer) leaves the refund REQUIRES_MANUAL. Audited: every
+     * re-check (who, why, what the channel said) is an event in the payment's log. Answers the
+     * refund after it and what the channel said. Errors: NOT_FOUND (no such refund of
+     * merchant_id); ILLEGAL_STATE (the refund is not REQUIRES_MANUAL, or went so before any call:
+     * past its channel's window or count — PayRefundByPayout pays those).
+     */
+    recheckRefund: {
+      name: "RecheckRefund",
+      requestType: RecheckRefundRequest as typeof RecheckRefundRequest,
+      requestStream: false,
+      responseType: RecheckRefundResponse as typeof RecheckRefundResponse,
       responseStream: false,
       options: {},
     },
