@@ -21,7 +21,8 @@ export interface ProfitSharingStack {
   store: LedgerStore;
   /** One SplitService call. */
   call<T>(method: string, request: unknown): Promise<T>;
-  /** A WECHAT_NATIVE payment of `amount` paid at the sandbox and seen SUCCEEDED. */
+  /** A WECHAT_NATIVE payment of `amount` paid at the sandbox, seen SUCCEEDED, and in the books
+   * (a split made before the books have it waits PENDING for its next follow-up). */
   paidPayment(amount: bigint): Promise<Payment>;
   /** The sandbox's profit-sharing orders of one payment attempt. */
   ordersAtSandbox(attempt_id: string): Promise<SandboxOrder[]>;
@@ -45,10 +46,15 @@ export async function startProfitSharingStack(env: Record<string, string>): Prom
     async paidPayment(amount) {
       const payment = await stack.client.createPayment({ merchantId: merchant, merchantOrderNo: `ps-${randomBytes(6).toString('hex')}`, amount, currency: 'CNY', product: Product.PRODUCT_WECHAT_NATIVE, subject: 'profit sharing' });
       await stack.pay(`${payment.paymentId}a1`);
-      return eventually(async () => {
+      const paid = await eventually(async () => {
         const p = await stack.client.getPayment({ paymentId: payment.paymentId, merchantId: merchant });
         return p.status === PaymentStatus.PAYMENT_STATUS_SUCCEEDED ? p : undefined;
       }, 10_000, 'payment SUCCEEDED');
+      await eventually(async () => {
+        const row = await store.pool.query<{ status: string }>('SELECT status FROM payments WHERE payment_id = $1', [payment.paymentId]);
+        return row.rows[0]?.status === 'SUCCEEDED' ? true : undefined;
+      }, 10_000, 'payment SUCCEEDED in the books');
+      return paid;
     },
     async ordersAtSandbox(attempt_id) {
       return ((await (await fetch(`${stack.sandbox.url}/sandbox/wechatpay/profitsharing?out_trade_no_prefix=${attempt_id}`)).json()) as { orders: SandboxOrder[] }).orders;
